@@ -1,0 +1,108 @@
+"""Configuration: /etc/preau/preau.toml (or $PREAU_CONFIG) overridden by PREAU_<SECTION>_<KEY>.
+
+The file format is the contract in docs/contracts.md. Every key has a default here so the type
+of an environment override is known (int, bool, list or str). Unknown sections or keys in the
+file are errors: a typo must not silently fall back to a default.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tomllib
+from pathlib import Path
+
+DEFAULT_PATH = "/etc/preau/preau.toml"
+
+# Legal limit (arrêté of 30 Nov 2006 as amended): personal data deleted within 3 months.
+RETENTION_MAX_DAYS = 90
+
+DEFAULTS: dict[str, dict] = {
+    "django": {"secret_key": "", "allowed_hosts": ["localhost", "127.0.0.1"], "debug": False,
+               "csrf_trusted_origins": []},
+    "database": {"host": "localhost", "port": 5432, "name": "preau", "user": "preau_app",
+                 "password": "", "sslmode": "prefer"},
+    "database_owner": {"user": "", "password": ""},
+    "storage": {"media_root": "/srv/preau/shared/media", "static_root": "/srv/preau/current/static"},
+    "retention": {"disable_after_days": 30, "delete_after_days": 60},
+    "metrics": {"multiproc_dir": ""},
+}
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message says which key and why."""
+
+
+def _coerce(value: str, default, name: str):
+    if isinstance(default, bool):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{name}: expected a boolean, got {value!r}")
+    if isinstance(default, int):
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"{name}: expected an integer, got {value!r}") from None
+    if isinstance(default, list):
+        # JSON list or comma-separated values
+        if value.strip().startswith("["):
+            try:
+                parsed = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{name}: invalid JSON list ({exc})") from None
+            return [str(v) for v in parsed]
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+def load(path: str | None = None, environ: dict | None = None) -> dict:
+    """Return the merged configuration (defaults < file < environment), validated."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get("PREAU_CONFIG", DEFAULT_PATH)
+    config = copy.deepcopy(DEFAULTS)
+    if Path(path).is_file():
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+        for section, values in data.items():
+            if section not in DEFAULTS or not isinstance(values, dict):
+                raise ConfigError(f"{path}: unknown section [{section}]")
+            for key, value in values.items():
+                if key not in DEFAULTS[section]:
+                    raise ConfigError(f"{path}: unknown key {key!r} in [{section}]")
+                default = DEFAULTS[section][key]
+                if isinstance(default, bool) != isinstance(value, bool) or not isinstance(
+                    value, type(default)
+                ):
+                    raise ConfigError(
+                        f"{path}: [{section}] {key} must be {type(default).__name__}, "
+                        f"got {type(value).__name__}"
+                    )
+                config[section][key] = value
+    elif "PREAU_CONFIG" in environ:
+        raise ConfigError(f"configuration file {path} not found (PREAU_CONFIG)")
+    for section, values in DEFAULTS.items():
+        for key, default in values.items():
+            name = f"PREAU_{section.upper()}_{key.upper()}"
+            if name in environ:
+                config[section][key] = _coerce(environ[name], default, name)
+    validate(config)
+    return config
+
+
+def validate(config: dict) -> None:
+    retention = config["retention"]
+    disable, delete = retention["disable_after_days"], retention["delete_after_days"]
+    if disable < 0 or delete < 0:
+        raise ConfigError("[retention] delays must be positive")
+    if disable + delete > RETENTION_MAX_DAYS:
+        raise ConfigError(
+            f"[retention] disable_after_days + delete_after_days = {disable + delete} days "
+            f"exceeds the legal limit of {RETENTION_MAX_DAYS} days (3 months)"
+        )
+    if not config["django"]["secret_key"] and not config["django"]["debug"]:
+        raise ConfigError("[django] secret_key is required when debug is false")

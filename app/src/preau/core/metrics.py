@@ -1,0 +1,49 @@
+"""Prometheus metrics. With [metrics] multiproc_dir set, every gunicorn worker writes its
+samples there and /metrics aggregates them (prometheus_client multiprocess mode)."""
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+REQUESTS = Counter("preau_http_requests_total", "HTTP requests by view and status",
+                   ["view", "method", "status"])
+LATENCY = Histogram("preau_http_request_duration_seconds", "Request latency by view", ["view"],
+                    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+LOGINS = Counter("preau_logins_total", "Login attempts by result", ["result"])
+IMPORTS = Counter("preau_imports_total", "Directory imports by kind and result", ["kind", "result"])
+MERGES = Counter("preau_merges_total", "Establishment merges by result", ["result"])
+
+
+class ActiveSessionsCollector:
+    """Active sessions are counted in the shared session table at scrape time."""
+
+    def collect(self):
+        from django.contrib.sessions.models import Session
+        from django.utils import timezone
+
+        gauge = GaugeMetricFamily("preau_active_sessions", "Sessions not yet expired")
+        try:
+            gauge.add_metric([], Session.objects.filter(expire_date__gt=timezone.now()).count())
+        except Exception:  # database down: report nothing rather than fail the scrape
+            return
+        yield gauge
+
+
+def render() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        from prometheus_client import REGISTRY as registry  # noqa: N811
+    output = generate_latest(registry)
+    extra = CollectorRegistry()
+    extra.register(ActiveSessionsCollector())
+    return output + generate_latest(extra), CONTENT_TYPE_LATEST

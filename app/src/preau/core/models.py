@@ -1,0 +1,307 @@
+"""Data model: establishments (tenants), accounts, memberships and the directory."""
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from preau.core.uai import uai_error
+
+
+def validate_uai(value: str) -> None:
+    message = uai_error(value)
+    if message:
+        raise ValidationError(message)
+
+
+def school_year_of(day: dt.date) -> int:
+    """School year starting in September: 2026-27 is 2026."""
+    return day.year if day.month >= 9 else day.year - 1
+
+
+class Profile(models.TextChoices):
+    ELV = "ELV", "Élève"
+    TUT = "TUT", "Responsable"
+    ENS = "ENS", "Enseignant"
+    DIR = "DIR", "Direction"
+    EVS = "EVS", "Vie scolaire"
+    ETA = "ETA", "Personnel technique"
+
+
+class Platform(models.Model):
+    """Platform-wide state, a single row (id=1)."""
+
+    maintenance = models.BooleanField(default=False)
+    maintenance_message = models.TextField(blank=True)
+    school_year = models.PositiveIntegerField(null=True, blank=True,
+                                              help_text="Current school year; None = from the date")
+
+    @classmethod
+    def get(cls) -> "Platform":
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+    @classmethod
+    def current_school_year(cls) -> int:
+        year = cls.objects.filter(pk=1).values_list("school_year", flat=True).first()
+        return year or school_year_of(timezone.localdate())
+
+
+class Establishment(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Actif"
+        ARCHIVED = "archived", "Archivé"
+        MERGED = "merged", "Fusionné"
+
+    uai = models.CharField(max_length=8, unique=True, validators=[validate_uai])
+    join_key = models.CharField(max_length=64, blank=True,
+                                help_text="ENTStructureJointure from the AAF feed")
+    name = models.CharField(max_length=200)
+    town = models.CharField(max_length=120, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="absorbed")
+    settings = models.JSONField(default=dict, blank=True)
+    maintenance = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["uai"]
+
+    def __str__(self) -> str:
+        return f"{self.uai} {self.name}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class EstablishmentAlias(models.Model):
+    """A UAI absorbed by a merge; URLs and feeds using it resolve to `establishment`."""
+
+    uai = models.CharField(max_length=8, unique=True, validators=[validate_uai])
+    establishment = models.ForeignKey(Establishment, on_delete=models.CASCADE, related_name="aliases")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class TenantQuerySet(models.QuerySet):
+    """The one place that scopes directory data to an establishment.
+
+    Views never filter by establishment themselves: they call
+    `Model.objects.for_request(request)`, which relies on TenantMiddleware having checked that
+    the user belongs to request.establishment.
+    """
+
+    tenant_field = "establishment"
+
+    def of(self, establishment: Establishment) -> "TenantQuerySet":
+        return self.filter(**{self.tenant_field: establishment})
+
+    def for_request(self, request) -> "TenantQuerySet":
+        establishment = getattr(request, "establishment", None)
+        if establishment is None:
+            raise RuntimeError("for_request() used outside an /e/<uai>/ URL")
+        return self.of(establishment)
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, username, password=None, **fields):
+        if not username:
+            raise ValueError("username is required")
+        user = self.model(username=username, **fields)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, username, password=None, **fields):
+        fields.update(is_staff=True, is_superuser=True)
+        return self.create_user(username, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """An account. Platform admins (ADMC) are superusers; local admins are memberships."""
+
+    username = models.CharField("identifiant", max_length=150, unique=True)
+    first_name = models.CharField("prénom", max_length=150, blank=True)
+    last_name = models.CharField("nom", max_length=150, blank=True)
+    title = models.CharField(max_length=10, blank=True)
+    email = models.EmailField(blank=True)
+    join_key = models.CharField(max_length=64, null=True, blank=True, unique=True,
+                                help_text="ENTPersonJointure (directory identifier)")
+    ine = models.CharField(max_length=16, null=True, blank=True, db_index=True)
+    birth_date = models.DateField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    activation_code = models.CharField(max_length=128, blank=True)
+    activation_expires = models.DateTimeField(null=True, blank=True)
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "username"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["last_name", "first_name", "username"]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+    def get_full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.is_superuser
+
+
+class MembershipQuerySet(TenantQuerySet):
+    def current(self):
+        return self.filter(gone_since__isnull=True)
+
+
+class Membership(models.Model):
+    """A user in an establishment, with the profile they have there."""
+
+    class Source(models.TextChoices):
+        AAF = "aaf", "AAF"
+        CSV = "csv", "CSV"
+        MANUAL = "manual", "Manuel"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    establishment = models.ForeignKey(Establishment, on_delete=models.CASCADE,
+                                      related_name="memberships")
+    profile = models.CharField(max_length=3, choices=Profile.choices)
+    is_local_admin = models.BooleanField(default=False)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
+    gone_since = models.DateField(null=True, blank=True,
+                                  help_text="Absent from the last complete feed since")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "establishment"],
+                                               name="membership_unique_user_establishment")]
+
+
+class ClassGroup(models.Model):
+    """A class (one per student and year) or a teaching group, for one school year."""
+
+    class Kind(models.TextChoices):
+        CLASS = "class", "Classe"
+        GROUP = "group", "Groupe"
+
+    establishment = models.ForeignKey(Establishment, on_delete=models.CASCADE, related_name="classes")
+    kind = models.CharField(max_length=5, choices=Kind.choices, default=Kind.CLASS)
+    name = models.CharField(max_length=120)
+    school_year = models.PositiveIntegerField()
+    read_only = models.BooleanField(default=False)
+    members = models.ManyToManyField(User, through="ClassMembership", related_name="class_groups")
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["kind", "name"]
+        constraints = [models.UniqueConstraint(fields=["establishment", "kind", "name", "school_year"],
+                                               name="classgroup_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ClassMembershipQuerySet(TenantQuerySet):
+    tenant_field = "class_group__establishment"
+
+
+class ClassMembership(models.Model):
+    class_group = models.ForeignKey(ClassGroup, on_delete=models.CASCADE)
+    user = models.ForeignKey(User, on_delete=models.CASCADE)
+
+    objects = ClassMembershipQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["class_group", "user"],
+                                               name="classmembership_unique")]
+
+
+class Subject(models.Model):
+    establishment = models.ForeignKey(Establishment, on_delete=models.CASCADE, related_name="subjects")
+    code = models.CharField(max_length=64)
+    label = models.CharField(max_length=200, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [models.UniqueConstraint(fields=["establishment", "code"],
+                                               name="subject_unique_code")]
+
+
+class TeachingAssignment(models.Model):
+    """A teacher teaches (a subject in) a class or group."""
+
+    establishment = models.ForeignKey(Establishment, on_delete=models.CASCADE)
+    teacher = models.ForeignKey(User, on_delete=models.CASCADE, related_name="teachings")
+    class_group = models.ForeignKey(ClassGroup, on_delete=models.CASCADE, related_name="teachings")
+    subject = models.ForeignKey(Subject, null=True, blank=True, on_delete=models.CASCADE)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["teacher", "class_group", "subject"],
+                                               name="teaching_unique", nulls_distinct=False)]
+
+
+class ParentLink(models.Model):
+    """Parent (or other contact) ↔ child, as given by the establishment's feed."""
+
+    establishment = models.ForeignKey(Establishment, on_delete=models.CASCADE)
+    parent = models.ForeignKey(User, on_delete=models.CASCADE, related_name="children_links")
+    child = models.ForeignKey(User, on_delete=models.CASCADE, related_name="parent_links")
+    legal_guardian = models.BooleanField(default=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["establishment", "parent", "child"],
+                                               name="parentlink_unique")]
+
+
+class OperationLog(models.Model):
+    """History of imports, merges and other operations on an establishment (kept on merge)."""
+
+    establishment = models.ForeignKey(Establishment, on_delete=models.CASCADE, related_name="operations")
+    kind = models.CharField(max_length=20)  # import_aaf, import_csv, merge, year_change...
+    at = models.DateTimeField(default=timezone.now)
+    summary = models.JSONField(default=dict)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at"]
+
+
+class LoginAttempt(models.Model):
+    """Connection log (kept one year) and source of login throttling across workers."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    success = models.BooleanField()
+
+    class Meta:
+        indexes = [models.Index(fields=["ip", "at"])]

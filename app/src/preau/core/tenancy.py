@@ -1,0 +1,70 @@
+"""Tenant isolation: the single mechanism that decides who reaches an establishment.
+
+Every establishment URL is `/e/<uai>/...`. TenantMiddleware resolves the UAI (following merge
+aliases), checks that the user is a current member (or a platform admin) and sets
+`request.establishment` / `request.membership`. Views then read data only through
+`Model.objects.for_request(request)` (TenantQuerySet), which refuses to run without it.
+"""
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+
+from preau.core.errors import maintenance_response
+from preau.core.models import Establishment, EstablishmentAlias, Membership
+from preau.core.uai import normalize
+
+
+class TenantMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.establishment = None
+        request.membership = None
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if "uai" not in view_kwargs:
+            return None
+        uai = normalize(view_kwargs["uai"])
+        establishment = Establishment.objects.filter(uai=uai).first()
+        if establishment is not None and establishment.status == Establishment.Status.MERGED:
+            establishment = None
+        if establishment is None:
+            alias = EstablishmentAlias.objects.filter(uai=uai).select_related("establishment").first()
+            if alias is not None:
+                return HttpResponseRedirect(request.get_full_path().replace(
+                    f"/e/{view_kwargs['uai']}/", f"/e/{alias.establishment.uai}/", 1))
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if establishment is None:
+            raise Http404("établissement inconnu")
+        membership = None
+        if not request.user.is_platform_admin:
+            membership = (Membership.objects.current()
+                          .filter(user=request.user, establishment=establishment).first())
+            # 404 rather than 403: do not reveal which establishments exist.
+            if membership is None or not establishment.is_active:
+                raise Http404("établissement inconnu")
+            if establishment.maintenance:
+                return maintenance_response()
+        request.establishment = establishment
+        request.membership = membership
+        return None
+
+
+def local_admin_required(view):
+    """Only the establishment's local admins (ADML) and platform admins (ADMC)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.establishment is None:
+            raise PermissionDenied
+        if not (request.user.is_platform_admin
+                or (request.membership is not None and request.membership.is_local_admin)):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper

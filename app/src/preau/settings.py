@@ -1,0 +1,144 @@
+"""Django settings, built from preau.config (file + environment). No secrets here."""
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from preau import config as preau_config
+
+try:
+    CONFIG = preau_config.load()
+except preau_config.ConfigError as exc:
+    raise ImproperlyConfigured(f"Préau configuration: {exc}") from None
+
+BASE_DIR = Path(__file__).resolve().parent
+
+SECRET_KEY = CONFIG["django"]["secret_key"] or "insecure-dev-only-key-debug-mode"
+DEBUG = CONFIG["django"]["debug"]
+ALLOWED_HOSTS = CONFIG["django"]["allowed_hosts"]
+CSRF_TRUSTED_ORIGINS = CONFIG["django"]["csrf_trusted_origins"]
+
+# prometheus_client reads this variable at import time: set it before anything imports it.
+METRICS_MULTIPROC_DIR = CONFIG["metrics"]["multiproc_dir"]
+if METRICS_MULTIPROC_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = METRICS_MULTIPROC_DIR
+    os.makedirs(METRICS_MULTIPROC_DIR, exist_ok=True)
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "preau.core",
+]
+
+MIDDLEWARE = [
+    "preau.core.middleware.MetricsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "preau.core.middleware.MaintenanceMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "preau.core.tenancy.TenantMiddleware",
+]
+
+ROOT_URLCONF = "preau.urls"
+WSGI_APPLICATION = "preau.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_db = CONFIG["database"]
+_as_owner = os.environ.get("PREAU_DB_AS_OWNER") == "1"
+if _as_owner and not CONFIG["database_owner"]["user"]:
+    raise ImproperlyConfigured("PREAU_DB_AS_OWNER=1 but [database_owner] user is not set")
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": _db["host"],
+        "PORT": _db["port"],
+        "NAME": _db["name"],
+        "USER": CONFIG["database_owner"]["user"] if _as_owner else _db["user"],
+        "PASSWORD": CONFIG["database_owner"]["password"] if _as_owner else _db["password"],
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"sslmode": _db["sslmode"], "connect_timeout": 3},
+    }
+}
+
+AUTH_USER_MODEL = "core.User"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+
+# Sessions in the database: shared by every app server and gunicorn worker.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_AGE = 8 * 3600
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Login throttling (counted in the core_loginattempt table, so across servers and workers).
+LOGIN_THROTTLE = {"window_seconds": 15 * 60, "max_failures_per_user": 5, "max_failures_per_ip": 30}
+ACTIVATION_CODE_DAYS = 30
+
+LANGUAGE_CODE = "fr-fr"
+TIME_ZONE = "Europe/Paris"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = CONFIG["storage"]["static_root"]
+MEDIA_ROOT = CONFIG["storage"]["media_root"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+RETENTION = {
+    "disable_after_days": CONFIG["retention"]["disable_after_days"],
+    "delete_after_days": CONFIG["retention"]["delete_after_days"],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "preau.logs.JsonFormatter"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
+                            "formatter": "json"}},
+    "root": {"handlers": ["stdout"], "level": "INFO"},
+    "loggers": {
+        # Requests are logged once by MetricsMiddleware; avoid Django's duplicate lines.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+    },
+}

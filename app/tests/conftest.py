@@ -1,0 +1,121 @@
+"""Test harness: a real PostgreSQL 15 started for the session (or PREAU_TEST_DATABASE_URL)."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+PG_BIN = Path(os.environ.get("PREAU_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    # initdb refuses to run as root: use the `postgres` system user then.
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+class _Server:
+    def __init__(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="preau-pg-"))
+        self.data = self.tmp / "data"
+        self.sock = self.tmp / "sock"
+        self.port = _free_port()
+        self.sock.mkdir()
+        if os.geteuid() == 0:
+            self.tmp.chmod(0o755)
+            shutil.chown(self.tmp, "postgres", "postgres")
+            shutil.chown(self.sock, "postgres", "postgres")
+
+    def start(self) -> None:
+        subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
+                                     "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]),
+                       check=True, capture_output=True)
+        opts = (f"-p {self.port} -k {self.sock} -c listen_addresses='' -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60")
+        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", opts,
+                                     "-l", str(self.tmp / "log"), "-w", "-t", "30", "start"]),
+                       check=True, capture_output=True)
+
+    def stop(self) -> None:
+        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
+                                     "stop"]), capture_output=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """Connection settings of the PostgreSQL server the tests use."""
+    url = os.environ.get("PREAU_TEST_DATABASE_URL")
+    if url:
+        parsed = urlparse(url)
+        yield {"HOST": parsed.hostname or "localhost", "PORT": parsed.port or 5432,
+               "USER": unquote(parsed.username or "postgres"),
+               "PASSWORD": unquote(parsed.password or ""),
+               "NAME": (parsed.path or "/preau").lstrip("/") or "preau"}
+        return
+    server = _Server()
+    server.start()
+    try:
+        yield {"HOST": str(server.sock), "PORT": server.port, "USER": "postgres", "PASSWORD": "",
+               "NAME": "preau"}
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(postgres_server):
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    db.update(postgres_server)  # in place: connection objects share this dict
+    db["CONN_MAX_AGE"] = 0
+    if not os.environ.get("PREAU_TEST_DATABASE_URL"):
+        db["OPTIONS"] = {**db.get("OPTIONS", {}), "sslmode": "disable"}
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    path = Path(os.environ.get("PREAU_ARTIFACTS_DIR", Path(__file__).parent / "artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def call_json():
+    """Run a management command with --json and return the parsed output."""
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    def run(*args, **kwargs):
+        out = io.StringIO()
+        call_command(*args, "--json", stdout=out, **kwargs)
+        return json.loads(out.getvalue())
+
+    return run
+
+
+@pytest.fixture
+def wait_for():
+    def wait(predicate, timeout=5.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return False
+
+    return wait

@@ -1,0 +1,18 @@
+"""Settings for the test suite: the production settings with a test config file."""
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("PREAU_CONFIG", str(Path(__file__).with_name("preau-test.toml")))
+# Exercise prometheus_client's multiprocess mode, as with several gunicorn workers.
+os.environ.setdefault("PREAU_METRICS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="preau-metrics-"))
+# Playwright's sync API runs an event loop in the test thread; the ORM is still used synchronously.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from preau.settings import *  # noqa: E402,F401,F403
+
+# No collectstatic in tests: serve from the app directories.
+WHITENOISE_USE_FINDERS = True
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
