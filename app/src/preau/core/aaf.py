@@ -1,0 +1,198 @@
+"""AAF XML feed parser (complete files: EtabEducNat, Eleve, PersRelEleve, PersEducNat)."""
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET  # only for the ParseError type; parsing uses defusedxml
+from pathlib import Path
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import parse as safe_parse
+
+from preau.core.feed import Feed, Person, parse_date
+from preau.core.uai import uai_error
+
+CATEGORIES = ("EtabEducNat", "Eleve", "PersRelEleve", "PersEducNat", "MatiereEducNat", "MefEducNat")
+_NAME_CATEGORY = re.compile(r"_(" + "|".join(CATEGORIES) + r")_")
+
+# ENTPersonFonctions codes → profile. Documentalists (DOC) are treated as teachers.
+FUNCTION_PROFILES = {"ENS": "ENS", "DOC": "ENS", "DIR": "DIR", "EDU": "EVS", "CPE": "EVS",
+                     "SUR": "EVS", "AED": "EVS", "SEC": "EVS", "ADM": "EVS", "ADF": "EVS",
+                     "OUV": "ETA", "ATOS": "ETA", "LAB": "ETA", "ASE": "ETA", "MDS": "ETA"}
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _attrs(element) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for attr in element.iter():
+        if _local(attr.tag) == "attr":
+            name = attr.get("name", "")
+            values.setdefault(name, []).extend(
+                (v.text or "").strip() for v in attr if _local(v.tag) == "value")
+    return values
+
+
+class AafParser:
+    def __init__(self, uai: str, structure_join_key: str = "") -> None:
+        self.uai = uai
+        self.structures = {uai} | ({structure_join_key} if structure_join_key else set())
+        self.feed = Feed()
+
+    def parse(self, paths: list[str]) -> Feed:
+        # Establishment files first: they give the structure join key used in class values.
+        for path in sorted(paths, key=lambda p: "EtabEducNat" not in Path(p).name):
+            self._parse_file(Path(path))
+        return self.feed
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _ours(self, values: list[str]) -> list[str]:
+        """`STRUCT$NAME` values of this establishment → NAME."""
+        names = []
+        for value in values:
+            struct, sep, name = value.partition("$")
+            if not sep:
+                names.append(value)
+            elif struct in self.structures:
+                names.append(name)
+        return [n for n in names if n]
+
+    def _first(self, attrs, name) -> str:
+        values = attrs.get(name) or [""]
+        return values[0]
+
+    # -- files -----------------------------------------------------------------------------
+
+    def _parse_file(self, path: Path) -> None:
+        name = path.name
+        self.feed.files.append(name)
+        try:
+            root = safe_parse(str(path)).getroot()
+        except FileNotFoundError:
+            self.feed.error(name, "-", "-", "fichier introuvable")
+            return
+        except ET.ParseError as exc:
+            self.feed.error(name, "-", "-", f"XML invalide ({exc})")
+            return
+        except DefusedXmlException as exc:
+            self.feed.error(name, "-", "-", f"XML refusé ({exc.__class__.__name__})")
+            return
+        records = [el for el in root.iter() if _local(el.tag) in
+                   ("addRequest", "modifyRequest", "deleteRequest")]
+        match = _NAME_CATEGORY.search(name)
+        category = match.group(1) if match else None
+        for index, record in enumerate(records, start=1):
+            attrs = _attrs(record)
+            ident = next(((el.text or "").strip() for el in record.iter() if _local(el.tag) == "id"), "")
+            record_id = ident or f"#{index}"
+            if _local(record.tag) != "addRequest":
+                self.feed.error(name, record_id, _local(record.tag),
+                                "fichier delta non pris en charge : seuls les fichiers complets "
+                                "(addRequest) sont importés")
+                continue
+            record_category = category or self._first(attrs, "categoriePersonne") or None
+            if record_category is None and "ENTStructureUAI" in attrs:
+                record_category = "EtabEducNat"
+            if record_category not in CATEGORIES:
+                self.feed.error(name, record_id, "categoriePersonne",
+                                f"catégorie inconnue « {record_category or ''} »")
+                continue
+            self.feed.categories.add(record_category)
+            handler = getattr(self, f"_record_{record_category}", None)
+            if handler:
+                handler(name, record_id, attrs)
+
+    # -- record kinds ----------------------------------------------------------------------
+
+    def _record_EtabEducNat(self, file, record_id, attrs):  # noqa: N802
+        uai = self._first(attrs, "ENTStructureUAI")
+        message = uai_error(uai)
+        if message:
+            self.feed.error(file, record_id, "ENTStructureUAI", message)
+            return
+        if uai != self.uai:
+            return  # a multi-establishment file: other structures are not ours
+        join_key = self._first(attrs, "ENTStructureJointure")
+        if not join_key:
+            self.feed.error(file, record_id, "ENTStructureJointure", "clé de jointure manquante")
+            return
+        self.feed.structure_join_key = join_key
+        self.structures.add(join_key)
+
+    def _person(self, file, record_id, attrs, profile) -> Person | None:
+        join_key = self._first(attrs, "ENTPersonJointure")
+        ok = True
+        if not join_key:
+            self.feed.error(file, record_id, "ENTPersonJointure", "clé de jointure manquante")
+            ok = False
+        for struct in attrs.get("ENTPersonStructRattach", []):
+            message = uai_error(struct) if len(struct) == 8 and struct[:7].isdigit() else None
+            if message:
+                self.feed.error(file, record_id, "ENTPersonStructRattach", message)
+                ok = False
+        birth = None
+        raw_birth = self._first(attrs, "ENTPersonDateNaissance")
+        if raw_birth:
+            birth = parse_date(raw_birth)
+            if birth is None:
+                self.feed.error(file, record_id, "ENTPersonDateNaissance",
+                                f"date impossible « {raw_birth} » (attendu JJ/MM/AAAA)")
+                ok = False
+        if not self._first(attrs, "sn"):
+            self.feed.error(file, record_id, "sn", "nom de famille manquant")
+            ok = False
+        if not ok:
+            return None
+        return Person(file=file, record=record_id, profile=profile, join_key=join_key,
+                      last_name=self._first(attrs, "sn"), first_name=self._first(attrs, "givenName"),
+                      title=self._first(attrs, "personalTitle"), birth_date=birth,
+                      email=self._first(attrs, "mail"))
+
+    def _record_Eleve(self, file, record_id, attrs):  # noqa: N802
+        person = self._person(file, record_id, attrs, "ELV")
+        if person is None:
+            return
+        person.ine = self._first(attrs, "ENTEleveINE")
+        person.classes = self._ours(attrs.get("ENTEleveClasses", []))
+        person.groups = self._ours(attrs.get("ENTEleveGroupes", []))
+        person.guardians = [v for v in attrs.get("ENTEleveAutoriteParentale", []) if v]
+        person.contacts = [v for n in ("ENTElevePersRelEleve1", "ENTElevePersRelEleve2")
+                           for v in attrs.get(n, []) if v and v not in person.guardians]
+        self.feed.persons.append(person)
+
+    def _record_PersRelEleve(self, file, record_id, attrs):  # noqa: N802
+        person = self._person(file, record_id, attrs, "TUT")
+        if person is not None:
+            self.feed.persons.append(person)
+
+    def _record_PersEducNat(self, file, record_id, attrs):  # noqa: N802
+        codes = []
+        for value in attrs.get("ENTPersonFonctions", []):
+            parts = value.split("$")
+            if len(parts) >= 2 and parts[0] in self.structures:
+                codes.append(parts[1])
+        profiles = [FUNCTION_PROFILES[c] for c in codes if c in FUNCTION_PROFILES]
+        teaches = [("class", n, "") for n in self._ours(attrs.get("ENTAuxEnsClasses", []))]
+        teaches += [("group", n, "") for n in self._ours(attrs.get("ENTAuxEnsGroupes", []))]
+        # ENTAuxEnsClassesMatieres: STRUCT$CLASS$SUBJECT, more precise than the plain lists.
+        for value in attrs.get("ENTAuxEnsClassesMatieres", []):
+            parts = value.split("$")
+            if len(parts) == 3 and parts[0] in self.structures and parts[1] and parts[2]:
+                teaches = [t for t in teaches if t[:2] != ("class", parts[1])]
+                teaches.append(("class", parts[1], parts[2]))
+        for priority in ("DIR", "ENS", "EVS", "ETA"):
+            if priority in profiles:
+                profile = priority
+                break
+        else:
+            profile = "ENS" if teaches else "EVS"
+        person = self._person(file, record_id, attrs, profile)
+        if person is not None:
+            person.teaches = list(dict.fromkeys(teaches))
+            self.feed.persons.append(person)
+
+
+def parse_aaf(uai: str, structure_join_key: str, paths: list[str]) -> Feed:
+    return AafParser(uai, structure_join_key).parse(paths)

@@ -1,0 +1,99 @@
+"""Account rules: activation codes, login throttling, usernames, disabling."""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import unicodedata
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.db.models import Q
+from django.utils import timezone
+
+from preau.core.models import LoginAttempt, Membership, User
+
+# No 0/O, 1/I/L: codes are read aloud and typed by children.
+CODE_ALPHABET = "ABCDEFGHJKMNPRSTUVWXYZ23456789"
+CODE_LENGTH = 10
+
+
+def issue_activation_code(user: User, now: dt.datetime | None = None) -> str:
+    """Give `user` a new activation code (returned in clear once) and disable their password."""
+    now = now or timezone.now()
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    user.activation_code = make_password(code)
+    user.activation_expires = now + dt.timedelta(days=settings.ACTIVATION_CODE_DAYS)
+    user.set_unusable_password()
+    user.save(update_fields=["activation_code", "activation_expires", "password"])
+    return code
+
+
+def check_activation_code(user: User, code: str) -> bool:
+    if not user.activation_code or not user.activation_expires:
+        return False
+    if user.activation_expires < timezone.now():
+        return False
+    return check_password(code.strip().upper().replace(" ", "").replace("-", ""), user.activation_code)
+
+
+def is_throttled(username: str, ip: str | None) -> bool:
+    """Too many recent failures for this login or this address (shared by all workers)."""
+    conf = settings.LOGIN_THROTTLE
+    since = timezone.now() - dt.timedelta(seconds=conf["window_seconds"])
+    failures = LoginAttempt.objects.filter(at__gte=since, success=False)
+    # Failures before the user's last successful login do not count.
+    last_ok = (LoginAttempt.objects.filter(username=username.lower(), success=True, at__gte=since)
+               .order_by("-at").values_list("at", flat=True).first())
+    user_failures = failures.filter(username=username.lower())
+    if last_ok:
+        user_failures = user_failures.filter(at__gt=last_ok)
+    if user_failures.count() >= conf["max_failures_per_user"]:
+        return True
+    return bool(ip) and failures.filter(ip=ip).count() >= conf["max_failures_per_ip"]
+
+
+def record_attempt(username: str, ip: str | None, success: bool) -> None:
+    LoginAttempt.objects.create(username=username.lower()[:150], ip=ip or None, success=success)
+
+
+def client_ip(request) -> str | None:
+    # The load balancer sets X-Forwarded-For; the last hop added is the client seen by it.
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if forwarded:
+        return forwarded.split(",")[-1].strip() or None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _ascii_slug(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return "".join(c if c.isalnum() else "-" for c in text).strip("-").replace("--", "-")
+
+
+def make_username(first_name: str, last_name: str, taken: set[str]) -> str:
+    """`prenom.nom`, then `prenom.nom2`, ... unique among `taken` (which is updated)."""
+    base = f"{_ascii_slug(first_name) or 'x'}.{_ascii_slug(last_name) or 'x'}"[:140]
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}{n}"
+    taken.add(candidate)
+    return candidate
+
+
+def disable_in_establishment(user: User, establishment) -> None:
+    """A local admin disables a user in their establishment only; the account itself is
+    disabled when no other establishment still has the user."""
+    today = timezone.localdate()
+    Membership.objects.filter(user=user, establishment=establishment, gone_since__isnull=True) \
+        .update(gone_since=today)
+    if not Membership.objects.current().filter(user=user).exists():
+        user.is_active = False
+        user.disabled_at = timezone.now()
+        user.save(update_fields=["is_active", "disabled_at"])
+
+
+def search_users(queryset, query: str):
+    for word in query.split():
+        queryset = queryset.filter(Q(user__last_name__icontains=word) | Q(user__first_name__icontains=word)
+                                   | Q(user__username__icontains=word))
+    return queryset

@@ -1,0 +1,72 @@
+"""Shared behaviour of Préau's operational commands (called by the ops bundle over SSH).
+
+Human report on stdout by default, one JSON document with --json. Errors exit non-zero with a
+clear message (and a JSON document {"ok": false, ...} with --json).
+"""
+import json
+
+
+from django.core.management.base import BaseCommand, CommandError
+
+
+class OpsError(CommandError):
+    def __init__(self, message: str, errors: list | None = None):
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class OpsCommand(BaseCommand):
+    changes_data = True
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        self.add_common(parser)
+        return parser
+
+    def add_common(self, parser):
+        parser.add_argument("--json", action="store_true", help="machine-readable output")
+        if self.changes_data:
+            parser.add_argument("--dry-run", action="store_true",
+                                help="compute and report, change nothing")
+
+    def handle(self, *args, **options):
+        self.as_json = options.get("json", False)
+        try:
+            result = self.run(**options)
+        except OpsError as exc:
+            if self.as_json:
+                self.stdout.write(json.dumps({"ok": False, "error": str(exc), "errors": exc.errors},
+                                             ensure_ascii=False, indent=2, default=str))
+            else:
+                for error in exc.errors:
+                    self.stderr.write(f"  - {error}")
+            raise
+        if self.as_json:
+            self.stdout.write(json.dumps({"ok": True, **result}, ensure_ascii=False, indent=2,
+                                         default=str))
+        else:
+            self.stdout.write(self.render(result))
+
+    def run(self, **options) -> dict:
+        raise NotImplementedError
+
+    def render(self, result: dict) -> str:
+        return json.dumps(result, ensure_ascii=False, indent=2, default=str)
+
+
+def get_establishment(uai: str, allow_inactive: bool = False):
+    from preau.core.models import Establishment
+    from preau.core.uai import normalize, uai_error
+
+    uai = normalize(uai)
+    message = uai_error(uai)
+    if message:
+        raise OpsError(message)
+    establishment = Establishment.objects.filter(uai=uai).first()
+    if establishment is None:
+        raise OpsError(f"établissement {uai} inconnu")
+    if not allow_inactive and not establishment.is_active:
+        raise OpsError(f"établissement {uai} : statut {establishment.status}, opération refusée")
+    return establishment
+
+

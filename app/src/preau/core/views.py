@@ -1,0 +1,220 @@
+"""Web pages (French UI) and operational endpoints."""
+from django.contrib import messages
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from preau.core import accounts, metrics
+from preau.core.forms import ActivationForm, DirectorySearchForm, LoginForm
+from preau.core.models import ClassGroup, ClassMembership, Membership, ParentLink, Platform, User
+from preau.core.tenancy import local_admin_required
+
+# --- operations -------------------------------------------------------------------------------
+
+
+@require_GET
+def healthz(request):
+    """Alive: the process answers. Never touches the database."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+@never_cache
+def readyz(request):
+    """Ready: the database answers and every migration is applied."""
+    try:
+        connection.ensure_connection()
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except DatabaseError as exc:
+        return JsonResponse({"status": "unavailable", "database": str(exc).strip()[:200]}, status=503)
+    if pending:
+        return JsonResponse({"status": "unavailable",
+                             "pending_migrations": [f"{m.app_label}.{m.name}" for m, _ in pending]},
+                            status=503)
+    return JsonResponse({"status": "ready"})
+
+
+@require_GET
+def metrics_view(request):
+    body, content_type = metrics.render()
+    return HttpResponse(body, content_type=content_type)
+
+
+# --- authentication -------------------------------------------------------------------------
+
+
+def _safe_next(request, default="home"):
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return default
+
+
+@never_cache
+def login_view(request):
+    form = LoginForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        username = form.cleaned_data["username"].strip().lower()
+        ip = accounts.client_ip(request)
+        if accounts.is_throttled(username, ip):
+            metrics.LOGINS.labels(result="throttled").inc()
+            form.add_error(None, "Trop de tentatives échouées. Réessayez dans quelques minutes.")
+            status = 429
+        else:
+            user = authenticate(request, username=username, password=form.cleaned_data["password"])
+            accounts.record_attempt(username, ip, success=user is not None)
+            if user is not None:
+                metrics.LOGINS.labels(result="ok").inc()
+                login(request, user)
+                return redirect(_safe_next(request))
+            metrics.LOGINS.labels(result="failed").inc()
+            pending = User.objects.filter(username=username, is_active=True).exclude(activation_code="")
+            if pending.exists():
+                form.add_error(None, "Ce compte n'est pas encore activé : utilisez votre code "
+                                     "d'activation (lien « Première connexion »).")
+            else:
+                form.add_error(None, "Identifiant ou mot de passe incorrect.")
+            status = 401
+    return render(request, "preau/login.html", {"form": form, "next": _safe_next(request, "")},
+                  status=status)
+
+
+@require_POST
+def logout_view(request):
+    logout(request)
+    messages.info(request, "Vous êtes déconnecté.")
+    return redirect("login")
+
+
+@never_cache
+def activation_view(request):
+    """First login: the activation code handed out by the establishment + a new password."""
+    form = ActivationForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        username = form.cleaned_data["username"].strip().lower()
+        ip = accounts.client_ip(request)
+        user = User.objects.filter(username=username, is_active=True).first()
+        if accounts.is_throttled(username, ip):
+            form.add_error(None, "Trop de tentatives échouées. Réessayez dans quelques minutes.")
+            status = 429
+        elif user is None or not accounts.check_activation_code(user, form.cleaned_data["code"]):
+            accounts.record_attempt(username, ip, success=False)
+            metrics.LOGINS.labels(result="failed").inc()
+            form.add_error("code", "Identifiant ou code d'activation incorrect ou expiré.")
+            status = 400
+        elif form.validate_password_for(user):
+            user.set_password(form.cleaned_data["password1"])
+            user.activation_code = ""
+            user.activation_expires = None
+            user.save(update_fields=["password", "activation_code", "activation_expires"])
+            accounts.record_attempt(username, ip, success=True)
+            metrics.LOGINS.labels(result="ok").inc()
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Votre compte est activé. Bienvenue sur Préau !")
+            return redirect("home")
+        else:
+            status = 400
+    elif request.method == "POST":
+        status = 400
+    return render(request, "preau/activation.html", {"form": form}, status=status)
+
+
+@login_required
+def home(request):
+    memberships = (Membership.objects.current().filter(user=request.user,
+                                                       establishment__status="active")
+                   .select_related("establishment").order_by("establishment__name"))
+    return render(request, "preau/home.html", {"memberships": memberships})
+
+
+# --- establishment pages (all under /e/<uai>/, guarded by TenantMiddleware) --------------------
+
+
+def establishment_home(request, uai):
+    classes = ClassGroup.objects.for_request(request).filter(
+        members=request.user, school_year=Platform.current_school_year())
+    return render(request, "preau/establishment.html", {"classes": classes})
+
+
+@local_admin_required
+def directory(request, uai):
+    form = DirectorySearchForm(request.GET or None)
+    members = (Membership.objects.for_request(request).current().select_related("user")
+               .order_by("user__last_name", "user__first_name"))
+    if form.is_valid():
+        members = accounts.search_users(members, form.cleaned_data["q"])
+        if form.cleaned_data["profile"]:
+            members = members.filter(profile=form.cleaned_data["profile"])
+    page = Paginator(members, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "preau/directory.html", {"form": form, "page": page,
+                                                    "query": query.urlencode()})
+
+
+def _member_or_404(request, user_id) -> Membership:
+    return get_object_or_404(Membership.objects.for_request(request).select_related("user"),
+                             user_id=user_id)
+
+
+@local_admin_required
+def directory_user(request, uai, user_id):
+    membership = _member_or_404(request, user_id)
+    user = membership.user
+    year = Platform.current_school_year()
+    context = {
+        "membership": membership,
+        "person": user,
+        "classes": ClassGroup.objects.for_request(request).filter(members=user, school_year=year),
+        "children": ParentLink.objects.for_request(request).filter(parent=user).select_related("child"),
+        "parents": ParentLink.objects.for_request(request).filter(child=user).select_related("parent"),
+        "new_code": None,
+    }
+    return render(request, "preau/directory_user.html", context)
+
+
+@require_POST
+@local_admin_required
+def directory_reset_code(request, uai, user_id):
+    membership = _member_or_404(request, user_id)
+    code = accounts.issue_activation_code(membership.user)
+    context = {"membership": membership, "person": membership.user, "new_code": code,
+               "classes": [], "children": [], "parents": []}
+    # The code is shown once, on this response, never stored in clear.
+    return render(request, "preau/directory_user.html", context)
+
+
+@require_POST
+@local_admin_required
+def directory_disable(request, uai, user_id):
+    membership = _member_or_404(request, user_id)
+    if membership.user_id == request.user.pk:
+        messages.error(request, "Vous ne pouvez pas désactiver votre propre compte.")
+        return redirect("directory_user", uai=request.establishment.uai, user_id=user_id)
+    accounts.disable_in_establishment(membership.user, request.establishment)
+    messages.success(request, f"{membership.user} est désactivé dans cet établissement.")
+    return redirect("directory", uai=request.establishment.uai)
+
+
+@local_admin_required
+def class_list(request, uai):
+    classes = ClassGroup.objects.for_request(request).filter(school_year=Platform.current_school_year())
+    return render(request, "preau/classes.html", {"classes": classes})
+
+
+@local_admin_required
+def class_detail(request, uai, class_id):
+    class_group = get_object_or_404(ClassGroup.objects.for_request(request), pk=class_id)
+    members = (ClassMembership.objects.for_request(request).filter(class_group=class_group)
+               .select_related("user").order_by("user__last_name", "user__first_name"))
+    return render(request, "preau/class_detail.html", {"class_group": class_group, "members": members})
