@@ -1,0 +1,248 @@
+"""Merging establishments ("fusion"): SRC is absorbed into DST, in one transaction.
+
+Rules (docs/domain.md): every account survives; the same person in both (same join key, or
+same INE for students) ends as one account; classes and groups move, renamed on a name clash;
+history (operation log, past years) is kept and SRC's past years become read-only; SRC's UAI
+becomes an alias of DST. Counts before/after are checked: any loss aborts the transaction.
+"""
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from preau.core import metrics
+from preau.core.models import (
+    ClassGroup,
+    ClassMembership,
+    Establishment,
+    EstablishmentAlias,
+    Membership,
+    OperationLog,
+    ParentLink,
+    Platform,
+    Profile,
+    Subject,
+    TeachingAssignment,
+    User,
+)
+
+
+class MergeError(Exception):
+    pass
+
+
+def counts(establishment: Establishment) -> dict:
+    """What an establishment holds; compared before and after a merge."""
+    memberships = Membership.objects.of(establishment)
+    by_profile = dict(memberships.values_list("profile").annotate(n=Count("id")))
+    return {
+        "memberships": memberships.count(),
+        "by_profile": {p: by_profile.get(p, 0) for p in Profile.values},
+        "classes": ClassGroup.objects.of(establishment).filter(kind="class").count(),
+        "groups": ClassGroup.objects.of(establishment).filter(kind="group").count(),
+        "class_memberships": ClassMembership.objects.of(establishment).count(),
+        "subjects": Subject.objects.of(establishment).count(),
+        "teachings": TeachingAssignment.objects.of(establishment).count(),
+        "parent_links": ParentLink.objects.of(establishment).count(),
+        "operations": OperationLog.objects.of(establishment).count(),
+        "aliases": EstablishmentAlias.objects.filter(establishment=establishment).count(),
+    }
+
+
+def _duplicate_users(src: Establishment, dst: Establishment) -> list[tuple[User, User]]:
+    """(src_user, dst_user) pairs that are the same person under two accounts (same INE).
+
+    The same join key is already one account (join keys are unique), so only INE matches of
+    students with two different accounts need folding."""
+    dst_by_ine = {u.ine: u for u in User.objects.filter(memberships__establishment=dst,
+                                                        memberships__profile=Profile.ELV,
+                                                        ine__isnull=False).exclude(ine="")}
+    pairs = []
+    for user in User.objects.filter(memberships__establishment=src, memberships__profile=Profile.ELV,
+                                    ine__in=dst_by_ine.keys()):
+        other = dst_by_ine[user.ine]
+        if other.pk != user.pk:
+            pairs.append((user, other))
+    return pairs
+
+
+class Merger:
+    """Each step is a method so that tests can inject a failure between steps."""
+
+    def __init__(self, src: Establishment, dst: Establishment) -> None:
+        self.src, self.dst = src, dst
+        self.year = Platform.current_school_year()
+        self.report: dict = {"src": src.uai, "dst": dst.uai, "renamed_classes": [],
+                             "merged_accounts": [], "merged_memberships": 0, "merged_subjects": 0,
+                             "merged_parent_links": 0, "merged_class_memberships": 0,
+                             "merged_teachings": 0}
+
+    steps = ("fold_duplicate_accounts", "move_memberships", "move_classes", "move_subjects",
+             "move_relations", "retire_src")
+
+    def run(self) -> dict:
+        self.report["before"] = {"src": counts(self.src), "dst": counts(self.dst)}
+        for step in self.steps:
+            getattr(self, step)()
+        self.report["after"] = {"src": counts(self.src), "dst": counts(self.dst)}
+        self.report["checks"] = self.check()
+        failed = [c for c in self.report["checks"] if not c["ok"]]
+        if failed:
+            raise MergeError("contrôle des comptes en échec : " +
+                             "; ".join(f"{c['what']} attendu {c['expected']}, obtenu {c['actual']}"
+                                       for c in failed))
+        return self.report
+
+    def fold_duplicate_accounts(self) -> None:
+        for src_user, dst_user in _duplicate_users(self.src, self.dst):
+            # Move everything of the duplicate onto the kept account, then retire it.
+            for model, fields in ((ClassMembership, ["user"]), (TeachingAssignment, ["teacher"]),
+                                  (ParentLink, ["parent", "child"])):
+                for f in fields:
+                    for row in model.objects.filter(**{f: src_user}):
+                        setattr(row, f, dst_user)
+                        clash = model.objects.filter(**{
+                            k.name: getattr(row, k.name) for k in model._meta.concrete_fields
+                            if k.name != "id" and not (model is ParentLink and k.name == "legal_guardian")
+                        }).exclude(pk=row.pk)
+                        if clash.exists():
+                            row.delete()
+                            self.report[{ClassMembership: "merged_class_memberships",
+                                         TeachingAssignment: "merged_teachings",
+                                         ParentLink: "merged_parent_links"}[model]] += 1
+                        else:
+                            row.save(update_fields=[f])
+            for membership in Membership.objects.filter(user=src_user):
+                if Membership.objects.filter(user=dst_user, establishment=membership.establishment).exists():
+                    membership.delete()
+                    self.report["merged_memberships"] += 1
+                else:
+                    membership.user = dst_user
+                    membership.save(update_fields=["user"])
+            src_user.is_active = False
+            src_user.merged_into = dst_user
+            src_user.join_key = None if dst_user.join_key else src_user.join_key
+            src_user.save(update_fields=["is_active", "merged_into", "join_key"])
+            self.report["merged_accounts"].append(
+                {"kept": dst_user.username, "absorbed": src_user.username, "ine": dst_user.ine})
+
+    def move_memberships(self) -> None:
+        dst_members = dict(Membership.objects.of(self.dst).values_list("user_id", "pk"))
+        for membership in Membership.objects.of(self.src):
+            if membership.user_id in dst_members:
+                # Same person in both: one membership; keep admin rights and presence.
+                kept = Membership.objects.get(pk=dst_members[membership.user_id])
+                kept.is_local_admin |= membership.is_local_admin
+                if kept.gone_since and not membership.gone_since:
+                    kept.gone_since = None
+                kept.save(update_fields=["is_local_admin", "gone_since"])
+                membership.delete()
+                self.report["merged_memberships"] += 1
+            else:
+                membership.establishment = self.dst
+                membership.save(update_fields=["establishment"])
+
+    def move_classes(self) -> None:
+        taken = set(ClassGroup.objects.of(self.dst).values_list("kind", "name", "school_year"))
+        for group in ClassGroup.objects.of(self.src).order_by("school_year", "name"):
+            name = group.name
+            if (group.kind, name, group.school_year) in taken:
+                # Never mix two classes: rename the absorbed one.
+                name = f"{group.name} ({self.src.uai})"
+                n = 2
+                while (group.kind, name, group.school_year) in taken:
+                    name, n = f"{group.name} ({self.src.uai}-{n})", n + 1
+                self.report["renamed_classes"].append(
+                    {"from": group.name, "to": name, "kind": group.kind, "school_year": group.school_year})
+            taken.add((group.kind, name, group.school_year))
+            group.name = name
+            group.establishment = self.dst
+            group.read_only = group.read_only or group.school_year < self.year
+            group.save(update_fields=["name", "establishment", "read_only"])
+
+    def move_subjects(self) -> None:
+        dst_subjects = {s.code: s for s in Subject.objects.of(self.dst)}
+        for subject in Subject.objects.of(self.src):
+            same = dst_subjects.get(subject.code)
+            if same is None:
+                subject.establishment = self.dst
+                subject.save(update_fields=["establishment"])
+                continue
+            # A subject is a shared label, not a group of people: the same code is one subject.
+            TeachingAssignment.objects.filter(subject=subject).update(subject=same)
+            subject.delete()
+            self.report["merged_subjects"] += 1
+
+    def move_relations(self) -> None:
+        TeachingAssignment.objects.of(self.src).update(establishment=self.dst)
+        OperationLog.objects.of(self.src).update(establishment=self.dst)
+        existing = set(ParentLink.objects.of(self.dst).values_list("parent_id", "child_id"))
+        for link in ParentLink.objects.of(self.src):
+            if (link.parent_id, link.child_id) in existing:
+                ParentLink.objects.filter(establishment=self.dst, parent_id=link.parent_id,
+                                          child_id=link.child_id, legal_guardian=False) \
+                    .update(legal_guardian=link.legal_guardian)
+                link.delete()
+                self.report["merged_parent_links"] += 1
+            else:
+                link.establishment = self.dst
+                link.save(update_fields=["establishment"])
+
+    def retire_src(self) -> None:
+        EstablishmentAlias.objects.filter(establishment=self.src).update(establishment=self.dst)
+        EstablishmentAlias.objects.create(uai=self.src.uai, establishment=self.dst)
+        self.src.status = Establishment.Status.MERGED
+        self.src.merged_into = self.dst
+        self.src.archived_at = timezone.now()
+        self.src.save(update_fields=["status", "merged_into", "archived_at"])
+
+    def check(self) -> list[dict]:
+        before_src, before_dst = self.report["before"]["src"], self.report["before"]["dst"]
+        after_src, after = self.report["after"]["src"], self.report["after"]["dst"]
+        r = self.report
+        expected = {
+            "memberships": before_src["memberships"] + before_dst["memberships"] - r["merged_memberships"],
+            "classes": before_src["classes"] + before_dst["classes"],
+            "groups": before_src["groups"] + before_dst["groups"],
+            "class_memberships": before_src["class_memberships"] + before_dst["class_memberships"]
+            - r["merged_class_memberships"],
+            "subjects": before_src["subjects"] + before_dst["subjects"] - r["merged_subjects"],
+            "teachings": before_src["teachings"] + before_dst["teachings"] - r["merged_teachings"],
+            "parent_links": before_src["parent_links"] + before_dst["parent_links"] - r["merged_parent_links"],
+            "operations": before_src["operations"] + before_dst["operations"],
+            "aliases": before_src["aliases"] + before_dst["aliases"] + 1,
+        }
+        checks = [{"what": k, "expected": v, "actual": after[k], "ok": after[k] == v}
+                  for k, v in expected.items()]
+        left = {k: v for k, v in after_src.items() if k != "by_profile" and v}
+        checks.append({"what": "src_empty", "expected": {}, "actual": left, "ok": not left})
+        return checks
+
+
+def merge(src_uai: str, dst_uai: str, dry_run: bool = False) -> dict:
+    if src_uai == dst_uai:
+        raise MergeError("l'établissement source et la destination sont identiques")
+    try:
+        with transaction.atomic():
+            # Lock both rows in a fixed order: no import or other merge runs meanwhile.
+            locked = {e.uai: e for e in Establishment.objects.select_for_update()
+                      .filter(uai__in=[src_uai, dst_uai]).order_by("pk")}
+            for uai in (src_uai, dst_uai):
+                if uai not in locked:
+                    raise MergeError(f"établissement {uai} inconnu")
+                if not locked[uai].is_active:
+                    raise MergeError(f"établissement {uai} : statut {locked[uai].status}, fusion refusée")
+            report = Merger(locked[src_uai], locked[dst_uai]).run()
+            report["dry_run"] = dry_run
+            if not dry_run:
+                OperationLog.objects.create(establishment=locked[dst_uai], kind="merge",
+                                            summary={k: report[k] for k in ("src", "dst", "before", "after",
+                                                                            "renamed_classes")})
+            else:
+                transaction.set_rollback(True)
+    except Exception:
+        metrics.MERGES.labels(result="failed").inc()
+        raise
+    metrics.MERGES.labels(result="dry_run" if dry_run else "ok").inc()
+    return report
