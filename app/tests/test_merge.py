@@ -1,0 +1,140 @@
+"""Merging establishments: conservation, duplicates, class clashes, dry-run, atomicity."""
+import pytest
+from django.core.management import CommandError
+
+from preau.core import importer
+from preau.core.merge import Merger
+from preau.core.models import (ClassGroup, ClassMembership, Establishment, EstablishmentAlias, Membership,
+                               OperationLog, Platform, User)
+from tests.helpers import make_establishment, small_feed, snapshot
+
+pytestmark = pytest.mark.django_db
+
+SRC, DST = "0820010R", "0820021C"
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """Two imported establishments; both have a class 6A (clash) and one shared teacher."""
+    dst = make_establishment(DST)
+    src = make_establishment(SRC, name="Collège Olympe de Gouges", town="Castelsarrasin")
+    importer.import_aaf(dst, small_feed(tmp_path / "dst", students=30, uai=DST)["files"])
+    importer.import_aaf(src, small_feed(tmp_path / "src", students=25, uai=SRC)["files"])
+    # The same teacher (same join key) works in both collèges.
+    teacher = Membership.objects.of(dst).filter(profile="ENS").first().user
+    Membership.objects.create(user=teacher, establishment=src, profile="ENS", is_local_admin=True)
+    # The same student under two accounts (two join keys, same INE): one must remain.
+    dup_src = Membership.objects.of(src).filter(profile="ELV").first().user
+    dup_dst = Membership.objects.of(dst).filter(profile="ELV").first().user
+    dup_src.ine = dup_dst.ine
+    dup_src.save()
+    return src, dst, teacher, dup_src, dup_dst
+
+
+def test_merge_conserves_counts(pair, call_json):
+    src, dst, teacher, dup_src, dup_dst = pair
+    users_before = User.objects.filter(is_active=True).count()
+    n_src = Membership.objects.of(src).count()
+    n_dst = Membership.objects.of(dst).count()
+    classes = ClassGroup.objects.filter(establishment__in=[src, dst]).count()
+    placements = ClassMembership.objects.filter(class_group__establishment__in=[src, dst]).count()
+    report = call_json("establishment", "merge", SRC, DST)
+    assert all(check["ok"] for check in report["checks"]), report["checks"]
+    # Two duplicates (shared teacher, same-INE student) become one membership each.
+    assert report["merged_memberships"] == 2
+    assert Membership.objects.of(dst).count() == n_src + n_dst - 2
+    assert ClassGroup.objects.of(dst).count() == classes
+    assert ClassMembership.objects.of(dst).count() == placements
+    assert Membership.objects.of(src).count() == 0
+    # Every account survives except the duplicate, folded into the kept one.
+    assert User.objects.filter(is_active=True).count() == users_before - 1
+    dup_src.refresh_from_db()
+    assert dup_src.merged_into == dup_dst and not dup_src.is_active
+    assert Membership.objects.get(user=teacher, establishment=dst).is_local_admin  # rights kept
+    src.refresh_from_db()
+    assert src.status == "merged" and src.merged_into == dst
+    assert EstablishmentAlias.objects.get(uai=SRC).establishment == dst
+    # History kept: the import logs of SRC are now DST's.
+    assert OperationLog.objects.of(dst).filter(kind="import_aaf").count() == 2
+
+
+def test_class_name_clash_is_renamed(pair, call_json):
+    src, dst, _, dup_src, dup_dst = pair
+    src_6a = ClassGroup.objects.of(src).get(kind="class", name="6A")
+    members = set(ClassMembership.objects.filter(class_group=src_6a).values_list("user_id", flat=True))
+    dst_6a_members = set(ClassMembership.objects.filter(class_group__establishment=dst,
+                                                        class_group__name="6A").values_list("user_id", flat=True))
+    report = call_json("establishment", "merge", SRC, DST)
+    renamed_6a = [r for r in report["renamed_classes"] if r["from"] == "6A" and r["kind"] == "class"]
+    assert renamed_6a and renamed_6a[0]["to"] == f"6A ({SRC})"
+    renamed = ClassGroup.objects.of(dst).get(name=f"6A ({SRC})")
+    assert renamed.pk == src_6a.pk
+    # Not mixed: each class keeps exactly its own students.
+    expected = {dup_dst.pk if u == dup_src.pk else u for u in members}  # the folded duplicate
+    assert set(ClassMembership.objects.filter(class_group=renamed).values_list("user_id", flat=True)) == expected
+    assert set(ClassMembership.objects.filter(class_group__establishment=dst, class_group__name="6A")
+               .values_list("user_id", flat=True)) == dst_6a_members
+
+
+def test_dry_run_changes_nothing(pair, call_json):
+    before = snapshot()
+    report = call_json("establishment", "merge", SRC, DST, "--dry-run")
+    assert report["dry_run"] is True and all(c["ok"] for c in report["checks"])
+    assert snapshot() == before
+
+
+def test_failure_halfway_leaves_both_untouched(pair, monkeypatch):
+    before = snapshot()
+
+    def boom(self):
+        raise RuntimeError("injected failure after classes moved")
+
+    monkeypatch.setattr(Merger, "move_subjects", boom)
+    with pytest.raises(RuntimeError, match="injected"):
+        from preau.core.merge import merge
+        merge(SRC, DST)
+    assert snapshot() == before
+
+
+def test_count_check_failure_aborts(pair, monkeypatch):
+    before = snapshot()
+    original = Merger.move_relations
+
+    def lose_a_link(self):
+        original(self)
+        from preau.core.models import ParentLink
+        ParentLink.objects.of(self.dst).first().delete()  # simulate a lost row
+
+    monkeypatch.setattr(Merger, "move_relations", lose_a_link)
+    with pytest.raises(CommandError, match="parent_links"):
+        from django.core.management import call_command
+        call_command("establishment", "merge", SRC, DST)
+    assert snapshot() == before
+
+
+def test_merge_refusals():
+    make_establishment(DST)
+    from django.core.management import call_command
+    with pytest.raises(CommandError, match="inconnu"):
+        call_command("establishment", "merge", SRC, DST)
+    with pytest.raises(CommandError, match="identiques"):
+        call_command("establishment", "merge", DST, DST)
+    with pytest.raises(CommandError, match="lettre de contrôle"):
+        call_command("establishment", "merge", "0820010S", DST)
+
+
+def test_past_years_of_src_become_read_only(pair, call_json):
+    src, dst, *_ = pair
+    old = ClassGroup.objects.create(establishment=src, name="3B", school_year=Platform.current_school_year() - 1)
+    call_json("establishment", "merge", SRC, DST)
+    old.refresh_from_db()
+    assert old.establishment == dst and old.read_only
+
+
+def test_alias_url_redirects(pair, client, call_json):
+    src, dst, teacher, *_ = pair
+    call_json("establishment", "merge", SRC, DST)
+    client.force_login(teacher)
+    response = client.get(f"/e/{SRC}/")
+    assert response.status_code == 302 and response["Location"] == f"/e/{DST}/"
+    assert Establishment.objects.get(uai=SRC).status == "merged"

@@ -1,0 +1,181 @@
+"""Web pages, authentication, operational endpoints and failure pages."""
+import re
+
+import pytest
+from django.test import Client
+
+from preau.core import accounts
+from preau.core.models import LoginAttempt, Membership, Platform, User
+from tests.helpers import make_establishment
+
+PASSWORD = "un-mot-de-passe-solide"
+
+
+@pytest.fixture
+def est(db):
+    return make_establishment()
+
+
+@pytest.fixture
+def member(est):
+    user = User.objects.create_user("lea.martin", PASSWORD, first_name="Léa", last_name="MARTIN")
+    Membership.objects.create(user=user, establishment=est, profile="ELV")
+    return user
+
+
+@pytest.fixture
+def adml(est):
+    user = User.objects.create_user("anne.delpech", PASSWORD, first_name="Anne", last_name="DELPECH")
+    Membership.objects.create(user=user, establishment=est, profile="DIR", is_local_admin=True)
+    return user
+
+
+def test_healthz_needs_no_database(client):
+    response = client.get("/healthz")  # no db marker: any query would raise
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_ok_and_pending_migrations(client, monkeypatch):
+    assert client.get("/readyz").json() == {"status": "ready"}
+    from django.db.migrations.executor import MigrationExecutor
+    monkeypatch.setattr(MigrationExecutor, "migration_plan", lambda self, targets: [(type("M", (), {
+        "app_label": "core", "name": "0099_future"})(), False)])
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.json()["pending_migrations"] == ["core.0099_future"]
+
+
+def test_database_down_gives_french_503(django_db_blocker):
+    from django.db import connection
+    client = Client(raise_request_exception=False)
+    with django_db_blocker.unblock():
+        connection.close()
+        saved = connection.settings_dict["PORT"]
+        connection.settings_dict["PORT"] = 1  # nothing listens there
+        try:
+            for url in ("/", "/connexion/", "/e/0820021C/annuaire/"):
+                response = client.get(url)
+                assert response.status_code == 503, url
+                body = response.content.decode()
+                assert 'lang="fr"' in body and "momentanément indisponible" in body
+                assert "Traceback" not in body
+            assert client.get("/readyz").status_code == 503
+            assert client.get("/healthz").status_code == 200
+        finally:
+            connection.close()
+            connection.settings_dict["PORT"] = saved
+
+
+@pytest.mark.django_db
+def test_login_logout_and_home(client, member, est):
+    response = client.post("/connexion/", {"username": "Lea.Martin", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/"
+    home = client.get("/")
+    assert est.name in home.content.decode()
+    assert client.post("/deconnexion/").status_code == 302
+    assert client.get("/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_login_failure_message_and_open_redirect(client, member):
+    response = client.post("/connexion/", {"username": "lea.martin", "password": "nope"})
+    assert response.status_code == 401 and "incorrect" in response.content.decode()
+    response = client.post("/connexion/", {"username": "lea.martin", "password": PASSWORD,
+                                           "next": "https://evil.example/"})
+    assert response["Location"] == "/"
+
+
+@pytest.mark.django_db
+def test_login_throttled_in_database(client, member):
+    for _ in range(5):
+        client.post("/connexion/", {"username": "lea.martin", "password": "wrong-password"})
+    # Even the right password is refused now, from any client (the count is in the DB).
+    other = Client()
+    response = other.post("/connexion/", {"username": "lea.martin", "password": PASSWORD})
+    assert response.status_code == 429 and "Trop de tentatives" in response.content.decode()
+    assert LoginAttempt.objects.filter(username="lea.martin", success=False).count() == 5
+
+
+@pytest.mark.django_db
+def test_activation_flow(client, adml, member, est):
+    client.force_login(adml)
+    response = client.post(f"/e/{est.uai}/annuaire/{member.pk}/code/")
+    code = re.search(r'data-testid="activation-code">(\w+)<', response.content.decode()).group(1)
+    assert len(code) == 10
+    member.refresh_from_db()
+    assert not member.has_usable_password()  # the old password no longer works
+    anon = Client()
+    bad = anon.post("/activation/", {"username": "lea.martin", "code": code, "password1": "court",
+                                     "password2": "court"})
+    assert bad.status_code == 400 and "12" in bad.content.decode()
+    wrong = anon.post("/activation/", {"username": "lea.martin", "code": "AAAAAAAAAA",
+                                       "password1": "un-nouveau-mot-de-passe", "password2": "un-nouveau-mot-de-passe"})
+    assert wrong.status_code == 400
+    ok = anon.post("/activation/", {"username": "lea.martin", "code": code.lower(),
+                                    "password1": "un-nouveau-mot-de-passe", "password2": "un-nouveau-mot-de-passe"})
+    assert ok.status_code == 302
+    member.refresh_from_db()
+    assert member.check_password("un-nouveau-mot-de-passe") and member.activation_code == ""
+    # A code works once.
+    again = Client().post("/activation/", {"username": "lea.martin", "code": code,
+                                           "password1": "encore-un-autre-mdp", "password2": "encore-un-autre-mdp"})
+    assert again.status_code == 400
+
+
+@pytest.mark.django_db
+def test_directory_search_and_disable(client, adml, member, est):
+    client.force_login(adml)
+    page = client.get(f"/e/{est.uai}/annuaire/", {"q": "mart"}).content.decode()
+    assert "MARTIN Léa</a>" in page and "DELPECH Anne</a>" not in page
+    page = client.get(f"/e/{est.uai}/annuaire/", {"profile": "DIR"}).content.decode()
+    assert "DELPECH Anne</a>" in page and "MARTIN Léa</a>" not in page
+    response = client.post(f"/e/{est.uai}/annuaire/{member.pk}/desactiver/")
+    assert response.status_code == 302
+    member.refresh_from_db()
+    assert not member.is_active
+    assert Membership.objects.get(user=member).gone_since is not None
+
+
+@pytest.mark.django_db
+def test_non_admin_gets_403_on_directory(client, member, est):
+    client.force_login(member)
+    assert client.get(f"/e/{est.uai}/").status_code == 200
+    assert client.get(f"/e/{est.uai}/annuaire/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_maintenance_global_and_per_establishment(client, member, est, call_json):
+    client.force_login(member)
+    call_json("maintenance", "on", "--uai", est.uai)
+    response = client.get(f"/e/{est.uai}/")
+    assert response.status_code == 503 and "maintenance" in response.content.decode()
+    assert client.get("/").status_code == 200
+    call_json("maintenance", "off", "--uai", est.uai)
+    call_json("maintenance", "on", "--message", "Retour à 14 h.")
+    response = client.get("/")
+    assert response.status_code == 503 and "Retour à 14 h." in response.content.decode()
+    assert client.get("/healthz").status_code == 200
+    assert call_json("maintenance", "off")["maintenance"] is False
+    assert client.get("/").status_code == 200
+    assert Platform.get().maintenance is False
+
+
+@pytest.mark.django_db
+def test_metrics_exposed(client, member):
+    client.post("/connexion/", {"username": "lea.martin", "password": "wrong-password"})
+    client.post("/connexion/", {"username": "lea.martin", "password": PASSWORD})
+    text = client.get("/metrics").content.decode()
+    assert re.search(r'preau_logins_total\{result="ok"\} [1-9]', text)
+    assert re.search(r'preau_logins_total\{result="failed"\} [1-9]', text)
+    assert 'preau_http_requests_total{method="POST",status="302",view="login"}' in text
+    assert "preau_http_request_duration_seconds_bucket" in text
+    assert re.search(r"preau_active_sessions [1-9]", text)
+
+
+@pytest.mark.django_db
+def test_throttle_window_resets_after_success(member):
+    for _ in range(4):
+        accounts.record_attempt("lea.martin", "10.0.0.1", False)
+    accounts.record_attempt("lea.martin", "10.0.0.1", True)
+    accounts.record_attempt("lea.martin", "10.0.0.1", False)
+    assert not accounts.is_throttled("lea.martin", "10.0.0.1")
