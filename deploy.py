@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Préau operator CLI. Run `./deploy.py --help`.
+
+This file only prepares the controller's virtual environment (.venv, from the hash-pinned
+requirements.lock) on first use, then re-executes itself inside it; the code lives in
+preau_ops/. Later runs start at once: the venv is rebuilt only when the lock file changes.
+"""
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+LOCK = ROOT / "requirements.lock"
+STAMP = VENV / ".preau-lock.sha256"
+
+
+def lock_digest() -> str:
+    return hashlib.sha256(LOCK.read_bytes()).hexdigest()
+
+
+def in_venv() -> bool:
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
+
+def prepare_venv() -> None:
+    python = VENV / "bin" / "python"
+    if STAMP.exists() and STAMP.read_text().strip() == lock_digest() and python.exists():
+        return
+    print("Preparing the controller environment in .venv (first run or new lock file; "
+          "about a minute)…", file=sys.stderr, flush=True)
+    log = ROOT / ".venv-install.log"
+    steps = [
+        [sys.executable, "-m", "venv", str(VENV)],
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "--require-hashes", "--no-deps", "-r", str(LOCK)],
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "--no-deps", "--no-build-isolation", "-e", str(ROOT / "app")],
+    ]
+    if python.exists():
+        steps = steps[1:]  # keep the venv, bring it to the lock (pip only changes what differs)
+    with open(log, "w") as out:
+        for cmd in steps:
+            if "-e" in cmd and not (ROOT / "app" / "pyproject.toml").exists():
+                continue
+            if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode != 0:
+                sys.exit(f"deploy.py: preparing .venv failed at `{' '.join(cmd[2:5])}…`; "
+                         f"see {log}")
+    STAMP.write_text(lock_digest() + "\n")
+    log.unlink(missing_ok=True)
+
+
+def main() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit("deploy.py needs Python 3.11 or newer (Debian 12's python3)")
+    if not in_venv():
+        prepare_venv()
+        python = VENV / "bin" / "python"
+        # The tools the venv provides (ansible-playbook, molecule…) must be on PATH too.
+        os.environ["PATH"] = f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+        os.execv(python, [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
+    sys.path.insert(0, str(ROOT))
+    from preau_ops.cli import main as cli_main
+    sys.exit(cli_main(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,300 @@
+"""deploy.py's commands. Each takes -i INVENTORY (default: the lab), shows progress, ends
+with a summary, and exits non-zero on failure or when a precondition does not hold."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import console as ui
+from .errors import OpsError
+
+DESCRIPTION = """\
+Préau operations: host, maintain and audit the ENT of the département's collèges.
+
+With no -i, every command works on the local lab (Debian 12 hosts in Docker containers).
+Start with `./deploy.py up`, which builds the lab and deploys the whole stack on it.
+"""
+
+EPILOG = """\
+examples:
+  ./deploy.py up                          lab + whole stack, prints URLs and demo logins
+  ./deploy.py lab status                  the lab's hosts, addresses and state
+  ./deploy.py converge --check            what would change (drift), changes nothing
+  ./deploy.py -i inventories/production converge --limit db --tags postgresql
+  ./deploy.py test                        the project's tests (what CI runs)
+"""
+
+
+def _inventory_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-i", "--inventory", metavar="INVENTORY", default=argparse.SUPPRESS,
+                        help="inventory directory or name under inventories/ (default: lab)")
+    common.add_argument("--vault-password-file", metavar="FILE", default=argparse.SUPPRESS,
+                        help="file holding the ansible-vault password (or set "
+                             "PREAU_VAULT_PASSWORD_FILE; a prompt otherwise)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _inventory_options()
+    parser = argparse.ArgumentParser(
+        prog="deploy.py", description=DESCRIPTION, epilog=EPILOG, parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help_text: str, **kwargs) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, description=help_text,
+                                   parents=[common], **kwargs)
+
+    topology_help = ("single: one host in every group; standard (default): web=lb+app, db, "
+                     "ops=backup+monitoring; scaled: lb, app1, app2, db, ops")
+    up = command("up", "bring up the lab and deploy the whole stack on it")
+    up.add_argument("--topology", choices=("single", "standard", "scaled"),
+                    default="standard", help=topology_help)
+    up.add_argument("--image", choices=("baked", "bare"), default="baked",
+                    help="host image: baked (heavy packages pre-installed, default) or bare")
+    command("down", "remove the lab: containers, network, the Docker daemon it started")
+
+    lab = command("lab", "the local lab hosts alone (Docker containers running systemd)")
+    lab_commands = lab.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
+    lab_up = lab_commands.add_parser("up", help="create or repair the lab's hosts",
+                                     description="create or repair the lab's hosts; "
+                                                 "running twice is harmless")
+    lab_up.add_argument("--topology", choices=("single", "standard", "scaled"),
+                        default="standard", help=topology_help)
+    lab_up.add_argument("--image", choices=("baked", "bare"), default="baked",
+                        help="host image (default: baked)")
+    lab_commands.add_parser("down", help="remove everything the lab created, nothing else")
+    lab_commands.add_parser("status", help="hosts, groups, addresses and state")
+    lab_ssh = lab_commands.add_parser("ssh", help="open a shell on a lab host")
+    lab_ssh.add_argument("host", help="lab host name (see `lab status`)")
+    lab_image = lab_commands.add_parser("image", help="build the host images (cached)")
+    lab_image.add_argument("--force", action="store_true", help="rebuild even if cached")
+
+    inventory = command("inventory", "check or show an inventory (hosts, groups, variables)")
+    inventory.add_argument("action", choices=("check", "show"),
+                           help="check: validate only; show: hosts and groups as tools see them")
+
+    converge = command("converge", "converge hosts to what the roles declare (Ansible)")
+    converge.add_argument("--check", action="store_true",
+                          help="change nothing: report what would change (drift)")
+    converge.add_argument("--diff", action="store_true", help="show file differences")
+    converge.add_argument("--limit", metavar="HOSTS", help="hosts or groups, comma-separated")
+    converge.add_argument("--tags", metavar="TAGS", help="only tasks with these tags "
+                                                         "(role names, ANSSI R-numbers…)")
+
+    test = command("test", "run the project's tests (the README's test command)")
+    test.add_argument("suites", nargs="*", metavar="SUITE",
+                      help="unit, app, roles, lab (default: all, in that order)")
+    test.add_argument("-k", metavar="EXPR", help="pytest -k expression, passed through")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = HANDLERS[args.command]
+    try:
+        return handler(args) or 0
+    except OpsError as exc:
+        ui.console.print(f"[bold red]error:[/] {exc.message}")
+        if exc.hint:
+            ui.console.print(f"[dim]hint:[/] {exc.hint}")
+        return 1
+    except KeyboardInterrupt:
+        ui.console.print("[red]interrupted[/]")
+        return 130
+
+
+def _load(args):
+    from . import inventory
+    return inventory.load(getattr(args, "inventory", None),
+                          getattr(args, "vault_password_file", None))
+
+
+# ------------------------------------------------------------------------------- lab
+
+def _refuse_inventory(args, what: str) -> None:
+    if getattr(args, "inventory", None) not in (None, "lab", "inventories/lab"):
+        raise OpsError(f"`{what}` works on the local lab only, not on -i {args.inventory}")
+
+
+def lab_up(args, summary: ui.Summary) -> list:
+    from .lab import engine, hosts, image, secrets
+
+    with ui.step("Docker engine", summary) as progress:
+        client = engine.ensure(progress)
+        progress.detail = "started by the lab" if engine.started_by_us() else "already running"
+    with ui.step("Lab images", summary) as progress:
+        built = image.build_bare(client, progress)
+        if args.image == "baked":
+            built = image.build_baked(client, progress) or built
+        progress.detail = "built" if built else "cached"
+        progress.result = "changed" if built else "ok"
+    with ui.step(f"Lab hosts ({args.topology})", summary) as progress:
+        lab_hosts = hosts.up(args.topology, args.image, progress)
+        progress.detail = ", ".join(f"{h.name} {h.address}" for h in lab_hosts)
+    with ui.step("Lab secrets (ansible-vault)", summary) as progress:
+        added = secrets.ensure()
+        progress.detail = f"{len(added)} generated" if added else "unchanged"
+    return lab_hosts
+
+
+def cmd_lab(args) -> int:
+    from .lab import engine, hosts, image
+
+    _refuse_inventory(args, f"lab {args.lab_command}")
+    if args.lab_command == "up":
+        summary = ui.Summary("lab up")
+        lab_up(args, summary)
+        summary.show()
+        ui.console.print("Inventory: inventories/lab/hosts.yml — try `./deploy.py lab status`")
+        return 0
+    if args.lab_command == "down":
+        return cmd_down(args)
+    if args.lab_command == "status":
+        if not engine.answers():
+            ui.console.print("No Docker engine answers: the lab is down.")
+            return 0
+        _print_lab_status(hosts.status())
+        return 0
+    if args.lab_command == "ssh":
+        command = hosts.ssh_command(args.host)
+        os.execvp(command[0], command)
+    if args.lab_command == "image":
+        summary = ui.Summary("lab image")
+        client = engine.ensure()
+        with ui.step("preau-lab:bare", summary) as progress:
+            progress.detail = "built" if image.build_bare(client, progress, args.force) else "cached"
+        with ui.step("preau-lab:baked", summary) as progress:
+            progress.detail = "built" if image.build_baked(client, progress, args.force) else "cached"
+        summary.show()
+    return 0
+
+
+def _print_lab_status(lab_hosts) -> None:
+    from rich.table import Table
+
+    if not lab_hosts:
+        ui.console.print("The lab is down (`./deploy.py lab up` to create it).")
+        return
+    table = Table(title="Lab hosts", title_justify="left")
+    for column in ("host", "groups", "address", "state"):
+        table.add_column(column)
+    for host in lab_hosts:
+        colour = "green" if host.state == "running" else "red"
+        table.add_row(host.name, ", ".join(host.groups), host.address,
+                      f"[{colour}]{host.state}[/]")
+    ui.console.print(table)
+
+
+def cmd_down(args) -> int:
+    from .lab import engine, hosts
+
+    _refuse_inventory(args, "down")
+    summary = ui.Summary("lab down")
+    if engine.answers():
+        with ui.step("Lab containers and network", summary) as progress:
+            removed = hosts.down(progress)
+            progress.detail = ", ".join(removed) or "nothing to remove"
+    with ui.step("Docker engine", summary) as progress:
+        progress.detail = "stopped (the lab had started it)" if engine.stop_if_ours() \
+            else "left as found"
+    summary.show()
+    return 0
+
+
+# ------------------------------------------------------------------------------- stack
+
+def cmd_up(args) -> int:
+    from . import converge, inventory
+    from .lab import hosts
+
+    _refuse_inventory(args, "up")
+    summary = ui.Summary("deploy.py up")
+    lab_up(args, summary)
+    with ui.step("Inventory", summary) as progress:
+        inv = inventory.load(None)
+        progress.detail = f"{len(inv.hosts)} hosts, valid"
+    if converge.SITE.exists():
+        with ui.step("Converge (Ansible)", summary) as progress:
+            result = converge.run_playbook(inv, progress=progress)
+            progress.detail = f"{result.changed} changed"
+            if result.failed:
+                _print_converge(result)
+                raise OpsError("converge failed", "see the per-host errors above")
+    summary.show()
+    _print_lab_status(hosts.status())
+    domain = inv.hosts_in("lb")[0].vars.get("preau_domain", "")
+    lb = inv.hosts_in("lb")[0].address
+    ui.console.print(f"\nENT: https://{domain}/  (lab: add `{lb} {domain}` to /etc/hosts, "
+                     f"or curl --resolve {domain}:443:{lb})")
+    return 1 if summary.failed else 0
+
+
+def cmd_inventory(args) -> int:
+    inv = _load(args)
+    if args.action == "check":
+        ui.console.print(f"[green]✓[/] inventory {inv.name} is valid: {len(inv.hosts)} hosts, "
+                         f"groups {', '.join(sorted(inv.groups))}")
+        return 0
+    from rich.table import Table
+    table = Table(title=f"Inventory {inv.name}", title_justify="left")
+    for column in ("host", "address", "user", "groups"):
+        table.add_column(column)
+    for host in inv.hosts.values():
+        table.add_row(host.name, host.address, host.user, ", ".join(host.groups))
+    ui.console.print(table)
+    return 0
+
+
+def _print_converge(result) -> None:
+    from rich.table import Table
+    table = Table(title=f"Converge — {result.duration:.1f} s", title_justify="left")
+    for column in ("host", "ok", "changed", "failed", "duration"):
+        table.add_column(column)
+    for name, host in sorted(result.hosts.items()):
+        failed = "unreachable" if host.unreachable else str(host.failed)
+        table.add_row(name, str(host.ok), str(host.changed),
+                      f"[red]{failed}[/]" if failed != "0" else "0", f"{host.duration:.1f} s")
+    ui.console.print(table)
+    for name, host in sorted(result.hosts.items()):
+        for error in host.errors:
+            ui.console.print(f"[red]{name}[/]: {error}")
+
+
+def cmd_converge(args) -> int:
+    from . import converge
+
+    inv = _load(args)
+    if args.limit:
+        inv.limited(args.limit)  # validates the pattern before anything runs
+    title = "Checking drift" if args.check else "Converging"
+    with ui.step(f"{title} {inv.name} ({len(inv.hosts)} hosts)") as progress:
+        result = converge.run_playbook(inv, check=args.check, diff=args.diff,
+                                       limit=args.limit, tags=args.tags, progress=progress)
+    _print_converge(result)
+    if args.check:
+        converge.print_drift(result)
+        ui.console.print("No drift." if not result.changed else
+                         f"[yellow]{result.changed} change(s) would be made.[/]")
+    return 1 if result.failed else 0
+
+
+def cmd_test(args) -> int:
+    from . import testing
+    return testing.run(args.suites, args.k)
+
+
+HANDLERS = {
+    "up": cmd_up,
+    "down": cmd_down,
+    "lab": cmd_lab,
+    "inventory": cmd_inventory,
+    "converge": cmd_converge,
+    "test": cmd_test,
+}
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))

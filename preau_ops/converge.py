@@ -1,0 +1,160 @@
+"""Hosting: converge hosts to what the roles declare (Ansible, through ansible-runner).
+
+One run of playbooks/site.yml with pipelining and one fork per host; progress shows the task
+each host is on; the summary gives ok/changed/failed and the duration per host. In check mode
+the changed tasks are the drift, listed per host.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+from .console import console
+from .errors import OpsError
+from .inventory import Inventory
+from .paths import PLAYBOOKS, ROOT
+
+SITE = PLAYBOOKS / "site.yml"
+
+
+@dataclass
+class HostResult:
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: bool = False
+    skipped: int = 0
+    first: float = 0.0
+    last: float = 0.0
+    changes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.last - self.first)
+
+
+@dataclass
+class RunResult:
+    status: str
+    rc: int
+    hosts: dict[str, HostResult]
+    duration: float
+
+    @property
+    def failed(self) -> bool:
+        return self.rc != 0 or any(h.failed or h.unreachable for h in self.hosts.values())
+
+    @property
+    def changed(self) -> int:
+        return sum(h.changed for h in self.hosts.values())
+
+
+def _envvars() -> dict[str, str]:
+    return {
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+        "ANSIBLE_PIPELINING": "True",
+        "ANSIBLE_FORCE_COLOR": "False",
+        "ANSIBLE_NOCOLOR": "True",
+    }
+
+
+def run_playbook(inv: Inventory, playbook=SITE, *, check: bool = False, diff: bool = False,
+                 limit: str | None = None, tags: str | None = None, extra_vars: dict | None = None,
+                 progress=None) -> RunResult:
+    """Run a playbook against the inventory and collect per-host results."""
+    import ansible_runner
+
+    if not playbook.exists():
+        raise OpsError(f"{playbook} is missing")
+    cmdline = []
+    if inv.vault_password_file:
+        cmdline += ["--vault-password-file", str(inv.vault_password_file)]
+    if check:
+        cmdline.append("--check")
+    if diff:
+        cmdline.append("--diff")
+    if tags:
+        cmdline += ["--tags", tags]
+    hosts: dict[str, HostResult] = {}
+    started = time.monotonic()
+
+    def on_event(event: dict) -> bool:
+        data = event.get("event_data") or {}
+        name = data.get("host")
+        kind = event.get("event", "")
+        if not name or not kind.startswith("runner_on_"):
+            if kind == "playbook_on_task_start" and progress is not None:
+                progress.update(data.get("task", ""))
+            return True
+        result = hosts.setdefault(name, HostResult(first=time.monotonic()))
+        result.last = time.monotonic()
+        res = data.get("res") or {}
+        task = data.get("task", "")
+        if kind == "runner_on_ok":
+            result.ok += 1
+            if res.get("changed"):
+                result.changed += 1
+                result.changes.append(task)
+        elif kind == "runner_on_failed" and not data.get("ignore_errors"):
+            result.failed += 1
+            result.errors.append(f"{task}: {res.get('msg') or res.get('stderr') or 'failed'}")
+        elif kind == "runner_on_unreachable":
+            result.unreachable = True
+            result.errors.append(f"unreachable: {res.get('msg', '')}")
+        elif kind == "runner_on_skipped":
+            result.skipped += 1
+        if progress is not None:
+            progress.update(f"{name}: {task}")
+        return True
+
+    with tempfile.TemporaryDirectory(prefix="preau-runner-") as private:
+        runner = ansible_runner.run(
+            private_data_dir=private,
+            project_dir=str(ROOT),
+            playbook=str(playbook),
+            inventory=str(inv.path / "hosts.yml"),
+            limit=limit,
+            forks=max(5, len(inv.hosts)),
+            cmdline=" ".join(cmdline) or None,
+            extravars=extra_vars or {},
+            envvars=_envvars(),
+            event_handler=on_event,
+            quiet=True,
+            suppress_env_files=True,
+        )
+        if runner.rc != 0 and not hosts:
+            tail = "\n".join(runner.stdout.read().splitlines()[-20:])
+            raise OpsError(f"ansible-playbook failed before reaching any host:\n{tail}")
+    return RunResult(runner.status, runner.rc, hosts, time.monotonic() - started)
+
+
+def ping(inv: Inventory, limit: str | None = None) -> dict[str, bool]:
+    """Ansible ad-hoc ping of every host: {host: reachable}."""
+    import ansible_runner
+
+    with tempfile.TemporaryDirectory(prefix="preau-runner-") as private:
+        runner = ansible_runner.run(
+            private_data_dir=private, host_pattern=limit or "all", module="ansible.builtin.ping",
+            inventory=str(inv.path / "hosts.yml"), envvars=_envvars(), quiet=True,
+            cmdline=(f"--vault-password-file {inv.vault_password_file}"
+                     if inv.vault_password_file else None),
+            forks=max(5, len(inv.hosts)), suppress_env_files=True)
+        results = {}
+        for event in runner.events:
+            data = event.get("event_data") or {}
+            if event.get("event") == "runner_on_ok":
+                results[data["host"]] = data.get("res", {}).get("ping") == "pong"
+            elif event.get("event") in ("runner_on_unreachable", "runner_on_failed"):
+                results[data["host"]] = False
+    return results
+
+
+def print_drift(result: RunResult) -> None:
+    for name, host in sorted(result.hosts.items()):
+        if host.changes:
+            console.print(f"[yellow]{name}[/]: {len(host.changes)} change(s) pending")
+            for task in host.changes:
+                console.print(f"   • {task}")

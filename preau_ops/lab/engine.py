@@ -1,0 +1,92 @@
+"""A Docker engine for the lab: use the one that answers, or start one and remember it.
+
+On a machine without systemd (CI, these workstations) nothing starts dockerd for us: as root
+on Debian we install docker.io if needed and run dockerd in the background, keeping its PID in
+the lab's state dir so that `lab down` stops exactly the daemon it started, and nothing else.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+from ..errors import OpsError
+from ..paths import STATE_DIR
+
+PID_FILE = STATE_DIR / "dockerd.pid"
+LOG_FILE = STATE_DIR / "dockerd.log"
+
+
+def _client():
+    import docker
+    return docker.from_env(timeout=120)
+
+
+def answers() -> bool:
+    try:
+        _client().ping()
+        return True
+    except Exception:
+        return False
+
+
+def ensure(progress=None):
+    """Return a Docker client, starting a daemon if none answers and we are allowed to."""
+    if answers():
+        return _client()
+    if os.geteuid() != 0 or not os.path.exists("/etc/debian_version"):
+        raise OpsError("no Docker engine answers on /var/run/docker.sock",
+                       "start Docker (or run deploy.py as root on Debian so it can start one)")
+    if shutil.which("dockerd") is None:
+        if progress:
+            progress.update("installing docker.io")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        result = subprocess.run(["apt-get", "install", "-y", "-q", "docker.io"],
+                                capture_output=True, text=True, env=env)
+        if result.returncode != 0:
+            raise OpsError("could not install docker.io:\n" + result.stderr[-2000:],
+                           "run `apt-get update` first, or install Docker yourself")
+    if progress:
+        progress.update("starting dockerd")
+    STATE_DIR.mkdir(exist_ok=True)
+    with open(LOG_FILE, "ab") as log:
+        proc = subprocess.Popen(["dockerd", "--host=unix:///var/run/docker.sock"],
+                                stdout=log, stderr=log, start_new_session=True)
+    PID_FILE.write_text(str(proc.pid))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            PID_FILE.unlink(missing_ok=True)
+            raise OpsError(f"dockerd exited at start (code {proc.returncode})",
+                           f"see {LOG_FILE}")
+        if answers():
+            return _client()
+        time.sleep(0.5)
+    raise OpsError("dockerd did not answer within 60 s", f"see {LOG_FILE}")
+
+
+def started_by_us() -> int | None:
+    """PID of the dockerd this lab started, if it still runs."""
+    try:
+        pid = int(PID_FILE.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def stop_if_ours() -> bool:
+    pid = started_by_us()
+    PID_FILE.unlink(missing_ok=True)
+    if pid is None:
+        return False
+    os.kill(pid, 15)
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return True
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    return True

@@ -1,0 +1,193 @@
+"""The lab's host images, built offline-first from Debian's own tools (no registry here).
+
+`preau-lab:bare`  : Debian 12 minbase + systemd, sshd, python3, sudo and the `deploy` user.
+`preau-lab:baked` : bare + the heavy packages of baked-packages.txt, installed with service
+                    starts blocked, so converging a lab host skips 20-30 s of dpkg work.
+Each image carries a label with the hash of what it was built from; a build is skipped while
+the hash matches, so `lab up` reuses the cache and rebuilds only after a change.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ..errors import OpsError
+
+REPOSITORY = "preau-lab"
+HERE = Path(__file__).resolve().parent
+BAKED_LIST = HERE / "baked-packages.txt"
+HASH_LABEL = "org.preau.build-hash"
+MIRROR_HOSTS = ("deb.debian.org",)
+EXTRA_CA_DIR = Path("/usr/local/share/ca-certificates")
+
+BARE_PACKAGES = [
+    "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt", "sudo",
+    "iproute2", "ca-certificates", "procps", "curl", "less",
+]
+APT_SOURCES = """\
+deb http://deb.debian.org/debian bookworm main
+deb http://deb.debian.org/debian bookworm-updates main
+deb http://deb.debian.org/debian-security bookworm-security main
+"""
+# Units that fail or only waste time inside a container.
+MASKED_UNITS = [
+    "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "e2scrub_reap.service",
+    "fstrim.timer", "getty@tty1.service", "console-getty.service", "systemd-pstore.service",
+    "systemd-firstboot.service", "dpkg-db-backup.timer", "getty.target",
+]
+# Host keys are made at first boot so that two hosts never share one.
+HOST_KEYS_UNIT = """\
+[Unit]
+Description=Generate SSH host keys on first boot
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def resolve_mirrors() -> dict[str, str]:
+    """Resolve the package mirror names on the controller (hosts get them as /etc/hosts)."""
+    resolved = {}
+    for name in MIRROR_HOSTS:
+        try:
+            resolved[name] = socket.gethostbyname(name)
+        except OSError as exc:
+            raise OpsError(f"cannot resolve the Debian mirror {name}: {exc}",
+                           "the lab hosts install packages from it; check this machine's DNS")
+    return resolved
+
+
+def _source_hash(*parts: str) -> str:
+    digest = hashlib.sha256()
+    digest.update(Path(__file__).read_bytes())
+    for part in parts:
+        digest.update(part.encode())
+    return digest.hexdigest()[:16]
+
+
+def baked_packages() -> list[str]:
+    lines = BAKED_LIST.read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _image_hash(client, tag: str) -> str | None:
+    import docker.errors
+    try:
+        image = client.images.get(f"{REPOSITORY}:{tag}")
+    except docker.errors.ImageNotFound:
+        return None
+    return (image.labels or {}).get(HASH_LABEL)
+
+
+def _run(cmd: list[str], what: str, **kwargs) -> None:
+    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+        raise OpsError(f"{what} failed (exit {result.returncode}):\n{tail}")
+
+
+def _customize_rootfs(root: Path) -> None:
+    (root / "etc/machine-id").write_text("")
+    (root / "etc/apt/sources.list").write_text(APT_SOURCES)
+    (root / "etc/hostname").write_text("localhost\n")
+    systemd_dir = root / "etc/systemd/system"
+    for unit in MASKED_UNITS:
+        link = systemd_dir / unit
+        link.unlink(missing_ok=True)
+        link.symlink_to("/dev/null")
+    (systemd_dir / "ssh-host-keys.service").write_text(HOST_KEYS_UNIT)
+    wants = systemd_dir / "multi-user.target.wants"
+    wants.mkdir(exist_ok=True)
+    (wants / "ssh-host-keys.service").unlink(missing_ok=True)
+    (wants / "ssh-host-keys.service").symlink_to("/etc/systemd/system/ssh-host-keys.service")
+    for key in (root / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+    # This machine's HTTPS goes through a proxy with its own CA: trust it inside the hosts too
+    # (copied at build time, never committed).
+    if EXTRA_CA_DIR.is_dir():
+        target = root / "usr/local/share/ca-certificates"
+        target.mkdir(parents=True, exist_ok=True)
+        for cert in EXTRA_CA_DIR.glob("*.crt"):
+            shutil.copy(cert, target / cert.name)
+    chroot = ["chroot", str(root)]
+    _run(chroot + ["update-ca-certificates"], "update-ca-certificates in the image")
+    _run(chroot + ["useradd", "--create-home", "--shell", "/bin/bash", "deploy"],
+         "creating the deploy user")
+    sudoers = root / "etc/sudoers.d/deploy"
+    sudoers.write_text("deploy ALL=(ALL:ALL) NOPASSWD: ALL\n")
+    sudoers.chmod(0o440)
+
+
+def build_bare(client, progress=None, force: bool = False) -> bool:
+    """Build preau-lab:bare with mmdebstrap; returns True when an image was built."""
+    wanted = _source_hash(" ".join(BARE_PACKAGES), APT_SOURCES)
+    if not force and _image_hash(client, "bare") == wanted:
+        return False
+    for tool in ("mmdebstrap", "chroot"):
+        if shutil.which(tool) is None:
+            raise OpsError(f"`{tool}` is needed to build the lab image",
+                           "apt-get install -y mmdebstrap")
+    with tempfile.TemporaryDirectory(prefix="preau-rootfs-") as tmp:
+        root = Path(tmp) / "rootfs"
+        if progress:
+            progress.update("mmdebstrap bookworm (about a minute)")
+        _run(["mmdebstrap", "--variant=minbase", "--include=" + ",".join(BARE_PACKAGES),
+              "--aptopt=Acquire::Retries=3", "bookworm", str(root),
+              "http://deb.debian.org/debian"], "mmdebstrap")
+        _customize_rootfs(root)
+        _run(["chroot", str(root), "apt-get", "clean"], "apt-get clean")
+        if progress:
+            progress.update("importing into docker")
+        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+        _run(["docker", "import",
+              "-c", 'CMD ["/lib/systemd/systemd"]', "-c", "ENV container=docker",
+              "-c", f"LABEL {HASH_LABEL}={wanted}",
+              "-", f"{REPOSITORY}:bare"], "docker import", stdin=tar.stdout)
+        tar.wait()
+    return True
+
+
+def build_baked(client, progress=None, force: bool = False) -> bool:
+    """Build preau-lab:baked = bare + baked packages; returns True when an image was built."""
+    packages = baked_packages()
+    bare_hash = _image_hash(client, "bare") or ""
+    wanted = _source_hash(bare_hash, " ".join(packages))
+    if not force and _image_hash(client, "baked") == wanted:
+        return False
+    if progress:
+        progress.update(f"installing {len(packages)} packages")
+    hosts = [f"--add-host={name}:{ip}" for name, ip in resolve_mirrors().items()]
+    name = "preau-lab-bake"
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    # policy-rc.d 101 = "action forbidden": packages install without starting services.
+    script = (
+        "set -e; printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; "
+        "chmod 755 /usr/sbin/policy-rc.d; apt-get update -qq; "
+        "find /etc/systemd/system -type l | sort > /tmp/links.before; "
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+        + " ".join(packages)
+        # Services stay disabled as the packages were only pre-loaded: the roles decide
+        # what runs (and a host that has not been converged boots clean, not degraded).
+        + "; find /etc/systemd/system -type l | sort > /tmp/links.after; "
+        "comm -13 /tmp/links.before /tmp/links.after | grep '\\.wants/' | xargs -r rm -f; "
+        "rm -f /usr/sbin/policy-rc.d /tmp/links.*; apt-get clean; rm -rf /var/lib/apt/lists/*"
+    )
+    try:
+        _run(["docker", "run", "--name", name, "--dns", "127.0.0.1", *hosts,
+              f"{REPOSITORY}:bare", "bash", "-c", script], "installing the baked packages")
+        _run(["docker", "commit",
+              "-c", 'CMD ["/lib/systemd/systemd"]', "-c", f"LABEL {HASH_LABEL}={wanted}",
+              name, f"{REPOSITORY}:baked"], "docker commit")
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    return True
