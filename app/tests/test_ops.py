@@ -1,0 +1,160 @@
+"""Operational management commands and configuration."""
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from preau import config
+from preau.core.models import ClassGroup, Establishment, Membership, Platform, User
+from preau.core.uai import check_letter, is_valid_uai
+from tests.helpers import make_establishment, snapshot
+
+
+def test_uai_check_letter():
+    assert check_letter("0820021") == "C"
+    assert is_valid_uai("0820021C") and not is_valid_uai("0820021D")
+    assert not is_valid_uai("082002C") and not is_valid_uai("0820021I")
+
+
+def test_config_file_and_env(tmp_path):
+    path = tmp_path / "preau.toml"
+    path.write_text('[django]\nsecret_key = "s"\nallowed_hosts = ["ent.example.fr"]\n'
+                    '[database]\nhost = "db"\nport = 5433\n[retention]\ndisable_after_days = 20\n')
+    conf = config.load(str(path), environ={"PREAU_DATABASE_HOST": "db2", "PREAU_DJANGO_DEBUG": "true",
+                                           "PREAU_DJANGO_ALLOWED_HOSTS": "a.fr,b.fr"})
+    assert conf["database"] == {**config.DEFAULTS["database"], "host": "db2", "port": 5433}
+    assert conf["django"]["debug"] is True and conf["django"]["allowed_hosts"] == ["a.fr", "b.fr"]
+    assert conf["retention"] == {"disable_after_days": 20, "delete_after_days": 60}
+
+
+@pytest.mark.parametrize("text, env, message", [
+    ('[retention]\ndisable_after_days = 40\ndelete_after_days = 60\n', {}, "legal limit"),
+    ('[django]\nsecret_key = "s"\n', {"PREAU_RETENTION_DELETE_AFTER_DAYS": "100"}, "legal limit"),
+    ('[databse]\nhost = "x"\n', {}, "unknown section"),
+    ('[database]\nhots = "x"\n', {}, "unknown key"),
+    ('[database]\nport = "5432"\n', {}, "must be int"),
+    ('[django]\nsecret_key = ""\n', {}, "secret_key is required"),
+    ('not toml [', {}, "invalid TOML"),
+    ('[django]\nsecret_key = "s"\n', {"PREAU_DATABASE_PORT": "abc"}, "expected an integer"),
+])
+def test_config_errors(tmp_path, text, env, message):
+    path = tmp_path / "preau.toml"
+    path.write_text(text)
+    if "secret_key" not in text:
+        env = {**env, "PREAU_DJANGO_SECRET_KEY": "s"}
+    with pytest.raises(config.ConfigError, match=message):
+        config.load(str(path), environ=env)
+
+
+def test_missing_config_file_is_an_error(tmp_path):
+    with pytest.raises(config.ConfigError, match="not found"):
+        config.load(environ={"PREAU_CONFIG": str(tmp_path / "nope.toml")})
+
+
+@pytest.mark.django_db
+def test_establishment_create_list_archive(call_json):
+    created = call_json("establishment", "create", "0820021c", "--name", "Collège Jean Moulin",
+                        "--town", "Montauban")
+    assert created["establishment"]["uai"] == "0820021C"
+    with pytest.raises(CommandError, match="lettre de contrôle"):
+        call_command("establishment", "create", "0820021D", "--name", "X")
+    with pytest.raises(CommandError, match="déjà existant"):
+        call_command("establishment", "create", "0820021C", "--name", "X")
+    dry = call_json("establishment", "create", "0820010R", "--name", "Y", "--dry-run")
+    assert dry["dry_run"] and not Establishment.objects.filter(uai="0820010R").exists()
+    user = User.objects.create_user("u1")
+    est = Establishment.objects.get(uai="0820021C")
+    Membership.objects.create(user=user, establishment=est, profile="ENS")
+    ClassGroup.objects.create(establishment=est, name="6A", school_year=Platform.current_school_year())
+    listing = call_json("establishment", "list")
+    row = listing["establishments"][0]
+    assert row["users_by_profile"]["ENS"] == 1 and row["classes"] == 1 and row["last_import"] is None
+    assert call_json("establishment", "archive", "0820021C")["establishment"]["status"] == "archived"
+    with pytest.raises(CommandError, match="archived"):
+        call_command("establishment", "archive", "0820021C")
+
+
+@pytest.mark.django_db
+def test_establishment_list_human_output():
+    make_establishment()
+    out = __import__("io").StringIO()
+    call_command("establishment", "list", stdout=out)
+    assert "0820021C" in out.getvalue() and "ELV=0" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_purge_gone_retention(call_json):
+    est = make_establishment()
+    today = timezone.localdate()
+    old = User.objects.create_user("old")
+    Membership.objects.create(user=old, establishment=est, profile="ELV", source="aaf",
+                              gone_since=today - dt.timedelta(days=31))
+    recent = User.objects.create_user("recent")
+    Membership.objects.create(user=recent, establishment=est, profile="ELV", source="aaf",
+                              gone_since=today - dt.timedelta(days=3))
+    elsewhere = User.objects.create_user("elsewhere")  # gone here, still present in another collège
+    other = make_establishment("0820010R")
+    Membership.objects.create(user=elsewhere, establishment=est, profile="ENS", source="aaf",
+                              gone_since=today - dt.timedelta(days=50))
+    Membership.objects.create(user=elsewhere, establishment=other, profile="ENS")
+    expired = User.objects.create_user("expired", is_active=False)
+    User.objects.filter(pk=expired.pk).update(disabled_at=timezone.now() - dt.timedelta(days=61))
+    before = snapshot()
+    dry = call_json("purge_gone", "--dry-run")
+    assert dry["disabled"] == ["old"] and dry["deleted"] == ["expired"]
+    assert snapshot() == before
+    report = call_json("purge_gone")
+    assert report["disabled"] == ["old"] and report["deleted"] == ["expired"]
+    assert not User.objects.get(username="old").is_active
+    assert User.objects.get(username="recent").is_active and User.objects.get(username="elsewhere").is_active
+    assert not User.objects.filter(username="expired").exists()
+
+
+@pytest.mark.django_db
+def test_year_change(call_json):
+    est = make_establishment()
+    year = Platform.current_school_year()
+    ClassGroup.objects.create(establishment=est, name="6A", school_year=year)
+    assert call_json("year_change", "--dry-run")["classes_made_read_only"] == 1
+    assert Platform.current_school_year() == year
+    report = call_json("year_change")
+    assert report["school_year"] == year + 1 and report["classes_made_read_only"] == 1
+    assert ClassGroup.objects.get(name="6A").read_only
+    assert Platform.current_school_year() == year + 1
+    with pytest.raises(CommandError, match="pas postérieure"):
+        call_command("year_change", "--year", str(year))
+
+
+@pytest.mark.django_db
+def test_seed_demo_and_login(call_json, client):
+    report = call_json("seed_demo", "--students", "15")
+    assert {e["uai"] for e in report["establishments"]} == {"0820021C", "0820010R"}
+    profiles = {login["profile"] for login in report["logins"]}
+    assert profiles == {"ELV", "TUT", "ENS", "DIR", "EVS", "ETA", "ADMC"}
+    assert all(is_valid_uai(e["uai"]) and e["uai"].startswith("082") for e in report["establishments"])
+    call_json("seed_demo", "--students", "15")  # idempotent
+    assert User.objects.filter(username__startswith="demo.").count() == 8
+    response = client.post("/connexion/", {"username": "demo.adml", "password": report["password"]})
+    assert response.status_code == 302
+    assert client.get("/e/0820010R/annuaire/").status_code == 200
+
+
+def test_generate_aaf(tmp_path, call_json):
+    report = call_json("generate_aaf", "--students", "50", "--out", str(tmp_path), "--uai", "0820010R")
+    assert report["counts"]["students"] == 50 and len(report["files"]) == 4
+    text = Path(report["files"][1]).read_text(encoding="utf-8")
+    assert text.count("<addRequest>") == 50 and "0820010R" in text
+    with pytest.raises(CommandError, match="lettre"):
+        call_command("generate_aaf", "--students", "5", "--out", str(tmp_path), "--uai", "0820010A")
+
+
+def test_json_log_lines(capsys):
+    import logging
+    from preau.logs import JsonFormatter
+    record = logging.makeLogRecord({"msg": "import %s", "args": ("ok",), "name": "preau", "levelname": "INFO",
+                                    "uai": "0820021C"})
+    line = json.loads(JsonFormatter().format(record))
+    assert line["msg"] == "import ok" and line["uai"] == "0820021C" and line["level"] == "info"
