@@ -18,8 +18,7 @@ DEFAULT_PATH = "/etc/preau/preau.toml"
 RETENTION_MAX_DAYS = 90
 
 DEFAULTS: dict[str, dict] = {
-    "django": {"secret_key": "", "allowed_hosts": ["localhost", "127.0.0.1"], "debug": False,
-               "csrf_trusted_origins": []},
+    "django": {"secret_key": "", "allowed_hosts": ["localhost", "127.0.0.1"], "debug": False},
     "database": {"host": "localhost", "port": 5432, "name": "preau", "user": "preau_app",
                  "password": "", "sslmode": "prefer"},
     "database_owner": {"user": "", "password": ""},

@@ -16,7 +16,6 @@ BASE_DIR = Path(__file__).resolve().parent
 SECRET_KEY = CONFIG["django"]["secret_key"] or "insecure-dev-only-key-debug-mode"
 DEBUG = CONFIG["django"]["debug"]
 ALLOWED_HOSTS = CONFIG["django"]["allowed_hosts"]
-CSRF_TRUSTED_ORIGINS = CONFIG["django"]["csrf_trusted_origins"]
 
 # prometheus_client reads this variable at import time: set it before anything imports it.
 METRICS_MULTIPROC_DIR = CONFIG["metrics"]["multiproc_dir"]
