@@ -1,0 +1,90 @@
+"""Behaviour of the base role on two hosts: base-app (group app) and base-lb (group lb)."""
+
+import time
+
+import pytest
+
+APP_IP, LB_IP = "172.30.91.10", "172.30.91.11"
+
+
+def can_connect(host, address, port):
+    """True when a TCP connection from `host` to address:port succeeds within 2 s."""
+    code = (
+        "import socket,sys\n"
+        "try: socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)\n"
+        "except OSError: sys.exit(1)\n"
+    )
+    return host.run("python3 -c %s %s %s", code, address, str(port)).rc == 0
+
+
+@pytest.fixture(scope="module")
+def listeners(app):
+    """Throwaway TCP listeners on the app host: 8000 (opened to lb) and 9999 (closed)."""
+    for port in (8000, 9999):
+        app.run_test("systemd-run --unit=probe-%s python3 -m http.server %s", str(port), str(port))
+    time.sleep(1)
+    yield
+    for port in (8000, 9999):
+        app.run("systemctl stop probe-%s", str(port))
+
+
+def test_firewall_opens_app_port_to_lb_only(app, lb, listeners):
+    assert can_connect(lb, APP_IP, 8000)
+    assert not can_connect(lb, APP_IP, 9999)
+    assert app.run("nft list chain inet preau_filter input").stdout.count("dport 8000") == 1
+
+
+def test_firewall_default_deny_and_group_rules(app, lb):
+    app_rules = app.check_output("nft list ruleset")
+    lb_rules = lb.check_output("nft list ruleset")
+    assert "policy drop" in app_rules
+    assert f"ip saddr {LB_IP} tcp dport 8000 accept" in app_rules
+    assert "tcp dport { 80, 443 } accept" in lb_rules
+    assert "dport 5432" not in app_rules + lb_rules  # no db host in this inventory
+    assert "ip saddr 172.30.91.0/24 tcp dport 22 accept" in app_rules
+    assert not can_connect(app, LB_IP, 8000)
+
+
+def test_sshd_hardened(app):
+    config = app.check_output("sshd -T")
+    for line in (
+        "passwordauthentication no",
+        "permitrootlogin no",
+        "kbdinteractiveauthentication no",
+        "x11forwarding no",
+        "allowgroups preau-admin",
+        "allowgroups auditor",
+        "ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com",
+    ):
+        assert line in config
+    assert "diffie-hellman-group14-sha1" not in config
+    assert app.service("ssh").is_running
+
+
+def test_admin_users(app):
+    alice = app.user("alice")
+    assert alice.exists and "preau-admin" in alice.groups
+    assert "alice@molecule" in app.file("/home/alice/.ssh/authorized_keys").content_string
+    assert "deploy@molecule" in app.file("/home/deploy/.ssh/authorized_keys").content_string
+    assert not app.user("mallory").exists
+    assert app.run("runuser -u alice -- sudo -n true").rc == 0
+
+
+def test_auditor_is_read_only(app):
+    auditor = app.user("auditor")
+    assert "adm" in auditor.groups and "preau-admin" not in auditor.groups
+    assert app.run("runuser -u auditor -- sudo -n /usr/sbin/nft list ruleset").rc == 0
+    assert app.run("runuser -u auditor -- sudo -n cat /etc/sudoers").rc == 0
+    assert app.run("runuser -u auditor -- sudo -n cat /etc/shadow").rc != 0
+    assert app.run("runuser -u auditor -- sudo -n /usr/sbin/nft flush ruleset").rc != 0
+    assert app.run("runuser -u auditor -- sudo -n true").rc != 0
+
+
+def test_updates_logs_kernel_files(app):
+    assert 'Unattended-Upgrade "1"' in app.file("/etc/apt/apt.conf.d/20auto-upgrades").content_string
+    assert "Debian-Security" in app.file("/etc/apt/apt.conf.d/52preau-unattended-upgrades").content_string
+    assert "$nrconf{restart} = 'a';" in app.file("/etc/needrestart/conf.d/preau.conf").content_string
+    assert "-k identity" in app.file("/etc/audit/rules.d/preau.rules").content_string
+    assert "MaxRetentionSec=1year" in app.file("/etc/systemd/journald.conf.d/preau.conf").content_string
+    assert "kernel.kptr_restrict = 2" in app.file("/etc/sysctl.d/90-preau.conf").content_string
+    assert app.package("chrony").is_installed and app.package("auditd").is_installed

@@ -1,0 +1,59 @@
+"""PostgreSQL role: remote TLS access from the app host, roles and privileges, memory."""
+
+DB_IP = "172.30.92.10"
+PASSWORDS = {"preau_app": "app-secret-molecule", "preau_owner": "owner-secret-molecule"}
+
+
+def psql(host, user, sql, sslmode="require", address=DB_IP):
+    """Run SQL as `user` over TCP; returns the testinfra command result."""
+    dsn = f"host={address} dbname=preau user={user} sslmode={sslmode} connect_timeout=5"
+    return host.run(
+        "PGPASSWORD=%s psql -XAtq -v ON_ERROR_STOP=1 %s -c %s", PASSWORDS[user], dsn, sql
+    )
+
+
+def superuser_sql(db, sql, database="preau"):
+    return db.check_output("runuser -u postgres -- psql -XAtq -d %s -c %s", database, sql)
+
+
+def test_listens_on_localhost_and_own_address_only(db):
+    addresses = superuser_sql(db, "SHOW listen_addresses")
+    assert addresses == f"localhost,{DB_IP}"
+    assert db.socket(f"tcp://{DB_IP}:5432").is_listening
+    assert not db.socket("tcp://0.0.0.0:5432").is_listening
+
+
+def test_app_host_connects_with_tls_only(app):
+    assert psql(app, "preau_app", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").stdout.strip() == "t"
+    assert psql(app, "preau_app", "SELECT 1", sslmode="disable").rc != 0
+
+
+def test_wrong_password_rejected(app):
+    result = app.run(
+        "PGPASSWORD=wrong psql -XAtq %s -c 'SELECT 1'",
+        f"host={DB_IP} dbname=preau user=preau_app sslmode=require",
+    )
+    assert result.rc != 0 and "password authentication failed" in result.stderr
+
+
+def test_owner_creates_runtime_uses_dml_only(app, db):
+    assert psql(app, "preau_owner", "DROP TABLE IF EXISTS t; CREATE TABLE t (id serial, v text)").rc == 0
+    assert psql(app, "preau_app", "INSERT INTO t (v) VALUES ('x'); UPDATE t SET v = 'y'; SELECT count(*) FROM t").rc == 0
+    assert psql(app, "preau_app", "DELETE FROM t").rc == 0
+    assert psql(app, "preau_app", "CREATE TABLE u (id int)").rc != 0
+    assert psql(app, "preau_app", "DROP TABLE t").rc != 0
+    assert superuser_sql(db, "SELECT rolsuper FROM pg_roles WHERE rolname = 'preau_app'") == "f"
+    assert superuser_sql(db, "SELECT schema_owner FROM information_schema.schemata WHERE schema_name = 'public'") == "preau_owner"
+
+
+def test_memory_derived_from_the_declared_memory(db):
+    # postgresql_memory_mb = 1024 in the scenario: 25 % and 75 %.
+    assert superuser_sql(db, "SHOW shared_buffers", "postgres") == "256MB"
+    assert superuser_sql(db, "SHOW effective_cache_size", "postgres") == "768MB"
+    assert superuser_sql(db, "SHOW password_encryption", "postgres") == "scram-sha-256"
+    assert superuser_sql(db, "SHOW archive_mode", "postgres") == "off"
+
+
+def test_passwords_stored_as_scram(db):
+    hashes = superuser_sql(db, "SELECT rolpassword FROM pg_authid WHERE rolname LIKE 'preau_%'", "postgres")
+    assert all(line.startswith("SCRAM-SHA-256$") for line in hashes.splitlines())
