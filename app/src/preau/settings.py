@@ -103,6 +103,8 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_AGE = 8 * 3600
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# TLS, the HTTP→HTTPS redirect and HSTS are the nginx load balancer's job (role nginx).
+SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008"]
 
 # Login throttling (counted in the core_loginattempt table, so across servers and workers).
 LOGIN_THROTTLE = {"window_seconds": 15 * 60, "max_failures_per_user": 5, "max_failures_per_ip": 30}

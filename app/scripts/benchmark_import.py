@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Benchmark: import a generated AAF feed of N students (≈ 2.6 users per student with parents
+and staff) into a throwaway PostgreSQL 15, then re-import it. Prints a JSON report.
+
+    python scripts/benchmark_import.py --students 400      # ≈ 1,000+ users, target ≤ 15 s
+
+Uses PREAU_TEST_DATABASE_URL if set, else starts its own server like the test suite.
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+APP = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(APP), str(APP / "src")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, default=400)
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+    from tests.conftest import _Server
+    server = None
+    if not os.environ.get("PREAU_TEST_DATABASE_URL"):
+        server = _Server()
+        server.start()
+        os.environ.update(PREAU_DATABASE_HOST=str(server.sock), PREAU_DATABASE_PORT=str(server.port),
+                          PREAU_DATABASE_USER="postgres", PREAU_DATABASE_NAME="postgres")
+    try:
+        import django
+        django.setup()
+        from django.core.management import call_command
+        from preau.core import importer
+        from preau.core.generator import generate
+        from preau.core.models import Establishment, User
+
+        call_command("migrate", verbosity=0)
+        est, _ = Establishment.objects.get_or_create(uai="0820021C", defaults={"name": "Benchmark"})
+        with tempfile.TemporaryDirectory() as tmp:
+            feed = generate(tmp, args.students)
+            start = time.perf_counter()
+            first = importer.import_aaf(est, feed["files"])
+            first_s = time.perf_counter() - start
+            start = time.perf_counter()
+            again = importer.import_aaf(est, feed["files"])
+            again_s = time.perf_counter() - start
+        report = {"students": args.students, "users": User.objects.count(),
+                  "first_import_s": round(first_s, 2), "reimport_s": round(again_s, 2),
+                  "created": first["totals"]["created"], "reimport_changes": again["totals"],
+                  "target_s_for_1000_users": 15,
+                  "ok": first_s <= 15 * max(1, User.objects.count() / 1000)}
+        print(json.dumps(report, indent=2))
+    finally:
+        if server:
+            from django.db import connections
+            connections.close_all()
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
