@@ -6,8 +6,11 @@ the changed tasks are the drift, listed per host.
 """
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from .console import console
@@ -52,7 +55,9 @@ class RunResult:
 
 
 def _envvars() -> dict[str, str]:
+    venv_bin = str(Path(sys.executable).parent)  # ansible-playbook lives beside our python
     return {
+        "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
         "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
         "ANSIBLE_PIPELINING": "True",

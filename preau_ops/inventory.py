@@ -34,15 +34,19 @@ ROLE_GROUPS = {
     "monitoring": ("all",),
 }
 
-# Platform-wide variables, read by several roles and by the CLI.
+# Platform-wide variables, read by several roles and by the CLI (same shape as a role's
+# argument_specs options, and checked the same way).
 PREAU_VARS = {
-    "preau_domain": "public DNS name of the ENT (the load balancer's certificate name)",
-    "preau_environment": "lab, staging or production",
-    "preau_ssh_known_hosts_file": "known_hosts file the tools use for these hosts",
-    "preau_lab_topology": "set by `lab up`: single, standard or scaled",
-    "preau_lab_ssh_public_key": "set by `lab up`: the lab's SSH public key",
-    "preau_release_keep": "how many app releases to keep on app hosts",
-    "preau_operator": "name recorded in audit logs (default: the local user)",
+    "preau_domain": {"type": "str", "description": "public DNS name of the ENT"},
+    "preau_environment": {"type": "str", "choices": ["lab", "staging", "production"],
+                          "description": "which environment this inventory describes"},
+    "preau_ssh_known_hosts_file": {"type": "path",
+                                   "description": "known_hosts file the tools use"},
+    "preau_lab_topology": {"type": "str", "choices": ["single", "standard", "scaled"],
+                           "description": "set by `lab up`"},
+    "preau_lab_ssh_public_key": {"type": "str", "description": "set by `lab up`"},
+    "preau_release_keep": {"type": "int", "description": "app releases kept on app hosts"},
+    "preau_operator": {"type": "str", "description": "name recorded in audit logs"},
 }
 CONNECTION_VARS = {
     "ansible_host", "ansible_port", "ansible_user", "ansible_become", "ansible_become_user",
@@ -204,12 +208,13 @@ def role_specs() -> dict[str, dict[str, dict]]:
         data = yaml.safe_load(spec_file.read_text()) or {}
         main = (data.get("argument_specs") or {}).get("main") or {}
         specs[spec_file.parent.parent.name] = main.get("options") or {}
+    specs["preau"] = PREAU_VARS
     return specs
 
 
 def allowed_variables(specs: dict[str, dict[str, dict]] | None = None) -> set[str]:
     specs = role_specs() if specs is None else specs
-    names = set(PREAU_VARS) | CONNECTION_VARS
+    names = set(CONNECTION_VARS)
     for options in specs.values():
         names |= set(options)
     return names
@@ -320,7 +325,7 @@ def _check_values(problems: _Problems, inv: Inventory, origin: dict[str, Path],
 
     for host in inv.hosts.values():
         for role, options in specs.items():
-            if not set(ROLE_GROUPS.get(role, ("all",))) & set(host.groups + ["all"]):
+            if not set(ROLE_GROUPS.get(role, ("all",))) & {*host.groups, "all"}:
                 continue
             params = {k: v for k, v in host.vars.items() if k in options}
             # Only what the inventory sets is checked here; defaults are the role's business.

@@ -31,7 +31,7 @@ def run_everywhere(inv: Inventory, command: str, hosts: list[Host] | None = None
     for host in (hosts if hosts is not None else inv.hosts.values()):
         try:
             with connect(host) as connection:
-                result = connection.run(command, hide=True, warn=True)
+                result = connection.run(command, hide=True, warn=True, in_stream=False)
         except Exception as exc:  # paramiko/socket errors: say which host
             raise OpsError(f"{host.name} ({host.address}): cannot connect over SSH: {exc}")
         if result.return_code != 0:

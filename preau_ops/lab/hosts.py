@@ -215,9 +215,33 @@ def status() -> list[LabHost]:
     return hosts
 
 
+def _stop_ssh_masters() -> int:
+    """End the SSH connection masters (ControlPersist) our tools left open to lab hosts."""
+    import os
+    import signal
+    from pathlib import Path
+
+    prefix = SUBNET.rsplit(".", 1)[0] + "."
+    stopped = 0
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"ssh") and any(prefix.encode() in a for a in argv):
+            try:
+                os.kill(int(proc.name), signal.SIGTERM)
+                stopped += 1
+            except OSError:
+                pass
+    return stopped
+
+
 def down(progress=None) -> list[str]:
     """Remove every container and the network the lab made; return what was removed."""
     removed = []
+    if _stop_ssh_masters():
+        removed.append("ssh connections")
     for name in container_states():
         if progress:
             progress.update(f"removing {name}")

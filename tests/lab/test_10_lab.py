@@ -1,0 +1,98 @@
+"""Foundation on real hosts: the four tools see the same hosts and variables from the one
+inventory, and `lab up` is repeatable."""
+import pytest
+
+from preau_ops import audit, converge, inventory, procedures, release
+from preau_ops.lab import hosts as lab_hosts
+
+from .conftest import TOPOLOGY, deploy
+
+pytestmark = pytest.mark.lab
+
+
+def test_lab_hosts_match_the_topology(lab):
+    expected = lab_hosts.TOPOLOGIES[TOPOLOGY]
+    assert set(lab.hosts) == set(expected)
+    for name, groups in expected.items():
+        assert sorted(lab.hosts[name].groups) == sorted(groups)
+        assert lab.hosts[name].address == lab_hosts.address_of(name)
+
+
+def test_ansible_pings_every_host(lab):
+    assert converge.ping(lab) == {name: True for name in lab.hosts}
+
+
+def test_pyinfra_reads_facts_of_every_host(lab):
+    assert release.read_fact(lab, "server.Hostname") == {name: name for name in lab.hosts}
+    os_release = release.read_fact(lab, "server.LinuxDistribution")
+    assert {v["release_meta"]["VERSION_CODENAME"] for v in os_release.values()} == {"bookworm"}
+
+
+def test_fabric_runs_a_command_on_every_host(lab):
+    outputs = procedures.run_everywhere(lab, "hostname && systemctl is-system-running || true")
+    for name, out in outputs.items():
+        hostname, state = out.splitlines()
+        assert hostname == name
+        assert state in ("running", "degraded")
+
+
+def test_testinfra_checks_every_host(lab):
+    for host in lab.hosts.values():
+        remote = audit.testinfra_host(host)
+        assert remote.system_info.codename == "bookworm"
+        assert remote.service("ssh").is_running
+        assert remote.check_output("hostname") == host.name
+        assert remote.user("deploy").exists
+
+
+def test_the_tools_share_the_inventory_variables(lab):
+    """A variable set once in group_vars reaches each tool's view of every host."""
+    domains = {h.vars["preau_domain"] for h in lab.hosts.values()}
+    assert domains == {"ent.preau.test"}
+    with release.pyinfra_state(lab) as state:
+        assert {h.data.preau_domain for h in state.inventory} == domains
+
+
+def test_unknown_host_keys_are_refused(lab, tmp_path):
+    """Fabric must not trust a host whose key is not the lab's recorded one."""
+    host = next(iter(lab.hosts.values()))
+    (tmp_path / "known_hosts").write_text("")
+    host = inventory.Host(host.name, host.groups,
+                          {**host.vars, "preau_ssh_known_hosts_file": str(tmp_path / "known_hosts")})
+    with pytest.raises(Exception, match="cannot connect|not found in known_hosts"):
+        procedures.run_everywhere(lab, "true", hosts=[host])
+
+
+def test_unreachable_host_is_named(lab):
+    ghost = inventory.Host("ghost", ["app"], {"ansible_host": "172.30.82.99",
+                                              "ansible_user": "deploy"})
+    with pytest.raises(Exception, match="ghost"):
+        procedures.run_everywhere(lab, "true", hosts=[ghost])
+
+
+def test_lab_up_twice_is_harmless(lab):
+    before = lab_hosts.container_states()
+    result = deploy("lab", "up", "--topology", TOPOLOGY)
+    assert "cached" in result.stdout
+    assert lab_hosts.container_states() == before
+
+
+def test_lab_up_with_another_topology_is_refused(lab):
+    other = "scaled" if TOPOLOGY != "scaled" else "single"
+    result = deploy("lab", "up", "--topology", other, check=False)
+    assert result.returncode == 1
+    assert "already up with topology" in result.stdout
+
+
+def test_half_created_lab_is_repaired(lab):
+    victim = next(iter(lab.hosts))
+    lab_hosts._docker("rm", "-f", f"preau-{victim}")
+    deploy("lab", "up", "--topology", TOPOLOGY)
+    assert lab_hosts.container_states()[f"preau-{victim}"] == "running"
+    assert converge.ping(inventory.load(None))[victim] is True
+
+
+def test_lab_status_lists_every_host(lab):
+    out = deploy("lab", "status").stdout
+    for name, host in lab.hosts.items():
+        assert name in out and host.address in out

@@ -1,0 +1,29 @@
+"""Last of the lab suite: `deploy.py down` leaves no container, network or process behind."""
+import subprocess
+
+import pytest
+
+from preau_ops.lab import engine, hosts
+
+from .conftest import deploy
+
+pytestmark = pytest.mark.lab
+
+
+def _lab_processes() -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "172.30.82." in line and "ps -eo" not in line]
+
+
+def test_down_leaves_nothing_behind(lab):
+    started_daemon = engine.started_by_us()
+    deploy("down")
+    if engine.answers():
+        assert hosts.container_states() == {}
+        network = subprocess.run(["docker", "network", "inspect", hosts.NETWORK],
+                                 capture_output=True)
+        assert network.returncode != 0
+    if started_daemon:
+        assert not engine.answers(), "the dockerd the lab started is still running"
+    assert _lab_processes() == []
+    assert not hosts.HOSTS_FILE.exists()

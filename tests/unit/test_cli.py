@@ -1,0 +1,70 @@
+"""The CLI: argument errors, refusals before any host is touched, exit codes."""
+import subprocess
+import sys
+
+import pytest
+
+from preau_ops import cli, converge
+from preau_ops.paths import ROOT
+
+from .conftest import edit_yaml
+
+
+def run_cli(*args):
+    return cli.main(list(args))
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as caught:
+        run_cli("--help")
+    assert caught.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("up", "down", "lab", "converge", "inventory", "test"):
+        assert f"    {command}" in out
+
+
+@pytest.mark.parametrize("args", [["nosuch"], ["lab"], ["lab", "ssh"],
+                                  ["up", "--topology", "huge"], ["converge", "--nope"]])
+def test_argument_errors_exit_2_with_usage(args, capsys):
+    with pytest.raises(SystemExit) as caught:
+        run_cli(*args)
+    assert caught.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_invalid_inventory_stops_converge_before_ansible_runs(prod, monkeypatch, capsys):
+    monkeypatch.setattr(converge, "run_playbook",
+                        lambda *a, **k: pytest.fail("Ansible must not run"))
+    edit_yaml(prod / "group_vars/all/main.yml", lambda d: d.update(preau_domian="x"))
+    assert run_cli("converge", "-i", str(prod)) == 1
+    out = capsys.readouterr().out
+    assert "preau_domian" in out and "nothing was run" in out
+
+
+def test_unknown_limit_is_refused_before_ansible_runs(prod, monkeypatch, capsys):
+    monkeypatch.setattr(converge, "run_playbook",
+                        lambda *a, **k: pytest.fail("Ansible must not run"))
+    assert run_cli("converge", "-i", str(prod), "--limit", "nosuchhost") == 1
+    assert "matches no host or group" in capsys.readouterr().out
+
+
+def test_lab_commands_refuse_another_inventory(prod, capsys):
+    assert run_cli("up", "-i", str(prod)) == 1
+    assert "works on the local lab only" in capsys.readouterr().out
+
+
+def test_inventory_check_of_the_production_example(prod, capsys):
+    assert run_cli("inventory", "check", "-i", str(prod)) == 0
+    assert "is valid: 6 hosts" in capsys.readouterr().out
+
+
+def test_unknown_test_suite(capsys):
+    assert run_cli("test", "nosuch") == 1
+    assert "unknown test suite" in capsys.readouterr().out
+
+
+def test_deploy_py_runs_with_the_system_python_and_answers_help():
+    result = subprocess.run([sys.executable, str(ROOT / "deploy.py"), "converge", "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    assert "--check" in result.stdout and "--limit" in result.stdout
