@@ -179,3 +179,53 @@ def test_throttle_window_resets_after_success(member):
     accounts.record_attempt("lea.martin", "10.0.0.1", True)
     accounts.record_attempt("lea.martin", "10.0.0.1", False)
     assert not accounts.is_throttled("lea.martin", "10.0.0.1")
+
+
+@pytest.mark.django_db
+def test_database_error_in_a_view_gives_503_not_traceback(member, monkeypatch):
+    from django.db import OperationalError
+    from preau.core import views
+
+    def broken(request, uai):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(views, "establishment_home", broken)
+    import importlib
+    import preau.urls
+    importlib.reload(preau.urls)
+    from django.urls import clear_url_caches
+    clear_url_caches()
+    try:
+        client = Client(raise_request_exception=False)
+        client.force_login(member)
+        response = client.get("/e/0820021C/")
+        assert response.status_code == 503 and "momentanément indisponible" in response.content.decode()
+        monkeypatch.setattr(views, "establishment_home", lambda request, uai: 1 / 0)
+        importlib.reload(preau.urls)
+        clear_url_caches()
+        response = client.get("/e/0820021C/")
+        assert response.status_code == 500 and "Erreur interne" in response.content.decode()
+        assert "ZeroDivisionError" not in response.content.decode()
+    finally:
+        monkeypatch.undo()
+        importlib.reload(preau.urls)
+        clear_url_caches()
+
+
+@pytest.mark.django_db
+def test_local_admin_cannot_touch_platform_admin(client, adml, est):
+    admc = User.objects.create_superuser("admc", PASSWORD)
+    Membership.objects.create(user=admc, establishment=est, profile="DIR")
+    client.force_login(adml)
+    assert client.post(f"/e/{est.uai}/annuaire/{admc.pk}/code/").status_code == 403
+    admc.refresh_from_db()
+    assert admc.check_password(PASSWORD)
+
+
+@pytest.mark.django_db
+def test_past_year_class_is_read_only(est, member):
+    from django.core.exceptions import ValidationError
+    from preau.core.models import ClassGroup, ClassMembership
+    old = ClassGroup.objects.create(establishment=est, name="6A", school_year=2020, read_only=True)
+    with pytest.raises(ValidationError):
+        ClassMembership.objects.create(class_group=old, user=member)

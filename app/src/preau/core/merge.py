@@ -112,7 +112,8 @@ class Merger:
                                          TeachingAssignment: "merged_teachings",
                                          ParentLink: "merged_parent_links"}[model]] += 1
                         else:
-                            row.save(update_fields=[f])
+                            # update(), not save(): past years' rows are read-only for users, not for merges
+                            model.objects.filter(pk=row.pk).update(**{f: dst_user})
             for membership in Membership.objects.filter(user=src_user):
                 if Membership.objects.filter(user=dst_user, establishment=membership.establishment).exists():
                     membership.delete()

@@ -237,6 +237,12 @@ class ClassMembership(models.Model):
         constraints = [models.UniqueConstraint(fields=["class_group", "user"],
                                                name="classmembership_unique")]
 
+    def save(self, *args, **kwargs):
+        # Past school years are history: read-only (bulk imports only touch the current year).
+        if self.class_group.read_only:
+            raise ValidationError(f"la classe {self.class_group} est en lecture seule")
+        super().save(*args, **kwargs)
+
 
 class Subject(models.Model):
     establishment = models.ForeignKey(Establishment, on_delete=models.CASCADE, related_name="subjects")

@@ -2,6 +2,7 @@
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
@@ -34,7 +35,8 @@ def readyz(request):
         executor = MigrationExecutor(connection)
         pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
     except DatabaseError as exc:
-        return JsonResponse({"status": "unavailable", "database": str(exc).strip()[:200]}, status=503)
+        # Only the error class: this endpoint must not leak hosts or paths.
+        return JsonResponse({"status": "unavailable", "database": type(exc).__name__}, status=503)
     if pending:
         return JsonResponse({"status": "unavailable",
                              "pending_migrations": [f"{m.app_label}.{m.name}" for m, _ in pending]},
@@ -163,8 +165,12 @@ def directory(request, uai):
 
 
 def _member_or_404(request, user_id) -> Membership:
-    return get_object_or_404(Membership.objects.for_request(request).select_related("user"),
-                             user_id=user_id)
+    membership = get_object_or_404(Membership.objects.for_request(request).select_related("user"),
+                                   user_id=user_id)
+    # A local admin never acts on a platform admin's account.
+    if membership.user.is_platform_admin and not request.user.is_platform_admin:
+        raise PermissionDenied
+    return membership
 
 
 @local_admin_required
