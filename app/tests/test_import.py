@@ -204,3 +204,27 @@ def test_import_of_1000_users_is_bulk(est, tmp_path, django_assert_max_num_queri
     with django_assert_max_num_queries(80):
         report = importer.import_aaf(est, feed["files"])
     assert report["users"]["created"] >= 1000
+
+
+def test_duplicate_join_key_and_delta_and_foreign_feed_rejected(est, tmp_path):
+    feed = small_feed(tmp_path)
+    path = feed["by_category"]["PersRelEleve"]
+    text = path.read_text(encoding="utf-8")
+    first = text[text.index("<addRequest>"):text.index("</addRequest>") + len("</addRequest>")]
+    path.write_text(text.replace(first, first + "\n" + first, 1), encoding="utf-8")
+    import re
+    rid = re.search(r"<id>(.*?)</id>", first).group(1)
+    _assert_rejected(est, feed["files"], path.name, rid, "ENTPersonJointure")
+    path.write_text(text.replace("<addRequest>", "<modifyRequest>", 1).replace("</addRequest>", "</modifyRequest>", 1),
+                    encoding="utf-8")
+    _assert_rejected(est, feed["files"], path.name, rid, "modifyRequest")
+    path.write_text(text, encoding="utf-8")
+    other = small_feed(tmp_path / "other", uai="0820010R")  # a valid feed, for another collège
+    _assert_rejected(est, other["files"], other["by_category"]["EtabEducNat"].name, "-", "ENTStructureUAI")
+
+
+def test_metrics_count_imports(est, tmp_path, client):
+    feed = small_feed(tmp_path, students=5)
+    importer.import_aaf(est, feed["files"])
+    text = client.get("/metrics").content.decode()
+    assert 'preau_imports_total{kind="import_aaf",result="ok"}' in text

@@ -42,8 +42,15 @@ class AafParser:
 
     def parse(self, paths: list[str]) -> Feed:
         # Establishment files first: they give the structure join key used in class values.
+        etab_files = []
         for path in sorted(paths, key=lambda p: "EtabEducNat" not in Path(p).name):
+            seen = set(self.feed.categories)
             self._parse_file(Path(path))
+            if "EtabEducNat" in self.feed.categories - seen:
+                etab_files.append(Path(path).name)
+        if etab_files and not self.feed.structure_join_key and not self.feed.errors:
+            self.feed.error(etab_files[0], "-", "ENTStructureUAI",
+                            f"l'établissement {self.uai} n'est pas dans ce fichier")
         return self.feed
 
     # -- helpers ---------------------------------------------------------------------------
