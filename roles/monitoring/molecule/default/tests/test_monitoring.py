@@ -1,0 +1,94 @@
+"""Monitoring role: exporters answer, Prometheus' config is valid and every target is up."""
+
+import json
+import time
+
+import pytest
+import testinfra.utils.ansible_runner
+
+INVENTORY = testinfra.utils.ansible_runner.AnsibleRunner(__import__("os").environ["MOLECULE_INVENTORY_FILE"])
+OPS = INVENTORY.get_hosts("monitoring")
+WEB = INVENTORY.get_hosts("db")
+testinfra_hosts = OPS + WEB
+
+
+def fetch(host, url):
+    """GET a URL from inside the host (python3 is there, curl may not be)."""
+    cmd = host.run(
+        "python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' %s",
+        url,
+    )
+    assert cmd.rc == 0, cmd.stderr
+    return cmd.stdout
+
+
+def test_node_exporter_everywhere_with_textfile_dir(host):
+    assert host.service("prometheus-node-exporter").is_running
+    assert host.service("prometheus-node-exporter").is_enabled
+    assert host.file("/var/lib/prometheus/node-exporter").is_directory
+    assert "node_textfile_scrape_error 0" in fetch(host, "http://127.0.0.1:9100/metrics")
+
+
+def test_no_failed_units(host):
+    failed = host.run("systemctl list-units --failed --plain --no-legend").stdout.strip()
+    assert failed == ""
+
+
+@pytest.mark.parametrize("hostname", WEB)
+def test_db_and_lb_exporters(hostname):
+    host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
+    assert "pg_up 1" in fetch(host, "http://127.0.0.1:9187/metrics")
+    assert "nginx_up 1" in fetch(host, "http://127.0.0.1:9113/metrics")
+    members = host.run("runuser -u postgres -- psql -XAtc \"SELECT pg_has_role('prometheus', 'pg_monitor', 'member')\"")
+    assert members.stdout.strip() == "t"
+
+
+@pytest.mark.parametrize("hostname", OPS)
+def test_prometheus_config_and_rules_valid(hostname):
+    host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
+    check = host.run("promtool check config /etc/prometheus/prometheus.yml")
+    assert check.rc == 0, check.stdout + check.stderr
+    assert host.run("amtool check-config /etc/prometheus/alertmanager.yml").rc == 0
+    rules = json.loads(fetch(host, "http://127.0.0.1:9090/api/v1/rules"))
+    names = {r["name"] for g in rules["data"]["groups"] for r in g["rules"]}
+    assert {"HostDown", "BackupTooOld", "PostgreSQLWalArchivingFailing", "CertificateExpiringSoon"} <= names
+
+
+@pytest.mark.parametrize("hostname", OPS)
+def test_prometheus_sees_every_target_up(hostname):
+    host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
+    expected = {"prometheus", "alertmanager", "blackbox", "node", "postgres", "nginx", "app", "probe_readyz", "probe_public"}
+    deadline = time.time() + 60
+    while True:
+        targets = json.loads(fetch(host, "http://127.0.0.1:9090/api/v1/targets"))["data"]["activeTargets"]
+        health = {(t["labels"]["job"], t["labels"]["instance"]): t["health"] for t in targets}
+        jobs_up = {job for (job, _), state in health.items() if state == "up"}
+        if jobs_up >= expected and all(state == "up" for state in health.values()):
+            break
+        assert time.time() < deadline, health
+        time.sleep(3)
+    # node targets: one per inventory host, labelled by inventory name
+    assert {inst for (job, inst) in health if job == "node"} == set(OPS + WEB)
+
+
+@pytest.mark.parametrize("hostname", OPS)
+def test_probes_succeed_and_report_certificate(hostname):
+    host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
+    deadline = time.time() + 60
+    while True:
+        result = json.loads(fetch(host, "http://127.0.0.1:9090/api/v1/query?query=probe_success"))["data"]["result"]
+        expiry = json.loads(
+            fetch(host, "http://127.0.0.1:9090/api/v1/query?query=probe_ssl_earliest_cert_expiry")
+        )["data"]["result"]
+        if result and all(r["value"][1] == "1" for r in result) and expiry:
+            break
+        assert time.time() < deadline, result
+        time.sleep(3)
+
+
+@pytest.mark.parametrize("hostname", OPS)
+def test_consoles_render(hostname):
+    host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
+    for page in ("preau-overview.html", "preau-hosts.html", "preau-postgresql.html"):
+        body = fetch(host, f"http://127.0.0.1:9090/consoles/{page}")
+        assert "Préau" in body and "error" not in body.lower(), body[:2000]
