@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     converge.add_argument("--tags", metavar="TAGS", help="only tasks with these tags "
                                                          "(role names, ANSSI R-numbers…)")
 
+    release = command("release", "ship the app to the app hosts, one at a time, zero downtime "
+                                 "(pyinfra)")
+    release.add_argument("--source", metavar="DIR", default=None,
+                         help="app source directory to ship (default: ./app); its version is "
+                              "derived from its content, so shipping the same code twice is a "
+                              "no-op")
+    command("rollback", "every app host back to its previous release, one at a time")
+
     test = command("test", "run the project's tests (the README's test command)")
     test.add_argument("suites", nargs="*", metavar="SUITE",
                       help="unit, app, roles, lab (default: all, in that order)")
@@ -208,7 +216,7 @@ def cmd_down(args) -> int:
 # ------------------------------------------------------------------------------- stack
 
 def cmd_up(args) -> int:
-    from . import converge, inventory
+    from . import converge, inventory, release
     from .lab import hosts
 
     _refuse_inventory(args, "up")
@@ -224,13 +232,36 @@ def cmd_up(args) -> int:
             if result.failed:
                 _print_converge(result)
                 raise OpsError("converge failed", "see the per-host errors above")
+        _release(inv, None, summary)
+        with ui.step("Demo establishments and logins", summary) as progress:
+            demo = release.run_manage(inv, "seed_demo")
+            progress.detail = ", ".join(e["uai"] for e in demo["establishments"])
     summary.show()
     _print_lab_status(hosts.status())
+    _print_access(inv, demo if converge.SITE.exists() else None)
+    return 1 if summary.failed else 0
+
+
+def _print_access(inv, demo) -> None:
+    from rich.table import Table
+
     domain = inv.hosts_in("lb")[0].vars.get("preau_domain", "")
     lb = inv.hosts_in("lb")[0].address
-    ui.console.print(f"\nENT: https://{domain}/  (lab: add `{lb} {domain}` to /etc/hosts, "
-                     f"or curl --resolve {domain}:443:{lb})")
-    return 1 if summary.failed else 0
+    ui.console.print(f"\n[bold]ENT:[/] https://{domain}/   (the lab's name: add `{lb} {domain}` "
+                     f"to /etc/hosts, or `curl --resolve {domain}:443:{lb}`; the lab CA is "
+                     f".lab/ca/ca.crt)")
+    monitoring = inv.hosts_in("monitoring")[0].address
+    ui.console.print(f"[bold]Prometheus:[/] http://{monitoring}:9090/   "
+                     f"[bold]Alertmanager:[/] http://{monitoring}:9093/")
+    if not demo:
+        return
+    table = Table(title=f"Demo logins (password: {demo['password']})", title_justify="left")
+    for column in ("login", "profile", "establishments"):
+        table.add_column(column)
+    for login in demo["logins"]:
+        profile = login["profile"] + (" + ADML" if login.get("local_admin") else "")
+        table.add_row(login["username"], profile, ", ".join(login.get("establishments", [])))
+    ui.console.print(table)
 
 
 def cmd_inventory(args) -> int:
@@ -282,6 +313,39 @@ def cmd_converge(args) -> int:
     return 1 if result.failed else 0
 
 
+def _release(inv, source, summary: ui.Summary):
+    from pathlib import Path
+
+    from . import release
+    with ui.step("Release (pyinfra)", summary) as progress:
+        report = release.release(inv, Path(source) if source else release.APP_DIR, progress)
+        if report.switched:
+            progress.detail = f"{report.version} on {', '.join(report.switched)}"
+            progress.result = "changed"
+        else:
+            progress.detail = f"{report.version} already serving"
+    return report
+
+
+def cmd_release(args) -> int:
+    inv = _load(args)
+    summary = ui.Summary("release")
+    _release(inv, args.source, summary)
+    summary.show()
+    return 0
+
+
+def cmd_rollback(args) -> int:
+    from . import release
+    inv = _load(args)
+    summary = ui.Summary("rollback")
+    with ui.step("Rollback", summary) as progress:
+        done = release.rollback(inv, progress)
+        progress.detail = ", ".join(f"{host} → {version}" for host, version in done.items())
+    summary.show()
+    return 0
+
+
 def cmd_test(args) -> int:
     from . import testing
     return testing.run(args.suites, args.k)
@@ -293,6 +357,8 @@ HANDLERS = {
     "lab": cmd_lab,
     "inventory": cmd_inventory,
     "converge": cmd_converge,
+    "release": cmd_release,
+    "rollback": cmd_rollback,
     "test": cmd_test,
 }
 

@@ -1,14 +1,42 @@
-"""Maintenance: shipping changes to hosts with pyinfra (app releases, rolling patching).
+"""Maintenance: shipping the app with pyinfra, host by host, with health checks and rollback.
 
-The inventory loaded by `preau_ops.inventory` is handed to pyinfra as is: same hosts, same
-groups, same variables, same SSH settings.
+A release is built once on the controller (a wheelhouse: the app's wheel + every pinned
+dependency), so app hosts need no package index. On every app host it becomes
+`/srv/preau/releases/<version>/` (venv + collected static files, owned by root, read-only to the
+app) — the `app` role owns the units, users and config; this module owns the release
+directories and the `current` symlink.
+
+Switching a host: the new release is first started on a canary port and checked (`/readyz`
+and a real page) before it takes traffic; then `current` moves and the service restarts through
+socket activation (systemd keeps the listening socket, so connections queue instead of failing);
+then the host is checked again. A failed check switches the host back and stops the release;
+hosts already switched are switched back too, so every host serves the same version.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import logging
+import shlex
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import OpsError
 from .inventory import Host, Inventory
+from .paths import ROOT
+
+APP_DIR = ROOT / "app"
+BASE = "/srv/preau"
+RELEASES = f"{BASE}/releases"
+CURRENT = f"{BASE}/current"
+APP_PORT = 8000
+CANARY_PORT = 8001
 
 
 def _connection_data(host: Host) -> dict:
@@ -29,18 +57,20 @@ def pyinfra_state(inv: Inventory, hosts: list[Host] | None = None):
     from pyinfra.api import Inventory as PyinfraInventory
     from pyinfra.api.connect import connect_all, disconnect_all
 
+    logging.getLogger("pyinfra").setLevel(logging.ERROR)
     hosts = list(inv.hosts.values()) if hosts is None else hosts
     names = {h.name for h in hosts}
     entries = [(h.name, {**h.vars, **_connection_data(h)}) for h in hosts]
     groups = {group: ([m for m in members if m in names], {})
               for group, members in inv.groups.items()}
     pyinfra_inv = PyinfraInventory((entries, {}), **groups)
-    state = State(pyinfra_inv, Config(PARALLEL=max(1, len(hosts))))
+    state = State(pyinfra_inv, Config(PARALLEL=max(1, len(hosts)), CONNECT_TIMEOUT=10))
     connect_all(state)
     failed = [h.name for h in hosts if pyinfra_inv.get_host(h.name) not in state.activated_hosts]
     try:
         if failed:
-            raise OpsError("pyinfra could not connect to: " + ", ".join(failed))
+            raise OpsError("cannot connect over SSH to: " + ", ".join(failed),
+                           "nothing was changed; check the host is up (`lab status`, ping)")
         yield state
     finally:
         disconnect_all(state)
@@ -57,3 +87,288 @@ def read_fact(inv: Inventory, fact_name: str, hosts: list[Host] | None = None) -
     with pyinfra_state(inv, hosts) as state:
         values = get_facts(state, fact)
         return {host.name: value for host, value in values.items()}
+
+
+def shell(state, name: str, command: str, check: bool = True,
+          stdout_only: bool = False) -> tuple[bool, str]:
+    """Run a command (with sudo) on one host of a pyinfra state: (ok, output)."""
+    from pyinfra.api import StringCommand
+
+    host = state.inventory.get_host(name)
+    ok, output = host.run_shell_command(StringCommand(command), _sudo=host.data._sudo)
+    if check and not ok:
+        raise OpsError(f"{name}: `{command[:120]}` failed:\n{output.output[-2000:]}")
+    return ok, output.stdout if stdout_only else output.output
+
+
+# ------------------------------------------------------------------------------ build
+
+def source_version(source: Path = APP_DIR) -> str:
+    """`<pyproject version>+<hash of the app's files>`: same source, same version."""
+    import tomllib
+
+    project = tomllib.loads((source / "pyproject.toml").read_text())["project"]
+    digest = hashlib.sha256()
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        rel = path.relative_to(source)
+        if {"tests", "__pycache__", ".cache", "build"} & set(rel.parts) or \
+                path.suffix == ".pyc" or ".egg-info" in str(rel):
+            continue
+        digest.update(str(rel).encode() + b"\0" + path.read_bytes())
+    return f"{project['version']}+{digest.hexdigest()[:10]}"
+
+
+def build_wheelhouse(version: str, source: Path = APP_DIR) -> Path:
+    """Wheel of the app + every pinned dependency, as one tarball; cached per version."""
+    out = ROOT / "wheelhouse"
+    tarball = out / f"preau-{version}.tar"
+    if tarball.exists():
+        return tarball
+    out.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="preau-wheels-") as tmp:
+        wheels = Path(tmp) / "wheelhouse"
+        for command in (
+            ["wheel", "--require-hashes", "-r", str(source / "requirements.lock"), "-w", str(wheels)],
+            ["wheel", "--no-deps", "--no-build-isolation", str(source), "-w", str(wheels)],
+        ):
+            result = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check",
+                                     "-q", *command], capture_output=True, text=True, cwd=tmp)
+            if result.returncode != 0:
+                raise OpsError("building the wheelhouse failed:\n" + result.stderr[-2000:])
+        (wheels / "requirements.lock").write_bytes((source / "requirements.lock").read_bytes())
+        partial = tarball.with_suffix(".partial")
+        with tarfile.open(partial, "w") as tar:
+            tar.add(wheels, arcname="wheelhouse")
+        partial.rename(tarball)
+    return tarball
+
+
+# ----------------------------------------------------------------------- host state
+
+@dataclass
+class HostReleases:
+    current: str | None
+    installed: list[str]          # oldest first
+
+    def previous(self) -> str | None:
+        older = [r for r in self.installed if r != self.current]
+        if self.current in self.installed:
+            older = self.installed[:self.installed.index(self.current)]
+        return older[-1] if older else None
+
+
+def host_releases(state, name: str) -> HostReleases:
+    script = (f"readlink {CURRENT} 2>/dev/null | xargs -r basename; echo ---; "
+              f"for d in {RELEASES}/*/; do [ -f \"$d/.complete\" ] && "
+              f"echo \"$(cat $d/.complete) $(basename $d)\"; done 2>/dev/null; true")
+    _, out = shell(state, name, f"sh -c {shlex.quote(script)}")
+    head, _, tail = out.partition("---")
+    installed = [line.split(" ", 1)[1] for line in sorted(tail.split("\n")) if " " in line]
+    return HostReleases(head.strip() or None, installed)
+
+
+# ------------------------------------------------------------------------- release
+
+def _install(state, hosts: list[Host], version: str, tarball: Path, progress=None) -> None:
+    """Upload and install the release on every host in parallel (pyinfra operations)."""
+    from pyinfra.api.operation import add_op
+    from pyinfra.api.operations import run_ops
+    from pyinfra.operations import files, server
+
+    target = f"{RELEASES}/{version}"
+    pending = []
+    for host in hosts:
+        ok, _ = shell(state, host.name, f"test -f {target}/.complete", check=False)
+        if not ok:
+            pending.append(state.inventory.get_host(host.name))
+    if not pending:
+        return
+    if progress:
+        progress.update(f"uploading {tarball.stat().st_size // 1_000_000} MB and installing on "
+                        + ", ".join(h.name for h in pending))
+    static_env = f"PREAU_STORAGE_STATIC_ROOT={target}/static PREAU_METRICS_MULTIPROC_DIR="
+    add_op(state, files.directory, name="release directory", path=target, mode="755",
+           host=pending)
+    add_op(state, files.put, name="wheelhouse", src=str(tarball),
+           dest=f"{target}/wheelhouse.tar", mode="644", host=pending)
+    add_op(state, server.shell, name="venv, offline install, static files", host=pending,
+           commands=[
+               f"cd {target} && rm -rf wheelhouse venv static && tar -xf wheelhouse.tar",
+               f"python3 -m venv {target}/venv",
+               f"{target}/venv/bin/pip install -q --no-index --find-links {target}/wheelhouse "
+               f"--require-hashes -r {target}/wheelhouse/requirements.lock",
+               f"{target}/venv/bin/pip install -q --no-index --no-deps "
+               f"{target}/wheelhouse/preau-*.whl",
+               f"env {static_env} {target}/venv/bin/preau-manage collectstatic --noinput -v0",
+               f"rm -rf {target}/wheelhouse {target}/wheelhouse.tar",
+               f"date -u +%Y%m%dT%H%M%SZ > {target}/.complete",
+           ])
+    run_ops(state)
+    failed = [h.name for h in pending if h in state.failed_hosts]
+    if failed:
+        raise OpsError("installing the release failed on " + ", ".join(failed),
+                       "no host was switched; run with the same version again after fixing")
+
+
+def _check(state, host: Host, port: int, domain: str, timeout: float = 40) -> str | None:
+    """None when /readyz and the login page answer 200 on the host; else what failed."""
+    deadline = time.monotonic() + timeout
+    problem = "no answer"
+    while time.monotonic() < deadline:
+        ok, out = shell(state, host.name,
+                        f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: {domain}' "
+                        f"http://127.0.0.1:{port}/readyz", check=False)
+        if ok and out.strip().endswith("200"):
+            ok, out = shell(state, host.name,
+                            f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: {domain}' "
+                            f"-H 'X-Forwarded-Proto: https' http://127.0.0.1:{port}/connexion/",
+                            check=False)
+            if ok and out.strip().endswith("200"):
+                return None
+            problem = f"login page answered {out.strip()[-3:] or 'nothing'}"
+        else:
+            problem = f"/readyz answered {out.strip()[-3:] or 'nothing'}"
+        time.sleep(0.5)
+    return problem
+
+
+def _canary(state, host: Host, version: str, domain: str) -> str | None:
+    """Start the release on the canary port, check it, stop it. None when healthy."""
+    unit = "preau-canary"
+    venv = f"{RELEASES}/{version}/venv"
+    shell(state, host.name, f"systemctl stop {unit} 2>/dev/null; "
+                            f"systemctl reset-failed {unit} 2>/dev/null; true", check=False)
+    shell(state, host.name,
+          f"systemd-run --unit {unit} --property=User=preau --property=Group=preau "
+          f"--setenv=PREAU_METRICS_MULTIPROC_DIR= "
+          f"{venv}/bin/gunicorn --bind 127.0.0.1:{CANARY_PORT} --workers 1 preau.wsgi")
+    try:
+        return _check(state, host, CANARY_PORT, domain, timeout=30)
+    finally:
+        shell(state, host.name, f"systemctl stop {unit}; systemctl reset-failed {unit} "
+                                "2>/dev/null; true", check=False)
+
+
+def _point_current(state, host: Host, version: str) -> None:
+    shell(state, host.name,
+          f"ln -sfn {RELEASES}/{version} {BASE}/.current.new && "
+          f"mv -T {BASE}/.current.new {CURRENT} && "
+          "systemctl enable --now preau.socket >/dev/null 2>&1 && "
+          "systemctl restart preau.service")
+
+
+def _prune(state, host: Host, keep: int) -> list[str]:
+    releases = host_releases(state, host.name)
+    protected = {releases.current, releases.previous()}
+    old = [r for r in releases.installed if r not in protected]
+    removed = old[:max(0, len(releases.installed) - keep)]
+    for version in removed:
+        shell(state, host.name, f"rm -rf {shlex.quote(f'{RELEASES}/{version}')}")
+    return removed
+
+
+@dataclass
+class ReleaseReport:
+    version: str
+    switched: list[str]
+    unchanged: list[str]
+    removed: dict[str, list[str]]
+
+
+def release(inv: Inventory, source: Path = APP_DIR, progress=None) -> ReleaseReport:
+    """Ship the app in `source` to every app host, one host at a time."""
+    hosts = inv.hosts_in("app")
+    if not hosts:
+        raise OpsError(f"inventory {inv.name} has no host in group app")
+    domain = str(hosts[0].vars.get("preau_domain", "localhost"))
+    keep = int(hosts[0].vars.get("preau_release_keep", 5))
+    version = source_version(source)
+    if progress:
+        progress.update(f"building wheelhouse {version}")
+    tarball = build_wheelhouse(version, source)
+    with pyinfra_state(inv, hosts) as state:
+        before = {h.name: host_releases(state, h.name) for h in hosts}
+        _install(state, hosts, version, tarball, progress)
+        if progress:
+            progress.update("database migrations (expand)")
+        shell(state, hosts[0].name,
+              f"cd /tmp && sudo -u preau env PREAU_DB_AS_OWNER=1 PREAU_METRICS_MULTIPROC_DIR= "
+              f"{RELEASES}/{version}/venv/bin/preau-manage migrate --noinput -v0")
+        switched, unchanged = [], []
+        for host in hosts:
+            if before[host.name].current == version:
+                unchanged.append(host.name)
+                continue
+            if progress:
+                progress.update(f"{host.name}: checking {version} on the canary port")
+            problem = _canary(state, host, version, domain)
+            if problem is None:
+                if progress:
+                    progress.update(f"{host.name}: switching to {version}")
+                _point_current(state, host, version)
+                problem = _check(state, host, APP_PORT, domain)
+            if problem is not None:
+                restored = _switch_back(state, [*switched, host.name], before, inv, domain)
+                raise OpsError(f"release {version} failed its health check on {host.name}: "
+                               f"{problem}", "switched back: " + (", ".join(restored) or "none")
+                               + "; every host serves its previous release")
+            switched.append(host.name)
+        removed = {h.name: _prune(state, h, keep) for h in hosts}
+    return ReleaseReport(version, switched, unchanged, removed)
+
+
+def _switch_back(state, names: list[str], before: dict[str, HostReleases], inv: Inventory,
+                 domain: str) -> list[str]:
+    restored = []
+    for name in names:
+        previous = before[name].current
+        if previous is None:
+            shell(state, name, f"systemctl stop preau.service preau.socket; rm -f {CURRENT}",
+                  check=False)
+        else:
+            _point_current(state, inv.hosts[name], previous)
+        restored.append(f"{name} → {previous or 'nothing (first release)'}")
+    return restored
+
+
+def rollback(inv: Inventory, progress=None) -> dict[str, str]:
+    """Every app host back to its previous release, one at a time, health-checked."""
+    hosts = inv.hosts_in("app")
+    domain = str(hosts[0].vars.get("preau_domain", "localhost"))
+    with pyinfra_state(inv, hosts) as state:
+        plan = {}
+        for host in hosts:
+            releases = host_releases(state, host.name)
+            if releases.previous() is None:
+                raise OpsError(f"{host.name} has no previous release to roll back to",
+                               f"releases there: {', '.join(releases.installed) or 'none'}")
+            plan[host.name] = (releases.current, releases.previous())
+        for host in hosts:
+            current, previous = plan[host.name]
+            if progress:
+                progress.update(f"{host.name}: {current} → {previous}")
+            _point_current(state, host, previous)
+            problem = _check(state, host, APP_PORT, domain)
+            if problem:
+                _point_current(state, host, current)
+                raise OpsError(f"rollback to {previous} failed on {host.name}: {problem}",
+                               f"{host.name} was switched back to {current}")
+    return {name: previous for name, (_, previous) in plan.items()}
+
+
+def run_manage(inv: Inventory, args: str) -> dict:
+    """Run `preau-manage ARGS --json` on the first app host; the decoded JSON answer."""
+    host = inv.hosts_in("app")[0]
+    with pyinfra_state(inv, [host]) as state:
+        ok, out = shell(state, host.name,
+                        f"cd /tmp && sudo -u preau env PREAU_METRICS_MULTIPROC_DIR= "
+                        f"{CURRENT}/venv/bin/preau-manage {args} --json", check=False,
+                        stdout_only=True)
+    try:
+        answer = json.loads(out)
+    except ValueError:
+        raise OpsError(f"`preau-manage {args}` on {host.name} failed:\n{out[-1500:]}")
+    if not ok or not answer.get("ok", False):
+        raise OpsError(f"`preau-manage {args}` on {host.name} failed: "
+                       f"{answer.get('error') or out[-1500:]}")
+    return answer

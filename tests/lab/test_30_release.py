@@ -1,0 +1,86 @@
+"""Maintenance on real hosts: zero-downtime release (pyinfra), a broken release switched
+back automatically, rollback — under continuous load through the load balancer."""
+import shutil
+
+import pytest
+
+from preau_ops import release
+from preau_ops.paths import STATE_DIR
+
+from .conftest import deploy
+from .loadgen import Load, https_status
+
+pytestmark = pytest.mark.lab
+CA = str(STATE_DIR / "ca" / "ca.crt")
+
+
+def served_versions(lab) -> dict:
+    with release.pyinfra_state(lab, lab.hosts_in("app")) as state:
+        return {h.name: release.host_releases(state, h.name).current for h in lab.hosts_in("app")}
+
+
+def variant(tmp_path, name: str, broken: bool = False):
+    """A copy of the app whose content (hence version) differs; optionally unable to start."""
+    source = tmp_path / name
+    shutil.copytree(release.APP_DIR, source,
+                    ignore=shutil.ignore_patterns("tests", "__pycache__", "*.egg-info", "build"))
+    (source / "src/preau/release_note.py").write_text(f'NOTE = "{name}"\n')
+    if broken:
+        with open(source / "src/preau/wsgi.py", "a") as wsgi:
+            wsgi.write('\nraise RuntimeError("deliberately broken release")\n')
+    return source
+
+
+@pytest.fixture(scope="module")
+def released(lab):
+    deploy("release", timeout=1200)
+    return lab
+
+
+def _entry(lab):
+    lb = lab.hosts_in("lb")[0]
+    return lb.address, lb.vars["preau_domain"]
+
+
+def test_release_serves_the_app_through_the_load_balancer(released):
+    address, domain = _entry(released)
+    assert https_status(address, domain, "/connexion/", CA) == 200
+    versions = served_versions(released)
+    assert set(versions.values()) == {release.source_version()}
+
+
+def test_same_release_again_changes_nothing(released):
+    out = deploy("release").stdout
+    assert "already serving" in out
+
+
+def test_new_release_under_load_fails_no_request(released, tmp_path):
+    address, domain = _entry(released)
+    source = variant(tmp_path, "second")
+    with Load(address, domain, CA) as load:
+        deploy("release", "--source", str(source), timeout=1200)
+    assert load.total > 20
+    assert load.failed == 0, dict(load.counts)
+    assert set(served_versions(released).values()) == {release.source_version(source)}
+
+
+def test_broken_release_is_switched_back_under_load(released, tmp_path):
+    address, domain = _entry(released)
+    before = served_versions(released)
+    source = variant(tmp_path, "broken", broken=True)
+    with Load(address, domain, CA) as load:
+        result = deploy("release", "--source", str(source), check=False, timeout=1200)
+    assert result.returncode == 1
+    assert "failed its health check" in result.stdout
+    assert served_versions(released) == before
+    assert load.failed == 0, dict(load.counts)
+
+
+def test_rollback_returns_to_the_previous_release(released):
+    before = served_versions(released)
+    deploy("rollback")
+    after = served_versions(released)
+    assert after != before
+    assert set(after.values()) == {release.source_version()}
+    address, domain = _entry(released)
+    assert https_status(address, domain, "/connexion/", CA) == 200
