@@ -17,3 +17,5 @@ STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.s
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 STATIC_ROOT = tempfile.mkdtemp(prefix="preau-static-")
+# Access lines would flood the test output; the JSON formatter has its own test.
+LOGGING["loggers"]["preau.access"] = {"level": "WARNING"}  # noqa: F405

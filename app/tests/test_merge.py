@@ -54,6 +54,8 @@ def test_merge_conserves_counts(pair, call_json):
     src.refresh_from_db()
     assert src.status == "merged" and src.merged_into == dst
     assert EstablishmentAlias.objects.get(uai=SRC).establishment == dst
+    from django.test import Client
+    assert 'preau_merges_total{result="ok"}' in Client().get("/metrics").content.decode()
     # History kept: the import logs of SRC are now DST's.
     assert OperationLog.objects.of(dst).filter(kind="import_aaf").count() == 2
 

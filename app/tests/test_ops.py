@@ -158,3 +158,31 @@ def test_json_log_lines(capsys):
                                     "uai": "0820021C"})
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "import ok" and line["uai"] == "0820021C" and line["level"] == "info"
+
+
+@pytest.mark.django_db
+def test_name_local_admin_and_hand_out_codes(call_json, client):
+    est = make_establishment()
+    user = User.objects.create_user("anne.delpech", None, last_name="DELPECH")
+    assert call_json("establishment", "admin", est.uai, "anne.delpech")["local_admin"] is True
+    assert Membership.objects.get(user=user, establishment=est).is_local_admin
+    with pytest.raises(CommandError, match="inconnu"):
+        call_command("establishment", "admin", est.uai, "nobody")
+    for n in range(3):
+        u = User.objects.create_user(f"eleve{n}", None, last_name=f"ELEVE{n}")
+        Membership.objects.create(user=u, establishment=est, profile="ELV")
+    active = User.objects.create_user("active.user", "un-mot-de-passe-solide")
+    Membership.objects.create(user=active, establishment=est, profile="ENS")
+    assert call_json("activation_codes", est.uai, "--dry-run")["codes"][0]["code"] is None
+    report = call_json("activation_codes", est.uai, "--profile", "ELV")
+    assert report["count"] == 3 and all(len(r["code"]) == 10 for r in report["codes"])
+    # Codes already handed out are kept unless --renew; activated accounts are left alone.
+    assert call_json("activation_codes", est.uai)["count"] == 1  # anne.delpech only
+    assert call_json("activation_codes", est.uai, "--renew")["count"] == 4
+    code = call_json("activation_codes", est.uai, "--user", "eleve0")["codes"][0]["code"]
+    response = client.post("/activation/", {"username": "eleve0", "code": code,
+                                            "password1": "un-nouveau-mot-de-passe", "password2": "un-nouveau-mot-de-passe"})
+    assert response.status_code == 302
+    with pytest.raises(CommandError, match="absent"):
+        call_command("activation_codes", est.uai, "--user", "ghost")
+    assert call_json("establishment", "admin", est.uai, "anne.delpech", "--remove")["local_admin"] is False

@@ -11,11 +11,11 @@ from preau.core.uai import normalize, uai_error
 
 
 class Command(OpsCommand):
-    help = "Manage establishments: create, archive, list, merge."
+    help = "Manage establishments: create, archive, list, merge, admin."
     changes_data = False  # --dry-run is declared per sub-command
 
     def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="action", required=True, metavar="{create,archive,list,merge}")
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{create,archive,list,merge,admin}")
         create = sub.add_parser("create", help="create an establishment")
         create.add_argument("uai")
         create.add_argument("--name", required=True)
@@ -25,11 +25,18 @@ class Command(OpsCommand):
         archive.add_argument("uai")
         archive.add_argument("--dry-run", action="store_true")
         sub.add_parser("list", help="list establishments with their counts")
+        admin = sub.add_parser("admin", help="name (or --remove) a local administrator (ADML)")
+        admin.add_argument("uai")
+        admin.add_argument("username")
+        admin.add_argument("--remove", action="store_true")
+        admin.add_argument("--profile", choices=Profile.values, default="DIR",
+                           help="profile if the user is not yet a member (default DIR)")
+        admin.add_argument("--dry-run", action="store_true")
         merge = sub.add_parser("merge", help="merge SRC_UAI into DST_UAI (SRC becomes an alias)")
         merge.add_argument("src_uai")
         merge.add_argument("dst_uai")
         merge.add_argument("--dry-run", action="store_true")
-        for p in (create, archive, merge, sub.choices["list"]):
+        for p in (create, archive, merge, admin, sub.choices["list"]):
             p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                            help="machine-readable output")
 
@@ -61,6 +68,29 @@ class Command(OpsCommand):
             est.archived_at = timezone.now()
             est.save(update_fields=["status", "archived_at"])
             result = {"action": "archive", "dry_run": dry_run, "establishment": _describe(est)}
+            if dry_run:
+                transaction.set_rollback(True)
+        return result
+
+    def do_admin(self, uai, username, remove=False, profile="DIR", dry_run=False, **_):
+        from preau.core.models import Membership, User
+
+        with transaction.atomic():
+            est = get_establishment(uai)
+            user = User.objects.filter(username=username.lower()).first()
+            if user is None:
+                raise OpsError(f"utilisateur {username} inconnu")
+            membership = Membership.objects.filter(user=user, establishment=est).first()
+            if membership is None:
+                if remove:
+                    raise OpsError(f"{username} n'est pas membre de {est.uai}")
+                membership = Membership(user=user, establishment=est, profile=profile)
+            membership.is_local_admin = not remove
+            membership.gone_since = None if not remove else membership.gone_since
+            membership.save()
+            result = {"action": "admin", "dry_run": dry_run, "establishment": _describe(est),
+                      "username": user.username, "local_admin": membership.is_local_admin,
+                      "profile": membership.profile}
             if dry_run:
                 transaction.set_rollback(True)
         return result
@@ -126,6 +156,9 @@ class Command(OpsCommand):
             lines.append("contrôles : " + ("OK" if all(c["ok"] for c in result["checks"]) else "ÉCHEC"))
             return "\n".join(lines)
         e = result["establishment"]
+        if action == "admin":
+            state = "administrateur local" if result["local_admin"] else "n'est plus administrateur local"
+            return f"{result['username']} : {state} de {e['uai']} {e['name']}{dry}"
         verb = {"create": "créé", "archive": "archivé"}[action]
         return f"Établissement {e['uai']} {e['name']} ({e['town']}) {verb}{dry}"
 
