@@ -186,3 +186,16 @@ def test_name_local_admin_and_hand_out_codes(call_json, client):
     with pytest.raises(CommandError, match="absent"):
         call_command("activation_codes", est.uai, "--user", "ghost")
     assert call_json("establishment", "admin", est.uai, "anne.delpech", "--remove")["local_admin"] is False
+
+
+@pytest.mark.django_db
+def test_database_error_is_a_clear_command_error(monkeypatch):
+    from django.db import OperationalError
+    from preau.core.management.commands import maintenance
+
+    def down(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(maintenance.Platform, "get", down)
+    with pytest.raises(CommandError, match="erreur de base de données.*connection refused"):
+        call_command("maintenance", "on")

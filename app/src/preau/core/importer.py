@@ -28,6 +28,7 @@ from preau.core.models import (
     Subject,
     TeachingAssignment,
     User,
+    lock_directory,
 )
 
 PERSON_FIELDS = ("first_name", "last_name", "title", "birth_date", "email", "ine")
@@ -64,8 +65,8 @@ def apply_feed(establishment, feed: Feed, source: str, kind: str, dry_run: bool)
         metrics.IMPORTS.labels(kind=kind, result="rejected").inc()
         raise ImportRejected(feed.errors)
     with transaction.atomic():
-        # Serialise imports and merges of this establishment.
-        establishment = Establishment.objects.select_for_update().get(pk=establishment.pk)
+        lock_directory()
+        establishment = Establishment.objects.get(pk=establishment.pk)
         report = _Applier(establishment, feed, source).run()
         report.update(uai=establishment.uai, files=feed.files, dry_run=dry_run, kind=kind)
         OperationLog.objects.create(establishment=establishment, kind=kind, summary=report)

@@ -25,6 +25,7 @@ from preau.core.models import (
     Subject,
     TeachingAssignment,
     User,
+    lock_directory,
 )
 
 
@@ -226,7 +227,7 @@ def merge(src_uai: str, dst_uai: str, dry_run: bool = False) -> dict:
         raise MergeError("l'établissement source et la destination sont identiques")
     try:
         with transaction.atomic():
-            # Lock both rows in a fixed order: no import or other merge runs meanwhile.
+            lock_directory()  # no import or other merge runs meanwhile
             locked = {e.uai: e for e in Establishment.objects.select_for_update()
                       .filter(uai__in=[src_uai, dst_uai]).order_by("pk")}
             for uai in (src_uai, dst_uai):

@@ -18,6 +18,19 @@ def validate_uai(value: str) -> None:
         raise ValidationError(message)
 
 
+# Imports and merges take this PostgreSQL advisory lock (transaction-scoped): they create
+# accounts with platform-unique usernames and move rows between establishments, so they run
+# one at a time across all app servers.
+DIRECTORY_LOCK_ID = 820_021
+
+
+def lock_directory() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DIRECTORY_LOCK_ID])
+
+
 def school_year_of(day: dt.date) -> int:
     """School year starting in September: 2026-27 is 2026."""
     return day.year if day.month >= 9 else day.year - 1

@@ -7,6 +7,7 @@ import json
 
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 
 class OpsError(CommandError):
@@ -32,7 +33,11 @@ class OpsCommand(BaseCommand):
     def handle(self, *args, **options):
         self.as_json = options.get("json", False)
         try:
-            result = self.run(**options)
+            try:
+                result = self.run(**options)
+            except DatabaseError as exc:
+                raise OpsError(f"erreur de base de données, rien n'a été modifié : "
+                               f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0]}") from exc
         except OpsError as exc:
             if self.as_json:
                 self.stdout.write(json.dumps({"ok": False, "error": str(exc), "errors": exc.errors},
