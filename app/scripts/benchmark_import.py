@@ -49,7 +49,15 @@ def main() -> None:
             start = time.perf_counter()
             again = importer.import_aaf(est, feed["files"])
             again_s = time.perf_counter() - start
+            # And a merge of a second collège of the same size into the first.
+            other, _ = Establishment.objects.get_or_create(uai="0820010R", defaults={"name": "Benchmark 2"})
+            importer.import_aaf(other, generate(Path(tmp) / "b", args.students, uai="0820010R")["files"])
+            from preau.core.merge import merge
+            start = time.perf_counter()
+            merged = merge("0820010R", "0820021C")
+            merge_s = time.perf_counter() - start
         report = {"students": args.students, "users": User.objects.count(),
+                  "merge_s": round(merge_s, 2), "merge_checks_ok": all(c["ok"] for c in merged["checks"]),
                   "first_import_s": round(first_s, 2), "reimport_s": round(again_s, 2),
                   "created": first["totals"]["created"], "reimport_changes": again["totals"],
                   "target_s_for_1000_users": 15,

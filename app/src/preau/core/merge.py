@@ -130,20 +130,17 @@ class Merger:
                 {"kept": dst_user.username, "absorbed": src_user.username, "ine": dst_user.ine})
 
     def move_memberships(self) -> None:
-        dst_members = dict(Membership.objects.of(self.dst).values_list("user_id", "pk"))
-        for membership in Membership.objects.of(self.src):
-            if membership.user_id in dst_members:
-                # Same person in both: one membership; keep admin rights and presence.
-                kept = Membership.objects.get(pk=dst_members[membership.user_id])
-                kept.is_local_admin |= membership.is_local_admin
-                if kept.gone_since and not membership.gone_since:
-                    kept.gone_since = None
-                kept.save(update_fields=["is_local_admin", "gone_since"])
-                membership.delete()
-                self.report["merged_memberships"] += 1
-            else:
-                membership.establishment = self.dst
-                membership.save(update_fields=["establishment"])
+        dst_members = {m.user_id: m for m in Membership.objects.of(self.dst)}
+        for membership in Membership.objects.of(self.src).filter(user_id__in=dst_members.keys()):
+            # Same person in both: one membership; keep admin rights and presence.
+            kept = dst_members[membership.user_id]
+            kept.is_local_admin |= membership.is_local_admin
+            if kept.gone_since and not membership.gone_since:
+                kept.gone_since = None
+            kept.save(update_fields=["is_local_admin", "gone_since"])
+            membership.delete()
+            self.report["merged_memberships"] += 1
+        Membership.objects.of(self.src).update(establishment=self.dst)
 
     def move_classes(self) -> None:
         taken = set(ClassGroup.objects.of(self.dst).values_list("kind", "name", "school_year"))
@@ -179,17 +176,17 @@ class Merger:
     def move_relations(self) -> None:
         TeachingAssignment.objects.of(self.src).update(establishment=self.dst)
         OperationLog.objects.of(self.src).update(establishment=self.dst)
-        existing = set(ParentLink.objects.of(self.dst).values_list("parent_id", "child_id"))
-        for link in ParentLink.objects.of(self.src):
-            if (link.parent_id, link.child_id) in existing:
-                ParentLink.objects.filter(establishment=self.dst, parent_id=link.parent_id,
-                                          child_id=link.child_id, legal_guardian=False) \
-                    .update(legal_guardian=link.legal_guardian)
-                link.delete()
-                self.report["merged_parent_links"] += 1
-            else:
-                link.establishment = self.dst
-                link.save(update_fields=["establishment"])
+        dst_links = {(link.parent_id, link.child_id): link for link in ParentLink.objects.of(self.dst)}
+        duplicates = [link for link in ParentLink.objects.of(self.src)
+                      if (link.parent_id, link.child_id) in dst_links]
+        for link in duplicates:
+            kept = dst_links[(link.parent_id, link.child_id)]
+            if link.legal_guardian and not kept.legal_guardian:
+                kept.legal_guardian = True
+                kept.save(update_fields=["legal_guardian"])
+        ParentLink.objects.filter(pk__in=[link.pk for link in duplicates]).delete()
+        self.report["merged_parent_links"] += len(duplicates)
+        ParentLink.objects.of(self.src).update(establishment=self.dst)
 
     def retire_src(self) -> None:
         EstablishmentAlias.objects.filter(establishment=self.src).update(establishment=self.dst)
