@@ -13,6 +13,8 @@ class AccessibleForm(forms.Form):
         for name, field in self.fields.items():
             if self.errors.get(name):
                 field.widget.attrs["aria-invalid"] = "true"
+                described = field.widget.attrs.get("aria-describedby", "")
+                field.widget.attrs["aria-describedby"] = f"{described} id_{name}_erreur".strip()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
