@@ -134,7 +134,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "preau.logs.JsonFormatter"}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
+    # The web app logs to stdout (journald); management commands log to stderr so that their
+    # stdout carries only the report / --json document (preau.manage sets PREAU_LOG_STREAM).
+    "handlers": {"stdout": {"class": "logging.StreamHandler",
+                            "stream": f"ext://sys.{os.environ.get('PREAU_LOG_STREAM', 'stdout')}",
                             "formatter": "json"}},
     "root": {"handlers": ["stdout"], "level": "INFO"},
     "loggers": {
