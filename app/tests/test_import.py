@@ -228,3 +228,19 @@ def test_metrics_count_imports(est, tmp_path, client):
     importer.import_aaf(est, feed["files"])
     text = client.get("/metrics").content.decode()
     assert 'preau_imports_total{kind="import_aaf",result="ok"}' in text
+
+
+def test_returning_user_reactivated_but_admin_disable_is_sticky(est, tmp_path, call_json):
+    from preau.core import accounts
+    feed = small_feed(tmp_path, students=5)
+    call_json("import_aaf", est.uai, *feed["files"])
+    students = list(User.objects.filter(memberships__profile="ELV").order_by("pk")[:2])
+    retired, blocked = students
+    # Retention disabled one (it had left); a local admin disabled the other.
+    User.objects.filter(pk=retired.pk).update(is_active=False, disabled_at=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    accounts.disable_in_establishment(blocked, est)
+    report = call_json("import_aaf", est.uai, *feed["files"])
+    assert report["users"]["updated"] == 1
+    retired.refresh_from_db(), blocked.refresh_from_db()
+    assert retired.is_active and retired.disabled_at is None
+    assert not blocked.is_active and Membership.objects.get(user=blocked).disabled

@@ -133,7 +133,12 @@ def test_directory_search_and_disable(client, adml, member, est):
     assert response.status_code == 302
     member.refresh_from_db()
     assert not member.is_active
-    assert Membership.objects.get(user=member).gone_since is not None
+    assert Membership.objects.get(user=member).disabled
+    # Still listed (disabled), and can be re-enabled.
+    assert "MARTIN Léa</a>" in client.get(f"/e/{est.uai}/annuaire/").content.decode()
+    assert client.post(f"/e/{est.uai}/annuaire/{member.pk}/reactiver/").status_code == 302
+    member.refresh_from_db()
+    assert member.is_active and not Membership.objects.get(user=member).disabled
 
 
 @pytest.mark.django_db

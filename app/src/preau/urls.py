@@ -13,6 +13,7 @@ establishment_patterns = [
     path("annuaire/<int:user_id>/", views.directory_user, name="directory_user"),
     path("annuaire/<int:user_id>/code/", views.directory_reset_code, name="directory_reset_code"),
     path("annuaire/<int:user_id>/desactiver/", views.directory_disable, name="directory_disable"),
+    path("annuaire/<int:user_id>/reactiver/", views.directory_enable, name="directory_enable"),
     path("classes/", views.class_list, name="class_list"),
     path("classes/<int:class_id>/", views.class_detail, name="class_detail"),
 ]

@@ -100,14 +100,20 @@ def make_username(first_name: str, last_name: str, taken: set[str]) -> str:
 
 
 def disable_in_establishment(user: User, establishment) -> None:
-    """A local admin disables a user in their establishment only; the account itself is
-    disabled when no other establishment still has the user."""
-    today = timezone.localdate()
-    Membership.objects.filter(user=user, establishment=establishment, gone_since__isnull=True) \
-        .update(gone_since=today)
+    """A local admin disables a user in their establishment only (sticky across imports); the
+    account itself is disabled when no other establishment still gives access."""
+    Membership.objects.filter(user=user, establishment=establishment).update(disabled=True)
     if not Membership.objects.current().filter(user=user).exists():
         user.is_active = False
         user.disabled_at = timezone.now()
+        user.save(update_fields=["is_active", "disabled_at"])
+
+
+def enable_in_establishment(user: User, establishment) -> None:
+    Membership.objects.filter(user=user, establishment=establishment).update(disabled=False)
+    if not user.is_active and user.merged_into_id is None:
+        user.is_active = True
+        user.disabled_at = None
         user.save(update_fields=["is_active", "disabled_at"])
 
 

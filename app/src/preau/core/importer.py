@@ -44,7 +44,7 @@ def _known_parent_keys(establishment: Establishment, feed: Feed) -> set[str]:
     """Parents already in the database count as known, unless this feed replaces them."""
     if "PersRelEleve" in feed.categories:
         return set()
-    return set(Membership.objects.of(establishment).current().filter(profile=Profile.TUT)
+    return set(Membership.objects.of(establishment).present().filter(profile=Profile.TUT)
                .values_list("user__join_key", flat=True))
 
 
@@ -113,6 +113,8 @@ class _Applier:
         persons = self.feed.persons
         existing = {u.join_key: u for u in User.objects.filter(join_key__in=[p.join_key for p in persons])}
         taken = set(User.objects.values_list("username", flat=True))
+        admin_disabled = set(Membership.objects.filter(disabled=True, user__in=existing.values())
+                             .values_list("user_id", flat=True))
         to_create, to_update = [], []
         for person in persons:
             values = {f: getattr(person, f) if getattr(person, f) is not None else None
@@ -125,12 +127,17 @@ class _Applier:
                             **values)
                 user.set_unusable_password()
                 to_create.append(user)
-            elif any(getattr(user, f) != v for f, v in values.items()):
-                for f, v in values.items():
-                    setattr(user, f, v)
-                to_update.append(user)
+            else:
+                changed = any(getattr(user, f) != v for f, v in values.items())
+                if not user.is_active and user.merged_into_id is None and user.pk not in admin_disabled:
+                    # Back in the directory after retention disabled the account.
+                    user.is_active, user.disabled_at, changed = True, None, True
+                if changed:
+                    for f, v in values.items():
+                        setattr(user, f, v)
+                    to_update.append(user)
         User.objects.bulk_create(to_create, batch_size=1000)
-        User.objects.bulk_update(to_update, PERSON_FIELDS, batch_size=1000)
+        User.objects.bulk_update(to_update, [*PERSON_FIELDS, "is_active", "disabled_at"], batch_size=1000)
         self.counts["users"].update(created=len(to_create), updated=len(to_update))
         existing.update({u.join_key: u for u in to_create})
         return existing
@@ -153,7 +160,7 @@ class _Applier:
         Membership.objects.bulk_create(to_create, batch_size=1000)
         Membership.objects.bulk_update(to_update, ["profile", "gone_since"], batch_size=1000)
         # Complete feed: members of the covered profiles who are absent are now gone.
-        gone = (Membership.objects.of(self.est).current()
+        gone = (Membership.objects.of(self.est).present()
                 .filter(profile__in=self.feed.covered_profiles or {p.profile for p in self.feed.persons})
                 .exclude(source=Membership.Source.MANUAL).exclude(user_id__in=seen))
         gone_count = gone.update(gone_since=self.today)

@@ -182,8 +182,13 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class MembershipQuerySet(TenantQuerySet):
-    def current(self):
+    def present(self):
+        """In the establishment's directory (not gone), possibly disabled by a local admin."""
         return self.filter(gone_since__isnull=True)
+
+    def current(self):
+        """Present and not disabled: these memberships give access to the establishment."""
+        return self.filter(gone_since__isnull=True, disabled=False)
 
 
 class Membership(models.Model):
@@ -202,6 +207,8 @@ class Membership(models.Model):
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
     gone_since = models.DateField(null=True, blank=True,
                                   help_text="Absent from the last complete feed since")
+    disabled = models.BooleanField(default=False,
+                                   help_text="Disabled by a local admin; imports leave it alone")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = MembershipQuerySet.as_manager()

@@ -151,7 +151,7 @@ def establishment_home(request, uai):
 @local_admin_required
 def directory(request, uai):
     form = DirectorySearchForm(request.GET or None)
-    members = (Membership.objects.for_request(request).current().select_related("user")
+    members = (Membership.objects.for_request(request).present().select_related("user")
                .order_by("user__last_name", "user__first_name"))
     if form.is_valid():
         members = accounts.search_users(members, form.cleaned_data["q"])
@@ -210,6 +210,15 @@ def directory_disable(request, uai, user_id):
     accounts.disable_in_establishment(membership.user, request.establishment)
     messages.success(request, f"{membership.user} est désactivé dans cet établissement.")
     return redirect("directory", uai=request.establishment.uai)
+
+
+@require_POST
+@local_admin_required
+def directory_enable(request, uai, user_id):
+    membership = _member_or_404(request, user_id)
+    accounts.enable_in_establishment(membership.user, request.establishment)
+    messages.success(request, f"{membership.user} est réactivé dans cet établissement.")
+    return redirect("directory_user", uai=request.establishment.uai, user_id=user_id)
 
 
 @local_admin_required

@@ -103,7 +103,7 @@ class Command(OpsCommand):
             .prefetch_related("aliases").order_by("uai"))
         by_profile = {}
         from preau.core.models import Membership
-        for est_id, profile, n in (Membership.objects.current().values_list("establishment_id", "profile")
+        for est_id, profile, n in (Membership.objects.present().values_list("establishment_id", "profile")
                                    .annotate(n=Count("id"))):
             by_profile.setdefault(est_id, {})[profile] = n
         last_import = dict(OperationLog.objects.filter(kind__startswith="import")

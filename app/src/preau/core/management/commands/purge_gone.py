@@ -28,8 +28,10 @@ class Command(OpsCommand):
             disabled = list(to_disable.values_list("username", flat=True))
             User.objects.filter(pk__in=to_disable.values("pk")).update(is_active=False, disabled_at=now)
             # Personal data deleted after the second delay (memberships, links cascade).
-            to_delete = User.objects.filter(is_active=False, is_superuser=False,
-                                            disabled_at__lte=now - dt.timedelta(days=delete_days))
+            # (Accounts still in a directory, e.g. disabled by a local admin, are kept.)
+            to_delete = (User.objects.filter(is_active=False, is_superuser=False,
+                                             disabled_at__lte=now - dt.timedelta(days=delete_days))
+                         .exclude(pk__in=still_here))
             deleted = list(to_delete.values_list("username", flat=True))
             to_delete.delete()
             logs, _ = LoginAttempt.objects.filter(at__lt=now - dt.timedelta(days=365)).delete()
