@@ -92,6 +92,50 @@ def build_parser() -> argparse.ArgumentParser:
                               "no-op")
     command("rollback", "every app host back to its previous release, one at a time")
 
+    establishment = command("establishment", "establishment procedures (Fabric): add, merge, "
+                                             "archive, list")
+    est = establishment.add_subparsers(dest="est_command", metavar="ACTION", required=True)
+    est_add = est.add_parser("add", help="deploy a new establishment: create it, import its "
+                                         "directory, name its local administrator",
+                             parents=[common])
+    est_add.add_argument("uai", help="UAI with its check letter, e.g. 0820021C")
+    est_add.add_argument("--name", required=True, help="usual name, e.g. 'Collège Jean Moulin'")
+    est_add.add_argument("--town", required=True, help="town")
+    est_add.add_argument("--aaf", nargs="+", default=[], metavar="FILE",
+                         help="complete AAF XML files (EtabEducNat, Eleve, PersRelEleve, "
+                              "PersEducNat)")
+    est_add.add_argument("--admin", metavar="LOGIN",
+                         help="local administrator (default: the head of establishment)")
+    est_merge = est.add_parser("merge", parents=[common],
+                               help="merge SRC into DST: dry-run report, then on confirmation "
+                                    "backup, maintenance, merge, verification, report")
+    est_merge.add_argument("src", help="UAI of the absorbed establishment")
+    est_merge.add_argument("dst", help="UAI of the surviving establishment")
+    est_merge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    est_merge.add_argument("--no-backup", action="store_true",
+                           help="skip the backup before the merge (lab and tests only)")
+    est_archive = est.add_parser("archive", help="archive an establishment", parents=[common])
+    est_archive.add_argument("uai")
+    est_list = est.add_parser("list", help="establishments with users by profile and classes",
+                              parents=[common])
+    est_list.add_argument("--json", action="store_true", help="machine-readable output")
+
+    backup = command("backup", "backups and restores (Fabric driving pgBackRest/borgmatic)")
+    bk = backup.add_subparsers(dest="backup_command", metavar="ACTION", required=True)
+    bk_now = bk.add_parser("now", help="take a database backup now", parents=[common])
+    bk_now.add_argument("--kind", choices=("full", "diff", "incr"), default="full")
+    bk.add_parser("list", help="backups with age and size, and the PITR window",
+                  parents=[common])
+    bk.add_parser("verify", help="pgBackRest check + verify, borgmatic check", parents=[common])
+    bk.add_parser("drill", help="restore the latest backup into a scratch cluster, check it, "
+                                "report the RTO", parents=[common])
+    bk_restore = bk.add_parser("restore", parents=[common],
+                               help="point-in-time restore of the database IN PLACE "
+                                    "(app in maintenance meanwhile)")
+    bk_restore.add_argument("--to", required=True, metavar="TIME",
+                            help="ISO time with zone, e.g. 2026-11-29T10:42:00+01:00")
+    bk_restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
     test = command("test", "run the project's tests (the README's test command)")
     test.add_argument("suites", nargs="*", metavar="SUITE",
                       help="unit, app, roles, lab (default: all, in that order)")
@@ -346,6 +390,126 @@ def cmd_rollback(args) -> int:
     return 0
 
 
+def cmd_establishment(args) -> int:
+    import json
+
+    from rich.table import Table
+
+    from .procedures import establishments as est
+
+    if args.est_command in ("add", "merge", "archive"):
+        # a UAI typo is refused before anything connects
+        for value in ([args.uai] if args.est_command != "merge" else [args.src, args.dst]):
+            est.check_uai(value)
+    inv = _load(args)
+    if args.est_command == "list":
+        rows = est.listing(inv)
+        if args.json:
+            print(json.dumps(rows, indent=2, ensure_ascii=False))
+            return 0
+        table = Table(title=f"Establishments ({inv.name})", title_justify="left")
+        for column in ("UAI", "name", "town", "status", "ELV", "TUT", "ENS", "staff", "classes",
+                       "last import"):
+            table.add_column(column)
+        for e in rows:
+            by = e.get("users_by_profile", {})
+            staff = sum(by.get(p, 0) for p in ("DIR", "EVS", "ETA"))
+            table.add_row(e["uai"], e["name"], e.get("town") or "", e["status"],
+                          *(str(by.get(p, 0)) for p in ("ELV", "TUT", "ENS")), str(staff),
+                          str(e.get("classes", 0)), (e.get("last_import") or "—")[:16])
+        ui.console.print(table)
+        return 0
+    summary = ui.Summary(f"establishment {args.est_command}")
+    if args.est_command == "add":
+        with ui.step(f"Establishment {args.uai}", summary) as progress:
+            report = est.add(inv, args.uai, args.name, args.town, args.aaf, args.admin, progress)
+            by = report["establishment"].get("users_by_profile", {})
+            progress.detail = (("created" if report["created"] else "existed") + "; "
+                               + ", ".join(f"{p} {n}" for p, n in by.items() if n)
+                               + f"; {report['establishment'].get('classes', 0)} classes")
+        summary.show()
+        if report.get("admin"):
+            ui.console.print(f"Local administrator: [bold]{report['admin']['username']}[/], "
+                             f"activation code: [bold]{report['admin']['code']}[/] "
+                             "(hand it over in person; valid 30 days)")
+        return 0
+    if args.est_command == "archive":
+        with ui.step(f"Archive {args.uai}", summary) as progress:
+            progress.detail = est.archive(inv, args.uai)["status"]
+        summary.show()
+        return 0
+    return _merge(args, inv, est, summary)
+
+
+def _merge(args, inv, est, summary) -> int:
+    from rich.table import Table
+
+    with ui.step(f"Dry run: merge {args.src} into {args.dst}", summary):
+        plan = est.merge_plan(inv, args.src, args.dst)
+    table = Table(title="What the merge will do", title_justify="left")
+    for column in ("", f"{args.src} (absorbed)", f"{args.dst} (kept)", f"{args.dst} after"):
+        table.add_column(column)
+    before, after = plan["before"], plan["after"]
+    for key in ("memberships", "classes", "groups", "class_memberships", "teachings",
+                "parent_links"):
+        table.add_row(key, str(before["src"].get(key)), str(before["dst"].get(key)),
+                      str(after["dst"].get(key)))
+    ui.console.print(table)
+    for item in plan.get("renamed_classes", []):
+        ui.console.print(f"  class renamed: {item['from']} → {item['to']}")
+    ui.console.print(f"  duplicate accounts merged: {len(plan.get('merged_accounts', []))}")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise OpsError("confirmation needed", "re-run with --yes to merge without a prompt")
+        if input(f"Merge {args.src} into {args.dst}? Type the UAI {args.src} to confirm: ") \
+                .strip().upper() != args.src.upper():
+            ui.console.print("Not confirmed: nothing changed.")
+            return 1
+    backup = None
+    if not args.no_backup:
+        from .procedures import backups
+        backup = backups.take_labelled_backup
+    with ui.step(f"Merge {args.src} into {args.dst}", summary) as progress:
+        report = est.merge(inv, args.src, args.dst, backup, progress)
+        progress.detail = f"report: {report['saved_to']}"
+    summary.show()
+    return 0
+
+
+def cmd_backup(args) -> int:
+    import json
+
+    from .procedures import backups
+
+    inv = _load(args)
+    summary = ui.Summary(f"backup {args.backup_command}")
+    if args.backup_command == "restore":
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise OpsError("confirmation needed: a restore replaces the live database",
+                               "re-run with --yes")
+            if input("Replace the live database with its state at "
+                     f"{args.to}? [yes/N] ").strip() != "yes":
+                ui.console.print("Not confirmed: nothing changed.")
+                return 1
+        with ui.step(f"Point-in-time restore to {args.to}", summary) as progress:
+            result = backups.restore(inv, args.to, progress)
+            progress.detail = f"RTO {result['rto_seconds']} s"
+        summary.show()
+        return 0
+    action = {"now": lambda: backups.now(inv, args.kind), "list": lambda: backups.listing(inv),
+              "verify": lambda: backups.verify(inv), "drill": lambda: backups.drill(inv)}
+    with ui.step(f"backup {args.backup_command}", summary) as progress:
+        answer = action[args.backup_command]()
+        progress.detail = {"now": lambda a: f"label {a.get('label')}",
+                           "drill": lambda a: f"RTO {a.get('rto_seconds')} s",
+                           }.get(args.backup_command, lambda a: "ok")(answer)
+    if args.backup_command in ("list", "verify", "drill"):
+        ui.console.print_json(json.dumps(answer))
+    summary.show()
+    return 0
+
+
 def cmd_test(args) -> int:
     from . import testing
     return testing.run(args.suites, args.k)
@@ -359,6 +523,8 @@ HANDLERS = {
     "converge": cmd_converge,
     "release": cmd_release,
     "rollback": cmd_rollback,
+    "establishment": cmd_establishment,
+    "backup": cmd_backup,
     "test": cmd_test,
 }
 

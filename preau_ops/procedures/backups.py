@@ -1,0 +1,130 @@
+"""Backup procedures: drive the tools the `backup` role installed (`preau-backup`, pgBackRest).
+
+`now`, `list`, `verify` and `drill` run `preau-backup` on the backup (repository) host and read
+its one-line JSON summary; `restore` is the point-in-time restore in place, on the db host,
+with the app in maintenance meanwhile.
+"""
+from __future__ import annotations
+
+import shlex
+import time
+from datetime import datetime, timezone
+
+from ..errors import OpsError
+from ..inventory import Host, Inventory
+from . import connect, json_answer, manage, operation, run
+
+STANZA = "preau"
+
+
+def _repo_host(inv: Inventory) -> Host:
+    hosts = inv.hosts_in("backup")
+    if not hosts:
+        raise OpsError(f"inventory {inv.name} has no host in group backup")
+    return hosts[0]
+
+
+def _preau_backup(inv: Inventory, args: str, host: Host | None = None) -> dict:
+    host = host or _repo_host(inv)
+    with connect(host) as connection:
+        result = run(connection, f"/usr/local/sbin/preau-backup {args}", host, check=False)
+    answer = json_answer(result, f"preau-backup {args}", host)
+    if result.return_code == 75:
+        raise OpsError(f"{host.name}: another backup is running", "try again when it is done")
+    if result.return_code != 0 or not answer.get("ok"):
+        raise OpsError(f"{host.name}: preau-backup {args} failed: "
+                       f"{answer.get('error') or result.stderr.strip()[-800:]}")
+    return answer
+
+
+def now(inv: Inventory, kind: str = "full") -> dict:
+    if kind not in ("full", "diff", "incr"):
+        raise OpsError(f"unknown backup kind {kind!r}", "full, diff or incr")
+    return _preau_backup(inv, kind)
+
+
+def take_labelled_backup(inv: Inventory) -> str:
+    """A fresh full backup; its pgBackRest label (what to restore from)."""
+    return now(inv, "full")["label"]
+
+
+def _parse_time(value) -> datetime:
+    return datetime.fromtimestamp(int(value), tz=timezone.utc)
+
+
+def listing(inv: Inventory) -> dict:
+    """The backups with their age, and the point-in-time recovery window."""
+    answer = _preau_backup(inv, "list")
+    now_ = datetime.now(timezone.utc)
+    for backup in answer.get("database", []):
+        stop = _parse_time(backup["stop"])
+        backup["stopped_at"] = stop.isoformat(timespec="seconds")
+        backup["age_hours"] = round((now_ - stop).total_seconds() / 3600, 1)
+    backups = answer.get("database", [])
+    if backups:
+        answer["pitr_window"] = {"from": _parse_time(backups[0]["stop"]).isoformat(
+            timespec="seconds"), "to": "latest archived WAL (" + str(
+            (answer.get("wal") or {}).get("max")) + ")"}
+    return answer
+
+
+def verify(inv: Inventory) -> dict:
+    return _preau_backup(inv, "verify")
+
+
+def drill(inv: Inventory) -> dict:
+    return _preau_backup(inv, "drill")
+
+
+def require_recent_backup(inv: Inventory, max_age_hours: float = 26) -> dict:
+    """Refuse when the latest database backup is older than `max_age_hours`."""
+    backups = listing(inv).get("database", [])
+    if not backups:
+        raise OpsError("there is no database backup", "run `deploy.py backup now` first")
+    latest = backups[-1]
+    if latest["age_hours"] > max_age_hours:
+        raise OpsError(f"the latest backup ({latest['label']}) is {latest['age_hours']} h old "
+                       f"(limit {max_age_hours} h)", "run `deploy.py backup now` first")
+    return latest
+
+
+def restore(inv: Inventory, target: str, progress=None) -> dict:
+    """Point-in-time restore of the database in place, to `target` (ISO time with zone)."""
+    try:
+        when = datetime.fromisoformat(target)
+    except ValueError:
+        raise OpsError(f"--to {target!r} is not a time", "e.g. 2026-11-29T10:42:00+01:00")
+    if when.tzinfo is None:
+        raise OpsError(f"--to {target!r} has no time zone", "e.g. 2026-11-29T10:42:00+01:00")
+    if when > datetime.now(timezone.utc):
+        raise OpsError(f"--to {target} is in the future")
+    db = inv.hosts_in("db")[0]
+    stamp = when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00")
+    started = time.monotonic()
+    with operation(inv, f"backup restore --to {target}") as (app_host, app, outcome):
+        manage(app, app_host, "maintenance on --message 'Restauration en cours'")
+        try:
+            with connect(db) as connection:
+                if progress:
+                    progress.update(f"restoring {db.name} to {stamp}")
+                run(connection, "systemctl stop postgresql", db)
+                restore_cmd = (f"pgbackrest --stanza={STANZA} --delta --type=time "
+                               f"--target={shlex.quote(stamp)} --target-action=promote restore")
+                result = run(connection, f"sudo -u postgres {restore_cmd}", db, check=False)
+                run(connection, "systemctl start postgresql", db)
+                if result.return_code != 0:
+                    raise OpsError(f"{db.name}: pgbackrest restore failed: "
+                                   f"{(result.stderr or result.stdout).strip()[-1200:]}")
+                for _ in range(60):
+                    ready = run(connection, "sudo -u postgres psql -tAc "
+                                            "'select pg_is_in_recovery()'", db, check=False)
+                    if ready.return_code == 0 and ready.stdout.strip() == "f":
+                        break
+                    time.sleep(1)
+                else:
+                    raise OpsError(f"{db.name}: PostgreSQL did not finish recovery in 60 s")
+        finally:
+            manage(app, app_host, "maintenance off", check=False)
+        rto = round(time.monotonic() - started, 1)
+        outcome["detail"] = f"restored to {stamp} in {rto} s"
+    return {"target": stamp, "rto_seconds": rto}

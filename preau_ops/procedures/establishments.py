@@ -1,0 +1,152 @@
+"""Establishment procedures: deploy a new establishment, merge two, archive, list.
+
+The app does the work in single transactions (`preau-manage establishment …`, `import_aaf`);
+these procedures bring the files, order the steps, take the safety measures (backup,
+maintenance mode) and report.
+"""
+from __future__ import annotations
+
+import json
+import posixpath
+from datetime import datetime
+from pathlib import Path
+
+from ..errors import OpsError
+from ..inventory import Inventory
+from ..paths import ARTIFACTS
+from . import AppCommandError, manage, operation, run
+
+
+def check_uai(value: str) -> str:
+    """The UAI, normalised, or an OpsError saying what is wrong (the app's own rule)."""
+    from preau.core.uai import normalize, uai_error
+
+    uai = normalize(value)
+    problem = uai_error(uai)
+    if problem:
+        raise OpsError(problem, "a UAI is 7 characters and its check letter, e.g. 0820021C")
+    return uai
+
+
+def _listing(connection, host) -> dict[str, dict]:
+    return {e["uai"]: e for e in manage(connection, host, "establishment list")["establishments"]}
+
+
+def add(inv: Inventory, uai: str, name: str, town: str, aaf_files: list[Path],
+        admin: str | None = None, progress=None) -> dict:
+    """Create (or reuse) the establishment, import its directory, name its local admin."""
+    uai = check_uai(uai)
+    missing = [str(f) for f in aaf_files if not Path(f).is_file()]
+    if missing:
+        raise OpsError("AAF file(s) not found: " + ", ".join(missing))
+    report: dict = {"uai": uai}
+    with operation(inv, f"establishment add {uai}") as (host, connection, outcome):
+        existing = _listing(connection, host)
+        if uai in existing:
+            report["created"] = False
+        else:
+            if progress:
+                progress.update(f"creating {uai}")
+            manage(connection, host, "establishment create "
+                   f"{uai} --name {_q(name)} --town {_q(town)}")
+            report["created"] = True
+        if aaf_files:
+            remote = run(connection, "mktemp -d /tmp/preau-aaf.XXXXXX", host).stdout.strip()
+            try:
+                if progress:
+                    progress.update(f"uploading {len(aaf_files)} AAF file(s)")
+                names = []
+                for file in aaf_files:
+                    target = posixpath.join(remote, Path(file).name)
+                    connection.put(str(file), target)
+                    names.append(target)
+                run(connection, f"chown -R preau: {remote}", host)
+                if progress:
+                    progress.update("importing the directory")
+                report["import"] = manage(connection, host,
+                                          f"import_aaf {uai} " + " ".join(map(_q, names)))
+            finally:
+                run(connection, f"rm -rf {remote}", host, check=False)
+        admin = admin or _head_of(connection, host, uai)
+        if admin:
+            manage(connection, host, f"establishment admin {uai} {_q(admin)}")
+            codes = manage(connection, host, f"activation_codes {uai} --user {_q(admin)}")
+            report["admin"] = {"username": admin,
+                               "code": (codes["codes"][0]["code"] if codes["codes"] else None)}
+        report["establishment"] = _listing(connection, host)[uai]
+        outcome["detail"] = json.dumps(report["establishment"].get("users_by_profile", {}))
+    return report
+
+
+def _head_of(connection, host, uai: str) -> str | None:
+    """A DIR member of the establishment (the head), the default local administrator."""
+    answer = manage(connection, host, f"activation_codes {uai} --profile DIR --dry-run")
+    return answer["codes"][0]["username"] if answer.get("codes") else None
+
+
+def merge_plan(inv: Inventory, src: str, dst: str) -> dict:
+    """The dry-run report of a merge: changes nothing."""
+    src, dst = check_uai(src), check_uai(dst)
+    if src == dst:
+        raise OpsError("an establishment cannot be merged into itself")
+    from . import connect
+    host = inv.hosts_in("app")[0]
+    with connect(host) as connection:
+        return manage(connection, host, f"establishment merge {src} {dst} --dry-run")
+
+
+def merge(inv: Inventory, src: str, dst: str, backup_label_of=None, progress=None) -> dict:
+    """Backup, maintenance on both, the merge (one transaction), verification, report."""
+    src, dst = check_uai(src), check_uai(dst)
+    with operation(inv, f"establishment merge {src} {dst}") as (host, connection, outcome):
+        label = None
+        if backup_label_of is not None:
+            if progress:
+                progress.update("fresh backup before the merge")
+            label = backup_label_of(inv)
+        for uai in (src, dst):
+            manage(connection, host, f"maintenance on --uai {uai} "
+                                     "--message 'Fusion d’établissements en cours'")
+        try:
+            if progress:
+                progress.update(f"merging {src} into {dst}")
+            try:
+                report = manage(connection, host, f"establishment merge {src} {dst}")
+            except AppCommandError as exc:
+                raise OpsError(f"the merge failed and was rolled back: {exc.message}",
+                               f"the data is as before; backup taken just before: {label}"
+                               if label else "the data is as before")
+            failed = [c for c in report.get("checks", []) if not c.get("ok")]
+            if failed:
+                raise OpsError(f"merge checks failed: {failed}",
+                               f"restore from backup {label}" if label else None)
+        finally:
+            for uai in (dst, src):
+                manage(connection, host, f"maintenance off --uai {uai}", check=False)
+        report["backup_label"] = label
+        saved = ARTIFACTS / "merges" / f"{datetime.now():%Y%m%d-%H%M%S}-{src}-into-{dst}.json"
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+        report["saved_to"] = str(saved)
+        outcome["detail"] = f"report {saved.name}, backup {label}"
+    return report
+
+
+def archive(inv: Inventory, uai: str) -> dict:
+    uai = check_uai(uai)
+    with operation(inv, f"establishment archive {uai}") as (host, connection, outcome):
+        answer = manage(connection, host, f"establishment archive {uai}")
+        outcome["detail"] = answer["establishment"]["status"]
+        return answer["establishment"]
+
+
+def listing(inv: Inventory) -> list[dict]:
+    from . import connect
+    host = inv.hosts_in("app")[0]
+    with connect(host) as connection:
+        return list(_listing(connection, host).values())
+
+
+def _q(value: str) -> str:
+    import shlex
+    return shlex.quote(str(value))
