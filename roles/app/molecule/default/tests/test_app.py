@@ -1,0 +1,72 @@
+"""App role after side_effect.yml installed a stand-in release and converge ran again."""
+
+import threading
+import tomllib
+
+import pytest
+
+URL = "http://127.0.0.1:8000/healthz"
+
+
+def get(host):
+    return host.run("python3 -c %s", f"import urllib.request; print(urllib.request.urlopen('{URL}', timeout=10).read().decode())")
+
+
+def test_user_and_layout(host):
+    user = host.user("preau")
+    assert user.group == "preau" and user.shell == "/usr/sbin/nologin"
+    for path, owner, group, mode in [
+        ("/srv/preau/releases", "root", "root", 0o755),
+        ("/srv/preau/shared", "root", "preau", 0o750),
+        ("/srv/preau/shared/media", "preau", "preau", 0o750),
+        ("/etc/preau", "root", "preau", 0o750),
+        ("/etc/preau/preau.toml", "root", "preau", 0o640),
+    ]:
+        f = host.file(path)
+        assert (f.user, f.group, f.mode) == (owner, group, mode), path
+
+
+def test_config_file_is_the_contract(host):
+    config = tomllib.loads(host.file("/etc/preau/preau.toml").content_string)
+    assert set(config) == {"django", "database", "database_owner", "storage", "retention", "metrics"}
+    assert config["django"] == {"secret_key": "django-secret-molecule", "allowed_hosts": ["ent.preau.test"], "debug": False}
+    assert config["database"]["host"] == "172.30.93.10"
+    assert config["database"]["sslmode"] == "require"
+    assert config["database_owner"]["password"] == 'owner-secret-"molecule"'
+    assert config["metrics"]["multiproc_dir"] == "/run/preau/metrics"
+
+
+def test_units_enabled_after_release(host):
+    for unit in ("preau.socket", "preau.service", "preau-purge-gone.timer"):
+        assert host.service(unit).is_enabled, unit
+        assert host.service(unit).is_running, unit
+    assert host.socket("tcp://0.0.0.0:8000").is_listening or host.socket("tcp://:::8000").is_listening
+    out = get(host).stdout
+    assert out.startswith("ok ") and "/etc/preau/preau.toml" in out
+    assert host.file("/run/preau/metrics").is_directory
+    assert host.process.filter(user="preau", comm="gunicorn")
+
+
+def test_service_exposure_at_most_2(host):
+    line = host.check_output("systemd-analyze security preau.service | tail -n 1")
+    exposure = float(line.split("exposure level for preau.service:")[1].split()[0])
+    assert exposure <= 2.0, line
+
+
+def test_restart_drops_no_connection(host):
+    """Requests sent while the service restarts wait in the socket's queue."""
+    pid_before = get(host).stdout.split()[1]
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(get(host).rc)) for _ in range(5)]
+    host.run_test("systemctl restart --no-block preau.service")
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [0] * 5
+    assert get(host).stdout.split()[1] != pid_before
+
+
+def test_job_runs(host):
+    host.run_test("systemctl start preau-purge-gone.service")
+    assert "preau-manage purge_gone" in host.check_output("journalctl -u preau-purge-gone.service --no-pager")
