@@ -1,0 +1,134 @@
+"""Backup role: a full backup runs and shows in `pgbackrest info`, a restore drill passes,
+borgmatic saves the files, and every run leaves its textfile metrics."""
+
+import json
+import os
+
+import testinfra
+import testinfra.utils.ansible_runner
+
+INVENTORY_FILE = os.environ["MOLECULE_INVENTORY_FILE"]
+RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY_FILE)
+REPO = testinfra.get_host(f"ansible://{RUNNER.get_hosts('backup')[0]}?ansible_inventory={INVENTORY_FILE}")
+DB = testinfra.get_host(f"ansible://{RUNNER.get_hosts('db')[0]}?ansible_inventory={INVENTORY_FILE}")
+TEXTFILE = "/var/lib/prometheus/node-exporter"
+
+
+def summary_of(cmd):
+    """The JSON summary is the last line on stdout."""
+    return json.loads(cmd.stdout.strip().splitlines()[-1])
+
+
+def metric(host, filename, name):
+    content = host.file(f"{TEXTFILE}/{filename}").content_string
+    values = [line.split()[-1] for line in content.splitlines() if line.startswith(name + "{")]
+    assert values, content
+    return float(values[0])
+
+
+def test_keys_generated_on_hosts_and_exchanged():
+    assert REPO.file("/var/lib/pgbackrest/.ssh/id_ed25519").mode == 0o600
+    assert DB.file("/var/lib/postgresql/.ssh/id_ed25519").user == "postgres"
+    db_key = DB.file("/var/lib/postgresql/.ssh/id_ed25519.pub").content_string.split()[1]
+    assert db_key in REPO.file("/var/lib/pgbackrest/.ssh/authorized_keys").content_string
+    repo_key = REPO.file("/var/lib/pgbackrest/.ssh/id_ed25519.pub").content_string.split()[1]
+    assert repo_key in DB.file("/var/lib/postgresql/.ssh/authorized_keys").content_string
+
+
+def test_repository_encrypted_and_config_private():
+    conf = REPO.file("/etc/pgbackrest/pgbackrest.conf")
+    assert conf.mode == 0o640 and conf.group == "pgbackrest"
+    assert "repo1-cipher-type=aes-256-cbc" in conf.content_string
+    # the db host never sees the cipher pass
+    assert "cipher-pass" not in DB.file("/etc/pgbackrest/pgbackrest.conf").content_string
+
+
+def test_wal_archiving_works():
+    check = REPO.run("runuser -u pgbackrest -- pgbackrest --stanza=preau check")
+    assert check.rc == 0, check.stderr
+    failed = DB.run("runuser -u postgres -- psql -XAtc 'SELECT failed_count FROM pg_stat_archiver'")
+    assert failed.stdout.strip() == "0"
+
+
+def test_timers_are_scheduled():
+    for timer in ("preau-backup-full", "preau-backup-diff", "preau-restore-drill"):
+        assert REPO.service(f"{timer}.timer").is_enabled
+        assert REPO.service(f"{timer}.timer").is_running
+    assert DB.service("preau-backup-files.timer").is_enabled
+
+
+def test_full_backup_service_and_info():
+    run = REPO.run("systemctl start preau-backup-full.service")
+    assert run.rc == 0, REPO.run("journalctl -u preau-backup-full.service -n 40 --no-pager").stdout
+    info = json.loads(REPO.check_output("runuser -u pgbackrest -- pgbackrest --stanza=preau --output=json info"))
+    assert info[0]["status"]["code"] == 0
+    assert any(b["type"] == "full" for b in info[0]["backup"])
+    assert info[0]["cipher"] == "aes-256-cbc"
+    assert metric(REPO, "preau_backup_database_full.prom", "preau_backup_last_exit_status") == 0
+    assert metric(REPO, "preau_backup_database_full.prom", "preau_backup_last_size_bytes") > 0
+
+
+def test_diff_backup_command_json_summary():
+    cmd = REPO.run("/usr/local/sbin/preau-backup diff")
+    assert cmd.rc == 0, cmd.stderr
+    result = summary_of(cmd)
+    assert result["ok"] is True and result["type"] == "database" and result["label"].endswith("D")
+
+
+def test_restore_drill_passes_and_cleans_up():
+    DB.run("runuser -u postgres -- psql -d preau -Xc \"INSERT INTO establishments VALUES (3, 'after backup')\"")
+    run = REPO.run("systemctl start preau-restore-drill.service")
+    assert run.rc == 0, REPO.run("journalctl -u preau-restore-drill.service -n 60 --no-pager").stdout
+    assert metric(REPO, "preau_restore_drill.prom", "preau_restore_drill_success") == 1
+    assert metric(REPO, "preau_restore_drill.prom", "preau_restore_drill_duration_seconds") > 0
+    assert REPO.run("ls -A /var/lib/preau-restore-drill").stdout.strip() == ""
+    assert not REPO.socket("tcp://0.0.0.0:54329").is_listening
+
+
+def test_drill_command_reports_checks():
+    cmd = REPO.run("/usr/local/sbin/preau-restore-drill")
+    assert cmd.rc == 0, cmd.stderr
+    result = summary_of(cmd)
+    assert result["ok"] is True and result["rto_seconds"] > 0
+    names = {c["name"] for c in result["checks"] if c["ok"]}
+    assert {"server answers", "database preau present", "rows in public.establishments"} <= names
+
+
+def test_drill_fails_on_broken_invariant():
+    # a check that cannot hold: the command must say so and exit 1
+    script = REPO.file("/usr/local/sbin/preau-backup").content_string
+    assert "public.establishments" in script
+    cmd = REPO.run(
+        "sed 's/public.establishments/public.no_such_table/' /usr/local/sbin/preau-backup > /tmp/drill-broken"
+        " && python3 /tmp/drill-broken drill"
+    )
+    assert cmd.rc == 1
+    assert summary_of(cmd)["ok"] is False
+    assert metric(REPO, "preau_restore_drill.prom", "preau_restore_drill_success") == 0
+    # last success survives the failure
+    assert metric(REPO, "preau_restore_drill.prom", "preau_restore_drill_last_success_timestamp_seconds") > 0
+    REPO.run("rm -f /tmp/drill-broken && /usr/local/sbin/preau-restore-drill")
+
+
+def test_files_backup_with_borgmatic():
+    run = DB.run("systemctl start preau-backup-files.service")
+    assert run.rc == 0, DB.run("journalctl -u preau-backup-files.service -n 40 --no-pager").stdout
+    assert metric(DB, "preau_backup_files.prom", "preau_backup_last_exit_status") == 0
+    listing = summary_of(DB.run("/usr/local/sbin/preau-backup list"))
+    assert listing["files"], listing
+    # the repository is encrypted and holds the media file
+    archive = listing["files"][-1]
+    files = DB.run(f"borgmatic list --archive {archive} --path srv/preau/shared/media")
+    assert "avatar.txt" in files.stdout, files.stdout + files.stderr
+    assert REPO.file("/var/lib/borg/bk-db/config").contains("key =")
+
+
+def test_list_shows_database_backups():
+    listing = summary_of(REPO.run("/usr/local/sbin/preau-backup list"))
+    assert {b["type"] for b in listing["database"]} >= {"full", "diff"}
+    assert listing["wal"]["max"]
+
+
+def test_usage_errors_exit_2():
+    assert REPO.run("/usr/local/sbin/preau-backup nonsense").rc == 2
+    assert DB.run("/usr/local/sbin/preau-backup full").rc == 2  # not the repository host
