@@ -349,6 +349,8 @@ def cmd_converge(args) -> int:
     with ui.step(f"{title} {inv.name} ({len(inv.hosts)} hosts)") as progress:
         result = converge.run_playbook(inv, check=args.check, diff=args.diff,
                                        limit=args.limit, tags=args.tags, progress=progress)
+        if result.failed:
+            progress.result, progress.detail = "failed", "see the errors below"
     _print_converge(result)
     if args.check:
         converge.print_drift(result)

@@ -57,6 +57,12 @@ def step(title: str, summary: Summary | None = None):
         if summary is not None:
             summary.add(title, "failed", progress.detail)
         raise
+    if progress.result == "failed":
+        console.print(f"[red]✗[/] {title} [dim]({time.monotonic() - started:.1f} s)[/]"
+                      + (f" — {progress.detail}" if progress.detail else ""))
+        if summary is not None:
+            summary.add(title, "failed", progress.detail)
+        return
     console.print(f"[green]✓[/] {title} [dim]({time.monotonic() - started:.1f} s)[/]"
                   + (f" — {progress.detail}" if progress.detail else ""))
     if summary is not None:
