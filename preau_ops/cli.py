@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "derived from its content, so shipping the same code twice is a "
                               "no-op")
     command("rollback", "every app host back to its previous release, one at a time")
+    patch = command("patch", "rolling OS security updates, one host at a time, services "
+                             "restarted as needrestart says, health checks between hosts")
+    patch.add_argument("--limit", metavar="HOSTS", help="hosts or groups, comma-separated")
 
     establishment = command("establishment", "establishment procedures (Fabric): add, merge, "
                                              "archive, list")
@@ -381,6 +384,18 @@ def cmd_release(args) -> int:
     return 0
 
 
+def cmd_patch(args) -> int:
+    from . import release
+    inv = _load(args)
+    summary = ui.Summary("patch")
+    with ui.step("Rolling OS updates", summary) as progress:
+        done = release.patch(inv, args.limit, progress)
+    for host, note in done.items():
+        summary.add(host, "ok", note)
+    summary.show()
+    return 0
+
+
 def cmd_rollback(args) -> int:
     from . import release
     inv = _load(args)
@@ -525,6 +540,7 @@ HANDLERS = {
     "converge": cmd_converge,
     "release": cmd_release,
     "rollback": cmd_rollback,
+    "patch": cmd_patch,
     "establishment": cmd_establishment,
     "backup": cmd_backup,
     "test": cmd_test,

@@ -372,3 +372,81 @@ def run_manage(inv: Inventory, args: str) -> dict:
         raise OpsError(f"`preau-manage {args}` on {host.name} failed: "
                        f"{answer.get('error') or out[-1500:]}")
     return answer
+
+
+# ------------------------------------------------------------------------- patching
+
+# Order of a rolling OS update: what serves users last, one host at a time.
+PATCH_ORDER = ("monitoring", "backup", "db", "app", "lb")
+
+
+def _patch_order(inv: Inventory, limit: str | None) -> list[Host]:
+    chosen = {h.name for h in inv.limited(limit)}
+    ordered: list[Host] = []
+    for group in PATCH_ORDER:
+        for host in inv.hosts_in(group):
+            if host.name in chosen and host not in ordered:
+                ordered.append(host)
+    return ordered
+
+
+def _host_healthy(state, host: Host, domain: str) -> str | None:
+    """None when what this host serves answers; else what does not."""
+    checks = [("ssh", "systemctl is-system-running --wait >/dev/null 2>&1; "
+                      "systemctl --failed --no-legend | head -3")]
+    if "db" in host.groups:
+        checks.append(("postgresql", "pg_isready -q && echo ok"))
+    if "lb" in host.groups:
+        checks.append(("nginx", "systemctl is-active nginx"))
+    for what, command in checks:
+        ok, out = shell(state, host.name, command, check=False, stdout_only=True)
+        if what == "ssh" and out.strip():
+            return f"failed units: {out.strip()}"
+        if what != "ssh" and (not ok or out.strip() not in ("ok", "active")):
+            return f"{what} not answering"
+    if "app" in host.groups:
+        ok, _ = shell(state, host.name, f"test -e {CURRENT}", check=False)
+        if ok:
+            return _check(state, host, APP_PORT, domain)
+    return None
+
+
+def patch(inv: Inventory, limit: str | None = None, progress=None) -> dict[str, str]:
+    """Rolling security updates: one host at a time, services restarted as needrestart says,
+    health-checked before moving on; stops at the first unhealthy host."""
+    hosts = _patch_order(inv, limit)
+    domain = str(next(iter(inv.hosts.values())).vars.get("preau_domain", "localhost"))
+    results: dict[str, str] = {}
+    with pyinfra_state(inv, hosts) as state:
+        for host in hosts:
+            problem = _host_healthy(state, host, domain)
+            if problem:
+                raise OpsError(f"{host.name} is not healthy before patching: {problem}",
+                               "nothing was patched there; fix it first"
+                               + (f" (patched: {', '.join(results)})" if results else ""))
+        for host in hosts:
+            if progress:
+                progress.update(f"{host.name}: apt-get update && upgrade")
+            shell(state, host.name,
+                  "DEBIAN_FRONTEND=noninteractive apt-get update -qq && "
+                  "DEBIAN_FRONTEND=noninteractive apt-get -y -qq "
+                  "-o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef "
+                  "upgrade >/tmp/preau-patch.log 2>&1 || { tail -20 /tmp/preau-patch.log; false; }")
+            _, upgraded = shell(state, host.name,
+                                "grep -c '^Setting up' /tmp/preau-patch.log || true",
+                                check=False, stdout_only=True)
+            if progress:
+                progress.update(f"{host.name}: needrestart")
+            # -r a: restart the services still running old libraries; -b: batch output
+            _, needs = shell(state, host.name, "needrestart -r a -b 2>/dev/null || true",
+                             check=False, stdout_only=True)
+            kernel = "NEEDRESTART-KSTA: 3" in needs or "NEEDRESTART-KSTA: 2" in needs
+            note = f"{upgraded.strip() or 0} package(s) upgraded"
+            if kernel:
+                note += "; a newer kernel waits for a reboot (planned by the operator)"
+            problem = _host_healthy(state, host, domain)
+            if problem:
+                raise OpsError(f"{host.name} is unhealthy after patching: {problem}",
+                               "stopped here; hosts after it were not touched")
+            results[host.name] = note
+    return results

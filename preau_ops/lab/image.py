@@ -141,9 +141,10 @@ def build_bare(client, progress=None, force: bool = False) -> bool:
         root = Path(tmp) / "rootfs"
         if progress:
             progress.update("mmdebstrap bookworm (about a minute)")
+        # Every suite of APT_SOURCES, so the image starts with the security updates applied.
         _run(["mmdebstrap", "--variant=minbase", "--include=" + ",".join(BARE_PACKAGES),
               "--aptopt=Acquire::Retries=3", "bookworm", str(root),
-              "http://deb.debian.org/debian"], "mmdebstrap")
+              *APT_SOURCES.strip().splitlines()], "mmdebstrap")
         _customize_rootfs(root)
         _run(["chroot", str(root), "apt-get", "clean"], "apt-get clean")
         if progress:
