@@ -1,0 +1,108 @@
+"""nginx role, exercised from the controller like a browser would (TLS checked against the
+lab CA that the role made in the molecule ephemeral directory)."""
+
+import hashlib
+import http.client
+import os
+import socket
+import ssl
+import time
+
+import pytest
+
+DOMAIN = "ent.preau.test"
+CA_IP, ACME_IP = "172.30.94.10", "172.30.94.11"
+CA_FILE = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ca", "ca.crt")
+
+
+def tls_context(verify=True):
+    return ssl.create_default_context(cafile=CA_FILE) if verify else ssl._create_unverified_context()
+
+
+def ssl_socket(address, context):
+    """TLS connection to address:443 with SNI and name check on DOMAIN."""
+    return context.wrap_socket(socket.create_connection((address, 443), timeout=10), server_hostname=DOMAIN)
+
+
+def request(path, address=CA_IP, https=True):
+    """GET path with Host: DOMAIN; returns (status, headers, body)."""
+    if https:
+        conn = http.client.HTTPSConnection(DOMAIN, timeout=10)
+        conn.sock = ssl_socket(address, tls_context())
+    else:
+        conn = http.client.HTTPConnection(address, 80, timeout=10)
+    conn.request("GET", path, headers={"Host": DOMAIN})
+    response = conn.getresponse()
+    return response.status, response.headers, response.read().decode()
+
+
+@pytest.fixture(scope="module")
+def upstream(ca_host):
+    """A stand-in app on nginx-ca:8000 (it is also in the app group) with a static file."""
+    ca_host.run_test("mkdir -p /srv/fake/static && echo home > /srv/fake/index.html && echo 'body{}' > /srv/fake/static/app.css")
+    ca_host.run_test("systemd-run --unit=fake-app --working-directory=/srv/fake python3 -m http.server 8000")
+    time.sleep(1)
+    yield
+    ca_host.run("systemctl stop fake-app")
+
+
+def test_http_redirects_to_https():
+    status, headers, _ = request("/e/0123456A/?x=1", https=False)
+    assert status == 301 and headers["Location"] == f"https://{DOMAIN}/e/0123456A/?x=1"
+
+
+def test_tls_1_2_and_1_3_with_the_lab_ca():
+    with ssl_socket(CA_IP, tls_context()) as sock:
+        assert sock.version() == "TLSv1.3"
+    context = tls_context()
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    with ssl_socket(CA_IP, context) as sock:
+        assert sock.version() == "TLSv1.2" and sock.cipher()[0].startswith("ECDHE-ECDSA-")
+
+
+def test_proxy_and_security_headers(upstream):
+    status, headers, body = request("/")
+    assert status == 200 and body.strip() == "home"
+    assert headers["Strict-Transport-Security"] == "max-age=63072000"
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert "nginx/" not in headers.get("Server", "")
+
+
+def test_static_files_are_cached(upstream):
+    request("/static/app.css")
+    status, headers, body = request("/static/app.css")
+    assert status == 200 and headers["X-Cache-Status"] == "HIT"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_login_is_rate_limited(upstream):
+    statuses = [request("/connexion/")[0] for _ in range(12)]
+    assert 429 in statuses and statuses[0] != 429
+
+
+def test_waiting_page_when_the_app_is_down(ca_host, upstream):
+    # Last test using the stand-in app: stopping a transient unit also removes it.
+    ca_host.run_test("systemctl stop fake-app")
+    status, headers, body = request("/e/0123456A/")
+    assert status == 503 and headers["Retry-After"] == "30"
+    assert '<html lang="fr">' in body and "Veuillez patienter" in body
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert request("/_preau/wait.css")[0] == 200
+
+
+def test_stub_status_on_loopback_only(ca_host):
+    local = ca_host.run("python3 -c %s", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8080/stub_status').read().decode())")
+    assert "Active connections" in local.stdout
+    assert not ca_host.socket("tcp://0.0.0.0:8080").is_listening
+
+
+def test_acme_certificate_from_pebble(acme_host):
+    live = f"/etc/letsencrypt/live/{DOMAIN}/fullchain.pem"
+    assert acme_host.check_output("readlink /etc/nginx/tls/%s.fullchain.pem", DOMAIN) == live
+    assert "Pebble" in acme_host.check_output("openssl x509 -noout -issuer -in %s", live)
+    on_disk = acme_host.check_output("openssl x509 -in %s -outform DER | sha256sum", live).split()[0]
+    with ssl_socket(ACME_IP, tls_context(verify=False)) as sock:
+        served = hashlib.sha256(sock.getpeercert(binary_form=True)).hexdigest()
+    assert served == on_disk
