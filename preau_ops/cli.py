@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "derived from its content, so shipping the same code twice is a "
                               "no-op")
     command("rollback", "every app host back to its previous release, one at a time")
+    command("status", "health of every host, service, release, backup and alert at a glance")
     patch = command("patch", "rolling OS security updates, one host at a time, services "
                              "restarted as needrestart says, health checks between hosts")
     patch.add_argument("--limit", metavar="HOSTS", help="hosts or groups, comma-separated")
@@ -384,6 +385,11 @@ def cmd_release(args) -> int:
     return 0
 
 
+def cmd_status(args) -> int:
+    from . import status
+    return status.show(_load(args), ui.console)
+
+
 def cmd_patch(args) -> int:
     from . import release
     inv = _load(args)
@@ -541,6 +547,7 @@ HANDLERS = {
     "release": cmd_release,
     "rollback": cmd_rollback,
     "patch": cmd_patch,
+    "status": cmd_status,
     "establishment": cmd_establishment,
     "backup": cmd_backup,
     "test": cmd_test,

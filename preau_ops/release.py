@@ -51,8 +51,12 @@ def _connection_data(host: Host) -> dict:
 
 
 @contextlib.contextmanager
-def pyinfra_state(inv: Inventory, hosts: list[Host] | None = None):
-    """A connected pyinfra State for the given hosts (default: all), disconnected on exit."""
+def pyinfra_state(inv: Inventory, hosts: list[Host] | None = None,
+                  allow_unreachable: bool = False):
+    """A connected pyinfra State for the given hosts (default: all), disconnected on exit.
+
+    Unreachable hosts are an error, or with `allow_unreachable` listed in `state.unreachable`.
+    """
     from pyinfra.api import Config, State
     from pyinfra.api import Inventory as PyinfraInventory
     from pyinfra.api.connect import connect_all, disconnect_all
@@ -67,8 +71,9 @@ def pyinfra_state(inv: Inventory, hosts: list[Host] | None = None):
     state = State(pyinfra_inv, Config(PARALLEL=max(1, len(hosts)), CONNECT_TIMEOUT=10))
     connect_all(state)
     failed = [h.name for h in hosts if pyinfra_inv.get_host(h.name) not in state.activated_hosts]
+    state.unreachable = failed
     try:
-        if failed:
+        if failed and not allow_unreachable:
             raise OpsError("cannot connect over SSH to: " + ", ".join(failed),
                            "nothing was changed; check the host is up (`lab status`, ping)")
         yield state
