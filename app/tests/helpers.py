@@ -11,8 +11,9 @@ from preau.core.models import Establishment
 def snapshot() -> dict:
     """Every row of every Préau model (minus timestamps that never change): equality = nothing changed."""
     data = {}
-    for model in apps.get_app_config("core").get_models():
-        data[model.__name__] = sorted(map(repr, model.objects.values_list()))
+    for label in ("core", "ent"):
+        for model in apps.get_app_config(label).get_models():
+            data[model.__name__] = sorted(map(repr, model.objects.values_list()))
     return data
 
 

@@ -189,15 +189,21 @@ def test_throttle_window_resets_after_success(member):
 @pytest.mark.django_db
 def test_database_error_in_a_view_gives_503_not_traceback(member, monkeypatch):
     from django.db import OperationalError
-    from preau.core import views
+    from preau.ent.views import dashboard as views
 
     def broken(request, uai):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(views, "establishment_home", broken)
+    monkeypatch.setattr(views, "dashboard", broken)
     import importlib
+    import preau.ent.urls
     import preau.urls
-    importlib.reload(preau.urls)
+
+    def reload_urls():
+        importlib.reload(preau.ent.urls)
+        importlib.reload(preau.urls)
+
+    reload_urls()
     from django.urls import clear_url_caches
     clear_url_caches()
     try:
@@ -205,15 +211,15 @@ def test_database_error_in_a_view_gives_503_not_traceback(member, monkeypatch):
         client.force_login(member)
         response = client.get("/e/0820021C/")
         assert response.status_code == 503 and "momentanément indisponible" in response.content.decode()
-        monkeypatch.setattr(views, "establishment_home", lambda request, uai: 1 / 0)
-        importlib.reload(preau.urls)
+        monkeypatch.setattr(views, "dashboard", lambda request, uai: 1 / 0)
+        reload_urls()
         clear_url_caches()
         response = client.get("/e/0820021C/")
         assert response.status_code == 500 and "Erreur interne" in response.content.decode()
         assert "ZeroDivisionError" not in response.content.decode()
     finally:
         monkeypatch.undo()
-        importlib.reload(preau.urls)
+        reload_urls()
         clear_url_caches()
 
 

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "preau.core",
+    "preau.ent",
 ]
 
 MIDDLEWARE = [
@@ -59,6 +60,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "preau.ent.context.navigation",
             ],
         },
     },
@@ -124,6 +126,12 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Uploads (documents, homework, attachments) are stored in PostgreSQL (preau.ent.files); the
+# load balancer's client_max_body_size should be a little above this.
+PREAU_UPLOAD_MAX_BYTES = 10 * 1024 * 1024
+# Quiet hours for notifications (ministry guidance, docs/domain.md); a head of establishment may
+# adjust them (Establishment.settings["quiet_hours"]).
+PREAU_QUIET_HOURS = {"start": "20:00", "end": "07:00", "weekend": True}
 
 RETENTION = {
     "disable_after_days": CONFIG["retention"]["disable_after_days"],

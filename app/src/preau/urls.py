@@ -1,14 +1,14 @@
 from django.urls import include, path
 
 from preau.core import views
+from preau.ent.urls import urlpatterns as service_patterns
 
 handler400 = "preau.core.errors.handler400"
 handler403 = "preau.core.errors.handler403"
 handler404 = "preau.core.errors.handler404"
 handler500 = "preau.core.errors.handler500"
 
-establishment_patterns = [
-    path("", views.establishment_home, name="establishment_home"),
+establishment_patterns = service_patterns + [
     path("annuaire/", views.directory, name="directory"),
     path("annuaire/<int:user_id>/", views.directory_user, name="directory_user"),
     path("annuaire/<int:user_id>/code/", views.directory_reset_code, name="directory_reset_code"),

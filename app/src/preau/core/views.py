@@ -142,12 +142,6 @@ def home(request):
 # --- establishment pages (all under /e/<uai>/, guarded by TenantMiddleware) --------------------
 
 
-def establishment_home(request, uai):
-    classes = ClassGroup.objects.for_request(request).filter(
-        members=request.user, school_year=Platform.current_school_year())
-    return render(request, "preau/establishment.html", {"classes": classes})
-
-
 @local_admin_required
 def directory(request, uai):
     form = DirectorySearchForm(request.GET or None)

@@ -1,0 +1,160 @@
+"""Who sees what, per profile, inside the establishment of the request.
+
+TenantMiddleware already guarantees that the user belongs to `request.establishment`; the rules
+here narrow what a member may see or do there. Platform admins (ADMC, no membership) act as the
+direction (DIR). Results are cached on the request: a page computes them at most once.
+"""
+from __future__ import annotations
+
+from functools import wraps
+
+from django.core.exceptions import PermissionDenied
+
+from preau.core.models import ClassMembership, Membership, ParentLink, Platform, TeachingAssignment, User
+
+STAFF = frozenset({"ENS", "DIR", "EVS", "ETA"})
+# Profiles that follow every student of the establishment (vie scolaire, direction).
+SUPERVISORS = frozenset({"DIR", "EVS"})
+
+
+class Viewer:
+    """The requesting member, with lazily computed relations (one query each at most)."""
+
+    def __init__(self, request) -> None:
+        self.request = request
+        self.user = request.user
+        self.establishment = request.establishment
+        membership = request.membership
+        self.profile = membership.profile if membership is not None else "DIR"
+        self.is_local_admin = membership is None or membership.is_local_admin
+        self._cache: dict = {}
+
+    def _cached(self, key, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    @property
+    def year(self) -> int:
+        return self._cached("year", Platform.current_school_year)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.profile in STAFF
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.profile in SUPERVISORS
+
+    def children(self) -> list[User]:
+        """A parent's children in this establishment (current members only)."""
+        def compute():
+            if self.profile != "TUT":
+                return []
+            current = Membership.objects.current().of(self.establishment).values("user_id")
+            return [link.child for link in ParentLink.objects.for_request(self.request)
+                    .filter(parent=self.user, child__in=current).select_related("child")
+                    .order_by("child__first_name")]
+        return self._cached("children", compute)
+
+    def student_ids(self) -> list[int]:
+        """The students whose school life this member follows personally (self or children)."""
+        if self.profile == "ELV":
+            return [self.user.pk]
+        return [child.pk for child in self.children()]
+
+    def own_class_ids(self) -> set[int]:
+        """Classes and groups of the student, or of the parent's children (current year)."""
+        def compute():
+            ids = self.student_ids()
+            if not ids:
+                return set()
+            return set(ClassMembership.objects.for_request(self.request)
+                       .filter(user_id__in=ids, class_group__school_year=self.year)
+                       .values_list("class_group_id", flat=True))
+        return self._cached("own_classes", compute)
+
+    def taught(self) -> list[TeachingAssignment]:
+        def compute():
+            if self.profile != "ENS":
+                return []
+            return list(TeachingAssignment.objects.for_request(self.request)
+                        .filter(teacher=self.user, class_group__school_year=self.year)
+                        .select_related("class_group", "subject")
+                        .order_by("class_group__name", "subject__code"))
+        return self._cached("taught", compute)
+
+    def taught_class_ids(self) -> set[int]:
+        return {t.class_group_id for t in self.taught()}
+
+    def visible_class_ids(self) -> set[int] | None:
+        """Classes whose pedagogical content (logbook, documents) the member sees; None = all."""
+        if self.is_supervisor:
+            return None
+        if self.profile == "ENS":
+            return self.taught_class_ids()
+        return self.own_class_ids()
+
+    def sees_class(self, class_id: int) -> bool:
+        ids = self.visible_class_ids()
+        return ids is None or class_id in ids
+
+    def teaches(self, class_id: int, subject_id: int | None = None) -> bool:
+        return any(t.class_group_id == class_id and (subject_id is None or t.subject_id == subject_id)
+                   for t in self.taught())
+
+    def follows_student(self, student_id: int) -> bool:
+        """May see this student's absences and grades."""
+        if self.is_supervisor or student_id in self.student_ids():
+            return True
+        if self.profile == "ENS":
+            return ClassMembership.objects.for_request(self.request).filter(
+                user_id=student_id, class_group_id__in=self.taught_class_ids()).exists()
+        return False
+
+
+def viewer(request) -> Viewer:
+    if not hasattr(request, "_preau_viewer"):
+        request._preau_viewer = Viewer(request)
+    return request._preau_viewer
+
+
+def profiles(*allowed: str):
+    """Restrict a view to some profiles (platform admins count as DIR)."""
+    allowed_set = frozenset(allowed)
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.establishment is None or viewer(request).profile not in allowed_set:
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+        return wrapper
+
+    return decorate
+
+
+def require(condition: bool) -> None:
+    if not condition:
+        raise PermissionDenied
+
+
+# --- communication rules -----------------------------------------------------------------------
+
+def allowed_recipients(request):
+    """Users this member may start a conversation with.
+
+    Students: their teachers and the vie scolaire. Parents: their children's teachers, the
+    direction and the vie scolaire. Staff: everyone in the establishment.
+    """
+    me = viewer(request)
+    members = Membership.objects.for_request(request).current()
+    if me.is_staff:
+        allowed = members
+    else:
+        teachers = TeachingAssignment.objects.for_request(request).filter(
+            class_group_id__in=me.own_class_ids()).values("teacher_id")
+        staff_profiles = ["EVS"] if me.profile == "ELV" else ["EVS", "DIR"]
+        allowed = members.filter(user_id__in=teachers) | members.filter(profile__in=staff_profiles)
+    return (User.objects.filter(pk__in=allowed.values("user_id"), is_active=True)
+            .exclude(pk=request.user.pk))

@@ -1,0 +1,153 @@
+"""Vie scolaire: absences and lateness per lesson, justification by parents, validation by the
+vie scolaire, counters per student."""
+from django.contrib import messages
+from django.db import transaction
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from preau.core.models import User
+from preau.ent.access import profiles, require, viewer
+from preau.ent.forms import JustifyForm, RollCallForm
+from preau.ent.models import Absence
+from preau.ent.notify import notify
+from preau.ent.views.common import back, class_or_404, paginate, students_of
+from preau.core.models import ParentLink
+
+NEEDS_JUSTIFICATION = [Absence.Status.UNJUSTIFIED, Absence.Status.REFUSED]
+
+
+def counters(request, student_ids) -> dict[int, dict]:
+    """{student id: {"absences", "lates", "to_justify"}} in one query."""
+    rows = (Absence.objects.for_request(request).filter(student_id__in=student_ids)
+            .values("student_id")
+            .annotate(absences=Count("id", filter=Q(kind=Absence.Kind.ABSENCE)),
+                      lates=Count("id", filter=Q(kind=Absence.Kind.LATE)),
+                      to_justify=Count("id", filter=Q(status__in=NEEDS_JUSTIFICATION))))
+    empty = {"absences": 0, "lates": 0, "to_justify": 0}
+    found = {row.pop("student_id"): row for row in rows}
+    return {sid: found.get(sid, empty) for sid in student_ids}
+
+
+def _listing(request):
+    return Absence.objects.for_request(request).select_related("student", "subject", "class_group")
+
+
+@profiles("ELV", "TUT", "ENS", "DIR", "EVS")
+def attendance(request, uai):
+    me = viewer(request)
+    context = {"me": me}
+    if me.profile in ("ELV", "TUT"):
+        students = [request.user] if me.profile == "ELV" else me.children()
+        ids = [s.pk for s in students]
+        stats = counters(request, ids)
+        context["students"] = [{"student": s, "stats": stats[s.pk]} for s in students]
+        context["page"] = paginate(request, _listing(request).filter(student_id__in=ids))
+        context["actions"] = "justify" if me.profile == "TUT" else ""
+    elif me.profile == "ENS":
+        context["taught"] = me.taught()
+        context["page"] = paginate(request, _listing(request).filter(recorded_by=request.user))
+    else:
+        context["pending"] = _listing(request).filter(status=Absence.Status.SUBMITTED).order_by("date")[:100]
+        context["page"] = paginate(request, _listing(request).filter(date=timezone.localdate()))
+    return render(request, "ent/attendance.html", context)
+
+
+@profiles("ENS", "DIR", "EVS")
+def roll_call(request, uai, class_id):
+    """The teacher's roll call for one lesson: present / absent / late for each student."""
+    me = viewer(request)
+    class_group = class_or_404(request, class_id)
+    require(me.is_supervisor or me.teaches(class_group.pk))
+    students = students_of(request, class_group)
+    now = timezone.localtime()
+    form = RollCallForm(request.POST or None,
+                        initial={"start": now.time().replace(minute=0, second=0, microsecond=0)})
+    errors = []
+    if request.method == "POST" and form.is_valid():
+        day, start = form.cleaned_data["date"], form.cleaned_data["start"]
+        teaching = next((t for t in me.taught() if t.class_group_id == class_group.pk), None)
+        records = []
+        for student in students:
+            status = request.POST.get(f"etat_{student.pk}", "present")
+            if status not in ("present", "absent", "late"):
+                status = "present"
+            minutes = None
+            if status == "late":
+                try:
+                    minutes = max(1, min(240, int(request.POST.get(f"retard_{student.pk}") or 5)))
+                except ValueError:
+                    errors.append(f"Durée du retard de {student} invalide.")
+            if status != "present":
+                records.append(Absence(establishment=request.establishment, student=student,
+                                       class_group=class_group, recorded_by=request.user, date=day,
+                                       start=start, minutes_late=minutes,
+                                       subject=teaching.subject if teaching else None,
+                                       kind=Absence.Kind.LATE if status == "late" else Absence.Kind.ABSENCE))
+        if not errors:
+            with transaction.atomic():
+                Absence.objects.bulk_create(records, ignore_conflicts=True)
+                _notify_parents(request, records)
+            messages.success(request, f"Appel enregistré : {len(records)} absence(s) ou retard(s).")
+            return back(request, "attendance")
+    return render(request, "ent/roll_call.html", {"class_group": class_group, "students": students,
+                                                  "form": form, "errors": errors}, status=400 if errors else 200)
+
+
+def _notify_parents(request, records):
+    by_child: dict[int, list[int]] = {}
+    for parent_id, child_id in ParentLink.objects.for_request(request).filter(
+            child_id__in=[r.student_id for r in records]).values_list("parent_id", "child_id"):
+        by_child.setdefault(child_id, []).append(parent_id)
+    url = reverse("attendance", kwargs={"uai": request.establishment.uai})
+    for record in records:
+        what = "un retard" if record.kind == Absence.Kind.LATE else "une absence"
+        notify(request.establishment, by_child.get(record.student_id, []) + [record.student_id],
+               f"{record.student.first_name} : {what} le {record.date:%d/%m} à {record.start:%H:%M}.", url)
+
+
+@profiles("TUT")
+def absence_justify(request, uai, absence_id):
+    me = viewer(request)
+    absence = get_object_or_404(_listing(request), pk=absence_id)
+    require(absence.student_id in me.student_ids())
+    form = JustifyForm(request.POST or None, initial={"reason": absence.reason})
+    if request.method == "POST" and absence.needs_justification and form.is_valid():
+        absence.reason = form.cleaned_data["reason"]
+        absence.status = Absence.Status.SUBMITTED
+        absence.justified_by, absence.justified_at = request.user, timezone.now()
+        absence.save(update_fields=["reason", "status", "justified_by", "justified_at"])
+        messages.success(request, "Justificatif envoyé à la vie scolaire.")
+        return back(request, "attendance")
+    return render(request, "ent/absence_justify.html", {"absence": absence, "form": form},
+                  status=400 if request.method == "POST" else 200)
+
+
+@require_POST
+@profiles("EVS", "DIR")
+def absence_validate(request, uai, absence_id):
+    absence = get_object_or_404(_listing(request), pk=absence_id)
+    accepted = request.POST.get("decision") == "accept"
+    absence.status = Absence.Status.ACCEPTED if accepted else Absence.Status.REFUSED
+    absence.validated_by, absence.validated_at = request.user, timezone.now()
+    absence.save(update_fields=["status", "validated_by", "validated_at"])
+    if absence.justified_by_id:
+        verdict = "acceptée" if accepted else "refusée"
+        notify(request.establishment, [absence.justified_by_id],
+               f"Justification de l'absence de {absence.student.first_name} du {absence.date:%d/%m} {verdict}.",
+               reverse("attendance", kwargs={"uai": uai}))
+    messages.success(request, f"Absence de {absence.student} : {absence.get_status_display().lower()}.")
+    return back(request, "attendance")
+
+
+@profiles("ELV", "TUT", "ENS", "DIR", "EVS")
+def student_attendance(request, uai, user_id):
+    me = viewer(request)
+    student = get_object_or_404(User, pk=user_id, memberships__establishment=request.establishment,
+                                memberships__profile="ELV")
+    require(me.follows_student(student.pk))
+    return render(request, "ent/student_attendance.html", {
+        "student": student, "stats": counters(request, [student.pk])[student.pk],
+        "page": paginate(request, _listing(request).filter(student=student))})

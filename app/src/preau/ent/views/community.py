@@ -1,0 +1,90 @@
+"""News per establishment, the resource links catalogue, notifications and quiet hours."""
+from django.contrib import messages
+from django.db.models import Q
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from preau.ent.access import require, viewer
+from preau.ent.forms import LinkForm, NewsForm, QuietHoursForm
+from preau.ent.models import NewsItem, Notification, ResourceLink
+from preau.ent.notify import quiet_hours
+from preau.ent.views.common import back, paginate
+
+PUBLISHERS = ("DIR", "EVS")
+
+
+def for_audience(queryset, profile):
+    """Rows addressed to everyone (empty audience) or to this profile."""
+    return queryset.filter(Q(audience=[]) | Q(audience__contains=[profile]))
+
+
+def visible_news(request):
+    me = viewer(request)
+    news = NewsItem.objects.for_request(request).select_related("author")
+    return news if me.is_supervisor else for_audience(news, me.profile)
+
+
+def news(request, uai):
+    me = viewer(request)
+    can_publish = me.profile in PUBLISHERS
+    form = NewsForm(request.POST or None) if can_publish else None
+    if request.method == "POST":
+        require(can_publish)
+        if form.is_valid():
+            NewsItem.objects.create(establishment=request.establishment, author=request.user,
+                                    title=form.cleaned_data["title"], body=form.cleaned_data["body"],
+                                    audience=form.cleaned_data["audience"])
+            messages.success(request, "Actualité publiée.")
+            return back(request, "news")
+    return render(request, "ent/news.html", {"page": paginate(request, visible_news(request), 10), "form": form},
+                  status=400 if request.method == "POST" else 200)
+
+
+def links(request, uai):
+    me = viewer(request)
+    can_edit = me.is_local_admin or me.profile == "DIR"
+    form = LinkForm(request.POST or None) if can_edit else None
+    if request.method == "POST":
+        require(can_edit)
+        if form.is_valid():
+            ResourceLink.objects.create(establishment=request.establishment, **form.cleaned_data)
+            messages.success(request, "Ressource ajoutée.")
+            return back(request, "links")
+    items = ResourceLink.objects.for_request(request)
+    if not can_edit:
+        items = for_audience(items, me.profile)
+    return render(request, "ent/links.html", {"items": items, "form": form},
+                  status=400 if request.method == "POST" else 200)
+
+
+def notifications(request, uai):
+    mine = Notification.objects.for_request(request).filter(user=request.user, delivered_at__isnull=False)
+    if request.method == "POST":
+        mine.filter(read_at__isnull=True).update(read_at=timezone.now())
+        return back(request, "notifications")
+    return render(request, "ent/notifications.html", {"page": paginate(request, mine.order_by("-delivered_at"))})
+
+
+def quiet_hours_settings(request, uai):
+    """The head of establishment adjusts the quiet hours of notifications."""
+    me = viewer(request)
+    require(me.profile == "DIR")
+    establishment = request.establishment
+    current = quiet_hours(establishment)
+    form = QuietHoursForm(request.POST or None, initial={**current, "enabled": current.get("enabled", True)})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        establishment.settings = {**(establishment.settings or {}), "quiet_hours": {
+            "enabled": data["enabled"], "start": data["start"].strftime("%H:%M"),
+            "end": data["end"].strftime("%H:%M"), "weekend": data["weekend"]}}
+        establishment.save(update_fields=["settings"])
+        messages.success(request, "Heures calmes enregistrées.")
+        return back(request, "quiet_hours")
+    return render(request, "ent/form_page.html", {
+        "form": form, "title": "Heures calmes des notifications", "submit": "Enregistrer",
+        "intro": "Aucune notification n'est envoyée pendant ces heures ; elles sont remises à la fin "
+                 "de la période calme.",
+        "back_url": reverse("establishment_home", kwargs={"uai": uai})},
+        status=400 if request.method == "POST" else 200)

@@ -1,0 +1,172 @@
+"""Grades: assessments per class and subject (coefficient, scale), the teacher's entry grid,
+student/parent report with averages, class statistics."""
+from decimal import Decimal, InvalidOperation
+
+from django.contrib import messages
+from django.db import transaction
+from django.db.models import Avg, Count, Max, Min, Q
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+
+from preau.core.models import ClassGroup, ParentLink
+from preau.ent.access import profiles, require, viewer
+from preau.ent.forms import AssessmentForm
+from preau.ent.models import Assessment, Grade
+from preau.ent.notify import notify
+from preau.ent.views.common import back, class_or_404, paginate, student_choice, students_of
+
+
+def report(grades) -> dict:
+    """Per-subject weighted averages on 20 (coefficients) and the overall average (mean of the
+    subject averages)."""
+    subjects: dict[str, dict] = {}
+    for grade in grades:
+        assessment = grade.assessment
+        label = (assessment.subject.label or assessment.subject.code) if assessment.subject else "Autre"
+        row = subjects.setdefault(label, {"subject": label, "grades": [], "points": 0.0, "weights": 0.0})
+        row["grades"].append(grade)
+        if grade.value is not None:
+            row["points"] += grade.on_twenty * float(assessment.coefficient)
+            row["weights"] += float(assessment.coefficient)
+    rows = sorted(subjects.values(), key=lambda r: r["subject"])
+    for row in rows:
+        row["average"] = row["points"] / row["weights"] if row["weights"] else None
+    averages = [r["average"] for r in rows if r["average"] is not None]
+    return {"subjects": rows, "overall": sum(averages) / len(averages) if averages else None}
+
+
+def student_grades(request, student):
+    return (Grade.objects.for_request(request).filter(student=student)
+            .select_related("assessment", "assessment__subject").order_by("assessment__date"))
+
+
+@profiles("ELV", "TUT", "ENS", "DIR", "EVS")
+def grades(request, uai):
+    me = viewer(request)
+    if me.profile in ("ELV", "TUT"):
+        student = student_choice(request)
+        context = {"student": student, "children": me.children(),
+                   "report": report(student_grades(request, student)) if student else None}
+        return render(request, "ent/grades_student.html", context)
+    if me.profile == "ENS":
+        assessments = (Assessment.objects.for_request(request).filter(teacher=request.user)
+                       .select_related("class_group", "subject").annotate(graded=Count("grades__value"))
+                       .order_by("-date", "-pk"))
+        return render(request, "ent/grades_teacher.html", {"page": paginate(request, assessments),
+                                                           "taught": me.taught()})
+    classes = ClassGroup.objects.for_request(request).filter(school_year=me.year, kind="class")
+    return render(request, "ent/grades_classes.html", {"classes": classes})
+
+
+@profiles("ENS")
+def assessment_new(request, uai):
+    me = viewer(request)
+    form = AssessmentForm(request.POST or None, taught=me.taught())
+    if request.method == "POST" and form.is_valid():
+        teaching = form.cleaned_data["teaching"]
+        assessment = Assessment.objects.create(
+            establishment=request.establishment, class_group=teaching.class_group, subject=teaching.subject,
+            teacher=request.user, title=form.cleaned_data["title"], date=form.cleaned_data["date"],
+            coefficient=form.cleaned_data["coefficient"], scale=form.cleaned_data["scale"])
+        messages.success(request, "Évaluation créée : saisissez les notes.")
+        return back(request, "assessment", assessment_id=assessment.pk)
+    return render(request, "ent/form_page.html", {
+        "form": form, "title": "Nouvelle évaluation", "submit": "Créer l'évaluation",
+        "back_url": reverse("grades", kwargs={"uai": uai})}, status=400 if request.method == "POST" else 200)
+
+
+def _parse_grade(raw: str, scale: int):
+    """'' → None; '12,5' → Decimal; 'abs' → absent. Raises ValueError with a French message."""
+    raw = raw.strip().lower().replace(",", ".")
+    if raw in ("", "-"):
+        return None, False
+    if raw in ("abs", "a"):
+        return None, True
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ValueError("n'est pas une note") from None
+    if not 0 <= value <= scale:
+        raise ValueError(f"doit être entre 0 et {scale}")
+    return value.quantize(Decimal("0.01")), False
+
+
+@profiles("ENS", "DIR", "EVS")
+def assessment(request, uai, assessment_id):
+    me = viewer(request)
+    item = get_object_or_404(Assessment.objects.for_request(request).select_related("class_group", "subject"),
+                             pk=assessment_id)
+    editable = item.teacher_id == request.user.pk
+    require(editable or me.is_supervisor)
+    students = students_of(request, item.class_group)
+    existing = {g.student_id: g for g in item.grades.all()}
+    errors = {}
+    if request.method == "POST":
+        require(editable)
+        parsed = {}
+        for student in students:
+            try:
+                parsed[student.pk] = _parse_grade(request.POST.get(f"note_{student.pk}", ""), item.scale)
+            except ValueError as exc:
+                errors[student.pk] = f"La note de {student.first_name} {student.last_name} {exc}."
+        if not errors:
+            _save_grades(request, item, students, existing, parsed)
+            messages.success(request, "Notes enregistrées.")
+            return back(request, "assessment", assessment_id=item.pk)
+    rows = [{"student": s, "grade": existing.get(s.pk), "error": errors.get(s.pk),
+             "raw": request.POST.get(f"note_{s.pk}") if errors else None} for s in students]
+    stats = item.grades.aggregate(count=Count("value"), mean=Avg("value"), low=Min("value"), high=Max("value"))
+    return render(request, "ent/assessment.html", {"item": item, "rows": rows, "editable": editable,
+                                                   "errors": list(errors.values()), "stats": stats},
+                  status=400 if errors else 200)
+
+
+@transaction.atomic
+def _save_grades(request, item, students, existing, parsed):
+    now = timezone.now()
+    new, changed, touched = [], [], []
+    for student in students:
+        value, absent = parsed[student.pk]
+        grade = existing.get(student.pk)
+        if grade is None:
+            if value is not None or absent:
+                new.append(Grade(assessment=item, student=student, value=value, absent=absent, updated_at=now))
+                touched.append(student.pk)
+        elif (grade.value, grade.absent) != (value, absent):
+            grade.value, grade.absent, grade.updated_at = value, absent, now
+            changed.append(grade)
+            touched.append(student.pk)
+    Grade.objects.bulk_create(new)
+    Grade.objects.bulk_update(changed, ["value", "absent", "updated_at"])
+    if touched:
+        parents = ParentLink.objects.for_request(request).filter(child_id__in=touched).values_list("parent_id", flat=True)
+        subject = (item.subject.label or item.subject.code) if item.subject else ""
+        notify(request.establishment, [*touched, *parents], f"Nouvelle note : {item.title} ({subject}).".replace(" ()", ""),
+               reverse("grades", kwargs={"uai": request.establishment.uai}))
+
+
+@profiles("ENS", "DIR", "EVS")
+def class_grades(request, uai, class_id):
+    """Class statistics: per assessment (count, mean, min, max) and per student."""
+    me = viewer(request)
+    class_group = class_or_404(request, class_id)
+    require(me.is_supervisor or me.teaches(class_group.pk))
+    assessments = Assessment.objects.for_request(request).filter(class_group=class_group)
+    if not me.is_supervisor:
+        assessments = assessments.filter(teacher=request.user)
+    stats = (assessments.select_related("subject")
+             .annotate(count=Count("grades__value"), mean=Avg("grades__value"),
+                       low=Min("grades__value"), high=Max("grades__value"),
+                       absents=Count("grades", filter=Q(grades__absent=True))))
+    students = students_of(request, class_group)
+    grades = (Grade.objects.for_request(request).filter(assessment__in=assessments, student__in=students)
+              .select_related("assessment", "assessment__subject"))
+    by_student: dict[int, list] = {}
+    for grade in grades:
+        by_student.setdefault(grade.student_id, []).append(grade)
+    rows = [{"student": s, "overall": report(by_student.get(s.pk, []))["overall"]} for s in students]
+    averages = [r["overall"] for r in rows if r["overall"] is not None]
+    return render(request, "ent/class_grades.html", {
+        "class_group": class_group, "stats": stats, "rows": rows,
+        "class_average": sum(averages) / len(averages) if averages else None})
