@@ -11,6 +11,10 @@ from django.utils import timezone
 from preau.ent.models import Notification
 
 
+def _now() -> dt.datetime:
+    return timezone.now()  # one place for tests to move the clock
+
+
 def quiet_hours(establishment) -> dict:
     configured = (establishment.settings or {}).get("quiet_hours") or {}
     return {**settings.PREAU_QUIET_HOURS, **configured}
@@ -26,7 +30,7 @@ def end_of_quiet_period(establishment, now: dt.datetime | None = None) -> dt.dat
     rules = quiet_hours(establishment)
     if not rules.get("enabled", True):
         return None
-    local = timezone.localtime(now or timezone.now())
+    local = timezone.localtime(now or _now())
     start, end = _time(rules["start"]), _time(rules["end"])
     weekend = rules.get("weekend", True)
     clock, day = local.time(), local.date()
@@ -44,7 +48,7 @@ def end_of_quiet_period(establishment, now: dt.datetime | None = None) -> dt.dat
 
 def notify(establishment, user_ids, text: str, url: str = "", now: dt.datetime | None = None) -> int:
     """Create one notification per user; held until the end of the quiet period if needed."""
-    now = now or timezone.now()
+    now = now or _now()
     held_until = end_of_quiet_period(establishment, now)
     rows = [Notification(establishment=establishment, user_id=uid, text=text[:300], url=url,
                          created_at=now, deliver_after=held_until or now,
@@ -57,7 +61,7 @@ def notify(establishment, user_ids, text: str, url: str = "", now: dt.datetime |
 def deliver_due(now: dt.datetime | None = None, dry_run: bool = False) -> int:
     """Deliver held notifications whose quiet period is over (re-checked per establishment,
     in case its slots were changed meanwhile)."""
-    now = now or timezone.now()
+    now = now or _now()
     due = Notification.objects.filter(delivered_at__isnull=True, deliver_after__lte=now)
     delivered = 0
     for establishment_id in due.values_list("establishment_id", flat=True).distinct():

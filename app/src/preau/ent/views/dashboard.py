@@ -1,25 +1,53 @@
 """The establishment home: what matters today for each profile."""
+import copy
+import datetime as dt
+
 from django.shortcuts import render
 from django.utils import timezone
 
 from preau.ent.access import viewer
-from preau.ent.models import Absence, Grade, Notification
+from preau.core.models import ClassMembership
+from preau.ent.models import Absence, Grade, Homework, Notification, Submission
 from preau.ent.views.attendance import NEEDS_JUSTIFICATION
 from preau.ent.views.community import visible_news
-from preau.ent.views.logbook import week_homework
 from preau.ent.views.messaging import unread_conversations
 from preau.ent.views.timetable import today_slots
 
 
-def _student_panel(request, student):
-    return {
-        "student": student,
-        "homework": week_homework(request, student),
-        "grades": (Grade.objects.for_request(request).filter(student=student, value__isnull=False)
-                   .select_related("assessment", "assessment__subject").order_by("-updated_at")[:5]),
-        "absences": (Absence.objects.for_request(request).filter(student=student, status__in=NEEDS_JUSTIFICATION)
-                     .select_related("subject")[:5]),
-    }
+def _student_panels(request, students):
+    """Homework, recent grades and absences to justify of each student, in a fixed number of
+    queries whatever the number of children."""
+    if not students:
+        return []
+    me = viewer(request)
+    ids = [s.pk for s in students]
+    today = timezone.localdate()
+    classes: dict[int, set[int]] = {}
+    for user_id, class_id in ClassMembership.objects.for_request(request).filter(
+            user_id__in=ids, class_group__school_year=me.year).values_list("user_id", "class_group_id"):
+        classes.setdefault(user_id, set()).add(class_id)
+    homework = list(Homework.objects.for_request(request).select_related("subject").filter(
+        class_group_id__in=set().union(*classes.values()), due_on__gte=today,
+        due_on__lte=today + dt.timedelta(days=7)))
+    handed = set(Submission.objects.for_request(request).filter(
+        student_id__in=ids, homework__in=[h.pk for h in homework]).values_list("student_id", "homework_id"))
+    grades = (Grade.objects.for_request(request).filter(student_id__in=ids, value__isnull=False,
+                                                        updated_at__gte=timezone.now() - dt.timedelta(days=30))
+              .select_related("assessment", "assessment__subject").order_by("-updated_at"))
+    absences = (Absence.objects.for_request(request).filter(student_id__in=ids, status__in=NEEDS_JUSTIFICATION)
+                .select_related("subject"))
+    panels = {s.pk: {"student": s, "homework": [], "grades": [], "absences": []} for s in students}
+    for item in homework:
+        for student_id in ids:
+            if item.class_group_id in classes.get(student_id, ()):
+                panel_item = copy.copy(item)
+                panel_item.handed_in = (student_id, item.pk) in handed
+                panels[student_id]["homework"].append(panel_item)
+    for rows, key in ((grades, "grades"), (absences, "absences")):
+        for row in rows:
+            if len(panels[row.student_id][key]) < 5:
+                panels[row.student_id][key].append(row)
+    return list(panels.values())
 
 
 def dashboard(request, uai):
@@ -33,9 +61,9 @@ def dashboard(request, uai):
     }
     if me.profile == "ELV":
         context["lessons"] = today_slots(request, request.user)
-        context["panels"] = [_student_panel(request, request.user)]
+        context["panels"] = _student_panels(request, [request.user])
     elif me.profile == "TUT":
-        context["panels"] = [_student_panel(request, child) for child in me.children()]
+        context["panels"] = _student_panels(request, me.children())
     elif me.profile == "ENS":
         context["lessons"] = today_slots(request)
         context["taught"] = me.taught()
