@@ -76,7 +76,7 @@ def test_diff_backup_command_json_summary():
 
 
 def test_restore_drill_passes_and_cleans_up():
-    DB.run("runuser -u postgres -- psql -d preau -Xc \"INSERT INTO establishments VALUES (3, 'after backup')\"")
+    DB.run("runuser -u postgres -- psql -d preau -Xc \"INSERT INTO public.establishments VALUES (3, 'after backup')\"")
     run = REPO.run("systemctl start preau-restore-drill.service")
     assert run.rc == 0, REPO.run("journalctl -u preau-restore-drill.service -n 60 --no-pager").stdout
     assert metric(REPO, "preau_restore_drill.prom", "preau_restore_drill_success") == 1
@@ -107,7 +107,7 @@ def test_drill_fails_on_broken_invariant():
     assert metric(REPO, "preau_restore_drill.prom", "preau_restore_drill_success") == 0
     # last success survives the failure
     assert metric(REPO, "preau_restore_drill.prom", "preau_restore_drill_last_success_timestamp_seconds") > 0
-    REPO.run("rm -f /tmp/drill-broken && /usr/local/sbin/preau-restore-drill")
+    REPO.run("rm -f /tmp/drill-broken")
 
 
 def test_files_backup_with_borgmatic():
