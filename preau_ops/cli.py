@@ -308,7 +308,9 @@ def _print_access(inv, demo) -> None:
         table.add_column(column)
     for login in demo["logins"]:
         profile = login["profile"] + (" + ADML" if login.get("local_admin") else "")
-        table.add_row(login["username"], profile, ", ".join(login.get("establishments", [])))
+        places = login.get("establishments") or []
+        table.add_row(login["username"], profile,
+                      places if isinstance(places, str) else ", ".join(places))
     ui.console.print(table)
 
 

@@ -246,6 +246,7 @@ def _canary(state, host: Host, version: str, domain: str) -> str | None:
     shell(state, host.name,
           f"systemd-run --unit {unit} --property=User=preau --property=Group=preau "
           f"--setenv=PREAU_METRICS_MULTIPROC_DIR= "
+          f"--setenv=PREAU_STORAGE_STATIC_ROOT={RELEASES}/{version}/static "
           f"{venv}/bin/gunicorn --bind 127.0.0.1:{CANARY_PORT} --workers 1 preau.wsgi")
     try:
         return _check(state, host, CANARY_PORT, domain, timeout=30)

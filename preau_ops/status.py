@@ -15,7 +15,7 @@ from .release import CURRENT, pyinfra_state, shell
 
 SERVICES = {
     "all": ["ssh", "nftables", "prometheus-node-exporter"],
-    "db": ["postgresql", "prometheus-postgres-exporter"],
+    "db": ["postgresql@15-main", "prometheus-postgres-exporter"],
     "app": ["preau.socket", "preau.service"],
     "lb": ["nginx", "prometheus-nginx-exporter"],
     "backup": [],
