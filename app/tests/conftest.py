@@ -119,3 +119,68 @@ def wait_for():
         return False
 
     return wait
+
+
+# --- browser tests (Playwright + Debian's Chromium, axe-core from axe-playwright-python) -------
+# axe-core comes from the `axe-playwright-python` PyPI package (which ships axe.min.js); nothing
+# third-party is copied into the repository. Screenshots go to $PREAU_ARTIFACTS_DIR.
+
+CHROMIUM = os.environ.get("PREAU_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _axe_source() -> str:
+    try:
+        import axe_playwright_python
+    except ImportError:
+        pytest.skip("axe-playwright-python is not installed (see requirements-test.in)")
+    return (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not found")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, locale="fr-FR",
+                                  viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def check_a11y(artifacts_dir):
+    source = _axe_source()
+
+    def check(page, name: str) -> None:
+        page.screenshot(path=str(artifacts_dir / f"{name}.png"), full_page=True)
+        page.add_script_tag(content=source)
+        result = page.evaluate("""async () => {
+            const r = await axe.run(document, {runOnly: {type: 'tag',
+                values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}});
+            return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                           nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+        }""")
+        bad = [v for v in result if v["impact"] in ("serious", "critical")]
+        assert not bad, f"axe violations on {name}: {bad}"
+
+    return check
+
+
+def login(page, username, password):
+    page.goto("/connexion/")
+    page.get_by_label("Identifiant").fill(username)
+    page.get_by_label("Mot de passe").fill(password)
+    page.get_by_role("button", name="Se connecter").click()

@@ -15,6 +15,17 @@ from tests.helpers import make_establishment
 
 PROFILES = {"admin": "DIR", "teacher": "ENS", "student": "ELV", "other_student": "ELV", "parent": "TUT",
             "other_parent": "TUT", "evs": "EVS", "agent": "ETA", "other_teacher": "ENS"}
+# Realistic names (screenshots), different in each school (leak checks look for B's names).
+NAMES = {
+    "A": {"admin": ("Hélène", "CASTEX"), "teacher": ("Julien", "FABRE"), "student": ("Léa", "MARTIN"),
+          "other_student": ("Hugo", "BOUSQUET"), "parent": ("Sophie", "MARTIN"),
+          "other_parent": ("Karim", "BOUSQUET"), "evs": ("Cédric", "LAFON"), "agent": ("Pascal", "MOULIS"),
+          "other_teacher": ("Claire", "SOULIÉ")},
+    "B": {"admin": ("Marc", "VIGUIÉ"), "teacher": ("Anaïs", "CAZALS"), "student": ("Zoé", "ESCANDE"),
+          "other_student": ("Noah", "TEULIÈRE"), "parent": ("Laure", "ESCANDE"),
+          "other_parent": ("Yann", "TEULIÈRE"), "evs": ("Inès", "BOYER"), "agent": ("Rémi", "DELMAS"),
+          "other_teacher": ("Olivier", "GARRIGUES")},
+}
 
 
 def upload(name="cours.pdf", content=b"%PDF-1.4 cours de mathematiques\n"):
@@ -26,8 +37,9 @@ def make_school(key="A", uai="0820021C", password=None) -> dict:
     year = Platform.current_school_year()
     s = {"est": est}
     for role, profile in PROFILES.items():
+        first, last = NAMES[key][role]
         user = User.objects.create_user(f"{role.replace('_', '')}{key.lower()}", password,
-                                        first_name=role.replace("_", " ").title(), last_name=f"{role.upper()}{key}")
+                                        first_name=first, last_name=last)
         Membership.objects.create(user=user, establishment=est, profile=profile, is_local_admin=role == "admin")
         s[role] = user
     s["class"] = ClassGroup.objects.create(establishment=est, name=f"5{key}", school_year=year)

@@ -1,73 +1,17 @@
-"""Browser journeys (Playwright + Debian's Chromium) with axe-core on each page.
-
-axe-core comes from the `axe-playwright-python` PyPI package (which ships axe.min.js); nothing
-third-party is copied into the repository. Screenshots go to $PREAU_ARTIFACTS_DIR.
-"""
-import os
+"""Browser journeys of the directory (Playwright + Debian's Chromium) with axe-core on each page
+(fixtures in conftest.py)."""
 import re
-from pathlib import Path
 
 import pytest
 
 from preau.core.models import ClassGroup, ClassMembership, Membership, Platform, User
+from tests.conftest import login
 from tests.helpers import make_establishment
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("PREAU_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ADMIN_PASSWORD = "mot-de-passe-admin-local"
 HOME = re.compile(r"^http://[^/]+/$")
-
-
-def _axe_source() -> str:
-    try:
-        import axe_playwright_python
-    except ImportError:
-        pytest.skip("axe-playwright-python is not installed (see requirements-test.in)")
-    return (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, locale="fr-FR",
-                                  viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def check_a11y(artifacts_dir):
-    source = _axe_source()
-
-    def check(page, name: str) -> None:
-        page.screenshot(path=str(artifacts_dir / f"{name}.png"), full_page=True)
-        page.add_script_tag(content=source)
-        result = page.evaluate("""async () => {
-            const r = await axe.run(document, {runOnly: {type: 'tag',
-                values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}});
-            return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-                                           nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
-        }""")
-        bad = [v for v in result if v["impact"] in ("serious", "critical")]
-        assert not bad, f"axe violations on {name}: {bad}"
-
-    return check
 
 
 @pytest.fixture
@@ -76,26 +20,19 @@ def directory_data(transactional_db):
     admin = User.objects.create_user("anne.delpech", ADMIN_PASSWORD, first_name="Anne", last_name="DELPECH")
     Membership.objects.create(user=admin, establishment=est, profile="DIR", is_local_admin=True)
     klass = ClassGroup.objects.create(establishment=est, name="5A", school_year=Platform.current_school_year())
-    for login, first, last in (("lea.martin", "Léa", "MARTIN"), ("hugo.martinez", "Hugo", "MARTINEZ"),
+    for username, first, last in (("lea.martin", "Léa", "MARTIN"), ("hugo.martinez", "Hugo", "MARTINEZ"),
                                ("ines.bousquet", "Inès", "BOUSQUET")):
-        user = User.objects.create_user(login, None, first_name=first, last_name=last)
+        user = User.objects.create_user(username, None, first_name=first, last_name=last)
         Membership.objects.create(user=user, establishment=est, profile="ELV")
         ClassMembership.objects.create(class_group=klass, user=user)
     return est
 
 
-def _login(page, username, password):
-    page.goto("/connexion/")
-    page.get_by_label("Identifiant").fill(username)
-    page.get_by_label("Mot de passe").fill(password)
-    page.get_by_role("button", name="Se connecter").click()
-
-
-def test_admin_finds_user_and_resets_code_then_first_login(page, directory_data, check_a11y):
+def test_admin_finds_user_and_resets_code_then_firstlogin(page, directory_data, check_a11y):
     est = directory_data
     page.goto("/connexion/")
     check_a11y(page, "01-connexion")
-    _login(page, "anne.delpech", ADMIN_PASSWORD)
+    login(page, "anne.delpech", ADMIN_PASSWORD)
     page.wait_for_url(HOME)
     check_a11y(page, "02-accueil")
     page.get_by_role("link", name=est.name).click()
@@ -138,7 +75,7 @@ def test_phone_layout_and_error_page(browser, live_server, directory_data, check
     context = browser.new_context(base_url=live_server.url, locale="fr-FR",
                                   viewport={"width": 375, "height": 740}, is_mobile=True)
     page = context.new_page()
-    _login(page, "anne.delpech", ADMIN_PASSWORD)
+    login(page, "anne.delpech", ADMIN_PASSWORD)
     page.goto(f"/e/{directory_data.uai}/annuaire/")
     # No horizontal scrolling on a phone.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")

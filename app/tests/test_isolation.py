@@ -75,7 +75,7 @@ def test_user_of_a_cannot_reach_b(client, world, method):
                 allowed = (403, 404, 405) if method == "get" else (403, 404)
                 assert response.status_code in allowed, f"{role}: {method.upper()} {url} → {response.status_code}"
                 body = response.content.decode(errors="replace")
-                assert "B-unique-name" not in body and "STUDENTB" not in body, url
+                assert "B-unique-name" not in body and "ESCANDE" not in body, url
                 checked += 1
     assert checked >= 7 * len(INTRUDERS)
     # Nothing was changed in B (or A) by the POSTs.
@@ -106,7 +106,7 @@ def test_global_pages_do_not_leak_b(client, world):
     for name, route, converters in _patterns():
         if name in GLOBAL_URLS and not converters and name != "logout":
             body = client.get(reverse(name)).content.decode()
-            assert "B-unique-name" not in body and "STUDENTB" not in body, name
+            assert "B-unique-name" not in body and "ESCANDE" not in body, name
 
 
 def test_anonymous_is_sent_to_login(client, world):

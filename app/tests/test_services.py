@@ -169,10 +169,10 @@ def test_grade_entry_grid_and_averages(client, school):
     # Student: Fractions 15/20 coef 1, Géométrie 7.5/10 (= 15/20) coef 2 → 15.
     client.force_login(s["parent"])
     page = client.get(url(s, "grades")).content.decode()
-    assert "15,00/20" in page and "Géométrie" in page
+    assert "Moyenne générale : <strong>15/20" in page and "Géométrie" in page
     client.force_login(s["teacher"])
     stats = client.get(url(s, "class_grades", class_id=s["class"].pk)).content.decode()
-    assert "Fractions" in stats and "12,00/20" in stats  # mean of 15 and 9
+    assert "Fractions" in stats and "12/20" in stats  # mean of 15 and 9
 
 
 def test_report_weights_coefficients_and_scales():

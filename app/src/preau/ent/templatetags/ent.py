@@ -1,0 +1,25 @@
+"""French display helpers for the service templates."""
+from decimal import Decimal
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def note(value) -> str:
+    """A grade or an average, French style, without useless zeros: 16.50 → "16,5", 15 → "15"."""
+    if value is None or value == "":
+        return "—"
+    number = Decimal(str(value)).quantize(Decimal("0.01"))
+    text = f"{number:f}".rstrip("0").rstrip(".")
+    return text.replace(".", ",")
+
+
+@register.filter
+def pluriel(count, suffix="s") -> str:
+    """French plural: 0 and 1 are singular."""
+    try:
+        return suffix if int(count) > 1 else ""
+    except (TypeError, ValueError):
+        return ""

@@ -1,0 +1,151 @@
+"""Browser journeys of the daily services: a teacher records an absence, a grade and homework;
+a parent sees them and justifies the absence; the vie scolaire validates; a student hands in
+the homework and writes to the teacher (communication rules). axe-core on every page visited,
+screenshots at desktop and phone widths."""
+import re
+
+import pytest
+
+from preau.ent.models import Absence, Grade, Homework, Message, Submission
+from tests.conftest import login
+from tests.school import make_school
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "mot-de-passe-de-test-2026"
+
+
+@pytest.fixture
+def school(transactional_db):
+    s = make_school(password=PASSWORD)
+    Absence.objects.all().delete()
+    return s
+
+
+def logout(page):
+    page.get_by_role("button", name="Se déconnecter").click()
+
+
+def test_teacher_parent_student_day(page, school, check_a11y, tmp_path):
+    s = school
+    uai = s["est"].uai
+    student = s["student"]
+
+    # --- the teacher: roll call, grades, logbook -------------------------------------------
+    login(page, s["teacher"].username, PASSWORD)
+    page.get_by_role("link", name=s["est"].name).click()
+    check_a11y(page, "10-prof-tableau-de-bord")
+    page.get_by_role("link", name=f"Faire l'appel en {s['class'].name}").click()
+    page.locator(f"input[name=etat_{student.pk}][value=absent]").check()
+    check_a11y(page, "11-prof-appel")
+    page.get_by_role("button", name="Enregistrer l'appel").click()
+    assert page.get_by_text("Appel enregistré : 1 absence(s)").is_visible()
+    assert Absence.objects.filter(student=student, kind="absence").exists()
+
+    page.get_by_role("link", name="Notes", exact=True).click()
+    page.get_by_role("link", name="Nouvelle évaluation").click()
+    page.get_by_label("Classe et matière").select_option(label=f"{s['class'].name} – Mathématiques")
+    page.get_by_label("Intitulé").fill("Équations")
+    page.get_by_label("Coefficient").fill("2")
+    check_a11y(page, "12-prof-nouvelle-evaluation")
+    page.get_by_role("button", name="Créer l'évaluation").click()
+    page.get_by_label(f"{student.last_name} {student.first_name}").fill("16,5")
+    page.get_by_label(f"{s['other_student'].last_name} {s['other_student'].first_name}").fill("abs")
+    page.get_by_role("button", name="Enregistrer les notes").click()
+    assert page.get_by_text("Notes enregistrées.").is_visible()
+    check_a11y(page, "13-prof-saisie-notes")
+    assert Grade.objects.get(assessment__title="Équations", student=student).value == 16.5
+
+    page.get_by_role("link", name="Cahier de textes").click()
+    page.get_by_role("link", name="Nouvelle séance").click()
+    page.get_by_label("Classe et matière").select_option(label=f"{s['class'].name} – Mathématiques")
+    page.get_by_label("Titre de la séance").fill("Équations du premier degré")
+    page.get_by_label("Travail à faire").fill("Résoudre les équations 1 à 5 page 48")
+    page.get_by_label("Pour le").fill(s["homework"].due_on.isoformat())
+    page.get_by_label("Les élèves rendent un fichier").check()
+    check_a11y(page, "14-prof-nouvelle-seance")
+    page.get_by_role("button", name="Enregistrer la séance").click()
+    assert page.get_by_text("Séance enregistrée").is_visible()
+    homework = Homework.objects.get(description__startswith="Résoudre les équations")
+    logout(page)
+
+    # --- the parent: sees everything, justifies the absence --------------------------------
+    login(page, s["parent"].username, PASSWORD)
+    page.goto(f"/e/{uai}/")
+    assert page.get_by_text("Résoudre les équations 1 à 5").is_visible()
+    assert page.get_by_text("16,5/20").is_visible()
+    check_a11y(page, "20-parent-tableau-de-bord")
+    page.get_by_role("link", name=re.compile("^Justifier")).first.click()
+    page.get_by_label("Motif de l'absence").fill("Rendez-vous chez l'orthodontiste")
+    check_a11y(page, "21-parent-justifier")
+    page.get_by_role("button", name="Envoyer le justificatif").click()
+    assert page.get_by_text("Justificatif envoyé à la vie scolaire.").is_visible()
+    check_a11y(page, "22-parent-vie-scolaire")
+    page.get_by_role("link", name="Notes", exact=True).click()
+    assert page.get_by_text("Équations").first.is_visible()
+    check_a11y(page, "23-parent-notes")
+    logout(page)
+
+    # --- the vie scolaire validates ---------------------------------------------------------
+    login(page, s["evs"].username, PASSWORD)
+    page.goto(f"/e/{uai}/vie-scolaire/")
+    check_a11y(page, "30-vie-scolaire-a-valider")
+    page.get_by_role("button", name=f"Accepter le justificatif de {student.first_name} {student.last_name}").click()
+    assert page.get_by_text("justifiée").first.is_visible()
+    assert Absence.objects.get(student=student).status == "accepted"
+    logout(page)
+
+    # --- the student hands in the homework and writes to the teacher -----------------------
+    login(page, student.username, PASSWORD)
+    page.goto(f"/e/{uai}/cahier-de-textes/")
+    check_a11y(page, "40-eleve-cahier-de-textes")
+    page.get_by_role("link", name=re.compile("Mathématiques pour le")).filter(has_text="Mathématiques").first.click()
+    if not page.get_by_text("Résoudre les équations").is_visible():
+        page.goto(f"/e/{uai}/cahier-de-textes/devoirs/{homework.pk}/")
+    copy = tmp_path / "ma-copie.pdf"
+    copy.write_bytes(b"%PDF-1.4 copie de l'eleve")
+    page.get_by_label("Fichier à rendre").set_input_files(str(copy))
+    page.get_by_role("button", name="Rendre le travail").click()
+    assert page.get_by_text("Votre travail a bien été rendu.").is_visible()
+    check_a11y(page, "41-eleve-devoir-rendu")
+    assert Submission.objects.filter(homework=homework, student=student).exists()
+
+    page.get_by_role("link", name="Messagerie").click()
+    page.get_by_role("link", name="Nouveau message").click()
+    # Communication rules: the teacher and the vie scolaire, never another student's parent.
+    assert page.get_by_label(f"{s['teacher'].last_name} {s['teacher'].first_name}").count() == 1
+    assert page.get_by_label(f"{s['other_parent'].last_name} {s['other_parent'].first_name}").count() == 0
+    assert page.get_by_label(f"{s['other_student'].last_name} {s['other_student'].first_name}").count() == 0
+    page.get_by_label(f"{s['teacher'].last_name} {s['teacher'].first_name}").check()
+    page.get_by_label("Objet").fill("Exercice 3")
+    page.get_by_label("Message", exact=True).fill("Bonjour, je ne comprends pas l'exercice 3.")
+    check_a11y(page, "42-eleve-nouveau-message")
+    page.get_by_role("button", name="Envoyer").click()
+    assert page.get_by_text("Message envoyé.").is_visible()
+    check_a11y(page, "43-eleve-conversation")
+    assert Message.objects.filter(conversation__subject="Exercice 3", author=student).exists()
+
+
+def test_phone_width_pages(browser, live_server, school, check_a11y):
+    s = school
+    context = browser.new_context(base_url=live_server.url, locale="fr-FR",
+                                  viewport={"width": 375, "height": 740}, is_mobile=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    uai = s["est"].uai
+    login(page, s["parent"].username, PASSWORD)
+    for path, name in ((f"/e/{uai}/", "50-mobile-parent-tableau-de-bord"),
+                       (f"/e/{uai}/notes/", "51-mobile-parent-notes"),
+                       (f"/e/{uai}/emploi-du-temps/", "52-mobile-parent-emploi-du-temps")):
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
+        check_a11y(page, name)
+    page.get_by_role("button", name="Se déconnecter").click()
+    login(page, s["teacher"].username, PASSWORD)
+    for path, name in ((f"/e/{uai}/vie-scolaire/appel/{s['class'].pk}/", "53-mobile-prof-appel"),
+                       (f"/e/{uai}/notes/evaluations/{s['assessment'].pk}/", "54-mobile-prof-notes"),
+                       (f"/e/{uai}/messagerie/{s['conversation'].pk}/", "55-mobile-prof-conversation")):
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
+        check_a11y(page, name)
+    context.close()
