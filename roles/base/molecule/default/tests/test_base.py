@@ -81,10 +81,10 @@ def test_auditor_is_read_only(app):
 
 
 def test_updates_logs_kernel_files(app):
-    assert 'Unattended-Upgrade "1"' in app.file("/etc/apt/apt.conf.d/20auto-upgrades").content_string
-    assert "Debian-Security" in app.file("/etc/apt/apt.conf.d/52preau-unattended-upgrades").content_string
+    unattended = app.file("/etc/apt/apt.conf.d/52preau-unattended-upgrades").content_string
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in unattended and "Debian-Security" in unattended
     assert "$nrconf{restart} = 'a';" in app.file("/etc/needrestart/conf.d/preau.conf").content_string
     assert "-k identity" in app.file("/etc/audit/rules.d/preau.rules").content_string
-    assert "MaxRetentionSec=1year" in app.file("/etc/systemd/journald.conf.d/preau.conf").content_string
+    assert "MaxRetentionSec=1year" in app.file("/etc/systemd/journald.conf").content_string
     assert "kernel.kptr_restrict = 2" in app.file("/etc/sysctl.d/90-preau.conf").content_string
     assert app.package("chrony").is_installed and app.package("auditd").is_installed
