@@ -126,6 +126,14 @@ def test_teacher_parent_student_day(page, school, check_a11y, tmp_path):
     assert Message.objects.filter(conversation__subject="Exercice 3", author=student).exists()
 
 
+def visit(page, check_a11y, pages):
+    """Each page fits a phone's width (no horizontal scrolling) and passes axe-core."""
+    for path, name in pages:
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
+        check_a11y(page, name)
+
+
 def test_phone_width_pages(browser, live_server, school, check_a11y):
     s = school
     context = browser.new_context(base_url=live_server.url, locale="fr-FR",
@@ -134,18 +142,12 @@ def test_phone_width_pages(browser, live_server, school, check_a11y):
     page.set_default_timeout(10_000)
     uai = s["est"].uai
     login(page, s["parent"].username, PASSWORD)
-    for path, name in ((f"/e/{uai}/", "50-mobile-parent-tableau-de-bord"),
-                       (f"/e/{uai}/notes/", "51-mobile-parent-notes"),
-                       (f"/e/{uai}/emploi-du-temps/", "52-mobile-parent-emploi-du-temps")):
-        page.goto(path)
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
-        check_a11y(page, name)
+    visit(page, check_a11y, ((f"/e/{uai}/", "50-mobile-parent-tableau-de-bord"),
+                             (f"/e/{uai}/notes/", "51-mobile-parent-notes"),
+                             (f"/e/{uai}/emploi-du-temps/", "52-mobile-parent-emploi-du-temps")))
     page.get_by_role("button", name="Se déconnecter").click()
     login(page, s["teacher"].username, PASSWORD)
-    for path, name in ((f"/e/{uai}/vie-scolaire/appel/{s['class'].pk}/", "53-mobile-prof-appel"),
-                       (f"/e/{uai}/notes/evaluations/{s['assessment'].pk}/", "54-mobile-prof-notes"),
-                       (f"/e/{uai}/messagerie/{s['conversation'].pk}/", "55-mobile-prof-conversation")):
-        page.goto(path)
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
-        check_a11y(page, name)
+    visit(page, check_a11y, ((f"/e/{uai}/vie-scolaire/appel/{s['class'].pk}/", "53-mobile-prof-appel"),
+                             (f"/e/{uai}/notes/evaluations/{s['assessment'].pk}/", "54-mobile-prof-notes"),
+                             (f"/e/{uai}/messagerie/{s['conversation'].pk}/", "55-mobile-prof-conversation")))
     context.close()

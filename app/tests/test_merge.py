@@ -140,3 +140,30 @@ def test_alias_url_redirects(pair, client, call_json):
     response = client.get(f"/e/{SRC}/")
     assert response.status_code == 302 and response["Location"] == f"/e/{DST}/"
     assert Establishment.objects.get(uai=SRC).status == "merged"
+
+
+@pytest.mark.django_db
+def test_merge_moves_service_history(call_json):
+    from preau.ent.models import Absence, Assessment, Conversation, Grade, Notification, StoredFile
+    from tests.school import make_school
+
+    a, b = make_school("A", "0820021C"), make_school("B", "0820010R")
+    # The same student under two accounts (same INE): their history ends on the kept account.
+    User.objects.filter(pk__in=[a["student"].pk, b["student"].pk]).update(ine="123456789AB")
+    report = call_json("establishment", "merge", "0820010R", "0820021C")
+    assert all(check["ok"] for check in report["checks"]), report["checks"]
+    services = report["after"]["dst"]["services"]
+    # Both accounts were marked absent for the same lesson time: one absence remains.
+    assert report["merged_service_rows"] == {"Absence": 1}
+    assert services["Absence"] == 1 and services["Assessment"] == 2 and services["StoredFile"] == 4
+    assert not any(report["after"]["src"]["services"].values())
+    kept, absorbed = (a["student"], b["student"]) if report["merged_accounts"][0]["kept"] == a["student"].username \
+        else (b["student"], a["student"])
+    assert Absence.objects.filter(student=kept).count() == 1 and not Absence.objects.filter(student=absorbed).exists()
+    assert Grade.objects.filter(student=kept).count() == 2
+    # Subjects with the same code became one; the history keeps its subject.
+    assert Assessment.objects.filter(subject__isnull=True).count() == 0
+    assert Assessment.objects.values("subject").distinct().count() == 1
+    assert StoredFile.objects.filter(establishment=b["est"]).count() == 0
+    assert Conversation.objects.filter(establishment=a["est"]).count() == 2
+    assert Notification.objects.filter(establishment=a["est"]).count() == 2

@@ -135,11 +135,22 @@ def test_seed_demo_and_login(call_json, client):
     profiles = {login["profile"] for login in report["logins"]}
     assert profiles == {"ELV", "TUT", "ENS", "DIR", "EVS", "ETA", "ADMC"}
     assert all(is_valid_uai(e["uai"]) and e["uai"].startswith("082") for e in report["establishments"])
-    call_json("seed_demo", "--students", "15")  # idempotent
+    assert report["content"]["created"]
+    again = call_json("seed_demo", "--students", "15")  # idempotent
+    assert not again["content"]["created"]
     assert User.objects.filter(username__startswith="demo.").count() == 8
     response = client.post("/connexion/", {"username": "demo.adml", "password": report["password"]})
     assert response.status_code == 302
     assert client.get("/e/0820010R/annuaire/").status_code == 200
+    # The demo logins see realistic content on their dashboards and pages.
+    for username, path, expected in [
+            ("demo.eleve", "/e/0820021C/", "Exercices 12 à 15"), ("demo.eleve", "/e/0820021C/notes/", "Fractions"),
+            ("demo.parent", "/e/0820021C/", "Justifier"), ("demo.parent", "/e/0820021C/messagerie/", "Sortie au musée"),
+            ("demo.prof", "/e/0820021C/emploi-du-temps/", "B12"), ("demo.prof", "/e/0820021C/documents/", "proportionnalité"),
+            ("demo.viescolaire", "/e/0820021C/messagerie/", "Certificat médical"),
+            ("demo.direction", "/e/0820021C/actualites/", "Réunion parents-professeurs")]:
+        client.force_login(User.objects.get(username=username))
+        assert expected in client.get(path).content.decode(), (username, path)
 
 
 def test_generate_aaf(tmp_path, call_json):

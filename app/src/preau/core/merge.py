@@ -33,6 +33,18 @@ class MergeError(Exception):
     pass
 
 
+def service_models():
+    """Models of the services (preau.ent) that belong to an establishment directly."""
+    from django.apps import apps
+
+    return [m for m in apps.get_app_config("ent").get_models()
+            if any(f.name == "establishment" for f in m._meta.concrete_fields)]
+
+
+def _user_fields(model) -> list[str]:
+    return [f.name for f in model._meta.concrete_fields if f.is_relation and f.related_model is User]
+
+
 def counts(establishment: Establishment) -> dict:
     """What an establishment holds; compared before and after a merge."""
     memberships = Membership.objects.of(establishment)
@@ -48,6 +60,8 @@ def counts(establishment: Establishment) -> dict:
         "parent_links": ParentLink.objects.of(establishment).count(),
         "operations": OperationLog.objects.of(establishment).count(),
         "aliases": EstablishmentAlias.objects.filter(establishment=establishment).count(),
+        # History of the services (absences, grades, logbook, messages, documents...) moves too.
+        "services": {m.__name__: m.objects.of(establishment).count() for m in service_models()},
     }
 
 
@@ -77,10 +91,10 @@ class Merger:
         self.report: dict = {"src": src.uai, "dst": dst.uai, "renamed_classes": [],
                              "merged_accounts": [], "merged_memberships": 0, "merged_subjects": 0,
                              "merged_parent_links": 0, "merged_class_memberships": 0,
-                             "merged_teachings": 0}
+                             "merged_teachings": 0, "merged_service_rows": {}}
 
     steps = ("fold_duplicate_accounts", "move_memberships", "move_classes", "move_subjects",
-             "move_relations", "retire_src")
+             "move_relations", "move_services", "retire_src")
 
     def run(self) -> dict:
         self.report["before"] = {"src": counts(self.src), "dst": counts(self.dst)}
@@ -122,12 +136,31 @@ class Merger:
                 else:
                     membership.user = dst_user
                     membership.save(update_fields=["user"])
+            self.fold_service_rows(src_user, dst_user)
             src_user.is_active = False
             src_user.merged_into = dst_user
             src_user.join_key = None if dst_user.join_key else src_user.join_key
             src_user.save(update_fields=["is_active", "merged_into", "join_key"])
             self.report["merged_accounts"].append(
                 {"kept": dst_user.username, "absorbed": src_user.username, "ine": dst_user.ine})
+
+    def fold_service_rows(self, src_user: User, dst_user: User) -> None:
+        """The duplicate's school life (absences, grades, messages...) follows the kept account.
+        A row that would then exist twice (e.g. the same lesson's absence recorded in both
+        establishments) is one row: the duplicate is dropped and counted."""
+        from django.apps import apps
+        from django.db import IntegrityError
+
+        for model in apps.get_app_config("ent").get_models():
+            for f in _user_fields(model):
+                for pk in model.objects.filter(**{f: src_user}).values_list("pk", flat=True):
+                    try:
+                        with transaction.atomic():
+                            model.objects.filter(pk=pk).update(**{f: dst_user})
+                    except IntegrityError:
+                        model.objects.filter(pk=pk).delete()
+                        merged = self.report["merged_service_rows"]
+                        merged[model.__name__] = merged.get(model.__name__, 0) + 1
 
     def move_memberships(self) -> None:
         dst_members = {m.user_id: m for m in Membership.objects.of(self.dst)}
@@ -170,6 +203,9 @@ class Merger:
                 continue
             # A subject is a shared label, not a group of people: the same code is one subject.
             TeachingAssignment.objects.filter(subject=subject).update(subject=same)
+            for model in service_models():
+                if any(f.name == "subject" and f.related_model is Subject for f in model._meta.concrete_fields):
+                    model.objects.filter(subject=subject).update(subject=same)
             subject.delete()
             self.report["merged_subjects"] += 1
 
@@ -187,6 +223,10 @@ class Merger:
         ParentLink.objects.filter(pk__in=[link.pk for link in duplicates]).delete()
         self.report["merged_parent_links"] += len(duplicates)
         ParentLink.objects.of(self.src).update(establishment=self.dst)
+
+    def move_services(self) -> None:
+        for model in service_models():
+            model.objects.of(self.src).update(establishment=self.dst)
 
     def retire_src(self) -> None:
         EstablishmentAlias.objects.filter(establishment=self.src).update(establishment=self.dst)
@@ -214,7 +254,12 @@ class Merger:
         }
         checks = [{"what": k, "expected": v, "actual": after[k], "ok": after[k] == v}
                   for k, v in expected.items()]
-        left = {k: v for k, v in after_src.items() if k != "by_profile" and v}
+        for name, n in before_dst["services"].items():
+            wanted = before_src["services"][name] + n - r["merged_service_rows"].get(name, 0)
+            checks.append({"what": f"services.{name}", "expected": wanted, "actual": after["services"][name],
+                           "ok": after["services"][name] == wanted})
+        left = {k: v for k, v in after_src.items() if k not in ("by_profile", "services") and v}
+        left.update({f"services.{k}": v for k, v in after_src["services"].items() if v})
         checks.append({"what": "src_empty", "expected": {}, "actual": left, "ok": not left})
         return checks
 

@@ -6,6 +6,7 @@ from django.db import transaction
 from preau.core import importer
 from preau.core.generator import generate
 from preau.core.management.base import OpsCommand
+from preau.ent.demo import seed_services
 from preau.core.models import (ClassGroup, ClassMembership, Establishment, Membership, ParentLink,
                                Platform, Subject, TeachingAssignment, User)
 
@@ -67,12 +68,13 @@ class Command(OpsCommand):
                                                      class_group=klass, subject=subject)
             ParentLink.objects.get_or_create(establishment=main, parent=users["demo.parent"],
                                              child=users["demo.eleve"])
+            content = seed_services(main, users, klass, subject)
             admc, _ = User.objects.update_or_create(
                 username="demo.admc", defaults={"first_name": "Admin", "last_name": "PLATEFORME",
                                                 "password": password, "is_superuser": True,
                                                 "is_staff": True, "is_active": True})
             result = {
-                "dry_run": dry_run, "password": DEMO_PASSWORD,
+                "dry_run": dry_run, "password": DEMO_PASSWORD, "content": content,
                 "establishments": [{"uai": e.uai, "name": e.name, "town": e.town} for e in establishments],
                 "logins": [{"username": u, "profile": p, "local_admin": a,
                             "establishments": [main.uai] + ([second.uai] if u in ("demo.prof", "demo.adml") else [])}
