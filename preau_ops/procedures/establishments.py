@@ -41,32 +41,44 @@ def add(inv: Inventory, uai: str, name: str, town: str, aaf_files: list[Path],
         raise OpsError("AAF file(s) not found: " + ", ".join(missing))
     report: dict = {"uai": uai}
     with operation(inv, f"establishment add {uai}") as (host, connection, outcome):
-        existing = _listing(connection, host)
-        if uai in existing:
-            report["created"] = False
-        else:
-            if progress:
-                progress.update(f"creating {uai}")
-            manage(connection, host, "establishment create "
-                   f"{uai} --name {_q(name)} --town {_q(town)}")
-            report["created"] = True
-        if aaf_files:
-            remote = run(connection, "mktemp -d /tmp/preau-aaf.XXXXXX", host).stdout.strip()
-            try:
+        # Files first: nothing is created on the platform until they are all on the host.
+        # The temp dir is made as the connecting user so that SFTP can write in it.
+        remote = run(connection, "mktemp -d /tmp/preau-aaf.XXXXXX", host,
+                     sudo=False).stdout.strip()
+        try:
+            names = []
+            for file in aaf_files:
                 if progress:
-                    progress.update(f"uploading {len(aaf_files)} AAF file(s)")
-                names = []
-                for file in aaf_files:
-                    target = posixpath.join(remote, Path(file).name)
-                    connection.put(str(file), target)
-                    names.append(target)
-                run(connection, f"chown -R preau: {remote}", host)
+                    progress.update(f"uploading {Path(file).name}")
+                target = posixpath.join(remote, Path(file).name)
+                connection.put(str(file), target)
+                names.append(target)
+            run(connection, f"chown -R preau: {remote}", host)
+            if uai in _listing(connection, host):
+                report["created"] = False
+            else:
                 if progress:
-                    progress.update("importing the directory")
-                report["import"] = manage(connection, host,
-                                          f"import_aaf {uai} " + " ".join(map(_q, names)))
-            finally:
-                run(connection, f"rm -rf {remote}", host, check=False)
+                    progress.update(f"creating {uai}")
+                manage(connection, host, "establishment create "
+                       f"{uai} --name {_q(name)} --town {_q(town)}")
+                report["created"] = True
+            if names:
+                if progress:
+                    progress.update("importing the directory (one transaction)")
+                try:
+                    report["import"] = manage(connection, host,
+                                              f"import_aaf {uai} " + " ".join(map(_q, names)))
+                except AppCommandError as exc:
+                    errors = exc.answer.get("errors") or []
+                    listing = "\n".join(
+                        f"  - {Path(e.get('file', '')).name}, record {e.get('record')}, "
+                        f"{e.get('attribute')}: {e.get('message')}" for e in errors[:20])
+                    raise OpsError(f"import refused, nothing was imported:\n{listing}",
+                                   "fix the files and run the same command again"
+                                   + (f" ({uai} exists now and will be reused)"
+                                      if report["created"] else ""))
+        finally:
+            run(connection, f"rm -rf {remote}", host, check=False)
         admin = admin or _head_of(connection, host, uai)
         if admin:
             manage(connection, host, f"establishment admin {uai} {_q(admin)}")
