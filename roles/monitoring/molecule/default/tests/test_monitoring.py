@@ -92,3 +92,21 @@ def test_consoles_render(hostname):
     for page in ("preau-overview.html", "preau-hosts.html", "preau-postgresql.html"):
         body = fetch(host, f"http://127.0.0.1:9090/consoles/{page}")
         assert "Préau" in body and "error" not in body.lower(), body[:2000]
+
+
+def test_apt_updates_metric_collected(host):
+    assert host.service("prometheus-node-exporter-apt.timer").is_enabled
+    host.run("systemctl start prometheus-node-exporter-apt.service")
+    assert "apt_upgrades_pending" in fetch(host, "http://127.0.0.1:9100/metrics")
+
+
+@pytest.mark.parametrize("hostname", OPS)
+def test_alertmanager_routes_by_severity(hostname):
+    host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
+    assert host.service("prometheus-alertmanager").is_running
+    for severity in ("critical", "warning"):
+        route = host.run(
+            "amtool config routes test --config.file=/etc/prometheus/alertmanager.yml severity=%s alertname=Test",
+            severity,
+        )
+        assert route.stdout.strip() == severity, route.stdout + route.stderr
