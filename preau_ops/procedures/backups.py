@@ -59,7 +59,8 @@ def listing(inv: Inventory) -> dict:
     for backup in answer.get("database", []):
         stop = _parse_time(backup["stop"])
         backup["stopped_at"] = stop.isoformat(timespec="seconds")
-        backup["age_hours"] = round((now_ - stop).total_seconds() / 3600, 1)
+        backup["age_seconds"] = int((now_ - stop).total_seconds())
+        backup["age_hours"] = round(backup["age_seconds"] / 3600, 1)
     backups = answer.get("database", [])
     if backups:
         answer["pitr_window"] = {"from": _parse_time(backups[0]["stop"]).isoformat(
@@ -82,7 +83,7 @@ def require_recent_backup(inv: Inventory, max_age_hours: float = 26) -> dict:
     if not backups:
         raise OpsError("there is no database backup", "run `deploy.py backup now` first")
     latest = backups[-1]
-    if latest["age_hours"] > max_age_hours:
+    if latest["age_seconds"] > max_age_hours * 3600:
         raise OpsError(f"the latest backup ({latest['label']}) is {latest['age_hours']} h old "
                        f"(limit {max_age_hours} h)", "run `deploy.py backup now` first")
     return latest
@@ -107,11 +108,14 @@ def restore(inv: Inventory, target: str, progress=None) -> dict:
             with connect(db) as connection:
                 if progress:
                     progress.update(f"restoring {db.name} to {stamp}")
-                run(connection, "systemctl stop postgresql", db)
+                cluster = run(connection, "pg_lsclusters -h | awk 'NR==1{print $1\"-\"$2}'",
+                              db).stdout.strip()
+                unit = f"postgresql@{cluster}"
+                run(connection, f"systemctl stop {unit}", db)
                 restore_cmd = (f"pgbackrest --stanza={STANZA} --delta --type=time "
                                f"--target={shlex.quote(stamp)} --target-action=promote restore")
                 result = run(connection, f"sudo -u postgres {restore_cmd}", db, check=False)
-                run(connection, "systemctl start postgresql", db)
+                run(connection, f"systemctl start {unit}", db)
                 if result.return_code != 0:
                     raise OpsError(f"{db.name}: pgbackrest restore failed: "
                                    f"{(result.stderr or result.stdout).strip()[-1200:]}")

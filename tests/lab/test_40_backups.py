@@ -49,7 +49,7 @@ def test_restore_drill_passes_and_reports_its_rto(backed_up):
 def test_recent_backup_precondition(backed_up):
     backups.require_recent_backup(backed_up, max_age_hours=26)
     with pytest.raises(OpsError, match="old"):
-        backups.require_recent_backup(backed_up, max_age_hours=0)
+        backups.require_recent_backup(backed_up, max_age_hours=0.0001)
 
 
 def test_point_in_time_restore_brings_back_a_deleted_row(backed_up):
