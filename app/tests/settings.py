@@ -19,3 +19,5 @@ CSRF_COOKIE_SECURE = False
 STATIC_ROOT = tempfile.mkdtemp(prefix="preau-static-")
 # Access lines would flood the test output; the JSON formatter has its own test.
 LOGGING["loggers"]["preau.access"] = {"level": "WARNING"}  # noqa: F405
+# Tests switch maintenance and school years on and off: no per-process cache of the platform row.
+PREAU_PLATFORM_CACHE_SECONDS = 0

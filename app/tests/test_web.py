@@ -240,3 +240,22 @@ def test_past_year_class_is_read_only(est, member):
     old = ClassGroup.objects.create(establishment=est, name="6A", school_year=2020, read_only=True)
     with pytest.raises(ValidationError):
         ClassMembership.objects.create(class_group=old, user=member)
+
+
+@pytest.mark.django_db
+def test_requests_queued_too_long_get_a_fast_please_wait(client, member, django_assert_num_queries):
+    import time
+
+    from preau.core.middleware import queue_seconds
+
+    now = time.time()
+    assert queue_seconds(f"t={now - 0.5:.3f}", now) == pytest.approx(0.5, abs=0.01)
+    assert queue_seconds(str(int((now - 2) * 1000)), now) == pytest.approx(2, abs=0.01)  # milliseconds
+    assert queue_seconds("garbage", now) is None
+    client.force_login(member)
+    with django_assert_num_queries(0):  # no database work at all for a shed request
+        response = client.get("/", HTTP_X_REQUEST_START=f"t={time.time() - 5:.3f}")
+    assert response.status_code == 503 and response["Retry-After"] == "10"
+    assert "très sollicité" in response.content.decode() and 'http-equiv="refresh"' in response.content.decode()
+    assert client.get("/", HTTP_X_REQUEST_START=f"t={time.time():.3f}").status_code == 200
+    assert client.get("/healthz", HTTP_X_REQUEST_START="t=1").status_code == 200

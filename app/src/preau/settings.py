@@ -35,6 +35,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "preau.core.middleware.MetricsMiddleware",
+    "preau.core.middleware.LoadSheddingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "preau.core.middleware.MaintenanceMiddleware",
@@ -131,6 +132,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PREAU_UPLOAD_MAX_BYTES = 10 * 1024 * 1024
 # Quiet hours for notifications (ministry guidance, docs/domain.md); a head of establishment may
 # adjust them (Establishment.settings["quiet_hours"]).
+# Load shedding: a request queued longer than this (X-Request-Start set by the load balancer)
+# gets a fast "please wait" page instead of adding to the overload (0 = off).
+PREAU_MAX_QUEUE_SECONDS = 1.0
+# The platform row (global maintenance, school year) is re-read at most this often per worker.
+PREAU_PLATFORM_CACHE_SECONDS = 2
 PREAU_QUIET_HOURS = {"start": "20:00", "end": "07:00", "weekend": True}
 
 RETENTION = {

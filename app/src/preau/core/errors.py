@@ -7,8 +7,10 @@ from django.http import HttpResponse
 from django.template.loader import render_to_string
 
 
-def _page(status: int, title: str, message: str, retry_after: int | None = None) -> HttpResponse:
-    html = render_to_string("preau/error.html", {"status": status, "title": title, "message": message})
+def _page(status: int, title: str, message: str, retry_after: int | None = None,
+          refresh: int | None = None) -> HttpResponse:
+    html = render_to_string("preau/error.html", {"status": status, "title": title, "message": message,
+                                                 "refresh": refresh})
     response = HttpResponse(html, status=status, content_type="text/html; charset=utf-8")
     if retry_after:
         response["Retry-After"] = str(retry_after)
@@ -20,6 +22,12 @@ def database_unavailable_response() -> HttpResponse:
     return _page(503, "Service momentanément indisponible",
                  "Préau ne parvient pas à joindre sa base de données. Nos équipes sont prévenues. "
                  "Merci de réessayer dans quelques minutes.", retry_after=60)
+
+
+def busy_response() -> HttpResponse:
+    return _page(503, "Préau est très sollicité",
+                 "Beaucoup d'élèves et de familles se connectent en même temps. Merci de patienter "
+                 "quelques secondes : la page se rechargera toute seule.", retry_after=10, refresh=10)
 
 
 def maintenance_response(message: str = "") -> HttpResponse:

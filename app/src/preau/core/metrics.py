@@ -17,6 +17,7 @@ LATENCY = Histogram("preau_http_request_duration_seconds", "Request latency by v
                     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 LOGINS = Counter("preau_logins_total", "Login attempts by result", ["result"])
 IMPORTS = Counter("preau_imports_total", "Directory imports by kind and result", ["kind", "result"])
+SHED = Counter("preau_requests_shed_total", "Requests answered 'please wait' (queued too long)")
 MERGES = Counter("preau_merges_total", "Establishment merges by result", ["result"])
 
 

@@ -6,7 +6,7 @@ from django.db import DatabaseError
 from django.urls import Resolver404, resolve
 
 from preau.core import metrics
-from preau.core.errors import database_unavailable_response, maintenance_response
+from preau.core.errors import busy_response, database_unavailable_response, maintenance_response
 
 log = logging.getLogger("preau.access")
 
@@ -53,9 +53,47 @@ class MaintenanceMiddleware:
             from preau.core.models import Platform
 
             try:
-                row = Platform.objects.filter(pk=1, maintenance=True).values("maintenance_message").first()
+                state = Platform.cached_state()
             except DatabaseError:
                 return database_unavailable_response()
-            if row is not None:
-                return maintenance_response(row["maintenance_message"])
+            if state["maintenance"]:
+                return maintenance_response(state["maintenance_message"])
+        return self.get_response(request)
+
+
+def queue_seconds(header: str, now: float) -> float | None:
+    """Time since the load balancer received the request, from `X-Request-Start: t=<epoch>`
+    (nginx: `proxy_set_header X-Request-Start "t=${msec}";`, seconds with milliseconds)."""
+    value = header.strip()
+    if value.startswith("t="):
+        value = value[2:]
+    try:
+        start = float(value)
+    except ValueError:
+        return None
+    # Also accept milliseconds or microseconds since the epoch.
+    while start > now * 100:
+        start /= 1000
+    return now - start
+
+
+class LoadSheddingMiddleware:
+    """Beyond capacity, requests wait in the sockets' queues; once a request has waited longer
+    than PREAU_MAX_QUEUE_SECONDS, answering it fully would only make the queue longer. It gets a
+    fast French "please wait" page (503, Retry-After, no database access) instead: the platform
+    degrades gracefully rather than collapsing."""
+
+    def __init__(self, get_response):
+        from django.conf import settings
+
+        self.get_response = get_response
+        self.limit = settings.PREAU_MAX_QUEUE_SECONDS
+
+    def __call__(self, request):
+        header = request.META.get("HTTP_X_REQUEST_START")
+        if header and self.limit and not request.path.startswith(OPS_PATHS):
+            waited = queue_seconds(header, time.time())
+            if waited is not None and waited > self.limit:
+                metrics.SHED.inc()
+                return busy_response()
         return self.get_response(request)

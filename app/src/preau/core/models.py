@@ -63,6 +63,26 @@ class Platform(models.Model):
         year = cls.objects.filter(pk=1).values_list("school_year", flat=True).first()
         return year or school_year_of(timezone.localdate())
 
+    _cache: dict = {"at": None, "state": None}
+
+    @classmethod
+    def cached_state(cls) -> dict:
+        """{maintenance, maintenance_message, school_year} for web requests, read at most every
+        PREAU_PLATFORM_CACHE_SECONDS per process (commands read the row itself): one query
+        less per page, and a maintenance switch still reaches every worker within seconds."""
+        import time
+
+        from django.conf import settings
+
+        now = time.monotonic()
+        ttl = settings.PREAU_PLATFORM_CACHE_SECONDS
+        if cls._cache["at"] is None or now - cls._cache["at"] >= ttl:
+            row = cls.objects.filter(pk=1).values("maintenance", "maintenance_message", "school_year").first()
+            state = row or {"maintenance": False, "maintenance_message": "", "school_year": None}
+            state["school_year"] = state["school_year"] or school_year_of(timezone.localdate())
+            cls._cache.update(at=now, state=state)
+        return cls._cache["state"]
+
 
 class Establishment(models.Model):
     class Status(models.TextChoices):

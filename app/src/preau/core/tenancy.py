@@ -29,6 +29,16 @@ class TenantMiddleware:
         if "uai" not in view_kwargs:
             return None
         uai = normalize(view_kwargs["uai"])
+        # Hot path: a member of an active establishment, found in one query.
+        if request.user.is_authenticated and not request.user.is_platform_admin:
+            membership = (Membership.objects.current().select_related("establishment")
+                          .filter(user=request.user, establishment__uai=uai,
+                                  establishment__status=Establishment.Status.ACTIVE).first())
+            if membership is not None:
+                if membership.establishment.maintenance:
+                    return maintenance_response()
+                request.establishment, request.membership = membership.establishment, membership
+                return None
         establishment = Establishment.objects.filter(uai=uai).first()
         if establishment is not None and establishment.status == Establishment.Status.MERGED:
             establishment = None

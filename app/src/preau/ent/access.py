@@ -36,7 +36,7 @@ class Viewer:
 
     @property
     def year(self) -> int:
-        return self._cached("year", Platform.current_school_year)
+        return Platform.cached_state()["school_year"]
 
     @property
     def is_staff(self) -> bool:

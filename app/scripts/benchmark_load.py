@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""Load benchmark: gunicorn + PostgreSQL 15 on this machine, wrk (Debian package) on loopback.
+
+    python scripts/benchmark_load.py                     # 20 collèges × 600 students, then wrk
+    python scripts/benchmark_load.py --duration 30 --connections 48 --workers 5
+
+1. starts a PostgreSQL 15 in --pgdata (kept between runs: the data set is generated once with
+   `preau-manage seed_bench`: 20 establishments, ≈ 12,000 students, ≈ 21,000 parents, ≈ 1,300
+   staff, a year of grades, absences, logbook, messages, documents);
+2. opens sessions for a sample of students, parents, teachers and vie scolaire (no password
+   hashing: sessions are written like a login would);
+3. serves the app with gunicorn (sync workers) on 127.0.0.1, runs wrk with scripts/load_mix.lua
+   (dashboard, grades, logbook, messages, documents and downloads, timetable, absences, and a
+   login every 100 requests), then an overload run far beyond capacity;
+4. appends the numbers and the machine description to BENCHMARKS.md.
+
+Only loopback; bounded (a few minutes). Needs `wrk` (apt-get install wrk).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+APP = Path(__file__).resolve().parents[1]
+PG_BIN = Path(os.environ.get("PREAU_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+RESULTS = APP / "BENCHMARKS.md"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+class Postgres:
+    """A PostgreSQL 15 with production-like durability (fsync on), its data kept in `data`."""
+
+    def __init__(self, data: Path) -> None:
+        self.data, self.sock, self.port = data, Path(tempfile.mkdtemp(prefix="preau-bench-sock-")), free_port()
+        if os.geteuid() == 0:
+            shutil.chown(self.sock, "postgres", "postgres")
+
+    def start(self) -> None:
+        if not (self.data / "PG_VERSION").exists():
+            self.data.mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0:
+                shutil.chown(self.data, "postgres", "postgres")
+            subprocess.run(as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
+                                        "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]), check=True,
+                           capture_output=True)
+        opts = (f"-p {self.port} -k {self.sock} -c listen_addresses='' -c max_connections=100 "
+                "-c shared_buffers=512MB -c effective_cache_size=2GB -c work_mem=8MB")
+        subprocess.run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l",
+                                    str(self.data.parent / "bench-pg.log"), "-w", "-t", "60", "start"]),
+                       check=True, capture_output=True)
+        subprocess.run(as_postgres([str(PG_BIN / "createdb"), "-h", str(self.sock), "-p", str(self.port),
+                                    "-U", "postgres", "preau"]), capture_output=True)
+
+    def stop(self) -> None:
+        subprocess.run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(self.sock, ignore_errors=True)
+
+
+def write_config(pg: Postgres, tmp: Path) -> Path:
+    config = tmp / "preau.toml"
+    config.write_text(f"""[django]
+secret_key = "benchmark-only-{random.getrandbits(64):x}"
+allowed_hosts = ["127.0.0.1", "localhost"]
+[database]
+host = "{pg.sock}"
+port = {pg.port}
+name = "preau"
+user = "postgres"
+sslmode = "disable"
+[storage]
+static_root = "{tmp / 'static'}"
+media_root = "{tmp / 'media'}"
+[metrics]
+multiproc_dir = "{tmp / 'metrics'}"
+""", encoding="utf-8")
+    return config
+
+
+def manage(*args: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "preau.manage", *args], check=True, capture_output=True,
+                            text=True, env=os.environ)
+    return result.stdout
+
+
+def open_sessions(path: Path, per_profile: dict[str, int]) -> dict:
+    """Sessions of a sample of members, with the URLs each one visits (weighted by repetition)."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from preau.core.models import ClassMembership, Membership, ParentLink
+    from preau.ent.models import Assessment, Document, Participant
+
+    rng = random.Random(7)
+    lines, counts = [], {}
+    for profile, wanted in per_profile.items():
+        members = list(Membership.objects.filter(establishment__uai__startswith="0825", profile__in=profile.split("+"))
+                       .select_related("user", "establishment").order_by("?")[:wanted])
+        counts[profile] = len(members)
+        user_ids = [m.user_id for m in members]
+        children = dict(ParentLink.objects.filter(parent_id__in=user_ids).values_list("parent_id", "child_id"))
+        pupils = set(user_ids) | set(children.values())
+        conversation = dict(Participant.objects.filter(user_id__in=set(user_ids) | pupils)
+                            .values_list("user_id", "conversation_id"))
+        class_of = dict(ClassMembership.objects.filter(user_id__in=pupils, class_group__kind="class")
+                        .values_list("user_id", "class_group_id"))
+        file_of = dict(Document.objects.values_list("class_group_id", "file_id"))
+        assessment_of = {t: (a, c) for t, a, c in Assessment.objects.filter(teacher_id__in=user_ids)
+                         .values_list("teacher_id", "pk", "class_group_id")}
+        for m in members:
+            e = f"/e/{m.establishment.uai}/"
+            urls = [e] * 3 + [e + "messagerie/"] * 2
+            pupil = m.user_id if profile == "ELV" else children.get(m.user_id)
+            if profile in ("ELV", "TUT"):
+                urls += [e + "notes/"] * 2 + [e + "cahier-de-textes/"] * 2 + [e + "emploi-du-temps/", e + "documents/"]
+                urls += [e + "vie-scolaire/"] * (2 if profile == "TUT" else 1)
+                if pupil in class_of and class_of[pupil] in file_of:
+                    urls.append(f"{e}fichiers/{file_of[class_of[pupil]]}/")
+            elif profile == "ENS":
+                urls += [e + "notes/", e + "cahier-de-textes/", e + "documents/", e + "emploi-du-temps/"]
+                if m.user_id in assessment_of:
+                    assessment, klass = assessment_of[m.user_id]
+                    urls += [f"{e}notes/evaluations/{assessment}/"] * 2 + [f"{e}notes/classes/{klass}/",
+                                                                          f"{e}vie-scolaire/appel/{klass}/"]
+            else:
+                urls += [e + "vie-scolaire/"] * 3 + [e + "actualites/"]
+            if m.user_id in conversation:
+                urls.append(f"{e}messagerie/{conversation[m.user_id]}/")
+            session = SessionStore()
+            session[SESSION_KEY] = str(m.user_id)
+            session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+            session[HASH_SESSION_KEY] = m.user.get_session_auth_hash()
+            session.create()
+            lines.append("\t".join([session.session_key, m.user.username, *urls]))
+    rng.shuffle(lines)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return counts
+
+
+def wrk(url: str, sessions: Path, connections: int, seconds: int, threads: int = 2) -> dict:
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+           "-s", str(APP / "scripts" / "load_mix.lua"), url, "--", str(sessions)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode:
+        raise SystemExit(f"wrk failed: {result.stdout}\n{result.stderr}")
+    output = result.stdout
+    match = re.search(r"^PREAU_RESULT (.*)$", output, re.M)
+    if not match:
+        raise SystemExit(f"wrk gave no result:\n{output}")
+    return {"connections": connections, **json.loads(match.group(1))}
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    pg = subprocess.run([str(PG_BIN / "postgres"), "--version"], capture_output=True, text=True).stdout.strip()
+    import django
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 1024 / 1024, 1),
+            "kernel": platform.release(), "python": platform.python_version(), "django": django.get_version(),
+            "postgresql": pg}
+
+
+def report(args, counts, data, runs, host) -> str:
+    date = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    lines = [f"## Load benchmark – {date}", "",
+             f"Machine: {host['cpu']}, {host['cores']} cores, {host['memory_gb']} GB RAM, Linux {host['kernel']}, "
+             f"{host['postgresql']}, Python {host['python']}, Django {host['django']}. gunicorn "
+             f"{args.workers} sync workers, PostgreSQL and wrk (2 threads) on the same machine, loopback.", "",
+             f"Data: {data}", f"Sessions in the mix: {counts}", "",
+             "| run | connections | requests/s | p50 ms | p95 ms | p99 ms | errors | statuses |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, r in runs.items():
+        errors = sum(r["errors"].values()) - r["errors"]["status"]
+        lines.append(f"| {name} | {r['connections']} | {r['rps']:.0f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | "
+                     f"{r['p99_ms']:.0f} | {errors} socket, {r['errors']['status']} non-2xx/3xx | "
+                     f"{', '.join(f'{k}: {v}' for k, v in sorted(r['statuses'].items()))} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--establishments", type=int, default=20)
+    parser.add_argument("--students", type=int, default=600, help="per establishment")
+    parser.add_argument("--workers", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=48)
+    parser.add_argument("--duration", type=int, default=60)
+    parser.add_argument("--overload-connections", type=int, default=600)
+    parser.add_argument("--overload-duration", type=int, default=30)
+    parser.add_argument("--pgdata", default="/var/tmp/preau-bench-pg")
+    parser.add_argument("--no-write", action="store_true", help="do not append to BENCHMARKS.md")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk not found: apt-get install wrk")
+
+    tmp = Path(tempfile.mkdtemp(prefix="preau-bench-"))
+    pg = Postgres(Path(args.pgdata))
+    pg.start()
+    server = None
+    try:
+        os.environ.update(PREAU_CONFIG=str(write_config(pg, tmp)), DJANGO_SETTINGS_MODULE="preau.settings")
+        sys.path.insert(0, str(APP / "src"))
+        manage("migrate", "--noinput")
+        manage("collectstatic", "--noinput")
+        started = time.perf_counter()
+        seeded = json.loads(manage("seed_bench", "--establishments", str(args.establishments),
+                                   "--students", str(args.students), "--json"))
+        print(f"data set ready in {time.perf_counter() - started:.0f} s: {seeded['users']} accounts", flush=True)
+        sessions = tmp / "sessions.tsv"
+        counts = open_sessions(sessions, {"ELV": 1500, "TUT": 1500, "ENS": 300, "EVS+DIR": 60})
+        port = free_port()
+        log = open(tmp / "gunicorn.log", "w")
+        # Access lines (one JSON line per request) go to /dev/null; errors to gunicorn.log.
+        os.environ["PREAU_LOG_STREAM"] = "stderr"
+        server = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "-c", "python:preau.gunicorn_conf",
+                                   "preau.wsgi", "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
+                                   "--backlog", "2048", "--timeout", "60"], stdout=subprocess.DEVNULL, stderr=log,
+                                  env=os.environ)
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        wrk(url, sessions, 16, 10)  # warm-up: connections, caches, PostgreSQL buffers
+        runs = {"nominal": wrk(url, sessions, args.connections, args.duration),
+                "overload": wrk(url, sessions, args.overload_connections, args.overload_duration)}
+        for name, result in runs.items():
+            print(name, json.dumps(result), flush=True)
+            if any(str(status).startswith("5") and status not in ("503",) for status in result["statuses"]):
+                print((tmp / "gunicorn.log").read_text()[-3000:])
+        from django.db import connection
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT (SELECT count(*) FROM ent_grade), (SELECT count(*) FROM ent_absence), "
+                           "(SELECT count(*) FROM ent_message), (SELECT count(*) FROM core_user)")
+            grades, absences, messages, users = cursor.fetchone()
+        data = (f"{args.establishments} establishments, {users} accounts, {grades} grades, {absences} absences, "
+                f"{messages} messages (seed_bench --students {args.students})")
+        text = report(args, counts, data, runs, machine())
+        print(text)
+        if not args.no_write:
+            previous = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Préau benchmarks\n"
+            RESULTS.write_text(previous.rstrip() + "\n\n" + text, encoding="utf-8")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

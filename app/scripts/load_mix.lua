@@ -1,0 +1,74 @@
+-- wrk script for scripts/benchmark_load.py: a realistic mix of ENT pages over many sessions.
+-- sessions file (tab-separated, one session a line): cookie, username, then weighted URLs.
+-- Every request carries X-Request-Start (as nginx sets it) so that load shedding can work.
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_usec; } preau_timeval;
+int gettimeofday(preau_timeval *tv, void *tz);
+]]
+local tv = ffi.new("preau_timeval")
+
+local function now()
+  ffi.C.gettimeofday(tv, nil)
+  return string.format("t=%d.%03d", tonumber(tv.tv_sec), math.floor(tonumber(tv.tv_usec) / 1000))
+end
+
+local sessions = {}
+local login_every = tonumber(os.getenv("PREAU_LOGIN_EVERY") or "100")
+local password = os.getenv("PREAU_BENCH_PASSWORD") or "bench-preau-2026"
+local counter = 0
+statuses = {}  -- global: done() reads it from each thread
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  local path = args[1] or "sessions.tsv"
+  for line in io.lines(path) do
+    local fields = {}
+    for field in string.gmatch(line, "[^\t]+") do table.insert(fields, field) end
+    table.insert(sessions, {cookie = fields[1], username = fields[2], urls = {select(3, unpack(fields))}})
+  end
+  math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+end
+
+function request()
+  counter = counter + 1
+  local s = sessions[math.random(#sessions)]
+  if counter % login_every == 0 then
+    -- A login (Argon2 check + new session): the CSRF cookie and field carry the same token.
+    local token = "benchcsrftokenbenchcsrftoken0123"
+    local body = "username=" .. s.username .. "&password=" .. password .. "&csrfmiddlewaretoken=" .. token
+    return wrk.format("POST", "/connexion/", {
+      ["Cookie"] = "csrftoken=" .. token,
+      ["Content-Type"] = "application/x-www-form-urlencoded",
+      ["X-Request-Start"] = now()}, body)
+  end
+  local url = s.urls[math.random(#s.urls)]
+  return wrk.format("GET", url, {["Cookie"] = "sessionid=" .. s.cookie, ["X-Request-Start"] = now()})
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local merged = {}
+  for _, thread in ipairs(threads) do
+    local counts = thread:get("statuses")
+    for status, n in pairs(counts) do merged[status] = (merged[status] or 0) + n end
+  end
+  local parts = {}
+  for status, n in pairs(merged) do table.insert(parts, string.format('"%d": %d', status, n)) end
+  local e = summary.errors
+  io.write(string.format(
+    'PREAU_RESULT {"requests": %d, "duration_s": %.2f, "rps": %.1f, "p50_ms": %.1f, "p90_ms": %.1f, ' ..
+    '"p95_ms": %.1f, "p99_ms": %.1f, "max_ms": %.1f, "errors": {"connect": %d, "read": %d, "write": %d, ' ..
+    '"timeout": %d, "status": %d}, "statuses": {%s}}\n',
+    summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000, e.connect, e.read, e.write, e.timeout, e.status,
+    table.concat(parts, ", ")))
+end
