@@ -129,6 +129,13 @@ def test_list_shows_database_backups():
     assert listing["wal"]["max"]
 
 
+def test_verify_checks_both_tools():
+    repo = summary_of(REPO.run("/usr/local/sbin/preau-backup verify"))
+    assert repo["ok"] is True and set(repo["checks"]) == {"pgbackrest check", "pgbackrest verify"}
+    client = summary_of(DB.run("/usr/local/sbin/preau-backup verify"))
+    assert client["ok"] is True and set(client["checks"]) == {"borgmatic check"}
+
+
 def test_usage_errors_exit_2():
     assert REPO.run("/usr/local/sbin/preau-backup nonsense").rc == 2
     assert DB.run("/usr/local/sbin/preau-backup full").rc == 2  # not the repository host
