@@ -26,7 +26,6 @@ import platform
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,18 +34,10 @@ import urllib.request
 from pathlib import Path
 
 APP = Path(__file__).resolve().parents[1]
-PG_BIN = Path(os.environ.get("PREAU_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+sys.path[:0] = [str(APP), str(APP / "src")]
 RESULTS = APP / "BENCHMARKS.md"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def as_postgres(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+from tests.conftest import PG_BIN, _as_postgres as as_postgres, _free_port as free_port  # noqa: E402
 
 
 class Postgres:
@@ -224,7 +215,6 @@ def main() -> None:
     server = None
     try:
         os.environ.update(PREAU_CONFIG=str(write_config(pg, tmp)), DJANGO_SETTINGS_MODULE="preau.settings")
-        sys.path.insert(0, str(APP / "src"))
         manage("migrate", "--noinput")
         manage("collectstatic", "--noinput")
         started = time.perf_counter()

@@ -47,8 +47,9 @@ def can_download(request, stored: StoredFile) -> bool:
     me = viewer(request)
     if stored.uploaded_by_id == request.user.pk or me.is_supervisor:
         return True
-    document = Document.objects.for_request(request).filter(file=stored).first()
-    if document is not None and me.sees_class(document.class_group_id):
+    documents = Document.objects.for_request(request).filter(file=stored)
+    class_ids = me.visible_class_ids()
+    if documents.filter(class_group_id__in=class_ids).exists() if class_ids is not None else documents.exists():
         return True
     if Submission.objects.for_request(request).filter(file=stored, homework__teacher=request.user).exists():
         return True
