@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from . import console as ui
@@ -20,6 +21,7 @@ from .errors import OpsError
 from .paths import ARTIFACTS, ROOT
 
 SUITES = ("unit", "app", "roles", "lab")
+MOLECULE_PARALLEL = int(os.environ.get("PREAU_MOLECULE_PARALLEL", "2"))
 
 
 def _pytest(args: list[str], cwd: Path, name: str, k: str | None) -> tuple[int, int, int]:
@@ -59,26 +61,37 @@ def _roles(k: str | None) -> tuple[int, int, int]:
                ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     passed = failed = skipped = 0
     ui.console.rule("[bold]roles[/]")
-    scenarios = sorted(ROOT.glob("roles/*/molecule/*/molecule.yml"))
-    for scenario in scenarios:
+    scenarios = []
+    for scenario in sorted(ROOT.glob("roles/*/molecule/*/molecule.yml")):
         role, name = scenario.parts[-4], scenario.parts[-2]
         if k and k not in f"{role}/{name}":
             skipped += 1
-            continue
+        else:
+            scenarios.append((role, name, scenario.parents[2]))
+
+    def molecule(role: str, name: str, role_dir: Path) -> tuple[str, bool, float]:
         started = time.monotonic()
         log = ARTIFACTS / "molecule" / f"{role}-{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        with ui.step(f"molecule test {role} ({name})") as progress, open(log, "w") as out:
-            code = subprocess.run(["molecule", "test", "-s", name], cwd=scenario.parents[2],
-                                  env=env, stdout=out, stderr=subprocess.STDOUT).returncode
-            progress.detail = f"log: {log.relative_to(ROOT)}"
-            if code != 0:
+        with open(log, "w") as out:
+            code = subprocess.run(["molecule", "test", "-s", name], cwd=role_dir, env=env,
+                                  stdout=out, stderr=subprocess.STDOUT).returncode
+        return f"{role}/{name}", code == 0, time.monotonic() - started
+
+    # Two scenarios at a time: each is mostly waiting on dpkg/systemd in its containers.
+    with ThreadPoolExecutor(max_workers=MOLECULE_PARALLEL) as pool:
+        futures = [pool.submit(molecule, *item) for item in scenarios]
+        for future in as_completed(futures):
+            name, ok, duration = future.result()
+            log = ARTIFACTS / "molecule" / f"{name.replace('/', '-')}.log"
+            if ok:
+                passed += 1
+                ui.console.print(f"[green]✓[/] molecule test {name} [dim]({duration:.0f} s)[/]")
+            else:
                 failed += 1
-                ui.console.print(f"[red]FAILED[/] {role}/{name} after "
-                                 f"{time.monotonic() - started:.0f} s; last lines:")
-                ui.console.print("\n".join(log.read_text().splitlines()[-25:]), markup=False)
-                continue
-        passed += 1
+                ui.console.print(f"[red]✗ molecule test {name}[/] ({duration:.0f} s), "
+                                 f"log {log.relative_to(ROOT)}; last lines:")
+                ui.console.print("\n".join(log.read_text().splitlines()[-30:]), markup=False)
     rule_tests = sorted(ROOT.glob("monitoring/tests/*.yml"))
     if rule_tests and (not k or k in "promtool"):
         promtool = shutil.which("promtool")
@@ -88,6 +101,14 @@ def _roles(k: str | None) -> tuple[int, int, int]:
         code = subprocess.run([promtool, "test", "rules", *map(str, rule_tests)],
                               cwd=ROOT / "monitoring").returncode
         passed, failed = (passed + 1, failed) if code == 0 else (passed, failed + 1)
+    if not k or k in "ansible-lint":
+        with ui.step("ansible-lint (production profile)") as progress:
+            lint = subprocess.run(["ansible-lint", "-q", "--nocolor"], cwd=ROOT, env=env,
+                                  capture_output=True, text=True)
+            if lint.returncode != 0:
+                progress.result = "failed"
+                ui.console.print(lint.stdout[-3000:] + lint.stderr[-2000:], markup=False)
+        passed, failed = (passed + 1, failed) if lint.returncode == 0 else (passed, failed + 1)
     return passed, failed, skipped
 
 
