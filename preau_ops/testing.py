@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from . import console as ui
+from . import system
 from .errors import OpsError
 from .paths import ARTIFACTS, ROOT
 
@@ -118,6 +119,10 @@ def run(suites: list[str], k: str | None = None) -> int:
         raise OpsError(f"unknown test suite(s): {', '.join(unknown)}",
                        f"suites: {', '.join(SUITES)}")
     chosen = [s for s in SUITES if s in suites] or list(SUITES)
+    if {"app", "roles"} & set(chosen):  # PostgreSQL + Chromium for the app, promtool for rules
+        with ui.step("System packages for the tests") as progress:
+            installed = system.ensure(system.TESTS, "the tests", progress)
+            progress.detail = ("installed " + " ".join(installed)) if installed else "present"
     summary = ui.Summary("deploy.py test")
     totals = [0, 0, 0]
     for suite in chosen:

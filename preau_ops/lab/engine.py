@@ -7,10 +7,10 @@ the lab's state dir so that `lab down` stops exactly the daemon it started, and 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 
+from .. import system
 from ..errors import OpsError
 from ..paths import STATE_DIR
 
@@ -38,15 +38,7 @@ def ensure(progress=None):
     if os.geteuid() != 0 or not os.path.exists("/etc/debian_version"):
         raise OpsError("no Docker engine answers on /var/run/docker.sock",
                        "start Docker (or run deploy.py as root on Debian so it can start one)")
-    if shutil.which("dockerd") is None:
-        if progress:
-            progress.update("installing docker.io")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        result = subprocess.run(["apt-get", "install", "-y", "-q", "docker.io"],
-                                capture_output=True, text=True, env=env)
-        if result.returncode != 0:
-            raise OpsError("could not install docker.io:\n" + result.stderr[-2000:],
-                           "run `apt-get update` first, or install Docker yourself")
+    system.ensure(system.LAB, "the lab", progress)
     if progress:
         progress.update("starting dockerd")
     STATE_DIR.mkdir(exist_ok=True)

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from .. import system
 from ..errors import OpsError
 
 REPOSITORY = "preau-lab"
@@ -133,10 +134,7 @@ def build_bare(client, progress=None, force: bool = False) -> bool:
     wanted = _source_hash(" ".join(BARE_PACKAGES), APT_SOURCES)
     if not force and _image_hash(client, "bare") == wanted:
         return False
-    for tool in ("mmdebstrap", "chroot"):
-        if shutil.which(tool) is None:
-            raise OpsError(f"`{tool}` is needed to build the lab image",
-                           "apt-get install -y mmdebstrap")
+    system.ensure(system.LAB, "building the lab image", progress)
     with tempfile.TemporaryDirectory(prefix="preau-rootfs-") as tmp:
         root = Path(tmp) / "rootfs"
         if progress:

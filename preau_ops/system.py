@@ -1,0 +1,51 @@
+"""The controller's own Debian packages: installed on first need, so that the README's two
+commands work on a fresh Debian 12 machine (as root); elsewhere, say what to install."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+from .errors import OpsError
+
+# What each part of the bundle needs on the controller.
+LAB = ["docker.io", "mmdebstrap", "openssh-client"]
+TESTS = ["postgresql", "chromium", "fonts-dejavu-core", "prometheus"]
+
+_POLICY = "/usr/sbin/policy-rc.d"
+
+
+def missing(packages: list[str]) -> list[str]:
+    result = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\\n",
+                             *packages], capture_output=True, text=True)
+    installed = {line.split()[0] for line in result.stdout.splitlines()
+                 if line.endswith(" installed")}
+    return [p for p in packages if p not in installed]
+
+
+def ensure(packages: list[str], why: str, progress=None) -> list[str]:
+    """Install what is missing; return what was installed."""
+    todo = missing(packages)
+    if not todo:
+        return []
+    if os.geteuid() != 0 or not os.path.exists("/etc/debian_version"):
+        raise OpsError(f"{why} needs these packages: {' '.join(todo)}",
+                       f"install them: apt-get install --no-install-recommends {' '.join(todo)}")
+    if progress:
+        progress.update(f"installing {' '.join(todo)}")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    # No service starts during the install: the bundle starts exactly what it needs itself.
+    blocked = not os.path.exists(_POLICY)
+    if blocked:
+        with open(_POLICY, "w") as policy:
+            policy.write("#!/bin/sh\nexit 101\n")
+        os.chmod(_POLICY, 0o755)
+    try:
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env)
+        result = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
+                                 *todo], capture_output=True, text=True, env=env)
+    finally:
+        if blocked:
+            os.unlink(_POLICY)
+    if result.returncode != 0:
+        raise OpsError(f"installing {' '.join(todo)} failed:\n{result.stderr[-1500:]}")
+    return todo
