@@ -177,12 +177,14 @@ def machine() -> dict:
             "postgresql": pg}
 
 
-def report(args, counts, data, runs, host) -> str:
+def report(args, counts, data, runs, host, load) -> str:
     date = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     lines = [f"## Load benchmark – {date}", "",
              f"Machine: {host['cpu']}, {host['cores']} cores, {host['memory_gb']} GB RAM, Linux {host['kernel']}, "
              f"{host['postgresql']}, Python {host['python']}, Django {host['django']}. gunicorn "
-             f"{args.workers} sync workers, PostgreSQL and wrk (2 threads) on the same machine, loopback.", "",
+             f"{args.workers} sync workers, PostgreSQL and wrk (2 threads) on the same machine, loopback. "
+             f"Load average (1 min) before/after the runs: {load[0]:.1f} / {load[1]:.1f} (the machine is shared).",
+             "",
              f"Data: {data}", f"Sessions in the mix: {counts}", "",
              "| run | connections | requests/s | p50 ms | p95 ms | p99 ms | errors | statuses |",
              "|---|---|---|---|---|---|---|---|"]
@@ -200,9 +202,9 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=600, help="per establishment")
     parser.add_argument("--workers", type=int, default=5)
     parser.add_argument("--connections", type=int, default=48)
-    parser.add_argument("--duration", type=int, default=60)
+    parser.add_argument("--duration", type=int, default=30)
     parser.add_argument("--overload-connections", type=int, default=600)
-    parser.add_argument("--overload-duration", type=int, default=30)
+    parser.add_argument("--overload-duration", type=int, default=20)
     parser.add_argument("--pgdata", default="/var/tmp/preau-bench-pg")
     parser.add_argument("--no-write", action="store_true", help="do not append to BENCHMARKS.md")
     args = parser.parse_args()
@@ -239,8 +241,13 @@ def main() -> None:
             except OSError:
                 time.sleep(0.2)
         wrk(url, sessions, 16, 10)  # warm-up: connections, caches, PostgreSQL buffers
-        runs = {"nominal": wrk(url, sessions, args.connections, args.duration),
+        load_before = os.getloadavg()[0]
+        # capacity: about one connection per worker (no queueing); nominal: the sessions' mix at
+        # --connections; overload: far beyond capacity (load shedding must keep it standing).
+        runs = {"capacity": wrk(url, sessions, args.workers + 2, args.duration),
+                "nominal": wrk(url, sessions, args.connections, args.duration),
                 "overload": wrk(url, sessions, args.overload_connections, args.overload_duration)}
+        load = (load_before, os.getloadavg()[0])
         for name, result in runs.items():
             print(name, json.dumps(result), flush=True)
             if any(str(status).startswith("5") and status not in ("503",) for status in result["statuses"]):
@@ -252,7 +259,7 @@ def main() -> None:
             grades, absences, messages, users = cursor.fetchone()
         data = (f"{args.establishments} establishments, {users} accounts, {grades} grades, {absences} absences, "
                 f"{messages} messages (seed_bench --students {args.students})")
-        text = report(args, counts, data, runs, machine())
+        text = report(args, counts, data, runs, machine(), load)
         print(text)
         if not args.no_write:
             previous = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Préau benchmarks\n"
