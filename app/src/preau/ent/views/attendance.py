@@ -8,13 +8,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from preau.core.models import User
+from preau.core.models import ParentLink, User
 from preau.ent.access import profiles, require, viewer
 from preau.ent.forms import JustifyForm, RollCallForm
-from preau.ent.models import Absence
+from preau.ent.models import Absence, TimetableSlot
 from preau.ent.notify import notify
 from preau.ent.views.common import back, class_or_404, paginate, students_of
-from preau.core.models import ParentLink
 
 NEEDS_JUSTIFICATION = [Absence.Status.UNJUSTIFIED, Absence.Status.REFUSED]
 
@@ -63,8 +62,12 @@ def roll_call(request, uai, class_id):
     require(me.is_supervisor or me.teaches(class_group.pk))
     students = students_of(request, class_group)
     now = timezone.localtime()
+    # Default lesson: the class's slot in progress (or the last one begun) today, else this hour.
+    slot = (TimetableSlot.objects.for_request(request)
+            .filter(class_group=class_group, weekday=now.isoweekday(), start__lte=now.time())
+            .order_by("-start").values_list("start", flat=True).first())
     form = RollCallForm(request.POST or None,
-                        initial={"start": now.time().replace(minute=0, second=0, microsecond=0)})
+                        initial={"start": slot or now.time().replace(minute=0, second=0, microsecond=0)})
     errors = []
     if request.method == "POST" and form.is_valid():
         day, start = form.cleaned_data["date"], form.cleaned_data["start"]
