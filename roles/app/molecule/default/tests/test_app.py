@@ -29,7 +29,8 @@ def test_user_and_layout(host):
 def test_config_file_is_the_contract(host):
     config = tomllib.loads(host.file("/etc/preau/preau.toml").content_string)
     assert set(config) == {"django", "database", "database_owner", "storage", "retention", "metrics"}
-    assert config["django"] == {"secret_key": "django-secret-molecule", "allowed_hosts": ["ent.preau.test"], "debug": False}
+    assert config["django"] == {"secret_key": "django-secret-molecule", "debug": False,
+                                "allowed_hosts": ["ent.preau.test", "app-web", "172.30.93.10"]}
     assert config["database"]["host"] == "172.30.93.10"
     assert config["database"]["sslmode"] == "require"
     assert config["database_owner"]["password"] == 'owner-secret-"molecule"'
