@@ -92,6 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
                               "no-op")
     command("rollback", "every app host back to its previous release, one at a time")
     command("status", "health of every host, service, release, backup and alert at a glance")
+    audit = command("audit", "verify live servers against the declared state, read-only "
+                             "(testinfra); JUnit, JSON and HTML reports")
+    audit.add_argument("--limit", metavar="HOSTS", help="hosts or groups, comma-separated")
+    audit.add_argument("--control", nargs="+", metavar="ID", default=[],
+                       help="only these controls (an id such as SSH-01, or a prefix: SSH)")
+    audit.add_argument("--report", metavar="DIR", default=None,
+                       help="where to write audit.xml, audit.json, audit.html "
+                            "(default: artifacts/audit)")
+    audit.add_argument("--as-auditor", action="store_true",
+                       help="connect as the read-only auditor account (base_auditor_user); "
+                            "the drift control is then skipped")
+    audit.add_argument("--lynis-scan", action="store_true",
+                       help="run a Lynis scan on each host (~70 s) instead of reading its last "
+                            "report")
+    audit.add_argument("--lang", choices=("fr", "en"), default="fr", help="HTML report language")
     patch = command("patch", "rolling OS security updates, one host at a time, services "
                              "restarted as needrestart says, health checks between hosts")
     patch.add_argument("--limit", metavar="HOSTS", help="hosts or groups, comma-separated")
@@ -535,6 +550,23 @@ def cmd_backup(args) -> int:
     return 0
 
 
+def cmd_audit(args) -> int:
+    from . import audit
+    inv = _load(args)
+    with ui.step(f"Audit of {inv.name}" + (" as the auditor" if args.as_auditor else "")) \
+            as progress:
+        run = audit.run(inv, limit=args.limit, controls=args.control, report_dir=args.report,
+                        as_auditor=args.as_auditor, lynis_scan=args.lynis_scan,
+                        lang=args.lang, progress=progress)
+        counts = run.data["counts"]
+        progress.detail = (f"{counts['passed']} passed, {counts['failed']} failed, "
+                           f"{counts['skipped']} not verified in {run.data['duration']} s")
+        if counts["failed"]:
+            progress.result = "failed"
+    audit.print_summary(run, ui.console)
+    return run.code
+
+
 def cmd_test(args) -> int:
     from . import testing
     return testing.run(args.suites, args.k)
@@ -550,6 +582,7 @@ HANDLERS = {
     "rollback": cmd_rollback,
     "patch": cmd_patch,
     "status": cmd_status,
+    "audit": cmd_audit,
     "establishment": cmd_establishment,
     "backup": cmd_backup,
     "test": cmd_test,

@@ -1,0 +1,388 @@
+"""Per-host controls: declared packages, units, ports and firewall; SSH; accounts; the
+ANSSI-BP-028 intermediary subset applied by the base role; Lynis."""
+from __future__ import annotations
+
+import ipaddress
+import re
+
+import pytest
+
+from . import declared
+
+control = pytest.mark.control
+
+
+def _listeners(text: str) -> list[tuple[str, int, str]]:
+    """(address, port, process) of `ss -tlnp`/`ss -ulnp` lines."""
+    found = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        address, _, port = fields[3].rpartition(":")
+        process = re.search(r'\(\("([^"]+)"', line)
+        found.append((address.strip("[]"), int(port), process.group(1) if process else "?"))
+    return found
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@control("DECL-01", "Declared packages are installed", "Declared state (roles, per group)")
+def test_packages(host, remote, evidence):
+    wanted = declared.packages(host)
+    out = remote.run("dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n' " + " ".join(wanted))
+    installed = {line.split()[0] for line in out.stdout.splitlines()
+                 if len(line.split()) > 1 and line.split()[1].startswith("ii")}
+    missing = sorted(set(wanted) - installed)
+    evidence(f"{len(wanted) - len(missing)}/{len(wanted)} declared packages installed")
+    assert not missing, f"not installed: {', '.join(missing)}"
+
+
+@control("DECL-02", "Declared services running and enabled", "Declared state (roles, per group)")
+def test_units(host, remote, evidence):
+    problems = []
+    for unit in declared.units(host):
+        enabled = remote.run(f"systemctl is-enabled {unit}").stdout.strip()
+        active = remote.run(f"systemctl is-active {unit}").stdout.strip()
+        if enabled not in ("enabled", "static", "alias") or active != "active":
+            problems.append(f"{unit} is {active}/{enabled}")
+    evidence(f"units checked: {', '.join(declared.units(host))}")
+    if remote.in_container():
+        evidence("auditd, chronyd: not applicable in a container (configured, not started)")
+    else:
+        for unit in declared.NOT_IN_CONTAINER_UNITS:
+            if remote.run(f"systemctl is-active {unit}").stdout.strip() != "active":
+                problems.append(f"{unit} is not active")
+    assert not problems, "; ".join(problems)
+
+
+@control("DECL-03", "Listening ports are exactly the declared ones",
+         "ANSSI-BP-028 R80; docs/contracts.md ports")
+def test_listening_ports(inv, host, remote, evidence):
+    tcp = remote.root_out("/usr/bin/ss -tlnp")
+    udp = remote.root_out("/usr/bin/ss -ulnp")
+    assert tcp is not None and udp is not None, "sudo refused `ss -tlnp`/`ss -ulnp`"
+    declared_ports = set(declared.openings(inv, host))
+    seen = {("tcp", p): (a, proc) for a, p, proc in _listeners(tcp) if not _loopback(a)}
+    seen |= {("udp", p): (a, proc) for a, p, proc in _listeners(udp) if not _loopback(a)}
+    local = sorted({f"{a}:{p}" for a, p, _ in _listeners(tcp) + _listeners(udp) if _loopback(a)})
+    evidence("declared: " + ", ".join(f"{p}/{proto}" for proto, p in sorted(declared_ports)))
+    evidence("loopback only (not reachable from the network): " + (", ".join(local) or "none"))
+    extra = sorted(set(seen) - declared_ports)
+    missing = sorted(declared_ports - set(seen))
+    problems = [f"undeclared port {p}/{proto} open ({seen[(proto, p)][1]} on "
+                f"{seen[(proto, p)][0]})" for proto, p in extra]
+    problems += [f"declared port {p}/{proto} not listening" for proto, p in missing]
+    assert not problems, "; ".join(problems)
+
+
+def _nft_openings(ruleset: str) -> tuple[str | None, dict[tuple[str, int], set[str] | None]]:
+    """(input policy, {(proto, port): sources or None}) of the preau_filter input chain."""
+    chain = re.search(r"chain input \{(.*?)\n\s*\}", ruleset, re.S)
+    if not chain:
+        return None, {}
+    body = chain.group(1)
+    policy = re.search(r"policy (\w+);", body)
+    openings: dict[tuple[str, int], set[str] | None] = {}
+    for line in body.splitlines():
+        rule = re.search(r"(?:ip6? saddr (\{[^}]*\}|\S+) )?(tcp|udp) dport (\{[^}]*\}|\d+) accept",
+                         line)
+        if not rule:
+            continue
+        sources = None if rule.group(1) is None else \
+            {s.strip() for s in rule.group(1).strip("{}").split(",")}
+        for port in rule.group(3).strip("{}").split(","):
+            key = (rule.group(2), int(port))
+            if sources is None or openings.get(key, set()) is None:
+                openings[key] = None
+            else:
+                openings[key] = (openings.get(key) or set()) | sources
+    return (policy.group(1) if policy else None), openings
+
+
+@control("FW-01", "Firewall denies by default, opens only what is declared",
+         "ANSSI-BP-028 R80")
+def test_firewall(inv, host, remote, evidence):
+    ruleset = remote.root_out("/usr/sbin/nft list ruleset")
+    assert ruleset is not None, "sudo refused `nft list ruleset`"
+    policy, live = _nft_openings(ruleset)
+    wanted = declared.openings(inv, host)
+    evidence(f"input policy: {policy}")
+    for (proto, port), sources in sorted(live.items()):
+        evidence(f"{port}/{proto} from {'everyone' if sources is None else ', '.join(sorted(sources))}")
+    problems = [] if policy == "drop" else [f"input policy is {policy}, not drop"]
+    for key in sorted(set(live) | set(wanted)):
+        port = f"{key[1]}/{key[0]}"
+        if key not in wanted:
+            problems.append(f"undeclared opening {port}")
+        elif key not in live:
+            problems.append(f"declared opening {port} missing")
+        elif live[key] != wanted[key]:
+            problems.append(f"{port} open to {live[key] or 'everyone'}, declared "
+                            f"{sorted(wanted[key]) if wanted[key] else 'everyone'}")
+    assert not problems, "; ".join(problems)
+
+
+def _sshd(remote) -> dict[str, list[str]]:
+    out = remote.root_out("/usr/sbin/sshd -T")
+    assert out is not None, "sudo refused `sshd -T`"
+    settings: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(" ")
+        settings.setdefault(key, []).append(value.strip())
+    return settings
+
+
+@control("SSH-01", "SSH: keys only, no root login, restricted groups", "ANSSI-BP-028 R79, R33")
+def test_ssh_authentication(host, remote, evidence):
+    sshd = _sshd(remote)
+    wanted = {"permitrootlogin": "no", "passwordauthentication": "no",
+              "kbdinteractiveauthentication": "no", "pubkeyauthentication": "yes",
+              "permitemptypasswords": "no", "authenticationmethods": "publickey",
+              "hostbasedauthentication": "no", "x11forwarding": "no",
+              "allowagentforwarding": "no", "permituserenvironment": "no"}
+    problems = []
+    for key, value in wanted.items():
+        live = " ".join(sshd.get(key, ["(unset)"]))
+        evidence(f"{key} {live}")
+        if live != value:
+            problems.append(f"{key} is {live}, expected {value}")
+    groups = set(" ".join(sshd.get("allowgroups", [])).split())
+    evidence(f"allowgroups {' '.join(sorted(groups))}")
+    allowed = {declared.var(host, "base_admin_group"), declared.var(host, "base_auditor_user"),
+               *declared.var(host, "base_ssh_allow_groups_extra", [])}
+    if not groups or groups - allowed:
+        problems.append(f"AllowGroups {sorted(groups)} differs from the declared {sorted(allowed)}")
+    assert not problems, "; ".join(problems)
+
+
+WEAK_SSH = re.compile(r"(sha1|md5|cbc|arcfour|3des|diffie-hellman-group1-|group14-sha1|"
+                      r"ssh-dss|ssh-rsa$|umac-64|hmac-sha2-(256|512)$|nistp(384|521))")
+
+
+@control("SSH-02", "SSH algorithms: the declared modern set only (ssh-audit style summary)",
+         "ANSSI-BP-028 R79; ANSSI OpenSSH note")
+def test_ssh_algorithms(host, remote, evidence):
+    sshd = _sshd(remote)
+    problems = []
+    for key, var in (("kexalgorithms", "base_ssh_kex_algorithms"),
+                     ("ciphers", "base_ssh_ciphers"), ("macs", "base_ssh_macs"),
+                     ("hostkeyalgorithms", "base_ssh_host_key_algorithms"),
+                     ("pubkeyacceptedalgorithms", "base_ssh_pubkey_algorithms")):
+        live = ",".join(sshd.get(key, [])).split(",")
+        weak = [a for a in live if WEAK_SSH.search(a)]
+        evidence(f"{key}: {len(live)} offered, {len(weak)} weak" + (f" ({', '.join(weak)})"
+                                                                     if weak else ""))
+        if live != declared.var(host, var):
+            problems.append(f"{key} {','.join(live)} differs from {var}")
+        if weak:
+            problems.append(f"weak {key}: {', '.join(weak)}")
+    assert not problems, "; ".join(problems)
+
+
+@control("ACC-01", "Admin accounts are those of the inventory", "ANSSI-BP-028 R30, R33, R38")
+def test_admin_accounts(host, remote, evidence):
+    group = declared.var(host, "base_admin_group")
+    line = remote.out(f"getent group {group}").strip()
+    members = set(filter(None, line.split(":")[3].split(","))) if line.count(":") >= 3 else set()
+    wanted = set(declared.admin_users(host))
+    evidence(f"group {group}: {', '.join(sorted(members)) or 'no member'}")
+    problems = []
+    if members != wanted:
+        problems.append(f"{group} members {sorted(members)} differ from the inventory "
+                        f"{sorted(wanted)}")
+    for name in declared.absent_admins(host):
+        if remote.run(f"getent passwd {name}").rc == 0:
+            problems.append(f"{name} is declared absent but exists")
+    # no other account than the admins may get sudo rights: sudoers.d files are role-written
+    sudo_group = remote.out("getent group sudo").strip().split(":")
+    if len(sudo_group) > 3 and sudo_group[3]:
+        problems.append(f"group sudo has members: {sudo_group[3]}")
+    evidence(f"group sudo: {sudo_group[3] if len(sudo_group) > 3 and sudo_group[3] else 'empty'}")
+    assert not problems, "; ".join(problems)
+
+
+@control("ACC-02", "No stray authorized SSH keys", "ANSSI-BP-028 R30")
+def test_authorized_keys(host, remote, evidence):
+    accounts = dict(declared.admin_users(host))
+    accounts[declared.var(host, "base_auditor_user")] = declared.var(host, "base_auditor_ssh_keys")
+    unverifiable, problems = [], []
+    for name, keys in sorted(accounts.items()):
+        home = remote.out(f"getent passwd {name}").split(":")[5]
+        path = f"{home}/.ssh/authorized_keys"
+        try:
+            text = remote.read(path)
+        except FileNotFoundError:
+            text = ""
+        if text is None:
+            unverifiable.append(path)
+            continue
+        live = {" ".join(l.split()[:2]) for l in text.splitlines()
+                if l.strip() and not l.startswith("#")}
+        wanted = {" ".join(k.split()[:2]) for k in keys}
+        evidence(f"{name}: {len(live)} key(s), {len(wanted)} declared")
+        if live - wanted:
+            problems.append(f"{name} has {len(live - wanted)} undeclared key(s) in {path}: "
+                            + ", ".join(k[:40] + "…" for k in sorted(live - wanted)))
+        if wanted - live:
+            problems.append(f"{name} lacks {len(wanted - live)} declared key(s)")
+    assert not problems, "; ".join(problems)
+    if unverifiable:
+        pytest.skip("not readable by the auditor: " + ", ".join(unverifiable)
+                    + " (needs `/usr/bin/cat <file>` in base_auditor_readable_files)")
+
+
+def _conf_values(text: str, separator: str = "=") -> dict[str, str]:
+    values = {}
+    for line in text.splitlines():
+        line = line.split("#")[0].strip()
+        if separator in line and not line.startswith("["):
+            key, _, value = line.partition(separator)
+            values[key.strip()] = value.strip()
+    return values
+
+
+@control("HARD-01", "Kernel settings (sysctl) as declared",
+         "ANSSI-BP-028 R9, R11, R12, R14")
+def test_sysctl(host, remote, evidence):
+    wanted = {**declared.var(host, "base_sysctl"), **declared.var(host, "base_sysctl_extra", {})}
+    written = _conf_values(remote.out("cat /etc/sysctl.d/90-preau.conf"))
+    problems = [f"/etc/sysctl.d/90-preau.conf: {k} = {written.get(k, '(missing)')}, "
+                f"declared {v}" for k, v in wanted.items() if written.get(k) != str(v)]
+    evidence(f"/etc/sysctl.d/90-preau.conf: {len(wanted) - len(problems)}/{len(wanted)} "
+             "settings as declared")
+    if remote.in_container():
+        evidence("live values: not applicable in a container (the host's kernel)")
+    else:
+        live = remote.out("sysctl " + " ".join(wanted) + " 2>/dev/null || true")
+        values = _conf_values(live)
+        wrong = [f"live {k} = {values.get(k)}, declared {v}" for k, v in wanted.items()
+                 if values.get(k) != str(v)]
+        evidence(f"live values: {len(wanted) - len(wrong)}/{len(wanted)} as declared")
+        problems += wrong
+    assert not problems, "; ".join(problems)
+
+
+@control("HARD-02", "auditd rules written (and loaded outside containers)", "ANSSI-BP-028 R73")
+def test_auditd(host, remote, evidence):
+    text = remote.read("/etc/audit/rules.d/preau.rules")
+    assert text is not None, "sudo refused `cat /etc/audit/rules.d/preau.rules`"
+    rules = [l for l in text.splitlines() if l.startswith("-")]
+    keys = sorted(set(re.findall(r"-k (\S+)", text)))
+    evidence(f"/etc/audit/rules.d/preau.rules: {len(rules)} rules, keys {', '.join(keys)}")
+    problems = []
+    for watched in ("/etc/passwd", "/etc/shadow", "/etc/sudoers", "/etc/ssh/sshd_config"):
+        if watched not in text:
+            problems.append(f"{watched} not watched")
+    if remote.in_container():
+        evidence("loaded rules (auditctl -l): not applicable in a container")
+    else:
+        loaded = remote.root_out("/usr/sbin/auditctl -l") or ""
+        evidence(f"auditctl -l: {len(loaded.splitlines())} rules loaded")
+        if len(loaded.splitlines()) < len(rules):
+            problems.append(f"only {len(loaded.splitlines())} of {len(rules)} rules loaded")
+    assert not problems, "; ".join(problems)
+
+
+@control("HARD-03", "journald: persistent, with the declared size and retention",
+         "ANSSI-BP-028 R71")
+def test_journald(host, remote, evidence):
+    values = _conf_values(remote.out("cat /etc/systemd/journald.conf"))
+    wanted = {"Storage": "persistent",
+              "SystemMaxUse": declared.var(host, "base_journald_system_max_use"),
+              "MaxRetentionSec": declared.var(host, "base_journald_max_retention")}
+    problems = []
+    for key, value in wanted.items():
+        evidence(f"{key}={values.get(key, '(unset)')}")
+        if values.get(key) != str(value):
+            problems.append(f"journald {key} is {values.get(key, 'unset')}, declared {value}")
+    assert not problems, "; ".join(problems)
+
+
+@control("HARD-04", "Security updates applied automatically", "ANSSI-BP-028 R61")
+def test_unattended_upgrades(host, remote, evidence):
+    text = remote.out("cat /etc/apt/apt.conf.d/52preau-unattended-upgrades")
+    problems = []
+    for line in ('APT::Periodic::Unattended-Upgrade "1"', 'APT::Periodic::Update-Package-Lists "1"'):
+        if line not in text:
+            problems.append(f"missing `{line}`")
+    origins = re.findall(r'"(origin=[^"]+)"', text)
+    evidence(f"origins: {'; '.join(origins)}")
+    if origins != declared.var(host, "base_unattended_origins"):
+        problems.append("Origins-Pattern differs from base_unattended_origins")
+    if remote.run("dpkg-query -W -f='${db:Status-Abbrev}' unattended-upgrades").stdout[:2] != "ii":
+        problems.append("unattended-upgrades is not installed")
+    mode = _conf_values(remote.out("cat /etc/needrestart/conf.d/preau.conf"))
+    evidence(f"needrestart mode: {mode.get('$nrconf{restart}', '?')}")
+    assert not problems, "; ".join(problems)
+
+
+def _secret_files(host) -> list[tuple[str, set[str], str]]:
+    """(path, allowed modes, owner:group)."""
+    files = [("/etc/ssh/ssh_host_ed25519_key", {"600"}, "root:root"),
+             ("/etc/ssh/ssh_host_rsa_key", {"600"}, "root:root"),
+             ("/etc/ssh/ssh_host_ecdsa_key", {"600"}, "root:root"),
+             ("/etc/shadow", {"640", "600"}, "root:shadow"),
+             ("/etc/sudoers.d/preau", {"440"}, "root:root"),
+             ("/etc/audit/rules.d/preau.rules", {"640", "600"}, "root:root")]
+    if "app" in host.groups:
+        files.append(("/etc/preau/preau.toml", {"640"}, "root:preau"))
+    if "lb" in host.groups:
+        domain = declared.var(host, "nginx_server_name") or host.vars.get("preau_domain")
+        files.append((f"/etc/nginx/tls/{domain}.key", {"600", "640"}, "root:root"))
+    return files
+
+
+@control("HARD-05", "Secrets and keys are not readable by others",
+         "ANSSI-BP-028 R50 (sensitive files); declared state")
+def test_secret_permissions(host, remote, evidence):
+    problems, unverifiable = [], []
+    for path, modes, owner in _secret_files(host):
+        result = remote.run(f"stat -c '%a %U:%G' {path}")
+        if result.rc != 0 and "Permission denied" in result.stderr:
+            result = remote.root(f"/usr/bin/stat -c '%a %U:%G' {path}")
+            if result.rc != 0 and "No such file" not in result.stderr:
+                unverifiable.append(path)
+                continue
+        if result.rc != 0:
+            problems.append(f"{path} is missing")
+            continue
+        mode, live_owner = result.stdout.split()
+        evidence(f"{path} {mode} {live_owner}")
+        if mode not in modes or live_owner.split(":")[0] != owner.split(":")[0]:
+            problems.append(f"{path} is {mode} {live_owner}, expected {'/'.join(sorted(modes))} "
+                            f"{owner}")
+    assert not problems, "; ".join(problems)
+    if unverifiable:
+        pytest.skip("directory not traversable by the auditor: " + ", ".join(unverifiable)
+                    + " (needs a `/usr/bin/stat -c %a %U:%G FILE` sudo rule per file)")
+
+
+@control("LYNIS-01", "Lynis hardening index", "ANSSI-BP-028 (overall hardening, informative)")
+def test_lynis(host, remote, evidence, options):
+    if options["lynis_scan"]:
+        out = remote.root_out("/usr/sbin/lynis audit system --quick --no-colors")
+        assert out is not None, "sudo refused `lynis audit system --quick --no-colors`"
+        match = re.search(r"Hardening index : (\d+)", out)
+        assert match, "no hardening index in Lynis' output"
+        evidence(f"hardening index {match.group(1)} (scan run now)")
+        return
+    try:
+        report = remote.read("/var/log/lynis-report.dat")
+    except FileNotFoundError:
+        pytest.skip("no Lynis report on the host yet (run the audit with --lynis-scan, ~70 s)")
+    if report is None:
+        pytest.skip("/var/log/lynis-report.dat not readable by the auditor "
+                    "(needs `/usr/bin/cat /var/log/lynis-report.dat`); or use --lynis-scan")
+    values = _conf_values(report)
+    evidence(f"hardening index {values.get('hardening_index', '?')} "
+             f"(report of {values.get('report_datetime_end', '?')})")
+    warnings = [v for k, v in (l.partition("=")[::2] for l in report.splitlines())
+                if k == "warning[]"]
+    evidence(f"{len(warnings)} warning(s)" + (": " + "; ".join(w.split("|")[1] for w in warnings
+                                                                 if "|" in w) if warnings else ""))
