@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="ISO time with zone, e.g. 2026-11-29T10:42:00+01:00")
     bk_restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
+    command("bench", "measure the bundle on the running lab (converge no-op, release, status) "
+                     "into BENCHMARKS.md, next to the previous values")
+
     test = command("test", "run the project's tests (the README's test command)")
     test.add_argument("suites", nargs="*", metavar="SUITE",
                       help="unit, app, roles, lab (default: all, in that order)")
@@ -567,6 +570,12 @@ def cmd_audit(args) -> int:
     return run.code
 
 
+def cmd_bench(args) -> int:
+    from . import bench
+    _refuse_inventory(args, "bench")
+    return bench.run(_load(args), ui.console)
+
+
 def cmd_test(args) -> int:
     from . import testing
     return testing.run(args.suites, args.k)
@@ -585,6 +594,7 @@ HANDLERS = {
     "audit": cmd_audit,
     "establishment": cmd_establishment,
     "backup": cmd_backup,
+    "bench": cmd_bench,
     "test": cmd_test,
 }
 
