@@ -222,7 +222,17 @@ def test_the_html_report_renders_in_chromium(converged):
         page.on("request", lambda r: requests.append(r.url))
         page.goto(report.resolve().as_uri())
         assert page.locator("h1").inner_text() == "Audit de conformité Préau"
-        assert page.get_by_role("heading", name="Synthèse").is_visible()
+        assert page.get_by_role("heading", name="Synthèse", exact=True).is_visible()
         page.screenshot(path=str(shot), full_page=True)
+        page.add_script_tag(content=_axe_source())
+        violations = page.evaluate("""async () => (await axe.run(document, {runOnly: {type: 'tag',
+            values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})).violations
+            .filter(v => ['serious', 'critical'].includes(v.impact)).map(v => v.id)""")
         browser.close()
     assert all(url.startswith("file://") for url in requests), requests
+    assert violations == [], f"accessibility (axe-core): {violations}"
+
+
+def _axe_source() -> str:
+    import axe_playwright_python
+    return (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text()
