@@ -165,6 +165,7 @@ def run(inv: Inventory, *, limit: str | None = None, controls: list[str] | None 
             env["PREAU_VAULT_PASSWORD_FILE"] = str(inv.vault_password_file)
         count = workers or min(len(hosts) + 1, 4)
         command = [sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider",
+                   "-p", "no:pytest11.testinfra",  # our `host` is an inventory host, not its fixture
                    "-n", str(count), "--dist", "loadgroup",
                    "-o", "junit_family=xunit1", "-o", "junit_suite_name=preau-audit",
                    f"--junitxml={report_dir / 'audit.xml'}", "-W", "ignore::DeprecationWarning"]
