@@ -123,6 +123,16 @@ def test_files_backup_with_borgmatic():
     assert REPO.file("/var/lib/borg/bk-db/config").contains("key =")
 
 
+def test_files_backup_picks_up_directories_created_after_converge():
+    DB.run("mkdir -p /srv/preau/shared/later && echo late > /srv/preau/shared/later/late.txt")
+    cmd = DB.run("/usr/local/sbin/preau-backup files")
+    assert cmd.rc == 0, cmd.stderr
+    result = summary_of(cmd)
+    assert "/srv/preau/shared/later" in result["sources"]
+    files = DB.run(f"borgmatic list --archive {result['archive']} --path srv/preau/shared/later")
+    assert "late.txt" in files.stdout, files.stdout + files.stderr
+
+
 def test_list_shows_database_backups():
     listing = summary_of(REPO.run("/usr/local/sbin/preau-backup list"))
     assert {b["type"] for b in listing["database"]} >= {"full", "diff"}
