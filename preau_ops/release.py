@@ -61,7 +61,11 @@ def pyinfra_state(inv: Inventory, hosts: list[Host] | None = None,
     from pyinfra.api import Inventory as PyinfraInventory
     from pyinfra.api.connect import connect_all, disconnect_all
 
+    from pyinfra.connectors.sshuserclient.client import get_host_keys
+
     logging.getLogger("pyinfra").setLevel(logging.ERROR)
+    # pyinfra memoizes known_hosts per process: re-read it, a host may have been rebuilt.
+    get_host_keys.cache.clear()
     hosts = list(inv.hosts.values()) if hosts is None else hosts
     names = {h.name for h in hosts}
     entries = [(h.name, {**h.vars, **_connection_data(h)}) for h in hosts]
