@@ -260,10 +260,14 @@ def _canary(state, host: Host, version: str, domain: str) -> str | None:
 
 
 def _point_current(state, host: Host, version: str) -> None:
+    # With a release in place the units the app role installed are enabled, as the role
+    # itself does once `current` exists (so the next converge has nothing to change).
     shell(state, host.name,
           f"ln -sfn {RELEASES}/{version} {BASE}/.current.new && "
           f"mv -T {BASE}/.current.new {CURRENT} && "
-          "systemctl enable --now preau.socket >/dev/null 2>&1 && "
+          "systemctl enable --now preau.socket "
+          "$(systemctl list-unit-files 'preau-*.timer' --no-legend | awk '{print $1}') "
+          ">/dev/null 2>&1 && systemctl enable preau.service >/dev/null 2>&1 && "
           "systemctl restart preau.service")
 
 
