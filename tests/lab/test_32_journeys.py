@@ -1,0 +1,207 @@
+"""Browser journeys through the load balancer over HTTPS (Playwright + Debian's Chromium): a
+parent, a teacher and a student of a demo establishment do a daily task each.
+
+Chromium resolves the lab's public name to the lb (`--host-resolver-rules`). It cannot be
+told to trust a CA file without an NSS database, so it accepts the certificate errors of
+chains holding the lab CA's key only (`--ignore-certificate-errors-spki-list`; a certificate
+from another issuer is still refused, tested below), each page checks that the certificate
+was issued by the lab CA, and the TLS of the same entry point is verified strictly (chain and
+name, against .lab/ca/ca.crt) by Python's ssl. Screenshots: artifacts/journeys/.
+"""
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import re
+import socket
+import ssl
+
+import pytest
+
+from preau_ops import release
+from preau_ops.paths import ARTIFACTS, STATE_DIR
+
+from .conftest import deploy
+
+pytestmark = pytest.mark.lab
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CA = STATE_DIR / "ca" / "ca.crt"
+SHOTS = ARTIFACTS / "journeys"
+UAI = "0820021C"  # Collège Jean Moulin: the demo logins' content lives there (app/README.md)
+
+
+def _ca_spki_hash() -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    ca = x509.load_pem_x509_certificate(CA.read_bytes())
+    spki = ca.public_key().public_bytes(serialization.Encoding.DER,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+def _ca_name() -> str:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    ca = x509.load_pem_x509_certificate(CA.read_bytes())
+    return ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+
+
+@pytest.fixture(scope="module")
+def demo(lab):
+    deploy("release", timeout=1200)  # the app is there, whatever ran before
+    answer = release.run_manage(lab, "seed_demo")
+    assert UAI in {e["uai"] for e in answer["establishments"]}
+    return lab, answer["password"]
+
+
+@pytest.fixture(scope="module")
+def entry(demo):
+    lab, _ = demo
+    lb = lab.hosts_in("lb")[0]
+    return lb.address, lb.vars["preau_domain"]
+
+
+@pytest.fixture(scope="module")
+def browser(entry):
+    from playwright.sync_api import sync_playwright
+
+    address, domain = entry
+    args = [*ARGS, f"--host-resolver-rules=MAP {domain} {address}",
+            f"--ignore-certificate-errors-spki-list={_ca_spki_hash()}"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, entry):
+    _, domain = entry
+    context = browser.new_context(base_url=f"https://{domain}", locale="fr-FR",
+                                  viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def login(page, username: str, password: str) -> None:
+    response = page.goto("/connexion/")
+    assert response.status == 200 and page.url.startswith("https://")
+    assert response.security_details()["issuer"] == _ca_name()
+    page.get_by_label("Identifiant").fill(username)
+    page.get_by_label("Mot de passe").fill(password)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(re.compile(r"^https://[^/]+/$"))
+    page.get_by_role("link", name="Collège Jean Moulin").first.click()
+    page.wait_for_url(re.compile(rf"/e/{UAI}/$"))
+
+
+def test_the_entry_point_is_tls_with_the_lab_certificate(entry):
+    """What the browser trusts by key hash, verified strictly here: chain and name."""
+    address, domain = entry
+    context = ssl.create_default_context(cafile=str(CA))
+    with socket.create_connection((address, 443), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=domain) as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+            names = [value for kind, value in tls.getpeercert()["subjectAltName"]]
+    assert domain in names
+
+
+def _self_signed(tmp_path, name: str):
+    """A certificate for NAME that does not chain to the lab CA: (cert file, key file)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "other.crt", tmp_path / "other.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_chromium_refuses_a_certificate_from_another_ca(browser, entry, tmp_path):
+    """The key-hash exception covers the lab CA only: another issuer is still refused."""
+    import http.server
+    import threading
+
+    _, domain = entry
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(*_self_signed(tmp_path, domain))
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    context = browser.new_context()
+    try:
+        with pytest.raises(Exception, match="ERR_CERT_AUTHORITY_INVALID"):
+            context.new_page().goto(f"https://127.0.0.1:{server.server_port}/")
+    finally:
+        context.close()
+        server.shutdown()
+
+
+def test_teacher_takes_the_roll_call(page, demo):
+    _, password = demo
+    login(page, "demo.prof", password)
+    shot(page, "10-prof-tableau-de-bord")
+    page.get_by_role("link", name="Faire l'appel en 5A").click()
+    # A lesson of its own each run (the time of the run), so the task can be repeated.
+    lesson = datetime.datetime.now().strftime("%H:%M")
+    page.get_by_label("Heure du cours").fill(lesson)
+    page.get_by_role("group", name="État de Léa MARTIN").get_by_label("Absent").check()
+    shot(page, "11-prof-appel")
+    page.get_by_role("button", name="Enregistrer l'appel").click()
+    assert page.get_by_text(re.compile(r"Appel enregistré : 1 absence")).is_visible()
+    shot(page, "12-prof-appel-enregistre")
+
+
+def test_parent_justifies_an_absence(page, demo):
+    _, password = demo
+    login(page, "demo.parent", password)
+    assert page.get_by_role("heading", name=re.compile("Travail à faire")).first.is_visible()
+    shot(page, "20-parent-tableau-de-bord")
+    page.get_by_role("link", name=re.compile("^Justifier")).first.click()
+    page.get_by_label("Motif de l'absence").fill("Rendez-vous chez l'orthodontiste")
+    shot(page, "21-parent-justifier")
+    page.get_by_role("button", name="Envoyer le justificatif").click()
+    assert page.get_by_text("Justificatif envoyé à la vie scolaire.").is_visible()
+    shot(page, "22-parent-justificatif-envoye")
+
+
+def test_student_hands_in_homework(page, demo, tmp_path):
+    _, password = demo
+    login(page, "demo.eleve", password)
+    shot(page, "30-eleve-tableau-de-bord")
+    page.get_by_role("link", name="Cahier de textes").first.click()
+    assert page.get_by_role("heading", name="À faire cette semaine").is_visible()
+    page.locator("li").filter(has_text="recette de crêpes").get_by_role("link").first.click()
+    copy = tmp_path / "recette-de-crepes.pdf"
+    copy.write_bytes(b"%PDF-1.4\n% la recette de crepes\n")
+    page.get_by_label("Fichier à rendre").set_input_files(str(copy))
+    shot(page, "31-eleve-devoir")
+    page.get_by_role("button", name="Rendre le travail").click()
+    assert page.get_by_text("Votre travail a bien été rendu.").is_visible()
+    shot(page, "32-eleve-devoir-rendu")
