@@ -61,7 +61,7 @@ def render_html(data: dict, lang: str = "fr") -> str:
     hosts = [{"name": name, "results": items, **summarise(items)}
              for name, items in grouped.items()]
     extras = {"lynis": {r["host"]: r for r in results if r["control"] == "LYNIS-01"},
-              "ssh": {r["host"]: r for r in results if r["control"] == "SSH-02"}}
+              "ssh": {r["host"]: r for r in results if r["control"] == "SSH-03"}}
     return template.render(data=data, hosts=hosts, t=WORDS.get(lang, WORDS["fr"]), lang=lang,
                            failures=[r for r in results if r["status"] == "failed"],
                            extras=extras)

@@ -405,24 +405,3 @@ def test_unit_hardening(host, remote, evidence):
     assert match, "no exposure level in systemd-analyze's output"
     evidence(f"preau.service exposure {match.group(1)}")
     assert float(match.group(1)) <= 2.0, f"preau.service exposure {match.group(1)} > 2.0"
-
-
-# ------------------------------------------------------------------------------ drift
-
-@control("DRIFT-01", "A converge in check mode would change nothing",
-         "Declared state (all roles)")
-def test_no_drift(inv, options, evidence):
-    if options["as_auditor"]:
-        pytest.skip("needs the admin account (Ansible check mode uses sudo): run without "
-                    "--as-auditor, or `deploy.py converge --check` as an admin")
-    from preau_ops import converge
-
-    result = converge.run_playbook(inv, check=True, limit=options["limit"])
-    evidence(f"converge --check: {result.duration:.0f} s, {result.changed} change(s)")
-    problems = []
-    for name, host in sorted(result.hosts.items()):
-        if host.changes:
-            problems.append(f"{name}: " + ", ".join(host.changes))
-        if host.failed or host.unreachable:
-            problems.append(f"{name}: " + "; ".join(host.errors))
-    assert not problems, "drift: " + " | ".join(problems)

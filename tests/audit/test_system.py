@@ -3,7 +3,10 @@ ANSSI-BP-028 intermediary subset applied by the base role; Lynis."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -165,7 +168,7 @@ WEAK_SSH = re.compile(r"(sha1|md5|cbc|arcfour|3des|diffie-hellman-group1-|group1
                       r"ssh-dss|ssh-rsa$|umac-64|hmac-sha2-(256|512)$|nistp(384|521))")
 
 
-@control("SSH-02", "SSH algorithms: the declared modern set only (ssh-audit style summary)",
+@control("SSH-02", "SSH algorithms: the declared modern set only (sshd -T)",
          "ANSSI-BP-028 R79; ANSSI OpenSSH note")
 def test_ssh_algorithms(host, remote, evidence):
     sshd = _sshd(remote)
@@ -182,6 +185,35 @@ def test_ssh_algorithms(host, remote, evidence):
             problems.append(f"{key} {','.join(live)} differs from {var}")
         if weak:
             problems.append(f"weak {key}: {', '.join(weak)}")
+    assert not problems, "; ".join(problems)
+
+
+@control("SSH-03", "ssh-audit finds no failing algorithm and no known CVE",
+         "ANSSI-BP-028 R79; ssh-audit (external view from the auditor's machine)")
+def test_ssh_audit(host, evidence):
+    """What a client sees on the wire, independent of the configuration files."""
+    command = [sys.executable, "-m", "ssh_audit", "-j", "--skip-rate-test", "-t", "10",
+               "-p", str(host.port), host.address]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    try:
+        report = json.loads(result.stdout)
+    except ValueError:
+        pytest.fail(f"ssh-audit could not audit {host.address}:{host.port}: "
+                    f"{(result.stdout + result.stderr).strip()[-300:]}")
+    evidence(f"banner {report.get('banner', {}).get('raw', '?')}")
+    failing, warned = [], []
+    for kind in ("kex", "key", "enc", "mac"):
+        for algorithm in report.get(kind, []):
+            notes = algorithm.get("notes", {})
+            if notes.get("fail"):
+                failing.append(f"{kind} {algorithm['algorithm']}: {'; '.join(notes['fail'])}")
+            elif notes.get("warn"):
+                warned.append(f"{algorithm['algorithm']} ({'; '.join(notes['warn'])})")
+        evidence(f"{kind}: {len(report.get(kind, []))} offered")
+    cves = [f"{c.get('name')} (CVSS {c.get('cvssv2')})" for c in report.get("cves", [])]
+    evidence(f"{len(failing)} failing, {len(warned)} with warnings"
+             + (": " + ", ".join(warned) if warned else ""))
+    problems = failing + [f"known vulnerability {c}" for c in cves]
     assert not problems, "; ".join(problems)
 
 

@@ -80,6 +80,30 @@ def test_auditor_is_read_only(app):
     assert app.run("runuser -u auditor -- sudo -n true").rc != 0
 
 
+def test_auditor_reads_keys_and_secret_metadata_only(app):
+    def sudo(command):
+        return app.run(f"runuser -u auditor -- sudo -n {command}")
+
+    assert "alice@molecule" in sudo("/usr/bin/cat /home/alice/.ssh/authorized_keys").stdout
+    assert sudo("/usr/bin/stat -c '%a %U:%G' /etc/shadow").stdout.split()[1] == "root:shadow"
+    app.run("install -d /etc/nginx/tls && install -m 600 /dev/null /etc/nginx/tls/ent.example.key")
+    assert sudo("/usr/bin/stat -c '%a %U:%G' /etc/nginx/tls/ent.example.key").stdout.strip() \
+        == "600 root:root"
+    assert sudo("/usr/bin/stat -c '%a' /etc/shadow").rc != 0  # other formats: refused
+    assert sudo("/usr/bin/cat /etc/ssh/ssh_host_ed25519_key").rc != 0
+    find = "/usr/bin/find /var/lib/postgresql/15/main/pg_wal/archive_status -name {} -mmin +5"
+    refused = "sudo: a password is required"  # what `sudo -n` says outside the rules
+    assert refused not in sudo(find.format("'*.ready'")).stderr
+    assert refused in sudo(find.format("'x' -delete -o -name '*.ready'")).stderr
+
+
+def test_lynis_runs_daily(app):
+    timer = app.file("/etc/systemd/system/preau-lynis.timer").content_string
+    assert "OnCalendar=*-*-* 03:00:00" in timer
+    assert app.service("preau-lynis.timer").is_enabled
+    assert "cat /var/log/lynis-report.dat" in app.run("runuser -u auditor -- sudo -n -l").stdout
+
+
 def test_updates_logs_kernel_files(app):
     unattended = app.file("/etc/apt/apt.conf.d/52preau-unattended-upgrades").content_string
     assert 'APT::Periodic::Unattended-Upgrade "1";' in unattended and "Debian-Security" in unattended

@@ -57,3 +57,14 @@ def test_memory_derived_from_the_declared_memory(db):
 def test_passwords_stored_as_scram(db):
     hashes = superuser_sql(db, "SELECT rolpassword FROM pg_authid WHERE rolname LIKE 'preau_%'", "postgres")
     assert all(line.startswith("SCRAM-SHA-256$") for line in hashes.splitlines())
+
+
+def test_auditor_role_reads_statistics_not_data(db):
+    db.run("useradd --system auditor")  # the base role's account (not applied in this scenario)
+    auditor = "runuser -u auditor -- psql -XAtq -d %s -c %s"
+    assert db.check_output(auditor, "postgres", "SELECT pg_has_role('pg_monitor', 'MEMBER')") == "t"
+    assert db.run(auditor, "postgres", "SELECT count(*) FROM pg_stat_archiver").rc == 0
+    assert db.run(auditor, "preau", "SELECT 1").rc != 0  # CONNECT on the app database: app roles only
+    flags = superuser_sql(db, "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles "
+                              "WHERE rolname = 'auditor'", "postgres")
+    assert flags == "f|f|f"
