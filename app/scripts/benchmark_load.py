@@ -101,8 +101,12 @@ def open_sessions(path: Path, per_profile: dict[str, int]) -> dict:
     import django
 
     django.setup()
+    from importlib import import_module
+
+    from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
+
+    SessionStore = import_module(settings.SESSION_ENGINE).SessionStore  # noqa: N806 (as a login would)
 
     from preau.core.models import ClassMembership, Membership, ParentLink
     from preau.ent.models import Assessment, Document, Participant

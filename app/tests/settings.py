@@ -21,3 +21,5 @@ STATIC_ROOT = tempfile.mkdtemp(prefix="preau-static-")
 LOGGING["loggers"]["preau.access"] = {"level": "WARNING"}  # noqa: F405
 # Tests switch maintenance and school years on and off: no per-process cache of the platform row.
 PREAU_PLATFORM_CACHE_SECONDS = 0
+# Pages must show what other users just wrote: no per-user cache (its own tests switch it on).
+PREAU_USER_CACHE_SECONDS = 0

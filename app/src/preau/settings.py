@@ -42,10 +42,11 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "preau.core.sessions.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "preau.core.tenancy.TenantMiddleware",
+    "preau.ent.cache.UserCacheMiddleware",
 ]
 
 ROOT_URLCONF = "preau.urls"
@@ -55,8 +56,11 @@ TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [],
-        "APP_DIRS": True,
         "OPTIONS": {
+            # Compiled templates are kept per process (also Django's default without DEBUG; said
+            # here so that nobody turns it off by listing loaders).
+            "loaders": [("django.template.loaders.cached.Loader",
+                         ["django.template.loaders.app_directories.Loader"])],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
@@ -100,7 +104,7 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 
 # Sessions in the database: shared by every app server and gunicorn worker.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_ENGINE = "preau.core.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
@@ -132,6 +136,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PREAU_UPLOAD_MAX_BYTES = 10 * 1024 * 1024
 # Quiet hours for notifications (ministry guidance, docs/domain.md); a head of establishment may
 # adjust them (Establishment.settings["quiet_hours"]).
+# Short-lived per-user page parts (preau.ent.cache: the dashboard's panels). Each worker's own
+# memory: nothing in it is authoritative, entries live PREAU_USER_CACHE_SECONDS at most (what other
+# people change shows up within that delay; the user's own writes invalidate at once), keys hold
+# the establishment, the user and the session. 0 = off.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "preau",
+                      "TIMEOUT": 30, "OPTIONS": {"MAX_ENTRIES": 5000}}}
+PREAU_USER_CACHE_SECONDS = 30
 # Load shedding: a request queued longer than this (X-Request-Start set by the load balancer)
 # gets a fast "please wait" page instead of adding to the overload (0 = off).
 PREAU_MAX_QUEUE_SECONDS = 1.0

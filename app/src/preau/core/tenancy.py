@@ -15,6 +15,11 @@ from preau.core.errors import maintenance_response
 from preau.core.models import Establishment, EstablishmentAlias, Membership
 from preau.core.uai import normalize
 
+# Extra per-member values computed in the membership query itself (name → expression taking the
+# user), registered by the service apps at start-up: e.g. the unread notifications count of the
+# navigation rides along with the query every page makes anyway instead of costing its own.
+MEMBERSHIP_ANNOTATIONS: dict = {}
+
 
 class TenantMiddleware:
     def __init__(self, get_response):
@@ -33,7 +38,9 @@ class TenantMiddleware:
         if request.user.is_authenticated and not request.user.is_platform_admin:
             membership = (Membership.objects.current().select_related("establishment")
                           .filter(user=request.user, establishment__uai=uai,
-                                  establishment__status=Establishment.Status.ACTIVE).first())
+                                  establishment__status=Establishment.Status.ACTIVE)
+                          .annotate(**{name: make() for name, make in MEMBERSHIP_ANNOTATIONS.items()})
+                          .first())
             if membership is not None:
                 if membership.establishment.maintenance:
                     return maintenance_response()

@@ -9,3 +9,9 @@ class EntConfig(AppConfig):
     label = "ent"
     verbose_name = "Services de l'ENT"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from preau.core.tenancy import MEMBERSHIP_ANNOTATIONS
+        from preau.ent.context import unread_notifications
+
+        MEMBERSHIP_ANNOTATIONS["unread_notifications"] = unread_notifications

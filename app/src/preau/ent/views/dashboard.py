@@ -3,9 +3,11 @@ import copy
 import datetime as dt
 
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from preau.ent.access import viewer
+from preau.ent.cache import cached_html_for_user
 from preau.core.models import ClassMembership
 from preau.ent.models import Absence, Grade, Homework, Notification, Submission
 from preau.ent.views.attendance import NEEDS_JUSTIFICATION
@@ -51,8 +53,17 @@ def _student_panels(request, students):
 
 
 def dashboard(request, uai):
+    """The panels are the expensive part (a dozen queries and most of the rendering): they are
+    kept 30 s per user and session (preau.ent.cache), the rest of the page is rendered each time."""
     me = viewer(request)
+    panels = cached_html_for_user(request, "dashboard", lambda: render_to_string(
+        "ent/_dashboard_panels.html", _panels(request, me)))
+    return render(request, "ent/dashboard.html", {"me": me, "panels": panels})
+
+
+def _panels(request, me) -> dict:
     context = {
+        "request": request,
         "me": me,
         "unread": unread_conversations(request).count(),
         "news": visible_news(request)[:3],
@@ -71,4 +82,4 @@ def dashboard(request, uai):
         absences = Absence.objects.for_request(request)
         context["to_validate"] = absences.filter(status=Absence.Status.SUBMITTED).count()
         context["absent_today"] = absences.filter(date=timezone.localdate()).count()
-    return render(request, "ent/dashboard.html", context)
+    return context

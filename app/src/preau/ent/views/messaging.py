@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from preau.ent import files
 from preau.ent.access import allowed_recipients
+from preau.ent.cache import invalidate
 from preau.ent.forms import ComposeForm, ReplyForm
 from preau.ent.models import Conversation, Message, Participant
 from preau.ent.notify import notify
@@ -93,6 +94,9 @@ def conversation(request, uai, conversation_id):
                   [p.user_id for p in participants if p.user_id != request.user.pk])
         flash.success(request, "Réponse envoyée.")
         return back(request, "conversation", conversation_id=item.pk)
+    mine = next((p for p in participants if p.user_id == request.user.pk), None)
+    if mine is not None and (mine.last_read_at is None or mine.last_read_at < item.last_message_at):
+        invalidate(request)  # the cached dashboard counted this conversation as unread
     Participant.objects.filter(conversation=item, user=request.user).update(last_read_at=timezone.now())
     thread = Message.objects.filter(conversation=item).select_related("author", "attachment")
     return render(request, "ent/conversation.html", {

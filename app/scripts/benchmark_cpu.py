@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Application CPU per request, measured in-process (no gunicorn, no wrk, no network).
+
+    python scripts/benchmark_cpu.py                      # 1,500 requests of the load mix
+    python scripts/benchmark_cpu.py --requests 3000 --profile 25
+
+On a shared machine the wall-clock numbers of the load benchmark mostly measure the other
+tenants; the process CPU time of this process (time.process_time) does not: it is the work the
+app does for a page, PostgreSQL's own share excluded. It uses the load benchmark's data set and
+mix (scripts/benchmark_load.py: same PostgreSQL data directory, same sessions, a login every 100
+requests), sends the requests through Django's test client in one process, and prints per view:
+requests, mean CPU ms and mean SQL queries, then the whole mix. --profile N prints cProfile's top
+N functions by cumulative time.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchmark_load import Postgres, manage, open_sessions, write_config  # noqa: E402
+
+# The load benchmark's proportions (1,500 / 1,500 / 300 / 60), scaled down.
+SAMPLE = {"ELV": 250, "TUT": 250, "ENS": 50, "EVS+DIR": 10}
+
+
+def requests_of(sessions: Path, count: int, login_every: int, seed: int) -> list[tuple]:
+    """(cookie, username, url or None for a login) like scripts/load_mix.lua picks them."""
+    rows = [line.split("\t") for line in sessions.read_text(encoding="utf-8").splitlines() if line]
+    rng = random.Random(seed)
+    picked = []
+    for n in range(1, count + 1):
+        cookie, username, *urls = rng.choice(rows)
+        picked.append((cookie, username, None if n % login_every == 0 else rng.choice(urls)))
+    return picked
+
+
+def run(picked: list[tuple], password: str) -> dict:
+    from django.db import connection
+    from django.test import Client
+    from django.urls import resolve
+
+    stats: dict[str, list[float]] = {}
+    queries = {"n": 0}
+
+    def count(execute, sql, params, many, context):
+        queries["n"] += 1
+        return execute(sql, params, many, context)
+
+    clients: dict[str, Client] = {}
+    with connection.execute_wrapper(count):
+        for cookie, username, url in picked:
+            client = clients.setdefault(cookie, Client(HTTP_HOST="localhost"))
+            queries["n"] = 0
+            if url is None:
+                login = Client(HTTP_HOST="localhost")
+                started = time.process_time()
+                response = login.post("/connexion/", {"username": username, "password": password})
+                view = "login"
+            else:
+                client.cookies["sessionid"] = cookie
+                started = time.process_time()
+                response = client.get(url)
+                view = resolve(url.split("?")[0]).url_name
+            spent = time.process_time() - started
+            if response.status_code >= 400:
+                raise SystemExit(f"{url or 'login'} → {response.status_code}")
+            stats.setdefault(view, []).extend([spent, queries["n"]])
+    return stats
+
+
+def table(stats: dict) -> str:
+    lines = ["| view | requests | CPU ms / request | SQL queries / request |", "|---|---|---|---|"]
+    total_cpu = total_queries = total = 0
+    for view, values in sorted(stats.items(), key=lambda kv: -len(kv[1])):
+        cpu, sql = values[0::2], values[1::2]
+        total += len(cpu)
+        total_cpu += sum(cpu)
+        total_queries += sum(sql)
+        lines.append(f"| {view} | {len(cpu)} | {1000 * sum(cpu) / len(cpu):.1f} | {sum(sql) / len(sql):.1f} |")
+    lines.append(f"| **mix** | {total} | **{1000 * total_cpu / total:.1f}** | **{total_queries / total:.1f}** |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--login-every", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--profile", type=int, default=0, help="print the N most expensive functions")
+    parser.add_argument("--pgdata", default="/var/tmp/preau-bench-pg")
+    parser.add_argument("--user-cache-seconds", type=int, default=None,
+                        help="override PREAU_USER_CACHE_SECONDS (0: measure without the per-user cache)")
+    parser.add_argument("--src", help="measure another copy of the code (its src/ directory), e.g. a "
+                                      "`git archive` of the previous commit")
+    args = parser.parse_args()
+    if args.src:
+        sys.path.insert(0, args.src)
+        os.environ["PYTHONPATH"] = args.src + os.pathsep + os.environ.get("PYTHONPATH", "")
+
+    tmp = Path(tempfile.mkdtemp(prefix="preau-cpu-"))
+    pg = Postgres(Path(args.pgdata))
+    pg.start()
+    try:
+        os.environ.update(PREAU_CONFIG=str(write_config(pg, tmp)), DJANGO_SETTINGS_MODULE="preau.settings",
+                          PREAU_LOG_STREAM="stderr")
+        os.environ.pop("PREAU_METRICS_MULTIPROC_DIR", None)
+        manage("migrate", "--noinput")
+        manage("collectstatic", "--noinput")
+        manage("seed_bench", "--json")  # no-op once the data set exists
+        sessions = tmp / "sessions.tsv"
+        open_sessions(sessions, SAMPLE)
+        import logging
+
+        logging.getLogger("preau.access").setLevel(logging.WARNING)
+        from django.conf import settings
+
+        if args.user_cache_seconds is not None:
+            settings.PREAU_USER_CACHE_SECONDS = args.user_cache_seconds
+        import preau
+
+        print(f"code: {Path(preau.__file__).parent}, per-user cache: "
+              f"{getattr(settings, 'PREAU_USER_CACHE_SECONDS', 0)} s")
+        from preau.ent.management.commands.seed_bench import BENCH_PASSWORD
+
+        run(requests_of(sessions, args.warmup, args.login_every, args.seed + 1), BENCH_PASSWORD)
+        picked = requests_of(sessions, args.requests, args.login_every, args.seed)
+        profiler = cProfile.Profile(time.process_time) if args.profile else None
+        load = os.getloadavg()[0]
+        if profiler:
+            profiler.enable()
+        stats = run(picked, BENCH_PASSWORD)
+        if profiler:
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile)
+            profiler.dump_stats(tmp.parent / "preau-cpu.prof")
+            print(f"profile saved to {tmp.parent / 'preau-cpu.prof'}")
+        print(f"load average (1 min) at start: {load:.1f}")
+        print(table(stats))
+    finally:
+        pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

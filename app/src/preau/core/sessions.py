@@ -1,0 +1,83 @@
+"""Sessions in PostgreSQL (shared by every app server), read together with their user.
+
+Django reads the session row, then the user row: two queries on every page. Here the session
+row also carries the user's id (`django_session.user_id`, a nullable column added by
+core.0002; it is written whenever the session is saved), so one query with a join returns
+both. `AuthenticationMiddleware` then uses that user when the session verifies exactly as
+django.contrib.auth.get_user would (ModelBackend, active account, session hash of the current
+password); any other case (no preloaded user, hash mismatch, fallback secret, inactive
+account) goes through Django's own code, which queries and decides as usual.
+
+Rolling releases: the previous release ignores the column; the sessions it creates have
+user_id NULL and simply take Django's two-query path.
+"""
+import logging
+
+from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
+from django.contrib.sessions.backends.db import SessionStore as DbSessionStore
+from django.core.exceptions import SuspiciousOperation
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+from django.utils.functional import SimpleLazyObject
+
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+class SessionStore(DbSessionStore):
+    preloaded_user = None
+
+    @classmethod
+    def get_model_class(cls):
+        from preau.core.models import UserSession
+
+        return UserSession
+
+    def _get_session_from_db(self):
+        self.preloaded_user = None
+        try:
+            row = self.model.objects.select_related("user").filter(
+                session_key=self.session_key, expire_date__gt=timezone.now()).first()
+        except SuspiciousOperation as exc:  # as Django's own store does
+            logging.getLogger(f"django.security.{exc.__class__.__name__}").warning(str(exc))
+            row = None
+        if row is None:
+            self._session_key = None
+            return None
+        self.preloaded_user = row.user if row.user_id is not None else None
+        return row
+
+    def create_model_instance(self, data):
+        instance = super().create_model_instance(data)
+        user_id = data.get(SESSION_KEY)
+        instance.user_id = int(user_id) if user_id and str(user_id).isdigit() else None
+        return instance
+
+
+def get_user(request):
+    """django.contrib.auth.get_user without the user query when the session brought the user."""
+    session = request.session
+    user_id = session.get(SESSION_KEY)  # loads the session (and its user)
+    user = getattr(session, "preloaded_user", None)
+    if (user is not None and user_id is not None and str(user.pk) == str(user_id)
+            and session.get(BACKEND_SESSION_KEY) == MODEL_BACKEND
+            and MODEL_BACKEND in settings.AUTHENTICATION_BACKENDS
+            and user.is_active):
+        session_hash = session.get(HASH_SESSION_KEY)
+        if session_hash and constant_time_compare(session_hash, user.get_session_auth_hash()):
+            return user
+    return auth.get_user(request)
+
+
+class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
+    def process_request(self, request):
+        super().process_request(request)
+
+        def load():
+            if not hasattr(request, "_cached_user"):
+                request._cached_user = get_user(request)
+            return request._cached_user
+
+        request.user = SimpleLazyObject(load)
