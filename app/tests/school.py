@@ -91,4 +91,4 @@ def url_kwargs(s) -> dict:
     return {"uai": s["est"].uai, "user_id": s["student"].pk, "class_id": s["class"].pk,
             "absence_id": s["absence"].pk, "assessment_id": s["assessment"].pk,
             "homework_id": s["homework"].pk, "file_id": s["file"].pk,
-            "conversation_id": s["conversation"].pk, "post_id": s["post"].pk}
+            "conversation_id": s["conversation"].pk, "post_id": s["post"].pk, "slot_id": s["slot"].pk}

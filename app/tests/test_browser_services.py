@@ -151,3 +151,29 @@ def test_phone_width_pages(browser, live_server, school, check_a11y):
                              (f"/e/{uai}/notes/evaluations/{s['assessment'].pk}/", "54-mobile-prof-notes"),
                              (f"/e/{uai}/messagerie/{s['conversation'].pk}/", "55-mobile-prof-conversation")))
     context.close()
+
+
+def test_direction_enters_the_timetable(page, school, check_a11y):
+    s = school
+    login(page, s["admin"].username, PASSWORD)
+    page.goto(f"/e/{s['est'].uai}/emploi-du-temps/classes/{s['class'].pk}/")
+    page.get_by_role("link", name="Ajouter un cours").click()
+    page.get_by_label("Jour").select_option(label="Jeudi")
+    page.get_by_label("Début").fill("14:00")
+    page.get_by_label("Fin").fill("13:00")
+    page.get_by_label("Matière").select_option(label="Mathématiques")
+    page.get_by_label("Enseignant").select_option(label=f"{s['teacher'].last_name} {s['teacher'].first_name}")
+    page.get_by_label("Salle").fill("B21")
+    page.get_by_role("button", name="Ajouter le cours").click()
+    assert page.get_by_text("La fin du cours doit être après son début.").is_visible()
+    check_a11y(page, "40-direction-cours-erreur")
+    page.get_by_label("Fin").fill("15:00")
+    page.get_by_role("button", name="Ajouter le cours").click()
+    assert page.get_by_text("Cours ajouté à l'emploi du temps.").is_visible()
+    assert page.get_by_text("14:00–15:00").is_visible()
+    check_a11y(page, "41-direction-emploi-du-temps-classe")
+    page.get_by_role("link", name="Supprimer le cours du jeudi à 14:00").click()
+    check_a11y(page, "42-direction-supprimer-cours")
+    page.get_by_role("button", name="Supprimer le cours").click()
+    assert page.get_by_text("Cours supprimé de l'emploi du temps.").is_visible()
+    assert page.get_by_text("14:00–15:00").count() == 0

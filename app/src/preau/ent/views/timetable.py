@@ -1,15 +1,17 @@
-"""A simple weekly timetable per class and teacher, entered by CSV import."""
+"""A simple weekly timetable per class and teacher, entered lesson by lesson (form) or imported
+as CSV by the direction and the local admins."""
 import csv
 import datetime as dt
 import io
 
 from django.contrib import messages
 from django.db import transaction
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 
-from preau.core.models import ClassGroup, ClassMembership, Membership, Subject
+from preau.core.models import ClassGroup, ClassMembership, Membership, Subject, User
 from preau.ent.access import require, viewer, profiles
-from preau.ent.forms import TimetableImportForm
+from preau.ent.forms import TimetableImportForm, TimetableSlotForm
 from preau.ent.models import TimetableSlot, Weekday
 from preau.ent.views.common import back, student_choice, visible_class_or_404
 
@@ -40,10 +42,15 @@ def today_slots(request, student=None):
     return _slots(request).filter(weekday=weekday, teacher=request.user)
 
 
+def can_edit(me) -> bool:
+    """Who enters the timetable (form or CSV import): the direction and the local admins."""
+    return me.profile == "DIR" or me.is_local_admin
+
+
 @profiles("ELV", "TUT", "ENS", "DIR", "EVS")
 def timetable(request, uai):
     me = viewer(request)
-    context = {"children": me.children(), "can_import": me.profile == "DIR" or me.is_local_admin}
+    context = {"children": me.children(), "can_import": can_edit(me)}
     if me.profile in ("ELV", "TUT"):
         student = context["student"] = student_choice(request)
         slots = []
@@ -62,8 +69,74 @@ def timetable(request, uai):
 @profiles("ELV", "TUT", "ENS", "DIR", "EVS")
 def timetable_class(request, uai, class_id):
     class_group = visible_class_or_404(request, class_id)
-    return render(request, "ent/timetable.html", {"class_group": class_group,
+    return render(request, "ent/timetable.html", {"class_group": class_group, "can_edit": can_edit(viewer(request)),
                                                   "week": week(_slots(request).filter(class_group=class_group))})
+
+
+def _slot_form(request, slot=None):
+    me = viewer(request)
+    others = TimetableSlot.objects.for_request(request)
+    if slot is not None:
+        others = others.exclude(pk=slot.pk)
+    if slot is not None:
+        initial = {"class_group": slot.class_group_id, "weekday": slot.weekday, "start": slot.start,
+                   "end": slot.end, "subject": slot.subject_id, "teacher": slot.teacher_id, "room": slot.room}
+    else:  # ?classe=ID from a class's timetable
+        initial = {"class_group": request.GET["classe"]} if request.GET.get("classe", "").isdigit() else {}
+    teachers = Membership.objects.for_request(request).current().filter(profile="ENS").values("user_id")
+    return TimetableSlotForm(
+        request.POST or None, initial=initial, others=others,
+        classes=ClassGroup.objects.for_request(request).filter(school_year=me.year).order_by("kind", "name"),
+        subjects=Subject.objects.for_request(request).order_by("label", "code"),
+        teachers=User.objects.filter(pk__in=teachers).order_by("last_name", "first_name"))
+
+
+def _slot_page(request, form, title, submit, back_to):
+    return render(request, "ent/form_page.html", {
+        "form": form, "title": title, "submit": submit,
+        "back_url": reverse("timetable_class", kwargs={"uai": request.establishment.uai, "class_id": back_to})
+        if back_to else reverse("timetable", kwargs={"uai": request.establishment.uai})},
+        status=400 if request.method == "POST" else 200)
+
+
+def timetable_slot_new(request, uai):
+    """Add one lesson (the direction and the local admins)."""
+    require(can_edit(viewer(request)))
+    form = _slot_form(request)
+    if request.method == "POST" and form.is_valid():
+        slot = TimetableSlot(establishment=request.establishment)
+        _save_slot(slot, form.cleaned_data)
+        messages.success(request, "Cours ajouté à l'emploi du temps.")
+        return back(request, "timetable_class", class_id=slot.class_group_id)
+    return _slot_page(request, form, "Ajouter un cours", "Ajouter le cours", form["class_group"].value())
+
+
+def timetable_slot_edit(request, uai, slot_id):
+    require(can_edit(viewer(request)))
+    slot = get_object_or_404(TimetableSlot.objects.for_request(request), pk=slot_id)
+    form = _slot_form(request, slot)
+    if request.method == "POST" and form.is_valid():
+        _save_slot(slot, form.cleaned_data)
+        messages.success(request, "Cours modifié.")
+        return back(request, "timetable_class", class_id=slot.class_group_id)
+    return _slot_page(request, form, "Modifier un cours", "Enregistrer", slot.class_group_id)
+
+
+def timetable_slot_delete(request, uai, slot_id):
+    """A confirmation page (GET), then the deletion (POST)."""
+    require(can_edit(viewer(request)))
+    slot = get_object_or_404(_slots(request), pk=slot_id)
+    if request.method == "POST":
+        slot.delete()
+        messages.success(request, "Cours supprimé de l'emploi du temps.")
+        return back(request, "timetable_class", class_id=slot.class_group_id)
+    return render(request, "ent/timetable_slot_delete.html", {"slot": slot})
+
+
+def _save_slot(slot, data) -> None:
+    for field in ("class_group", "weekday", "start", "end", "subject", "teacher", "room"):
+        setattr(slot, field, data[field])
+    slot.save()
 
 
 def parse_timetable(request, text: str) -> tuple[list[TimetableSlot], list[str]]:
@@ -104,8 +177,7 @@ def parse_timetable(request, text: str) -> tuple[list[TimetableSlot], list[str]]
 
 
 def timetable_import(request, uai):
-    me = viewer(request)
-    require(me.profile == "DIR" or me.is_local_admin)
+    require(can_edit(viewer(request)))
     form = TimetableImportForm(request.POST or None, request.FILES or None)
     errors = []
     if request.method == "POST" and form.is_valid():
