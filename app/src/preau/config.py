@@ -25,6 +25,10 @@ DEFAULTS: dict[str, dict] = {
     "storage": {"media_root": "/srv/preau/shared/media", "static_root": "/srv/preau/current/static"},
     "retention": {"disable_after_days": 30, "delete_after_days": 60},
     "metrics": {"multiproc_dir": ""},
+    # Notifications by e-mail (off by default; each establishment then opts in): an SMTP relay,
+    # ideally the host's own MTA on localhost, so that handing a message over is quick.
+    "email": {"enabled": False, "host": "localhost", "port": 25, "user": "", "password": "",
+              "starttls": False, "from_address": "Préau <ne-pas-repondre@localhost>", "site_url": ""},
 }
 
 
@@ -103,5 +107,8 @@ def validate(config: dict) -> None:
             f"[retention] disable_after_days + delete_after_days = {disable + delete} days "
             f"exceeds the legal limit of {RETENTION_MAX_DAYS} days (3 months)"
         )
+    site_url = config["email"]["site_url"]
+    if site_url and not site_url.startswith(("https://", "http://")):
+        raise ConfigError("[email] site_url must start with https:// (e.g. https://ent.example.fr)")
     if not config["django"]["secret_key"] and not config["django"]["debug"]:
         raise ConfigError("[django] secret_key is required when debug is false")

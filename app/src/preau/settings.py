@@ -150,6 +150,21 @@ PREAU_MAX_QUEUE_SECONDS = 1.0
 PREAU_PLATFORM_CACHE_SECONDS = 2
 PREAU_QUIET_HOURS = {"start": "20:00", "end": "07:00", "weekend": True}
 
+# Notifications by e-mail ([email] in preau.toml; off by default). When enabled, establishments
+# whose direction opted in also get their delivered notifications by e-mail (preau.ent.notify).
+_email = CONFIG["email"]
+PREAU_EMAIL_NOTIFICATIONS = _email["enabled"]
+PREAU_SITE_URL = _email["site_url"].rstrip("/")
+EMAIL_BACKEND = ("django.core.mail.backends.smtp.EmailBackend" if _email["enabled"]
+                 else "django.core.mail.backends.dummy.EmailBackend")
+EMAIL_HOST = _email["host"]
+EMAIL_PORT = _email["port"]
+EMAIL_HOST_USER = _email["user"]
+EMAIL_HOST_PASSWORD = _email["password"]
+EMAIL_USE_TLS = _email["starttls"]
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = _email["from_address"]
+
 RETENTION = {
     "disable_after_days": CONFIG["retention"]["disable_after_days"],
     "delete_after_days": CONFIG["retention"]["delete_after_days"],

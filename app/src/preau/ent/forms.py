@@ -164,6 +164,15 @@ class QuietHoursForm(AccessibleForm):
     start = forms.TimeField(label="Début des heures calmes (soir)", widget=TimeInput())
     end = forms.TimeField(label="Fin des heures calmes (matin)", widget=TimeInput())
     weekend = forms.BooleanField(label="Aussi du vendredi soir au lundi matin", required=False)
+    email = forms.BooleanField(
+        label="Envoyer aussi les notifications par e-mail", required=False,
+        help_text="Aux comptes qui ont une adresse e-mail, au moment où la notification est remise "
+                  "(jamais pendant les heures calmes).")
+
+    def __init__(self, *args, email_available=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not email_available:
+            del self.fields["email"]
 
 
 class TimetableSlotForm(AccessibleForm):

@@ -1,14 +1,25 @@
 """In-app notifications that respect quiet hours (docs/domain.md): nothing is pushed between
 20:00 and 07:00 nor from Friday 20:00 to Monday 07:00 (Europe/Paris), unless the establishment
-adjusted its slots. Held notifications are delivered by `deliver_notifications` (a timer)."""
+adjusted its slots. Held notifications are delivered by `deliver_notifications` (a timer).
+
+E-mail (optional): when the platform enables it ([email] enabled in preau.toml) and the
+establishment's direction opted in (Establishment.settings["email_notifications"]), each
+notification is also sent by e-mail to its recipient (active accounts with an address) at the
+moment it is delivered, so e-mails keep the quiet hours too. A mail server that fails is
+logged and does not fail the page or the timer: the notification is delivered in the app
+anyway."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
 from django.utils import timezone
 
 from preau.ent.models import Notification
+
+log = logging.getLogger("preau.notify")
 
 
 def _now() -> dt.datetime:
@@ -55,7 +66,40 @@ def notify(establishment, user_ids, text: str, url: str = "", now: dt.datetime |
                          delivered_at=None if held_until else now)
             for uid in set(user_ids)]
     Notification.objects.bulk_create(rows, batch_size=500)
+    if not held_until:
+        send_emails(establishment, rows)
     return len(rows)
+
+
+def emails_enabled(establishment) -> bool:
+    return bool(settings.PREAU_EMAIL_NOTIFICATIONS and (establishment.settings or {}).get("email_notifications"))
+
+
+def send_emails(establishment, notifications) -> int:
+    """E-mail just-delivered notifications (when enabled for the establishment); returns the
+    number of messages the mail server accepted."""
+    if not notifications or not emails_enabled(establishment):
+        return 0
+    from preau.core.models import User
+
+    addresses = dict(User.objects.filter(pk__in={n.user_id for n in notifications}, is_active=True)
+                     .exclude(email="").values_list("pk", "email"))
+    footer = (f"\n\n-- \nPréau, {establishment.name}. Vous recevez ce message parce que votre établissement "
+              "envoie les notifications de l'ENT par e-mail.")
+    messages = [EmailMessage(subject=f"[Préau] {n.text[:120]}",
+                             body=n.text + (f"\n\n{settings.PREAU_SITE_URL}{n.url}" if n.url and settings.PREAU_SITE_URL
+                                            else "") + footer,
+                             to=[addresses[n.user_id]])
+                for n in notifications if n.user_id in addresses]
+    if not messages:
+        return 0
+    try:
+        with get_connection() as connection:
+            return connection.send_messages(messages) or 0
+    except Exception:  # the in-app notification is there anyway
+        log.exception("notification e-mails not sent", extra={"establishment": establishment.uai,
+                                                               "count": len(messages)})
+        return 0
 
 
 def deliver_due(now: dt.datetime | None = None, dry_run: bool = False) -> int:
@@ -71,5 +115,10 @@ def deliver_due(now: dt.datetime | None = None, dry_run: bool = False) -> int:
         if end_of_quiet_period(establishment, now) is not None:
             continue
         rows = due.filter(establishment_id=establishment_id)
-        delivered += rows.count() if dry_run else rows.update(delivered_at=now)
+        if dry_run:
+            delivered += rows.count()
+            continue
+        to_email = list(rows) if emails_enabled(establishment) else []
+        delivered += rows.update(delivered_at=now)
+        send_emails(establishment, to_email)
     return delivered

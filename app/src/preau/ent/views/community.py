@@ -1,4 +1,5 @@
 """News per establishment, the resource links catalogue, notifications and quiet hours."""
+from django.conf import settings
 from django.contrib import messages
 from django.db.models import Q
 from django.shortcuts import render
@@ -73,18 +74,24 @@ def quiet_hours_settings(request, uai):
     require(me.profile == "DIR")
     establishment = request.establishment
     current = quiet_hours(establishment)
-    form = QuietHoursForm(request.POST or None, initial={**current, "enabled": current.get("enabled", True)})
+    saved = establishment.settings or {}
+    form = QuietHoursForm(request.POST or None, email_available=settings.PREAU_EMAIL_NOTIFICATIONS,
+                          initial={**current, "enabled": current.get("enabled", True),
+                                   "email": saved.get("email_notifications", False)})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        establishment.settings = {**(establishment.settings or {}), "quiet_hours": {
+        establishment.settings = {**saved, "quiet_hours": {
             "enabled": data["enabled"], "start": data["start"].strftime("%H:%M"),
             "end": data["end"].strftime("%H:%M"), "weekend": data["weekend"]}}
+        if "email" in data:
+            establishment.settings["email_notifications"] = data["email"]
         establishment.save(update_fields=["settings"])
-        messages.success(request, "Heures calmes enregistrées.")
+        messages.success(request, "Réglages des notifications enregistrés.")
         return back(request, "quiet_hours")
     return render(request, "ent/form_page.html", {
         "form": form, "title": "Heures calmes des notifications", "submit": "Enregistrer",
         "intro": "Aucune notification n'est envoyée pendant ces heures ; elles sont remises à la fin "
-                 "de la période calme.",
+                 "de la période calme." + ("" if settings.PREAU_EMAIL_NOTIFICATIONS else
+                                           " L'envoi par e-mail n'est pas activé sur la plateforme."),
         "back_url": reverse("establishment_home", kwargs={"uai": uai})},
         status=400 if request.method == "POST" else 200)
