@@ -1,4 +1,5 @@
 """Web pages, authentication, operational endpoints and failure pages."""
+import contextlib
 import re
 
 import pytest
@@ -45,25 +46,59 @@ def test_readyz_ok_and_pending_migrations(client, monkeypatch):
     assert response.status_code == 503 and response.json()["pending_migrations"] == ["core.0099_future"]
 
 
-def test_database_down_gives_french_503(django_db_blocker):
+@contextlib.contextmanager
+def database_down():
+    """PostgreSQL unreachable: the connection points at a port where nothing listens."""
     from django.db import connection
-    client = Client(raise_request_exception=False)
-    with django_db_blocker.unblock():
+
+    connection.close()
+    saved = connection.settings_dict["PORT"]
+    connection.settings_dict["PORT"] = 1
+    try:
+        yield
+    finally:
         connection.close()
-        saved = connection.settings_dict["PORT"]
-        connection.settings_dict["PORT"] = 1  # nothing listens there
-        try:
-            for url in ("/", "/connexion/", "/e/0820021C/annuaire/"):
+        connection.settings_dict["PORT"] = saved
+
+
+def test_database_down_gives_french_503(django_db_blocker):
+    client = Client(raise_request_exception=False)
+    with django_db_blocker.unblock(), database_down():
+        for url in ("/", "/connexion/", "/e/0820021C/annuaire/"):
+            response = client.get(url)
+            assert response.status_code == 503, url
+            body = response.content.decode()
+            assert 'lang="fr"' in body and "momentanément indisponible" in body
+            assert "Traceback" not in body
+        assert client.get("/readyz").status_code == 503
+        assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_down_with_a_session_and_a_warm_platform_cache(member, settings):
+    """A logged-in user whose worker still has the platform row cached (so the maintenance check
+    does not notice): the session+user query itself fails, and the page is still the French
+    503, never a traceback; /readyz says 503 too."""
+    from preau.core.models import Platform
+
+    settings.PREAU_PLATFORM_CACHE_SECONDS = 3600
+    Platform._cache.update(at=None, state=None)
+    client = Client(raise_request_exception=False)
+    client.force_login(member)
+    assert client.get("/e/0820021C/").status_code == 200  # warms Platform.cached_state()
+    try:
+        with database_down():
+            for url in ("/e/0820021C/", "/e/0820021C/notes/", "/"):
                 response = client.get(url)
-                assert response.status_code == 503, url
                 body = response.content.decode()
-                assert 'lang="fr"' in body and "momentanément indisponible" in body
-                assert "Traceback" not in body
-            assert client.get("/readyz").status_code == 503
-            assert client.get("/healthz").status_code == 200
-        finally:
-            connection.close()
-            connection.settings_dict["PORT"] = saved
+                assert response.status_code == 503 and response["Retry-After"] == "60", url
+                assert "momentanément indisponible" in body and "Traceback" not in body
+                assert "OperationalError" not in body
+            response = client.get("/readyz")
+            assert response.status_code == 503 and response.json() == {"status": "unavailable",
+                                                                         "database": "OperationalError"}
+    finally:
+        Platform._cache.update(at=None, state=None)
 
 
 @pytest.mark.django_db

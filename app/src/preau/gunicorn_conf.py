@@ -1,8 +1,27 @@
-"""gunicorn settings hooks: `gunicorn -c python:preau.gunicorn_conf preau.wsgi`.
+"""gunicorn settings: `gunicorn -c python:preau.gunicorn_conf preau.wsgi`.
 
-Only the multiprocess-metrics hook lives here; bind/workers come from the command line or the
-systemd unit (socket activation)."""
+bind and --workers come from the command line or the systemd unit (socket activation), which
+override what is set here.
+
+Workers: sync workers, no threads. A page is short and CPU-bound in Python (a few ms waiting
+for PostgreSQL): threads would only share one GIL and add switching; a few more processes than
+cores (2 × cores + 1, gunicorn's usual rule, i.e. 5 on 2 cores) keep the cores busy while some
+workers wait for the database. Beyond that, requests queue in the listen backlog and the load
+shedding middleware answers the ones that waited too long (preau.core.middleware).
+"""
+import multiprocessing
 import os
+
+workers = 2 * multiprocessing.cpu_count() + 1
+worker_class = "sync"
+threads = 1
+# The app is imported once by the master, then forked: workers start at once and share the
+# imported code's memory. A release starts a fresh master (socket activation), so code is
+# never reloaded in place.
+preload_app = True
+# The workers' heartbeat files on tmpfs: a slow disk must not make gunicorn kill busy workers.
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
 
 
 def child_exit(server, worker):

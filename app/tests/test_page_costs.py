@@ -1,0 +1,115 @@
+"""What keeps a page cheap without changing what it shows: the session and its user in one
+query (preau.core.sessions), the navigation's unread count riding along with the membership
+query, and the dashboard's panels cached 30 s per user, session and establishment
+(preau.ent.cache) with the user's own writes seen at once."""
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from preau.core.models import Membership, UserSession
+from preau.ent import cache as user_cache
+from preau.ent.models import Absence, Assessment, Grade, Notification
+from tests.school import make_school
+
+
+@pytest.fixture
+def school(db):
+    return make_school()
+
+
+def page(s, name="establishment_home", **kwargs):
+    return reverse(name, kwargs={"uai": s["est"].uai, **kwargs})
+
+
+def test_session_and_user_come_in_one_query(client, school):
+    s = school
+    client.force_login(s["student"])
+    assert UserSession.objects.get().user_id == s["student"].pk
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(page(s, "news")).status_code == 200
+    sql = [q["sql"] for q in ctx.captured_queries]
+    sessions = [q for q in sql if 'FROM "django_session"' in q]
+    assert len(sessions) == 1 and 'JOIN "core_user"' in sessions[0]
+    assert not [q for q in sql if q.startswith('SELECT') and 'FROM "core_user" WHERE' in q]
+    assert not [q for q in sql if 'FROM "ent_notification"' in q and "core_membership" not in q]
+    # session+user, platform (uncached in tests), membership+unread count, news count, news page
+    assert len(sql) == 5
+
+
+def test_the_nav_counts_unread_notifications_without_its_own_query(client, school):
+    s = school
+    Notification.objects.create(establishment=s["est"], user=s["student"], text="Deux", delivered_at="2026-01-05T10:00Z")
+    Notification.objects.create(establishment=s["est"], user=s["student"], text="Pas encore")  # held
+    client.force_login(s["student"])
+    body = client.get(page(s, "news")).content.decode()
+    assert '<span class="badge">2<span class="sr-only"> non lues</span>' in body
+    client.post(page(s, "notifications"))
+    assert 'class="badge"' not in client.get(page(s, "news")).content.decode()
+
+
+def test_a_changed_password_or_a_disabled_account_still_ends_the_session(client, school):
+    s = school
+    client.force_login(s["teacher"])
+    assert client.get(page(s)).status_code == 200
+    s["teacher"].set_password("un-tout-nouveau-mot-de-passe")
+    s["teacher"].save()
+    response = client.get(page(s))
+    assert response.status_code == 302 and response["Location"].startswith("/connexion/")
+    client.force_login(s["evs"])
+    s["evs"].is_active = False
+    s["evs"].save()
+    assert client.get(page(s)).status_code == 302
+
+
+def test_sessions_of_the_previous_release_still_work(client, school):
+    """Sessions written without user_id (previous release, rolling upgrade) take Django's path."""
+    s = school
+    client.force_login(s["parent"])
+    UserSession.objects.update(user=None)
+    assert client.get(page(s)).status_code == 200
+    assert "Sophie" in client.get(page(s)).content.decode()
+
+
+def test_dashboard_panels_are_cached_per_user_and_refreshed_by_own_writes(client, school, settings):
+    s = school
+    settings.PREAU_USER_CACHE_SECONDS = 30
+    from django.core.cache import cache
+
+    cache.clear()
+    client.force_login(s["parent"])
+    first = client.get(page(s)).content.decode()
+    assert "Fractions" in first and "Justifier" in first
+    # Someone else's write: the panels may be up to 30 s old (bounded staleness).
+    assessment = Assessment.objects.create(establishment=s["est"], class_group=s["class"], subject=s["subject"],
+                                           teacher=s["teacher"], title="Puissances", date="2026-01-05")
+    Grade.objects.create(assessment=assessment, student=s["student"], value=12)
+    with CaptureQueriesContext(connection) as ctx:
+        assert "Puissances" not in client.get(page(s)).content.decode()
+    assert len(ctx.captured_queries) <= 4  # session, platform, membership, nothing for the panels
+    # The parent's own write (justifying the absence) refreshes the panels at once.
+    response = client.post(page(s, "absence_justify", absence_id=s["absence"].pk), {"reason": "Rendez-vous médical"})
+    assert response.status_code == 302
+    assert Absence.objects.get(pk=s["absence"].pk).status == "submitted"
+    fresh = client.get(page(s)).content.decode()
+    assert "Puissances" in fresh and "Justifier" not in fresh
+
+
+def test_cached_panels_never_cross_users_or_establishments(client, school, settings):
+    s = school
+    settings.PREAU_USER_CACHE_SECONDS = 30
+    b = make_school("B", "0820010R")
+    Membership.objects.create(user=s["teacher"], establishment=b["est"], profile="ENS")
+    client.force_login(s["student"])
+    assert "Exercices 1 à 4" in client.get(page(s)).content.decode()
+    client.force_login(s["other_teacher"])  # same establishment, other person
+    assert "Exercices 1 à 4" not in client.get(page(s)).content.decode()
+    client.force_login(s["teacher"])  # one person, two establishments
+    in_a = client.get(page(s)).content.decode()
+    in_b = client.get(page(b)).content.decode()
+    assert f"en {s['class'].name}" in in_a and f"en {s['class'].name}" not in in_b
+    request = type("R", (), {"establishment": s["est"], "user": s["teacher"],
+                             "session": {"_preau_cache_version": 3}, "membership": None})()
+    request.session = type("S", (dict,), {"session_key": "abcdefghijklmnopqrstuvwxyz"})(request.session)
+    key = user_cache.user_key(request, "dashboard")
+    assert key == f"preau:dashboard:{s['est'].pk}:{s['teacher'].pk}:DIR:abcdefghijklmnop:3"
