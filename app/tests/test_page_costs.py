@@ -113,3 +113,23 @@ def test_cached_panels_never_cross_users_or_establishments(client, school, setti
     request.session = type("S", (dict,), {"session_key": "abcdefghijklmnopqrstuvwxyz"})(request.session)
     key = user_cache.user_key(request, "dashboard")
     assert key == f"preau:dashboard:{s['est'].pk}:{s['teacher'].pk}:DIR:abcdefghijklmnop:3"
+
+
+def test_prepared_queries_mean_what_their_querysets_say(school):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from preau.core.prepared import PreparedQuery
+    from preau.core.tenancy import MEMBER_OF_ACTIVE
+
+    s = school
+    Notification.objects.create(establishment=s["est"], user=s["student"], text="Deux", delivered_at="2026-01-05T10:00Z")
+    member = MEMBER_OF_ACTIVE.first(user_id=s["student"].pk, uai=s["est"].uai)
+    expected = Membership.objects.get(user=s["student"], establishment=s["est"])
+    assert member == expected and member.establishment == s["est"] and member.unread_notifications == 2
+    assert member.establishment.settings == s["est"].settings  # converters applied (JSON)
+    assert MEMBER_OF_ACTIVE.first(user_id=s["student"].pk, uai="0820010R") is None
+    Membership.objects.filter(pk=expected.pk).update(disabled=True)
+    assert MEMBER_OF_ACTIVE.first(user_id=s["student"].pk, uai=s["est"].uai) is None
+    unused = PreparedQuery(lambda uai: Membership.objects.filter(profile="ELV"), uai=str)
+    with pytest.raises(ImproperlyConfigured, match="'uai' found 0 times"):
+        unused.first(uai="x")

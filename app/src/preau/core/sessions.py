@@ -3,7 +3,7 @@
 Django reads the session row, then the user row: two queries on every page. Here the session
 row also carries the user's id (`django_session.user_id`, a nullable column added by
 core.0002; it is written whenever the session is saved), so one query with a join returns
-both. `AuthenticationMiddleware` then uses that user when the session verifies exactly as
+both (compiled once: preau.core.prepared). `AuthenticationMiddleware` then uses that user when the session verifies exactly as
 django.contrib.auth.get_user would (ModelBackend, active account, session hash of the current
 password); any other case (no preloaded user, hash mismatch, fallback secret, inactive
 account) goes through Django's own code, which queries and decides as usual.
@@ -11,6 +11,7 @@ account) goes through Django's own code, which queries and decides as usual.
 Rolling releases: the previous release ignores the column; the sessions it creates have
 user_id NULL and simply take Django's two-query path.
 """
+import datetime as dt
 import logging
 
 from django.conf import settings
@@ -23,7 +24,19 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.functional import SimpleLazyObject
 
+from preau.core.prepared import PreparedQuery
+
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+def _session_with_user(key, now):
+    from preau.core.models import UserSession
+
+    return UserSession.objects.select_related("user").filter(session_key=key, expire_date__gt=now)[:1]
+
+
+# Every page: compiled once (preau.core.prepared).
+SESSION_WITH_USER = PreparedQuery(_session_with_user, key=str, now=dt.datetime)
 
 
 class SessionStore(DbSessionStore):
@@ -38,8 +51,7 @@ class SessionStore(DbSessionStore):
     def _get_session_from_db(self):
         self.preloaded_user = None
         try:
-            row = self.model.objects.select_related("user").filter(
-                session_key=self.session_key, expire_date__gt=timezone.now()).first()
+            row = SESSION_WITH_USER.first(key=self.session_key, now=timezone.now())
         except SuspiciousOperation as exc:  # as Django's own store does
             logging.getLogger(f"django.security.{exc.__class__.__name__}").warning(str(exc))
             row = None

@@ -13,12 +13,24 @@ from django.http import Http404, HttpResponseRedirect
 
 from preau.core.errors import maintenance_response
 from preau.core.models import Establishment, EstablishmentAlias, Membership
+from preau.core.prepared import PreparedQuery
 from preau.core.uai import normalize
 
 # Extra per-member values computed in the membership query itself (name → expression taking the
 # user), registered by the service apps at start-up: e.g. the unread notifications count of the
 # navigation rides along with the query every page makes anyway instead of costing its own.
 MEMBERSHIP_ANNOTATIONS: dict = {}
+
+
+def _member_of_active(user_id, uai):
+    return (Membership.objects.current().select_related("establishment")
+            .filter(user_id=user_id, establishment__uai=uai, establishment__status=Establishment.Status.ACTIVE)
+            .annotate(**{name: make() for name, make in MEMBERSHIP_ANNOTATIONS.items()})
+            .order_by("pk")[:1])
+
+
+# The hot path of every establishment page, compiled once (preau.core.prepared).
+MEMBER_OF_ACTIVE = PreparedQuery(_member_of_active, user_id=int, uai=str)
 
 
 class TenantMiddleware:
@@ -36,11 +48,7 @@ class TenantMiddleware:
         uai = normalize(view_kwargs["uai"])
         # Hot path: a member of an active establishment, found in one query.
         if request.user.is_authenticated and not request.user.is_platform_admin:
-            membership = (Membership.objects.current().select_related("establishment")
-                          .filter(user=request.user, establishment__uai=uai,
-                                  establishment__status=Establishment.Status.ACTIVE)
-                          .annotate(**{name: make() for name, make in MEMBERSHIP_ANNOTATIONS.items()})
-                          .first())
+            membership = MEMBER_OF_ACTIVE.first(user_id=request.user.pk, uai=uai)
             if membership is not None:
                 if membership.establishment.maintenance:
                     return maintenance_response()
