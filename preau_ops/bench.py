@@ -32,7 +32,7 @@ class Measure:
 
 def measures(inv_hosts: int) -> list[Measure]:
     deploy = [sys.executable, str(ROOT / "deploy.py")]
-    plain = {"ANSIBLE_PIPELINING": "False", "ANSIBLE_FORKS": "5",
+    plain = {"ANSIBLE_PIPELINING": "False", "ANSIBLE_FORKS": "5", "ANSIBLE_STRATEGY": "linear",
              "ANSIBLE_SSH_ARGS": "-o ControlMaster=no"}
     playbook = [str(Path(sys.executable).parent / "ansible-playbook"), "-i",
                 "inventories/lab/hosts.yml", "--vault-password-file", ".lab/vault-password",
