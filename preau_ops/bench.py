@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,12 +29,72 @@ class Measure:
     key: str
     title: str
     target: str
-    command: list[str]
+    command: list[str] | Callable[[Path], list[str]]  # or built (after any setup) in a temp dir
     env: dict | None = None
+    ok_codes: tuple[int, ...] = (0,)
+
+
+def _uai(seed: int) -> str:
+    """A valid UAI of the lab's département (82) that this run has not used yet."""
+    from preau.core.uai import check_letter
+
+    digits = f"082{seed % 10000:04d}"
+    return digits + check_letter(digits)
+
+
+def _add_command(tmp: Path, uai: str, students: int, name: str) -> list[str]:
+    from preau.core.generator import generate
+
+    files = [str(f) for f in generate(tmp / uai, students, uai=uai, name=name,
+                                      town="Castelsarrasin")["files"]]
+    return [*DEPLOY, "establishment", "add", uai, "--name", name, "--town", "Castelsarrasin",
+            "--aaf", *files]
+
+
+def _add_1000_users(tmp: Path) -> list[str]:
+    # 320 students bring about 600 parents and their teachers: ~1,000 accounts
+    return _add_command(tmp, _uai(int(time.time()) // 60), 320, "Collège du banc d'essai")
+
+
+def _merge_2x600(tmp: Path) -> list[str]:
+    seed = int(time.time()) // 60 + 5000
+    source, target = _uai(seed), _uai(seed + 1)
+    for uai, name in ((source, "Collège de la Garonne"), (target, "Collège du Tarn")):
+        subprocess.run(_add_command(tmp, uai, 600, name), cwd=ROOT, check=True,
+                       capture_output=True)
+    return [*DEPLOY, "establishment", "merge", source, target, "--yes"]
+
+
+def _new_release(tmp: Path) -> list[str]:
+    """The app with a different content, hence a new version, shipped to every app host."""
+    source = tmp / "app"
+    shutil.copytree(ROOT / "app", source, ignore=shutil.ignore_patterns(
+        "tests", "__pycache__", "*.egg-info", "build", "artifacts"))
+    (source / "src/preau/release_note.py").write_text(f'NOTE = "bench {time.time():.0f}"\n')
+    return [*DEPLOY, "release", "--source", str(source)]
+
+
+DEPLOY = [sys.executable, str(ROOT / "deploy.py")]
+
+
+def _memory() -> tuple[str, str]:
+    """(largest gunicorn RSS on the app hosts, sum of every lab process' RSS), in MB. The sum
+    counts shared pages once per process: an upper bound of the lab's memory."""
+    from .lab import hosts
+
+    worker, total = 0.0, 0.0
+    for host in hosts.planned(hosts.read_state()["topology"]):
+        out = subprocess.run(["docker", "exec", host.container, "ps", "-eo", "rss=,comm="],
+                             capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            rss, _, comm = line.strip().partition(" ")
+            total += int(rss) / 1024
+            if comm.startswith("gunicorn"):
+                worker = max(worker, int(rss) / 1024)
+    return (f"{worker:.0f}" if worker else "—"), f"{total:.0f}"
 
 
 def measures(inv_hosts: int) -> list[Measure]:
-    deploy = [sys.executable, str(ROOT / "deploy.py")]
     plain = {"ANSIBLE_PIPELINING": "False", "ANSIBLE_FORKS": "5", "ANSIBLE_STRATEGY": "linear",
              "ANSIBLE_SSH_ARGS": "-o ControlMaster=no"}
     playbook = [str(Path(sys.executable).parent / "ansible-playbook"), "-i",
@@ -39,13 +102,26 @@ def measures(inv_hosts: int) -> list[Measure]:
                 "playbooks/site.yml"]
     return [
         Measure("converge_noop", f"converge no-op re-run, {inv_hosts}-host lab (s)", "≤ 30",
-                deploy + ["converge"]),
+                DEPLOY + ["converge"]),
         Measure("converge_noop_plain", "same no-op with plain ansible-playbook defaults "
-                                       "(5 forks, no pipelining, no ControlPersist) (s)",
+                                       "(5 forks, no pipelining, no ControlPersist, linear) (s)",
                 "reported", playbook, plain),
         Measure("release_noop", "release of the version already serving (s)", "reported",
-                deploy + ["release"]),
-        Measure("status", "status of every host (s)", "reported", deploy + ["status"]),
+                DEPLOY + ["release"]),
+        Measure("release_new", "release of a new version over every app host, one at a time "
+                               "(s; zero failed requests is asserted by the lab tests)", "≤ 60",
+                _new_release),
+        Measure("rollback", "rollback to the previous release (s)", "reported",
+                DEPLOY + ["rollback"]),
+        Measure("establishment_add", "establishment add from AAF files, ~1,000 accounts (s)",
+                "≤ 15", _add_1000_users),
+        Measure("establishment_merge", "merge of two establishments of 600 students, backup "
+                                       "and verification included (s)", "≤ 60", _merge_2x600),
+        Measure("backup_drill", "restore drill into a scratch cluster: RTO of the lab data "
+                                "set (s)", "reported", DEPLOY + ["backup", "drill"]),
+        Measure("audit", f"audit of the {inv_hosts}-host lab, admin account (s)", "≤ 60",
+                DEPLOY + ["audit", "--report", "artifacts/bench-audit"], ok_codes=(0, 1)),
+        Measure("status", "status of every host (s)", "reported", DEPLOY + ["status"]),
     ]
 
 
@@ -82,14 +158,27 @@ def run(inv, console) -> int:
     for measure in measures(len(inv.hosts)):
         console.print(f"measuring {measure.key}…")
         env = dict(os.environ, **(measure.env or {}))
-        started = time.monotonic()
-        result = subprocess.run(measure.command, cwd=ROOT, env=env, capture_output=True,
-                                text=True)
-        elapsed = time.monotonic() - started
-        value = f"{elapsed:.1f}" if result.returncode in (0, 1) else "failed"
+        with tempfile.TemporaryDirectory(prefix="preau-bench-") as tmp:
+            command = measure.command
+            if callable(command):
+                try:
+                    command = command(Path(tmp))
+                except (subprocess.CalledProcessError, OSError) as error:
+                    console.print(f"  setup failed: {error}")
+                    command = ["false"]
+            started = time.monotonic()
+            result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+            elapsed = time.monotonic() - started
+        value = f"{elapsed:.1f}" if result.returncode in measure.ok_codes else "failed"
         failed |= value == "failed"
         rows.append((measure, value, previous.get(measure.key, "—")))
         console.print(f"  {measure.title}: {value} (previous {previous.get(measure.key, '—')})")
+    worker, lab = _memory()
+    rows.append((Measure("memory_worker", "largest app worker RSS (MB)", "≤ 150", []), worker,
+                 previous.get("memory_worker", "—")))
+    rows.append((Measure("memory_lab", "memory of the whole lab, every container (MB)", "≤ 4096",
+                         []), lab, previous.get("memory_lab", "—")))
+    console.print(f"  app worker RSS {worker} MB, whole lab {lab} MB")
     lines = [
         "# Benchmarks of the bundle",
         "",
