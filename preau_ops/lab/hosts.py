@@ -28,6 +28,16 @@ TOPOLOGIES: dict[str, dict[str, tuple[str, ...]]] = {
     "scaled": {"lb": ("lb",), "app1": ("app",), "app2": ("app",), "db": ("db",),
                "ops": ("backup", "monitoring")},
 }
+# The lab stands in for a dedicated backup disk: on a backup host the backups of the
+# pgBackRest repository (`backup/` of roles/backup's `backup_repo_path`, /var/lib/pgbackrest)
+# live on their own small size-limited filesystem instead of the machine's big overlay, so
+# that it can really fill up (tests/lab/test_70_faults.py fills it: backups must fail loudly).
+# Only `backup/`: the repository user's home (its SSH keys) stays on the overlay, as tmpfs
+# cannot take the file attributes Ansible copies onto new keys. The mount point is sticky and
+# world-writable like /tmp because its owner (user pgbackrest) only exists after the converge;
+# pgBackRest makes its own 0750 directories inside.
+BACKUP_DISK_PATH = "/var/lib/pgbackrest/backup"
+BACKUP_DISK_SIZE = "256m"
 # Stable addresses: a host keeps its address across labs and topologies.
 ADDRESSES = {"ent": 10, "web": 11, "lb": 12, "app1": 21, "app2": 22, "db": 31, "ops": 41}
 
@@ -98,6 +108,9 @@ def _run_container(host: LabHost, hosts: list[LabHost], tag: str, mirrors: dict)
     # drop Docker's embedded DNS, and the machine's resolver is not theirs to use.
     extra = [f"--add-host={h.name}:{h.address}" for h in hosts if h.name != host.name]
     extra += [f"--add-host={name}:{ip}" for name, ip in mirrors.items()]
+    if "backup" in host.groups:
+        extra.append(f"--mount=type=tmpfs,destination={BACKUP_DISK_PATH},"
+                     f"tmpfs-size={BACKUP_DISK_SIZE},tmpfs-mode=01777")
     _docker("run", "-d", "--name", host.container, "--hostname", host.name,
             "--network", NETWORK, "--ip", host.address,
             "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cgroupns=host",

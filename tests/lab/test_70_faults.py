@@ -1,0 +1,257 @@
+"""Faults on real hosts (issue #8): an app host down, PostgreSQL down, the backup disk full.
+Each is seen by the users (through the load balancer), raises its alert in Alertmanager,
+and is undone: the lab is as before when the module ends.
+
+Alert rules keep their production `for:` durations (HostDown 2 min, PostgreSQLDown 1 min,
+BackupFailed none); the lab only scrapes and evaluates every 15 s (inventories/lab). To keep
+the wait short the faults overlap: the app host stays down (module fixture) while the backup
+disk and PostgreSQL faults run, so its 2-minute alert has fired by the time it is checked.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import socket
+import ssl
+import time
+import urllib.request
+
+import pytest
+
+from preau_ops import audit
+from preau_ops.lab import hosts as lab_hosts
+from preau_ops.paths import STATE_DIR
+
+from .conftest import TOPOLOGY, deploy, wait_until
+from .loadgen import Load
+
+pytestmark = pytest.mark.lab
+CA = str(STATE_DIR / "ca" / "ca.crt")
+# Requests that may fail while nginx notices an app host has gone (its passive health check
+# needs a failure to skip it; proxy_next_upstream retries on the other host meanwhile).
+FAILED_REQUESTS_ALLOWED = 2
+ALERT_TIMEOUT = 300
+APP_HOST_ALERTS = ("HostDown", "AppNotReady")
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _monitoring(lab) -> str:
+    return lab.hosts_in("monitoring")[0].address
+
+
+def _get_json(url: str):
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.load(answer)
+
+
+def _about(alert_labels: dict, host, labels: dict) -> bool:
+    """Whether an alert is about this host (its instance by name or address, any port or URL)
+    and has these other labels."""
+    instance = alert_labels.get("instance", "")
+    return any(re.search(rf"(^|[/@]){re.escape(name)}(:|/|$)", instance)
+               for name in (host.name, host.address)) \
+        and all(alert_labels.get(key) == value for key, value in labels.items())
+
+
+def _prometheus_view(lab) -> list[str]:
+    """Pending and firing alerts as Prometheus sees them (for failure messages)."""
+    try:
+        alerts = _get_json(f"http://{_monitoring(lab)}:9090/api/v1/alerts")["data"]["alerts"]
+    except OSError as exc:
+        return [f"Prometheus does not answer: {exc}"]
+    return [f"{a['labels']['alertname']}{{{a['labels'].get('instance', '')}}} {a['state']}"
+            for a in alerts]
+
+
+def active_alerts(lab) -> list[dict]:
+    """Alerts Alertmanager holds as active (firing, not silenced)."""
+    url = f"http://{_monitoring(lab)}:9093/api/v2/alerts?active=true&silenced=false"
+    return [a for a in _get_json(url) if a["status"]["state"] == "active"]
+
+
+def wait_for_alert(lab, name: str, host, timeout: float = ALERT_TIMEOUT, **labels) -> dict:
+    """The alert NAME about HOST (with these LABELS), once it fires in Alertmanager."""
+    found: list[dict] = []
+
+    def fired() -> bool:
+        found[:] = [a for a in active_alerts(lab)
+                    if a["labels"]["alertname"] == name and _about(a["labels"], host, labels)]
+        return bool(found)
+
+    wait_until(fired, timeout, lambda: f"{name} for {host.name} did not fire in Alertmanager; "
+                                       f"Prometheus: {_prometheus_view(lab)}", interval=5)
+    return found[0]
+
+
+def wait_for_no_alert(lab, names: tuple[str, ...], host, timeout: float = 120, **labels) -> None:
+    """Until Prometheus has none of the alerts NAMES about HOST (with these LABELS), pending
+    or firing."""
+    def clear() -> bool:
+        alerts = _get_json(f"http://{_monitoring(lab)}:9090/api/v1/alerts")["data"]["alerts"]
+        return not [a for a in alerts
+                    if a["labels"]["alertname"] in names and _about(a["labels"], host, labels)]
+
+    wait_until(clear, timeout, lambda: f"{'/'.join(names)} about {host.name} still active: "
+                                       f"{_prometheus_view(lab)}", interval=5)
+
+
+def fetch(lab, path: str) -> tuple[int, str]:
+    """GET https://DOMAIN/PATH through the lb, TLS verified: (status, body)."""
+    lb = lab.hosts_in("lb")[0]
+    domain = lb.vars["preau_domain"]
+    context = ssl.create_default_context(cafile=CA)
+    with socket.create_connection((lb.address, 443), timeout=15) as raw:
+        with context.wrap_socket(raw, server_hostname=domain) as tls:
+            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {domain}\r\nAccept-Language: fr\r\n"
+                        "Connection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := tls.recv(65536):
+                data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body.decode("utf-8", errors="replace")
+
+
+def app_answer(lab, app, path: str) -> tuple[int, str]:
+    """GET http://APP:8000/PATH from the lb (the only host besides monitoring that may ask):
+    the app's own answer, without nginx; (status, body)."""
+    lb = lab.hosts_in("lb")[0]
+    script = ("import sys, urllib.request, urllib.error\n"
+              f"request = urllib.request.Request('http://{app.address}:8000{path}', "
+              f"headers={{'Host': '{lb.vars['preau_domain']}'}})\n"
+              "try:\n    answer = urllib.request.urlopen(request, timeout=10)\n"
+              "except urllib.error.HTTPError as error:\n    answer = error\n"
+              "print(answer.status)\nsys.stdout.write(answer.read().decode())\n")
+    out = audit.testinfra_host(lb).check_output(f"python3 -c {shlex.quote(script)}")
+    status, _, body = out.partition("\n")
+    return int(status), body
+
+
+def admin(host):
+    return audit.testinfra_host(host, sudo=True)
+
+
+# --------------------------------------------------------------------------- app host down
+
+@pytest.fixture(scope="module")
+def app_host_down(lab):
+    """The last app host's container stopped under load; started again at the end."""
+    assert len(lab.hosts_in("app")) >= 2, "this fault needs two app hosts (scaled topology)"
+    victim = lab.hosts_in("app")[-1]
+    lb = lab.hosts_in("lb")[0]
+    wait_for_no_alert(lab, APP_HOST_ALERTS, victim)
+    try:
+        with Load(lb.address, lb.vars["preau_domain"], CA) as load:
+            wait_until(lambda: load.total >= 10, 60, "no answer through the lb before the fault")
+            lab_hosts._docker("stop", f"preau-{victim.name}")
+            stopped = load.total
+            # until nginx has skipped the stopped host for a while
+            wait_until(lambda: load.total >= stopped + 40, 120, lambda: f"the load stalled: "
+                       f"{dict(load.counts)}")
+        yield victim, load
+    finally:
+        deploy("lab", "up", "--topology", TOPOLOGY)  # starts the stopped host again
+
+
+def test_site_keeps_answering_with_an_app_host_down(app_host_down):
+    victim, load = app_host_down
+    assert lab_hosts.container_states()[f"preau-{victim.name}"] == "exited"
+    assert load.counts[200] >= 40, dict(load.counts)
+    assert load.failed <= FAILED_REQUESTS_ALLOWED, \
+        f"{load.failed} failed requests with {victim.name} down: {dict(load.counts)}"
+
+
+# --------------------------------------------------------------------------- backup disk full
+
+def _repo_usage(remote) -> tuple[int, int]:
+    """(available, size) bytes of the backup repository's filesystem."""
+    out = remote.check_output(f"df --output=avail,size -B1 {lab_hosts.BACKUP_DISK_PATH} | tail -1")
+    available, size = map(int, out.split())
+    return available, size
+
+
+def test_backup_fails_loudly_when_the_backup_disk_is_full(lab, app_host_down):
+    ops = lab.hosts_in("backup")[0]
+    remote = admin(ops)
+    filler = f"{lab_hosts.BACKUP_DISK_PATH}/preau-test-filler"
+    available, size = _repo_usage(remote)
+    assert size <= 2 * 1024 ** 3, f"{lab_hosts.BACKUP_DISK_PATH} is not the lab's small " \
+                                   f"backup disk ({size} bytes): recreate the lab"
+    try:
+        remote.check_output(f"fallocate -l {available} {filler} || true; "
+                            f"dd if=/dev/zero of={filler}.rest bs=64k status=none || true")
+        assert _repo_usage(remote)[0] < 1024 ** 2, "the backup disk could not be filled"
+        result = deploy("backup", "now", "--kind", "incr", check=False, timeout=600)
+        said = " ".join(result.stdout.split())  # the console wraps long lines
+        assert result.returncode == 1, said[-2000:]
+        assert "preau-backup incr failed" in said and "No space left on device" in said, \
+            said[-2000:]
+        alert = wait_for_alert(lab, "BackupFailed", ops, kind="incr")
+        assert alert["labels"]["severity"] == "warning"
+    finally:
+        remote.run(f"rm -f {filler} {filler}.rest")
+    # undone: the same kind of backup succeeds again, and the alert clears
+    deploy("backup", "now", "--kind", "incr", timeout=600)
+    wait_for_no_alert(lab, ("BackupFailed",), ops, timeout=180, kind="incr")
+
+
+# --------------------------------------------------------------------------- PostgreSQL down
+
+def _wait_for_the_site(lab, when: str, timeout: float = 60) -> None:
+    """Until the login page (which needs the database) answers 200 through the lb."""
+    answers = []
+    wait_until(lambda: answers.append(fetch(lab, "/connexion/")) or answers[-1][0] == 200,
+               timeout, lambda: f"the site does not answer {when}: {answers[-1:]}")
+
+
+def test_postgresql_down_gives_a_clear_503_and_recovers_alone(lab, app_host_down):
+    db = lab.hosts_in("db")[0]
+    remote = admin(db)
+    _wait_for_the_site(lab, "before the fault")
+    remote.check_output("systemctl stop postgresql")
+    try:
+        answers = []
+        wait_until(lambda: answers.append(fetch(lab, "/connexion/")) or answers[-1][0] != 200,
+                   30, lambda: f"the site still answers 200 without its database: {answers[-1:]}")
+        # through the lb: a 503 page in French, the app's or (once nginx has marked every app
+        # host failed for answering 503) the lb's waiting page
+        status, body = answers[-1]
+        assert status == 503, f"{status}: {body[:500]}"
+        assert re.search("Service momentanément indisponible|Veuillez patienter", body), body[:1000]
+        assert 'lang="fr"' in body
+        assert "Traceback" not in body and "psycopg" not in body.lower()
+        # the app itself, asked from the lb: its own page naming the database
+        status, body = app_answer(lab, lab.hosts_in("app")[0], "/connexion/")
+        assert status == 503, f"{status}: {body[:500]}"
+        assert "Service momentanément indisponible" in body and "base de données" in body, \
+            body[:1000]
+        assert "Traceback" not in body and "psycopg" not in body.lower()
+        alert = wait_for_alert(lab, "PostgreSQLDown", db)
+        assert alert["labels"]["severity"] == "critical"
+    finally:
+        remote.check_output("systemctl start postgresql")
+    # no operator action: the app reconnects by itself
+    _wait_for_the_site(lab, "after PostgreSQL came back")
+    assert app_answer(lab, lab.hosts_in("app")[0], "/connexion/")[0] == 200
+    wait_for_no_alert(lab, ("PostgreSQLDown",), db, timeout=180)
+
+
+# --------------------------------------------------------------------------- the alert of the app host
+
+def test_an_alert_fires_for_the_app_host_down(lab, app_host_down):
+    victim, _ = app_host_down
+    alert = wait_for_alert(lab, "HostDown", victim)
+    assert alert["labels"]["severity"] == "critical"
+    assert "Hôte injoignable" in alert["annotations"]["summary"]
+
+
+def test_the_app_host_comes_back(lab, app_host_down):
+    victim, _ = app_host_down
+    deploy("lab", "up", "--topology", TOPOLOGY)
+    assert lab_hosts.container_states()[f"preau-{victim.name}"] == "running"
+    wait_for_no_alert(lab, APP_HOST_ALERTS, victim, timeout=180)
+    lb = lab.hosts_in("lb")[0]
+    with Load(lb.address, lb.vars["preau_domain"], CA, workers=2) as load:
+        wait_until(lambda: load.total >= 20, 60, "no answer through the lb")
+    assert load.failed == 0, dict(load.counts)
