@@ -49,6 +49,8 @@ PREAU_VARS = {
     "preau_lab_ssh_public_key": {"type": "str", "description": "set by `lab up`"},
     "preau_release_keep": {"type": "int", "description": "app releases kept on app hosts"},
     "preau_operator": {"type": "str", "description": "name recorded in audit logs"},
+    "preau_disk_full_percent": {"type": "int", "description": "operations refuse to start when "
+                                "a host's / or /srv/preau is this full (default 90)"},
 }
 CONNECTION_VARS = {
     "ansible_host", "ansible_port", "ansible_user", "ansible_become", "ansible_become_user",

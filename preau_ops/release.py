@@ -30,6 +30,7 @@ from pathlib import Path
 from .errors import OpsError
 from .inventory import Host, Inventory
 from .paths import ROOT
+from .preconditions import DISK_COMMAND, disk_problem
 
 APP_DIR = ROOT / "app"
 BASE = "/srv/preau"
@@ -289,6 +290,18 @@ class ReleaseReport:
     removed: dict[str, list[str]]
 
 
+def refuse_full_disks(state, hosts: list[Host]) -> None:
+    """Stop before any change when a host's disk is nearly full (a release or an upgrade
+    needs room, and a full disk breaks them half-way)."""
+    problems = [problem for host in hosts
+                if (problem := disk_problem(
+                    host, shell(state, host.name, DISK_COMMAND, stdout_only=True)[1]))]
+    if problems:
+        raise OpsError("disk nearly full: " + "; ".join(problems),
+                       "free some space (old releases: `deploy.py release` keeps "
+                       "preau_release_keep of them), then run the command again")
+
+
 def release(inv: Inventory, source: Path = APP_DIR, progress=None) -> ReleaseReport:
     """Ship the app in `source` to every app host, one host at a time."""
     hosts = inv.hosts_in("app")
@@ -301,6 +314,7 @@ def release(inv: Inventory, source: Path = APP_DIR, progress=None) -> ReleaseRep
         progress.update(f"building wheelhouse {version}")
     tarball = build_wheelhouse(version, source)
     with pyinfra_state(inv, hosts) as state:
+        refuse_full_disks(state, hosts)
         before = {h.name: host_releases(state, h.name) for h in hosts}
         _install(state, hosts, version, tarball, progress)
         if progress:
@@ -432,6 +446,7 @@ def patch(inv: Inventory, limit: str | None = None, progress=None) -> dict[str, 
     domain = str(next(iter(inv.hosts.values())).vars.get("preau_domain", "localhost"))
     results: dict[str, str] = {}
     with pyinfra_state(inv, hosts) as state:
+        refuse_full_disks(state, hosts)
         for host in hosts:
             problem = _host_healthy(state, host, domain)
             if problem:

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from ..errors import OpsError
 from ..inventory import Host, Inventory
 from ..paths import ROOT
+from ..preconditions import DISK_COMMAND, disk_problem
 
 AUDIT_LOG = ROOT / "logs" / "operations.log"
 LOCK_DIR = "/run/lock/preau-operation"
@@ -142,9 +143,9 @@ def operation(inv: Inventory, what: str):
                    check=False).return_code != 0:
                 raise OpsError(f"the app is not deployed on {host.name}",
                                "run `deploy.py release` first")
-            free = run(connection, "df --output=pcent / | tail -1", host).stdout.strip()
-            if int(free.rstrip("%") or 0) >= 95:
-                raise OpsError(f"{host.name}: the disk is {free} full",
+            full = disk_problem(host, run(connection, DISK_COMMAND, host).stdout)
+            if full:
+                raise OpsError(f"disk nearly full: {full}",
                                "free some space before running a procedure")
             info = shlex.quote(f"{operator_name(inv)} {what} since "
                                f"{time.strftime('%Y-%m-%d %H:%M:%S')}")

@@ -1,0 +1,50 @@
+"""A nearly full disk stops release, patch and procedures before they change anything.
+
+The lab's disks are the controller's (far from full): the test lowers the inventory's limit
+(preau_disk_full_percent) below the real usage, so the real `df` of each host trips it."""
+import shutil
+
+import pytest
+
+from preau_ops import inventory, procedures, release
+from preau_ops.errors import OpsError
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture()
+def tight(lab):
+    inv = inventory.load(None)
+    for host in inv.hosts.values():
+        host.vars["preau_disk_full_percent"] = 1
+    return inv
+
+
+def _lock_absent(inv) -> bool:
+    app = inv.hosts_in("app")[0]
+    with procedures.connect(app) as connection:
+        return procedures.run(connection, f"test -e {procedures.LOCK_DIR}", app,
+                              check=False).return_code != 0
+
+
+def test_a_procedure_refuses_a_nearly_full_disk(tight):
+    with pytest.raises(OpsError, match=r"disk nearly full: \w+: / is \d+ % full \(limit 1 %\)"):
+        with procedures.operation(tight, "disk-full test"):
+            pytest.fail("the procedure started on a nearly full disk")
+    assert _lock_absent(tight), "the refused procedure left its lock behind"
+
+
+def _releases(inv) -> dict:
+    with release.pyinfra_state(inv, inv.hosts_in("app")) as state:
+        return {h.name: release.host_releases(state, h.name) for h in inv.hosts_in("app")}
+
+
+def test_a_release_refuses_before_installing_anything(tight, tmp_path):
+    source = tmp_path / "app"  # a version the hosts do not have: a release would install it
+    shutil.copytree(release.APP_DIR, source, ignore=shutil.ignore_patterns(
+        "tests", "__pycache__", "*.egg-info", "build"))
+    (source / "src/preau/release_note.py").write_text('NOTE = "disk-full test"\n')
+    before = _releases(tight)
+    with pytest.raises(OpsError, match="disk nearly full"):
+        release.release(tight, source)
+    assert _releases(tight) == before
