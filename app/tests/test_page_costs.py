@@ -133,3 +133,41 @@ def test_prepared_queries_mean_what_their_querysets_say(school):
     unused = PreparedQuery(lambda uai: Membership.objects.filter(profile="ELV"), uai=str)
     with pytest.raises(ImproperlyConfigured, match="'uai' found 0 times"):
         unused.first(uai="x")
+
+
+def test_prepared_pages_stay_in_the_establishment_of_the_url(client, school):
+    """A student who is also in a class of B: A's dashboard, logbook and grades show A's rows only."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from preau.core.models import ClassMembership
+    from preau.ent.models import Homework, LogbookEntry
+
+    s = school
+    b = make_school("B", "0820010R")
+    today = timezone.localdate()
+    Membership.objects.create(user=s["student"], establishment=b["est"], profile="ELV")
+    ClassMembership.objects.create(class_group=b["class"], user=s["student"])
+    common = {"establishment": b["est"], "class_group": b["class"], "subject": b["subject"], "teacher": b["teacher"]}
+    Homework.objects.create(assigned_on=today, due_on=today + dt.timedelta(days=1), description="Devoir-de-B", **common)
+    LogbookEntry.objects.create(date=today, title="Séance-de-B", **common)
+    b_assessment = Assessment.objects.create(title="Évaluation-de-B", date=today, **common)
+    Grade.objects.create(assessment=b_assessment, student=s["student"], value=11)
+    client.force_login(s["student"])
+    for name in ("establishment_home", "logbook", "grades"):
+        body = client.get(page(s, name)).content.decode()
+        assert "de-B" not in body, name
+        assert "de-B" in client.get(page(b, name)).content.decode(), name
+    assert "Exercices 1 à 4" in client.get(page(s, "logbook")).content.decode()
+
+
+def test_any_lookup_is_one_array_parameter(school):
+    from preau.core.models import ClassMembership
+
+    ids = [school["student"].pk, school["other_student"].pk]
+    query = ClassMembership.objects.filter(user_id__any=ids)
+    sql, params = query.query.sql_with_params()
+    assert '"user_id" = ANY(%s)' in sql and params == (ids,)
+    assert set(query.values_list("user_id", flat=True)) == set(ids)
+    assert not ClassMembership.objects.filter(user_id__any=[]).exists()

@@ -7,6 +7,7 @@ queryset once per thread with sentinel values, keeps the SQL and the compiler's 
 the columns, and for each call only swaps the values, executes, and turns the row into model
 instances exactly as Django's ModelIterable does (same converters, select_related objects and
 annotations). The SQL is the ORM's own, so the query means exactly what the queryset says.
+Lists of ids go through the `any` lookup (one array parameter) rather than `in`.
 """
 from __future__ import annotations
 
@@ -15,12 +16,40 @@ import threading
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
-from django.db.models.query import get_related_populators
+from django.db.models import Field, ForeignObject, Lookup
+from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
 
-# Values that cannot occur in real parameters: their positions in the compiled parameters are
-# where the real values go.
-SENTINELS = {int: -7340091, str: "preau-prepared-sentinel", dt.datetime: dt.datetime(1901, 2, 3, 4, 5, 6,
-                                                                                     tzinfo=dt.timezone.utc)}
+
+
+def sentinel(kind, n: int):
+    """The n-th value of a type that cannot occur in real parameters: its position in the
+    compiled parameters is where the real value goes."""
+    # Small positive integers: Django turns a value out of a field's range (negative for a
+    # PositiveIntegerField, > 32767 for a small one) into "no rows" before any SQL is written.
+    return {int: 30011 + n, str: f"preau-prepared-sentinel-{n}", list: [30011 + n],
+            dt.date: dt.date(1901, 2, 3) + dt.timedelta(days=n),
+            dt.datetime: dt.datetime(1901, 2, 3, 4, 5, 6, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=n)}[kind]
+
+
+class AnyOf(Lookup):
+    """`field__any=[...]`: `field = ANY(%s)` with the list as one array parameter, where `__in`
+    writes one placeholder per value (so its SQL changes with the list's length and cannot be
+    prepared). For lists of ids."""
+
+    lookup_name = "any"
+    prepare_rhs = False
+
+    def get_db_prep_lookup(self, value, connection):
+        return "%s", [list(value)]
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+
+
+Field.register_lookup(AnyOf)
+ForeignObject.register_lookup(AnyOf)  # foreign keys have their own set of lookups
 
 
 class PreparedQuery:
@@ -37,42 +66,58 @@ class PreparedQuery:
         return state
 
     def _compile(self) -> dict:
-        values = {name: SENTINELS[kind] for name, kind in self.kinds.items()}
+        values = {name: sentinel(kind, n) for n, (name, kind) in enumerate(self.kinds.items())}
         queryset = self.build(**values)
+        if queryset._iterable_class not in (ModelIterable, ValuesListIterable):
+            raise ImproperlyConfigured("PreparedQuery: model rows or values_list() tuples only")
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
         positions = {}
         for name, value in values.items():
-            found = [i for i, p in enumerate(params) if type(p) is type(value) and p == value]
+            # isinstance: Django may wrap an integer in psycopg's Int4 (kept for the real value).
+            found = [i for i, p in enumerate(params)
+                     if isinstance(p, type(value)) and not isinstance(p, bool) and p == value]
             if len(found) != 1:
                 raise ImproperlyConfigured(f"PreparedQuery: parameter {name!r} found {len(found)} times")
-            positions[name] = found[0]
+            positions[name] = (found[0], type(params[found[0]]) if isinstance(value, int) else None)
         select, klass_info = compiler.select, compiler.klass_info
-        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
-        return {"sql": sql, "params": list(params), "positions": positions, "db": queryset.db,
-                "compiler": compiler, "model": klass_info["model"],
-                "converters": compiler.get_converters([s[0] for s in select[:compiler.col_count]]),
-                "start": start, "end": end,
-                "init_list": [f[0].target.attname for f in select[start:end]],
-                "populators": get_related_populators(klass_info, select, queryset.db),
-                "annotations": dict(compiler.annotation_col_map)}
+        state = {"sql": sql, "params": list(params), "positions": positions, "db": queryset.db,
+                 "compiler": compiler, "model": None,
+                 "converters": compiler.get_converters([s[0] for s in select[:compiler.col_count]])}
+        if queryset._iterable_class is ModelIterable:  # else values_list(): tuples
+            start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+            state.update(model=klass_info["model"], start=start, end=end,
+                         init_list=[f[0].target.attname for f in select[start:end]],
+                         populators=get_related_populators(klass_info, select, queryset.db),
+                         annotations=dict(compiler.annotation_col_map))
+        return state
 
-    def first(self, **values):
-        """The first row as a model instance (with its select_related objects and annotations), or None."""
+    def rows(self, **values) -> list:
+        """Every row: model instances (with their select_related objects and annotations), or
+        tuples for a values_list() queryset."""
         state = self._compiled()
         params = list(state["params"])
         for name, value in values.items():
-            params[state["positions"][name]] = value
+            position, wrap = state["positions"][name]
+            params[position] = wrap(value) if wrap is not None else value
         with connections[state["db"]].cursor() as cursor:
             cursor.execute(state["sql"], params)
-            row = cursor.fetchone()
-        if row is None:
-            return None
+            rows = cursor.fetchall()
         if state["converters"]:
-            row = next(iter(state["compiler"].apply_converters([row], state["converters"])))
-        obj = state["model"].from_db(state["db"], state["init_list"], row[state["start"]:state["end"]])
-        for populator in state["populators"]:
-            populator.populate(row, obj)
-        for name, position in state["annotations"].items():
-            setattr(obj, name, row[position])
-        return obj
+            rows = list(state["compiler"].apply_converters(rows, state["converters"]))
+        if state["model"] is None:
+            return [tuple(row) for row in rows]
+        objects = []
+        for row in rows:
+            obj = state["model"].from_db(state["db"], state["init_list"], row[state["start"]:state["end"]])
+            for populator in state["populators"]:
+                populator.populate(row, obj)
+            for name, position in state["annotations"].items():
+                setattr(obj, name, row[position])
+            objects.append(obj)
+        return objects
+
+    def first(self, **values):
+        """The first row, or None (the queryset itself should be sliced [:1])."""
+        rows = self.rows(**values)
+        return rows[0] if rows else None

@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from preau.core.prepared import PreparedQuery
 from preau.ent.access import viewer
 from preau.ent.cache import cached_html_for_user
 from preau.core.models import ClassMembership
@@ -16,28 +17,58 @@ from preau.ent.views.messaging import unread_conversations
 from preau.ent.views.timetable import today_slots
 
 
+def _classes(est, ids, year):
+    return (ClassMembership.objects.filter(class_group__establishment_id=est, user_id__any=ids,
+                                           class_group__school_year=year).values_list("user_id", "class_group_id"))
+
+
+def _homework(est, classes, first, last):
+    return Homework.objects.filter(establishment_id=est, class_group_id__any=classes, due_on__gte=first,
+                                   due_on__lte=last).select_related("subject")
+
+
+def _handed(est, ids, homework):
+    return Submission.objects.filter(homework__establishment_id=est, student_id__any=ids,
+                                     homework_id__any=homework).values_list("student_id", "homework_id")
+
+
+def _grades(est, ids, since):
+    return (Grade.objects.filter(assessment__establishment_id=est, student_id__any=ids, value__isnull=False,
+                                 updated_at__gte=since)
+            .select_related("assessment", "assessment__subject").order_by("-updated_at"))
+
+
+def _absences(est, ids):
+    return (Absence.objects.filter(establishment_id=est, student_id__any=ids, status__in=NEEDS_JUSTIFICATION)
+            .select_related("subject"))
+
+
+# The student panels' queries, compiled once (preau.core.prepared): every one is scoped to the
+# establishment of the request (`est`), as for_request() would.
+CLASSES = PreparedQuery(_classes, est=int, ids=list, year=int)
+HOMEWORK = PreparedQuery(_homework, est=int, classes=list, first=dt.date, last=dt.date)
+HANDED = PreparedQuery(_handed, est=int, ids=list, homework=list)
+GRADES = PreparedQuery(_grades, est=int, ids=list, since=dt.datetime)
+ABSENCES = PreparedQuery(_absences, est=int, ids=list)
+
+
 def _student_panels(request, students):
     """Homework, recent grades and absences to justify of each student, in a fixed number of
     queries whatever the number of children."""
     if not students:
         return []
     me = viewer(request)
+    est = request.establishment.pk
     ids = [s.pk for s in students]
     today = timezone.localdate()
     classes: dict[int, set[int]] = {}
-    for user_id, class_id in ClassMembership.objects.for_request(request).filter(
-            user_id__in=ids, class_group__school_year=me.year).values_list("user_id", "class_group_id"):
+    for user_id, class_id in CLASSES.rows(est=est, ids=ids, year=me.year):
         classes.setdefault(user_id, set()).add(class_id)
-    homework = list(Homework.objects.for_request(request).select_related("subject").filter(
-        class_group_id__in=set().union(*classes.values()), due_on__gte=today,
-        due_on__lte=today + dt.timedelta(days=7)))
-    handed = set(Submission.objects.for_request(request).filter(
-        student_id__in=ids, homework__in=[h.pk for h in homework]).values_list("student_id", "homework_id"))
-    grades = (Grade.objects.for_request(request).filter(student_id__in=ids, value__isnull=False,
-                                                        updated_at__gte=timezone.now() - dt.timedelta(days=30))
-              .select_related("assessment", "assessment__subject").order_by("-updated_at"))
-    absences = (Absence.objects.for_request(request).filter(student_id__in=ids, status__in=NEEDS_JUSTIFICATION)
-                .select_related("subject"))
+    homework = HOMEWORK.rows(est=est, classes=list(set().union(*classes.values())), first=today,
+                             last=today + dt.timedelta(days=7))
+    handed = set(HANDED.rows(est=est, ids=ids, homework=[h.pk for h in homework]))
+    grades = GRADES.rows(est=est, ids=ids, since=timezone.now() - dt.timedelta(days=30))
+    absences = ABSENCES.rows(est=est, ids=ids)
     panels = {s.pk: {"student": s, "homework": [], "grades": [], "absences": []} for s in students}
     for item in homework:
         for student_id in ids:

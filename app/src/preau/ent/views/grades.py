@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from preau.core.models import ClassGroup, ParentLink
+from preau.core.prepared import PreparedQuery
 from preau.ent.access import profiles, require, viewer
 from preau.ent.forms import AssessmentForm
 from preau.ent.models import Assessment, Grade
@@ -36,9 +37,18 @@ def report(grades) -> dict:
     return {"subjects": rows, "overall": sum(averages) / len(averages) if averages else None}
 
 
-def student_grades(request, student):
-    return (Grade.objects.for_request(request).filter(student=student)
+def _grades_of(est, student):
+    return (Grade.objects.filter(assessment__establishment_id=est, student_id=student)
             .select_related("assessment", "assessment__subject").order_by("assessment__date"))
+
+
+# The grades page of a student or parent (one of the most visited), compiled once
+# (preau.core.prepared), scoped to the establishment of the request as for_request() would.
+GRADES_OF = PreparedQuery(_grades_of, est=int, student=int)
+
+
+def student_grades(request, student):
+    return GRADES_OF.rows(est=request.establishment.pk, student=student.pk)
 
 
 @profiles("ELV", "TUT", "ENS", "DIR", "EVS")

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from preau.core.models import ClassGroup, ClassMembership
+from preau.core.prepared import PreparedQuery
 from preau.ent import files
 from preau.ent.access import profiles, require, viewer
 from preau.ent.forms import LogbookForm, SubmissionForm
@@ -24,16 +25,40 @@ def _entries(request):
     return LogbookEntry.objects.for_request(request).select_related("class_group", "subject", "teacher")
 
 
+def _student_classes(student, year):
+    return ClassMembership.objects.filter(user_id=student, class_group__school_year=year).values("class_group_id")
+
+
+def _week_homework(est, student, year, first, last):
+    return (Homework.objects.filter(establishment_id=est, class_group_id__in=_student_classes(student, year),
+                                    due_on__gte=first, due_on__lte=last)
+            .select_related("class_group", "subject", "teacher"))
+
+
+def _handed_in(est, student, homework):
+    return Submission.objects.filter(homework__establishment_id=est, student_id=student,
+                                     homework_id__any=homework).values_list("homework_id")
+
+
+def _recent_entries(est, student, year, since):
+    return (LogbookEntry.objects.filter(establishment_id=est, class_group_id__in=_student_classes(student, year),
+                                        date__gte=since)
+            .select_related("class_group", "subject", "teacher")[:30])
+
+
+# A student's logbook page (the most visited one), compiled once (preau.core.prepared); every
+# query is scoped to the establishment of the request (`est`), as for_request() would.
+WEEK_HOMEWORK = PreparedQuery(_week_homework, est=int, student=int, year=int, first=dt.date, last=dt.date)
+HANDED_IN = PreparedQuery(_handed_in, est=int, student=int, homework=list)
+RECENT_ENTRIES = PreparedQuery(_recent_entries, est=int, student=int, year=int, since=dt.date)
+
+
 def week_homework(request, student, days=7):
     """Homework due from today for the student's classes and groups, with the hand-in status."""
-    me = viewer(request)
-    today = timezone.localdate()
-    class_ids = ClassMembership.objects.for_request(request).filter(
-        user=student, class_group__school_year=me.year).values("class_group_id")
-    items = list(_homework(request).filter(class_group_id__in=class_ids, due_on__gte=today,
-                                           due_on__lte=today + dt.timedelta(days=days)))
-    handed = set(Submission.objects.for_request(request).filter(
-        student=student, homework__in=[h.pk for h in items]).values_list("homework_id", flat=True))
+    est, today = request.establishment.pk, timezone.localdate()
+    items = WEEK_HOMEWORK.rows(est=est, student=student.pk, year=viewer(request).year, first=today,
+                               last=today + dt.timedelta(days=days))
+    handed = {row[0] for row in HANDED_IN.rows(est=est, student=student.pk, homework=[h.pk for h in items])}
     for item in items:
         item.handed_in = item.pk in handed
     return items
@@ -46,10 +71,8 @@ def logbook(request, uai):
         student = student_choice(request)
         entries = []
         if student is not None:
-            class_ids = ClassMembership.objects.for_request(request).filter(
-                user=student, class_group__school_year=me.year).values("class_group_id")
-            since = timezone.localdate() - dt.timedelta(days=14)
-            entries = _entries(request).filter(class_group_id__in=class_ids, date__gte=since)[:30]
+            entries = RECENT_ENTRIES.rows(est=request.establishment.pk, student=student.pk, year=me.year,
+                                          since=timezone.localdate() - dt.timedelta(days=14))
         return render(request, "ent/logbook_student.html", {
             "student": student, "children": me.children(), "entries": entries,
             "homework": week_homework(request, student) if student else []})
