@@ -9,7 +9,8 @@ tenants; the process CPU time of this process (time.process_time) does not: it i
 app does for a page, PostgreSQL's own share excluded. It uses the load benchmark's data set and
 mix (scripts/benchmark_load.py: same PostgreSQL data directory, same sessions, a login every 100
 requests), sends the requests through Django's test client in one process, and prints per view:
-requests, mean CPU ms and mean SQL queries, then the whole mix. --profile N prints cProfile's top
+requests, mean CPU ms and mean SQL queries, then the whole mix, and the CPU that PostgreSQL's
+backend spent on it (read from /proc: PostgreSQL runs on the same machine). --profile N prints cProfile's top
 N functions by cumulative time.
 """
 from __future__ import annotations
@@ -58,6 +59,8 @@ def run(picked: list[tuple], password: str) -> dict:
         return execute(sql, params, many, context)
 
     clients: dict[str, Client] = {}
+    connection.ensure_connection()
+    backend_before = backend_cpu(connection)
     with connection.execute_wrapper(count):
         for cookie, username, url in picked:
             client = clients.setdefault(cookie, Client(HTTP_HOST="localhost"))
@@ -76,13 +79,25 @@ def run(picked: list[tuple], password: str) -> dict:
             if response.status_code >= 400:
                 raise SystemExit(f"{url or 'login'} → {response.status_code}")
             stats.setdefault(view, []).extend([spent, queries["n"]])
+    stats["_postgres_cpu"] = backend_cpu(connection) - backend_before
     return stats
+
+
+def backend_cpu(connection) -> float:
+    """CPU seconds used so far by this connection's PostgreSQL backend (same machine)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def table(stats: dict) -> str:
     """Per view: requests, mean and median CPU ms, mean SQL queries; then the mix with and
     without the logins (one in 100 requests, ≈ 0.2 s of Argon2 each: they weigh heavily in a
     mean)."""
+    stats = dict(stats)
+    postgres = stats.pop("_postgres_cpu", None)
     lines = ["| view | requests | CPU ms / request (mean) | median | SQL queries / request |",
              "|---|---|---|---|---|"]
     for view, values in sorted(stats.items(), key=lambda kv: -len(kv[1])):
@@ -94,6 +109,9 @@ def table(stats: dict) -> str:
         sql = [q for values in views.values() for q in values[1::2]]
         lines.append(f"| **{label}** | {len(cpu)} | **{1000 * sum(cpu) / len(cpu):.1f}** | "
                      f"{1000 * statistics.median(cpu):.1f} | **{sum(sql) / len(sql):.1f}** |")
+    if postgres is not None:
+        total = sum(len(values) // 2 for values in stats.values())
+        lines.append(f"\nPostgreSQL backend CPU: {1000 * postgres / total:.1f} ms per request (whole mix)")
     return "\n".join(lines)
 
 
