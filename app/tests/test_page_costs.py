@@ -171,3 +171,15 @@ def test_any_lookup_is_one_array_parameter(school):
     assert '"user_id" = ANY(%s)' in sql and params == (ids,)
     assert set(query.values_list("user_id", flat=True)) == set(ids)
     assert not ClassMembership.objects.filter(user_id__any=[]).exists()
+
+
+def test_a_parents_children_are_current_members_of_this_establishment(school):
+    from preau.core.models import ParentLink
+    from preau.ent.access import CHILDREN
+
+    s = school
+    b = make_school("B", "0820010R")
+    ParentLink.objects.create(establishment=b["est"], parent=s["parent"], child=b["student"])
+    assert [link.child for link in CHILDREN.rows(est=s["est"].pk, parent=s["parent"].pk)] == [s["student"]]
+    Membership.objects.filter(user=s["student"], establishment=s["est"]).update(gone_since="2026-01-01")
+    assert CHILDREN.rows(est=s["est"].pk, parent=s["parent"].pk) == []

@@ -77,9 +77,9 @@ class PreparedQuery:
             # isinstance: Django may wrap an integer in psycopg's Int4 (kept for the real value).
             found = [i for i, p in enumerate(params)
                      if isinstance(p, type(value)) and not isinstance(p, bool) and p == value]
-            if len(found) != 1:
-                raise ImproperlyConfigured(f"PreparedQuery: parameter {name!r} found {len(found)} times")
-            positions[name] = (found[0], type(params[found[0]]) if isinstance(value, int) else None)
+            if not found:
+                raise ImproperlyConfigured(f"PreparedQuery: parameter {name!r} found 0 times")
+            positions[name] = [(i, type(params[i]) if isinstance(value, int) else None) for i in found]
         select, klass_info = compiler.select, compiler.klass_info
         state = {"sql": sql, "params": list(params), "positions": positions, "db": queryset.db,
                  "compiler": compiler, "model": None,
@@ -98,8 +98,8 @@ class PreparedQuery:
         state = self._compiled()
         params = list(state["params"])
         for name, value in values.items():
-            position, wrap = state["positions"][name]
-            params[position] = wrap(value) if wrap is not None else value
+            for position, wrap in state["positions"][name]:
+                params[position] = wrap(value) if wrap is not None else value
         with connections[state["db"]].cursor() as cursor:
             cursor.execute(state["sql"], params)
             rows = cursor.fetchall()

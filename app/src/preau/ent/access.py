@@ -11,10 +11,21 @@ from functools import wraps
 from django.core.exceptions import PermissionDenied
 
 from preau.core.models import ClassMembership, Membership, ParentLink, Platform, TeachingAssignment, User
+from preau.core.prepared import PreparedQuery
 
 STAFF = frozenset({"ENS", "DIR", "EVS", "ETA"})
 # Profiles that follow every student of the establishment (vie scolaire, direction).
 SUPERVISORS = frozenset({"DIR", "EVS"})
+
+
+def _children(est, parent):
+    current = Membership.objects.current().filter(establishment_id=est).values("user_id")
+    return (ParentLink.objects.filter(establishment_id=est, parent_id=parent, child__in=current)
+            .select_related("child").order_by("child__first_name"))
+
+
+# A parent's children: on every page a parent opens, compiled once (preau.core.prepared).
+CHILDREN = PreparedQuery(_children, est=int, parent=int)
 
 
 class Viewer:
@@ -51,10 +62,7 @@ class Viewer:
         def compute():
             if self.profile != "TUT":
                 return []
-            current = Membership.objects.current().of(self.establishment).values("user_id")
-            return [link.child for link in ParentLink.objects.for_request(self.request)
-                    .filter(parent=self.user, child__in=current).select_related("child")
-                    .order_by("child__first_name")]
+            return [link.child for link in CHILDREN.rows(est=self.establishment.pk, parent=self.user.pk)]
         return self._cached("children", compute)
 
     def student_ids(self) -> list[int]:
