@@ -106,3 +106,12 @@ def test_acme_certificate_from_pebble(acme_host):
     with ssl_socket(ACME_IP, tls_context(verify=False)) as sock:
         served = hashlib.sha256(sock.getpeercert(binary_form=True)).hexdigest()
     assert served == on_disk
+
+
+def test_the_only_app_host_is_never_drained(ca_host):
+    refused = ca_host.run("preau-lb-drain nginx-ca on")
+    assert refused.rc == 3 and "last app host in service" in refused.stderr
+    assert ca_host.check_output("preau-lb-drain nginx-ca status") == "serving"
+    assert ca_host.run("preau-lb-drain nginx-acme on").rc == 2  # not an app host
+    # the site's log names the app host that answered (earlier tests made requests)
+    assert "upstream=172.30.94.10:8000" in ca_host.check_output("cat /var/log/nginx/access.log")
