@@ -260,6 +260,36 @@ def _canary(state, host: Host, version: str, domain: str) -> str | None:
                                 "2>/dev/null; true", check=False)
 
 
+DRAIN = "/usr/local/sbin/preau-lb-drain"  # installed on the lb hosts by the nginx role
+
+
+@contextlib.contextmanager
+def drained(state, lbs: list[Host], host: Host, app_hosts: list[Host], progress=None,
+            keep_out_on_error: bool = False):
+    """An app host out of every load balancer's upstream for the duration, then back in
+    service (left out when the block fails and keep_out_on_error is set).
+
+    Nothing to do for a host that is not an app host, or when it is the only one: its
+    restart is then covered by the systemd socket, which queues connections meanwhile."""
+    if host.name not in {h.name for h in app_hosts} or len(app_hosts) < 2 or not lbs:
+        yield False
+        return
+    if progress:
+        progress.update(f"{host.name}: out of the load balancer")
+    for lb in lbs:
+        shell(state, lb.name, f"{DRAIN} {host.name} on")
+    failed = True
+    try:
+        yield True
+        failed = False
+    finally:
+        if not (failed and keep_out_on_error):
+            if progress:
+                progress.update(f"{host.name}: back in the load balancer")
+            for lb in lbs:
+                shell(state, lb.name, f"{DRAIN} {host.name} off", check=False)
+
+
 def _point_current(state, host: Host, version: str) -> None:
     # With a release in place the units the app role installed are enabled, as the role
     # itself does once `current` exists (so the next converge has nothing to change).
@@ -313,15 +343,14 @@ def release(inv: Inventory, source: Path = APP_DIR, progress=None) -> ReleaseRep
     if progress:
         progress.update(f"building wheelhouse {version}")
     tarball = build_wheelhouse(version, source)
-    with pyinfra_state(inv, hosts) as state:
+    lbs = inv.hosts_in("lb")
+    with pyinfra_state(inv, _unique(hosts + lbs)) as state:
         refuse_full_disks(state, hosts)
         before = {h.name: host_releases(state, h.name) for h in hosts}
         _install(state, hosts, version, tarball, progress)
         if progress:
             progress.update("database migrations (expand)")
-        shell(state, hosts[0].name,
-              f"cd /tmp && sudo -u preau env PREAU_DB_AS_OWNER=1 PREAU_METRICS_MULTIPROC_DIR= "
-              f"{RELEASES}/{version}/venv/bin/preau-manage migrate --noinput -v0")
+        _migrate(state, hosts[0], version, "expand")
         switched, unchanged = [], []
         for host in hosts:
             if before[host.name].current == version:
@@ -331,39 +360,69 @@ def release(inv: Inventory, source: Path = APP_DIR, progress=None) -> ReleaseRep
                 progress.update(f"{host.name}: checking {version} on the canary port")
             problem = _canary(state, host, version, domain)
             if problem is None:
-                if progress:
-                    progress.update(f"{host.name}: switching to {version}")
-                _point_current(state, host, version)
-                problem = _check(state, host, APP_PORT, domain)
+                with drained(state, lbs, host, hosts, progress):
+                    if progress:
+                        progress.update(f"{host.name}: switching to {version}")
+                    _point_current(state, host, version)
+                    problem = _check(state, host, APP_PORT, domain)
+                    if problem is not None:  # switched back before it takes traffic again
+                        _switch_back(state, [host.name], before, inv, domain)
             if problem is not None:
-                restored = _switch_back(state, [*switched, host.name], before, inv, domain)
+                restored = _switch_back(state, switched, before, inv, domain, lbs, hosts)
+                restored.insert(0, f"{host.name} → {before[host.name].current or 'nothing'}")
                 raise OpsError(f"release {version} failed its health check on {host.name}: "
                                f"{problem}", "switched back: " + (", ".join(restored) or "none")
                                + "; every host serves its previous release")
             switched.append(host.name)
+        if progress:
+            progress.update("database migrations (contract)")
+        try:
+            _migrate(state, hosts[0], version, "contract")
+        except OpsError as error:
+            raise OpsError(f"release {version} serves on every app host, but its contract "
+                           f"migrations failed: {error.message}",
+                           "fix and run `deploy.py release` again (it will only migrate)")
         removed = {h.name: _prune(state, h, keep) for h in hosts}
     return ReleaseReport(version, switched, unchanged, removed)
 
 
+def _migrate(state, host: Host, version: str, phase: str) -> None:
+    """Apply one phase of the release's migrations (app core.migration_phases), as the owner
+    role: expand before the switch, contract once every app host runs the new code."""
+    shell(state, host.name,
+          f"cd /tmp && sudo -u preau env PREAU_DB_AS_OWNER=1 PREAU_METRICS_MULTIPROC_DIR= "
+          f"{RELEASES}/{version}/venv/bin/preau-manage migrate_phase {phase}")
+
+
 def _switch_back(state, names: list[str], before: dict[str, HostReleases], inv: Inventory,
-                 domain: str) -> list[str]:
+                 domain: str, lbs: list[Host] | None = None,
+                 app_hosts: list[Host] | None = None) -> list[str]:
+    """Hosts in `names` back to the release they served before (drained meanwhile when lbs
+    are given)."""
     restored = []
     for name in names:
         previous = before[name].current
-        if previous is None:
-            shell(state, name, f"systemctl stop preau.service preau.socket; rm -f {CURRENT}",
-                  check=False)
-        else:
-            _point_current(state, inv.hosts[name], previous)
+        with drained(state, lbs or [], inv.hosts[name], app_hosts or []):
+            if previous is None:
+                shell(state, name, f"systemctl stop preau.service preau.socket; rm -f {CURRENT}",
+                      check=False)
+            else:
+                _point_current(state, inv.hosts[name], previous)
         restored.append(f"{name} → {previous or 'nothing (first release)'}")
     return restored
+
+
+def _unique(hosts: list[Host]) -> list[Host]:
+    """Hosts once each, in order (the lb and app groups may share hosts)."""
+    return list({h.name: h for h in hosts}.values())
 
 
 def rollback(inv: Inventory, progress=None) -> dict[str, str]:
     """Every app host back to its previous release, one at a time, health-checked."""
     hosts = inv.hosts_in("app")
+    lbs = inv.hosts_in("lb")
     domain = str(hosts[0].vars.get("preau_domain", "localhost"))
-    with pyinfra_state(inv, hosts) as state:
+    with pyinfra_state(inv, _unique(hosts + lbs)) as state:
         plan = {}
         for host in hosts:
             releases = host_releases(state, host.name)
@@ -375,10 +434,12 @@ def rollback(inv: Inventory, progress=None) -> dict[str, str]:
             current, previous = plan[host.name]
             if progress:
                 progress.update(f"{host.name}: {current} → {previous}")
-            _point_current(state, host, previous)
-            problem = _check(state, host, APP_PORT, domain)
+            with drained(state, lbs, host, hosts, progress):
+                _point_current(state, host, previous)
+                problem = _check(state, host, APP_PORT, domain)
+                if problem:
+                    _point_current(state, host, current)
             if problem:
-                _point_current(state, host, current)
                 raise OpsError(f"rollback to {previous} failed on {host.name}: {problem}",
                                f"{host.name} was switched back to {current}")
     return {name: previous for name, (_, previous) in plan.items()}
@@ -445,7 +506,8 @@ def patch(inv: Inventory, limit: str | None = None, progress=None) -> dict[str, 
     hosts = _patch_order(inv, limit)
     domain = str(next(iter(inv.hosts.values())).vars.get("preau_domain", "localhost"))
     results: dict[str, str] = {}
-    with pyinfra_state(inv, hosts) as state:
+    lbs, app_hosts = inv.hosts_in("lb"), inv.hosts_in("app")
+    with pyinfra_state(inv, _unique(hosts + lbs)) as state:
         refuse_full_disks(state, hosts)
         for host in hosts:
             problem = _host_healthy(state, host, domain)
@@ -454,28 +516,35 @@ def patch(inv: Inventory, limit: str | None = None, progress=None) -> dict[str, 
                                "nothing was patched there; fix it first"
                                + (f" (patched: {', '.join(results)})" if results else ""))
         for host in hosts:
-            if progress:
-                progress.update(f"{host.name}: apt-get update && upgrade")
-            shell(state, host.name,
-                  "DEBIAN_FRONTEND=noninteractive apt-get update -qq && "
-                  "DEBIAN_FRONTEND=noninteractive apt-get -y -qq "
-                  "-o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef "
-                  "upgrade >/tmp/preau-patch.log 2>&1 || { tail -20 /tmp/preau-patch.log; false; }")
-            _, upgraded = shell(state, host.name,
-                                "grep -c '^Setting up' /tmp/preau-patch.log || true",
-                                check=False, stdout_only=True)
-            if progress:
-                progress.update(f"{host.name}: needrestart")
-            # -r a: restart the services still running old libraries; -b: batch output
-            _, needs = shell(state, host.name, "needrestart -r a -b 2>/dev/null || true",
-                             check=False, stdout_only=True)
-            kernel = "NEEDRESTART-KSTA: 3" in needs or "NEEDRESTART-KSTA: 2" in needs
-            note = f"{upgraded.strip() or 0} package(s) upgraded"
-            if kernel:
-                note += "; a newer kernel waits for a reboot (planned by the operator)"
-            problem = _host_healthy(state, host, domain)
-            if problem:
-                raise OpsError(f"{host.name} is unhealthy after patching: {problem}",
-                               "stopped here; hosts after it were not touched")
+            # an app host is out of the load balancer while it is upgraded and checked
+            with drained(state, lbs, host, app_hosts, progress, keep_out_on_error=True) as out:
+                if progress:
+                    progress.update(f"{host.name}: apt-get update && upgrade")
+                shell(state, host.name,
+                      "DEBIAN_FRONTEND=noninteractive apt-get update -qq && "
+                      "DEBIAN_FRONTEND=noninteractive apt-get -y -qq "
+                      "-o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef "
+                      "upgrade >/tmp/preau-patch.log 2>&1 || { tail -20 /tmp/preau-patch.log; false; }")
+                _, upgraded = shell(state, host.name,
+                                    "grep -c '^Setting up' /tmp/preau-patch.log || true",
+                                    check=False, stdout_only=True)
+                if progress:
+                    progress.update(f"{host.name}: needrestart")
+                # -r a: restart the services still running old libraries; -b: batch output
+                _, needs = shell(state, host.name, "needrestart -r a -b 2>/dev/null || true",
+                                 check=False, stdout_only=True)
+                kernel = "NEEDRESTART-KSTA: 3" in needs or "NEEDRESTART-KSTA: 2" in needs
+                note = f"{upgraded.strip() or 0} package(s) upgraded"
+                if out:
+                    note += ", out of the load balancer meanwhile"
+                if kernel:
+                    note += "; a newer kernel waits for a reboot (planned by the operator)"
+                problem = _host_healthy(state, host, domain)
+                if problem:
+                    raise OpsError(f"{host.name} is unhealthy after patching: {problem}",
+                                   "stopped here; hosts after it were not touched"
+                                   + (f"; it stays out of the load balancer (`{DRAIN} "
+                                      f"{host.name} off` on the lb hosts puts it back)"
+                                      if out else ""))
             results[host.name] = note
     return results

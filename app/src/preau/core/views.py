@@ -5,14 +5,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
-from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from preau.core import accounts, metrics
+from preau.core import accounts, metrics, migration_phases
 from preau.core.forms import ActivationForm, DirectorySearchForm, LoginForm
 from preau.core.models import ClassGroup, ClassMembership, Membership, ParentLink, Platform, User
 from preau.core.tenancy import local_admin_required
@@ -29,11 +28,11 @@ def healthz(request):
 @require_GET
 @never_cache
 def readyz(request):
-    """Ready: the database answers and every migration is applied."""
+    """Ready: the database answers and every expand migration is applied (contract ones wait
+    for the end of a rolling release, see core.migration_phases)."""
     try:
         connection.ensure_connection()
-        executor = MigrationExecutor(connection)
-        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        pending, _ = migration_phases.pending()
     except DatabaseError as exc:
         # Only the error class: this endpoint must not leak hosts or paths.
         return JsonResponse({"status": "unavailable", "database": type(exc).__name__}, status=503)
