@@ -28,7 +28,10 @@ def test_user_and_layout(host):
 
 def test_config_file_is_the_contract(host):
     config = tomllib.loads(host.file("/etc/preau/preau.toml").content_string)
-    assert set(config) == {"django", "database", "database_owner", "storage", "retention", "metrics"}
+    assert set(config) == {"django", "database", "database_owner", "storage", "retention", "metrics",
+                           "email"}
+    assert config["email"]["enabled"] is False  # notification e-mails are opt-in
+    assert config["email"]["site_url"] == "https://ent.preau.test"
     assert config["django"] == {"secret_key": "django-secret-molecule", "debug": False,
                                 "allowed_hosts": ["ent.preau.test", "app-web", "172.30.93.10"]}
     assert config["database"]["host"] == "172.30.93.10"
