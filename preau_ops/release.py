@@ -302,6 +302,15 @@ def _point_current(state, host: Host, version: str) -> None:
           "systemctl restart preau.service")
 
 
+def _switch(state, host: Host, version: str, domain: str) -> str | None:
+    """Point `current` at version, restart and health-check: the problem, or None."""
+    try:
+        _point_current(state, host, version)
+    except OpsError as error:  # e.g. the service does not start at all
+        return error.message
+    return _check(state, host, APP_PORT, domain)
+
+
 def _prune(state, host: Host, keep: int) -> list[str]:
     releases = host_releases(state, host.name)
     protected = {releases.current, releases.previous()}
@@ -347,6 +356,9 @@ def release(inv: Inventory, source: Path = APP_DIR, progress=None) -> ReleaseRep
     with pyinfra_state(inv, _unique(hosts + lbs)) as state:
         refuse_full_disks(state, hosts)
         before = {h.name: host_releases(state, h.name) for h in hosts}
+        if all(before[h.name].current == version for h in hosts):  # nothing to ship: no-op
+            return ReleaseReport(version, [], [h.name for h in hosts],
+                                 {h.name: _prune(state, h, keep) for h in hosts})
         _install(state, hosts, version, tarball, progress)
         if progress:
             progress.update("database migrations (expand)")
@@ -363,13 +375,16 @@ def release(inv: Inventory, source: Path = APP_DIR, progress=None) -> ReleaseRep
                 with drained(state, lbs, host, hosts, progress):
                     if progress:
                         progress.update(f"{host.name}: switching to {version}")
-                    _point_current(state, host, version)
-                    problem = _check(state, host, APP_PORT, domain)
+                    problem = _switch(state, host, version, domain)
                     if problem is not None:  # switched back before it takes traffic again
                         _switch_back(state, [host.name], before, inv, domain)
             if problem is not None:
                 restored = _switch_back(state, switched, before, inv, domain, lbs, hosts)
                 restored.insert(0, f"{host.name} → {before[host.name].current or 'nothing'}")
+                # a release that failed is never a rollback target: its files go
+                for app in hosts:
+                    shell(state, app.name, f"rm -rf {shlex.quote(f'{RELEASES}/{version}')}",
+                          check=False)
                 raise OpsError(f"release {version} failed its health check on {host.name}: "
                                f"{problem}", "switched back: " + (", ".join(restored) or "none")
                                + "; every host serves its previous release")
@@ -381,7 +396,8 @@ def release(inv: Inventory, source: Path = APP_DIR, progress=None) -> ReleaseRep
         except OpsError as error:
             raise OpsError(f"release {version} serves on every app host, but its contract "
                            f"migrations failed: {error.message}",
-                           "fix and run `deploy.py release` again (it will only migrate)")
+                           "fix it, then on an app host: `sudo -u preau env PREAU_DB_AS_OWNER=1 "
+                           f"{CURRENT}/venv/bin/preau-manage migrate_phase contract`")
         removed = {h.name: _prune(state, h, keep) for h in hosts}
     return ReleaseReport(version, switched, unchanged, removed)
 
@@ -430,13 +446,20 @@ def rollback(inv: Inventory, progress=None) -> dict[str, str]:
                 raise OpsError(f"{host.name} has no previous release to roll back to",
                                f"releases there: {', '.join(releases.installed) or 'none'}")
             plan[host.name] = (releases.current, releases.previous())
+        for host in hosts:  # the previous release must start before any host goes back to it
+            current, previous = plan[host.name]
+            if progress:
+                progress.update(f"{host.name}: checking {previous} on the canary port")
+            problem = _canary(state, host, previous, domain)
+            if problem:
+                raise OpsError(f"{previous} does not start on {host.name}: {problem}",
+                               "nothing was changed; every host serves its current release")
         for host in hosts:
             current, previous = plan[host.name]
             if progress:
                 progress.update(f"{host.name}: {current} → {previous}")
             with drained(state, lbs, host, hosts, progress):
-                _point_current(state, host, previous)
-                problem = _check(state, host, APP_PORT, domain)
+                problem = _switch(state, host, previous, domain)
                 if problem:
                     _point_current(state, host, current)
             if problem:

@@ -84,6 +84,11 @@ def test_broken_release_is_switched_back_under_load(released, tmp_path):
     assert "failed its health check" in result.stdout
     assert served_versions(released) == before
     assert load.failed == 0, dict(load.counts)
+    # a failed release is removed: `rollback` can never pick it as the previous release
+    broken = release.source_version(source)
+    with release.pyinfra_state(released, released.hosts_in("app")) as state:
+        for host in released.hosts_in("app"):
+            assert broken not in release.host_releases(state, host.name).installed, host.name
 
 
 def test_rollback_returns_to_the_previous_release(released):
