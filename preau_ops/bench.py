@@ -32,6 +32,7 @@ class Measure:
     command: list[str] | Callable[[Path], list[str]]  # or built (after any setup) in a temp dir
     env: dict | None = None
     ok_codes: tuple[int, ...] = (0,)
+    parse: Callable[[str], str] | None = None  # the value from the output, instead of the time
 
 
 def _uai(seed: int) -> str:
@@ -94,7 +95,28 @@ def _memory() -> tuple[str, str]:
     return (f"{worker:.0f}" if worker else "—"), f"{total:.0f}"
 
 
-def measures(inv_hosts: int) -> list[Measure]:
+def _wrk(inv, path: str) -> list[str]:
+    """wrk through the first load balancer, HTTPS, 32 connections for 15 s."""
+    lb = inv.hosts_in("lb")[0]
+    return ["wrk", "-t2", "-c32", "-d15s", "--latency", "-H",
+            f"Host: {lb.vars.get('preau_domain', 'localhost')}", f"https://{lb.address}{path}"]
+
+
+def _wrk_result(output: str) -> str:
+    """'N req/s, p99 M ms, E errors' from wrk's report (errors: sockets + non-2xx/3xx)."""
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\b", output, re.M)
+    if not rate or not p99:
+        return "failed"
+    scale = {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    errors += int((re.search(r"Non-2xx or 3xx responses: (\d+)", output) or [0, 0])[1])
+    return f"{float(rate.group(1)):.0f} req/s, p99 {float(p99.group(1)) * scale:.0f} ms, " \
+           f"{errors} errors"
+
+
+def measures(inv) -> list[Measure]:
+    inv_hosts = len(inv.hosts)
     plain = {"ANSIBLE_PIPELINING": "False", "ANSIBLE_FORKS": "5", "ANSIBLE_STRATEGY": "linear",
              "ANSIBLE_SSH_ARGS": "-o ControlMaster=no"}
     playbook = [str(Path(sys.executable).parent / "ansible-playbook"), "-i",
@@ -121,6 +143,12 @@ def measures(inv_hosts: int) -> list[Measure]:
                                 "set (s)", "reported", DEPLOY + ["backup", "drill"]),
         Measure("audit", f"audit of the {inv_hosts}-host lab, admin account (s)", "≤ 60",
                 DEPLOY + ["audit", "--report", "artifacts/bench-audit"], ok_codes=(0, 1)),
+        Measure("lb_static", "nginx + TLS serving a static file (the waiting page's CSS): the "
+                             "physical limit here", "reported", _wrk(inv, "/_preau/wait.css"),
+                parse=_wrk_result),
+        Measure("lb_app_page", "an app page (the activation form: Django, CSRF, templates; "
+                               "the login form is rate-limited) through nginx + TLS to both app "
+                               "hosts", "reported", _wrk(inv, "/activation/"), parse=_wrk_result),
         Measure("status", "status of every host (s; exit 1 = something needs attention)",
                 "reported", DEPLOY + ["status"], ok_codes=(0, 1)),
     ]
@@ -156,7 +184,10 @@ def run(inv, console) -> int:
     previous = _previous()
     rows = []
     failed = False
-    for measure in measures(len(inv.hosts)):
+    from . import system
+
+    system.ensure(["wrk"], "the load measures of the bench")
+    for measure in measures(inv):
         console.print(f"measuring {measure.key}…")
         env = dict(os.environ, **(measure.env or {}))
         with tempfile.TemporaryDirectory(prefix="preau-bench-") as tmp:
@@ -171,9 +202,17 @@ def run(inv, console) -> int:
             result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
             elapsed = time.monotonic() - started
         value = f"{elapsed:.1f}" if result.returncode in measure.ok_codes else "failed"
+        if measure.parse and value != "failed":
+            value = measure.parse(result.stdout)
         failed |= value == "failed"
         rows.append((measure, value, previous.get(measure.key, "—")))
         console.print(f"  {measure.title}: {value} (previous {previous.get(measure.key, '—')})")
+    rates = {m.key: float(v.split()[0]) for m, v, _ in rows if m.parse and v != "failed"}
+    if len(rates) == 2 and rates["lb_static"]:
+        ratio = f"{rates['lb_app_page'] / rates['lb_static']:.2f}"
+        rows.append((Measure("lb_app_vs_static", "app page rate / static file rate, same lb, "
+                             "same run", "reported", []), ratio,
+                     previous.get("lb_app_vs_static", "—")))
     worker, lab = _memory()
     rows.append((Measure("memory_worker", "largest app worker RSS (MB)", "≤ 150", []), worker,
                  previous.get("memory_worker", "—")))
@@ -185,7 +224,8 @@ def run(inv, console) -> int:
         "",
         f"Measured by `./deploy.py bench` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
         f"on {_machine()}.",
-        "Each figure is wall-clock time of the real command against the running lab; "
+        "Each figure is wall-clock time of the real command against the running lab (or what "
+        "wrk measured, for the lb_ rows: 32 connections, 15 s, from this machine); "
         "`previous` is the value of the run before this one.",
         "",
         "| measure | what | value | target | previous |",
