@@ -47,7 +47,11 @@ def requests_of(sessions: Path, count: int, login_every: int, seed: int) -> list
 
 
 def run(picked: list[tuple], password: str) -> dict:
-    from django.db import connection
+    """Each request as gunicorn serves it to wrk: one handler (middleware loaded once, as in a
+    worker), only the session cookie sent (wrk sends no CSRF cookie), the connection checks a
+    WSGI server's request_started/request_finished signals trigger (the test client turns them
+    off), streamed file contents read to the end."""
+    from django.db import close_old_connections, connection
     from django.test import Client
     from django.urls import resolve
 
@@ -58,23 +62,27 @@ def run(picked: list[tuple], password: str) -> dict:
         queries["n"] += 1
         return execute(sql, params, many, context)
 
-    clients: dict[str, Client] = {}
+    client = Client(HTTP_HOST="localhost")
     connection.ensure_connection()
     backend_before = backend_cpu(connection)
     with connection.execute_wrapper(count):
         for cookie, username, url in picked:
-            client = clients.setdefault(cookie, Client(HTTP_HOST="localhost"))
             queries["n"] = 0
+            client.cookies.clear()
             if url is None:
-                login = Client(HTTP_HOST="localhost")
                 started = time.process_time()
-                response = login.post("/connexion/", {"username": username, "password": password})
+                close_old_connections()
+                response = client.post("/connexion/", {"username": username, "password": password})
                 view = "login"
             else:
                 client.cookies["sessionid"] = cookie
                 started = time.process_time()
+                close_old_connections()
                 response = client.get(url)
                 view = resolve(url.split("?")[0]).url_name
+            if response.streaming:
+                b"".join(response.streaming_content)
+            close_old_connections()
             spent = time.process_time() - started
             if response.status_code >= 400:
                 raise SystemExit(f"{url or 'login'} → {response.status_code}")
@@ -146,7 +154,11 @@ def main() -> None:
         open_sessions(sessions, SAMPLE)
         import logging
 
-        logging.getLogger("preau.access").setLevel(logging.WARNING)
+        # The access log is written as in the load benchmark (gunicorn's stdout to /dev/null).
+        devnull = open(os.devnull, "w")  # noqa: SIM115 (for the whole run)
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(devnull)
         from django.conf import settings
 
         if args.user_cache_seconds is not None:
@@ -156,6 +168,12 @@ def main() -> None:
         print(f"code: {Path(preau.__file__).parent}, per-user cache: "
               f"{getattr(settings, 'PREAU_USER_CACHE_SECONDS', 0)} s")
         from preau.ent.management.commands.seed_bench import BENCH_PASSWORD
+        from django.db import connection
+
+        # One PostgreSQL backend for the whole run, so that its CPU can be read (a worker
+        # reconnects every CONN_MAX_AGE seconds: a few ms a minute, left out).
+        connection.settings_dict["CONN_MAX_AGE"] = None
+        connection.close()
 
         run(requests_of(sessions, args.warmup, args.login_every, args.seed + 1), BENCH_PASSWORD)
         picked = requests_of(sessions, args.requests, args.login_every, args.seed)
