@@ -210,3 +210,24 @@ def test_database_error_is_a_clear_command_error(monkeypatch):
     monkeypatch.setattr(maintenance.Platform, "get", down)
     with pytest.raises(CommandError, match="erreur de base de données.*connection refused"):
         call_command("maintenance", "on")
+
+
+@pytest.mark.django_db
+def test_bench_data_set_follows_the_password_hasher():
+    """seed_bench's shared password hash is made again when the hashing parameters change (the
+    benchmark's logins must not re-hash it), and left alone otherwise."""
+    from django.contrib.auth.hashers import Argon2PasswordHasher, make_password
+
+    from preau.ent.management.commands.seed_bench import bench_uai, refresh_bench_password
+
+    est = make_establishment(uai=bench_uai(0), name="Collège Bench 1")
+    old = Argon2PasswordHasher().encode("bench-preau-2026", Argon2PasswordHasher().salt())
+    for name in ("a.bench", "b.bench"):
+        user = User.objects.create(username=name, password=old)
+        Membership.objects.create(user=user, establishment=est, profile="ELV")
+    bench = User.objects.filter(memberships__establishment=est)
+    current = make_password("bench-preau-2026")
+    assert refresh_bench_password(bench, current) == 2
+    assert set(bench.values_list("password", flat=True)) == {current}
+    assert refresh_bench_password(bench, make_password("bench-preau-2026")) == 0
+    assert set(bench.values_list("password", flat=True)) == {current}

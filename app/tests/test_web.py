@@ -111,6 +111,39 @@ def test_login_logout_and_home(client, member, est):
     assert client.get("/").status_code == 302
 
 
+def _argon2_params(encoded: str) -> str:
+    return encoded.split("$")[3]  # argon2$argon2id$v=19$m=...,t=...,p=...$salt$hash
+
+
+@pytest.mark.django_db
+def test_passwords_hashed_with_owasp_argon2id(member):
+    # OWASP Password Storage Cheat Sheet: Argon2id, 19 MiB, 2 passes, 1 lane.
+    assert member.password.startswith("argon2$argon2id$")
+    assert _argon2_params(member.password) == "m=19456,t=2,p=1"
+
+
+@pytest.mark.django_db
+def test_older_argon2_hash_upgraded_at_next_login(client, member):
+    """A hash made with Django's default parameters (100 MiB, 8 lanes) still logs in, and that
+    login re-hashes the password with the current ones (Django's must_update)."""
+    from django.contrib.auth.hashers import Argon2PasswordHasher
+
+    old = Argon2PasswordHasher().encode(PASSWORD, Argon2PasswordHasher().salt())
+    assert _argon2_params(old) == "m=102400,t=2,p=8"
+    User.objects.filter(pk=member.pk).update(password=old)
+    response = client.post("/connexion/", {"username": "lea.martin", "password": PASSWORD})
+    assert response.status_code == 302
+    member.refresh_from_db()
+    assert member.password != old and _argon2_params(member.password) == "m=19456,t=2,p=1"
+    assert member.check_password(PASSWORD)
+    assert client.get("/").status_code == 200  # the new session survives the re-hash
+    # A wrong password changes nothing.
+    User.objects.filter(pk=member.pk).update(password=old)
+    Client().post("/connexion/", {"username": "lea.martin", "password": "pas-le-bon-mot"})
+    member.refresh_from_db()
+    assert member.password == old
+
+
 @pytest.mark.django_db
 def test_login_failure_message_and_open_redirect(client, member):
     response = client.post("/connexion/", {"username": "lea.martin", "password": "nope"})

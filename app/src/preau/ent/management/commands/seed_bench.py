@@ -5,7 +5,7 @@ import datetime as dt
 import random
 import tempfile
 
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import identify_hasher, make_password
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -26,6 +26,16 @@ BATCH = 5000
 def bench_uai(n: int) -> str:
     first7 = f"082{5000 + n:04d}"
     return first7 + check_letter(first7)
+
+
+def refresh_bench_password(users, password: str) -> int:
+    """A data set seeded under other hashing parameters gets the current ones (one hash for all),
+    so that the benchmark's logins verify the hash the platform would store, and do not re-hash
+    it (which would end the benchmark's open sessions of that user)."""
+    current = users.values_list("password", flat=True).first()
+    if current is None or not identify_hasher(current).must_update(current):
+        return 0
+    return User.objects.filter(pk__in=users.values("pk")).update(password=password)
 
 
 class Command(OpsCommand):
@@ -54,6 +64,8 @@ class Command(OpsCommand):
                 if dry_run:
                     transaction.set_rollback(True)
         users = User.objects.filter(memberships__establishment__uai__startswith="0825").distinct()
+        if not dry_run:
+            refresh_bench_password(users, password)
         return {"dry_run": dry_run, "password": BENCH_PASSWORD, "establishments": establishments,
                 "users": users.count(), "created": totals}
 
