@@ -9,7 +9,8 @@ from django.urls import reverse
 
 from preau.core.models import Membership, UserSession
 from preau.ent import cache as user_cache
-from preau.ent.models import Absence, Assessment, Grade, Notification
+from preau.ent.models import (Absence, Assessment, Conversation, Document, Grade, Notification, Participant,
+                              TimetableSlot)
 from tests.school import make_school
 
 
@@ -154,12 +155,59 @@ def test_prepared_pages_stay_in_the_establishment_of_the_url(client, school):
     LogbookEntry.objects.create(date=today, title="Séance-de-B", **common)
     b_assessment = Assessment.objects.create(title="Évaluation-de-B", date=today, **common)
     Grade.objects.create(assessment=b_assessment, student=s["student"], value=11)
+    b_file = b["file"]
+    Document.objects.create(establishment=b["est"], class_group=b["class"], subject=b["subject"], title="Doc-de-B",
+                            file=b_file, author=b["teacher"])
+    TimetableSlot.objects.create(weekday=1, start=dt.time(10), end=dt.time(11), room="Salle-de-B", **common)
+    Absence.objects.create(establishment=b["est"], student=s["student"], date=today, start=dt.time(15),
+                           reason="Motif-de-B")
+    conversation = Conversation.objects.create(establishment=b["est"], subject="Conv-de-B", created_by=b["teacher"])
+    Participant.objects.create(conversation=conversation, user=s["student"])
     client.force_login(s["student"])
-    for name in ("establishment_home", "logbook", "grades"):
+    for name in ("establishment_home", "logbook", "grades", "documents", "timetable", "attendance", "messages"):
         body = client.get(page(s, name)).content.decode()
         assert "de-B" not in body, name
         assert "de-B" in client.get(page(b, name)).content.decode(), name
     assert "Exercices 1 à 4" in client.get(page(s, "logbook")).content.decode()
+    assert client.get(page(s, "file_download", file_id=b_file.pk)).status_code == 404
+    assert client.get(page(s, "conversation", conversation_id=conversation.pk)).status_code == 404
+    assert client.get(page(b, "conversation", conversation_id=conversation.pk)).status_code == 200
+
+
+def test_a_prepared_list_counts_its_rows_in_its_first_page_query(client, school):
+    """PreparedPages: the first page and the list's total in one query (no count query); the
+    other pages as paginate() gives them."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    s = school
+    for n in range(1, 36):
+        Absence.objects.create(establishment=s["est"], student=s["other_student"], recorded_by=s["teacher"],
+                               date=timezone.localdate() - dt.timedelta(days=n), start=dt.time(9))
+    client.force_login(s["teacher"])
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get(page(s, "attendance")).content.decode()
+    absences = [q["sql"] for q in ctx.captured_queries if 'FROM "ent_absence"' in q["sql"]]
+    assert len(absences) == 1 and "COUNT(*) OVER ()" in absences[0]
+    assert "Page 1 sur 2" in body and body.count("status-unjustified") == 30
+    body = client.get(page(s, "attendance") + "?page=2").content.decode()
+    assert "Page 2 sur 2" in body and body.count("status-unjustified") == 6  # 35 + the school's own
+    client.force_login(s["other_teacher"])
+    assert "Aucune absence ni aucun retard." in client.get(page(s, "attendance")).content.decode()
+
+
+def test_reading_a_conversation_again_writes_nothing(client, school):
+    s = school
+    client.force_login(s["teacher"])
+    assert client.get(page(s, "conversation", conversation_id=s["conversation"].pk)).status_code == 200
+    read_at = Participant.objects.get(conversation=s["conversation"], user=s["teacher"]).last_read_at
+    assert read_at is not None
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(page(s, "conversation", conversation_id=s["conversation"].pk)).status_code == 200
+    assert not [q for q in ctx.captured_queries if q["sql"].startswith("UPDATE")]
+    assert Participant.objects.get(conversation=s["conversation"], user=s["teacher"]).last_read_at == read_at
+    assert "0</strong> conversation non lue" in client.get(page(s)).content.decode()
 
 
 def test_any_lookup_is_one_array_parameter(school):

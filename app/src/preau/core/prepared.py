@@ -27,7 +27,7 @@ def sentinel(kind, n: int):
     # Small positive integers: Django turns a value out of a field's range (negative for a
     # PositiveIntegerField, > 32767 for a small one) into "no rows" before any SQL is written.
     return {int: 30011 + n, str: f"preau-prepared-sentinel-{n}", list: [30011 + n],
-            dt.date: dt.date(1901, 2, 3) + dt.timedelta(days=n),
+            dt.date: dt.date(1901, 2, 3) + dt.timedelta(days=n), dt.time: dt.time(4, 5, 6, 30011 + n),
             dt.datetime: dt.datetime(1901, 2, 3, 4, 5, 6, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=n)}[kind]
 
 

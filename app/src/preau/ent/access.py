@@ -24,8 +24,22 @@ def _children(est, parent):
             .select_related("child").order_by("child__first_name"))
 
 
-# A parent's children: on every page a parent opens, compiled once (preau.core.prepared).
+def _own_classes(est, ids, year):
+    return (ClassMembership.objects.filter(class_group__establishment_id=est, user_id__any=ids,
+                                           class_group__school_year=year).values_list("class_group_id"))
+
+
+def _taught(est, teacher, year):
+    return (TeachingAssignment.objects.filter(establishment_id=est, teacher_id=teacher, class_group__school_year=year)
+            .select_related("class_group", "subject").order_by("class_group__name", "subject__code"))
+
+
+# Read on most pages, compiled once (preau.core.prepared), each scoped to the establishment of the
+# request (`est`) as for_request() would: a parent's children, the classes of a student (or of a
+# parent's children), a teacher's teaching assignments.
 CHILDREN = PreparedQuery(_children, est=int, parent=int)
+OWN_CLASSES = PreparedQuery(_own_classes, est=int, ids=list, year=int)
+TAUGHT = PreparedQuery(_taught, est=int, teacher=int, year=int)
 
 
 class Viewer:
@@ -77,19 +91,14 @@ class Viewer:
             ids = self.student_ids()
             if not ids:
                 return set()
-            return set(ClassMembership.objects.for_request(self.request)
-                       .filter(user_id__in=ids, class_group__school_year=self.year)
-                       .values_list("class_group_id", flat=True))
+            return {row[0] for row in OWN_CLASSES.rows(est=self.establishment.pk, ids=ids, year=self.year)}
         return self._cached("own_classes", compute)
 
     def taught(self) -> list[TeachingAssignment]:
         def compute():
             if self.profile != "ENS":
                 return []
-            return list(TeachingAssignment.objects.for_request(self.request)
-                        .filter(teacher=self.user, class_group__school_year=self.year)
-                        .select_related("class_group", "subject")
-                        .order_by("class_group__name", "subject__code"))
+            return TAUGHT.rows(est=self.establishment.pk, teacher=self.user.pk, year=self.year)
         return self._cached("taught", compute)
 
     def taught_class_ids(self) -> set[int]:

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
+from preau.core.prepared import PreparedQuery
 from preau.ent.models import FileChunk, StoredFile
 
 CHUNK_SIZE = 512 * 1024
@@ -83,9 +84,14 @@ def _pieces(uploaded):
         yield buffer
 
 
+# One chunk (a download reads them one at a time), compiled once (preau.core.prepared).
+CHUNK = PreparedQuery(lambda file, index: FileChunk.objects.filter(file_id=file, index=index).values_list("data"),
+                      file=int, index=int)
+
+
 def _stream(stored: StoredFile):
     for index in range(stored.chunks_count):
-        data = FileChunk.objects.filter(file_id=stored.pk, index=index).values_list("data", flat=True).get()
+        (data,), = CHUNK.rows(file=stored.pk, index=index)  # exactly one row, as .get() demanded
         yield bytes(data)
 
 

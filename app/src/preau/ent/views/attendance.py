@@ -1,5 +1,7 @@
 """Vie scolaire: absences and lateness per lesson, justification by parents, validation by the
 vie scolaire, counters per student."""
+import datetime as dt
+
 from django.contrib import messages
 from django.db import transaction
 from django.db.models import Count, Q
@@ -9,24 +11,48 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from preau.core.models import ParentLink, User
+from preau.core.prepared import PreparedQuery
 from preau.ent.access import profiles, require, viewer
 from preau.ent.forms import JustifyForm, RollCallForm
 from preau.ent.models import Absence, TimetableSlot
 from preau.ent.notify import notify
-from preau.ent.views.common import back, class_or_404, paginate, students_of
+from preau.ent.views.common import PreparedPages, back, class_or_404, paginate, students_of
 
 NEEDS_JUSTIFICATION = [Absence.Status.UNJUSTIFIED, Absence.Status.REFUSED]
 
 
-def counters(request, student_ids) -> dict[int, dict]:
-    """{student id: {"absences", "lates", "to_justify"}} in one query."""
-    rows = (Absence.objects.for_request(request).filter(student_id__in=student_ids)
-            .values("student_id")
+def _counters(est, ids):
+    return (Absence.objects.filter(establishment_id=est, student_id__any=ids).order_by().values("student_id")
             .annotate(absences=Count("id", filter=Q(kind=Absence.Kind.ABSENCE)),
                       lates=Count("id", filter=Q(kind=Absence.Kind.LATE)),
-                      to_justify=Count("id", filter=Q(status__in=NEEDS_JUSTIFICATION))))
+                      to_justify=Count("id", filter=Q(status__in=NEEDS_JUSTIFICATION)))
+            .values_list("student_id", "absences", "lates", "to_justify"))
+
+
+def _absences(est):
+    return Absence.objects.filter(establishment_id=est).select_related("student", "subject", "class_group")
+
+
+# The vie scolaire pages, compiled once (preau.core.prepared), scoped to the establishment: the
+# counters and absences of students (a student, a parent's children), those a teacher recorded,
+# the justifications to validate and the day's absences (vie scolaire, direction).
+COUNTERS = PreparedQuery(_counters, est=int, ids=list)
+OF_STUDENTS = PreparedPages(lambda est, ids: _absences(est).filter(student_id__any=ids), est=int, ids=list)
+RECORDED_BY = PreparedPages(lambda est, user: _absences(est).filter(recorded_by_id=user), est=int, user=int)
+TO_VALIDATE = PreparedQuery(lambda est: _absences(est).filter(status=Absence.Status.SUBMITTED).order_by("date")[:100],
+                            est=int)
+# The roll call's default lesson: the class's last one begun today.
+LESSON_STARTED = PreparedQuery(lambda est, class_group, weekday, time: TimetableSlot.objects.filter(
+    establishment_id=est, class_group_id=class_group, weekday=weekday, start__lte=time)
+    .order_by("-start").values_list("start")[:1], est=int, class_group=int, weekday=int, time=dt.time)
+OF_THE_DAY = PreparedPages(lambda est, day: _absences(est).filter(date=day), est=int, day=dt.date)
+
+
+def counters(request, student_ids) -> dict[int, dict]:
+    """{student id: {"absences", "lates", "to_justify"}} in one query."""
+    found = {sid: {"absences": absences, "lates": lates, "to_justify": to_justify}
+             for sid, absences, lates, to_justify in COUNTERS.rows(est=request.establishment.pk, ids=list(student_ids))}
     empty = {"absences": 0, "lates": 0, "to_justify": 0}
-    found = {row.pop("student_id"): row for row in rows}
     return {sid: found.get(sid, empty) for sid in student_ids}
 
 
@@ -38,19 +64,20 @@ def _listing(request):
 def attendance(request, uai):
     me = viewer(request)
     context = {"me": me}
+    est = request.establishment.pk
     if me.profile in ("ELV", "TUT"):
         students = [request.user] if me.profile == "ELV" else me.children()
         ids = [s.pk for s in students]
         stats = counters(request, ids)
         context["students"] = [{"student": s, "stats": stats[s.pk]} for s in students]
-        context["page"] = paginate(request, _listing(request).filter(student_id__in=ids))
+        context["page"] = OF_STUDENTS.page(request, est=est, ids=ids)
         context["actions"] = "justify" if me.profile == "TUT" else ""
     elif me.profile == "ENS":
         context["taught"] = me.taught()
-        context["page"] = paginate(request, _listing(request).filter(recorded_by=request.user))
+        context["page"] = RECORDED_BY.page(request, est=est, user=request.user.pk)
     else:
-        context["pending"] = _listing(request).filter(status=Absence.Status.SUBMITTED).order_by("date")[:100]
-        context["page"] = paginate(request, _listing(request).filter(date=timezone.localdate()))
+        context["pending"] = TO_VALIDATE.rows(est=est)
+        context["page"] = OF_THE_DAY.page(request, est=est, day=timezone.localdate())
     return render(request, "ent/attendance.html", context)
 
 
@@ -63,9 +90,9 @@ def roll_call(request, uai, class_id):
     students = students_of(request, class_group)
     now = timezone.localtime()
     # Default lesson: the class's slot in progress (or the last one begun) today, else this hour.
-    slot = (TimetableSlot.objects.for_request(request)
-            .filter(class_group=class_group, weekday=now.isoweekday(), start__lte=now.time())
-            .order_by("-start").values_list("start", flat=True).first())
+    slot = LESSON_STARTED.rows(est=request.establishment.pk, class_group=class_group.pk, weekday=now.isoweekday(),
+                               time=now.time().replace(tzinfo=None))
+    slot = slot[0][0] if slot else None
     form = RollCallForm(request.POST or None,
                         initial={"start": slot or now.time().replace(minute=0, second=0, microsecond=0)})
     errors = []

@@ -1,8 +1,11 @@
 """Helpers shared by the service views."""
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, redirect
+from django.db.models import Count, Window
+from django.http import Http404
+from django.shortcuts import redirect
 
 from preau.core.models import ClassGroup, ClassMembership, Membership, User
+from preau.core.prepared import PreparedQuery
 from preau.ent.access import require, viewer
 
 PAGE_SIZE = 30
@@ -12,8 +15,53 @@ def paginate(request, queryset, size=PAGE_SIZE):
     return Paginator(queryset, size).get_page(request.GET.get("page"))
 
 
+class _Rows(list):
+    """A first page's rows with the list's total, for Paginator (which calls count())."""
+
+    def __init__(self, rows, total):
+        super().__init__(rows)
+        self.total = total
+
+    def count(self):  # noqa: D102 (Paginator's protocol, not list.count)
+        return self.total
+
+
+class PreparedPages:
+    """A paginated list whose first page (nearly every visit) is one prepared query
+    (preau.core.prepared): its rows and, with `COUNT(*) OVER ()`, the list's total, where
+    paginate() compiles and runs a count query and a page query. Other pages go through
+    paginate() with the same queryset."""
+
+    def __init__(self, build, size=PAGE_SIZE, **kinds):
+        self.build, self.size = build, size
+        self.first = PreparedQuery(lambda **values: build(**values).annotate(
+            page_total=Window(Count("*")))[:size], **kinds)
+
+    def page(self, request, **values):
+        if request.GET.get("page", "1") != "1":
+            return paginate(request, self.build(**values), self.size)
+        rows = self.first.rows(**values)
+        return Paginator(_Rows(rows, rows[0].page_total if rows else 0), self.size).page(1)
+
+
+def _students_of(est, class_group):
+    students = Membership.objects.filter(establishment_id=est, profile="ELV").current().values("user_id")
+    return (ClassMembership.objects.filter(class_group__establishment_id=est, class_group_id=class_group,
+                                           user_id__in=students)
+            .select_related("user").order_by("user__last_name", "user__first_name"))
+
+
+# A class of the establishment and its current students (the teacher's and vie scolaire's pages),
+# compiled once (preau.core.prepared).
+CLASS = PreparedQuery(lambda est, pk: ClassGroup.objects.filter(establishment_id=est, pk=pk)[:1], est=int, pk=int)
+STUDENTS_OF = PreparedQuery(_students_of, est=int, class_group=int)
+
+
 def class_or_404(request, class_id) -> ClassGroup:
-    return get_object_or_404(ClassGroup.objects.for_request(request), pk=class_id)
+    class_group = CLASS.first(est=request.establishment.pk, pk=class_id)
+    if class_group is None:
+        raise Http404
+    return class_group
 
 
 def visible_class_or_404(request, class_id) -> ClassGroup:
@@ -24,10 +72,7 @@ def visible_class_or_404(request, class_id) -> ClassGroup:
 
 def students_of(request, class_group) -> list[User]:
     """Current students of a class or group, by name."""
-    students = Membership.objects.for_request(request).current().filter(profile="ELV").values("user_id")
-    return [cm.user for cm in ClassMembership.objects.for_request(request)
-            .filter(class_group=class_group, user_id__in=students).select_related("user")
-            .order_by("user__last_name", "user__first_name")]
+    return [cm.user for cm in STUDENTS_OF.rows(est=request.establishment.pk, class_group=class_group.pk)]
 
 
 def student_choice(request):

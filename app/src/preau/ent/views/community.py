@@ -1,4 +1,6 @@
 """News per establishment, the resource links catalogue, notifications and quiet hours."""
+import functools
+
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import Q
@@ -7,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from preau.core.prepared import PreparedQuery
 from preau.ent.access import require, viewer
 from preau.ent.forms import LinkForm, NewsForm, QuietHoursForm
 from preau.ent.models import NewsItem, Notification, ResourceLink
@@ -25,6 +28,23 @@ def visible_news(request):
     me = viewer(request)
     news = NewsItem.objects.for_request(request).select_related("author")
     return news if me.is_supervisor else for_audience(news, me.profile)
+
+
+def _latest_news(est, profile=None):
+    news = NewsItem.objects.filter(establishment_id=est).select_related("author")
+    return (news if profile is None else for_audience(news, profile))[:3]
+
+
+# The dashboard's three latest news, compiled once per audience (preau.core.prepared): all of
+# them for the direction and vie scolaire, those addressed to everyone or to the profile else.
+LATEST_NEWS = {profile: PreparedQuery(functools.partial(_latest_news, profile=profile), est=int)
+               for profile in ("ELV", "TUT", "ENS", "ETA")}
+LATEST_NEWS[None] = PreparedQuery(_latest_news, est=int)
+
+
+def latest_news(request) -> list:
+    me = viewer(request)
+    return LATEST_NEWS[None if me.is_supervisor else me.profile].rows(est=request.establishment.pk)
 
 
 def news(request, uai):

@@ -2,6 +2,7 @@
 import copy
 import datetime as dt
 
+from django.db.models import Count, Q
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -12,7 +13,7 @@ from preau.ent.cache import cached_html_for_user
 from preau.core.models import ClassMembership
 from preau.ent.models import Absence, Grade, Homework, Notification, Submission
 from preau.ent.views.attendance import NEEDS_JUSTIFICATION
-from preau.ent.views.community import visible_news
+from preau.ent.views.community import latest_news
 from preau.ent.views.messaging import unread_conversations
 from preau.ent.views.timetable import today_slots
 
@@ -43,13 +44,29 @@ def _absences(est, ids):
             .select_related("subject"))
 
 
-# The student panels' queries, compiled once (preau.core.prepared): every one is scoped to the
+def _unread_notifications(est, user):
+    return Notification.objects.filter(establishment_id=est, user_id=user, delivered_at__isnull=False,
+                                       read_at__isnull=True)[:5]
+
+
+def _supervisor_counts(est, today):
+    """Justifications to validate and today's absences and lateness, in one row."""
+    return (Absence.objects.filter(Q(status=Absence.Status.SUBMITTED) | Q(date=today), establishment_id=est)
+            .order_by().values("establishment_id")
+            .annotate(to_validate=Count("pk", filter=Q(status=Absence.Status.SUBMITTED)),
+                      today=Count("pk", filter=Q(date=today)))
+            .values_list("to_validate", "today"))
+
+
+# The panels' queries, compiled once (preau.core.prepared): every one is scoped to the
 # establishment of the request (`est`), as for_request() would.
 CLASSES = PreparedQuery(_classes, est=int, ids=list, year=int)
 HOMEWORK = PreparedQuery(_homework, est=int, classes=list, first=dt.date, last=dt.date)
 HANDED = PreparedQuery(_handed, est=int, ids=list, homework=list)
 GRADES = PreparedQuery(_grades, est=int, ids=list, since=dt.datetime)
 ABSENCES = PreparedQuery(_absences, est=int, ids=list)
+UNREAD_NOTIFICATIONS = PreparedQuery(_unread_notifications, est=int, user=int)
+SUPERVISOR_COUNTS = PreparedQuery(_supervisor_counts, est=int, today=dt.date)
 
 
 def _student_panels(request, students):
@@ -96,10 +113,9 @@ def _panels(request, me) -> dict:
     context = {
         "request": request,
         "me": me,
-        "unread": unread_conversations(request).count(),
-        "news": visible_news(request)[:3],
-        "notifications": Notification.objects.for_request(request).filter(
-            user=request.user, delivered_at__isnull=False, read_at__isnull=True)[:5],
+        "unread": unread_conversations(request),
+        "news": latest_news(request),
+        "notifications": UNREAD_NOTIFICATIONS.rows(est=request.establishment.pk, user=request.user.pk),
     }
     if me.profile == "ELV":
         context["lessons"] = today_slots(request, request.user)
@@ -110,7 +126,6 @@ def _panels(request, me) -> dict:
         context["lessons"] = today_slots(request)
         context["taught"] = me.taught()
     elif me.is_supervisor:
-        absences = Absence.objects.for_request(request)
-        context["to_validate"] = absences.filter(status=Absence.Status.SUBMITTED).count()
-        context["absent_today"] = absences.filter(date=timezone.localdate()).count()
+        counts = SUPERVISOR_COUNTS.rows(est=request.establishment.pk, today=timezone.localdate())
+        context["to_validate"], context["absent_today"] = counts[0] if counts else (0, 0)
     return context

@@ -5,7 +5,8 @@ from decimal import Decimal, InvalidOperation
 from django.contrib import messages
 from django.db import transaction
 from django.db.models import Avg, Count, Max, Min, Q
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,7 +16,7 @@ from preau.ent.access import profiles, require, viewer
 from preau.ent.forms import AssessmentForm
 from preau.ent.models import Assessment, Grade
 from preau.ent.notify import notify
-from preau.ent.views.common import back, class_or_404, paginate, student_choice, students_of
+from preau.ent.views.common import PreparedPages, back, class_or_404, student_choice, students_of
 
 
 def report(grades) -> dict:
@@ -42,9 +43,19 @@ def _grades_of(est, student):
             .select_related("assessment", "assessment__subject").order_by("assessment__date"))
 
 
-# The grades page of a student or parent (one of the most visited), compiled once
-# (preau.core.prepared), scoped to the establishment of the request as for_request() would.
+def _assessments(est):
+    return Assessment.objects.filter(establishment_id=est).select_related("class_group", "subject")
+
+
+# The grades pages, compiled once (preau.core.prepared), scoped to the establishment of the
+# request as for_request() would: a student's grades (for them or a parent: one of the most
+# visited pages), a teacher's assessments with their number of grades, one assessment's grades.
 GRADES_OF = PreparedQuery(_grades_of, est=int, student=int)
+TEACHER_ASSESSMENTS = PreparedPages(lambda est, teacher: _assessments(est).filter(teacher_id=teacher).annotate(
+    graded=Count("grades__value")).order_by("-date", "-pk"), est=int, teacher=int)
+ASSESSMENT = PreparedQuery(lambda est, pk: _assessments(est).filter(pk=pk)[:1], est=int, pk=int)
+GRADES_OF_ASSESSMENT = PreparedQuery(lambda assessment: Grade.objects.filter(assessment_id=assessment),
+                                     assessment=int)
 
 
 def student_grades(request, student):
@@ -60,11 +71,8 @@ def grades(request, uai):
                    "report": report(student_grades(request, student)) if student else None}
         return render(request, "ent/grades_student.html", context)
     if me.profile == "ENS":
-        assessments = (Assessment.objects.for_request(request).filter(teacher=request.user)
-                       .select_related("class_group", "subject").annotate(graded=Count("grades__value"))
-                       .order_by("-date", "-pk"))
-        return render(request, "ent/grades_teacher.html", {"page": paginate(request, assessments),
-                                                           "taught": me.taught()})
+        page = TEACHER_ASSESSMENTS.page(request, est=request.establishment.pk, teacher=request.user.pk)
+        return render(request, "ent/grades_teacher.html", {"page": page, "taught": me.taught()})
     classes = ClassGroup.objects.for_request(request).filter(school_year=me.year, kind="class")
     return render(request, "ent/grades_classes.html", {"classes": classes})
 
@@ -105,12 +113,13 @@ def _parse_grade(raw: str, scale: int):
 @profiles("ENS", "DIR", "EVS")
 def assessment(request, uai, assessment_id):
     me = viewer(request)
-    item = get_object_or_404(Assessment.objects.for_request(request).select_related("class_group", "subject"),
-                             pk=assessment_id)
+    item = ASSESSMENT.first(est=request.establishment.pk, pk=assessment_id)
+    if item is None:
+        raise Http404
     editable = item.teacher_id == request.user.pk
     require(editable or me.is_supervisor)
     students = students_of(request, item.class_group)
-    existing = {g.student_id: g for g in item.grades.all()}
+    existing = {g.student_id: g for g in GRADES_OF_ASSESSMENT.rows(assessment=item.pk)}
     errors = {}
     if request.method == "POST":
         require(editable)
@@ -126,7 +135,9 @@ def assessment(request, uai, assessment_id):
             return back(request, "assessment", assessment_id=item.pk)
     rows = [{"student": s, "grade": existing.get(s.pk), "error": errors.get(s.pk),
              "raw": request.POST.get(f"note_{s.pk}") if errors else None} for s in students]
-    stats = item.grades.aggregate(count=Count("value"), mean=Avg("value"), low=Min("value"), high=Max("value"))
+    values = [g.value for g in existing.values() if g.value is not None]  # nothing saved if we get here
+    stats = {"count": len(values), "mean": sum(values) / len(values) if values else None,
+             "low": min(values, default=None), "high": max(values, default=None)}
     return render(request, "ent/assessment.html", {"item": item, "rows": rows, "editable": editable,
                                                    "errors": list(errors.values()), "stats": stats},
                   status=400 if errors else 200)

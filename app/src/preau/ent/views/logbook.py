@@ -14,7 +14,7 @@ from preau.ent import files
 from preau.ent.access import profiles, require, viewer
 from preau.ent.forms import LogbookForm, SubmissionForm
 from preau.ent.models import Homework, LogbookEntry, Submission
-from preau.ent.views.common import back, paginate, student_choice, visible_class_or_404
+from preau.ent.views.common import PreparedPages, back, paginate, student_choice, visible_class_or_404
 
 
 def _homework(request):
@@ -51,6 +51,10 @@ def _recent_entries(est, student, year, since):
 WEEK_HOMEWORK = PreparedQuery(_week_homework, est=int, student=int, year=int, first=dt.date, last=dt.date)
 HANDED_IN = PreparedQuery(_handed_in, est=int, student=int, homework=list)
 RECENT_ENTRIES = PreparedQuery(_recent_entries, est=int, student=int, year=int, since=dt.date)
+# A teacher's own entries (their logbook page).
+TEACHER_ENTRIES = PreparedPages(lambda est, teacher: LogbookEntry.objects.filter(
+    establishment_id=est, teacher_id=teacher).select_related("class_group", "subject", "teacher"),
+    est=int, teacher=int)
 
 
 def week_homework(request, student, days=7):
@@ -78,7 +82,8 @@ def logbook(request, uai):
             "homework": week_homework(request, student) if student else []})
     if me.profile == "ENS":
         return render(request, "ent/logbook_teacher.html", {
-            "page": paginate(request, _entries(request).filter(teacher=request.user)), "taught": me.taught()})
+            "page": TEACHER_ENTRIES.page(request, est=request.establishment.pk, teacher=request.user.pk),
+            "taught": me.taught()})
     classes = ClassGroup.objects.for_request(request).filter(school_year=me.year)
     return render(request, "ent/logbook_classes.html", {"classes": classes})
 

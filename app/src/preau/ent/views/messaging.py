@@ -1,40 +1,71 @@
 """Messaging with communication rules (preau.ent.access.allowed_recipients), attachments."""
 from django.contrib import messages as flash
 from django.db import transaction
-from django.db.models import OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
+from preau.core.prepared import PreparedQuery
 from preau.ent import files
 from preau.ent.access import allowed_recipients
 from preau.ent.cache import invalidate
 from preau.ent.forms import ComposeForm, ReplyForm
 from preau.ent.models import Conversation, Message, Participant
 from preau.ent.notify import notify
-from preau.ent.views.common import back, paginate
+from preau.ent.views.common import PreparedPages, back
 
 # Above this many allowed recipients (staff), the compose page asks for a search first.
 PICKER_LIMIT = 60
 
 
-def unread_conversations(request):
-    return Participant.objects.for_request(request).filter(user=request.user).filter(
-        Q(last_read_at__isnull=True) | Q(last_read_at__lt=Subquery(
-            Conversation.objects.filter(pk=OuterRef("conversation_id")).values("last_message_at")[:1])))
+def _unread_count(est, user):
+    return (Participant.objects.filter(conversation__establishment_id=est, user_id=user)
+            .filter(Q(last_read_at__isnull=True) | Q(last_read_at__lt=F("conversation__last_message_at")))
+            .order_by().values("user_id").annotate(n=Count("*")).values_list("n"))
+
+
+# The dashboard's count, compiled once (preau.core.prepared), scoped to the establishment.
+UNREAD_COUNT = PreparedQuery(_unread_count, est=int, user=int)
+
+
+def unread_conversations(request) -> int:
+    """Conversations of the establishment with a message the user has not read."""
+    rows = UNREAD_COUNT.rows(est=request.establishment.pk, user=request.user.pk)
+    return rows[0][0] if rows else 0
+
+
+def _conversations(est, user):
+    my_read = Participant.objects.filter(conversation=OuterRef("pk"), user_id=user).values("last_read_at")[:1]
+    return (Conversation.objects.filter(establishment_id=est, participants__user_id=user)
+            .annotate(my_last_read=Subquery(my_read)))
+
+
+def _participants(conversations):
+    return Participant.objects.filter(conversation_id__any=conversations).select_related("user").order_by("pk")
+
+
+# The inbox and a conversation, compiled once (preau.core.prepared), scoped to the establishment
+# and to the conversations the user takes part in.
+INBOX = PreparedPages(_conversations, est=int, user=int)
+CONVERSATION = PreparedQuery(lambda est, user, pk: _conversations(est, user).filter(pk=pk)[:1],
+                             est=int, user=int, pk=int)
+PARTICIPANTS = PreparedQuery(_participants, conversations=list)
+THREAD = PreparedQuery(lambda conversation: Message.objects.filter(conversation_id=conversation)
+                       .select_related("author", "attachment"), conversation=int)
 
 
 def inbox(request, uai):
-    my_read = Participant.objects.filter(conversation=OuterRef("pk"), user=request.user).values("last_read_at")[:1]
-    conversations = (Conversation.objects.for_request(request).filter(participants__user=request.user)
-                     .annotate(my_last_read=Subquery(my_read))
-                     .prefetch_related(Prefetch("participants", queryset=Participant.objects.select_related("user"))))
-    page = paginate(request, conversations)
+    page = INBOX.page(request, est=request.establishment.pk, user=request.user.pk)
+    others: dict[int, list] = {}
+    for participant in PARTICIPANTS.rows(conversations=[c.pk for c in page]) if page.object_list else ():
+        if participant.user_id != request.user.pk:
+            others.setdefault(participant.conversation_id, []).append(participant.user)
     for conversation in page:
         conversation.unread = (conversation.my_last_read is None
                                or conversation.my_last_read < conversation.last_message_at)
-        conversation.others = [p.user for p in conversation.participants.all() if p.user_id != request.user.pk]
+        conversation.others = others.get(conversation.pk, [])
     return render(request, "ent/inbox.html", {"page": page})
 
 
@@ -84,9 +115,10 @@ def compose(request, uai):
 
 
 def conversation(request, uai, conversation_id):
-    item = get_object_or_404(Conversation.objects.for_request(request).filter(participants__user=request.user),
-                             pk=conversation_id)
-    participants = list(Participant.objects.filter(conversation=item).select_related("user"))
+    item = CONVERSATION.first(est=request.establishment.pk, user=request.user.pk, pk=conversation_id)
+    if item is None:
+        raise Http404
+    participants = PARTICIPANTS.rows(conversations=[item.pk])
     form = ReplyForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
@@ -94,11 +126,11 @@ def conversation(request, uai, conversation_id):
                   [p.user_id for p in participants if p.user_id != request.user.pk])
         flash.success(request, "Réponse envoyée.")
         return back(request, "conversation", conversation_id=item.pk)
-    mine = next((p for p in participants if p.user_id == request.user.pk), None)
-    if mine is not None and (mine.last_read_at is None or mine.last_read_at < item.last_message_at):
+    if item.my_last_read is None or item.my_last_read < item.last_message_at:
+        # Marked read only when it was not (reading it again changes nothing: no write).
+        Participant.objects.filter(conversation=item, user=request.user).update(last_read_at=timezone.now())
         invalidate(request)  # the cached dashboard counted this conversation as unread
-    Participant.objects.filter(conversation=item, user=request.user).update(last_read_at=timezone.now())
-    thread = Message.objects.filter(conversation=item).select_related("author", "attachment")
+    thread = THREAD.rows(conversation=item.pk)
     return render(request, "ent/conversation.html", {
         "item": item, "thread": thread, "form": form,
         "others": [p.user for p in participants if p.user_id != request.user.pk]},

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from preau.core.models import ClassGroup, ClassMembership, Membership, Subject, User
+from preau.core.prepared import PreparedQuery
 from preau.ent.access import require, viewer, profiles
 from preau.ent.forms import TimetableImportForm, TimetableSlotForm
 from preau.ent.models import TimetableSlot, Weekday
@@ -31,15 +32,34 @@ def week(slots) -> list[dict]:
     return [days[d] for d in sorted(days)]
 
 
+def _student_week(est, student, year):
+    classes = ClassMembership.objects.filter(class_group__establishment_id=est, user_id=student,
+                                             class_group__school_year=year).values("class_group_id")
+    return (TimetableSlot.objects.filter(establishment_id=est, class_group_id__in=classes)
+            .select_related("class_group", "subject", "teacher"))
+
+
+def _teacher_week(est, teacher):
+    return TimetableSlot.objects.filter(establishment_id=est, teacher_id=teacher).select_related(
+        "class_group", "subject", "teacher")
+
+
+# The timetable of a student (their classes and groups) or of a teacher, for the week or one day
+# (the dashboard), compiled once (preau.core.prepared) and scoped to the establishment.
+STUDENT_WEEK = PreparedQuery(_student_week, est=int, student=int, year=int)
+STUDENT_DAY = PreparedQuery(lambda est, student, year, weekday: _student_week(est, student, year).filter(
+    weekday=weekday), est=int, student=int, year=int, weekday=int)
+TEACHER_WEEK = PreparedQuery(_teacher_week, est=int, teacher=int)
+TEACHER_DAY = PreparedQuery(lambda est, teacher, weekday: _teacher_week(est, teacher).filter(weekday=weekday),
+                            est=int, teacher=int, weekday=int)
+
+
 def today_slots(request, student=None):
     """Lessons of today: a student's classes and groups, or the teacher's own."""
-    me = viewer(request)
-    weekday = dt.date.today().isoweekday()
+    est, weekday = request.establishment.pk, dt.date.today().isoweekday()
     if student is not None:
-        classes = ClassMembership.objects.for_request(request).filter(
-            user=student, class_group__school_year=me.year).values("class_group_id")
-        return _slots(request).filter(weekday=weekday, class_group_id__in=classes)
-    return _slots(request).filter(weekday=weekday, teacher=request.user)
+        return STUDENT_DAY.rows(est=est, student=student.pk, year=viewer(request).year, weekday=weekday)
+    return TEACHER_DAY.rows(est=est, teacher=request.user.pk, weekday=weekday)
 
 
 def can_edit(me) -> bool:
@@ -55,12 +75,10 @@ def timetable(request, uai):
         student = context["student"] = student_choice(request)
         slots = []
         if student is not None:
-            classes = ClassMembership.objects.for_request(request).filter(
-                user=student, class_group__school_year=me.year).values("class_group_id")
-            slots = _slots(request).filter(class_group_id__in=classes)
+            slots = STUDENT_WEEK.rows(est=request.establishment.pk, student=student.pk, year=me.year)
         context["week"] = week(slots)
     elif me.profile == "ENS":
-        context["week"] = week(_slots(request).filter(teacher=request.user))
+        context["week"] = week(TEACHER_WEEK.rows(est=request.establishment.pk, teacher=request.user.pk))
     else:
         context["classes"] = ClassGroup.objects.for_request(request).filter(school_year=me.year)
     return render(request, "ent/timetable.html", context)
