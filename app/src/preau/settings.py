@@ -61,6 +61,8 @@ TEMPLATES = [
             # here so that nobody turns it off by listing loaders).
             "loaders": [("django.template.loaders.cached.Loader",
                          ["django.template.loaders.app_directories.Loader"])],
+            # {% url %}, |date and |time remembered per process, same output (preau.core.templatelib).
+            "builtins": ["preau.core.templatelib"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
