@@ -63,24 +63,24 @@ def _zone(value):
     return str(getattr(value, "tzinfo", None))
 
 
+_DJANGO = {"date": defaultfilters.date, "time": defaultfilters.time}
+
+
 @lru_cache(maxsize=8192, typed=True)
 def _formatted(kind, value, arg, language, zone):
-    return (defaultfilters.date if kind == "date" else defaultfilters.time)(value, arg)
+    return _DJANGO[kind](value, arg)
 
 
-@register.filter(expects_localtime=True, is_safe=False)
-def date(value, arg=None):
-    """Django's |date, remembered."""
-    try:
-        return _formatted("date", value, arg, get_language(), _zone(value))
-    except TypeError:
-        return defaultfilters.date(value, arg)
+def _remembered(kind):
+    def remembered(value, arg=None):
+        try:
+            return _formatted(kind, value, arg, get_language(), _zone(value))
+        except TypeError:  # unhashable, or refused by Django's filter (which then raises again)
+            return _DJANGO[kind](value, arg)
+
+    remembered.__doc__ = f"Django's |{kind}, remembered."
+    return register.filter(kind, remembered, expects_localtime=True, is_safe=False)
 
 
-@register.filter(expects_localtime=True, is_safe=False)
-def time(value, arg=None):
-    """Django's |time, remembered."""
-    try:
-        return _formatted("time", value, arg, get_language(), _zone(value))
-    except TypeError:
-        return defaultfilters.time(value, arg)
+date = _remembered("date")
+time = _remembered("time")
