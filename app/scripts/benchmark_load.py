@@ -38,6 +38,7 @@ sys.path[:0] = [str(APP), str(APP / "src")]
 RESULTS = APP / "BENCHMARKS.md"
 
 from tests.conftest import PG_BIN, _as_postgres as as_postgres, _free_port as free_port  # noqa: E402
+from bench_sessions import SAMPLE, open_sessions  # noqa: E402,F401 (benchmark_cpu imports open_sessions from here)
 
 
 class Postgres:
@@ -94,67 +95,6 @@ def manage(*args: str) -> str:
     result = subprocess.run([sys.executable, "-m", "preau.manage", *args], check=True, capture_output=True,
                             text=True, env=os.environ)
     return result.stdout
-
-
-def open_sessions(path: Path, per_profile: dict[str, int]) -> dict:
-    """Sessions of a sample of members, with the URLs each one visits (weighted by repetition)."""
-    import django
-
-    django.setup()
-    from importlib import import_module
-
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-
-    SessionStore = import_module(settings.SESSION_ENGINE).SessionStore  # noqa: N806 (as a login would)
-
-    from preau.core.models import ClassMembership, Membership, ParentLink
-    from preau.ent.models import Assessment, Document, Participant
-
-    rng = random.Random(7)
-    lines, counts = [], {}
-    for profile, wanted in per_profile.items():
-        members = list(Membership.objects.filter(establishment__uai__startswith="0825", profile__in=profile.split("+"))
-                       .select_related("user", "establishment").order_by("?")[:wanted])
-        counts[profile] = len(members)
-        user_ids = [m.user_id for m in members]
-        children = dict(ParentLink.objects.filter(parent_id__in=user_ids).values_list("parent_id", "child_id"))
-        pupils = set(user_ids) | set(children.values())
-        conversation = dict(Participant.objects.filter(user_id__in=set(user_ids) | pupils)
-                            .values_list("user_id", "conversation_id"))
-        class_of = dict(ClassMembership.objects.filter(user_id__in=pupils, class_group__kind="class")
-                        .values_list("user_id", "class_group_id"))
-        file_of = dict(Document.objects.values_list("class_group_id", "file_id"))
-        assessment_of = {t: (a, c) for t, a, c in Assessment.objects.filter(teacher_id__in=user_ids)
-                         .values_list("teacher_id", "pk", "class_group_id")}
-        for m in members:
-            e = f"/e/{m.establishment.uai}/"
-            urls = [e] * 3 + [e + "messagerie/"] * 2
-            pupil = m.user_id if profile == "ELV" else children.get(m.user_id)
-            if profile in ("ELV", "TUT"):
-                urls += [e + "notes/"] * 2 + [e + "cahier-de-textes/"] * 2 + [e + "emploi-du-temps/", e + "documents/"]
-                urls += [e + "vie-scolaire/"] * (2 if profile == "TUT" else 1)
-                if pupil in class_of and class_of[pupil] in file_of:
-                    urls.append(f"{e}fichiers/{file_of[class_of[pupil]]}/")
-            elif profile == "ENS":
-                urls += [e + "notes/", e + "cahier-de-textes/", e + "documents/", e + "emploi-du-temps/"]
-                if m.user_id in assessment_of:
-                    assessment, klass = assessment_of[m.user_id]
-                    urls += [f"{e}notes/evaluations/{assessment}/"] * 2 + [f"{e}notes/classes/{klass}/",
-                                                                          f"{e}vie-scolaire/appel/{klass}/"]
-            else:
-                urls += [e + "vie-scolaire/"] * 3 + [e + "actualites/"]
-            if m.user_id in conversation:
-                urls.append(f"{e}messagerie/{conversation[m.user_id]}/")
-            session = SessionStore()
-            session[SESSION_KEY] = str(m.user_id)
-            session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-            session[HASH_SESSION_KEY] = m.user.get_session_auth_hash()
-            session.create()
-            lines.append("\t".join([session.session_key, m.user.username, *urls]))
-    rng.shuffle(lines)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return counts
 
 
 def wrk(url: str, sessions: Path, connections: int, seconds: int, threads: int = 2) -> dict:
@@ -228,7 +168,7 @@ def main() -> None:
                                    "--students", str(args.students), "--json"))
         print(f"data set ready in {time.perf_counter() - started:.0f} s: {seeded['users']} accounts", flush=True)
         sessions = tmp / "sessions.tsv"
-        counts = open_sessions(sessions, {"ELV": 1500, "TUT": 1500, "ENS": 300, "EVS+DIR": 60})
+        counts = open_sessions(sessions, SAMPLE)
         port = free_port()
         log = open(tmp / "gunicorn.log", "w")
         # Access lines (one JSON line per request) go to /dev/null; errors to gunicorn.log.

@@ -1,4 +1,4 @@
--- wrk script for scripts/benchmark_load.py: a realistic mix of ENT pages over many sessions.
+-- wrk script for scripts/benchmark_load.py and `deploy.py bench` (through the lb): a realistic mix of ENT pages over many sessions.
 -- sessions file (tab-separated, one session a line): cookie, username, then weighted URLs.
 -- Every request carries X-Request-Start (as nginx sets it) so that load shedding can work.
 local ffi = require("ffi")
@@ -38,11 +38,13 @@ function request()
   counter = counter + 1
   local s = sessions[math.random(#sessions)]
   if counter % login_every == 0 then
-    -- A login (Argon2 check + new session): the CSRF cookie and field carry the same token.
+    -- A login (Argon2 check + new session): the CSRF cookie and field carry the same token; over
+    -- HTTPS (through the load balancer) Django also wants a same-origin Referer, as a browser sends.
     local token = "benchcsrftokenbenchcsrftoken0123"
     local body = "username=" .. s.username .. "&password=" .. password .. "&csrfmiddlewaretoken=" .. token
     return wrk.format("POST", "/connexion/", {
       ["Cookie"] = "csrftoken=" .. token,
+      ["Referer"] = wrk.scheme .. "://" .. wrk.headers["Host"] .. "/connexion/",
       ["Content-Type"] = "application/x-www-form-urlencoded",
       ["X-Request-Start"] = now()}, body)
   end
