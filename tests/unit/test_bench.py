@@ -1,0 +1,287 @@
+"""deploy.py bench: what it reads from wrk, psql and the lb's log, which measures a run makes,
+and the results file (no lab needed: commands and probes are replaced)."""
+import argparse
+import json
+
+import pytest
+
+from preau_ops import bench
+from preau_ops.inventory import Host, Inventory
+
+WRK_STATIC = """Running 15s test @ https://172.30.82.12/_preau/wait.css
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.10ms    1.52ms  40.12ms   93.21%
+  Latency Distribution
+     50%  744.00us
+     75%    1.05ms
+     90%    1.80ms
+     99%    1.20s
+  458566 requests in 15.00s, 2.06GB read
+  Socket errors: connect 0, read 3, write 0, timeout 2
+  Non-2xx or 3xx responses: 7
+Requests/sec:  30571.93
+"""
+
+
+def mix(statuses, rps=150.0, duration=30.0, p95=200.0, p99=400.0, **errors):
+    socket = {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0, **errors}
+    body = {"requests": sum(statuses.values()), "duration_s": duration, "rps": rps, "p50_ms": 50.0,
+            "p90_ms": 150.0, "p95_ms": p95, "p99_ms": p99, "max_ms": 900.0, "errors": socket,
+            "statuses": {str(k): v for k, v in statuses.items()}}
+    return "Running 30s test\n  2 threads and 16 connections\nPREAU_RESULT " + json.dumps(body) + "\n"
+
+
+def inventory():
+    hosts = {
+        "lb": Host("lb", ["lb"], {"ansible_host": "172.30.82.12", "preau_domain": "ent.preau.test"}),
+        "app1": Host("app1", ["app"], {"ansible_host": "172.30.82.21"}),
+        "db": Host("db", ["db"], {"ansible_host": "172.30.82.31"}),
+    }
+    return Inventory(path=None, hosts=hosts, groups={"lb": ["lb"], "app": ["app1"], "db": ["db"]})
+
+
+# ----------------------------------------------------------------------------- wrk reports
+
+def test_plain_wrk_report_gives_rate_p99_in_ms_and_every_error():
+    assert bench._wrk_result(WRK_STATIC) == "30572 req/s, p99 1200 ms, 12 errors"
+
+
+def test_wrk_report_without_rate_is_a_failure():
+    assert bench._wrk_result("unable to connect to 172.30.82.12:443 Connection refused") == "failed"
+
+
+def test_wrk_goes_to_the_lb_address_with_the_public_name():
+    command = bench._wrk(inventory(), "/_preau/wait.css")
+    assert command[-1] == "https://172.30.82.12/_preau/wait.css"
+    assert "Host: ent.preau.test" in command
+
+
+def test_mix_command_runs_the_app_mix_with_the_sessions_file(tmp_path):
+    command = bench._mix_command(inventory(), tmp_path / "sessions.tsv", 16, 30)
+    assert command[command.index("-s") + 1].endswith("app/scripts/load_mix.lua")
+    assert command[-3:] == ["https://172.30.82.12", "--", str(tmp_path / "sessions.tsv")]
+    assert "-c16" in command and "-d30s" in command
+
+
+def test_mix_output_without_result_line_is_none():
+    assert bench._mix_output("wrk: cannot load script") is None
+
+
+def test_mix_counts_429_of_the_login_rate_limit_apart_and_everything_else_as_errors():
+    result = bench._mix_output(mix({200: 4400, 302: 30, 429: 20, 403: 2, 500: 1}, read=3))
+    assert bench._mix_summary(result) == (
+        "148 req/s served (2xx/3xx), p95 200 ms, p99 400 ms, 6 errors (2 × 403, 1 × 500, "
+        "3 socket), 20 logins refused by the lb's rate limit (one client address)")
+
+
+def test_mix_rate_is_what_was_served_not_fast_waiting_pages():
+    result = bench._mix_output(mix({200: 300, 503: 90000}, rps=3010.0))
+    summary = bench._mix_summary(result)
+    assert summary.startswith("10 req/s served")
+    assert "90000 errors (90000 × 503)" in summary
+
+
+# ------------------------------------------------------------------------------- overload
+
+LB_LOG = [
+    '" 200 5120 "-" "-" rt=0.210 ',
+    '" 503 712 "-" "-" rt=0.000 ',
+    '" 503 712 "-" "-" rt=0.002 ',
+    '" 503 712 "-" "-" rt=1.450 ',
+    'garbage',
+]
+
+
+def test_overload_reports_waiting_share_their_p99_other_5xx_and_recovery():
+    result = bench._mix_output(mix({200: 200, 503: 700, 502: 4, 500: 1, 429: 95}, rps=50.0,
+                                   duration=20.0, timeout=6))
+    assert bench._overload_summary(result, LB_LOG, 4.26) == (
+        "10 req/s served (2xx/3xx) of 50 answers/s, 70 % waiting page (503), p99 of the 503s "
+        "1450 ms at the lb, 5 other 5xx, 6 socket errors, 200 again after 4.3 s")
+
+
+def test_overload_without_recovery_says_so_and_sub_millisecond_waiting_pages():
+    result = bench._mix_output(mix({503: 10}, rps=1.0, duration=10.0))
+    summary = bench._overload_summary(result, ['" 503 1 "-" "-" rt=0.000 '], None)
+    assert "100 % waiting page" in summary and "p99 of the 503s < 1 ms" in summary
+    assert summary.endswith(f"no 200 within {bench.RECOVERY_LIMIT_SECONDS} s")
+
+
+def test_percentile_is_nearest_rank():
+    assert bench._percentile([], 0.99) is None
+    assert bench._percentile(list(range(1, 101)), 0.99) == 99
+    assert bench._percentile([5.0], 0.99) == 5.0
+
+
+def test_ratio_of_rates_from_two_rows():
+    rows = {"lb_static": "30000 req/s, p99 7 ms, 0 errors",
+            "lb_mix": "150 req/s served (2xx/3xx), p95 300 ms"}
+    assert bench._ratio(rows, "lb_mix") == "0.005"
+    assert bench._ratio({"lb_static": "failed", "lb_mix": rows["lb_mix"]}, "lb_mix") is None
+
+
+# ------------------------------------------------------------------------------------- RPO
+
+PSQL = "0/2A0000C8\n00000001000000000000002A\n0/2B000028\n00000001000000000000002B\n"
+
+
+def test_commit_segment_is_the_one_after_the_switch():
+    assert bench._commit_segment(PSQL) == "00000001000000000000002B"
+
+
+def test_commit_left_in_the_switched_segment_is_refused():
+    same = "0/2A0000C8\n00000001000000000000002A\n0/2A0000F0\n00000001000000000000002A\n"
+    with pytest.raises(ValueError, match="not after the switched segment"):
+        bench._commit_segment(same)
+
+
+def test_archived_segment_path_in_the_repository():
+    assert bench._archived_glob("/var/lib/pgbackrest", "preau", "00000001000000000000002B") == \
+        "/var/lib/pgbackrest/archive/preau/*/0000000100000000/00000001000000000000002B-*"
+    with pytest.raises(ValueError):
+        bench._archived_glob("/var/lib/pgbackrest", "preau", "2B; rm -rf /")
+
+
+# ------------------------------------------------------------------------------- selection
+
+def keys(measures):
+    return [m.key for m in measures]
+
+
+def test_default_run_leaves_out_up_from_nothing_and_seeds_before_the_drill_and_loads():
+    chosen = keys(bench.select(bench.measures(inventory())))
+    assert not [k for k in chosen if k.startswith("up_from_nothing")]
+    assert chosen[0] == "bench_data"
+    for later in ("backup_drill", "audit", "lb_mix", "lb_overload", "rpo"):
+        assert chosen.index("bench_data") < chosen.index(later)
+    assert chosen.index("lb_static") < chosen.index("lb_mix") < chosen.index("lb_overload")
+
+
+def test_from_nothing_comes_first_cached_or_uncached():
+    all_measures = bench.measures(inventory())
+    assert keys(bench.select(all_measures, from_nothing=True))[:2] == ["up_from_nothing",
+                                                                       "bench_data"]
+    uncached = keys(bench.select(all_measures, from_nothing=True, uncached=True))
+    assert uncached[0] == "up_from_nothing_uncached" and "up_from_nothing" not in uncached
+    assert "up_from_nothing_uncached" not in keys(bench.select(all_measures, uncached=True))
+
+
+def test_only_keeps_the_named_measures_in_their_order_and_refuses_unknown_keys():
+    all_measures = bench.measures(inventory())
+    assert keys(bench.select(all_measures, only=["rpo", "lb_mix"])) == ["lb_mix", "rpo"]
+    with pytest.raises(ValueError, match="unknown measure.*lb_mixx"):
+        bench.select(all_measures, only=["lb_mixx"])
+
+
+def test_options_parse():
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    options = parser.parse_args(["--from-nothing", "--uncached", "--only", "rpo", "lb_mix"])
+    assert options.from_nothing and options.uncached and options.only == ["rpo", "lb_mix"]
+    assert parser.parse_args([]).from_nothing is False
+
+
+# ------------------------------------------------------------------------ from nothing
+
+def test_from_nothing_downs_the_lab_then_times_up_on_its_topology(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(bench, "_lab_topology", lambda: "scaled")
+    monkeypatch.setattr(bench.subprocess, "run", lambda command, **kw: calls.append(command))
+    monkeypatch.setattr(bench, "_remove_lab_images", lambda: calls.append("rmi"))
+    command = bench._from_nothing(uncached=False)(tmp_path)
+    assert [c[-1] for c in calls] == ["down"]
+    assert command[-3:] == ["up", "--topology", "scaled"]
+    calls.clear()
+    bench._from_nothing(uncached=True)(tmp_path)
+    assert [c if c == "rmi" else c[-1] for c in calls] == ["down", "rmi"]
+
+
+# --------------------------------------------------------------------------- the results
+
+RESULTS = """# Benchmarks of the bundle
+
+| measure | what | value | target | previous |
+|---|---|---|---|---|
+| `converge_noop` | converge no-op re-run (s) | 33.2 | ≤ 30 | 36.6 |
+| `up_from_nothing` | `up` from nothing (s) | not measured (opt-in: `bench --from-nothing`) | ≤ 600 | 512.0 |
+| `lb_mix` | the mix | 150 req/s served (2xx/3xx), p95 300 ms | ≥ 360 req/s | — |
+"""
+
+
+def test_previous_values_carry_over_rows_not_measured():
+    assert bench._previous(RESULTS) == {
+        "converge_noop": "33.2", "up_from_nothing": "512.0",
+        "lb_mix": "150 req/s served (2xx/3xx), p95 300 ms"}
+
+
+@pytest.fixture
+def fake_run(monkeypatch, tmp_path):
+    """bench.run with two fake measures (a command and a probe), no lab, results in tmp."""
+    results = tmp_path / "BENCHMARKS.md"
+    results.write_text(RESULTS)
+    probes = []
+    fake = [
+        bench.Measure("up_from_nothing", "`up` from nothing (s)", "≤ 600", ["true"],
+                      opt_in="from_nothing"),
+        bench.Measure("converge_noop", "converge no-op re-run (s)", "≤ 30", ["true"]),
+        bench.Measure("lb_mix", "the mix", "≥ 360 req/s",
+                      probe=lambda b: probes.append(b) or "140 req/s served (2xx/3xx)"),
+        bench.Measure("status", "status (s)", "reported", ["true"]),
+    ]
+    monkeypatch.setattr(bench, "RESULTS", results)
+    monkeypatch.setattr(bench, "measures", lambda inv: fake)
+    monkeypatch.setattr(bench, "_memory", lambda: ("57", "1212"))
+    monkeypatch.setattr("preau_ops.system.ensure", lambda *a, **k: None)
+    return results, probes, fake
+
+
+def test_default_run_writes_every_row_with_previous_values(fake_run):
+    from preau_ops.console import console
+
+    results, probes, _ = fake_run
+    assert bench.run(inventory(), console) == 0
+    text = results.read_text()
+    assert "| `converge_noop` | converge no-op re-run (s) | " in text
+    assert "| ≤ 30 | 33.2 |" in text
+    assert "| `up_from_nothing` | `up` from nothing (s) | not measured (opt-in: `bench " \
+           "--from-nothing`) | ≤ 600 | 512.0 |" in text
+    assert "| `lb_mix` | the mix | 140 req/s served (2xx/3xx) | ≥ 360 req/s | 150 req/s" in text
+    assert "| `memory_worker` | largest app worker RSS (MB) | 57 | ≤ 150 | — |" in text
+    assert len(probes) == 1
+
+
+def test_uncached_without_from_nothing_is_refused(fake_run):
+    from preau_ops.console import console
+
+    results, _, _ = fake_run
+    assert bench.run(inventory(), console, argparse.Namespace(
+        from_nothing=False, uncached=True, only=None)) == 2
+    assert results.read_text() == RESULTS
+
+
+def test_from_nothing_runs_up_first_and_a_failed_up_stops_the_run(fake_run, monkeypatch):
+    from preau_ops.console import console
+
+    results, probes, fake = fake_run
+    fake[0].command = ["false"]  # `up` fails
+    assert bench.run(inventory(), console, argparse.Namespace(
+        from_nothing=True, uncached=False, only=None)) == 1
+    text = results.read_text()
+    assert "| `up_from_nothing` | `up` from nothing (s) | failed | ≤ 600 | 512.0 |" in text
+    assert "| `converge_noop` | converge no-op re-run (s) | not measured (the lab did not " \
+           "come up) | ≤ 30 | 33.2 |" in text
+    assert not probes
+
+
+def test_from_nothing_then_the_other_measures_on_the_new_lab(fake_run, monkeypatch):
+    from preau_ops import inventory as inventory_module
+    from preau_ops.console import console
+
+    results, probes, _ = fake_run
+    monkeypatch.setattr(inventory_module, "load", lambda name: inventory())
+    assert bench.run(inventory(), console, argparse.Namespace(
+        from_nothing=True, uncached=False, only=None)) == 0
+    text = results.read_text()
+    assert "| `up_from_nothing` | `up` from nothing (s) | 0." in text
+    assert len(probes) == 1 and "| `memory_lab` |" in text
