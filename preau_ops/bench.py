@@ -440,6 +440,7 @@ def _lb_overload(bench: Bench) -> str:
 
 COMMIT_AFTER_SWITCH = (
     "sudo -u postgres psql -XAtq -v ON_ERROR_STOP=1"
+    " -c \"select setting from pg_settings where name = 'archive_timeout'\""
     # something in the current segment, so that the switch really switches
     " -c \"select pg_logical_emit_message(false, 'preau-bench-rpo', 'switch')\""
     " -c 'select pg_walfile_name(pg_switch_wal())'"
@@ -448,17 +449,18 @@ COMMIT_AFTER_SWITCH = (
     " -c 'select pg_walfile_name(pg_current_wal_insert_lsn())'")
 
 
-def _commit_segment(output: str) -> str:
-    """The segment holding the commit, from COMMIT_AFTER_SWITCH's output; an error when the
-    switch did not leave the commit in a new segment (the worst case would not be measured)."""
-    lines = output.strip().splitlines()
-    if len(lines) < 4:
+def _commit_segment(output: str) -> tuple[int, str]:
+    """(archive_timeout in s, the segment holding the commit) from COMMIT_AFTER_SWITCH's
+    output; an error when the switch did not leave the commit in a new segment (the worst case
+    would not be measured)."""
+    lines = [line.strip() for line in output.strip().splitlines()]
+    if len(lines) != 5 or not lines[0].isdigit():
         raise ValueError(f"unexpected psql output: {output!r}")
-    switched, committed = lines[1].strip(), lines[-1].strip()
+    switched, committed = lines[2], lines[4]
     if committed <= switched:
         raise ValueError(f"the commit is in {committed}, not after the switched segment "
                          f"{switched}")
-    return committed
+    return int(lines[0]), committed
 
 
 def _archived_glob(repo_path: str, stanza: str, segment: str) -> str:
@@ -472,20 +474,32 @@ def _archived_glob(repo_path: str, stanza: str, segment: str) -> str:
 def _rpo(bench: Bench) -> str:
     """Worst case on an idle database: a commit right after a segment switch waits for
     archive_timeout to close its segment, then for archive-push. Timed from before the commit
-    is sent until the segment is seen in the repository (conservative by the SSH round trips,
-    ~0.2 s)."""
+    is sent (SSH connections already open) until the segment is seen in the repository:
+    conservative by a round trip and the 0.2 s polling. A segment closed in less than half of
+    archive_timeout was closed by another switch (the checkpointer's own timer firing at the
+    same instant): not the worst case, measured once more."""
+    from .procedures import connect, run
     from .procedures.backups import STANZA
 
     db, repo = bench.inv.hosts_in("db")[0], bench.inv.hosts_in("backup")[0]
     repo_path = str(repo.vars.get("backup_repo_path", "/var/lib/pgbackrest"))
-    bench.status("commit right after a WAL switch")
-    started = time.monotonic()
-    segment = _commit_segment(_remote(db, COMMIT_AFTER_SWITCH).stdout)
-    bench.status(f"waiting for {segment} in the repository (archive_timeout)")
-    found = _remote(repo, f"timeout {RPO_LIMIT_SECONDS} sh -c 'until ls "
-                          f"{_archived_glob(repo_path, STANZA, segment)} >/dev/null 2>&1; "
-                          "do sleep 0.2; done'").return_code == 0
-    return f"{time.monotonic() - started:.1f}" if found else "failed"
+    with connect(db) as db_ssh, connect(repo) as repo_ssh:
+        run(db_ssh, "true", db)
+        run(repo_ssh, "true", repo)
+        for attempt in (1, 2):
+            bench.status(f"commit right after a WAL switch (attempt {attempt})")
+            started = time.monotonic()
+            timeout, segment = _commit_segment(run(db_ssh, COMMIT_AFTER_SWITCH, db).stdout)
+            bench.status(f"waiting for {segment} in the repository (archive_timeout {timeout} s)")
+            found = run(repo_ssh, f"timeout {RPO_LIMIT_SECONDS} sh -c 'until ls "
+                                  f"{_archived_glob(repo_path, STANZA, segment)} >/dev/null "
+                                  "2>&1; do sleep 0.2; done'", repo, check=False)
+            elapsed = time.monotonic() - started
+            if found.return_code != 0:
+                return "failed"
+            if elapsed >= timeout / 2:
+                return f"{elapsed:.1f}"
+    return f"{elapsed:.1f} (segment closed early twice by another switch: not the worst case)"
 
 
 # -------------------------------------------------------------------------------- measures

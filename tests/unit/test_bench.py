@@ -123,17 +123,19 @@ def test_ratio_of_rates_from_two_rows():
 
 # ------------------------------------------------------------------------------------- RPO
 
-PSQL = "0/2A0000C8\n00000001000000000000002A\n0/2B000028\n00000001000000000000002B\n"
+PSQL = "60\n0/2A0000C8\n00000001000000000000002A\n0/2B000028\n00000001000000000000002B\n"
 
 
 def test_commit_segment_is_the_one_after_the_switch():
-    assert bench._commit_segment(PSQL) == "00000001000000000000002B"
+    assert bench._commit_segment(PSQL) == (60, "00000001000000000000002B")
 
 
 def test_commit_left_in_the_switched_segment_is_refused():
-    same = "0/2A0000C8\n00000001000000000000002A\n0/2A0000F0\n00000001000000000000002A\n"
+    same = "60\n0/2A0000C8\n00000001000000000000002A\n0/2A0000F0\n00000001000000000000002A\n"
     with pytest.raises(ValueError, match="not after the switched segment"):
         bench._commit_segment(same)
+    with pytest.raises(ValueError, match="unexpected psql output"):
+        bench._commit_segment("psql: error: connection to server failed\n")
 
 
 def test_archived_segment_path_in_the_repository():
@@ -285,3 +287,48 @@ def test_from_nothing_then_the_other_measures_on_the_new_lab(fake_run, monkeypat
     text = results.read_text()
     assert "| `up_from_nothing` | `up` from nothing (s) | 0." in text
     assert len(probes) == 1 and "| `memory_lab` |" in text
+
+
+class FakeResult:
+    def __init__(self, stdout="", return_code=0):
+        self.stdout, self.return_code = stdout, return_code
+
+
+def fake_rpo(monkeypatch, archived_after):
+    """bench._rpo against fake hosts: the segment shows up `archived_after` seconds (one value
+    per attempt) after the commit."""
+    import contextlib
+
+    from preau_ops import procedures
+
+    clock, commits = [0.0], []
+
+    def run(connection, command, host, check=True):
+        if "pg_switch_wal" in command:
+            commits.append(clock[0])
+            return FakeResult(PSQL)
+        if "until ls" in command:
+            assert "/var/lib/pgbackrest/archive/preau/*/0000000100000000/" \
+                   "00000001000000000000002B-*" in command
+            clock[0] += archived_after[len(commits) - 1]
+        return FakeResult()
+
+    monkeypatch.setattr(procedures, "connect", lambda host: contextlib.nullcontext(host))
+    monkeypatch.setattr(procedures, "run", run)
+    monkeypatch.setattr(bench.time, "monotonic", lambda: clock[0])
+    inv = inventory()
+    inv.hosts["ops"] = Host("ops", ["backup"], {"ansible_host": "172.30.82.41"})
+    inv.groups["backup"] = ["ops"]
+    return bench.Bench(inv, None), commits
+
+
+def test_rpo_is_the_time_from_the_commit_to_the_segment_in_the_repository(monkeypatch):
+    probe, commits = fake_rpo(monkeypatch, [61.3])
+    assert bench._rpo(probe) == "61.3" and len(commits) == 1
+
+
+def test_rpo_closed_early_by_another_switch_is_measured_again(monkeypatch):
+    probe, commits = fake_rpo(monkeypatch, [1.2, 60.8])
+    assert bench._rpo(probe) == "60.8" and len(commits) == 2
+    probe, _ = fake_rpo(monkeypatch, [1.2, 2.0])
+    assert bench._rpo(probe).startswith("2.0 (segment closed early twice")
