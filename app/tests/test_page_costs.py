@@ -231,3 +231,21 @@ def test_a_parents_children_are_current_members_of_this_establishment(school):
     assert [link.child for link in CHILDREN.rows(est=s["est"].pk, parent=s["parent"].pk)] == [s["student"]]
     Membership.objects.filter(user=s["student"], establishment=s["est"]).update(gone_since="2026-01-01")
     assert CHILDREN.rows(est=s["est"].pk, parent=s["parent"].pk) == []
+
+
+def test_prepared_queries_are_planned_once_per_connection(client, school):
+    """PreparedQuery runs as a PostgreSQL prepared statement (parsed and planned once per
+    connection, generic plan); the ORM's other queries are not prepared."""
+    s = school
+    client.force_login(s["student"])
+    for _ in range(2):
+        assert client.get(page(s, "grades")).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+        prepared = cursor.fetchall()
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone()[0] == "force_generic_plan"
+    sessions = [row for row in prepared if 'FROM "django_session"' in row[0]]
+    assert sessions and sessions[0][1] >= 2 and sessions[0][2] == 0
+    assert any('FROM "ent_grade"' in row[0] for row in prepared)
+    assert not any('FROM "core_platform"' in row[0] for row in prepared)  # an ORM query

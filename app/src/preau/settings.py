@@ -87,7 +87,11 @@ DATABASES = {
         "PASSWORD": CONFIG["database_owner"]["password"] if _as_owner else _db["password"],
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {"sslmode": _db["sslmode"], "connect_timeout": 3},
+        # Prepared statements only where the code asks for them (preau.core.prepared: PostgreSQL
+        # plans those queries once per connection); Django's own queries keep client-side binding,
+        # which never prepares. (Django's default, None, would turn them off altogether.)
+        "OPTIONS": {"sslmode": _db["sslmode"], "connect_timeout": 3, "prepare_threshold": 2**31 - 1,
+                    "options": "-c plan_cache_mode=force_generic_plan"},
     }
 }
 
