@@ -249,3 +249,29 @@ def test_prepared_queries_are_planned_once_per_connection(client, school):
     assert sessions and sessions[0][1] >= 2 and sessions[0][2] == 0
     assert any('FROM "ent_grade"' in row[0] for row in prepared)
     assert not any('FROM "core_platform"' in row[0] for row in prepared)  # an ORM query
+
+
+def test_the_dashboard_reads_each_childs_five_latest_grades_only(client, school):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from preau.core.models import ParentLink
+    from preau.ent.views.dashboard import GRADES
+
+    s = school
+    ParentLink.objects.create(establishment=s["est"], parent=s["parent"], child=s["other_student"])
+    Grade.objects.all().delete()
+    now = timezone.now()
+    for n in range(7):
+        assessment = Assessment.objects.create(establishment=s["est"], class_group=s["class"], subject=s["subject"],
+                                               teacher=s["teacher"], title=f"Contrôle {n}", date=timezone.localdate())
+        for child in (s["student"], s["other_student"]):
+            Grade.objects.filter(pk=Grade.objects.create(assessment=assessment, student=child, value=10 + n).pk).update(
+                updated_at=now - dt.timedelta(days=n))
+    rows = GRADES.rows(est=s["est"].pk, ids=[s["student"].pk, s["other_student"].pk], since=now - dt.timedelta(days=30))
+    for child in (s["student"], s["other_student"]):
+        assert [g.assessment.title for g in rows if g.student_id == child.pk] == [f"Contrôle {n}" for n in range(5)]
+    client.force_login(s["parent"])
+    body = client.get(page(s)).content.decode()
+    assert body.count("Contrôle 4") == 2 and "Contrôle 5" not in body

@@ -2,7 +2,8 @@
 import copy
 import datetime as dt
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -34,9 +35,12 @@ def _handed(est, ids, homework):
 
 
 def _grades(est, ids, since):
+    """Each student's 5 latest grades of the last 30 days (the panel shows 5), not all of them."""
+    latest = Window(RowNumber(), partition_by=[F("student_id")], order_by=[F("updated_at").desc(), F("pk").desc()])
     return (Grade.objects.filter(assessment__establishment_id=est, student_id__any=ids, value__isnull=False,
                                  updated_at__gte=since)
-            .select_related("assessment", "assessment__subject").order_by("-updated_at"))
+            .annotate(latest=latest).filter(latest__lte=5)
+            .select_related("assessment", "assessment__subject").order_by("-updated_at", "-pk"))
 
 
 def _absences(est, ids):
