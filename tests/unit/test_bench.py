@@ -85,10 +85,11 @@ def test_mix_rate_is_what_was_served_not_fast_waiting_pages():
 # ------------------------------------------------------------------------------- overload
 
 LB_LOG = [
-    '" 200 5120 "-" "-" rt=0.210 ',
-    '" 503 712 "-" "-" rt=0.000 ',
-    '" 503 712 "-" "-" rt=0.002 ',
-    '" 503 712 "-" "-" rt=1.450 ',
+    '" 200 5120 "-" "-" rt=0.210 upstream=172.30.82.21:8000',
+    '" 503 712 "-" "-" rt=0.000 upstream=preau_app',
+    '" 503 712 "-" "-" rt=0.002 upstream=-',
+    '" 503 712 "-" "-" rt=1.450 upstream=172.30.82.21:8000, 172.30.82.22:8000',
+    '" 503 712 "-" "-" rt=1.010 upstream=172.30.82.22:8000',
     'garbage',
 ]
 
@@ -97,15 +98,22 @@ def test_overload_reports_waiting_share_their_p99_other_5xx_and_recovery():
     result = bench._mix_output(mix({200: 200, 503: 700, 502: 4, 500: 1, 429: 95}, rps=50.0,
                                    duration=20.0, timeout=6))
     assert bench._overload_summary(result, LB_LOG, 4.26) == (
-        "10 req/s served (2xx/3xx) of 50 answers/s, 70 % waiting page (503), p99 of the 503s "
-        "1450 ms at the lb, 5 other 5xx, 6 socket errors, 200 again after 4.3 s")
+        "10 req/s served (2xx/3xx) of 50 answers/s, 70 % waiting page (503) (50 % of them from "
+        "the lb with no app host in rotation), p99 of the 503s 1450 ms at the lb, 5 other 5xx, "
+        "6 socket errors, 200 again after 4.3 s")
 
 
 def test_overload_without_recovery_says_so_and_sub_millisecond_waiting_pages():
     result = bench._mix_output(mix({503: 10}, rps=1.0, duration=10.0))
-    summary = bench._overload_summary(result, ['" 503 1 "-" "-" rt=0.000 '], None)
+    summary = bench._overload_summary(result, ['" 503 1 "-" "-" rt=0.000 upstream=-'], None)
     assert "100 % waiting page" in summary and "p99 of the 503s < 1 ms" in summary
     assert summary.endswith(f"no 200 within {bench.RECOVERY_LIMIT_SECONDS} s")
+
+
+def test_overload_doubles_what_the_mix_clears_within_the_queueing_limit():
+    assert bench._overload_connections(205.4) == 411
+    assert bench._overload_connections(20.0) == bench.OVERLOAD_FACTOR * bench.MIX_CONNECTIONS
+    assert bench._overload_connections(None) == bench.OVERLOAD_FACTOR * bench.MIX_CONNECTIONS
 
 
 def test_percentile_is_nearest_rank():
