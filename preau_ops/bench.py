@@ -24,6 +24,7 @@ import math
 import os
 import platform
 import re
+import shlex
 import shutil
 import socket
 import ssl
@@ -348,29 +349,48 @@ def _lb_mix(bench: Bench) -> str:
 
 # ------------------------------------------------------------------------------ overload
 
-# The lb's access log (role nginx, log_format preau): status, then rt= and upstream= (an
-# address when an app host answered; the upstream's name, or -, when the lb answered itself:
-# no app host left in rotation, or its own limit).
-LOG_LINE = re.compile(r'" (\d{3}) \d+ .* rt=([\d.]+) upstream=(\S+)')
+# The 503s of the lb's access log (role nginx, log_format preau: the status is the 9th field, then
+# rt= and upstream=, an address when an app host answered, the upstream's name or - when the lb
+# answered itself: no app host left in rotation, or its own limit), counted on the lb by
+# request time and origin: an overload logs some 100,000 lines, too many to bring back.
+COUNT_503 = ('$9 == 503 { rt = "?"; origin = "lb"; '
+             'for (i = 10; i <= NF; i++) { if ($i ~ /^rt=/) rt = substr($i, 4); '
+             'if ($i ~ /^upstream=/ && $i ~ /:/) origin = "app" } '
+             'n[rt " " origin]++ } END { for (k in n) print k, n[k] }')
 
 
-def _lb_log_since(inv, offset: int | None) -> tuple[int, list[str]]:
-    """The lb's access log: its size now, and (from `offset`) 'status request_time' lines."""
+def _lb_log_since(inv, offset: int | None) -> tuple[int, str]:
+    """The lb's access log: its size now (offset None), or COUNT_503 over what was written
+    since `offset`."""
     lb = inv.hosts_in("lb")[0]
     log = "/var/log/nginx/access.log"
     if offset is None:
-        return int(_remote(lb, f"stat -c %s {log}").stdout.strip()), []
-    out = _remote(lb, f"tail -c +{offset + 1} {log} | grep -o '\" [0-9][0-9][0-9] [0-9]* .* "
-                      "rt=[0-9.]* upstream=[^ ]*'").stdout
-    return offset, out.splitlines()
+        return int(_remote(lb, f"stat -c %s {log}").stdout.strip()), ""
+    return offset, _remote(lb, f"tail -c +{offset + 1} {log} | awk {shlex.quote(COUNT_503)}").stdout
 
 
-def _percentile(values: list[float], share: float) -> float | None:
-    """Nearest-rank percentile (share in 0..1); None for no value."""
-    if not values:
+def _counted_503s(output: str) -> list[tuple[float, bool, int]]:
+    """COUNT_503's lines as (request time in ms, answered by the lb itself, count)."""
+    counted = []
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and re.fullmatch(r"[\d.]+", parts[0]) and parts[2].isdigit():
+            counted.append((float(parts[0]) * 1000, parts[1] == "lb", int(parts[2])))
+    return counted
+
+
+def _percentile(counted: list[tuple[float, int]], share: float) -> float | None:
+    """Nearest-rank percentile (share in 0..1) of values given with their counts; None for
+    no value."""
+    total = sum(n for _, n in counted)
+    if not total:
         return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+    rank, seen = max(1, math.ceil(share * total)), 0
+    for value, n in sorted(counted):
+        seen += n
+        if seen >= rank:
+            return value
+    return None
 
 
 def _ms(value: float | None) -> str:
@@ -379,7 +399,7 @@ def _ms(value: float | None) -> str:
     return "< 1 ms" if value < 1 else f"{value:.0f} ms"
 
 
-def _overload_summary(result: dict, log_lines: list[str], recovery: float | None) -> str:
+def _overload_summary(result: dict, counted_503s: str, recovery: float | None) -> str:
     """lb_overload's value: waiting pages (503, the lb's or the app's) among the answers, the
     p99 of their time at the lb, other 5xx, socket errors, and the time to a 200 afterwards."""
     statuses = _statuses(result)
@@ -387,13 +407,13 @@ def _overload_summary(result: dict, log_lines: list[str], recovery: float | None
     waiting = statuses.get(503, 0)
     served = _served(result)
     other_5xx = sum(n for s, n in statuses.items() if 500 <= s <= 599 and s != 503)
-    logged = [m.groups() for m in map(LOG_LINE.search, log_lines) if m]
-    times = [float(rt) * 1000 for status, rt, _ in logged if status == "503"]
-    by_lb = sum(1 for status, _, upstream in logged if status == "503" and ":" not in upstream)
-    p99 = _percentile(times, 0.99)
+    logged = _counted_503s(counted_503s)
+    total = sum(n for _, _, n in logged)
+    by_lb = sum(n for _, lb, n in logged if lb)
+    p99 = _percentile([(ms, n) for ms, _, n in logged], 0.99)
     share = f"{100 * waiting / answered:.0f} %" if answered else "no answer"
-    origin = f" ({100 * by_lb / len(times):.0f} % of them from the lb with no app host in " \
-             "rotation)" if times else ""
+    origin = f" ({100 * by_lb / total:.0f} % of them from the lb with no app host in " \
+             "rotation)" if total else ""
     return (f"{served:.0f} req/s served (2xx/3xx) of {result['rps']:.0f} answers/s, {share} "
             f"waiting page (503){origin}, p99 of the 503s "
             f"{_ms(p99)} at the lb, {other_5xx} other 5xx, "
@@ -454,9 +474,10 @@ def _lb_overload(bench: Bench) -> str:
     result = _run_mix(bench, connections, OVERLOAD_SECONDS)
     bench.status("load stopped: waiting for a 200")
     recovery = _recovery(bench)
-    _, lines = _lb_log_since(bench.inv, offset)
+    bench.status("counting the 503s in the lb's log")
+    _, counted = _lb_log_since(bench.inv, offset)
     bench.results["lb_overload"] = result
-    return f"{connections} connections: " + _overload_summary(result, lines, recovery)
+    return f"{connections} connections: " + _overload_summary(result, counted, recovery)
 
 
 # ------------------------------------------------------------------------------------ RPO

@@ -84,28 +84,41 @@ def test_mix_rate_is_what_was_served_not_fast_waiting_pages():
 
 # ------------------------------------------------------------------------------- overload
 
-LB_LOG = [
-    '" 200 5120 "-" "-" rt=0.210 upstream=172.30.82.21:8000',
-    '" 503 712 "-" "-" rt=0.000 upstream=preau_app',
-    '" 503 712 "-" "-" rt=0.002 upstream=-',
-    '" 503 712 "-" "-" rt=1.450 upstream=172.30.82.21:8000, 172.30.82.22:8000',
-    '" 503 712 "-" "-" rt=1.010 upstream=172.30.82.22:8000',
-    'garbage',
-]
+LB_LOG = """\
+172.30.82.1 - - [29/Nov/2026:09:25:32 +0000] "GET /e/0825018J/ HTTP/1.1" 200 5120 "-" "-" rt=0.210 upstream=172.30.82.21:8000 ut=0.209
+172.30.82.1 - - [29/Nov/2026:09:25:32 +0000] "GET /e/0825018J/ HTTP/1.1" 503 536 "-" "-" rt=0.000 upstream=preau_app ut=0.000
+172.30.82.1 - - [29/Nov/2026:09:25:32 +0000] "GET /e/0825018J/notes/ HTTP/1.1" 503 536 "-" "-" rt=0.000 upstream=preau_app ut=0.000
+172.30.82.1 - - [29/Nov/2026:09:25:33 +0000] "POST /connexion/ HTTP/1.1" 503 536 "-" "-" rt=0.002 upstream=- ut=-
+172.30.82.1 - - [29/Nov/2026:09:25:33 +0000] "GET /e/0825001C/ HTTP/1.1" 503 2110 "-" "-" rt=1.450 upstream=172.30.82.21:8000, 172.30.82.22:8000 ut=1.001, 0.449
+127.0.0.1 - - [29/Nov/2026:09:25:34 +0000] "GET /stub_status HTTP/1.1" 200 109 "-" "NGINX-Prometheus-Exporter/v0.11.0-1+b4"
+"""
+
+
+def count_503s(log=LB_LOG):
+    """COUNT_503 run by this machine's awk, as on the lb."""
+    import subprocess
+
+    return subprocess.run(["awk", bench.COUNT_503], input=log, capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_503s_of_the_lb_log_are_counted_by_time_and_origin():
+    assert sorted(bench._counted_503s(count_503s())) == [
+        (0.0, True, 2), (2.0, True, 1), (1450.0, False, 1)]
 
 
 def test_overload_reports_waiting_share_their_p99_other_5xx_and_recovery():
     result = bench._mix_output(mix({200: 200, 503: 700, 502: 4, 500: 1, 429: 95}, rps=50.0,
                                    duration=20.0, timeout=6))
-    assert bench._overload_summary(result, LB_LOG, 4.26) == (
-        "10 req/s served (2xx/3xx) of 50 answers/s, 70 % waiting page (503) (50 % of them from "
+    assert bench._overload_summary(result, count_503s(), 4.26) == (
+        "10 req/s served (2xx/3xx) of 50 answers/s, 70 % waiting page (503) (75 % of them from "
         "the lb with no app host in rotation), p99 of the 503s 1450 ms at the lb, 5 other 5xx, "
         "6 socket errors, 200 again after 4.3 s")
 
 
 def test_overload_without_recovery_says_so_and_sub_millisecond_waiting_pages():
     result = bench._mix_output(mix({503: 10}, rps=1.0, duration=10.0))
-    summary = bench._overload_summary(result, ['" 503 1 "-" "-" rt=0.000 upstream=-'], None)
+    summary = bench._overload_summary(result, "0.000 lb 10\n", None)
     assert "100 % waiting page" in summary and "p99 of the 503s < 1 ms" in summary
     assert summary.endswith(f"no 200 within {bench.RECOVERY_LIMIT_SECONDS} s")
 
@@ -116,10 +129,11 @@ def test_overload_doubles_what_the_mix_clears_within_the_queueing_limit():
     assert bench._overload_connections(None) == bench.OVERLOAD_FACTOR * bench.MIX_CONNECTIONS
 
 
-def test_percentile_is_nearest_rank():
+def test_percentile_is_nearest_rank_over_counts():
     assert bench._percentile([], 0.99) is None
-    assert bench._percentile(list(range(1, 101)), 0.99) == 99
-    assert bench._percentile([5.0], 0.99) == 5.0
+    assert bench._percentile([(v, 1) for v in range(100, 0, -1)], 0.99) == 99
+    assert bench._percentile([(0.0, 989), (5.0, 10), (900.0, 1)], 0.99) == 5.0
+    assert bench._percentile([(0.0, 990), (5.0, 9), (900.0, 1)], 0.99) == 0.0
 
 
 def test_ratio_of_rates_from_two_rows():
