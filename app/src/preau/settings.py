@@ -89,7 +89,9 @@ DATABASES = {
         "CONN_HEALTH_CHECKS": True,
         # Prepared statements only where the code asks for them (preau.core.prepared: PostgreSQL
         # plans those queries once per connection); Django's own queries keep client-side binding,
-        # which never prepares. (Django's default, None, would turn them off altogether.)
+        # which never prepares. (Django's default, None, would turn them off altogether.) Their
+        # generic plan always: they are indexed lookups by establishment and user, where the
+        # custom plans PostgreSQL would otherwise redo for array parameters buy nothing.
         "OPTIONS": {"sslmode": _db["sslmode"], "connect_timeout": 3, "prepare_threshold": 2**31 - 1,
                     "options": "-c plan_cache_mode=force_generic_plan"},
     }
