@@ -346,13 +346,13 @@ def fake_rpo(monkeypatch, archived_after):
 
 def test_rpo_is_the_time_from_the_commit_to_the_segment_in_the_repository(monkeypatch):
     probe, commits = fake_rpo(monkeypatch, [61.3])
-    assert bench._rpo(probe) == "61.3" and len(commits) == 1
+    assert bench._rpo(probe) == "61.3 (archive_timeout 60 s)" and len(commits) == 1
 
 
 def test_rpo_closed_early_by_another_switch_is_measured_again(monkeypatch):
     probe, commits = fake_rpo(monkeypatch, [1.2, 60.8])
-    assert bench._rpo(probe) == "60.8" and len(commits) == 2
+    assert bench._rpo(probe) == "60.8 (archive_timeout 60 s)" and len(commits) == 2
     probe, commits = fake_rpo(monkeypatch, [50.7, 61.0])  # 10 s early: another switch
-    assert bench._rpo(probe) == "61.0" and len(commits) == 2
+    assert bench._rpo(probe) == "61.0 (archive_timeout 60 s)" and len(commits) == 2
     probe, _ = fake_rpo(monkeypatch, [1.2, 2.0])
-    assert bench._rpo(probe).startswith("2.0 (segment closed early twice")
+    assert bench._rpo(probe).startswith("2.0 (archive_timeout 60 s; segment closed early twice")
