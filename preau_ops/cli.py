@@ -155,8 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
                             help="ISO time with zone, e.g. 2026-11-29T10:42:00+01:00")
     bk_restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
-    command("bench", "measure the bundle on the running lab (converge no-op, release, status) "
-                     "into BENCHMARKS.md, next to the previous values")
+    from . import bench as bench_options  # standard library only at import
+    bench_options.add_arguments(command(
+        "bench", "measure the bundle on the running lab (converge, release, rollback, "
+                 "establishments, backups, RPO, audit, load through the lb) into BENCHMARKS.md, "
+                 "next to the previous values; --from-nothing also times `up` (destroys the lab)"))
 
     test = command("test", "run the project's tests (the README's test command)")
     test.add_argument("suites", nargs="*", metavar="SUITE",
@@ -573,7 +576,7 @@ def cmd_audit(args) -> int:
 def cmd_bench(args) -> int:
     from . import bench
     _refuse_inventory(args, "bench")
-    return bench.run(_load(args), ui.console)
+    return bench.run(_load(args), ui.console, args)
 
 
 def cmd_test(args) -> int:
