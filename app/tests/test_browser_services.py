@@ -84,6 +84,13 @@ def test_teacher_parent_student_day(page, school, check_a11y, tmp_path):
     page.get_by_role("link", name="Notes", exact=True).click()
     assert page.get_by_text("Équations").first.is_visible()
     check_a11y(page, "23-parent-notes")
+    page.get_by_role("link", name="Mes préférences").click()
+    page.get_by_label("Seulement dans Préau").check()
+    check_a11y(page, "24-parent-preferences")
+    page.get_by_role("button", name="Enregistrer").click()
+    assert page.get_by_role("status").get_by_text("vous ne recevrez plus les notifications par e-mail").is_visible()
+    s["parent"].refresh_from_db()
+    assert s["parent"].email_notifications is False
     logout(page)
 
     # --- the vie scolaire validates ---------------------------------------------------------

@@ -57,6 +57,7 @@ EXPECTED_GET = {
     "news": EVERYONE,
     "links": EVERYONE,
     "notifications": EVERYONE,
+    "notification_preferences": EVERYONE,
     "quiet_hours": {"admin"},
     "directory": {"admin"},
     "directory_user": {"admin"},

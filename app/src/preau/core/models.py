@@ -170,6 +170,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     last_name = models.CharField("nom", max_length=150, blank=True)
     title = models.CharField(max_length=10, blank=True)
     email = models.EmailField(blank=True)
+    # Opt-out: notifications are e-mailed (when the platform and the establishment send them)
+    # unless the user chose "Seulement dans Préau" on "Mes préférences". The database default
+    # keeps rows inserted by the previous release valid (expand migration core.0003).
+    email_notifications = models.BooleanField("notifications par e-mail", default=True, db_default=True)
     join_key = models.CharField(max_length=64, null=True, blank=True, unique=True,
                                 help_text="ENTPersonJointure (directory identifier)")
     ine = models.CharField(max_length=16, null=True, blank=True, db_index=True)

@@ -175,6 +175,17 @@ class QuietHoursForm(AccessibleForm):
             del self.fields["email"]
 
 
+class NotificationPreferencesForm(AccessibleForm):
+    """A member's own choice (opt-out): notifications also by e-mail, or only in Préau."""
+
+    email = forms.TypedChoiceField(
+        label="Notifications par e-mail", widget=forms.RadioSelect, coerce=lambda value: value == "oui",
+        choices=[("oui", "Les recevoir aussi par e-mail"), ("non", "Seulement dans Préau")],
+        error_messages={"required": "Choisissez si vous voulez recevoir les notifications par e-mail."},
+        help_text="Les notifications restent toujours visibles dans Préau ; aucun e-mail n'est envoyé "
+                  "pendant les heures calmes.")
+
+
 class TimetableSlotForm(AccessibleForm):
     """One lesson of the weekly timetable. The choices come from the establishment of the
     request only (classes of the current year, its subjects, its current teachers)."""

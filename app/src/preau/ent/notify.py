@@ -4,7 +4,8 @@ adjusted its slots. Held notifications are delivered by `deliver_notifications` 
 
 E-mail (optional): when the platform enables it ([email] enabled in preau.toml) and the
 establishment's direction opted in (Establishment.settings["email_notifications"]), each
-notification is also sent by e-mail to its recipient (active accounts with an address) at the
+notification is also sent by e-mail to its recipient (active accounts with an address, unless
+the user turned e-mails off on "Mes préférences": User.email_notifications) at the
 moment it is delivered, so e-mails keep the quiet hours too. A mail server that fails is
 logged and does not fail the page or the timer: the notification is delivered in the app
 anyway."""
@@ -15,6 +16,7 @@ import logging
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
+from django.urls import reverse
 from django.utils import timezone
 
 from preau.ent.models import Notification
@@ -82,10 +84,13 @@ def send_emails(establishment, notifications) -> int:
         return 0
     from preau.core.models import User
 
-    addresses = dict(User.objects.filter(pk__in={n.user_id for n in notifications}, is_active=True)
+    addresses = dict(User.objects.filter(pk__in={n.user_id for n in notifications}, is_active=True,
+                                         email_notifications=True)
                      .exclude(email="").values_list("pk", "email"))
+    preferences = reverse("notification_preferences", kwargs={"uai": establishment.uai})
     footer = (f"\n\n-- \nPréau, {establishment.name}. Vous recevez ce message parce que votre établissement "
-              "envoie les notifications de l'ENT par e-mail.")
+              "envoie les notifications de l'ENT par e-mail. Pour ne plus les recevoir : « Mes préférences » "
+              "dans Préau" + (f" ({settings.PREAU_SITE_URL}{preferences})." if settings.PREAU_SITE_URL else "."))
     messages = [EmailMessage(subject=f"[Préau] {n.text[:120]}",
                              body=n.text + (f"\n\n{settings.PREAU_SITE_URL}{n.url}" if n.url and settings.PREAU_SITE_URL
                                             else "") + footer,

@@ -37,5 +37,6 @@ urlpatterns = [
     path("actualites/", community.news, name="news"),
     path("ressources/", community.links, name="links"),
     path("notifications/", community.notifications, name="notifications"),
+    path("mes-preferences/", community.notification_preferences, name="notification_preferences"),
     path("parametres/heures-calmes/", community.quiet_hours_settings, name="quiet_hours"),
 ]

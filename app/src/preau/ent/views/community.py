@@ -1,4 +1,5 @@
-"""News per establishment, the resource links catalogue, notifications and quiet hours."""
+"""News per establishment, the resource links catalogue, notifications, each member's notification
+preferences and quiet hours."""
 import functools
 
 from django.conf import settings
@@ -11,9 +12,9 @@ from django.views.decorators.http import require_POST
 
 from preau.core.prepared import PreparedQuery
 from preau.ent.access import require, viewer
-from preau.ent.forms import LinkForm, NewsForm, QuietHoursForm
+from preau.ent.forms import LinkForm, NewsForm, NotificationPreferencesForm, QuietHoursForm
 from preau.ent.models import NewsItem, Notification, ResourceLink
-from preau.ent.notify import quiet_hours
+from preau.ent.notify import emails_enabled, quiet_hours
 from preau.ent.views.common import back, paginate
 
 PUBLISHERS = ("DIR", "EVS")
@@ -86,6 +87,33 @@ def notifications(request, uai):
         mine.filter(read_at__isnull=True).update(read_at=timezone.now())
         return back(request, "notifications")
     return render(request, "ent/notifications.html", {"page": paginate(request, mine.order_by("-delivered_at"))})
+
+
+def notification_preferences(request, uai):
+    """Every member (any profile) chooses for their own account only whether notifications also
+    come by e-mail: yes unless they said no (opt-out). In-app notifications are unaffected."""
+    user = request.user
+    form = NotificationPreferencesForm(request.POST if request.method == "POST" else None,
+                                       initial={"email": "oui" if user.email_notifications else "non"})
+    if request.method == "POST" and form.is_valid():
+        user.email_notifications = form.cleaned_data["email"]
+        user.save(update_fields=["email_notifications"])
+        messages.success(request, "Préférences enregistrées : " + (
+            "vous recevrez aussi les notifications par e-mail." if user.email_notifications
+            else "vous ne recevrez plus les notifications par e-mail."))
+        return back(request, "notification_preferences")
+    if not emails_enabled(request.establishment):
+        state = " Pour l'instant, votre établissement n'envoie pas les notifications par e-mail."
+    elif not user.email:
+        state = " Aucune adresse e-mail n'est enregistrée pour votre compte : vous ne recevez pas d'e-mails."
+    else:
+        state = f" Adresse e-mail de votre compte : {user.email}."
+    return render(request, "ent/form_page.html", {
+        "form": form, "title": "Mes préférences", "submit": "Enregistrer",
+        "intro": "Choisissez si vos notifications vous sont aussi envoyées par e-mail ; ce choix vaut "
+                 "pour tous vos établissements." + state,
+        "back_url": reverse("notifications", kwargs={"uai": uai})},
+        status=400 if request.method == "POST" else 200)
 
 
 def quiet_hours_settings(request, uai):
