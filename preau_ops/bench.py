@@ -412,8 +412,8 @@ def _overload_summary(result: dict, counted_503s: str, recovery: float | None) -
     by_lb = sum(n for _, lb, n in logged if lb)
     p99 = _percentile([(ms, n) for ms, _, n in logged], 0.99)
     share = f"{100 * waiting / answered:.0f} %" if answered else "no answer"
-    origin = f" ({100 * by_lb / total:.0f} % of them from the lb with no app host in " \
-             "rotation)" if total else ""
+    origin = f" ({100 * by_lb / total:.0f} % of them from the lb itself: its limit of " \
+             "requests in flight, or no app host in rotation)" if total else ""
     return (f"{served:.0f} req/s served (2xx/3xx) of {result['rps']:.0f} answers/s, {share} "
             f"waiting page (503){origin}, p99 of the 503s "
             f"{_ms(p99)} at the lb, {other_5xx} other 5xx, "
