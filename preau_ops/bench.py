@@ -9,8 +9,9 @@ measures all run on it.
 The load measures go through the load balancer over TLS with wrk: a static file, an app page,
 then the app's realistic logged-in mix (app/scripts/load_mix.lua over sessions opened on an app
 host by app/scripts/bench_sessions.py, the same code as the app's own load benchmark), then the
-same mix beyond capacity (waiting pages, other 5xx, recovery). The RPO is the time from a commit
-right after a WAL segment switch until that segment is in the pgBackRest repository.
+same mix beyond capacity: twice the rate lb_mix served, offered at a steady pace (waiting pages,
+other 5xx, recovery). The RPO is the time from a commit right after a WAL segment switch until
+that segment is in the pgBackRest repository.
 
 `up` from nothing destroys and rebuilds the lab: only with --from-nothing (and --uncached to
 remove the lab images first), never in the default run.
@@ -55,12 +56,15 @@ BENCH_UAI_PREFIX = "0825"
 # wrk runs: the same every time (the rows of BENCHMARKS.md are compared run to run).
 WRK_CONNECTIONS, WRK_SECONDS = 32, 15          # lb_static, lb_app_page
 MIX_WARMUP_CONNECTIONS, MIX_WARMUP_SECONDS = 8, 10
-MIX_CONNECTIONS, MIX_SECONDS = 16, 30          # lb_mix
-# lb_overload: twice the requests in flight that the mix's served rate clears within the app's
-# queueing limit (PREAU_MAX_QUEUE_SECONDS, 1 s: past it a request gets the "très sollicité"
-# page), so that queues pass the limit whatever this machine's speed; at least 4x the mix's
-# connections.
-SHED_QUEUE_SECONDS, OVERLOAD_FACTOR, OVERLOAD_SECONDS = 1.0, 4, 20
+MIX_CONNECTIONS, MIX_SECONDS = 16, 30          # lb_mix (closed loop: unpaced)
+MIX_THREADS = 2                                # wrk -t of lb_mix and lb_overload
+# lb_overload: an offered rate of twice the sustainable one (what lb_mix served, same run), paced
+# by load_mix.lua (PREAU_PACE_MS): users shown the waiting page (Retry-After, no automatic
+# refresh) do not retry in a tight loop, so a 503 waits its turn like any answer; a closed loop
+# would instead send ~10,000 waiting pages/s that take the app hosts' CPU on this machine (an
+# attack, not twice the users). Enough connections that the rate holds even if every request
+# took twice the app's queueing limit (PREAU_MAX_QUEUE_SECONDS, 1 s), at least lb_mix's.
+OVERLOAD_RATE_FACTOR, OVERLOAD_SECONDS, SHED_QUEUE_SECONDS = 2, 20, 1.0
 RECOVERY_LIMIT_SECONDS = 60                    # lb_overload: give up waiting for a 200 after
 RPO_LIMIT_SECONDS = 300                        # rpo: give up waiting for the archived segment
 
@@ -272,9 +276,32 @@ def _open_sessions(bench: Bench) -> Path:
 def _mix_command(inv, sessions: Path, connections: int, seconds: int) -> list[str]:
     """wrk with the app's realistic mix, through the first lb over TLS (Host = public name)."""
     address, domain = _lb(inv)
-    return ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+    return ["wrk", f"-t{MIX_THREADS}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
             "-H", f"Host: {domain}", "-s", str(LOAD_MIX), f"https://{address}",
             "--", str(sessions)]
+
+
+def _pace_ms(rate: float, threads: int = MIX_THREADS) -> float:
+    """load_mix.lua's PREAU_PACE_MS for an offered `rate` (req/s, whole run): each of wrk's
+    threads starts a request every threads x 1000 / rate ms."""
+    if not rate > 0:
+        raise ValueError(f"no pace for an offered rate of {rate} req/s")
+    return 1000 * threads / rate
+
+
+def _offered(pace_ms: float, threads: int = MIX_THREADS) -> float:
+    """The rate (req/s) that `threads` threads paced at `pace_ms` offer: _pace_ms's inverse."""
+    return 1000 * threads / pace_ms
+
+
+def _mix_env(pace_ms: float | None, base: dict | None = None) -> dict:
+    """wrk's environment: PREAU_PACE_MS when paced, never inherited when not (lb_mix stays a
+    closed loop)."""
+    env = {k: v for k, v in (os.environ if base is None else base).items()
+           if k != "PREAU_PACE_MS"}
+    if pace_ms is not None:
+        env["PREAU_PACE_MS"] = f"{pace_ms:.3f}"
+    return env
 
 
 def _mix_output(output: str) -> dict | None:
@@ -314,13 +341,22 @@ def _mix_summary(result: dict) -> str:
             + logins)
 
 
-def _run_mix(bench: Bench, connections: int, seconds: int) -> dict:
+def _run_mix(bench: Bench, connections: int, seconds: int, pace_ms: float | None = None) -> dict:
     command = _mix_command(bench.inv, _open_sessions(bench), connections, seconds)
-    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
+    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120,
+                            env=_mix_env(pace_ms))
     result = _mix_output(output.stdout)
     if output.returncode or result is None:
         raise RuntimeError(f"wrk failed: {(output.stderr or output.stdout)[-500:]}")
+    _check_pace(result, pace_ms)
     return result
+
+
+def _check_pace(result: dict, pace_ms: float | None) -> None:
+    """The script ran at the pace asked (or unpaced), as its PREAU_RESULT line says."""
+    ran = result.get("pace_ms") or 0
+    if abs(ran - (pace_ms or 0)) > 0.001:
+        raise RuntimeError(f"load_mix.lua ran at a pace of {ran} ms, not {pace_ms or 0} ms")
 
 
 def _settle(bench: Bench) -> None:
@@ -350,13 +386,17 @@ def _lb_mix(bench: Bench) -> str:
 # ------------------------------------------------------------------------------ overload
 
 # The 503s of the lb's access log (role nginx, log_format preau: the status is the 9th field, then
-# rt= and upstream=, an address when an app host answered, the upstream's name or - when the lb
-# answered itself: no app host left in rotation, or its own limit), counted on the lb by
-# request time and origin: an overload logs some 100,000 lines, too many to bring back.
-COUNT_503 = ('$9 == 503 { rt = "?"; origin = "lb"; '
+# rt= and upstream=: an address when an app host answered ("app"), the upstream's name when the
+# lb found no app host in rotation ("none"), - when the request never reached the proxy: the
+# lb's limit of requests in flight, limit_conn ("limit")), counted on the lb by request time and
+# origin: an overload can log some 100,000 lines, too many to bring back.
+COUNT_503 = ('$9 == 503 { rt = "?"; origin = "none"; '
              'for (i = 10; i <= NF; i++) { if ($i ~ /^rt=/) rt = substr($i, 4); '
-             'if ($i ~ /^upstream=/ && $i ~ /:/) origin = "app" } '
+             'if ($i == "upstream=-") origin = "limit"; '
+             'else if ($i ~ /^upstream=/ && $i ~ /:/) origin = "app" } '
              'n[rt " " origin]++ } END { for (k in n) print k, n[k] }')
+ORIGINS = {"limit": "the lb's limit of requests in flight", "none": "the lb with no app host "
+           "in rotation", "app": "the app"}
 
 
 def _lb_log_since(inv, offset: int | None) -> tuple[int, str]:
@@ -369,13 +409,14 @@ def _lb_log_since(inv, offset: int | None) -> tuple[int, str]:
     return offset, _remote(lb, f"tail -c +{offset + 1} {log} | awk {shlex.quote(COUNT_503)}").stdout
 
 
-def _counted_503s(output: str) -> list[tuple[float, bool, int]]:
-    """COUNT_503's lines as (request time in ms, answered by the lb itself, count)."""
+def _counted_503s(output: str) -> list[tuple[float, str, int]]:
+    """COUNT_503's lines as (request time in ms, origin: a key of ORIGINS, count)."""
     counted = []
     for line in output.splitlines():
         parts = line.split()
-        if len(parts) == 3 and re.fullmatch(r"[\d.]+", parts[0]) and parts[2].isdigit():
-            counted.append((float(parts[0]) * 1000, parts[1] == "lb", int(parts[2])))
+        if len(parts) == 3 and re.fullmatch(r"[\d.]+", parts[0]) and parts[1] in ORIGINS \
+                and parts[2].isdigit():
+            counted.append((float(parts[0]) * 1000, parts[1], int(parts[2])))
     return counted
 
 
@@ -409,11 +450,11 @@ def _overload_summary(result: dict, counted_503s: str, recovery: float | None) -
     other_5xx = sum(n for s, n in statuses.items() if 500 <= s <= 599 and s != 503)
     logged = _counted_503s(counted_503s)
     total = sum(n for _, _, n in logged)
-    by_lb = sum(n for _, lb, n in logged if lb)
+    by = {key: sum(n for _, o, n in logged if o == key) for key in ORIGINS}
     p99 = _percentile([(ms, n) for ms, _, n in logged], 0.99)
     share = f"{100 * waiting / answered:.0f} %" if answered else "no answer"
-    origin = f" ({100 * by_lb / total:.0f} % of them from the lb itself: its limit of " \
-             "requests in flight, or no app host in rotation)" if total else ""
+    origin = " (answered by " + ", ".join(f"{text} {100 * by[key] / total:.0f} %"
+                                          for key, text in ORIGINS.items()) + ")" if total else ""
     return (f"{served:.0f} req/s served (2xx/3xx) of {result['rps']:.0f} answers/s, {share} "
             f"waiting page (503){origin}, p99 of the 503s "
             f"{_ms(p99)} at the lb, {other_5xx} other 5xx, "
@@ -457,27 +498,50 @@ def _recovery(bench: Bench) -> float | None:
     return None
 
 
-def _overload_connections(served: float | None) -> int:
-    """Connections of lb_overload: 2 x (served req/s x the app's queueing limit), at least
-    OVERLOAD_FACTOR x the mix's (the mix's rate unknown: that minimum)."""
-    return max(OVERLOAD_FACTOR * MIX_CONNECTIONS,
-               math.ceil(2 * (served or 0) * SHED_QUEUE_SECONDS))
+def _served_rate(value: str | None) -> float | None:
+    """The served rate of an lb_mix row's value ('124 req/s served (2xx/3xx), …')."""
+    match = re.match(r"(\d+(?:\.\d+)?) req/s served", value or "")
+    return float(match.group(1)) if match else None
+
+
+def _overload_rate(bench: Bench) -> tuple[float, str]:
+    """(offered req/s, where its base comes from): OVERLOAD_RATE_FACTOR x what lb_mix served in
+    this run, or in the previous results file when lb_mix was not measured in this run."""
+    mix = bench.results.get("lb_mix")
+    if mix:
+        base, source = _served(mix), "lb_mix's"
+    else:
+        base, source = _served_rate(_previous().get("lb_mix")), "the previous run's lb_mix"
+    if not base:
+        raise RuntimeError("lb_overload offers twice lb_mix's served rate: none measured")
+    return math.ceil(OVERLOAD_RATE_FACTOR * base), f"{OVERLOAD_RATE_FACTOR} × {source} {base:.0f}"
+
+
+def _overload_connections(rate: float, threads: int = MIX_THREADS) -> int:
+    """Connections of lb_overload: enough for `rate` even if every request took twice the app's
+    queueing limit (rate x 2 x SHED_QUEUE_SECONDS), at least lb_mix's, a multiple of wrk's
+    threads (wrk gives each thread connections / threads)."""
+    wanted = max(MIX_CONNECTIONS, math.ceil(rate * 2 * SHED_QUEUE_SECONDS))
+    return threads * math.ceil(wanted / threads)
 
 
 def _lb_overload(bench: Bench) -> str:
-    mix = bench.results.get("lb_mix")
-    connections = _overload_connections(_served(mix) if mix else None)
+    rate, base = _overload_rate(bench)
+    connections, pace_ms = _overload_connections(rate), _pace_ms(rate)
     _open_sessions(bench)
     _settle(bench)
     offset, _ = _lb_log_since(bench.inv, None)
-    bench.status(f"{connections} connections for {OVERLOAD_SECONDS} s")
-    result = _run_mix(bench, connections, OVERLOAD_SECONDS)
+    bench.status(f"{rate:.0f} req/s offered over {connections} connections for "
+                 f"{OVERLOAD_SECONDS} s")
+    result = _run_mix(bench, connections, OVERLOAD_SECONDS, pace_ms)
     bench.status("load stopped: waiting for a 200")
     recovery = _recovery(bench)
     bench.status("counting the 503s in the lb's log")
     _, counted = _lb_log_since(bench.inv, offset)
     bench.results["lb_overload"] = result
-    return f"{connections} connections: " + _overload_summary(result, counted, recovery)
+    return (f"{_offered(pace_ms):.0f} req/s offered ({base}; {connections} connections, each "
+            f"wrk thread starting a request every {pace_ms:.1f} ms): "
+            + _overload_summary(result, counted, recovery))
 
 
 # ------------------------------------------------------------------------------------ RPO
@@ -616,12 +680,14 @@ def measures(inv) -> list[Measure]:
                           f"data set, through nginx + TLS to both app hosts, "
                           f"{MIX_CONNECTIONS} connections, {MIX_SECONDS} s",
                 "≥ 360 req/s at p95 < 250 ms, 0 errors", probe=_lb_mix),
-        Measure("lb_overload", f"the same mix beyond capacity, {OVERLOAD_SECONDS} s, with twice "
-                               "the requests in flight that lb_mix's rate clears within the "
-                               f"app's {SHED_QUEUE_SECONDS:.0f} s queueing limit (at least "
-                               f"{OVERLOAD_FACTOR}× lb_mix's connections): what is still "
-                               "served, waiting pages, other 5xx, then the time until a "
-                               "dashboard answers 200 once the load stops",
+        Measure("lb_overload", f"the same mix beyond capacity: {OVERLOAD_RATE_FACTOR}× the "
+                               "sustainable rate (what lb_mix served, same run) offered for "
+                               f"{OVERLOAD_SECONDS} s at a steady pace (a client shown the "
+                               "waiting page waits its turn like the others, as users do, "
+                               "not at once as a closed loop would): what is still served, "
+                               "waiting pages and who answered them, their p99 at the lb, "
+                               "other 5xx, socket errors, then the time until a dashboard "
+                               "answers 200 once the load stops",
                 "fast waiting page, 0 other 5xx, 200 again ≤ 10 s", probe=_lb_overload),
         Measure("rpo", "RPO, worst case: a commit right after a WAL segment switch until that "
                        "segment is in the pgBackRest repository (s, with the db host's "
@@ -836,7 +902,8 @@ def run(inv, console, options: argparse.Namespace | None = None) -> int:
         f"wrk measured from this machine through the lb over TLS for the lb_ rows "
         f"(lb_static and lb_app_page: {WRK_CONNECTIONS} connections, {WRK_SECONDS} s; lb_mix: "
         f"{MIX_CONNECTIONS} connections, {MIX_SECONDS} s after a {MIX_WARMUP_SECONDS} s "
-        f"warm-up; lb_overload: the connections its value names, {OVERLOAD_SECONDS} s); "
+        f"warm-up, closed loop; lb_overload: the offered rate and connections its value "
+        f"names, {OVERLOAD_SECONDS} s); "
         "`previous` is the value of the run before this one (a row not "
         "measured in a run carries its previous value).",
         "",

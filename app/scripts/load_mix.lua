@@ -1,6 +1,10 @@
 -- wrk script for scripts/benchmark_load.py and `deploy.py bench` (through the lb): a realistic mix of ENT pages over many sessions.
 -- sessions file (tab-separated, one session a line): cookie, username, then weighted URLs.
 -- Every request carries X-Request-Start (as nginx sets it) so that load shedding can work.
+-- Paced when PREAU_PACE_MS is set (deploy.py bench's lb_overload): each wrk thread starts one request
+-- every PREAU_PACE_MS ms (an offered rate of threads x 1000 / PREAU_PACE_MS req/s, whatever the
+-- answers); without it (lb_mix, the app's benchmark) there is no delay(): closed loop, each
+-- connection sends its next request as soon as it has the answer.
 local ffi = require("ffi")
 ffi.cdef[[
 typedef struct { long tv_sec; long tv_usec; } preau_timeval;
@@ -11,6 +15,28 @@ local tv = ffi.new("preau_timeval")
 local function now()
   ffi.C.gettimeofday(tv, nil)
   return string.format("t=%d.%03d", tonumber(tv.tv_sec), math.floor(tonumber(tv.tv_usec) / 1000))
+end
+
+local function now_ms()
+  ffi.C.gettimeofday(tv, nil)
+  return tonumber(tv.tv_sec) * 1000 + tonumber(tv.tv_usec) / 1000
+end
+
+-- wrk looks for delay() once, when it loads the script: defined only when paced. wrk calls it
+-- before each request of a connection (the first one too) and waits the milliseconds it returns.
+-- The thread hands out start times PREAU_PACE_MS apart: a connection whose answer came back
+-- (a fast waiting page as well as a page) waits for the next free one, as a user shown the
+-- waiting page (Retry-After, no automatic refresh) does not retry in a tight loop. A start time
+-- already past (every connection was busy) is not made up for: the rate offered never exceeds
+-- the pace.
+local pace_ms = tonumber(os.getenv("PREAU_PACE_MS") or "") or 0
+if pace_ms > 0 then
+  local next_start = 0
+  function delay()
+    local t = now_ms()
+    next_start = math.max(next_start + pace_ms, t)
+    return math.floor(next_start - t + 0.5)
+  end
 end
 
 local sessions = {}
@@ -68,9 +94,9 @@ function done(summary, latency, requests)
   io.write(string.format(
     'PREAU_RESULT {"requests": %d, "duration_s": %.2f, "rps": %.1f, "p50_ms": %.1f, "p90_ms": %.1f, ' ..
     '"p95_ms": %.1f, "p99_ms": %.1f, "max_ms": %.1f, "errors": {"connect": %d, "read": %d, "write": %d, ' ..
-    '"timeout": %d, "status": %d}, "statuses": {%s}}\n',
+    '"timeout": %d, "status": %d}, "statuses": {%s}, "pace_ms": %.3f}\n',
     summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
     latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(95) / 1000,
     latency:percentile(99) / 1000, latency.max / 1000, e.connect, e.read, e.write, e.timeout, e.status,
-    table.concat(parts, ", ")))
+    table.concat(parts, ", "), pace_ms))
 end

@@ -24,11 +24,11 @@ Requests/sec:  30571.93
 """
 
 
-def mix(statuses, rps=150.0, duration=30.0, p95=200.0, p99=400.0, **errors):
+def mix(statuses, rps=150.0, duration=30.0, p95=200.0, p99=400.0, pace_ms=0.0, **errors):
     socket = {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0, **errors}
     body = {"requests": sum(statuses.values()), "duration_s": duration, "rps": rps, "p50_ms": 50.0,
             "p90_ms": 150.0, "p95_ms": p95, "p99_ms": p99, "max_ms": 900.0, "errors": socket,
-            "statuses": {str(k): v for k, v in statuses.items()}}
+            "statuses": {str(k): v for k, v in statuses.items()}, "pace_ms": pace_ms}
     return "Running 30s test\n  2 threads and 16 connections\nPREAU_RESULT " + json.dumps(body) + "\n"
 
 
@@ -88,6 +88,7 @@ LB_LOG = """\
 172.30.82.1 - - [29/Nov/2026:09:25:32 +0000] "GET /e/0825018J/ HTTP/1.1" 200 5120 "-" "-" rt=0.210 upstream=172.30.82.21:8000 ut=0.209
 172.30.82.1 - - [29/Nov/2026:09:25:32 +0000] "GET /e/0825018J/ HTTP/1.1" 503 536 "-" "-" rt=0.000 upstream=preau_app ut=0.000
 172.30.82.1 - - [29/Nov/2026:09:25:32 +0000] "GET /e/0825018J/notes/ HTTP/1.1" 503 536 "-" "-" rt=0.000 upstream=preau_app ut=0.000
+172.30.82.1 - - [29/Nov/2026:09:25:32 +0000] "GET /e/0825018J/cahier/ HTTP/1.1" 503 536 "-" "-" rt=0.000 upstream=- ut=-
 172.30.82.1 - - [29/Nov/2026:09:25:33 +0000] "POST /connexion/ HTTP/1.1" 503 536 "-" "-" rt=0.002 upstream=- ut=-
 172.30.82.1 - - [29/Nov/2026:09:25:33 +0000] "GET /e/0825001C/ HTTP/1.1" 503 2110 "-" "-" rt=1.450 upstream=172.30.82.21:8000, 172.30.82.22:8000 ut=1.001, 0.449
 127.0.0.1 - - [29/Nov/2026:09:25:34 +0000] "GET /stub_status HTTP/1.1" 200 109 "-" "NGINX-Prometheus-Exporter/v0.11.0-1+b4"
@@ -104,29 +105,81 @@ def count_503s(log=LB_LOG):
 
 def test_503s_of_the_lb_log_are_counted_by_time_and_origin():
     assert sorted(bench._counted_503s(count_503s())) == [
-        (0.0, True, 2), (2.0, True, 1), (1450.0, False, 1)]
+        (0.0, "limit", 1), (0.0, "none", 2), (2.0, "limit", 1), (1450.0, "app", 1)]
 
 
 def test_overload_reports_waiting_share_their_p99_other_5xx_and_recovery():
     result = bench._mix_output(mix({200: 200, 503: 700, 502: 4, 500: 1, 429: 95}, rps=50.0,
                                    duration=20.0, timeout=6))
     assert bench._overload_summary(result, count_503s(), 4.26) == (
-        "10 req/s served (2xx/3xx) of 50 answers/s, 70 % waiting page (503) (75 % of them from "
-        "the lb with no app host in rotation), p99 of the 503s 1450 ms at the lb, 5 other 5xx, "
-        "6 socket errors, 200 again after 4.3 s")
+        "10 req/s served (2xx/3xx) of 50 answers/s, 70 % waiting page (503) (answered by the "
+        "lb's limit of requests in flight 40 %, the lb with no app host in rotation 40 %, the "
+        "app 20 %), p99 of the 503s 1450 ms at the lb, 5 other 5xx, 6 socket errors, 200 again "
+        "after 4.3 s")
 
 
 def test_overload_without_recovery_says_so_and_sub_millisecond_waiting_pages():
     result = bench._mix_output(mix({503: 10}, rps=1.0, duration=10.0))
-    summary = bench._overload_summary(result, "0.000 lb 10\n", None)
+    summary = bench._overload_summary(result, "0.000 limit 10\n", None)
     assert "100 % waiting page" in summary and "p99 of the 503s < 1 ms" in summary
     assert summary.endswith(f"no 200 within {bench.RECOVERY_LIMIT_SECONDS} s")
 
 
-def test_overload_doubles_what_the_mix_clears_within_the_queueing_limit():
-    assert bench._overload_connections(205.4) == 411
-    assert bench._overload_connections(20.0) == bench.OVERLOAD_FACTOR * bench.MIX_CONNECTIONS
-    assert bench._overload_connections(None) == bench.OVERLOAD_FACTOR * bench.MIX_CONNECTIONS
+def test_overload_connections_hold_the_rate_at_twice_the_queueing_limit_per_thread():
+    assert bench._overload_connections(250) == 500
+    assert bench._overload_connections(205.4) == 412  # 411, rounded up to a multiple of 2 threads
+    assert bench._overload_connections(3, threads=2) == bench.MIX_CONNECTIONS
+    assert bench._overload_connections(250, threads=3) % 3 == 0
+
+
+def test_pace_per_thread_gives_the_offered_rate_back():
+    assert bench._pace_ms(250, threads=2) == 8.0
+    assert bench._pace_ms(100, threads=1) == 10.0
+    assert bench._offered(bench._pace_ms(248, threads=2), threads=2) == pytest.approx(248)
+    with pytest.raises(ValueError):
+        bench._pace_ms(0)
+
+
+def overload_bench(mix_result=None):
+    b = bench.Bench(inventory(), None)
+    if mix_result:
+        b.results["lb_mix"] = bench._mix_output(mix_result)
+    return b
+
+
+def test_overload_offers_twice_what_lb_mix_served_in_the_same_run():
+    b = overload_bench(mix({200: 3700, 302: 30, 429: 20}, duration=30.0))  # 124.3 req/s served
+    assert bench._overload_rate(b) == (249, "2 × lb_mix's 124")
+
+
+def test_overload_without_lb_mix_in_the_run_takes_the_previous_results(monkeypatch):
+    monkeypatch.setattr(bench, "_previous", lambda text=None: {
+        "lb_mix": "131 req/s served (2xx/3xx), p95 306 ms, p99 439 ms, 0 errors"})
+    assert bench._overload_rate(overload_bench()) == (262, "2 × the previous run's lb_mix 131")
+    monkeypatch.setattr(bench, "_previous", lambda text=None: {"lb_mix": "failed"})
+    with pytest.raises(RuntimeError):
+        bench._overload_rate(overload_bench())
+
+
+def test_served_rate_of_an_lb_mix_row():
+    assert bench._served_rate("124 req/s served (2xx/3xx), p95 306 ms") == 124.0
+    assert bench._served_rate("not measured (this run: --only)") is None
+    assert bench._served_rate(None) is None
+
+
+def test_wrk_is_paced_only_when_asked_and_never_by_inheritance():
+    base = {"PATH": "/usr/bin", "PREAU_PACE_MS": "1.000"}
+    assert bench._mix_env(None, base) == {"PATH": "/usr/bin"}
+    assert bench._mix_env(8.0, base) == {"PATH": "/usr/bin", "PREAU_PACE_MS": "8.000"}
+
+
+def test_a_run_at_another_pace_than_asked_is_refused():
+    bench._check_pace(bench._mix_output(mix({200: 1}, pace_ms=8.0)), 8.0)
+    bench._check_pace(bench._mix_output(mix({200: 1})), None)
+    with pytest.raises(RuntimeError):
+        bench._check_pace(bench._mix_output(mix({200: 1}, pace_ms=0.0)), 8.0)
+    with pytest.raises(RuntimeError):
+        bench._check_pace(bench._mix_output(mix({200: 1}, pace_ms=8.0)), None)
 
 
 def test_percentile_is_nearest_rank_over_counts():

@@ -1,0 +1,72 @@
+"""load_mix.lua's pacing, run by the real wrk against a local server on loopback: paced, it
+offers the rate asked whatever the answers (a fast 503 waits its turn); unpaced (lb_mix), it is
+the closed loop it always was."""
+import shutil
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from preau_ops import bench
+
+pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+
+SECONDS, RATE = 2, 50
+
+
+class WaitingPage(BaseHTTPRequestHandler):
+    """The lb's waiting page: 503 at once, kept alive."""
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = b"tres sollicite"
+        self.send_response(503)
+        self.send_header("Retry-After", "30")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):  # the mix's logins
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), WaitingPage)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def run_mix(url, tmp_path, pace_ms, connections=20):
+    sessions = tmp_path / "sessions.tsv"
+    sessions.write_text("cookie0\tuser0\t/e/0825000A/\n")
+    command = ["wrk", f"-t{bench.MIX_THREADS}", f"-c{connections}", f"-d{SECONDS}s", "-H",
+               "Host: ent.preau.test", "-s", str(bench.LOAD_MIX), url, "--", str(sessions)]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=30,
+                            env=bench._mix_env(pace_ms))
+    result = bench._mix_output(output.stdout)
+    assert result is not None, output.stderr or output.stdout
+    bench._check_pace(result, pace_ms)
+    return result
+
+
+def test_paced_waiting_pages_come_at_the_offered_rate_not_at_once(server, tmp_path):
+    result = run_mix(server, tmp_path, bench._pace_ms(RATE))
+    assert result["statuses"] == {"503": result["requests"]}
+    # 100 expected; never more than the pace allows (+ the first start time of each thread)
+    assert 0.7 * RATE * SECONDS <= result["requests"] <= RATE * SECONDS + bench.MIX_THREADS + 2
+
+
+def test_unpaced_is_a_closed_loop(server, tmp_path):
+    result = run_mix(server, tmp_path, None)
+    assert result["pace_ms"] == 0
+    assert result["requests"] > 3 * RATE * SECONDS
