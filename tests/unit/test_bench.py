@@ -112,7 +112,8 @@ def test_overload_reports_waiting_share_their_p99_other_5xx_and_recovery():
     result = bench._mix_output(mix({200: 200, 503: 700, 502: 4, 500: 1, 429: 95}, rps=50.0,
                                    duration=20.0, timeout=6))
     assert bench._overload_summary(result, count_503s(), 4.26) == (
-        "10 req/s served (2xx/3xx) of 50 answers/s, 70 % waiting page (503) (answered by the "
+        "10 req/s served (2xx/3xx) of 50 answers/s (p95 200 ms, p99 400 ms, every answer), "
+        "70 % waiting page (503) (answered by the "
         "lb's limit of requests in flight 40 %, the lb with no app host in rotation 40 %, the "
         "app 20 %), p99 of the 503s 1450 ms at the lb, 5 other 5xx, 6 socket errors, 200 again "
         "after 4.3 s")
