@@ -119,7 +119,8 @@ def run(suites: list[str], k: str | None = None) -> int:
         raise OpsError(f"unknown test suite(s): {', '.join(unknown)}",
                        f"suites: {', '.join(SUITES)}")
     chosen = [s for s in SUITES if s in suites] or list(SUITES)
-    if {"app", "roles"} & set(chosen):  # PostgreSQL + Chromium for the app, promtool for rules
+    # PostgreSQL + Chromium for the app, promtool for the rules, wrk for the bench's pacing test
+    if {"unit", "app", "roles"} & set(chosen):
         with ui.step("System packages for the tests") as progress:
             installed = system.ensure(system.TESTS, "the tests", progress)
             progress.detail = ("installed " + " ".join(installed)) if installed else "present"
