@@ -23,3 +23,5 @@ LOGGING["loggers"]["preau.access"] = {"level": "WARNING"}  # noqa: F405
 PREAU_PLATFORM_CACHE_SECONDS = 0
 # Pages must show what other users just wrote: no per-user cache (its own tests switch it on).
 PREAU_USER_CACHE_SECONDS = 0
+# Methods used in templates without () are errors (preau.core.jinja).
+PREAU_TEMPLATES_STRICT = True

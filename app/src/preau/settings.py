@@ -52,17 +52,15 @@ MIDDLEWARE = [
 ROOT_URLCONF = "preau.urls"
 WSGI_APPLICATION = "preau.wsgi.application"
 
+# Jinja2 through Django's backend (preau.core.jinja: why, and what differs from Django's
+# template language); templates in each app's jinja2/ directory, compiled once per process.
 TEMPLATES = [
     {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
         "DIRS": [],
+        "APP_DIRS": True,
         "OPTIONS": {
-            # Compiled templates are kept per process (also Django's default without DEBUG; said
-            # here so that nobody turns it off by listing loaders).
-            "loaders": [("django.template.loaders.cached.Loader",
-                         ["django.template.loaders.app_directories.Loader"])],
-            # {% url %}, |date and |time remembered per process, same output (preau.core.templatelib).
-            "builtins": ["preau.core.templatelib"],
+            "environment": "preau.core.jinja.environment",
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
@@ -72,6 +70,8 @@ TEMPLATES = [
         },
     },
 ]
+# A method used in a template without () is an error (the test suite turns it on).
+PREAU_TEMPLATES_STRICT = False
 
 _db = CONFIG["database"]
 _as_owner = os.environ.get("PREAU_DB_AS_OWNER") == "1"
