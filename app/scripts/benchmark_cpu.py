@@ -35,6 +35,9 @@ from benchmark_load import Postgres, manage, open_sessions, write_config  # noqa
 SAMPLE = {"ELV": 250, "TUT": 250, "ENS": 50, "EVS+DIR": 10}
 
 
+CSRF_COOKIE = "benchcsrftokenbenchcsrftoken0123"  # scripts/load_mix.lua's csrf_token
+
+
 def requests_of(sessions: Path, count: int, login_every: int, seed: int) -> list[tuple]:
     """(cookie, username, url or None for a login) like scripts/load_mix.lua picks them."""
     rows = [line.split("\t") for line in sessions.read_text(encoding="utf-8").splitlines() if line]
@@ -48,7 +51,7 @@ def requests_of(sessions: Path, count: int, login_every: int, seed: int) -> list
 
 def run(picked: list[tuple], password: str) -> dict:
     """Each request as gunicorn serves it to wrk: one handler (middleware loaded once, as in a
-    worker), only the session cookie sent (wrk sends no CSRF cookie), the connection checks a
+    worker), the session and CSRF cookies sent (as scripts/load_mix.lua does), the connection checks a
     WSGI server's request_started/request_finished signals trigger (the test client turns them
     off), streamed file contents read to the end."""
     from django.db import close_old_connections, connection
@@ -76,6 +79,7 @@ def run(picked: list[tuple], password: str) -> dict:
                 view = "login"
             else:
                 client.cookies["sessionid"] = cookie
+                client.cookies["csrftoken"] = CSRF_COOKIE  # as scripts/load_mix.lua sends it
                 started = time.process_time()
                 close_old_connections()
                 response = client.get(url)

@@ -60,13 +60,17 @@ function init(args)
   math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
 end
 
+-- A browser's CSRF cookie (Django's secret, set at its first page): it comes with every request,
+-- so that a page's forms (the logout button on every page) reuse it instead of making a new one.
+csrf_token = "benchcsrftokenbenchcsrftoken0123"
+
 function request()
   counter = counter + 1
   local s = sessions[math.random(#sessions)]
   if counter % login_every == 0 then
     -- A login (Argon2 check + new session): the CSRF cookie and field carry the same token; over
     -- HTTPS (through the load balancer) Django also wants a same-origin Referer, as a browser sends.
-    local token = "benchcsrftokenbenchcsrftoken0123"
+    local token = csrf_token
     local body = "username=" .. s.username .. "&password=" .. password .. "&csrfmiddlewaretoken=" .. token
     return wrk.format("POST", "/connexion/", {
       ["Cookie"] = "csrftoken=" .. token,
@@ -75,7 +79,8 @@ function request()
       ["X-Request-Start"] = now()}, body)
   end
   local url = s.urls[math.random(#s.urls)]
-  return wrk.format("GET", url, {["Cookie"] = "sessionid=" .. s.cookie, ["X-Request-Start"] = now()})
+  return wrk.format("GET", url, {["Cookie"] = "sessionid=" .. s.cookie .. "; csrftoken=" .. csrf_token,
+                                 ["X-Request-Start"] = now()})
 end
 
 function response(status, headers, body)

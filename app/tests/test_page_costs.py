@@ -136,6 +136,23 @@ def test_prepared_queries_mean_what_their_querysets_say(school):
         unused.first(uai="x")
 
 
+def test_rows_of_a_prepared_list_share_their_related_instances(school):
+    from preau.core.prepared import PreparedQuery
+
+    s = school
+    rows_of = PreparedQuery(lambda est: Membership.objects.filter(establishment_id=est).select_related(
+        "establishment", "user").order_by("pk"), est=int)
+    rows = rows_of.rows(est=s["est"].pk)
+    expected = list(Membership.objects.filter(establishment=s["est"]).select_related("establishment", "user")
+                    .order_by("pk"))
+    assert len(rows) == len(expected) > 2
+    assert [(m.pk, m.user.username, m.establishment.uai) for m in rows] == \
+        [(m.pk, m.user.username, m.establishment.uai) for m in expected]
+    # one establishment row, one instance; each user its own
+    assert len({id(m.establishment) for m in rows}) == 1
+    assert len({id(m.user) for m in rows}) == len({m.user_id for m in rows})
+
+
 def test_prepared_pages_stay_in_the_establishment_of_the_url(client, school):
     """A student who is also in a class of B: A's dashboard, logbook and grades show A's rows only."""
     import datetime as dt

@@ -66,6 +66,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "preau.ent.context.navigation",
+                "preau.core.jinja.locale_of_render",
             ],
         },
     },
