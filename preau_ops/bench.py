@@ -318,6 +318,14 @@ def _socket_errors(result: dict) -> int:
     return sum(n for kind, n in result["errors"].items() if kind != "status")
 
 
+def _socket_errors_text(result: dict) -> str:
+    """'N socket errors' with their kinds as wrk counts them (connect, read, write, timeout:
+    no answer within wrk's 2 s)."""
+    total = _socket_errors(result)
+    kinds = ", ".join(f"{kind} {n}" for kind, n in result["errors"].items() if kind != "status" and n)
+    return f"{total} socket errors" + (f" ({kinds})" if total else "")
+
+
 def _served(result: dict) -> float:
     """Answers per second that were pages (2xx/3xx), not waiting pages or errors."""
     return sum(n for s, n in _statuses(result).items() if 200 <= s < 400) / result["duration_s"]
@@ -459,7 +467,7 @@ def _overload_summary(result: dict, counted_503s: str, recovery: float | None) -
             f"{result['p95_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms, every answer), {share} "
             f"waiting page (503){origin}, p99 of the 503s "
             f"{_ms(p99)} at the lb, {other_5xx} other 5xx, "
-            f"{_socket_errors(result)} socket errors, "
+            f"{_socket_errors_text(result)}, "
             + (f"200 again after {recovery:.1f} s" if recovery is not None
                else f"no 200 within {RECOVERY_LIMIT_SECONDS} s"))
 
