@@ -80,7 +80,8 @@ if _as_owner and not CONFIG["database_owner"]["user"]:
     raise ImproperlyConfigured("PREAU_DB_AS_OWNER=1 but [database_owner] user is not set")
 DATABASES = {
     "default": {
-        "ENGINE": "django.db.backends.postgresql",
+        # Django's PostgreSQL backend, health checks skipped for connections used < 1 s ago.
+        "ENGINE": "preau.core.db",
         "HOST": _db["host"],
         "PORT": _db["port"],
         "NAME": _db["name"],
