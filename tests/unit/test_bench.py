@@ -115,8 +115,8 @@ def test_overload_reports_waiting_share_their_p99_other_5xx_and_recovery():
         "10 req/s served (2xx/3xx) of 50 answers/s (p95 200 ms, p99 400 ms, every answer), "
         "70 % waiting page (503) (answered by the "
         "lb's limit of requests in flight 40 %, the lb with no app host in rotation 40 %, the "
-        "app 20 %), p99 of the 503s 1450 ms at the lb, 5 other 5xx, 6 socket errors, 200 again "
-        "after 4.3 s")
+        "app 20 %), p99 of the 503s 1450 ms at the lb, 5 other 5xx, "
+        "6 socket errors (timeout 6), 200 again after 4.3 s")
 
 
 def test_overload_without_recovery_says_so_and_sub_millisecond_waiting_pages():
