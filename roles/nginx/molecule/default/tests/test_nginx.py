@@ -92,6 +92,12 @@ def test_waiting_page_when_the_app_is_down(ca_host, upstream):
     assert request("/_preau/wait.css")[0] == 200
 
 
+def test_https_accepts_a_crowd_connecting_at_once(ca_host):
+    # a listening socket's Send-Q is its backlog: nginx's default of 511 would show here
+    listening = ca_host.check_output("ss -ltnH 'sport = :443'").split()
+    assert listening[2] == "4096", listening
+
+
 def test_stub_status_on_loopback_only(ca_host):
     local = ca_host.run("python3 -c %s", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8080/stub_status').read().decode())")
     assert "Active connections" in local.stdout
