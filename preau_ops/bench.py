@@ -84,6 +84,7 @@ class Measure:
     # ... or a measure made here, in Python, that returns the value (load, RPO).
     probe: Callable[[Bench], str] | None = None
     opt_in: str | None = None  # only when this option is given (it changes the lab)
+    needs: tuple[str, ...] = ()  # measures that must run before it in the same run (--only)
 
 
 @dataclass
@@ -688,7 +689,7 @@ def measures(inv) -> list[Measure]:
                           f"timetable, absences, a login every 100 requests) on the benchmark "
                           f"data set, through nginx + TLS to both app hosts, "
                           f"{MIX_CONNECTIONS} connections, {MIX_SECONDS} s",
-                "≥ 360 req/s at p95 < 250 ms, 0 errors", probe=_lb_mix),
+                "≥ 360 req/s at p95 < 250 ms, 0 errors", probe=_lb_mix, needs=("bench_data",)),
         Measure("lb_overload", f"the same mix beyond capacity: {OVERLOAD_RATE_FACTOR}× the "
                                "sustainable rate (what lb_mix served, same run) offered for "
                                f"{OVERLOAD_SECONDS} s at a steady pace (a client shown the "
@@ -697,7 +698,8 @@ def measures(inv) -> list[Measure]:
                                "waiting pages and who answered them, their p99 at the lb, "
                                "other 5xx, socket errors, then the time until a dashboard "
                                "answers 200 once the load stops",
-                "fast waiting page, 0 other 5xx, 200 again ≤ 10 s", probe=_lb_overload),
+                "fast waiting page, 0 other 5xx, 200 again ≤ 10 s", probe=_lb_overload,
+                needs=("bench_data", "lb_mix")),
         Measure("rpo", "RPO, worst case: a commit right after a WAL segment switch until that "
                        "segment is in the pgBackRest repository (s, with the db host's "
                        "archive_timeout)",
@@ -710,12 +712,18 @@ def measures(inv) -> list[Measure]:
 def select(all_measures: list[Measure], from_nothing: bool = False, uncached: bool = False,
            only: list[str] | None = None) -> list[Measure]:
     """The measures of this run, in order: opt-in ones only when asked (--uncached replaces
-    the cached `up` by the uncached one), `only` keeps the named keys."""
+    the cached `up` by the uncached one), `only` keeps the named keys and what they need (the
+    mix needs the benchmark data set)."""
     keys = {m.key for m in all_measures}
     unknown = sorted(set(only or ()) - keys)
     if unknown:
         raise ValueError(f"unknown measure(s): {', '.join(unknown)} (known: "
                          f"{', '.join(m.key for m in all_measures)})")
+    if only:
+        needs = {m.key: m.needs for m in all_measures}
+        only = set(only)
+        while missing := {n for k in only for n in needs[k]} - only:
+            only |= missing
     wanted = {"from_nothing": from_nothing and not uncached, "uncached": from_nothing and uncached}
     return [m for m in all_measures
             if (m.opt_in is None or wanted.get(m.opt_in)) and (not only or m.key in only)]
@@ -804,8 +812,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --from-nothing: remove the lab images first, so that `up` "
                              "builds them from Debian's packages; ~15 min")
     parser.add_argument("--only", nargs="+", metavar="KEY", default=None,
-                        help="only these measures (keys of BENCHMARKS.md, e.g. lb_mix rpo); "
-                             "the other rows keep their previous value as `not measured`")
+                        help="only these measures (keys of BENCHMARKS.md, e.g. lb_mix rpo) and "
+                             "what they need (lb_mix: bench_data); the other rows keep their "
+                             "previous value as `not measured`")
 
 
 def _measure(measure: Measure, bench: Bench, ticker: _Ticker) -> str:

@@ -245,9 +245,13 @@ def test_from_nothing_comes_first_cached_or_uncached():
     assert "up_from_nothing_uncached" not in keys(bench.select(all_measures, uncached=True))
 
 
-def test_only_keeps_the_named_measures_in_their_order_and_refuses_unknown_keys():
+def test_only_keeps_the_named_measures_and_what_they_need_in_order_and_refuses_unknown_keys():
     all_measures = bench.measures(inventory())
-    assert keys(bench.select(all_measures, only=["rpo", "lb_mix"])) == ["lb_mix", "rpo"]
+    assert keys(bench.select(all_measures, only=["rpo", "audit"])) == ["audit", "rpo"]
+    assert keys(bench.select(all_measures, only=["rpo", "lb_mix"])) == ["bench_data", "lb_mix",
+                                                                        "rpo"]
+    assert keys(bench.select(all_measures, only=["lb_overload"])) == ["bench_data", "lb_mix",
+                                                                      "lb_overload"]
     with pytest.raises(ValueError, match="unknown measure.*lb_mixx"):
         bench.select(all_measures, only=["lb_mixx"])
 

@@ -85,6 +85,7 @@ def _student_panels(request, students):
     classes: dict[int, set[int]] = {}
     for user_id, class_id in CLASSES.rows(est=est, ids=ids, year=me.year):
         classes.setdefault(user_id, set()).add(class_id)
+    me.know_class_ids(ids, classes)
     homework = HOMEWORK.rows(est=est, classes=list(set().union(*classes.values())), first=today,
                              last=today + dt.timedelta(days=7))
     handed = set(HANDED.rows(est=est, ids=ids, homework=[h.pk for h in homework]))
@@ -122,8 +123,8 @@ def _panels(request, me) -> dict:
         "notifications": UNREAD_NOTIFICATIONS.rows(est=request.establishment.pk, user=request.user.pk),
     }
     if me.profile == "ELV":
+        context["panels"] = _student_panels(request, [request.user])  # first: it reads the classes
         context["lessons"] = today_slots(request, request.user)
-        context["panels"] = _student_panels(request, [request.user])
     elif me.profile == "TUT":
         context["panels"] = _student_panels(request, me.children())
     elif me.profile == "ENS":

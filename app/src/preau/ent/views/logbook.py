@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 
-from preau.core.models import ClassGroup, ClassMembership
+from preau.core.models import ClassGroup
 from preau.core.prepared import PreparedQuery
 from preau.ent import files
 from preau.ent.access import profiles, require, viewer
@@ -25,12 +25,8 @@ def _entries(request):
     return LogbookEntry.objects.for_request(request).select_related("class_group", "subject", "teacher")
 
 
-def _student_classes(student, year):
-    return ClassMembership.objects.filter(user_id=student, class_group__school_year=year).values("class_group_id")
-
-
-def _week_homework(est, student, year, first, last):
-    return (Homework.objects.filter(establishment_id=est, class_group_id__in=_student_classes(student, year),
+def _week_homework(est, classes, first, last):
+    return (Homework.objects.filter(establishment_id=est, class_group_id__any=classes,
                                     due_on__gte=first, due_on__lte=last)
             .select_related("class_group", "subject", "teacher"))
 
@@ -40,17 +36,17 @@ def _handed_in(est, student, homework):
                                      homework_id__any=homework).values_list("homework_id")
 
 
-def _recent_entries(est, student, year, since):
-    return (LogbookEntry.objects.filter(establishment_id=est, class_group_id__in=_student_classes(student, year),
-                                        date__gte=since)
+def _recent_entries(est, classes, since):
+    return (LogbookEntry.objects.filter(establishment_id=est, class_group_id__any=classes, date__gte=since)
             .select_related("class_group", "subject", "teacher")[:30])
 
 
 # A student's logbook page (the most visited one), compiled once (preau.core.prepared); every
-# query is scoped to the establishment of the request (`est`), as for_request() would.
-WEEK_HOMEWORK = PreparedQuery(_week_homework, est=int, student=int, year=int, first=dt.date, last=dt.date)
+# query is scoped to the establishment of the request (`est`), as for_request() would; `classes`
+# are the student's (Viewer.class_ids_of).
+WEEK_HOMEWORK = PreparedQuery(_week_homework, est=int, classes=list, first=dt.date, last=dt.date)
 HANDED_IN = PreparedQuery(_handed_in, est=int, student=int, homework=list)
-RECENT_ENTRIES = PreparedQuery(_recent_entries, est=int, student=int, year=int, since=dt.date)
+RECENT_ENTRIES = PreparedQuery(_recent_entries, est=int, classes=list, since=dt.date)
 # A teacher's own entries (their logbook page).
 TEACHER_ENTRIES = PreparedPages(lambda est, teacher: LogbookEntry.objects.filter(
     establishment_id=est, teacher_id=teacher).select_related("class_group", "subject", "teacher"),
@@ -60,7 +56,7 @@ TEACHER_ENTRIES = PreparedPages(lambda est, teacher: LogbookEntry.objects.filter
 def week_homework(request, student, days=7):
     """Homework due from today for the student's classes and groups, with the hand-in status."""
     est, today = request.establishment.pk, timezone.localdate()
-    items = WEEK_HOMEWORK.rows(est=est, student=student.pk, year=viewer(request).year, first=today,
+    items = WEEK_HOMEWORK.rows(est=est, classes=viewer(request).class_ids_of(student.pk), first=today,
                                last=today + dt.timedelta(days=days))
     handed = {row[0] for row in HANDED_IN.rows(est=est, student=student.pk, homework=[h.pk for h in items])}
     for item in items:
@@ -75,7 +71,7 @@ def logbook(request, uai):
         student = student_choice(request)
         entries = []
         if student is not None:
-            entries = RECENT_ENTRIES.rows(est=request.establishment.pk, student=student.pk, year=me.year,
+            entries = RECENT_ENTRIES.rows(est=request.establishment.pk, classes=me.class_ids_of(student.pk),
                                           since=timezone.localdate() - dt.timedelta(days=14))
         return render(request, "ent/logbook_student.html", {
             "student": student, "children": me.children(), "entries": entries,

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
-from preau.core.models import ClassGroup, ClassMembership, Membership, Subject, User
+from preau.core.models import ClassGroup, Membership, Subject, User
 from preau.core.prepared import PreparedQuery
 from preau.ent.access import require, viewer, profiles
 from preau.ent.forms import TimetableImportForm, TimetableSlotForm
@@ -32,10 +32,8 @@ def week(slots) -> list[dict]:
     return [days[d] for d in sorted(days)]
 
 
-def _student_week(est, student, year):
-    classes = ClassMembership.objects.filter(class_group__establishment_id=est, user_id=student,
-                                             class_group__school_year=year).values("class_group_id")
-    return (TimetableSlot.objects.filter(establishment_id=est, class_group_id__in=classes)
+def _student_week(est, classes):
+    return (TimetableSlot.objects.filter(establishment_id=est, class_group_id__any=classes)
             .select_related("class_group", "subject", "teacher"))
 
 
@@ -45,10 +43,11 @@ def _teacher_week(est, teacher):
 
 
 # The timetable of a student (their classes and groups) or of a teacher, for the week or one day
-# (the dashboard), compiled once (preau.core.prepared) and scoped to the establishment.
-STUDENT_WEEK = PreparedQuery(_student_week, est=int, student=int, year=int)
-STUDENT_DAY = PreparedQuery(lambda est, student, year, weekday: _student_week(est, student, year).filter(
-    weekday=weekday), est=int, student=int, year=int, weekday=int)
+# (the dashboard), compiled once (preau.core.prepared) and scoped to the establishment; a student's
+# `classes` are Viewer.class_ids_of's.
+STUDENT_WEEK = PreparedQuery(_student_week, est=int, classes=list)
+STUDENT_DAY = PreparedQuery(lambda est, classes, weekday: _student_week(est, classes).filter(weekday=weekday),
+                            est=int, classes=list, weekday=int)
 TEACHER_WEEK = PreparedQuery(_teacher_week, est=int, teacher=int)
 TEACHER_DAY = PreparedQuery(lambda est, teacher, weekday: _teacher_week(est, teacher).filter(weekday=weekday),
                             est=int, teacher=int, weekday=int)
@@ -58,7 +57,7 @@ def today_slots(request, student=None):
     """Lessons of today: a student's classes and groups, or the teacher's own."""
     est, weekday = request.establishment.pk, dt.date.today().isoweekday()
     if student is not None:
-        return STUDENT_DAY.rows(est=est, student=student.pk, year=viewer(request).year, weekday=weekday)
+        return STUDENT_DAY.rows(est=est, classes=viewer(request).class_ids_of(student.pk), weekday=weekday)
     return TEACHER_DAY.rows(est=est, teacher=request.user.pk, weekday=weekday)
 
 
@@ -75,7 +74,7 @@ def timetable(request, uai):
         student = context["student"] = student_choice(request)
         slots = []
         if student is not None:
-            slots = STUDENT_WEEK.rows(est=request.establishment.pk, student=student.pk, year=me.year)
+            slots = STUDENT_WEEK.rows(est=request.establishment.pk, classes=me.class_ids_of(student.pk))
         context["week"] = week(slots)
     elif me.profile == "ENS":
         context["week"] = week(TEACHER_WEEK.rows(est=request.establishment.pk, teacher=request.user.pk))
