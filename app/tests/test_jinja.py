@@ -133,3 +133,29 @@ def test_production_mode_has_no_method_check(settings):
     env = jinja.environment()
     assert type(env) is jinja.Environment
     assert env.from_string("{{ p.get_full_name() }}").render(p=Person()) == "Léa Martin"
+
+
+def test_the_csrf_token_is_masked_once_per_render_and_stays_valid(rf, monkeypatch):
+    from django.middleware import csrf
+
+    calls = []
+    real_get_token = csrf.get_token
+    monkeypatch.setattr(jinja, "get_token", lambda request: calls.append(1) or real_get_token(request))
+    request = rf.get("/")
+    template = engines["jinja2"].from_string(
+        "{{ csrf_input }}|{{ csrf_token }}|{% if csrf_token %}{{ csrf_token }}{% endif %}")
+    first = template.render(request=request)
+    input_html, token, again = first.split("|")
+    assert token == again and f'value="{token}"' in input_html
+    assert len(calls) == 1
+    # A masked token: still the request's secret, a different mask at each render (BREACH).
+    secret = request.META["CSRF_COOKIE"]
+    assert csrf._unmask_cipher_token(token) == secret
+    assert template.render(request=request).split("|")[1] != token
+
+
+def test_a_template_without_forms_masks_no_token(rf, monkeypatch):
+    calls = []
+    monkeypatch.setattr(jinja, "get_token", lambda request: calls.append(1))
+    assert engines["jinja2"].from_string("rien").render(request=rf.get("/")) == "rien"
+    assert calls == []

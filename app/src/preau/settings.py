@@ -67,6 +67,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "preau.ent.context.navigation",
                 "preau.core.jinja.locale_of_render",
+                "preau.core.jinja.csrf_once",
             ],
         },
     },

@@ -11,7 +11,9 @@ Differences a template author must know:
 - methods are called explicitly: `user.get_full_name()`, `form.non_field_errors()`;
   settings.PREAU_TEMPLATES_STRICT (on in the test suite) makes a method used without `()` an
   error instead of a truthy value or "<bound method …>";
-- `{{ url('name', uai=…) }}`, `{{ static('path') }}`, `{{ csrf_input }}`, `{{ now('j F') }}`;
+- `{{ url('name', uai=…) }}`, `{{ static('path') }}`, `{{ csrf_input }}`, `{{ now('j F') }}`
+  (the CSRF token is masked once per render, as Django's template language does: Django's
+  Jinja2 backend masks a new one at each use, 40 µs each);
 - `{% for %}…{% else %}` for Django's `{% empty %}`, `loop.last` for `forloop.last`;
 - `x is none` is also true for a missing variable, as Django's `x is None`;
 - values passed to an include: `{% with a=b %}{% include "x.html" %}{% endwith %}`.
@@ -24,10 +26,13 @@ from decimal import Decimal
 from functools import lru_cache
 
 from django.conf import settings
+from django.middleware.csrf import get_token
 from django.template import defaultfilters
 from django.templatetags.static import static
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import formats, timezone
+from django.utils.functional import SimpleLazyObject
+from django.utils.html import format_html
 from django.utils.translation import get_language
 from jinja2 import ChainableUndefined, Environment, Undefined, pass_context
 
@@ -44,6 +49,16 @@ def locale_of_render(request):
     prefix and URLconf, language, time zone), read once per page: each read of Django's
     per-request state costs 2-5 µs, and a page makes dozens of these calls."""
     return {"_locale": _current_locale()}
+
+
+def csrf_once(request):
+    """Context processor: `csrf_token` and `csrf_input` masked once for the whole render (the
+    logout form of every page, plus the page's own forms), still only if the page uses them.
+    Context processors run after Django's backend has set its own, so these replace them."""
+    token = SimpleLazyObject(lambda: get_token(request))
+    return {"csrf_token": token,
+            "csrf_input": SimpleLazyObject(lambda: format_html(
+                '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', str(token)))}
 
 
 def _locale(context):
