@@ -49,7 +49,7 @@ def requests_of(sessions: Path, count: int, login_every: int, seed: int) -> list
     return picked
 
 
-def run(picked: list[tuple], password: str) -> dict:
+def run(picked: list[tuple], password: str, show_queries: bool = False) -> dict:
     """Each request as gunicorn serves it to wrk: one handler (middleware loaded once, as in a
     worker), the session and CSRF cookies sent (as scripts/load_mix.lua does), the connection checks a
     WSGI server's request_started/request_finished signals trigger (the test client turns them
@@ -61,8 +61,13 @@ def run(picked: list[tuple], password: str) -> dict:
     stats: dict[str, list[float]] = {}
     queries = {"n": 0}
 
+    shown: set[str] = set()
+    statements: list[str] = []
+
     def count(execute, sql, params, many, context):
         queries["n"] += 1
+        if show_queries:
+            statements.append(sql)
         return execute(sql, params, many, context)
 
     client = Client(HTTP_HOST="localhost")
@@ -90,6 +95,11 @@ def run(picked: list[tuple], password: str) -> dict:
             spent = time.process_time() - started
             if response.status_code >= 400:
                 raise SystemExit(f"{url or 'login'} → {response.status_code}")
+            if show_queries and view not in shown:
+                shown.add(view)
+                print(f"\n## {view}: {url or 'login'} ({len(statements)} queries)")
+                print("\n".join(f"{n}. {sql}" for n, sql in enumerate(statements, 1)))
+            statements.clear()
             stats.setdefault(view, []).extend([spent, queries["n"]])
     stats["_postgres_cpu"] = backend_cpu(connection) - backend_before
     return stats
@@ -152,6 +162,8 @@ def main() -> None:
     parser.add_argument("--login-every", type=int, default=100)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--profile", type=int, default=0, help="print the N most expensive functions")
+    parser.add_argument("--show-queries", action="store_true",
+                        help="print the SQL of the first request of each view")
     parser.add_argument("--pgdata", default="/var/tmp/preau-bench-pg")
     parser.add_argument("--user-cache-seconds", type=int, default=None,
                         help="override PREAU_USER_CACHE_SECONDS (0: measure without the per-user cache)")
@@ -204,7 +216,7 @@ def main() -> None:
         load = os.getloadavg()[0]
         if profiler:
             profiler.enable()
-        stats = run(picked, BENCH_PASSWORD)
+        stats = run(picked, BENCH_PASSWORD, args.show_queries)
         if profiler:
             profiler.disable()
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)

@@ -92,8 +92,10 @@ multiproc_dir = "{tmp / 'metrics'}"
 
 
 def manage(*args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "preau.manage", *args], check=True, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "preau.manage", *args], capture_output=True,
                             text=True, env=os.environ)
+    if result.returncode:
+        raise SystemExit(f"preau-manage {' '.join(args)} failed (exit {result.returncode}):\n{result.stderr}")
     return result.stdout
 
 

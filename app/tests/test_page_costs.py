@@ -23,19 +23,52 @@ def page(s, name="establishment_home", **kwargs):
     return reverse(name, kwargs={"uai": s["est"].uai, **kwargs})
 
 
-def test_session_and_user_come_in_one_query(client, school):
+def test_session_user_and_membership_come_in_one_query(client, school):
     s = school
     client.force_login(s["student"])
     assert UserSession.objects.get().user_id == s["student"].pk
     with CaptureQueriesContext(connection) as ctx:
-        assert client.get(page(s, "news")).status_code == 200
+        response = client.get(page(s, "news"))
+    assert response.status_code == 200 and response.wsgi_request.user == s["student"]
     sql = [q["sql"] for q in ctx.captured_queries]
-    sessions = [q for q in sql if 'FROM "django_session"' in q]
-    assert len(sessions) == 1 and 'JOIN "core_user"' in sessions[0]
+    sessions = [q for q in sql if '"django_session"' in q]
+    assert len(sessions) == 1
+    assert all(f'JOIN "{table}"' in sessions[0] for table in ("core_user", "core_establishment"))
+    assert sessions[0].startswith('SELECT "core_membership"."id"')
     assert not [q for q in sql if q.startswith('SELECT') and 'FROM "core_user" WHERE' in q]
     assert not [q for q in sql if 'FROM "ent_notification"' in q and "core_membership" not in q]
-    # session+user, platform (uncached in tests), membership+unread count, news count, news page
-    assert len(sql) == 5
+    # session+user+membership+unread count, platform (uncached in tests), news count, news page
+    assert len(sql) == 4
+
+
+def test_outside_an_establishment_the_session_and_user_come_in_one_query(client, school):
+    s = school
+    client.force_login(s["student"])
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(reverse("home")).status_code in (200, 302)
+    sessions = [q["sql"] for q in ctx.captured_queries if '"django_session"' in q["sql"]]
+    assert len(sessions) == 1 and 'JOIN "core_user"' in sessions[0]
+
+
+def test_a_session_row_naming_another_user_gives_that_user_nothing(client, school):
+    """The row's user_id column only saves a query: the page's user is the one the session's
+    signed data names (get_user), and the membership read along must be that user's."""
+    s = school
+    client.force_login(s["student"])
+    UserSession.objects.update(user=s["teacher"])
+    response = client.get(page(s))
+    assert response.status_code == 200
+    assert response.wsgi_request.user == s["student"]
+    assert response.wsgi_request.membership.user_id == s["student"].pk
+    assert s["student"].last_name in response.content.decode()
+
+
+def test_a_member_of_another_establishment_is_refused_with_the_one_query_path(client, school):
+    s = school
+    b = make_school("B", "0820010R")
+    client.force_login(b["student"])
+    assert client.get(page(s)).status_code == 404
+    assert client.get(page(b)).status_code == 200
 
 
 def test_the_nav_counts_unread_notifications_without_its_own_query(client, school):
@@ -262,8 +295,9 @@ def test_prepared_queries_are_planned_once_per_connection(client, school):
         prepared = cursor.fetchall()
         cursor.execute("SHOW plan_cache_mode")
         assert cursor.fetchone()[0] == "force_generic_plan"
-    sessions = [row for row in prepared if 'FROM "django_session"' in row[0]]
-    assert sessions and sessions[0][1] >= 2 and sessions[0][2] == 0
+    # the page's first query: its session, user and membership
+    first = [row for row in prepared if 'FROM "django_session"' in row[0] and "core_membership" in row[0]]
+    assert len(first) == 1 and first[0][1] >= 2 and first[0][2] == 0
     assert any('FROM "ent_grade"' in row[0] for row in prepared)
     assert not any('FROM "core_platform"' in row[0] for row in prepared)  # an ORM query
 

@@ -61,6 +61,17 @@ class SessionStore(DbSessionStore):
         self.preloaded_user = row.user if row.user_id is not None else None
         return row
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the session's data has been read (or set) in this request."""
+        return hasattr(self, "_session_cache")
+
+    def load_from(self, session_data: str, user) -> None:
+        """The session's row as another query brought it (preau.core.tenancy reads it with the
+        membership): its data, and its user, who authenticates only as get_user() decides."""
+        self._session_cache = self.decode(session_data)
+        self.preloaded_user = user
+
     def create_model_instance(self, data):
         instance = super().create_model_instance(data)
         user_id = data.get(SESSION_KEY)
