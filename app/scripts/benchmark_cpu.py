@@ -129,7 +129,7 @@ def table(stats: dict) -> str:
     for label, views in (("mix", stats), ("mix without logins", {k: v for k, v in stats.items() if k != "login"})):
         cpu = [c for values in views.values() for c in values[0::2]]
         sql = [q for values in views.values() for q in values[1::2]]
-        lines.append(f"| **{label}** | {len(cpu)} | **{1000 * sum(cpu) / len(cpu):.1f}** | "
+        lines.append(f"| **{label}** | {len(cpu)} | **{1000 * sum(cpu) / len(cpu):.2f}** | "
                      f"{1000 * statistics.median(cpu):.1f} | **{sum(sql) / len(sql):.1f}** |")
     if postgres is not None:
         total = sum(len(values) // 2 for values in stats.values())

@@ -94,13 +94,22 @@ def get_user(request):
     return auth.get_user(request)
 
 
+def _cached_user(request):
+    if not hasattr(request, "_cached_user"):
+        request._cached_user = get_user(request)
+    return request._cached_user
+
+
 class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
     def process_request(self, request):
         super().process_request(request)
+        request.user = SimpleLazyObject(lambda: _cached_user(request))
 
-        def load():
-            if not hasattr(request, "_cached_user"):
-                request._cached_user = get_user(request)
-            return request._cached_user
 
-        request.user = SimpleLazyObject(load)
+def resolve_user(request) -> None:
+    """request.user becomes the user object itself instead of Django's lazy proxy, on pages
+    that need the user anyway (an establishment's): a page reads the user's attributes dozens
+    of times, and each read through the proxy costs two Python calls and a caught
+    AttributeError."""
+    if isinstance(request.user, SimpleLazyObject):
+        request.user = _cached_user(request)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from preau.core.errors import maintenance_response
 from preau.core.models import Establishment, EstablishmentAlias, Membership, UserSession
 from preau.core.prepared import PreparedQuery
+from preau.core.sessions import resolve_user
 from preau.core.uai import normalize
 
 # Extra per-member values computed in the membership query itself (name → expression taking the
@@ -79,6 +80,7 @@ class TenantMiddleware:
         # or in one query once the session is read. The session's user is the page's user
         # only if get_user() accepts it (session hash, active account): checked here.
         preloaded = _member_with_session(request, uai)
+        resolve_user(request)
         if request.user.is_authenticated and not request.user.is_platform_admin:
             membership = (preloaded if preloaded is not None and preloaded.user_id == request.user.pk
                           else MEMBER_OF_ACTIVE.first(user_id=request.user.pk, uai=uai))
