@@ -98,6 +98,18 @@ def test_https_accepts_a_crowd_connecting_at_once(ca_host):
     assert listening[2] == "4096", listening
 
 
+def test_workers_hold_a_crowd_of_connections(ca_host):
+    # Debian's 768 connections per worker are taken as the role's 8,192, each worker allowed
+    # two open files per connection
+    workers = ca_host.check_output("pgrep -x nginx -P $(cat /run/nginx.pid)").split()
+    assert workers
+    for pid in workers:
+        limits = ca_host.check_output(f"grep 'Max open files' /proc/{pid}/limits").split()
+        assert limits[3:5] == ["16384", "16384"], limits
+    config = ca_host.check_output("nginx -T 2>/dev/null")
+    assert "worker_connections 8192;" in config and "limit_conn_log_level warn;" in config
+
+
 def test_stub_status_on_loopback_only(ca_host):
     local = ca_host.run("python3 -c %s", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8080/stub_status').read().decode())")
     assert "Active connections" in local.stdout
