@@ -66,6 +66,10 @@ MIX_THREADS = 2                                # wrk -t of lb_mix and lb_overloa
 # took twice the app's queueing limit (PREAU_MAX_QUEUE_SECONDS, 1 s), at least lb_mix's.
 OVERLOAD_RATE_FACTOR, OVERLOAD_SECONDS, SHED_QUEUE_SECONDS = 2, 20, 1.0
 RECOVERY_LIMIT_SECONDS = 60                    # lb_overload: give up waiting for a 200 after
+# A load starts once the machine is quiet: at most QUIET_BUSY of its CPU busy over QUIET_SECONDS
+# (an earlier measure's aftermath, autovacuum after a merge or a backup's compression, would
+# otherwise count against it), waiting QUIET_LIMIT_SECONDS at most (other tenants).
+QUIET_BUSY, QUIET_SECONDS, QUIET_LIMIT_SECONDS = 0.10, 2, 90
 RPO_LIMIT_SECONDS = 300                        # rpo: give up waiting for the archived segment
 
 NOT_MEASURED = "not measured"
@@ -378,6 +382,31 @@ def _settle(bench: Bench) -> None:
     lb = bench.inv.hosts_in("lb")[0]
     timeout = str(lb.vars.get("nginx_upstream_fail_timeout", "10s"))
     time.sleep(float(timeout.rstrip("s")) if re.fullmatch(r"\d+(\.\d+)?s?", timeout) else 10)
+    bench.results["busy_before"] = _wait_quiet(bench)
+
+
+def _cpu_busy(seconds: float) -> float:
+    """The share of the machine's CPU time that was busy over the next `seconds` (/proc/stat)."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            ticks = [int(v) for v in stat.readline().split()[1:]]
+        return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # idle and iowait are not busy
+
+    busy, total = sample()
+    time.sleep(seconds)
+    busy_after, total_after = sample()
+    return (busy_after - busy) / max(total_after - total, 1)
+
+
+def _wait_quiet(bench: Bench) -> float:
+    """Wait until the machine is quiet (QUIET_BUSY); its busy share then, or when the wait gave
+    up after QUIET_LIMIT_SECONDS."""
+    deadline = time.monotonic() + QUIET_LIMIT_SECONDS
+    while True:
+        busy = _cpu_busy(QUIET_SECONDS)
+        if busy <= QUIET_BUSY or time.monotonic() >= deadline:
+            return busy
+        bench.status(f"waiting for the machine to be quiet: {busy:.0%} of its CPU busy")
 
 
 def _lb_mix(bench: Bench) -> str:
@@ -389,7 +418,7 @@ def _lb_mix(bench: Bench) -> str:
                  f"{len(sessions.read_text().splitlines())} sessions")
     result = _run_mix(bench, MIX_CONNECTIONS, MIX_SECONDS)
     bench.results["lb_mix"] = result
-    return _mix_summary(result)
+    return _mix_summary(result) + f", machine {bench.results['busy_before']:.0%} busy before the warm-up"
 
 
 # ------------------------------------------------------------------------------ overload
@@ -921,8 +950,9 @@ def run(inv, console, options: argparse.Namespace | None = None) -> int:
         f"(lb_static and lb_app_page: {WRK_CONNECTIONS} connections, {WRK_SECONDS} s; lb_mix: "
         f"{MIX_CONNECTIONS} connections, {MIX_SECONDS} s after a {MIX_WARMUP_SECONDS} s "
         f"warm-up, closed loop; lb_overload: the offered rate and connections its value "
-        f"names, {OVERLOAD_SECONDS} s); "
-        "`previous` is the value of the run before this one (a row not "
+        f"names, {OVERLOAD_SECONDS} s; both start once the machine is quiet: at most "
+        f"{QUIET_BUSY:.0%} of its CPU busy over {QUIET_SECONDS} s, {QUIET_LIMIT_SECONDS} s of "
+        "waiting at most); `previous` is the value of the run before this one (a row not "
         "measured in a run carries its previous value).",
         "",
         "| measure | what | value | target | previous |",

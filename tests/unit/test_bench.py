@@ -414,3 +414,26 @@ def test_rpo_closed_early_by_another_switch_is_measured_again(monkeypatch):
     assert bench._rpo(probe) == "61.0 (archive_timeout 60 s)" and len(commits) == 2
     probe, _ = fake_rpo(monkeypatch, [1.2, 2.0])
     assert bench._rpo(probe).startswith("2.0 (archive_timeout 60 s; segment closed early twice")
+
+
+# ------------------------------------------------------------------- quiet machine first
+
+def test_a_load_waits_for_the_machine_to_be_quiet(monkeypatch):
+    readings = iter([0.62, 0.35, 0.04])
+    monkeypatch.setattr(bench, "_cpu_busy", lambda seconds: next(readings))
+    said = []
+    b = bench.Bench(inventory(), None, status=said.append)
+    assert bench._wait_quiet(b) == 0.04
+    assert said == ["waiting for the machine to be quiet: 62% of its CPU busy",
+                    "waiting for the machine to be quiet: 35% of its CPU busy"]
+
+
+def test_the_wait_for_a_quiet_machine_gives_up_and_says_how_busy_it_was(monkeypatch):
+    monkeypatch.setattr(bench, "QUIET_LIMIT_SECONDS", 0)
+    monkeypatch.setattr(bench, "_cpu_busy", lambda seconds: 0.8)
+    assert bench._wait_quiet(bench.Bench(inventory(), None)) == 0.8
+
+
+def test_cpu_busy_reads_the_machine_counters():
+    busy = bench._cpu_busy(0.2)
+    assert 0.0 <= busy <= 1.0
