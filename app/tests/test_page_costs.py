@@ -326,3 +326,47 @@ def test_the_dashboard_reads_each_childs_five_latest_grades_only(client, school)
     client.force_login(s["parent"])
     body = client.get(page(s)).content.decode()
     assert body.count("Contrôle 4") == 2 and "Contrôle 5" not in body
+
+
+def test_prepared_rows_are_the_instances_the_orm_would_make(school):
+    """Rows are built without Model.__init__ (preau.core.prepared._maker): same field values,
+    loaded from the database (a save updates), related objects cached, deferred loading works."""
+    from django.db.models.signals import post_init
+
+    from preau.core.prepared import PreparedQuery
+
+    s = school
+    rows_of = PreparedQuery(lambda est: Membership.objects.filter(establishment_id=est).select_related(
+        "establishment", "user").order_by("pk"), est=int)
+    rows = rows_of.rows(est=s["est"].pk)
+    expected = list(Membership.objects.filter(establishment=s["est"]).select_related("establishment", "user")
+                    .order_by("pk"))
+
+    def fields(obj):
+        return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+    for made, orm in zip(rows, expected, strict=True):
+        assert fields(made) == fields(orm)
+        assert fields(made.user) == fields(orm.user) and fields(made.establishment) == fields(orm.establishment)
+        assert (made._state.adding, made._state.db) == (False, "default")
+    member = rows[0]
+    with CaptureQueriesContext(connection) as ctx:
+        assert member.user.username and member.establishment.uai  # cached: no query
+        member.is_local_admin = True
+        member.save(update_fields=["is_local_admin"])
+    assert [q["sql"].split()[0] for q in ctx.captured_queries] == ["UPDATE"]
+    assert Membership.objects.get(pk=member.pk).is_local_admin
+
+    # A model with an init signal receiver is made by Django's own from_db.
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=Membership)
+    try:
+        again = PreparedQuery(lambda est: Membership.objects.filter(establishment_id=est).order_by("pk"), est=int)
+        made = again.rows(est=s["est"].pk)
+    finally:
+        post_init.disconnect(receiver, sender=Membership)
+    assert made and seen == made
