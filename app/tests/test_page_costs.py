@@ -169,15 +169,18 @@ def test_prepared_queries_mean_what_their_querysets_say(school):
         unused.first(uai="x")
 
 
-def test_rows_of_a_prepared_list_share_their_related_instances(school):
+def members_prepared_and_by_the_orm(est):
+    """The members of `est` with their establishment and user: (prepared rows, ORM's list)."""
     from preau.core.prepared import PreparedQuery
 
-    s = school
-    rows_of = PreparedQuery(lambda est: Membership.objects.filter(establishment_id=est).select_related(
-        "establishment", "user").order_by("pk"), est=int)
-    rows = rows_of.rows(est=s["est"].pk)
-    expected = list(Membership.objects.filter(establishment=s["est"]).select_related("establishment", "user")
-                    .order_by("pk"))
+    def members(est_id):
+        return Membership.objects.filter(establishment_id=est_id).select_related("establishment", "user").order_by("pk")
+
+    return PreparedQuery(members, est_id=int).rows(est_id=est.pk), list(members(est.pk))
+
+
+def test_rows_of_a_prepared_list_share_their_related_instances(school):
+    rows, expected = members_prepared_and_by_the_orm(school["est"])
     assert len(rows) == len(expected) > 2
     assert [(m.pk, m.user.username, m.establishment.uai) for m in rows] == \
         [(m.pk, m.user.username, m.establishment.uai) for m in expected]
@@ -336,11 +339,7 @@ def test_prepared_rows_are_the_instances_the_orm_would_make(school):
     from preau.core.prepared import PreparedQuery
 
     s = school
-    rows_of = PreparedQuery(lambda est: Membership.objects.filter(establishment_id=est).select_related(
-        "establishment", "user").order_by("pk"), est=int)
-    rows = rows_of.rows(est=s["est"].pk)
-    expected = list(Membership.objects.filter(establishment=s["est"]).select_related("establishment", "user")
-                    .order_by("pk"))
+    rows, expected = members_prepared_and_by_the_orm(s["est"])
 
     def fields(obj):
         return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
