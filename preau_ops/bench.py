@@ -66,9 +66,10 @@ MIX_THREADS = 2                                # wrk -t of lb_mix and lb_overloa
 # took twice the app's queueing limit (PREAU_MAX_QUEUE_SECONDS, 1 s), at least lb_mix's.
 OVERLOAD_RATE_FACTOR, OVERLOAD_SECONDS, SHED_QUEUE_SECONDS = 2, 20, 1.0
 RECOVERY_LIMIT_SECONDS = 60                    # lb_overload: give up waiting for a 200 after
-# A load starts once the machine is quiet: at most QUIET_BUSY of its CPU busy over QUIET_SECONDS
-# (an earlier measure's aftermath, autovacuum after a merge or a backup's compression, would
-# otherwise count against it), waiting QUIET_LIMIT_SECONDS at most (other tenants).
+# Each measure, and each load again after its own preparations, starts once the machine is
+# quiet: at most QUIET_BUSY of its CPU busy over QUIET_SECONDS (an earlier measure's aftermath,
+# autovacuum after seeding or a merge, a backup's compression, would otherwise count against
+# it), waiting QUIET_LIMIT_SECONDS at most (other tenants).
 QUIET_BUSY, QUIET_SECONDS, QUIET_LIMIT_SECONDS = 0.10, 2, 90
 RPO_LIMIT_SECONDS = 300                        # rpo: give up waiting for the archived segment
 
@@ -902,6 +903,7 @@ def run(inv, console, options: argparse.Namespace | None = None) -> int:
             before = previous.get(measure.key, "—")
             with _Ticker(console, f"{measure.key} (previous {before})…") as ticker:
                 bench.status = ticker.set
+                _wait_quiet(bench)  # not in the wake of the previous measure (or of seeding)
                 value = _measure(measure, bench, ticker)
             values[measure.key] = value
             console.print(f"  {measure.title}: [bold]{value}[/] (previous {before})")
@@ -950,9 +952,9 @@ def run(inv, console, options: argparse.Namespace | None = None) -> int:
         f"(lb_static and lb_app_page: {WRK_CONNECTIONS} connections, {WRK_SECONDS} s; lb_mix: "
         f"{MIX_CONNECTIONS} connections, {MIX_SECONDS} s after a {MIX_WARMUP_SECONDS} s "
         f"warm-up, closed loop; lb_overload: the offered rate and connections its value "
-        f"names, {OVERLOAD_SECONDS} s; both start once the machine is quiet: at most "
-        f"{QUIET_BUSY:.0%} of its CPU busy over {QUIET_SECONDS} s, {QUIET_LIMIT_SECONDS} s of "
-        "waiting at most); `previous` is the value of the run before this one (a row not "
+        f"names, {OVERLOAD_SECONDS} s); each measure, and each load after its warm-up "
+        f"preparations, starts once the machine is quiet: at most {QUIET_BUSY:.0%} of its CPU "
+        f"busy over {QUIET_SECONDS} s, {QUIET_LIMIT_SECONDS} s of waiting at most; `previous` is the value of the run before this one (a row not "
         "measured in a run carries its previous value).",
         "",
         "| measure | what | value | target | previous |",

@@ -314,6 +314,7 @@ def fake_run(monkeypatch, tmp_path):
     monkeypatch.setattr(bench, "RESULTS", results)
     monkeypatch.setattr(bench, "measures", lambda inv: fake)
     monkeypatch.setattr(bench, "_memory", lambda: ("57", "1212"))
+    monkeypatch.setattr(bench, "_wait_quiet", lambda b: 0.0)
     monkeypatch.setattr("preau_ops.system.ensure", lambda *a, **k: None)
     return results, probes, fake
 
@@ -432,6 +433,16 @@ def test_the_wait_for_a_quiet_machine_gives_up_and_says_how_busy_it_was(monkeypa
     monkeypatch.setattr(bench, "QUIET_LIMIT_SECONDS", 0)
     monkeypatch.setattr(bench, "_cpu_busy", lambda seconds: 0.8)
     assert bench._wait_quiet(bench.Bench(inventory(), None)) == 0.8
+
+
+def test_each_measure_starts_on_a_quiet_machine(fake_run, monkeypatch):
+    from preau_ops.console import console
+
+    started = []
+    monkeypatch.setattr(bench, "_wait_quiet", lambda b: started.append("quiet") or 0.0)
+    monkeypatch.setattr(bench, "_measure", lambda m, b, t: started.append(m.key) or "1.0")
+    assert bench.run(inventory(), console) == 0
+    assert started == ["quiet", "converge_noop", "quiet", "lb_mix", "quiet", "status"]
 
 
 def test_cpu_busy_reads_the_machine_counters():
