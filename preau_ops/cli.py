@@ -159,8 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_options.add_arguments(command(
         "bench", "measure the bundle on the running lab (converge, release, rollback, "
                  "establishments, backups, RPO, audit, load through the lb) into BENCHMARKS.md, "
-                 "next to the previous values, each measure once the machine is quiet (≤ 10 % CPU "
-                 "busy); --from-nothing also times `up` (destroys the lab)"))
+                 "next to the previous values, each measure once the machine is quiet (at most "
+                 "a tenth of its CPU busy); --from-nothing also times `up` (destroys the lab)"))
 
     test = command("test", "run the project's tests (the README's test command)")
     test.add_argument("suites", nargs="*", metavar="SUITE",
