@@ -29,6 +29,13 @@ DEFAULTS: dict[str, dict] = {
     # ideally the host's own MTA on localhost, so that handing a message over is quick.
     "email": {"enabled": False, "host": "localhost", "port": 25, "user": "", "password": "",
               "starttls": False, "from_address": "Préau <ne-pas-repondre@localhost>", "site_url": ""},
+    # environment: "production" unless the inventory says otherwise (lab, test): demo and bench
+    # data refuse to be seeded into production. trusted_proxies: addresses or networks (the
+    # load balancers, a front proxy the inventory declares) whose X-Forwarded-For is believed;
+    # the client address is the first hop, read from the right, that is not one of them.
+    # monitoring_networks: addresses or networks that see /readyz's details.
+    "security": {"environment": "production", "trusted_proxies": ["127.0.0.1", "::1"],
+                 "monitoring_networks": ["127.0.0.1", "::1"]},
 }
 
 
@@ -110,5 +117,15 @@ def validate(config: dict) -> None:
     site_url = config["email"]["site_url"]
     if site_url and not site_url.startswith(("https://", "http://")):
         raise ConfigError("[email] site_url must start with https:// (e.g. https://ent.example.fr)")
+    import ipaddress
+
+    for key in ("trusted_proxies", "monitoring_networks"):
+        for value in config["security"][key]:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ConfigError(f"[security] {key}: {value!r} is not an IP address or network") from None
+    if config["security"]["environment"] not in ("production", "staging", "lab", "test", "dev"):
+        raise ConfigError("[security] environment must be one of production, staging, lab, test, dev")
     if not config["django"]["secret_key"] and not config["django"]["debug"]:
         raise ConfigError("[django] secret_key is required when debug is false")
