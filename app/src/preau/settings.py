@@ -146,6 +146,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Uploads (documents, homework, attachments) are stored in PostgreSQL (preau.ent.files); the
 # load balancer's client_max_body_size should be a little above this.
 PREAU_UPLOAD_MAX_BYTES = 10 * 1024 * 1024
+
+# [security] of the configuration (preau.config): see docs/security.md.
+PREAU_ENVIRONMENT = CONFIG["security"]["environment"]
+PREAU_TRUSTED_PROXIES = CONFIG["security"]["trusted_proxies"]
+PREAU_MONITORING_NETWORKS = CONFIG["security"]["monitoring_networks"]
 # Quiet hours for notifications (ministry guidance, docs/domain.md); a head of establishment may
 # adjust them (Establishment.settings["quiet_hours"]).
 # Short-lived per-user page parts (preau.ent.cache: the dashboard's panels). Each worker's own
