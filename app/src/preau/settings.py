@@ -36,6 +36,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "preau.core.middleware.MetricsMiddleware",
     "preau.core.middleware.LoadSheddingMiddleware",
+    "preau.core.middleware.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "preau.core.middleware.MaintenanceMiddleware",

@@ -6,7 +6,7 @@ from django.db import DatabaseError
 from django.urls import Resolver404, resolve
 
 from preau.core import metrics
-from preau.core.errors import busy_response, database_unavailable_response, maintenance_response
+from preau.core.errors import busy_response, database_unavailable_response, handler400, maintenance_response
 
 log = logging.getLogger("preau.access")
 
@@ -36,6 +36,28 @@ class MetricsMiddleware:
                                        "status": response.status_code, "view": view,
                                        "duration_ms": round(elapsed * 1000, 1)})
         return response
+
+
+def _holds_nul(request) -> bool:
+    texts = [request.path, *request.COOKIES.values()]
+    for data in (request.GET, request.POST):
+        for key, values in data.lists():
+            texts += [key, *values]
+    return any("\x00" in text for text in texts)
+
+
+class RejectNulMiddleware:
+    """A request with a NUL character in its path, query, form fields or cookies gets a 400
+    before any view: PostgreSQL can neither store nor compare text holding one (the query
+    fails), and nothing a person types contains one. Uploaded files are not looked at."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if _holds_nul(request):
+            return handler400(request)
+        return self.get_response(request)
 
 
 class MaintenanceMiddleware:

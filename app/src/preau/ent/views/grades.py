@@ -1,6 +1,7 @@
 """Grades: assessments per class and subject (coefficient, scale), the teacher's entry grid,
 student/parent report with averages, class statistics."""
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from django.contrib import messages
 from django.db import transaction
@@ -94,17 +95,27 @@ def assessment_new(request, uai):
         "back_url": reverse("grades", kwargs={"uai": uai})}, status=400 if request.method == "POST" else 200)
 
 
+# A grade as typed: digits with a decimal point or a French comma, optionally signed (so that
+# "-1" gets "between 0 and …" rather than "not a number"), optionally "/ scale" ("15,5/20").
+# Nothing else: Decimal() would also take "nan", "inf", "1e400" or other scripts' digits.
+GRADE = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:\s*/\s*([0-9]+))?", re.ASCII)
+GRADE_MAX_CHARS = 30
+
+
 def _parse_grade(raw: str, scale: int):
-    """'' → None; '12,5' → Decimal; 'abs' → absent. Raises ValueError with a French message."""
+    """'' → None; '12,5' or '12,5/20' (20: the assessment's scale) → Decimal; 'abs' → absent.
+    Raises ValueError with a French message for anything else."""
     raw = raw.strip().lower().replace(",", ".")
     if raw in ("", "-"):
         return None, False
     if raw in ("abs", "a"):
         return None, True
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise ValueError("n'est pas une note") from None
+    match = GRADE.fullmatch(raw) if len(raw) <= GRADE_MAX_CHARS else None
+    if match is None:
+        raise ValueError("n'est pas un nombre (par exemple 12,5 ou « abs » pour absent)")
+    if match[2] is not None and int(match[2]) != scale:
+        raise ValueError(f"doit être donnée sur {scale}")
+    value = Decimal(match[1])
     if not 0 <= value <= scale:
         raise ValueError(f"doit être entre 0 et {scale}")
     return value.quantize(Decimal("0.01")), False

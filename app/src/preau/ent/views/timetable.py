@@ -125,7 +125,16 @@ def timetable_slot_new(request, uai):
         _save_slot(slot, form.cleaned_data)
         messages.success(request, "Cours ajouté à l'emploi du temps.")
         return back(request, "timetable_class", class_id=slot.class_group_id)
-    return _slot_page(request, form, "Ajouter un cours", "Ajouter le cours", form["class_group"].value())
+    return _slot_page(request, form, "Ajouter un cours", "Ajouter le cours", _chosen_class(form))
+
+
+def _chosen_class(form):
+    """The class of the new lesson's form, for its back link: the one posted once it is known
+    to be one of the establishment's (anything may be posted), else the one it started with."""
+    if form.is_bound:
+        chosen = form.cleaned_data.get("class_group")
+        return chosen.pk if chosen else None
+    return form.initial.get("class_group")
 
 
 def timetable_slot_edit(request, uai, slot_id):
