@@ -1,7 +1,10 @@
 """Prometheus metrics. With [metrics] multiproc_dir set, every gunicorn worker writes its
 samples there and /metrics aggregates them (prometheus_client multiprocess mode)."""
+import functools
+import ipaddress
 import os
 
+from django.conf import settings
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -19,6 +22,25 @@ LOGINS = Counter("preau_logins_total", "Login attempts by result", ["result"])
 IMPORTS = Counter("preau_imports_total", "Directory imports by kind and result", ["kind", "result"])
 SHED = Counter("preau_requests_shed_total", "Requests answered 'please wait' (queued too long)")
 MERGES = Counter("preau_merges_total", "Establishment merges by result", ["result"])
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(declared: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(value, strict=False) for value in declared)
+
+
+def from_monitoring(request) -> bool:
+    """The request comes from a monitoring network (settings.PREAU_MONITORING_NETWORKS), judged
+    on the peer's address alone: the monitoring host probes the app hosts directly, so a request
+    relayed by the load balancer (or anything writing X-Forwarded-For) is not monitoring unless
+    the load balancer itself is declared."""
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    address = getattr(address, "ipv4_mapped", None) or address
+    return any(address in network for network in _networks(tuple(settings.PREAU_MONITORING_NETWORKS))
+               if network.version == address.version)
 
 
 class ActiveSessionsCollector:

@@ -35,12 +35,18 @@ def readyz(request):
         pending, _ = migration_phases.pending()
     except DatabaseError as exc:
         # Only the error class: this endpoint must not leak hosts or paths.
-        return JsonResponse({"status": "unavailable", "database": type(exc).__name__}, status=503)
+        return _unready(request, database=type(exc).__name__)
     if pending:
-        return JsonResponse({"status": "unavailable",
-                             "pending_migrations": [f"{m.app_label}.{m.name}" for m, _ in pending]},
-                            status=503)
+        return _unready(request, pending_migrations=[f"{m.app_label}.{m.name}" for m, _ in pending])
     return JsonResponse({"status": "ready"})
+
+
+def _unready(request, **details):
+    """503 for everyone (the release check and the monitoring probes read the status code);
+    what is wrong only for the monitoring networks: pending migrations and the database error
+    class describe the platform to whoever asks."""
+    shown = details if metrics.from_monitoring(request) else {}
+    return JsonResponse({"status": "unavailable", **shown}, status=503)
 
 
 @require_GET

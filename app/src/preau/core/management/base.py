@@ -18,6 +18,8 @@ class OpsError(CommandError):
 
 class OpsCommand(BaseCommand):
     changes_data = True
+    # Demo and benchmark data (shared passwords) never go into a production platform.
+    refused_in_production = False
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -34,6 +36,7 @@ class OpsCommand(BaseCommand):
         self.as_json = options.get("json", False)
         try:
             try:
+                self.check_environment()
                 result = self.run(**options)
             except DatabaseError as exc:
                 raise OpsError(f"erreur de base de données, rien n'a été modifié : "
@@ -51,6 +54,15 @@ class OpsCommand(BaseCommand):
                                          default=str))
         else:
             self.stdout.write(self.render(result))
+
+    def check_environment(self):
+        from django.conf import settings
+
+        if self.refused_in_production and settings.PREAU_ENVIRONMENT == "production":
+            name = self.__module__.rsplit(".", 1)[-1]
+            raise OpsError(f"{name} refusé sur une plateforme de production (réglage PREAU_ENVIRONMENT = "
+                           "\"production\", [security] environment de preau.toml) : il crée des comptes "
+                           "dont le mot de passe est connu de tous")
 
     def run(self, **options) -> dict:
         raise NotImplementedError

@@ -26,6 +26,7 @@ DEMO_USERS = [
 
 
 class Command(OpsCommand):
+    refused_in_production = True
     help = (f"Create two demo establishments with a generated directory and one demo login per "
             f"profile (password {DEMO_PASSWORD!r}), plus demo.admc (platform admin). Idempotent.")
 

@@ -39,6 +39,7 @@ def refresh_bench_password(users, password: str) -> int:
 
 
 class Command(OpsCommand):
+    refused_in_production = True
     help = "Load-benchmark data set: N establishments of S students each, with a year of service data."
 
     def add_arguments(self, parser):
