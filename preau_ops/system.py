@@ -9,7 +9,7 @@ from .errors import OpsError
 
 # What each part of the bundle needs on the controller.
 LAB = ["docker.io", "mmdebstrap", "openssh-client"]
-TESTS = ["postgresql", "chromium", "fonts-dejavu-core", "prometheus", "wrk"]
+TESTS = ["postgresql", "chromium", "fonts-dejavu-core", "prometheus", "wrk", "clamav-daemon"]
 
 _POLICY = "/usr/sbin/policy-rc.d"
 

@@ -36,6 +36,14 @@ DEFAULTS: dict[str, dict] = {
     # monitoring_networks: addresses or networks that see /readyz's details.
     "security": {"environment": "production", "trusted_proxies": ["127.0.0.1", "::1"],
                  "monitoring_networks": ["127.0.0.1", "::1"]},
+    # Uploads (preau.ent.files), in MB: one file, all the files a user uploaded, all the files of
+    # an establishment. A file referenced by nothing (its message, document... deleted) is
+    # removed by purge_gone once older than orphan_grace_hours (an upload in progress is not).
+    "uploads": {"max_file_mb": 10, "user_quota_mb": 200, "establishment_quota_mb": 20480,
+                "orphan_grace_hours": 24},
+    # clamd's socket: a unix socket path or host:port; empty = uploads are not scanned. When set,
+    # an upload clamd cannot scan is refused (fail closed).
+    "antivirus": {"clamd_socket": "", "timeout_seconds": 30},
 }
 
 
@@ -127,5 +135,18 @@ def validate(config: dict) -> None:
                 raise ConfigError(f"[security] {key}: {value!r} is not an IP address or network") from None
     if config["security"]["environment"] not in ("production", "staging", "lab", "test", "dev"):
         raise ConfigError("[security] environment must be one of production, staging, lab, test, dev")
+    _validate_uploads(config)
     if not config["django"]["secret_key"] and not config["django"]["debug"]:
         raise ConfigError("[django] secret_key is required when debug is false")
+
+
+def _validate_uploads(config: dict) -> None:
+    for key, value in config["uploads"].items():
+        if value <= 0:
+            raise ConfigError(f"[uploads] {key} must be positive")
+    socket = config["antivirus"]["clamd_socket"]
+    if socket and not socket.startswith("/") and not socket.rpartition(":")[2].isdigit():
+        raise ConfigError("[antivirus] clamd_socket must be a unix socket path (/run/clamav/clamd.ctl) "
+                          "or host:port")
+    if config["antivirus"]["timeout_seconds"] <= 0:
+        raise ConfigError("[antivirus] timeout_seconds must be positive")

@@ -2,17 +2,25 @@
 and downloads stream chunk by chunk (memory stays flat whatever the file size)."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import logging
+from contextlib import contextmanager
 from pathlib import PurePath
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Sum
 from django.http import StreamingHttpResponse
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 
 from preau.core.prepared import PreparedQuery
+from preau.ent import antivirus
 from preau.ent.models import FileChunk, StoredFile
+
+logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 512 * 1024
 # The type comes from the extension we accept, never from the browser.
@@ -28,6 +36,13 @@ CONTENT_TYPES = {
     "mp3": "audio/mpeg", "mp4": "video/mp4", "zip": "application/zip",
 }
 ACCEPT = ",".join(f".{ext}" for ext in CONTENT_TYPES)
+# Shown in the page (Content-Disposition: inline): raster images only, which a browser never
+# runs. Everything else (PDF and its scripts, office files, text) is downloaded (attachment).
+INLINE_TYPES = {"image/png", "image/jpeg", "image/gif"}
+
+
+class Refused(ValidationError):
+    """An upload refused (type, size, quota, antivirus): the message is for the user's form."""
 
 
 def max_bytes() -> int:
@@ -35,27 +50,77 @@ def max_bytes() -> int:
 
 
 def size_label(size: int) -> str:
+    if size >= 1024 ** 3:
+        return f"{size / 1024 ** 3:.1f} Go".replace(".", ",")
     if size >= 1024 * 1024:
         return f"{size / 1024 / 1024:.1f} Mo".replace(".", ",")
     return f"{max(1, round(size / 1024))} ko"
 
 
 def validate_upload(uploaded) -> None:
-    """Size and type limits, with French messages for the form."""
+    """Size and type limits, then the antivirus (once per upload), with French messages for the form."""
     ext = PurePath(uploaded.name).suffix.lower().lstrip(".")
     if ext not in CONTENT_TYPES:
-        raise ValidationError("Type de fichier non accepté (acceptés : "
-                              + ", ".join(sorted(set(CONTENT_TYPES))) + ").")
+        raise Refused("Type de fichier non accepté (acceptés : "
+                      + ", ".join(sorted(set(CONTENT_TYPES))) + ").")
     if uploaded.size > max_bytes():
-        raise ValidationError(f"Fichier trop volumineux ({size_label(uploaded.size)}) : "
-                              f"{size_label(max_bytes())} au maximum.")
+        raise Refused(f"Fichier trop volumineux ({size_label(uploaded.size)}) : "
+                      f"{size_label(max_bytes())} au maximum.")
     if uploaded.size == 0:
-        raise ValidationError("Le fichier est vide.")
+        raise Refused("Le fichier est vide.")
+    if antivirus.enabled() and not getattr(uploaded, "preau_scanned", False):
+        _scan(uploaded)
+        uploaded.preau_scanned = True
+
+
+def _scan(uploaded) -> None:
+    try:
+        threat = antivirus.scan(uploaded.chunks(CHUNK_SIZE))
+    except antivirus.Unavailable as exc:
+        logger.error("upload refused: antivirus unavailable (%s)", exc)
+        raise Refused("L'analyse antivirus est momentanément indisponible : le fichier n'a pas été "
+                      "enregistré. Réessayez dans quelques minutes.") from None
+    if threat:
+        logger.warning("upload refused: %s found by the antivirus", threat)
+        raise Refused(f"Ce fichier contient un virus ou un programme malveillant ({threat}) : "
+                      "il n'a pas été enregistré.")
+
+
+def _used(**owner) -> int:
+    return StoredFile.objects.filter(**owner).aggregate(used=Sum("size"))["used"] or 0
+
+
+def check_quotas(establishment, user, size: int) -> None:
+    """Per user (every file they uploaded) and per establishment (every file it holds)."""
+    if user is not None:
+        used, limit = _used(uploaded_by=user), settings.PREAU_UPLOAD_USER_QUOTA_BYTES
+        if used + size > limit:
+            raise Refused(f"Espace de stockage de votre compte insuffisant : vos fichiers occupent "
+                          f"{size_label(used)} sur {size_label(limit)} autorisés, ce fichier "
+                          f"({size_label(size)}) dépasserait la limite.")
+    used, limit = _used(establishment=establishment), settings.PREAU_UPLOAD_ESTABLISHMENT_QUOTA_BYTES
+    if used + size > limit:
+        raise Refused(f"Espace de stockage de l'établissement insuffisant : ses fichiers occupent "
+                      f"{size_label(used)} sur {size_label(limit)} autorisés, ce fichier "
+                      f"({size_label(size)}) dépasserait la limite. Prévenez la direction.")
+
+
+@contextmanager
+def atomic_upload(form, field: str):
+    """A view's transaction that stores an upload: if store() refuses it (a quota), everything
+    is rolled back and the refusal becomes the form's error on that field (form.errors)."""
+    try:
+        with transaction.atomic():
+            yield
+    except Refused as refusal:
+        form.add_error(field, refusal)
 
 
 @transaction.atomic
 def store(establishment, uploaded, user) -> StoredFile:
+    """Check (type, size, antivirus, quotas: Refused, nothing stored) and store in chunks."""
     validate_upload(uploaded)
+    check_quotas(establishment, user, uploaded.size)
     name = PurePath(uploaded.name).name[:200]
     ext = PurePath(name).suffix.lower().lstrip(".")
     stored = StoredFile.objects.create(establishment=establishment, name=name,
@@ -96,9 +161,28 @@ def _stream(stored: StoredFile):
 
 
 def download_response(stored: StoredFile) -> StreamingHttpResponse:
+    """Private files: never kept by a cache (a shared computer's browser, a proxy), never
+    sniffed into another type, and downloaded rather than shown unless a raster image."""
     response = StreamingHttpResponse(_stream(stored), content_type=stored.content_type)
     response["Content-Length"] = str(stored.size)
-    response["Content-Disposition"] = content_disposition_header(True, stored.name)
+    inline = stored.content_type in INLINE_TYPES
+    response["Content-Disposition"] = content_disposition_header(not inline, stored.name)
     response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = "no-store"
     return response
+
+
+def purge_orphans(now=None) -> int:
+    """Delete the files nothing references any more (every relation to StoredFile is looked
+    at, so a new one counts at once) and older than the grace period; return how many."""
+    now = now or timezone.now()
+    orphans = StoredFile._base_manager.filter(
+        uploaded_at__lt=now - dt.timedelta(hours=settings.PREAU_UPLOAD_ORPHAN_GRACE_HOURS))
+    for relation in StoredFile._meta.get_fields(include_hidden=True):  # related_name="+" ones too
+        if relation.auto_created and not relation.concrete and relation.related_model is not FileChunk:
+            referencing = relation.related_model._base_manager.filter(**{relation.field.name: OuterRef("pk")})
+            orphans = orphans.filter(~Exists(referencing))
+    ids = list(orphans.values_list("pk", flat=True))
+    for start in range(0, len(ids), 500):
+        StoredFile._base_manager.filter(pk__in=ids[start:start + 500]).delete()
+    return len(ids)

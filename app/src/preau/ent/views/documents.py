@@ -1,6 +1,5 @@
 """Course material per class and subject, and the one download view for every stored file."""
 from django.contrib import messages
-from django.db import transaction
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
@@ -42,14 +41,15 @@ def document_new(request, uai):
     form = DocumentForm(request.POST or None, request.FILES or None, taught=me.taught())
     if request.method == "POST" and form.is_valid():
         teaching = form.cleaned_data["teaching"]
-        with transaction.atomic():
+        with files.atomic_upload(form, "file"):
             stored = files.store(request.establishment, form.cleaned_data["file"], request.user)
             Document.objects.create(establishment=request.establishment, class_group=teaching.class_group,
                                     subject=teaching.subject, title=form.cleaned_data["title"],
                                     description=form.cleaned_data["description"], file=stored,
                                     author=request.user)
-        messages.success(request, "Document déposé.")
-        return back(request, "documents")
+        if not form.errors:
+            messages.success(request, "Document déposé.")
+            return back(request, "documents")
     return render(request, "ent/form_page.html", {
         "form": form, "title": "Déposer un document", "submit": "Déposer", "multipart": True,
         "back_url": reverse("documents", kwargs={"uai": uai})}, status=400 if request.method == "POST" else 200)

@@ -127,12 +127,13 @@ def homework(request, uai, homework_id):
     if me.profile == "ELV" and item.hand_in:
         form = SubmissionForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
-            with transaction.atomic():
+            with files.atomic_upload(form, "file"):
                 stored = files.store(request.establishment, form.cleaned_data["file"], request.user)
                 Submission.objects.update_or_create(homework=item, student=request.user, defaults={
                     "file": stored, "comment": form.cleaned_data["comment"], "submitted_at": timezone.now()})
-            messages.success(request, "Votre travail a bien été rendu.")
-            return back(request, "homework", homework_id=item.pk)
+            if not form.errors:
+                messages.success(request, "Votre travail a bien été rendu.")
+                return back(request, "homework", homework_id=item.pk)
     submissions = None
     if item.teacher_id == request.user.pk or me.is_supervisor:
         submissions = (Submission.objects.for_request(request).filter(homework=item)

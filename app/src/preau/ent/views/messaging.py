@@ -1,6 +1,5 @@
 """Messaging with communication rules (preau.ent.access.allowed_recipients), attachments."""
 from django.contrib import messages as flash
-from django.db import transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.http import Http404
 from django.shortcuts import render
@@ -102,14 +101,15 @@ def compose(request, uai):
         # The rule is checked on the server, whatever the form showed.
         if allowed.filter(pk__in=ids).count() != len(set(ids)):
             raise Http404
-        with transaction.atomic():
+        with files.atomic_upload(form, "attachment"):
             conversation = Conversation.objects.create(establishment=request.establishment,
                                                        subject=form.cleaned_data["subject"], created_by=request.user)
             Participant.objects.bulk_create([Participant(conversation=conversation, user_id=uid)
                                              for uid in {request.user.pk, *ids}])
             _send(request, conversation, form.cleaned_data["body"], form.cleaned_data["attachment"], ids)
-        flash.success(request, "Message envoyé.")
-        return back(request, "conversation", conversation_id=conversation.pk)
+        if not form.errors:
+            flash.success(request, "Message envoyé.")
+            return back(request, "conversation", conversation_id=conversation.pk)
     return render(request, "ent/compose.html", {"form": form, "query": query, "too_many": too_many},
                   status=400 if request.method == "POST" else 200)
 
@@ -121,11 +121,12 @@ def conversation(request, uai, conversation_id):
     participants = PARTICIPANTS.rows(conversations=[item.pk])
     form = ReplyForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
+        with files.atomic_upload(form, "attachment"):
             _send(request, item, form.cleaned_data["body"], form.cleaned_data["attachment"],
                   [p.user_id for p in participants if p.user_id != request.user.pk])
-        flash.success(request, "Réponse envoyée.")
-        return back(request, "conversation", conversation_id=item.pk)
+        if not form.errors:
+            flash.success(request, "Réponse envoyée.")
+            return back(request, "conversation", conversation_id=item.pk)
     if item.my_last_read is None or item.my_last_read < item.last_message_at:
         # Marked read only when it was not (reading it again changes nothing: no write).
         Participant.objects.filter(conversation=item, user=request.user).update(last_read_at=timezone.now())

@@ -1,6 +1,5 @@
 """Collaborative spaces: one per class or group, with threads and shared files."""
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -53,10 +52,11 @@ def space(request, uai, class_id):
     require(_in_space(request, class_group.pk))
     form = SpacePostForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
+        with files.atomic_upload(form, "file"):
             post = _post(request, form, class_group)
-        messages.success(request, "Discussion ouverte.")
-        return back(request, "space_thread", post_id=post.pk)
+        if not form.errors:
+            messages.success(request, "Discussion ouverte.")
+            return back(request, "space_thread", post_id=post.pk)
     threads = (SpacePost.objects.for_request(request).filter(class_group=class_group, thread=None)
                .select_related("author").annotate(replies_count=Count("replies")).order_by("-last_activity_at"))
     return render(request, "ent/space.html", {"class_group": class_group, "form": form,
@@ -71,11 +71,12 @@ def space_thread(request, uai, post_id):
     require(_in_space(request, thread.class_group_id))
     form = SpaceReplyForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
+        with files.atomic_upload(form, "file"):
             _post(request, form, thread.class_group, thread=thread)
             SpacePost.objects.filter(pk=thread.pk).update(last_activity_at=timezone.now())
-        messages.success(request, "Réponse publiée.")
-        return back(request, "space_thread", post_id=thread.pk)
+        if not form.errors:
+            messages.success(request, "Réponse publiée.")
+            return back(request, "space_thread", post_id=thread.pk)
     replies = thread.replies.select_related("author", "file")
     return render(request, "ent/space_thread.html", {"thread": thread, "replies": replies, "form": form},
                   status=400 if request.method == "POST" else 200)

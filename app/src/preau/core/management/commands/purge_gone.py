@@ -6,11 +6,13 @@ from django.utils import timezone
 
 from preau.core.management.base import OpsCommand
 from preau.core.models import LoginAttempt, Membership, User
+from preau.ent.files import purge_orphans
 
 
 class Command(OpsCommand):
     help = ("Retention (RGPD): disable accounts gone for more than [retention] disable_after_days, "
-            "delete accounts disabled for more than delete_after_days; drop connection logs older than a year.")
+            "delete accounts disabled for more than delete_after_days; drop connection logs older than a year "
+            "and files nothing references any more ([uploads] orphan_grace_hours).")
 
     def run(self, dry_run=False, **_):
         now = timezone.now()
@@ -35,9 +37,11 @@ class Command(OpsCommand):
             deleted = list(to_delete.values_list("username", flat=True))
             to_delete.delete()
             logs, _ = LoginAttempt.objects.filter(at__lt=now - dt.timedelta(days=365)).delete()
+            # Last: the files of what was just deleted are orphans too.
+            orphan_files = purge_orphans(now)
             result = {"dry_run": dry_run, "disable_after_days": disable_days,
                       "delete_after_days": delete_days, "disabled": disabled, "deleted": deleted,
-                      "connection_logs_deleted": logs}
+                      "connection_logs_deleted": logs, "orphan_files_deleted": orphan_files}
             if dry_run:
                 transaction.set_rollback(True)
         return result
@@ -47,4 +51,5 @@ class Command(OpsCommand):
         return (f"Rétention{dry} : {len(r['disabled'])} compte(s) désactivé(s) "
                 f"(absents depuis plus de {r['disable_after_days']} j), {len(r['deleted'])} supprimé(s) "
                 f"(désactivés depuis plus de {r['delete_after_days']} j), "
-                f"{r['connection_logs_deleted']} journal(aux) de connexion de plus d'un an supprimé(s)")
+                f"{r['connection_logs_deleted']} journal(aux) de connexion de plus d'un an supprimé(s), "
+                f"{r['orphan_files_deleted']} fichier(s) rattaché(s) à rien supprimé(s)")
