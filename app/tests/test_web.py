@@ -5,7 +5,7 @@ import re
 import pytest
 from django.test import Client
 
-from preau.core import accounts
+from preau.core import throttle
 from preau.core.models import LoginAttempt, Membership, Platform, User
 from tests.helpers import make_establishment
 
@@ -247,11 +247,12 @@ def test_metrics_exposed(client, member):
 
 @pytest.mark.django_db
 def test_throttle_window_resets_after_success(member):
-    for _ in range(4):
-        accounts.record_attempt("lea.martin", "10.0.0.1", False)
-    accounts.record_attempt("lea.martin", "10.0.0.1", True)
-    accounts.record_attempt("lea.martin", "10.0.0.1", False)
-    assert not accounts.is_throttled("lea.martin", "10.0.0.1")
+    for _ in range(5):
+        throttle.record_attempt("lea.martin", "10.0.0.1", False)
+    assert throttle.retry_after("lea.martin", "10.0.0.1") > 0
+    throttle.record_attempt("lea.martin", "10.0.0.1", True)
+    throttle.record_attempt("lea.martin", "10.0.0.1", False)
+    assert throttle.retry_after("lea.martin", "10.0.0.1") == 0
 
 
 @pytest.mark.django_db

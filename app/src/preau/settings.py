@@ -126,8 +126,17 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # TLS, the HTTP→HTTPS redirect and HSTS are the nginx load balancer's job (role nginx).
 SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008"]
 
-# Login throttling (counted in the core_loginattempt table, so across servers and workers).
-LOGIN_THROTTLE = {"window_seconds": 15 * 60, "max_failures_per_user": 5, "max_failures_per_ip": 30}
+# Login throttling (preau.core.throttle: failures counted in core_loginattempt, so across servers
+# and workers; a refused attempt gets 429 + Retry-After). Per account: 5 failures free since its
+# last success, then 2 s doubling up to 30 s (never a lockout). Per address (IPv6: per /64): 20
+# failures an hour free, one more per account that logged in from it (a collège behind one NAT),
+# then 1 s doubling up to an hour.
+LOGIN_THROTTLE = {
+    "window_seconds": 15 * 60, "account_free_failures": 5, "account_delay_seconds": 2,
+    "account_max_delay_seconds": 30, "known_address_days": 30,
+    "address_window_seconds": 3600, "address_free_failures": 20, "address_free_per_user": 1,
+    "address_delay_seconds": 1, "address_max_delay_seconds": 3600,
+}
 ACTIVATION_CODE_DAYS = 30
 
 LANGUAGE_CODE = "fr-fr"
@@ -145,15 +154,8 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Uploads (documents, homework, attachments) are stored in PostgreSQL (preau.ent.files); the
-# load balancer's client_max_body_size should be a little above this. [uploads] and [antivirus]
-# of the configuration: limits and quotas in bytes, clamd's socket (empty = no scan).
-_uploads, _MB = CONFIG["uploads"], 1024 * 1024
-PREAU_UPLOAD_MAX_BYTES = _uploads["max_file_mb"] * _MB
-PREAU_UPLOAD_USER_QUOTA_BYTES = _uploads["user_quota_mb"] * _MB
-PREAU_UPLOAD_ESTABLISHMENT_QUOTA_BYTES = _uploads["establishment_quota_mb"] * _MB
-PREAU_UPLOAD_ORPHAN_GRACE_HOURS = _uploads["orphan_grace_hours"]
-PREAU_CLAMD_SOCKET = CONFIG["antivirus"]["clamd_socket"]
-PREAU_CLAMD_TIMEOUT_SECONDS = CONFIG["antivirus"]["timeout_seconds"]
+# load balancer's client_max_body_size should be a little above this.
+PREAU_UPLOAD_MAX_BYTES = 10 * 1024 * 1024
 
 # [security] of the configuration (preau.config): see docs/security.md.
 PREAU_ENVIRONMENT = CONFIG["security"]["environment"]

@@ -1,4 +1,4 @@
-"""Account rules: activation codes, login throttling, usernames, disabling."""
+"""Account rules: activation codes, usernames, disabling (login throttling: preau.core.throttle)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from django.db.models import Q
 from django.utils import timezone
 
-from preau.core.models import LoginAttempt, Membership, User
+from preau.core.models import Membership, User
 
 # No 0/O, 1/I/L: codes are read aloud and typed by children.
 CODE_ALPHABET = "ABCDEFGHJKMNPRSTUVWXYZ23456789"
@@ -53,34 +53,6 @@ def check_activation_code(user: User, code: str) -> bool:
         return _CODE_HASHER.verify(user.activation_code, _normalize_code(code))
     except (VerificationError, InvalidHashError):
         return False
-
-
-def is_throttled(username: str, ip: str | None) -> bool:
-    """Too many recent failures for this login or this address (shared by all workers)."""
-    conf = settings.LOGIN_THROTTLE
-    since = timezone.now() - dt.timedelta(seconds=conf["window_seconds"])
-    failures = LoginAttempt.objects.filter(at__gte=since, success=False)
-    # Failures before the user's last successful login do not count.
-    last_ok = (LoginAttempt.objects.filter(username=username.lower(), success=True, at__gte=since)
-               .order_by("-at").values_list("at", flat=True).first())
-    user_failures = failures.filter(username=username.lower())
-    if last_ok:
-        user_failures = user_failures.filter(at__gt=last_ok)
-    if user_failures.count() >= conf["max_failures_per_user"]:
-        return True
-    return bool(ip) and failures.filter(ip=ip).count() >= conf["max_failures_per_ip"]
-
-
-def record_attempt(username: str, ip: str | None, success: bool) -> None:
-    LoginAttempt.objects.create(username=username.lower()[:150], ip=ip or None, success=success)
-
-
-def client_ip(request) -> str | None:
-    # The load balancer sets X-Forwarded-For; the last hop added is the client seen by it.
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
-    if forwarded:
-        return forwarded.split(",")[-1].strip() or None
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _ascii_slug(text: str) -> str:

@@ -347,15 +347,20 @@ class OperationLog(models.Model):
 
 
 class LoginAttempt(models.Model):
-    """Connection log (kept one year) and source of login throttling across workers."""
+    """Connection log (kept one year) and source of login throttling across workers
+    (preau.core.throttle): a password or activation code checked, and how it went."""
 
     username = models.CharField(max_length=150, db_index=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
+    # What the address throttle counts: the IPv4 address, or the IPv6 /64 ("2001:db8:1:2::/64").
+    prefix = models.CharField(max_length=64, blank=True, db_default="", default="")
     at = models.DateTimeField(default=timezone.now, db_index=True)
     success = models.BooleanField()
 
     class Meta:
-        indexes = [models.Index(fields=["ip", "at"])]
+        indexes = [models.Index(fields=["ip", "at"]),
+                   models.Index(fields=["prefix", "at"], name="core_loginattempt_prefix_at"),
+                   models.Index(fields=["username", "at"], name="core_loginattempt_user_at")]
 
 
 class UserSession(AbstractBaseSession):

@@ -1,4 +1,8 @@
 """Web pages (French UI) and operational endpoints."""
+import datetime as dt
+import functools
+import secrets
+
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
@@ -7,11 +11,12 @@ from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from preau.core import accounts, metrics, migration_phases
+from preau.core import accounts, metrics, migration_phases, throttle
 from preau.core.forms import ActivationForm, DirectorySearchForm, LoginForm
 from preau.core.models import ClassGroup, ClassMembership, Membership, ParentLink, Platform, User
 from preau.core.tenancy import local_admin_required
@@ -71,28 +76,33 @@ def login_view(request):
     status = 200
     if request.method == "POST" and form.is_valid():
         username = form.cleaned_data["username"].strip().lower()
-        ip = accounts.client_ip(request)
-        if accounts.is_throttled(username, ip):
+        ip = throttle.client_ip(request)
+        wait = throttle.retry_after(username, ip)
+        if wait:
             metrics.LOGINS.labels(result="throttled").inc()
-            form.add_error(None, "Trop de tentatives échouées. Réessayez dans quelques minutes.")
-            status = 429
-        else:
-            user = authenticate(request, username=username, password=form.cleaned_data["password"])
-            accounts.record_attempt(username, ip, success=user is not None)
-            if user is not None:
-                metrics.LOGINS.labels(result="ok").inc()
-                login(request, user)
-                return redirect(_safe_next(request))
-            metrics.LOGINS.labels(result="failed").inc()
-            pending = User.objects.filter(username=username, is_active=True).exclude(activation_code="")
-            if pending.exists():
-                form.add_error(None, "Ce compte n'est pas encore activé : utilisez votre code "
-                                     "d'activation (lien « Première connexion »).")
-            else:
-                form.add_error(None, "Identifiant ou mot de passe incorrect.")
-            status = 401
+            return _throttled(request, "preau/login.html", form, wait,
+                              {"next": _safe_next(request, "")})
+        # Unknown, not yet activated (unusable password) and disabled accounts: Django hashes
+        # once for each, like a wrong password, and the answer is the same.
+        user = authenticate(request, username=username, password=form.cleaned_data["password"])
+        throttle.record_attempt(username, ip, success=user is not None)
+        if user is not None:
+            metrics.LOGINS.labels(result="ok").inc()
+            login(request, user)
+            return redirect(_safe_next(request))
+        metrics.LOGINS.labels(result="failed").inc()
+        form.add_error(None, "Identifiant ou mot de passe incorrect.")
+        status = 401
     return render(request, "preau/login.html", {"form": form, "next": _safe_next(request, "")},
                   status=status)
+
+
+def _throttled(request, template, form, wait: int, context=None):
+    """429 with Retry-After: the form again, saying when to retry."""
+    form.add_error(None, throttle.wait_message(wait))
+    response = render(request, template, {"form": form, **(context or {})}, status=429)
+    response["Retry-After"] = str(wait)
+    return response
 
 
 @require_POST
@@ -102,6 +112,22 @@ def logout_view(request):
     return redirect("login")
 
 
+@functools.cache
+def _pending_stand_in() -> User:
+    """An unsaved pending account whose code nobody knows: checked in place of a missing one."""
+    return User(activation_code=accounts._CODE_HASHER.hash(secrets.token_hex(16)),
+                activation_expires=timezone.now() + dt.timedelta(days=36500))
+
+
+def _code_matches(user, code: str) -> bool:
+    """The activation code check, taking as long for an unknown or already activated account as
+    for a wrong code (one light hash), so that its time does not tell them apart."""
+    if user is None or not user.activation_code:
+        accounts.check_activation_code(_pending_stand_in(), code)
+        return False
+    return accounts.check_activation_code(user, code)
+
+
 @never_cache
 def activation_view(request):
     """First login: the activation code handed out by the establishment + a new password."""
@@ -109,13 +135,14 @@ def activation_view(request):
     status = 200
     if request.method == "POST" and form.is_valid():
         username = form.cleaned_data["username"].strip().lower()
-        ip = accounts.client_ip(request)
+        ip = throttle.client_ip(request)
+        wait = throttle.retry_after(username, ip)
+        if wait:
+            metrics.LOGINS.labels(result="throttled").inc()
+            return _throttled(request, "preau/activation.html", form, wait)
         user = User.objects.filter(username=username, is_active=True).first()
-        if accounts.is_throttled(username, ip):
-            form.add_error(None, "Trop de tentatives échouées. Réessayez dans quelques minutes.")
-            status = 429
-        elif user is None or not accounts.check_activation_code(user, form.cleaned_data["code"]):
-            accounts.record_attempt(username, ip, success=False)
+        if not _code_matches(user, form.cleaned_data["code"]):
+            throttle.record_attempt(username, ip, success=False)
             metrics.LOGINS.labels(result="failed").inc()
             form.add_error("code", "Identifiant ou code d'activation incorrect ou expiré.")
             status = 400
@@ -124,7 +151,7 @@ def activation_view(request):
             user.activation_code = ""
             user.activation_expires = None
             user.save(update_fields=["password", "activation_code", "activation_expires"])
-            accounts.record_attempt(username, ip, success=True)
+            throttle.record_attempt(username, ip, success=True)
             metrics.LOGINS.labels(result="ok").inc()
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, "Votre compte est activé. Bienvenue sur Préau !")

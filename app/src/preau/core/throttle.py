@@ -1,0 +1,159 @@
+"""Login throttling: who is asking (the client address through declared proxies), and how long
+they must wait before their next password or activation code is checked.
+
+nginx's per-address limit on the login form is the flood guard (requests per second); this is
+the guessing guard, counted in core_loginattempt so that it holds across app hosts and workers.
+Only failures count, never successes, and nothing is ever locked for good:
+
+- per account: `account_free_failures` failures since its last success (within `window_seconds`),
+  then a short delay that doubles up to `account_max_delay_seconds`. The delay runs from the last
+  failure on the account; from an address where the account logged in within
+  `known_address_days` it runs from that address's own last failure on the account, so an
+  attacker elsewhere cannot take the pupil's turn: the right password gets in at school at once.
+- per address (IPv4 address, IPv6 /64): `address_free_failures` failures within
+  `address_window_seconds`, plus `address_free_per_user` for each account that logged in from it
+  in that window (a collège behind one NAT mistypes more than a home), then a delay that doubles
+  up to `address_max_delay_seconds`.
+
+A refused attempt is not checked and not recorded: the caller answers 429 with Retry-After, and
+no web worker ever sleeps.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import ipaddress
+import math
+
+from django.conf import settings
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from preau.core.models import LoginAttempt
+
+# Failures of one account looked at (its window holds fewer when it is throttled).
+ACCOUNT_ROWS = 200
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(trusted: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(value, strict=False) for value in trusted)
+
+
+def _address(value: str | None):
+    """The IP address in `value` (IPv4-mapped IPv6 as IPv4), or None."""
+    try:
+        address = ipaddress.ip_address((value or "").strip())
+    except ValueError:
+        return None
+    return getattr(address, "ipv4_mapped", None) or address
+
+
+def _trusted(address) -> bool:
+    return any(address in network for network in _networks(tuple(settings.PREAU_TRUSTED_PROXIES))
+               if network.version == address.version)
+
+
+def client_ip(request) -> str | None:
+    """The client's address: REMOTE_ADDR, or, when REMOTE_ADDR is a trusted proxy
+    (settings.PREAU_TRUSTED_PROXIES), X-Forwarded-For walked from the right past the trusted
+    hops. What an untrusted peer writes in the header is never read."""
+    hop = _address(request.META.get("REMOTE_ADDR"))
+    if hop is None:
+        return None
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    for value in reversed([part for part in forwarded.split(",") if part.strip()]):
+        if not _trusted(hop):
+            break
+        # Written by `hop`, a trusted proxy: it is the peer that proxy saw.
+        previous = _address(value)
+        if previous is None:
+            break
+        hop = previous
+    return str(hop)
+
+
+def address_prefix(ip: str | None) -> str:
+    """What the address throttle counts: the IPv4 address, the IPv6 /64, '' for none."""
+    address = _address(ip)
+    if address is None:
+        return ""
+    if address.version == 4:
+        return str(address)
+    return str(ipaddress.ip_network(f"{address}/64", strict=False))
+
+
+def _delay(failures: int, free: int, first: float, cap: float) -> float:
+    """Seconds to wait after the last of `failures`: none while free, then doubling, capped."""
+    if failures < free:
+        return 0.0
+    return min(cap, first * 2 ** min(failures - free, 32))
+
+
+def _account_wait(username: str, prefix: str, now, conf: dict) -> float:
+    since = now - dt.timedelta(seconds=conf["window_seconds"])
+    rows = list(LoginAttempt.objects.filter(username=username, at__gte=since)
+                .order_by("-at").values_list("at", "success", "prefix")[:ACCOUNT_ROWS])
+    failures = []
+    for at, success, row_prefix in rows:
+        if success:
+            break  # failures before the account's last success do not count
+        failures.append((at, row_prefix))
+    delay = _delay(len(failures), conf["account_free_failures"], conf["account_delay_seconds"],
+                   conf["account_max_delay_seconds"])
+    if not delay:
+        return 0.0
+    last = failures[0][0]
+    if prefix and _known_address(username, prefix, now, conf):
+        mine = [at for at, row_prefix in failures if row_prefix == prefix]
+        if not mine:
+            return 0.0
+        last = mine[0]
+    return (last + dt.timedelta(seconds=delay) - now).total_seconds()
+
+
+def _known_address(username: str, prefix: str, now, conf: dict) -> bool:
+    since = now - dt.timedelta(days=conf["known_address_days"])
+    return LoginAttempt.objects.filter(username=username, prefix=prefix, success=True,
+                                       at__gte=since).exists()
+
+
+def _address_wait(prefix: str, now, conf: dict) -> float:
+    if not prefix:
+        return 0.0
+    since = now - dt.timedelta(seconds=conf["address_window_seconds"])
+    seen = LoginAttempt.objects.filter(prefix=prefix, at__gte=since).aggregate(
+        failures=Count("id", filter=Q(success=False)), last=Max("at", filter=Q(success=False)),
+        users=Count("username", filter=Q(success=True), distinct=True))
+    free = conf["address_free_failures"] + conf["address_free_per_user"] * seen["users"]
+    delay = _delay(seen["failures"], free, conf["address_delay_seconds"],
+                   conf["address_max_delay_seconds"])
+    if not delay:
+        return 0.0
+    return (seen["last"] + dt.timedelta(seconds=delay) - now).total_seconds()
+
+
+def retry_after(username: str, ip: str | None) -> int:
+    """0 when this login (lower-cased) may be checked now from `ip`; else the whole seconds
+    to wait (for the account, or for the address, whichever is longer)."""
+    conf, now = settings.LOGIN_THROTTLE, timezone.now()
+    username = username.lower()[:150]
+    prefix = address_prefix(ip)
+    wait = max(_account_wait(username, prefix, now, conf), _address_wait(prefix, now, conf))
+    return math.ceil(wait) if wait > 0 else 0
+
+
+def record_attempt(username: str, ip: str | None, success: bool) -> None:
+    """One password or activation code checked for `username` from `ip`."""
+    LoginAttempt.objects.create(username=username.lower()[:150], ip=str(_address(ip) or "") or None,
+                                prefix=address_prefix(ip), success=success)
+
+
+def wait_message(seconds: int) -> str:
+    """The French message of a refused attempt."""
+    if seconds < 60:
+        when = f"{seconds} seconde{'s' if seconds > 1 else ''}"
+    else:
+        minutes = math.ceil(seconds / 60)
+        when = f"{minutes} minute{'s' if minutes > 1 else ''}"
+    return f"Trop de tentatives échouées. Réessayez dans {when}."
