@@ -154,8 +154,15 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Uploads (documents, homework, attachments) are stored in PostgreSQL (preau.ent.files); the
-# load balancer's client_max_body_size should be a little above this.
-PREAU_UPLOAD_MAX_BYTES = 10 * 1024 * 1024
+# load balancer's client_max_body_size should be a little above this. [uploads] and [antivirus]
+# of the configuration: limits and quotas in bytes, clamd's socket (empty = no scan).
+_uploads, _MB = CONFIG["uploads"], 1024 * 1024
+PREAU_UPLOAD_MAX_BYTES = _uploads["max_file_mb"] * _MB
+PREAU_UPLOAD_USER_QUOTA_BYTES = _uploads["user_quota_mb"] * _MB
+PREAU_UPLOAD_ESTABLISHMENT_QUOTA_BYTES = _uploads["establishment_quota_mb"] * _MB
+PREAU_UPLOAD_ORPHAN_GRACE_HOURS = _uploads["orphan_grace_hours"]
+PREAU_CLAMD_SOCKET = CONFIG["antivirus"]["clamd_socket"]
+PREAU_CLAMD_TIMEOUT_SECONDS = CONFIG["antivirus"]["timeout_seconds"]
 
 # [security] of the configuration (preau.config): see docs/security.md.
 PREAU_ENVIRONMENT = CONFIG["security"]["environment"]
