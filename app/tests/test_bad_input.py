@@ -172,3 +172,26 @@ def test_grades_typed_the_french_way_are_saved(client, school, value, saved):
     s = school
     assert post_grades(client, s, value, "9").status_code == 302
     assert Grade.objects.get(assessment=s["assessment"], student=s["student"]).value == saved
+
+
+def test_metrics_labels_stay_bounded(client, school):
+    """Whatever a client sends (any word as its method, any path), the metrics' label values
+    come from short lists known in advance: methods, URL names, status codes, results."""
+    client.force_login(school["student"])
+    tokens = [f"ZZ{n}METHOD" for n in range(3)] + [f"zzpath{n}" for n in range(3)]
+    for n in range(3):
+        client.generic(f"ZZ{n}METHOD", "/healthz")
+        client.generic(f"ZZ{n}METHOD", f"/e/{school['est'].uai}/")
+        client.get(f"/e/{school['est'].uai}/zzpath{n}/")
+        client.get(f"/zzpath{n}")
+    text = client.get("/metrics").content.decode()
+    assert not [token for token in tokens if token in text]
+    names = {name for name, _, _ in _patterns()} | {"unmatched"}
+    for metric, labels in re.findall(r"^(preau_\w+)\{(.*)\} ", text, re.M):
+        for label, value in re.findall(r'(\w+)="([^"]*)"', labels):
+            allowed = {"method": {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"},
+                       "view": names, "status": {str(code) for code in range(100, 600)}, "le": None,
+                       "result": {"ok", "failed", "throttled", "rejected", "dry_run", "sent"},
+                       "kind": {"import_aaf", "import_csv"}}
+            assert label in allowed, (metric, label)
+            assert allowed[label] is None or value in allowed[label], (metric, label, value)

@@ -199,3 +199,37 @@ def test_the_preference_form_needs_the_csrf_token(school):
     assert client.post(page_url, {"email": "non"}).status_code == 403
     s["student"].refresh_from_db()
     assert s["student"].email_notifications is True
+
+
+def failed_emails() -> float:
+    text = Client().get("/metrics").content.decode()
+    found = re.search(r'^preau_notification_emails_total\{result="failed"\} (\S+)$', text, re.M)
+    return float(found[1]) if found else 0.0
+
+
+def test_line_breaks_in_a_subject_are_cleaned(enabled):
+    """A news title, a conversation subject or an imported name with line breaks (or other
+    control characters) gives a one-line subject, never an injected header nor a lost e-mail."""
+    s = enabled
+    notify_module.notify(s["est"], [s["parent"].pk], "Nouvelle actualité : Sortie\r\nBcc: x@example.org\x0b au\u2028musée",
+                         now=TUESDAY_NOON)
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].subject == "[Préau] Nouvelle actualité : Sortie Bcc: x@example.org au musée"
+    assert mail.outbox[0].message()["Bcc"] is None
+    assert mail.outbox[0].recipients() == ["sophie.martin@example.org"]
+
+
+def test_one_bad_message_never_drops_the_rest_of_the_batch(enabled, caplog):
+    s = enabled
+    s["student"].email = "lea.martin@example.org\nBcc: x@example.org"  # as a bad import could write it
+    s["student"].save()
+    s["teacher"].email = "julien.fabre@example.org"
+    s["teacher"].save()
+    before = failed_emails()
+    batch = [Notification(establishment=s["est"], user_id=user.pk, text="Nouvelle note")
+             for user in (s["student"], s["parent"], s["teacher"])]  # the bad one first
+    assert notify_module.send_emails(s["est"], batch) == 2
+    assert sorted(m.to[0] for m in mail.outbox) == ["julien.fabre@example.org", "sophie.martin@example.org"]
+    assert failed_emails() == before + 1
+    failure = next(r for r in caplog.records if r.getMessage() == "notification e-mail not sent")
+    assert failure.user == s["student"].pk and "lea.martin" not in caplog.text

@@ -16,12 +16,21 @@ from prometheus_client.core import GaugeMetricFamily
 
 REQUESTS = Counter("preau_http_requests_total", "HTTP requests by view and status",
                    ["view", "method", "status"])
+# Label values must stay few (each is a time series kept until the restart): the methods the
+# site answers, anything else under one label (a client may send any word as its method).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY = Histogram("preau_http_request_duration_seconds", "Request latency by view", ["view"],
                     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 LOGINS = Counter("preau_logins_total", "Login attempts by result", ["result"])
 IMPORTS = Counter("preau_imports_total", "Directory imports by kind and result", ["kind", "result"])
 SHED = Counter("preau_requests_shed_total", "Requests answered 'please wait' (queued too long)")
 MERGES = Counter("preau_merges_total", "Establishment merges by result", ["result"])
+NOTIFICATION_EMAILS = Counter("preau_notification_emails_total", "Notification e-mails by result (sent, failed)",
+                              ["result"])
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else "other"
 
 
 @functools.lru_cache(maxsize=8)

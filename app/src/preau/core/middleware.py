@@ -29,7 +29,10 @@ class MetricsMiddleware:
             except Resolver404:
                 match = None
         view = match.view_name if match else "unmatched"
-        metrics.REQUESTS.labels(view=view, method=request.method, status=str(response.status_code)).inc()
+        # view: a URL pattern's name or "unmatched", status: the response's code (set by our code):
+        # both bounded; the method as sent by the client is not.
+        metrics.REQUESTS.labels(view=view, method=metrics.method_label(request.method),
+                                status=str(response.status_code)).inc()
         metrics.LATENCY.labels(view=view).observe(elapsed)
         if not request.path.startswith(OPS_PATHS):
             log.info("request", extra={"method": request.method, "path": request.path,

@@ -11,6 +11,7 @@ logged and does not fail the page or the timer: the notification is delivered in
 anyway."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 
@@ -19,6 +20,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.urls import reverse
 from django.utils import timezone
 
+from preau.core import metrics
 from preau.ent.models import Notification
 
 log = logging.getLogger("preau.notify")
@@ -77,9 +79,17 @@ def emails_enabled(establishment) -> bool:
     return bool(settings.PREAU_EMAIL_NOTIFICATIONS and (establishment.settings or {}).get("email_notifications"))
 
 
+def email_subject(text: str) -> str:
+    """One line of printable text: a title, a subject or a name with line breaks or control
+    characters (typed, pasted or imported) must not break the message's headers."""
+    line = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return f"[Préau] {line[:120]}"
+
+
 def send_emails(establishment, notifications) -> int:
     """E-mail just-delivered notifications (when enabled for the establishment); returns the
-    number of messages the mail server accepted."""
+    number of messages the mail server accepted. A message that fails is logged and counted
+    (preau_notification_emails_total{result="failed"}), never the end of the batch."""
     if not notifications or not emails_enabled(establishment):
         return 0
     from preau.core.models import User
@@ -91,20 +101,40 @@ def send_emails(establishment, notifications) -> int:
     footer = (f"\n\n-- \nPréau, {establishment.name}. Vous recevez ce message parce que votre établissement "
               "envoie les notifications de l'ENT par e-mail. Pour ne plus les recevoir : « Mes préférences » "
               "dans Préau" + (f" ({settings.PREAU_SITE_URL}{preferences})." if settings.PREAU_SITE_URL else "."))
-    messages = [EmailMessage(subject=f"[Préau] {n.text[:120]}",
-                             body=n.text + (f"\n\n{settings.PREAU_SITE_URL}{n.url}" if n.url and settings.PREAU_SITE_URL
-                                            else "") + footer,
-                             to=[addresses[n.user_id]])
+    messages = [(n.user_id, EmailMessage(subject=email_subject(n.text),
+                                         body=n.text + (f"\n\n{settings.PREAU_SITE_URL}{n.url}"
+                                                        if n.url and settings.PREAU_SITE_URL else "") + footer,
+                                         to=[addresses[n.user_id]]))
                 for n in notifications if n.user_id in addresses]
     if not messages:
         return 0
+    sent = 0
     try:
         with get_connection() as connection:
-            return connection.send_messages(messages) or 0
-    except Exception:  # the in-app notification is there anyway
+            for user_id, message in messages:
+                sent += _send_one(connection, message, establishment, user_id)
+    except Exception:  # the mail server cannot be reached: the in-app notifications are there anyway
         log.exception("notification e-mails not sent", extra={"establishment": establishment.uai,
-                                                               "count": len(messages)})
+                                                               "count": len(messages) - sent})
+        metrics.NOTIFICATION_EMAILS.labels(result="failed").inc(len(messages) - sent)
+    return sent
+
+
+def _send_one(connection, message, establishment, user_id) -> int:
+    """1 when the mail server accepted the message; else the failure is logged (the account,
+    never its address) and counted, and the connection is closed so that the next message
+    opens a fresh one."""
+    try:
+        sent = connection.send_messages([message]) or 0
+    except Exception as exc:  # its class only: the message of some would hold the address
+        log.error("notification e-mail not sent", extra={"establishment": establishment.uai, "user": user_id,
+                                                         "error": type(exc).__name__})
+        metrics.NOTIFICATION_EMAILS.labels(result="failed").inc()
+        with contextlib.suppress(Exception):
+            connection.close()
         return 0
+    metrics.NOTIFICATION_EMAILS.labels(result="sent").inc(sent)
+    return sent
 
 
 def deliver_due(now: dt.datetime | None = None, dry_run: bool = False) -> int:
