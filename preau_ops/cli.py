@@ -475,6 +475,11 @@ def cmd_establishment(args) -> int:
                                + ", ".join(f"{p} {n}" for p, n in by.items() if n)
                                + f"; {report['establishment'].get('classes', 0)} classes")
         summary.show()
+        notices = (report.get("import") or {}).get("notices") or []
+        if notices:  # persons refused or given other rights by the import (French, from the app)
+            ui.console.print(f"[bold]Import: {len(notices)} person(s) to check[/]", highlight=False)
+            for line in notices:
+                ui.console.print(f"  - {line}", markup=False, highlight=False)
         if report.get("admin"):
             ui.console.print(f"Local administrator: [bold]{report['admin']['username']}[/], "
                              f"activation code: [bold]{report['admin']['code']}[/] "

@@ -92,3 +92,25 @@ def url_kwargs(s) -> dict:
             "absence_id": s["absence"].pk, "assessment_id": s["assessment"].pk,
             "homework_id": s["homework"].pk, "file_id": s["file"].pk,
             "conversation_id": s["conversation"].pk, "post_id": s["post"].pk, "slot_id": s["slot"].pk}
+
+
+def add_access_roles(a, b) -> None:
+    """What the access matrix needs beyond make_school(), added to A (`a`) and B (`b`): a contact
+    of A's student who is not a legal guardian (AAF ENTElevePersRelEleve1: an emergency
+    contact), a teacher shared by A and B (A's other class, B's class), and files of the two
+    kinds make_school() lacks: a message attachment (in the student's conversation with the
+    teacher) and a file posted in the class space."""
+    est = a["est"]
+    a["contact"] = User.objects.create_user("contacta", first_name="Mireille", last_name="FONTAINE")
+    Membership.objects.create(user=a["contact"], establishment=est, profile="TUT")
+    ParentLink.objects.create(establishment=est, parent=a["contact"], child=a["student"], legal_guardian=False)
+    a["shared"] = User.objects.create_user("partageab", first_name="Bruno", last_name="ROUQUETTE")
+    for school, class_group in ((a, a["other_class"]), (b, b["class"])):
+        Membership.objects.create(user=a["shared"], establishment=school["est"], profile="ENS")
+        TeachingAssignment.objects.create(establishment=school["est"], teacher=a["shared"], class_group=class_group)
+    a["attachment"] = files.store(est, upload("certificat.pdf"), a["student"])
+    Message.objects.create(conversation=a["conversation"], author=a["student"], body="Mon certificat",
+                           attachment=a["attachment"])
+    a["space_file"] = files.store(est, upload("projet.pdf"), a["teacher"])
+    SpacePost.objects.create(establishment=est, class_group=a["class"], thread=a["post"], author=a["teacher"],
+                             body="Le sujet", file=a["space_file"])

@@ -307,7 +307,8 @@ def test_conversation_reply_attachment_and_unread(client, school):
     assert Notification.objects.filter(user=s["parent"], text__contains="Sortie").exists()
     client.force_login(s["evs"])  # not a participant
     assert client.get(url(s, "conversation", conversation_id=conversation.pk)).status_code == 404
-    assert client.get(url(s, "file_download", file_id=attachment.pk)).status_code == 200  # supervisors read files
+    # A private attachment is read by the conversation's participants only (issue #16).
+    assert client.get(url(s, "file_download", file_id=attachment.pk)).status_code == 403
     client.force_login(s["other_parent"])
     assert client.get(url(s, "file_download", file_id=attachment.pk)).status_code == 403
 
@@ -574,7 +575,8 @@ LIST_VIEWS = [
     ("student", "logbook", {}, 8), ("teacher", "logbook", {}, 6), ("student", "documents", {}, 6),
     ("teacher", "messages", {}, 5), ("student", "messages", {}, 5), ("student", "message_new", {}, 7),
     ("student", "news", {}, 5), ("student", "space", {"class_id": "class"}, 8), ("student", "notifications", {}, 5),
-    ("teacher", "roll_call", {"class_id": "class"}, 8), ("teacher", "assessment", {"assessment_id": "assessment"}, 6),
+    ("teacher", "roll_call", {"class_id": "class"}, 8), ("teacher", "assessment", {"assessment_id": "assessment"}, 7),
+    # (assessment: the teacher's current assignments are read to decide who may grade, issue #16)
     # The student's class ids are read first (Viewer.class_ids_of): one cheap query that spares
     # PostgreSQL a bad generic plan.
     ("student", "timetable", {}, 6),

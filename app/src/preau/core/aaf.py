@@ -14,10 +14,24 @@ from preau.core.uai import uai_error
 CATEGORIES = ("EtabEducNat", "Eleve", "PersRelEleve", "PersEducNat", "MatiereEducNat", "MefEducNat")
 _NAME_CATEGORY = re.compile(r"_(" + "|".join(CATEGORIES) + r")_")
 
-# ENTPersonFonctions codes → profile. Documentalists (DOC) are treated as teachers.
-FUNCTION_PROFILES = {"ENS": "ENS", "DOC": "ENS", "DIR": "DIR", "EDU": "EVS", "CPE": "EVS",
-                     "SUR": "EVS", "AED": "EVS", "SEC": "EVS", "ADM": "EVS", "ADF": "EVS",
-                     "OUV": "ETA", "ATOS": "ETA", "LAB": "ETA", "ASE": "ETA", "MDS": "ETA"}
+# ENTPersonFonctions codes (the AAF "filière" of a post) → profile. The vie scolaire profile
+# (EVS) follows every pupil of the establishment (absences, grades, documents), so only the
+# functions that do vie scolaire work get it.
+FUNCTION_PROFILES = {
+    # Teaching; documentalists (DOC) work with classes as teachers do.
+    "ENS": "ENS", "DOC": "ENS",
+    "DIR": "DIR",
+    # Vie scolaire: CPE (EDU, CPE), surveillance (SUR), assistants d'éducation (AED).
+    "EDU": "EVS", "CPE": "EVS", "SUR": "EVS", "AED": "EVS",
+    # Administrative staff (secrétariat SEC, administration ADM, administration et finances ADF):
+    # their work is not the pupils' school life, so they get the staff profile (ETA), as the
+    # technical (OUV, ATOS), laboratory (LAB), social and medical (ASE, MDS) and guidance (ORI)
+    # staff do.
+    "SEC": "ETA", "ADM": "ETA", "ADF": "ETA",
+    "OUV": "ETA", "ATOS": "ETA", "LAB": "ETA", "ASE": "ETA", "MDS": "ETA", "ORI": "ETA",
+}
+# Unknown codes fail closed (_record_PersEducNat): a person with no known function here is not
+# imported and the import report lists them.
 
 
 def _local(tag: str) -> str:
@@ -181,6 +195,8 @@ class AafParser:
             if len(parts) >= 2 and parts[0] in self.structures:
                 codes.append(parts[1])
         profiles = [FUNCTION_PROFILES[c] for c in codes if c in FUNCTION_PROFILES]
+        if not self._known_function(file, record_id, attrs, codes, profiles):
+            return
         teaches = [("class", n, "") for n in self._ours(attrs.get("ENTAuxEnsClasses", []))]
         teaches += [("group", n, "") for n in self._ours(attrs.get("ENTAuxEnsGroupes", []))]
         # ENTAuxEnsClassesMatieres: STRUCT$CLASS$SUBJECT, more precise than the plain lists.
@@ -189,16 +205,30 @@ class AafParser:
             if len(parts) == 3 and parts[0] in self.structures and parts[1] and parts[2]:
                 teaches = [t for t in teaches if t[:2] != ("class", parts[1])]
                 teaches.append(("class", parts[1], parts[2]))
-        for priority in ("DIR", "ENS", "EVS", "ETA"):
-            if priority in profiles:
-                profile = priority
-                break
-        else:
-            profile = "ENS" if teaches else "EVS"
+        profile = next(p for p in ("DIR", "ENS", "EVS", "ETA") if p in profiles)
         person = self._person(file, record_id, attrs, profile)
         if person is not None:
             person.teaches = list(dict.fromkeys(teaches))
             self.feed.persons.append(person)
+
+
+    def _known_function(self, file, record_id, attrs, codes, profiles) -> bool:
+        """Whether the person has a known function in this establishment. A person with none
+        (no code, or only unknown ones) is not imported rather than imported with some profile:
+        every profile grants rights (ETA writes to everyone), an account must get none until
+        its function is known; a member already imported is then absent from this complete
+        feed, hence gone, which grants nothing. Unknown codes beside a known one are named."""
+        unknown = sorted({c for c in codes if c not in FUNCTION_PROFILES})
+        who = " ".join(filter(None, (self._first(attrs, "givenName"), self._first(attrs, "sn")))) or "?"
+        listed = ", ".join(f"« {c} »" for c in unknown)
+        if not profiles:
+            reason = f"fonction inconnue {listed}" if unknown else "aucune fonction dans l'établissement"
+            self.feed.notice(file, record_id, who, f"{reason} : personne non importée, aucun droit dans "
+                                                   "l'établissement tant que sa fonction n'est pas connue")
+            return False
+        if unknown:
+            self.feed.notice(file, record_id, who, f"fonction inconnue {listed} ignorée")
+        return True
 
 
 def parse_aaf(uai: str, structure_join_key: str, paths: list[str]) -> Feed:

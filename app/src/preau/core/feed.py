@@ -60,9 +60,15 @@ class Feed:
     persons: list[Person] = field(default_factory=list)
     structure_join_key: str = ""
     errors: list[FeedError] = field(default_factory=list)
+    # Persons refused or given fewer rights than the feed asked for: one French line each,
+    # shown in the import report (the import itself goes on).
+    notices: list[str] = field(default_factory=list)
 
     def error(self, file: str, record: str, attribute: str, message: str) -> None:
         self.errors.append(FeedError(file, record, attribute, message))
+
+    def notice(self, file: str, record: str, who: str, message: str) -> None:
+        self.notices.append(f"{file} · enregistrement {record} ({who}) : {message}")
 
     @property
     def covered_profiles(self) -> set[str]:

@@ -107,6 +107,7 @@ class _Applier:
             "updated": sum(c["updated"] + c["deleted"] + c["gone"] for c in report.values()),
         }
         report["persons_in_feed"] = len(self.feed.persons)
+        report["notices"] = list(self.feed.notices)
         return report
 
     def _users(self) -> dict[str, User]:
@@ -154,6 +155,8 @@ class _Applier:
                 to_create.append(Membership(user=user, establishment=self.est, profile=person.profile,
                                             source=self.source))
             elif membership.profile != person.profile or membership.gone_since is not None:
+                if membership.profile != person.profile:
+                    self._profile_changed(person, user, membership.profile)
                 membership.profile = person.profile
                 membership.gone_since = None
                 to_update.append(membership)
@@ -166,6 +169,12 @@ class _Applier:
         gone_count = gone.update(gone_since=self.today)
         self.counts["memberships"].update(created=len(to_create), updated=len(to_update),
                                           gone=gone_count)
+
+    def _profile_changed(self, person: Person, user: User, old: str) -> None:
+        """A member whose profile changes (e.g. a secretary no longer in vie scolaire): the
+        report names them, rights can be lost."""
+        self.feed.notice(person.file, person.record, f"{user.first_name} {user.last_name}".strip(),
+                         f"profil modifié : {Profile(old).label} → {Profile(person.profile).label}")
 
     def _classes(self) -> dict[tuple[str, str], ClassGroup]:
         wanted = set()

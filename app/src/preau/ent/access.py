@@ -19,8 +19,11 @@ SUPERVISORS = frozenset({"DIR", "EVS"})
 
 
 def _children(est, parent):
+    # Only legal guardians (AAF ENTEleveAutoriteParentale) act for a child: the other persons
+    # related to a pupil (ENTElevePersRelEleve1/2, emergency contacts) are contacts, listed to
+    # the staff, with no rights on the pupil.
     current = Membership.objects.current().filter(establishment_id=est).values("user_id")
-    return (ParentLink.objects.filter(establishment_id=est, parent_id=parent, child__in=current)
+    return (ParentLink.objects.filter(establishment_id=est, parent_id=parent, child__in=current, legal_guardian=True)
             .select_related("child").order_by("child__first_name"))
 
 
@@ -140,6 +143,10 @@ class Viewer:
         return any(t.class_group_id == class_id and (subject_id is None or t.subject_id == subject_id)
                    for t in self.taught())
 
+    def may_grade(self, class_id: int, subject_id: int | None) -> bool:
+        """Assigned this school year to exactly this class and subject: may grade it."""
+        return any(t.class_group_id == class_id and t.subject_id == subject_id for t in self.taught())
+
     def follows_student(self, student_id: int) -> bool:
         """May see this student's absences and grades."""
         if self.is_supervisor or student_id in self.student_ids():
@@ -148,6 +155,13 @@ class Viewer:
             return ClassMembership.objects.for_request(self.request).filter(
                 user_id=student_id, class_group_id__in=self.taught_class_ids()).exists()
         return False
+
+
+def guardians_of(request, child_ids) -> list[tuple[int, int]]:
+    """(guardian id, child id) of these pupils' legal guardians: those notified of absences and
+    grades. Contacts without parental authority are not."""
+    return list(ParentLink.objects.for_request(request).filter(child_id__in=child_ids, legal_guardian=True)
+                .values_list("parent_id", "child_id"))
 
 
 def viewer(request) -> Viewer:

@@ -10,9 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from preau.core.models import ParentLink, User
+from preau.core.models import User
 from preau.core.prepared import PreparedQuery
-from preau.ent.access import profiles, require, viewer
+from preau.ent.access import guardians_of, profiles, require, viewer
 from preau.ent.forms import JustifyForm, RollCallForm
 from preau.ent.models import Absence, TimetableSlot
 from preau.ent.notify import notify
@@ -128,8 +128,7 @@ def roll_call(request, uai, class_id):
 
 def _notify_parents(request, records):
     by_child: dict[int, list[int]] = {}
-    for parent_id, child_id in ParentLink.objects.for_request(request).filter(
-            child_id__in=[r.student_id for r in records]).values_list("parent_id", "child_id"):
+    for parent_id, child_id in guardians_of(request, [r.student_id for r in records]):
         by_child.setdefault(child_id, []).append(parent_id)
     url = reverse("attendance", kwargs={"uai": request.establishment.uai})
     for record in records:

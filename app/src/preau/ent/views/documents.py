@@ -1,5 +1,6 @@
 """Course material per class and subject, and the one download view for every stored file."""
 from django.contrib import messages
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
@@ -65,23 +66,44 @@ DOCUMENT_IN_CLASSES = PreparedQuery(lambda est, file, classes: Document.objects.
 
 
 def can_download(request, stored: StoredFile) -> bool:
-    """A file is readable by whoever may see the thing it is attached to."""
-    me = viewer(request)
-    if stored.uploaded_by_id == request.user.pk or me.is_supervisor:
+    """A file is readable only by its uploader and by whoever may read the object that holds it.
+
+    Direction and vie scolaire get no more here than their pages give them: they see every
+    class's documents and spaces, but private messages and hand-ins stay with their readers."""
+    if stored.uploaded_by_id == request.user.pk:
         return True
-    class_ids = me.visible_class_ids()
+    return any(reads(request, stored) for reads in (_reads_document, _reads_submission, _reads_attachment,
+                                                     _reads_space_file))
+
+
+def _reads_document(request, stored) -> bool:
+    """A course document: its audience, as the documents page decides (every class for the
+    direction and the vie scolaire, else the classes the member sees)."""
+    class_ids = viewer(request).visible_class_ids()
     if class_ids is None:
-        if Document.objects.for_request(request).filter(file=stored).exists():
-            return True
-    elif DOCUMENT_IN_CLASSES.rows(est=request.establishment.pk, file=stored.pk, classes=sorted(class_ids)):
-        return True
-    if Submission.objects.for_request(request).filter(file=stored, homework__teacher=request.user).exists():
-        return True
-    if Message.objects.for_request(request).filter(
-            attachment=stored, conversation__participants__user=request.user).exists():
-        return True
-    post = SpacePost.objects.for_request(request).filter(file=stored).first()
-    return post is not None and post.class_group_id in space_class_ids(request)
+        return Document.objects.for_request(request).filter(file=stored).exists()
+    return bool(DOCUMENT_IN_CLASSES.rows(est=request.establishment.pk, file=stored.pk, classes=sorted(class_ids)))
+
+
+def _reads_submission(request, stored) -> bool:
+    """A hand-in: the homework's teacher, the pupil who handed it in and that pupil's legal
+    guardians."""
+    students = viewer(request).student_ids()
+    return Submission.objects.for_request(request).filter(file=stored).filter(
+        Q(homework__teacher=request.user) | Q(student_id__in=students)).exists()
+
+
+def _reads_attachment(request, stored) -> bool:
+    """A message attachment: the conversation's participants."""
+    return Message.objects.for_request(request).filter(
+        attachment=stored, conversation__participants__user=request.user).exists()
+
+
+def _reads_space_file(request, stored) -> bool:
+    """A file posted in a class or group space: the members of that space."""
+    spaces = space_class_ids(request)
+    posts = SpacePost.objects.for_request(request).filter(file=stored)
+    return posts.exists() if spaces is None else posts.filter(class_group_id__in=spaces).exists()
 
 
 def file_download(request, uai, file_id):

@@ -11,9 +11,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
-from preau.core.models import ClassGroup, ParentLink
+from preau.core.models import ClassGroup
 from preau.core.prepared import PreparedQuery
-from preau.ent.access import profiles, require, viewer
+from preau.ent.access import guardians_of, profiles, require, viewer
 from preau.ent.forms import AssessmentForm
 from preau.ent.models import Assessment, Grade
 from preau.ent.notify import notify
@@ -127,7 +127,9 @@ def assessment(request, uai, assessment_id):
     item = ASSESSMENT.first(est=request.establishment.pk, pk=assessment_id)
     if item is None:
         raise Http404
-    editable = item.teacher_id == request.user.pk
+    # Grading belongs to the teacher assigned to this class and subject this school year, not
+    # to whoever created the assessment once (a teacher replaced or moved loses it).
+    editable = me.may_grade(item.class_group_id, item.subject_id)
     require(editable or me.is_supervisor)
     students = students_of(request, item.class_group)
     existing = {g.student_id: g for g in GRADES_OF_ASSESSMENT.rows(assessment=item.pk)}
@@ -172,7 +174,7 @@ def _save_grades(request, item, students, existing, parsed):
     Grade.objects.bulk_create(new)
     Grade.objects.bulk_update(changed, ["value", "absent", "updated_at"])
     if touched:
-        parents = ParentLink.objects.for_request(request).filter(child_id__in=touched).values_list("parent_id", flat=True)
+        parents = [parent for parent, _ in guardians_of(request, touched)]
         subject = (item.subject.label or item.subject.code) if item.subject else ""
         notify(request.establishment, [*touched, *parents], f"Nouvelle note : {item.title} ({subject}).".replace(" ()", ""),
                reverse("grades", kwargs={"uai": request.establishment.uai}))

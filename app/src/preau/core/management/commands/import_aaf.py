@@ -11,6 +11,10 @@ def render_import(result: dict) -> str:
     totals = result["totals"]
     lines.append(f"Total : {totals['created']} créé(s), {totals['updated']} modifié(s), "
                  f"{result['persons_in_feed']} personne(s) dans le flux")
+    notices = result.get("notices") or []
+    if notices:
+        lines.append(f"À vérifier ({len(notices)}) :")
+        lines.extend(f"  - {line}" for line in notices)
     return "\n".join(lines)
 
 
