@@ -140,6 +140,24 @@ def test_get_matrix(client, world):
     assert not wrong
 
 
+def test_shared_teacher_never_mixes_the_two_establishments(client, world):
+    """A member of A and B: every URL with objects of one establishment under the other's UAI
+    is refused, although the account belongs to both."""
+    a, b = world["A"], world["B"]
+    client.force_login(a["shared"])
+    checked = 0
+    for name, converters in establishment_urls():
+        if set(converters) == {"uai"}:
+            continue
+        for uai_side, objects_side in ((a, b), (b, a)):
+            values = {**url_kwargs(objects_side), "uai": uai_side["est"].uai}
+            url = reverse(name, kwargs={k: values[k] for k in converters})
+            assert status_of(client, url) == ".", url
+            checked += 1
+    assert checked >= 20
+    assert status_of(client, reverse("class_grades", kwargs={"uai": b["est"].uai, "class_id": b["class"].pk})) == "x"
+
+
 def test_download_matrix(client, world):
     a = world["A"]
     wrong = []
