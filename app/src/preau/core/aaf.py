@@ -211,7 +211,6 @@ class AafParser:
             person.teaches = list(dict.fromkeys(teaches))
             self.feed.persons.append(person)
 
-
     def _known_function(self, file, record_id, attrs, codes, profiles) -> bool:
         """Whether the person has a known function in this establishment. A person with none
         (no code, or only unknown ones) is not imported rather than imported with some profile:
