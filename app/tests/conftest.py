@@ -86,6 +86,16 @@ def django_db_modify_db_settings(postgres_server):
 
 
 @pytest.fixture
+def client():
+    """pytest-django's client, except that force_login() also passes the second factor of the
+    administrators who need one (tests.helpers.SecondFactorClient; test_two_factor.py proves
+    that without it they reach nothing)."""
+    from tests.helpers import SecondFactorClient
+
+    return SecondFactorClient()
+
+
+@pytest.fixture
 def artifacts_dir() -> Path:
     path = Path(os.environ.get("PREAU_ARTIFACTS_DIR", Path(__file__).parent / "artifacts"))
     path.mkdir(parents=True, exist_ok=True)
@@ -184,3 +194,19 @@ def login(page, username, password):
     page.get_by_label("Identifiant").fill(username)
     page.get_by_label("Mot de passe").fill(password)
     page.get_by_role("button", name="Se connecter").click()
+
+
+def enrol_in_browser(page) -> bytes:
+    """On the second factor's enrolment page (an administrator's first login lands there): type
+    the code an authenticator app computes from the secret shown, leave the recovery codes.
+    Returns the secret key (tests.helpers.totp_code computes the next codes)."""
+    import base64
+
+    from tests.helpers import totp_code
+
+    page.wait_for_url("**/compte/double-authentification/activer/**")
+    key = base64.b32decode(page.locator("#cle-secrete").inner_text().replace(" ", ""))
+    page.get_by_label("Code à 6 chiffres").fill(totp_code(key))
+    page.get_by_role("button", name="Activer", exact=True).click()
+    page.get_by_role("link", name="J'ai noté mes codes, continuer").click()
+    return key

@@ -3,6 +3,7 @@ import re
 from pathlib import Path
 
 from django.apps import apps
+from django.test import Client
 
 from preau.core.generator import generate
 from preau.core.models import Establishment
@@ -48,3 +49,64 @@ def edit_first_record(path: Path, old: str, new: str) -> str:
     assert n == 1, f"{old!r} not found in first record of {path.name}"
     path.write_text(text.replace(record, edited, 1), encoding="utf-8")
     return record_id(record)
+
+
+# --- second factor (preau.twofactor) ---------------------------------------------------------
+
+def totp_code(key: bytes, steps_ahead=0) -> str:
+    """The code an authenticator app shows for secret `key` now (or `steps_ahead` periods of
+    30 s later): django-otp's defaults, 6 digits."""
+    import time
+
+    from django_otp.oath import TOTP
+
+    totp = TOTP(key, step=30, digits=6)
+    totp.time = time.time() + steps_ahead * 30
+    return f"{totp.token():06d}"
+
+
+def wrong_code(key: bytes) -> str:
+    """A 6-digit code that the device of `key` refuses (none of the codes it accepts now)."""
+    accepted = {totp_code(key, steps) for steps in (-2, -1, 0, 1, 2)}
+    return next(code for code in ("000000", "111111", "222222", "333333", "444444", "555555")
+                if code not in accepted)
+
+
+def enrol_through_pages(client, next_url="") -> tuple:
+    """Enrol the logged-in client's user as a person would: read the secret printed on the
+    enrolment page, type the app's code. Returns (the response: recovery codes page, key)."""
+    import base64
+
+    page = client.get("/compte/double-authentification/activer/").content.decode()
+    secret = re.search(r'id="cle-secrete"><code>([A-Z2-7 ]+)</code>', page).group(1)
+    key = base64.b32decode(secret.replace(" ", ""))
+    response = client.post("/compte/double-authentification/activer/",
+                           {"code": totp_code(key), "next": next_url})
+    return response, key
+
+
+def pass_second_factor(client, user) -> None:
+    """Mark the client's session verified by a confirmed TOTP device of `user` (created if
+    needed), through django-otp's own session key: what the verification page does once the
+    right code is typed. Only for users who need a second factor (ADMC, ADML)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = (TOTPDevice.objects.filter(user=user, confirmed=True).first()
+              or TOTPDevice.objects.create(user=user, name="test", confirmed=True))
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+
+
+class SecondFactorClient(Client):
+    """Django's test client whose force_login() also passes the second factor when the user
+    needs one: the page tests are about pages. tests/test_two_factor.py proves that a plain
+    Client logged in the same way reaches nothing before the second factor."""
+
+    def force_login(self, user, backend=None):
+        from preau.twofactor.policy import needs_second_factor
+
+        super().force_login(user, backend)
+        if needs_second_factor(user):
+            pass_second_factor(self, user)

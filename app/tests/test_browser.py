@@ -1,12 +1,13 @@
 """Browser journeys of the directory (Playwright + Debian's Chromium) with axe-core on each page
 (fixtures in conftest.py)."""
+import base64
 import re
 
 import pytest
 
 from preau.core.models import ClassGroup, ClassMembership, Membership, Platform, User
-from tests.conftest import login
-from tests.helpers import make_establishment
+from tests.conftest import enrol_in_browser, login
+from tests.helpers import make_establishment, totp_code, wrong_code
 
 pytestmark = pytest.mark.browser
 
@@ -33,6 +34,17 @@ def test_admin_finds_user_and_resets_code_then_firstlogin(page, directory_data, 
     page.goto("/connexion/")
     check_a11y(page, "01-connexion")
     login(page, "anne.delpech", ADMIN_PASSWORD)
+    # A local admin: the second factor is enrolled at the first login (QR code or typed key).
+    page.wait_for_url("**/compte/double-authentification/activer/**")
+    assert page.get_by_role("img", name="QR code à scanner").is_visible()
+    check_a11y(page, "02a-double-authentification")
+    key = base64.b32decode(page.locator("#cle-secrete").inner_text().replace(" ", ""))
+    page.get_by_label("Code à 6 chiffres").fill(wrong_code(key))
+    page.get_by_role("button", name="Activer", exact=True).click()
+    assert page.get_by_text("Code incorrect ou expiré.").is_visible()
+    check_a11y(page, "02b-double-authentification-erreur")
+    page.wait_for_timeout(1100)  # django-otp's delay after a wrong code
+    key = enrol_in_browser_checked(page, check_a11y)
     page.wait_for_url(HOME)
     check_a11y(page, "02-accueil")
     page.get_by_role("link", name=est.name).click()
@@ -70,12 +82,41 @@ def test_admin_finds_user_and_resets_code_then_firstlogin(page, directory_data, 
     assert page.get_by_role("heading", name=est.name).is_visible()
     check_a11y(page, "07-etablissement")
 
+    # The admin again: password, then the app's next code; "Sécurité du compte" from the menu.
+    page.get_by_role("button", name="Se déconnecter").click()
+    login(page, "anne.delpech", ADMIN_PASSWORD)
+    page.wait_for_url("**/compte/double-authentification/**")
+    check_a11y(page, "07a-double-authentification-verification")
+    page.get_by_label("Code à 6 chiffres ou code de secours").fill(totp_code(key, steps_ahead=1))
+    page.get_by_role("button", name="Valider").click()
+    page.wait_for_url(HOME)
+    page.get_by_role("link", name="Sécurité du compte").click()
+    assert page.get_by_text("10 sur 10").is_visible()
+    check_a11y(page, "07b-securite-du-compte")
+
+
+def enrol_in_browser_checked(page, check_a11y) -> bytes:
+    """enrol_in_browser, with axe on the recovery codes page it shows once."""
+    key = base64.b32decode(page.locator("#cle-secrete").inner_text().replace(" ", ""))
+    page.get_by_label("Code à 6 chiffres").fill(totp_code(key))
+    page.get_by_role("button", name="Activer", exact=True).click()
+    assert page.get_by_role("listitem").filter(has_text=re.compile(r"^[a-z2-7]{4}-[a-z2-7]{4}$")).count() == 10
+    check_a11y(page, "02c-codes-de-secours")
+    page.get_by_role("link", name="J'ai noté mes codes, continuer").click()
+    return key
+
 
 def test_phone_layout_and_error_page(browser, live_server, directory_data, check_a11y):
     context = browser.new_context(base_url=live_server.url, locale="fr-FR",
                                   viewport={"width": 375, "height": 740}, is_mobile=True)
     page = context.new_page()
     login(page, "anne.delpech", ADMIN_PASSWORD)
+    page.set_viewport_size({"width": 360, "height": 740})  # the second factor's pages at 360 px
+    page.wait_for_url("**/compte/double-authentification/activer/**")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    check_a11y(page, "08a-double-authentification-mobile")
+    enrol_in_browser(page)
+    page.set_viewport_size({"width": 375, "height": 740})
     page.goto(f"/e/{directory_data.uai}/annuaire/")
     # No horizontal scrolling on a phone.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")

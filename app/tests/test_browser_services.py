@@ -7,7 +7,7 @@ import re
 import pytest
 
 from preau.ent.models import Absence, Grade, Homework, Message, Submission
-from tests.conftest import login
+from tests.conftest import enrol_in_browser, login
 from tests.school import make_school
 
 pytestmark = pytest.mark.browser
@@ -163,6 +163,7 @@ def test_phone_width_pages(browser, live_server, school, check_a11y):
 def test_direction_enters_the_timetable(page, school, check_a11y):
     s = school
     login(page, s["admin"].username, PASSWORD)
+    enrol_in_browser(page)  # a local admin: second factor first
     page.goto(f"/e/{s['est'].uai}/emploi-du-temps/classes/{s['class'].pk}/")
     page.get_by_role("link", name="Ajouter un cours").click()
     page.get_by_label("Jour").select_option(label="Jeudi")

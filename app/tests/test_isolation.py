@@ -9,7 +9,8 @@ from tests.helpers import snapshot
 from tests.school import PROFILES, make_school, url_kwargs
 
 # URLs that are not about one establishment's data.
-GLOBAL_URLS = {"healthz", "readyz", "metrics", "home", "login", "logout", "activation"}
+GLOBAL_URLS = {"healthz", "readyz", "metrics", "home", "login", "logout", "activation",
+               "two_factor_verify", "two_factor_setup", "account_security", "recovery_codes"}
 
 
 def all_patterns(resolver=None, prefix=""):

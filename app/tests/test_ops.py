@@ -10,7 +10,7 @@ from django.utils import timezone
 from preau import config
 from preau.core.models import ClassGroup, Establishment, Membership, Platform, User
 from preau.core.uai import check_letter, is_valid_uai
-from tests.helpers import make_establishment, snapshot
+from tests.helpers import enrol_through_pages, make_establishment, snapshot
 
 
 def test_uai_check_letter():
@@ -141,6 +141,8 @@ def test_seed_demo_and_login(call_json, client):
     assert User.objects.filter(username__startswith="demo.").count() == 8
     response = client.post("/connexion/", {"username": "demo.adml", "password": report["password"]})
     assert response.status_code == 302
+    assert client.get("/e/0820010R/annuaire/").status_code == 302  # the second factor first
+    assert enrol_through_pages(client)[0].status_code == 200
     assert client.get("/e/0820010R/annuaire/").status_code == 200
     # The demo logins see realistic content on their dashboards and pages.
     for username, path, expected in [

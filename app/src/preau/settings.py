@@ -31,6 +31,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "preau.core",
     "preau.ent",
+    # Second factor of ADMC and ADML: TOTP and recovery codes (preau.twofactor).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "preau.twofactor",
 ]
 
 MIDDLEWARE = [
@@ -47,6 +52,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "preau.core.tenancy.TenantMiddleware",
+    # After the tenant's process_view (user and membership read): no query for pupils' pages.
+    "preau.twofactor.policy.SecondFactorMiddleware",
     "preau.ent.cache.UserCacheMiddleware",
 ]
 
@@ -115,6 +122,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
+# Second factor (preau.twofactor): wrong codes delay the next try (1, 2, 4… s per device).
+OTP_TOTP_ISSUER = "Préau"
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
 
 # Sessions in the database: shared by every app server and gunicorn worker.
 SESSION_ENGINE = "preau.core.sessions"

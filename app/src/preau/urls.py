@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from preau.core import views
 from preau.ent.urls import urlpatterns as service_patterns
+from preau.twofactor import views as twofactor_views
 
 handler400 = "preau.core.errors.handler400"
 handler403 = "preau.core.errors.handler403"
@@ -26,6 +27,11 @@ urlpatterns = [
     path("connexion/", views.login_view, name="login"),
     path("deconnexion/", views.logout_view, name="logout"),
     path("activation/", views.activation_view, name="activation"),
+    # Second factor of ADMC and ADML (preau.twofactor): global, like the login.
+    path("compte/double-authentification/", twofactor_views.verify, name="two_factor_verify"),
+    path("compte/double-authentification/activer/", twofactor_views.setup, name="two_factor_setup"),
+    path("compte/securite/", twofactor_views.security, name="account_security"),
+    path("compte/securite/codes-de-secours/", twofactor_views.regenerate_codes, name="recovery_codes"),
     # Every establishment page lives under /e/<uai>/: TenantMiddleware guards them all.
     path("e/<str:uai>/", include(establishment_patterns)),
 ]
