@@ -38,12 +38,37 @@ def request(path, address=CA_IP, https=True):
 
 @pytest.fixture(scope="module")
 def upstream(ca_host):
-    """A stand-in app on nginx-ca:8000 (it is also in the app group) with a static file."""
+    """A stand-in app on nginx-ca:8000 (it is also in the app group) with a static file. Like
+    Django with its defaults, it sends security headers of its own, with other values."""
     ca_host.run_test("mkdir -p /srv/fake/static && echo home > /srv/fake/index.html && echo 'body{}' > /srv/fake/static/app.css")
-    ca_host.run_test("systemd-run --unit=fake-app --working-directory=/srv/fake python3 -m http.server 8000")
+    ca_host.run_test("systemd-run --unit=fake-app --working-directory=/srv/fake python3 -c %s", FAKE_APP)
     time.sleep(1)
     yield
     ca_host.run("systemctl stop fake-app")
+
+
+FAKE_APP = """
+import http.server
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def end_headers(self):
+        for name, value in (("Referrer-Policy", "same-origin"), ("X-Frame-Options", "SAMEORIGIN"),
+                            ("X-Content-Type-Options", "nosniff"), ("Cross-Origin-Opener-Policy", "unsafe-none")):
+            self.send_header(name, value)
+        super().end_headers()
+http.server.ThreadingHTTPServer(("", 8000), Handler).serve_forever()
+"""
+# The security headers, each once with nginx's value (the defaults of the role).
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=63072000",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin", "Cross-Origin-Opener-Policy": "same-origin"}
+
+
+def assert_security_headers_once(headers):
+    assert {name: headers.get_all(name) for name in SECURITY_HEADERS} == {
+        name: [value] for name, value in SECURITY_HEADERS.items()}
 
 
 def test_http_redirects_to_https():
@@ -63,10 +88,7 @@ def test_tls_1_2_and_1_3_with_the_lab_ca():
 def test_proxy_and_security_headers(upstream):
     status, headers, body = request("/")
     assert status == 200 and body.strip() == "home"
-    assert headers["Strict-Transport-Security"] == "max-age=63072000"
-    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
-    assert headers["X-Content-Type-Options"] == "nosniff"
-    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert_security_headers_once(headers)  # the app's own copies dropped
     assert "nginx/" not in headers.get("Server", "")
 
 
@@ -74,12 +96,46 @@ def test_static_files_are_cached(upstream):
     request("/static/app.css")
     status, headers, body = request("/static/app.css")
     assert status == 200 and headers["X-Cache-Status"] == "HIT"
-    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert_security_headers_once(headers)
 
 
-def test_login_is_rate_limited(upstream):
-    statuses = [request("/connexion/")[0] for _ in range(12)]
-    assert 429 in statuses and statuses[0] != 429
+def posts(path, count, client):
+    """`count` POSTs of path on one connection, as `client` behind the declared front proxy
+    (X-Forwarded-For); their statuses, and the last 429's headers and body."""
+    conn = http.client.HTTPSConnection(DOMAIN, timeout=10)
+    conn.sock = ssl_socket(CA_IP, tls_context())
+    statuses, refused = [], None
+    for _ in range(count):
+        conn.request("POST", path, body=b"username=x&password=y", headers={
+            "Host": DOMAIN, "X-Forwarded-For": client,
+            "Content-Type": "application/x-www-form-urlencoded"})
+        response = conn.getresponse()
+        body = response.read().decode()
+        statuses.append(response.status)
+        if response.status == 429:
+            refused = (response.headers, body)
+    conn.close()
+    return statuses, refused
+
+
+def test_login_pages_are_not_limited(upstream):
+    # a class opening the login page at once: never refused here (only the form's POSTs count)
+    assert 429 not in [request(path)[0] for path in ("/connexion/", "/activation/") * 40]
+
+
+def test_login_posts_are_limited_per_real_client(upstream, ca_host):
+    # 300 a minute, burst 60: a class of 30 submitting at once passes, a flood does not
+    statuses, refused = posts("/connexion/", 30, "198.51.100.7")
+    assert 429 not in statuses
+    statuses, refused = posts("/connexion/", 120, "198.51.100.8")
+    assert 429 in statuses and statuses[:60].count(429) == 0
+    headers, body = refused
+    assert headers["Retry-After"] == "5" and '<html lang="fr">' in body
+    assert "Trop de connexions" in body and "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    # keyed on the client the front proxy names, not on the proxy: another client still passes
+    assert 429 not in posts("/activation/", 5, "198.51.100.9")[0]
+    log = ca_host.check_output("cat /var/log/nginx/access.log")
+    assert '198.51.100.8 - - ' in log and '"POST /connexion/ HTTP/1.1" 429' in log
 
 
 def test_waiting_page_when_the_app_is_down(ca_host, upstream):
@@ -88,7 +144,7 @@ def test_waiting_page_when_the_app_is_down(ca_host, upstream):
     status, headers, body = request("/e/0123456A/")
     assert status == 503 and headers["Retry-After"] == "30"
     assert '<html lang="fr">' in body and "Veuillez patienter" in body
-    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert_security_headers_once(headers)
     assert request("/_preau/wait.css")[0] == 200
 
 
