@@ -209,3 +209,26 @@ def test_a_throttle_decision_is_a_few_queries(est, pupil, django_assert_max_num_
         throttle.record_attempt(pupil, f"2001:db8::{n}", n % 2 == 0)
     with django_assert_max_num_queries(3):
         throttle.retry_after(pupil, "2001:db8::1")
+
+
+def test_an_operator_forgives_an_address(est, call_json):
+    for n in range(20):
+        login(SCHOOL, f"inconnu.{n}", "x")
+    assert login(SCHOOL, "inconnu.22", "x").status_code == 429
+    seen = call_json("login_throttle", SCHOOL)
+    assert seen["failures"] == 20 and seen["retry_after"] > 0 and seen["prefix"] == SCHOOL
+    assert seen["free_failures"] == 20
+    assert call_json("login_throttle", SCHOOL, "--forgive", "--dry-run")["forgiven"] == 20
+    done = call_json("login_throttle", SCHOOL, "--forgive")
+    assert done["forgiven"] == 20 and done["failures"] == 0 and done["retry_after"] == 0
+    assert login(SCHOOL, "inconnu.22", "x").status_code == 401
+    from django.core.management import CommandError, call_command
+    with pytest.raises(CommandError, match="pas une adresse IP"):
+        call_command("login_throttle", "n'importe-quoi")
+
+
+def test_seed_demo_gives_a_class_the_demo_password(db, call_json):
+    report = call_json("seed_demo", "--students", "15", "--class-logins", "5")
+    assert len(set(report["class_logins"])) == 5
+    assert all(login(SCHOOL, name, report["password"]).status_code == 302
+               for name in report["class_logins"])

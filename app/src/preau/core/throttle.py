@@ -157,3 +157,29 @@ def wait_message(seconds: int) -> str:
         minutes = math.ceil(seconds / 60)
         when = f"{minutes} minute{'s' if minutes > 1 else ''}"
     return f"Trop de tentatives échouées. Réessayez dans {when}."
+
+
+def forgive(ip: str) -> int:
+    """Forget the recent failures of an address's prefix (a collège slowed by one pupil's
+    spraying, once dealt with): the address throttle starts afresh. The number forgotten."""
+    prefix = address_prefix(ip)
+    if not prefix:
+        raise ValueError(f"{ip!r} n'est pas une adresse IP")
+    since = timezone.now() - dt.timedelta(seconds=settings.LOGIN_THROTTLE["address_window_seconds"])
+    deleted, _ = LoginAttempt.objects.filter(prefix=prefix, success=False, at__gte=since).delete()
+    return deleted
+
+
+def state(ip: str) -> dict:
+    """What the address throttle sees of an address: its prefix, failures and wait."""
+    prefix = address_prefix(ip)
+    if not prefix:
+        raise ValueError(f"{ip!r} n'est pas une adresse IP")
+    conf, now = settings.LOGIN_THROTTLE, timezone.now()
+    since = now - dt.timedelta(seconds=conf["address_window_seconds"])
+    seen = LoginAttempt.objects.filter(prefix=prefix, at__gte=since).aggregate(
+        failures=Count("id", filter=Q(success=False)),
+        users=Count("username", filter=Q(success=True), distinct=True))
+    return {"address": ip, "prefix": prefix, "failures": seen["failures"],
+            "free_failures": conf["address_free_failures"] + conf["address_free_per_user"] * seen["users"],
+            "retry_after": math.ceil(max(_address_wait(prefix, now, conf), 0))}

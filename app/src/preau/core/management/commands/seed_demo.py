@@ -32,8 +32,11 @@ class Command(OpsCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--students", type=int, default=60, help="generated students per establishment")
+        parser.add_argument("--class-logins", type=int, default=0, metavar="N",
+                            help="also give N generated pupils of the first collège the demo password "
+                                 "(a class logging in at once: tests/lab/test_34_login.py)")
 
-    def run(self, students=60, dry_run=False, **_):
+    def run(self, students=60, dry_run=False, class_logins=0, **_):
         password = make_password(DEMO_PASSWORD)
         with transaction.atomic():
             establishments = []
@@ -83,9 +86,18 @@ class Command(OpsCommand):
                 + [{"username": "demo.admc", "profile": "ADMC", "local_admin": False,
                     "establishments": "all"}],
             }
+            result["class_logins"] = self.class_logins(main, class_logins, password)
             if dry_run:
                 transaction.set_rollback(True)
         return result
+
+    def class_logins(self, establishment, count: int, password: str) -> list[str]:
+        """The usernames of `count` generated pupils, given the demo password."""
+        pupils = list(Membership.objects.filter(establishment=establishment, profile="ELV")
+                      .exclude(user__username__startswith="demo.").order_by("user__username")
+                      .values_list("user_id", "user__username")[:count])
+        User.objects.filter(pk__in=[pk for pk, _ in pupils]).update(password=password)
+        return [username for _, username in pupils]
 
     def render(self, r):
         lines = ["Démo" + (" (SIMULATION)" if r["dry_run"] else "") + " :"]
