@@ -37,6 +37,7 @@ def open_sessions(path: Path, per_profile: dict[str, int]) -> dict:
 
     from preau.core.models import ClassMembership, Membership, ParentLink
     from preau.ent.models import Assessment, Document, Participant
+    from preau.twofactor.policy import SESSION_REQUIRED, needs_second_factor
 
     rng = random.Random(7)
     lines, counts = [], {}
@@ -77,6 +78,7 @@ def open_sessions(path: Path, per_profile: dict[str, int]) -> dict:
             session[SESSION_KEY] = str(m.user_id)
             session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
             session[HASH_SESSION_KEY] = m.user.get_session_auth_hash()
+            session[SESSION_REQUIRED] = needs_second_factor(m.user)  # as a login decides it
             session.create()
             lines.append("\t".join([session.session_key, m.user.username, *urls]))
     rng.shuffle(lines)

@@ -5,6 +5,7 @@ import re
 
 import pytest
 from django.conf import settings
+from django.core.management import CommandError
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
@@ -269,3 +270,18 @@ def test_security_page_regenerates_the_recovery_codes(est, adml):
     _unthrottle(adml)
     assert client.post(VERIFY, {"code": fresh[0]}).status_code == 302
     assert client.get("/compte/securite/codes-de-secours/").status_code == 405
+
+
+def test_the_operator_resets_a_lost_second_factor(est, adml, call_json):
+    client, _, _ = enrolled(adml.username)
+    status = call_json("two_factor", "status", adml.username)
+    assert status["required"] and status["app"] and status["recovery_codes_left"] == 10
+    dry = call_json("two_factor", "reset", adml.username, "--dry-run")
+    assert dry["removed_devices"] == 2 and dry["app"] is False
+    assert client.get(f"/e/{est.uai}/annuaire/").status_code == 200  # nothing removed
+    done = call_json("two_factor", "reset", "Anne.Delpech")
+    assert done["removed_devices"] == 2 and not done["app"] and done["recovery_codes_left"] == 0
+    # The session it verified is no longer verified: the next page is the enrolment again.
+    assert client.get(f"/e/{est.uai}/annuaire/")["Location"].startswith(SETUP)
+    with pytest.raises(CommandError, match="compte inconnu"):
+        call_json("two_factor", "reset", "personne")

@@ -1,5 +1,6 @@
 """Browser journeys through the load balancer over HTTPS (Playwright + Debian's Chromium): a
-parent, a teacher and a student of a demo establishment do a daily task each.
+parent, a teacher and a student of a demo establishment do a daily task each; the local admin
+enrols the second factor and signs in again with a recovery code.
 
 Chromium resolves the lab's public name to the lb (`--host-resolver-rules`). It cannot be
 told to trust a CA file without an NSS database, so it accepts the certificate errors of
@@ -96,13 +97,17 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def login(page, username: str, password: str) -> None:
+def password_step(page, username: str, password: str) -> None:
     response = page.goto("/connexion/")
     assert response.status == 200 and page.url.startswith("https://")
     assert response.security_details()["issuer"] == _ca_name()
     page.get_by_label("Identifiant").fill(username)
     page.get_by_label("Mot de passe").fill(password)
     page.get_by_role("button", name="Se connecter").click()
+
+
+def login(page, username: str, password: str) -> None:
+    password_step(page, username, password)
     page.wait_for_url(re.compile(r"^https://[^/]+/$"))
     page.get_by_role("link", name="Collège Jean Moulin").first.click()
     page.wait_for_url(re.compile(rf"/e/{UAI}/$"))
@@ -205,3 +210,43 @@ def test_student_hands_in_homework(page, demo, tmp_path):
     page.get_by_role("button", name="Rendre le travail").click()
     assert page.get_by_text("Votre travail a bien été rendu.").is_visible()
     shot(page, "32-eleve-devoir-rendu")
+
+
+def _app_code(key: bytes) -> str:
+    """What an authenticator app shows now for the secret `key` (django-otp's TOTP: 30 s, 6 digits)."""
+    import time
+
+    from django_otp.oath import TOTP
+
+    totp = TOTP(key)
+    totp.time = time.time()
+    return f"{totp.token():06d}"
+
+
+def test_local_admin_enrols_a_second_factor_then_uses_a_recovery_code(page, demo):
+    """ADML (and ADMC) need a second factor: the first login enrols an authenticator app from
+    the key shown on the page, later logins ask for its code or a single-use recovery code."""
+    lab, password = demo
+    release.run_manage(lab, "two_factor reset demo.adml")  # enrolled by an earlier run: start over
+    password_step(page, "demo.adml", password)
+    page.wait_for_url(re.compile(r"/compte/double-authentification/activer/"))
+    assert page.get_by_role("img", name=re.compile("QR code")).is_visible()
+    shot(page, "40-adml-double-authentification")
+    key = base64.b32decode(page.locator("#cle-secrete").inner_text().replace(" ", ""))
+    page.get_by_label("Code à 6 chiffres").fill(_app_code(key))
+    page.get_by_role("button", name="Activer", exact=True).click()
+    codes = page.locator(".recovery-codes code").all_inner_texts()
+    assert len(set(codes)) == 10
+    shot(page, "41-adml-codes-de-secours")
+    page.get_by_role("link", name="J'ai noté mes codes, continuer").click()
+    page.get_by_role("link", name="Collège Jean Moulin").first.click()
+    page.get_by_role("link", name="Annuaire", exact=True).click()
+    page.wait_for_url(re.compile(rf"/e/{UAI}/annuaire/"))
+    page.get_by_role("button", name="Se déconnecter").click()
+    # Next login: the password, then a recovery code (works once).
+    password_step(page, "demo.adml", password)
+    page.wait_for_url(re.compile(r"/compte/double-authentification/\?"))
+    page.get_by_label("Code à 6 chiffres ou code de secours").fill(codes[0])
+    page.get_by_role("button", name="Valider").click()
+    assert page.get_by_text("il vous en reste 9", exact=False).is_visible()
+    shot(page, "42-adml-connecte-avec-un-code-de-secours")

@@ -117,8 +117,9 @@ def recovery_codes_left(user) -> int:
 
 
 def remove_all(user) -> int:
-    """Every second-factor device of the user (lost phone and codes: the operator's reset)."""
+    """Remove every second-factor device of the user (lost phone and codes: the operator's
+    reset); sessions they verified are no longer verified. Returns how many."""
     with transaction.atomic():
-        removed, _ = TOTPDevice.objects.filter(user=user).delete()
-        static, _ = StaticDevice.objects.filter(user=user).delete()
-    return removed + static
+        _, totp = TOTPDevice.objects.filter(user=user).delete()
+        _, static = StaticDevice.objects.filter(user=user).delete()
+    return totp.get(TOTPDevice._meta.label, 0) + static.get(StaticDevice._meta.label, 0)
