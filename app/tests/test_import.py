@@ -235,13 +235,18 @@ def test_returning_user_reactivated_but_admin_disable_is_sticky(est, tmp_path, c
     from preau.core import accounts
     feed = small_feed(tmp_path, students=5)
     call_json("import_aaf", est.uai, *feed["files"])
-    students = list(User.objects.filter(memberships__profile="ELV").order_by("pk")[:2])
-    retired, blocked = students
-    # Retention disabled one (it had left); a local admin disabled the other.
-    User.objects.filter(pk=retired.pk).update(is_active=False, disabled_at=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
-    accounts.disable_in_establishment(blocked, est)
+    students = list(User.objects.filter(memberships__profile="ELV").order_by("pk")[:3])
+    retired, blocked, legacy = students
+    # Retention disabled one (it had left); a local admin disabled the other (its membership
+    # only); a release before that one disabled the whole account along with its membership.
+    long_ago = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    User.objects.filter(pk__in=[retired.pk, legacy.pk]).update(is_active=False, disabled_at=long_ago)
+    accounts.disable_in_establishment(blocked, est, by="anne.delpech", via="annuaire")
+    Membership.objects.filter(user=legacy).update(disabled=True)
     report = call_json("import_aaf", est.uai, *feed["files"])
-    assert report["users"]["updated"] == 1
-    retired.refresh_from_db(), blocked.refresh_from_db()
-    assert retired.is_active and retired.disabled_at is None
-    assert not blocked.is_active and Membership.objects.get(user=blocked).disabled
+    assert report["users"]["updated"] == 2
+    for user in students:
+        user.refresh_from_db()
+        assert user.is_active and user.disabled_at is None
+    assert Membership.objects.get(user=blocked).disabled and Membership.objects.get(user=legacy).disabled
+    assert not Membership.objects.get(user=retired).disabled

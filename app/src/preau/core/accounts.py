@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 import unicodedata
 
 from django.conf import settings
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from preau.core.models import Membership, User
+from preau.core.models import Membership, OperationLog, User
 
 # No 0/O, 1/I/L: codes are read aloud and typed by children.
 CODE_ALPHABET = "ABCDEFGHJKMNPRSTUVWXYZ23456789"
@@ -19,15 +21,18 @@ CODE_LENGTH = 10
 # Codes are random (≈ 49 bits), expire and are throttled: a light Argon2id is enough and lets
 # ops hand out thousands of codes at once (≈ 5 ms each instead of ≈ 100 ms for passwords).
 _CODE_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+# Who did what to which account, in which establishment (one JSON line each, never a code).
+audit_log = logging.getLogger("preau.audit")
 
 
 def _normalize_code(code: str) -> str:
     return code.strip().upper().replace(" ", "").replace("-", "")
 
 
-def issue_activation_codes(users: list[User]) -> dict[int, str]:
+def issue_activation_codes(users: list[User], establishment, *, by: str, via: str) -> dict[int, str]:
     """Give each user a new activation code (returned in clear, once) and disable their
-    password. Returns {user id: code}."""
+    password, audited in `establishment` as done `by` someone `via` a path. Returns
+    {user id: code}."""
     expires = timezone.now() + dt.timedelta(days=settings.ACTIVATION_CODE_DAYS)
     codes = {}
     for user in users:
@@ -37,11 +42,25 @@ def issue_activation_codes(users: list[User]) -> dict[int, str]:
         user.set_unusable_password()
         codes[user.pk] = code
     User.objects.bulk_update(users, ["activation_code", "activation_expires", "password"], batch_size=500)
+    audit("activation_code", establishment, users, by=by, via=via)
     return codes
 
 
-def issue_activation_code(user: User) -> str:
-    return issue_activation_codes([user])[user.pk]
+def issue_activation_code(user: User, establishment, *, by: str, via: str) -> str:
+    return issue_activation_codes([user], establishment, by=by, via=via)[user.pk]
+
+
+def audit(action: str, establishment, users: list[User], *, by: str, via: str) -> None:
+    """Record an action on accounts: a row in the establishment's OperationLog (in the same
+    transaction) and, once committed, a line on the `preau.audit` logger."""
+    if not users:
+        return
+    usernames = [u.username for u in users]
+    OperationLog.objects.create(establishment=establishment, kind=action,
+                                summary={"by": by, "via": via, "users": usernames})
+    line = {"action": action, "by": by, "via": via, "establishment": establishment.uai,
+            "users": ",".join(usernames), "count": len(usernames)}
+    transaction.on_commit(lambda: audit_log.info(action, extra=line))
 
 
 def check_activation_code(user: User, code: str) -> bool:
@@ -71,22 +90,53 @@ def make_username(first_name: str, last_name: str, taken: set[str]) -> str:
     return candidate
 
 
-def disable_in_establishment(user: User, establishment) -> None:
-    """A local admin disables a user in their establishment only (sticky across imports); the
-    account itself is disabled when no other establishment still gives access."""
+def local_admin_refusal(actor: User, membership: Membership) -> str | None:
+    """Why `actor` may not give `membership.user` a new activation code, nor disable or re-enable
+    them in `membership.establishment` from its directory; None when they may.
+
+    The one rule for acting on an account from an establishment: a code resets the account
+    everywhere, so a local admin (ADML) acts only on accounts whose every current membership
+    (not gone, not disabled) is in their establishment. Gone or disabled memberships grant
+    nothing, neither to the actor nor over the target. Platform admins (ADMC) act on every
+    account. Nobody acts on their own account from a directory."""
+    user, est = membership.user, membership.establishment
+    if user.pk == actor.pk:
+        return ("C'est votre propre compte : il ne peut pas être modifié depuis l'annuaire. "
+                "Demandez à un autre administrateur si besoin.")
+    if actor.is_platform_admin:
+        return None
+    if not Membership.objects.current().filter(user=actor, establishment=est, is_local_admin=True).exists():
+        return "Seuls les administrateurs de l'établissement peuvent modifier les comptes."
+    if user.is_platform_admin:
+        return "Ce compte est celui d'un administrateur de la plateforme : seul l'administrateur central (ADMC) peut le modifier."
+    if membership.gone_since is not None:
+        return (f"Cette personne n'est plus dans l'annuaire de l'établissement depuis le "
+                f"{membership.gone_since:%d/%m/%Y} : son compte ne peut plus être modifié ici.")
+    if Membership.objects.current().filter(user=user).exclude(establishment=est).exists():
+        return ("Ce compte est aussi actif dans un autre établissement : pour ne pas toucher à ses "
+                "droits là-bas, seul l'administrateur central de Préau (ADMC) peut lui donner un "
+                "nouveau code d'activation, le désactiver ou le réactiver. Contactez-le en lui "
+                f"indiquant l'identifiant « {user.username} ».")
+    return None
+
+
+def disable_in_establishment(user: User, establishment, *, by: str, via: str) -> None:
+    """Disable the user's membership in this establishment only (sticky across imports): the
+    account itself, and its access to other establishments, are untouched."""
     Membership.objects.filter(user=user, establishment=establishment).update(disabled=True)
-    if not Membership.objects.current().filter(user=user).exists():
-        user.is_active = False
-        user.disabled_at = timezone.now()
-        user.save(update_fields=["is_active", "disabled_at"])
+    audit("account_disabled", establishment, [user], by=by, via=via)
 
 
-def enable_in_establishment(user: User, establishment) -> None:
-    Membership.objects.filter(user=user, establishment=establishment).update(disabled=False)
-    if not user.is_active and user.merged_into_id is None:
+def enable_in_establishment(user: User, establishment, *, by: str, via: str) -> None:
+    memberships = Membership.objects.filter(user=user, establishment=establishment)
+    memberships.update(disabled=False)
+    if not user.is_active and user.merged_into_id is None and memberships.present().exists():
+        # Only accounts disabled by earlier releases, which disabled the whole account along
+        # with its last membership (retention disables accounts whose memberships are gone).
         user.is_active = True
         user.disabled_at = None
         user.save(update_fields=["is_active", "disabled_at"])
+    audit("account_enabled", establishment, [user], by=by, via=via)
 
 
 def search_users(queryset, query: str):

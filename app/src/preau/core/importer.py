@@ -114,8 +114,6 @@ class _Applier:
         persons = self.feed.persons
         existing = {u.join_key: u for u in User.objects.filter(join_key__in=[p.join_key for p in persons])}
         taken = set(User.objects.values_list("username", flat=True))
-        admin_disabled = set(Membership.objects.filter(disabled=True, user__in=existing.values())
-                             .values_list("user_id", flat=True))
         to_create, to_update = [], []
         for person in persons:
             values = {f: getattr(person, f) if getattr(person, f) is not None else None
@@ -130,8 +128,9 @@ class _Applier:
                 to_create.append(user)
             else:
                 changed = any(getattr(user, f) != v for f, v in values.items())
-                if not user.is_active and user.merged_into_id is None and user.pk not in admin_disabled:
-                    # Back in the directory after retention disabled the account.
+                if not user.is_active and user.merged_into_id is None:
+                    # Back in the directory after retention disabled the account (a local admin's
+                    # disabling is on the membership, which stays disabled).
                     user.is_active, user.disabled_at, changed = True, None, True
                 if changed:
                     for f, v in values.items():

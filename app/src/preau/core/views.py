@@ -191,17 +191,15 @@ def directory(request, uai):
 
 
 def _member_or_404(request, user_id) -> Membership:
-    membership = get_object_or_404(Membership.objects.for_request(request).select_related("user"),
+    membership = get_object_or_404(Membership.objects.for_request(request).select_related("user", "establishment"),
                                    user_id=user_id)
-    # A local admin never acts on a platform admin's account.
+    # A local admin does not even see a platform admin's account.
     if membership.user.is_platform_admin and not request.user.is_platform_admin:
         raise PermissionDenied
     return membership
 
 
-@local_admin_required
-def directory_user(request, uai, user_id):
-    membership = _member_or_404(request, user_id)
+def _user_page(request, membership, refusal, new_code=None, status=200):
     user = membership.user
     year = Platform.current_school_year()
     context = {
@@ -210,41 +208,54 @@ def directory_user(request, uai, user_id):
         "classes": ClassGroup.objects.for_request(request).filter(members=user, school_year=year),
         "children": ParentLink.objects.for_request(request).filter(parent=user).select_related("child"),
         "parents": ParentLink.objects.for_request(request).filter(child=user).select_related("parent"),
-        "new_code": None,
+        "refusal": refusal,
+        # The code is shown once, on this response, never stored in clear.
+        "new_code": new_code,
     }
-    return render(request, "preau/directory_user.html", context)
+    return render(request, "preau/directory_user.html", context, status=status)
 
 
-@require_POST
 @local_admin_required
-def directory_reset_code(request, uai, user_id):
+def directory_user(request, uai, user_id):
     membership = _member_or_404(request, user_id)
-    code = accounts.issue_activation_code(membership.user)
-    context = {"membership": membership, "person": membership.user, "new_code": code,
-               "classes": [], "children": [], "parents": []}
-    # The code is shown once, on this response, never stored in clear.
-    return render(request, "preau/directory_user.html", context)
+    return _user_page(request, membership, accounts.local_admin_refusal(request.user, membership))
 
 
-@require_POST
-@local_admin_required
-def directory_disable(request, uai, user_id):
-    membership = _member_or_404(request, user_id)
-    if membership.user_id == request.user.pk:
-        messages.error(request, "Vous ne pouvez pas désactiver votre propre compte.")
-        return redirect("directory_user", uai=request.establishment.uai, user_id=user_id)
-    accounts.disable_in_establishment(membership.user, request.establishment)
+def _account_action(action):
+    """A POST of the directory acting on an account: refused with 403 (the page, with the
+    reason) unless accounts.local_admin_refusal() allows it."""
+
+    @functools.wraps(action)
+    @require_POST
+    @local_admin_required
+    def view(request, uai, user_id):
+        membership = _member_or_404(request, user_id)
+        refusal = accounts.local_admin_refusal(request.user, membership)
+        if refusal:
+            return _user_page(request, membership, refusal, status=403)
+        return action(request, membership, by=request.user.username, via="annuaire")
+
+    return view
+
+
+@_account_action
+def directory_reset_code(request, membership, **who):
+    code = accounts.issue_activation_code(membership.user, request.establishment, **who)
+    return _user_page(request, membership, None, new_code=code)
+
+
+@_account_action
+def directory_disable(request, membership, **who):
+    accounts.disable_in_establishment(membership.user, request.establishment, **who)
     messages.success(request, f"{membership.user} est désactivé dans cet établissement.")
     return redirect("directory", uai=request.establishment.uai)
 
 
-@require_POST
-@local_admin_required
-def directory_enable(request, uai, user_id):
-    membership = _member_or_404(request, user_id)
-    accounts.enable_in_establishment(membership.user, request.establishment)
+@_account_action
+def directory_enable(request, membership, **who):
+    accounts.enable_in_establishment(membership.user, request.establishment, **who)
     messages.success(request, f"{membership.user} est réactivé dans cet établissement.")
-    return redirect("directory_user", uai=request.establishment.uai, user_id=user_id)
+    return redirect("directory_user", uai=request.establishment.uai, user_id=membership.user_id)
 
 
 @local_admin_required

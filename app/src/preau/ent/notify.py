@@ -92,11 +92,13 @@ def send_emails(establishment, notifications) -> int:
     (preau_notification_emails_total{result="failed"}), never the end of the batch."""
     if not notifications or not emails_enabled(establishment):
         return 0
-    from preau.core.models import User
+    from preau.core.models import Membership, User
 
+    # Only current members: a membership disabled by a local admin leaves the account active.
+    members = Membership.objects.current().filter(establishment=establishment).values("user_id")
     addresses = dict(User.objects.filter(pk__in={n.user_id for n in notifications}, is_active=True,
                                          email_notifications=True)
-                     .exclude(email="").values_list("pk", "email"))
+                     .filter(pk__in=members).exclude(email="").values_list("pk", "email"))
     preferences = reverse("notification_preferences", kwargs={"uai": establishment.uai})
     footer = (f"\n\n-- \nPréau, {establishment.name}. Vous recevez ce message parce que votre établissement "
               "envoie les notifications de l'ENT par e-mail. Pour ne plus les recevoir : « Mes préférences » "

@@ -1,9 +1,21 @@
+import getpass
+import os
+
 from django.db import transaction
 from django.utils import timezone
 
 from preau.core import accounts
 from preau.core.management.base import OpsCommand, OpsError, get_establishment
 from preau.core.models import ClassGroup, Membership, Platform, Profile
+
+
+def _operator() -> str:
+    """The platform operator running this command (the ops bundle runs it with sudo)."""
+    try:
+        login = os.environ.get("SUDO_USER") or getpass.getuser()
+    except (KeyError, OSError):  # a uid without a name
+        login = f"uid {os.getuid()}"
+    return f"operator:{login}"
 
 
 class Command(OpsCommand):
@@ -35,7 +47,9 @@ class Command(OpsCommand):
                            and (renew or not m.user.activation_code
                                 or m.user.activation_expires < timezone.now())]
             members = list(members)
-            codes = accounts.issue_activation_codes([m.user for m in members])
+            # Audited in the establishment's OperationLog and on `preau.audit` (never the codes).
+            codes = accounts.issue_activation_codes([m.user for m in members], est,
+                                                    by=_operator(), via="activation_codes")
             classes = dict(ClassGroup.objects.of(est).filter(
                 kind="class", school_year=Platform.current_school_year(),
                 classmembership__user__in=[m.user for m in members])
