@@ -50,7 +50,6 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "preau.core.sessions.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "preau.core.tenancy.TenantMiddleware",
     # After the tenant's process_view (user and membership read): no query for pupils' pages.
     "preau.twofactor.policy.SecondFactorMiddleware",
@@ -135,7 +134,14 @@ CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_AGE = 8 * 3600
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # TLS, the HTTP→HTTPS redirect and HSTS are the nginx load balancer's job (role nginx).
-SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008"]
+# So are the other security headers (Content-Security-Policy, X-Content-Type-Options,
+# X-Frame-Options, Referrer-Policy, Cross-Origin-Opener-Policy): nginx also serves the waiting
+# page and the cached static files, which Django never sees, and each header must be sent once
+# with one value (roles/nginx/templates/preau-headers.conf.j2). Django sends none of them.
+SECURE_CONTENT_TYPE_NOSNIFF = False
+SECURE_REFERRER_POLICY = None
+SECURE_CROSS_ORIGIN_OPENER_POLICY = None
+SILENCED_SYSTEM_CHECKS = ["security.W002", "security.W004", "security.W006", "security.W008", "security.W022"]
 
 # Login throttling (preau.core.throttle: failures counted in core_loginattempt, so across servers
 # and workers; a refused attempt gets 429 + Retry-After). Per account: 5 failures free since its
