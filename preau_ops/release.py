@@ -36,6 +36,9 @@ APP_DIR = ROOT / "app"
 BASE = "/srv/preau"
 RELEASES = f"{BASE}/releases"
 CURRENT = f"{BASE}/current"
+# Migrations run as this account (role app): the only one but root that reads the schema
+# owner's password (/etc/preau/owner.toml); the runtime user `preau` cannot.
+MIGRATE_USER = "preau-migrate"
 APP_PORT = 8000
 CANARY_PORT = 8001
 
@@ -396,18 +399,22 @@ def release(inv: Inventory, source: Path = APP_DIR, progress=None) -> ReleaseRep
         except OpsError as error:
             raise OpsError(f"release {version} serves on every app host, but its contract "
                            f"migrations failed: {error.message}",
-                           "fix it, then on an app host: `sudo -u preau env PREAU_DB_AS_OWNER=1 "
-                           f"{CURRENT}/venv/bin/preau-manage migrate_phase contract`")
+                           "fix it, then on an app host, as root: "
+                           f"`{_migrate_command(CURRENT, 'contract')}`")
         removed = {h.name: _prune(state, h, keep) for h in hosts}
     return ReleaseReport(version, switched, unchanged, removed)
 
 
 def _migrate(state, host: Host, version: str, phase: str) -> None:
     """Apply one phase of the release's migrations (app core.migration_phases), as the owner
-    role: expand before the switch, contract once every app host runs the new code."""
-    shell(state, host.name,
-          f"cd /tmp && sudo -u preau env PREAU_DB_AS_OWNER=1 PREAU_METRICS_MULTIPROC_DIR= "
-          f"{RELEASES}/{version}/venv/bin/preau-manage migrate_phase {phase}")
+    role: expand before the switch, contract once every app host runs the new code. The
+    owner's password is read from owner.toml by the migrations account, not the runtime's."""
+    shell(state, host.name, _migrate_command(f"{RELEASES}/{version}", phase))
+
+
+def _migrate_command(release_dir: str, phase: str) -> str:
+    return (f"cd /tmp && sudo -u {MIGRATE_USER} env PREAU_DB_AS_OWNER=1 "
+            f"PREAU_METRICS_MULTIPROC_DIR= {release_dir}/venv/bin/preau-manage migrate_phase {phase}")
 
 
 def _switch_back(state, names: list[str], before: dict[str, HostReleases], inv: Inventory,

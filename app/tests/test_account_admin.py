@@ -180,3 +180,18 @@ def test_no_email_from_an_establishment_that_disabled_the_member(client, w, sett
     notify.notify(w["A"], [w["shared"].pk], "Nouveau message dans A", now=tuesday_noon)
     notify.notify(w["B"], [w["shared"].pk], "Nouveau message dans B", now=tuesday_noon)
     assert [m.subject for m in mail.outbox] == ["[Préau] Nouveau message dans B"]
+
+
+@pytest.mark.browser
+def test_refusal_page_in_the_browser(page, transactional_db, check_a11y):
+    from tests.conftest import enrol_in_browser, login
+
+    a, b = make_establishment(), make_establishment("0820010R", "Collège Olympe de Gouges", "Castelsarrasin")
+    _user("anne.delpech", (a, {"profile": "DIR", "is_local_admin": True}))
+    shared = _user("paul.shared", (a, {}), (b, {}))
+    login(page, "anne.delpech", PASSWORD)
+    enrol_in_browser(page)
+    page.goto(f"/e/{a.uai}/annuaire/{shared.pk}/")
+    assert page.get_by_test_id("account-refusal").get_by_text("administrateur central", exact=False).is_visible()
+    assert page.get_by_role("button", name="Générer un nouveau code d'activation").count() == 0
+    check_a11y(page, "annuaire-compte-partage")

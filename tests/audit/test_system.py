@@ -364,6 +364,7 @@ def _secret_files(host) -> list[tuple[str, set[str], str]]:
              ("/etc/audit/rules.d/preau.rules", {"640", "600"}, "root:root")]
     if "app" in host.groups:
         files.append(("/etc/preau/preau.toml", {"640"}, "root:preau"))
+        files.append(("/etc/preau/owner.toml", {"640", "600"}, "root:preau-migrate"))
     if "lb" in host.groups:
         domain = declared.var(host, "nginx_server_name") or host.vars.get("preau_domain")
         files.append((f"/etc/nginx/tls/{domain}.key", {"600", "640"}, "root:root"))

@@ -2,7 +2,9 @@
 
 The file format is the contract in docs/contracts.md. Every key has a default here so the type
 of an environment override is known (int, bool, list or str). Unknown sections or keys in the
-file are errors: a typo must not silently fall back to a default.
+file are errors: a typo must not silently fall back to a default. The schema owner's
+credentials (migrations) are not in that file but in owner.toml beside it, read only with
+PREAU_DB_AS_OWNER=1 by the release step's account: the runtime user cannot read them.
 """
 from __future__ import annotations
 
@@ -13,6 +15,11 @@ import tomllib
 from pathlib import Path
 
 DEFAULT_PATH = "/etc/preau/preau.toml"
+# The schema owner's credentials: their own file beside the main one (or $PREAU_OWNER_CONFIG),
+# readable only by the release step's account (preau-migrate), never by the runtime (preau).
+OWNER_SECTION = "database_owner"
+OWNER_FILE = "owner.toml"
+
 
 # Legal limit (arrêté of 30 Nov 2006 as amended): personal data deleted within 3 months.
 RETENTION_MAX_DAYS = 90
@@ -21,6 +28,8 @@ DEFAULTS: dict[str, dict] = {
     "django": {"secret_key": "", "allowed_hosts": ["localhost", "127.0.0.1"], "debug": False},
     "database": {"host": "localhost", "port": 5432, "name": "preau", "user": "preau_app",
                  "password": "", "sslmode": "prefer"},
+    # The schema owner's role (migrations): never in the runtime's file, read from OWNER_FILE
+    # (or PREAU_DATABASE_OWNER_*) only with PREAU_DB_AS_OWNER=1.
     "database_owner": {"user": "", "password": ""},
     "storage": {"media_root": "/srv/preau/shared/media", "static_root": "/srv/preau/current/static"},
     "retention": {"disable_after_days": 30, "delete_after_days": 60},
@@ -76,40 +85,80 @@ def _coerce(value: str, default, name: str):
 
 
 def load(path: str | None = None, environ: dict | None = None) -> dict:
-    """Return the merged configuration (defaults < file < environment), validated."""
+    """Return the merged configuration (defaults < files < environment), validated. The
+    schema owner's credentials are read only when PREAU_DB_AS_OWNER=1 (migrations)."""
     environ = os.environ if environ is None else environ
     path = path or environ.get("PREAU_CONFIG", DEFAULT_PATH)
+    as_owner = environ.get("PREAU_DB_AS_OWNER") == "1"
     config = copy.deepcopy(DEFAULTS)
     if Path(path).is_file():
-        try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: invalid TOML ({exc})") from None
-        for section, values in data.items():
-            if section not in DEFAULTS or not isinstance(values, dict):
-                raise ConfigError(f"{path}: unknown section [{section}]")
-            for key, value in values.items():
-                if key not in DEFAULTS[section]:
-                    raise ConfigError(f"{path}: unknown key {key!r} in [{section}]")
-                default = DEFAULTS[section][key]
-                if isinstance(default, bool) != isinstance(value, bool) or not isinstance(
-                    value, type(default)
-                ):
-                    raise ConfigError(
-                        f"{path}: [{section}] {key} must be {type(default).__name__}, "
-                        f"got {type(value).__name__}"
-                    )
-                config[section][key] = value
+        _merge_file(config, path, [s for s in DEFAULTS if s != OWNER_SECTION])
     elif "PREAU_CONFIG" in environ:
         raise ConfigError(f"configuration file {path} not found (PREAU_CONFIG)")
+    if as_owner:
+        _merge_owner_file(config, path, environ)
     for section, values in DEFAULTS.items():
+        if section == OWNER_SECTION and not as_owner:
+            continue
         for key, default in values.items():
             name = f"PREAU_{section.upper()}_{key.upper()}"
             if name in environ:
                 config[section][key] = _coerce(environ[name], default, name)
+    if as_owner and not config[OWNER_SECTION]["user"]:
+        raise ConfigError(f"PREAU_DB_AS_OWNER=1 but no schema owner: [{OWNER_SECTION}] user is "
+                          f"not set ({_owner_path(path, environ)} or PREAU_DATABASE_OWNER_USER)")
     validate(config)
     return config
+
+
+def _owner_path(path: str, environ) -> str:
+    return environ.get("PREAU_OWNER_CONFIG") or str(Path(path).with_name(OWNER_FILE))
+
+
+def _merge_owner_file(config: dict, path: str, environ) -> None:
+    owner_path = _owner_path(path, environ)
+    if Path(owner_path).is_file():
+        _merge_file(config, owner_path, [OWNER_SECTION],
+                    unreadable="only the release step's account (preau-migrate) may read it")
+    elif "PREAU_OWNER_CONFIG" in environ:
+        raise ConfigError(f"schema owner's file {owner_path} not found (PREAU_OWNER_CONFIG)")
+
+
+def _merge_file(config: dict, path: str, sections: list[str], unreadable: str = "") -> None:
+    """Merge the TOML file at PATH into CONFIG; only SECTIONS may appear in it."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: permission denied" + (f" ({unreadable})" if unreadable else "")
+                          ) from None
+    for section, values in data.items():
+        if section not in sections or not isinstance(values, dict):
+            raise ConfigError(_section_error(path, section, sections))
+        for key, value in values.items():
+            if key not in DEFAULTS[section]:
+                raise ConfigError(f"{path}: unknown key {key!r} in [{section}]")
+            default = DEFAULTS[section][key]
+            if isinstance(default, bool) != isinstance(value, bool) or not isinstance(
+                value, type(default)
+            ):
+                raise ConfigError(
+                    f"{path}: [{section}] {key} must be {type(default).__name__}, "
+                    f"got {type(value).__name__}"
+                )
+            config[section][key] = value
+
+
+def _section_error(path: str, section: str, sections: list[str]) -> str:
+    if section == OWNER_SECTION:
+        return (f"{path}: [{OWNER_SECTION}] does not belong in the runtime's configuration: "
+                f"the schema owner's credentials go in {OWNER_FILE} beside it, which only the "
+                "release step may read")
+    if sections == [OWNER_SECTION]:
+        return f"{path}: only [{OWNER_SECTION}] belongs in this file, not [{section}]"
+    return f"{path}: unknown section [{section}]"
 
 
 def validate(config: dict) -> None:

@@ -83,9 +83,8 @@ TEMPLATES = [
 PREAU_TEMPLATES_STRICT = False
 
 _db = CONFIG["database"]
+# Migrations connect as the schema owner (preau.config read its owner.toml, or failed).
 _as_owner = os.environ.get("PREAU_DB_AS_OWNER") == "1"
-if _as_owner and not CONFIG["database_owner"]["user"]:
-    raise ImproperlyConfigured("PREAU_DB_AS_OWNER=1 but [database_owner] user is not set")
 DATABASES = {
     "default": {
         # Django's PostgreSQL backend, health checks skipped for connections used < 1 s ago.

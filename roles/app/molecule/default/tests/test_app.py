@@ -21,22 +21,35 @@ def test_user_and_layout(host):
         ("/srv/preau/shared/media", "preau", "preau", 0o750),
         ("/etc/preau", "root", "preau", 0o750),
         ("/etc/preau/preau.toml", "root", "preau", 0o640),
+        ("/etc/preau/owner.toml", "root", "preau-migrate", 0o640),
     ]:
         f = host.file(path)
         assert (f.user, f.group, f.mode) == (owner, group, mode), path
 
 
+def test_owner_password_readable_by_the_migrations_account_only(host):
+    """The schema owner's password: the release step's account reads it, the runtime cannot."""
+    migrate = host.user("preau-migrate")
+    assert migrate.shell == "/usr/sbin/nologin" and set(migrate.groups) == {"preau-migrate", "preau"}
+    assert "preau-migrate" not in host.user("preau").groups
+    denied = host.run("runuser -u preau -- cat /etc/preau/owner.toml")
+    assert denied.rc != 0 and "Permission denied" in denied.stderr
+    owner = tomllib.loads(host.check_output("runuser -u preau-migrate -- cat /etc/preau/owner.toml"))
+    assert owner == {"database_owner": {"user": "preau_owner", "password": 'owner-secret-"molecule"'}}
+    runtime = host.check_output("runuser -u preau -- cat /etc/preau/preau.toml")
+    assert "owner-secret" not in runtime and "preau_owner" not in runtime
+
+
 def test_config_file_is_the_contract(host):
     config = tomllib.loads(host.file("/etc/preau/preau.toml").content_string)
-    assert set(config) == {"django", "database", "database_owner", "storage", "retention", "metrics",
-                           "email"}
+    assert set(config) == {"django", "database", "storage", "retention", "metrics", "email",
+                           "security"}
     assert config["email"]["enabled"] is False  # notification e-mails are opt-in
     assert config["email"]["site_url"] == "https://ent.preau.test"
     assert config["django"] == {"secret_key": "django-secret-molecule", "debug": False,
                                 "allowed_hosts": ["ent.preau.test", "app-web", "172.30.93.10"]}
     assert config["database"]["host"] == "172.30.93.10"
     assert config["database"]["sslmode"] == "require"
-    assert config["database_owner"]["password"] == 'owner-secret-"molecule"'
     assert config["metrics"]["multiproc_dir"] == "/run/preau/metrics"
 
 

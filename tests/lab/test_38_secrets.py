@@ -1,0 +1,81 @@
+"""Secrets on real hosts (issue #16, item 10): after a converge, the app's runtime user cannot
+read the schema owner's password, and a release, migrations included, still works: they run
+as the release step's own account, which can."""
+import time
+import tomllib
+
+import pytest
+
+from preau_ops import audit, release
+
+from .conftest import deploy
+from .test_30_release import variant
+from .test_60_audit import failures, run_audit
+
+pytestmark = pytest.mark.lab
+
+OWNER_FILE = "/etc/preau/owner.toml"
+
+
+def admin(host):
+    return audit.testinfra_host(host)
+
+
+@pytest.fixture(scope="module")
+def converged(lab):
+    """The app hosts' accounts and configuration files as the role declares them (the whole
+    platform is converged by test_20)."""
+    deploy("converge", "--limit", "app", "--tags", "app-runtime", timeout=1800)
+    return lab
+
+
+@pytest.fixture(scope="module")
+def released(converged, tmp_path_factory):
+    """A new release (a version no host has served yet), so its migrations run."""
+    source = variant(tmp_path_factory.mktemp("secrets"), f"secrets-{time.time_ns()}")
+    deploy("release", "--source", str(source), timeout=1200)  # fails unless every step passed
+    return release.source_version(source)
+
+
+def test_runtime_user_cannot_read_the_owner_password(converged):
+    for host in converged.hosts_in("app"):
+        remote = admin(host)
+        denied = remote.run(f"sudo -n -u preau cat {OWNER_FILE}")
+        assert denied.rc != 0 and "Permission denied" in denied.stderr, (host.name, denied.stderr)
+        owner = tomllib.loads(remote.check_output(f"sudo -n -u preau-migrate cat {OWNER_FILE}"))
+        password = owner["database_owner"]["password"]
+        runtime = remote.check_output("sudo -n -u preau cat /etc/preau/preau.toml")
+        leaked = "[database_owner]" in runtime or password in runtime
+        assert password and not leaked, f"{host.name}: the runtime's preau.toml holds the owner"
+
+
+def test_release_migrates_as_the_migrations_account(converged, released):
+    first = admin(converged.hosts_in("app")[0])
+    # sudo's own journal lines: who ran what as whom (its log file wraps long lines)
+    log = first.check_output("sudo -n journalctl _COMM=sudo -o cat --no-pager --since -1h")
+    ran = [line.split("USER=", 1)[1] for line in log.splitlines()
+           if f"{released}/venv/bin/preau-manage migrate_phase" in line and "USER=" in line
+           and "COMMAND=/usr/bin/env" in line]
+    assert sorted(line.split()[0] + " " + line.rsplit(" ", 1)[1] for line in ran) == \
+        ["preau-migrate contract", "preau-migrate expand"], ran
+    # the runtime user is told why it cannot migrate, and touches nothing
+    refused = first.run("cd /tmp && sudo -n -u preau env PREAU_DB_AS_OWNER=1 "
+                        "PREAU_METRICS_MULTIPROC_DIR= /srv/preau/current/venv/bin/preau-manage "
+                        "migrate_phase expand")
+    assert refused.rc != 0
+    assert f"{OWNER_FILE}: permission denied (only the release step's account" in refused.stderr
+
+
+def test_audit_catches_a_readable_owner_file(converged):
+    host = converged.hosts_in("app")[-1]
+    admin(host).run_test(f"sudo -n chmod 0644 {OWNER_FILE}")
+    try:
+        code, data = run_audit("secret-readable", "--limit", host.name, "--control", "SECRET-01")
+        assert code == 1
+        message = failures(data)[("SECRET-01", host.name)]
+        assert f"{OWNER_FILE} (644 root:preau-migrate) is readable by preau" in message
+        assert "preau can read /etc/preau/owner.toml" in message
+    finally:
+        deploy("converge", "--limit", host.name, "--tags", "app-runtime")
+    code, data = run_audit("secret-repaired", "--limit", host.name, "--control", "SECRET-01")
+    assert code == 0 and failures(data) == {}
