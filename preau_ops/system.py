@@ -12,6 +12,10 @@ LAB = ["docker.io", "mmdebstrap", "openssh-client"]
 TESTS = ["postgresql", "chromium", "fonts-dejavu-core", "prometheus", "wrk", "clamav-daemon"]
 
 _POLICY = "/usr/sbin/policy-rc.d"
+# Services some packages enable that the controller never wants running: the app tests start
+# their own clamd with a local signature file, and freshclam must not reach the network.
+KEPT_STOPPED = {"clamav-daemon": ["clamav-freshclam.service", "clamav-daemon.service",
+                                  "clamav-daemon.socket"]}
 
 
 def missing(packages: list[str]) -> list[str]:
@@ -48,4 +52,12 @@ def ensure(packages: list[str], why: str, progress=None) -> list[str]:
             os.unlink(_POLICY)
     if result.returncode != 0:
         raise OpsError(f"installing {' '.join(todo)} failed:\n{result.stderr[-1500:]}")
+    _keep_stopped(todo)
     return todo
+
+
+def _keep_stopped(installed: list[str]) -> None:
+    """Disable (not started at boot either) the services KEPT_STOPPED lists for these packages."""
+    units = [unit for package in installed for unit in KEPT_STOPPED.get(package, [])]
+    if units and os.path.isdir("/run/systemd/system"):
+        subprocess.run(["systemctl", "disable", "--now", *units], capture_output=True)

@@ -43,7 +43,7 @@ def test_owner_password_readable_by_the_migrations_account_only(host):
 def test_config_file_is_the_contract(host):
     config = tomllib.loads(host.file("/etc/preau/preau.toml").content_string)
     assert set(config) == {"django", "database", "storage", "retention", "metrics", "email",
-                           "security"}
+                           "security", "uploads", "antivirus"}
     assert config["email"]["enabled"] is False  # notification e-mails are opt-in
     assert config["email"]["site_url"] == "https://ent.preau.test"
     assert config["django"] == {"secret_key": "django-secret-molecule", "debug": False,
@@ -87,3 +87,33 @@ def test_restart_drops_no_connection(host):
 def test_job_runs(host):
     host.run_test("systemctl start preau-purge-gone.service")
     assert "preau-manage purge_gone" in host.check_output("journalctl -u preau-purge-gone.service --no-pager")
+
+
+# clamd's INSTREAM, as the app (preau.ent.antivirus) sends it, run on the host as the app's user.
+SCAN = """
+import socket, struct, sys
+data = sys.argv[1].encode() + b"\\n"
+with socket.socket(socket.AF_UNIX) as sock:
+    sock.settimeout(30)
+    sock.connect(sys.argv[2])
+    sock.sendall(b"zINSTREAM\\0" + struct.pack("!L", len(data)) + data + struct.pack("!L", 0))
+    print(sock.recv(4096).rstrip(b"\\0").decode())
+"""
+
+
+def test_clamd_scans_uploads_with_the_local_signature_and_freshclam_never_runs(host):
+    config = tomllib.loads(host.file("/etc/preau/preau.toml").content_string)
+    assert config["antivirus"] == {"clamd_socket": "/run/clamav/clamd.ctl", "timeout_seconds": 30}
+    assert config["uploads"]["max_file_mb"] == 10 and config["uploads"]["user_quota_mb"] == 200
+    for unit in ("clamav-daemon.socket", "clamav-daemon.service"):
+        assert host.service(unit).is_enabled and host.service(unit).is_running, unit
+    assert host.run("systemctl is-enabled clamav-freshclam.service").stdout.strip() == "masked"
+    assert not host.process.filter(comm="freshclam")
+    assert "StreamMaxLength 11M" in host.file("/etc/clamav/clamd.conf").content_string
+
+    def scan(content):
+        return host.check_output("runuser -u preau -- python3 -c %s %s %s", SCAN, content,
+                                 config["antivirus"]["clamd_socket"])
+
+    assert scan("PREAU-MOLECULE-TEST-MALWARE") == "stream: Preau.Molecule.Test.Malware.UNOFFICIAL FOUND"
+    assert scan("un devoir de mathematiques") == "stream: OK"
