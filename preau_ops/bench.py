@@ -584,6 +584,115 @@ def _lb_overload(bench: Bench) -> str:
             + _overload_summary(result, counted, recovery))
 
 
+# ---------------------------------------------------------------------------------- logins
+
+# login_class, login_college, spray (issue #16 item 5): pupils of the benchmark data set log in
+# through the lb from this machine, one client address for the lb, as a collège behind its NAT.
+BENCH_PASSWORD = "bench-preau-2026"            # seed_bench's, as app/scripts/load_mix.lua
+CLASS_LOGINS, CLASS_SECONDS = 30, 60
+COLLEGE_LOGINS, COLLEGE_SECONDS = 600, 300
+SPRAY_SECONDS, SPRAY_CONNECTIONS, SPRAY_ACCOUNTS = 60, 4, 200
+APP_CPU_SECONDS = ("ps -eo times=,comm= | awk '$2 ~ /^gunicorn/ { s += $1 } END { print s + 0 }'")
+
+
+def _bench_pupils(inv, count: int) -> list[str]:
+    """Usernames of `count` pupils of the first benchmark collège (psql on the db host)."""
+    from preau.core.uai import check_letter
+
+    first7 = f"{BENCH_UAI_PREFIX}000"
+    sql = ("select u.username from core_user u join core_membership m on m.user_id = u.id "
+           "join core_establishment e on e.id = m.establishment_id "
+           f"where e.uai = '{first7}{check_letter(first7)}' and m.profile = 'ELV' "
+           f"order by u.username limit {int(count)}")
+    db = inv.hosts_in("db")[0]
+    out = _remote(db, f"sudo -u postgres psql -XAt -d preau -c {shlex.quote(sql)}").stdout
+    pupils = [line.strip() for line in out.splitlines() if line.strip()]
+    if len(pupils) < count:
+        raise RuntimeError(f"{len(pupils)} pupils in the first benchmark collège, {count} needed")
+    return pupils
+
+
+def _throttle(bench: Bench, forgive: bool = False) -> dict:
+    """The app's login throttle of this machine's address (`login_throttle`), forgiven first
+    when asked: an earlier spray must not count against the logins measured."""
+    from .logins import source_address
+    from .release import run_manage
+
+    here = source_address(_lb(bench.inv)[0])
+    return run_manage(bench.inv, f"login_throttle {here}" + (" --forgive" if forgive else ""))
+
+
+def _app_cpu(inv) -> float:
+    """CPU seconds used so far by gunicorn on every app host."""
+    return sum(float(_remote(host, APP_CPU_SECONDS).stdout.strip() or 0)
+               for host in inv.hosts_in("app"))
+
+
+def _login_summary(attempts: list, seconds: int) -> str:
+    """'N refused (…) of M logins in S s, F other failures, p95 X s' of login attempts."""
+    from .logins import p95
+
+    refused = [a for a in attempts if a.status == 429]
+    other = len([a for a in attempts if a.status not in (302, 429)])
+    by = {who: len([a for a in refused if a.by == who]) for who in ("lb", "app")}
+    latency = p95(attempts)
+    return (f"{len(refused)} refused (lb {by['lb']}, app {by['app']}) of {len(attempts)} logins "
+            f"from one address in {seconds} s, {other} other failures, p95 "
+            + (f"{latency:.2f} s" if latency is not None else "—"))
+
+
+def _logins(bench: Bench, count: int, seconds: int) -> list:
+    from . import logins
+
+    address, domain = _lb(bench.inv)
+    pupils = _bench_pupils(bench.inv, count)
+    _throttle(bench, forgive=True)
+    bench.status(f"{count} pupils logging in over {seconds} s")
+    return logins.arrivals([(name, BENCH_PASSWORD) for name in pupils], seconds,
+                           lambda name, password: logins.login(address, domain, name, password))
+
+
+def _login_class(bench: Bench) -> str:
+    return _login_summary(_logins(bench, CLASS_LOGINS, CLASS_SECONDS), CLASS_SECONDS)
+
+
+def _login_college(bench: Bench) -> str:
+    before = _app_cpu(bench.inv)
+    attempts = _logins(bench, COLLEGE_LOGINS, COLLEGE_SECONDS)
+    cpu = _app_cpu(bench.inv) - before
+    return (_login_summary(attempts, COLLEGE_SECONDS) + f", app hosts' CPU {cpu:.1f} s "
+            f"({1000 * cpu / max(len(attempts), 1):.0f} ms a login, page included)")
+
+
+def _spray_summary(attempts: list, seconds: int, free: int) -> str:
+    """Password checks (401) a minute, the attempts refused and by whom, the app's longest
+    Retry-After."""
+    checks = len([a for a in attempts if a.status == 401])
+    refused = [a for a in attempts if a.status == 429]
+    lb = len([a for a in refused if a.by == "lb"])
+    waits = [a.retry_after or 0 for a in refused if a.by == "app"]
+    return (f"{checks * 60 / seconds:.0f} password checks a minute ({checks} in {seconds} s, "
+            f"{SPRAY_CONNECTIONS} connections, wrong passwords on {SPRAY_ACCOUNTS} accounts) of "
+            f"{len(attempts)} attempts: {lb} refused by the lb, {len(waits)} by the app "
+            f"(Retry-After up to {max(waits, default=0)} s); the address started with {free} "
+            "free failures (20 + 1 per account that logged in from it within the hour)")
+
+
+def _spray(bench: Bench) -> str:
+    from . import logins
+
+    address, domain = _lb(bench.inv)
+    names = _bench_pupils(bench.inv, SPRAY_ACCOUNTS)
+    free = _throttle(bench, forgive=True)["free_failures"]
+    bench.status(f"spraying for {SPRAY_SECONDS} s")
+    try:
+        attempts = logins.hammer(names, SPRAY_SECONDS, SPRAY_CONNECTIONS,
+                                 lambda: logins.Browser(address, domain))
+    finally:
+        _throttle(bench, forgive=True)  # what runs after this logs in from here
+    return _spray_summary(attempts, SPRAY_SECONDS, free)
+
+
 # ------------------------------------------------------------------------------------ RPO
 
 COMMIT_AFTER_SWITCH = (
@@ -730,6 +839,19 @@ def measures(inv) -> list[Measure]:
                                "answers 200 once the load stops",
                 "fast waiting page, 0 other 5xx, 200 again ≤ 10 s", probe=_lb_overload,
                 needs=("bench_data", "lb_mix")),
+        Measure("login_class", f"a class of {CLASS_LOGINS} pupils logging in (page + form) "
+                               f"from one address through the lb, arrivals spread over "
+                               f"{CLASS_SECONDS} s", "0 refused, p95 < 1 s", probe=_login_class,
+                needs=("bench_data",)),
+        Measure("login_college", f"a collège of {COLLEGE_LOGINS} pupils logging in from one "
+                                 f"address through the lb, arrivals spread over "
+                                 f"{COLLEGE_SECONDS} s, with the app hosts' CPU",
+                "0 refused", probe=_login_college, needs=("bench_data",)),
+        Measure("spray", f"password spraying from one address through the lb: "
+                         f"{SPRAY_CONNECTIONS} kept-alive connections posting wrong passwords "
+                         f"for {SPRAY_SECONDS} s, never waiting for Retry-After: the password "
+                         "checks it achieves (the address forgiven before and after)",
+                "reported", probe=_spray, needs=("bench_data",)),
         Measure("rpo", "RPO, worst case: a commit right after a WAL segment switch until that "
                        "segment is in the pgBackRest repository (s, with the db host's "
                        "archive_timeout)",

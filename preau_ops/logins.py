@@ -145,6 +145,13 @@ def hammer(names: list[str], seconds: float, workers: int, browser) -> list[Atte
     return results
 
 
+def source_address(address: str) -> str:
+    """This machine's address as `address` sees it (the client address of these logins)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((address, 443))
+        return probe.getsockname()[0]
+
+
 def p95(attempts: list[Attempt]) -> float | None:
     """95th percentile (nearest rank) of the attempts' durations, in seconds."""
     times = sorted(a.seconds for a in attempts)

@@ -6,13 +6,12 @@ growing Retry-After, password checks bounded). The address is forgiven before an
 (`preau-manage login_throttle ADDRESS --forgive`), so that the tests after this one log in."""
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
 
 from preau_ops import release
-from preau_ops.logins import Browser, arrivals, hammer, login, p95
+from preau_ops.logins import Browser, arrivals, hammer, login, p95, source_address
 from preau_ops.paths import STATE_DIR
 
 from .conftest import deploy
@@ -21,13 +20,6 @@ pytestmark = pytest.mark.lab
 
 CA = str(STATE_DIR / "ca" / "ca.crt")
 MISTAKES = {3: 1, 8: 2, 15: 1, 22: 2, 27: 1}  # pupil index: wrong passwords typed first
-
-
-def source_address(address: str) -> str:
-    """This machine's address as `address` sees it."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.connect((address, 443))
-        return probe.getsockname()[0]
 
 
 @pytest.fixture(scope="module")
