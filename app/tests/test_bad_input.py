@@ -8,10 +8,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 import preau
-from preau.ent.models import Grade
+from preau.ent.models import Grade, StoredFile
 from tests.school import make_school, url_kwargs
 from tests.test_isolation import GLOBAL_URLS, _patterns, build
 
@@ -140,6 +141,35 @@ def test_every_form_field_posted_with_bad_values(client, school):
                     client.force_login(school[role])
     assert len(forms_seen) >= 15, forms_seen
     assert not failures, "\n".join(failures)
+
+
+UPLOAD_NAMES = ["a\x00b.pdf", "x" * 600 + ".pdf", ".pdf", "sans-extension", "cours\u202efdp.exe", "../../etc/passwd.pdf",
+                "CON.pdf", " .pdf"]
+
+
+def test_uploads_with_bad_file_names(client, school):
+    """Every form with a file field, each of its file fields given a file with a bad name."""
+    failures, forms = [], 0
+    for role in ROLES:
+        client.force_login(school[role])
+        for name, url, _ in urls_of(school):
+            page = client.get(url)
+            if page.status_code != 200 or page.streaming or 'type="file"' not in page.content.decode():
+                continue
+            html = page.content.decode()
+            uploads = set(re.findall(r'<input type="file" name="(\w+)"', html)) or set(
+                re.findall(r'name="(\w+)"[^>]*type="file"', html))
+            forms += 1
+            for filename in UPLOAD_NAMES:
+                data = {field: "1" for field in form_fields(html) - uploads}
+                data.update({field: SimpleUploadedFile(filename, b"%PDF-1.4 x\n") for field in uploads})
+                status = answer(client, "post", url, data)
+                if str(status).startswith("5"):
+                    failures.append(f"{role}: POST {url} file {filename[:20]!r} -> {status}")
+    assert forms >= 4
+    assert not failures, "\n".join(failures)
+    long_names = StoredFile.objects.filter(name__startswith="x" * 100).values_list("name", flat=True)
+    assert long_names and all(len(n) == 200 and n.endswith(".pdf") for n in long_names)
 
 
 def post_grades(client, s, value, other):

@@ -121,8 +121,10 @@ def store(establishment, uploaded, user) -> StoredFile:
     """Check (type, size, antivirus, quotas: Refused, nothing stored) and store in chunks."""
     validate_upload(uploaded)
     check_quotas(establishment, user, uploaded.size)
-    name = PurePath(uploaded.name).name[:200]
+    name = PurePath(uploaded.name).name
     ext = PurePath(name).suffix.lower().lstrip(".")
+    if len(name) > 200:  # shortened, keeping its extension (the type comes from it)
+        name = PurePath(name).stem[:199 - len(ext)] + "." + ext
     stored = StoredFile.objects.create(establishment=establishment, name=name,
                                        content_type=CONTENT_TYPES[ext], size=0, sha256="",
                                        uploaded_by=user)
