@@ -68,7 +68,7 @@ def test_spraying_from_one_address_is_slowed(school):
     # then 1, 2, 4, 8 s: a few more in 15 s). 4 unthrottled sprayers would make hundreds.
     nginx = 60 + 5 * seconds
     app = before["free_failures"] - before["failures"] + 5
-    assert len(checks) <= min(nginx, app) + 2, (len(checks), nginx, app)
+    assert len(checks) <= min(nginx, app) + 5, (len(checks), nginx, app)  # + timing at the edges
     if app < nginx:
         assert waits and max(waits) >= 4, waits  # the address's delay grows
     print(f"spray: {len(attempts)} attempts in {seconds} s, {len(checks)} password checks "
