@@ -20,7 +20,6 @@ DEFAULT_PATH = "/etc/preau/preau.toml"
 OWNER_SECTION = "database_owner"
 OWNER_FILE = "owner.toml"
 
-
 # Legal limit (arrêté of 30 Nov 2006 as amended): personal data deleted within 3 months.
 RETENTION_MAX_DAYS = 90
 
