@@ -86,6 +86,26 @@ def test_spraying_many_accounts_from_one_address_gets_a_growing_retry_after(est)
     assert LoginAttempt.objects.count() == before
 
 
+def test_a_sprayer_at_the_college_never_holds_its_known_pupils_long(est):
+    """A pupil spraying from the collège's own address: the accounts never seen there wait (5
+    minutes at most), the pupils who logged in from there before get in at once."""
+    known, new = make_pupils(est, 2)
+    assert login(SCHOOL, known).status_code == 302
+    elapse(3600)  # yesterday's login: the address's window no longer counts it
+    answers = [login(SCHOOL, f"inconnu.{n}", "x").status_code for n in range(30)]
+    assert 401 in answers and 429 in answers
+    waits = []
+    for n in range(12):  # the sprayer waits out each delay: the delays reach their cap
+        refused = login(SCHOOL, f"inconnu.{n}", "x")
+        waits.append(int(refused["Retry-After"]))
+        elapse(waits[-1])
+        assert login(SCHOOL, f"inconnu.{n}", "x").status_code == 401
+    assert waits[-1] == 300 and max(waits) == 300
+    assert login(SCHOOL, known).status_code == 302
+    refused = login(SCHOOL, new)
+    assert refused.status_code == 429 and 0 < int(refused["Retry-After"]) <= 300
+
+
 def test_ipv6_addresses_of_one_64_are_counted_together(est):
     for n in range(20):
         assert login(f"2001:db8:1:2::{n + 1:x}", f"inconnu.{n}", "x").status_code == 401

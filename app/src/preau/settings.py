@@ -151,7 +151,7 @@ LOGIN_THROTTLE = {
     "window_seconds": 15 * 60, "account_free_failures": 5, "account_delay_seconds": 2,
     "account_max_delay_seconds": 30, "known_address_days": 30,
     "address_window_seconds": 3600, "address_free_failures": 20, "address_free_per_user": 1,
-    "address_delay_seconds": 1, "address_max_delay_seconds": 3600,
+    "address_delay_seconds": 1, "address_max_delay_seconds": 300,
 }
 ACTIVATION_CODE_DAYS = 30
 

@@ -13,7 +13,9 @@ Only failures count, never successes, and nothing is ever locked for good:
 - per address (IPv4 address, IPv6 /64): `address_free_failures` failures within
   `address_window_seconds`, plus `address_free_per_user` for each account that logged in from it
   in that window (a collège behind one NAT mistypes more than a home), then a delay that doubles
-  up to `address_max_delay_seconds`.
+  up to `address_max_delay_seconds`. An account that logged in from that address within
+  `known_address_days` is not held by it: a pupil spraying from the collège's own address slows
+  the accounts never seen there, not the collège's pupils (each still has its own account delay).
 
 A refused attempt is not checked and not recorded: the caller answers 429 with Retry-After, and
 no web worker ever sleeps.
@@ -90,7 +92,7 @@ def _delay(failures: int, free: int, first: float, cap: float) -> float:
     return min(cap, first * 2 ** min(failures - free, 32))
 
 
-def _account_wait(username: str, prefix: str, now, conf: dict) -> float:
+def _account_wait(username: str, prefix: str, known: bool, now, conf: dict) -> float:
     since = now - dt.timedelta(seconds=conf["window_seconds"])
     rows = list(LoginAttempt.objects.filter(username=username, at__gte=since)
                 .order_by("-at").values_list("at", "success", "prefix")[:ACCOUNT_ROWS])
@@ -104,7 +106,7 @@ def _account_wait(username: str, prefix: str, now, conf: dict) -> float:
     if not delay:
         return 0.0
     last = failures[0][0]
-    if prefix and _known_address(username, prefix, now, conf):
+    if known:
         mine = [at for at, row_prefix in failures if row_prefix == prefix]
         if not mine:
             return 0.0
@@ -139,7 +141,10 @@ def retry_after(username: str, ip: str | None) -> int:
     conf, now = settings.LOGIN_THROTTLE, timezone.now()
     username = username.lower()[:150]
     prefix = address_prefix(ip)
-    wait = max(_account_wait(username, prefix, now, conf), _address_wait(prefix, now, conf))
+    known = bool(prefix) and _known_address(username, prefix, now, conf)
+    wait = _account_wait(username, prefix, known, now, conf)
+    if not known:
+        wait = max(wait, _address_wait(prefix, now, conf))
     return math.ceil(wait) if wait > 0 else 0
 
 
