@@ -83,6 +83,8 @@ def packages(host: Host) -> list[str]:
         for name in GROUP_PACKAGE_VARS.get(group, []):
             wanted += var(host, name) or []
         wanted += GROUP_PACKAGES.get(group, [])
+    if "app" in host.groups and var(host, "app_antivirus_enabled", True):
+        wanted.append("clamav-daemon")  # uploads are scanned before they are stored
     return sorted(set(wanted))
 
 
@@ -93,6 +95,8 @@ def units(host: Host) -> list[str]:
     if "app" in host.groups:
         wanted += [f"preau-{job['name']}.timer" for job in var(host, "app_scheduled_jobs") or []
                    if isinstance(job, dict) and job.get("name")]
+        if var(host, "app_antivirus_enabled", True):
+            wanted.append("clamav-daemon.service")
     return sorted(set(wanted))
 
 
