@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import secrets
 import unicodedata
@@ -63,15 +64,24 @@ def audit(action: str, establishment, users: list[User], *, by: str, via: str) -
     transaction.on_commit(lambda: audit_log.info(action, extra=line))
 
 
-def check_activation_code(user: User, code: str) -> bool:
-    if not user.activation_code or not user.activation_expires:
-        return False
-    if user.activation_expires < timezone.now():
-        return False
+@functools.cache
+def _stand_in_hash() -> str:
+    """The hash of a code nobody knows, checked when an account has no code to check."""
+    return _CODE_HASHER.hash(secrets.token_hex(16))
+
+
+def check_activation_code(user: User | None, code: str) -> bool:
+    """Whether `code` is `user`'s current activation code. It takes as long (one light hash)
+    for an unknown account, an activated one or an expired code as for a wrong code, so that
+    its time does not tell them apart."""
+    usable = (user is not None and bool(user.activation_code) and user.activation_expires is not None
+              and user.activation_expires >= timezone.now())
     try:
-        return _CODE_HASHER.verify(user.activation_code, _normalize_code(code))
+        matches = _CODE_HASHER.verify(user.activation_code if usable else _stand_in_hash(),
+                                      _normalize_code(code))
     except (VerificationError, InvalidHashError):
         return False
+    return usable and matches
 
 
 def _ascii_slug(text: str) -> str:

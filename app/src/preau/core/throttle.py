@@ -120,15 +120,18 @@ def _known_address(username: str, prefix: str, now, conf: dict) -> bool:
                                        at__gte=since).exists()
 
 
-def _address_wait(prefix: str, now, conf: dict) -> float:
-    if not prefix:
-        return 0.0
+def _address_seen(prefix: str, now, conf: dict) -> dict:
+    """The address's failures within its window, the last one, and its free failures."""
     since = now - dt.timedelta(seconds=conf["address_window_seconds"])
     seen = LoginAttempt.objects.filter(prefix=prefix, at__gte=since).aggregate(
         failures=Count("id", filter=Q(success=False)), last=Max("at", filter=Q(success=False)),
         users=Count("username", filter=Q(success=True), distinct=True))
-    free = conf["address_free_failures"] + conf["address_free_per_user"] * seen["users"]
-    delay = _delay(seen["failures"], free, conf["address_delay_seconds"],
+    seen["free"] = conf["address_free_failures"] + conf["address_free_per_user"] * seen["users"]
+    return seen
+
+
+def _address_wait(seen: dict, conf: dict, now) -> float:
+    delay = _delay(seen["failures"], seen["free"], conf["address_delay_seconds"],
                    conf["address_max_delay_seconds"])
     if not delay:
         return 0.0
@@ -143,8 +146,8 @@ def retry_after(username: str, ip: str | None) -> int:
     prefix = address_prefix(ip)
     known = bool(prefix) and _known_address(username, prefix, now, conf)
     wait = _account_wait(username, prefix, known, now, conf)
-    if not known:
-        wait = max(wait, _address_wait(prefix, now, conf))
+    if prefix and not known:
+        wait = max(wait, _address_wait(_address_seen(prefix, now, conf), conf, now))
     return math.ceil(wait) if wait > 0 else 0
 
 
@@ -181,10 +184,6 @@ def state(ip: str) -> dict:
     if not prefix:
         raise ValueError(f"{ip!r} n'est pas une adresse IP")
     conf, now = settings.LOGIN_THROTTLE, timezone.now()
-    since = now - dt.timedelta(seconds=conf["address_window_seconds"])
-    seen = LoginAttempt.objects.filter(prefix=prefix, at__gte=since).aggregate(
-        failures=Count("id", filter=Q(success=False)),
-        users=Count("username", filter=Q(success=True), distinct=True))
-    return {"address": ip, "prefix": prefix, "failures": seen["failures"],
-            "free_failures": conf["address_free_failures"] + conf["address_free_per_user"] * seen["users"],
-            "retry_after": math.ceil(max(_address_wait(prefix, now, conf), 0))}
+    seen = _address_seen(prefix, now, conf)
+    return {"address": ip, "prefix": prefix, "failures": seen["failures"], "free_failures": seen["free"],
+            "retry_after": math.ceil(max(_address_wait(seen, conf, now), 0))}

@@ -1,7 +1,5 @@
 """Web pages (French UI) and operational endpoints."""
-import datetime as dt
 import functools
-import secrets
 
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
@@ -11,7 +9,6 @@ from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -112,22 +109,6 @@ def logout_view(request):
     return redirect("login")
 
 
-@functools.cache
-def _pending_stand_in() -> User:
-    """An unsaved pending account whose code nobody knows: checked in place of a missing one."""
-    return User(activation_code=accounts._CODE_HASHER.hash(secrets.token_hex(16)),
-                activation_expires=timezone.now() + dt.timedelta(days=36500))
-
-
-def _code_matches(user, code: str) -> bool:
-    """The activation code check, taking as long for an unknown or already activated account as
-    for a wrong code (one light hash), so that its time does not tell them apart."""
-    if user is None or not user.activation_code:
-        accounts.check_activation_code(_pending_stand_in(), code)
-        return False
-    return accounts.check_activation_code(user, code)
-
-
 @never_cache
 def activation_view(request):
     """First login: the activation code handed out by the establishment + a new password."""
@@ -141,7 +122,7 @@ def activation_view(request):
             metrics.LOGINS.labels(result="throttled").inc()
             return _throttled(request, "preau/activation.html", form, wait)
         user = User.objects.filter(username=username, is_active=True).first()
-        if not _code_matches(user, form.cleaned_data["code"]):
+        if not accounts.check_activation_code(user, form.cleaned_data["code"]):
             throttle.record_attempt(username, ip, success=False)
             metrics.LOGINS.labels(result="failed").inc()
             form.add_error("code", "Identifiant ou code d'activation incorrect ou expiré.")
