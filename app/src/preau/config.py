@@ -9,6 +9,7 @@ PREAU_DB_AS_OWNER=1 by the release step's account: the runtime user cannot read 
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import os
 import tomllib
@@ -19,6 +20,8 @@ DEFAULT_PATH = "/etc/preau/preau.toml"
 # readable only by the release step's account (preau-migrate), never by the runtime (preau).
 OWNER_SECTION = "database_owner"
 OWNER_FILE = "owner.toml"
+
+ENVIRONMENTS = ("production", "staging", "lab", "test", "dev")
 
 # Legal limit (arrêté of 30 Nov 2006 as amended): personal data deleted within 3 months.
 RETENTION_MAX_DAYS = 90
@@ -173,19 +176,21 @@ def validate(config: dict) -> None:
     site_url = config["email"]["site_url"]
     if site_url and not site_url.startswith(("https://", "http://")):
         raise ConfigError("[email] site_url must start with https:// (e.g. https://ent.example.fr)")
-    import ipaddress
+    _validate_security(config)
+    _validate_uploads(config)
+    if not config["django"]["secret_key"] and not config["django"]["debug"]:
+        raise ConfigError("[django] secret_key is required when debug is false")
 
+
+def _validate_security(config: dict) -> None:
     for key in ("trusted_proxies", "monitoring_networks"):
         for value in config["security"][key]:
             try:
                 ipaddress.ip_network(value, strict=False)
             except ValueError:
                 raise ConfigError(f"[security] {key}: {value!r} is not an IP address or network") from None
-    if config["security"]["environment"] not in ("production", "staging", "lab", "test", "dev"):
-        raise ConfigError("[security] environment must be one of production, staging, lab, test, dev")
-    _validate_uploads(config)
-    if not config["django"]["secret_key"] and not config["django"]["debug"]:
-        raise ConfigError("[django] secret_key is required when debug is false")
+    if config["security"]["environment"] not in ENVIRONMENTS:
+        raise ConfigError(f"[security] environment must be one of {', '.join(ENVIRONMENTS)}")
 
 
 def _validate_uploads(config: dict) -> None:
