@@ -1,7 +1,5 @@
 """Prometheus metrics. With [metrics] multiproc_dir set, every gunicorn worker writes its
 samples there and /metrics aggregates them (prometheus_client multiprocess mode)."""
-import functools
-import ipaddress
 import os
 
 from django.conf import settings
@@ -13,6 +11,8 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
+
+from preau.core import addresses
 
 REQUESTS = Counter("preau_http_requests_total", "HTTP requests by view and status",
                    ["view", "method", "status"])
@@ -33,23 +33,13 @@ def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else "other"
 
 
-@functools.lru_cache(maxsize=8)
-def _networks(declared: tuple[str, ...]) -> tuple:
-    return tuple(ipaddress.ip_network(value, strict=False) for value in declared)
-
-
 def from_monitoring(request) -> bool:
     """The request comes from a monitoring network (settings.PREAU_MONITORING_NETWORKS), judged
     on the peer's address alone: the monitoring host probes the app hosts directly, so a request
     relayed by the load balancer (or anything writing X-Forwarded-For) is not monitoring unless
     the load balancer itself is declared."""
-    try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    address = getattr(address, "ipv4_mapped", None) or address
-    return any(address in network for network in _networks(tuple(settings.PREAU_MONITORING_NETWORKS))
-               if network.version == address.version)
+    return addresses.within(addresses.parse(request.META.get("REMOTE_ADDR")),
+                            settings.PREAU_MONITORING_NETWORKS)
 
 
 class ActiveSessionsCollector:

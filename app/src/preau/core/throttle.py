@@ -23,7 +23,6 @@ no web worker ever sleeps.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import ipaddress
 import math
 
@@ -31,44 +30,26 @@ from django.conf import settings
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from preau.core import addresses
 from preau.core.models import LoginAttempt
 
 # Failures of one account looked at (its window holds fewer when it is throttled).
 ACCOUNT_ROWS = 200
 
 
-@functools.lru_cache(maxsize=8)
-def _networks(trusted: tuple[str, ...]) -> tuple:
-    return tuple(ipaddress.ip_network(value, strict=False) for value in trusted)
-
-
-def _address(value: str | None):
-    """The IP address in `value` (IPv4-mapped IPv6 as IPv4), or None."""
-    try:
-        address = ipaddress.ip_address((value or "").strip())
-    except ValueError:
-        return None
-    return getattr(address, "ipv4_mapped", None) or address
-
-
-def _trusted(address) -> bool:
-    return any(address in network for network in _networks(tuple(settings.PREAU_TRUSTED_PROXIES))
-               if network.version == address.version)
-
-
 def client_ip(request) -> str | None:
     """The client's address: REMOTE_ADDR, or, when REMOTE_ADDR is a trusted proxy
     (settings.PREAU_TRUSTED_PROXIES), X-Forwarded-For walked from the right past the trusted
     hops. What an untrusted peer writes in the header is never read."""
-    hop = _address(request.META.get("REMOTE_ADDR"))
+    hop = addresses.parse(request.META.get("REMOTE_ADDR"))
     if hop is None:
         return None
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     for value in reversed([part for part in forwarded.split(",") if part.strip()]):
-        if not _trusted(hop):
+        if not addresses.within(hop, settings.PREAU_TRUSTED_PROXIES):
             break
         # Written by `hop`, a trusted proxy: it is the peer that proxy saw.
-        previous = _address(value)
+        previous = addresses.parse(value)
         if previous is None:
             break
         hop = previous
@@ -77,7 +58,7 @@ def client_ip(request) -> str | None:
 
 def address_prefix(ip: str | None) -> str:
     """What the address throttle counts: the IPv4 address, the IPv6 /64, '' for none."""
-    address = _address(ip)
+    address = addresses.parse(ip)
     if address is None:
         return ""
     if address.version == 4:
@@ -153,7 +134,7 @@ def retry_after(username: str, ip: str | None) -> int:
 
 def record_attempt(username: str, ip: str | None, success: bool) -> None:
     """One password or activation code checked for `username` from `ip`."""
-    LoginAttempt.objects.create(username=username.lower()[:150], ip=str(_address(ip) or "") or None,
+    LoginAttempt.objects.create(username=username.lower()[:150], ip=str(addresses.parse(ip) or "") or None,
                                 prefix=address_prefix(ip), success=success)
 
 
