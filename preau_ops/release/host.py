@@ -12,6 +12,7 @@ socket activation (systemd keeps the listening socket, so connections queue inst
 then the host is checked again. A failed check switches the host back and stops the release;
 hosts already switched are switched back too, so every host serves the same version.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,10 +28,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import OpsError
-from .inventory import Host, Inventory
-from .paths import ROOT
-from .preconditions import DISK_COMMAND, disk_problem
+from ..errors import OpsError
+from ..inventory import Host, Inventory
+from ..paths import ROOT
+from ..preconditions import DISK_COMMAND, disk_problem
 
 APP_DIR = ROOT / "app"
 BASE = "/srv/preau"
@@ -44,8 +45,12 @@ CANARY_PORT = 8001
 
 
 def _connection_data(host: Host) -> dict:
-    data = {"ssh_hostname": host.address, "ssh_port": host.port, "ssh_user": host.user,
-            "_sudo": host.user != "root"}
+    data = {
+        "ssh_hostname": host.address,
+        "ssh_port": host.port,
+        "ssh_user": host.user,
+        "_sudo": host.user != "root",
+    }
     if host.key_file:
         data["ssh_key"] = host.key_file
     if host.known_hosts_file:
@@ -55,8 +60,7 @@ def _connection_data(host: Host) -> dict:
 
 
 @contextlib.contextmanager
-def pyinfra_state(inv: Inventory, hosts: list[Host] | None = None,
-                  allow_unreachable: bool = False):
+def pyinfra_state(inv: Inventory, hosts: list[Host] | None = None, allow_unreachable: bool = False):
     """A connected pyinfra State for the given hosts (default: all), disconnected on exit.
 
     Unreachable hosts are an error, or with `allow_unreachable` listed in `state.unreachable`.
@@ -73,8 +77,9 @@ def pyinfra_state(inv: Inventory, hosts: list[Host] | None = None,
     hosts = list(inv.hosts.values()) if hosts is None else hosts
     names = {h.name for h in hosts}
     entries = [(h.name, {**h.vars, **_connection_data(h)}) for h in hosts]
-    groups = {group: ([m for m in members if m in names], {})
-              for group, members in inv.groups.items()}
+    groups = {
+        group: ([m for m in members if m in names], {}) for group, members in inv.groups.items()
+    }
     pyinfra_inv = PyinfraInventory((entries, {}), **groups)
     state = State(pyinfra_inv, Config(PARALLEL=max(1, len(hosts)), CONNECT_TIMEOUT=10))
     connect_all(state)
@@ -82,8 +87,10 @@ def pyinfra_state(inv: Inventory, hosts: list[Host] | None = None,
     state.unreachable = failed
     try:
         if failed and not allow_unreachable:
-            raise OpsError("cannot connect over SSH to: " + ", ".join(failed),
-                           "nothing was changed; check the host is up (`lab status`, ping)")
+            raise OpsError(
+                "cannot connect over SSH to: " + ", ".join(failed),
+                "nothing was changed; check the host is up (`lab status`, ping)",
+            )
         yield state
     finally:
         disconnect_all(state)
@@ -102,8 +109,9 @@ def read_fact(inv: Inventory, fact_name: str, hosts: list[Host] | None = None) -
         return {host.name: value for host, value in values.items()}
 
 
-def shell(state, name: str, command: str, check: bool = True,
-          stdout_only: bool = False) -> tuple[bool, str]:
+def shell(
+    state, name: str, command: str, check: bool = True, stdout_only: bool = False
+) -> tuple[bool, str]:
     """Run a command (with sudo) on one host of a pyinfra state: (ok, output)."""
     from pyinfra.api import StringCommand
 
@@ -116,6 +124,7 @@ def shell(state, name: str, command: str, check: bool = True,
 
 # ------------------------------------------------------------------------------ build
 
+
 def source_version(source: Path = APP_DIR) -> str:
     """`<pyproject version>+<hash of the app's files>`: same source, same version."""
     import tomllib
@@ -124,8 +133,11 @@ def source_version(source: Path = APP_DIR) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in source.rglob("*") if p.is_file()):
         rel = path.relative_to(source)
-        if {"tests", "__pycache__", ".cache", "build"} & set(rel.parts) or \
-                path.suffix == ".pyc" or ".egg-info" in str(rel):
+        if (
+            {"tests", "__pycache__", ".cache", "build"} & set(rel.parts)
+            or path.suffix == ".pyc"
+            or ".egg-info" in str(rel)
+        ):
             continue
         digest.update(str(rel).encode() + b"\0" + path.read_bytes())
     return f"{project['version']}+{digest.hexdigest()[:10]}"
@@ -141,11 +153,22 @@ def build_wheelhouse(version: str, source: Path = APP_DIR) -> Path:
     with tempfile.TemporaryDirectory(prefix="preau-wheels-") as tmp:
         wheels = Path(tmp) / "wheelhouse"
         for command in (
-            ["wheel", "--require-hashes", "-r", str(source / "requirements.lock"), "-w", str(wheels)],
+            [
+                "wheel",
+                "--require-hashes",
+                "-r",
+                str(source / "requirements.lock"),
+                "-w",
+                str(wheels),
+            ],
             ["wheel", "--no-deps", "--no-build-isolation", str(source), "-w", str(wheels)],
         ):
-            result = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check",
-                                     "-q", *command], capture_output=True, text=True, cwd=tmp)
+            result = subprocess.run(
+                [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *command],
+                capture_output=True,
+                text=True,
+                cwd=tmp,
+            )
             if result.returncode != 0:
                 raise OpsError("building the wheelhouse failed:\n" + result.stderr[-2000:])
         (wheels / "requirements.lock").write_bytes((source / "requirements.lock").read_bytes())
@@ -158,22 +181,25 @@ def build_wheelhouse(version: str, source: Path = APP_DIR) -> Path:
 
 # ----------------------------------------------------------------------- host state
 
+
 @dataclass
 class HostReleases:
     current: str | None
-    installed: list[str]          # oldest first
+    installed: list[str]  # oldest first
 
     def previous(self) -> str | None:
         older = [r for r in self.installed if r != self.current]
         if self.current in self.installed:
-            older = self.installed[:self.installed.index(self.current)]
+            older = self.installed[: self.installed.index(self.current)]
         return older[-1] if older else None
 
 
 def host_releases(state, name: str) -> HostReleases:
-    script = (f"readlink {CURRENT} 2>/dev/null | xargs -r basename; echo ---; "
-              f"for d in {RELEASES}/*/; do [ -f \"$d/.complete\" ] && "
-              f"echo \"$(cat $d/.complete) $(basename $d)\"; done 2>/dev/null; true")
+    script = (
+        f"readlink {CURRENT} 2>/dev/null | xargs -r basename; echo ---; "
+        f'for d in {RELEASES}/*/; do [ -f "$d/.complete" ] && '
+        f'echo "$(cat $d/.complete) $(basename $d)"; done 2>/dev/null; true'
+    )
     _, out = shell(state, name, f"sh -c {shlex.quote(script)}")
     head, _, tail = out.partition("---")
     installed = [line.split(" ", 1)[1] for line in sorted(tail.split("\n")) if " " in line]
@@ -181,6 +207,7 @@ def host_releases(state, name: str) -> HostReleases:
 
 
 # ------------------------------------------------------------------------- release
+
 
 def _install(state, hosts: list[Host], version: str, tarball: Path, progress=None) -> None:
     """Upload and install the release on every host in parallel (pyinfra operations)."""
@@ -197,30 +224,45 @@ def _install(state, hosts: list[Host], version: str, tarball: Path, progress=Non
     if not pending:
         return
     if progress:
-        progress.update(f"uploading {tarball.stat().st_size // 1_000_000} MB and installing on "
-                        + ", ".join(h.name for h in pending))
+        progress.update(
+            f"uploading {tarball.stat().st_size // 1_000_000} MB and installing on "
+            + ", ".join(h.name for h in pending)
+        )
     static_env = f"PREAU_STORAGE_STATIC_ROOT={target}/static PREAU_METRICS_MULTIPROC_DIR="
-    add_op(state, files.directory, name="release directory", path=target, mode="755",
-           host=pending)
-    add_op(state, files.put, name="wheelhouse", src=str(tarball),
-           dest=f"{target}/wheelhouse.tar", mode="644", host=pending)
-    add_op(state, server.shell, name="venv, offline install, static files", host=pending,
-           commands=[
-               f"cd {target} && rm -rf wheelhouse venv static && tar -xf wheelhouse.tar",
-               f"python3 -m venv {target}/venv",
-               f"{target}/venv/bin/pip install -q --no-index --find-links {target}/wheelhouse "
-               f"--require-hashes -r {target}/wheelhouse/requirements.lock",
-               f"{target}/venv/bin/pip install -q --no-index --no-deps "
-               f"{target}/wheelhouse/preau-*.whl",
-               f"env {static_env} {target}/venv/bin/preau-manage collectstatic --noinput -v0",
-               f"rm -rf {target}/wheelhouse {target}/wheelhouse.tar",
-               f"date -u +%Y%m%dT%H%M%SZ > {target}/.complete",
-           ])
+    add_op(state, files.directory, name="release directory", path=target, mode="755", host=pending)
+    add_op(
+        state,
+        files.put,
+        name="wheelhouse",
+        src=str(tarball),
+        dest=f"{target}/wheelhouse.tar",
+        mode="644",
+        host=pending,
+    )
+    add_op(
+        state,
+        server.shell,
+        name="venv, offline install, static files",
+        host=pending,
+        commands=[
+            f"cd {target} && rm -rf wheelhouse venv static && tar -xf wheelhouse.tar",
+            f"python3 -m venv {target}/venv",
+            f"{target}/venv/bin/pip install -q --no-index --find-links {target}/wheelhouse "
+            f"--require-hashes -r {target}/wheelhouse/requirements.lock",
+            f"{target}/venv/bin/pip install -q --no-index --no-deps "
+            f"{target}/wheelhouse/preau-*.whl",
+            f"env {static_env} {target}/venv/bin/preau-manage collectstatic --noinput -v0",
+            f"rm -rf {target}/wheelhouse {target}/wheelhouse.tar",
+            f"date -u +%Y%m%dT%H%M%SZ > {target}/.complete",
+        ],
+    )
     run_ops(state)
     failed = [h.name for h in pending if h in state.failed_hosts]
     if failed:
-        raise OpsError("installing the release failed on " + ", ".join(failed),
-                       "no host was switched; run with the same version again after fixing")
+        raise OpsError(
+            "installing the release failed on " + ", ".join(failed),
+            "no host was switched; run with the same version again after fixing",
+        )
 
 
 def _check(state, host: Host, port: int, domain: str, timeout: float = 40) -> str | None:
@@ -228,14 +270,21 @@ def _check(state, host: Host, port: int, domain: str, timeout: float = 40) -> st
     deadline = time.monotonic() + timeout
     problem = "no answer"
     while time.monotonic() < deadline:
-        ok, out = shell(state, host.name,
-                        f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: {domain}' "
-                        f"http://127.0.0.1:{port}/readyz", check=False)
+        ok, out = shell(
+            state,
+            host.name,
+            f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: {domain}' "
+            f"http://127.0.0.1:{port}/readyz",
+            check=False,
+        )
         if ok and out.strip().endswith("200"):
-            ok, out = shell(state, host.name,
-                            f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: {domain}' "
-                            f"-H 'X-Forwarded-Proto: https' http://127.0.0.1:{port}/connexion/",
-                            check=False)
+            ok, out = shell(
+                state,
+                host.name,
+                f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: {domain}' "
+                f"-H 'X-Forwarded-Proto: https' http://127.0.0.1:{port}/connexion/",
+                check=False,
+            )
             if ok and out.strip().endswith("200"):
                 return None
             problem = f"login page answered {out.strip()[-3:] or 'nothing'}"
@@ -249,26 +298,43 @@ def _canary(state, host: Host, version: str, domain: str) -> str | None:
     """Start the release on the canary port, check it, stop it. None when healthy."""
     unit = "preau-canary"
     venv = f"{RELEASES}/{version}/venv"
-    shell(state, host.name, f"systemctl stop {unit} 2>/dev/null; "
-                            f"systemctl reset-failed {unit} 2>/dev/null; true", check=False)
-    shell(state, host.name,
-          f"systemd-run --unit {unit} --property=User=preau --property=Group=preau "
-          f"--setenv=PREAU_METRICS_MULTIPROC_DIR= "
-          f"--setenv=PREAU_STORAGE_STATIC_ROOT={RELEASES}/{version}/static "
-          f"{venv}/bin/gunicorn --bind 127.0.0.1:{CANARY_PORT} --workers 1 preau.wsgi")
+    shell(
+        state,
+        host.name,
+        f"systemctl stop {unit} 2>/dev/null; systemctl reset-failed {unit} 2>/dev/null; true",
+        check=False,
+    )
+    shell(
+        state,
+        host.name,
+        f"systemd-run --unit {unit} --property=User=preau --property=Group=preau "
+        f"--setenv=PREAU_METRICS_MULTIPROC_DIR= "
+        f"--setenv=PREAU_STORAGE_STATIC_ROOT={RELEASES}/{version}/static "
+        f"{venv}/bin/gunicorn --bind 127.0.0.1:{CANARY_PORT} --workers 1 preau.wsgi",
+    )
     try:
         return _check(state, host, CANARY_PORT, domain, timeout=30)
     finally:
-        shell(state, host.name, f"systemctl stop {unit}; systemctl reset-failed {unit} "
-                                "2>/dev/null; true", check=False)
+        shell(
+            state,
+            host.name,
+            f"systemctl stop {unit}; systemctl reset-failed {unit} 2>/dev/null; true",
+            check=False,
+        )
 
 
 DRAIN = "/usr/local/sbin/preau-lb-drain"  # installed on the lb hosts by the nginx role
 
 
 @contextlib.contextmanager
-def drained(state, lbs: list[Host], host: Host, app_hosts: list[Host], progress=None,
-            keep_out_on_error: bool = False):
+def drained(
+    state,
+    lbs: list[Host],
+    host: Host,
+    app_hosts: list[Host],
+    progress=None,
+    keep_out_on_error: bool = False,
+):
     """An app host out of every load balancer's upstream for the duration, then back in
     service (left out when the block fails and keep_out_on_error is set).
 
@@ -296,13 +362,16 @@ def drained(state, lbs: list[Host], host: Host, app_hosts: list[Host], progress=
 def _point_current(state, host: Host, version: str) -> None:
     # With a release in place the units the app role installed are enabled, as the role
     # itself does once `current` exists (so the next converge has nothing to change).
-    shell(state, host.name,
-          f"ln -sfn {RELEASES}/{version} {BASE}/.current.new && "
-          f"mv -T {BASE}/.current.new {CURRENT} && "
-          "systemctl enable --now preau.socket "
-          "$(systemctl list-unit-files 'preau-*.timer' --no-legend | awk '{print $1}') "
-          ">/dev/null 2>&1 && systemctl enable preau.service >/dev/null 2>&1 && "
-          "systemctl restart preau.service")
+    shell(
+        state,
+        host.name,
+        f"ln -sfn {RELEASES}/{version} {BASE}/.current.new && "
+        f"mv -T {BASE}/.current.new {CURRENT} && "
+        "systemctl enable --now preau.socket "
+        "$(systemctl list-unit-files 'preau-*.timer' --no-legend | awk '{print $1}') "
+        ">/dev/null 2>&1 && systemctl enable preau.service >/dev/null 2>&1 && "
+        "systemctl restart preau.service",
+    )
 
 
 def _switch(state, host: Host, version: str, domain: str) -> str | None:
@@ -318,7 +387,7 @@ def _prune(state, host: Host, keep: int) -> list[str]:
     releases = host_releases(state, host.name)
     protected = {releases.current, releases.previous()}
     old = [r for r in releases.installed if r not in protected]
-    removed = old[:max(0, len(releases.installed) - keep)]
+    removed = old[: max(0, len(releases.installed) - keep)]
     for version in removed:
         shell(state, host.name, f"rm -rf {shlex.quote(f'{RELEASES}/{version}')}")
     return removed
@@ -335,13 +404,21 @@ class ReleaseReport:
 def refuse_full_disks(state, hosts: list[Host]) -> None:
     """Stop before any change when a host's disk is nearly full (a release or an upgrade
     needs room, and a full disk breaks them half-way)."""
-    problems = [problem for host in hosts
-                if (problem := disk_problem(
-                    host, shell(state, host.name, DISK_COMMAND, stdout_only=True)[1]))]
+    problems = [
+        problem
+        for host in hosts
+        if (
+            problem := disk_problem(
+                host, shell(state, host.name, DISK_COMMAND, stdout_only=True)[1]
+            )
+        )
+    ]
     if problems:
-        raise OpsError("disk nearly full: " + "; ".join(problems),
-                       "free some space (old releases: `deploy.py release` keeps "
-                       "preau_release_keep of them), then run the command again")
+        raise OpsError(
+            "disk nearly full: " + "; ".join(problems),
+            "free some space (old releases: `deploy.py release` keeps "
+            "preau_release_keep of them), then run the command again",
+        )
 
 
 def release(inv: Inventory, source: Path = APP_DIR, progress=None) -> ReleaseReport:
@@ -360,8 +437,12 @@ def release(inv: Inventory, source: Path = APP_DIR, progress=None) -> ReleaseRep
         refuse_full_disks(state, hosts)
         before = {h.name: host_releases(state, h.name) for h in hosts}
         if all(before[h.name].current == version for h in hosts):  # nothing to ship: no-op
-            return ReleaseReport(version, [], [h.name for h in hosts],
-                                 {h.name: _prune(state, h, keep) for h in hosts})
+            return ReleaseReport(
+                version,
+                [],
+                [h.name for h in hosts],
+                {h.name: _prune(state, h, keep) for h in hosts},
+            )
         _install(state, hosts, version, tarball, progress)
         if progress:
             progress.update("database migrations (expand)")
@@ -386,21 +467,29 @@ def release(inv: Inventory, source: Path = APP_DIR, progress=None) -> ReleaseRep
                 restored.insert(0, f"{host.name} → {before[host.name].current or 'nothing'}")
                 # a release that failed is never a rollback target: its files go
                 for app in hosts:
-                    shell(state, app.name, f"rm -rf {shlex.quote(f'{RELEASES}/{version}')}",
-                          check=False)
-                raise OpsError(f"release {version} failed its health check on {host.name}: "
-                               f"{problem}", "switched back: " + (", ".join(restored) or "none")
-                               + "; every host serves its previous release")
+                    shell(
+                        state,
+                        app.name,
+                        f"rm -rf {shlex.quote(f'{RELEASES}/{version}')}",
+                        check=False,
+                    )
+                raise OpsError(
+                    f"release {version} failed its health check on {host.name}: {problem}",
+                    "switched back: "
+                    + (", ".join(restored) or "none")
+                    + "; every host serves its previous release",
+                )
             switched.append(host.name)
         if progress:
             progress.update("database migrations (contract)")
         try:
             _migrate(state, hosts[0], version, "contract")
         except OpsError as error:
-            raise OpsError(f"release {version} serves on every app host, but its contract "
-                           f"migrations failed: {error.message}",
-                           "fix it, then on an app host, as root: "
-                           f"`{_migrate_command(CURRENT, 'contract')}`")
+            raise OpsError(
+                f"release {version} serves on every app host, but its contract "
+                f"migrations failed: {error.message}",
+                f"fix it, then on an app host, as root: `{_migrate_command(CURRENT, 'contract')}`",
+            )
         removed = {h.name: _prune(state, h, keep) for h in hosts}
     return ReleaseReport(version, switched, unchanged, removed)
 
@@ -413,13 +502,21 @@ def _migrate(state, host: Host, version: str, phase: str) -> None:
 
 
 def _migrate_command(release_dir: str, phase: str) -> str:
-    return (f"cd /tmp && sudo -u {MIGRATE_USER} env PREAU_DB_AS_OWNER=1 "
-            f"PREAU_METRICS_MULTIPROC_DIR= {release_dir}/venv/bin/preau-manage migrate_phase {phase}")
+    return (
+        f"cd /tmp && sudo -u {MIGRATE_USER} env PREAU_DB_AS_OWNER=1 "
+        f"PREAU_METRICS_MULTIPROC_DIR= {release_dir}/venv/bin/preau-manage migrate_phase {phase}"
+    )
 
 
-def _switch_back(state, names: list[str], before: dict[str, HostReleases], inv: Inventory,
-                 domain: str, lbs: list[Host] | None = None,
-                 app_hosts: list[Host] | None = None) -> list[str]:
+def _switch_back(
+    state,
+    names: list[str],
+    before: dict[str, HostReleases],
+    inv: Inventory,
+    domain: str,
+    lbs: list[Host] | None = None,
+    app_hosts: list[Host] | None = None,
+) -> list[str]:
     """Hosts in `names` back to the release they served before (drained meanwhile when lbs
     are given)."""
     restored = []
@@ -427,8 +524,12 @@ def _switch_back(state, names: list[str], before: dict[str, HostReleases], inv: 
         previous = before[name].current
         with drained(state, lbs or [], inv.hosts[name], app_hosts or []):
             if previous is None:
-                shell(state, name, f"systemctl stop preau.service preau.socket; rm -f {CURRENT}",
-                      check=False)
+                shell(
+                    state,
+                    name,
+                    f"systemctl stop preau.service preau.socket; rm -f {CURRENT}",
+                    check=False,
+                )
             else:
                 _point_current(state, inv.hosts[name], previous)
         restored.append(f"{name} → {previous or 'nothing (first release)'}")
@@ -450,8 +551,10 @@ def rollback(inv: Inventory, progress=None) -> dict[str, str]:
         for host in hosts:
             releases = host_releases(state, host.name)
             if releases.previous() is None:
-                raise OpsError(f"{host.name} has no previous release to roll back to",
-                               f"releases there: {', '.join(releases.installed) or 'none'}")
+                raise OpsError(
+                    f"{host.name} has no previous release to roll back to",
+                    f"releases there: {', '.join(releases.installed) or 'none'}",
+                )
             plan[host.name] = (releases.current, releases.previous())
         for host in hosts:  # the previous release must start before any host goes back to it
             current, previous = plan[host.name]
@@ -459,8 +562,10 @@ def rollback(inv: Inventory, progress=None) -> dict[str, str]:
                 progress.update(f"{host.name}: checking {previous} on the canary port")
             problem = _canary(state, host, previous, domain)
             if problem:
-                raise OpsError(f"{previous} does not start on {host.name}: {problem}",
-                               "nothing was changed; every host serves its current release")
+                raise OpsError(
+                    f"{previous} does not start on {host.name}: {problem}",
+                    "nothing was changed; every host serves its current release",
+                )
         for host in hosts:
             current, previous = plan[host.name]
             if progress:
@@ -470,8 +575,10 @@ def rollback(inv: Inventory, progress=None) -> dict[str, str]:
                 if problem:
                     _point_current(state, host, current)
             if problem:
-                raise OpsError(f"rollback to {previous} failed on {host.name}: {problem}",
-                               f"{host.name} was switched back to {current}")
+                raise OpsError(
+                    f"rollback to {previous} failed on {host.name}: {problem}",
+                    f"{host.name} was switched back to {current}",
+                )
     return {name: previous for name, (_, previous) in plan.items()}
 
 
@@ -479,17 +586,22 @@ def run_manage(inv: Inventory, args: str) -> dict:
     """Run `preau-manage ARGS --json` on the first app host; the decoded JSON answer."""
     host = inv.hosts_in("app")[0]
     with pyinfra_state(inv, [host]) as state:
-        ok, out = shell(state, host.name,
-                        f"cd /tmp && sudo -u preau env PREAU_METRICS_MULTIPROC_DIR= "
-                        f"{CURRENT}/venv/bin/preau-manage {args} --json", check=False,
-                        stdout_only=True)
+        ok, out = shell(
+            state,
+            host.name,
+            f"cd /tmp && sudo -u preau env PREAU_METRICS_MULTIPROC_DIR= "
+            f"{CURRENT}/venv/bin/preau-manage {args} --json",
+            check=False,
+            stdout_only=True,
+        )
     try:
         answer = json.loads(out)
     except ValueError:
         raise OpsError(f"`preau-manage {args}` on {host.name} failed:\n{out[-1500:]}")
     if not ok or not answer.get("ok", False):
-        raise OpsError(f"`preau-manage {args}` on {host.name} failed: "
-                       f"{answer.get('error') or out[-1500:]}")
+        raise OpsError(
+            f"`preau-manage {args}` on {host.name} failed: {answer.get('error') or out[-1500:]}"
+        )
     return answer
 
 
@@ -511,8 +623,13 @@ def _patch_order(inv: Inventory, limit: str | None) -> list[Host]:
 
 def _host_healthy(state, host: Host, domain: str) -> str | None:
     """None when what this host serves answers; else what does not."""
-    checks = [("ssh", "systemctl is-system-running --wait >/dev/null 2>&1; "
-                      "systemctl --failed --no-legend | head -3")]
+    checks = [
+        (
+            "ssh",
+            "systemctl is-system-running --wait >/dev/null 2>&1; "
+            "systemctl --failed --no-legend | head -3",
+        )
+    ]
     if "db" in host.groups:
         checks.append(("postgresql", "pg_isready -q && echo ok"))
     if "lb" in host.groups:
@@ -542,27 +659,41 @@ def patch(inv: Inventory, limit: str | None = None, progress=None) -> dict[str, 
         for host in hosts:
             problem = _host_healthy(state, host, domain)
             if problem:
-                raise OpsError(f"{host.name} is not healthy before patching: {problem}",
-                               "nothing was patched there; fix it first"
-                               + (f" (patched: {', '.join(results)})" if results else ""))
+                raise OpsError(
+                    f"{host.name} is not healthy before patching: {problem}",
+                    "nothing was patched there; fix it first"
+                    + (f" (patched: {', '.join(results)})" if results else ""),
+                )
         for host in hosts:
             # an app host is out of the load balancer while it is upgraded and checked
             with drained(state, lbs, host, app_hosts, progress, keep_out_on_error=True) as out:
                 if progress:
                     progress.update(f"{host.name}: apt-get update && upgrade")
-                shell(state, host.name,
-                      "DEBIAN_FRONTEND=noninteractive apt-get update -qq && "
-                      "DEBIAN_FRONTEND=noninteractive apt-get -y -qq "
-                      "-o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef "
-                      "upgrade >/tmp/preau-patch.log 2>&1 || { tail -20 /tmp/preau-patch.log; false; }")
-                _, upgraded = shell(state, host.name,
-                                    "grep -c '^Setting up' /tmp/preau-patch.log || true",
-                                    check=False, stdout_only=True)
+                shell(
+                    state,
+                    host.name,
+                    "DEBIAN_FRONTEND=noninteractive apt-get update -qq && "
+                    "DEBIAN_FRONTEND=noninteractive apt-get -y -qq "
+                    "-o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef "
+                    "upgrade >/tmp/preau-patch.log 2>&1 || { tail -20 /tmp/preau-patch.log; false; }",
+                )
+                _, upgraded = shell(
+                    state,
+                    host.name,
+                    "grep -c '^Setting up' /tmp/preau-patch.log || true",
+                    check=False,
+                    stdout_only=True,
+                )
                 if progress:
                     progress.update(f"{host.name}: needrestart")
                 # -r a: restart the services still running old libraries; -b: batch output
-                _, needs = shell(state, host.name, "needrestart -r a -b 2>/dev/null || true",
-                                 check=False, stdout_only=True)
+                _, needs = shell(
+                    state,
+                    host.name,
+                    "needrestart -r a -b 2>/dev/null || true",
+                    check=False,
+                    stdout_only=True,
+                )
                 kernel = "NEEDRESTART-KSTA: 3" in needs or "NEEDRESTART-KSTA: 2" in needs
                 note = f"{upgraded.strip() or 0} package(s) upgraded"
                 if out:
@@ -571,10 +702,15 @@ def patch(inv: Inventory, limit: str | None = None, progress=None) -> dict[str, 
                     note += "; a newer kernel waits for a reboot (planned by the operator)"
                 problem = _host_healthy(state, host, domain)
                 if problem:
-                    raise OpsError(f"{host.name} is unhealthy after patching: {problem}",
-                                   "stopped here; hosts after it were not touched"
-                                   + (f"; it stays out of the load balancer (`{DRAIN} "
-                                      f"{host.name} off` on the lb hosts puts it back)"
-                                      if out else ""))
+                    raise OpsError(
+                        f"{host.name} is unhealthy after patching: {problem}",
+                        "stopped here; hosts after it were not touched"
+                        + (
+                            f"; it stays out of the load balancer (`{DRAIN} "
+                            f"{host.name} off` on the lb hosts puts it back)"
+                            if out
+                            else ""
+                        ),
+                    )
             results[host.name] = note
     return results
