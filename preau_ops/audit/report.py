@@ -55,7 +55,7 @@ def render_html(data: dict, lang: str = "fr") -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              trim_blocks=True, lstrip_blocks=True)
-    template = env.get_template("audit_report.html.j2")
+    template = env.get_template("report.html.j2")
     results = data["results"]
     grouped = _by_host(results)
     hosts = [{"name": name, "results": items, **summarise(items)}

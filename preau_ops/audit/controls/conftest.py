@@ -1,6 +1,6 @@
 """The audit suite: read-only controls of live servers against the declared state.
 
-Run by `deploy.py audit` (see preau_ops/audit.py), which passes its options through the
+Run by `deploy.py audit` (see preau_ops/audit/run.py), which passes its options through the
 environment. Each test is a control, marked with
 
     @pytest.mark.control("SSH-01", "title", "requirement", groups=("all",))
@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-from preau_ops import audit, inventory
+from preau_ops import inventory
+from preau_ops.audit.remote import Remote
 
 
 def pytest_configure(config):
@@ -89,7 +90,7 @@ def options():
     return _options()
 
 
-_REMOTES: dict[str, audit.Remote] = {}  # one connection per host and worker
+_REMOTES: dict[str, Remote] = {}  # one connection per host and worker
 
 
 @pytest.fixture
@@ -97,7 +98,7 @@ def remote_of(options):
     """remote_of(host): a host over SSH as the admin (or the auditor with --as-auditor)."""
     def get(host):
         if host.name not in _REMOTES:
-            _REMOTES[host.name] = audit.Remote(host, as_auditor=options["as_auditor"],
+            _REMOTES[host.name] = Remote(host, as_auditor=options["as_auditor"],
                                                control_dir=options["control_dir"])
         return _REMOTES[host.name]
     return get

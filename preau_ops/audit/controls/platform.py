@@ -15,8 +15,8 @@ import pytest
 
 from preau_ops.paths import STATE_DIR
 
-from . import declared
-from .test_system import _nft_openings
+from .. import declared
+from .system import _nft_openings
 
 control = pytest.mark.control
 

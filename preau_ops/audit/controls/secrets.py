@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from . import declared
+from .. import declared
 
 control = pytest.mark.control
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from . import declared
+from .. import declared
 
 control = pytest.mark.control
 
