@@ -62,8 +62,8 @@ def main() -> None:
         os.environ["PATH"] = f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
         os.execv(python, [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
     sys.path.insert(0, str(ROOT))
-    from preau_ops.cli import main as cli_main
-    sys.exit(cli_main(sys.argv[1:]))
+    from preau_ops.commands import main as commands_main
+    sys.exit(commands_main(sys.argv[1:]))
 
 
 if __name__ == "__main__":

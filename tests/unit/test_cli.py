@@ -1,17 +1,18 @@
 """The CLI: argument errors, refusals before any host is touched, exit codes."""
+import argparse
 import subprocess
 import sys
 
 import pytest
 
-from preau_ops import cli, converge
+from preau_ops import commands, converge
 from preau_ops.paths import ROOT
 
 from .conftest import edit_yaml
 
 
 def run_cli(*args):
-    return cli.main(list(args))
+    return commands.main(list(args))
 
 
 def test_help_lists_every_command(capsys):
@@ -61,6 +62,43 @@ def test_inventory_check_of_the_production_example(prod, capsys):
 def test_unknown_test_suite(capsys):
     assert run_cli("test", "nosuch") == 1
     assert "unknown test suite" in capsys.readouterr().out
+
+
+# each verb group's module and the commands it adds, in `deploy.py --help`'s order
+GROUPS = {
+    "lab": ("up", "down", "lab"),
+    "inventory": ("inventory",),
+    "converge": ("converge",),
+    "release": ("release", "rollback"),
+    "status": ("status",),
+    "audit": ("audit",),
+    "patch": ("patch",),
+    "establishment": ("establishment",),
+    "backup": ("backup",),
+    "bench": ("bench",),
+    "test": ("test",),
+}
+
+
+@pytest.mark.parametrize("group", commands.GROUPS, ids=lambda module: module.__name__)
+def test_each_group_module_registers_its_verbs_with_a_handler(group):
+    parser = argparse.ArgumentParser()
+    subparsers = parser.add_subparsers()
+    group.register(subparsers, argparse.ArgumentParser(add_help=False))
+    verbs = GROUPS[group.__name__.rsplit(".", 1)[1]]
+    assert tuple(subparsers.choices) == verbs
+    for verb in verbs:
+        handler = subparsers.choices[verb].get_default("handler")
+        assert callable(handler) and handler.__module__ == group.__name__
+
+
+def test_deploy_py_help_lists_every_verb_of_every_group():
+    result = subprocess.run([sys.executable, str(ROOT / "deploy.py"), "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    listed = [line.split()[0] for line in result.stdout.splitlines()
+              if line.startswith("    ") and not line.startswith("     ")]
+    assert listed == [verb for verbs in GROUPS.values() for verb in verbs]
 
 
 def test_deploy_py_runs_with_the_system_python_and_answers_help():

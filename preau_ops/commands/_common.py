@@ -1,0 +1,57 @@
+"""What every command module shares: the inventory options, adding a command, loading the
+inventory the options name, refusing an inventory other than the lab."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from ..errors import OpsError
+
+if TYPE_CHECKING:
+    from ..inventory import Inventory
+
+
+def inventory_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-i",
+        "--inventory",
+        metavar="INVENTORY",
+        default=argparse.SUPPRESS,
+        help="inventory directory or name under inventories/ (default: lab)",
+    )
+    common.add_argument(
+        "--vault-password-file",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="file holding the ansible-vault password (or set "
+        "PREAU_VAULT_PASSWORD_FILE; a prompt otherwise)",
+    )
+    return common
+
+
+def add_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+    name: str,
+    help_text: str,
+    **kwargs: Any,
+) -> argparse.ArgumentParser:
+    """A top-level command: its help is also its description; it takes the inventory options."""
+    return commands.add_parser(
+        name, help=help_text, description=help_text, parents=[common], **kwargs
+    )
+
+
+def load(args: argparse.Namespace) -> Inventory:
+    from .. import inventory
+
+    return inventory.load(
+        getattr(args, "inventory", None), getattr(args, "vault_password_file", None)
+    )
+
+
+def refuse_inventory(args: argparse.Namespace, what: str) -> None:
+    if getattr(args, "inventory", None) not in (None, "lab", "inventories/lab"):
+        raise OpsError(f"`{what}` works on the local lab only, not on -i {args.inventory}")

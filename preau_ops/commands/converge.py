@@ -1,0 +1,80 @@
+"""converge: hosts to what the roles declare (Ansible), or only the drift with --check."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from .. import console as ui
+from ._common import add_command, load
+
+if TYPE_CHECKING:
+    from ..converge import RunResult
+
+
+def register(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    converge = add_command(
+        commands, common, "converge", "converge hosts to what the roles declare (Ansible)"
+    )
+    converge.add_argument(
+        "--check", action="store_true", help="change nothing: report what would change (drift)"
+    )
+    converge.add_argument("--diff", action="store_true", help="show file differences")
+    converge.add_argument("--limit", metavar="HOSTS", help="hosts or groups, comma-separated")
+    converge.add_argument(
+        "--tags", metavar="TAGS", help="only tasks with these tags (role names, ANSSI R-numbers…)"
+    )
+    converge.set_defaults(handler=cmd_converge)
+
+
+def print_converge(result: RunResult) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Converge — {result.duration:.1f} s", title_justify="left")
+    for column in ("host", "ok", "changed", "failed", "duration"):
+        table.add_column(column)
+    for name, host in sorted(result.hosts.items()):
+        failed = "unreachable" if host.unreachable else str(host.failed)
+        table.add_row(
+            name,
+            str(host.ok),
+            str(host.changed),
+            f"[red]{failed}[/]" if failed != "0" else "0",
+            f"{host.duration:.1f} s",
+        )
+    ui.console.print(table)
+    for name, host in sorted(result.hosts.items()):
+        for error in host.errors:
+            ui.console.print(f"[red]{name}[/]: {error}")
+
+
+def cmd_converge(args: argparse.Namespace) -> int:
+    from .. import converge
+
+    inv = load(args)
+    if args.limit:
+        inv.limited(args.limit)  # validates the pattern before anything runs
+    title = "Checking drift" if args.check else "Converging"
+    with ui.step(f"{title} {inv.name} ({len(inv.hosts)} hosts)") as progress:
+        result = converge.run_playbook(
+            inv,
+            check=args.check,
+            diff=args.diff,
+            limit=args.limit,
+            tags=args.tags,
+            progress=progress,
+        )
+        if result.failed:
+            progress.result, progress.detail = "failed", "see the errors below"
+    print_converge(result)
+    if args.check:
+        converge.print_drift(result)
+        ui.console.print(
+            "No drift."
+            if not result.changed
+            else f"[yellow]{result.changed} change(s) would be made.[/]"
+        )
+    return 1 if result.failed else 0

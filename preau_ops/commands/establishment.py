@@ -1,0 +1,203 @@
+"""establishment add, merge, archive, list: the establishment procedures (Fabric)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from .. import console as ui
+from ..errors import OpsError
+from ._common import add_command, load
+
+if TYPE_CHECKING:
+    from ..inventory import Inventory
+
+
+def register(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    establishment = add_command(
+        commands,
+        common,
+        "establishment",
+        "establishment procedures (Fabric): add, merge, archive, list",
+    )
+    establishment.set_defaults(handler=cmd_establishment)
+    actions = establishment.add_subparsers(dest="est_command", metavar="ACTION", required=True)
+    _register_add(actions, common)
+    est_merge = actions.add_parser(
+        "merge",
+        parents=[common],
+        help="merge SRC into DST: dry-run report, then on confirmation "
+        "backup, maintenance, merge, verification, report",
+    )
+    est_merge.add_argument("src", help="UAI of the absorbed establishment")
+    est_merge.add_argument("dst", help="UAI of the surviving establishment")
+    est_merge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    est_merge.add_argument(
+        "--no-backup",
+        action="store_true",
+        help="skip the backup before the merge (lab and tests only)",
+    )
+    est_archive = actions.add_parser("archive", help="archive an establishment", parents=[common])
+    est_archive.add_argument("uai")
+    est_list = actions.add_parser(
+        "list", help="establishments with users by profile and classes", parents=[common]
+    )
+    est_list.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _register_add(
+    actions: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    est_add = actions.add_parser(
+        "add",
+        help="deploy a new establishment: create it, import its "
+        "directory, name its local administrator",
+        parents=[common],
+    )
+    est_add.add_argument("uai", help="UAI with its check letter, e.g. 0820021C")
+    est_add.add_argument("--name", required=True, help="usual name, e.g. 'Collège Jean Moulin'")
+    est_add.add_argument("--town", required=True, help="town")
+    est_add.add_argument(
+        "--aaf",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="complete AAF XML files (EtabEducNat, Eleve, PersRelEleve, PersEducNat)",
+    )
+    est_add.add_argument(
+        "--admin", metavar="LOGIN", help="local administrator (default: the head of establishment)"
+    )
+
+
+def cmd_establishment(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.table import Table
+
+    from ..procedures import establishments as est
+
+    if args.est_command in ("add", "merge", "archive"):
+        # a UAI typo is refused before anything connects
+        for value in [args.uai] if args.est_command != "merge" else [args.src, args.dst]:
+            est.check_uai(value)
+    inv = load(args)
+    if args.est_command == "list":
+        rows = est.listing(inv)
+        if args.json:
+            print(json.dumps(rows, indent=2, ensure_ascii=False))
+            return 0
+        table = Table(title=f"Establishments ({inv.name})", title_justify="left")
+        for column in (
+            "UAI",
+            "name",
+            "town",
+            "status",
+            "ELV",
+            "TUT",
+            "ENS",
+            "staff",
+            "classes",
+            "last import",
+        ):
+            table.add_column(column)
+        for e in rows:
+            by = e.get("users_by_profile", {})
+            staff = sum(by.get(p, 0) for p in ("DIR", "EVS", "ETA"))
+            table.add_row(
+                e["uai"],
+                e["name"],
+                e.get("town") or "",
+                e["status"],
+                *(str(by.get(p, 0)) for p in ("ELV", "TUT", "ENS")),
+                str(staff),
+                str(e.get("classes", 0)),
+                (e.get("last_import") or "—")[:16],
+            )
+        ui.console.print(table)
+        return 0
+    summary = ui.Summary(f"establishment {args.est_command}")
+    if args.est_command == "add":
+        with ui.step(f"Establishment {args.uai}", summary) as progress:
+            report = est.add(inv, args.uai, args.name, args.town, args.aaf, args.admin, progress)
+            by = report["establishment"].get("users_by_profile", {})
+            progress.detail = (
+                ("created" if report["created"] else "existed")
+                + "; "
+                + ", ".join(f"{p} {n}" for p, n in by.items() if n)
+                + f"; {report['establishment'].get('classes', 0)} classes"
+            )
+        summary.show()
+        notices = (report.get("import") or {}).get("notices") or []
+        if notices:  # persons refused or given other rights by the import (French, from the app)
+            ui.console.print(f"[bold]Import: {len(notices)} person(s) to check[/]", highlight=False)
+            for line in notices:
+                ui.console.print(f"  - {line}", markup=False, highlight=False)
+        if report.get("admin"):
+            ui.console.print(
+                f"Local administrator: [bold]{report['admin']['username']}[/], "
+                f"activation code: [bold]{report['admin']['code']}[/] "
+                "(hand it over in person; valid 30 days)"
+            )
+        return 0
+    if args.est_command == "archive":
+        with ui.step(f"Archive {args.uai}", summary) as progress:
+            progress.detail = est.archive(inv, args.uai)["status"]
+        summary.show()
+        return 0
+    return _merge(args, inv, est, summary)
+
+
+def _merge(args: argparse.Namespace, inv: Inventory, est: ModuleType, summary: ui.Summary) -> int:
+    from rich.table import Table
+
+    with ui.step(f"Dry run: merge {args.src} into {args.dst}", summary):
+        plan = est.merge_plan(inv, args.src, args.dst)
+    table = Table(title="What the merge will do", title_justify="left")
+    for column in ("", f"{args.src} (absorbed)", f"{args.dst} (kept)", f"{args.dst} after"):
+        table.add_column(column)
+    before, after = plan["before"], plan["after"]
+    for key in (
+        "memberships",
+        "classes",
+        "groups",
+        "class_memberships",
+        "teachings",
+        "parent_links",
+    ):
+        table.add_row(
+            key,
+            str(before["src"].get(key)),
+            str(before["dst"].get(key)),
+            str(after["dst"].get(key)),
+        )
+    ui.console.print(table)
+    for item in plan.get("renamed_classes", []):
+        ui.console.print(f"  class renamed: {item['from']} → {item['to']}")
+    ui.console.print(f"  duplicate accounts merged: {len(plan.get('merged_accounts', []))}")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise OpsError("confirmation needed", "re-run with --yes to merge without a prompt")
+        if (
+            input(f"Merge {args.src} into {args.dst}? Type the UAI {args.src} to confirm: ")
+            .strip()
+            .upper()
+            != args.src.upper()
+        ):
+            ui.console.print("Not confirmed: nothing changed.")
+            return 1
+    backup = None
+    if not args.no_backup:
+        from ..procedures import backups
+
+        backup = backups.take_labelled_backup
+    with ui.step(f"Merge {args.src} into {args.dst}", summary) as progress:
+        report = est.merge(inv, args.src, args.dst, backup, progress)
+        progress.detail = f"report: {report['saved_to']}"
+    summary.show()
+    return 0

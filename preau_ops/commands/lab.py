@@ -1,0 +1,215 @@
+"""up, down and lab: the local lab (Docker containers acting as Debian hosts), and `up`'s
+whole stack on it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import TYPE_CHECKING, Any
+
+from .. import console as ui
+from ..errors import OpsError
+from ._common import add_command, refuse_inventory
+from .converge import print_converge
+from .release import ship
+
+if TYPE_CHECKING:
+    from ..inventory import Inventory
+    from ..lab.hosts import LabHost
+
+TOPOLOGY_HELP = (
+    "single: one host in every group; standard (default): web=lb+app, db, "
+    "ops=backup+monitoring; scaled: lb, app1, app2, db, ops"
+)
+TOPOLOGIES = ("single", "standard", "scaled")
+
+
+def register(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    up = add_command(commands, common, "up", "bring up the lab and deploy the whole stack on it")
+    up.add_argument("--topology", choices=TOPOLOGIES, default="standard", help=TOPOLOGY_HELP)
+    up.add_argument(
+        "--image",
+        choices=("baked", "bare"),
+        default="baked",
+        help="host image: baked (heavy packages pre-installed, default) or bare",
+    )
+    up.set_defaults(handler=cmd_up)
+    down = add_command(
+        commands,
+        common,
+        "down",
+        "remove the lab: containers, network, the Docker daemon it started",
+    )
+    down.set_defaults(handler=cmd_down)
+    lab = add_command(
+        commands, common, "lab", "the local lab hosts alone (Docker containers running systemd)"
+    )
+    lab.set_defaults(handler=cmd_lab)
+    _register_actions(lab)
+
+
+def _register_actions(lab: argparse.ArgumentParser) -> None:
+    actions = lab.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
+    lab_up = actions.add_parser(
+        "up",
+        help="create or repair the lab's hosts",
+        description="create or repair the lab's hosts; running twice is harmless",
+    )
+    lab_up.add_argument("--topology", choices=TOPOLOGIES, default="standard", help=TOPOLOGY_HELP)
+    lab_up.add_argument(
+        "--image", choices=("baked", "bare"), default="baked", help="host image (default: baked)"
+    )
+    actions.add_parser("down", help="remove everything the lab created, nothing else")
+    actions.add_parser("status", help="hosts, groups, addresses and state")
+    lab_ssh = actions.add_parser("ssh", help="open a shell on a lab host")
+    lab_ssh.add_argument("host", help="lab host name (see `lab status`)")
+    lab_image = actions.add_parser("image", help="build the host images (cached)")
+    lab_image.add_argument("--force", action="store_true", help="rebuild even if cached")
+
+
+def lab_up(args: argparse.Namespace, summary: ui.Summary) -> list[LabHost]:
+    from ..lab import engine, hosts, image, secrets
+
+    with ui.step("Docker engine", summary) as progress:
+        client = engine.ensure(progress)
+        progress.detail = "started by the lab" if engine.started_by_us() else "already running"
+    with ui.step("Lab images", summary) as progress:
+        built = image.build_bare(client, progress)
+        if args.image == "baked":
+            built = image.build_baked(client, progress) or built
+        progress.detail = "built" if built else "cached"
+        progress.result = "changed" if built else "ok"
+    with ui.step(f"Lab hosts ({args.topology})", summary) as progress:
+        lab_hosts = hosts.up(args.topology, args.image, progress)
+        progress.detail = ", ".join(f"{h.name} {h.address}" for h in lab_hosts)
+    with ui.step("Lab secrets (ansible-vault)", summary) as progress:
+        added = secrets.ensure()
+        progress.detail = f"{len(added)} generated" if added else "unchanged"
+    return lab_hosts
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from ..lab import engine, hosts, image
+
+    refuse_inventory(args, f"lab {args.lab_command}")
+    if args.lab_command == "up":
+        summary = ui.Summary("lab up")
+        lab_up(args, summary)
+        summary.show()
+        ui.console.print("Inventory: inventories/lab/hosts.yml — try `./deploy.py lab status`")
+        return 0
+    if args.lab_command == "down":
+        return cmd_down(args)
+    if args.lab_command == "status":
+        if not engine.answers():
+            ui.console.print("No Docker engine answers: the lab is down.")
+            return 0
+        _print_lab_status(hosts.status())
+        return 0
+    if args.lab_command == "ssh":
+        command = hosts.ssh_command(args.host)
+        os.execvp(command[0], command)
+    if args.lab_command == "image":
+        summary = ui.Summary("lab image")
+        client = engine.ensure()
+        with ui.step("preau-lab:bare", summary) as progress:
+            progress.detail = (
+                "built" if image.build_bare(client, progress, args.force) else "cached"
+            )
+        with ui.step("preau-lab:baked", summary) as progress:
+            progress.detail = (
+                "built" if image.build_baked(client, progress, args.force) else "cached"
+            )
+        summary.show()
+    return 0
+
+
+def _print_lab_status(lab_hosts: list[LabHost]) -> None:
+    from rich.table import Table
+
+    if not lab_hosts:
+        ui.console.print("The lab is down (`./deploy.py lab up` to create it).")
+        return
+    table = Table(title="Lab hosts", title_justify="left")
+    for column in ("host", "groups", "address", "state"):
+        table.add_column(column)
+    for host in lab_hosts:
+        colour = "green" if host.state == "running" else "red"
+        table.add_row(host.name, ", ".join(host.groups), host.address, f"[{colour}]{host.state}[/]")
+    ui.console.print(table)
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from ..lab import engine, hosts
+
+    refuse_inventory(args, "down")
+    summary = ui.Summary("lab down")
+    if engine.answers():
+        with ui.step("Lab containers and network", summary) as progress:
+            removed = hosts.down(progress)
+            progress.detail = ", ".join(removed) or "nothing to remove"
+    with ui.step("Docker engine", summary) as progress:
+        progress.detail = (
+            "stopped (the lab had started it)" if engine.stop_if_ours() else "left as found"
+        )
+    summary.show()
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from .. import converge, inventory, release
+    from ..lab import hosts
+
+    refuse_inventory(args, "up")
+    summary = ui.Summary("deploy.py up")
+    lab_up(args, summary)
+    with ui.step("Inventory", summary) as progress:
+        inv = inventory.load(None)
+        progress.detail = f"{len(inv.hosts)} hosts, valid"
+    if converge.SITE.exists():
+        with ui.step("Converge (Ansible)", summary) as progress:
+            result = converge.run_playbook(inv, progress=progress)
+            progress.detail = f"{result.changed} changed"
+            if result.failed:
+                print_converge(result)
+                raise OpsError("converge failed", "see the per-host errors above")
+        ship(inv, None, summary)
+        with ui.step("Demo establishments and logins", summary) as progress:
+            demo = release.run_manage(inv, "seed_demo")
+            progress.detail = ", ".join(e["uai"] for e in demo["establishments"])
+    summary.show()
+    _print_lab_status(hosts.status())
+    _print_access(inv, demo if converge.SITE.exists() else None)
+    return 1 if summary.failed else 0
+
+
+def _print_access(inv: Inventory, demo: dict[str, Any] | None) -> None:
+    from rich.table import Table
+
+    domain = inv.hosts_in("lb")[0].vars.get("preau_domain", "")
+    lb = inv.hosts_in("lb")[0].address
+    ui.console.print(
+        f"\n[bold]ENT:[/] https://{domain}/   (the lab's name: add `{lb} {domain}` "
+        f"to /etc/hosts, or `curl --resolve {domain}:443:{lb}`; the lab CA is "
+        f".lab/ca/ca.crt)"
+    )
+    monitoring = inv.hosts_in("monitoring")[0].address
+    ui.console.print(
+        f"[bold]Prometheus:[/] http://{monitoring}:9090/   "
+        f"[bold]Alertmanager:[/] http://{monitoring}:9093/"
+    )
+    if not demo:
+        return
+    table = Table(title=f"Demo logins (password: {demo['password']})", title_justify="left")
+    for column in ("login", "profile", "establishments"):
+        table.add_column(column)
+    for login in demo["logins"]:
+        profile = login["profile"] + (" + ADML" if login.get("local_admin") else "")
+        places = login.get("establishments") or []
+        table.add_row(
+            login["username"], profile, places if isinstance(places, str) else ", ".join(places)
+        )
+    ui.console.print(table)

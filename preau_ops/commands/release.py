@@ -1,0 +1,77 @@
+"""release and rollback: the app on the app hosts, one at a time, zero downtime (pyinfra)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from .. import console as ui
+from ._common import add_command, load
+
+if TYPE_CHECKING:
+    from ..inventory import Inventory
+    from ..release import ReleaseReport
+
+
+def register(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    release = add_command(
+        commands,
+        common,
+        "release",
+        "ship the app to the app hosts, one at a time, zero downtime (pyinfra)",
+    )
+    release.add_argument(
+        "--source",
+        metavar="DIR",
+        default=None,
+        help="app source directory to ship (default: ./app); its version is "
+        "derived from its content, so shipping the same code twice is a "
+        "no-op",
+    )
+    release.set_defaults(handler=cmd_release)
+    rollback = add_command(
+        commands,
+        common,
+        "rollback",
+        "every app host back to its previous release, one at a time",
+    )
+    rollback.set_defaults(handler=cmd_rollback)
+
+
+def ship(inv: Inventory, source: str | None, summary: ui.Summary) -> ReleaseReport:
+    """The release step, shared by `release` and `up`."""
+    from pathlib import Path
+
+    from .. import release
+
+    with ui.step("Release (pyinfra)", summary) as progress:
+        report = release.release(inv, Path(source) if source else release.APP_DIR, progress)
+        if report.switched:
+            progress.detail = f"{report.version} on {', '.join(report.switched)}"
+            progress.result = "changed"
+        else:
+            progress.detail = f"{report.version} already serving"
+    return report
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    inv = load(args)
+    summary = ui.Summary("release")
+    ship(inv, args.source, summary)
+    summary.show()
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from .. import release
+
+    inv = load(args)
+    summary = ui.Summary("rollback")
+    with ui.step("Rollback", summary) as progress:
+        done = release.rollback(inv, progress)
+        progress.detail = ", ".join(f"{host} → {version}" for host, version in done.items())
+    summary.show()
+    return 0

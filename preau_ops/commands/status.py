@@ -1,0 +1,27 @@
+"""status: every host, service, release, backup and alert at a glance."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import console as ui
+from ._common import add_command, load
+
+
+def register(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    status = add_command(
+        commands,
+        common,
+        "status",
+        "health of every host, service, release, backup and alert at a glance",
+    )
+    status.set_defaults(handler=cmd_status)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .. import status
+
+    return status.show(load(args), ui.console)

@@ -1,0 +1,30 @@
+"""test: the project's tests, suite by suite (what CI runs)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import add_command
+
+
+def register(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    test = add_command(
+        commands, common, "test", "run the project's tests (the README's test command)"
+    )
+    test.add_argument(
+        "suites",
+        nargs="*",
+        metavar="SUITE",
+        help="unit, app, roles, lab (default: all, in that order)",
+    )
+    test.add_argument("-k", metavar="EXPR", help="pytest -k expression, passed through")
+    test.set_defaults(handler=cmd_test)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from .. import testing
+
+    return testing.run(args.suites, args.k)
