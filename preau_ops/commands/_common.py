@@ -4,12 +4,15 @@ inventory the options name, refusing an inventory other than the lab."""
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..errors import OpsError
 
 if TYPE_CHECKING:
     from ..inventory import Inventory
+
+# what add_subparsers() returns: where each module's register() adds its commands
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def inventory_options() -> argparse.ArgumentParser:
@@ -32,7 +35,7 @@ def inventory_options() -> argparse.ArgumentParser:
 
 
 def add_command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: Commands,
     common: argparse.ArgumentParser,
     name: str,
     help_text: str,

@@ -8,13 +8,10 @@ import sys
 
 from .. import console as ui
 from ..errors import OpsError
-from ._common import add_command, load
+from ._common import Commands, add_command, load
 
 
-def register(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
-) -> None:
+def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     backup = add_command(
         commands, common, "backup", "backups and restores (Fabric driving pgBackRest/borgmatic)"
     )

@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 
 from .. import console as ui
-from ._common import add_command, load, refuse_inventory
+from ._common import Commands, add_command, load, refuse_inventory
 
 
-def register(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
-) -> None:
+def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     from .. import bench as bench_options  # standard library only at import
 
     bench = add_command(

@@ -6,16 +6,13 @@ import argparse
 from typing import TYPE_CHECKING
 
 from .. import console as ui
-from ._common import add_command, load
+from ._common import Commands, add_command, load
 
 if TYPE_CHECKING:
     from ..converge import RunResult
 
 
-def register(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
-) -> None:
+def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     converge = add_command(
         commands, common, "converge", "converge hosts to what the roles declare (Ansible)"
     )

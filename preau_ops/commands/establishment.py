@@ -9,16 +9,13 @@ from typing import TYPE_CHECKING
 
 from .. import console as ui
 from ..errors import OpsError
-from ._common import add_command, load
+from ._common import Commands, add_command, load
 
 if TYPE_CHECKING:
     from ..inventory import Inventory
 
 
-def register(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
-) -> None:
+def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     establishment = add_command(
         commands,
         common,
@@ -50,10 +47,7 @@ def register(
     est_list.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def _register_add(
-    actions: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
-) -> None:
+def _register_add(actions: Commands, common: argparse.ArgumentParser) -> None:
     est_add = actions.add_parser(
         "add",
         help="deploy a new establishment: create it, import its "

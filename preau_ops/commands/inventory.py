@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 
 from .. import console as ui
-from ._common import add_command, load
+from ._common import Commands, add_command, load
 
 
-def register(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
-) -> None:
+def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     inventory = add_command(
         commands, common, "inventory", "check or show an inventory (hosts, groups, variables)"
     )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import console as ui
 from ..errors import OpsError
-from ._common import add_command, refuse_inventory
+from ._common import Commands, add_command, refuse_inventory
 from .converge import print_converge
 from .release import ship
 
@@ -24,10 +24,7 @@ TOPOLOGY_HELP = (
 TOPOLOGIES = ("single", "standard", "scaled")
 
 
-def register(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
-) -> None:
+def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     up = add_command(commands, common, "up", "bring up the lab and deploy the whole stack on it")
     up.add_argument("--topology", choices=TOPOLOGIES, default="standard", help=TOPOLOGY_HELP)
     up.add_argument(

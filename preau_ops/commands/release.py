@@ -6,17 +6,14 @@ import argparse
 from typing import TYPE_CHECKING
 
 from .. import console as ui
-from ._common import add_command, load
+from ._common import Commands, add_command, load
 
 if TYPE_CHECKING:
     from ..inventory import Inventory
     from ..release import ReleaseReport
 
 
-def register(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
-) -> None:
+def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     release = add_command(
         commands,
         common,

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_command
+from ._common import Commands, add_command
 
 
-def register(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
-) -> None:
+def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     test = add_command(
         commands, common, "test", "run the project's tests (the README's test command)"
     )
@@ -18,7 +15,7 @@ def register(
         "suites",
         nargs="*",
         metavar="SUITE",
-        help="unit, app, roles, lab (default: all, in that order)",
+        help="lint, unit, app, roles, lab (default: all, in that order)",
     )
     test.add_argument("-k", metavar="EXPR", help="pytest -k expression, passed through")
     test.set_defaults(handler=cmd_test)
