@@ -1,0 +1,429 @@
+"""How a host is reached and how a command runs on it: the one place for both.
+
+Every tool gets its connection settings from here: pyinfra (releases, patching) through
+`pyinfra_data`/`session`, Fabric (one-off procedures) through `fabric_connection`/
+`FabricSession`, testinfra (audit) and OpenSSH/Ansible through `ssh_options`. The user, key
+and known hosts come from the one inventory; an unknown host key is refused, never added.
+When the inventory has a `bastion` group, every other host is reached through its one host
+(OpenSSH `ProxyCommand ssh -W` carrying the bastion's own user, port, key and known hosts,
+so the jump needs nothing from ~/.ssh/config; Fabric's `gateway=`).
+
+Every command has a timeout (DEFAULT_TIMEOUT unless told) and comes back as a `Result`;
+`check=True` turns a non-zero exit into an OpsError naming the host, the command and the
+tail of its output; an SSH failure is an OpsError naming the host and its address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import select
+import shlex
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .errors import OpsError
+from .inventory import Host, Inventory
+
+DEFAULT_TIMEOUT = 120  # seconds a command may run
+CONNECT_TIMEOUT = 10  # seconds to establish an SSH connection
+OUTPUT_TAIL = 1500  # characters of output an error message quotes
+UNREACHABLE_HINT = "check the host is up and reachable (`deploy.py lab status`, ping)"
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a command did on a host."""
+
+    host: str
+    command: str
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+def checked(result: Result, check: bool = True, hint: str | None = None) -> Result:
+    """The result, or with `check` an OpsError when the command failed (both session kinds)."""
+    if check and not result.ok:
+        tail = (result.stderr or result.stdout).strip()[-OUTPUT_TAIL:]
+        raise OpsError(
+            f"{result.host}: `{result.command[:150]}` failed ({result.rc}): {tail}", hint
+        )
+    return result
+
+
+def timed_out(host: str, command: str, seconds: float, hint: str | None = None) -> OpsError:
+    return OpsError(f"{host}: `{command[:150]}` timed out after {seconds:g} s", hint)
+
+
+def ssh_failed(host: Host, exc: BaseException) -> OpsError:
+    return OpsError(
+        f"{host.name} ({host.address}): cannot connect over SSH: {exc}", UNREACHABLE_HINT
+    )
+
+
+# ------------------------------------------------------------------------------ settings
+
+
+def bastion(inv: Inventory) -> Host | None:
+    """The inventory's bastion (the one host of group `bastion`), or None without that group."""
+    members = inv.hosts_in("bastion")
+    if len(members) > 1:
+        raise OpsError(
+            f"inventory {inv.name} has {len(members)} hosts in group bastion: "
+            + ", ".join(h.name for h in members),
+            "declare exactly one bastion host",
+        )
+    return members[0] if members else None
+
+
+def _jump_host(host: Host, inv: Inventory) -> Host | None:
+    """The bastion a host is reached through (None for the bastion itself or without one)."""
+    jump = bastion(inv)
+    return None if jump is None or jump.name == host.name else jump
+
+
+def _direct_options(host: Host) -> list[str]:
+    options = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT}"]
+    if host.key_file:
+        options += ["-o", f"IdentityFile={host.key_file}"]
+    if host.known_hosts_file:
+        options += [
+            "-o",
+            f"UserKnownHostsFile={host.known_hosts_file}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+        ]
+    return options
+
+
+def proxy_command(jump: Host) -> str:
+    """The OpenSSH ProxyCommand that opens a channel to %h:%p through the bastion."""
+    hop = ["ssh", *_direct_options(jump), "-p", str(jump.port), "-W", "%h:%p"]
+    return shlex.join([*hop, f"{jump.user}@{jump.address}"])
+
+
+def ssh_options(host: Host, inv: Inventory) -> list[str]:
+    """OpenSSH `-o` options reaching a host (testinfra; usable by Ansible's ssh_common_args)."""
+    options = _direct_options(host)
+    jump = _jump_host(host, inv)
+    if jump is not None:
+        options += ["-o", f"ProxyCommand={proxy_command(jump)}"]
+    return options
+
+
+def _ssh_config_file(jump: Host) -> str:
+    """An ssh_config file (one per bastion setting) that sends every host through the jump."""
+    text = f"Host *\n  ProxyCommand {proxy_command(jump)}\n"
+    folder = Path(tempfile.gettempdir()) / f"preau-runner-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / f"jump-{hashlib.sha256(text.encode()).hexdigest()[:12]}.conf"
+    if not path.exists():
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        partial.write_text(text)
+        partial.replace(path)
+    return str(path)
+
+
+def pyinfra_data(host: Host, inv: Inventory) -> dict[str, Any]:
+    """pyinfra connector data (ssh_*) and `_sudo` for a host."""
+    data: dict[str, Any] = {
+        "ssh_hostname": host.address,
+        "ssh_port": host.port,
+        "ssh_user": host.user,
+        "_sudo": host.user != "root",
+    }
+    if host.key_file:
+        data["ssh_key"] = host.key_file
+    if host.known_hosts_file:
+        data["ssh_known_hosts_file"] = host.known_hosts_file
+        data["ssh_strict_host_key_checking"] = "yes"
+    jump = _jump_host(host, inv)
+    if jump is not None:
+        data["ssh_config_file"] = _ssh_config_file(jump)
+    return data
+
+
+def fabric_connection(host: Host, inv: Inventory) -> Any:
+    """A (not yet opened) Fabric Connection to a host, through the bastion if there is one."""
+    import paramiko
+    from fabric import Connection
+
+    use_defaults = host.key_file is None
+    kwargs: dict[str, Any] = {"look_for_keys": use_defaults, "allow_agent": use_defaults}
+    if host.key_file:
+        kwargs["key_filename"] = host.key_file
+    jump = _jump_host(host, inv)
+    connection = Connection(
+        host=host.address,
+        user=host.user,
+        port=host.port,
+        connect_kwargs=kwargs,
+        connect_timeout=CONNECT_TIMEOUT,
+        gateway=fabric_connection(jump, inv) if jump is not None else None,
+    )
+    connection.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    if host.known_hosts_file:
+        connection.client.load_host_keys(host.known_hosts_file)
+    return connection
+
+
+def testinfra_host(
+    host: Host, inv: Inventory, sudo: bool = False, control_dir: str | None = None
+) -> Any:
+    """A testinfra Host over OpenSSH with the runner's options (control_dir: shared masters)."""
+    import testinfra
+
+    kwargs: dict[str, Any] = {}
+    if control_dir:
+        kwargs = {"controlpath": f"{control_dir}/%%C", "controlpersist": 30}
+    return testinfra.get_host(
+        f"ssh://{host.user}@{host.address}:{host.port}",
+        ssh_extra_args=shlex.join(ssh_options(host, inv)),
+        sudo=sudo,
+        **kwargs,
+    )
+
+
+def _host_of(inv: Inventory, host: Host | str) -> Host:
+    if isinstance(host, Host):
+        return host
+    if host not in inv.hosts:
+        raise OpsError(
+            f"no host {host!r} in inventory {inv.name}", "hosts: " + ", ".join(inv.hosts)
+        )
+    return inv.hosts[host]
+
+
+class _Runner:
+    """What both session kinds share: `run` resolves the host, applies the timeout, maps
+    timeouts and SSH failures to OpsError and checks the exit status; `_execute` is theirs."""
+
+    inv: Inventory
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _execute(
+        self, target: Host, command: str, sudo: bool, seconds: float
+    ) -> tuple[int, str, str]:
+        """(rc, stdout, stderr); raises TimeoutError when the command outlives `seconds`."""
+        raise NotImplementedError
+
+    def run(
+        self,
+        host: Host | str,
+        command: str,
+        *,
+        sudo: bool = True,
+        check: bool = True,
+        timeout: float | None = None,
+        hint: str | None = None,
+    ) -> Result:
+        """Run a shell command on a host (as root by default, through sudo when needed)."""
+        target = _host_of(self.inv, host)
+        seconds = DEFAULT_TIMEOUT if timeout is None else timeout
+        try:
+            rc, stdout, stderr = self._execute(target, command, sudo, seconds)
+        except TimeoutError:
+            raise timed_out(target.name, command, seconds, hint) from None
+        except OpsError:
+            raise
+        except Exception as exc:  # paramiko, socket and EOF errors: say which host
+            raise ssh_failed(target, exc) from exc
+        return checked(Result(target.name, command, rc, stdout, stderr), check, hint)
+
+
+# ------------------------------------------------------------------------------ pyinfra
+
+
+class Sessions(_Runner):
+    """One pyinfra State connected to several hosts in parallel; `run` on any of them."""
+
+    def __init__(self, inv: Inventory, hosts: list[Host], allow_unreachable: bool) -> None:
+        self.inv = inv
+        self.hosts = hosts
+        self.allow_unreachable = allow_unreachable
+        self.unreachable: list[str] = []
+        self.state: Any = None
+
+    def __enter__(self) -> Sessions:
+        from pyinfra.api.config import Config
+        from pyinfra.api.connect import connect_all
+        from pyinfra.api.inventory import Inventory as PyinfraInventory
+        from pyinfra.api.state import State
+        from pyinfra.connectors.sshuserclient.client import get_host_keys
+
+        logging.getLogger("pyinfra").setLevel(logging.ERROR)
+        # pyinfra memoizes known_hosts per process: re-read it, a host may have been rebuilt.
+        get_host_keys.cache.clear()
+        names = {h.name for h in self.hosts}
+        entries = [(h.name, {**h.vars, **pyinfra_data(h, self.inv)}) for h in self.hosts]
+        groups: dict[str, tuple[list[str], dict[str, Any]]] = {
+            group: ([m for m in members if m in names], {})
+            for group, members in self.inv.groups.items()
+        }
+        pyinfra_inv: Any = PyinfraInventory((entries, {}), **groups)  # type: ignore[no-untyped-call]
+        config = Config(  # type: ignore[no-untyped-call]
+            PARALLEL=max(1, len(self.hosts)), CONNECT_TIMEOUT=CONNECT_TIMEOUT
+        )
+        self.state = State(pyinfra_inv, config)
+        connect_all(self.state)
+        active = self.state.activated_hosts
+        self.unreachable = [
+            h.name for h in self.hosts if pyinfra_inv.get_host(h.name) not in active
+        ]
+        if self.unreachable and not self.allow_unreachable:
+            self.close()
+            raise OpsError(
+                "cannot connect over SSH to: " + ", ".join(self.unreachable),
+                "nothing was changed; " + UNREACHABLE_HINT,
+            )
+        return self
+
+    def close(self) -> None:
+        from pyinfra.api.connect import disconnect_all
+
+        disconnect_all(self.state)
+
+    def _execute(
+        self, target: Host, command: str, sudo: bool, seconds: float
+    ) -> tuple[int, str, str]:
+        if target.name in self.unreachable:
+            raise ssh_failed(target, ConnectionError("unreachable when the session opened"))
+        phost = self.state.inventory.get_host(target.name)
+        return _pyinfra_exec(self.state, phost, command, sudo, seconds)
+
+
+def _pyinfra_exec(
+    state: Any, phost: Any, command: str, sudo: bool, timeout: float
+) -> tuple[int, str, str]:
+    """(rc, stdout, stderr) of a command on a connected pyinfra host, within `timeout`."""
+    from pyinfra.api.command import StringCommand
+    from pyinfra.connectors.util import make_unix_command_for_host
+
+    use_sudo = bool(sudo and phost.data._sudo)
+    unix = make_unix_command_for_host(state, phost, StringCommand(command), _sudo=use_sudo)
+    stdin, stdout, _ = phost.connector.client.exec_command(unix.get_raw_value())
+    stdin.close()
+    channel = stdout.channel
+    try:
+        out, err = _collect(channel, time.monotonic() + timeout)
+    finally:
+        channel.close()
+    return int(channel.recv_exit_status()), out, err
+
+
+def _collect(channel: Any, deadline: float) -> tuple[str, str]:
+    """Both output streams of a paramiko channel until the command exits (TimeoutError past
+    the deadline). pyinfra's own reader relies on gevent, which would need monkey-patching."""
+    out, err = bytearray(), bytearray()
+    while True:
+        while channel.recv_ready():
+            out += channel.recv(65536)
+        while channel.recv_stderr_ready():
+            err += channel.recv_stderr(65536)
+        remaining = deadline - time.monotonic()
+        if channel.eof_received and channel.status_event.wait(max(0.0, remaining)):
+            break
+        if remaining <= 0:
+            raise TimeoutError
+        select.select([channel], [], [], min(remaining, 1.0))
+    return out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def session(
+    inv: Inventory, hosts: list[Host] | None = None, allow_unreachable: bool = False
+) -> Sessions:
+    """Connected pyinfra sessions to the hosts (default: all), disconnected on exit.
+
+    Unreachable hosts are an error, or with `allow_unreachable` listed in `.unreachable`."""
+    return Sessions(inv, list(inv.hosts.values()) if hosts is None else hosts, allow_unreachable)
+
+
+# ------------------------------------------------------------------------------ Fabric
+
+
+class FabricSession(_Runner):
+    """Fabric connections for a procedure: to its host, and to any other host `run` names."""
+
+    def __init__(self, host: Host, inv: Inventory) -> None:
+        self.host = host
+        self.inv = inv
+        self._connections: dict[str, Any] = {}
+
+    @property
+    def connection(self) -> Any:
+        """The Fabric Connection to the session's host (for put/get)."""
+        return self._connection(self.host)
+
+    def _connection(self, host: Host) -> Any:
+        if host.name not in self._connections:
+            connection = fabric_connection(host, self.inv)
+            try:
+                connection.open()
+            except Exception as exc:  # paramiko/socket errors: say which host
+                raise ssh_failed(host, exc) from exc
+            self._connections[host.name] = connection
+        return self._connections[host.name]
+
+    def __enter__(self) -> FabricSession:
+        self._connection(self.host)
+        return self
+
+    def close(self) -> None:
+        for connection in self._connections.values():
+            with contextlib.suppress(Exception):
+                connection.close()
+        self._connections.clear()
+
+    def _execute(
+        self, target: Host, command: str, sudo: bool, seconds: float
+    ) -> tuple[int, str, str]:
+        from invoke.exceptions import CommandTimedOut
+
+        connection = self._connection(target)
+        options = {"hide": True, "warn": True, "in_stream": False, "timeout": seconds}
+        try:
+            if sudo and target.user != "root":
+                done = connection.sudo(f"sh -c {shlex.quote(command)}", **options)
+            else:
+                done = connection.run(command, **options)
+        except CommandTimedOut as exc:
+            raise TimeoutError from exc
+        return int(done.return_code), str(done.stdout), str(done.stderr)
+
+
+def run_everywhere(inv: Inventory, command: str, hosts: list[Host] | None = None) -> dict[str, str]:
+    """Run a read-only command on each host in parallel; {host: stdout}. Raises on a failure."""
+    targets = list(inv.hosts.values()) if hosts is None else hosts
+
+    def one(host: Host) -> str:
+        with FabricSession(host, inv) as opened:
+            return opened.run(host, command, sudo=False).stdout.strip()
+
+    with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
+        outputs = list(pool.map(one, targets))
+    return {host.name: out for host, out in zip(targets, outputs, strict=True)}

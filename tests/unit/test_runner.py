@@ -1,0 +1,235 @@
+"""The host runner: connection settings with and without a bastion, checks, timeouts, errors.
+
+The SSH boundary is faked here (a Fabric-like connection, a pyinfra-like state); the same
+paths run against the lab's hosts in tests/lab/test_12_runner.py."""
+
+import shlex
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from preau_ops import runner
+from preau_ops.errors import OpsError
+from preau_ops.inventory import Host, Inventory
+
+KEY = "/keys/id_ed25519"
+KNOWN = "/keys/known_hosts"
+
+
+def make_inventory(
+    bastion: bool = False, extra_bastion: bool = False, known: str = KNOWN
+) -> Inventory:
+    common = {"ansible_user": "deploy", "ansible_ssh_private_key_file": KEY}
+    hosts = {
+        "lb": Host(
+            "lb",
+            ["lb"],
+            {
+                **common,
+                "ansible_host": "10.0.0.12",
+                "ansible_port": 2222,
+                "preau_ssh_known_hosts_file": known,
+            },
+        ),
+        "app1": Host("app1", ["app"], {**common, "ansible_host": "10.0.0.21"}),
+        "db": Host("db", ["db"], {"ansible_host": "10.0.0.31", "ansible_user": "root"}),
+    }
+    groups = {"lb": ["lb"], "app": ["app1"], "db": ["db"]}
+    if bastion:
+        groups["bastion"] = ["lb"] + (["db"] if extra_bastion else [])
+    return Inventory(path=Path("/inventories/test"), hosts=hosts, groups=groups)
+
+
+def option_values(options: list[str]) -> dict[str, str]:
+    assert options[::2] == ["-o"] * (len(options) // 2)
+    return dict(value.split("=", 1) for value in options[1::2])
+
+
+# ------------------------------------------------------------------------------ settings
+
+
+def test_options_without_bastion_carry_key_and_known_hosts():
+    inv = make_inventory()
+    assert runner.bastion(inv) is None
+    lb = option_values(runner.ssh_options(inv.hosts["lb"], inv))
+    assert lb == {
+        "BatchMode": "yes",
+        "ConnectTimeout": "10",
+        "IdentityFile": KEY,
+        "UserKnownHostsFile": KNOWN,
+        "StrictHostKeyChecking": "yes",
+    }
+    db = option_values(runner.ssh_options(inv.hosts["db"], inv))
+    assert db == {"BatchMode": "yes", "ConnectTimeout": "10"}  # no key, no known hosts given
+
+
+def test_options_with_bastion_jump_through_it_with_its_own_settings():
+    inv = make_inventory(bastion=True)
+    assert runner.bastion(inv).name == "lb"
+    app = option_values(runner.ssh_options(inv.hosts["app1"], inv))
+    hop = shlex.split(app["ProxyCommand"])
+    assert hop[0] == "ssh" and hop[-1] == "deploy@10.0.0.12"
+    assert hop[hop.index("-p") + 1] == "2222" and hop[hop.index("-W") + 1] == "%h:%p"
+    assert option_values([a for a in hop[1:] if a not in ("-p", "2222", "-W", "%h:%p")][:-1]) == {
+        "BatchMode": "yes",
+        "ConnectTimeout": "10",
+        "IdentityFile": KEY,
+        "UserKnownHostsFile": KNOWN,
+        "StrictHostKeyChecking": "yes",
+    }
+    # The bastion itself is reached directly.
+    assert "ProxyCommand" not in option_values(runner.ssh_options(inv.hosts["lb"], inv))
+
+
+def test_two_bastions_are_refused():
+    with pytest.raises(OpsError, match="2 hosts in group bastion: lb, db"):
+        runner.bastion(make_inventory(bastion=True, extra_bastion=True))
+
+
+def test_pyinfra_data_without_and_with_bastion():
+    inv = make_inventory()
+    assert runner.pyinfra_data(inv.hosts["lb"], inv) == {
+        "ssh_hostname": "10.0.0.12",
+        "ssh_port": 2222,
+        "ssh_user": "deploy",
+        "_sudo": True,
+        "ssh_key": KEY,
+        "ssh_known_hosts_file": KNOWN,
+        "ssh_strict_host_key_checking": "yes",
+    }
+    assert runner.pyinfra_data(inv.hosts["db"], inv)["_sudo"] is False
+    jumped = make_inventory(bastion=True)
+    data = runner.pyinfra_data(jumped.hosts["app1"], jumped)
+    config = Path(data["ssh_config_file"]).read_text()
+    assert config.startswith("Host *\n  ProxyCommand ssh ")
+    assert config.strip().endswith("deploy@10.0.0.12")
+    assert "ssh_config_file" not in runner.pyinfra_data(jumped.hosts["lb"], jumped)
+
+
+def test_testinfra_host_uses_the_runner_options():
+    inv = make_inventory(bastion=True)
+    host = runner.testinfra_host(inv.hosts["app1"], inv, control_dir="/tmp/ctl")
+    backend = host.backend
+    assert shlex.split(backend.ssh_extra_args) == runner.ssh_options(inv.hosts["app1"], inv)
+    assert backend.controlpath == "/tmp/ctl/%%C"
+
+
+def test_fabric_connection_goes_through_the_bastion(tmp_path):
+    (tmp_path / "known_hosts").write_text("")
+    inv = make_inventory(bastion=True, known=str(tmp_path / "known_hosts"))
+    connection = runner.fabric_connection(inv.hosts["app1"], inv)
+    assert (connection.host, connection.user, connection.port) == ("10.0.0.21", "deploy", 22)
+    assert connection.gateway.host == "10.0.0.12" and connection.gateway.port == 2222
+    assert connection.gateway.gateway is None
+    assert runner.fabric_connection(inv.hosts["lb"], inv).gateway is None
+
+
+# ------------------------------------------------------------------------ running, checks
+
+
+class FakeFabric:
+    """The boundary: what a Fabric Connection answers."""
+
+    def __init__(self, rc=0, stdout="", stderr="", raises=None):
+        self.answer = SimpleNamespace(return_code=rc, stdout=stdout, stderr=stderr)
+        self.raises = raises
+        self.calls = []
+
+    def run(self, command, **options):
+        self.calls.append(("run", command, options))
+        if self.raises:
+            raise self.raises
+        return self.answer
+
+    def sudo(self, command, **options):
+        self.calls.append(("sudo", command, options))
+        return self.answer
+
+    def close(self):
+        pass
+
+
+def fabric_session(fake, host="app1"):
+    inv = make_inventory()
+    opened = runner.FabricSession(inv.hosts[host], inv)
+    opened._connections[host] = fake
+    return opened
+
+
+def test_fabric_run_uses_sudo_for_a_non_root_user_and_the_default_timeout():
+    fake = FakeFabric(stdout="ok\n")
+    result = fabric_session(fake).run("app1", "echo 'a b'")
+    assert result == runner.Result("app1", "echo 'a b'", 0, "ok\n", "")
+    assert result.ok
+    kind, command, options = fake.calls[0]
+    assert (kind, command) == ("sudo", "sh -c 'echo '\"'\"'a b'\"'\"''")
+    assert options["timeout"] == runner.DEFAULT_TIMEOUT
+    fabric_session(fake).run("app1", "id", sudo=False, timeout=5)
+    assert fake.calls[1][:2] == ("run", "id") and fake.calls[1][2]["timeout"] == 5
+
+
+def test_a_failed_command_is_an_ops_error_with_the_tail_and_the_hint():
+    fake = FakeFabric(rc=3, stdout="out", stderr="x" * 2000 + "the end\n")
+    with pytest.raises(OpsError) as caught:
+        fabric_session(fake).run("app1", "false", hint="do this")
+    assert caught.value.message.startswith("app1: `false` failed (3): xxx")
+    assert caught.value.message.endswith("the end") and len(caught.value.message) < 1600
+    assert caught.value.hint == "do this"
+    unchecked = fabric_session(fake).run("app1", "false", check=False)
+    assert unchecked.rc == 3 and not unchecked.ok
+
+
+def test_a_timed_out_command_says_so():
+    from invoke.exceptions import CommandTimedOut
+
+    fake = FakeFabric(raises=CommandTimedOut(SimpleNamespace(), 7))
+    with pytest.raises(OpsError, match=r"app1: `sleep 60` timed out after 7 s"):
+        fabric_session(fake).run("app1", "sleep 60", sudo=False, timeout=7)
+
+
+def test_an_ssh_failure_names_host_and_address():
+    fake = FakeFabric(raises=EOFError("connection closed"))
+    with pytest.raises(OpsError) as caught:
+        fabric_session(fake).run("app1", "true", sudo=False)
+    assert caught.value.message == "app1 (10.0.0.21): cannot connect over SSH: connection closed"
+    assert caught.value.hint == runner.UNREACHABLE_HINT
+
+
+def test_an_unknown_host_name_is_refused():
+    with pytest.raises(OpsError, match="no host 'ghost' in inventory test"):
+        fabric_session(FakeFabric()).run("ghost", "true")
+
+
+def pyinfra_sessions(monkeypatch, answer):
+    inv = make_inventory()
+    sessions = runner.session(inv, [inv.hosts["app1"], inv.hosts["db"]])
+    sessions.state = SimpleNamespace(inventory=SimpleNamespace(get_host=lambda name: name))
+    calls = []
+
+    def execute(state, phost, command, sudo, timeout):
+        calls.append((phost, command, sudo, timeout))
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(runner, "_pyinfra_exec", execute)
+    return sessions, calls
+
+
+def test_sessions_run_checks_through_the_same_function(monkeypatch):
+    sessions, calls = pyinfra_sessions(monkeypatch, (0, "db\n", ""))
+    assert sessions.run("db", "hostname") == runner.Result("db", "hostname", 0, "db\n", "")
+    assert calls == [("db", "hostname", True, runner.DEFAULT_TIMEOUT)]
+    sessions, _ = pyinfra_sessions(monkeypatch, (1, "", "no such unit"))
+    with pytest.raises(OpsError, match=r"app1: `systemctl status x` failed \(1\): no such unit"):
+        sessions.run(sessions.inv.hosts["app1"], "systemctl status x", timeout=3)
+
+
+def test_sessions_timeout_and_unreachable(monkeypatch):
+    sessions, _ = pyinfra_sessions(monkeypatch, TimeoutError())
+    with pytest.raises(OpsError, match=r"db: `sleep 9` timed out after 2.5 s"):
+        sessions.run("db", "sleep 9", timeout=2.5)
+    sessions.unreachable = ["app1"]
+    with pytest.raises(OpsError, match=r"app1 \(10.0.0.21\): cannot connect over SSH"):
+        sessions.run("app1", "true")
