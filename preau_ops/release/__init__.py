@@ -1,22 +1,18 @@
-"""Shipping the app: build, release, rollback and patch (being split by concern, issue #24)."""
+"""Shipping the app and keeping its hosts current, one module per concern.
 
-from .host import (
-    APP_DIR,
-    CURRENT,
-    DRAIN,
-    HostReleases,
-    ReleaseReport,
-    build_wheelhouse,
-    host_releases,
-    patch,
-    pyinfra_state,
-    read_fact,
-    release,
-    rollback,
-    run_manage,
-    shell,
-    source_version,
-)
+- build.py: the release's version and wheelhouse, built on the controller;
+- host.py: what a host has and the actions on it (install, canary, check, drain, switch,
+  prune, migrate), through the runner's sessions;
+- ship.py: `deploy.py release`; rollback.py: `deploy.py rollback`; patch.py: `deploy.py patch`;
+- decisions.py: every decision those three make, pure and unit-tested.
+"""
+
+from .build import APP_DIR, build_wheelhouse, source_version
+from .decisions import HostReleases
+from .host import CURRENT, DRAIN, host_releases, run_manage
+from .patch import patch
+from .rollback import rollback
+from .ship import ReleaseReport, release
 
 __all__ = [
     "APP_DIR",
@@ -27,11 +23,8 @@ __all__ = [
     "build_wheelhouse",
     "host_releases",
     "patch",
-    "pyinfra_state",
-    "read_fact",
     "release",
     "rollback",
     "run_manage",
-    "shell",
     "source_version",
 ]

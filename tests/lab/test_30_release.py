@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from preau_ops import release
+from preau_ops import release, runner
 from preau_ops.paths import STATE_DIR
 
 from .conftest import deploy
@@ -15,8 +15,8 @@ CA = str(STATE_DIR / "ca" / "ca.crt")
 
 
 def served_versions(lab) -> dict:
-    with release.pyinfra_state(lab, lab.hosts_in("app")) as state:
-        return {h.name: release.host_releases(state, h.name).current for h in lab.hosts_in("app")}
+    with runner.session(lab, lab.hosts_in("app")) as sessions:
+        return {h.name: release.host_releases(sessions, h).current for h in lab.hosts_in("app")}
 
 
 def variant(tmp_path, name: str, broken: bool = False):
@@ -86,9 +86,9 @@ def test_broken_release_is_switched_back_under_load(released, tmp_path):
     assert load.failed == 0, dict(load.counts)
     # a failed release is removed: `rollback` can never pick it as the previous release
     broken = release.source_version(source)
-    with release.pyinfra_state(released, released.hosts_in("app")) as state:
+    with runner.session(released, released.hosts_in("app")) as sessions:
         for host in released.hosts_in("app"):
-            assert broken not in release.host_releases(state, host.name).installed, host.name
+            assert broken not in release.host_releases(sessions, host).installed, host.name
 
 
 def test_rollback_returns_to_the_previous_release(released):

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from preau_ops import inventory, procedures, release
+from preau_ops import inventory, procedures, release, runner
 from preau_ops.errors import OpsError
 
 pytestmark = pytest.mark.lab
@@ -35,8 +35,8 @@ def test_a_procedure_refuses_a_nearly_full_disk(tight):
 
 
 def _releases(inv) -> dict:
-    with release.pyinfra_state(inv, inv.hosts_in("app")) as state:
-        return {h.name: release.host_releases(state, h.name) for h in inv.hosts_in("app")}
+    with runner.session(inv, inv.hosts_in("app")) as sessions:
+        return {h.name: release.host_releases(sessions, h) for h in inv.hosts_in("app")}
 
 
 def test_a_release_refuses_before_installing_anything(tight, tmp_path):

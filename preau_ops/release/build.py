@@ -1,0 +1,68 @@
+"""Building a release on the controller: its version and its wheelhouse.
+
+The wheelhouse (the app's wheel + every pinned dependency, one tarball) is built once per
+version, so app hosts need no package index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from ..errors import OpsError
+from ..paths import ROOT
+
+APP_DIR = ROOT / "app"
+# Not part of a release: what only tests, caches and builds hold.
+SKIPPED_PARTS = {"tests", "__pycache__", ".cache", "build"}
+
+
+def _shipped(rel: Path) -> bool:
+    return not (SKIPPED_PARTS & set(rel.parts) or rel.suffix == ".pyc" or ".egg-info" in str(rel))
+
+
+def source_version(source: Path = APP_DIR) -> str:
+    """`<pyproject version>+<hash of the app's files>`: same source, same version."""
+    import tomllib
+
+    project = tomllib.loads((source / "pyproject.toml").read_text())["project"]
+    digest = hashlib.sha256()
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        rel = path.relative_to(source)
+        if _shipped(rel):
+            digest.update(str(rel).encode() + b"\0" + path.read_bytes())
+    return f"{project['version']}+{digest.hexdigest()[:10]}"
+
+
+def build_wheelhouse(version: str, source: Path = APP_DIR) -> Path:
+    """Wheel of the app + every pinned dependency, as one tarball; cached per version."""
+    out = ROOT / "wheelhouse"
+    tarball = out / f"preau-{version}.tar"
+    if tarball.exists():
+        return tarball
+    out.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="preau-wheels-") as tmp:
+        wheels = Path(tmp) / "wheelhouse"
+        lock = str(source / "requirements.lock")
+        for command in (
+            ["wheel", "--require-hashes", "-r", lock, "-w", str(wheels)],
+            ["wheel", "--no-deps", "--no-build-isolation", str(source), "-w", str(wheels)],
+        ):
+            _pip(command, cwd=tmp)
+        (wheels / "requirements.lock").write_bytes((source / "requirements.lock").read_bytes())
+        partial = tarball.with_suffix(".partial")
+        with tarfile.open(partial, "w") as tar:
+            tar.add(wheels, arcname="wheelhouse")
+        partial.rename(tarball)
+    return tarball
+
+
+def _pip(command: list[str], cwd: str) -> None:
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    result = subprocess.run([*pip, *command], capture_output=True, text=True, cwd=cwd, check=False)
+    if result.returncode != 0:
+        raise OpsError("building the wheelhouse failed:\n" + result.stderr[-2000:])

@@ -1,0 +1,44 @@
+"""`deploy.py rollback`: every app host back to its previous release, one at a time.
+
+Refused before any change when a host has no previous release (decisions.rollback_plan) or
+when the previous release does not start on a host's canary port.
+"""
+
+from __future__ import annotations
+
+from ..errors import OpsError
+from ..inventory import Inventory
+from ..runner import session
+from . import decisions, host
+from .host import Progress, say
+
+
+def rollback(inv: Inventory, progress: Progress | None = None) -> dict[str, str]:
+    """Every app host back to its previous release, one at a time, health-checked."""
+    hosts = inv.hosts_in("app")
+    lbs = inv.hosts_in("lb")
+    domain = host.domain_of(hosts[0])
+    with session(inv, host.unique(hosts + lbs)) as sessions:
+        plan = decisions.rollback_plan({h.name: host.host_releases(sessions, h) for h in hosts})
+        for target in hosts:  # the previous release must start before any host goes back to it
+            previous = plan[target.name][1]
+            say(progress, f"{target.name}: checking {previous} on the canary port")
+            problem = host.canary(sessions, target, previous, domain)
+            if problem:
+                raise OpsError(
+                    f"{previous} does not start on {target.name}: {problem}",
+                    "nothing was changed; every host serves its current release",
+                )
+        for target in hosts:
+            current, previous = plan[target.name]
+            say(progress, f"{target.name}: {current} → {previous}")
+            with host.drained(sessions, lbs, target, hosts, progress):
+                problem = host.switch(sessions, target, previous, domain)
+                if problem:
+                    host.restore(sessions, target, current)
+            if problem:
+                raise OpsError(
+                    f"rollback to {previous} failed on {target.name}: {problem}",
+                    f"{target.name} was switched back to {current}",
+                )
+    return {name: previous for name, (_, previous) in plan.items()}
