@@ -4,8 +4,10 @@ inventory the options name, refusing an inventory other than the lab."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from .. import console as ui
 from ..errors import OpsError
 
 if TYPE_CHECKING:
@@ -58,3 +60,18 @@ def load(args: argparse.Namespace) -> Inventory:
 def refuse_inventory(args: argparse.Namespace, what: str) -> None:
     if getattr(args, "inventory", None) not in (None, "lab", "inventories/lab"):
         raise OpsError(f"`{what}` works on the local lab only, not on -i {args.inventory}")
+
+
+def confirmed(
+    args: argparse.Namespace, question: str, expected: str, needed: OpsError, ignore_case: bool
+) -> bool:
+    """--yes, or the operator's answer at a terminal; without a terminal, `needed` is raised."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise needed
+    answer = input(question).strip()
+    if (answer.upper() == expected.upper()) if ignore_case else (answer == expected):
+        return True
+    ui.console.print("Not confirmed: nothing changed.")
+    return False

@@ -4,11 +4,14 @@ pgBackRest/borgmatic)."""
 from __future__ import annotations
 
 import argparse
-import sys
+from typing import TYPE_CHECKING
 
 from .. import console as ui
 from ..errors import OpsError
-from ._common import Commands, add_command, load
+from ._common import Commands, add_command, confirmed, load
+
+if TYPE_CHECKING:
+    from ..inventory import Inventory
 
 
 def register(commands: Commands, common: argparse.ArgumentParser) -> None:
@@ -52,22 +55,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     inv = load(args)
     summary = ui.Summary(f"backup {args.backup_command}")
     if args.backup_command == "restore":
-        if not args.yes:
-            if not sys.stdin.isatty():
-                raise OpsError(
-                    "confirmation needed: a restore replaces the live database", "re-run with --yes"
-                )
-            if (
-                input(f"Replace the live database with its state at {args.to}? [yes/N] ").strip()
-                != "yes"
-            ):
-                ui.console.print("Not confirmed: nothing changed.")
-                return 1
-        with ui.step(f"Point-in-time restore to {args.to}", summary) as progress:
-            result = backups.restore(inv, args.to, progress)
-            progress.detail = f"RTO {result['rto_seconds']} s"
-        summary.show()
-        return 0
+        return _restore(args, inv, summary)
     action = {
         "now": lambda: backups.now(inv, args.kind),
         "list": lambda: backups.listing(inv),
@@ -82,5 +70,21 @@ def cmd_backup(args: argparse.Namespace) -> int:
         }.get(args.backup_command, lambda a: "ok")(answer)
     if args.backup_command in ("list", "verify", "drill"):
         ui.console.print_json(json.dumps(answer))
+    summary.show()
+    return 0
+
+
+def _restore(args: argparse.Namespace, inv: Inventory, summary: ui.Summary) -> int:
+    from ..procedures import backups
+
+    needed = OpsError(
+        "confirmation needed: a restore replaces the live database", "re-run with --yes"
+    )
+    question = f"Replace the live database with its state at {args.to}? [yes/N] "
+    if not confirmed(args, question, "yes", needed, ignore_case=False):
+        return 1
+    with ui.step(f"Point-in-time restore to {args.to}", summary) as progress:
+        result = backups.restore(inv, args.to, progress)
+        progress.detail = f"RTO {result['rto_seconds']} s"
     summary.show()
     return 0

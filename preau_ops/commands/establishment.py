@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import console as ui
 from ..errors import OpsError
-from ._common import Commands, add_command, load
+from ._common import Commands, add_command, confirmed, load
 
 if TYPE_CHECKING:
     from ..inventory import Inventory
@@ -70,10 +68,6 @@ def _register_add(actions: Commands, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_establishment(args: argparse.Namespace) -> int:
-    import json
-
-    from rich.table import Table
-
     from ..procedures import establishments as est
 
     if args.est_command in ("add", "merge", "archive"):
@@ -82,109 +76,89 @@ def cmd_establishment(args: argparse.Namespace) -> int:
             est.check_uai(value)
     inv = load(args)
     if args.est_command == "list":
-        rows = est.listing(inv)
-        if args.json:
-            print(json.dumps(rows, indent=2, ensure_ascii=False))
-            return 0
-        table = Table(title=f"Establishments ({inv.name})", title_justify="left")
-        for column in (
-            "UAI",
-            "name",
-            "town",
-            "status",
-            "ELV",
-            "TUT",
-            "ENS",
-            "staff",
-            "classes",
-            "last import",
-        ):
-            table.add_column(column)
-        for e in rows:
-            by = e.get("users_by_profile", {})
-            staff = sum(by.get(p, 0) for p in ("DIR", "EVS", "ETA"))
-            table.add_row(
-                e["uai"],
-                e["name"],
-                e.get("town") or "",
-                e["status"],
-                *(str(by.get(p, 0)) for p in ("ELV", "TUT", "ENS")),
-                str(staff),
-                str(e.get("classes", 0)),
-                (e.get("last_import") or "—")[:16],
-            )
-        ui.console.print(table)
-        return 0
-    summary = ui.Summary(f"establishment {args.est_command}")
-    if args.est_command == "add":
-        with ui.step(f"Establishment {args.uai}", summary) as progress:
-            report = est.add(inv, args.uai, args.name, args.town, args.aaf, args.admin, progress)
-            by = report["establishment"].get("users_by_profile", {})
-            progress.detail = (
-                ("created" if report["created"] else "existed")
-                + "; "
-                + ", ".join(f"{p} {n}" for p, n in by.items() if n)
-                + f"; {report['establishment'].get('classes', 0)} classes"
-            )
-        summary.show()
-        notices = (report.get("import") or {}).get("notices") or []
-        if notices:  # persons refused or given other rights by the import (French, from the app)
-            ui.console.print(f"[bold]Import: {len(notices)} person(s) to check[/]", highlight=False)
-            for line in notices:
-                ui.console.print(f"  - {line}", markup=False, highlight=False)
-        if report.get("admin"):
-            ui.console.print(
-                f"Local administrator: [bold]{report['admin']['username']}[/], "
-                f"activation code: [bold]{report['admin']['code']}[/] "
-                "(hand it over in person; valid 30 days)"
-            )
-        return 0
-    if args.est_command == "archive":
-        with ui.step(f"Archive {args.uai}", summary) as progress:
-            progress.detail = est.archive(inv, args.uai)["status"]
-        summary.show()
-        return 0
-    return _merge(args, inv, est, summary)
+        return _list(args, inv)
+    action = {"add": _add, "archive": _archive, "merge": _merge}[args.est_command]
+    return action(args, inv, ui.Summary(f"establishment {args.est_command}"))
 
 
-def _merge(args: argparse.Namespace, inv: Inventory, est: ModuleType, summary: ui.Summary) -> int:
+def _list(args: argparse.Namespace, inv: Inventory) -> int:
+    import json
+
     from rich.table import Table
+
+    from ..procedures import establishments as est
+
+    rows = est.listing(inv)
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    table = Table(title=f"Establishments ({inv.name})", title_justify="left")
+    for column in ("UAI", "name", "town", "status", "ELV", "TUT", "ENS", "staff", "classes"):
+        table.add_column(column)
+    table.add_column("last import")
+    for e in rows:
+        by = e.get("users_by_profile", {})
+        staff = sum(by.get(p, 0) for p in ("DIR", "EVS", "ETA"))
+        table.add_row(
+            e["uai"],
+            e["name"],
+            e.get("town") or "",
+            e["status"],
+            *(str(by.get(p, 0)) for p in ("ELV", "TUT", "ENS")),
+            str(staff),
+            str(e.get("classes", 0)),
+            (e.get("last_import") or "—")[:16],
+        )
+    ui.console.print(table)
+    return 0
+
+
+def _add(args: argparse.Namespace, inv: Inventory, summary: ui.Summary) -> int:
+    from ..procedures import establishments as est
+
+    with ui.step(f"Establishment {args.uai}", summary) as progress:
+        report = est.add(inv, args.uai, args.name, args.town, args.aaf, args.admin, progress)
+        by = report["establishment"].get("users_by_profile", {})
+        progress.detail = (
+            ("created" if report["created"] else "existed")
+            + "; "
+            + ", ".join(f"{p} {n}" for p, n in by.items() if n)
+            + f"; {report['establishment'].get('classes', 0)} classes"
+        )
+    summary.show()
+    notices = (report.get("import") or {}).get("notices") or []
+    if notices:  # persons refused or given other rights by the import (French, from the app)
+        ui.console.print(f"[bold]Import: {len(notices)} person(s) to check[/]", highlight=False)
+        for line in notices:
+            ui.console.print(f"  - {line}", markup=False, highlight=False)
+    if report.get("admin"):
+        ui.console.print(
+            f"Local administrator: [bold]{report['admin']['username']}[/], "
+            f"activation code: [bold]{report['admin']['code']}[/] "
+            "(hand it over in person; valid 30 days)"
+        )
+    return 0
+
+
+def _archive(args: argparse.Namespace, inv: Inventory, summary: ui.Summary) -> int:
+    from ..procedures import establishments as est
+
+    with ui.step(f"Archive {args.uai}", summary) as progress:
+        progress.detail = est.archive(inv, args.uai)["status"]
+    summary.show()
+    return 0
+
+
+def _merge(args: argparse.Namespace, inv: Inventory, summary: ui.Summary) -> int:
+    from ..procedures import establishments as est
 
     with ui.step(f"Dry run: merge {args.src} into {args.dst}", summary):
         plan = est.merge_plan(inv, args.src, args.dst)
-    table = Table(title="What the merge will do", title_justify="left")
-    for column in ("", f"{args.src} (absorbed)", f"{args.dst} (kept)", f"{args.dst} after"):
-        table.add_column(column)
-    before, after = plan["before"], plan["after"]
-    for key in (
-        "memberships",
-        "classes",
-        "groups",
-        "class_memberships",
-        "teachings",
-        "parent_links",
-    ):
-        table.add_row(
-            key,
-            str(before["src"].get(key)),
-            str(before["dst"].get(key)),
-            str(after["dst"].get(key)),
-        )
-    ui.console.print(table)
-    for item in plan.get("renamed_classes", []):
-        ui.console.print(f"  class renamed: {item['from']} → {item['to']}")
-    ui.console.print(f"  duplicate accounts merged: {len(plan.get('merged_accounts', []))}")
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise OpsError("confirmation needed", "re-run with --yes to merge without a prompt")
-        if (
-            input(f"Merge {args.src} into {args.dst}? Type the UAI {args.src} to confirm: ")
-            .strip()
-            .upper()
-            != args.src.upper()
-        ):
-            ui.console.print("Not confirmed: nothing changed.")
-            return 1
+    _print_merge_plan(args, plan)
+    needed = OpsError("confirmation needed", "re-run with --yes to merge without a prompt")
+    question = f"Merge {args.src} into {args.dst}? Type the UAI {args.src} to confirm: "
+    if not confirmed(args, question, args.src, needed, ignore_case=True):
+        return 1
     backup = None
     if not args.no_backup:
         from ..procedures import backups
@@ -195,3 +169,24 @@ def _merge(args: argparse.Namespace, inv: Inventory, est: ModuleType, summary: u
         progress.detail = f"report: {report['saved_to']}"
     summary.show()
     return 0
+
+
+def _print_merge_plan(args: argparse.Namespace, plan: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="What the merge will do", title_justify="left")
+    for column in ("", f"{args.src} (absorbed)", f"{args.dst} (kept)", f"{args.dst} after"):
+        table.add_column(column)
+    before, after = plan["before"], plan["after"]
+    keys = ("memberships", "classes", "groups", "class_memberships", "teachings", "parent_links")
+    for key in keys:
+        table.add_row(
+            key,
+            str(before["src"].get(key)),
+            str(before["dst"].get(key)),
+            str(after["dst"].get(key)),
+        )
+    ui.console.print(table)
+    for item in plan.get("renamed_classes", []):
+        ui.console.print(f"  class renamed: {item['from']} → {item['to']}")
+    ui.console.print(f"  duplicate accounts merged: {len(plan.get('merged_accounts', []))}")

@@ -89,7 +89,7 @@ def lab_up(args: argparse.Namespace, summary: ui.Summary) -> list[LabHost]:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    from ..lab import engine, hosts, image
+    from ..lab import engine, hosts
 
     refuse_inventory(args, f"lab {args.lab_command}")
     if args.lab_command == "up":
@@ -110,18 +110,20 @@ def cmd_lab(args: argparse.Namespace) -> int:
         command = hosts.ssh_command(args.host)
         os.execvp(command[0], command)
     if args.lab_command == "image":
-        summary = ui.Summary("lab image")
-        client = engine.ensure()
-        with ui.step("preau-lab:bare", summary) as progress:
-            progress.detail = (
-                "built" if image.build_bare(client, progress, args.force) else "cached"
-            )
-        with ui.step("preau-lab:baked", summary) as progress:
-            progress.detail = (
-                "built" if image.build_baked(client, progress, args.force) else "cached"
-            )
-        summary.show()
+        _build_images(args.force)
     return 0
+
+
+def _build_images(force: bool) -> None:
+    from ..lab import engine, image
+
+    summary = ui.Summary("lab image")
+    client = engine.ensure()
+    with ui.step("preau-lab:bare", summary) as progress:
+        progress.detail = "built" if image.build_bare(client, progress, force) else "cached"
+    with ui.step("preau-lab:baked", summary) as progress:
+        progress.detail = "built" if image.build_baked(client, progress, force) else "cached"
+    summary.show()
 
 
 def _print_lab_status(lab_hosts: list[LabHost]) -> None:
