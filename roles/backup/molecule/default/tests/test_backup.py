@@ -9,7 +9,9 @@ import testinfra.utils.ansible_runner
 
 INVENTORY_FILE = os.environ["MOLECULE_INVENTORY_FILE"]
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY_FILE)
-REPO = testinfra.get_host(f"ansible://{RUNNER.get_hosts('backup')[0]}?ansible_inventory={INVENTORY_FILE}")
+REPO = testinfra.get_host(
+    f"ansible://{RUNNER.get_hosts('backup')[0]}?ansible_inventory={INVENTORY_FILE}"
+)
 DB = testinfra.get_host(f"ansible://{RUNNER.get_hosts('db')[0]}?ansible_inventory={INVENTORY_FILE}")
 TEXTFILE = "/var/lib/prometheus/node-exporter"
 
@@ -60,7 +62,9 @@ def test_timers_are_scheduled():
 def test_full_backup_service_and_info():
     run = REPO.run("systemctl start preau-backup-full.service")
     assert run.rc == 0, REPO.run("journalctl -u preau-backup-full.service -n 40 --no-pager").stdout
-    info = json.loads(REPO.check_output("runuser -u pgbackrest -- pgbackrest --stanza=preau --output=json info"))
+    info = json.loads(
+        REPO.check_output("runuser -u pgbackrest -- pgbackrest --stanza=preau --output=json info")
+    )
     assert info[0]["status"]["code"] == 0
     assert any(b["type"] == "full" for b in info[0]["backup"])
     assert info[0]["cipher"] == "aes-256-cbc"
@@ -76,9 +80,13 @@ def test_diff_backup_command_json_summary():
 
 
 def test_restore_drill_passes_and_cleans_up():
-    DB.run("runuser -u postgres -- psql -d preau -Xc \"INSERT INTO public.establishments VALUES (3, 'after backup')\"")
+    DB.run(
+        "runuser -u postgres -- psql -d preau -Xc \"INSERT INTO public.establishments VALUES (3, 'after backup')\""
+    )
     run = REPO.run("systemctl start preau-restore-drill.service")
-    assert run.rc == 0, REPO.run("journalctl -u preau-restore-drill.service -n 60 --no-pager").stdout
+    assert run.rc == 0, REPO.run(
+        "journalctl -u preau-restore-drill.service -n 60 --no-pager"
+    ).stdout
     assert metric(REPO, "preau_restore_drill.prom", "preau_restore_drill_success") == 1
     assert metric(REPO, "preau_restore_drill.prom", "preau_restore_drill_duration_seconds") > 0
     assert REPO.run("ls -A /var/lib/preau-restore-drill").stdout.strip() == ""
@@ -96,18 +104,23 @@ def test_drill_command_reports_checks():
 
 def test_drill_fails_on_broken_invariant():
     # a check that cannot hold: the command must say so and exit 1
-    script = REPO.file("/usr/local/sbin/preau-backup").content_string
-    assert "public.establishments" in script
+    settings = REPO.file("/etc/preau-backup.toml").content_string
+    assert "public.establishments" in settings
     cmd = REPO.run(
-        "sed 's/public.establishments/public.no_such_table/' /usr/local/sbin/preau-backup > /tmp/drill-broken"
-        " && python3 /tmp/drill-broken drill"
+        "sed 's/public.establishments/public.no_such_table/' /etc/preau-backup.toml > /tmp/drill-broken.toml"
+        " && /usr/local/sbin/preau-backup drill --config /tmp/drill-broken.toml"
     )
     assert cmd.rc == 1
     assert summary_of(cmd)["ok"] is False
     assert metric(REPO, "preau_restore_drill.prom", "preau_restore_drill_success") == 0
     # last success survives the failure
-    assert metric(REPO, "preau_restore_drill.prom", "preau_restore_drill_last_success_timestamp_seconds") > 0
-    REPO.run("rm -f /tmp/drill-broken")
+    assert (
+        metric(
+            REPO, "preau_restore_drill.prom", "preau_restore_drill_last_success_timestamp_seconds"
+        )
+        > 0
+    )
+    REPO.run("rm -f /tmp/drill-broken.toml")
 
 
 def test_files_backup_with_borgmatic():
@@ -149,3 +162,16 @@ def test_verify_checks_both_tools():
 def test_usage_errors_exit_2():
     assert REPO.run("/usr/local/sbin/preau-backup nonsense").rc == 2
     assert DB.run("/usr/local/sbin/preau-backup full").rc == 2  # not the repository host
+
+
+def test_settings_are_a_file_the_command_checks():
+    settings = REPO.file("/etc/preau-backup.toml")
+    assert settings.user == "root" and settings.mode == 0o644
+    assert "[drill]" in settings.content_string and "not-secret" not in settings.content_string
+    assert summary_of(REPO.run("/usr/local/sbin/preau-backup settings"))["ok"] is True
+    cmd = REPO.run(
+        "sed 's/^port = /prot = /' /etc/preau-backup.toml > /tmp/typo.toml"
+        " && /usr/local/sbin/preau-backup list --config /tmp/typo.toml; rc=$?; rm -f /tmp/typo.toml; exit $rc"
+    )
+    assert cmd.rc == 2
+    assert summary_of(cmd)["error"].endswith("drill.prot: unknown setting")

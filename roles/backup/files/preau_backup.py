@@ -1,0 +1,814 @@
+#!/usr/bin/python3
+"""Préau backups: pgBackRest (database), borgmatic (files), restore drill.
+
+Usage (as root):
+  preau-backup full|diff|incr   pgBackRest backup of the database (on the repository host)
+  preau-backup files            borgmatic backup of this host's files (on borgmatic clients)
+  preau-backup list             the backups in the repositories this host knows about
+  preau-backup verify           pgBackRest check + verify (and borgmatic check on clients)
+  preau-backup drill            restore the latest database backup into a scratch cluster,
+                                check invariants, measure the RTO, clean up
+  preau-restore-drill           same as `preau-backup drill`
+  preau-backup settings         check the settings file (the role validates it with this)
+  --config FILE                 settings to read (default /etc/preau-backup.toml)
+
+Every run logs to stderr (journald under systemd), prints ONE JSON summary line on stdout as
+its last line, writes its Prometheus textfile metrics atomically, and exits with
+  0 success, 1 failure, 2 usage error, wrong host or unreadable settings,
+  75 another run holds the lock.
+
+Installed by the Ansible role `backup` (roles/backup/files/preau_backup.py), which renders the
+settings file from its variables. Standard library only: the hosts run Debian's python3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+SETTINGS_FILE = "/etc/preau-backup.toml"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
+COMMANDS = ("full", "diff", "incr", "files", "list", "verify", "drill", "settings")
+DATABASE_KINDS = ("full", "diff", "incr")
+RECOVERY_TYPES = ("default", "immediate")
+LOCK_DIR = "/run/preau-backup"
+LOG = logging.getLogger("preau-backup")
+
+Summary = dict[str, Any]
+Metrics = dict[str, tuple[float | None, str]]
+
+
+class Failure(Exception):
+    """A step failed; the message says which and why."""
+
+
+class Stop(Exception):
+    """End the run at once with this summary and exit code (wrong host, lock held)."""
+
+    def __init__(self, data: Summary, code: int) -> None:
+        super().__init__(data.get("error", ""))
+        self.data, self.code = data, code
+
+
+class SettingsError(Exception):
+    """The settings file is missing, not TOML, or a key is missing or of the wrong type."""
+
+
+# --- settings ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """An invariant of the restored cluster: `sql` returns a number that must reach `min`."""
+
+    name: str
+    database: str
+    sql: str
+    min: float = 1
+
+
+@dataclass(frozen=True)
+class Drill:
+    dir: str
+    port: int
+    recovery_type: str
+    timeout: int
+    database: str
+    nonempty_tables: tuple[str, ...]
+    extra_checks: tuple[Check, ...]
+
+
+@dataclass(frozen=True)
+class Settings:
+    stanza: str
+    repo_owner: str
+    pg_bin: str
+    textfile_dir: str
+    borg_sources: tuple[str, ...]
+    drill_config: str
+    repo: bool
+    borg_client: bool
+    drill: Drill
+
+
+def _kind_name(value: object) -> str:
+    return {bool: "a boolean", int: "an integer", str: "a string", dict: "a table"}.get(
+        type(value), type(value).__name__
+    )
+
+
+_MISSING = object()
+
+
+class _Table:
+    """Typed reads of one TOML table; every key must be read, unknown ones are refused."""
+
+    def __init__(self, data: object, where: str) -> None:
+        if not isinstance(data, dict):
+            raise SettingsError(f"{where or 'the file'}: expected a table, got {_kind_name(data)}")
+        self.data, self.where, self.read = data, where, set[str]()
+
+    def _get(
+        self, key: str, expected: type | tuple[type, ...], label: str, default: Any = _MISSING
+    ) -> Any:
+        self.read.add(key)
+        if key not in self.data:
+            if default is _MISSING:
+                raise SettingsError(f"{self.where}{key}: missing")
+            return default
+        value = self.data[key]
+        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+            raise SettingsError(f"{self.where}{key}: expected {label}, got {_kind_name(value)}")
+        return value
+
+    def text(self, key: str, default: Any = _MISSING) -> str:
+        value: str = self._get(key, str, "a string", default)
+        if not value:
+            raise SettingsError(f"{self.where}{key}: must not be empty")
+        return value
+
+    def flag(self, key: str) -> bool:
+        value: bool = self._get(key, bool, "a boolean")
+        return value
+
+    def integer(self, key: str) -> int:
+        value: int = self._get(key, int, "an integer")
+        return value
+
+    def number(self, key: str, default: float) -> float:
+        value: float = self._get(key, (int, float), "a number", default)
+        return value
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        values: list[Any] = self._get(key, list, "a list of strings")
+        if not all(isinstance(v, str) for v in values):
+            raise SettingsError(f"{self.where}{key}: expected a list of strings")
+        return tuple(values)
+
+    def tables(self, key: str) -> list[_Table]:
+        values: list[Any] = self._get(key, list, "a list of tables", [])
+        return [_Table(v, f"{self.where}{key}[{i}].") for i, v in enumerate(values)]
+
+    def table(self, key: str) -> _Table:
+        self.read.add(key)
+        return _Table(self.data.get(key), f"{self.where}{key}.")
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.read)
+        if unknown:
+            raise SettingsError(f"{self.where}{unknown[0]}: unknown setting")
+
+
+def _check(table: _Table, database: str) -> Check:
+    check = Check(
+        name=table.text("name"),
+        sql=table.text("sql"),
+        database=table.text("database", database),
+        min=table.number("min", 1),
+    )
+    table.done()
+    return check
+
+
+def _drill(table: _Table) -> Drill:
+    database = table.text("database")
+    drill = Drill(
+        dir=table.text("dir"),
+        port=table.integer("port"),
+        recovery_type=table.text("recovery_type"),
+        timeout=table.integer("timeout"),
+        database=database,
+        nonempty_tables=table.texts("nonempty_tables"),
+        extra_checks=tuple(_check(t, database) for t in table.tables("extra_checks")),
+    )
+    if drill.recovery_type not in RECOVERY_TYPES:
+        raise SettingsError(
+            f"{table.where}recovery_type: {drill.recovery_type!r} is not one of "
+            + ", ".join(RECOVERY_TYPES)
+        )
+    table.done()
+    return drill
+
+
+def parse_settings(text: str) -> Settings:
+    """Settings from the TOML text the role renders; SettingsError says what is wrong."""
+    try:
+        top = _Table(tomllib.loads(text), "")
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"not valid TOML: {error}") from error
+    roles = top.table("roles")
+    settings = Settings(
+        stanza=top.text("stanza"),
+        repo_owner=top.text("repo_owner"),
+        pg_bin=top.text("pg_bin"),
+        textfile_dir=top.text("textfile_dir"),
+        borg_sources=top.texts("borg_sources"),
+        drill_config=top.text("drill_config"),
+        repo=roles.flag("repo"),
+        borg_client=roles.flag("borg_client"),
+        drill=_drill(top.table("drill")),
+    )
+    roles.done()
+    top.done()
+    return settings
+
+
+def load_settings(path: str) -> Settings:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as error:
+        raise SettingsError(f"cannot read {path}: {error.strerror}") from error
+    try:
+        return parse_settings(text)
+    except SettingsError as error:
+        raise SettingsError(f"{path}: {error}") from error
+
+
+# --- command line --------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str], program: str) -> argparse.Namespace:
+    """The command and the settings file; `preau-restore-drill` means `drill`.
+
+    Raises SystemExit (argparse) on a usage error."""
+    args = list(argv)
+    if os.path.basename(program) == "preau-restore-drill":
+        args = ["drill", *args]
+    parser = argparse.ArgumentParser(prog="preau-backup", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument("--config", default=SETTINGS_FILE, help="settings file (TOML)")
+    return parser.parse_args(args)
+
+
+# --- pure parts: summaries, metrics, checks ------------------------------------------------
+
+
+def summary(data: Summary, code: int) -> int:
+    """Print the one-line JSON summary; return the exit code."""
+    print(json.dumps(data, sort_keys=True), flush=True)
+    return code
+
+
+def metrics_text(metrics: Metrics, labels: dict[str, str]) -> str:
+    """Prometheus text format of gauges (those whose value is None are left out)."""
+    label_text = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    lines = []
+    for name, (value, help_text) in metrics.items():
+        if value is None:
+            continue
+        lines += [
+            f"# HELP {name} {help_text}",
+            f"# TYPE {name} gauge",
+            f"{name}{{{label_text}}} {value:.3f}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def read_metric(path: str, name: str) -> float | None:
+    """Previous value of a metric in a textfile (to keep 'last success' across failures)."""
+    pattern = re.compile(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                match = pattern.match(line.strip())
+                if match:
+                    return float(match.group(1))
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def last_error(stdout: str | None, stderr: str | None) -> str:
+    """': <the last ERROR line>' of a finished command (its cause, for the summary), or ''."""
+    lines = [
+        line.strip() for line in f"{stdout or ''}\n{stderr or ''}".splitlines() if "ERROR" in line
+    ]
+    return f": {lines[-1]}" if lines else ""
+
+
+def backup_metrics(
+    finished: float, started: float, status: int, size: float | None, previous_success: float | None
+) -> Metrics:
+    return {
+        "preau_backup_last_run_timestamp_seconds": (finished, "End of the last backup run."),
+        "preau_backup_last_success_timestamp_seconds": (
+            finished if status == 0 else previous_success,
+            "End of the last successful backup.",
+        ),
+        "preau_backup_last_exit_status": (
+            status,
+            "Exit status of the last backup run (0 = success).",
+        ),
+        "preau_backup_last_duration_seconds": (
+            finished - started,
+            "Duration of the last backup run.",
+        ),
+        "preau_backup_last_size_bytes": (
+            size,
+            "Size the last successful backup added to the repository.",
+        ),
+    }
+
+
+def backup_prom_file(labels: dict[str, str]) -> str:
+    if labels["type"] == "files":
+        return "preau_backup_files.prom"
+    return f"preau_backup_database_{labels['kind']}.prom"
+
+
+def last_database_backup(info: dict[str, Any]) -> dict[str, Any]:
+    """label, size_bytes (what it added to the repository), database_bytes of the last backup."""
+    last = info.get("backup", [])[-1]
+    return {
+        "label": last["label"],
+        "size_bytes": last["info"]["repository"]["delta"],
+        "database_bytes": last["info"]["size"],
+    }
+
+
+def files_archive(create_stdout: str) -> dict[str, Any] | None:
+    """archive, size_bytes (deduplicated), original_bytes from `borgmatic create --json`."""
+    try:
+        archive = json.loads(create_stdout)[0]["archive"]
+        stats = archive["stats"]
+        return {
+            "archive": archive["name"],
+            "size_bytes": stats["deduplicated_size"],
+            "original_bytes": stats["original_size"],
+        }
+    except (ValueError, LookupError, TypeError):
+        return None
+
+
+def database_listing(info: dict[str, Any]) -> Summary:
+    """The database part of `list`: backups, WAL range, pgBackRest's status message."""
+    archive = (info.get("archive") or [{}])[-1]
+    return {
+        "database": [
+            {
+                "label": b["label"],
+                "type": b["type"],
+                "start": b["timestamp"]["start"],
+                "stop": b["timestamp"]["stop"],
+                "size_bytes": b["info"]["size"],
+                "repository_bytes": b["info"]["repository"]["delta"],
+            }
+            for b in info.get("backup", [])
+        ],
+        "wal": {"min": archive.get("min"), "max": archive.get("max")},
+        "status": info.get("status", {}).get("message"),
+    }
+
+
+def drill_checks(drill: Drill) -> list[Check]:
+    """The invariants every drill checks, then the site's extra ones."""
+    db = drill.database
+    tables = "SELECT count(*) FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+    checks = [
+        Check("server answers", "postgres", "SELECT 1"),
+        Check(
+            f"database {db} present",
+            "postgres",
+            f"SELECT count(*) FROM pg_database WHERE datname = '{db}'",
+        ),
+        Check("tables present", db, tables),
+    ]
+    checks += [
+        Check(f"rows in {table}", db, f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1) AS t")
+        for table in drill.nonempty_tables
+    ]
+    return checks + list(drill.extra_checks)
+
+
+def check_value(returncode: int, stdout: str) -> float | None:
+    """The number a check's query printed last, None when it failed or printed none."""
+    if returncode != 0:
+        return None
+    try:
+        return float(stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
+DRILL_POSTGRESQL_CONF = """# restore drill: throw-away cluster, local socket only
+port = {port}
+listen_addresses = ''
+unix_socket_directories = '{socket_dir}'
+shared_buffers = 32MB
+archive_mode = off
+hot_standby = off
+logging_collector = off
+"""
+
+
+def restore_arguments(drill: Drill, datadir: str) -> list[str]:
+    args = [
+        "restore",
+        f"--pg1-path={datadir}",
+        f"--type={drill.recovery_type}",
+        "--archive-mode=off",
+    ]
+    if drill.recovery_type != "default":
+        args.append("--target-action=promote")
+    return args
+
+
+def drill_metrics(
+    result: Summary, finished: float, rto: float | None, previous_success: float | None
+) -> Metrics:
+    ok = bool(result["ok"])
+    return {
+        "preau_restore_drill_success": (1 if ok else 0, "1 if the last restore drill passed."),
+        "preau_restore_drill_last_run_timestamp_seconds": (
+            finished,
+            "End of the last restore drill.",
+        ),
+        "preau_restore_drill_last_success_timestamp_seconds": (
+            finished if ok else previous_success,
+            "End of the last successful drill.",
+        ),
+        "preau_restore_drill_duration_seconds": (
+            rto,
+            "RTO: restore + recovery until the cluster accepts writes.",
+        ),
+        "preau_restore_drill_checks_failed": (
+            sum(not c["ok"] for c in result["checks"]),
+            "Invariant checks that failed.",
+        ),
+    }
+
+
+# --- the host: commands, lock, files --------------------------------------------------------
+
+
+def run(
+    cmd: list[str],
+    user: str | None = None,
+    check: bool = True,
+    timeout: float | None = None,
+    capture: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command (as `user` if given), log it, return the CompletedProcess."""
+    env = dict(os.environ, LC_ALL="C.UTF-8")
+    kwargs: dict[str, Any] = {}
+    if user:
+        entry = pwd.getpwnam(user)
+        env.update(HOME=entry.pw_dir, USER=user, LOGNAME=user)
+        kwargs.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
+    LOG.info("run%s: %s", f" as {user}" if user else "", " ".join(cmd))
+    pipe = subprocess.PIPE if capture else None
+    proc = subprocess.run(
+        cmd,
+        env=env,
+        text=True,
+        timeout=timeout,
+        cwd="/",
+        stdout=pipe,
+        stderr=pipe,
+        check=False,
+        **kwargs,
+    )
+    if capture and proc.stderr.strip():
+        for line in proc.stderr.strip().splitlines()[-20:]:
+            LOG.info("  %s", line)
+    if check and proc.returncode != 0:
+        raise Failure(f"{cmd[0]} {' '.join(cmd[1:3])} exited with {proc.returncode}")
+    return proc
+
+
+@contextlib.contextmanager
+def lock(name: str) -> Iterator[None]:
+    """One run of a kind at a time (backups share one lock, the drill has its own)."""
+    os.makedirs(LOCK_DIR, exist_ok=True)
+    with open(f"{LOCK_DIR}/{name}.lock", "w", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            error = {"command": name, "ok": False, "error": "another run holds the lock"}
+            raise Stop(error, EXIT_LOCKED) from None
+        yield
+
+
+def write_metrics(directory: str, filename: str, metrics: Metrics, labels: dict[str, str]) -> None:
+    """Write metrics atomically (temporary file in the same directory, then rename)."""
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".preau-", suffix=".tmp", dir=directory)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(metrics_text(metrics, labels))
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, os.path.join(directory, filename))
+
+
+class Host:
+    """What this host does for the backups, with the settings the role gave it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def require(self, role: str) -> None:
+        if not getattr(self.settings, role):
+            error = f"this host is not a {role.replace('_', ' ')} host"
+            raise Stop({"ok": False, "error": error}, EXIT_USAGE)
+
+    def pgbackrest(
+        self,
+        *args: str,
+        config: str | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = ["pgbackrest", *([f"--config={config}"] if config else [])]
+        cmd += [f"--stanza={self.settings.stanza}", *args]
+        return run(cmd, user=self.settings.repo_owner, check=check, timeout=timeout)
+
+    def pgbackrest_info(self) -> dict[str, Any]:
+        stanzas = json.loads(self.pgbackrest("--output=json", "info").stdout)
+        return stanzas[0] if stanzas else {}
+
+    def record_backup(
+        self,
+        result: Summary,
+        labels: dict[str, str],
+        started: float,
+        status: int,
+        size: float | None,
+    ) -> int:
+        """Write a backup run's metrics (keeping the last success), print the summary."""
+        directory, prom = self.settings.textfile_dir, backup_prom_file(labels)
+        finished = time.time()
+        previous = read_metric(
+            os.path.join(directory, prom), "preau_backup_last_success_timestamp_seconds"
+        )
+        metrics = backup_metrics(finished, started, status, size, previous)
+        write_metrics(directory, prom, metrics, labels)
+        result["duration_seconds"] = round(finished - started, 1)
+        return summary(result, EXIT_OK if status == 0 else EXIT_FAILED)
+
+    # --- database backup (pgBackRest) ---
+
+    def backup_database(self, kind: str) -> int:
+        self.require("repo")
+        started = time.time()
+        result: Summary = {"command": kind, "type": "database", "ok": False}
+        size = None
+        with lock("backup"):
+            proc = self.pgbackrest(f"--type={kind}", "backup", check=False)
+            status = proc.returncode
+            if status == 0:
+                last = last_database_backup(self.pgbackrest_info())
+                size = last["size_bytes"]
+                result.update(ok=True, **last)
+            else:
+                cause = last_error(proc.stdout, proc.stderr)
+                result["error"] = f"pgbackrest backup exited with {status}{cause}"
+        labels = {"type": "database", "kind": kind}
+        return self.record_backup(result, labels, started, status, size)
+
+    # --- files backup (borgmatic) ---
+
+    def backup_files(self) -> int:
+        self.require("borg_client")
+        started = time.time()
+        result: Summary = {"command": "files", "type": "files", "ok": False}
+        # The directories that exist now (the app may have created one since the last converge).
+        sources = [path for path in self.settings.borg_sources if os.path.isdir(path)]
+        if not sources:
+            raise Failure(f"none of {', '.join(self.settings.borg_sources)} exists")
+        result["sources"] = sources
+        override = "location.source_directories=" + json.dumps(sources)
+        size = None
+        with lock("backup"):
+            create = run(["borgmatic", "create", "--json", "--override", override], check=False)
+            status = create.returncode
+            if status == 0:
+                archive = files_archive(create.stdout)
+                if archive is None:
+                    LOG.warning("could not read borgmatic's JSON output")
+                else:
+                    size = archive["size_bytes"]
+                    result.update(archive)
+                prune = ["borgmatic", "--verbosity", "1", "prune"]
+                status = run(prune, check=False, capture=False).returncode
+                if status != 0:
+                    result["error"] = f"borgmatic prune exited with {status}"
+            else:
+                result["error"] = f"borgmatic create exited with {status}"
+        result["ok"] = status == 0
+        labels = {"type": "files", "kind": "files"}
+        return self.record_backup(result, labels, started, status, size)
+
+    # --- list / verify ---
+
+    def list_backups(self) -> int:
+        result: Summary = {"command": "list", "ok": True}
+        if self.settings.repo:
+            result.update(database_listing(self.pgbackrest_info()))
+        if self.settings.borg_client:
+            archives = json.loads(run(["borgmatic", "list", "--json"]).stdout)
+            result["files"] = [a["name"] for repo in archives for a in repo.get("archives", [])]
+        return summary(result, EXIT_OK)
+
+    def verify(self) -> int:
+        result: Summary = {"command": "verify", "ok": True, "checks": {}}
+        if self.settings.repo:
+            for step in ("check", "verify"):
+                ok = self.pgbackrest(step, check=False).returncode == 0
+                result["checks"][f"pgbackrest {step}"] = ok
+        if self.settings.borg_client:
+            check = ["borgmatic", "--verbosity", "1", "check"]
+            ok = run(check, check=False, capture=False).returncode == 0
+            result["checks"]["borgmatic check"] = ok
+        result["ok"] = all(result["checks"].values())
+        return summary(result, EXIT_OK if result["ok"] else EXIT_FAILED)
+
+    # --- restore drill ---
+
+    def restore_drill(self) -> int:
+        self.require("repo")
+        started = time.time()
+        result: Summary = {"command": "drill", "ok": False, "checks": []}
+        rto = None
+        with lock("drill"):
+            rto = Drilling(self, result).run(started)
+        finished = time.time()
+        prom = "preau_restore_drill.prom"
+        previous = read_metric(
+            os.path.join(self.settings.textfile_dir, prom),
+            "preau_restore_drill_last_success_timestamp_seconds",
+        )
+        metrics = drill_metrics(result, finished, rto, previous)
+        write_metrics(self.settings.textfile_dir, prom, metrics, {"stanza": self.settings.stanza})
+        result["rto_seconds"] = round(rto, 1) if rto is not None else None
+        result["duration_seconds"] = round(finished - started, 1)
+        return summary(result, EXIT_OK if result["ok"] else EXIT_FAILED)
+
+
+class Drilling:
+    """One restore drill: a scratch cluster restored, recovered, checked, removed."""
+
+    def __init__(self, host: Host, result: Summary) -> None:
+        self.host, self.result = host, result
+        self.drill, self.owner = host.settings.drill, host.settings.repo_owner
+        self.entry = pwd.getpwnam(self.owner)
+        self.workdir = ""
+
+    @property
+    def datadir(self) -> str:
+        return os.path.join(self.workdir, "data")
+
+    @property
+    def pg_ctl(self) -> list[str]:
+        return [f"{self.host.settings.pg_bin}/pg_ctl", "-D", self.datadir]
+
+    def run(self, started: float) -> float | None:
+        """Restore and check; return the RTO (None when the cluster never opened)."""
+        os.makedirs(self.drill.dir, mode=0o700, exist_ok=True)
+        os.chown(self.drill.dir, self.entry.pw_uid, self.entry.pw_gid)
+        self.workdir = tempfile.mkdtemp(prefix="drill-", dir=self.drill.dir)
+        os.chown(self.workdir, self.entry.pw_uid, self.entry.pw_gid)
+        started_pg, rto = False, None
+        try:
+            self.restore()
+            LOG.info("starting the scratch cluster on port %s", self.drill.port)
+            started_pg = True
+            rto = self.open_for_writes(started)
+            self.check_invariants()
+        except (Failure, subprocess.TimeoutExpired, OSError, ValueError, LookupError) as error:
+            self.report_failure(error)
+        finally:
+            if started_pg:
+                stop = [*self.pg_ctl, "-m", "immediate", "-w", "stop"]
+                run(stop, user=self.owner, check=False, timeout=120)
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            LOG.info("scratch cluster removed")
+        return rto
+
+    def restore(self) -> None:
+        backups = self.host.pgbackrest_info().get("backup", [])
+        if not backups:
+            raise Failure("the repository holds no backup")
+        self.result["backup"] = backups[-1]["label"]
+        LOG.info("restoring backup %s into %s", self.result["backup"], self.datadir)
+        restore = restore_arguments(self.drill, self.datadir)
+        self.host.pgbackrest(
+            *restore, config=self.host.settings.drill_config, timeout=self.drill.timeout
+        )
+        self.write_cluster_files()
+
+    def write_cluster_files(self) -> None:
+        # Debian keeps postgresql.conf outside the data directory: write a minimal one, and
+        # append the same settings to postgresql.auto.conf so that nothing restored from
+        # the production cluster (port, archive_command...) can override them.
+        settings = DRILL_POSTGRESQL_CONF.format(port=self.drill.port, socket_dir=self.workdir)
+        files = {
+            "postgresql.conf": settings,
+            "pg_hba.conf": "local all all trust\n",
+            "pg_ident.conf": "",
+        }
+        for name, content in files.items():
+            with open(os.path.join(self.datadir, name), "w", encoding="utf-8") as handle:
+                handle.write(content)
+        with open(
+            os.path.join(self.datadir, "postgresql.auto.conf"), "a", encoding="utf-8"
+        ) as handle:
+            handle.write("\n" + settings)
+        for name in files:
+            os.chown(os.path.join(self.datadir, name), self.entry.pw_uid, self.entry.pw_gid)
+
+    def psql(self, database: str, sql: str) -> subprocess.CompletedProcess[str]:
+        cmd = [f"{self.host.settings.pg_bin}/psql", "-XAt", "-v", "ON_ERROR_STOP=1"]
+        cmd += ["-h", self.workdir, "-p", str(self.drill.port), "-U", "postgres"]
+        return run([*cmd, "-d", database, "-c", sql], user=self.owner, check=False, timeout=60)
+
+    def open_for_writes(self, started: float) -> float:
+        timeout = self.drill.timeout
+        log = os.path.join(self.workdir, "postgresql.log")
+        start = [*self.pg_ctl, "-l", log, "-w", "-t", str(timeout), "start"]
+        run(start, user=self.owner, timeout=timeout + 30)
+        deadline = time.time() + timeout
+        while True:
+            state = self.psql("postgres", "SELECT pg_is_in_recovery()")
+            if state.returncode == 0 and state.stdout.strip() == "f":
+                break
+            if time.time() > deadline:
+                raise Failure("the scratch cluster did not finish recovery in time")
+            time.sleep(1)
+        rto = time.time() - started
+        LOG.info("scratch cluster open for writes after %.1f s (RTO)", rto)
+        return rto
+
+    def check_invariants(self) -> None:
+        for check in drill_checks(self.drill):
+            out = self.psql(check.database, check.sql)
+            value = check_value(out.returncode, out.stdout)
+            ok = value is not None and value >= check.min
+            state = "ok" if ok else "FAILED"
+            LOG.info("check %-40s %s (value %s, min %s)", check.name, state, value, check.min)
+            self.result["checks"].append({"name": check.name, "ok": ok, "value": value})
+        self.result["ok"] = all(c["ok"] for c in self.result["checks"])
+
+    def report_failure(self, error: Exception) -> None:
+        LOG.error("restore drill failed: %s", error)
+        self.result["error"] = str(error)
+        log_file = os.path.join(self.workdir, "postgresql.log")
+        if os.path.exists(log_file):
+            with open(log_file, encoding="utf-8", errors="replace") as handle:
+                for line in handle.readlines()[-20:]:
+                    LOG.error("  postgresql: %s", line.rstrip())
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+
+def _action(host: Host, command: str) -> Callable[[], int]:
+    if command in DATABASE_KINDS:
+        return lambda: host.backup_database(command)
+    actions = {
+        "files": host.backup_files,
+        "list": host.list_backups,
+        "verify": host.verify,
+        "drill": host.restore_drill,
+        "settings": lambda: summary({"command": "settings", "ok": True}, EXIT_OK),
+    }
+    return actions[command]
+
+
+def main(argv: Sequence[str] | None = None, program: str | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv, program or sys.argv[0])
+    except SystemExit:
+        return EXIT_USAGE
+    failed: Summary = {"command": args.command, "ok": False}
+    if os.geteuid() != 0:
+        return summary({**failed, "error": "run as root"}, EXIT_USAGE)
+    try:
+        return _action(Host(load_settings(args.config)), args.command)()
+    except SettingsError as error:
+        LOG.error("settings: %s", error)
+        return summary({**failed, "error": f"settings: {error}"}, EXIT_USAGE)
+    except Stop as stop:
+        return summary(stop.data, stop.code)
+    except Failure as error:
+        LOG.error("%s", error)
+        return summary({**failed, "error": str(error)}, EXIT_FAILED)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
