@@ -19,22 +19,14 @@ from pathlib import Path
 
 import yaml
 
+from . import platform
 from .errors import OpsError
 from .paths import INVENTORIES, LAB_INVENTORY, ROLES, STATE_DIR
 
-REQUIRED_GROUPS = ("lb", "app", "db", "backup", "monitoring")
-KNOWN_GROUPS = set(REQUIRED_GROUPS) | {"all", "ungrouped"}
-
-# Which roles configure a host of which group (mirrors playbooks/site.yml): a host's
-# variables are checked against the specs of the roles it will run.
-ROLE_GROUPS = {
-    "base": ("all",),
-    "postgresql": ("db",),
-    "app": ("app",),
-    "nginx": ("lb",),
-    "backup": ("db", "backup"),
-    "monitoring": ("all",),
-}
+# The groups and the roles each runs come from the platform map (preau_ops/platform.py): a
+# host's variables are checked against the specs of the roles it will run.
+REQUIRED_GROUPS = platform.required_groups()
+KNOWN_GROUPS = {*platform.groups(), "all", "ungrouped"}
 
 # Platform-wide variables, read by several roles and by the CLI (same shape as a role's
 # argument_specs options, and checked the same way).
@@ -249,6 +241,10 @@ def _display(path: Path) -> str:
 
 def _check_name(problems: _Problems, file: Path, key: str, allowed: set[str],
                 in_vault_file: bool) -> None:
+    if key == platform.VARIABLE:
+        problems.add(file, key, f"the platform map is {_display(platform.MAP_FILE)}; "
+                                "an inventory cannot set it")
+        return
     if key.startswith("vault_"):
         if not in_vault_file:
             problems.add(file, key, "secrets (vault_*) belong in group_vars/all/vault.yml, "
@@ -329,7 +325,7 @@ def _check_values(problems: _Problems, inv: Inventory, origin: dict[str, Path],
 
     for host in inv.hosts.values():
         for role, options in specs.items():
-            if not set(ROLE_GROUPS.get(role, ("all",))) & {*host.groups, "all"}:
+            if not set(platform.role_groups().get(role, ("all",))) & {*host.groups, "all"}:
                 continue
             params = {k: v for k, v in host.vars.items() if k in options}
             # Only what the inventory sets is checked here; defaults are the role's business.

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from .. import platform
 from ..errors import OpsError
 from ..paths import LAB_INVENTORY, STATE_DIR
 from . import image
@@ -19,7 +20,7 @@ from . import image
 NETWORK = "preau-lab"
 SUBNET = "172.30.82.0/24"
 LABEL = "org.preau.lab"
-GROUPS = ("lb", "app", "db", "backup", "monitoring")
+GROUPS = platform.groups()  # the platform map's; the single topology's host carries them all
 
 # host name -> groups, per topology (docs/contracts.md)
 TOPOLOGIES: dict[str, dict[str, tuple[str, ...]]] = {
