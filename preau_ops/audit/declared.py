@@ -5,6 +5,7 @@ The inventory's variables win over `roles/<role>/defaults/main.yml`; a default t
 What the roles install or start without a variable for it (exporters, backup tools) is listed
 here, by group, as docs/contracts.md and the roles' READMEs declare it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,19 +25,24 @@ GROUP_PACKAGES = {
     "backup": ["pgbackrest", "borgbackup"],
     "monitoring": ["prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter"],
 }
-GROUP_PACKAGE_VARS = {"all": ["base_packages", "base_extra_packages"],
-                      "db": ["postgresql_packages"], "app": ["app_packages"],
-                      "lb": ["nginx_packages"]}
+GROUP_PACKAGE_VARS = {
+    "all": ["base_packages", "base_extra_packages"],
+    "db": ["postgresql_packages"],
+    "app": ["app_packages"],
+    "lb": ["nginx_packages"],
+}
 # Units that must be enabled and active (a oneshot such as nftables is active "exited").
 GROUP_UNITS = {
     "all": ["ssh.service", "nftables.service", "prometheus-node-exporter.service"],
     "db": ["postgresql@15-main.service", "prometheus-postgres-exporter.service"],
     "lb": ["nginx.service", "prometheus-nginx-exporter.service"],
     "app": ["preau.socket", "preau-backup-files.timer"],
-    "backup": ["preau-backup-full.timer", "preau-backup-diff.timer",
-               "preau-restore-drill.timer"],
-    "monitoring": ["prometheus.service", "prometheus-alertmanager.service",
-                   "prometheus-blackbox-exporter.service"],
+    "backup": ["preau-backup-full.timer", "preau-backup-diff.timer", "preau-restore-drill.timer"],
+    "monitoring": [
+        "prometheus.service",
+        "prometheus-alertmanager.service",
+        "prometheus-blackbox-exporter.service",
+    ],
 }
 # Started only on real machines (the base role configures them in containers, no more).
 NOT_IN_CONTAINER_UNITS = ["auditd.service", "chrony.service"]
@@ -93,18 +99,28 @@ def units(host: Host) -> list[str]:
     for group in ["all", *host.groups]:
         wanted += GROUP_UNITS.get(group, [])
     if "app" in host.groups:
-        wanted += [f"preau-{job['name']}.timer" for job in var(host, "app_scheduled_jobs") or []
-                   if isinstance(job, dict) and job.get("name")]
+        wanted += [
+            f"preau-{job['name']}.timer"
+            for job in var(host, "app_scheduled_jobs") or []
+            if isinstance(job, dict) and job.get("name")
+        ]
         if var(host, "app_antivirus_enabled", True):
             wanted.append("clamav-daemon.service")
     return sorted(set(wanted))
 
 
 def firewall_rules(host: Host) -> list[dict]:
-    ssh = {"name": "ssh", "groups": ["all"], "ports": [var(host, "base_ssh_port", 22)],
-           "sources": var(host, "base_ssh_allowed_sources")}
-    rules = [ssh, *(var(host, "base_firewall_rules") or []),
-             *(var(host, "base_firewall_extra_rules") or [])]
+    ssh = {
+        "name": "ssh",
+        "groups": ["all"],
+        "ports": [var(host, "base_ssh_port", 22)],
+        "sources": var(host, "base_ssh_allowed_sources"),
+    }
+    rules = [
+        ssh,
+        *(var(host, "base_firewall_rules") or []),
+        *(var(host, "base_firewall_extra_rules") or []),
+    ]
     return [r for r in rules if in_groups(host, r.get("groups") or [])]
 
 
@@ -134,11 +150,12 @@ def openings(inv: Inventory, host: Host) -> dict[tuple[str, int], set[str] | Non
 
 def admin_users(host: Host) -> dict[str, list[str]]:
     """{login: [ssh keys]} of the admins that must be present."""
-    return {u["name"]: list(u.get("ssh_keys") or [])
-            for u in var(host, "base_admin_users") or []
-            if (u.get("state") or "present") == "present"}
+    return {
+        u["name"]: list(u.get("ssh_keys") or [])
+        for u in var(host, "base_admin_users") or []
+        if (u.get("state") or "present") == "present"
+    }
 
 
 def absent_admins(host: Host) -> list[str]:
-    return [u["name"] for u in var(host, "base_admin_users") or []
-            if u.get("state") == "absent"]
+    return [u["name"] for u in var(host, "base_admin_users") or [] if u.get("state") == "absent"]

@@ -7,22 +7,22 @@ import dataclasses
 import os
 import shlex
 from pathlib import Path
+from typing import Any
 
-from ..inventory import Host
+from .. import runner
+from ..inventory import Host, Inventory
 from ..paths import STATE_DIR
 
 
-def testinfra_host(host: Host, sudo: bool = False):
-    """A testinfra Host over OpenSSH with the inventory's user, key and known hosts."""
-    import testinfra
+def testinfra_host(host: Host, sudo: bool = False, inv: Inventory | None = None) -> Any:
+    """A testinfra Host over OpenSSH with the runner's options (user, key, known hosts; the
+    bastion of `inv` when given, else the host is reached directly)."""
+    return runner.testinfra_host(host, inv or _alone(host), sudo=sudo)
 
-    extra = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
-    if host.known_hosts_file:
-        extra += ["-o", f"UserKnownHostsFile={host.known_hosts_file}",
-                  "-o", "StrictHostKeyChecking=yes"]
-    return testinfra.get_host(
-        f"ssh://{host.user}@{host.address}:{host.port}",
-        ssh_identity_file=host.key_file, ssh_extra_args=" ".join(extra), sudo=sudo)
+
+def _alone(host: Host) -> Inventory:
+    """An inventory of the host alone: no bastion, reached directly."""
+    return Inventory(path=Path(host.name), hosts={host.name: host}, groups={})
 
 
 def auditor_of(host: Host) -> Host:
@@ -32,8 +32,11 @@ def auditor_of(host: Host) -> Host:
     for the auditor too); elsewhere the auditor's own ssh-agent / default keys."""
     user = host.vars.get("base_auditor_user") or "auditor"
     key = os.environ.get("PREAU_AUDITOR_SSH_KEY")
-    if not key and host.key_file and Path(host.key_file).resolve().is_relative_to(
-            STATE_DIR.resolve()):
+    if (
+        not key
+        and host.key_file
+        and Path(host.key_file).resolve().is_relative_to(STATE_DIR.resolve())
+    ):
         key = host.key_file
     new_vars = {k: v for k, v in host.vars.items() if k != "ansible_ssh_private_key_file"}
     new_vars["ansible_user"] = user
@@ -47,23 +50,18 @@ class Remote:
     exact command lines the auditor's sudoers rule allows (the admin account may run them
     too, so both modes take the same path)."""
 
-    def __init__(self, host: Host, as_auditor: bool = False, control_dir: str | None = None):
-        import testinfra
-
+    def __init__(
+        self,
+        host: Host,
+        as_auditor: bool = False,
+        control_dir: str | None = None,
+        inv: Inventory | None = None,
+    ):
         self.inventory_host = host
         self.as_auditor = as_auditor
         target = auditor_of(host) if as_auditor else host
         self.user = target.user
-        extra = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
-        if target.known_hosts_file:
-            extra += ["-o", f"UserKnownHostsFile={target.known_hosts_file}",
-                      "-o", "StrictHostKeyChecking=yes"]
-        kwargs = {}
-        if control_dir:
-            kwargs = {"controlpath": f"{control_dir}/%%C", "controlpersist": 30}
-        self.host = testinfra.get_host(
-            f"ssh://{target.user}@{target.address}:{target.port}",
-            ssh_identity_file=target.key_file, ssh_extra_args=" ".join(extra), **kwargs)
+        self.host = runner.testinfra_host(target, inv or _alone(host), control_dir=control_dir)
         self._cache: dict = {}
 
     @property
@@ -77,8 +75,10 @@ class Remote:
     def out(self, command: str) -> str:
         result = self.run(command)
         if result.rc != 0:
-            raise AssertionError(f"{self.name}: `{command}` failed ({result.rc}): "
-                                 f"{(result.stderr or result.stdout).strip()[-300:]}")
+            raise AssertionError(
+                f"{self.name}: `{command}` failed ({result.rc}): "
+                f"{(result.stderr or result.stdout).strip()[-300:]}"
+            )
         return result.stdout
 
     def root(self, command: str):
@@ -89,11 +89,14 @@ class Remote:
         """Output of a root command, or None when sudo refuses it (not in the rule)."""
         result = self.root(command)
         if result.rc != 0:
-            if "sudo" in result.stderr and ("not allowed" in result.stderr
-                                            or "password is required" in result.stderr):
+            if "sudo" in result.stderr and (
+                "not allowed" in result.stderr or "password is required" in result.stderr
+            ):
                 return None
-            raise AssertionError(f"{self.name}: `sudo {command}` failed ({result.rc}): "
-                                 f"{(result.stderr or result.stdout).strip()[-300:]}")
+            raise AssertionError(
+                f"{self.name}: `sudo {command}` failed ({result.rc}): "
+                f"{(result.stderr or result.stdout).strip()[-300:]}"
+            )
         return result.stdout
 
     def read(self, path: str) -> str | None:

@@ -17,102 +17,172 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import OpsError
-from ..inventory import Inventory
+from ..inventory import Host, Inventory
 from ..paths import ARTIFACTS, ROOT
 from . import report
+from .catalogue import control_files
 from .remote import auditor_of
 
-CONTROLS = Path(__file__).parent / "controls"
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
-def control_files() -> list[Path]:
-    """The control modules, in name order (drift.py first: the slowest control starts at once).
-
-    Passed to pytest by path, so their names need not start with test_."""
-    return sorted(p for p in CONTROLS.glob("*.py") if p.name not in ("__init__.py", "conftest.py"))
+class Progress(Protocol):
+    def update(self, text: str) -> None: ...
 
 
 @dataclasses.dataclass
 class AuditRun:
     code: int
     report_dir: Path
-    data: dict
+    data: dict[str, Any]
 
 
-def run(inv: Inventory, *, limit: str | None = None, controls: list[str] | None = None,
-        report_dir: Path | None = None, as_auditor: bool = False, lynis_scan: bool = False,
-        lang: str = "fr", workers: int | None = None, progress=None) -> AuditRun:
+@dataclasses.dataclass(frozen=True)
+class _Request:
+    limit: str | None
+    controls: list[str]
+    as_auditor: bool
+    lynis_scan: bool
+
+
+def run(
+    inv: Inventory,
+    *,
+    limit: str | None = None,
+    controls: list[str] | None = None,
+    report_dir: Path | str | None = None,
+    as_auditor: bool = False,
+    lynis_scan: bool = False,
+    lang: str = "fr",
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> AuditRun:
     """Run the suite; write audit.xml (JUnit), audit.json and audit.html in report_dir."""
+    request = _Request(limit, controls or [], as_auditor, lynis_scan)
     hosts = inv.limited(limit)
-    report_dir = Path(report_dir or ARTIFACTS / "audit")
-    report_dir.mkdir(parents=True, exist_ok=True)
+    out = Path(report_dir or ARTIFACTS / "audit")
+    out.mkdir(parents=True, exist_ok=True)
     started = time.time()
+    count = workers or min(len(hosts) + 1, 4)
+    if progress is not None:
+        progress.update(f"{len(hosts)} hosts, {count} workers")
+    data, returncode = _run_suite(inv, request, out, count)
+    data.update(report.summarise(data["results"]))
+    data.update(_about(inv, hosts, request, started))
+    (out / "audit.json").write_text(json.dumps(data, indent=1, ensure_ascii=False))
+    (out / "audit.html").write_text(report.render_html(data, lang))
+    failed = data["counts"]["failed"]
+    code = 1 if failed or returncode not in (0, 1) or not data["results"] else 0
+    return AuditRun(code, out, data)
+
+
+def _run_suite(
+    inv: Inventory, request: _Request, report_dir: Path, workers: int
+) -> tuple[dict[str, Any], int]:
+    """(the results the suite wrote, pytest's exit code)."""
     with tempfile.TemporaryDirectory(prefix="preau-audit-") as tmp:
         control_dir = Path(tmp) / "ssh"
         control_dir.mkdir(mode=0o700)
         results = Path(tmp) / "results.json"
-        env = dict(os.environ,
-                   PREAU_AUDIT_INVENTORY=str(inv.path), PREAU_AUDIT_LIMIT=limit or "",
-                   PREAU_AUDIT_CONTROLS=",".join(controls or []),
-                   PREAU_AUDIT_AS_AUDITOR="1" if as_auditor else "0",
-                   PREAU_AUDIT_LYNIS_SCAN="1" if lynis_scan else "0",
-                   PREAU_AUDIT_CONTROL_DIR=str(control_dir),
-                   PREAU_AUDIT_RESULTS=str(results))
-        if inv.vault_password_file:
-            env["PREAU_VAULT_PASSWORD_FILE"] = str(inv.vault_password_file)
-        count = workers or min(len(hosts) + 1, 4)
-        command = [sys.executable, "-m", "pytest", *map(str, control_files()), "-q",
-                   "-p", "no:cacheprovider", "-p", "no:randomly",  # keep drift first
-                   "-p", "no:pytest11.testinfra",  # our `host` is an inventory host, not its fixture
-                   "-n", str(count), "--dist", "loadgroup",
-                   "-o", "junit_family=xunit1", "-o", "junit_suite_name=preau-audit",
-                   f"--junitxml={report_dir / 'audit.xml'}", "-W", "ignore::DeprecationWarning"]
-        if progress is not None:
-            progress.update(f"{len(hosts)} hosts, {count} workers")
-        proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        env = _environment(inv, request, control_dir, results)
+        command = _command(workers, report_dir)
+        proc = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
         _close_masters(control_dir)
         if not results.exists():
             raise OpsError("the audit suite did not run:\n" + (proc.stdout + proc.stderr)[-3000:])
-        data = json.loads(results.read_text())
-    data.update(report.summarise(data["results"]))
-    data.update({"inventory": inv.name, "hosts": [h.name for h in hosts],
-                 "account": (auditor_of(hosts[0]).user if as_auditor else hosts[0].user)
-                 if hosts else "", "as_auditor": as_auditor, "controls": controls or [],
-                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-                 "duration": round(time.time() - started, 1)})
-    (report_dir / "audit.json").write_text(json.dumps(data, indent=1, ensure_ascii=False))
-    (report_dir / "audit.html").write_text(report.render_html(data, lang))
-    failed = data["counts"]["failed"]
-    code = 1 if failed or proc.returncode not in (0, 1) or not data["results"] else 0
-    return AuditRun(code, report_dir, data)
+        data: dict[str, Any] = json.loads(results.read_text())
+    return data, proc.returncode
+
+
+def _environment(
+    inv: Inventory, request: _Request, control_dir: Path, results: Path
+) -> dict[str, str]:
+    """The options, as the controls' conftest reads them (catalogue.options)."""
+    env = dict(
+        os.environ,
+        PREAU_AUDIT_INVENTORY=str(inv.path),
+        PREAU_AUDIT_LIMIT=request.limit or "",
+        PREAU_AUDIT_CONTROLS=",".join(request.controls),
+        PREAU_AUDIT_AS_AUDITOR="1" if request.as_auditor else "0",
+        PREAU_AUDIT_LYNIS_SCAN="1" if request.lynis_scan else "0",
+        PREAU_AUDIT_CONTROL_DIR=str(control_dir),
+        PREAU_AUDIT_RESULTS=str(results),
+    )
+    if inv.vault_password_file:
+        env["PREAU_VAULT_PASSWORD_FILE"] = str(inv.vault_password_file)
+    return env
+
+
+def _command(workers: int, report_dir: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "pytest", *map(str, control_files()), "-q",
+        "-p", "no:cacheprovider",
+        "-p", "no:randomly",  # keep drift first
+        "-p", "no:pytest11.testinfra",  # our `host` is an inventory host, not its fixture
+        "-n", str(workers), "--dist", "loadgroup",
+        "-o", "junit_family=xunit1", "-o", "junit_suite_name=preau-audit",
+        f"--junitxml={report_dir / 'audit.xml'}", "-W", "ignore::DeprecationWarning",
+    ]  # fmt: skip
+
+
+def _about(inv: Inventory, hosts: list[Host], request: _Request, started: float) -> dict[str, Any]:
+    """The run's facts shown at the top of the reports."""
+    account = ""
+    if hosts:
+        account = auditor_of(hosts[0]).user if request.as_auditor else hosts[0].user
+    return {
+        "inventory": inv.name,
+        "hosts": [h.name for h in hosts],
+        "account": account,
+        "as_auditor": request.as_auditor,
+        "controls": request.controls,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "duration": round(time.time() - started, 1),
+    }
 
 
 def _close_masters(control_dir: Path) -> None:
     """Close the SSH control masters this run opened (nothing keeps running after it)."""
     for socket in control_dir.glob("*"):
-        subprocess.run(["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "preau-audit"],
-                       capture_output=True, timeout=10)
+        subprocess.run(
+            ["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "preau-audit"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
 
 
-def print_summary(run: AuditRun, console) -> None:
+def print_summary(run: AuditRun, console: Console) -> None:
     """Findings and skipped controls with their reasons, then where the reports are."""
     from rich.table import Table
 
     data = run.data
-    table = Table(title=f"Audit {data['inventory']} — score {data['score']} % "
-                        f"({data['duration']} s)", title_justify="left")
+    table = Table(
+        title=f"Audit {data['inventory']} — score {data['score']} % ({data['duration']} s)",
+        title_justify="left",
+    )
     for column in ("control", "host", "result", "why"):
         table.add_column(column)
     for result in sorted(data["results"], key=lambda r: (r["status"], r["control"], r["host"])):
         if result["status"] == "passed":
             continue
         colour = "red" if result["status"] == "failed" else "yellow"
-        table.add_row(result["control"], result["host"],
-                      f"[{colour}]{result['status']}[/]", result["message"][:300])
+        table.add_row(
+            result["control"],
+            result["host"],
+            f"[{colour}]{result['status']}[/]",
+            result["message"][:300],
+        )
     if table.rows:
         console.print(table)
     counts = data["counts"]
-    console.print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} "
-                  f"not verified. Reports: {run.report_dir}/audit.html, audit.json, audit.xml")
+    console.print(
+        f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} "
+        f"not verified. Reports: {run.report_dir}/audit.html, audit.json, audit.xml"
+    )

@@ -2,6 +2,7 @@
 
 The slowest control (a whole check-mode converge): this module is collected first so that a
 worker starts it at once while the others run the per-host controls."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,12 +10,13 @@ import pytest
 control = pytest.mark.control
 
 
-@control("DRIFT-01", "A converge in check mode would change nothing",
-         "Declared state (all roles)")
+@control("DRIFT-01", "A converge in check mode would change nothing", "Declared state (all roles)")
 def test_no_drift(inv, options, evidence):
     if options["as_auditor"]:
-        pytest.skip("needs the admin account (Ansible check mode uses sudo): run without "
-                    "--as-auditor, or `deploy.py converge --check` as an admin")
+        pytest.skip(
+            "needs the admin account (Ansible check mode uses sudo): run without "
+            "--as-auditor, or `deploy.py converge --check` as an admin"
+        )
     from preau_ops import converge
 
     result = converge.run_playbook(inv, check=True, limit=options["limit"])

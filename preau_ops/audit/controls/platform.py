@@ -1,5 +1,6 @@
 """Service controls: TLS on the load balancers, PostgreSQL, backups, monitoring, the app, and
 drift (a converge in check mode)."""
+
 from __future__ import annotations
 
 import datetime
@@ -22,10 +23,16 @@ control = pytest.mark.control
 
 # Mozilla "intermediate" (v5.7): TLS 1.2 ciphers; TLS 1.3 suites are all acceptable.
 MOZILLA_INTERMEDIATE = {
-    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
-    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
-    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
-    "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305"}
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+    "DHE-RSA-AES128-GCM-SHA256",
+    "DHE-RSA-AES256-GCM-SHA384",
+    "DHE-RSA-CHACHA20-POLY1305",
+}
 HSTS_MIN = 31536000  # one year (Mozilla: two)
 CERT_MIN_DAYS = 14
 
@@ -52,40 +59,57 @@ def _handshake(address: str, name: str, version, ciphers: str | None = None):
     context.minimum_version = context.maximum_version = version
     context.set_ciphers(ciphers or "ALL:@SECLEVEL=0")
     try:
-        with socket.create_connection((address, 443), timeout=5) as sock:
-            with context.wrap_socket(sock, server_hostname=name) as tls:
-                return tls.version(), tls.cipher()[0]
+        with (
+            socket.create_connection((address, 443), timeout=5) as sock,
+            context.wrap_socket(sock, server_hostname=name) as tls,
+        ):
+            return tls.version(), tls.cipher()[0]
     except (ssl.SSLError, ConnectionError, OSError):
         return None
 
 
-@control("TLS-01", "TLS protocols and ciphers at Mozilla intermediate",
-         "ANSSI TLS guide; Mozilla Server Side TLS (intermediate)", groups=("lb",))
+@control(
+    "TLS-01",
+    "TLS protocols and ciphers at Mozilla intermediate",
+    "ANSSI TLS guide; Mozilla Server Side TLS (intermediate)",
+    groups=("lb",),
+)
 def test_tls_protocols(host, evidence):
     name = _domain(host)
     problems = []
-    versions = {"TLSv1": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1,
-                "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+    versions = {
+        "TLSv1": ssl.TLSVersion.TLSv1,
+        "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+        "TLSv1.2": ssl.TLSVersion.TLSv1_2,
+        "TLSv1.3": ssl.TLSVersion.TLSv1_3,
+    }
     accepted = [label for label, v in versions.items() if _handshake(host.address, name, v)]
     evidence(f"protocols accepted: {', '.join(accepted) or 'none'}")
     if set(accepted) - {"TLSv1.2", "TLSv1.3"}:
-        problems.append(f"obsolete protocol accepted: {', '.join(set(accepted) - {'TLSv1.2', 'TLSv1.3'})}")
+        problems.append(
+            f"obsolete protocol accepted: {', '.join(set(accepted) - {'TLSv1.2', 'TLSv1.3'})}"
+        )
     if "TLSv1.2" not in accepted:
         problems.append("TLS 1.2 refused (intermediate needs it)")
     candidates = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     candidates.set_ciphers("ALL:@SECLEVEL=0")
     tls12 = sorted({c["name"] for c in candidates.get_ciphers() if c["protocol"] == "TLSv1.2"})
     ciphers = [c for c in tls12 if _handshake(host.address, name, ssl.TLSVersion.TLSv1_2, c)]
-    evidence(f"TLS 1.2 ciphers accepted ({len(ciphers)} of {len(tls12)} tried): "
-             + ", ".join(ciphers))
+    evidence(
+        f"TLS 1.2 ciphers accepted ({len(ciphers)} of {len(tls12)} tried): " + ", ".join(ciphers)
+    )
     outside = sorted(set(ciphers) - MOZILLA_INTERMEDIATE)
     if outside:
         problems.append(f"ciphers outside intermediate: {', '.join(outside)}")
     assert not problems, "; ".join(problems)
 
 
-@control("TLS-02", "HSTS on every HTTPS answer", "Mozilla Server Side TLS; ANSSI TLS guide",
-         groups=("lb",))
+@control(
+    "TLS-02",
+    "HSTS on every HTTPS answer",
+    "Mozilla Server Side TLS; ANSSI TLS guide",
+    groups=("lb",),
+)
 def test_hsts(host, evidence):
     import http.client
 
@@ -96,15 +120,22 @@ def test_hsts(host, evidence):
     answer = connection.getresponse()
     hsts = answer.getheader("Strict-Transport-Security") or ""
     connection.close()
-    evidence(f"GET https://{_domain(host)}/ → {answer.status}; Strict-Transport-Security: "
-             f"{hsts or '(absent)'}")
+    evidence(
+        f"GET https://{_domain(host)}/ → {answer.status}; Strict-Transport-Security: "
+        f"{hsts or '(absent)'}"
+    )
     age = re.search(r"max-age=(\d+)", hsts)
-    assert age and int(age.group(1)) >= HSTS_MIN, \
+    assert age and int(age.group(1)) >= HSTS_MIN, (
         f"HSTS max-age {age.group(1) if age else 'absent'} < {HSTS_MIN}"
+    )
 
 
-@control("TLS-03", f"Certificate trusted, matching the name, valid ≥ {CERT_MIN_DAYS} days",
-         "ANSSI TLS guide (R: certificate validity); declared preau_domain", groups=("lb",))
+@control(
+    "TLS-03",
+    f"Certificate trusted, matching the name, valid ≥ {CERT_MIN_DAYS} days",
+    "ANSSI TLS guide (R: certificate validity); declared preau_domain",
+    groups=("lb",),
+)
 def test_certificate(inv, host, evidence):
     from cryptography import x509
 
@@ -114,29 +145,42 @@ def test_certificate(inv, host, evidence):
     evidence(f"trust: {ca or 'system store'}; name: {name}")
     plain = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     plain.check_hostname, plain.verify_mode = False, ssl.CERT_NONE
-    with socket.create_connection((host.address, 443), timeout=5) as sock:
-        with plain.wrap_socket(sock, server_hostname=name) as tls:
-            cert = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
-    left = cert.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc)
-    evidence(f"subject {cert.subject.rfc4514_string()}; expires "
-             f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC ({left.days} days left)")
+    with (
+        socket.create_connection((host.address, 443), timeout=5) as sock,
+        plain.wrap_socket(sock, server_hostname=name) as tls,
+    ):
+        cert = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+    left = cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
+    evidence(
+        f"subject {cert.subject.rfc4514_string()}; expires "
+        f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC ({left.days} days left)"
+    )
     problems = []
     try:
-        with socket.create_connection((host.address, 443), timeout=5) as sock:
-            with context.wrap_socket(sock, server_hostname=name):
-                pass
+        with (
+            socket.create_connection((host.address, 443), timeout=5) as sock,
+            context.wrap_socket(sock, server_hostname=name),
+        ):
+            pass
     except ssl.SSLCertVerificationError as exc:
         problems.append(f"certificate not valid for {name}: {exc.verify_message}")
     if left < datetime.timedelta(days=CERT_MIN_DAYS):
-        problems.append(f"certificate expires in {left.days} days "
-                        f"({cert.not_valid_after_utc:%Y-%m-%d}), less than {CERT_MIN_DAYS}")
+        problems.append(
+            f"certificate expires in {left.days} days "
+            f"({cert.not_valid_after_utc:%Y-%m-%d}), less than {CERT_MIN_DAYS}"
+        )
     assert not problems, "; ".join(problems)
 
 
 # ------------------------------------------------------------------------------ PostgreSQL
 
-@control("PG-01", "PostgreSQL reachable only from the app and backup hosts",
-         "ANSSI-BP-028 R80; docs/contracts.md ports", groups=("db",))
+
+@control(
+    "PG-01",
+    "PostgreSQL reachable only from the app and backup hosts",
+    "ANSSI-BP-028 R80; docs/contracts.md ports",
+    groups=("db",),
+)
 def test_postgresql_reach(inv, host, remote, remote_of, evidence):
     port = int(declared.var(host, "postgresql_port", 5432))
     clients = {h.address for g in ("app", "backup") for h in inv.hosts_in(g)} - {host.address}
@@ -144,19 +188,25 @@ def test_postgresql_reach(inv, host, remote, remote_of, evidence):
     assert ruleset is not None, "sudo refused `nft list ruleset`"
     _, openings = _nft_openings(ruleset)
     allowed = openings.get(("tcp", port), set())
-    evidence(f"firewall {port}/tcp from: "
-             f"{'everyone' if allowed is None else ', '.join(sorted(allowed)) or 'nobody'}")
+    evidence(
+        f"firewall {port}/tcp from: "
+        f"{'everyone' if allowed is None else ', '.join(sorted(allowed)) or 'nobody'}"
+    )
     problems = []
     if allowed is None or allowed - clients:
-        problems.append(f"{port}/tcp open to {sorted(allowed - clients) if allowed else 'everyone'}"
-                        f" beyond the app/backup hosts {sorted(clients)}")
-    probe = subprocess.run(["timeout", "3", "bash", "-c", f"</dev/tcp/{host.address}/{port}"],
-                           capture_output=True)
+        problems.append(
+            f"{port}/tcp open to {sorted(allowed - clients) if allowed else 'everyone'}"
+            f" beyond the app/backup hosts {sorted(clients)}"
+        )
+    probe = subprocess.run(
+        ["timeout", "3", "bash", "-c", f"</dev/tcp/{host.address}/{port}"],
+        capture_output=True,
+        check=False,
+    )
     evidence(f"from the controller: {'open' if probe.returncode == 0 else 'refused/dropped'}")
     if probe.returncode == 0:
         problems.append(f"{host.address}:{port} answers the controller")
-    others = [h for h in inv.hosts.values()
-              if not {"app", "backup", "db"} & set(h.groups)]
+    others = [h for h in inv.hosts.values() if not {"app", "backup", "db"} & set(h.groups)]
     for other in others:
         rc = remote_of(other).run(f"timeout 3 bash -c '</dev/tcp/{host.address}/{port}'").rc
         evidence(f"from {other.name}: {'open' if rc == 0 else 'refused/dropped'}")
@@ -165,23 +215,34 @@ def test_postgresql_reach(inv, host, remote, remote_of, evidence):
     assert not problems, "; ".join(problems)
 
 
-@control("PG-02", "PostgreSQL authenticates with scram-sha-256 only",
-         "ANSSI PostgreSQL recommendations; declared state (role postgresql)", groups=("db",))
+@control(
+    "PG-02",
+    "PostgreSQL authenticates with scram-sha-256 only",
+    "ANSSI PostgreSQL recommendations; declared state (role postgresql)",
+    groups=("db",),
+)
 def test_postgresql_scram(host, remote, evidence):
     version = declared.var(host, "postgresql_version", 15)
     hba = remote.read(f"/etc/postgresql/{version}/main/pg_hba.conf")
     assert hba is not None, "sudo refused `cat pg_hba.conf`"
-    lines = [l.split() for l in hba.splitlines() if l.strip() and not l.startswith("#")]
-    network = [l for l in lines if l[0].startswith("host")]
-    methods = sorted({l[-1] if "=" not in l[-1] else l[-2] for l in network})
+    lines = [row.split() for row in hba.splitlines() if row.strip() and not row.startswith("#")]
+    network = [fields for fields in lines if fields[0].startswith("host")]
+    methods = sorted({f[-1] if "=" not in f[-1] else f[-2] for f in network})
     evidence(f"pg_hba.conf: {len(network)} network lines, methods {', '.join(methods)}")
-    problems = [f"pg_hba line `{' '.join(l)}` uses {l[-1]}" for l in network
-                if not ({"scram-sha-256", "reject"} & set(l))]
-    problems += [f"pg_hba line `{' '.join(l)}` is not hostssl" for l in network
-                 if l[0] in ("host", "hostnossl") and "reject" not in l
-                 and not _loopback_address(l[3])]
-    conf = remote.run(f"cat /etc/postgresql/{version}/main/postgresql.conf "
-                      f"/etc/postgresql/{version}/main/conf.d/*.conf 2>/dev/null").stdout
+    problems = [
+        f"pg_hba line `{' '.join(f)}` uses {f[-1]}"
+        for f in network
+        if not ({"scram-sha-256", "reject"} & set(f))
+    ]
+    problems += [
+        f"pg_hba line `{' '.join(f)}` is not hostssl"
+        for f in network
+        if f[0] in ("host", "hostnossl") and "reject" not in f and not _loopback_address(f[3])
+    ]
+    conf = remote.run(
+        f"cat /etc/postgresql/{version}/main/postgresql.conf "
+        f"/etc/postgresql/{version}/main/conf.d/*.conf 2>/dev/null"
+    ).stdout
     encryption = re.findall(r"^\s*password_encryption\s*=\s*'?([\w-]+)", conf, re.M)
     evidence(f"password_encryption: {encryption[-1] if encryption else 'scram-sha-256 (default)'}")
     if encryption and encryption[-1] != "scram-sha-256":
@@ -189,24 +250,34 @@ def test_postgresql_scram(host, remote, evidence):
     assert not problems, "; ".join(problems)
 
 
-@control("PG-03", "The app's runtime role is not a superuser",
-         "Least privilege (role postgresql: DML only)", groups=("db",))
+@control(
+    "PG-03",
+    "The app's runtime role is not a superuser",
+    "Least privilege (role postgresql: DML only)",
+    groups=("db",),
+)
 def test_postgresql_roles(host, remote, evidence, options):
-    query = "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb FROM pg_roles " \
-            "WHERE rolname IN ('preau_app', 'preau_owner') ORDER BY 1"
+    query = (
+        "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb FROM pg_roles "
+        "WHERE rolname IN ('preau_app', 'preau_owner') ORDER BY 1"
+    )
     result = remote.run(f'psql -XAt -F" " -d postgres -c "{query}"')
     if result.rc != 0 and not options["as_auditor"]:
         result = remote.run(f'sudo -n -u postgres psql -XAt -F" " -d postgres -c "{query}"')
     if result.rc != 0:
-        pytest.skip("no read-only PostgreSQL access for the auditor (needs a `auditor` login "
-                    "role in pg_monitor with peer authentication, see the report)")
-    rows = [l.split() for l in result.stdout.splitlines() if l.strip()]
+        pytest.skip(
+            "no read-only PostgreSQL access for the auditor (needs a `auditor` login "
+            "role in pg_monitor with peer authentication, see the report)"
+        )
+    rows = [row.split() for row in result.stdout.splitlines() if row.strip()]
     problems = []
     for name, superuser, createrole, createdb in rows:
         evidence(f"{name}: superuser={superuser} createrole={createrole} createdb={createdb}")
         if name == "preau_app" and "t" in (superuser, createrole, createdb):
-            problems.append(f"preau_app has privileges: super={superuser} "
-                            f"createrole={createrole} createdb={createdb}")
+            problems.append(
+                f"preau_app has privileges: super={superuser} "
+                f"createrole={createrole} createdb={createdb}"
+            )
         if name == "preau_owner" and superuser == "t":
             problems.append("preau_owner is a superuser")
     if "preau_app" not in {r[0] for r in rows}:
@@ -216,8 +287,10 @@ def test_postgresql_roles(host, remote, evidence, options):
 
 # ------------------------------------------------------------------------------ backups
 
+
 def _loopback_address(text: str) -> bool:
     import ipaddress
+
     try:
         return ipaddress.ip_network(text, strict=False).network_address.is_loopback
     except ValueError:
@@ -247,12 +320,16 @@ def _backup_age(remote, evidence, kind: str, limit: float) -> None:
     labels = f'{{kind="{kind}",type="database"}}'
     success = metrics.get(f"preau_backup_last_success_timestamp_seconds{labels}")
     status = metrics.get(f"preau_backup_last_exit_status{labels}")
-    assert success is not None, f"no successful {kind} backup recorded " \
-                                f"(preau_backup_last_success_timestamp_seconds{labels})"
+    assert success is not None, (
+        f"no successful {kind} backup recorded "
+        f"(preau_backup_last_success_timestamp_seconds{labels})"
+    )
     age = time.time() - success
-    evidence(f"last {kind} backup succeeded {_age(age)} ago "
-             f"({time.strftime('%Y-%m-%d %H:%M', time.localtime(success))}); "
-             f"last run exit status {status:.0f}")
+    evidence(
+        f"last {kind} backup succeeded {_age(age)} ago "
+        f"({time.strftime('%Y-%m-%d %H:%M', time.localtime(success))}); "
+        f"last run exit status {status:.0f}"
+    )
     problems = []
     if age > limit:
         problems.append(f"last {kind} backup is {_age(age)} old (limit {_age(limit)})")
@@ -261,36 +338,55 @@ def _backup_age(remote, evidence, kind: str, limit: float) -> None:
     assert not problems, "; ".join(problems)
 
 
-@control("BKP-01", "Last full backup ≤ 8 days", "RGPD / availability: backup policy (role backup)",
-         groups=("backup",))
+@control(
+    "BKP-01",
+    "Last full backup ≤ 8 days",
+    "RGPD / availability: backup policy (role backup)",
+    groups=("backup",),
+)
 def test_backup_full(host, remote, evidence):
     _backup_age(remote, evidence, "full", 8 * 86400)
 
 
-@control("BKP-02", "Last differential backup ≤ 26 h",
-         "RGPD / availability: backup policy (role backup)", groups=("backup",))
+@control(
+    "BKP-02",
+    "Last differential backup ≤ 26 h",
+    "RGPD / availability: backup policy (role backup)",
+    groups=("backup",),
+)
 def test_backup_diff(host, remote, evidence):
     metrics = _textfile_metrics(remote)
-    full = metrics.get('preau_backup_last_success_timestamp_seconds{kind="full",type="database"}', 0)
-    diff = metrics.get('preau_backup_last_success_timestamp_seconds{kind="diff",type="database"}', 0)
+    full = metrics.get(
+        'preau_backup_last_success_timestamp_seconds{kind="full",type="database"}', 0
+    )
+    diff = metrics.get(
+        'preau_backup_last_success_timestamp_seconds{kind="diff",type="database"}', 0
+    )
     if full > diff and time.time() - full <= 26 * 3600:
         evidence(f"a full backup {_age(time.time() - full)} ago stands for the differential")
         return
     _backup_age(remote, evidence, "diff", 26 * 3600)
 
 
-@control("BKP-03", "WAL archiving current (≤ 5 min behind)",
-         "RPO of the backup policy (role backup)", groups=("db",))
+@control(
+    "BKP-03",
+    "WAL archiving current (≤ 5 min behind)",
+    "RPO of the backup policy (role backup)",
+    groups=("db",),
+)
 def test_wal_archiving(inv, host, remote, remote_of, evidence):
     monitoring = inv.hosts_in("monitoring")
     problems = []
     age = failed = None
     if monitoring:
-        answer = _prometheus(remote_of(monitoring[0]),
-                             f'pg_stat_archiver_last_archive_age{{instance="{host.name}"}}')
+        answer = _prometheus(
+            remote_of(monitoring[0]), f'pg_stat_archiver_last_archive_age{{instance="{host.name}"}}'
+        )
         age = float(answer[0]["value"][1]) if answer else None
-        failed_answer = _prometheus(remote_of(monitoring[0]),
-                                    f'increase(pg_stat_archiver_failed_count{{instance="{host.name}"}}[15m])')
+        failed_answer = _prometheus(
+            remote_of(monitoring[0]),
+            f'increase(pg_stat_archiver_failed_count{{instance="{host.name}"}}[15m])',
+        )
         failed = float(failed_answer[0]["value"][1]) if failed_answer else None
     if age is not None:
         evidence(f"last WAL segment archived {_age(age)} ago (pg_stat_archiver)")
@@ -299,25 +395,36 @@ def test_wal_archiving(inv, host, remote, remote_of, evidence):
     if age is not None and age <= 300:
         assert not problems, "; ".join(problems)
         return
-    pending = remote.root_out("/usr/bin/find /var/lib/postgresql/15/main/pg_wal/archive_status "
-                              "-name *.ready -mmin +5")
+    pending = remote.root_out(
+        "/usr/bin/find /var/lib/postgresql/15/main/pg_wal/archive_status -name *.ready -mmin +5"
+    )
     if pending is None:
         assert not problems, "; ".join(problems)
-        pytest.skip("last archive older than 5 min (idle database?) and the WAL waiting for "
-                    "archiving is not visible to the auditor (needs the sudo rule "
-                    "`/usr/bin/find /var/lib/postgresql/15/main/pg_wal/archive_status -name "
-                    "*.ready -mmin +5`)")
+        pytest.skip(
+            "last archive older than 5 min (idle database?) and the WAL waiting for "
+            "archiving is not visible to the auditor (needs the sudo rule "
+            "`/usr/bin/find /var/lib/postgresql/15/main/pg_wal/archive_status -name "
+            "*.ready -mmin +5`)"
+        )
     waiting = pending.split()
-    evidence(f"WAL segments waiting for archiving for more than 5 min: {len(waiting)}"
-             + (" (idle database: nothing to archive)" if not waiting else ""))
+    evidence(
+        f"WAL segments waiting for archiving for more than 5 min: {len(waiting)}"
+        + (" (idle database: nothing to archive)" if not waiting else "")
+    )
     if waiting:
-        problems.append(f"{len(waiting)} WAL segment(s) not archived after 5 min: "
-                        + ", ".join(w.rsplit('/', 1)[-1] for w in waiting[:3]))
+        problems.append(
+            f"{len(waiting)} WAL segment(s) not archived after 5 min: "
+            + ", ".join(w.rsplit("/", 1)[-1] for w in waiting[:3])
+        )
     assert not problems, "; ".join(problems)
 
 
-@control("BKP-04", "Last restore drill passed ≤ 26 h ago",
-         "RGPD / availability: restore tested (role backup)", groups=("backup",))
+@control(
+    "BKP-04",
+    "Last restore drill passed ≤ 26 h ago",
+    "RGPD / availability: restore tested (role backup)",
+    groups=("backup",),
+)
 def test_restore_drill(host, remote, evidence):
     metrics = _textfile_metrics(remote)
     ok = metrics.get('preau_restore_drill_success{stanza="preau"}')
@@ -325,8 +432,10 @@ def test_restore_drill(host, remote, evidence):
     rto = metrics.get('preau_restore_drill_duration_seconds{stanza="preau"}')
     assert last is not None, "no restore drill recorded (preau_restore_drill_* metrics)"
     age = time.time() - last
-    evidence(f"last drill passed {_age(age)} ago, RTO {rto:.0f} s; last run "
-             f"{'passed' if ok else 'FAILED'}")
+    evidence(
+        f"last drill passed {_age(age)} ago, RTO {rto:.0f} s; last run "
+        f"{'passed' if ok else 'FAILED'}"
+    )
     problems = []
     if not ok:
         problems.append("the last restore drill failed")
@@ -337,9 +446,11 @@ def test_restore_drill(host, remote, evidence):
 
 # ------------------------------------------------------------------------------ monitoring
 
+
 def _prometheus(remote, query: str | None = None, path: str = "/api/v1/query"):
     """Prometheus API answer's `data`, asked on the monitoring host itself."""
     import urllib.parse
+
     url = f"http://127.0.0.1:9090{path}"
     if query is not None:
         url += "?query=" + urllib.parse.quote(query)
@@ -348,56 +459,79 @@ def _prometheus(remote, query: str | None = None, path: str = "/api/v1/query"):
     return data.get("result", data) if isinstance(data, dict) and "result" in data else data
 
 
-@control("MON-01", "Every Prometheus target is up", "Declared state (role monitoring)",
-         groups=("monitoring",))
+@control(
+    "MON-01",
+    "Every Prometheus target is up",
+    "Declared state (role monitoring)",
+    groups=("monitoring",),
+)
 def test_targets_up(host, remote, evidence):
     targets = _prometheus(remote, path="/api/v1/targets?state=active")["activeTargets"]
     down = [t for t in targets if t["health"] != "up"]
     evidence(f"{len(targets) - len(down)}/{len(targets)} targets up")
-    assert not down, "; ".join(f"{t['labels'].get('job')}/{t['labels'].get('instance')} is "
-                               f"{t['health']}: {t.get('lastError', '')}" for t in down)
+    assert not down, "; ".join(
+        f"{t['labels'].get('job')}/{t['labels'].get('instance')} is "
+        f"{t['health']}: {t.get('lastError', '')}"
+        for t in down
+    )
 
 
-@control("MON-02", "No critical alert firing", "Declared state (role monitoring)",
-         groups=("monitoring",))
+@control(
+    "MON-02", "No critical alert firing", "Declared state (role monitoring)", groups=("monitoring",)
+)
 def test_no_critical_alert(host, remote, evidence):
     alerts = _prometheus(remote, path="/api/v1/alerts")["alerts"]
     firing = [a for a in alerts if a["state"] == "firing"]
     critical = [a for a in firing if a["labels"].get("severity") == "critical"]
-    evidence(f"{len(firing)} alert(s) firing, {len(critical)} critical"
-             + (": " + ", ".join(a["labels"]["alertname"] for a in firing) if firing else ""))
+    evidence(
+        f"{len(firing)} alert(s) firing, {len(critical)} critical"
+        + (": " + ", ".join(a["labels"]["alertname"] for a in firing) if firing else "")
+    )
     assert not critical, "critical alerts firing: " + ", ".join(
-        f"{a['labels']['alertname']} ({a['labels'].get('instance', '')})" for a in critical)
+        f"{a['labels']['alertname']} ({a['labels'].get('instance', '')})" for a in critical
+    )
 
 
 # ------------------------------------------------------------------------------ app
 
-@control("APP-01", "The same release on every app host", "Declared state (release)",
-         groups=("app",))
+
+@control(
+    "APP-01", "The same release on every app host", "Declared state (release)", groups=("app",)
+)
 def test_same_release(inv, host, remote, remote_of, evidence):
     mine = remote.out("readlink /srv/preau/current").strip()
     evidence(f"{host.name}: {mine}")
-    others = {h.name: remote_of(h).out("readlink /srv/preau/current").strip()
-              for h in inv.hosts_in("app") if h.name != host.name}
+    others = {
+        h.name: remote_of(h).out("readlink /srv/preau/current").strip()
+        for h in inv.hosts_in("app")
+        if h.name != host.name
+    }
     for name, release in others.items():
         evidence(f"{name}: {release}")
     different = {n: r for n, r in others.items() if r != mine}
     assert mine and not different, f"{host.name} serves {mine}, " + ", ".join(
-        f"{n} serves {r}" for n, r in different.items())
+        f"{n} serves {r}" for n, r in different.items()
+    )
 
 
 @control("APP-02", "/readyz answers ok", "Declared state (app)", groups=("app",))
 def test_readyz(host, remote, evidence):
     port = declared.var(host, "app_port", 8000)
-    result = remote.run(f"curl -s --max-time 10 -w '\\n%{{http_code}}' -H 'Host: "
-                        f"{host.vars['preau_domain']}' http://127.0.0.1:{port}/readyz")
+    result = remote.run(
+        f"curl -s --max-time 10 -w '\\n%{{http_code}}' -H 'Host: "
+        f"{host.vars['preau_domain']}' http://127.0.0.1:{port}/readyz"
+    )
     body, _, code = result.stdout.rpartition("\n")
     evidence(f"GET /readyz → {code}: {body[:200]}")
     assert code == "200", f"/readyz answered {code or 'nothing'}: {body[:200]}"
 
 
-@control("APP-03", "App units hardened (systemd exposure ≤ 2.0)", "ANSSI-BP-028 R64 (services "
-         "confinement)", groups=("app",))
+@control(
+    "APP-03",
+    "App units hardened (systemd exposure ≤ 2.0)",
+    "ANSSI-BP-028 R64 (services confinement)",
+    groups=("app",),
+)
 def test_unit_hardening(host, remote, evidence):
     out = remote.root_out("/usr/bin/systemd-analyze security preau.service")
     assert out is not None, "sudo refused `systemd-analyze security preau.service`"

@@ -1,6 +1,7 @@
 """Secrets of the app hosts: the runtime reads only its own database password (issue #16,
 item 10). Read-only: file metadata, group lists and, where the account may, `test -r` and a
 count of section headers as the runtime user (never a secret's content)."""
+
 from __future__ import annotations
 
 import pytest
@@ -28,8 +29,9 @@ def _stat(remote, path: str) -> tuple[int, str, str] | None:
 
 def _readable_by(mode: int, owner: str, group: str, user: str, groups: set[str]) -> bool:
     """What the mode bits grant USER (ACLs aside: the kernel's answer below covers them)."""
-    return bool(mode & 0o004 or (group in groups and mode & 0o040)
-                or (owner == user and mode & 0o400))
+    return bool(
+        mode & 0o004 or (group in groups and mode & 0o040) or (owner == user and mode & 0o400)
+    )
 
 
 def _as_runtime(remote, user: str, command: str) -> tuple[int, str] | None:
@@ -40,9 +42,12 @@ def _as_runtime(remote, user: str, command: str) -> tuple[int, str] | None:
     return result.rc, result.stdout.strip()
 
 
-@control("SECRET-01", "The app's runtime user cannot read the schema owner's password",
-         "Issue #16 item 10 (least privilege for secrets); ANSSI-BP-028 R50 (sensitive files)",
-         groups=("app",))
+@control(
+    "SECRET-01",
+    "The app's runtime user cannot read the schema owner's password",
+    "Issue #16 item 10 (least privilege for secrets); ANSSI-BP-028 R50 (sensitive files)",
+    groups=("app",),
+)
 def test_owner_password_not_readable_by_the_runtime(host, remote, evidence):
     user = declared.var(host, "app_user", "preau")
     groups = set(remote.out(f"id -nG {user}").split())
@@ -60,8 +65,10 @@ def test_owner_password_not_readable_by_the_runtime(host, remote, evidence):
     if kernel is None:
         evidence(f"`test -r` as {user}: not allowed to this account (metadata only)")
     else:
-        evidence(f"`test -r {OWNER_FILE}` as {user}: "
-                 + ("readable" if kernel[0] == 0 else "not readable"))
+        evidence(
+            f"`test -r {OWNER_FILE}` as {user}: "
+            + ("readable" if kernel[0] == 0 else "not readable")
+        )
         if kernel[0] == 0:
             problems.append(f"{user} can read {OWNER_FILE}")
     sections = _as_runtime(remote, user, f"/usr/bin/grep -c '^\\[database_owner\\]' {RUNTIME_FILE}")
@@ -70,8 +77,11 @@ def test_owner_password_not_readable_by_the_runtime(host, remote, evidence):
     else:
         evidence(f"[database_owner] sections in {RUNTIME_FILE}: {sections[1] or '?'}")
         if sections[1] != "0":
-            problems.append(f"{RUNTIME_FILE}, which {user} reads, holds a [database_owner] "
-                            "section (the owner's password belongs in owner.toml)")
-    assert seen is not None or kernel is not None, \
+            problems.append(
+                f"{RUNTIME_FILE}, which {user} reads, holds a [database_owner] "
+                "section (the owner's password belongs in owner.toml)"
+            )
+    assert seen is not None or kernel is not None, (
         f"neither {OWNER_FILE}'s metadata nor `test -r` as {user} is allowed to this account"
+    )
     assert not problems, "; ".join(problems)

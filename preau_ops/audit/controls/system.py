@@ -1,5 +1,6 @@
 """Per-host controls: declared packages, units, ports and firewall; SSH; accounts; the
 ANSSI-BP-028 intermediary subset applied by the base role; Lynis."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -30,7 +31,7 @@ def _listeners(text: str) -> list[tuple[str, int, str]]:
 
 def _loopback(address: str) -> bool:
     try:
-        return ipaddress.ip_address(address.split("%")[0]).is_loopback
+        return ipaddress.ip_address(address.split("%", maxsplit=1)[0]).is_loopback
     except ValueError:
         return False
 
@@ -39,8 +40,11 @@ def _loopback(address: str) -> bool:
 def test_packages(host, remote, evidence):
     wanted = declared.packages(host)
     out = remote.run("dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n' " + " ".join(wanted))
-    installed = {line.split()[0] for line in out.stdout.splitlines()
-                 if len(line.split()) > 1 and line.split()[1].startswith("ii")}
+    installed = {
+        line.split()[0]
+        for line in out.stdout.splitlines()
+        if len(line.split()) > 1 and line.split()[1].startswith("ii")
+    }
     missing = sorted(set(wanted) - installed)
     evidence(f"{len(wanted) - len(missing)}/{len(wanted)} declared packages installed")
     assert not missing, f"not installed: {', '.join(missing)}"
@@ -64,8 +68,11 @@ def test_units(host, remote, evidence):
     assert not problems, "; ".join(problems)
 
 
-@control("DECL-03", "Listening ports are exactly the declared ones",
-         "ANSSI-BP-028 R80; docs/contracts.md ports")
+@control(
+    "DECL-03",
+    "Listening ports are exactly the declared ones",
+    "ANSSI-BP-028 R80; docs/contracts.md ports",
+)
 def test_listening_ports(inv, host, remote, evidence):
     tcp = remote.root_out("/usr/bin/ss -tlnp")
     udp = remote.root_out("/usr/bin/ss -ulnp")
@@ -78,8 +85,10 @@ def test_listening_ports(inv, host, remote, evidence):
     evidence("loopback only (not reachable from the network): " + (", ".join(local) or "none"))
     extra = sorted(set(seen) - declared_ports)
     missing = sorted(declared_ports - set(seen))
-    problems = [f"undeclared port {p}/{proto} open ({seen[(proto, p)][1]} on "
-                f"{seen[(proto, p)][0]})" for proto, p in extra]
+    problems = [
+        f"undeclared port {p}/{proto} open ({seen[(proto, p)][1]} on {seen[(proto, p)][0]})"
+        for proto, p in extra
+    ]
     problems += [f"declared port {p}/{proto} not listening" for proto, p in missing]
     assert not problems, "; ".join(problems)
 
@@ -93,12 +102,16 @@ def _nft_openings(ruleset: str) -> tuple[str | None, dict[tuple[str, int], set[s
     policy = re.search(r"policy (\w+);", body)
     openings: dict[tuple[str, int], set[str] | None] = {}
     for line in body.splitlines():
-        rule = re.search(r"(?:ip6? saddr (\{[^}]*\}|\S+) )?(tcp|udp) dport (\{[^}]*\}|\d+) accept",
-                         line)
+        rule = re.search(
+            r"(?:ip6? saddr (\{[^}]*\}|\S+) )?(tcp|udp) dport (\{[^}]*\}|\d+) accept", line
+        )
         if not rule:
             continue
-        sources = None if rule.group(1) is None else \
-            {s.strip() for s in rule.group(1).strip("{}").split(",")}
+        sources = (
+            None
+            if rule.group(1) is None
+            else {s.strip() for s in rule.group(1).strip("{}").split(",")}
+        )
         for port in rule.group(3).strip("{}").split(","):
             key = (rule.group(2), int(port))
             if sources is None or openings.get(key, set()) is None:
@@ -108,8 +121,7 @@ def _nft_openings(ruleset: str) -> tuple[str | None, dict[tuple[str, int], set[s
     return (policy.group(1) if policy else None), openings
 
 
-@control("FW-01", "Firewall denies by default, opens only what is declared",
-         "ANSSI-BP-028 R80")
+@control("FW-01", "Firewall denies by default, opens only what is declared", "ANSSI-BP-028 R80")
 def test_firewall(inv, host, remote, evidence):
     ruleset = remote.root_out("/usr/sbin/nft list ruleset")
     assert ruleset is not None, "sudo refused `nft list ruleset`"
@@ -117,7 +129,9 @@ def test_firewall(inv, host, remote, evidence):
     wanted = declared.openings(inv, host)
     evidence(f"input policy: {policy}")
     for (proto, port), sources in sorted(live.items()):
-        evidence(f"{port}/{proto} from {'everyone' if sources is None else ', '.join(sorted(sources))}")
+        evidence(
+            f"{port}/{proto} from {'everyone' if sources is None else ', '.join(sorted(sources))}"
+        )
     problems = [] if policy == "drop" else [f"input policy is {policy}, not drop"]
     for key in sorted(set(live) | set(wanted)):
         port = f"{key[1]}/{key[0]}"
@@ -126,8 +140,10 @@ def test_firewall(inv, host, remote, evidence):
         elif key not in live:
             problems.append(f"declared opening {port} missing")
         elif live[key] != wanted[key]:
-            problems.append(f"{port} open to {live[key] or 'everyone'}, declared "
-                            f"{sorted(wanted[key]) if wanted[key] else 'everyone'}")
+            problems.append(
+                f"{port} open to {live[key] or 'everyone'}, declared "
+                f"{sorted(wanted[key]) if wanted[key] else 'everyone'}"
+            )
     assert not problems, "; ".join(problems)
 
 
@@ -144,11 +160,18 @@ def _sshd(remote) -> dict[str, list[str]]:
 @control("SSH-01", "SSH: keys only, no root login, restricted groups", "ANSSI-BP-028 R79, R33")
 def test_ssh_authentication(host, remote, evidence):
     sshd = _sshd(remote)
-    wanted = {"permitrootlogin": "no", "passwordauthentication": "no",
-              "kbdinteractiveauthentication": "no", "pubkeyauthentication": "yes",
-              "permitemptypasswords": "no", "authenticationmethods": "publickey",
-              "hostbasedauthentication": "no", "x11forwarding": "no",
-              "allowagentforwarding": "no", "permituserenvironment": "no"}
+    wanted = {
+        "permitrootlogin": "no",
+        "passwordauthentication": "no",
+        "kbdinteractiveauthentication": "no",
+        "pubkeyauthentication": "yes",
+        "permitemptypasswords": "no",
+        "authenticationmethods": "publickey",
+        "hostbasedauthentication": "no",
+        "x11forwarding": "no",
+        "allowagentforwarding": "no",
+        "permituserenvironment": "no",
+    }
     problems = []
     for key, value in wanted.items():
         live = " ".join(sshd.get(key, ["(unset)"]))
@@ -157,30 +180,43 @@ def test_ssh_authentication(host, remote, evidence):
             problems.append(f"{key} is {live}, expected {value}")
     groups = set(" ".join(sshd.get("allowgroups", [])).split())
     evidence(f"allowgroups {' '.join(sorted(groups))}")
-    allowed = {declared.var(host, "base_admin_group"), declared.var(host, "base_auditor_user"),
-               *declared.var(host, "base_ssh_allow_groups_extra", [])}
+    allowed = {
+        declared.var(host, "base_admin_group"),
+        declared.var(host, "base_auditor_user"),
+        *declared.var(host, "base_ssh_allow_groups_extra", []),
+    }
     if not groups or groups - allowed:
         problems.append(f"AllowGroups {sorted(groups)} differs from the declared {sorted(allowed)}")
     assert not problems, "; ".join(problems)
 
 
-WEAK_SSH = re.compile(r"(sha1|md5|cbc|arcfour|3des|diffie-hellman-group1-|group14-sha1|"
-                      r"ssh-dss|ssh-rsa$|umac-64|hmac-sha2-(256|512)$|nistp(384|521))")
+WEAK_SSH = re.compile(
+    r"(sha1|md5|cbc|arcfour|3des|diffie-hellman-group1-|group14-sha1|"
+    r"ssh-dss|ssh-rsa$|umac-64|hmac-sha2-(256|512)$|nistp(384|521))"
+)
 
 
-@control("SSH-02", "SSH algorithms: the declared modern set only (sshd -T)",
-         "ANSSI-BP-028 R79; ANSSI OpenSSH note")
+@control(
+    "SSH-02",
+    "SSH algorithms: the declared modern set only (sshd -T)",
+    "ANSSI-BP-028 R79; ANSSI OpenSSH note",
+)
 def test_ssh_algorithms(host, remote, evidence):
     sshd = _sshd(remote)
     problems = []
-    for key, var in (("kexalgorithms", "base_ssh_kex_algorithms"),
-                     ("ciphers", "base_ssh_ciphers"), ("macs", "base_ssh_macs"),
-                     ("hostkeyalgorithms", "base_ssh_host_key_algorithms"),
-                     ("pubkeyacceptedalgorithms", "base_ssh_pubkey_algorithms")):
+    for key, var in (
+        ("kexalgorithms", "base_ssh_kex_algorithms"),
+        ("ciphers", "base_ssh_ciphers"),
+        ("macs", "base_ssh_macs"),
+        ("hostkeyalgorithms", "base_ssh_host_key_algorithms"),
+        ("pubkeyacceptedalgorithms", "base_ssh_pubkey_algorithms"),
+    ):
         live = ",".join(sshd.get(key, [])).split(",")
         weak = [a for a in live if WEAK_SSH.search(a)]
-        evidence(f"{key}: {len(live)} offered, {len(weak)} weak" + (f" ({', '.join(weak)})"
-                                                                     if weak else ""))
+        evidence(
+            f"{key}: {len(live)} offered, {len(weak)} weak"
+            + (f" ({', '.join(weak)})" if weak else "")
+        )
         if live != declared.var(host, var):
             problems.append(f"{key} {','.join(live)} differs from {var}")
         if weak:
@@ -188,18 +224,33 @@ def test_ssh_algorithms(host, remote, evidence):
     assert not problems, "; ".join(problems)
 
 
-@control("SSH-03", "ssh-audit finds no failing algorithm and no known CVE",
-         "ANSSI-BP-028 R79; ssh-audit (external view from the auditor's machine)")
+@control(
+    "SSH-03",
+    "ssh-audit finds no failing algorithm and no known CVE",
+    "ANSSI-BP-028 R79; ssh-audit (external view from the auditor's machine)",
+)
 def test_ssh_audit(host, evidence):
     """What a client sees on the wire, independent of the configuration files."""
-    command = [sys.executable, "-m", "ssh_audit", "-j", "--skip-rate-test", "-t", "10",
-               "-p", str(host.port), host.address]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    command = [
+        sys.executable,
+        "-m",
+        "ssh_audit",
+        "-j",
+        "--skip-rate-test",
+        "-t",
+        "10",
+        "-p",
+        str(host.port),
+        host.address,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     try:
         report = json.loads(result.stdout)
     except ValueError:
-        pytest.fail(f"ssh-audit could not audit {host.address}:{host.port}: "
-                    f"{(result.stdout + result.stderr).strip()[-300:]}")
+        pytest.fail(
+            f"ssh-audit could not audit {host.address}:{host.port}: "
+            f"{(result.stdout + result.stderr).strip()[-300:]}"
+        )
     evidence(f"banner {report.get('banner', {}).get('raw', '?')}")
     failing, warned = [], []
     for kind in ("kex", "key", "enc", "mac"):
@@ -211,8 +262,10 @@ def test_ssh_audit(host, evidence):
                 warned.append(f"{algorithm['algorithm']} ({'; '.join(notes['warn'])})")
         evidence(f"{kind}: {len(report.get(kind, []))} offered")
     cves = [f"{c.get('name')} (CVSS {c.get('cvssv2')})" for c in report.get("cves", [])]
-    evidence(f"{len(failing)} failing, {len(warned)} with warnings"
-             + (": " + ", ".join(warned) if warned else ""))
+    evidence(
+        f"{len(failing)} failing, {len(warned)} with warnings"
+        + (": " + ", ".join(warned) if warned else "")
+    )
     problems = failing + [f"known vulnerability {c}" for c in cves]
     assert not problems, "; ".join(problems)
 
@@ -226,8 +279,9 @@ def test_admin_accounts(host, remote, evidence):
     evidence(f"group {group}: {', '.join(sorted(members)) or 'no member'}")
     problems = []
     if members != wanted:
-        problems.append(f"{group} members {sorted(members)} differ from the inventory "
-                        f"{sorted(wanted)}")
+        problems.append(
+            f"{group} members {sorted(members)} differ from the inventory {sorted(wanted)}"
+        )
     for name in declared.absent_admins(host):
         if remote.run(f"getent passwd {name}").rc == 0:
             problems.append(f"{name} is declared absent but exists")
@@ -254,47 +308,62 @@ def test_authorized_keys(host, remote, evidence):
         if text is None:
             unverifiable.append(path)
             continue
-        live = {" ".join(l.split()[:2]) for l in text.splitlines()
-                if l.strip() and not l.startswith("#")}
+        live = {
+            " ".join(line.split()[:2])
+            for line in text.splitlines()
+            if line.strip() and not line.startswith("#")
+        }
         wanted = {" ".join(k.split()[:2]) for k in keys}
         evidence(f"{name}: {len(live)} key(s), {len(wanted)} declared")
         if live - wanted:
-            problems.append(f"{name} has {len(live - wanted)} undeclared key(s) in {path}: "
-                            + ", ".join(k[:40] + "…" for k in sorted(live - wanted)))
+            problems.append(
+                f"{name} has {len(live - wanted)} undeclared key(s) in {path}: "
+                + ", ".join(k[:40] + "…" for k in sorted(live - wanted))
+            )
         if wanted - live:
             problems.append(f"{name} lacks {len(wanted - live)} declared key(s)")
     assert not problems, "; ".join(problems)
     if unverifiable:
-        pytest.skip("not readable by the auditor: " + ", ".join(unverifiable)
-                    + " (needs `/usr/bin/cat <file>` in base_auditor_readable_files)")
+        pytest.skip(
+            "not readable by the auditor: "
+            + ", ".join(unverifiable)
+            + " (needs `/usr/bin/cat <file>` in base_auditor_readable_files)"
+        )
 
 
 def _conf_values(text: str, separator: str = "=") -> dict[str, str]:
     values = {}
-    for line in text.splitlines():
-        line = line.split("#")[0].strip()
+    for raw in text.splitlines():
+        line = raw.split("#")[0].strip()
         if separator in line and not line.startswith("["):
             key, _, value = line.partition(separator)
             values[key.strip()] = value.strip()
     return values
 
 
-@control("HARD-01", "Kernel settings (sysctl) as declared",
-         "ANSSI-BP-028 R9, R11, R12, R14")
+@control("HARD-01", "Kernel settings (sysctl) as declared", "ANSSI-BP-028 R9, R11, R12, R14")
 def test_sysctl(host, remote, evidence):
     wanted = {**declared.var(host, "base_sysctl"), **declared.var(host, "base_sysctl_extra", {})}
     written = _conf_values(remote.out("cat /etc/sysctl.d/90-preau.conf"))
-    problems = [f"/etc/sysctl.d/90-preau.conf: {k} = {written.get(k, '(missing)')}, "
-                f"declared {v}" for k, v in wanted.items() if written.get(k) != str(v)]
-    evidence(f"/etc/sysctl.d/90-preau.conf: {len(wanted) - len(problems)}/{len(wanted)} "
-             "settings as declared")
+    problems = [
+        f"/etc/sysctl.d/90-preau.conf: {k} = {written.get(k, '(missing)')}, declared {v}"
+        for k, v in wanted.items()
+        if written.get(k) != str(v)
+    ]
+    evidence(
+        f"/etc/sysctl.d/90-preau.conf: {len(wanted) - len(problems)}/{len(wanted)} "
+        "settings as declared"
+    )
     if remote.in_container():
         evidence("live values: not applicable in a container (the host's kernel)")
     else:
         live = remote.out("sysctl " + " ".join(wanted) + " 2>/dev/null || true")
         values = _conf_values(live)
-        wrong = [f"live {k} = {values.get(k)}, declared {v}" for k, v in wanted.items()
-                 if values.get(k) != str(v)]
+        wrong = [
+            f"live {k} = {values.get(k)}, declared {v}"
+            for k, v in wanted.items()
+            if values.get(k) != str(v)
+        ]
         evidence(f"live values: {len(wanted) - len(wrong)}/{len(wanted)} as declared")
         problems += wrong
     assert not problems, "; ".join(problems)
@@ -304,7 +373,7 @@ def test_sysctl(host, remote, evidence):
 def test_auditd(host, remote, evidence):
     text = remote.read("/etc/audit/rules.d/preau.rules")
     assert text is not None, "sudo refused `cat /etc/audit/rules.d/preau.rules`"
-    rules = [l for l in text.splitlines() if l.startswith("-")]
+    rules = [line for line in text.splitlines() if line.startswith("-")]
     keys = sorted(set(re.findall(r"-k (\S+)", text)))
     evidence(f"/etc/audit/rules.d/preau.rules: {len(rules)} rules, keys {', '.join(keys)}")
     problems = []
@@ -321,13 +390,16 @@ def test_auditd(host, remote, evidence):
     assert not problems, "; ".join(problems)
 
 
-@control("HARD-03", "journald: persistent, with the declared size and retention",
-         "ANSSI-BP-028 R71")
+@control(
+    "HARD-03", "journald: persistent, with the declared size and retention", "ANSSI-BP-028 R71"
+)
 def test_journald(host, remote, evidence):
     values = _conf_values(remote.out("cat /etc/systemd/journald.conf"))
-    wanted = {"Storage": "persistent",
-              "SystemMaxUse": declared.var(host, "base_journald_system_max_use"),
-              "MaxRetentionSec": declared.var(host, "base_journald_max_retention")}
+    wanted = {
+        "Storage": "persistent",
+        "SystemMaxUse": declared.var(host, "base_journald_system_max_use"),
+        "MaxRetentionSec": declared.var(host, "base_journald_max_retention"),
+    }
     problems = []
     for key, value in wanted.items():
         evidence(f"{key}={values.get(key, '(unset)')}")
@@ -340,7 +412,10 @@ def test_journald(host, remote, evidence):
 def test_unattended_upgrades(host, remote, evidence):
     text = remote.out("cat /etc/apt/apt.conf.d/52preau-unattended-upgrades")
     problems = []
-    for line in ('APT::Periodic::Unattended-Upgrade "1"', 'APT::Periodic::Update-Package-Lists "1"'):
+    for line in (
+        'APT::Periodic::Unattended-Upgrade "1"',
+        'APT::Periodic::Update-Package-Lists "1"',
+    ):
         if line not in text:
             problems.append(f"missing `{line}`")
     origins = re.findall(r'"(origin=[^"]+)"', text)
@@ -356,12 +431,14 @@ def test_unattended_upgrades(host, remote, evidence):
 
 def _secret_files(host) -> list[tuple[str, set[str], str]]:
     """(path, allowed modes, owner:group)."""
-    files = [("/etc/ssh/ssh_host_ed25519_key", {"600"}, "root:root"),
-             ("/etc/ssh/ssh_host_rsa_key", {"600"}, "root:root"),
-             ("/etc/ssh/ssh_host_ecdsa_key", {"600"}, "root:root"),
-             ("/etc/shadow", {"640", "600"}, "root:shadow"),
-             ("/etc/sudoers.d/preau", {"440"}, "root:root"),
-             ("/etc/audit/rules.d/preau.rules", {"640", "600"}, "root:root")]
+    files = [
+        ("/etc/ssh/ssh_host_ed25519_key", {"600"}, "root:root"),
+        ("/etc/ssh/ssh_host_rsa_key", {"600"}, "root:root"),
+        ("/etc/ssh/ssh_host_ecdsa_key", {"600"}, "root:root"),
+        ("/etc/shadow", {"640", "600"}, "root:shadow"),
+        ("/etc/sudoers.d/preau", {"440"}, "root:root"),
+        ("/etc/audit/rules.d/preau.rules", {"640", "600"}, "root:root"),
+    ]
     if "app" in host.groups:
         files.append(("/etc/preau/preau.toml", {"640"}, "root:preau"))
         files.append(("/etc/preau/owner.toml", {"640", "600"}, "root:preau-migrate"))
@@ -371,8 +448,11 @@ def _secret_files(host) -> list[tuple[str, set[str], str]]:
     return files
 
 
-@control("HARD-05", "Secrets and keys are not readable by others",
-         "ANSSI-BP-028 R50 (sensitive files); declared state")
+@control(
+    "HARD-05",
+    "Secrets and keys are not readable by others",
+    "ANSSI-BP-028 R50 (sensitive files); declared state",
+)
 def test_secret_permissions(host, remote, evidence):
     problems, unverifiable = [], []
     for path, modes, owner in _secret_files(host):
@@ -388,12 +468,16 @@ def test_secret_permissions(host, remote, evidence):
         mode, live_owner = result.stdout.split()
         evidence(f"{path} {mode} {live_owner}")
         if mode not in modes or live_owner.split(":")[0] != owner.split(":")[0]:
-            problems.append(f"{path} is {mode} {live_owner}, expected {'/'.join(sorted(modes))} "
-                            f"{owner}")
+            problems.append(
+                f"{path} is {mode} {live_owner}, expected {'/'.join(sorted(modes))} {owner}"
+            )
     assert not problems, "; ".join(problems)
     if unverifiable:
-        pytest.skip("directory not traversable by the auditor: " + ", ".join(unverifiable)
-                    + " (needs a `/usr/bin/stat -c %a %U:%G FILE` sudo rule per file)")
+        pytest.skip(
+            "directory not traversable by the auditor: "
+            + ", ".join(unverifiable)
+            + " (needs a `/usr/bin/stat -c %a %U:%G FILE` sudo rule per file)"
+        )
 
 
 @control("LYNIS-01", "Lynis hardening index", "ANSSI-BP-028 (overall hardening, informative)")
@@ -410,12 +494,19 @@ def test_lynis(host, remote, evidence, options):
     except FileNotFoundError:
         pytest.skip("no Lynis report on the host yet (run the audit with --lynis-scan, ~70 s)")
     if report is None:
-        pytest.skip("/var/log/lynis-report.dat not readable by the auditor "
-                    "(needs `/usr/bin/cat /var/log/lynis-report.dat`); or use --lynis-scan")
+        pytest.skip(
+            "/var/log/lynis-report.dat not readable by the auditor "
+            "(needs `/usr/bin/cat /var/log/lynis-report.dat`); or use --lynis-scan"
+        )
     values = _conf_values(report)
-    evidence(f"hardening index {values.get('hardening_index', '?')} "
-             f"(report of {values.get('report_datetime_end', '?')})")
-    warnings = [v for k, v in (l.partition("=")[::2] for l in report.splitlines())
-                if k == "warning[]"]
-    evidence(f"{len(warnings)} warning(s)" + (": " + "; ".join(w.split("|")[1] for w in warnings
-                                                                 if "|" in w) if warnings else ""))
+    evidence(
+        f"hardening index {values.get('hardening_index', '?')} "
+        f"(report of {values.get('report_datetime_end', '?')})"
+    )
+    warnings = [
+        v for k, v in (line.partition("=")[::2] for line in report.splitlines()) if k == "warning[]"
+    ]
+    evidence(
+        f"{len(warnings)} warning(s)"
+        + (": " + "; ".join(w.split("|")[1] for w in warnings if "|" in w) if warnings else "")
+    )
