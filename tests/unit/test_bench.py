@@ -6,6 +6,7 @@ import json
 import pytest
 
 from preau_ops import bench
+from preau_ops.bench import core, load, memory, operations, recovery, table
 from preau_ops.inventory import Host, Inventory
 
 WRK_STATIC = """Running 15s test @ https://172.30.82.12/_preau/wait.css
@@ -44,40 +45,40 @@ def inventory():
 # ----------------------------------------------------------------------------- wrk reports
 
 def test_plain_wrk_report_gives_rate_p99_in_ms_and_every_error():
-    assert bench._wrk_result(WRK_STATIC) == "30572 req/s, p99 1200 ms, 12 errors"
+    assert load._wrk_result(WRK_STATIC) == "30572 req/s, p99 1200 ms, 12 errors"
 
 
 def test_wrk_report_without_rate_is_a_failure():
-    assert bench._wrk_result("unable to connect to 172.30.82.12:443 Connection refused") == "failed"
+    assert load._wrk_result("unable to connect to 172.30.82.12:443 Connection refused") == "failed"
 
 
 def test_wrk_goes_to_the_lb_address_with_the_public_name():
-    command = bench._wrk(inventory(), "/_preau/wait.css")
+    command = load._wrk(inventory(), "/_preau/wait.css")
     assert command[-1] == "https://172.30.82.12/_preau/wait.css"
     assert "Host: ent.preau.test" in command
 
 
 def test_mix_command_runs_the_app_mix_with_the_sessions_file(tmp_path):
-    command = bench._mix_command(inventory(), tmp_path / "sessions.tsv", 16, 30)
+    command = load._mix_command(inventory(), tmp_path / "sessions.tsv", 16, 30)
     assert command[command.index("-s") + 1].endswith("app/scripts/load_mix.lua")
     assert command[-3:] == ["https://172.30.82.12", "--", str(tmp_path / "sessions.tsv")]
     assert "-c16" in command and "-d30s" in command
 
 
 def test_mix_output_without_result_line_is_none():
-    assert bench._mix_output("wrk: cannot load script") is None
+    assert load._mix_output("wrk: cannot load script") is None
 
 
 def test_mix_counts_429_of_the_login_rate_limit_apart_and_everything_else_as_errors():
-    result = bench._mix_output(mix({200: 4400, 302: 30, 429: 20, 403: 2, 500: 1}, read=3))
-    assert bench._mix_summary(result) == (
+    result = load._mix_output(mix({200: 4400, 302: 30, 429: 20, 403: 2, 500: 1}, read=3))
+    assert load._mix_summary(result) == (
         "148 req/s served (2xx/3xx), p95 200 ms, p99 400 ms, 6 errors (2 × 403, 1 × 500, "
         "3 socket), 20 logins refused by the lb's rate limit (one client address)")
 
 
 def test_mix_rate_is_what_was_served_not_fast_waiting_pages():
-    result = bench._mix_output(mix({200: 300, 503: 90000}, rps=3010.0))
-    summary = bench._mix_summary(result)
+    result = load._mix_output(mix({200: 300, 503: 90000}, rps=3010.0))
+    summary = load._mix_summary(result)
     assert summary.startswith("10 req/s served")
     assert "90000 errors (90000 × 503)" in summary
 
@@ -99,19 +100,19 @@ def count_503s(log=LB_LOG):
     """COUNT_503 run by this machine's awk, as on the lb."""
     import subprocess
 
-    return subprocess.run(["awk", bench.COUNT_503], input=log, capture_output=True, text=True,
+    return subprocess.run(["awk", load.COUNT_503], input=log, capture_output=True, text=True,
                           check=True).stdout
 
 
 def test_503s_of_the_lb_log_are_counted_by_time_and_origin():
-    assert sorted(bench._counted_503s(count_503s())) == [
+    assert sorted(load._counted_503s(count_503s())) == [
         (0.0, "limit", 1), (0.0, "none", 2), (2.0, "limit", 1), (1450.0, "app", 1)]
 
 
 def test_overload_reports_waiting_share_their_p99_other_5xx_and_recovery():
-    result = bench._mix_output(mix({200: 200, 503: 700, 502: 4, 500: 1, 429: 95}, rps=50.0,
+    result = load._mix_output(mix({200: 200, 503: 700, 502: 4, 500: 1, 429: 95}, rps=50.0,
                                    duration=20.0, timeout=6))
-    assert bench._overload_summary(result, count_503s(), 4.26) == (
+    assert load._overload_summary(result, count_503s(), 4.26) == (
         "10 req/s served (2xx/3xx) of 50 answers/s (p95 200 ms, p99 400 ms, every answer), "
         "70 % waiting page (503) (answered by the "
         "lb's limit of requests in flight 40 %, the lb with no app host in rotation 40 %, the "
@@ -120,81 +121,81 @@ def test_overload_reports_waiting_share_their_p99_other_5xx_and_recovery():
 
 
 def test_overload_without_recovery_says_so_and_sub_millisecond_waiting_pages():
-    result = bench._mix_output(mix({503: 10}, rps=1.0, duration=10.0))
-    summary = bench._overload_summary(result, "0.000 limit 10\n", None)
+    result = load._mix_output(mix({503: 10}, rps=1.0, duration=10.0))
+    summary = load._overload_summary(result, "0.000 limit 10\n", None)
     assert "100 % waiting page" in summary and "p99 of the 503s < 1 ms" in summary
-    assert summary.endswith(f"no 200 within {bench.RECOVERY_LIMIT_SECONDS} s")
+    assert summary.endswith(f"no 200 within {load.RECOVERY_LIMIT_SECONDS} s")
 
 
 def test_overload_connections_hold_the_rate_at_twice_the_queueing_limit_per_thread():
-    assert bench._overload_connections(250) == 500
-    assert bench._overload_connections(205.4) == 412  # 411, rounded up to a multiple of 2 threads
-    assert bench._overload_connections(3, threads=2) == bench.MIX_CONNECTIONS
-    assert bench._overload_connections(250, threads=3) % 3 == 0
+    assert load._overload_connections(250) == 500
+    assert load._overload_connections(205.4) == 412  # 411, rounded up to a multiple of 2 threads
+    assert load._overload_connections(3, threads=2) == load.MIX_CONNECTIONS
+    assert load._overload_connections(250, threads=3) % 3 == 0
 
 
 def test_pace_per_thread_gives_the_offered_rate_back():
-    assert bench._pace_ms(250, threads=2) == 8.0
-    assert bench._pace_ms(100, threads=1) == 10.0
-    assert bench._offered(bench._pace_ms(248, threads=2), threads=2) == pytest.approx(248)
+    assert load._pace_ms(250, threads=2) == 8.0
+    assert load._pace_ms(100, threads=1) == 10.0
+    assert load._offered(load._pace_ms(248, threads=2), threads=2) == pytest.approx(248)
     with pytest.raises(ValueError):
-        bench._pace_ms(0)
+        load._pace_ms(0)
 
 
 def overload_bench(mix_result=None):
-    b = bench.Bench(inventory(), None)
+    b = core.Bench(inventory(), None)
     if mix_result:
-        b.results["lb_mix"] = bench._mix_output(mix_result)
+        b.results["lb_mix"] = load._mix_output(mix_result)
     return b
 
 
 def test_overload_offers_twice_what_lb_mix_served_in_the_same_run():
     b = overload_bench(mix({200: 3700, 302: 30, 429: 20}, duration=30.0))  # 124.3 req/s served
-    assert bench._overload_rate(b) == (249, "2 × lb_mix's 124")
+    assert load._overload_rate(b) == (249, "2 × lb_mix's 124")
 
 
 def test_overload_without_lb_mix_in_the_run_takes_the_previous_results(monkeypatch):
-    monkeypatch.setattr(bench, "_previous", lambda text=None: {
+    monkeypatch.setattr(table, "previous", lambda text=None: {
         "lb_mix": "131 req/s served (2xx/3xx), p95 306 ms, p99 439 ms, 0 errors"})
-    assert bench._overload_rate(overload_bench()) == (262, "2 × the previous run's lb_mix 131")
-    monkeypatch.setattr(bench, "_previous", lambda text=None: {"lb_mix": "failed"})
+    assert load._overload_rate(overload_bench()) == (262, "2 × the previous run's lb_mix 131")
+    monkeypatch.setattr(table, "previous", lambda text=None: {"lb_mix": "failed"})
     with pytest.raises(RuntimeError):
-        bench._overload_rate(overload_bench())
+        load._overload_rate(overload_bench())
 
 
 def test_served_rate_of_an_lb_mix_row():
-    assert bench._served_rate("124 req/s served (2xx/3xx), p95 306 ms") == 124.0
-    assert bench._served_rate("not measured (this run: --only)") is None
-    assert bench._served_rate(None) is None
+    assert core.rate("124 req/s served (2xx/3xx), p95 306 ms", "req/s served") == 124.0
+    assert core.rate("not measured (this run: --only)", "req/s served") is None
+    assert core.rate(None, "req/s served") is None
 
 
 def test_wrk_is_paced_only_when_asked_and_never_by_inheritance():
     base = {"PATH": "/usr/bin", "PREAU_PACE_MS": "1.000"}
-    assert bench._mix_env(None, base) == {"PATH": "/usr/bin"}
-    assert bench._mix_env(8.0, base) == {"PATH": "/usr/bin", "PREAU_PACE_MS": "8.000"}
+    assert load._mix_env(None, base) == {"PATH": "/usr/bin"}
+    assert load._mix_env(8.0, base) == {"PATH": "/usr/bin", "PREAU_PACE_MS": "8.000"}
 
 
 def test_a_run_at_another_pace_than_asked_is_refused():
-    bench._check_pace(bench._mix_output(mix({200: 1}, pace_ms=8.0)), 8.0)
-    bench._check_pace(bench._mix_output(mix({200: 1})), None)
+    load._check_pace(load._mix_output(mix({200: 1}, pace_ms=8.0)), 8.0)
+    load._check_pace(load._mix_output(mix({200: 1})), None)
     with pytest.raises(RuntimeError):
-        bench._check_pace(bench._mix_output(mix({200: 1}, pace_ms=0.0)), 8.0)
+        load._check_pace(load._mix_output(mix({200: 1}, pace_ms=0.0)), 8.0)
     with pytest.raises(RuntimeError):
-        bench._check_pace(bench._mix_output(mix({200: 1}, pace_ms=8.0)), None)
+        load._check_pace(load._mix_output(mix({200: 1}, pace_ms=8.0)), None)
 
 
 def test_percentile_is_nearest_rank_over_counts():
-    assert bench._percentile([], 0.99) is None
-    assert bench._percentile([(v, 1) for v in range(100, 0, -1)], 0.99) == 99
-    assert bench._percentile([(0.0, 989), (5.0, 10), (900.0, 1)], 0.99) == 5.0
-    assert bench._percentile([(0.0, 990), (5.0, 9), (900.0, 1)], 0.99) == 0.0
+    assert core.percentile([], 0.99) is None
+    assert core.percentile([(v, 1) for v in range(100, 0, -1)], 0.99) == 99
+    assert core.percentile([(0.0, 989), (5.0, 10), (900.0, 1)], 0.99) == 5.0
+    assert core.percentile([(0.0, 990), (5.0, 9), (900.0, 1)], 0.99) == 0.0
 
 
 def test_ratio_of_rates_from_two_rows():
     rows = {"lb_static": "30000 req/s, p99 7 ms, 0 errors",
             "lb_mix": "150 req/s served (2xx/3xx), p95 300 ms"}
-    assert bench._ratio(rows, "lb_mix") == "0.005"
-    assert bench._ratio({"lb_static": "failed", "lb_mix": rows["lb_mix"]}, "lb_mix") is None
+    assert load._ratio(rows, "lb_mix") == "0.005"
+    assert load._ratio({"lb_static": "failed", "lb_mix": rows["lb_mix"]}, "lb_mix") is None
 
 
 # ------------------------------------------------------------------------------------- RPO
@@ -203,22 +204,22 @@ PSQL = "60\n0/2A0000C8\n00000001000000000000002A\n0/2B000028\n000000010000000000
 
 
 def test_commit_segment_is_the_one_after_the_switch():
-    assert bench._commit_segment(PSQL) == (60, "00000001000000000000002B")
+    assert recovery._commit_segment(PSQL) == (60, "00000001000000000000002B")
 
 
 def test_commit_left_in_the_switched_segment_is_refused():
     same = "60\n0/2A0000C8\n00000001000000000000002A\n0/2A0000F0\n00000001000000000000002A\n"
     with pytest.raises(ValueError, match="not after the switched segment"):
-        bench._commit_segment(same)
+        recovery._commit_segment(same)
     with pytest.raises(ValueError, match="unexpected psql output"):
-        bench._commit_segment("psql: error: connection to server failed\n")
+        recovery._commit_segment("psql: error: connection to server failed\n")
 
 
 def test_archived_segment_path_in_the_repository():
-    assert bench._archived_glob("/var/lib/pgbackrest", "preau", "00000001000000000000002B") == \
+    assert recovery._archived_glob("/var/lib/pgbackrest", "preau", "00000001000000000000002B") == \
         "/var/lib/pgbackrest/archive/preau/*/0000000100000000/00000001000000000000002B-*"
     with pytest.raises(ValueError):
-        bench._archived_glob("/var/lib/pgbackrest", "preau", "2B; rm -rf /")
+        recovery._archived_glob("/var/lib/pgbackrest", "preau", "2B; rm -rf /")
 
 
 # ------------------------------------------------------------------------------- selection
@@ -245,6 +246,13 @@ def test_from_nothing_comes_first_cached_or_uncached():
     assert "up_from_nothing_uncached" not in keys(bench.select(all_measures, uncached=True))
 
 
+def test_a_measure_without_its_place_in_the_order_is_refused(monkeypatch):
+    new = core.Measure("lb_new", "a new load", "reported", ["true"])
+    monkeypatch.setattr(load, "measures", lambda inv: [new])
+    with pytest.raises(ValueError, match="lb_new"):
+        bench.measures(inventory())
+
+
 def test_only_keeps_the_named_measures_and_what_they_need_in_order_and_refuses_unknown_keys():
     all_measures = bench.measures(inventory())
     assert keys(bench.select(all_measures, only=["rpo", "audit"])) == ["audit", "rpo"]
@@ -268,14 +276,14 @@ def test_options_parse():
 
 def test_from_nothing_downs_the_lab_then_times_up_on_its_topology(monkeypatch, tmp_path):
     calls = []
-    monkeypatch.setattr(bench, "_lab_topology", lambda: "scaled")
-    monkeypatch.setattr(bench.subprocess, "run", lambda command, **kw: calls.append(command))
-    monkeypatch.setattr(bench, "_remove_lab_images", lambda: calls.append("rmi"))
-    command = bench._from_nothing(uncached=False)(tmp_path)
+    monkeypatch.setattr(operations, "_lab_topology", lambda: "scaled")
+    monkeypatch.setattr(operations.subprocess, "run", lambda command, **kw: calls.append(command))
+    monkeypatch.setattr(operations, "_remove_lab_images", lambda: calls.append("rmi"))
+    command = operations._from_nothing(uncached=False)(tmp_path)
     assert [c[-1] for c in calls] == ["down"]
     assert command[-3:] == ["up", "--topology", "scaled"]
     calls.clear()
-    bench._from_nothing(uncached=True)(tmp_path)
+    operations._from_nothing(uncached=True)(tmp_path)
     assert [c if c == "rmi" else c[-1] for c in calls] == ["down", "rmi"]
 
 
@@ -292,7 +300,7 @@ RESULTS = """# Benchmarks of the bundle
 
 
 def test_previous_values_carry_over_rows_not_measured():
-    assert bench._previous(RESULTS) == {
+    assert table.previous(RESULTS) == {
         "converge_noop": "33.2", "up_from_nothing": "512.0",
         "lb_mix": "150 req/s served (2xx/3xx), p95 300 ms"}
 
@@ -304,17 +312,17 @@ def fake_run(monkeypatch, tmp_path):
     results.write_text(RESULTS)
     probes = []
     fake = [
-        bench.Measure("up_from_nothing", "`up` from nothing (s)", "≤ 600", ["true"],
+        core.Measure("up_from_nothing", "`up` from nothing (s)", "≤ 600", ["true"],
                       opt_in="from_nothing"),
-        bench.Measure("converge_noop", "converge no-op re-run (s)", "≤ 30", ["true"]),
-        bench.Measure("lb_mix", "the mix", "≥ 360 req/s",
+        core.Measure("converge_noop", "converge no-op re-run (s)", "≤ 30", ["true"]),
+        core.Measure("lb_mix", "the mix", "≥ 360 req/s",
                       probe=lambda b: probes.append(b) or "140 req/s served (2xx/3xx)"),
-        bench.Measure("status", "status (s)", "reported", ["true"]),
+        core.Measure("status", "status (s)", "reported", ["true"]),
     ]
-    monkeypatch.setattr(bench, "RESULTS", results)
+    monkeypatch.setattr(table, "RESULTS", results)
     monkeypatch.setattr(bench, "measures", lambda inv: fake)
-    monkeypatch.setattr(bench, "_memory", lambda: ("57", "1212"))
-    monkeypatch.setattr(bench, "_wait_quiet", lambda b: 0.0)
+    monkeypatch.setattr(memory, "measure", lambda: ("57", "1212"))
+    monkeypatch.setattr(core, "wait_quiet", lambda b: 0.0)
     monkeypatch.setattr("preau_ops.system.ensure", lambda *a, **k: None)
     return results, probes, fake
 
@@ -370,81 +378,87 @@ def test_from_nothing_then_the_other_measures_on_the_new_lab(fake_run, monkeypat
     assert len(probes) == 1 and "| `memory_lab` |" in text
 
 
-class FakeResult:
-    def __init__(self, stdout="", return_code=0):
-        self.stdout, self.return_code = stdout, return_code
-
-
 def fake_rpo(monkeypatch, archived_after):
-    """bench._rpo against fake hosts: the segment shows up `archived_after` seconds (one value
-    per attempt) after the commit."""
-    import contextlib
-
-    from preau_ops import procedures
+    """recovery._rpo against fake hosts (the runner's session replaced): the segment shows up
+    `archived_after` seconds (one value per attempt) after the commit."""
+    from preau_ops import runner
 
     clock, commits = [0.0], []
 
-    def run(connection, command, host, check=True):
-        if "pg_switch_wal" in command:
-            commits.append(clock[0])
-            return FakeResult(PSQL)
-        if "until ls" in command:
-            assert "/var/lib/pgbackrest/archive/preau/*/0000000100000000/" \
-                   "00000001000000000000002B-*" in command
-            clock[0] += archived_after[len(commits) - 1]
-        return FakeResult()
+    class FakeSession:
+        def __init__(self, host, inv):
+            pass
 
-    monkeypatch.setattr(procedures, "connect", lambda host: contextlib.nullcontext(host))
-    monkeypatch.setattr(procedures, "run", run)
-    monkeypatch.setattr(bench.time, "monotonic", lambda: clock[0])
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def run(self, host, command, *, sudo=True, check=True, timeout=None):
+            if "pg_switch_wal" in command:
+                assert host.name == "db"
+                commits.append(clock[0])
+                return runner.Result(host.name, command, 0, PSQL, "")
+            if "until ls" in command:
+                assert host.name == "ops" and not check
+                assert "/var/lib/pgbackrest/archive/preau/*/0000000100000000/" \
+                       "00000001000000000000002B-*" in command
+                # the runner's own timeout outlasts the wait's (its default is 120 s)
+                assert timeout > recovery.RPO_LIMIT_SECONDS
+                clock[0] += archived_after[len(commits) - 1]
+            return runner.Result(host.name, command, 0, "", "")
+
+    monkeypatch.setattr(runner, "FabricSession", FakeSession)
+    monkeypatch.setattr(recovery.time, "monotonic", lambda: clock[0])
     inv = inventory()
     inv.hosts["ops"] = Host("ops", ["backup"], {"ansible_host": "172.30.82.41"})
     inv.groups["backup"] = ["ops"]
-    return bench.Bench(inv, None), commits
+    return core.Bench(inv, None), commits
 
 
 def test_rpo_is_the_time_from_the_commit_to_the_segment_in_the_repository(monkeypatch):
     probe, commits = fake_rpo(monkeypatch, [61.3])
-    assert bench._rpo(probe) == "61.3 (archive_timeout 60 s)" and len(commits) == 1
+    assert recovery._rpo(probe) == "61.3 (archive_timeout 60 s)" and len(commits) == 1
 
 
 def test_rpo_closed_early_by_another_switch_is_measured_again(monkeypatch):
     probe, commits = fake_rpo(monkeypatch, [1.2, 60.8])
-    assert bench._rpo(probe) == "60.8 (archive_timeout 60 s)" and len(commits) == 2
+    assert recovery._rpo(probe) == "60.8 (archive_timeout 60 s)" and len(commits) == 2
     probe, commits = fake_rpo(monkeypatch, [50.7, 61.0])  # 10 s early: another switch
-    assert bench._rpo(probe) == "61.0 (archive_timeout 60 s)" and len(commits) == 2
+    assert recovery._rpo(probe) == "61.0 (archive_timeout 60 s)" and len(commits) == 2
     probe, _ = fake_rpo(monkeypatch, [1.2, 2.0])
-    assert bench._rpo(probe).startswith("2.0 (archive_timeout 60 s; segment closed early twice")
+    assert recovery._rpo(probe).startswith("2.0 (archive_timeout 60 s; segment closed early twice")
 
 
 # ------------------------------------------------------------------- quiet machine first
 
 def test_a_load_waits_for_the_machine_to_be_quiet(monkeypatch):
     readings = iter([0.62, 0.35, 0.04])
-    monkeypatch.setattr(bench, "_cpu_busy", lambda seconds: next(readings))
+    monkeypatch.setattr(core, "cpu_busy", lambda seconds: next(readings))
     said = []
-    b = bench.Bench(inventory(), None, status=said.append)
-    assert bench._wait_quiet(b) == 0.04
+    b = core.Bench(inventory(), None, status=said.append)
+    assert core.wait_quiet(b) == 0.04
     assert said == ["waiting for the machine to be quiet: 62% of its CPU busy",
                     "waiting for the machine to be quiet: 35% of its CPU busy"]
 
 
 def test_the_wait_for_a_quiet_machine_gives_up_and_says_how_busy_it_was(monkeypatch):
-    monkeypatch.setattr(bench, "QUIET_LIMIT_SECONDS", 0)
-    monkeypatch.setattr(bench, "_cpu_busy", lambda seconds: 0.8)
-    assert bench._wait_quiet(bench.Bench(inventory(), None)) == 0.8
+    monkeypatch.setattr(core, "QUIET_LIMIT_SECONDS", 0)
+    monkeypatch.setattr(core, "cpu_busy", lambda seconds: 0.8)
+    assert core.wait_quiet(core.Bench(inventory(), None)) == 0.8
 
 
 def test_each_measure_starts_on_a_quiet_machine(fake_run, monkeypatch):
     from preau_ops.console import console
 
     started = []
-    monkeypatch.setattr(bench, "_wait_quiet", lambda b: started.append("quiet") or 0.0)
-    monkeypatch.setattr(bench, "_measure", lambda m, b, t: started.append(m.key) or "1.0")
+    monkeypatch.setattr(core, "wait_quiet", lambda b: started.append("quiet") or 0.0)
+    monkeypatch.setattr(core, "value_of", lambda m, b, t: started.append(m.key) or "1.0")
     assert bench.run(inventory(), console) == 0
     assert started == ["quiet", "converge_noop", "quiet", "lb_mix", "quiet", "status"]
 
 
 def test_cpu_busy_reads_the_machine_counters():
-    busy = bench._cpu_busy(0.2)
+    busy = core.cpu_busy(0.2)
     assert 0.0 <= busy <= 1.0

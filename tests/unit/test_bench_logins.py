@@ -4,6 +4,8 @@ import time
 from types import SimpleNamespace
 
 from preau_ops import bench, logins
+from preau_ops.bench import core, dataset
+from preau_ops.bench import logins as login_rows
 from preau_ops.logins import Attempt
 
 from .test_bench import inventory
@@ -20,16 +22,16 @@ def test_login_rows_need_the_benchmark_data_set_and_come_after_the_loads():
 def test_login_summary_counts_refusals_by_who_and_the_p95():
     attempts = [Attempt(302, 0.2)] * 18 + [Attempt(302, 0.9), Attempt(429, 0.01, 5, "lb"),
                                            Attempt(429, 0.02, 2, "app"), Attempt(0, 10.0)]
-    assert bench._login_summary(attempts, 60) == (
+    assert login_rows._login_summary(attempts, 60) == (
         "2 refused (lb 1, app 1) of 22 logins from one address in 60 s, 1 other failures, "
         "p95 0.90 s")
-    assert bench._login_summary([Attempt(302, 0.3)] * 30, 60).startswith("0 refused (lb 0, app 0)")
+    assert login_rows._login_summary([Attempt(302, 0.3)] * 30, 60).startswith("0 refused (lb 0, app 0)")
 
 
 def test_spray_summary_is_password_checks_a_minute():
     attempts = [Attempt(401, 0.05)] * 90 + [Attempt(429, 0.01, 5, "lb")] * 400 \
         + [Attempt(429, 0.01, 16, "app"), Attempt(429, 0.01, 32, "app")]
-    summary = bench._spray_summary(attempts, 60, 53)
+    summary = login_rows._spray_summary(attempts, 60, 53)
     assert summary.startswith("90 password checks a minute (90 in 60 s, 4 connections")
     assert "of 492 attempts: 400 refused by the lb, 2 by the app (Retry-After up to 32 s)" in summary
     assert "started with 53 free failures" in summary
@@ -37,14 +39,14 @@ def test_spray_summary_is_password_checks_a_minute():
 
 def test_bench_pupils_are_read_from_the_first_benchmark_college(monkeypatch):
     commands = []
-    monkeypatch.setattr(bench, "_remote", lambda host, command: commands.append((host.name, command))
+    monkeypatch.setattr(core, "remote", lambda inv, host, command: commands.append((host.name, command))
                         or SimpleNamespace(stdout="a.b\nc.d\n\n"))
-    assert bench._bench_pupils(inventory(), 2) == ["a.b", "c.d"]
+    assert dataset.bench_pupils(inventory(), 2) == ["a.b", "c.d"]
     host, command = commands[0]
     assert host == "db" and "-d preau" in command and "0825000P" in command  # seed_bench's first
     assert "ELV" in command and "limit 2" in command
     try:
-        bench._bench_pupils(inventory(), 3)
+        dataset.bench_pupils(inventory(), 3)
     except RuntimeError as error:
         assert "2 pupils" in str(error)
     else:
@@ -52,8 +54,8 @@ def test_bench_pupils_are_read_from_the_first_benchmark_college(monkeypatch):
 
 
 def test_app_cpu_sums_the_app_hosts(monkeypatch):
-    monkeypatch.setattr(bench, "_remote", lambda host, command: SimpleNamespace(stdout="12.5\n"))
-    assert bench._app_cpu(inventory()) == 12.5  # one app host in the test inventory
+    monkeypatch.setattr(core, "remote", lambda inv, host, command: SimpleNamespace(stdout="12.5\n"))
+    assert login_rows._app_cpu(inventory()) == 12.5  # one app host in the test inventory
 
 
 def test_arrivals_are_spread_over_the_time_given():

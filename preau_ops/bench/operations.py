@@ -1,0 +1,239 @@
+"""The operations' rows: the real `deploy.py` commands timed on the running lab (`up` from
+nothing, converge, release, rollback, establishment add and merge, audit, status), each after
+its untimed setup.
+
+`up` from nothing destroys and rebuilds the lab: only with --from-nothing (and --uncached to
+remove the lab images first), never in the default run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..paths import ROOT
+from .core import DEPLOY, Measure
+
+if TYPE_CHECKING:
+    from ..inventory import Inventory
+
+
+def _uai(seed: int) -> str:
+    """A valid UAI of the lab's département (82) that this run has not used yet: 0821000 to
+    0824999, clear of the demo establishments (08200xx) and of seed_bench's (0825xxx)."""
+    from preau.core.uai import check_letter
+
+    digits = f"082{1000 + seed % 4000:04d}"
+    return digits + str(check_letter(digits))
+
+
+def _add_command(tmp: Path, uai: str, students: int, name: str) -> list[str]:
+    from preau.core.generator import generate
+
+    made = generate(tmp / uai, students, uai=uai, name=name, town="Castelsarrasin")
+    files = [str(f) for f in made["files"]]
+    return [
+        *DEPLOY,
+        "establishment",
+        "add",
+        uai,
+        "--name",
+        name,
+        "--town",
+        "Castelsarrasin",
+        "--aaf",
+        *files,
+    ]
+
+
+def _add_1000_users(tmp: Path) -> list[str]:
+    # 320 students bring about 600 parents and their teachers: ~1,000 accounts
+    return _add_command(tmp, _uai(int(time.time()) // 60), 320, "Collège du banc d'essai")
+
+
+def _merge_2x600(tmp: Path) -> list[str]:
+    seed = int(time.time()) // 60 + 2000
+    source, target = _uai(seed), _uai(seed + 1)
+    for uai, name in ((source, "Collège de la Garonne"), (target, "Collège du Tarn")):
+        subprocess.run(_add_command(tmp, uai, 600, name), cwd=ROOT, check=True, capture_output=True)
+    return [*DEPLOY, "establishment", "merge", source, target, "--yes"]
+
+
+def _new_release(tmp: Path) -> list[str]:
+    """The app with a different content, hence a new version, shipped to every app host."""
+    source = tmp / "app"
+    shutil.copytree(
+        ROOT / "app",
+        source,
+        ignore=shutil.ignore_patterns("tests", "__pycache__", "*.egg-info", "build", "artifacts"),
+    )
+    (source / "src/preau/release_note.py").write_text(f'NOTE = "bench {time.time():.0f}"\n')
+    return [*DEPLOY, "release", "--source", str(source)]
+
+
+def _release_noop(tmp: Path) -> list[str]:
+    """The app of this tree shipped first (not timed, a no-op when it serves already): the
+    timed release then finds the version already serving."""
+    subprocess.run([*DEPLOY, "release"], cwd=ROOT, check=True, capture_output=True)
+    return [*DEPLOY, "release"]
+
+
+def _lab_topology() -> str:
+    from ..lab import hosts
+
+    return str((hosts.read_state() or {}).get("topology", "scaled"))
+
+
+def _remove_lab_images() -> None:
+    """Delete the lab's host images (a daemon is started for it if needed, and stopped again
+    when the lab started it): the next `up` builds them from Debian's packages."""
+    from ..lab import engine, image
+
+    engine.ensure()  # type: ignore[no-untyped-call]  # lab.engine is not annotated yet
+    for tag in ("baked", "bare"):
+        subprocess.run(
+            ["docker", "image", "rm", "--force", f"{image.REPOSITORY}:{tag}"],
+            capture_output=True,
+            check=False,
+        )
+    engine.stop_if_ours()
+
+
+def _from_nothing(uncached: bool) -> Callable[[Path], list[str]]:
+    """`down` (and the images removed when uncached), not timed; then `up` is timed, on the
+    topology the lab had."""
+
+    def setup(tmp: Path) -> list[str]:
+        topology = _lab_topology()
+        subprocess.run([*DEPLOY, "down"], cwd=ROOT, check=True, capture_output=True)
+        if uncached:
+            _remove_lab_images()
+        return [*DEPLOY, "up", "--topology", topology]
+
+    return setup
+
+
+def _up_measures() -> list[Measure]:
+    return [
+        Measure(
+            "up_from_nothing",
+            "`up` from nothing, lab images cached (s; `bench --from-nothing`: destroys and "
+            "rebuilds the lab)",
+            "≤ 600",
+            _from_nothing(uncached=False),
+            opt_in="from_nothing",
+        ),
+        Measure(
+            "up_from_nothing_uncached",
+            "`up` from nothing, lab images built from Debian's packages (s; `bench "
+            "--from-nothing --uncached`)",
+            "≤ 900",
+            _from_nothing(uncached=True),
+            opt_in="uncached",
+        ),
+    ]
+
+
+def _converge_measures(inv: Inventory) -> list[Measure]:
+    plain = {
+        "ANSIBLE_PIPELINING": "False",
+        "ANSIBLE_FORKS": "5",
+        "ANSIBLE_STRATEGY": "linear",
+        "ANSIBLE_SSH_ARGS": "-o ControlMaster=no",
+    }
+    playbook = [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        "-i",
+        "inventories/lab/hosts.yml",
+        "--vault-password-file",
+        ".lab/vault-password",
+        "playbooks/site.yml",
+    ]
+    return [
+        Measure(
+            "converge_noop",
+            f"converge no-op re-run, {len(inv.hosts)}-host lab (s)",
+            "≤ 30",
+            [*DEPLOY, "converge"],
+        ),
+        Measure(
+            "converge_noop_plain",
+            "same no-op with plain ansible-playbook defaults (5 forks, no pipelining, no "
+            "ControlPersist, linear) (s)",
+            "reported",
+            playbook,
+            plain,
+        ),
+    ]
+
+
+def _release_measures() -> list[Measure]:
+    return [
+        Measure(
+            "release_noop",
+            "release of the version already serving (s)",
+            "reported",
+            _release_noop,
+        ),
+        Measure(
+            "release_new",
+            "release of a new version over every app host, one at a time (s; zero failed "
+            "requests is asserted by the lab tests)",
+            "≤ 60",
+            _new_release,
+        ),
+        Measure(
+            "rollback", "rollback to the previous release (s)", "reported", [*DEPLOY, "rollback"]
+        ),
+    ]
+
+
+def _establishment_measures() -> list[Measure]:
+    return [
+        Measure(
+            "establishment_add",
+            "establishment add from AAF files, ~1,000 accounts (s)",
+            "≤ 15",
+            _add_1000_users,
+        ),
+        Measure(
+            "establishment_merge",
+            "merge of two establishments of 600 students, backup and verification included (s)",
+            "≤ 60",
+            _merge_2x600,
+        ),
+    ]
+
+
+def _watch_measures(inv: Inventory) -> list[Measure]:
+    return [
+        Measure(
+            "audit",
+            f"audit of the {len(inv.hosts)}-host lab, admin account (s)",
+            "≤ 60",
+            [*DEPLOY, "audit", "--report", "artifacts/bench-audit"],
+            ok_codes=(0, 1),
+        ),
+        Measure(
+            "status",
+            "status of every host (s; exit 1 = something needs attention)",
+            "reported",
+            [*DEPLOY, "status"],
+            ok_codes=(0, 1),
+        ),
+    ]
+
+
+def measures(inv: Inventory) -> list[Measure]:
+    return (
+        _up_measures()
+        + _converge_measures(inv)
+        + _release_measures()
+        + _establishment_measures()
+        + _watch_measures(inv)
+    )
