@@ -4,6 +4,7 @@ One run of playbooks/site.yml with pipelining and one fork per host; progress sh
 each host is on; the summary gives ok/changed/failed and the duration per host. In check mode
 the changed tasks are the drift, listed per host.
 """
+
 from __future__ import annotations
 
 import os
@@ -77,9 +78,17 @@ def _envvars() -> dict[str, str]:
     }
 
 
-def run_playbook(inv: Inventory, playbook=SITE, *, check: bool = False, diff: bool = False,
-                 limit: str | None = None, tags: str | None = None, extra_vars: dict | None = None,
-                 progress=None) -> RunResult:
+def run_playbook(
+    inv: Inventory,
+    playbook=SITE,
+    *,
+    check: bool = False,
+    diff: bool = False,
+    limit: str | None = None,
+    tags: str | None = None,
+    extra_vars: dict | None = None,
+    progress=None,
+) -> RunResult:
     """Run a playbook against the inventory and collect per-host results."""
     import ansible_runner
 
@@ -153,11 +162,20 @@ def ping(inv: Inventory, limit: str | None = None) -> dict[str, bool]:
 
     with tempfile.TemporaryDirectory(prefix="preau-runner-") as private:
         runner = ansible_runner.run(
-            private_data_dir=private, host_pattern=limit or "all", module="ansible.builtin.ping",
-            inventory=str(inv.path / "hosts.yml"), envvars=_envvars(), quiet=True,
-            cmdline=(f"--vault-password-file {inv.vault_password_file}"
-                     if inv.vault_password_file else None),
-            forks=max(5, len(inv.hosts)), suppress_env_files=True)
+            private_data_dir=private,
+            host_pattern=limit or "all",
+            module="ansible.builtin.ping",
+            inventory=str(inv.path / "hosts.yml"),
+            envvars=_envvars(),
+            quiet=True,
+            cmdline=(
+                f"--vault-password-file {inv.vault_password_file}"
+                if inv.vault_password_file
+                else None
+            ),
+            forks=max(5, len(inv.hosts)),
+            suppress_env_files=True,
+        )
         results = {}
         for event in runner.events:
             data = event.get("event_data") or {}
