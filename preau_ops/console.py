@@ -1,4 +1,5 @@
 """Progress display and end-of-run summaries shared by every command."""
+
 from __future__ import annotations
 
 import contextlib
@@ -58,13 +59,17 @@ def step(title: str, summary: Summary | None = None):
             summary.add(title, "failed", progress.detail)
         raise
     if progress.result == "failed":
-        console.print(f"[red]✗[/] {title} [dim]({time.monotonic() - started:.1f} s)[/]"
-                      + (f" — {progress.detail}" if progress.detail else ""))
+        console.print(
+            f"[red]✗[/] {title} [dim]({time.monotonic() - started:.1f} s)[/]"
+            + (f" — {progress.detail}" if progress.detail else "")
+        )
         if summary is not None:
             summary.add(title, "failed", progress.detail)
         return
-    console.print(f"[green]✓[/] {title} [dim]({time.monotonic() - started:.1f} s)[/]"
-                  + (f" — {progress.detail}" if progress.detail else ""))
+    console.print(
+        f"[green]✓[/] {title} [dim]({time.monotonic() - started:.1f} s)[/]"
+        + (f" — {progress.detail}" if progress.detail else "")
+    )
     if summary is not None:
         summary.add(title, progress.result, progress.detail)
 
