@@ -1,4 +1,5 @@
 """Preconditions shared by the commands that change servers: refuse early, say why."""
+
 from __future__ import annotations
 
 from .inventory import Host
