@@ -1,5 +1,6 @@
 """The controller's own Debian packages: installed on first need, so that the README's two
 commands work on a fresh Debian 12 machine (as root); elsewhere, say what to install."""
+
 from __future__ import annotations
 
 import os
@@ -14,15 +15,20 @@ TESTS = ["postgresql", "chromium", "fonts-dejavu-core", "prometheus", "wrk", "cl
 _POLICY = "/usr/sbin/policy-rc.d"
 # Services some packages enable that the controller never wants running: the app tests start
 # their own clamd with a local signature file, and freshclam must not reach the network.
-KEPT_STOPPED = {"clamav-daemon": ["clamav-freshclam.service", "clamav-daemon.service",
-                                  "clamav-daemon.socket"]}
+KEPT_STOPPED = {
+    "clamav-daemon": ["clamav-freshclam.service", "clamav-daemon.service", "clamav-daemon.socket"]
+}
 
 
 def missing(packages: list[str]) -> list[str]:
-    result = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\\n",
-                             *packages], capture_output=True, text=True)
-    installed = {line.split()[0] for line in result.stdout.splitlines()
-                 if line.endswith(" installed")}
+    result = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\\n", *packages],
+        capture_output=True,
+        text=True,
+    )
+    installed = {
+        line.split()[0] for line in result.stdout.splitlines() if line.endswith(" installed")
+    }
     return [p for p in packages if p not in installed]
 
 
@@ -32,8 +38,10 @@ def ensure(packages: list[str], why: str, progress=None) -> list[str]:
     if not todo:
         return []
     if os.geteuid() != 0 or not os.path.exists("/etc/debian_version"):
-        raise OpsError(f"{why} needs these packages: {' '.join(todo)}",
-                       f"install them: apt-get install --no-install-recommends {' '.join(todo)}")
+        raise OpsError(
+            f"{why} needs these packages: {' '.join(todo)}",
+            f"install them: apt-get install --no-install-recommends {' '.join(todo)}",
+        )
     if progress:
         progress.update(f"installing {' '.join(todo)}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -45,8 +53,12 @@ def ensure(packages: list[str], why: str, progress=None) -> list[str]:
         os.chmod(_POLICY, 0o755)
     try:
         subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env)
-        result = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
-                                 *todo], capture_output=True, text=True, env=env)
+        result = subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *todo],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
     finally:
         if blocked:
             os.unlink(_POLICY)
