@@ -1,6 +1,7 @@
 """Logins through the load balancer as a browser makes them: the login page (its CSRF cookie and
 token), then the form posted. Used by `deploy.py bench` (login_class, login_college, spray) and
 the lab test of login throttling (tests/lab/test_34_login.py)."""
+
 from __future__ import annotations
 
 import http.client
@@ -22,6 +23,7 @@ class Attempt:
     """One login: the form's answer (302 in, 401 refused credentials, 429 throttled, 0 no
     answer), who throttled it (the lb's page or the app's form), Retry-After, seconds taken
     (page and form)."""
+
     status: int
     seconds: float
     retry_after: int | None = None
@@ -31,16 +33,15 @@ class Attempt:
 class Browser:
     """One connection to the lb (kept alive) with the login form's CSRF cookie and token."""
 
-    def __init__(self, address: str, domain: str, cafile: str | None = None,
-                 timeout: float = 15):
+    def __init__(self, address: str, domain: str, cafile: str | None = None, timeout: float = 15):
         context = ssl.create_default_context(cafile=cafile)
         if cafile is None:
             context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
         self.domain = domain
-        self.connection = http.client.HTTPSConnection(domain, 443, timeout=timeout,
-                                                      context=context)
+        self.connection = http.client.HTTPSConnection(domain, 443, timeout=timeout, context=context)
         self.connection.sock = context.wrap_socket(
-            socket.create_connection((address, 443), timeout), server_hostname=domain)
+            socket.create_connection((address, 443), timeout), server_hostname=domain
+        )
         self.token = self.cookie = None
 
     def open_form(self) -> int:
@@ -48,7 +49,10 @@ class Browser:
         self.connection.request("GET", LOGIN_PATH, headers={"Host": self.domain})
         page = self.connection.getresponse()
         body = page.read().decode(errors="replace")
-        token, cookie = CSRF_FIELD.search(body), CSRF_COOKIE.search(page.getheader("Set-Cookie") or "")
+        token, cookie = (
+            CSRF_FIELD.search(body),
+            CSRF_COOKIE.search(page.getheader("Set-Cookie") or ""),
+        )
         if page.status == 200 and token and cookie:
             self.token, self.cookie = token.group(1), cookie.group(1)
         return page.status
@@ -56,25 +60,44 @@ class Browser:
     def post(self, username: str, password: str, started: float | None = None) -> Attempt:
         """POST the form (open_form first)."""
         started = time.monotonic() if started is None else started
-        form = urlencode({"csrfmiddlewaretoken": self.token, "username": username,
-                          "password": password})
-        self.connection.request("POST", LOGIN_PATH, body=form, headers={
-            "Host": self.domain, "Cookie": f"csrftoken={self.cookie}",
-            "Referer": f"https://{self.domain}{LOGIN_PATH}", "Origin": f"https://{self.domain}",
-            "Content-Type": "application/x-www-form-urlencoded"})
+        form = urlencode(
+            {"csrfmiddlewaretoken": self.token, "username": username, "password": password}
+        )
+        self.connection.request(
+            "POST",
+            LOGIN_PATH,
+            body=form,
+            headers={
+                "Host": self.domain,
+                "Cookie": f"csrftoken={self.cookie}",
+                "Referer": f"https://{self.domain}{LOGIN_PATH}",
+                "Origin": f"https://{self.domain}",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
         answer = self.connection.getresponse()
         text = answer.read().decode(errors="replace")
         retry = answer.getheader("Retry-After")
         by = ("lb" if "Trop de connexions" in text else "app") if answer.status == 429 else None
-        return Attempt(answer.status, time.monotonic() - started,
-                       int(retry) if retry and retry.isdigit() else None, by)
+        return Attempt(
+            answer.status,
+            time.monotonic() - started,
+            int(retry) if retry and retry.isdigit() else None,
+            by,
+        )
 
     def close(self) -> None:
         self.connection.close()
 
 
-def login(address: str, domain: str, username: str, password: str, cafile: str | None = None,
-          timeout: float = 15) -> Attempt:
+def login(
+    address: str,
+    domain: str,
+    username: str,
+    password: str,
+    cafile: str | None = None,
+    timeout: float = 15,
+) -> Attempt:
     """Log in as `username` through the lb at `address` (Host and SNI `domain`; the lab CA
     checked when `cafile` is given): the page, then the form, on a new connection."""
     started = time.monotonic()
@@ -102,8 +125,9 @@ def arrivals(logins: list[tuple[str, str]], seconds: float, run) -> list:
         time.sleep(max(0.0, started + index * step - time.monotonic()))
         results[index] = run(username, password)
 
-    threads = [threading.Thread(target=one, args=(i, *pair), daemon=True)
-               for i, pair in enumerate(logins)]
+    threads = [
+        threading.Thread(target=one, args=(i, *pair), daemon=True) for i, pair in enumerate(logins)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -118,7 +142,7 @@ def hammer(names: list[str], seconds: float, workers: int, browser) -> list[Atte
     results: list[Attempt] = []
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
-    counter = iter(range(10 ** 9))
+    counter = iter(range(10**9))
 
     def loop() -> None:
         session = None
