@@ -36,7 +36,9 @@ def open_sessions(path: Path, per_profile: dict[str, int]) -> dict:
     SessionStore = import_module(settings.SESSION_ENGINE).SessionStore  # noqa: N806 (as a login would)
 
     from preau.core.models import ClassMembership, Membership, ParentLink
-    from preau.ent.models import Assessment, Document, Participant
+    from preau.documents.models import Document
+    from preau.grades.models import Assessment
+    from preau.messaging.models import Participant
     from preau.twofactor.policy import SESSION_REQUIRED, needs_second_factor
 
     rng = random.Random(7)

@@ -7,12 +7,13 @@ from django.test import Client
 
 from preau.core.generator import generate
 from preau.core.models import Establishment
+from preau.ent.apps import SERVICE_APPS
 
 
 def snapshot() -> dict:
     """Every row of every Préau model (minus timestamps that never change): equality = nothing changed."""
     data = {}
-    for label in ("core", "ent"):
+    for label in ("core", *SERVICE_APPS):
         for model in apps.get_app_config(label).get_models():
             if not model._meta.managed:  # UserSession: Django's session table, logins change it
                 continue

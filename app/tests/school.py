@@ -8,9 +8,15 @@ from django.utils import timezone
 from preau.core.models import (ClassGroup, ClassMembership, Membership, ParentLink, Platform, Subject,
                                TeachingAssignment, User)
 from preau.ent import files
-from preau.ent.models import (Absence, Assessment, Conversation, Document, Grade, Homework, LogbookEntry,
-                              Message, NewsItem, Notification, Participant, ResourceLink, SpacePost,
-                              Submission, TimetableSlot)
+from preau.attendance.models import Absence
+from preau.documents.models import Document
+from preau.ent.models import Notification
+from preau.grades.models import Assessment, Grade
+from preau.logbook.models import Homework, LogbookEntry, Submission
+from preau.messaging.models import Conversation, Message, Participant
+from preau.news.models import NewsItem, ResourceLink
+from preau.spaces.models import SpacePost
+from preau.timetable.models import TimetableSlot
 from tests.helpers import make_establishment
 
 PROFILES = {"admin": "DIR", "teacher": "ENS", "student": "ELV", "other_student": "ELV", "parent": "TUT",

@@ -16,7 +16,9 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from preau.core.models import Membership, Platform, TeachingAssignment, User
-from preau.ent.models import Absence, Grade, Notification
+from preau.attendance.models import Absence
+from preau.ent.models import Notification
+from preau.grades.models import Grade
 from tests.helpers import edit_first_record, make_establishment, small_feed
 from tests.school import add_access_roles, make_school, url_kwargs
 from tests.test_isolation import GLOBAL_URLS, all_patterns

@@ -12,7 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 import preau
-from preau.ent.models import Grade, StoredFile
+from preau.ent.models import StoredFile
+from preau.grades.models import Grade
 from tests.school import make_school, url_kwargs
 from tests.test_isolation import GLOBAL_URLS, _patterns, build
 

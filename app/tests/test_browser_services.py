@@ -6,7 +6,10 @@ import re
 
 import pytest
 
-from preau.ent.models import Absence, Grade, Homework, Message, Submission
+from preau.attendance.models import Absence
+from preau.grades.models import Grade
+from preau.logbook.models import Homework, Submission
+from preau.messaging.models import Message
 from tests.conftest import enrol_in_browser, login
 from tests.school import make_school
 

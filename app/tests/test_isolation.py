@@ -13,14 +13,16 @@ GLOBAL_URLS = {"healthz", "readyz", "metrics", "home", "login", "logout", "activ
                "two_factor_verify", "two_factor_setup", "account_security", "recovery_codes"}
 
 
-def all_patterns(resolver=None, prefix=""):
+def all_patterns(resolver=None, prefix="", outer=None):
+    """(name, route, converters) of every URL, through every include() (each service's urls are
+    included under /e/<uai>/, whose converter they inherit)."""
     resolver = resolver or get_resolver()
+    converters = {**(outer or {}), **getattr(resolver.pattern, "converters", {})}
     for entry in resolver.url_patterns:
         if isinstance(entry, URLResolver):
-            yield from all_patterns(entry, prefix + str(entry.pattern))
+            yield from all_patterns(entry, prefix + str(entry.pattern), converters)
         elif isinstance(entry, URLPattern):
-            converters = {**getattr(resolver.pattern, "converters", {}), **entry.pattern.converters}
-            yield entry.name, prefix + str(entry.pattern), converters
+            yield entry.name, prefix + str(entry.pattern), {**converters, **entry.pattern.converters}
 
 
 def _patterns():

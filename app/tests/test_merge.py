@@ -144,7 +144,10 @@ def test_alias_url_redirects(pair, client, call_json):
 
 @pytest.mark.django_db
 def test_merge_moves_service_history(call_json):
-    from preau.ent.models import Absence, Assessment, Conversation, Grade, Notification, StoredFile
+    from preau.attendance.models import Absence
+    from preau.ent.models import Notification, StoredFile
+    from preau.grades.models import Assessment, Grade
+    from preau.messaging.models import Conversation
     from tests.school import make_school
 
     a, b = make_school("A", "0820021C"), make_school("B", "0820010R")

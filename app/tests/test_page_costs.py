@@ -9,8 +9,12 @@ from django.urls import reverse
 
 from preau.core.models import Membership, UserSession
 from preau.ent import cache as user_cache
-from preau.ent.models import (Absence, Assessment, Conversation, Document, Grade, Notification, Participant,
-                              TimetableSlot)
+from preau.attendance.models import Absence
+from preau.documents.models import Document
+from preau.ent.models import Notification
+from preau.grades.models import Assessment, Grade
+from preau.messaging.models import Conversation, Participant
+from preau.timetable.models import TimetableSlot
 from tests.school import make_school
 
 
@@ -196,7 +200,7 @@ def test_prepared_pages_stay_in_the_establishment_of_the_url(client, school):
     from django.utils import timezone
 
     from preau.core.models import ClassMembership
-    from preau.ent.models import Homework, LogbookEntry
+    from preau.logbook.models import Homework, LogbookEntry
 
     s = school
     b = make_school("B", "0820010R")

@@ -12,9 +12,16 @@ from django.utils import timezone
 
 from preau.core.models import ClassMembership, Membership, ParentLink, User
 from preau.ent import notify as notify_module
-from preau.ent.models import (Absence, Assessment, Conversation, Document, Grade, Homework, Message, NewsItem,
-                              Notification, Participant, SpacePost, StoredFile, Submission, TimetableSlot)
-from preau.ent.views.grades import report
+from preau.attendance.models import Absence
+from preau.documents.models import Document
+from preau.ent.models import Notification, StoredFile
+from preau.grades.models import Assessment, Grade
+from preau.logbook.models import Homework, Submission
+from preau.messaging.models import Conversation, Message, Participant
+from preau.news.models import NewsItem
+from preau.spaces.models import SpacePost
+from preau.timetable.models import TimetableSlot
+from preau.grades.views import report
 from tests.school import PROFILES, make_school, upload, url_kwargs
 from tests.test_isolation import GLOBAL_URLS, all_patterns
 

@@ -17,7 +17,11 @@ from django.utils import timezone
 
 from preau import config
 from preau.ent import files
-from preau.ent.models import Document, FileChunk, Message, SpacePost, StoredFile, Submission
+from preau.documents.models import Document
+from preau.ent.models import FileChunk, StoredFile
+from preau.logbook.models import Submission
+from preau.messaging.models import Message
+from preau.spaces.models import SpacePost
 from tests.school import make_school, upload
 
 CLAMD = Path("/usr/sbin/clamd")

@@ -30,7 +30,16 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "preau.core",
+    # The ENT's services: what they share (preau.ent), then one app per service (app README).
     "preau.ent",
+    "preau.timetable",
+    "preau.attendance",
+    "preau.grades",
+    "preau.logbook",
+    "preau.documents",
+    "preau.messaging",
+    "preau.news",
+    "preau.spaces",
     # Second factor of ADMC and ADML: TOTP and recovery codes (preau.twofactor).
     "django_otp",
     "django_otp.plugins.otp_totp",

@@ -1,7 +1,7 @@
 from django.urls import include, path
 
 from preau.core import views
-from preau.ent.urls import urlpatterns as service_patterns
+from preau.ent.apps import SERVICE_APPS
 from preau.twofactor import views as twofactor_views
 
 handler400 = "preau.core.errors.handler400"
@@ -9,7 +9,9 @@ handler403 = "preau.core.errors.handler403"
 handler404 = "preau.core.errors.handler404"
 handler500 = "preau.core.errors.handler500"
 
-establishment_patterns = service_patterns + [
+# The services' pages (preau.ent's shared ones, then one app per service), each app with its
+# own urls.py; French paths and URL names as before the split (no namespaces).
+establishment_patterns = [path("", include(f"preau.{app}.urls")) for app in SERVICE_APPS] + [
     path("annuaire/", views.directory, name="directory"),
     path("annuaire/<int:user_id>/", views.directory_user, name="directory_user"),
     path("annuaire/<int:user_id>/code/", views.directory_reset_code, name="directory_reset_code"),

@@ -1,5 +1,6 @@
 """Vie scolaire: absences and lateness per lesson, justification by parents, validation by the
 vie scolaire, counters per student."""
+
 import datetime as dt
 
 from django.contrib import messages
@@ -10,48 +11,77 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from preau.attendance.forms import JustifyForm, RollCallForm
+from preau.attendance.models import Absence
 from preau.core.models import User
 from preau.core.prepared import PreparedQuery
 from preau.ent.access import guardians_of, profiles, require, viewer
-from preau.ent.forms import JustifyForm, RollCallForm
-from preau.ent.models import Absence, TimetableSlot
 from preau.ent.notify import notify
 from preau.ent.views.common import PreparedPages, back, class_or_404, paginate, students_of
+from preau.timetable.models import TimetableSlot
 
 NEEDS_JUSTIFICATION = [Absence.Status.UNJUSTIFIED, Absence.Status.REFUSED]
 
 
 def _counters(est, ids):
-    return (Absence.objects.filter(establishment_id=est, student_id__any=ids).order_by().values("student_id")
-            .annotate(absences=Count("id", filter=Q(kind=Absence.Kind.ABSENCE)),
-                      lates=Count("id", filter=Q(kind=Absence.Kind.LATE)),
-                      to_justify=Count("id", filter=Q(status__in=NEEDS_JUSTIFICATION)))
-            .values_list("student_id", "absences", "lates", "to_justify"))
+    return (
+        Absence.objects.filter(establishment_id=est, student_id__any=ids)
+        .order_by()
+        .values("student_id")
+        .annotate(
+            absences=Count("id", filter=Q(kind=Absence.Kind.ABSENCE)),
+            lates=Count("id", filter=Q(kind=Absence.Kind.LATE)),
+            to_justify=Count("id", filter=Q(status__in=NEEDS_JUSTIFICATION)),
+        )
+        .values_list("student_id", "absences", "lates", "to_justify")
+    )
 
 
 def _absences(est):
-    return Absence.objects.filter(establishment_id=est).select_related("student", "subject", "class_group")
+    return Absence.objects.filter(establishment_id=est).select_related(
+        "student", "subject", "class_group"
+    )
 
 
 # The vie scolaire pages, compiled once (preau.core.prepared), scoped to the establishment: the
 # counters and absences of students (a student, a parent's children), those a teacher recorded,
 # the justifications to validate and the day's absences (vie scolaire, direction).
 COUNTERS = PreparedQuery(_counters, est=int, ids=list)
-OF_STUDENTS = PreparedPages(lambda est, ids: _absences(est).filter(student_id__any=ids), est=int, ids=list)
-RECORDED_BY = PreparedPages(lambda est, user: _absences(est).filter(recorded_by_id=user), est=int, user=int)
-TO_VALIDATE = PreparedQuery(lambda est: _absences(est).filter(status=Absence.Status.SUBMITTED).order_by("date")[:100],
-                            est=int)
+OF_STUDENTS = PreparedPages(
+    lambda est, ids: _absences(est).filter(student_id__any=ids), est=int, ids=list
+)
+RECORDED_BY = PreparedPages(
+    lambda est, user: _absences(est).filter(recorded_by_id=user), est=int, user=int
+)
+TO_VALIDATE = PreparedQuery(
+    lambda est: _absences(est).filter(status=Absence.Status.SUBMITTED).order_by("date")[:100],
+    est=int,
+)
 # The roll call's default lesson: the class's last one begun today.
-LESSON_STARTED = PreparedQuery(lambda est, class_group, weekday, time: TimetableSlot.objects.filter(
-    establishment_id=est, class_group_id=class_group, weekday=weekday, start__lte=time)
-    .order_by("-start").values_list("start")[:1], est=int, class_group=int, weekday=int, time=dt.time)
+LESSON_STARTED = PreparedQuery(
+    lambda est, class_group, weekday, time: (
+        TimetableSlot.objects.filter(
+            establishment_id=est, class_group_id=class_group, weekday=weekday, start__lte=time
+        )
+        .order_by("-start")
+        .values_list("start")[:1]
+    ),
+    est=int,
+    class_group=int,
+    weekday=int,
+    time=dt.time,
+)
 OF_THE_DAY = PreparedPages(lambda est, day: _absences(est).filter(date=day), est=int, day=dt.date)
 
 
 def counters(request, student_ids) -> dict[int, dict]:
     """{student id: {"absences", "lates", "to_justify"}} in one query."""
-    found = {sid: {"absences": absences, "lates": lates, "to_justify": to_justify}
-             for sid, absences, lates, to_justify in COUNTERS.rows(est=request.establishment.pk, ids=list(student_ids))}
+    found = {
+        sid: {"absences": absences, "lates": lates, "to_justify": to_justify}
+        for sid, absences, lates, to_justify in COUNTERS.rows(
+            est=request.establishment.pk, ids=list(student_ids)
+        )
+    }
     empty = {"absences": 0, "lates": 0, "to_justify": 0}
     return {sid: found.get(sid, empty) for sid in student_ids}
 
@@ -78,7 +108,7 @@ def attendance(request, uai):
     else:
         context["pending"] = TO_VALIDATE.rows(est=est)
         context["page"] = OF_THE_DAY.page(request, est=est, day=timezone.localdate())
-    return render(request, "ent/attendance.html", context)
+    return render(request, "attendance/attendance.html", context)
 
 
 @profiles("ENS", "DIR", "EVS")
@@ -90,11 +120,17 @@ def roll_call(request, uai, class_id):
     students = students_of(request, class_group)
     now = timezone.localtime()
     # Default lesson: the class's slot in progress (or the last one begun) today, else this hour.
-    slot = LESSON_STARTED.rows(est=request.establishment.pk, class_group=class_group.pk, weekday=now.isoweekday(),
-                               time=now.time().replace(tzinfo=None))
+    slot = LESSON_STARTED.rows(
+        est=request.establishment.pk,
+        class_group=class_group.pk,
+        weekday=now.isoweekday(),
+        time=now.time().replace(tzinfo=None),
+    )
     slot = slot[0][0] if slot else None
-    form = RollCallForm(request.POST or None,
-                        initial={"start": slot or now.time().replace(minute=0, second=0, microsecond=0)})
+    form = RollCallForm(
+        request.POST or None,
+        initial={"start": slot or now.time().replace(minute=0, second=0, microsecond=0)},
+    )
     errors = []
     if request.method == "POST" and form.is_valid():
         day, start = form.cleaned_data["date"], form.cleaned_data["start"]
@@ -111,19 +147,31 @@ def roll_call(request, uai, class_id):
                 except ValueError:
                     errors.append(f"Durée du retard de {student} invalide.")
             if status != "present":
-                records.append(Absence(establishment=request.establishment, student=student,
-                                       class_group=class_group, recorded_by=request.user, date=day,
-                                       start=start, minutes_late=minutes,
-                                       subject=teaching.subject if teaching else None,
-                                       kind=Absence.Kind.LATE if status == "late" else Absence.Kind.ABSENCE))
+                records.append(
+                    Absence(
+                        establishment=request.establishment,
+                        student=student,
+                        class_group=class_group,
+                        recorded_by=request.user,
+                        date=day,
+                        start=start,
+                        minutes_late=minutes,
+                        subject=teaching.subject if teaching else None,
+                        kind=Absence.Kind.LATE if status == "late" else Absence.Kind.ABSENCE,
+                    )
+                )
         if not errors:
             with transaction.atomic():
                 Absence.objects.bulk_create(records, ignore_conflicts=True)
                 _notify_parents(request, records)
             messages.success(request, f"Appel enregistré : {len(records)} absence(s) ou retard(s).")
             return back(request, "attendance")
-    return render(request, "ent/roll_call.html", {"class_group": class_group, "students": students,
-                                                  "form": form, "errors": errors}, status=400 if errors else 200)
+    return render(
+        request,
+        "attendance/roll_call.html",
+        {"class_group": class_group, "students": students, "form": form, "errors": errors},
+        status=400 if errors else 200,
+    )
 
 
 def _notify_parents(request, records):
@@ -133,8 +181,12 @@ def _notify_parents(request, records):
     url = reverse("attendance", kwargs={"uai": request.establishment.uai})
     for record in records:
         what = "un retard" if record.kind == Absence.Kind.LATE else "une absence"
-        notify(request.establishment, by_child.get(record.student_id, []) + [record.student_id],
-               f"{record.student.first_name} : {what} le {record.date:%d/%m} à {record.start:%H:%M}.", url)
+        notify(
+            request.establishment,
+            by_child.get(record.student_id, []) + [record.student_id],
+            f"{record.student.first_name} : {what} le {record.date:%d/%m} à {record.start:%H:%M}.",
+            url,
+        )
 
 
 @profiles("TUT")
@@ -150,8 +202,12 @@ def absence_justify(request, uai, absence_id):
         absence.save(update_fields=["reason", "status", "justified_by", "justified_at"])
         messages.success(request, "Justificatif envoyé à la vie scolaire.")
         return back(request, "attendance")
-    return render(request, "ent/absence_justify.html", {"absence": absence, "form": form},
-                  status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "attendance/absence_justify.html",
+        {"absence": absence, "form": form},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @require_POST
@@ -164,19 +220,34 @@ def absence_validate(request, uai, absence_id):
     absence.save(update_fields=["status", "validated_by", "validated_at"])
     if absence.justified_by_id:
         verdict = "acceptée" if accepted else "refusée"
-        notify(request.establishment, [absence.justified_by_id],
-               f"Justification de l'absence de {absence.student.first_name} du {absence.date:%d/%m} {verdict}.",
-               reverse("attendance", kwargs={"uai": uai}))
-    messages.success(request, f"Absence de {absence.student} : {absence.get_status_display().lower()}.")
+        notify(
+            request.establishment,
+            [absence.justified_by_id],
+            f"Justification de l'absence de {absence.student.first_name} du {absence.date:%d/%m} {verdict}.",
+            reverse("attendance", kwargs={"uai": uai}),
+        )
+    messages.success(
+        request, f"Absence de {absence.student} : {absence.get_status_display().lower()}."
+    )
     return back(request, "attendance")
 
 
 @profiles("ELV", "TUT", "ENS", "DIR", "EVS")
 def student_attendance(request, uai, user_id):
     me = viewer(request)
-    student = get_object_or_404(User, pk=user_id, memberships__establishment=request.establishment,
-                                memberships__profile="ELV")
+    student = get_object_or_404(
+        User,
+        pk=user_id,
+        memberships__establishment=request.establishment,
+        memberships__profile="ELV",
+    )
     require(me.follows_student(student.pk))
-    return render(request, "ent/student_attendance.html", {
-        "student": student, "stats": counters(request, [student.pk])[student.pk],
-        "page": paginate(request, _listing(request).filter(student=student))})
+    return render(
+        request,
+        "attendance/student_attendance.html",
+        {
+            "student": student,
+            "stats": counters(request, [student.pk])[student.pk],
+            "page": paginate(request, _listing(request).filter(student=student)),
+        },
+    )

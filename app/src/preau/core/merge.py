@@ -33,12 +33,18 @@ class MergeError(Exception):
     pass
 
 
-def service_models():
-    """Models of the services (preau.ent) that belong to an establishment directly."""
+def _all_service_models() -> list:
+    """Every model of the services (preau.ent and one app per service: SERVICE_APPS)."""
     from django.apps import apps
 
-    return [m for m in apps.get_app_config("ent").get_models()
-            if any(f.name == "establishment" for f in m._meta.concrete_fields)]
+    from preau.ent.apps import SERVICE_APPS
+
+    return [m for label in SERVICE_APPS for m in apps.get_app_config(label).get_models()]
+
+
+def service_models():
+    """Models of the services that belong to an establishment directly."""
+    return [m for m in _all_service_models() if any(f.name == "establishment" for f in m._meta.concrete_fields)]
 
 
 def _user_fields(model) -> list[str]:
@@ -148,10 +154,9 @@ class Merger:
         """The duplicate's school life (absences, grades, messages...) follows the kept account.
         A row that would then exist twice (e.g. the same lesson's absence recorded in both
         establishments) is one row: the duplicate is dropped and counted."""
-        from django.apps import apps
         from django.db import IntegrityError
 
-        for model in apps.get_app_config("ent").get_models():
+        for model in _all_service_models():
             for f in _user_fields(model):
                 for pk in model.objects.filter(**{f: src_user}).values_list("pk", flat=True):
                     try:

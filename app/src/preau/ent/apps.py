@@ -1,9 +1,14 @@
 from django.apps import AppConfig
 
+# The apps of the ENT's daily services, in the order their data is folded by a merge
+# (preau.core.merge): what they share first (`ent`), then one app per service.
+SERVICE_APPS = ("ent", "timetable", "attendance", "grades", "logbook", "documents", "messaging", "news", "spaces")
+
 
 class EntConfig(AppConfig):
-    """The ENT's daily services: vie scolaire, grades, logbook, timetable, documents, messaging,
-    news, shared spaces, resource links, notifications and the dashboard."""
+    """What the services share: the tenant row base, stored files (download, quotas, antivirus),
+    notifications, access rules, the per-user cache, navigation and the dashboard. Each service
+    (vie scolaire, notes, ...) is its own app: SERVICE_APPS."""
 
     name = "preau.ent"
     label = "ent"

@@ -10,8 +10,15 @@ from django.utils import timezone
 
 from preau.core.models import ClassMembership, Membership
 from preau.ent import files
-from preau.ent.models import (Absence, Assessment, Conversation, Document, Grade, Homework, LogbookEntry, Message,
-                              NewsItem, Notification, Participant, ResourceLink, SpacePost, TimetableSlot)
+from preau.attendance.models import Absence
+from preau.documents.models import Document
+from preau.ent.models import Notification
+from preau.grades.models import Assessment, Grade
+from preau.logbook.models import Homework, LogbookEntry
+from preau.messaging.models import Conversation, Message, Participant
+from preau.news.models import NewsItem, ResourceLink
+from preau.spaces.models import SpacePost
+from preau.timetable.models import TimetableSlot
 
 MARKER = "Bienvenue sur Préau"
 TIMETABLE = [  # weekday, start, end, subject label, room, by the demo teacher

@@ -1,5 +1,6 @@
 """Grades: assessments per class and subject (coefficient, scale), the teacher's entry grid,
 student/parent report with averages, class statistics."""
+
 import re
 from decimal import Decimal
 
@@ -14,10 +15,10 @@ from django.utils import timezone
 from preau.core.models import ClassGroup
 from preau.core.prepared import PreparedQuery
 from preau.ent.access import guardians_of, profiles, require, viewer
-from preau.ent.forms import AssessmentForm
-from preau.ent.models import Assessment, Grade
 from preau.ent.notify import notify
 from preau.ent.views.common import PreparedPages, back, class_or_404, student_choice, students_of
+from preau.grades.forms import AssessmentForm
+from preau.grades.models import Assessment, Grade
 
 
 def report(grades) -> dict:
@@ -26,8 +27,12 @@ def report(grades) -> dict:
     subjects: dict[str, dict] = {}
     for grade in grades:
         assessment = grade.assessment
-        label = (assessment.subject.label or assessment.subject.code) if assessment.subject else "Autre"
-        row = subjects.setdefault(label, {"subject": label, "grades": [], "points": 0.0, "weights": 0.0})
+        label = (
+            (assessment.subject.label or assessment.subject.code) if assessment.subject else "Autre"
+        )
+        row = subjects.setdefault(
+            label, {"subject": label, "grades": [], "points": 0.0, "weights": 0.0}
+        )
         row["grades"].append(grade)
         if grade.value is not None:
             row["points"] += grade.on_twenty * float(assessment.coefficient)
@@ -40,8 +45,11 @@ def report(grades) -> dict:
 
 
 def _grades_of(est, student):
-    return (Grade.objects.filter(assessment__establishment_id=est, student_id=student)
-            .select_related("assessment", "assessment__subject").order_by("assessment__date"))
+    return (
+        Grade.objects.filter(assessment__establishment_id=est, student_id=student)
+        .select_related("assessment", "assessment__subject")
+        .order_by("assessment__date")
+    )
 
 
 def _assessments(est):
@@ -52,11 +60,20 @@ def _assessments(est):
 # request as for_request() would: a student's grades (for them or a parent: one of the most
 # visited pages), a teacher's assessments with their number of grades, one assessment's grades.
 GRADES_OF = PreparedQuery(_grades_of, est=int, student=int)
-TEACHER_ASSESSMENTS = PreparedPages(lambda est, teacher: _assessments(est).filter(teacher_id=teacher).annotate(
-    graded=Count("grades__value")).order_by("-date", "-pk"), est=int, teacher=int)
+TEACHER_ASSESSMENTS = PreparedPages(
+    lambda est, teacher: (
+        _assessments(est)
+        .filter(teacher_id=teacher)
+        .annotate(graded=Count("grades__value"))
+        .order_by("-date", "-pk")
+    ),
+    est=int,
+    teacher=int,
+)
 ASSESSMENT = PreparedQuery(lambda est, pk: _assessments(est).filter(pk=pk)[:1], est=int, pk=int)
-GRADES_OF_ASSESSMENT = PreparedQuery(lambda assessment: Grade.objects.filter(assessment_id=assessment),
-                                     assessment=int)
+GRADES_OF_ASSESSMENT = PreparedQuery(
+    lambda assessment: Grade.objects.filter(assessment_id=assessment), assessment=int
+)
 
 
 def student_grades(request, student):
@@ -68,14 +85,19 @@ def grades(request, uai):
     me = viewer(request)
     if me.profile in ("ELV", "TUT"):
         student = student_choice(request)
-        context = {"student": student, "children": me.children(),
-                   "report": report(student_grades(request, student)) if student else None}
-        return render(request, "ent/grades_student.html", context)
+        context = {
+            "student": student,
+            "children": me.children(),
+            "report": report(student_grades(request, student)) if student else None,
+        }
+        return render(request, "grades/grades_student.html", context)
     if me.profile == "ENS":
-        page = TEACHER_ASSESSMENTS.page(request, est=request.establishment.pk, teacher=request.user.pk)
-        return render(request, "ent/grades_teacher.html", {"page": page, "taught": me.taught()})
+        page = TEACHER_ASSESSMENTS.page(
+            request, est=request.establishment.pk, teacher=request.user.pk
+        )
+        return render(request, "grades/grades_teacher.html", {"page": page, "taught": me.taught()})
     classes = ClassGroup.objects.for_request(request).filter(school_year=me.year, kind="class")
-    return render(request, "ent/grades_classes.html", {"classes": classes})
+    return render(request, "grades/grades_classes.html", {"classes": classes})
 
 
 @profiles("ENS")
@@ -85,14 +107,28 @@ def assessment_new(request, uai):
     if request.method == "POST" and form.is_valid():
         teaching = form.cleaned_data["teaching"]
         assessment = Assessment.objects.create(
-            establishment=request.establishment, class_group=teaching.class_group, subject=teaching.subject,
-            teacher=request.user, title=form.cleaned_data["title"], date=form.cleaned_data["date"],
-            coefficient=form.cleaned_data["coefficient"], scale=form.cleaned_data["scale"])
+            establishment=request.establishment,
+            class_group=teaching.class_group,
+            subject=teaching.subject,
+            teacher=request.user,
+            title=form.cleaned_data["title"],
+            date=form.cleaned_data["date"],
+            coefficient=form.cleaned_data["coefficient"],
+            scale=form.cleaned_data["scale"],
+        )
         messages.success(request, "Évaluation créée : saisissez les notes.")
         return back(request, "assessment", assessment_id=assessment.pk)
-    return render(request, "ent/form_page.html", {
-        "form": form, "title": "Nouvelle évaluation", "submit": "Créer l'évaluation",
-        "back_url": reverse("grades", kwargs={"uai": uai})}, status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "ent/form_page.html",
+        {
+            "form": form,
+            "title": "Nouvelle évaluation",
+            "submit": "Créer l'évaluation",
+            "back_url": reverse("grades", kwargs={"uai": uai}),
+        },
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 # A grade as typed: digits with a decimal point or a French comma, optionally signed (so that
@@ -139,21 +175,45 @@ def assessment(request, uai, assessment_id):
         parsed = {}
         for student in students:
             try:
-                parsed[student.pk] = _parse_grade(request.POST.get(f"note_{student.pk}", ""), item.scale)
+                parsed[student.pk] = _parse_grade(
+                    request.POST.get(f"note_{student.pk}", ""), item.scale
+                )
             except ValueError as exc:
                 errors[student.pk] = f"La note de {student.first_name} {student.last_name} {exc}."
         if not errors:
             _save_grades(request, item, students, existing, parsed)
             messages.success(request, "Notes enregistrées.")
             return back(request, "assessment", assessment_id=item.pk)
-    rows = [{"student": s, "grade": existing.get(s.pk), "error": errors.get(s.pk),
-             "raw": request.POST.get(f"note_{s.pk}") if errors else None} for s in students]
-    values = [g.value for g in existing.values() if g.value is not None]  # nothing saved if we get here
-    stats = {"count": len(values), "mean": sum(values) / len(values) if values else None,
-             "low": min(values, default=None), "high": max(values, default=None)}
-    return render(request, "ent/assessment.html", {"item": item, "rows": rows, "editable": editable,
-                                                   "errors": list(errors.values()), "stats": stats},
-                  status=400 if errors else 200)
+    rows = [
+        {
+            "student": s,
+            "grade": existing.get(s.pk),
+            "error": errors.get(s.pk),
+            "raw": request.POST.get(f"note_{s.pk}") if errors else None,
+        }
+        for s in students
+    ]
+    values = [
+        g.value for g in existing.values() if g.value is not None
+    ]  # nothing saved if we get here
+    stats = {
+        "count": len(values),
+        "mean": sum(values) / len(values) if values else None,
+        "low": min(values, default=None),
+        "high": max(values, default=None),
+    }
+    return render(
+        request,
+        "grades/assessment.html",
+        {
+            "item": item,
+            "rows": rows,
+            "editable": editable,
+            "errors": list(errors.values()),
+            "stats": stats,
+        },
+        status=400 if errors else 200,
+    )
 
 
 @transaction.atomic
@@ -165,7 +225,11 @@ def _save_grades(request, item, students, existing, parsed):
         grade = existing.get(student.pk)
         if grade is None:
             if value is not None or absent:
-                new.append(Grade(assessment=item, student=student, value=value, absent=absent, updated_at=now))
+                new.append(
+                    Grade(
+                        assessment=item, student=student, value=value, absent=absent, updated_at=now
+                    )
+                )
                 touched.append(student.pk)
         elif (grade.value, grade.absent) != (value, absent):
             grade.value, grade.absent, grade.updated_at = value, absent, now
@@ -176,8 +240,12 @@ def _save_grades(request, item, students, existing, parsed):
     if touched:
         parents = [parent for parent, _ in guardians_of(request, touched)]
         subject = (item.subject.label or item.subject.code) if item.subject else ""
-        notify(request.establishment, [*touched, *parents], f"Nouvelle note : {item.title} ({subject}).".replace(" ()", ""),
-               reverse("grades", kwargs={"uai": request.establishment.uai}))
+        notify(
+            request.establishment,
+            [*touched, *parents],
+            f"Nouvelle note : {item.title} ({subject}).".replace(" ()", ""),
+            reverse("grades", kwargs={"uai": request.establishment.uai}),
+        )
 
 
 @profiles("ENS", "DIR", "EVS")
@@ -189,18 +257,33 @@ def class_grades(request, uai, class_id):
     assessments = Assessment.objects.for_request(request).filter(class_group=class_group)
     if not me.is_supervisor:
         assessments = assessments.filter(teacher=request.user)
-    stats = (assessments.select_related("subject")
-             .annotate(count=Count("grades__value"), mean=Avg("grades__value"),
-                       low=Min("grades__value"), high=Max("grades__value"),
-                       absents=Count("grades", filter=Q(grades__absent=True))))
+    stats = assessments.select_related("subject").annotate(
+        count=Count("grades__value"),
+        mean=Avg("grades__value"),
+        low=Min("grades__value"),
+        high=Max("grades__value"),
+        absents=Count("grades", filter=Q(grades__absent=True)),
+    )
     students = students_of(request, class_group)
-    grades = (Grade.objects.for_request(request).filter(assessment__in=assessments, student__in=students)
-              .select_related("assessment", "assessment__subject"))
+    grades = (
+        Grade.objects.for_request(request)
+        .filter(assessment__in=assessments, student__in=students)
+        .select_related("assessment", "assessment__subject")
+    )
     by_student: dict[int, list] = {}
     for grade in grades:
         by_student.setdefault(grade.student_id, []).append(grade)
-    rows = [{"student": s, "overall": report(by_student.get(s.pk, []))["overall"]} for s in students]
+    rows = [
+        {"student": s, "overall": report(by_student.get(s.pk, []))["overall"]} for s in students
+    ]
     averages = [r["overall"] for r in rows if r["overall"] is not None]
-    return render(request, "ent/class_grades.html", {
-        "class_group": class_group, "stats": stats, "rows": rows,
-        "class_average": sum(averages) / len(averages) if averages else None})
+    return render(
+        request,
+        "grades/class_grades.html",
+        {
+            "class_group": class_group,
+            "stats": stats,
+            "rows": rows,
+            "class_average": sum(averages) / len(averages) if averages else None,
+        },
+    )

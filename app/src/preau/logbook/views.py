@@ -1,9 +1,11 @@
 """Cahier de textes: lesson content and homework per class and subject; the student's week;
 homework hand-in."""
+
 import datetime as dt
 
 from django.contrib import messages
 from django.db import transaction
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -12,9 +14,15 @@ from preau.core.models import ClassGroup
 from preau.core.prepared import PreparedQuery
 from preau.ent import files
 from preau.ent.access import profiles, require, viewer
-from preau.ent.forms import LogbookForm, SubmissionForm
-from preau.ent.models import Homework, LogbookEntry, Submission
-from preau.ent.views.common import PreparedPages, back, paginate, student_choice, visible_class_or_404
+from preau.ent.views.common import (
+    PreparedPages,
+    back,
+    paginate,
+    student_choice,
+    visible_class_or_404,
+)
+from preau.logbook.forms import LogbookForm, SubmissionForm
+from preau.logbook.models import Homework, LogbookEntry, Submission
 
 
 def _homework(request):
@@ -22,23 +30,27 @@ def _homework(request):
 
 
 def _entries(request):
-    return LogbookEntry.objects.for_request(request).select_related("class_group", "subject", "teacher")
+    return LogbookEntry.objects.for_request(request).select_related(
+        "class_group", "subject", "teacher"
+    )
 
 
 def _week_homework(est, classes, first, last):
-    return (Homework.objects.filter(establishment_id=est, class_group_id__any=classes,
-                                    due_on__gte=first, due_on__lte=last)
-            .select_related("class_group", "subject", "teacher"))
+    return Homework.objects.filter(
+        establishment_id=est, class_group_id__any=classes, due_on__gte=first, due_on__lte=last
+    ).select_related("class_group", "subject", "teacher")
 
 
 def _handed_in(est, student, homework):
-    return Submission.objects.filter(homework__establishment_id=est, student_id=student,
-                                     homework_id__any=homework).values_list("homework_id")
+    return Submission.objects.filter(
+        homework__establishment_id=est, student_id=student, homework_id__any=homework
+    ).values_list("homework_id")
 
 
 def _recent_entries(est, classes, since):
-    return (LogbookEntry.objects.filter(establishment_id=est, class_group_id__any=classes, date__gte=since)
-            .select_related("class_group", "subject", "teacher")[:30])
+    return LogbookEntry.objects.filter(
+        establishment_id=est, class_group_id__any=classes, date__gte=since
+    ).select_related("class_group", "subject", "teacher")[:30]
 
 
 # A student's logbook page (the most visited one), compiled once (preau.core.prepared); every
@@ -48,17 +60,28 @@ WEEK_HOMEWORK = PreparedQuery(_week_homework, est=int, classes=list, first=dt.da
 HANDED_IN = PreparedQuery(_handed_in, est=int, student=int, homework=list)
 RECENT_ENTRIES = PreparedQuery(_recent_entries, est=int, classes=list, since=dt.date)
 # A teacher's own entries (their logbook page).
-TEACHER_ENTRIES = PreparedPages(lambda est, teacher: LogbookEntry.objects.filter(
-    establishment_id=est, teacher_id=teacher).select_related("class_group", "subject", "teacher"),
-    est=int, teacher=int)
+TEACHER_ENTRIES = PreparedPages(
+    lambda est, teacher: LogbookEntry.objects.filter(
+        establishment_id=est, teacher_id=teacher
+    ).select_related("class_group", "subject", "teacher"),
+    est=int,
+    teacher=int,
+)
 
 
 def week_homework(request, student, days=7):
     """Homework due from today for the student's classes and groups, with the hand-in status."""
     est, today = request.establishment.pk, timezone.localdate()
-    items = WEEK_HOMEWORK.rows(est=est, classes=viewer(request).class_ids_of(student.pk), first=today,
-                               last=today + dt.timedelta(days=days))
-    handed = {row[0] for row in HANDED_IN.rows(est=est, student=student.pk, homework=[h.pk for h in items])}
+    items = WEEK_HOMEWORK.rows(
+        est=est,
+        classes=viewer(request).class_ids_of(student.pk),
+        first=today,
+        last=today + dt.timedelta(days=days),
+    )
+    handed = {
+        row[0]
+        for row in HANDED_IN.rows(est=est, student=student.pk, homework=[h.pk for h in items])
+    }
     for item in items:
         item.handed_in = item.pk in handed
     return items
@@ -71,26 +94,50 @@ def logbook(request, uai):
         student = student_choice(request)
         entries = []
         if student is not None:
-            entries = RECENT_ENTRIES.rows(est=request.establishment.pk, classes=me.class_ids_of(student.pk),
-                                          since=timezone.localdate() - dt.timedelta(days=14))
-        return render(request, "ent/logbook_student.html", {
-            "student": student, "children": me.children(), "entries": entries,
-            "homework": week_homework(request, student) if student else []})
+            entries = RECENT_ENTRIES.rows(
+                est=request.establishment.pk,
+                classes=me.class_ids_of(student.pk),
+                since=timezone.localdate() - dt.timedelta(days=14),
+            )
+        return render(
+            request,
+            "logbook/logbook_student.html",
+            {
+                "student": student,
+                "children": me.children(),
+                "entries": entries,
+                "homework": week_homework(request, student) if student else [],
+            },
+        )
     if me.profile == "ENS":
-        return render(request, "ent/logbook_teacher.html", {
-            "page": TEACHER_ENTRIES.page(request, est=request.establishment.pk, teacher=request.user.pk),
-            "taught": me.taught()})
+        return render(
+            request,
+            "logbook/logbook_teacher.html",
+            {
+                "page": TEACHER_ENTRIES.page(
+                    request, est=request.establishment.pk, teacher=request.user.pk
+                ),
+                "taught": me.taught(),
+            },
+        )
     classes = ClassGroup.objects.for_request(request).filter(school_year=me.year)
-    return render(request, "ent/logbook_classes.html", {"classes": classes})
+    return render(request, "logbook/logbook_classes.html", {"classes": classes})
 
 
 @profiles("ELV", "TUT", "ENS", "DIR", "EVS")
 def logbook_class(request, uai, class_id):
     class_group = visible_class_or_404(request, class_id)
-    return render(request, "ent/logbook_class.html", {
-        "class_group": class_group,
-        "homework": _homework(request).filter(class_group=class_group, due_on__gte=timezone.localdate()),
-        "page": paginate(request, _entries(request).filter(class_group=class_group))})
+    return render(
+        request,
+        "logbook/logbook_class.html",
+        {
+            "class_group": class_group,
+            "homework": _homework(request).filter(
+                class_group=class_group, due_on__gte=timezone.localdate()
+            ),
+            "page": paginate(request, _entries(request).filter(class_group=class_group)),
+        },
+    )
 
 
 @profiles("ENS")
@@ -100,19 +147,38 @@ def logbook_new(request, uai):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         teaching = data["teaching"]
-        common = {"establishment": request.establishment, "class_group": teaching.class_group,
-                  "subject": teaching.subject, "teacher": request.user}
+        common = {
+            "establishment": request.establishment,
+            "class_group": teaching.class_group,
+            "subject": teaching.subject,
+            "teacher": request.user,
+        }
         with transaction.atomic():
-            entry = LogbookEntry.objects.create(date=data["date"], title=data["title"],
-                                                content=data["content"], **common)
+            entry = LogbookEntry.objects.create(
+                date=data["date"], title=data["title"], content=data["content"], **common
+            )
             if data["homework"]:
-                Homework.objects.create(entry=entry, assigned_on=data["date"], due_on=data["due_on"],
-                                        description=data["homework"], hand_in=data["hand_in"], **common)
+                Homework.objects.create(
+                    entry=entry,
+                    assigned_on=data["date"],
+                    due_on=data["due_on"],
+                    description=data["homework"],
+                    hand_in=data["hand_in"],
+                    **common,
+                )
         messages.success(request, "Séance enregistrée dans le cahier de textes.")
         return back(request, "logbook")
-    return render(request, "ent/form_page.html", {
-        "form": form, "title": "Nouvelle séance", "submit": "Enregistrer la séance",
-        "back_url": reverse("logbook", kwargs={"uai": uai})}, status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "ent/form_page.html",
+        {
+            "form": form,
+            "title": "Nouvelle séance",
+            "submit": "Enregistrer la séance",
+            "back_url": reverse("logbook", kwargs={"uai": uai}),
+        },
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @profiles("ELV", "TUT", "ENS", "DIR", "EVS")
@@ -122,22 +188,53 @@ def homework(request, uai, homework_id):
     require(me.sees_class(item.class_group_id))
     mine = None
     if me.profile == "ELV":
-        mine = Submission.objects.for_request(request).filter(homework=item, student=request.user).first()
+        mine = (
+            Submission.objects.for_request(request)
+            .filter(homework=item, student=request.user)
+            .first()
+        )
     form = None
     if me.profile == "ELV" and item.hand_in:
         form = SubmissionForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             with files.atomic_upload(form, "file"):
                 stored = files.store(request.establishment, form.cleaned_data["file"], request.user)
-                Submission.objects.update_or_create(homework=item, student=request.user, defaults={
-                    "file": stored, "comment": form.cleaned_data["comment"], "submitted_at": timezone.now()})
+                Submission.objects.update_or_create(
+                    homework=item,
+                    student=request.user,
+                    defaults={
+                        "file": stored,
+                        "comment": form.cleaned_data["comment"],
+                        "submitted_at": timezone.now(),
+                    },
+                )
             if not form.errors:
                 messages.success(request, "Votre travail a bien été rendu.")
                 return back(request, "homework", homework_id=item.pk)
     submissions = None
     if item.teacher_id == request.user.pk or me.is_supervisor:
-        submissions = (Submission.objects.for_request(request).filter(homework=item)
-                       .select_related("student", "file").order_by("student__last_name"))
+        submissions = (
+            Submission.objects.for_request(request)
+            .filter(homework=item)
+            .select_related("student", "file")
+            .order_by("student__last_name")
+        )
     status = 400 if request.method == "POST" else 200
-    return render(request, "ent/homework.html", {"item": item, "form": form, "mine": mine,
-                                                 "submissions": submissions}, status=status)
+    return render(
+        request,
+        "logbook/homework.html",
+        {"item": item, "form": form, "mine": mine, "submissions": submissions},
+        status=status,
+    )
+
+
+def reads_submission(request, stored) -> bool:
+    """A hand-in is read (preau.ent.views.files) by the homework's teacher, the pupil who handed
+    it in and that pupil's legal guardians."""
+    students = viewer(request).student_ids()
+    return (
+        Submission.objects.for_request(request)
+        .filter(file=stored)
+        .filter(Q(homework__teacher=request.user) | Q(student_id__in=students))
+        .exists()
+    )

@@ -1,4 +1,5 @@
 """Messaging with communication rules (preau.ent.access.allowed_recipients), attachments."""
+
 from django.contrib import messages as flash
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.http import Http404
@@ -10,19 +11,26 @@ from preau.core.prepared import PreparedQuery
 from preau.ent import files
 from preau.ent.access import allowed_recipients
 from preau.ent.cache import invalidate
-from preau.ent.forms import ComposeForm, ReplyForm
-from preau.ent.models import Conversation, Message, Participant
 from preau.ent.notify import notify
 from preau.ent.views.common import PreparedPages, back
+from preau.messaging.forms import ComposeForm, ReplyForm
+from preau.messaging.models import Conversation, Message, Participant
 
 # Above this many allowed recipients (staff), the compose page asks for a search first.
 PICKER_LIMIT = 60
 
 
 def _unread_count(est, user):
-    return (Participant.objects.filter(conversation__establishment_id=est, user_id=user)
-            .filter(Q(last_read_at__isnull=True) | Q(last_read_at__lt=F("conversation__last_message_at")))
-            .order_by().values("user_id").annotate(n=Count("*")).values_list("n"))
+    return (
+        Participant.objects.filter(conversation__establishment_id=est, user_id=user)
+        .filter(
+            Q(last_read_at__isnull=True) | Q(last_read_at__lt=F("conversation__last_message_at"))
+        )
+        .order_by()
+        .values("user_id")
+        .annotate(n=Count("*"))
+        .values_list("n")
+    )
 
 
 # The dashboard's count, compiled once (preau.core.prepared), scoped to the establishment.
@@ -36,49 +44,74 @@ def unread_conversations(request) -> int:
 
 
 def _conversations(est, user):
-    my_read = Participant.objects.filter(conversation=OuterRef("pk"), user_id=user).values("last_read_at")[:1]
-    return (Conversation.objects.filter(establishment_id=est, participants__user_id=user)
-            .annotate(my_last_read=Subquery(my_read)))
+    my_read = Participant.objects.filter(conversation=OuterRef("pk"), user_id=user).values(
+        "last_read_at"
+    )[:1]
+    return Conversation.objects.filter(establishment_id=est, participants__user_id=user).annotate(
+        my_last_read=Subquery(my_read)
+    )
 
 
 def _participants(conversations):
-    return Participant.objects.filter(conversation_id__any=conversations).select_related("user").order_by("pk")
+    return (
+        Participant.objects.filter(conversation_id__any=conversations)
+        .select_related("user")
+        .order_by("pk")
+    )
 
 
 # The inbox and a conversation, compiled once (preau.core.prepared), scoped to the establishment
 # and to the conversations the user takes part in.
 INBOX = PreparedPages(_conversations, est=int, user=int)
-CONVERSATION = PreparedQuery(lambda est, user, pk: _conversations(est, user).filter(pk=pk)[:1],
-                             est=int, user=int, pk=int)
+CONVERSATION = PreparedQuery(
+    lambda est, user, pk: _conversations(est, user).filter(pk=pk)[:1], est=int, user=int, pk=int
+)
 PARTICIPANTS = PreparedQuery(_participants, conversations=list)
-THREAD = PreparedQuery(lambda conversation: Message.objects.filter(conversation_id=conversation)
-                       .select_related("author", "attachment"), conversation=int)
+THREAD = PreparedQuery(
+    lambda conversation: Message.objects.filter(conversation_id=conversation).select_related(
+        "author", "attachment"
+    ),
+    conversation=int,
+)
 
 
 def inbox(request, uai):
     page = INBOX.page(request, est=request.establishment.pk, user=request.user.pk)
     others: dict[int, list] = {}
-    for participant in PARTICIPANTS.rows(conversations=[c.pk for c in page]) if page.object_list else ():
+    for participant in (
+        PARTICIPANTS.rows(conversations=[c.pk for c in page]) if page.object_list else ()
+    ):
         if participant.user_id != request.user.pk:
             others.setdefault(participant.conversation_id, []).append(participant.user)
     for conversation in page:
-        conversation.unread = (conversation.my_last_read is None
-                               or conversation.my_last_read < conversation.last_message_at)
+        conversation.unread = (
+            conversation.my_last_read is None
+            or conversation.my_last_read < conversation.last_message_at
+        )
         conversation.others = others.get(conversation.pk, [])
-    return render(request, "ent/inbox.html", {"page": page})
+    return render(request, "messaging/inbox.html", {"page": page})
 
 
 def _send(request, conversation, body, attachment, recipients_ids):
     stored = files.store(request.establishment, attachment, request.user) if attachment else None
     now = timezone.now()
-    Message.objects.create(conversation=conversation, author=request.user, body=body, sent_at=now,
-                           attachment=stored)
+    Message.objects.create(
+        conversation=conversation, author=request.user, body=body, sent_at=now, attachment=stored
+    )
     conversation.last_message_at = now
     conversation.save(update_fields=["last_message_at"])
-    Participant.objects.filter(conversation=conversation, user=request.user).update(last_read_at=now)
-    notify(request.establishment, recipients_ids,
-           f"Nouveau message de {request.user.get_full_name()} : {conversation.subject}",
-           reverse("conversation", kwargs={"uai": request.establishment.uai, "conversation_id": conversation.pk}))
+    Participant.objects.filter(conversation=conversation, user=request.user).update(
+        last_read_at=now
+    )
+    notify(
+        request.establishment,
+        recipients_ids,
+        f"Nouveau message de {request.user.get_full_name()} : {conversation.subject}",
+        reverse(
+            "conversation",
+            kwargs={"uai": request.establishment.uai, "conversation_id": conversation.pk},
+        ),
+    )
 
 
 def compose(request, uai):
@@ -92,47 +125,95 @@ def compose(request, uai):
     too_many = not query and allowed.count() > PICKER_LIMIT
     choices = list(shown[:PICKER_LIMIT]) if not too_many else []
     # Keep recipients chosen earlier (or passed as ?a=) even when they are not in the search result.
-    extra = allowed.filter(pk__in=[w for w in wanted if w.isdigit()]).exclude(pk__in=[u.pk for u in choices])
+    extra = allowed.filter(pk__in=[w for w in wanted if w.isdigit()]).exclude(
+        pk__in=[u.pk for u in choices]
+    )
     choices += list(extra)
-    form = ComposeForm(request.POST or None, request.FILES or None, recipients=choices,
-                       initial={"recipients": wanted})
+    form = ComposeForm(
+        request.POST or None,
+        request.FILES or None,
+        recipients=choices,
+        initial={"recipients": wanted},
+    )
     if request.method == "POST" and form.is_valid():
         ids = [int(i) for i in form.cleaned_data["recipients"]]
         # The rule is checked on the server, whatever the form showed.
         if allowed.filter(pk__in=ids).count() != len(set(ids)):
             raise Http404
         with files.atomic_upload(form, "attachment"):
-            conversation = Conversation.objects.create(establishment=request.establishment,
-                                                       subject=form.cleaned_data["subject"], created_by=request.user)
-            Participant.objects.bulk_create([Participant(conversation=conversation, user_id=uid)
-                                             for uid in {request.user.pk, *ids}])
-            _send(request, conversation, form.cleaned_data["body"], form.cleaned_data["attachment"], ids)
+            conversation = Conversation.objects.create(
+                establishment=request.establishment,
+                subject=form.cleaned_data["subject"],
+                created_by=request.user,
+            )
+            Participant.objects.bulk_create(
+                [
+                    Participant(conversation=conversation, user_id=uid)
+                    for uid in {request.user.pk, *ids}
+                ]
+            )
+            _send(
+                request,
+                conversation,
+                form.cleaned_data["body"],
+                form.cleaned_data["attachment"],
+                ids,
+            )
         if not form.errors:
             flash.success(request, "Message envoyé.")
             return back(request, "conversation", conversation_id=conversation.pk)
-    return render(request, "ent/compose.html", {"form": form, "query": query, "too_many": too_many},
-                  status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "messaging/compose.html",
+        {"form": form, "query": query, "too_many": too_many},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 def conversation(request, uai, conversation_id):
-    item = CONVERSATION.first(est=request.establishment.pk, user=request.user.pk, pk=conversation_id)
+    item = CONVERSATION.first(
+        est=request.establishment.pk, user=request.user.pk, pk=conversation_id
+    )
     if item is None:
         raise Http404
     participants = PARTICIPANTS.rows(conversations=[item.pk])
     form = ReplyForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         with files.atomic_upload(form, "attachment"):
-            _send(request, item, form.cleaned_data["body"], form.cleaned_data["attachment"],
-                  [p.user_id for p in participants if p.user_id != request.user.pk])
+            _send(
+                request,
+                item,
+                form.cleaned_data["body"],
+                form.cleaned_data["attachment"],
+                [p.user_id for p in participants if p.user_id != request.user.pk],
+            )
         if not form.errors:
             flash.success(request, "Réponse envoyée.")
             return back(request, "conversation", conversation_id=item.pk)
     if item.my_last_read is None or item.my_last_read < item.last_message_at:
         # Marked read only when it was not (reading it again changes nothing: no write).
-        Participant.objects.filter(conversation=item, user=request.user).update(last_read_at=timezone.now())
+        Participant.objects.filter(conversation=item, user=request.user).update(
+            last_read_at=timezone.now()
+        )
         invalidate(request)  # the cached dashboard counted this conversation as unread
     thread = THREAD.rows(conversation=item.pk)
-    return render(request, "ent/conversation.html", {
-        "item": item, "thread": thread, "form": form,
-        "others": [p.user for p in participants if p.user_id != request.user.pk]},
-        status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "messaging/conversation.html",
+        {
+            "item": item,
+            "thread": thread,
+            "form": form,
+            "others": [p.user for p in participants if p.user_id != request.user.pk],
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def reads_attachment(request, stored) -> bool:
+    """A message attachment is read (preau.ent.views.files) by the conversation's participants."""
+    return (
+        Message.objects.for_request(request)
+        .filter(attachment=stored, conversation__participants__user=request.user)
+        .exists()
+    )

@@ -8,15 +8,18 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from preau.attendance.models import Absence
+from preau.attendance.views import NEEDS_JUSTIFICATION
+from preau.core.models import ClassMembership
 from preau.core.prepared import PreparedQuery
 from preau.ent.access import viewer
 from preau.ent.cache import cached_html_for_user
-from preau.core.models import ClassMembership
-from preau.ent.models import Absence, Grade, Homework, Notification, Submission
-from preau.ent.views.attendance import NEEDS_JUSTIFICATION
-from preau.ent.views.community import latest_news
-from preau.ent.views.messaging import unread_conversations
-from preau.ent.views.timetable import today_slots
+from preau.ent.models import Notification
+from preau.grades.models import Grade
+from preau.logbook.models import Homework, Submission
+from preau.messaging.views import unread_conversations
+from preau.news.views import latest_news
+from preau.timetable.views import today_slots
 
 
 def _classes(est, ids, year):

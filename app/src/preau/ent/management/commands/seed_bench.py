@@ -16,8 +16,14 @@ from preau.core.management.base import OpsCommand
 from preau.core.models import ClassGroup, ClassMembership, Establishment, Membership, ParentLink, Platform, TeachingAssignment, User
 from preau.core.uai import check_letter
 from preau.ent import files
-from preau.ent.models import (Absence, Assessment, Conversation, Document, Grade, Homework, LogbookEntry, Message,
-                              NewsItem, Notification, Participant, TimetableSlot)
+from preau.attendance.models import Absence
+from preau.documents.models import Document
+from preau.ent.models import Notification
+from preau.grades.models import Assessment, Grade
+from preau.logbook.models import Homework, LogbookEntry
+from preau.messaging.models import Conversation, Message, Participant
+from preau.news.models import NewsItem
+from preau.timetable.models import TimetableSlot
 
 BENCH_PASSWORD = "bench-preau-2026"
 BATCH = 5000

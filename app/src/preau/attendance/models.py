@@ -1,0 +1,66 @@
+"""Vie scolaire: absences and lateness, their justification and validation.
+Tables keep their `ent_` names: the models moved out of `preau.ent` (app README)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from preau.core.models import ClassGroup, Subject
+from preau.ent.models import TenantModel
+
+User = settings.AUTH_USER_MODEL
+
+
+class Absence(TenantModel):
+    class Kind(models.TextChoices):
+        ABSENCE = "absence", "Absence"
+        LATE = "late", "Retard"
+
+    class Status(models.TextChoices):
+        UNJUSTIFIED = "unjustified", "À justifier"
+        SUBMITTED = "submitted", "Justificatif envoyé"
+        ACCEPTED = "accepted", "Justifiée"
+        REFUSED = "refused", "Justification refusée"
+
+    student = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    class_group = models.ForeignKey(
+        ClassGroup, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    subject = models.ForeignKey(
+        Subject, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    date = models.DateField()
+    start = models.TimeField()
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.ABSENCE)
+    minutes_late = models.PositiveSmallIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UNJUSTIFIED)
+    reason = models.TextField(blank=True)
+    justified_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    justified_at = models.DateTimeField(null=True, blank=True)
+    validated_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    validated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "ent_absence"
+        ordering = ["-date", "-start"]
+        indexes = [
+            models.Index(fields=["establishment", "student", "date"]),
+            models.Index(fields=["establishment", "status", "date"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student", "date", "start"], name="absence_one_per_lesson"
+            )
+        ]
+
+    @property
+    def needs_justification(self) -> bool:
+        return self.status in (self.Status.UNJUSTIFIED, self.Status.REFUSED)

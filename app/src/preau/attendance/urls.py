@@ -1,0 +1,21 @@
+"""Vie scolaire: pages under /e/<uai>/ (included by preau.urls, guarded by TenantMiddleware)."""
+
+from django.urls import path
+
+from preau.attendance import views
+
+urlpatterns = [
+    path("vie-scolaire/", views.attendance, name="attendance"),
+    path("vie-scolaire/appel/<int:class_id>/", views.roll_call, name="roll_call"),
+    path(
+        "vie-scolaire/absences/<int:absence_id>/justifier/",
+        views.absence_justify,
+        name="absence_justify",
+    ),
+    path(
+        "vie-scolaire/absences/<int:absence_id>/valider/",
+        views.absence_validate,
+        name="absence_validate",
+    ),
+    path("vie-scolaire/eleves/<int:user_id>/", views.student_attendance, name="student_attendance"),
+]

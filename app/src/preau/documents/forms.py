@@ -1,0 +1,16 @@
+from django import forms
+
+from preau.core.forms import AccessibleForm
+from preau.ent.forms import TeachingChoiceField, UploadField
+
+
+class DocumentForm(AccessibleForm):
+    title = forms.CharField(label="Titre", max_length=200)
+    description = forms.CharField(
+        label="Description", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    file = UploadField(label="Fichier")
+
+    def __init__(self, *args, taught=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields = {"teaching": TeachingChoiceField(taught), **self.fields}

@@ -1,0 +1,10 @@
+"""Documents: pages under /e/<uai>/ (included by preau.urls, guarded by TenantMiddleware)."""
+
+from django.urls import path
+
+from preau.documents import views
+
+urlpatterns = [
+    path("documents/", views.documents, name="documents"),
+    path("documents/nouveau/", views.document_new, name="document_new"),
+]

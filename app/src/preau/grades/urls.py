@@ -1,0 +1,12 @@
+"""Notes: pages under /e/<uai>/ (included by preau.urls, guarded by TenantMiddleware)."""
+
+from django.urls import path
+
+from preau.grades import views
+
+urlpatterns = [
+    path("notes/", views.grades, name="grades"),
+    path("notes/nouvelle/", views.assessment_new, name="assessment_new"),
+    path("notes/evaluations/<int:assessment_id>/", views.assessment, name="assessment"),
+    path("notes/classes/<int:class_id>/", views.class_grades, name="class_grades"),
+]

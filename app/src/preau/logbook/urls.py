@@ -1,0 +1,12 @@
+"""Cahier de textes: pages under /e/<uai>/ (included by preau.urls, guarded by TenantMiddleware)."""
+
+from django.urls import path
+
+from preau.logbook import views
+
+urlpatterns = [
+    path("cahier-de-textes/", views.logbook, name="logbook"),
+    path("cahier-de-textes/nouvelle-seance/", views.logbook_new, name="logbook_new"),
+    path("cahier-de-textes/classes/<int:class_id>/", views.logbook_class, name="logbook_class"),
+    path("cahier-de-textes/devoirs/<int:homework_id>/", views.homework, name="homework"),
+]

@@ -1,0 +1,111 @@
+"""The models of this service were created by preau.ent's 0001 and keep their tables
+(Meta.db_table): this migration takes them into this app's state only; ent's 0002 drops
+them from its state and moves their content types (app README, "One app per service")."""
+
+import django.db.models.deletion
+import django.utils.timezone
+from django.conf import settings
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    initial = True
+
+    dependencies = [
+        ("core", "0004_loginattempt_prefix"),
+        ("ent", "0001_initial"),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.CreateModel(
+                    name="ResourceLink",
+                    fields=[
+                        (
+                            "id",
+                            models.BigAutoField(
+                                auto_created=True,
+                                primary_key=True,
+                                serialize=False,
+                                verbose_name="ID",
+                            ),
+                        ),
+                        ("title", models.CharField(max_length=200)),
+                        ("url", models.URLField(max_length=500)),
+                        ("description", models.CharField(blank=True, max_length=300)),
+                        (
+                            "audience",
+                            models.JSONField(
+                                blank=True, default=list, help_text="Profiles; empty = everyone"
+                            ),
+                        ),
+                        ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                        (
+                            "establishment",
+                            models.ForeignKey(
+                                on_delete=django.db.models.deletion.CASCADE,
+                                related_name="+",
+                                to="core.establishment",
+                            ),
+                        ),
+                    ],
+                    options={
+                        "db_table": "ent_resourcelink",
+                        "ordering": ["title"],
+                    },
+                ),
+                migrations.CreateModel(
+                    name="NewsItem",
+                    fields=[
+                        (
+                            "id",
+                            models.BigAutoField(
+                                auto_created=True,
+                                primary_key=True,
+                                serialize=False,
+                                verbose_name="ID",
+                            ),
+                        ),
+                        ("title", models.CharField(max_length=200)),
+                        ("body", models.TextField()),
+                        (
+                            "audience",
+                            models.JSONField(
+                                blank=True, default=list, help_text="Profiles; empty = everyone"
+                            ),
+                        ),
+                        ("published_at", models.DateTimeField(default=django.utils.timezone.now)),
+                        (
+                            "author",
+                            models.ForeignKey(
+                                null=True,
+                                on_delete=django.db.models.deletion.SET_NULL,
+                                related_name="+",
+                                to=settings.AUTH_USER_MODEL,
+                            ),
+                        ),
+                        (
+                            "establishment",
+                            models.ForeignKey(
+                                on_delete=django.db.models.deletion.CASCADE,
+                                related_name="+",
+                                to="core.establishment",
+                            ),
+                        ),
+                    ],
+                    options={
+                        "db_table": "ent_newsitem",
+                        "ordering": ["-published_at"],
+                        "indexes": [
+                            models.Index(
+                                fields=["establishment", "published_at"],
+                                name="ent_newsite_establi_6a230e_idx",
+                            )
+                        ],
+                    },
+                ),
+            ]
+        ),
+    ]

@@ -1,0 +1,15 @@
+from django import forms
+
+from preau.core.forms import AccessibleForm
+from preau.ent.forms import UploadField
+
+
+class SpacePostForm(AccessibleForm):
+    title = forms.CharField(label="Sujet", max_length=200)
+    body = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 4}))
+    file = UploadField(label="Fichier partagé (facultatif)", required=False)
+
+
+class SpaceReplyForm(AccessibleForm):
+    body = forms.CharField(label="Votre réponse", widget=forms.Textarea(attrs={"rows": 3}))
+    file = UploadField(label="Fichier partagé (facultatif)", required=False)

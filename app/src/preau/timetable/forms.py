@@ -1,0 +1,69 @@
+from django import forms
+from django.core.exceptions import ValidationError
+
+from preau.core.forms import AccessibleForm
+from preau.ent.forms import TimeInput
+from preau.timetable.models import Weekday
+
+
+class TimetableSlotForm(AccessibleForm):
+    """One lesson of the weekly timetable. The choices come from the establishment of the
+    request only (classes of the current year, its subjects, its current teachers)."""
+
+    class_group = forms.ModelChoiceField(
+        label="Classe ou groupe", queryset=None, empty_label="— choisir —"
+    )
+    weekday = forms.TypedChoiceField(
+        label="Jour",
+        coerce=int,
+        choices=[("", "— choisir —")] + [(value, label) for value, label in Weekday.choices],
+    )
+    start = forms.TimeField(label="Début", widget=TimeInput())
+    end = forms.TimeField(label="Fin", widget=TimeInput())
+    subject = forms.ModelChoiceField(
+        label="Matière", queryset=None, required=False, empty_label="— aucune —"
+    )
+    teacher = forms.ModelChoiceField(
+        label="Enseignant", queryset=None, required=False, empty_label="— aucun —"
+    )
+    room = forms.CharField(label="Salle", max_length=40, required=False)
+
+    def __init__(self, *args, classes, subjects, teachers, others, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["class_group"].queryset = classes
+        self.fields["subject"].queryset = subjects
+        self.fields["subject"].label_from_instance = lambda s: s.label or s.code
+        self.fields["teacher"].queryset = teachers
+        self.fields["teacher"].label_from_instance = lambda u: (
+            f"{u.last_name} {u.first_name}".strip() or u.username
+        )
+        self.others = others  # the establishment's other slots, for the overlap checks
+
+    def clean(self):
+        data = super().clean()
+        start, end, day = data.get("start"), data.get("end"), data.get("weekday")
+        if start and end and end <= start:
+            self.add_error("end", "La fin du cours doit être après son début.")
+            return data
+        if not (start and end and day):
+            return data
+        overlapping = self.others.filter(weekday=day, start__lt=end, end__gt=start)
+        if data.get("class_group") and overlapping.filter(class_group=data["class_group"]).exists():
+            self.add_error("start", f"{data['class_group'].name} a déjà un cours sur ce créneau.")
+        if data.get("teacher") and overlapping.filter(teacher=data["teacher"]).exists():
+            self.add_error("teacher", "Cet enseignant a déjà un cours sur ce créneau.")
+        return data
+
+
+class TimetableImportForm(AccessibleForm):
+    file = forms.FileField(
+        label="Fichier CSV",
+        help_text="Colonnes séparées par « ; » : classe;jour;debut;"
+        "fin;matiere;enseignant;salle (jour : lundi…samedi, enseignant : identifiant).",
+    )
+
+    def clean_file(self):
+        data = self.cleaned_data["file"]
+        if data.size > 1024 * 1024:
+            raise ValidationError("Fichier trop volumineux (1 Mo au maximum).")
+        return data
