@@ -272,6 +272,7 @@ class Sessions(_Runner):
     def __enter__(self) -> Sessions:
         from pyinfra.api.config import Config
         from pyinfra.api.connect import connect_all
+        from pyinfra.api.exceptions import PyinfraError
         from pyinfra.api.inventory import Inventory as PyinfraInventory
         from pyinfra.api.state import State
         from pyinfra.connectors.sshuserclient.client import get_host_keys
@@ -290,7 +291,8 @@ class Sessions(_Runner):
             PARALLEL=max(1, len(self.hosts)), CONNECT_TIMEOUT=CONNECT_TIMEOUT
         )
         self.state = State(pyinfra_inv, config)
-        connect_all(self.state)
+        with contextlib.suppress(PyinfraError):  # "No hosts remaining!": all unreachable
+            connect_all(self.state)
         active = self.state.activated_hosts
         self.unreachable = [
             h.name for h in self.hosts if pyinfra_inv.get_host(h.name) not in active

@@ -2,7 +2,7 @@
 inventory, and `lab up` is repeatable."""
 import pytest
 
-from preau_ops import audit, converge, inventory, procedures, release
+from preau_ops import converge, inventory, runner
 from preau_ops.lab import hosts as lab_hosts
 
 from .conftest import TOPOLOGY, deploy
@@ -22,14 +22,24 @@ def test_ansible_pings_every_host(lab):
     assert converge.ping(lab) == {name: True for name in lab.hosts}
 
 
+def read_fact(lab, fact) -> dict:
+    """{host: value} of a pyinfra fact, over the runner's sessions."""
+    from pyinfra.api.facts import get_facts
+
+    with runner.session(lab) as sessions:
+        return {host.name: value for host, value in get_facts(sessions.state, fact).items()}
+
+
 def test_pyinfra_reads_facts_of_every_host(lab):
-    assert release.read_fact(lab, "server.Hostname") == {name: name for name in lab.hosts}
-    os_release = release.read_fact(lab, "server.LinuxDistribution")
+    from pyinfra.facts.server import Hostname, LinuxDistribution
+
+    assert read_fact(lab, Hostname) == {name: name for name in lab.hosts}
+    os_release = read_fact(lab, LinuxDistribution)
     assert {v["release_meta"]["VERSION_CODENAME"] for v in os_release.values()} == {"bookworm"}
 
 
 def test_fabric_runs_a_command_on_every_host(lab):
-    outputs = procedures.run_everywhere(lab, "hostname && systemctl is-system-running || true")
+    outputs = runner.run_everywhere(lab, "hostname && systemctl is-system-running || true")
     for name, out in outputs.items():
         hostname, state = out.splitlines()
         assert hostname == name
@@ -38,7 +48,7 @@ def test_fabric_runs_a_command_on_every_host(lab):
 
 def test_testinfra_checks_every_host(lab):
     for host in lab.hosts.values():
-        remote = audit.testinfra_host(host)
+        remote = runner.testinfra_host(host, lab)
         assert remote.system_info.codename == "bookworm"
         assert remote.service("ssh").is_running
         assert remote.check_output("hostname") == host.name
@@ -49,8 +59,8 @@ def test_the_tools_share_the_inventory_variables(lab):
     """A variable set once in group_vars reaches each tool's view of every host."""
     domains = {h.vars["preau_domain"] for h in lab.hosts.values()}
     assert domains == {"ent.preau.test"}
-    with release.pyinfra_state(lab) as state:
-        assert {h.data.preau_domain for h in state.inventory} == domains
+    with runner.session(lab) as sessions:
+        assert {h.data.preau_domain for h in sessions.state.inventory} == domains
 
 
 def test_unknown_host_keys_are_refused(lab, tmp_path):
@@ -60,14 +70,14 @@ def test_unknown_host_keys_are_refused(lab, tmp_path):
     host = inventory.Host(host.name, host.groups,
                           {**host.vars, "preau_ssh_known_hosts_file": str(tmp_path / "known_hosts")})
     with pytest.raises(Exception, match="cannot connect|not found in known_hosts"):
-        procedures.run_everywhere(lab, "true", hosts=[host])
+        runner.run_everywhere(lab, "true", hosts=[host])
 
 
 def test_unreachable_host_is_named(lab):
     ghost = inventory.Host("ghost", ["app"], {"ansible_host": "172.30.82.99",
                                               "ansible_user": "deploy"})
     with pytest.raises(Exception, match="ghost"):
-        procedures.run_everywhere(lab, "true", hosts=[ghost])
+        runner.run_everywhere(lab, "true", hosts=[ghost])
 
 
 def test_lab_up_twice_is_harmless(lab):

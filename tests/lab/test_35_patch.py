@@ -2,7 +2,7 @@
 host with health checks."""
 import pytest
 
-from preau_ops import procedures
+from preau_ops import runner
 
 from .conftest import deploy
 
@@ -15,18 +15,16 @@ def _ops_host(lab):
 
 def test_patch_refuses_an_unhealthy_host(lab):
     host = _ops_host(lab)
-    with procedures.connect(host) as connection:
-        procedures.run(connection, "systemd-run --unit preau-test-broken /bin/false; sleep 1",
-                       host, check=False)
+    with runner.FabricSession(host, lab) as session:
+        session.run(host, "systemd-run --unit preau-test-broken /bin/false; sleep 1", check=False)
     try:
         result = deploy("patch", "--limit", host.name, check=False)
         assert result.returncode == 1
         assert "not healthy before patching" in result.stdout
         assert "preau-test-broken" in result.stdout
     finally:
-        with procedures.connect(host) as connection:
-            procedures.run(connection, "systemctl reset-failed preau-test-broken", host,
-                           check=False)
+        with runner.FabricSession(host, lab) as session:
+            session.run(host, "systemctl reset-failed preau-test-broken", check=False)
 
 
 def test_patch_updates_a_host_and_checks_it(lab):

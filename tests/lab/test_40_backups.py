@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from preau_ops import procedures
+from preau_ops import runner
 from preau_ops.errors import OpsError
 from preau_ops.procedures import backups
 
@@ -16,9 +16,8 @@ pytestmark = pytest.mark.lab
 
 def psql(lab, sql: str, database: str = "postgres") -> str:
     db = lab.hosts_in("db")[0]
-    with procedures.connect(db) as connection:
-        result = procedures.run(connection,
-                                f"sudo -u postgres psql -d {database} -tAc \"{sql}\"", db)
+    with runner.FabricSession(db, lab) as session:
+        result = session.run(db, f"sudo -u postgres psql -d {database} -tAc \"{sql}\"")
     return result.stdout.strip()
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from preau.core.generator import generate
 from preau.core.uai import check_letter
-from preau_ops import procedures
+from preau_ops import procedures, runner
 from preau_ops.inventory import Host
 from preau_ops.procedures import establishments
 
@@ -97,17 +97,16 @@ def test_archive_and_list(released):
 
 def test_another_operation_running_is_refused(released):
     app = released.hosts_in("app")[0]
-    with procedures.connect(app) as connection:
-        procedures.run(connection, f"mkdir -p {procedures.LOCK_DIR} && "
-                                   f"echo 'alice merge since 10:00' > {procedures.LOCK_DIR}/owner",
-                       app)
+    with runner.FabricSession(app, released) as session:
+        session.run(app, f"mkdir -p {procedures.LOCK_DIR} && "
+                         f"echo 'alice merge since 10:00' > {procedures.LOCK_DIR}/owner")
     try:
         result = deploy("establishment", "archive", SRC, check=False)
         assert result.returncode == 1
         assert "another operation is running: alice merge" in result.stdout
     finally:
-        with procedures.connect(app) as connection:
-            procedures.run(connection, f"rm -rf {procedures.LOCK_DIR}", app)
+        with runner.FabricSession(app, released) as session:
+            session.run(app, f"rm -rf {procedures.LOCK_DIR}")
 
 
 def test_unreachable_app_host_is_refused(released):

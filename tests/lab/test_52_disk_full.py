@@ -22,9 +22,8 @@ def tight(lab):
 
 def _lock_absent(inv) -> bool:
     app = inv.hosts_in("app")[0]
-    with procedures.connect(app) as connection:
-        return procedures.run(connection, f"test -e {procedures.LOCK_DIR}", app,
-                              check=False).return_code != 0
+    with runner.FabricSession(app, inv) as session:
+        return not session.run(app, f"test -e {procedures.LOCK_DIR}", check=False).ok
 
 
 def test_a_procedure_refuses_a_nearly_full_disk(tight):
