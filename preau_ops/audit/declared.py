@@ -2,69 +2,41 @@
 
 The inventory's variables win over `roles/<role>/defaults/main.yml`; a default that is exactly
 `{{ other_variable }}` is resolved, anything more elaborate is not needed by the audit.
-What the roles install or start without a variable for it (exporters, backup tools) is listed
-here, by group, as docs/contracts.md and the roles' READMEs declare it.
+What the roles install or start without a variable for it (exporters, backup tools), and the
+units each group must run, come from the platform map (preau_ops/platform.py).
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
+from typing import Any
 
 import yaml
 
+from preau_ops import platform
 from preau_ops.inventory import Host, Inventory
 from preau_ops.paths import ROLES
-
-# Packages and units each group gets beyond the roles' package variables.
-GROUP_PACKAGES = {
-    "all": ["prometheus-node-exporter"],
-    "db": ["prometheus-postgres-exporter", "pgbackrest"],
-    "lb": ["prometheus-nginx-exporter"],
-    "app": ["borgmatic"],
-    "backup": ["pgbackrest", "borgbackup"],
-    "monitoring": ["prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter"],
-}
-GROUP_PACKAGE_VARS = {
-    "all": ["base_packages", "base_extra_packages"],
-    "db": ["postgresql_packages"],
-    "app": ["app_packages"],
-    "lb": ["nginx_packages"],
-}
-# Units that must be enabled and active (a oneshot such as nftables is active "exited").
-GROUP_UNITS = {
-    "all": ["ssh.service", "nftables.service", "prometheus-node-exporter.service"],
-    "db": ["postgresql@15-main.service", "prometheus-postgres-exporter.service"],
-    "lb": ["nginx.service", "prometheus-nginx-exporter.service"],
-    "app": ["preau.socket", "preau-backup-files.timer"],
-    "backup": ["preau-backup-full.timer", "preau-backup-diff.timer", "preau-restore-drill.timer"],
-    "monitoring": [
-        "prometheus.service",
-        "prometheus-alertmanager.service",
-        "prometheus-blackbox-exporter.service",
-    ],
-}
-# Started only on real machines (the base role configures them in containers, no more).
-NOT_IN_CONTAINER_UNITS = ["auditd.service", "chrony.service"]
 
 _REFERENCE = re.compile(r"^\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}$")
 
 
 @functools.cache
-def role_defaults() -> dict:
-    merged: dict = {}
+def role_defaults() -> dict[str, Any]:
+    merged: dict[str, Any] = {}
     for path in sorted(ROLES.glob("*/defaults/main.yml")):
         merged.update(yaml.safe_load(path.read_text()) or {})
     return merged
 
 
-def var(host: Host, name: str, default=None):
+def var(host: Host, name: str, default: Any = None) -> Any:
     """A variable as the roles see it for this host: inventory first, then role defaults."""
     value = host.vars.get(name, role_defaults().get(name, default))
     return _resolve(host, value, depth=0)
 
 
-def _resolve(host: Host, value, depth: int):
+def _resolve(host: Host, value: Any, depth: int) -> Any:
     if depth > 5:
         return value
     if isinstance(value, str):
@@ -79,16 +51,23 @@ def _resolve(host: Host, value, depth: int):
     return value
 
 
-def in_groups(host: Host, groups) -> bool:
-    return "all" in groups or bool(set(groups) & set(host.groups))
+def in_groups(host: Host, groups: Iterable[str]) -> bool:
+    groups = set(groups)
+    return platform.EVERY_HOST in groups or bool(groups & set(host.groups))
+
+
+def _map_groups(host: Host) -> list[str]:
+    """`all`, then the host's groups the platform map knows (others declare nothing)."""
+    known = set(platform.groups())
+    return [platform.EVERY_HOST, *(g for g in host.groups if g in known)]
 
 
 def packages(host: Host) -> list[str]:
     wanted: list[str] = []
-    for group in ["all", *host.groups]:
-        for name in GROUP_PACKAGE_VARS.get(group, []):
+    for group in _map_groups(host):
+        for name in platform.package_vars(group):
             wanted += var(host, name) or []
-        wanted += GROUP_PACKAGES.get(group, [])
+        wanted += platform.packages(group)
     if "app" in host.groups and var(host, "app_antivirus_enabled", True):
         wanted.append("clamav-daemon")  # uploads are scanned before they are stored
     return sorted(set(wanted))
@@ -96,8 +75,8 @@ def packages(host: Host) -> list[str]:
 
 def units(host: Host) -> list[str]:
     wanted: list[str] = []
-    for group in ["all", *host.groups]:
-        wanted += GROUP_UNITS.get(group, [])
+    for group in _map_groups(host):
+        wanted += platform.units(group)
     if "app" in host.groups:
         wanted += [
             f"preau-{job['name']}.timer"
@@ -109,7 +88,7 @@ def units(host: Host) -> list[str]:
     return sorted(set(wanted))
 
 
-def firewall_rules(host: Host) -> list[dict]:
+def firewall_rules(host: Host) -> list[dict[str, Any]]:
     ssh = {
         "name": "ssh",
         "groups": ["all"],

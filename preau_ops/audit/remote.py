@@ -7,11 +7,22 @@ import dataclasses
 import os
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .. import runner
 from ..inventory import Host, Inventory
 from ..paths import STATE_DIR
+
+
+class CommandResult(Protocol):
+    """What testinfra answers for a command (its CommandResult)."""
+
+    @property
+    def rc(self) -> int: ...
+    @property
+    def stdout(self) -> str: ...
+    @property
+    def stderr(self) -> str: ...
 
 
 def testinfra_host(host: Host, sudo: bool = False, inv: Inventory | None = None) -> Any:
@@ -62,15 +73,16 @@ class Remote:
         target = auditor_of(host) if as_auditor else host
         self.user = target.user
         self.host = runner.testinfra_host(target, inv or _alone(host), control_dir=control_dir)
-        self._cache: dict = {}
+        self._cache: dict[str, bool] = {}
 
     @property
     def name(self) -> str:
         return self.inventory_host.name
 
-    def run(self, command: str):
+    def run(self, command: str) -> CommandResult:
         """testinfra CommandResult (rc, stdout, stderr) of an unprivileged command."""
-        return self.host.run(command)
+        result: CommandResult = self.host.run(command)
+        return result
 
     def out(self, command: str) -> str:
         result = self.run(command)
@@ -81,9 +93,9 @@ class Remote:
             )
         return result.stdout
 
-    def root(self, command: str):
+    def root(self, command: str) -> CommandResult:
         """One allowed read-only command as root (`sudo -n`: never waits for a password)."""
-        return self.host.run(f"sudo -n {command}")
+        return self.run(f"sudo -n {command}")
 
     def root_out(self, command: str) -> str | None:
         """Output of a root command, or None when sudo refuses it (not in the rule)."""

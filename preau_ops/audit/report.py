@@ -3,8 +3,8 @@ asset), in French or English."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -68,7 +68,10 @@ WORDS = {
 }
 
 
-def summarise(results: list[dict]) -> dict:
+Result = dict[str, Any]  # one control on one host, as catalogue.record writes it
+
+
+def summarise(results: list[Result]) -> dict[str, Any]:
     """Counts and score (passed / (passed + failed), skipped controls left out)."""
     counts = {
         s: sum(1 for r in results if r["status"] == s) for s in ("passed", "failed", "skipped")
@@ -77,14 +80,15 @@ def summarise(results: list[dict]) -> dict:
     return {"counts": counts, "score": round(100 * counts["passed"] / judged, 1) if judged else 0.0}
 
 
-def _by_host(results: list[dict]) -> OrderedDict[str, list[dict]]:
-    grouped: OrderedDict[str, list[dict]] = OrderedDict()
+def _by_host(results: list[Result]) -> dict[str, list[Result]]:
+    """Results by host, hosts in name order and the platform's last."""
+    grouped: dict[str, list[Result]] = {}
     for result in sorted(results, key=lambda r: (r["host"] == "platform", r["host"], r["control"])):
         grouped.setdefault(result["host"], []).append(result)
     return grouped
 
 
-def render_html(data: dict, lang: str = "fr") -> str:
+def render_html(data: dict[str, Any], lang: str = "fr") -> str:
     import jinja2
 
     env = jinja2.Environment(

@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+from preau_ops import platform
+
 from .. import declared
 
 control = pytest.mark.control
@@ -62,7 +64,7 @@ def test_units(host, remote, evidence):
     if remote.in_container():
         evidence("auditd, chronyd: not applicable in a container (configured, not started)")
     else:
-        for unit in declared.NOT_IN_CONTAINER_UNITS:
+        for unit in platform.not_in_container_units():
             if remote.run(f"systemctl is-active {unit}").stdout.strip() != "active":
                 problems.append(f"{unit} is not active")
     assert not problems, "; ".join(problems)
