@@ -4,6 +4,7 @@ On a machine without systemd (CI, these workstations) nothing starts dockerd for
 on Debian we install docker.io if needed and run dockerd in the background, keeping its PID in
 the lab's state dir so that `lab down` stops exactly the daemon it started, and nothing else.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,6 +21,7 @@ LOG_FILE = STATE_DIR / "dockerd.log"
 
 def _client():
     import docker
+
     return docker.from_env(timeout=120)
 
 
@@ -36,22 +38,27 @@ def ensure(progress=None):
     if answers():
         return _client()
     if os.geteuid() != 0 or not os.path.exists("/etc/debian_version"):
-        raise OpsError("no Docker engine answers on /var/run/docker.sock",
-                       "start Docker (or run deploy.py as root on Debian so it can start one)")
+        raise OpsError(
+            "no Docker engine answers on /var/run/docker.sock",
+            "start Docker (or run deploy.py as root on Debian so it can start one)",
+        )
     system.ensure(system.LAB, "the lab", progress)
     if progress:
         progress.update("starting dockerd")
     STATE_DIR.mkdir(exist_ok=True)
     with open(LOG_FILE, "ab") as log:
-        proc = subprocess.Popen(["dockerd", "--host=unix:///var/run/docker.sock"],
-                                stdout=log, stderr=log, start_new_session=True)
+        proc = subprocess.Popen(
+            ["dockerd", "--host=unix:///var/run/docker.sock"],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
     PID_FILE.write_text(str(proc.pid))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             PID_FILE.unlink(missing_ok=True)
-            raise OpsError(f"dockerd exited at start (code {proc.returncode})",
-                           f"see {LOG_FILE}")
+            raise OpsError(f"dockerd exited at start (code {proc.returncode})", f"see {LOG_FILE}")
         if answers():
             return _client()
         time.sleep(0.5)
