@@ -3,6 +3,7 @@
 `up` is idempotent: running hosts are kept, missing ones created, stopped ones started, and
 the lab inventory (`inventories/lab/hosts.yml`) is rewritten from what actually runs.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,13 @@ GROUPS = platform.groups()  # the platform map's; the single topology's host car
 TOPOLOGIES: dict[str, dict[str, tuple[str, ...]]] = {
     "single": {"ent": GROUPS},
     "standard": {"web": ("lb", "app"), "db": ("db",), "ops": ("backup", "monitoring")},
-    "scaled": {"lb": ("lb",), "app1": ("app",), "app2": ("app",), "db": ("db",),
-               "ops": ("backup", "monitoring")},
+    "scaled": {
+        "lb": ("lb",),
+        "app1": ("app",),
+        "app2": ("app",),
+        "db": ("db",),
+        "ops": ("backup", "monitoring"),
+    },
 }
 # The lab stands in for a dedicated backup disk: on a backup host the backups of the
 # pgBackRest repository (`backup/` of roles/backup's `backup_repo_path`, /var/lib/pgbackrest)
@@ -79,22 +85,26 @@ def read_state() -> dict | None:
 
 
 def planned(topology: str) -> list[LabHost]:
-    return [LabHost(name, groups, address_of(name))
-            for name, groups in TOPOLOGIES[topology].items()]
+    return [
+        LabHost(name, groups, address_of(name)) for name, groups in TOPOLOGIES[topology].items()
+    ]
 
 
 def container_states() -> dict[str, str]:
     """State of every lab container, by container name."""
-    out = _docker("ps", "-a", "--filter", f"label={LABEL}", "--format",
-                  "{{.Names}} {{.State}}").stdout
+    out = _docker(
+        "ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}} {{.State}}"
+    ).stdout
     return dict(line.split(" ", 1) for line in out.splitlines() if line.strip())
 
 
 def ensure_key() -> str:
     STATE_DIR.mkdir(exist_ok=True)
     if not KEY_FILE.exists():
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "preau-lab",
-                        "-f", str(KEY_FILE)], check=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "preau-lab", "-f", str(KEY_FILE)],
+            check=True,
+        )
     return KEY_FILE.with_suffix(".pub").read_text().strip()
 
 
@@ -110,35 +120,68 @@ def _run_container(host: LabHost, hosts: list[LabHost], tag: str, mirrors: dict)
     extra = [f"--add-host={h.name}:{h.address}" for h in hosts if h.name != host.name]
     extra += [f"--add-host={name}:{ip}" for name, ip in mirrors.items()]
     if "backup" in host.groups:
-        extra.append(f"--mount=type=tmpfs,destination={BACKUP_DISK_PATH},"
-                     f"tmpfs-size={BACKUP_DISK_SIZE},tmpfs-mode=01777")
-    _docker("run", "-d", "--name", host.container, "--hostname", host.name,
-            "--network", NETWORK, "--ip", host.address,
-            "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cgroupns=host",
-            "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
-            "--stop-signal", "SIGRTMIN+3", "--dns", "127.0.0.1",
-            "--label", LABEL, "--label", f"{LABEL}.groups={','.join(host.groups)}",
-            *extra, f"{image.REPOSITORY}:{tag}")
+        extra.append(
+            f"--mount=type=tmpfs,destination={BACKUP_DISK_PATH},"
+            f"tmpfs-size={BACKUP_DISK_SIZE},tmpfs-mode=01777"
+        )
+    _docker(
+        "run",
+        "-d",
+        "--name",
+        host.container,
+        "--hostname",
+        host.name,
+        "--network",
+        NETWORK,
+        "--ip",
+        host.address,
+        "--cap-add",
+        "SYS_ADMIN",
+        "--cap-add",
+        "NET_ADMIN",
+        "--cgroupns=host",
+        "-v",
+        "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+        "--tmpfs",
+        "/run",
+        "--tmpfs",
+        "/run/lock",
+        "--stop-signal",
+        "SIGRTMIN+3",
+        "--dns",
+        "127.0.0.1",
+        "--label",
+        LABEL,
+        "--label",
+        f"{LABEL}.groups={','.join(host.groups)}",
+        *extra,
+        f"{image.REPOSITORY}:{tag}",
+    )
 
 
 def _wait_booted(host: LabHost, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = _docker("exec", host.container, "systemctl", "is-system-running",
-                        check=False).stdout.strip()
+        state = _docker(
+            "exec", host.container, "systemctl", "is-system-running", check=False
+        ).stdout.strip()
         if state in ("running", "degraded"):
             return
         time.sleep(0.3)
-    raise OpsError(f"lab host {host.name} did not finish booting in {timeout:.0f} s",
-                   f"look inside: docker exec -it {host.container} journalctl -b")
+    raise OpsError(
+        f"lab host {host.name} did not finish booting in {timeout:.0f} s",
+        f"look inside: docker exec -it {host.container} journalctl -b",
+    )
 
 
 def _authorize_key(host: LabHost, public_key: str) -> None:
-    script = ("install -d -m 700 -o deploy -g deploy /home/deploy/.ssh && "
-              "grep -qxF \"$1\" /home/deploy/.ssh/authorized_keys 2>/dev/null || "
-              "{ echo \"$1\" >> /home/deploy/.ssh/authorized_keys; "
-              "chown deploy:deploy /home/deploy/.ssh/authorized_keys; "
-              "chmod 600 /home/deploy/.ssh/authorized_keys; }")
+    script = (
+        "install -d -m 700 -o deploy -g deploy /home/deploy/.ssh && "
+        'grep -qxF "$1" /home/deploy/.ssh/authorized_keys 2>/dev/null || '
+        '{ echo "$1" >> /home/deploy/.ssh/authorized_keys; '
+        "chown deploy:deploy /home/deploy/.ssh/authorized_keys; "
+        "chmod 600 /home/deploy/.ssh/authorized_keys; }"
+    )
     _docker("exec", host.container, "sh", "-c", script, "sh", public_key)
 
 
@@ -146,38 +189,47 @@ def _scan_host_keys(hosts: list[LabHost], timeout: float = 30) -> None:
     """Record the hosts' SSH keys (generated at their first boot) as the lab's known hosts."""
     deadline = time.monotonic() + timeout
     while True:
-        result = subprocess.run(["ssh-keyscan", "-T", "3", "-t", "ed25519",
-                                 *[h.address for h in hosts]], capture_output=True, text=True)
+        result = subprocess.run(
+            ["ssh-keyscan", "-T", "3", "-t", "ed25519", *[h.address for h in hosts]],
+            capture_output=True,
+            text=True,
+        )
         lines = [line for line in result.stdout.splitlines() if not line.startswith("#")]
         if len(lines) == len(hosts):
             KNOWN_HOSTS.write_text("\n".join(sorted(lines)) + "\n")
             return
         if time.monotonic() > deadline:
-            raise OpsError("sshd did not answer on every lab host: "
-                           + ", ".join(h.name for h in hosts))
+            raise OpsError(
+                "sshd did not answer on every lab host: " + ", ".join(h.name for h in hosts)
+            )
         time.sleep(0.5)
 
 
 def write_inventory(topology: str, hosts: list[LabHost], public_key: str) -> None:
     """The lab's hosts.yml: same groups and variables as any other inventory."""
-    children = {group: {"hosts": {h.name: None for h in hosts if group in h.groups}}
-                for group in GROUPS}
-    inventory = {"all": {
-        "hosts": {h.name: {"ansible_host": h.address} for h in hosts},
-        "vars": {
-            "ansible_user": "deploy",
-            "ansible_ssh_private_key_file": str(KEY_FILE),
-            "preau_ssh_known_hosts_file": str(KNOWN_HOSTS),
-            "ansible_ssh_common_args": f"-o UserKnownHostsFile={KNOWN_HOSTS} "
-                                       "-o StrictHostKeyChecking=yes",
-            "preau_lab_topology": topology,
-            "preau_lab_ssh_public_key": public_key,
-        },
-        "children": children,
-    }}
+    children = {
+        group: {"hosts": {h.name: None for h in hosts if group in h.groups}} for group in GROUPS
+    }
+    inventory = {
+        "all": {
+            "hosts": {h.name: {"ansible_host": h.address} for h in hosts},
+            "vars": {
+                "ansible_user": "deploy",
+                "ansible_ssh_private_key_file": str(KEY_FILE),
+                "preau_ssh_known_hosts_file": str(KNOWN_HOSTS),
+                "ansible_ssh_common_args": f"-o UserKnownHostsFile={KNOWN_HOSTS} "
+                "-o StrictHostKeyChecking=yes",
+                "preau_lab_topology": topology,
+                "preau_lab_ssh_public_key": public_key,
+            },
+            "children": children,
+        }
+    }
     LAB_INVENTORY.mkdir(parents=True, exist_ok=True)
-    header = (f"# Generated by `deploy.py lab up --topology {topology}`: do not edit, it is\n"
-              "# rewritten at each `lab up` (git-ignored). Shared variables: group_vars/.\n")
+    header = (
+        f"# Generated by `deploy.py lab up --topology {topology}`: do not edit, it is\n"
+        "# rewritten at each `lab up` (git-ignored). Shared variables: group_vars/.\n"
+    )
     HOSTS_FILE.write_text(header + yaml.safe_dump(inventory, sort_keys=False))
 
 
@@ -185,13 +237,17 @@ def up(topology: str, tag: str, progress=None) -> list[LabHost]:
     state = read_state()
     current = container_states()
     if current and state and state.get("topology") != topology:
-        raise OpsError(f"the lab is already up with topology {state['topology']!r}",
-                       "run `./deploy.py lab down` first, or pass the same --topology")
+        raise OpsError(
+            f"the lab is already up with topology {state['topology']!r}",
+            "run `./deploy.py lab down` first, or pass the same --topology",
+        )
     hosts = planned(topology)
     strays = set(current) - {h.container for h in hosts}
     if strays:
-        raise OpsError("lab containers that are not part of this topology exist: "
-                       + ", ".join(sorted(strays)), "run `./deploy.py lab down` first")
+        raise OpsError(
+            "lab containers that are not part of this topology exist: " + ", ".join(sorted(strays)),
+            "run `./deploy.py lab down` first",
+        )
     public_key = ensure_key()
     ensure_network()
     mirrors = image.resolve_mirrors()
@@ -272,9 +328,17 @@ def down(progress=None) -> list[str]:
 def ssh_command(name: str) -> list[str]:
     hosts = {h.name: h for h in status()}
     if name not in hosts:
-        raise OpsError(f"no lab host named {name!r}",
-                       "lab hosts: " + (", ".join(hosts) or "none (run `./deploy.py lab up`)"))
-    return ["ssh", "-i", str(KEY_FILE), "-o", f"UserKnownHostsFile={KNOWN_HOSTS}",
-            "-o", "StrictHostKeyChecking=yes", f"deploy@{hosts[name].address}"]
-
-
+        raise OpsError(
+            f"no lab host named {name!r}",
+            "lab hosts: " + (", ".join(hosts) or "none (run `./deploy.py lab up`)"),
+        )
+    return [
+        "ssh",
+        "-i",
+        str(KEY_FILE),
+        "-o",
+        f"UserKnownHostsFile={KNOWN_HOSTS}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        f"deploy@{hosts[name].address}",
+    ]
