@@ -6,6 +6,7 @@
 Each image carries a label with the hash of what it was built from; a build is skipped while
 the hash matches, so `lab up` reuses the cache and rebuilds only after a change.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,8 +27,18 @@ MIRROR_HOSTS = ("deb.debian.org",)
 EXTRA_CA_DIR = Path("/usr/local/share/ca-certificates")
 
 BARE_PACKAGES = [
-    "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt", "sudo",
-    "iproute2", "ca-certificates", "procps", "curl", "less",
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "python3",
+    "python3-apt",
+    "sudo",
+    "iproute2",
+    "ca-certificates",
+    "procps",
+    "curl",
+    "less",
 ]
 APT_SOURCES = """\
 deb http://deb.debian.org/debian bookworm main
@@ -36,9 +47,17 @@ deb http://deb.debian.org/debian-security bookworm-security main
 """
 # Units that fail or only waste time inside a container.
 MASKED_UNITS = [
-    "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "e2scrub_reap.service",
-    "fstrim.timer", "getty@tty1.service", "console-getty.service", "systemd-pstore.service",
-    "systemd-firstboot.service", "dpkg-db-backup.timer", "getty.target",
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "e2scrub_all.timer",
+    "e2scrub_reap.service",
+    "fstrim.timer",
+    "getty@tty1.service",
+    "console-getty.service",
+    "systemd-pstore.service",
+    "systemd-firstboot.service",
+    "dpkg-db-backup.timer",
+    "getty.target",
 ]
 # Host keys are made at first boot so that two hosts never share one.
 HOST_KEYS_UNIT = """\
@@ -63,8 +82,10 @@ def resolve_mirrors() -> dict[str, str]:
         try:
             resolved[name] = socket.gethostbyname(name)
         except OSError as exc:
-            raise OpsError(f"cannot resolve the Debian mirror {name}: {exc}",
-                           "the lab hosts install packages from it; check this machine's DNS")
+            raise OpsError(
+                f"cannot resolve the Debian mirror {name}: {exc}",
+                "the lab hosts install packages from it; check this machine's DNS",
+            )
     return resolved
 
 
@@ -83,6 +104,7 @@ def baked_packages() -> list[str]:
 
 def _image_hash(client, tag: str) -> str | None:
     import docker.errors
+
     try:
         image = client.images.get(f"{REPOSITORY}:{tag}")
     except docker.errors.ImageNotFound:
@@ -122,8 +144,10 @@ def _customize_rootfs(root: Path) -> None:
             shutil.copy(cert, target / cert.name)
     chroot = ["chroot", str(root)]
     _run(chroot + ["update-ca-certificates"], "update-ca-certificates in the image")
-    _run(chroot + ["useradd", "--create-home", "--shell", "/bin/bash", "deploy"],
-         "creating the deploy user")
+    _run(
+        chroot + ["useradd", "--create-home", "--shell", "/bin/bash", "deploy"],
+        "creating the deploy user",
+    )
     sudoers = root / "etc/sudoers.d/deploy"
     sudoers.write_text("deploy ALL=(ALL:ALL) NOPASSWD: ALL\n")
     sudoers.chmod(0o440)
@@ -140,18 +164,39 @@ def build_bare(client, progress=None, force: bool = False) -> bool:
         if progress:
             progress.update("mmdebstrap bookworm (about a minute)")
         # Every suite of APT_SOURCES, so the image starts with the security updates applied.
-        _run(["mmdebstrap", "--variant=minbase", "--include=" + ",".join(BARE_PACKAGES),
-              "--aptopt=Acquire::Retries=3", "bookworm", str(root),
-              *APT_SOURCES.strip().splitlines()], "mmdebstrap")
+        _run(
+            [
+                "mmdebstrap",
+                "--variant=minbase",
+                "--include=" + ",".join(BARE_PACKAGES),
+                "--aptopt=Acquire::Retries=3",
+                "bookworm",
+                str(root),
+                *APT_SOURCES.strip().splitlines(),
+            ],
+            "mmdebstrap",
+        )
         _customize_rootfs(root)
         _run(["chroot", str(root), "apt-get", "clean"], "apt-get clean")
         if progress:
             progress.update("importing into docker")
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-        _run(["docker", "import",
-              "-c", 'CMD ["/lib/systemd/systemd"]', "-c", "ENV container=docker",
-              "-c", f"LABEL {HASH_LABEL}={wanted}",
-              "-", f"{REPOSITORY}:bare"], "docker import", stdin=tar.stdout)
+        _run(
+            [
+                "docker",
+                "import",
+                "-c",
+                'CMD ["/lib/systemd/systemd"]',
+                "-c",
+                "ENV container=docker",
+                "-c",
+                f"LABEL {HASH_LABEL}={wanted}",
+                "-",
+                f"{REPOSITORY}:bare",
+            ],
+            "docker import",
+            stdin=tar.stdout,
+        )
         tar.wait()
     return True
 
@@ -182,11 +227,35 @@ def build_baked(client, progress=None, force: bool = False) -> bool:
         "rm -f /usr/sbin/policy-rc.d /tmp/links.*; apt-get clean; rm -rf /var/lib/apt/lists/*"
     )
     try:
-        _run(["docker", "run", "--name", name, "--dns", "127.0.0.1", *hosts,
-              f"{REPOSITORY}:bare", "bash", "-c", script], "installing the baked packages")
-        _run(["docker", "commit",
-              "-c", 'CMD ["/lib/systemd/systemd"]', "-c", f"LABEL {HASH_LABEL}={wanted}",
-              name, f"{REPOSITORY}:baked"], "docker commit")
+        _run(
+            [
+                "docker",
+                "run",
+                "--name",
+                name,
+                "--dns",
+                "127.0.0.1",
+                *hosts,
+                f"{REPOSITORY}:bare",
+                "bash",
+                "-c",
+                script,
+            ],
+            "installing the baked packages",
+        )
+        _run(
+            [
+                "docker",
+                "commit",
+                "-c",
+                'CMD ["/lib/systemd/systemd"]',
+                "-c",
+                f"LABEL {HASH_LABEL}={wanted}",
+                name,
+                f"{REPOSITORY}:baked",
+            ],
+            "docker commit",
+        )
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
     return True
