@@ -21,7 +21,7 @@ import yaml
 
 from . import platform
 from .errors import OpsError
-from .paths import INVENTORIES, LAB_INVENTORY, ROLES, STATE_DIR
+from .paths import INVENTORIES, LAB_INVENTORY, PLAYBOOKS, ROLES, STATE_DIR
 
 # The groups and the roles each runs come from the platform map (preau_ops/platform.py): a
 # host's variables are checked against the specs of the roles it will run.
@@ -394,6 +394,9 @@ def load(value: str | None = None, vault_password: str | None = None) -> Invento
     for line in noise.getvalue().splitlines():
         if "Found both group and host with same name" not in line:
             print(line, file=sys.stderr)
+    # The site playbook's group_vars (the platform's wiring between roles) apply to every
+    # host, as when Ansible runs playbooks/site.yml: the tools see the values Ansible uses.
+    loader.set_basedir(str(PLAYBOOKS))
     variables = VariableManager(loader=loader, inventory=manager)
     hosts = {}
     for ahost in manager.get_hosts():
