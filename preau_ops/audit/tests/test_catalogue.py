@@ -1,0 +1,167 @@
+"""The controls' bookkeeping: every control names an id and its requirement, `--control`
+selects by id or prefix, and each pytest report becomes the result the reports show."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import pytest
+from _pytest.reports import TestReport
+
+from preau_ops import platform
+from preau_ops.audit import catalogue
+from preau_ops.audit.catalogue import Control
+from preau_ops.paths import ROOT
+
+
+def test_every_control_has_an_id_a_title_a_requirement_and_known_groups() -> None:
+    controls = catalogue.declared()
+    assert len(controls) >= 30, sorted(controls)
+    assert catalogue.problems(controls, set(platform.groups())) == []
+
+
+def test_the_readme_counts_the_controls_there_are() -> None:
+    """The audit row of the README's command table says how many controls there are."""
+    row = next(
+        line
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if line.startswith("| `audit")
+    )
+    claimed = re.search(r"(\d+) controls", row)
+    assert claimed, row
+    assert int(claimed.group(1)) == len(catalogue.declared())
+
+
+def test_a_control_without_requirement_is_reported() -> None:
+    controls = {
+        "system.test_a": Control("SSH-01", "keys only", "ANSSI-BP-028 R79", ("all",)),
+        "system.test_b": Control("SSH-02", "algorithms", "  ", ("all",)),
+    }
+    assert catalogue.problems(controls, {"lb"}) == ["system.test_b (SSH-02): names no requirement"]
+
+
+def test_bad_and_repeated_ids_unknown_groups_and_no_title_are_reported() -> None:
+    controls = {
+        "a.test_x": Control("ssh1", "x", "R1", ("all",)),
+        "a.test_y": Control("TLS-01", "y", "R2", ("lb",)),
+        "b.test_z": Control("TLS-01", "", "R3", ("lb", "mail")),
+    }
+    assert catalogue.problems(controls, {"lb", "app"}) == [
+        "a.test_x: id 'ssh1' is not like SSH-01",
+        "b.test_z: id TLS-01 already names a.test_y",
+        "b.test_z (TLS-01): no title",
+        "b.test_z (TLS-01): groups ['mail'] unknown",
+    ]
+
+
+def test_control_files_put_drift_first_and_leave_the_conftest_out() -> None:
+    names = [p.name for p in catalogue.control_files()]
+    assert names[0] == "drift.py"
+    assert "conftest.py" not in names and "__init__.py" not in names
+    assert {f"{p.stem}" for p in catalogue.control_files()} == {
+        where.split(".")[0] for where in catalogue.declared()
+    }
+
+
+@pytest.mark.parametrize(
+    ("wanted", "chosen"),
+    [
+        ([], ["SSH-01", "SSH-02", "SSHD-01", "TLS-01"]),
+        (["SSH"], ["SSH-01", "SSH-02"]),
+        (["SSH-"], ["SSH-01", "SSH-02"]),
+        (["SSH-01"], ["SSH-01"]),
+        (["SSH-01", "TLS"], ["SSH-01", "TLS-01"]),
+        (["SS"], []),
+        (["SSH-0"], []),
+    ],
+)
+def test_control_selects_by_id_or_by_family(wanted: list[str], chosen: list[str]) -> None:
+    ids = ["SSH-01", "SSH-02", "SSHD-01", "TLS-01"]
+    assert [i for i in ids if catalogue.selected(i, wanted)] == chosen
+
+
+def test_options_come_from_the_environment() -> None:
+    assert catalogue.options({}) == {
+        "limit": None, "controls": [], "as_auditor": False, "control_dir": None,
+        "lynis_scan": False,
+    }  # fmt: skip
+    environ = {
+        "PREAU_AUDIT_LIMIT": "db,app1", "PREAU_AUDIT_CONTROLS": "SSH,PG-01",
+        "PREAU_AUDIT_AS_AUDITOR": "1", "PREAU_AUDIT_CONTROL_DIR": "/tmp/x",
+        "PREAU_AUDIT_LYNIS_SCAN": "1",
+    }  # fmt: skip
+    assert catalogue.options(environ) == {
+        "limit": "db,app1", "controls": ["SSH", "PG-01"], "as_auditor": True,
+        "control_dir": "/tmp/x", "lynis_scan": True,
+    }  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ results
+
+CONTROL = Control("PG-02", "scram only", "ANSSI PostgreSQL", ("db",))
+
+
+def report(
+    when: Literal["setup", "call", "teardown"],
+    outcome: Literal["passed", "failed", "skipped"],
+    longrepr: Any = None,
+    evidence: tuple[str, ...] = (),
+    control: Control | None = CONTROL,
+    host: str | None = "db",
+) -> TestReport:
+    """A pytest report of one phase, as xdist hands it to the controller."""
+    props = catalogue.properties(control, host) if control else []
+    props += [("evidence", e) for e in evidence]
+    return TestReport("x.py::test_x[db]", ("x.py", 1, "test_x"), {}, outcome, longrepr, when,
+                      duration=0.123, user_properties=props)  # fmt: skip
+
+
+class Crash:
+    """What pytest's failure representation carries (its `reprcrash`)."""
+
+    def __init__(self, message: str) -> None:
+        self.reprcrash = type("ReprCrash", (), {"message": message})()
+
+
+def test_a_passed_call_is_a_passed_result_with_its_evidence_in_order() -> None:
+    result = catalogue.record(report("call", "passed", evidence=("md5 absent", "2 lines")))
+    assert result == {
+        "control": "PG-02", "title": "scram only", "requirement": "ANSSI PostgreSQL",
+        "host": "db", "status": "passed", "evidence": ["md5 absent", "2 lines"],
+        "message": "", "duration": 0.12,
+    }  # fmt: skip
+
+
+def test_a_failed_call_keeps_the_assertion_message_without_pytest_decorations() -> None:
+    crash = Crash("AssertionError: pg_hba line uses md5\nassert not ['x']")
+    result = catalogue.record(report("call", "failed", crash))
+    assert result is not None
+    assert (result["status"], result["message"]) == ("failed", "pg_hba line uses md5")
+
+
+def test_a_skip_gives_its_reason() -> None:
+    skip = ("x.py", 3, "Skipped: no read-only PostgreSQL access")
+    for when in ("setup", "call"):
+        result = catalogue.record(report(when, "skipped", skip))
+        assert result is not None
+        assert (result["status"], result["message"]) == (
+            "skipped",
+            "no read-only PostgreSQL access",
+        )
+
+
+def test_setup_and_teardown_decide_only_when_they_fail() -> None:
+    assert catalogue.record(report("setup", "passed")) is None
+    assert catalogue.record(report("teardown", "passed")) is None
+    failed = catalogue.record(report("teardown", "failed", "Failed: connection lost"))
+    assert failed is not None
+    assert (failed["status"], failed["message"]) == ("failed", "connection lost")
+    errored = catalogue.record(report("setup", "failed", "fixture broke"))
+    assert errored is not None and errored["status"] == "failed"
+
+
+def test_a_platform_control_and_a_test_that_is_no_control() -> None:
+    platform_result = catalogue.record(report("call", "passed", host=None))
+    assert platform_result is not None and platform_result["host"] == "platform"
+    assert catalogue.record(report("call", "passed", control=None)) is None
