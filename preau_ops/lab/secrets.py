@@ -1,6 +1,7 @@
 """The lab's secrets: random values for exactly the keys the production vault template lists,
 encrypted with ansible-vault like any other inventory's. Existing values are kept, so a second
 `lab up` changes no password."""
+
 from __future__ import annotations
 
 import os
@@ -17,6 +18,7 @@ LAB_VAULT = LAB_INVENTORY / "group_vars/all/vault.yml"
 
 def _vault(password: bytes):
     from ansible.parsing.vault import VaultLib, VaultSecret
+
     return VaultLib([("default", VaultSecret(password))])
 
 
