@@ -5,6 +5,7 @@ This file only prepares the controller's virtual environment (.venv, from the ha
 requirements.lock) on first use, then re-executes itself inside it; the code lives in
 preau_ops/. Later runs start at once: the venv is rebuilt only when the lock file changes.
 """
+
 import hashlib
 import os
 import subprocess
@@ -29,15 +30,39 @@ def prepare_venv() -> None:
     python = VENV / "bin" / "python"
     if STAMP.exists() and STAMP.read_text().strip() == lock_digest() and python.exists():
         return
-    print("Preparing the controller environment in .venv (first run or new lock file; "
-          "about a minute)…", file=sys.stderr, flush=True)
+    print(
+        "Preparing the controller environment in .venv (first run or new lock file; "
+        "about a minute)…",
+        file=sys.stderr,
+        flush=True,
+    )
     log = ROOT / ".venv-install.log"
     steps = [
         [sys.executable, "-m", "venv", str(VENV)],
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--require-hashes", "--no-deps", "-r", str(LOCK)],
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--no-deps", "--no-build-isolation", "-e", str(ROOT / "app")],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--require-hashes",
+            "--no-deps",
+            "-r",
+            str(LOCK),
+        ],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-build-isolation",
+            "-e",
+            str(ROOT / "app"),
+        ],
     ]
     if python.exists():
         steps = steps[1:]  # keep the venv, bring it to the lock (pip only changes what differs)
@@ -46,8 +71,7 @@ def prepare_venv() -> None:
             if "-e" in cmd and not (ROOT / "app" / "pyproject.toml").exists():
                 continue
             if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode != 0:
-                sys.exit(f"deploy.py: preparing .venv failed at `{' '.join(cmd[2:5])}…`; "
-                         f"see {log}")
+                sys.exit(f"deploy.py: preparing .venv failed at `{' '.join(cmd[2:5])}…`; see {log}")
     STAMP.write_text(lock_digest() + "\n")
     log.unlink(missing_ok=True)
 
@@ -63,6 +87,7 @@ def main() -> None:
         os.execv(python, [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
     sys.path.insert(0, str(ROOT))
     from preau_ops.commands import main as commands_main
+
     sys.exit(commands_main(sys.argv[1:]))
 
 
