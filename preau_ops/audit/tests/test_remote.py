@@ -1,0 +1,43 @@
+"""How the audit sees a host as the read-only auditor account (auditor_of), on hosts built
+here. Connecting (Remote) is the lab's to test: tests/lab/test_60_audit.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from preau_ops.audit.remote import auditor_of
+from preau_ops.inventory import Host
+from preau_ops.paths import STATE_DIR
+
+
+def admin(key: str | None, **variables: str) -> Host:
+    values = {"ansible_host": "10.0.0.5", "ansible_user": "alice", **variables}
+    if key:
+        values["ansible_ssh_private_key_file"] = key
+    return Host("db1", ["db"], values)
+
+
+def test_the_auditor_account_with_the_lab_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PREAU_AUDITOR_SSH_KEY", raising=False)
+    lab_key = str(STATE_DIR / "ssh" / "id_ed25519")
+    auditor = auditor_of(admin(lab_key))
+    assert (auditor.user, auditor.key_file, auditor.address) == ("auditor", lab_key, "10.0.0.5")
+
+
+def test_an_admin_key_elsewhere_is_not_lent_to_the_auditor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PREAU_AUDITOR_SSH_KEY", raising=False)
+    auditor = auditor_of(admin("/home/alice/.ssh/id_ed25519", base_auditor_user="audit-ro"))
+    assert (auditor.user, auditor.key_file) == ("audit-ro", None)
+
+
+def test_the_auditor_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREAU_AUDITOR_SSH_KEY", "/keys/auditor")
+    assert auditor_of(admin("/home/alice/.ssh/id_ed25519")).key_file == "/keys/auditor"
+    assert auditor_of(admin(None)).key_file == "/keys/auditor"
+
+
+def test_the_admin_host_is_left_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PREAU_AUDITOR_SSH_KEY", raising=False)
+    host = admin("/home/alice/.ssh/id_ed25519")
+    auditor_of(host)
+    assert (host.user, host.key_file) == ("alice", "/home/alice/.ssh/id_ed25519")
