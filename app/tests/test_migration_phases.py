@@ -64,3 +64,21 @@ def test_expand_migrates_each_app_to_its_last_expand_migration(monkeypatch, caps
     calls.clear()
     call_command("migrate_phase", "contract", "--json")
     assert calls == [("migrate",)]
+
+
+def test_the_split_of_ent_into_one_app_per_service_is_expand_only():
+    """The move of the services' models out of preau.ent (state only, content types) runs while
+    the old code serves: a release applies it in its expand phase, app by app, ent last
+    (test_upgrade_by_domain.py runs it on a database of the old code)."""
+    from django.db.migrations.loader import MigrationLoader
+
+    from preau.ent.apps import SERVICE_APPS
+
+    graph = MigrationLoader(None, ignore_no_migrations=True).graph
+    done = set(graph.forwards_plan(("ent", "0001_initial")))
+    plan = [(graph.nodes[key], False) for key in graph.forwards_plan(("ent", "0002_services_in_their_apps"))
+            if key not in done]
+    expand, contract = migration_phases.split(plan)
+    assert contract == []
+    assert migration_phases.labels(expand)[-1] == "ent.0002_services_in_their_apps"
+    assert {app for app, _ in migration_phases.targets(expand)} >= set(SERVICE_APPS)

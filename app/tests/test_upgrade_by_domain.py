@@ -1,0 +1,162 @@
+"""A running platform's database, made by the code before the split of preau.ent into one app per
+service, upgraded in place by today's code the way a release does it (migrate_phase expand, then
+contract): every row still there, read through the new models; the content types moved to the
+new apps with their ids, so permissions (and a group holding them) follow; nothing pending and
+no model change without its migration afterwards.
+
+The old code comes from git history (`git archive` of BASE); CI runs on a full clone of main."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import uuid
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+
+APP = Path(__file__).resolve().parents[1]
+REPO = APP.parent
+# main just before the split (issue #24): preau.ent still held every service's models. Pinned:
+# the commit that carried the first renames of the split (5bc5fee) did not move the models.
+BASE = "f80c3ad"
+MOVED = {
+    "timetableslot": "timetable",
+    "absence": "attendance",
+    "assessment": "grades",
+    "grade": "grades",
+    "logbookentry": "logbook",
+    "homework": "logbook",
+    "submission": "logbook",
+    "document": "documents",
+    "conversation": "messaging",
+    "participant": "messaging",
+    "message": "messaging",
+    "newsitem": "news",
+    "resourcelink": "news",
+    "spacepost": "spaces",
+}
+KEPT = {"storedfile", "filechunk", "notification"}
+
+# Run by both codes: every row of every service model (by model name), the content types of the
+# services with their permissions, and what the group made by SEED holds.
+DUMP = """
+import json, django
+django.setup()
+from django.apps import apps
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+services = [c for c in apps.get_app_configs()
+            if c.name.startswith("preau.") and c.label not in ("core", "twofactor")]
+rows = {m.__name__: sorted(map(repr, m.objects.values_list()))
+        for c in services for m in c.get_models()}
+types = {ct.model: [ct.app_label, ct.pk,
+                    sorted(Permission.objects.filter(content_type=ct).values_list("codename", "pk"))]
+         for ct in ContentType.objects.filter(app_label__in=[c.label for c in services])}
+group = sorted(Group.objects.get(name="upgrade").permissions.values_list(
+    "content_type__app_label", "codename", "pk"))
+print(json.dumps({"rows": rows, "types": types, "group": group}))
+"""
+# Run by the old code after its migrate: its test factories' school (a row of every service
+# model, files included), and a group holding every permission of the services' models.
+SEED = """
+import django
+django.setup()
+from django.contrib.auth.models import Group, Permission
+from tests.school import make_school
+make_school("A", "0820021C")
+make_school("B", "0820010R")
+Group.objects.create(name="upgrade").permissions.set(Permission.objects.filter(content_type__app_label="ent"))
+"""
+
+
+def _git(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["git", "-C", str(REPO), *args], capture_output=True, check=False, **kwargs
+    )
+
+
+@pytest.fixture
+def old_code(tmp_path) -> Path:
+    """app/ (src and tests) as it was at BASE, extracted from git history."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed: the old code comes from the repository's history")
+    if _git("cat-file", "-e", f"{BASE}^{{commit}}").returncode != 0:
+        pytest.skip(f"commit {BASE} is not in this clone (a shallow clone?): fetch main's history")
+    archive = _git("archive", BASE, "app/src", "app/tests")
+    assert archive.returncode == 0, archive.stderr.decode()
+    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+        tar.extractall(tmp_path, filter="data")
+    return tmp_path / "app"
+
+
+@pytest.fixture
+def database(postgres_server):
+    """A database of its own on the tests' server, dropped afterwards."""
+    import psycopg
+
+    name = f"preau_upgrade_{uuid.uuid4().hex[:8]}"
+    server = {
+        "host": postgres_server["HOST"],
+        "port": postgres_server["PORT"],
+        "user": postgres_server["USER"],
+        "password": postgres_server["PASSWORD"],
+    }
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield {**postgres_server, "NAME": name}
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _run(app: Path, database: dict, *args: str) -> str:
+    """`python -m django ARGS` (or `-c CODE`) with the code of `app` on the given database."""
+    env = {k: v for k, v in os.environ.items() if k != "PREAU_CONFIG"}
+    env.update(
+        PYTHONPATH=f"{app / 'src'}{os.pathsep}{app}",
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        PREAU_DATABASE_HOST=str(database["HOST"]),
+        PREAU_DATABASE_PORT=str(database["PORT"]),
+        PREAU_DATABASE_NAME=database["NAME"],
+        PREAU_DATABASE_USER=database["USER"],
+        PREAU_DATABASE_PASSWORD=database["PASSWORD"],
+        PREAU_DATABASE_SSLMODE="disable",
+    )
+    command = [sys.executable, *(args if args[0] == "-c" else ("-m", "django", *args))]
+    done = subprocess.run(command, cwd=app, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"{' '.join(args)[:80]}: {done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def test_a_database_of_the_old_code_upgrades_in_place(old_code, database):
+    _run(old_code, database, "migrate", "--noinput")
+    _run(old_code, database, "-c", SEED)
+    before = json.loads(_run(old_code, database, "-c", DUMP))
+    assert {model for model, rows in before["rows"].items() if rows} >= {
+        "Absence",
+        "Grade",
+        "Message",
+        "FileChunk",
+    }
+    assert set(before["types"]) == set(MOVED) | KEPT  # all under "ent"
+
+    plan = json.loads(_run(APP, database, "migrate_phase", "plan", "--json"))
+    assert plan["contract"] == [] and "ent.0002_services_in_their_apps" in plan["expand"]
+    _run(APP, database, "migrate_phase", "expand")  # app by app, as a release does
+    _run(APP, database, "migrate_phase", "contract")
+    _run(APP, database, "migrate", "--check")
+    _run(APP, database, "makemigrations", "--check", "--dry-run")
+    after = json.loads(_run(APP, database, "-c", DUMP))
+
+    assert after["rows"] == before["rows"]
+    for model, (label, pk, permissions) in before["types"].items():
+        assert after["types"][model] == [MOVED.get(model, label), pk, permissions], model
+    assert sorted((pk, codename) for _, codename, pk in after["group"]) == sorted(
+        (pk, codename) for _, codename, pk in before["group"]
+    )
+    assert {label for label, _, _ in after["group"]} == set(MOVED.values()) | {"ent"}
