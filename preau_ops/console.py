@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from rich.console import Console
+from rich.status import Status
 from rich.table import Table
 
 console = Console(highlight=False)
+
+
+class Progress(Protocol):
+    """What a running step shows its current action to (what `step` yields)."""
+
+    def update(self, text: str) -> None: ...
 
 
 @dataclass
@@ -40,7 +49,7 @@ class Summary:
 
 
 @contextlib.contextmanager
-def step(title: str, summary: Summary | None = None):
+def step(title: str, summary: Summary | None = None) -> Iterator[_StepProgress]:
     """Show a spinner while a step runs, then a ✓/✗ line with its duration.
 
     The body may set `progress.detail` (text shown in the summary) and `progress.result`
@@ -75,7 +84,7 @@ def step(title: str, summary: Summary | None = None):
 
 
 class _StepProgress:
-    status = None
+    status: Status | None = None
     title = ""
     detail = ""
     result = "ok"

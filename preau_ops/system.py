@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 
+from .console import Progress
 from .errors import OpsError
 
 # What each part of the bundle needs on the controller.
@@ -25,6 +26,7 @@ def missing(packages: list[str]) -> list[str]:
         ["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\\n", *packages],
         capture_output=True,
         text=True,
+        check=False,
     )
     installed = {
         line.split()[0] for line in result.stdout.splitlines() if line.endswith(" installed")
@@ -32,7 +34,7 @@ def missing(packages: list[str]) -> list[str]:
     return [p for p in packages if p not in installed]
 
 
-def ensure(packages: list[str], why: str, progress=None) -> list[str]:
+def ensure(packages: list[str], why: str, progress: Progress | None = None) -> list[str]:
     """Install what is missing; return what was installed."""
     todo = missing(packages)
     if not todo:
@@ -52,12 +54,13 @@ def ensure(packages: list[str], why: str, progress=None) -> list[str]:
             policy.write("#!/bin/sh\nexit 101\n")
         os.chmod(_POLICY, 0o755)
     try:
-        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env)
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env, check=False)
         result = subprocess.run(
             ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *todo],
             capture_output=True,
             text=True,
             env=env,
+            check=False,
         )
     finally:
         if blocked:
@@ -72,4 +75,4 @@ def _keep_stopped(installed: list[str]) -> None:
     """Disable (not started at boot either) the services KEPT_STOPPED lists for these packages."""
     units = [unit for package in installed for unit in KEPT_STOPPED.get(package, [])]
     if units and os.path.isdir("/run/systemd/system"):
-        subprocess.run(["systemctl", "disable", "--now", *units], capture_output=True)
+        subprocess.run(["systemctl", "disable", "--now", *units], capture_output=True, check=False)

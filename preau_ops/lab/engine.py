@@ -10,16 +10,21 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from typing import TYPE_CHECKING
 
 from .. import system
+from ..console import Progress
 from ..errors import OpsError
 from ..paths import STATE_DIR
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 PID_FILE = STATE_DIR / "dockerd.pid"
 LOG_FILE = STATE_DIR / "dockerd.log"
 
 
-def _client():
+def _client() -> DockerClient:
     import docker
 
     return docker.from_env(timeout=120)
@@ -33,7 +38,7 @@ def answers() -> bool:
         return False
 
 
-def ensure(progress=None):
+def ensure(progress: Progress | None = None) -> DockerClient:
     """Return a Docker client, starting a daemon if none answers and we are allowed to."""
     if answers():
         return _client()

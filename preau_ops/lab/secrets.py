@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import os
 import secrets
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from ..inventory import LAB_VAULT_PASSWORD
 from ..paths import INVENTORIES, LAB_INVENTORY
 
+if TYPE_CHECKING:
+    from ansible.parsing.vault import VaultLib
+
 TEMPLATE = INVENTORIES / "production/group_vars/all/vault.yml.example"
 LAB_VAULT = LAB_INVENTORY / "group_vars/all/vault.yml"
 
 
-def _vault(password: bytes):
+def _vault(password: bytes) -> VaultLib:
     from ansible.parsing.vault import VaultLib, VaultSecret
 
     return VaultLib([("default", VaultSecret(password))])
@@ -30,7 +34,7 @@ def ensure() -> list[str]:
         os.chmod(LAB_VAULT_PASSWORD, 0o600)
     vault = _vault(LAB_VAULT_PASSWORD.read_bytes().strip())
     wanted = list((yaml.safe_load(TEMPLATE.read_text()) or {}).keys()) if TEMPLATE.exists() else []
-    current = {}
+    current: dict[str, Any] = {}
     if LAB_VAULT.exists():
         current = yaml.safe_load(vault.decrypt(LAB_VAULT.read_bytes())) or {}
     added = [key for key in wanted if key not in current]
