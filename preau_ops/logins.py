@@ -10,12 +10,16 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar, cast
 from urllib.parse import urlencode
 
 LOGIN_PATH = "/connexion/"
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 CSRF_COOKIE = re.compile(r"csrftoken=([^;]+)")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,8 @@ class Browser:
         self.connection.sock = context.wrap_socket(
             socket.create_connection((address, 443), timeout), server_hostname=domain
         )
-        self.token = self.cookie = None
+        self.token: str | None = None
+        self.cookie: str | None = None
 
     def open_form(self) -> int:
         """GET the login page; its status (the token and cookie kept when 200)."""
@@ -114,10 +119,12 @@ def login(
         return Attempt(0, time.monotonic() - started)
 
 
-def arrivals(logins: list[tuple[str, str]], seconds: float, run) -> list:
+def arrivals(
+    logins: list[tuple[str, str]], seconds: float, run: Callable[[str, str], T]
+) -> list[T]:
     """`run(username, password)` for each pair in its own thread, their starts spread evenly
     over `seconds` (pupils arriving); what each returned, in order."""
-    results: list = [None] * len(logins)
+    results: list[T | None] = [None] * len(logins)
     step = seconds / max(len(logins), 1)
     started = time.monotonic()
 
@@ -132,10 +139,14 @@ def arrivals(logins: list[tuple[str, str]], seconds: float, run) -> list:
         thread.start()
     for thread in threads:
         thread.join()
-    return results
+    # Every slot is filled once the threads are joined (`run` is expected not to raise: login
+    # answers a failed connection with an Attempt of status 0).
+    return cast(list[T], results)
 
 
-def hammer(names: list[str], seconds: float, workers: int, browser) -> list[Attempt]:
+def hammer(
+    names: list[str], seconds: float, workers: int, browser: Callable[[], Browser]
+) -> list[Attempt]:
     """A sprayer: `workers` threads, each with one kept-alive connection (`browser()`, a new
     Browser) and one CSRF token, posting `names` in turn with a wrong password for `seconds`,
     never waiting for Retry-After; every attempt."""
@@ -145,7 +156,7 @@ def hammer(names: list[str], seconds: float, workers: int, browser) -> list[Atte
     counter = iter(range(10**9))
 
     def loop() -> None:
-        session = None
+        session: Browser | None = None
         while time.monotonic() < deadline:
             with lock:
                 name = names[next(counter) % len(names)]
@@ -173,7 +184,8 @@ def source_address(address: str) -> str:
     """This machine's address as `address` sees it (the client address of these logins)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.connect((address, 443))
-        return probe.getsockname()[0]
+        host: str = probe.getsockname()[0]
+        return host
 
 
 def p95(attempts: list[Attempt]) -> float | None:

@@ -10,10 +10,12 @@ import json
 import subprocess
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
 from .. import platform
+from ..console import Progress
 from ..errors import OpsError
 from ..paths import LAB_INVENTORY, STATE_DIR
 from . import image
@@ -70,16 +72,19 @@ def address_of(name: str) -> str:
     return f"172.30.82.{ADDRESSES[name]}"
 
 
-def _docker(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, **kwargs)
+def _docker(*args: str, check: bool = True, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    result: subprocess.CompletedProcess[str] = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, check=False, **kwargs
+    )
     if check and result.returncode != 0:
         raise OpsError(f"docker {args[0]} failed: {result.stderr.strip()[-1500:]}")
     return result
 
 
-def read_state() -> dict | None:
+def read_state() -> dict[str, Any] | None:
     try:
-        return json.loads(STATE_FILE.read_text())
+        state: dict[str, Any] = json.loads(STATE_FILE.read_text())
+        return state
     except (OSError, ValueError):
         return None
 
@@ -114,7 +119,7 @@ def ensure_network() -> None:
     _docker("network", "create", "--subnet", SUBNET, "--label", LABEL, NETWORK)
 
 
-def _run_container(host: LabHost, hosts: list[LabHost], tag: str, mirrors: dict) -> None:
+def _run_container(host: LabHost, hosts: list[LabHost], tag: str, mirrors: dict[str, str]) -> None:
     # Every lab host knows the others and the mirrors by /etc/hosts: the hosts' firewall may
     # drop Docker's embedded DNS, and the machine's resolver is not theirs to use.
     extra = [f"--add-host={h.name}:{h.address}" for h in hosts if h.name != host.name]
@@ -193,6 +198,7 @@ def _scan_host_keys(hosts: list[LabHost], timeout: float = 30) -> None:
             ["ssh-keyscan", "-T", "3", "-t", "ed25519", *[h.address for h in hosts]],
             capture_output=True,
             text=True,
+            check=False,
         )
         lines = [line for line in result.stdout.splitlines() if not line.startswith("#")]
         if len(lines) == len(hosts):
@@ -233,7 +239,7 @@ def write_inventory(topology: str, hosts: list[LabHost], public_key: str) -> Non
     HOSTS_FILE.write_text(header + yaml.safe_dump(inventory, sort_keys=False))
 
 
-def up(topology: str, tag: str, progress=None) -> list[LabHost]:
+def up(topology: str, tag: str, progress: Progress | None = None) -> list[LabHost]:
     state = read_state()
     current = container_states()
     if current and state and state.get("topology") != topology:
@@ -307,7 +313,7 @@ def _stop_ssh_masters() -> int:
     return stopped
 
 
-def down(progress=None) -> list[str]:
+def down(progress: Progress | None = None) -> list[str]:
     """Remove every container and the network the lab made; return what was removed."""
     removed = []
     if _stop_ssh_masters():

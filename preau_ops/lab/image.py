@@ -15,9 +15,14 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .. import system
+from ..console import Progress
 from ..errors import OpsError
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 REPOSITORY = "preau-lab"
 HERE = Path(__file__).resolve().parent
@@ -77,7 +82,7 @@ WantedBy=multi-user.target
 
 def resolve_mirrors() -> dict[str, str]:
     """Resolve the package mirror names on the controller (hosts get them as /etc/hosts)."""
-    resolved = {}
+    resolved: dict[str, str] = {}
     for name in MIRROR_HOSTS:
         try:
             resolved[name] = socket.gethostbyname(name)
@@ -85,7 +90,7 @@ def resolve_mirrors() -> dict[str, str]:
             raise OpsError(
                 f"cannot resolve the Debian mirror {name}: {exc}",
                 "the lab hosts install packages from it; check this machine's DNS",
-            )
+            ) from exc
     return resolved
 
 
@@ -102,18 +107,19 @@ def baked_packages() -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
-def _image_hash(client, tag: str) -> str | None:
+def _image_hash(client: DockerClient, tag: str) -> str | None:
     import docker.errors
 
     try:
         image = client.images.get(f"{REPOSITORY}:{tag}")
     except docker.errors.ImageNotFound:
         return None
-    return (image.labels or {}).get(HASH_LABEL)
+    label: str | None = (image.labels or {}).get(HASH_LABEL)
+    return label
 
 
-def _run(cmd: list[str], what: str, **kwargs) -> None:
-    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+def _run(cmd: list[str], what: str, **kwargs: Any) -> None:
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
         raise OpsError(f"{what} failed (exit {result.returncode}):\n{tail}")
@@ -153,7 +159,7 @@ def _customize_rootfs(root: Path) -> None:
     sudoers.chmod(0o440)
 
 
-def build_bare(client, progress=None, force: bool = False) -> bool:
+def build_bare(client: DockerClient, progress: Progress | None = None, force: bool = False) -> bool:
     """Build preau-lab:bare with mmdebstrap; returns True when an image was built."""
     wanted = _source_hash(" ".join(BARE_PACKAGES), APT_SOURCES)
     if not force and _image_hash(client, "bare") == wanted:
@@ -201,7 +207,9 @@ def build_bare(client, progress=None, force: bool = False) -> bool:
     return True
 
 
-def build_baked(client, progress=None, force: bool = False) -> bool:
+def build_baked(
+    client: DockerClient, progress: Progress | None = None, force: bool = False
+) -> bool:
     """Build preau-lab:baked = bare + baked packages; returns True when an image was built."""
     packages = baked_packages()
     bare_hash = _image_hash(client, "bare") or ""
@@ -212,7 +220,7 @@ def build_baked(client, progress=None, force: bool = False) -> bool:
         progress.update(f"installing {len(packages)} packages")
     hosts = [f"--add-host={name}:{ip}" for name, ip in resolve_mirrors().items()]
     name = "preau-lab-bake"
-    subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
     # policy-rc.d 101 = "action forbidden": packages install without starting services.
     script = (
         "set -e; printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; "
@@ -257,5 +265,5 @@ def build_baked(client, progress=None, force: bool = False) -> bool:
             "docker commit",
         )
     finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
     return True
