@@ -11,10 +11,11 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from .console import console
+from .console import Progress, console
 from .errors import OpsError
 from .inventory import Inventory
 from .paths import PLAYBOOKS, ROOT
@@ -80,21 +81,21 @@ def _envvars() -> dict[str, str]:
 
 def run_playbook(
     inv: Inventory,
-    playbook=SITE,
+    playbook: Path = SITE,
     *,
     check: bool = False,
     diff: bool = False,
     limit: str | None = None,
     tags: str | None = None,
-    extra_vars: dict | None = None,
-    progress=None,
+    extra_vars: dict[str, Any] | None = None,
+    progress: Progress | None = None,
 ) -> RunResult:
     """Run a playbook against the inventory and collect per-host results."""
     import ansible_runner
 
     if not playbook.exists():
         raise OpsError(f"{playbook} is missing")
-    cmdline = []
+    cmdline: list[str] = []
     if inv.vault_password_file:
         cmdline += ["--vault-password-file", str(inv.vault_password_file)]
     if check:
@@ -106,7 +107,7 @@ def run_playbook(
     hosts: dict[str, HostResult] = {}
     started = time.monotonic()
 
-    def on_event(event: dict) -> bool:
+    def on_event(event: dict[str, Any]) -> bool:
         data = event.get("event_data") or {}
         name = data.get("host")
         kind = event.get("event", "")
@@ -176,7 +177,7 @@ def ping(inv: Inventory, limit: str | None = None) -> dict[str, bool]:
             forks=max(5, len(inv.hosts)),
             suppress_env_files=True,
         )
-        results = {}
+        results: dict[str, bool] = {}
         for event in runner.events:
             data = event.get("event_data") or {}
             if event.get("event") == "runner_on_ok":

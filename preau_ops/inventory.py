@@ -16,12 +16,18 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from . import platform
 from .errors import OpsError
 from .paths import INVENTORIES, LAB_INVENTORY, PLAYBOOKS, ROLES, STATE_DIR
+
+if TYPE_CHECKING:
+    from ansible.parsing.dataloader import DataLoader
+
+Spec = dict[str, dict[str, Any]]  # a role's options, by variable name (argument_specs' shape)
 
 # The groups and the roles each runs come from the platform map (preau_ops/platform.py): a
 # host's variables are checked against the specs of the roles it will run.
@@ -30,7 +36,7 @@ KNOWN_GROUPS = {*platform.groups(), "all", "ungrouped"}
 
 # Platform-wide variables, read by several roles and by the CLI (same shape as a role's
 # argument_specs options, and checked the same way).
-PREAU_VARS = {
+PREAU_VARS: Spec = {
     "preau_domain": {"type": "str", "description": "public DNS name of the ENT"},
     "preau_environment": {"type": "str", "choices": ["lab", "staging", "production"],
                           "description": "which environment this inventory describes"},
@@ -60,7 +66,7 @@ class Host:
 
     name: str
     groups: list[str]
-    vars: dict
+    vars: dict[str, Any]
 
     @property
     def address(self) -> str:
@@ -164,7 +170,7 @@ def _read_vault_password(path: Path, password_file: Path | None) -> bytes | None
         try:
             return password_file.read_bytes().strip()
         except OSError as exc:
-            raise OpsError(f"cannot read the vault password file {password_file}: {exc}")
+            raise OpsError(f"cannot read the vault password file {password_file}: {exc}") from exc
     if sys.stdin.isatty():
         return getpass.getpass(f"Vault password for {path.name}: ").encode()
     raise OpsError(f"{path.name} has ansible-vault files and no vault password was given",
@@ -174,7 +180,7 @@ def _read_vault_password(path: Path, password_file: Path | None) -> bytes | None
 # --------------------------------------------------------------------------- validation
 
 def _var_files(path: Path) -> list[Path]:
-    files = []
+    files: list[Path] = []
     for kind in ("group_vars", "host_vars"):
         base = path / kind
         if not base.is_dir():
@@ -197,9 +203,9 @@ def _target_of(file: Path, path: Path) -> tuple[str, str]:
     return rel.parts[0], name
 
 
-def role_specs() -> dict[str, dict[str, dict]]:
+def role_specs() -> dict[str, Spec]:
     """Options of each role's main entry point, from roles/*/meta/argument_specs.yml."""
-    specs = {}
+    specs: dict[str, Spec] = {}
     for spec_file in sorted(ROLES.glob("*/meta/argument_specs.yml")):
         data = yaml.safe_load(spec_file.read_text()) or {}
         main = (data.get("argument_specs") or {}).get("main") or {}
@@ -208,7 +214,7 @@ def role_specs() -> dict[str, dict[str, dict]]:
     return specs
 
 
-def allowed_variables(specs: dict[str, dict[str, dict]] | None = None) -> set[str]:
+def allowed_variables(specs: dict[str, Spec] | None = None) -> set[str]:
     specs = role_specs() if specs is None else specs
     names = set(CONNECTION_VARS)
     for options in specs.values():
@@ -217,7 +223,7 @@ def allowed_variables(specs: dict[str, dict[str, dict]] | None = None) -> set[st
 
 
 class _Problems:
-    def __init__(self):
+    def __init__(self) -> None:
         self.items: list[str] = []
 
     def add(self, file: Path, key: str | None, message: str) -> None:
@@ -257,7 +263,7 @@ def _check_name(problems: _Problems, file: Path, key: str, allowed: set[str],
         problems.add(file, key, f"unknown variable: {hint}")
 
 
-def _load_yaml(problems: _Problems, file: Path, loader) -> dict | None:
+def _load_yaml(problems: _Problems, file: Path, loader: DataLoader) -> dict[str, Any] | None:
     try:
         if file.read_text(errors="replace").startswith(VAULT_HEADER):
             data = loader.load_from_file(str(file), unsafe=True)
@@ -279,7 +285,9 @@ def _load_yaml(problems: _Problems, file: Path, loader) -> dict | None:
     return data
 
 
-def _walk_hosts_file(problems: _Problems, file: Path, data, allowed: set[str]):
+def _walk_hosts_file(
+    problems: _Problems, file: Path, data: Any, allowed: set[str]
+) -> tuple[set[str], dict[str, set[str]]]:
     """Check hosts.yml's structure; return (hosts, groups) as declared."""
     hosts: set[str] = set()
     groups: dict[str, set[str]] = {}
@@ -287,7 +295,7 @@ def _walk_hosts_file(problems: _Problems, file: Path, data, allowed: set[str]):
         problems.add(file, None, "must have a single top-level key `all:`")
         return hosts, groups
 
-    def walk(name: str, node, trail: str):
+    def walk(name: str, node: Any, trail: str) -> None:
         if node is None:
             node = {}
         if not isinstance(node, dict):
@@ -319,7 +327,7 @@ def _walk_hosts_file(problems: _Problems, file: Path, data, allowed: set[str]):
 
 
 def _check_values(problems: _Problems, inv: Inventory, origin: dict[str, Path],
-                  specs: dict[str, dict[str, dict]]) -> None:
+                  specs: dict[str, Spec]) -> None:
     """Type and choices checks of every variable a role declares, per host, after templating."""
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
@@ -338,7 +346,8 @@ def _check_values(problems: _Problems, inv: Inventory, origin: dict[str, Path],
             for error in result.errors:
                 text = str(error)
                 key = next((k for k in params if k in text), None)
-                problems.add(origin.get(key, inv.path / "hosts.yml"), key,
+                where = origin.get(key) if key is not None else None
+                problems.add(where or inv.path / "hosts.yml", key,
                              f"{text} (host {host.name}, role {role})")
 
 
@@ -398,21 +407,23 @@ def load(value: str | None = None, vault_password: str | None = None) -> Invento
     # host, as when Ansible runs playbooks/site.yml: the tools see the values Ansible uses.
     loader.set_basedir(str(PLAYBOOKS))
     variables = VariableManager(loader=loader, inventory=manager)
-    hosts = {}
+    hosts: dict[str, Host] = {}
     for ahost in manager.get_hosts():
         raw = variables.get_vars(host=ahost, include_hostvars=False)
         templar = Templar(loader=loader, variables=raw)
         names = [k for k in raw if k in allowed or k.startswith("vault_")
                  or k in ("inventory_hostname",)]
-        resolved = {}
+        resolved: dict[str, Any] = {}
         for key in names:
             try:
                 resolved[key] = templar.template(raw[key])
             except Exception as exc:
                 problems.add(origin.get(key, hosts_file), key,
                              f"cannot be resolved for host {ahost.name}: {exc}")
-        groups = sorted(g.name for g in ahost.get_groups() if g.name not in ("all", "ungrouped"))
-        hosts[ahost.name] = Host(ahost.name, groups, resolved)
+        member_of = sorted(
+            g.name for g in ahost.get_groups() if g.name not in ("all", "ungrouped")
+        )
+        hosts[ahost.name] = Host(ahost.name, member_of, resolved)
     problems.raise_if_any(path)
 
     groups = {name: sorted(h.name for h in group.get_hosts())
