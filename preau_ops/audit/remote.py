@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -131,3 +132,6 @@ class Remote:
         if "container" not in self._cache:
             self._cache["container"] = self.run("systemd-detect-virt --container").rc == 0
         return self._cache["container"]
+
+
+RemoteOf = Callable[[Host], Remote]  # the controls' `remote_of` fixture: any host of the inventory

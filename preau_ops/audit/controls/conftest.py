@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ import pytest
 from preau_ops import inventory
 from preau_ops.audit import catalogue
 from preau_ops.audit.declared import in_groups
-from preau_ops.audit.remote import Remote
+from preau_ops.audit.remote import Remote, RemoteOf
 from preau_ops.inventory import Host, Inventory
 
 INVENTORY = pytest.StashKey[Inventory]()
@@ -93,7 +92,7 @@ _REMOTES: dict[str, Remote] = {}  # one connection per host and worker
 
 
 @pytest.fixture
-def remote_of(options: catalogue.Options, inv: Inventory) -> Callable[[Host], Remote]:
+def remote_of(options: catalogue.Options, inv: Inventory) -> RemoteOf:
     """remote_of(host): a host over SSH as the admin (or the auditor with --as-auditor)."""
 
     def get(host: Host) -> Remote:
@@ -110,7 +109,7 @@ def remote_of(options: catalogue.Options, inv: Inventory) -> Callable[[Host], Re
 
 
 @pytest.fixture
-def remote(host: Host, remote_of: Callable[[Host], Remote]) -> Remote:
+def remote(host: Host, remote_of: RemoteOf) -> Remote:
     """The host under control, read-only."""
     return remote_of(host)
 

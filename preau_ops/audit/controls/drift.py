@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import pytest
 
+from preau_ops.audit.catalogue import Evidence, Options
+from preau_ops.inventory import Inventory
+
 control = pytest.mark.control
 
 
 @control("DRIFT-01", "A converge in check mode would change nothing", "Declared state (all roles)")
-def test_no_drift(inv, options, evidence):
+def test_no_drift(inv: Inventory, options: Options, evidence: Evidence) -> None:
     if options["as_auditor"]:
         pytest.skip(
             "needs the admin account (Ansible check mode uses sudo): run without "

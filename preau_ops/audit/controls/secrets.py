@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from preau_ops.audit.catalogue import Evidence
+from preau_ops.audit.remote import Remote
+from preau_ops.inventory import Host
+
 from .. import declared
 
 control = pytest.mark.control
@@ -14,7 +18,7 @@ OWNER_FILE = "/etc/preau/owner.toml"
 RUNTIME_FILE = "/etc/preau/preau.toml"
 
 
-def _stat(remote, path: str) -> tuple[int, str, str] | None:
+def _stat(remote: Remote, path: str) -> tuple[int, str, str] | None:
     """(mode, owner, group) of PATH, directly or through the auditor's stat rule; None when
     neither may see it. A missing file fails the control."""
     result = remote.run(f"stat -c '%a %U:%G' {path}")
@@ -34,7 +38,7 @@ def _readable_by(mode: int, owner: str, group: str, user: str, groups: set[str])
     )
 
 
-def _as_runtime(remote, user: str, command: str) -> tuple[int, str] | None:
+def _as_runtime(remote: Remote, user: str, command: str) -> tuple[int, str] | None:
     """(exit code, output) of COMMAND as the runtime user; None when sudo refuses (auditor)."""
     result = remote.run(f"sudo -n -u {user} {command}")
     if result.rc != 0 and "sudo" in result.stderr:
@@ -48,7 +52,9 @@ def _as_runtime(remote, user: str, command: str) -> tuple[int, str] | None:
     "Issue #16 item 10 (least privilege for secrets); ANSSI-BP-028 R50 (sensitive files)",
     groups=("app",),
 )
-def test_owner_password_not_readable_by_the_runtime(host, remote, evidence):
+def test_owner_password_not_readable_by_the_runtime(
+    host: Host, remote: Remote, evidence: Evidence
+) -> None:
     user = declared.var(host, "app_user", "preau")
     groups = set(remote.out(f"id -nG {user}").split())
     evidence(f"{user} is in {', '.join(sorted(groups))}")

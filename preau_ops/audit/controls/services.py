@@ -11,9 +11,13 @@ import socket
 import ssl
 import subprocess
 import time
+from typing import Any
 
 import pytest
 
+from preau_ops.audit.catalogue import Evidence, Options
+from preau_ops.audit.remote import Remote, RemoteOf
+from preau_ops.inventory import Host, Inventory
 from preau_ops.paths import STATE_DIR
 
 from .. import declared
@@ -37,11 +41,11 @@ HSTS_MIN = 31536000  # one year (Mozilla: two)
 CERT_MIN_DAYS = 14
 
 
-def _domain(host) -> str:
-    return declared.var(host, "nginx_server_name") or host.vars["preau_domain"]
+def _domain(host: Host) -> str:
+    return str(declared.var(host, "nginx_server_name") or host.vars["preau_domain"])
 
 
-def _ca_file(inv) -> str | None:
+def _ca_file(inv: Inventory) -> str | None:
     """The CA that must have signed the public certificate: PREAU_AUDIT_CA_FILE, the lab CA,
     or the controller's trust store (None)."""
     if os.environ.get("PREAU_AUDIT_CA_FILE"):
@@ -51,7 +55,9 @@ def _ca_file(inv) -> str | None:
     return None
 
 
-def _handshake(address: str, name: str, version, ciphers: str | None = None):
+def _handshake(
+    address: str, name: str, version: ssl.TLSVersion, ciphers: str | None = None
+) -> tuple[str | None, str] | None:
     """(protocol, cipher) negotiated, or None when the server refuses."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
@@ -63,7 +69,8 @@ def _handshake(address: str, name: str, version, ciphers: str | None = None):
             socket.create_connection((address, 443), timeout=5) as sock,
             context.wrap_socket(sock, server_hostname=name) as tls,
         ):
-            return tls.version(), tls.cipher()[0]
+            cipher = tls.cipher()
+            return (tls.version(), cipher[0]) if cipher else None
     except (ssl.SSLError, ConnectionError, OSError):
         return None
 
@@ -74,7 +81,7 @@ def _handshake(address: str, name: str, version, ciphers: str | None = None):
     "ANSSI TLS guide; Mozilla Server Side TLS (intermediate)",
     groups=("lb",),
 )
-def test_tls_protocols(host, evidence):
+def test_tls_protocols(host: Host, evidence: Evidence) -> None:
     name = _domain(host)
     problems = []
     versions = {
@@ -110,7 +117,7 @@ def test_tls_protocols(host, evidence):
     "Mozilla Server Side TLS; ANSSI TLS guide",
     groups=("lb",),
 )
-def test_hsts(host, evidence):
+def test_hsts(host: Host, evidence: Evidence) -> None:
     import http.client
 
     context = ssl.create_default_context()
@@ -136,7 +143,7 @@ def test_hsts(host, evidence):
     "ANSSI TLS guide (R: certificate validity); declared preau_domain",
     groups=("lb",),
 )
-def test_certificate(inv, host, evidence):
+def test_certificate(inv: Inventory, host: Host, evidence: Evidence) -> None:
     from cryptography import x509
 
     name = _domain(host)
@@ -149,7 +156,9 @@ def test_certificate(inv, host, evidence):
         socket.create_connection((host.address, 443), timeout=5) as sock,
         plain.wrap_socket(sock, server_hostname=name) as tls,
     ):
-        cert = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+        der = tls.getpeercert(binary_form=True)
+        assert der, f"{host.address}:443 presented no certificate"
+        cert = x509.load_der_x509_certificate(der)
     left = cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
     evidence(
         f"subject {cert.subject.rfc4514_string()}; expires "
@@ -181,7 +190,9 @@ def test_certificate(inv, host, evidence):
     "ANSSI-BP-028 R80; docs/contracts.md ports",
     groups=("db",),
 )
-def test_postgresql_reach(inv, host, remote, remote_of, evidence):
+def test_postgresql_reach(
+    inv: Inventory, host: Host, remote: Remote, remote_of: RemoteOf, evidence: Evidence
+) -> None:
     port = int(declared.var(host, "postgresql_port", 5432))
     clients = {h.address for g in ("app", "backup") for h in inv.hosts_in(g)} - {host.address}
     ruleset = remote.root_out("/usr/sbin/nft list ruleset")
@@ -221,7 +232,7 @@ def test_postgresql_reach(inv, host, remote, remote_of, evidence):
     "ANSSI PostgreSQL recommendations; declared state (role postgresql)",
     groups=("db",),
 )
-def test_postgresql_scram(host, remote, evidence):
+def test_postgresql_scram(host: Host, remote: Remote, evidence: Evidence) -> None:
     version = declared.var(host, "postgresql_version", 15)
     hba = remote.read(f"/etc/postgresql/{version}/main/pg_hba.conf")
     assert hba is not None, "sudo refused `cat pg_hba.conf`"
@@ -256,7 +267,7 @@ def test_postgresql_scram(host, remote, evidence):
     "Least privilege (role postgresql: DML only)",
     groups=("db",),
 )
-def test_postgresql_roles(host, remote, evidence, options):
+def test_postgresql_roles(host: Host, remote: Remote, evidence: Evidence, options: Options) -> None:
     query = (
         "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb FROM pg_roles "
         "WHERE rolname IN ('preau_app', 'preau_owner') ORDER BY 1"
@@ -297,7 +308,7 @@ def _loopback_address(text: str) -> bool:
         return text in ("localhost", "samehost")
 
 
-def _textfile_metrics(remote) -> dict[str, float]:
+def _textfile_metrics(remote: Remote) -> dict[str, float]:
     text = remote.run("cat /var/lib/prometheus/node-exporter/preau_*.prom 2>/dev/null").stdout
     metrics = {}
     for line in text.splitlines():
@@ -315,7 +326,7 @@ def _age(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def _backup_age(remote, evidence, kind: str, limit: float) -> None:
+def _backup_age(remote: Remote, evidence: Evidence, kind: str, limit: float) -> None:
     metrics = _textfile_metrics(remote)
     labels = f'{{kind="{kind}",type="database"}}'
     success = metrics.get(f"preau_backup_last_success_timestamp_seconds{labels}")
@@ -344,7 +355,7 @@ def _backup_age(remote, evidence, kind: str, limit: float) -> None:
     "RGPD / availability: backup policy (role backup)",
     groups=("backup",),
 )
-def test_backup_full(host, remote, evidence):
+def test_backup_full(host: Host, remote: Remote, evidence: Evidence) -> None:
     _backup_age(remote, evidence, "full", 8 * 86400)
 
 
@@ -354,7 +365,7 @@ def test_backup_full(host, remote, evidence):
     "RGPD / availability: backup policy (role backup)",
     groups=("backup",),
 )
-def test_backup_diff(host, remote, evidence):
+def test_backup_diff(host: Host, remote: Remote, evidence: Evidence) -> None:
     metrics = _textfile_metrics(remote)
     full = metrics.get(
         'preau_backup_last_success_timestamp_seconds{kind="full",type="database"}', 0
@@ -374,7 +385,9 @@ def test_backup_diff(host, remote, evidence):
     "RPO of the backup policy (role backup)",
     groups=("db",),
 )
-def test_wal_archiving(inv, host, remote, remote_of, evidence):
+def test_wal_archiving(
+    inv: Inventory, host: Host, remote: Remote, remote_of: RemoteOf, evidence: Evidence
+) -> None:
     monitoring = inv.hosts_in("monitoring")
     problems = []
     age = failed = None
@@ -425,7 +438,7 @@ def test_wal_archiving(inv, host, remote, remote_of, evidence):
     "RGPD / availability: restore tested (role backup)",
     groups=("backup",),
 )
-def test_restore_drill(host, remote, evidence):
+def test_restore_drill(host: Host, remote: Remote, evidence: Evidence) -> None:
     metrics = _textfile_metrics(remote)
     ok = metrics.get('preau_restore_drill_success{stanza="preau"}')
     last = metrics.get('preau_restore_drill_last_success_timestamp_seconds{stanza="preau"}')
@@ -447,7 +460,7 @@ def test_restore_drill(host, remote, evidence):
 # ------------------------------------------------------------------------------ monitoring
 
 
-def _prometheus(remote, query: str | None = None, path: str = "/api/v1/query"):
+def _prometheus(remote: Remote, query: str | None = None, path: str = "/api/v1/query") -> Any:
     """Prometheus API answer's `data`, asked on the monitoring host itself."""
     import urllib.parse
 
@@ -465,7 +478,7 @@ def _prometheus(remote, query: str | None = None, path: str = "/api/v1/query"):
     "Declared state (role monitoring)",
     groups=("monitoring",),
 )
-def test_targets_up(host, remote, evidence):
+def test_targets_up(host: Host, remote: Remote, evidence: Evidence) -> None:
     targets = _prometheus(remote, path="/api/v1/targets?state=active")["activeTargets"]
     down = [t for t in targets if t["health"] != "up"]
     evidence(f"{len(targets) - len(down)}/{len(targets)} targets up")
@@ -479,7 +492,7 @@ def test_targets_up(host, remote, evidence):
 @control(
     "MON-02", "No critical alert firing", "Declared state (role monitoring)", groups=("monitoring",)
 )
-def test_no_critical_alert(host, remote, evidence):
+def test_no_critical_alert(host: Host, remote: Remote, evidence: Evidence) -> None:
     alerts = _prometheus(remote, path="/api/v1/alerts")["alerts"]
     firing = [a for a in alerts if a["state"] == "firing"]
     critical = [a for a in firing if a["labels"].get("severity") == "critical"]
@@ -498,7 +511,9 @@ def test_no_critical_alert(host, remote, evidence):
 @control(
     "APP-01", "The same release on every app host", "Declared state (release)", groups=("app",)
 )
-def test_same_release(inv, host, remote, remote_of, evidence):
+def test_same_release(
+    inv: Inventory, host: Host, remote: Remote, remote_of: RemoteOf, evidence: Evidence
+) -> None:
     mine = remote.out("readlink /srv/preau/current").strip()
     evidence(f"{host.name}: {mine}")
     others = {
@@ -515,7 +530,7 @@ def test_same_release(inv, host, remote, remote_of, evidence):
 
 
 @control("APP-02", "/readyz answers ok", "Declared state (app)", groups=("app",))
-def test_readyz(host, remote, evidence):
+def test_readyz(host: Host, remote: Remote, evidence: Evidence) -> None:
     port = declared.var(host, "app_port", 8000)
     result = remote.run(
         f"curl -s --max-time 10 -w '\\n%{{http_code}}' -H 'Host: "
@@ -532,7 +547,7 @@ def test_readyz(host, remote, evidence):
     "ANSSI-BP-028 R64 (services confinement)",
     groups=("app",),
 )
-def test_unit_hardening(host, remote, evidence):
+def test_unit_hardening(host: Host, remote: Remote, evidence: Evidence) -> None:
     out = remote.root_out("/usr/bin/systemd-analyze security preau.service")
     assert out is not None, "sudo refused `systemd-analyze security preau.service`"
     match = re.search(r"Overall exposure level for \S+: ([\d.]+)", out)

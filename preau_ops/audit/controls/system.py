@@ -12,6 +12,9 @@ import sys
 import pytest
 
 from preau_ops import platform
+from preau_ops.audit.catalogue import Evidence, Options
+from preau_ops.audit.remote import Remote
+from preau_ops.inventory import Host, Inventory
 
 from .. import declared
 
@@ -39,7 +42,7 @@ def _loopback(address: str) -> bool:
 
 
 @control("DECL-01", "Declared packages are installed", "Declared state (roles, per group)")
-def test_packages(host, remote, evidence):
+def test_packages(host: Host, remote: Remote, evidence: Evidence) -> None:
     wanted = declared.packages(host)
     out = remote.run("dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n' " + " ".join(wanted))
     installed = {
@@ -53,7 +56,7 @@ def test_packages(host, remote, evidence):
 
 
 @control("DECL-02", "Declared services running and enabled", "Declared state (roles, per group)")
-def test_units(host, remote, evidence):
+def test_units(host: Host, remote: Remote, evidence: Evidence) -> None:
     problems = []
     for unit in declared.units(host):
         enabled = remote.run(f"systemctl is-enabled {unit}").stdout.strip()
@@ -75,7 +78,7 @@ def test_units(host, remote, evidence):
     "Listening ports are exactly the declared ones",
     "ANSSI-BP-028 R80; docs/contracts.md ports",
 )
-def test_listening_ports(inv, host, remote, evidence):
+def test_listening_ports(inv: Inventory, host: Host, remote: Remote, evidence: Evidence) -> None:
     tcp = remote.root_out("/usr/bin/ss -tlnp")
     udp = remote.root_out("/usr/bin/ss -ulnp")
     assert tcp is not None and udp is not None, "sudo refused `ss -tlnp`/`ss -ulnp`"
@@ -124,7 +127,7 @@ def _nft_openings(ruleset: str) -> tuple[str | None, dict[tuple[str, int], set[s
 
 
 @control("FW-01", "Firewall denies by default, opens only what is declared", "ANSSI-BP-028 R80")
-def test_firewall(inv, host, remote, evidence):
+def test_firewall(inv: Inventory, host: Host, remote: Remote, evidence: Evidence) -> None:
     ruleset = remote.root_out("/usr/sbin/nft list ruleset")
     assert ruleset is not None, "sudo refused `nft list ruleset`"
     policy, live = _nft_openings(ruleset)
@@ -136,20 +139,21 @@ def test_firewall(inv, host, remote, evidence):
         )
     problems = [] if policy == "drop" else [f"input policy is {policy}, not drop"]
     for key in sorted(set(live) | set(wanted)):
-        port = f"{key[1]}/{key[0]}"
+        opening = f"{key[1]}/{key[0]}"
         if key not in wanted:
-            problems.append(f"undeclared opening {port}")
+            problems.append(f"undeclared opening {opening}")
         elif key not in live:
-            problems.append(f"declared opening {port} missing")
+            problems.append(f"declared opening {opening} missing")
         elif live[key] != wanted[key]:
+            sources = wanted[key]
             problems.append(
-                f"{port} open to {live[key] or 'everyone'}, declared "
-                f"{sorted(wanted[key]) if wanted[key] else 'everyone'}"
+                f"{opening} open to {live[key] or 'everyone'}, declared "
+                f"{sorted(sources) if sources else 'everyone'}"
             )
     assert not problems, "; ".join(problems)
 
 
-def _sshd(remote) -> dict[str, list[str]]:
+def _sshd(remote: Remote) -> dict[str, list[str]]:
     out = remote.root_out("/usr/sbin/sshd -T")
     assert out is not None, "sudo refused `sshd -T`"
     settings: dict[str, list[str]] = {}
@@ -160,7 +164,7 @@ def _sshd(remote) -> dict[str, list[str]]:
 
 
 @control("SSH-01", "SSH: keys only, no root login, restricted groups", "ANSSI-BP-028 R79, R33")
-def test_ssh_authentication(host, remote, evidence):
+def test_ssh_authentication(host: Host, remote: Remote, evidence: Evidence) -> None:
     sshd = _sshd(remote)
     wanted = {
         "permitrootlogin": "no",
@@ -203,7 +207,7 @@ WEAK_SSH = re.compile(
     "SSH algorithms: the declared modern set only (sshd -T)",
     "ANSSI-BP-028 R79; ANSSI OpenSSH note",
 )
-def test_ssh_algorithms(host, remote, evidence):
+def test_ssh_algorithms(host: Host, remote: Remote, evidence: Evidence) -> None:
     sshd = _sshd(remote)
     problems = []
     for key, var in (
@@ -231,7 +235,7 @@ def test_ssh_algorithms(host, remote, evidence):
     "ssh-audit finds no failing algorithm and no known CVE",
     "ANSSI-BP-028 R79; ssh-audit (external view from the auditor's machine)",
 )
-def test_ssh_audit(host, evidence):
+def test_ssh_audit(host: Host, evidence: Evidence) -> None:
     """What a client sees on the wire, independent of the configuration files."""
     command = [
         sys.executable,
@@ -273,7 +277,7 @@ def test_ssh_audit(host, evidence):
 
 
 @control("ACC-01", "Admin accounts are those of the inventory", "ANSSI-BP-028 R30, R33, R38")
-def test_admin_accounts(host, remote, evidence):
+def test_admin_accounts(host: Host, remote: Remote, evidence: Evidence) -> None:
     group = declared.var(host, "base_admin_group")
     line = remote.out(f"getent group {group}").strip()
     members = set(filter(None, line.split(":")[3].split(","))) if line.count(":") >= 3 else set()
@@ -296,7 +300,7 @@ def test_admin_accounts(host, remote, evidence):
 
 
 @control("ACC-02", "No stray authorized SSH keys", "ANSSI-BP-028 R30")
-def test_authorized_keys(host, remote, evidence):
+def test_authorized_keys(host: Host, remote: Remote, evidence: Evidence) -> None:
     accounts = dict(declared.admin_users(host))
     accounts[declared.var(host, "base_auditor_user")] = declared.var(host, "base_auditor_ssh_keys")
     unverifiable, problems = [], []
@@ -344,7 +348,7 @@ def _conf_values(text: str, separator: str = "=") -> dict[str, str]:
 
 
 @control("HARD-01", "Kernel settings (sysctl) as declared", "ANSSI-BP-028 R9, R11, R12, R14")
-def test_sysctl(host, remote, evidence):
+def test_sysctl(host: Host, remote: Remote, evidence: Evidence) -> None:
     wanted = {**declared.var(host, "base_sysctl"), **declared.var(host, "base_sysctl_extra", {})}
     written = _conf_values(remote.out("cat /etc/sysctl.d/90-preau.conf"))
     problems = [
@@ -372,7 +376,7 @@ def test_sysctl(host, remote, evidence):
 
 
 @control("HARD-02", "auditd rules written (and loaded outside containers)", "ANSSI-BP-028 R73")
-def test_auditd(host, remote, evidence):
+def test_auditd(host: Host, remote: Remote, evidence: Evidence) -> None:
     text = remote.read("/etc/audit/rules.d/preau.rules")
     assert text is not None, "sudo refused `cat /etc/audit/rules.d/preau.rules`"
     rules = [line for line in text.splitlines() if line.startswith("-")]
@@ -395,7 +399,7 @@ def test_auditd(host, remote, evidence):
 @control(
     "HARD-03", "journald: persistent, with the declared size and retention", "ANSSI-BP-028 R71"
 )
-def test_journald(host, remote, evidence):
+def test_journald(host: Host, remote: Remote, evidence: Evidence) -> None:
     values = _conf_values(remote.out("cat /etc/systemd/journald.conf"))
     wanted = {
         "Storage": "persistent",
@@ -411,7 +415,7 @@ def test_journald(host, remote, evidence):
 
 
 @control("HARD-04", "Security updates applied automatically", "ANSSI-BP-028 R61")
-def test_unattended_upgrades(host, remote, evidence):
+def test_unattended_upgrades(host: Host, remote: Remote, evidence: Evidence) -> None:
     text = remote.out("cat /etc/apt/apt.conf.d/52preau-unattended-upgrades")
     problems = []
     for line in (
@@ -431,7 +435,7 @@ def test_unattended_upgrades(host, remote, evidence):
     assert not problems, "; ".join(problems)
 
 
-def _secret_files(host) -> list[tuple[str, set[str], str]]:
+def _secret_files(host: Host) -> list[tuple[str, set[str], str]]:
     """(path, allowed modes, owner:group)."""
     files = [
         ("/etc/ssh/ssh_host_ed25519_key", {"600"}, "root:root"),
@@ -455,7 +459,7 @@ def _secret_files(host) -> list[tuple[str, set[str], str]]:
     "Secrets and keys are not readable by others",
     "ANSSI-BP-028 R50 (sensitive files); declared state",
 )
-def test_secret_permissions(host, remote, evidence):
+def test_secret_permissions(host: Host, remote: Remote, evidence: Evidence) -> None:
     problems, unverifiable = [], []
     for path, modes, owner in _secret_files(host):
         result = remote.run(f"stat -c '%a %U:%G' {path}")
@@ -483,7 +487,7 @@ def test_secret_permissions(host, remote, evidence):
 
 
 @control("LYNIS-01", "Lynis hardening index", "ANSSI-BP-028 (overall hardening, informative)")
-def test_lynis(host, remote, evidence, options):
+def test_lynis(host: Host, remote: Remote, evidence: Evidence, options: Options) -> None:
     if options["lynis_scan"]:
         out = remote.root_out("/usr/sbin/lynis audit system --quick --no-colors")
         assert out is not None, "sudo refused `lynis audit system --quick --no-colors`"
