@@ -70,14 +70,16 @@ def prepare_venv() -> None:
         for cmd in steps:
             if "-e" in cmd and not (ROOT / "app" / "pyproject.toml").exists():
                 continue
-            if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode != 0:
+            step = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
+            if step.returncode != 0:
                 sys.exit(f"deploy.py: preparing .venv failed at `{' '.join(cmd[2:5])}…`; see {log}")
     STAMP.write_text(lock_digest() + "\n")
     log.unlink(missing_ok=True)
 
 
 def main() -> None:
-    if sys.version_info < (3, 11):
+    # Runs on the machine's own python3, before the venv exists: the check is not outdated.
+    if sys.version_info < (3, 11):  # noqa: UP036
         sys.exit("deploy.py needs Python 3.11 or newer (Debian 12's python3)")
     if not in_venv():
         prepare_venv()
