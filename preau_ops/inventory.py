@@ -6,6 +6,7 @@ name (against the roles' `meta/argument_specs.yml`, the platform's `preau_*` var
 Ansible's connection variables) and every value the roles declare a type for. Each problem is
 reported with the file and the key, and what was expected.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,22 +39,38 @@ KNOWN_GROUPS = {*platform.groups(), "all", "ungrouped"}
 # argument_specs options, and checked the same way).
 PREAU_VARS: Spec = {
     "preau_domain": {"type": "str", "description": "public DNS name of the ENT"},
-    "preau_environment": {"type": "str", "choices": ["lab", "staging", "production"],
-                          "description": "which environment this inventory describes"},
-    "preau_ssh_known_hosts_file": {"type": "path",
-                                   "description": "known_hosts file the tools use"},
-    "preau_lab_topology": {"type": "str", "choices": ["single", "standard", "scaled"],
-                           "description": "set by `lab up`"},
+    "preau_environment": {
+        "type": "str",
+        "choices": ["lab", "staging", "production"],
+        "description": "which environment this inventory describes",
+    },
+    "preau_ssh_known_hosts_file": {"type": "path", "description": "known_hosts file the tools use"},
+    "preau_lab_topology": {
+        "type": "str",
+        "choices": ["single", "standard", "scaled"],
+        "description": "set by `lab up`",
+    },
     "preau_lab_ssh_public_key": {"type": "str", "description": "set by `lab up`"},
     "preau_release_keep": {"type": "int", "description": "app releases kept on app hosts"},
     "preau_operator": {"type": "str", "description": "name recorded in audit logs"},
-    "preau_disk_full_percent": {"type": "int", "description": "operations refuse to start when "
-                                "a host's / or /srv/preau is this full (default 90)"},
+    "preau_disk_full_percent": {
+        "type": "int",
+        "description": "operations refuse to start when "
+        "a host's / or /srv/preau is this full (default 90)",
+    },
 }
 CONNECTION_VARS = {
-    "ansible_host", "ansible_port", "ansible_user", "ansible_become", "ansible_become_user",
-    "ansible_become_method", "ansible_ssh_private_key_file", "ansible_ssh_common_args",
-    "ansible_python_interpreter", "ansible_connection", "ansible_ssh_pipelining",
+    "ansible_host",
+    "ansible_port",
+    "ansible_user",
+    "ansible_become",
+    "ansible_become_user",
+    "ansible_become_method",
+    "ansible_ssh_private_key_file",
+    "ansible_ssh_common_args",
+    "ansible_python_interpreter",
+    "ansible_connection",
+    "ansible_ssh_pipelining",
 }
 
 VAULT_HEADER = "$ANSIBLE_VAULT"
@@ -121,12 +138,15 @@ class Inventory:
             elif part in self.groups:
                 wanted.update({h: self.hosts[h] for h in self.groups[part]})
             else:
-                raise OpsError(f"--limit {part!r} matches no host or group of {self.name}",
-                               "hosts: " + ", ".join(self.hosts))
+                raise OpsError(
+                    f"--limit {part!r} matches no host or group of {self.name}",
+                    "hosts: " + ", ".join(self.hosts),
+                )
         return list(wanted.values())
 
 
 # --------------------------------------------------------------------------- resolution
+
 
 def resolve_path(value: str | None) -> Path:
     """`-i` accepts an inventory directory, its hosts.yml, or a name under inventories/."""
@@ -139,13 +159,16 @@ def resolve_path(value: str | None) -> Path:
     if path.is_file():
         path = path.parent
     if not path.is_dir():
-        raise OpsError(f"inventory {value!r} not found",
-                       "give a directory such as inventories/production (-i)")
+        raise OpsError(
+            f"inventory {value!r} not found", "give a directory such as inventories/production (-i)"
+        )
     if not (path / "hosts.yml").is_file():
         if path.resolve() == LAB_INVENTORY.resolve():
             raise OpsError("the lab has no hosts yet", "run `./deploy.py lab up` first")
-        raise OpsError(f"{path}/hosts.yml is missing",
-                       "an inventory is a directory with hosts.yml, group_vars/, host_vars/")
+        raise OpsError(
+            f"{path}/hosts.yml is missing",
+            "an inventory is a directory with hosts.yml, group_vars/, host_vars/",
+        )
     return path
 
 
@@ -173,11 +196,14 @@ def _read_vault_password(path: Path, password_file: Path | None) -> bytes | None
             raise OpsError(f"cannot read the vault password file {password_file}: {exc}") from exc
     if sys.stdin.isatty():
         return getpass.getpass(f"Vault password for {path.name}: ").encode()
-    raise OpsError(f"{path.name} has ansible-vault files and no vault password was given",
-                   "pass --vault-password-file FILE or set PREAU_VAULT_PASSWORD_FILE")
+    raise OpsError(
+        f"{path.name} has ansible-vault files and no vault password was given",
+        "pass --vault-password-file FILE or set PREAU_VAULT_PASSWORD_FILE",
+    )
 
 
 # --------------------------------------------------------------------------- validation
+
 
 def _var_files(path: Path) -> list[Path]:
     files: list[Path] = []
@@ -187,8 +213,11 @@ def _var_files(path: Path) -> list[Path]:
             continue
         for entry in sorted(base.iterdir()):
             if entry.is_dir():
-                files += sorted(f for f in entry.rglob("*") if f.suffix in (".yml", ".yaml")
-                                or f.name == "vault.yml")
+                files += sorted(
+                    f
+                    for f in entry.rglob("*")
+                    if f.suffix in (".yml", ".yaml") or f.name == "vault.yml"
+                )
             elif entry.suffix in (".yml", ".yaml"):
                 files.append(entry)
     return files
@@ -233,9 +262,11 @@ class _Problems:
     def raise_if_any(self, inventory: Path) -> None:
         if self.items:
             listing = "\n".join(f"  - {item}" for item in self.items)
-            raise OpsError(f"inventory {_display(inventory)} is invalid "
-                           f"({len(self.items)} problem{'s' if len(self.items) > 1 else ''}):\n"
-                           + listing, "nothing was run; fix the inventory and try again")
+            raise OpsError(
+                f"inventory {_display(inventory)} is invalid "
+                f"({len(self.items)} problem{'s' if len(self.items) > 1 else ''}):\n" + listing,
+                "nothing was run; fix the inventory and try again",
+            )
 
 
 def _display(path: Path) -> str:
@@ -245,21 +276,32 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _check_name(problems: _Problems, file: Path, key: str, allowed: set[str],
-                in_vault_file: bool) -> None:
+def _check_name(
+    problems: _Problems, file: Path, key: str, allowed: set[str], in_vault_file: bool
+) -> None:
     if key == platform.VARIABLE:
-        problems.add(file, key, f"the platform map is {_display(platform.MAP_FILE)}; "
-                                "an inventory cannot set it")
+        problems.add(
+            file,
+            key,
+            f"the platform map is {_display(platform.MAP_FILE)}; an inventory cannot set it",
+        )
         return
     if key.startswith("vault_"):
         if not in_vault_file:
-            problems.add(file, key, "secrets (vault_*) belong in group_vars/all/vault.yml, "
-                                    "encrypted with ansible-vault")
+            problems.add(
+                file,
+                key,
+                "secrets (vault_*) belong in group_vars/all/vault.yml, "
+                "encrypted with ansible-vault",
+            )
         return
     if key not in allowed:
         close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.75)
-        hint = f"did you mean {close[0]!r}?" if close else \
-            "not a variable of any role (see roles/*/meta/argument_specs.yml)"
+        hint = (
+            f"did you mean {close[0]!r}?"
+            if close
+            else "not a variable of any role (see roles/*/meta/argument_specs.yml)"
+        )
         problems.add(file, key, f"unknown variable: {hint}")
 
 
@@ -303,22 +345,32 @@ def _walk_hosts_file(
             return
         for key in node:
             if key not in ("hosts", "children", "vars"):
-                problems.add(file, f"{trail}.{key}",
-                             "unexpected key: a group has only hosts, children and vars")
-        for var in (node.get("vars") or {}):
+                problems.add(
+                    file,
+                    f"{trail}.{key}",
+                    "unexpected key: a group has only hosts, children and vars",
+                )
+        for var in node.get("vars") or {}:
             _check_name(problems, file, var, allowed, False)
         members = groups.setdefault(name, set())
         for host, hvars in (node.get("hosts") or {}).items():
             hosts.add(host)
             members.add(host)
-            for var in (hvars or {}):
+            for var in hvars or {}:
                 _check_name(problems, file, var, allowed, False)
         for child, child_node in (node.get("children") or {}).items():
             if child not in KNOWN_GROUPS:
                 close = difflib.get_close_matches(child, REQUIRED_GROUPS, n=1)
-                problems.add(file, f"{trail}.children.{child}",
-                             "unknown group" + (f": did you mean {close[0]!r}?" if close
-                                                else f"; groups are {', '.join(REQUIRED_GROUPS)}"))
+                problems.add(
+                    file,
+                    f"{trail}.children.{child}",
+                    "unknown group"
+                    + (
+                        f": did you mean {close[0]!r}?"
+                        if close
+                        else f"; groups are {', '.join(REQUIRED_GROUPS)}"
+                    ),
+                )
                 continue
             walk(child, child_node, f"{trail}.children.{child}")
 
@@ -326,8 +378,9 @@ def _walk_hosts_file(
     return hosts, groups
 
 
-def _check_values(problems: _Problems, inv: Inventory, origin: dict[str, Path],
-                  specs: dict[str, Spec]) -> None:
+def _check_values(
+    problems: _Problems, inv: Inventory, origin: dict[str, Path], specs: dict[str, Spec]
+) -> None:
     """Type and choices checks of every variable a role declares, per host, after templating."""
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
@@ -337,9 +390,15 @@ def _check_values(problems: _Problems, inv: Inventory, origin: dict[str, Path],
                 continue
             params = {k: v for k, v in host.vars.items() if k in options}
             # Only what the inventory sets is checked here; defaults are the role's business.
-            spec = {k: {kk: vv for kk, vv in o.items()
-                        if kk in ("type", "choices", "elements", "options")}
-                    for k, o in options.items() if k in params}
+            spec = {
+                k: {
+                    kk: vv
+                    for kk, vv in o.items()
+                    if kk in ("type", "choices", "elements", "options")
+                }
+                for k, o in options.items()
+                if k in params
+            }
             if not spec:
                 continue
             result = ArgumentSpecValidator(spec).validate(params)
@@ -347,8 +406,9 @@ def _check_values(problems: _Problems, inv: Inventory, origin: dict[str, Path],
                 text = str(error)
                 key = next((k for k in params if k in text), None)
                 where = origin.get(key) if key is not None else None
-                problems.add(where or inv.path / "hosts.yml", key,
-                             f"{text} (host {host.name}, role {role})")
+                problems.add(
+                    where or inv.path / "hosts.yml", key, f"{text} (host {host.name}, role {role})"
+                )
 
 
 def load(value: str | None = None, vault_password: str | None = None) -> Inventory:
@@ -377,8 +437,9 @@ def load(value: str | None = None, vault_password: str | None = None) -> Invento
     declared_hosts, declared_groups = _walk_hosts_file(problems, hosts_file, hosts_data, allowed)
     for group in REQUIRED_GROUPS:
         if not declared_groups.get(group):
-            problems.add(hosts_file, f"all.children.{group}",
-                         "required group is missing or has no host")
+            problems.add(
+                hosts_file, f"all.children.{group}", "required group is missing or has no host"
+            )
 
     origin: dict[str, Path] = {}
     for file in _var_files(path):
@@ -389,10 +450,13 @@ def load(value: str | None = None, vault_password: str | None = None) -> Invento
             problems.add(file, None, f"host_vars for unknown host {target!r}")
         is_vault = file.name == "vault.yml"
         if is_vault and not file.read_text(errors="replace").startswith(VAULT_HEADER):
-            problems.add(file, None, "secrets file is not encrypted: "
-                                     f"run `ansible-vault encrypt {_display(file)}`")
+            problems.add(
+                file,
+                None,
+                f"secrets file is not encrypted: run `ansible-vault encrypt {_display(file)}`",
+            )
         data = _load_yaml(problems, file, loader)
-        for key in (data or {}):
+        for key in data or {}:
             _check_name(problems, file, key, allowed, is_vault)
             origin.setdefault(key, file)
     problems.raise_if_any(path)
@@ -411,25 +475,35 @@ def load(value: str | None = None, vault_password: str | None = None) -> Invento
     for ahost in manager.get_hosts():
         raw = variables.get_vars(host=ahost, include_hostvars=False)
         templar = Templar(loader=loader, variables=raw)
-        names = [k for k in raw if k in allowed or k.startswith("vault_")
-                 or k in ("inventory_hostname",)]
+        names = [
+            k for k in raw if k in allowed or k.startswith("vault_") or k in ("inventory_hostname",)
+        ]
         resolved: dict[str, Any] = {}
         for key in names:
             try:
                 resolved[key] = templar.template(raw[key])
             except Exception as exc:
-                problems.add(origin.get(key, hosts_file), key,
-                             f"cannot be resolved for host {ahost.name}: {exc}")
-        member_of = sorted(
-            g.name for g in ahost.get_groups() if g.name not in ("all", "ungrouped")
-        )
+                problems.add(
+                    origin.get(key, hosts_file),
+                    key,
+                    f"cannot be resolved for host {ahost.name}: {exc}",
+                )
+        member_of = sorted(g.name for g in ahost.get_groups() if g.name not in ("all", "ungrouped"))
         hosts[ahost.name] = Host(ahost.name, member_of, resolved)
     problems.raise_if_any(path)
 
-    groups = {name: sorted(h.name for h in group.get_hosts())
-              for name, group in manager.groups.items() if name not in ("all", "ungrouped")}
-    inv = Inventory(path=path, hosts=hosts, groups=groups,
-                    vault_password_file=password_file, files=[hosts_file, *_var_files(path)])
+    groups = {
+        name: sorted(h.name for h in group.get_hosts())
+        for name, group in manager.groups.items()
+        if name not in ("all", "ungrouped")
+    }
+    inv = Inventory(
+        path=path,
+        hosts=hosts,
+        groups=groups,
+        vault_password_file=password_file,
+        files=[hosts_file, *_var_files(path)],
+    )
     _check_values(problems, inv, origin, specs)
     problems.raise_if_any(path)
     return inv
