@@ -26,6 +26,7 @@ from .errors import OpsError
 from .paths import INVENTORIES, LAB_INVENTORY, PLAYBOOKS, ROLES, STATE_DIR
 
 if TYPE_CHECKING:
+    from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
 
 Spec = dict[str, dict[str, Any]]  # a role's options, by variable name (argument_specs' shape)
@@ -415,22 +416,54 @@ def load(value: str | None = None, vault_password: str | None = None) -> Invento
     """Load and validate an inventory; raise OpsError listing every problem found."""
     path = resolve_path(value)
     password_file = vault_password_file(path, vault_password)
-    password = _read_vault_password(path, password_file)
-
-    from ansible.inventory.manager import InventoryManager
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.parsing.vault import VaultSecret
-    from ansible.template import Templar
-    from ansible.vars.manager import VariableManager
-
-    loader = DataLoader()
-    if password is not None:
-        loader.set_vault_secrets([("default", VaultSecret(password))])
-
+    loader = _loader(_read_vault_password(path, password_file))
     specs = role_specs()
     allowed = allowed_variables(specs)
     problems = _Problems()
 
+    hosts_file = path / "hosts.yml"
+    declared_hosts = _check_hosts_file(problems, path, loader, allowed)
+    origin = _check_var_files(problems, path, loader, allowed, declared_hosts)
+    problems.raise_if_any(path)
+
+    manager = _manager(loader, hosts_file)
+    # The site playbook's group_vars (the platform's wiring between roles) apply to every
+    # host, as when Ansible runs playbooks/site.yml: the tools see the values Ansible uses.
+    loader.set_basedir(str(PLAYBOOKS))
+    hosts = _resolve_hosts(problems, loader, manager, allowed, origin, hosts_file)
+    problems.raise_if_any(path)
+
+    groups = {
+        name: sorted(h.name for h in group.get_hosts())
+        for name, group in manager.groups.items()
+        if name not in ("all", "ungrouped")
+    }
+    inv = Inventory(
+        path=path,
+        hosts=hosts,
+        groups=groups,
+        vault_password_file=password_file,
+        files=[hosts_file, *_var_files(path)],
+    )
+    _check_values(problems, inv, origin, specs)
+    problems.raise_if_any(path)
+    return inv
+
+
+def _loader(password: bytes | None) -> DataLoader:
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.parsing.vault import VaultSecret
+
+    loader = DataLoader()
+    if password is not None:
+        loader.set_vault_secrets([("default", VaultSecret(password))])
+    return loader
+
+
+def _check_hosts_file(
+    problems: _Problems, path: Path, loader: DataLoader, allowed: set[str]
+) -> set[str]:
+    """hosts.yml's structure and required groups; the hosts it declares."""
     hosts_file = path / "hosts.yml"
     hosts_data = _load_yaml(problems, hosts_file, loader)
     problems.raise_if_any(path)
@@ -440,7 +473,18 @@ def load(value: str | None = None, vault_password: str | None = None) -> Invento
             problems.add(
                 hosts_file, f"all.children.{group}", "required group is missing or has no host"
             )
+    return declared_hosts
 
+
+def _check_var_files(
+    problems: _Problems,
+    path: Path,
+    loader: DataLoader,
+    allowed: set[str],
+    declared_hosts: set[str],
+) -> dict[str, Path]:
+    """Every group_vars/host_vars file: its target, encryption and variable names; the file
+    each variable was first set in."""
     origin: dict[str, Path] = {}
     for file in _var_files(path):
         kind, target = _target_of(file, path)
@@ -459,7 +503,11 @@ def load(value: str | None = None, vault_password: str | None = None) -> Invento
         for key in data or {}:
             _check_name(problems, file, key, allowed, is_vault)
             origin.setdefault(key, file)
-    problems.raise_if_any(path)
+    return origin
+
+
+def _manager(loader: DataLoader, hosts_file: Path) -> InventoryManager:
+    from ansible.inventory.manager import InventoryManager
 
     # A host named like its group (the lab's `db`) is legitimate here: silence only that warning.
     with contextlib.redirect_stderr(io.StringIO()) as noise:
@@ -467,9 +515,21 @@ def load(value: str | None = None, vault_password: str | None = None) -> Invento
     for line in noise.getvalue().splitlines():
         if "Found both group and host with same name" not in line:
             print(line, file=sys.stderr)
-    # The site playbook's group_vars (the platform's wiring between roles) apply to every
-    # host, as when Ansible runs playbooks/site.yml: the tools see the values Ansible uses.
-    loader.set_basedir(str(PLAYBOOKS))
+    return manager
+
+
+def _resolve_hosts(
+    problems: _Problems,
+    loader: DataLoader,
+    manager: InventoryManager,
+    allowed: set[str],
+    origin: dict[str, Path],
+    hosts_file: Path,
+) -> dict[str, Host]:
+    """Each host with its variables as Ansible resolves them (templated)."""
+    from ansible.template import Templar
+    from ansible.vars.manager import VariableManager
+
     variables = VariableManager(loader=loader, inventory=manager)
     hosts: dict[str, Host] = {}
     for ahost in manager.get_hosts():
@@ -490,20 +550,4 @@ def load(value: str | None = None, vault_password: str | None = None) -> Invento
                 )
         member_of = sorted(g.name for g in ahost.get_groups() if g.name not in ("all", "ungrouped"))
         hosts[ahost.name] = Host(ahost.name, member_of, resolved)
-    problems.raise_if_any(path)
-
-    groups = {
-        name: sorted(h.name for h in group.get_hosts())
-        for name, group in manager.groups.items()
-        if name not in ("all", "ungrouped")
-    }
-    inv = Inventory(
-        path=path,
-        hosts=hosts,
-        groups=groups,
-        vault_password_file=password_file,
-        files=[hosts_file, *_var_files(path)],
-    )
-    _check_values(problems, inv, origin, specs)
-    problems.raise_if_any(path)
-    return inv
+    return hosts
