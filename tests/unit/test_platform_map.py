@@ -34,6 +34,50 @@ def role_plays() -> list[tuple[str, str]]:
     return pairs
 
 
+# --------------------------------------------------------------------------- the reader
+
+
+def test_a_host_runs_the_roles_of_its_groups_and_of_every_host():
+    assert platform.roles_for(["app"]) == ("base", "app", "backup", "monitoring")
+    assert platform.roles_for(["backup", "monitoring"]) == ("base", "backup", "monitoring")
+    assert platform.roles_for([]) == ("base", "monitoring")
+
+
+def test_status_shows_every_hosts_services_first_then_each_groups_once():
+    assert platform.services(["lb", "lb", "ungrouped"]) == [
+        "ssh",
+        "nftables",
+        "prometheus-node-exporter",
+        "nginx",
+        "prometheus-nginx-exporter",
+    ]
+
+
+def test_patch_order_names_every_group_once_and_groups_are_required():
+    assert sorted(platform.patch_order()) == sorted(platform.groups())
+    assert platform.required_groups() == platform.groups()
+
+
+def test_a_broken_map_is_refused_with_what_is_wrong(tmp_path, monkeypatch):
+    broken = tmp_path / "platform.yml"
+    data = yaml.safe_load(platform.MAP_FILE.read_text())
+    data["preau_platform"]["roles"]["nginx"] = ["lb", "proxy"]
+    broken.write_text(yaml.safe_dump(data))
+    monkeypatch.setattr(platform, "MAP_FILE", broken)
+    platform._map.cache_clear()
+    try:
+        with pytest.raises(OpsError, match=r"roles.nginx names unknown groups \['proxy'\]"):
+            platform.groups()
+    finally:
+        platform._map.cache_clear()
+
+
+def test_an_unknown_group_is_refused_with_the_known_ones():
+    with pytest.raises(OpsError) as caught:
+        platform.units("proxy")
+    assert caught.value.hint == "groups are lb, app, db, backup, monitoring"
+
+
 # --------------------------------------------------------------------------- site.yml
 
 
