@@ -60,6 +60,10 @@ class Measure:
     command: list[str] | Callable[[Path], list[str]] | None = None
     env: dict[str, str] | None = None
     ok_codes: tuple[int, ...] = (0,)
+    # A file the command writes (relative to the tree), removed before it runs: when it is not
+    # there afterwards, the command failed whatever its exit code (the audit's 1 is a failed
+    # control, and also what a crash gives).
+    writes: str | None = None
     parse: Callable[[str], str] | None = None  # the value from the output, instead of the time
     # ... or a measure made here, in Python, that returns the value (load, RPO).
     probe: Callable[[Bench], str] | None = None
@@ -184,6 +188,9 @@ def value_of(measure: Measure, bench: Bench, ticker: Ticker) -> str:
                 return "failed"
         if command is None:
             raise ValueError(f"{measure.key}: neither a command nor a probe")
+        written = ROOT / measure.writes if measure.writes else None
+        if written:
+            written.unlink(missing_ok=True)
         started = time.monotonic()
         result = subprocess.run(
             command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
@@ -192,6 +199,12 @@ def value_of(measure: Measure, bench: Bench, ticker: Ticker) -> str:
     if result.returncode not in measure.ok_codes:
         ticker.console.print(
             f"  failed ({result.returncode}): {(result.stderr or result.stdout).strip()[-800:]}"
+        )
+        return "failed"
+    if written and not written.exists():
+        ticker.console.print(
+            f"  failed: no {measure.writes} ({result.returncode}): "
+            f"{(result.stderr or result.stdout).strip()[-800:]}"
         )
         return "failed"
     return measure.parse(result.stdout) if measure.parse else f"{elapsed:.1f}"

@@ -94,7 +94,7 @@ def _remove_lab_images() -> None:
     when the lab started it): the next `up` builds them from Debian's packages."""
     from ..lab import engine, image
 
-    engine.ensure()  # type: ignore[no-untyped-call]  # lab.engine is not annotated yet
+    engine.ensure()
     for tag in ("baked", "bare"):
         subprocess.run(
             ["docker", "image", "rm", "--force", f"{image.REPOSITORY}:{tag}"],
@@ -218,6 +218,7 @@ def _watch_measures(inv: Inventory) -> list[Measure]:
             "≤ 60",
             [*DEPLOY, "audit", "--report", "artifacts/bench-audit"],
             ok_codes=(0, 1),
+            writes="artifacts/bench-audit/audit.json",
         ),
         Measure(
             "status",

@@ -272,6 +272,33 @@ def test_options_parse():
     assert parser.parse_args([]).from_nothing is False
 
 
+# ------------------------------------------------------------------------ the audit row
+
+def audit_measure(monkeypatch, tmp_path, script):
+    """The audit row with its command replaced by `script` (sh), run from tmp_path."""
+    import dataclasses
+
+    from preau_ops.console import console
+
+    monkeypatch.setattr(core, "ROOT", tmp_path)
+    audit = next(m for m in bench.measures(inventory()) if m.key == "audit")
+    audit = dataclasses.replace(audit, command=["sh", "-c", script])
+    with core.Ticker(console, "audit") as ticker:
+        return core.value_of(audit, core.Bench(inventory(), tmp_path), ticker)
+
+
+def test_an_audit_that_crashes_is_a_failed_row_not_a_time(monkeypatch, tmp_path):
+    # exit 1 is also what a failed control gives: only the report tells the two apart
+    assert audit_measure(monkeypatch, tmp_path, "exit 1") == "failed"
+
+
+def test_an_audit_with_failed_controls_is_timed(monkeypatch, tmp_path):
+    report = "mkdir -p artifacts/bench-audit && echo {} > artifacts/bench-audit/audit.json"
+    assert audit_measure(monkeypatch, tmp_path, f"{report}; exit 1") != "failed"
+    # a report left by an earlier run does not count
+    assert audit_measure(monkeypatch, tmp_path, "exit 1") == "failed"
+
+
 # ------------------------------------------------------------------------ from nothing
 
 def test_from_nothing_downs_the_lab_then_times_up_on_its_topology(monkeypatch, tmp_path):
