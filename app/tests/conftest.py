@@ -50,7 +50,7 @@ class _Server:
 
     def stop(self) -> None:
         subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                                     "stop"]), capture_output=True)
+                                     "stop"]), capture_output=True, check=False)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -93,6 +93,15 @@ def client():
     from tests.helpers import SecondFactorClient
 
     return SecondFactorClient()
+
+
+@pytest.fixture
+def school(db):
+    """A school of its own for the test: one user per profile and a row of every service model
+    (tests.school.make_school)."""
+    from tests.school import make_school
+
+    return make_school()
 
 
 @pytest.fixture

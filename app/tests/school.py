@@ -3,13 +3,22 @@ of every service model (so that every URL has a real object id)."""
 import datetime as dt
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 from django.utils import timezone
 
-from preau.core.models import (ClassGroup, ClassMembership, Membership, ParentLink, Platform, Subject,
-                               TeachingAssignment, User)
-from preau.ent import files
 from preau.attendance.models import Absence
+from preau.core.models import (
+    ClassGroup,
+    ClassMembership,
+    Membership,
+    ParentLink,
+    Platform,
+    Subject,
+    TeachingAssignment,
+    User,
+)
 from preau.documents.models import Document
+from preau.ent import files
 from preau.ent.models import Notification
 from preau.grades.models import Assessment, Grade
 from preau.logbook.models import Homework, LogbookEntry, Submission
@@ -120,3 +129,8 @@ def add_access_roles(a, b) -> None:
     a["space_file"] = files.store(est, upload("projet.pdf"), a["teacher"])
     SpacePost.objects.create(establishment=est, class_group=a["class"], thread=a["post"], author=a["teacher"],
                              body="Le sujet", file=a["space_file"])
+
+
+def url(s, name, **kwargs):
+    """The URL of an establishment page of the school `s`."""
+    return reverse(name, kwargs={"uai": s["est"].uai, **kwargs})

@@ -1,5 +1,6 @@
 """Uploads: the antivirus (a real clamd with a signature database made here), quotas per user
 and per establishment, safe download headers, and the retention job's removal of orphan files."""
+
 import datetime as dt
 import hashlib
 import html
@@ -12,17 +13,16 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import reverse
 from django.utils import timezone
 
 from preau import config
-from preau.ent import files
 from preau.documents.models import Document
+from preau.ent import files
 from preau.ent.models import FileChunk, StoredFile
 from preau.logbook.models import Submission
 from preau.messaging.models import Message
 from preau.spaces.models import SpacePost
-from tests.school import make_school, upload
+from tests.school import upload, url
 
 CLAMD = Path("/usr/sbin/clamd")
 CLEAN = b"%PDF-1.4 un cours tout a fait sain\n"
@@ -41,12 +41,17 @@ class Clamd:
         self.log = self.dir / "clamd.log"
         (self.dir / "db").mkdir()
         (self.dir / "db" / "preau-test.hdb").write_text(
-            f"{hashlib.md5(INFECTED).hexdigest()}:{len(INFECTED)}:Preau.Test.Malware\n")
+            f"{hashlib.md5(INFECTED).hexdigest()}:{len(INFECTED)}:Preau.Test.Malware\n"
+        )
         (self.dir / "clamd.conf").write_text(
             f"LocalSocket {self.socket}\nDatabaseDirectory {self.dir / 'db'}\nTemporaryDirectory {self.dir}\n"
-            f"LogFile {self.log}\nLogClean yes\nForeground yes\nStreamMaxLength 20M\n")
-        self.process = subprocess.Popen([str(CLAMD), "-c", str(self.dir / "clamd.conf")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            f"LogFile {self.log}\nLogClean yes\nForeground yes\nStreamMaxLength 20M\n"
+        )
+        self.process = subprocess.Popen(
+            [str(CLAMD), "-c", str(self.dir / "clamd.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self._wait_ready()
 
     def _wait_ready(self):
@@ -59,7 +64,9 @@ class Clamd:
                 except OSError:
                     time.sleep(0.02)
         self.stop()
-        raise RuntimeError(f"clamd did not start: {self.log.read_text() if self.log.exists() else ''}")
+        raise RuntimeError(
+            f"clamd did not start: {self.log.read_text() if self.log.exists() else ''}"
+        )
 
     def stop(self):
         if self.process.poll() is None:
@@ -81,19 +88,16 @@ def clamd(settings):
     daemon.close()
 
 
-@pytest.fixture
-def school(db):
-    return make_school()
-
-
-def url(s, name, **kwargs):
-    return reverse(name, kwargs={"uai": s["est"].uai, **kwargs})
-
-
 def post_document(client, s, name, content, title="Fiche"):
     client.force_login(s["teacher"])
-    return client.post(url(s, "document_new"), {"teaching": f"{s['class'].pk}:{s['subject'].pk}",
-                                                "title": title, "file": upload(name, content)})
+    return client.post(
+        url(s, "document_new"),
+        {
+            "teaching": f"{s['class'].pk}:{s['subject'].pk}",
+            "title": title,
+            "file": upload(name, content),
+        },
+    )
 
 
 def text(response) -> str:
@@ -102,6 +106,7 @@ def text(response) -> str:
 
 # --- antivirus ---------------------------------------------------------------------------------
 
+
 def test_a_clean_upload_is_scanned_then_stored(client, school, clamd):
     response = post_document(client, school, "sain.pdf", CLEAN)
     assert response.status_code == 302
@@ -109,7 +114,9 @@ def test_a_clean_upload_is_scanned_then_stored(client, school, clamd):
     assert "instream(local): OK" in clamd.log.read_text()
 
 
-def test_an_infected_upload_is_refused_naming_the_threat_and_nothing_is_stored(client, school, clamd):
+def test_an_infected_upload_is_refused_naming_the_threat_and_nothing_is_stored(
+    client, school, clamd
+):
     before = StoredFile.objects.count(), FileChunk.objects.count()
     response = post_document(client, school, "devoir.pdf", INFECTED)
     assert response.status_code == 400
@@ -118,8 +125,10 @@ def test_an_infected_upload_is_refused_naming_the_threat_and_nothing_is_stored(c
     assert not Document.objects.filter(title="Fiche").exists()
     # A homework handed in goes through the same check.
     client.force_login(school["student"])
-    response = client.post(url(school, "homework", homework_id=school["homework"].pk),
-                           {"file": upload("copie.pdf", INFECTED), "comment": ""})
+    response = client.post(
+        url(school, "homework", homework_id=school["homework"].pk),
+        {"file": upload("copie.pdf", INFECTED), "comment": ""},
+    )
     assert response.status_code == 400 and THREAT in text(response)
     assert Submission.objects.get(student=school["student"]).file == school["submission_file"]
 
@@ -148,49 +157,76 @@ def test_no_scan_when_no_clamd_is_configured(client, school, settings):
 
 # --- quotas ------------------------------------------------------------------------------------
 
+
 def test_user_quota_says_the_limit_and_what_is_used(client, school, settings):
     settings.PREAU_UPLOAD_USER_QUOTA_BYTES = 1024 * 1024
     used = StoredFile.objects.get(pk=school["file"].pk).size  # the teacher's course sheet
-    assert post_document(client, school, "a.pdf", b"a" * (700 * 1024 - used), title="A").status_code == 302
+    assert (
+        post_document(client, school, "a.pdf", b"a" * (700 * 1024 - used), title="A").status_code
+        == 302
+    )
     response = post_document(client, school, "b.pdf", b"b" * 400 * 1024, title="B")
     assert response.status_code == 400
-    assert ("vos fichiers occupent 700 ko sur 1,0 Mo autorisés, ce fichier (400 ko) dépasserait la limite"
-            in text(response))
+    assert (
+        "vos fichiers occupent 700 ko sur 1,0 Mo autorisés, ce fichier (400 ko) dépasserait la limite"
+        in text(response)
+    )
     assert not Document.objects.filter(title="B").exists()
     # Another teacher of the same establishment still has their own room.
     client.force_login(school["other_teacher"])
-    assert files.store(school["est"], upload("c.pdf", b"c" * 400 * 1024), school["other_teacher"]).pk
+    assert files.store(
+        school["est"], upload("c.pdf", b"c" * 400 * 1024), school["other_teacher"]
+    ).pk
 
 
 def test_establishment_quota_says_the_limit_and_what_is_used(client, school, settings):
     settings.PREAU_UPLOAD_ESTABLISHMENT_QUOTA_BYTES = 2 * 1024 * 1024
     files.store(school["est"], upload("gros.pdf", b"g" * (2 * 1024 * 1024 - 2048)), school["admin"])
     client.force_login(school["teacher"])
-    response = client.post(url(school, "message_new"), {
-        "recipients": [str(school["student"].pk)], "subject": "Pièce jointe", "body": "Voici",
-        "attachment": upload("pj.pdf", b"p" * 10 * 1024)})
+    response = client.post(
+        url(school, "message_new"),
+        {
+            "recipients": [str(school["student"].pk)],
+            "subject": "Pièce jointe",
+            "body": "Voici",
+            "attachment": upload("pj.pdf", b"p" * 10 * 1024),
+        },
+    )
     assert response.status_code == 400
     page = text(response)
-    assert "Espace de stockage de l'établissement insuffisant : ses fichiers occupent 2,0 Mo sur 2,0 Mo" in page
+    assert (
+        "Espace de stockage de l'établissement insuffisant : ses fichiers occupent 2,0 Mo sur 2,0 Mo"
+        in page
+    )
     assert "ce fichier (10 ko) dépasserait la limite" in page
     assert not Message.objects.filter(body="Voici").exists()
 
 
 def test_size_labels():
-    assert files.size_label(20 * 1024 ** 3) == "20,0 Go"
-    assert files.size_label(200 * 1024 ** 2) == "200,0 Mo"
+    assert files.size_label(20 * 1024**3) == "20,0 Go"
+    assert files.size_label(200 * 1024**2) == "200,0 Mo"
     assert files.size_label(3000) == "3 ko"
 
 
 # --- download headers --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, disposition", [
-    ("cours.pdf", "attachment"), ("notes.txt", "attachment"), ("page.odt", "attachment"),
-    ("photo.png", "inline"), ("photo.jpg", "inline"),
-])
-def test_private_files_are_never_cached_nor_sniffed_and_active_types_are_downloaded(client, school, name,
-                                                                                   disposition):
-    stored = files.store(school["est"], upload(name, b"<html><script>alert(1)</script>"), school["teacher"])
+
+@pytest.mark.parametrize(
+    "name, disposition",
+    [
+        ("cours.pdf", "attachment"),
+        ("notes.txt", "attachment"),
+        ("page.odt", "attachment"),
+        ("photo.png", "inline"),
+        ("photo.jpg", "inline"),
+    ],
+)
+def test_private_files_are_never_cached_nor_sniffed_and_active_types_are_downloaded(
+    client, school, name, disposition
+):
+    stored = files.store(
+        school["est"], upload(name, b"<html><script>alert(1)</script>"), school["teacher"]
+    )
     client.force_login(school["teacher"])
     response = client.get(url(school, "file_download", file_id=stored.pk))
     assert response.status_code == 200
@@ -201,31 +237,57 @@ def test_private_files_are_never_cached_nor_sniffed_and_active_types_are_downloa
 
 # --- orphans -----------------------------------------------------------------------------------
 
+
 def _age(stored, days):
-    StoredFile.objects.filter(pk=stored.pk).update(uploaded_at=timezone.now() - dt.timedelta(days=days))
+    StoredFile.objects.filter(pk=stored.pk).update(
+        uploaded_at=timezone.now() - dt.timedelta(days=days)
+    )
 
 
 def test_retention_removes_files_nothing_references_and_keeps_the_others(school, call_json):
     s, est, teacher = school, school["est"], school["teacher"]
     attached = [s["file"], s["submission_file"]]  # a course document, a homework handed in
-    message = Message.objects.create(conversation=s["conversation"], author=teacher, body="PJ",
-                                     attachment=files.store(est, upload("pj.pdf"), teacher))
-    post = SpacePost.objects.create(establishment=est, class_group=s["class"], author=teacher, body="Fichier",
-                                    file=files.store(est, upload("espace.pdf"), teacher))
-    kept_post = SpacePost.objects.create(establishment=est, class_group=s["class"], author=teacher, body="Reste",
-                                         file=files.store(est, upload("reste.pdf"), teacher))
-    document = Document.objects.create(establishment=est, class_group=s["class"], title="Supprimé",
-                                       file=files.store(est, upload("supprime.pdf"), teacher), author=teacher)
+    message = Message.objects.create(
+        conversation=s["conversation"],
+        author=teacher,
+        body="PJ",
+        attachment=files.store(est, upload("pj.pdf"), teacher),
+    )
+    post = SpacePost.objects.create(
+        establishment=est,
+        class_group=s["class"],
+        author=teacher,
+        body="Fichier",
+        file=files.store(est, upload("espace.pdf"), teacher),
+    )
+    kept_post = SpacePost.objects.create(
+        establishment=est,
+        class_group=s["class"],
+        author=teacher,
+        body="Reste",
+        file=files.store(est, upload("reste.pdf"), teacher),
+    )
+    document = Document.objects.create(
+        establishment=est,
+        class_group=s["class"],
+        title="Supprimé",
+        file=files.store(est, upload("supprime.pdf"), teacher),
+        author=teacher,
+    )
     orphans = [message.attachment, post.file, document.file]
     message.delete()
     post.delete()
     document.delete()
     # A homework handed in again: the first copy is referenced by nothing any more.
     replaced = s["submission_file"]
-    Submission.objects.filter(file=replaced).update(file=files.store(est, upload("v2.pdf"), s["student"]))
+    Submission.objects.filter(file=replaced).update(
+        file=files.store(est, upload("v2.pdf"), s["student"])
+    )
     orphans.append(replaced)
     attached = [s["file"], kept_post.file, Submission.objects.get(student=s["student"]).file]
-    in_progress = files.store(est, upload("en-cours.pdf"), teacher)  # just uploaded, not attached yet
+    in_progress = files.store(
+        est, upload("en-cours.pdf"), teacher
+    )  # just uploaded, not attached yet
     for stored in orphans + attached:
         _age(stored, 2)
 
@@ -234,7 +296,9 @@ def test_retention_removes_files_nothing_references_and_keeps_the_others(school,
     assert call_json("purge_gone")["orphan_files_deleted"] == len(orphans)
     assert not StoredFile.objects.filter(pk__in=[o.pk for o in orphans]).exists()
     assert not FileChunk.objects.filter(file_id__in=[o.pk for o in orphans]).exists()
-    assert set(StoredFile.objects.values_list("pk", flat=True)) == {f.pk for f in attached} | {in_progress.pk}
+    assert set(StoredFile.objects.values_list("pk", flat=True)) == {f.pk for f in attached} | {
+        in_progress.pk
+    }
     # Once past the grace period, the upload never attached is an orphan too.
     _age(in_progress, 2)
     assert call_json("purge_gone")["orphan_files_deleted"] == 1
@@ -242,19 +306,29 @@ def test_retention_removes_files_nothing_references_and_keeps_the_others(school,
 
 # --- configuration -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("environ, error", [
-    ({"PREAU_ANTIVIRUS_CLAMD_SOCKET": "clamd"}, "unix socket path"),
-    ({"PREAU_UPLOADS_USER_QUOTA_MB": "0"}, "user_quota_mb must be positive"),
-    ({"PREAU_ANTIVIRUS_TIMEOUT_SECONDS": "-1"}, "timeout_seconds must be positive"),
-])
+
+@pytest.mark.parametrize(
+    "environ, error",
+    [
+        ({"PREAU_ANTIVIRUS_CLAMD_SOCKET": "clamd"}, "unix socket path"),
+        ({"PREAU_UPLOADS_USER_QUOTA_MB": "0"}, "user_quota_mb must be positive"),
+        ({"PREAU_ANTIVIRUS_TIMEOUT_SECONDS": "-1"}, "timeout_seconds must be positive"),
+    ],
+)
 def test_bad_upload_configuration_is_named(environ, error):
     with pytest.raises(config.ConfigError, match=error):
         config.load("/nonexistent", {"PREAU_DJANGO_DEBUG": "1", **environ})
 
 
 def test_upload_configuration_defaults():
-    loaded = config.load("/nonexistent", {"PREAU_DJANGO_DEBUG": "1",
-                                          "PREAU_ANTIVIRUS_CLAMD_SOCKET": "127.0.0.1:3310"})
-    assert loaded["uploads"] == {"max_file_mb": 10, "user_quota_mb": 200, "establishment_quota_mb": 20480,
-                                 "orphan_grace_hours": 24}
+    loaded = config.load(
+        "/nonexistent",
+        {"PREAU_DJANGO_DEBUG": "1", "PREAU_ANTIVIRUS_CLAMD_SOCKET": "127.0.0.1:3310"},
+    )
+    assert loaded["uploads"] == {
+        "max_file_mb": 10,
+        "user_quota_mb": 200,
+        "establishment_quota_mb": 20480,
+        "orphan_grace_hours": 24,
+    }
     assert loaded["antivirus"]["clamd_socket"] == "127.0.0.1:3310"
