@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ansible.parsing.dataloader import DataLoader
 
 Spec = dict[str, dict[str, Any]]  # a role's options, by variable name (argument_specs' shape)
+Origins = dict[str, list[Path]]  # the variables files that set each variable, in reading order
 
 # The groups and the roles each runs come from the platform map (preau_ops/platform.py): a
 # host's variables are checked against the specs of the roles it will run.
@@ -380,7 +381,7 @@ def _walk_hosts_file(
 
 
 def _check_values(
-    problems: _Problems, inv: Inventory, origin: dict[str, Path], specs: dict[str, Spec]
+    problems: _Problems, inv: Inventory, origins: Origins, specs: dict[str, Spec]
 ) -> None:
     """Type and choices checks of every variable a role declares, per host, after templating."""
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -406,10 +407,8 @@ def _check_values(
             for error in result.errors:
                 text = str(error)
                 key = next((k for k in params if k in text), None)
-                where = origin.get(key) if key is not None else None
-                problems.add(
-                    where or inv.path / "hosts.yml", key, f"{text} (host {host.name}, role {role})"
-                )
+                where = _origin(origins, key, host.name, host.groups, inv.path)
+                problems.add(where, key, f"{text} (host {host.name}, role {role})")
 
 
 def load(value: str | None = None, vault_password: str | None = None) -> Inventory:
@@ -423,14 +422,14 @@ def load(value: str | None = None, vault_password: str | None = None) -> Invento
 
     hosts_file = path / "hosts.yml"
     declared_hosts = _check_hosts_file(problems, path, loader, allowed)
-    origin = _check_var_files(problems, path, loader, allowed, declared_hosts)
+    origins = _check_var_files(problems, path, loader, allowed, declared_hosts)
     problems.raise_if_any(path)
 
     manager = _manager(loader, hosts_file)
     # The site playbook's group_vars (the platform's wiring between roles) apply to every
     # host, as when Ansible runs playbooks/site.yml: the tools see the values Ansible uses.
     loader.set_basedir(str(PLAYBOOKS))
-    hosts = _resolve_hosts(problems, loader, manager, allowed, origin, hosts_file)
+    hosts = _resolve_hosts(problems, loader, manager, allowed, origins, path)
     problems.raise_if_any(path)
 
     groups = {
@@ -445,7 +444,7 @@ def load(value: str | None = None, vault_password: str | None = None) -> Invento
         vault_password_file=password_file,
         files=[hosts_file, *_var_files(path)],
     )
-    _check_values(problems, inv, origin, specs)
+    _check_values(problems, inv, origins, specs)
     problems.raise_if_any(path)
     return inv
 
@@ -482,10 +481,10 @@ def _check_var_files(
     loader: DataLoader,
     allowed: set[str],
     declared_hosts: set[str],
-) -> dict[str, Path]:
-    """Every group_vars/host_vars file: its target, encryption and variable names; the file
-    each variable was first set in."""
-    origin: dict[str, Path] = {}
+) -> Origins:
+    """Every group_vars/host_vars file: its target, encryption and variable names; the files
+    each variable is set in."""
+    origins: Origins = {}
     for file in _var_files(path):
         kind, target = _target_of(file, path)
         if kind == "group_vars" and target not in KNOWN_GROUPS:
@@ -502,8 +501,21 @@ def _check_var_files(
         data = _load_yaml(problems, file, loader)
         for key in data or {}:
             _check_name(problems, file, key, allowed, is_vault)
-            origin.setdefault(key, file)
-    return origin
+            origins.setdefault(key, []).append(file)
+    return origins
+
+
+def _origin(origins: Origins, key: str | None, host: str, groups: list[str], path: Path) -> Path:
+    """The file that sets `key` for this host, as Ansible ranks them: its host_vars, else its
+    groups' group_vars (the last group alphabetically wins), else group_vars/all; hosts.yml when
+    no variables file sets it."""
+    files = origins.get(key, []) if key is not None else []
+    ranked = [("host_vars", host), *(("group_vars", g) for g in reversed(groups))]
+    for target in [*ranked, ("group_vars", "all")]:
+        for file in files:
+            if _target_of(file, path) == target:
+                return file
+    return files[0] if files else path / "hosts.yml"
 
 
 def _manager(loader: DataLoader, hosts_file: Path) -> InventoryManager:
@@ -523,8 +535,8 @@ def _resolve_hosts(
     loader: DataLoader,
     manager: InventoryManager,
     allowed: set[str],
-    origin: dict[str, Path],
-    hosts_file: Path,
+    origins: Origins,
+    path: Path,
 ) -> dict[str, Host]:
     """Each host with its variables as Ansible resolves them (templated)."""
     from ansible.template import Templar
@@ -538,16 +550,16 @@ def _resolve_hosts(
         names = [
             k for k in raw if k in allowed or k.startswith("vault_") or k in ("inventory_hostname",)
         ]
+        member_of = sorted(g.name for g in ahost.get_groups() if g.name not in ("all", "ungrouped"))
         resolved: dict[str, Any] = {}
         for key in names:
             try:
                 resolved[key] = templar.template(raw[key])
             except Exception as exc:
                 problems.add(
-                    origin.get(key, hosts_file),
+                    _origin(origins, key, ahost.name, member_of, path),
                     key,
                     f"cannot be resolved for host {ahost.name}: {exc}",
                 )
-        member_of = sorted(g.name for g in ahost.get_groups() if g.name not in ("all", "ungrouped"))
         hosts[ahost.name] = Host(ahost.name, member_of, resolved)
     return hosts

@@ -70,6 +70,18 @@ def test_bad_value_is_refused_with_what_was_expected(prod):
     assert "int" in message
 
 
+def test_bad_value_names_the_file_that_sets_it_for_that_host(prod):
+    # group_vars/all sets a valid value; the host's own host_vars overrides it with a bad one:
+    # the error points at the host_vars file, not at the first file that named the variable.
+    edit_yaml(prod / "group_vars/all/main.yml", lambda d: d.update(preau_release_keep=3))
+    (prod / "host_vars").mkdir()
+    (prod / "host_vars/db1.ent.example.fr.yml").write_text("preau_release_keep: many\n")
+    message = problems_of(prod)
+    assert "host_vars/db1.ent.example.fr.yml: preau_release_keep:" in message
+    assert "host db1.ent.example.fr" in message
+    assert "group_vars/all/main.yml" not in message
+
+
 def test_bad_choice_is_refused(prod):
     edit_yaml(prod / "group_vars/all/main.yml", lambda d: d.update(preau_environment="prod"))
     message = problems_of(prod)
