@@ -24,10 +24,10 @@ def _throttle(bench: Bench, forgive: bool = False) -> dict[str, Any]:
     """The app's login throttle of this machine's address (`login_throttle`), forgiven first
     when asked: an earlier spray must not count against the logins measured."""
     from ..logins import source_address
-    from ..release import run_manage
+    from ..procedures import app_manage
 
     here = source_address(core.lb(bench.inv)[0])
-    return dict(run_manage(bench.inv, f"login_throttle {here}" + (" --forgive" if forgive else "")))
+    return dict(app_manage(bench.inv, f"login_throttle {here}" + (" --forgive" if forgive else "")))
 
 
 def _app_cpu(inv: Inventory) -> float:

@@ -159,7 +159,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from .. import converge, inventory, release
+    from .. import converge, inventory, procedures
     from ..lab import hosts
 
     refuse_inventory(args, "up")
@@ -177,7 +177,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 raise OpsError("converge failed", "see the per-host errors above")
         ship(inv, None, summary)
         with ui.step("Demo establishments and logins", summary) as progress:
-            demo = release.run_manage(inv, "seed_demo")
+            demo = procedures.app_manage(inv, "seed_demo")
             progress.detail = ", ".join(e["uai"] for e in demo["establishments"])
     summary.show()
     _print_lab_status(hosts.status())

@@ -68,6 +68,16 @@ def manage(session: FabricSession, host: Host, args: str, check: bool = True) ->
     return answer
 
 
+def app_manage(inv: Inventory, args: str) -> dict[str, Any]:
+    """`manage` on the first app host in a session of its own, outside any operation (demo
+    data, the login throttle's state): no platform lock, no audit record."""
+    hosts = inv.hosts_in("app")
+    if not hosts:
+        raise OpsError(f"inventory {inv.name} has no host in group app")
+    with FabricSession(hosts[0], inv) as session:
+        return manage(session, hosts[0], args)
+
+
 class AppCommandError(OpsError):
     """A management command refused: `answer` holds its JSON (errors with file/record)."""
 

@@ -9,7 +9,7 @@
 
 from .build import APP_DIR, build_wheelhouse, source_version
 from .decisions import HostReleases
-from .host import CURRENT, DRAIN, host_releases, run_manage
+from .host import CURRENT, DRAIN, host_releases
 from .patch import patch
 from .rollback import rollback
 from .ship import ReleaseReport, release
@@ -25,6 +25,5 @@ __all__ = [
     "patch",
     "release",
     "rollback",
-    "run_manage",
     "source_version",
 ]

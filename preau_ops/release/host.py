@@ -10,17 +10,16 @@ through the runner's sessions (preau_ops.runner); what to do with the answers is
 from __future__ import annotations
 
 import contextlib
-import json
 import shlex
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..errors import OpsError
-from ..inventory import Host, Inventory
+from ..inventory import Host
 from ..preconditions import DISK_COMMAND, disk_problem
-from ..runner import Sessions, session
+from ..runner import Sessions
 from . import decisions
 from .decisions import HostReleases
 
@@ -293,28 +292,3 @@ def migrate(sessions: Sessions, host: Host, version: str, phase: str) -> None:
     role. The owner's password is read from owner.toml by the migrations account, not the
     runtime's."""
     sessions.run(host, migrate_command(f"{RELEASES}/{version}", phase), timeout=MIGRATE_TIMEOUT)
-
-
-def run_manage(inv: Inventory, args: str) -> dict[str, Any]:
-    """Run `preau-manage ARGS --json` on the first app host; the decoded JSON answer.
-    (Transitional: becomes procedures.manage's, the one function for app commands.)"""
-    host = inv.hosts_in("app")[0]
-    with session(inv, [host]) as sessions:
-        result = sessions.run(
-            host,
-            f"cd /tmp && sudo -u preau env PREAU_METRICS_MULTIPROC_DIR= "
-            f"{CURRENT}/venv/bin/preau-manage {args} --json",
-            check=False,
-        )
-    try:
-        answer: dict[str, Any] = json.loads(result.stdout)
-    except ValueError:
-        raise OpsError(
-            f"`preau-manage {args}` on {host.name} failed:\n{result.stdout[-1500:]}"
-        ) from None
-    if not result.ok or not answer.get("ok", False):
-        raise OpsError(
-            f"`preau-manage {args}` on {host.name} failed: "
-            f"{answer.get('error') or result.stdout[-1500:]}"
-        )
-    return answer

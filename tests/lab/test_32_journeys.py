@@ -20,7 +20,7 @@ import ssl
 
 import pytest
 
-from preau_ops import release
+from preau_ops import procedures
 from preau_ops.paths import ARTIFACTS, STATE_DIR
 
 from .conftest import deploy
@@ -56,7 +56,7 @@ def _ca_name() -> str:
 @pytest.fixture(scope="module")
 def demo(lab):
     deploy("release", timeout=1200)  # the app is there, whatever ran before
-    answer = release.run_manage(lab, "seed_demo")
+    answer = procedures.app_manage(lab, "seed_demo")
     assert UAI in {e["uai"] for e in answer["establishments"]}
     return lab, answer["password"]
 
@@ -227,7 +227,7 @@ def test_local_admin_enrols_a_second_factor_then_uses_a_recovery_code(page, demo
     """ADML (and ADMC) need a second factor: the first login enrols an authenticator app from
     the key shown on the page, later logins ask for its code or a single-use recovery code."""
     lab, password = demo
-    release.run_manage(lab, "two_factor reset demo.adml")  # enrolled by an earlier run: start over
+    procedures.app_manage(lab, "two_factor reset demo.adml")  # enrolled by an earlier run: start over
     password_step(page, "demo.adml", password)
     page.wait_for_url(re.compile(r"/compte/double-authentification/activer/"))
     assert page.get_by_role("img", name=re.compile("QR code")).is_visible()

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from preau_ops import release
+from preau_ops import procedures
 from preau_ops.logins import Browser, arrivals, hammer, login, p95, source_address
 from preau_ops.paths import STATE_DIR
 
@@ -25,12 +25,12 @@ MISTAKES = {3: 1, 8: 2, 15: 1, 22: 2, 27: 1}  # pupil index: wrong passwords typ
 @pytest.fixture(scope="module")
 def school(lab):
     deploy("release", timeout=1200)  # the app is there, whatever ran before
-    answer = release.run_manage(lab, "seed_demo --class-logins 32")
+    answer = procedures.app_manage(lab, "seed_demo --class-logins 32")
     lb = lab.hosts_in("lb")[0]
     here = source_address(lb.address)
-    release.run_manage(lab, f"login_throttle {here} --forgive")
+    procedures.app_manage(lab, f"login_throttle {here} --forgive")
     yield lab, here, lb.address, lb.vars["preau_domain"], answer["class_logins"], answer["password"]
-    release.run_manage(lab, f"login_throttle {here} --forgive")
+    procedures.app_manage(lab, f"login_throttle {here} --forgive")
 
 
 def test_a_class_of_30_logs_in_from_one_address_within_a_minute(school):
@@ -59,7 +59,7 @@ def test_spraying_from_one_address_is_slowed(school):
     # test_a_sprayer_at_the_college_never_holds_its_known_pupils_long).
     names = [f"inconnu.{n}" for n in range(80)]
     seconds = 15
-    before = release.run_manage(lab, f"login_throttle {here}")
+    before = procedures.app_manage(lab, f"login_throttle {here}")
     attempts = hammer(names, seconds, 4, lambda: Browser(address, domain, CA))
     checks = [a for a in attempts if a.status == 401]
     refused = [a for a in attempts if a.status == 429]

@@ -10,7 +10,7 @@ import uuid
 import pytest
 import urllib3
 
-from preau_ops import audit, release
+from preau_ops import audit, procedures
 from preau_ops.paths import STATE_DIR
 
 from .conftest import deploy
@@ -61,7 +61,7 @@ def platform(lab):
     know."""
     deploy("release", timeout=1200)
     deploy("converge", "--limit", "app", "--tags", "app-runtime,app-antivirus", timeout=1800)
-    demo = release.run_manage(lab, "seed_demo")
+    demo = procedures.app_manage(lab, "seed_demo")
     client = Client(lab.hosts_in("lb")[0])
     answer = client.request("POST", "/connexion/", {"username": "demo.prof", "password": demo["password"]})
     assert answer.status == 302, answer.data.decode()[-2000:]
