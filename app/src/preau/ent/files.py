@@ -11,7 +11,7 @@ from pathlib import PurePath
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Exists, ForeignObjectRel, OuterRef, Sum
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
@@ -168,7 +168,7 @@ def download_response(stored: StoredFile) -> StreamingHttpResponse:
     response = StreamingHttpResponse(_stream(stored), content_type=stored.content_type)
     response["Content-Length"] = str(stored.size)
     inline = stored.content_type in INLINE_TYPES
-    response["Content-Disposition"] = content_disposition_header(not inline, stored.name)
+    response["Content-Disposition"] = content_disposition_header(not inline, stored.name) or "attachment"
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "no-store"
     return response
@@ -181,8 +181,8 @@ def purge_orphans(now=None) -> int:
     orphans = StoredFile._base_manager.filter(
         uploaded_at__lt=now - dt.timedelta(hours=settings.PREAU_UPLOAD_ORPHAN_GRACE_HOURS))
     for relation in StoredFile._meta.get_fields(include_hidden=True):  # related_name="+" ones too
-        if relation.auto_created and not relation.concrete and relation.related_model is not FileChunk:
-            referencing = relation.related_model._base_manager.filter(**{relation.field.name: OuterRef("pk")})
+        if isinstance(relation, ForeignObjectRel) and relation.related_model is not FileChunk:
+            referencing = relation.field.model._base_manager.filter(**{relation.field.name: OuterRef("pk")})
             orphans = orphans.filter(~Exists(referencing))
     ids = list(orphans.values_list("pk", flat=True))
     for start in range(0, len(ids), 500):

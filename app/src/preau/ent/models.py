@@ -22,13 +22,6 @@ class TenantModel(models.Model):
         abstract = True
 
 
-def child_queryset(field: str):
-    """Manager of a row scoped through its parent (e.g. a grade through its assessment)."""
-    return type(
-        f"TenantVia{field.title()}", (TenantQuerySet,), {"tenant_field": f"{field}__establishment"}
-    ).as_manager()
-
-
 # --- files (stored in PostgreSQL: every app server sees them, pgBackRest backs them up) -------
 
 
@@ -45,6 +38,12 @@ class StoredFile(TenantModel):
         return self.name
 
 
+class FileChunkQuerySet(TenantQuerySet):
+    """FileChunk rows scoped through their file's establishment."""
+
+    tenant_field = "file__establishment"
+
+
 class FileChunk(models.Model):
     """Contents in chunks, so that downloads stream without loading a whole file in memory."""
 
@@ -52,7 +51,7 @@ class FileChunk(models.Model):
     index = models.PositiveIntegerField()
     data = models.BinaryField()
 
-    objects = child_queryset("file")
+    objects = FileChunkQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["file", "index"], name="filechunk_unique")]

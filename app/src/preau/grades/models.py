@@ -7,8 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from preau.core.models import ClassGroup, Subject
-from preau.ent.models import TenantModel, child_queryset
+from preau.core.models import ClassGroup, Subject, TenantQuerySet
+from preau.ent.models import TenantModel
 
 User = settings.AUTH_USER_MODEL
 
@@ -37,6 +37,12 @@ class Assessment(TenantModel):
         return self.title
 
 
+class GradeQuerySet(TenantQuerySet):
+    """Grade rows scoped through their assessment's establishment."""
+
+    tenant_field = "assessment__establishment"
+
+
 class Grade(models.Model):
     assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="grades")
     student = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
@@ -45,7 +51,7 @@ class Grade(models.Model):
     comment = models.CharField(max_length=200, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
-    objects = child_queryset("assessment")
+    objects = GradeQuerySet.as_manager()
 
     class Meta:
         db_table = "ent_grade"

@@ -7,8 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from preau.core.models import ClassGroup, Subject
-from preau.ent.models import StoredFile, TenantModel, child_queryset
+from preau.core.models import ClassGroup, Subject, TenantQuerySet
+from preau.ent.models import StoredFile, TenantModel
 
 User = settings.AUTH_USER_MODEL
 
@@ -51,6 +51,12 @@ class Homework(TenantModel):
         indexes = [models.Index(fields=["establishment", "class_group", "due_on"])]
 
 
+class SubmissionQuerySet(TenantQuerySet):
+    """Submission rows scoped through their homework's establishment."""
+
+    tenant_field = "homework__establishment"
+
+
 class Submission(models.Model):
     homework = models.ForeignKey(Homework, on_delete=models.CASCADE, related_name="submissions")
     student = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
@@ -58,7 +64,7 @@ class Submission(models.Model):
     comment = models.CharField(max_length=300, blank=True)
     submitted_at = models.DateTimeField(default=timezone.now)
 
-    objects = child_queryset("homework")
+    objects = SubmissionQuerySet.as_manager()
 
     class Meta:
         db_table = "ent_submission"

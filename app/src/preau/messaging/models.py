@@ -7,7 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from preau.ent.models import StoredFile, TenantModel, child_queryset
+from preau.core.models import TenantQuerySet
+from preau.ent.models import StoredFile, TenantModel
 
 User = settings.AUTH_USER_MODEL
 
@@ -23,6 +24,12 @@ class Conversation(TenantModel):
         ordering = ["-last_message_at"]
 
 
+class ParticipantQuerySet(TenantQuerySet):
+    """Participant rows scoped through their conversation's establishment."""
+
+    tenant_field = "conversation__establishment"
+
+
 class Participant(models.Model):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="participants"
@@ -30,7 +37,7 @@ class Participant(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     last_read_at = models.DateTimeField(null=True, blank=True)
 
-    objects = child_queryset("conversation")
+    objects = ParticipantQuerySet.as_manager()
 
     class Meta:
         db_table = "ent_participant"
@@ -38,6 +45,12 @@ class Participant(models.Model):
             models.UniqueConstraint(fields=["conversation", "user"], name="participant_unique")
         ]
         indexes = [models.Index(fields=["user", "conversation"])]
+
+
+class MessageQuerySet(TenantQuerySet):
+    """Message rows scoped through their conversation's establishment."""
+
+    tenant_field = "conversation__establishment"
 
 
 class Message(models.Model):
@@ -51,7 +64,7 @@ class Message(models.Model):
         StoredFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
-    objects = child_queryset("conversation")
+    objects = MessageQuerySet.as_manager()
 
     class Meta:
         db_table = "ent_message"

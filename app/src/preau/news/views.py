@@ -33,7 +33,7 @@ def _latest_news(est, profile=None):
 
 # The dashboard's three latest news, compiled once per audience (preau.core.prepared): all of
 # them for the direction and vie scolaire, those addressed to everyone or to the profile else.
-LATEST_NEWS = {
+LATEST_NEWS: dict[str | None, PreparedQuery] = {
     profile: PreparedQuery(functools.partial(_latest_news, profile=profile), est=int)
     for profile in ("ELV", "TUT", "ENS", "ETA")
 }

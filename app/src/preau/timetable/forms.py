@@ -1,3 +1,7 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -10,7 +14,7 @@ class TimetableSlotForm(AccessibleForm):
     """One lesson of the weekly timetable. The choices come from the establishment of the
     request only (classes of the current year, its subjects, its current teachers)."""
 
-    class_group = forms.ModelChoiceField(
+    class_group: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
         label="Classe ou groupe", queryset=None, empty_label="— choisir —"
     )
     weekday = forms.TypedChoiceField(
@@ -20,10 +24,10 @@ class TimetableSlotForm(AccessibleForm):
     )
     start = forms.TimeField(label="Début", widget=TimeInput())
     end = forms.TimeField(label="Fin", widget=TimeInput())
-    subject = forms.ModelChoiceField(
+    subject: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
         label="Matière", queryset=None, required=False, empty_label="— aucune —"
     )
-    teacher = forms.ModelChoiceField(
+    teacher: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
         label="Enseignant", queryset=None, required=False, empty_label="— aucun —"
     )
     room = forms.CharField(label="Salle", max_length=40, required=False)

@@ -4,6 +4,7 @@ as CSV by the direction and the local admins."""
 import csv
 import datetime as dt
 import io
+from typing import Any
 
 from django.contrib import messages
 from django.db import transaction
@@ -28,7 +29,7 @@ def _slots(request):
 
 def week(slots) -> list[dict]:
     """Days with lessons (Monday–Friday always shown), lessons in time order."""
-    days = {
+    days: dict[int, dict[str, Any]] = {
         value: {"label": label, "slots": []}
         for value, label in Weekday.choices
         if value <= Weekday.FRIDAY

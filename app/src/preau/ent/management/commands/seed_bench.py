@@ -10,14 +10,23 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from preau.attendance.models import Absence
 from preau.core import importer
 from preau.core.generator import generate
 from preau.core.management.base import OpsCommand
-from preau.core.models import ClassGroup, ClassMembership, Establishment, Membership, ParentLink, Platform, TeachingAssignment, User
+from preau.core.models import (
+    ClassGroup,
+    ClassMembership,
+    Establishment,
+    Membership,
+    ParentLink,
+    Platform,
+    TeachingAssignment,
+    User,
+)
 from preau.core.uai import check_letter
-from preau.ent import files
-from preau.attendance.models import Absence
 from preau.documents.models import Document
+from preau.ent import files
 from preau.ent.models import Notification
 from preau.grades.models import Assessment, Grade
 from preau.logbook.models import Homework, LogbookEntry
@@ -137,7 +146,7 @@ class Command(OpsCommand):
                                       title="Fiche de cours", file=stored, author_id=t.teacher_id))
         Document.objects.bulk_create(documents, batch_size=BATCH)
 
-        teacher_of = {}
+        teacher_of: dict[int, list[int]] = {}
         for t in teachings:
             teacher_of.setdefault(t.class_group_id, []).append(t.teacher_id)
         parents = dict(ParentLink.objects.filter(establishment=est).values_list("child_id", "parent_id"))
