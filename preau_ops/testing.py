@@ -1,19 +1,26 @@
 """`deploy.py test`: the project's test suites, in order, with one summary at the end.
 
+lint   ruff (lint, format), mypy (ops package strict, app with django-stubs), yamllint,
+       ansible-lint (production profile): seconds; a failure stops the run here
+       unless --keep-going
 unit   tests/unit: the CLI and inventory, no host needed (seconds)
 app    app/tests: the ENT against a real PostgreSQL and a real browser
 roles  molecule test of every role (systemd containers), promtool tests of the alert rules
 lab    tests/lab: the whole bundle against the lab (real SSH, real converge)
 """
+
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import console as ui
@@ -21,67 +28,191 @@ from . import system
 from .errors import OpsError
 from .paths import ARTIFACTS, ROOT
 
-SUITES = ("unit", "app", "roles", "lab")
+SUITES = ("lint", "unit", "app", "roles", "lab")
 MOLECULE_PARALLEL = int(os.environ.get("PREAU_MOLECULE_PARALLEL", "2"))
+FIRST_ERRORS = 20  # lines of a failing lint tool's output shown
+
+Counts = tuple[int, int, int]  # passed, failed, skipped
 
 
-def _pytest(args: list[str], cwd: Path, name: str, k: str | None) -> tuple[int, int, int]:
+@dataclass(frozen=True)
+class Tool:
+    """One lint tool: its name in the summary, its command (found on PATH), where it runs."""
+
+    name: str
+    command: tuple[str, ...]
+    cwd: Path
+
+
+LINT = (
+    Tool("ruff check", ("ruff", "check", "."), ROOT),
+    Tool("ruff format", ("ruff", "format", "--check", "."), ROOT),
+    Tool("mypy preau_ops", ("mypy", "preau_ops", "deploy.py"), ROOT),
+    Tool("mypy app", ("mypy", "src"), ROOT / "app"),
+    Tool(
+        "yamllint",
+        (
+            "yamllint",
+            "--strict",
+            "-f",
+            "parsable",
+            "roles",
+            "playbooks",
+            "inventories",
+            "monitoring",
+            ".config",
+        ),
+        ROOT,
+    ),
+    Tool("ansible-lint", ("ansible-lint", "-q", "--nocolor"), ROOT),
+)
+
+
+@functools.cache
+def _system_packages() -> None:
+    """PostgreSQL + Chromium for the app, promtool for the rules, wrk for the bench's pacing
+    test: installed once, before the first suite that needs them."""
+    with ui.step("System packages for the tests") as progress:
+        installed = system.ensure(system.TESTS, "the tests", progress)
+        progress.detail = ("installed " + " ".join(installed)) if installed else "present"
+
+
+# ------------------------------------------------------------------------------ lint
+
+
+def _run_tool(tool: Tool) -> tuple[bool, float, str]:
+    """(passed, seconds, output) of one lint tool."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            list(tool.command), cwd=tool.cwd, env=env, capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        hint = "run ./deploy.py (it installs the tools in .venv and puts them on PATH)"
+        return False, time.monotonic() - started, f"{tool.command[0]}: not found on PATH; {hint}"
+    return done.returncode == 0, time.monotonic() - started, done.stdout + done.stderr
+
+
+def _lint(k: str | None, summary: ui.Summary) -> Counts:
+    """Each tool in order, one summary line each with its time; a failing one shows its
+    first errors. -k keeps the tools whose name contains it."""
+    passed = failed = skipped = 0
+    ui.console.rule("[bold]lint[/]")
+    for tool in LINT:
+        if k and k not in tool.name:
+            skipped += 1
+            continue
+        ok, seconds, output = _run_tool(tool)
+        summary.add(f"lint: {tool.name}", "ok" if ok else "failed", f"{seconds:.1f} s")
+        if ok:
+            passed += 1
+            ui.console.print(f"[green]✓[/] {tool.name} [dim]({seconds:.1f} s)[/]")
+            continue
+        failed += 1
+        ui.console.print(f"[red]✗ {tool.name}[/] ({seconds:.1f} s): {' '.join(tool.command)}")
+        lines = output.strip().splitlines()
+        shown = lines[:FIRST_ERRORS]
+        if len(lines) > len(shown):
+            shown.append(f"… {len(lines) - len(shown)} more line(s)")
+        ui.console.print("\n".join(shown), markup=False, soft_wrap=True)
+    return passed, failed, skipped
+
+
+# ------------------------------------------------------------------------------ pytest
+
+
+def _pytest(args: list[str], cwd: Path, name: str, k: str | None) -> Counts:
     """Run pytest; return (passed, failed, skipped) read from its JUnit report."""
     report = ARTIFACTS / "junit" / f"{name}.xml"
     report.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pytest", *args, f"--junitxml={report}", "-p", "no:cacheprovider"]
+    command = [sys.executable, "-m", "pytest", *args, f"--junitxml={report}"]
+    command += ["-p", "no:cacheprovider"]
     if k:
         command += ["-k", k]
     ui.console.rule(f"[bold]{name}[/]")
-    code = subprocess.run(command, cwd=cwd).returncode
+    code = subprocess.run(command, cwd=cwd, check=False).returncode
     if not report.exists():
         return 0, 1, 0
-    suite = ET.parse(report).getroot()
-    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
-    total, failures, errors, skipped = (int(suite.get(a, 0)) for a in
-                                        ("tests", "failures", "errors", "skipped"))
+    root = ET.parse(report).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    if suite is None:
+        return 0, 1, 0
+    total, failures, errors, skipped = (
+        int(suite.get(a, 0)) for a in ("tests", "failures", "errors", "skipped")
+    )
     failed = failures + errors
     if code not in (0, 5) and failed == 0:
         failed = 1  # pytest itself failed (collection, usage): count it
     return total - failed - skipped, failed, skipped
 
 
+def _unit(k: str | None, summary: ui.Summary) -> Counts:
+    _system_packages()
+    return _pytest(["tests/unit", "-q"], ROOT, "unit", k)
+
+
+def _app(k: str | None, summary: ui.Summary) -> Counts:
+    _system_packages()
+    return _pytest(["-q"], ROOT / "app", "app", k)
+
+
+def _lab(k: str | None, summary: ui.Summary) -> Counts:
+    return _pytest(["tests/lab", "-q", "-x"], ROOT, "lab", k)
+
+
+# ------------------------------------------------------------------------------ roles
+
+
 def _mirror_ip() -> str:
     from .lab.image import resolve_mirrors
+
     return resolve_mirrors()["deb.debian.org"]
 
 
-def _roles(k: str | None) -> tuple[int, int, int]:
-    """molecule test per role scenario, then promtool rule tests; (passed, failed, skipped)."""
-    from .lab import engine, image
+def _molecule(role: str, name: str, role_dir: Path, env: dict[str, str]) -> tuple[str, bool, float]:
+    """molecule test of one scenario, its log in artifacts/molecule/."""
+    started = time.monotonic()
+    log = ARTIFACTS / "molecule" / f"{role}-{name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        code = subprocess.run(
+            ["molecule", "test", "-s", name],
+            cwd=role_dir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        ).returncode
+    return f"{role}/{name}", code == 0, time.monotonic() - started
 
-    client = engine.ensure()
-    image.build_bare(client)
-    image.build_baked(client)
-    env = dict(os.environ, PREAU_DEBIAN_MIRROR_IP=_mirror_ip(),
-               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    passed = failed = skipped = 0
-    ui.console.rule("[bold]roles[/]")
-    scenarios = []
+
+def _scenarios(k: str | None) -> tuple[list[tuple[str, str, Path]], int]:
+    """(role, scenario, role dir) of every molecule scenario -k keeps; how many it left out."""
+    chosen, skipped = [], 0
     for scenario in sorted(ROOT.glob("roles/*/molecule/*/molecule.yml")):
         role, name = scenario.parts[-4], scenario.parts[-2]
         if k and k not in f"{role}/{name}":
             skipped += 1
         else:
-            scenarios.append((role, name, scenario.parents[2]))
+            chosen.append((role, name, scenario.parents[2]))
+    return chosen, skipped
 
-    def molecule(role: str, name: str, role_dir: Path) -> tuple[str, bool, float]:
-        started = time.monotonic()
-        log = ARTIFACTS / "molecule" / f"{role}-{name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "w") as out:
-            code = subprocess.run(["molecule", "test", "-s", name], cwd=role_dir, env=env,
-                                  stdout=out, stderr=subprocess.STDOUT).returncode
-        return f"{role}/{name}", code == 0, time.monotonic() - started
 
+def _molecule_all(k: str | None) -> Counts:
+    from .lab import engine, image
+
+    client = engine.ensure()
+    image.build_bare(client)
+    image.build_baked(client)
+    env = dict(
+        os.environ, PREAU_DEBIAN_MIRROR_IP=_mirror_ip(), ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")
+    )
+    scenarios, skipped = _scenarios(k)
+    passed = failed = 0
     # Two scenarios at a time: each is mostly waiting on dpkg/systemd in its containers.
     with ThreadPoolExecutor(max_workers=MOLECULE_PARALLEL) as pool:
-        futures = [pool.submit(molecule, *item) for item in scenarios]
+        futures = [pool.submit(_molecule, *item, env) for item in scenarios]
         for future in as_completed(futures):
             name, ok, duration = future.result()
             log = ARTIFACTS / "molecule" / f"{name.replace('/', '-')}.log"
@@ -90,57 +221,91 @@ def _roles(k: str | None) -> tuple[int, int, int]:
                 ui.console.print(f"[green]✓[/] molecule test {name} [dim]({duration:.0f} s)[/]")
             else:
                 failed += 1
-                ui.console.print(f"[red]✗ molecule test {name}[/] ({duration:.0f} s), "
-                                 f"log {log.relative_to(ROOT)}; last lines:")
+                ui.console.print(
+                    f"[red]✗ molecule test {name}[/] ({duration:.0f} s), "
+                    f"log {log.relative_to(ROOT)}; last lines:"
+                )
                 ui.console.print("\n".join(log.read_text().splitlines()[-30:]), markup=False)
-    rule_tests = sorted(ROOT.glob("monitoring/tests/*.yml"))
-    if rule_tests and (not k or k in "promtool"):
-        promtool = shutil.which("promtool")
-        if promtool is None:
-            raise OpsError("promtool is needed for the alert rule tests",
-                           "apt-get install --no-install-recommends prometheus")
-        code = subprocess.run([promtool, "test", "rules", *map(str, rule_tests)],
-                              cwd=ROOT / "monitoring").returncode
-        passed, failed = (passed + 1, failed) if code == 0 else (passed, failed + 1)
-    if not k or k in "ansible-lint":
-        with ui.step("ansible-lint (production profile)") as progress:
-            lint = subprocess.run(["ansible-lint", "-q", "--nocolor"], cwd=ROOT, env=env,
-                                  capture_output=True, text=True)
-            if lint.returncode != 0:
-                progress.result = "failed"
-                ui.console.print(lint.stdout[-3000:] + lint.stderr[-2000:], markup=False)
-        passed, failed = (passed + 1, failed) if lint.returncode == 0 else (passed, failed + 1)
     return passed, failed, skipped
 
 
-def run(suites: list[str], k: str | None = None) -> int:
+def _promtool(k: str | None) -> Counts:
+    """promtool's unit tests of the alert rules: one test, or none when -k leaves it out."""
+    rule_tests = sorted(ROOT.glob("monitoring/tests/*.yml"))
+    if not rule_tests or (k and k not in "promtool"):
+        return 0, 0, 0
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        raise OpsError(
+            "promtool is needed for the alert rule tests",
+            "apt-get install --no-install-recommends prometheus",
+        )
+    command = [promtool, "test", "rules", *map(str, rule_tests)]
+    code = subprocess.run(command, cwd=ROOT / "monitoring", check=False).returncode
+    return (1, 0, 0) if code == 0 else (0, 1, 0)
+
+
+def _roles(k: str | None, summary: ui.Summary) -> Counts:
+    """molecule test per role scenario, then promtool rule tests; (passed, failed, skipped).
+    ansible-lint is the lint suite's."""
+    _system_packages()
+    ui.console.rule("[bold]roles[/]")
+    return _add(_molecule_all(k), _promtool(k))
+
+
+# ------------------------------------------------------------------------------ the run
+
+RUNNERS: dict[str, Callable[[str | None, ui.Summary], Counts]] = {
+    "lint": _lint,
+    "unit": _unit,
+    "app": _app,
+    "roles": _roles,
+    "lab": _lab,
+}
+
+
+def _add(a: Counts, b: Counts) -> Counts:
+    return a[0] + b[0], a[1] + b[1], a[2] + b[2]
+
+
+def _chosen(suites: list[str]) -> list[str]:
     unknown = [s for s in suites if s not in SUITES]
     if unknown:
-        raise OpsError(f"unknown test suite(s): {', '.join(unknown)}",
-                       f"suites: {', '.join(SUITES)}")
-    chosen = [s for s in SUITES if s in suites] or list(SUITES)
-    # PostgreSQL + Chromium for the app, promtool for the rules, wrk for the bench's pacing test
-    if {"unit", "app", "roles"} & set(chosen):
-        with ui.step("System packages for the tests") as progress:
-            installed = system.ensure(system.TESTS, "the tests", progress)
-            progress.detail = ("installed " + " ".join(installed)) if installed else "present"
+        raise OpsError(
+            f"unknown test suite(s): {', '.join(unknown)}", f"suites: {', '.join(SUITES)}"
+        )
+    return [s for s in SUITES if s in suites] or list(SUITES)
+
+
+def _stop_after_lint(rest: list[str], summary: ui.Summary) -> None:
+    for suite in rest:
+        summary.add(suite, "skipped", "not run: lint failed (--keep-going runs it anyway)")
+    ui.console.print(
+        f"[red]lint failed[/]: {', '.join(rest)} not run (fix the errors above, "
+        "or --keep-going to run them anyway)"
+    )
+
+
+def run(suites: list[str], k: str | None = None, keep_going: bool = False) -> int:
+    """Run the chosen suites (all by default) in SUITES' order; 0 when all passed."""
+    chosen = _chosen(suites)
     summary = ui.Summary("deploy.py test")
-    totals = [0, 0, 0]
-    for suite in chosen:
+    totals: Counts = (0, 0, 0)
+    for index, suite in enumerate(chosen):
         started = time.monotonic()
-        if suite == "unit":
-            counts = _pytest(["tests/unit", "-q"], ROOT, suite, k)
-        elif suite == "app":
-            counts = _pytest(["-q"], ROOT / "app", suite, k)
-        elif suite == "roles":
-            counts = _roles(k)
-        else:
-            counts = _pytest(["tests/lab", "-q", "-x"], ROOT, suite, k)
-        totals = [a + b for a, b in zip(totals, counts)]
+        counts = RUNNERS[suite](k, summary)
+        totals = _add(totals, counts)
         passed, failed, skipped = counts
-        summary.add(suite, "failed" if failed else "ok",
-                    f"{passed} passed, {failed} failed, {skipped} skipped "
-                    f"in {time.monotonic() - started:.0f} s")
+        summary.add(
+            suite,
+            "failed" if failed else "ok",
+            f"{passed} passed, {failed} failed, {skipped} skipped "
+            f"in {time.monotonic() - started:.0f} s",
+        )
+        rest = chosen[index + 1 :]
+        if suite == "lint" and failed and rest and not keep_going:
+            _stop_after_lint(rest, summary)
+            break
     summary.show()
     passed, failed, skipped = totals
     print(f"{passed} passed, {failed} failed, {skipped} skipped", flush=True)

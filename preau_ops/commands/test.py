@@ -18,10 +18,15 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         help="lint, unit, app, roles, lab (default: all, in that order)",
     )
     test.add_argument("-k", metavar="EXPR", help="pytest -k expression, passed through")
+    test.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run the other suites even when lint fails (by default a lint error stops the run)",
+    )
     test.set_defaults(handler=cmd_test)
 
 
 def cmd_test(args: argparse.Namespace) -> int:
     from .. import testing
 
-    return testing.run(args.suites, args.k)
+    return testing.run(args.suites, args.k, keep_going=args.keep_going)
