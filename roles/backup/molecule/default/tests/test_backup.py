@@ -174,4 +174,4 @@ def test_settings_are_a_file_the_command_checks():
         " && /usr/local/sbin/preau-backup list --config /tmp/typo.toml; rc=$?; rm -f /tmp/typo.toml; exit $rc"
     )
     assert cmd.rc == 2
-    assert summary_of(cmd)["error"].endswith("drill.prot: unknown setting")
+    assert summary_of(cmd)["error"] == "settings: /tmp/typo.toml: drill.port: missing"
