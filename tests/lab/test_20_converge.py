@@ -106,8 +106,10 @@ def test_prometheus_sees_every_target_up(converged):
 
 
 def test_a_backup_exists_after_converge(converged):
+    """The first converge takes a full backup (backup_initial_full_backup); on a lab converged
+    before, the daily timers keep the newest one under 26 h old."""
     from preau_ops.procedures import backups
     lab, _ = converged
     listing = backups.listing(lab)
-    assert listing["database"], "no database backup after the first converge"
-    assert listing["database"][-1]["age_hours"] < 2
+    assert listing["database"], "no database backup after the converge"
+    assert listing["database"][-1]["age_hours"] < 26

@@ -1,13 +1,13 @@
 """Maintenance on real hosts: zero-downtime release (pyinfra), a broken release switched
 back automatically, rollback — under continuous load through the load balancer."""
-import shutil
+import time
 
 import pytest
 
 from preau_ops import release, runner
 from preau_ops.paths import STATE_DIR
 
-from .conftest import deploy
+from .conftest import deploy, variant
 from .loadgen import Load, https_status
 
 pytestmark = pytest.mark.lab
@@ -19,25 +19,17 @@ def served_versions(lab) -> dict:
         return {h.name: release.host_releases(sessions, h).current for h in lab.hosts_in("app")}
 
 
-def variant(tmp_path, name: str, broken: bool = False):
-    """A copy of the app whose content (hence version) differs; optionally unable to start."""
-    source = tmp_path / name
-    shutil.copytree(release.APP_DIR, source,
-                    ignore=shutil.ignore_patterns("tests", "__pycache__", "*.egg-info", "build"))
-    (source / "src/preau/release_note.py").write_text(f'NOTE = "{name}"\n')
-    if broken:
-        with open(source / "src/preau/wsgi.py", "a") as wsgi:
-            wsgi.write('\nraise RuntimeError("deliberately broken release")\n')
-    return source
-
-
 FIRST: dict = {}
+# The variants of this run: versions no host has installed yet, whatever ran before (a version
+# installed by an earlier run keeps its old place among the releases, and rollback's target is
+# the release installed just before the current one).
+RUN = time.time_ns()
 
 
 @pytest.fixture(scope="module")
 def first_source(tmp_path_factory):
     """A snapshot of the app: the suite ships fixed sources, whatever happens in app/."""
-    return variant(tmp_path_factory.mktemp("release"), "first")
+    return variant(tmp_path_factory.mktemp("release"), f"first-{RUN}")
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +58,7 @@ def test_same_release_again_changes_nothing(released, first_source):
 
 def test_new_release_under_load_fails_no_request(released, tmp_path):
     address, domain = _entry(released)
-    source = variant(tmp_path, "second")
+    source = variant(tmp_path, f"second-{RUN}")
     with Load(address, domain, CA) as load:
         deploy("release", "--source", str(source), timeout=1200)
     assert load.total > 20
@@ -77,7 +69,7 @@ def test_new_release_under_load_fails_no_request(released, tmp_path):
 def test_broken_release_is_switched_back_under_load(released, tmp_path):
     address, domain = _entry(released)
     before = served_versions(released)
-    source = variant(tmp_path, "broken", broken=True)
+    source = variant(tmp_path, f"broken-{RUN}", broken=True)
     with Load(address, domain, CA) as load:
         result = deploy("release", "--source", str(source), check=False, timeout=1200)
     assert result.returncode == 1

@@ -23,7 +23,7 @@ import pytest
 from preau_ops import procedures
 from preau_ops.paths import ARTIFACTS, STATE_DIR
 
-from .conftest import deploy
+from .conftest import deploy, forgive_this_address
 
 pytestmark = pytest.mark.lab
 
@@ -58,6 +58,7 @@ def demo(lab):
     deploy("release", timeout=1200)  # the app is there, whatever ran before
     answer = procedures.app_manage(lab, "seed_demo")
     assert UAI in {e["uai"] for e in answer["establishments"]}
+    forgive_this_address(lab)  # logins from here are not held by an earlier login test
     return lab, answer["password"]
 
 

@@ -22,6 +22,8 @@ def pair(lab):
     apps = lab.hosts_in("app")
     if len(apps) < 2:
         pytest.skip("draining needs two app hosts (scaled topology)")
+    for app in apps:  # every host in service, whatever an interrupted run left drained
+        on_lb(lab, f"{DRAIN} {app.name} off")
     return lab, lab.hosts_in("lb")[0], apps[0], apps[1]
 
 

@@ -11,10 +11,10 @@ import time
 import pytest
 
 from preau_ops import procedures
-from preau_ops.logins import Browser, arrivals, hammer, login, p95, source_address
+from preau_ops.logins import Browser, arrivals, hammer, login, p95
 from preau_ops.paths import STATE_DIR
 
-from .conftest import deploy
+from .conftest import deploy, forgive_this_address
 
 pytestmark = pytest.mark.lab
 
@@ -27,10 +27,9 @@ def school(lab):
     deploy("release", timeout=1200)  # the app is there, whatever ran before
     answer = procedures.app_manage(lab, "seed_demo --class-logins 32")
     lb = lab.hosts_in("lb")[0]
-    here = source_address(lb.address)
-    procedures.app_manage(lab, f"login_throttle {here} --forgive")
+    here = forgive_this_address(lab)
     yield lab, here, lb.address, lb.vars["preau_domain"], answer["class_logins"], answer["password"]
-    procedures.app_manage(lab, f"login_throttle {here} --forgive")
+    forgive_this_address(lab)
 
 
 def test_a_class_of_30_logs_in_from_one_address_within_a_minute(school):

@@ -16,6 +16,7 @@ def _ops_host(lab):
 def test_patch_refuses_an_unhealthy_host(lab):
     host = _ops_host(lab)
     with runner.FabricSession(host, lab) as session:
+        session.run(host, "systemctl reset-failed preau-test-broken", check=False)  # earlier runs
         session.run(host, "systemd-run --unit preau-test-broken /bin/false; sleep 1", check=False)
     try:
         result = deploy("patch", "--limit", host.name, check=False)

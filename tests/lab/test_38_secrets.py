@@ -8,9 +8,7 @@ import pytest
 
 from preau_ops import audit, release
 
-from .conftest import deploy
-from .test_30_release import variant
-from .test_60_audit import failures, run_audit
+from .conftest import deploy, failures, run_audit, variant
 
 pytestmark = pytest.mark.lab
 

@@ -2,12 +2,12 @@
 
 The lab's disks are the controller's (far from full): the test lowers the inventory's limit
 (preau_disk_full_percent) below the real usage, so the real `df` of each host trips it."""
-import shutil
-
 import pytest
 
 from preau_ops import inventory, procedures, release, runner
 from preau_ops.errors import OpsError
+
+from .conftest import variant
 
 pytestmark = pytest.mark.lab
 
@@ -39,10 +39,7 @@ def _releases(inv) -> dict:
 
 
 def test_a_release_refuses_before_installing_anything(tight, tmp_path):
-    source = tmp_path / "app"  # a version the hosts do not have: a release would install it
-    shutil.copytree(release.APP_DIR, source, ignore=shutil.ignore_patterns(
-        "tests", "__pycache__", "*.egg-info", "build"))
-    (source / "src/preau/release_note.py").write_text('NOTE = "disk-full test"\n')
+    source = variant(tmp_path, "disk-full test")  # a version the hosts do not have
     before = _releases(tight)
     with pytest.raises(OpsError, match="disk nearly full"):
         release.release(tight, source)
