@@ -25,9 +25,8 @@ BENCH_PASSWORD = "bench-preau-2026"  # seed_bench's, as app/scripts/load_mix.lua
 def _bench_data(bench: Bench) -> str:
     """Seed the benchmark data set unless the lab holds it already; the seeding time (s), or
     'present', with the database size."""
-    from ..procedures import manage
+    from ..procedures import app_manage
     from ..procedures.establishments import listing
-    from ..runner import FabricSession
 
     present = [e for e in listing(bench.inv) if e["uai"].startswith(BENCH_UAI_PREFIX)]
     value = f"present ({len(present)} establishments)"
@@ -36,14 +35,11 @@ def _bench_data(bench: Bench) -> str:
             f"seeding {BENCH_ESTABLISHMENTS} establishments × {BENCH_STUDENTS} "
             "students (a few minutes)"
         )
-        host = bench.inv.hosts_in("app")[0]
         started = time.monotonic()
-        with FabricSession(host, bench.inv) as session:
-            answer = manage(
-                session,
-                host,
-                f"seed_bench --establishments {BENCH_ESTABLISHMENTS} --students {BENCH_STUDENTS}",
-            )
+        answer = app_manage(
+            bench.inv,
+            f"seed_bench --establishments {BENCH_ESTABLISHMENTS} --students {BENCH_STUDENTS}",
+        )
         value = f"{time.monotonic() - started:.1f} ({answer['users']} accounts)"
     db = bench.inv.hosts_in("db")[0]
     size = core.remote(
