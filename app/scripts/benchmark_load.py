@@ -12,7 +12,8 @@
 3. serves the app with gunicorn (sync workers) on 127.0.0.1, runs wrk with scripts/load_mix.lua
    (dashboard, grades, logbook, messages, documents and downloads, timetable, absences, and a
    login every 100 requests), then an overload run far beyond capacity;
-4. appends the numbers and the machine description to BENCHMARKS.md.
+4. appends the numbers and the machine description to docs/benchmarks-history.md (dated runs of
+   the app alone; the platform's current figures are BENCHMARKS.md, from `deploy.py bench`).
 
 Only loopback; bounded (a few minutes). Needs `wrk` (apt-get install wrk).
 """
@@ -35,7 +36,7 @@ from pathlib import Path
 
 APP = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(APP), str(APP / "src")]
-RESULTS = APP / "BENCHMARKS.md"
+RESULTS = APP.parent / "docs" / "benchmarks-history.md"
 
 from tests.conftest import PG_BIN, _as_postgres as as_postgres, _free_port as free_port  # noqa: E402
 from bench_sessions import SAMPLE, open_sessions  # noqa: E402,F401 (benchmark_cpu imports open_sessions from here)
@@ -152,7 +153,7 @@ def main() -> None:
     parser.add_argument("--overload-connections", type=int, default=600)
     parser.add_argument("--overload-duration", type=int, default=20)
     parser.add_argument("--pgdata", default="/var/tmp/preau-bench-pg")
-    parser.add_argument("--no-write", action="store_true", help="do not append to BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="do not append to docs/benchmarks-history.md")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install wrk")

@@ -13,6 +13,7 @@ from . import load
 from .core import NOT_MEASURED, QUIET_BUSY, QUIET_LIMIT_SECONDS, QUIET_SECONDS, Measure
 
 RESULTS = ROOT / "BENCHMARKS.md"
+HISTORY = "docs/benchmarks-history.md"
 ROW = re.compile(r"^\| `(\w+)` \|[^|]*\| ([^|]+) \|[^|]*\| ([^|]+) \|\s*$")
 
 
@@ -81,5 +82,9 @@ def write(started_at: datetime, on: str, rows: list[tuple[Measure, str, str]]) -
         f"| `{measure.key}` | {measure.title} | {value} | {measure.target} | {before} |"
         for measure, value, before in rows
     ]
-    lines += ["", "App load benchmark on one machine, without the lb: see app/BENCHMARKS.md.", ""]
+    lines += [
+        "",
+        f"Past measurements, dated (the app alone on one machine included): {HISTORY}.",
+        "",
+    ]
     RESULTS.write_text("\n".join(lines))

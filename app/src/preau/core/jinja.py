@@ -1,7 +1,7 @@
 """The environment of the app's templates: Jinja2 through Django's Jinja2 backend.
 
 Jinja2 compiles a template to Python code once per process; rendering a list page costs a
-fraction of what Django's template language did (BENCHMARKS.md: 40 % of a page's CPU went into
+fraction of what Django's template language did (docs/benchmarks-history.md: 40 % of a page's CPU went into
 rendering). The templates keep Django's output: the same filters (Django's own where Jinja2's
 differ: `default`, `date`, `time`, `linebreaksbr`, `truncatewords`, ...), values printed as
 Django's templates print them (numbers and dates localized, aware datetimes in local time), a
