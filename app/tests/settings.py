@@ -2,6 +2,7 @@
 import os
 import tempfile
 from pathlib import Path
+from typing import cast
 
 os.environ.setdefault("PREAU_CONFIG", str(Path(__file__).with_name("preau-test.toml")))
 # Exercise prometheus_client's multiprocess mode, as with several gunicorn workers.
@@ -18,7 +19,7 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 STATIC_ROOT = tempfile.mkdtemp(prefix="preau-static-")
 # Access lines would flood the test output; the JSON formatter has its own test.
-LOGGING["loggers"]["preau.access"] = {"level": "WARNING"}  # noqa: F405
+cast(dict, LOGGING["loggers"])["preau.access"] = {"level": "WARNING"}  # noqa: F405
 # Tests switch maintenance and school years on and off: no per-process cache of the platform row.
 PREAU_PLATFORM_CACHE_SECONDS = 0
 # Pages must show what other users just wrote: no per-user cache (its own tests switch it on).
