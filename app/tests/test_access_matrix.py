@@ -15,8 +15,8 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from preau.core.models import Membership, Platform, TeachingAssignment, User
 from preau.attendance.models import Absence
+from preau.core.models import Membership, Platform, TeachingAssignment, User
 from preau.ent.models import Notification
 from preau.grades.models import Grade
 from tests.helpers import edit_first_record, make_establishment, small_feed
@@ -30,7 +30,7 @@ from tests.test_isolation import GLOBAL_URLS, all_patterns
 # Objects: those of tests.school.url_kwargs(): the student, the class 5A, the student's absence,
 # the teacher's assessment and homework in 5A, the 5A course document, the student's
 # conversation with the teacher, the 5A space thread, a 5A timetable slot.
-COLUMNS = "admin teacher evs student other_student parent other_parent contact agent other_teacher shared".split()
+COLUMNS = ["admin", "teacher", "evs", "student", "other_student", "parent", "other_parent", "contact", "agent", "other_teacher", "shared"]
 GET_MATRIX = """
 url_name                  adm tea evs stu ost par opa con agt ote sha
 establishment_home         x   x   x   x   x   x   x   x   x   x   x
@@ -96,7 +96,7 @@ def parse(table: str) -> dict[str, set[str]]:
     allowed = {}
     for name, *marks in rows:
         assert len(marks) == len(COLUMNS) and set(marks) <= {"x", "."}, name
-        allowed[name] = {role for role, mark in zip(COLUMNS, marks) if mark == "x"}
+        allowed[name] = {role for role, mark in zip(COLUMNS, marks, strict=True) if mark == "x"}
     return allowed
 
 

@@ -121,7 +121,7 @@ def _database_user(etc, **environ):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREAU_")}
     env.update(PREAU_CONFIG=str(etc / "preau.toml"), DJANGO_SETTINGS_MODULE="preau.settings",
                **environ)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 
 

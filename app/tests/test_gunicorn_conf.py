@@ -42,7 +42,7 @@ def test_workers_start_with_the_preloaded_objects_frozen_and_fewer_collections(t
                 break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError(f"gunicorn did not answer: {server.stderr.read1().decode()}")
+                    raise AssertionError(f"gunicorn did not answer: {server.stderr.read1().decode()}") from None
                 time.sleep(0.2)
     finally:
         server.terminate()

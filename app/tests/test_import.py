@@ -9,7 +9,14 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from preau.core import importer
-from preau.core.models import ClassGroup, ClassMembership, Membership, ParentLink, TeachingAssignment, User
+from preau.core.models import (
+    ClassGroup,
+    ClassMembership,
+    Membership,
+    ParentLink,
+    TeachingAssignment,
+    User,
+)
 from tests.helpers import edit_first_record, make_establishment, small_feed, snapshot
 
 pytestmark = pytest.mark.django_db
@@ -148,8 +155,8 @@ def test_wrong_uai_check_letter_rejected(est, tmp_path):
 
 
 def test_defects_in_json_output(est, tmp_path, capsys):
-    import json
     import io
+    import json
     feed = small_feed(tmp_path)
     path = feed["by_category"]["Eleve"]
     rid = edit_first_record(path, r'(<attr name="ENTPersonDateNaissance"><value>)[^<]+', r"\g<1>00/13/2013")
@@ -171,7 +178,7 @@ def test_unknown_establishment_and_bad_uai(tmp_path):
 def test_console_script_exit_code(tmp_path):
     env = {**os.environ, "PREAU_CONFIG": str(Path(__file__).with_name("preau-test.toml"))}
     proc = subprocess.run([sys.executable, "-m", "preau.manage", "import_aaf", "0820021X", "f.xml"],
-                          capture_output=True, text=True, env=env)
+                          capture_output=True, text=True, env=env, check=False)
     assert proc.returncode != 0
     assert "lettre de contrôle invalide" in proc.stderr
 
@@ -239,7 +246,7 @@ def test_returning_user_reactivated_but_admin_disable_is_sticky(est, tmp_path, c
     retired, blocked, legacy = students
     # Retention disabled one (it had left); a local admin disabled the other (its membership
     # only); a release before that one disabled the whole account along with its membership.
-    long_ago = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    long_ago = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     User.objects.filter(pk__in=[retired.pk, legacy.pk]).update(is_active=False, disabled_at=long_ago)
     accounts.disable_in_establishment(blocked, est, by="anne.delpech", via="annuaire")
     Membership.objects.filter(user=legacy).update(disabled=True)

@@ -65,7 +65,7 @@ def test_user_of_a_cannot_reach_b(client, world, method):
     checked = 0
     for role in INTRUDERS:
         client.force_login(a[role])
-        for name, route, converters in _patterns():
+        for name, _route, converters in _patterns():
             if name in GLOBAL_URLS:
                 continue
             # B's establishment with B's objects, and A's establishment with B's objects.
@@ -91,7 +91,7 @@ def test_user_of_a_reaches_own_objects(client, world):
     mean isolation, not broken URLs."""
     a = world["A"]
     unreached = set()
-    for name, route, converters in _patterns():
+    for name, _route, converters in _patterns():
         if name in GLOBAL_URLS:
             continue
         url = build(name, converters, a, a)
@@ -106,14 +106,14 @@ def test_user_of_a_reaches_own_objects(client, world):
 
 def test_global_pages_do_not_leak_b(client, world):
     client.force_login(world["A"]["admin"])
-    for name, route, converters in _patterns():
+    for name, _route, converters in _patterns():
         if name in GLOBAL_URLS and not converters and name != "logout":
             body = client.get(reverse(name)).content.decode()
             assert "B-unique-name" not in body and "ESCANDE" not in body, name
 
 
 def test_anonymous_is_sent_to_login(client, world):
-    for name, route, converters in _patterns():
+    for name, _route, converters in _patterns():
         if name not in GLOBAL_URLS:
             response = client.get(build(name, converters, world["A"], world["A"]))
             assert response.status_code == 302 and response["Location"].startswith("/connexion/")

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 from django.template import engines
-from django.template.defaultfilters import date as django_date, time as django_time
+from django.template.defaultfilters import date as django_date
+from django.template.defaultfilters import time as django_time
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
 
@@ -18,7 +19,7 @@ def render(source, **context):
 
 
 @pytest.mark.parametrize("value", [
-    dt.date(2026, 11, 30), dt.date(2027, 2, 1), dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.timezone.utc),
+    dt.date(2026, 11, 30), dt.date(2027, 2, 1), dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.UTC),
     dt.datetime(2026, 7, 14, 9, 5), None, "",
 ])
 @pytest.mark.parametrize("fmt", ["l j F", "D j M", "j F Y", "j F H:i", "d/m/Y", None])
@@ -35,7 +36,7 @@ def test_date_is_djangos(value, fmt):
 
 
 def test_date_follows_language_and_time_zone():
-    moment = dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.timezone.utc)
+    moment = dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.UTC)
     with timezone.override(zoneinfo.ZoneInfo("Europe/Paris")):
         with translation.override("fr"):
             assert render('{{ v|date("l j F H:i") }}', v=moment) == "lundi 30 novembre 00:30"
@@ -89,7 +90,7 @@ def test_values_print_as_in_django_templates():
         assert render("{{ v }}", v=Decimal("16.50")) == "16,50"
         assert render("{{ v }}", v=2.5) == "2,5"
         assert render("{{ v }}", v=1234) == "1234"
-        assert render("{{ v }}", v=dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.timezone.utc)) == "30 novembre 2026 00:30"
+        assert render("{{ v }}", v=dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.UTC)) == "30 novembre 2026 00:30"
         assert render("{{ v }}", v="<b>") == "&lt;b&gt;"
 
 

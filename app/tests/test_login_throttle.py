@@ -187,7 +187,7 @@ def test_unknown_pending_disabled_and_existing_usernames_get_the_same_answer(est
     assert len(set(answers.values())) == 1, answers
     assert "Identifiant ou mot de passe incorrect." in answers["unknown"][1]
     # each check costs one password hash, whoever the account is
-    times = {kind: _fastest(lambda: throttle_free_login(name)) for kind, name in names.items()}
+    times = {kind: _fastest(lambda name=name: throttle_free_login(name)) for kind, name in names.items()}
     assert min(times.values()) > 0.5 * max(times.values()), times
 
 

@@ -4,8 +4,16 @@ from django.core.management import CommandError
 
 from preau.core import importer
 from preau.core.merge import Merger
-from preau.core.models import (ClassGroup, ClassMembership, Establishment, EstablishmentAlias, Membership,
-                               OperationLog, Platform, User)
+from preau.core.models import (
+    ClassGroup,
+    ClassMembership,
+    Establishment,
+    EstablishmentAlias,
+    Membership,
+    OperationLog,
+    Platform,
+    User,
+)
 from tests.helpers import make_establishment, small_feed, snapshot
 
 pytestmark = pytest.mark.django_db

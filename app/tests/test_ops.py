@@ -166,6 +166,7 @@ def test_generate_aaf(tmp_path, call_json):
 
 def test_json_log_lines(capsys):
     import logging
+
     from preau.logs import JsonFormatter
     record = logging.makeLogRecord({"msg": "import %s", "args": ("ok",), "name": "preau", "levelname": "INFO",
                                     "uai": "0820021C"})
@@ -204,6 +205,7 @@ def test_name_local_admin_and_hand_out_codes(call_json, client):
 @pytest.mark.django_db
 def test_database_error_is_a_clear_command_error(monkeypatch):
     from django.db import OperationalError
+
     from preau.core.management.commands import maintenance
 
     def down(*args, **kwargs):

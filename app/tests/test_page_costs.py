@@ -7,10 +7,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from preau.core.models import Membership, UserSession
-from preau.ent import cache as user_cache
 from preau.attendance.models import Absence
+from preau.core.models import Membership, UserSession
 from preau.documents.models import Document
+from preau.ent import cache as user_cache
 from preau.ent.models import Notification
 from preau.grades.models import Assessment, Grade
 from preau.messaging.models import Conversation, Participant

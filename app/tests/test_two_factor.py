@@ -15,8 +15,13 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from preau.core.models import Membership, User
-from tests.helpers import (enrol_through_pages, make_establishment, pass_second_factor, totp_code,
-                           wrong_code)
+from tests.helpers import (
+    enrol_through_pages,
+    make_establishment,
+    pass_second_factor,
+    totp_code,
+    wrong_code,
+)
 
 PASSWORD = "un-mot-de-passe-solide"
 SETUP = "/compte/double-authentification/activer/"

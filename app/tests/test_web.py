@@ -258,6 +258,7 @@ def test_throttle_window_resets_after_success(member):
 @pytest.mark.django_db
 def test_database_error_in_a_view_gives_503_not_traceback(member, monkeypatch):
     from django.db import OperationalError
+
     from preau.ent.views import dashboard as views
 
     def broken(request, uai):
@@ -265,6 +266,7 @@ def test_database_error_in_a_view_gives_503_not_traceback(member, monkeypatch):
 
     monkeypatch.setattr(views, "dashboard", broken)
     import importlib
+
     import preau.ent.urls
     import preau.urls
 
@@ -305,6 +307,7 @@ def test_local_admin_cannot_touch_platform_admin(client, adml, est):
 @pytest.mark.django_db
 def test_past_year_class_is_read_only(est, member):
     from django.core.exceptions import ValidationError
+
     from preau.core.models import ClassGroup, ClassMembership
     old = ClassGroup.objects.create(establishment=est, name="6A", school_year=2020, read_only=True)
     with pytest.raises(ValidationError):

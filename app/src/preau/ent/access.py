@@ -10,7 +10,14 @@ from functools import wraps
 
 from django.core.exceptions import PermissionDenied
 
-from preau.core.models import ClassMembership, Membership, ParentLink, Platform, TeachingAssignment, User
+from preau.core.models import (
+    ClassMembership,
+    Membership,
+    ParentLink,
+    Platform,
+    TeachingAssignment,
+    User,
+)
 from preau.core.prepared import PreparedQuery
 
 STAFF = frozenset({"ENS", "DIR", "EVS", "ETA"})

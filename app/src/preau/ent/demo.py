@@ -8,10 +8,10 @@ import random
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from preau.core.models import ClassMembership, Membership
-from preau.ent import files
 from preau.attendance.models import Absence
+from preau.core.models import ClassMembership, Membership
 from preau.documents.models import Document
+from preau.ent import files
 from preau.ent.models import Notification
 from preau.grades.models import Assessment, Grade
 from preau.logbook.models import Homework, LogbookEntry

@@ -161,7 +161,7 @@ class Command(OpsCommand):
                 pairs.append((s, teacher, parents.get(s)))
         Conversation.objects.bulk_create(conversations, batch_size=BATCH)
         participants, messages = [], []
-        for conversation, (s, teacher, parent) in zip(conversations, pairs):
+        for conversation, (s, teacher, parent) in zip(conversations, pairs, strict=True):
             for user_id in {s, teacher, parent} - {None}:
                 participants.append(Participant(conversation=conversation, user_id=user_id))
             messages.append(Message(conversation=conversation, author_id=s, body="Bonjour, j'ai une question."))
