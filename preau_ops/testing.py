@@ -64,7 +64,7 @@ LINT = (
         ),
         ROOT,
     ),
-    Tool("ansible-lint", ("ansible-lint", "-q", "--nocolor"), ROOT),
+    Tool("ansible-lint", ("ansible-lint", "-q", "--nocolor", "--offline"), ROOT),
 )
 
 

@@ -68,6 +68,22 @@ def lab():
     return inventory.load(None)
 
 
+# A file the base role writes on every host: present once the lab has been converged.
+CONVERGED_MARK = "/etc/ssh/sshd_config.d/00-preau.conf"
+
+
+@pytest.fixture(scope="session")
+def platform(lab):
+    """The lab converged at least once: what the modules after test_20 stand on. A lab just
+    brought up is bare, so it is converged here; a converged one is not converged again."""
+    from preau_ops import runner
+
+    marks = runner.run_everywhere(lab, f"test -e {CONVERGED_MARK} && echo yes || echo no")
+    if any(out.strip() != "yes" for out in marks.values()):
+        deploy("converge", timeout=1800)
+    return lab
+
+
 def wait_until(check, timeout: float, message, interval: float = 1.0) -> None:
     """Poll CHECK until it returns true; fail with MESSAGE (a string or a callable giving one)
     after TIMEOUT seconds. A check that raises OSError counts as not yet."""

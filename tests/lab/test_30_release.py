@@ -10,7 +10,7 @@ from preau_ops.paths import STATE_DIR
 from .conftest import deploy, variant
 from .loadgen import Load, https_status
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 CA = str(STATE_DIR / "ca" / "ca.crt")
 
 

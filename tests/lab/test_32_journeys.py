@@ -25,7 +25,7 @@ from preau_ops.paths import ARTIFACTS, STATE_DIR
 
 from .conftest import deploy, forgive_this_address
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

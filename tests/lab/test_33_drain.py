@@ -13,7 +13,7 @@ from preau_ops.release import DRAIN
 from .conftest import deploy
 from .loadgen import https_status
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 CA = str(STATE_DIR / "ca" / "ca.crt")
 
 

@@ -16,7 +16,7 @@ from preau_ops.paths import STATE_DIR
 
 from .conftest import deploy, forgive_this_address
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
 CA = str(STATE_DIR / "ca" / "ca.crt")
 MISTAKES = {3: 1, 8: 2, 15: 1, 22: 2, 27: 1}  # pupil index: wrong passwords typed first

@@ -6,7 +6,7 @@ from preau_ops import runner
 
 from .conftest import deploy
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
 
 def _ops_host(lab):

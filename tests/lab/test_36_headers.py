@@ -13,7 +13,7 @@ from preau_ops.paths import STATE_DIR
 
 from .conftest import deploy
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
 CA = str(STATE_DIR / "ca" / "ca.crt")
 HEADERS = ("strict-transport-security", "content-security-policy", "x-content-type-options",

@@ -15,7 +15,7 @@ from preau_ops.paths import STATE_DIR
 
 from .conftest import deploy, forgive_this_address
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
 CA = str(STATE_DIR / "ca" / "ca.crt")
 UAI = "0820021C"  # seed_demo's Collège Jean Moulin

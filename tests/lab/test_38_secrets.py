@@ -10,7 +10,7 @@ from preau_ops import audit, release
 
 from .conftest import deploy, failures, run_audit, variant
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
 OWNER_FILE = "/etc/preau/owner.toml"
 

@@ -11,7 +11,7 @@ from preau_ops.procedures import backups
 
 from .conftest import deploy
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
 
 def psql(lab, sql: str, database: str = "postgres") -> str:

@@ -13,7 +13,7 @@ from preau_ops.procedures import establishments
 
 from .conftest import deploy
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
 
 def uai(first7: str) -> str:

@@ -9,7 +9,7 @@ from preau_ops.errors import OpsError
 
 from .conftest import variant
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ from preau_ops.paths import ARTIFACTS, STATE_DIR
 from .conftest import AUDIT_REPORTS as REPORTS
 from .conftest import deploy, failures, run_audit
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

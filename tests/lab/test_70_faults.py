@@ -26,7 +26,7 @@ from preau_ops.paths import STATE_DIR
 from .conftest import TOPOLOGY, deploy, wait_until
 from .loadgen import Load
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 CA = str(STATE_DIR / "ca" / "ca.crt")
 # Requests that may fail while nginx notices an app host has gone (its passive health check
 # needs a failure to skip it; proxy_next_upstream retries on the other host meanwhile).

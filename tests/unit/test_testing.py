@@ -30,7 +30,7 @@ IN_ORDER = [
     f"mypy preau_ops deploy.py @ {ROOT}",
     f"mypy src @ {ROOT / 'app'}",
     f"yamllint --strict -f parsable roles playbooks inventories monitoring .config @ {ROOT}",
-    f"ansible-lint -q --nocolor @ {ROOT}",
+    f"ansible-lint -q --nocolor --offline @ {ROOT}",
 ]
 
 
