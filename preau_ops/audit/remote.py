@@ -128,6 +128,19 @@ class Remote:
             raise FileNotFoundError(path)
         return None
 
+    def stat(self, path: str) -> str | None:
+        """'MODE OWNER:GROUP' of a file: directly, else through the auditor's stat rule (one per
+        file); None when neither may see it. FileNotFoundError (stat's message) when missing."""
+        command = f"stat -c '%a %U:%G' {path}"
+        result = self.run(command)
+        if result.rc != 0 and "Permission denied" in result.stderr:
+            result = self.root(f"/usr/bin/{command}")
+            if result.rc != 0 and "No such file" not in result.stderr:
+                return None
+        if result.rc != 0:
+            raise FileNotFoundError(result.stderr.strip()[-200:])
+        return result.stdout.strip()
+
     def in_container(self) -> bool:
         if "container" not in self._cache:
             self._cache["container"] = self.run("systemd-detect-virt --container").rc == 0

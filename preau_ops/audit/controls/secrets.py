@@ -21,13 +21,13 @@ RUNTIME_FILE = "/etc/preau/preau.toml"
 def _stat(remote: Remote, path: str) -> tuple[int, str, str] | None:
     """(mode, owner, group) of PATH, directly or through the auditor's stat rule; None when
     neither may see it. A missing file fails the control."""
-    result = remote.run(f"stat -c '%a %U:%G' {path}")
-    if result.rc != 0 and "Permission denied" in result.stderr:
-        result = remote.root(f"/usr/bin/stat -c '%a %U:%G' {path}")
-        if result.rc != 0 and "No such file" not in result.stderr:
-            return None
-    assert result.rc == 0, f"{path} is missing: {result.stderr.strip()[-200:]}"
-    mode, owner, group = result.stdout.replace(":", " ").split()
+    try:
+        seen = remote.stat(path)
+    except FileNotFoundError as missing:
+        raise AssertionError(f"{path} is missing: {missing}") from None
+    if seen is None:
+        return None
+    mode, owner, group = seen.replace(":", " ").split()
     return int(mode, 8), owner, group
 
 

@@ -462,16 +462,15 @@ def _secret_files(host: Host) -> list[tuple[str, set[str], str]]:
 def test_secret_permissions(host: Host, remote: Remote, evidence: Evidence) -> None:
     problems, unverifiable = [], []
     for path, modes, owner in _secret_files(host):
-        result = remote.run(f"stat -c '%a %U:%G' {path}")
-        if result.rc != 0 and "Permission denied" in result.stderr:
-            result = remote.root(f"/usr/bin/stat -c '%a %U:%G' {path}")
-            if result.rc != 0 and "No such file" not in result.stderr:
-                unverifiable.append(path)
-                continue
-        if result.rc != 0:
+        try:
+            seen = remote.stat(path)
+        except FileNotFoundError:
             problems.append(f"{path} is missing")
             continue
-        mode, live_owner = result.stdout.split()
+        if seen is None:
+            unverifiable.append(path)
+            continue
+        mode, live_owner = seen.split()
         evidence(f"{path} {mode} {live_owner}")
         if mode not in modes or live_owner.split(":")[0] != owner.split(":")[0]:
             problems.append(
