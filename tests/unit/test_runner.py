@@ -4,6 +4,7 @@ The SSH boundary is faked here (a Fabric-like connection, a pyinfra-like state);
 paths run against the lab's hosts in tests/lab/test_12_runner.py."""
 
 import shlex
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -233,3 +234,46 @@ def test_sessions_timeout_and_unreachable(monkeypatch):
     sessions.unreachable = ["app1"]
     with pytest.raises(OpsError, match=r"app1 \(10.0.0.21\): cannot connect over SSH"):
         sessions.run("app1", "true")
+
+
+class FakeChannel:
+    """The boundary under pyinfra's connection: a paramiko channel's reading side."""
+
+    def __init__(self, chunks, errors=(), exits=True):
+        import os
+        import threading
+
+        self.chunks, self.errors = list(chunks), list(errors)
+        self.eof_received = exits
+        self.status_event = threading.Event()
+        if exits:
+            self.status_event.set()
+        self._read, self._write = os.pipe()
+
+    def fileno(self):
+        return self._read
+
+    def recv_ready(self):
+        return bool(self.chunks)
+
+    def recv(self, size):
+        return self.chunks.pop(0)
+
+    def recv_stderr_ready(self):
+        return bool(self.errors)
+
+    def recv_stderr(self, size):
+        return self.errors.pop(0)
+
+
+def test_the_channel_reader_collects_both_streams_until_exit():
+    channel = FakeChannel([b"one\n", "twó\n".encode()], [b"warn\n"])
+    assert runner._collect(channel, deadline=time.monotonic() + 5) == ("one\ntwó\n", "warn\n")
+
+
+def test_the_channel_reader_stops_at_the_deadline():
+    channel = FakeChannel([b"partial"], exits=False)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        runner._collect(channel, deadline=started + 0.3)
+    assert 0.3 <= time.monotonic() - started < 2
