@@ -56,7 +56,8 @@ def test_spraying_from_one_address_is_slowed(school):
     # Accounts never seen at this address: those that logged in from here (the class above)
     # are held by their own account delay instead, not by the address's (app tests:
     # test_a_sprayer_at_the_college_never_holds_its_known_pupils_long).
-    names = [f"inconnu.{n}" for n in range(80)]
+    run = int(time.time())  # never seen here, by an earlier run either
+    names = [f"inconnu.{run}.{n}" for n in range(80)]
     seconds = 15
     before = procedures.app_manage(lab, f"login_throttle {here}")
     attempts = hammer(names, seconds, 4, lambda: Browser(address, domain, CA))
