@@ -13,11 +13,13 @@ def https_status(address: str, domain: str, path: str, cafile: str, timeout: flo
     """Status code of GET https://domain/path, connecting to `address` (0: no answer)."""
     context = ssl.create_default_context(cafile=cafile)
     try:
-        with socket.create_connection((address, 443), timeout=timeout) as raw:
-            with context.wrap_socket(raw, server_hostname=domain) as tls:
-                tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {domain}\r\n"
-                            "Connection: close\r\n\r\n".encode())
-                head = tls.recv(64).decode(errors="replace")
+        with (
+            socket.create_connection((address, 443), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=domain) as tls,
+        ):
+            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {domain}\r\n"
+                        "Connection: close\r\n\r\n".encode())
+            head = tls.recv(64).decode(errors="replace")
         return int(head.split(" ", 2)[1])
     except (OSError, ValueError, IndexError):
         return 0

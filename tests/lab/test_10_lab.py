@@ -19,7 +19,7 @@ def test_lab_hosts_match_the_topology(lab):
 
 
 def test_ansible_pings_every_host(lab):
-    assert converge.ping(lab) == {name: True for name in lab.hosts}
+    assert converge.ping(lab) == dict.fromkeys(lab.hosts, True)
 
 
 def read_fact(lab, fact) -> dict:

@@ -118,10 +118,12 @@ def test_the_entry_point_is_tls_with_the_lab_certificate(entry):
     """What the browser trusts by key hash, verified strictly here: chain and name."""
     address, domain = entry
     context = ssl.create_default_context(cafile=str(CA))
-    with socket.create_connection((address, 443), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname=domain) as tls:
-            assert tls.version() in ("TLSv1.2", "TLSv1.3")
-            names = [value for kind, value in tls.getpeercert()["subjectAltName"]]
+    with (
+        socket.create_connection((address, 443), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=domain) as tls,
+    ):
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
+        names = [value for kind, value in tls.getpeercert()["subjectAltName"]]
     assert domain in names
 
 
@@ -134,7 +136,7 @@ def _self_signed(tmp_path, name: str):
 
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(hours=1))

@@ -1,7 +1,7 @@
 """Backups on real hosts: backup now, list, verify, the restore drill, and a point-in-time
 restore that brings back a deleted row."""
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -58,7 +58,7 @@ def test_point_in_time_restore_brings_back_a_deleted_row(backed_up):
     psql(lab, "CREATE TABLE probe (id int primary key, note text)", "pitr_check")
     psql(lab, "INSERT INTO probe VALUES (1, 'précieux')", "pitr_check")
     time.sleep(2)
-    noted = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    noted = datetime.now(UTC).isoformat(timespec="seconds")
     time.sleep(2)
     psql(lab, "DELETE FROM probe WHERE id = 1", "pitr_check")
     psql(lab, "SELECT pg_switch_wal()")

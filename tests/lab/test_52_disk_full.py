@@ -27,9 +27,11 @@ def _lock_absent(inv) -> bool:
 
 
 def test_a_procedure_refuses_a_nearly_full_disk(tight):
-    with pytest.raises(OpsError, match=r"disk nearly full: \w+: / is \d+ % full \(limit 1 %\)"):
-        with procedures.operation(tight, "disk-full test"):
-            pytest.fail("the procedure started on a nearly full disk")
+    with (
+        pytest.raises(OpsError, match=r"disk nearly full: \w+: / is \d+ % full \(limit 1 %\)"),
+        procedures.operation(tight, "disk-full test"),
+    ):
+        pytest.fail("the procedure started on a nearly full disk")
     assert _lock_absent(tight), "the refused procedure left its lock behind"
 
 

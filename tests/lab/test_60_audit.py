@@ -71,9 +71,9 @@ def test_the_audit_changes_nothing_and_works_as_the_auditor(converged):
     code, data = run_audit("auditor", "--as-auditor", "--lang", "en")
     elapsed = time.monotonic() - started
     after = {name: _state(host) for name, host in converged.hosts.items()}
-    for name in before:
-        for what in before[name]:
-            assert before[name][what] == after[name][what], f"{name}: the audit changed {what}"
+    for name, state in before.items():
+        for what, value in state.items():
+            assert value == after[name][what], f"{name}: the audit changed {what}"
     assert data["as_auditor"] and data["account"] == "auditor"
     assert failures(data) == {}, failures(data)
     assert code == 0
@@ -144,7 +144,7 @@ def test_a_short_lived_certificate_fails_the_certificate_control(converged):
     key = serialization.load_pem_private_key((STATE_DIR / "ca" / "ca.key").read_bytes(), None)
     ca = x509.load_pem_x509_certificate((STATE_DIR / "ca" / "ca.crt").read_bytes())
     current = x509.load_pem_x509_certificate(remote.check_output(f"cat {chain}").encode())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     short = (x509.CertificateBuilder().subject_name(current.subject).issuer_name(ca.subject)
              .public_key(current.public_key()).serial_number(x509.random_serial_number())
              .not_valid_before(now - datetime.timedelta(hours=1))

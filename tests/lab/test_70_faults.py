@@ -14,7 +14,6 @@ import re
 import shlex
 import socket
 import ssl
-import time
 import urllib.request
 
 import pytest
@@ -102,13 +101,15 @@ def fetch(lab, path: str) -> tuple[int, str]:
     lb = lab.hosts_in("lb")[0]
     domain = lb.vars["preau_domain"]
     context = ssl.create_default_context(cafile=CA)
-    with socket.create_connection((lb.address, 443), timeout=15) as raw:
-        with context.wrap_socket(raw, server_hostname=domain) as tls:
-            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {domain}\r\nAccept-Language: fr\r\n"
-                        "Connection: close\r\n\r\n".encode())
-            data = b""
-            while chunk := tls.recv(65536):
-                data += chunk
+    with (
+        socket.create_connection((lb.address, 443), timeout=15) as raw,
+        context.wrap_socket(raw, server_hostname=domain) as tls,
+    ):
+        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {domain}\r\nAccept-Language: fr\r\n"
+                    "Connection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), body.decode("utf-8", errors="replace")
 
