@@ -1,4 +1,5 @@
 """Fixtures for inventory tests: a writable copy of the production example, with a vault."""
+
 import shutil
 
 import pytest
@@ -11,6 +12,7 @@ VAULT_PASSWORD = "unit-test-vault-password"
 
 def encrypt(text: str, password: str = VAULT_PASSWORD) -> bytes:
     from ansible.parsing.vault import VaultLib, VaultSecret
+
     return VaultLib([("default", VaultSecret(password.encode()))]).encrypt(text.encode())
 
 
