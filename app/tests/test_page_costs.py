@@ -161,26 +161,26 @@ def test_prepared_queries_mean_what_their_querysets_say(school):
 
     s = school
     Notification.objects.create(establishment=s["est"], user=s["student"], text="Deux", delivered_at="2026-01-05T10:00Z")
-    member = MEMBER_OF_ACTIVE.first(user_id=s["student"].pk, uai=s["est"].uai)
+    member = MEMBER_OF_ACTIVE.first(est=s["est"].uai, user_id=s["student"].pk)
     expected = Membership.objects.get(user=s["student"], establishment=s["est"])
     assert member == expected and member.establishment == s["est"] and member.unread_notifications == 2
     assert member.establishment.settings == s["est"].settings  # converters applied (JSON)
-    assert MEMBER_OF_ACTIVE.first(user_id=s["student"].pk, uai="0820010R") is None
+    assert MEMBER_OF_ACTIVE.first(est="0820010R", user_id=s["student"].pk) is None
     Membership.objects.filter(pk=expected.pk).update(disabled=True)
-    assert MEMBER_OF_ACTIVE.first(user_id=s["student"].pk, uai=s["est"].uai) is None
-    unused = PreparedQuery(lambda uai: Membership.objects.filter(profile="ELV"), uai=str)
+    assert MEMBER_OF_ACTIVE.first(est=s["est"].uai, user_id=s["student"].pk) is None
+    unused = PreparedQuery(lambda est, uai: Membership.objects.filter(establishment_id=est), uai=str)
     with pytest.raises(ImproperlyConfigured, match="'uai' found 0 times"):
-        unused.first(uai="x")
+        unused.first(est=s["est"].pk, uai="x")
 
 
 def members_prepared_and_by_the_orm(est):
     """The members of `est` with their establishment and user: (prepared rows, ORM's list)."""
     from preau.core.prepared import PreparedQuery
 
-    def members(est_id):
-        return Membership.objects.filter(establishment_id=est_id).select_related("establishment", "user").order_by("pk")
+    def members(est):
+        return Membership.objects.filter(establishment_id=est).select_related("establishment", "user").order_by("pk")
 
-    return PreparedQuery(members, est_id=int).rows(est_id=est.pk), list(members(est.pk))
+    return PreparedQuery(members).rows(est=est.pk), list(members(est.pk))
 
 
 def test_rows_of_a_prepared_list_share_their_related_instances(school):

@@ -57,7 +57,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "preau.core.sessions.AuthenticationMiddleware",
+    "preau.core.authentication.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "preau.core.tenancy.TenantMiddleware",
     # After the tenant's process_view (user and membership read): no query for pupils' pages.

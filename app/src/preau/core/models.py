@@ -5,11 +5,11 @@ import datetime as dt
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
-from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from preau.core.sessions import UserSession as UserSession  # its table's model, owned there
 from preau.core.uai import uai_error
 
 
@@ -361,23 +361,3 @@ class LoginAttempt(models.Model):
         indexes = [models.Index(fields=["ip", "at"]),
                    models.Index(fields=["prefix", "at"], name="core_loginattempt_prefix_at"),
                    models.Index(fields=["username", "at"], name="core_loginattempt_user_at")]
-
-
-class UserSession(AbstractBaseSession):
-    """Django's session table (django_session, created by the sessions app) seen with the
-    `user_id` column that core.0002 adds, so that a page reads its session and user in one
-    query (preau.core.sessions). No foreign key constraint: deleting an account leaves its
-    sessions orphaned, and they no longer authenticate anyone."""
-
-    user = models.ForeignKey("User", null=True, on_delete=models.DO_NOTHING, db_constraint=False,
-                             related_name="+")
-
-    class Meta:
-        managed = False
-        db_table = "django_session"
-
-    @classmethod
-    def get_session_store_class(cls):
-        from preau.core.sessions import SessionStore
-
-        return SessionStore

@@ -3,52 +3,77 @@
 Django reads the session row, then the user row: two queries on every page. Here the session
 row also carries the user's id (`django_session.user_id`, a nullable column added by
 core.0002; it is written whenever the session is saved), so one query with a join returns
-both (compiled once: preau.core.prepared). `AuthenticationMiddleware` then uses that user when the session verifies exactly as
-django.contrib.auth.get_user would (ModelBackend, active account, session hash of the current
-password); any other case (no preloaded user, hash mismatch, fallback secret, inactive
-account) goes through Django's own code, which queries and decides as usual.
+both (compiled once: preau.core.prepared). preau.core.authentication then uses that user when
+the session verifies exactly as django.contrib.auth.get_user would.
+
+This module owns the session table's model (UserSession, registered with core's models by
+preau.core.models) and its store, which refer to each other: Django's own sessions app has
+them in two modules that import each other.
 
 Rolling releases: the previous release ignores the column; the sessions it creates have
 user_id NULL and simply take Django's two-query path.
 """
+
+from __future__ import annotations
+
 import datetime as dt
 import logging
+from typing import Any
 
-from django.conf import settings
-from django.contrib import auth
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
+from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore as DbSessionStore
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.exceptions import SuspiciousOperation
+from django.db import models
+from django.db.models import QuerySet
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare
-from django.utils.functional import SimpleLazyObject
 
-from preau.core.prepared import PreparedQuery
-
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+from preau.core.prepared import UnscopedQuery
 
 
-def _session_with_user(key, now):
-    from preau.core.models import UserSession
+class UserSession(AbstractBaseSession):
+    """Django's session table (django_session, created by the sessions app) seen with the
+    `user_id` column that core.0002 adds, so that a page reads its session and user in one
+    query. No foreign key constraint: deleting an account leaves its sessions orphaned, and
+    they no longer authenticate anyone."""
 
-    return UserSession.objects.select_related("user").filter(session_key=key, expire_date__gt=now)[:1]
+    user = models.ForeignKey(
+        "core.User", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+
+    class Meta:
+        app_label = "core"
+        managed = False
+        db_table = "django_session"
+
+    @classmethod
+    def get_session_store_class(cls) -> type[SessionStore]:
+        return SessionStore
+
+
+def _session_with_user(key: str, now: dt.datetime) -> QuerySet[UserSession]:
+    return UserSession.objects.select_related("user").filter(session_key=key, expire_date__gt=now)[
+        :1
+    ]
 
 
 # Every page: compiled once (preau.core.prepared).
-SESSION_WITH_USER = PreparedQuery(_session_with_user, key=str, now=dt.datetime)
+SESSION_WITH_USER = UnscopedQuery(
+    _session_with_user,
+    reason="a page reads its session before it knows its establishment (the user may have several)",
+    key=str,
+    now=dt.datetime,
+)
 
 
 class SessionStore(DbSessionStore):
-    preloaded_user = None
+    preloaded_user: Any = None
 
     @classmethod
-    def get_model_class(cls):
-        from preau.core.models import UserSession
-
+    def get_model_class(cls) -> type[UserSession]:
         return UserSession
 
-    def _get_session_from_db(self):
+    def _get_session_from_db(self) -> UserSession | None:
         self.preloaded_user = None
         try:
             row = SESSION_WITH_USER.first(key=self.session_key, now=timezone.now())
@@ -59,57 +84,21 @@ class SessionStore(DbSessionStore):
             self._session_key = None
             return None
         self.preloaded_user = row.user if row.user_id is not None else None
-        return row
+        return row  # type: ignore[no-any-return]
 
     @property
     def loaded(self) -> bool:
         """Whether the session's data has been read (or set) in this request."""
         return hasattr(self, "_session_cache")
 
-    def load_from(self, session_data: str, user) -> None:
+    def load_from(self, session_data: str, user: Any) -> None:
         """The session's row as another query brought it (preau.core.tenancy reads it with the
         membership): its data, and its user, who authenticates only as get_user() decides."""
         self._session_cache = self.decode(session_data)
         self.preloaded_user = user
 
-    def create_model_instance(self, data):
+    def create_model_instance(self, data: dict[str, Any]) -> UserSession:
         instance = super().create_model_instance(data)
         user_id = data.get(SESSION_KEY)
         instance.user_id = int(user_id) if user_id and str(user_id).isdigit() else None
-        return instance
-
-
-def get_user(request):
-    """django.contrib.auth.get_user without the user query when the session brought the user."""
-    session = request.session
-    user_id = session.get(SESSION_KEY)  # loads the session (and its user)
-    user = getattr(session, "preloaded_user", None)
-    if (user is not None and user_id is not None and str(user.pk) == str(user_id)
-            and session.get(BACKEND_SESSION_KEY) == MODEL_BACKEND
-            and MODEL_BACKEND in settings.AUTHENTICATION_BACKENDS
-            and user.is_active):
-        session_hash = session.get(HASH_SESSION_KEY)
-        if session_hash and constant_time_compare(session_hash, user.get_session_auth_hash()):
-            return user
-    return auth.get_user(request)
-
-
-def _cached_user(request):
-    if not hasattr(request, "_cached_user"):
-        request._cached_user = get_user(request)
-    return request._cached_user
-
-
-class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
-    def process_request(self, request):
-        super().process_request(request)
-        request.user = SimpleLazyObject(lambda: _cached_user(request))
-
-
-def resolve_user(request) -> None:
-    """request.user becomes the user object itself instead of Django's lazy proxy, on pages
-    that need the user anyway (an establishment's): a page reads the user's attributes dozens
-    of times, and each read through the proxy costs two Python calls and a caught
-    AttributeError."""
-    if isinstance(request.user, SimpleLazyObject):
-        request.user = _cached_user(request)
+        return instance  # type: ignore[return-value]

@@ -15,9 +15,10 @@ from django.http import Http404, HttpResponseRedirect
 from django.utils import timezone
 
 from preau.core.errors import maintenance_response
-from preau.core.models import Establishment, EstablishmentAlias, Membership, UserSession
+from preau.core.authentication import resolve_user
+from preau.core.models import Establishment, EstablishmentAlias, Membership
 from preau.core.prepared import PreparedQuery
-from preau.core.sessions import resolve_user
+from preau.core.sessions import UserSession
 from preau.core.uai import normalize
 
 # Extra per-member values computed in the membership query itself (name → expression taking the
@@ -26,20 +27,20 @@ from preau.core.uai import normalize
 MEMBERSHIP_ANNOTATIONS: dict = {}
 
 
-def _member_of_active(user_id, uai):
+def _member_of_active(user_id, est):
     return (Membership.objects.current().select_related("establishment")
-            .filter(user_id=user_id, establishment__uai=uai, establishment__status=Establishment.Status.ACTIVE)
+            .filter(user_id=user_id, establishment__uai=est, establishment__status=Establishment.Status.ACTIVE)
             .annotate(**{name: make() for name, make in MEMBERSHIP_ANNOTATIONS.items()})
             .order_by("pk")[:1])
 
 
 # The hot path of every establishment page, compiled once (preau.core.prepared).
-MEMBER_OF_ACTIVE = PreparedQuery(_member_of_active, user_id=int, uai=str)
+MEMBER_OF_ACTIVE = PreparedQuery(_member_of_active, est=str, user_id=int)
 
 
-def _member_by_session(key, now, uai):
+def _member_by_session(key, now, est):
     session = UserSession.objects.filter(session_key=key, expire_date__gt=now)
-    return (_member_of_active(Subquery(session.values("user_id")[:1]), uai)
+    return (_member_of_active(Subquery(session.values("user_id")[:1]), est)
             .select_related("user")
             .annotate(session_data=Subquery(session.values("session_data")[:1])))
 
@@ -47,7 +48,7 @@ def _member_by_session(key, now, uai):
 # The same, when the page has not read its session yet: the session's row, its user and the
 # membership in one query instead of two (each query costs about as much in round trip and
 # PostgreSQL statement overhead as it does in work).
-MEMBER_BY_SESSION = PreparedQuery(_member_by_session, key=str, now=dt.datetime, uai=str)
+MEMBER_BY_SESSION = PreparedQuery(_member_by_session, est=str, key=str, now=dt.datetime)
 
 
 def _member_with_session(request, uai):
@@ -57,7 +58,7 @@ def _member_with_session(request, uai):
     session = getattr(request, "session", None)
     if session is None or session.session_key is None or getattr(session, "loaded", True):
         return None
-    membership = MEMBER_BY_SESSION.first(key=session.session_key, now=timezone.now(), uai=uai)
+    membership = MEMBER_BY_SESSION.first(est=uai, key=session.session_key, now=timezone.now())
     if membership is not None:
         session.load_from(membership.session_data, membership.user)
     return membership
@@ -83,7 +84,7 @@ class TenantMiddleware:
         resolve_user(request)
         if request.user.is_authenticated and not request.user.is_platform_admin:
             membership = (preloaded if preloaded is not None and preloaded.user_id == request.user.pk
-                          else MEMBER_OF_ACTIVE.first(user_id=request.user.pk, uai=uai))
+                          else MEMBER_OF_ACTIVE.first(est=uai, user_id=request.user.pk))
             if membership is not None:
                 if membership.establishment.maintenance:
                     return maintenance_response()

@@ -152,13 +152,14 @@ def _pieces(uploaded):
 
 
 # One chunk (a download reads them one at a time), compiled once (preau.core.prepared).
-CHUNK = PreparedQuery(lambda file, index: FileChunk.objects.filter(file_id=file, index=index).values_list("data"),
-                      file=int, index=int)
+CHUNK = PreparedQuery(lambda est, file, index: FileChunk.objects.filter(
+    file__establishment_id=est, file_id=file, index=index).values_list("data"), file=int, index=int)
 
 
 def _stream(stored: StoredFile):
     for index in range(stored.chunks_count):
-        (data,), = CHUNK.rows(file=stored.pk, index=index)  # exactly one row, as .get() demanded
+        # exactly one row, as .get() demanded
+        (data,), = CHUNK.rows(est=stored.establishment_id, file=stored.pk, index=index)
         yield bytes(data)
 
 

@@ -72,7 +72,10 @@ TEACHER_ASSESSMENTS = PreparedPages(
 )
 ASSESSMENT = PreparedQuery(lambda est, pk: _assessments(est).filter(pk=pk)[:1], est=int, pk=int)
 GRADES_OF_ASSESSMENT = PreparedQuery(
-    lambda assessment: Grade.objects.filter(assessment_id=assessment), assessment=int
+    lambda est, assessment: Grade.objects.filter(
+        assessment__establishment_id=est, assessment_id=assessment
+    ),
+    assessment=int,
 )
 
 
@@ -168,7 +171,8 @@ def assessment(request, uai, assessment_id):
     editable = me.may_grade(item.class_group_id, item.subject_id)
     require(editable or me.is_supervisor)
     students = students_of(request, item.class_group)
-    existing = {g.student_id: g for g in GRADES_OF_ASSESSMENT.rows(assessment=item.pk)}
+    grades = GRADES_OF_ASSESSMENT.rows(est=request.establishment.pk, assessment=item.pk)
+    existing = {g.student_id: g for g in grades}
     errors = {}
     if request.method == "POST":
         require(editable)

@@ -52,9 +52,11 @@ def _conversations(est, user):
     )
 
 
-def _participants(conversations):
+def _participants(est, conversations):
     return (
-        Participant.objects.filter(conversation_id__any=conversations)
+        Participant.objects.filter(
+            conversation__establishment_id=est, conversation_id__any=conversations
+        )
         .select_related("user")
         .order_by("pk")
     )
@@ -68,9 +70,9 @@ CONVERSATION = PreparedQuery(
 )
 PARTICIPANTS = PreparedQuery(_participants, conversations=list)
 THREAD = PreparedQuery(
-    lambda conversation: Message.objects.filter(conversation_id=conversation).select_related(
-        "author", "attachment"
-    ),
+    lambda est, conversation: Message.objects.filter(
+        conversation__establishment_id=est, conversation_id=conversation
+    ).select_related("author", "attachment"),
     conversation=int,
 )
 
@@ -79,7 +81,9 @@ def inbox(request, uai):
     page = INBOX.page(request, est=request.establishment.pk, user=request.user.pk)
     others: dict[int, list] = {}
     for participant in (
-        PARTICIPANTS.rows(conversations=[c.pk for c in page]) if page.object_list else ()
+        PARTICIPANTS.rows(est=request.establishment.pk, conversations=[c.pk for c in page])
+        if page.object_list
+        else ()
     ):
         if participant.user_id != request.user.pk:
             others.setdefault(participant.conversation_id, []).append(participant.user)
@@ -176,7 +180,7 @@ def conversation(request, uai, conversation_id):
     )
     if item is None:
         raise Http404
-    participants = PARTICIPANTS.rows(conversations=[item.pk])
+    participants = PARTICIPANTS.rows(est=request.establishment.pk, conversations=[item.pk])
     form = ReplyForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         with files.atomic_upload(form, "attachment"):
@@ -196,7 +200,7 @@ def conversation(request, uai, conversation_id):
             last_read_at=timezone.now()
         )
         invalidate(request)  # the cached dashboard counted this conversation as unread
-    thread = THREAD.rows(conversation=item.pk)
+    thread = THREAD.rows(est=request.establishment.pk, conversation=item.pk)
     return render(
         request,
         "messaging/conversation.html",
