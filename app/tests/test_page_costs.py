@@ -336,7 +336,7 @@ def test_the_dashboard_reads_each_childs_five_latest_grades_only(client, school)
 
 
 def test_prepared_rows_are_the_instances_the_orm_would_make(school):
-    """Rows are built without Model.__init__ (preau.core.prepared._maker): same field values,
+    """Rows are made by Model.from_db, as the ORM makes them: same field values,
     loaded from the database (a save updates), related objects cached, deferred loading works."""
     from django.db.models.signals import post_init
 

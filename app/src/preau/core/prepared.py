@@ -4,11 +4,13 @@ For a simple query, the ORM's compilation (joins, select list, converters) costs
 what running it does (≈ 1 ms of CPU against ≈ 0.1 ms for the two queries every page makes: the
 session with its user, the membership with its establishment). A PreparedQuery builds the
 queryset once per thread with sentinel values, keeps the SQL and the compiler's description of
-the columns, and for each call only swaps the values, executes, and turns the row into model
-instances as Django's ModelIterable does (same converters, select_related objects and
-annotations; rows of one result share the instance of a related row they have in common;
-instances are made without Model.__init__'s generic work where that changes nothing: _maker).
-The SQL is the ORM's own, so the query means exactly what the queryset says.
+the columns, and for each call only swaps the values, executes, and turns each row into model
+instances with Django's own parts: the compiler's converters, Model.from_db (the public hook
+Django's ModelIterable uses, so custom from_db, init signals and deferred fields behave as with
+the ORM) and Django's related populators for select_related objects, annotations set as
+ModelIterable sets them. One difference: rows of one result share the instance of a related row
+they have in common (_populate). The SQL is the ORM's own, so the query means exactly what the
+queryset says.
 Lists of ids go through the `any` lookup (one array parameter) rather than `in`.
 
 Tenancy: every PreparedQuery takes the establishment, `est` (its id, or its UAI where the page
@@ -37,14 +39,11 @@ from django.db.backends.postgresql.base import (  # type: ignore[attr-defined]
 )
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Field, ForeignObject, Lookup, Model, QuerySet
-from django.db.models.base import ModelState
 from django.db.models.query import (  # type: ignore[attr-defined]
     ModelIterable,
     ValuesListIterable,
     get_related_populators,
 )
-from django.db.models.query_utils import DeferredAttribute
-from django.db.models.signals import post_init, pre_init
 from django.db.models.sql.where import AND, WhereNode
 
 # By label: this module is below the models (core.sessions uses it, core.models uses that).
@@ -122,44 +121,6 @@ class _LoggedCursor(CursorDebugWrapper):
             return CursorWrapper.execute(self, sql, params)
 
 
-def _maker(model, init_list):
-    """A function (db, values) -> instance doing what model.from_db does for a full row, without
-    Model.__init__'s generic work (signals, keyword arguments, defaults, one setattr per field):
-    4.2 µs -> 0.9 µs an instance, ~40 instances a page. Only when from_db
-    would simply set every field: all of them selected, in order, no init signal receivers, no
-    field descriptor that does more than hold the value; else model.from_db itself."""
-    attnames = [f.attname for f in model._meta.concrete_fields]
-    plain = (
-        list(init_list) == attnames
-        and model.__init__ is Model.__init__
-        and model.from_db.__func__ is Model.from_db.__func__
-        and not pre_init.has_listeners(model)
-        and not post_init.has_listeners(model)
-        and all(
-            isinstance(model.__dict__.get(name, getattr(model, name, None)), DeferredAttribute)
-            for name in attnames
-        )
-    )
-    if not plain:
-        return lambda db, values: model.from_db(db, init_list, values)
-    new = model.__new__
-
-    def make(db, values):
-        obj = new(model)
-        state = ModelState()
-        state.adding, state.db = False, db
-        obj.__dict__.update(zip(attnames, values, strict=False), _state=state)
-        return obj
-
-    return make
-
-
-def _add_makers(populators) -> None:
-    for populator in populators:
-        populator.preau_make = _maker(populator.model_cls, populator.init_list)
-        _add_makers(populator.related_populators)
-
-
 def _populate(populator, row, from_obj, shared: dict) -> None:
     """Django's RelatedPopulator.populate, except that the rows of one result share one instance
     per related row (the class, subject and teacher of 30 logbook entries are a handful): model
@@ -175,7 +136,7 @@ def _populate(populator, row, from_obj, shared: dict) -> None:
         key = (id(populator), pk)
         obj = shared.get(key)
         if obj is None:
-            obj = shared[key] = populator.preau_make(populator.db, data)
+            obj = shared[key] = populator.model_cls.from_db(populator.db, populator.init_list, data)
             for related in populator.related_populators:
                 _populate(related, row, obj, shared)
     populator.local_setter(from_obj, obj)
@@ -271,12 +232,11 @@ class _Statement:
             start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
             init_list = [f[0].target.attname for f in select[start:end]]
             populators = get_related_populators(klass_info, select, queryset.db)
-            _add_makers(populators)
             state.update(
                 model=klass_info["model"],
                 start=start,
                 end=end,
-                make=_maker(klass_info["model"], init_list),
+                init_list=init_list,
                 populators=populators,
                 annotations=dict(compiler.annotation_col_map),
             )
@@ -295,10 +255,12 @@ class _Statement:
             rows = list(state["compiler"].apply_converters(rows, state["converters"]))
         if state["model"] is None:
             return [tuple(row) for row in rows]
+        model, db, init_list = state["model"], state["db"], state["init_list"]
+        start, end = state["start"], state["end"]
         objects: list[Any] = []
         shared: dict[tuple[int, Any], Model] = {}
         for row in rows:
-            obj = state["make"](state["db"], row[state["start"] : state["end"]])
+            obj = model.from_db(db, init_list, row[start:end])
             for populator in state["populators"]:
                 _populate(populator, row, obj, shared)
             for name, position in state["annotations"].items():
