@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
 DEFAULT_PATH = "/etc/preau/preau.toml"
@@ -86,38 +87,38 @@ def _coerce(value: str, default, name: str):
     return value
 
 
-def load(path: str | None = None, environ: dict | None = None) -> dict:
+def load(path: str | None = None, environ: Mapping[str, str] | None = None) -> dict:
     """Return the merged configuration (defaults < files < environment), validated. The
     schema owner's credentials are read only when PREAU_DB_AS_OWNER=1 (migrations)."""
-    environ = os.environ if environ is None else environ
-    path = path or environ.get("PREAU_CONFIG", DEFAULT_PATH)
-    as_owner = environ.get("PREAU_DB_AS_OWNER") == "1"
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    path = path or env.get("PREAU_CONFIG", DEFAULT_PATH)
+    as_owner = env.get("PREAU_DB_AS_OWNER") == "1"
     config = copy.deepcopy(DEFAULTS)
     if Path(path).is_file():
         _merge_file(config, path, [s for s in DEFAULTS if s != OWNER_SECTION])
-    elif "PREAU_CONFIG" in environ:
+    elif "PREAU_CONFIG" in env:
         raise ConfigError(f"configuration file {path} not found (PREAU_CONFIG)")
     if as_owner:
-        _merge_owner_file(config, path, environ)
+        _merge_owner_file(config, path, env)
     for section, values in DEFAULTS.items():
         if section == OWNER_SECTION and not as_owner:
             continue
         for key, default in values.items():
             name = f"PREAU_{section.upper()}_{key.upper()}"
-            if name in environ:
-                config[section][key] = _coerce(environ[name], default, name)
+            if name in env:
+                config[section][key] = _coerce(env[name], default, name)
     if as_owner and not config[OWNER_SECTION]["user"]:
         raise ConfigError(f"PREAU_DB_AS_OWNER=1 but no schema owner: [{OWNER_SECTION}] user is "
-                          f"not set ({_owner_path(path, environ)} or PREAU_DATABASE_OWNER_USER)")
+                          f"not set ({_owner_path(path, env)} or PREAU_DATABASE_OWNER_USER)")
     validate(config)
     return config
 
 
-def _owner_path(path: str, environ) -> str:
+def _owner_path(path: str, environ: Mapping[str, str]) -> str:
     return environ.get("PREAU_OWNER_CONFIG") or str(Path(path).with_name(OWNER_FILE))
 
 
-def _merge_owner_file(config: dict, path: str, environ) -> None:
+def _merge_owner_file(config: dict, path: str, environ: Mapping[str, str]) -> None:
     owner_path = _owner_path(path, environ)
     if Path(owner_path).is_file():
         _merge_file(config, owner_path, [OWNER_SECTION],

@@ -7,9 +7,9 @@ import logging
 import secrets
 import unicodedata
 
-from django.conf import settings
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -77,7 +77,7 @@ def check_activation_code(user: User | None, code: str) -> bool:
     usable = (user is not None and bool(user.activation_code) and user.activation_expires is not None
               and user.activation_expires >= timezone.now())
     try:
-        matches = _CODE_HASHER.verify(user.activation_code if usable else _stand_in_hash(),
+        matches = _CODE_HASHER.verify(user.activation_code if usable and user else _stand_in_hash(),
                                       _normalize_code(code))
     except (VerificationError, InvalidHashError):
         return False

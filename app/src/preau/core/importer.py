@@ -8,13 +8,14 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from pathlib import Path
+from typing import Any, cast
 
 from django.db import transaction
 from django.utils import timezone
 
 from preau.core import metrics
-from preau.core.accounts import make_username
 from preau.core.aaf import parse_aaf
+from preau.core.accounts import make_username
 from preau.core.feed import Feed, Person, parse_date
 from preau.core.models import (
     ClassGroup,
@@ -99,7 +100,7 @@ class _Applier:
             self._parent_links(users)
         if "PersEducNat" in self.feed.categories or self.source == Membership.Source.CSV:
             self._teachings(users, classes)
-        report = {name: {k: counter.get(k, 0) for k in ("created", "updated", "deleted", "gone")}
+        report: dict[str, Any] = {name: {k: counter.get(k, 0) for k in ("created", "updated", "deleted", "gone")}
                   for name, counter in self.counts.items()}
         # "updated" in the totals = any change to an existing row (update, deletion, gone).
         report["totals"] = {
@@ -140,7 +141,7 @@ class _Applier:
         User.objects.bulk_update(to_update, [*PERSON_FIELDS, "is_active", "disabled_at"], batch_size=1000)
         self.counts["users"].update(created=len(to_create), updated=len(to_update))
         existing.update({u.join_key: u for u in to_create})
-        return existing
+        return cast("dict[str, User]", existing)  # every join_key here is a person's
 
     def _memberships(self, users: dict[str, User]) -> None:
         current = {m.user_id: m for m in Membership.objects.of(self.est)}
@@ -176,7 +177,7 @@ class _Applier:
                          f"profil modifié : {Profile(old).label} → {Profile(person.profile).label}")
 
     def _classes(self) -> dict[tuple[str, str], ClassGroup]:
-        wanted = set()
+        wanted: set[tuple[str, str]] = set()
         for person in self.feed.persons:
             wanted.update(("class", n) for n in person.classes)
             wanted.update(("group", n) for n in person.groups)

@@ -169,7 +169,7 @@ class _MustCall:
         raise MethodNotCalled(f"template uses method {self._name!r} without calling it: write {self._name}()")
 
     __str__ = __html__ = __bool__ = __iter__ = __len__ = __eq__ = __ne__ = __lt__ = __gt__ = _misused
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # unhashable, as _misused's other dunders refuse
 
 
 class StrictEnvironment(Environment):

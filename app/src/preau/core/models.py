@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import ClassVar, Self
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
@@ -9,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from preau.core.sessions import UserSession as UserSession  # its table's model, owned there
+from preau.core.sessions import UserSession  # noqa: F401 (its model, owned there: registered here)
 from preau.core.uai import uai_error
 
 
@@ -55,7 +56,7 @@ class Platform(models.Model):
                                               help_text="Current school year; None = from the date")
 
     @classmethod
-    def get(cls) -> "Platform":
+    def get(cls) -> Platform:
         obj, _ = cls.objects.get_or_create(pk=1)
         return obj
 
@@ -133,10 +134,10 @@ class TenantQuerySet(models.QuerySet):
 
     tenant_field = "establishment"
 
-    def of(self, establishment: Establishment) -> "TenantQuerySet":
+    def of(self, establishment: Establishment) -> Self:
         return self.filter(**{self.tenant_field: establishment})
 
-    def for_request(self, request) -> "TenantQuerySet":
+    def for_request(self, request) -> Self:
         establishment = getattr(request, "establishment", None)
         if establishment is None:
             raise RuntimeError("for_request() used outside an /e/<uai>/ URL")
@@ -190,7 +191,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     objects = UserManager()
 
     USERNAME_FIELD = "username"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         ordering = ["last_name", "first_name", "username"]
@@ -255,7 +256,8 @@ class ClassGroup(models.Model):
     name = models.CharField(max_length=120)
     school_year = models.PositiveIntegerField()
     read_only = models.BooleanField(default=False)
-    members = models.ManyToManyField(User, through="ClassMembership", related_name="class_groups")
+    members: models.ManyToManyField[User, ClassMembership] = models.ManyToManyField(
+        User, through="ClassMembership", related_name="class_groups")
 
     objects = TenantQuerySet.as_manager()
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore as DbSessionStore
@@ -98,7 +98,7 @@ class SessionStore(DbSessionStore):
         self.preloaded_user = user
 
     def create_model_instance(self, data: dict[str, Any]) -> UserSession:
-        instance = super().create_model_instance(data)
+        instance = cast(UserSession, super().create_model_instance(data))
         user_id = data.get(SESSION_KEY)
         instance.user_id = int(user_id) if user_id and str(user_id).isdigit() else None
-        return instance  # type: ignore[return-value]
+        return instance

@@ -14,8 +14,8 @@ from django.db.models import Subquery
 from django.http import Http404, HttpResponseRedirect
 from django.utils import timezone
 
-from preau.core.errors import maintenance_response
 from preau.core.authentication import resolve_user
+from preau.core.errors import maintenance_response
 from preau.core.models import Establishment, EstablishmentAlias, Membership
 from preau.core.prepared import PreparedQuery
 from preau.core.sessions import UserSession

@@ -166,5 +166,5 @@ class Command(OpsCommand):
 def _describe(est: Establishment) -> dict:
     return {"uai": est.uai, "name": est.name, "town": est.town, "status": est.status,
             "join_key": est.join_key, "aliases": [a.uai for a in est.aliases.all()] if est.pk else [],
-            "merged_into": est.merged_into.uai if est.merged_into_id else None,
+            "merged_into": est.merged_into.uai if est.merged_into is not None else None,
             "maintenance": est.maintenance}
