@@ -2,6 +2,7 @@
 query (preau.core.sessions), the navigation's unread count riding along with the membership
 query, and the dashboard's panels cached 30 s per user, session and establishment
 (preau.ent.cache) with the user's own writes seen at once."""
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -39,7 +40,7 @@ def test_session_user_and_membership_come_in_one_query(client, school):
     assert len(sessions) == 1
     assert all(f'JOIN "{table}"' in sessions[0] for table in ("core_user", "core_establishment"))
     assert sessions[0].startswith('SELECT "core_membership"."id"')
-    assert not [q for q in sql if q.startswith('SELECT') and 'FROM "core_user" WHERE' in q]
+    assert not [q for q in sql if q.startswith("SELECT") and 'FROM "core_user" WHERE' in q]
     assert not [q for q in sql if 'FROM "ent_notification"' in q and "core_membership" not in q]
     # session+user+membership+unread count, platform (uncached in tests), news count, news page
     assert len(sql) == 4
@@ -77,8 +78,12 @@ def test_a_member_of_another_establishment_is_refused_with_the_one_query_path(cl
 
 def test_the_nav_counts_unread_notifications_without_its_own_query(client, school):
     s = school
-    Notification.objects.create(establishment=s["est"], user=s["student"], text="Deux", delivered_at="2026-01-05T10:00Z")
-    Notification.objects.create(establishment=s["est"], user=s["student"], text="Pas encore")  # held
+    Notification.objects.create(
+        establishment=s["est"], user=s["student"], text="Deux", delivered_at="2026-01-05T10:00Z"
+    )
+    Notification.objects.create(
+        establishment=s["est"], user=s["student"], text="Pas encore"
+    )  # held
     client.force_login(s["student"])
     body = client.get(page(s, "news")).content.decode()
     assert '<span class="badge">2<span class="sr-only"> non lues</span>' in body
@@ -119,14 +124,22 @@ def test_dashboard_panels_are_cached_per_user_and_refreshed_by_own_writes(client
     first = client.get(page(s)).content.decode()
     assert "Fractions" in first and "Justifier" in first
     # Someone else's write: the panels may be up to 30 s old (bounded staleness).
-    assessment = Assessment.objects.create(establishment=s["est"], class_group=s["class"], subject=s["subject"],
-                                           teacher=s["teacher"], title="Puissances", date="2026-01-05")
+    assessment = Assessment.objects.create(
+        establishment=s["est"],
+        class_group=s["class"],
+        subject=s["subject"],
+        teacher=s["teacher"],
+        title="Puissances",
+        date="2026-01-05",
+    )
     Grade.objects.create(assessment=assessment, student=s["student"], value=12)
     with CaptureQueriesContext(connection) as ctx:
         assert "Puissances" not in client.get(page(s)).content.decode()
     assert len(ctx.captured_queries) <= 4  # session, platform, membership, nothing for the panels
     # The parent's own write (justifying the absence) refreshes the panels at once.
-    response = client.post(page(s, "absence_justify", absence_id=s["absence"].pk), {"reason": "Rendez-vous médical"})
+    response = client.post(
+        page(s, "absence_justify", absence_id=s["absence"].pk), {"reason": "Rendez-vous médical"}
+    )
     assert response.status_code == 302
     assert Absence.objects.get(pk=s["absence"].pk).status == "submitted"
     fresh = client.get(page(s)).content.decode()
@@ -146,9 +159,19 @@ def test_cached_panels_never_cross_users_or_establishments(client, school, setti
     in_a = client.get(page(s)).content.decode()
     in_b = client.get(page(b)).content.decode()
     assert f"en {s['class'].name}" in in_a and f"en {s['class'].name}" not in in_b
-    request = type("R", (), {"establishment": s["est"], "user": s["teacher"],
-                             "session": {"_preau_cache_version": 3}, "membership": None})()
-    request.session = type("S", (dict,), {"session_key": "abcdefghijklmnopqrstuvwxyz"})(request.session)
+    request = type(
+        "R",
+        (),
+        {
+            "establishment": s["est"],
+            "user": s["teacher"],
+            "session": {"_preau_cache_version": 3},
+            "membership": None,
+        },
+    )()
+    request.session = type("S", (dict,), {"session_key": "abcdefghijklmnopqrstuvwxyz"})(
+        request.session
+    )
     key = user_cache.user_key(request, "dashboard")
     assert key == f"preau:dashboard:{s['est'].pk}:{s['teacher'].pk}:DIR:abcdefghijklmnop:3"
 
@@ -160,15 +183,21 @@ def test_prepared_queries_mean_what_their_querysets_say(school):
     from preau.core.tenancy import MEMBER_OF_ACTIVE
 
     s = school
-    Notification.objects.create(establishment=s["est"], user=s["student"], text="Deux", delivered_at="2026-01-05T10:00Z")
+    Notification.objects.create(
+        establishment=s["est"], user=s["student"], text="Deux", delivered_at="2026-01-05T10:00Z"
+    )
     member = MEMBER_OF_ACTIVE.first(est=s["est"].uai, user_id=s["student"].pk)
     expected = Membership.objects.get(user=s["student"], establishment=s["est"])
-    assert member == expected and member.establishment == s["est"] and member.unread_notifications == 2
+    assert (
+        member == expected and member.establishment == s["est"] and member.unread_notifications == 2
+    )
     assert member.establishment.settings == s["est"].settings  # converters applied (JSON)
     assert MEMBER_OF_ACTIVE.first(est="0820010R", user_id=s["student"].pk) is None
     Membership.objects.filter(pk=expected.pk).update(disabled=True)
     assert MEMBER_OF_ACTIVE.first(est=s["est"].uai, user_id=s["student"].pk) is None
-    unused = PreparedQuery(lambda est, uai: Membership.objects.filter(establishment_id=est), uai=str)
+    unused = PreparedQuery(
+        lambda est, uai: Membership.objects.filter(establishment_id=est), uai=str
+    )
     with pytest.raises(ImproperlyConfigured, match="'uai' found 0 times"):
         unused.first(est=s["est"].pk, uai="x")
 
@@ -178,7 +207,11 @@ def members_prepared_and_by_the_orm(est):
     from preau.core.prepared import PreparedQuery
 
     def members(est):
-        return Membership.objects.filter(establishment_id=est).select_related("establishment", "user").order_by("pk")
+        return (
+            Membership.objects.filter(establishment_id=est)
+            .select_related("establishment", "user")
+            .order_by("pk")
+        )
 
     return PreparedQuery(members).rows(est=est.pk), list(members(est.pk))
 
@@ -186,8 +219,9 @@ def members_prepared_and_by_the_orm(est):
 def test_rows_of_a_prepared_list_share_their_related_instances(school):
     rows, expected = members_prepared_and_by_the_orm(school["est"])
     assert len(rows) == len(expected) > 2
-    assert [(m.pk, m.user.username, m.establishment.uai) for m in rows] == \
-        [(m.pk, m.user.username, m.establishment.uai) for m in expected]
+    assert [(m.pk, m.user.username, m.establishment.uai) for m in rows] == [
+        (m.pk, m.user.username, m.establishment.uai) for m in expected
+    ]
     # one establishment row, one instance; each user its own
     assert len({id(m.establishment) for m in rows}) == 1
     assert len({id(m.user) for m in rows}) == len({m.user_id for m in rows})
@@ -207,21 +241,51 @@ def test_prepared_pages_stay_in_the_establishment_of_the_url(client, school):
     today = timezone.localdate()
     Membership.objects.create(user=s["student"], establishment=b["est"], profile="ELV")
     ClassMembership.objects.create(class_group=b["class"], user=s["student"])
-    common = {"establishment": b["est"], "class_group": b["class"], "subject": b["subject"], "teacher": b["teacher"]}
-    Homework.objects.create(assigned_on=today, due_on=today + dt.timedelta(days=1), description="Devoir-de-B", **common)
+    common = {
+        "establishment": b["est"],
+        "class_group": b["class"],
+        "subject": b["subject"],
+        "teacher": b["teacher"],
+    }
+    Homework.objects.create(
+        assigned_on=today, due_on=today + dt.timedelta(days=1), description="Devoir-de-B", **common
+    )
     LogbookEntry.objects.create(date=today, title="Séance-de-B", **common)
     b_assessment = Assessment.objects.create(title="Évaluation-de-B", date=today, **common)
     Grade.objects.create(assessment=b_assessment, student=s["student"], value=11)
     b_file = b["file"]
-    Document.objects.create(establishment=b["est"], class_group=b["class"], subject=b["subject"], title="Doc-de-B",
-                            file=b_file, author=b["teacher"])
-    TimetableSlot.objects.create(weekday=1, start=dt.time(10), end=dt.time(11), room="Salle-de-B", **common)
-    Absence.objects.create(establishment=b["est"], student=s["student"], date=today, start=dt.time(15),
-                           reason="Motif-de-B")
-    conversation = Conversation.objects.create(establishment=b["est"], subject="Conv-de-B", created_by=b["teacher"])
+    Document.objects.create(
+        establishment=b["est"],
+        class_group=b["class"],
+        subject=b["subject"],
+        title="Doc-de-B",
+        file=b_file,
+        author=b["teacher"],
+    )
+    TimetableSlot.objects.create(
+        weekday=1, start=dt.time(10), end=dt.time(11), room="Salle-de-B", **common
+    )
+    Absence.objects.create(
+        establishment=b["est"],
+        student=s["student"],
+        date=today,
+        start=dt.time(15),
+        reason="Motif-de-B",
+    )
+    conversation = Conversation.objects.create(
+        establishment=b["est"], subject="Conv-de-B", created_by=b["teacher"]
+    )
     Participant.objects.create(conversation=conversation, user=s["student"])
     client.force_login(s["student"])
-    for name in ("establishment_home", "logbook", "grades", "documents", "timetable", "attendance", "messages"):
+    for name in (
+        "establishment_home",
+        "logbook",
+        "grades",
+        "documents",
+        "timetable",
+        "attendance",
+        "messages",
+    ):
         body = client.get(page(s, name)).content.decode()
         assert "de-B" not in body, name
         assert "de-B" in client.get(page(b, name)).content.decode(), name
@@ -240,8 +304,13 @@ def test_a_prepared_list_counts_its_rows_in_its_first_page_query(client, school)
 
     s = school
     for n in range(1, 36):
-        Absence.objects.create(establishment=s["est"], student=s["other_student"], recorded_by=s["teacher"],
-                               date=timezone.localdate() - dt.timedelta(days=n), start=dt.time(9))
+        Absence.objects.create(
+            establishment=s["est"],
+            student=s["other_student"],
+            recorded_by=s["teacher"],
+            date=timezone.localdate() - dt.timedelta(days=n),
+            start=dt.time(9),
+        )
     client.force_login(s["teacher"])
     with CaptureQueriesContext(connection) as ctx:
         body = client.get(page(s, "attendance")).content.decode()
@@ -257,13 +326,23 @@ def test_a_prepared_list_counts_its_rows_in_its_first_page_query(client, school)
 def test_reading_a_conversation_again_writes_nothing(client, school):
     s = school
     client.force_login(s["teacher"])
-    assert client.get(page(s, "conversation", conversation_id=s["conversation"].pk)).status_code == 200
-    read_at = Participant.objects.get(conversation=s["conversation"], user=s["teacher"]).last_read_at
+    assert (
+        client.get(page(s, "conversation", conversation_id=s["conversation"].pk)).status_code == 200
+    )
+    read_at = Participant.objects.get(
+        conversation=s["conversation"], user=s["teacher"]
+    ).last_read_at
     assert read_at is not None
     with CaptureQueriesContext(connection) as ctx:
-        assert client.get(page(s, "conversation", conversation_id=s["conversation"].pk)).status_code == 200
+        assert (
+            client.get(page(s, "conversation", conversation_id=s["conversation"].pk)).status_code
+            == 200
+        )
     assert not [q for q in ctx.captured_queries if q["sql"].startswith("UPDATE")]
-    assert Participant.objects.get(conversation=s["conversation"], user=s["teacher"]).last_read_at == read_at
+    assert (
+        Participant.objects.get(conversation=s["conversation"], user=s["teacher"]).last_read_at
+        == read_at
+    )
     assert "0</strong> conversation non lue" in client.get(page(s)).content.decode()
 
 
@@ -285,8 +364,12 @@ def test_a_parents_children_are_current_members_of_this_establishment(school):
     s = school
     b = make_school("B", "0820010R")
     ParentLink.objects.create(establishment=b["est"], parent=s["parent"], child=b["student"])
-    assert [link.child for link in CHILDREN.rows(est=s["est"].pk, parent=s["parent"].pk)] == [s["student"]]
-    Membership.objects.filter(user=s["student"], establishment=s["est"]).update(gone_since="2026-01-01")
+    assert [link.child for link in CHILDREN.rows(est=s["est"].pk, parent=s["parent"].pk)] == [
+        s["student"]
+    ]
+    Membership.objects.filter(user=s["student"], establishment=s["est"]).update(
+        gone_since="2026-01-01"
+    )
     assert CHILDREN.rows(est=s["est"].pk, parent=s["parent"].pk) == []
 
 
@@ -303,7 +386,9 @@ def test_prepared_queries_are_planned_once_per_connection(client, school):
         cursor.execute("SHOW plan_cache_mode")
         assert cursor.fetchone()[0] == "force_generic_plan"
     # the page's first query: its session, user and membership
-    first = [row for row in prepared if 'FROM "django_session"' in row[0] and "core_membership" in row[0]]
+    first = [
+        row for row in prepared if 'FROM "django_session"' in row[0] and "core_membership" in row[0]
+    ]
     assert len(first) == 1 and first[0][1] >= 2 and first[0][2] == 0
     assert any('FROM "ent_grade"' in row[0] for row in prepared)
     assert not any('FROM "core_platform"' in row[0] for row in prepared)  # an ORM query
@@ -322,14 +407,27 @@ def test_the_dashboard_reads_each_childs_five_latest_grades_only(client, school)
     Grade.objects.all().delete()
     now = timezone.now()
     for n in range(7):
-        assessment = Assessment.objects.create(establishment=s["est"], class_group=s["class"], subject=s["subject"],
-                                               teacher=s["teacher"], title=f"Contrôle {n}", date=timezone.localdate())
+        assessment = Assessment.objects.create(
+            establishment=s["est"],
+            class_group=s["class"],
+            subject=s["subject"],
+            teacher=s["teacher"],
+            title=f"Contrôle {n}",
+            date=timezone.localdate(),
+        )
         for child in (s["student"], s["other_student"]):
-            Grade.objects.filter(pk=Grade.objects.create(assessment=assessment, student=child, value=10 + n).pk).update(
-                updated_at=now - dt.timedelta(days=n))
-    rows = GRADES.rows(est=s["est"].pk, ids=[s["student"].pk, s["other_student"].pk], since=now - dt.timedelta(days=30))
+            Grade.objects.filter(
+                pk=Grade.objects.create(assessment=assessment, student=child, value=10 + n).pk
+            ).update(updated_at=now - dt.timedelta(days=n))
+    rows = GRADES.rows(
+        est=s["est"].pk,
+        ids=[s["student"].pk, s["other_student"].pk],
+        since=now - dt.timedelta(days=30),
+    )
     for child in (s["student"], s["other_student"]):
-        assert [g.assessment.title for g in rows if g.student_id == child.pk] == [f"Contrôle {n}" for n in range(5)]
+        assert [g.assessment.title for g in rows if g.student_id == child.pk] == [
+            f"Contrôle {n}" for n in range(5)
+        ]
     client.force_login(s["parent"])
     body = client.get(page(s)).content.decode()
     assert body.count("Contrôle 4") == 2 and "Contrôle 5" not in body
@@ -350,7 +448,9 @@ def test_prepared_rows_are_the_instances_the_orm_would_make(school):
 
     for made, orm in zip(rows, expected, strict=True):
         assert fields(made) == fields(orm)
-        assert fields(made.user) == fields(orm.user) and fields(made.establishment) == fields(orm.establishment)
+        assert fields(made.user) == fields(orm.user) and fields(made.establishment) == fields(
+            orm.establishment
+        )
         assert (made._state.adding, made._state.db) == (False, "default")
     member = rows[0]
     with CaptureQueriesContext(connection) as ctx:
@@ -368,7 +468,9 @@ def test_prepared_rows_are_the_instances_the_orm_would_make(school):
 
     post_init.connect(receiver, sender=Membership)
     try:
-        again = PreparedQuery(lambda est: Membership.objects.filter(establishment_id=est).order_by("pk"), est=int)
+        again = PreparedQuery(
+            lambda est: Membership.objects.filter(establishment_id=est).order_by("pk"), est=int
+        )
         made = again.rows(est=s["est"].pk)
     finally:
         post_init.disconnect(receiver, sender=Membership)

@@ -6,6 +6,7 @@ file are errors: a typo must not silently fall back to a default. The schema own
 credentials (migrations) are not in that file but in owner.toml beside it, read only with
 PREAU_DB_AS_OWNER=1 by the release step's account: the runtime user cannot read them.
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,30 +30,54 @@ RETENTION_MAX_DAYS = 90
 
 DEFAULTS: dict[str, dict] = {
     "django": {"secret_key": "", "allowed_hosts": ["localhost", "127.0.0.1"], "debug": False},
-    "database": {"host": "localhost", "port": 5432, "name": "preau", "user": "preau_app",
-                 "password": "", "sslmode": "prefer"},
+    "database": {
+        "host": "localhost",
+        "port": 5432,
+        "name": "preau",
+        "user": "preau_app",
+        "password": "",
+        "sslmode": "prefer",
+    },
     # The schema owner's role (migrations): never in the runtime's file, read from OWNER_FILE
     # (or PREAU_DATABASE_OWNER_*) only with PREAU_DB_AS_OWNER=1.
     "database_owner": {"user": "", "password": ""},
-    "storage": {"media_root": "/srv/preau/shared/media", "static_root": "/srv/preau/current/static"},
+    "storage": {
+        "media_root": "/srv/preau/shared/media",
+        "static_root": "/srv/preau/current/static",
+    },
     "retention": {"disable_after_days": 30, "delete_after_days": 60},
     "metrics": {"multiproc_dir": ""},
     # Notifications by e-mail (off by default; each establishment then opts in): an SMTP relay,
     # ideally the host's own MTA on localhost, so that handing a message over is quick.
-    "email": {"enabled": False, "host": "localhost", "port": 25, "user": "", "password": "",
-              "starttls": False, "from_address": "Préau <ne-pas-repondre@localhost>", "site_url": ""},
+    "email": {
+        "enabled": False,
+        "host": "localhost",
+        "port": 25,
+        "user": "",
+        "password": "",
+        "starttls": False,
+        "from_address": "Préau <ne-pas-repondre@localhost>",
+        "site_url": "",
+    },
     # environment: "production" unless the inventory says otherwise (lab, test): demo and bench
     # data refuse to be seeded into production. trusted_proxies: addresses or networks (the
     # load balancers, a front proxy the inventory declares) whose X-Forwarded-For is believed;
     # the client address is the first hop, read from the right, that is not one of them.
     # monitoring_networks: addresses or networks that see /readyz's details.
-    "security": {"environment": "production", "trusted_proxies": ["127.0.0.1", "::1"],
-                 "monitoring_networks": ["127.0.0.1", "::1"]},
+    "security": {
+        "environment": "production",
+        "trusted_proxies": ["127.0.0.1", "::1"],
+        "monitoring_networks": ["127.0.0.1", "::1"],
+    },
     # Uploads (preau.ent.files), in MB: one file, all the files a user uploaded, all the files of
     # an establishment. A file referenced by nothing (its message, document... deleted) is
     # removed by purge_gone once older than orphan_grace_hours (an upload in progress is not).
-    "uploads": {"max_file_mb": 10, "user_quota_mb": 200, "establishment_quota_mb": 20480,
-                "orphan_grace_hours": 24},
+    "uploads": {
+        "max_file_mb": 10,
+        "user_quota_mb": 200,
+        "establishment_quota_mb": 20480,
+        "orphan_grace_hours": 24,
+    },
     # clamd's socket: a unix socket path or host:port; empty = uploads are not scanned. When set,
     # an upload clamd cannot scan is refused (fail closed).
     "antivirus": {"clamd_socket": "", "timeout_seconds": 30},
@@ -108,8 +133,10 @@ def load(path: str | None = None, environ: Mapping[str, str] | None = None) -> d
             if name in env:
                 config[section][key] = _coerce(env[name], default, name)
     if as_owner and not config[OWNER_SECTION]["user"]:
-        raise ConfigError(f"PREAU_DB_AS_OWNER=1 but no schema owner: [{OWNER_SECTION}] user is "
-                          f"not set ({_owner_path(path, env)} or PREAU_DATABASE_OWNER_USER)")
+        raise ConfigError(
+            f"PREAU_DB_AS_OWNER=1 but no schema owner: [{OWNER_SECTION}] user is "
+            f"not set ({_owner_path(path, env)} or PREAU_DATABASE_OWNER_USER)"
+        )
     validate(config)
     return config
 
@@ -121,8 +148,12 @@ def _owner_path(path: str, environ: Mapping[str, str]) -> str:
 def _merge_owner_file(config: dict, path: str, environ: Mapping[str, str]) -> None:
     owner_path = _owner_path(path, environ)
     if Path(owner_path).is_file():
-        _merge_file(config, owner_path, [OWNER_SECTION],
-                    unreadable="only the release step's account (preau-migrate) may read it")
+        _merge_file(
+            config,
+            owner_path,
+            [OWNER_SECTION],
+            unreadable="only the release step's account (preau-migrate) may read it",
+        )
     elif "PREAU_OWNER_CONFIG" in environ:
         raise ConfigError(f"schema owner's file {owner_path} not found (PREAU_OWNER_CONFIG)")
 
@@ -135,8 +166,9 @@ def _merge_file(config: dict, path: str, sections: list[str], unreadable: str = 
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from None
     except PermissionError:
-        raise ConfigError(f"{path}: permission denied" + (f" ({unreadable})" if unreadable else "")
-                          ) from None
+        raise ConfigError(
+            f"{path}: permission denied" + (f" ({unreadable})" if unreadable else "")
+        ) from None
     for section, values in data.items():
         if section not in sections or not isinstance(values, dict):
             raise ConfigError(_section_error(path, section, sections))
@@ -156,9 +188,11 @@ def _merge_file(config: dict, path: str, sections: list[str], unreadable: str = 
 
 def _section_error(path: str, section: str, sections: list[str]) -> str:
     if section == OWNER_SECTION:
-        return (f"{path}: [{OWNER_SECTION}] does not belong in the runtime's configuration: "
-                f"the schema owner's credentials go in {OWNER_FILE} beside it, which only the "
-                "release step may read")
+        return (
+            f"{path}: [{OWNER_SECTION}] does not belong in the runtime's configuration: "
+            f"the schema owner's credentials go in {OWNER_FILE} beside it, which only the "
+            "release step may read"
+        )
     if sections == [OWNER_SECTION]:
         return f"{path}: only [{OWNER_SECTION}] belongs in this file, not [{section}]"
     return f"{path}: unknown section [{section}]"
@@ -189,7 +223,9 @@ def _validate_security(config: dict) -> None:
             try:
                 ipaddress.ip_network(value, strict=False)
             except ValueError:
-                raise ConfigError(f"[security] {key}: {value!r} is not an IP address or network") from None
+                raise ConfigError(
+                    f"[security] {key}: {value!r} is not an IP address or network"
+                ) from None
     if config["security"]["environment"] not in ENVIRONMENTS:
         raise ConfigError(f"[security] environment must be one of {', '.join(ENVIRONMENTS)}")
 
@@ -200,7 +236,9 @@ def _validate_uploads(config: dict) -> None:
             raise ConfigError(f"[uploads] {key} must be positive")
     socket = config["antivirus"]["clamd_socket"]
     if socket and not socket.startswith("/") and not socket.rpartition(":")[2].isdigit():
-        raise ConfigError("[antivirus] clamd_socket must be a unix socket path (/run/clamav/clamd.ctl) "
-                          "or host:port")
+        raise ConfigError(
+            "[antivirus] clamd_socket must be a unix socket path (/run/clamav/clamd.ctl) "
+            "or host:port"
+        )
     if config["antivirus"]["timeout_seconds"] <= 0:
         raise ConfigError("[antivirus] timeout_seconds must be positive")

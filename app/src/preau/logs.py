@@ -1,4 +1,5 @@
 """Structured logs: one JSON object per line on stdout (collected by journald)."""
+
 import json
 import logging
 from datetime import UTC, datetime
@@ -17,7 +18,9 @@ class JsonFormatter(logging.Formatter):
         # Fields passed with logger.info(..., extra={...})
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+                entry[key] = (
+                    value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+                )
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -1,4 +1,5 @@
 """Django settings, built from preau.config (file + environment). No secrets here."""
+
 import os
 from pathlib import Path
 
@@ -110,8 +111,12 @@ DATABASES = {
         # which never prepares. (Django's default, None, would turn them off altogether.) Their
         # generic plan always: they are indexed lookups by establishment and user, where the
         # custom plans PostgreSQL would otherwise redo for array parameters buy nothing.
-        "OPTIONS": {"sslmode": _db["sslmode"], "connect_timeout": 3, "prepare_threshold": 2**31 - 1,
-                    "options": "-c plan_cache_mode=force_generic_plan"},
+        "OPTIONS": {
+            "sslmode": _db["sslmode"],
+            "connect_timeout": 3,
+            "prepare_threshold": 2**31 - 1,
+            "options": "-c plan_cache_mode=force_generic_plan",
+        },
     }
 }
 
@@ -122,8 +127,10 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
@@ -149,7 +156,13 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = False
 SECURE_REFERRER_POLICY = None
 SECURE_CROSS_ORIGIN_OPENER_POLICY = None
-SILENCED_SYSTEM_CHECKS = ["security.W002", "security.W004", "security.W006", "security.W008", "security.W022"]
+SILENCED_SYSTEM_CHECKS = [
+    "security.W002",
+    "security.W004",
+    "security.W006",
+    "security.W008",
+    "security.W022",
+]
 
 # Login throttling (preau.core.throttle: failures counted in core_loginattempt, so across servers
 # and workers; a refused attempt gets 429 + Retry-After). Per account: 5 failures free since its
@@ -157,10 +170,16 @@ SILENCED_SYSTEM_CHECKS = ["security.W002", "security.W004", "security.W006", "se
 # failures an hour free, one more per account that logged in from it (a collège behind one NAT),
 # then 1 s doubling up to an hour.
 LOGIN_THROTTLE = {
-    "window_seconds": 15 * 60, "account_free_failures": 5, "account_delay_seconds": 2,
-    "account_max_delay_seconds": 30, "known_address_days": 30,
-    "address_window_seconds": 3600, "address_free_failures": 20, "address_free_per_user": 1,
-    "address_delay_seconds": 1, "address_max_delay_seconds": 300,
+    "window_seconds": 15 * 60,
+    "account_free_failures": 5,
+    "account_delay_seconds": 2,
+    "account_max_delay_seconds": 30,
+    "known_address_days": 30,
+    "address_window_seconds": 3600,
+    "address_free_failures": 20,
+    "address_free_per_user": 1,
+    "address_delay_seconds": 1,
+    "address_max_delay_seconds": 300,
 }
 ACTIVATION_CODE_DAYS = 30
 
@@ -199,8 +218,14 @@ PREAU_MONITORING_NETWORKS = CONFIG["security"]["monitoring_networks"]
 # memory: nothing in it is authoritative, entries live PREAU_USER_CACHE_SECONDS at most (what other
 # people change shows up within that delay; the user's own writes invalidate at once), keys hold
 # the establishment, the user and the session. 0 = off.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "preau",
-                      "TIMEOUT": 30, "OPTIONS": {"MAX_ENTRIES": 5000}}}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "preau",
+        "TIMEOUT": 30,
+        "OPTIONS": {"MAX_ENTRIES": 5000},
+    }
+}
 PREAU_USER_CACHE_SECONDS = 30
 # Load shedding: a request queued longer than this (X-Request-Start set by the load balancer)
 # gets a fast "please wait" page instead of adding to the overload (0 = off).
@@ -214,8 +239,11 @@ PREAU_QUIET_HOURS = {"start": "20:00", "end": "07:00", "weekend": True}
 _email = CONFIG["email"]
 PREAU_EMAIL_NOTIFICATIONS = _email["enabled"]
 PREAU_SITE_URL = _email["site_url"].rstrip("/")
-EMAIL_BACKEND = ("django.core.mail.backends.smtp.EmailBackend" if _email["enabled"]
-                 else "django.core.mail.backends.dummy.EmailBackend")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if _email["enabled"]
+    else "django.core.mail.backends.dummy.EmailBackend"
+)
 EMAIL_HOST = _email["host"]
 EMAIL_PORT = _email["port"]
 EMAIL_HOST_USER = _email["user"]
@@ -235,9 +263,13 @@ LOGGING = {
     "formatters": {"json": {"()": "preau.logs.JsonFormatter"}},
     # The web app logs to stdout (journald); management commands log to stderr so that their
     # stdout carries only the report / --json document (preau.manage sets PREAU_LOG_STREAM).
-    "handlers": {"stdout": {"class": "logging.StreamHandler",
-                            "stream": f"ext://sys.{os.environ.get('PREAU_LOG_STREAM', 'stdout')}",
-                            "formatter": "json"}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": f"ext://sys.{os.environ.get('PREAU_LOG_STREAM', 'stdout')}",
+            "formatter": "json",
+        }
+    },
     "root": {"handlers": ["stdout"], "level": "INFO"},
     "loggers": {
         # Requests are logged once by MetricsMiddleware; avoid Django's duplicate lines.

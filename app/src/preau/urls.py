@@ -33,7 +33,9 @@ urlpatterns = [
     path("compte/double-authentification/", twofactor_views.verify, name="two_factor_verify"),
     path("compte/double-authentification/activer/", twofactor_views.setup, name="two_factor_setup"),
     path("compte/securite/", twofactor_views.security, name="account_security"),
-    path("compte/securite/codes-de-secours/", twofactor_views.regenerate_codes, name="recovery_codes"),
+    path(
+        "compte/securite/codes-de-secours/", twofactor_views.regenerate_codes, name="recovery_codes"
+    ),
     # Every establishment page lives under /e/<uai>/: TenantMiddleware guards them all.
     path("e/<str:uai>/", include(establishment_patterns)),
 ]

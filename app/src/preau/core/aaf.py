@@ -1,4 +1,5 @@
 """AAF XML feed parser (complete files: EtabEducNat, Eleve, PersRelEleve, PersEducNat)."""
+
 from __future__ import annotations
 
 import re
@@ -19,16 +20,27 @@ _NAME_CATEGORY = re.compile(r"_(" + "|".join(CATEGORIES) + r")_")
 # functions that do vie scolaire work get it.
 FUNCTION_PROFILES = {
     # Teaching; documentalists (DOC) work with classes as teachers do.
-    "ENS": "ENS", "DOC": "ENS",
+    "ENS": "ENS",
+    "DOC": "ENS",
     "DIR": "DIR",
     # Vie scolaire: CPE (EDU, CPE), surveillance (SUR), assistants d'éducation (AED).
-    "EDU": "EVS", "CPE": "EVS", "SUR": "EVS", "AED": "EVS",
+    "EDU": "EVS",
+    "CPE": "EVS",
+    "SUR": "EVS",
+    "AED": "EVS",
     # Administrative staff (secrétariat SEC, administration ADM, administration et finances ADF):
     # their work is not the pupils' school life, so they get the staff profile (ETA), as the
     # technical (OUV, ATOS), laboratory (LAB), social and medical (ASE, MDS) and guidance (ORI)
     # staff do.
-    "SEC": "ETA", "ADM": "ETA", "ADF": "ETA",
-    "OUV": "ETA", "ATOS": "ETA", "LAB": "ETA", "ASE": "ETA", "MDS": "ETA", "ORI": "ETA",
+    "SEC": "ETA",
+    "ADM": "ETA",
+    "ADF": "ETA",
+    "OUV": "ETA",
+    "ATOS": "ETA",
+    "LAB": "ETA",
+    "ASE": "ETA",
+    "MDS": "ETA",
+    "ORI": "ETA",
 }
 # Unknown codes fail closed (_record_PersEducNat): a person with no known function here is not
 # imported and the import report lists them.
@@ -44,7 +56,8 @@ def _attrs(element) -> dict[str, list[str]]:
         if _local(attr.tag) == "attr":
             name = attr.get("name", "")
             values.setdefault(name, []).extend(
-                (v.text or "").strip() for v in attr if _local(v.tag) == "value")
+                (v.text or "").strip() for v in attr if _local(v.tag) == "value"
+            )
     return values
 
 
@@ -63,8 +76,12 @@ class AafParser:
             if "EtabEducNat" in self.feed.categories - seen:
                 etab_files.append(Path(path).name)
         if etab_files and not self.feed.structure_join_key and not self.feed.errors:
-            self.feed.error(etab_files[0], "-", "ENTStructureUAI",
-                            f"l'établissement {self.uai} n'est pas dans ce fichier")
+            self.feed.error(
+                etab_files[0],
+                "-",
+                "ENTStructureUAI",
+                f"l'établissement {self.uai} n'est pas dans ce fichier",
+            )
         return self.feed
 
     # -- helpers ---------------------------------------------------------------------------
@@ -100,25 +117,38 @@ class AafParser:
         except DefusedXmlException as exc:
             self.feed.error(name, "-", "-", f"XML refusé ({exc.__class__.__name__})")
             return
-        records = [el for el in root.iter() if _local(el.tag) in
-                   ("addRequest", "modifyRequest", "deleteRequest")]
+        records = [
+            el
+            for el in root.iter()
+            if _local(el.tag) in ("addRequest", "modifyRequest", "deleteRequest")
+        ]
         match = _NAME_CATEGORY.search(name)
         category = match.group(1) if match else None
         for index, record in enumerate(records, start=1):
             attrs = _attrs(record)
-            ident = next(((el.text or "").strip() for el in record.iter() if _local(el.tag) == "id"), "")
+            ident = next(
+                ((el.text or "").strip() for el in record.iter() if _local(el.tag) == "id"), ""
+            )
             record_id = ident or f"#{index}"
             if _local(record.tag) != "addRequest":
-                self.feed.error(name, record_id, _local(record.tag),
-                                "fichier delta non pris en charge : seuls les fichiers complets "
-                                "(addRequest) sont importés")
+                self.feed.error(
+                    name,
+                    record_id,
+                    _local(record.tag),
+                    "fichier delta non pris en charge : seuls les fichiers complets "
+                    "(addRequest) sont importés",
+                )
                 continue
             record_category = category or self._first(attrs, "categoriePersonne") or None
             if record_category is None and "ENTStructureUAI" in attrs:
                 record_category = "EtabEducNat"
             if record_category not in CATEGORIES:
-                self.feed.error(name, record_id, "categoriePersonne",
-                                f"catégorie inconnue « {record_category or ''} »")
+                self.feed.error(
+                    name,
+                    record_id,
+                    "categoriePersonne",
+                    f"catégorie inconnue « {record_category or ''} »",
+                )
                 continue
             self.feed.categories.add(record_category)
             handler = getattr(self, f"_record_{record_category}", None)
@@ -158,18 +188,29 @@ class AafParser:
         if raw_birth:
             birth = parse_date(raw_birth)
             if birth is None:
-                self.feed.error(file, record_id, "ENTPersonDateNaissance",
-                                f"date impossible « {raw_birth} » (attendu JJ/MM/AAAA)")
+                self.feed.error(
+                    file,
+                    record_id,
+                    "ENTPersonDateNaissance",
+                    f"date impossible « {raw_birth} » (attendu JJ/MM/AAAA)",
+                )
                 ok = False
         if not self._first(attrs, "sn"):
             self.feed.error(file, record_id, "sn", "nom de famille manquant")
             ok = False
         if not ok:
             return None
-        return Person(file=file, record=record_id, profile=profile, join_key=join_key,
-                      last_name=self._first(attrs, "sn"), first_name=self._first(attrs, "givenName"),
-                      title=self._first(attrs, "personalTitle"), birth_date=birth,
-                      email=self._first(attrs, "mail"))
+        return Person(
+            file=file,
+            record=record_id,
+            profile=profile,
+            join_key=join_key,
+            last_name=self._first(attrs, "sn"),
+            first_name=self._first(attrs, "givenName"),
+            title=self._first(attrs, "personalTitle"),
+            birth_date=birth,
+            email=self._first(attrs, "mail"),
+        )
 
     def _record_Eleve(self, file, record_id, attrs):  # noqa: N802
         person = self._person(file, record_id, attrs, "ELV")
@@ -179,8 +220,12 @@ class AafParser:
         person.classes = self._ours(attrs.get("ENTEleveClasses", []))
         person.groups = self._ours(attrs.get("ENTEleveGroupes", []))
         person.guardians = [v for v in attrs.get("ENTEleveAutoriteParentale", []) if v]
-        person.contacts = [v for n in ("ENTElevePersRelEleve1", "ENTElevePersRelEleve2")
-                           for v in attrs.get(n, []) if v and v not in person.guardians]
+        person.contacts = [
+            v
+            for n in ("ENTElevePersRelEleve1", "ENTElevePersRelEleve2")
+            for v in attrs.get(n, [])
+            if v and v not in person.guardians
+        ]
         self.feed.persons.append(person)
 
     def _record_PersRelEleve(self, file, record_id, attrs):  # noqa: N802
@@ -218,12 +263,22 @@ class AafParser:
         its function is known; a member already imported is then absent from this complete
         feed, hence gone, which grants nothing. Unknown codes beside a known one are named."""
         unknown = sorted({c for c in codes if c not in FUNCTION_PROFILES})
-        who = " ".join(filter(None, (self._first(attrs, "givenName"), self._first(attrs, "sn")))) or "?"
+        who = (
+            " ".join(filter(None, (self._first(attrs, "givenName"), self._first(attrs, "sn"))))
+            or "?"
+        )
         listed = ", ".join(f"« {c} »" for c in unknown)
         if not profiles:
-            reason = f"fonction inconnue {listed}" if unknown else "aucune fonction dans l'établissement"
-            self.feed.notice(file, record_id, who, f"{reason} : personne non importée, aucun droit dans "
-                                                   "l'établissement tant que sa fonction n'est pas connue")
+            reason = (
+                f"fonction inconnue {listed}" if unknown else "aucune fonction dans l'établissement"
+            )
+            self.feed.notice(
+                file,
+                record_id,
+                who,
+                f"{reason} : personne non importée, aucun droit dans "
+                "l'établissement tant que sa fonction n'est pas connue",
+            )
             return False
         if unknown:
             self.feed.notice(file, record_id, who, f"fonction inconnue {listed} ignorée")

@@ -1,4 +1,5 @@
 """Account rules: activation codes, usernames, disabling (login throttling: preau.core.throttle)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,7 +31,9 @@ def _normalize_code(code: str) -> str:
     return code.strip().upper().replace(" ", "").replace("-", "")
 
 
-def issue_activation_codes(users: list[User], establishment, *, by: str, via: str) -> dict[int, str]:
+def issue_activation_codes(
+    users: list[User], establishment, *, by: str, via: str
+) -> dict[int, str]:
     """Give each user a new activation code (returned in clear, once) and disable their
     password, audited in `establishment` as done `by` someone `via` a path. Returns
     {user id: code}."""
@@ -42,7 +45,9 @@ def issue_activation_codes(users: list[User], establishment, *, by: str, via: st
         user.activation_expires = expires
         user.set_unusable_password()
         codes[user.pk] = code
-    User.objects.bulk_update(users, ["activation_code", "activation_expires", "password"], batch_size=500)
+    User.objects.bulk_update(
+        users, ["activation_code", "activation_expires", "password"], batch_size=500
+    )
     audit("activation_code", establishment, users, by=by, via=via)
     return codes
 
@@ -57,10 +62,17 @@ def audit(action: str, establishment, users: list[User], *, by: str, via: str) -
     if not users:
         return
     usernames = [u.username for u in users]
-    OperationLog.objects.create(establishment=establishment, kind=action,
-                                summary={"by": by, "via": via, "users": usernames})
-    line = {"action": action, "by": by, "via": via, "establishment": establishment.uai,
-            "users": ",".join(usernames), "count": len(usernames)}
+    OperationLog.objects.create(
+        establishment=establishment, kind=action, summary={"by": by, "via": via, "users": usernames}
+    )
+    line = {
+        "action": action,
+        "by": by,
+        "via": via,
+        "establishment": establishment.uai,
+        "users": ",".join(usernames),
+        "count": len(usernames),
+    }
     transaction.on_commit(lambda: audit_log.info(action, extra=line))
 
 
@@ -74,11 +86,16 @@ def check_activation_code(user: User | None, code: str) -> bool:
     """Whether `code` is `user`'s current activation code. It takes as long (one light hash)
     for an unknown account, an activated one or an expired code as for a wrong code, so that
     its time does not tell them apart."""
-    usable = (user is not None and bool(user.activation_code) and user.activation_expires is not None
-              and user.activation_expires >= timezone.now())
+    usable = (
+        user is not None
+        and bool(user.activation_code)
+        and user.activation_expires is not None
+        and user.activation_expires >= timezone.now()
+    )
     try:
-        matches = _CODE_HASHER.verify(user.activation_code if usable and user else _stand_in_hash(),
-                                      _normalize_code(code))
+        matches = _CODE_HASHER.verify(
+            user.activation_code if usable and user else _stand_in_hash(), _normalize_code(code)
+        )
     except (VerificationError, InvalidHashError):
         return False
     return usable and matches
@@ -109,24 +126,40 @@ def local_admin_refusal(actor: User, membership: Membership) -> str | None:
     (not gone, not disabled) is in their establishment. Gone or disabled memberships grant
     nothing, neither to the actor nor over the target. Platform admins (ADMC) act on every
     account. Nobody acts on their own account from a directory."""
-    user, est = membership.user, membership.establishment
+    user = membership.user
     if user.pk == actor.pk:
-        return ("C'est votre propre compte : il ne peut pas être modifié depuis l'annuaire. "
-                "Demandez à un autre administrateur si besoin.")
+        return (
+            "C'est votre propre compte : il ne peut pas être modifié depuis l'annuaire. "
+            "Demandez à un autre administrateur si besoin."
+        )
     if actor.is_platform_admin:
         return None
-    if not Membership.objects.current().filter(user=actor, establishment=est, is_local_admin=True).exists():
+    return _refusal_to_a_local_admin(actor, membership)
+
+
+def _refusal_to_a_local_admin(actor: User, membership: Membership) -> str | None:
+    """local_admin_refusal's rules for an actor who is not a platform admin."""
+    user, est = membership.user, membership.establishment
+    if (
+        not Membership.objects.current()
+        .filter(user=actor, establishment=est, is_local_admin=True)
+        .exists()
+    ):
         return "Seuls les administrateurs de l'établissement peuvent modifier les comptes."
     if user.is_platform_admin:
         return "Ce compte est celui d'un administrateur de la plateforme : seul l'administrateur central (ADMC) peut le modifier."
     if membership.gone_since is not None:
-        return (f"Cette personne n'est plus dans l'annuaire de l'établissement depuis le "
-                f"{membership.gone_since:%d/%m/%Y} : son compte ne peut plus être modifié ici.")
+        return (
+            f"Cette personne n'est plus dans l'annuaire de l'établissement depuis le "
+            f"{membership.gone_since:%d/%m/%Y} : son compte ne peut plus être modifié ici."
+        )
     if Membership.objects.current().filter(user=user).exclude(establishment=est).exists():
-        return ("Ce compte est aussi actif dans un autre établissement : pour ne pas toucher à ses "
-                "droits là-bas, seul l'administrateur central de Préau (ADMC) peut lui donner un "
-                "nouveau code d'activation, le désactiver ou le réactiver. Contactez-le en lui "
-                f"indiquant l'identifiant « {user.username} ».")
+        return (
+            "Ce compte est aussi actif dans un autre établissement : pour ne pas toucher à ses "
+            "droits là-bas, seul l'administrateur central de Préau (ADMC) peut lui donner un "
+            "nouveau code d'activation, le désactiver ou le réactiver. Contactez-le en lui "
+            f"indiquant l'identifiant « {user.username} »."
+        )
     return None
 
 
@@ -151,6 +184,9 @@ def enable_in_establishment(user: User, establishment, *, by: str, via: str) -> 
 
 def search_users(queryset, query: str):
     for word in query.split():
-        queryset = queryset.filter(Q(user__last_name__icontains=word) | Q(user__first_name__icontains=word)
-                                   | Q(user__username__icontains=word))
+        queryset = queryset.filter(
+            Q(user__last_name__icontains=word)
+            | Q(user__first_name__icontains=word)
+            | Q(user__username__icontains=word)
+        )
     return queryset

@@ -1,5 +1,6 @@
 """Client addresses and the address lists of the configuration ([security] trusted_proxies,
 monitoring_networks): one reading of both for the throttle and the operational endpoints."""
+
 from __future__ import annotations
 
 import functools
@@ -23,5 +24,8 @@ def _networks(declared: tuple[str, ...]) -> tuple:
 def within(address, declared: list[str]) -> bool:
     """Whether `address` (from parse(), or None) is in one of the `declared` addresses or
     networks (validated by preau.config)."""
-    return address is not None and any(address in network for network in _networks(tuple(declared))
-                                       if network.version == address.version)
+    return address is not None and any(
+        address in network
+        for network in _networks(tuple(declared))
+        if network.version == address.version
+    )

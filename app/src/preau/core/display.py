@@ -1,4 +1,5 @@
 """French display helpers of the templates (filters of preau.core.jinja)."""
+
 from decimal import Decimal
 
 

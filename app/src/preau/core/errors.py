@@ -1,5 +1,6 @@
 """French error pages. They are rendered without request context processors so that they
 never touch the database (which may be the thing that is down)."""
+
 import sys
 
 from django.db import DatabaseError
@@ -7,10 +8,17 @@ from django.http import HttpResponse
 from django.template.loader import render_to_string
 
 
-def _page(status: int, title: str, message: str, retry_after: int | None = None,
-          refresh: int | None = None) -> HttpResponse:
-    html = render_to_string("preau/error.html", {"status": status, "title": title, "message": message,
-                                                 "refresh": refresh})
+def _page(
+    status: int,
+    title: str,
+    message: str,
+    retry_after: int | None = None,
+    refresh: int | None = None,
+) -> HttpResponse:
+    html = render_to_string(
+        "preau/error.html",
+        {"status": status, "title": title, "message": message, "refresh": refresh},
+    )
     response = HttpResponse(html, status=status, content_type="text/html; charset=utf-8")
     if retry_after:
         response["Retry-After"] = str(retry_after)
@@ -19,22 +27,35 @@ def _page(status: int, title: str, message: str, retry_after: int | None = None,
 
 
 def database_unavailable_response() -> HttpResponse:
-    return _page(503, "Service momentanément indisponible",
-                 "Préau ne parvient pas à joindre sa base de données. Nos équipes sont prévenues. "
-                 "Merci de réessayer dans quelques minutes.", retry_after=60)
+    return _page(
+        503,
+        "Service momentanément indisponible",
+        "Préau ne parvient pas à joindre sa base de données. Nos équipes sont prévenues. "
+        "Merci de réessayer dans quelques minutes.",
+        retry_after=60,
+    )
 
 
 def busy_response() -> HttpResponse:
-    return _page(503, "Préau est très sollicité",
-                 "Beaucoup d'élèves et de familles se connectent en même temps. Merci de patienter "
-                 "quelques secondes : la page se rechargera toute seule.", retry_after=10, refresh=10)
+    return _page(
+        503,
+        "Préau est très sollicité",
+        "Beaucoup d'élèves et de familles se connectent en même temps. Merci de patienter "
+        "quelques secondes : la page se rechargera toute seule.",
+        retry_after=10,
+        refresh=10,
+    )
 
 
 def maintenance_response(message: str = "") -> HttpResponse:
-    return _page(503, "Préau est en maintenance",
-                 message or "Une opération de maintenance est en cours. "
-                            "Le service sera de retour très bientôt, merci de votre patience.",
-                 retry_after=300)
+    return _page(
+        503,
+        "Préau est en maintenance",
+        message
+        or "Une opération de maintenance est en cours. "
+        "Le service sera de retour très bientôt, merci de votre patience.",
+        retry_after=300,
+    )
 
 
 def handler500(request) -> HttpResponse:
@@ -42,8 +63,12 @@ def handler500(request) -> HttpResponse:
     exc = sys.exc_info()[1]
     if isinstance(exc, DatabaseError):
         return database_unavailable_response()
-    return _page(500, "Erreur interne", "Une erreur inattendue s'est produite. "
-                 "Elle a été enregistrée ; merci de réessayer plus tard.")
+    return _page(
+        500,
+        "Erreur interne",
+        "Une erreur inattendue s'est produite. "
+        "Elle a été enregistrée ; merci de réessayer plus tard.",
+    )
 
 
 def handler404(request, exception=None) -> HttpResponse:

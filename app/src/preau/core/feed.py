@@ -3,6 +3,7 @@
 Parsers report format defects; `validate` checks what both formats share (duplicates, unknown
 parents). Every defect names the file, the record id and the attribute.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,8 +26,12 @@ class FeedError:
     message: str
 
     def as_dict(self) -> dict:
-        return {"file": self.file, "record": self.record, "attribute": self.attribute,
-                "message": self.message}
+        return {
+            "file": self.file,
+            "record": self.record,
+            "attribute": self.attribute,
+            "message": self.message,
+        }
 
     def __str__(self) -> str:
         return f"{self.file} · enregistrement {self.record} · {self.attribute} : {self.message}"
@@ -44,10 +49,10 @@ class Person:
     birth_date: dt.date | None = None
     email: str = ""
     ine: str = ""
-    classes: list[str] = field(default_factory=list)       # students: exactly one
+    classes: list[str] = field(default_factory=list)  # students: exactly one
     groups: list[str] = field(default_factory=list)
-    guardians: list[str] = field(default_factory=list)     # join keys, legal guardians
-    contacts: list[str] = field(default_factory=list)      # join keys, other contacts
+    guardians: list[str] = field(default_factory=list)  # join keys, legal guardians
+    contacts: list[str] = field(default_factory=list)  # join keys, other contacts
     teaches: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, name, subject|"")
     parent_attribute: str = "ENTEleveAutoriteParentale"
     class_attribute: str = "ENTEleveClasses"
@@ -80,21 +85,33 @@ class Feed:
         for person in self.persons:
             other = seen.get(person.join_key)
             if other is not None:
-                self.error(person.file, person.record, "ENTPersonJointure",
-                           f"identifiant {person.join_key} en double (déjà dans {other.file}, "
-                           f"enregistrement {other.record})")
+                self.error(
+                    person.file,
+                    person.record,
+                    "ENTPersonJointure",
+                    f"identifiant {person.join_key} en double (déjà dans {other.file}, "
+                    f"enregistrement {other.record})",
+                )
             else:
                 seen[person.join_key] = person
         parents = {p.join_key for p in self.persons if p.profile == "TUT"} | known_parent_keys
         for person in self.persons:
             if len(set(person.classes)) > 1:
-                self.error(person.file, person.record, person.class_attribute,
-                           f"l'élève a plusieurs classes dans l'établissement : "
-                           f"{', '.join(sorted(set(person.classes)))}")
+                self.error(
+                    person.file,
+                    person.record,
+                    person.class_attribute,
+                    f"l'élève a plusieurs classes dans l'établissement : "
+                    f"{', '.join(sorted(set(person.classes)))}",
+                )
             for key in person.guardians + person.contacts:
                 if key not in parents:
-                    self.error(person.file, person.record, person.parent_attribute,
-                               f"responsable {key} inconnu (absent de PersRelEleve)")
+                    self.error(
+                        person.file,
+                        person.record,
+                        person.parent_attribute,
+                        f"responsable {key} inconnu (absent de PersRelEleve)",
+                    )
 
 
 def parse_date(value: str) -> dt.date | None:

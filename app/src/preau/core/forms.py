@@ -23,27 +23,45 @@ class AccessibleForm(forms.Form):
                 field.widget.attrs["aria-describedby"] = f"id_{name}_aide"
 
 
+def _username() -> forms.CharField:
+    """The username field of the login and activation forms."""
+    return forms.CharField(
+        label="Identifiant",
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
+
+
 class LoginForm(AccessibleForm):
-    username = forms.CharField(label="Identifiant", max_length=150,
-                               widget=forms.TextInput(attrs={"autocomplete": "username",
-                                                             "autocapitalize": "none"}))
-    password = forms.CharField(label="Mot de passe", strip=False,
-                               widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    username = _username()
+    password = forms.CharField(
+        label="Mot de passe",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
 
 
 class ActivationForm(AccessibleForm):
-    username = forms.CharField(label="Identifiant", max_length=150,
-                               widget=forms.TextInput(attrs={"autocomplete": "username",
-                                                             "autocapitalize": "none"}))
-    code = forms.CharField(label="Code d'activation", max_length=20,
-                           help_text="Le code remis par votre établissement (10 caractères).",
-                           widget=forms.TextInput(attrs={"autocomplete": "one-time-code",
-                                                         "autocapitalize": "characters"}))
-    password1 = forms.CharField(label="Nouveau mot de passe", strip=False,
-                                help_text="Au moins 12 caractères.",
-                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
-    password2 = forms.CharField(label="Confirmez le mot de passe", strip=False,
-                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    username = _username()
+    code = forms.CharField(
+        label="Code d'activation",
+        max_length=20,
+        help_text="Le code remis par votre établissement (10 caractères).",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autocapitalize": "characters"}
+        ),
+    )
+    password1 = forms.CharField(
+        label="Nouveau mot de passe",
+        strip=False,
+        help_text="Au moins 12 caractères.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password2 = forms.CharField(
+        label="Confirmez le mot de passe",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
 
     def clean(self):
         data = super().clean()
@@ -62,5 +80,6 @@ class ActivationForm(AccessibleForm):
 
 class DirectorySearchForm(AccessibleForm):
     q = forms.CharField(label="Nom, prénom ou identifiant", required=False, max_length=100)
-    profile = forms.ChoiceField(label="Profil", required=False,
-                                choices=[("", "Tous les profils"), *Profile.choices])
+    profile = forms.ChoiceField(
+        label="Profil", required=False, choices=[("", "Tous les profils"), *Profile.choices]
+    )

@@ -1,4 +1,5 @@
 """Realistic fake AAF feeds of any size (tests, demos, benchmarks). Deterministic per seed."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -7,49 +8,243 @@ import random
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-SURNAMES = ("MARTIN BERNARD THOMAS PETIT ROBERT RICHARD DURAND DUBOIS MOREAU LAURENT SIMON MICHEL "
-            "LEFEBVRE LEROY ROUX DAVID BERTRAND MOREL FOURNIER GIRARD BONNET DUPONT LAMBERT FONTAINE "
-            "ROUSSEAU VINCENT MULLER LEFEVRE FAURE ANDRE MERCIER BLANC GUERIN BOYER GARNIER CHEVALIER "
-            "FRANÇOIS LEGRAND GAUTHIER GARCIA PERRIN ROBIN CLÉMENT MORIN NICOLAS HENRY ROUSSEL MATHIEU "
-            "GAUTIER MASSON MARCHAND DUVAL DENIS DUMONT MARIE LEMAIRE NOËL MEYER DUFOUR MEUNIER BRUN "
-            "BLANCHARD GIRAUD JOLY RIVIÈRE LUCAS BRUNET GAILLARD BARBIER ARNAUD MARTINEZ GÉRARD ROCHE "
-            "CAZALS SOULIÉ DELPECH MOULIS CASTEX BOUSQUET LAFON FABRE").split()
-GIRLS = ("Léa Emma Chloé Manon Camille Inès Jade Louise Zoé Lina Alice Sarah Juliette Lola Anna Rose "
-         "Ambre Léna Mila Romane Maëlys Éloïse Clémence Margaux Océane Nina Agathe Lucie").split()
-BOYS = ("Lucas Hugo Louis Gabriel Arthur Jules Raphaël Adam Nathan Léo Tom Théo Noah Ethan Paul "
-        "Sacha Maël Mathis Timéo Baptiste Clément Axel Enzo Rayan Antoine Victor Mathéo Noé").split()
-ADULT_F = ("Sophie Isabelle Nathalie Sandrine Céline Stéphanie Véronique Audrey Émilie Laure Anne "
-           "Valérie Christine Hélène Aurélie Delphine").split()
-ADULT_M = ("Nicolas Stéphane Christophe Laurent Sébastien Julien Frédéric Olivier Thierry Éric "
-           "Pascal Cédric Jérôme David Philippe Vincent").split()
-SUBJECTS = ("MATHEMATIQUES FRANCAIS HISTOIRE-GEOGRAPHIE ANGLAIS ESPAGNOL SVT PHYSIQUE-CHIMIE "
-            "TECHNOLOGIE EPS ARTS-PLASTIQUES EDUCATION-MUSICALE LATIN").split()
-LEVELS = [("6", "10010012110", "6EME"), ("5", "10110001110", "5EME"),
-          ("4", "10210001110", "4EME"), ("3", "10310019110", "3EME")]
+SURNAMES = [
+    "MARTIN",
+    "BERNARD",
+    "THOMAS",
+    "PETIT",
+    "ROBERT",
+    "RICHARD",
+    "DURAND",
+    "DUBOIS",
+    "MOREAU",
+    "LAURENT",
+    "SIMON",
+    "MICHEL",
+    "LEFEBVRE",
+    "LEROY",
+    "ROUX",
+    "DAVID",
+    "BERTRAND",
+    "MOREL",
+    "FOURNIER",
+    "GIRARD",
+    "BONNET",
+    "DUPONT",
+    "LAMBERT",
+    "FONTAINE",
+    "ROUSSEAU",
+    "VINCENT",
+    "MULLER",
+    "LEFEVRE",
+    "FAURE",
+    "ANDRE",
+    "MERCIER",
+    "BLANC",
+    "GUERIN",
+    "BOYER",
+    "GARNIER",
+    "CHEVALIER",
+    "FRANÇOIS",
+    "LEGRAND",
+    "GAUTHIER",
+    "GARCIA",
+    "PERRIN",
+    "ROBIN",
+    "CLÉMENT",
+    "MORIN",
+    "NICOLAS",
+    "HENRY",
+    "ROUSSEL",
+    "MATHIEU",
+    "GAUTIER",
+    "MASSON",
+    "MARCHAND",
+    "DUVAL",
+    "DENIS",
+    "DUMONT",
+    "MARIE",
+    "LEMAIRE",
+    "NOËL",
+    "MEYER",
+    "DUFOUR",
+    "MEUNIER",
+    "BRUN",
+    "BLANCHARD",
+    "GIRAUD",
+    "JOLY",
+    "RIVIÈRE",
+    "LUCAS",
+    "BRUNET",
+    "GAILLARD",
+    "BARBIER",
+    "ARNAUD",
+    "MARTINEZ",
+    "GÉRARD",
+    "ROCHE",
+    "CAZALS",
+    "SOULIÉ",
+    "DELPECH",
+    "MOULIS",
+    "CASTEX",
+    "BOUSQUET",
+    "LAFON",
+    "FABRE",
+]
+GIRLS = [
+    "Léa",
+    "Emma",
+    "Chloé",
+    "Manon",
+    "Camille",
+    "Inès",
+    "Jade",
+    "Louise",
+    "Zoé",
+    "Lina",
+    "Alice",
+    "Sarah",
+    "Juliette",
+    "Lola",
+    "Anna",
+    "Rose",
+    "Ambre",
+    "Léna",
+    "Mila",
+    "Romane",
+    "Maëlys",
+    "Éloïse",
+    "Clémence",
+    "Margaux",
+    "Océane",
+    "Nina",
+    "Agathe",
+    "Lucie",
+]
+BOYS = [
+    "Lucas",
+    "Hugo",
+    "Louis",
+    "Gabriel",
+    "Arthur",
+    "Jules",
+    "Raphaël",
+    "Adam",
+    "Nathan",
+    "Léo",
+    "Tom",
+    "Théo",
+    "Noah",
+    "Ethan",
+    "Paul",
+    "Sacha",
+    "Maël",
+    "Mathis",
+    "Timéo",
+    "Baptiste",
+    "Clément",
+    "Axel",
+    "Enzo",
+    "Rayan",
+    "Antoine",
+    "Victor",
+    "Mathéo",
+    "Noé",
+]
+ADULT_F = [
+    "Sophie",
+    "Isabelle",
+    "Nathalie",
+    "Sandrine",
+    "Céline",
+    "Stéphanie",
+    "Véronique",
+    "Audrey",
+    "Émilie",
+    "Laure",
+    "Anne",
+    "Valérie",
+    "Christine",
+    "Hélène",
+    "Aurélie",
+    "Delphine",
+]
+ADULT_M = [
+    "Nicolas",
+    "Stéphane",
+    "Christophe",
+    "Laurent",
+    "Sébastien",
+    "Julien",
+    "Frédéric",
+    "Olivier",
+    "Thierry",
+    "Éric",
+    "Pascal",
+    "Cédric",
+    "Jérôme",
+    "David",
+    "Philippe",
+    "Vincent",
+]
+SUBJECTS = [
+    "MATHEMATIQUES",
+    "FRANCAIS",
+    "HISTOIRE-GEOGRAPHIE",
+    "ANGLAIS",
+    "ESPAGNOL",
+    "SVT",
+    "PHYSIQUE-CHIMIE",
+    "TECHNOLOGIE",
+    "EPS",
+    "ARTS-PLASTIQUES",
+    "EDUCATION-MUSICALE",
+    "LATIN",
+]
+LEVELS = [
+    ("6", "10010012110", "6EME"),
+    ("5", "10110001110", "5EME"),
+    ("4", "10210001110", "4EME"),
+    ("3", "10310019110", "3EME"),
+]
 
 
 def _attr(name: str, *values) -> str:
     vals = "".join(f"<value>{escape(str(v))}</value>" for v in values if v not in (None, ""))
-    return f'<attr name={quoteattr(name)}>{vals}</attr>'
+    return f"<attr name={quoteattr(name)}>{vals}</attr>"
 
 
 def _record(category: str, ident: str, attrs: list[str]) -> str:
-    op = f'<operationalAttributes>{_attr("categoriePersonne", category)}</operationalAttributes>' \
-        if category != "EtabEducNat" else ""
-    return (f"<addRequest>{op}<identifier><id>{escape(ident)}</id></identifier>"
-            f"<attributes>{''.join(attrs)}</attributes></addRequest>\n")
+    op = (
+        f"<operationalAttributes>{_attr('categoriePersonne', category)}</operationalAttributes>"
+        if category != "EtabEducNat"
+        else ""
+    )
+    return (
+        f"<addRequest>{op}<identifier><id>{escape(ident)}</id></identifier>"
+        f"<attributes>{''.join(attrs)}</attributes></addRequest>\n"
+    )
 
 
 def _write(path: Path, records: list[str]) -> None:
     with open(path, "w", encoding="utf-8") as fh:
-        fh.write('<?xml version="1.0" encoding="UTF-8"?>\n'
-                 '<batchRequest xmlns="urn:oasis:names:tc:DSML:2:0:core">\n')
+        fh.write(
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<batchRequest xmlns="urn:oasis:names:tc:DSML:2:0:core">\n'
+        )
         fh.writelines(records)
         fh.write("</batchRequest>\n")
 
 
-def generate(out: str | Path, students: int, uai: str = "0820021C", name: str = "Collège Jean Moulin",
-             town: str = "Montauban", seed: int = 1, day: dt.date | None = None) -> dict:
+def generate(
+    out: str | Path,
+    students: int,
+    uai: str = "0820021C",
+    name: str = "Collège Jean Moulin",
+    town: str = "Montauban",
+    seed: int = 1,
+    day: dt.date | None = None,
+) -> dict:
     """Write the four complete files into `out`; return paths and counts."""
     rng = random.Random(f"{seed}-{uai}")
     out = Path(out)
@@ -57,14 +252,17 @@ def generate(out: str | Path, students: int, uai: str = "0820021C", name: str = 
     day = day or dt.date.today()
     stamp = day.strftime("%Y%m%d")
     base = int(uai[1:7])  # keeps join keys of different establishments apart
-    struct = f"{base}0"   # ENTStructureJointure: differs from the UAI, as in real feeds
+    struct = f"{base}0"  # ENTStructureJointure: differs from the UAI, as in real feeds
 
     def key(kind: int, n: int) -> str:
         return f"{kind}{base:06d}{n:05d}"
 
     classes_per_level = max(1, math.ceil(students / len(LEVELS) / 26))
-    classes = [(f"{lvl}{chr(65 + i)}", mef, label) for lvl, mef, label in LEVELS
-               for i in range(classes_per_level)]
+    classes = [
+        (f"{lvl}{chr(65 + i)}", mef, label)
+        for lvl, mef, label in LEVELS
+        for i in range(classes_per_level)
+    ]
     school_year_start = day.year if day.month >= 9 else day.year - 1
 
     eleves, parents = [], []
@@ -74,7 +272,12 @@ def generate(out: str | Path, students: int, uai: str = "0820021C", name: str = 
         class_name, mef, mef_label = classes[n % len(classes)]
         girl = rng.random() < 0.5
         surname = rng.choice(SURNAMES)
-        age = 11 + int(class_name[0] == "5") + 2 * int(class_name[0] == "4") + 3 * int(class_name[0] == "3")
+        age = (
+            11
+            + int(class_name[0] == "5")
+            + 2 * int(class_name[0] == "4")
+            + 3 * int(class_name[0] == "3")
+        )
         birth = dt.date(school_year_start - age, 1, 1) + dt.timedelta(days=rng.randrange(365))
         if previous_parents and rng.random() < 0.08:
             guardians = previous_parents  # siblings share their parents
@@ -84,31 +287,52 @@ def generate(out: str | Path, students: int, uai: str = "0820021C", name: str = 
                 parent_n += 1
                 pkey = key(3, parent_n)
                 guardians.append(pkey)
-                parents.append(_record("PersRelEleve", pkey, [
-                    _attr("ENTPersonJointure", pkey), _attr("sn", surname),
-                    _attr("givenName", rng.choice(ADULT_F if sex == "F" else ADULT_M)),
-                    _attr("personalTitle", "Mme" if sex == "F" else "M."),
-                    _attr("ENTPersonStructRattach", uai),
-                    _attr("homePhone", f"05 63 {rng.randrange(10, 99)} {rng.randrange(10, 99)} {rng.randrange(10, 99)}"),
-                    _attr("ENTPersonAdresse", f"{rng.randrange(1, 120)} rue de la République"),
-                    _attr("ENTPersonCodePostal", "82000"), _attr("ENTPersonVille", town.upper()),
-                ]))
+                parents.append(
+                    _record(
+                        "PersRelEleve",
+                        pkey,
+                        [
+                            _attr("ENTPersonJointure", pkey),
+                            _attr("sn", surname),
+                            _attr("givenName", rng.choice(ADULT_F if sex == "F" else ADULT_M)),
+                            _attr("personalTitle", "Mme" if sex == "F" else "M."),
+                            _attr("ENTPersonStructRattach", uai),
+                            _attr(
+                                "homePhone",
+                                f"05 63 {rng.randrange(10, 99)} {rng.randrange(10, 99)} {rng.randrange(10, 99)}",
+                            ),
+                            _attr(
+                                "ENTPersonAdresse", f"{rng.randrange(1, 120)} rue de la République"
+                            ),
+                            _attr("ENTPersonCodePostal", "82000"),
+                            _attr("ENTPersonVille", town.upper()),
+                        ],
+                    )
+                )
             previous_parents = guardians
         skey = key(1, n + 1)
         groups = [f"{class_name[0]}-LATIN"] if rng.random() < 0.2 else []
         groups.append(f"{class_name[0]}-{'ESPAGNOL' if rng.random() < 0.7 else 'ALLEMAND'}")
-        eleves.append(_record("Eleve", skey, [
-            _attr("ENTPersonJointure", skey), _attr("sn", surname),
-            _attr("givenName", rng.choice(GIRLS if girl else BOYS)),
-            _attr("personalTitle", "Mlle" if girl else "M."),
-            _attr("ENTPersonDateNaissance", birth.strftime("%d/%m/%Y")),
-            _attr("ENTPersonStructRattach", uai),
-            _attr("ENTEleveINE", f"{base:06d}{n:04d}{chr(65 + n % 26)}"),
-            _attr("ENTEleveClasses", f"{struct}${class_name}"),
-            _attr("ENTEleveGroupes", *[f"{struct}${g}" for g in groups]),
-            _attr("ENTEleveAutoriteParentale", *guardians),
-            _attr("ENTEleveMEF", mef), _attr("ENTEleveLibelleMEF", mef_label),
-        ]))
+        eleves.append(
+            _record(
+                "Eleve",
+                skey,
+                [
+                    _attr("ENTPersonJointure", skey),
+                    _attr("sn", surname),
+                    _attr("givenName", rng.choice(GIRLS if girl else BOYS)),
+                    _attr("personalTitle", "Mlle" if girl else "M."),
+                    _attr("ENTPersonDateNaissance", birth.strftime("%d/%m/%Y")),
+                    _attr("ENTPersonStructRattach", uai),
+                    _attr("ENTEleveINE", f"{base:06d}{n:04d}{chr(65 + n % 26)}"),
+                    _attr("ENTEleveClasses", f"{struct}${class_name}"),
+                    _attr("ENTEleveGroupes", *[f"{struct}${g}" for g in groups]),
+                    _attr("ENTEleveAutoriteParentale", *guardians),
+                    _attr("ENTEleveMEF", mef),
+                    _attr("ENTEleveLibelleMEF", mef_label),
+                ],
+            )
+        )
 
     staff = []
     teachers = max(3, students // 12)
@@ -118,38 +342,82 @@ def generate(out: str | Path, students: int, uai: str = "0820021C", name: str = 
         taught = rng.sample(class_names, min(len(class_names), rng.randrange(3, 7)))
         tkey = key(5, t + 1)
         female = rng.random() < 0.6
-        staff.append(_record("PersEducNat", tkey, [
-            _attr("ENTPersonJointure", tkey), _attr("sn", rng.choice(SURNAMES)),
-            _attr("givenName", rng.choice(ADULT_F if female else ADULT_M)),
-            _attr("personalTitle", "Mme" if female else "M."),
-            _attr("ENTPersonStructRattach", uai),
-            _attr("ENTPersonFonctions", f"{struct}$ENS$ENSEIGNEMENT$L0201$" + subject),
-            _attr("ENTAuxEnsClasses", *[f"{struct}${c}" for c in taught]),
-            _attr("ENTAuxEnsClassesMatieres", *[f"{struct}${c}${subject}" for c in taught]),
-            _attr("ENTAuxEnsMatiereEnseignEtab", f"{struct}${subject}"),
-            _attr("mail", f"prof{t + 1}@ac-toulouse.fr"),
-        ]))
-    for n, (code, label) in enumerate([("DIR", "DIRECTION"), ("DIR", "DIRECTION"), ("EDU", "EDUCATION"),
-                                        ("EDU", "EDUCATION"), ("SEC", "SECRETARIAT"), ("OUV", "OUVRIER"),
-                                        ("OUV", "OUVRIER")], start=1):
+        staff.append(
+            _record(
+                "PersEducNat",
+                tkey,
+                [
+                    _attr("ENTPersonJointure", tkey),
+                    _attr("sn", rng.choice(SURNAMES)),
+                    _attr("givenName", rng.choice(ADULT_F if female else ADULT_M)),
+                    _attr("personalTitle", "Mme" if female else "M."),
+                    _attr("ENTPersonStructRattach", uai),
+                    _attr("ENTPersonFonctions", f"{struct}$ENS$ENSEIGNEMENT$L0201$" + subject),
+                    _attr("ENTAuxEnsClasses", *[f"{struct}${c}" for c in taught]),
+                    _attr("ENTAuxEnsClassesMatieres", *[f"{struct}${c}${subject}" for c in taught]),
+                    _attr("ENTAuxEnsMatiereEnseignEtab", f"{struct}${subject}"),
+                    _attr("mail", f"prof{t + 1}@ac-toulouse.fr"),
+                ],
+            )
+        )
+    for n, (code, label) in enumerate(
+        [
+            ("DIR", "DIRECTION"),
+            ("DIR", "DIRECTION"),
+            ("EDU", "EDUCATION"),
+            ("EDU", "EDUCATION"),
+            ("SEC", "SECRETARIAT"),
+            ("OUV", "OUVRIER"),
+            ("OUV", "OUVRIER"),
+        ],
+        start=1,
+    ):
         skey = key(6, n)
-        staff.append(_record("PersEducNat", skey, [
-            _attr("ENTPersonJointure", skey), _attr("sn", rng.choice(SURNAMES)),
-            _attr("givenName", rng.choice(ADULT_F + ADULT_M)), _attr("ENTPersonStructRattach", uai),
-            _attr("ENTPersonFonctions", f"{struct}${code}${label}"),
-        ]))
+        staff.append(
+            _record(
+                "PersEducNat",
+                skey,
+                [
+                    _attr("ENTPersonJointure", skey),
+                    _attr("sn", rng.choice(SURNAMES)),
+                    _attr("givenName", rng.choice(ADULT_F + ADULT_M)),
+                    _attr("ENTPersonStructRattach", uai),
+                    _attr("ENTPersonFonctions", f"{struct}${code}${label}"),
+                ],
+            )
+        )
 
-    etab = [_record("EtabEducNat", struct, [
-        _attr("ENTStructureJointure", struct), _attr("ENTStructureUAI", uai),
-        _attr("ENTStructureNomCourant", name.upper()), _attr("ENTStructureTypeStruct", "CLG"),
-        _attr("l", town.upper()), _attr("postalCode", "82000"),
-    ])]
+    etab = [
+        _record(
+            "EtabEducNat",
+            struct,
+            [
+                _attr("ENTStructureJointure", struct),
+                _attr("ENTStructureUAI", uai),
+                _attr("ENTStructureNomCourant", name.upper()),
+                _attr("ENTStructureTypeStruct", "CLG"),
+                _attr("l", town.upper()),
+                _attr("postalCode", "82000"),
+            ],
+        )
+    ]
     files = {}
-    for category, records in (("EtabEducNat", etab), ("Eleve", eleves), ("PersRelEleve", parents),
-                              ("PersEducNat", staff)):
+    for category, records in (
+        ("EtabEducNat", etab),
+        ("Eleve", eleves),
+        ("PersRelEleve", parents),
+        ("PersEducNat", staff),
+    ):
         path = out / f"ENT2D.{stamp}_Complet_{stamp}_{category}_0000.xml"
         _write(path, records)
         files[category] = str(path)
-    return {"uai": uai, "files": list(files.values()),
-            "counts": {"students": len(eleves), "parents": len(parents), "staff": len(staff),
-                       "classes": len(classes)}}
+    return {
+        "uai": uai,
+        "files": list(files.values()),
+        "counts": {
+            "students": len(eleves),
+            "parents": len(parents),
+            "staff": len(staff),
+            "classes": len(classes),
+        },
+    }

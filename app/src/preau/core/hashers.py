@@ -11,6 +11,7 @@ still verified, and Django's must_update() re-hashes them with these parameters 
 next successful login (the session hash derives from the password hash, so that login also ends
 the user's other sessions, once).
 """
+
 from django.contrib.auth.hashers import Argon2PasswordHasher
 
 

@@ -3,6 +3,7 @@
 Re-applying the same feed changes nothing. Users absent from a complete feed are marked gone
 (membership.gone_since), never deleted here: purge_gone does that after the retention delays.
 """
+
 from __future__ import annotations
 
 import csv
@@ -45,8 +46,12 @@ def _known_parent_keys(establishment: Establishment, feed: Feed) -> set[str]:
     """Parents already in the database count as known, unless this feed replaces them."""
     if "PersRelEleve" in feed.categories:
         return set()
-    return set(Membership.objects.of(establishment).present().filter(profile=Profile.TUT)
-               .values_list("user__join_key", flat=True))
+    return set(
+        Membership.objects.of(establishment)
+        .present()
+        .filter(profile=Profile.TUT)
+        .values_list("user__join_key", flat=True)
+    )
 
 
 def import_aaf(establishment: Establishment, paths: list[str], dry_run: bool = False) -> dict:
@@ -84,9 +89,18 @@ class _Applier:
         self.source = source
         self.year = Platform.current_school_year()
         self.today = timezone.localdate()
-        self.counts: dict[str, Counter] = {k: Counter() for k in (
-            "users", "memberships", "classes", "subjects", "class_memberships", "teachings",
-            "parent_links")}
+        self.counts: dict[str, Counter] = {
+            k: Counter()
+            for k in (
+                "users",
+                "memberships",
+                "classes",
+                "subjects",
+                "class_memberships",
+                "teachings",
+                "parent_links",
+            )
+        }
 
     def run(self) -> dict:
         if self.feed.structure_join_key and self.feed.structure_join_key != self.est.join_key:
@@ -100,8 +114,10 @@ class _Applier:
             self._parent_links(users)
         if "PersEducNat" in self.feed.categories or self.source == Membership.Source.CSV:
             self._teachings(users, classes)
-        report: dict[str, Any] = {name: {k: counter.get(k, 0) for k in ("created", "updated", "deleted", "gone")}
-                  for name, counter in self.counts.items()}
+        report: dict[str, Any] = {
+            name: {k: counter.get(k, 0) for k in ("created", "updated", "deleted", "gone")}
+            for name, counter in self.counts.items()
+        }
         # "updated" in the totals = any change to an existing row (update, deletion, gone).
         report["totals"] = {
             "created": sum(c["created"] for c in report.values()),
@@ -113,18 +129,24 @@ class _Applier:
 
     def _users(self) -> dict[str, User]:
         persons = self.feed.persons
-        existing = {u.join_key: u for u in User.objects.filter(join_key__in=[p.join_key for p in persons])}
+        existing = {
+            u.join_key: u for u in User.objects.filter(join_key__in=[p.join_key for p in persons])
+        }
         taken = set(User.objects.values_list("username", flat=True))
         to_create, to_update = [], []
         for person in persons:
-            values = {f: getattr(person, f) if getattr(person, f) is not None else None
-                      for f in PERSON_FIELDS}
+            values = {
+                f: getattr(person, f) if getattr(person, f) is not None else None
+                for f in PERSON_FIELDS
+            }
             values["ine"] = values["ine"] or None
             user = existing.get(person.join_key)
             if user is None:
-                user = User(join_key=person.join_key,
-                            username=make_username(person.first_name, person.last_name, taken),
-                            **values)
+                user = User(
+                    join_key=person.join_key,
+                    username=make_username(person.first_name, person.last_name, taken),
+                    **values,
+                )
                 user.set_unusable_password()
                 to_create.append(user)
             else:
@@ -138,7 +160,9 @@ class _Applier:
                         setattr(user, f, v)
                     to_update.append(user)
         User.objects.bulk_create(to_create, batch_size=1000)
-        User.objects.bulk_update(to_update, [*PERSON_FIELDS, "is_active", "disabled_at"], batch_size=1000)
+        User.objects.bulk_update(
+            to_update, [*PERSON_FIELDS, "is_active", "disabled_at"], batch_size=1000
+        )
         self.counts["users"].update(created=len(to_create), updated=len(to_update))
         existing.update({u.join_key: u for u in to_create})
         return cast("dict[str, User]", existing)  # every join_key here is a person's
@@ -152,8 +176,14 @@ class _Applier:
             seen.add(user.pk)
             membership = current.get(user.pk)
             if membership is None:
-                to_create.append(Membership(user=user, establishment=self.est, profile=person.profile,
-                                            source=self.source))
+                to_create.append(
+                    Membership(
+                        user=user,
+                        establishment=self.est,
+                        profile=person.profile,
+                        source=self.source,
+                    )
+                )
             elif membership.profile != person.profile or membership.gone_since is not None:
                 if membership.profile != person.profile:
                     self._profile_changed(person, user, membership.profile)
@@ -163,18 +193,29 @@ class _Applier:
         Membership.objects.bulk_create(to_create, batch_size=1000)
         Membership.objects.bulk_update(to_update, ["profile", "gone_since"], batch_size=1000)
         # Complete feed: members of the covered profiles who are absent are now gone.
-        gone = (Membership.objects.of(self.est).present()
-                .filter(profile__in=self.feed.covered_profiles or {p.profile for p in self.feed.persons})
-                .exclude(source=Membership.Source.MANUAL).exclude(user_id__in=seen))
+        gone = (
+            Membership.objects.of(self.est)
+            .present()
+            .filter(
+                profile__in=self.feed.covered_profiles or {p.profile for p in self.feed.persons}
+            )
+            .exclude(source=Membership.Source.MANUAL)
+            .exclude(user_id__in=seen)
+        )
         gone_count = gone.update(gone_since=self.today)
-        self.counts["memberships"].update(created=len(to_create), updated=len(to_update),
-                                          gone=gone_count)
+        self.counts["memberships"].update(
+            created=len(to_create), updated=len(to_update), gone=gone_count
+        )
 
     def _profile_changed(self, person: Person, user: User, old: str) -> None:
         """A member whose profile changes (e.g. a secretary no longer in vie scolaire): the
         report names them, rights can be lost."""
-        self.feed.notice(person.file, person.record, f"{user.first_name} {user.last_name}".strip(),
-                         f"profil modifié : {Profile(old).label} → {Profile(person.profile).label}")
+        self.feed.notice(
+            person.file,
+            person.record,
+            f"{user.first_name} {user.last_name}".strip(),
+            f"profil modifié : {Profile(old).label} → {Profile(person.profile).label}",
+        )
 
     def _classes(self) -> dict[tuple[str, str], ClassGroup]:
         wanted: set[tuple[str, str]] = set()
@@ -182,10 +223,14 @@ class _Applier:
             wanted.update(("class", n) for n in person.classes)
             wanted.update(("group", n) for n in person.groups)
             wanted.update(t[:2] for t in person.teaches)
-        existing = {(c.kind, c.name): c for c in
-                    ClassGroup.objects.of(self.est).filter(school_year=self.year)}
-        new = [ClassGroup(establishment=self.est, kind=k, name=n, school_year=self.year)
-               for k, n in sorted(wanted - existing.keys())]
+        existing = {
+            (c.kind, c.name): c
+            for c in ClassGroup.objects.of(self.est).filter(school_year=self.year)
+        }
+        new = [
+            ClassGroup(establishment=self.est, kind=k, name=n, school_year=self.year)
+            for k, n in sorted(wanted - existing.keys())
+        ]
         ClassGroup.objects.bulk_create(new)
         self.counts["classes"].update(created=len(new))
         existing.update({(c.kind, c.name): c for c in new})
@@ -214,19 +259,33 @@ class _Applier:
             for kind, names in (("class", person.classes), ("group", person.groups)):
                 for n in set(names):
                     group = classes[(kind, n)]
-                    desired[(group.pk, user_id)] = (ClassMembership(class_group=group, user_id=user_id), None)
-        existing = {(m.class_group_id, m.user_id): m for m in ClassMembership.objects.filter(
-            class_group__establishment=self.est, class_group__school_year=self.year,
-            user_id__in=students.keys())}
+                    desired[(group.pk, user_id)] = (
+                        ClassMembership(class_group=group, user_id=user_id),
+                        None,
+                    )
+        existing = {
+            (m.class_group_id, m.user_id): m
+            for m in ClassMembership.objects.filter(
+                class_group__establishment=self.est,
+                class_group__school_year=self.year,
+                user_id__in=students.keys(),
+            )
+        }
         self._sync("class_memberships", ClassMembership, existing, desired)
 
     def _teachings(self, users, classes) -> None:
         teachers = {users[p.join_key].pk: p for p in self.feed.persons if p.teaches}
-        staff_ids = [users[p.join_key].pk for p in self.feed.persons if p.profile != Profile.ELV
-                     and p.profile != Profile.TUT]
+        staff_ids = [
+            users[p.join_key].pk
+            for p in self.feed.persons
+            if p.profile not in (Profile.ELV, Profile.TUT)
+        ]
         codes = {t[2] for p in teachers.values() for t in p.teaches if t[2]}
         subjects = {s.code: s for s in Subject.objects.of(self.est)}
-        new_subjects = [Subject(establishment=self.est, code=c, label=c) for c in sorted(codes - subjects.keys())]
+        new_subjects = [
+            Subject(establishment=self.est, code=c, label=c)
+            for c in sorted(codes - subjects.keys())
+        ]
         Subject.objects.bulk_create(new_subjects)
         subjects.update({s.code: s for s in new_subjects})
         self.counts["subjects"].update(created=len(new_subjects))
@@ -235,11 +294,21 @@ class _Applier:
             for kind, name, code in person.teaches:
                 group, subject = classes[(kind, name)], subjects.get(code)
                 key = (user_id, group.pk, subject.pk if subject else None)
-                desired[key] = (TeachingAssignment(establishment=self.est, teacher_id=user_id,
-                                                   class_group=group, subject=subject), None)
-        existing = {(t.teacher_id, t.class_group_id, t.subject_id): t for t in
-                    TeachingAssignment.objects.of(self.est).filter(
-                        class_group__school_year=self.year, teacher_id__in=staff_ids)}
+                desired[key] = (
+                    TeachingAssignment(
+                        establishment=self.est,
+                        teacher_id=user_id,
+                        class_group=group,
+                        subject=subject,
+                    ),
+                    None,
+                )
+        existing = {
+            (t.teacher_id, t.class_group_id, t.subject_id): t
+            for t in TeachingAssignment.objects.of(self.est).filter(
+                class_group__school_year=self.year, teacher_id__in=staff_ids
+            )
+        }
         self._sync("teachings", TeachingAssignment, existing, desired)
 
     def _parent_links(self, users) -> None:
@@ -253,24 +322,117 @@ class _Applier:
                 continue
             child_id = users[person.join_key].pk
             children.append(child_id)
-            for key, legal in [(k, False) for k in person.contacts] + [(k, True) for k in person.guardians]:
+            for key, legal in [(k, False) for k in person.contacts] + [
+                (k, True) for k in person.guardians
+            ]:
                 parent_id = by_key[key]
                 desired[(parent_id, child_id)] = (
-                    ParentLink(establishment=self.est, parent_id=parent_id, child_id=child_id,
-                               legal_guardian=legal), legal)
-        existing = {(link.parent_id, link.child_id): link
-                    for link in ParentLink.objects.of(self.est).filter(child_id__in=children)}
+                    ParentLink(
+                        establishment=self.est,
+                        parent_id=parent_id,
+                        child_id=child_id,
+                        legal_guardian=legal,
+                    ),
+                    legal,
+                )
+        existing = {
+            (link.parent_id, link.child_id): link
+            for link in ParentLink.objects.of(self.est).filter(child_id__in=children)
+        }
         self._sync("parent_links", ParentLink, existing, desired, update_field="legal_guardian")
 
 
 # --- CSV -----------------------------------------------------------------------------------
 
-CSV_COLUMNS = ["profil", "identifiant", "nom", "prenom", "date_naissance", "classe", "groupes",
-               "responsables", "email", "ine"]
+CSV_COLUMNS = [
+    "profil",
+    "identifiant",
+    "nom",
+    "prenom",
+    "date_naissance",
+    "classe",
+    "groupes",
+    "responsables",
+    "email",
+    "ine",
+]
 
 
 def _split(value: str) -> list[str]:
     return [v.strip() for v in (value or "").split("|") if v.strip()]
+
+
+def _read_csv(feed: Feed, path: str, name: str) -> list[dict[str, str]] | None:
+    """The rows of one file, or None once the feed has recorded why they cannot be read."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter=";"))
+            header = rows[0].keys() if rows else []
+    except FileNotFoundError:
+        feed.error(name, "-", "-", "fichier introuvable")
+        return None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        feed.error(name, "-", "-", f"CSV illisible ({exc})")
+        return None
+    missing = [c for c in CSV_COLUMNS if c not in header]
+    if missing:
+        feed.error(name, "-", ",".join(missing) or "-", "colonnes manquantes ou fichier vide")
+        return None
+    return rows
+
+
+def _csv_person(feed: Feed, name: str, line: int, row: dict[str, str]) -> Person | None:
+    """The person of one row, or None once the feed has recorded what is wrong with it."""
+    record = f"ligne {line}"
+    profile = (row["profil"] or "").strip().upper()
+    join_key = (row["identifiant"] or "").strip()
+    if join_key:
+        record = f"ligne {line} ({join_key})"
+    ok = True
+    if profile not in Profile.values:
+        feed.error(name, record, "profil", f"profil inconnu « {profile} »")
+        ok = False
+    if not join_key:
+        feed.error(name, record, "identifiant", "clé de jointure manquante")
+        ok = False
+    if not (row["nom"] or "").strip():
+        feed.error(name, record, "nom", "nom de famille manquant")
+        ok = False
+    birth = None
+    if (row["date_naissance"] or "").strip():
+        birth = parse_date(row["date_naissance"])
+        if birth is None:
+            feed.error(
+                name,
+                record,
+                "date_naissance",
+                f"date impossible « {row['date_naissance']} » (attendu JJ/MM/AAAA)",
+            )
+            ok = False
+    if not ok:
+        return None
+    person = Person(
+        file=name,
+        record=record,
+        profile=profile,
+        join_key=join_key,
+        last_name=row["nom"].strip(),
+        first_name=(row["prenom"] or "").strip(),
+        birth_date=birth,
+        email=(row["email"] or "").strip(),
+        ine=(row["ine"] or "").strip(),
+        parent_attribute="responsables",
+        class_attribute="classe",
+    )
+    if profile == Profile.ELV:
+        person.classes = _split(row["classe"])
+        person.groups = _split(row["groupes"])
+        person.guardians = _split(row["responsables"])
+    elif profile in (Profile.ENS, Profile.DIR, Profile.EVS):
+        person.teaches = [("class", n, "") for n in _split(row["classe"])] + [
+            ("group", n, "") for n in _split(row["groupes"])
+        ]
+    return person
 
 
 def parse_csv(paths: list[str]) -> Feed:
@@ -279,61 +441,18 @@ def parse_csv(paths: list[str]) -> Feed:
     for path in paths:
         name = Path(path).name
         feed.files.append(name)
-        try:
-            with open(path, encoding="utf-8-sig", newline="") as fh:
-                rows = list(csv.DictReader(fh, delimiter=";"))
-                header = rows[0].keys() if rows else []
-        except FileNotFoundError:
-            feed.error(name, "-", "-", "fichier introuvable")
-            continue
-        except (UnicodeDecodeError, csv.Error) as exc:
-            feed.error(name, "-", "-", f"CSV illisible ({exc})")
-            continue
-        missing = [c for c in CSV_COLUMNS if c not in header]
-        if missing:
-            feed.error(name, "-", ",".join(missing) or "-", "colonnes manquantes ou fichier vide")
-            continue
-        for line, row in enumerate(rows, start=2):
-            record = f"ligne {line}"
-            profile = (row["profil"] or "").strip().upper()
-            join_key = (row["identifiant"] or "").strip()
-            if join_key:
-                record = f"ligne {line} ({join_key})"
-            ok = True
-            if profile not in Profile.values:
-                feed.error(name, record, "profil", f"profil inconnu « {profile} »")
-                ok = False
-            if not join_key:
-                feed.error(name, record, "identifiant", "clé de jointure manquante")
-                ok = False
-            if not (row["nom"] or "").strip():
-                feed.error(name, record, "nom", "nom de famille manquant")
-                ok = False
-            birth = None
-            if (row["date_naissance"] or "").strip():
-                birth = parse_date(row["date_naissance"])
-                if birth is None:
-                    feed.error(name, record, "date_naissance",
-                               f"date impossible « {row['date_naissance']} » (attendu JJ/MM/AAAA)")
-                    ok = False
-            if not ok:
-                continue
-            person = Person(file=name, record=record, profile=profile, join_key=join_key,
-                            last_name=row["nom"].strip(), first_name=(row["prenom"] or "").strip(),
-                            birth_date=birth, email=(row["email"] or "").strip(),
-                            ine=(row["ine"] or "").strip(), parent_attribute="responsables",
-                            class_attribute="classe")
-            if profile == Profile.ELV:
-                person.classes = _split(row["classe"])
-                person.groups = _split(row["groupes"])
-                person.guardians = _split(row["responsables"])
-            elif profile in (Profile.ENS, Profile.DIR, Profile.EVS):
-                person.teaches = [("class", n, "") for n in _split(row["classe"])] + \
-                                 [("group", n, "") for n in _split(row["groupes"])]
-            feed.persons.append(person)
+        for line, row in enumerate(_read_csv(feed, path, name) or [], start=2):
+            person = _csv_person(feed, name, line, row)
+            if person is not None:
+                feed.persons.append(person)
     # A CSV file is complete for every profile it contains.
-    feed.categories = {c for c, profiles in
-                       {"Eleve": {"ELV"}, "PersRelEleve": {"TUT"},
-                        "PersEducNat": {"ENS", "DIR", "EVS", "ETA"}}.items()
-                       if profiles & {p.profile for p in feed.persons}}
+    feed.categories = {
+        c
+        for c, profiles in {
+            "Eleve": {"ELV"},
+            "PersRelEleve": {"TUT"},
+            "PersEducNat": {"ENS", "DIR", "EVS", "ETA"},
+        }.items()
+        if profiles & {p.profile for p in feed.persons}
+    }
     return feed

@@ -21,6 +21,7 @@ Differences a template author must know:
 `url`, `date` and `time` results are remembered per process (a page renders dozens of them,
 mostly for the same few values); keys hold everything the result depends on.
 """
+
 import datetime as dt
 from decimal import Decimal
 from functools import lru_cache
@@ -40,8 +41,12 @@ from preau.core.display import note, pluriel, subject
 
 
 def _current_locale():
-    return (get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF, get_language(),
-            timezone.get_current_timezone())
+    return (
+        get_script_prefix(),
+        get_urlconf() or settings.ROOT_URLCONF,
+        get_language(),
+        timezone.get_current_timezone(),
+    )
 
 
 def locale_of_render(request):
@@ -56,9 +61,14 @@ def csrf_once(request):
     logout form of every page, plus the page's own forms), still only if the page uses them.
     Context processors run after Django's backend has set its own, so these replace them."""
     token = SimpleLazyObject(lambda: get_token(request))
-    return {"csrf_token": token,
-            "csrf_input": SimpleLazyObject(lambda: format_html(
-                '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', str(token)))}
+    return {
+        "csrf_token": token,
+        "csrf_input": SimpleLazyObject(
+            lambda: format_html(
+                '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', str(token)
+            )
+        ),
+    }
 
 
 def _locale(context):
@@ -124,9 +134,16 @@ def linebreaksbr(value):
 
 
 FILTERS = {
-    "date": date, "time": time, "default": default, "linebreaksbr": linebreaksbr,
-    "truncatewords": defaultfilters.truncatewords, "filesizeformat": defaultfilters.filesizeformat,
-    "pluralize": defaultfilters.pluralize, "note": note, "pluriel": pluriel, "subject": subject,
+    "date": date,
+    "time": time,
+    "default": default,
+    "linebreaksbr": linebreaksbr,
+    "truncatewords": defaultfilters.truncatewords,
+    "filesizeformat": defaultfilters.filesizeformat,
+    "pluralize": defaultfilters.pluralize,
+    "note": note,
+    "pluriel": pluriel,
+    "subject": subject,
 }
 GLOBALS = {"url": url, "static": static, "now": now}
 
@@ -154,6 +171,7 @@ class MethodNotCalled(TypeError):
 
 class _MustCall:
     """A method looked up in a template (strict mode): calling it is the only valid use."""
+
     __slots__ = ("_method", "_name")
 
     def __init__(self, method, name):
@@ -166,9 +184,13 @@ class _MustCall:
         return getattr(self._method, attribute)
 
     def _misused(self, *args):
-        raise MethodNotCalled(f"template uses method {self._name!r} without calling it: write {self._name}()")
+        raise MethodNotCalled(
+            f"template uses method {self._name!r} without calling it: write {self._name}()"
+        )
 
-    __str__ = __html__ = __bool__ = __iter__ = __len__ = __eq__ = __ne__ = __lt__ = __gt__ = _misused
+    __str__ = __html__ = __bool__ = __iter__ = __len__ = __eq__ = __ne__ = __lt__ = __gt__ = (
+        _misused
+    )
     __hash__ = None  # type: ignore[assignment]  # unhashable, as _misused's other dunders refuse
 
 
@@ -177,8 +199,11 @@ class StrictEnvironment(Environment):
 
     def getattr(self, obj, attribute):
         value = super().getattr(obj, attribute)
-        if (callable(value) and not isinstance(value, (type, Undefined))
-                and not getattr(value, "do_not_call_in_templates", False)):
+        if (
+            callable(value)
+            and not isinstance(value, (type, Undefined))
+            and not getattr(value, "do_not_call_in_templates", False)
+        ):
             return _MustCall(value, attribute)
         return value
 

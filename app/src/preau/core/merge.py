@@ -5,6 +5,7 @@ same INE for students) ends as one account; classes and groups move, renamed on 
 history (operation log, past years) is kept and SRC's past years become read-only; SRC's UAI
 becomes an alias of DST. Counts before/after are checked: any loss aborts the transaction.
 """
+
 from __future__ import annotations
 
 from django.db import transaction
@@ -44,11 +45,17 @@ def _all_service_models() -> list:
 
 def service_models():
     """Models of the services that belong to an establishment directly."""
-    return [m for m in _all_service_models() if any(f.name == "establishment" for f in m._meta.concrete_fields)]
+    return [
+        m
+        for m in _all_service_models()
+        if any(f.name == "establishment" for f in m._meta.concrete_fields)
+    ]
 
 
 def _user_fields(model) -> list[str]:
-    return [f.name for f in model._meta.concrete_fields if f.is_relation and f.related_model is User]
+    return [
+        f.name for f in model._meta.concrete_fields if f.is_relation and f.related_model is User
+    ]
 
 
 def counts(establishment: Establishment) -> dict:
@@ -76,12 +83,16 @@ def _duplicate_users(src: Establishment, dst: Establishment) -> list[tuple[User,
 
     The same join key is already one account (join keys are unique), so only INE matches of
     students with two different accounts need folding."""
-    dst_by_ine = {u.ine: u for u in User.objects.filter(memberships__establishment=dst,
-                                                        memberships__profile=Profile.ELV,
-                                                        ine__isnull=False).exclude(ine="")}
+    dst_by_ine = {
+        u.ine: u
+        for u in User.objects.filter(
+            memberships__establishment=dst, memberships__profile=Profile.ELV, ine__isnull=False
+        ).exclude(ine="")
+    }
     pairs = []
-    for user in User.objects.filter(memberships__establishment=src, memberships__profile=Profile.ELV,
-                                    ine__in=dst_by_ine.keys()):
+    for user in User.objects.filter(
+        memberships__establishment=src, memberships__profile=Profile.ELV, ine__in=dst_by_ine.keys()
+    ):
         other = dst_by_ine[user.ine]
         if other.pk != user.pk:
             pairs.append((user, other))
@@ -94,13 +105,28 @@ class Merger:
     def __init__(self, src: Establishment, dst: Establishment) -> None:
         self.src, self.dst = src, dst
         self.year = Platform.current_school_year()
-        self.report: dict = {"src": src.uai, "dst": dst.uai, "renamed_classes": [],
-                             "merged_accounts": [], "merged_memberships": 0, "merged_subjects": 0,
-                             "merged_parent_links": 0, "merged_class_memberships": 0,
-                             "merged_teachings": 0, "merged_service_rows": {}}
+        self.report: dict = {
+            "src": src.uai,
+            "dst": dst.uai,
+            "renamed_classes": [],
+            "merged_accounts": [],
+            "merged_memberships": 0,
+            "merged_subjects": 0,
+            "merged_parent_links": 0,
+            "merged_class_memberships": 0,
+            "merged_teachings": 0,
+            "merged_service_rows": {},
+        }
 
-    steps = ("fold_duplicate_accounts", "move_memberships", "move_classes", "move_subjects",
-             "move_relations", "move_services", "retire_src")
+    steps = (
+        "fold_duplicate_accounts",
+        "move_memberships",
+        "move_classes",
+        "move_subjects",
+        "move_relations",
+        "move_services",
+        "retire_src",
+    )
 
     def run(self) -> dict:
         self.report["before"] = {"src": counts(self.src), "dst": counts(self.dst)}
@@ -110,33 +136,49 @@ class Merger:
         self.report["checks"] = self.check()
         failed = [c for c in self.report["checks"] if not c["ok"]]
         if failed:
-            raise MergeError("contrôle des comptes en échec : " +
-                             "; ".join(f"{c['what']} attendu {c['expected']}, obtenu {c['actual']}"
-                                       for c in failed))
+            raise MergeError(
+                "contrôle des comptes en échec : "
+                + "; ".join(
+                    f"{c['what']} attendu {c['expected']}, obtenu {c['actual']}" for c in failed
+                )
+            )
         return self.report
 
     def fold_duplicate_accounts(self) -> None:
         for src_user, dst_user in _duplicate_users(self.src, self.dst):
             # Move everything of the duplicate onto the kept account, then retire it.
-            for model, fields in ((ClassMembership, ["user"]), (TeachingAssignment, ["teacher"]),
-                                  (ParentLink, ["parent", "child"])):
+            for model, fields in (
+                (ClassMembership, ["user"]),
+                (TeachingAssignment, ["teacher"]),
+                (ParentLink, ["parent", "child"]),
+            ):
                 for f in fields:
                     for row in model.objects.filter(**{f: src_user}):
                         setattr(row, f, dst_user)
-                        clash = model.objects.filter(**{
-                            k.name: getattr(row, k.name) for k in model._meta.concrete_fields
-                            if k.name != "id" and not (model is ParentLink and k.name == "legal_guardian")
-                        }).exclude(pk=row.pk)
+                        clash = model.objects.filter(
+                            **{
+                                k.name: getattr(row, k.name)
+                                for k in model._meta.concrete_fields
+                                if k.name != "id"
+                                and not (model is ParentLink and k.name == "legal_guardian")
+                            }
+                        ).exclude(pk=row.pk)
                         if clash.exists():
                             row.delete()
-                            self.report[{ClassMembership: "merged_class_memberships",
-                                         TeachingAssignment: "merged_teachings",
-                                         ParentLink: "merged_parent_links"}[model]] += 1
+                            self.report[
+                                {
+                                    ClassMembership: "merged_class_memberships",
+                                    TeachingAssignment: "merged_teachings",
+                                    ParentLink: "merged_parent_links",
+                                }[model]
+                            ] += 1
                         else:
                             # update(), not save(): past years' rows are read-only for users, not for merges
                             model.objects.filter(pk=row.pk).update(**{f: dst_user})
             for membership in Membership.objects.filter(user=src_user):
-                if Membership.objects.filter(user=dst_user, establishment=membership.establishment).exists():
+                if Membership.objects.filter(
+                    user=dst_user, establishment=membership.establishment
+                ).exists():
                     membership.delete()
                     self.report["merged_memberships"] += 1
                 else:
@@ -148,7 +190,8 @@ class Merger:
             src_user.join_key = None if dst_user.join_key else src_user.join_key
             src_user.save(update_fields=["is_active", "merged_into", "join_key"])
             self.report["merged_accounts"].append(
-                {"kept": dst_user.username, "absorbed": src_user.username, "ine": dst_user.ine})
+                {"kept": dst_user.username, "absorbed": src_user.username, "ine": dst_user.ine}
+            )
 
     def fold_service_rows(self, src_user: User, dst_user: User) -> None:
         """The duplicate's school life (absences, grades, messages...) follows the kept account.
@@ -191,7 +234,13 @@ class Merger:
                 while (group.kind, name, group.school_year) in taken:
                     name, n = f"{group.name} ({self.src.uai}-{n})", n + 1
                 self.report["renamed_classes"].append(
-                    {"from": group.name, "to": name, "kind": group.kind, "school_year": group.school_year})
+                    {
+                        "from": group.name,
+                        "to": name,
+                        "kind": group.kind,
+                        "school_year": group.school_year,
+                    }
+                )
             taken.add((group.kind, name, group.school_year))
             group.name = name
             group.establishment = self.dst
@@ -209,7 +258,10 @@ class Merger:
             # A subject is a shared label, not a group of people: the same code is one subject.
             TeachingAssignment.objects.filter(subject=subject).update(subject=same)
             for model in service_models():
-                if any(f.name == "subject" and f.related_model is Subject for f in model._meta.concrete_fields):
+                if any(
+                    f.name == "subject" and f.related_model is Subject
+                    for f in model._meta.concrete_fields
+                ):
                     model.objects.filter(subject=subject).update(subject=same)
             subject.delete()
             self.report["merged_subjects"] += 1
@@ -217,9 +269,14 @@ class Merger:
     def move_relations(self) -> None:
         TeachingAssignment.objects.of(self.src).update(establishment=self.dst)
         OperationLog.objects.of(self.src).update(establishment=self.dst)
-        dst_links = {(link.parent_id, link.child_id): link for link in ParentLink.objects.of(self.dst)}
-        duplicates = [link for link in ParentLink.objects.of(self.src)
-                      if (link.parent_id, link.child_id) in dst_links]
+        dst_links = {
+            (link.parent_id, link.child_id): link for link in ParentLink.objects.of(self.dst)
+        }
+        duplicates = [
+            link
+            for link in ParentLink.objects.of(self.src)
+            if (link.parent_id, link.child_id) in dst_links
+        ]
         for link in duplicates:
             kept = dst_links[(link.parent_id, link.child_id)]
             if link.legal_guardian and not kept.legal_guardian:
@@ -246,23 +303,36 @@ class Merger:
         after_src, after = self.report["after"]["src"], self.report["after"]["dst"]
         r = self.report
         expected = {
-            "memberships": before_src["memberships"] + before_dst["memberships"] - r["merged_memberships"],
+            "memberships": before_src["memberships"]
+            + before_dst["memberships"]
+            - r["merged_memberships"],
             "classes": before_src["classes"] + before_dst["classes"],
             "groups": before_src["groups"] + before_dst["groups"],
-            "class_memberships": before_src["class_memberships"] + before_dst["class_memberships"]
+            "class_memberships": before_src["class_memberships"]
+            + before_dst["class_memberships"]
             - r["merged_class_memberships"],
             "subjects": before_src["subjects"] + before_dst["subjects"] - r["merged_subjects"],
             "teachings": before_src["teachings"] + before_dst["teachings"] - r["merged_teachings"],
-            "parent_links": before_src["parent_links"] + before_dst["parent_links"] - r["merged_parent_links"],
+            "parent_links": before_src["parent_links"]
+            + before_dst["parent_links"]
+            - r["merged_parent_links"],
             "operations": before_src["operations"] + before_dst["operations"],
             "aliases": before_src["aliases"] + before_dst["aliases"] + 1,
         }
-        checks = [{"what": k, "expected": v, "actual": after[k], "ok": after[k] == v}
-                  for k, v in expected.items()]
+        checks = [
+            {"what": k, "expected": v, "actual": after[k], "ok": after[k] == v}
+            for k, v in expected.items()
+        ]
         for name, n in before_dst["services"].items():
             wanted = before_src["services"][name] + n - r["merged_service_rows"].get(name, 0)
-            checks.append({"what": f"services.{name}", "expected": wanted, "actual": after["services"][name],
-                           "ok": after["services"][name] == wanted})
+            checks.append(
+                {
+                    "what": f"services.{name}",
+                    "expected": wanted,
+                    "actual": after["services"][name],
+                    "ok": after["services"][name] == wanted,
+                }
+            )
         left = {k: v for k, v in after_src.items() if k not in ("by_profile", "services") and v}
         left.update({f"services.{k}": v for k, v in after_src["services"].items() if v})
         checks.append({"what": "src_empty", "expected": {}, "actual": left, "ok": not left})
@@ -275,19 +345,29 @@ def merge(src_uai: str, dst_uai: str, dry_run: bool = False) -> dict:
     try:
         with transaction.atomic():
             lock_directory()  # no import or other merge runs meanwhile
-            locked = {e.uai: e for e in Establishment.objects.select_for_update()
-                      .filter(uai__in=[src_uai, dst_uai]).order_by("pk")}
+            locked = {
+                e.uai: e
+                for e in Establishment.objects.select_for_update()
+                .filter(uai__in=[src_uai, dst_uai])
+                .order_by("pk")
+            }
             for uai in (src_uai, dst_uai):
                 if uai not in locked:
                     raise MergeError(f"établissement {uai} inconnu")
                 if not locked[uai].is_active:
-                    raise MergeError(f"établissement {uai} : statut {locked[uai].status}, fusion refusée")
+                    raise MergeError(
+                        f"établissement {uai} : statut {locked[uai].status}, fusion refusée"
+                    )
             report = Merger(locked[src_uai], locked[dst_uai]).run()
             report["dry_run"] = dry_run
             if not dry_run:
-                OperationLog.objects.create(establishment=locked[dst_uai], kind="merge",
-                                            summary={k: report[k] for k in ("src", "dst", "before", "after",
-                                                                            "renamed_classes")})
+                OperationLog.objects.create(
+                    establishment=locked[dst_uai],
+                    kind="merge",
+                    summary={
+                        k: report[k] for k in ("src", "dst", "before", "after", "renamed_classes")
+                    },
+                )
             else:
                 transaction.set_rollback(True)
     except Exception:

@@ -1,5 +1,6 @@
 """Prometheus metrics. With [metrics] multiproc_dir set, every gunicorn worker writes its
 samples there and /metrics aggregates them (prometheus_client multiprocess mode)."""
+
 import os
 
 from django.conf import settings
@@ -14,19 +15,25 @@ from prometheus_client.core import GaugeMetricFamily
 
 from preau.core import addresses
 
-REQUESTS = Counter("preau_http_requests_total", "HTTP requests by view and status",
-                   ["view", "method", "status"])
+REQUESTS = Counter(
+    "preau_http_requests_total", "HTTP requests by view and status", ["view", "method", "status"]
+)
 # Label values must stay few (each is a time series kept until the restart): the methods the
 # site answers, anything else under one label (a client may send any word as its method).
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-LATENCY = Histogram("preau_http_request_duration_seconds", "Request latency by view", ["view"],
-                    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+LATENCY = Histogram(
+    "preau_http_request_duration_seconds",
+    "Request latency by view",
+    ["view"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 LOGINS = Counter("preau_logins_total", "Login attempts by result", ["result"])
 IMPORTS = Counter("preau_imports_total", "Directory imports by kind and result", ["kind", "result"])
 SHED = Counter("preau_requests_shed_total", "Requests answered 'please wait' (queued too long)")
 MERGES = Counter("preau_merges_total", "Establishment merges by result", ["result"])
-NOTIFICATION_EMAILS = Counter("preau_notification_emails_total", "Notification e-mails by result (sent, failed)",
-                              ["result"])
+NOTIFICATION_EMAILS = Counter(
+    "preau_notification_emails_total", "Notification e-mails by result (sent, failed)", ["result"]
+)
 
 
 def method_label(method: str) -> str:
@@ -38,8 +45,9 @@ def from_monitoring(request) -> bool:
     on the peer's address alone: the monitoring host probes the app hosts directly, so a request
     relayed by the load balancer (or anything writing X-Forwarded-For) is not monitoring unless
     the load balancer itself is declared."""
-    return addresses.within(addresses.parse(request.META.get("REMOTE_ADDR")),
-                            settings.PREAU_MONITORING_NETWORKS)
+    return addresses.within(
+        addresses.parse(request.META.get("REMOTE_ADDR")), settings.PREAU_MONITORING_NETWORKS
+    )
 
 
 class ActiveSessionsCollector:

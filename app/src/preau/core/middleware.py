@@ -1,4 +1,5 @@
 """Cross-cutting middleware: request metrics + access log, maintenance mode."""
+
 import logging
 import time
 
@@ -6,7 +7,12 @@ from django.db import DatabaseError
 from django.urls import Resolver404, resolve
 
 from preau.core import metrics
-from preau.core.errors import busy_response, database_unavailable_response, handler400, maintenance_response
+from preau.core.errors import (
+    busy_response,
+    database_unavailable_response,
+    handler400,
+    maintenance_response,
+)
 
 log = logging.getLogger("preau.access")
 
@@ -31,13 +37,21 @@ class MetricsMiddleware:
         view = match.view_name if match else "unmatched"
         # view: a URL pattern's name or "unmatched", status: the response's code (set by our code):
         # both bounded; the method as sent by the client is not.
-        metrics.REQUESTS.labels(view=view, method=metrics.method_label(request.method),
-                                status=str(response.status_code)).inc()
+        metrics.REQUESTS.labels(
+            view=view, method=metrics.method_label(request.method), status=str(response.status_code)
+        ).inc()
         metrics.LATENCY.labels(view=view).observe(elapsed)
         if not request.path.startswith(OPS_PATHS):
-            log.info("request", extra={"method": request.method, "path": request.path,
-                                       "status": response.status_code, "view": view,
-                                       "duration_ms": round(elapsed * 1000, 1)})
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "view": view,
+                    "duration_ms": round(elapsed * 1000, 1),
+                },
+            )
         return response
 
 

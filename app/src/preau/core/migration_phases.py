@@ -5,6 +5,7 @@ A migration class may set `contract = True`: it removes what the previous releas
 pending migration before the first contract one — while the old code still serves, switches
 the app hosts, then applies the *contract* phase (the rest) once no old code runs.
 """
+
 from __future__ import annotations
 
 from django.db import connections

@@ -1,4 +1,5 @@
 """Data model: establishments (tenants), accounts, memberships and the directory."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -52,8 +53,9 @@ class Platform(models.Model):
 
     maintenance = models.BooleanField(default=False)
     maintenance_message = models.TextField(blank=True)
-    school_year = models.PositiveIntegerField(null=True, blank=True,
-                                              help_text="Current school year; None = from the date")
+    school_year = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Current school year; None = from the date"
+    )
 
     @classmethod
     def get(cls) -> Platform:
@@ -79,7 +81,11 @@ class Platform(models.Model):
         now = time.monotonic()
         ttl = settings.PREAU_PLATFORM_CACHE_SECONDS
         if cls._cache["at"] is None or now - cls._cache["at"] >= ttl:
-            row = cls.objects.filter(pk=1).values("maintenance", "maintenance_message", "school_year").first()
+            row = (
+                cls.objects.filter(pk=1)
+                .values("maintenance", "maintenance_message", "school_year")
+                .first()
+            )
             state = row or {"maintenance": False, "maintenance_message": "", "school_year": None}
             state["school_year"] = state["school_year"] or school_year_of(timezone.localdate())
             cls._cache.update(at=now, state=state)
@@ -93,13 +99,15 @@ class Establishment(models.Model):
         MERGED = "merged", "Fusionné"
 
     uai = models.CharField(max_length=8, unique=True, validators=[validate_uai])
-    join_key = models.CharField(max_length=64, blank=True,
-                                help_text="ENTStructureJointure from the AAF feed")
+    join_key = models.CharField(
+        max_length=64, blank=True, help_text="ENTStructureJointure from the AAF feed"
+    )
     name = models.CharField(max_length=200)
     town = models.CharField(max_length=120, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
-    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="absorbed")
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="absorbed"
+    )
     settings = models.JSONField(default=dict, blank=True)
     maintenance = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -120,7 +128,9 @@ class EstablishmentAlias(models.Model):
     """A UAI absorbed by a merge; URLs and feeds using it resolve to `establishment`."""
 
     uai = models.CharField(max_length=8, unique=True, validators=[validate_uai])
-    establishment = models.ForeignKey(Establishment, on_delete=models.CASCADE, related_name="aliases")
+    establishment = models.ForeignKey(
+        Establishment, on_delete=models.CASCADE, related_name="aliases"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
 
@@ -174,17 +184,25 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Opt-out: notifications are e-mailed (when the platform and the establishment send them)
     # unless the user chose "Seulement dans Préau" on "Mes préférences". The database default
     # keeps rows inserted by the previous release valid (expand migration core.0003).
-    email_notifications = models.BooleanField("notifications par e-mail", default=True, db_default=True)
-    join_key = models.CharField(max_length=64, null=True, blank=True, unique=True,
-                                help_text="ENTPersonJointure (directory identifier)")
+    email_notifications = models.BooleanField(
+        "notifications par e-mail", default=True, db_default=True
+    )
+    join_key = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="ENTPersonJointure (directory identifier)",
+    )
     ine = models.CharField(max_length=16, null=True, blank=True, db_index=True)
     birth_date = models.DateField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     activation_code = models.CharField(max_length=128, blank=True)
     activation_expires = models.DateTimeField(null=True, blank=True)
-    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     disabled_at = models.DateTimeField(null=True, blank=True)
     date_joined = models.DateTimeField(default=timezone.now)
 
@@ -226,22 +244,28 @@ class Membership(models.Model):
         MANUAL = "manual", "Manuel"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
-    establishment = models.ForeignKey(Establishment, on_delete=models.CASCADE,
-                                      related_name="memberships")
+    establishment = models.ForeignKey(
+        Establishment, on_delete=models.CASCADE, related_name="memberships"
+    )
     profile = models.CharField(max_length=3, choices=Profile.choices)
     is_local_admin = models.BooleanField(default=False)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
-    gone_since = models.DateField(null=True, blank=True,
-                                  help_text="Absent from the last complete feed since")
-    disabled = models.BooleanField(default=False,
-                                   help_text="Disabled by a local admin; imports leave it alone")
+    gone_since = models.DateField(
+        null=True, blank=True, help_text="Absent from the last complete feed since"
+    )
+    disabled = models.BooleanField(
+        default=False, help_text="Disabled by a local admin; imports leave it alone"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = MembershipQuerySet.as_manager()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "establishment"],
-                                               name="membership_unique_user_establishment")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "establishment"], name="membership_unique_user_establishment"
+            )
+        ]
 
 
 class ClassGroup(models.Model):
@@ -251,20 +275,27 @@ class ClassGroup(models.Model):
         CLASS = "class", "Classe"
         GROUP = "group", "Groupe"
 
-    establishment = models.ForeignKey(Establishment, on_delete=models.CASCADE, related_name="classes")
+    establishment = models.ForeignKey(
+        Establishment, on_delete=models.CASCADE, related_name="classes"
+    )
     kind = models.CharField(max_length=5, choices=Kind.choices, default=Kind.CLASS)
     name = models.CharField(max_length=120)
     school_year = models.PositiveIntegerField()
     read_only = models.BooleanField(default=False)
     members: models.ManyToManyField[User, ClassMembership] = models.ManyToManyField(
-        User, through="ClassMembership", related_name="class_groups")
+        User, through="ClassMembership", related_name="class_groups"
+    )
 
     objects = TenantQuerySet.as_manager()
 
     class Meta:
         ordering = ["kind", "name"]
-        constraints = [models.UniqueConstraint(fields=["establishment", "kind", "name", "school_year"],
-                                               name="classgroup_unique_name")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["establishment", "kind", "name", "school_year"],
+                name="classgroup_unique_name",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -281,8 +312,9 @@ class ClassMembership(models.Model):
     objects = ClassMembershipQuerySet.as_manager()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["class_group", "user"],
-                                               name="classmembership_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["class_group", "user"], name="classmembership_unique")
+        ]
 
     def save(self, *args, **kwargs):
         # Past school years are history: read-only (bulk imports only touch the current year).
@@ -292,7 +324,9 @@ class ClassMembership(models.Model):
 
 
 class Subject(models.Model):
-    establishment = models.ForeignKey(Establishment, on_delete=models.CASCADE, related_name="subjects")
+    establishment = models.ForeignKey(
+        Establishment, on_delete=models.CASCADE, related_name="subjects"
+    )
     code = models.CharField(max_length=64)
     label = models.CharField(max_length=200, blank=True)
 
@@ -300,8 +334,9 @@ class Subject(models.Model):
 
     class Meta:
         ordering = ["code"]
-        constraints = [models.UniqueConstraint(fields=["establishment", "code"],
-                                               name="subject_unique_code")]
+        constraints = [
+            models.UniqueConstraint(fields=["establishment", "code"], name="subject_unique_code")
+        ]
 
 
 class TeachingAssignment(models.Model):
@@ -315,8 +350,13 @@ class TeachingAssignment(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["teacher", "class_group", "subject"],
-                                               name="teaching_unique", nulls_distinct=False)]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["teacher", "class_group", "subject"],
+                name="teaching_unique",
+                nulls_distinct=False,
+            )
+        ]
 
 
 class ParentLink(models.Model):
@@ -330,14 +370,19 @@ class ParentLink(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["establishment", "parent", "child"],
-                                               name="parentlink_unique")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["establishment", "parent", "child"], name="parentlink_unique"
+            )
+        ]
 
 
 class OperationLog(models.Model):
     """History of imports, merges and other operations on an establishment (kept on merge)."""
 
-    establishment = models.ForeignKey(Establishment, on_delete=models.CASCADE, related_name="operations")
+    establishment = models.ForeignKey(
+        Establishment, on_delete=models.CASCADE, related_name="operations"
+    )
     kind = models.CharField(max_length=20)  # import_aaf, import_csv, merge, year_change...
     at = models.DateTimeField(default=timezone.now)
     summary = models.JSONField(default=dict)
@@ -360,6 +405,8 @@ class LoginAttempt(models.Model):
     success = models.BooleanField()
 
     class Meta:
-        indexes = [models.Index(fields=["ip", "at"]),
-                   models.Index(fields=["prefix", "at"], name="core_loginattempt_prefix_at"),
-                   models.Index(fields=["username", "at"], name="core_loginattempt_user_at")]
+        indexes = [
+            models.Index(fields=["ip", "at"]),
+            models.Index(fields=["prefix", "at"], name="core_loginattempt_prefix_at"),
+            models.Index(fields=["username", "at"], name="core_loginattempt_user_at"),
+        ]

@@ -5,6 +5,7 @@ aliases), checks that the user is a current member (or a platform admin) and set
 `request.establishment` / `request.membership`. Views then read data only through
 `Model.objects.for_request(request)` (TenantQuerySet), which refuses to run without it.
 """
+
 import datetime as dt
 from functools import wraps
 
@@ -28,10 +29,17 @@ MEMBERSHIP_ANNOTATIONS: dict = {}
 
 
 def _member_of_active(user_id, est):
-    return (Membership.objects.current().select_related("establishment")
-            .filter(user_id=user_id, establishment__uai=est, establishment__status=Establishment.Status.ACTIVE)
-            .annotate(**{name: make() for name, make in MEMBERSHIP_ANNOTATIONS.items()})
-            .order_by("pk")[:1])
+    return (
+        Membership.objects.current()
+        .select_related("establishment")
+        .filter(
+            user_id=user_id,
+            establishment__uai=est,
+            establishment__status=Establishment.Status.ACTIVE,
+        )
+        .annotate(**{name: make() for name, make in MEMBERSHIP_ANNOTATIONS.items()})
+        .order_by("pk")[:1]
+    )
 
 
 # The hot path of every establishment page, compiled once (preau.core.prepared).
@@ -40,9 +48,11 @@ MEMBER_OF_ACTIVE = PreparedQuery(_member_of_active, est=str, user_id=int)
 
 def _member_by_session(key, now, est):
     session = UserSession.objects.filter(session_key=key, expire_date__gt=now)
-    return (_member_of_active(Subquery(session.values("user_id")[:1]), est)
-            .select_related("user")
-            .annotate(session_data=Subquery(session.values("session_data")[:1])))
+    return (
+        _member_of_active(Subquery(session.values("user_id")[:1]), est)
+        .select_related("user")
+        .annotate(session_data=Subquery(session.values("session_data")[:1]))
+    )
 
 
 # The same, when the page has not read its session yet: the session's row, its user and the
@@ -83,37 +93,53 @@ class TenantMiddleware:
         preloaded = _member_with_session(request, uai)
         resolve_user(request)
         if request.user.is_authenticated and not request.user.is_platform_admin:
-            membership = (preloaded if preloaded is not None and preloaded.user_id == request.user.pk
-                          else MEMBER_OF_ACTIVE.first(est=uai, user_id=request.user.pk))
+            membership = (
+                preloaded
+                if preloaded is not None and preloaded.user_id == request.user.pk
+                else MEMBER_OF_ACTIVE.first(est=uai, user_id=request.user.pk)
+            )
             if membership is not None:
                 if membership.establishment.maintenance:
                     return maintenance_response()
                 request.establishment, request.membership = membership.establishment, membership
                 return None
-        establishment = Establishment.objects.filter(uai=uai).first()
-        if establishment is not None and establishment.status == Establishment.Status.MERGED:
-            establishment = None
-        if establishment is None:
-            alias = EstablishmentAlias.objects.filter(uai=uai).select_related("establishment").first()
-            if alias is not None:
-                return HttpResponseRedirect(request.get_full_path().replace(
-                    f"/e/{view_kwargs['uai']}/", f"/e/{alias.establishment.uai}/", 1))
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if establishment is None:
+        return _resolve(request, uai, view_kwargs["uai"])
+
+
+def _resolve(request, uai, written):
+    """The other cases, off the hot path: a merged establishment's alias (redirect), anonymous
+    visitors (login), platform admins, unknown or inactive establishments and non-members (404),
+    maintenance. `written` is the UAI as the URL writes it."""
+    establishment = Establishment.objects.filter(uai=uai).first()
+    if establishment is not None and establishment.status == Establishment.Status.MERGED:
+        establishment = None
+    if establishment is None:
+        alias = EstablishmentAlias.objects.filter(uai=uai).select_related("establishment").first()
+        if alias is not None:
+            return HttpResponseRedirect(
+                request.get_full_path().replace(
+                    f"/e/{written}/", f"/e/{alias.establishment.uai}/", 1
+                )
+            )
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if establishment is None:
+        raise Http404("établissement inconnu")
+    membership = None
+    if not request.user.is_platform_admin:
+        membership = (
+            Membership.objects.current()
+            .filter(user=request.user, establishment=establishment)
+            .first()
+        )
+        # 404 rather than 403: do not reveal which establishments exist.
+        if membership is None or not establishment.is_active:
             raise Http404("établissement inconnu")
-        membership = None
-        if not request.user.is_platform_admin:
-            membership = (Membership.objects.current()
-                          .filter(user=request.user, establishment=establishment).first())
-            # 404 rather than 403: do not reveal which establishments exist.
-            if membership is None or not establishment.is_active:
-                raise Http404("établissement inconnu")
-            if establishment.maintenance:
-                return maintenance_response()
-        request.establishment = establishment
-        request.membership = membership
-        return None
+        if establishment.maintenance:
+            return maintenance_response()
+    request.establishment = establishment
+    request.membership = membership
+    return None
 
 
 def local_admin_required(view):
@@ -123,8 +149,10 @@ def local_admin_required(view):
     def wrapper(request, *args, **kwargs):
         if request.establishment is None:
             raise PermissionDenied
-        if not (request.user.is_platform_admin
-                or (request.membership is not None and request.membership.is_local_admin)):
+        if not (
+            request.user.is_platform_admin
+            or (request.membership is not None and request.membership.is_local_admin)
+        ):
             raise PermissionDenied
         return view(request, *args, **kwargs)
 

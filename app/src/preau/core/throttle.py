@@ -20,6 +20,7 @@ Only failures count, never successes, and nothing is ever locked for good:
 A refused attempt is not checked and not recorded: the caller answers 429 with Retry-After, and
 no web worker ever sleeps.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -75,15 +76,22 @@ def _delay(failures: int, free: int, first: float, cap: float) -> float:
 
 def _account_wait(username: str, prefix: str, known: bool, now, conf: dict) -> float:
     since = now - dt.timedelta(seconds=conf["window_seconds"])
-    rows = list(LoginAttempt.objects.filter(username=username, at__gte=since)
-                .order_by("-at").values_list("at", "success", "prefix")[:ACCOUNT_ROWS])
+    rows = list(
+        LoginAttempt.objects.filter(username=username, at__gte=since)
+        .order_by("-at")
+        .values_list("at", "success", "prefix")[:ACCOUNT_ROWS]
+    )
     failures = []
     for at, success, row_prefix in rows:
         if success:
             break  # failures before the account's last success do not count
         failures.append((at, row_prefix))
-    delay = _delay(len(failures), conf["account_free_failures"], conf["account_delay_seconds"],
-                   conf["account_max_delay_seconds"])
+    delay = _delay(
+        len(failures),
+        conf["account_free_failures"],
+        conf["account_delay_seconds"],
+        conf["account_max_delay_seconds"],
+    )
     if not delay:
         return 0.0
     last = failures[0][0]
@@ -97,23 +105,30 @@ def _account_wait(username: str, prefix: str, known: bool, now, conf: dict) -> f
 
 def _known_address(username: str, prefix: str, now, conf: dict) -> bool:
     since = now - dt.timedelta(days=conf["known_address_days"])
-    return LoginAttempt.objects.filter(username=username, prefix=prefix, success=True,
-                                       at__gte=since).exists()
+    return LoginAttempt.objects.filter(
+        username=username, prefix=prefix, success=True, at__gte=since
+    ).exists()
 
 
 def _address_seen(prefix: str, now, conf: dict) -> dict:
     """The address's failures within its window, the last one, and its free failures."""
     since = now - dt.timedelta(seconds=conf["address_window_seconds"])
     seen = LoginAttempt.objects.filter(prefix=prefix, at__gte=since).aggregate(
-        failures=Count("id", filter=Q(success=False)), last=Max("at", filter=Q(success=False)),
-        users=Count("username", filter=Q(success=True), distinct=True))
+        failures=Count("id", filter=Q(success=False)),
+        last=Max("at", filter=Q(success=False)),
+        users=Count("username", filter=Q(success=True), distinct=True),
+    )
     seen["free"] = conf["address_free_failures"] + conf["address_free_per_user"] * seen["users"]
     return seen
 
 
 def _address_wait(seen: dict, conf: dict, now) -> float:
-    delay = _delay(seen["failures"], seen["free"], conf["address_delay_seconds"],
-                   conf["address_max_delay_seconds"])
+    delay = _delay(
+        seen["failures"],
+        seen["free"],
+        conf["address_delay_seconds"],
+        conf["address_max_delay_seconds"],
+    )
     if not delay:
         return 0.0
     return (seen["last"] + dt.timedelta(seconds=delay) - now).total_seconds()
@@ -134,8 +149,12 @@ def retry_after(username: str, ip: str | None) -> int:
 
 def record_attempt(username: str, ip: str | None, success: bool) -> None:
     """One password or activation code checked for `username` from `ip`."""
-    LoginAttempt.objects.create(username=username.lower()[:150], ip=str(addresses.parse(ip) or "") or None,
-                                prefix=address_prefix(ip), success=success)
+    LoginAttempt.objects.create(
+        username=username.lower()[:150],
+        ip=str(addresses.parse(ip) or "") or None,
+        prefix=address_prefix(ip),
+        success=success,
+    )
 
 
 def wait_message(seconds: int) -> str:
@@ -166,5 +185,10 @@ def state(ip: str) -> dict:
         raise ValueError(f"{ip!r} n'est pas une adresse IP")
     conf, now = settings.LOGIN_THROTTLE, timezone.now()
     seen = _address_seen(prefix, now, conf)
-    return {"address": ip, "prefix": prefix, "failures": seen["failures"], "free_failures": seen["free"],
-            "retry_after": math.ceil(max(_address_wait(seen, conf, now), 0))}
+    return {
+        "address": ip,
+        "prefix": prefix,
+        "failures": seen["failures"],
+        "free_failures": seen["free"],
+        "retry_after": math.ceil(max(_address_wait(seen, conf, now), 0)),
+    }

@@ -1,4 +1,5 @@
 """UAI (ex-RNE) identifiers: 7 characters + a check letter derived from them."""
+
 import re
 
 # 23 letters: the alphabet without I, O and Q.

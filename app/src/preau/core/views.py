@@ -1,4 +1,5 @@
 """Web pages (French UI) and operational endpoints."""
+
 import functools
 
 from django.contrib import messages
@@ -62,7 +63,9 @@ def metrics_view(request):
 
 def _safe_next(request, default="home"):
     target = request.POST.get("next") or request.GET.get("next")
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, {request.get_host()}, request.is_secure()
+    ):
         return target
     return default
 
@@ -77,8 +80,9 @@ def login_view(request):
         wait = throttle.retry_after(username, ip)
         if wait:
             metrics.LOGINS.labels(result="throttled").inc()
-            return _throttled(request, "preau/login.html", form, wait,
-                              {"next": _safe_next(request, "")})
+            return _throttled(
+                request, "preau/login.html", form, wait, {"next": _safe_next(request, "")}
+            )
         # Unknown, not yet activated (unusable password) and disabled accounts: Django hashes
         # once for each, like a wrong password, and the answer is the same.
         user = authenticate(request, username=username, password=form.cleaned_data["password"])
@@ -90,8 +94,9 @@ def login_view(request):
         metrics.LOGINS.labels(result="failed").inc()
         form.add_error(None, "Identifiant ou mot de passe incorrect.")
         status = 401
-    return render(request, "preau/login.html", {"form": form, "next": _safe_next(request, "")},
-                  status=status)
+    return render(
+        request, "preau/login.html", {"form": form, "next": _safe_next(request, "")}, status=status
+    )
 
 
 def _throttled(request, template, form, wait: int, context=None):
@@ -146,9 +151,12 @@ def activation_view(request):
 
 @login_required
 def home(request):
-    memberships = (Membership.objects.current().filter(user=request.user,
-                                                       establishment__status="active")
-                   .select_related("establishment").order_by("establishment__name"))
+    memberships = (
+        Membership.objects.current()
+        .filter(user=request.user, establishment__status="active")
+        .select_related("establishment")
+        .order_by("establishment__name")
+    )
     return render(request, "preau/home.html", {"memberships": memberships})
 
 
@@ -158,8 +166,12 @@ def home(request):
 @local_admin_required
 def directory(request, uai):
     form = DirectorySearchForm(request.GET or None)
-    members = (Membership.objects.for_request(request).present().select_related("user")
-               .order_by("user__last_name", "user__first_name"))
+    members = (
+        Membership.objects.for_request(request)
+        .present()
+        .select_related("user")
+        .order_by("user__last_name", "user__first_name")
+    )
     if form.is_valid():
         members = accounts.search_users(members, form.cleaned_data["q"])
         if form.cleaned_data["profile"]:
@@ -167,13 +179,16 @@ def directory(request, uai):
     page = Paginator(members, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "preau/directory.html", {"form": form, "page": page,
-                                                    "query": query.urlencode()})
+    return render(
+        request, "preau/directory.html", {"form": form, "page": page, "query": query.urlencode()}
+    )
 
 
 def _member_or_404(request, user_id) -> Membership:
-    membership = get_object_or_404(Membership.objects.for_request(request).select_related("user", "establishment"),
-                                   user_id=user_id)
+    membership = get_object_or_404(
+        Membership.objects.for_request(request).select_related("user", "establishment"),
+        user_id=user_id,
+    )
     # A local admin does not even see a platform admin's account.
     if membership.user.is_platform_admin and not request.user.is_platform_admin:
         raise PermissionDenied
@@ -187,8 +202,12 @@ def _user_page(request, membership, refusal, new_code=None, status=200):
         "membership": membership,
         "person": user,
         "classes": ClassGroup.objects.for_request(request).filter(members=user, school_year=year),
-        "children": ParentLink.objects.for_request(request).filter(parent=user).select_related("child"),
-        "parents": ParentLink.objects.for_request(request).filter(child=user).select_related("parent"),
+        "children": ParentLink.objects.for_request(request)
+        .filter(parent=user)
+        .select_related("child"),
+        "parents": ParentLink.objects.for_request(request)
+        .filter(child=user)
+        .select_related("parent"),
         "refusal": refusal,
         # The code is shown once, on this response, never stored in clear.
         "new_code": new_code,
@@ -241,13 +260,21 @@ def directory_enable(request, membership, **who):
 
 @local_admin_required
 def class_list(request, uai):
-    classes = ClassGroup.objects.for_request(request).filter(school_year=Platform.current_school_year())
+    classes = ClassGroup.objects.for_request(request).filter(
+        school_year=Platform.current_school_year()
+    )
     return render(request, "preau/classes.html", {"classes": classes})
 
 
 @local_admin_required
 def class_detail(request, uai, class_id):
     class_group = get_object_or_404(ClassGroup.objects.for_request(request), pk=class_id)
-    members = (ClassMembership.objects.for_request(request).filter(class_group=class_group)
-               .select_related("user").order_by("user__last_name", "user__first_name"))
-    return render(request, "preau/class_detail.html", {"class_group": class_group, "members": members})
+    members = (
+        ClassMembership.objects.for_request(request)
+        .filter(class_group=class_group)
+        .select_related("user")
+        .order_by("user__last_name", "user__first_name")
+    )
+    return render(
+        request, "preau/class_detail.html", {"class_group": class_group, "members": members}
+    )

@@ -1,4 +1,5 @@
 """django-otp devices of a user: the authenticator app (TOTP) and the recovery codes (static)."""
+
 import re
 from base64 import b32encode
 from dataclasses import dataclass
@@ -41,23 +42,29 @@ def pending_totp(user) -> TOTPDevice:
     """The enrolment's unconfirmed device: the same at each visit until confirmed, so that the
     QR code once scanned stays valid."""
     return totp_device(user, confirmed=False) or TOTPDevice.objects.create(
-        user=user, name=TOTP_NAME, confirmed=False)
+        user=user, name=TOTP_NAME, confirmed=False
+    )
 
 
 def qr_svg(device: TOTPDevice) -> Markup:
     """The device's otpauth:// URL as an inline SVG QR code (no Pillow, no external file)."""
-    image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage,
-                        box_size=10, border=4)
+    image = qrcode.make(
+        device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=4
+    )
     svg = image.to_string(encoding="unicode")
-    svg = re.sub(r'^<svg width="[^"]*" height="[^"]*"',
-                 f'<svg class="qr" role="img" aria-label="{QR_LABEL}"', svg, count=1)
+    svg = re.sub(
+        r'^<svg width="[^"]*" height="[^"]*"',
+        f'<svg class="qr" role="img" aria-label="{QR_LABEL}"',
+        svg,
+        count=1,
+    )
     return Markup(svg)
 
 
 def secret_text(device: TOTPDevice) -> str:
     """The secret in base32 by groups of four, for people who type it in."""
     secret = b32encode(device.bin_key).decode()
-    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
 def normalize_code(code: str) -> str:
@@ -106,7 +113,8 @@ def new_recovery_codes(user) -> list[str]:
         codes.add(StaticToken.random_token())
     with transaction.atomic():
         device = recovery_device(user) or StaticDevice.objects.create(
-            user=user, name=RECOVERY_NAME, confirmed=True)
+            user=user, name=RECOVERY_NAME, confirmed=True
+        )
         device.token_set.all().delete()
         StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
     return sorted(codes)

@@ -11,6 +11,7 @@ Cost: it runs after `TenantMiddleware.process_view`, so the user and the members
 read; whether the session needs a second factor is decided at login (`remember_requirement`,
 one query) and kept in the session. A user who needs none costs no query on any page.
 """
+
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -23,13 +24,24 @@ from preau.core.models import Membership
 SESSION_REQUIRED = "preau_2fa_required"
 
 # Reachable before the second factor: probes, logging in or out, and the second-factor pages.
-EXEMPT_URL_NAMES = frozenset({"healthz", "readyz", "metrics", "login", "logout", "activation",
-                              "two_factor_setup", "two_factor_verify"})
+EXEMPT_URL_NAMES = frozenset(
+    {
+        "healthz",
+        "readyz",
+        "metrics",
+        "login",
+        "logout",
+        "activation",
+        "two_factor_setup",
+        "two_factor_verify",
+    }
+)
 
 
 def needs_second_factor(user) -> bool:
-    return user.is_superuser or (Membership.objects.current()
-                                 .filter(user=user, is_local_admin=True).exists())
+    return user.is_superuser or (
+        Membership.objects.current().filter(user=user, is_local_admin=True).exists()
+    )
 
 
 def remember_requirement(sender, request, user, **kwargs) -> None:

@@ -1,4 +1,5 @@
 """The second-factor pages: enrolment, verification, "Sécurité du compte" (global URLs)."""
+
 import logging
 
 import django_otp
@@ -20,17 +21,24 @@ def _verified(request, device) -> None:
     key: a key known before the second factor is worth nothing after it."""
     django_otp.login(request, device)
     request.session.cycle_key()
-    log.info("second factor verified", extra={"user_id": request.user.pk,
-                                               "device": type(device).__name__})
+    log.info(
+        "second factor verified",
+        extra={"user_id": request.user.pk, "device": type(device).__name__},
+    )
 
 
 def _refused(request, form, check, template, context):
     """The page again with the reason: throttled (429, Retry-After) or a wrong code (400)."""
-    log.warning("second factor refused", extra={"user_id": request.user.pk,
-                                                 "throttled": check.retry_after is not None})
+    log.warning(
+        "second factor refused",
+        extra={"user_id": request.user.pk, "throttled": check.retry_after is not None},
+    )
     if check.retry_after is not None:
-        form.add_error(None, f"Trop de codes erronés. Réessayez dans {check.retry_after} "
-                             f"seconde{'s' if check.retry_after > 1 else ''}.")
+        form.add_error(
+            None,
+            f"Trop de codes erronés. Réessayez dans {check.retry_after} "
+            f"seconde{'s' if check.retry_after > 1 else ''}.",
+        )
         response = render(request, template, context, status=429)
         response["Retry-After"] = str(check.retry_after)
         return response
@@ -54,8 +62,12 @@ def setup(request):
         return redirect(policy.second_factor_url(user, next_url))
     device = devices.pending_totp(user)
     form = EnrolmentForm(request.POST or None)
-    context = {"form": form, "next": next_url, "qr": devices.qr_svg(device),
-               "secret": devices.secret_text(device)}
+    context = {
+        "form": form,
+        "next": next_url,
+        "qr": devices.qr_svg(device),
+        "secret": devices.secret_text(device),
+    }
     if request.method != "POST":
         return render(request, "twofactor/setup.html", context)
     if not form.is_valid():
@@ -91,15 +103,18 @@ def verify(request):
     _verified(request, check.device)
     if isinstance(check.device, devices.StaticDevice):
         left = devices.recovery_codes_left(user)
-        messages.warning(request, f"Code de secours utilisé : il vous en reste {left}. Vous pouvez "
-                                  "en générer de nouveaux depuis « Sécurité du compte ».")
+        messages.warning(
+            request,
+            f"Code de secours utilisé : il vous en reste {left}. Vous pouvez "
+            "en générer de nouveaux depuis « Sécurité du compte ».",
+        )
     return redirect(next_url or "home")
 
 
 @never_cache
 @login_required
 def security(request):
-    """"Sécurité du compte": the second factor in use, recovery codes left, new codes."""
+    """ "Sécurité du compte": the second factor in use, recovery codes left, new codes."""
     user = request.user
     context = {"required": policy.is_required(request, user)}
     if context["required"]:

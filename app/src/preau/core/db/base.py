@@ -9,6 +9,7 @@ older than RECHECK_AFTER_SECONDS: a quiet worker checks as before; a busy one do
 connection that broke within that second fails one request with the database page (503, as
 any database error does), is closed at the end of it, and the next request reconnects.
 """
+
 import time
 
 from django.db.backends.postgresql import base

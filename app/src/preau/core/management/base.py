@@ -3,8 +3,8 @@
 Human report on stdout by default, one JSON document with --json. Errors exit non-zero with a
 clear message (and a JSON document {"ok": false, ...} with --json).
 """
-import json
 
+import json
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
@@ -29,8 +29,9 @@ class OpsCommand(BaseCommand):
     def add_common(self, parser):
         parser.add_argument("--json", action="store_true", help="machine-readable output")
         if self.changes_data:
-            parser.add_argument("--dry-run", action="store_true",
-                                help="compute and report, change nothing")
+            parser.add_argument(
+                "--dry-run", action="store_true", help="compute and report, change nothing"
+            )
 
     def handle(self, *args, **options):
         self.as_json = options.get("json", False)
@@ -39,19 +40,28 @@ class OpsCommand(BaseCommand):
                 self.check_environment()
                 result = self.run(**options)
             except DatabaseError as exc:
-                raise OpsError(f"erreur de base de données, rien n'a été modifié : "
-                               f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0]}") from exc
+                raise OpsError(
+                    f"erreur de base de données, rien n'a été modifié : "
+                    f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
+                ) from exc
         except OpsError as exc:
             if self.as_json:
-                self.stdout.write(json.dumps({"ok": False, "error": str(exc), "errors": exc.errors},
-                                             ensure_ascii=False, indent=2, default=str))
+                self.stdout.write(
+                    json.dumps(
+                        {"ok": False, "error": str(exc), "errors": exc.errors},
+                        ensure_ascii=False,
+                        indent=2,
+                        default=str,
+                    )
+                )
             else:
                 for error in exc.errors:
                     self.stderr.write(f"  - {error}")
             raise
         if self.as_json:
-            self.stdout.write(json.dumps({"ok": True, **result}, ensure_ascii=False, indent=2,
-                                         default=str))
+            self.stdout.write(
+                json.dumps({"ok": True, **result}, ensure_ascii=False, indent=2, default=str)
+            )
         else:
             self.stdout.write(self.render(result))
 
@@ -60,9 +70,11 @@ class OpsCommand(BaseCommand):
 
         if self.refused_in_production and settings.PREAU_ENVIRONMENT == "production":
             name = self.__module__.rsplit(".", 1)[-1]
-            raise OpsError(f"{name} refusé sur une plateforme de production (réglage PREAU_ENVIRONMENT = "
-                           "\"production\", [security] environment de preau.toml) : il crée des comptes "
-                           "dont le mot de passe est connu de tous")
+            raise OpsError(
+                f"{name} refusé sur une plateforme de production (réglage PREAU_ENVIRONMENT = "
+                '"production", [security] environment de preau.toml) : il crée des comptes '
+                "dont le mot de passe est connu de tous"
+            )
 
     def run(self, **options) -> dict:
         raise NotImplementedError
@@ -85,5 +97,3 @@ def get_establishment(uai: str, allow_inactive: bool = False):
     if not allow_inactive and not establishment.is_active:
         raise OpsError(f"établissement {uai} : statut {establishment.status}, opération refusée")
     return establishment
-
-

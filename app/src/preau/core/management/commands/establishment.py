@@ -15,13 +15,17 @@ class Command(OpsCommand):
     changes_data = False  # --dry-run is declared per sub-command
 
     def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="action", required=True, metavar="{create,archive,list,merge,admin}")
+        sub = parser.add_subparsers(
+            dest="action", required=True, metavar="{create,archive,list,merge,admin}"
+        )
         create = sub.add_parser("create", help="create an establishment")
         create.add_argument("uai")
         create.add_argument("--name", required=True)
         create.add_argument("--town", default="")
         create.add_argument("--dry-run", action="store_true")
-        archive = sub.add_parser("archive", help="archive an establishment (users keep their accounts)")
+        archive = sub.add_parser(
+            "archive", help="archive an establishment (users keep their accounts)"
+        )
         archive.add_argument("uai")
         archive.add_argument("--dry-run", action="store_true")
         sub.add_parser("list", help="list establishments with their counts")
@@ -29,16 +33,24 @@ class Command(OpsCommand):
         admin.add_argument("uai")
         admin.add_argument("username")
         admin.add_argument("--remove", action="store_true")
-        admin.add_argument("--profile", choices=Profile.values, default="DIR",
-                           help="profile if the user is not yet a member (default DIR)")
+        admin.add_argument(
+            "--profile",
+            choices=Profile.values,
+            default="DIR",
+            help="profile if the user is not yet a member (default DIR)",
+        )
         admin.add_argument("--dry-run", action="store_true")
         merge = sub.add_parser("merge", help="merge SRC_UAI into DST_UAI (SRC becomes an alias)")
         merge.add_argument("src_uai")
         merge.add_argument("dst_uai")
         merge.add_argument("--dry-run", action="store_true")
         for p in (create, archive, merge, admin, sub.choices["list"]):
-            p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                           help="machine-readable output")
+            p.add_argument(
+                "--json",
+                action="store_true",
+                default=argparse.SUPPRESS,
+                help="machine-readable output",
+            )
 
     def run(self, action, **options):
         return getattr(self, f"do_{action}")(**options)
@@ -52,6 +64,7 @@ class Command(OpsCommand):
         if Establishment.objects.filter(uai=uai).exists():
             raise OpsError(f"établissement {uai} déjà existant")
         from preau.core.models import EstablishmentAlias
+
         if EstablishmentAlias.objects.filter(uai=uai).exists():
             raise OpsError(f"{uai} est un alias (établissement fusionné)")
         with transaction.atomic():
@@ -88,26 +101,45 @@ class Command(OpsCommand):
             membership.is_local_admin = not remove
             membership.gone_since = None if not remove else membership.gone_since
             membership.save()
-            result = {"action": "admin", "dry_run": dry_run, "establishment": _describe(est),
-                      "username": user.username, "local_admin": membership.is_local_admin,
-                      "profile": membership.profile}
+            result = {
+                "action": "admin",
+                "dry_run": dry_run,
+                "establishment": _describe(est),
+                "username": user.username,
+                "local_admin": membership.is_local_admin,
+                "profile": membership.profile,
+            }
             if dry_run:
                 transaction.set_rollback(True)
         return result
 
     def do_list(self, **_):
         year = Platform.current_school_year()
-        rows = (Establishment.objects.annotate(
-            classes_count=Count("classes", filter=Q(classes__kind="class", classes__school_year=year),
-                                distinct=True))
-            .prefetch_related("aliases").order_by("uai"))
+        rows = (
+            Establishment.objects.annotate(
+                classes_count=Count(
+                    "classes",
+                    filter=Q(classes__kind="class", classes__school_year=year),
+                    distinct=True,
+                )
+            )
+            .prefetch_related("aliases")
+            .order_by("uai")
+        )
         by_profile = {}
         from preau.core.models import Membership
-        for est_id, profile, n in (Membership.objects.present().values_list("establishment_id", "profile")
-                                   .annotate(n=Count("id"))):
+
+        for est_id, profile, n in (
+            Membership.objects.present()
+            .values_list("establishment_id", "profile")
+            .annotate(n=Count("id"))
+        ):
             by_profile.setdefault(est_id, {})[profile] = n
-        last_import = dict(OperationLog.objects.filter(kind__startswith="import")
-                           .values_list("establishment_id").annotate(m=Max("at")))
+        last_import = dict(
+            OperationLog.objects.filter(kind__startswith="import")
+            .values_list("establishment_id")
+            .annotate(m=Max("at"))
+        )
         items = []
         for est in rows:
             item = _describe(est)
@@ -133,38 +165,71 @@ class Command(OpsCommand):
     def render(self, result):
         action = result["action"]
         if action == "list":
-            lines = [f"{'UAI':9} {'statut':9} {'utilisateurs':>12} {'classes':>7}  dernier import   nom"]
+            lines = [
+                f"{'UAI':9} {'statut':9} {'utilisateurs':>12} {'classes':>7}  dernier import   nom"
+            ]
             for e in result["establishments"]:
-                last = e["last_import"].astimezone().strftime("%d/%m/%Y %H:%M") if e["last_import"] else "-"
-                lines.append(f"{e['uai']:9} {e['status']:9} {e['users']:>12} {e['classes']:>7}  "
-                             f"{last:16} {e['name']}")
-                lines.append("          " + " ".join(f"{p}={n}" for p, n in e["users_by_profile"].items()))
+                last = (
+                    e["last_import"].astimezone().strftime("%d/%m/%Y %H:%M")
+                    if e["last_import"]
+                    else "-"
+                )
+                lines.append(
+                    f"{e['uai']:9} {e['status']:9} {e['users']:>12} {e['classes']:>7}  "
+                    f"{last:16} {e['name']}"
+                )
+                lines.append(
+                    "          " + " ".join(f"{p}={n}" for p, n in e["users_by_profile"].items())
+                )
             return "\n".join(lines)
         dry = " (SIMULATION, rien n'a été modifié)" if result.get("dry_run") else ""
         if action == "merge":
             lines = [f"Fusion de {result['src']} dans {result['dst']}{dry}"]
             lines.append(f"{'':22}{'avant SRC':>10}{'avant DST':>10}{'après DST':>10}")
-            for key in ("memberships", "classes", "groups", "class_memberships", "subjects",
-                        "teachings", "parent_links", "operations", "aliases"):
-                lines.append(f"{key:22}{result['before']['src'][key]:>10}{result['before']['dst'][key]:>10}"
-                             f"{result['after']['dst'][key]:>10}")
+            for key in (
+                "memberships",
+                "classes",
+                "groups",
+                "class_memberships",
+                "subjects",
+                "teachings",
+                "parent_links",
+                "operations",
+                "aliases",
+            ):
+                lines.append(
+                    f"{key:22}{result['before']['src'][key]:>10}{result['before']['dst'][key]:>10}"
+                    f"{result['after']['dst'][key]:>10}"
+                )
             for r in result["renamed_classes"]:
                 lines.append(f"classe renommée : {r['from']} → {r['to']}")
             for m in result["merged_accounts"]:
                 lines.append(f"comptes fusionnés : {m['absorbed']} → {m['kept']}")
             lines.append(f"doublons fusionnés : {result['merged_memberships']} rattachement(s)")
-            lines.append("contrôles : " + ("OK" if all(c["ok"] for c in result["checks"]) else "ÉCHEC"))
+            lines.append(
+                "contrôles : " + ("OK" if all(c["ok"] for c in result["checks"]) else "ÉCHEC")
+            )
             return "\n".join(lines)
         e = result["establishment"]
         if action == "admin":
-            state = "administrateur local" if result["local_admin"] else "n'est plus administrateur local"
+            state = (
+                "administrateur local"
+                if result["local_admin"]
+                else "n'est plus administrateur local"
+            )
             return f"{result['username']} : {state} de {e['uai']} {e['name']}{dry}"
         verb = {"create": "créé", "archive": "archivé"}[action]
         return f"Établissement {e['uai']} {e['name']} ({e['town']}) {verb}{dry}"
 
 
 def _describe(est: Establishment) -> dict:
-    return {"uai": est.uai, "name": est.name, "town": est.town, "status": est.status,
-            "join_key": est.join_key, "aliases": [a.uai for a in est.aliases.all()] if est.pk else [],
-            "merged_into": est.merged_into.uai if est.merged_into is not None else None,
-            "maintenance": est.maintenance}
+    return {
+        "uai": est.uai,
+        "name": est.name,
+        "town": est.town,
+        "status": est.status,
+        "join_key": est.join_key,
+        "aliases": [a.uai for a in est.aliases.all()] if est.pk else [],
+        "merged_into": est.merged_into.uai if est.merged_into is not None else None,
+        "maintenance": est.maintenance,
+    }

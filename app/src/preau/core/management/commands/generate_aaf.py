@@ -25,5 +25,7 @@ class Command(OpsCommand):
 
     def render(self, result):
         c = result["counts"]
-        return (f"Flux AAF de {result['uai']} : {c['students']} élèves, {c['parents']} responsables, "
-                f"{c['staff']} personnels, {c['classes']} classes\n" + "\n".join(result["files"]))
+        return (
+            f"Flux AAF de {result['uai']} : {c['students']} élèves, {c['parents']} responsables, "
+            f"{c['staff']} personnels, {c['classes']} classes\n" + "\n".join(result["files"])
+        )

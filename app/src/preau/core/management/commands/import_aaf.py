@@ -3,14 +3,18 @@ from preau.core.management.base import OpsCommand, OpsError, get_establishment
 
 
 def render_import(result: dict) -> str:
-    lines = [f"Import {result['kind']} de {result['uai']} ({', '.join(result['files'])})"
-             + (" — SIMULATION, rien n'a été modifié" if result["dry_run"] else "")]
+    lines = [
+        f"Import {result['kind']} de {result['uai']} ({', '.join(result['files'])})"
+        + (" — SIMULATION, rien n'a été modifié" if result["dry_run"] else "")
+    ]
     for name, counts in result.items():
         if isinstance(counts, dict) and name != "totals":
             lines.append(f"  {name:18} " + "  ".join(f"{k} {v}" for k, v in counts.items()))
     totals = result["totals"]
-    lines.append(f"Total : {totals['created']} créé(s), {totals['updated']} modifié(s), "
-                 f"{result['persons_in_feed']} personne(s) dans le flux")
+    lines.append(
+        f"Total : {totals['created']} créé(s), {totals['updated']} modifié(s), "
+        f"{result['persons_in_feed']} personne(s) dans le flux"
+    )
     notices = result.get("notices") or []
     if notices:
         lines.append(f"À vérifier ({len(notices)}) :")
@@ -32,8 +36,10 @@ class Command(OpsCommand):
         try:
             return do_import(establishment, files, dry_run=dry_run)
         except importer.ImportRejected as exc:
-            raise OpsError(f"import refusé : {len(exc.errors)} erreur(s), rien n'a été importé",
-                           [e.as_dict() if self.as_json else str(e) for e in exc.errors]) from None
+            raise OpsError(
+                f"import refusé : {len(exc.errors)} erreur(s), rien n'a été importé",
+                [e.as_dict() if self.as_json else str(e) for e in exc.errors],
+            ) from None
 
     def render(self, result):
         return render_import(result)

@@ -5,8 +5,10 @@ from preau.core.management.base import OpsCommand, OpsError
 
 
 class Command(OpsCommand):
-    help = ("Login throttling of an address (IPv6: its /64): its recent failures and wait, or "
-            "--forgive them (a collège slowed by one pupil's spraying, once dealt with).")
+    help = (
+        "Login throttling of an address (IPv6: its /64): its recent failures and wait, or "
+        "--forgive them (a collège slowed by one pupil's spraying, once dealt with)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("address", help="client address, as the app sees it")
@@ -25,7 +27,9 @@ class Command(OpsCommand):
 
     def render(self, r):
         dry = " (SIMULATION)" if r["dry_run"] else ""
-        lines = [f"{r['prefix']} : {r['failures']} échec(s) récent(s), attente {r['retry_after']} s{dry}"]
+        lines = [
+            f"{r['prefix']} : {r['failures']} échec(s) récent(s), attente {r['retry_after']} s{dry}"
+        ]
         if r["forgiven"]:
             lines.append(f"{r['forgiven']} échec(s) oublié(s)")
         return "\n".join(lines)

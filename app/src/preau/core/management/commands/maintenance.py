@@ -10,7 +10,9 @@ class Command(OpsCommand):
     def add_arguments(self, parser):
         parser.add_argument("state", choices=["on", "off", "status"])
         parser.add_argument("--uai", help="only this establishment")
-        parser.add_argument("--message", default="", help="message shown on the 503 page (global only)")
+        parser.add_argument(
+            "--message", default="", help="message shown on the 503 page (global only)"
+        )
 
     def run(self, state, uai=None, message="", dry_run=False, **_):
         with transaction.atomic():

@@ -5,17 +5,23 @@ from preau.core.management.base import OpsCommand
 
 
 class Command(OpsCommand):
-    help = ("Apply the migrations of one phase of a rolling release: `expand` (before the app "
-            "hosts switch: every pending migration up to the first one marked contract = True), "
-            "`contract` (after every host runs the new code: the rest), or `plan` (list both).")
+    help = (
+        "Apply the migrations of one phase of a rolling release: `expand` (before the app "
+        "hosts switch: every pending migration up to the first one marked contract = True), "
+        "`contract` (after every host runs the new code: the rest), or `plan` (list both)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("phase", choices=["expand", "contract", "plan"])
 
     def run(self, phase, dry_run=False, **_):
         expand, contract = migration_phases.pending()
-        result = {"phase": phase, "expand": migration_phases.labels(expand),
-                  "contract": migration_phases.labels(contract), "applied": []}
+        result = {
+            "phase": phase,
+            "expand": migration_phases.labels(expand),
+            "contract": migration_phases.labels(contract),
+            "applied": [],
+        }
         if phase == "plan" or dry_run:
             return result
         if phase == "expand":
@@ -29,6 +35,8 @@ class Command(OpsCommand):
 
     def render(self, result):
         if result["phase"] == "plan":
-            return (f"expand : {', '.join(result['expand']) or 'rien'}\n"
-                    f"contract : {', '.join(result['contract']) or 'rien'}")
+            return (
+                f"expand : {', '.join(result['expand']) or 'rien'}\n"
+                f"contract : {', '.join(result['contract']) or 'rien'}"
+            )
         return f"migrations appliquées ({result['phase']}) : {', '.join(result['applied']) or 'aucune'}"

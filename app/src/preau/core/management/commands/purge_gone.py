@@ -10,9 +10,11 @@ from preau.ent.files import purge_orphans
 
 
 class Command(OpsCommand):
-    help = ("Retention (RGPD): disable accounts gone for more than [retention] disable_after_days, "
-            "delete accounts disabled for more than delete_after_days; drop connection logs older than a year "
-            "and files nothing references any more ([uploads] orphan_grace_hours).")
+    help = (
+        "Retention (RGPD): disable accounts gone for more than [retention] disable_after_days, "
+        "delete accounts disabled for more than delete_after_days; drop connection logs older than a year "
+        "and files nothing references any more ([uploads] orphan_grace_hours)."
+    )
 
     def run(self, dry_run=False, **_):
         now = timezone.now()
@@ -24,32 +26,49 @@ class Command(OpsCommand):
             cutoff = today - dt.timedelta(days=disable_days)
             still_here = Membership.objects.filter(gone_since__isnull=True).values("user_id")
             recently_gone = Membership.objects.filter(gone_since__gt=cutoff).values("user_id")
-            to_disable = (User.objects.filter(is_active=True, is_superuser=False,
-                                              memberships__gone_since__lte=cutoff)
-                          .exclude(pk__in=still_here).exclude(pk__in=recently_gone).distinct())
+            to_disable = (
+                User.objects.filter(
+                    is_active=True, is_superuser=False, memberships__gone_since__lte=cutoff
+                )
+                .exclude(pk__in=still_here)
+                .exclude(pk__in=recently_gone)
+                .distinct()
+            )
             disabled = list(to_disable.values_list("username", flat=True))
-            User.objects.filter(pk__in=to_disable.values("pk")).update(is_active=False, disabled_at=now)
+            User.objects.filter(pk__in=to_disable.values("pk")).update(
+                is_active=False, disabled_at=now
+            )
             # Personal data deleted after the second delay (memberships, links cascade).
             # (Accounts still in a directory, e.g. disabled by a local admin, are kept.)
-            to_delete = (User.objects.filter(is_active=False, is_superuser=False,
-                                             disabled_at__lte=now - dt.timedelta(days=delete_days))
-                         .exclude(pk__in=still_here))
+            to_delete = User.objects.filter(
+                is_active=False,
+                is_superuser=False,
+                disabled_at__lte=now - dt.timedelta(days=delete_days),
+            ).exclude(pk__in=still_here)
             deleted = list(to_delete.values_list("username", flat=True))
             to_delete.delete()
             logs, _ = LoginAttempt.objects.filter(at__lt=now - dt.timedelta(days=365)).delete()
             # Last: the files of what was just deleted are orphans too.
             orphan_files = purge_orphans(now)
-            result = {"dry_run": dry_run, "disable_after_days": disable_days,
-                      "delete_after_days": delete_days, "disabled": disabled, "deleted": deleted,
-                      "connection_logs_deleted": logs, "orphan_files_deleted": orphan_files}
+            result = {
+                "dry_run": dry_run,
+                "disable_after_days": disable_days,
+                "delete_after_days": delete_days,
+                "disabled": disabled,
+                "deleted": deleted,
+                "connection_logs_deleted": logs,
+                "orphan_files_deleted": orphan_files,
+            }
             if dry_run:
                 transaction.set_rollback(True)
         return result
 
     def render(self, r):
         dry = " (SIMULATION, rien n'a été modifié)" if r["dry_run"] else ""
-        return (f"Rétention{dry} : {len(r['disabled'])} compte(s) désactivé(s) "
-                f"(absents depuis plus de {r['disable_after_days']} j), {len(r['deleted'])} supprimé(s) "
-                f"(désactivés depuis plus de {r['delete_after_days']} j), "
-                f"{r['connection_logs_deleted']} journal(aux) de connexion de plus d'un an supprimé(s), "
-                f"{r['orphan_files_deleted']} fichier(s) rattaché(s) à rien supprimé(s)")
+        return (
+            f"Rétention{dry} : {len(r['disabled'])} compte(s) désactivé(s) "
+            f"(absents depuis plus de {r['disable_after_days']} j), {len(r['deleted'])} supprimé(s) "
+            f"(désactivés depuis plus de {r['delete_after_days']} j), "
+            f"{r['connection_logs_deleted']} journal(aux) de connexion de plus d'un an supprimé(s), "
+            f"{r['orphan_files_deleted']} fichier(s) rattaché(s) à rien supprimé(s)"
+        )
