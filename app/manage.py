@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Development shim: same as the installed `preau-manage` console script."""
+
 import sys
 from pathlib import Path
 

@@ -10,6 +10,7 @@ app host with the release's Python, against the platform's database):
 Sessions are written like a login would (no password hashing); the counts by profile go to stderr
 as JSON.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,34 +45,62 @@ def open_sessions(path: Path, per_profile: dict[str, int]) -> dict:
     rng = random.Random(7)
     lines, counts = [], {}
     for profile, wanted in per_profile.items():
-        members = list(Membership.objects.filter(establishment__uai__startswith="0825", profile__in=profile.split("+"))
-                       .select_related("user", "establishment").order_by("?")[:wanted])
+        members = list(
+            Membership.objects.filter(
+                establishment__uai__startswith="0825", profile__in=profile.split("+")
+            )
+            .select_related("user", "establishment")
+            .order_by("?")[:wanted]
+        )
         counts[profile] = len(members)
         user_ids = [m.user_id for m in members]
-        children = dict(ParentLink.objects.filter(parent_id__in=user_ids).values_list("parent_id", "child_id"))
+        children = dict(
+            ParentLink.objects.filter(parent_id__in=user_ids).values_list("parent_id", "child_id")
+        )
         pupils = set(user_ids) | set(children.values())
-        conversation = dict(Participant.objects.filter(user_id__in=set(user_ids) | pupils)
-                            .values_list("user_id", "conversation_id"))
-        class_of = dict(ClassMembership.objects.filter(user_id__in=pupils, class_group__kind="class")
-                        .values_list("user_id", "class_group_id"))
+        conversation = dict(
+            Participant.objects.filter(user_id__in=set(user_ids) | pupils).values_list(
+                "user_id", "conversation_id"
+            )
+        )
+        class_of = dict(
+            ClassMembership.objects.filter(
+                user_id__in=pupils, class_group__kind="class"
+            ).values_list("user_id", "class_group_id")
+        )
         file_of = dict(Document.objects.values_list("class_group_id", "file_id"))
-        assessment_of = {t: (a, c) for t, a, c in Assessment.objects.filter(teacher_id__in=user_ids)
-                         .values_list("teacher_id", "pk", "class_group_id")}
+        assessment_of = {
+            t: (a, c)
+            for t, a, c in Assessment.objects.filter(teacher_id__in=user_ids).values_list(
+                "teacher_id", "pk", "class_group_id"
+            )
+        }
         for m in members:
             e = f"/e/{m.establishment.uai}/"
             urls = [e] * 3 + [e + "messagerie/"] * 2
             pupil = m.user_id if profile == "ELV" else children.get(m.user_id)
             if profile in ("ELV", "TUT"):
-                urls += [e + "notes/"] * 2 + [e + "cahier-de-textes/"] * 2 + [e + "emploi-du-temps/", e + "documents/"]
+                urls += (
+                    [e + "notes/"] * 2
+                    + [e + "cahier-de-textes/"] * 2
+                    + [e + "emploi-du-temps/", e + "documents/"]
+                )
                 urls += [e + "vie-scolaire/"] * (2 if profile == "TUT" else 1)
                 if pupil in class_of and class_of[pupil] in file_of:
                     urls.append(f"{e}fichiers/{file_of[class_of[pupil]]}/")
             elif profile == "ENS":
-                urls += [e + "notes/", e + "cahier-de-textes/", e + "documents/", e + "emploi-du-temps/"]
+                urls += [
+                    e + "notes/",
+                    e + "cahier-de-textes/",
+                    e + "documents/",
+                    e + "emploi-du-temps/",
+                ]
                 if m.user_id in assessment_of:
                     assessment, klass = assessment_of[m.user_id]
-                    urls += [f"{e}notes/evaluations/{assessment}/"] * 2 + [f"{e}notes/classes/{klass}/",
-                                                                          f"{e}vie-scolaire/appel/{klass}/"]
+                    urls += [f"{e}notes/evaluations/{assessment}/"] * 2 + [
+                        f"{e}notes/classes/{klass}/",
+                        f"{e}vie-scolaire/appel/{klass}/",
+                    ]
             else:
                 urls += [e + "vie-scolaire/"] * 3 + [e + "actualites/"]
             if m.user_id in conversation:

@@ -13,6 +13,7 @@ requests, mean CPU ms and mean SQL queries, then the whole mix, and the CPU that
 backend spent on it (read from /proc: PostgreSQL runs on the same machine). --profile N prints cProfile's top
 N functions by cumulative time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -120,20 +121,31 @@ def table(stats: dict) -> str:
     mean)."""
     stats = dict(stats)
     postgres = stats.pop("_postgres_cpu", None)
-    lines = ["| view | requests | CPU ms / request (mean) | median | SQL queries / request |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| view | requests | CPU ms / request (mean) | median | SQL queries / request |",
+        "|---|---|---|---|---|",
+    ]
     for view, values in sorted(stats.items(), key=lambda kv: -len(kv[1])):
         cpu, sql = values[0::2], values[1::2]
-        lines.append(f"| {view} | {len(cpu)} | {1000 * sum(cpu) / len(cpu):.1f} | "
-                     f"{1000 * statistics.median(cpu):.1f} | {sum(sql) / len(sql):.1f} |")
-    for label, views in (("mix", stats), ("mix without logins", {k: v for k, v in stats.items() if k != "login"})):
+        lines.append(
+            f"| {view} | {len(cpu)} | {1000 * sum(cpu) / len(cpu):.1f} | "
+            f"{1000 * statistics.median(cpu):.1f} | {sum(sql) / len(sql):.1f} |"
+        )
+    for label, views in (
+        ("mix", stats),
+        ("mix without logins", {k: v for k, v in stats.items() if k != "login"}),
+    ):
         cpu = [c for values in views.values() for c in values[0::2]]
         sql = [q for values in views.values() for q in values[1::2]]
-        lines.append(f"| **{label}** | {len(cpu)} | **{1000 * sum(cpu) / len(cpu):.2f}** | "
-                     f"{1000 * statistics.median(cpu):.1f} | **{sum(sql) / len(sql):.1f}** |")
+        lines.append(
+            f"| **{label}** | {len(cpu)} | **{1000 * sum(cpu) / len(cpu):.2f}** | "
+            f"{1000 * statistics.median(cpu):.1f} | **{sum(sql) / len(sql):.1f}** |"
+        )
     if postgres is not None:
         total = sum(len(values) // 2 for values in stats.values())
-        lines.append(f"\nPostgreSQL backend CPU: {1000 * postgres / total:.1f} ms per request (whole mix)")
+        lines.append(
+            f"\nPostgreSQL backend CPU: {1000 * postgres / total:.1f} ms per request (whole mix)"
+        )
     return "\n".join(lines)
 
 
@@ -152,23 +164,39 @@ def same_hashing_as_the_code() -> None:
     bench = User.objects.filter(memberships__establishment__uai__startswith="0825")
     current = bench.values_list("password", flat=True).first()
     if current and identify_hasher(current).must_update(current):
-        User.objects.filter(pk__in=bench.values("pk")).update(password=make_password(BENCH_PASSWORD))
+        User.objects.filter(pk__in=bench.values("pk")).update(
+            password=make_password(BENCH_PASSWORD)
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--login-every", type=int, default=100)
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--profile", type=int, default=0, help="print the N most expensive functions")
-    parser.add_argument("--show-queries", action="store_true",
-                        help="print the SQL of the first request of each view")
+    parser.add_argument(
+        "--profile", type=int, default=0, help="print the N most expensive functions"
+    )
+    parser.add_argument(
+        "--show-queries",
+        action="store_true",
+        help="print the SQL of the first request of each view",
+    )
     parser.add_argument("--pgdata", default="/var/tmp/preau-bench-pg")
-    parser.add_argument("--user-cache-seconds", type=int, default=None,
-                        help="override PREAU_USER_CACHE_SECONDS (0: measure without the per-user cache)")
-    parser.add_argument("--src", help="measure another copy of the code (its src/ directory), e.g. a "
-                                      "`git archive` of the previous commit")
+    parser.add_argument(
+        "--user-cache-seconds",
+        type=int,
+        default=None,
+        help="override PREAU_USER_CACHE_SECONDS (0: measure without the per-user cache)",
+    )
+    parser.add_argument(
+        "--src",
+        help="measure another copy of the code (its src/ directory), e.g. a "
+        "`git archive` of the previous commit",
+    )
     args = parser.parse_args()
     if args.src:
         sys.path.insert(0, args.src)
@@ -178,8 +206,11 @@ def main() -> None:
     pg = Postgres(Path(args.pgdata))
     pg.start()
     try:
-        os.environ.update(PREAU_CONFIG=str(write_config(pg, tmp)), DJANGO_SETTINGS_MODULE="preau.settings",
-                          PREAU_LOG_STREAM="stderr")
+        os.environ.update(
+            PREAU_CONFIG=str(write_config(pg, tmp)),
+            DJANGO_SETTINGS_MODULE="preau.settings",
+            PREAU_LOG_STREAM="stderr",
+        )
         os.environ.pop("PREAU_METRICS_MULTIPROC_DIR", None)
         manage("migrate", "--noinput")
         manage("collectstatic", "--noinput")
@@ -200,10 +231,13 @@ def main() -> None:
             settings.PREAU_USER_CACHE_SECONDS = args.user_cache_seconds
         import preau
 
-        print(f"code: {Path(preau.__file__).parent}, per-user cache: "
-              f"{getattr(settings, 'PREAU_USER_CACHE_SECONDS', 0)} s")
-        from preau.ent.management.commands.seed_bench import BENCH_PASSWORD
+        print(
+            f"code: {Path(preau.__file__).parent}, per-user cache: "
+            f"{getattr(settings, 'PREAU_USER_CACHE_SECONDS', 0)} s"
+        )
         from django.db import connection
+
+        from preau.ent.management.commands.seed_bench import BENCH_PASSWORD
 
         # One PostgreSQL backend for the whole run, so that its CPU can be read (a worker
         # reconnects every CONN_MAX_AGE seconds: a few ms a minute, left out).

@@ -6,6 +6,7 @@ and staff) into a throwaway PostgreSQL 15, then re-import it. Prints a JSON repo
 
 Uses PREAU_TEST_DATABASE_URL if set, else starts its own server like the test suite.
 """
+
 import argparse
 import json
 import os
@@ -19,22 +20,31 @@ sys.path[:0] = [str(APP), str(APP / "src")]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--students", type=int, default=400)
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
     from tests.conftest import _Server
+
     server = None
     if not os.environ.get("PREAU_TEST_DATABASE_URL"):
         server = _Server()
         server.start()
-        os.environ.update(PREAU_DATABASE_HOST=str(server.sock), PREAU_DATABASE_PORT=str(server.port),
-                          PREAU_DATABASE_USER="postgres", PREAU_DATABASE_NAME="postgres")
+        os.environ.update(
+            PREAU_DATABASE_HOST=str(server.sock),
+            PREAU_DATABASE_PORT=str(server.port),
+            PREAU_DATABASE_USER="postgres",
+            PREAU_DATABASE_NAME="postgres",
+        )
     try:
         import django
+
         django.setup()
         from django.core.management import call_command
+
         from preau.core import importer
         from preau.core.generator import generate
         from preau.core.models import Establishment, User
@@ -50,22 +60,34 @@ def main() -> None:
             again = importer.import_aaf(est, feed["files"])
             again_s = time.perf_counter() - start
             # And a merge of a second collège of the same size into the first.
-            other, _ = Establishment.objects.get_or_create(uai="0820010R", defaults={"name": "Benchmark 2"})
-            importer.import_aaf(other, generate(Path(tmp) / "b", args.students, uai="0820010R")["files"])
+            other, _ = Establishment.objects.get_or_create(
+                uai="0820010R", defaults={"name": "Benchmark 2"}
+            )
+            importer.import_aaf(
+                other, generate(Path(tmp) / "b", args.students, uai="0820010R")["files"]
+            )
             from preau.core.merge import merge
+
             start = time.perf_counter()
             merged = merge("0820010R", "0820021C")
             merge_s = time.perf_counter() - start
-        report = {"students": args.students, "users": User.objects.count(),
-                  "merge_s": round(merge_s, 2), "merge_checks_ok": all(c["ok"] for c in merged["checks"]),
-                  "first_import_s": round(first_s, 2), "reimport_s": round(again_s, 2),
-                  "created": first["totals"]["created"], "reimport_changes": again["totals"],
-                  "target_s_for_1000_users": 15,
-                  "ok": first_s <= 15 * max(1, User.objects.count() / 1000)}
+        report = {
+            "students": args.students,
+            "users": User.objects.count(),
+            "merge_s": round(merge_s, 2),
+            "merge_checks_ok": all(c["ok"] for c in merged["checks"]),
+            "first_import_s": round(first_s, 2),
+            "reimport_s": round(again_s, 2),
+            "created": first["totals"]["created"],
+            "reimport_changes": again["totals"],
+            "target_s_for_1000_users": 15,
+            "ok": first_s <= 15 * max(1, User.objects.count() / 1000),
+        }
         print(json.dumps(report, indent=2))
     finally:
         if server:
             from django.db import connections
+
             connections.close_all()
             server.stop()
 

@@ -1,4 +1,5 @@
 """Test harness: a real PostgreSQL 15 started for the session (or PREAU_TEST_DATABASE_URL)."""
+
 from __future__ import annotations
 
 import os
@@ -39,18 +40,53 @@ class _Server:
             shutil.chown(self.sock, "postgres", "postgres")
 
     def start(self) -> None:
-        subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
-                                     "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]),
-                       check=True, capture_output=True)
-        opts = (f"-p {self.port} -k {self.sock} -c listen_addresses='' -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60")
-        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", opts,
-                                     "-l", str(self.tmp / "log"), "-w", "-t", "30", "start"]),
-                       check=True, capture_output=True)
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        opts = (
+            f"-p {self.port} -k {self.sock} -c listen_addresses='' -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60"
+        )
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(PG_BIN / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-o",
+                    opts,
+                    "-l",
+                    str(self.tmp / "log"),
+                    "-w",
+                    "-t",
+                    "30",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
 
     def stop(self) -> None:
-        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                                     "stop"]), capture_output=True, check=False)
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]),
+            capture_output=True,
+            check=False,
+        )
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -60,16 +96,24 @@ def postgres_server():
     url = os.environ.get("PREAU_TEST_DATABASE_URL")
     if url:
         parsed = urlparse(url)
-        yield {"HOST": parsed.hostname or "localhost", "PORT": parsed.port or 5432,
-               "USER": unquote(parsed.username or "postgres"),
-               "PASSWORD": unquote(parsed.password or ""),
-               "NAME": (parsed.path or "/preau").lstrip("/") or "preau"}
+        yield {
+            "HOST": parsed.hostname or "localhost",
+            "PORT": parsed.port or 5432,
+            "USER": unquote(parsed.username or "postgres"),
+            "PASSWORD": unquote(parsed.password or ""),
+            "NAME": (parsed.path or "/preau").lstrip("/") or "preau",
+        }
         return
     server = _Server()
     server.start()
     try:
-        yield {"HOST": str(server.sock), "PORT": server.port, "USER": "postgres", "PASSWORD": "",
-               "NAME": "preau"}
+        yield {
+            "HOST": str(server.sock),
+            "PORT": server.port,
+            "USER": "postgres",
+            "PASSWORD": "",
+            "NAME": "preau",
+        }
     finally:
         server.stop()
 
@@ -145,8 +189,15 @@ def wait_for():
 # third-party is copied into the repository. Screenshots go to $PREAU_ARTIFACTS_DIR.
 
 CHROMIUM = os.environ.get("PREAU_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _axe_source() -> str:
@@ -171,8 +222,9 @@ def browser():
 
 @pytest.fixture
 def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, locale="fr-FR",
-                                  viewport={"width": 1280, "height": 900})
+    context = browser.new_context(
+        base_url=live_server.url, locale="fr-FR", viewport={"width": 1280, "height": 900}
+    )
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page

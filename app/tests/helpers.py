@@ -1,4 +1,5 @@
 """Test helpers shared by several modules."""
+
 import re
 from pathlib import Path
 
@@ -28,8 +29,9 @@ def make_establishment(uai="0820021C", name="Collège Jean Moulin", town="Montau
 def small_feed(tmp_path: Path, students=20, uai="0820021C", seed=1) -> dict:
     """Generated feed, plus a {category: Path} map for editing."""
     feed = generate(tmp_path, students, uai=uai, seed=seed)
-    feed["by_category"] = {re.search(r"_([A-Za-z]+)_0000", Path(f).name).group(1): Path(f)
-                           for f in feed["files"]}
+    feed["by_category"] = {
+        re.search(r"_([A-Za-z]+)_0000", Path(f).name).group(1): Path(f) for f in feed["files"]
+    }
     return feed
 
 
@@ -54,6 +56,7 @@ def edit_first_record(path: Path, old: str, new: str) -> str:
 
 # --- second factor (preau.twofactor) ---------------------------------------------------------
 
+
 def totp_code(key: bytes, steps_ahead=0) -> str:
     """The code an authenticator app shows for secret `key` now (or `steps_ahead` periods of
     30 s later): django-otp's defaults, 6 digits."""
@@ -69,8 +72,11 @@ def totp_code(key: bytes, steps_ahead=0) -> str:
 def wrong_code(key: bytes) -> str:
     """A 6-digit code that the device of `key` refuses (none of the codes it accepts now)."""
     accepted = {totp_code(key, steps) for steps in (-2, -1, 0, 1, 2)}
-    return next(code for code in ("000000", "111111", "222222", "333333", "444444", "555555")
-                if code not in accepted)
+    return next(
+        code
+        for code in ("000000", "111111", "222222", "333333", "444444", "555555")
+        if code not in accepted
+    )
 
 
 def enrol_through_pages(client, next_url="") -> tuple:
@@ -81,8 +87,9 @@ def enrol_through_pages(client, next_url="") -> tuple:
     page = client.get("/compte/double-authentification/activer/").content.decode()
     secret = re.search(r'id="cle-secrete"><code>([A-Z2-7 ]+)</code>', page).group(1)
     key = base64.b32decode(secret.replace(" ", ""))
-    response = client.post("/compte/double-authentification/activer/",
-                           {"code": totp_code(key), "next": next_url})
+    response = client.post(
+        "/compte/double-authentification/activer/", {"code": totp_code(key), "next": next_url}
+    )
     return response, key
 
 
@@ -93,8 +100,9 @@ def pass_second_factor(client, user) -> None:
     from django_otp import DEVICE_ID_SESSION_KEY
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    device = (TOTPDevice.objects.filter(user=user, confirmed=True).first()
-              or TOTPDevice.objects.create(user=user, name="test", confirmed=True))
+    device = TOTPDevice.objects.filter(
+        user=user, confirmed=True
+    ).first() or TOTPDevice.objects.create(user=user, name="test", confirmed=True)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()

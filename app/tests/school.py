@@ -1,5 +1,6 @@
 """A small but complete establishment for the service tests: one user per profile and one row
 of every service model (so that every URL has a real object id)."""
+
 import datetime as dt
 
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -28,18 +29,41 @@ from preau.spaces.models import SpacePost
 from preau.timetable.models import TimetableSlot
 from tests.helpers import make_establishment
 
-PROFILES = {"admin": "DIR", "teacher": "ENS", "student": "ELV", "other_student": "ELV", "parent": "TUT",
-            "other_parent": "TUT", "evs": "EVS", "agent": "ETA", "other_teacher": "ENS"}
+PROFILES = {
+    "admin": "DIR",
+    "teacher": "ENS",
+    "student": "ELV",
+    "other_student": "ELV",
+    "parent": "TUT",
+    "other_parent": "TUT",
+    "evs": "EVS",
+    "agent": "ETA",
+    "other_teacher": "ENS",
+}
 # Realistic names (screenshots), different in each school (leak checks look for B's names).
 NAMES = {
-    "A": {"admin": ("Hélène", "CASTEX"), "teacher": ("Julien", "FABRE"), "student": ("Léa", "MARTIN"),
-          "other_student": ("Hugo", "BOUSQUET"), "parent": ("Sophie", "MARTIN"),
-          "other_parent": ("Karim", "BOUSQUET"), "evs": ("Cédric", "LAFON"), "agent": ("Pascal", "MOULIS"),
-          "other_teacher": ("Claire", "SOULIÉ")},
-    "B": {"admin": ("Marc", "VIGUIÉ"), "teacher": ("Anaïs", "CAZALS"), "student": ("Zoé", "ESCANDE"),
-          "other_student": ("Noah", "TEULIÈRE"), "parent": ("Laure", "ESCANDE"),
-          "other_parent": ("Yann", "TEULIÈRE"), "evs": ("Inès", "BOYER"), "agent": ("Rémi", "DELMAS"),
-          "other_teacher": ("Olivier", "GARRIGUES")},
+    "A": {
+        "admin": ("Hélène", "CASTEX"),
+        "teacher": ("Julien", "FABRE"),
+        "student": ("Léa", "MARTIN"),
+        "other_student": ("Hugo", "BOUSQUET"),
+        "parent": ("Sophie", "MARTIN"),
+        "other_parent": ("Karim", "BOUSQUET"),
+        "evs": ("Cédric", "LAFON"),
+        "agent": ("Pascal", "MOULIS"),
+        "other_teacher": ("Claire", "SOULIÉ"),
+    },
+    "B": {
+        "admin": ("Marc", "VIGUIÉ"),
+        "teacher": ("Anaïs", "CAZALS"),
+        "student": ("Zoé", "ESCANDE"),
+        "other_student": ("Noah", "TEULIÈRE"),
+        "parent": ("Laure", "ESCANDE"),
+        "other_parent": ("Yann", "TEULIÈRE"),
+        "evs": ("Inès", "BOYER"),
+        "agent": ("Rémi", "DELMAS"),
+        "other_teacher": ("Olivier", "GARRIGUES"),
+    },
 }
 
 
@@ -53,60 +77,130 @@ def make_school(key="A", uai="0820021C", password=None) -> dict:
     s = {"est": est}
     for role, profile in PROFILES.items():
         first, last = NAMES[key][role]
-        user = User.objects.create_user(f"{role.replace('_', '')}{key.lower()}", password,
-                                        first_name=first, last_name=last)
-        Membership.objects.create(user=user, establishment=est, profile=profile, is_local_admin=role == "admin")
+        user = User.objects.create_user(
+            f"{role.replace('_', '')}{key.lower()}", password, first_name=first, last_name=last
+        )
+        Membership.objects.create(
+            user=user, establishment=est, profile=profile, is_local_admin=role == "admin"
+        )
         s[role] = user
     s["class"] = ClassGroup.objects.create(establishment=est, name=f"5{key}", school_year=year)
-    s["group"] = ClassGroup.objects.create(establishment=est, name=f"5-LATIN-{key}", kind="group", school_year=year)
-    s["other_class"] = ClassGroup.objects.create(establishment=est, name=f"4{key}", school_year=year)
+    s["group"] = ClassGroup.objects.create(
+        establishment=est, name=f"5-LATIN-{key}", kind="group", school_year=year
+    )
+    s["other_class"] = ClassGroup.objects.create(
+        establishment=est, name=f"4{key}", school_year=year
+    )
     for student in (s["student"], s["other_student"]):
         ClassMembership.objects.create(class_group=s["class"], user=student)
     ClassMembership.objects.create(class_group=s["group"], user=s["student"])
-    s["subject"] = Subject.objects.create(establishment=est, code="MATHEMATIQUES", label="Mathématiques")
-    TeachingAssignment.objects.create(establishment=est, teacher=s["teacher"], class_group=s["class"], subject=s["subject"])
-    TeachingAssignment.objects.create(establishment=est, teacher=s["teacher"], class_group=s["group"], subject=s["subject"])
-    TeachingAssignment.objects.create(establishment=est, teacher=s["other_teacher"], class_group=s["other_class"])
+    s["subject"] = Subject.objects.create(
+        establishment=est, code="MATHEMATIQUES", label="Mathématiques"
+    )
+    TeachingAssignment.objects.create(
+        establishment=est, teacher=s["teacher"], class_group=s["class"], subject=s["subject"]
+    )
+    TeachingAssignment.objects.create(
+        establishment=est, teacher=s["teacher"], class_group=s["group"], subject=s["subject"]
+    )
+    TeachingAssignment.objects.create(
+        establishment=est, teacher=s["other_teacher"], class_group=s["other_class"]
+    )
     ParentLink.objects.create(establishment=est, parent=s["parent"], child=s["student"])
     ParentLink.objects.create(establishment=est, parent=s["other_parent"], child=s["other_student"])
 
     today = timezone.localdate()
-    common = {"establishment": est, "class_group": s["class"], "subject": s["subject"], "teacher": s["teacher"]}
-    s["absence"] = Absence.objects.create(establishment=est, student=s["student"], class_group=s["class"],
-                                          subject=s["subject"], recorded_by=s["teacher"], date=today,
-                                          start=dt.time(8, 0))
+    common = {
+        "establishment": est,
+        "class_group": s["class"],
+        "subject": s["subject"],
+        "teacher": s["teacher"],
+    }
+    s["absence"] = Absence.objects.create(
+        establishment=est,
+        student=s["student"],
+        class_group=s["class"],
+        subject=s["subject"],
+        recorded_by=s["teacher"],
+        date=today,
+        start=dt.time(8, 0),
+    )
     s["assessment"] = Assessment.objects.create(title="Fractions", date=today, **common)
     Grade.objects.create(assessment=s["assessment"], student=s["student"], value=15)
     Grade.objects.create(assessment=s["assessment"], student=s["other_student"], value=9)
-    entry = LogbookEntry.objects.create(date=today, title="Les fractions", content="Cours", **common)
-    s["homework"] = Homework.objects.create(entry=entry, assigned_on=today, due_on=today + dt.timedelta(days=2),
-                                            description="Exercices 1 à 4 page 32", hand_in=True, **common)
+    entry = LogbookEntry.objects.create(
+        date=today, title="Les fractions", content="Cours", **common
+    )
+    s["homework"] = Homework.objects.create(
+        entry=entry,
+        assigned_on=today,
+        due_on=today + dt.timedelta(days=2),
+        description="Exercices 1 à 4 page 32",
+        hand_in=True,
+        **common,
+    )
     s["file"] = files.store(est, upload(), s["teacher"])
-    s["document"] = Document.objects.create(establishment=est, class_group=s["class"], subject=s["subject"],
-                                            title="Fiche de cours", file=s["file"], author=s["teacher"])
+    s["document"] = Document.objects.create(
+        establishment=est,
+        class_group=s["class"],
+        subject=s["subject"],
+        title="Fiche de cours",
+        file=s["file"],
+        author=s["teacher"],
+    )
     s["submission_file"] = files.store(est, upload("copie.pdf"), s["student"])
-    Submission.objects.create(homework=s["homework"], student=s["student"], file=s["submission_file"])
-    s["conversation"] = Conversation.objects.create(establishment=est, subject="Question", created_by=s["student"])
+    Submission.objects.create(
+        homework=s["homework"], student=s["student"], file=s["submission_file"]
+    )
+    s["conversation"] = Conversation.objects.create(
+        establishment=est, subject="Question", created_by=s["student"]
+    )
     for user in (s["student"], s["teacher"]):
         Participant.objects.create(conversation=s["conversation"], user=user)
     Message.objects.create(conversation=s["conversation"], author=s["student"], body="Bonjour")
-    s["news"] = NewsItem.objects.create(establishment=est, title=f"Sortie {key}", body="Au musée", author=s["admin"])
-    s["post"] = SpacePost.objects.create(establishment=est, class_group=s["class"], author=s["teacher"],
-                                         title="Projet", body="Idées ?")
-    s["link"] = ResourceLink.objects.create(establishment=est, title="Dictionnaire", url="https://example.org/")
-    s["slot"] = TimetableSlot.objects.create(establishment=est, class_group=s["class"], subject=s["subject"],
-                                             teacher=s["teacher"], weekday=today.isoweekday() if today.isoweekday() < 7 else 1,
-                                             start=dt.time(8), end=dt.time(9), room="B12")
-    Notification.objects.create(establishment=est, user=s["student"], text="Nouvelle note", delivered_at=timezone.now())
+    s["news"] = NewsItem.objects.create(
+        establishment=est, title=f"Sortie {key}", body="Au musée", author=s["admin"]
+    )
+    s["post"] = SpacePost.objects.create(
+        establishment=est,
+        class_group=s["class"],
+        author=s["teacher"],
+        title="Projet",
+        body="Idées ?",
+    )
+    s["link"] = ResourceLink.objects.create(
+        establishment=est, title="Dictionnaire", url="https://example.org/"
+    )
+    s["slot"] = TimetableSlot.objects.create(
+        establishment=est,
+        class_group=s["class"],
+        subject=s["subject"],
+        teacher=s["teacher"],
+        weekday=today.isoweekday() if today.isoweekday() < 7 else 1,
+        start=dt.time(8),
+        end=dt.time(9),
+        room="B12",
+    )
+    Notification.objects.create(
+        establishment=est, user=s["student"], text="Nouvelle note", delivered_at=timezone.now()
+    )
     return s
 
 
 def url_kwargs(s) -> dict:
     """A real object id of this school for every URL kwarg of the URLconf."""
-    return {"uai": s["est"].uai, "user_id": s["student"].pk, "class_id": s["class"].pk,
-            "absence_id": s["absence"].pk, "assessment_id": s["assessment"].pk,
-            "homework_id": s["homework"].pk, "file_id": s["file"].pk,
-            "conversation_id": s["conversation"].pk, "post_id": s["post"].pk, "slot_id": s["slot"].pk}
+    return {
+        "uai": s["est"].uai,
+        "user_id": s["student"].pk,
+        "class_id": s["class"].pk,
+        "absence_id": s["absence"].pk,
+        "assessment_id": s["assessment"].pk,
+        "homework_id": s["homework"].pk,
+        "file_id": s["file"].pk,
+        "conversation_id": s["conversation"].pk,
+        "post_id": s["post"].pk,
+        "slot_id": s["slot"].pk,
+    }
 
 
 def add_access_roles(a, b) -> None:
@@ -118,17 +212,31 @@ def add_access_roles(a, b) -> None:
     est = a["est"]
     a["contact"] = User.objects.create_user("contacta", first_name="Mireille", last_name="FONTAINE")
     Membership.objects.create(user=a["contact"], establishment=est, profile="TUT")
-    ParentLink.objects.create(establishment=est, parent=a["contact"], child=a["student"], legal_guardian=False)
+    ParentLink.objects.create(
+        establishment=est, parent=a["contact"], child=a["student"], legal_guardian=False
+    )
     a["shared"] = User.objects.create_user("partageab", first_name="Bruno", last_name="ROUQUETTE")
     for school, class_group in ((a, a["other_class"]), (b, b["class"])):
         Membership.objects.create(user=a["shared"], establishment=school["est"], profile="ENS")
-        TeachingAssignment.objects.create(establishment=school["est"], teacher=a["shared"], class_group=class_group)
+        TeachingAssignment.objects.create(
+            establishment=school["est"], teacher=a["shared"], class_group=class_group
+        )
     a["attachment"] = files.store(est, upload("certificat.pdf"), a["student"])
-    Message.objects.create(conversation=a["conversation"], author=a["student"], body="Mon certificat",
-                           attachment=a["attachment"])
+    Message.objects.create(
+        conversation=a["conversation"],
+        author=a["student"],
+        body="Mon certificat",
+        attachment=a["attachment"],
+    )
     a["space_file"] = files.store(est, upload("projet.pdf"), a["teacher"])
-    SpacePost.objects.create(establishment=est, class_group=a["class"], thread=a["post"], author=a["teacher"],
-                             body="Le sujet", file=a["space_file"])
+    SpacePost.objects.create(
+        establishment=est,
+        class_group=a["class"],
+        thread=a["post"],
+        author=a["teacher"],
+        body="Le sujet",
+        file=a["space_file"],
+    )
 
 
 def url(s, name, **kwargs):

@@ -1,4 +1,5 @@
 """Settings for the test suite: the production settings with a test config file."""
+
 import os
 import tempfile
 from pathlib import Path
@@ -14,7 +15,10 @@ from preau.settings import *  # noqa: E402,F401,F403
 
 # No collectstatic in tests: serve from the app directories.
 WHITENOISE_USE_FINDERS = True
-STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 STATIC_ROOT = tempfile.mkdtemp(prefix="preau-static-")

@@ -8,6 +8,7 @@ the first table fails the test: a new view must say who reaches it. Then regress
 the rules behind them: contacts are not guardians, grading needs the current assignment, the
 AAF functions that give the vie scolaire profile.
 """
+
 import io
 import re
 
@@ -30,7 +31,19 @@ from tests.test_isolation import GLOBAL_URLS, all_patterns
 # Objects: those of tests.school.url_kwargs(): the student, the class 5A, the student's absence,
 # the teacher's assessment and homework in 5A, the 5A course document, the student's
 # conversation with the teacher, the 5A space thread, a 5A timetable slot.
-COLUMNS = ["admin", "teacher", "evs", "student", "other_student", "parent", "other_parent", "contact", "agent", "other_teacher", "shared"]
+COLUMNS = [
+    "admin",
+    "teacher",
+    "evs",
+    "student",
+    "other_student",
+    "parent",
+    "other_parent",
+    "contact",
+    "agent",
+    "other_teacher",
+    "shared",
+]
 GET_MATRIX = """
 url_name                  adm tea evs stu ost par opa con agt ote sha
 establishment_home         x   x   x   x   x   x   x   x   x   x   x
@@ -108,8 +121,11 @@ def world(db):
 
 
 def establishment_urls():
-    return [(name, converters) for name, route, converters in all_patterns()
-            if name not in GLOBAL_URLS and route.startswith("e/<str:uai>/")]
+    return [
+        (name, converters)
+        for name, route, converters in all_patterns()
+        if name not in GLOBAL_URLS and route.startswith("e/<str:uai>/")
+    ]
 
 
 def status_of(client, url) -> str:
@@ -157,7 +173,12 @@ def test_shared_teacher_never_mixes_the_two_establishments(client, world):
             assert status_of(client, url) == ".", url
             checked += 1
     assert checked >= 20
-    assert status_of(client, reverse("class_grades", kwargs={"uai": b["est"].uai, "class_id": b["class"].pk})) == "x"
+    assert (
+        status_of(
+            client, reverse("class_grades", kwargs={"uai": b["est"].uai, "class_id": b["class"].pk})
+        )
+        == "x"
+    )
 
 
 def test_download_matrix(client, world):
@@ -176,7 +197,9 @@ def test_download_matrix(client, world):
 def test_homework_page_links_hand_ins_for_their_readers_only(client, world):
     """The vie scolaire sees who handed the work in, the homework's teacher opens the files."""
     a = world["A"]
-    link = reverse("file_download", kwargs={"uai": a["est"].uai, "file_id": a["submission_file"].pk})
+    link = reverse(
+        "file_download", kwargs={"uai": a["est"].uai, "file_id": a["submission_file"].pk}
+    )
     for role, linked in (("teacher", True), ("evs", False), ("admin", False)):
         client.force_login(a[role])
         body = page(client, a, "homework", homework_id=a["homework"].pk)
@@ -198,6 +221,7 @@ def test_a_file_without_holder_is_its_uploaders_only(client, world):
 
 # --- contacts are not guardians ----------------------------------------------------------------
 
+
 def page(client, s, name, **kwargs) -> str:
     response = client.get(reverse(name, kwargs={"uai": s["est"].uai, **kwargs}))
     assert response.status_code == 200, name
@@ -213,8 +237,10 @@ def test_contact_sees_nothing_of_the_pupil(client, world):
     client.force_login(a["contact"])
     for name in ("establishment_home", "attendance", "grades", "logbook", "timetable", "documents"):
         assert "Léa" not in page(client, a, name), name
-    for name, kwargs in (("student_attendance", {"user_id": a["student"].pk}),
-                         ("absence_justify", {"absence_id": a["absence"].pk})):
+    for name, kwargs in (
+        ("student_attendance", {"user_id": a["student"].pk}),
+        ("absence_justify", {"absence_id": a["absence"].pk}),
+    ):
         assert client.get(reverse(name, kwargs={"uai": a["est"].uai, **kwargs})).status_code == 403
     # Nor can the contact write to the pupil's teachers as a parent would.
     assert "FABRE" not in page(client, a, "message_new")
@@ -225,11 +251,15 @@ def test_only_legal_guardians_are_notified(client, world):
     Absence.objects.all().delete()
     Notification.objects.all().delete()
     client.force_login(a["teacher"])
-    response = client.post(reverse("roll_call", kwargs={"uai": a["est"].uai, "class_id": a["class"].pk}),
-                           {"date": "2026-03-10", "start": "10:00", f"etat_{a['student'].pk}": "absent"})
+    response = client.post(
+        reverse("roll_call", kwargs={"uai": a["est"].uai, "class_id": a["class"].pk}),
+        {"date": "2026-03-10", "start": "10:00", f"etat_{a['student'].pk}": "absent"},
+    )
     assert response.status_code == 302
-    response = client.post(reverse("assessment", kwargs={"uai": a["est"].uai, "assessment_id": a["assessment"].pk}),
-                           {f"note_{a['student'].pk}": "17"})
+    response = client.post(
+        reverse("assessment", kwargs={"uai": a["est"].uai, "assessment_id": a["assessment"].pk}),
+        {f"note_{a['student'].pk}": "17"},
+    )
     assert response.status_code == 302
     notified = set(Notification.objects.values_list("user__username", "text"))
     assert {user for user, _ in notified} >= {a["parent"].username, a["student"].username}
@@ -246,9 +276,12 @@ def test_directory_labels_contacts(client, world):
 
 # --- grading: the teacher assigned now ---------------------------------------------------------
 
+
 def grade(client, s, value):
-    return client.post(reverse("assessment", kwargs={"uai": s["est"].uai, "assessment_id": s["assessment"].pk}),
-                       {f"note_{s['student'].pk}": value, f"note_{s['other_student'].pk}": "9"})
+    return client.post(
+        reverse("assessment", kwargs={"uai": s["est"].uai, "assessment_id": s["assessment"].pk}),
+        {f"note_{s['student'].pk}": value, f"note_{s['other_student'].pk}": "9"},
+    )
 
 
 def test_grading_belongs_to_the_teacher_assigned_now(client, world):
@@ -257,19 +290,29 @@ def test_grading_belongs_to_the_teacher_assigned_now(client, world):
     # longer assigned to them (a previous year's assignment does not count).
     last_year = Platform.current_school_year() - 1
     TeachingAssignment.objects.filter(teacher=a["teacher"], class_group=a["class"]).update(
-        class_group=a["class"].__class__.objects.create(establishment=a["est"], name="5A", school_year=last_year))
+        class_group=a["class"].__class__.objects.create(
+            establishment=a["est"], name="5A", school_year=last_year
+        )
+    )
     client.force_login(a["teacher"])
     assert grade(client, a, "3").status_code == 403
-    assert client.get(reverse("assessment", kwargs={"uai": a["est"].uai,
-                                                    "assessment_id": a["assessment"].pk})).status_code == 403
+    assert (
+        client.get(
+            reverse("assessment", kwargs={"uai": a["est"].uai, "assessment_id": a["assessment"].pk})
+        ).status_code
+        == 403
+    )
     # Assigned to the class but another subject: no.
-    TeachingAssignment.objects.create(establishment=a["est"], teacher=a["shared"], class_group=a["class"])
+    TeachingAssignment.objects.create(
+        establishment=a["est"], teacher=a["shared"], class_group=a["class"]
+    )
     client.force_login(a["shared"])
     assert grade(client, a, "4").status_code == 403
     assert Grade.objects.get(assessment=a["assessment"], student=a["student"]).value == 15
     # The teacher assigned to this class and subject now grades it.
-    TeachingAssignment.objects.create(establishment=a["est"], teacher=a["shared"], class_group=a["class"],
-                                      subject=a["subject"])
+    TeachingAssignment.objects.create(
+        establishment=a["est"], teacher=a["shared"], class_group=a["class"], subject=a["subject"]
+    )
     assert grade(client, a, "18").status_code == 302
     assert Grade.objects.get(assessment=a["assessment"], student=a["student"]).value == 18
 
@@ -279,14 +322,24 @@ def test_assessment_form_offers_current_assignments_only(client, world):
     client.force_login(a["shared"])
     form = page(client, a, "assessment_new")
     assert "4A" in form and "5B" not in form and "5A" not in form
-    response = client.post(reverse("assessment_new", kwargs={"uai": a["est"].uai}), {
-        "teaching": str(TeachingAssignment.objects.get(teacher=a["teacher"], class_group=a["class"]).pk),
-        "title": "Intrus", "date": "2026-03-10", "coefficient": "1", "scale": "20"})
+    response = client.post(
+        reverse("assessment_new", kwargs={"uai": a["est"].uai}),
+        {
+            "teaching": str(
+                TeachingAssignment.objects.get(teacher=a["teacher"], class_group=a["class"]).pk
+            ),
+            "title": "Intrus",
+            "date": "2026-03-10",
+            "coefficient": "1",
+            "scale": "20",
+        },
+    )
     assert response.status_code == 400
     assert not a["assessment"].__class__.objects.filter(title="Intrus").exists()
 
 
 # --- AAF functions -----------------------------------------------------------------------------
+
 
 @pytest.fixture
 def est(db):
@@ -299,21 +352,36 @@ def import_report(est, files) -> str:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("code, profile", [
-    ("EDU", "EVS"), ("CPE", "EVS"), ("SUR", "EVS"), ("AED", "EVS"),
-    ("SEC", "ETA"), ("ADM", "ETA"), ("ADF", "ETA"), ("MDS", "ETA"), ("DOC", "ENS"),
-])
+@pytest.mark.parametrize(
+    "code, profile",
+    [
+        ("EDU", "EVS"),
+        ("CPE", "EVS"),
+        ("SUR", "EVS"),
+        ("AED", "EVS"),
+        ("SEC", "ETA"),
+        ("ADM", "ETA"),
+        ("ADF", "ETA"),
+        ("MDS", "ETA"),
+        ("DOC", "ENS"),
+    ],
+)
 def test_only_vie_scolaire_functions_get_vie_scolaire(est, tmp_path, code, profile):
     feed = small_feed(tmp_path)
-    key = edit_first_record(feed["by_category"]["PersEducNat"], r"\$ENS\$ENSEIGNEMENT", f"${code}$FONCTION")
+    key = edit_first_record(
+        feed["by_category"]["PersEducNat"], r"\$ENS\$ENSEIGNEMENT", f"${code}$FONCTION"
+    )
     import_report(est, feed["files"])
     assert Membership.objects.get(user__join_key=key, establishment=est).profile == profile
 
 
-@pytest.mark.parametrize("old, new, reason", [
-    (r"\$ENS\$ENSEIGNEMENT", "$XYZ$INCONNUE", "fonction inconnue « XYZ »"),
-    (r'<attr name="ENTPersonFonctions">.*?</attr>', "", "aucune fonction dans l'établissement"),
-])
+@pytest.mark.parametrize(
+    "old, new, reason",
+    [
+        (r"\$ENS\$ENSEIGNEMENT", "$XYZ$INCONNUE", "fonction inconnue « XYZ »"),
+        (r'<attr name="ENTPersonFonctions">.*?</attr>', "", "aucune fonction dans l'établissement"),
+    ],
+)
 def test_unknown_function_fails_closed(est, tmp_path, old, new, reason):
     """A teacher record whose function is unknown (or missing) is not imported, although it
     lists classes taught: no account rights until the feed says what the person does."""
@@ -337,8 +405,11 @@ def test_member_losing_vie_scolaire_is_reported(est, tmp_path):
     secretary.refresh_from_db()
     assert secretary.profile == "ETA"
     user = secretary.user
-    assert any(f"{user.first_name} {user.last_name}" in line and "Vie scolaire → Personnel technique" in line
-               for line in report.splitlines()), report
+    assert any(
+        f"{user.first_name} {user.last_name}" in line
+        and "Vie scolaire → Personnel technique" in line
+        for line in report.splitlines()
+    ), report
 
 
 def _secretary(est, feed):

@@ -2,6 +2,7 @@
 admin (ADML) of A never resets, disables or re-enables an account that is active in B, gone or
 disabled memberships in A give no power over it, the platform admin (ADMC) may, disabling acts on
 the membership only, and every reset is audited (OperationLog row + `preau.audit` line)."""
+
 import datetime as dt
 import logging
 import re
@@ -19,8 +20,13 @@ ACTIONS = ("code", "desactiver", "reactiver")
 
 def _user(username, *memberships, **fields):
     """An account with a password and memberships given as (establishment, fields) pairs."""
-    user = User.objects.create_user(username, PASSWORD, first_name=username.split(".")[0].title(),
-                                    last_name=username.split(".")[-1].upper(), **fields)
+    user = User.objects.create_user(
+        username,
+        PASSWORD,
+        first_name=username.split(".")[0].title(),
+        last_name=username.split(".")[-1].upper(),
+        **fields,
+    )
     for est, extra in memberships:
         Membership.objects.create(user=user, establishment=est, **{"profile": "ENS", **extra})
     return user
@@ -28,9 +34,13 @@ def _user(username, *memberships, **fields):
 
 @pytest.fixture
 def w(db):
-    a, b = make_establishment(), make_establishment("0820010R", "Collège Olympe de Gouges", "Castelsarrasin")
+    a, b = (
+        make_establishment(),
+        make_establishment("0820010R", "Collège Olympe de Gouges", "Castelsarrasin"),
+    )
     return {
-        "A": a, "B": b,
+        "A": a,
+        "B": b,
         "adml": _user("anne.delpech", (a, {"profile": "DIR", "is_local_admin": True})),
         "shared": _user("paul.shared", (a, {}), (b, {})),
         "left_a": _user("lou.left", (a, {"gone_since": "2026-01-05"}), (b, {})),
@@ -81,9 +91,14 @@ def test_page_says_who_can_reset_a_shared_account(client, w):
     assert "Générer un nouveau code" in page and "administrateur central" not in page
 
 
-def test_adml_resets_account_only_in_a_and_it_is_audited(client, w, caplog, django_capture_on_commit_callbacks):
+def test_adml_resets_account_only_in_a_and_it_is_audited(
+    client, w, caplog, django_capture_on_commit_callbacks
+):
     client.force_login(w["adml"])
-    with caplog.at_level(logging.INFO, logger="preau.audit"), django_capture_on_commit_callbacks(execute=True):
+    with (
+        caplog.at_level(logging.INFO, logger="preau.audit"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         response = _post(client, w["A"], w["only_a"], "code")
     assert response.status_code == 200
     code = _code(response)
@@ -93,12 +108,23 @@ def test_adml_resets_account_only_in_a_and_it_is_audited(client, w, caplog, djan
     assert row.establishment == w["A"]
     assert row.summary == {"by": "anne.delpech", "via": "annuaire", "users": ["lea.martin"]}
     [line] = [r for r in caplog.records if r.name == "preau.audit"]
-    assert (line.action, line.by, line.establishment, line.users) == ("activation_code", "anne.delpech",
-                                                                        "0820021C", "lea.martin")
+    assert (line.action, line.by, line.establishment, line.users) == (
+        "activation_code",
+        "anne.delpech",
+        "0820021C",
+        "lea.martin",
+    )
     assert code not in caplog.text and code not in str(row.summary)
     # The person then activates the account with that code.
-    ok = Client().post("/activation/", {"username": "lea.martin", "code": code, "password1": "ma-cour-de-recre-2026",
-                                        "password2": "ma-cour-de-recre-2026"})
+    ok = Client().post(
+        "/activation/",
+        {
+            "username": "lea.martin",
+            "code": code,
+            "password1": "ma-cour-de-recre-2026",
+            "password2": "ma-cour-de-recre-2026",
+        },
+    )
     assert ok.status_code == 302
 
 
@@ -106,7 +132,10 @@ def test_admc_resets_the_shared_account(client, w, caplog, django_capture_on_com
     client.force_login(w["admc"])
     page = client.get(f"/e/{w['A'].uai}/annuaire/{w['shared'].pk}/").content.decode()
     assert "Générer un nouveau code" in page
-    with caplog.at_level(logging.INFO, logger="preau.audit"), django_capture_on_commit_callbacks(execute=True):
+    with (
+        caplog.at_level(logging.INFO, logger="preau.audit"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         response = _post(client, w["A"], w["shared"], "code")
     assert response.status_code == 200 and len(_code(response)) == 10
     row = OperationLog.objects.get(kind="activation_code")
@@ -134,13 +163,17 @@ def test_disable_acts_on_the_membership_only(client, w):
     assert pupil.get(f"/e/{b.uai}/").status_code == 200
     assert pupil.get(f"/e/{a.uai}/").status_code == 404
     assert [(r.kind, r.summary["by"]) for r in OperationLog.objects.order_by("at", "pk")] == [
-        ("account_disabled", "admc"), ("account_disabled", "anne.delpech")]
+        ("account_disabled", "admc"),
+        ("account_disabled", "anne.delpech"),
+    ]
 
 
 def test_adml_reenables_in_a_once_b_is_gone(client, w):
     """The rule follows current memberships: once the account is no longer active in B, the ADML
     of A may re-enable it in A."""
-    Membership.objects.filter(user=w["disabled_a"], establishment=w["B"]).update(gone_since="2026-01-05")
+    Membership.objects.filter(user=w["disabled_a"], establishment=w["B"]).update(
+        gone_since="2026-01-05"
+    )
     client.force_login(w["adml"])
     assert _post(client, w["A"], w["disabled_a"], "reactiver").status_code == 302
     assert not Membership.objects.get(user=w["disabled_a"], establishment=w["A"]).disabled
@@ -148,11 +181,17 @@ def test_adml_reenables_in_a_once_b_is_gone(client, w):
 
 
 def test_operator_command_is_audited(w, call_json, caplog, django_capture_on_commit_callbacks):
-    with caplog.at_level(logging.INFO, logger="preau.audit"), django_capture_on_commit_callbacks(execute=True):
+    with (
+        caplog.at_level(logging.INFO, logger="preau.audit"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         dry = call_json("activation_codes", w["A"].uai, "--user", "paul.shared", "--dry-run")
     assert dry["count"] == 1 and not OperationLog.objects.exists()
     assert not [r for r in caplog.records if r.name == "preau.audit"]
-    with caplog.at_level(logging.INFO, logger="preau.audit"), django_capture_on_commit_callbacks(execute=True):
+    with (
+        caplog.at_level(logging.INFO, logger="preau.audit"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         report = call_json("activation_codes", w["A"].uai, "--user", "paul.shared")
     code = report["codes"][0]["code"]
     row = OperationLog.objects.get(kind="activation_code", establishment=w["A"])
@@ -186,12 +225,19 @@ def test_no_email_from_an_establishment_that_disabled_the_member(client, w, sett
 def test_refusal_page_in_the_browser(page, transactional_db, check_a11y):
     from tests.conftest import enrol_in_browser, login
 
-    a, b = make_establishment(), make_establishment("0820010R", "Collège Olympe de Gouges", "Castelsarrasin")
+    a, b = (
+        make_establishment(),
+        make_establishment("0820010R", "Collège Olympe de Gouges", "Castelsarrasin"),
+    )
     _user("anne.delpech", (a, {"profile": "DIR", "is_local_admin": True}))
     shared = _user("paul.shared", (a, {}), (b, {}))
     login(page, "anne.delpech", PASSWORD)
     enrol_in_browser(page)
     page.goto(f"/e/{a.uai}/annuaire/{shared.pk}/")
-    assert page.get_by_test_id("account-refusal").get_by_text("administrateur central", exact=False).is_visible()
+    assert (
+        page.get_by_test_id("account-refusal")
+        .get_by_text("administrateur central", exact=False)
+        .is_visible()
+    )
     assert page.get_by_role("button", name="Générer un nouveau code d'activation").count() == 0
     check_a11y(page, "annuaire-compte-partage")

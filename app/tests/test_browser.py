@@ -1,5 +1,6 @@
 """Browser journeys of the directory (Playwright + Debian's Chromium) with axe-core on each page
 (fixtures in conftest.py)."""
+
 import base64
 import re
 
@@ -18,11 +19,18 @@ HOME = re.compile(r"^http://[^/]+/$")
 @pytest.fixture
 def directory_data(transactional_db):
     est = make_establishment()
-    admin = User.objects.create_user("anne.delpech", ADMIN_PASSWORD, first_name="Anne", last_name="DELPECH")
+    admin = User.objects.create_user(
+        "anne.delpech", ADMIN_PASSWORD, first_name="Anne", last_name="DELPECH"
+    )
     Membership.objects.create(user=admin, establishment=est, profile="DIR", is_local_admin=True)
-    klass = ClassGroup.objects.create(establishment=est, name="5A", school_year=Platform.current_school_year())
-    for username, first, last in (("lea.martin", "Léa", "MARTIN"), ("hugo.martinez", "Hugo", "MARTINEZ"),
-                               ("ines.bousquet", "Inès", "BOUSQUET")):
+    klass = ClassGroup.objects.create(
+        establishment=est, name="5A", school_year=Platform.current_school_year()
+    )
+    for username, first, last in (
+        ("lea.martin", "Léa", "MARTIN"),
+        ("hugo.martinez", "Hugo", "MARTINEZ"),
+        ("ines.bousquet", "Inès", "BOUSQUET"),
+    ):
         user = User.objects.create_user(username, None, first_name=first, last_name=last)
         Membership.objects.create(user=user, establishment=est, profile="ELV")
         ClassMembership.objects.create(class_group=klass, user=user)
@@ -100,15 +108,24 @@ def enrol_in_browser_checked(page, check_a11y) -> bytes:
     key = base64.b32decode(page.locator("#cle-secrete").inner_text().replace(" ", ""))
     page.get_by_label("Code à 6 chiffres").fill(totp_code(key))
     page.get_by_role("button", name="Activer", exact=True).click()
-    assert page.get_by_role("listitem").filter(has_text=re.compile(r"^[a-z2-7]{4}-[a-z2-7]{4}$")).count() == 10
+    assert (
+        page.get_by_role("listitem")
+        .filter(has_text=re.compile(r"^[a-z2-7]{4}-[a-z2-7]{4}$"))
+        .count()
+        == 10
+    )
     check_a11y(page, "02c-codes-de-secours")
     page.get_by_role("link", name="J'ai noté mes codes, continuer").click()
     return key
 
 
 def test_phone_layout_and_error_page(browser, live_server, directory_data, check_a11y):
-    context = browser.new_context(base_url=live_server.url, locale="fr-FR",
-                                  viewport={"width": 375, "height": 740}, is_mobile=True)
+    context = browser.new_context(
+        base_url=live_server.url,
+        locale="fr-FR",
+        viewport={"width": 375, "height": 740},
+        is_mobile=True,
+    )
     page = context.new_page()
     login(page, "anne.delpech", ADMIN_PASSWORD)
     page.set_viewport_size({"width": 360, "height": 740})  # the second factor's pages at 360 px

@@ -2,6 +2,7 @@
 a parent sees them and justifies the absence; the vie scolaire validates; a student hands in
 the homework and writes to the teacher (communication rules). axe-core on every page visited,
 screenshots at desktop and phone widths."""
+
 import re
 
 import pytest
@@ -91,7 +92,11 @@ def test_teacher_parent_student_day(page, school, check_a11y, tmp_path):
     page.get_by_label("Seulement dans Préau").check()
     check_a11y(page, "24-parent-preferences")
     page.get_by_role("button", name="Enregistrer").click()
-    assert page.get_by_role("status").get_by_text("vous ne recevrez plus les notifications par e-mail").is_visible()
+    assert (
+        page.get_by_role("status")
+        .get_by_text("vous ne recevrez plus les notifications par e-mail")
+        .is_visible()
+    )
     s["parent"].refresh_from_db()
     assert s["parent"].email_notifications is False
     logout(page)
@@ -100,7 +105,9 @@ def test_teacher_parent_student_day(page, school, check_a11y, tmp_path):
     login(page, s["evs"].username, PASSWORD)
     page.goto(f"/e/{uai}/vie-scolaire/")
     check_a11y(page, "30-vie-scolaire-a-valider")
-    page.get_by_role("button", name=f"Accepter le justificatif de {student.first_name} {student.last_name}").click()
+    page.get_by_role(
+        "button", name=f"Accepter le justificatif de {student.first_name} {student.last_name}"
+    ).click()
     assert page.get_by_text("justifiée").first.is_visible()
     assert Absence.objects.get(student=student).status == "accepted"
     logout(page)
@@ -109,7 +116,9 @@ def test_teacher_parent_student_day(page, school, check_a11y, tmp_path):
     login(page, student.username, PASSWORD)
     page.goto(f"/e/{uai}/cahier-de-textes/")
     check_a11y(page, "40-eleve-cahier-de-textes")
-    page.get_by_role("link", name=re.compile("Mathématiques pour le")).filter(has_text="Mathématiques").first.click()
+    page.get_by_role("link", name=re.compile("Mathématiques pour le")).filter(
+        has_text="Mathématiques"
+    ).first.click()
     if not page.get_by_text("Résoudre les équations").is_visible():
         page.goto(f"/e/{uai}/cahier-de-textes/devoirs/{homework.pk}/")
     copy = tmp_path / "ma-copie.pdf"
@@ -124,8 +133,14 @@ def test_teacher_parent_student_day(page, school, check_a11y, tmp_path):
     page.get_by_role("link", name="Nouveau message").click()
     # Communication rules: the teacher and the vie scolaire, never another student's parent.
     assert page.get_by_label(f"{s['teacher'].last_name} {s['teacher'].first_name}").count() == 1
-    assert page.get_by_label(f"{s['other_parent'].last_name} {s['other_parent'].first_name}").count() == 0
-    assert page.get_by_label(f"{s['other_student'].last_name} {s['other_student'].first_name}").count() == 0
+    assert (
+        page.get_by_label(f"{s['other_parent'].last_name} {s['other_parent'].first_name}").count()
+        == 0
+    )
+    assert (
+        page.get_by_label(f"{s['other_student'].last_name} {s['other_student'].first_name}").count()
+        == 0
+    )
     page.get_by_label(f"{s['teacher'].last_name} {s['teacher'].first_name}").check()
     page.get_by_label("Objet").fill("Exercice 3")
     page.get_by_label("Message", exact=True).fill("Bonjour, je ne comprends pas l'exercice 3.")
@@ -146,20 +161,36 @@ def visit(page, check_a11y, pages):
 
 def test_phone_width_pages(browser, live_server, school, check_a11y):
     s = school
-    context = browser.new_context(base_url=live_server.url, locale="fr-FR",
-                                  viewport={"width": 375, "height": 740}, is_mobile=True)
+    context = browser.new_context(
+        base_url=live_server.url,
+        locale="fr-FR",
+        viewport={"width": 375, "height": 740},
+        is_mobile=True,
+    )
     page = context.new_page()
     page.set_default_timeout(10_000)
     uai = s["est"].uai
     login(page, s["parent"].username, PASSWORD)
-    visit(page, check_a11y, ((f"/e/{uai}/", "50-mobile-parent-tableau-de-bord"),
-                             (f"/e/{uai}/notes/", "51-mobile-parent-notes"),
-                             (f"/e/{uai}/emploi-du-temps/", "52-mobile-parent-emploi-du-temps")))
+    visit(
+        page,
+        check_a11y,
+        (
+            (f"/e/{uai}/", "50-mobile-parent-tableau-de-bord"),
+            (f"/e/{uai}/notes/", "51-mobile-parent-notes"),
+            (f"/e/{uai}/emploi-du-temps/", "52-mobile-parent-emploi-du-temps"),
+        ),
+    )
     page.get_by_role("button", name="Se déconnecter").click()
     login(page, s["teacher"].username, PASSWORD)
-    visit(page, check_a11y, ((f"/e/{uai}/vie-scolaire/appel/{s['class'].pk}/", "53-mobile-prof-appel"),
-                             (f"/e/{uai}/notes/evaluations/{s['assessment'].pk}/", "54-mobile-prof-notes"),
-                             (f"/e/{uai}/messagerie/{s['conversation'].pk}/", "55-mobile-prof-conversation")))
+    visit(
+        page,
+        check_a11y,
+        (
+            (f"/e/{uai}/vie-scolaire/appel/{s['class'].pk}/", "53-mobile-prof-appel"),
+            (f"/e/{uai}/notes/evaluations/{s['assessment'].pk}/", "54-mobile-prof-notes"),
+            (f"/e/{uai}/messagerie/{s['conversation'].pk}/", "55-mobile-prof-conversation"),
+        ),
+    )
     context.close()
 
 
@@ -173,7 +204,9 @@ def test_direction_enters_the_timetable(page, school, check_a11y):
     page.get_by_label("Début").fill("14:00")
     page.get_by_label("Fin").fill("13:00")
     page.get_by_label("Matière").select_option(label="Mathématiques")
-    page.get_by_label("Enseignant").select_option(label=f"{s['teacher'].last_name} {s['teacher'].first_name}")
+    page.get_by_label("Enseignant").select_option(
+        label=f"{s['teacher'].last_name} {s['teacher'].first_name}"
+    )
     page.get_by_label("Salle").fill("B21")
     page.get_by_role("button", name="Ajouter le cours").click()
     assert page.get_by_text("La fin du cours doit être après son début.").is_visible()

@@ -1,6 +1,7 @@
 """preau.core.db: Django's PostgreSQL backend, whose health check (CONN_HEALTH_CHECKS) is
 skipped for a connection used less than a second ago, and still replaces a dropped connection
 that was idle longer."""
+
 import pytest
 from django.db import connection, connections
 

@@ -1,4 +1,5 @@
 """gunicorn with the app's configuration (preau.gunicorn_conf), as the systemd unit starts it."""
+
 import json
 import os
 import socket
@@ -10,12 +11,12 @@ from pathlib import Path
 
 import preau
 
-PROBE = '''import gc, json
+PROBE = """import gc, json
 LOADED = [object() for _ in range(5000)]  # what a preloaded app keeps for the process's life
 def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "application/json")])
     return [json.dumps({"frozen": gc.get_freeze_count(), "threshold": gc.get_threshold()}).encode()]
-'''
+"""
 
 
 def free_port() -> int:
@@ -30,9 +31,23 @@ def test_workers_start_with_the_preloaded_objects_frozen_and_fewer_collections(t
     src = str(Path(preau.__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(tmp_path)])}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:preau.gunicorn_conf",
-                               "--workers", "1", "--bind", f"127.0.0.1:{port}", "gcprobe:application"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:preau.gunicorn_conf",
+            "--workers",
+            "1",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "gcprobe:application",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -42,7 +57,9 @@ def test_workers_start_with_the_preloaded_objects_frozen_and_fewer_collections(t
                 break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError(f"gunicorn did not answer: {server.stderr.read1().decode()}") from None
+                    raise AssertionError(
+                        f"gunicorn did not answer: {server.stderr.read1().decode()}"
+                    ) from None
                 time.sleep(0.2)
     finally:
         server.terminate()

@@ -1,6 +1,7 @@
 """Security headers are sent once with one value each (issue #16, item 9): the nginx load
 balancer owns them (roles/nginx/templates/preau-headers.conf.j2: it also serves the waiting
 page and the cached static files) and Django sends none of them, on any page."""
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -9,8 +10,14 @@ from preau.core.models import Platform
 from tests.school import make_school
 from tests.test_isolation import _patterns, build
 
-OWNED_BY_NGINX = ("Strict-Transport-Security", "Content-Security-Policy", "X-Content-Type-Options",
-                  "X-Frame-Options", "Referrer-Policy", "Cross-Origin-Opener-Policy")
+OWNED_BY_NGINX = (
+    "Strict-Transport-Security",
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+    "Cross-Origin-Opener-Policy",
+)
 
 
 def sent(response) -> set[str]:

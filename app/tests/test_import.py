@@ -1,4 +1,5 @@
 """Directory import: good feeds, every kind of defect, idempotence, gone users, CSV."""
+
 import datetime as dt
 import os
 import subprocess
@@ -96,7 +97,9 @@ def _assert_rejected(est, files, file_name, record, attribute):
         call_command("import_aaf", est.uai, *files)
     assert snapshot() == before, "a rejected import must leave the database unchanged"
     errors = info.value.errors
-    assert any(e.startswith(f"{file_name} · enregistrement {record} · {attribute} :") for e in errors), errors
+    assert any(
+        e.startswith(f"{file_name} · enregistrement {record} · {attribute} :") for e in errors
+    ), errors
 
 
 def _json_rejected(call_json, est, files):
@@ -121,24 +124,29 @@ def test_missing_join_key_rejected(est, tmp_path):
 def test_two_classes_rejected(est, tmp_path):
     feed = small_feed(tmp_path)
     path = feed["by_category"]["Eleve"]
-    rid = edit_first_record(path, r'(<attr name="ENTEleveClasses"><value>8200210\$\w+</value>)',
-                            r"\1<value>8200210$4Z</value>")
+    rid = edit_first_record(
+        path,
+        r'(<attr name="ENTEleveClasses"><value>8200210\$\w+</value>)',
+        r"\1<value>8200210$4Z</value>",
+    )
     _assert_rejected(est, feed["files"], path.name, rid, "ENTEleveClasses")
 
 
 def test_unknown_parent_rejected(est, tmp_path):
     feed = small_feed(tmp_path)
     path = feed["by_category"]["Eleve"]
-    rid = edit_first_record(path, r'(<attr name="ENTEleveAutoriteParentale"><value>)\d+',
-                            r"\g<1>9999999")
+    rid = edit_first_record(
+        path, r'(<attr name="ENTEleveAutoriteParentale"><value>)\d+', r"\g<1>9999999"
+    )
     _assert_rejected(est, feed["files"], path.name, rid, "ENTEleveAutoriteParentale")
 
 
 def test_impossible_date_rejected(est, tmp_path):
     feed = small_feed(tmp_path)
     path = feed["by_category"]["Eleve"]
-    rid = edit_first_record(path, r'(<attr name="ENTPersonDateNaissance"><value>)[^<]+',
-                            r"\g<1>31/02/2013")
+    rid = edit_first_record(
+        path, r'(<attr name="ENTPersonDateNaissance"><value>)[^<]+', r"\g<1>31/02/2013"
+    )
     _assert_rejected(est, feed["files"], path.name, rid, "ENTPersonDateNaissance")
 
 
@@ -148,24 +156,32 @@ def test_wrong_uai_check_letter_rejected(est, tmp_path):
     rid = edit_first_record(path, r"0820021C", "0820021D")
     _assert_rejected(est, feed["files"], path.name, rid, "ENTStructureUAI")
     staff = feed["by_category"]["PersEducNat"]
-    path.write_text(path.read_text(encoding="utf-8").replace("0820021D", "0820021C"), encoding="utf-8")
-    rid = edit_first_record(staff, r'(<attr name="ENTPersonStructRattach"><value>)0820021C',
-                            r"\g<1>0820021E")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("0820021D", "0820021C"), encoding="utf-8"
+    )
+    rid = edit_first_record(
+        staff, r'(<attr name="ENTPersonStructRattach"><value>)0820021C', r"\g<1>0820021E"
+    )
     _assert_rejected(est, feed["files"], staff.name, rid, "ENTPersonStructRattach")
 
 
 def test_defects_in_json_output(est, tmp_path, capsys):
     import io
     import json
+
     feed = small_feed(tmp_path)
     path = feed["by_category"]["Eleve"]
-    rid = edit_first_record(path, r'(<attr name="ENTPersonDateNaissance"><value>)[^<]+', r"\g<1>00/13/2013")
+    rid = edit_first_record(
+        path, r'(<attr name="ENTPersonDateNaissance"><value>)[^<]+', r"\g<1>00/13/2013"
+    )
     out = io.StringIO()
     with pytest.raises(CommandError):
         call_command("import_aaf", est.uai, *feed["files"], "--json", stdout=out)
     doc = json.loads(out.getvalue())
     assert doc["ok"] is False
-    assert {"file": path.name, "record": rid, "attribute": "ENTPersonDateNaissance"}.items() <= doc["errors"][0].items()
+    assert {"file": path.name, "record": rid, "attribute": "ENTPersonDateNaissance"}.items() <= doc[
+        "errors"
+    ][0].items()
 
 
 def test_unknown_establishment_and_bad_uai(tmp_path):
@@ -177,8 +193,13 @@ def test_unknown_establishment_and_bad_uai(tmp_path):
 
 def test_console_script_exit_code(tmp_path):
     env = {**os.environ, "PREAU_CONFIG": str(Path(__file__).with_name("preau-test.toml"))}
-    proc = subprocess.run([sys.executable, "-m", "preau.manage", "import_aaf", "0820021X", "f.xml"],
-                          capture_output=True, text=True, env=env, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "preau.manage", "import_aaf", "0820021X", "f.xml"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert proc.returncode != 0
     assert "lettre de contrôle invalide" in proc.stderr
 
@@ -188,10 +209,13 @@ CSV_HEADER = "profil;identifiant;nom;prenom;date_naissance;classe;groupes;respon
 
 def test_csv_import_and_defects(est, tmp_path, call_json):
     good = tmp_path / "annuaire.csv"
-    good.write_text(CSV_HEADER
-                    + "TUT;P1;DURAND;Sophie;;;;;sophie@example.fr;\n"
-                    + "ELV;E1;DURAND;Léo;03/04/2013;5A;5-LATIN;P1;;123456789AB\n"
-                    + "ENS;T1;FABRE;Julien;;5A|4B;;;;\n", encoding="utf-8")
+    good.write_text(
+        CSV_HEADER
+        + "TUT;P1;DURAND;Sophie;;;;;sophie@example.fr;\n"
+        + "ELV;E1;DURAND;Léo;03/04/2013;5A;5-LATIN;P1;;123456789AB\n"
+        + "ENS;T1;FABRE;Julien;;5A|4B;;;;\n",
+        encoding="utf-8",
+    )
     report = call_json("import_csv", est.uai, str(good))
     assert report["users"]["created"] == 3
     assert ParentLink.objects.of(est).count() == 1
@@ -202,7 +226,9 @@ def test_csv_import_and_defects(est, tmp_path, call_json):
     before = snapshot()
     with pytest.raises(CommandError) as info:
         call_command("import_csv", est.uai, str(bad))
-    assert any("bad.csv · enregistrement ligne 2 (E2) · date_naissance" in e for e in info.value.errors)
+    assert any(
+        "bad.csv · enregistrement ligne 2 (E2) · date_naissance" in e for e in info.value.errors
+    )
     assert snapshot() == before
 
 
@@ -218,17 +244,24 @@ def test_duplicate_join_key_and_delta_and_foreign_feed_rejected(est, tmp_path):
     feed = small_feed(tmp_path)
     path = feed["by_category"]["PersRelEleve"]
     text = path.read_text(encoding="utf-8")
-    first = text[text.index("<addRequest>"):text.index("</addRequest>") + len("</addRequest>")]
+    first = text[text.index("<addRequest>") : text.index("</addRequest>") + len("</addRequest>")]
     path.write_text(text.replace(first, first + "\n" + first, 1), encoding="utf-8")
     import re
+
     rid = re.search(r"<id>(.*?)</id>", first).group(1)
     _assert_rejected(est, feed["files"], path.name, rid, "ENTPersonJointure")
-    path.write_text(text.replace("<addRequest>", "<modifyRequest>", 1).replace("</addRequest>", "</modifyRequest>", 1),
-                    encoding="utf-8")
+    path.write_text(
+        text.replace("<addRequest>", "<modifyRequest>", 1).replace(
+            "</addRequest>", "</modifyRequest>", 1
+        ),
+        encoding="utf-8",
+    )
     _assert_rejected(est, feed["files"], path.name, rid, "modifyRequest")
     path.write_text(text, encoding="utf-8")
     other = small_feed(tmp_path / "other", uai="0820010R")  # a valid feed, for another collège
-    _assert_rejected(est, other["files"], other["by_category"]["EtabEducNat"].name, "-", "ENTStructureUAI")
+    _assert_rejected(
+        est, other["files"], other["by_category"]["EtabEducNat"].name, "-", "ENTStructureUAI"
+    )
 
 
 def test_metrics_count_imports(est, tmp_path, client):
@@ -240,6 +273,7 @@ def test_metrics_count_imports(est, tmp_path, client):
 
 def test_returning_user_reactivated_but_admin_disable_is_sticky(est, tmp_path, call_json):
     from preau.core import accounts
+
     feed = small_feed(tmp_path, students=5)
     call_json("import_aaf", est.uai, *feed["files"])
     students = list(User.objects.filter(memberships__profile="ELV").order_by("pk")[:3])
@@ -247,7 +281,9 @@ def test_returning_user_reactivated_but_admin_disable_is_sticky(est, tmp_path, c
     # Retention disabled one (it had left); a local admin disabled the other (its membership
     # only); a release before that one disabled the whole account along with its membership.
     long_ago = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    User.objects.filter(pk__in=[retired.pk, legacy.pk]).update(is_active=False, disabled_at=long_ago)
+    User.objects.filter(pk__in=[retired.pk, legacy.pk]).update(
+        is_active=False, disabled_at=long_ago
+    )
     accounts.disable_in_establishment(blocked, est, by="anne.delpech", via="annuaire")
     Membership.objects.filter(user=legacy).update(disabled=True)
     report = call_json("import_aaf", est.uai, *feed["files"])
@@ -255,5 +291,8 @@ def test_returning_user_reactivated_but_admin_disable_is_sticky(est, tmp_path, c
     for user in students:
         user.refresh_from_db()
         assert user.is_active and user.disabled_at is None
-    assert Membership.objects.get(user=blocked).disabled and Membership.objects.get(user=legacy).disabled
+    assert (
+        Membership.objects.get(user=blocked).disabled
+        and Membership.objects.get(user=legacy).disabled
+    )
     assert not Membership.objects.get(user=retired).disabled

@@ -1,6 +1,7 @@
 """Tenant isolation as a matrix over EVERY URL pattern of the URLconf (new URLs are covered
 automatically; a new URL kwarg must be given a real object id in tests.school.url_kwargs() or
 this test fails)."""
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
@@ -9,8 +10,19 @@ from tests.helpers import snapshot
 from tests.school import PROFILES, make_school, url_kwargs
 
 # URLs that are not about one establishment's data.
-GLOBAL_URLS = {"healthz", "readyz", "metrics", "home", "login", "logout", "activation",
-               "two_factor_verify", "two_factor_setup", "account_security", "recovery_codes"}
+GLOBAL_URLS = {
+    "healthz",
+    "readyz",
+    "metrics",
+    "home",
+    "login",
+    "logout",
+    "activation",
+    "two_factor_verify",
+    "two_factor_setup",
+    "account_security",
+    "recovery_codes",
+}
 
 
 def all_patterns(resolver=None, prefix="", outer=None):
@@ -22,7 +34,11 @@ def all_patterns(resolver=None, prefix="", outer=None):
         if isinstance(entry, URLResolver):
             yield from all_patterns(entry, prefix + str(entry.pattern), converters)
         elif isinstance(entry, URLPattern):
-            yield entry.name, prefix + str(entry.pattern), {**converters, **entry.pattern.converters}
+            yield (
+                entry.name,
+                prefix + str(entry.pattern),
+                {**converters, **entry.pattern.converters},
+            )
 
 
 def _patterns():
@@ -43,7 +59,9 @@ def build(name, converters, uai_side, objects_side):
     values = url_kwargs(objects_side)
     kwargs = {}
     for kwarg in converters:
-        assert kwarg in values, f"URL {name!r} has kwarg {kwarg!r}: add it to tests.school.url_kwargs()"
+        assert kwarg in values, (
+            f"URL {name!r} has kwarg {kwarg!r}: add it to tests.school.url_kwargs()"
+        )
         kwargs[kwarg] = values[kwarg]
     if "uai" in kwargs:
         kwargs["uai"] = uai_side["est"].uai
@@ -54,7 +72,8 @@ def test_every_non_global_url_is_under_an_establishment():
     for name, route, converters in _patterns():
         if name not in GLOBAL_URLS:
             assert route.startswith("e/<str:uai>/") and "uai" in converters, (
-                f"{route} ({name}) is not under /e/<uai>/: TenantMiddleware would not guard it")
+                f"{route} ({name}) is not under /e/<uai>/: TenantMiddleware would not guard it"
+            )
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
@@ -76,7 +95,9 @@ def test_user_of_a_cannot_reach_b(client, world, method):
                 response = getattr(client, method)(url)
                 # 405 (GET on a POST-only view) is decided before any object lookup: it reveals nothing.
                 allowed = (403, 404, 405) if method == "get" else (403, 404)
-                assert response.status_code in allowed, f"{role}: {method.upper()} {url} → {response.status_code}"
+                assert response.status_code in allowed, (
+                    f"{role}: {method.upper()} {url} → {response.status_code}"
+                )
                 body = response.content.decode(errors="replace")
                 assert "B-unique-name" not in body and "ESCANDE" not in body, url
                 checked += 1

@@ -1,6 +1,7 @@
 """Login throttling (preau.core.throttle, issue #16 item 5): a class behind one NAT logs in, a
 sprayer is slowed, nobody is locked out, the client address is read only through declared
 proxies. Real PostgreSQL; time passes by moving the recorded attempts back."""
+
 import datetime as dt
 import time
 
@@ -26,11 +27,17 @@ def est(db):
 def make_pupils(est, count: int) -> list[str]:
     """`count` pupils sharing one password hash (hashing each would take a second per 40)."""
     password = make_password(PASSWORD)
-    users = User.objects.bulk_create([User(username=f"eleve.{n:03d}", password=password,
-                                           first_name="Élève", last_name=f"N{n}")
-                                      for n in range(count)])
-    Membership.objects.bulk_create([Membership(user=u, establishment=est, profile="ELV")
-                                    for u in users])
+    users = User.objects.bulk_create(
+        [
+            User(
+                username=f"eleve.{n:03d}", password=password, first_name="Élève", last_name=f"N{n}"
+            )
+            for n in range(count)
+        ]
+    )
+    Membership.objects.bulk_create(
+        [Membership(user=u, establishment=est, profile="ELV") for u in users]
+    )
     return [u.username for u in users]
 
 
@@ -41,7 +48,8 @@ def pupil(est):
 
 def login(address: str, username: str, password: str = PASSWORD, **headers):
     return Client(REMOTE_ADDR=address, **headers).post(
-        "/connexion/", {"username": username, "password": password})
+        "/connexion/", {"username": username, "password": password}
+    )
 
 
 def elapse(seconds: float) -> None:
@@ -112,7 +120,9 @@ def test_ipv6_addresses_of_one_64_are_counted_together(est):
     assert login("2001:db8:1:2:ffff::1", "inconnu.20", "x").status_code == 429
     assert login("2001:db8:1:3::1", "inconnu.20", "x").status_code == 401
     assert set(LoginAttempt.objects.values_list("prefix", flat=True)) == {
-        "2001:db8:1:2::/64", "2001:db8:1:3::/64"}
+        "2001:db8:1:2::/64",
+        "2001:db8:1:3::/64",
+    }
 
 
 def test_client_address_through_declared_proxies_only(settings):
@@ -120,8 +130,11 @@ def test_client_address_through_declared_proxies_only(settings):
     meta = RequestFactory().get("/").META
 
     def client(remote, forwarded=None):
-        request = RequestFactory().get("/", REMOTE_ADDR=remote, **(
-            {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded is not None else {}))
+        request = RequestFactory().get(
+            "/",
+            REMOTE_ADDR=remote,
+            **({"HTTP_X_FORWARDED_FOR": forwarded} if forwarded is not None else {}),
+        )
         return throttle.client_ip(request)
 
     assert meta["REMOTE_ADDR"] == "127.0.0.1"
@@ -137,11 +150,17 @@ def test_client_address_through_declared_proxies_only(settings):
 def test_spoofed_forwarded_for_from_an_untrusted_peer_does_not_escape_the_throttle(est, settings):
     settings.PREAU_TRUSTED_PROXIES = [LB]
     for n in range(20):
-        assert login(ATTACKER, f"inconnu.{n}", "x", HTTP_X_FORWARDED_FOR=f"10.9.{n}.1").status_code == 401
+        assert (
+            login(ATTACKER, f"inconnu.{n}", "x", HTTP_X_FORWARDED_FOR=f"10.9.{n}.1").status_code
+            == 401
+        )
     refused = login(ATTACKER, "inconnu.20", "x", HTTP_X_FORWARDED_FOR="10.9.99.1")
     assert refused.status_code == 429 and refused["Retry-After"] == "1"
     # the same client through the lb is counted at its own address
-    assert login(LB, "inconnu.21", "x", HTTP_X_FORWARDED_FOR=f"10.9.0.1, {ATTACKER}").status_code == 429
+    assert (
+        login(LB, "inconnu.21", "x", HTTP_X_FORWARDED_FOR=f"10.9.0.1, {ATTACKER}").status_code
+        == 429
+    )
     assert set(LoginAttempt.objects.values_list("ip", flat=True)) == {ATTACKER}
 
 
@@ -175,19 +194,26 @@ def test_a_child_mistyping_waits_a_few_seconds_then_gets_in(pupil):
 def _answer(response) -> tuple[int, str]:
     """Status and the page's error text (the CSRF token differs from one page to the next)."""
     page = response.content.decode()
-    return response.status_code, page[page.index("<main"):].split('name="csrfmiddlewaretoken"')[0]
+    return response.status_code, page[page.index("<main") :].split('name="csrfmiddlewaretoken"')[0]
 
 
 def test_unknown_pending_disabled_and_existing_usernames_get_the_same_answer(est):
     existing, pending, disabled = make_pupils(est, 3)
     User.objects.filter(username=pending).update(password="!", activation_code="x")
     User.objects.filter(username=disabled).update(is_active=False)
-    names = {"existing": existing, "pending": pending, "disabled": disabled, "unknown": "personne.x"}
+    names = {
+        "existing": existing,
+        "pending": pending,
+        "disabled": disabled,
+        "unknown": "personne.x",
+    }
     answers = {kind: _answer(login(HOME, name, "pas-le-bon")) for kind, name in names.items()}
     assert len(set(answers.values())) == 1, answers
     assert "Identifiant ou mot de passe incorrect." in answers["unknown"][1]
     # each check costs one password hash, whoever the account is
-    times = {kind: _fastest(lambda name=name: throttle_free_login(name)) for kind, name in names.items()}
+    times = {
+        kind: _fastest(lambda name=name: throttle_free_login(name)) for kind, name in names.items()
+    }
     assert min(times.values()) > 0.5 * max(times.values()), times
 
 
@@ -210,10 +236,14 @@ def _fastest(call, runs=5) -> float:
 
 def test_activation_form_same_answer_and_same_throttle(est):
     activated, pending = make_pupils(est, 2)
-    User.objects.filter(username=pending).update(password="!", activation_code="x",
-                                                 activation_expires="2100-01-01T00:00Z")
-    form = {"code": "AAAAAAAAAA", "password1": "un-nouveau-mot-de-passe",
-            "password2": "un-nouveau-mot-de-passe"}
+    User.objects.filter(username=pending).update(
+        password="!", activation_code="x", activation_expires="2100-01-01T00:00Z"
+    )
+    form = {
+        "code": "AAAAAAAAAA",
+        "password1": "un-nouveau-mot-de-passe",
+        "password2": "un-nouveau-mot-de-passe",
+    }
 
     def activate(username):
         return Client(REMOTE_ADDR=HOME).post("/activation/", {"username": username, **form})
@@ -246,6 +276,7 @@ def test_an_operator_forgives_an_address(est, call_json):
     assert done["forgiven"] == 20 and done["failures"] == 0 and done["retry_after"] == 0
     assert login(SCHOOL, "inconnu.22", "x").status_code == 401
     from django.core.management import CommandError, call_command
+
     with pytest.raises(CommandError, match="pas une adresse IP"):
         call_command("login_throttle", "n'importe-quoi")
 
@@ -253,5 +284,7 @@ def test_an_operator_forgives_an_address(est, call_json):
 def test_seed_demo_gives_a_class_the_demo_password(db, call_json):
     report = call_json("seed_demo", "--students", "15", "--class-logins", "5")
     assert len(set(report["class_logins"])) == 5
-    assert all(login(SCHOOL, name, report["password"]).status_code == 302
-               for name in report["class_logins"])
+    assert all(
+        login(SCHOOL, name, report["password"]).status_code == 302
+        for name in report["class_logins"]
+    )

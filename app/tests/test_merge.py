@@ -1,4 +1,5 @@
 """Merging establishments: conservation, duplicates, class clashes, dry-run, atomicity."""
+
 import pytest
 from django.core.management import CommandError
 
@@ -63,6 +64,7 @@ def test_merge_conserves_counts(pair, call_json):
     assert src.status == "merged" and src.merged_into == dst
     assert EstablishmentAlias.objects.get(uai=SRC).establishment == dst
     from django.test import Client
+
     assert 'preau_merges_total{result="ok"}' in Client().get("/metrics").content.decode()
     # History kept: the import logs of SRC are now DST's.
     assert OperationLog.objects.of(dst).filter(kind="import_aaf").count() == 2
@@ -71,19 +73,35 @@ def test_merge_conserves_counts(pair, call_json):
 def test_class_name_clash_is_renamed(pair, call_json):
     src, dst, _, dup_src, dup_dst = pair
     src_6a = ClassGroup.objects.of(src).get(kind="class", name="6A")
-    members = set(ClassMembership.objects.filter(class_group=src_6a).values_list("user_id", flat=True))
-    dst_6a_members = set(ClassMembership.objects.filter(class_group__establishment=dst,
-                                                        class_group__name="6A").values_list("user_id", flat=True))
+    members = set(
+        ClassMembership.objects.filter(class_group=src_6a).values_list("user_id", flat=True)
+    )
+    dst_6a_members = set(
+        ClassMembership.objects.filter(
+            class_group__establishment=dst, class_group__name="6A"
+        ).values_list("user_id", flat=True)
+    )
     report = call_json("establishment", "merge", SRC, DST)
-    renamed_6a = [r for r in report["renamed_classes"] if r["from"] == "6A" and r["kind"] == "class"]
+    renamed_6a = [
+        r for r in report["renamed_classes"] if r["from"] == "6A" and r["kind"] == "class"
+    ]
     assert renamed_6a and renamed_6a[0]["to"] == f"6A ({SRC})"
     renamed = ClassGroup.objects.of(dst).get(name=f"6A ({SRC})")
     assert renamed.pk == src_6a.pk
     # Not mixed: each class keeps exactly its own students.
     expected = {dup_dst.pk if u == dup_src.pk else u for u in members}  # the folded duplicate
-    assert set(ClassMembership.objects.filter(class_group=renamed).values_list("user_id", flat=True)) == expected
-    assert set(ClassMembership.objects.filter(class_group__establishment=dst, class_group__name="6A")
-               .values_list("user_id", flat=True)) == dst_6a_members
+    assert (
+        set(ClassMembership.objects.filter(class_group=renamed).values_list("user_id", flat=True))
+        == expected
+    )
+    assert (
+        set(
+            ClassMembership.objects.filter(
+                class_group__establishment=dst, class_group__name="6A"
+            ).values_list("user_id", flat=True)
+        )
+        == dst_6a_members
+    )
 
 
 def test_dry_run_changes_nothing(pair, call_json):
@@ -102,6 +120,7 @@ def test_failure_halfway_leaves_both_untouched(pair, monkeypatch):
     monkeypatch.setattr(Merger, "move_subjects", boom)
     with pytest.raises(RuntimeError, match="injected"):
         from preau.core.merge import merge
+
         merge(SRC, DST)
     assert snapshot() == before
 
@@ -113,11 +132,13 @@ def test_count_check_failure_aborts(pair, monkeypatch):
     def lose_a_link(self):
         original(self)
         from preau.core.models import ParentLink
+
         ParentLink.objects.of(self.dst).first().delete()  # simulate a lost row
 
     monkeypatch.setattr(Merger, "move_relations", lose_a_link)
     with pytest.raises(CommandError, match="parent_links"):
         from django.core.management import call_command
+
         call_command("establishment", "merge", SRC, DST)
     assert snapshot() == before
 
@@ -125,6 +146,7 @@ def test_count_check_failure_aborts(pair, monkeypatch):
 def test_merge_refusals():
     make_establishment(DST)
     from django.core.management import call_command
+
     with pytest.raises(CommandError, match="inconnu"):
         call_command("establishment", "merge", SRC, DST)
     with pytest.raises(CommandError, match="identiques"):
@@ -135,7 +157,9 @@ def test_merge_refusals():
 
 def test_past_years_of_src_become_read_only(pair, call_json):
     src, dst, *_ = pair
-    old = ClassGroup.objects.create(establishment=src, name="3B", school_year=Platform.current_school_year() - 1)
+    old = ClassGroup.objects.create(
+        establishment=src, name="3B", school_year=Platform.current_school_year() - 1
+    )
     call_json("establishment", "merge", SRC, DST)
     old.refresh_from_db()
     assert old.establishment == dst and old.read_only
@@ -168,9 +192,15 @@ def test_merge_moves_service_history(call_json):
     assert report["merged_service_rows"] == {"Absence": 1}
     assert services["Absence"] == 1 and services["Assessment"] == 2 and services["StoredFile"] == 4
     assert not any(report["after"]["src"]["services"].values())
-    kept, absorbed = (a["student"], b["student"]) if report["merged_accounts"][0]["kept"] == a["student"].username \
+    kept, absorbed = (
+        (a["student"], b["student"])
+        if report["merged_accounts"][0]["kept"] == a["student"].username
         else (b["student"], a["student"])
-    assert Absence.objects.filter(student=kept).count() == 1 and not Absence.objects.filter(student=absorbed).exists()
+    )
+    assert (
+        Absence.objects.filter(student=kept).count() == 1
+        and not Absence.objects.filter(student=absorbed).exists()
+    )
     assert Grade.objects.filter(student=kept).count() == 2
     # Subjects with the same code became one; the history keeps its subject.
     assert Assessment.objects.filter(subject__isnull=True).count() == 0

@@ -1,4 +1,5 @@
 """Expand / contract migrations (core.migration_phases, `preau-manage migrate_phase`)."""
+
 import json
 
 import pytest
@@ -12,10 +13,12 @@ def migration(app_label, name, contract=False):
     return type("Migration", (), {"app_label": app_label, "name": name, "contract": contract})()
 
 
-PLAN = [(migration("core", "0003_add_nickname"), False),
-        (migration("ent", "0002_add_index"), False),
-        (migration("core", "0004_drop_old_name", contract=True), False),
-        (migration("ent", "0003_add_colour"), False)]
+PLAN = [
+    (migration("core", "0003_add_nickname"), False),
+    (migration("ent", "0002_add_index"), False),
+    (migration("core", "0004_drop_old_name", contract=True), False),
+    (migration("ent", "0003_add_colour"), False),
+]
 
 
 def test_expand_stops_before_the_first_contract_migration():
@@ -23,8 +26,10 @@ def test_expand_stops_before_the_first_contract_migration():
     assert migration_phases.labels(expand) == ["core.0003_add_nickname", "ent.0002_add_index"]
     # what follows a contract migration waits too: it may depend on it
     assert migration_phases.labels(contract) == ["core.0004_drop_old_name", "ent.0003_add_colour"]
-    assert migration_phases.targets(expand) == [("core", "0003_add_nickname"),
-                                                ("ent", "0002_add_index")]
+    assert migration_phases.targets(expand) == [
+        ("core", "0003_add_nickname"),
+        ("ent", "0002_add_index"),
+    ]
 
 
 def test_no_contract_migration_means_everything_is_expand():
@@ -54,13 +59,19 @@ def test_command_plans_and_applies_the_phases_of_a_migrated_database(capsys):
 @pytest.mark.django_db
 def test_expand_migrates_each_app_to_its_last_expand_migration(monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr(migration_phases, "pending", lambda using="default": migration_phases.split(PLAN))
-    monkeypatch.setattr("preau.core.management.commands.migrate_phase.call_command",
-                        lambda *args, **kwargs: calls.append(args))
+    monkeypatch.setattr(
+        migration_phases, "pending", lambda using="default": migration_phases.split(PLAN)
+    )
+    monkeypatch.setattr(
+        "preau.core.management.commands.migrate_phase.call_command",
+        lambda *args, **kwargs: calls.append(args),
+    )
     call_command("migrate_phase", "expand", "--json")
     assert calls == [("migrate", "core", "0003_add_nickname"), ("migrate", "ent", "0002_add_index")]
-    assert json.loads(capsys.readouterr().out)["applied"] == ["core.0003_add_nickname",
-                                                              "ent.0002_add_index"]
+    assert json.loads(capsys.readouterr().out)["applied"] == [
+        "core.0003_add_nickname",
+        "ent.0002_add_index",
+    ]
     calls.clear()
     call_command("migrate_phase", "contract", "--json")
     assert calls == [("migrate",)]
@@ -76,8 +87,11 @@ def test_the_split_of_ent_into_one_app_per_service_is_expand_only():
 
     graph = MigrationLoader(None, ignore_no_migrations=True).graph
     done = set(graph.forwards_plan(("ent", "0001_initial")))
-    plan = [(graph.nodes[key], False) for key in graph.forwards_plan(("ent", "0002_services_in_their_apps"))
-            if key not in done]
+    plan = [
+        (graph.nodes[key], False)
+        for key in graph.forwards_plan(("ent", "0002_services_in_their_apps"))
+        if key not in done
+    ]
     expand, contract = migration_phases.split(plan)
     assert contract == []
     assert migration_phases.labels(expand)[-1] == "ent.0002_services_in_their_apps"

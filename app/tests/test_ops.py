@@ -1,4 +1,5 @@
 """Operational management commands and configuration."""
+
 import datetime as dt
 import json
 from pathlib import Path
@@ -21,25 +22,40 @@ def test_uai_check_letter():
 
 def test_config_file_and_env(tmp_path):
     path = tmp_path / "preau.toml"
-    path.write_text('[django]\nsecret_key = "s"\nallowed_hosts = ["ent.example.fr"]\n'
-                    '[database]\nhost = "db"\nport = 5433\n[retention]\ndisable_after_days = 20\n')
-    conf = config.load(str(path), environ={"PREAU_DATABASE_HOST": "db2", "PREAU_DJANGO_DEBUG": "true",
-                                           "PREAU_DJANGO_ALLOWED_HOSTS": "a.fr,b.fr"})
+    path.write_text(
+        '[django]\nsecret_key = "s"\nallowed_hosts = ["ent.example.fr"]\n'
+        '[database]\nhost = "db"\nport = 5433\n[retention]\ndisable_after_days = 20\n'
+    )
+    conf = config.load(
+        str(path),
+        environ={
+            "PREAU_DATABASE_HOST": "db2",
+            "PREAU_DJANGO_DEBUG": "true",
+            "PREAU_DJANGO_ALLOWED_HOSTS": "a.fr,b.fr",
+        },
+    )
     assert conf["database"] == {**config.DEFAULTS["database"], "host": "db2", "port": 5433}
     assert conf["django"]["debug"] is True and conf["django"]["allowed_hosts"] == ["a.fr", "b.fr"]
     assert conf["retention"] == {"disable_after_days": 20, "delete_after_days": 60}
 
 
-@pytest.mark.parametrize("text, env, message", [
-    ('[retention]\ndisable_after_days = 40\ndelete_after_days = 60\n', {}, "legal limit"),
-    ('[django]\nsecret_key = "s"\n', {"PREAU_RETENTION_DELETE_AFTER_DAYS": "100"}, "legal limit"),
-    ('[databse]\nhost = "x"\n', {}, "unknown section"),
-    ('[database]\nhots = "x"\n', {}, "unknown key"),
-    ('[database]\nport = "5432"\n', {}, "must be int"),
-    ('[django]\nsecret_key = ""\n', {}, "secret_key is required"),
-    ('not toml [', {}, "invalid TOML"),
-    ('[django]\nsecret_key = "s"\n', {"PREAU_DATABASE_PORT": "abc"}, "expected an integer"),
-])
+@pytest.mark.parametrize(
+    "text, env, message",
+    [
+        ("[retention]\ndisable_after_days = 40\ndelete_after_days = 60\n", {}, "legal limit"),
+        (
+            '[django]\nsecret_key = "s"\n',
+            {"PREAU_RETENTION_DELETE_AFTER_DAYS": "100"},
+            "legal limit",
+        ),
+        ('[databse]\nhost = "x"\n', {}, "unknown section"),
+        ('[database]\nhots = "x"\n', {}, "unknown key"),
+        ('[database]\nport = "5432"\n', {}, "must be int"),
+        ('[django]\nsecret_key = ""\n', {}, "secret_key is required"),
+        ("not toml [", {}, "invalid TOML"),
+        ('[django]\nsecret_key = "s"\n', {"PREAU_DATABASE_PORT": "abc"}, "expected an integer"),
+    ],
+)
 def test_config_errors(tmp_path, text, env, message):
     path = tmp_path / "preau.toml"
     path.write_text(text)
@@ -56,8 +72,15 @@ def test_missing_config_file_is_an_error(tmp_path):
 
 @pytest.mark.django_db
 def test_establishment_create_list_archive(call_json):
-    created = call_json("establishment", "create", "0820021c", "--name", "Collège Jean Moulin",
-                        "--town", "Montauban")
+    created = call_json(
+        "establishment",
+        "create",
+        "0820021c",
+        "--name",
+        "Collège Jean Moulin",
+        "--town",
+        "Montauban",
+    )
     assert created["establishment"]["uai"] == "0820021C"
     with pytest.raises(CommandError, match="lettre de contrôle"):
         call_command("establishment", "create", "0820021D", "--name", "X")
@@ -68,11 +91,17 @@ def test_establishment_create_list_archive(call_json):
     user = User.objects.create_user("u1")
     est = Establishment.objects.get(uai="0820021C")
     Membership.objects.create(user=user, establishment=est, profile="ENS")
-    ClassGroup.objects.create(establishment=est, name="6A", school_year=Platform.current_school_year())
+    ClassGroup.objects.create(
+        establishment=est, name="6A", school_year=Platform.current_school_year()
+    )
     listing = call_json("establishment", "list")
     row = listing["establishments"][0]
-    assert row["users_by_profile"]["ENS"] == 1 and row["classes"] == 1 and row["last_import"] is None
-    assert call_json("establishment", "archive", "0820021C")["establishment"]["status"] == "archived"
+    assert (
+        row["users_by_profile"]["ENS"] == 1 and row["classes"] == 1 and row["last_import"] is None
+    )
+    assert (
+        call_json("establishment", "archive", "0820021C")["establishment"]["status"] == "archived"
+    )
     with pytest.raises(CommandError, match="archived"):
         call_command("establishment", "archive", "0820021C")
 
@@ -90,15 +119,30 @@ def test_purge_gone_retention(call_json):
     est = make_establishment()
     today = timezone.localdate()
     old = User.objects.create_user("old")
-    Membership.objects.create(user=old, establishment=est, profile="ELV", source="aaf",
-                              gone_since=today - dt.timedelta(days=31))
+    Membership.objects.create(
+        user=old,
+        establishment=est,
+        profile="ELV",
+        source="aaf",
+        gone_since=today - dt.timedelta(days=31),
+    )
     recent = User.objects.create_user("recent")
-    Membership.objects.create(user=recent, establishment=est, profile="ELV", source="aaf",
-                              gone_since=today - dt.timedelta(days=3))
+    Membership.objects.create(
+        user=recent,
+        establishment=est,
+        profile="ELV",
+        source="aaf",
+        gone_since=today - dt.timedelta(days=3),
+    )
     elsewhere = User.objects.create_user("elsewhere")  # gone here, still present in another collège
     other = make_establishment("0820010R")
-    Membership.objects.create(user=elsewhere, establishment=est, profile="ENS", source="aaf",
-                              gone_since=today - dt.timedelta(days=50))
+    Membership.objects.create(
+        user=elsewhere,
+        establishment=est,
+        profile="ENS",
+        source="aaf",
+        gone_since=today - dt.timedelta(days=50),
+    )
     Membership.objects.create(user=elsewhere, establishment=other, profile="ENS")
     expired = User.objects.create_user("expired", is_active=False)
     User.objects.filter(pk=expired.pk).update(disabled_at=timezone.now() - dt.timedelta(days=61))
@@ -109,7 +153,10 @@ def test_purge_gone_retention(call_json):
     report = call_json("purge_gone")
     assert report["disabled"] == ["old"] and report["deleted"] == ["expired"]
     assert not User.objects.get(username="old").is_active
-    assert User.objects.get(username="recent").is_active and User.objects.get(username="elsewhere").is_active
+    assert (
+        User.objects.get(username="recent").is_active
+        and User.objects.get(username="elsewhere").is_active
+    )
     assert not User.objects.filter(username="expired").exists()
 
 
@@ -134,7 +181,9 @@ def test_seed_demo_and_login(call_json, client):
     assert {e["uai"] for e in report["establishments"]} == {"0820021C", "0820010R"}
     profiles = {login["profile"] for login in report["logins"]}
     assert profiles == {"ELV", "TUT", "ENS", "DIR", "EVS", "ETA", "ADMC"}
-    assert all(is_valid_uai(e["uai"]) and e["uai"].startswith("082") for e in report["establishments"])
+    assert all(
+        is_valid_uai(e["uai"]) and e["uai"].startswith("082") for e in report["establishments"]
+    )
     assert report["content"]["created"]
     again = call_json("seed_demo", "--students", "15")  # idempotent
     assert not again["content"]["created"]
@@ -146,17 +195,23 @@ def test_seed_demo_and_login(call_json, client):
     assert client.get("/e/0820010R/annuaire/").status_code == 200
     # The demo logins see realistic content on their dashboards and pages.
     for username, path, expected in [
-            ("demo.eleve", "/e/0820021C/", "Exercices 12 à 15"), ("demo.eleve", "/e/0820021C/notes/", "Fractions"),
-            ("demo.parent", "/e/0820021C/", "Justifier"), ("demo.parent", "/e/0820021C/messagerie/", "Sortie au musée"),
-            ("demo.prof", "/e/0820021C/emploi-du-temps/", "B12"), ("demo.prof", "/e/0820021C/documents/", "proportionnalité"),
-            ("demo.viescolaire", "/e/0820021C/messagerie/", "Certificat médical"),
-            ("demo.direction", "/e/0820021C/actualites/", "Réunion parents-professeurs")]:
+        ("demo.eleve", "/e/0820021C/", "Exercices 12 à 15"),
+        ("demo.eleve", "/e/0820021C/notes/", "Fractions"),
+        ("demo.parent", "/e/0820021C/", "Justifier"),
+        ("demo.parent", "/e/0820021C/messagerie/", "Sortie au musée"),
+        ("demo.prof", "/e/0820021C/emploi-du-temps/", "B12"),
+        ("demo.prof", "/e/0820021C/documents/", "proportionnalité"),
+        ("demo.viescolaire", "/e/0820021C/messagerie/", "Certificat médical"),
+        ("demo.direction", "/e/0820021C/actualites/", "Réunion parents-professeurs"),
+    ]:
         client.force_login(User.objects.get(username=username))
         assert expected in client.get(path).content.decode(), (username, path)
 
 
 def test_generate_aaf(tmp_path, call_json):
-    report = call_json("generate_aaf", "--students", "50", "--out", str(tmp_path), "--uai", "0820010R")
+    report = call_json(
+        "generate_aaf", "--students", "50", "--out", str(tmp_path), "--uai", "0820010R"
+    )
     assert report["counts"]["students"] == 50 and len(report["files"]) == 4
     text = Path(report["files"][1]).read_text(encoding="utf-8")
     assert text.count("<addRequest>") == 50 and "0820010R" in text
@@ -168,8 +223,16 @@ def test_json_log_lines(capsys):
     import logging
 
     from preau.logs import JsonFormatter
-    record = logging.makeLogRecord({"msg": "import %s", "args": ("ok",), "name": "preau", "levelname": "INFO",
-                                    "uai": "0820021C"})
+
+    record = logging.makeLogRecord(
+        {
+            "msg": "import %s",
+            "args": ("ok",),
+            "name": "preau",
+            "levelname": "INFO",
+            "uai": "0820021C",
+        }
+    )
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "import ok" and line["uai"] == "0820021C" and line["level"] == "info"
 
@@ -194,12 +257,22 @@ def test_name_local_admin_and_hand_out_codes(call_json, client):
     assert call_json("activation_codes", est.uai)["count"] == 1  # anne.delpech only
     assert call_json("activation_codes", est.uai, "--renew")["count"] == 4
     code = call_json("activation_codes", est.uai, "--user", "eleve0")["codes"][0]["code"]
-    response = client.post("/activation/", {"username": "eleve0", "code": code,
-                                            "password1": "un-nouveau-mot-de-passe", "password2": "un-nouveau-mot-de-passe"})
+    response = client.post(
+        "/activation/",
+        {
+            "username": "eleve0",
+            "code": code,
+            "password1": "un-nouveau-mot-de-passe",
+            "password2": "un-nouveau-mot-de-passe",
+        },
+    )
     assert response.status_code == 302
     with pytest.raises(CommandError, match="absent"):
         call_command("activation_codes", est.uai, "--user", "ghost")
-    assert call_json("establishment", "admin", est.uai, "anne.delpech", "--remove")["local_admin"] is False
+    assert (
+        call_json("establishment", "admin", est.uai, "anne.delpech", "--remove")["local_admin"]
+        is False
+    )
 
 
 @pytest.mark.django_db

@@ -1,6 +1,7 @@
 """Every service at once: permissions per profile on every view, bounded query counts on list
 views. Each service's own flows are tested in its directory (tests/attendance/, tests/grades/, ...;
 what the services share in tests/ent/)."""
+
 import datetime as dt
 import zoneinfo
 
@@ -22,7 +23,16 @@ from tests.test_isolation import GLOBAL_URLS, all_patterns
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 STAFF = {"admin", "teacher", "evs", "agent", "other_teacher"}
-PUPIL_SIDE = {"admin", "teacher", "evs", "student", "other_student", "parent", "other_parent", "other_teacher"}
+PUPIL_SIDE = {
+    "admin",
+    "teacher",
+    "evs",
+    "student",
+    "other_student",
+    "parent",
+    "other_parent",
+    "other_teacher",
+}
 EVERYONE = set(PROFILES)
 # Who gets a 200 on GET for each establishment URL (with the school's objects); everyone else
 # gets 403 or 404 (405 for POST-only views).
@@ -39,17 +49,41 @@ EXPECTED_GET = {
     "class_grades": {"admin", "teacher", "evs"},
     "logbook": PUPIL_SIDE,
     "logbook_new": {"teacher", "other_teacher"},
-    "logbook_class": {"admin", "teacher", "evs", "student", "other_student", "parent", "other_parent"},
+    "logbook_class": {
+        "admin",
+        "teacher",
+        "evs",
+        "student",
+        "other_student",
+        "parent",
+        "other_parent",
+    },
     "homework": {"admin", "teacher", "evs", "student", "other_student", "parent", "other_parent"},
     "timetable": PUPIL_SIDE,
-    "timetable_class": {"admin", "teacher", "evs", "student", "other_student", "parent", "other_parent"},
+    "timetable_class": {
+        "admin",
+        "teacher",
+        "evs",
+        "student",
+        "other_student",
+        "parent",
+        "other_parent",
+    },
     "timetable_import": {"admin"},
     "timetable_slot_new": {"admin"},
     "timetable_slot_edit": {"admin"},
     "timetable_slot_delete": {"admin"},
     "documents": PUPIL_SIDE,
     "document_new": {"teacher", "other_teacher"},
-    "file_download": {"admin", "teacher", "evs", "student", "other_student", "parent", "other_parent"},
+    "file_download": {
+        "admin",
+        "teacher",
+        "evs",
+        "student",
+        "other_student",
+        "parent",
+        "other_parent",
+    },
     "messages": EVERYONE,
     "message_new": EVERYONE,
     "conversation": {"student", "teacher"},
@@ -81,7 +115,9 @@ def test_permissions_per_profile_on_every_view(client, school):
         for name, _route, converters in all_patterns():
             if name in GLOBAL_URLS:
                 continue
-            status = client.get(reverse(name, kwargs={k: kwargs[k] for k in converters})).status_code
+            status = client.get(
+                reverse(name, kwargs={k: kwargs[k] for k in converters})
+            ).status_code
             ok = status == 200 if role in EXPECTED_GET[name] else status in (403, 404, 405)
             if not ok:
                 wrong.append(f"{role} {name} → {status}")
@@ -90,6 +126,7 @@ def test_permissions_per_profile_on_every_view(client, school):
 
 # --- query counts: list views stay bounded whatever the number of rows ---------------------------
 
+
 def _bulk_rows(s, n=25):
     est, today = s["est"], timezone.localdate()
     for i in range(n):
@@ -97,23 +134,64 @@ def _bulk_rows(s, n=25):
         Membership.objects.create(user=student, establishment=est, profile="ELV")
         ClassMembership.objects.create(class_group=s["class"], user=student)
         ParentLink.objects.create(establishment=est, parent=s["parent"], child=student)
-        Absence.objects.create(establishment=est, student=student, class_group=s["class"], date=today,
-                               start=dt.time(9), recorded_by=s["teacher"], status="submitted")
-        Absence.objects.create(establishment=est, student=s["student"], date=today - dt.timedelta(days=i + 1),
-                               start=dt.time(9), subject=s["subject"])
-        assessment = Assessment.objects.create(establishment=est, class_group=s["class"], subject=s["subject"],
-                                               teacher=s["teacher"], title=f"Éval {i}", date=today)
+        Absence.objects.create(
+            establishment=est,
+            student=student,
+            class_group=s["class"],
+            date=today,
+            start=dt.time(9),
+            recorded_by=s["teacher"],
+            status="submitted",
+        )
+        Absence.objects.create(
+            establishment=est,
+            student=s["student"],
+            date=today - dt.timedelta(days=i + 1),
+            start=dt.time(9),
+            subject=s["subject"],
+        )
+        assessment = Assessment.objects.create(
+            establishment=est,
+            class_group=s["class"],
+            subject=s["subject"],
+            teacher=s["teacher"],
+            title=f"Éval {i}",
+            date=today,
+        )
         Grade.objects.create(assessment=assessment, student=s["student"], value=i % 20)
-        Homework.objects.create(establishment=est, class_group=s["class"], subject=s["subject"], teacher=s["teacher"],
-                                assigned_on=today, due_on=today + dt.timedelta(days=i % 7), description=f"Devoir {i}")
-        Document.objects.create(establishment=est, class_group=s["class"], subject=s["subject"], title=f"Doc {i}",
-                                file=s["file"], author=s["teacher"])
-        conversation = Conversation.objects.create(establishment=est, subject=f"Conv {i}", created_by=student)
-        Participant.objects.bulk_create([Participant(conversation=conversation, user=u)
-                                         for u in (s["teacher"], student, s["student"])])
+        Homework.objects.create(
+            establishment=est,
+            class_group=s["class"],
+            subject=s["subject"],
+            teacher=s["teacher"],
+            assigned_on=today,
+            due_on=today + dt.timedelta(days=i % 7),
+            description=f"Devoir {i}",
+        )
+        Document.objects.create(
+            establishment=est,
+            class_group=s["class"],
+            subject=s["subject"],
+            title=f"Doc {i}",
+            file=s["file"],
+            author=s["teacher"],
+        )
+        conversation = Conversation.objects.create(
+            establishment=est, subject=f"Conv {i}", created_by=student
+        )
+        Participant.objects.bulk_create(
+            [
+                Participant(conversation=conversation, user=u)
+                for u in (s["teacher"], student, s["student"])
+            ]
+        )
         NewsItem.objects.create(establishment=est, title=f"Info {i}", body="...")
-        SpacePost.objects.create(establishment=est, class_group=s["class"], title=f"Fil {i}", body="...", author=student)
-        Notification.objects.create(establishment=est, user=s["student"], text=f"N{i}", delivered_at=timezone.now())
+        SpacePost.objects.create(
+            establishment=est, class_group=s["class"], title=f"Fil {i}", body="...", author=student
+        )
+        Notification.objects.create(
+            establishment=est, user=s["student"], text=f"N{i}", delivered_at=timezone.now()
+        )
 
 
 # (role, view, URL kwargs, most queries). Every page: session and user (one query), platform
@@ -121,14 +199,27 @@ def _bulk_rows(s, n=25):
 # query); then the page's own, never one per row. A list on prepared pages (PreparedPages) gets
 # its first page and its total in one query.
 LIST_VIEWS = [
-    ("student", "establishment_home", {}, 14), ("parent", "establishment_home", {}, 13),
-    ("teacher", "establishment_home", {}, 9), ("evs", "establishment_home", {}, 7),
-    ("parent", "attendance", {}, 6), ("evs", "attendance", {}, 5), ("teacher", "attendance", {}, 6),
-    ("student", "grades", {}, 4), ("teacher", "grades", {}, 6), ("teacher", "class_grades", {"class_id": "class"}, 9),
-    ("student", "logbook", {}, 8), ("teacher", "logbook", {}, 6), ("student", "documents", {}, 6),
-    ("teacher", "messages", {}, 5), ("student", "messages", {}, 5), ("student", "message_new", {}, 7),
-    ("student", "news", {}, 5), ("student", "space", {"class_id": "class"}, 8), ("student", "notifications", {}, 5),
-    ("teacher", "roll_call", {"class_id": "class"}, 8), ("teacher", "assessment", {"assessment_id": "assessment"}, 7),
+    ("student", "establishment_home", {}, 14),
+    ("parent", "establishment_home", {}, 13),
+    ("teacher", "establishment_home", {}, 9),
+    ("evs", "establishment_home", {}, 7),
+    ("parent", "attendance", {}, 6),
+    ("evs", "attendance", {}, 5),
+    ("teacher", "attendance", {}, 6),
+    ("student", "grades", {}, 4),
+    ("teacher", "grades", {}, 6),
+    ("teacher", "class_grades", {"class_id": "class"}, 9),
+    ("student", "logbook", {}, 8),
+    ("teacher", "logbook", {}, 6),
+    ("student", "documents", {}, 6),
+    ("teacher", "messages", {}, 5),
+    ("student", "messages", {}, 5),
+    ("student", "message_new", {}, 7),
+    ("student", "news", {}, 5),
+    ("student", "space", {"class_id": "class"}, 8),
+    ("student", "notifications", {}, 5),
+    ("teacher", "roll_call", {"class_id": "class"}, 8),
+    ("teacher", "assessment", {"assessment_id": "assessment"}, 7),
     # (assessment: the teacher's current assignments are read to decide who may grade, issue #16)
     # The student's class ids are read first (Viewer.class_ids_of): one cheap query that spares
     # PostgreSQL a bad generic plan.
@@ -137,12 +228,12 @@ LIST_VIEWS = [
 
 
 @pytest.mark.parametrize("role, name, kwargs, most", LIST_VIEWS)
-def test_list_views_have_bounded_queries(client, school, django_assert_max_num_queries, role, name, kwargs, most):
+def test_list_views_have_bounded_queries(
+    client, school, django_assert_max_num_queries, role, name, kwargs, most
+):
     s = school
     _bulk_rows(s)
     client.force_login(s[role])
     target = url(s, name, **{k: s[v].pk for k, v in kwargs.items()})
     with django_assert_max_num_queries(most):
         assert client.get(target).status_code == 200
-
-

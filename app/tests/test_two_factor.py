@@ -1,5 +1,6 @@
 """Second factor of platform operators (ADMC) and local administrators (ADML), real PostgreSQL:
 enforced whatever created the session, TOTP enrolment, recovery codes, throttling."""
+
 import base64
 import re
 
@@ -34,8 +35,12 @@ def est(db):
 
 
 def _person(est, username, profile, local_admin=False):
-    user = User.objects.create_user(username, PASSWORD, first_name="Prénom", last_name=username.upper())
-    Membership.objects.create(user=user, establishment=est, profile=profile, is_local_admin=local_admin)
+    user = User.objects.create_user(
+        username, PASSWORD, first_name="Prénom", last_name=username.upper()
+    )
+    Membership.objects.create(
+        user=user, establishment=est, profile=profile, is_local_admin=local_admin
+    )
     return user
 
 
@@ -61,7 +66,9 @@ def teacher(est):
 
 def password_login(username, next_url=""):
     client = Client()
-    response = client.post("/connexion/", {"username": username, "password": PASSWORD, "next": next_url})
+    response = client.post(
+        "/connexion/", {"username": username, "password": PASSWORD, "next": next_url}
+    )
     assert response.status_code == 302, response.content.decode()[:500]
     return client
 
@@ -83,15 +90,21 @@ def relogin(client, username):
 def _unthrottle(user):
     """What a second of waiting does: django-otp's delay after a wrong code has passed."""
     for model in (TOTPDevice, StaticDevice):
-        model.objects.filter(user=user).update(throttling_failure_timestamp=timezone.now()
-                                               - timezone.timedelta(hours=1))
+        model.objects.filter(user=user).update(
+            throttling_failure_timestamp=timezone.now() - timezone.timedelta(hours=1)
+        )
 
 
 def assert_only_second_factor_pages(client, est, target):
     """Every other page sends to `target` (enrolment or verification), nothing is changed."""
     member = Membership.objects.filter(establishment=est, is_local_admin=False).first()
-    for url in ("/", f"/e/{est.uai}/", f"/e/{est.uai}/annuaire/", f"/e/{est.uai}/classes/",
-                "/compte/securite/"):
+    for url in (
+        "/",
+        f"/e/{est.uai}/",
+        f"/e/{est.uai}/annuaire/",
+        f"/e/{est.uai}/classes/",
+        "/compte/securite/",
+    ):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith(target), url
     if member is not None:
@@ -104,7 +117,9 @@ def assert_only_second_factor_pages(client, est, target):
 
 
 @pytest.mark.parametrize("who", ["adml", "admc"])
-def test_administrators_are_sent_to_the_second_factor_after_password_login(request, est, pupil, who):
+def test_administrators_are_sent_to_the_second_factor_after_password_login(
+    request, est, pupil, who
+):
     user = request.getfixturevalue(who)
     client = password_login(user.username, f"/e/{est.uai}/annuaire/")
     response = client.get(f"/e/{est.uai}/annuaire/")
@@ -122,9 +137,15 @@ def test_administrators_are_sent_to_the_second_factor_after_password_login(reque
 def test_an_administrator_activating_the_account_is_sent_to_the_enrolment(est, adml, call_json):
     code = call_json("activation_codes", est.uai, "--user", adml.username)["codes"][0]["code"]
     client = Client()
-    response = client.post("/activation/", {"username": adml.username, "code": code,
-                                            "password1": "un-nouveau-mot-de-passe",
-                                            "password2": "un-nouveau-mot-de-passe"})
+    response = client.post(
+        "/activation/",
+        {
+            "username": adml.username,
+            "code": code,
+            "password1": "un-nouveau-mot-de-passe",
+            "password2": "un-nouveau-mot-de-passe",
+        },
+    )
     assert response.status_code == 302
     assert client.get(response["Location"])["Location"].startswith(SETUP)
     assert_only_second_factor_pages(client, est, SETUP)
@@ -187,7 +208,9 @@ def test_verification_with_the_app_reaches_the_admin_pages_under_a_new_session_k
     reused = client.post(VERIFY, {"code": totp_code(key)})  # the enrolment's code: used already
     assert reused.status_code == 400
     _unthrottle(admc)
-    response = client.post(VERIFY, {"code": totp_code(key, steps_ahead=1), "next": f"/e/{est.uai}/annuaire/"})
+    response = client.post(
+        VERIFY, {"code": totp_code(key, steps_ahead=1), "next": f"/e/{est.uai}/annuaire/"}
+    )
     assert response.status_code == 302 and response["Location"] == f"/e/{est.uai}/annuaire/"
     assert client.cookies[settings.SESSION_COOKIE_NAME].value != before
     assert client.get(f"/e/{est.uai}/annuaire/").status_code == 200
@@ -206,8 +229,9 @@ def test_a_recovery_code_works_once(est, adml):
     assert client.get(f"/e/{est.uai}/annuaire/")["Location"].startswith(VERIFY)
 
 
-@pytest.mark.parametrize("code", ["", "12345", "1234567", "abcdefgh", "٠١٢٣٤٥", "x" * 500, "12 34 5a",
-                                  "'; select 1 --"])
+@pytest.mark.parametrize(
+    "code", ["", "12345", "1234567", "abcdefgh", "٠١٢٣٤٥", "x" * 500, "12 34 5a", "'; select 1 --"]
+)
 def test_wrong_codes_are_refused_with_a_form_error(est, adml, code):
     client, _, _ = enrolled(adml.username)
     client = relogin(client, adml.username)
@@ -230,8 +254,9 @@ def test_wrong_codes_are_throttled(est, adml):
     assert client.post(VERIFY, {"code": "aaaaaaaa"}).status_code == 400
     assert client.post(VERIFY, {"code": codes[1]}).status_code == 429
     # However many wrong codes, the delay stays bounded (django-otp's alone doubles forever).
-    TOTPDevice.objects.filter(user=adml).update(throttling_failure_count=40,
-                                                throttling_failure_timestamp=timezone.now())
+    TOTPDevice.objects.filter(user=adml).update(
+        throttling_failure_count=40, throttling_failure_timestamp=timezone.now()
+    )
     assert int(client.post(VERIFY, {"code": wrong})["Retry-After"]) <= 512
     _unthrottle(adml)
     assert client.post(VERIFY, {"code": totp_code(key, steps_ahead=1)}).status_code == 302

@@ -1,4 +1,5 @@
 """Web pages, authentication, operational endpoints and failure pages."""
+
 import contextlib
 import re
 
@@ -26,7 +27,9 @@ def member(est):
 
 @pytest.fixture
 def adml(est):
-    user = User.objects.create_user("anne.delpech", PASSWORD, first_name="Anne", last_name="DELPECH")
+    user = User.objects.create_user(
+        "anne.delpech", PASSWORD, first_name="Anne", last_name="DELPECH"
+    )
     Membership.objects.create(user=user, establishment=est, profile="DIR", is_local_admin=True)
     return user
 
@@ -40,10 +43,18 @@ def test_healthz_needs_no_database(client):
 def test_readyz_ok_and_pending_migrations(client, monkeypatch):
     assert client.get("/readyz").json() == {"status": "ready"}
     from django.db.migrations.executor import MigrationExecutor
-    monkeypatch.setattr(MigrationExecutor, "migration_plan", lambda self, targets: [(type("M", (), {
-        "app_label": "core", "name": "0099_future"})(), False)])
+
+    monkeypatch.setattr(
+        MigrationExecutor,
+        "migration_plan",
+        lambda self, targets: [
+            (type("M", (), {"app_label": "core", "name": "0099_future"})(), False)
+        ],
+    )
     response = client.get("/readyz")
-    assert response.status_code == 503 and response.json()["pending_migrations"] == ["core.0099_future"]
+    assert response.status_code == 503 and response.json()["pending_migrations"] == [
+        "core.0099_future"
+    ]
 
 
 @contextlib.contextmanager
@@ -95,8 +106,10 @@ def test_database_down_with_a_session_and_a_warm_platform_cache(member, settings
                 assert "momentanément indisponible" in body and "Traceback" not in body
                 assert "OperationalError" not in body
             response = client.get("/readyz")
-            assert response.status_code == 503 and response.json() == {"status": "unavailable",
-                                                                         "database": "OperationalError"}
+            assert response.status_code == 503 and response.json() == {
+                "status": "unavailable",
+                "database": "OperationalError",
+            }
     finally:
         Platform._cache.update(at=None, state=None)
 
@@ -148,8 +161,10 @@ def test_older_argon2_hash_upgraded_at_next_login(client, member):
 def test_login_failure_message_and_open_redirect(client, member):
     response = client.post("/connexion/", {"username": "lea.martin", "password": "nope"})
     assert response.status_code == 401 and "incorrect" in response.content.decode()
-    response = client.post("/connexion/", {"username": "lea.martin", "password": PASSWORD,
-                                           "next": "https://evil.example/"})
+    response = client.post(
+        "/connexion/",
+        {"username": "lea.martin", "password": PASSWORD, "next": "https://evil.example/"},
+    )
     assert response["Location"] == "/"
 
 
@@ -173,20 +188,43 @@ def test_activation_flow(client, adml, member, est):
     member.refresh_from_db()
     assert not member.has_usable_password()  # the old password no longer works
     anon = Client()
-    bad = anon.post("/activation/", {"username": "lea.martin", "code": code, "password1": "court",
-                                     "password2": "court"})
+    bad = anon.post(
+        "/activation/",
+        {"username": "lea.martin", "code": code, "password1": "court", "password2": "court"},
+    )
     assert bad.status_code == 400 and "12" in bad.content.decode()
-    wrong = anon.post("/activation/", {"username": "lea.martin", "code": "AAAAAAAAAA",
-                                       "password1": "un-nouveau-mot-de-passe", "password2": "un-nouveau-mot-de-passe"})
+    wrong = anon.post(
+        "/activation/",
+        {
+            "username": "lea.martin",
+            "code": "AAAAAAAAAA",
+            "password1": "un-nouveau-mot-de-passe",
+            "password2": "un-nouveau-mot-de-passe",
+        },
+    )
     assert wrong.status_code == 400
-    ok = anon.post("/activation/", {"username": "lea.martin", "code": code.lower(),
-                                    "password1": "un-nouveau-mot-de-passe", "password2": "un-nouveau-mot-de-passe"})
+    ok = anon.post(
+        "/activation/",
+        {
+            "username": "lea.martin",
+            "code": code.lower(),
+            "password1": "un-nouveau-mot-de-passe",
+            "password2": "un-nouveau-mot-de-passe",
+        },
+    )
     assert ok.status_code == 302
     member.refresh_from_db()
     assert member.check_password("un-nouveau-mot-de-passe") and member.activation_code == ""
     # A code works once.
-    again = Client().post("/activation/", {"username": "lea.martin", "code": code,
-                                           "password1": "encore-un-autre-mdp", "password2": "encore-un-autre-mdp"})
+    again = Client().post(
+        "/activation/",
+        {
+            "username": "lea.martin",
+            "code": code,
+            "password1": "encore-un-autre-mdp",
+            "password2": "encore-un-autre-mdp",
+        },
+    )
     assert again.status_code == 400
 
 
@@ -276,12 +314,16 @@ def test_database_error_in_a_view_gives_503_not_traceback(member, monkeypatch):
 
     reload_urls()
     from django.urls import clear_url_caches
+
     clear_url_caches()
     try:
         client = Client(raise_request_exception=False)
         client.force_login(member)
         response = client.get("/e/0820021C/")
-        assert response.status_code == 503 and "momentanément indisponible" in response.content.decode()
+        assert (
+            response.status_code == 503
+            and "momentanément indisponible" in response.content.decode()
+        )
         monkeypatch.setattr(views, "dashboard", lambda request, uai: 1 / 0)
         reload_urls()
         clear_url_caches()
@@ -309,6 +351,7 @@ def test_past_year_class_is_read_only(est, member):
     from django.core.exceptions import ValidationError
 
     from preau.core.models import ClassGroup, ClassMembership
+
     old = ClassGroup.objects.create(establishment=est, name="6A", school_year=2020, read_only=True)
     with pytest.raises(ValidationError):
         ClassMembership.objects.create(class_group=old, user=member)
@@ -322,12 +365,17 @@ def test_requests_queued_too_long_get_a_fast_please_wait(client, member, django_
 
     now = time.time()
     assert queue_seconds(f"t={now - 0.5:.3f}", now) == pytest.approx(0.5, abs=0.01)
-    assert queue_seconds(str(int((now - 2) * 1000)), now) == pytest.approx(2, abs=0.01)  # milliseconds
+    assert queue_seconds(str(int((now - 2) * 1000)), now) == pytest.approx(
+        2, abs=0.01
+    )  # milliseconds
     assert queue_seconds("garbage", now) is None
     client.force_login(member)
     with django_assert_num_queries(0):  # no database work at all for a shed request
         response = client.get("/", HTTP_X_REQUEST_START=f"t={time.time() - 5:.3f}")
     assert response.status_code == 503 and response["Retry-After"] == "10"
-    assert "très sollicité" in response.content.decode() and 'http-equiv="refresh"' in response.content.decode()
+    assert (
+        "très sollicité" in response.content.decode()
+        and 'http-equiv="refresh"' in response.content.decode()
+    )
     assert client.get("/", HTTP_X_REQUEST_START=f"t={time.time():.3f}").status_code == 200
     assert client.get("/healthz", HTTP_X_REQUEST_START="t=1").status_code == 200

@@ -9,6 +9,7 @@ cores (2 × cores + 1, gunicorn's usual rule, i.e. 5 on 2 cores) keep the cores 
 workers wait for the database. Beyond that, requests queue in the listen backlog and the load
 shedding middleware answers the ones that waited too long (preau.core.middleware).
 """
+
 import gc
 import multiprocessing
 import os

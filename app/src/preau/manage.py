@@ -1,4 +1,5 @@
 """Entry point of the `preau-manage` console script (Django's manage.py)."""
+
 import os
 import sys
 

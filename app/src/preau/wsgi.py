@@ -1,4 +1,5 @@
 """WSGI entry point (gunicorn preau.wsgi)."""
+
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "preau.settings")

@@ -36,30 +36,45 @@ from ansible.module_utils.basic import AnsibleModule
 def installed(module, names):
     # dpkg-query exits 1 when one of the names is unknown to dpkg: its answer is still usable.
     _, out, _ = module.run_command(
-        ["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\\n", *names])
+        ["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\\n", *names]
+    )
     return {line.split()[0] for line in out.splitlines() if line.endswith(" installed")}
 
 
 def main():
     module = AnsibleModule(
-        argument_spec={"name": {"type": "list", "elements": "str", "required": True},
-                       "lock_timeout": {"type": "int", "default": 300}},
-        supports_check_mode=True)
+        argument_spec={
+            "name": {"type": "list", "elements": "str", "required": True},
+            "lock_timeout": {"type": "int", "default": 300},
+        },
+        supports_check_mode=True,
+    )
     names = list(dict.fromkeys(module.params["name"]))
     missing = [name for name in names if name not in installed(module, names)]
     if not missing or module.check_mode:
         module.exit_json(changed=bool(missing), missing=missing)
     env = {"DEBIAN_FRONTEND": "noninteractive", "APT_LISTCHANGES_FRONTEND": "none"}
     lock = f"-oDPkg::Lock::Timeout={module.params['lock_timeout']}"
-    for argv in (["apt-get", lock, "update"],
-                 ["apt-get", lock, "install", "-y", "--no-install-recommends",
-                  "-oDpkg::Options::=--force-confdef", "-oDpkg::Options::=--force-confold",
-                  *missing]):
+    for argv in (
+        ["apt-get", lock, "update"],
+        [
+            "apt-get",
+            lock,
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "-oDpkg::Options::=--force-confdef",
+            "-oDpkg::Options::=--force-confold",
+            *missing,
+        ],
+    ):
         rc, out, err = module.run_command(argv, environ_update=env)
         if rc != 0:
-            module.fail_json(msg=f"{' '.join(argv[:1] + argv[2:3])} failed: "
-                                 f"{(err or out).strip()[-2000:]}",
-                             missing=missing, rc=rc)
+            module.fail_json(
+                msg=f"{' '.join(argv[:1] + argv[2:3])} failed: {(err or out).strip()[-2000:]}",
+                missing=missing,
+                rc=rc,
+            )
     still = [name for name in missing if name not in installed(module, missing)]
     if still:
         module.fail_json(msg=f"apt-get did not install: {', '.join(still)}", missing=missing)

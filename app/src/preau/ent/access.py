@@ -4,6 +4,7 @@ TenantMiddleware already guarantees that the user belongs to `request.establishm
 here narrow what a member may see or do there. Platform admins (ADMC, no membership) act as the
 direction (DIR). Results are cached on the request: a page computes them at most once.
 """
+
 from __future__ import annotations
 
 from functools import wraps
@@ -30,18 +31,29 @@ def _children(est, parent):
     # related to a pupil (ENTElevePersRelEleve1/2, emergency contacts) are contacts, listed to
     # the staff, with no rights on the pupil.
     current = Membership.objects.current().filter(establishment_id=est).values("user_id")
-    return (ParentLink.objects.filter(establishment_id=est, parent_id=parent, child__in=current, legal_guardian=True)
-            .select_related("child").order_by("child__first_name"))
+    return (
+        ParentLink.objects.filter(
+            establishment_id=est, parent_id=parent, child__in=current, legal_guardian=True
+        )
+        .select_related("child")
+        .order_by("child__first_name")
+    )
 
 
 def _own_classes(est, ids, year):
-    return (ClassMembership.objects.filter(class_group__establishment_id=est, user_id__any=ids,
-                                           class_group__school_year=year).values_list("class_group_id"))
+    return ClassMembership.objects.filter(
+        class_group__establishment_id=est, user_id__any=ids, class_group__school_year=year
+    ).values_list("class_group_id")
 
 
 def _taught(est, teacher, year):
-    return (TeachingAssignment.objects.filter(establishment_id=est, teacher_id=teacher, class_group__school_year=year)
-            .select_related("class_group", "subject").order_by("class_group__name", "subject__code"))
+    return (
+        TeachingAssignment.objects.filter(
+            establishment_id=est, teacher_id=teacher, class_group__school_year=year
+        )
+        .select_related("class_group", "subject")
+        .order_by("class_group__name", "subject__code")
+    )
 
 
 # Read on most pages, compiled once (preau.core.prepared), each scoped to the establishment of the
@@ -83,10 +95,14 @@ class Viewer:
 
     def children(self) -> list[User]:
         """A parent's children in this establishment (current members only)."""
+
         def compute():
             if self.profile != "TUT":
                 return []
-            return [link.child for link in CHILDREN.rows(est=self.establishment.pk, parent=self.user.pk)]
+            return [
+                link.child for link in CHILDREN.rows(est=self.establishment.pk, parent=self.user.pk)
+            ]
+
         return self._cached("children", compute)
 
     def student_ids(self) -> list[int]:
@@ -97,11 +113,16 @@ class Viewer:
 
     def own_class_ids(self) -> set[int]:
         """Classes and groups of the student, or of the parent's children (current year)."""
+
         def compute():
             ids = self.student_ids()
             if not ids:
                 return set()
-            return {row[0] for row in OWN_CLASSES.rows(est=self.establishment.pk, ids=ids, year=self.year)}
+            return {
+                row[0]
+                for row in OWN_CLASSES.rows(est=self.establishment.pk, ids=ids, year=self.year)
+            }
+
         return self._cached("own_classes", compute)
 
     def class_ids_of(self, student_id: int) -> list[int]:
@@ -111,11 +132,17 @@ class Viewer:
         ANY(...)`) rather than a sub-query on class memberships: the generic plan of a prepared
         statement cannot see that a student has two or three classes, and read every homework
         of the establishment's week before keeping the student's (1 ms instead of 0.1)."""
+
         def compute():
             if self.student_ids() == [student_id]:
                 return sorted(self.own_class_ids())
-            return sorted(row[0] for row in OWN_CLASSES.rows(est=self.establishment.pk, ids=[student_id],
-                                                              year=self.year))
+            return sorted(
+                row[0]
+                for row in OWN_CLASSES.rows(
+                    est=self.establishment.pk, ids=[student_id], year=self.year
+                )
+            )
+
         return self._cached(("classes_of", student_id), compute)
 
     def know_class_ids(self, students: list[int], class_ids: dict[int, set[int]]) -> None:
@@ -129,6 +156,7 @@ class Viewer:
             if self.profile != "ENS":
                 return []
             return TAUGHT.rows(est=self.establishment.pk, teacher=self.user.pk, year=self.year)
+
         return self._cached("taught", compute)
 
     def taught_class_ids(self) -> set[int]:
@@ -147,28 +175,38 @@ class Viewer:
         return ids is None or class_id in ids
 
     def teaches(self, class_id: int, subject_id: int | None = None) -> bool:
-        return any(t.class_group_id == class_id and (subject_id is None or t.subject_id == subject_id)
-                   for t in self.taught())
+        return any(
+            t.class_group_id == class_id and (subject_id is None or t.subject_id == subject_id)
+            for t in self.taught()
+        )
 
     def may_grade(self, class_id: int, subject_id: int | None) -> bool:
         """Assigned this school year to exactly this class and subject: may grade it."""
-        return any(t.class_group_id == class_id and t.subject_id == subject_id for t in self.taught())
+        return any(
+            t.class_group_id == class_id and t.subject_id == subject_id for t in self.taught()
+        )
 
     def follows_student(self, student_id: int) -> bool:
         """May see this student's absences and grades."""
         if self.is_supervisor or student_id in self.student_ids():
             return True
         if self.profile == "ENS":
-            return ClassMembership.objects.for_request(self.request).filter(
-                user_id=student_id, class_group_id__in=self.taught_class_ids()).exists()
+            return (
+                ClassMembership.objects.for_request(self.request)
+                .filter(user_id=student_id, class_group_id__in=self.taught_class_ids())
+                .exists()
+            )
         return False
 
 
 def guardians_of(request, child_ids) -> list[tuple[int, int]]:
     """(guardian id, child id) of these pupils' legal guardians: those notified of absences and
     grades. Contacts without parental authority are not."""
-    return list(ParentLink.objects.for_request(request).filter(child_id__in=child_ids, legal_guardian=True)
-                .values_list("parent_id", "child_id"))
+    return list(
+        ParentLink.objects.for_request(request)
+        .filter(child_id__in=child_ids, legal_guardian=True)
+        .values_list("parent_id", "child_id")
+    )
 
 
 def viewer(request) -> Viewer:
@@ -187,6 +225,7 @@ def profiles(*allowed: str):
             if request.establishment is None or viewer(request).profile not in allowed_set:
                 raise PermissionDenied
             return view(request, *args, **kwargs)
+
         return wrapper
 
     return decorate
@@ -199,6 +238,7 @@ def require(condition: bool) -> None:
 
 # --- communication rules -----------------------------------------------------------------------
 
+
 def allowed_recipients(request):
     """Users this member may start a conversation with.
 
@@ -210,9 +250,13 @@ def allowed_recipients(request):
     if me.is_staff:
         allowed = members
     else:
-        teachers = TeachingAssignment.objects.for_request(request).filter(
-            class_group_id__in=me.own_class_ids()).values("teacher_id")
+        teachers = (
+            TeachingAssignment.objects.for_request(request)
+            .filter(class_group_id__in=me.own_class_ids())
+            .values("teacher_id")
+        )
         staff_profiles = ["EVS"] if me.profile == "ELV" else ["EVS", "DIR"]
         allowed = members.filter(user_id__in=teachers) | members.filter(profile__in=staff_profiles)
-    return (User.objects.filter(pk__in=allowed.values("user_id"), is_active=True)
-            .exclude(pk=request.user.pk))
+    return User.objects.filter(pk__in=allowed.values("user_id"), is_active=True).exclude(
+        pk=request.user.pk
+    )

@@ -6,6 +6,7 @@ with its length as 4 bytes in network order, then a zero length; clamd answers o
 client: the protocol is this small, and the clients on PyPI (clamd, pyclamd) are unmaintained.
 [antivirus] clamd_socket is a unix socket path or host:port; empty = no scan.
 """
+
 from __future__ import annotations
 
 import socket

@@ -2,7 +2,17 @@ from django.apps import AppConfig
 
 # The apps of the ENT's daily services, in the order their data is folded by a merge
 # (preau.core.merge): what they share first (`ent`), then one app per service.
-SERVICE_APPS = ("ent", "timetable", "attendance", "grades", "logbook", "documents", "messaging", "news", "spaces")
+SERVICE_APPS = (
+    "ent",
+    "timetable",
+    "attendance",
+    "grades",
+    "logbook",
+    "documents",
+    "messaging",
+    "news",
+    "spaces",
+)
 
 
 class EntConfig(AppConfig):

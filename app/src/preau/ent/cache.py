@@ -12,6 +12,7 @@ PREAU_USER_CACHE_SECONDS (30 s), then the data is read again from PostgreSQL.
   by every worker and app server), which changes every key of that session; views that write
   on GET (reading a conversation) call invalidate() themselves.
 """
+
 from django.conf import settings
 from django.core.cache import cache
 from django.utils.safestring import mark_safe
@@ -24,8 +25,17 @@ _MISSING = object()
 
 def user_key(request, name: str) -> str:
     session = request.session
-    return ":".join(("preau", name, str(request.establishment.pk), str(request.user.pk), viewer(request).profile,
-                     (session.session_key or "-")[:16], str(session.get(VERSION_KEY, 0))))
+    return ":".join(
+        (
+            "preau",
+            name,
+            str(request.establishment.pk),
+            str(request.user.pk),
+            viewer(request).profile,
+            (session.session_key or "-")[:16],
+            str(session.get(VERSION_KEY, 0)),
+        )
+    )
 
 
 def cached_for_user(request, name: str, compute):
@@ -58,7 +68,11 @@ class UserCacheMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if (request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400
-                and getattr(request, "establishment", None) is not None and request.user.is_authenticated):
+        if (
+            request.method not in ("GET", "HEAD", "OPTIONS")
+            and response.status_code < 400
+            and getattr(request, "establishment", None) is not None
+            and request.user.is_authenticated
+        ):
             invalidate(request)
         return response

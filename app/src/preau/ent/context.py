@@ -1,6 +1,7 @@
 """Establishment navigation for the base template: no query of its own (the unread count comes
 with the membership query of TenantMiddleware) and no URL reversing per page (the links of an
 establishment and profile are built once per process)."""
+
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -33,9 +34,18 @@ def unread_notifications():
     membership query: preau.core.tenancy.MEMBERSHIP_ANNOTATIONS). Built once: annotate()
     resolves a copy for each query."""
     if not _UNREAD:
-        unread = (Notification.objects.filter(user=OuterRef("user_id"), establishment=OuterRef("establishment_id"),
-                                              delivered_at__isnull=False, read_at__isnull=True)
-                  .order_by().values("user").annotate(n=Count("*")).values("n")[:1])
+        unread = (
+            Notification.objects.filter(
+                user=OuterRef("user_id"),
+                establishment=OuterRef("establishment_id"),
+                delivered_at__isnull=False,
+                read_at__isnull=True,
+            )
+            .order_by()
+            .values("user")
+            .annotate(n=Count("*"))
+            .values("n")[:1]
+        )
         _UNREAD.append(Coalesce(Subquery(unread, output_field=IntegerField()), 0))
     return _UNREAD[0]
 
@@ -47,8 +57,11 @@ def _links(uai: str, profile: str) -> list[tuple[str, str, str]]:
     """(label, url name, url) of the sections a profile sees (a few entries per establishment)."""
     key = (uai, profile)
     if key not in _LINKS:
-        _LINKS[key] = [(label, name, reverse(name, kwargs={"uai": uai}))
-                       for label, name, allowed in SECTIONS if profile in allowed]
+        _LINKS[key] = [
+            (label, name, reverse(name, kwargs={"uai": uai}))
+            for label, name, allowed in SECTIONS
+            if profile in allowed
+        ]
     return _LINKS[key]
 
 
@@ -57,11 +70,20 @@ def navigation(request):
         return {}
     me = viewer(request)
     current = request.resolver_match.url_name if request.resolver_match else ""
-    items = [{"label": label, "url": url,
-              "active": current == name or (name != "establishment_home" and request.path.startswith(url))}
-             for label, name, url in _links(request.establishment.uai, me.profile)]
+    items = [
+        {
+            "label": label,
+            "url": url,
+            "active": current == name
+            or (name != "establishment_home" and request.path.startswith(url)),
+        }
+        for label, name, url in _links(request.establishment.uai, me.profile)
+    ]
     unread = getattr(request.membership, "unread_notifications", None)
     if unread is None:  # platform admins (no membership) and members of a just-merged establishment
-        unread = Notification.objects.for_request(request).filter(
-            user=request.user, delivered_at__isnull=False, read_at__isnull=True).count()
+        unread = (
+            Notification.objects.for_request(request)
+            .filter(user=request.user, delivered_at__isnull=False, read_at__isnull=True)
+            .count()
+        )
     return {"ent_nav": items, "ent_unread_notifications": unread, "me": me}

@@ -1,5 +1,6 @@
 """File contents in PostgreSQL, in chunks: all app servers see them, pgBackRest backs them up,
 and downloads stream chunk by chunk (memory stays flat whatever the file size)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,15 +26,22 @@ logger = logging.getLogger(__name__)
 CHUNK_SIZE = 512 * 1024
 # The type comes from the extension we accept, never from the browser.
 CONTENT_TYPES = {
-    "pdf": "application/pdf", "txt": "text/plain", "csv": "text/csv",
+    "pdf": "application/pdf",
+    "txt": "text/plain",
+    "csv": "text/csv",
     "odt": "application/vnd.oasis.opendocument.text",
     "ods": "application/vnd.oasis.opendocument.spreadsheet",
     "odp": "application/vnd.oasis.opendocument.presentation",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
-    "mp3": "audio/mpeg", "mp4": "video/mp4", "zip": "application/zip",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "mp3": "audio/mpeg",
+    "mp4": "video/mp4",
+    "zip": "application/zip",
 }
 ACCEPT = ",".join(f".{ext}" for ext in CONTENT_TYPES)
 # Shown in the page (Content-Disposition: inline): raster images only, which a browser never
@@ -50,8 +58,8 @@ def max_bytes() -> int:
 
 
 def size_label(size: int) -> str:
-    if size >= 1024 ** 3:
-        return f"{size / 1024 ** 3:.1f} Go".replace(".", ",")
+    if size >= 1024**3:
+        return f"{size / 1024**3:.1f} Go".replace(".", ",")
     if size >= 1024 * 1024:
         return f"{size / 1024 / 1024:.1f} Mo".replace(".", ",")
     return f"{max(1, round(size / 1024))} ko"
@@ -61,11 +69,16 @@ def validate_upload(uploaded) -> None:
     """Size and type limits, then the antivirus (once per upload), with French messages for the form."""
     ext = PurePath(uploaded.name).suffix.lower().lstrip(".")
     if ext not in CONTENT_TYPES:
-        raise Refused("Type de fichier non accepté (acceptés : "
-                      + ", ".join(sorted(set(CONTENT_TYPES))) + ").")
+        raise Refused(
+            "Type de fichier non accepté (acceptés : "
+            + ", ".join(sorted(set(CONTENT_TYPES)))
+            + ")."
+        )
     if uploaded.size > max_bytes():
-        raise Refused(f"Fichier trop volumineux ({size_label(uploaded.size)}) : "
-                      f"{size_label(max_bytes())} au maximum.")
+        raise Refused(
+            f"Fichier trop volumineux ({size_label(uploaded.size)}) : "
+            f"{size_label(max_bytes())} au maximum."
+        )
     if uploaded.size == 0:
         raise Refused("Le fichier est vide.")
     if antivirus.enabled() and not getattr(uploaded, "preau_scanned", False):
@@ -78,12 +91,16 @@ def _scan(uploaded) -> None:
         threat = antivirus.scan(uploaded.chunks(CHUNK_SIZE))
     except antivirus.Unavailable as exc:
         logger.error("upload refused: antivirus unavailable (%s)", exc)
-        raise Refused("L'analyse antivirus est momentanément indisponible : le fichier n'a pas été "
-                      "enregistré. Réessayez dans quelques minutes.") from None
+        raise Refused(
+            "L'analyse antivirus est momentanément indisponible : le fichier n'a pas été "
+            "enregistré. Réessayez dans quelques minutes."
+        ) from None
     if threat:
         logger.warning("upload refused: %s found by the antivirus", threat)
-        raise Refused(f"Ce fichier contient un virus ou un programme malveillant ({threat}) : "
-                      "il n'a pas été enregistré.")
+        raise Refused(
+            f"Ce fichier contient un virus ou un programme malveillant ({threat}) : "
+            "il n'a pas été enregistré."
+        )
 
 
 def _used(**owner) -> int:
@@ -95,14 +112,21 @@ def check_quotas(establishment, user, size: int) -> None:
     if user is not None:
         used, limit = _used(uploaded_by=user), settings.PREAU_UPLOAD_USER_QUOTA_BYTES
         if used + size > limit:
-            raise Refused(f"Espace de stockage de votre compte insuffisant : vos fichiers occupent "
-                          f"{size_label(used)} sur {size_label(limit)} autorisés, ce fichier "
-                          f"({size_label(size)}) dépasserait la limite.")
-    used, limit = _used(establishment=establishment), settings.PREAU_UPLOAD_ESTABLISHMENT_QUOTA_BYTES
+            raise Refused(
+                f"Espace de stockage de votre compte insuffisant : vos fichiers occupent "
+                f"{size_label(used)} sur {size_label(limit)} autorisés, ce fichier "
+                f"({size_label(size)}) dépasserait la limite."
+            )
+    used, limit = (
+        _used(establishment=establishment),
+        settings.PREAU_UPLOAD_ESTABLISHMENT_QUOTA_BYTES,
+    )
     if used + size > limit:
-        raise Refused(f"Espace de stockage de l'établissement insuffisant : ses fichiers occupent "
-                      f"{size_label(used)} sur {size_label(limit)} autorisés, ce fichier "
-                      f"({size_label(size)}) dépasserait la limite. Prévenez la direction.")
+        raise Refused(
+            f"Espace de stockage de l'établissement insuffisant : ses fichiers occupent "
+            f"{size_label(used)} sur {size_label(limit)} autorisés, ce fichier "
+            f"({size_label(size)}) dépasserait la limite. Prévenez la direction."
+        )
 
 
 @contextmanager
@@ -124,10 +148,15 @@ def store(establishment, uploaded, user) -> StoredFile:
     name = PurePath(uploaded.name).name
     ext = PurePath(name).suffix.lower().lstrip(".")
     if len(name) > 200:  # shortened, keeping its extension (the type comes from it)
-        name = PurePath(name).stem[:199 - len(ext)] + "." + ext
-    stored = StoredFile.objects.create(establishment=establishment, name=name,
-                                       content_type=CONTENT_TYPES[ext], size=0, sha256="",
-                                       uploaded_by=user)
+        name = PurePath(name).stem[: 199 - len(ext)] + "." + ext
+    stored = StoredFile.objects.create(
+        establishment=establishment,
+        name=name,
+        content_type=CONTENT_TYPES[ext],
+        size=0,
+        sha256="",
+        uploaded_by=user,
+    )
     digest, size, index = hashlib.sha256(), 0, 0
     for piece in _pieces(uploaded):
         FileChunk.objects.create(file=stored, index=index, data=piece)
@@ -152,14 +181,19 @@ def _pieces(uploaded):
 
 
 # One chunk (a download reads them one at a time), compiled once (preau.core.prepared).
-CHUNK = PreparedQuery(lambda est, file, index: FileChunk.objects.filter(
-    file__establishment_id=est, file_id=file, index=index).values_list("data"), file=int, index=int)
+CHUNK = PreparedQuery(
+    lambda est, file, index: FileChunk.objects.filter(
+        file__establishment_id=est, file_id=file, index=index
+    ).values_list("data"),
+    file=int,
+    index=int,
+)
 
 
 def _stream(stored: StoredFile):
     for index in range(stored.chunks_count):
         # exactly one row, as .get() demanded
-        (data,), = CHUNK.rows(est=stored.establishment_id, file=stored.pk, index=index)
+        ((data,),) = CHUNK.rows(est=stored.establishment_id, file=stored.pk, index=index)
         yield bytes(data)
 
 
@@ -169,7 +203,9 @@ def download_response(stored: StoredFile) -> StreamingHttpResponse:
     response = StreamingHttpResponse(_stream(stored), content_type=stored.content_type)
     response["Content-Length"] = str(stored.size)
     inline = stored.content_type in INLINE_TYPES
-    response["Content-Disposition"] = content_disposition_header(not inline, stored.name) or "attachment"
+    response["Content-Disposition"] = (
+        content_disposition_header(not inline, stored.name) or "attachment"
+    )
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "no-store"
     return response
@@ -180,12 +216,15 @@ def purge_orphans(now=None) -> int:
     at, so a new one counts at once) and older than the grace period; return how many."""
     now = now or timezone.now()
     orphans = StoredFile._base_manager.filter(
-        uploaded_at__lt=now - dt.timedelta(hours=settings.PREAU_UPLOAD_ORPHAN_GRACE_HOURS))
+        uploaded_at__lt=now - dt.timedelta(hours=settings.PREAU_UPLOAD_ORPHAN_GRACE_HOURS)
+    )
     for relation in StoredFile._meta.get_fields(include_hidden=True):  # related_name="+" ones too
         if isinstance(relation, ForeignObjectRel) and relation.related_model is not FileChunk:
-            referencing = relation.field.model._base_manager.filter(**{relation.field.name: OuterRef("pk")})
+            referencing = relation.field.model._base_manager.filter(
+                **{relation.field.name: OuterRef("pk")}
+            )
             orphans = orphans.filter(~Exists(referencing))
     ids = list(orphans.values_list("pk", flat=True))
     for start in range(0, len(ids), 500):
-        StoredFile._base_manager.filter(pk__in=ids[start:start + 500]).delete()
+        StoredFile._base_manager.filter(pk__in=ids[start : start + 500]).delete()
     return len(ids)

@@ -9,6 +9,7 @@ the user turned e-mails off on "Mes préférences": User.email_notifications) at
 moment it is delivered, so e-mails keep the quiet hours too. A mail server that fails is
 logged and does not fail the page or the timer: the notification is delivered in the app
 anyway."""
+
 from __future__ import annotations
 
 import contextlib
@@ -50,8 +51,11 @@ def end_of_quiet_period(establishment, now: dt.datetime | None = None) -> dt.dat
     weekend = rules.get("weekend", True)
     clock, day = local.time(), local.date()
     # Friday 20:00 → Monday 07:00, then every evening → next morning.
-    in_weekend = weekend and (day.weekday() in (5, 6) or (day.weekday() == 4 and clock >= start)
-                              or (day.weekday() == 0 and clock < end))
+    in_weekend = weekend and (
+        day.weekday() in (5, 6)
+        or (day.weekday() == 4 and clock >= start)
+        or (day.weekday() == 0 and clock < end)
+    )
     in_night = clock >= start or clock < end if start > end else start <= clock < end
     if not (in_weekend or in_night):
         return None
@@ -61,14 +65,24 @@ def end_of_quiet_period(establishment, now: dt.datetime | None = None) -> dt.dat
     return timezone.make_aware(dt.datetime.combine(resume, end), local.tzinfo)
 
 
-def notify(establishment, user_ids, text: str, url: str = "", now: dt.datetime | None = None) -> int:
+def notify(
+    establishment, user_ids, text: str, url: str = "", now: dt.datetime | None = None
+) -> int:
     """Create one notification per user; held until the end of the quiet period if needed."""
     now = now or _now()
     held_until = end_of_quiet_period(establishment, now)
-    rows = [Notification(establishment=establishment, user_id=uid, text=text[:300], url=url,
-                         created_at=now, deliver_after=held_until or now,
-                         delivered_at=None if held_until else now)
-            for uid in set(user_ids)]
+    rows = [
+        Notification(
+            establishment=establishment,
+            user_id=uid,
+            text=text[:300],
+            url=url,
+            created_at=now,
+            deliver_after=held_until or now,
+            delivered_at=None if held_until else now,
+        )
+        for uid in set(user_ids)
+    ]
     Notification.objects.bulk_create(rows, batch_size=500)
     if not held_until:
         send_emails(establishment, rows)
@@ -76,7 +90,10 @@ def notify(establishment, user_ids, text: str, url: str = "", now: dt.datetime |
 
 
 def emails_enabled(establishment) -> bool:
-    return bool(settings.PREAU_EMAIL_NOTIFICATIONS and (establishment.settings or {}).get("email_notifications"))
+    return bool(
+        settings.PREAU_EMAIL_NOTIFICATIONS
+        and (establishment.settings or {}).get("email_notifications")
+    )
 
 
 def email_subject(text: str) -> str:
@@ -96,18 +113,39 @@ def send_emails(establishment, notifications) -> int:
 
     # Only current members: a membership disabled by a local admin leaves the account active.
     members = Membership.objects.current().filter(establishment=establishment).values("user_id")
-    addresses = dict(User.objects.filter(pk__in={n.user_id for n in notifications}, is_active=True,
-                                         email_notifications=True)
-                     .filter(pk__in=members).exclude(email="").values_list("pk", "email"))
+    addresses = dict(
+        User.objects.filter(
+            pk__in={n.user_id for n in notifications}, is_active=True, email_notifications=True
+        )
+        .filter(pk__in=members)
+        .exclude(email="")
+        .values_list("pk", "email")
+    )
     preferences = reverse("notification_preferences", kwargs={"uai": establishment.uai})
-    footer = (f"\n\n-- \nPréau, {establishment.name}. Vous recevez ce message parce que votre établissement "
-              "envoie les notifications de l'ENT par e-mail. Pour ne plus les recevoir : « Mes préférences » "
-              "dans Préau" + (f" ({settings.PREAU_SITE_URL}{preferences})." if settings.PREAU_SITE_URL else "."))
-    messages = [(n.user_id, EmailMessage(subject=email_subject(n.text),
-                                         body=n.text + (f"\n\n{settings.PREAU_SITE_URL}{n.url}"
-                                                        if n.url and settings.PREAU_SITE_URL else "") + footer,
-                                         to=[addresses[n.user_id]]))
-                for n in notifications if n.user_id in addresses]
+    footer = (
+        f"\n\n-- \nPréau, {establishment.name}. Vous recevez ce message parce que votre établissement "
+        "envoie les notifications de l'ENT par e-mail. Pour ne plus les recevoir : « Mes préférences » "
+        "dans Préau"
+        + (f" ({settings.PREAU_SITE_URL}{preferences})." if settings.PREAU_SITE_URL else ".")
+    )
+    messages = [
+        (
+            n.user_id,
+            EmailMessage(
+                subject=email_subject(n.text),
+                body=n.text
+                + (
+                    f"\n\n{settings.PREAU_SITE_URL}{n.url}"
+                    if n.url and settings.PREAU_SITE_URL
+                    else ""
+                )
+                + footer,
+                to=[addresses[n.user_id]],
+            ),
+        )
+        for n in notifications
+        if n.user_id in addresses
+    ]
     if not messages:
         return 0
     sent = 0
@@ -115,9 +153,13 @@ def send_emails(establishment, notifications) -> int:
         with get_connection() as connection:
             for user_id, message in messages:
                 sent += _send_one(connection, message, establishment, user_id)
-    except Exception:  # the mail server cannot be reached: the in-app notifications are there anyway
-        log.exception("notification e-mails not sent", extra={"establishment": establishment.uai,
-                                                               "count": len(messages) - sent})
+    except (
+        Exception
+    ):  # the mail server cannot be reached: the in-app notifications are there anyway
+        log.exception(
+            "notification e-mails not sent",
+            extra={"establishment": establishment.uai, "count": len(messages) - sent},
+        )
         metrics.NOTIFICATION_EMAILS.labels(result="failed").inc(len(messages) - sent)
     return sent
 
@@ -129,8 +171,14 @@ def _send_one(connection, message, establishment, user_id) -> int:
     try:
         sent = connection.send_messages([message]) or 0
     except Exception as exc:  # its class only: the message of some would hold the address
-        log.error("notification e-mail not sent", extra={"establishment": establishment.uai, "user": user_id,
-                                                         "error": type(exc).__name__})
+        log.error(
+            "notification e-mail not sent",
+            extra={
+                "establishment": establishment.uai,
+                "user": user_id,
+                "error": type(exc).__name__,
+            },
+        )
         metrics.NOTIFICATION_EMAILS.labels(result="failed").inc()
         with contextlib.suppress(Exception):
             connection.close()

@@ -9,6 +9,8 @@ urlpatterns = [
     path("", dashboard.dashboard, name="establishment_home"),
     path("fichiers/<int:file_id>/", files.file_download, name="file_download"),
     path("notifications/", notifications.notifications, name="notifications"),
-    path("mes-preferences/", notifications.notification_preferences, name="notification_preferences"),
+    path(
+        "mes-preferences/", notifications.notification_preferences, name="notification_preferences"
+    ),
     path("parametres/heures-calmes/", notifications.quiet_hours_settings, name="quiet_hours"),
 ]

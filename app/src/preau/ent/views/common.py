@@ -1,4 +1,5 @@
 """Helpers shared by the service views."""
+
 from django.core.paginator import Paginator
 from django.db.models import Count, Window
 from django.http import Http404
@@ -34,8 +35,9 @@ class PreparedPages:
 
     def __init__(self, build, size=PAGE_SIZE, **kinds):
         self.build, self.size = build, size
-        self.first = PreparedQuery(lambda **values: build(**values).annotate(
-            page_total=Window(Count("*")))[:size], **kinds)
+        self.first = PreparedQuery(
+            lambda **values: build(**values).annotate(page_total=Window(Count("*")))[:size], **kinds
+        )
 
     def page(self, request, **values):
         if request.GET.get("page", "1") != "1":
@@ -45,15 +47,23 @@ class PreparedPages:
 
 
 def _students_of(est, class_group):
-    students = Membership.objects.filter(establishment_id=est, profile="ELV").current().values("user_id")
-    return (ClassMembership.objects.filter(class_group__establishment_id=est, class_group_id=class_group,
-                                           user_id__in=students)
-            .select_related("user").order_by("user__last_name", "user__first_name"))
+    students = (
+        Membership.objects.filter(establishment_id=est, profile="ELV").current().values("user_id")
+    )
+    return (
+        ClassMembership.objects.filter(
+            class_group__establishment_id=est, class_group_id=class_group, user_id__in=students
+        )
+        .select_related("user")
+        .order_by("user__last_name", "user__first_name")
+    )
 
 
 # A class of the establishment and its current students (the teacher's and vie scolaire's pages),
 # compiled once (preau.core.prepared).
-CLASS = PreparedQuery(lambda est, pk: ClassGroup.objects.filter(establishment_id=est, pk=pk)[:1], est=int, pk=int)
+CLASS = PreparedQuery(
+    lambda est, pk: ClassGroup.objects.filter(establishment_id=est, pk=pk)[:1], est=int, pk=int
+)
 STUDENTS_OF = PreparedQuery(_students_of, est=int, class_group=int)
 
 
@@ -72,7 +82,9 @@ def visible_class_or_404(request, class_id) -> ClassGroup:
 
 def students_of(request, class_group) -> list[User]:
     """Current students of a class or group, by name."""
-    return [cm.user for cm in STUDENTS_OF.rows(est=request.establishment.pk, class_group=class_group.pk)]
+    return [
+        cm.user for cm in STUDENTS_OF.rows(est=request.establishment.pk, class_group=class_group.pk)
+    ]
 
 
 def student_choice(request):

@@ -1,4 +1,5 @@
 """The establishment home: what matters today for each profile."""
+
 import copy
 import datetime as dt
 
@@ -23,46 +24,70 @@ from preau.timetable.views import today_slots
 
 
 def _classes(est, ids, year):
-    return (ClassMembership.objects.filter(class_group__establishment_id=est, user_id__any=ids,
-                                           class_group__school_year=year).values_list("user_id", "class_group_id"))
+    return ClassMembership.objects.filter(
+        class_group__establishment_id=est, user_id__any=ids, class_group__school_year=year
+    ).values_list("user_id", "class_group_id")
 
 
 def _homework(est, classes, first, last):
-    return Homework.objects.filter(establishment_id=est, class_group_id__any=classes, due_on__gte=first,
-                                   due_on__lte=last).select_related("subject")
+    return Homework.objects.filter(
+        establishment_id=est, class_group_id__any=classes, due_on__gte=first, due_on__lte=last
+    ).select_related("subject")
 
 
 def _handed(est, ids, homework):
-    return Submission.objects.filter(homework__establishment_id=est, student_id__any=ids,
-                                     homework_id__any=homework).values_list("student_id", "homework_id")
+    return Submission.objects.filter(
+        homework__establishment_id=est, student_id__any=ids, homework_id__any=homework
+    ).values_list("student_id", "homework_id")
 
 
 def _grades(est, ids, since):
     """Each student's 5 latest grades of the last 30 days (the panel shows 5), not all of them."""
-    latest = Window(RowNumber(), partition_by=[F("student_id")], order_by=[F("updated_at").desc(), F("pk").desc()])
-    return (Grade.objects.filter(assessment__establishment_id=est, student_id__any=ids, value__isnull=False,
-                                 updated_at__gte=since)
-            .annotate(latest=latest).filter(latest__lte=5)
-            .select_related("assessment", "assessment__subject").order_by("-updated_at", "-pk"))
+    latest = Window(
+        RowNumber(),
+        partition_by=[F("student_id")],
+        order_by=[F("updated_at").desc(), F("pk").desc()],
+    )
+    return (
+        Grade.objects.filter(
+            assessment__establishment_id=est,
+            student_id__any=ids,
+            value__isnull=False,
+            updated_at__gte=since,
+        )
+        .annotate(latest=latest)
+        .filter(latest__lte=5)
+        .select_related("assessment", "assessment__subject")
+        .order_by("-updated_at", "-pk")
+    )
 
 
 def _absences(est, ids):
-    return (Absence.objects.filter(establishment_id=est, student_id__any=ids, status__in=NEEDS_JUSTIFICATION)
-            .select_related("subject"))
+    return Absence.objects.filter(
+        establishment_id=est, student_id__any=ids, status__in=NEEDS_JUSTIFICATION
+    ).select_related("subject")
 
 
 def _unread_notifications(est, user):
-    return Notification.objects.filter(establishment_id=est, user_id=user, delivered_at__isnull=False,
-                                       read_at__isnull=True)[:5]
+    return Notification.objects.filter(
+        establishment_id=est, user_id=user, delivered_at__isnull=False, read_at__isnull=True
+    )[:5]
 
 
 def _supervisor_counts(est, today):
     """Justifications to validate and today's absences and lateness, in one row."""
-    return (Absence.objects.filter(Q(status=Absence.Status.SUBMITTED) | Q(date=today), establishment_id=est)
-            .order_by().values("establishment_id")
-            .annotate(to_validate=Count("pk", filter=Q(status=Absence.Status.SUBMITTED)),
-                      today=Count("pk", filter=Q(date=today)))
-            .values_list("to_validate", "today"))
+    return (
+        Absence.objects.filter(
+            Q(status=Absence.Status.SUBMITTED) | Q(date=today), establishment_id=est
+        )
+        .order_by()
+        .values("establishment_id")
+        .annotate(
+            to_validate=Count("pk", filter=Q(status=Absence.Status.SUBMITTED)),
+            today=Count("pk", filter=Q(date=today)),
+        )
+        .values_list("to_validate", "today")
+    )
 
 
 # The panels' queries, compiled once (preau.core.prepared): every one is scoped to the
@@ -89,8 +114,12 @@ def _student_panels(request, students):
     for user_id, class_id in CLASSES.rows(est=est, ids=ids, year=me.year):
         classes.setdefault(user_id, set()).add(class_id)
     me.know_class_ids(ids, classes)
-    homework = HOMEWORK.rows(est=est, classes=list(set().union(*classes.values())), first=today,
-                             last=today + dt.timedelta(days=7))
+    homework = HOMEWORK.rows(
+        est=est,
+        classes=list(set().union(*classes.values())),
+        first=today,
+        last=today + dt.timedelta(days=7),
+    )
     handed = set(HANDED.rows(est=est, ids=ids, homework=[h.pk for h in homework]))
     grades = GRADES.rows(est=est, ids=ids, since=timezone.now() - dt.timedelta(days=30))
     absences = ABSENCES.rows(est=est, ids=ids)
@@ -112,8 +141,11 @@ def dashboard(request, uai):
     """The panels are the expensive part (a dozen queries and most of the rendering): they are
     kept 30 s per user and session (preau.ent.cache), the rest of the page is rendered each time."""
     me = viewer(request)
-    panels = cached_html_for_user(request, "dashboard", lambda: render_to_string(
-        "ent/_dashboard_panels.html", _panels(request, me)))
+    panels = cached_html_for_user(
+        request,
+        "dashboard",
+        lambda: render_to_string("ent/_dashboard_panels.html", _panels(request, me)),
+    )
     return render(request, "ent/dashboard.html", {"me": me, "panels": panels})
 
 
@@ -123,7 +155,9 @@ def _panels(request, me) -> dict:
         "me": me,
         "unread": unread_conversations(request),
         "news": latest_news(request),
-        "notifications": UNREAD_NOTIFICATIONS.rows(est=request.establishment.pk, user=request.user.pk),
+        "notifications": UNREAD_NOTIFICATIONS.rows(
+            est=request.establishment.pk, user=request.user.pk
+        ),
     }
     if me.profile == "ELV":
         context["panels"] = _student_panels(request, [request.user])  # first: it reads the classes

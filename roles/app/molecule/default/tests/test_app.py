@@ -3,13 +3,14 @@
 import threading
 import tomllib
 
-import pytest
-
 URL = "http://127.0.0.1:8000/healthz"
 
 
 def get(host):
-    return host.run("python3 -c %s", f"import urllib.request; print(urllib.request.urlopen('{URL}', timeout=10).read().decode())")
+    return host.run(
+        "python3 -c %s",
+        f"import urllib.request; print(urllib.request.urlopen('{URL}', timeout=10).read().decode())",
+    )
 
 
 def test_user_and_layout(host):
@@ -30,24 +31,43 @@ def test_user_and_layout(host):
 def test_owner_password_readable_by_the_migrations_account_only(host):
     """The schema owner's password: the release step's account reads it, the runtime cannot."""
     migrate = host.user("preau-migrate")
-    assert migrate.shell == "/usr/sbin/nologin" and set(migrate.groups) == {"preau-migrate", "preau"}
+    assert migrate.shell == "/usr/sbin/nologin" and set(migrate.groups) == {
+        "preau-migrate",
+        "preau",
+    }
     assert "preau-migrate" not in host.user("preau").groups
     denied = host.run("runuser -u preau -- cat /etc/preau/owner.toml")
     assert denied.rc != 0 and "Permission denied" in denied.stderr
-    owner = tomllib.loads(host.check_output("runuser -u preau-migrate -- cat /etc/preau/owner.toml"))
-    assert owner == {"database_owner": {"user": "preau_owner", "password": 'owner-secret-"molecule"'}}
+    owner = tomllib.loads(
+        host.check_output("runuser -u preau-migrate -- cat /etc/preau/owner.toml")
+    )
+    assert owner == {
+        "database_owner": {"user": "preau_owner", "password": 'owner-secret-"molecule"'}
+    }
     runtime = host.check_output("runuser -u preau -- cat /etc/preau/preau.toml")
     assert "owner-secret" not in runtime and "preau_owner" not in runtime
 
 
 def test_config_file_is_the_contract(host):
     config = tomllib.loads(host.file("/etc/preau/preau.toml").content_string)
-    assert set(config) == {"django", "database", "storage", "retention", "metrics", "email",
-                           "security", "uploads", "antivirus"}
+    assert set(config) == {
+        "django",
+        "database",
+        "storage",
+        "retention",
+        "metrics",
+        "email",
+        "security",
+        "uploads",
+        "antivirus",
+    }
     assert config["email"]["enabled"] is False  # notification e-mails are opt-in
     assert config["email"]["site_url"] == "https://ent.preau.test"
-    assert config["django"] == {"secret_key": "django-secret-molecule", "debug": False,
-                                "allowed_hosts": ["ent.preau.test", "app-web", "172.30.93.10"]}
+    assert config["django"] == {
+        "secret_key": "django-secret-molecule",
+        "debug": False,
+        "allowed_hosts": ["ent.preau.test", "app-web", "172.30.93.10"],
+    }
     assert config["database"]["host"] == "172.30.93.10"
     assert config["database"]["sslmode"] == "require"
     assert config["metrics"]["multiproc_dir"] == "/run/preau/metrics"
@@ -57,7 +77,9 @@ def test_units_enabled_after_release(host):
     for unit in ("preau.socket", "preau.service", "preau-purge-gone.timer"):
         assert host.service(unit).is_enabled, unit
         assert host.service(unit).is_running, unit
-    assert host.socket("tcp://0.0.0.0:8000").is_listening or host.socket("tcp://:::8000").is_listening
+    assert (
+        host.socket("tcp://0.0.0.0:8000").is_listening or host.socket("tcp://:::8000").is_listening
+    )
     out = get(host).stdout
     assert out.startswith("ok ") and "/etc/preau/preau.toml" in out
     assert host.file("/run/preau/metrics").is_directory
@@ -86,7 +108,9 @@ def test_restart_drops_no_connection(host):
 
 def test_job_runs(host):
     host.run_test("systemctl start preau-purge-gone.service")
-    assert "preau-manage purge_gone" in host.check_output("journalctl -u preau-purge-gone.service --no-pager")
+    assert "preau-manage purge_gone" in host.check_output(
+        "journalctl -u preau-purge-gone.service --no-pager"
+    )
 
 
 # clamd's INSTREAM, as the app (preau.ent.antivirus) sends it, run on the host as the app's user.
@@ -112,8 +136,15 @@ def test_clamd_scans_uploads_with_the_local_signature_and_freshclam_never_runs(h
     assert "StreamMaxLength 11M" in host.file("/etc/clamav/clamd.conf").content_string
 
     def scan(content):
-        return host.check_output("runuser -u preau -- python3 -c %s %s %s", SCAN, content,
-                                 config["antivirus"]["clamd_socket"])
+        return host.check_output(
+            "runuser -u preau -- python3 -c %s %s %s",
+            SCAN,
+            content,
+            config["antivirus"]["clamd_socket"],
+        )
 
-    assert scan("PREAU-MOLECULE-TEST-MALWARE") == "stream: Preau.Molecule.Test.Malware.UNOFFICIAL FOUND"
+    assert (
+        scan("PREAU-MOLECULE-TEST-MALWARE")
+        == "stream: Preau.Molecule.Test.Malware.UNOFFICIAL FOUND"
+    )
     assert scan("un devoir de mathematiques") == "stream: OK"

@@ -21,7 +21,12 @@ def test_full_backup_and_drill(host):
     assert drill.rc == 0, drill.stderr
     assert summary_of(drill)["ok"] is True
     # the production cluster is untouched and still archiving
-    assert host.run("runuser -u postgres -- psql -XAtc 'SELECT count(*) FROM pg_stat_archiver WHERE failed_count = 0'").stdout.strip() == "1"
+    assert (
+        host.run(
+            "runuser -u postgres -- psql -XAtc 'SELECT count(*) FROM pg_stat_archiver WHERE failed_count = 0'"
+        ).stdout.strip()
+        == "1"
+    )
 
 
 def test_files_backup_local(host):

@@ -87,8 +87,10 @@ def test_auditor_reads_keys_and_secret_metadata_only(app):
     assert "alice@molecule" in sudo("/usr/bin/cat /home/alice/.ssh/authorized_keys").stdout
     assert sudo("/usr/bin/stat -c '%a %U:%G' /etc/shadow").stdout.split()[1] == "root:shadow"
     app.run("install -d /etc/nginx/tls && install -m 600 /dev/null /etc/nginx/tls/ent.example.key")
-    assert sudo("/usr/bin/stat -c '%a %U:%G' /etc/nginx/tls/ent.example.key").stdout.strip() \
+    assert (
+        sudo("/usr/bin/stat -c '%a %U:%G' /etc/nginx/tls/ent.example.key").stdout.strip()
         == "600 root:root"
+    )
     assert sudo("/usr/bin/stat -c '%a' /etc/shadow").rc != 0  # other formats: refused
     assert sudo("/usr/bin/cat /etc/ssh/ssh_host_ed25519_key").rc != 0
     find = "/usr/bin/find /var/lib/postgresql/15/main/pg_wal/archive_status -name {} -mmin +5"
@@ -106,8 +108,12 @@ def test_lynis_runs_daily(app):
 
 def test_updates_logs_kernel_files(app):
     unattended = app.file("/etc/apt/apt.conf.d/52preau-unattended-upgrades").content_string
-    assert 'APT::Periodic::Unattended-Upgrade "1";' in unattended and "Debian-Security" in unattended
-    assert "$nrconf{restart} = 'a';" in app.file("/etc/needrestart/conf.d/preau.conf").content_string
+    assert (
+        'APT::Periodic::Unattended-Upgrade "1";' in unattended and "Debian-Security" in unattended
+    )
+    assert (
+        "$nrconf{restart} = 'a';" in app.file("/etc/needrestart/conf.d/preau.conf").content_string
+    )
     assert "-k identity" in app.file("/etc/audit/rules.d/preau.rules").content_string
     assert "MaxRetentionSec=1year" in app.file("/etc/systemd/journald.conf").content_string
     assert "kernel.kptr_restrict = 2" in app.file("/etc/sysctl.d/90-preau.conf").content_string

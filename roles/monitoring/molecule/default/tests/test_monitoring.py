@@ -6,7 +6,9 @@ import time
 import pytest
 import testinfra.utils.ansible_runner
 
-INVENTORY = testinfra.utils.ansible_runner.AnsibleRunner(__import__("os").environ["MOLECULE_INVENTORY_FILE"])
+INVENTORY = testinfra.utils.ansible_runner.AnsibleRunner(
+    __import__("os").environ["MOLECULE_INVENTORY_FILE"]
+)
 OPS = INVENTORY.get_hosts("monitoring")
 WEB = INVENTORY.get_hosts("db")
 testinfra_hosts = OPS + WEB
@@ -39,7 +41,9 @@ def test_db_and_lb_exporters(hostname):
     host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
     assert "pg_up 1" in fetch(host, "http://127.0.0.1:9187/metrics")
     assert "nginx_up 1" in fetch(host, "http://127.0.0.1:9113/metrics")
-    members = host.run("runuser -u postgres -- psql -XAtc \"SELECT pg_has_role('prometheus', 'pg_monitor', 'member')\"")
+    members = host.run(
+        "runuser -u postgres -- psql -XAtc \"SELECT pg_has_role('prometheus', 'pg_monitor', 'member')\""
+    )
     assert members.stdout.strip() == "t"
 
 
@@ -51,16 +55,33 @@ def test_prometheus_config_and_rules_valid(hostname):
     assert host.run("amtool check-config /etc/prometheus/alertmanager.yml").rc == 0
     rules = json.loads(fetch(host, "http://127.0.0.1:9090/api/v1/rules"))
     names = {r["name"] for g in rules["data"]["groups"] for r in g["rules"]}
-    assert {"HostDown", "BackupTooOld", "PostgreSQLWalArchivingFailing", "CertificateExpiringSoon"} <= names
+    assert {
+        "HostDown",
+        "BackupTooOld",
+        "PostgreSQLWalArchivingFailing",
+        "CertificateExpiringSoon",
+    } <= names
 
 
 @pytest.mark.parametrize("hostname", OPS)
 def test_prometheus_sees_every_target_up(hostname):
     host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
-    expected = {"prometheus", "alertmanager", "blackbox", "node", "postgres", "nginx", "app", "probe_readyz", "probe_public"}
+    expected = {
+        "prometheus",
+        "alertmanager",
+        "blackbox",
+        "node",
+        "postgres",
+        "nginx",
+        "app",
+        "probe_readyz",
+        "probe_public",
+    }
     deadline = time.time() + 60
     while True:
-        targets = json.loads(fetch(host, "http://127.0.0.1:9090/api/v1/targets"))["data"]["activeTargets"]
+        targets = json.loads(fetch(host, "http://127.0.0.1:9090/api/v1/targets"))["data"][
+            "activeTargets"
+        ]
         health = {(t["labels"]["job"], t["labels"]["instance"]): t["health"] for t in targets}
         jobs_up = {job for (job, _), state in health.items() if state == "up"}
         if jobs_up >= expected and all(state == "up" for state in health.values()):
@@ -76,7 +97,9 @@ def test_probes_succeed_and_report_certificate(hostname):
     host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
     deadline = time.time() + 60
     while True:
-        result = json.loads(fetch(host, "http://127.0.0.1:9090/api/v1/query?query=probe_success"))["data"]["result"]
+        result = json.loads(fetch(host, "http://127.0.0.1:9090/api/v1/query?query=probe_success"))[
+            "data"
+        ]["result"]
         expiry = json.loads(
             fetch(host, "http://127.0.0.1:9090/api/v1/query?query=probe_ssl_earliest_cert_expiry")
         )["data"]["result"]

@@ -16,12 +16,16 @@ CA_FILE = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ca", "ca.crt
 
 
 def tls_context(verify=True):
-    return ssl.create_default_context(cafile=CA_FILE) if verify else ssl._create_unverified_context()
+    return (
+        ssl.create_default_context(cafile=CA_FILE) if verify else ssl._create_unverified_context()
+    )
 
 
 def ssl_socket(address, context):
     """TLS connection to address:443 with SNI and name check on DOMAIN."""
-    return context.wrap_socket(socket.create_connection((address, 443), timeout=10), server_hostname=DOMAIN)
+    return context.wrap_socket(
+        socket.create_connection((address, 443), timeout=10), server_hostname=DOMAIN
+    )
 
 
 def request(path, address=CA_IP, https=True):
@@ -40,8 +44,12 @@ def request(path, address=CA_IP, https=True):
 def upstream(ca_host):
     """A stand-in app on nginx-ca:8000 (it is also in the app group) with a static file. Like
     Django with its defaults, it sends security headers of its own, with other values."""
-    ca_host.run_test("mkdir -p /srv/fake/static && echo home > /srv/fake/index.html && echo 'body{}' > /srv/fake/static/app.css")
-    ca_host.run_test("systemd-run --unit=fake-app --working-directory=/srv/fake python3 -c %s", FAKE_APP)
+    ca_host.run_test(
+        "mkdir -p /srv/fake/static && echo home > /srv/fake/index.html && echo 'body{}' > /srv/fake/static/app.css"
+    )
+    ca_host.run_test(
+        "systemd-run --unit=fake-app --working-directory=/srv/fake python3 -c %s", FAKE_APP
+    )
     time.sleep(1)
     yield
     ca_host.run("systemctl stop fake-app")
@@ -61,14 +69,18 @@ http.server.ThreadingHTTPServer(("", 8000), Handler).serve_forever()
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=63072000",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
-                               "form-action 'self'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
-    "Referrer-Policy": "strict-origin-when-cross-origin", "Cross-Origin-Opener-Policy": "same-origin"}
+    "form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
 
 
 def assert_security_headers_once(headers):
     assert {name: headers.get_all(name) for name in SECURITY_HEADERS} == {
-        name: [value] for name, value in SECURITY_HEADERS.items()}
+        name: [value] for name, value in SECURITY_HEADERS.items()
+    }
 
 
 def test_http_redirects_to_https():
@@ -106,9 +118,16 @@ def posts(path, count, client):
     conn.sock = ssl_socket(CA_IP, tls_context())
     statuses, refused = [], None
     for _ in range(count):
-        conn.request("POST", path, body=b"username=x&password=y", headers={
-            "Host": DOMAIN, "X-Forwarded-For": client,
-            "Content-Type": "application/x-www-form-urlencoded"})
+        conn.request(
+            "POST",
+            path,
+            body=b"username=x&password=y",
+            headers={
+                "Host": DOMAIN,
+                "X-Forwarded-For": client,
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
         response = conn.getresponse()
         body = response.read().decode()
         statuses.append(response.status)
@@ -131,11 +150,14 @@ def test_login_posts_are_limited_per_real_client(upstream, ca_host):
     assert 429 in statuses and statuses[:60].count(429) == 0
     headers, body = refused
     assert headers["Retry-After"] == "5" and '<html lang="fr">' in body
-    assert "Trop de connexions" in body and "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert (
+        "Trop de connexions" in body
+        and "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    )
     # keyed on the client the front proxy names, not on the proxy: another client still passes
     assert 429 not in posts("/activation/", 5, "198.51.100.9")[0]
     log = ca_host.check_output("cat /var/log/nginx/access.log")
-    assert '198.51.100.8 - - ' in log and '"POST /connexion/ HTTP/1.1" 429' in log
+    assert "198.51.100.8 - - " in log and '"POST /connexion/ HTTP/1.1" 429' in log
 
 
 def test_waiting_page_when_the_app_is_down(ca_host, upstream):
@@ -167,7 +189,10 @@ def test_workers_hold_a_crowd_of_connections(ca_host):
 
 
 def test_stub_status_on_loopback_only(ca_host):
-    local = ca_host.run("python3 -c %s", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8080/stub_status').read().decode())")
+    local = ca_host.run(
+        "python3 -c %s",
+        "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8080/stub_status').read().decode())",
+    )
     assert "Active connections" in local.stdout
     assert not ca_host.socket("tcp://0.0.0.0:8080").is_listening
 
@@ -176,7 +201,9 @@ def test_acme_certificate_from_pebble(acme_host):
     live = f"/etc/letsencrypt/live/{DOMAIN}/fullchain.pem"
     assert acme_host.check_output("readlink /etc/nginx/tls/%s.fullchain.pem", DOMAIN) == live
     assert "Pebble" in acme_host.check_output("openssl x509 -noout -issuer -in %s", live)
-    on_disk = acme_host.check_output("openssl x509 -in %s -outform DER | sha256sum", live).split()[0]
+    on_disk = acme_host.check_output("openssl x509 -in %s -outform DER | sha256sum", live).split()[
+        0
+    ]
     with ssl_socket(ACME_IP, tls_context(verify=False)) as sock:
         served = hashlib.sha256(sock.getpeercert(binary_form=True)).hexdigest()
     assert served == on_disk

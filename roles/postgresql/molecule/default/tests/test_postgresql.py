@@ -24,7 +24,12 @@ def test_listens_on_localhost_and_own_address_only(db):
 
 
 def test_app_host_connects_with_tls_only(app):
-    assert psql(app, "preau_app", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").stdout.strip() == "t"
+    assert (
+        psql(
+            app, "preau_app", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+        ).stdout.strip()
+        == "t"
+    )
     assert psql(app, "preau_app", "SELECT 1", sslmode="disable").rc != 0
 
 
@@ -37,13 +42,28 @@ def test_wrong_password_rejected(app):
 
 
 def test_owner_creates_runtime_uses_dml_only(app, db):
-    assert psql(app, "preau_owner", "DROP TABLE IF EXISTS t; CREATE TABLE t (id serial, v text)").rc == 0
-    assert psql(app, "preau_app", "INSERT INTO t (v) VALUES ('x'); UPDATE t SET v = 'y'; SELECT count(*) FROM t").rc == 0
+    assert (
+        psql(app, "preau_owner", "DROP TABLE IF EXISTS t; CREATE TABLE t (id serial, v text)").rc
+        == 0
+    )
+    assert (
+        psql(
+            app,
+            "preau_app",
+            "INSERT INTO t (v) VALUES ('x'); UPDATE t SET v = 'y'; SELECT count(*) FROM t",
+        ).rc
+        == 0
+    )
     assert psql(app, "preau_app", "DELETE FROM t").rc == 0
     assert psql(app, "preau_app", "CREATE TABLE u (id int)").rc != 0
     assert psql(app, "preau_app", "DROP TABLE t").rc != 0
     assert superuser_sql(db, "SELECT rolsuper FROM pg_roles WHERE rolname = 'preau_app'") == "f"
-    assert superuser_sql(db, "SELECT schema_owner FROM information_schema.schemata WHERE schema_name = 'public'") == "preau_owner"
+    assert (
+        superuser_sql(
+            db, "SELECT schema_owner FROM information_schema.schemata WHERE schema_name = 'public'"
+        )
+        == "preau_owner"
+    )
 
 
 def test_memory_derived_from_the_declared_memory(db):
@@ -55,7 +75,9 @@ def test_memory_derived_from_the_declared_memory(db):
 
 
 def test_passwords_stored_as_scram(db):
-    hashes = superuser_sql(db, "SELECT rolpassword FROM pg_authid WHERE rolname LIKE 'preau_%'", "postgres")
+    hashes = superuser_sql(
+        db, "SELECT rolpassword FROM pg_authid WHERE rolname LIKE 'preau_%'", "postgres"
+    )
     assert all(line.startswith("SCRAM-SHA-256$") for line in hashes.splitlines())
 
 
@@ -64,7 +86,12 @@ def test_auditor_role_reads_statistics_not_data(db):
     auditor = "runuser -u auditor -- psql -XAtq -d %s -c %s"
     assert db.check_output(auditor, "postgres", "SELECT pg_has_role('pg_monitor', 'MEMBER')") == "t"
     assert db.run(auditor, "postgres", "SELECT count(*) FROM pg_stat_archiver").rc == 0
-    assert db.run(auditor, "preau", "SELECT 1").rc != 0  # CONNECT on the app database: app roles only
-    flags = superuser_sql(db, "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles "
-                              "WHERE rolname = 'auditor'", "postgres")
+    assert (
+        db.run(auditor, "preau", "SELECT 1").rc != 0
+    )  # CONNECT on the app database: app roles only
+    flags = superuser_sql(
+        db,
+        "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = 'auditor'",
+        "postgres",
+    )
     assert flags == "f|f|f"
