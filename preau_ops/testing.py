@@ -3,7 +3,7 @@
 lint   ruff (lint, format), mypy (ops package strict, app with django-stubs), yamllint,
        ansible-lint (production profile): seconds; a failure stops the run here
        unless --keep-going
-unit   tests/unit: the CLI and inventory, no host needed (seconds)
+unit   tests/unit and preau_ops/audit/tests (pytest.ini testpaths): no host needed (seconds)
 app    app/tests: the ENT against a real PostgreSQL and a real browser
 roles  molecule test of every role (systemd containers), promtool tests of the alert rules
 lab    tests/lab: the whole bundle against the lab (real SSH, real converge)
@@ -149,7 +149,7 @@ def _pytest(args: list[str], cwd: Path, name: str, k: str | None) -> Counts:
 
 def _unit(k: str | None, summary: ui.Summary) -> Counts:
     _system_packages()
-    return _pytest(["tests/unit", "-q"], ROOT, "unit", k)
+    return _pytest(["-q"], ROOT, "unit", k)
 
 
 def _app(k: str | None, summary: ui.Summary) -> Counts:

@@ -1,5 +1,6 @@
 """A small, bounded load generator for the lab: HTTPS requests to the load balancer,
 counting every answer, for tests that must prove "zero failed requests"."""
+
 from __future__ import annotations
 
 import socket
@@ -17,8 +18,9 @@ def https_status(address: str, domain: str, path: str, cafile: str, timeout: flo
             socket.create_connection((address, 443), timeout=timeout) as raw,
             context.wrap_socket(raw, server_hostname=domain) as tls,
         ):
-            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {domain}\r\n"
-                        "Connection: close\r\n\r\n".encode())
+            tls.sendall(
+                f"GET {path} HTTP/1.1\r\nHost: {domain}\r\nConnection: close\r\n\r\n".encode()
+            )
             head = tls.recv(64).decode(errors="replace")
         return int(head.split(" ", 2)[1])
     except (OSError, ValueError, IndexError):
@@ -28,8 +30,7 @@ def https_status(address: str, domain: str, path: str, cafile: str, timeout: flo
 class Load:
     """Requests in `workers` threads until stopped (at most `limit` seconds)."""
 
-    def __init__(self, address, domain, cafile, path="/healthz", workers=4, limit=600,
-                 pause=0.01):
+    def __init__(self, address, domain, cafile, path="/healthz", workers=4, limit=600, pause=0.01):
         self.args = (address, domain, path, cafile)
         self.workers, self.limit, self.pause = workers, limit, pause
         self.counts: Counter = Counter()

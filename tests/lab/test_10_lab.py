@@ -1,5 +1,6 @@
 """Foundation on real hosts: the four tools see the same hosts and variables from the one
 inventory, and `lab up` is repeatable."""
+
 import pytest
 
 from preau_ops import converge, inventory, runner
@@ -67,15 +68,19 @@ def test_unknown_host_keys_are_refused(lab, tmp_path):
     """Fabric must not trust a host whose key is not the lab's recorded one."""
     host = next(iter(lab.hosts.values()))
     (tmp_path / "known_hosts").write_text("")
-    host = inventory.Host(host.name, host.groups,
-                          {**host.vars, "preau_ssh_known_hosts_file": str(tmp_path / "known_hosts")})
+    host = inventory.Host(
+        host.name,
+        host.groups,
+        {**host.vars, "preau_ssh_known_hosts_file": str(tmp_path / "known_hosts")},
+    )
     with pytest.raises(Exception, match="cannot connect|not found in known_hosts"):
         runner.run_everywhere(lab, "true", hosts=[host])
 
 
 def test_unreachable_host_is_named(lab):
-    ghost = inventory.Host("ghost", ["app"], {"ansible_host": "172.30.82.99",
-                                              "ansible_user": "deploy"})
+    ghost = inventory.Host(
+        "ghost", ["app"], {"ansible_host": "172.30.82.99", "ansible_user": "deploy"}
+    )
     with pytest.raises(Exception, match="ghost"):
         runner.run_everywhere(lab, "true", hosts=[ghost])
 

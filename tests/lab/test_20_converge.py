@@ -1,5 +1,6 @@
 """Hosting on real hosts: converge the lab from bare-ish hosts, converge again with zero
 changes, and check that the services answer as declared."""
+
 import json
 import ssl
 import subprocess
@@ -52,13 +53,13 @@ def test_postgresql_answers_the_app_host_only(converged):
     probe = f"timeout 3 bash -c '</dev/tcp/{db.address}/5432' && echo open || echo closed"
     assert app.check_output(probe) == "open"
     if "app" not in db.groups and "monitoring" not in lab.hosts_in("lb")[0].groups:
-        lb_only = [h for h in lab.hosts.values()
-                   if not {"app", "backup", "db"} & set(h.groups)]
+        lb_only = [h for h in lab.hosts.values() if not {"app", "backup", "db"} & set(h.groups)]
         for host in lb_only:
             assert audit.testinfra_host(host).check_output(probe) == "closed"
     # and the controller (outside) is refused too
-    outside = subprocess.run(["timeout", "3", "bash", "-c", f"</dev/tcp/{db.address}/5432"],
-                             check=False)
+    outside = subprocess.run(
+        ["timeout", "3", "bash", "-c", f"</dev/tcp/{db.address}/5432"], check=False
+    )
     assert outside.returncode != 0
 
 
@@ -72,9 +73,22 @@ def test_nginx_serves_tls_with_the_lab_ca(converged):
         context.wrap_socket(sock, server_hostname=domain) as tls,
     ):
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
-    plain = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
-                            "--resolve", f"{domain}:80:{lb.address}", f"http://{domain}/"],
-                           capture_output=True, text=True, check=False)
+    plain = subprocess.run(
+        [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            "--resolve",
+            f"{domain}:80:{lb.address}",
+            f"http://{domain}/",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert plain.stdout.startswith("301") and "https://" in plain.stdout
 
 
@@ -93,13 +107,17 @@ def test_prometheus_sees_every_target_up(converged):
     down = ["no answer"]
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://{monitoring.address}:9090/api/v1/targets",
-                                        timeout=5) as answer:
+            with urllib.request.urlopen(
+                f"http://{monitoring.address}:9090/api/v1/targets", timeout=5
+            ) as answer:
                 targets = json.load(answer)["data"]["activeTargets"]
-            down = [f"{t['labels'].get('job')}:{t['labels'].get('instance')} {t['health']}"
-                    for t in targets if t["health"] != "up"
-                    # the app is not released yet at this point of the suite
-                    and t["labels"].get("job") not in ("app", "probe_readyz", "probe_public")]
+            down = [
+                f"{t['labels'].get('job')}:{t['labels'].get('instance')} {t['health']}"
+                for t in targets
+                if t["health"] != "up"
+                # the app is not released yet at this point of the suite
+                and t["labels"].get("job") not in ("app", "probe_readyz", "probe_public")
+            ]
             if targets and not down:
                 break
         except OSError as exc:
@@ -112,6 +130,7 @@ def test_a_backup_exists_after_converge(converged):
     """The first converge takes a full backup (backup_initial_full_backup); on a lab converged
     before, the daily timers keep the newest one under 26 h old."""
     from preau_ops.procedures import backups
+
     lab, _ = converged
     listing = backups.listing(lab)
     assert listing["database"], "no database backup after the converge"

@@ -1,5 +1,6 @@
 """Maintenance on real hosts: zero-downtime release (pyinfra), a broken release switched
 back automatically, rollback — under continuous load through the load balancer."""
+
 import time
 
 import pytest

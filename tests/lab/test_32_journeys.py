@@ -9,6 +9,7 @@ from another issuer is still refused, tested below), each page checks that the c
 was issued by the lab CA, and the TLS of the same entry point is verified strictly (chain and
 name, against .lab/ca/ca.crt) by Python's ssl. Screenshots: artifacts/journeys/.
 """
+
 from __future__ import annotations
 
 import base64
@@ -28,8 +29,15 @@ from .conftest import deploy, forgive_this_address
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 CA = STATE_DIR / "ca" / "ca.crt"
 SHOTS = ARTIFACTS / "journeys"
 UAI = "0820021C"  # Collège Jean Moulin: the demo logins' content lives there (app/README.md)
@@ -40,8 +48,9 @@ def _ca_spki_hash() -> str:
     from cryptography.hazmat.primitives import serialization
 
     ca = x509.load_pem_x509_certificate(CA.read_bytes())
-    spki = ca.public_key().public_bytes(serialization.Encoding.DER,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = ca.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
@@ -74,8 +83,11 @@ def browser(entry):
     from playwright.sync_api import sync_playwright
 
     address, domain = entry
-    args = [*ARGS, f"--host-resolver-rules=MAP {domain} {address}",
-            f"--ignore-certificate-errors-spki-list={_ca_spki_hash()}"]
+    args = [
+        *ARGS,
+        f"--host-resolver-rules=MAP {domain} {address}",
+        f"--ignore-certificate-errors-spki-list={_ca_spki_hash()}",
+    ]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         yield browser
@@ -85,8 +97,9 @@ def browser(entry):
 @pytest.fixture
 def page(browser, entry):
     _, domain = entry
-    context = browser.new_context(base_url=f"https://{domain}", locale="fr-FR",
-                                  viewport={"width": 1280, "height": 900})
+    context = browser.new_context(
+        base_url=f"https://{domain}", locale="fr-FR", viewport={"width": 1280, "height": 900}
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
@@ -137,17 +150,26 @@ def _self_signed(tmp_path, name: str):
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = tmp_path / "other.crt", tmp_path / "other.key"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_file, key_file
 
 
@@ -230,7 +252,9 @@ def test_local_admin_enrols_a_second_factor_then_uses_a_recovery_code(page, demo
     """ADML (and ADMC) need a second factor: the first login enrols an authenticator app from
     the key shown on the page, later logins ask for its code or a single-use recovery code."""
     lab, password = demo
-    procedures.app_manage(lab, "two_factor reset demo.adml")  # enrolled by an earlier run: start over
+    procedures.app_manage(
+        lab, "two_factor reset demo.adml"
+    )  # enrolled by an earlier run: start over
     password_step(page, "demo.adml", password)
     page.wait_for_url(re.compile(r"/compte/double-authentification/activer/"))
     assert page.get_by_role("img", name=re.compile("QR code")).is_visible()

@@ -1,6 +1,7 @@
 """Taking an app host out of the load balancer (nginx role's preau-lb-drain, used by release,
 rollback and patch): a drained host receives no request, the last one is never drained, and
 it serves again once put back. Needs two app hosts (the scaled topology)."""
+
 import re
 import uuid
 

@@ -4,6 +4,7 @@ or twice, and nobody is refused (nginx counts only the form's POSTs, the app onl
 then a sprayer from the same address, many accounts and wrong passwords, is slowed (429 with a
 growing Retry-After, password checks bounded). The address is forgiven before and after
 (`preau-manage login_throttle ADDRESS --forgive`), so that the tests after this one log in."""
+
 from __future__ import annotations
 
 import time
@@ -37,8 +38,9 @@ def test_a_class_of_30_logs_in_from_one_address_within_a_minute(school):
 
     def pupil(username, password):
         wrong = MISTAKES.get(pupils.index(username), 0)
-        return [login(address, domain, username, password + "x", CA) for _ in range(wrong)] \
-            + [login(address, domain, username, password, CA)]
+        return [login(address, domain, username, password + "x", CA) for _ in range(wrong)] + [
+            login(address, domain, username, password, CA)
+        ]
 
     started = time.monotonic()
     attempts = arrivals([(name, password) for name in pupils[:30]], 20, pupil)
@@ -74,6 +76,8 @@ def test_spraying_from_one_address_is_slowed(school):
     assert len(checks) <= min(nginx, app) + 5, (len(checks), nginx, app)  # + timing at the edges
     if app < nginx:
         assert waits and max(waits) >= 4, waits  # the address's delay grows
-    print(f"spray: {len(attempts)} attempts in {seconds} s, {len(checks)} password checks "
-          f"({len(checks) * 60 / seconds:.0f} a minute), {len(refused)} refused (429: "
-          f"{len(waits)} by the app, Retry-After up to {max(waits, default=0)} s)")
+    print(
+        f"spray: {len(attempts)} attempts in {seconds} s, {len(checks)} password checks "
+        f"({len(checks) * 60 / seconds:.0f} a minute), {len(refused)} refused (429: "
+        f"{len(waits)} by the app, Retry-After up to {max(waits, default=0)} s)"
+    )

@@ -1,5 +1,6 @@
 """Rolling OS updates on real hosts: refused while a host is unhealthy, then applied host by
 host with health checks."""
+
 import pytest
 
 from preau_ops import runner

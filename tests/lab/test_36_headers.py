@@ -1,6 +1,7 @@
 """Security headers through the real lb (issue #16 item 9): each is sent once with one value,
 the same on an app page, a static file and the waiting page (nginx owns them: the app sends
 none; roles/nginx/templates/preau-headers.conf.j2)."""
+
 from __future__ import annotations
 
 import re
@@ -16,17 +17,36 @@ from .conftest import deploy
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
 CA = str(STATE_DIR / "ca" / "ca.crt")
-HEADERS = ("strict-transport-security", "content-security-policy", "x-content-type-options",
-           "x-frame-options", "referrer-policy", "cross-origin-opener-policy")
+HEADERS = (
+    "strict-transport-security",
+    "content-security-policy",
+    "x-content-type-options",
+    "x-frame-options",
+    "referrer-policy",
+    "cross-origin-opener-policy",
+)
 
 
 def get(lb, path: str) -> tuple[int, dict[str, list[str]], str]:
     """GET https://<domain>/path through the lb at `address`, the lab CA checked: status,
     headers (every value of each, lower-case names) and body."""
     address, domain = lb
-    result = subprocess.run(["curl", "-sS", "--include", "--max-time", "20", "--cacert", CA,
-                             "--resolve", f"{domain}:443:{address}", f"https://{domain}{path}"],
-                            capture_output=True, check=True)
+    result = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "--include",
+            "--max-time",
+            "20",
+            "--cacert",
+            CA,
+            "--resolve",
+            f"{domain}:443:{address}",
+            f"https://{domain}{path}",
+        ],
+        capture_output=True,
+        check=True,
+    )
     head, _, body = result.stdout.decode().partition("\r\n\r\n")
     status = int(head.split(" ", 2)[1])
     headers = defaultdict(list)
@@ -51,8 +71,10 @@ def test_each_security_header_once_with_one_value(lb):
     wait_status, wait, wait_html = get(lb, "/_preau/wait.html")
     assert static_status == 200 and wait_status == 200 and "Veuillez patienter" in wait_html
     for name in HEADERS:
-        values = {where: answer[name] for where, answer in
-                  (("page", page), ("static file", static), ("waiting page", wait))}
+        values = {
+            where: answer[name]
+            for where, answer in (("page", page), ("static file", static), ("waiting page", wait))
+        }
         assert all(len(value) == 1 for value in values.values()), (name, values)
         assert len({value[0] for value in values.values()}) == 1, (name, values)
     assert page["x-frame-options"] == ["DENY"] and page["x-content-type-options"] == ["nosniff"]

@@ -2,6 +2,7 @@
 own signature (inventories/lab: no network, so no official database and freshclam masked), and
 a teacher's upload through the lb is scanned: the lab's test file is refused with the threat's
 name, a clean one is stored and downloaded with the private-file headers, nosniff once."""
+
 from __future__ import annotations
 
 import re
@@ -23,10 +24,12 @@ MALWARE = b"PREAU-LAB-TEST-MALWARE\n"  # the signature of inventories/lab/group_
 THREAT = "Preau.Lab.Test.Malware.UNOFFICIAL"
 TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 # clamd's INSTREAM, as the app sends it, run on an app host as the app's user.
-SCAN = ("import socket, struct, sys; d = sys.argv[1].encode() + b'\\n'; s = socket.socket(socket.AF_UNIX); "
-        "s.connect('/run/clamav/clamd.ctl'); "
-        "s.sendall(b'zINSTREAM\\0' + struct.pack('!L', len(d)) + d + struct.pack('!L', 0)); "
-        "print(s.recv(4096).rstrip(b'\\0').decode())")
+SCAN = (
+    "import socket, struct, sys; d = sys.argv[1].encode() + b'\\n'; s = socket.socket(socket.AF_UNIX); "
+    "s.connect('/run/clamav/clamd.ctl'); "
+    "s.sendall(b'zINSTREAM\\0' + struct.pack('!L', len(d)) + d + struct.pack('!L', 0)); "
+    "print(s.recv(4096).rstrip(b'\\0').decode())"
+)
 
 
 class Client:
@@ -34,16 +37,25 @@ class Client:
 
     def __init__(self, lb):
         self.domain = lb.vars["preau_domain"]
-        self.pool = urllib3.HTTPSConnectionPool(lb.address, 443, server_hostname=self.domain,
-                                                assert_hostname=self.domain, ca_certs=CA,
-                                                timeout=30, retries=False)
+        self.pool = urllib3.HTTPSConnectionPool(
+            lb.address,
+            443,
+            server_hostname=self.domain,
+            assert_hostname=self.domain,
+            ca_certs=CA,
+            timeout=30,
+            retries=False,
+        )
         self.cookies: dict[str, str] = {}
 
     def request(self, method, path, fields=None):
         if fields is not None:  # the form's page first: its token and CSRF cookie
             fields = {"csrfmiddlewaretoken": self.token(path), **fields}
-        headers = {"Host": self.domain, "Referer": f"https://{self.domain}{path}",
-                   "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        headers = {
+            "Host": self.domain,
+            "Referer": f"https://{self.domain}{path}",
+            "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
+        }
         answer = self.pool.request(method, path, fields=fields, headers=headers, redirect=False)
         for cookie in answer.headers.getlist("Set-Cookie"):
             name, _, value = cookie.split(";", 1)[0].partition("=")
@@ -64,7 +76,9 @@ def platform(lab):
     demo = procedures.app_manage(lab, "seed_demo")
     forgive_this_address(lab)  # the login below is not held by an earlier login test
     client = Client(lab.hosts_in("lb")[0])
-    answer = client.request("POST", "/connexion/", {"username": "demo.prof", "password": demo["password"]})
+    answer = client.request(
+        "POST", "/connexion/", {"username": "demo.prof", "password": demo["password"]}
+    )
     assert answer.status == 302, answer.data.decode()[-2000:]
     return lab, client
 
@@ -74,8 +88,16 @@ def upload(client, name, content):
     page = client.request("GET", path).data.decode()
     teaching = re.search(r'<option value="(\d+:\d*)"', page)[1]
     title = f"Essai antivirus {uuid.uuid4().hex[:8]}"
-    answer = client.request("POST", path, {"teaching": teaching, "title": title, "description": "",
-                                           "file": (name, content, "application/pdf")})
+    answer = client.request(
+        "POST",
+        path,
+        {
+            "teaching": teaching,
+            "title": title,
+            "description": "",
+            "file": (name, content, "application/pdf"),
+        },
+    )
     return answer, title
 
 
@@ -84,10 +106,19 @@ def test_clamd_runs_on_every_app_host_with_the_local_signature_only(platform):
     for host in lab.hosts_in("app"):
         remote = audit.testinfra_host(host)
         assert remote.service("clamav-daemon.service").is_running, host.name
-        assert remote.run("systemctl is-enabled clamav-freshclam.service").stdout.strip() == "masked"
+        assert (
+            remote.run("systemctl is-enabled clamav-freshclam.service").stdout.strip() == "masked"
+        )
         found = remote.run("sudo -n -u preau python3 -c %s %s", SCAN, MALWARE.decode().strip())
-        assert found.stdout.strip() == f"stream: {THREAT} FOUND", (host.name, found.stdout, found.stderr)
-        assert remote.run("sudo -n -u preau python3 -c %s %s", SCAN, "cours").stdout.strip() == "stream: OK"
+        assert found.stdout.strip() == f"stream: {THREAT} FOUND", (
+            host.name,
+            found.stdout,
+            found.stderr,
+        )
+        assert (
+            remote.run("sudo -n -u preau python3 -c %s %s", SCAN, "cours").stdout.strip()
+            == "stream: OK"
+        )
 
 
 def test_an_infected_upload_through_the_lb_is_refused_naming_the_threat(platform):

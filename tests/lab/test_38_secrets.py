@@ -1,6 +1,7 @@
 """Secrets on real hosts (issue #16, item 10): after a converge, the app's runtime user cannot
 read the schema owner's password, and a release, migrations included, still works: they run
 as the release step's own account, which can."""
+
 import time
 import tomllib
 
@@ -51,15 +52,23 @@ def test_release_migrates_as_the_migrations_account(converged, released):
     first = admin(converged.hosts_in("app")[0])
     # sudo's own journal lines: who ran what as whom (its log file wraps long lines)
     log = first.check_output("sudo -n journalctl _COMM=sudo -o cat --no-pager --since -1h")
-    ran = [line.split("USER=", 1)[1] for line in log.splitlines()
-           if f"{released}/venv/bin/preau-manage migrate_phase" in line and "USER=" in line
-           and "COMMAND=/usr/bin/env" in line]
-    assert sorted(line.split()[0] + " " + line.rsplit(" ", 1)[1] for line in ran) == \
-        ["preau-migrate contract", "preau-migrate expand"], ran
+    ran = [
+        line.split("USER=", 1)[1]
+        for line in log.splitlines()
+        if f"{released}/venv/bin/preau-manage migrate_phase" in line
+        and "USER=" in line
+        and "COMMAND=/usr/bin/env" in line
+    ]
+    assert sorted(line.split()[0] + " " + line.rsplit(" ", 1)[1] for line in ran) == [
+        "preau-migrate contract",
+        "preau-migrate expand",
+    ], ran
     # the runtime user is told why it cannot migrate, and touches nothing
-    refused = first.run("cd /tmp && sudo -n -u preau env PREAU_DB_AS_OWNER=1 "
-                        "PREAU_METRICS_MULTIPROC_DIR= /srv/preau/current/venv/bin/preau-manage "
-                        "migrate_phase expand")
+    refused = first.run(
+        "cd /tmp && sudo -n -u preau env PREAU_DB_AS_OWNER=1 "
+        "PREAU_METRICS_MULTIPROC_DIR= /srv/preau/current/venv/bin/preau-manage "
+        "migrate_phase expand"
+    )
     assert refused.rc != 0
     assert f"{OWNER_FILE}: permission denied (only the release step's account" in refused.stderr
 

@@ -1,5 +1,6 @@
 """Backups on real hosts: backup now, list, verify, the restore drill, and a point-in-time
 restore that brings back a deleted row."""
+
 import time
 from datetime import UTC, datetime
 
@@ -17,7 +18,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 def psql(lab, sql: str, database: str = "postgres") -> str:
     db = lab.hosts_in("db")[0]
     with runner.FabricSession(db, lab) as session:
-        result = session.run(db, f"sudo -u postgres psql -d {database} -tAc \"{sql}\"")
+        result = session.run(db, f'sudo -u postgres psql -d {database} -tAc "{sql}"')
     return result.stdout.strip()
 
 

@@ -2,6 +2,7 @@
 
 The lab's disks are the controller's (far from full): the test lowers the inventory's limit
 (preau_disk_full_percent) below the real usage, so the real `df` of each host trips it."""
+
 import pytest
 
 from preau_ops import inventory, procedures, release, runner

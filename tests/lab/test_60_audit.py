@@ -1,6 +1,7 @@
 """The audit on real hosts: it passes on a converged lab, changes nothing (also as the auditor,
 who cannot write), catches each injected drift with evidence naming the cause, passes again
 after a converge, and its HTML report renders in Chromium."""
+
 from __future__ import annotations
 
 import datetime
@@ -18,8 +19,15 @@ from .conftest import deploy, failures, run_audit
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # Fast controls for the drift cases (the converge in check mode takes minutes).
 QUICK = ["DECL", "FW", "SSH", "HARD-01", "TLS"]
 
@@ -53,15 +61,20 @@ def test_audit_passes_on_a_converged_lab(converged):
 
 # --------------------------------------------------------------------------- read-only
 
+
 def _state(host) -> dict[str, str]:
     """What an audit must not change: /etc's content, units and their states, packages."""
     remote = admin(host)
-    etc = remote.check_output("find /etc -xdev -type f -print0 | sort -z | "
-                              "xargs -0 sha256sum | sha256sum")
+    etc = remote.check_output(
+        "find /etc -xdev -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum"
+    )
     units = remote.check_output(
         "systemctl list-units --all --no-legend --plain --type=service,socket,timer,mount "
-        "| awk '{print $1, $2, $3}' | grep -vE '^(session-|user@|user-runtime|run-)' | sort")
-    packages = remote.check_output("dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n'")
+        "| awk '{print $1, $2, $3}' | grep -vE '^(session-|user@|user-runtime|run-)' | sort"
+    )
+    packages = remote.check_output(
+        "dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n'"
+    )
     return {"etc": etc, "units": units, "packages": packages}
 
 
@@ -89,8 +102,8 @@ def test_the_audit_changes_nothing_and_works_as_the_auditor(converged):
 
 # --------------------------------------------------------------------------- drift
 
-def _check_drift(name: str, host, expected: set[tuple[str, str]], cause: str,
-                 controls=QUICK):
+
+def _check_drift(name: str, host, expected: set[tuple[str, str]], cause: str, controls=QUICK):
     code, data = run_audit(f"drift-{name}", "--limit", host.name, "--control", *controls)
     found = failures(data)
     assert set(found) == expected, found
@@ -102,8 +115,9 @@ def _check_drift(name: str, host, expected: set[tuple[str, str]], cause: str,
 def test_an_undeclared_port_fails_the_port_control(converged):
     db = converged.hosts_in("db")[0]
     remote = admin(db)
-    remote.check_output("systemd-run --unit preau-audit-drift-port "
-                        "python3 -m http.server 8089 --bind 0.0.0.0")
+    remote.check_output(
+        "systemd-run --unit preau-audit-drift-port python3 -m http.server 8089 --bind 0.0.0.0"
+    )
     try:
         time.sleep(1)
         _check_drift("port", db, {("DECL-03", db.name)}, "8089")
@@ -115,8 +129,10 @@ def test_a_weakened_sshd_fails_the_ssh_control(converged):
     web = converged.hosts_in("lb")[0]
     remote = admin(web)
     conf = "/etc/ssh/sshd_config.d/00-preau.conf"
-    remote.check_output(f"cp -p {conf} /root/00-preau.conf.audit && sed -i "
-                        f"'s/^PasswordAuthentication no/PasswordAuthentication yes/' {conf}")
+    remote.check_output(
+        f"cp -p {conf} /root/00-preau.conf.audit && sed -i "
+        f"'s/^PasswordAuthentication no/PasswordAuthentication yes/' {conf}"
+    )
     try:
         _check_drift("sshd", web, {("SSH-01", web.name)}, "passwordauthentication is yes")
     finally:
@@ -145,20 +161,30 @@ def test_a_short_lived_certificate_fails_the_certificate_control(converged):
     ca = x509.load_pem_x509_certificate((STATE_DIR / "ca" / "ca.crt").read_bytes())
     current = x509.load_pem_x509_certificate(remote.check_output(f"cat {chain}").encode())
     now = datetime.datetime.now(datetime.UTC)
-    short = (x509.CertificateBuilder().subject_name(current.subject).issuer_name(ca.subject)
-             .public_key(current.public_key()).serial_number(x509.random_serial_number())
-             .not_valid_before(now - datetime.timedelta(hours=1))
-             .not_valid_after(now + datetime.timedelta(days=5))
-             .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
-             .sign(key, hashes.SHA256()))
-    pem = short.public_bytes(serialization.Encoding.PEM).decode() + \
-        ca.public_bytes(serialization.Encoding.PEM).decode()
-    remote.check_output(f"cp -p {chain} /root/fullchain.audit && "
-                        f"printf '%s' '{pem}' > {chain} && systemctl restart nginx")
+    short = (
+        x509.CertificateBuilder()
+        .subject_name(current.subject)
+        .issuer_name(ca.subject)
+        .public_key(current.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=5))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    pem = (
+        short.public_bytes(serialization.Encoding.PEM).decode()
+        + ca.public_bytes(serialization.Encoding.PEM).decode()
+    )
+    remote.check_output(
+        f"cp -p {chain} /root/fullchain.audit && "
+        f"printf '%s' '{pem}' > {chain} && systemctl restart nginx"
+    )
     try:
         _wait_for_certificate(lb, short)
-        _check_drift("certificate", lb, {("TLS-03", lb.name)}, "expires in 4 days",
-                     controls=["TLS"])
+        _check_drift(
+            "certificate", lb, {("TLS-03", lb.name)}, "expires in 4 days", controls=["TLS"]
+        )
     finally:
         remote.run(f"mv /root/fullchain.audit {chain} && systemctl restart nginx")
         _wait_for_certificate(lb, current)
@@ -169,10 +195,12 @@ def _wait_for_certificate(lb, certificate, timeout: float = 30) -> None:
     import ssl
 
     from cryptography import x509
+
     deadline = time.monotonic() + timeout
     while True:
         served = x509.load_pem_x509_certificate(
-            ssl.get_server_certificate((lb.address, 443), timeout=5).encode())
+            ssl.get_server_certificate((lb.address, 443), timeout=5).encode()
+        )
         if served.serial_number == certificate.serial_number:
             return
         assert time.monotonic() < deadline, "nginx still serves the previous certificate"
@@ -199,6 +227,7 @@ def test_after_a_converge_the_audit_passes_again(converged):
 
 # --------------------------------------------------------------------------- the report
 
+
 def test_the_html_report_renders_in_chromium(converged):
     from playwright.sync_api import sync_playwright
 
@@ -206,8 +235,9 @@ def test_the_html_report_renders_in_chromium(converged):
     if not report.exists():
         run_audit("full", "--control", *QUICK)
     html = report.read_text()
-    assert "http://" not in html.replace('href="#', "") and "https://" not in html.split(
-        "<main>")[0], "the report must not load external assets"
+    assert (
+        "http://" not in html.replace('href="#', "") and "https://" not in html.split("<main>")[0]
+    ), "the report must not load external assets"
     shot = ARTIFACTS / "audit" / "audit-report.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
@@ -230,4 +260,5 @@ def test_the_html_report_renders_in_chromium(converged):
 
 def _axe_source() -> str:
     import axe_playwright_python
+
     return (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text()

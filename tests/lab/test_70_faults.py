@@ -7,6 +7,7 @@ BackupFailed none); the lab only scrapes and evaluates every 15 s (inventories/l
 the wait short the faults overlap: the app host stays down (module fixture) while the backup
 disk and PostgreSQL faults run, so its 2-minute alert has fired by the time it is checked.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,6 +37,7 @@ APP_HOST_ALERTS = ("HostDown", "AppNotReady")
 
 # --------------------------------------------------------------------------- helpers
 
+
 def _monitoring(lab) -> str:
     return lab.hosts_in("monitoring")[0].address
 
@@ -49,9 +51,10 @@ def _about(alert_labels: dict, host, labels: dict) -> bool:
     """Whether an alert is about this host (its instance by name or address, any port or URL)
     and has these other labels."""
     instance = alert_labels.get("instance", "")
-    return any(re.search(rf"(^|[/@]){re.escape(name)}(:|/|$)", instance)
-               for name in (host.name, host.address)) \
-        and all(alert_labels.get(key) == value for key, value in labels.items())
+    return any(
+        re.search(rf"(^|[/@]){re.escape(name)}(:|/|$)", instance)
+        for name in (host.name, host.address)
+    ) and all(alert_labels.get(key) == value for key, value in labels.items())
 
 
 def _prometheus_view(lab) -> list[str]:
@@ -60,8 +63,10 @@ def _prometheus_view(lab) -> list[str]:
         alerts = _get_json(f"http://{_monitoring(lab)}:9090/api/v1/alerts")["data"]["alerts"]
     except OSError as exc:
         return [f"Prometheus does not answer: {exc}"]
-    return [f"{a['labels']['alertname']}{{{a['labels'].get('instance', '')}}} {a['state']}"
-            for a in alerts]
+    return [
+        f"{a['labels']['alertname']}{{{a['labels'].get('instance', '')}}} {a['state']}"
+        for a in alerts
+    ]
 
 
 def active_alerts(lab) -> list[dict]:
@@ -75,25 +80,43 @@ def wait_for_alert(lab, name: str, host, timeout: float = ALERT_TIMEOUT, **label
     found: list[dict] = []
 
     def fired() -> bool:
-        found[:] = [a for a in active_alerts(lab)
-                    if a["labels"]["alertname"] == name and _about(a["labels"], host, labels)]
+        found[:] = [
+            a
+            for a in active_alerts(lab)
+            if a["labels"]["alertname"] == name and _about(a["labels"], host, labels)
+        ]
         return bool(found)
 
-    wait_until(fired, timeout, lambda: f"{name} for {host.name} did not fire in Alertmanager; "
-                                       f"Prometheus: {_prometheus_view(lab)}", interval=5)
+    wait_until(
+        fired,
+        timeout,
+        lambda: (
+            f"{name} for {host.name} did not fire in Alertmanager; "
+            f"Prometheus: {_prometheus_view(lab)}"
+        ),
+        interval=5,
+    )
     return found[0]
 
 
 def wait_for_no_alert(lab, names: tuple[str, ...], host, timeout: float = 120, **labels) -> None:
     """Until Prometheus has none of the alerts NAMES about HOST (with these LABELS), pending
     or firing."""
+
     def clear() -> bool:
         alerts = _get_json(f"http://{_monitoring(lab)}:9090/api/v1/alerts")["data"]["alerts"]
-        return not [a for a in alerts
-                    if a["labels"]["alertname"] in names and _about(a["labels"], host, labels)]
+        return not [
+            a
+            for a in alerts
+            if a["labels"]["alertname"] in names and _about(a["labels"], host, labels)
+        ]
 
-    wait_until(clear, timeout, lambda: f"{'/'.join(names)} about {host.name} still active: "
-                                       f"{_prometheus_view(lab)}", interval=5)
+    wait_until(
+        clear,
+        timeout,
+        lambda: f"{'/'.join(names)} about {host.name} still active: {_prometheus_view(lab)}",
+        interval=5,
+    )
 
 
 def fetch(lab, path: str) -> tuple[int, str]:
@@ -105,8 +128,10 @@ def fetch(lab, path: str) -> tuple[int, str]:
         socket.create_connection((lb.address, 443), timeout=15) as raw,
         context.wrap_socket(raw, server_hostname=domain) as tls,
     ):
-        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {domain}\r\nAccept-Language: fr\r\n"
-                    "Connection: close\r\n\r\n".encode())
+        tls.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {domain}\r\nAccept-Language: fr\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
         data = b""
         while chunk := tls.recv(65536):
             data += chunk
@@ -118,12 +143,14 @@ def app_answer(lab, app, path: str) -> tuple[int, str]:
     """GET http://APP:8000/PATH from the lb (the only host besides monitoring that may ask):
     the app's own answer, without nginx; (status, body)."""
     lb = lab.hosts_in("lb")[0]
-    script = ("import sys, urllib.request, urllib.error\n"
-              f"request = urllib.request.Request('http://{app.address}:8000{path}', "
-              f"headers={{'Host': '{lb.vars['preau_domain']}'}})\n"
-              "try:\n    answer = urllib.request.urlopen(request, timeout=10)\n"
-              "except urllib.error.HTTPError as error:\n    answer = error\n"
-              "print(answer.status)\nsys.stdout.write(answer.read().decode())\n")
+    script = (
+        "import sys, urllib.request, urllib.error\n"
+        f"request = urllib.request.Request('http://{app.address}:8000{path}', "
+        f"headers={{'Host': '{lb.vars['preau_domain']}'}})\n"
+        "try:\n    answer = urllib.request.urlopen(request, timeout=10)\n"
+        "except urllib.error.HTTPError as error:\n    answer = error\n"
+        "print(answer.status)\nsys.stdout.write(answer.read().decode())\n"
+    )
     out = audit.testinfra_host(lb).check_output(f"python3 -c {shlex.quote(script)}")
     status, _, body = out.partition("\n")
     return int(status), body
@@ -134,6 +161,7 @@ def admin(host):
 
 
 # --------------------------------------------------------------------------- app host down
+
 
 @pytest.fixture(scope="module")
 def app_host_down(lab):
@@ -148,8 +176,11 @@ def app_host_down(lab):
             lab_hosts._docker("stop", f"preau-{victim.name}")
             stopped = load.total
             # until nginx has skipped the stopped host for a while
-            wait_until(lambda: load.total >= stopped + 40, 120, lambda: f"the load stalled: "
-                       f"{dict(load.counts)}")
+            wait_until(
+                lambda: load.total >= stopped + 40,
+                120,
+                lambda: f"the load stalled: {dict(load.counts)}",
+            )
         yield victim, load
     finally:
         deploy("lab", "up", "--topology", TOPOLOGY)  # starts the stopped host again
@@ -159,11 +190,13 @@ def test_site_keeps_answering_with_an_app_host_down(app_host_down):
     victim, load = app_host_down
     assert lab_hosts.container_states()[f"preau-{victim.name}"] == "exited"
     assert load.counts[200] >= 40, dict(load.counts)
-    assert load.failed <= FAILED_REQUESTS_ALLOWED, \
+    assert load.failed <= FAILED_REQUESTS_ALLOWED, (
         f"{load.failed} failed requests with {victim.name} down: {dict(load.counts)}"
+    )
 
 
 # --------------------------------------------------------------------------- backup disk full
+
 
 def _repo_usage(remote) -> tuple[int, int]:
     """(available, size) bytes of the backup repository's filesystem."""
@@ -177,8 +210,11 @@ def _backup_failure_cleared(lab, ops, remote, filler: str) -> None:
     test waits for must be its own."""
     remote.run(f"rm -f {filler} {filler}.rest")
     alerts = _get_json(f"http://{_monitoring(lab)}:9090/api/v1/alerts")["data"]["alerts"]
-    if [a for a in alerts if a["labels"]["alertname"] == "BackupFailed"
-            and _about(a["labels"], ops, {"kind": "incr"})]:
+    if [
+        a
+        for a in alerts
+        if a["labels"]["alertname"] == "BackupFailed" and _about(a["labels"], ops, {"kind": "incr"})
+    ]:
         deploy("backup", "now", "--kind", "incr", timeout=600)
         wait_for_no_alert(lab, ("BackupFailed",), ops, timeout=180, kind="incr")
 
@@ -189,17 +225,22 @@ def test_backup_fails_loudly_when_the_backup_disk_is_full(lab, app_host_down):
     filler = f"{lab_hosts.BACKUP_DISK_PATH}/preau-test-filler"
     _backup_failure_cleared(lab, ops, remote, filler)
     available, size = _repo_usage(remote)
-    assert size <= 2 * 1024 ** 3, f"{lab_hosts.BACKUP_DISK_PATH} is not the lab's small " \
-                                   f"backup disk ({size} bytes): recreate the lab"
+    assert size <= 2 * 1024**3, (
+        f"{lab_hosts.BACKUP_DISK_PATH} is not the lab's small "
+        f"backup disk ({size} bytes): recreate the lab"
+    )
     try:
-        remote.check_output(f"fallocate -l {available} {filler} || true; "
-                            f"dd if=/dev/zero of={filler}.rest bs=64k status=none || true")
-        assert _repo_usage(remote)[0] < 1024 ** 2, "the backup disk could not be filled"
+        remote.check_output(
+            f"fallocate -l {available} {filler} || true; "
+            f"dd if=/dev/zero of={filler}.rest bs=64k status=none || true"
+        )
+        assert _repo_usage(remote)[0] < 1024**2, "the backup disk could not be filled"
         result = deploy("backup", "now", "--kind", "incr", check=False, timeout=600)
         said = " ".join(result.stdout.split())  # the console wraps long lines
         assert result.returncode == 1, said[-2000:]
-        assert "preau-backup incr failed" in said and "No space left on device" in said, \
-            said[-2000:]
+        assert "preau-backup incr failed" in said and "No space left on device" in said, said[
+            -2000:
+        ]
         alert = wait_for_alert(lab, "BackupFailed", ops, kind="incr")
         assert alert["labels"]["severity"] == "warning"
     finally:
@@ -211,11 +252,15 @@ def test_backup_fails_loudly_when_the_backup_disk_is_full(lab, app_host_down):
 
 # --------------------------------------------------------------------------- PostgreSQL down
 
+
 def _wait_for_the_site(lab, when: str, timeout: float = 60) -> None:
     """Until the login page (which needs the database) answers 200 through the lb."""
     answers = []
-    wait_until(lambda: answers.append(fetch(lab, "/connexion/")) or answers[-1][0] == 200,
-               timeout, lambda: f"the site does not answer {when}: {answers[-1:]}")
+    wait_until(
+        lambda: answers.append(fetch(lab, "/connexion/")) or answers[-1][0] == 200,
+        timeout,
+        lambda: f"the site does not answer {when}: {answers[-1:]}",
+    )
 
 
 def test_postgresql_down_gives_a_clear_503_and_recovers_alone(lab, app_host_down):
@@ -226,14 +271,18 @@ def test_postgresql_down_gives_a_clear_503_and_recovers_alone(lab, app_host_down
     remote.check_output("systemctl stop postgresql")
     try:
         answers = []
-        wait_until(lambda: answers.append(fetch(lab, "/connexion/")) or answers[-1][0] != 200,
-                   30, lambda: f"the site still answers 200 without its database: {answers[-1:]}")
+        wait_until(
+            lambda: answers.append(fetch(lab, "/connexion/")) or answers[-1][0] != 200,
+            30,
+            lambda: f"the site still answers 200 without its database: {answers[-1:]}",
+        )
         # through the lb: the app's own 503 page in French, naming the database (nginx passes
         # a 503 on: it neither retries it nor counts it against the app host)
         status, body = answers[-1]
         assert status == 503, f"{status}: {body[:500]}"
-        assert "Service momentanément indisponible" in body and "base de données" in body, \
-            body[:1000]
+        assert "Service momentanément indisponible" in body and "base de données" in body, body[
+            :1000
+        ]
         assert 'lang="fr"' in body
         assert "Traceback" not in body and "psycopg" not in body.lower()
         # the app itself, asked from the lb: its own page naming the database. Each worker keeps
@@ -241,13 +290,19 @@ def test_postgresql_down_gives_a_clear_503_and_recovers_alone(lab, app_host_down
         # else from the database: a worker that read it just before the stop may still answer
         # 200 for that long.
         direct = []
-        wait_until(lambda: direct.append(app_answer(lab, lab.hosts_in("app")[0], "/connexion/"))
-                   or direct[-1][0] != 200, 10,
-                   lambda: f"the app still answers 200 without its database: {direct[-1:]}")
+        wait_until(
+            lambda: (
+                direct.append(app_answer(lab, lab.hosts_in("app")[0], "/connexion/"))
+                or direct[-1][0] != 200
+            ),
+            10,
+            lambda: f"the app still answers 200 without its database: {direct[-1:]}",
+        )
         status, body = direct[-1]
         assert status == 503, f"{status}: {body[:500]}"
-        assert "Service momentanément indisponible" in body and "base de données" in body, \
-            body[:1000]
+        assert "Service momentanément indisponible" in body and "base de données" in body, body[
+            :1000
+        ]
         assert "Traceback" not in body and "psycopg" not in body.lower()
         alert = wait_for_alert(lab, "PostgreSQLDown", db)
         assert alert["labels"]["severity"] == "critical"
@@ -260,6 +315,7 @@ def test_postgresql_down_gives_a_clear_503_and_recovers_alone(lab, app_host_down
 
 
 # --------------------------------------------------------------------------- the alert of the app host
+
 
 def test_an_alert_fires_for_the_app_host_down(lab, app_host_down):
     victim, _ = app_host_down

@@ -1,4 +1,5 @@
 """Last of the lab suite: `deploy.py down` leaves no container, network or process behind."""
+
 import subprocess
 
 import pytest
@@ -11,8 +12,9 @@ pytestmark = pytest.mark.lab
 
 
 def _lab_processes() -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True,
-                         check=False).stdout
+    out = subprocess.run(
+        ["ps", "-eo", "pid,args"], capture_output=True, text=True, check=False
+    ).stdout
     return [line for line in out.splitlines() if "172.30.82." in line and "ps -eo" not in line]
 
 
@@ -21,8 +23,9 @@ def test_down_leaves_nothing_behind(lab):
     deploy("down")
     if engine.answers():
         assert hosts.container_states() == {}
-        network = subprocess.run(["docker", "network", "inspect", hosts.NETWORK],
-                                 capture_output=True, check=False)
+        network = subprocess.run(
+            ["docker", "network", "inspect", hosts.NETWORK], capture_output=True, check=False
+        )
         assert network.returncode != 0
     if started_daemon:
         assert not engine.answers(), "the dockerd the lab started is still running"

@@ -1,5 +1,6 @@
 """deploy.py bench: what it reads from wrk, psql and the lb's log, which measures a run makes,
 and the results file (no lab needed: commands and probes are replaced)."""
+
 import argparse
 import json
 
@@ -27,15 +28,29 @@ Requests/sec:  30571.93
 
 def mix(statuses, rps=150.0, duration=30.0, p95=200.0, p99=400.0, pace_ms=0.0, **errors):
     socket = {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0, **errors}
-    body = {"requests": sum(statuses.values()), "duration_s": duration, "rps": rps, "p50_ms": 50.0,
-            "p90_ms": 150.0, "p95_ms": p95, "p99_ms": p99, "max_ms": 900.0, "errors": socket,
-            "statuses": {str(k): v for k, v in statuses.items()}, "pace_ms": pace_ms}
-    return "Running 30s test\n  2 threads and 16 connections\nPREAU_RESULT " + json.dumps(body) + "\n"
+    body = {
+        "requests": sum(statuses.values()),
+        "duration_s": duration,
+        "rps": rps,
+        "p50_ms": 50.0,
+        "p90_ms": 150.0,
+        "p95_ms": p95,
+        "p99_ms": p99,
+        "max_ms": 900.0,
+        "errors": socket,
+        "statuses": {str(k): v for k, v in statuses.items()},
+        "pace_ms": pace_ms,
+    }
+    return (
+        "Running 30s test\n  2 threads and 16 connections\nPREAU_RESULT " + json.dumps(body) + "\n"
+    )
 
 
 def inventory():
     hosts = {
-        "lb": Host("lb", ["lb"], {"ansible_host": "172.30.82.12", "preau_domain": "ent.preau.test"}),
+        "lb": Host(
+            "lb", ["lb"], {"ansible_host": "172.30.82.12", "preau_domain": "ent.preau.test"}
+        ),
         "app1": Host("app1", ["app"], {"ansible_host": "172.30.82.21"}),
         "db": Host("db", ["db"], {"ansible_host": "172.30.82.31"}),
     }
@@ -43,6 +58,7 @@ def inventory():
 
 
 # ----------------------------------------------------------------------------- wrk reports
+
 
 def test_plain_wrk_report_gives_rate_p99_in_ms_and_every_error():
     assert load._wrk_result(WRK_STATIC) == "30572 req/s, p99 1200 ms, 12 errors"
@@ -73,7 +89,8 @@ def test_mix_counts_429_of_the_login_rate_limit_apart_and_everything_else_as_err
     result = load._mix_output(mix({200: 4400, 302: 30, 429: 20, 403: 2, 500: 1}, read=3))
     assert load._mix_summary(result) == (
         "148 req/s served (2xx/3xx), p95 200 ms, p99 400 ms, 6 errors (2 × 403, 1 × 500, "
-        "3 socket), 20 logins refused by the lb's rate limit (one client address)")
+        "3 socket), 20 logins refused by the lb's rate limit (one client address)"
+    )
 
 
 def test_mix_rate_is_what_was_served_not_fast_waiting_pages():
@@ -100,24 +117,31 @@ def count_503s(log=LB_LOG):
     """COUNT_503 run by this machine's awk, as on the lb."""
     import subprocess
 
-    return subprocess.run(["awk", load.COUNT_503], input=log, capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(
+        ["awk", load.COUNT_503], input=log, capture_output=True, text=True, check=True
+    ).stdout
 
 
 def test_503s_of_the_lb_log_are_counted_by_time_and_origin():
     assert sorted(load._counted_503s(count_503s())) == [
-        (0.0, "limit", 1), (0.0, "none", 2), (2.0, "limit", 1), (1450.0, "app", 1)]
+        (0.0, "limit", 1),
+        (0.0, "none", 2),
+        (2.0, "limit", 1),
+        (1450.0, "app", 1),
+    ]
 
 
 def test_overload_reports_waiting_share_their_p99_other_5xx_and_recovery():
-    result = load._mix_output(mix({200: 200, 503: 700, 502: 4, 500: 1, 429: 95}, rps=50.0,
-                                   duration=20.0, timeout=6))
+    result = load._mix_output(
+        mix({200: 200, 503: 700, 502: 4, 500: 1, 429: 95}, rps=50.0, duration=20.0, timeout=6)
+    )
     assert load._overload_summary(result, count_503s(), 4.26) == (
         "10 req/s served (2xx/3xx) of 50 answers/s (p95 200 ms, p99 400 ms, every answer), "
         "70 % waiting page (503) (answered by the "
         "lb's limit of requests in flight 40 %, the lb with no app host in rotation 40 %, the "
         "app 20 %), p99 of the 503s 1450 ms at the lb, 5 other 5xx, "
-        "6 socket errors (timeout 6), 200 again after 4.3 s")
+        "6 socket errors (timeout 6), 200 again after 4.3 s"
+    )
 
 
 def test_overload_without_recovery_says_so_and_sub_millisecond_waiting_pages():
@@ -155,8 +179,13 @@ def test_overload_offers_twice_what_lb_mix_served_in_the_same_run():
 
 
 def test_overload_without_lb_mix_in_the_run_takes_the_previous_results(monkeypatch):
-    monkeypatch.setattr(table, "previous", lambda text=None: {
-        "lb_mix": "131 req/s served (2xx/3xx), p95 306 ms, p99 439 ms, 0 errors"})
+    monkeypatch.setattr(
+        table,
+        "previous",
+        lambda text=None: {
+            "lb_mix": "131 req/s served (2xx/3xx), p95 306 ms, p99 439 ms, 0 errors"
+        },
+    )
     assert load._overload_rate(overload_bench()) == (262, "2 × the previous run's lb_mix 131")
     monkeypatch.setattr(table, "previous", lambda text=None: {"lb_mix": "failed"})
     with pytest.raises(RuntimeError):
@@ -192,8 +221,10 @@ def test_percentile_is_nearest_rank_over_counts():
 
 
 def test_ratio_of_rates_from_two_rows():
-    rows = {"lb_static": "30000 req/s, p99 7 ms, 0 errors",
-            "lb_mix": "150 req/s served (2xx/3xx), p95 300 ms"}
+    rows = {
+        "lb_static": "30000 req/s, p99 7 ms, 0 errors",
+        "lb_mix": "150 req/s served (2xx/3xx), p95 300 ms",
+    }
     assert load._ratio(rows, "lb_mix") == "0.005"
     assert load._ratio({"lb_static": "failed", "lb_mix": rows["lb_mix"]}, "lb_mix") is None
 
@@ -216,13 +247,16 @@ def test_commit_left_in_the_switched_segment_is_refused():
 
 
 def test_archived_segment_path_in_the_repository():
-    assert recovery._archived_glob("/var/lib/pgbackrest", "preau", "00000001000000000000002B") == \
-        "/var/lib/pgbackrest/archive/preau/*/0000000100000000/00000001000000000000002B-*"
+    assert (
+        recovery._archived_glob("/var/lib/pgbackrest", "preau", "00000001000000000000002B")
+        == "/var/lib/pgbackrest/archive/preau/*/0000000100000000/00000001000000000000002B-*"
+    )
     with pytest.raises(ValueError):
         recovery._archived_glob("/var/lib/pgbackrest", "preau", "2B; rm -rf /")
 
 
 # ------------------------------------------------------------------------------- selection
+
 
 def keys(measures):
     return [m.key for m in measures]
@@ -239,8 +273,10 @@ def test_default_run_leaves_out_up_from_nothing_and_seeds_before_the_drill_and_l
 
 def test_from_nothing_comes_first_cached_or_uncached():
     all_measures = bench.measures(inventory())
-    assert keys(bench.select(all_measures, from_nothing=True))[:2] == ["up_from_nothing",
-                                                                       "bench_data"]
+    assert keys(bench.select(all_measures, from_nothing=True))[:2] == [
+        "up_from_nothing",
+        "bench_data",
+    ]
     uncached = keys(bench.select(all_measures, from_nothing=True, uncached=True))
     assert uncached[0] == "up_from_nothing_uncached" and "up_from_nothing" not in uncached
     assert "up_from_nothing_uncached" not in keys(bench.select(all_measures, uncached=True))
@@ -256,10 +292,16 @@ def test_a_measure_without_its_place_in_the_order_is_refused(monkeypatch):
 def test_only_keeps_the_named_measures_and_what_they_need_in_order_and_refuses_unknown_keys():
     all_measures = bench.measures(inventory())
     assert keys(bench.select(all_measures, only=["rpo", "audit"])) == ["audit", "rpo"]
-    assert keys(bench.select(all_measures, only=["rpo", "lb_mix"])) == ["bench_data", "lb_mix",
-                                                                        "rpo"]
-    assert keys(bench.select(all_measures, only=["lb_overload"])) == ["bench_data", "lb_mix",
-                                                                      "lb_overload"]
+    assert keys(bench.select(all_measures, only=["rpo", "lb_mix"])) == [
+        "bench_data",
+        "lb_mix",
+        "rpo",
+    ]
+    assert keys(bench.select(all_measures, only=["lb_overload"])) == [
+        "bench_data",
+        "lb_mix",
+        "lb_overload",
+    ]
     with pytest.raises(ValueError, match="unknown measure.*lb_mixx"):
         bench.select(all_measures, only=["lb_mixx"])
 
@@ -273,6 +315,7 @@ def test_options_parse():
 
 
 # ------------------------------------------------------------------------ the audit row
+
 
 def audit_measure(monkeypatch, tmp_path, script):
     """The audit row with its command replaced by `script` (sh), run from tmp_path."""
@@ -301,6 +344,7 @@ def test_an_audit_with_failed_controls_is_timed(monkeypatch, tmp_path):
 
 # ------------------------------------------------------------------------ from nothing
 
+
 def test_from_nothing_downs_the_lab_then_times_up_on_its_topology(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(operations, "_lab_topology", lambda: "scaled")
@@ -328,8 +372,10 @@ RESULTS = """# Benchmarks of the bundle
 
 def test_previous_values_carry_over_rows_not_measured():
     assert table.previous(RESULTS) == {
-        "converge_noop": "33.2", "up_from_nothing": "512.0",
-        "lb_mix": "150 req/s served (2xx/3xx), p95 300 ms"}
+        "converge_noop": "33.2",
+        "up_from_nothing": "512.0",
+        "lb_mix": "150 req/s served (2xx/3xx), p95 300 ms",
+    }
 
 
 @pytest.fixture
@@ -339,11 +385,16 @@ def fake_run(monkeypatch, tmp_path):
     results.write_text(RESULTS)
     probes = []
     fake = [
-        core.Measure("up_from_nothing", "`up` from nothing (s)", "≤ 600", ["true"],
-                      opt_in="from_nothing"),
+        core.Measure(
+            "up_from_nothing", "`up` from nothing (s)", "≤ 600", ["true"], opt_in="from_nothing"
+        ),
         core.Measure("converge_noop", "converge no-op re-run (s)", "≤ 30", ["true"]),
-        core.Measure("lb_mix", "the mix", "≥ 360 req/s",
-                      probe=lambda b: probes.append(b) or "140 req/s served (2xx/3xx)"),
+        core.Measure(
+            "lb_mix",
+            "the mix",
+            "≥ 360 req/s",
+            probe=lambda b: probes.append(b) or "140 req/s served (2xx/3xx)",
+        ),
         core.Measure("status", "status (s)", "reported", ["true"]),
     ]
     monkeypatch.setattr(table, "RESULTS", results)
@@ -362,8 +413,10 @@ def test_default_run_writes_every_row_with_previous_values(fake_run):
     text = results.read_text()
     assert "| `converge_noop` | converge no-op re-run (s) | " in text
     assert "| ≤ 30 | 33.2 |" in text
-    assert "| `up_from_nothing` | `up` from nothing (s) | not measured (opt-in: `bench " \
-           "--from-nothing`) | ≤ 600 | 512.0 |" in text
+    assert (
+        "| `up_from_nothing` | `up` from nothing (s) | not measured (opt-in: `bench "
+        "--from-nothing`) | ≤ 600 | 512.0 |" in text
+    )
     assert "| `lb_mix` | the mix | 140 req/s served (2xx/3xx) | ≥ 360 req/s | 150 req/s" in text
     assert "| `memory_worker` | largest app worker RSS (MB) | 57 | ≤ 150 | — |" in text
     assert len(probes) == 1
@@ -373,8 +426,12 @@ def test_uncached_without_from_nothing_is_refused(fake_run):
     from preau_ops.console import console
 
     results, _, _ = fake_run
-    assert bench.run(inventory(), console, argparse.Namespace(
-        from_nothing=False, uncached=True, only=None)) == 2
+    assert (
+        bench.run(
+            inventory(), console, argparse.Namespace(from_nothing=False, uncached=True, only=None)
+        )
+        == 2
+    )
     assert results.read_text() == RESULTS
 
 
@@ -383,12 +440,18 @@ def test_from_nothing_runs_up_first_and_a_failed_up_stops_the_run(fake_run, monk
 
     results, probes, fake = fake_run
     fake[0].command = ["false"]  # `up` fails
-    assert bench.run(inventory(), console, argparse.Namespace(
-        from_nothing=True, uncached=False, only=None)) == 1
+    assert (
+        bench.run(
+            inventory(), console, argparse.Namespace(from_nothing=True, uncached=False, only=None)
+        )
+        == 1
+    )
     text = results.read_text()
     assert "| `up_from_nothing` | `up` from nothing (s) | failed | ≤ 600 | 512.0 |" in text
-    assert "| `converge_noop` | converge no-op re-run (s) | not measured (the lab did not " \
-           "come up) | ≤ 30 | 33.2 |" in text
+    assert (
+        "| `converge_noop` | converge no-op re-run (s) | not measured (the lab did not "
+        "come up) | ≤ 30 | 33.2 |" in text
+    )
     assert not probes
 
 
@@ -398,8 +461,12 @@ def test_from_nothing_then_the_other_measures_on_the_new_lab(fake_run, monkeypat
 
     results, probes, _ = fake_run
     monkeypatch.setattr(inventory_module, "load", lambda name: inventory())
-    assert bench.run(inventory(), console, argparse.Namespace(
-        from_nothing=True, uncached=False, only=None)) == 0
+    assert (
+        bench.run(
+            inventory(), console, argparse.Namespace(from_nothing=True, uncached=False, only=None)
+        )
+        == 0
+    )
     text = results.read_text()
     assert "| `up_from_nothing` | `up` from nothing (s) | 0." in text
     assert len(probes) == 1 and "| `memory_lab` |" in text
@@ -429,8 +496,10 @@ def fake_rpo(monkeypatch, archived_after):
                 return runner.Result(host.name, command, 0, PSQL, "")
             if "until ls" in command:
                 assert host.name == "ops" and not check
-                assert "/var/lib/pgbackrest/archive/preau/*/0000000100000000/" \
-                       "00000001000000000000002B-*" in command
+                assert (
+                    "/var/lib/pgbackrest/archive/preau/*/0000000100000000/"
+                    "00000001000000000000002B-*" in command
+                )
                 # the runner's own timeout outlasts the wait's (its default is 120 s)
                 assert timeout > recovery.RPO_LIMIT_SECONDS
                 clock[0] += archived_after[len(commits) - 1]
@@ -460,14 +529,17 @@ def test_rpo_closed_early_by_another_switch_is_measured_again(monkeypatch):
 
 # ------------------------------------------------------------------- quiet machine first
 
+
 def test_a_load_waits_for_the_machine_to_be_quiet(monkeypatch):
     readings = iter([0.62, 0.35, 0.04])
     monkeypatch.setattr(core, "cpu_busy", lambda seconds: next(readings))
     said = []
     b = core.Bench(inventory(), None, status=said.append)
     assert core.wait_quiet(b) == 0.04
-    assert said == ["waiting for the machine to be quiet: 62% of its CPU busy",
-                    "waiting for the machine to be quiet: 35% of its CPU busy"]
+    assert said == [
+        "waiting for the machine to be quiet: 62% of its CPU busy",
+        "waiting for the machine to be quiet: 35% of its CPU busy",
+    ]
 
 
 def test_the_wait_for_a_quiet_machine_gives_up_and_says_how_busy_it_was(monkeypatch):

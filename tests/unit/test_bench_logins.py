@@ -1,5 +1,6 @@
 """deploy.py bench's login rows (login_class, login_college, spray) and preau_ops.logins'
 pacing and percentiles (no lab: the remote commands and the logins are replaced)."""
+
 import time
 from types import SimpleNamespace
 
@@ -15,32 +16,54 @@ def test_login_rows_need_the_benchmark_data_set_and_come_after_the_loads():
     keys = [m.key for m in bench.select(bench.measures(inventory()), only=["spray", "login_class"])]
     assert keys == ["bench_data", "login_class", "spray"]
     order = [m.key for m in bench.measures(inventory())]
-    assert order.index("lb_overload") < order.index("login_class") < order.index("login_college") \
-        < order.index("spray") < order.index("status")
+    assert (
+        order.index("lb_overload")
+        < order.index("login_class")
+        < order.index("login_college")
+        < order.index("spray")
+        < order.index("status")
+    )
 
 
 def test_login_summary_counts_refusals_by_who_and_the_p95():
-    attempts = [Attempt(302, 0.2)] * 18 + [Attempt(302, 0.9), Attempt(429, 0.01, 5, "lb"),
-                                           Attempt(429, 0.02, 2, "app"), Attempt(0, 10.0)]
+    attempts = [Attempt(302, 0.2)] * 18 + [
+        Attempt(302, 0.9),
+        Attempt(429, 0.01, 5, "lb"),
+        Attempt(429, 0.02, 2, "app"),
+        Attempt(0, 10.0),
+    ]
     assert login_rows._login_summary(attempts, 60) == (
         "2 refused (lb 1, app 1) of 22 logins from one address in 60 s, 1 other failures, "
-        "p95 0.90 s")
-    assert login_rows._login_summary([Attempt(302, 0.3)] * 30, 60).startswith("0 refused (lb 0, app 0)")
+        "p95 0.90 s"
+    )
+    assert login_rows._login_summary([Attempt(302, 0.3)] * 30, 60).startswith(
+        "0 refused (lb 0, app 0)"
+    )
 
 
 def test_spray_summary_is_password_checks_a_minute():
-    attempts = [Attempt(401, 0.05)] * 90 + [Attempt(429, 0.01, 5, "lb")] * 400 \
+    attempts = (
+        [Attempt(401, 0.05)] * 90
+        + [Attempt(429, 0.01, 5, "lb")] * 400
         + [Attempt(429, 0.01, 16, "app"), Attempt(429, 0.01, 32, "app")]
+    )
     summary = login_rows._spray_summary(attempts, 60, 53)
     assert summary.startswith("90 password checks a minute (90 in 60 s, 4 connections")
-    assert "of 492 attempts: 400 refused by the lb, 2 by the app (Retry-After up to 32 s)" in summary
+    assert (
+        "of 492 attempts: 400 refused by the lb, 2 by the app (Retry-After up to 32 s)" in summary
+    )
     assert "started with 53 free failures" in summary
 
 
 def test_bench_pupils_are_read_from_the_first_benchmark_college(monkeypatch):
     commands = []
-    monkeypatch.setattr(core, "remote", lambda inv, host, command: commands.append((host.name, command))
-                        or SimpleNamespace(stdout="a.b\nc.d\n\n"))
+    monkeypatch.setattr(
+        core,
+        "remote",
+        lambda inv, host, command: (
+            commands.append((host.name, command)) or SimpleNamespace(stdout="a.b\nc.d\n\n")
+        ),
+    )
     assert dataset.bench_pupils(inventory(), 2) == ["a.b", "c.d"]
     host, command = commands[0]
     assert host == "db" and "-d preau" in command and "0825000P" in command  # seed_bench's first
@@ -61,8 +84,11 @@ def test_app_cpu_sums_the_app_hosts(monkeypatch):
 def test_arrivals_are_spread_over_the_time_given():
     starts = []
     started = time.monotonic()
-    results = logins.arrivals([("a", "p"), ("b", "p"), ("c", "p"), ("d", "p")], 0.4,
-                              lambda user, password: starts.append(time.monotonic() - started) or user)
+    results = logins.arrivals(
+        [("a", "p"), ("b", "p"), ("c", "p"), ("d", "p")],
+        0.4,
+        lambda user, password: starts.append(time.monotonic() - started) or user,
+    )
     assert results == ["a", "b", "c", "d"]
     assert sorted(starts)[-1] >= 0.29 and sorted(starts)[0] < 0.1
 

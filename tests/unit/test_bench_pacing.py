@@ -1,6 +1,7 @@
 """load_mix.lua's pacing, run by the real wrk against a local server on loopback: paced, it
 offers the rate asked whatever the answers (a fast 503 waits its turn); unpaced (lb_mix), it is
 the closed loop it always was."""
+
 import shutil
 import subprocess
 import threading
@@ -17,6 +18,7 @@ SECONDS, RATE = 2, 50
 
 class WaitingPage(BaseHTTPRequestHandler):
     """The lb's waiting page: 503 at once, kept alive."""
+
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
@@ -49,10 +51,22 @@ def server():
 def run_mix(url, tmp_path, pace_ms, connections=20):
     sessions = tmp_path / "sessions.tsv"
     sessions.write_text("cookie0\tuser0\t/e/0825000A/\n")
-    command = ["wrk", f"-t{load.MIX_THREADS}", f"-c{connections}", f"-d{SECONDS}s", "-H",
-               "Host: ent.preau.test", "-s", str(load.LOAD_MIX), url, "--", str(sessions)]
-    output = subprocess.run(command, capture_output=True, text=True, timeout=30,
-                            env=load._mix_env(pace_ms), check=False)
+    command = [
+        "wrk",
+        f"-t{load.MIX_THREADS}",
+        f"-c{connections}",
+        f"-d{SECONDS}s",
+        "-H",
+        "Host: ent.preau.test",
+        "-s",
+        str(load.LOAD_MIX),
+        url,
+        "--",
+        str(sessions),
+    ]
+    output = subprocess.run(
+        command, capture_output=True, text=True, timeout=30, env=load._mix_env(pace_ms), check=False
+    )
     result = load._mix_output(output.stdout)
     assert result is not None, output.stderr or output.stdout
     load._check_pace(result, pace_ms)

@@ -1,5 +1,6 @@
 """The one inventory reader: good inventories load, each kind of bad one is refused with an
 error that names the file and the key."""
+
 import pytest
 import yaml
 
@@ -31,7 +32,9 @@ def test_secrets_are_templated_from_the_vault(prod):
     if not keys:
         pytest.skip("no secret declared yet")
     inv = inventory.load(str(prod))
-    assert any(str(v).startswith("test-secret-") for v in inv.hosts["db1.ent.example.fr"].vars.values())
+    assert any(
+        str(v).startswith("test-secret-") for v in inv.hosts["db1.ent.example.fr"].vars.values()
+    )
     assert main.exists()
 
 
@@ -44,6 +47,7 @@ def test_missing_required_group(prod):
 def test_unknown_group_suggests_the_right_one(prod):
     def rename(d):
         d["all"]["children"]["monitor"] = d["all"]["children"].pop("monitoring")
+
     edit_yaml(prod / "hosts.yml", rename)
     message = problems_of(prod)
     assert "all.children.monitor: unknown group: did you mean 'monitoring'?" in message
@@ -53,13 +57,16 @@ def test_unknown_group_suggests_the_right_one(prod):
 def test_mistyped_variable_names_file_and_key(prod):
     edit_yaml(prod / "group_vars/all/main.yml", lambda d: d.update(preau_domian="x.fr"))
     message = problems_of(prod)
-    assert "group_vars/all/main.yml: preau_domian: unknown variable: did you mean 'preau_domain'?" \
+    assert (
+        "group_vars/all/main.yml: preau_domian: unknown variable: did you mean 'preau_domain'?"
         in message
+    )
 
 
 def test_unknown_variable_in_hosts_file(prod):
-    edit_yaml(prod / "hosts.yml",
-              lambda d: d["all"]["hosts"]["db1.ent.example.fr"].update(colour="blue"))
+    edit_yaml(
+        prod / "hosts.yml", lambda d: d["all"]["hosts"]["db1.ent.example.fr"].update(colour="blue")
+    )
     assert "hosts.yml: colour: unknown variable" in problems_of(prod)
 
 
@@ -90,8 +97,10 @@ def test_bad_choice_is_refused(prod):
 
 def test_secret_outside_the_vault_is_refused(prod):
     edit_yaml(prod / "group_vars/all/main.yml", lambda d: d.update(vault_db_password="hunter2"))
-    assert "main.yml: vault_db_password: secrets (vault_*) belong in group_vars/all/vault.yml" \
+    assert (
+        "main.yml: vault_db_password: secrets (vault_*) belong in group_vars/all/vault.yml"
         in problems_of(prod)
+    )
 
 
 def test_plain_text_vault_is_refused(prod):
@@ -125,8 +134,9 @@ def test_hosts_file_must_start_with_all(prod):
 
 def test_group_vars_of_unknown_group(prod):
     (prod / "group_vars/webservers.yml").write_text("preau_domain: a.fr\n")
-    assert "group_vars/webservers.yml: group_vars for unknown group 'webservers'" \
-        in problems_of(prod)
+    assert "group_vars/webservers.yml: group_vars for unknown group 'webservers'" in problems_of(
+        prod
+    )
 
 
 def test_host_vars_of_unknown_host(prod):
@@ -136,8 +146,10 @@ def test_host_vars_of_unknown_host(prod):
 
 
 def test_every_problem_is_reported_at_once(prod):
-    edit_yaml(prod / "group_vars/all/main.yml",
-              lambda d: d.update(preau_domian="x", preau_enviroment="lab"))
+    edit_yaml(
+        prod / "group_vars/all/main.yml",
+        lambda d: d.update(preau_domian="x", preau_enviroment="lab"),
+    )
     message = problems_of(prod)
     assert "2 problems" in message
 
@@ -150,7 +162,10 @@ def test_inventory_not_found():
 def test_limit_accepts_hosts_and_groups_and_refuses_unknown(prod):
     inv = inventory.load(str(prod))
     assert {h.name for h in inv.limited("db,app")} == {
-        "db1.ent.example.fr", "app1.ent.example.fr", "app2.ent.example.fr"}
+        "db1.ent.example.fr",
+        "app1.ent.example.fr",
+        "app2.ent.example.fr",
+    }
     with pytest.raises(OpsError, match="matches no host or group"):
         inv.limited("dbs")
 
