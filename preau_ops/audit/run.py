@@ -17,8 +17,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from ..console import Progress
 from ..errors import OpsError
 from ..inventory import Host, Inventory
 from ..paths import ARTIFACTS, ROOT
@@ -28,10 +29,6 @@ from .remote import auditor_of
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-
-class Progress(Protocol):
-    def update(self, text: str) -> None: ...
 
 
 @dataclasses.dataclass

@@ -16,12 +16,13 @@ import shlex
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from ..errors import OpsError
 from ..inventory import Host, Inventory
 from ..paths import ROOT
 from ..preconditions import DISK_COMMAND, disk_problem
+from ..release.host import CURRENT
 from ..runner import FabricSession, Result
 
 AUDIT_LOG = ROOT / "logs" / "operations.log"
@@ -29,12 +30,6 @@ LOCK_DIR = "/run/lock/preau-operation"
 MANAGE_TIMEOUT = 1800  # an AAF import or a merge of large establishments takes minutes
 
 JSON = dict[str, Any]  # a command's JSON answer
-
-
-class Progress(Protocol):
-    """What a procedure reports its current step to (console.step's progress)."""
-
-    def update(self, text: str) -> None: ...
 
 
 def json_answer(result: Result, what: str, host: Host) -> dict[str, Any]:
@@ -57,7 +52,7 @@ def manage(session: FabricSession, host: Host, args: str, check: bool = True) ->
     """`preau-manage ARGS --json` as the app user on an app host; its JSON answer."""
     command = (
         "cd /tmp && sudo -u preau env PREAU_METRICS_MULTIPROC_DIR= "
-        f"/srv/preau/current/venv/bin/preau-manage {args} --json"
+        f"{CURRENT}/venv/bin/preau-manage {args} --json"
     )
     result = session.run(host, command, check=False, timeout=MANAGE_TIMEOUT)
     answer = json_answer(result, f"preau-manage {args.split(maxsplit=1)[0]}", host)
@@ -113,7 +108,7 @@ def operator_name(inv: Inventory) -> str:
 
 def _preconditions(session: FabricSession, host: Host) -> None:
     """The app is deployed and the disk is not nearly full on the host procedures run on."""
-    if not session.run(host, "test -x /srv/preau/current/venv/bin/preau-manage", check=False).ok:
+    if not session.run(host, f"test -x {CURRENT}/venv/bin/preau-manage", check=False).ok:
         raise OpsError(f"the app is not deployed on {host.name}", "run `deploy.py release` first")
     full = disk_problem(host, session.run(host, DISK_COMMAND).stdout)
     if full:

@@ -11,10 +11,11 @@ import shlex
 import time
 from datetime import UTC, datetime
 
+from ..console import Progress
 from ..errors import OpsError
 from ..inventory import Host, Inventory
 from ..runner import FabricSession
-from . import JSON, Progress, json_answer, manage, operation
+from . import JSON, json_answer, manage, operation
 
 STANZA = "preau"
 BACKUP_TIMEOUT = 3600  # a full backup, a drill or a restore of a large database

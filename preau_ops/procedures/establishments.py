@@ -13,11 +13,12 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from ..console import Progress
 from ..errors import OpsError
 from ..inventory import Host, Inventory
 from ..paths import ARTIFACTS
 from ..runner import FabricSession
-from . import JSON, AppCommandError, Progress, manage, operation
+from . import JSON, AppCommandError, manage, operation
 
 
 def check_uai(value: str) -> str:

@@ -14,8 +14,8 @@ import shlex
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
 
+from ..console import Progress
 from ..errors import OpsError
 from ..inventory import Host
 from ..preconditions import DISK_COMMAND, disk_problem
@@ -39,12 +39,6 @@ RELEASES_SCRIPT = (
     f'for d in {RELEASES}/*/; do [ -f "$d/.complete" ] && '
     f'echo "$(cat $d/.complete) $(basename $d)"; done 2>/dev/null; true'
 )
-
-
-class Progress(Protocol):
-    """What a command's step shows while it runs (console.step's progress)."""
-
-    def update(self, text: str) -> None: ...
 
 
 def say(progress: Progress | None, text: str) -> None:

@@ -8,11 +8,12 @@ an app host is out of the load balancers meanwhile. The first unhealthy host sto
 from __future__ import annotations
 
 from .. import platform
+from ..console import Progress
 from ..errors import OpsError
 from ..inventory import Host, Inventory
 from ..runner import Sessions, session
 from . import decisions, host
-from .host import Progress, say
+from .host import say
 
 UPGRADE = (
     "DEBIAN_FRONTEND=noninteractive apt-get update -qq && "

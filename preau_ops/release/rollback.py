@@ -6,11 +6,12 @@ when the previous release does not start on a host's canary port.
 
 from __future__ import annotations
 
+from ..console import Progress
 from ..errors import OpsError
 from ..inventory import Inventory
 from ..runner import session
 from . import decisions, host
-from .host import Progress, say
+from .host import say
 
 
 def rollback(inv: Inventory, progress: Progress | None = None) -> dict[str, str]:

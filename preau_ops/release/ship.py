@@ -14,13 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..console import Progress
 from ..errors import OpsError
 from ..inventory import Host, Inventory
 from ..runner import Sessions, session
 from . import decisions, host
 from .build import APP_DIR, build_wheelhouse, source_version
 from .decisions import HostReleases
-from .host import Progress, say
+from .host import say
 
 
 @dataclass
