@@ -445,8 +445,20 @@ def load(value: str | None = None, vault_password: str | None = None) -> Invento
         files=[hosts_file, *_var_files(path)],
     )
     _check_values(problems, inv, origins, specs)
+    _check_for_real_servers(problems, inv, origins)
     problems.raise_if_any(path)
     return inv
+
+
+def _check_for_real_servers(problems: _Problems, inv: Inventory, origins: Origins) -> None:
+    """Placeholders, snakeoil, emptied keys, lab-only settings (preau_ops/inventory_checks)."""
+    from . import inventory_checks
+
+    def origin(key: str, host: Host) -> Path:
+        return _origin(origins, key, host.name, host.groups, inv.path)
+
+    for finding in inventory_checks.findings(inv, origin):
+        problems.add(finding.file, finding.key, finding.text())
 
 
 def _loader(password: bytes | None) -> DataLoader:
