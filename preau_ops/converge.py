@@ -19,6 +19,7 @@ from .console import Progress, console
 from .errors import OpsError
 from .inventory import Inventory
 from .paths import PLAYBOOKS, ROOT
+from .runner import ansible_envvars
 
 SITE = PLAYBOOKS / "site.yml"
 
@@ -66,7 +67,7 @@ def mitogen_envvars() -> dict[str, str]:
     return {"ANSIBLE_STRATEGY_PLUGINS": str(plugins), "ANSIBLE_STRATEGY": "mitogen_linear"}
 
 
-def _envvars() -> dict[str, str]:
+def _envvars(inv: Inventory) -> dict[str, str]:
     venv_bin = str(Path(sys.executable).parent)  # ansible-playbook lives beside our python
     return {
         "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -76,6 +77,7 @@ def _envvars() -> dict[str, str]:
         "ANSIBLE_FORCE_COLOR": "False",
         "ANSIBLE_NOCOLOR": "True",
         **mitogen_envvars(),
+        **ansible_envvars(inv),  # the bastion, when the inventory has one
     }
 
 
@@ -146,7 +148,7 @@ def run_playbook(
             forks=max(5, len(inv.hosts)),
             cmdline=" ".join(cmdline) or None,
             extravars=extra_vars or {},
-            envvars=_envvars(),
+            envvars=_envvars(inv),
             event_handler=on_event,
             quiet=True,
             suppress_env_files=True,
@@ -167,7 +169,7 @@ def ping(inv: Inventory, limit: str | None = None) -> dict[str, bool]:
             host_pattern=limit or "all",
             module="ansible.builtin.ping",
             inventory=str(inv.path / "hosts.yml"),
-            envvars=_envvars(),
+            envvars=_envvars(inv),
             quiet=True,
             cmdline=(
                 f"--vault-password-file {inv.vault_password_file}"

@@ -49,8 +49,13 @@ PREAU_VARS: Spec = {
     "preau_ssh_known_hosts_file": {"type": "path", "description": "known_hosts file the tools use"},
     "preau_lab_topology": {
         "type": "str",
-        "choices": ["single", "standard", "scaled"],
+        "choices": ["single", "standard", "scaled", "prodlike"],
         "description": "set by `lab up`",
+    },
+    "preau_private_address": {
+        "type": "str",
+        "description": "the host's address on the private service network (all host-to-host "
+        "traffic); without it, ansible_host serves for both",
     },
     "preau_lab_ssh_public_key": {"type": "str", "description": "set by `lab up`"},
     "preau_release_keep": {"type": "int", "description": "app releases kept on app hosts"},

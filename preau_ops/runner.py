@@ -6,7 +6,10 @@ Every tool gets its connection settings from here: pyinfra (releases, patching) 
 and known hosts come from the one inventory; an unknown host key is refused, never added.
 When the inventory has a `bastion` group, every other host is reached through its one host
 (OpenSSH `ProxyCommand ssh -W` carrying the bastion's own user, port, key and known hosts,
-so the jump needs nothing from ~/.ssh/config; Fabric's `gateway=`).
+so the jump needs nothing from ~/.ssh/config; Fabric's `gateway=`). The hop shares one
+master connection to the bastion (ControlPersist), so a connection through it costs a channel,
+not a second handshake. Ansible gets the same hop from `ansible_envvars` (an ssh_config file,
+`-F`, that sends every host but the bastion through it), pyinfra from the same file.
 
 Every command has a timeout (DEFAULT_TIMEOUT unless told) and comes back as a `Result`;
 `check=True` turns a non-zero exit into an OpsError naming the host, the command and the
@@ -15,6 +18,7 @@ tail of its output; an SSH failure is an OpsError naming the host and its addres
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import hashlib
 import logging
@@ -31,11 +35,13 @@ from typing import Any
 
 from .errors import OpsError
 from .inventory import Host, Inventory
+from .paths import ROOT
 
 DEFAULT_TIMEOUT = 120  # seconds a command may run
 CONNECT_TIMEOUT = 10  # seconds to establish an SSH connection
 OUTPUT_TAIL = 1500  # characters of output an error message quotes
 UNREACHABLE_HINT = "check the host is up and reachable (`deploy.py lab status`, ping)"
+JUMP_PERSIST = 120  # seconds the master connection to the bastion outlives its last hop
 
 
 @dataclass(frozen=True)
@@ -108,10 +114,31 @@ def _direct_options(host: Host) -> list[str]:
     return options
 
 
+def _runtime_dir() -> Path:
+    """This user's private folder for the runner's ssh_config files and control sockets."""
+    folder = Path(tempfile.gettempdir()) / f"preau-runner-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def _multiplexing(jump: Host) -> list[str]:
+    """One master connection per bastion, shared by every hop and kept JUMP_PERSIST seconds
+    after the last one. The socket's name is spelled out: ProxyCommand expands %-tokens."""
+    name = hashlib.sha256(f"{jump.user}@{jump.address}:{jump.port}".encode()).hexdigest()[:16]
+    return [
+        "-o",
+        "ControlMaster=auto",
+        "-o",
+        f"ControlPath={_runtime_dir() / f'jump-{name}.sock'}",
+        "-o",
+        f"ControlPersist={JUMP_PERSIST}",
+    ]
+
+
 def proxy_command(jump: Host) -> str:
     """The OpenSSH ProxyCommand that opens a channel to %h:%p through the bastion."""
-    hop = ["ssh", *_direct_options(jump), "-p", str(jump.port), "-W", "%h:%p"]
-    return shlex.join([*hop, f"{jump.user}@{jump.address}"])
+    hop = ["ssh", *_direct_options(jump), *_multiplexing(jump), "-p", str(jump.port)]
+    return shlex.join([*hop, "-W", "%h:%p", f"{jump.user}@{jump.address}"])
 
 
 def ssh_options(host: Host, inv: Inventory) -> list[str]:
@@ -124,16 +151,32 @@ def ssh_options(host: Host, inv: Inventory) -> list[str]:
 
 
 def _ssh_config_file(jump: Host) -> str:
-    """An ssh_config file (one per bastion setting) that sends every host through the jump."""
-    text = f"Host *\n  ProxyCommand {proxy_command(jump)}\n"
-    folder = Path(tempfile.gettempdir()) / f"preau-runner-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    path = folder / f"jump-{hashlib.sha256(text.encode()).hexdigest()[:12]}.conf"
+    """An ssh_config file (one per bastion setting) that sends every host but the bastion
+    through the jump (hosts are named by address, as every tool connects)."""
+    text = f"Host * !{jump.address}\n  ProxyCommand {proxy_command(jump)}\n"
+    path = _runtime_dir() / f"jump-{hashlib.sha256(text.encode()).hexdigest()[:12]}.conf"
     if not path.exists():
         partial = path.with_suffix(f".{os.getpid()}.partial")
         partial.write_text(text)
         partial.replace(path)
     return str(path)
+
+
+def ansible_ssh_args(inv: Inventory, base: str | None = None) -> str:
+    """Ansible's `ssh_args` for this inventory: `base` (default: ansible.cfg's, which this
+    value replaces), then the bastion's ssh_config file when the inventory has one (every
+    host but the bastion goes through it)."""
+    if base is None:
+        config = configparser.ConfigParser(interpolation=None)
+        config.read(ROOT / "ansible.cfg")
+        base = config.get("ssh_connection", "ssh_args", fallback="")
+    jump = bastion(inv)
+    return base if jump is None else f"{base} -F {_ssh_config_file(jump)}"
+
+
+def ansible_envvars(inv: Inventory) -> dict[str, str]:
+    """Environment of an Ansible run on this inventory (ansible-playbook, ansible-runner)."""
+    return {"ANSIBLE_SSH_ARGS": ansible_ssh_args(inv)}
 
 
 def pyinfra_data(host: Host, inv: Inventory) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import runner
 from ..paths import ROOT
 from .core import DEPLOY, Measure
 
@@ -144,7 +145,7 @@ def _converge_measures(inv: Inventory) -> list[Measure]:
         "ANSIBLE_PIPELINING": "False",
         "ANSIBLE_FORKS": "5",
         "ANSIBLE_STRATEGY": "linear",
-        "ANSIBLE_SSH_ARGS": "-o ControlMaster=no",
+        "ANSIBLE_SSH_ARGS": runner.ansible_ssh_args(inv, "-o ControlMaster=no"),
     }
     playbook = [
         str(Path(sys.executable).parent / "ansible-playbook"),

@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 
 TOPOLOGY_HELP = (
     "single: one host in every group; standard (default): web=lb+app, db, "
-    "ops=backup+monitoring; scaled: lb, app1, app2, db, ops"
+    "ops=backup+monitoring; scaled: lb, app1, app2, db, ops; prodlike (production's shape): "
+    "scaled's hosts behind a bastion, on a management and a private network"
 )
-TOPOLOGIES = ("single", "standard", "scaled")
+TOPOLOGIES = ("single", "standard", "scaled", "prodlike")
 
 
 def register(commands: Commands, common: argparse.ArgumentParser) -> None:
@@ -85,6 +86,10 @@ def lab_up(args: argparse.Namespace, summary: ui.Summary) -> list[LabHost]:
     with ui.step("Lab secrets (ansible-vault)", summary) as progress:
         added = secrets.ensure()
         progress.detail = f"{len(added)} generated" if added else "unchanged"
+    with ui.step("Lab SMTP relay (the département's stand-in)", summary) as progress:
+        from ..lab import relay
+
+        progress.detail = f"{relay.up()}:{relay.PORT}, STARTTLS, account {relay.USER}"
     return lab_hosts
 
 
@@ -133,11 +138,17 @@ def _print_lab_status(lab_hosts: list[LabHost]) -> None:
         ui.console.print("The lab is down (`./deploy.py lab up` to create it).")
         return
     table = Table(title="Lab hosts", title_justify="left")
-    for column in ("host", "groups", "address", "state"):
+    for column in ("host", "groups", "address", "private address", "state"):
         table.add_column(column)
     for host in lab_hosts:
         colour = "green" if host.state == "running" else "red"
-        table.add_row(host.name, ", ".join(host.groups), host.address, f"[{colour}]{host.state}[/]")
+        table.add_row(
+            host.name,
+            ", ".join(host.groups),
+            host.address,
+            host.private_address or "-",
+            f"[{colour}]{host.state}[/]",
+        )
     ui.console.print(table)
 
 
@@ -148,7 +159,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     summary = ui.Summary("lab down")
     if engine.answers():
         with ui.step("Lab containers and network", summary) as progress:
-            removed = hosts.down(progress)
+            from ..lab import relay
+
+            removed = (["preau-relay"] if relay.down() else []) + hosts.down(progress)
             progress.detail = ", ".join(removed) or "nothing to remove"
     with ui.step("Docker engine", summary) as progress:
         progress.detail = (

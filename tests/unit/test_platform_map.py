@@ -53,9 +53,10 @@ def test_status_shows_every_hosts_services_first_then_each_groups_once():
     ]
 
 
-def test_patch_order_names_every_group_once_and_groups_are_required():
+def test_patch_order_names_every_group_once_and_groups_are_required_but_the_bastion():
     assert sorted(platform.patch_order()) == sorted(platform.groups())
-    assert platform.required_groups() == platform.groups()
+    assert platform.patch_order()[0] == "bastion"
+    assert platform.required_groups() == tuple(g for g in platform.groups() if g != "bastion")
 
 
 def test_a_broken_map_is_refused_with_what_is_wrong(tmp_path, monkeypatch):
@@ -75,7 +76,7 @@ def test_a_broken_map_is_refused_with_what_is_wrong(tmp_path, monkeypatch):
 def test_an_unknown_group_is_refused_with_the_known_ones():
     with pytest.raises(OpsError) as caught:
         platform.units("proxy")
-    assert caught.value.hint == "groups are lb, app, db, backup, monitoring"
+    assert caught.value.hint == "groups are lb, app, db, backup, monitoring, bastion"
 
 
 # --------------------------------------------------------------------------- site.yml

@@ -163,6 +163,13 @@ def _sshd(remote: Remote) -> dict[str, list[str]]:
     return settings
 
 
+def _forwards(host: Host) -> bool:
+    """Whether the host's sshd is declared to allow TCP forwarding: the bastion's does."""
+    return "bastion" in host.groups or bool(
+        declared.var(host, "base_ssh_allow_tcp_forwarding", False)
+    )
+
+
 @control("SSH-01", "SSH: keys only, no root login, restricted groups", "ANSSI-BP-028 R79, R33")
 def test_ssh_authentication(host: Host, remote: Remote, evidence: Evidence) -> None:
     sshd = _sshd(remote)
@@ -177,6 +184,8 @@ def test_ssh_authentication(host: Host, remote: Remote, evidence: Evidence) -> N
         "x11forwarding": "no",
         "allowagentforwarding": "no",
         "permituserenvironment": "no",
+        # the jump (`ssh -W`) on the bastion only (roles/base/tasks/ssh.yml)
+        "allowtcpforwarding": "yes" if _forwards(host) else "no",
     }
     problems = []
     for key, value in wanted.items():
