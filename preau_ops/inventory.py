@@ -94,7 +94,14 @@ class Host:
 
     @property
     def address(self) -> str:
+        """The management address: where the tools connect (through the bastion if any)."""
         return str(self.vars.get("ansible_host", self.name))
+
+    @property
+    def private_address(self) -> str:
+        """Where the other hosts reach this one (the private service network), as the roles'
+        filter preau_address has it (roles/base/filter_plugins/preau_network.py)."""
+        return str(self.vars.get("preau_private_address") or self.address)
 
     @property
     def port(self) -> int:

@@ -34,6 +34,14 @@ def _listeners(text: str) -> list[tuple[str, int, str]]:
     return found
 
 
+def listening_sockets(remote: Remote) -> list[tuple[str, str, int, str]]:
+    """(proto, address, port, process) of every listening TCP and UDP socket (`ss` as root)."""
+    tcp = remote.root_out("/usr/bin/ss -tlnp")
+    udp = remote.root_out("/usr/bin/ss -ulnp")
+    assert tcp is not None and udp is not None, "sudo refused `ss -tlnp`/`ss -ulnp`"
+    return [("tcp", *s) for s in _listeners(tcp)] + [("udp", *s) for s in _listeners(udp)]
+
+
 def _loopback(address: str) -> bool:
     try:
         return ipaddress.ip_address(address.split("%", maxsplit=1)[0]).is_loopback
@@ -79,13 +87,10 @@ def test_units(host: Host, remote: Remote, evidence: Evidence) -> None:
     "ANSSI-BP-028 R80; docs/contracts.md ports",
 )
 def test_listening_ports(inv: Inventory, host: Host, remote: Remote, evidence: Evidence) -> None:
-    tcp = remote.root_out("/usr/bin/ss -tlnp")
-    udp = remote.root_out("/usr/bin/ss -ulnp")
-    assert tcp is not None and udp is not None, "sudo refused `ss -tlnp`/`ss -ulnp`"
+    sockets = listening_sockets(remote)
     declared_ports = set(declared.openings(inv, host))
-    seen = {("tcp", p): (a, proc) for a, p, proc in _listeners(tcp) if not _loopback(a)}
-    seen |= {("udp", p): (a, proc) for a, p, proc in _listeners(udp) if not _loopback(a)}
-    local = sorted({f"{a}:{p}" for a, p, _ in _listeners(tcp) + _listeners(udp) if _loopback(a)})
+    seen = {(proto, p): (a, proc) for proto, a, p, proc in sockets if not _loopback(a)}
+    local = sorted({f"{a}:{p}" for _, a, p, _ in sockets if _loopback(a)})
     evidence("declared: " + ", ".join(f"{p}/{proto}" for proto, p in sorted(declared_ports)))
     evidence("loopback only (not reachable from the network): " + (", ".join(local) or "none"))
     extra = sorted(set(seen) - declared_ports)
