@@ -15,6 +15,7 @@ from . import (
     audit,
     backup,
     bench,
+    bootstrap,
     converge,
     establishment,
     inventory,
@@ -46,6 +47,7 @@ examples:
 GROUPS = (
     lab,
     inventory,
+    bootstrap,
     converge,
     release,
     status,

@@ -1,0 +1,191 @@
+"""deploy.py bootstrap's decisions without hosts: what a host needs, the inventory refused
+before any host is touched, host keys pinned and a changed one refused, the password kept off
+command lines, and root never turned off before the new way in works. The same flows run on
+real hosts in tests/lab/test_11_bootstrap.py."""
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from preau_ops import bootstrap, commands
+from preau_ops.bootstrap import hostkeys, logins
+from preau_ops.bootstrap.logins import Login, RootAccess
+from preau_ops.errors import OpsError
+from preau_ops.inventory import Host, Inventory
+
+from .conftest import edit_yaml, ssh_test_key
+
+OK = Login(True, (), "")
+REFUSED = Login(False, ("publickey",), "Permission denied (publickey)")
+
+
+@pytest.mark.parametrize(
+    ("admin", "root", "needed"),
+    [
+        (OK, REFUSED, "already"),  # bootstrapped: left alone
+        (REFUSED, OK, "bootstrap"),  # bare host
+        (OK, OK, "bootstrap"),  # accounts made, root not yet off (an interrupted run)
+        (REFUSED, REFUSED, "stuck"),  # nobody gets in: console
+    ],
+)
+def test_what_a_host_needs(admin, root, needed):
+    assert bootstrap.plan(admin, root) == needed
+
+
+def test_the_filled_in_example_gives_its_known_hosts_file(prod):
+    from preau_ops import inventory
+
+    inv = inventory.load(str(prod))
+    assert bootstrap.preflight(inv, list(inv.hosts.values())) == prod / "known_hosts"
+
+
+def test_no_known_hosts_file_is_refused_before_any_host(prod):
+    from preau_ops import inventory
+
+    edit_yaml(prod / "hosts.yml", lambda d: d["all"]["vars"].pop("preau_ssh_known_hosts_file"))
+    inv = inventory.load(str(prod))
+    with pytest.raises(OpsError, match="preau_ssh_known_hosts_file is not set for lb1"):
+        bootstrap.preflight(inv, list(inv.hosts.values()))
+
+
+def test_a_connection_user_without_an_admin_entry_is_refused(prod):
+    from preau_ops import inventory
+
+    edit_yaml(prod / "hosts.yml", lambda d: d["all"]["vars"].update(ansible_user="ops"))
+    inv = inventory.load(str(prod))
+    with pytest.raises(OpsError) as caught:
+        bootstrap.preflight(inv, list(inv.hosts.values()))
+    assert caught.value.message.startswith("lb1.ent.example.fr: base_admin_users has no entry")
+    assert "'ops'" in caught.value.message
+
+
+def test_root_as_the_connection_user_is_refused():
+    root = Host("h1", ["app"], {"ansible_user": "root"})
+    inv = Inventory(path=Path("/x"), hosts={"h1": root}, groups={})
+    with pytest.raises(OpsError, match="h1: ansible_user is root"):
+        bootstrap.preflight(inv, [root])
+
+
+# ------------------------------------------------------------------------------ host keys
+
+
+@pytest.fixture
+def real_key(tmp_path):
+    """A real ed25519 public key and ssh-keygen's own fingerprint of it."""
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp_path / "k"], check=True
+    )
+    kind, blob = (tmp_path / "k.pub").read_text().split()[:2]
+    listed = subprocess.run(
+        ["ssh-keygen", "-lf", tmp_path / "k.pub"], capture_output=True, text=True, check=True
+    )
+    return kind, blob, listed.stdout.split()[1]
+
+
+def test_fingerprints_are_those_ssh_keygen_shows(real_key):
+    kind, blob, fingerprint = real_key
+    assert hostkeys.HostKey("h", "10.0.0.1", kind, blob).fingerprint == fingerprint
+
+
+def test_known_hosts_names_follow_openssh():
+    assert hostkeys.entry_name(Host("a", [], {"ansible_host": "10.0.0.1"})) == "10.0.0.1"
+    port = Host("a", [], {"ansible_host": "10.0.0.1", "ansible_port": 2222})
+    assert hostkeys.entry_name(port) == "[10.0.0.1]:2222"
+
+
+def test_new_keys_are_pinned_once_and_kept(tmp_path, real_key):
+    kind, blob, _ = real_key
+    path = tmp_path / "pins/known_hosts"
+    key = hostkeys.HostKey("h", "10.0.0.1", kind, blob)
+    assert hostkeys.pin([key], path) == [key]
+    assert path.read_text() == f"10.0.0.1 {kind} {blob}\n"
+    assert hostkeys.pin([key], path) == []
+    assert path.read_text() == f"10.0.0.1 {kind} {blob}\n"
+
+
+def test_a_changed_key_is_refused_naming_both_fingerprints(tmp_path, real_key):
+    kind, blob, fingerprint = real_key
+    path = tmp_path / "known_hosts"
+    other = hostkeys.HostKey("h", "10.0.0.1", kind, ssh_test_key("other").split()[1])
+    path.write_text(other.line + "\n")
+    with pytest.raises(OpsError) as caught:
+        hostkeys.pin([hostkeys.HostKey("h", "10.0.0.1", kind, blob)], path)
+    assert "h (10.0.0.1): its SSH host key changed" in caught.value.message
+    assert other.fingerprint in caught.value.message and fingerprint in caught.value.message
+    assert "ssh-keygen -R 10.0.0.1" in caught.value.hint
+    assert path.read_text() == other.line + "\n", "the pinned file is left as it was"
+
+
+# ------------------------------------------------------------------------------ logins
+
+
+@pytest.fixture
+def fake_ssh(tmp_path, monkeypatch):
+    """ssh and sshpass on PATH that record their argv and environment, and refuse the login."""
+    record = tmp_path / "calls"
+    for tool in ("ssh", "sshpass"):
+        script = tmp_path / tool
+        script.write_text(
+            "#!/bin/sh\n"
+            f'echo "{tool} $* SSHPASS=${{SSHPASS:-unset}}" >> {record}\n'
+            + ('exec "$@"\n' if tool == "sshpass" else "")
+            + "echo 'root@10.0.0.1: Permission denied (publickey,password).' >&2; exit 255\n"
+        )
+        script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    return record
+
+
+def test_a_refusal_names_the_methods_still_offered(fake_ssh):
+    host = Host("h", ["app"], {"ansible_host": "10.0.0.1", "ansible_user": "deploy"})
+    inv = Inventory(path=fake_ssh.parent, hosts={"h": host}, groups={})
+    login = logins.as_root(host, inv, RootAccess(key_file="/keys/root"))
+    assert not login.ok and login.methods == ("publickey", "password")
+    assert login.password_offered
+    assert login.error == "root@10.0.0.1: Permission denied (publickey,password)"
+    assert "IdentityFile=/keys/root" in fake_ssh.read_text()
+    assert "root@10.0.0.1" in fake_ssh.read_text()
+
+
+def test_the_root_password_is_never_on_a_command_line(fake_ssh):
+    host = Host("h", ["app"], {"ansible_host": "10.0.0.1", "ansible_user": "deploy"})
+    inv = Inventory(path=fake_ssh.parent, hosts={"h": host}, groups={})
+    logins.as_root(host, inv, RootAccess(password="s3cret-Root"))
+    calls = fake_ssh.read_text().splitlines()
+    assert calls[0].startswith("sshpass -e ssh") and "PreferredAuthentications=password" in calls[0]
+    assert all("s3cret-Root" not in line.split(" SSHPASS=")[0] for line in calls)
+    assert calls[0].endswith("SSHPASS=s3cret-Root"), "the password reaches sshpass's environment"
+    assert "s3cret-Root" not in repr(RootAccess(password="s3cret-Root"))
+
+
+# ------------------------------------------------------------------------------ no lockout
+
+
+def test_root_stays_open_when_the_new_way_in_fails(monkeypatch):
+    host = Host("h", ["app"], {"ansible_host": "10.0.0.1", "ansible_user": "deploy"})
+    monkeypatch.setattr(logins, "as_admin", lambda *a, **k: REFUSED)
+    monkeypatch.setattr(
+        bootstrap, "_lockdown", lambda *a: pytest.fail("root must not be turned off")
+    )
+    result, detail = bootstrap._finish(host, None, RootAccess())
+    assert result == "failed"
+    assert detail.startswith("root left open: the new way in does not work (deploy with")
+    assert "Permission denied (publickey)" in detail
+
+
+def test_a_lockdown_that_leaves_root_open_is_reported(monkeypatch):
+    host = Host("h", ["app"], {"ansible_host": "10.0.0.1", "ansible_user": "deploy"})
+    monkeypatch.setattr(logins, "as_admin", lambda *a, **k: OK)
+    monkeypatch.setattr(logins, "as_root", lambda *a, **k: OK)
+    result, detail = bootstrap._finish(host, None, RootAccess())
+    assert result == "failed" and detail.startswith("sshd still accepts root after the reload")
+
+
+def test_ask_root_password_needs_a_terminal(prod, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    monkeypatch.setattr(bootstrap, "run", lambda *a, **k: pytest.fail("nothing may run"))
+    assert commands.main(["bootstrap", "-i", str(prod), "--ask-root-password"]) == 1
+    assert "--ask-root-password needs a terminal" in capsys.readouterr().out
