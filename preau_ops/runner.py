@@ -25,6 +25,7 @@ import logging
 import os
 import select
 import shlex
+import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -121,18 +122,34 @@ def _runtime_dir() -> Path:
     return folder
 
 
+def jump_socket(jump: Host) -> Path:
+    """The control socket of the master connection to a bastion. Spelled out, not %C:
+    ProxyCommand expands %-tokens."""
+    name = hashlib.sha256(f"{jump.user}@{jump.address}:{jump.port}".encode()).hexdigest()[:16]
+    return _runtime_dir() / f"jump-{name}.sock"
+
+
 def _multiplexing(jump: Host) -> list[str]:
     """One master connection per bastion, shared by every hop and kept JUMP_PERSIST seconds
-    after the last one. The socket's name is spelled out: ProxyCommand expands %-tokens."""
-    name = hashlib.sha256(f"{jump.user}@{jump.address}:{jump.port}".encode()).hexdigest()[:16]
+    after the last one."""
     return [
         "-o",
         "ControlMaster=auto",
         "-o",
-        f"ControlPath={_runtime_dir() / f'jump-{name}.sock'}",
+        f"ControlPath={jump_socket(jump)}",
         "-o",
         f"ControlPersist={JUMP_PERSIST}",
     ]
+
+
+def close_jump(jump: Host) -> bool:
+    """End the master connection to a bastion (`ssh -O exit`); False when none was open."""
+    socket = jump_socket(jump)
+    if not socket.exists():
+        return False
+    command = ["ssh", "-o", f"ControlPath={socket}", "-O", "exit", f"{jump.user}@{jump.address}"]
+    subprocess.run(command, capture_output=True, check=False, timeout=CONNECT_TIMEOUT)
+    return True
 
 
 def proxy_command(jump: Host) -> str:

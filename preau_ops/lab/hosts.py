@@ -20,9 +20,10 @@ from typing import Any
 
 import yaml
 
-from .. import platform
+from .. import platform, runner
 from ..console import Progress
 from ..errors import OpsError
+from ..inventory import Host
 from ..paths import LAB_INVENTORY, STATE_DIR
 from . import image
 
@@ -399,10 +400,19 @@ def _stop_ssh_masters() -> int:
     return stopped
 
 
+def _lab_bastion() -> Host:
+    """The lab's bastion as the runner reaches it (its master connection's identity)."""
+    return Host(
+        "bastion", ["bastion"], {"ansible_host": address_of("bastion"), "ansible_user": "deploy"}
+    )
+
+
 def down(progress: Progress | None = None) -> list[str]:
-    """Remove every container and the network the lab made; return what was removed."""
+    """Remove every container and the networks the lab made; return what was removed."""
     removed = []
-    if _stop_ssh_masters():
+    # The bastion's master connection renames itself (`ssh: SOCKET [mux]`): ended by socket.
+    closed = runner.close_jump(_lab_bastion())
+    if _stop_ssh_masters() or closed:
         removed.append("ssh connections")
     for name in container_states():
         if progress:

@@ -24,9 +24,10 @@ from preau_ops import inventory, procedures
 from preau_ops.logins import source_address
 from preau_ops.paths import ARTIFACTS, ROOT
 
-# CI runs the acceptance topology of issue #8 (lb, app1, app2, db, ops); PREAU_LAB_TOPOLOGY
-# picks another one (standard, single) for a quicker local run.
-TOPOLOGY = os.environ.get("PREAU_LAB_TOPOLOGY", "scaled")
+# CI runs the production-like topology (issue #21: bastion, lb, app1, app2, db, ops on a
+# management and a private network); PREAU_LAB_TOPOLOGY picks another one (scaled, standard,
+# single: no bastion, one network) for a quicker local run.
+TOPOLOGY = os.environ.get("PREAU_LAB_TOPOLOGY", "prodlike")
 
 
 HERE = Path(__file__).parent

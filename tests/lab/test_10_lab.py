@@ -12,11 +12,46 @@ pytestmark = pytest.mark.lab
 
 
 def test_lab_hosts_match_the_topology(lab):
-    expected = lab_hosts.TOPOLOGIES[TOPOLOGY]
+    expected = {h.name: h for h in lab_hosts.planned(TOPOLOGY)}
     assert set(lab.hosts) == set(expected)
-    for name, groups in expected.items():
-        assert sorted(lab.hosts[name].groups) == sorted(groups)
+    for name, planned in expected.items():
+        assert sorted(lab.hosts[name].groups) == sorted(planned.groups)
         assert lab.hosts[name].address == lab_hosts.address_of(name)
+        assert lab.hosts[name].vars.get("preau_private_address") == planned.private_address
+
+
+def _attached(network: lab_hosts.Network) -> tuple[bool, dict[str, str]]:
+    """(internal?, {container: address}) of a lab network, as Docker has it."""
+    out = lab_hosts._docker(
+        "network",
+        "inspect",
+        "-f",
+        "{{.Internal}}{{range .Containers}} {{.Name}}={{.IPv4Address}}{{end}}",
+        network.name,
+    ).stdout.split()
+    return out[0] == "true", dict(pair.split("=") for pair in out[1:])
+
+
+def test_the_networks_have_the_topologys_shape(lab):
+    """Every host on the management network; prodlike's hosts but the bastion also on the
+    private one, which is Docker-internal (no way out of the machine) and where the bastion
+    is absent (it reaches the hosts at their management address only)."""
+    internal, members = _attached(lab_hosts.MANAGEMENT)
+    assert not internal
+    hosts = {f"preau-{name}": host for name, host in lab.hosts.items()}
+    assert {c: a.split("/")[0] for c, a in members.items() if c in hosts} == {
+        c: h.address for c, h in hosts.items()
+    }
+    if TOPOLOGY not in lab_hosts.PRIVATE_TOPOLOGIES:
+        return
+    internal, members = _attached(lab_hosts.PRIVATE)
+    assert internal
+    assert {c: a.split("/")[0] for c, a in members.items() if c in hosts} == {
+        c: h.vars["preau_private_address"]
+        for c, h in hosts.items()
+        if "preau_private_address" in h.vars
+    }
+    assert "preau-bastion" in hosts and "preau-bastion" not in members
 
 
 def test_ansible_pings_every_host(lab):
