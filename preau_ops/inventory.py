@@ -196,12 +196,13 @@ def vault_password_file(path: Path, given: str | None) -> Path | None:
     return None
 
 
-def _vault_files(path: Path) -> list[Path]:
+def vault_files(path: Path) -> list[Path]:
+    """The inventory's ansible-vault files (those that start with the vault header)."""
     return [f for f in _var_files(path) if f.read_text(errors="replace").startswith(VAULT_HEADER)]
 
 
 def _read_vault_password(path: Path, password_file: Path | None) -> bytes | None:
-    if not _vault_files(path):
+    if not vault_files(path):
         return None
     if password_file is not None:
         try:

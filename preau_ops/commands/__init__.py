@@ -24,6 +24,7 @@ from . import (
     release,
     status,
     test,
+    vault,
 )
 from ._common import inventory_options
 
@@ -55,6 +56,7 @@ GROUPS = (
     patch,
     establishment,
     backup,
+    vault,
     bench,
     test,
 )

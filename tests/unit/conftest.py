@@ -41,6 +41,33 @@ def prod(example):
     return example
 
 
+@pytest.fixture
+def lab(tmp_path, monkeypatch):
+    """The lab's inventory as `lab up` writes it, in tmp: its group_vars, a hosts.yml from the
+    lab's own writer (topology scaled), a vault with a value for every key of the template."""
+    from preau_ops import inventory
+    from preau_ops.lab import hosts
+
+    target = tmp_path / "lab"
+    shutil.copytree(
+        INVENTORIES / "lab/group_vars", target / "group_vars", ignore=lambda *_: ["vault.yml"]
+    )
+    monkeypatch.setattr(hosts, "LAB_INVENTORY", target)
+    monkeypatch.setattr(hosts, "HOSTS_FILE", target / "hosts.yml")
+    hosts.write_inventory("scaled", hosts.planned("scaled"), ssh_test_key("preau-lab"))
+    template = INVENTORIES / "production/group_vars/all/vault.yml.example"
+    keys = yaml.safe_load(template.read_text()) or {}
+    (target / "group_vars/all/vault.yml").write_bytes(
+        encrypt(yaml.safe_dump({key: f"lab-{key}" for key in keys}))
+    )
+    password_file = tmp_path / "vault-password"
+    password_file.write_text(VAULT_PASSWORD + "\n")
+    monkeypatch.delenv("PREAU_VAULT_PASSWORD_FILE", raising=False)  # the lab's file serves
+    monkeypatch.setattr(inventory, "LAB_INVENTORY", target)
+    monkeypatch.setattr(inventory, "LAB_VAULT_PASSWORD", password_file)
+    return target
+
+
 def ssh_test_key(name: str = "test") -> str:
     """A well-formed ed25519 public key line (not anyone's key)."""
     import base64

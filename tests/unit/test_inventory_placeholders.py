@@ -3,14 +3,11 @@ certificate, an operator whose keys would all be removed, the lab's settings, no
 clear (issue #21, item 2): each is refused naming the file, the variable and the host. The
 filled-in production example and the lab's own inventory pass."""
 
-import shutil
-
 import pytest
 import yaml
 
 from preau_ops import inventory, inventory_checks
 from preau_ops.errors import OpsError
-from preau_ops.paths import INVENTORIES
 
 from .conftest import edit_yaml, encrypt, ssh_test_key
 
@@ -173,37 +170,13 @@ def test_a_vault_in_clear_is_refused(prod):
     assert "secrets file is not encrypted: run `ansible-vault encrypt" in line
 
 
-@pytest.fixture
-def lab(tmp_path, monkeypatch):
-    """The lab's inventory as `lab up` writes it, in tmp: its group_vars, a hosts.yml from the
-    lab's own writer (topology scaled), a vault with a value for every key of the template."""
-    from preau_ops.lab import hosts
-
-    target = tmp_path / "lab"
-    shutil.copytree(
-        INVENTORIES / "lab/group_vars", target / "group_vars", ignore=lambda *_: ["vault.yml"]
-    )
-    monkeypatch.setattr(hosts, "LAB_INVENTORY", target)
-    monkeypatch.setattr(hosts, "HOSTS_FILE", target / "hosts.yml")
-    hosts.write_inventory("scaled", hosts.planned("scaled"), ssh_test_key("preau-lab"))
-    template = INVENTORIES / "production/group_vars/all/vault.yml.example"
-    keys = yaml.safe_load(template.read_text()) or {}
-    (target / "group_vars/all/vault.yml").write_bytes(
-        encrypt(yaml.safe_dump({key: f"lab-{key}" for key in keys}))
-    )
-    password_file = tmp_path / "vault-password"
-    password_file.write_text("unit-test-vault-password\n")
-    monkeypatch.setenv("PREAU_VAULT_PASSWORD_FILE", str(password_file))
-    monkeypatch.setattr(inventory, "LAB_INVENTORY", target)
-    return target
-
-
 def test_the_labs_own_inventory_passes(lab):
     inv = inventory.load(str(lab))
     assert inv.is_lab and inv.hosts["db"].vars["preau_lab_topology"] == "scaled"
 
 
 def test_a_copy_of_the_lab_is_held_to_the_production_rules(lab, tmp_path, monkeypatch):
+    monkeypatch.setenv("PREAU_VAULT_PASSWORD_FILE", str(inventory.LAB_VAULT_PASSWORD))
     monkeypatch.setattr(inventory, "LAB_INVENTORY", tmp_path / "elsewhere")
     listing = "\n".join(problems_of(lab))
     assert "hosts.yml: preau_lab_topology: lab-only setting" in listing
