@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import getpass
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -34,7 +35,15 @@ TRUSTED = "vault_pki_ca_trusted_certs"
 ROTATION = "vault_pki_rotation"
 CA_DAYS = 3650
 HOST_CERT = "/etc/preau/pki/host.crt"
+BUNDLE = "/etc/preau/pki/ca.pem"
+_PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 PHASES = ("trust", "issue", "drop")
+PHASE_TEXT = {
+    "trust": "every host trusts the old and the new CA",
+    "issue": "the new CA issues every host certificate; services reloaded",
+    "drop": "the old CA leaves the trust bundles",
+}
+RENEW_DAYS = 30  # role pki's pki_renew_days: a converge renews a certificate closer to its end
 PLACEHOLDER = "CHANGE-ME"
 
 Pair = tuple[str, str]  # (certificate PEM, key PEM)
@@ -286,3 +295,84 @@ def _signed_by(cert: Any, ca_pem: str) -> bool:
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True
+
+
+# --------------------------------------------------------------------------- the hosts
+
+SEPARATOR = "--- preau-pki bundle ---"
+
+
+@dataclass(frozen=True)
+class HostPki:
+    """What a host holds: its certificate (None: missing) and its trust bundle."""
+
+    name: str
+    cert: CertInfo | None
+    bundle: tuple[str, ...]
+
+
+def read_hosts(inv: Inventory, ca_pem: str) -> list[HostPki]:
+    """Every host's certificate (described against `ca_pem`) and bundle, read in parallel."""
+    from . import runner
+
+    command = f"cat {HOST_CERT} 2>/dev/null; echo '{SEPARATOR}'; cat {BUNDLE} 2>/dev/null; true"
+    outputs = runner.run_everywhere(inv, command)
+    found = []
+    for name, out in sorted(outputs.items()):
+        cert_text, _, bundle_text = out.partition(SEPARATOR)
+        certs = pem_blocks(cert_text)
+        info = describe(certs[0], ca_pem) if certs else None
+        found.append(HostPki(name, info, tuple(pem_blocks(bundle_text))))
+    return found
+
+
+def pem_blocks(text: str) -> list[str]:
+    return [m.strip() + "\n" for m in _PEM.findall(text)]
+
+
+def phase_problems(hosts: list[HostPki], data: Mapping[str, Any], phase: str) -> list[str]:
+    """What a converged phase should have left on the hosts and did not: after `trust` every
+    bundle holds the next CA, after `issue` every certificate is the new CA's, after `drop`
+    the bundles hold the issuing CA alone."""
+    issuing = str(data[CA_CERT]).strip() + "\n"
+    wanted = {
+        "trust": {issuing, *(c.strip() + "\n" for c in data.get(TRUSTED) or [])},
+        "issue": {issuing},
+        "drop": {issuing},
+    }[phase]
+    problems = []
+    for host in hosts:
+        if missing := wanted - set(host.bundle):
+            problems.append(f"{host.name}: its trust bundle lacks {len(missing)} CA(s)")
+        if phase == "drop" and set(host.bundle) != {issuing}:
+            problems.append(f"{host.name}: its trust bundle still holds another CA")
+        if phase != "trust" and (host.cert is None or not host.cert.issued_by_ca):
+            problems.append(f"{host.name}: its certificate is not the issuing CA's")
+    return problems
+
+
+def rotate(
+    inv: Inventory,
+    vault: Vault,
+    converge: Callable[[str], None],
+    check: Callable[[str, dict[str, Any]], None],
+) -> list[str]:
+    """Run (or resume) a rotation: each phase recorded in the vault, converged, checked on the
+    hosts. `converge(phase)` and `check(phase, data)` raise OpsError on failure. Returns the
+    phases run, in order."""
+    data = vault.read()
+    if not is_set(data.get(CA_CERT)):
+        raise OpsError(f"the vault of {inv.name} has no CA to rotate", "run `deploy.py pki init`")
+    done = []
+    if (resumed := pending(data)) is not None:
+        converge(resumed)
+        check(resumed, data)
+        done.append(f"{resumed} (resumed)")
+    while True:
+        phase, updates = advance(data, lambda: new_ca(inv.name))
+        data = vault.update(updates)
+        if phase == "done":
+            return done
+        converge(phase)
+        check(phase, data)
+        done.append(phase)

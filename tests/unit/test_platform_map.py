@@ -38,9 +38,9 @@ def role_plays() -> list[tuple[str, str]]:
 
 
 def test_a_host_runs_the_roles_of_its_groups_and_of_every_host():
-    assert platform.roles_for(["app"]) == ("base", "app", "backup", "monitoring")
-    assert platform.roles_for(["backup", "monitoring"]) == ("base", "backup", "monitoring")
-    assert platform.roles_for([]) == ("base", "monitoring")
+    assert platform.roles_for(["app"]) == ("base", "pki", "app", "backup", "monitoring")
+    assert platform.roles_for(["backup", "monitoring"]) == ("base", "pki", "backup", "monitoring")
+    assert platform.roles_for([]) == ("base", "pki", "monitoring")
 
 
 def test_status_shows_every_hosts_services_first_then_each_groups_once():

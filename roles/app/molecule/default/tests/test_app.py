@@ -69,7 +69,8 @@ def test_config_file_is_the_contract(host):
         "allowed_hosts": ["ent.preau.test", "app-web", "172.30.93.10"],
     }
     assert config["database"]["host"] == "172.30.93.10"
-    assert config["database"]["sslmode"] == "require"
+    assert config["database"]["sslmode"] == "verify-full"
+    assert config["database"]["sslrootcert"] == "/etc/preau/pki/ca.pem"
     assert config["metrics"]["multiproc_dir"] == "/run/preau/metrics"
 
 
