@@ -6,8 +6,10 @@ the lab inventory (`inventories/lab/hosts.yml`) is rewritten from what actually 
 Networks: every host is on the management network (its `ansible_host`; the controller is
 this network's gateway, .1). The production-like topology (`prodlike`) adds what production
 has (docs/contracts.md): a bastion, the one SSH entry every tool goes through, and a private
-service network, Docker-internal (no way out of the machine), on which each host but the
-bastion has its `preau_private_address` for all host-to-host traffic.
+service network, Docker-internal (no way out of the machine), on which every host has its
+`preau_private_address` for all host-to-host traffic. The bastion is on it too, as a host of
+the platform (its metrics, packages, time and mail come from the ops host like every host's);
+what makes it the bastion is SSH: the others accept SSH from its management address only.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ TOPOLOGIES: dict[str, dict[str, tuple[str, ...]]] = {
         "ops": ("backup", "monitoring"),
     },
 }
-# Topologies with the private service network; their hosts but the bastion are on it.
+# Topologies with the private service network; all their hosts are on it.
 PRIVATE_TOPOLOGIES = ("prodlike",)
 # The lab stands in for a dedicated backup disk: on a backup host the backups of the
 # pgBackRest repository (`backup/` of roles/backup's `backup_repo_path`, /var/lib/pgbackrest)
@@ -145,7 +147,7 @@ def planned(topology: str) -> list[LabHost]:
             name,
             groups,
             address_of(name),
-            address_of(name, PRIVATE) if private and groups != ("bastion",) else None,
+            address_of(name, PRIVATE) if private else None,
         )
         for name, groups in TOPOLOGIES[topology].items()
     ]
