@@ -424,8 +424,11 @@ def _check_values(
                 problems.add(where, key, f"{text} (host {host.name}, role {role})")
 
 
-def load(value: str | None = None, vault_password: str | None = None) -> Inventory:
-    """Load and validate an inventory; raise OpsError listing every problem found."""
+def load(
+    value: str | None = None, vault_password: str | None = None, running: str = ""
+) -> Inventory:
+    """Load and validate an inventory; raise OpsError listing every problem found. `running`
+    names the command ("pki init"): the placeholders it replaces itself are not refused."""
     path = resolve_path(value)
     password_file = vault_password_file(path, vault_password)
     loader = _loader(_read_vault_password(path, password_file))
@@ -458,19 +461,21 @@ def load(value: str | None = None, vault_password: str | None = None) -> Invento
         files=[hosts_file, *_var_files(path)],
     )
     _check_values(problems, inv, origins, specs)
-    _check_for_real_servers(problems, inv, origins)
+    _check_for_real_servers(problems, inv, origins, running)
     problems.raise_if_any(path)
     return inv
 
 
-def _check_for_real_servers(problems: _Problems, inv: Inventory, origins: Origins) -> None:
+def _check_for_real_servers(
+    problems: _Problems, inv: Inventory, origins: Origins, running: str
+) -> None:
     """Placeholders, snakeoil, emptied keys, lab-only settings (preau_ops/inventory_checks)."""
     from . import inventory_checks
 
     def origin(key: str, host: Host) -> Path:
         return _origin(origins, key, host.name, host.groups, inv.path)
 
-    for finding in inventory_checks.findings(inv, origin):
+    for finding in inventory_checks.findings(inv, origin, running):
         problems.add(finding.file, finding.key, finding.text())
 
 

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 SSH_KEY_PLACEHOLDER = "REPLACE-ME"
 SECRET_PLACEHOLDER = "CHANGE-ME"
+# A placeholder a command replaces (`deploy.py pki init` writes the CA): refused for every
+# other command, so that this one can run.
+COMMAND_PLACEHOLDER = f"{SECRET_PLACEHOLDER}-run-deploy.py-"
 SNAKEOIL = "ssl-cert-snakeoil"
 SSH_KEY_VARIABLES = ("base_admin_users", "base_auditor_ssh_keys")
 
@@ -98,13 +101,14 @@ class Finding:
 Origin = Callable[[str, "Host"], Path]  # the inventory file that sets a variable for a host
 
 
-def findings(inv: Inventory, origin: Origin) -> list[Finding]:
-    """Every problem of these kinds, one per (file, variable, message), hosts listed."""
+def findings(inv: Inventory, origin: Origin, running: str = "") -> list[Finding]:
+    """Every problem of these kinds, one per (file, variable, message), hosts listed.
+    `running`: the command being run ("pki init"), whose own placeholders are not refused."""
     found: dict[tuple[Path, str, str], Finding] = {}
     production = not inv.is_lab
     for host in inv.hosts.values():
         defaults = role_defaults(platform.roles_for(host.groups))
-        for key, message, from_default in _host_problems(host, defaults, production):
+        for key, message, from_default in _host_problems(host, defaults, production, running):
             file = ROLES / defaults[key][0] / "defaults/main.yml" if from_default else None
             where = file or origin(key.split("[")[0].split(".")[0], host)
             entry = found.setdefault((where, key, message), Finding(where, key, message))
@@ -113,7 +117,7 @@ def findings(inv: Inventory, origin: Origin) -> list[Finding]:
 
 
 def _host_problems(
-    host: Host, defaults: dict[str, tuple[str, Any]], production: bool
+    host: Host, defaults: dict[str, tuple[str, Any]], production: bool, running: str
 ) -> Iterator[tuple[str, str, bool]]:
     """(variable path, message, whether the value is a role's default) for one host."""
     yield from ((k, m, False) for k, m in _malformed_keys(host.vars))
@@ -124,7 +128,7 @@ def _host_problems(
     for name, value in effective.items():
         from_default = name not in own
         for path, leaf in _leaves(name, value):
-            if message := _placeholder(name, leaf) or _snakeoil(leaf, from_default):
+            if message := _placeholder(name, leaf, running) or _snakeoil(leaf, from_default):
                 yield path, message, from_default
     for name, value in own.items():
         if message := _lab_only(name, value):
@@ -155,7 +159,14 @@ def _leaves(path: str, value: Any) -> Iterator[tuple[str, str]]:
             yield from _leaves(f"{path}[{index}]", item)
 
 
-def _placeholder(name: str, value: str) -> str | None:
+def _placeholder(name: str, value: str, running: str) -> str | None:
+    if value.startswith(
+        COMMAND_PLACEHOLDER
+    ):  # a value a command writes: CHANGE-ME-run-deploy.py-pki-init
+        command = value.removeprefix(COMMAND_PLACEHOLDER).replace("-", " ")
+        if command == running:
+            return None
+        return f"still the example's placeholder {value!r}: run `deploy.py {command}` first"
     if SSH_KEY_PLACEHOLDER in value and name in SSH_KEY_VARIABLES:
         return (
             f"SSH key still the example's placeholder {SSH_KEY_PLACEHOLDER}: put the person's "

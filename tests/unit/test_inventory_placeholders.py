@@ -48,7 +48,9 @@ def test_the_example_as_shipped_is_refused_for_each_placeholder(example):
     assert "group_vars/all/base.yml: base_auditor_ssh_keys[0]: SSH key still" in listing
     secrets = yaml.safe_load((example / "group_vars/all/vault.yml.example").read_text())
     for name in secrets:
-        assert f"group_vars/all/vault.yml: {name}: secret still the example's" in listing
+        assert f"group_vars/all/vault.yml: {name}: " in listing
+        line = next(line for line in listing.splitlines() if f"vault.yml: {name}: " in line)
+        assert "the example's placeholder" in line and "db1.ent.example.fr" in line
 
 
 def test_an_ssh_key_left_replace_me_names_file_variable_and_hosts(prod):
@@ -102,11 +104,18 @@ def test_debians_snakeoil_set_for_a_service(prod):
     assert line.endswith("(host lb1.ent.example.fr)")
 
 
-def test_a_roles_snakeoil_default_counts(prod):
-    defaults = inventory_checks.role_defaults(("postgresql",))
-    if "snakeoil" not in str(defaults.get("postgresql_ssl_cert_file")):
-        pytest.skip("the postgresql role no longer defaults to the snakeoil pair")
-    (prod / "group_vars/all/site-certificates.yml").unlink()
+def test_a_roles_snakeoil_default_counts(prod, monkeypatch):
+    """As the postgresql role had it before the internal PKI: a default no inventory set."""
+    real = inventory_checks._defaults_of
+
+    def defaults(role):
+        values = dict(real(role))
+        if role == "postgresql":
+            values["postgresql_ssl_cert_file"] = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
+        return values
+
+    monkeypatch.setattr(inventory_checks, "_defaults_of", defaults)
+    (prod / "group_vars/all/site-certificates.yml").unlink(missing_ok=True)
     line = problem(prod, "roles/postgresql/defaults/main.yml: postgresql_ssl_cert_file")
     assert "(the role's default)" in line and line.endswith("(host db1.ent.example.fr)")
 
@@ -182,3 +191,18 @@ def test_a_copy_of_the_lab_is_held_to_the_production_rules(lab, tmp_path, monkey
     assert "hosts.yml: preau_lab_topology: lab-only setting" in listing
     assert "group_vars/all/main.yml: preau_environment: lab-only value 'lab'" in listing
     assert "group_vars/all/nginx.yml: nginx_tls_mode: lab-only value 'local_ca'" in listing
+
+
+def test_a_placeholder_a_command_writes_is_refused_for_every_other_command(prod):
+    import argparse
+
+    from preau_ops.commands._common import load
+
+    vault = prod / "group_vars/all/vault.yml"
+    vault.write_bytes(encrypt(yaml.safe_dump({"vault_ca": "CHANGE-ME-run-deploy.py-pki-init"})))
+    line = problem(prod, "group_vars/all/vault.yml: vault_ca")
+    assert "run `deploy.py pki init` first" in line
+    args = argparse.Namespace(command="pki", pki_command="init", inventory=str(prod))
+    assert load(args).hosts  # the command that writes it loads the inventory
+    with pytest.raises(OpsError, match="pki init"):
+        load(argparse.Namespace(command="pki", pki_command="rotate", inventory=str(prod)))
