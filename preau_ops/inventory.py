@@ -65,6 +65,21 @@ PREAU_VARS: Spec = {
         "description": "operations refuse to start when "
         "a host's / or /srv/preau is this full (default 90)",
     },
+    # The département's SMTP relay, declared once: the app's notification e-mails and
+    # Alertmanager's alerts go through it (playbooks/group_vars/all/wiring.yml derives their
+    # settings); its password is the vault's vault_smtp_relay_password.
+    "preau_smtp_relay_host": {
+        "type": "str",
+        "description": "the SMTP relay's name or address (empty: the platform sends no e-mail)",
+    },
+    "preau_smtp_relay_port": {"type": "int", "description": "its submission port (587)"},
+    "preau_smtp_relay_starttls": {"type": "bool", "description": "STARTTLS required (true)"},
+    "preau_smtp_relay_user": {"type": "str", "description": "the account the platform uses"},
+    "preau_smtp_relay_ca_certificate": {
+        "type": "str",
+        "description": "PEM of the CA that signed the relay's certificate, when it is not one "
+        "Debian trusts (the hosts then trust it)",
+    },
 }
 CONNECTION_VARS = {
     "ansible_host",

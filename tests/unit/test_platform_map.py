@@ -39,7 +39,13 @@ def role_plays() -> list[tuple[str, str]]:
 
 def test_a_host_runs_the_roles_of_its_groups_and_of_every_host():
     assert platform.roles_for(["app"]) == ("base", "pki", "app", "backup", "monitoring")
-    assert platform.roles_for(["backup", "monitoring"]) == ("base", "pki", "backup", "monitoring")
+    assert platform.roles_for(["backup", "monitoring"]) == (
+        "apt_proxy",
+        "base",
+        "pki",
+        "backup",
+        "monitoring",
+    )
     assert platform.roles_for([]) == ("base", "pki", "monitoring")
 
 
