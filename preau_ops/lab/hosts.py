@@ -10,10 +10,14 @@ service network, Docker-internal (no way out of the machine), on which every hos
 `preau_private_address` for all host-to-host traffic. The bastion is on it too, as a host of
 the platform (its metrics, packages, time and mail come from the ops host like every host's);
 what makes it the bastion is SSH: the others accept SSH from its management address only.
+There, the management network is Docker-internal too: no host has a way off the machine but
+the apt proxy's (the ops host), which also joins the outside network, so Debian's packages
+come through what the bundle runs (role apt_proxy) or not at all.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import time
@@ -45,6 +49,9 @@ class Network:
 
 MANAGEMENT = Network("preau-lab", "172.30.82", internal=False)
 PRIVATE = Network("preau-lab-private", "172.30.83", internal=True)
+# prodlike's way off the machine, for the apt proxy's host only (NAT, Docker's default bridge
+# behaviour); its management network is then internal like the private one.
+OUTSIDE = Network("preau-lab-outside", "172.30.84", internal=False)
 NETWORK, SUBNET = MANAGEMENT.name, MANAGEMENT.subnet
 GROUPS = platform.groups()  # the platform map's
 # The service groups: the single topology's host carries them all (not the optional bastion).
@@ -72,7 +79,9 @@ TOPOLOGIES: dict[str, dict[str, tuple[str, ...]]] = {
         "ops": ("backup", "monitoring"),
     },
 }
-# Topologies with the private service network; all their hosts are on it.
+# Topologies with the private service network (all their hosts are on it) and no way off the
+# machine but the apt proxy's host's: the first monitoring host, as wiring.yml's
+# base_apt_proxy_host.
 PRIVATE_TOPOLOGIES = ("prodlike",)
 # The lab stands in for a dedicated backup disk: on a backup host the backups of the
 # pgBackRest repository (`backup/` of roles/backup's `backup_repo_path`, /var/lib/pgbackrest)
@@ -112,6 +121,7 @@ class LabHost:
     groups: tuple[str, ...]
     address: str  # on the management network: ansible_host
     private_address: str | None = None  # on the private network, when the topology has one
+    outside: bool = False  # on the OUTSIDE network: the only way off a closed topology
     state: str = "absent"
 
     @property
@@ -142,14 +152,17 @@ def read_state() -> dict[str, Any] | None:
 
 def planned(topology: str) -> list[LabHost]:
     private = topology in PRIVATE_TOPOLOGIES
+    hosts = TOPOLOGIES[topology]
+    proxy = next(name for name, groups in hosts.items() if "monitoring" in groups)
     return [
         LabHost(
             name,
             groups,
             address_of(name),
             address_of(name, PRIVATE) if private else None,
+            outside=private and name == proxy,
         )
-        for name, groups in TOPOLOGIES[topology].items()
+        for name, groups in hosts.items()
     ]
 
 
@@ -171,12 +184,15 @@ def ensure_key() -> str:
     return KEY_FILE.with_suffix(".pub").read_text().strip()
 
 
-def _networks(hosts: list[LabHost]) -> list[Network]:
-    return [MANAGEMENT] + ([PRIVATE] if any(h.private_address for h in hosts) else [])
+def networks(hosts: list[LabHost]) -> list[Network]:
+    """The networks these hosts need; with a private one, the management one is internal."""
+    if not any(h.private_address for h in hosts):
+        return [MANAGEMENT]
+    return [dataclasses.replace(MANAGEMENT, internal=True), PRIVATE, OUTSIDE]
 
 
 def ensure_networks(hosts: list[LabHost]) -> None:
-    for network in _networks(hosts):
+    for network in networks(hosts):
         if _docker("network", "inspect", network.name, check=False).returncode == 0:
             continue
         internal = ["--internal"] if network.internal else []
@@ -195,7 +211,8 @@ def _known_address(host: LabHost, other: LabHost) -> str:
 
 def _run_container(host: LabHost, hosts: list[LabHost], tag: str, mirrors: dict[str, str]) -> None:
     """Create the host's container on the management network, join it to the private one
-    (before it boots, as a server comes up with its interfaces), then start it."""
+    and the outside one when it has them (before it boots, as a server comes up with its
+    interfaces), then start it."""
     # Every lab host knows the others and the mirrors by /etc/hosts: the hosts' firewall may
     # drop Docker's embedded DNS, and the machine's resolver is not theirs to use.
     extra = [f"--add-host={h.name}:{_known_address(host, h)}" for h in hosts if h.name != host.name]
@@ -239,6 +256,9 @@ def _run_container(host: LabHost, hosts: list[LabHost], tag: str, mirrors: dict[
     )
     if host.private_address:
         _docker("network", "connect", "--ip", host.private_address, PRIVATE.name, host.container)
+    if host.outside:
+        outside = address_of(host.name, OUTSIDE)
+        _docker("network", "connect", "--ip", outside, OUTSIDE.name, host.container)
     _docker("start", host.container)
 
 
@@ -258,7 +278,10 @@ def _wait_booted(host: LabHost, timeout: float = 60) -> None:
 
 
 def _authorize_key(host: LabHost, public_key: str) -> None:
+    """The lab key for the deploy account, on images that have one (older images made it;
+    today's have root's key only and `deploy.py bootstrap` creates the account)."""
     script = (
+        "id deploy >/dev/null 2>&1 || exit 0; "
         "install -d -m 700 -o deploy -g deploy /home/deploy/.ssh && "
         'grep -qxF "$1" /home/deploy/.ssh/authorized_keys 2>/dev/null || '
         '{ echo "$1" >> /home/deploy/.ssh/authorized_keys; '

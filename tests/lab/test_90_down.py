@@ -30,7 +30,7 @@ def test_down_leaves_nothing_behind(lab):
     deploy("down")
     if engine.answers():
         assert hosts.container_states() == {}
-        for name in (hosts.MANAGEMENT.name, hosts.PRIVATE.name):
+        for name in (hosts.MANAGEMENT.name, hosts.PRIVATE.name, hosts.OUTSIDE.name):
             network = subprocess.run(
                 ["docker", "network", "inspect", name], capture_output=True, check=False
             )

@@ -23,8 +23,17 @@ def test_prodlike_is_scaled_behind_a_bastion_on_two_networks():
     assert planned["bastion"].groups == ("bastion",)
     for name, host in planned.items():  # the bastion too: its metrics, packages, time
         assert host.private_address == f"172.30.83.{hosts.ADDRESSES[name]}"
-    assert hosts.PRIVATE.internal and not hosts.MANAGEMENT.internal
     assert all(h.private_address is None for h in hosts.planned("scaled"))
+
+
+def test_prodlike_closes_every_way_out_but_the_apt_proxys():
+    prodlike = hosts.planned("prodlike")
+    assert [h.name for h in prodlike if h.outside] == ["ops"]  # the first monitoring host
+    management, private, outside = hosts.networks(prodlike)
+    assert management.name == hosts.MANAGEMENT.name and management.internal
+    assert private.internal and not outside.internal
+    assert hosts.networks(hosts.planned("scaled")) == [hosts.MANAGEMENT]
+    assert not hosts.MANAGEMENT.internal
 
 
 def test_the_single_host_carries_every_service_group_but_not_the_bastion():
