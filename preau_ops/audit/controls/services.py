@@ -17,6 +17,7 @@ import pytest
 
 from preau_ops.audit.catalogue import Evidence, Options
 from preau_ops.audit.remote import Remote, RemoteOf
+from preau_ops.internal_tls import local_url
 from preau_ops.inventory import Host, Inventory
 from preau_ops.paths import STATE_DIR
 
@@ -542,7 +543,7 @@ def test_readyz(host: Host, remote: Remote, evidence: Evidence) -> None:
     port = declared.var(host, "app_port", 8000)
     result = remote.run(
         f"curl -s --max-time 10 -w '\\n%{{http_code}}' -H 'Host: "
-        f"{host.vars['preau_domain']}' http://127.0.0.1:{port}/readyz"
+        f"{host.vars['preau_domain']}' {local_url(host.name, port, '/readyz')}"
     )
     body, _, code = result.stdout.rpartition("\n")
     evidence(f"GET /readyz → {code}: {body[:200]}")
