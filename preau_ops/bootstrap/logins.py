@@ -20,7 +20,7 @@ from ..inventory import Host, Inventory
 from .hostkeys import as_user
 
 PASSWORD_ENV = "SSHPASS"  # sshpass -e reads it
-DENIED = re.compile(r"Permission denied \(([^)]*)\)")
+DENIED = re.compile(r"^(\S+): Permission denied \(([^)]*)\)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,20 @@ class Login:
     ok: bool
     methods: tuple[str, ...]  # what the server offered when it refused ((): not refused)
     error: str
+    output: str = ""  # the command's standard output
 
     @property
     def password_offered(self) -> bool:
         return any(m in ("password", "keyboard-interactive") for m in self.methods)
+
+
+def refused_methods(stderr: str, host: Host) -> tuple[str, ...]:
+    """The methods sshd still offered when it refused this login: only the target's own
+    refusal counts (through a bastion, a refused hop names the bastion's user and address)."""
+    for target, methods in DENIED.findall(stderr):
+        if target == f"{host.user}@{host.address}":
+            return tuple(methods.split(","))
+    return ()
 
 
 def _argv(host: Host, inv: Inventory, password: bool) -> list[str]:
@@ -80,13 +90,12 @@ def attempt(
         )
     except subprocess.TimeoutExpired:
         return Login(False, (), f"no answer in {timeout:g} s")
-    denied = DENIED.search(done.stderr)
-    methods = tuple(denied.group(1).split(",")) if denied else ()
+    methods = refused_methods(done.stderr, host)
     lines = [line for line in done.stderr.splitlines() if not line.startswith("Warning:")]
     error = "\n".join(lines).strip().rstrip(".")[-400:] or f"exit {done.returncode}"
     if done.returncode == 0:
         error = ""
-    return Login(done.returncode == 0, methods, error)
+    return Login(done.returncode == 0, methods, error, done.stdout)
 
 
 def as_root(host: Host, inv: Inventory, access: RootAccess, command: str = "true") -> Login:

@@ -77,6 +77,20 @@ def step(
     return outcomes
 
 
+def lab_step(summary: ui.Summary) -> None:
+    """The lab's hosts start as a provider hands servers over (root's key only): `lab up`
+    bootstraps them like real ones, with the lab key as root's; a failure stops `up`."""
+    from .. import inventory
+    from ..bootstrap import RootAccess
+
+    failed = [o for o in step(inventory.load(None), summary, RootAccess()) if o.result == "failed"]
+    if failed:
+        raise OpsError(
+            "bootstrap failed: " + "; ".join(f"{o.host}: {o.detail}" for o in failed),
+            "`./deploy.py bootstrap` again shows where each host stands",
+        )
+
+
 def _print(outcomes: list[Outcome]) -> None:
     from rich.table import Table
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import console as ui
 from ..errors import OpsError
+from . import bootstrap
 from ._common import Commands, add_command, refuse_inventory
 from .converge import print_converge
 from .release import ship
@@ -90,6 +91,7 @@ def lab_up(args: argparse.Namespace, summary: ui.Summary) -> list[LabHost]:
         from ..lab import relay
 
         progress.detail = f"{relay.up()}:{relay.PORT}, STARTTLS, account {relay.USER}"
+    bootstrap.lab_step(summary)  # root's key only, as on real servers: root -> deploy
     return lab_hosts
 
 

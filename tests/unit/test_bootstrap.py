@@ -189,3 +189,11 @@ def test_ask_root_password_needs_a_terminal(prod, monkeypatch, capsys):
     monkeypatch.setattr(bootstrap, "run", lambda *a, **k: pytest.fail("nothing may run"))
     assert commands.main(["bootstrap", "-i", str(prod), "--ask-root-password"]) == 1
     assert "--ask-root-password needs a terminal" in capsys.readouterr().out
+
+
+def test_only_the_hosts_own_refusal_counts_not_the_bastions():
+    root = Host("app1", ["app"], {"ansible_host": "10.0.0.21", "ansible_user": "root"})
+    hop = "deploy@10.0.0.5: Permission denied (publickey).\nConnection closed by UNKNOWN\n"
+    assert logins.refused_methods(hop, root) == ()
+    own = "Warning: added\nroot@10.0.0.21: Permission denied (publickey,password).\n"
+    assert logins.refused_methods(own, root) == ("publickey", "password")
