@@ -75,6 +75,18 @@ def timed_out(host: str, command: str, seconds: float, hint: str | None = None) 
 
 
 def ssh_failed(host: Host, exc: BaseException) -> OpsError:
+    changed = type(exc).__name__ == "BadHostKeyException"  # paramiko's, pyinfra's through it
+    if changed or "not found in known_hosts" in str(exc):
+        pinned = host.known_hosts_file or "~/.ssh/known_hosts"
+        return OpsError(
+            f"{host.name} ({host.address}): its SSH host key is "
+            + ("not the one pinned" if changed else "not pinned")
+            + f" in {pinned}: {exc}",
+            "a host's key is pinned once, by `deploy.py bootstrap`; if the host was reinstalled, "
+            "compare its new fingerprint with the provider's console, remove the old key "
+            f"(ssh-keygen -R {host.address} -f {pinned}) and run bootstrap again; otherwise "
+            "treat it as an interception attempt",
+        )
     return OpsError(
         f"{host.name} ({host.address}): cannot connect over SSH: {exc}", UNREACHABLE_HINT
     )
@@ -187,8 +199,18 @@ def ansible_ssh_args(inv: Inventory, base: str | None = None) -> str:
         config = configparser.ConfigParser(interpolation=None)
         config.read(ROOT / "ansible.cfg")
         base = config.get("ssh_connection", "ssh_args", fallback="")
+    base = shlex.join([*shlex.split(base), *_pinned_keys(inv)])
     jump = bastion(inv)
     return base if jump is None else f"{base} -F {_ssh_config_file(jump)}"
+
+
+def _pinned_keys(inv: Inventory) -> list[str]:
+    """Ansible reads the host keys bootstrap pinned, strictly, like every other tool: the
+    inventory's one known_hosts file (nothing when its hosts name none, or several)."""
+    files = {h.known_hosts_file for h in inv.hosts.values()}
+    if len(files) != 1 or None in files:
+        return []
+    return ["-o", f"UserKnownHostsFile={files.pop()}", "-o", "StrictHostKeyChecking=yes"]
 
 
 def ansible_envvars(inv: Inventory) -> dict[str, str]:

@@ -14,8 +14,9 @@ import time
 import pytest
 import yaml
 
-from preau_ops import inventory
+from preau_ops import inventory, runner
 from preau_ops.bootstrap import logins
+from preau_ops.errors import OpsError
 from preau_ops.lab import image
 from preau_ops.paths import INVENTORIES, STATE_DIR
 from tests.unit.conftest import VAULT_PASSWORD, encrypt, fill_placeholders
@@ -173,3 +174,27 @@ def test_a_second_bootstrap_is_a_no_op(bare_host, site):
     assert outcome["result"] == "already" and not outcome["pinned_now"], outcome
     after = logins.as_admin(inv.hosts["bare1"], inv, f"sudo -n sh -c '{state}'")
     assert before.ok and after == before
+
+
+def test_a_changed_host_key_is_refused_by_bootstrap_and_the_tools(bare_host, site, tmp_path):
+    pinned = site[0] / "known_hosts"
+    kept = pinned.read_text()
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp_path / "k"], check=True
+    )
+    impostor = (tmp_path / "k.pub").read_text().split()[1]
+    pinned.write_text(f"{bare_host} ssh-ed25519 {impostor}\n")
+    try:
+        result = bootstrap_of(site)
+        assert result.returncode == 1
+        assert "bare1 (" + bare_host + "): its SSH host key changed" in " ".join(
+            result.stdout.split()
+        )
+        inv = inventory.load(str(site[0]), str(site[2]))
+        with (
+            pytest.raises(OpsError, match=r"bare1 \(.*\): its SSH host key is not the one pinned"),
+            runner.FabricSession(inv.hosts["bare1"], inv) as session,
+        ):
+            session.run("bare1", "true")
+    finally:
+        pinned.write_text(kept)

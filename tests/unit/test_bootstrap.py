@@ -4,13 +4,14 @@ command lines, and root never turned off before the new way in works. The same f
 real hosts in tests/lab/test_11_bootstrap.py."""
 
 import os
+import shlex
 import stat
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from preau_ops import bootstrap, commands
+from preau_ops import bootstrap, commands, runner
 from preau_ops.bootstrap import hostkeys, logins
 from preau_ops.bootstrap.logins import Login, RootAccess
 from preau_ops.errors import OpsError
@@ -197,3 +198,40 @@ def test_only_the_hosts_own_refusal_counts_not_the_bastions():
     assert logins.refused_methods(hop, root) == ()
     own = "Warning: added\nroot@10.0.0.21: Permission denied (publickey,password).\n"
     assert logins.refused_methods(own, root) == ("publickey", "password")
+
+
+def test_ansible_reads_the_pinned_keys_strictly_like_every_tool(tmp_path):
+    common = {"ansible_user": "deploy", "preau_ssh_known_hosts_file": str(tmp_path / "kh")}
+    hosts = {
+        "bastion": Host("bastion", ["bastion"], {**common, "ansible_host": "10.0.0.5"}),
+        "app1": Host("app1", ["app"], {**common, "ansible_host": "10.0.0.21"}),
+    }
+    inv = Inventory(path=tmp_path, hosts=hosts, groups={"bastion": ["bastion"], "app": ["app1"]})
+    args = shlex.split(runner.ansible_ssh_args(inv, "-o ControlMaster=no"))
+    assert args[:6] == [
+        "-o",
+        "ControlMaster=no",
+        "-o",
+        f"UserKnownHostsFile={tmp_path / 'kh'}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+    ]
+    assert args[6] == "-F", "then the bastion's hop"
+    hosts["app1"].vars.pop("preau_ssh_known_hosts_file")
+    assert "UserKnownHostsFile" not in runner.ansible_ssh_args(inv, ""), "no single file: none"
+
+
+def test_a_changed_host_key_is_named_as_such_by_every_session(tmp_path):
+    import paramiko
+
+    host = Host("db", ["db"], {"ansible_host": "10.0.0.31", "preau_ssh_known_hosts_file": "/kh"})
+    got, expected = paramiko.RSAKey.generate(1024), paramiko.RSAKey.generate(1024)
+    error = runner.ssh_failed(host, paramiko.BadHostKeyException("10.0.0.31", got, expected))
+    assert error.message.startswith("db (10.0.0.31): its SSH host key is not the one pinned in /kh")
+    assert "ssh-keygen -R 10.0.0.31 -f /kh" in error.hint
+    unknown = runner.ssh_failed(
+        host, paramiko.SSHException("Server '10.0.0.31' not found in known_hosts")
+    )
+    assert unknown.message.startswith("db (10.0.0.31): its SSH host key is not pinned in /kh")
+    other = runner.ssh_failed(host, ConnectionRefusedError("refused"))
+    assert other.message == "db (10.0.0.31): cannot connect over SSH: refused"
