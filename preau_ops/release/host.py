@@ -33,6 +33,7 @@ MIGRATE_USER = "preau-migrate"
 APP_PORT = 8000  # TLS: gunicorn serves the host certificate of the internal PKI (role app)
 CANARY_PORT = 8001  # plain HTTP on loopback, for the canary's few seconds
 CANARY_UNIT = "preau-canary"
+UNIT_FILE = "/etc/systemd/system/preau.service"  # written by the app role
 DRAIN = "/usr/local/sbin/preau-lb-drain"  # installed on the lb hosts by the nginx role
 MIGRATE_TIMEOUT = 1800  # seconds: a data migration may take a while on a big database
 RELEASES_SCRIPT = (
@@ -155,15 +156,25 @@ def _http_code(
     return decisions.http_status(result.ok, result.stdout)
 
 
+def serves_tls(sessions: Sessions, host: Host) -> bool:
+    """Whether the host's gunicorn serves TLS: the app role's unit does since issue #21; on a
+    host not converged since (a release before the converge), it still serves plain HTTP."""
+    result = sessions.run(host, f"grep -qs -- --certfile {UNIT_FILE} && echo tls", check=False)
+    return result.stdout.strip() == "tls"
+
+
 def check(
     sessions: Sessions,
     host: Host,
     port: int,
     domain: str,
     timeout: float = 40,
-    tls: bool = True,
+    tls: bool | None = None,
 ) -> str | None:
-    """None when /readyz and the login page answer 200 on the host; else what failed."""
+    """None when /readyz and the login page answer 200 on the host; else what failed. Asked
+    over TLS when the host's unit serves it (tls None), or as told (the canary: plain)."""
+    if tls is None:
+        tls = serves_tls(sessions, host)
     deadline = time.monotonic() + timeout
     problem = "no answer"
     while time.monotonic() < deadline:

@@ -69,3 +69,37 @@ def test_local_url_checks_the_host_name_at_loopback():
 )
 def test_certificate_cell(days, cell, attention):
     assert status.certificate_cell(days) == (cell, attention)
+
+
+class FakeSessions:
+    """The runner's Sessions faked at its boundary: answers by command, records them."""
+
+    def __init__(self, unit_has_tls: bool):
+        self.unit_has_tls, self.commands = unit_has_tls, []
+
+    def run(self, host, command, check=True):
+        from preau_ops.runner import Result
+
+        self.commands.append(command)
+        if command.startswith("grep -qs -- --certfile"):
+            return Result(host.name, command, 0, "tls\n" if self.unit_has_tls else "", "")
+        return Result(host.name, command, 0, "200", "")
+
+
+@pytest.mark.parametrize(
+    ("unit_has_tls", "tls", "expected"),
+    [
+        (True, None, "https://app1:8000/"),  # the unit serves TLS: asked over TLS
+        (False, None, "http://127.0.0.1:8000/"),  # released before the converge
+        (True, False, "http://127.0.0.1:8000/"),  # the canary: plain, as told
+    ],
+)
+def test_release_check_asks_the_app_as_its_unit_serves_it(unit_has_tls, tls, expected):
+    from preau_ops.inventory import Host
+    from preau_ops.release import host as release_host
+
+    sessions = FakeSessions(unit_has_tls)
+    app1 = Host("app1", ["app"], {"ansible_host": "10.0.2.21"})
+    assert release_host.check(sessions, app1, 8000, "ent.example.fr", tls=tls) is None
+    asked = [c for c in sessions.commands if "curl" in c]
+    assert asked and all(expected in c for c in asked), asked
