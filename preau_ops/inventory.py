@@ -213,7 +213,7 @@ def vault_password_file(path: Path, given: str | None) -> Path | None:
 
 def vault_files(path: Path) -> list[Path]:
     """The inventory's ansible-vault files (those that start with the vault header)."""
-    return [f for f in _var_files(path) if f.read_text(errors="replace").startswith(VAULT_HEADER)]
+    return [f for f in var_files(path) if f.read_text(errors="replace").startswith(VAULT_HEADER)]
 
 
 def _read_vault_password(path: Path, password_file: Path | None) -> bytes | None:
@@ -235,7 +235,8 @@ def _read_vault_password(path: Path, password_file: Path | None) -> bytes | None
 # --------------------------------------------------------------------------- validation
 
 
-def _var_files(path: Path) -> list[Path]:
+def var_files(path: Path) -> list[Path]:
+    """The inventory's variables files: group_vars and host_vars, files or directories."""
     files: list[Path] = []
     for kind in ("group_vars", "host_vars"):
         base = path / kind
@@ -473,7 +474,7 @@ def load(
         hosts=hosts,
         groups=groups,
         vault_password_file=password_file,
-        files=[hosts_file, *_var_files(path)],
+        files=[hosts_file, *var_files(path)],
     )
     _check_values(problems, inv, origins, specs)
     _check_for_real_servers(problems, inv, origins, running)
@@ -530,7 +531,7 @@ def _check_var_files(
     """Every group_vars/host_vars file: its target, encryption and variable names; the files
     each variable is set in."""
     origins: Origins = {}
-    for file in _var_files(path):
+    for file in var_files(path):
         kind, target = _target_of(file, path)
         if kind == "group_vars" and target not in KNOWN_GROUPS:
             problems.add(file, None, f"group_vars for unknown group {target!r}")

@@ -63,9 +63,21 @@ def cmd_vault(args: argparse.Namespace) -> int:
             f"{path.name} has no ansible-vault file",
             "secrets live in group_vars/all/vault.yml, encrypted (`ansible-vault encrypt`)",
         )
+    inline = [f for f in [path / "hosts.yml", *inventory.var_files(path)] if _has_inline(f)]
+    if inline:
+        raise OpsError(
+            "values encrypted inline (!vault) in "
+            + ", ".join(str(f) for f in inline)
+            + ": a rekey of the vault files would leave them on the old password",
+            "move them into group_vars/all/vault.yml (plain values there), then run it again",
+        )
     with _old_password(args, path) as old:
         new_password = _new_password(args)
         return _rekey(args, files, old, new_password)
+
+
+def _has_inline(file: Path) -> bool:
+    return "!vault" in file.read_text(errors="replace")
 
 
 @contextlib.contextmanager

@@ -199,3 +199,14 @@ def test_in_the_lab_the_password_file_is_swapped_with_the_vault(lab, passwords, 
     assert inventory.LAB_VAULT_PASSWORD.read_text().strip() == NEW_PASSWORD
     assert inventory.load(str(lab)).is_lab  # the tools open it with the lab's file
     assert "written to" in capsys.readouterr().out
+
+
+def test_values_encrypted_inline_are_refused(prod, passwords, capsys):
+    _, new = passwords
+    inline = "vault_extra: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\n"
+    (prod / "group_vars/all/extra.yml").write_text(inline)
+    before = (prod / "group_vars/all/vault.yml").read_bytes()
+    assert run_cli(*rekey_args(prod, new)) == 1
+    out = printed(capsys)
+    assert "values encrypted inline (!vault) in" in out and "extra.yml" in out
+    assert (prod / "group_vars/all/vault.yml").read_bytes() == before
