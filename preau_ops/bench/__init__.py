@@ -35,6 +35,7 @@ ORDER = (
     "up_from_nothing",
     "up_from_nothing_uncached",
     "bench_data",
+    "bootstrap",
     "converge_noop",
     "converge_noop_plain",
     "release_noop",

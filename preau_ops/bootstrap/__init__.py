@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ __all__ = ["PLAYBOOK", "Outcome", "RootAccess", "plan", "preflight", "run"]
 
 PLAYBOOK = PLAYBOOKS / "bootstrap.yml"
 PASSWORD_ENV = "PREAU_BOOTSTRAP_ROOT_PASSWORD"  # read by the playbook's ansible_password
+RELOAD_SECONDS = 15  # how long sshd may take to listen again after its reload
 SSHD_DROP_IN = "/etc/ssh/sshd_config.d/00-preau.conf"  # the base role's file, so it wins
 LOCKDOWN = """\
 # Written by deploy.py bootstrap; the base role's converge replaces it (full hardening).
@@ -161,6 +163,17 @@ def _lockdown(host: Host, inv: Inventory) -> Login:
     return logins.as_admin(host, inv, f"sudo -n sh -c {shlex.quote(script)}")
 
 
+def _answered(attempt: Callable[[], Login]) -> Login:
+    """A login tried until sshd answers it (logs in or refuses): sshd re-executes itself on
+    a reload, and a connection made meanwhile is refused by the kernel, not by sshd."""
+    deadline = time.monotonic() + RELOAD_SECONDS
+    while True:
+        login = attempt()
+        if login.ok or login.methods or time.monotonic() > deadline:
+            return login
+        time.sleep(0.3)
+
+
 def _finish(host: Host, inv: Inventory, access: RootAccess) -> tuple[str, str]:
     """Check the new way in, then lock root out and check that too: (result, detail)."""
     check = logins.as_admin(host, inv)
@@ -174,15 +187,18 @@ def _finish(host: Host, inv: Inventory, access: RootAccess) -> tuple[str, str]:
     locked = _lockdown(host, inv)
     if not locked.ok:
         return "failed", f"root left open: turning root login off failed: {locked.error}"
-    root = logins.as_root(host, inv, access)
+    root = _answered(lambda: logins.as_root(host, inv, access))
+    if not (root.ok or root.methods):
+        return "failed", f"sshd did not answer root's login after the reload: {root.error}"
     if root.ok or root.password_offered:
         return "failed", (
             "sshd still accepts "
             + ("root" if root.ok else "passwords")
             + f" after the reload: another setting wins over {SSHD_DROP_IN} (sshd -T)"
         )
-    if not logins.as_admin(host, inv).ok:
-        return "failed", "the admin login stopped working after the reload: use the console"
+    admin = _answered(lambda: logins.as_admin(host, inv))
+    if not admin.ok:
+        return "failed", f"the admin login failed after the reload ({admin.error}): use the console"
     return "bootstrapped", f"{host.user} works with sudo; root and password logins refused"
 
 

@@ -235,3 +235,51 @@ def test_a_changed_host_key_is_named_as_such_by_every_session(tmp_path):
     assert unknown.message.startswith("db (10.0.0.31): its SSH host key is not pinned in /kh")
     other = runner.ssh_failed(host, ConnectionRefusedError("refused"))
     assert other.message == "db (10.0.0.31): cannot connect over SSH: refused"
+
+
+# ------------------------------------------------------------------------------ bench row
+
+
+@pytest.mark.parametrize(
+    ("rc", "results", "value"),
+    [(0, ["bootstrapped", "bootstrapped"], "time"), (1, ["bootstrapped", "failed"], "failed"),
+     (0, ["already", "bootstrapped"], "failed"), (1, [], "failed")],
+)  # fmt: skip
+def test_the_bench_row_is_a_time_only_when_every_bare_host_was_bootstrapped(
+    rc, results, value, monkeypatch, tmp_path
+):
+    import contextlib
+    import json
+
+    from preau_ops.bench import core, operations
+    from preau_ops.bootstrap import trial
+
+    hosts = {"h1": "10.0.0.1", "h2": "10.0.0.2"}
+    monkeypatch.setattr(trial, "hosts", lambda n: contextlib.nullcontext(hosts))
+    monkeypatch.setattr(trial, "operator_inventory", lambda t, a: (t, t / "pw"))
+    answer = {"hosts": [{"host": f"h{i}", "result": r, "detail": r} for i, r in enumerate(results)]}
+    done = subprocess.CompletedProcess([], rc, json.dumps(answer), "")
+    monkeypatch.setattr(operations.subprocess, "run", lambda *a, **k: done)
+    (measure,) = operations._bootstrap_measures()
+    ticker = type("T", (), {"console": type("C", (), {"print": lambda self, text: None})()})()
+    got = core.value_of(measure, core.Bench(inv=None, tmp=tmp_path), ticker)
+    assert (got == "failed") if value == "failed" else float(got) >= 0
+
+
+def test_logins_after_the_reload_wait_for_sshd_to_answer(monkeypatch):
+    """sshd re-executes itself on a reload: a connection meanwhile is refused by the kernel,
+    which is neither root's refusal nor a broken admin login (both seen on bare hosts)."""
+    host = Host("h", ["app"], {"ansible_host": "10.0.0.1", "ansible_user": "deploy"})
+    closed = Login(False, (), "ssh: connect to host 10.0.0.1 port 22: Connection refused")
+    admins = iter([OK, closed, OK])
+    roots = iter([closed, closed, REFUSED])
+    monkeypatch.setattr(logins, "as_admin", lambda *a, **k: next(admins))
+    monkeypatch.setattr(logins, "as_root", lambda *a, **k: next(roots))
+    monkeypatch.setattr(bootstrap, "_lockdown", lambda *a: OK)
+    monkeypatch.setattr(bootstrap.time, "sleep", lambda s: None)
+    assert bootstrap._finish(host, None, RootAccess())[0] == "bootstrapped"
+    monkeypatch.setattr(logins, "as_root", lambda *a, **k: closed)
+    monkeypatch.setattr(logins, "as_admin", lambda *a, **k: OK)
+    monkeypatch.setattr(bootstrap, "RELOAD_SECONDS", 0)
+    result, detail = bootstrap._finish(host, None, RootAccess())
+    assert result == "failed" and detail.startswith("sshd did not answer root's login")
