@@ -206,3 +206,28 @@ def test_a_placeholder_a_command_writes_is_refused_for_every_other_command(prod)
     assert load(args).hosts  # the command that writes it loads the inventory
     with pytest.raises(OpsError, match="pki init"):
         load(argparse.Namespace(command="pki", pki_command="rotate", inventory=str(prod)))
+
+
+def test_deploy_py_refuses_the_example_as_shipped(example):
+    """The real CLI, as an operator runs it before day 0: exit 1, each kind named."""
+    import os
+    import subprocess
+    import sys
+
+    from preau_ops.paths import ROOT
+
+    password = os.environ["PREAU_VAULT_PASSWORD_FILE"]  # the fixture's
+
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "deploy.py"), "-i", str(example), "inventory", "check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "400", "PREAU_VAULT_PASSWORD_FILE": password},
+    )
+    assert result.returncode == 1
+    text = " ".join(result.stdout.split())
+    assert "base_admin_users[0].ssh_keys[0]: SSH key still the example's placeholder" in text
+    assert "vault_app_django_secret_key: secret still the example's placeholder" in text
+    assert "hint: nothing was run; fix the inventory and try again" in text
