@@ -232,16 +232,19 @@ def _watch_measures(inv: Inventory) -> list[Measure]:
     ]
 
 
-BOOTSTRAP_HOSTS = 2  # throwaway bare hosts the `bootstrap` row takes over
+BOOTSTRAP_HOSTS = 2  # throwaway bare hosts the `bootstrap` row takes over: a bastion, a host
 
 
 def _bootstrap(bench: Bench) -> str:
-    """Bare hosts (root's key only) to bootstrapped: `deploy.py bootstrap` on throwaway
-    containers of the bare image with an operator's inventory (the lab is not touched)."""
+    """Bare hosts (root's key only) to bootstrapped, the bastion first and the other through
+    it: `deploy.py bootstrap` on throwaway containers of the bare image with an operator's
+    inventory (the lab is not touched)."""
     from ..bootstrap import trial
 
     with trial.hosts(BOOTSTRAP_HOSTS) as addresses:
-        site, password = trial.operator_inventory(bench.tmp / "bootstrap-site", addresses)
+        site, password = trial.operator_inventory(
+            bench.tmp / "bootstrap-site", addresses, bastion=next(iter(addresses))
+        )
         command = [*DEPLOY, "-i", str(site), "--vault-password-file", str(password)]
         started = time.monotonic()
         done = subprocess.run(
@@ -259,9 +262,9 @@ def _bootstrap_measures() -> list[Measure]:
     return [
         Measure(
             "bootstrap",
-            f"bootstrap of {BOOTSTRAP_HOSTS} bare hosts (root's key only) to the admin account, "
-            "root and password logins off (s; throwaway containers; converge from there: "
-            "up_from_nothing, whose `up` bootstraps every lab host first)",
+            "bootstrap of a bastion and a host behind it, bare (root's key only), to the admin "
+            "account, root and password logins off (s; throwaway containers; converge from "
+            "there: up_from_nothing, whose `up` bootstraps every lab host first)",
             "≤ 60",
             probe=_bootstrap,
         )

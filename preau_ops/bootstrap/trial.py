@@ -79,9 +79,12 @@ def _vault(target: Path, password: str) -> None:
     (target / "group_vars/all/vault.yml").write_bytes(vault.encrypt(values.encode()))
 
 
-def operator_inventory(target: Path, addresses: dict[str, str]) -> tuple[Path, Path]:
+def operator_inventory(
+    target: Path, addresses: dict[str, str], bastion: str | None = None
+) -> tuple[Path, Path]:
     """An operator's inventory of these hosts in `target`; (its directory, the vault password
-    file). The operators' key is the lab key, copied beside it (root's in the bare image)."""
+    file). The operators' key is the lab key, copied beside it (root's in the bare image).
+    With `bastion`, that host is the bastion alone and the others are reached through it."""
     shutil.copytree(INVENTORIES / "production", target)
     key = target.parent / "id_ed25519"
     shutil.copy(STATE_DIR / "id_ed25519", key)
@@ -95,7 +98,10 @@ def operator_inventory(target: Path, addresses: dict[str, str]) -> tuple[Path, P
     password = target.parent / "vault-password"
     password.write_text(secrets.token_urlsafe(24) + "\n")
     _vault(target, password.read_text().strip())
-    members = dict.fromkeys(addresses)
+    members = dict.fromkeys(name for name in addresses if name != bastion)
+    children = {group: {"hosts": members} for group in platform.required_groups()}
+    if bastion is not None:
+        children["bastion"] = {"hosts": {bastion: None}}
     inventory = {
         "all": {
             "hosts": {name: {"ansible_host": address} for name, address in addresses.items()},
@@ -104,7 +110,7 @@ def operator_inventory(target: Path, addresses: dict[str, str]) -> tuple[Path, P
                 "ansible_ssh_private_key_file": str(key),
                 "preau_ssh_known_hosts_file": "{{ inventory_dir }}/known_hosts",
             },
-            "children": {group: {"hosts": members} for group in platform.required_groups()},
+            "children": children,
         }
     }
     (target / "hosts.yml").write_text(yaml.safe_dump(inventory))

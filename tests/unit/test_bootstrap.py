@@ -256,7 +256,7 @@ def test_the_bench_row_is_a_time_only_when_every_bare_host_was_bootstrapped(
 
     hosts = {"h1": "10.0.0.1", "h2": "10.0.0.2"}
     monkeypatch.setattr(trial, "hosts", lambda n: contextlib.nullcontext(hosts))
-    monkeypatch.setattr(trial, "operator_inventory", lambda t, a: (t, t / "pw"))
+    monkeypatch.setattr(trial, "operator_inventory", lambda t, a, bastion: (t, t / "pw"))
     answer = {"hosts": [{"host": f"h{i}", "result": r, "detail": r} for i, r in enumerate(results)]}
     done = subprocess.CompletedProcess([], rc, json.dumps(answer), "")
     monkeypatch.setattr(operations.subprocess, "run", lambda *a, **k: done)
