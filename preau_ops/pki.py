@@ -117,13 +117,14 @@ def _block(key: str, value: Any) -> str:
 
 
 def _top_level_blocks(text: str) -> Iterator[tuple[str | None, list[str]]]:
-    """(key or None, lines): each top-level key with its continuation lines; comments and
-    blank lines before a key belong to no key."""
+    """(key or None, lines): each top-level key with all its lines (indented ones and blank
+    ones: a multi-line scalar as yaml.safe_dump writes it has both); a comment at the margin
+    starts a block of no key."""
     key: str | None = None
     lines: list[str] = []
     for line in text.splitlines(keepends=True):
-        starts_key = line[:1] not in ("", " ", "\t", "#", "\n", "-") and ":" in line
-        if starts_key or (line[:1] in ("#", "\n") and key is not None):
+        starts_key = line[:1] not in ("", " ", "\t", "#", "\n", "\r", "-") and ":" in line
+        if starts_key or (line[:1] == "#" and key is not None):
             yield key, lines
             key, lines = (line.split(":", 1)[0].strip() if starts_key else None), []
         lines.append(line)
@@ -178,13 +179,24 @@ class Vault:
     def update(self, updates: Mapping[str, Any]) -> dict[str, Any]:
         """Write the changes (encrypted, atomically: a temporary file renamed) and return the
         new content."""
+        current = self.read()
         plain = set_keys(self.text(), updates)
+        expected = {k: v for k, v in {**current, **updates}.items() if v is not None}
+        try:
+            parsed = yaml.safe_load(plain) or {}
+        except yaml.YAMLError as exc:
+            parsed = {"error": str(exc)}
+        if parsed != expected:
+            raise OpsError(
+                f"editing {self.path} would not give the expected keys back: nothing written",
+                "edit it with ansible-vault edit, then run the command again",
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{self.path.name}.tmp")
         temporary.write_bytes(self._lib().encrypt(plain.encode()))
         os.chmod(temporary, 0o600)
         temporary.replace(self.path)
-        return yaml.safe_load(plain) or {}
+        return expected
 
 
 def _password(inv: Inventory) -> bytes:
@@ -312,11 +324,13 @@ class HostPki:
 
 
 def read_hosts(inv: Inventory, ca_pem: str) -> list[HostPki]:
-    """Every host's certificate (described against `ca_pem`) and bundle, read in parallel."""
+    """Every host's certificate (described against `ca_pem`) and bundle."""
     from . import runner
 
+    # as root: /etc/preau is the app's (0750 root:preau on the app hosts)
     command = f"cat {HOST_CERT} 2>/dev/null; echo '{SEPARATOR}'; cat {BUNDLE} 2>/dev/null; true"
-    outputs = runner.run_everywhere(inv, command)
+    with runner.session(inv) as sessions:
+        outputs = {host: sessions.run(host, command).stdout for host in inv.hosts}
     found = []
     for name, out in sorted(outputs.items()):
         cert_text, _, bundle_text = out.partition(SEPARATOR)

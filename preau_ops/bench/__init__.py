@@ -41,6 +41,7 @@ ORDER = (
     "release_noop",
     "release_new",
     "rollback",
+    "pki_rotate",
     "establishment_add",
     "establishment_merge",
     "backup_drill",

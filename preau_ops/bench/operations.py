@@ -202,6 +202,18 @@ def _establishment_measures() -> list[Measure]:
             "establishment add from AAF files, ~1,000 accounts (s)",
             "≤ 15",
             _add_1000_users,
+def _pki_measures() -> list[Measure]:
+    return [
+        Measure(
+            "pki_rotate",
+            "`pki rotate`: a new internal CA on every host, no downtime (three converges of "
+            "role pki: trust both, reissue and reload, drop the old) (s)",
+            "≤ 120",
+            [*DEPLOY, "pki", "rotate"],
+        ),
+    ]
+
+
         ),
         Measure(
             "establishment_merge",
@@ -280,3 +292,4 @@ def measures(inv: Inventory) -> list[Measure]:
         + _establishment_measures()
         + _watch_measures(inv)
     )
+        + _pki_measures()

@@ -186,3 +186,24 @@ def test_the_vault_file_round_trips_encrypted(tmp_path, pairs):
     assert pki.Vault(vault.path, b"secret").read() == data
     with pytest.raises(OpsError, match="cannot decrypt"):
         pki.Vault(vault.path, b"wrong").read()
+
+
+def test_set_keys_on_yaml_dumps_multiline_values_leaves_no_stray_line(pairs):
+    """The lab's vault is written by yaml.safe_dump: a PEM there is a quoted scalar over
+    lines separated by blank ones. Replacing it must take all its lines (a rotation left them
+    behind, and the vault did not parse any more)."""
+    text = yaml.safe_dump(
+        {"vault_a": "x", pki.CA_CERT: pairs[0][0], pki.CA_KEY: pairs[0][1], "vault_z": "y"}
+    )
+    out = pki.set_keys(text, {pki.CA_CERT: pairs[1][0], pki.CA_KEY: None})
+    assert yaml.safe_load(out) == {"vault_a": "x", pki.CA_CERT: pairs[1][0], "vault_z": "y"}
+
+
+def test_a_vault_update_that_would_not_parse_back_writes_nothing(tmp_path, monkeypatch):
+    vault = pki.Vault(tmp_path / "vault.yml", b"secret")
+    vault.update({"vault_x": "1"})
+    before = vault.path.read_bytes()
+    monkeypatch.setattr(pki, "set_keys", lambda text, updates: text + "  stray: [\n")
+    with pytest.raises(OpsError, match="nothing written"):
+        vault.update({"vault_y": "2"})
+    assert vault.path.read_bytes() == before
