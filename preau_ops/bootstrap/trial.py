@@ -55,9 +55,9 @@ def _wait_for_sshd(address: str, timeout: float = 60) -> None:
 
 
 @contextlib.contextmanager
-def hosts(count: int) -> Iterator[dict[str, str]]:
+def hosts(count: int, prefix: str = PREFIX) -> Iterator[dict[str, str]]:
     """`count` bare hosts, up with sshd answering: {name: address}; removed on exit."""
-    names = [f"{PREFIX}{n}" for n in range(1, count + 1)]
+    names = [f"{prefix}{n}" for n in range(1, count + 1)]
     for name in names:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
     try:

@@ -8,7 +8,9 @@ The throwaway host is described by an inventory of real servers (the production 
 filled in: preau_ops/bootstrap/trial.py, which the bench row uses too), as an operator's would
 be: one host in every group, its own known_hosts."""
 
+import json
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -16,18 +18,18 @@ import yaml
 from preau_ops import inventory, runner
 from preau_ops.bootstrap import logins, trial
 from preau_ops.errors import OpsError
-from preau_ops.paths import STATE_DIR
+from preau_ops.paths import ROOT, STATE_DIR
 
 from .conftest import deploy
 
 pytestmark = pytest.mark.lab
 
-ROOT = logins.RootAccess()
+BY_KEY = logins.RootAccess()  # root with the inventory's key (the lab key: root's in the image)
 
 
 def test_the_lab_hosts_refuse_root_and_passwords(lab):
     for host in lab.hosts.values():
-        login = logins.as_root(host, lab, ROOT)
+        login = logins.as_root(host, lab, BY_KEY)
         assert not login.ok, f"{host.name}: root logged in with the lab key"
         assert login.methods == ("publickey",), f"{host.name}: {login}"
 
@@ -71,8 +73,6 @@ def bootstrap_of(site, *options: str):
 
 
 def bootstrap_json(result) -> list[dict]:
-    import json
-
     return json.loads(result.stdout)["hosts"]
 
 
@@ -92,7 +92,7 @@ def test_a_failed_key_check_leaves_root_reachable_and_says_so(site, tmp_path):
     assert outcome["detail"].startswith("root left open: the new way in does not work (deploy")
     assert "Fix the key of deploy in base_admin_users" in outcome["detail"]
     inv = inventory.load(str(site[0]), str(site[1]))
-    root = logins.as_root(inv.hosts["bare1"], inv, ROOT, "sshd -T | grep -i ^permitrootlogin")
+    root = logins.as_root(inv.hosts["bare1"], inv, BY_KEY, "sshd -T | grep -i ^permitrootlogin")
     assert root.ok, f"root must still log in: {root.error}"
     assert root.output.split() != ["permitrootlogin", "no"]
     assert logins.as_admin(inv.hosts["bare1"], inv).ok is False
@@ -107,7 +107,7 @@ def test_bootstrap_with_the_right_key_turns_root_and_passwords_off(site):
     inv = inventory.load(str(site[0]), str(site[1]))
     host = inv.hosts["bare1"]
     assert logins.as_admin(host, inv).ok
-    root = logins.as_root(host, inv, ROOT)
+    root = logins.as_root(host, inv, BY_KEY)
     assert not root.ok and root.methods == ("publickey",), root
 
 
@@ -143,3 +143,36 @@ def test_a_changed_host_key_is_refused_by_bootstrap_and_the_tools(site, tmp_path
             session.run("bare1", "true")
     finally:
         pinned.write_text(kept)
+
+
+def test_root_with_a_password_asked_once_never_shown(lab, tmp_path):
+    """Where the provider enabled root's password instead of a key: asked on the terminal."""
+    import pexpect
+
+    secret = "Provider-Root-Pass-1"
+    provider = (
+        f"rm /root/.ssh/authorized_keys; echo root:{secret} | chpasswd; "
+        "printf 'PermitRootLogin yes\\nPasswordAuthentication yes\\n' "
+        "> /etc/ssh/sshd_config.d/50-provider.conf; systemctl reload ssh"
+    )
+    with trial.hosts(1, prefix="bootstrap-trial-password-") as addresses:
+        ((container, address),) = addresses.items()
+        subprocess.run(["docker", "exec", container, "sh", "-c", provider], check=True)
+        site, password = trial.operator_inventory(tmp_path / "site", {"bare1": address})
+        args = ["-i", str(site), "--vault-password-file", str(password), "bootstrap"]
+        child = pexpect.spawn(
+            sys.executable, ["deploy.py", *args, "--ask-root-password", "--json"],
+            cwd=ROOT, encoding="utf-8", timeout=300,
+        )  # fmt: skip
+        child.expect("root's password on the new hosts")
+        child.sendline(secret)
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0, child.before
+        assert secret not in child.before, "the password is never shown"
+        (outcome,) = json.loads(child.before[child.before.index("{") :])["hosts"]
+        assert outcome["result"] == "bootstrapped", outcome
+        sshd = subprocess.run(
+            ["docker", "exec", container, "sshd", "-T"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+        assert {"permitrootlogin no", "passwordauthentication no"} <= set(sshd)
