@@ -540,7 +540,7 @@ def test_same_release(
 
 @control("APP-02", "/readyz answers ok", "Declared state (app)", groups=("app",))
 def test_readyz(host: Host, remote: Remote, evidence: Evidence) -> None:
-    port = declared.var(host, "app_port", 8000)
+    port = int(declared.var(host, "app_port", 8000))
     result = remote.run(
         f"curl -s --max-time 10 -w '\\n%{{http_code}}' -H 'Host: "
         f"{host.vars['preau_domain']}' {local_url(host.name, port, '/readyz')}"
