@@ -148,6 +148,14 @@ def test_prometheus_sees_every_target_up(converged):
             down = [str(exc)]
         time.sleep(3)
     assert down == []
+    # every scrape of another host is TLS verified against the internal CA (issue #21)
+    scraped = [t["scrapeUrl"] for t in targets if t["labels"].get("job") in SCRAPED_OVER_TLS]
+    assert scraped and all(url.startswith("https://") for url in scraped), scraped
+
+
+# Jobs whose targets are other hosts (exporters, the app); the probes go through the local
+# blackbox exporter, whose modules verify TLS too (probe_tls: every host's certificate).
+SCRAPED_OVER_TLS = ("node", "postgres", "nginx", "app")
 
 
 def test_a_backup_exists_after_converge(converged):

@@ -141,14 +141,15 @@ def fetch(lab, path: str) -> tuple[int, str]:
 
 
 def app_answer(lab, app, path: str) -> tuple[int, str]:
-    """GET http://APP:8000/PATH from the lb (the only host besides monitoring that may ask):
+    """GET https://APP:8000/PATH (TLS verified: internal CA) from the lb (the only host besides monitoring that may ask):
     the app's own answer, without nginx; (status, body)."""
     lb = lab.hosts_in("lb")[0]
     script = (
-        "import sys, urllib.request, urllib.error\n"
-        f"request = urllib.request.Request('http://{app.private_address}:8000{path}', "
+        "import ssl, sys, urllib.request, urllib.error\n"
+        f"request = urllib.request.Request('https://{app.private_address}:8000{path}', "
         f"headers={{'Host': '{lb.vars['preau_domain']}'}})\n"
-        "try:\n    answer = urllib.request.urlopen(request, timeout=10)\n"
+        "context = ssl.create_default_context(cafile='/etc/preau/pki/ca.pem')\n"
+        "try:\n    answer = urllib.request.urlopen(request, timeout=10, context=context)\n"
         "except urllib.error.HTTPError as error:\n    answer = error\n"
         "print(answer.status)\nsys.stdout.write(answer.read().decode())\n"
     )
