@@ -283,3 +283,45 @@ def test_logins_after_the_reload_wait_for_sshd_to_answer(monkeypatch):
     monkeypatch.setattr(bootstrap, "RELOAD_SECONDS", 0)
     result, detail = bootstrap._finish(host, None, RootAccess())
     assert result == "failed" and detail.startswith("sshd did not answer root's login")
+
+
+def platform_with_bastion(tmp_path):
+    admins = [{"name": "deploy", "ssh_keys": [ssh_test_key("deploy")]}]
+    common = {
+        "ansible_user": "deploy",
+        "base_admin_users": admins,
+        "preau_ssh_known_hosts_file": str(tmp_path / "kh"),
+    }
+    names = {"bastion": "bastion", "app1": "app", "db": "db"}
+    hosts = {n: Host(n, [g], {**common, "ansible_host": f"10.0.0.{i}"}) for i, (n, g) in
+             enumerate(names.items(), 5)}  # fmt: skip
+    return Inventory(path=tmp_path, hosts=hosts, groups={g: [n] for n, g in names.items()})
+
+
+@pytest.mark.parametrize(
+    ("limit", "bastion_result", "expected"),
+    [
+        (None, "already", [("bastion", "already"), ("app1", "x"), ("db", "x")]),
+        ("app1", "already", [("app1", "x")]),  # the bastion checked first, not reported
+        ("app1", "bootstrapped", [("bastion", "bootstrapped"), ("app1", "x")]),
+        ("db", "failed", [("bastion", "failed"), ("db", "failed")]),  # nothing through it
+    ],
+)
+def test_the_bastion_goes_first_whatever_the_limit(
+    tmp_path, monkeypatch, limit, bastion_result, expected
+):
+    phases = []
+
+    def phase(inv, hosts, access, path, progress):
+        phases.append([h.name for h in hosts])
+        result = bastion_result if hosts[0].name == "bastion" else "x"
+        return [bootstrap.Outcome(h.name, result, "") for h in hosts]
+
+    monkeypatch.setattr(bootstrap, "_phase", phase)
+    inv = platform_with_bastion(tmp_path)
+    outcomes = bootstrap.run(inv, limit, RootAccess(), progress=type("P", (), {})())
+    assert phases[0] == ["bastion"]
+    assert [(o.host, o.result) for o in outcomes] == expected
+    if bastion_result == "failed":
+        assert phases == [["bastion"]]
+        assert outcomes[1].detail == "not tried: the bastion bastion is not bootstrapped"
