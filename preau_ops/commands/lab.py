@@ -210,7 +210,7 @@ def _print_access(inv: Inventory, demo: dict[str, Any] | None) -> None:
         f"to /etc/hosts, or `curl --resolve {domain}:443:{lb}`; the lab CA is "
         f".lab/ca/ca.crt)"
     )
-    monitoring = inv.hosts_in("monitoring")[0].address
+    monitoring = inv.hosts_in("monitoring")[0].private_address  # where its UIs listen
     ui.console.print(
         f"[bold]Prometheus:[/] http://{monitoring}:9090/   "
         f"[bold]Alertmanager:[/] http://{monitoring}:9093/"

@@ -24,7 +24,7 @@ def converged(lab):
 
 
 def _remote(lab, group):
-    return audit.testinfra_host(lab.hosts_in(group)[0], sudo=True)
+    return audit.testinfra_host(lab.hosts_in(group)[0], sudo=True, inv=lab)
 
 
 def test_first_converge_succeeds_on_every_host(converged):
@@ -56,7 +56,7 @@ def test_postgresql_answers_the_app_host_only(converged):
     if "app" not in db.groups and "monitoring" not in lab.hosts_in("lb")[0].groups:
         lb_only = [h for h in lab.hosts.values() if not {"app", "backup", "db"} & set(h.groups)]
         for host in lb_only:
-            assert audit.testinfra_host(host).check_output(probe) == "closed"
+            assert audit.testinfra_host(host, inv=lab).check_output(probe) == "closed"
     # and the controller (outside) is refused too
     outside = subprocess.run(
         ["timeout", "3", "bash", "-c", f"</dev/tcp/{db.private_address}/5432"], check=False
@@ -74,7 +74,7 @@ def test_services_listen_on_the_private_address_or_loopback(converged):
     lab, _ = converged
     stray = []
     for host in lab.hosts.values():
-        out = audit.testinfra_host(host, sudo=True).check_output("ss -Htlnu")
+        out = audit.testinfra_host(host, sudo=True, inv=lab).check_output("ss -Htlnu")
         public = declared.public_ports(lab, host)
         for line in out.splitlines():
             proto, local = line.split()[0], line.split()[4]
@@ -119,7 +119,7 @@ def test_nginx_serves_tls_with_the_lab_ca(converged):
 def test_firewall_drops_undeclared_ports(converged):
     lab, _ = converged
     db = lab.hosts_in("db")[0]
-    remote = audit.testinfra_host(db, sudo=True)
+    remote = audit.testinfra_host(db, sudo=True, inv=lab)
     ruleset = remote.check_output("nft list ruleset")
     assert "policy drop" in ruleset
 
