@@ -7,6 +7,7 @@ The temporary operator lives in a variables file of its own beside the lab's bas
 in name order, so its base_admin_users wins), removed at the end whatever happens."""
 
 import json
+import secrets
 import subprocess
 
 import pytest
@@ -75,7 +76,7 @@ def test_an_operator_who_leaves_is_removed_everywhere_and_the_vault_rekeyed(
     old = tmp_path / "old-password"
     old.write_bytes(inventory.LAB_VAULT_PASSWORD.read_bytes())
     new = tmp_path / "new-password"
-    new.write_text("lab-test-39-new-vault-password\n")
+    new.write_text(f"lab-test-39-{secrets.token_urlsafe(18)}\n")  # new at every run
     result = deploy(
         "vault", "rekey", "--remove-operator", LEAVER, "--new-password-file", str(new), "--json"
     )
