@@ -78,6 +78,13 @@ def _new_release(tmp: Path) -> list[str]:
     return [*DEPLOY, "release", "--source", str(source)]
 
 
+def _converge_noop(tmp: Path) -> list[str]:
+    """A converge first (not timed): the timed one re-runs on converged hosts whose facts the
+    first kept (preau_ops/converge.py's fact cache), as an operator's second converge does."""
+    subprocess.run([*DEPLOY, "converge"], cwd=ROOT, check=True, capture_output=True)
+    return [*DEPLOY, "converge"]
+
+
 def _release_noop(tmp: Path) -> list[str]:
     """The app of this tree shipped first (not timed, a no-op when it serves already): the
     timed release then finds the version already serving."""
@@ -161,7 +168,7 @@ def _converge_measures(inv: Inventory) -> list[Measure]:
             "converge_noop",
             f"converge no-op re-run, {len(inv.hosts)}-host lab (s)",
             "≤ 30",
-            [*DEPLOY, "converge"],
+            _converge_noop,
         ),
         Measure(
             "converge_noop_plain",
