@@ -1,6 +1,8 @@
 """TLS-04/TLS-05's judgements on what they read (nginx's files, Prometheus's configuration and
 targets); the lab runs them on real hosts (tests/lab/test_60_audit.py)."""
 
+from typing import Any
+
 from preau_ops.audit.controls import tls_inside
 
 SNIPPET = """# Ansible managed
@@ -25,11 +27,11 @@ map $upstream_addr $preau_app_tls_name {
 CA = "/etc/preau/pki/ca.pem"
 
 
-def test_verified_proxying_passes():
+def test_verified_proxying_passes() -> None:
     assert tls_inside.proxy_problems(SNIPPET, UPSTREAM, CA) == []
 
 
-def test_plain_or_unverified_proxying_is_named():
+def test_plain_or_unverified_proxying_is_named() -> None:
     snippet = SNIPPET.replace("https://", "http://").replace("verify on", "verify off")
     assert tls_inside.proxy_problems(snippet, UPSTREAM, CA) == [
         "/etc/nginx/snippets/preau-proxy.conf lacks `proxy_pass https://preau_app;`",
@@ -39,7 +41,7 @@ def test_plain_or_unverified_proxying_is_named():
     assert other_ca == ["/etc/nginx/snippets/preau-proxy.conf does not trust /etc/ssl/certs/ca.pem"]
 
 
-def test_an_app_host_without_its_certificate_name_is_named():
+def test_an_app_host_without_its_certificate_name_is_named() -> None:
     upstream = UPSTREAM.replace('    "~(^|, )10\\.0\\.2\\.21:8000$" app1;\n', "")
     assert tls_inside.proxy_problems(SNIPPET, upstream, CA) == [
         "/etc/nginx/preau-upstream.conf: 10.0.2.21:8000 (app1) has no certificate name"
@@ -49,7 +51,7 @@ def test_an_app_host_without_its_certificate_name_is_named():
     ]
 
 
-def target(job, url, instance="app1"):
+def target(job: str, url: str, instance: str = "app1") -> dict[str, Any]:
     return {"scrapeUrl": url, "labels": {"job": job, "instance": instance}}
 
 
@@ -63,7 +65,7 @@ CONFIG = {
 OWN = {"10.0.2.41", "172.30.82.41", "ops"}
 
 
-def test_scrapes_of_other_hosts_over_verified_tls_pass():
+def test_scrapes_of_other_hosts_over_verified_tls_pass() -> None:
     targets = [
         target("prometheus", "http://10.0.2.41:9090/metrics", "ops"),  # its own address
         target("node", "https://10.0.2.21:9100/metrics"),
@@ -74,7 +76,7 @@ def test_scrapes_of_other_hosts_over_verified_tls_pass():
     assert tls_inside.scrape_problems(CONFIG, targets, OWN) == []
 
 
-def test_plain_or_unverified_scrapes_are_named():
+def test_plain_or_unverified_scrapes_are_named() -> None:
     config = {
         "scrape_configs": [
             {"job_name": "app", "scheme": "http"},
