@@ -202,13 +202,6 @@ def _release_measures() -> list[Measure]:
     ]
 
 
-def _establishment_measures() -> list[Measure]:
-    return [
-        Measure(
-            "establishment_add",
-            "establishment add from AAF files, ~1,000 accounts (s)",
-            "≤ 15",
-            _add_1000_users,
 def _pki_measures() -> list[Measure]:
     return [
         Measure(
@@ -221,6 +214,13 @@ def _pki_measures() -> list[Measure]:
     ]
 
 
+def _establishment_measures() -> list[Measure]:
+    return [
+        Measure(
+            "establishment_add",
+            "establishment add from AAF files, ~1,000 accounts (s)",
+            "≤ 15",
+            _add_1000_users,
         ),
         Measure(
             "establishment_merge",
@@ -296,7 +296,7 @@ def measures(inv: Inventory) -> list[Measure]:
         + _bootstrap_measures()
         + _converge_measures(inv)
         + _release_measures()
+        + _pki_measures()
         + _establishment_measures()
         + _watch_measures(inv)
     )
-        + _pki_measures()
