@@ -25,9 +25,11 @@ import logging
 import os
 import select
 import shlex
+import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +170,41 @@ def proxy_command(jump: Host) -> str:
     """The OpenSSH ProxyCommand that opens a channel to %h:%p through the bastion."""
     hop = ["ssh", *_direct_options(jump), *_multiplexing(jump), "-p", str(jump.port)]
     return shlex.join([*hop, "-W", "%h:%p", f"{jump.user}@{jump.address}"])
+
+
+@contextlib.contextmanager
+def ssh_endpoint(host: Host, inv: Inventory) -> Iterator[tuple[str, int]]:
+    """Where a host's sshd answers from the controller, for tools that speak SSH themselves
+    (ssh-audit): the host itself, or a local port forwarded through the bastion for as long
+    as the `with` lasts."""
+    jump = _jump_host(host, inv)
+    if jump is None:
+        yield host.address, host.port
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    forward = f"127.0.0.1:{port}:{host.address}:{host.port}"
+    command = ["ssh", *_direct_options(jump), "-o", "ExitOnForwardFailure=yes", "-N"]
+    command += ["-p", str(jump.port), "-L", forward, f"{jump.user}@{jump.address}"]
+    tunnel = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + CONNECT_TIMEOUT
+        while tunnel.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            time.sleep(0.1)
+        else:
+            error = tunnel.stderr.read().decode() if tunnel.stderr and tunnel.poll() else ""
+            raise OpsError(
+                f"{host.name}: no forward to its SSH port through the bastion {jump.name}: "
+                + (error.strip()[-300:] or "timed out"),
+                UNREACHABLE_HINT,
+            )
+        yield "127.0.0.1", port
+    finally:
+        tunnel.terminate()
+        tunnel.wait(timeout=CONNECT_TIMEOUT)
 
 
 def ssh_options(host: Host, inv: Inventory) -> list[str]:
