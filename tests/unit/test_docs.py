@@ -4,6 +4,7 @@ removed file then fails here instead of leaving a doc that points nowhere."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 import subprocess
 from pathlib import Path
@@ -48,22 +49,23 @@ def cited_paths(doc: str) -> list[str]:
     return paths
 
 
+def _candidates(doc: str, path: str) -> set[str]:
+    """The path as the doc may mean it: from the root or from the doc's base directory (a
+    trailing slash kept: git matches a directory pattern against a path that does not exist
+    only when the path says it is a directory)."""
+    return {posixpath.join(base, path) for base in ("", DOCS[doc])}
+
+
 def exists(doc: str, path: str) -> bool:
     """In the tree, or a file the tools generate there."""
-    return any((ROOT / base / path).exists() for base in ("", DOCS[doc])) or generated(doc, path)
+    return any((ROOT / c).exists() for c in _candidates(doc, path)) or generated(doc, path)
 
 
 def generated(doc: str, path: str) -> bool:
     """Git ignores it: the tools generate it (the lab's hosts.yml and vault exist only while a
-    lab is up, app/tests/artifacts/ once the app suite ran). A trailing slash is kept: git
-    matches a directory pattern (`/tests/artifacts/`) against a path that does not exist only
-    when the path says it is a directory."""
-    candidates = {path} | ({f"{DOCS[doc]}/{path}"} if DOCS[doc] else set())
-    return any(
-        subprocess.run(["git", "check-ignore", "-q", candidate], cwd=ROOT, check=False).returncode
-        == 0
-        for candidate in candidates
-    )
+    lab is up, app/tests/artifacts/ once the app suite ran)."""
+    command = ["git", "check-ignore", *_candidates(doc, path)]  # (-q takes one path only)
+    return subprocess.run(command, cwd=ROOT, capture_output=True, check=False).returncode == 0
 
 
 @pytest.mark.parametrize("doc", sorted(DOCS))
