@@ -1,13 +1,18 @@
 """gunicorn with the app's configuration (preau.gunicorn_conf), as the systemd unit starts it."""
 
+import concurrent.futures
+import contextlib
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 import preau
 
@@ -25,35 +30,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_workers_start_with_the_preloaded_objects_frozen_and_fewer_collections(tmp_path):
-    (tmp_path / "gcprobe.py").write_text(PROBE)
+@contextlib.contextmanager
+def gunicorn(tmp_path, module, source, *args, scheme="http", context=None):
+    """gunicorn with the app's configuration serving module:application (source), as the unit
+    starts it; yields the URL once it answers."""
+    (tmp_path / f"{module}.py").write_text(source)
     port = free_port()
     src = str(Path(preau.__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(tmp_path)])}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:preau.gunicorn_conf",
-            "--workers",
-            "1",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "gcprobe:application",
-        ],
+        [sys.executable, "-m", "gunicorn", "-c", "python:preau.gunicorn_conf"]
+        + ["--bind", f"127.0.0.1:{port}", *args, f"{module}:application"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    url = f"{scheme}://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 20
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-                    state = json.load(response)
+                urllib.request.urlopen(url, timeout=2, context=context).close()
                 break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
@@ -61,8 +59,64 @@ def test_workers_start_with_the_preloaded_objects_frozen_and_fewer_collections(t
                         f"gunicorn did not answer: {server.stderr.read1().decode()}"
                     ) from None
                 time.sleep(0.2)
+        yield url
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_workers_start_with_the_preloaded_objects_frozen_and_fewer_collections(tmp_path):
+    with (
+        gunicorn(tmp_path, "gcprobe", PROBE, "--workers", "1") as url,
+        urllib.request.urlopen(url, timeout=2) as response,
+    ):
+        state = json.load(response)
     assert state["frozen"] >= 5000
     assert state["threshold"] == [7000, 10, 10]
+
+
+SLOW_PID = """import os, time
+def application(environ, start_response):
+    time.sleep(0.3)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(os.getpid()).encode()]
+"""
+
+
+def tls_get(address, context, session=None):
+    """(worker pid, session, resumed) of a GET / over a new TLS connection."""
+    with (
+        socket.create_connection(address, timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="app1", session=session) as tls,
+    ):
+        tls.sendall(b"GET / HTTP/1.1\r\nHost: app1\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := tls.recv(4096):
+            answer += chunk
+        return answer.split(b"\r\n\r\n", 1)[1].decode(), tls.session, tls.session_reused
+
+
+def test_tls_sessions_resume_with_every_worker_and_plain_http_is_refused(tmp_path):
+    """gunicorn serves TLS with the host certificate (as the unit starts it): the lb resumes
+    its session with any worker (one context made in the master), and plain HTTP gets no page."""
+    cert, key = tmp_path / "host.crt", tmp_path / "host.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        + ["-nodes", "-days", "2", "-subj", "/CN=app1", "-addext", "subjectAltName=DNS:app1"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False  # the readiness loop asks by address; tls_get by name
+    args = ("--workers", "2", "--certfile", str(cert), "--keyfile", str(key))
+    with gunicorn(tmp_path, "slowpid", SLOW_PID, *args, scheme="https", context=context) as url:
+        address = ("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/")))
+        context.check_hostname = True
+        _, session, _ = tls_get(address, context)
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:  # 0.3 s each: both workers busy
+            answers = list(pool.map(lambda _: tls_get(address, context, session), range(4)))
+        with pytest.raises(OSError):
+            urllib.request.urlopen(url.replace("https:", "http:"), timeout=5).read()
+    assert len({pid for pid, _, _ in answers}) == 2
+    assert [resumed for _, _, resumed in answers] == [True] * 4

@@ -24,9 +24,10 @@ from preau_ops import inventory, procedures
 from preau_ops.logins import source_address
 from preau_ops.paths import ARTIFACTS, ROOT
 
-# CI runs the acceptance topology of issue #8 (lb, app1, app2, db, ops); PREAU_LAB_TOPOLOGY
-# picks another one (standard, single) for a quicker local run.
-TOPOLOGY = os.environ.get("PREAU_LAB_TOPOLOGY", "scaled")
+# CI runs the production-like topology (issue #21: bastion, lb, app1, app2, db, ops on a
+# management and a private network); PREAU_LAB_TOPOLOGY picks another one (scaled, standard,
+# single: no bastion, one network) for a quicker local run.
+TOPOLOGY = os.environ.get("PREAU_LAB_TOPOLOGY", "prodlike")
 
 
 HERE = Path(__file__).parent
@@ -66,6 +67,26 @@ def lab():
     """The lab, up in TOPOLOGY; yields the loaded lab inventory."""
     deploy("lab", "up", "--topology", TOPOLOGY)
     return inventory.load(None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hosts_reached_as_the_lab_reaches_them():
+    """audit.testinfra_host(host) without an inventory reaches the host directly, which a
+    lab with a bastion refuses (prodlike): a lab host is reached through the lab's bastion."""
+    from preau_ops.audit import remote
+
+    alone = remote._alone
+    known: dict = {}
+
+    def through_the_lab(host):
+        if "lab" not in known:
+            known["lab"] = inventory.load(None)
+        lab = known["lab"]
+        return lab if host.name in lab.hosts else alone(host)
+
+    remote._alone = through_the_lab
+    yield
+    remote._alone = alone
 
 
 # A file the base role writes on every host: present once the lab has been converged.

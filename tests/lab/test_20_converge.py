@@ -24,7 +24,7 @@ def converged(lab):
 
 
 def _remote(lab, group):
-    return audit.testinfra_host(lab.hosts_in(group)[0], sudo=True)
+    return audit.testinfra_host(lab.hosts_in(group)[0], sudo=True, inv=lab)
 
 
 def test_first_converge_succeeds_on_every_host(converged):
@@ -50,17 +50,41 @@ def test_postgresql_answers_the_app_host_only(converged):
     lab, _ = converged
     db = lab.hosts_in("db")[0]
     app = _remote(lab, "app")
-    probe = f"timeout 3 bash -c '</dev/tcp/{db.address}/5432' && echo open || echo closed"
+    # PostgreSQL listens on the db's private address (and loopback) only
+    probe = f"timeout 3 bash -c '</dev/tcp/{db.private_address}/5432' && echo open || echo closed"
     assert app.check_output(probe) == "open"
     if "app" not in db.groups and "monitoring" not in lab.hosts_in("lb")[0].groups:
         lb_only = [h for h in lab.hosts.values() if not {"app", "backup", "db"} & set(h.groups)]
         for host in lb_only:
-            assert audit.testinfra_host(host).check_output(probe) == "closed"
+            assert audit.testinfra_host(host, inv=lab).check_output(probe) == "closed"
     # and the controller (outside) is refused too
     outside = subprocess.run(
-        ["timeout", "3", "bash", "-c", f"</dev/tcp/{db.address}/5432"], check=False
+        ["timeout", "3", "bash", "-c", f"</dev/tcp/{db.private_address}/5432"], check=False
     )
     assert outside.returncode != 0
+    if db.private_address != db.address:  # two networks: nothing on the management one
+        assert app.check_output(probe.replace(db.private_address, db.address)) == "closed"
+
+
+def test_services_listen_on_the_private_address_or_loopback(converged):
+    """NET-01's rule on every host: only sshd and the declared public ports (the lb's 80/443)
+    listen on every address; every other service on the private address or loopback."""
+    from preau_ops.audit import declared
+
+    lab, _ = converged
+    stray = []
+    for host in lab.hosts.values():
+        out = audit.testinfra_host(host, sudo=True, inv=lab).check_output("ss -Htlnu")
+        public = declared.public_ports(lab, host)
+        for line in out.splitlines():
+            proto, local = line.split()[0], line.split()[4]
+            address, _, port = local.rpartition(":")
+            address = address.strip("[]").split("%")[0]
+            if address.startswith("127.") or address in ("::1", host.private_address):
+                continue
+            if (proto, int(port)) not in public:
+                stray.append(f"{host.name}: {local}/{proto}")
+    assert stray == []
 
 
 def test_nginx_serves_tls_with_the_lab_ca(converged):
@@ -95,7 +119,7 @@ def test_nginx_serves_tls_with_the_lab_ca(converged):
 def test_firewall_drops_undeclared_ports(converged):
     lab, _ = converged
     db = lab.hosts_in("db")[0]
-    remote = audit.testinfra_host(db, sudo=True)
+    remote = audit.testinfra_host(db, sudo=True, inv=lab)
     ruleset = remote.check_output("nft list ruleset")
     assert "policy drop" in ruleset
 
@@ -108,7 +132,7 @@ def test_prometheus_sees_every_target_up(converged):
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(
-                f"http://{monitoring.address}:9090/api/v1/targets", timeout=5
+                f"http://{monitoring.private_address}:9090/api/v1/targets", timeout=5
             ) as answer:
                 targets = json.load(answer)["data"]["activeTargets"]
             down = [
@@ -124,6 +148,14 @@ def test_prometheus_sees_every_target_up(converged):
             down = [str(exc)]
         time.sleep(3)
     assert down == []
+    # every scrape of another host is TLS verified against the internal CA (issue #21)
+    scraped = [t["scrapeUrl"] for t in targets if t["labels"].get("job") in SCRAPED_OVER_TLS]
+    assert scraped and all(url.startswith("https://") for url in scraped), scraped
+
+
+# Jobs whose targets are other hosts (exporters, the app); the probes go through the local
+# blackbox exporter, whose modules verify TLS too (probe_tls: every host's certificate).
+SCRAPED_OVER_TLS = ("node", "postgres", "nginx", "app")
 
 
 def test_a_backup_exists_after_converge(converged):

@@ -37,6 +37,9 @@ DEFAULTS: dict[str, dict] = {
         "user": "preau_app",
         "password": "",
         "sslmode": "prefer",
+        # CA bundle that verifies the server (sslmode verify-ca/verify-full); empty = libpq's
+        # default (~/.postgresql/root.crt).
+        "sslrootcert": "",
     },
     # The schema owner's role (migrations): never in the runtime's file, read from OWNER_FILE
     # (or PREAU_DATABASE_OWNER_*) only with PREAU_DB_AS_OWNER=1.

@@ -13,6 +13,9 @@ shedding middleware answers the ones that waited too long (preau.core.middleware
 import gc
 import multiprocessing
 import os
+import ssl
+from collections.abc import Callable
+from typing import Any
 
 workers = 2 * multiprocessing.cpu_count() + 1
 worker_class = "sync"
@@ -32,13 +35,36 @@ if os.path.isdir("/dev/shm"):
 GC_THRESHOLD = (7000, 10, 10)
 
 
+# TLS (--certfile/--keyfile, given by the systemd unit): gunicorn asks for an SSLContext at every
+# connection and by default makes a new one each time (certificate and key read again, and no
+# session the client could resume). One per process instead, made again when the certificate
+# or key file changes (a renewal), and made in the master before the workers fork (when_ready):
+# they share its session ticket keys, so the lb resumes its TLS sessions with any worker.
+_tls: dict[str, Any] = {}
+
+
+def ssl_context(
+    conf: Any, default_ssl_context_factory: Callable[[], ssl.SSLContext]
+) -> ssl.SSLContext:
+    stamp = tuple(os.stat(path).st_mtime_ns for path in (conf.certfile, conf.keyfile))
+    if _tls.get("stamp") != stamp:
+        _tls["context"], _tls["stamp"] = default_ssl_context_factory(), stamp
+    context: ssl.SSLContext = _tls["context"]
+    return context
+
+
 def when_ready(server):
     """In the master, after the app is imported (preload_app) and before the workers fork: the
     app's objects live as long as the process; frozen, the workers' collections no longer walk
-    them, nor write to their memory pages, which stay shared with the master."""
+    them, nor write to their memory pages, which stay shared with the master. The TLS context
+    is made here too, for the workers to share."""
     gc.set_threshold(*GC_THRESHOLD)
     gc.collect()
     gc.freeze()
+    if server.cfg.is_ssl:
+        from gunicorn import sock
+
+        sock.ssl_context(server.cfg)
 
 
 def child_exit(server, worker):

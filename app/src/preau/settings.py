@@ -113,6 +113,7 @@ DATABASES = {
         # custom plans PostgreSQL would otherwise redo for array parameters buy nothing.
         "OPTIONS": {
             "sslmode": _db["sslmode"],
+            **({"sslrootcert": _db["sslrootcert"]} if _db["sslrootcert"] else {}),
             "connect_timeout": 3,
             "prepare_threshold": 2**31 - 1,
             "options": "-c plan_cache_mode=force_generic_plan",
