@@ -12,6 +12,7 @@ file takes the lab down, and a file reads as one scenario on a lab it shares wit
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -45,7 +46,9 @@ def pytest_collection_modifyitems(items):
 
 
 def deploy(*args, check=True, timeout=1800):
-    """Run ./deploy.py as an operator would; return the CompletedProcess."""
+    """Run ./deploy.py as an operator would; return the CompletedProcess. Each call's duration
+    goes to artifacts/lab-deploy-times.tsv (the suite's budget: which commands cost what)."""
+    started = time.monotonic()
     result = subprocess.run(
         [sys.executable, str(ROOT / "deploy.py"), *args],
         capture_output=True,
@@ -54,6 +57,12 @@ def deploy(*args, check=True, timeout=1800):
         cwd=ROOT,
         check=False,
     )
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+    ARTIFACTS.mkdir(exist_ok=True)
+    with open(ARTIFACTS / "lab-deploy-times.tsv", "a") as times:
+        times.write(
+            f"{time.monotonic() - started:.1f}\t{result.returncode}\t{test}\t{shlex.join(args)}\n"
+        )
     if check and result.returncode != 0:
         pytest.fail(
             f"deploy.py {' '.join(args)} failed ({result.returncode}):\n"
