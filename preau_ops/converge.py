@@ -25,6 +25,17 @@ from .runner import ansible_envvars
 SITE = PLAYBOOKS / "site.yml"
 
 
+def _failure(res: dict[str, Any]) -> str:
+    """What a failed task said; for a loop ("One or more items failed"), each failed item's."""
+    items = [
+        f"{item.get('item')}: {_failure(item)}"
+        for item in res.get("results") or []
+        if isinstance(item, dict) and item.get("failed")
+    ]
+    said = str(res.get("msg") or res.get("stderr") or "failed").strip()
+    return "; ".join(items) if items else said
+
+
 @dataclass
 class HostResult:
     ok: int = 0
@@ -166,7 +177,7 @@ def run_playbook(
                 result.changes.append(task)
         elif kind == "runner_on_failed" and not data.get("ignore_errors"):
             result.failed += 1
-            result.errors.append(f"{task}: {res.get('msg') or res.get('stderr') or 'failed'}")
+            result.errors.append(f"{task}: {_failure(res)}")
         elif kind == "runner_on_unreachable":
             result.unreachable = True
             result.errors.append(f"unreachable: {res.get('msg', '')}")

@@ -76,3 +76,23 @@ def test_ansible_runner_keeps_the_kept_cache(tmp_path, cache_home, monkeypatch):
     config.prepare()
     assert config.env["ANSIBLE_CACHE_PLUGIN"] == "jsonfile"
     assert config.env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] == str(converge.fact_cache_dir(inv))
+
+
+def test_a_failed_loop_names_each_failed_item_and_its_message():
+    """Ansible says "One or more items failed" for a loop; the summary must say which and why
+    (the first converge of the after_network drop-ins showed only that sentence)."""
+    res = {
+        "msg": "One or more items failed",
+        "results": [
+            {"item": "ok.service", "failed": False, "msg": ""},
+            {
+                "item": "postgresql@.service",
+                "failed": True,
+                "msg": "'ansible_managed' is undefined",
+            },
+        ],
+    }
+    said = converge._failure(res)
+    assert said == "postgresql@.service: 'ansible_managed' is undefined"
+    assert converge._failure({"msg": "", "stderr": "boom\n"}) == "boom"
+    assert converge._failure({}) == "failed"
