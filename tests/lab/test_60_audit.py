@@ -93,7 +93,8 @@ def test_the_audit_changes_nothing_and_works_as_the_auditor(converged):
     assert code == 0
     skipped = {r["control"] for r in data["results"] if r["status"] == "skipped"}
     assert "DRIFT-01" in skipped
-    assert elapsed < 60, f"the auditor's audit took {elapsed:.0f} s"
+    # its duration is bench's `audit` row (budget 60 s), not a timed test: printed only
+    print(f"the auditor's audit: {elapsed:.1f} s")
     # the auditor really cannot write: no sudo beyond the read-only rule, no write in /etc
     auditor = audit.Remote(converged.hosts_in("db")[0], as_auditor=True)
     assert auditor.run("sudo -n true").rc != 0
