@@ -43,7 +43,7 @@ def test_teacher_parent_student_day(page, school, check_a11y, tmp_path):
     page.locator(f"input[name=etat_{student.pk}][value=absent]").check()
     check_a11y(page, "11-prof-appel")
     page.get_by_role("button", name="Enregistrer l'appel").click()
-    assert page.get_by_text("Appel enregistré : 1 absence(s)").is_visible()
+    assert page.get_by_text("Appel enregistré : 1 modification(s).").is_visible()
     assert Absence.objects.filter(student=student, kind="absence").exists()
 
     page.get_by_role("link", name="Notes", exact=True).click()

@@ -53,7 +53,10 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 services = [c for c in apps.get_app_configs()
             if c.name.startswith("preau.") and c.label not in ("core", "twofactor")]
-rows = {m.__name__: sorted(map(repr, m.objects.values_list()))
+# Columns added since BASE (issue #17) are left out: the old code's rows lack them.
+added = {("Notification", "topic")}
+rows = {m.__name__: sorted(map(repr, m.objects.values_list(
+            *[f.attname for f in m._meta.concrete_fields if (m.__name__, f.name) not in added])))
         for c in services for m in c.get_models()}
 types = {ct.model: [ct.app_label, ct.pk,
                     sorted(Permission.objects.filter(content_type=ct).values_list("codename", "pk"))]
@@ -153,7 +156,8 @@ def test_a_database_of_the_old_code_upgrades_in_place(old_code, database):
     _run(APP, database, "makemigrations", "--check", "--dry-run")
     after = json.loads(_run(APP, database, "-c", DUMP))
 
-    assert after["rows"] == before["rows"]
+    assert {model: after["rows"][model] for model in before["rows"]} == before["rows"]
+    assert not any(after["rows"][model] for model in set(after["rows"]) - set(before["rows"]))
     for model, (label, pk, permissions) in before["types"].items():
         assert after["types"][model] == [MOVED.get(model, label), pk, permissions], model
     assert sorted((pk, codename) for _, codename, pk in after["group"]) == sorted(

@@ -64,3 +64,50 @@ class Absence(TenantModel):
     @property
     def needs_justification(self) -> bool:
         return self.status in (self.Status.UNJUSTIFIED, self.Status.REFUSED)
+
+    @property
+    def state(self) -> str:
+        """The roll call's word for this row: "absent" or "late:<minutes>"."""
+        return f"late:{self.minutes_late or 0}" if self.kind == self.Kind.LATE else "absent"
+
+
+def state_label(state: str) -> str:
+    """A roll call state ("present", "absent", "late:12") in French."""
+    if state.startswith("late:"):
+        return f"Retard ({state[5:]} min)"
+    return {"absent": "Absent", "present": "Présent"}.get(state, state)
+
+
+class AttendanceChange(TenantModel):
+    """One change of a pupil's school-life record (roll call, exclusion, infirmary): who made
+    it, when, and the state before and after, for the vie scolaire. Never edited nor deleted."""
+
+    class What(models.TextChoices):
+        ROLL_CALL = "roll_call", "Appel"
+
+    student = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    class_group = models.ForeignKey(
+        ClassGroup, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    what = models.CharField(max_length=12, choices=What.choices, default=What.ROLL_CALL)
+    date = models.DateField()
+    start = models.TimeField()
+    before = models.CharField(max_length=20)
+    after = models.CharField(max_length=20)
+    changed_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [
+            models.Index(fields=["establishment", "class_group", "date", "start"]),
+            models.Index(fields=["establishment", "student", "date"]),
+        ]
+
+    @property
+    def before_label(self) -> str:
+        return state_label(self.before)
+
+    @property
+    def after_label(self) -> str:
+        return state_label(self.after)

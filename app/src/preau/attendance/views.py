@@ -2,20 +2,21 @@
 vie scolaire, counters per student."""
 
 import datetime as dt
+from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import Count, Q
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from preau.attendance import rollcall
 from preau.attendance.forms import JustifyForm, RollCallForm
 from preau.attendance.models import Absence
 from preau.core.models import User
 from preau.core.prepared import PreparedQuery
-from preau.ent.access import guardians_of, profiles, require, viewer
+from preau.ent.access import profiles, require, viewer
 from preau.ent.notify import notify
 from preau.ent.views.common import PreparedPages, back, class_or_404, paginate, students_of
 from preau.timetable.models import TimetableSlot
@@ -111,81 +112,84 @@ def attendance(request, uai):
     return render(request, "attendance/attendance.html", context)
 
 
-@profiles("ENS", "DIR", "EVS")
-def roll_call(request, uai, class_id):
-    """The teacher's roll call for one lesson: present / absent / late for each student."""
-    me = viewer(request)
-    class_group = class_or_404(request, class_id)
-    require(me.is_supervisor or me.teaches(class_group.pk))
-    students = students_of(request, class_group)
+def _lesson(request, class_group, data) -> tuple[rollcall.Lesson, RollCallForm]:
+    """The lesson chosen (date and start in `data`), by default the class's slot in progress
+    (or the last one begun) today, else this hour."""
     now = timezone.localtime()
-    # Default lesson: the class's slot in progress (or the last one begun) today, else this hour.
     slot = LESSON_STARTED.rows(
         est=request.establishment.pk,
         class_group=class_group.pk,
         weekday=now.isoweekday(),
         time=now.time().replace(tzinfo=None),
     )
-    slot = slot[0][0] if slot else None
-    form = RollCallForm(
-        request.POST or None,
-        initial={"start": slot or now.time().replace(minute=0, second=0, microsecond=0)},
-    )
-    errors = []
-    if request.method == "POST" and form.is_valid():
+    default = slot[0][0] if slot else now.time().replace(minute=0, second=0, microsecond=0)
+    form = RollCallForm(data or None, initial={"date": now.date(), "start": default})
+    if data and form.is_valid():
         day, start = form.cleaned_data["date"], form.cleaned_data["start"]
-        teaching = next((t for t in me.taught() if t.class_group_id == class_group.pk), None)
-        records = []
-        for student in students:
-            status = request.POST.get(f"etat_{student.pk}", "present")
-            if status not in ("present", "absent", "late"):
-                status = "present"
-            minutes = None
-            if status == "late":
-                try:
-                    minutes = max(1, min(240, int(request.POST.get(f"retard_{student.pk}") or 5)))
-                except ValueError:
-                    errors.append(f"Durée du retard de {student} invalide.")
-            if status != "present":
-                records.append(
-                    Absence(
-                        establishment=request.establishment,
-                        student=student,
-                        class_group=class_group,
-                        recorded_by=request.user,
-                        date=day,
-                        start=start,
-                        minutes_late=minutes,
-                        subject=teaching.subject if teaching else None,
-                        kind=Absence.Kind.LATE if status == "late" else Absence.Kind.ABSENCE,
-                    )
-                )
+    else:
+        day, start = now.date(), default
+    return rollcall.Lesson(class_group, day, start), form
+
+
+@profiles("ENS", "DIR", "EVS")
+def roll_call(request, uai, class_id):
+    """The roll call of one lesson: present / absent / late for each student, as recorded so
+    far (and by whom); a save records the changes (rollcall.save)."""
+    me = viewer(request)
+    class_group = class_or_404(request, class_id)
+    require(me.is_supervisor or me.teaches(class_group.pk))
+    students = students_of(request, class_group)
+    posted = request.method == "POST"
+    lesson, form = _lesson(request, class_group, request.POST if posted else request.GET)
+    errors: list[str] = []
+    if posted and form.is_valid():
+        entries, errors = rollcall.read_form(request.POST, students)
         if not errors:
-            with transaction.atomic():
-                Absence.objects.bulk_create(records, ignore_conflicts=True)
-                _notify_parents(request, records)
-            messages.success(request, f"Appel enregistré : {len(records)} absence(s) ou retard(s).")
-            return back(request, "attendance")
+            teaching = next((t for t in me.taught() if t.class_group_id == class_group.pk), None)
+            outcome = rollcall.save(
+                request, lesson, entries, teaching.subject if teaching else None
+            )
+            _saved_messages(request, outcome)
+            return redirect(_roll_call_url(request, lesson))
+    rows = rollcall.current(request.establishment, lesson, [s.pk for s in students])
+    history = rollcall.history(request.establishment, lesson) if me.is_supervisor else None
     return render(
         request,
         "attendance/roll_call.html",
-        {"class_group": class_group, "students": students, "form": form, "errors": errors},
-        status=400 if errors else 200,
+        {
+            "class_group": class_group,
+            "lesson": lesson,
+            "form": form,
+            "errors": errors,
+            "pupils": [{"student": s, "row": rows.get(s.pk)} for s in students],
+            "history": history,
+        },
+        status=400 if posted else 200,
     )
 
 
-def _notify_parents(request, records):
-    by_child: dict[int, list[int]] = {}
-    for parent_id, child_id in guardians_of(request, [r.student_id for r in records]):
-        by_child.setdefault(child_id, []).append(parent_id)
-    url = reverse("attendance", kwargs={"uai": request.establishment.uai})
-    for record in records:
-        what = "un retard" if record.kind == Absence.Kind.LATE else "une absence"
-        notify(
-            request.establishment,
-            by_child.get(record.student_id, []) + [record.student_id],
-            f"{record.student.first_name} : {what} le {record.date:%d/%m} à {record.start:%H:%M}.",
-            url,
+def _roll_call_url(request, lesson) -> str:
+    path = reverse(
+        "roll_call", kwargs={"uai": request.establishment.uai, "class_id": lesson.class_group.pk}
+    )
+    query = urlencode({"date": lesson.date.isoformat(), "start": f"{lesson.start:%H:%M}"})
+    return f"{path}?{query}"
+
+
+def _saved_messages(request, outcome) -> None:
+    changed = len(outcome.changes)
+    messages.success(
+        request,
+        f"Appel enregistré : {changed} modification(s)."
+        if changed
+        else "Appel enregistré : aucune modification.",
+    )
+    if outcome.overridden:
+        names = ", ".join(f"{s.first_name} {s.last_name}" for s in outcome.overridden)
+        messages.warning(
+            request,
+            f"{names} : un collègue avait modifié l'appel entre-temps ; votre saisie l'a remplacé "
+            "(la vie scolaire voit les deux dans l'historique).",
         )
 
 

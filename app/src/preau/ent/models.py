@@ -71,6 +71,9 @@ class Notification(TenantModel):
     deliver_after = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    # What the notification is about ("appel:<pupil>:<date>:<time>"), so that a correction
+    # replaces it while it is still held (notify.cancel_held). Empty for the others.
+    topic = models.CharField(max_length=80, blank=True, db_default="")
 
     class Meta:
         ordering = ["-created_at"]
@@ -80,5 +83,10 @@ class Notification(TenantModel):
                 fields=["deliver_after"],
                 name="notification_held",
                 condition=models.Q(delivered_at__isnull=True),
+            ),
+            models.Index(
+                fields=["establishment", "topic"],
+                name="notification_topic",
+                condition=~models.Q(topic=""),
             ),
         ]

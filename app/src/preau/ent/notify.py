@@ -66,17 +66,28 @@ def end_of_quiet_period(establishment, now: dt.datetime | None = None) -> dt.dat
 
 
 def notify(
-    establishment, user_ids, text: str, url: str = "", now: dt.datetime | None = None
+    establishment,
+    user_ids,
+    text: str,
+    url: str = "",
+    now: dt.datetime | None = None,
+    *,
+    topic: str = "",
+    delay: dt.timedelta | None = None,
 ) -> int:
-    """Create one notification per user; held until the end of the quiet period if needed."""
+    """Create one notification per user; held until the end of the quiet period if needed, and
+    for `delay` at least (a roll call's window for corrections: cancel_held(topic) withdraws it
+    until the timer delivers it)."""
     now = now or _now()
-    held_until = end_of_quiet_period(establishment, now)
+    earliest = now + delay if delay else now
+    held_until = end_of_quiet_period(establishment, earliest) or (earliest if delay else None)
     rows = [
         Notification(
             establishment=establishment,
             user_id=uid,
             text=text[:300],
             url=url,
+            topic=topic,
             created_at=now,
             deliver_after=held_until or now,
             delivered_at=None if held_until else now,
@@ -87,6 +98,16 @@ def notify(
     if not held_until:
         send_emails(establishment, rows)
     return len(rows)
+
+
+def cancel_held(establishment, topics) -> set[str]:
+    """Withdraw the notifications of these topics that were not delivered yet; returns the
+    topics of which a notification was already delivered (their readers need a correction)."""
+    if not topics:
+        return set()
+    mine = Notification.objects.filter(establishment=establishment, topic__in=list(topics))
+    mine.filter(delivered_at__isnull=True).delete()
+    return set(mine.values_list("topic", flat=True).distinct())
 
 
 def emails_enabled(establishment) -> bool:

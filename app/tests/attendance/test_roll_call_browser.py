@@ -1,0 +1,118 @@
+"""Browser journeys of the roll call (issue #17, item 1), in Debian's Chromium at desktop and phone
+widths, axe-core on every page: a teacher calls the roll then corrects it, the vie scolaire reads
+the history, the parent reads the one notification of what was saved; two staff members save
+the same roll call from two browsers, neither loses anything."""
+
+import datetime as dt
+import zoneinfo
+
+import pytest
+
+from preau.attendance.models import Absence
+from preau.ent import notify as notify_module
+from preau.ent.models import Notification
+from tests.conftest import login
+from tests.school import make_school
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "mot-de-passe-de-test-2026"
+PARIS = zoneinfo.ZoneInfo("Europe/Paris")
+MONDAY_10 = dt.datetime(2026, 3, 9, 10, 5, tzinfo=PARIS)
+WIDTHS = {"bureau": 1280, "telephone": 360}
+
+
+@pytest.fixture
+def school(transactional_db, monkeypatch):
+    monkeypatch.setattr(notify_module, "_now", lambda: MONDAY_10)
+    s = make_school(password=PASSWORD)
+    Absence.objects.all().delete()
+    Notification.objects.all().delete()
+    return s
+
+
+def new_page(browser, live_server, width):
+    context = browser.new_context(
+        base_url=live_server.url,
+        locale="fr-FR",
+        viewport={"width": width, "height": 900},
+        is_mobile=width < 800,
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    return page
+
+
+def roll_call_url(s):
+    return f"/e/{s['est'].uai}/vie-scolaire/appel/{s['class'].pk}/?date=2026-03-09&start=10:00"
+
+
+def fits(page):
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+@pytest.mark.parametrize("device", WIDTHS)
+def test_roll_call_correction_history_and_parent(browser, live_server, school, check_a11y, device):
+    s, student = school, school["student"]
+    page = new_page(browser, live_server, WIDTHS[device])
+    login(page, s["teacher"].username, PASSWORD)
+    page.goto(roll_call_url(s))
+    page.locator(f"input[name=etat_{student.pk}][value=absent]").check()
+    check_a11y(page, f"50-appel-{device}")
+    page.get_by_role("button", name="Enregistrer l'appel").click()
+    assert page.get_by_text("Appel enregistré : 1 modification(s).").is_visible()
+    # The form shows what is recorded: the correction starts from it.
+    assert page.locator(f"input[name=etat_{student.pk}][value=absent]").is_checked()
+    page.locator(f"input[name=etat_{student.pk}][value=late]").check()
+    page.get_by_label(f"Minutes de retard de {student.first_name} {student.last_name}").fill("10")
+    page.get_by_role("button", name="Enregistrer l'appel").click()
+    assert page.locator(f"input[name=etat_{student.pk}][value=late]").is_checked()
+    assert fits(page)
+    check_a11y(page, f"51-appel-corrige-{device}")
+    page.context.close()
+
+    page = new_page(browser, live_server, WIDTHS[device])
+    login(page, s["evs"].username, PASSWORD)
+    page.goto(roll_call_url(s))
+    history = page.get_by_role("table", name="Historique de cet appel")
+    assert history.get_by_role("row").filter(has_text="Absent").filter(has_text="Retard (10 min)")
+    assert history.get_by_role("row").count() == 3  # header, two changes
+    check_a11y(page, f"52-appel-historique-{device}")
+    page.context.close()
+
+    assert notify_module.deliver_due(MONDAY_10 + dt.timedelta(minutes=11)) == 2
+    page = new_page(browser, live_server, WIDTHS[device])
+    login(page, s["parent"].username, PASSWORD)
+    page.goto(f"/e/{s['est'].uai}/notifications/")
+    assert page.get_by_text(f"{student.first_name} : un retard de 10 min").count() == 1
+    assert page.get_by_text("une absence le 09/03").count() == 0
+    check_a11y(page, f"53-parent-notification-{device}")
+    page.goto(f"/e/{s['est'].uai}/vie-scolaire/")
+    assert page.get_by_role("table", name="Absences et retards").get_by_text("Retard (10 min)")
+    assert fits(page)
+    check_a11y(page, f"54-parent-vie-scolaire-{device}")
+    page.context.close()
+
+
+def test_two_browsers_save_the_same_roll_call(browser, live_server, school, check_a11y):
+    s = school
+    teacher = new_page(browser, live_server, 1280)
+    evs = new_page(browser, live_server, 360)
+    login(teacher, s["teacher"].username, PASSWORD)
+    login(evs, s["evs"].username, PASSWORD)
+    for page in (teacher, evs):
+        page.goto(roll_call_url(s))
+    teacher.locator(f"input[name=etat_{s['student'].pk}][value=absent]").check()
+    evs.locator(f"input[name=etat_{s['other_student'].pk}][value=absent]").check()
+    teacher.get_by_role("button", name="Enregistrer l'appel").click()
+    evs.get_by_role("button", name="Enregistrer l'appel").click()
+    # The second sees the first's entry, and nothing was lost.
+    assert evs.locator(f"input[name=etat_{s['student'].pk}][value=absent]").is_checked()
+    assert evs.locator(f"input[name=etat_{s['other_student'].pk}][value=absent]").is_checked()
+    check_a11y(evs, "55-appel-simultane-telephone")
+    assert set(Absence.objects.values_list("student_id", flat=True)) == {
+        s["student"].pk,
+        s["other_student"].pk,
+    }
+    for page in (teacher, evs):
+        page.context.close()
