@@ -116,3 +116,43 @@ def test_two_browsers_save_the_same_roll_call(browser, live_server, school, chec
     }
     for page in (teacher, evs):
         page.context.close()
+
+
+@pytest.mark.parametrize("device", WIDTHS)
+def test_justification_refused_with_a_reason(browser, live_server, school, check_a11y, device):
+    s, student = school, school["student"]
+    Absence.objects.create(
+        establishment=s["est"],
+        student=student,
+        class_group=s["class"],
+        date=dt.date(2026, 3, 9),
+        start=dt.time(8, 0),
+    )
+    page = new_page(browser, live_server, WIDTHS[device])
+    login(page, s["parent"].username, PASSWORD)
+    page.goto(f"/e/{s['est'].uai}/vie-scolaire/")
+    page.get_by_role("link", name="Justifier l'absence du 9 mars").click()
+    page.get_by_label("Motif de l'absence").fill("Panne de réveil")
+    page.get_by_role("button", name="Envoyer le justificatif").click()
+    page.context.close()
+
+    page = new_page(browser, live_server, WIDTHS[device])
+    login(page, s["evs"].username, PASSWORD)
+    page.goto(f"/e/{s['est'].uai}/vie-scolaire/")
+    who = f"{student.first_name} {student.last_name}"
+    page.get_by_role("button", name=f"Refuser le justificatif de {who}").click()
+    assert page.get_by_text("indiquez le motif du refus").is_visible()
+    page.get_by_label(f"Motif en cas de refus du justificatif de {who}").fill("Motif non recevable")
+    check_a11y(page, f"56-vie-scolaire-refus-{device}")
+    page.get_by_role("button", name=f"Refuser le justificatif de {who}").click()
+    assert page.get_by_text("justification refusée").is_visible()
+    page.context.close()
+
+    page = new_page(browser, live_server, WIDTHS[device])
+    login(page, s["parent"].username, PASSWORD)
+    page.goto(f"/e/{s['est'].uai}/vie-scolaire/")
+    assert page.get_by_text("Motif du refus : Motif non recevable").is_visible()
+    assert page.get_by_text("Demi-journées d'absence").first.is_visible()
+    assert fits(page)
+    check_a11y(page, f"57-parent-refus-{device}")
+    page.context.close()

@@ -46,6 +46,8 @@ class Absence(TenantModel):
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     validated_at = models.DateTimeField(null=True, blank=True)
+    # Why the vie scolaire refused the justification: shown to the family (issue #17).
+    refusal_reason = models.TextField(blank=True, db_default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

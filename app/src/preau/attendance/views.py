@@ -5,7 +5,8 @@ import datetime as dt
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.db.models import Count, Q
+from django.db.models import Case, CharField, Count, Q, Value, When
+from django.db.models.functions import Cast, Concat
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -24,17 +25,32 @@ from preau.timetable.models import TimetableSlot
 NEEDS_JUSTIFICATION = [Absence.Status.UNJUSTIFIED, Absence.Status.REFUSED]
 
 
+# A half-day (demi-journée, the official measure of absences): the morning ends at 12:30.
+NOON = dt.time(12, 30)
+HALF_DAY = Concat(
+    Cast("date", CharField()),
+    Case(When(start__lt=NOON, then=Value(" matin")), default=Value(" après-midi")),
+)
+ABSENT = Q(kind=Absence.Kind.ABSENCE)
+
+
 def _counters(est, ids):
     return (
         Absence.objects.filter(establishment_id=est, student_id__any=ids)
         .order_by()
         .values("student_id")
         .annotate(
-            absences=Count("id", filter=Q(kind=Absence.Kind.ABSENCE)),
+            absences=Count("id", filter=ABSENT),
             lates=Count("id", filter=Q(kind=Absence.Kind.LATE)),
             to_justify=Count("id", filter=Q(status__in=NEEDS_JUSTIFICATION)),
+            half_days=Count(HALF_DAY, distinct=True, filter=ABSENT),
+            half_days_unjustified=Count(
+                HALF_DAY, distinct=True, filter=ABSENT & ~Q(status=Absence.Status.ACCEPTED)
+            ),
         )
-        .values_list("student_id", "absences", "lates", "to_justify")
+        .values_list(
+            "student_id", "absences", "lates", "to_justify", "half_days", "half_days_unjustified"
+        )
     )
 
 
@@ -75,15 +91,17 @@ LESSON_STARTED = PreparedQuery(
 OF_THE_DAY = PreparedPages(lambda est, day: _absences(est).filter(date=day), est=int, day=dt.date)
 
 
+COUNTER_NAMES = ("absences", "lates", "to_justify", "half_days", "half_days_unjustified")
+
+
 def counters(request, student_ids) -> dict[int, dict]:
-    """{student id: {"absences", "lates", "to_justify"}} in one query."""
+    """{student id: {"absences", "lates", "to_justify", "half_days", "half_days_unjustified"}}
+    in one query; a half-day is unjustified while one of its absences is not accepted."""
     found = {
-        sid: {"absences": absences, "lates": lates, "to_justify": to_justify}
-        for sid, absences, lates, to_justify in COUNTERS.rows(
-            est=request.establishment.pk, ids=list(student_ids)
-        )
+        sid: dict(zip(COUNTER_NAMES, values, strict=True))
+        for sid, *values in COUNTERS.rows(est=request.establishment.pk, ids=list(student_ids))
     }
-    empty = {"absences": 0, "lates": 0, "to_justify": 0}
+    empty = dict.fromkeys(COUNTER_NAMES, 0)
     return {sid: found.get(sid, empty) for sid in student_ids}
 
 
@@ -214,24 +232,41 @@ def absence_justify(request, uai, absence_id):
     )
 
 
+def _of_kind(absence) -> str:
+    """ "du retard" or "de l'absence": a lateness is never called an absence."""
+    return "du retard" if absence.kind == Absence.Kind.LATE else "de l'absence"
+
+
 @require_POST
 @profiles("EVS", "DIR")
 def absence_validate(request, uai, absence_id):
     absence = get_object_or_404(_listing(request), pk=absence_id)
     accepted = request.POST.get("decision") == "accept"
+    reason = (request.POST.get("motif") or "").strip()[:1000]
+    if not accepted and not reason:
+        messages.error(
+            request,
+            f"Refus du justificatif de {absence.student} : indiquez le motif du refus, que la "
+            "famille verra. Rien n'a été modifié.",
+        )
+        return back(request, "attendance")
     absence.status = Absence.Status.ACCEPTED if accepted else Absence.Status.REFUSED
+    absence.refusal_reason = "" if accepted else reason
     absence.validated_by, absence.validated_at = request.user, timezone.now()
-    absence.save(update_fields=["status", "validated_by", "validated_at"])
+    absence.save(update_fields=["status", "refusal_reason", "validated_by", "validated_at"])
     if absence.justified_by_id:
-        verdict = "acceptée" if accepted else "refusée"
+        verdict = "acceptée" if accepted else f"refusée : {reason}"
         notify(
             request.establishment,
             [absence.justified_by_id],
-            f"Justification de l'absence de {absence.student.first_name} du {absence.date:%d/%m} {verdict}.",
+            f"Justification {_of_kind(absence)} de {absence.student.first_name} "
+            f"du {absence.date:%d/%m} {verdict}",
             reverse("attendance", kwargs={"uai": uai}),
         )
     messages.success(
-        request, f"Absence de {absence.student} : {absence.get_status_display().lower()}."
+        request,
+        f"{absence.get_kind_display()} de {absence.student} : "
+        f"{absence.get_status_display().lower()}.",
     )
     return back(request, "attendance")
 
