@@ -51,6 +51,7 @@ attendance                 x   x   x   x   x   x   x   x   .   x   x
 roll_call                  x   x   x   .   .   .   .   .   .   .   .
 absence_justify            .   .   .   .   .   x   .   .   .   .   .
 absence_validate           .   .   .   .   .   .   .   .   .   .   .
+roll_call_reminder         .   .   .   .   .   .   .   .   .   .   .
 student_attendance         x   x   x   x   .   x   .   .   .   .   .
 grades                     x   x   x   x   x   x   x   x   .   x   x
 assessment_new             .   x   .   .   .   .   .   .   .   x   x

@@ -42,6 +42,7 @@ EXPECTED_GET = {
     "roll_call": {"admin", "teacher", "evs"},
     "absence_justify": {"parent"},
     "absence_validate": set(),
+    "roll_call_reminder": set(),
     "student_attendance": {"admin", "teacher", "evs", "student", "parent"},
     "grades": PUPIL_SIDE,
     "assessment_new": {"teacher", "other_teacher"},
@@ -204,7 +205,7 @@ LIST_VIEWS = [
     ("teacher", "establishment_home", {}, 9),
     ("evs", "establishment_home", {}, 7),
     ("parent", "attendance", {}, 6),
-    ("evs", "attendance", {}, 5),
+    ("evs", "attendance", {}, 7),  # + the lessons without roll call, half-days per class
     ("teacher", "attendance", {}, 6),
     ("student", "grades", {}, 4),
     ("teacher", "grades", {}, 6),

@@ -113,3 +113,21 @@ class AttendanceChange(TenantModel):
     @property
     def after_label(self) -> str:
         return state_label(self.after)
+
+
+class RollCall(TenantModel):
+    """A lesson's roll call was taken (even with everybody present): the vie scolaire's list of
+    the day's lessons without one ("appels non faits") reads it."""
+
+    class_group = models.ForeignKey(ClassGroup, on_delete=models.CASCADE, related_name="+")
+    date = models.DateField()
+    start = models.TimeField()
+    done_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    done_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["class_group", "date", "start"], name="rollcall_one_per_lesson"
+            )
+        ]

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
-from preau.attendance.models import Absence, AttendanceChange, state_label
+from preau.attendance.models import Absence, AttendanceChange, RollCall, state_label
 from preau.core.models import ClassGroup, User
 from preau.ent.access import guardians_of
 from preau.ent.notify import cancel_held, notify
@@ -199,6 +200,25 @@ def _notify(request, lesson, changes) -> None:
         )
 
 
+def _taken(request, lesson: Lesson) -> None:
+    """Record that the lesson's roll call was taken (by whom, when), changes or not."""
+    RollCall.objects.bulk_create(
+        [
+            RollCall(
+                establishment=request.establishment,
+                class_group=lesson.class_group,
+                date=lesson.date,
+                start=lesson.start,
+                done_by=request.user,
+                done_at=timezone.now(),
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["class_group", "date", "start"],
+        update_fields=["done_by", "done_at"],
+    )
+
+
 def save(request, lesson: Lesson, entries: list[Entry], subject) -> Outcome:
     """Apply the teacher's changes to the lesson in one transaction; two saves of one class's
     roll call run one after the other (the class row's lock)."""
@@ -210,6 +230,7 @@ def save(request, lesson: Lesson, entries: list[Entry], subject) -> Outcome:
         )
         rows = current(request.establishment, lesson, [e.student.pk for e in entries], lock=True)
         outcome = _changes(entries, rows)
+        _taken(request, lesson)
         if outcome.changes:
             _apply(request, lesson, subject, outcome.changes)
             _notify(request, lesson, outcome.changes)

@@ -17,5 +17,10 @@ urlpatterns = [
         views.absence_validate,
         name="absence_validate",
     ),
+    path(
+        "vie-scolaire/appels/<int:slot_id>/relancer/",
+        views.roll_call_reminder,
+        name="roll_call_reminder",
+    ),
     path("vie-scolaire/eleves/<int:user_id>/", views.student_attendance, name="student_attendance"),
 ]

@@ -5,7 +5,7 @@ import datetime as dt
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.db.models import Case, CharField, Count, Q, Value, When
+from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, Value, When
 from django.db.models.functions import Cast, Concat
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from preau.attendance import rollcall
 from preau.attendance.forms import JustifyForm, RollCallForm
-from preau.attendance.models import Absence
+from preau.attendance.models import Absence, RollCall
 from preau.core.models import User
 from preau.core.prepared import PreparedQuery
 from preau.ent.access import profiles, require, viewer
@@ -88,6 +88,48 @@ LESSON_STARTED = PreparedQuery(
     weekday=int,
     time=dt.time,
 )
+# Today's lessons begun without a roll call ("appels non faits"), for the vie scolaire.
+NOT_TAKEN = PreparedQuery(
+    lambda est, day, weekday, time: (
+        TimetableSlot.objects.filter(establishment_id=est, weekday=weekday, start__lte=time)
+        .exclude(
+            Exists(
+                RollCall.objects.filter(
+                    establishment_id=est,
+                    class_group_id=OuterRef("class_group_id"),
+                    date=day,
+                    start=OuterRef("start"),
+                )
+            )
+        )
+        .select_related("class_group", "subject", "teacher")
+        .order_by("start", "class_group__name")[:200]
+    ),
+    est=int,
+    day=dt.date,
+    weekday=int,
+    time=dt.time,
+)
+# Half-days of absence per class (the vie scolaire's overview).
+BY_CLASS = PreparedQuery(
+    lambda est: (
+        Absence.objects.filter(establishment_id=est, kind=Absence.Kind.ABSENCE)
+        .exclude(class_group=None)
+        .order_by()
+        .values("class_group__name")
+        .annotate(
+            half_days=Count(Concat(Cast("student_id", CharField()), HALF_DAY), distinct=True),
+            unjustified=Count(
+                Concat(Cast("student_id", CharField()), HALF_DAY),
+                distinct=True,
+                filter=~Q(status=Absence.Status.ACCEPTED),
+            ),
+        )
+        .order_by("class_group__name")
+        .values_list("class_group__name", "half_days", "unjustified")[:200]
+    ),
+    est=int,
+)
 OF_THE_DAY = PreparedPages(lambda est, day: _absences(est).filter(date=day), est=int, day=dt.date)
 
 
@@ -125,7 +167,15 @@ def attendance(request, uai):
         context["taught"] = me.taught()
         context["page"] = RECORDED_BY.page(request, est=est, user=request.user.pk)
     else:
+        now = timezone.localtime()
         context["pending"] = TO_VALIDATE.rows(est=est)
+        context["not_taken"] = NOT_TAKEN.rows(
+            est=est,
+            day=now.date(),
+            weekday=now.isoweekday(),
+            time=now.time().replace(tzinfo=None),
+        )
+        context["by_class"] = BY_CLASS.rows(est=est)
         context["page"] = OF_THE_DAY.page(request, est=est, day=timezone.localdate())
     return render(request, "attendance/attendance.html", context)
 
@@ -290,3 +340,25 @@ def student_attendance(request, uai, user_id):
             "page": paginate(request, _listing(request).filter(student=student)),
         },
     )
+
+
+@require_POST
+@profiles("EVS", "DIR")
+def roll_call_reminder(request, uai, slot_id):
+    """Remind a lesson's teacher that its roll call is missing today (a notification)."""
+    slot = get_object_or_404(
+        TimetableSlot.objects.for_request(request).select_related("class_group"), pk=slot_id
+    )
+    if slot.teacher_id is None:
+        messages.error(request, "Ce cours n'a pas de professeur : personne à relancer.")
+        return back(request, "attendance")
+    lesson = rollcall.Lesson(slot.class_group, timezone.localdate(), slot.start)
+    notify(
+        request.establishment,
+        [slot.teacher_id],
+        f"Appel non fait : {slot.class_group.name} le {lesson.date:%d/%m} à {slot.start:%H:%M}. "
+        "Merci de le faire.",
+        _roll_call_url(request, lesson),
+    )
+    messages.success(request, f"Relance envoyée pour l'appel de {slot.class_group.name}.")
+    return back(request, "attendance")
