@@ -77,4 +77,8 @@ def test_half_days_per_class(client, school):
             status=status,
         )
     page = evs_page(client, s)
-    assert f'<th scope="row">{s["class"].name}</th><td>3</td><td>1</td>' in page
+    assert (
+        f'<th scope="row">{s["class"].name}</th>'
+        '<td data-label="Demi-journées d\'absence">3</td>'
+        '<td data-label="Dont non justifiées">1</td>'
+    ) in page
