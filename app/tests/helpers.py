@@ -119,3 +119,35 @@ class SecondFactorClient(Client):
         super().force_login(user, backend)
         if needs_second_factor(user):
             pass_second_factor(self, user)
+
+
+# Browser journeys: the widths every page is checked at (a desktop, a small phone).
+WIDTHS = {"bureau": 1280, "telephone": 360}
+
+
+def new_page(browser, live_server, width):
+    context = browser.new_context(
+        base_url=live_server.url,
+        locale="fr-FR",
+        viewport={"width": width, "height": 900},
+        is_mobile=width < 800,
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    return page
+
+
+def fits(page):
+    """The page is no wider than the screen: measured against the width asked for, not
+    window.innerWidth, which a phone's browser widens to the content's."""
+    width = page.viewport_size["width"]
+    if page.evaluate("document.documentElement.scrollWidth") <= width:
+        return True
+    print("wider than the screen:", page.evaluate(WIDE_ELEMENTS, width))
+    return False
+
+
+# The elements that stick out of the screen, outside a container that scrolls them (diagnostic).
+WIDE_ELEMENTS = """width => [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > width && !e.closest('.ent-nav'))
+    .slice(0, 12).map(e => `${e.tagName}.${e.className} ${e.getBoundingClientRect().right}`)"""

@@ -128,7 +128,7 @@ def make_school(key="A", uai="0820021C", password=None) -> dict:
     s["assessment"] = Assessment.objects.create(title="Fractions", date=today, **common)
     Grade.objects.create(assessment=s["assessment"], student=s["student"], value=15)
     Grade.objects.create(assessment=s["assessment"], student=s["other_student"], value=9)
-    entry = LogbookEntry.objects.create(
+    entry = s["entry"] = LogbookEntry.objects.create(
         date=today, title="Les fractions", content="Cours", **common
     )
     s["homework"] = Homework.objects.create(
@@ -196,6 +196,7 @@ def url_kwargs(s) -> dict:
         "absence_id": s["absence"].pk,
         "assessment_id": s["assessment"].pk,
         "homework_id": s["homework"].pk,
+        "entry_id": s["entry"].pk,
         "file_id": s["file"].pk,
         "conversation_id": s["conversation"].pk,
         "post_id": s["post"].pk,

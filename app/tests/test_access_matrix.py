@@ -29,7 +29,7 @@ from tests.test_isolation import GLOBAL_URLS, all_patterns
 # other_parent (their legal guardians), contact (the student's emergency contact: no parental
 # authority), agent (ETA), other_teacher (ENS of 4A), shared (ENS of 4A and of a class of B).
 # Objects: those of tests.school.url_kwargs(): the student, the class 5A, the student's absence,
-# the teacher's assessment and homework in 5A, the 5A course document, the student's
+# the teacher's assessment, logbook session and homework in 5A, the 5A course document, the student's
 # conversation with the teacher, the 5A space thread, a 5A timetable slot.
 COLUMNS = [
     "admin",
@@ -59,6 +59,8 @@ assessment                 x   x   x   .   .   .   .   .   .   .   .
 class_grades               x   x   x   .   .   .   .   .   .   .   .
 logbook                    x   x   x   x   x   x   x   x   .   x   x
 logbook_new                .   x   .   .   .   .   .   .   .   x   x
+logbook_entry_edit         .   x   .   .   .   .   .   .   .   .   .
+logbook_entry_delete       .   x   .   .   .   .   .   .   .   .   .
 logbook_class              x   x   x   x   x   x   x   .   .   .   .
 homework                   x   x   x   x   x   x   x   .   .   .   .
 timetable                  x   x   x   x   x   x   x   x   .   x   x

@@ -44,6 +44,7 @@ QUERY_PARAMETERS = {
     "a": ["99999999999999999999999", "abc", "\x00"],
     "next": ["https://evil.example/", "\x00", "//evil.example"],
     "profile": ["\x00", "XYZ"],
+    "depuis": ["99999999999999999999999", "\x00", "abc", "²", "0"],
 }
 HUGE_IDS = ["9223372036854775808", "99999999999999999999999"]
 # One user of each profile (and the local admin), enough to reach every page and form.

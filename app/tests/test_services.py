@@ -50,6 +50,8 @@ EXPECTED_GET = {
     "class_grades": {"admin", "teacher", "evs"},
     "logbook": PUPIL_SIDE,
     "logbook_new": {"teacher", "other_teacher"},
+    "logbook_entry_edit": {"teacher"},
+    "logbook_entry_delete": {"teacher"},
     "logbook_class": {
         "admin",
         "teacher",

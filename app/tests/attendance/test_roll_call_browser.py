@@ -12,6 +12,7 @@ from preau.attendance.models import Absence
 from preau.ent import notify as notify_module
 from preau.ent.models import Notification
 from tests.conftest import login
+from tests.helpers import WIDTHS, fits, new_page
 from tests.school import make_school
 
 pytestmark = pytest.mark.browser
@@ -19,7 +20,6 @@ pytestmark = pytest.mark.browser
 PASSWORD = "mot-de-passe-de-test-2026"
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 MONDAY_10 = dt.datetime(2026, 3, 9, 10, 5, tzinfo=PARIS)
-WIDTHS = {"bureau": 1280, "telephone": 360}
 
 
 @pytest.fixture
@@ -31,36 +31,8 @@ def school(transactional_db, monkeypatch):
     return s
 
 
-def new_page(browser, live_server, width):
-    context = browser.new_context(
-        base_url=live_server.url,
-        locale="fr-FR",
-        viewport={"width": width, "height": 900},
-        is_mobile=width < 800,
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    return page
-
-
 def roll_call_url(s):
     return f"/e/{s['est'].uai}/vie-scolaire/appel/{s['class'].pk}/?date=2026-03-09&start=10:00"
-
-
-def fits(page):
-    """The page is no wider than the screen: measured against the width asked for, not
-    window.innerWidth, which a phone's browser widens to the content's."""
-    width = page.viewport_size["width"]
-    if page.evaluate("document.documentElement.scrollWidth") <= width:
-        return True
-    print("wider than the screen:", page.evaluate(WIDE_ELEMENTS, width))
-    return False
-
-
-# The elements that stick out of the screen, outside a container that scrolls them (diagnostic).
-WIDE_ELEMENTS = """width => [...document.querySelectorAll('body *')]
-    .filter(e => e.getBoundingClientRect().right > width && !e.closest('.ent-nav'))
-    .slice(0, 12).map(e => e.tagName + '.' + e.className + ' ' + e.getBoundingClientRect().right + ' ' + e.textContent.slice(0, 40) + ' ' + document.documentElement.scrollWidth + ' ' + getComputedStyle(e.parentElement.parentElement).position + getComputedStyle(e.parentElement.parentElement).display)"""
 
 
 @pytest.mark.parametrize("device", WIDTHS)

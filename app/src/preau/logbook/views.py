@@ -140,44 +140,124 @@ def logbook_class(request, uai, class_id):
     )
 
 
-@profiles("ENS")
-def logbook_new(request, uai):
-    me = viewer(request)
-    form = LogbookForm(request.POST or None, taught=me.taught())
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        teaching = data["teaching"]
-        common = {
-            "establishment": request.establishment,
-            "class_group": teaching.class_group,
-            "subject": teaching.subject,
-            "teacher": request.user,
-        }
-        with transaction.atomic():
-            entry = LogbookEntry.objects.create(
-                date=data["date"], title=data["title"], content=data["content"], **common
-            )
-            if data["homework"]:
-                Homework.objects.create(
-                    entry=entry,
-                    assigned_on=data["date"],
-                    due_on=data["due_on"],
-                    description=data["homework"],
-                    hand_in=data["hand_in"],
-                    **common,
-                )
-        messages.success(request, "Séance enregistrée dans le cahier de textes.")
-        return back(request, "logbook")
+def _save_entry(request, data, entry, work):
+    """Write the session (new or edited) and its homework in one transaction: homework left
+    empty removes the session's homework."""
+    teaching = data["teaching"]
+    common = {
+        "establishment": request.establishment,
+        "class_group": teaching.class_group,
+        "subject": teaching.subject,
+    }
+    with transaction.atomic():
+        entry = entry or LogbookEntry(teacher=request.user)
+        for field, value in {**common, **_fields(data, "date", "title", "content")}.items():
+            setattr(entry, field, value)
+        entry.save()
+        if data["homework"]:
+            work = work or Homework(entry=entry, teacher=request.user)
+            fields = {**common, "assigned_on": data["date"], "description": data["homework"]}
+            for field, value in {**fields, **_fields(data, "due_on", "hand_in")}.items():
+                setattr(work, field, value)
+            work.save()
+        elif work is not None:
+            work.delete()
+    return entry
+
+
+def _fields(data, *names):
+    return {name: data[name] for name in names}
+
+
+def _entry_page(request, form, title, submit):
     return render(
         request,
         "ent/form_page.html",
         {
             "form": form,
-            "title": "Nouvelle séance",
-            "submit": "Enregistrer la séance",
-            "back_url": reverse("logbook", kwargs={"uai": uai}),
+            "title": title,
+            "submit": submit,
+            "back_url": reverse("logbook", kwargs={"uai": request.establishment.uai}),
         },
         status=400 if request.method == "POST" else 200,
+    )
+
+
+def _copied(request) -> dict:
+    """?depuis=ID: a new session starts from one of the teacher's own (a copy to another class
+    or group), its class and subject left to choose."""
+    source = request.GET.get("depuis", "")
+    if not (source.isascii() and source.isdigit() and int(source) < 2**63):  # a bigint id
+        return {}
+    entry, work = _own_entry(request, int(source))
+    return {k: v for k, v in _entry_initial(entry, work).items() if k != "teaching"}
+
+
+@profiles("ENS")
+def logbook_new(request, uai):
+    form = LogbookForm(
+        request.POST or None, taught=viewer(request).taught(), initial=_copied(request)
+    )
+    if request.method == "POST" and form.is_valid():
+        _save_entry(request, form.cleaned_data, None, None)
+        messages.success(request, "Séance enregistrée dans le cahier de textes.")
+        return back(request, "logbook")
+    return _entry_page(request, form, "Nouvelle séance", "Enregistrer la séance")
+
+
+def _own_entry(request, entry_id):
+    """A session of the logbook with its homework, for its author only: as in Pronote, the
+    cahier de textes is the teacher's own (the direction and the vie scolaire read it)."""
+    entry = get_object_or_404(_entries(request), pk=entry_id)
+    require(entry.teacher_id == request.user.pk)
+    work = Homework.objects.for_request(request).filter(entry=entry).first()
+    return entry, work
+
+
+def _entry_initial(entry, work) -> dict:
+    initial = {
+        "teaching": f"{entry.class_group_id}:{entry.subject_id or ''}",
+        "date": entry.date,
+        "title": entry.title,
+        "content": entry.content,
+    }
+    if work is not None:
+        initial |= {"homework": work.description, "due_on": work.due_on, "hand_in": work.hand_in}
+    return initial
+
+
+@profiles("ENS")
+def logbook_entry_edit(request, uai, entry_id):
+    entry, work = _own_entry(request, entry_id)
+    form = LogbookForm(
+        request.POST or None, taught=viewer(request).taught(), initial=_entry_initial(entry, work)
+    )
+    if request.method == "POST" and form.is_valid():
+        if work is not None and not form.cleaned_data["homework"] and work.submissions.exists():
+            form.add_error("homework", "Des élèves ont rendu ce travail : il ne peut être retiré.")
+        else:
+            _save_entry(request, form.cleaned_data, entry, work)
+            messages.success(request, "Séance modifiée.")
+            return back(request, "logbook")
+    return _entry_page(request, form, "Modifier la séance", "Enregistrer les modifications")
+
+
+@profiles("ENS")
+def logbook_entry_delete(request, uai, entry_id):
+    """A confirmation page (GET), then the deletion of the session and its homework (POST)."""
+    entry, work = _own_entry(request, entry_id)
+    handed_in = work.submissions.count() if work is not None else 0
+    if request.method == "POST":
+        with transaction.atomic():
+            if work is not None:
+                work.delete()
+            entry.delete()
+        messages.success(request, "Séance supprimée du cahier de textes.")
+        return back(request, "logbook")
+    return render(
+        request,
+        "logbook/entry_delete.html",
+        {"entry": entry, "work": work, "handed_in": handed_in},
     )
 
 
