@@ -98,8 +98,9 @@ def _hosts_reached_as_the_lab_reaches_them():
     remote._alone = alone
 
 
-# A file the base role writes on every host: present once the lab has been converged.
-CONVERGED_MARK = "/etc/ssh/sshd_config.d/00-preau.conf"
+# A file the base role writes on every host: present once the lab has been converged. Not the
+# SSH drop-in or the sudo rule: bootstrap (lab up) writes those, long before any converge.
+CONVERGED_MARK = "/etc/sysctl.d/90-preau.conf"
 
 
 @pytest.fixture(scope="session")
