@@ -197,6 +197,7 @@ def url_kwargs(s) -> dict:
         "assessment_id": s["assessment"].pk,
         "homework_id": s["homework"].pk,
         "entry_id": s["entry"].pk,
+        "news_id": s["news"].pk,
         "file_id": s["file"].pk,
         "conversation_id": s["conversation"].pk,
         "post_id": s["post"].pk,

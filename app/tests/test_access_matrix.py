@@ -30,7 +30,7 @@ from tests.test_isolation import GLOBAL_URLS, all_patterns
 # authority), agent (ETA), other_teacher (ENS of 4A), shared (ENS of 4A and of a class of B).
 # Objects: those of tests.school.url_kwargs(): the student, the class 5A, the student's absence,
 # the teacher's assessment, logbook session and homework in 5A, the 5A course document, the student's
-# conversation with the teacher, the 5A space thread, a 5A timetable slot.
+# conversation with the teacher, the 5A space thread, a 5A timetable slot, the direction's news item.
 COLUMNS = [
     "admin",
     "teacher",
@@ -79,6 +79,8 @@ spaces                     x   x   x   x   x   .   .   .   .   x   x
 space                      x   x   x   x   x   .   .   .   .   .   .
 space_thread               x   x   x   x   x   .   .   .   .   .   .
 news                       x   x   x   x   x   x   x   x   x   x   x
+news_edit                  x   .   .   .   .   .   .   .   .   .   .
+news_delete                x   .   .   .   .   .   .   .   .   .   .
 links                      x   x   x   x   x   x   x   x   x   x   x
 notifications              x   x   x   x   x   x   x   x   x   x   x
 notification_preferences   x   x   x   x   x   x   x   x   x   x   x

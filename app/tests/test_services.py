@@ -52,6 +52,8 @@ EXPECTED_GET = {
     "logbook_new": {"teacher", "other_teacher"},
     "logbook_entry_edit": {"teacher"},
     "logbook_entry_delete": {"teacher"},
+    "news_edit": {"admin"},
+    "news_delete": {"admin"},
     "logbook_class": {
         "admin",
         "teacher",

@@ -7,7 +7,6 @@ from django.contrib import messages
 from django.db import transaction
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
 from django.utils import timezone
 
 from preau.core.models import ClassGroup
@@ -17,6 +16,7 @@ from preau.ent.access import profiles, require, viewer
 from preau.ent.views.common import (
     PreparedPages,
     back,
+    form_page,
     paginate,
     student_choice,
     visible_class_or_404,
@@ -169,20 +169,6 @@ def _fields(data, *names):
     return {name: data[name] for name in names}
 
 
-def _entry_page(request, form, title, submit):
-    return render(
-        request,
-        "ent/form_page.html",
-        {
-            "form": form,
-            "title": title,
-            "submit": submit,
-            "back_url": reverse("logbook", kwargs={"uai": request.establishment.uai}),
-        },
-        status=400 if request.method == "POST" else 200,
-    )
-
-
 def _copied(request) -> dict:
     """?depuis=ID: a new session starts from one of the teacher's own (a copy to another class
     or group), its class and subject left to choose."""
@@ -202,7 +188,7 @@ def logbook_new(request, uai):
         _save_entry(request, form.cleaned_data, None, None)
         messages.success(request, "Séance enregistrée dans le cahier de textes.")
         return back(request, "logbook")
-    return _entry_page(request, form, "Nouvelle séance", "Enregistrer la séance")
+    return form_page(request, form, "Nouvelle séance", "Enregistrer la séance", "logbook")
 
 
 def _own_entry(request, entry_id):
@@ -239,7 +225,9 @@ def logbook_entry_edit(request, uai, entry_id):
             _save_entry(request, form.cleaned_data, entry, work)
             messages.success(request, "Séance modifiée.")
             return back(request, "logbook")
-    return _entry_page(request, form, "Modifier la séance", "Enregistrer les modifications")
+    return form_page(
+        request, form, "Modifier la séance", "Enregistrer les modifications", "logbook"
+    )
 
 
 @profiles("ENS")

@@ -6,5 +6,7 @@ from preau.news import views
 
 urlpatterns = [
     path("actualites/", views.news, name="news"),
+    path("actualites/<int:news_id>/modifier/", views.news_edit, name="news_edit"),
+    path("actualites/<int:news_id>/supprimer/", views.news_delete, name="news_delete"),
     path("ressources/", views.links, name="links"),
 ]

@@ -4,11 +4,13 @@ import functools
 
 from django.contrib import messages
 from django.db.models import Q
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import formats
 
 from preau.core.prepared import PreparedQuery
 from preau.ent.access import require, viewer
-from preau.ent.views.common import back, paginate
+from preau.ent.views.common import back, form_page, paginate
 from preau.news.forms import LinkForm, NewsForm
 from preau.news.models import NewsItem, ResourceLink
 
@@ -66,6 +68,46 @@ def news(request, uai):
         "news/news.html",
         {"page": paginate(request, visible_news(request), 10), "form": form},
         status=400 if request.method == "POST" else 200,
+    )
+
+
+def _editable_news(request, news_id):
+    """A news item for its author or the direction, who manages the establishment's news."""
+    item = get_object_or_404(NewsItem.objects.for_request(request), pk=news_id)
+    require(item.author_id == request.user.pk or viewer(request).profile == "DIR")
+    return item
+
+
+def news_edit(request, uai, news_id):
+    item = _editable_news(request, news_id)
+    initial = {"title": item.title, "body": item.body, "audience": item.audience}
+    form = NewsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        for field in ("title", "body", "audience"):
+            setattr(item, field, form.cleaned_data[field])
+        item.save(update_fields=["title", "body", "audience"])
+        messages.success(request, "Actualité modifiée.")
+        return back(request, "news")
+    return form_page(request, form, "Modifier l'actualité", "Enregistrer les modifications", "news")
+
+
+def news_delete(request, uai, news_id):
+    """A confirmation page (GET), then the deletion (POST)."""
+    item = _editable_news(request, news_id)
+    if request.method == "POST":
+        item.delete()
+        messages.success(request, "Actualité supprimée.")
+        return back(request, "news")
+    published = formats.date_format(item.published_at, "j F Y")
+    return render(
+        request,
+        "ent/confirm_delete.html",
+        {
+            "title": "Supprimer une actualité",
+            "question": f"Supprimer l'actualité « {item.title} » publiée le {published} ?",
+            "submit": "Supprimer l'actualité",
+            "back_url": reverse("news", kwargs={"uai": uai}),
+        },
     )
 
 

@@ -3,7 +3,8 @@
 from django.core.paginator import Paginator
 from django.db.models import Count, Window
 from django.http import Http404
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from preau.core.models import ClassGroup, ClassMembership, Membership, User
 from preau.core.prepared import PreparedQuery
@@ -102,3 +103,15 @@ def student_choice(request):
 
 def back(request, name, **kwargs):
     return redirect(name, uai=request.establishment.uai, **kwargs)
+
+
+def form_page(request, form, title: str, submit: str, back_name: str, **back_kwargs):
+    """The page of one form (ent/form_page.html), 400 when a POST is refused; its 'Annuler'
+    goes back to the page `back_name`."""
+    back_url = reverse(back_name, kwargs={"uai": request.establishment.uai, **back_kwargs})
+    return render(
+        request,
+        "ent/form_page.html",
+        {"form": form, "title": title, "submit": submit, "back_url": back_url},
+        status=400 if request.method == "POST" else 200,
+    )

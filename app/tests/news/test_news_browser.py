@@ -1,0 +1,46 @@
+"""Browser journey of news authoring (issue #17 item 3), in Debian's Chromium at desktop and
+phone widths, axe-core on every page: the vie scolaire edits its news item, then deletes it
+after a confirmation page."""
+
+import pytest
+
+from preau.news.models import NewsItem
+from tests.conftest import login
+from tests.helpers import WIDTHS, fits, new_page
+from tests.school import make_school
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "mot-de-passe-de-test-2026"
+
+
+@pytest.mark.parametrize("device", WIDTHS)
+def test_author_edits_then_deletes_a_news_item(
+    browser, live_server, transactional_db, check_a11y, device
+):
+    s = make_school(password=PASSWORD)
+    item = NewsItem.objects.create(
+        establishment=s["est"], title="Cross", body="Au stade", author=s["evs"]
+    )
+    page = new_page(browser, live_server, WIDTHS[device])
+    login(page, s["evs"].username, PASSWORD)
+    page.goto(f"/e/{s['est'].uai}/actualites/")
+    # The direction's news item is not the vie scolaire's to change.
+    assert page.get_by_role("link", name=f"Modifier l'actualité « {s['news'].title} »").count() == 0
+    page.get_by_role("link", name="Modifier l'actualité « Cross »").click()
+    page.get_by_label("Titre").fill("")
+    page.get_by_role("button", name="Enregistrer les modifications").click()
+    assert page.get_by_text("Ce champ est obligatoire.").is_visible()
+    page.get_by_label("Titre").fill("Cross du collège")
+    check_a11y(page, f"64-vie-scolaire-modifier-actualite-{device}")
+    page.get_by_role("button", name="Enregistrer les modifications").click()
+    assert page.get_by_text("Actualité modifiée.").is_visible()
+    assert fits(page)
+    check_a11y(page, f"65-vie-scolaire-actualite-modifiee-{device}")
+    page.get_by_role("link", name="Supprimer l'actualité « Cross du collège »").click()
+    assert fits(page)
+    check_a11y(page, f"66-vie-scolaire-supprimer-actualite-{device}")
+    page.get_by_role("button", name="Supprimer l'actualité").click()
+    assert page.get_by_text("Actualité supprimée.").is_visible()
+    assert not NewsItem.objects.filter(pk=item.pk).exists()
+    page.context.close()
