@@ -21,7 +21,7 @@ from preau.core.models import (
 from preau.documents.models import Document
 from preau.ent import files
 from preau.ent.models import Notification
-from preau.grades.models import Assessment, Grade
+from preau.grades.models import Assessment, Grade, GradeChange
 from preau.logbook.models import Homework, LogbookEntry, Submission
 from preau.messaging.models import Conversation, Message, Participant
 from preau.news.models import NewsItem, ResourceLink
@@ -128,6 +128,13 @@ def make_school(key="A", uai="0820021C", password=None) -> dict:
     s["assessment"] = Assessment.objects.create(title="Fractions", date=today, **common)
     Grade.objects.create(assessment=s["assessment"], student=s["student"], value=15)
     Grade.objects.create(assessment=s["assessment"], student=s["other_student"], value=9)
+    GradeChange.objects.create(
+        assessment=s["assessment"],
+        student=s["other_student"],
+        before="8",
+        after="9",
+        changed_by=s["teacher"],
+    )
     entry = s["entry"] = LogbookEntry.objects.create(
         date=today, title="Les fractions", content="Cours", **common
     )

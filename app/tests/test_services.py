@@ -224,7 +224,7 @@ LIST_VIEWS = [
     ("student", "space", {"class_id": "class"}, 8),
     ("student", "notifications", {}, 5),
     ("teacher", "roll_call", {"class_id": "class"}, 8),
-    ("teacher", "assessment", {"assessment_id": "assessment"}, 7),
+    ("teacher", "assessment", {"assessment_id": "assessment"}, 8),  # + its grade changes
     # (assessment: the teacher's current assignments are read to decide who may grade, issue #16)
     # The student's class ids are read first (Viewer.class_ids_of): one cheap query that spares
     # PostgreSQL a bad generic plan.

@@ -65,3 +65,21 @@ class Grade(models.Model):
         if self.value is None:
             return None
         return float(self.value) * 20 / self.assessment.scale
+
+
+class GradeChange(models.Model):
+    """One change of a grade already entered (value, 'abs' or '' when it was removed): who
+    made it, when, before and after, shown with the assessment. Never edited nor deleted."""
+
+    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="+")
+    student = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    before = models.CharField(max_length=12, blank=True)
+    after = models.CharField(max_length=12, blank=True)
+    changed_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    objects = GradeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [models.Index(fields=["assessment", "changed_at"])]

@@ -12,13 +12,14 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
+from preau.core.display import note
 from preau.core.models import ClassGroup
 from preau.core.prepared import PreparedQuery
 from preau.ent.access import guardians_of, profiles, require, viewer
 from preau.ent.notify import notify
 from preau.ent.views.common import PreparedPages, back, class_or_404, student_choice, students_of
 from preau.grades.forms import AssessmentForm
-from preau.grades.models import Assessment, Grade
+from preau.grades.models import Assessment, Grade, GradeChange
 
 
 def report(grades) -> dict:
@@ -139,6 +140,8 @@ def assessment_new(request, uai):
 # Nothing else: Decimal() would also take "nan", "inf", "1e400" or other scripts' digits.
 GRADE = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:\s*/\s*([0-9]+))?", re.ASCII)
 GRADE_MAX_CHARS = 30
+# The assessment page shows its latest grade changes (GradeChange), at most this many.
+HISTORY_SHOWN = 50
 
 
 def _parse_grade(raw: str, scale: int):
@@ -210,6 +213,9 @@ def assessment(request, uai, assessment_id):
         request,
         "grades/assessment.html",
         {
+            "history": GradeChange.objects.for_request(request)
+            .filter(assessment=item)
+            .select_related("student", "changed_by")[:HISTORY_SHOWN],
             "item": item,
             "rows": rows,
             "editable": editable,
@@ -220,10 +226,15 @@ def assessment(request, uai, assessment_id):
     )
 
 
+def _shown(value, absent: bool) -> str:
+    """A grade as the history shows it: "Abs.", "15,5", or "—" (no grade)."""
+    return "Abs." if absent else note(value)
+
+
 @transaction.atomic
 def _save_grades(request, item, students, existing, parsed):
     now = timezone.now()
-    new, changed, touched = [], [], []
+    new, changed, touched, history = [], [], [], []
     for student in students:
         value, absent = parsed[student.pk]
         grade = existing.get(student.pk)
@@ -236,11 +247,22 @@ def _save_grades(request, item, students, existing, parsed):
                 )
                 touched.append(student.pk)
         elif (grade.value, grade.absent) != (value, absent):
+            history.append(
+                GradeChange(
+                    assessment=item,
+                    student=student,
+                    before=_shown(grade.value, grade.absent),
+                    after=_shown(value, absent),
+                    changed_by=request.user,
+                    changed_at=now,
+                )
+            )
             grade.value, grade.absent, grade.updated_at = value, absent, now
             changed.append(grade)
             touched.append(student.pk)
     Grade.objects.bulk_create(new)
     Grade.objects.bulk_update(changed, ["value", "absent", "updated_at"])
+    GradeChange.objects.bulk_create(history)
     if touched:
         parents = [parent for parent, _ in guardians_of(request, touched)]
         subject = (item.subject.label or item.subject.code) if item.subject else ""
