@@ -75,6 +75,7 @@ file_download              x   x   x   x   x   x   x   .   .   .   .
 messages                   x   x   x   x   x   x   x   x   x   x   x
 message_new                x   x   x   x   x   x   x   x   x   x   x
 conversation               .   x   .   x   .   .   .   .   .   .   .
+conversation_hide          .   x   .   x   .   .   .   .   .   .   .
 spaces                     x   x   x   x   x   .   .   .   .   x   x
 space                      x   x   x   x   x   .   .   .   .   .   .
 space_thread               x   x   x   x   x   .   .   .   .   .   .

@@ -92,6 +92,7 @@ EXPECTED_GET = {
     "messages": EVERYONE,
     "message_new": EVERYONE,
     "conversation": {"student", "teacher"},
+    "conversation_hide": {"student", "teacher"},
     "spaces": {"admin", "teacher", "evs", "student", "other_student", "other_teacher"},
     "space": {"admin", "teacher", "evs", "student", "other_student"},
     "space_thread": {"admin", "teacher", "evs", "student", "other_student"},

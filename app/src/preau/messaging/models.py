@@ -36,6 +36,8 @@ class Participant(models.Model):
     )
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     last_read_at = models.DateTimeField(null=True, blank=True)
+    # Deleted for oneself: out of this participant's inbox until a newer message comes.
+    hidden_at = models.DateTimeField(null=True, blank=True)
 
     objects = ParticipantQuerySet.as_manager()
 

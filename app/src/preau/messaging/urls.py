@@ -8,4 +8,9 @@ urlpatterns = [
     path("messagerie/", views.inbox, name="messages"),
     path("messagerie/nouveau/", views.compose, name="message_new"),
     path("messagerie/<int:conversation_id>/", views.conversation, name="conversation"),
+    path(
+        "messagerie/<int:conversation_id>/supprimer/",
+        views.conversation_hide,
+        name="conversation_hide",
+    ),
 ]

@@ -52,6 +52,16 @@ def _conversations(est, user):
     )
 
 
+def _shown(conversations, user):
+    """Those the user has not deleted for themselves, or which had a message since."""
+    my_hidden = Participant.objects.filter(conversation=OuterRef("pk"), user_id=user).values(
+        "hidden_at"
+    )[:1]
+    return conversations.annotate(my_hidden=Subquery(my_hidden)).filter(
+        Q(my_hidden__isnull=True) | Q(my_hidden__lt=F("last_message_at"))
+    )
+
+
 def _participants(est, conversations):
     return (
         Participant.objects.filter(
@@ -64,7 +74,7 @@ def _participants(est, conversations):
 
 # The inbox and a conversation, compiled once (preau.core.prepared), scoped to the establishment
 # and to the conversations the user takes part in.
-INBOX = PreparedPages(_conversations, est=int, user=int)
+INBOX = PreparedPages(lambda est, user: _shown(_conversations(est, user), user), est=int, user=int)
 CONVERSATION = PreparedQuery(
     lambda est, user, pk: _conversations(est, user).filter(pk=pk)[:1], est=int, user=int, pk=int
 )
@@ -211,6 +221,35 @@ def conversation(request, uai, conversation_id):
             "others": [p.user for p in participants if p.user_id != request.user.pk],
         },
         status=400 if request.method == "POST" else 200,
+    )
+
+
+def conversation_hide(request, uai, conversation_id):
+    """Delete a conversation for oneself, after a confirmation page: the others keep it, and a
+    new message brings it back."""
+    item = CONVERSATION.first(
+        est=request.establishment.pk, user=request.user.pk, pk=conversation_id
+    )
+    if item is None:
+        raise Http404
+    if request.method == "POST":
+        now = timezone.now()
+        Participant.objects.filter(conversation=item, user=request.user).update(
+            hidden_at=now, last_read_at=now
+        )
+        invalidate(request)  # the cached dashboard may count it as unread
+        flash.success(request, "Conversation supprimée de votre messagerie.")
+        return back(request, "messages")
+    return render(
+        request,
+        "ent/confirm_delete.html",
+        {
+            "title": "Supprimer une conversation",
+            "question": f"Supprimer la conversation « {item.subject} » de votre messagerie ? "
+            "Les autres participants la gardent ; un nouveau message la fera réapparaître.",
+            "submit": "Supprimer pour moi",
+            "back_url": reverse("conversation", kwargs={"uai": uai, "conversation_id": item.pk}),
+        },
     )
 
 
