@@ -205,6 +205,7 @@ def url_kwargs(s) -> dict:
         "homework_id": s["homework"].pk,
         "entry_id": s["entry"].pk,
         "news_id": s["news"].pk,
+        "document_id": s["document"].pk,
         "file_id": s["file"].pk,
         "conversation_id": s["conversation"].pk,
         "post_id": s["post"].pk,

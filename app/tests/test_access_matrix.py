@@ -71,6 +71,8 @@ timetable_slot_edit        x   .   .   .   .   .   .   .   .   .   .
 timetable_slot_delete      x   .   .   .   .   .   .   .   .   .   .
 documents                  x   x   x   x   x   x   x   x   .   x   x
 document_new               .   x   .   .   .   .   .   .   .   x   x
+document_edit              .   x   .   .   .   .   .   .   .   .   .
+document_delete            .   x   .   .   .   .   .   .   .   .   .
 file_download              x   x   x   x   x   x   x   .   .   .   .
 messages                   x   x   x   x   x   x   x   x   x   x   x
 message_new                x   x   x   x   x   x   x   x   x   x   x

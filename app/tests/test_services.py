@@ -80,6 +80,8 @@ EXPECTED_GET = {
     "timetable_slot_delete": {"admin"},
     "documents": PUPIL_SIDE,
     "document_new": {"teacher", "other_teacher"},
+    "document_edit": {"teacher"},
+    "document_delete": {"teacher"},
     "file_download": {
         "admin",
         "teacher",

@@ -1,15 +1,15 @@
 """Course material per class and subject (downloaded through preau.ent.views.files)."""
 
 from django.contrib import messages
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from preau.core.prepared import PreparedQuery
-from preau.documents.forms import DocumentForm
+from preau.documents.forms import DocumentEditForm, DocumentForm
 from preau.documents.models import Document
 from preau.ent import files
-from preau.ent.access import profiles, viewer
-from preau.ent.views.common import PreparedPages, back
+from preau.ent.access import profiles, require, viewer
+from preau.ent.views.common import PreparedPages, back, form_page
 
 
 def _documents(est):
@@ -72,6 +72,50 @@ def document_new(request, uai):
             "back_url": reverse("documents", kwargs={"uai": uai}),
         },
         status=400 if request.method == "POST" else 200,
+    )
+
+
+def _own_document(request, document_id):
+    """A document for its author only (the teacher's course material, as in Pronote)."""
+    item = get_object_or_404(_documents(request.establishment.pk), pk=document_id)
+    require(item.author_id == request.user.pk)
+    return item
+
+
+@profiles("ENS")
+def document_edit(request, uai, document_id):
+    item = _own_document(request, document_id)
+    initial = {"title": item.title, "description": item.description}
+    form = DocumentEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        item.title, item.description = form.cleaned_data["title"], form.cleaned_data["description"]
+        item.save(update_fields=["title", "description"])
+        messages.success(request, "Document modifié.")
+        return back(request, "documents")
+    return form_page(
+        request, form, "Modifier le document", "Enregistrer les modifications", "documents"
+    )
+
+
+@profiles("ENS")
+def document_delete(request, uai, document_id):
+    """A confirmation page (GET), then the deletion (POST); the stored file goes with the
+    orphans' purge (preau.ent.files.purge_orphans)."""
+    item = _own_document(request, document_id)
+    if request.method == "POST":
+        item.delete()
+        messages.success(request, "Document supprimé.")
+        return back(request, "documents")
+    return render(
+        request,
+        "ent/confirm_delete.html",
+        {
+            "title": "Supprimer un document",
+            "question": f"Supprimer le document « {item.title} » ({item.file.name}) de "
+            f"{item.class_group.name} ? Les élèves ne pourront plus le télécharger.",
+            "submit": "Supprimer le document",
+            "back_url": reverse("documents", kwargs={"uai": uai}),
+        },
     )
 
 
