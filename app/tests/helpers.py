@@ -140,6 +140,7 @@ def new_page(browser, live_server, width):
 def fits(page):
     """The page is no wider than the screen: measured against the width asked for, not
     window.innerWidth, which a phone's browser widens to the content's."""
+    page.wait_for_load_state()  # a page a click has just asked for
     width = page.viewport_size["width"]
     if page.evaluate("document.documentElement.scrollWidth") <= width:
         return True

@@ -23,6 +23,7 @@ def test_teacher_edits_then_deletes_a_session(
     login(page, s["teacher"].username, PASSWORD)
     page.goto(f"/e/{s['est'].uai}/cahier-de-textes/")
     page.get_by_role("link", name="Modifier la séance « Les fractions »").click()
+    page.wait_for_url("**/modifier/")
     assert page.get_by_label("Titre de la séance").input_value() == "Les fractions"
     page.get_by_label("Titre de la séance").fill("Les fractions, suite")
     page.get_by_label("Travail à faire").fill("")
@@ -51,6 +52,7 @@ def test_teacher_edits_then_deletes_a_session(
 
     # Two sessions of that title now: the original (5A, with the hand-in) is deleted.
     page.locator(f"a[href$='/seances/{s['entry'].pk}/supprimer/']").click()
+    page.wait_for_url("**/supprimer/")
     assert page.get_by_text("ainsi que le travail rendu par un élève").is_visible()
     assert fits(page)
     check_a11y(page, f"63-prof-supprimer-seance-{device}")

@@ -22,6 +22,7 @@ def test_pupil_deletes_a_conversation_for_themselves(
     login(page, s["student"].username, PASSWORD)
     page.goto(f"/e/{s['est'].uai}/messagerie/{s['conversation'].pk}/")
     page.get_by_role("link", name="Supprimer cette conversation de ma messagerie").click()
+    page.wait_for_url("**/supprimer/")
     assert page.get_by_text("Les autres participants la gardent").is_visible()
     assert fits(page)
     check_a11y(page, f"68-eleve-supprimer-conversation-{device}")

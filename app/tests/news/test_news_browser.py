@@ -28,6 +28,7 @@ def test_author_edits_then_deletes_a_news_item(
     # The direction's news item is not the vie scolaire's to change.
     assert page.get_by_role("link", name=f"Modifier l'actualité « {s['news'].title} »").count() == 0
     page.get_by_role("link", name="Modifier l'actualité « Cross »").click()
+    page.wait_for_url("**/modifier/")
     page.get_by_label("Titre").fill("")
     page.get_by_role("button", name="Enregistrer les modifications").click()
     assert page.get_by_text("Ce champ est obligatoire.").is_visible()
@@ -38,6 +39,7 @@ def test_author_edits_then_deletes_a_news_item(
     assert fits(page)
     check_a11y(page, f"65-vie-scolaire-actualite-modifiee-{device}")
     page.get_by_role("link", name="Supprimer l'actualité « Cross du collège »").click()
+    page.wait_for_url("**/supprimer/")
     assert fits(page)
     check_a11y(page, f"66-vie-scolaire-supprimer-actualite-{device}")
     page.get_by_role("button", name="Supprimer l'actualité").click()

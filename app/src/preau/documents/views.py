@@ -9,7 +9,7 @@ from preau.documents.forms import DocumentEditForm, DocumentForm
 from preau.documents.models import Document
 from preau.ent import files
 from preau.ent.access import profiles, require, viewer
-from preau.ent.views.common import PreparedPages, back, form_page
+from preau.ent.views.common import PreparedPages, back, confirm_page, form_page
 
 
 def _documents(est):
@@ -106,16 +106,13 @@ def document_delete(request, uai, document_id):
         item.delete()
         messages.success(request, "Document supprimé.")
         return back(request, "documents")
-    return render(
+    return confirm_page(
         request,
-        "ent/confirm_delete.html",
-        {
-            "title": "Supprimer un document",
-            "question": f"Supprimer le document « {item.title} » ({item.file.name}) de "
-            f"{item.class_group.name} ? Les élèves ne pourront plus le télécharger.",
-            "submit": "Supprimer le document",
-            "back_url": reverse("documents", kwargs={"uai": uai}),
-        },
+        "Supprimer un document",
+        f"Supprimer le document « {item.title} » ({item.file.name}) de "
+        f"{item.class_group.name} ? Les élèves ne pourront plus le télécharger.",
+        "Supprimer le document",
+        "documents",
     )
 
 

@@ -12,7 +12,7 @@ from preau.ent import files
 from preau.ent.access import allowed_recipients
 from preau.ent.cache import invalidate
 from preau.ent.notify import notify
-from preau.ent.views.common import PreparedPages, back
+from preau.ent.views.common import PreparedPages, back, confirm_page
 from preau.messaging.forms import ComposeForm, ReplyForm
 from preau.messaging.models import Conversation, Message, Participant
 
@@ -240,16 +240,14 @@ def conversation_hide(request, uai, conversation_id):
         invalidate(request)  # the cached dashboard may count it as unread
         flash.success(request, "Conversation supprimée de votre messagerie.")
         return back(request, "messages")
-    return render(
+    return confirm_page(
         request,
-        "ent/confirm_delete.html",
-        {
-            "title": "Supprimer une conversation",
-            "question": f"Supprimer la conversation « {item.subject} » de votre messagerie ? "
-            "Les autres participants la gardent ; un nouveau message la fera réapparaître.",
-            "submit": "Supprimer pour moi",
-            "back_url": reverse("conversation", kwargs={"uai": uai, "conversation_id": item.pk}),
-        },
+        "Supprimer une conversation",
+        f"Supprimer la conversation « {item.subject} » de votre messagerie ? "
+        "Les autres participants la gardent ; un nouveau message la fera réapparaître.",
+        "Supprimer pour moi",
+        "conversation",
+        conversation_id=item.pk,
     )
 
 

@@ -5,12 +5,11 @@ import functools
 from django.contrib import messages
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
 from django.utils import formats
 
 from preau.core.prepared import PreparedQuery
 from preau.ent.access import require, viewer
-from preau.ent.views.common import back, form_page, paginate
+from preau.ent.views.common import back, confirm_page, form_page, paginate
 from preau.news.forms import LinkForm, NewsForm
 from preau.news.models import NewsItem, ResourceLink
 
@@ -99,15 +98,12 @@ def news_delete(request, uai, news_id):
         messages.success(request, "Actualité supprimée.")
         return back(request, "news")
     published = formats.date_format(item.published_at, "j F Y")
-    return render(
+    return confirm_page(
         request,
-        "ent/confirm_delete.html",
-        {
-            "title": "Supprimer une actualité",
-            "question": f"Supprimer l'actualité « {item.title} » publiée le {published} ?",
-            "submit": "Supprimer l'actualité",
-            "back_url": reverse("news", kwargs={"uai": uai}),
-        },
+        "Supprimer une actualité",
+        f"Supprimer l'actualité « {item.title} » publiée le {published} ?",
+        "Supprimer l'actualité",
+        "news",
     )
 
 

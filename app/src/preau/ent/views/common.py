@@ -115,3 +115,14 @@ def form_page(request, form, title: str, submit: str, back_name: str, **back_kwa
         {"form": form, "title": title, "submit": submit, "back_url": back_url},
         status=400 if request.method == "POST" else 200,
     )
+
+
+def confirm_page(request, title: str, question: str, submit: str, back_name: str, **back_kwargs):
+    """The confirmation asked before a destructive action (ent/confirm_delete.html): the
+    question, a red button posting to the same URL, 'Annuler' back to the page `back_name`."""
+    back_url = reverse(back_name, kwargs={"uai": request.establishment.uai, **back_kwargs})
+    return render(
+        request,
+        "ent/confirm_delete.html",
+        {"title": title, "question": question, "submit": submit, "back_url": back_url},
+    )
