@@ -7,10 +7,6 @@ unit   tests/unit and preau_ops/audit/tests (pytest.ini testpaths): no host need
 app    app/tests: the ENT against a real PostgreSQL and a real browser
 roles  molecule test of every role (systemd containers), promtool tests of the alert rules
 lab    tests/lab: the whole bundle against the lab (real SSH, real converge)
-
-When both roles and lab run (the whole run, CI's), molecule runs beside the lab at the lowest
-priority and its results are shown after the lab's: on 2 cores the lab leaves one partly idle
-(SSH round trips, waits on services), which molecule's 9 minutes fill.
 """
 
 from __future__ import annotations
@@ -26,8 +22,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-
-from rich.markup import escape
 
 from . import console as ui
 from . import system
@@ -176,16 +170,14 @@ def _mirror_ip() -> str:
     return resolve_mirrors()["deb.debian.org"]
 
 
-def _molecule(
-    role: str, name: str, role_dir: Path, env: dict[str, str], nice: int = 0
-) -> tuple[str, bool, float]:
-    """molecule test of one scenario, its log in artifacts/molecule/ (nice: its priority)."""
+def _molecule(role: str, name: str, role_dir: Path, env: dict[str, str]) -> tuple[str, bool, float]:
+    """molecule test of one scenario, its log in artifacts/molecule/."""
     started = time.monotonic()
     log = ARTIFACTS / "molecule" / f"{role}-{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
         code = subprocess.run(
-            ["nice", "-n", str(nice), "molecule", "test", "-s", name],
+            ["molecule", "test", "-s", name],
             cwd=role_dir,
             env=env,
             stdout=out,
@@ -207,19 +199,12 @@ def _scenarios(k: str | None) -> tuple[list[tuple[str, str, Path]], int]:
     return chosen, skipped
 
 
-def _images() -> None:
-    """The Docker engine and the images molecule and the lab boot from (built once, here)."""
+def _molecule_all(k: str | None) -> Counts:
     from .lab import engine, image
 
     client = engine.ensure()
     image.build_bare(client)
     image.build_baked(client)
-
-
-def _molecule_all(k: str | None, nice: int = 0, say: Callable[[str], None] | None = None) -> Counts:
-    """Every scenario -k keeps, MOLECULE_PARALLEL at a time; each result said as it ends."""
-    say = say or ui.console.print
-    _images()
     env = dict(
         os.environ, PREAU_DEBIAN_MIRROR_IP=_mirror_ip(), ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")
     )
@@ -227,20 +212,20 @@ def _molecule_all(k: str | None, nice: int = 0, say: Callable[[str], None] | Non
     passed = failed = 0
     # Two scenarios at a time: each is mostly waiting on dpkg/systemd in its containers.
     with ThreadPoolExecutor(max_workers=MOLECULE_PARALLEL) as pool:
-        futures = [pool.submit(_molecule, *item, env, nice) for item in scenarios]
+        futures = [pool.submit(_molecule, *item, env) for item in scenarios]
         for future in as_completed(futures):
             name, ok, duration = future.result()
             log = ARTIFACTS / "molecule" / f"{name.replace('/', '-')}.log"
             if ok:
                 passed += 1
-                say(f"[green]✓[/] molecule test {name} [dim]({duration:.0f} s)[/]")
+                ui.console.print(f"[green]✓[/] molecule test {name} [dim]({duration:.0f} s)[/]")
             else:
                 failed += 1
-                say(
+                ui.console.print(
                     f"[red]✗ molecule test {name}[/] ({duration:.0f} s), "
-                    f"log {log.relative_to(ROOT)}; last lines:\n"
-                    + escape("\n".join(log.read_text().splitlines()[-30:]))
+                    f"log {log.relative_to(ROOT)}; last lines:"
                 )
+                ui.console.print("\n".join(log.read_text().splitlines()[-30:]), markup=False)
     return passed, failed, skipped
 
 
@@ -301,59 +286,22 @@ def _stop_after_lint(rest: list[str], summary: ui.Summary) -> None:
     )
 
 
-def _roles_beside_lab(k: str | None, summary: ui.Summary) -> Counts:
-    """The roles suite while the lab suite runs, at the lowest CPU priority (nice 19, and the
-    lab's hosts weigh more: preau_ops/lab/hosts.py) so that it takes only what the lab leaves:
-    each is mostly waiting on SSH, dpkg and systemd. Its results are shown after the lab's
-    (the lab's pytest owns the terminal meanwhile). Returns the lab's counts."""
-    _system_packages()
-    _images()  # once, before either suite boots a container from them
-    said: list[str] = []
-    started = time.monotonic()
-    ui.console.print("[dim]roles: molecule runs beside the lab (nice 19), results after it[/]")
-    with ThreadPoolExecutor(max_workers=1) as background:
-        roles = background.submit(
-            lambda: _add(_molecule_all(k, nice=19, say=said.append), _promtool(k))
-        )
-        lab_started = time.monotonic()
-        lab = _lab(k, summary)
-        lab_seconds = time.monotonic() - lab_started
-        counts = roles.result()
-    ui.console.rule("[bold]roles[/] (ran beside the lab)")
-    for line in said:
-        ui.console.print(line)
-    _add_row(summary, "roles", counts, time.monotonic() - started)
-    _add_row(summary, "lab", lab, lab_seconds)
-    return _add(counts, lab)
-
-
-def _add_row(summary: ui.Summary, suite: str, counts: Counts, seconds: float) -> None:
-    passed, failed, skipped = counts
-    summary.add(
-        suite,
-        "failed" if failed else "ok",
-        f"{passed} passed, {failed} failed, {skipped} skipped in {seconds:.0f} s",
-    )
-
-
 def run(suites: list[str], k: str | None = None, keep_going: bool = False) -> int:
-    """Run the chosen suites (all by default) in SUITES' order; 0 when all passed. The roles
-    suite runs beside the lab when both are chosen (the whole run: CI's 30 min budget)."""
+    """Run the chosen suites (all by default) in SUITES' order; 0 when all passed."""
     chosen = _chosen(suites)
     summary = ui.Summary("deploy.py test")
     totals: Counts = (0, 0, 0)
-    beside = "roles" in chosen and "lab" in chosen
     for index, suite in enumerate(chosen):
-        if beside and suite == "roles":
-            continue  # run with the lab
         started = time.monotonic()
-        if beside and suite == "lab":
-            totals = _add(totals, _roles_beside_lab(k, summary))
-            continue
         counts = RUNNERS[suite](k, summary)
         totals = _add(totals, counts)
-        _add_row(summary, suite, counts, time.monotonic() - started)
-        failed = counts[1]
+        passed, failed, skipped = counts
+        summary.add(
+            suite,
+            "failed" if failed else "ok",
+            f"{passed} passed, {failed} failed, {skipped} skipped "
+            f"in {time.monotonic() - started:.0f} s",
+        )
         rest = chosen[index + 1 :]
         if suite == "lint" and failed and rest and not keep_going:
             _stop_after_lint(rest, summary)

@@ -237,10 +237,6 @@ def _run_container(host: LabHost, hosts: list[LabHost], tag: str, mirrors: dict[
         "--cap-add",
         "NET_ADMIN",
         "--cgroupns=host",
-        # 4x the CPU weight of other containers (molecule's, when the roles suite runs beside
-        # the lab: preau_ops/testing.py): the lab's timings are those of a machine of its own.
-        "--cpu-shares",
-        "4096",
         "-v",
         "/sys/fs/cgroup:/sys/fs/cgroup:rw",
         "--tmpfs",

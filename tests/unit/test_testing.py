@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 
 import pytest
 
@@ -111,49 +110,3 @@ def test_k_keeps_the_tools_it_names(tools, capsys):
 def test_an_unknown_suite_is_refused():
     with pytest.raises(OpsError, match="unknown test suite"):
         testing.run(["lint", "style"])
-
-
-@pytest.fixture
-def slow_suites(monkeypatch):
-    """The roles and lab suites' parts replaced by recorders of when each ran and ended."""
-    events = []
-
-    def lab(k, summary):
-        events.append("lab starts")
-        time.sleep(0.2)
-        events.append("lab ends")
-        return 5, 0, 0
-
-    def molecule_all(k, nice=0, say=None):
-        events.append(f"molecule starts, nice {nice}")
-        (say or print)("✓ molecule test base/default")
-        time.sleep(0.05)
-        events.append("molecule ends")
-        return 9, 0, 0
-
-    monkeypatch.setattr(testing, "_system_packages", lambda: None)
-    monkeypatch.setattr(testing, "_images", lambda: events.append("images"))
-    monkeypatch.setattr(testing, "_lab", lab)
-    monkeypatch.setitem(testing.RUNNERS, "lab", lab)
-    monkeypatch.setattr(testing, "_molecule_all", molecule_all)
-    monkeypatch.setattr(testing, "_promtool", lambda k: (1, 0, 0))
-    return events
-
-
-def test_roles_run_beside_the_lab_at_the_lowest_priority_once_the_images_are_built(
-    slow_suites, capsys
-):
-    assert testing.run(["roles", "lab"]) == 0
-    assert slow_suites[0] == "images"
-    assert set(slow_suites[1:3]) == {"lab starts", "molecule starts, nice 19"}
-    assert slow_suites.index("molecule ends") < slow_suites.index("lab ends")
-    out = capsys.readouterr().out
-    # the roles' results come after the lab's, in one block; both suites in the summary
-    assert out.index("✓ molecule test base/default") > out.index("roles")
-    assert "10 passed, 0 failed" in out and "5 passed, 0 failed" in out
-    assert out.rstrip().endswith("15 passed, 0 failed, 0 skipped")
-
-
-def test_roles_alone_run_in_the_foreground_at_normal_priority(slow_suites):
-    assert testing.run(["roles"]) == 0
-    assert "molecule starts, nice 0" in slow_suites and "lab starts" not in slow_suites
