@@ -56,6 +56,8 @@ student_attendance         x   x   x   x   .   x   .   .   .   .   .
 grades                     x   x   x   x   x   x   x   x   .   x   x
 assessment_new             .   x   .   .   .   .   .   .   .   x   x
 assessment                 x   x   x   .   .   .   .   .   .   .   .
+assessment_edit            .   x   .   .   .   .   .   .   .   .   .
+assessment_delete          .   x   .   .   .   .   .   .   .   .   .
 class_grades               x   x   x   .   .   .   .   .   .   .   .
 logbook                    x   x   x   x   x   x   x   x   .   x   x
 logbook_new                .   x   .   .   .   .   .   .   .   x   x

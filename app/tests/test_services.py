@@ -47,6 +47,8 @@ EXPECTED_GET = {
     "grades": PUPIL_SIDE,
     "assessment_new": {"teacher", "other_teacher"},
     "assessment": {"admin", "teacher", "evs"},
+    "assessment_edit": {"teacher"},
+    "assessment_delete": {"teacher"},
     "class_grades": {"admin", "teacher", "evs"},
     "logbook": PUPIL_SIDE,
     "logbook_new": {"teacher", "other_teacher"},

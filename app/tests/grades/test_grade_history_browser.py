@@ -1,8 +1,10 @@
 """Browser journey of the grade history (issue #17 item 3), in Debian's Chromium at desktop and
-phone widths, axe-core on every page: the teacher corrects a grade, the history shows it."""
+phone widths, axe-core on every page: the teacher corrects a grade, the history shows it; the
+teacher edits an assessment (a scale below a grade refused), then deletes it."""
 
 import pytest
 
+from preau.grades.models import Assessment
 from tests.conftest import login
 from tests.helpers import WIDTHS, fits, new_page
 from tests.school import make_school
@@ -30,4 +32,32 @@ def test_teacher_corrects_a_grade_and_reads_the_history(
     assert row.get_by_text("17", exact=True).is_visible()
     assert fits(page)
     check_a11y(page, f"67-prof-historique-notes-{device}")
+    page.context.close()
+
+
+@pytest.mark.parametrize("device", WIDTHS)
+def test_teacher_edits_then_deletes_an_assessment(
+    browser, live_server, transactional_db, check_a11y, device
+):
+    s = make_school(password=PASSWORD)
+    page = new_page(browser, live_server, WIDTHS[device])
+    login(page, s["teacher"].username, PASSWORD)
+    page.goto(f"/e/{s['est'].uai}/notes/evaluations/{s['assessment'].pk}/")
+    page.get_by_role("link", name="Modifier l'évaluation").click()
+    page.wait_for_url("**/modifier/")
+    page.get_by_label("Noté sur").fill("10")
+    page.get_by_role("button", name="Enregistrer les modifications").click()
+    assert page.get_by_text("Une note saisie (15) dépasse ce barème.").is_visible()
+    check_a11y(page, f"72-prof-modifier-evaluation-erreur-{device}")
+    page.get_by_label("Noté sur").fill("20")
+    page.get_by_label("Intitulé").fill("Fractions (bilan)")
+    page.get_by_role("button", name="Enregistrer les modifications").click()
+    assert page.get_by_role("heading", name="Fractions (bilan) – 5A").is_visible()
+    page.get_by_role("link", name="Supprimer l'évaluation").click()
+    page.wait_for_url("**/supprimer/")
+    assert fits(page)
+    check_a11y(page, f"73-prof-supprimer-evaluation-{device}")
+    page.get_by_role("button", name="Supprimer l'évaluation").click()
+    assert page.get_by_text("Évaluation supprimée avec ses notes.").is_visible()
+    assert not Assessment.objects.filter(pk=s["assessment"].pk).exists()
     page.context.close()

@@ -5,7 +5,9 @@ from preau.core.forms import AccessibleForm
 from preau.ent.forms import DateInput, TeachingChoiceField
 
 
-class AssessmentForm(AccessibleForm):
+class AssessmentEditForm(AccessibleForm):
+    """What the grading teacher changes of an assessment."""
+
     title = forms.CharField(label="Intitulé", max_length=200)
     date = forms.DateField(label="Date", widget=DateInput(), initial=timezone.localdate)
     coefficient = forms.DecimalField(
@@ -13,6 +15,8 @@ class AssessmentForm(AccessibleForm):
     )
     scale = forms.IntegerField(label="Noté sur", min_value=1, max_value=100, initial=20)
 
+
+class AssessmentForm(AssessmentEditForm):
     def __init__(self, *args, taught=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields = {"teaching": TeachingChoiceField(taught), **self.fields}

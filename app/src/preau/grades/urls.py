@@ -8,5 +8,15 @@ urlpatterns = [
     path("notes/", views.grades, name="grades"),
     path("notes/nouvelle/", views.assessment_new, name="assessment_new"),
     path("notes/evaluations/<int:assessment_id>/", views.assessment, name="assessment"),
+    path(
+        "notes/evaluations/<int:assessment_id>/modifier/",
+        views.assessment_edit,
+        name="assessment_edit",
+    ),
+    path(
+        "notes/evaluations/<int:assessment_id>/supprimer/",
+        views.assessment_delete,
+        name="assessment_delete",
+    ),
     path("notes/classes/<int:class_id>/", views.class_grades, name="class_grades"),
 ]

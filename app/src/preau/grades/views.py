@@ -17,8 +17,16 @@ from preau.core.models import ClassGroup
 from preau.core.prepared import PreparedQuery
 from preau.ent.access import guardians_of, profiles, require, viewer
 from preau.ent.notify import notify
-from preau.ent.views.common import PreparedPages, back, class_or_404, student_choice, students_of
-from preau.grades.forms import AssessmentForm
+from preau.ent.views.common import (
+    PreparedPages,
+    back,
+    class_or_404,
+    confirm_page,
+    form_page,
+    student_choice,
+    students_of,
+)
+from preau.grades.forms import AssessmentEditForm, AssessmentForm
 from preau.grades.models import Assessment, Grade, GradeChange
 
 
@@ -132,6 +140,66 @@ def assessment_new(request, uai):
             "back_url": reverse("grades", kwargs={"uai": uai}),
         },
         status=400 if request.method == "POST" else 200,
+    )
+
+
+def _graded_assessment(request, assessment_id):
+    """An assessment for the teacher who grades it: assigned to its class and subject this
+    school year, as for its grid."""
+    item = ASSESSMENT.first(est=request.establishment.pk, pk=assessment_id)
+    if item is None:
+        raise Http404
+    require(viewer(request).may_grade(item.class_group_id, item.subject_id))
+    return item
+
+
+EDITED = ("title", "date", "coefficient", "scale")
+
+
+@profiles("ENS")
+def assessment_edit(request, uai, assessment_id):
+    item = _graded_assessment(request, assessment_id)
+    form = AssessmentEditForm(
+        request.POST or None, initial={field: getattr(item, field) for field in EDITED}
+    )
+    if request.method == "POST" and form.is_valid():
+        grades = Grade.objects.for_request(request).filter(assessment=item)
+        top = grades.aggregate(top=Max("value"))["top"]
+        if top is not None and top > form.cleaned_data["scale"]:
+            form.add_error("scale", f"Une note saisie ({note(top)}) dépasse ce barème.")
+        else:
+            for field in EDITED:
+                setattr(item, field, form.cleaned_data[field])
+            item.save(update_fields=list(EDITED))
+            messages.success(request, "Évaluation modifiée.")
+            return back(request, "assessment", assessment_id=item.pk)
+    return form_page(
+        request,
+        form,
+        "Modifier l'évaluation",
+        "Enregistrer les modifications",
+        "assessment",
+        assessment_id=item.pk,
+    )
+
+
+@profiles("ENS")
+def assessment_delete(request, uai, assessment_id):
+    """A confirmation page saying how many grades go with it (GET), then the deletion (POST)."""
+    item = _graded_assessment(request, assessment_id)
+    if request.method == "POST":
+        item.delete()
+        messages.success(request, "Évaluation supprimée avec ses notes.")
+        return back(request, "grades")
+    count = Grade.objects.for_request(request).filter(assessment=item).count()
+    return confirm_page(
+        request,
+        "Supprimer une évaluation",
+        f"Supprimer l'évaluation « {item.title} » de {item.class_group.name} et ses notes "
+        f"({count}) ? Les élèves et les familles ne la verront plus.",
+        "Supprimer l'évaluation",
+        "assessment",
+        assessment_id=item.pk,
     )
 
 
