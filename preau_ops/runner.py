@@ -408,6 +408,7 @@ class FabricSession(_Runner):
 
         connection = self._connection(target)
         options = {"hide": True, "warn": True, "in_stream": False, "timeout": seconds}
+        started = time.monotonic()
         try:
             if sudo and target.user != "root":
                 done = connection.sudo(f"sh -c {shlex.quote(command)}", **options)
@@ -415,6 +416,10 @@ class FabricSession(_Runner):
                 done = connection.run(command, **options)
         except CommandTimedOut as exc:
             raise TimeoutError from exc
+        if done.return_code == -1 and time.monotonic() - started >= seconds:
+            # Killed by invoke's timer, whose thread had not ended when the closed channel
+            # returned: no exit status (-1) and no CommandTimedOut (seen through a bastion).
+            raise TimeoutError
         return int(done.return_code), str(done.stdout), str(done.stderr)
 
 

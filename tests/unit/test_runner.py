@@ -132,13 +132,15 @@ def test_fabric_connection_goes_through_the_bastion(tmp_path):
 class FakeFabric:
     """The boundary: what a Fabric Connection answers."""
 
-    def __init__(self, rc=0, stdout="", stderr="", raises=None):
+    def __init__(self, rc=0, stdout="", stderr="", raises=None, delay=0.0):
         self.answer = SimpleNamespace(return_code=rc, stdout=stdout, stderr=stderr)
         self.raises = raises
+        self.delay = delay
         self.calls = []
 
     def run(self, command, **options):
         self.calls.append(("run", command, options))
+        time.sleep(self.delay)
         if self.raises:
             raise self.raises
         return self.answer
@@ -187,6 +189,18 @@ def test_a_timed_out_command_says_so():
     fake = FakeFabric(raises=CommandTimedOut(SimpleNamespace(), 7))
     with pytest.raises(OpsError, match=r"app1: `sleep 60` timed out after 7 s"):
         fabric_session(fake).run("app1", "sleep 60", sudo=False, timeout=7)
+
+
+def test_a_command_killed_at_its_timeout_without_invoke_saying_so_is_a_timeout():
+    """invoke may hand back the killed command (no exit status: -1) instead of raising
+    CommandTimedOut when its timer thread is still finishing (test_12 on prodlike, under load:
+    'app1: `sleep 30` failed (-1)')."""
+    fake = FakeFabric(rc=-1, delay=0.3)
+    with pytest.raises(OpsError, match=r"app1: `sleep 30` timed out after 0.2 s"):
+        fabric_session(fake).run("app1", "sleep 30", sudo=False, timeout=0.2)
+    quick = FakeFabric(rc=-1)  # no exit status before the timeout: a failure, not a timeout
+    with pytest.raises(OpsError, match=r"failed \(-1\)"):
+        fabric_session(quick).run("app1", "true", sudo=False, timeout=5)
 
 
 def test_an_ssh_failure_names_host_and_address():
