@@ -19,7 +19,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,12 @@ from .errors import OpsError
 from .paths import ARTIFACTS, ROOT
 
 SUITES = ("lint", "unit", "app", "roles", "lab")
+# When both are chosen, the app suite runs beside this one, its output in a log shown when it
+# ends: they share nothing but the CPU, and each leaves it half idle on its own (the app
+# suite is one pytest process, one core; molecule mostly waits on dpkg and systemd in its
+# containers). On 2 cores this hides the app suite's ~160 s behind the roles'.
+APP_BESIDE = "roles"
+SHOWN_TAIL = 15  # last lines of the app suite's log shown when it ends
 MOLECULE_PARALLEL = int(os.environ.get("PREAU_MOLECULE_PARALLEL", "2"))
 FIRST_ERRORS = 20  # lines of a failing lint tool's output shown
 
@@ -122,16 +128,25 @@ def _lint(k: str | None, summary: ui.Summary) -> Counts:
 # ------------------------------------------------------------------------------ pytest
 
 
-def _pytest(args: list[str], cwd: Path, name: str, k: str | None) -> Counts:
-    """Run pytest; return (passed, failed, skipped) read from its JUnit report."""
+def _pytest(
+    args: list[str], cwd: Path, name: str, k: str | None, log: Path | None = None
+) -> Counts:
+    """Run pytest, its output on the terminal or in `log`; return (passed, failed, skipped)
+    read from its JUnit report."""
     report = ARTIFACTS / "junit" / f"{name}.xml"
     report.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pytest", *args, f"--junitxml={report}"]
     command += ["-p", "no:cacheprovider"]
     if k:
         command += ["-k", k]
-    ui.console.rule(f"[bold]{name}[/]")
-    code = subprocess.run(command, cwd=cwd, check=False).returncode
+    if log is None:
+        ui.console.rule(f"[bold]{name}[/]")
+        code = subprocess.run(command, cwd=cwd, check=False).returncode
+    else:
+        with open(log, "w") as out:
+            code = subprocess.run(
+                command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, check=False
+            ).returncode
     if not report.exists():
         return 0, 1, 0
     root = ET.parse(report).getroot()
@@ -152,9 +167,9 @@ def _unit(k: str | None, summary: ui.Summary) -> Counts:
     return _pytest(["-q"], ROOT, "unit", k)
 
 
-def _app(k: str | None, summary: ui.Summary) -> Counts:
+def _app(k: str | None, summary: ui.Summary, log: Path | None = None) -> Counts:
     _system_packages()
-    return _pytest(["-q"], ROOT / "app", "app", k)
+    return _pytest(["-q"], ROOT / "app", "app", k, log)
 
 
 def _lab(k: str | None, summary: ui.Summary) -> Counts:
@@ -286,26 +301,58 @@ def _stop_after_lint(rest: list[str], summary: ui.Summary) -> None:
     )
 
 
+def _report(suite: str, counts: Counts, started: float, summary: ui.Summary) -> None:
+    passed, failed, skipped = counts
+    summary.add(
+        suite,
+        "failed" if failed else "ok",
+        f"{passed} passed, {failed} failed, {skipped} skipped "
+        f"in {time.monotonic() - started:.0f} s",
+    )
+
+
+def _start_app_beside(k: str | None, pool: ThreadPoolExecutor) -> Future[Counts]:
+    log = ARTIFACTS / "app.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    _system_packages()  # its progress line on the terminal, before the suite goes quiet
+    ui.console.print(
+        f"[bold]app[/] runs beside {APP_BESIDE}, its output in {log.relative_to(ROOT)}"
+    )
+    return pool.submit(_app, k, ui.Summary("app"), log)
+
+
+def _end_app_beside(future: Future[Counts]) -> Counts:
+    counts = future.result()
+    ui.console.rule(f"[bold]app[/] (ran beside {APP_BESIDE})")
+    lines = (ARTIFACTS / "app.log").read_text().splitlines()
+    ui.console.print("\n".join(lines[-SHOWN_TAIL:]), markup=False)
+    return counts
+
+
 def run(suites: list[str], k: str | None = None, keep_going: bool = False) -> int:
-    """Run the chosen suites (all by default) in SUITES' order; 0 when all passed."""
+    """Run the chosen suites (all by default) in SUITES' order, the app suite beside the
+    roles when both are chosen; 0 when all passed."""
     chosen = _chosen(suites)
     summary = ui.Summary("deploy.py test")
     totals: Counts = (0, 0, 0)
-    for index, suite in enumerate(chosen):
-        started = time.monotonic()
-        counts = RUNNERS[suite](k, summary)
-        totals = _add(totals, counts)
-        passed, failed, skipped = counts
-        summary.add(
-            suite,
-            "failed" if failed else "ok",
-            f"{passed} passed, {failed} failed, {skipped} skipped "
-            f"in {time.monotonic() - started:.0f} s",
-        )
-        rest = chosen[index + 1 :]
-        if suite == "lint" and failed and rest and not keep_going:
-            _stop_after_lint(rest, summary)
-            break
+    app: tuple[Future[Counts], float] | None = None  # the app suite beside, when it started
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for index, suite in enumerate(chosen):
+            started = time.monotonic()
+            if suite == "app" and APP_BESIDE in chosen:
+                app = _start_app_beside(k, pool), started
+                continue
+            counts = RUNNERS[suite](k, summary)
+            totals = _add(totals, counts)
+            _report(suite, counts, started, summary)
+            if suite == APP_BESIDE and app is not None:
+                app_counts = _end_app_beside(app[0])
+                totals = _add(totals, app_counts)
+                _report("app", app_counts, app[1], summary)
+            rest = chosen[index + 1 :]
+            if suite == "lint" and counts[1] and rest and not keep_going:
+                _stop_after_lint(rest, summary)
+                break
     summary.show()
     passed, failed, skipped = totals
     print(f"{passed} passed, {failed} failed, {skipped} skipped", flush=True)

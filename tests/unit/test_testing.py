@@ -110,3 +110,31 @@ def test_k_keeps_the_tools_it_names(tools, capsys):
 def test_an_unknown_suite_is_refused():
     with pytest.raises(OpsError, match="unknown test suite"):
         testing.run(["lint", "style"])
+
+
+def test_the_app_suite_runs_beside_the_roles_and_both_are_counted(monkeypatch, capsys):
+    """The app suite starts before the roles and is still running while they run; its result,
+    failures included, is in the totals and its log's last lines are shown."""
+    import threading
+
+    app_running = threading.Event()
+    roles_done = threading.Event()
+
+    def app(k, summary, log=None):
+        app_running.set()
+        assert roles_done.wait(5), "the app suite did not run beside the roles"
+        log.write_text("app line 1\n3 passed, 1 failed in 1.00s\n")
+        return 3, 1, 0
+
+    def roles(k, summary):
+        assert app_running.wait(5), "the roles started before the app suite"
+        roles_done.set()
+        return 2, 0, 0
+
+    monkeypatch.setattr(testing, "_app", app)
+    monkeypatch.setattr(testing, "_system_packages", lambda: None)
+    monkeypatch.setitem(testing.RUNNERS, "roles", roles)
+    assert testing.run(["app", "roles"]) == 1
+    out = capsys.readouterr().out
+    assert "app runs beside roles" in out and "3 passed, 1 failed in 1.00s" in out
+    assert out.splitlines()[-1] == "5 passed, 1 failed, 0 skipped"
