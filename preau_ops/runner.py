@@ -428,6 +428,14 @@ class Sessions(_Runner):
         from pyinfra.api.connect import disconnect_all
 
         disconnect_all(self.state)
+        # pyinfra's SSH connector leaves its paramiko client open on disconnect: closed here,
+        # or each session leaks a connection per host, and through the bastion a ProxyCommand
+        # whose transport thread spins at 100 % CPU once the proxy process has ended (paramiko
+        # takes its EOF for "no data yet"): seen burning a core through the lab suite.
+        for phost in self.state.activated_hosts:
+            client = getattr(phost.connector, "client", None)
+            if client is not None:
+                client.close()
 
     def _execute(
         self, target: Host, command: str, sudo: bool, seconds: float
@@ -515,9 +523,14 @@ class FabricSession(_Runner):
         return self
 
     def close(self) -> None:
+        """Close every connection, and the bastion's behind it: Fabric's close() leaves a
+        gateway connection open (its transport thread and an sshd on the bastion each)."""
         for connection in self._connections.values():
-            with contextlib.suppress(Exception):
-                connection.close()
+            opened = connection
+            while opened is not None and not isinstance(opened, str):  # a str: ProxyCommand
+                with contextlib.suppress(Exception):
+                    opened.close()
+                opened = getattr(opened, "gateway", None)
         self._connections.clear()
 
     def _execute(

@@ -154,3 +154,29 @@ def test_the_bastion_is_the_only_way_in(platform):
         others = sorted(f"{h.address}:{h.port}" for h in platform.hosts.values() if h != bastion)
         assert sorted(re.findall(r"^permitopen (.*)$", settings, re.M)[0].split()) == others
         assert "allowtcpforwarding no" in sessions.run("db", "sshd -T").stdout
+
+
+def _ssh_threads() -> int:
+    """paramiko connections open in this process (each has its transport thread)."""
+    import threading
+
+    import paramiko
+
+    return sum(isinstance(thread, paramiko.Transport) for thread in threading.enumerate())
+
+
+def test_a_closed_session_leaves_no_connection_open(jumped):
+    """Through the bastion, a pyinfra session left its paramiko clients open (whose
+    ProxyCommand threads then spun at 100 % CPU once their proxy had ended) and a Fabric
+    session its connection to the bastion: the lab suite burnt a core on them."""
+    before = _ssh_threads()
+    db = jumped.hosts_in("db")[0]
+    with runner.session(jumped, [db, runner.bastion(jumped)]) as sessions:
+        sessions.run(db, "true")
+    with runner.FabricSession(db, jumped) as session:
+        session.run(db, "true")
+        assert _ssh_threads() >= before + 2, "the Fabric session is not through the bastion"
+    deadline = time.monotonic() + 5
+    while _ssh_threads() > before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _ssh_threads() == before

@@ -153,6 +153,45 @@ def test_fabric_connection_goes_through_the_bastion(tmp_path):
     assert runner.fabric_connection(inv.hosts["lb"], inv).gateway is None
 
 
+def test_closing_a_fabric_session_closes_the_bastion_connection_too():
+    """Fabric's close() leaves the gateway open: each session leaked a connection to the
+    bastion (a transport thread here, an sshd there) before the session closed it itself."""
+    closed = []
+
+    class Opened:
+        def __init__(self, name, gateway=None):
+            self.name, self.gateway = name, gateway
+
+        def close(self):
+            closed.append(self.name)
+
+    inv = make_inventory(bastion=True)
+    session = runner.FabricSession(inv.hosts["app1"], inv)
+    session._connections["app1"] = Opened("app1", gateway=Opened("bastion"))
+    session.close()
+    assert closed == ["app1", "bastion"]
+
+
+def test_closing_pyinfra_sessions_closes_their_ssh_clients(monkeypatch):
+    """pyinfra's disconnect leaves the paramiko client open: through a bastion its
+    ProxyCommand's thread then spins once the proxy has ended (a core burnt in the lab)."""
+    import pyinfra.api.connect
+
+    closed = []
+    client = SimpleNamespace(close=lambda: closed.append("client"))
+    state = SimpleNamespace(
+        activated_hosts=[
+            SimpleNamespace(connector=SimpleNamespace(client=client)),
+            SimpleNamespace(connector=SimpleNamespace(client=None)),
+        ]
+    )
+    monkeypatch.setattr(pyinfra.api.connect, "disconnect_all", lambda s: closed.append("pyinfra"))
+    sessions = runner.Sessions(make_inventory(), [], allow_unreachable=False)
+    sessions.state = state
+    sessions.close()
+    assert closed == ["pyinfra", "client"]
+
+
 # ------------------------------------------------------------------------ running, checks
 
 
