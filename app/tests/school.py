@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from preau.attendance.models import Absence
+from preau.attendance.models import Absence, Incident
 from preau.core.models import (
     ClassGroup,
     ClassMembership,
@@ -124,6 +124,16 @@ def make_school(key="A", uai="0820021C", password=None) -> dict:
         recorded_by=s["teacher"],
         date=today,
         start=dt.time(8, 0),
+    )
+    s["incident"] = Incident.objects.create(
+        establishment=est,
+        student=s["student"],
+        class_group=s["class"],
+        kind=Incident.Kind.EXCLUSION,
+        date=today,
+        start=dt.time(8, 0),
+        reason="Bavardages répétés",
+        recorded_by=s["teacher"],
     )
     s["assessment"] = Assessment.objects.create(title="Fractions", date=today, **common)
     Grade.objects.create(assessment=s["assessment"], student=s["student"], value=15)

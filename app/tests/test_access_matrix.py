@@ -52,6 +52,7 @@ roll_call                  x   x   x   .   .   .   .   .   .   .   .
 absence_justify            .   .   .   .   .   x   .   .   .   .   .
 absence_validate           .   .   .   .   .   .   .   .   .   .   .
 roll_call_reminder         .   .   .   .   .   .   .   .   .   .   .
+incident_new               x   x   x   .   .   .   .   .   .   .   .
 student_attendance         x   x   x   x   .   x   .   .   .   .   .
 grades                     x   x   x   x   x   x   x   x   .   x   x
 assessment_new             .   x   .   .   .   .   .   .   .   x   x

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from preau.attendance.models import Absence
+from preau.attendance.models import Absence, Incident
 from preau.core.models import ClassMembership, Membership, ParentLink, User
 from preau.documents.models import Document
 from preau.ent.models import Notification
@@ -43,6 +43,7 @@ EXPECTED_GET = {
     "absence_justify": {"parent"},
     "absence_validate": set(),
     "roll_call_reminder": set(),
+    "incident_new": {"admin", "teacher", "evs"},
     "student_attendance": {"admin", "teacher", "evs", "student", "parent"},
     "grades": PUPIL_SIDE,
     "assessment_new": {"teacher", "other_teacher"},
@@ -153,6 +154,15 @@ def _bulk_rows(s, n=25):
             recorded_by=s["teacher"],
             status="submitted",
         )
+        Incident.objects.create(
+            establishment=est,
+            student=s["student"] if i % 2 else student,
+            class_group=s["class"],
+            kind="exclusion" if i % 2 else "infirmary",
+            date=today,
+            start=dt.time(10),
+            recorded_by=s["evs"],
+        )
         Absence.objects.create(
             establishment=est,
             student=s["student"],
@@ -214,7 +224,11 @@ LIST_VIEWS = [
     ("teacher", "establishment_home", {}, 9),
     ("evs", "establishment_home", {}, 7),
     ("parent", "attendance", {}, 6),
-    ("evs", "attendance", {}, 7),  # + the lessons without roll call, half-days per class
+    # + the lessons without roll call, half-days per class, the day's exclusions and infirmary
+    ("evs", "attendance", {}, 8),
+    ("parent", "student_attendance", {"user_id": "student"}, 8),
+    ("teacher", "incident_new", {"class_id": "class"}, 8),
+    ("evs", "incident_new", {"class_id": "class"}, 8),
     ("teacher", "attendance", {}, 6),
     ("student", "grades", {}, 4),
     ("teacher", "grades", {}, 6),

@@ -7,8 +7,9 @@ import datetime as dt
 import zoneinfo
 
 import pytest
+from django.utils import timezone
 
-from preau.attendance.models import Absence
+from preau.attendance.models import Absence, Incident
 from preau.ent import notify as notify_module
 from preau.ent.models import Notification
 from tests.conftest import login
@@ -176,3 +177,63 @@ def test_every_attendance_page_fits_a_phone(browser, live_server, school, check_
             assert fits(page), (who, path, page.evaluate("document.documentElement.scrollWidth"))
             check_a11y(page, f"58-vie-scolaire-{who}-{n}-telephone")
         page.context.close()
+
+
+@pytest.mark.parametrize("device", WIDTHS)
+def test_exclusion_and_infirmary_visit(browser, live_server, school, check_a11y, device):
+    """A teacher excludes a pupil from the lesson of the roll call; the vie scolaire sees it in
+    the lesson's history and records an infirmary visit today, listed on the day's page; the
+    parent reads the notification and the pupil's record."""
+    s, pupil = school, school["other_student"]
+    name = f"{pupil.last_name} {pupil.first_name}"
+    Incident.objects.all().delete()
+    page = new_page(browser, live_server, WIDTHS[device])
+    login(page, s["teacher"].username, PASSWORD)
+    page.goto(roll_call_url(s))
+    page.get_by_role("link", name="Signaler une exclusion de cours").click()
+    page.get_by_label("Élève").select_option(label=name)
+    page.get_by_role("button", name="Enregistrer").click()
+    assert page.get_by_text("Indiquez le motif de l'exclusion").first.is_visible()
+    check_a11y(page, f"59-exclusion-erreur-{device}")
+    assert fits(page)
+    page.get_by_label("Motif").fill("Insolence envers un camarade")
+    page.get_by_role("button", name="Enregistrer").click()
+    assert page.get_by_text("la famille en est informée").is_visible()
+    page.context.close()
+
+    page = new_page(browser, live_server, WIDTHS[device])
+    login(page, s["evs"].username, PASSWORD)
+    page.goto(roll_call_url(s))
+    history = page.get_by_role("table", name="Historique de cet appel")
+    assert history.get_by_role("row").filter(has_text="Exclu du cours").count() == 1
+    today = timezone.localdate().isoformat()
+    page.goto(
+        f"/e/{s['est'].uai}/vie-scolaire/appel/{s['class'].pk}/exclusion-ou-infirmerie/"
+        f"?date={today}&start=11:00"
+    )
+    page.get_by_label("Élève").select_option(label=name)
+    page.get_by_label("Type").select_option(label="Passage à l'infirmerie")
+    check_a11y(page, f"60-infirmerie-{device}")
+    page.get_by_role("button", name="Enregistrer").click()
+    assert page.get_by_text(f"Passage à l'infirmerie de {pupil.first_name}").is_visible()
+    page.goto(f"/e/{s['est'].uai}/vie-scolaire/")
+    day = page.get_by_role("table", name="Exclusions de cours et passages à l'infirmerie du jour")
+    assert day.get_by_role("row").filter(has_text="Passage à l'infirmerie").count() == 1
+    assert fits(page)
+    check_a11y(page, f"61-vie-scolaire-incidents-{device}")
+    page.context.close()
+
+    assert notify_module.deliver_due(MONDAY_10 + dt.timedelta(minutes=11)) == 2
+    page = new_page(browser, live_server, WIDTHS[device])
+    login(page, s["other_parent"].username, PASSWORD)
+    page.goto(f"/e/{s['est'].uai}/notifications/")
+    assert page.get_by_text(
+        f"{pupil.first_name} : exclusion du cours du 09/03 à 10:00"
+    ).is_visible()
+    page.goto(f"/e/{s['est'].uai}/vie-scolaire/eleves/{pupil.pk}/")
+    rows = page.get_by_role("table", name="Exclusions de cours et passages à l'infirmerie de")
+    assert rows.get_by_role("row").filter(has_text="Insolence envers un camarade").count() == 1
+    assert rows.get_by_role("row").filter(has_text="Passage à l'infirmerie").count() == 1
+    assert fits(page)
+    check_a11y(page, f"62-parent-exclusion-{device}")
+    page.context.close()

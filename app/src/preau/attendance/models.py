@@ -77,7 +77,13 @@ def state_label(state: str) -> str:
     """A roll call state ("present", "absent", "late:12") in French."""
     if state.startswith("late:"):
         return f"Retard ({state[5:]} min)"
-    return {"absent": "Absent", "present": "Présent"}.get(state, state)
+    return {
+        "absent": "Absent",
+        "present": "Présent",
+        "": "–",
+        "exclusion": "Exclu du cours",
+        "infirmary": "À l'infirmerie",
+    }.get(state, state)
 
 
 class AttendanceChange(TenantModel):
@@ -86,6 +92,8 @@ class AttendanceChange(TenantModel):
 
     class What(models.TextChoices):
         ROLL_CALL = "roll_call", "Appel"
+        EXCLUSION = "exclusion", "Exclusion de cours"
+        INFIRMARY = "infirmary", "Passage à l'infirmerie"
 
     student = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     class_group = models.ForeignKey(
@@ -130,4 +138,32 @@ class RollCall(TenantModel):
             models.UniqueConstraint(
                 fields=["class_group", "date", "start"], name="rollcall_one_per_lesson"
             )
+        ]
+
+
+class Incident(TenantModel):
+    """An exclusion from a lesson or a visit to the infirmary (issue #17): recorded by a teacher
+    (exclusion, from their lesson) or the vie scolaire (both), kept in AttendanceChange too,
+    shown to the vie scolaire on the day's page and to the family on the pupil's record."""
+
+    class Kind(models.TextChoices):
+        EXCLUSION = "exclusion", "Exclusion de cours"
+        INFIRMARY = "infirmary", "Passage à l'infirmerie"
+
+    student = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    class_group = models.ForeignKey(
+        ClassGroup, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    date = models.DateField()
+    start = models.TimeField()
+    reason = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-date", "-start", "-id"]
+        indexes = [
+            models.Index(fields=["establishment", "student", "date"]),
+            models.Index(fields=["establishment", "date"]),
         ]

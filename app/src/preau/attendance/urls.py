@@ -22,5 +22,10 @@ urlpatterns = [
         views.roll_call_reminder,
         name="roll_call_reminder",
     ),
+    path(
+        "vie-scolaire/appel/<int:class_id>/exclusion-ou-infirmerie/",
+        views.incident_new,
+        name="incident_new",
+    ),
     path("vie-scolaire/eleves/<int:user_id>/", views.student_attendance, name="student_attendance"),
 ]

@@ -12,14 +12,21 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from preau.attendance import rollcall
-from preau.attendance.forms import JustifyForm, RollCallForm
-from preau.attendance.models import Absence, RollCall
+from preau.attendance import incidents, rollcall
+from preau.attendance.forms import IncidentForm, JustifyForm, RollCallForm
+from preau.attendance.models import Absence, Incident, RollCall
 from preau.core.models import User
 from preau.core.prepared import PreparedQuery
 from preau.ent.access import profiles, require, viewer
 from preau.ent.notify import notify
-from preau.ent.views.common import PreparedPages, back, class_or_404, paginate, students_of
+from preau.ent.views.common import (
+    PreparedPages,
+    back,
+    class_or_404,
+    form_page,
+    paginate,
+    students_of,
+)
 from preau.timetable.models import TimetableSlot
 
 NEEDS_JUSTIFICATION = [Absence.Status.UNJUSTIFIED, Absence.Status.REFUSED]
@@ -131,6 +138,16 @@ BY_CLASS = PreparedQuery(
     est=int,
 )
 OF_THE_DAY = PreparedPages(lambda est, day: _absences(est).filter(date=day), est=int, day=dt.date)
+# The day's exclusions and infirmary visits (vie scolaire, direction).
+INCIDENTS_OF_THE_DAY = PreparedQuery(
+    lambda est, day: (
+        Incident.objects.filter(establishment_id=est, date=day)
+        .select_related("student", "class_group", "recorded_by")
+        .order_by("start", "id")[:200]
+    ),
+    est=int,
+    day=dt.date,
+)
 
 
 COUNTER_NAMES = ("absences", "lates", "to_justify", "half_days", "half_days_unjustified")
@@ -177,6 +194,7 @@ def attendance(request, uai):
         )
         context["by_class"] = BY_CLASS.rows(est=est)
         context["page"] = OF_THE_DAY.page(request, est=est, day=timezone.localdate())
+        context["incidents"] = INCIDENTS_OF_THE_DAY.rows(est=est, day=timezone.localdate())
     return render(request, "attendance/attendance.html", context)
 
 
@@ -338,6 +356,7 @@ def student_attendance(request, uai, user_id):
             "student": student,
             "stats": counters(request, [student.pk])[student.pk],
             "page": paginate(request, _listing(request).filter(student=student)),
+            "incidents": incidents.of_student(request, student.pk),
         },
     )
 
@@ -362,3 +381,43 @@ def roll_call_reminder(request, uai, slot_id):
     )
     messages.success(request, f"Relance envoyée pour l'appel de {slot.class_group.name}.")
     return back(request, "attendance")
+
+
+@profiles("ENS", "DIR", "EVS")
+def incident_new(request, uai, class_id):
+    """Record an exclusion from class (the class's teacher, from their lesson, or the vie
+    scolaire) or a visit to the infirmary (the vie scolaire): incidents.record."""
+    me = viewer(request)
+    class_group = class_or_404(request, class_id)
+    require(me.is_supervisor or me.teaches(class_group.pk))
+    students = students_of(request, class_group)
+    kinds = Incident.Kind.choices if me.is_supervisor else [Incident.Kind.choices[0]]
+    lesson, _ = _lesson(request, class_group, request.GET)
+    form = IncidentForm(
+        request.POST or None,
+        students=students,
+        kinds=kinds,
+        initial={"date": lesson.date, "start": lesson.start, "kind": kinds[0][0]},
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        student = next(s for s in students if s.pk == data["student"])
+        incident = incidents.record(request, class_group, data, student)
+        name = f"{student.first_name} {student.last_name}"
+        messages.success(
+            request,
+            f"Exclusion de cours de {name} enregistrée ; la famille en est informée."
+            if incident.kind == Incident.Kind.EXCLUSION
+            else f"Passage à l'infirmerie de {name} enregistré.",
+        )
+        return redirect(
+            _roll_call_url(request, rollcall.Lesson(class_group, data["date"], data["start"]))
+        )
+    return form_page(
+        request,
+        form,
+        f"Exclusion de cours ou passage à l'infirmerie – {class_group.name}",
+        "Enregistrer",
+        "roll_call",
+        class_id=class_group.pk,
+    )
