@@ -65,7 +65,12 @@ def test_held_notifications_delivered_by_the_command(client, school, monkeypatch
     monkeypatch.setattr(notify_module, "_now", lambda: dt.datetime(2026, 3, 16, 7, 5, tzinfo=PARIS))
     out = io.StringIO()
     call_command("deliver_notifications", "--json", stdout=out)
-    assert json.loads(out.getvalue()) == {"ok": True, "dry_run": False, "delivered": 1}
+    assert json.loads(out.getvalue()) == {
+        "ok": True,
+        "dry_run": False,
+        "roll_call_reminders": 0,
+        "delivered": 1,
+    }
     assert "Nouvelle note" in client.get(url(s, "notifications")).content.decode()
     client.post(url(s, "notifications"))
     assert Notification.objects.get().read_at is not None

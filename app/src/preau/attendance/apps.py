@@ -8,3 +8,9 @@ class AttendanceConfig(AppConfig):
     label = "attendance"
     verbose_name = "Vie scolaire"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def periodic(self, now=None, dry_run: bool = False) -> dict:
+        """The job run with the notification queue's timer (deliver_notifications)."""
+        from preau.attendance.reminders import remind_missing_roll_calls
+
+        return {"roll_call_reminders": remind_missing_roll_calls(now, dry_run=dry_run)}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from django.db import transaction
 from django.urls import reverse
@@ -35,6 +36,13 @@ class Lesson:
     class_group: ClassGroup
     date: dt.date
     start: dt.time
+
+
+def lesson_url(uai: str, lesson: Lesson) -> str:
+    """The roll call page of one lesson."""
+    path = reverse("roll_call", kwargs={"uai": uai, "class_id": lesson.class_group.pk})
+    query = urlencode({"date": lesson.date.isoformat(), "start": f"{lesson.start:%H:%M}"})
+    return f"{path}?{query}"
 
 
 @dataclass

@@ -2,7 +2,6 @@
 vie scolaire, counters per student."""
 
 import datetime as dt
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, Value, When
@@ -12,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from preau.attendance import incidents, rollcall
+from preau.attendance import incidents, reminders, rollcall
 from preau.attendance.forms import IncidentForm, JustifyForm, RollCallForm
 from preau.attendance.models import Absence, Incident, RollCall
 from preau.core.models import User
@@ -255,11 +254,7 @@ def roll_call(request, uai, class_id):
 
 
 def _roll_call_url(request, lesson) -> str:
-    path = reverse(
-        "roll_call", kwargs={"uai": request.establishment.uai, "class_id": lesson.class_group.pk}
-    )
-    query = urlencode({"date": lesson.date.isoformat(), "start": f"{lesson.start:%H:%M}"})
-    return f"{path}?{query}"
+    return rollcall.lesson_url(request.establishment.uai, lesson)
 
 
 def _saved_messages(request, outcome) -> None:
@@ -371,14 +366,7 @@ def roll_call_reminder(request, uai, slot_id):
     if slot.teacher_id is None:
         messages.error(request, "Ce cours n'a pas de professeur : personne à relancer.")
         return back(request, "attendance")
-    lesson = rollcall.Lesson(slot.class_group, timezone.localdate(), slot.start)
-    notify(
-        request.establishment,
-        [slot.teacher_id],
-        f"Appel non fait : {slot.class_group.name} le {lesson.date:%d/%m} à {slot.start:%H:%M}. "
-        "Merci de le faire.",
-        _roll_call_url(request, lesson),
-    )
+    reminders.send(request.establishment, slot, timezone.localdate())
     messages.success(request, f"Relance envoyée pour l'appel de {slot.class_group.name}.")
     return back(request, "attendance")
 
