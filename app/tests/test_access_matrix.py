@@ -84,6 +84,8 @@ conversation_hide          .   x   .   x   .   .   .   .   .   .   .
 spaces                     x   x   x   x   x   .   .   .   .   x   x
 space                      x   x   x   x   x   .   .   .   .   .   .
 space_thread               x   x   x   x   x   .   .   .   .   .   .
+space_post_edit            .   x   .   .   .   .   .   .   .   .   .
+space_post_delete          x   x   x   .   .   .   .   .   .   .   .
 news                       x   x   x   x   x   x   x   x   x   x   x
 news_edit                  x   .   .   .   .   .   .   .   .   .   .
 news_delete                x   .   .   .   .   .   .   .   .   .   .

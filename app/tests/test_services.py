@@ -101,6 +101,8 @@ EXPECTED_GET = {
     "spaces": {"admin", "teacher", "evs", "student", "other_student", "other_teacher"},
     "space": {"admin", "teacher", "evs", "student", "other_student"},
     "space_thread": {"admin", "teacher", "evs", "student", "other_student"},
+    "space_post_edit": {"teacher"},
+    "space_post_delete": {"admin", "teacher", "evs"},
     "news": EVERYONE,
     "links": EVERYONE,
     "notifications": EVERYONE,
@@ -241,6 +243,9 @@ LIST_VIEWS = [
     ("student", "message_new", {}, 7),
     ("student", "news", {}, 5),
     ("student", "space", {"class_id": "class"}, 8),
+    ("teacher", "space_thread", {"post_id": "post"}, 9),
+    ("teacher", "space_post_edit", {"post_id": "post"}, 8),
+    ("teacher", "space_post_delete", {"post_id": "post"}, 8),
     ("student", "notifications", {}, 5),
     ("teacher", "roll_call", {"class_id": "class"}, 8),
     ("teacher", "assessment", {"assessment_id": "assessment"}, 8),  # + its grade changes

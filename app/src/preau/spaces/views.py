@@ -3,13 +3,13 @@
 from django.contrib import messages
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
+from django.utils import formats, timezone
 
 from preau.core.models import ClassGroup
 from preau.ent import files
 from preau.ent.access import profiles, require, viewer
-from preau.ent.views.common import back, class_or_404, paginate
-from preau.spaces.forms import SpacePostForm, SpaceReplyForm
+from preau.ent.views.common import back, class_or_404, confirm_page, form_page, paginate
+from preau.spaces.forms import SpacePostEditForm, SpacePostForm, SpaceReplyForm
 from preau.spaces.models import SpacePost
 
 SPACE_PROFILES = ("ELV", "ENS", "DIR", "EVS")
@@ -103,7 +103,12 @@ def space_thread(request, uai, post_id):
     return render(
         request,
         "spaces/space_thread.html",
-        {"thread": thread, "replies": replies, "form": form},
+        {
+            "thread": thread,
+            "replies": replies,
+            "form": form,
+            "manages": manages_space(request, thread.class_group_id),
+        },
         status=400 if request.method == "POST" else 200,
     )
 
@@ -114,3 +119,80 @@ def reads_space_file(request, stored) -> bool:
     spaces = space_class_ids(request)
     posts = SpacePost.objects.for_request(request).filter(file=stored)
     return posts.exists() if spaces is None else posts.filter(class_group_id__in=spaces).exists()
+
+
+def manages_space(request, class_id) -> bool:
+    """The space's managers (its class's teachers, the vie scolaire, the direction) delete any
+    of its posts."""
+    me = viewer(request)
+    return me.is_supervisor or me.teaches(class_id)
+
+
+def _own_post(request, post_id, managers: bool = False) -> SpacePost:
+    """A post of a space the member takes part in, for its author (or, with `managers`, for
+    the space's managers too)."""
+    post = get_object_or_404(
+        SpacePost.objects.for_request(request).select_related("thread"), pk=post_id
+    )
+    require(_in_space(request, post.class_group_id))
+    require(
+        post.author_id == request.user.pk
+        or (managers and manages_space(request, post.class_group_id))
+    )
+    return post
+
+
+@profiles(*SPACE_PROFILES)
+def space_post_edit(request, uai, post_id):
+    post = _own_post(request, post_id)
+    is_thread = post.thread_id is None
+    form = SpacePostEditForm(
+        request.POST or None, thread=is_thread, initial={"title": post.title, "body": post.body}
+    )
+    thread_id = post.thread_id or post.pk
+    if request.method == "POST" and form.is_valid():
+        post.body = form.cleaned_data["body"]
+        post.title = form.cleaned_data.get("title", post.title)
+        post.save(update_fields=["title", "body"])
+        messages.success(request, "Message modifié.")
+        return back(request, "space_thread", post_id=thread_id)
+    title = "Modifier la discussion" if is_thread else "Modifier votre réponse"
+    return form_page(
+        request, form, title, "Enregistrer les modifications", "space_thread", post_id=thread_id
+    )
+
+
+@profiles(*SPACE_PROFILES)
+def space_post_delete(request, uai, post_id):
+    """A confirmation page (GET), then the deletion (POST): a thread goes with its replies."""
+    post = _own_post(request, post_id, managers=True)
+    if request.method == "POST":
+        post.delete()
+        messages.success(
+            request, "Discussion supprimée." if post.thread_id is None else "Message supprimé."
+        )
+        if post.thread_id is None:
+            return back(request, "space", class_id=post.class_group_id)
+        return back(request, "space_thread", post_id=post.thread_id)
+    title, question, submit, back_kwargs = _deletion_question(post)
+    return confirm_page(request, title, question, submit, "space_thread", **back_kwargs)
+
+
+def _deletion_question(post) -> tuple:
+    """confirm_page's title, question, button and way back for this post."""
+    written = formats.date_format(post.created_at, "j F Y à H:i")
+    if post.thread_id is None:
+        replies = post.replies.count()
+        return (
+            "Supprimer une discussion",
+            f"Supprimer la discussion « {post.title} » du {written}"
+            + (f" et ses {replies} réponse(s) ?" if replies else " ?"),
+            "Supprimer la discussion",
+            {"post_id": post.pk},
+        )
+    return (
+        "Supprimer un message",
+        f"Supprimer le message du {written} dans la discussion « {post.thread.title} » ?",
+        "Supprimer le message",
+        {"post_id": post.thread_id},
+    )
