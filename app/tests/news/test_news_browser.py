@@ -4,6 +4,7 @@ after a confirmation page."""
 
 import pytest
 
+from preau.core.models import Membership, User
 from preau.news.models import NewsItem
 from tests.conftest import login
 from tests.helpers import WIDTHS, fits, new_page
@@ -42,6 +43,36 @@ def test_author_edits_then_deletes_a_news_item(
     page.wait_for_url("**/supprimer/")
     assert fits(page)
     check_a11y(page, f"66-vie-scolaire-supprimer-actualite-{device}")
+    page.get_by_role("button", name="Supprimer l'actualité").click()
+    assert page.get_by_text("Actualité supprimée.").is_visible()
+    assert not NewsItem.objects.filter(pk=item.pk).exists()
+    page.context.close()
+
+
+@pytest.mark.parametrize("device", WIDTHS)
+def test_direction_edits_and_deletes_the_vie_scolaire_s_news(
+    browser, live_server, transactional_db, check_a11y, device
+):
+    """A supervisor (the direction, here a principal's deputy without local administration)
+    edits and deletes a news item someone else wrote."""
+    s = make_school(password=PASSWORD)
+    deputy = User.objects.create_user(
+        "adjointa", PASSWORD, first_name="Claire", last_name="ADJOINTE"
+    )
+    Membership.objects.create(user=deputy, establishment=s["est"], profile="DIR")
+    item = NewsItem.objects.create(
+        establishment=s["est"], title="Cross", body="Au stade", author=s["evs"]
+    )
+    page = new_page(browser, live_server, WIDTHS[device])
+    login(page, deputy.username, PASSWORD)
+    page.goto(f"/e/{s['est'].uai}/actualites/")
+    page.get_by_role("link", name="Modifier l'actualité « Cross »").click()
+    page.get_by_label("Titre").fill("Cross annulé")
+    page.get_by_role("button", name="Enregistrer les modifications").click()
+    assert page.get_by_text("Actualité modifiée.").is_visible()
+    assert fits(page)
+    check_a11y(page, f"71-direction-actualite-modifiee-{device}")
+    page.get_by_role("link", name="Supprimer l'actualité « Cross annulé »").click()
     page.get_by_role("button", name="Supprimer l'actualité").click()
     assert page.get_by_text("Actualité supprimée.").is_visible()
     assert not NewsItem.objects.filter(pk=item.pk).exists()
