@@ -211,6 +211,7 @@ def url_kwargs(s) -> dict:
         "user_id": s["student"].pk,
         "class_id": s["class"].pk,
         "absence_id": s["absence"].pk,
+        "incident_id": s["incident"].pk,
         "assessment_id": s["assessment"].pk,
         "homework_id": s["homework"].pk,
         "entry_id": s["entry"].pk,

@@ -53,6 +53,7 @@ absence_justify            .   .   .   .   .   x   .   .   .   .   .
 absence_validate           .   .   .   .   .   .   .   .   .   .   .
 roll_call_reminder         .   .   .   .   .   .   .   .   .   .   .
 incident_new               x   x   x   .   .   .   .   .   .   .   .
+incident_delete            x   x   x   .   .   .   .   .   .   .   .
 student_attendance         x   x   x   x   .   x   .   .   .   .   .
 grades                     x   x   x   x   x   x   x   x   .   x   x
 assessment_new             .   x   .   .   .   .   .   .   .   x   x

@@ -44,6 +44,7 @@ EXPECTED_GET = {
     "absence_validate": set(),
     "roll_call_reminder": set(),
     "incident_new": {"admin", "teacher", "evs"},
+    "incident_delete": {"admin", "teacher", "evs"},
     "student_attendance": {"admin", "teacher", "evs", "student", "parent"},
     "grades": PUPIL_SIDE,
     "assessment_new": {"teacher", "other_teacher"},
@@ -231,6 +232,9 @@ LIST_VIEWS = [
     ("parent", "student_attendance", {"user_id": "student"}, 8),
     ("teacher", "incident_new", {"class_id": "class"}, 8),
     ("evs", "incident_new", {"class_id": "class"}, 8),
+    ("teacher", "incident_delete", {"incident_id": "incident"}, 8),
+    # (a teacher: whether the pupil is in a class taught is one query more)
+    ("teacher", "student_attendance", {"user_id": "student"}, 10),
     ("teacher", "attendance", {}, 6),
     ("student", "grades", {}, 4),
     ("teacher", "grades", {}, 6),

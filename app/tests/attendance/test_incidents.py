@@ -122,3 +122,39 @@ def test_a_pupil_of_another_class_or_establishment_is_refused(client, s):
     response = client.post(url(s, "incident_new", class_id=other["class"].pk), {})
     assert response.status_code == 404
     assert not Incident.objects.filter(establishment=s["est"]).exists()
+
+
+def test_an_exclusion_removed_is_kept_in_the_history_and_withdrawn(client, s):
+    record(client, s, "teacher")
+    incident = Incident.objects.get()
+    target = url(s, "incident_delete", incident_id=incident.pk)
+    page = text(client.get(target))
+    assert f"Supprimer l'exclusion de cours de {s['other_student']} du " in page
+    assert Incident.objects.exists()
+    response = client.post(target)
+    assert response.url == url(s, "student_attendance", user_id=s["other_student"].pk)
+    assert not Incident.objects.exists()
+    removal = AttendanceChange.objects.filter(what="exclusion").order_by("-id").first()
+    assert (removal.before, removal.after, removal.changed_by) == ("exclusion", "", s["teacher"])
+    assert not Notification.objects.exists()  # still held: withdrawn, the family heard nothing
+
+
+def test_a_delivered_exclusion_removed_gets_a_correction(client, s):
+    record(client, s, "teacher")
+    Notification.objects.update(delivered_at=timezone.now())
+    client.force_login(s["evs"])
+    client.post(url(s, "incident_delete", incident_id=Incident.objects.get().pk))
+    notes = Notification.objects.filter(user=s["other_parent"]).order_by("id")
+    assert [n.text.endswith("annulée.") for n in notes] == [False, True]
+
+
+@pytest.mark.parametrize("who", ["other_teacher", "student", "parent"])
+def test_others_cannot_remove_an_incident(client, s, who):
+    record(client, s, "evs")
+    target = url(s, "incident_delete", incident_id=Incident.objects.get().pk)
+    client.force_login(s[who])
+    assert client.get(target).status_code == 403
+    assert client.post(target).status_code == 403
+    client.force_login(s["teacher"])  # a teacher removes only what they recorded
+    assert client.post(target).status_code == 403
+    assert Incident.objects.exists()

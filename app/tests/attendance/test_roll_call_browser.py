@@ -237,3 +237,15 @@ def test_exclusion_and_infirmary_visit(browser, live_server, school, check_a11y,
     assert fits(page)
     check_a11y(page, f"62-parent-exclusion-{device}")
     page.context.close()
+
+    page = new_page(browser, live_server, WIDTHS[device])
+    login(page, s["evs"].username, PASSWORD)
+    page.goto(f"/e/{s['est'].uai}/vie-scolaire/eleves/{pupil.pk}/")
+    assert fits(page)
+    page.get_by_role("link", name="Supprimer passage à l'infirmerie").click()
+    assert page.get_by_text("La vie scolaire garde la trace de cette suppression.").is_visible()
+    check_a11y(page, f"63-supprimer-passage-infirmerie-{device}")
+    page.get_by_role("button", name="Supprimer la saisie").click()
+    assert page.get_by_text("Saisie supprimée : passage à l'infirmerie").is_visible()
+    assert list(Incident.objects.values_list("kind", flat=True)) == ["exclusion"]
+    page.context.close()

@@ -11,7 +11,7 @@ from django.urls import reverse
 from preau.attendance.models import AttendanceChange, Incident
 from preau.attendance.rollcall import CORRECTION_WINDOW
 from preau.ent.access import guardians_of
-from preau.ent.notify import notify
+from preau.ent.notify import cancel_held, notify
 
 
 def record(request, class_group, data: dict, student) -> Incident:
@@ -27,23 +27,43 @@ def record(request, class_group, data: dict, student) -> Incident:
             reason=data["reason"].strip(),
             recorded_by=request.user,
         )
-        AttendanceChange.objects.create(
-            establishment=request.establishment,
-            student=student,
-            class_group=class_group,
-            what=incident.kind,
-            date=incident.date,
-            start=incident.start,
-            before="",
-            after=incident.kind,
-            changed_by=request.user,
-        )
+        _history(request, incident, "", incident.kind)
         if incident.kind == Incident.Kind.EXCLUSION:
             _notify(request, incident)
     return incident
 
 
-def _notify(request, incident: Incident) -> None:
+def _history(request, incident: Incident, before: str, after: str) -> None:
+    AttendanceChange.objects.create(
+        establishment=request.establishment,
+        student=incident.student,
+        class_group=incident.class_group,
+        what=incident.kind,
+        date=incident.date,
+        start=incident.start,
+        before=before,
+        after=after,
+        changed_by=request.user,
+    )
+
+
+def may_remove(me, incident: Incident) -> bool:
+    """Who recorded it, or the vie scolaire and the direction, remove an incident."""
+    return me.is_supervisor or incident.recorded_by_id == me.user.pk
+
+
+def remove(request, incident: Incident) -> None:
+    """Delete an incident recorded by mistake, kept in the history (before -> nothing); an
+    exclusion's notification still held is withdrawn, one already delivered gets a correction."""
+    with transaction.atomic():
+        _history(request, incident, incident.kind, "")
+        topic = f"exclusion:{incident.pk}"
+        if incident.kind == Incident.Kind.EXCLUSION and cancel_held(request.establishment, [topic]):
+            _notify(request, incident, cancelled=True)
+        incident.delete()
+
+
+def _notify(request, incident: Incident, cancelled: bool = False) -> None:
     guardians = [parent for parent, _ in guardians_of(request, [incident.student_id])]
     url = reverse(
         "student_attendance",
@@ -53,7 +73,7 @@ def _notify(request, incident: Incident) -> None:
         request.establishment,
         [*guardians, incident.student_id],
         f"{incident.student.first_name} : exclusion du cours du {incident.date:%d/%m} à "
-        f"{incident.start:%H:%M}. Motif : {incident.reason}",
+        f"{incident.start:%H:%M}" + (" annulée." if cancelled else f". Motif : {incident.reason}"),
         url,
         topic=f"exclusion:{incident.pk}",
         delay=CORRECTION_WINDOW,

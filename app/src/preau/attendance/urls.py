@@ -27,5 +27,10 @@ urlpatterns = [
         views.incident_new,
         name="incident_new",
     ),
+    path(
+        "vie-scolaire/exclusions-et-infirmerie/<int:incident_id>/supprimer/",
+        views.incident_delete,
+        name="incident_delete",
+    ),
     path("vie-scolaire/eleves/<int:user_id>/", views.student_attendance, name="student_attendance"),
 ]

@@ -22,6 +22,7 @@ from preau.ent.views.common import (
     PreparedPages,
     back,
     class_or_404,
+    confirm_page,
     form_page,
     paginate,
     students_of,
@@ -408,4 +409,31 @@ def incident_new(request, uai, class_id):
         "Enregistrer",
         "roll_call",
         class_id=class_group.pk,
+    )
+
+
+@profiles("ENS", "DIR", "EVS")
+def incident_delete(request, uai, incident_id):
+    """A confirmation page (GET), then the removal (POST): incidents.remove."""
+    incident = get_object_or_404(
+        Incident.objects.for_request(request).select_related("student"), pk=incident_id
+    )
+    require(incidents.may_remove(viewer(request), incident))
+    back_kwargs = {"user_id": incident.student_id}
+    if request.method == "POST":
+        incidents.remove(request, incident)
+        messages.success(
+            request,
+            f"Saisie supprimée : {incident.get_kind_display().lower()} de {incident.student}.",
+        )
+        return back(request, "student_attendance", **back_kwargs)
+    what = {"exclusion": "l'exclusion de cours", "infirmary": "le passage à l'infirmerie"}
+    return confirm_page(
+        request,
+        "Supprimer une saisie",
+        f"Supprimer {what[incident.kind]} de {incident.student} du {incident.date:%d/%m/%Y} à "
+        f"{incident.start:%H:%M} ? La vie scolaire garde la trace de cette suppression.",
+        "Supprimer la saisie",
+        "student_attendance",
+        **back_kwargs,
     )
