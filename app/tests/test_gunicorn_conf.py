@@ -96,6 +96,29 @@ def tls_get(address, context, session=None):
         return answer.split(b"\r\n\r\n", 1)[1].decode(), tls.session, tls.session_reused
 
 
+def _answers_on_one_connection(address, context) -> list[bool]:
+    """Two GETs on one kept-alive TLS connection, as the lb's upstream keepalive sends them:
+    for each, whether the connection stayed open after its answer."""
+    import http.client
+
+    class ToApp1(http.client.HTTPSConnection):
+        def connect(self):  # to the address, verifying the certificate's name app1
+            raw = socket.create_connection(address, timeout=5)
+            self.sock = context.wrap_socket(raw, server_hostname="app1")
+
+    connection = ToApp1("app1", address[1], context=context, timeout=5)
+    kept = []
+    try:
+        for _ in range(2):
+            connection.request("GET", "/")
+            response = connection.getresponse()
+            response.read()
+            kept.append(connection.sock is not None and not response.will_close)
+    finally:
+        connection.close()
+    return kept
+
+
 def test_tls_sessions_resume_with_every_worker_and_plain_http_is_refused(tmp_path):
     """gunicorn serves TLS with the host certificate (as the unit starts it): the lb resumes
     its session with any worker (one context made in the master), and plain HTTP gets no page."""
@@ -116,7 +139,9 @@ def test_tls_sessions_resume_with_every_worker_and_plain_http_is_refused(tmp_pat
         _, session, _ = tls_get(address, context)
         with concurrent.futures.ThreadPoolExecutor(4) as pool:  # 0.3 s each: both workers busy
             answers = list(pool.map(lambda _: tls_get(address, context, session), range(4)))
+        kept = _answers_on_one_connection(address, context)
         with pytest.raises(OSError):
             urllib.request.urlopen(url.replace("https:", "http:"), timeout=5).read()
+    assert kept == [True, True], "the worker closed the lb's connection (sync workers do)"
     assert len({pid for pid, _, _ in answers}) == 2
     assert [resumed for _, _, resumed in answers] == [True] * 4
