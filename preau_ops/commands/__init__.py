@@ -15,17 +15,14 @@ from . import (
     audit,
     backup,
     bench,
-    bootstrap,
     converge,
     establishment,
     inventory,
     lab,
     patch,
-    pki,
     release,
     status,
     test,
-    vault,
 )
 from ._common import inventory_options
 
@@ -49,7 +46,6 @@ examples:
 GROUPS = (
     lab,
     inventory,
-    bootstrap,
     converge,
     release,
     status,
@@ -57,8 +53,6 @@ GROUPS = (
     patch,
     establishment,
     backup,
-    pki,
-    vault,
     bench,
     test,
 )

@@ -110,7 +110,6 @@ def test_yes_confirms_without_asking(monkeypatch):
 GROUPS = {
     "lab": ("up", "down", "lab"),
     "inventory": ("inventory",),
-    "bootstrap": ("bootstrap",),
     "converge": ("converge",),
     "release": ("release", "rollback"),
     "status": ("status",),
@@ -118,8 +117,6 @@ GROUPS = {
     "patch": ("patch",),
     "establishment": ("establishment",),
     "backup": ("backup",),
-    "pki": ("pki",),
-    "vault": ("vault",),
     "bench": ("bench",),
     "test": ("test",),
 }
