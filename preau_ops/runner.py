@@ -408,7 +408,7 @@ class FabricSession(_Runner):
         gateway connection open (its transport thread and an sshd on the bastion each)."""
         for connection in self._connections.values():
             opened = connection
-            while opened is not None and not isinstance(opened, str):  # a str: ProxyCommand
+            while opened is not None:
                 with contextlib.suppress(Exception):
                     opened.close()
                 opened = getattr(opened, "gateway", None)

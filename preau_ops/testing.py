@@ -30,9 +30,9 @@ from .paths import ARTIFACTS, ROOT
 
 SUITES = ("lint", "unit", "app", "roles", "lab")
 # When both are chosen, the app suite runs beside this one, its output in a log shown when it
-# ends: they share nothing but the CPU, and each leaves it half idle on its own (the app
-# suite is one pytest process, one core; molecule mostly waits on dpkg and systemd in its
-# containers). On 2 cores this hides the app suite's ~160 s behind the roles'.
+# ends: they share nothing but the CPU. Measured on 2 cores (clean-clone CI, 2026-12-05): 620 s
+# side by side against ~618 s one after the other; the two slow each other down, so the gain
+# is small. The lab suite leaves a core idle: the better partner, not yet measured.
 APP_BESIDE = "roles"
 SHOWN_TAIL = 15  # last lines of the app suite's log shown when it ends
 MOLECULE_PARALLEL = int(os.environ.get("PREAU_MOLECULE_PARALLEL", "2"))
