@@ -49,8 +49,13 @@ PREAU_VARS: Spec = {
     "preau_ssh_known_hosts_file": {"type": "path", "description": "known_hosts file the tools use"},
     "preau_lab_topology": {
         "type": "str",
-        "choices": ["single", "standard", "scaled"],
+        "choices": ["single", "standard", "scaled", "prodlike"],
         "description": "set by `lab up`",
+    },
+    "preau_private_address": {
+        "type": "str",
+        "description": "the host's address on the private service network (all host-to-host "
+        "traffic); without it, ansible_host serves for both",
     },
     "preau_lab_ssh_public_key": {"type": "str", "description": "set by `lab up`"},
     "preau_release_keep": {"type": "int", "description": "app releases kept on app hosts"},
@@ -59,6 +64,21 @@ PREAU_VARS: Spec = {
         "type": "int",
         "description": "operations refuse to start when "
         "a host's / or /srv/preau is this full (default 90)",
+    },
+    # The département's SMTP relay, declared once: the app's notification e-mails and
+    # Alertmanager's alerts go through it (playbooks/group_vars/all/wiring.yml derives their
+    # settings); its password is the vault's vault_smtp_relay_password.
+    "preau_smtp_relay_host": {
+        "type": "str",
+        "description": "the SMTP relay's name or address (empty: the platform sends no e-mail)",
+    },
+    "preau_smtp_relay_port": {"type": "int", "description": "its submission port (587)"},
+    "preau_smtp_relay_starttls": {"type": "bool", "description": "STARTTLS required (true)"},
+    "preau_smtp_relay_user": {"type": "str", "description": "the account the platform uses"},
+    "preau_smtp_relay_ca_certificate": {
+        "type": "str",
+        "description": "PEM of the CA that signed the relay's certificate, when it is not one "
+        "Debian trusts (the hosts then trust it)",
     },
 }
 CONNECTION_VARS = {
@@ -89,7 +109,14 @@ class Host:
 
     @property
     def address(self) -> str:
+        """The management address: where the tools connect (through the bastion if any)."""
         return str(self.vars.get("ansible_host", self.name))
+
+    @property
+    def private_address(self) -> str:
+        """Where the other hosts reach this one (the private service network), as the roles'
+        filter preau_address has it (roles/base/filter_plugins/preau_network.py)."""
+        return str(self.vars.get("preau_private_address") or self.address)
 
     @property
     def port(self) -> int:
@@ -184,12 +211,13 @@ def vault_password_file(path: Path, given: str | None) -> Path | None:
     return None
 
 
-def _vault_files(path: Path) -> list[Path]:
-    return [f for f in _var_files(path) if f.read_text(errors="replace").startswith(VAULT_HEADER)]
+def vault_files(path: Path) -> list[Path]:
+    """The inventory's ansible-vault files (those that start with the vault header)."""
+    return [f for f in var_files(path) if f.read_text(errors="replace").startswith(VAULT_HEADER)]
 
 
 def _read_vault_password(path: Path, password_file: Path | None) -> bytes | None:
-    if not _vault_files(path):
+    if not vault_files(path):
         return None
     if password_file is not None:
         try:
@@ -207,7 +235,8 @@ def _read_vault_password(path: Path, password_file: Path | None) -> bytes | None
 # --------------------------------------------------------------------------- validation
 
 
-def _var_files(path: Path) -> list[Path]:
+def var_files(path: Path) -> list[Path]:
+    """The inventory's variables files: group_vars and host_vars, files or directories."""
     files: list[Path] = []
     for kind in ("group_vars", "host_vars"):
         base = path / kind
@@ -411,8 +440,11 @@ def _check_values(
                 problems.add(where, key, f"{text} (host {host.name}, role {role})")
 
 
-def load(value: str | None = None, vault_password: str | None = None) -> Inventory:
-    """Load and validate an inventory; raise OpsError listing every problem found."""
+def load(
+    value: str | None = None, vault_password: str | None = None, running: str = ""
+) -> Inventory:
+    """Load and validate an inventory; raise OpsError listing every problem found. `running`
+    names the command ("pki init"): the placeholders it replaces itself are not refused."""
     path = resolve_path(value)
     password_file = vault_password_file(path, vault_password)
     loader = _loader(_read_vault_password(path, password_file))
@@ -442,11 +474,25 @@ def load(value: str | None = None, vault_password: str | None = None) -> Invento
         hosts=hosts,
         groups=groups,
         vault_password_file=password_file,
-        files=[hosts_file, *_var_files(path)],
+        files=[hosts_file, *var_files(path)],
     )
     _check_values(problems, inv, origins, specs)
+    _check_for_real_servers(problems, inv, origins, running)
     problems.raise_if_any(path)
     return inv
+
+
+def _check_for_real_servers(
+    problems: _Problems, inv: Inventory, origins: Origins, running: str
+) -> None:
+    """Placeholders, snakeoil, emptied keys, lab-only settings (preau_ops/inventory_checks)."""
+    from . import inventory_checks
+
+    def origin(key: str, host: Host) -> Path:
+        return _origin(origins, key, host.name, host.groups, inv.path)
+
+    for finding in inventory_checks.findings(inv, origin, running):
+        problems.add(finding.file, finding.key, finding.text())
 
 
 def _loader(password: bytes | None) -> DataLoader:
@@ -485,7 +531,7 @@ def _check_var_files(
     """Every group_vars/host_vars file: its target, encryption and variable names; the files
     each variable is set in."""
     origins: Origins = {}
-    for file in _var_files(path):
+    for file in var_files(path):
         kind, target = _target_of(file, path)
         if kind == "group_vars" and target not in KNOWN_GROUPS:
             problems.add(file, None, f"group_vars for unknown group {target!r}")

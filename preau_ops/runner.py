@@ -6,7 +6,10 @@ Every tool gets its connection settings from here: pyinfra (releases, patching) 
 and known hosts come from the one inventory; an unknown host key is refused, never added.
 When the inventory has a `bastion` group, every other host is reached through its one host
 (OpenSSH `ProxyCommand ssh -W` carrying the bastion's own user, port, key and known hosts,
-so the jump needs nothing from ~/.ssh/config; Fabric's `gateway=`).
+so the jump needs nothing from ~/.ssh/config; Fabric's `gateway=`). The hop shares one
+master connection to the bastion (ControlPersist), so a connection through it costs a channel,
+not a second handshake. Ansible gets the same hop from `ansible_envvars` (an ssh_config file,
+`-F`, that sends every host but the bastion through it), pyinfra from the same file.
 
 Every command has a timeout (DEFAULT_TIMEOUT unless told) and comes back as a `Result`;
 `check=True` turns a non-zero exit into an OpsError naming the host, the command and the
@@ -15,14 +18,18 @@ tail of its output; an SSH failure is an OpsError naming the host and its addres
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import hashlib
 import logging
 import os
 import select
 import shlex
+import socket
+import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +38,13 @@ from typing import Any
 
 from .errors import OpsError
 from .inventory import Host, Inventory
+from .paths import ROOT
 
 DEFAULT_TIMEOUT = 120  # seconds a command may run
 CONNECT_TIMEOUT = 10  # seconds to establish an SSH connection
 OUTPUT_TAIL = 1500  # characters of output an error message quotes
 UNREACHABLE_HINT = "check the host is up and reachable (`deploy.py lab status`, ping)"
+JUMP_PERSIST = 120  # seconds the master connection to the bastion outlives its last hop
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,18 @@ def timed_out(host: str, command: str, seconds: float, hint: str | None = None) 
 
 
 def ssh_failed(host: Host, exc: BaseException) -> OpsError:
+    changed = type(exc).__name__ == "BadHostKeyException"  # paramiko's, pyinfra's through it
+    if changed or "not found in known_hosts" in str(exc):
+        pinned = host.known_hosts_file or "~/.ssh/known_hosts"
+        return OpsError(
+            f"{host.name} ({host.address}): its SSH host key is "
+            + ("not the one pinned" if changed else "not pinned")
+            + f" in {pinned}: {exc}",
+            "a host's key is pinned once, by `deploy.py bootstrap`; if the host was reinstalled, "
+            "compare its new fingerprint with the provider's console, remove the old key "
+            f"(ssh-keygen -R {host.address} -f {pinned}) and run bootstrap again; otherwise "
+            "treat it as an interception attempt",
+        )
     return OpsError(
         f"{host.name} ({host.address}): cannot connect over SSH: {exc}", UNREACHABLE_HINT
     )
@@ -108,10 +129,82 @@ def _direct_options(host: Host) -> list[str]:
     return options
 
 
+def _runtime_dir() -> Path:
+    """This user's private folder for the runner's ssh_config files and control sockets."""
+    folder = Path(tempfile.gettempdir()) / f"preau-runner-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def jump_socket(jump: Host) -> Path:
+    """The control socket of the master connection to a bastion. Spelled out, not %C:
+    ProxyCommand expands %-tokens."""
+    name = hashlib.sha256(f"{jump.user}@{jump.address}:{jump.port}".encode()).hexdigest()[:16]
+    return _runtime_dir() / f"jump-{name}.sock"
+
+
+def _multiplexing(jump: Host) -> list[str]:
+    """One master connection per bastion, shared by every hop and kept JUMP_PERSIST seconds
+    after the last one."""
+    return [
+        "-o",
+        "ControlMaster=auto",
+        "-o",
+        f"ControlPath={jump_socket(jump)}",
+        "-o",
+        f"ControlPersist={JUMP_PERSIST}",
+    ]
+
+
+def close_jump(jump: Host) -> bool:
+    """End the master connection to a bastion (`ssh -O exit`); False when none was open."""
+    socket = jump_socket(jump)
+    if not socket.exists():
+        return False
+    command = ["ssh", "-o", f"ControlPath={socket}", "-O", "exit", f"{jump.user}@{jump.address}"]
+    subprocess.run(command, capture_output=True, check=False, timeout=CONNECT_TIMEOUT)
+    return True
+
+
 def proxy_command(jump: Host) -> str:
     """The OpenSSH ProxyCommand that opens a channel to %h:%p through the bastion."""
-    hop = ["ssh", *_direct_options(jump), "-p", str(jump.port), "-W", "%h:%p"]
-    return shlex.join([*hop, f"{jump.user}@{jump.address}"])
+    hop = ["ssh", *_direct_options(jump), *_multiplexing(jump), "-p", str(jump.port)]
+    return shlex.join([*hop, "-W", "%h:%p", f"{jump.user}@{jump.address}"])
+
+
+@contextlib.contextmanager
+def ssh_endpoint(host: Host, inv: Inventory) -> Iterator[tuple[str, int]]:
+    """Where a host's sshd answers from the controller, for tools that speak SSH themselves
+    (ssh-audit): the host itself, or a local port forwarded through the bastion for as long
+    as the `with` lasts."""
+    jump = _jump_host(host, inv)
+    if jump is None:
+        yield host.address, host.port
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    forward = f"127.0.0.1:{port}:{host.address}:{host.port}"
+    command = ["ssh", *_direct_options(jump), "-o", "ExitOnForwardFailure=yes", "-N"]
+    command += ["-p", str(jump.port), "-L", forward, f"{jump.user}@{jump.address}"]
+    tunnel = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + CONNECT_TIMEOUT
+        while tunnel.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            time.sleep(0.1)
+        else:
+            error = tunnel.stderr.read().decode() if tunnel.stderr and tunnel.poll() else ""
+            raise OpsError(
+                f"{host.name}: no forward to its SSH port through the bastion {jump.name}: "
+                + (error.strip()[-300:] or "timed out"),
+                UNREACHABLE_HINT,
+            )
+        yield "127.0.0.1", port
+    finally:
+        tunnel.terminate()
+        tunnel.wait(timeout=CONNECT_TIMEOUT)
 
 
 def ssh_options(host: Host, inv: Inventory) -> list[str]:
@@ -124,16 +217,42 @@ def ssh_options(host: Host, inv: Inventory) -> list[str]:
 
 
 def _ssh_config_file(jump: Host) -> str:
-    """An ssh_config file (one per bastion setting) that sends every host through the jump."""
-    text = f"Host *\n  ProxyCommand {proxy_command(jump)}\n"
-    folder = Path(tempfile.gettempdir()) / f"preau-runner-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    path = folder / f"jump-{hashlib.sha256(text.encode()).hexdigest()[:12]}.conf"
+    """An ssh_config file (one per bastion setting) that sends every host but the bastion
+    through the jump (hosts are named by address, as every tool connects)."""
+    text = f"Host * !{jump.address}\n  ProxyCommand {proxy_command(jump)}\n"
+    path = _runtime_dir() / f"jump-{hashlib.sha256(text.encode()).hexdigest()[:12]}.conf"
     if not path.exists():
         partial = path.with_suffix(f".{os.getpid()}.partial")
         partial.write_text(text)
         partial.replace(path)
     return str(path)
+
+
+def ansible_ssh_args(inv: Inventory, base: str | None = None) -> str:
+    """Ansible's `ssh_args` for this inventory: `base` (default: ansible.cfg's, which this
+    value replaces), then the bastion's ssh_config file when the inventory has one (every
+    host but the bastion goes through it)."""
+    if base is None:
+        config = configparser.ConfigParser(interpolation=None)
+        config.read(ROOT / "ansible.cfg")
+        base = config.get("ssh_connection", "ssh_args", fallback="")
+    base = shlex.join([*shlex.split(base), *_pinned_keys(inv)])
+    jump = bastion(inv)
+    return base if jump is None else f"{base} -F {_ssh_config_file(jump)}"
+
+
+def _pinned_keys(inv: Inventory) -> list[str]:
+    """Ansible reads the host keys bootstrap pinned, strictly, like every other tool: the
+    inventory's one known_hosts file (nothing when its hosts name none, or several)."""
+    files = {h.known_hosts_file for h in inv.hosts.values()}
+    if len(files) != 1 or None in files:
+        return []
+    return ["-o", f"UserKnownHostsFile={files.pop()}", "-o", "StrictHostKeyChecking=yes"]
+
+
+def ansible_envvars(inv: Inventory) -> dict[str, str]:
+    """Environment of an Ansible run on this inventory (ansible-playbook, ansible-runner)."""
+    return {"ANSIBLE_SSH_ARGS": ansible_ssh_args(inv)}
 
 
 def pyinfra_data(host: Host, inv: Inventory) -> dict[str, Any]:

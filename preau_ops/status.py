@@ -1,7 +1,8 @@
 """`deploy.py status`: every host, service, release, backup and alert at a glance.
 
 Read-only: a few `cat`/`systemctl is-active` per host over SSH (the runner's sessions, all
-hosts in parallel), the backup metrics node_exporter publishes, and Alertmanager's API asked
+hosts in parallel), the backup metrics node_exporter publishes, the end date of each host's
+certificate of the internal PKI (`internal_tls`), and Alertmanager's API asked
 from the monitoring host itself (so no firewall opening is needed for the operator). The
 services shown for a host are the platform map's (preau_ops.platform.services).
 """
@@ -9,13 +10,14 @@ services shown for a host are the platform map's (preau_ops.platform.services).
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
 
-from . import platform
+from . import internal_tls, platform
 from .inventory import Host, Inventory
 from .release import CURRENT
 from .runner import Sessions, session
@@ -35,6 +37,7 @@ class HostStatus:
     services: dict[str, str] = field(default_factory=dict)
     release: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    cert_days: float | None = None  # days left on the host's certificate (internal PKI)
 
 
 def _probe(sessions: Sessions, host: Host, status: HostStatus) -> None:
@@ -44,11 +47,15 @@ def _probe(sessions: Sessions, host: Host, status: HostStatus) -> None:
         f"cut -d' ' -f1-3 /proc/loadavg; df --output=pcent / | tail -1; "
         f"systemctl is-active {' '.join(services)}; "
         f"echo ---; readlink {CURRENT} || true; echo ---; "
-        f"cat {TEXTFILE_DIR}/preau_*.prom 2>/dev/null | grep -v '^#' || true"
+        f"cat {TEXTFILE_DIR}/preau_*.prom 2>/dev/null | grep -v '^#' || true; "
+        f"echo ---; {internal_tls.ENDDATE_COMMAND}"
     )
     out = sessions.run(host, script, check=False).stdout
     head, _, rest = out.partition("---")
-    release, _, metrics = rest.partition("---")
+    release, _, rest = rest.partition("---")
+    metrics, _, enddate = rest.partition("---")
+    end = internal_tls.not_after(enddate)
+    status.cert_days = None if end is None else internal_tls.days_left(end)
     lines = head.strip().splitlines()
     if len(lines) >= 2:
         status.load, status.disk = lines[0], lines[1].strip()
@@ -92,6 +99,16 @@ def collect(inv: Inventory) -> tuple[list[HostStatus], list[dict[str, Any]], lis
     return list(statuses.values()), alerts, problems
 
 
+def certificate_cell(days: float | None) -> tuple[str, bool]:
+    """The status screen's cell for a host certificate's days left, and whether it needs
+    attention: none, or fewer than internal_tls.EXPIRY_WARNING_DAYS (converge renews at 30)."""
+    if days is None:
+        return "[red]none[/]", True
+    if days < internal_tls.EXPIRY_WARNING_DAYS:
+        return f"[red]{math.floor(days)} d left[/]", True
+    return f"{math.floor(days)} d", False
+
+
 def show(inv: Inventory, console: Console) -> int:
     """Print the status screen; return 1 when something needs attention."""
     import time
@@ -100,16 +117,19 @@ def show(inv: Inventory, console: Console) -> int:
 
     hosts, alerts, problems = collect(inv)
     table = Table(title=f"Hosts of {inv.name}", title_justify="left")
-    for column in ("host", "groups", "load", "disk", "services", "release"):
+    for column in ("host", "groups", "load", "disk", "services", "release", "certificate"):
         table.add_column(column, overflow="fold")
     attention = bool(problems)
     for status in hosts:
         if not status.reachable:
-            table.add_row(status.name, ", ".join(status.groups), "[red]unreachable[/]", "", "", "")
+            table.add_row(
+                status.name, ", ".join(status.groups), "[red]unreachable[/]", "", "", "", ""
+            )
             attention = True
             continue
         bad = [name for name, state in status.services.items() if state != "active"]
-        attention |= bool(bad)
+        certificate, expiring = certificate_cell(status.cert_days)
+        attention |= bool(bad) or expiring
         services = (
             "[green]all active[/]"
             if not bad
@@ -122,6 +142,7 @@ def show(inv: Inventory, console: Console) -> int:
             status.disk,
             services,
             status.release or ("—" if "app" not in status.groups else "[yellow]none[/]"),
+            certificate,
         )
     console.print(table)
     now = time.time()

@@ -88,12 +88,24 @@ def units(host: Host) -> list[str]:
     return sorted(set(wanted))
 
 
-def firewall_rules(host: Host) -> list[dict[str, Any]]:
+BASTION = "bastion"
+
+
+def ssh_sources(inv: Inventory, host: Host) -> list[str]:
+    """Who may reach SSH, as the base role computes it: with a bastion, the other hosts accept
+    it from the bastion only (base_ssh_bastion_sources, else the bastion's ansible_host)."""
+    bastions = inv.hosts_in(BASTION)
+    if bastions and BASTION not in host.groups:
+        return list(var(host, "base_ssh_bastion_sources") or [b.address for b in bastions])
+    return list(var(host, "base_ssh_allowed_sources") or [])
+
+
+def firewall_rules(inv: Inventory, host: Host) -> list[dict[str, Any]]:
     ssh = {
         "name": "ssh",
         "groups": ["all"],
         "ports": [var(host, "base_ssh_port", 22)],
-        "sources": var(host, "base_ssh_allowed_sources"),
+        "sources": ssh_sources(inv, host),
     }
     rules = [
         ssh,
@@ -104,18 +116,20 @@ def firewall_rules(host: Host) -> list[dict[str, Any]]:
 
 
 def openings(inv: Inventory, host: Host) -> dict[tuple[str, int], set[str] | None]:
-    """{(proto, port): allowed sources, None meaning everyone} as the base role computes them.
+    """{(proto, port): allowed sources, None meaning everyone} as the base role computes them:
+    the hosts of from_groups at their private address.
 
     A rule whose from_groups have no hosts and that has no sources opens nothing."""
     result: dict[tuple[str, int], set[str] | None] = {}
-    for rule in firewall_rules(host):
+    for rule in firewall_rules(inv, host):
         proto = rule.get("proto") or "tcp"
         if "sources" not in rule and "from_groups" not in rule:
             sources = None
         else:
             sources = set(rule.get("sources") or [])
             for group in rule.get("from_groups") or []:
-                sources |= {peer.address for peer in inv.hosts_in(group)}
+                peers = inv.hosts.values() if group == platform.EVERY_HOST else inv.hosts_in(group)
+                sources |= {peer.private_address for peer in peers}
             if not sources:
                 continue
         for port in rule["ports"]:
@@ -138,3 +152,11 @@ def admin_users(host: Host) -> dict[str, list[str]]:
 
 def absent_admins(host: Host) -> list[str]:
     return [u["name"] for u in var(host, "base_admin_users") or [] if u.get("state") == "absent"]
+
+
+def public_ports(inv: Inventory, host: Host) -> set[tuple[str, int]]:
+    """{(proto, port)} a service may listen on at every address: the openings declared for
+    everyone (the lb's 80/443) and sshd's port. Everything else listens on the private address
+    or loopback (the roles' filter preau_listen_addresses)."""
+    public = {key for key, sources in openings(inv, host).items() if sources is None}
+    return public | {("tcp", int(var(host, "base_ssh_port", 22)))}

@@ -8,6 +8,7 @@ remove the lab images first), never in the default run.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -16,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import runner
 from ..paths import ROOT
-from .core import DEPLOY, Measure
+from .core import DEPLOY, Bench, Measure
 
 if TYPE_CHECKING:
     from ..inventory import Inventory
@@ -74,6 +76,13 @@ def _new_release(tmp: Path) -> list[str]:
     )
     (source / "src/preau/release_note.py").write_text(f'NOTE = "bench {time.time():.0f}"\n')
     return [*DEPLOY, "release", "--source", str(source)]
+
+
+def _converge_noop(tmp: Path) -> list[str]:
+    """A converge first (not timed): the timed one re-runs on converged hosts whose facts the
+    first kept (preau_ops/converge.py's fact cache), as an operator's second converge does."""
+    subprocess.run([*DEPLOY, "converge"], cwd=ROOT, check=True, capture_output=True)
+    return [*DEPLOY, "converge"]
 
 
 def _release_noop(tmp: Path) -> list[str]:
@@ -144,7 +153,7 @@ def _converge_measures(inv: Inventory) -> list[Measure]:
         "ANSIBLE_PIPELINING": "False",
         "ANSIBLE_FORKS": "5",
         "ANSIBLE_STRATEGY": "linear",
-        "ANSIBLE_SSH_ARGS": "-o ControlMaster=no",
+        "ANSIBLE_SSH_ARGS": runner.ansible_ssh_args(inv, "-o ControlMaster=no"),
     }
     playbook = [
         str(Path(sys.executable).parent / "ansible-playbook"),
@@ -159,7 +168,7 @@ def _converge_measures(inv: Inventory) -> list[Measure]:
             "converge_noop",
             f"converge no-op re-run, {len(inv.hosts)}-host lab (s)",
             "≤ 30",
-            [*DEPLOY, "converge"],
+            _converge_noop,
         ),
         Measure(
             "converge_noop_plain",
@@ -189,6 +198,18 @@ def _release_measures() -> list[Measure]:
         ),
         Measure(
             "rollback", "rollback to the previous release (s)", "reported", [*DEPLOY, "rollback"]
+        ),
+    ]
+
+
+def _pki_measures() -> list[Measure]:
+    return [
+        Measure(
+            "pki_rotate",
+            "`pki rotate`: a new internal CA on every host, no downtime (three converges of "
+            "role pki: trust both, reissue and reload, drop the old) (s)",
+            "≤ 120",
+            [*DEPLOY, "pki", "rotate"],
         ),
     ]
 
@@ -230,11 +251,52 @@ def _watch_measures(inv: Inventory) -> list[Measure]:
     ]
 
 
+BOOTSTRAP_HOSTS = 2  # throwaway bare hosts the `bootstrap` row takes over: a bastion, a host
+
+
+def _bootstrap(bench: Bench) -> str:
+    """Bare hosts (root's key only) to bootstrapped, the bastion first and the other through
+    it: `deploy.py bootstrap` on throwaway containers of the bare image with an operator's
+    inventory (the lab is not touched)."""
+    from ..bootstrap import trial
+
+    with trial.hosts(BOOTSTRAP_HOSTS) as addresses:
+        site, password = trial.operator_inventory(
+            bench.tmp / "bootstrap-site", addresses, bastion=next(iter(addresses))
+        )
+        command = [*DEPLOY, "-i", str(site), "--vault-password-file", str(password)]
+        started = time.monotonic()
+        done = subprocess.run(
+            [*command, "bootstrap", "--json"], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        elapsed = time.monotonic() - started
+    outcomes = json.loads(done.stdout or "{}").get("hosts", [])
+    wrong = [f"{o['host']}: {o['detail']}" for o in outcomes if o["result"] != "bootstrapped"]
+    if done.returncode != 0 or wrong or not outcomes:
+        raise RuntimeError(f"bootstrap failed ({done.returncode}): {wrong or done.stdout[-600:]}")
+    return f"{elapsed:.1f}"
+
+
+def _bootstrap_measures() -> list[Measure]:
+    return [
+        Measure(
+            "bootstrap",
+            "bootstrap of a bastion and a host behind it, bare (root's key only), to the admin "
+            "account, root and password logins off (s; throwaway containers; converge from "
+            "there: up_from_nothing, whose `up` bootstraps every lab host first)",
+            "≤ 60",
+            probe=_bootstrap,
+        )
+    ]
+
+
 def measures(inv: Inventory) -> list[Measure]:
     return (
         _up_measures()
+        + _bootstrap_measures()
         + _converge_measures(inv)
         + _release_measures()
+        + _pki_measures()
         + _establishment_measures()
         + _watch_measures(inv)
     )

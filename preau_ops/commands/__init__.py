@@ -15,14 +15,17 @@ from . import (
     audit,
     backup,
     bench,
+    bootstrap,
     converge,
     establishment,
     inventory,
     lab,
     patch,
+    pki,
     release,
     status,
     test,
+    vault,
 )
 from ._common import inventory_options
 
@@ -46,6 +49,7 @@ examples:
 GROUPS = (
     lab,
     inventory,
+    bootstrap,
     converge,
     release,
     status,
@@ -53,6 +57,8 @@ GROUPS = (
     patch,
     establishment,
     backup,
+    pki,
+    vault,
     bench,
     test,
 )

@@ -52,8 +52,12 @@ def add_command(
 def load(args: argparse.Namespace) -> Inventory:
     from .. import inventory
 
+    command = getattr(args, "command", None) or ""
+    action = getattr(args, f"{command}_command", None)  # pki init: dest="pki_command"
     return inventory.load(
-        getattr(args, "inventory", None), getattr(args, "vault_password_file", None)
+        getattr(args, "inventory", None),
+        getattr(args, "vault_password_file", None),
+        running=f"{command} {action}" if isinstance(action, str) else command,
     )
 
 

@@ -54,6 +54,10 @@ def cmd_converge(args: argparse.Namespace) -> int:
     inv = load(args)
     if args.limit:
         inv.limited(args.limit)  # validates the pattern before anything runs
+    if not args.check:  # a clock far off breaks TLS and apt (synchronisation: converge sets it)
+        from ..preconditions import refuse_bad_clocks_everywhere
+
+        refuse_bad_clocks_everywhere(inv, inv.limited(args.limit), need_sync=False)
     title = "Checking drift" if args.check else "Converging"
     with ui.step(f"{title} {inv.name} ({len(inv.hosts)} hosts)") as progress:
         result = converge.run_playbook(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import console as ui
 from ..errors import OpsError
+from . import bootstrap
 from ._common import Commands, add_command, refuse_inventory
 from .converge import print_converge
 from .release import ship
@@ -19,9 +20,10 @@ if TYPE_CHECKING:
 
 TOPOLOGY_HELP = (
     "single: one host in every group; standard (default): web=lb+app, db, "
-    "ops=backup+monitoring; scaled: lb, app1, app2, db, ops"
+    "ops=backup+monitoring; scaled: lb, app1, app2, db, ops; prodlike (production's shape): "
+    "scaled's hosts behind a bastion, on a management and a private network"
 )
-TOPOLOGIES = ("single", "standard", "scaled")
+TOPOLOGIES = ("single", "standard", "scaled", "prodlike")
 
 
 def register(commands: Commands, common: argparse.ArgumentParser) -> None:
@@ -85,6 +87,11 @@ def lab_up(args: argparse.Namespace, summary: ui.Summary) -> list[LabHost]:
     with ui.step("Lab secrets (ansible-vault)", summary) as progress:
         added = secrets.ensure()
         progress.detail = f"{len(added)} generated" if added else "unchanged"
+    with ui.step("Lab SMTP relay (the département's stand-in)", summary) as progress:
+        from ..lab import relay
+
+        progress.detail = f"{relay.up()}:{relay.PORT}, STARTTLS, account {relay.USER}"
+    bootstrap.lab_step(summary)  # root's key only, as on real servers: root -> deploy
     return lab_hosts
 
 
@@ -133,11 +140,17 @@ def _print_lab_status(lab_hosts: list[LabHost]) -> None:
         ui.console.print("The lab is down (`./deploy.py lab up` to create it).")
         return
     table = Table(title="Lab hosts", title_justify="left")
-    for column in ("host", "groups", "address", "state"):
+    for column in ("host", "groups", "address", "private address", "state"):
         table.add_column(column)
     for host in lab_hosts:
         colour = "green" if host.state == "running" else "red"
-        table.add_row(host.name, ", ".join(host.groups), host.address, f"[{colour}]{host.state}[/]")
+        table.add_row(
+            host.name,
+            ", ".join(host.groups),
+            host.address,
+            host.private_address or "-",
+            f"[{colour}]{host.state}[/]",
+        )
     ui.console.print(table)
 
 
@@ -148,7 +161,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     summary = ui.Summary("lab down")
     if engine.answers():
         with ui.step("Lab containers and network", summary) as progress:
-            removed = hosts.down(progress)
+            from ..lab import relay
+
+            removed = (["preau-relay"] if relay.down() else []) + hosts.down(progress)
             progress.detail = ", ".join(removed) or "nothing to remove"
     with ui.step("Docker engine", summary) as progress:
         progress.detail = (
@@ -195,7 +210,7 @@ def _print_access(inv: Inventory, demo: dict[str, Any] | None) -> None:
         f"to /etc/hosts, or `curl --resolve {domain}:443:{lb}`; the lab CA is "
         f".lab/ca/ca.crt)"
     )
-    monitoring = inv.hosts_in("monitoring")[0].address
+    monitoring = inv.hosts_in("monitoring")[0].private_address  # where its UIs listen
     ui.console.print(
         f"[bold]Prometheus:[/] http://{monitoring}:9090/   "
         f"[bold]Alertmanager:[/] http://{monitoring}:9093/"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from ._common import Commands, add_command
+from .lab import TOPOLOGIES
 
 
 def register(commands: Commands, common: argparse.ArgumentParser) -> None:
@@ -23,10 +25,18 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the other suites even when lint fails (by default a lint error stops the run)",
     )
+    test.add_argument(
+        "--topology",
+        choices=TOPOLOGIES,
+        help="the lab suite's topology (default: prodlike, the production-like one CI runs; "
+        "or $PREAU_LAB_TOPOLOGY)",
+    )
     test.set_defaults(handler=cmd_test)
 
 
 def cmd_test(args: argparse.Namespace) -> int:
     from .. import testing
 
+    if args.topology:  # read by tests/lab/conftest.py
+        os.environ["PREAU_LAB_TOPOLOGY"] = args.topology
     return testing.run(args.suites, args.k, keep_going=args.keep_going)

@@ -2,10 +2,22 @@
 
 `up` is idempotent: running hosts are kept, missing ones created, stopped ones started, and
 the lab inventory (`inventories/lab/hosts.yml`) is rewritten from what actually runs.
+
+Networks: every host is on the management network (its `ansible_host`; the controller is
+this network's gateway, .1). The production-like topology (`prodlike`) adds what production
+has (docs/contracts.md): a bastion, the one SSH entry every tool goes through, and a private
+service network, Docker-internal (no way out of the machine), on which every host has its
+`preau_private_address` for all host-to-host traffic. The bastion is on it too, as a host of
+the platform (its metrics, packages, time and mail come from the ops host like every host's);
+what makes it the bastion is SSH: the others accept SSH from its management address only.
+There, the management network is Docker-internal too: no host has a way off the machine but
+the apt proxy's (the ops host), which also joins the outside network, so Debian's packages
+come through what the bundle runs (role apt_proxy) or not at all.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import time
@@ -14,20 +26,40 @@ from typing import Any
 
 import yaml
 
-from .. import platform
+from .. import platform, runner
 from ..console import Progress
 from ..errors import OpsError
+from ..inventory import Host
 from ..paths import LAB_INVENTORY, STATE_DIR
 from . import image
 
-NETWORK = "preau-lab"
-SUBNET = "172.30.82.0/24"
 LABEL = "org.preau.lab"
-GROUPS = platform.groups()  # the platform map's; the single topology's host carries them all
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    prefix: str  # the /24's first three octets: a host's address is prefix.ADDRESSES[name]
+    internal: bool  # Docker --internal: no route out of the machine
+
+    @property
+    def subnet(self) -> str:
+        return f"{self.prefix}.0/24"
+
+
+MANAGEMENT = Network("preau-lab", "172.30.82", internal=False)
+PRIVATE = Network("preau-lab-private", "172.30.83", internal=True)
+# prodlike's way off the machine, for the apt proxy's host only (NAT, Docker's default bridge
+# behaviour); its management network is then internal like the private one.
+OUTSIDE = Network("preau-lab-outside", "172.30.84", internal=False)
+NETWORK, SUBNET = MANAGEMENT.name, MANAGEMENT.subnet
+GROUPS = platform.groups()  # the platform map's
+# The service groups: the single topology's host carries them all (not the optional bastion).
+SERVICE_GROUPS = platform.required_groups()
 
 # host name -> groups, per topology (docs/contracts.md)
 TOPOLOGIES: dict[str, dict[str, tuple[str, ...]]] = {
-    "single": {"ent": GROUPS},
+    "single": {"ent": SERVICE_GROUPS},
     "standard": {"web": ("lb", "app"), "db": ("db",), "ops": ("backup", "monitoring")},
     "scaled": {
         "lb": ("lb",),
@@ -36,7 +68,21 @@ TOPOLOGIES: dict[str, dict[str, tuple[str, ...]]] = {
         "db": ("db",),
         "ops": ("backup", "monitoring"),
     },
+    # THE production-like topology (issue #21): scaled's hosts behind a bastion, on two
+    # networks. The HA issue (#22) adds its hosts here (numbers reserved in ADDRESSES).
+    "prodlike": {
+        "bastion": ("bastion",),
+        "lb": ("lb",),
+        "app1": ("app",),
+        "app2": ("app",),
+        "db": ("db",),
+        "ops": ("backup", "monitoring"),
+    },
 }
+# Topologies with the private service network (all their hosts are on it) and no way off the
+# machine but the apt proxy's host's: the first monitoring host, as wiring.yml's
+# base_apt_proxy_host.
+PRIVATE_TOPOLOGIES = ("prodlike",)
 # The lab stands in for a dedicated backup disk: on a backup host the backups of the
 # pgBackRest repository (`backup/` of roles/backup's `backup_repo_path`, /var/lib/pgbackrest)
 # live on their own small size-limited filesystem instead of the machine's big overlay, so
@@ -47,8 +93,21 @@ TOPOLOGIES: dict[str, dict[str, tuple[str, ...]]] = {
 # pgBackRest makes its own 0750 directories inside.
 BACKUP_DISK_PATH = "/var/lib/pgbackrest/backup"
 BACKUP_DISK_SIZE = "256m"
-# Stable addresses: a host keeps its address across labs and topologies.
-ADDRESSES = {"ent": 10, "web": 11, "lb": 12, "app1": 21, "app2": 22, "db": 31, "ops": 41}
+# Stable addresses: a host keeps its number (the last octet, the same on both networks) across
+# labs and topologies. lb2, db2 and backup2 are reserved for the HA issue (#22).
+ADDRESSES = {
+    "bastion": 5,
+    "ent": 10,
+    "web": 11,
+    "lb": 12,
+    "lb2": 13,
+    "app1": 21,
+    "app2": 22,
+    "db": 31,
+    "db2": 32,
+    "ops": 41,
+    "backup2": 42,
+}
 
 KEY_FILE = STATE_DIR / "id_ed25519"
 KNOWN_HOSTS = STATE_DIR / "known_hosts"
@@ -60,7 +119,9 @@ HOSTS_FILE = LAB_INVENTORY / "hosts.yml"
 class LabHost:
     name: str
     groups: tuple[str, ...]
-    address: str
+    address: str  # on the management network: ansible_host
+    private_address: str | None = None  # on the private network, when the topology has one
+    outside: bool = False  # on the OUTSIDE network: the only way off a closed topology
     state: str = "absent"
 
     @property
@@ -68,8 +129,8 @@ class LabHost:
         return f"preau-{self.name}"
 
 
-def address_of(name: str) -> str:
-    return f"172.30.82.{ADDRESSES[name]}"
+def address_of(name: str, network: Network = MANAGEMENT) -> str:
+    return f"{network.prefix}.{ADDRESSES[name]}"
 
 
 def _docker(*args: str, check: bool = True, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -90,8 +151,18 @@ def read_state() -> dict[str, Any] | None:
 
 
 def planned(topology: str) -> list[LabHost]:
+    private = topology in PRIVATE_TOPOLOGIES
+    hosts = TOPOLOGIES[topology]
+    proxy = next(name for name, groups in hosts.items() if "monitoring" in groups)
     return [
-        LabHost(name, groups, address_of(name)) for name, groups in TOPOLOGIES[topology].items()
+        LabHost(
+            name,
+            groups,
+            address_of(name),
+            address_of(name, PRIVATE) if private else None,
+            outside=private and name == proxy,
+        )
+        for name, groups in hosts.items()
     ]
 
 
@@ -113,16 +184,38 @@ def ensure_key() -> str:
     return KEY_FILE.with_suffix(".pub").read_text().strip()
 
 
-def ensure_network() -> None:
-    if _docker("network", "inspect", NETWORK, check=False).returncode == 0:
-        return
-    _docker("network", "create", "--subnet", SUBNET, "--label", LABEL, NETWORK)
+def networks(hosts: list[LabHost]) -> list[Network]:
+    """The networks these hosts need; with a private one, the management one is internal."""
+    if not any(h.private_address for h in hosts):
+        return [MANAGEMENT]
+    return [dataclasses.replace(MANAGEMENT, internal=True), PRIVATE, OUTSIDE]
+
+
+def ensure_networks(hosts: list[LabHost]) -> None:
+    for network in networks(hosts):
+        if _docker("network", "inspect", network.name, check=False).returncode == 0:
+            continue
+        internal = ["--internal"] if network.internal else []
+        _docker(
+            "network", "create", *internal, "--subnet", network.subnet, "--label", LABEL,
+            network.name,
+        )  # fmt: skip
+
+
+def _known_address(host: LabHost, other: LabHost) -> str:
+    """The address `host` knows `other` by: the private one when both are on that network."""
+    if host.private_address and other.private_address:
+        return other.private_address
+    return other.address
 
 
 def _run_container(host: LabHost, hosts: list[LabHost], tag: str, mirrors: dict[str, str]) -> None:
+    """Create the host's container on the management network, join it to the private one
+    and the outside one when it has them (before it boots, as a server comes up with its
+    interfaces), then start it."""
     # Every lab host knows the others and the mirrors by /etc/hosts: the hosts' firewall may
     # drop Docker's embedded DNS, and the machine's resolver is not theirs to use.
-    extra = [f"--add-host={h.name}:{h.address}" for h in hosts if h.name != host.name]
+    extra = [f"--add-host={h.name}:{_known_address(host, h)}" for h in hosts if h.name != host.name]
     extra += [f"--add-host={name}:{ip}" for name, ip in mirrors.items()]
     if "backup" in host.groups:
         extra.append(
@@ -130,8 +223,7 @@ def _run_container(host: LabHost, hosts: list[LabHost], tag: str, mirrors: dict[
             f"tmpfs-size={BACKUP_DISK_SIZE},tmpfs-mode=01777"
         )
     _docker(
-        "run",
-        "-d",
+        "create",
         "--name",
         host.container,
         "--hostname",
@@ -162,6 +254,12 @@ def _run_container(host: LabHost, hosts: list[LabHost], tag: str, mirrors: dict[
         *extra,
         f"{image.REPOSITORY}:{tag}",
     )
+    if host.private_address:
+        _docker("network", "connect", "--ip", host.private_address, PRIVATE.name, host.container)
+    if host.outside:
+        outside = address_of(host.name, OUTSIDE)
+        _docker("network", "connect", "--ip", outside, OUTSIDE.name, host.container)
+    _docker("start", host.container)
 
 
 def _wait_booted(host: LabHost, timeout: float = 60) -> None:
@@ -180,7 +278,10 @@ def _wait_booted(host: LabHost, timeout: float = 60) -> None:
 
 
 def _authorize_key(host: LabHost, public_key: str) -> None:
+    """The lab key for the deploy account, on images that have one (older images made it;
+    today's have root's key only and `deploy.py bootstrap` creates the account)."""
     script = (
+        "id deploy >/dev/null 2>&1 || exit 0; "
         "install -d -m 700 -o deploy -g deploy /home/deploy/.ssh && "
         'grep -qxF "$1" /home/deploy/.ssh/authorized_keys 2>/dev/null || '
         '{ echo "$1" >> /home/deploy/.ssh/authorized_keys; '
@@ -190,35 +291,46 @@ def _authorize_key(host: LabHost, public_key: str) -> None:
     _docker("exec", host.container, "sh", "-c", script, "sh", public_key)
 
 
-def _scan_host_keys(hosts: list[LabHost], timeout: float = 30) -> None:
+def _host_key(host: LabHost) -> str | None:
+    """The host's ed25519 public key, read inside the container (out of band, as from a
+    provider's console: not over the network, where only the bastion may reach SSH)."""
+    result = _docker(
+        "exec", host.container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=False
+    )
+    fields = result.stdout.split()
+    return " ".join(fields[:2]) if result.returncode == 0 and len(fields) >= 2 else None
+
+
+def _record_host_keys(hosts: list[LabHost], timeout: float = 30) -> None:
     """Record the hosts' SSH keys (generated at their first boot) as the lab's known hosts."""
     deadline = time.monotonic() + timeout
     while True:
-        result = subprocess.run(
-            ["ssh-keyscan", "-T", "3", "-t", "ed25519", *[h.address for h in hosts]],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        lines = [line for line in result.stdout.splitlines() if not line.startswith("#")]
-        if len(lines) == len(hosts):
-            KNOWN_HOSTS.write_text("\n".join(sorted(lines)) + "\n")
+        keys = {h.address: _host_key(h) for h in hosts}
+        if all(keys.values()):
+            lines = sorted(f"{address} {key}" for address, key in keys.items())
+            KNOWN_HOSTS.write_text("\n".join(lines) + "\n")
             return
         if time.monotonic() > deadline:
-            raise OpsError(
-                "sshd did not answer on every lab host: " + ", ".join(h.name for h in hosts)
-            )
+            missing = [h.name for h in hosts if not keys[h.address]]
+            raise OpsError("no SSH host key on lab host(s): " + ", ".join(missing))
         time.sleep(0.5)
+
+
+def _host_vars(host: LabHost) -> dict[str, str]:
+    private = {"preau_private_address": host.private_address} if host.private_address else {}
+    return {"ansible_host": host.address, **private}
 
 
 def write_inventory(topology: str, hosts: list[LabHost], public_key: str) -> None:
     """The lab's hosts.yml: same groups and variables as any other inventory."""
     children = {
-        group: {"hosts": {h.name: None for h in hosts if group in h.groups}} for group in GROUPS
+        group: {"hosts": {h.name: None for h in hosts if group in h.groups}}
+        for group in GROUPS
+        if any(group in h.groups for h in hosts)
     }
     inventory = {
         "all": {
-            "hosts": {h.name: {"ansible_host": h.address} for h in hosts},
+            "hosts": {h.name: _host_vars(h) for h in hosts},
             "vars": {
                 "ansible_user": "deploy",
                 "ansible_ssh_private_key_file": str(KEY_FILE),
@@ -255,7 +367,7 @@ def up(topology: str, tag: str, progress: Progress | None = None) -> list[LabHos
             "run `./deploy.py lab down` first",
         )
     public_key = ensure_key()
-    ensure_network()
+    ensure_networks(hosts)
     mirrors = image.resolve_mirrors()
     STATE_FILE.write_text(json.dumps({"topology": topology, "image": tag}))
     for host in hosts:
@@ -274,7 +386,7 @@ def up(topology: str, tag: str, progress: Progress | None = None) -> list[LabHos
         _wait_booted(host)
         _authorize_key(host, public_key)
         host.state = "running"
-    _scan_host_keys(hosts)
+    _record_host_keys(hosts)
     write_inventory(topology, hosts, public_key)
     return hosts
 
@@ -313,38 +425,50 @@ def _stop_ssh_masters() -> int:
     return stopped
 
 
+def _lab_bastion() -> Host:
+    """The lab's bastion as the runner reaches it (its master connection's identity)."""
+    return Host(
+        "bastion", ["bastion"], {"ansible_host": address_of("bastion"), "ansible_user": "deploy"}
+    )
+
+
 def down(progress: Progress | None = None) -> list[str]:
-    """Remove every container and the network the lab made; return what was removed."""
+    """Remove every container and the networks the lab made; return what was removed."""
     removed = []
-    if _stop_ssh_masters():
+    # The bastion's master connection renames itself (`ssh: SOCKET [mux]`): ended by socket.
+    closed = runner.close_jump(_lab_bastion())
+    if _stop_ssh_masters() or closed:
         removed.append("ssh connections")
     for name in container_states():
         if progress:
             progress.update(f"removing {name}")
         _docker("rm", "-f", "-v", name)
         removed.append(name)
-    if _docker("network", "inspect", NETWORK, check=False).returncode == 0:
-        _docker("network", "rm", NETWORK)
-        removed.append(f"network {NETWORK}")
+    networks = _docker("network", "ls", "--filter", f"label={LABEL}", "--format", "{{.Name}}")
+    for network in networks.stdout.split():
+        _docker("network", "rm", network)
+        removed.append(f"network {network}")
     for path in (STATE_FILE, KNOWN_HOSTS, HOSTS_FILE, LAB_INVENTORY / "group_vars/all/vault.yml"):
         path.unlink(missing_ok=True)
     return removed
 
 
 def ssh_command(name: str) -> list[str]:
+    """OpenSSH to a lab host as the tools reach it (through the bastion when there is one)."""
+    from .. import inventory, runner
+
     hosts = {h.name: h for h in status()}
     if name not in hosts:
         raise OpsError(
             f"no lab host named {name!r}",
             "lab hosts: " + (", ".join(hosts) or "none (run `./deploy.py lab up`)"),
         )
+    inv = inventory.load(None)
+    host = inv.hosts[name]
     return [
         "ssh",
-        "-i",
-        str(KEY_FILE),
-        "-o",
-        f"UserKnownHostsFile={KNOWN_HOSTS}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        f"deploy@{hosts[name].address}",
+        *runner.ssh_options(host, inv),
+        "-p",
+        str(host.port),
+        f"{host.user}@{host.address}",
     ]

@@ -1,6 +1,8 @@
 """The lab's host images, built offline-first from Debian's own tools (no registry here).
 
-`preau-lab:bare`  : Debian 12 minbase + systemd, sshd, python3, sudo and the `deploy` user.
+`preau-lab:bare`  : Debian 12 minbase + systemd, sshd, python3, sudo; as a hosting provider
+                    hands a server over: root's SSH key only (the lab key), no admin account,
+                    no sudo rule (`deploy.py bootstrap` makes them, as on real servers).
 `preau-lab:baked` : bare + the heavy packages of baked-packages.txt, installed with service
                     starts blocked, so converging a lab host skips 20-30 s of dpkg work.
 Each image carries a label with the hash of what it was built from; a build is skipped while
@@ -125,7 +127,14 @@ def _run(cmd: list[str], what: str, **kwargs: Any) -> None:
         raise OpsError(f"{what} failed (exit {result.returncode}):\n{tail}")
 
 
-def _customize_rootfs(root: Path) -> None:
+def _root_key() -> str:
+    """The lab key's public half (made on first need), root's only key in the bare image."""
+    from . import hosts
+
+    return hosts.ensure_key()
+
+
+def _customize_rootfs(root: Path, root_key: str) -> None:
     (root / "etc/machine-id").write_text("")
     (root / "etc/apt/sources.list").write_text(APT_SOURCES)
     (root / "etc/hostname").write_text("localhost\n")
@@ -150,18 +159,16 @@ def _customize_rootfs(root: Path) -> None:
             shutil.copy(cert, target / cert.name)
     chroot = ["chroot", str(root)]
     _run(chroot + ["update-ca-certificates"], "update-ca-certificates in the image")
-    _run(
-        chroot + ["useradd", "--create-home", "--shell", "/bin/bash", "deploy"],
-        "creating the deploy user",
-    )
-    sudoers = root / "etc/sudoers.d/deploy"
-    sudoers.write_text("deploy ALL=(ALL:ALL) NOPASSWD: ALL\n")
-    sudoers.chmod(0o440)
+    ssh_dir = root / "root/.ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    (ssh_dir / "authorized_keys").write_text(root_key + "\n")
+    (ssh_dir / "authorized_keys").chmod(0o600)
 
 
 def build_bare(client: DockerClient, progress: Progress | None = None, force: bool = False) -> bool:
     """Build preau-lab:bare with mmdebstrap; returns True when an image was built."""
-    wanted = _source_hash(" ".join(BARE_PACKAGES), APT_SOURCES)
+    root_key = _root_key()
+    wanted = _source_hash(" ".join(BARE_PACKAGES), APT_SOURCES, root_key)
     if not force and _image_hash(client, "bare") == wanted:
         return False
     system.ensure(system.LAB, "building the lab image", progress)
@@ -182,7 +189,7 @@ def build_bare(client: DockerClient, progress: Progress | None = None, force: bo
             ],
             "mmdebstrap",
         )
-        _customize_rootfs(root)
+        _customize_rootfs(root, root_key)
         _run(["chroot", str(root), "apt-get", "clean"], "apt-get clean")
         if progress:
             progress.update("importing into docker")

@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import OpsError
 from ..inventory import Host, Inventory
 from ..paths import ROOT
-from ..preconditions import DISK_COMMAND, disk_problem
+from ..preconditions import DISK_COMMAND, disk_problem, refuse_bad_clocks
 from ..release.host import CURRENT
 from ..runner import FabricSession, Result
 
@@ -107,12 +107,14 @@ def operator_name(inv: Inventory) -> str:
 
 
 def _preconditions(session: FabricSession, host: Host) -> None:
-    """The app is deployed and the disk is not nearly full on the host procedures run on."""
+    """The app is deployed, the disk is not nearly full and the clock is right (synchronised on
+    a real host) on the host procedures run on."""
     if not session.run(host, f"test -x {CURRENT}/venv/bin/preau-manage", check=False).ok:
         raise OpsError(f"the app is not deployed on {host.name}", "run `deploy.py release` first")
     full = disk_problem(host, session.run(host, DISK_COMMAND).stdout)
     if full:
         raise OpsError(f"disk nearly full: {full}", "free some space before running a procedure")
+    refuse_bad_clocks(session, [host])
 
 
 def _take_lock(session: FabricSession, host: Host, inv: Inventory, what: str) -> None:

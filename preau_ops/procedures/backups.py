@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from ..console import Progress
 from ..errors import OpsError
 from ..inventory import Host, Inventory
+from ..preconditions import refuse_bad_clocks
 from ..runner import FabricSession
 from . import JSON, json_answer, manage, operation
 
@@ -115,6 +116,8 @@ def restore(inv: Inventory, target: str, progress: Progress | None = None) -> JS
     stamp = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S+00")
     started = time.monotonic()
     with operation(inv, f"backup restore --to {target}") as (app_host, app, outcome):
+        with FabricSession(db, inv) as session:  # the target time is read on the db's clock
+            refuse_bad_clocks(session, [db])
         manage(app, app_host, "maintenance on --message 'Restauration en cours'")
         try:
             with FabricSession(db, inv) as session:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..console import Progress
 from ..errors import OpsError
+from ..internal_tls import local_url
 from ..inventory import Host
 from ..preconditions import DISK_COMMAND, disk_problem
 from ..runner import Sessions
@@ -29,9 +30,10 @@ CURRENT = f"{BASE}/current"
 # Migrations run as this account (role app): the only one but root that reads the schema
 # owner's password (/etc/preau/owner.toml); the runtime user `preau` cannot.
 MIGRATE_USER = "preau-migrate"
-APP_PORT = 8000
-CANARY_PORT = 8001
+APP_PORT = 8000  # TLS: gunicorn serves the host certificate of the internal PKI (role app)
+CANARY_PORT = 8001  # plain HTTP on loopback, for the canary's few seconds
 CANARY_UNIT = "preau-canary"
+UNIT_FILE = "/etc/systemd/system/preau.service"  # written by the app role
 DRAIN = "/usr/local/sbin/preau-lb-drain"  # installed on the lb hosts by the nginx role
 MIGRATE_TIMEOUT = 1800  # seconds: a data migration may take a while on a big database
 RELEASES_SCRIPT = (
@@ -140,28 +142,45 @@ def _install_commands(target: str) -> list[str]:
     ]
 
 
-def _http_code(sessions: Sessions, host: Host, port: int, domain: str, path: str) -> str | None:
+def _http_code(
+    sessions: Sessions, host: Host, port: int, domain: str, path: str, tls: bool
+) -> str | None:
     """None when the path answers 200 on the host's port, else the code seen."""
     proto = "" if path == "/readyz" else "-H 'X-Forwarded-Proto: https' "
     result = sessions.run(
         host,
         f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: {domain}' "
-        f"{proto}http://127.0.0.1:{port}{path}",
+        f"{proto}{local_url(host.name, port, path, tls)}",
         check=False,
     )
     return decisions.http_status(result.ok, result.stdout)
 
 
+def serves_tls(sessions: Sessions, host: Host) -> bool:
+    """Whether the host's gunicorn serves TLS: the app role's unit does since issue #21; on a
+    host not converged since (a release before the converge), it still serves plain HTTP."""
+    result = sessions.run(host, f"grep -qs -- --certfile {UNIT_FILE} && echo tls", check=False)
+    return result.stdout.strip() == "tls"
+
+
 def check(
-    sessions: Sessions, host: Host, port: int, domain: str, timeout: float = 40
+    sessions: Sessions,
+    host: Host,
+    port: int,
+    domain: str,
+    timeout: float = 40,
+    tls: bool | None = None,
 ) -> str | None:
-    """None when /readyz and the login page answer 200 on the host; else what failed."""
+    """None when /readyz and the login page answer 200 on the host; else what failed. Asked
+    over TLS when the host's unit serves it (tls None), or as told (the canary: plain)."""
+    if tls is None:
+        tls = serves_tls(sessions, host)
     deadline = time.monotonic() + timeout
     problem = "no answer"
     while time.monotonic() < deadline:
-        code = _http_code(sessions, host, port, domain, "/readyz")
+        code = _http_code(sessions, host, port, domain, "/readyz", tls)
         if code is None:
-            code = _http_code(sessions, host, port, domain, "/connexion/")
+            code = _http_code(sessions, host, port, domain, "/connexion/", tls)
             if code is None:
                 return None
             problem = f"login page answered {code}"
@@ -187,7 +206,7 @@ def canary(sessions: Sessions, host: Host, version: str, domain: str) -> str | N
         f"{release_dir}/venv/bin/gunicorn --bind 127.0.0.1:{CANARY_PORT} --workers 1 preau.wsgi",
     )
     try:
-        return check(sessions, host, CANARY_PORT, domain, timeout=30)
+        return check(sessions, host, CANARY_PORT, domain, timeout=30, tls=False)
     finally:
         sessions.run(
             host,

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..console import Progress
 from ..errors import OpsError
 from ..inventory import Host, Inventory
+from ..preconditions import refuse_bad_clocks
 from ..runner import Sessions, session
 from . import decisions, host
 from .build import APP_DIR, build_wheelhouse, source_version
@@ -59,6 +60,7 @@ def release(
     lbs = inv.hosts_in("lb")
     with session(inv, host.unique(hosts + lbs)) as sessions:
         host.refuse_full_disks(sessions, hosts)
+        refuse_bad_clocks(sessions, host.unique(hosts + lbs))  # TLS, sessions, the logs
         before = {h.name: host.host_releases(sessions, h) for h in hosts}
         plan = decisions.switch_plan({n: r.current for n, r in before.items()}, version)
         run = _Run(sessions, inv, hosts, lbs, version, host.domain_of(hosts[0]), before)

@@ -5,18 +5,67 @@ import pytest
 
 from preau_ops import converge, inventory, runner
 from preau_ops.lab import hosts as lab_hosts
+from preau_ops.lab import image
 
-from .conftest import TOPOLOGY, deploy
+from .conftest import CONVERGED_MARK, TOPOLOGY, deploy
 
 pytestmark = pytest.mark.lab
 
 
 def test_lab_hosts_match_the_topology(lab):
-    expected = lab_hosts.TOPOLOGIES[TOPOLOGY]
+    expected = {h.name: h for h in lab_hosts.planned(TOPOLOGY)}
     assert set(lab.hosts) == set(expected)
-    for name, groups in expected.items():
-        assert sorted(lab.hosts[name].groups) == sorted(groups)
+    for name, planned in expected.items():
+        assert sorted(lab.hosts[name].groups) == sorted(planned.groups)
         assert lab.hosts[name].address == lab_hosts.address_of(name)
+        assert lab.hosts[name].vars.get("preau_private_address") == planned.private_address
+
+
+def _attached(network: lab_hosts.Network) -> tuple[bool, dict[str, str]]:
+    """(internal?, {container: address}) of a lab network, as Docker has it."""
+    out = lab_hosts._docker(
+        "network",
+        "inspect",
+        "-f",
+        "{{.Internal}}{{range .Containers}} {{.Name}}={{.IPv4Address}}{{end}}",
+        network.name,
+    ).stdout.split()
+    return out[0] == "true", dict(pair.split("=") for pair in out[1:])
+
+
+def test_the_networks_have_the_topologys_shape(lab):
+    """Every host on the management network; prodlike's also on the private one, both
+    Docker-internal (no way off the machine), and the apt proxy's host (ops) alone on the
+    outside one."""
+    closed = TOPOLOGY in lab_hosts.PRIVATE_TOPOLOGIES
+    hosts = {f"preau-{name}": host for name, host in lab.hosts.items()}
+    internal, members = _attached(lab_hosts.MANAGEMENT)
+    assert internal == closed
+    assert {c: a.split("/")[0] for c, a in members.items() if c in hosts} == {
+        c: h.address for c, h in hosts.items()
+    }
+    if not closed:
+        return
+    internal, members = _attached(lab_hosts.PRIVATE)
+    assert internal
+    assert {c: a.split("/")[0] for c, a in members.items() if c in hosts} == {
+        c: h.vars["preau_private_address"] for c, h in hosts.items()
+    }
+    internal, members = _attached(lab_hosts.OUTSIDE)
+    assert not internal
+    assert [c for c in members if c in hosts] == [f"preau-{lab.hosts_in('monitoring')[0].name}"]
+
+
+def test_only_the_apt_proxys_host_has_a_way_out(lab):
+    """prodlike: a Debian mirror (its address as the hosts know it) answers ops only."""
+    if TOPOLOGY not in lab_hosts.PRIVATE_TOPOLOGIES:
+        pytest.skip(f"topology {TOPOLOGY} does not close the hosts' way out")
+    mirror = next(iter(image.resolve_mirrors()))
+    probe = f"timeout 3 bash -c '</dev/tcp/{mirror}/80' && echo open || echo closed"
+    ops = lab.hosts_in("monitoring")[0].name
+    for name in (ops, lab.hosts_in("app")[0].name, runner.bastion(lab).name):
+        out = lab_hosts._docker("exec", f"preau-{name}", "bash", "-c", probe).stdout.strip()
+        assert out == ("open" if name == ops else "closed"), f"{name} reaches {mirror}: {out}"
 
 
 def test_ansible_pings_every_host(lab):
@@ -100,9 +149,15 @@ def test_lab_up_with_another_topology_is_refused(lab):
 
 
 def test_half_created_lab_is_repaired(lab):
-    """A missing container is created again. It comes back bare: the test converges it, so
-    that the lab is left as it was found (the lb: it holds no data, only what the roles put)."""
+    """A missing container is created again. It comes back bare: the test converges it when
+    the lab had been converged, so that the lab is left as it was found (the lb: it holds no
+    data, only what the roles put); a lab not converged yet (a fresh one) is left bare."""
     victim = lab.hosts_in("lb")[0].name
+    others = [h for h in lab.hosts.values() if h.name != victim]
+    marks = runner.run_everywhere(
+        lab, f"test -e {CONVERGED_MARK} && echo yes || echo no", hosts=others
+    )
+    converged = all(out.strip() == "yes" for out in marks.values())
     lab_hosts._docker("rm", "-f", f"preau-{victim}")
     try:
         deploy("lab", "up", "--topology", TOPOLOGY)
@@ -110,7 +165,8 @@ def test_half_created_lab_is_repaired(lab):
         assert converge.ping(inventory.load(None))[victim] is True
     finally:
         deploy("lab", "up", "--topology", TOPOLOGY)
-        deploy("converge", "--limit", victim, timeout=1800)
+        if converged:
+            deploy("converge", "--limit", victim, timeout=1800)
 
 
 def test_lab_status_lists_every_host(lab):

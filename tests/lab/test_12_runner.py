@@ -1,16 +1,19 @@
 """The host runner on real hosts: commands through both session kinds, a failing command's
-error, a timeout, an unreachable host, and every tool through a bastion (the lb, made one
-for the test) when the lab's sshd allows the forwarding a jump needs."""
+error, a timeout, an unreachable host, and every tool through the bastion (prodlike's; on
+the other topologies the lb made one for the test, when its sshd allows forwarding)."""
 
 import dataclasses
+import re
 import subprocess
 import time
 
 import pytest
 
-from preau_ops import runner
+from preau_ops import converge, runner
 from preau_ops.errors import OpsError
 from preau_ops.inventory import Host
+
+from .conftest import TOPOLOGY
 
 pytestmark = pytest.mark.lab
 
@@ -73,15 +76,18 @@ def test_an_unreachable_host_is_named_with_its_address(lab):
 
 @pytest.fixture(scope="module")
 def jumped(lab):
-    """The lab inventory with the lb as its bastion; skipped when the lb's sshd forbids TCP
-    forwarding (the base role's default: a real bastion needs base_ssh_allow_tcp_forwarding)."""
+    """The lab inventory with its bastion: prodlike's, or elsewhere the lb made one for the
+    test, skipped when its sshd forbids TCP forwarding (the base role allows it on the
+    inventory's bastion only)."""
+    if runner.bastion(lab) is not None:
+        return lab
     lb = lab.hosts_in("lb")[0]
     with runner.FabricSession(lb, lab) as session:
         settings = session.run(lb, "sshd -T").stdout
     if "allowtcpforwarding no" in settings or "disableforwarding yes" in settings:
         pytest.skip(
-            "the lb's sshd forbids TCP forwarding (AllowTcpForwarding no): "
-            "it cannot be a bastion until the base role allows it there"
+            "the lb's sshd forbids TCP forwarding (AllowTcpForwarding no): only the inventory's "
+            "bastion allows it (PREAU_LAB_TOPOLOGY=prodlike has one)"
         )
     return dataclasses.replace(lab, groups={**lab.groups, "bastion": [lb.name]})
 
@@ -91,31 +97,88 @@ def client_address(output: str) -> str:
     return output.split(maxsplit=1)[0]
 
 
-def test_every_tool_reaches_a_host_through_the_bastion(jumped):
-    lb, db = jumped.hosts_in("lb")[0], jumped.hosts_in("db")[0]
-    probe = "echo $SSH_CONNECTION"
-    with runner.session(jumped, [db, lb]) as sessions:
-        assert client_address(sessions.run(db, probe, sudo=False).stdout) == lb.address
-        assert client_address(sessions.run(lb, probe, sudo=False).stdout) != lb.address
-    with runner.FabricSession(db, jumped) as session:
-        assert client_address(session.run(db, probe, sudo=False).stdout) == lb.address
-    remote = runner.testinfra_host(db, jumped)
-    assert client_address(remote.check_output(probe)) == lb.address
-    openssh = subprocess.run(
-        [
-            "ssh",
-            "-F",
-            "/dev/null",
-            *runner.ssh_options(db, jumped),
-            "-p",
-            str(db.port),
-            f"{db.user}@{db.address}",
-            probe,
-        ],
+def _openssh(host, inv, command: str, options=()) -> subprocess.CompletedProcess:
+    """OpenSSH as testinfra and Ansible run it: the runner's options, after `options`
+    (OpenSSH keeps the first value given for each)."""
+    return subprocess.run(
+        ["ssh", "-F", "/dev/null", *options, *runner.ssh_options(host, inv)]
+        + ["-p", str(host.port), f"{host.user}@{host.address}", command],
         check=False,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def _accepted_since(session, host, since: str) -> set[str]:
+    """Addresses sshd on `host` accepted a login from since `since` (its journal)."""
+    log = session.run(host, f"journalctl -q -u ssh --since '{since}' -o cat", sudo=True).stdout
+    return set(re.findall(r"Accepted publickey for \S+ from (\S+)", log))
+
+
+def test_every_tool_reaches_a_host_through_the_bastion(jumped):
+    bastion, db = runner.bastion(jumped), jumped.hosts_in("db")[0]
+    probe = "echo $SSH_CONNECTION"
+    with runner.FabricSession(db, jumped) as session:
+        since = session.run(db, "date '+%Y-%m-%d %H:%M:%S'", sudo=False).stdout.strip()
+        assert client_address(session.run(db, probe, sudo=False).stdout) == bastion.address
+    with runner.session(jumped, [db, bastion]) as sessions:
+        assert client_address(sessions.run(db, probe, sudo=False).stdout) == bastion.address
+        assert client_address(sessions.run(bastion, probe, sudo=False).stdout) != bastion.address
+    remote = runner.testinfra_host(db, jumped)
+    assert client_address(remote.check_output(probe)) == bastion.address
+    openssh = _openssh(db, jumped, probe)
     assert openssh.returncode == 0, openssh.stderr
-    assert client_address(openssh.stdout) == lb.address
+    assert client_address(openssh.stdout) == bastion.address
+    assert converge.ping(jumped, limit=db.name) == {db.name: True}  # Ansible
+    time.sleep(1)  # the journal's last lines
+    with runner.FabricSession(db, jumped) as session:
+        assert _accepted_since(session, db, since) == {bastion.address}, "a login not via it"
+
+
+def test_the_bastion_is_the_only_way_in(platform):
+    """prodlike: the controller's direct SSH to a host behind the bastion is refused (the
+    host's firewall), the bastion itself answers, and only the bastion forwards."""
+    bastion = runner.bastion(platform)
+    if bastion is None:
+        pytest.skip(f"topology {TOPOLOGY} has no bastion")
+    for host in (platform.hosts_in("app")[0], platform.hosts_in("db")[0]):
+        direct = _openssh(
+            host, platform, "true", ["-o", "ProxyCommand=none", "-o", "ConnectTimeout=3"]
+        )
+        assert direct.returncode == 255, f"{host.name} accepts SSH from the controller directly"
+    assert _openssh(bastion, platform, "true").returncode == 0
+    with runner.session(platform, [bastion, platform.hosts_in("db")[0]]) as sessions:
+        settings = sessions.run(bastion, "sshd -T").stdout
+        assert "allowtcpforwarding yes" in settings
+        others = sorted(f"{h.address}:{h.port}" for h in platform.hosts.values() if h != bastion)
+        assert sorted(re.findall(r"^permitopen (.*)$", settings, re.M)[0].split()) == others
+        assert "allowtcpforwarding no" in sessions.run("db", "sshd -T").stdout
+
+
+def _transports() -> set:
+    """paramiko connections open in this process (each is its transport thread)."""
+    import threading
+
+    import paramiko
+
+    return {thread for thread in threading.enumerate() if isinstance(thread, paramiko.Transport)}
+
+
+def test_a_closed_session_leaves_no_connection_open(jumped):
+    """Through the bastion, a pyinfra session left its paramiko clients open (whose
+    ProxyCommand threads then spun at 100 % CPU once their proxy had ended) and a Fabric
+    session its connection to the bastion: the lab suite burnt a core on them. Threads of
+    connections closed before this test may still be ending: only this test's are counted."""
+    before = _transports()
+    db = jumped.hosts_in("db")[0]
+    with runner.session(jumped, [db, runner.bastion(jumped)]) as sessions:
+        sessions.run(db, "true")
+        assert len(_transports() - before) == 2, "one connection to each host"
+    with runner.FabricSession(db, jumped) as session:
+        session.run(db, "true")
+        assert len(_transports() - before) >= 2, "the db's connection and the bastion's"
+    deadline = time.monotonic() + 5
+    while _transports() - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _transports() - before, "connections left open by closed sessions"

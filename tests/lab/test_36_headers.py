@@ -78,3 +78,32 @@ def test_each_security_header_once_with_one_value(lb):
         assert all(len(value) == 1 for value in values.values()), (name, values)
         assert len({value[0] for value in values.values()}) == 1, (name, values)
     assert page["x-frame-options"] == ["DENY"] and page["x-content-type-options"] == ["nosniff"]
+
+
+def test_the_lb_reaches_every_app_host_over_verified_tls(lab, lb):
+    """Issue #21 (TLS inside): nginx proxies over TLS it verifies against the internal CA and
+    each app host's name; gunicorn answers no plain HTTP; and pages come through that TLS."""
+    from preau_ops import audit
+
+    remote = audit.testinfra_host(lab.hosts_in("lb")[0], sudo=True, inv=lab)
+    config = remote.check_output("nginx -T 2>/dev/null")
+    assert "proxy_pass https://preau_app;" in config and "proxy_ssl_verify on;" in config
+    for app in lab.hosts_in("app"):
+        address = app.private_address
+
+        def handshake(name, address=address):
+            return remote.run(
+                f"openssl s_client -connect {address}:8000 -CAfile /etc/preau/pki/ca.pem -brief"
+                f" -verify_hostname {name} -verify_return_error </dev/null 2>&1"
+            ).stdout
+
+        assert "Verification: OK" in handshake(app.name), handshake(app.name)
+        assert "Verification: OK" not in handshake("preau-not-this-host")
+        plain = remote.run(
+            f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 5 http://{address}:8000/healthz"
+        )
+        assert plain.stdout.strip() == "000", f"{app.name} answered plain HTTP"
+    remote.run_test("truncate -s 0 /var/log/nginx/error.log")
+    pages = [get(lb, "/connexion/")[0] for _ in range(2 * len(lab.hosts_in("app")))]
+    assert pages == [200] * len(pages)
+    assert "upstream SSL" not in remote.check_output("cat /var/log/nginx/error.log")

@@ -1,6 +1,7 @@
 """Secrets on real hosts (issue #16, item 10): after a converge, the app's runtime user cannot
 read the schema owner's password, and a release, migrations included, still works: they run
-as the release step's own account, which can."""
+as the release step's own account, which can. Their way to the database (issue #21): TLS
+verified against the internal PKI (verify-full)."""
 
 import time
 import tomllib
@@ -71,6 +72,41 @@ def test_release_migrates_as_the_migrations_account(converged, released):
     )
     assert refused.rc != 0
     assert f"{OWNER_FILE}: permission denied (only the release step's account" in refused.stderr
+
+
+# The app's own connection, made with its settings: TLS as pg_stat_ssl sees it, and the mode
+TLS_OF_OWN_CONNECTION = (
+    "from django.db import connection as c; cur = c.cursor(); "
+    "cur.execute('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'); "
+    "p = c.get_connection_params(); print(cur.fetchone()[0], p['sslmode'], p['sslrootcert'])"
+)
+
+
+def test_app_connects_to_postgresql_with_verified_tls(converged, released):
+    """Issue #21 (internal PKI): the release's migrations and the app's connections verify
+    PostgreSQL's certificate (verify-full against the PKI's bundle); every connection of the
+    app's roles that pg_stat_ssl shows on the db is TLS; another CA is refused."""
+    db = converged.hosts_in("db")[0]
+    for host in converged.hosts_in("app"):
+        seen = admin(host).check_output(
+            "cd /tmp && sudo -n -u preau PREAU_METRICS_MULTIPROC_DIR= "
+            "/srv/preau/current/venv/bin/preau-manage shell -c %s",
+            TLS_OF_OWN_CONNECTION,
+        )
+        assert seen.split()[-3:] == ["True", "verify-full", "/etc/preau/pki/ca.pem"], host.name
+        address = db.vars.get("preau_private_address") or db.address
+        other_ca = admin(host).run(
+            "psql %s -c 'SELECT 1'",
+            f"host={address} dbname=preau user=preau_app sslmode=verify-full connect_timeout=5"
+            " sslrootcert=/etc/ssl/certs/ca-certificates.crt",
+        )
+        assert other_ca.rc != 0 and "certificate verify failed" in other_ca.stderr, host.name
+    plain = admin(db).check_output(
+        "sudo -n -u postgres psql -XAt -c %s",
+        "SELECT count(*) FILTER (WHERE ssl), count(*) FILTER (WHERE NOT ssl) FROM pg_stat_ssl "
+        "JOIN pg_stat_activity USING (pid) WHERE usename LIKE 'preau%' AND client_addr IS NOT NULL",
+    )
+    assert plain.split("|")[1] == "0", f"app connections without TLS (with|without): {plain}"
 
 
 def test_audit_catches_a_readable_owner_file(converged):

@@ -39,7 +39,8 @@ APP_HOST_ALERTS = ("HostDown", "AppNotReady")
 
 
 def _monitoring(lab) -> str:
-    return lab.hosts_in("monitoring")[0].address
+    """Prometheus and Alertmanager listen on the monitoring host's private address."""
+    return lab.hosts_in("monitoring")[0].private_address
 
 
 def _get_json(url: str):
@@ -53,7 +54,7 @@ def _about(alert_labels: dict, host, labels: dict) -> bool:
     instance = alert_labels.get("instance", "")
     return any(
         re.search(rf"(^|[/@]){re.escape(name)}(:|/|$)", instance)
-        for name in (host.name, host.address)
+        for name in (host.name, host.address, host.private_address)
     ) and all(alert_labels.get(key) == value for key, value in labels.items())
 
 
@@ -140,14 +141,15 @@ def fetch(lab, path: str) -> tuple[int, str]:
 
 
 def app_answer(lab, app, path: str) -> tuple[int, str]:
-    """GET http://APP:8000/PATH from the lb (the only host besides monitoring that may ask):
+    """GET https://APP:8000/PATH (TLS verified: internal CA) from the lb (the only host besides monitoring that may ask):
     the app's own answer, without nginx; (status, body)."""
     lb = lab.hosts_in("lb")[0]
     script = (
-        "import sys, urllib.request, urllib.error\n"
-        f"request = urllib.request.Request('http://{app.address}:8000{path}', "
+        "import ssl, sys, urllib.request, urllib.error\n"
+        f"request = urllib.request.Request('https://{app.private_address}:8000{path}', "
         f"headers={{'Host': '{lb.vars['preau_domain']}'}})\n"
-        "try:\n    answer = urllib.request.urlopen(request, timeout=10)\n"
+        "context = ssl.create_default_context(cafile='/etc/preau/pki/ca.pem')\n"
+        "try:\n    answer = urllib.request.urlopen(request, timeout=10, context=context)\n"
         "except urllib.error.HTTPError as error:\n    answer = error\n"
         "print(answer.status)\nsys.stdout.write(answer.read().decode())\n"
     )

@@ -5,7 +5,7 @@ import shutil
 import pytest
 import yaml
 
-from preau_ops.paths import INVENTORIES
+from preau_ops.paths import INVENTORIES, ROLES
 
 VAULT_PASSWORD = "unit-test-vault-password"
 
@@ -17,18 +17,93 @@ def encrypt(text: str, password: str = VAULT_PASSWORD) -> bytes:
 
 
 @pytest.fixture
-def prod(tmp_path, monkeypatch):
-    """inventories/production copied to tmp, its vault made from vault.yml.example."""
+def example(tmp_path, monkeypatch):
+    """inventories/production copied to tmp as shipped: its vault is vault.yml.example
+    (CHANGE-ME values) encrypted, its keys still REPLACE-ME."""
     target = tmp_path / "production"
     shutil.copytree(INVENTORIES / "production", target)
     example = target / "group_vars/all/vault.yml.example"
-    keys = yaml.safe_load(example.read_text()) or {}
-    secrets = {key: f"test-secret-{i:02d}-long-enough" for i, key in enumerate(keys)}
-    (target / "group_vars/all/vault.yml").write_bytes(encrypt(yaml.safe_dump(secrets) or "{}\n"))
+    (target / "group_vars/all/vault.yml").write_bytes(encrypt(example.read_text()))
     password_file = tmp_path / "vault-password"
     password_file.write_text(VAULT_PASSWORD + "\n")
     monkeypatch.setenv("PREAU_VAULT_PASSWORD_FILE", str(password_file))
     return target
+
+
+@pytest.fixture
+def prod(example):
+    """The production example filled in as an operator would: real-looking keys, random
+    secrets, the site's certificates instead of a role's snakeoil default."""
+    keys = yaml.safe_load((example / "group_vars/all/vault.yml.example").read_text()) or {}
+    secrets = {key: f"test-secret-{i:02d}-long-enough" for i, key in enumerate(keys)}
+    (example / "group_vars/all/vault.yml").write_bytes(encrypt(yaml.safe_dump(secrets) or "{}\n"))
+    fill_placeholders(example)
+    return example
+
+
+@pytest.fixture
+def lab(tmp_path, monkeypatch):
+    """The lab's inventory as `lab up` writes it, in tmp: its group_vars, a hosts.yml from the
+    lab's own writer (topology scaled), a vault with a value for every key of the template."""
+    from preau_ops import inventory
+    from preau_ops.lab import hosts
+
+    target = tmp_path / "lab"
+    shutil.copytree(
+        INVENTORIES / "lab/group_vars", target / "group_vars", ignore=lambda *_: ["vault.yml"]
+    )
+    monkeypatch.setattr(hosts, "LAB_INVENTORY", target)
+    monkeypatch.setattr(hosts, "HOSTS_FILE", target / "hosts.yml")
+    hosts.write_inventory("scaled", hosts.planned("scaled"), ssh_test_key("preau-lab"))
+    template = INVENTORIES / "production/group_vars/all/vault.yml.example"
+    keys = yaml.safe_load(template.read_text()) or {}
+    (target / "group_vars/all/vault.yml").write_bytes(
+        encrypt(yaml.safe_dump({key: f"lab-{key}" for key in keys}))
+    )
+    password_file = tmp_path / "vault-password"
+    password_file.write_text(VAULT_PASSWORD + "\n")
+    monkeypatch.delenv("PREAU_VAULT_PASSWORD_FILE", raising=False)  # the lab's file serves
+    monkeypatch.setattr(inventory, "LAB_INVENTORY", target)
+    monkeypatch.setattr(inventory, "LAB_VAULT_PASSWORD", password_file)
+    return target
+
+
+def ssh_test_key(name: str = "test") -> str:
+    """A well-formed ed25519 public key line (not anyone's key)."""
+    import base64
+    import hashlib
+
+    kind = b"ssh-ed25519"
+    point = hashlib.sha256(name.encode()).digest()
+    blob = len(kind).to_bytes(4, "big") + kind + len(point).to_bytes(4, "big") + point
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()} {name}@tests"
+
+
+def fill_placeholders(inventory):
+    """Every REPLACE-ME string of the inventory's files replaced (keys by test keys), and each
+    role default that is Debian's snakeoil pair set to a site file."""
+
+    def filled(value, name):
+        if isinstance(value, dict):
+            return {k: filled(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [filled(v, name) for v in value]
+        if isinstance(value, str) and "REPLACE-ME" in value:
+            return ssh_test_key(str(name)) if "ssh" in str(name) else "filled-in-for-tests"
+        return value
+
+    files = [inventory / "hosts.yml", *inventory.glob("*_vars/**/*.yml")]
+    for path in (f for f in files if f.name != "vault.yml"):
+        data = yaml.safe_load(path.read_text())
+        if data and "REPLACE-ME" in path.read_text():
+            path.write_text(yaml.safe_dump(filled(data, None), sort_keys=False))
+    site = {}
+    for defaults in ROLES.glob("*/defaults/main.yml"):
+        for key, value in (yaml.safe_load(defaults.read_text()) or {}).items():
+            if "snakeoil" in str(value):
+                site[key] = f"/etc/ssl/site/{key}.pem"
+    if site:
+        (inventory / "group_vars/all/site-certificates.yml").write_text(yaml.safe_dump(site))
 
 
 def edit_yaml(path, change):

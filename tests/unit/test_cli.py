@@ -110,6 +110,7 @@ def test_yes_confirms_without_asking(monkeypatch):
 GROUPS = {
     "lab": ("up", "down", "lab"),
     "inventory": ("inventory",),
+    "bootstrap": ("bootstrap",),
     "converge": ("converge",),
     "release": ("release", "rollback"),
     "status": ("status",),
@@ -117,6 +118,8 @@ GROUPS = {
     "patch": ("patch",),
     "establishment": ("establishment",),
     "backup": ("backup",),
+    "pki": ("pki",),
+    "vault": ("vault",),
     "bench": ("bench",),
     "test": ("test",),
 }

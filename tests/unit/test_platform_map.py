@@ -38,9 +38,15 @@ def role_plays() -> list[tuple[str, str]]:
 
 
 def test_a_host_runs_the_roles_of_its_groups_and_of_every_host():
-    assert platform.roles_for(["app"]) == ("base", "app", "backup", "monitoring")
-    assert platform.roles_for(["backup", "monitoring"]) == ("base", "backup", "monitoring")
-    assert platform.roles_for([]) == ("base", "monitoring")
+    assert platform.roles_for(["app"]) == ("base", "pki", "app", "backup", "monitoring")
+    assert platform.roles_for(["backup", "monitoring"]) == (
+        "apt_proxy",
+        "base",
+        "pki",
+        "backup",
+        "monitoring",
+    )
+    assert platform.roles_for([]) == ("base", "pki", "monitoring")
 
 
 def test_status_shows_every_hosts_services_first_then_each_groups_once():
@@ -53,9 +59,10 @@ def test_status_shows_every_hosts_services_first_then_each_groups_once():
     ]
 
 
-def test_patch_order_names_every_group_once_and_groups_are_required():
+def test_patch_order_names_every_group_once_and_groups_are_required_but_the_bastion():
     assert sorted(platform.patch_order()) == sorted(platform.groups())
-    assert platform.required_groups() == platform.groups()
+    assert platform.patch_order()[0] == "bastion"
+    assert platform.required_groups() == tuple(g for g in platform.groups() if g != "bastion")
 
 
 def test_a_broken_map_is_refused_with_what_is_wrong(tmp_path, monkeypatch):
@@ -75,7 +82,7 @@ def test_a_broken_map_is_refused_with_what_is_wrong(tmp_path, monkeypatch):
 def test_an_unknown_group_is_refused_with_the_known_ones():
     with pytest.raises(OpsError) as caught:
         platform.units("proxy")
-    assert caught.value.hint == "groups are lb, app, db, backup, monitoring"
+    assert caught.value.hint == "groups are lb, app, db, backup, monitoring, bastion"
 
 
 # --------------------------------------------------------------------------- site.yml

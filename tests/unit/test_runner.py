@@ -3,6 +3,7 @@
 The SSH boundary is faked here (a Fabric-like connection, a pyinfra-like state); the same
 paths run against the lab's hosts in tests/lab/test_12_runner.py."""
 
+import configparser
 import shlex
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from preau_ops import runner
 from preau_ops.errors import OpsError
 from preau_ops.inventory import Host, Inventory
+from preau_ops.paths import ROOT
 
 KEY = "/keys/id_ed25519"
 KNOWN = "/keys/known_hosts"
@@ -72,13 +74,23 @@ def test_options_with_bastion_jump_through_it_with_its_own_settings():
     hop = shlex.split(app["ProxyCommand"])
     assert hop[0] == "ssh" and hop[-1] == "deploy@10.0.0.12"
     assert hop[hop.index("-p") + 1] == "2222" and hop[hop.index("-W") + 1] == "%h:%p"
-    assert option_values([a for a in hop[1:] if a not in ("-p", "2222", "-W", "%h:%p")][:-1]) == {
+    hop_options = option_values([a for a in hop[1:] if a not in ("-p", "2222", "-W", "%h:%p")][:-1])
+    control_path = hop_options.pop("ControlPath")
+    assert hop_options == {
         "BatchMode": "yes",
         "ConnectTimeout": "10",
         "IdentityFile": KEY,
         "UserKnownHostsFile": KNOWN,
         "StrictHostKeyChecking": "yes",
+        "ControlMaster": "auto",
+        "ControlPersist": str(runner.JUMP_PERSIST),
     }
+    # One master per bastion, named without %-tokens (ProxyCommand would expand them).
+    assert "%" not in control_path and control_path.endswith(".sock")
+    other = make_inventory(bastion=True)
+    other.hosts["lb"].vars["ansible_host"] = "10.0.0.13"
+    other_hop = runner.ssh_options(other.hosts["app1"], other)[-1]
+    assert control_path not in other_hop
     # The bastion itself is reached directly.
     assert "ProxyCommand" not in option_values(runner.ssh_options(inv.hosts["lb"], inv))
 
@@ -103,9 +115,24 @@ def test_pyinfra_data_without_and_with_bastion():
     jumped = make_inventory(bastion=True)
     data = runner.pyinfra_data(jumped.hosts["app1"], jumped)
     config = Path(data["ssh_config_file"]).read_text()
-    assert config.startswith("Host *\n  ProxyCommand ssh ")
+    # Every host but the bastion (named by address, as the tools connect) goes through it.
+    assert config.startswith("Host * !10.0.0.12\n  ProxyCommand ssh ")
     assert config.strip().endswith("deploy@10.0.0.12")
     assert "ssh_config_file" not in runner.pyinfra_data(jumped.hosts["lb"], jumped)
+
+
+def test_ansible_goes_through_the_bastion_with_the_same_ssh_config():
+    plain = make_inventory()
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(ROOT / "ansible.cfg")
+    cfg_args = config.get("ssh_connection", "ssh_args")
+    assert runner.ansible_envvars(plain) == {"ANSIBLE_SSH_ARGS": cfg_args}
+    jumped = make_inventory(bastion=True)
+    args = shlex.split(runner.ansible_ssh_args(jumped, "-o ControlMaster=no"))
+    assert args[:3] == ["-o", "ControlMaster=no", "-F"]
+    pyinfra_config = runner.pyinfra_data(jumped.hosts["app1"], jumped)["ssh_config_file"]
+    assert args[3] == pyinfra_config
+    assert shlex.split(runner.ansible_envvars(jumped)["ANSIBLE_SSH_ARGS"])[-2:] == args[2:]
 
 
 def test_testinfra_host_uses_the_runner_options():

@@ -17,6 +17,7 @@ import pytest
 
 from preau_ops.audit.catalogue import Evidence, Options
 from preau_ops.audit.remote import Remote, RemoteOf
+from preau_ops.internal_tls import local_url
 from preau_ops.inventory import Host, Inventory
 from preau_ops.paths import STATE_DIR
 
@@ -194,7 +195,8 @@ def test_postgresql_reach(
     inv: Inventory, host: Host, remote: Remote, remote_of: RemoteOf, evidence: Evidence
 ) -> None:
     port = int(declared.var(host, "postgresql_port", 5432))
-    clients = {h.address for g in ("app", "backup") for h in inv.hosts_in(g)} - {host.address}
+    address = host.private_address  # where PostgreSQL listens (with loopback)
+    clients = {h.private_address for g in ("app", "backup") for h in inv.hosts_in(g)} - {address}
     ruleset = remote.root_out("/usr/sbin/nft list ruleset")
     assert ruleset is not None, "sudo refused `nft list ruleset`"
     _, openings = _nft_openings(ruleset)
@@ -210,19 +212,19 @@ def test_postgresql_reach(
             f" beyond the app/backup hosts {sorted(clients)}"
         )
     probe = subprocess.run(
-        ["timeout", "3", "bash", "-c", f"</dev/tcp/{host.address}/{port}"],
+        ["timeout", "3", "bash", "-c", f"</dev/tcp/{address}/{port}"],
         capture_output=True,
         check=False,
     )
     evidence(f"from the controller: {'open' if probe.returncode == 0 else 'refused/dropped'}")
     if probe.returncode == 0:
-        problems.append(f"{host.address}:{port} answers the controller")
+        problems.append(f"{address}:{port} answers the controller")
     others = [h for h in inv.hosts.values() if not {"app", "backup", "db"} & set(h.groups)]
     for other in others:
-        rc = remote_of(other).run(f"timeout 3 bash -c '</dev/tcp/{host.address}/{port}'").rc
+        rc = remote_of(other).run(f"timeout 3 bash -c '</dev/tcp/{address}/{port}'").rc
         evidence(f"from {other.name}: {'open' if rc == 0 else 'refused/dropped'}")
         if rc == 0:
-            problems.append(f"{other.name} reaches {host.address}:{port}")
+            problems.append(f"{other.name} reaches {address}:{port}")
     assert not problems, "; ".join(problems)
 
 
@@ -393,10 +395,13 @@ def test_wal_archiving(
     age = failed = None
     if monitoring:
         answer = _prometheus(
-            remote_of(monitoring[0]), f'pg_stat_archiver_last_archive_age{{instance="{host.name}"}}'
+            monitoring[0],
+            remote_of(monitoring[0]),
+            f'pg_stat_archiver_last_archive_age{{instance="{host.name}"}}',
         )
         age = float(answer[0]["value"][1]) if answer else None
         failed_answer = _prometheus(
+            monitoring[0],
             remote_of(monitoring[0]),
             f'increase(pg_stat_archiver_failed_count{{instance="{host.name}"}}[15m])',
         )
@@ -460,11 +465,15 @@ def test_restore_drill(host: Host, remote: Remote, evidence: Evidence) -> None:
 # ------------------------------------------------------------------------------ monitoring
 
 
-def _prometheus(remote: Remote, query: str | None = None, path: str = "/api/v1/query") -> Any:
-    """Prometheus API answer's `data`, asked on the monitoring host itself."""
+def _prometheus(
+    monitoring: Host, remote: Remote, query: str | None = None, path: str = "/api/v1/query"
+) -> Any:
+    """Prometheus API answer's `data`, asked on the monitoring host itself (Prometheus listens
+    on its private address: one listen address only)."""
     import urllib.parse
 
-    url = f"http://127.0.0.1:9090{path}"
+    address = monitoring.private_address
+    url = f"http://{f'[{address}]' if ':' in address else address}:9090{path}"
     if query is not None:
         url += "?query=" + urllib.parse.quote(query)
     out = remote.out(f"curl -sf --max-time 10 '{url}'")
@@ -479,7 +488,7 @@ def _prometheus(remote: Remote, query: str | None = None, path: str = "/api/v1/q
     groups=("monitoring",),
 )
 def test_targets_up(host: Host, remote: Remote, evidence: Evidence) -> None:
-    targets = _prometheus(remote, path="/api/v1/targets?state=active")["activeTargets"]
+    targets = _prometheus(host, remote, path="/api/v1/targets?state=active")["activeTargets"]
     down = [t for t in targets if t["health"] != "up"]
     evidence(f"{len(targets) - len(down)}/{len(targets)} targets up")
     assert not down, "; ".join(
@@ -493,7 +502,7 @@ def test_targets_up(host: Host, remote: Remote, evidence: Evidence) -> None:
     "MON-02", "No critical alert firing", "Declared state (role monitoring)", groups=("monitoring",)
 )
 def test_no_critical_alert(host: Host, remote: Remote, evidence: Evidence) -> None:
-    alerts = _prometheus(remote, path="/api/v1/alerts")["alerts"]
+    alerts = _prometheus(host, remote, path="/api/v1/alerts")["alerts"]
     firing = [a for a in alerts if a["state"] == "firing"]
     critical = [a for a in firing if a["labels"].get("severity") == "critical"]
     evidence(
@@ -531,10 +540,10 @@ def test_same_release(
 
 @control("APP-02", "/readyz answers ok", "Declared state (app)", groups=("app",))
 def test_readyz(host: Host, remote: Remote, evidence: Evidence) -> None:
-    port = declared.var(host, "app_port", 8000)
+    port = int(declared.var(host, "app_port", 8000))
     result = remote.run(
         f"curl -s --max-time 10 -w '\\n%{{http_code}}' -H 'Host: "
-        f"{host.vars['preau_domain']}' http://127.0.0.1:{port}/readyz"
+        f"{host.vars['preau_domain']}' {local_url(host.name, port, '/readyz')}"
     )
     body, _, code = result.stdout.rpartition("\n")
     evidence(f"GET /readyz → {code}: {body[:200]}")

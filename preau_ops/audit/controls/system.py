@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from preau_ops import platform
+from preau_ops import platform, runner
 from preau_ops.audit.catalogue import Evidence, Options
 from preau_ops.audit.remote import Remote
 from preau_ops.inventory import Host, Inventory
@@ -32,6 +32,14 @@ def _listeners(text: str) -> list[tuple[str, int, str]]:
         process = re.search(r'\(\("([^"]+)"', line)
         found.append((address.strip("[]"), int(port), process.group(1) if process else "?"))
     return found
+
+
+def listening_sockets(remote: Remote) -> list[tuple[str, str, int, str]]:
+    """(proto, address, port, process) of every listening TCP and UDP socket (`ss` as root)."""
+    tcp = remote.root_out("/usr/bin/ss -tlnp")
+    udp = remote.root_out("/usr/bin/ss -ulnp")
+    assert tcp is not None and udp is not None, "sudo refused `ss -tlnp`/`ss -ulnp`"
+    return [("tcp", *s) for s in _listeners(tcp)] + [("udp", *s) for s in _listeners(udp)]
 
 
 def _loopback(address: str) -> bool:
@@ -73,19 +81,19 @@ def test_units(host: Host, remote: Remote, evidence: Evidence) -> None:
     assert not problems, "; ".join(problems)
 
 
+CHRONY_PORT = ("udp", 123)  # the time server's (roles/base, on the ops host)
+
+
 @control(
     "DECL-03",
     "Listening ports are exactly the declared ones",
     "ANSSI-BP-028 R80; docs/contracts.md ports",
 )
 def test_listening_ports(inv: Inventory, host: Host, remote: Remote, evidence: Evidence) -> None:
-    tcp = remote.root_out("/usr/bin/ss -tlnp")
-    udp = remote.root_out("/usr/bin/ss -ulnp")
-    assert tcp is not None and udp is not None, "sudo refused `ss -tlnp`/`ss -ulnp`"
+    sockets = listening_sockets(remote)
     declared_ports = set(declared.openings(inv, host))
-    seen = {("tcp", p): (a, proc) for a, p, proc in _listeners(tcp) if not _loopback(a)}
-    seen |= {("udp", p): (a, proc) for a, p, proc in _listeners(udp) if not _loopback(a)}
-    local = sorted({f"{a}:{p}" for a, p, _ in _listeners(tcp) + _listeners(udp) if _loopback(a)})
+    seen = {(proto, p): (a, proc) for proto, a, p, proc in sockets if not _loopback(a)}
+    local = sorted({f"{a}:{p}" for _, a, p, _ in sockets if _loopback(a)})
     evidence("declared: " + ", ".join(f"{p}/{proto}" for proto, p in sorted(declared_ports)))
     evidence("loopback only (not reachable from the network): " + (", ".join(local) or "none"))
     extra = sorted(set(seen) - declared_ports)
@@ -94,6 +102,9 @@ def test_listening_ports(inv: Inventory, host: Host, remote: Remote, evidence: E
         f"undeclared port {p}/{proto} open ({seen[(proto, p)][1]} on {seen[(proto, p)][0]})"
         for proto, p in extra
     ]
+    if remote.in_container() and CHRONY_PORT in missing:
+        missing.remove(CHRONY_PORT)
+        evidence("123/udp: chronyd cannot run in a container (no CAP_SYS_TIME): not served here")
     problems += [f"declared port {p}/{proto} not listening" for proto, p in missing]
     assert not problems, "; ".join(problems)
 
@@ -163,6 +174,13 @@ def _sshd(remote: Remote) -> dict[str, list[str]]:
     return settings
 
 
+def _forwards(host: Host) -> bool:
+    """Whether the host's sshd is declared to allow TCP forwarding: the bastion's does."""
+    return "bastion" in host.groups or bool(
+        declared.var(host, "base_ssh_allow_tcp_forwarding", False)
+    )
+
+
 @control("SSH-01", "SSH: keys only, no root login, restricted groups", "ANSSI-BP-028 R79, R33")
 def test_ssh_authentication(host: Host, remote: Remote, evidence: Evidence) -> None:
     sshd = _sshd(remote)
@@ -177,6 +195,8 @@ def test_ssh_authentication(host: Host, remote: Remote, evidence: Evidence) -> N
         "x11forwarding": "no",
         "allowagentforwarding": "no",
         "permituserenvironment": "no",
+        # the jump (`ssh -W`) on the bastion only (roles/base/tasks/ssh.yml)
+        "allowtcpforwarding": "yes" if _forwards(host) else "no",
     }
     problems = []
     for key, value in wanted.items():
@@ -235,21 +255,13 @@ def test_ssh_algorithms(host: Host, remote: Remote, evidence: Evidence) -> None:
     "ssh-audit finds no failing algorithm and no known CVE",
     "ANSSI-BP-028 R79; ssh-audit (external view from the auditor's machine)",
 )
-def test_ssh_audit(host: Host, evidence: Evidence) -> None:
-    """What a client sees on the wire, independent of the configuration files."""
-    command = [
-        sys.executable,
-        "-m",
-        "ssh_audit",
-        "-j",
-        "--skip-rate-test",
-        "-t",
-        "10",
-        "-p",
-        str(host.port),
-        host.address,
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+def test_ssh_audit(inv: Inventory, host: Host, evidence: Evidence) -> None:
+    """What a client sees on the wire, independent of the configuration files (behind a
+    bastion: through a port it forwards, the only way in)."""
+    with runner.ssh_endpoint(host, inv) as (address, port):
+        command = [sys.executable, "-m", "ssh_audit", "-j", "--skip-rate-test", "-t", "10"]
+        command += ["-p", str(port), address]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     try:
         report = json.loads(result.stdout)
     except ValueError:

@@ -3,13 +3,16 @@
 import threading
 import tomllib
 
-URL = "http://127.0.0.1:8000/healthz"
+URL = "https://127.0.0.1:8000/healthz"
+# gunicorn's certificate verified against the internal CA, as the lb and Prometheus do
+CONTEXT = "ssl.create_default_context(cafile='/etc/preau/pki/ca.pem')"
 
 
-def get(host):
+def get(host, url=URL):
     return host.run(
         "python3 -c %s",
-        f"import urllib.request; print(urllib.request.urlopen('{URL}', timeout=10).read().decode())",
+        "import ssl, urllib.request; print(urllib.request.urlopen("
+        f"'{url}', timeout=10, context={CONTEXT}).read().decode())",
     )
 
 
@@ -20,7 +23,7 @@ def test_user_and_layout(host):
         ("/srv/preau/releases", "root", "root", 0o755),
         ("/srv/preau/shared", "root", "preau", 0o750),
         ("/srv/preau/shared/media", "preau", "preau", 0o750),
-        ("/etc/preau", "root", "preau", 0o750),
+        ("/etc/preau", "root", "preau", 0o751),  # /etc/preau/pki reachable, not listed
         ("/etc/preau/preau.toml", "root", "preau", 0o640),
         ("/etc/preau/owner.toml", "root", "preau-migrate", 0o640),
     ]:
@@ -69,7 +72,8 @@ def test_config_file_is_the_contract(host):
         "allowed_hosts": ["ent.preau.test", "app-web", "172.30.93.10"],
     }
     assert config["database"]["host"] == "172.30.93.10"
-    assert config["database"]["sslmode"] == "require"
+    assert config["database"]["sslmode"] == "verify-full"
+    assert config["database"]["sslrootcert"] == "/etc/preau/pki/ca.pem"
     assert config["metrics"]["multiproc_dir"] == "/run/preau/metrics"
 
 
@@ -77,13 +81,24 @@ def test_units_enabled_after_release(host):
     for unit in ("preau.socket", "preau.service", "preau-purge-gone.timer"):
         assert host.service(unit).is_enabled, unit
         assert host.service(unit).is_running, unit
-    assert (
-        host.socket("tcp://0.0.0.0:8000").is_listening or host.socket("tcp://:::8000").is_listening
-    )
+    # the private address and loopback (preau.socket), never every address
+    assert host.socket("tcp://172.30.93.10:8000").is_listening
+    assert host.socket("tcp://127.0.0.1:8000").is_listening
+    assert not host.socket("tcp://0.0.0.0:8000").is_listening
     out = get(host).stdout
     assert out.startswith("ok ") and "/etc/preau/preau.toml" in out
     assert host.file("/run/preau/metrics").is_directory
     assert host.process.filter(user="preau", comm="gunicorn")
+
+
+def test_tls_only_with_the_host_certificate(host):
+    """gunicorn serves the pki role's certificate, its key read through group preau-tls
+    under the unit's sandbox; plain HTTP gets no page."""
+    assert "preau-tls" in host.user("preau").groups
+    unit = host.check_output("systemctl cat preau.service")
+    assert "--certfile /etc/preau/pki/host.crt --keyfile /etc/preau/pki/host.key" in unit
+    plain = get(host, URL.replace("https:", "http:"))
+    assert plain.rc != 0 and "ok " not in plain.stdout
 
 
 def test_service_exposure_at_most_2(host):

@@ -15,9 +15,12 @@ testinfra_hosts = OPS + WEB
 
 
 def fetch(host, url):
-    """GET a URL from inside the host (python3 is there, curl may not be)."""
+    """GET a URL from inside the host (python3 is there, curl may not be); https verified
+    against the internal CA, as Prometheus does."""
     cmd = host.run(
-        "python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' %s",
+        "python3 -c 'import ssl, sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], "
+        'timeout=10, context=ssl.create_default_context(cafile="/etc/preau/pki/ca.pem"))'
+        ".read().decode())' %s",
         url,
     )
     assert cmd.rc == 0, cmd.stderr
@@ -28,7 +31,7 @@ def test_node_exporter_everywhere_with_textfile_dir(host):
     assert host.service("prometheus-node-exporter").is_running
     assert host.service("prometheus-node-exporter").is_enabled
     assert host.file("/var/lib/prometheus/node-exporter").is_directory
-    assert "node_textfile_scrape_error 0" in fetch(host, "http://127.0.0.1:9100/metrics")
+    assert "node_textfile_scrape_error 0" in fetch(host, "https://127.0.0.1:9100/metrics")
 
 
 def test_no_failed_units(host):
@@ -39,8 +42,8 @@ def test_no_failed_units(host):
 @pytest.mark.parametrize("hostname", WEB)
 def test_db_and_lb_exporters(hostname):
     host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
-    assert "pg_up 1" in fetch(host, "http://127.0.0.1:9187/metrics")
-    assert "nginx_up 1" in fetch(host, "http://127.0.0.1:9113/metrics")
+    assert "pg_up 1" in fetch(host, "https://127.0.0.1:9187/metrics")
+    assert "nginx_up 1" in fetch(host, "https://127.0.0.1:9113/metrics")
     members = host.run(
         "runuser -u postgres -- psql -XAtc \"SELECT pg_has_role('prometheus', 'pg_monitor', 'member')\""
     )
@@ -75,6 +78,7 @@ def test_prometheus_sees_every_target_up(hostname):
         "nginx",
         "app",
         "probe_readyz",
+        "probe_tls",
         "probe_public",
     }
     deadline = time.time() + 60
@@ -90,6 +94,21 @@ def test_prometheus_sees_every_target_up(hostname):
         time.sleep(3)
     # node targets: one per inventory host, labelled by inventory name
     assert {inst for (job, inst) in health if job == "node"} == set(OPS + WEB)
+    # every scrape that leaves the host is TLS, verified against the internal CA
+    remote = [
+        t["scrapeUrl"]
+        for t in targets
+        if t["labels"]["job"] in ("node", "postgres", "nginx", "app")
+    ]
+    assert remote and all(url.startswith("https://") for url in remote), remote
+
+
+def test_exporters_refuse_plain_http(host):
+    plain = host.run(
+        "python3 -c %s",
+        "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9100/metrics', timeout=5)",
+    )
+    assert plain.rc != 0
 
 
 @pytest.mark.parametrize("hostname", OPS)
@@ -120,7 +139,7 @@ def test_consoles_render(hostname):
 def test_apt_updates_metric_collected(host):
     assert host.service("prometheus-node-exporter-apt.timer").is_enabled
     host.run("systemctl start prometheus-node-exporter-apt.service")
-    assert "apt_upgrades_pending" in fetch(host, "http://127.0.0.1:9100/metrics")
+    assert "apt_upgrades_pending" in fetch(host, "https://127.0.0.1:9100/metrics")
 
 
 @pytest.mark.parametrize("hostname", OPS)

@@ -40,30 +40,43 @@ def request(path, address=CA_IP, https=True):
     return response.status, response.headers, response.read().decode()
 
 
+def start_fake_app(host, pki="/etc/preau/pki"):
+    """The stand-in app, serving TLS with the certificate and key in pki."""
+    host.run_test(
+        "systemd-run --unit=fake-app --working-directory=/srv/fake python3 -c %s %s/host.crt %s/host.key",
+        FAKE_APP,
+        pki,
+        pki,
+    )
+    time.sleep(1)
+
+
 @pytest.fixture(scope="module")
 def upstream(ca_host):
-    """A stand-in app on nginx-ca:8000 (it is also in the app group) with a static file. Like
-    Django with its defaults, it sends security headers of its own, with other values."""
+    """A stand-in app on nginx-ca:8000 (it is also in the app group) with a static file,
+    serving TLS as gunicorn does, with the host certificate of the internal CA. Like Django
+    with its defaults, it sends security headers of its own, with other values."""
     ca_host.run_test(
         "mkdir -p /srv/fake/static && echo home > /srv/fake/index.html && echo 'body{}' > /srv/fake/static/app.css"
     )
-    ca_host.run_test(
-        "systemd-run --unit=fake-app --working-directory=/srv/fake python3 -c %s", FAKE_APP
-    )
-    time.sleep(1)
+    start_fake_app(ca_host)
     yield
     ca_host.run("systemctl stop fake-app")
 
 
 FAKE_APP = """
-import http.server
+import http.server, ssl, sys
 class Handler(http.server.SimpleHTTPRequestHandler):
     def end_headers(self):
         for name, value in (("Referrer-Policy", "same-origin"), ("X-Frame-Options", "SAMEORIGIN"),
                             ("X-Content-Type-Options", "nosniff"), ("Cross-Origin-Opener-Policy", "unsafe-none")):
             self.send_header(name, value)
         super().end_headers()
-http.server.ThreadingHTTPServer(("", 8000), Handler).serve_forever()
+server = http.server.ThreadingHTTPServer(("", 8000), Handler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[1], sys.argv[2])
+server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
 """
 # The security headers, each once with nginx's value (the defaults of the role).
 SECURITY_HEADERS = {
@@ -158,6 +171,26 @@ def test_login_posts_are_limited_per_real_client(upstream, ca_host):
     assert 429 not in posts("/activation/", 5, "198.51.100.9")[0]
     log = ca_host.check_output("cat /var/log/nginx/access.log")
     assert "198.51.100.8 - - " in log and '"POST /connexion/ HTTP/1.1" 429' in log
+
+
+def test_app_host_reached_over_verified_tls(ca_host, upstream):
+    # the stand-in app speaks TLS only: the earlier pages came through it; nginx checks the
+    # host's certificate against the internal CA and the host's inventory name
+    config = ca_host.check_output("nginx -T 2>/dev/null")
+    assert "proxy_pass https://preau_app;" in config and "proxy_ssl_verify on;" in config
+    assert '"~(^|, )172\\.30\\.94\\.10:8000$" nginx-ca;' in config
+    # an app host whose certificate another CA signed is refused: the waiting page
+    ca_host.run_test("systemctl stop fake-app")
+    start_fake_app(ca_host, pki="/srv/rogue")
+    try:
+        status, _, body = request("/e/0123456A/")
+        assert status == 503 and "Veuillez patienter" in body
+        error_log = ca_host.check_output("tail -n 5 /var/log/nginx/error.log")
+        assert "upstream SSL certificate verify error" in error_log
+    finally:
+        ca_host.run_test("systemctl stop fake-app")
+        start_fake_app(ca_host)
+    assert request("/")[0] == 200
 
 
 def test_waiting_page_when_the_app_is_down(ca_host, upstream):

@@ -4,9 +4,13 @@ DB_IP = "172.30.92.10"
 PASSWORDS = {"preau_app": "app-secret-molecule", "preau_owner": "owner-secret-molecule"}
 
 
-def psql(host, user, sql, sslmode="require", address=DB_IP):
-    """Run SQL as `user` over TCP; returns the testinfra command result."""
-    dsn = f"host={address} dbname=preau user={user} sslmode={sslmode} connect_timeout=5"
+def psql(host, user, sql, sslmode="verify-full", address=DB_IP):
+    """Run SQL as `user` over TCP (by default as the app does: the server's certificate and
+    address verified against the internal PKI's bundle); returns the testinfra result."""
+    dsn = (
+        f"host={address} dbname=preau user={user} sslmode={sslmode} connect_timeout=5"
+        " sslrootcert=/etc/preau/pki/ca.pem"
+    )
     return host.run(
         "PGPASSWORD=%s psql -XAtq -v ON_ERROR_STOP=1 %s -c %s", PASSWORDS[user], dsn, sql
     )
@@ -31,6 +35,20 @@ def test_app_host_connects_with_tls_only(app):
         == "t"
     )
     assert psql(app, "preau_app", "SELECT 1", sslmode="disable").rc != 0
+
+
+def test_server_serves_the_pki_certificate_verified_by_name_and_ca(app, db):
+    assert superuser_sql(db, "SHOW ssl_cert_file") == "/etc/preau/pki/host.crt"
+    # verify-full against the bundle succeeds for the certified address, fails for another name
+    assert psql(app, "preau_app", "SELECT 1").rc == 0
+    other_name = psql(app, "preau_app", "SELECT 1", address="postgresql-db.invalid")
+    assert other_name.rc != 0
+    wrong_ca = app.run(
+        "PGPASSWORD=x psql -XAtq %s -c 'SELECT 1'",
+        f"host={DB_IP} dbname=preau user=preau_app sslmode=verify-full"
+        " sslrootcert=/etc/ssl/certs/ca-certificates.crt connect_timeout=5",
+    )
+    assert wrong_ca.rc != 0 and "certificate verify failed" in wrong_ca.stderr
 
 
 def test_wrong_password_rejected(app):

@@ -1,0 +1,160 @@
+"""pki init, status, rotate: the internal certificate authority (CA in the vault, role pki)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING, Any
+
+from .. import console as ui
+from ..errors import OpsError
+from ._common import Commands, add_command, load
+
+if TYPE_CHECKING:
+    from ..inventory import Inventory
+    from ..pki import HostPki
+
+
+def register(commands: Commands, common: argparse.ArgumentParser) -> None:
+    pki = add_command(
+        commands, common, "pki", "the internal CA: create it, see the certificates, rotate it"
+    )
+    pki.set_defaults(handler=cmd_pki)
+    actions = pki.add_subparsers(dest="pki_command", metavar="ACTION", required=True)
+    actions.add_parser(
+        "init",
+        parents=[common],
+        help="create the CA in the inventory's vault (refuses to replace one)",
+    )
+    for name, text in (
+        ("status", "the CA and every host's certificate: issuer, names, days left"),
+        ("rotate", "replace the CA without downtime (resumes an interrupted rotation)"),
+    ):
+        action = actions.add_parser(name, parents=[common], help=text)
+        action.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def cmd_pki(args: argparse.Namespace) -> int:
+    inv = load(args)
+    handler = {"init": _init, "status": _status, "rotate": _rotate}[args.pki_command]
+    return handler(args, inv)
+
+
+def _init(args: argparse.Namespace, inv: Inventory) -> int:
+    from .. import pki
+
+    summary = ui.Summary("pki init")
+    vault = pki.Vault.of(inv)
+    with ui.step(f"Creating the CA of {inv.name}", summary) as progress:
+        data = vault.update(pki.init_updates(vault.read(), inv.name))
+        info = pki.describe(data[pki.CA_CERT])
+        progress.result, progress.detail = "changed", f"{info.subject} in {vault.path}"
+    summary.add("next", "skipped", "`deploy.py converge` issues every host's certificate")
+    summary.show()
+    return 0
+
+
+def _host_row(host: HostPki, renew_days: int) -> dict[str, Any]:
+    cert = host.cert
+    if cert is None:
+        return {"host": host.name, "ok": False, "problem": "no certificate"}
+    problem = (
+        "not issued by the vault's CA"
+        if not cert.issued_by_ca
+        else f"{cert.days_left()} days left"
+        if cert.days_left() < renew_days
+        else ""
+    )
+    return {
+        "host": host.name,
+        "ok": not problem,
+        "problem": problem,
+        "issuer": cert.issuer,
+        "names": list(cert.names),
+        "not_after": cert.not_after.isoformat(),
+        "days_left": cert.days_left(),
+        "cas_trusted": len(host.bundle),
+    }
+
+
+def _status(args: argparse.Namespace, inv: Inventory) -> int:
+    from .. import pki
+
+    data = pki.Vault.of(inv).read()
+    if not pki.is_set(data.get(pki.CA_CERT)):
+        raise OpsError(f"the vault of {inv.name} has no CA", "run `deploy.py pki init`")
+    ca = pki.describe(data[pki.CA_CERT])
+    with ui.step(f"Reading the certificates of {inv.name} ({len(inv.hosts)} hosts)"):
+        hosts = pki.read_hosts(inv, data[pki.CA_CERT])
+    rows = [_host_row(h, pki.RENEW_DAYS) for h in hosts]
+    answer = {
+        "ca": {"subject": ca.subject, "not_after": ca.not_after.isoformat()},
+        "rotation": pki.pending(data),
+        "hosts": rows,
+    }
+    if args.json:
+        print(json.dumps(answer, indent=2, ensure_ascii=False))
+    else:
+        _print_status(answer)
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+def _print_status(answer: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    ca = answer["ca"]
+    ui.console.print(f"CA: {ca['subject']}, until {ca['not_after'][:10]}")
+    if answer["rotation"]:
+        ui.console.print(
+            f"[yellow]rotation stopped after phase {answer['rotation']}[/]: "
+            "`deploy.py pki rotate` resumes it"
+        )
+    table = Table(title="Host certificates", title_justify="left")
+    for column in ("host", "until", "days left", "names", "CAs trusted", "problem"):
+        table.add_column(column)
+    for row in answer["hosts"]:
+        table.add_row(
+            row["host"],
+            row.get("not_after", "")[:10],
+            str(row.get("days_left", "")),
+            ", ".join(row.get("names", [])),
+            str(row.get("cas_trusted", "")),
+            f"[red]{row['problem']}[/]" if row["problem"] else "",
+        )
+    ui.console.print(table)
+
+
+def _rotate(args: argparse.Namespace, inv: Inventory) -> int:
+    from .. import converge, pki, procedures
+
+    summary = ui.Summary("pki rotate")
+    vault = pki.Vault.of(inv)
+
+    def run_phase(phase: str) -> None:
+        with ui.step(f"Phase {phase}: {pki.PHASE_TEXT[phase]}", summary) as progress:
+            result = converge.run_playbook(inv, tags="pki", progress=progress)
+            if result.failed:
+                errors = [f"{n}: {e}" for n, h in result.hosts.items() for e in h.errors]
+                raise OpsError(
+                    f"pki rotate stopped in phase {phase}: {'; '.join(errors)[:500]}",
+                    "fix the cause, then run `deploy.py pki rotate` again: it resumes there",
+                )
+            progress.result, progress.detail = "changed", f"{result.changed} change(s)"
+
+    def check(phase: str, data: dict[str, Any]) -> None:
+        problems = pki.phase_problems(pki.read_hosts(inv, data[pki.CA_CERT]), data, phase)
+        if problems:
+            raise OpsError(
+                f"after phase {phase}: {'; '.join(problems)}",
+                "run `deploy.py pki rotate` again: it resumes at this phase",
+            )
+
+    with procedures.operation(inv, "pki rotate") as (_host, _session, outcome):
+        phases = pki.rotate(inv, vault, run_phase, check)
+        outcome["detail"] = "phases " + ", ".join(phases)
+    ca = pki.describe(vault.read()[pki.CA_CERT])
+    if args.json:
+        print(json.dumps({"phases": phases, "ca": ca.subject}, ensure_ascii=False))
+    summary.add("new CA", "ok", f"{ca.subject}, until {ca.not_after:%Y-%m-%d}")
+    summary.show()
+    return 0

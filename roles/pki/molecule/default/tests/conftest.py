@@ -1,0 +1,9 @@
+"""testinfra host by container name (the inventory's ansible_host is the IP address)."""
+
+import pytest
+import testinfra
+
+
+@pytest.fixture(scope="module")
+def host():
+    return testinfra.get_host("docker://pki-db")

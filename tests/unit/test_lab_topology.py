@@ -1,0 +1,61 @@
+"""The lab's topologies as `lab up` plans them: stable addresses, prodlike's bastion and two
+networks, and the inventory it writes (the lab tests check the same on running hosts)."""
+
+import yaml
+
+from preau_ops import platform
+from preau_ops.lab import hosts
+
+
+def test_every_host_keeps_one_number_and_future_hosts_have_theirs():
+    numbers = list(hosts.ADDRESSES.values())
+    assert len(numbers) == len(set(numbers))
+    assert {"lb2", "db2", "backup2"} <= set(hosts.ADDRESSES)  # reserved for the HA issue (#22)
+    for topology in hosts.TOPOLOGIES:
+        for host in hosts.planned(topology):
+            assert host.address == f"172.30.82.{hosts.ADDRESSES[host.name]}"
+
+
+def test_prodlike_is_scaled_behind_a_bastion_on_two_networks():
+    planned = {h.name: h for h in hosts.planned("prodlike")}
+    scaled = {h.name: h.groups for h in hosts.planned("scaled")}
+    assert {n: h.groups for n, h in planned.items() if n != "bastion"} == scaled
+    assert planned["bastion"].groups == ("bastion",)
+    for name, host in planned.items():  # the bastion too: its metrics, packages, time
+        assert host.private_address == f"172.30.83.{hosts.ADDRESSES[name]}"
+    assert all(h.private_address is None for h in hosts.planned("scaled"))
+
+
+def test_prodlike_closes_every_way_out_but_the_apt_proxys():
+    prodlike = hosts.planned("prodlike")
+    assert [h.name for h in prodlike if h.outside] == ["ops"]  # the first monitoring host
+    management, private, outside = hosts.networks(prodlike)
+    assert management.name == hosts.MANAGEMENT.name and management.internal
+    assert private.internal and not outside.internal
+    assert hosts.networks(hosts.planned("scaled")) == [hosts.MANAGEMENT]
+    assert not hosts.MANAGEMENT.internal
+
+
+def test_the_single_host_carries_every_service_group_but_not_the_bastion():
+    (ent,) = hosts.planned("single")
+    assert ent.groups == platform.required_groups()
+    assert "bastion" not in ent.groups
+
+
+def test_the_prodlike_inventory_declares_the_bastion_and_private_addresses(tmp_path, monkeypatch):
+    monkeypatch.setattr(hosts, "LAB_INVENTORY", tmp_path)
+    monkeypatch.setattr(hosts, "HOSTS_FILE", tmp_path / "hosts.yml")
+    hosts.write_inventory("prodlike", hosts.planned("prodlike"), "ssh-ed25519 AAAA test")
+    data = yaml.safe_load((tmp_path / "hosts.yml").read_text())["all"]
+    assert data["children"]["bastion"] == {"hosts": {"bastion": None}}
+    assert data["hosts"]["bastion"] == {
+        "ansible_host": "172.30.82.5",
+        "preau_private_address": "172.30.83.5",
+    }
+    assert data["hosts"]["db"] == {
+        "ansible_host": "172.30.82.31",
+        "preau_private_address": "172.30.83.31",
+    }
+    hosts.write_inventory("scaled", hosts.planned("scaled"), "ssh-ed25519 AAAA test")
+    data = yaml.safe_load((tmp_path / "hosts.yml").read_text())["all"]
+    assert "bastion" not in data["children"]  # no empty group where there is no bastion
