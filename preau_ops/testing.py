@@ -19,7 +19,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,12 +29,13 @@ from .errors import OpsError
 from .paths import ARTIFACTS, ROOT
 
 SUITES = ("lint", "unit", "app", "roles", "lab")
-# When both are chosen, the app suite runs beside this one, its output in a log shown when it
-# ends: they share nothing but the CPU. Measured on 2 cores (clean-clone CI, 2026-12-05): 620 s
-# side by side against ~618 s one after the other; the two slow each other down, so the gain
-# is small. The lab suite leaves a core idle: the better partner, not yet measured.
-APP_BESIDE = "roles"
-SHOWN_TAIL = 15  # last lines of the app suite's log shown when it ends
+# When the lab is chosen, these run beside it, one after the other, as one `deploy.py test`
+# at a lower priority (nice), their output in artifacts/beside.log, its summary shown when
+# the lab ends: the lab suite leaves a core idle most of the time (it waits on SSH, systemd
+# and converges in its hosts). One after the other on 2 cores (clean-clone CI, 2026-12-05,
+# prodlike): roles and app side by side 721 s, then the lab 1,120 s.
+BESIDE_LAB = ("roles", "app")
+SHOWN_TAIL = 25  # last lines of the beside log shown when the lab ends: its summary
 MOLECULE_PARALLEL = int(os.environ.get("PREAU_MOLECULE_PARALLEL", "2"))
 FIRST_ERRORS = 20  # lines of a failing lint tool's output shown
 
@@ -226,7 +227,8 @@ def _molecule_all(k: str | None) -> Counts:
     scenarios, skipped = _scenarios(k)
     passed = failed = 0
     # Two scenarios at a time: each is mostly waiting on dpkg/systemd in its containers.
-    with ThreadPoolExecutor(max_workers=MOLECULE_PARALLEL) as pool:
+    # `deploy.py down` (the lab suite's last test) does not stop the engine under them.
+    with engine.in_use(), ThreadPoolExecutor(max_workers=MOLECULE_PARALLEL) as pool:
         futures = [pool.submit(_molecule, *item, env) for item in scenarios]
         for future in as_completed(futures):
             name, ok, duration = future.result()
@@ -311,48 +313,77 @@ def _report(suite: str, counts: Counts, started: float, summary: ui.Summary) -> 
     )
 
 
-def _start_app_beside(k: str | None, pool: ThreadPoolExecutor) -> Future[Counts]:
-    log = ARTIFACTS / "app.log"
+def _prepare_beside() -> None:
+    """What the suites beside the lab share with it, prepared first: the system packages (one
+    apt at a time) and the Docker engine with the host images (built once)."""
+    from .lab import engine, image
+
+    _system_packages()
+    with ui.step("Docker engine and host images") as progress:
+        client = engine.ensure(progress)
+        built = image.build_bare(client, progress)
+        built = image.build_baked(client, progress) or built
+        progress.detail = "built" if built else "cached"
+
+
+def _beside_command(suites: list[str], k: str | None) -> list[str]:
+    command = ["nice", "-n", "10", sys.executable, str(ROOT / "deploy.py"), "test", *suites]
+    return command + (["-k", k] if k else [])
+
+
+def _start_beside(suites: list[str], k: str | None) -> subprocess.Popen[bytes]:
+    """`deploy.py test SUITES` in the background at a lower priority, its output in
+    artifacts/beside.log."""
+    _prepare_beside()
+    log = ARTIFACTS / "beside.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    _system_packages()  # its progress line on the terminal, before the suite goes quiet
     ui.console.print(
-        f"[bold]app[/] runs beside {APP_BESIDE}, its output in {log.relative_to(ROOT)}"
+        f"[bold]{' and '.join(suites)}[/] run beside the lab, output in {log.relative_to(ROOT)}"
     )
-    return pool.submit(_app, k, ui.Summary("app"), log)
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            _beside_command(suites, k), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
-def _end_app_beside(future: Future[Counts]) -> Counts:
-    counts = future.result()
-    ui.console.rule(f"[bold]app[/] (ran beside {APP_BESIDE})")
-    lines = (ARTIFACTS / "app.log").read_text().splitlines()
+def _end_beside(process: subprocess.Popen[bytes], suites: list[str]) -> Counts:
+    """Wait for the suites beside the lab; show their summary; their counts (its last line)."""
+    process.wait()
+    ui.console.rule(f"[bold]{' and '.join(suites)}[/] (ran beside the lab)")
+    lines = (ARTIFACTS / "beside.log").read_text(errors="replace").splitlines()
     ui.console.print("\n".join(lines[-SHOWN_TAIL:]), markup=False)
-    return counts
+    try:
+        passed, failed, skipped = (int(word) for word in lines[-1].split()[::2])
+    except (IndexError, ValueError):
+        return 0, 1, 0  # it did not get to its counts: count that as a failure
+    if process.returncode and not failed:
+        failed = 1
+    return passed, failed, skipped
 
 
 def run(suites: list[str], k: str | None = None, keep_going: bool = False) -> int:
-    """Run the chosen suites (all by default) in SUITES' order, the app suite beside the
-    roles when both are chosen; 0 when all passed."""
+    """Run the chosen suites (all by default) in SUITES' order, those of BESIDE_LAB beside the
+    lab when it is chosen; 0 when all passed."""
     chosen = _chosen(suites)
+    beside = [s for s in BESIDE_LAB if s in chosen] if "lab" in chosen else []
     summary = ui.Summary("deploy.py test")
     totals: Counts = (0, 0, 0)
-    app: tuple[Future[Counts], float] | None = None  # the app suite beside, when it started
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        for index, suite in enumerate(chosen):
-            started = time.monotonic()
-            if suite == "app" and APP_BESIDE in chosen:
-                app = _start_app_beside(k, pool), started
-                continue
-            counts = RUNNERS[suite](k, summary)
+    for index, suite in enumerate(chosen):
+        if suite in beside:
+            continue
+        started = time.monotonic()
+        process = _start_beside(beside, k) if suite == "lab" and beside else None
+        counts = RUNNERS[suite](k, summary)
+        totals = _add(totals, counts)
+        _report(suite, counts, started, summary)
+        if process is not None:
+            counts = _end_beside(process, beside)
             totals = _add(totals, counts)
-            _report(suite, counts, started, summary)
-            if suite == APP_BESIDE and app is not None:
-                app_counts = _end_app_beside(app[0])
-                totals = _add(totals, app_counts)
-                _report("app", app_counts, app[1], summary)
-            rest = chosen[index + 1 :]
-            if suite == "lint" and counts[1] and rest and not keep_going:
-                _stop_after_lint(rest, summary)
-                break
+            _report(" + ".join(beside) + " (beside the lab)", counts, started, summary)
+        rest = chosen[index + 1 :]
+        if suite == "lint" and counts[1] and rest and not keep_going:
+            _stop_after_lint(rest, summary)
+            break
     summary.show()
     passed, failed, skipped = totals
     print(f"{passed} passed, {failed} failed, {skipped} skipped", flush=True)

@@ -167,7 +167,7 @@ def cmd_down(args: argparse.Namespace) -> int:
             progress.detail = ", ".join(removed) or "nothing to remove"
     with ui.step("Docker engine", summary) as progress:
         progress.detail = (
-            "stopped (the lab had started it)" if engine.stop_if_ours() else "left as found"
+            "stopped (the lab had started it)" if engine.stop_if_ours(progress) else "left as found"
         )
     summary.show()
     return 0

@@ -7,9 +7,12 @@ the lab's state dir so that `lab down` stops exactly the daemon it started, and 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from .. import system
@@ -22,6 +25,10 @@ if TYPE_CHECKING:
 
 PID_FILE = STATE_DIR / "dockerd.pid"
 LOG_FILE = STATE_DIR / "dockerd.log"
+# Held shared by whoever uses the engine beside the lab (molecule's containers): stopping the
+# daemon the lab started waits for them (`deploy.py test` runs the roles beside the lab suite,
+# whose last test takes the lab down).
+USERS_LOCK = STATE_DIR / "dockerd.users"
 
 
 def _client() -> DockerClient:
@@ -80,11 +87,34 @@ def started_by_us() -> int | None:
         return None
 
 
-def stop_if_ours() -> bool:
+@contextlib.contextmanager
+def in_use() -> Iterator[None]:
+    """While inside, `stop_if_ours` waits before stopping the daemon."""
+    STATE_DIR.mkdir(exist_ok=True)
+    with open(USERS_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        yield  # the lock goes with the file's closing
+
+
+def stop_if_ours(progress: Progress | None = None) -> bool:
+    """Stop the daemon this lab started, once nothing uses it (`in_use`); False if none."""
     pid = started_by_us()
-    PID_FILE.unlink(missing_ok=True)
     if pid is None:
+        PID_FILE.unlink(missing_ok=True)
         return False
+    STATE_DIR.mkdir(exist_ok=True)
+    with open(USERS_LOCK, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if progress:
+                progress.update("waiting for the tests still using it (molecule)")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        return _stop(pid)
+
+
+def _stop(pid: int) -> bool:
+    PID_FILE.unlink(missing_ok=True)
     os.kill(pid, 15)
     for _ in range(100):
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 
 import pytest
 
@@ -112,29 +113,49 @@ def test_an_unknown_suite_is_refused():
         testing.run(["lint", "style"])
 
 
-def test_the_app_suite_runs_beside_the_roles_and_both_are_counted(monkeypatch, capsys):
-    """The app suite starts before the roles and is still running while they run; its result,
-    failures included, is in the totals and its log's last lines are shown."""
-    import threading
+def test_roles_and_app_run_beside_the_lab_and_are_counted(monkeypatch, tmp_path, capsys):
+    """With the lab chosen, roles and app run as one background `deploy.py test roles app`
+    while the lab suite runs; its failures are in the totals and its summary is shown."""
+    started = tmp_path / "beside-started"
+    script = (
+        f"touch {started}; echo 'roles + app summary'; sleep 1; "
+        "echo '4 passed, 1 failed, 2 skipped'; exit 1"
+    )
+    commands_run = []
 
-    app_running = threading.Event()
-    roles_done = threading.Event()
+    def command(suites, k):
+        commands_run.append((suites, k))
+        return ["sh", "-c", script]
 
-    def app(k, summary, log=None):
-        app_running.set()
-        assert roles_done.wait(5), "the app suite did not run beside the roles"
-        log.write_text("app line 1\n3 passed, 1 failed in 1.00s\n")
-        return 3, 1, 0
+    def lab(k, summary):
+        deadline = time.monotonic() + 5
+        while not started.exists():
+            assert time.monotonic() < deadline, "nothing ran beside the lab"
+            time.sleep(0.05)
+        return 3, 0, 0
 
-    def roles(k, summary):
-        assert app_running.wait(5), "the roles started before the app suite"
-        roles_done.set()
-        return 2, 0, 0
+    def foreground(k, summary):
+        raise AssertionError("a suite of BESIDE_LAB ran in the foreground")
 
-    monkeypatch.setattr(testing, "_app", app)
-    monkeypatch.setattr(testing, "_system_packages", lambda: None)
-    monkeypatch.setitem(testing.RUNNERS, "roles", roles)
-    assert testing.run(["app", "roles"]) == 1
+    monkeypatch.setattr(testing, "_prepare_beside", lambda: None)
+    monkeypatch.setattr(testing, "_beside_command", command)
+    monkeypatch.setitem(testing.RUNNERS, "lab", lab)
+    monkeypatch.setitem(testing.RUNNERS, "roles", foreground)
+    monkeypatch.setitem(testing.RUNNERS, "app", foreground)
+    assert testing.run(["app", "roles", "lab"], k="x") == 1
+    assert commands_run == [(["roles", "app"], "x")]
     out = capsys.readouterr().out
-    assert "app runs beside roles" in out and "3 passed, 1 failed in 1.00s" in out
-    assert out.splitlines()[-1] == "5 passed, 1 failed, 0 skipped"
+    assert "roles and app run beside the lab" in out and "roles + app summary" in out
+    assert out.splitlines()[-1] == "7 passed, 1 failed, 2 skipped"
+
+
+def test_without_the_lab_roles_and_app_run_in_the_foreground(monkeypatch, capsys):
+    ran = []
+    monkeypatch.setattr(testing, "_start_beside", lambda *a: pytest.fail("started beside"))
+    for suite in ("app", "roles"):
+        monkeypatch.setitem(
+            testing.RUNNERS, suite, lambda k, s, name=suite: ran.append(name) or (1, 0, 0)
+        )
+    assert testing.run(["roles", "app"]) == 0
+    assert ran == ["app", "roles"]
+    assert capsys.readouterr().out.splitlines()[-1] == "2 passed, 0 failed, 0 skipped"
