@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import operations
 from .console import Progress, console
 from .errors import OpsError
 from .inventory import Inventory
@@ -141,7 +142,36 @@ def run_playbook(
     extra_vars: dict[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
-    """Run a playbook against the inventory and collect per-host results."""
+    """Run a playbook against the inventory and collect per-host results; a run that may
+    change hosts (not --check) is an operation (`operations`: the platform lock, the log)."""
+    args = (inv, playbook, check, diff, limit, tags, extra_vars, progress)
+    if check:
+        return _run_playbook(*args)
+    command = " ".join(
+        ["converge"]
+        + ([playbook.name] if playbook != SITE else [])
+        + ([f"--limit {limit}"] if limit else [])
+        + ([f"--tags {tags}"] if tags else [])
+    )
+    with operations.operation(inv, command) as record:
+        result = _run_playbook(*args)
+        failed = sorted(name for name, h in result.hosts.items() if h.failed or h.unreachable)
+        record.detail = f"{result.changed} change(s) on {len(result.hosts)} host(s)"
+        if result.failed:
+            record.failed = f"failed on {', '.join(failed) or 'no host (see its output)'}"
+        return result
+
+
+def _run_playbook(
+    inv: Inventory,
+    playbook: Path,
+    check: bool,
+    diff: bool,
+    limit: str | None,
+    tags: str | None,
+    extra_vars: dict[str, Any] | None,
+    progress: Progress | None,
+) -> RunResult:
     import ansible_runner
 
     if not playbook.exists():

@@ -79,8 +79,44 @@ def _alerts(sessions: Sessions, monitoring: Host) -> list[dict[str, Any]] | None
     return alerts if isinstance(alerts, list) else []
 
 
-def collect(inv: Inventory) -> tuple[list[HostStatus], list[dict[str, Any]], list[str]]:
-    """(hosts, firing alerts, problems reaching things)."""
+def _operations(sessions: Sessions, ops: Host) -> list[str]:
+    """The platform lock's holder and the last entry of the operations log, as lines."""
+    from . import operations
+
+    result = sessions.run(
+        ops,
+        f"cat {operations.LOCK_DIR}/owner.json 2>/dev/null; echo; echo ---; "
+        f"tail -n 1 {operations.REMOTE_LOG} 2>/dev/null",
+        check=False,
+    )
+    owner_text, _, last_text = result.stdout.partition("---")
+    lines = []
+    try:
+        owner = json.loads(owner_text) if owner_text.strip() else None
+        lock = "free" if owner is None else f"[yellow]{operations.describe(owner)}[/]"
+    except ValueError:
+        lock = "[yellow]held (its owner file is unreadable)[/]"
+    lines.append(f"Platform lock ({ops.name}): {lock}")
+    try:
+        last = json.loads(last_text) if last_text.strip() else None
+    except ValueError:
+        last = None
+    if last:
+        colour = "green" if last.get("outcome") == "ok" else "red"
+        lines.append(
+            f"Last operation: #{last.get('seq')} `{last.get('command')}` "
+            f"[{colour}]{last.get('outcome')}[/] at {last.get('end')} by {last.get('operator')}"
+            " (`deploy.py operations log`)"
+        )
+    else:
+        lines.append("Last operation: none recorded")
+    return lines
+
+
+def collect(
+    inv: Inventory,
+) -> tuple[list[HostStatus], list[dict[str, Any]], list[str], list[str]]:
+    """(hosts, firing alerts, problems reaching things, the operation layer's lines)."""
     statuses = {h.name: HostStatus(h.name, h.groups) for h in inv.hosts.values()}
     problems: list[str] = []
     alerts: list[dict[str, Any]] = []
@@ -96,7 +132,9 @@ def collect(inv: Inventory) -> tuple[list[HostStatus], list[dict[str, Any]], lis
             if answer is None:
                 problems.append(f"{monitoring[0].name}: Alertmanager does not answer")
             alerts = answer or []
-    return list(statuses.values()), alerts, problems
+        ops = inv.hosts_in("monitoring")[:1]
+        ops_lines = _operations(sessions, ops[0]) if ops and ops[0] in reachable else []
+    return list(statuses.values()), alerts, problems, ops_lines
 
 
 def certificate_cell(days: float | None) -> tuple[str, bool]:
@@ -115,7 +153,7 @@ def show(inv: Inventory, console: Console) -> int:
 
     from rich.table import Table
 
-    hosts, alerts, problems = collect(inv)
+    hosts, alerts, problems, ops_lines = collect(inv)
     table = Table(title=f"Hosts of {inv.name}", title_justify="left")
     for column in ("host", "groups", "load", "disk", "services", "release", "certificate"):
         table.add_column(column, overflow="fold")
@@ -161,6 +199,8 @@ def show(inv: Inventory, console: Console) -> int:
         attention = True
     else:
         console.print("[green]No alert firing.[/]")
+    for line in ops_lines:
+        console.print(line)
     for problem in problems:
         console.print(f"[red]{problem}[/]")
     return 1 if attention else 0

@@ -20,13 +20,14 @@ import contextlib
 import os
 import shlex
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .. import runner
+from .. import operations, runner
 from ..console import Progress
 from ..errors import OpsError
 from ..inventory import Host, Inventory
@@ -248,7 +249,23 @@ def _phase(
 
 
 def run(inv: Inventory, limit: str | None, access: RootAccess, progress: Progress) -> list[Outcome]:
-    """Bootstrap the hosts of `limit` (default: all), the bastion first; one Outcome each."""
+    """Bootstrap the hosts of `limit` (default: all), the bastion first; one Outcome each.
+    An operation (`operations`) without the platform lock: the ops host may not take logins
+    yet; its log entry is appended when it does."""
+    command = "bootstrap" + (f" --limit {limit}" if limit else "")
+    with operations.operation(inv, command, platform_lock=False) as record:
+        outcomes = _run(inv, limit, access, progress)
+        counts = Counter(o.result for o in outcomes)
+        record.detail = ", ".join(f"{n} {result}" for result, n in sorted(counts.items()))
+        failed = [o.host for o in outcomes if o.result == "failed"]
+        if failed:
+            record.failed = f"failed on {', '.join(failed)}"
+        return outcomes
+
+
+def _run(
+    inv: Inventory, limit: str | None, access: RootAccess, progress: Progress
+) -> list[Outcome]:
     targets = inv.limited(limit)
     jump = runner.bastion(inv)
     first = [jump] if jump is not None else []

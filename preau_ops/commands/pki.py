@@ -151,7 +151,7 @@ def _rotate(args: argparse.Namespace, inv: Inventory) -> int:
 
     with procedures.operation(inv, "pki rotate") as (_host, _session, outcome):
         phases = pki.rotate(inv, vault, run_phase, check)
-        outcome["detail"] = "phases " + ", ".join(phases)
+        outcome.detail = "phases " + ", ".join(phases)
     ca = pki.describe(vault.read()[pki.CA_CERT])
     if args.json:
         print(json.dumps({"phases": phases, "ca": ca.subject}, ensure_ascii=False))

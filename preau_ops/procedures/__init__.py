@@ -2,31 +2,26 @@
 
 Connections and commands go through the runner (`preau_ops.runner.FabricSession`): the same
 user, key, known hosts and bastion as every other tool; an unknown host key is refused. A
-procedure that changes something runs inside `operation()`: preconditions first, one
-operation at a time on the platform (a lock on the first app host), and an audit-log record on
-the controller and on the servers whatever the outcome.
+procedure that changes something runs inside `operation()`: the operation layer (one operation
+at a time on the platform, an entry in the operations log whatever the outcome:
+`preau_ops.operations`), then its preconditions on the first app host.
 """
 
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
-import shlex
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
+from .. import operations
 from ..errors import OpsError
 from ..inventory import Host, Inventory
-from ..paths import ROOT
+from ..operations import Record
 from ..preconditions import DISK_COMMAND, disk_problem, refuse_bad_clocks
 from ..release.host import CURRENT
 from ..runner import FabricSession, Result
 
-AUDIT_LOG = ROOT / "logs" / "operations.log"
-LOCK_DIR = "/run/lock/preau-operation"
 MANAGE_TIMEOUT = 1800  # an AAF import or a merge of large establishments takes minutes
 
 JSON = dict[str, Any]  # a command's JSON answer
@@ -81,31 +76,6 @@ class AppCommandError(OpsError):
         self.answer = answer
 
 
-def _record(inv: Inventory, what: str, result: str, detail: str, hosts: list[Host]) -> None:
-    record = {
-        "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "operator": operator_name(inv),
-        "inventory": inv.name,
-        "operation": what,
-        "result": result,
-        "detail": detail[:500],
-    }
-    AUDIT_LOG.parent.mkdir(exist_ok=True)
-    with open(AUDIT_LOG, "a") as log:
-        log.write(json.dumps(record, ensure_ascii=False) + "\n")
-    line = shlex.quote(json.dumps(record, ensure_ascii=False))
-    for host in hosts:  # journald keeps it on the servers (tag preau-ops)
-        with contextlib.suppress(Exception), FabricSession(host, inv) as session:
-            session.run(host, f"logger -t preau-ops -- {line}", sudo=False, check=False)
-
-
-def operator_name(inv: Inventory) -> str:
-    for host in inv.hosts.values():
-        if host.vars.get("preau_operator"):
-            return str(host.vars["preau_operator"])
-    return getpass.getuser()
-
-
 def _preconditions(session: FabricSession, host: Host) -> None:
     """The app is deployed, the disk is not nearly full and the clock is right (synchronised on
     a real host) on the host procedures run on."""
@@ -117,42 +87,19 @@ def _preconditions(session: FabricSession, host: Host) -> None:
     refuse_bad_clocks(session, [host])
 
 
-def _take_lock(session: FabricSession, host: Host, inv: Inventory, what: str) -> None:
-    info = shlex.quote(f"{operator_name(inv)} {what} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
-    taken = session.run(host, f"mkdir {LOCK_DIR} && echo {info} > {LOCK_DIR}/owner", check=False)
-    if not taken.ok:
-        owner = session.run(host, f"cat {LOCK_DIR}/owner", check=False).stdout
-        raise OpsError(
-            f"another operation is running: {owner.strip() or 'unknown'}",
-            f"wait for it; if it died, remove {LOCK_DIR} on {host.name}",
-        )
-
-
 @contextlib.contextmanager
-def operation(inv: Inventory, what: str) -> Iterator[tuple[Host, FabricSession, dict[str, str]]]:
-    """Preconditions, platform lock and audit log around a procedure that changes things.
+def operation(inv: Inventory, what: str) -> Iterator[tuple[Host, FabricSession, Record]]:
+    """A procedure that changes things: inside the operation layer (the platform lock, the
+    operations log: `preau_ops.operations`), then the preconditions on the first app host.
 
-    Yields (host, session, outcome) for the first app host, where the app's commands run;
-    the procedure may set outcome["detail"] for the audit log.
+    Yields (host, session, record) for the first app host, where the app's commands run; the
+    procedure may set record.detail and record.backup for the log.
     """
     app_hosts = inv.hosts_in("app")
     if not app_hosts:
         raise OpsError(f"inventory {inv.name} has no host in group app")
     host = app_hosts[0]
-    outcome, detail = "failed", ""
-    try:
-        with FabricSession(host, inv) as session:
-            session.run(host, "true", sudo=False)
-            _preconditions(session, host)
-            _take_lock(session, host, inv, what)
-            try:
-                outcome_box = {"detail": ""}
-                yield host, session, outcome_box
-                outcome, detail = "ok", outcome_box["detail"]
-            finally:
-                session.run(host, f"rm -rf {LOCK_DIR}", check=False)
-    except OpsError as exc:
-        detail = exc.message
-        raise
-    finally:
-        _record(inv, what, outcome, detail, [host])
+    with operations.operation(inv, what) as record, FabricSession(host, inv) as session:
+        session.run(host, "true", sudo=False)
+        _preconditions(session, host)
+        yield host, session, record

@@ -153,5 +153,5 @@ def restore(inv: Inventory, target: str, progress: Progress | None = None) -> JS
         finally:
             manage(app, app_host, "maintenance off", check=False)
         rto = round(time.monotonic() - started, 1)
-        outcome["detail"] = f"restored to {stamp} in {rto} s"
+        outcome.detail = f"restored to {stamp} in {rto} s"
     return {"target": stamp, "rto_seconds": rto}

@@ -103,7 +103,7 @@ def add(
                 "code": (codes["codes"][0]["code"] if codes["codes"] else None),
             }
         report["establishment"] = _listing(session, host)[uai]
-        outcome["detail"] = json.dumps(report["establishment"].get("users_by_profile", {}))
+        outcome.detail = json.dumps(report["establishment"].get("users_by_profile", {}))
     return report
 
 
@@ -137,7 +137,7 @@ def merge(
         if backup_label_of is not None:
             if progress:
                 progress.update("fresh backup before the merge")
-            label = backup_label_of(inv)
+            label = outcome.backup = backup_label_of(inv)
         for uai in (src, dst):
             manage(
                 session,
@@ -170,7 +170,7 @@ def merge(
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps(report, indent=2, ensure_ascii=False))
         report["saved_to"] = str(saved)
-        outcome["detail"] = f"report {saved.name}, backup {label}"
+        outcome.detail = f"report {saved.name}, backup {label}"
     return report
 
 
@@ -179,7 +179,7 @@ def archive(inv: Inventory, uai: str) -> JSON:
     with operation(inv, f"establishment archive {uai}") as (host, session, outcome):
         answer = manage(session, host, f"establishment archive {uai}")
         established: JSON = answer["establishment"]
-        outcome["detail"] = established["status"]
+        outcome.detail = established["status"]
         return established
 
 

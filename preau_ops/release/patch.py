@@ -7,7 +7,7 @@ an app host is out of the load balancers meanwhile. The first unhealthy host sto
 
 from __future__ import annotations
 
-from .. import platform
+from .. import operations, platform
 from ..console import Progress
 from ..errors import OpsError
 from ..inventory import Host, Inventory
@@ -56,7 +56,11 @@ def patch(
     domain = host.domain_of(next(iter(inv.hosts.values())))
     results: dict[str, str] = {}
     lbs = inv.hosts_in("lb")
-    with session(inv, host.unique(hosts + lbs)) as sessions:
+    command = "patch" + (f" --limit {limit}" if limit else "")
+    with (
+        operations.operation(inv, command) as record,
+        session(inv, host.unique(hosts + lbs)) as sessions,
+    ):
         host.refuse_full_disks(sessions, hosts)
         for target in hosts:
             problem = healthy(sessions, target, domain)
@@ -67,6 +71,7 @@ def patch(
                 )
         for target in hosts:
             results[target.name] = _patch_one(sessions, inv, target, domain, progress)
+            record.detail = "; ".join(f"{name}: {note}" for name, note in results.items())
     return results
 
 

@@ -6,6 +6,7 @@ when the previous release does not start on a host's canary port.
 
 from __future__ import annotations
 
+from .. import operations
 from ..console import Progress
 from ..errors import OpsError
 from ..inventory import Inventory
@@ -19,7 +20,10 @@ def rollback(inv: Inventory, progress: Progress | None = None) -> dict[str, str]
     hosts = inv.hosts_in("app")
     lbs = inv.hosts_in("lb")
     domain = host.domain_of(hosts[0])
-    with session(inv, host.unique(hosts + lbs)) as sessions:
+    with (
+        operations.operation(inv, "rollback") as record,
+        session(inv, host.unique(hosts + lbs)) as sessions,
+    ):
         plan = decisions.rollback_plan({h.name: host.host_releases(sessions, h) for h in hosts})
         for target in hosts:  # the previous release must start before any host goes back to it
             previous = plan[target.name][1]
@@ -42,4 +46,5 @@ def rollback(inv: Inventory, progress: Progress | None = None) -> dict[str, str]
                     f"rollback to {previous} failed on {target.name}: {problem}",
                     f"{target.name} was switched back to {current}",
                 )
+        record.detail = ", ".join(f"{n}: {c} → {p}" for n, (c, p) in plan.items())
     return {name: previous for name, (_, previous) in plan.items()}

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import operations
 from ..console import Progress
 from ..errors import OpsError
 from ..inventory import Host, Inventory
@@ -58,7 +59,10 @@ def release(
     say(progress, f"building wheelhouse {version}")
     tarball = build_wheelhouse(version, source)
     lbs = inv.hosts_in("lb")
-    with session(inv, host.unique(hosts + lbs)) as sessions:
+    with (
+        operations.operation(inv, f"release {version}") as record,
+        session(inv, host.unique(hosts + lbs)) as sessions,
+    ):
         host.refuse_full_disks(sessions, hosts)
         refuse_bad_clocks(sessions, host.unique(hosts + lbs))  # TLS, sessions, the logs
         before = {h.name: host.host_releases(sessions, h) for h in hosts}
@@ -68,6 +72,7 @@ def release(
             host.install(sessions, hosts, version, tarball, progress)
             _ship(run, plan, progress)
         removed = {h.name: host.prune(sessions, h, keep) for h in hosts}
+        record.detail = f"switched {', '.join(plan.switch)}" if plan.switch else "already serving"
     return ReleaseReport(version, plan.switch, plan.unchanged, removed)
 
 

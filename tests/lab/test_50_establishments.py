@@ -2,13 +2,15 @@
 two, archive, list; refusals before anything changes."""
 
 import json
+import shlex
 
 import pytest
 
 from preau.core.generator import generate
 from preau.core.uai import check_letter
-from preau_ops import procedures, runner
+from preau_ops import operations, runner
 from preau_ops.inventory import Host
+from preau_ops.paths import ROOT
 from preau_ops.procedures import establishments
 
 from .conftest import deploy
@@ -134,7 +136,7 @@ def test_merge_conserves_counts_and_renames_clashes(merged, codes):
             <= before[SRC]["users_by_profile"][profile] + before[DST]["users_by_profile"][profile]
         )
     assert after[DST]["users_by_profile"]["ELV"] == 210
-    reports = sorted((procedures.ROOT / "artifacts" / "merges").glob(f"*{SRC}-into-{DST}.json"))
+    reports = sorted((ROOT / "artifacts" / "merges").glob(f"*{SRC}-into-{DST}.json"))
     report = json.loads(reports[-1].read_text())
     assert all(check["ok"] for check in report["checks"])
     assert report["backup_label"]
@@ -149,20 +151,21 @@ def test_archive_and_list(merged, codes):
 
 
 def test_another_operation_running_is_refused(released, codes):
-    app = released.hosts_in("app")[0]
-    with runner.FabricSession(app, released) as session:
+    ops = operations.ops_host(released)
+    owner = {"operator": "alice", "command": "establishment merge", "since": "10:00", "token": "a"}
+    with runner.FabricSession(ops, released) as session:
         session.run(
-            app,
-            f"mkdir -p {procedures.LOCK_DIR} && "
-            f"echo 'alice merge since 10:00' > {procedures.LOCK_DIR}/owner",
+            ops,
+            f"mkdir -p {operations.LOCK_DIR} && "
+            f"echo {shlex.quote(json.dumps(owner))} > {operations.LOCK_DIR}/owner.json",
         )
     try:
         result = deploy("establishment", "archive", codes[0], check=False)
         assert result.returncode == 1
-        assert "another operation is running: alice merge" in result.stdout
+        assert "alice is running `establishment merge` since 10:00" in result.stdout
     finally:
-        with runner.FabricSession(app, released) as session:
-            session.run(app, f"rm -rf {procedures.LOCK_DIR}")
+        with runner.FabricSession(ops, released) as session:
+            session.run(ops, f"rm -rf {operations.LOCK_DIR}")
 
 
 def test_unreachable_app_host_is_refused(released, codes):
@@ -180,9 +183,10 @@ def test_unreachable_app_host_is_refused(released, codes):
         del inv.hosts["ghost"]
 
 
-def test_every_procedure_left_an_audit_record(merged, codes):
+def test_every_procedure_left_an_entry_in_the_operations_log(merged, released, codes):
     SRC, DST = codes[:2]
-    log = procedures.AUDIT_LOG.read_text().splitlines()
-    operations = [json.loads(line)["operation"] for line in log]
-    assert f"establishment add {SRC}" in operations
-    assert f"establishment merge {SRC} {DST}" in operations
+    entries = operations.verify(operations.read_log(released))
+    by_command = {e["command"]: e for e in entries}
+    assert by_command[f"establishment add {SRC}"]["outcome"] == "ok"
+    merge = by_command[f"establishment merge {SRC} {DST}"]
+    assert merge["outcome"] == "ok" and merge["backup"], "the merge names the backup it took"

@@ -110,3 +110,46 @@ def edit_yaml(path, change):
     data = yaml.safe_load(path.read_text()) or {}
     change(data)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+class LocalOpsHost:
+    """The ops host of the operation layer, here: its commands run in a local shell on the
+    paths `ops_host_here` moved into tmp (a unit test never reaches a host or logs/)."""
+
+    reachable = True
+
+    def __init__(self, host, inv):
+        if not LocalOpsHost.reachable:
+            from preau_ops.runner import ssh_failed
+
+            raise ssh_failed(host, ConnectionRefusedError("connection refused"))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def run(self, host, command, *, sudo=True, check=True, timeout=None, hint=None):
+        import subprocess
+
+        from preau_ops.runner import Result, checked
+
+        done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=False)
+        return checked(Result(host.name, command, done.returncode, done.stdout, done.stderr), check)
+
+
+@pytest.fixture(autouse=True)
+def ops_host_here(tmp_path, monkeypatch):
+    """Every unit test: the operation layer's lock and logs in tmp, its ops host local."""
+    from preau_ops import operations
+
+    here = tmp_path / "ops-layer"
+    monkeypatch.setattr(operations, "LOCK_DIR", str(here / "lib/preau/operation.lock"))
+    monkeypatch.setattr(operations, "REMOTE_LOG", str(here / "log/preau/operations.log"))
+    monkeypatch.setattr(operations, "LOCAL_LOG", here / "controller/operations.log")
+    monkeypatch.setattr(operations, "PENDING", here / "controller/operations.pending")
+    monkeypatch.setattr(operations, "_LOCAL_LOCK", here / "controller/.operation.lock")
+    monkeypatch.setattr(operations, "_session", LocalOpsHost)
+    monkeypatch.setattr(LocalOpsHost, "reachable", True)
+    return here

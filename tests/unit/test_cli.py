@@ -118,6 +118,7 @@ GROUPS = {
     "patch": ("patch",),
     "establishment": ("establishment",),
     "backup": ("backup",),
+    "operations": ("operations",),
     "pki": ("pki",),
     "vault": ("vault",),
     "bench": ("bench",),

@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from preau_ops import converge
-from preau_ops.inventory import Inventory
+from preau_ops.inventory import Host, Inventory
 
 HOSTS = "all:\n  hosts:\n    db:\n      ansible_host: 192.0.2.31\n"
 
@@ -69,6 +69,8 @@ def test_ansible_runner_keeps_the_kept_cache(tmp_path, cache_home, monkeypatch):
 
     monkeypatch.setattr(ansible_runner, "run", run)
     inv = inventory(tmp_path / "lab")
+    inv.hosts["db"] = Host("db", ["monitoring"], {"ansible_host": "192.0.2.31"})
+    inv.groups["monitoring"] = ["db"]  # the ops host of the operation layer (conftest's)
     converge.run_playbook(inv)
     options = {k: v for k, v in given.items() if k not in ("event_handler", "quiet")}
     options["private_data_dir"] = str(tmp_path / "runner")
