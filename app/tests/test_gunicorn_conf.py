@@ -137,11 +137,18 @@ def test_tls_sessions_resume_with_every_worker_and_plain_http_is_refused(tmp_pat
         address = ("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/")))
         context.check_hostname = True
         _, session, _ = tls_get(address, context)
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:  # 0.3 s each: both workers busy
-            answers = list(pool.map(lambda _: tls_get(address, context, session), range(4)))
+        answers: list = []
+        # 0.3 s each, 4 at a time: both workers busy, usually in the first round; a gthread
+        # worker may accept several connections while the other one waits for the CPU (a
+        # loaded machine), so rounds go on until both have answered (at most 10)
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            for _ in range(10):
+                answers += pool.map(lambda _: tls_get(address, context, session), range(4))
+                if len({pid for pid, _, _ in answers}) == 2:
+                    break
         kept = _answers_on_one_connection(address, context)
         with pytest.raises(OSError):
             urllib.request.urlopen(url.replace("https:", "http:"), timeout=5).read()
     assert kept == [True, True], "the worker closed the lb's connection (sync workers do)"
     assert len({pid for pid, _, _ in answers}) == 2
-    assert [resumed for _, _, resumed in answers] == [True] * 4
+    assert all(resumed for _, _, resumed in answers), "a worker did not resume the session"
