@@ -7,6 +7,7 @@ with the app in maintenance meanwhile.
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 from datetime import UTC, datetime
@@ -102,8 +103,74 @@ def require_recent_backup(inv: Inventory, max_age_hours: float = 26) -> JSON:
     return dict(latest)
 
 
+RECOVERY_STALL = 300  # seconds without replay progress before a restore is declared stuck
+
+
+def restore_problem(info: list[JSON], cluster_major: str, when: datetime) -> str | None:
+    """Why a restore to WHEN cannot start, from `pgbackrest info --output=json`: backups of
+    another PostgreSQL major version than the cluster's, or none that ended before WHEN
+    (pgBackRest would take the latest instead and the recovery could never reach WHEN)."""
+    versions = {str(db.get("version")) for stanza in info for db in stanza.get("db", [])}
+    stops = [
+        int(backup["timestamp"]["stop"]) for stanza in info for backup in stanza.get("backup", [])
+    ]
+    if not versions or not stops:
+        return "the repository holds no backup of this stanza"
+    if versions != {cluster_major}:
+        return (
+            f"the backups are of PostgreSQL {', '.join(sorted(versions))}, the cluster is "
+            f"{cluster_major}: a restore cannot cross major versions"
+        )
+    if min(stops) > when.timestamp():
+        oldest = _parse_time(min(stops)).isoformat(timespec="seconds")
+        return f"the oldest backup ended at {oldest}, after {when.isoformat()}: nothing to restore from"
+    return None
+
+
+def _replay_position(session: FabricSession, db: Host) -> tuple[bool, str]:
+    """(still recovering, where the replay is): from PostgreSQL once it takes connections,
+    else from its startup process's title (`startup recovering <WAL file>`)."""
+    asked = session.run(
+        db,
+        "sudo -u postgres psql -tAc "
+        "\"select pg_is_in_recovery(), coalesce(pg_last_wal_replay_lsn()::text, '')\"",
+        check=False,
+    )
+    if asked.rc == 0:
+        recovering, _, lsn = asked.stdout.strip().partition("|")
+        return recovering == "t", lsn
+    title = session.run(db, "ps -C postgres -o args= | grep -m1 'startup' || true").stdout
+    return True, title.strip()
+
+
+def _wait_recovered(session: FabricSession, db: Host, unit: str, progress: Progress | None) -> None:
+    """Until PostgreSQL has left recovery, as long as the replay moves on: a large replay
+    takes what it takes; stuck RECOVERY_STALL seconds, or the server stopped, is a failure."""
+    last, moved = "", time.monotonic()
+    while True:
+        recovering, position = _replay_position(session, db)
+        if not recovering:
+            return
+        if position != last:
+            last, moved = position, time.monotonic()
+            if progress:
+                progress.update(f"{db.name}: replaying WAL ({position or 'starting'})")
+        if not session.run(db, f"systemctl is-active --quiet {unit}", check=False).ok:
+            raise OpsError(
+                f"{db.name}: PostgreSQL stopped during recovery", f"journalctl -u {unit}"
+            )
+        if time.monotonic() - moved > RECOVERY_STALL:
+            raise OpsError(
+                f"{db.name}: recovery made no progress in {RECOVERY_STALL} s (at {last})",
+                f"journalctl -u {unit}; the WAL it needs may be missing from the repository",
+            )
+        time.sleep(1)
+
+
 def restore(inv: Inventory, target: str, progress: Progress | None = None) -> JSON:
-    """Point-in-time restore of the database in place, to `target` (ISO time with zone)."""
+    """Point-in-time restore of the database in place, to `target` (ISO time with zone), the
+    app in maintenance meanwhile (and still after a failure, said so); a new full backup on
+    the new timeline once the app is back."""
     try:
         when = datetime.fromisoformat(target)
     except ValueError as exc:
@@ -118,14 +185,20 @@ def restore(inv: Inventory, target: str, progress: Progress | None = None) -> JS
     with operation(inv, f"backup restore --to {target}") as (app_host, app, outcome):
         with FabricSession(db, inv) as session:  # the target time is read on the db's clock
             refuse_bad_clocks(session, [db])
+            cluster = session.run(
+                db, "pg_lsclusters -h | awk 'NR==1{print $1\"-\"$2}'"
+            ).stdout.strip()
+            info = session.run(
+                db, f"sudo -u postgres pgbackrest --stanza={STANZA} info --output=json"
+            )
+            problem = restore_problem(json.loads(info.stdout or "[]"), cluster.split("-")[0], when)
+            if problem:
+                raise OpsError(f"{db.name}: {problem}", "nothing was changed")
         manage(app, app_host, "maintenance on --message 'Restauration en cours'")
         try:
             with FabricSession(db, inv) as session:
                 if progress:
                     progress.update(f"restoring {db.name} to {stamp}")
-                cluster = session.run(
-                    db, "pg_lsclusters -h | awk 'NR==1{print $1\"-\"$2}'"
-                ).stdout.strip()
                 unit = f"postgresql@{cluster}"
                 session.run(db, f"systemctl stop {unit}")
                 restore_cmd = (
@@ -141,17 +214,17 @@ def restore(inv: Inventory, target: str, progress: Progress | None = None) -> JS
                         f"{db.name}: pgbackrest restore failed: "
                         f"{(result.stderr or result.stdout).strip()[-1200:]}"
                     )
-                for _ in range(60):
-                    ready = session.run(
-                        db, "sudo -u postgres psql -tAc 'select pg_is_in_recovery()'", check=False
-                    )
-                    if ready.rc == 0 and ready.stdout.strip() == "f":
-                        break
-                    time.sleep(1)
-                else:
-                    raise OpsError(f"{db.name}: PostgreSQL did not finish recovery in 60 s")
-        finally:
-            manage(app, app_host, "maintenance off", check=False)
+                _wait_recovered(session, db, unit, progress)
+        except OpsError as failed:
+            raise OpsError(
+                f"{failed.message}; the app stays in maintenance",
+                "check the database first (`deploy.py status`, psql on the db host), then "
+                "restore again, or on an app host `preau-manage maintenance off`",
+            ) from failed
+        manage(app, app_host, "maintenance off")
         rto = round(time.monotonic() - started, 1)
-        outcome.detail = f"restored to {stamp} in {rto} s"
-    return {"target": stamp, "rto_seconds": rto}
+        if progress:
+            progress.update("a full backup of the new timeline")
+        outcome.backup = take_labelled_backup(inv)
+        outcome.detail = f"restored to {stamp} in {rto} s; new full backup {outcome.backup}"
+    return {"target": stamp, "rto_seconds": rto, "new_backup": outcome.backup}

@@ -1,12 +1,13 @@
 """Backups on real hosts: backup now, list, verify, the restore drill, and a point-in-time
 restore that brings back a deleted row."""
 
+import shlex
 import time
 from datetime import UTC, datetime
 
 import pytest
 
-from preau_ops import runner
+from preau_ops import operations, procedures, runner
 from preau_ops.errors import OpsError
 from preau_ops.procedures import backups
 
@@ -62,13 +63,64 @@ def test_point_in_time_restore_brings_back_a_deleted_row(backed_up):
     noted = datetime.now(UTC).isoformat(timespec="seconds")
     time.sleep(2)
     psql(lab, "DELETE FROM probe WHERE id = 1", "pitr_check")
+    psql(lab, "INSERT INTO probe VALUES (2, 'écrit après le point')", "pitr_check")
     psql(lab, "SELECT pg_switch_wal()")
-    assert psql(lab, "SELECT count(*) FROM probe", "pitr_check") == "0"
+    assert psql(lab, "SELECT count(*) FROM probe WHERE id = 1", "pitr_check") == "0"
     time.sleep(3)  # let archive_command ship the segment
     out = deploy("backup", "restore", "--to", noted, "--yes", timeout=900).stdout
     assert "RTO" in out
-    assert psql(lab, "SELECT note FROM probe WHERE id = 1", "pitr_check") == "précieux"
+    assert psql(lab, "SELECT id, note FROM probe ORDER BY id", "pitr_check") == "1|précieux"
     psql(lab, "DROP DATABASE pitr_check")
+    # a full backup of the new timeline, named in the operations log
+    entry = operations.verify(operations.read_log(lab))[-1]
+    assert entry["command"] == f"backup restore --to {noted}" and entry["outcome"] == "ok"
+    assert entry["backup"] and entry["backup"].endswith("F"), entry
+    assert backups.listing(lab)["database"][-1]["label"] == entry["backup"]
+
+
+WRAPPER = """#!/bin/sh
+case " $* " in *" restore "*) echo "restore refused by the lab test" >&2; exit 1;; esac
+exec /usr/bin/pgbackrest.real "$@"
+"""
+
+
+def test_a_failed_restore_keeps_the_app_in_maintenance_and_says_so(backed_up):
+    """pgBackRest's restore fails on the db host (a wrapper the test puts in its place, every
+    other pgbackrest command goes through): PostgreSQL starts again as it was and the app
+    stays in maintenance until an operator has looked."""
+    lab = backed_up
+    db = lab.hosts_in("db")[0]
+    with runner.FabricSession(db, lab) as session:
+        session.run(
+            db,
+            "mv /usr/bin/pgbackrest /usr/bin/pgbackrest.real && "
+            f"printf '%s' {shlex.quote(WRAPPER)} > /usr/bin/pgbackrest && "
+            "chmod 755 /usr/bin/pgbackrest",
+        )
+    try:
+        result = deploy("backup", "restore", "--to", just_now(), "--yes", check=False)
+    finally:
+        with runner.FabricSession(db, lab) as session:
+            session.run(db, "mv /usr/bin/pgbackrest.real /usr/bin/pgbackrest")
+    try:
+        said = " ".join(result.stdout.split())
+        assert result.returncode == 1 and "restore refused by the lab test" in said
+        assert "the app stays in maintenance" in said and "maintenance off" in said
+        assert procedures.app_manage(lab, "maintenance status")["maintenance"] is True
+    finally:
+        procedures.app_manage(lab, "maintenance off")
+    assert psql(lab, "SELECT 1") == "1", "PostgreSQL runs again as before"
+
+
+def just_now() -> str:
+    """A time after the module's backup: a restore to it could start."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def test_a_time_before_every_backup_is_refused_before_anything_stops(backed_up):
+    result = deploy("backup", "restore", "--to", "2020-01-01T00:00:00+00:00", "--yes", check=False)
+    assert result.returncode == 1 and "nothing to restore from" in " ".join(result.stdout.split())
+    assert psql(backed_up, "SELECT 1") == "1"
 
 
 def test_restore_refuses_a_time_without_zone(backed_up):
