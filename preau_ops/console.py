@@ -3,16 +3,62 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.status import Status
 from rich.table import Table
 
-console = Console(highlight=False)
+UNBOUNDED = 1_000_000  # columns: room enough for any table's widest row
+
+
+class PipeConsole(Console):
+    """rich's Console, for people and pipes: at a terminal it prints as rich does; when its
+    output is not a terminal (a pipe, a file, CI's log), a table is printed as wide as its
+    widest row needs and a line of text is never broken, so that no value is folded or cut
+    at 80 columns (rich's width when it finds no terminal)."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if self.is_terminal:
+            super().print(*objects, **kwargs)
+            return
+        tables = [o for o in objects if isinstance(o, Table)]
+        if not tables:
+            kwargs.setdefault("soft_wrap", True)
+        needed = max((self.natural_width(table) for table in tables), default=0)
+        if needed <= self.width:
+            super().print(*objects, **kwargs)
+            return
+        kept = self._width
+        self.width = needed
+        try:
+            super().print(*objects, **kwargs)
+        finally:
+            self._width = kept
+
+    def natural_width(self, table: Table) -> int:
+        """The columns `table` takes with no value folded, wrapped or cut."""
+        return Measurement.get(self, self.options.update_width(UNBOUNDED), table).maximum
+
+
+console = PipeConsole(highlight=False)
+
+
+@contextlib.contextmanager
+def progress_to_stderr(enabled: bool = True) -> Iterator[None]:
+    """While `enabled` (a command's --json), progress, step lines and summaries go to stderr,
+    so that stdout carries the JSON document alone (`| jq` works): the console writes to
+    whatever sys.stdout is."""
+    if not enabled:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
 
 
 class Progress(Protocol):
@@ -93,3 +139,32 @@ class _StepProgress:
         """Show what the step is doing right now next to its title."""
         if self.status is not None:
             self.status.update(f"{self.title}… [dim]{text}[/]")
+
+
+def print_document(document: object) -> None:
+    """A command's --json answer: one JSON document on stdout, as it is (no markup, no wrap)."""
+    import json
+
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def age(seconds: float) -> str:
+    """A duration as people read it: 42 s, 17 min, 5.2 h, 3.1 days."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def size(count: float | None) -> str:
+    """A number of bytes as people read it (binary units), or "?" when it is not known."""
+    if count is None:
+        return "?"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(count) < 1024:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TiB"

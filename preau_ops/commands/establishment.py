@@ -82,15 +82,13 @@ def cmd_establishment(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace, inv: Inventory) -> int:
-    import json
-
     from rich.table import Table
 
     from ..procedures import establishments as est
 
     rows = est.listing(inv)
     if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        ui.print_document(rows)
         return 0
     table = Table(title=f"Establishments ({inv.name})", title_justify="left")
     for column in ("UAI", "name", "town", "status", "ELV", "TUT", "ENS", "staff", "classes"):

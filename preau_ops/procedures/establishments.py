@@ -1,8 +1,10 @@
 """Establishment procedures: deploy a new establishment, merge two, archive, list.
 
-The app does the work in single transactions (`preau-manage establishment …`, `import_aaf`);
+The app does the work in single transactions (`preau-manage establishment add|merge|…`: an
+establishment and its directory import are one, so a refused import leaves nothing behind);
 these procedures bring the files, order the steps, take the safety measures (backup,
-maintenance mode) and report.
+maintenance mode), refuse with the reason (a UAI held by a merged or archived establishment
+named with its state) and report.
 """
 
 from __future__ import annotations
@@ -52,48 +54,13 @@ def add(
         raise OpsError("AAF file(s) not found: " + ", ".join(missing))
     report: JSON = {"uai": uai}
     with operation(inv, f"establishment add {uai}") as (host, session, outcome):
-        # Files first: nothing is created on the platform until they are all on the host.
-        # The temp dir is made as the connecting user so that SFTP can write in it.
-        remote = session.run(host, "mktemp -d /tmp/preau-aaf.XXXXXX", sudo=False).stdout.strip()
-        try:
-            names = []
-            for file in aaf_files:
-                if progress:
-                    progress.update(f"uploading {Path(file).name}")
-                target = posixpath.join(remote, Path(file).name)
-                session.connection.put(str(file), target)
-                names.append(target)
-            session.run(host, f"chown -R preau: {remote}")
-            if uai in _listing(session, host):
-                report["created"] = False
-            else:
-                if progress:
-                    progress.update(f"creating {uai}")
-                manage(
-                    session, host, f"establishment create {uai} --name {_q(name)} --town {_q(town)}"
-                )
-                report["created"] = True
-            if names:
-                if progress:
-                    progress.update("importing the directory (one transaction)")
-                try:
-                    report["import"] = manage(
-                        session, host, f"import_aaf {uai} " + " ".join(map(_q, names))
-                    )
-                except AppCommandError as exc:
-                    errors = exc.answer.get("errors") or []
-                    listing = "\n".join(
-                        f"  - {Path(e.get('file', '')).name}, record {e.get('record')}, "
-                        f"{e.get('attribute')}: {e.get('message')}"
-                        for e in errors[:20]
-                    )
-                    raise OpsError(
-                        f"import refused, nothing was imported:\n{listing}",
-                        "fix the files and run the same command again"
-                        + (f" ({uai} exists now and will be reused)" if report["created"] else ""),
-                    ) from exc
-        finally:
-            session.run(host, f"rm -rf {remote}", check=False)
+        refused = refusal(uai, _listing(session, host))
+        if refused is not None:
+            raise refused
+        answer = _with_files(
+            session, host, uai, f"--name {_q(name)} --town {_q(town)}", aaf_files, progress
+        )
+        report["created"], report["import"] = answer["created"], answer.get("import")
         admin = admin or _head_of(session, host, uai)
         if admin:
             manage(session, host, f"establishment admin {uai} {_q(admin)}")
@@ -105,6 +72,116 @@ def add(
         report["establishment"] = _listing(session, host)[uai]
         outcome.detail = json.dumps(report["establishment"].get("users_by_profile", {}))
     return report
+
+
+def _with_files(
+    session: FabricSession,
+    host: Host,
+    uai: str,
+    options: str,
+    aaf_files: list[Path],
+    progress: Progress | None,
+) -> JSON:
+    """The app's `establishment add` (creation and import in one transaction), the AAF files
+    uploaded first to a temporary directory of the host, removed afterwards."""
+    # Files first: nothing is created on the platform until they are all on the host.
+    # The temp dir is made as the connecting user so that SFTP can write in it.
+    remote = session.run(host, "mktemp -d /tmp/preau-aaf.XXXXXX", sudo=False).stdout.strip()
+    try:
+        names = []
+        for file in aaf_files:
+            if progress:
+                progress.update(f"uploading {Path(file).name}")
+            names.append(posixpath.join(remote, Path(file).name))
+            session.connection.put(str(file), names[-1])
+        session.run(host, f"chown -R preau: {remote}")
+        if progress:
+            progress.update("creating and importing (one transaction)" if names else "creating")
+        try:
+            files = " --aaf " + " ".join(map(_q, names)) if names else ""
+            return manage(session, host, f"establishment add {uai} {options}{files}")
+        except AppCommandError as exc:
+            raise refused_by_app(uai, exc) from exc
+    finally:
+        session.run(host, f"rm -rf {remote}", check=False)
+
+
+def refusal(uai: str, known: dict[str, JSON]) -> OpsError | None:
+    """Why `establishment add UAI` is refused before anything is uploaded: the UAI is held by
+    an establishment that was merged or archived (an active one is taken again: its directory
+    is imported anew), or is the alias a merge left. None when the add may go on."""
+    est = known.get(uai)
+    if est is not None:
+        if est["status"] == "active":
+            return None
+        what = f"{_named(est)} is {_state(est, known)}"
+    else:
+        est = next((e for e in known.values() if uai in (e.get("aliases") or [])), None)
+        if est is None:
+            return None
+        what = f"{uai} is an alias of {_named(est)}, left by a merge"
+    heir = _active_heir(est, known)
+    return OpsError(
+        f"{uai} is taken: {what}; nothing was uploaded, created or imported",
+        "choose another UAI (`deploy.py establishment list` shows those taken)"
+        + (
+            f", or import the files into {heir['uai']}, the establishment it lives on in"
+            if heir
+            else ""
+        ),
+    )
+
+
+def _named(est: JSON) -> str:
+    return f"{est['uai']} ({est['name']}" + (f", {est['town']})" if est.get("town") else ")")
+
+
+def _state(est: JSON, known: dict[str, JSON]) -> str:
+    """An establishment's state in words: merged into whom and when, archived since when."""
+    when = f" on {str(est['archived_at'])[:10]}" if est.get("archived_at") else ""
+    target = est.get("merged_into")
+    if est["status"] == "merged" and target:
+        return f"merged into {_named(known.get(target) or {'uai': target, 'name': '?'})}{when}"
+    if est["status"] == "archived":
+        return f"archived{when}"
+    return str(est["status"])
+
+
+def _active_heir(est: JSON, known: dict[str, JSON]) -> JSON | None:
+    """The active establishment a merged one lives on in (merges can chain), if any."""
+    seen: set[str] = set()
+    while est["status"] == "merged" and est.get("merged_into") in known and est["uai"] not in seen:
+        seen.add(est["uai"])
+        est = known[est["merged_into"]]
+    return est if est["status"] == "active" else None
+
+
+def refused_by_app(uai: str, exc: AppCommandError) -> OpsError:
+    """The app's refusal of `establishment add`, with its reason: every defect of the files
+    (file, record, attribute), or the app's own words when it names no defect."""
+    errors = exc.answer.get("errors") or []
+    if not errors:
+        return OpsError(
+            f"establishment add {uai} refused, nothing was created or imported: "
+            f"{exc.answer.get('error') or exc.message}",
+            "`deploy.py establishment list` shows the establishments and their state",
+        )
+    listing = "\n".join(f"  - {_defect(e)}" for e in errors[:20])
+    more = f"\n  … and {len(errors) - 20} more" if len(errors) > 20 else ""
+    return OpsError(
+        f"import refused ({len(errors)} defect(s) in the files), nothing was created or "
+        f"imported:\n{listing}{more}",
+        "fix the files and run the same command again",
+    )
+
+
+def _defect(error: JSON | str) -> str:
+    if isinstance(error, str):
+        return error
+    return (
+        f"{Path(error.get('file', '')).name}, record {error.get('record')}, "
+        f"{error.get('attribute')}: {error.get('message')}"
+    )
 
 
 def _head_of(session: FabricSession, host: Host, uai: str) -> str | None:

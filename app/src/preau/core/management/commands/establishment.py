@@ -4,9 +4,17 @@ from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from preau.core import importer
 from preau.core import merge as merging
 from preau.core.management.base import OpsCommand, OpsError, get_establishment
-from preau.core.models import Establishment, OperationLog, Platform, Profile
+from preau.core.management.commands.import_aaf import import_refused, render_import
+from preau.core.models import (
+    Establishment,
+    EstablishmentAlias,
+    OperationLog,
+    Platform,
+    Profile,
+)
 from preau.core.uai import normalize, uai_error
 
 
@@ -16,13 +24,22 @@ class Command(OpsCommand):
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(
-            dest="action", required=True, metavar="{create,archive,list,merge,admin}"
+            dest="action", required=True, metavar="{create,add,archive,list,merge,admin}"
         )
         create = sub.add_parser("create", help="create an establishment")
-        create.add_argument("uai")
-        create.add_argument("--name", required=True)
-        create.add_argument("--town", default="")
-        create.add_argument("--dry-run", action="store_true")
+        add = sub.add_parser(
+            "add",
+            help="create an establishment (or take the active one of that UAI) and import its "
+            "AAF files, in one transaction: a refused import leaves nothing behind",
+        )
+        for p in (create, add):
+            p.add_argument("uai")
+            p.add_argument("--name", required=True)
+            p.add_argument("--town", default="")
+            p.add_argument("--dry-run", action="store_true")
+        add.add_argument(
+            "--aaf", nargs="+", default=[], metavar="FILE", help="complete AAF XML files"
+        )
         archive = sub.add_parser(
             "archive", help="archive an establishment (users keep their accounts)"
         )
@@ -44,7 +61,7 @@ class Command(OpsCommand):
         merge.add_argument("src_uai")
         merge.add_argument("dst_uai")
         merge.add_argument("--dry-run", action="store_true")
-        for p in (create, archive, merge, admin, sub.choices["list"]):
+        for p in (create, add, archive, merge, admin, sub.choices["list"]):
             p.add_argument(
                 "--json",
                 action="store_true",
@@ -56,20 +73,34 @@ class Command(OpsCommand):
         return getattr(self, f"do_{action}")(**options)
 
     def do_create(self, uai, name, town, dry_run=False, **_):
-        uai = normalize(uai)
-        if uai_error(uai):
-            raise OpsError(uai_error(uai))
+        uai = _free_uai(uai)
         if not name.strip():
             raise OpsError("--name ne peut pas être vide")
-        if Establishment.objects.filter(uai=uai).exists():
-            raise OpsError(f"établissement {uai} déjà existant")
-        from preau.core.models import EstablishmentAlias
-
-        if EstablishmentAlias.objects.filter(uai=uai).exists():
-            raise OpsError(f"{uai} est un alias (établissement fusionné)")
         with transaction.atomic():
             est = Establishment.objects.create(uai=uai, name=name.strip(), town=town.strip())
             result = {"action": "create", "dry_run": dry_run, "establishment": _describe(est)}
+            if dry_run:
+                transaction.set_rollback(True)
+        return result
+
+    def do_add(self, uai, name, town, aaf, dry_run=False, **_):
+        """The establishment (created, or the active one of that UAI) and its directory, in
+        one transaction: an import refused takes the creation back with it."""
+        active = Establishment.objects.filter(
+            uai=normalize(uai), status=Establishment.Status.ACTIVE
+        )
+        with transaction.atomic():
+            est = active.first()
+            result = {"action": "add", "dry_run": dry_run, "created": est is None}
+            if est is None:
+                self.do_create(uai, name, town)
+                est = active.get()
+            if aaf:
+                try:
+                    result["import"] = importer.import_aaf(est, aaf, dry_run=dry_run)
+                except importer.ImportRejected as exc:
+                    raise import_refused(exc, self.as_json) from None
+            result["establishment"] = _describe(est)
             if dry_run:
                 transaction.set_rollback(True)
         return result
@@ -218,8 +249,42 @@ class Command(OpsCommand):
                 else "n'est plus administrateur local"
             )
             return f"{result['username']} : {state} de {e['uai']} {e['name']}{dry}"
+        if action == "add":
+            return _render_add(result, dry)
         verb = {"create": "créé", "archive": "archivé"}[action]
         return f"Établissement {e['uai']} {e['name']} ({e['town']}) {verb}{dry}"
+
+
+def _free_uai(uai: str) -> str:
+    """`uai` normalised, or a refusal that names the establishment holding it, its state and
+    what to do instead."""
+    uai = normalize(uai)
+    problem = uai_error(uai)
+    if problem:
+        raise OpsError(problem)
+    est = Establishment.objects.filter(uai=uai).select_related("merged_into").first()
+    if est is not None:
+        held = f"établissement {uai} déjà existant : {est.name} ({est.town or '?'}), {_state(est)}"
+        heir = est.merged_into if est.status == Establishment.Status.MERGED else None
+    else:
+        alias = EstablishmentAlias.objects.filter(uai=uai).select_related("establishment").first()
+        if alias is None:
+            return uai
+        heir = alias.establishment
+        held = f"{uai} est un alias laissé par une fusion, de {heir.uai} {heir.name}"
+    raise OpsError(
+        f"{held} ; rien n'a été créé. Choisissez un autre UAI (voir `establishment list`)"
+        + (f", ou importez dans {heir.uai}" if heir is not None and heir.is_active else "")
+    )
+
+
+def _state(est: Establishment) -> str:
+    when = est.archived_at.astimezone().strftime("%d/%m/%Y") if est.archived_at else "?"
+    if est.status == Establishment.Status.MERGED and est.merged_into is not None:
+        return f"fusionné dans {est.merged_into.uai} {est.merged_into.name} le {when}"
+    if est.status == Establishment.Status.ARCHIVED:
+        return f"archivé le {when}"
+    return "actif"
 
 
 def _describe(est: Establishment) -> dict:
@@ -232,4 +297,14 @@ def _describe(est: Establishment) -> dict:
         "aliases": [a.uai for a in est.aliases.all()] if est.pk else [],
         "merged_into": est.merged_into.uai if est.merged_into is not None else None,
         "maintenance": est.maintenance,
+        "archived_at": est.archived_at,
     }
+
+
+def _render_add(result: dict, dry: str) -> str:
+    e = result["establishment"]
+    done = "créé" if result["created"] else "existant, repris"
+    lines = [f"Établissement {e['uai']} {e['name']} ({e['town']}) {done}{dry}"]
+    if result.get("import"):
+        lines.append(render_import(result["import"]))
+    return "\n".join(lines)

@@ -22,6 +22,15 @@ def render_import(result: dict) -> str:
     return "\n".join(lines)
 
 
+def import_refused(exc: importer.ImportRejected, as_json: bool) -> OpsError:
+    """The refusal of a rejected feed: every defect, as JSON objects (file, record, attribute,
+    message) for --json, as lines otherwise."""
+    return OpsError(
+        f"import refusé : {len(exc.errors)} erreur(s), rien n'a été importé",
+        [e.as_dict() if as_json else str(e) for e in exc.errors],
+    )
+
+
 class Command(OpsCommand):
     help = "Import complete AAF XML files (EtabEducNat, Eleve, PersRelEleve, PersEducNat) for one establishment."
     kind = "aaf"
@@ -36,10 +45,7 @@ class Command(OpsCommand):
         try:
             return do_import(establishment, files, dry_run=dry_run)
         except importer.ImportRejected as exc:
-            raise OpsError(
-                f"import refusé : {len(exc.errors)} erreur(s), rien n'a été importé",
-                [e.as_dict() if self.as_json else str(e) for e in exc.errors],
-            ) from None
+            raise import_refused(exc, self.as_json) from None
 
     def render(self, result):
         return render_import(result)
