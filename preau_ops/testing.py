@@ -30,10 +30,13 @@ from .paths import ARTIFACTS, ROOT
 
 SUITES = ("lint", "unit", "app", "roles", "lab")
 # When the lab is chosen, these run beside it, one after the other, as one `deploy.py test`
-# at a lower priority (nice), their output in artifacts/beside.log, its summary shown when
-# the lab ends: the lab suite leaves a core idle most of the time (it waits on SSH, systemd
-# and converges in its hosts). One after the other on 2 cores (clean-clone CI, 2026-12-05,
-# prodlike): roles and app side by side 721 s, then the lab 1,120 s.
+# at the lowest priority (nice 19; the lab's containers also weigh more than molecule's:
+# lab/hosts.py CPU_SHARES), their output in artifacts/beside.log, its summary shown when the
+# lab ends: the lab suite leaves a core idle most of the time (it waits on SSH, systemd and
+# converges in its hosts), and the lab is the longest suite, so it keeps the CPU first.
+# Clean-clone CI on 2 cores, prodlike: one after the other, roles and app side by side 721 s
+# then the lab 1,120 s (32 min 24 s in all); beside it at nice 10, the lab 1,646 s and
+# app + roles done after ~1,200 s (29 min 5 s in all).
 BESIDE_LAB = ("roles", "app")
 SHOWN_TAIL = 25  # last lines of the beside log shown when the lab ends: its summary
 MOLECULE_PARALLEL = int(os.environ.get("PREAU_MOLECULE_PARALLEL", "2"))
@@ -327,7 +330,7 @@ def _prepare_beside() -> None:
 
 
 def _beside_command(suites: list[str], k: str | None) -> list[str]:
-    command = ["nice", "-n", "10", sys.executable, str(ROOT / "deploy.py"), "test", *suites]
+    command = ["nice", "-n", "19", sys.executable, str(ROOT / "deploy.py"), "test", *suites]
     return command + (["-k", k] if k else [])
 
 

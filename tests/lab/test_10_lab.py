@@ -33,6 +33,14 @@ def _attached(network: lab_hosts.Network) -> tuple[bool, dict[str, str]]:
     return out[0] == "true", dict(pair.split("=") for pair in out[1:])
 
 
+def test_the_lab_hosts_come_first_on_a_shared_cpu(lab):
+    """Every lab container weighs CPU_SHARES (molecule's, beside it in `deploy.py test`, the
+    default 1024)."""
+    names = [f"preau-{name}" for name in lab.hosts]
+    out = lab_hosts._docker("inspect", "-f", "{{.HostConfig.CpuShares}}", *names).stdout
+    assert out.split() == [str(lab_hosts.CPU_SHARES)] * len(names)
+
+
 def test_the_networks_have_the_topologys_shape(lab):
     """Every host on the management network; prodlike's also on the private one, both
     Docker-internal (no way off the machine), and the apt proxy's host (ops) alone on the
