@@ -114,7 +114,14 @@ def restore_problem(info: list[JSON], cluster_major: str, when: datetime) -> str
     stops = [
         int(backup["timestamp"]["stop"]) for stanza in info for backup in stanza.get("backup", [])
     ]
+    unreadable = [
+        str(stanza["status"].get("message"))
+        for stanza in info
+        if isinstance(stanza.get("status"), dict) and stanza["status"].get("code") not in (0, None)
+    ]
     if not versions or not stops:
+        if unreadable:
+            return f"pgBackRest cannot read the repository: {'; '.join(unreadable)}"
         return "the repository holds no backup of this stanza"
     if versions != {cluster_major}:
         return (

@@ -78,9 +78,10 @@ def test_point_in_time_restore_brings_back_a_deleted_row(backed_up):
     assert backups.listing(lab)["database"][-1]["label"] == entry["backup"]
 
 
+# pgBackRest runs itself on the repository host by its own path unless told (repo1-host-cmd)
 WRAPPER = """#!/bin/sh
 case " $* " in *" restore "*) echo "restore refused by the lab test" >&2; exit 1;; esac
-exec /usr/bin/pgbackrest.real "$@"
+exec /usr/bin/pgbackrest.real --repo1-host-cmd=/usr/bin/pgbackrest "$@"
 """
 
 

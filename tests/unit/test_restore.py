@@ -45,3 +45,15 @@ def test_no_backup_is_refused():
     assert restore_problem(info("15", stops=()), "15", NOON) == (
         "the repository holds no backup of this stanza"
     )
+
+
+def test_an_unreadable_repository_says_what_pgbackrest_said():
+    stanza = {
+        "name": "preau",
+        "db": [],
+        "backup": [],
+        "status": {"code": 103, "message": "unable to find a valid repository"},
+    }
+    assert restore_problem([stanza], "15", NOON) == (
+        "pgBackRest cannot read the repository: unable to find a valid repository"
+    )
