@@ -188,6 +188,21 @@ def app_host_down(lab):
         deploy("lab", "up", "--topology", TOPOLOGY)  # starts the stopped host again
 
 
+def test_the_watchdog_always_fires_and_goes_to_the_dead_mans_switch_only(lab):
+    """The Watchdog (monitoring/rules/meta.yml) is active in Alertmanager, routed to the
+    `watchdog` receiver alone (never e-mailed), and `status` finds it: no problem said."""
+    found: list[dict] = []
+
+    def watchdog() -> bool:
+        found[:] = [a for a in active_alerts(lab) if a["labels"]["alertname"] == "Watchdog"]
+        return bool(found)
+
+    wait_until(watchdog, ALERT_TIMEOUT, lambda: f"no Watchdog: {_prometheus_view(lab)}", 5)
+    assert [r["name"] for r in found[0]["receivers"]] == ["watchdog"]
+    shown = deploy("status", check=False).stdout
+    assert "Watchdog" not in shown, "status lists the Watchdog or says it is not firing"
+
+
 def test_site_keeps_answering_with_an_app_host_down(app_host_down):
     victim, load = app_host_down
     assert lab_hosts.container_states()[f"preau-{victim.name}"] == "exited"

@@ -152,3 +152,9 @@ def test_alertmanager_routes_by_severity(hostname):
             severity,
         )
         assert route.stdout.strip() == severity, route.stdout + route.stderr
+    # the always-firing Watchdog goes to the dead-man's switch only, never to e-mail
+    route = host.run(
+        "amtool config routes test --config.file=/etc/prometheus/alertmanager.yml "
+        "severity=none alertname=Watchdog"
+    )
+    assert route.stdout.strip() == "watchdog", route.stdout + route.stderr
