@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -271,3 +272,23 @@ def enrol_in_browser(page) -> bytes:
     page.get_by_role("button", name="Activer", exact=True).click()
     page.get_by_role("link", name="J'ai noté mes codes, continuer").click()
     return key
+
+
+@pytest.fixture
+def database(postgres_server):
+    """A database of its own on the tests' server (for code run in a subprocess), dropped
+    afterwards."""
+    import psycopg
+
+    name = f"preau_upgrade_{uuid.uuid4().hex[:8]}"
+    server = {
+        "host": postgres_server["HOST"],
+        "port": postgres_server["PORT"],
+        "user": postgres_server["USER"],
+        "password": postgres_server["PASSWORD"],
+    }
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield {**postgres_server, "NAME": name}
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

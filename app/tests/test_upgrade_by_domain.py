@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import uuid
 from io import BytesIO
 from pathlib import Path
 
@@ -98,27 +97,8 @@ def old_code(tmp_path) -> Path:
     return tmp_path / "app"
 
 
-@pytest.fixture
-def database(postgres_server):
-    """A database of its own on the tests' server, dropped afterwards."""
-    import psycopg
-
-    name = f"preau_upgrade_{uuid.uuid4().hex[:8]}"
-    server = {
-        "host": postgres_server["HOST"],
-        "port": postgres_server["PORT"],
-        "user": postgres_server["USER"],
-        "password": postgres_server["PASSWORD"],
-    }
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield {**postgres_server, "NAME": name}
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _run(app: Path, database: dict, *args: str) -> str:
-    """`python -m django ARGS` (or `-c CODE`) with the code of `app` on the given database."""
+def django_env(app: Path, database: dict, **extra: str) -> dict:
+    """The environment of a `python -m django` run with the code of `app` on `database`."""
     env = {k: v for k, v in os.environ.items() if k != "PREAU_CONFIG"}
     env.update(
         PYTHONPATH=f"{app / 'src'}{os.pathsep}{app}",
@@ -129,9 +109,17 @@ def _run(app: Path, database: dict, *args: str) -> str:
         PREAU_DATABASE_USER=database["USER"],
         PREAU_DATABASE_PASSWORD=database["PASSWORD"],
         PREAU_DATABASE_SSLMODE="disable",
+        **extra,
     )
+    return env
+
+
+def _run(app: Path, database: dict, *args: str) -> str:
+    """`python -m django ARGS` (or `-c CODE`) with the code of `app` on the given database."""
     command = [sys.executable, *(args if args[0] == "-c" else ("-m", "django", *args))]
-    done = subprocess.run(command, cwd=app, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        command, cwd=app, env=django_env(app, database), capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, f"{' '.join(args)[:80]}: {done.stdout}\n{done.stderr}"
     return done.stdout
 
@@ -150,6 +138,10 @@ def test_a_database_of_the_old_code_upgrades_in_place(old_code, database):
 
     plan = json.loads(_run(APP, database, "migrate_phase", "plan", "--json"))
     assert plan["contract"] == [] and "ent.0002_services_in_their_apps" in plan["expand"]
+    # classified from their operations (core.migration_classify), each with its reason
+    assert [m["migration"] for m in plan["migrations"]] == plan["expand"]
+    assert {m["phase"] for m in plan["migrations"]} == {"expand"}
+    assert all(m["why"] for m in plan["migrations"])
     _run(APP, database, "migrate_phase", "expand")  # app by app, as a release does
     _run(APP, database, "migrate_phase", "contract")
     _run(APP, database, "migrate", "--check")

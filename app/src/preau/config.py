@@ -84,6 +84,16 @@ DEFAULTS: dict[str, dict] = {
     # clamd's socket: a unix socket path or host:port; empty = uploads are not scanned. When set,
     # an upload clamd cannot scan is refused (fail closed).
     "antivirus": {"clamd_socket": "", "timeout_seconds": 30},
+    # `migrate_phase expand|contract` (core.migration_locks): a migration waits at most
+    # lock_timeout_ms for a table lock (the app's queries wait behind it meanwhile), a statement
+    # runs at most statement_timeout_ms; a lock timeout is retried lock_attempts times in all,
+    # retry_backoff_ms apart (doubled each time).
+    "migrations": {
+        "lock_timeout_ms": 5000,
+        "statement_timeout_ms": 600000,
+        "lock_attempts": 4,
+        "retry_backoff_ms": 2000,
+    },
 }
 
 
@@ -245,3 +255,6 @@ def _validate_uploads(config: dict) -> None:
         )
     if config["antivirus"]["timeout_seconds"] <= 0:
         raise ConfigError("[antivirus] timeout_seconds must be positive")
+    for key, value in config["migrations"].items():
+        if value <= 0:
+            raise ConfigError(f"[migrations] {key} must be positive")

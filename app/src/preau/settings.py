@@ -209,6 +209,9 @@ PREAU_UPLOAD_ORPHAN_GRACE_HOURS = _uploads["orphan_grace_hours"]
 PREAU_CLAMD_SOCKET = CONFIG["antivirus"]["clamd_socket"]
 PREAU_CLAMD_TIMEOUT_SECONDS = CONFIG["antivirus"]["timeout_seconds"]
 
+# [migrations]: the timeouts and retries of `migrate_phase` (preau.core.migration_locks).
+PREAU_MIGRATIONS = dict(CONFIG["migrations"])
+
 # [security] of the configuration (preau.config): see docs/security.md.
 PREAU_ENVIRONMENT = CONFIG["security"]["environment"]
 PREAU_TRUSTED_PROXIES = CONFIG["security"]["trusted_proxies"]

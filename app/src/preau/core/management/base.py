@@ -11,9 +11,12 @@ from django.db import DatabaseError
 
 
 class OpsError(CommandError):
-    def __init__(self, message: str, errors: list | None = None):
+    """A refusal or failure; `details` are extra keys of the JSON answer."""
+
+    def __init__(self, message: str, errors: list | None = None, details: dict | None = None):
         super().__init__(message)
         self.errors = errors or []
+        self.details = details or {}
 
 
 class OpsCommand(BaseCommand):
@@ -48,7 +51,7 @@ class OpsCommand(BaseCommand):
             if self.as_json:
                 self.stdout.write(
                     json.dumps(
-                        {"ok": False, "error": str(exc), "errors": exc.errors},
+                        {**exc.details, "ok": False, "error": str(exc), "errors": exc.errors},
                         ensure_ascii=False,
                         indent=2,
                         default=str,

@@ -15,6 +15,7 @@ class Migration(migrations.Migration):
         migrations.RunSQL(
             "ALTER TABLE django_session ADD COLUMN IF NOT EXISTS user_id bigint NULL",
             "ALTER TABLE django_session DROP COLUMN IF EXISTS user_id",
+            hints={"phase": "expand"},  # a nullable column (core.migration_classify)
         ),
         migrations.CreateModel(
             name="UserSession",
