@@ -110,8 +110,7 @@ def test_an_edited_entry_is_named_by_the_log_and_the_audit(released, ops):
         code, data = run_audit("ops-log-edited", "--control", "OPS-01")
         assert code == 1
         assert "line 2" in failures(data)[("OPS-01", ops.name)]
-    code, data = run_audit("ops-log-intact", "--control", "OPS-01")
-    assert code == 0, failures(data)
+    # restored, the log passes again: test_60's full audit runs OPS-01 on it
 
 
 def test_a_cut_tail_is_named_by_the_log_and_the_audit(released, ops):

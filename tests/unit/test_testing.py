@@ -114,8 +114,9 @@ def test_an_unknown_suite_is_refused():
 
 
 def test_roles_and_app_run_beside_the_lab_and_are_counted(monkeypatch, tmp_path, capsys):
-    """With the lab chosen, roles and app run as one background `deploy.py test roles app`
-    while the lab suite runs; its failures are in the totals and its summary is shown."""
+    """With the lab chosen, app and roles (and unit, when chosen) run as one background
+    `deploy.py test app roles` while the lab suite runs; its failures are in the totals and
+    its summary is shown."""
     started = tmp_path / "beside-started"
     script = (
         f"touch {started}; echo 'roles + app summary'; sleep 1; "
@@ -143,9 +144,9 @@ def test_roles_and_app_run_beside_the_lab_and_are_counted(monkeypatch, tmp_path,
     monkeypatch.setitem(testing.RUNNERS, "roles", foreground)
     monkeypatch.setitem(testing.RUNNERS, "app", foreground)
     assert testing.run(["app", "roles", "lab"], k="x") == 1
-    assert commands_run == [(["roles", "app"], "x")]
+    assert commands_run == [(["app", "roles"], "x")]
     out = capsys.readouterr().out
-    assert "roles and app run beside the lab" in out and "roles + app summary" in out
+    assert "app and roles run beside the lab" in out and "roles + app summary" in out
     assert out.splitlines()[-1] == "7 passed, 1 failed, 2 skipped"
 
 
