@@ -10,6 +10,7 @@ through the runner's sessions (preau_ops.runner); what to do with the answers is
 from __future__ import annotations
 
 import contextlib
+import json
 import shlex
 import time
 from collections.abc import Iterator
@@ -298,6 +299,40 @@ def migrate_command(release_dir: str, phase: str) -> str:
         f"cd /tmp && sudo -u {MIGRATE_USER} env PREAU_DB_AS_OWNER=1 "
         f"PREAU_METRICS_MULTIPROC_DIR= {release_dir}/venv/bin/preau-manage migrate_phase {phase}"
     )
+
+
+def rollback_check_command(current: str, previous: str) -> str:
+    """The current release's code judges whether PREVIOUS's code can run on the schema: it
+    reads the migrations PREVIOUS knows (`known`, or `showmigrations --plan` for a release
+    older than `known`) on stdin."""
+    as_owner = f"sudo -u {MIGRATE_USER} env PREAU_DB_AS_OWNER=1 PREAU_METRICS_MULTIPROC_DIR= "
+    old = f"{RELEASES}/{previous}/venv/bin/preau-manage"
+    known = f"({as_owner}{old} migrate_phase known --json || {as_owner}{old} showmigrations --plan)"
+    check = (
+        f"{as_owner}{RELEASES}/{current}/venv/bin/preau-manage migrate_phase rollback-check "
+        "--known - --json"
+    )
+    return f"cd /tmp && {known} 2>/dev/null | {check}"
+
+
+def rollback_refusal(sessions: Sessions, host: Host, current: str, previous: str) -> str | None:
+    """Why the schema forbids going back to PREVIOUS (a contract migration applied since that
+    its code does not know: the refusal names it and the time to restore to), or None."""
+    result = sessions.run(host, rollback_check_command(current, previous), check=False)
+    if "invalid choice: 'rollback-check'" in result.stderr:
+        return None  # CURRENT predates the check: it cannot judge (nor could any tool before)
+    text = result.stdout.strip()
+    document = text[text.rfind("\n{") + 1 :]  # the JSON document, after any line of noise
+    try:
+        answer = json.loads(document)
+    except ValueError:
+        raise OpsError(
+            f"{host.name}: the rollback check of {current} gave no answer",
+            (result.stderr or result.stdout).strip()[-800:] or None,
+        ) from None
+    if answer.get("rollback") == "ok":
+        return None
+    return str(answer.get("error") or answer)
 
 
 def migrate(sessions: Sessions, host: Host, version: str, phase: str) -> None:

@@ -25,6 +25,18 @@ def rollback(inv: Inventory, progress: Progress | None = None) -> dict[str, str]
         session(inv, host.unique(hosts + lbs)) as sessions,
     ):
         plan = decisions.rollback_plan({h.name: host.host_releases(sessions, h) for h in hosts})
+        current, previous = plan[hosts[0].name]
+        if current is not None:  # one database: the first host's releases judge for all
+            say(progress, f"checking that {previous} can run on the schema {current} left")
+            refusal = host.rollback_refusal(sessions, hosts[0], current, previous)
+            if refusal:
+                raise OpsError(
+                    f"rollback to {previous} refused: {refusal}",
+                    "nothing was changed. A migration applied since removed or changed what "
+                    f"{previous} reads: fix forward with a new release, or restore the database "
+                    "to before it (`deploy.py backup restore --to TIME`, losing what was written "
+                    "since) and roll back then",
+                )
         for target in hosts:  # the previous release must start before any host goes back to it
             previous = plan[target.name][1]
             say(progress, f"{target.name}: checking {previous} on the canary port")
