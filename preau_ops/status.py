@@ -17,7 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
-from . import internal_tls, platform
+from . import internal_tls, operations, platform
 from .inventory import Host, Inventory
 from .release import CURRENT
 from .runner import Sessions, session
@@ -82,8 +82,6 @@ def _alerts(sessions: Sessions, monitoring: Host) -> list[dict[str, Any]] | None
 
 def _operations(sessions: Sessions, ops: Host) -> list[str]:
     """The platform lock's holder and the last entry of the operations log, as lines."""
-    from . import operations
-
     result = sessions.run(
         ops,
         f"cat {operations.LOCK_DIR}/owner.json 2>/dev/null; echo; echo ---; "
@@ -138,7 +136,7 @@ def collect(
                     f"{monitoring[0].name}: the Watchdog alert is not firing: Prometheus or its "
                     "rules are not evaluating, or do not reach Alertmanager"
                 )
-        ops = inv.hosts_in("monitoring")[:1]
+        ops = inv.hosts_in(operations.LOCK_GROUP)[:1]  # the ops host
         ops_lines = _operations(sessions, ops[0]) if ops and ops[0] in reachable else []
     return list(statuses.values()), alerts, problems, ops_lines
 
