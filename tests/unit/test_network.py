@@ -67,8 +67,13 @@ def _plugins() -> None:
 
 
 def render_ruleset(name: str, hosts: dict[str, tuple[list[str], dict]]) -> str:
-    """roles/base/templates/nftables.conf.j2 for host `name`, rendered by Ansible's templating
-    with the base role's defaults and derived values, the wiring and the filter plugins."""
+    """roles/base/templates/nftables.conf.j2 for host `name`."""
+    return render_base_template("nftables.conf.j2", name, hosts)
+
+
+def render_base_template(template: str, name: str, hosts: dict[str, tuple[list[str], dict]]) -> str:
+    """A template of roles/base for host `name`, rendered by Ansible's templating with the base
+    role's defaults and derived values, the wiring and the filter plugins."""
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar, trust_as_template
 
@@ -93,7 +98,7 @@ def render_ruleset(name: str, hosts: dict[str, tuple[list[str], dict]]) -> str:
         "inventory_hostname": name,
         "ansible_managed": "managed",
     }
-    text = (BASE / "templates/nftables.conf.j2").read_text()
+    text = (BASE / "templates" / template).read_text()
     return Templar(loader=loader, variables=variables).template(trust_as_template(text))
 
 

@@ -387,24 +387,49 @@ def test_sysctl(host: Host, remote: Remote, evidence: Evidence) -> None:
     assert not problems, "; ".join(problems)
 
 
-@control("HARD-02", "auditd rules written (and loaded outside containers)", "ANSSI-BP-028 R73")
+def audit_rules_problems(rules: list[str]) -> list[str]:
+    """What the rules file lacks: a 32-bit twin of a syscall rule (or a 64-bit one), the lock
+    (`-e 2`) as the last rule."""
+    arches: dict[str, set[str]] = {}
+    for rule in (r for r in rules if " -S " in r):
+        key = re.search(r"-k (\S+)", rule)
+        arch = re.search(r"-F arch=(\S+)", rule)
+        arches.setdefault(key.group(1) if key else rule, set()).add(arch.group(1) if arch else "?")
+    problems = [
+        f"syscall rules -k {key} for {', '.join(sorted(found))} only, not b64 and b32"
+        for key, found in sorted(arches.items())
+        if found != {"b64", "b32"}
+    ]
+    if not rules or rules[-1] != "-e 2":
+        problems.append("the rules do not end with -e 2 (locked until reboot)")
+    return problems
+
+
+@control(
+    "HARD-02",
+    "auditd rules for 64- and 32-bit syscalls, locked (-e 2), loaded outside containers",
+    "ANSSI-BP-028 R73",
+)
 def test_auditd(host: Host, remote: Remote, evidence: Evidence) -> None:
     text = remote.read("/etc/audit/rules.d/preau.rules")
     assert text is not None, "sudo refused `cat /etc/audit/rules.d/preau.rules`"
     rules = [line for line in text.splitlines() if line.startswith("-")]
     keys = sorted(set(re.findall(r"-k (\S+)", text)))
     evidence(f"/etc/audit/rules.d/preau.rules: {len(rules)} rules, keys {', '.join(keys)}")
-    problems = []
+    problems = audit_rules_problems(rules)
     for watched in ("/etc/passwd", "/etc/shadow", "/etc/sudoers", "/etc/ssh/sshd_config"):
         if watched not in text:
             problems.append(f"{watched} not watched")
     if remote.in_container():
-        evidence("loaded rules (auditctl -l): not applicable in a container")
+        evidence("loaded rules (auditctl -l, -s): not applicable in a container")
     else:
         loaded = remote.root_out("/usr/sbin/auditctl -l") or ""
+        state = remote.root_out("/usr/sbin/auditctl -s") or ""
         evidence(f"auditctl -l: {len(loaded.splitlines())} rules loaded")
-        if len(loaded.splitlines()) < len(rules):
-            problems.append(f"only {len(loaded.splitlines())} of {len(rules)} rules loaded")
+        if len(loaded.splitlines()) < len(rules) - 1:  # -e 2 is a state, not a listed rule
+            problems.append(f"only {len(loaded.splitlines())} of {len(rules) - 1} rules loaded")
+        if "enabled 2" not in state.splitlines():
+            problems.append("the loaded rules are not locked (auditctl -s: not `enabled 2`)")
     assert not problems, "; ".join(problems)
 
 

@@ -99,6 +99,23 @@ def test_auditor_reads_keys_and_secret_metadata_only(app):
     assert refused in sudo(find.format("'x' -delete -o -name '*.ready'")).stderr
 
 
+def test_audit_rules_name_real_syscalls_of_both_arches_and_end_locked(app):
+    """Each -S name is in its arch's table (ausyscall reads libaudit's tables: no kernel)."""
+    rules = app.file("/etc/audit/rules.d/preau.rules").content_string.splitlines()
+    rules = [line for line in rules if line.startswith("-")]
+    assert rules[-1] == "-e 2"
+    tables = {"b64": "x86_64", "b32": "i386"}
+    arches = set()
+    for rule in (r for r in rules if " -S " in r):
+        arch = rule.split("-F arch=")[1].split()[0]
+        arches.add(arch)
+        for name in rule.split(" -S ")[1].split()[0].split(","):
+            found = app.run("ausyscall %s %s --exact", tables[arch], name)
+            assert found.rc == 0 and found.stdout.strip().isdigit(), f"{name} not in {arch}"
+    assert arches == {"b64", "b32"}
+    assert app.run("runuser -u auditor -- sudo -n -l").stdout.count("/usr/sbin/auditctl -s") == 1
+
+
 def test_lynis_runs_daily(app):
     timer = app.file("/etc/systemd/system/preau-lynis.timer").content_string
     assert "OnCalendar=*-*-* 03:00:00" in timer
