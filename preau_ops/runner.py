@@ -21,6 +21,7 @@ from __future__ import annotations
 import configparser
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import select
@@ -70,6 +71,24 @@ def checked(result: Result, check: bool = True, hint: str | None = None) -> Resu
             f"{result.host}: `{result.command[:150]}` failed ({result.rc}): {tail}", hint
         )
     return result
+
+
+def json_answer(result: Result, what: str) -> dict[str, Any]:
+    """The JSON document a command printed last on stdout (one line, or an indented document
+    starting at a line of its own after lines of noise); an OpsError naming `what` if none."""
+    text = result.stdout.strip()
+    lines = text.splitlines()
+    for candidate in (text, text[text.rfind("\n{") + 1 :], lines[-1] if lines else ""):
+        try:
+            answer = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(answer, dict):
+            return answer
+    raise OpsError(
+        f"{result.host}: {what} gave no JSON answer:\n"
+        f"{(result.stderr or result.stdout).strip()[-OUTPUT_TAIL:]}"
+    )
 
 
 def timed_out(host: str, command: str, seconds: float, hint: str | None = None) -> OpsError:

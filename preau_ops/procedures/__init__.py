@@ -10,7 +10,6 @@ at a time on the platform, an entry in the operations log whatever the outcome:
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,27 +19,11 @@ from ..inventory import Host, Inventory
 from ..operations import Record
 from ..preconditions import DISK_COMMAND, disk_problem, refuse_bad_clocks
 from ..release.host import CURRENT
-from ..runner import FabricSession, Result
+from ..runner import FabricSession, json_answer
 
 MANAGE_TIMEOUT = 1800  # an AAF import or a merge of large establishments takes minutes
 
 JSON = dict[str, Any]  # a command's JSON answer
-
-
-def json_answer(result: Result, what: str, host: Host) -> dict[str, Any]:
-    """The JSON document a command printed as its (last) stdout line(s)."""
-    text = result.stdout.strip()
-    for candidate in (text, text.splitlines()[-1] if text else ""):
-        try:
-            answer = json.loads(candidate)
-        except ValueError:
-            continue
-        if isinstance(answer, dict):
-            return answer
-    raise OpsError(
-        f"{host.name}: {what} gave no JSON answer:\n"
-        f"{(result.stderr or result.stdout).strip()[-1500:]}"
-    )
 
 
 def manage(session: FabricSession, host: Host, args: str, check: bool = True) -> dict[str, Any]:
@@ -50,7 +33,7 @@ def manage(session: FabricSession, host: Host, args: str, check: bool = True) ->
         f"{CURRENT}/venv/bin/preau-manage {args} --json"
     )
     result = session.run(host, command, check=False, timeout=MANAGE_TIMEOUT)
-    answer = json_answer(result, f"preau-manage {args.split(maxsplit=1)[0]}", host)
+    answer = json_answer(result, f"preau-manage {args.split(maxsplit=1)[0]}")
     if check and (not result.ok or not answer.get("ok", False)):
         raise AppCommandError(
             answer, f"preau-manage {args} on {host.name}: {answer.get('error') or 'failed'}"

@@ -16,8 +16,8 @@ from ..console import Progress
 from ..errors import OpsError
 from ..inventory import Host, Inventory
 from ..preconditions import refuse_bad_clocks
-from ..runner import FabricSession
-from . import JSON, json_answer, manage, operation
+from ..runner import FabricSession, json_answer
+from . import JSON, manage, operation
 
 STANZA = "preau"
 BACKUP_TIMEOUT = 3600  # a full backup, a drill or a restore of a large database
@@ -36,7 +36,7 @@ def _preau_backup(inv: Inventory, args: str, host: Host | None = None) -> JSON:
         result = session.run(
             host, f"/usr/local/sbin/preau-backup {args}", check=False, timeout=BACKUP_TIMEOUT
         )
-    answer = json_answer(result, f"preau-backup {args}", host)
+    answer = json_answer(result, f"preau-backup {args}")
     if result.rc == 75:
         raise OpsError(f"{host.name}: another backup is running", "try again when it is done")
     if result.rc != 0 or not answer.get("ok"):

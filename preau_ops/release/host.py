@@ -10,7 +10,6 @@ through the runner's sessions (preau_ops.runner); what to do with the answers is
 from __future__ import annotations
 
 import contextlib
-import json
 import shlex
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from ..errors import OpsError
 from ..internal_tls import local_url
 from ..inventory import Host
 from ..preconditions import DISK_COMMAND, disk_problem
-from ..runner import Sessions
+from ..runner import Sessions, json_answer
 from . import decisions
 from .decisions import HostReleases
 
@@ -321,18 +320,23 @@ def rollback_refusal(sessions: Sessions, host: Host, current: str, previous: str
     result = sessions.run(host, rollback_check_command(current, previous), check=False)
     if "invalid choice: 'rollback-check'" in result.stderr:
         return None  # CURRENT predates the check: it cannot judge (nor could any tool before)
-    text = result.stdout.strip()
-    document = text[text.rfind("\n{") + 1 :]  # the JSON document, after any line of noise
-    try:
-        answer = json.loads(document)
-    except ValueError:
-        raise OpsError(
-            f"{host.name}: the rollback check of {current} gave no answer",
-            (result.stderr or result.stdout).strip()[-800:] or None,
-        ) from None
+    answer = json_answer(result, f"the rollback check of {current}")
     if answer.get("rollback") == "ok":
         return None
     return str(answer.get("error") or answer)
+
+
+def migration_plan(sessions: Sessions, host: Host, version: str) -> list[dict[str, str]]:
+    """The migrations VERSION would apply to the database, each with its phase and why
+    (`migrate_phase plan` of the app: classified from their operations), applying nothing."""
+    command = migrate_command(f"{RELEASES}/{version}", "plan") + " --json"
+    result = sessions.run(host, command, check=False, timeout=MIGRATE_TIMEOUT)
+    answer = json_answer(result, f"the migration plan of {version}")
+    if not result.ok or not answer.get("ok", False):
+        raise OpsError(
+            f"{host.name}: the migration plan of {version} failed: {answer.get('error', answer)}"
+        )
+    return list(answer.get("migrations", []))
 
 
 def migrate(sessions: Sessions, host: Host, version: str, phase: str) -> None:

@@ -59,5 +59,5 @@ def test_a_current_release_older_than_the_check_cannot_judge():
 
 
 def test_no_answer_at_all_stops_the_rollback():
-    with pytest.raises(OpsError, match="the rollback check of 2.0 gave no answer"):
+    with pytest.raises(OpsError, match="the rollback check of 2.0 gave no JSON answer"):
         release_host.rollback_refusal(Answering("", "Traceback: boom", 1), APP1, "2.0", "1.0")

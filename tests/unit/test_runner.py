@@ -357,3 +357,27 @@ def test_the_channel_reader_stops_at_the_deadline():
     with pytest.raises(TimeoutError):
         runner._collect(channel, deadline=started + 0.3)
     assert 0.3 <= time.monotonic() - started < 2
+
+
+# ----------------------------------------------------------------------------- json_answer
+
+
+def _printed(stdout: str, stderr: str = "") -> runner.Result:
+    return runner.Result("app1", "preau-manage x --json", 0, stdout, stderr)
+
+
+@pytest.mark.parametrize(
+    "stdout",
+    [
+        '{"ok": true, "n": 1}',
+        'a warning first\n{\n  "ok": true,\n  "n": 1\n}\n',  # indented, after noise
+        'noise\n{"ok": true, "n": 1}',
+    ],
+)
+def test_json_answer_finds_the_document_after_noise(stdout):
+    assert runner.json_answer(_printed(stdout), "x") == {"ok": True, "n": 1}
+
+
+def test_json_answer_names_what_gave_none():
+    with pytest.raises(OpsError, match=r"app1: the plan gave no JSON answer:\nTraceback"):
+        runner.json_answer(_printed("not json", "Traceback ..."), "the plan")
