@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from preau_ops import inventory
-from preau_ops.paths import ROLES
+from preau_ops.paths import ROLES, ROOT
 
 from .test_network import render_base_template
 
@@ -94,3 +94,38 @@ def test_audit_rules_are_loaded_only_where_declared_and_never_in_the_lab(lab):
         assert host.vars["base_audit_load_rules"] is False, host.name
     converge = yaml.safe_load((BASE / "molecule/default/converge.yml").read_text())
     assert converge[0]["vars"]["base_audit_load_rules"] is False
+
+
+# --------------------------------------------------------------------------- sudo
+
+ADMIN = {"app1": (["app"], {"ansible_host": "192.0.2.21", "ansible_user": "deploy"})}
+
+
+def sudoers() -> list[str]:
+    text = render_base_template("sudoers-preau.j2", "app1", ADMIN)
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def test_the_admins_sudo_acts_as_root_and_the_declared_service_accounts_only():
+    lines = sudoers()
+    admins = [line for line in lines if line.startswith("%preau-admin ")]
+    assert admins == [
+        "%preau-admin ALL=(root, postgres, preau, preau-migrate, pgbackrest) NOPASSWD: ALL"
+    ]
+    assert not [line for line in lines if "(ALL" in line]  # no other user, no group
+    assert "Defaults:deploy !requiretty" in lines
+
+
+def test_every_sudo_u_of_the_tools_and_lab_tests_is_a_declared_account():
+    """deploy.py and the lab tests run `sudo -u ACCOUNT` as the connection user: each account
+    must be one the narrowed rule allows (else the command fails on every host)."""
+    admins = next(line for line in sudoers() if line.startswith("%preau-admin "))
+    allowed = set(re.search(r"\(([^)]*)\)", admins).group(1).split(", "))
+    sources = [*ROOT.glob("preau_ops/**/*.py"), *ROOT.glob("tests/lab/*.py")]
+    used = {
+        account
+        for path in sources
+        for account in re.findall(r"sudo (?:-n )?-u ([a-z][a-z-]*)", path.read_text())
+    }
+    assert {"postgres", "preau", "preau-migrate"} <= used
+    assert used <= allowed, used - allowed

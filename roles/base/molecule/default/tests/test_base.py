@@ -70,6 +70,18 @@ def test_admin_users(app):
     assert app.run("runuser -u alice -- sudo -n true").rc == 0
 
 
+def test_admin_sudo_acts_as_root_and_the_service_accounts_only(app):
+    def alice(command):
+        return app.run(f"runuser -u alice -- sudo -n {command}").rc
+
+    app.run("id preau-migrate || useradd --system --no-create-home preau-migrate")
+    assert alice("true") == 0  # root: any command (Ansible's become needs it)
+    assert alice("-u preau-migrate true") == 0  # a declared service account
+    assert alice("-u nobody true") != 0  # any other user refused
+    assert alice("-g adm true") != 0  # and any group
+    assert "Defaults:deploy !requiretty" in app.check_output("cat /etc/sudoers.d/preau")
+
+
 def test_auditor_is_read_only(app):
     auditor = app.user("auditor")
     assert "adm" in auditor.groups and "preau-admin" not in auditor.groups
