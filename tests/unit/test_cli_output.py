@@ -3,6 +3,7 @@ when stdout is not a terminal, `--json` puts the JSON document alone on stdout, 
 prints its table, and `establishment add` says why it refuses."""
 
 import contextlib
+import datetime
 import json
 import subprocess
 import sys
@@ -296,3 +297,216 @@ def test_an_active_uai_is_added_again(app):
     report = establishments.add(SimpleNamespace(name="lab"), "0820021C", "X", "Y", [])
     assert report["created"] is False and report["establishment"]["name"] == LONG_NAME
     assert "preau-manage establishment add 0820021C --name X --town Y" in fake.ran
+
+
+# --- status: the screen and --json -----------------------------------------------------------
+
+
+class FakeHosts:
+    """The runner's Sessions faked at its boundary: each host answers status's commands as a
+    Debian host of the platform would (probe, Alertmanager, the ops host's lock and log)."""
+
+    def __init__(self, unreachable=(), alerts=None, lock=None, log=(), reboot=None):
+        self.unreachable = list(unreachable)
+        self.alerts, self.lock, self.log, self.reboot = alerts, lock, list(log), reboot
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def run(self, host, command, check=True):
+        from preau_ops.runner import Result
+
+        if "api/v2/alerts" in command:  # Alertmanager, on the monitoring host
+            answer = self.alerts
+            return Result(
+                host.name, command, 0 if answer is not None else 7, json.dumps(answer), ""
+            )
+        if "owner.json" in command:
+            owner = json.dumps(self.lock) if self.lock else ""
+            out = owner + "\n---\n" + "".join(json.dumps(e) + "\n" for e in self.log)
+            return Result(host.name, command, 0, out, "")
+        return Result(host.name, command, 0, self.probe(host), "")
+
+    def probe(self, host):
+        from preau_ops import platform
+
+        services = platform.services(host.groups)
+        states = ["active"] * len(services)
+        release = "/srv/preau/releases/20261205-0800-abc1234\n" if "app" in host.groups else ""
+        metrics = ""
+        if "backup" in host.groups:
+            metrics += f'preau_backup_last_success_timestamp_seconds{{kind="full"}} {NOW - 7200}\n'
+        if host.name == self.reboot:
+            metrics += "node_reboot_required 1\n"
+        end = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=200, minutes=30)
+        return (
+            "0.52 0.40 0.31\n 42%\n"
+            + "".join(s + "\n" for s in states)
+            + "---\n"
+            + release
+            + "---\n"
+            + metrics
+            + "---\n"
+            + end.strftime("notAfter=%b %d %H:%M:%S %Y GMT\n")
+        )
+
+
+NOW = 1_764_921_600.0  # 2025-12-05T08:00:00Z: the controller's clock (time.time)
+LOCK = {
+    "operator": "alice",
+    "command": "patch",
+    "since": "2026-12-05T08:40:00+00:00",
+    "controller": "laptop-alice",
+    "token": "0123456789abcdef",
+}
+LOG = [
+    {"seq": 1, "prev": "0" * 64, "chain": "c", "command": "bootstrap", "operator": "root",
+     "controller": "vm", "inventory": "production", "revision": "41b3d7236752",
+     "start": "2026-12-05T08:00:00+00:00", "end": "2026-12-05T08:01:00+00:00", "seconds": 60.2,
+     "outcome": "ok", "detail": "6 bootstrapped", "backup": None, "within": []},
+    {"seq": 2, "prev": "ab" * 32, "chain": "c", "command": "backup restore --to X",
+     "operator": "bob", "controller": "vm", "inventory": "production", "revision": "41b3d7236752",
+     "start": "2026-12-05T08:10:00+00:00", "end": "2026-12-05T08:20:00+00:00", "seconds": 600.0,
+     "outcome": "failed", "detail": "the app stays in maintenance", "backup": "20261205-081900F",
+     "within": []},
+]  # fmt: skip
+FIRING = [
+    {"labels": {"alertname": "Watchdog", "severity": "none"}, "startsAt": "2026-12-05T07:00:00Z"},
+    {
+        "labels": {"alertname": "PostgresDown", "severity": "critical", "instance": "db1:9187"},
+        "annotations": {"summary": "PostgreSQL ne répond plus"},
+        "startsAt": "2026-12-05T08:15:00.123Z",
+    },
+]
+
+
+@pytest.fixture
+def hosts(monkeypatch, tmp_path):
+    """Install fake hosts for status; this controller's pending entries in tmp."""
+    import time
+
+    from preau_ops import operations, status
+
+    monkeypatch.setattr(operations, "PENDING", tmp_path / "operations.pending")
+    monkeypatch.setattr(time, "time", lambda: NOW)
+
+    def install(*, pending=0, **facts):
+        fake = FakeHosts(**facts)
+        monkeypatch.setattr(status, "session", lambda inv, allow_unreachable=False: fake)
+        entry = {"ops_host": "mon1.ent.example.fr", "command": "converge", "outcome": "ok"}
+        for _ in range(pending):
+            operations._keep_pending(entry)
+        return fake
+
+    return install
+
+
+def test_status_json_is_one_document_with_every_fact(prod, hosts, pipe):
+    hosts(
+        unreachable=["backup1.ent.example.fr"],
+        alerts=FIRING,
+        lock=LOCK,
+        log=LOG,
+        reboot="app1.ent.example.fr",
+        pending=1,
+    )
+    assert run_cli("status", "-i", str(prod), "--json") == 1  # unreachable host, alert firing
+    doc = json.loads(pipe.readouterr().out)  # the document alone on stdout
+    assert list(doc) == [
+        "inventory", "generated_at", "attention", "hosts", "alerts", "watchdog", "operations",
+        "problems",
+    ]  # fmt: skip
+    assert doc["inventory"] == "production" and doc["attention"] is True
+    assert doc["generated_at"] == "2025-12-05T08:00:00+00:00"
+    by_name = {h["name"]: h for h in doc["hosts"]}
+    app1 = by_name["app1.ent.example.fr"]
+    assert app1["groups"] == ["app"] and app1["reachable"] is True
+    assert app1["load"] == {"1m": 0.52, "5m": 0.40, "15m": 0.31}
+    assert app1["disk_used_percent"] == 42
+    assert app1["services"]["preau.service"] == "active" and app1["services_not_active"] == []
+    assert app1["release"] == "20261205-0800-abc1234"
+    assert 199 < app1["certificate_days_left"] <= 200 and app1["certificate_attention"] is False
+    assert app1["reboot_required"] is True
+    assert by_name["lb1.ent.example.fr"]["reboot_required"] is None  # no apt collector answer
+    down = by_name["backup1.ent.example.fr"]
+    assert down["reachable"] is False and down["load"] is None and down["services"] == {}
+    assert doc["alerts"] == [
+        {
+            "name": "PostgresDown",
+            "severity": "critical",
+            "instance": "db1:9187",
+            "summary": "PostgreSQL ne répond plus",
+            "starts_at": "2026-12-05T08:15:00.123Z",
+            "labels": FIRING[1]["labels"],
+        }
+    ]
+    assert doc["watchdog"] == "firing"
+    ops = doc["operations"]
+    assert ops["ops_host"] == "mon1.ent.example.fr"
+    assert ops["lock"] == {k: LOCK[k] for k in ("operator", "command", "since", "controller")}
+    assert [e["seq"] for e in ops["last_operations"]] == [1, 2]
+    last = ops["last_operations"][-1]
+    assert last["outcome"] == "failed" and last["backup"] == "20261205-081900F"
+    assert last["seconds"] == 600.0 and "prev" not in last and "chain" not in last
+    assert ops["pending_on_this_controller"] == 1
+    assert doc["problems"] == ["backup1.ent.example.fr: unreachable over SSH"]
+
+
+def test_status_json_times_are_iso_utc_and_backup_ages_numbers(prod, hosts, pipe):
+    hosts(alerts=FIRING[:1], log=LOG)
+    assert run_cli("status", "-i", str(prod), "--json") == 0  # nothing needs attention
+    doc = json.loads(pipe.readouterr().out)
+    assert doc["attention"] is False and doc["problems"] == [] and doc["alerts"] == []
+    host = {h["name"]: h for h in doc["hosts"]}["backup1.ent.example.fr"]
+    key = 'preau_backup_last_success_timestamp_seconds{kind="full"}'
+    assert host["last_success"] == {key: {"at": "2025-12-05T06:00:00+00:00", "age_hours": 2.0}}
+    assert host["metrics"][key] == NOW - 7200
+    assert (
+        doc["operations"]["lock"] is None and doc["operations"]["pending_on_this_controller"] == 0
+    )
+
+
+def test_status_for_people_shows_the_lock_the_last_operation_reboots_and_pending(prod, hosts, pipe):
+    hosts(alerts=FIRING, lock=LOCK, log=LOG, reboot="app1.ent.example.fr", pending=2)
+    assert run_cli("status", "-i", str(prod)) == 1  # an alert is firing
+    out = " ".join(pipe.readouterr().out.split())
+    assert "Hosts of production" in out and "all active" in out
+    assert "Platform lock (mon1.ent.example.fr): alice is running `patch` since " in out
+    assert "Last operation: #2 `backup restore --to X` failed at 2026-12-05T08:20:00+00:00" in out
+    assert "app1.ent.example.fr: waits for a reboot" in out
+    assert "2 operations log entries wait on this controller for mon1.ent.example.fr" in out
+    assert "1 alert(s) firing: • critical: PostgresDown db1:9187" in out
+    assert "Watchdog" not in out  # firing as it should: not listed, not counted
+    assert '"seq"' not in out  # no raw JSON
+
+
+@pytest.mark.parametrize("json_flag", [(), ("--json",)])
+def test_status_says_when_the_watchdog_is_silent(prod, hosts, pipe, json_flag):
+    hosts(alerts=[], log=LOG)
+    assert run_cli("status", "-i", str(prod), *json_flag) == 1
+    out = pipe.readouterr().out
+    silent = (
+        "mon1.ent.example.fr: the Watchdog alert is not firing: Prometheus or its rules are "
+        "not evaluating, or do not reach Alertmanager"
+    )
+    if json_flag:
+        doc = json.loads(out)
+        assert doc["watchdog"] == "not firing" and doc["problems"] == [silent]
+    else:
+        assert silent in " ".join(out.split())
+
+
+def test_status_json_when_alertmanager_and_the_lock_owner_are_unreadable(prod, hosts, pipe):
+    fake = hosts(alerts=None)
+    fake.lock = "not json"  # held, its owner file unreadable
+    assert run_cli("status", "-i", str(prod), "--json") == 1
+    doc = json.loads(pipe.readouterr().out)
+    assert doc["watchdog"] == "unknown"
+    assert doc["problems"] == ["mon1.ent.example.fr: Alertmanager does not answer"]
+    assert doc["operations"]["lock"] == dict.fromkeys(
+        ("operator", "command", "since", "controller")
+    )
+    assert doc["operations"]["last_operations"] == []
