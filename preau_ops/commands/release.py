@@ -28,6 +28,13 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         "derived from its content, so shipping the same code twice is a "
         "no-op",
     )
+    release.add_argument(
+        "--allow-contract",
+        action="store_true",
+        help="ship even if its migrations contract the schema (drop, rename, type change...): "
+        "refused by default, since `rollback` to the release serving now is then refused and "
+        "only a restore goes back; the refusal lists each migration and why",
+    )
     release.set_defaults(handler=cmd_release)
     rollback = add_command(
         commands,
@@ -38,14 +45,17 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     rollback.set_defaults(handler=cmd_rollback)
 
 
-def ship(inv: Inventory, source: str | None, summary: ui.Summary) -> ReleaseReport:
+def ship(
+    inv: Inventory, source: str | None, summary: ui.Summary, allow_contract: bool = False
+) -> ReleaseReport:
     """The release step, shared by `release` and `up`."""
     from pathlib import Path
 
     from .. import release
 
     with ui.step("Release (pyinfra)", summary) as progress:
-        report = release.release(inv, Path(source) if source else release.APP_DIR, progress)
+        where = Path(source) if source else release.APP_DIR
+        report = release.release(inv, where, progress, allow_contract)
         if report.switched:
             progress.detail = f"{report.version} on {', '.join(report.switched)}"
             progress.result = "changed"
@@ -57,7 +67,7 @@ def ship(inv: Inventory, source: str | None, summary: ui.Summary) -> ReleaseRepo
 def cmd_release(args: argparse.Namespace) -> int:
     inv = load(args)
     summary = ui.Summary("release")
-    ship(inv, args.source, summary)
+    ship(inv, args.source, summary, args.allow_contract)
     summary.show()
     return 0
 

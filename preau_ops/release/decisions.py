@@ -74,6 +74,27 @@ def switch_plan(currents: Mapping[str, str | None], version: str) -> SwitchPlan:
     )
 
 
+def contract_refusal(
+    migrations: Iterable[Mapping[str, str]], version: str, serving: str | None
+) -> OpsError | None:
+    """A release whose migrations contract the schema (`migrate_phase plan`: a drop, a rename,
+    a type change...) is refused unless the operator allows it: the contract phase runs once no
+    host serves SERVING any more, but afterwards `rollback` to SERVING is refused (its code
+    reads what was removed) and only a restore goes back. None when all is expand."""
+    contract = [m for m in migrations if m.get("phase") == AFTER_SWITCH]
+    if not contract:
+        return None
+    listed = "; ".join(f"{m.get('migration')} ({m.get('why')})" for m in contract)
+    before = serving or "the release serving now"
+    return OpsError(
+        f"release {version} contracts the schema {before} still uses: {listed}",
+        "nothing was changed. After these migrations, `rollback` to "
+        f"{before} is refused and only `deploy.py backup restore --to TIME` goes back (losing "
+        "what was written since). Ship the code that stops using it first (expand), then the "
+        "contract in a later release; or, knowing this, `deploy.py release --allow-contract`",
+    )
+
+
 def restored_note(name: str, previous: str | None, first: str = "nothing (first release)") -> str:
     """How a host switched back is reported: `app1 → <release>`."""
     return f"{name} → {previous or first}"

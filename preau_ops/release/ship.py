@@ -48,9 +48,13 @@ class _Run:
 
 
 def release(
-    inv: Inventory, source: Path = APP_DIR, progress: Progress | None = None
+    inv: Inventory,
+    source: Path = APP_DIR,
+    progress: Progress | None = None,
+    allow_contract: bool = False,
 ) -> ReleaseReport:
-    """Ship the app in `source` to every app host, one host at a time."""
+    """Ship the app in `source` to every app host, one host at a time; a release whose
+    migrations contract the schema is refused unless `allow_contract`."""
     hosts = inv.hosts_in("app")
     if not hosts:
         raise OpsError(f"inventory {inv.name} has no host in group app")
@@ -70,10 +74,29 @@ def release(
         run = _Run(sessions, inv, hosts, lbs, version, host.domain_of(hosts[0]), before)
         if not plan.nothing_to_ship:
             host.install(sessions, hosts, version, tarball, progress)
+            record.detail = _refuse_contract(run, allow_contract, progress)
             _ship(run, plan, progress)
         removed = {h.name: host.prune(sessions, h, keep) for h in hosts}
-        record.detail = f"switched {', '.join(plan.switch)}" if plan.switch else "already serving"
+        switched = f"switched {', '.join(plan.switch)}" if plan.switch else "already serving"
+        record.detail = "; ".join(filter(None, [switched, record.detail]))
     return ReleaseReport(version, plan.switch, plan.unchanged, removed)
+
+
+def _refuse_contract(run: _Run, allow: bool, progress: Progress | None) -> str:
+    """Read the release's migration plan on the first app host; refuse a contract one (its
+    files removed again, nothing else changed) unless allowed. The contract migrations
+    allowed, for the operations log (empty: none)."""
+    say(progress, f"classifying the migrations of {run.version}")
+    migrations = host.migration_plan(run.sessions, run.hosts[0], run.version)
+    serving = run.before[run.hosts[0].name].current
+    refusal = decisions.contract_refusal(migrations, run.version, serving)
+    if refusal is None:
+        return ""
+    if not allow:
+        for app in run.hosts:
+            host.remove(run.sessions, app, run.version, check=False)
+        raise refusal
+    return "contract allowed: " + refusal.message.split(": ", 1)[1]
 
 
 def _ship(run: _Run, plan: decisions.SwitchPlan, progress: Progress | None) -> None:

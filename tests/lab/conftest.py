@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from preau_ops import inventory, procedures
+from preau_ops import inventory, procedures, runner
 from preau_ops.logins import source_address
 from preau_ops.paths import ARTIFACTS, ROOT
 
@@ -112,8 +112,6 @@ FIRST_CONVERGE: list[subprocess.CompletedProcess] = []
 def platform(lab):
     """The lab converged at least once: what the modules after test_20 stand on. A lab just
     brought up is bare, so it is converged here; a converged one is not converged again."""
-    from preau_ops import runner
-
     marks = runner.run_everywhere(lab, f"test -e {CONVERGED_MARK} && echo yes || echo no")
     if any(out.strip() != "yes" for out in marks.values()):
         FIRST_CONVERGE.append(deploy("converge", timeout=1800))
@@ -150,6 +148,13 @@ def variant(tmp_path, name: str, broken: bool = False):
         with open(source / "src/preau/wsgi.py", "a") as wsgi:
             wsgi.write('\nraise RuntimeError("deliberately broken release")\n')
     return source
+
+
+def psql(lab, sql: str, database: str = "postgres") -> str:
+    db = lab.hosts_in("db")[0]
+    with runner.FabricSession(db, lab) as session:
+        result = session.run(db, f'sudo -u postgres psql -d {database} -tAc "{sql}"')
+    return result.stdout.strip()
 
 
 def forgive_this_address(lab) -> str:

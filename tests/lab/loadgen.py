@@ -3,23 +3,33 @@ counting every answer, for tests that must prove "zero failed requests"."""
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import threading
 import time
 from collections import Counter
 
+import urllib3
 
-def https_status(address: str, domain: str, path: str, cafile: str, timeout: float = 10) -> int:
-    """Status code of GET https://domain/path, connecting to `address` (0: no answer)."""
+TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def https_status(
+    address: str, domain: str, path: str, cafile: str, timeout: float = 10, cookie: str = ""
+) -> int:
+    """Status code of GET https://domain/path, connecting to `address` (0: no answer); with
+    `cookie`, as the user whose session it carries."""
     context = ssl.create_default_context(cafile=cafile)
     try:
         with (
             socket.create_connection((address, 443), timeout=timeout) as raw,
             context.wrap_socket(raw, server_hostname=domain) as tls,
         ):
+            cookie_line = f"Cookie: {cookie}\r\n" if cookie else ""
             tls.sendall(
-                f"GET {path} HTTP/1.1\r\nHost: {domain}\r\nConnection: close\r\n\r\n".encode()
+                f"GET {path} HTTP/1.1\r\nHost: {domain}\r\n{cookie_line}"
+                "Connection: close\r\n\r\n".encode()
             )
             head = tls.recv(64).decode(errors="replace")
         return int(head.split(" ", 2)[1])
@@ -28,10 +38,13 @@ def https_status(address: str, domain: str, path: str, cafile: str, timeout: flo
 
 
 class Load:
-    """Requests in `workers` threads until stopped (at most `limit` seconds)."""
+    """Requests in `workers` threads until stopped (at most `limit` seconds); with `cookie`,
+    a logged-in user's page (Client.cookie_header) that reads the database."""
 
-    def __init__(self, address, domain, cafile, path="/healthz", workers=4, limit=600, pause=0.01):
-        self.args = (address, domain, path, cafile)
+    def __init__(
+        self, address, domain, cafile, path="/healthz", workers=4, limit=600, pause=0.01, cookie=""
+    ):
+        self.args = (address, domain, path, cafile, 10, cookie)
         self.workers, self.limit, self.pause = workers, limit, pause
         self.counts: Counter = Counter()
         self._stop = threading.Event()
@@ -63,3 +76,44 @@ class Load:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+
+class Client:
+    """A browser's session through the lb: cookies kept, the form's CSRF token sent back."""
+
+    def __init__(self, lb, cafile):
+        self.domain = lb.vars["preau_domain"]
+        self.pool = urllib3.HTTPSConnectionPool(
+            lb.address,
+            443,
+            server_hostname=self.domain,
+            assert_hostname=self.domain,
+            ca_certs=cafile,
+            timeout=30,
+            retries=False,
+        )
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method, path, fields=None):
+        if fields is not None:  # the form's page first: its token and CSRF cookie
+            fields = {"csrfmiddlewaretoken": self.token(path), **fields}
+        headers = {
+            "Host": self.domain,
+            "Referer": f"https://{self.domain}{path}",
+            "Cookie": self.cookie_header(),
+        }
+        answer = self.pool.request(method, path, fields=fields, headers=headers, redirect=False)
+        for cookie in answer.headers.getlist("Set-Cookie"):
+            name, _, value = cookie.split(";", 1)[0].partition("=")
+            self.cookies[name.strip()] = value
+        return answer
+
+    def token(self, path) -> str:
+        return TOKEN.search(self.request("GET", path).data.decode())[1]
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+
+    def login(self, username: str, password: str) -> None:
+        answer = self.request("POST", "/connexion/", {"username": username, "password": password})
+        assert answer.status == 302, answer.data.decode()[-2000:]

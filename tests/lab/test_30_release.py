@@ -1,15 +1,18 @@
-"""Maintenance on real hosts: zero-downtime release (pyinfra), a broken release switched
-back automatically, rollback — under continuous load through the load balancer."""
+"""Maintenance on real hosts: zero-downtime release (pyinfra) with an expand migration and its
+backfill, a broken release switched back automatically, rollback, a contract release refused
+(then allowed, after which rollback is refused) — under continuous load through the load
+balancer, as a logged-in teacher whose page reads the migrated table."""
 
 import time
+from pathlib import Path
 
 import pytest
 
-from preau_ops import release, runner
+from preau_ops import procedures, release, runner
 from preau_ops.paths import STATE_DIR
 
-from .conftest import deploy, variant
-from .loadgen import Load, https_status
+from .conftest import deploy, forgive_this_address, psql, variant
+from .loadgen import Client, Load, https_status
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 CA = str(STATE_DIR / "ca" / "ca.crt")
@@ -45,6 +48,94 @@ def _entry(lab):
     return lb.address, lb.vars["preau_domain"]
 
 
+UAI = "0820021C"  # seed_demo's Collège Jean Moulin
+DASHBOARD = f"/e/{UAI}/"  # reads core_establishment (the tenant) and much more
+MOTTO_FIELD = "    motto = models.CharField(max_length=200, null=True, blank=True)\n"
+ADD_MOTTO = """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("core", "{previous}")]
+    operations = [
+        migrations.AddField(
+            "establishment", "motto", models.CharField(max_length=200, null=True, blank=True)
+        )
+    ]
+"""
+FILL_MOTTO = """from django.db import migrations
+from django.db.models import F
+
+
+def fill(apps, schema_editor):
+    apps.get_model("core", "Establishment").objects.filter(motto=None).update(motto=F("name"))
+
+
+class Migration(migrations.Migration):
+    dependencies = [("core", "9000_lab_motto")]
+    operations = [migrations.RunPython(fill, migrations.RunPython.noop, hints={"phase": "expand"})]
+"""
+DROP_MOTTO = """from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("core", "9001_lab_motto_backfill")]
+    operations = [migrations.RemoveField("establishment", "motto")]
+"""
+
+
+def with_motto(source: Path, contract: bool = False) -> Path:
+    """The variant with an expand migration (a nullable column on the establishments' table,
+    which every page of an establishment reads) and its backfill; `contract`: then a migration
+    dropping it again (the model without it)."""
+    migrations = source / "src/preau/core/migrations"
+    previous = max(p.stem for p in migrations.glob("0*.py"))
+    (migrations / "9000_lab_motto.py").write_text(ADD_MOTTO.format(previous=previous))
+    (migrations / "9001_lab_motto_backfill.py").write_text(FILL_MOTTO)
+    if contract:
+        (migrations / "9002_lab_drop_motto.py").write_text(DROP_MOTTO)
+    else:
+        models = source / "src/preau/core/models.py"
+        name = "    name = models.CharField(max_length=200)\n"
+        text = models.read_text()
+        assert text.count(name) >= 1
+        models.write_text(text.replace(name, name + MOTTO_FIELD, 1))
+    return source
+
+
+def motto_column(lab) -> str:
+    """core_establishment.motto: 'absent', or how many establishments lack one."""
+    exists = psql(
+        lab,
+        "SELECT count(*) FROM information_schema.columns "
+        "WHERE table_name = 'core_establishment' AND column_name = 'motto'",
+        "preau",
+    )
+    if exists == "0":
+        return "absent"
+    return psql(lab, "SELECT count(*) FROM core_establishment WHERE motto IS NULL", "preau")
+
+
+@pytest.fixture(scope="module")
+def teacher(released):
+    """A logged-in teacher's session cookie (the load's user)."""
+    demo = procedures.app_manage(released, "seed_demo")
+    forgive_this_address(released)
+    client = Client(released.hosts_in("lb")[0], CA)
+    client.login("demo.prof", demo["password"])
+    assert client.request("GET", DASHBOARD).status == 200
+    return client.cookie_header()
+
+
+def _loaded(lab, teacher) -> Load:
+    address, domain = _entry(lab)
+    return Load(address, domain, CA, path=DASHBOARD, workers=2, cookie=teacher)
+
+
+def _only_200s(load: Load) -> None:
+    assert load.total > 10
+    assert load.counts[200] == load.total, dict(load.counts)
+
+
 def test_release_serves_the_app_through_the_load_balancer(released, first_source):
     address, domain = _entry(released)
     assert https_status(address, domain, "/connexion/", CA) == 200
@@ -57,14 +148,14 @@ def test_same_release_again_changes_nothing(released, first_source):
     assert "already serving" in out
 
 
-def test_new_release_under_load_fails_no_request(released, tmp_path):
-    address, domain = _entry(released)
-    source = variant(tmp_path, f"second-{RUN}")
-    with Load(address, domain, CA) as load:
-        deploy("release", "--source", str(source), timeout=1200)
-    assert load.total > 20
-    assert load.failed == 0, dict(load.counts)
+def test_release_with_an_expand_migration_under_load_fails_no_request(released, teacher, tmp_path):
+    source = with_motto(variant(tmp_path, f"second-{RUN}"))
+    with _loaded(released, teacher) as load:
+        out = deploy("release", "--source", str(source), timeout=1200).stdout
+    _only_200s(load)
     assert set(served_versions(released).values()) == {release.source_version(source)}
+    assert motto_column(released) == "0", "the backfill filled every establishment"
+    assert "contract" not in out
 
 
 def test_broken_release_is_switched_back_under_load(released, tmp_path):
@@ -92,3 +183,36 @@ def test_rollback_returns_to_the_previous_release(released):
     assert after == FIRST
     address, domain = _entry(released)
     assert https_status(address, domain, "/connexion/", CA) == 200
+
+
+def test_a_contract_release_is_refused_and_changes_nothing(released, tmp_path):
+    before = served_versions(released)
+    source = with_motto(variant(tmp_path, f"contract-{RUN}"), contract=True)
+    result = deploy("release", "--source", str(source), check=False, timeout=1200)
+    assert result.returncode == 1
+    out = " ".join(result.stdout.split())
+    assert "contracts the schema" in out and "core.9002_lab_drop_motto" in out, out[-2000:]
+    assert "--allow-contract" in out and "nothing was changed" in out
+    assert served_versions(released) == before
+    assert motto_column(released) == "0"
+    version = release.source_version(source)
+    with runner.session(released, released.hosts_in("app")) as sessions:
+        for host in released.hosts_in("app"):
+            assert version not in release.host_releases(sessions, host).installed, host.name
+
+
+def test_an_allowed_contract_release_under_load_then_rollback_is_refused(
+    released, teacher, tmp_path
+):
+    source = with_motto(variant(tmp_path, f"contract-{RUN}"), contract=True)
+    with _loaded(released, teacher) as load:
+        deploy("release", "--source", str(source), "--allow-contract", timeout=1200)
+    _only_200s(load)
+    assert motto_column(released) == "absent"
+    before = served_versions(released)
+    result = deploy("rollback", check=False)
+    assert result.returncode == 1
+    out = " ".join(result.stdout.split())
+    assert "refused" in out and "core.9002_lab_drop_motto" in out, out[-2000:]
+    assert "backup restore --to" in out
+    assert served_versions(released) == before

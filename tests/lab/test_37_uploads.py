@@ -9,12 +9,12 @@ import re
 import uuid
 
 import pytest
-import urllib3
 
 from preau_ops import audit, procedures
 from preau_ops.paths import STATE_DIR
 
 from .conftest import deploy, forgive_this_address
+from .loadgen import Client
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
@@ -22,7 +22,6 @@ CA = str(STATE_DIR / "ca" / "ca.crt")
 UAI = "0820021C"  # seed_demo's Collège Jean Moulin
 MALWARE = b"PREAU-LAB-TEST-MALWARE\n"  # the signature of inventories/lab/group_vars/all/app.yml
 THREAT = "Preau.Lab.Test.Malware.UNOFFICIAL"
-TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 # clamd's INSTREAM, as the app sends it, run on an app host as the app's user.
 SCAN = (
     "import socket, struct, sys; d = sys.argv[1].encode() + b'\\n'; s = socket.socket(socket.AF_UNIX); "
@@ -30,40 +29,6 @@ SCAN = (
     "s.sendall(b'zINSTREAM\\0' + struct.pack('!L', len(d)) + d + struct.pack('!L', 0)); "
     "print(s.recv(4096).rstrip(b'\\0').decode())"
 )
-
-
-class Client:
-    """A browser's session through the lb: cookies kept, the form's CSRF token sent back."""
-
-    def __init__(self, lb):
-        self.domain = lb.vars["preau_domain"]
-        self.pool = urllib3.HTTPSConnectionPool(
-            lb.address,
-            443,
-            server_hostname=self.domain,
-            assert_hostname=self.domain,
-            ca_certs=CA,
-            timeout=30,
-            retries=False,
-        )
-        self.cookies: dict[str, str] = {}
-
-    def request(self, method, path, fields=None):
-        if fields is not None:  # the form's page first: its token and CSRF cookie
-            fields = {"csrfmiddlewaretoken": self.token(path), **fields}
-        headers = {
-            "Host": self.domain,
-            "Referer": f"https://{self.domain}{path}",
-            "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
-        }
-        answer = self.pool.request(method, path, fields=fields, headers=headers, redirect=False)
-        for cookie in answer.headers.getlist("Set-Cookie"):
-            name, _, value = cookie.split(";", 1)[0].partition("=")
-            self.cookies[name.strip()] = value
-        return answer
-
-    def token(self, path) -> str:
-        return TOKEN.search(self.request("GET", path).data.decode())[1]
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +40,8 @@ def platform(lab):
     deploy("converge", "--limit", "app", "--tags", "app-runtime,app-antivirus", timeout=1800)
     demo = procedures.app_manage(lab, "seed_demo")
     forgive_this_address(lab)  # the login below is not held by an earlier login test
-    client = Client(lab.hosts_in("lb")[0])
-    answer = client.request(
-        "POST", "/connexion/", {"username": "demo.prof", "password": demo["password"]}
-    )
-    assert answer.status == 302, answer.data.decode()[-2000:]
+    client = Client(lab.hosts_in("lb")[0], CA)
+    client.login("demo.prof", demo["password"])
     return lab, client
 
 

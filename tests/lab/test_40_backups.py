@@ -11,16 +11,9 @@ from preau_ops import operations, procedures, runner
 from preau_ops.errors import OpsError
 from preau_ops.procedures import backups
 
-from .conftest import deploy
+from .conftest import deploy, psql
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
-
-
-def psql(lab, sql: str, database: str = "postgres") -> str:
-    db = lab.hosts_in("db")[0]
-    with runner.FabricSession(db, lab) as session:
-        result = session.run(db, f'sudo -u postgres psql -d {database} -tAc "{sql}"')
-    return result.stdout.strip()
 
 
 @pytest.fixture(scope="module")

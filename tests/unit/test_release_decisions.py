@@ -200,3 +200,25 @@ def test_patch_note_counts_upgrades_and_says_what_else_happened():
         "0 package(s) upgraded, out of the load balancer meanwhile; "
         "a newer kernel waits for a reboot (planned by the operator)"
     )
+
+
+# ------------------------------------------------------------------------ contract refusal
+
+EXPAND_ROW = {"migration": "core.0005_motto", "phase": "expand", "why": "colonne nullable"}
+CONTRACT_ROW = {"migration": "core.0006_drop", "phase": "contract", "why": "supprime motto"}
+
+
+def test_an_expand_only_release_is_not_refused():
+    assert decisions.contract_refusal([EXPAND_ROW], "2.0", "1.0") is None
+    assert decisions.contract_refusal([], "2.0", None) is None
+
+
+def test_a_contract_release_is_refused_naming_each_migration_and_the_ways_out():
+    refusal = decisions.contract_refusal([EXPAND_ROW, CONTRACT_ROW], "2.0", "1.0")
+    assert refusal is not None
+    assert refusal.message == (
+        "release 2.0 contracts the schema 1.0 still uses: core.0006_drop (supprime motto)"
+    )
+    assert "nothing was changed" in refusal.hint
+    assert "rollback` to 1.0 is refused" in refusal.hint
+    assert "backup restore --to" in refusal.hint and "--allow-contract" in refusal.hint
