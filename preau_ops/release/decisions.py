@@ -87,7 +87,7 @@ def contract_refusal(
     listed = "; ".join(f"{m.get('migration')} ({m.get('why')})" for m in contract)
     before = serving or "the release serving now"
     return OpsError(
-        f"release {version} contracts the schema {before} still uses: {listed}",
+        f"release {version}'s migrations contract the schema: {listed}",
         "nothing was changed. After these migrations, `rollback` to "
         f"{before} is refused and only `deploy.py backup restore --to TIME` goes back (losing "
         "what was written since). Ship the code that stops using it first (expand), then the "

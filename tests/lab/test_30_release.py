@@ -191,7 +191,7 @@ def test_a_contract_release_is_refused_and_changes_nothing(released, tmp_path):
     result = deploy("release", "--source", str(source), check=False, timeout=1200)
     assert result.returncode == 1
     out = " ".join(result.stdout.split())
-    assert "contracts the schema" in out and "core.9002_lab_drop_motto" in out, out[-2000:]
+    assert "contract the schema" in out and "core.9002_lab_drop_motto" in out, out[-2000:]
     assert "--allow-contract" in out and "nothing was changed" in out
     assert served_versions(released) == before
     assert motto_column(released) == "0"

@@ -217,7 +217,7 @@ def test_a_contract_release_is_refused_naming_each_migration_and_the_ways_out():
     refusal = decisions.contract_refusal([EXPAND_ROW, CONTRACT_ROW], "2.0", "1.0")
     assert refusal is not None
     assert refusal.message == (
-        "release 2.0 contracts the schema 1.0 still uses: core.0006_drop (supprime motto)"
+        "release 2.0's migrations contract the schema: core.0006_drop (supprime motto)"
     )
     assert "nothing was changed" in refusal.hint
     assert "rollback` to 1.0 is refused" in refusal.hint
