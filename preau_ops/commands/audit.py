@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from .. import console as ui
 from ._common import Commands, add_command, load
+
+if TYPE_CHECKING:
+    from ..audit import AuditRun
+    from ..inventory import Inventory
 
 
 def register(commands: Commands, common: argparse.ArgumentParser) -> None:
@@ -42,6 +48,12 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         help="run a Lynis scan on each host (~70 s) instead of reading its last report",
     )
     audit.add_argument("--lang", choices=("fr", "en"), default="fr", help="HTML report language")
+    audit.add_argument(
+        "--json",
+        action="store_true",
+        help="every control's outcome as one JSON document alone on stdout (progress and "
+        "findings on stderr; the reports are written as always)",
+    )
     audit.set_defaults(handler=cmd_audit)
 
 
@@ -49,6 +61,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from .. import audit
 
     inv = load(args)
+    with ui.progress_to_stderr(args.json):
+        run = _run(args, inv)
+        audit.print_summary(run, ui.console)
+    if args.json:
+        ui.print_document(document(run))
+    return run.code
+
+
+def _run(args: argparse.Namespace, inv: Inventory) -> AuditRun:
+    from .. import audit
+
     with ui.step(
         f"Audit of {inv.name}" + (" as the auditor" if args.as_auditor else "")
     ) as progress:
@@ -69,5 +92,40 @@ def cmd_audit(args: argparse.Namespace) -> int:
         )
         if counts["failed"]:
             progress.result = "failed"
-    audit.print_summary(run, ui.console)
-    return run.code
+    return run
+
+
+def document(run: AuditRun) -> dict[str, Any]:
+    """`audit --json` (docs/contracts.md): the run and one row per control and host, in id
+    then host order; the evidence stays in the reports (audit.json)."""
+    data = run.data
+    return {
+        "inventory": data["inventory"],
+        "started": _utc(data["started"]),
+        "duration_seconds": data["duration"],
+        "account": data["account"],
+        "as_auditor": data["as_auditor"],
+        "hosts": data["hosts"],
+        "score_percent": data["score"],
+        "counts": data["counts"],
+        "reports": {
+            kind: str(run.report_dir / f"audit.{kind}") for kind in ("html", "json", "xml")
+        },
+        "controls": [
+            {
+                "id": result["control"],
+                "title": result.get("title"),
+                "requirement": result.get("requirement"),
+                "host": result["host"],
+                "outcome": result["status"],
+                "message": result.get("message", ""),
+            }
+            for result in sorted(data["results"], key=lambda r: (r["control"], r["host"]))
+        ],
+    }
+
+
+def _utc(started: str) -> str:
+    """The run's start (local time with its offset, as the reports show it) in UTC."""
+    moment = datetime.strptime(started, "%Y-%m-%dT%H:%M:%S%z")
+    return moment.astimezone(UTC).isoformat(timespec="seconds")

@@ -62,7 +62,8 @@ def _register_actions(lab: argparse.ArgumentParser) -> None:
         "--image", choices=("baked", "bare"), default="baked", help="host image (default: baked)"
     )
     actions.add_parser("down", help="remove everything the lab created, nothing else")
-    actions.add_parser("status", help="hosts, groups, addresses and state")
+    lab_status = actions.add_parser("status", help="hosts, groups, addresses and state")
+    lab_status.add_argument("--json", action="store_true", help="one JSON document alone on stdout")
     lab_ssh = actions.add_parser("ssh", help="open a shell on a lab host")
     lab_ssh.add_argument("host", help="lab host name (see `lab status`)")
     lab_image = actions.add_parser("image", help="build the host images (cached)")
@@ -108,10 +109,15 @@ def cmd_lab(args: argparse.Namespace) -> int:
     if args.lab_command == "down":
         return cmd_down(args)
     if args.lab_command == "status":
-        if not engine.answers():
+        with ui.progress_to_stderr(args.json):
+            answers = engine.answers()
+            lab_hosts = hosts.status() if answers else []
+        if args.json:
+            ui.print_document(lab_document(answers, lab_hosts))
+        elif not answers:
             ui.console.print("No Docker engine answers: the lab is down.")
-            return 0
-        _print_lab_status(hosts.status())
+        else:
+            _print_lab_status(lab_hosts)
         return 0
     if args.lab_command == "ssh":
         command = hosts.ssh_command(args.host)
@@ -131,6 +137,24 @@ def _build_images(force: bool) -> None:
     with ui.step("preau-lab:baked", summary) as progress:
         progress.detail = "built" if image.build_baked(client, progress, force) else "cached"
     summary.show()
+
+
+def lab_document(engine_answers: bool, lab_hosts: list[LabHost]) -> dict[str, Any]:
+    """`lab status --json` (docs/contracts.md): whether Docker answers, and each lab host."""
+    return {
+        "engine": engine_answers,
+        "up": any(host.state == "running" for host in lab_hosts),
+        "hosts": [
+            {
+                "name": host.name,
+                "groups": list(host.groups),
+                "address": host.address,
+                "private_address": host.private_address,
+                "state": host.state,
+            }
+            for host in lab_hosts
+        ],
+    }
 
 
 def _print_lab_status(lab_hosts: list[LabHost]) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,7 +133,7 @@ def _rekey(args: argparse.Namespace, files: list[Path], old: Path, new_password:
         vault.check_leaver(inv, leaver)
     summary = ui.Summary(f"vault rekey of {inv.name}")
     report: dict[str, Any] = {"inventory": str(inv.path), "files": [str(f) for f in files]}
-    with _progress_to_stderr(args.json):
+    with ui.progress_to_stderr(args.json):
         report["rotate_next"] = vault.secret_names(files, old)  # while the old one opens it
         if leaver:
             report["operator"] = _remove_operator(inv, leaver, summary)
@@ -145,14 +144,6 @@ def _rekey(args: argparse.Namespace, files: list[Path], old: Path, new_password:
     return 0
 
 
-def _progress_to_stderr(json_output: bool) -> contextlib.AbstractContextManager[object]:
-    """--json: stdout carries only the JSON document; progress goes to stderr (the console
-    writes to whatever sys.stdout is)."""
-    if json_output:
-        return contextlib.redirect_stdout(sys.stderr)
-    return contextlib.nullcontext()
-
-
 def _lab_password() -> Path:
     from ..inventory import LAB_VAULT_PASSWORD
 
@@ -161,7 +152,7 @@ def _lab_password() -> Path:
 
 def _report(args: argparse.Namespace, summary: ui.Summary, report: dict[str, Any]) -> None:
     if args.json:
-        print(json.dumps(report, indent=2, ensure_ascii=False))
+        ui.print_document(report)
         return
     if report["lab_password_file"]:
         summary.add("new password", "changed", f"written to {report['lab_password_file']}")

@@ -10,6 +10,7 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from preau_ops import commands
 from preau_ops.errors import OpsError
@@ -510,3 +511,241 @@ def test_status_json_when_alertmanager_and_the_lock_owner_are_unreadable(prod, h
         ("operator", "command", "since", "controller")
     )
     assert doc["operations"]["last_operations"] == []
+
+
+# --- inventory, lab status, audit: --json ------------------------------------------------------
+
+
+def vault_values(inventory) -> list[str]:
+    """Every value the inventory's vault holds (the prod fixture's, in clear)."""
+    from preau_ops import vault
+
+    from .conftest import VAULT_PASSWORD
+
+    password = inventory.parent / "the-password"
+    password.write_text(VAULT_PASSWORD + "\n")
+    text = vault.decrypt(inventory / "group_vars/all/vault.yml", password)
+    values = [str(v) for v in (yaml.safe_load(text) or {}).values()]
+    assert values and all(len(v) > 12 for v in values)
+    return values
+
+
+@pytest.mark.parametrize("action", ["show", "check"])
+def test_inventory_json_lists_hosts_and_groups_and_no_secret(prod, pipe, action):
+    assert run_cli("inventory", action, "-i", str(prod), "--json") == 0
+    captured = pipe.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["inventory"] == "production" and doc["valid"] is True
+    assert doc["path"] == str(prod)
+    app1 = {h["name"]: h for h in doc["hosts"]}["app1.ent.example.fr"]
+    assert app1 == {
+        "name": "app1.ent.example.fr",
+        "address": "203.0.113.21",
+        "private_address": "203.0.113.21",
+        "port": 22,
+        "user": "deploy",
+        "groups": ["app"],
+    }
+    assert doc["groups"]["app"] == ["app1.ent.example.fr", "app2.ent.example.fr"]
+    assert list(doc["groups"]) == sorted(doc["groups"])
+    for value in vault_values(prod):
+        assert value not in captured.out + captured.err
+
+
+def test_inventory_show_for_people_is_still_a_table(prod, pipe):
+    assert run_cli("inventory", "show", "-i", str(prod)) == 0
+    out = pipe.readouterr().out
+    assert "Inventory production" in out and one_line_holds(out, "app1.ent.example.fr")
+    assert '"hosts"' not in out
+
+
+def lab_hosts_of(states):
+    from preau_ops.lab.hosts import LabHost
+
+    return [
+        LabHost("lb", ("lb",), "172.30.82.12", "172.30.83.12", state=states[0]),
+        LabHost("ops", ("backup", "monitoring"), "172.30.82.41", None, state=states[1]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("answers", "states", "up"),
+    [(True, ("running", "exited"), True), (True, ("exited", "exited"), False), (False, (), False)],
+)
+def test_lab_status_json_is_one_document(monkeypatch, pipe, answers, states, up):
+    from preau_ops.lab import engine
+    from preau_ops.lab import hosts as lab_hosts
+
+    monkeypatch.setattr(engine, "answers", lambda: answers)
+    monkeypatch.setattr(lab_hosts, "status", lambda: lab_hosts_of(states))
+    assert run_cli("lab", "status", "--json") == 0
+    doc = json.loads(pipe.readouterr().out)
+    assert doc["engine"] is answers and doc["up"] is up
+    if not answers:
+        assert doc["hosts"] == []
+        return
+    assert doc["hosts"] == [
+        {
+            "name": "lb",
+            "groups": ["lb"],
+            "address": "172.30.82.12",
+            "private_address": "172.30.83.12",
+            "state": states[0],
+        },
+        {
+            "name": "ops",
+            "groups": ["backup", "monitoring"],
+            "address": "172.30.82.41",
+            "private_address": None,
+            "state": states[1],
+        },
+    ]
+
+
+def test_lab_status_for_people_is_still_the_table(monkeypatch, pipe):
+    from preau_ops.lab import engine
+    from preau_ops.lab import hosts as lab_hosts
+
+    monkeypatch.setattr(engine, "answers", lambda: True)
+    monkeypatch.setattr(lab_hosts, "status", lambda: lab_hosts_of(("running", "exited")))
+    assert run_cli("lab", "status") == 0
+    out = pipe.readouterr().out
+    assert "Lab hosts" in out and one_line_holds(out, "backup, monitoring")
+    assert "{" not in out
+
+
+AUDIT_RESULTS = [
+    {
+        "control": "SSH-01",
+        "title": "Root login is refused",
+        "requirement": "ANSSI-BP-028 R30",
+        "host": "lb1.ent.example.fr",
+        "status": "passed",
+        "evidence": ["PermitRootLogin no"],
+        "message": "",
+        "duration": 0.4,
+    },
+    {
+        "control": "DECL-03",
+        "title": "Only the declared ports listen",
+        "requirement": "Issue #23 item 3",
+        "host": "app1.ent.example.fr",
+        "status": "failed",
+        "evidence": ["0.0.0.0:80 nginx"],
+        "message": "port 80 open, not declared",
+        "duration": 0.2,
+    },
+    {
+        "control": "DECL-03",
+        "title": "Only the declared ports listen",
+        "requirement": "Issue #23 item 3",
+        "host": "app2.ent.example.fr",
+        "status": "skipped",
+        "evidence": [],
+        "message": "unreachable",
+        "duration": 0.0,
+    },
+]
+
+
+@pytest.fixture
+def audit_suite(monkeypatch):
+    """The audit's controls faked where they reach hosts (the pytest run of controls/): the
+    rest is real (counts, score, the reports written, the summary)."""
+    import importlib
+
+    audit_run = importlib.import_module("preau_ops.audit.run")  # the module, not its run()
+
+    def suite(inv, request, report_dir, workers):
+        (report_dir / "audit.xml").write_text("<testsuite/>")
+        return {"results": [dict(r) for r in AUDIT_RESULTS], "duration": 1.0}, 1
+
+    monkeypatch.setattr(audit_run, "_run_suite", suite)
+
+
+def test_audit_json_is_one_summary_of_the_controls(prod, pipe, audit_suite, tmp_path):
+    report = tmp_path / "audit"
+    assert run_cli("audit", "-i", str(prod), "--report", str(report), "--json") == 1
+    captured = pipe.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["inventory"] == "production" and doc["account"] == "deploy"
+    assert doc["as_auditor"] is False and len(doc["hosts"]) == 6
+    assert doc["counts"] == {"passed": 1, "failed": 1, "skipped": 1}
+    assert doc["score_percent"] == 50.0 and isinstance(doc["duration_seconds"], float)
+    started = datetime.datetime.fromisoformat(doc["started"])
+    assert started.utcoffset() == datetime.timedelta(0)
+    assert doc["reports"] == {k: str(report / f"audit.{k}") for k in ("html", "json", "xml")}
+    assert doc["controls"] == [
+        {
+            "id": "DECL-03",
+            "title": "Only the declared ports listen",
+            "requirement": "Issue #23 item 3",
+            "host": "app1.ent.example.fr",
+            "outcome": "failed",
+            "message": "port 80 open, not declared",
+        },
+        {
+            "id": "DECL-03",
+            "title": "Only the declared ports listen",
+            "requirement": "Issue #23 item 3",
+            "host": "app2.ent.example.fr",
+            "outcome": "skipped",
+            "message": "unreachable",
+        },
+        {
+            "id": "SSH-01",
+            "title": "Root login is refused",
+            "requirement": "ANSSI-BP-028 R30",
+            "host": "lb1.ent.example.fr",
+            "outcome": "passed",
+            "message": "",
+        },
+    ]
+    assert "port 80 open" in captured.err  # the findings table, for people, on stderr
+    saved = json.loads((report / "audit.json").read_text())  # the reports as always
+    assert saved["results"][0]["evidence"] == ["PermitRootLogin no"]
+    assert (report / "audit.html").exists()
+
+
+def test_audit_for_people_prints_the_findings_not_json(prod, pipe, audit_suite, tmp_path):
+    assert run_cli("audit", "-i", str(prod), "--report", str(tmp_path)) == 1
+    out = pipe.readouterr().out
+    assert one_line_holds(out, "port 80 open, not declared") and '"controls"' not in out
+
+
+# --- vault rekey: through the console, never a secret ---------------------------------------
+
+
+@pytest.mark.parametrize("json_flag", [(), ("--json",)])
+def test_vault_rekey_never_prints_a_vault_value_or_password(prod, tmp_path, pipe, json_flag):
+    from .conftest import VAULT_PASSWORD
+
+    secrets = vault_values(prod)
+    new = tmp_path / "new-password"
+    new.write_text("a-new-vault-password-for-output-tests\n")
+    args = ("vault", "rekey", "-i", str(prod), "--new-password-file", str(new), *json_flag)
+    assert run_cli(*args) == 0
+    captured = pipe.readouterr()
+    both = captured.out + captured.err
+    for value in [*secrets, VAULT_PASSWORD, "a-new-vault-password-for-output-tests"]:
+        assert value not in both
+    assert "\x1b[" not in both  # through a pipe: plain text, no colour codes
+    if json_flag:
+        report = json.loads(captured.out)  # the report alone on stdout
+        assert "vault_app_django_secret_key" in report["rotate_next"]  # names, not values
+        assert "Rekeying 1 vault file(s)" in captured.err
+    else:
+        out = " ".join(captured.out.split())
+        assert "rotate next" in out and "vault_app_django_secret_key" in out
+
+
+def test_a_refused_vault_rekey_prints_no_password(prod, tmp_path, pipe):
+    from .conftest import VAULT_PASSWORD
+
+    same = tmp_path / "same-password"
+    same.write_text(VAULT_PASSWORD + "\n")
+    args = ("vault", "rekey", "-i", str(prod), "--new-password-file", str(same), "--json")
+    assert run_cli(*args) == 1
+    captured = pipe.readouterr()
+    assert "the new password is the current one" in captured.out
+    assert VAULT_PASSWORD not in captured.out + captured.err
