@@ -4,7 +4,8 @@ Read-only: a few `cat`/`systemctl is-active` per host over SSH (the runner's ses
 hosts in parallel), the backup metrics node_exporter publishes, the end date of each host's
 certificate of the internal PKI (`internal_tls`), whether it waits for a reboot (Debian's apt
 collector), Alertmanager's API asked from the monitoring host itself (so no firewall opening
-is needed for the operator), and the operation layer's lock and last entries on the ops host.
+is needed for the operator), whether the app answers its maintenance page (app hosts), and the
+operation layer's lock and last entries on the ops host.
 The services shown for a host are the platform map's (preau_ops.platform.services).
 
 `show` prints it for people; `document` is the same facts for machines (`status --json`),
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +28,7 @@ from rich.table import Table
 
 from . import internal_tls, operations, platform
 from .inventory import Host, Inventory
-from .release import CURRENT
+from .release.host import APP_PORT, CURRENT, domain_of
 from .runner import Sessions, session
 
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
@@ -34,6 +36,7 @@ ALERTS_URL = "http://127.0.0.1:9093/api/v2/alerts?active=true"
 RECENT = 5  # operations log entries `status --json` carries (the screen shows the last)
 WATCHDOG = "Watchdog"  # always firing (monitoring/rules/meta.yml): its absence is the problem
 REBOOT_METRIC = "node_reboot_required"  # Debian's apt collector (apt.prom): 1 = waits
+MAINTENANCE_PAGE = "est en maintenance"  # the app's maintenance page (core/errors.py)
 METRIC_LINE = re.compile(r"^(\w+)(\{[^}]*\})?\s+([-0-9.e+]+)$")
 
 
@@ -48,6 +51,7 @@ class HostStatus:
     release: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     cert_days: float | None = None  # days left on the host's certificate (internal PKI)
+    maintenance: bool | None = None  # app hosts: the app answers its maintenance page
 
     @property
     def not_active(self) -> list[str]:
@@ -72,10 +76,14 @@ def _probe(sessions: Sessions, host: Host, status: HostStatus) -> None:
         f"grep -hs '^{REBOOT_METRIC} ' {TEXTFILE_DIR}/*.prom || true; "
         f"echo ---; {internal_tls.ENDDATE_COMMAND}"
     )
+    if "app" in host.groups:
+        script += f"; echo ---; {_maintenance_probe(host)}"
     out = sessions.run(host, script, check=False).stdout
     head, _, rest = out.partition("---")
     release, _, rest = rest.partition("---")
-    metrics, _, enddate = rest.partition("---")
+    metrics, _, rest = rest.partition("---")
+    enddate, _, maintenance = rest.partition("---")
+    status.maintenance = {"on": True, "off": False}.get(maintenance.strip())
     end = internal_tls.not_after(enddate)
     status.cert_days = None if end is None else internal_tls.days_left(end)
     lines = head.strip().splitlines()
@@ -87,6 +95,20 @@ def _probe(sessions: Sessions, host: Host, status: HostStatus) -> None:
         match = METRIC_LINE.match(line.strip())
         if match:
             status.metrics[match.group(1) + (match.group(2) or "")] = float(match.group(3))
+
+
+def _maintenance_probe(host: Host) -> str:
+    """Shell that prints on, off or unknown: whether the app on the host answers its login page
+    with the maintenance page (global maintenance: every page but the ops endpoints)."""
+    url = internal_tls.local_url(host.name, APP_PORT, "/connexion/")
+    ask = (
+        f"curl -s -m 5 -w '%{{http_code}}' -H {shlex.quote('Host: ' + domain_of(host))} "
+        f"-H 'X-Forwarded-Proto: https' {url}"
+    )
+    return (
+        f'page=$({ask}); case "$page" in *"{MAINTENANCE_PAGE}"*) echo on;; '
+        "*200) echo off;; *) echo unknown;; esac"
+    )
 
 
 def _alerts(sessions: Sessions, monitoring: Host) -> list[dict[str, Any]] | None:
@@ -228,9 +250,12 @@ def certificate_cell(days: float | None) -> tuple[str, bool]:
 
 def needs_attention(report: Report) -> bool:
     """The exit code's question: a problem reaching things, a host unreachable, a service not
-    active, a certificate missing or expiring, an alert firing."""
+    active, a certificate missing or expiring, the app in maintenance, an alert firing."""
     return bool(report.problems or report.alerts) or any(
-        not status.reachable or status.not_active or certificate_cell(status.cert_days)[1]
+        not status.reachable
+        or status.not_active
+        or certificate_cell(status.cert_days)[1]
+        or status.maintenance
         for status in report.hosts
     )
 
@@ -248,6 +273,13 @@ def show(inv: Inventory, console: Console) -> int:
             console.print(
                 f"[yellow]{status.name}: waits for a reboot[/] (a kernel or library update)"
             )
+    in_maintenance = [status.name for status in report.hosts if status.maintenance]
+    if in_maintenance:
+        console.print(
+            f"[red]The app is in maintenance mode[/] (its page on {', '.join(in_maintenance)}): "
+            "users get it; when no operation needs it any more (a failed `backup restore` "
+            "leaves it on), `preau-manage maintenance off` on an app host ends it"
+        )
     if report.alerts:
         console.print(f"[red]{len(report.alerts)} alert(s) firing:[/]")
         for alert in report.alerts:
@@ -330,6 +362,7 @@ def _host_document(status: HostStatus, now: float) -> dict[str, Any]:
         "certificate_days_left": None if status.cert_days is None else round(status.cert_days, 1),
         "certificate_attention": certificate_cell(status.cert_days)[1] if known else None,
         "reboot_required": status.reboot_required,
+        "maintenance": status.maintenance,
         "last_success": {
             key: {"at": iso_utc(value), "age_hours": round((now - value) / 3600, 1)}
             for key, value in sorted(status.metrics.items())

@@ -307,9 +307,12 @@ class FakeHosts:
     """The runner's Sessions faked at its boundary: each host answers status's commands as a
     Debian host of the platform would (probe, Alertmanager, the ops host's lock and log)."""
 
-    def __init__(self, unreachable=(), alerts=None, lock=None, log=(), reboot=None):
+    def __init__(
+        self, unreachable=(), alerts=None, lock=None, log=(), reboot=None, maintenance="off"
+    ):
         self.unreachable = list(unreachable)
         self.alerts, self.lock, self.log, self.reboot = alerts, lock, list(log), reboot
+        self.maintenance = maintenance
 
     def __enter__(self):
         return self
@@ -352,6 +355,7 @@ class FakeHosts:
             + metrics
             + "---\n"
             + end.strftime("notAfter=%b %d %H:%M:%S %Y GMT\n")
+            + (f"---\n{self.maintenance}\n" if "app" in host.groups else "")
         )
 
 
@@ -430,7 +434,8 @@ def test_status_json_is_one_document_with_every_fact(prod, hosts, pipe):
     assert app1["services"]["preau.service"] == "active" and app1["services_not_active"] == []
     assert app1["release"] == "20261205-0800-abc1234"
     assert 199 < app1["certificate_days_left"] <= 200 and app1["certificate_attention"] is False
-    assert app1["reboot_required"] is True
+    assert app1["reboot_required"] is True and app1["maintenance"] is False
+    assert by_name["db1.ent.example.fr"]["maintenance"] is None  # asked of app hosts only
     assert by_name["lb1.ent.example.fr"]["reboot_required"] is None  # no apt collector answer
     down = by_name["backup1.ent.example.fr"]
     assert down["reachable"] is False and down["load"] is None and down["services"] == {}
@@ -482,6 +487,51 @@ def test_status_for_people_shows_the_lock_the_last_operation_reboots_and_pending
     assert "1 alert(s) firing: • critical: PostgresDown db1:9187" in out
     assert "Watchdog" not in out  # firing as it should: not listed, not counted
     assert '"seq"' not in out  # no raw JSON
+
+
+@pytest.mark.parametrize("json_flag", [(), ("--json",)])
+def test_status_says_the_app_is_in_maintenance(prod, hosts, pipe, json_flag):
+    hosts(alerts=FIRING[:1], log=LOG, maintenance="on")  # left on by a failed restore
+    assert run_cli("status", "-i", str(prod), *json_flag) == 1  # users get the maintenance page
+    out = pipe.readouterr().out
+    if json_flag:
+        doc = json.loads(out)
+        assert doc["attention"] is True and doc["problems"] == []
+        assert [h["maintenance"] for h in doc["hosts"] if "app" in h["groups"]] == [True, True]
+    else:
+        said = " ".join(out.split())
+        assert (
+            "The app is in maintenance mode (its page on app1.ent.example.fr, app2.ent.example.fr)"
+            in said
+        )
+        assert "`preau-manage maintenance off` on an app host" in said
+
+
+@pytest.mark.parametrize(
+    ("page", "code", "said"),
+    [
+        ("<title>Préau est en maintenance</title>", "503", "on"),
+        ("<title>Connexion – Préau</title>", "200", "off"),
+        ("<title>Base de données indisponible</title>", "503", "unknown"),
+        ("", "000", "unknown"),  # the app does not answer
+    ],
+)
+def test_the_maintenance_probe_reads_the_apps_answer(tmp_path, page, code, said):
+    """status's shell snippet, run by a real shell, curl answering as the app would."""
+    from preau_ops import status
+    from preau_ops.inventory import Host
+
+    curl = tmp_path / "curl"
+    curl.write_text(f"#!/bin/sh\nprintf '%s' '{page}{code}'\n")
+    curl.chmod(0o755)
+    host = Host("app1", ["app"], {"preau_domain": "ent.example.fr"})
+    script = status._maintenance_probe(host)
+    assert "Host: ent.example.fr" in script and "/connexion/" in script
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    answer = subprocess.run(
+        ["sh", "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert answer.stdout.strip() == said
 
 
 @pytest.mark.parametrize("json_flag", [(), ("--json",)])
