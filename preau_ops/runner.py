@@ -45,6 +45,7 @@ DEFAULT_TIMEOUT = 120  # seconds a command may run
 CONNECT_TIMEOUT = 10  # seconds to establish an SSH connection
 OUTPUT_TAIL = 1500  # characters of output an error message quotes
 UNREACHABLE_HINT = "check the host is up and reachable (`deploy.py lab status`, ping)"
+RECONNECT_PAUSE = 2  # seconds between attempts to reach a host coming back
 JUMP_PERSIST = 120  # seconds the master connection to the bastion outlives its last hop
 
 
@@ -452,9 +453,25 @@ class Sessions(_Runner):
         # whose transport thread spins at 100 % CPU once the proxy process has ended (paramiko
         # takes its EOF for "no data yet"): seen burning a core through the lab suite.
         for phost in self.state.activated_hosts:
-            client = getattr(phost.connector, "client", None)
-            if client is not None:
-                client.close()
+            _close_client(phost)
+
+    def reconnect(self, targets: list[Host], timeout: float) -> None:
+        """Connect again to hosts that went away (a reboot), trying until `timeout`."""
+        from pyinfra.api.exceptions import ConnectError
+
+        deadline = time.monotonic() + timeout
+        for target in targets:
+            phost = self.state.inventory.get_host(target.name)
+            _close_client(phost)
+            phost.disconnect()
+            while True:
+                try:
+                    phost.connect(show_errors=False, raise_exceptions=True)
+                    break
+                except ConnectError as exc:
+                    if time.monotonic() > deadline:
+                        raise ssh_failed(target, exc) from exc
+                    time.sleep(RECONNECT_PAUSE)
 
     def _execute(
         self, target: Host, command: str, sudo: bool, seconds: float
@@ -463,6 +480,12 @@ class Sessions(_Runner):
             raise ssh_failed(target, ConnectionError("unreachable when the session opened"))
         phost = self.state.inventory.get_host(target.name)
         return _pyinfra_exec(self.state, phost, command, sudo, seconds)
+
+
+def _close_client(phost: Any) -> None:
+    client = getattr(phost.connector, "client", None)
+    if client is not None:
+        client.close()
 
 
 def _pyinfra_exec(

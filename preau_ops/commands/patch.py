@@ -13,10 +13,36 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         commands,
         common,
         "patch",
-        "rolling OS security updates, one host at a time, services "
-        "restarted as needrestart says, health checks between hosts",
+        "rolling OS updates, one host at a time: services restarted as needrestart says, "
+        "a reboot when one is required, health and declared state checked between hosts",
     )
     patch.add_argument("--limit", metavar="HOSTS", help="hosts or groups, comma-separated")
+    reboot = patch.add_mutually_exclusive_group()
+    reboot.add_argument(
+        "--reboot",
+        dest="reboot",
+        action="store_const",
+        const="always",
+        default="auto",
+        help="reboot every host after its update (default: only the hosts that need it: a "
+        "newer kernel or library waiting, /run/reboot-required); an app host is out of the "
+        "load balancer meanwhile",
+    )
+    reboot.add_argument(
+        "--no-reboot",
+        dest="reboot",
+        action="store_const",
+        const="never",
+        help="never reboot; the summary says which hosts need one",
+    )
+    patch.add_argument(
+        "--allow-downtime",
+        action="store_true",
+        help="also reboot hosts no other host stands in for (the load balancer, the "
+        "database): the ENT stops meanwhile, so only in a maintenance window; without it, "
+        "--reboot of such a host is refused before anything starts and a required reboot is "
+        "left to the operator",
+    )
     patch.set_defaults(handler=cmd_patch)
 
 
@@ -26,7 +52,7 @@ def cmd_patch(args: argparse.Namespace) -> int:
     inv = load(args)
     summary = ui.Summary("patch")
     with ui.step("Rolling OS updates", summary) as progress:
-        done = release.patch(inv, args.limit, progress)
+        done = release.patch(inv, args.limit, progress, args.reboot, args.allow_downtime)
     for host, note in done.items():
         summary.add(host, "ok", note)
     summary.show()

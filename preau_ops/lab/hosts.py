@@ -251,6 +251,10 @@ def _run_container(host: LabHost, hosts: list[LabHost], tag: str, mirrors: dict[
         "/run/lock",
         "--stop-signal",
         "SIGRTMIN+3",
+        # a reboot inside the host (systemd exits) starts the container again, as a machine
+        # comes back (patch --reboot); `docker stop` (a host down, test_70) keeps it down
+        "--restart",
+        "unless-stopped",
         "--dns",
         "127.0.0.1",
         "--label",

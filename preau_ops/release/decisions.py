@@ -166,11 +166,37 @@ def kernel_waits(needrestart: str) -> bool:
     return any(state in needrestart for state in KERNEL_WAITING)
 
 
-def patch_note(upgraded: str, drained: bool, kernel: bool) -> str:
+REBOOT_MODES = ("auto", "always", "never")
+
+
+def reboot_wanted(mode: str, required: bool) -> bool:
+    """`patch` reboots a host: always (--reboot), never (--no-reboot), or when it needs it
+    (a newer kernel or library waits: /run/reboot-required, needrestart's kernel state)."""
+    if mode not in REBOOT_MODES:
+        raise ValueError(f"reboot mode {mode!r} is not one of {', '.join(REBOOT_MODES)}")
+    return mode == "always" or (mode == "auto" and required)
+
+
+def reboot_outage(groups: list[str], members: Mapping[str, list[str]]) -> str | None:
+    """What a reboot of a host of `groups` stops for the users (no other host carries it), or
+    None when another host serves meanwhile: an app host with another app host (drained), no
+    lb or database host yet (one virtual IP, one PostgreSQL: issue #22)."""
+    if "db" in groups:
+        return "the database (every collège's ENT stops until it is back)"
+    if "lb" in groups:
+        return "the load balancer (the ENT is unreachable until it is back)"
+    if "app" in groups and len(members.get("app", [])) < 2:
+        return "the only app host (the ENT stops until it is back)"
+    return None
+
+
+def patch_note(upgraded: str, drained: bool, kernel: bool, rebooted: bool = False) -> str:
     """The summary line of a patched host."""
     note = f"{upgraded.strip() or 0} package(s) upgraded"
     if drained:
         note += ", out of the load balancer meanwhile"
-    if kernel:
-        note += "; a newer kernel waits for a reboot (planned by the operator)"
+    if rebooted:
+        note += "; rebooted"
+    elif kernel:
+        note += "; a reboot is required (planned by the operator: patch --reboot)"
     return note

@@ -1,13 +1,20 @@
-"""Rolling OS updates on real hosts: refused while a host is unhealthy, then applied host by
-host with health checks."""
+"""Rolling OS updates on real hosts: refused while a host is unhealthy, applied host by host
+with health checks and the declared state audited after each host; app hosts rebooted one at a
+time under load (a reboot in the lab restarts the host's container: the kernel stays the
+machine's), a reboot that would stop the ENT refused; a package never starts a service its host
+does not run."""
 
 import pytest
 
 from preau_ops import runner
+from preau_ops.paths import STATE_DIR
+from preau_ops.release import patch
 
 from .conftest import deploy
+from .loadgen import Load
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
+CA = str(STATE_DIR / "ca" / "ca.crt")
 
 
 def _ops_host(lab):
@@ -29,7 +36,41 @@ def test_patch_refuses_an_unhealthy_host(lab):
             session.run(host, "systemctl reset-failed preau-test-broken", check=False)
 
 
-def test_patch_updates_a_host_and_checks_it(lab):
-    host = _ops_host(lab)
-    out = deploy("patch", "--limit", host.name, timeout=900).stdout
-    assert "package(s) upgraded" in out and host.name in out
+def test_a_reboot_that_would_stop_the_ent_is_refused_before_anything(lab):
+    db = lab.hosts_in("db")[0]
+    result = deploy("patch", "--reboot", "--limit", db.name, check=False)
+    assert result.returncode == 1
+    out = " ".join(result.stdout.split())
+    assert f"rebooting would stop the ENT: {db.name} (the database" in out, out[-1500:]
+    assert "--allow-downtime" in out and "nothing was changed" in out
+
+
+def test_a_package_cannot_start_a_service_its_host_does_not_run(lab):
+    """The lab image carries every role's packages: nginx is installed on the app hosts, as
+    a package pulled in by mistake would be in production. Its postinst's start (here by hand)
+    must not bring it up: the base role masked it (port 80 open on app1 failed DECL-03 before)."""
+    app = lab.hosts_in("app")[0]
+    with runner.FabricSession(app, lab) as session:
+        session.run(app, "deb-systemd-invoke start nginx.service", check=False)
+        session.run(app, "systemctl start nginx.service", check=False)
+        state = session.run(app, "systemctl is-enabled nginx.service; systemctl is-active nginx")
+    assert state.stdout.split() == ["masked", "inactive"]
+
+
+def _boots(lab, hosts) -> dict[str, str]:
+    with runner.session(lab, hosts) as sessions:
+        return {h.name: sessions.run(h, patch.BOOT_MARKER).stdout for h in hosts}
+
+
+def test_patch_reboots_the_app_hosts_one_at_a_time_under_load(lab):
+    apps = lab.hosts_in("app")
+    lb = lab.hosts_in("lb")[0]
+    before = _boots(lab, apps)
+    with Load(lb.address, lb.vars["preau_domain"], CA) as load:
+        out = deploy("patch", "--reboot", "--limit", "app", timeout=1500).stdout
+    assert load.total > 20
+    assert load.failed == 0, dict(load.counts)
+    after = _boots(lab, apps)
+    assert all(after[name] != before[name] for name in before), (before, after)
+    text = " ".join(out.split())
+    assert text.count("rebooted") == len(apps), text[-2000:]

@@ -198,8 +198,45 @@ def test_patch_note_counts_upgrades_and_says_what_else_happened():
     assert decisions.patch_note("", drained=False, kernel=False) == "0 package(s) upgraded"
     assert decisions.patch_note("0\n", drained=True, kernel=True) == (
         "0 package(s) upgraded, out of the load balancer meanwhile; "
-        "a newer kernel waits for a reboot (planned by the operator)"
+        "a reboot is required (planned by the operator: patch --reboot)"
     )
+    assert decisions.patch_note("2", drained=True, kernel=True, rebooted=True) == (
+        "2 package(s) upgraded, out of the load balancer meanwhile; rebooted"
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "required", "wanted"),
+    [
+        ("auto", False, False),
+        ("auto", True, True),
+        ("always", False, True),
+        ("never", True, False),
+    ],
+)
+def test_reboot_when_required_or_asked(mode, required, wanted):
+    assert decisions.reboot_wanted(mode, required) is wanted
+
+
+def test_an_unknown_reboot_mode_is_an_error():
+    with pytest.raises(ValueError, match="'sometimes' is not one of auto, always, never"):
+        decisions.reboot_wanted("sometimes", True)
+
+
+@pytest.mark.parametrize(
+    ("groups", "members", "stops"),
+    [
+        (["app"], {"app": ["app1", "app2"]}, None),  # drained: the other serves
+        (["app"], {"app": ["app1"]}, "the only app host"),
+        (["db", "backup"], {"db": ["db"], "app": ["a", "b"]}, "the database"),
+        (["lb"], {"lb": ["lb1"]}, "the load balancer"),
+        (["monitoring", "backup"], {"app": ["a"]}, None),  # users do not notice
+        (["bastion"], {}, None),
+    ],
+)
+def test_a_reboot_that_stops_the_ent_is_named(groups, members, stops):
+    outage = decisions.reboot_outage(groups, members)
+    assert outage is None if stops is None else outage.startswith(stops)
 
 
 # ------------------------------------------------------------------------ contract refusal
