@@ -8,7 +8,7 @@ import pytest
 
 from preau_ops import runner
 from preau_ops.paths import STATE_DIR
-from preau_ops.release import patch
+from preau_ops.release.patch import BOOT_MARKER
 
 from .conftest import deploy
 from .loadgen import Load
@@ -59,7 +59,7 @@ def test_a_package_cannot_start_a_service_its_host_does_not_run(lab):
 
 def _boots(lab, hosts) -> dict[str, str]:
     with runner.session(lab, hosts) as sessions:
-        return {h.name: sessions.run(h, patch.BOOT_MARKER).stdout for h in hosts}
+        return {h.name: sessions.run(h, BOOT_MARKER).stdout for h in hosts}
 
 
 def test_patch_reboots_the_app_hosts_one_at_a_time_under_load(lab):

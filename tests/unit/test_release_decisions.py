@@ -264,7 +264,7 @@ def test_a_contract_release_is_refused_naming_each_migration_and_the_ways_out():
 def test_patch_applies_updates_that_need_a_new_package():
     """`apt-get upgrade` alone held back every update needing a new package (a new kernel's
     ABI package): --with-new-pkgs installs those, and never removes one (full-upgrade may)."""
-    from preau_ops.release import patch
+    from preau_ops.release.patch import UPGRADE
 
-    assert " upgrade --with-new-pkgs " in patch.UPGRADE
-    assert "full-upgrade" not in patch.UPGRADE and "dist-upgrade" not in patch.UPGRADE
+    assert " upgrade --with-new-pkgs " in UPGRADE
+    assert "full-upgrade" not in UPGRADE and "dist-upgrade" not in UPGRADE
