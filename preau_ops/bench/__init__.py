@@ -4,7 +4,8 @@ Each measure runs the real command (or load) against the running lab; the result
 BENCHMARKS.md (machine, date, value, target) next to the previous run's values so regressions
 show. One module per family of measures: `operations` (the deploy.py commands timed),
 `dataset` (the benchmark data set), `recovery` (restore drill, RPO), `load` (wrk through the
-lb), `logins` (logins and spraying through the lb), `memory`; `core` is the framework (a
+lb), `logins` (logins and spraying through the lb), `drills` (release and patch under the
+mix), `memory`; `core` is the framework (a
 measure, a run's selection, a quiet machine) and `table` the results file.
 
 The order matters (ORDER): the benchmark data set (20 establishments x 600 students, seeded once
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import core, dataset, load, logins, memory, operations, recovery, table
+from . import core, dataset, drills, load, logins, memory, operations, recovery, table
 from .core import NOT_MEASURED, Bench, Measure, select
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ORDER", "Measure", "add_arguments", "measures", "run", "select"]
 
-FAMILIES = (operations, dataset, recovery, load, logins)
+FAMILIES = (operations, dataset, recovery, load, logins, drills)
 ORDER = (
     "up_from_nothing",
     "up_from_nothing_uncached",
@@ -41,6 +42,8 @@ ORDER = (
     "release_noop",
     "release_new",
     "rollback",
+    "release_with_migration",
+    "patch_reboot_rolling",
     "pki_rotate",
     "establishment_add",
     "establishment_merge",

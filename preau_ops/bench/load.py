@@ -15,6 +15,7 @@ import math
 import os
 import re
 import shlex
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -44,7 +45,16 @@ MIX_THREADS = 2  # wrk -t of lb_mix and lb_overload
 # took twice the app's queueing limit (PREAU_MAX_QUEUE_SECONDS, 1 s), at least lb_mix's.
 OVERLOAD_RATE_FACTOR, OVERLOAD_SECONDS, SHED_QUEUE_SECONDS = 2, 20, 1.0
 RECOVERY_LIMIT_SECONDS = 60  # lb_overload: give up waiting for a 200 after
-SESSIONS_TIMEOUT = 600  # seconds bench_sessions.py may take to open the mix's sessions
+SESSIONS_TIMEOUT = 600
+# Drills under load (release_with_migration, patch_reboot_rolling): the mix at a steady rate
+# well within lb_mix's capacity (users at work, not a stress test), on from DRILL_LEAD s before
+# the drill to DRILL_LEAD s after it.
+DRILL_RATE, DRILL_CONNECTIONS, DRILL_LEAD, DRILL_TIMEOUT = (
+    100,
+    8,
+    5,
+    1800,
+)  # seconds bench_sessions.py may take to open the mix's sessions
 
 # load_mix.lua's PREAU_RESULT line, decoded: requests, duration_s, rps, p50_ms … max_ms, errors
 # (wrk's socket errors by kind), statuses (status → count), pace_ms.
@@ -230,6 +240,46 @@ def _run_mix(
         raise RuntimeError(f"wrk failed: {(output.stderr or output.stdout)[-500:]}")
     _check_pace(result, pace_ms)
     return result
+
+
+def failed_requests(result: MixResult) -> int:
+    """Requests a user saw fail: socket errors and every status >= 400 but 429 (the login
+    locations' per-address rate limit: all of wrk's logins come from one address)."""
+    bad = sum(n for s, n in _statuses(result).items() if s >= 400 and s != 429)
+    return _socket_errors(result) + bad
+
+
+def under_mix(
+    bench: Bench, command: list[str], timeout: float = DRILL_TIMEOUT
+) -> tuple[float, MixResult, subprocess.CompletedProcess[str]]:
+    """Run `command` (a drill: release, patch) under the mix at a steady, sustainable pace,
+    from DRILL_LEAD s before it starts to DRILL_LEAD s after it ends: (its duration, the
+    mix's result, the command's)."""
+    sessions = open_sessions(bench)
+    _settle(bench)
+    bench.status(f"under the mix ({DRILL_RATE} req/s): {' '.join(command[2:])}")
+    wrk = subprocess.Popen(
+        _mix_command(bench.inv, sessions, DRILL_CONNECTIONS, int(timeout) + 60),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_mix_env(_pace_ms(DRILL_RATE)),
+    )
+    try:
+        time.sleep(DRILL_LEAD)
+        started = time.monotonic()
+        done = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        elapsed = time.monotonic() - started
+        time.sleep(DRILL_LEAD)
+    finally:
+        wrk.send_signal(signal.SIGINT)  # wrk stops, then prints its result (load_mix.lua's too)
+        out, err = wrk.communicate(timeout=120)
+    result = _mix_output(out)
+    if result is None:
+        raise RuntimeError(f"wrk gave no result: {(err or out)[-500:]}")
+    return elapsed, result, done
 
 
 def _check_pace(result: MixResult, pace_ms: float | None) -> None:

@@ -135,19 +135,9 @@ def wait_until(check, timeout: float, message, interval: float = 1.0) -> None:
 
 def variant(tmp_path, name: str, broken: bool = False):
     """A copy of the app whose content (hence version) differs; optionally unable to start."""
-    from preau_ops import release
+    from preau_ops.bench import variants
 
-    source = tmp_path / name
-    shutil.copytree(
-        release.APP_DIR,
-        source,
-        ignore=shutil.ignore_patterns("tests", "__pycache__", "*.egg-info", "build"),
-    )
-    (source / "src/preau/release_note.py").write_text(f'NOTE = "{name}"\n')
-    if broken:
-        with open(source / "src/preau/wsgi.py", "a") as wsgi:
-            wsgi.write('\nraise RuntimeError("deliberately broken release")\n')
-    return source
+    return variants.app_copy(tmp_path / name, name, broken)
 
 
 def psql(lab, sql: str, database: str = "postgres") -> str:

@@ -4,11 +4,11 @@ backfill, a broken release switched back automatically, rollback, a contract rel
 balancer, as a logged-in teacher whose page reads the migrated table."""
 
 import time
-from pathlib import Path
 
 import pytest
 
 from preau_ops import procedures, release, runner
+from preau_ops.bench import variants
 from preau_ops.paths import STATE_DIR
 
 from .conftest import deploy, forgive_this_address, psql, variant
@@ -50,69 +50,21 @@ def _entry(lab):
 
 UAI = "0820021C"  # seed_demo's Collège Jean Moulin
 DASHBOARD = f"/e/{UAI}/"  # reads core_establishment (the tenant) and much more
-MOTTO_FIELD = "    motto = models.CharField(max_length=200, null=True, blank=True)\n"
-ADD_MOTTO = """from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    dependencies = [("core", "{previous}")]
-    operations = [
-        migrations.AddField(
-            "establishment", "motto", models.CharField(max_length=200, null=True, blank=True)
-        )
-    ]
-"""
-FILL_MOTTO = """from django.db import migrations
-from django.db.models import F
-
-
-def fill(apps, schema_editor):
-    apps.get_model("core", "Establishment").objects.filter(motto=None).update(motto=F("name"))
-
-
-class Migration(migrations.Migration):
-    dependencies = [("core", "9000_lab_motto")]
-    operations = [migrations.RunPython(fill, migrations.RunPython.noop, hints={"phase": "expand"})]
-"""
-DROP_MOTTO = """from django.db import migrations
-
-
-class Migration(migrations.Migration):
-    dependencies = [("core", "9001_lab_motto_backfill")]
-    operations = [migrations.RemoveField("establishment", "motto")]
-"""
-
-
-def with_motto(source: Path, contract: bool = False) -> Path:
-    """The variant with an expand migration (a nullable column on the establishments' table,
-    which every page of an establishment reads) and its backfill; `contract`: then a migration
-    dropping it again (the model without it)."""
-    migrations = source / "src/preau/core/migrations"
-    previous = max(p.stem for p in migrations.glob("0*.py"))
-    (migrations / "9000_lab_motto.py").write_text(ADD_MOTTO.format(previous=previous))
-    (migrations / "9001_lab_motto_backfill.py").write_text(FILL_MOTTO)
-    if contract:
-        (migrations / "9002_lab_drop_motto.py").write_text(DROP_MOTTO)
-    else:
-        models = source / "src/preau/core/models.py"
-        name = "    name = models.CharField(max_length=200)\n"
-        text = models.read_text()
-        assert text.count(name) >= 1
-        models.write_text(text.replace(name, name + MOTTO_FIELD, 1))
-    return source
+# This run's column (a lab that ran the drill before keeps the earlier ones' migrations applied).
+FIELD = f"lab_motto_{RUN}"
 
 
 def motto_column(lab) -> str:
-    """core_establishment.motto: 'absent', or how many establishments lack one."""
+    """core_establishment.FIELD: 'absent', or how many establishments lack one."""
     exists = psql(
         lab,
         "SELECT count(*) FROM information_schema.columns "
-        "WHERE table_name = 'core_establishment' AND column_name = 'motto'",
+        f"WHERE table_name = 'core_establishment' AND column_name = '{FIELD}'",
         "preau",
     )
     if exists == "0":
         return "absent"
-    return psql(lab, "SELECT count(*) FROM core_establishment WHERE motto IS NULL", "preau")
+    return psql(lab, f"SELECT count(*) FROM core_establishment WHERE {FIELD} IS NULL", "preau")
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +101,7 @@ def test_same_release_again_changes_nothing(released, first_source):
 
 
 def test_release_with_an_expand_migration_under_load_fails_no_request(released, teacher, tmp_path):
-    source = with_motto(variant(tmp_path, f"second-{RUN}"))
+    source = variants.with_column(variant(tmp_path, f"second-{RUN}"), FIELD)
     with _loaded(released, teacher) as load:
         out = deploy("release", "--source", str(source), timeout=1200).stdout
     _only_200s(load)
@@ -187,11 +139,11 @@ def test_rollback_returns_to_the_previous_release(released):
 
 def test_a_contract_release_is_refused_and_changes_nothing(released, tmp_path):
     before = served_versions(released)
-    source = with_motto(variant(tmp_path, f"contract-{RUN}"), contract=True)
+    source = variants.with_column(variant(tmp_path, f"contract-{RUN}"), FIELD, contract=True)
     result = deploy("release", "--source", str(source), check=False, timeout=1200)
     assert result.returncode == 1
     out = " ".join(result.stdout.split())
-    assert "contract the schema" in out and "core.9002_lab_drop_motto" in out, out[-2000:]
+    assert "contract the schema" in out and variants.contract_migration(FIELD) in out, out[-2000:]
     assert "--allow-contract" in out and "nothing was changed" in out
     assert served_versions(released) == before
     assert motto_column(released) == "0"
@@ -204,7 +156,7 @@ def test_a_contract_release_is_refused_and_changes_nothing(released, tmp_path):
 def test_an_allowed_contract_release_under_load_then_rollback_is_refused(
     released, teacher, tmp_path
 ):
-    source = with_motto(variant(tmp_path, f"contract-{RUN}"), contract=True)
+    source = variants.with_column(variant(tmp_path, f"contract-{RUN}"), FIELD, contract=True)
     with _loaded(released, teacher) as load:
         deploy("release", "--source", str(source), "--allow-contract", timeout=1200)
     _only_200s(load)
@@ -213,6 +165,6 @@ def test_an_allowed_contract_release_under_load_then_rollback_is_refused(
     result = deploy("rollback", check=False)
     assert result.returncode == 1
     out = " ".join(result.stdout.split())
-    assert "refused" in out and "core.9002_lab_drop_motto" in out, out[-2000:]
+    assert "refused" in out and variants.contract_migration(FIELD) in out, out[-2000:]
     assert "backup restore --to" in out
     assert served_versions(released) == before

@@ -84,3 +84,32 @@ def test_unpaced_is_a_closed_loop(server, tmp_path):
     result = run_mix(server, tmp_path, None)
     assert result["pace_ms"] == 0
     assert result["requests"] > 3 * RATE * SECONDS
+
+
+def test_a_mix_stopped_early_still_gives_its_result(server, tmp_path):
+    """load.under_mix stops wrk with SIGINT when the drill ends: wrk must still print the
+    mix's result line (counted requests, statuses), or the drill's failed requests are lost."""
+    import signal
+    import time
+
+    sessions = tmp_path / "sessions.tsv"
+    sessions.write_text("cookie0\tuser0\t/e/0825000A/\n")
+    command = ["wrk", "-t1", "-c2", "-d60s", "-s", str(load.LOAD_MIX), server, "--", str(sessions)]
+    wrk = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=load._mix_env(20)
+    )
+    time.sleep(1.5)
+    wrk.send_signal(signal.SIGINT)
+    out, err = wrk.communicate(timeout=20)
+    result = load._mix_output(out)
+    assert result is not None, err or out
+    assert result["requests"] > 0 and result["duration_s"] < 30
+    assert load.failed_requests(result) == result["requests"]  # every answer here is a 503
+
+
+def test_failed_requests_are_socket_errors_and_statuses_from_400_but_429():
+    result = {
+        "statuses": {"200": 90, "302": 5, "429": 3, "404": 1, "503": 2},
+        "errors": {"connect": 1, "read": 0, "status": 6},
+    }
+    assert load.failed_requests(result) == 4

@@ -1,0 +1,75 @@
+"""The drills' rows: maintenance under the app's realistic mix (load.under_mix), timed, with
+the requests users saw fail (must be 0).
+
+release_with_migration ships a version carrying an expand migration and its backfill (a
+column on the establishments' table, which every page of the mix reads); untimed afterwards,
+a contract release drops the column again and this tree's app is shipped back.
+patch_reboot_rolling reboots the app hosts one at a time (`patch --reboot --limit app`).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from typing import TYPE_CHECKING
+
+from ..paths import ROOT
+from . import load, variants
+from .core import DEPLOY, Bench, Measure
+
+if TYPE_CHECKING:
+    from ..inventory import Inventory
+
+
+def _drill_value(bench: Bench, key: str, command: list[str]) -> str:
+    elapsed, result, done = load.under_mix(bench, command)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[2:])} failed: {(done.stdout + done.stderr)[-800:]}")
+    failed = load.failed_requests(result)
+    bench.results[key] = {"seconds": round(elapsed, 1), "failed": failed, "mix": result}
+    return f"{elapsed:.1f} s, {failed} failed of {result['requests']} requests"
+
+
+def _release_with_migration(bench: Bench) -> str:
+    field = f"bench_motto_{int(time.time())}"
+    source = variants.with_column(variants.app_copy(bench.tmp / field, field), field)
+    value = _drill_value(
+        bench, "release_with_migration", [*DEPLOY, "release", "--source", str(source)]
+    )
+    bench.status("dropping the drill's column again, then this tree's app")
+    drop = f"{field}-drop"
+    contract = variants.with_column(variants.app_copy(bench.tmp / drop, drop), field, True)
+    for command in (
+        [*DEPLOY, "release", "--source", str(contract), "--allow-contract"],
+        [*DEPLOY, "release"],
+    ):
+        subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    return value
+
+
+def _patch_reboot_rolling(bench: Bench) -> str:
+    command = [*DEPLOY, "patch", "--reboot", "--limit", "app"]
+    return _drill_value(bench, "patch_reboot_rolling", command)
+
+
+def measures(inv: Inventory) -> list[Measure]:
+    apps = len(inv.hosts_in("app"))
+    return [
+        Measure(
+            "release_with_migration",
+            "release of a version with an expand migration and its backfill (a column on "
+            "the establishments' table) under the realistic mix at "
+            f"{load.DRILL_RATE} req/s (s; failed requests)",
+            "≤ 60 s, 0 failed",
+            probe=_release_with_migration,
+            needs=("bench_data",),
+        ),
+        Measure(
+            "patch_reboot_rolling",
+            f"`patch --reboot --limit app`: the {apps} app hosts updated and rebooted one at a "
+            f"time under the realistic mix at {load.DRILL_RATE} req/s (s; failed requests)",
+            "0 failed",
+            probe=_patch_reboot_rolling,
+            needs=("bench_data",),
+        ),
+    ]
