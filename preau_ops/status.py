@@ -26,13 +26,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from . import internal_tls, operations, platform
+from . import internal_tls, monitoring_api, operations, platform
 from .inventory import Host, Inventory
 from .release.host import APP_PORT, CURRENT, domain_of
 from .runner import Sessions, session
 
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
-ALERTS_URL = "http://127.0.0.1:9093/api/v2/alerts?active=true"
+ALERTS_PATH = "/api/v2/alerts?active=true"  # Alertmanager's, through monitoring_api
 RECENT = 5  # operations log entries `status --json` carries (the screen shows the last)
 WATCHDOG = "Watchdog"  # always firing (monitoring/rules/meta.yml): its absence is the problem
 REBOOT_METRIC = "node_reboot_required"  # Debian's apt collector (apt.prom): 1 = waits
@@ -112,8 +112,10 @@ def _maintenance_probe(host: Host) -> str:
 
 
 def _alerts(sessions: Sessions, monitoring: Host) -> list[dict[str, Any]] | None:
-    """Alertmanager's firing alerts, asked on the monitoring host; None when it does not answer."""
-    result = sessions.run(monitoring, f"curl -sf {ALERTS_URL}", check=False)
+    """Alertmanager's firing alerts, asked on the monitoring host (TLS, authenticated:
+    monitoring_api); None when it does not answer."""
+    ask = monitoring_api.command(monitoring_api.ALERTMANAGER, ALERTS_PATH)
+    result = sessions.run(monitoring, ask, check=False)
     if not result.ok:
         return None
     try:

@@ -8,6 +8,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .. import console as ui
+from .. import monitoring_api
 from ..errors import OpsError
 from . import bootstrap
 from ._common import Commands, add_command, refuse_inventory
@@ -234,10 +235,13 @@ def _print_access(inv: Inventory, demo: dict[str, Any] | None) -> None:
         f"to /etc/hosts, or `curl --resolve {domain}:443:{lb}`; the lab CA is "
         f".lab/ca/ca.crt)"
     )
-    monitoring = inv.hosts_in("monitoring")[0].private_address  # where its UIs listen
+    monitoring = inv.hosts_in("monitoring")[0]  # its UIs: private address, TLS, a login
     ui.console.print(
-        f"[bold]Prometheus:[/] http://{monitoring}:9090/   "
-        f"[bold]Alertmanager:[/] http://{monitoring}:9093/"
+        f"[bold]Prometheus:[/] {monitoring_api.url(monitoring, monitoring_api.PROMETHEUS)}   "
+        f"[bold]Alertmanager:[/] {monitoring_api.url(monitoring, monitoring_api.ALERTMANAGER)}   "
+        f"(user {monitoring.vars.get(monitoring_api.USER_VAR) or monitoring_api.DEFAULT_USER}, "
+        f"password: the vault's "
+        f"{monitoring_api.PASSWORD_VAR}; the internal CA is the vault's vault_pki_ca_cert)"
     )
     if not demo:
         return

@@ -1,17 +1,17 @@
 """Hosting on real hosts: converge the lab from bare-ish hosts, converge again with zero
 changes, and check that the services answer as declared."""
 
-import json
 import re
 import shlex
 import ssl
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
 
-from preau_ops import audit, converge
+from preau_ops import audit, converge, monitoring_api
 from preau_ops.paths import STATE_DIR
 
 from .conftest import FIRST_CONVERGE, deploy
@@ -174,10 +174,10 @@ def test_prometheus_sees_every_target_up(converged):
     down = ["no answer"]
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(
-                f"http://{monitoring.private_address}:9090/api/v1/targets", timeout=5
-            ) as answer:
-                targets = json.load(answer)["data"]["activeTargets"]
+            answer = monitoring_api.request(
+                monitoring, monitoring_api.PROMETHEUS, "/api/v1/targets", timeout=5
+            )
+            targets = answer["data"]["activeTargets"]
             down = [
                 f"{t['labels'].get('job')}:{t['labels'].get('instance')} {t['health']}"
                 for t in targets
@@ -194,6 +194,20 @@ def test_prometheus_sees_every_target_up(converged):
     # every scrape of another host is TLS verified against the internal CA (issue #21)
     scraped = [t["scrapeUrl"] for t in targets if t["labels"].get("job") in SCRAPED_OVER_TLS]
     assert scraped and all(url.startswith("https://") for url in scraped), scraped
+
+
+def test_prometheus_and_alertmanager_refuse_anonymous_clients(converged):
+    """Their UIs and APIs over TLS on the private address, and only with the credentials."""
+    lab, _ = converged
+    monitoring = lab.hosts_in("monitoring")[0]
+    for service, path in (
+        ("prometheus", "/api/v1/status/buildinfo"),
+        ("alertmanager", "/api/v2/status"),
+    ):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            monitoring_api.request(monitoring, service, path, authenticated=False)
+        assert refused.value.code == 401, service
+        assert monitoring_api.request(monitoring, service, path), service
 
 
 # Jobs whose targets are other hosts (exporters, the app); the probes go through the local

@@ -10,16 +10,14 @@ disk and PostgreSQL faults run, so its 2-minute alert has fired by the time it i
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import socket
 import ssl
-import urllib.request
 
 import pytest
 
-from preau_ops import audit
+from preau_ops import audit, monitoring_api
 from preau_ops.lab import hosts as lab_hosts
 from preau_ops.paths import STATE_DIR
 
@@ -38,14 +36,9 @@ APP_HOST_ALERTS = ("HostDown", "AppNotReady")
 # --------------------------------------------------------------------------- helpers
 
 
-def _monitoring(lab) -> str:
-    """Prometheus and Alertmanager listen on the monitoring host's private address."""
-    return lab.hosts_in("monitoring")[0].private_address
-
-
-def _get_json(url: str):
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        return json.load(answer)
+def _prometheus(lab, path: str):
+    """Prometheus' API on the monitoring host's private address (TLS, authenticated)."""
+    return monitoring_api.request(lab.hosts_in("monitoring")[0], monitoring_api.PROMETHEUS, path)
 
 
 def _about(alert_labels: dict, host, labels: dict) -> bool:
@@ -61,7 +54,7 @@ def _about(alert_labels: dict, host, labels: dict) -> bool:
 def _prometheus_view(lab) -> list[str]:
     """Pending and firing alerts as Prometheus sees them (for failure messages)."""
     try:
-        alerts = _get_json(f"http://{_monitoring(lab)}:9090/api/v1/alerts")["data"]["alerts"]
+        alerts = _prometheus(lab, "/api/v1/alerts")["data"]["alerts"]
     except OSError as exc:
         return [f"Prometheus does not answer: {exc}"]
     return [
@@ -72,8 +65,10 @@ def _prometheus_view(lab) -> list[str]:
 
 def active_alerts(lab) -> list[dict]:
     """Alerts Alertmanager holds as active (firing, not silenced)."""
-    url = f"http://{_monitoring(lab)}:9093/api/v2/alerts?active=true&silenced=false"
-    return [a for a in _get_json(url) if a["status"]["state"] == "active"]
+    monitoring = lab.hosts_in("monitoring")[0]
+    path = "/api/v2/alerts?active=true&silenced=false"
+    alerts = monitoring_api.request(monitoring, monitoring_api.ALERTMANAGER, path)
+    return [a for a in alerts if a["status"]["state"] == "active"]
 
 
 def wait_for_alert(lab, name: str, host, timeout: float = ALERT_TIMEOUT, **labels) -> dict:
@@ -105,7 +100,7 @@ def wait_for_no_alert(lab, names: tuple[str, ...], host, timeout: float = 120, *
     or firing."""
 
     def clear() -> bool:
-        alerts = _get_json(f"http://{_monitoring(lab)}:9090/api/v1/alerts")["data"]["alerts"]
+        alerts = _prometheus(lab, "/api/v1/alerts")["data"]["alerts"]
         return not [
             a
             for a in alerts
@@ -226,7 +221,7 @@ def _backup_failure_cleared(lab, ops, remote, filler: str) -> None:
     """No filler and no BackupFailed alert left by an interrupted earlier run: the alert this
     test waits for must be its own."""
     remote.run(f"rm -f {filler} {filler}.rest")
-    alerts = _get_json(f"http://{_monitoring(lab)}:9090/api/v1/alerts")["data"]["alerts"]
+    alerts = _prometheus(lab, "/api/v1/alerts")["data"]["alerts"]
     if [
         a
         for a in alerts

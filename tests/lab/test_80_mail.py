@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
 import re
 import shlex
 import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
 
-from preau_ops import procedures, runner
+from preau_ops import monitoring_api, procedures, runner
 from preau_ops.lab import relay
 from preau_ops.release.host import CURRENT
 
@@ -103,14 +101,8 @@ def _test_alert(lab, marker: str) -> None:
         "startsAt": now.isoformat(),
         "endsAt": (now + timedelta(minutes=5)).isoformat(),
     }
-    request = urllib.request.Request(
-        f"http://{ops.private_address}:9093/api/v2/alerts",
-        data=json.dumps([alert]).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        assert answer.status == 200
+    # Alertmanager's API: TLS, authenticated (an HTTPError otherwise)
+    monitoring_api.request(ops, monitoring_api.ALERTMANAGER, "/api/v2/alerts", data=[alert])
 
 
 def _delivered(marker: str) -> list[EmailMessage]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from preau_ops import monitoring_api
 from preau_ops.audit.catalogue import Evidence, Options
 from preau_ops.audit.remote import Remote, RemoteOf
 from preau_ops.internal_tls import local_url
@@ -468,15 +469,15 @@ def test_restore_drill(host: Host, remote: Remote, evidence: Evidence) -> None:
 def _prometheus(
     monitoring: Host, remote: Remote, query: str | None = None, path: str = "/api/v1/query"
 ) -> Any:
-    """Prometheus API answer's `data`, asked on the monitoring host itself (Prometheus listens
-    on its private address: one listen address only)."""
+    """Prometheus API answer's `data`, asked on the monitoring host itself over TLS with the
+    operators' credentials (preau-monitoring-api through sudo: the auditor's rule allows it)."""
     import urllib.parse
 
-    address = monitoring.private_address
-    url = f"http://{f'[{address}]' if ':' in address else address}:9090{path}"
     if query is not None:
-        url += "?query=" + urllib.parse.quote(query)
-    out = remote.out(f"curl -sf --max-time 10 '{url}'")
+        path += "?query=" + urllib.parse.quote(query)
+    ask = monitoring_api.command(monitoring_api.PROMETHEUS, path)
+    out = remote.root_out(ask)
+    assert out is not None, f"{monitoring.name}: sudo refuses `{ask}` (role base's auditor rule)"
     data = json.loads(out)["data"]
     return data.get("result", data) if isinstance(data, dict) and "result" in data else data
 

@@ -67,7 +67,7 @@ OWN = {"10.0.2.41", "172.30.82.41", "ops"}
 
 def test_scrapes_of_other_hosts_over_verified_tls_pass() -> None:
     targets = [
-        target("prometheus", "http://10.0.2.41:9090/metrics", "ops"),  # its own address
+        target("prometheus", "https://10.0.2.41:9090/metrics", "ops"),  # its own address
         target("node", "https://10.0.2.21:9100/metrics"),
         target(
             "probe_tls", "http://127.0.0.1:9115/probe?module=tls_internal&target=10.0.2.21%3A9100"

@@ -12,6 +12,7 @@ INVENTORY = testinfra.utils.ansible_runner.AnsibleRunner(
 OPS = INVENTORY.get_hosts("monitoring")
 WEB = INVENTORY.get_hosts("db")
 testinfra_hosts = OPS + WEB
+CREDENTIALS = "preau:molecule-web-password"  # monitoring_web_user, the scenario's vault value
 
 
 def fetch(host, url):
@@ -25,6 +26,37 @@ def fetch(host, url):
     )
     assert cmd.rc == 0, cmd.stderr
     return cmd.stdout
+
+
+def api(host, service, path):
+    """An API's JSON answer, through the tool the operators' commands use on the monitoring
+    host (preau-monitoring-api: TLS, the credentials only root reads)."""
+    cmd = host.run("/usr/local/sbin/preau-monitoring-api %s %s", service, path)
+    assert cmd.rc == 0, cmd.stderr
+    return json.loads(cmd.stdout)
+
+
+def get(host, url, credentials=None):
+    """(HTTP status, body) of a GET from the host: TLS verified against the internal CA, with
+    basic authentication when `credentials` ("user:password") are given; status 0 and the
+    error when no HTTP answer came."""
+    cmd = host.run(
+        "python3 -c 'import base64, ssl, sys, urllib.request, urllib.error\n"
+        "request = urllib.request.Request(sys.argv[1])\n"
+        "if len(sys.argv) > 2:\n"
+        "    token = base64.b64encode(sys.argv[2].encode()).decode()\n"
+        '    request.add_header("Authorization", "Basic " + token)\n'
+        'context = ssl.create_default_context(cafile="/etc/preau/pki/ca.pem")\n'
+        "try:\n    answer = urllib.request.urlopen(request, timeout=10, context=context)\n"
+        "except urllib.error.HTTPError as error:\n    answer = error\n"
+        "except OSError as error:\n    print(0)\n    print(error)\n    sys.exit()\n"
+        "print(answer.status)\nprint(answer.read().decode())' %s" + (" %s" if credentials else ""),
+        url,
+        *([credentials] if credentials else []),
+    )
+    code, _, body = cmd.stdout.partition("\n")
+    assert code.strip().isdigit(), cmd.stdout + cmd.stderr
+    return int(code), body
 
 
 def test_node_exporter_everywhere_with_textfile_dir(host):
@@ -56,7 +88,7 @@ def test_prometheus_config_and_rules_valid(hostname):
     check = host.run("promtool check config /etc/prometheus/prometheus.yml")
     assert check.rc == 0, check.stdout + check.stderr
     assert host.run("amtool check-config /etc/prometheus/alertmanager.yml").rc == 0
-    rules = json.loads(fetch(host, "http://127.0.0.1:9090/api/v1/rules"))
+    rules = api(host, "prometheus", "/api/v1/rules")
     names = {r["name"] for g in rules["data"]["groups"] for r in g["rules"]}
     assert {
         "HostDown",
@@ -83,9 +115,7 @@ def test_prometheus_sees_every_target_up(hostname):
     }
     deadline = time.time() + 60
     while True:
-        targets = json.loads(fetch(host, "http://127.0.0.1:9090/api/v1/targets"))["data"][
-            "activeTargets"
-        ]
+        targets = api(host, "prometheus", "/api/v1/targets")["data"]["activeTargets"]
         health = {(t["labels"]["job"], t["labels"]["instance"]): t["health"] for t in targets}
         jobs_up = {job for (job, _), state in health.items() if state == "up"}
         if jobs_up >= expected and all(state == "up" for state in health.values()):
@@ -116,12 +146,10 @@ def test_probes_succeed_and_report_certificate(hostname):
     host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
     deadline = time.time() + 60
     while True:
-        result = json.loads(fetch(host, "http://127.0.0.1:9090/api/v1/query?query=probe_success"))[
+        result = api(host, "prometheus", "/api/v1/query?query=probe_success")["data"]["result"]
+        expiry = api(host, "prometheus", "/api/v1/query?query=probe_ssl_earliest_cert_expiry")[
             "data"
         ]["result"]
-        expiry = json.loads(
-            fetch(host, "http://127.0.0.1:9090/api/v1/query?query=probe_ssl_earliest_cert_expiry")
-        )["data"]["result"]
         if result and all(r["value"][1] == "1" for r in result) and expiry:
             break
         assert time.time() < deadline, result
@@ -132,7 +160,12 @@ def test_probes_succeed_and_report_certificate(hostname):
 def test_consoles_render(hostname):
     host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
     for page in ("preau-overview.html", "preau-hosts.html", "preau-postgresql.html"):
-        body = fetch(host, f"http://127.0.0.1:9090/consoles/{page}")
+        code, body = get(
+            host,
+            f"https://{host.ansible.get_variables()['ansible_host']}:9090/consoles/{page}",
+            CREDENTIALS,
+        )
+        assert code == 200, body[:2000]
         assert "Préau" in body and "error" not in body.lower(), body[:2000]
 
 
@@ -158,3 +191,31 @@ def test_alertmanager_routes_by_severity(hostname):
         "severity=none alertname=Watchdog"
     )
     assert route.stdout.strip() == "watchdog", route.stdout + route.stderr
+
+
+@pytest.mark.parametrize("hostname", OPS)
+def test_servers_ask_for_credentials_over_tls_on_the_private_address(hostname):
+    host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
+    address = host.ansible.get_variables()["ansible_host"]
+    for port, path in ((9090, "/api/v1/status/buildinfo"), (9093, "/api/v2/status")):
+        url = f"https://{address}:{port}{path}"
+        assert get(host, url)[0] == 401, url
+        assert get(host, url, "preau:wrong-password")[0] == 401, url
+        assert get(host, url, CREDENTIALS)[0] == 200, url
+        # TLS only: plain HTTP gets Go's "client sent an HTTP request to an HTTPS server"
+        assert get(host, url.replace("https://", "http://"))[0] == 400, url
+        # the private address alone: neither every address nor loopback
+        listening = host.run("ss -Htln 'sport = :%s'", str(port)).stdout.split()
+        local = [word for word in listening if word.endswith(f":{port}")]
+        assert local == [f"{address}:{port}"], listening
+
+
+@pytest.mark.parametrize("hostname", OPS)
+def test_web_secrets_are_root_s_and_prometheus_s(hostname):
+    host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
+    web = host.file("/etc/prometheus/web.yml")
+    assert (web.user, web.group, web.mode) == ("root", "prometheus", 0o640)
+    assert "$2" in web.content_string and "molecule-web-password" not in web.content_string
+    client = host.file("/etc/prometheus/api-client.conf")
+    assert (client.user, client.group, client.mode) == ("root", "root", 0o600)
+
