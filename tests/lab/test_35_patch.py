@@ -53,7 +53,9 @@ def test_a_package_cannot_start_a_service_its_host_does_not_run(lab):
     with runner.FabricSession(app, lab) as session:
         session.run(app, "deb-systemd-invoke start nginx.service", check=False)
         session.run(app, "systemctl start nginx.service", check=False)
-        state = session.run(app, "systemctl is-enabled nginx.service; systemctl is-active nginx")
+        state = session.run(
+            app, "systemctl is-enabled nginx.service; systemctl is-active nginx", check=False
+        )
     assert state.stdout.split() == ["masked", "inactive"]
 
 
@@ -62,15 +64,17 @@ def _boots(lab, hosts) -> dict[str, str]:
         return {h.name: sessions.run(h, BOOT_MARKER).stdout for h in hosts}
 
 
-def test_patch_reboots_the_app_hosts_one_at_a_time_under_load(lab):
-    apps = lab.hosts_in("app")
+def test_patch_reboots_an_app_host_under_load(lab):
+    """One app host (both, one at a time, is the bench's patch_reboot_rolling: the order is
+    unit-tested): out of the lb, updated, rebooted, back on a new boot, its declared state
+    audited, back in the lb; no request fails."""
+    app = lab.hosts_in("app")[-1]
     lb = lab.hosts_in("lb")[0]
-    before = _boots(lab, apps)
+    before = _boots(lab, [app])
     with Load(lb.address, lb.vars["preau_domain"], CA) as load:
-        out = deploy("patch", "--reboot", "--limit", "app", timeout=1500).stdout
+        out = deploy("patch", "--reboot", "--limit", app.name, timeout=1500).stdout
     assert load.total > 20
     assert load.failed == 0, dict(load.counts)
-    after = _boots(lab, apps)
-    assert all(after[name] != before[name] for name in before), (before, after)
+    assert _boots(lab, [app]) != before
     text = " ".join(out.split())
-    assert text.count("rebooted") == len(apps), text[-2000:]
+    assert "out of the load balancer meanwhile; rebooted" in text, text[-2000:]
