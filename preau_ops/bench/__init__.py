@@ -48,6 +48,7 @@ ORDER = (
     "establishment_add",
     "establishment_merge",
     "backup_drill",
+    "restore_pitr",
     "audit",
     "lb_static",
     "lb_app_page",

@@ -1,5 +1,5 @@
-"""The recovery rows: the restore drill's RTO on the benchmark data set (backup_drill) and the
-worst-case RPO: the time from a commit right after a WAL segment switch until that segment is
+"""The recovery rows: the restore drill's RTO on the benchmark data set (backup_drill), a
+point-in-time restore of the live database (restore_pitr) and the worst-case RPO: the time from a commit right after a WAL segment switch until that segment is
 in the pgBackRest repository (rpo)."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ..inventory import Inventory
 
 RPO_LIMIT_SECONDS = 300  # rpo: give up waiting for the archived segment
+RESTORE_POINT_LEAD = 2  # restore_pitr: seconds between the point chosen and the restore
 
 COMMIT_AFTER_SWITCH = (
     "sudo -u postgres psql -XAtq -v ON_ERROR_STOP=1"
@@ -36,6 +37,16 @@ def _drill_after_backup(tmp: Path) -> list[str]:
         [*DEPLOY, "backup", "now", "--kind", "full"], cwd=ROOT, check=True, capture_output=True
     )
     return [*DEPLOY, "backup", "drill"]
+
+
+def _restore_to_now(tmp: Path) -> list[str]:
+    """A point in time just past (not timed): the restore then replays the WAL from the last
+    backup (backup_drill's full one, or the nightly) up to it, on the live database."""
+    from datetime import UTC, datetime
+
+    point = datetime.now(UTC).replace(microsecond=0).isoformat()
+    time.sleep(RESTORE_POINT_LEAD)
+    return [*DEPLOY, "backup", "restore", "--to", point, "--yes"]
 
 
 def _commit_segment(output: str) -> tuple[int, str]:
@@ -108,6 +119,15 @@ def measures(inv: Inventory) -> list[Measure]:
             "backup taken just before (s)",
             "reported",
             _drill_after_backup,
+        ),
+        Measure(
+            "restore_pitr",
+            "`backup restore --to TIME` of the live database to a point seconds ago (the "
+            "benchmark data set): maintenance on, restore and WAL replay, checks, a new full "
+            "backup of the new timeline, maintenance off (s)",
+            "reported",
+            _restore_to_now,
+            needs=("bench_data", "backup_drill"),
         ),
         Measure(
             "rpo",

@@ -20,6 +20,9 @@ from ..runner import FabricSession, json_answer
 from . import JSON, manage, operation
 
 STANZA = "preau"
+SWITCH_WAL = "SELECT pg_walfile_name(pg_switch_wal())"
+LAST_ARCHIVED = "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"
+ARCHIVE_WAIT = 120  # seconds: archive_command ships a segment in a second or two
 BACKUP_TIMEOUT = 3600  # a full backup, a drill or a restore of a large database
 
 
@@ -174,6 +177,30 @@ def _wait_recovered(session: FabricSession, db: Host, unit: str, progress: Progr
         time.sleep(1)
 
 
+def _archive_now(session: FabricSession, db: Host, progress: Progress | None) -> None:
+    """The WAL written until now in the repository (a segment switch, then wait for it to be
+    archived), so that a target minutes ago is reachable: the current segment would otherwise
+    wait up to archive_timeout, and recovery would end short of the target."""
+    if progress:
+        progress.update(f"archiving {db.name}'s WAL up to now")
+    switched = session.run(db, f"sudo -u postgres psql -XAtq -c {shlex.quote(SWITCH_WAL)}")
+    segment = switched.stdout.strip()
+    deadline = time.monotonic() + ARCHIVE_WAIT
+    while True:
+        last = session.run(db, f"sudo -u postgres psql -XAtq -c {shlex.quote(LAST_ARCHIVED)}")
+        if last.stdout.strip() >= segment:
+            return
+        if time.monotonic() > deadline:
+            raise OpsError(
+                f"{db.name}: WAL segment {segment} is not archived after {ARCHIVE_WAIT} s "
+                f"(last archived: {last.stdout.strip() or 'none'})",
+                "nothing was changed. Archiving is stalled (`deploy.py status`, alert "
+                "PostgreSQLWalArchivingStalled): fix it first, or restore to a time before the "
+                "last archived segment",
+            )
+        time.sleep(1)
+
+
 def restore(inv: Inventory, target: str, progress: Progress | None = None) -> JSON:
     """Point-in-time restore of the database in place, to `target` (ISO time with zone), the
     app in maintenance meanwhile (and still after a failure, said so); a new full backup on
@@ -201,6 +228,7 @@ def restore(inv: Inventory, target: str, progress: Progress | None = None) -> JS
             problem = restore_problem(json.loads(info.stdout or "[]"), cluster.split("-")[0], when)
             if problem:
                 raise OpsError(f"{db.name}: {problem}", "nothing was changed")
+            _archive_now(session, db, progress)
         manage(app, app_host, "maintenance on --message 'Restauration en cours'")
         try:
             with FabricSession(db, inv) as session:
