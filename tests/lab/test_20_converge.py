@@ -224,3 +224,37 @@ def test_a_backup_exists_after_converge(converged):
     listing = backups.listing(lab)
     assert listing["database"], "no database backup after the converge"
     assert listing["database"][-1]["age_hours"] < 26
+
+
+def test_a_line_logged_on_an_app_host_reaches_the_ops_hosts_remote_journal(converged):
+    """Logs outlive their host (issue #23 item 6): journald uploaded over TLS (internal PKI)."""
+    lab, _ = converged
+    app = lab.hosts_in("app")[0]
+    ops = lab.hosts[str(app.vars["base_journal_remote_host"])]
+    line = f"preau lab journal {time.time_ns()}"
+    audit.testinfra_host(app, inv=lab).run_test("logger -t preau-journal-test %s", line)
+    receiver = audit.testinfra_host(ops, sudo=True, inv=lab)
+    read = (
+        "journalctl --directory=/var/log/journal/remote -t preau-journal-test"
+        f" _HOSTNAME={app.name} -o cat"
+    )
+    deadline = time.monotonic() + 60
+    while line not in receiver.check_output(read) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert line in receiver.check_output(read)
+
+
+def test_an_app_host_reaches_what_the_platform_declares_only(converged):
+    """Outbound traffic limited (issue #23 item 6): app1 reaches the database (the db host
+    opens 5432 to the app group) but not the lb's 443, which the lb opens to everyone: only
+    app1's output chain (default-deny) stops it."""
+    lab, _ = converged
+    app = _remote(lab, "app")
+    probe = "timeout 3 bash -c '</dev/tcp/{}/{}' && echo open || echo closed"
+    db, lb = lab.hosts_in("db")[0], lab.hosts_in("lb")[0]
+    assert app.check_output(probe.format(db.private_address, 5432)) == "open"
+    assert app.check_output(probe.format(lb.private_address, 443)) == "closed"
+    assert "policy drop" in app.check_output("nft list chain inet preau_filter output")
+    assert "policy accept" in _remote(lab, "lb").check_output(
+        "nft list chain inet preau_filter output"
+    )

@@ -11,7 +11,7 @@ import yaml
 from preau_ops import inventory
 from preau_ops.paths import ROLES, ROOT
 
-from .test_network import render_base_template
+from .test_network import PRIVATE, render_base_template, table, two_networks  # noqa: F401
 
 BASE = ROLES / "base"
 HOST = {"app1": (["app"], {"ansible_host": "192.0.2.21"})}
@@ -113,7 +113,7 @@ def test_the_admins_sudo_acts_as_root_and_the_declared_service_accounts_only():
         "%preau-admin ALL=(root, postgres, preau, preau-migrate, pgbackrest) NOPASSWD: ALL"
     ]
     assert not [line for line in lines if "(ALL" in line]  # no other user, no group
-    assert "Defaults:deploy !requiretty" in lines
+    assert "Defaults:%preau-admin !requiretty" in lines
 
 
 def test_every_sudo_u_of_the_tools_and_lab_tests_is_a_declared_account():
@@ -129,3 +129,137 @@ def test_every_sudo_u_of_the_tools_and_lab_tests_is_a_declared_account():
     }
     assert {"postgres", "preau", "preau-migrate"} <= used
     assert used <= allowed, used - allowed
+
+
+# --------------------------------------------------------------------------- journals
+
+PLATFORM = {
+    "ops": (
+        ["monitoring", "backup"],
+        {"ansible_host": "192.0.2.41", "preau_private_address": "10.0.2.41"},
+    ),
+    "app1": (["app"], {"ansible_host": "192.0.2.21", "preau_private_address": "10.0.2.21"}),
+    "db": (["db"], {"ansible_host": "192.0.2.31", "preau_private_address": "10.0.2.31"}),
+}
+
+
+def test_every_host_uploads_to_the_ops_hosts_private_address_which_listens_there_alone():
+    upload = render_base_template("journal-upload.conf.j2", "app1", PLATFORM)
+    assert "URL=https://10.0.2.41:19532" in upload.splitlines()
+    for name in ("ServerKeyFile", "ServerCertificateFile", "TrustedCertificateFile"):
+        assert re.search(rf"^{name}=/etc/preau/pki/\S+$", upload, re.M), name
+    # TLS on the private address, client certificates of the CA only (stunnel), then
+    # journal-remote on loopback
+    stunnel = render_base_template("stunnel-journal.conf.j2", "ops", PLATFORM).splitlines()
+    for line in (
+        "accept = 10.0.2.41:19532",
+        "connect = 127.0.0.1:19531",
+        "CAfile = /etc/preau/pki/ca.pem",
+        "requireCert = yes",
+        "verifyChain = yes",
+    ):
+        assert line in stunnel, line
+    socket = render_base_template("journal-remote.socket.conf.j2", "ops", PLATFORM)
+    assert [line for line in socket.splitlines() if line.startswith("ListenStream")] == [
+        "ListenStream=",
+        "ListenStream=127.0.0.1:19531",
+    ]
+
+
+def test_the_journal_port_is_opened_on_the_ops_host_to_the_platforms_private_addresses():
+    from .test_network import _nft_openings
+
+    _, ops = _nft_openings(render_base_template("nftables.conf.j2", "ops", PLATFORM))
+    assert ops[("tcp", 19532)] == {"10.0.2.41", "10.0.2.21", "10.0.2.31"}
+    _, app = _nft_openings(render_base_template("nftables.conf.j2", "app1", PLATFORM))
+    assert ("tcp", 19532) not in app
+
+
+def test_log01_names_the_hosts_whose_journal_did_not_arrive_and_may_read_it():
+    from preau_ops.audit.controls.logs import RECEIVED, received_from
+
+    inv = inventory.Inventory(
+        path=BASE,
+        hosts={n: inventory.Host(n, g, v) for n, (g, v) in PLATFORM.items()},
+        groups={},
+    )
+    seen, silent = received_from("app1\napp1\nops\n\n", inv, "ops")
+    assert seen == {"app1": 2} and silent == ["db"]
+    own = yaml.safe_load((BASE / "vars/main.yml").read_text())["base__auditor_own_commands"]
+    assert RECEIVED in own
+
+
+# --------------------------------------------------------------------------- egress
+
+
+def output_chain(name: str, hosts: dict) -> str:
+    ruleset = render_base_template("nftables.conf.j2", name, hosts)
+    return ruleset[ruleset.index("chain output") :]
+
+
+def test_app_and_db_hosts_reach_only_what_the_other_hosts_open_to_them():
+    app = output_chain("app1", PLATFORM)
+    assert "policy drop;" in app
+    for rule in (
+        "ip daddr { 10.0.2.31 } tcp dport { 5432 } accept",  # the database
+        "ip daddr { 10.0.2.41 } tcp dport { 22 } accept",  # borgmatic to the backup host
+        "ip daddr { 10.0.2.41 } tcp dport { 3142 } accept",  # the apt proxy
+        "ip daddr { 10.0.2.41 } udp dport { 123 } accept",  # time
+        "ip daddr { 10.0.2.41 } tcp dport { 19532 } accept",  # the journal
+    ):
+        assert rule in app, rule
+    assert "dport { 53 }" not in app  # no resolver declared, no DNS
+    assert "9100" not in app  # scraped by the ops host: a reply, not a connection
+    db = output_chain("db", PLATFORM)
+    assert "ip daddr { 10.0.2.41 } tcp dport { 22 } accept" in db  # WAL archiving
+    assert "5432" not in db
+    ops = output_chain("ops", PLATFORM)
+    assert "policy accept;" in ops and "daddr" not in ops  # the ops host: not restricted
+
+
+def test_resolvers_relay_and_clamav_mirrors_are_opened_only_when_declared():
+    declared = {
+        "base_dns_resolvers": ["10.0.0.53"],
+        "preau_smtp_relay_host": "10.0.9.25",
+        "app_antivirus_local_signatures": [],
+    }
+    hosts = {name: (groups, {**hvars, **declared}) for name, (groups, hvars) in PLATFORM.items()}
+    app = output_chain("app1", hosts)
+    assert "ip daddr { 10.0.0.53 } udp dport { 53 } accept" in app
+    assert "ip daddr { 10.0.0.53 } tcp dport { 53 } accept" in app
+    assert "ip daddr { 10.0.9.25 } tcp dport { 587 } accept" in app
+    assert "\n    tcp dport { 80, 443 } accept" in app  # freshclam's CDN
+    db = output_chain("db", hosts)
+    assert "587" not in db and "80, 443" not in db
+    local = {**declared, "app_antivirus_local_signatures": ["/srv/sigs/local.ndb"]}
+    hosts = {name: (groups, {**hvars, **local}) for name, (groups, hvars) in PLATFORM.items()}
+    assert "80, 443" not in output_chain("app1", hosts)
+
+
+def test_the_audit_declares_the_egress_the_role_renders_egress01(two_networks):  # noqa: F811
+    from preau_ops.audit.controls.egress import egress_problems, output_chain
+
+    hosts = table(two_networks)
+    restricted = 0
+    for host in two_networks.hosts.values():
+        policy, accepted = output_chain(render_base_template("nftables.conf.j2", host.name, hosts))
+        if not {"app", "db"} & set(host.groups):
+            assert policy == "accept", host.name
+            continue
+        restricted += 1
+        assert egress_problems(two_networks, host, policy, accepted) == [], host.name
+    assert restricted == 3
+    # a destination too many, one missing, the policy: each named
+    app = two_networks.hosts["app1.ent.example.fr"]
+    policy, accepted = output_chain(render_base_template("nftables.conf.j2", app.name, hosts))
+    db = PRIVATE["db1.ent.example.fr"]
+    assert egress_problems(two_networks, app, policy, accepted - {("tcp", 5432, db)}) == [
+        f"declared 5432/tcp to {db} not accepted"
+    ]
+    lb = PRIVATE["lb1.ent.example.fr"]
+    assert egress_problems(two_networks, app, policy, accepted | {("tcp", 443, lb)}) == [
+        f"undeclared 443/tcp to {lb} accepted"
+    ]
+    assert egress_problems(two_networks, app, "accept", accepted) == [
+        "output policy is accept, not drop"
+    ]

@@ -70,6 +70,40 @@ def preau_hostport(address: str, port: int | str) -> str:
     return f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
 
 
+def preau_egress(
+    rules: Iterable[Mapping[str, Any]],
+    host: str,
+    groups: Mapping[str, list[str]],
+    hostvars: Mapping[str, Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """What `host` must reach of the platform: the openings of the other hosts' firewalls
+    (base_firewall_rules items) whose `from_groups` take `host` in, as
+    {name, proto, ports, to: [their private addresses]}. An opening to everyone or to listed
+    sources only is no platform host's need: left out."""
+    mine = {group for group, members in groups.items() if host in members}
+    needed = []
+    for rule in rules:
+        clients = set(rule.get("from_groups") or [])
+        if not clients & (mine | {"all"}):
+            continue
+        targets = groups.get("all", []) if "all" in rule["groups"] else []
+        for group in rule["groups"]:
+            targets = targets + list(groups.get(group, []))
+        addresses = preau_addresses((t for t in targets if t != host), hostvars)
+        if addresses:
+            proto, ports = rule.get("proto", "tcp"), list(rule["ports"])
+            needed.append({"name": rule["name"], "proto": proto, "ports": ports, "to": addresses})
+    return needed
+
+
+def preau_for_groups(
+    rules: Iterable[Mapping[str, Any]], group_names: Iterable[str]
+) -> list[Mapping[str, Any]]:
+    """The rules whose `groups` name one of `group_names`, or `all`."""
+    mine = set(group_names) | {"all"}
+    return [rule for rule in rules if mine & set(rule["groups"])]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -77,4 +111,6 @@ class FilterModule:
             "preau_addresses": preau_addresses,
             "preau_listen_addresses": preau_listen_addresses,
             "preau_hostport": preau_hostport,
+            "preau_egress": preau_egress,
+            "preau_for_groups": preau_for_groups,
         }

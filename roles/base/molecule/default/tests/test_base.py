@@ -17,15 +17,20 @@ def can_connect(host, address, port):
     return host.run("python3 -c %s %s %s", code, address, str(port)).rc == 0
 
 
-@pytest.fixture(scope="module")
-def listeners(app):
-    """Throwaway TCP listeners on the app host: 8000 (opened to lb) and 9999 (closed)."""
-    for port in (8000, 9999):
-        app.run_test("systemd-run --unit=probe-%s python3 -m http.server %s", str(port), str(port))
+def serving(host, ports):
+    """Throwaway TCP listeners on `host` while the fixture lasts."""
+    for port in ports:
+        host.run_test("systemd-run --unit=probe-%s python3 -m http.server %s", str(port), str(port))
     time.sleep(1)
     yield
-    for port in (8000, 9999):
-        app.run("systemctl stop probe-%s", str(port))
+    for port in ports:
+        host.run("systemctl stop probe-%s", str(port))
+
+
+@pytest.fixture(scope="module")
+def listeners(app):
+    """On the app host: 8000 (opened to lb) and 9999 (closed)."""
+    yield from serving(app, (8000, 9999))
 
 
 def test_firewall_opens_app_port_to_lb_only(app, lb, listeners):
@@ -43,6 +48,21 @@ def test_firewall_default_deny_and_group_rules(app, lb):
     assert "dport 5432" not in app_rules + lb_rules  # no db host in this inventory
     assert "ip saddr 172.30.91.0/24 tcp dport 22 accept" in app_rules
     assert not can_connect(app, LB_IP, 8000)
+
+
+@pytest.fixture(scope="module")
+def lb_listeners(lb):
+    """On the lb host: 8080 (open to the app group) and 9999 (to everyone)."""
+    yield from serving(lb, (8080, 9999))
+
+
+def test_egress_the_app_host_reaches_what_other_hosts_open_to_it_only(app, lb, lb_listeners):
+    assert can_connect(app, LB_IP, 8080)  # declared: lb opens it to the app group
+    assert not can_connect(app, LB_IP, 9999)  # lb accepts everyone there, app's output drops
+    assert can_connect(lb, LB_IP, 9999)  # (the listener answers)
+    app_output = app.check_output("nft list chain inet preau_filter output")
+    assert "policy drop" in app_output and f"ip daddr {LB_IP} tcp dport 8080 accept" in app_output
+    assert "policy accept" in lb.check_output("nft list chain inet preau_filter output")
 
 
 def test_sshd_hardened(app):
@@ -79,7 +99,7 @@ def test_admin_sudo_acts_as_root_and_the_service_accounts_only(app):
     assert alice("-u preau-migrate true") == 0  # a declared service account
     assert alice("-u nobody true") != 0  # any other user refused
     assert alice("-g adm true") != 0  # and any group
-    assert "Defaults:deploy !requiretty" in app.check_output("cat /etc/sudoers.d/preau")
+    assert "Defaults:%preau-admin !requiretty" in app.check_output("cat /etc/sudoers.d/preau")
 
 
 def test_auditor_is_read_only(app):
