@@ -9,11 +9,13 @@ patch_reboot_rolling reboots the app hosts one at a time (`patch --reboot --limi
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import time
 from typing import TYPE_CHECKING
 
 from ..paths import ROOT
+from ..runner import FabricSession
 from . import load, variants
 from .core import DEPLOY, Bench, Measure
 
@@ -39,12 +41,23 @@ def _release_with_migration(bench: Bench) -> str:
     bench.status("dropping the drill's column again, then this tree's app")
     drop = f"{field}-drop"
     contract = variants.with_column(variants.app_copy(bench.tmp / drop, drop), field, True)
-    for command in (
+    subprocess.run(
         [*DEPLOY, "release", "--source", str(contract), "--allow-contract"],
-        [*DEPLOY, "release"],
-    ):
-        subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    _forget(bench, field)
+    subprocess.run([*DEPLOY, "release"], cwd=ROOT, check=True, capture_output=True)
     return value
+
+
+def _forget(bench: Bench, field: str) -> None:
+    """The drill's migrations out of django_migrations (variants.forget_sql)."""
+    db = bench.inv.hosts_in("db")[0]
+    sql = shlex.quote(variants.forget_sql(field))
+    with FabricSession(db, bench.inv) as session:
+        session.run(db, f"sudo -u postgres psql -XAtq -d preau -c {sql}")
 
 
 def _patch_reboot_rolling(bench: Bench) -> str:

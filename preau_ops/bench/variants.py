@@ -70,6 +70,14 @@ def contract_migration(field: str) -> str:
     return f"core.9002_drop_{field}"
 
 
+def forget_sql(field: str) -> str:
+    """SQL that removes the drill's migrations from django_migrations once its column is
+    dropped again: no release has them, and the rollback check takes an applied migration that
+    neither side knows for a contract one (its effect cannot be read)."""
+    names = f"'9000_{field}', '9001_{field}_backfill', '9002_drop_{field}'"
+    return f"DELETE FROM django_migrations WHERE app = 'core' AND name IN ({names})"
+
+
 def with_column(source: Path, field: str, contract: bool = False) -> Path:
     """`source` with the expand migration adding core_establishment.`field` and its backfill
     (the model reads it); `contract`: then the migration dropping it (the model without it)."""
