@@ -170,9 +170,11 @@ def check(
     domain: str,
     timeout: float = 40,
     tls: bool | None = None,
+    unit: str | None = None,
 ) -> str | None:
     """None when /readyz and the login page answer 200 on the host; else what failed. Asked
-    over TLS when the host's unit serves it (tls None), or as told (the canary: plain)."""
+    over TLS when the host's unit serves it (tls None), or as told (the canary: plain). With
+    `unit`, a unit that stops meanwhile ends the wait at once, with its last log lines."""
     if tls is None:
         tls = serves_tls(sessions, host)
     deadline = time.monotonic() + timeout
@@ -186,8 +188,20 @@ def check(
             problem = f"login page answered {code}"
         else:
             problem = f"/readyz answered {code}"
+        stopped = None if unit is None else _stopped(sessions, host, unit)
+        if stopped:
+            return stopped
         time.sleep(0.5)
     return problem
+
+
+def _stopped(sessions: Sessions, host: Host, unit: str) -> str | None:
+    """Why `unit` is no longer running (its state and last log lines), or None."""
+    state = sessions.run(host, f"systemctl is-active {unit}", check=False).stdout.strip()
+    if state in ("active", "activating", "reloading"):
+        return None
+    log = sessions.run(host, f"journalctl -u {unit} -n 4 -o cat --no-pager", check=False)
+    return f"it exited before answering ({state}): {log.stdout.strip()[-600:]}"
 
 
 def canary(sessions: Sessions, host: Host, version: str, domain: str) -> str | None:
@@ -206,7 +220,7 @@ def canary(sessions: Sessions, host: Host, version: str, domain: str) -> str | N
         f"{release_dir}/venv/bin/gunicorn --bind 127.0.0.1:{CANARY_PORT} --workers 1 preau.wsgi",
     )
     try:
-        return check(sessions, host, CANARY_PORT, domain, timeout=30, tls=False)
+        return check(sessions, host, CANARY_PORT, domain, timeout=30, tls=False, unit=unit)
     finally:
         sessions.run(
             host,

@@ -1,7 +1,8 @@
 """Maintenance on real hosts: zero-downtime release (pyinfra) with an expand migration and its
-backfill, a broken release switched back automatically, rollback, a contract release refused
-(then allowed, after which rollback is refused) — under continuous load through the load
-balancer, as a logged-in teacher whose page reads the migrated table."""
+backfill, a broken release switched back automatically, rollback, a contract release refused —
+under continuous load through the load balancer, as a logged-in teacher whose page reads the
+migrated table. (A contract release allowed, then rollback refused: the bench's
+release_with_migration ships one; the refusal itself is unit-tested on both sides.)"""
 
 import time
 
@@ -41,8 +42,9 @@ def released(lab, first_source):
     deploy("release", "--source", str(first_source), timeout=1200)
     FIRST.update(served_versions(lab))
     yield lab
-    # the drill's column is dropped by the last test; its migrations, which no release has,
-    # would make every later rollback check refuse (unknown effect): forgotten
+    # the drill's migrations, which no release has once the next one ships, would make every
+    # later rollback check refuse (unknown effect): forgotten (its nullable column stays,
+    # unread)
     psql(lab, variants.forget_sql(FIELD), "preau")
 
 
@@ -154,20 +156,3 @@ def test_a_contract_release_is_refused_and_changes_nothing(released, tmp_path):
     with runner.session(released, released.hosts_in("app")) as sessions:
         for host in released.hosts_in("app"):
             assert version not in release.host_releases(sessions, host).installed, host.name
-
-
-def test_an_allowed_contract_release_under_load_then_rollback_is_refused(
-    released, teacher, tmp_path
-):
-    source = variants.with_column(variant(tmp_path, f"contract-{RUN}"), FIELD, contract=True)
-    with _loaded(released, teacher) as load:
-        deploy("release", "--source", str(source), "--allow-contract", timeout=1200)
-    _only_200s(load)
-    assert motto_column(released) == "absent"
-    before = served_versions(released)
-    result = deploy("rollback", check=False)
-    assert result.returncode == 1
-    out = " ".join(result.stdout.split())
-    assert "refused" in out and variants.contract_migration(FIELD) in out, out[-2000:]
-    assert "backup restore --to" in out
-    assert served_versions(released) == before
