@@ -200,8 +200,12 @@ def _stopped(sessions: Sessions, host: Host, unit: str) -> str | None:
     state = sessions.run(host, f"systemctl is-active {unit}", check=False).stdout.strip()
     if state in ("active", "activating", "reloading"):
         return None
-    log = sessions.run(host, f"journalctl -u {unit} -n 4 -o cat --no-pager", check=False)
-    return f"it exited before answering ({state}): {log.stdout.strip()[-600:]}"
+    log = sessions.run(
+        host,
+        f"journalctl -u {unit} -o cat --no-pager | grep -E 'Error|Exception|Reason' | tail -3",
+        check=False,
+    )
+    return f"it exited before answering ({state}): {log.stdout.strip()[-600:] or 'no error logged'}"
 
 
 def canary(sessions: Sessions, host: Host, version: str, domain: str) -> str | None:

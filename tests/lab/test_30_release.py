@@ -123,6 +123,9 @@ def test_broken_release_is_switched_back_under_load(released, tmp_path):
         result = deploy("release", "--source", str(source), check=False, timeout=1200)
     assert result.returncode == 1
     assert "failed its health check" in result.stdout
+    # said as soon as the canary's process exited, with its error (not after polling it)
+    said = " ".join(result.stdout.split())
+    assert "exited before answering" in said and "deliberately broken release" in said, said
     assert served_versions(released) == before
     assert load.failed == 0, dict(load.counts)
     # a failed release is removed: `rollback` can never pick it as the previous release
