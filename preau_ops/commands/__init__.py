@@ -90,9 +90,10 @@ def main(argv: list[str]) -> int:
     try:
         return handler(args) or 0
     except OpsError as exc:
-        ui.console.print(f"[bold red]error:[/] {exc.message}")
-        if exc.hint:
-            ui.console.print(f"[dim]hint:[/] {exc.hint}")
+        with ui.progress_to_stderr(getattr(args, "json", False)):  # --json: stdout holds
+            ui.console.print(f"[bold red]error:[/] {exc.message}")  # the document or nothing
+            if exc.hint:
+                ui.console.print(f"[dim]hint:[/] {exc.hint}")
         return 1
     except KeyboardInterrupt:
         ui.console.print("[red]interrupted[/]")

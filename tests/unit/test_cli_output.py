@@ -797,5 +797,15 @@ def test_a_refused_vault_rekey_prints_no_password(prod, tmp_path, pipe):
     args = ("vault", "rekey", "-i", str(prod), "--new-password-file", str(same), "--json")
     assert run_cli(*args) == 1
     captured = pipe.readouterr()
-    assert "the new password is the current one" in captured.out
+    assert captured.out == ""  # --json: the document or nothing on stdout
+    assert "error: the new password is the current one" in captured.err
     assert VAULT_PASSWORD not in captured.out + captured.err
+
+
+@pytest.mark.parametrize("json_flag", [(), ("--json",)])
+def test_a_refusal_goes_to_stderr_with_json_only(pipe, json_flag):
+    assert run_cli("status", "-i", "/nonexistent/inventory", *json_flag) == 1
+    captured = pipe.readouterr()
+    said = captured.err if json_flag else captured.out
+    assert "error:" in said and "/nonexistent/inventory" in said
+    assert (captured.out if json_flag else captured.err) == ""
