@@ -32,6 +32,9 @@ def test_the_receiver_listens_on_the_private_address_only(ops):
     # journal-remote itself: plain HTTP on loopback, behind stunnel
     assert "127.0.0.1:19531" in ops.check_output("ss -tlnH sport = :19531")
     assert ops.service("stunnel@preau-journal").is_running
+    # its socket is stunnel4's from the start (no root process listening on the network)
+    assert ops.check_output("systemctl show -p User --value stunnel@preau-journal") == "stunnel4"
+    assert "uid:" in ops.check_output("ss -tlnHe sport = :19532")
     assert ops.service("preau-journal-vacuum.timer").is_enabled
 
 
