@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import core, dataset, drills, load, logins, memory, operations, recovery, table
+from . import core, dataset, drills, load, logins, memory, monitoring, operations, recovery, table
 from .core import NOT_MEASURED, Bench, Measure, select
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ORDER", "Measure", "add_arguments", "measures", "run", "select"]
 
-FAMILIES = (operations, dataset, recovery, load, logins, drills)
+FAMILIES = (operations, dataset, recovery, load, logins, drills, monitoring)
 ORDER = (
     "up_from_nothing",
     "up_from_nothing_uncached",
@@ -58,6 +58,7 @@ ORDER = (
     "login_college",
     "spray",
     "rpo",
+    "deadman_delay",
     "status",
 )
 

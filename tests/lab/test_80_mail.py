@@ -23,6 +23,7 @@ from email.message import EmailMessage
 import pytest
 
 from preau_ops import monitoring_api, procedures, runner
+from preau_ops.bench import monitoring as deadman
 from preau_ops.lab import relay
 from preau_ops.release.host import CURRENT
 
@@ -138,3 +139,26 @@ def test_app_and_alertmanager_mail_through_the_declared_relay(demo):
     for message in (app_mail, alert_mail):
         assert re.search(r" with (utf8)?esmtpsa ", str(message["Received"])), message["Received"]
     print(f"app e-mail and alert delivered by the relay in {took:.1f} s")
+
+
+# --------------------------------------------------------------------- the dead-man's switch
+
+# After Prometheus stops, Alertmanager keeps the Watchdog until it expires (4 resend delays:
+# 15 s in the lab's inventory) and sends it to the switch on the lb every 15-25 s; the switch
+# mails after monitoring_deadman_delay (60 s in the lab) without one, looking every 5 s.
+DEADMAN_TIMEOUT = 60 + 25 + 60 + 5 + 90
+
+
+def test_the_dead_man_s_switch_mails_when_prometheus_stops_and_when_it_is_back(lab):
+    """Measured as the bench's deadman_delay row (one owner: preau_ops/bench/monitoring.py)."""
+    assert relay.running(), "the lab's SMTP relay is not running (`./deploy.py lab up` starts it)"
+    silent, back = deadman.mails(deadman.SILENT), deadman.mails(deadman.BACK)
+    took = deadman.deadman_delay(lab, timeout=DEADMAN_TIMEOUT)  # Prometheus started again
+    wait_until(
+        lambda: deadman.mails(deadman.BACK) > back,
+        120,
+        "the dead-man's switch did not mail that the Watchdog is back",
+        interval=2,
+    )
+    assert deadman.mails(deadman.SILENT) == silent + 1  # once, not at every look
+    print(f"deadman_delay: the switch's mail {took:.0f} s after Prometheus stopped")

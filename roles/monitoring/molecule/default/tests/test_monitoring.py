@@ -11,7 +11,8 @@ INVENTORY = testinfra.utils.ansible_runner.AnsibleRunner(
 )
 OPS = INVENTORY.get_hosts("monitoring")
 WEB = INVENTORY.get_hosts("db")
-testinfra_hosts = OPS + WEB
+# by container name: the inventory's ansible_host is each container's address
+testinfra_hosts = [f"docker://{name}" for name in OPS + WEB]
 CREDENTIALS = "preau:molecule-web-password"  # monitoring_web_user, the scenario's vault value
 
 
@@ -26,6 +27,11 @@ def fetch(host, url):
     )
     assert cmd.rc == 0, cmd.stderr
     return cmd.stdout
+
+
+def private_address(name):
+    """The host's private address (its ansible_host in the scenario)."""
+    return INVENTORY.get_variables(name)["ansible_host"]
 
 
 def api(host, service, path):
@@ -73,9 +79,10 @@ def test_no_failed_units(host):
 
 @pytest.mark.parametrize("hostname", WEB)
 def test_db_and_lb_exporters(hostname):
-    host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
+    host = testinfra.get_host(f"docker://{hostname}")
     assert "pg_up 1" in fetch(host, "https://127.0.0.1:9187/metrics")
-    assert "nginx_up 1" in fetch(host, "https://127.0.0.1:9113/metrics")
+    # the nginx exporter takes one listen address: the private one
+    assert "nginx_up 1" in fetch(host, f"https://{private_address(hostname)}:9113/metrics")
     members = host.run(
         "runuser -u postgres -- psql -XAtc \"SELECT pg_has_role('prometheus', 'pg_monitor', 'member')\""
     )
@@ -84,7 +91,7 @@ def test_db_and_lb_exporters(hostname):
 
 @pytest.mark.parametrize("hostname", OPS)
 def test_prometheus_config_and_rules_valid(hostname):
-    host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
+    host = testinfra.get_host(f"docker://{hostname}")
     check = host.run("promtool check config /etc/prometheus/prometheus.yml")
     assert check.rc == 0, check.stdout + check.stderr
     assert host.run("amtool check-config /etc/prometheus/alertmanager.yml").rc == 0
@@ -100,7 +107,7 @@ def test_prometheus_config_and_rules_valid(hostname):
 
 @pytest.mark.parametrize("hostname", OPS)
 def test_prometheus_sees_every_target_up(hostname):
-    host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
+    host = testinfra.get_host(f"docker://{hostname}")
     expected = {
         "prometheus",
         "alertmanager",
@@ -143,7 +150,7 @@ def test_exporters_refuse_plain_http(host):
 
 @pytest.mark.parametrize("hostname", OPS)
 def test_probes_succeed_and_report_certificate(hostname):
-    host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
+    host = testinfra.get_host(f"docker://{hostname}")
     deadline = time.time() + 60
     while True:
         result = api(host, "prometheus", "/api/v1/query?query=probe_success")["data"]["result"]
@@ -158,11 +165,11 @@ def test_probes_succeed_and_report_certificate(hostname):
 
 @pytest.mark.parametrize("hostname", OPS)
 def test_consoles_render(hostname):
-    host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
+    host = testinfra.get_host(f"docker://{hostname}")
     for page in ("preau-overview.html", "preau-hosts.html", "preau-postgresql.html"):
         code, body = get(
             host,
-            f"https://{host.ansible.get_variables()['ansible_host']}:9090/consoles/{page}",
+            f"https://{private_address(hostname)}:9090/consoles/{page}",
             CREDENTIALS,
         )
         assert code == 200, body[:2000]
@@ -177,7 +184,7 @@ def test_apt_updates_metric_collected(host):
 
 @pytest.mark.parametrize("hostname", OPS)
 def test_alertmanager_routes_by_severity(hostname):
-    host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
+    host = testinfra.get_host(f"docker://{hostname}")
     assert host.service("prometheus-alertmanager").is_running
     for severity in ("critical", "warning"):
         route = host.run(
@@ -195,8 +202,8 @@ def test_alertmanager_routes_by_severity(hostname):
 
 @pytest.mark.parametrize("hostname", OPS)
 def test_servers_ask_for_credentials_over_tls_on_the_private_address(hostname):
-    host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
-    address = host.ansible.get_variables()["ansible_host"]
+    host = testinfra.get_host(f"docker://{hostname}")
+    address = private_address(hostname)
     for port, path in ((9090, "/api/v1/status/buildinfo"), (9093, "/api/v2/status")):
         url = f"https://{address}:{port}{path}"
         assert get(host, url)[0] == 401, url
@@ -212,10 +219,87 @@ def test_servers_ask_for_credentials_over_tls_on_the_private_address(hostname):
 
 @pytest.mark.parametrize("hostname", OPS)
 def test_web_secrets_are_root_s_and_prometheus_s(hostname):
-    host = testinfra.get_host(f"ansible://{hostname}?ansible_inventory={INVENTORY.inventory_file}")
+    host = testinfra.get_host(f"docker://{hostname}")
     web = host.file("/etc/prometheus/web.yml")
     assert (web.user, web.group, web.mode) == ("root", "prometheus", 0o640)
     assert "$2" in web.content_string and "molecule-web-password" not in web.content_string
     client = host.file("/etc/prometheus/api-client.conf")
     assert (client.user, client.group, client.mode) == ("root", "root", 0o600)
 
+
+@pytest.mark.parametrize("hostname", WEB)
+def test_a_request_through_the_lb_shows_in_mtail_s_metrics(hostname):
+    """nginx's access log -> mtail -> its page over TLS on the private address (job lb)."""
+    host = testinfra.get_host(f"docker://{hostname}")
+    assert host.service("mtail").is_running
+    address = private_address(hostname)
+    metrics_url = f"https://{address}:3903/metrics"
+
+    def answered(upstream_status):
+        code, metrics = get(host, metrics_url)
+        assert code == 200, metrics[:500]
+        line = f'preau_lb_upstream_responses_total{{status="{upstream_status}",upstream="127.0.0.1:8000"}}'
+        return next((float(x.split()[-1]) for x in metrics.splitlines() if x.startswith(line)), 0.0)
+
+    before = answered("200")
+    host.run("curl -sk -o /dev/null https://127.0.0.1/app/readyz")
+    deadline = time.time() + 30
+    while answered("200") < before + 1:
+        assert time.time() < deadline, "the request never showed in mtail's metrics"
+        time.sleep(1)
+    code, metrics = get(host, metrics_url)
+    assert 'preau_lb_upstream_response_seconds_count{upstream="127.0.0.1:8000"}' in metrics
+    assert 'preau_lb_responses_total{status="200"}' in metrics
+    # mtail itself on loopback only
+    listening = host.run("ss -Htln 'sport = :13903'").stdout
+    assert "127.0.0.1:13903" in listening and address not in listening
+
+
+@pytest.mark.parametrize("hostname", OPS)
+def test_prometheus_scrapes_the_lb_metrics(hostname):
+    host = testinfra.get_host(f"docker://{hostname}")
+    deadline = time.time() + 60
+    while True:
+        result = api(host, "prometheus", "/api/v1/query?query=preau_lb_responses_total")["data"][
+            "result"
+        ]
+        if result:
+            break
+        assert time.time() < deadline, "no preau_lb_responses_total in Prometheus"
+        time.sleep(3)
+    rules = api(host, "prometheus", "/api/v1/rules")
+    names = {r["name"] for g in rules["data"]["groups"] for r in g["rules"]}
+    assert {"LbHigh5xxRate", "LbHigh503Rate", "LbHigh429Rate", "LbUpstreamSlow"} <= names
+
+
+@pytest.mark.parametrize("hostname", WEB)
+def test_the_dead_man_s_switch_gets_alertmanager_s_watchdog(hostname):
+    """Alertmanager (on mon-ops) sends the Watchdog to the switch on the lb (mon-web) every
+    minute: its state's last ping moves on."""
+    host = testinfra.get_host(f"docker://{hostname}")
+    assert host.service("preau-deadman").is_running
+    assert host.service("preau-deadman").is_enabled
+    state = "/var/lib/preau-deadman/state.json"
+    started = time.time()
+    deadline = started + 150
+    while True:
+        seen = host.run("cat %s", state).stdout
+        if seen and json.loads(seen)["last_ping"] > started:
+            break
+        assert time.time() < deadline, f"no Watchdog from Alertmanager: {seen}"
+        time.sleep(5)
+    # the sandbox: its own account, no capability
+    shown = host.run("systemctl show -p User -p CapabilityBoundingSet preau-deadman").stdout
+    assert "User=preau-deadman" in shown and "CapabilityBoundingSet=\n" in shown + "\n"
+
+
+@pytest.mark.parametrize("hostname", OPS)
+def test_alertmanager_sends_the_watchdog_to_the_switch_over_tls(hostname):
+    """Its watchdog receiver: the switch at the lb's private address, https."""
+    host = testinfra.get_host(f"docker://{hostname}")
+    route = host.run(
+        "amtool config routes test --config.file=/etc/prometheus/alertmanager.yml alertname=Watchdog"
+    )
+    assert route.stdout.strip() == "watchdog"
+    config = host.file("/etc/prometheus/alertmanager.yml").content_string
+    assert "https://172.30.96.11:9095/watchdog" in config
