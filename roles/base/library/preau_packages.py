@@ -30,7 +30,13 @@ missing:
   returned: always
 """
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
+
+# apt-get update: attempts, and the pause before attempt n+1 (n x UPDATE_PAUSE seconds): a
+# proxy that comes up within ~2 min is waited for
+UPDATE_ATTEMPTS, UPDATE_PAUSE = 5, 10
 
 
 def installed(module, names):
@@ -39,6 +45,22 @@ def installed(module, names):
         ["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\\n", *names]
     )
     return {line.split()[0] for line in out.splitlines() if line.endswith(" installed")}
+
+
+def update(module, lock, env):
+    """apt-get update until every list is fetched: the platform's apt proxy may still be
+    starting on a fresh platform (its upstream answers 503 for a while), and a partial update
+    would leave apt unable to locate the missing packages."""
+    argv = ["apt-get", lock, "--error-on=any", "update"]
+    for attempt in range(1, UPDATE_ATTEMPTS + 1):
+        rc, out, err = module.run_command(argv, environ_update=env)
+        if rc == 0:
+            return
+        if attempt == UPDATE_ATTEMPTS:
+            module.fail_json(
+                msg=f"apt-get update failed {attempt} times: {(err or out).strip()[-2000:]}", rc=rc
+            )
+        time.sleep(UPDATE_PAUSE * attempt)
 
 
 def main():
@@ -55,8 +77,8 @@ def main():
         module.exit_json(changed=bool(missing), missing=missing)
     env = {"DEBIAN_FRONTEND": "noninteractive", "APT_LISTCHANGES_FRONTEND": "none"}
     lock = f"-oDPkg::Lock::Timeout={module.params['lock_timeout']}"
+    update(module, lock, env)
     for argv in (
-        ["apt-get", lock, "update"],
         [
             "apt-get",
             lock,
