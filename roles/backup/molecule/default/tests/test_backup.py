@@ -45,11 +45,19 @@ def test_repository_encrypted_and_config_private():
     assert "cipher-pass" not in DB.file("/etc/pgbackrest/pgbackrest.conf").content_string
 
 
+def _archive_failures() -> str:
+    query = "runuser -u postgres -- psql -XAtc 'SELECT failed_count FROM pg_stat_archiver'"
+    return DB.run(query).stdout.strip()
+
+
 def test_wal_archiving_works():
+    """`pgbackrest check` switches a WAL segment and waits for it in the repository, with no
+    archiving failure meanwhile. (Failures before the stanza existed are the converge's order:
+    PostgreSQL archives from its first run, the repository comes after; a slow run sees some.)"""
+    before = _archive_failures()
     check = REPO.run("runuser -u pgbackrest -- pgbackrest --stanza=preau check")
     assert check.rc == 0, check.stderr
-    failed = DB.run("runuser -u postgres -- psql -XAtc 'SELECT failed_count FROM pg_stat_archiver'")
-    assert failed.stdout.strip() == "0"
+    assert _archive_failures() == before
 
 
 def test_timers_are_scheduled():
