@@ -74,6 +74,12 @@ def switch_plan(currents: Mapping[str, str | None], version: str) -> SwitchPlan:
     )
 
 
+def contract_listing(migrations: Iterable[Mapping[str, str]]) -> str:
+    """The contract migrations of a plan, each with why ('' when all is expand)."""
+    contract = [m for m in migrations if m.get("phase") == AFTER_SWITCH]
+    return "; ".join(f"{m.get('migration')} ({m.get('why')})" for m in contract)
+
+
 def contract_refusal(
     migrations: Iterable[Mapping[str, str]], version: str, serving: str | None
 ) -> OpsError | None:
@@ -81,10 +87,9 @@ def contract_refusal(
     a type change...) is refused unless the operator allows it: the contract phase runs once no
     host serves SERVING any more, but afterwards `rollback` to SERVING is refused (its code
     reads what was removed) and only a restore goes back. None when all is expand."""
-    contract = [m for m in migrations if m.get("phase") == AFTER_SWITCH]
-    if not contract:
+    listed = contract_listing(migrations)
+    if not listed:
         return None
-    listed = "; ".join(f"{m.get('migration')} ({m.get('why')})" for m in contract)
     before = serving or "the release serving now"
     return OpsError(
         f"release {version}'s migrations contract the schema: {listed}",

@@ -160,7 +160,9 @@ class _Patching:
         say(self.progress, f"{target.name}: rebooting")
         sessions.run(target, REBOOT)
         jump = runner.bastion(self.inv)
-        through = sessions.hosts if jump is not None and jump.name == target.name else [target]
+        if jump is not None and jump.name != target.name:
+            jump = None  # the bastion stays up: only the target's connection is renewed
+        through = sessions.hosts if jump is not None else [target]
         started = time.monotonic()
         while True:
             time.sleep(runner.RECONNECT_PAUSE)
@@ -170,7 +172,7 @@ class _Patching:
                     f"{target.name} did not come back within {REBOOT_TIMEOUT} s of its reboot",
                     "stopped here; check its console; hosts after it were not touched",
                 )
-            if through is sessions.hosts and jump is not None:
+            if jump is not None:
                 runner.close_jump(jump)  # the bastion: every connection went through it
             sessions.reconnect(through, left)
             if sessions.run(target, BOOT_MARKER, check=False).stdout not in ("", before):

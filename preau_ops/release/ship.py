@@ -96,7 +96,7 @@ def _refuse_contract(run: _Run, allow: bool, progress: Progress | None) -> str:
         for app in run.hosts:
             host.remove(run.sessions, app, run.version, check=False)
         raise refusal
-    return "contract allowed: " + refusal.message.split(": ", 1)[1]
+    return "contract allowed: " + decisions.contract_listing(migrations)
 
 
 def _ship(run: _Run, plan: decisions.SwitchPlan, progress: Progress | None) -> None:
