@@ -43,6 +43,10 @@ BESIDE_LAB = ("unit", "app", "roles")
 SHOWN_TAIL = 25  # last lines of the beside log shown when the lab ends: its summary
 MOLECULE_PARALLEL = int(os.environ.get("PREAU_MOLECULE_PARALLEL", "2"))
 FIRST_ERRORS = 20  # lines of a failing lint tool's output shown
+NAMED_FAILURES = 3  # failing tests a suite's summary row names (the rest: its JUnit report)
+# The failing tests of each pytest suite, read from its JUnit report: the summary names them,
+# so a failure beside the lab (whose log only its last lines reach the terminal) is known.
+FAILURES: dict[str, list[str]] = {}
 
 Counts = tuple[int, int, int]  # passed, failed, skipped
 
@@ -163,9 +167,20 @@ def _pytest(
         int(suite.get(a, 0)) for a in ("tests", "failures", "errors", "skipped")
     )
     failed = failures + errors
+    FAILURES[name] = _failed_cases(suite)
     if code not in (0, 5) and failed == 0:
         failed = 1  # pytest itself failed (collection, usage): count it
     return total - failed - skipped, failed, skipped
+
+
+def _failed_cases(suite: ET.Element) -> list[str]:
+    """file::test of each failed or erroring test case of a JUnit test suite."""
+    names = []
+    for case in suite.iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            path = case.get("classname", "").replace(".", "/")
+            names.append(f"{path}.py::{case.get('name', '?')}")
+    return names
 
 
 def _unit(k: str | None, summary: ui.Summary) -> Counts:
@@ -310,12 +325,15 @@ def _stop_after_lint(rest: list[str], summary: ui.Summary) -> None:
 
 def _report(suite: str, counts: Counts, started: float, summary: ui.Summary) -> None:
     passed, failed, skipped = counts
-    summary.add(
-        suite,
-        "failed" if failed else "ok",
-        f"{passed} passed, {failed} failed, {skipped} skipped "
-        f"in {time.monotonic() - started:.0f} s",
+    detail = (
+        f"{passed} passed, {failed} failed, {skipped} skipped in {time.monotonic() - started:.0f} s"
     )
+    named = FAILURES.get(suite, [])
+    if named:
+        more = len(named) - NAMED_FAILURES
+        detail += "; failed: " + ", ".join(named[:NAMED_FAILURES])
+        detail += f" and {more} more" if more > 0 else ""
+    summary.add(suite, "failed" if failed else "ok", detail)
 
 
 def _prepare_beside() -> None:

@@ -133,7 +133,7 @@ def new_page(browser, live_server, width):
         is_mobile=width < 800,
     )
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(30_000)  # the CI runs this beside the lab, on 2 busy cores
     return page
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from preau_ops import commands, testing
+from preau_ops import commands, console, testing
 from preau_ops.errors import OpsError
 from preau_ops.paths import ROOT
 
@@ -160,3 +160,30 @@ def test_without_the_lab_roles_and_app_run_in_the_foreground(monkeypatch, capsys
     assert testing.run(["roles", "app"]) == 0
     assert ran == ["app", "roles"]
     assert capsys.readouterr().out.splitlines()[-1] == "2 passed, 0 failed, 0 skipped"
+
+
+def test_a_failing_pytest_suite_names_its_failed_tests_in_the_summary(monkeypatch, tmp_path):
+    """A real pytest run with one failing test and one erroring fixture: the summary row names
+    both (a suite that ran beside the lab reaches the terminal only by its last lines)."""
+    monkeypatch.setattr(testing, "ARTIFACTS", tmp_path / "artifacts")
+    suite = tmp_path / "suite" / "tests" / "sub"
+    suite.mkdir(parents=True)
+    (suite / "test_probe.py").write_text(
+        "import pytest\n"
+        "@pytest.fixture\n"
+        "def broken():\n    raise RuntimeError('fixture')\n"
+        "def test_ok():\n    pass\n"
+        "def test_wrong():\n    assert 1 == 2\n"
+        "def test_error(broken):\n    pass\n"
+    )
+    counts = testing._pytest(["-q"], tmp_path / "suite", "probe", None, tmp_path / "probe.log")
+    assert counts == (1, 2, 0)
+    summary = console.Summary("t")
+    testing._report("probe", counts, time.monotonic(), summary)
+    ((_, result, detail),) = summary.rows
+    assert result == "failed"
+    named = detail.split("; failed: ")[1].split(", ")  # in the order they ran (random)
+    assert sorted(named) == [
+        "tests/sub/test_probe.py::test_error",
+        "tests/sub/test_probe.py::test_wrong",
+    ], detail

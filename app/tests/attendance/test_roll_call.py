@@ -197,7 +197,7 @@ def test_two_saves_at_once_lose_nothing():
             thread.start()
         time.sleep(0.5)  # both saves now wait for the lock
     for thread in threads:
-        thread.join(10)
+        thread.join(60)
     assert results == [302, 302]
     assert rows(s) == {s["student"].pk: ("absence", None), s["other_student"].pk: ("late", 9)}
     assert AttendanceChange.objects.count() == 2
