@@ -24,12 +24,28 @@ if TYPE_CHECKING:
 
 
 def _drill_value(bench: Bench, key: str, command: list[str]) -> str:
+    """The drill's duration and the requests that failed (load.failed_requests, but those
+    sent on a connection a reload of the lb closed: load.CLOSED_KINDS, said apart)."""
     elapsed, result, done = load.under_mix(bench, command)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command[2:])} failed: {(done.stdout + done.stderr)[-800:]}")
-    failed = load.failed_requests(result)
-    bench.results[key] = {"seconds": round(elapsed, 1), "failed": failed, "mix": result}
-    return f"{elapsed:.1f} s, {failed} failed of {result['requests']} requests"
+    closed = load.closed_by_the_lb(result)
+    failed = load.failed_requests(result) - closed
+    bench.results[key] = {
+        "seconds": round(elapsed, 1),
+        "failed": failed,
+        "closed": closed,
+        "mix": result,
+    }
+    said = f"{elapsed:.1f} s, {failed} failed of {result['requests']} requests"
+    if failed:
+        said += f" ({load.failures_text(result, closed=False)})"
+    if closed:
+        said += (
+            f"; {closed} sent on kept-alive connections the lb's reloads (the drains) closed,"
+            " unanswered, which a browser resends"
+        )
+    return said
 
 
 def _release_with_migration(bench: Bench) -> str:

@@ -249,6 +249,29 @@ def failed_requests(result: MixResult) -> int:
     return _socket_errors(result) + bad
 
 
+# wrk's socket errors on a kept-alive connection the lb closed (nginx's graceful reload, which
+# a drain does, closes its idle client connections): the request wrk wrote on it got no
+# answer and reached no app. A browser resends such a request on a new connection (RFC 9112
+# 9.3.1; over HTTP/2 nginx's GOAWAY names the streams it did not process); wrk counts an error.
+CLOSED_KINDS = ("read", "write")
+
+
+def closed_by_the_lb(result: MixResult) -> int:
+    return sum(n for kind, n in result["errors"].items() if kind in CLOSED_KINDS)
+
+
+def failures_text(result: MixResult, closed: bool = True) -> str:
+    """What failed_requests counted, by kind: 'status 502 3, timeout 2' (wrk's socket errors:
+    connect, read, write, timeout: no answer within its 2 s), without CLOSED_KINDS unless
+    `closed`; 'none' when nothing failed."""
+    parts = [
+        f"status {s} {n}" for s, n in sorted(_statuses(result).items()) if s >= 400 and s != 429
+    ]
+    left_out = ("status",) if closed else ("status", *CLOSED_KINDS)
+    parts += [f"{kind} {n}" for kind, n in result["errors"].items() if kind not in left_out and n]
+    return ", ".join(parts) or "none"
+
+
 def under_mix(
     bench: Bench, command: list[str], timeout: float = DRILL_TIMEOUT
 ) -> tuple[float, MixResult, subprocess.CompletedProcess[str]]:

@@ -113,3 +113,31 @@ def test_failed_requests_are_socket_errors_and_statuses_from_400_but_429():
         "errors": {"connect": 1, "read": 0, "status": 6},
     }
     assert load.failed_requests(result) == 4
+    assert load.failures_text(result) == "status 404 1, status 503 2, connect 1"
+    assert load.failures_text({"statuses": {"200": 9}, "errors": {"timeout": 0}}) == "none"
+
+
+def test_a_drill_says_the_requests_a_reload_of_the_lb_closed_apart(monkeypatch):
+    """wrk's read/write errors (a kept-alive connection nginx's graceful reload closed: the
+    request got no answer and reached no app) are not failed answers; statuses and timeouts
+    are."""
+    import subprocess
+    import types
+
+    from preau_ops.bench import drills
+
+    result = {
+        "requests": 4000,
+        "statuses": {"200": 3960, "302": 8, "429": 2},
+        "errors": {"connect": 0, "read": 28, "write": 2, "timeout": 0, "status": 2},
+    }
+    done = subprocess.CompletedProcess([], 0, "", "")
+    monkeypatch.setattr(drills.load, "under_mix", lambda bench, command: (31.24, result, done))
+    bench = types.SimpleNamespace(results={})
+    said = drills._drill_value(bench, "drill", ["deploy.py", "x", "release"])
+    assert said.startswith("31.2 s, 0 failed of 4000 requests; 30 sent on kept-alive")
+    assert bench.results["drill"]["failed"] == 0 and bench.results["drill"]["closed"] == 30
+    result["statuses"]["502"] = 3
+    result["errors"]["timeout"] = 1
+    said = drills._drill_value(bench, "drill", ["deploy.py", "x", "release"])
+    assert said.startswith("31.2 s, 4 failed of 4000 requests (status 502 3, timeout 1); 30 sent")
