@@ -292,3 +292,13 @@ def database(postgres_server):
     yield {**postgres_server, "NAME": name}
     with psycopg.connect(dbname="postgres", autocommit=True, **server) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def run_jobs(transactional_db):
+    """Run the queued background jobs now with a real worker on a connection of its own,
+    until the queues are empty (it sees committed rows only: the test's database is
+    transactional). No periodic job is deferred meanwhile."""
+    from preau.jobs.queue import run_worker
+
+    return lambda: run_worker(wait=False)

@@ -202,7 +202,7 @@ def test_operator_command_is_audited(w, call_json, caplog, django_capture_on_com
     assert code not in caplog.text and code not in str(row.summary)
 
 
-def test_no_email_from_an_establishment_that_disabled_the_member(client, w, settings):
+def test_no_email_from_an_establishment_that_disabled_the_member(client, w, settings, run_jobs):
     """Disabled in A, active in B: A's notifications are no longer e-mailed, B's still are."""
     from django.core import mail
 
@@ -218,6 +218,7 @@ def test_no_email_from_an_establishment_that_disabled_the_member(client, w, sett
     assert _post(client, w["A"], w["shared"], "desactiver").status_code == 302
     notify.notify(w["A"], [w["shared"].pk], "Nouveau message dans A", now=tuesday_noon)
     notify.notify(w["B"], [w["shared"].pk], "Nouveau message dans B", now=tuesday_noon)
+    run_jobs()
     assert [m.subject for m in mail.outbox] == ["[Préau] Nouveau message dans B"]
 
 

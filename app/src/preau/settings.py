@@ -46,6 +46,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "preau.twofactor",
+    # Background jobs: the queue in PostgreSQL (procrastinate) and Préau's jobs (preau.jobs).
+    "procrastinate.contrib.django",
+    "preau.jobs",
 ]
 
 MIDDLEWARE = [
@@ -256,6 +259,10 @@ EMAIL_USE_TLS = _email["starttls"]
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = _email["from_address"]
 
+# The job queue's tasks are all in preau.jobs.tasks (no autodiscovery of other modules).
+PROCRASTINATE_AUTODISCOVER_MODULE_NAME = ""
+PROCRASTINATE_IMPORT_PATHS = ["preau.jobs.tasks"]
+
 RETENTION = {
     "disable_after_days": CONFIG["retention"]["disable_after_days"],
     "delete_after_days": CONFIG["retention"]["delete_after_days"],
@@ -279,5 +286,10 @@ LOGGING = {
         # Requests are logged once by MetricsMiddleware; avoid Django's duplicate lines.
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        # The job queue: its tasks and schedules registered at each start, its deferrals (each
+        # job's run is logged by procrastinate.worker).
+        "procrastinate.blueprints": {"level": "WARNING"},
+        "procrastinate.periodic": {"level": "WARNING"},
+        "procrastinate.jobs": {"level": "WARNING"},
     },
 }

@@ -1,8 +1,10 @@
 """Notifications by e-mail: off unless the platform enables it ([email] in preau.toml) and the
 establishment opts in; sent when the notification is delivered, so never during quiet hours;
-a failing mail server never fails the page or the timer; each user may turn the e-mails off
-for their own account ("Mes préférences", opt-out). Django's locmem backend (set by the
-test environment) collects the messages in mail.outbox."""
+a failing mail server never fails the page or the delivery; each user may turn the e-mails off
+for their own account ("Mes préférences", opt-out). A page only enqueues the e-mails: the
+queue's worker sends them (run_jobs: a real worker, so these tests' database is
+transactional). Django's locmem backend (set by the test environment) collects the messages
+in mail.outbox."""
 
 import datetime as dt
 import re
@@ -27,7 +29,7 @@ FRIDAY_NIGHT = dt.datetime(2026, 3, 13, 22, 0, tzinfo=PARIS)
 
 
 @pytest.fixture
-def school(db):
+def school(transactional_db):
     s = make_school()
     s["parent"].email = "sophie.martin@example.org"
     s["parent"].save()
@@ -72,17 +74,19 @@ def test_config_email_section_defaults_off_and_is_validated(tmp_path):
         config.load(str(path), environ={})
 
 
-def test_no_email_unless_the_platform_and_the_establishment_opt_in(settings, school):
+def test_no_email_unless_the_platform_and_the_establishment_opt_in(settings, school, run_jobs):
     s = school
     notify_module.notify(s["est"], [s["parent"].pk], "Nouvelle note", now=TUESDAY_NOON)
+    run_jobs()
     assert mail.outbox == []  # platform off (the default)
     settings.PREAU_EMAIL_NOTIFICATIONS = True
     notify_module.notify(s["est"], [s["parent"].pk], "Nouvelle note", now=TUESDAY_NOON)
+    run_jobs()
     assert mail.outbox == []  # establishment not opted in
     assert Notification.objects.filter(user=s["parent"], delivered_at__isnull=False).count() == 2
 
 
-def test_delivered_notifications_are_emailed_to_accounts_with_an_address(enabled):
+def test_delivered_notifications_are_emailed_to_accounts_with_an_address(enabled, run_jobs):
     s = enabled
     link = reverse("notifications", kwargs={"uai": s["est"].uai})
     count = notify_module.notify(
@@ -93,6 +97,8 @@ def test_delivered_notifications_are_emailed_to_accounts_with_an_address(enabled
         now=TUESDAY_NOON,
     )
     assert count == 3  # in the app for everyone
+    assert mail.outbox == []  # the request only enqueued the e-mails
+    run_jobs()
     assert len(mail.outbox) == 1  # by e-mail: only the active account with an address
     message = mail.outbox[0]
     assert message.to == ["sophie.martin@example.org"]
@@ -100,19 +106,21 @@ def test_delivered_notifications_are_emailed_to_accounts_with_an_address(enabled
     assert f"https://ent.example.fr{link}" in message.body and s["est"].name in message.body
 
 
-def test_emails_wait_for_the_end_of_quiet_hours(enabled):
+def test_emails_wait_for_the_end_of_quiet_hours(enabled, run_jobs):
     s = enabled
     notify_module.notify(s["est"], [s["parent"].pk], "Absence à justifier", now=FRIDAY_NIGHT)
     assert mail.outbox == []
     assert notify_module.deliver_due(now=dt.datetime(2026, 3, 15, 10, 0, tzinfo=PARIS)) == 0
     assert mail.outbox == []
     assert notify_module.deliver_due(now=dt.datetime(2026, 3, 16, 7, 5, tzinfo=PARIS)) == 1
+    run_jobs()
     assert [m.to for m in mail.outbox] == [["sophie.martin@example.org"]]
     assert notify_module.deliver_due(now=dt.datetime(2026, 3, 16, 7, 10, tzinfo=PARIS)) == 0
+    run_jobs()
     assert len(mail.outbox) == 1  # delivered once, e-mailed once
 
 
-def test_a_failing_mail_server_does_not_fail_delivery(enabled, settings, caplog):
+def test_a_failing_mail_server_does_not_fail_delivery(enabled, settings, caplog, run_jobs):
     s = enabled
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = (
@@ -126,6 +134,7 @@ def test_a_failing_mail_server_does_not_fail_delivery(enabled, settings, caplog)
     assert Notification.objects.filter(
         user=s["parent"], text="Nouveau message", delivered_at__isnull=False
     ).exists()
+    run_jobs()
     assert "notification e-mails not sent" in caplog.text
 
 
@@ -155,7 +164,7 @@ def test_direction_opts_in_on_the_settings_page(client, settings, school):
 # --- each user's preference (opt-out) ---------------------------------------------------------
 
 
-def test_a_user_who_opted_out_gets_the_notification_in_the_app_but_no_email(enabled):
+def test_a_user_who_opted_out_gets_the_notification_in_the_app_but_no_email(enabled, run_jobs):
     s = enabled
     s["teacher"].email = "julien.fabre@example.org"
     s["teacher"].save()
@@ -173,6 +182,7 @@ def test_a_user_who_opted_out_gets_the_notification_in_the_app_but_no_email(enab
         ).count()
         == 2
     )  # both in the app
+    run_jobs()
     assert [m.to for m in mail.outbox] == [
         ["julien.fabre@example.org"]
     ]  # the other one also by e-mail
@@ -180,7 +190,7 @@ def test_a_user_who_opted_out_gets_the_notification_in_the_app_but_no_email(enab
     assert f"https://ent.example.fr/e/{s['est'].uai}/mes-preferences/" in mail.outbox[0].body
 
 
-def test_quiet_hours_still_hold_whatever_the_preference(enabled):
+def test_quiet_hours_still_hold_whatever_the_preference(enabled, run_jobs):
     s = enabled
     s["teacher"].email = "julien.fabre@example.org"
     s["teacher"].email_notifications = False
@@ -195,6 +205,7 @@ def test_quiet_hours_still_hold_whatever_the_preference(enabled):
         ).exists()
     )
     assert notify_module.deliver_due(now=dt.datetime(2026, 3, 16, 7, 5, tzinfo=PARIS)) == 2
+    run_jobs()
     assert [m.to for m in mail.outbox] == [["sophie.martin@example.org"]]
 
 
@@ -263,7 +274,7 @@ def failed_emails() -> float:
     return float(found[1]) if found else 0.0
 
 
-def test_line_breaks_in_a_subject_are_cleaned(enabled):
+def test_line_breaks_in_a_subject_are_cleaned(enabled, run_jobs):
     """A news title, a conversation subject or an imported name with line breaks (or other
     control characters) gives a one-line subject, never an injected header nor a lost e-mail."""
     s = enabled
@@ -273,6 +284,7 @@ def test_line_breaks_in_a_subject_are_cleaned(enabled):
         "Nouvelle actualité : Sortie\r\nBcc: x@example.org\x0b au\u2028musée",
         now=TUESDAY_NOON,
     )
+    run_jobs()
     assert len(mail.outbox) == 1
     assert (
         mail.outbox[0].subject == "[Préau] Nouvelle actualité : Sortie Bcc: x@example.org au musée"

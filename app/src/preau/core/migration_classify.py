@@ -176,6 +176,24 @@ def _separate(app, op, before, seen):
     return EXPAND, "état de Django seulement" if not inner else " ; ".join(v.why for v in inner)
 
 
+QUEUE_SCHEMA = ("procrastinate", "<schéma>")
+
+
+def _queue_schema(app, op, before, seen):
+    """The job queue's own migrations (procrastinate ships its schema as SQL): since 3.0 each
+    change comes as a `pre` migration, which the code before it still works with, and a `post`
+    one, after every worker runs the new code. All of them are expand when the schema is
+    created by this same release (no code before it uses the queue)."""
+    if op.name.startswith("00.00.00_01_initial"):
+        seen.models.add(QUEUE_SCHEMA)
+        return EXPAND, "schéma de la file de tâches (nouvelles tables)"
+    if QUEUE_SCHEMA in seen.models:
+        return EXPAND, "schéma de la file créé par cette même version"
+    if "_post_" in op.name:
+        return CONTRACT, "post-migration de la file de tâches : après le passage de tous les hôtes"
+    return EXPAND, "pré-migration de la file de tâches : l'ancien code fonctionne avec"
+
+
 def _expand(why: str) -> Rule:
     return lambda app, op, before, seen: (EXPAND, why)
 
@@ -186,8 +204,10 @@ def _contract(why: str) -> Rule:
 
 def _rules() -> list[tuple[type, Rule]]:
     from django.contrib.postgres import operations as pg
+    from procrastinate.contrib.django.migrations_utils import RunProcrastinateSQL
 
     return [
+        (RunProcrastinateSQL, _queue_schema),
         (pg.AddIndexConcurrently, _expand("index construit CONCURRENTLY")),
         (pg.RemoveIndexConcurrently, _expand("index retiré CONCURRENTLY")),
         (pg.CreateExtension, _expand("extension PostgreSQL")),

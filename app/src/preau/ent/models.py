@@ -61,8 +61,8 @@ class FileChunk(models.Model):
 
 
 class Notification(TenantModel):
-    """In-app notification. `delivered_at` stays empty during quiet hours; deliver_notifications
-    (a timer) delivers it at `deliver_after`."""
+    """In-app notification. `delivered_at` stays empty during quiet hours; the delivery job
+    (preau.jobs.tasks.deliver_notifications) delivers it at `deliver_after`."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     text = models.CharField(max_length=300)
@@ -70,6 +70,9 @@ class Notification(TenantModel):
     created_at = models.DateTimeField(default=timezone.now)
     deliver_after = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # When its e-mail was accepted by the mail server (preau.ent.notify): a job taken again
+    # after its worker died skips it.
+    emailed_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
     # What the notification is about ("appel:<pupil>:<date>:<time>"), so that a correction
     # replaces it while it is still held (notify.cancel_held). Empty for the others.

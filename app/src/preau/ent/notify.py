@@ -8,7 +8,14 @@ notification is also sent by e-mail to its recipient (active accounts with an ad
 the user turned e-mails off on "Mes préférences": User.email_notifications) at the
 moment it is delivered, so e-mails keep the quiet hours too. A mail server that fails is
 logged and does not fail the page or the timer: the notification is delivered in the app
-anyway."""
+anyway.
+
+Nothing here talks to the mail server inside a web request: notify() and the delivery enqueue
+the job `send_notification_emails` (preau.jobs.tasks) in their transaction, and a worker sends
+the messages (email_notifications). The delivery claims the due notifications under row locks
+(SKIP LOCKED): however many workers run it at once, each notification is delivered, and its
+job enqueued, once; each message is marked sent (`emailed_at`), so a job taken again after its
+worker died does not send it twice."""
 
 from __future__ import annotations
 
@@ -16,8 +23,10 @@ import contextlib
 import datetime as dt
 import logging
 
+from django.apps import apps
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -96,8 +105,30 @@ def notify(
     ]
     Notification.objects.bulk_create(rows, batch_size=500)
     if not held_until:
-        send_emails(establishment, rows)
+        enqueue_emails(establishment, rows)
     return len(rows)
+
+
+def enqueue_emails(establishment, notifications) -> None:
+    """Defer the e-mails of these delivered notifications (a job, in the caller's transaction)
+    when the establishment sends them."""
+    if notifications and emails_enabled(establishment):
+        from preau.jobs.tasks import send_notification_emails
+
+        send_notification_emails.defer(notification_ids=[n.pk for n in notifications])
+
+
+def email_notifications(notification_ids) -> int:
+    """The job's work: e-mail these notifications that were not e-mailed yet, per
+    establishment; the number of messages the mail server accepted."""
+    from preau.core.models import Establishment
+
+    pending = Notification.objects.filter(pk__in=notification_ids, emailed_at__isnull=True)
+    sent = 0
+    for establishment_id in pending.values_list("establishment_id", flat=True).distinct():
+        establishment = Establishment.objects.get(pk=establishment_id)
+        sent += send_emails(establishment, list(pending.filter(establishment_id=establishment_id)))
+    return sent
 
 
 def cancel_held(establishment, topics) -> set[str]:
@@ -151,7 +182,7 @@ def send_emails(establishment, notifications) -> int:
     )
     messages = [
         (
-            n.user_id,
+            n,
             EmailMessage(
                 subject=email_subject(n.text),
                 body=n.text
@@ -165,15 +196,15 @@ def send_emails(establishment, notifications) -> int:
             ),
         )
         for n in notifications
-        if n.user_id in addresses
+        if n.user_id in addresses and n.emailed_at is None
     ]
     if not messages:
         return 0
     sent = 0
     try:
         with get_connection() as connection:
-            for user_id, message in messages:
-                sent += _send_one(connection, message, establishment, user_id)
+            for notification, message in messages:
+                sent += _send_one(connection, message, establishment, notification)
     except (
         Exception
     ):  # the mail server cannot be reached: the in-app notifications are there anyway
@@ -185,10 +216,11 @@ def send_emails(establishment, notifications) -> int:
     return sent
 
 
-def _send_one(connection, message, establishment, user_id) -> int:
-    """1 when the mail server accepted the message; else the failure is logged (the account,
-    never its address) and counted, and the connection is closed so that the next message
-    opens a fresh one."""
+def _send_one(connection, message, establishment, notification) -> int:
+    """1 when the mail server accepted the message (then the notification is marked e-mailed);
+    else the failure is logged (the account, never its address) and counted, and the
+    connection is closed so that the next message opens a fresh one."""
+    user_id = notification.user_id
     try:
         sent = connection.send_messages([message]) or 0
     except Exception as exc:  # its class only: the message of some would hold the address
@@ -205,26 +237,55 @@ def _send_one(connection, message, establishment, user_id) -> int:
             connection.close()
         return 0
     metrics.NOTIFICATION_EMAILS.labels(result="sent").inc(sent)
+    if sent and notification.pk:
+        notification.emailed_at = _now()
+        Notification.objects.filter(pk=notification.pk).update(emailed_at=notification.emailed_at)
     return sent
 
 
 def deliver_due(now: dt.datetime | None = None, dry_run: bool = False) -> int:
     """Deliver held notifications whose quiet period is over (re-checked per establishment,
-    in case its slots were changed meanwhile)."""
+    in case its slots were changed meanwhile); their e-mails are enqueued with them."""
+    from preau.core.models import Establishment
+
     now = now or _now()
     due = Notification.objects.filter(delivered_at__isnull=True, deliver_after__lte=now)
     delivered = 0
     for establishment_id in due.values_list("establishment_id", flat=True).distinct():
-        from preau.core.models import Establishment
-
         establishment = Establishment.objects.get(pk=establishment_id)
         if end_of_quiet_period(establishment, now) is not None:
             continue
         rows = due.filter(establishment_id=establishment_id)
-        if dry_run:
-            delivered += rows.count()
-            continue
-        to_email = list(rows) if emails_enabled(establishment) else []
-        delivered += rows.update(delivered_at=now)
-        send_emails(establishment, to_email)
+        delivered += rows.count() if dry_run else _deliver(establishment, rows, now)
     return delivered
+
+
+def _deliver(establishment, rows, now: dt.datetime) -> int:
+    """Claim the due rows no other delivery holds (SKIP LOCKED; a row another one delivered
+    meanwhile no longer matches), mark them delivered and enqueue their e-mails, in one
+    transaction."""
+    with transaction.atomic():
+        claimed = list(rows.select_for_update(skip_locked=True).order_by("pk"))
+        Notification.objects.filter(pk__in=[n.pk for n in claimed]).update(delivered_at=now)
+        enqueue_emails(establishment, claimed)
+    return len(claimed)
+
+
+def periodic_jobs(dry_run: bool) -> dict:
+    """The services' jobs that ride on the delivery (an app config's `periodic`: the vie
+    scolaire's roll call reminders), run before it; their counts by name."""
+    from preau.ent.apps import SERVICE_APPS
+
+    report: dict = {}
+    for label in SERVICE_APPS:
+        job = getattr(apps.get_app_config(label), "periodic", None)
+        if job is not None:
+            report.update(job(_now(), dry_run=dry_run))
+    return report
+
+
+def deliver_all(dry_run: bool = False) -> dict:
+    """The periodic delivery job (preau.jobs.tasks.deliver_notifications, and the
+    deliver_notifications command): the services' jobs, then the held notifications."""
+    jobs = periodic_jobs(dry_run)
+    return {"dry_run": dry_run, **jobs, "delivered": deliver_due(dry_run=dry_run)}

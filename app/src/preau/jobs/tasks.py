@@ -1,0 +1,91 @@
+"""Every background job of Préau (app/README.md, "Background jobs"). A job's function is short:
+the work lives in the room it belongs to (notifications in preau.ent.notify, retention in the
+purge_gone command); here are only when it runs, on which queue, and how often it is retried.
+
+Periodic jobs carry a `lock`: two runs of the same job never overlap (a slow run and the next
+slot's, or a stalled run taken again), and a `queueing_lock`: at most one waits in the queue.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+from asgiref.sync import async_to_sync
+from django.core.management import call_command
+from procrastinate import RetryStrategy, exceptions
+from procrastinate.contrib.django import app
+
+from preau.jobs.queue import STALLED_AFTER_SECONDS
+
+# The mail server refusing for a while (a restart, a full queue): 5 attempts over ~15 minutes.
+EMAIL_RETRY = RetryStrategy(max_attempts=5, exponential_wait=60)
+# Finished jobs kept this long (a page may still show an import's outcome), then removed.
+KEEP_FINISHED_HOURS = 7 * 24
+
+
+def _periodic(name: str, cron: str):
+    """A periodic job: deferred once per slot of `cron` (UTC, the servers' clock) whatever the
+    number of workers, never two runs at once."""
+
+    def decorate(func):
+        task = app.task(name=name, queue="periodic", lock=name, queueing_lock=name)(func)
+        return app.periodic(cron=cron, periodic_id=name)(task)
+
+    return decorate
+
+
+@_periodic("deliver_notifications", "*/5 * * * *")
+def deliver_notifications(timestamp: int) -> dict:
+    """The notifications held by quiet hours or a roll call's delay whose time came, after the
+    services' periodic jobs (the roll call reminders)."""
+    from preau.ent.notify import deliver_all
+
+    return deliver_all()
+
+
+@_periodic("purge_gone", "30 2 * * *")
+def purge_gone(timestamp: int) -> dict:
+    """Retention (RGPD): the purge_gone command's work, once a day at 02:30 UTC."""
+    out = io.StringIO()
+    call_command("purge_gone", "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+@_periodic("retry_stalled_jobs", "* * * * *")
+def retry_stalled_jobs(timestamp: int) -> int:
+    """Jobs still marked running by a worker that died (no heartbeat for
+    STALLED_AFTER_SECONDS: its host stopped, the process was killed) go back to the queue for
+    another worker; the number of jobs."""
+    return async_to_sync(_retry_stalled)()
+
+
+async def _retry_stalled() -> int:
+    manager = app.job_manager
+    stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS)
+    retried = 0
+    for job in stalled:
+        try:
+            await manager.retry_job(job)
+        except exceptions.ConnectorException:  # finished or taken again meanwhile
+            continue
+        retried += 1
+    return retried
+
+
+@_periodic("remove_old_jobs", "15 2 * * *")
+def remove_old_jobs(timestamp: int) -> None:
+    """Jobs finished for more than KEEP_FINISHED_HOURS leave the table (failed ones too: their
+    error stays in the worker's journal)."""
+    async_to_sync(app.job_manager.delete_old_jobs)(
+        nb_hours=KEEP_FINISHED_HOURS, include_failed=True, include_cancelled=True
+    )
+
+
+@app.task(name="send_notification_emails", queue="emails", retry=EMAIL_RETRY)
+def send_notification_emails(notification_ids: list[int]) -> int:
+    """The e-mails of just-delivered notifications (notify() and the delivery only enqueue
+    this job: a web request never talks to the mail server); the number sent."""
+    from preau.ent.notify import email_notifications
+
+    return email_notifications(notification_ids)
