@@ -298,7 +298,16 @@ def database(postgres_server):
 def run_jobs(transactional_db):
     """Run the queued background jobs now with a real worker on a connection of its own,
     until the queues are empty (it sees committed rows only: the test's database is
-    transactional). No periodic job is deferred meanwhile."""
+    transactional). No periodic job is deferred meanwhile. The queue's tables are emptied first:
+    they are procrastinate's (not Django-managed), so the flush between tests leaves them."""
+    from django.db import connection
+
     from preau.jobs.queue import run_worker
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers, "
+            "procrastinate_workers CASCADE"
+        )
 
     return lambda: run_worker(wait=False)
