@@ -168,7 +168,7 @@ def test_jobs_status_shows_depth_age_failures_and_workers(held, call_json):
     assert status["oldest_todo_seconds"] >= 0 and status["workers"] == 0
 
 
-def test_a_polled_job_shows_its_state_to_its_establishment_only(held, run_jobs):
+def test_a_polled_job_shows_its_state(held, run_jobs):
     job_id = queue.enqueue("purge_gone", timestamp=0)
     assert queue.job_status(job_id)["label"] == "en attente"
     run_jobs()

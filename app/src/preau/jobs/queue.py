@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection
 from procrastinate.contrib.django import app
 from procrastinate.contrib.django.db_cleanup import DjangoApp
+from procrastinate.contrib.django.django_connector import DjangoConnector
 
 # The queues: short jobs first (e-mails, the periodic ones), long ones apart (imports, PDFs,
 # statistics, exports) so that a long import never delays a notification's e-mail.
@@ -133,8 +134,9 @@ def worker_app(periodic: bool = True) -> DjangoApp:
     connection: it listens, and it runs jobs while the heartbeat goes on). The jobs' own
     deferrals go through the shared app, on Django's connection, in the job's transaction."""
     app.perform_import_paths()
+    django_connector = cast(DjangoConnector, app.connector)
     own = DjangoApp(
-        connector=app.connector.get_worker_connector(), worker_defaults=app.worker_defaults
+        connector=django_connector.get_worker_connector(), worker_defaults=app.worker_defaults
     )
     own.tasks = app.tasks
     if periodic:
