@@ -81,7 +81,7 @@ def units(host: Host) -> list[str]:
         wanted += [
             f"preau-{job['name']}.timer"
             for job in var(host, "app_scheduled_jobs") or []
-            if isinstance(job, dict) and job.get("name")
+            if isinstance(job, dict) and job.get("name") and job.get("state") != "absent"
         ]
         if var(host, "app_antivirus_enabled", True):
             wanted.append("clamav-daemon.service")

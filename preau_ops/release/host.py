@@ -34,6 +34,8 @@ APP_PORT = 8000  # TLS: gunicorn serves the host certificate of the internal PKI
 CANARY_PORT = 8001  # plain HTTP on loopback, for the canary's few seconds
 CANARY_UNIT = "preau-canary"
 UNIT_FILE = "/etc/systemd/system/preau.service"  # written by the app role
+WORKER = "preau-worker.service"  # the job queue's worker (app role), restarted with the app
+WORKER_UNIT_FILE = f"/etc/systemd/system/{WORKER}"
 DRAIN = "/usr/local/sbin/preau-lb-drain"  # installed on the lb hosts by the nginx role
 MIGRATE_TIMEOUT = 1800  # seconds: a data migration may take a while on a big database
 RELEASES_SCRIPT = (
@@ -265,10 +267,11 @@ def drained(
 
 
 def point_current(sessions: Sessions, host: Host, version: str) -> None:
-    """`current` → version, and the service restarted on it.
+    """`current` → version, and the service and the job queue's worker restarted on it.
 
     With a release in place the units the app role installed are enabled, as the role
-    itself does once `current` exists (so the next converge has nothing to change)."""
+    itself does once `current` exists (so the next converge has nothing to change). The
+    worker lets its running job finish before it stops (the role's TimeoutStopSec)."""
     sessions.run(
         host,
         f"ln -sfn {RELEASES}/{version} {BASE}/.current.new && "
@@ -276,7 +279,9 @@ def point_current(sessions: Sessions, host: Host, version: str) -> None:
         "systemctl enable --now preau.socket "
         "$(systemctl list-unit-files 'preau-*.timer' --no-legend | awk '{print $1}') "
         ">/dev/null 2>&1 && systemctl enable preau.service >/dev/null 2>&1 && "
-        "systemctl restart preau.service",
+        "systemctl restart preau.service && "
+        f"{{ [ ! -f {WORKER_UNIT_FILE} ] || {{ systemctl enable {WORKER} >/dev/null 2>&1 && "
+        f"systemctl restart {WORKER}; }}; }}",
     )
 
 
@@ -293,7 +298,9 @@ def restore(sessions: Sessions, host: Host, current: str | None) -> None:
     """`current` back at the release it was (none: the service stopped, no `current`)."""
     if current is None:
         sessions.run(
-            host, f"systemctl stop preau.service preau.socket; rm -f {CURRENT}", check=False
+            host,
+            f"systemctl stop preau.service preau.socket {WORKER}; rm -f {CURRENT}",
+            check=False,
         )
     else:
         point_current(sessions, host, current)

@@ -55,11 +55,13 @@ def test_a_group_the_map_does_not_know_declares_nothing() -> None:
 
 def test_units_of_the_map_plus_the_app_timers_and_the_scanner() -> None:
     jobs = [{"name": "purge-gone"}, {"name": "send"}, {"command": "nameless"}, "junk"]
+    jobs.append({"name": "removed", "state": "absent"})  # the role removes its units
     app = host("app1", ["app"], app_scheduled_jobs=jobs)
     wanted = declared.units(app)
     assert set(platform.units("all")) | set(platform.units("app")) <= set(wanted)
     assert {"preau-purge-gone.timer", "preau-send.timer", "clamav-daemon.service"} <= set(wanted)
     assert not [u for u in wanted if u.startswith("preau-None")]
+    assert "preau-removed.timer" not in wanted
     assert declared.units(host("lb1", ["lb"])) == sorted(
         {*platform.units("all"), *platform.units("lb")}
     )

@@ -78,7 +78,7 @@ def test_config_file_is_the_contract(host):
 
 
 def test_units_enabled_after_release(host):
-    for unit in ("preau.socket", "preau.service", "preau-purge-gone.timer"):
+    for unit in ("preau.socket", "preau.service", "preau-worker.service"):
         assert host.service(unit).is_enabled, unit
         assert host.service(unit).is_running, unit
     # the private address and loopback (preau.socket), never every address
@@ -121,11 +121,18 @@ def test_restart_drops_no_connection(host):
     assert get(host).stdout.split()[1] != pid_before
 
 
-def test_job_runs(host):
-    host.run_test("systemctl start preau-purge-gone.service")
-    assert "preau-manage purge_gone" in host.check_output(
-        "journalctl -u preau-purge-gone.service --no-pager"
+def test_one_job_worker_runs_as_the_app_user_and_no_job_timer_is_left(host):
+    """The job queue's worker (preau-manage jobs worker) as the app's user, as sandboxed as the
+    web service; the per-host timers the queue replaced are gone."""
+    assert "preau-manage jobs worker" in host.check_output(
+        "journalctl -u preau-worker.service --no-pager"
     )
+    assert host.process.filter(user="preau", comm="sleep")  # the stand-in worker
+    unit = host.check_output("systemctl cat preau-worker.service")
+    assert "TimeoutStopSec=300" in unit and "Restart=always" in unit
+    line = host.check_output("systemd-analyze security preau-worker.service | tail -n 1")
+    assert float(line.split("exposure level for preau-worker.service:")[1].split()[0]) <= 2.0
+    assert host.check_output("systemctl list-unit-files 'preau-*.timer' --no-legend") == ""
 
 
 # clamd's INSTREAM, as the app (preau.ent.antivirus) sends it, run on the host as the app's user.
