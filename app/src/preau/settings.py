@@ -262,6 +262,8 @@ DEFAULT_FROM_EMAIL = _email["from_address"]
 # The job queue's tasks are all in preau.jobs.tasks (no autodiscovery of other modules).
 PROCRASTINATE_AUTODISCOVER_MODULE_NAME = ""
 PROCRASTINATE_IMPORT_PATHS = ["preau.jobs.tasks"]
+# A worker without a heartbeat (every 10 s) for this long is dead: its running job runs again.
+PREAU_JOBS_STALLED_AFTER_SECONDS = 60
 
 RETENTION = {
     "disable_after_days": CONFIG["retention"]["disable_after_days"],

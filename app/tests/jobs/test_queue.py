@@ -7,8 +7,14 @@ transactional here."""
 
 import contextlib
 import datetime as dt
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import zoneinfo
+from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -140,6 +146,55 @@ def test_a_job_whose_worker_died_is_run_by_another(held, run_jobs):
     assert mail.outbox == [] and queue.queue_status()["stalled_jobs"] == 1
     assert tasks.retry_stalled_jobs(timestamp=0) == 1  # …until the stalled job goes back
     assert queue.queue_status()["stalled_jobs"] == 0
+    run_jobs()
+    assert [status for status, _ in jobs_of("send_notification_emails")] == ["succeeded"]
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(ADDRESSES)
+
+
+def worker_process(smtp_port: int) -> subprocess.Popen:
+    """`preau-manage jobs worker --once` in a process of its own on the test database, its
+    mail server at smtp_port."""
+    db = connection.settings_dict
+    app_dir = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{app_dir / 'src'}{os.pathsep}{app_dir}",
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PREAU_DATABASE_HOST": str(db["HOST"]),
+        "PREAU_DATABASE_PORT": str(db["PORT"]),
+        "PREAU_DATABASE_NAME": db["NAME"],
+        "PREAU_DATABASE_USER": db["USER"],
+        "PREAU_DATABASE_PASSWORD": db["PASSWORD"],
+        "PREAU_DATABASE_SSLMODE": "disable",
+        "PREAU_EMAIL_ENABLED": "true",
+        "PREAU_EMAIL_HOST": "127.0.0.1",
+        "PREAU_EMAIL_PORT": str(smtp_port),
+    }
+    command = [sys.executable, "-m", "django", "jobs", "worker", "--once"]
+    return subprocess.Popen(command, cwd=app_dir, env=env, stdout=subprocess.DEVNULL)
+
+
+def test_a_job_whose_worker_process_is_killed_is_finished_by_another(
+    held, run_jobs, settings, wait_for
+):
+    """A real worker process takes the e-mails' job, hangs on a mail server that never answers,
+    and is killed (SIGKILL: as when its host dies). Once its heartbeat is stale the job goes
+    back to the queue and another worker sends each message, once."""
+    settings.PREAU_JOBS_STALLED_AFTER_SECONDS = 2
+    assert notify_module.deliver_due(MONDAY_MORNING) == 2
+    with socket.socket() as silent:  # accepts connections (backlog), never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        process = worker_process(silent.getsockname()[1])
+        try:
+            running = lambda: jobs_of("send_notification_emails")[0][0] == "doing"  # noqa: E731
+            assert wait_for(running, timeout=30)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait(10)
+    assert mail.outbox == []
+    assert wait_for(lambda: queue.queue_status()["stalled_jobs"] == 1, timeout=20)
+    assert tasks.retry_stalled_jobs(timestamp=0) == 1
     run_jobs()
     assert [status for status, _ in jobs_of("send_notification_emails")] == ["succeeded"]
     assert sorted(m.to[0] for m in mail.outbox) == sorted(ADDRESSES)

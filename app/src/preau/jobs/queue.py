@@ -6,7 +6,7 @@ The engine is procrastinate (app/README.md, "Background jobs"): jobs are rows of
 only if the request that asked for it committed), fetched by exactly one worker
 (`SELECT … FOR UPDATE SKIP LOCKED`), periodic jobs deferred once per schedule slot whatever the
 number of workers (a unique row per task and timestamp), a worker's heartbeat every
-HEARTBEAT_SECONDS; a worker silent for STALLED_AFTER_SECONDS is dead and its running jobs are
+HEARTBEAT_SECONDS; a worker silent for stalled_after() seconds is dead and its running jobs are
 run again by another (tasks.retry_stalled_jobs, the one piece procrastinate leaves to us)."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import datetime as dt
 import socket
 from typing import Any, cast
 
+from django.conf import settings
 from django.db import connection
 from procrastinate.contrib.django import app
 from procrastinate.contrib.django.db_cleanup import DjangoApp
@@ -24,7 +25,6 @@ from procrastinate.contrib.django.django_connector import DjangoConnector
 # statistics, exports) so that a long import never delays a notification's e-mail.
 QUEUES = ("emails", "periodic", "long")
 HEARTBEAT_SECONDS = 10.0
-STALLED_AFTER_SECONDS = 60.0
 # Status words of procrastinate, in French for a page that polls a job.
 LABELS = {
     "todo": "en attente",
@@ -35,6 +35,12 @@ LABELS = {
     "aborting": "en cours d'arrêt",
     "aborted": "arrêtée",
 }
+
+
+def stalled_after() -> float:
+    """Seconds without a heartbeat after which a worker is dead (settings.PREAU_JOBS_STALLED_
+    AFTER_SECONDS, 60: six missed beats; tests shorten it)."""
+    return float(settings.PREAU_JOBS_STALLED_AFTER_SECONDS)
 
 
 def enqueue(task_name: str, *, establishment_uai: str = "", **kwargs: Any) -> int:
@@ -115,7 +121,7 @@ def _workers(cursor) -> tuple[int, int]:
     cursor.execute(
         "SELECT count(*) FROM procrastinate_workers "
         "WHERE last_heartbeat >= now() - make_interval(secs => %s)",
-        [STALLED_AFTER_SECONDS],
+        [stalled_after()],
     )
     live = cursor.fetchone()[0]
     cursor.execute(
@@ -123,7 +129,7 @@ def _workers(cursor) -> tuple[int, int]:
         "LEFT JOIN procrastinate_workers w ON w.id = j.worker_id "
         "WHERE j.status = 'doing' AND (w.id IS NULL "
         "OR w.last_heartbeat < now() - make_interval(secs => %s))",
-        [STALLED_AFTER_SECONDS],
+        [stalled_after()],
     )
     return live, cursor.fetchone()[0]
 
@@ -156,6 +162,6 @@ def run_worker(*, wait: bool = True, queues: list[str] | None = None, name: str 
         listen_notify=wait,
         install_signal_handlers=wait,
         update_heartbeat_interval=HEARTBEAT_SECONDS,
-        stalled_worker_timeout=STALLED_AFTER_SECONDS,
+        stalled_worker_timeout=stalled_after(),
         delete_jobs="never",  # a page may poll a finished job; tasks.remove_old_jobs purges
     )

@@ -16,7 +16,7 @@ from django.core.management import call_command
 from procrastinate import RetryStrategy, exceptions
 from procrastinate.contrib.django import app
 
-from preau.jobs.queue import STALLED_AFTER_SECONDS
+from preau.jobs.queue import stalled_after
 
 # The mail server refusing for a while (a restart, a full queue): 5 attempts over ~15 minutes.
 EMAIL_RETRY = RetryStrategy(max_attempts=5, exponential_wait=60)
@@ -55,14 +55,14 @@ def purge_gone(timestamp: int) -> dict:
 @_periodic("retry_stalled_jobs", "* * * * *")
 def retry_stalled_jobs(timestamp: int) -> int:
     """Jobs still marked running by a worker that died (no heartbeat for
-    STALLED_AFTER_SECONDS: its host stopped, the process was killed) go back to the queue for
+    queue.stalled_after(): its host stopped, the process was killed) go back to the queue for
     another worker; the number of jobs."""
     return async_to_sync(_retry_stalled)()
 
 
 async def _retry_stalled() -> int:
     manager = app.job_manager
-    stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS)
+    stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after())
     retried = 0
     for job in stalled:
         try:
