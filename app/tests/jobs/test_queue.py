@@ -230,3 +230,50 @@ def test_a_polled_job_shows_its_state(held, run_jobs):
     done = queue.job_status(job_id)
     assert done["status"] == "succeeded" and done["finished"] and done["label"] == "terminée"
     assert queue.job_status(job_id + 1000) is None
+
+
+RUNTIME_ROLE = "preau_jobs_runtime"
+
+
+@pytest.fixture
+def runtime_role(held):
+    """A login role with the runtime's grants only, as the postgresql role gives them (DML on
+    the tables, USAGE on the sequences, no ownership)."""
+    statements = [
+        f"CREATE ROLE {RUNTIME_ROLE} LOGIN",
+        f"GRANT CONNECT ON DATABASE {connection.settings_dict['NAME']} TO {RUNTIME_ROLE}",
+        f"GRANT USAGE ON SCHEMA public TO {RUNTIME_ROLE}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {RUNTIME_ROLE}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {RUNTIME_ROLE}",
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        if not cursor.fetchone()[0]:
+            pytest.skip("creating a role needs the suite's own server (or a superuser)")
+        for statement in statements:
+            cursor.execute(statement)
+    yield RUNTIME_ROLE
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP OWNED BY {RUNTIME_ROLE}")
+        cursor.execute(f"DROP ROLE {RUNTIME_ROLE}")
+
+
+def test_the_runtime_role_runs_the_queue(runtime_role, monkeypatch):
+    """The worker needs nothing beyond the runtime's grants: it registers, beats, fetches,
+    finishes and prunes as that role (the job's own work runs on Django's connection)."""
+    from procrastinate.contrib.django import utils
+    from procrastinate.contrib.django.db_cleanup import DjangoApp
+    from procrastinate.psycopg_connector import PsycopgConnector
+
+    params = {**utils.connector_params("default"), "user": runtime_role, "password": ""}
+
+    def as_runtime(periodic: bool = True) -> DjangoApp:
+        own = DjangoApp(connector=PsycopgConnector(kwargs=params))
+        own.tasks = app.tasks
+        return own
+
+    monkeypatch.setattr(queue, "worker_app", as_runtime)
+    assert notify_module.deliver_due(MONDAY_MORNING) == 2
+    queue.run_worker(wait=False)
+    assert [status for status, _ in jobs_of("send_notification_emails")] == ["succeeded"]
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(ADDRESSES)
