@@ -277,3 +277,20 @@ def test_the_runtime_role_runs_the_queue(runtime_role, monkeypatch):
     queue.run_worker(wait=False)
     assert [status for status, _ in jobs_of("send_notification_emails")] == ["succeeded"]
     assert sorted(m.to[0] for m in mail.outbox) == sorted(ADDRESSES)
+
+
+def test_an_unreachable_mail_server_is_tried_again_later(held, run_jobs, settings):
+    """The e-mails' job fails while nothing listens at the mail server's address: the queue
+    keeps it for a later attempt, and that attempt sends each message once."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2
+    assert notify_module.deliver_due(MONDAY_MORNING) == 2
+    run_jobs()
+    assert jobs_of("send_notification_emails") == [("todo", 1)]  # scheduled a minute later
+    assert not Notification.objects.filter(emailed_at__isnull=False).exists()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    with connection.cursor() as cursor:  # that minute has passed
+        cursor.execute("UPDATE procrastinate_jobs SET scheduled_at = now()")
+    run_jobs()
+    assert jobs_of("send_notification_emails") == [("succeeded", 2)]
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(ADDRESSES)

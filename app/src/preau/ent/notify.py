@@ -120,14 +120,16 @@ def enqueue_emails(establishment, notifications) -> None:
 
 def email_notifications(notification_ids) -> int:
     """The job's work: e-mail these notifications that were not e-mailed yet, per
-    establishment; the number of messages the mail server accepted."""
+    establishment; the number of messages the mail server accepted. An unreachable mail server
+    fails the job, which the queue retries (those already accepted are not sent again)."""
     from preau.core.models import Establishment
 
     pending = Notification.objects.filter(pk__in=notification_ids, emailed_at__isnull=True)
     sent = 0
     for establishment_id in pending.values_list("establishment_id", flat=True).distinct():
         establishment = Establishment.objects.get(pk=establishment_id)
-        sent += send_emails(establishment, list(pending.filter(establishment_id=establishment_id)))
+        batch = list(pending.filter(establishment_id=establishment_id))
+        sent += send_emails(establishment, batch, retry_later=True)
     return sent
 
 
@@ -155,10 +157,16 @@ def email_subject(text: str) -> str:
     return f"[Préau] {line[:120]}"
 
 
-def send_emails(establishment, notifications) -> int:
+class MailServerUnreachable(Exception):
+    """The job's messages could not be handed over: the queue runs the job again later."""
+
+
+def send_emails(establishment, notifications, *, retry_later: bool = False) -> int:
     """E-mail just-delivered notifications (when enabled for the establishment); returns the
     number of messages the mail server accepted. A message that fails is logged and counted
-    (preau_notification_emails_total{result="failed"}), never the end of the batch."""
+    (preau_notification_emails_total{result="failed"}), never the end of the batch. A mail
+    server that cannot be reached is logged and counted too; with `retry_later` (the job) it
+    then raises MailServerUnreachable, so that the queue retries the rest."""
     if not notifications or not emails_enabled(establishment):
         return 0
     from preau.core.models import Membership, User
@@ -213,6 +221,8 @@ def send_emails(establishment, notifications) -> int:
             extra={"establishment": establishment.uai, "count": len(messages) - sent},
         )
         metrics.NOTIFICATION_EMAILS.labels(result="failed").inc(len(messages) - sent)
+        if retry_later:
+            raise MailServerUnreachable(establishment.uai) from None
     return sent
 
 

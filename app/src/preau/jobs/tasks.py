@@ -18,8 +18,9 @@ from procrastinate.contrib.django import app
 
 from preau.jobs.queue import stalled_after
 
-# The mail server refusing for a while (a restart, a full queue): 5 attempts over ~15 minutes.
-EMAIL_RETRY = RetryStrategy(max_attempts=5, exponential_wait=60)
+# The mail server unreachable for a while (a restart): retried 1, 3, 5, 7 and 9 minutes after
+# each failure (25 minutes in all), then the job is failed (jobs status counts it).
+EMAIL_RETRY = RetryStrategy(max_attempts=5, wait=60, linear_wait=120)
 # Finished jobs kept this long (a page may still show an import's outcome), then removed.
 KEEP_FINISHED_HOURS = 7 * 24
 
