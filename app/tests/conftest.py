@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -310,4 +311,23 @@ def run_jobs(transactional_db):
             "procrastinate_workers CASCADE"
         )
 
-    return lambda: run_worker(wait=False)
+    def run() -> None:
+        # In a thread of its own: a browser test's Playwright may have left an event loop
+        # running in this one, and the worker starts its own (asyncio.run).
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                run_worker(wait=False)
+            except BaseException as exc:  # re-raised in the test
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join(120)
+        if errors:
+            raise errors[0]
+
+    return run

@@ -274,7 +274,7 @@ def test_the_runtime_role_runs_the_queue(runtime_role, monkeypatch):
 
     monkeypatch.setattr(queue, "worker_app", as_runtime)
     assert notify_module.deliver_due(MONDAY_MORNING) == 2
-    queue.run_worker(wait=False)
+    in_threads(lambda: queue.run_worker(wait=False))  # not in a browser test's event loop
     assert [status for status, _ in jobs_of("send_notification_emails")] == ["succeeded"]
     assert sorted(m.to[0] for m in mail.outbox) == sorted(ADDRESSES)
 
