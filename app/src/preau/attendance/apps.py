@@ -10,7 +10,7 @@ class AttendanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def periodic(self, now=None, dry_run: bool = False) -> dict:
-        """The job run with the notification queue's timer (deliver_notifications)."""
+        """Run by the job queue's deliver_notifications job (preau.jobs.tasks), before it delivers."""
         from preau.attendance.reminders import remind_missing_roll_calls
 
         return {"roll_call_reminders": remind_missing_roll_calls(now, dry_run=dry_run)}

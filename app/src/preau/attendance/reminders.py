@@ -1,5 +1,5 @@
-"""The "appels non faits" reminder job (issue #17): deliver_notifications (the timer of the one
-notification queue, every 5 minutes) runs it through AttendanceConfig.periodic.
+"""The "appels non faits" reminder job (issue #17): the job queue's deliver_notifications job
+(every 5 minutes, once for the platform) runs it through AttendanceConfig.periodic.
 
 A lesson of today begun REMIND_AFTER ago or more without a roll call gets one reminder to its
 teacher: a notification whose topic names the lesson and the teacher, so that however often

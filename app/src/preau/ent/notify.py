@@ -1,13 +1,14 @@
 """In-app notifications that respect quiet hours (docs/domain.md): nothing is pushed between
 20:00 and 07:00 nor from Friday 20:00 to Monday 07:00 (Europe/Paris), unless the establishment
-adjusted its slots. Held notifications are delivered by `deliver_notifications` (a timer).
+adjusted its slots. Held notifications are delivered by the job queue's deliver_notifications
+job.
 
 E-mail (optional): when the platform enables it ([email] enabled in preau.toml) and the
 establishment's direction opted in (Establishment.settings["email_notifications"]), each
 notification is also sent by e-mail to its recipient (active accounts with an address, unless
 the user turned e-mails off on "Mes préférences": User.email_notifications) at the
 moment it is delivered, so e-mails keep the quiet hours too. A mail server that fails is
-logged and does not fail the page or the timer: the notification is delivered in the app
+logged and does not fail the page or the delivery: the notification is delivered in the app
 anyway.
 
 Nothing here talks to the mail server inside a web request: notify() and the delivery enqueue
@@ -86,7 +87,7 @@ def notify(
 ) -> int:
     """Create one notification per user; held until the end of the quiet period if needed, and
     for `delay` at least (a roll call's window for corrections: cancel_held(topic) withdraws it
-    until the timer delivers it)."""
+    until the delivery job delivers it)."""
     now = now or _now()
     earliest = now + delay if delay else now
     held_until = end_of_quiet_period(establishment, earliest) or (earliest if delay else None)
