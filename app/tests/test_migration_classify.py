@@ -234,3 +234,29 @@ def test_each_migration_is_judged_on_the_state_the_earlier_ones_leave():
     verdicts = migration_phases.classify_plan(plan, state())
     assert [v.phase for v in verdicts] == [EXPAND, CONTRACT]
     assert "devient NOT NULL" in verdicts[1].why
+
+
+def queue_migration(sql_name: str):
+    from procrastinate.contrib.django.migrations_utils import RunProcrastinateSQL
+
+    made = migrations.Migration("00xx", "procrastinate")
+    made.operations = [RunProcrastinateSQL(name=sql_name)]
+    return made
+
+
+def test_the_job_queues_pre_migrations_are_expand_its_post_ones_contract():
+    """procrastinate ships each schema change as a `pre` SQL migration the code before it works
+    with and a `post` one for after every worker runs the new code."""
+    pre = classify(queue_migration("03.04.00_01_pre_add_retry_failed_job_procedure.sql"))
+    post = classify(queue_migration("03.04.00_50_post_add_retry_failed_job_procedure.sql"))
+    assert (pre.phase, post.phase) == (EXPAND, CONTRACT)
+    assert "file de tâches" in pre.why and "file de tâches" in post.why
+
+
+def test_the_job_queues_schema_created_by_the_same_release_is_expand_throughout():
+    seen = Seen()
+    first = classify(queue_migration("00.00.00_01_initial.sql"), seen=seen)
+    post = classify(
+        queue_migration("03.04.00_50_post_add_retry_failed_job_procedure.sql"), seen=seen
+    )
+    assert (first.phase, post.phase) == (EXPAND, EXPAND)
