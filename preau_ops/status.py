@@ -4,8 +4,9 @@ Read-only: a few `cat`/`systemctl is-active` per host over SSH (the runner's ses
 hosts in parallel), the backup metrics node_exporter publishes, the end date of each host's
 certificate of the internal PKI (`internal_tls`), whether it waits for a reboot (Debian's apt
 collector), Alertmanager's API asked from the monitoring host itself (so no firewall opening
-is needed for the operator), whether the app answers its maintenance page (app hosts), and the
-operation layer's lock and last entries on the ops host.
+is needed for the operator), whether the app answers its maintenance page (app hosts), the job
+queue's state (`preau-manage jobs status`, asked of the first app host: the queue is the
+platform's), and the operation layer's lock and last entries on the ops host.
 The services shown for a host are the platform map's (preau_ops.platform.services).
 
 `show` prints it for people; `document` is the same facts for machines (`status --json`),
@@ -28,7 +29,7 @@ from rich.table import Table
 
 from . import internal_tls, monitoring_api, operations, platform
 from .inventory import Host, Inventory
-from .release.host import APP_PORT, CURRENT, domain_of
+from .release.host import APP_PORT, CURRENT, domain_of, manage_command
 from .runner import Sessions, session
 
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
@@ -146,6 +147,7 @@ class Report:
     watchdog: str = "unknown"  # firing | not firing | unknown (Alertmanager did not answer)
     problems: list[str] = field(default_factory=list)  # plain text, one problem each
     operations: OperationsState | None = None  # None: no ops host answered
+    jobs: dict[str, Any] | None = None  # the job queue (`jobs status`); None: not read
 
 
 def _operations(sessions: Sessions, ops: Host) -> OperationsState:
@@ -218,10 +220,47 @@ def collect(inv: Inventory) -> Report:
         monitoring = [h for h in inv.hosts_in("monitoring") if h in reachable]
         if monitoring:
             _read_alerts(report, sessions, monitoring[0])
+        apps = [h for h in inv.hosts_in("app") if h in reachable]
+        if apps:
+            report.jobs = _jobs(report, sessions, apps[0])
         ops = inv.hosts_in(operations.LOCK_GROUP)[:1]  # the ops host
         if ops and ops[0] in reachable:
             report.operations = _operations(sessions, ops[0])
     return report
+
+
+def _jobs(report: Report, sessions: Sessions, app: Host) -> dict[str, Any] | None:
+    """The job queue's state, asked of the app on one app host (the queue is the platform's:
+    any host says the same); None, and a problem said, when it does not answer."""
+    result = sessions.run(app, manage_command("jobs status"), check=False)
+    answer = _json_object(result.stdout)
+    if not result.ok or not answer or not answer.get("ok"):
+        said = (answer or {}).get("error") or (result.stderr.strip().splitlines() or ["?"])[-1]
+        report.problems.append(f"{app.name}: the job queue's state cannot be read: {said}")
+        return None
+    return {key: value for key, value in answer.items() if key != "ok"}
+
+
+def jobs_problem(jobs: dict[str, Any] | None) -> str | None:
+    """What needs attention in the job queue: no live worker, or jobs stalled (their worker
+    died and they are not back in the queue yet). Failed jobs are the alerts' (JobsFailed)."""
+    if not jobs:
+        return None
+    if not jobs.get("workers"):
+        return "no job worker alive (preau-worker.service on the app hosts)"
+    if jobs.get("stalled_jobs"):
+        return f"{jobs['stalled_jobs']} job(s) stalled: their worker stopped beating"
+    return None
+
+
+def jobs_line(jobs: dict[str, Any]) -> str:
+    """The status screen's line for the job queue."""
+    problem = jobs_problem(jobs)
+    line = (
+        f"Job queue: {jobs.get('todo', 0)} waiting (oldest due {jobs.get('oldest_todo_seconds', 0)}"
+        f" s), {jobs.get('failed', 0)} failed, {jobs.get('workers', 0)} worker(s) alive"
+    )
+    return f"{line}; [red]{problem}[/]" if problem else line
 
 
 def _read_alerts(report: Report, sessions: Sessions, monitoring: Host) -> None:
@@ -252,8 +291,9 @@ def certificate_cell(days: float | None) -> tuple[str, bool]:
 
 def needs_attention(report: Report) -> bool:
     """The exit code's question: a problem reaching things, a host unreachable, a service not
-    active, a certificate missing or expiring, the app in maintenance, an alert firing."""
-    return bool(report.problems or report.alerts) or any(
+    active, a certificate missing or expiring, the app in maintenance, an alert firing, no job
+    worker alive or jobs stalled."""
+    return bool(report.problems or report.alerts or jobs_problem(report.jobs)) or any(
         not status.reachable
         or status.not_active
         or certificate_cell(status.cert_days)[1]
@@ -292,6 +332,8 @@ def show(inv: Inventory, console: Console) -> int:
             )
     else:
         console.print("[green]No alert firing.[/]")
+    if report.jobs:
+        console.print(jobs_line(report.jobs))
     for line in operation_lines(report.operations) if report.operations else []:
         console.print(line)
     for problem in report.problems:
@@ -342,6 +384,7 @@ def document(inv: Inventory, report: Report, now: float | None = None) -> dict[s
         "alerts": [_alert_document(alert) for alert in report.alerts],
         "watchdog": report.watchdog,
         "operations": _operations_document(report.operations) if report.operations else None,
+        "jobs": report.jobs,
         "problems": report.problems,
     }
 

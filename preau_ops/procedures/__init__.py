@@ -18,7 +18,7 @@ from ..errors import OpsError
 from ..inventory import Host, Inventory
 from ..operations import Record
 from ..preconditions import DISK_COMMAND, disk_problem, refuse_bad_clocks
-from ..release.host import CURRENT
+from ..release.host import CURRENT, manage_command
 from ..runner import FabricSession, json_answer
 
 MANAGE_TIMEOUT = 1800  # an AAF import or a merge of large establishments takes minutes
@@ -28,11 +28,7 @@ JSON = dict[str, Any]  # a command's JSON answer
 
 def manage(session: FabricSession, host: Host, args: str, check: bool = True) -> dict[str, Any]:
     """`preau-manage ARGS --json` as the app user on an app host; its JSON answer."""
-    command = (
-        "cd /tmp && sudo -u preau env PREAU_METRICS_MULTIPROC_DIR= "
-        f"{CURRENT}/venv/bin/preau-manage {args} --json"
-    )
-    result = session.run(host, command, check=False, timeout=MANAGE_TIMEOUT)
+    result = session.run(host, manage_command(args), check=False, timeout=MANAGE_TIMEOUT)
     answer = json_answer(result, f"preau-manage {args.split(maxsplit=1)[0]}")
     if check and (not result.ok or not answer.get("ok", False)):
         raise AppCommandError(

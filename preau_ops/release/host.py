@@ -318,6 +318,15 @@ def prune(sessions: Sessions, host: Host, keep: int) -> list[str]:
     return removed
 
 
+def manage_command(args: str) -> str:
+    """`preau-manage ARGS --json` of the current release as the app's runtime user (its
+    config, its grants), out of any metrics directory: the app's commands over SSH."""
+    return (
+        "cd /tmp && sudo -u preau env PREAU_METRICS_MULTIPROC_DIR= "
+        f"{CURRENT}/venv/bin/preau-manage {args} --json"
+    )
+
+
 def migrate_command(release_dir: str, phase: str) -> str:
     return (
         f"cd /tmp && sudo -u {MIGRATE_USER} env PREAU_DB_AS_OWNER=1 "

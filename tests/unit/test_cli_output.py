@@ -303,16 +303,35 @@ def test_an_active_uai_is_added_again(app):
 # --- status: the screen and --json -----------------------------------------------------------
 
 
+JOBS = {
+    "ok": True,
+    "queues": {"emails": {"todo": 2, "doing": 1, "failed": 0, "oldest_todo_seconds": 4}},
+    "todo": 2,
+    "failed": 1,
+    "oldest_todo_seconds": 4,
+    "workers": 2,
+    "stalled_jobs": 0,
+}
+
+
 class FakeHosts:
     """The runner's Sessions faked at its boundary: each host answers status's commands as a
     Debian host of the platform would (probe, Alertmanager, the ops host's lock and log)."""
 
     def __init__(
-        self, unreachable=(), alerts=None, lock=None, log=(), reboot=None, maintenance="off"
+        self,
+        unreachable=(),
+        alerts=None,
+        lock=None,
+        log=(),
+        reboot=None,
+        maintenance="off",
+        jobs=JOBS,
     ):
         self.unreachable = list(unreachable)
         self.alerts, self.lock, self.log, self.reboot = alerts, lock, list(log), reboot
-        self.maintenance = maintenance
+        self.maintenance, self.jobs = maintenance, jobs
+        self.jobs_asked_of = []
 
     def __enter__(self):
         return self
@@ -327,6 +346,12 @@ class FakeHosts:
             answer = self.alerts
             return Result(
                 host.name, command, 0 if answer is not None else 7, json.dumps(answer), ""
+            )
+        if "preau-manage jobs status --json" in command:  # the app, as its runtime user
+            self.jobs_asked_of.append(host.name)
+            assert "sudo -u preau " in command
+            return Result(
+                host.name, command, 0 if self.jobs.get("ok") else 1, json.dumps(self.jobs), ""
             )
         if "owner.json" in command:
             owner = json.dumps(self.lock) if self.lock else ""
@@ -422,7 +447,7 @@ def test_status_json_is_one_document_with_every_fact(prod, hosts, pipe):
     doc = json.loads(pipe.readouterr().out)  # the document alone on stdout
     assert list(doc) == [
         "inventory", "generated_at", "attention", "hosts", "alerts", "watchdog", "operations",
-        "problems",
+        "jobs", "problems",
     ]  # fmt: skip
     assert doc["inventory"] == "production" and doc["attention"] is True
     assert doc["generated_at"] == "2025-12-05T08:00:00+00:00"
@@ -458,6 +483,7 @@ def test_status_json_is_one_document_with_every_fact(prod, hosts, pipe):
     assert last["outcome"] == "failed" and last["backup"] == "20261205-081900F"
     assert last["seconds"] == 600.0 and "prev" not in last and "chain" not in last
     assert ops["pending_on_this_controller"] == 1
+    assert doc["jobs"] == {key: value for key, value in JOBS.items() if key != "ok"}
     assert doc["problems"] == ["backup1.ent.example.fr: unreachable over SSH"]
 
 
@@ -486,7 +512,39 @@ def test_status_for_people_shows_the_lock_the_last_operation_reboots_and_pending
     assert "2 operations log entries wait on this controller for mon1.ent.example.fr" in out
     assert "1 alert(s) firing: • critical: PostgresDown db1:9187" in out
     assert "Watchdog" not in out  # firing as it should: not listed, not counted
+    assert "Job queue: 2 waiting (oldest due 4 s), 1 failed, 2 worker(s) alive" in out
     assert '"seq"' not in out  # no raw JSON
+
+
+@pytest.mark.parametrize(
+    ("jobs", "said"),
+    [
+        ({**JOBS, "workers": 0}, "no job worker alive (preau-worker.service on the app hosts)"),
+        ({**JOBS, "stalled_jobs": 3}, "3 job(s) stalled: their worker stopped beating"),
+    ],
+)
+def test_status_needs_attention_when_no_worker_runs_the_jobs(prod, hosts, pipe, jobs, said):
+    """The queue is asked of one app host (the platform's queue), and a queue no worker runs
+    is a reason for exit code 1 (failed jobs are the JobsFailed alert's, not status's)."""
+    fake = hosts(alerts=FIRING[:1], log=LOG, jobs=jobs)
+    assert run_cli("status", "-i", str(prod)) == 1
+    assert fake.jobs_asked_of == ["app1.ent.example.fr"]
+    assert said in " ".join(pipe.readouterr().out.split())
+
+
+def test_status_says_when_the_job_queue_cannot_be_read(prod, hosts, pipe):
+    hosts(
+        alerts=FIRING[:1],
+        log=LOG,
+        jobs={"ok": False, "error": "relation procrastinate_jobs does not exist"},
+    )
+    assert run_cli("status", "-i", str(prod), "--json") == 1
+    doc = json.loads(pipe.readouterr().out)
+    assert doc["jobs"] is None
+    assert doc["problems"] == [
+        "app1.ent.example.fr: the job queue's state cannot be read: "
+        "relation procrastinate_jobs does not exist"
+    ]
 
 
 @pytest.mark.parametrize("json_flag", [(), ("--json",)])

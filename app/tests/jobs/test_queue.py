@@ -8,6 +8,7 @@ transactional here."""
 import contextlib
 import datetime as dt
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -221,6 +222,17 @@ def test_jobs_status_shows_depth_age_failures_and_workers(held, call_json):
     status = call_json("jobs", "status")
     assert status["queues"]["emails"]["todo"] == 1 and status["todo"] == 1
     assert status["oldest_todo_seconds"] >= 0 and status["workers"] == 0
+
+
+def test_metrics_carry_the_queue_for_the_alerts(held, client):
+    """/metrics (scraped on each app host) reads the queue at scrape time: what the alerts of
+    monitoring/rules/app.yml (Jobs*) watch."""
+    notify_module.deliver_due(MONDAY_MORNING)
+    text = client.get("/metrics").content.decode()
+    assert 'preau_jobs_waiting{queue="emails"} 1.0' in text
+    assert 'preau_jobs_failed{queue="emails"} 0.0' in text
+    assert re.search(r'preau_jobs_oldest_waiting_seconds\{queue="emails"\} \d', text)
+    assert "preau_jobs_workers 0.0" in text and "preau_jobs_stalled 0.0" in text
 
 
 def test_a_polled_job_shows_its_state(held, run_jobs):

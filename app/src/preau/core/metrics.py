@@ -65,6 +65,41 @@ class ActiveSessionsCollector:
         yield gauge
 
 
+class JobQueueCollector:
+    """The job queue (preau.jobs.queue.queue_status) read at scrape time: the same numbers from
+    every app host, as the queue is the platform's (the alerts take their max)."""
+
+    def collect(self):
+        from preau.jobs.queue import queue_status
+
+        try:
+            state = queue_status()
+        except Exception:  # database down or the queue's tables missing: report nothing
+            return
+        per_queue = {
+            "todo": GaugeMetricFamily("preau_jobs_waiting", "Jobs waiting", labels=["queue"]),
+            "doing": GaugeMetricFamily("preau_jobs_running", "Jobs running", labels=["queue"]),
+            "failed": GaugeMetricFamily(
+                "preau_jobs_failed", "Jobs failed (kept until purged)", labels=["queue"]
+            ),
+            "oldest_todo_seconds": GaugeMetricFamily(
+                "preau_jobs_oldest_waiting_seconds", "Age of the oldest job due", labels=["queue"]
+            ),
+        }
+        for name, counts in state["queues"].items():
+            for key, gauge in per_queue.items():
+                gauge.add_metric([name], counts[key])
+        yield from per_queue.values()
+        yield GaugeMetricFamily(
+            "preau_jobs_workers", "Workers with a recent heartbeat", value=state["workers"]
+        )
+        yield GaugeMetricFamily(
+            "preau_jobs_stalled",
+            "Jobs marked running whose worker is silent",
+            value=state["stalled_jobs"],
+        )
+
+
 def render() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
@@ -76,4 +111,5 @@ def render() -> tuple[bytes, str]:
     output = generate_latest(registry)
     extra = CollectorRegistry()
     extra.register(ActiveSessionsCollector())
+    extra.register(JobQueueCollector())
     return output + generate_latest(extra), CONTENT_TYPE_LATEST
