@@ -318,12 +318,13 @@ def prune(sessions: Sessions, host: Host, keep: int) -> list[str]:
     return removed
 
 
-def manage_command(args: str) -> str:
-    """`preau-manage ARGS --json` of the current release as the app's runtime user (its
-    config, its grants), out of any metrics directory: the app's commands over SSH."""
+def manage_command(args: str, as_json: bool = True) -> str:
+    """`preau-manage ARGS --json` (or without --json) of the current release as the app's
+    runtime user (its config, its grants), out of any metrics directory: the app's commands
+    over SSH."""
     return (
         "cd /tmp && sudo -u preau env PREAU_METRICS_MULTIPROC_DIR= "
-        f"{CURRENT}/venv/bin/preau-manage {args} --json"
+        f"{CURRENT}/venv/bin/preau-manage {args}" + (" --json" if as_json else "")
     )
 
 

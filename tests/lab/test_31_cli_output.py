@@ -50,6 +50,9 @@ def test_status_json_says_what_the_hosts_say(lab):
         assert host["certificate_days_left"] > 21 and host["certificate_attention"] is False
         assert host["maintenance"] is (False if "app" in groups else None)
     assert doc["watchdog"] in ("firing", "not firing")  # Alertmanager answered status
+    # the job queue, asked of the app: one live worker per app host, nothing stalled
+    assert doc["jobs"]["workers"] == len(lab.hosts_in("app")), doc["jobs"]
+    assert doc["jobs"]["stalled_jobs"] == 0 and "emails" in doc["jobs"]["queues"]
     ops = doc["operations"]
     ops_host = operations.ops_host(lab).name
     assert ops["ops_host"] == ops_host and ops["lock"] is None  # nothing runs now

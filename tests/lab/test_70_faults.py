@@ -2,6 +2,11 @@
 Each is seen by the users (through the load balancer), raises its alert in Alertmanager,
 and is undone: the lab is as before when the module ends.
 
+The app host dies (its container killed: nothing of it finishes) while its worker runs a job
+of the queue (issue #22 item 3): an e-mail whose way to the relay it cannot reach. The other
+app host's worker runs that job again once the dead worker's heartbeat is a minute old, and
+the relay gets the e-mail once.
+
 Alert rules keep their production `for:` durations (HostDown 2 min, PostgreSQLDown 1 min,
 BackupFailed none); the lab only scrapes and evaluates every 15 s (inventories/lab). To keep
 the wait short the faults overlap: the app host stays down (module fixture) while the backup
@@ -14,14 +19,17 @@ import re
 import shlex
 import socket
 import ssl
+import uuid
 
 import pytest
 
-from preau_ops import audit, monitoring_api
+from preau_ops import audit, monitoring_api, procedures
 from preau_ops.lab import hosts as lab_hosts
+from preau_ops.lab import relay
 from preau_ops.paths import STATE_DIR
 
-from .conftest import TOPOLOGY, deploy, wait_until
+from . import mailing
+from .conftest import TOPOLOGY, deploy, psql, wait_until
 from .loadgen import Load
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
@@ -31,6 +39,11 @@ CA = str(STATE_DIR / "ca" / "ca.crt")
 FAILED_REQUESTS_ALLOWED = 2
 ALERT_TIMEOUT = 300
 APP_HOST_ALERTS = ("HostDown", "AppNotReady")
+WORKER = "preau-worker.service"
+# The dead worker's job: stalled after 60 s without its heartbeat, put back by the next
+# minute's retry_stalled_jobs, then run by the other host (the PostgreSQL fault may come
+# in between: the queue waits for the database).
+TAKEN_OVER_TIMEOUT = 300
 
 
 # --------------------------------------------------------------------------- helpers
@@ -160,26 +173,75 @@ def admin(host):
 # --------------------------------------------------------------------------- app host down
 
 
+def _last_email_job(lab) -> tuple[int, str]:
+    out = psql(
+        lab,
+        "SELECT id, status FROM procrastinate_jobs WHERE task_name = "
+        "'send_notification_emails' ORDER BY id DESC LIMIT 1",
+        database="preau",
+    )
+    job_id, _, status = out.partition("|")
+    return (int(job_id), status) if job_id else (0, "")
+
+
+def _hold_an_email_job(lab, victim, marker: str, saved: list[dict]) -> int:
+    """A notification's e-mail job taken by the victim's worker and still running there: the
+    other app hosts' workers stopped, the victim's packets to the relay dropped (its SMTP
+    connection waits up to EMAIL_TIMEOUT, 10 s); the job's id. What mailing changed (to put
+    back) is appended to SAVED."""
+    for host in lab.hosts_in("app"):
+        if host != victim:
+            admin(host).check_output(f"systemctl stop {WORKER}")
+    admin(victim).check_output(
+        "nft insert rule inet preau_filter output "
+        f"ip daddr {relay.address()} tcp dport {relay.PORT} drop"
+    )
+    before, _ = _last_email_job(lab)
+    saved.append(mailing.notify(lab, marker, "now"))
+    seen: list[tuple[int, str]] = []
+    wait_until(
+        lambda: (
+            seen.append(_last_email_job(lab)) or seen[-1][0] > before and seen[-1][1] == "doing"
+        ),
+        8,
+        lambda: f"the victim's worker did not take the e-mail job: {seen[-1:]}",
+        interval=0.2,
+    )
+    return seen[-1][0]
+
+
 @pytest.fixture(scope="module")
 def app_host_down(lab):
-    """The last app host's container stopped under load; started again at the end."""
+    """The last app host's container killed under load while its worker runs an e-mail job;
+    started again at the end. Yields the host, the load and (marker, job id) of the job."""
     assert len(lab.hosts_in("app")) >= 2, "this fault needs two app hosts (scaled topology)"
+    assert relay.running(), "the lab's SMTP relay is not running (`./deploy.py lab up`)"
     victim = lab.hosts_in("app")[-1]
     lb = lab.hosts_in("lb")[0]
+    procedures.app_manage(lab, "seed_demo")  # mailing's establishment
     wait_for_no_alert(lab, APP_HOST_ALERTS, victim)
+    marker = f"test70-{uuid.uuid4().hex[:10]}"
+    saved: list[dict] = []
     try:
         with Load(lb.address, lb.vars["preau_domain"], CA) as load:
             wait_until(lambda: load.total >= 10, 60, "no answer through the lb before the fault")
-            lab_hosts._docker("stop", f"preau-{victim.name}")
+            job = _hold_an_email_job(lab, victim, marker, saved)
+            lab_hosts._docker("kill", f"preau-{victim.name}")
             stopped = load.total
+            for host in lab.hosts_in("app")[:-1]:
+                admin(host).check_output(f"systemctl start {WORKER}")
             # until nginx has skipped the stopped host for a while
             wait_until(
                 lambda: load.total >= stopped + 40,
                 120,
                 lambda: f"the load stalled: {dict(load.counts)}",
             )
-        yield victim, load
+        yield victim, load, (marker, job)
     finally:
+        for host in lab.hosts_in("app")[:-1]:
+            admin(host).run(f"systemctl start {WORKER}")
+        for changed in saved:
+            mailing.restore(lab, changed)
         deploy("lab", "up", "--topology", TOPOLOGY)  # starts the stopped host again
 
 
@@ -199,7 +261,7 @@ def test_the_watchdog_always_fires_and_goes_to_the_dead_mans_switch_only(lab):
 
 
 def test_site_keeps_answering_with_an_app_host_down(app_host_down):
-    victim, load = app_host_down
+    victim, load, _ = app_host_down
     assert lab_hosts.container_states()[f"preau-{victim.name}"] == "exited"
     assert load.counts[200] >= 40, dict(load.counts)
     assert load.failed <= FAILED_REQUESTS_ALLOWED, (
@@ -326,18 +388,40 @@ def test_postgresql_down_gives_a_clear_503_and_recovers_alone(lab, app_host_down
     wait_for_no_alert(lab, ("PostgreSQLDown",), db, timeout=180)
 
 
+# --------------------------------------------------------------------------- the dead host's job
+
+
+def test_the_dead_host_s_job_is_finished_by_the_other_once(lab, app_host_down):
+    """The e-mail job the killed host was running is taken over by the other host's worker:
+    the relay gets the e-mail once, and the job ends succeeded."""
+    _, _, (marker, job) = app_host_down
+    wait_until(
+        lambda: mailing.delivered(marker),
+        TAKEN_OVER_TIMEOUT,
+        lambda: f"the dead host's e-mail job was not run again: {_last_email_job(lab)}",
+        interval=5,
+    )
+    wait_until(
+        lambda: _last_email_job(lab) == (job, "succeeded"),
+        30,
+        lambda: f"job {job} did not end: {_last_email_job(lab)}",
+    )
+    messages = mailing.delivered(marker)
+    assert [str(m["Subject"]) for m in messages] == [mailing.subject(marker)]
+
+
 # --------------------------------------------------------------------------- the alert of the app host
 
 
 def test_an_alert_fires_for_the_app_host_down(lab, app_host_down):
-    victim, _ = app_host_down
+    victim, _, _ = app_host_down
     alert = wait_for_alert(lab, "HostDown", victim)
     assert alert["labels"]["severity"] == "critical"
     assert "Hôte injoignable" in alert["annotations"]["summary"]
 
 
 def test_the_app_host_comes_back(lab, app_host_down):
-    victim, _ = app_host_down
+    victim, _, (marker, _) = app_host_down
     deploy("lab", "up", "--topology", TOPOLOGY)
     assert lab_hosts.container_states()[f"preau-{victim.name}"] == "running"
     wait_for_no_alert(lab, APP_HOST_ALERTS, victim, timeout=180)
@@ -345,3 +429,6 @@ def test_the_app_host_comes_back(lab, app_host_down):
     with Load(lb.address, lb.vars["preau_domain"], CA, workers=2) as load:
         wait_until(lambda: load.total >= 20, 60, "no answer through the lb")
     assert load.failed == 0, dict(load.counts)
+    # its worker is back and runs nothing again: the dead host's job was sent once
+    assert admin(victim).run(f"systemctl is-active {WORKER}").stdout.strip() == "active"
+    assert len(mailing.delivered(marker)) == 1

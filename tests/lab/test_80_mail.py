@@ -4,93 +4,57 @@ the lab that relay is a real MTA beside the hosts (preau_ops/lab/relay.py: exim4
 authenticated submission, a CA the hosts trust through the declaration), and this file reads
 the messages it delivered.
 
-One marker per run: a message of an earlier run never counts. The app's e-mail comes from the
-app's own command (deliver_notifications) delivering a notification held by quiet hours; the
-alert from Alertmanager's API, mailed to the lab's critical list after its group_wait (5 s in
-the lab's inventory): both are waited for together."""
+One marker per run: a message of an earlier run never counts. The app's e-mail is a job of
+the queue (issue #22 item 3): a notification held by quiet hours is delivered by the app's
+command run on both app hosts at once (while their workers run the periodic delivery too),
+and the relay gets it once. The alert comes from Alertmanager's API, mailed to the lab's
+critical list after its group_wait (5 s in the lab's inventory): both are waited for
+together."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import re
-import shlex
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 
 import pytest
 
 from preau_ops import monitoring_api, procedures, runner
 from preau_ops.lab import relay
-from preau_ops.release.host import CURRENT
 
+from . import mailing
 from .conftest import deploy, wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
-UAI = "0820021C"  # seed_demo's Collège Jean Moulin
 MAIL_TIMEOUT = 90  # Alertmanager's group_wait (5 s in the lab) + its retries
-
-# Run by the app user on an app host: a member of the establishment gets an address, the
-# establishment opts in to e-mails, a notification is held by quiet hours (created "last
-# Saturday night"), quiet hours are then turned off and the app's command delivers it (and
-# e-mails it). What was changed is put back, whatever happens.
-SCRIPT = """
-import json
-from datetime import datetime, timedelta
-from django.core.management import call_command
-from django.utils import timezone
-from preau.core.models import Establishment, Membership
-from preau.ent.notify import notify
-
-est = Establishment.objects.get(uai=UAI)
-user = Membership.objects.current().filter(establishment=est, user__is_active=True).first().user
-saved = (dict(est.settings or {}), user.email, user.email_notifications)
-try:
-    user.email, user.email_notifications = ADDRESS, True
-    user.save(update_fields=["email", "email_notifications"])
-    est.settings = {**saved[0], "email_notifications": True, "quiet_hours": {"enabled": True}}
-    est.save(update_fields=["settings"])
-    saturday = timezone.localtime() - timedelta(days=(timezone.localtime().weekday() - 5) % 7 + 7)
-    night = saturday.replace(hour=23, minute=0)
-    notify(est, [user.pk], TEXT, now=night)
-    est.settings = {**est.settings, "quiet_hours": {"enabled": False}}
-    est.save(update_fields=["settings"])
-    call_command("deliver_notifications")
-finally:
-    est.settings = saved[0]
-    est.save(update_fields=["settings"])
-    user.email, user.email_notifications = saved[1], saved[2]
-    user.save(update_fields=["email", "email_notifications"])
-print(json.dumps({"user": user.username}))
-"""
+SETTLED = 10  # seconds without a second copy after the first, the queue idle
 
 
 @pytest.fixture(scope="module")
 def demo(lab):
     deploy("release", timeout=1200)  # the app is there, whatever ran before
     answer = procedures.app_manage(lab, "seed_demo")
-    assert UAI in {e["uai"] for e in answer["establishments"]}
+    assert mailing.UAI in {e["uai"] for e in answer["establishments"]}
     assert relay.running(), "the lab's SMTP relay is not running (`./deploy.py lab up` starts it)"
     return lab
 
 
-def _app_email(lab, marker: str) -> None:
-    script = (
-        SCRIPT.replace("UAI", repr(UAI), 1)
-        .replace("ADDRESS", repr(f"eleve.{marker}@preau.test"))
-        .replace("TEXT", repr(f"Essai de messagerie {marker}"))
-    )
-    app = lab.hosts_in("app")[0]
-    command = (
-        "cd /tmp && sudo -u preau env PREAU_METRICS_MULTIPROC_DIR= "
-        f"{CURRENT}/venv/bin/preau-manage shell -c {shlex.quote(script)}"
-    )
-    with runner.FabricSession(app, lab) as session:
-        result = session.run(app, command, check=False, timeout=120)
-    assert result.ok, result.stderr[-2000:]
+def _deliver_everywhere(lab) -> None:
+    """deliver_notifications on every app host at the same moment (each must succeed)."""
+    hosts = lab.hosts_in("app")
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+        runs = [pool.submit(mailing.manage, lab, host, "deliver_notifications") for host in hosts]
+        for run in runs:
+            run.result()
+
+
+def _emails_idle(lab) -> bool:
+    status = json.loads(mailing.manage(lab, lab.hosts_in("app")[0], "jobs status --json"))
+    emails = status["queues"]["emails"]
+    return emails["todo"] == 0 and emails["doing"] == 0
 
 
 def _test_alert(lab, marker: str) -> None:
@@ -106,33 +70,31 @@ def _test_alert(lab, marker: str) -> None:
     monitoring_api.request(ops, monitoring_api.ALERTMANAGER, "/api/v2/alerts", data=[alert])
 
 
-def _delivered(marker: str) -> list[EmailMessage]:
-    """The relay's messages about this run (subject, headers or body, decoded)."""
-    found = []
-    for raw in relay.messages():
-        message = email.message_from_string(raw, policy=email.policy.default)
-        body = message.get_body(("plain", "html"))
-        text = f"{message['Subject']} {message['To']} {body.get_content() if body else ''}"
-        if marker in text:
-            found.append(message)
-    return found
-
-
 def test_app_and_alertmanager_mail_through_the_declared_relay(demo):
     marker = f"test80-{uuid.uuid4().hex[:10]}"
     started = time.monotonic()
     _test_alert(demo, marker)  # first: its group_wait runs while the app mails
-    _app_email(demo, marker)
+    saved = mailing.notify(demo, marker, "hold")
+    try:
+        _deliver_everywhere(demo)
 
-    def both() -> bool:
-        return len(_delivered(marker)) >= 2
+        def both() -> bool:
+            return len(mailing.delivered(marker)) >= 2
 
-    wait_until(both, MAIL_TIMEOUT, lambda: f"the relay delivered {len(_delivered(marker))} of 2")
-    took = time.monotonic() - started
-    by_subject = {str(m["Subject"]): m for m in _delivered(marker)}
-    app_mail = next(m for s, m in by_subject.items() if s.startswith("[Préau] Essai de messagerie"))
-    alert_mail = next(m for s, m in by_subject.items() if "[critical] PreauMailTest" in s)
-    assert app_mail["To"] == f"eleve.{marker}@preau.test"
+        wait_until(
+            both, MAIL_TIMEOUT, lambda: f"the relay delivered {len(mailing.delivered(marker))} of 2"
+        )
+        took = time.monotonic() - started
+        time.sleep(SETTLED)
+        wait_until(lambda: _emails_idle(demo), 60, "the e-mails' queue does not empty")
+    finally:
+        mailing.restore(demo, saved)
+    messages = mailing.delivered(marker)
+    app_mails = [m for m in messages if str(m["Subject"]) == mailing.subject(marker)]
+    assert len(app_mails) == 1, f"{len(app_mails)} e-mails for one notification"
+    app_mail = app_mails[0]
+    alert_mail = next(m for m in messages if "[critical] PreauMailTest" in str(m["Subject"]))
+    assert app_mail["To"] == mailing.address(marker)
     assert alert_mail["To"] == "astreinte@preau.test"  # the lab's critical list
     # Both went over STARTTLS with the platform's account: exim's Received says (utf8)esmtpsa,
     # s = TLS, a = authenticated (Alertmanager asks for SMTPUTF8, hence utf8).
