@@ -15,6 +15,7 @@ from django.urls import reverse
 import preau
 from preau.ent.models import StoredFile
 from preau.grades.models import Grade
+from preau.jobs.queue import QUEUES
 from tests.school import url_kwargs
 from tests.test_isolation import _patterns, build
 
@@ -297,6 +298,7 @@ def test_metrics_labels_stay_bounded(client, school):
                 "le": None,
                 "result": {"ok", "failed", "throttled", "rejected", "dry_run", "sent"},
                 "kind": {"import_aaf", "import_csv"},
+                "queue": set(QUEUES),  # the job queue's (preau.jobs.queue)
             }
             assert label in allowed, (metric, label)
             assert allowed[label] is None or value in allowed[label], (metric, label, value)

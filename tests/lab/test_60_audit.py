@@ -69,9 +69,14 @@ def _state(host) -> dict[str, str]:
     etc = remote.check_output(
         "find /etc -xdev -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum"
     )
+    # The services timers start come and go with the clock (systemd-tmpfiles-clean ran during
+    # one run's audit: 'activating' before, 'inactive' after): their load state only.
     units = remote.check_output(
+        "timed=$(systemctl list-timers --all --no-legend --plain "
+        "| awk '$NF ~ /[.]service$/ {print $NF}' | paste -sd'|'); "
         "systemctl list-units --all --no-legend --plain --type=service,socket,timer,mount "
-        "| awk '{print $1, $2, $3}' | grep -vE '^(session-|user@|user-runtime|run-)' | sort"
+        "| awk -v timed=\"^($timed)$\" '{print $1, $2, ($1 ~ timed ? \"(timed)\" : $3)}' "
+        "| grep -vE '^(session-|user@|user-runtime|run-)' | sort"
     )
     packages = remote.check_output(
         "dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n'"
