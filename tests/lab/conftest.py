@@ -36,10 +36,12 @@ HERE = Path(__file__).parent
 
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(items):
-    """The lab's tests in file order, whatever pytest-randomly did (other tests stay shuffled)."""
+    """The lab's tests in file order, whatever pytest-randomly did (other tests stay shuffled);
+    only those the other hooks kept (-k, -m deselect)."""
     collected = list(items)
     result = yield
-    lab = [item for item in collected if item.path.is_relative_to(HERE)]
+    kept = {id(item) for item in items}
+    lab = [item for item in collected if item.path.is_relative_to(HERE) and id(item) in kept]
     if lab:
         items[:] = [item for item in items if not item.path.is_relative_to(HERE)] + lab
     return result
