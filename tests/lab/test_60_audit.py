@@ -75,7 +75,7 @@ def _state(host) -> dict[str, str]:
         "timed=$(systemctl list-timers --all --no-legend --plain "
         "| awk '$NF ~ /[.]service$/ {print $NF}' | paste -sd'|'); "
         "systemctl list-units --all --no-legend --plain --type=service,socket,timer,mount "
-        "| awk -v timed=\"^($timed)$\" '{print $1, $2, ($1 ~ timed ? \"(timed)\" : $3)}' "
+        '| awk -v timed="^($timed)$" \'{print $1, $2, ($1 ~ timed ? "(timed)" : $3)}\' '
         "| grep -vE '^(session-|user@|user-runtime|run-)' | sort"
     )
     packages = remote.check_output(
