@@ -20,6 +20,7 @@ import socket
 import ssl
 
 import pytest
+from playwright.sync_api import expect
 
 from preau_ops import procedures
 from preau_ops.paths import ARTIFACTS, STATE_DIR
@@ -201,6 +202,8 @@ def test_teacher_takes_the_roll_call(page, demo):
     # A lesson of its own each run (the time of the run), so the task can be repeated.
     lesson = datetime.datetime.now().strftime("%H:%M")
     page.get_by_label("Heure du cours").fill(lesson)
+    page.get_by_role("button", name="Afficher cet appel").click()  # that lesson's roll call
+    expect(page.get_by_role("heading", name=re.compile(f"à {lesson}$"))).to_be_visible()
     page.get_by_role("group", name="État de Léa MARTIN").get_by_label("Absent").check()
     shot(page, "11-prof-appel")
     page.get_by_role("button", name="Enregistrer l'appel").click()
