@@ -38,6 +38,8 @@ def gunicorn(tmp_path, module, source, *args, scheme="http", context=None):
     port = free_port()
     src = str(Path(preau.__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(tmp_path)])}
+    env["HOME"] = str(tmp_path)  # where gunicorn would put a control socket (.gunicorn/)
+    env.pop("XDG_RUNTIME_DIR", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "python:preau.gunicorn_conf"]
@@ -71,6 +73,7 @@ def test_workers_start_with_the_preloaded_objects_frozen_and_fewer_collections(t
         urllib.request.urlopen(url, timeout=2) as response,
     ):
         state = json.load(response)
+        assert not (tmp_path / ".gunicorn").exists()  # no control socket: systemd controls
     assert state["frozen"] >= 5000
     assert state["threshold"] == [7000, 10, 10]
 

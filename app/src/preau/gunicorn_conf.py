@@ -32,6 +32,10 @@ keepalive = 75  # s: nginx closes its idle upstream connections after 60 s
 # imported code's memory. A release starts a fresh master (socket activation), so code is
 # never reloaded in place.
 preload_app = True
+# No control socket (gunicorn >= 25: gunicornc's runtime management, in $XDG_RUNTIME_DIR or
+# ~/.gunicorn): systemd starts, reloads and stops the app, and the unit's home is read-only
+# (each start logged "Control server error: Read-only file system: '/srv/preau/.gunicorn'").
+control_socket_disable = True
 # The workers' heartbeat files on tmpfs: a slow disk must not make gunicorn kill busy workers.
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
