@@ -24,6 +24,23 @@ from pathlib import Path
 SAMPLE = {"ELV": 1500, "TUT": 1500, "ENS": 300, "EVS+DIR": 60}
 
 
+# Today's 8:00 lesson: the roll call every teacher of the sample saves, then corrects.
+LESSON_START = "08:00"
+
+
+def roll_call_saves(url: str, pupil_id: int) -> list[str]:
+    """A roll call's save (the pupil absent) and its correction (present again), as load_mix.lua
+    posts them: 'POST:' URL '|' form (the CSRF field is the script's). Each entry says what the
+    page showed (avant_): a save after the other one's, or after a colleague's, corrects it."""
+    from django.utils import timezone
+
+    lesson = f"date={timezone.localdate().isoformat()}&start={LESSON_START.replace(':', '%3A')}"
+    return [
+        f"POST:{url}|{lesson}&etat_{pupil_id}=absent&avant_{pupil_id}=present",
+        f"POST:{url}|{lesson}&etat_{pupil_id}=present&avant_{pupil_id}=absent",
+    ]
+
+
 def open_sessions(path: Path, per_profile: dict[str, int]) -> dict:
     """Sessions of a sample of members, with the URLs each one visits (weighted by repetition)."""
     import django
@@ -75,6 +92,17 @@ def open_sessions(path: Path, per_profile: dict[str, int]) -> dict:
                 "teacher_id", "pk", "class_group_id"
             )
         }
+        # A pupil of each class a teacher of the sample assesses: the one their roll call marks.
+        pupil_of_class: dict[int, int] = {}
+        for klass, pupil_id in (
+            ClassMembership.objects.filter(
+                class_group_id__in={c for _, c in assessment_of.values()},
+                user__memberships__profile="ELV",
+            )
+            .order_by("user_id")
+            .values_list("class_group_id", "user_id")
+        ):
+            pupil_of_class.setdefault(klass, pupil_id)
         for m in members:
             e = f"/e/{m.establishment.uai}/"
             urls = [e] * 3 + [e + "messagerie/"] * 2
@@ -101,6 +129,10 @@ def open_sessions(path: Path, per_profile: dict[str, int]) -> dict:
                         f"{e}notes/classes/{klass}/",
                         f"{e}vie-scolaire/appel/{klass}/",
                     ]
+                    if klass in pupil_of_class:
+                        urls += roll_call_saves(
+                            f"{e}vie-scolaire/appel/{klass}/", pupil_of_class[klass]
+                        )
             else:
                 urls += [e + "vie-scolaire/"] * 3 + [e + "actualites/"]
             if m.user_id in conversation:

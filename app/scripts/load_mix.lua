@@ -1,5 +1,6 @@
 -- wrk script for scripts/benchmark_load.py and `deploy.py bench` (through the lb): a realistic mix of ENT pages over many sessions.
--- sessions file (tab-separated, one session a line): cookie, username, then weighted URLs.
+-- sessions file (tab-separated, one session a line): cookie, username, then weighted URLs; a URL
+-- 'POST:PATH|FORM' is a form the session posts (bench_sessions.py: a roll call and its correction).
 -- Every request carries X-Request-Start (as nginx sets it) so that load shedding can work.
 -- Paced when PREAU_PACE_MS is set (deploy.py bench's lb_overload): each wrk thread starts one request
 -- every PREAU_PACE_MS ms (an offered rate of threads x 1000 / PREAU_PACE_MS req/s, whatever the
@@ -79,6 +80,16 @@ function request()
       ["X-Request-Start"] = now()}, body)
   end
   local url = s.urls[math.random(#s.urls)]
+  local path, form = string.match(url, "^POST:([^|]+)|(.*)$")
+  if path then
+    -- A form the session posts (a teacher's roll call save or its correction): the session's
+    -- CSRF cookie and field, and the same-origin Referer a browser sends over HTTPS.
+    return wrk.format("POST", path, {
+      ["Cookie"] = "sessionid=" .. s.cookie .. "; csrftoken=" .. csrf_token,
+      ["Referer"] = wrk.scheme .. "://" .. wrk.headers["Host"] .. path,
+      ["Content-Type"] = "application/x-www-form-urlencoded",
+      ["X-Request-Start"] = now()}, form .. "&csrfmiddlewaretoken=" .. csrf_token)
+  end
   return wrk.format("GET", url, {["Cookie"] = "sessionid=" .. s.cookie .. "; csrftoken=" .. csrf_token,
                                  ["X-Request-Start"] = now()})
 end

@@ -229,3 +229,33 @@ def test_the_roll_call_page_costs_the_same_whatever_the_class_size(
         body = client.get(target).content.decode()
     assert body.count('value="absent" checked') == 20
     print(role, len(queries.captured_queries))
+
+
+def test_the_benchmark_mix_posts_a_roll_call_and_its_correction(school, clock):
+    """bench_sessions.py's entries, posted as load_mix.lua posts them (the session's CSRF
+    cookie and field, no more): the save marks the pupil absent, the correction present
+    again; both are redirects to the lesson, as a browser's saves are."""
+    import urllib.parse
+
+    from scripts.bench_sessions import LESSON_START, roll_call_saves
+
+    s = school
+    token = "benchcsrftokenbenchcsrftoken0123"  # load_mix.lua's csrf_token
+    client = SecondFactorClient(enforce_csrf_checks=True)
+    client.force_login(s["teacher"])
+    client.cookies["csrftoken"] = token
+    page = url(s, "roll_call", class_id=s["class"].pk)
+    states = []
+    for entry in roll_call_saves(page, s["student"].pk):
+        path, form = entry.removeprefix("POST:").split("|", 1)
+        data = dict(urllib.parse.parse_qsl(form), csrfmiddlewaretoken=token)
+        response = client.post(path, data)
+        assert response.status_code == 302, response.content.decode()[-2000:]
+        states.append(
+            list(
+                Absence.objects.filter(student=s["student"], start=LESSON_START).values_list(
+                    "kind", flat=True
+                )
+            )
+        )
+    assert states == [["absence"], []]
