@@ -531,8 +531,9 @@ def measures(inv: Inventory) -> list[Measure]:
         Measure(
             "lb_mix",
             "the app's realistic logged-in mix (app/scripts/load_mix.lua: dashboard, grades, "
-            "logbook, messages, documents and downloads, timetable, absences, a login every 100 "
-            "requests) on the benchmark data set, through nginx + TLS to both app hosts, "
+            "logbook, messages, documents and downloads, timetable, absences, teachers' roll "
+            "call saves and their corrections, a login every 100 requests) on the benchmark "
+            "data set, through nginx + TLS to both app hosts, "
             f"{MIX_CONNECTIONS} connections, {MIX_SECONDS} s",
             "≥ 360 req/s at p95 < 250 ms, 0 errors",
             probe=_lb_mix,
