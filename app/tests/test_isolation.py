@@ -22,6 +22,7 @@ GLOBAL_URLS = {
     "two_factor_setup",
     "account_security",
     "recovery_codes",
+    "password_change",
 }
 
 

@@ -241,8 +241,8 @@ def test_activation_form_same_answer_and_same_throttle(est):
     )
     form = {
         "code": "AAAAAAAAAA",
-        "password1": "un-nouveau-mot-de-passe",
-        "password2": "un-nouveau-mot-de-passe",
+        "password1": "Un-nouveau-mot-de-passe-7",
+        "password2": "Un-nouveau-mot-de-passe-7",
     }
 
     def activate(username):

@@ -262,8 +262,8 @@ def test_name_local_admin_and_hand_out_codes(call_json, client):
         {
             "username": "eleve0",
             "code": code,
-            "password1": "un-nouveau-mot-de-passe",
-            "password2": "un-nouveau-mot-de-passe",
+            "password1": "Un-nouveau-mot-de-passe-7",
+            "password2": "Un-nouveau-mot-de-passe-7",
         },
     )
     assert response.status_code == 302

@@ -142,8 +142,8 @@ def test_an_administrator_activating_the_account_is_sent_to_the_enrolment(est, a
         {
             "username": adml.username,
             "code": code,
-            "password1": "un-nouveau-mot-de-passe",
-            "password2": "un-nouveau-mot-de-passe",
+            "password1": "Un-nouveau-mot-de-passe-7",
+            "password2": "Un-nouveau-mot-de-passe-7",
         },
     )
     assert response.status_code == 302

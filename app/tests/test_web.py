@@ -192,14 +192,14 @@ def test_activation_flow(client, adml, member, est):
         "/activation/",
         {"username": "lea.martin", "code": code, "password1": "court", "password2": "court"},
     )
-    assert bad.status_code == 400 and "12" in bad.content.decode()
+    assert bad.status_code == 400 and "trop court : au moins 8 caractères" in bad.content.decode()
     wrong = anon.post(
         "/activation/",
         {
             "username": "lea.martin",
             "code": "AAAAAAAAAA",
-            "password1": "un-nouveau-mot-de-passe",
-            "password2": "un-nouveau-mot-de-passe",
+            "password1": "Un-nouveau-mot-de-passe-7",
+            "password2": "Un-nouveau-mot-de-passe-7",
         },
     )
     assert wrong.status_code == 400
@@ -208,21 +208,21 @@ def test_activation_flow(client, adml, member, est):
         {
             "username": "lea.martin",
             "code": code.lower(),
-            "password1": "un-nouveau-mot-de-passe",
-            "password2": "un-nouveau-mot-de-passe",
+            "password1": "Un-nouveau-mot-de-passe-7",
+            "password2": "Un-nouveau-mot-de-passe-7",
         },
     )
     assert ok.status_code == 302
     member.refresh_from_db()
-    assert member.check_password("un-nouveau-mot-de-passe") and member.activation_code == ""
+    assert member.check_password("Un-nouveau-mot-de-passe-7") and member.activation_code == ""
     # A code works once.
     again = Client().post(
         "/activation/",
         {
             "username": "lea.martin",
             "code": code,
-            "password1": "encore-un-autre-mdp",
-            "password2": "encore-un-autre-mdp",
+            "password1": "Encore-un-autre-mdp-8",
+            "password2": "Encore-un-autre-mdp-8",
         },
     )
     assert again.status_code == 400

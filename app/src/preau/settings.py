@@ -130,13 +130,13 @@ PASSWORD_HASHERS = [
     "preau.core.hashers.OwaspArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# CNIL deliberation 2022-100: 12 characters of 4 kinds for adults, 8 of 3 kinds for pupils
+# (whose login is throttled), common passwords refused, French ones too (preau.core.passwords).
 AUTH_PASSWORD_VALIDATORS = [
-    {
-        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-        "OPTIONS": {"min_length": 12},
-    },
+    {"NAME": "preau.core.passwords.ProfilePasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "preau.core.passwords.FrenchCommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

@@ -32,6 +32,7 @@ urlpatterns = [
     # Second factor of ADMC and ADML (preau.twofactor): global, like the login.
     path("compte/double-authentification/", twofactor_views.verify, name="two_factor_verify"),
     path("compte/double-authentification/activer/", twofactor_views.setup, name="two_factor_setup"),
+    path("compte/mot-de-passe/", views.password_change, name="password_change"),
     path("compte/securite/", twofactor_views.security, name="account_security"),
     path(
         "compte/securite/codes-de-secours/", twofactor_views.regenerate_codes, name="recovery_codes"

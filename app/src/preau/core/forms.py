@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 
+from preau.core import passwords
 from preau.core.models import Profile
 
 
@@ -10,11 +11,22 @@ class AccessibleForm(forms.Form):
 
     def full_clean(self):
         super().full_clean()
+        self._mark_invalid()
+
+    def add_error(self, field, error):
+        """Errors added after cleaning (a view's checks) are tied to their input too."""
+        super().add_error(field, error)
+        if hasattr(self, "cleaned_data"):
+            self._mark_invalid()
+
+    def _mark_invalid(self) -> None:
+        errors = getattr(self, "_errors", None) or {}
         for name, field in self.fields.items():
-            if self.errors.get(name):
+            if errors.get(name):
                 field.widget.attrs["aria-invalid"] = "true"
                 described = field.widget.attrs.get("aria-describedby", "")
-                field.widget.attrs["aria-describedby"] = f"{described} id_{name}_erreur".strip()
+                if f"id_{name}_erreur" not in described.split():
+                    field.widget.attrs["aria-describedby"] = f"{described} id_{name}_erreur".strip()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -41,7 +53,52 @@ class LoginForm(AccessibleForm):
     )
 
 
-class ActivationForm(AccessibleForm):
+def _new_password(help_text: str) -> forms.CharField:
+    return forms.CharField(
+        label="Nouveau mot de passe",
+        strip=False,
+        help_text=help_text,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+
+def _confirmation() -> forms.CharField:
+    return forms.CharField(
+        label="Confirmez le mot de passe",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+
+class NewPasswordForm(AccessibleForm):
+    """password1 and password2, checked by AUTH_PASSWORD_VALIDATORS (preau.core.passwords) for
+    the account; the help text says the account's rule once it is known."""
+
+    password1 = _new_password(passwords.rule_text())
+    password2 = _confirmation()
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password1") and data.get("password1") != data.get("password2"):
+            self.add_error("password2", "Les deux mots de passe ne correspondent pas.")
+        return data
+
+    def tell_rule_of(self, user) -> None:
+        text = passwords.rule_text(user)
+        self.fields["password1"].help_text = text
+        self["password1"].help_text = text  # a bound field copies it once made
+
+    def validate_password_for(self, user) -> bool:
+        self.tell_rule_of(user)
+        try:
+            validate_password(self.cleaned_data["password1"], user)
+        except ValidationError as exc:
+            self.add_error("password1", exc)
+            return False
+        return True
+
+
+class ActivationForm(NewPasswordForm):
     username = _username()
     code = forms.CharField(
         label="Code d'activation",
@@ -51,31 +108,22 @@ class ActivationForm(AccessibleForm):
             attrs={"autocomplete": "one-time-code", "autocapitalize": "characters"}
         ),
     )
-    password1 = forms.CharField(
-        label="Nouveau mot de passe",
-        strip=False,
-        help_text="Au moins 12 caractères.",
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
-    password2 = forms.CharField(
-        label="Confirmez le mot de passe",
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
+    field_order = ("username", "code", "password1", "password2")
 
-    def clean(self):
-        data = super().clean()
-        if data.get("password1") and data.get("password1") != data.get("password2"):
-            self.add_error("password2", "Les deux mots de passe ne correspondent pas.")
-        return data
 
-    def validate_password_for(self, user) -> bool:
-        try:
-            validate_password(self.cleaned_data["password1"], user)
-        except ValidationError as exc:
-            self.add_error("password1", exc)
-            return False
-        return True
+class PasswordChangeForm(NewPasswordForm):
+    """ "Changer mon mot de passe": the current one, then the new one (the account's rule)."""
+
+    old_password = forms.CharField(
+        label="Mot de passe actuel",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    field_order = ("old_password", "password1", "password2")
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tell_rule_of(user)
 
 
 class DirectorySearchForm(AccessibleForm):

@@ -102,3 +102,17 @@ class SessionStore(DbSessionStore):
         user_id = data.get(SESSION_KEY)
         instance.user_id = int(user_id) if user_id and str(user_id).isdigit() else None
         return instance
+
+
+def end_sessions_of(user_id: int, keep: str | None = None) -> int:
+    """Remove the account's sessions but `keep` (a session key); the number removed.
+
+    A new password already ends them: their auth hash no longer verifies (get_user() logs them
+    out on their next request). Removing the rows makes it immediate and visible, and leaves no
+    session of the old password in the table. Sessions of the previous release (user_id NULL)
+    are not found here and are ended by the hash alone."""
+    sessions = UserSession.objects.filter(user_id=user_id)
+    if keep:
+        sessions = sessions.exclude(session_key=keep)
+    deleted, _ = sessions.delete()
+    return deleted

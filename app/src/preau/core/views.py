@@ -3,7 +3,7 @@
 import functools
 
 from django.contrib import messages
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -15,8 +15,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from preau.core import accounts, metrics, migration_phases, throttle
-from preau.core.forms import ActivationForm, DirectorySearchForm, LoginForm
+from preau.core.forms import ActivationForm, DirectorySearchForm, LoginForm, PasswordChangeForm
 from preau.core.models import ClassGroup, ClassMembership, Membership, ParentLink, Platform, User
+from preau.core.sessions import end_sessions_of
 from preau.core.tenancy import local_admin_required
 
 # --- operations -------------------------------------------------------------------------------
@@ -147,6 +148,51 @@ def activation_view(request):
     elif request.method == "POST":
         status = 400
     return render(request, "preau/activation.html", {"form": form}, status=status)
+
+
+def set_new_password(request, user, password: str) -> None:
+    """The account's new password (validated by the caller's form): every other session of
+    the account ends, this one goes on under a new key."""
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    if request.user.is_authenticated and request.user.pk == user.pk:
+        update_session_auth_hash(request, user)  # this session: new hash, new key
+        end_sessions_of(user.pk, keep=request.session.session_key)
+    else:
+        end_sessions_of(user.pk)
+
+
+@never_cache
+@login_required
+def password_change(request):
+    """ "Changer mon mot de passe": the current one (checked under the login throttle), the new
+    one per the account's rule; the account's other sessions end."""
+    user = request.user
+    form = PasswordChangeForm(user, request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        ip = throttle.client_ip(request)
+        wait = throttle.retry_after(user.username, ip)
+        if wait:
+            return _throttled(request, "preau/password_change.html", form, wait)
+        right = user.check_password(form.cleaned_data["old_password"])
+        if not right:
+            throttle.record_attempt(user.username, ip, success=False)
+            form.add_error("old_password", "Mot de passe actuel incorrect.")
+            status = 400
+        elif form.validate_password_for(user):
+            set_new_password(request, user, form.cleaned_data["password1"])
+            messages.success(
+                request,
+                "Votre mot de passe est changé. Vos autres sessions (autres appareils) sont "
+                "déconnectées.",
+            )
+            return redirect("password_change")
+        else:
+            status = 400
+    elif request.method == "POST":
+        status = 400
+    return render(request, "preau/password_change.html", {"form": form}, status=status)
 
 
 @login_required
