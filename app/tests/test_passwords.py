@@ -187,3 +187,17 @@ def test_changing_the_password_ends_the_other_sessions(est, parent):
         assert response.status_code == 302 and response["Location"].startswith("/connexion/")
     parent.refresh_from_db()
     assert parent.check_password(ADULT_OK)
+
+
+def test_the_french_list_is_shipped_in_the_package():
+    """setuptools' package-data takes it into the wheel the hosts install (before: only jinja2
+    and static files were, and the validator would not find its list)."""
+    import tomllib
+    from pathlib import Path
+
+    app = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((app / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["preau"]
+    shipped = {p for pattern in patterns for p in (app / "src" / "preau").glob(pattern)}
+    assert passwords.FRENCH_LIST.resolve() in {p.resolve() for p in shipped}
