@@ -97,7 +97,7 @@ quiet_hours                x   .   .   .   .   .   .   .   .   .   .
 directory                  x   .   .   .   .   .   .   .   .   .   .
 directory_user             x   .   .   .   .   .   .   .   .   .   .
 directory_reset_code       .   .   .   .   .   .   .   .   .   .   .
-directory_disable          .   .   .   .   .   .   .   .   .   .   .
+directory_disable          x   .   .   .   .   .   .   .   .   .   .
 directory_enable           .   .   .   .   .   .   .   .   .   .   .
 class_list                 x   .   .   .   .   .   .   .   .   .   .
 class_detail               x   .   .   .   .   .   .   .   .   .   .

@@ -242,3 +242,26 @@ def test_refusal_page_in_the_browser(page, transactional_db, check_a11y):
     )
     assert page.get_by_role("button", name="Générer un nouveau code d'activation").count() == 0
     check_a11y(page, "annuaire-compte-partage")
+
+
+def test_disabling_asks_for_confirmation_first(client, w):
+    """The fiche links to a confirmation page (GET: what will happen, nothing changes); its
+    POST disables and redirects (Post/Redirect/Get). Before, the fiche's button disabled at
+    once and a GET of the URL was a 405. Refused accounts get the reason on GET too."""
+    a, pupil = w["A"], w["only_a"]
+    client.force_login(w["adml"])
+    url = f"/e/{a.uai}/annuaire/{pupil.pk}/desactiver/"
+    fiche = client.get(f"/e/{a.uai}/annuaire/{pupil.pk}/").content.decode()
+    assert f'href="{url}"' in fiche
+    before = snapshot()
+    page = client.get(url)
+    html = page.content.decode()
+    assert page.status_code == 200 and "Confirmer la désactivation" in html
+    assert "n'aura plus accès" in html and "Annuler" in html
+    assert snapshot() == before and not OperationLog.objects.exists()
+    response = client.post(url)
+    assert response.status_code == 302 and response["Location"] == f"/e/{a.uai}/annuaire/"
+    assert Membership.objects.get(user=pupil, establishment=a).disabled
+    refused = client.get(f"/e/{a.uai}/annuaire/{w['shared'].pk}/desactiver/")
+    assert refused.status_code == 403 and "administrateur central" in refused.content.decode()
+    assert "Confirmer la désactivation" not in refused.content.decode()

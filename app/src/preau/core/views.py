@@ -12,7 +12,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from preau.core import accounts, metrics, migration_phases, throttle
 from preau.core.forms import ActivationForm, DirectorySearchForm, LoginForm, PasswordChangeForm
@@ -267,21 +267,30 @@ def directory_user(request, uai, user_id):
     return _user_page(request, membership, accounts.local_admin_refusal(request.user, membership))
 
 
-def _account_action(action):
+def _account_action(action, confirm_template=None):
     """A POST of the directory acting on an account: refused with 403 (the page, with the
-    reason) unless accounts.local_admin_refusal() allows it."""
+    reason) unless accounts.local_admin_refusal() allows it. With `confirm_template`, a GET
+    shows that confirmation page (what the POST will do) instead of 405."""
 
     @functools.wraps(action)
-    @require_POST
+    @require_http_methods(["GET", "POST"] if confirm_template else ["POST"])
     @local_admin_required
     def view(request, uai, user_id):
         membership = _member_or_404(request, user_id)
         refusal = accounts.local_admin_refusal(request.user, membership)
         if refusal:
             return _user_page(request, membership, refusal, status=403)
+        if request.method == "GET":
+            return render(
+                request, confirm_template, {"membership": membership, "person": membership.user}
+            )
         return action(request, membership, by=request.user.username, via="annuaire")
 
     return view
+
+
+def _confirmed_first(template):
+    return functools.partial(_account_action, confirm_template=template)
 
 
 @_account_action
@@ -290,7 +299,7 @@ def directory_reset_code(request, membership, **who):
     return _user_page(request, membership, None, new_code=code)
 
 
-@_account_action
+@_confirmed_first("preau/directory_disable.html")
 def directory_disable(request, membership, **who):
     accounts.disable_in_establishment(membership.user, request.establishment, **who)
     messages.success(request, f"{membership.user} est désactivé dans cet établissement.")
