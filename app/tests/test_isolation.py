@@ -23,6 +23,10 @@ GLOBAL_URLS = {
     "account_security",
     "recovery_codes",
     "password_change",
+    "password_reset",
+    "password_reset_confirm",
+    "email_settings",
+    "email_confirm",
 }
 
 

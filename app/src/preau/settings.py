@@ -186,6 +186,13 @@ LOGIN_THROTTLE = {
     "address_max_delay_seconds": 300,
 }
 ACTIVATION_CODE_DAYS = 30
+# "Mot de passe oublié" and address confirmations (preau.core.throttle.request_wait): e-mails
+# asked per address or login typed, per account, and per client address, within the window.
+REQUEST_THROTTLE = {"window_seconds": 3600, "per_key": 3, "per_address": 20}
+# A "Mot de passe oublié" link works once (Django's token: the password's hash is part of it)
+# and for this long; an address confirmation link for ACCOUNT_EMAIL_CONFIRMATION_DAYS.
+PASSWORD_RESET_TIMEOUT = 2 * 3600
+ACCOUNT_EMAIL_CONFIRMATION_DAYS = 3
 
 LANGUAGE_CODE = "fr-fr"
 TIME_ZONE = "Europe/Paris"

@@ -33,6 +33,14 @@ urlpatterns = [
     path("compte/double-authentification/", twofactor_views.verify, name="two_factor_verify"),
     path("compte/double-authentification/activer/", twofactor_views.setup, name="two_factor_setup"),
     path("compte/mot-de-passe/", views.password_change, name="password_change"),
+    path("mot-de-passe-oublie/", views.password_reset, name="password_reset"),
+    path(
+        "mot-de-passe-oublie/<str:uidb64>/<str:token>/",
+        views.password_reset_confirm,
+        name="password_reset_confirm",
+    ),
+    path("compte/adresse/", views.email_settings, name="email_settings"),
+    path("compte/adresse/confirmer/<str:token>/", views.email_confirm, name="email_confirm"),
     path("compte/securite/", twofactor_views.security, name="account_security"),
     path(
         "compte/securite/codes-de-secours/", twofactor_views.regenerate_codes, name="recovery_codes"

@@ -131,3 +131,12 @@ class DirectorySearchForm(AccessibleForm):
     profile = forms.ChoiceField(
         label="Profil", required=False, choices=[("", "Tous les profils"), *Profile.choices]
     )
+
+
+class PasswordResetRequestForm(AccessibleForm):
+    login = forms.CharField(
+        label="Identifiant ou adresse e-mail",
+        max_length=254,
+        help_text="L'identifiant de votre compte Préau, ou son adresse e-mail confirmée.",
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )

@@ -181,6 +181,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     last_name = models.CharField("nom", max_length=150, blank=True)
     title = models.CharField(max_length=10, blank=True)
     email = models.EmailField(blank=True)
+    # The address confirmed by a link sent to it (preau.core.account_emails), and when: the
+    # account's address is confirmed while `email` is still that address (an import that
+    # changes it leaves it unconfirmed). Expand migration core.0005 (nullable, db_default "").
+    confirmed_email = models.EmailField(blank=True, default="", db_default="")
+    email_confirmed_at = models.DateTimeField(null=True, blank=True)
     # Opt-out: notifications are e-mailed (when the platform and the establishment send them)
     # unless the user chose "Seulement dans Préau" on "Mes préférences". The database default
     # keeps rows inserted by the previous release valid (expand migration core.0003).
@@ -219,6 +224,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def has_confirmed_email(self) -> bool:
+        return bool(self.email) and self.confirmed_email.lower() == self.email.lower()
 
     @property
     def is_platform_admin(self) -> bool:

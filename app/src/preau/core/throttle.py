@@ -192,3 +192,40 @@ def state(ip: str) -> dict:
         "free_failures": seen["free"],
         "retry_after": math.ceil(max(_address_wait(seen, conf, now), 0)),
     }
+
+
+# --- requests that send an e-mail ("Mot de passe oublié", address confirmation) ---------------
+# Counted in the same table as logins, under keys of their own ("<kind>:<key>", prefix
+# "<kind>:<address prefix>") that never meet a login's (usernames have no colon): a request is
+# a row with success=False. Fixed windows, no doubling: these guard a mailbox and the mail
+# server, not a secret.
+
+
+def request_wait(kind: str, key: str, ip: str | None) -> int:
+    """0 when one more `kind` request for `key` (an address or login typed, an account) from
+    `ip` may go now; else the whole seconds until the oldest counted one leaves its window."""
+    conf, now = settings.REQUEST_THROTTLE, timezone.now()
+    since = now - dt.timedelta(seconds=conf["window_seconds"])
+    checks = [(f"{kind}:{key.lower()}"[:150], "username", conf["per_key"])]
+    prefix = address_prefix(ip)
+    if prefix:
+        checks.append((f"{kind}:{prefix}", "prefix", conf["per_address"]))
+    wait = 0.0
+    for value, column, limit in checks:
+        times = list(
+            LoginAttempt.objects.filter(at__gte=since, success=False, **{column: value})
+            .order_by("-at")
+            .values_list("at", flat=True)[:limit]
+        )
+        if len(times) >= limit:
+            wait = max(wait, (times[-1] - since).total_seconds())
+    return math.ceil(wait) if wait > 0 else 0
+
+
+def record_request(kind: str, key: str, ip: str | None) -> None:
+    LoginAttempt.objects.create(
+        username=f"{kind}:{key.lower()}"[:150],
+        ip=str(addresses.parse(ip) or "") or None,
+        prefix=f"{kind}:{address_prefix(ip)}" if address_prefix(ip) else "",
+        success=False,
+    )

@@ -5,17 +5,25 @@ import functools
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from preau.core import accounts, metrics, migration_phases, throttle
-from preau.core.forms import ActivationForm, DirectorySearchForm, LoginForm, PasswordChangeForm
+from preau.core import account_emails, accounts, metrics, migration_phases, throttle
+from preau.core.forms import (
+    ActivationForm,
+    DirectorySearchForm,
+    LoginForm,
+    NewPasswordForm,
+    PasswordChangeForm,
+    PasswordResetRequestForm,
+)
 from preau.core.models import ClassGroup, ClassMembership, Membership, ParentLink, Platform, User
 from preau.core.sessions import end_sessions_of
 from preau.core.tenancy import local_admin_required
@@ -150,12 +158,12 @@ def activation_view(request):
     return render(request, "preau/activation.html", {"form": form}, status=status)
 
 
-def set_new_password(request, user, password: str) -> None:
+def set_new_password(request, user, password: str, keep_this_session: bool = True) -> None:
     """The account's new password (validated by the caller's form): every other session of
-    the account ends, this one goes on under a new key."""
+    the account ends; this one, when it is the account's and kept, goes on under a new key."""
     user.set_password(password)
     user.save(update_fields=["password"])
-    if request.user.is_authenticated and request.user.pk == user.pk:
+    if keep_this_session and request.user.is_authenticated and request.user.pk == user.pk:
         update_session_auth_hash(request, user)  # this session: new hash, new key
         end_sessions_of(user.pk, keep=request.session.session_key)
     else:
@@ -193,6 +201,123 @@ def password_change(request):
     elif request.method == "POST":
         status = 400
     return render(request, "preau/password_change.html", {"form": form}, status=status)
+
+
+RESET_SENT = (
+    "Si un compte adulte de Préau correspond et que son adresse e-mail est confirmée, un lien "
+    "pour choisir un nouveau mot de passe vient d'y être envoyé. Il ne fonctionne qu'une fois."
+)
+
+
+@never_cache
+def password_reset(request):
+    """ "Mot de passe oublié": the same answer, by the same path, whether the account exists,
+    qualifies (adult, confirmed address) or not; the e-mail is a job, enqueued only when it
+    does. Throttled per login or address typed and per client address (429, visible: it does
+    not depend on the account), and per account (silently: no e-mail, the same answer)."""
+    form = PasswordResetRequestForm(request.POST or None)
+    available = account_emails.emails_available()
+    if request.method == "POST" and available and form.is_valid():
+        typed, ip = form.cleaned_data["login"].strip(), throttle.client_ip(request)
+        wait = throttle.request_wait("reset", typed, ip)
+        if wait:
+            return _throttled(
+                request, "preau/password_reset.html", form, wait, {"available": available}
+            )
+        throttle.record_request("reset", typed, ip)
+        for user in account_emails.reset_candidates(typed):
+            if not throttle.request_wait("reset-account", str(user.pk), None):
+                throttle.record_request("reset-account", str(user.pk), None)
+                account_emails.enqueue(
+                    account_emails.PASSWORD_RESET, user, request.build_absolute_uri("/")
+                )
+        messages.info(request, RESET_SENT)
+        return redirect("password_reset")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "preau/password_reset.html",
+        {"form": form, "available": available},
+        status=status,
+    )
+
+
+def _reset_user(uidb64: str, token: str) -> User | None:
+    try:
+        pk = int(urlsafe_base64_decode(uidb64).decode())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    user = User.objects.filter(pk=pk).first()
+    if user is None or not account_emails.may_reset_by_email(user):
+        return None
+    return user if default_token_generator.check_token(user, token) else None
+
+
+@never_cache
+def password_reset_confirm(request, uidb64, token):
+    """The link of the e-mail: a new password per the account's rule; every session of the
+    account ends. The link works once (the new password voids the token) and expires."""
+    user = _reset_user(uidb64, token)
+    if user is None:
+        return render(request, "preau/password_reset_invalid.html", status=400)
+    form = NewPasswordForm(request.POST or None)
+    form.tell_rule_of(user)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid() and form.validate_password_for(user):
+            user.activation_code = ""
+            user.activation_expires = None
+            user.save(update_fields=["activation_code", "activation_expires"])
+            set_new_password(request, user, form.cleaned_data["password1"], keep_this_session=False)
+            messages.success(
+                request,
+                "Votre mot de passe est changé : connectez-vous avec lui. Toutes les sessions "
+                "ouvertes avec l'ancien sont fermées.",
+            )
+            return redirect("login")
+    return render(
+        request, "preau/password_reset_confirm.html", {"form": form, "person": user}, status=status
+    )
+
+
+@never_cache
+@login_required
+def email_settings(request):
+    """ "Mon adresse e-mail": the account's address (set by the establishment's directory),
+    whether it is confirmed, and a button that sends the confirmation link (a job)."""
+    user = request.user
+    if request.method == "POST":
+        if user.email and account_emails.emails_available():
+            key = str(user.pk)
+            if throttle.request_wait("confirm", key, throttle.client_ip(request)):
+                messages.error(request, "Un lien vient déjà d'être envoyé : réessayez plus tard.")
+            else:
+                throttle.record_request("confirm", key, throttle.client_ip(request))
+                account_emails.enqueue(
+                    account_emails.CONFIRMATION, user, request.build_absolute_uri("/")
+                )
+                messages.info(
+                    request, f"Un lien de confirmation vient d'être envoyé à {user.email}."
+                )
+        return redirect("email_settings")
+    return render(
+        request,
+        "preau/email_settings.html",
+        {"available": account_emails.emails_available()},
+    )
+
+
+@never_cache
+def email_confirm(request, token):
+    """The confirmation link: a button (a GET changes nothing: mail scanners open links)."""
+    if request.method == "POST":
+        user = account_emails.confirm(token)
+        if user is None:
+            return render(request, "preau/email_confirm.html", {"invalid": True}, status=400)
+        messages.success(request, f"L'adresse {user.email} est confirmée.")
+        return redirect("email_settings" if request.user.is_authenticated else "login")
+    return render(request, "preau/email_confirm.html", {"invalid": False})
 
 
 @login_required

@@ -90,3 +90,12 @@ def send_notification_emails(notification_ids: list[int]) -> int:
     from preau.ent.notify import email_notifications
 
     return email_notifications(notification_ids)
+
+
+@app.task(name="send_account_email", queue="emails", retry=EMAIL_RETRY)
+def send_account_email(kind: str, user_id: int, base_url: str) -> int:
+    """An account's own e-mail ("Mot de passe oublié", address confirmation: preau.core.
+    account_emails), enqueued by its page; the link is made here, when it is sent."""
+    from preau.core.account_emails import send
+
+    return send(kind, user_id, base_url)
