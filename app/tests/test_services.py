@@ -112,7 +112,7 @@ EXPECTED_GET = {
     "directory": {"admin"},
     "directory_user": {"admin"},
     "directory_reset_code": set(),
-    "directory_disable": set(),
+    "directory_disable": {"admin"},  # its confirmation page (issue #19)
     "directory_enable": set(),
     "class_list": {"admin"},
     "class_detail": {"admin"},
