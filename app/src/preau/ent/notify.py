@@ -145,10 +145,11 @@ def cancel_held(establishment, topics) -> set[str]:
 
 
 def emails_enabled(establishment) -> bool:
-    return bool(
-        settings.PREAU_EMAIL_NOTIFICATIONS
-        and (establishment.settings or {}).get("email_notifications")
-    )
+    """The platform sends e-mails (core.account_emails.emails_available) and so does this
+    establishment."""
+    from preau.core.account_emails import emails_available
+
+    return emails_available() and bool((establishment.settings or {}).get("email_notifications"))
 
 
 def email_subject(text: str) -> str:
