@@ -463,6 +463,30 @@ def test_restore_drill(host: Host, remote: Remote, evidence: Evidence) -> None:
     assert not problems, "; ".join(problems)
 
 
+@control(
+    "BKP-05",
+    "Database backups encrypted in their repository",
+    "RGPD art. 32 (security of processing: encryption); the hosting contract's backups "
+    "(role backup: repo1-cipher-type)",
+    groups=("backup",),
+)
+def test_backups_encrypted(host: Host, remote: Remote, evidence: Evidence) -> None:
+    out = remote.root_out("/usr/bin/pgbackrest info --output=json")
+    assert out is not None, "sudo refused `pgbackrest info --output=json` (role base's rule)"
+    stanzas = json.loads(out)
+    assert stanzas, "pgBackRest knows no stanza on this host"
+    problems = []
+    for stanza in stanzas:
+        cipher = stanza.get("cipher", "none")
+        evidence(
+            f"stanza {stanza.get('name')}: cipher {cipher}, "
+            f"{len(stanza.get('backup', []))} backup(s) stored"
+        )
+        if cipher == "none":
+            problems.append(f"stanza {stanza.get('name')} is stored in clear (cipher none)")
+    assert not problems, "; ".join(problems)
+
+
 # ------------------------------------------------------------------------------ monitoring
 
 
