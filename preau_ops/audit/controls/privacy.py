@@ -211,7 +211,7 @@ def stale_imports(rows: Sequence[Sequence[str]], school_year: int) -> list[str]:
 @control(
     "DATA-05",
     "Every active establishment's directory was imported this school year",
-    "Accuracy and retention depend on a current feed (RGPD art. 5-1-d and 5-1-e): a member "
+    "Accuracy and retention depend on a current feed (RGPD art. 5-1-d, art. 5-1-e): a member "
     "absent from the last complete AAF import is marked gone (docs/domain.md, AAF)",
     groups=("db",),
 )
