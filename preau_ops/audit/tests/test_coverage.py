@@ -112,6 +112,22 @@ def test_a_recommendation_is_covered_when_each_of_its_rules_is_covered_or_not_ap
     assert [r["status"] for r in rows] == statuses
 
 
+@pytest.mark.parametrize(
+    ("seen", "outcome"),
+    [
+        (set(), "not run"),
+        ({"passed"}, "passed"),
+        ({"passed", "skipped"}, "skipped"),
+        ({"passed", "waived"}, "waived"),
+        ({"waived", "failed"}, "failed"),
+    ],
+)
+def test_the_outcome_of_a_recommendation_is_its_controls_worst(
+    seen: set[str], outcome: str
+) -> None:
+    assert coverage._outcome(seen) == outcome
+
+
 def test_the_section_gives_counts_outcomes_and_the_controls_anssi_ids() -> None:
     results = [
         {"control": "SSH-01", "requirement": "ANSSI-BP-028 R79, R33", "status": "passed"},
