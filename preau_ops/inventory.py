@@ -65,6 +65,11 @@ PREAU_VARS: Spec = {
         "description": "operations refuse to start when "
         "a host's / or /srv/preau is this full (default 90)",
     },
+    "preau_audit_never_activated_days": {
+        "type": "int",
+        "description": "the audit (DATA-04) lists members never logged in this many days "
+        "after their account was created (default 30: an activation code's validity)",
+    },
     # The département's SMTP relay, declared once: the app's notification e-mails and
     # Alertmanager's alerts go through it (playbooks/group_vars/all/wiring.yml derives their
     # settings); its password is the vault's vault_smtp_relay_password.

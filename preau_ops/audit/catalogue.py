@@ -21,6 +21,8 @@ from typing import Any, TypedDict
 
 import pytest
 
+from .coverage import requirement_ids
+
 CONTROLS = Path(__file__).parent / "controls"
 ID = re.compile(r"^[A-Z]+-\d{2}$")
 STATUSES = ("passed", "failed", "skipped")
@@ -78,6 +80,11 @@ def problems(controls: dict[str, Control], known_groups: set[str]) -> list[str]:
             found.append(f"{where} ({control.id}): no title")
         if not control.requirement.strip():
             found.append(f"{where} ({control.id}): names no requirement")
+        elif not requirement_ids(control.requirement):
+            found.append(
+                f"{where} ({control.id}): its requirement names no id (ANSSI-BP-028 Rn, "
+                "RGPD art. n, issue #n, declared state…: coverage.requirement_ids)"
+            )
         unknown = set(control.groups) - known_groups - {"all"}
         if unknown or not control.groups:
             found.append(f"{where} ({control.id}): groups {sorted(unknown) or '()'} unknown")

@@ -23,7 +23,7 @@ from ..console import Progress
 from ..errors import OpsError
 from ..inventory import Host, Inventory
 from ..paths import ARTIFACTS, ROOT
-from . import report
+from . import coverage, report
 from .catalogue import control_files
 from .remote import auditor_of
 
@@ -69,6 +69,7 @@ def run(
         progress.update(f"{len(hosts)} hosts, {count} workers")
     data, returncode = _run_suite(inv, request, out, count)
     data.update(report.summarise(data["results"]))
+    data["coverage"] = coverage.section(data["results"])
     data.update(_about(inv, hosts, request, started))
     (out / "audit.json").write_text(json.dumps(data, indent=1, ensure_ascii=False))
     (out / "audit.html").write_text(report.render_html(data, lang))

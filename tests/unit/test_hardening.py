@@ -110,7 +110,7 @@ def test_the_admins_sudo_acts_as_root_and_the_declared_service_accounts_only():
     lines = sudoers()
     admins = [line for line in lines if line.startswith("%preau-admin ")]
     assert admins == [
-        "%preau-admin ALL=(root, postgres, preau, preau-migrate, pgbackrest) NOPASSWD: ALL"
+        "%preau-admin ALL=(root, postgres, preau, preau-migrate, pgbackrest, auditor) NOPASSWD: ALL"
     ]
     assert not [line for line in lines if "(ALL" in line]  # no other user, no group
     assert "Defaults:%preau-admin !requiretty" in lines

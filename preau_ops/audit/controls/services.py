@@ -267,7 +267,7 @@ def test_postgresql_scram(host: Host, remote: Remote, evidence: Evidence) -> Non
 @control(
     "PG-03",
     "The app's runtime role is not a superuser",
-    "Least privilege (role postgresql: DML only)",
+    "Declared state (role postgresql: DML only); least privilege",
     groups=("db",),
 )
 def test_postgresql_roles(host: Host, remote: Remote, evidence: Evidence, options: Options) -> None:
@@ -355,7 +355,7 @@ def _backup_age(remote: Remote, evidence: Evidence, kind: str, limit: float) -> 
 @control(
     "BKP-01",
     "Last full backup ≤ 8 days",
-    "RGPD / availability: backup policy (role backup)",
+    "RGPD art. 32-1-c (availability restored in time): backup policy (role backup)",
     groups=("backup",),
 )
 def test_backup_full(host: Host, remote: Remote, evidence: Evidence) -> None:
@@ -365,7 +365,7 @@ def test_backup_full(host: Host, remote: Remote, evidence: Evidence) -> None:
 @control(
     "BKP-02",
     "Last differential backup ≤ 26 h",
-    "RGPD / availability: backup policy (role backup)",
+    "RGPD art. 32-1-c (availability restored in time): backup policy (role backup)",
     groups=("backup",),
 )
 def test_backup_diff(host: Host, remote: Remote, evidence: Evidence) -> None:
@@ -385,7 +385,7 @@ def test_backup_diff(host: Host, remote: Remote, evidence: Evidence) -> None:
 @control(
     "BKP-03",
     "WAL archiving current (≤ 5 min behind)",
-    "RPO of the backup policy (role backup)",
+    "RGPD art. 32-1-c: the backup policy's RPO (role backup)",
     groups=("db",),
 )
 def test_wal_archiving(
@@ -441,7 +441,7 @@ def test_wal_archiving(
 @control(
     "BKP-04",
     "Last restore drill passed ≤ 26 h ago",
-    "RGPD / availability: restore tested (role backup)",
+    "RGPD art. 32-1-d (measures tested regularly): restore drill (role backup)",
     groups=("backup",),
 )
 def test_restore_drill(host: Host, remote: Remote, evidence: Evidence) -> None:
@@ -460,6 +460,30 @@ def test_restore_drill(host: Host, remote: Remote, evidence: Evidence) -> None:
         problems.append("the last restore drill failed")
     if age > 26 * 3600:
         problems.append(f"last passed drill is {_age(age)} old (limit 26 h)")
+    assert not problems, "; ".join(problems)
+
+
+@control(
+    "BKP-05",
+    "Database backups encrypted in their repository",
+    "RGPD art. 32-1-a (encryption); the hosting contract's backups "
+    "(role backup: repo1-cipher-type)",
+    groups=("backup",),
+)
+def test_backups_encrypted(host: Host, remote: Remote, evidence: Evidence) -> None:
+    out = remote.root_out("/usr/bin/pgbackrest info --output=json")
+    assert out is not None, "sudo refused `pgbackrest info --output=json` (role base's rule)"
+    stanzas = json.loads(out)
+    assert stanzas, "pgBackRest knows no stanza on this host"
+    problems = []
+    for stanza in stanzas:
+        cipher = stanza.get("cipher", "none")
+        evidence(
+            f"stanza {stanza.get('name')}: cipher {cipher}, "
+            f"{len(stanza.get('backup', []))} backup(s) stored"
+        )
+        if cipher == "none":
+            problems.append(f"stanza {stanza.get('name')} is stored in clear (cipher none)")
     assert not problems, "; ".join(problems)
 
 

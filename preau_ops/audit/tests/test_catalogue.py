@@ -41,11 +41,22 @@ def test_a_control_without_requirement_is_reported() -> None:
     assert catalogue.problems(controls, {"lb"}) == ["system.test_b (SSH-02): names no requirement"]
 
 
+def test_a_requirement_naming_no_id_is_reported() -> None:
+    controls = {
+        "services.test_a": Control("PG-03", "not superuser", "Least privilege", ("db",)),
+        "services.test_b": Control("BKP-05", "encrypted", "RGPD art. 32-1-a", ("backup",)),
+    }
+    assert catalogue.problems(controls, {"db", "backup"}) == [
+        "services.test_a (PG-03): its requirement names no id (ANSSI-BP-028 Rn, RGPD art. n, "
+        "issue #n, declared state…: coverage.requirement_ids)"
+    ]
+
+
 def test_bad_and_repeated_ids_unknown_groups_and_no_title_are_reported() -> None:
     controls = {
-        "a.test_x": Control("ssh1", "x", "R1", ("all",)),
-        "a.test_y": Control("TLS-01", "y", "R2", ("lb",)),
-        "b.test_z": Control("TLS-01", "", "R3", ("lb", "mail")),
+        "a.test_x": Control("ssh1", "x", "ANSSI-BP-028 R1", ("all",)),
+        "a.test_y": Control("TLS-01", "y", "ANSSI-BP-028 R2", ("lb",)),
+        "b.test_z": Control("TLS-01", "", "ANSSI-BP-028 R3", ("lb", "mail")),
     }
     assert catalogue.problems(controls, {"lb", "app"}) == [
         "a.test_x: id 'ssh1' is not like SSH-01",

@@ -104,9 +104,12 @@ def test_auditor_role_reads_statistics_not_data(db):
     auditor = "runuser -u auditor -- psql -XAtq -d %s -c %s"
     assert db.check_output(auditor, "postgres", "SELECT pg_has_role('pg_monitor', 'MEMBER')") == "t"
     assert db.run(auditor, "postgres", "SELECT count(*) FROM pg_stat_archiver").rc == 0
-    assert (
-        db.run(auditor, "preau", "SELECT 1").rc != 0
-    )  # CONNECT on the app database: app roles only
+    # the app database: connect (its preau_audit views), read no table, write nothing
+    assert db.check_output(auditor, "preau", "SHOW default_transaction_read_only") == "on"
+    assert db.run(auditor, "preau", "SELECT count(*) FROM pg_class").rc == 0
+    superuser_sql(db, "CREATE TABLE IF NOT EXISTS audit_probe (x int)", "preau")
+    assert "permission denied" in db.run(auditor, "preau", "SELECT * FROM audit_probe").stderr
+    assert "read-only" in db.run(auditor, "preau", "CREATE TEMP TABLE t (x int)").stderr
     flags = superuser_sql(
         db,
         "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = 'auditor'",
