@@ -92,8 +92,11 @@ _REMOTES: dict[str, Remote] = {}  # one connection per host and worker
 
 
 @pytest.fixture
-def remote_of(options: catalogue.Options, inv: Inventory) -> RemoteOf:
-    """remote_of(host): a host over SSH as the admin (or the auditor with --as-auditor)."""
+def remote_of(
+    options: catalogue.Options, inv: Inventory, request: pytest.FixtureRequest
+) -> RemoteOf:
+    """remote_of(host): a host over SSH as the admin (or the auditor with --as-auditor); the
+    commands run through it are this control's evidence."""
 
     def get(host: Host) -> Remote:
         if host.name not in _REMOTES:
@@ -103,6 +106,7 @@ def remote_of(options: catalogue.Options, inv: Inventory) -> RemoteOf:
                 control_dir=options["control_dir"],
                 inv=inv,
             )
+        _REMOTES[host.name].evidence = catalogue.Evidence(request.node)
         return _REMOTES[host.name]
 
     return get
