@@ -61,11 +61,13 @@ def run(
     workers: int | None = None,
     progress: Progress | None = None,
     history_dir: Path | str | None = None,
+    keep_history: bool = True,
     sign_key: str | None = None,
 ) -> AuditRun:
     """Run the suite; write audit.xml (JUnit), audit.json and audit.html in report_dir, keep
-    audit.json in the inventory's history, then seal report_dir (MANIFEST, signed with
-    sign_key when given)."""
+    audit.json in the inventory's history (unless keep_history is false: a command's own
+    check, as patch's, is no audit of the platform to compare with), then seal report_dir
+    (MANIFEST, signed with sign_key when given)."""
     request = _Request(limit, controls or [], as_auditor, lynis_scan)
     hosts = inv.limited(limit)
     accepted = waivers.load(inv, {c.id for c in catalogue.declared().values()})
@@ -80,11 +82,12 @@ def run(
     data.update(report.summarise(data["results"]))
     data.update(_about(inv, hosts, request, started))
     data["waivers"] = [{"control": w.control, **w.shown()} for w in accepted]
-    kept = history.directory(inv, history_dir)
-    data["since"] = history.since(inv, history.previous(kept), data)
+    kept = history.directory(inv, history_dir) if keep_history else None
+    data["since"] = history.since(inv, history.previous(kept), data) if kept else {}
     (out / "audit.json").write_text(json.dumps(data, indent=1, ensure_ascii=False))
     (out / "audit.html").write_text(report.render_html(data, lang))
-    history.store(kept, data)
+    if kept:
+        history.store(kept, data)
     signed_by = _seal(inv, out, sign_key)
     failed = data["counts"]["failed"]
     code = 1 if failed or returncode not in (0, 1) or not data["results"] else 0
@@ -231,6 +234,8 @@ def print_summary(run: AuditRun, console: Console) -> None:
 
 
 def _since_line(since: dict[str, Any]) -> str:
+    if not since:
+        return "Since last time: not compared (this run is kept in no history)."
     if not since.get("previous"):
         return "Since last time: first audit of this inventory."
     operations_seen = since["operations"]["entries"]

@@ -858,6 +858,21 @@ def test_audit_waivers_since_last_time_and_the_manifest(prod, pipe, audit_suite,
     assert "audit.json: changed" in pipe.readouterr().out
 
 
+def test_patch_s_own_check_keeps_no_history_and_reads_no_log(
+    prod, audit_suite, monkeypatch, tmp_path
+):
+    from preau_ops import audit, inventory, operations
+    from preau_ops.audit import history
+
+    monkeypatch.setattr(operations, "read_log", lambda inv: pytest.fail("no log to read"))
+    history.store(history.HISTORY / "production", {"started": "2026-12-04T10:00:00+0000",
+                                                    "results": [], "hosts": []})  # fmt: skip
+    run = audit.run(inventory.load(str(prod)), report_dir=tmp_path / "r", keep_history=False)
+    assert run.data["since"] == {}
+    assert len(list((history.HISTORY / "production").iterdir())) == 1  # nothing added
+    assert (tmp_path / "r" / "MANIFEST").exists()
+
+
 def test_an_invalid_waiver_stops_the_audit_before_it_runs(prod, pipe, monkeypatch, tmp_path):
     import importlib
 
