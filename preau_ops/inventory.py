@@ -80,6 +80,13 @@ PREAU_VARS: Spec = {
     "preau_smtp_relay_port": {"type": "int", "description": "its submission port (587)"},
     "preau_smtp_relay_starttls": {"type": "bool", "description": "STARTTLS required (true)"},
     "preau_smtp_relay_user": {"type": "str", "description": "the account the platform uses"},
+    # The audit's waivers (preau_ops/audit/waivers.py checks each entry when an audit starts).
+    "audit_waivers": {
+        "type": "list",
+        "elements": "dict",
+        "description": "accepted deviations: control, hosts (host, group or all), "
+        "justification, accepted_by, expires (YYYY-MM-DD); group_vars/all/audit.yml",
+    },
     "preau_smtp_relay_ca_certificate": {
         "type": "str",
         "description": "PEM of the CA that signed the relay's certificate, when it is not one "

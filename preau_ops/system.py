@@ -11,7 +11,10 @@ from .errors import OpsError
 
 # What each part of the bundle needs on the controller.
 LAB = ["docker.io", "mmdebstrap", "openssh-client"]
-TESTS = ["postgresql", "chromium", "fonts-dejavu-core", "prometheus", "wrk", "clamav-daemon"]
+TESTS = [
+    "postgresql", "chromium", "fonts-dejavu-core", "prometheus", "wrk", "clamav-daemon",
+    "gnupg",  # the audit's sealed evidence (preau_ops/audit/seal.py and its tests)
+]  # fmt: skip
 
 _POLICY = "/usr/sbin/policy-rc.d"
 # Services some packages enable that the controller never wants running: the app tests start

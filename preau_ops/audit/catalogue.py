@@ -25,7 +25,8 @@ from .coverage import requirement_ids
 
 CONTROLS = Path(__file__).parent / "controls"
 ID = re.compile(r"^[A-Z]+-\d{2}$")
-STATUSES = ("passed", "failed", "skipped")
+STATUSES = ("passed", "failed", "waived", "skipped")  # waived: a failure a waiver covers
+OUTPUT_KEPT = 600  # characters of a command's output kept as evidence (head and tail)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +143,21 @@ class Evidence:
     def __call__(self, text: str) -> None:
         self._node.user_properties.append(("evidence", plain(text)))
 
+    def command(self, command: str, rc: int, output: str) -> None:
+        """A command the control ran on a host (remote.Remote.run), its output trimmed."""
+        self._node.user_properties.append(
+            ("command", {"command": plain(command), "rc": rc, "output": trimmed(plain(output))})
+        )
+
+
+def trimmed(output: str, keep: int = OUTPUT_KEPT) -> str:
+    """An output short enough for a report: its head and its tail, the cut said."""
+    output = output.strip()
+    if len(output) <= keep:
+        return output
+    head, tail = output[: keep * 2 // 3], output[-(keep // 3) :]
+    return f"{head}\n[… {len(output) - len(head) - len(tail)} characters cut …]\n{tail}"
+
 
 def status(report: pytest.TestReport) -> str | None:
     """A control's result from one phase's report; None when that phase decides nothing."""
@@ -170,7 +186,9 @@ def message(report: pytest.TestReport) -> str:
 def record(report: pytest.TestReport) -> dict[str, Any] | None:
     """The result of a control as the reports show it, or None (not a control, or a phase
     that decides nothing)."""
-    props: dict[str, Any] = {k: v for k, v in report.user_properties if k != "evidence"}
+    props: dict[str, Any] = {
+        k: v for k, v in report.user_properties if k not in ("evidence", "command")
+    }
     result = status(report) if "control" in props else None
     if result is None:
         return None
@@ -181,6 +199,7 @@ def record(report: pytest.TestReport) -> dict[str, Any] | None:
         "host": props["host"],
         "status": result,
         "evidence": [v for k, v in report.user_properties if k == "evidence"],
+        "commands": [v for k, v in report.user_properties if k == "command"],
         "message": message(report) if result != "passed" else "",
         "duration": round(report.duration, 2),
     }

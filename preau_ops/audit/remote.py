@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from .. import runner
 from ..inventory import Host, Inventory
 from ..paths import STATE_DIR
+from .catalogue import Evidence
 
 
 class CommandResult(Protocol):
@@ -75,14 +76,21 @@ class Remote:
         self.user = target.user
         self.host = runner.testinfra_host(target, inv or _alone(host), control_dir=control_dir)
         self._cache: dict[str, bool] = {}
+        # where each command run goes as evidence: the control running now (controls/conftest)
+        self.evidence: Evidence | None = None
 
     @property
     def name(self) -> str:
         return self.inventory_host.name
 
     def run(self, command: str) -> CommandResult:
-        """testinfra CommandResult (rc, stdout, stderr) of an unprivileged command."""
+        """testinfra CommandResult (rc, stdout, stderr) of an unprivileged command; the command
+        and its trimmed output go to the running control's evidence (the one place they do)."""
         result: CommandResult = self.host.run(command)
+        if self.evidence is not None:
+            self.evidence.command(
+                f"{self.name}$ {command}", result.rc, result.stdout + result.stderr
+            )
         return result
 
     def out(self, command: str) -> str:

@@ -10,6 +10,7 @@ suite works with `--as-auditor` (connects as that account, which cannot write an
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import os
 import subprocess
@@ -19,11 +20,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import operations
 from ..console import Progress
 from ..errors import OpsError
 from ..inventory import Host, Inventory
 from ..paths import ARTIFACTS, ROOT
-from . import coverage, report
+from . import catalogue, coverage, history, report, seal, waivers
 from .catalogue import control_files
 from .remote import auditor_of
 
@@ -42,6 +44,7 @@ class AuditRun:
     code: int
     report_dir: Path
     data: dict[str, Any]
+    signed_by: str | None = None  # the key that signed MANIFEST; None: unsigned
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,10 +66,17 @@ def run(
     lang: str = "fr",
     workers: int | None = None,
     progress: Progress | None = None,
+    history_dir: Path | str | None = None,
+    keep_history: bool = True,
+    sign_key: str | None = None,
 ) -> AuditRun:
-    """Run the suite; write audit.xml (JUnit), audit.json and audit.html in report_dir."""
+    """Run the suite; write audit.xml (JUnit), audit.json and audit.html in report_dir, keep
+    audit.json in the inventory's history (unless keep_history is false: a command's own
+    check, as patch's, is no audit of the platform to compare with), then seal report_dir
+    (MANIFEST, signed with sign_key when given)."""
     request = _Request(limit, controls or [], as_auditor, lynis_scan)
     hosts = inv.limited(limit)
+    accepted = waivers.load(inv, {c.id for c in catalogue.declared().values()})
     out = Path(report_dir or ARTIFACTS / "audit")
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -74,14 +84,37 @@ def run(
     if progress is not None:
         progress.update(f"{len(hosts)} hosts, {count} workers")
     data, returncode = _run_suite(inv, request, out, count)
+    data["results"] = waivers.apply(data["results"], accepted, datetime.date.today())
     data.update(report.summarise(data["results"]))
     data["coverage"] = coverage.section(data["results"])
     data.update(_about(inv, hosts, request, started))
+    data["waivers"] = [{"control": w.control, **w.shown()} for w in accepted]
+    kept = history.directory(inv, history_dir) if keep_history else None
+    data["since"] = history.since(inv, history.previous(kept), data) if kept else {}
     (out / "audit.json").write_text(json.dumps(data, indent=1, ensure_ascii=False))
     (out / "audit.html").write_text(report.render_html(data, lang))
+    if kept:
+        history.store(kept, data)
+    signed_by = _seal(inv, out, sign_key)
     failed = data["counts"]["failed"]
     code = 1 if failed or returncode not in (0, 1) or not data["results"] else 0
-    return AuditRun(code, out, data)
+    return AuditRun(code, out, data, signed_by)
+
+
+def _seal(inv: Inventory, out: Path, sign_key: str | None) -> str | None:
+    """MANIFEST of the report directory, signed with sign_key when given."""
+    seal.write(
+        out,
+        {
+            "inventory": inv.name,
+            "inventory_sha256": seal.inventory_hash(inv.path),
+            "revision": operations.revision(),
+            "sealed": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        },
+    )
+    if sign_key:
+        seal.sign(out, sign_key)
+    return sign_key or None
 
 
 def _run_suite(
@@ -163,7 +196,8 @@ def _close_masters(control_dir: Path) -> None:
 
 
 def print_summary(run: AuditRun, console: Console) -> None:
-    """Findings and skipped controls with their reasons, then where the reports are."""
+    """Findings, waived and skipped controls with their reasons, what changed since the last
+    audit, then where the reports are and whether they are signed."""
     from rich.table import Table
 
     data = run.data
@@ -173,20 +207,52 @@ def print_summary(run: AuditRun, console: Console) -> None:
     )
     for column in ("control", "host", "result", "why"):
         table.add_column(column)
+    colours = {"failed": "red", "waived": "cyan", "skipped": "yellow"}
     for result in sorted(data["results"], key=lambda r: (r["status"], r["control"], r["host"])):
         if result["status"] == "passed":
             continue
-        colour = "red" if result["status"] == "failed" else "yellow"
+        why = result["message"]
+        if result["status"] == "waived":
+            waiver = result["waiver"]
+            why = (
+                f"{why} — waived by {waiver['accepted_by']} until {waiver['expires']}: "
+                f"{waiver['justification']}"
+            )
         table.add_row(
             result["control"],
             result["host"],
-            f"[{colour}]{result['status']}[/]",
-            result["message"][:300],
+            f"[{colours[result['status']]}]{result['status']}[/]",
+            why[:300],
         )
     if table.rows:
         console.print(table)
+    console.print(_since_line(data.get("since") or {}))
     counts = data["counts"]
+    sealed = (
+        f"MANIFEST signed with {run.signed_by}"
+        if run.signed_by
+        else "MANIFEST unsigned (no --sign-key)"
+    )
     console.print(
-        f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} "
-        f"not verified. Reports: {run.report_dir}/audit.html, audit.json, audit.xml"
+        f"{counts['passed']} passed, {counts['failed']} failed, {counts['waived']} waived, "
+        f"{counts['skipped']} not verified. Reports: {run.report_dir}/audit.html, audit.json, "
+        f"audit.xml; {sealed}"
+    )
+
+
+def _since_line(since: dict[str, Any]) -> str:
+    if not since:
+        return "Since last time: not compared (this run is kept in no history)."
+    if not since.get("previous"):
+        return "Since last time: first audit of this inventory."
+    operations_seen = since["operations"]["entries"]
+    return (
+        f"Since the audit of {since['previous']}: {len(since['new_failures'])} new failure(s), "
+        f"{len(since['fixed'])} fixed, {len(since['new_hosts'])} new host(s), "
+        f"{len(since['new_controls'])} new control(s); "
+        + (
+            f"{len(operations_seen)} operation(s) in between"
+            if operations_seen is not None
+            else since["operations"]["error"]
+        )
     )

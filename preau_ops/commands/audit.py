@@ -54,7 +54,39 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         help="every control's outcome as one JSON document alone on stdout (progress and "
         "findings on stderr; the reports are written as always)",
     )
+    audit.add_argument(
+        "--history",
+        metavar="DIR",
+        default=None,
+        help="where each audit's audit.json is kept, to show what changed since the previous "
+        "one (default: artifacts/audit-history/INVENTORY)",
+    )
+    audit.add_argument(
+        "--sign-key",
+        metavar="KEYID",
+        default=None,
+        help="sign the report directory's MANIFEST with this GnuPG key of the auditor "
+        "(keyring: GNUPGHOME); without it the manifest is written unsigned",
+    )
     audit.set_defaults(handler=cmd_audit)
+    # `audit verify DIR`: a subcommand beside the options (optional: `audit` alone runs it)
+    actions = audit.add_subparsers(dest="audit_command", metavar="verify", required=False)
+    verify = actions.add_parser(
+        "verify",
+        help="check a report directory's MANIFEST: every file's SHA-256, no file added or "
+        "removed, and its signature against the auditor's public key",
+        description="check a report directory's MANIFEST: every file's SHA-256, no file added "
+        "or removed, and its signature against the auditor's public key",
+    )
+    verify.add_argument("directory", metavar="DIR", help="a report directory (audit --report)")
+    verify.add_argument(
+        "--key",
+        metavar="PUBKEY.asc",
+        default=None,
+        help="the auditor's public key (imported into a temporary keyring, not yours); "
+        "without it the signature is not checked",
+    )
+    verify.set_defaults(handler=cmd_verify)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -67,6 +99,30 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.json:
         ui.print_document(document(run))
     return run.code
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """No inventory needed: the directory and the key are all it reads."""
+    from pathlib import Path
+
+    from ..audit import seal
+
+    directory = Path(args.directory)
+    key = Path(args.key) if args.key else None
+    with ui.step(f"Verify the sealed evidence in {directory}") as progress:
+        about, problems = seal.verify(directory, key)
+        if problems:
+            progress.result = "failed"
+            progress.detail = f"{len(problems)} problem(s)"
+        else:
+            progress.detail = "every file as sealed" + (
+                ", signature good" if key else "; signature not checked (no --key)"
+            )
+    for name, value in about.items():
+        ui.console.print(f"{name}: {value}")
+    for problem in problems:
+        ui.console.print(f"[red]✘[/] {problem}")
+    return 1 if problems else 0
 
 
 def _run(args: argparse.Namespace, inv: Inventory) -> AuditRun:
@@ -84,10 +140,12 @@ def _run(args: argparse.Namespace, inv: Inventory) -> AuditRun:
             lynis_scan=args.lynis_scan,
             lang=args.lang,
             progress=progress,
+            history_dir=args.history,
+            sign_key=args.sign_key,
         )
         counts = run.data["counts"]
         progress.detail = (
-            f"{counts['passed']} passed, {counts['failed']} failed, "
+            f"{counts['passed']} passed, {counts['failed']} failed, {counts['waived']} waived, "
             f"{counts['skipped']} not verified in {run.data['duration']} s"
         )
         if counts["failed"]:
@@ -111,6 +169,9 @@ def document(run: AuditRun) -> dict[str, Any]:
         "reports": {
             kind: str(run.report_dir / f"audit.{kind}") for kind in ("html", "json", "xml")
         },
+        "manifest": str(run.report_dir / "MANIFEST"),
+        "signed_by": run.signed_by,
+        "since_previous": _since(data.get("since") or {}),
         "controls": [
             {
                 "id": result["control"],
@@ -119,9 +180,28 @@ def document(run: AuditRun) -> dict[str, Any]:
                 "host": result["host"],
                 "outcome": result["status"],
                 "message": result.get("message", ""),
+                "waiver": result.get("waiver"),
             }
             for result in sorted(data["results"], key=lambda r: (r["control"], r["host"]))
         ],
+    }
+
+
+def _since(since: dict[str, Any]) -> dict[str, Any] | None:
+    """The changes since the previous audit, as (control, host) pairs and names."""
+    if not since.get("previous"):
+        return None
+    pairs = {
+        key: [{"id": r["control"], "host": r["host"]} for r in since[key]]
+        for key in ("new_failures", "fixed", "changed")
+    }
+    names = ("new_hosts", "hosts_gone", "new_controls", "controls_gone")
+    entries = since["operations"]["entries"]
+    return {
+        "previous_started": _utc(since["previous"]),
+        **pairs,
+        **{key: since[key] for key in names},
+        "operations": None if entries is None else [e.get("seq") for e in entries],
     }
 
 

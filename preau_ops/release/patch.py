@@ -205,7 +205,12 @@ def declared_state_problems(inv: Inventory, target: Host) -> list[str]:
     """What the audit's declared-state controls find wrong on the host (none: [])."""
     report: Path = REPORTS / target.name
     result = audit.run(
-        inv, limit=target.name, controls=DECLARED_CONTROLS, report_dir=report, workers=1
+        inv,
+        limit=target.name,
+        controls=DECLARED_CONTROLS,
+        report_dir=report,
+        workers=1,
+        keep_history=False,  # patch's own check, not an audit to compare the next one with
     )
     failed = [
         f"{row['control']} {row['message']}"

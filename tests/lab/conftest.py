@@ -47,9 +47,10 @@ def pytest_collection_modifyitems(items):
     return result
 
 
-def deploy(*args, check=True, timeout=1800):
-    """Run ./deploy.py as an operator would; return the CompletedProcess. Each call's duration
-    goes to artifacts/lab-deploy-times.tsv (the suite's budget: which commands cost what)."""
+def deploy(*args, check=True, timeout=1800, env=None):
+    """Run ./deploy.py as an operator would (ENV: its environment, default this one's); return
+    the CompletedProcess. Each call's duration goes to artifacts/lab-deploy-times.tsv (the
+    suite's budget: which commands cost what)."""
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, str(ROOT / "deploy.py"), *args],
@@ -58,6 +59,7 @@ def deploy(*args, check=True, timeout=1800):
         timeout=timeout,
         cwd=ROOT,
         check=False,
+        env=env,
     )
     test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
     ARTIFACTS.mkdir(exist_ok=True)
@@ -160,11 +162,11 @@ def forgive_this_address(lab) -> str:
 AUDIT_REPORTS = ARTIFACTS / "audit-tests"
 
 
-def run_audit(name: str, *options: str):
+def run_audit(name: str, *options: str, env=None):
     """deploy.py audit into artifacts/audit-tests/NAME; (exit code, audit.json data)."""
     report = AUDIT_REPORTS / name
     shutil.rmtree(report, ignore_errors=True)  # an earlier run's report proves nothing
-    result = deploy("audit", "--report", str(report), *options, check=False, timeout=900)
+    result = deploy("audit", "--report", str(report), *options, check=False, timeout=900, env=env)
     assert (report / "audit.json").exists(), result.stdout[-3000:] + result.stderr[-3000:]
     return result.returncode, json.loads((report / "audit.json").read_text())
 

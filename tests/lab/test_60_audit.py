@@ -1,18 +1,26 @@
 """The audit on real hosts: it passes on a converged lab, changes nothing (also as the auditor,
 who cannot write), catches each injected drift with evidence naming the cause, passes again
-after a converge, and its HTML report renders in Chromium."""
+after a converge, and its HTML report renders in Chromium. On the same audits (no audit run
+for them alone: the suite's budget): a waiver waives a drift and an expired one does not, the
+sshd drift shows as a new failure since the full audit, and the full audit's report directory,
+signed with a throwaway auditor key, verifies, then fails once a copy of it is edited."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import os
 import re
+import shutil
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from preau_ops import audit
-from preau_ops.paths import ARTIFACTS, STATE_DIR
+from preau_ops.paths import ARTIFACTS, LAB_INVENTORY, STATE_DIR
 
 from .conftest import AUDIT_REPORTS as REPORTS
 from .conftest import deploy, failures, run_audit
@@ -31,6 +39,8 @@ ARGS = [
 ]
 # Fast controls for the drift cases (the converge in check mode takes minutes).
 QUICK = ["DECL", "FW", "SSH", "HARD-01", "TLS"]
+# The history of the full audit and the sshd drift's (since last time), this module's own.
+HISTORY = REPORTS / "history"
 
 
 def admin(host):
@@ -49,14 +59,44 @@ def converged(lab):
     return lab
 
 
-def test_audit_passes_on_a_converged_lab(converged):
+@pytest.fixture(scope="module")
+def auditor_key():
+    """A throwaway auditor's GnuPG key in a keyring of its own (GNUPGHOME), and its public
+    key exported: (environment for deploy.py with GNUPGHOME, key id, public key file)."""
+    home = tempfile.mkdtemp(prefix="preau-gpg-lab-")
+    uid = "Lab Auditor <auditor@lab.invalid>"
+
+    def gpg(*args):
+        return subprocess.run(
+            ["gpg", "--batch", "--homedir", home, *args], capture_output=True, check=True
+        ).stdout
+
+    gpg("--passphrase", "", "--quick-gen-key", uid, "ed25519", "sign", "never")
+    public = Path(home) / "auditor.asc"
+    public.write_bytes(gpg("--armor", "--export", uid))
+    yield dict(os.environ, GNUPGHOME=home), uid, public
+    subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], check=False)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def _full_audit(auditor_key, *options):
+    env, uid, _ = auditor_key
+    return run_audit("full", "--sign-key", uid, "--history", str(HISTORY), *options, env=env)
+
+
+def test_audit_passes_on_a_converged_lab(converged, auditor_key):
+    shutil.rmtree(HISTORY, ignore_errors=True)  # the full audit is this history's first
     started = time.monotonic()
-    code, data = run_audit("full")
+    code, data = _full_audit(auditor_key)
     assert failures(data) == {}, failures(data)
     assert code == 0
-    assert data["counts"]["passed"] >= 40
+    assert data["counts"]["passed"] >= 40 and data["counts"]["waived"] == 0
     for kind in ("audit.xml", "audit.html"):
         assert (REPORTS / "full" / kind).stat().st_size > 1000
+    # each check's evidence: the commands it ran on the host and their output, trimmed
+    ssh = next(r for r in data["results"] if r["control"] == "SSH-01")
+    assert any("sshd -T" in c["command"] and c["output"] for c in ssh["commands"]), ssh
+    assert (REPORTS / "full" / "MANIFEST.asc").exists()
     print(f"full audit: {time.monotonic() - started:.1f} s, {data['counts']}")
 
 
@@ -110,13 +150,41 @@ def test_the_audit_changes_nothing_and_works_as_the_auditor(converged):
 # --------------------------------------------------------------------------- drift
 
 
-def _check_drift(name: str, host, expected: set[tuple[str, str]], cause: str, controls=QUICK):
-    code, data = run_audit(f"drift-{name}", "--limit", host.name, "--control", *controls)
+def _check_drift(
+    name: str, host, expected: set[tuple[str, str]], cause: str, controls=QUICK, options=()
+):
+    """The drift fails exactly the EXPECTED results, each naming its cause; the audit's data."""
+    code, data = run_audit(f"drift-{name}", "--limit", host.name, "--control", *controls, *options)
     found = failures(data)
     assert set(found) == expected, found
     for key in expected:
         assert cause in found[key], f"{key}: {found[key]!r} does not name {cause!r}"
     assert code != 0
+    return data
+
+
+@contextlib.contextmanager
+def waivers_declared(*entries):
+    """The lab inventory's group_vars/all/audit.yml with these waivers, removed afterwards."""
+    import yaml
+
+    path = LAB_INVENTORY / "group_vars" / "all" / "audit.yml"
+    assert not path.exists(), f"{path}: left by someone else, not this test's to replace"
+    path.write_text(yaml.safe_dump({"audit_waivers": list(entries)}, sort_keys=False))
+    try:
+        yield path
+    finally:
+        path.unlink()
+
+
+def waiver(control: str, hosts: str, expires: datetime.date) -> dict:
+    return {
+        "control": control,
+        "hosts": hosts.encode().decode(),  # a plain str (inventory names are tagged)
+        "justification": "lab test: an accepted deviation",
+        "accepted_by": "the lab's RSSI",
+        "expires": expires.isoformat(),
+    }
 
 
 def test_an_undeclared_port_fails_the_port_control(converged):
@@ -132,8 +200,14 @@ def test_an_undeclared_port_fails_the_port_control(converged):
         remote.run("systemctl stop preau-audit-drift-port")
 
 
-def test_a_weakened_sshd_fails_the_ssh_control(converged):
+def test_a_weakened_sshd_fails_the_ssh_control_and_is_new_since_last_time(converged):
+    """Compared with the audit before it in HISTORY (the full audit; run alone, a quick one
+    first), the sshd changed by hand shows as a new failure, which passed before."""
     web = converged.hosts_in("lb")[0]
+    if not list(HISTORY.glob("*.json")):
+        run_audit(
+            "before-sshd", "--limit", web.name, "--control", *QUICK, "--history", str(HISTORY)
+        )
     remote = admin(web)
     conf = "/etc/ssh/sshd_config.d/00-preau.conf"
     remote.check_output(
@@ -141,19 +215,43 @@ def test_a_weakened_sshd_fails_the_ssh_control(converged):
         f"'s/^PasswordAuthentication no/PasswordAuthentication yes/' {conf}"
     )
     try:
-        _check_drift("sshd", web, {("SSH-01", web.name)}, "passwordauthentication is yes")
+        data = _check_drift(
+            "sshd", web, {("SSH-01", web.name)}, "passwordauthentication is yes",
+            options=("--history", str(HISTORY)),
+        )  # fmt: skip
     finally:
         remote.run(f"mv /root/00-preau.conf.audit {conf}")
+    since = data["since"]
+    assert since["previous"], "no previous audit in the history"
+    new = {(r["control"], r["host"]): r["before"] for r in since["new_failures"]}
+    assert new == {("SSH-01", web.name): "passed"}, since["new_failures"]
+    assert since["fixed"] == [] and since["new_hosts"] == []
+    assert since["operations"]["entries"] is not None, since["operations"]
 
 
-def test_a_stopped_backup_timer_fails_the_services_control(converged):
+def test_a_stopped_backup_timer_fails_the_services_control_and_a_waiver_waives_it(converged):
+    """The drift's audit runs under a waiver of DECL-02 on the backup group (valid until
+    tomorrow): the failure is waived, not passed (its message kept), and the exit code is 0."""
     ops = converged.hosts_in("backup")[0]
     remote = admin(ops)
     remote.check_output("systemctl stop preau-backup-diff.timer")
+    tomorrow = datetime.date.today() + datetime.timedelta(days=1)
     try:
-        _check_drift("timer", ops, {("DECL-02", ops.name)}, "preau-backup-diff.timer")
+        with waivers_declared(waiver("DECL-02", "backup", tomorrow)):
+            code, data = run_audit("drift-timer", "--limit", ops.name, "--control", *QUICK)
     finally:
         remote.run("systemctl start preau-backup-diff.timer")
+    assert failures(data) == {} and code == 0, failures(data)
+    waived = [r for r in data["results"] if r["status"] == "waived"]
+    assert [(r["control"], r["host"]) for r in waived] == [("DECL-02", ops.name)]
+    assert "preau-backup-diff.timer" in waived[0]["message"]
+    assert waived[0]["waiver"] == {
+        "hosts": "backup",
+        "justification": "lab test: an accepted deviation",
+        "accepted_by": "the lab's RSSI",
+        "expires": tomorrow.isoformat(),
+    }
+    assert data["counts"]["waived"] == 1
 
 
 def test_a_short_lived_certificate_fails_the_certificate_control(converged):
@@ -219,8 +317,14 @@ def test_a_hand_edited_config_file_fails_the_sysctl_control(converged):
     remote = admin(db)
     conf = "/etc/sysctl.d/90-preau.conf"
     remote.check_output(f"sed -i 's/^kernel.sysrq = 0/kernel.sysrq = 1/' {conf}")
+    yesterday = datetime.date.today() - datetime.timedelta(days=1)
     try:
-        _check_drift("config", db, {("HARD-01", db.name)}, "kernel.sysrq = 1")
+        # under a waiver that expired yesterday: still failed, and the message says so
+        with waivers_declared(waiver("HARD-01", db.name, yesterday)):
+            _check_drift(
+                "config", db, {("HARD-01", db.name)},
+                f"the waiver expired on {yesterday.isoformat()}",
+            )  # fmt: skip
     finally:
         remote.run(f"sed -i 's/^kernel.sysrq = 1/kernel.sysrq = 0/' {conf}")
 
@@ -268,6 +372,32 @@ def test_the_html_report_renders_in_chromium(converged):
         browser.close()
     assert all(url.startswith("file://") for url in requests), requests
     assert violations == [], f"accessibility (axe-core): {violations}"
+
+
+def test_the_sealed_report_verifies_and_an_edited_copy_fails(converged, auditor_key, tmp_path):
+    """The full audit's directory, signed with the auditor's key, verifies against their public
+    key; a copy with a file edited fails, and so does one whose manifest was rewritten to
+    match (its signature no longer does)."""
+    _, _, public = auditor_key
+    full = REPORTS / "full"
+    if not (full / "MANIFEST.asc").exists():
+        _full_audit(auditor_key, "--control", *QUICK)
+    verified = deploy("audit", "verify", str(full), "--key", str(public), check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    copy = tmp_path / "full"
+    shutil.copytree(full, copy)
+    (copy / "audit.json").write_text(
+        (copy / "audit.json").read_text().replace('"failed"', '"x"', 1)
+    )
+    edited = deploy("audit", "verify", str(copy), "--key", str(public), check=False)
+    assert edited.returncode == 1 and "audit.json: changed" in edited.stdout, edited.stdout
+    from preau_ops.audit import seal
+
+    manifest = copy / "MANIFEST"
+    about = seal.verify(copy, None)[0]
+    manifest.write_text(seal.manifest_text(copy, about))
+    resealed = deploy("audit", "verify", str(copy), "--key", str(public), check=False)
+    assert resealed.returncode == 1 and "bad signature" in resealed.stdout, resealed.stdout
 
 
 def _axe_source() -> str:

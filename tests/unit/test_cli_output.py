@@ -757,12 +757,18 @@ AUDIT_RESULTS = [
 
 
 @pytest.fixture
-def audit_suite(monkeypatch):
-    """The audit's controls faked where they reach hosts (the pytest run of controls/): the
-    rest is real (counts, score, the reports written, the summary)."""
+def audit_suite(monkeypatch, tmp_path):
+    """The audit's controls faked where they reach hosts (the pytest run of controls/), and
+    the operations log's reading (an empty log): the rest is real (waivers, counts, score, the
+    reports written, the history in tmp, the manifest, the summary)."""
     import importlib
 
+    from preau_ops import operations
+    from preau_ops.audit import history
+
     audit_run = importlib.import_module("preau_ops.audit.run")  # the module, not its run()
+    monkeypatch.setattr(history, "HISTORY", tmp_path / "audit-history")
+    monkeypatch.setattr(operations, "read_log", lambda inv: "")
 
     def suite(inv, request, report_dir, workers):
         (report_dir / "audit.xml").write_text("<testsuite/>")
@@ -778,8 +784,10 @@ def test_audit_json_is_one_summary_of_the_controls(prod, pipe, audit_suite, tmp_
     doc = json.loads(captured.out)
     assert doc["inventory"] == "production" and doc["account"] == "deploy"
     assert doc["as_auditor"] is False and len(doc["hosts"]) == 6
-    assert doc["counts"] == {"passed": 1, "failed": 1, "skipped": 1}
+    assert doc["counts"] == {"passed": 1, "failed": 1, "waived": 0, "skipped": 1}
     assert doc["score_percent"] == 50.0 and isinstance(doc["duration_seconds"], float)
+    assert doc["manifest"] == str(report / "MANIFEST") and doc["signed_by"] is None
+    assert doc["since_previous"] is None  # the first audit of this inventory
     started = datetime.datetime.fromisoformat(doc["started"])
     assert started.utcoffset() == datetime.timedelta(0)
     assert doc["reports"] == {k: str(report / f"audit.{k}") for k in ("html", "json", "xml")}
@@ -791,6 +799,7 @@ def test_audit_json_is_one_summary_of_the_controls(prod, pipe, audit_suite, tmp_
             "host": "app1.ent.example.fr",
             "outcome": "failed",
             "message": "port 80 open, not declared",
+            "waiver": None,
         },
         {
             "id": "DECL-03",
@@ -799,6 +808,7 @@ def test_audit_json_is_one_summary_of_the_controls(prod, pipe, audit_suite, tmp_
             "host": "app2.ent.example.fr",
             "outcome": "skipped",
             "message": "unreachable",
+            "waiver": None,
         },
         {
             "id": "SSH-01",
@@ -807,12 +817,75 @@ def test_audit_json_is_one_summary_of_the_controls(prod, pipe, audit_suite, tmp_
             "host": "lb1.ent.example.fr",
             "outcome": "passed",
             "message": "",
+            "waiver": None,
         },
     ]
     assert "port 80 open" in captured.err  # the findings table, for people, on stderr
     saved = json.loads((report / "audit.json").read_text())  # the reports as always
     assert saved["results"][0]["evidence"] == ["PermitRootLogin no"]
     assert (report / "audit.html").exists()
+
+
+def test_audit_waivers_since_last_time_and_the_manifest(prod, pipe, audit_suite, tmp_path):
+    """A waiver in the inventory waives DECL-03 on app1 (exit 0); once it expired, the next
+    audit fails again, says since when, and shows it as a new failure since the last audit;
+    each report directory is sealed and `audit verify` checks it."""
+    waiver = {"control": "DECL-03", "hosts": "app1.ent.example.fr", "expires": "2099-12-31",
+              "justification": "port 80 kept for the CNIL's crawler", "accepted_by": "RSSI"}  # fmt: skip
+    waivers_file = prod / "group_vars/all/audit.yml"
+    waivers_file.write_text(yaml.safe_dump({"audit_waivers": [waiver]}))
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert run_cli("audit", "-i", str(prod), "--report", str(first), "--json") == 0
+    doc = json.loads(pipe.readouterr().out)
+    assert doc["counts"] == {"passed": 1, "failed": 0, "waived": 1, "skipped": 1}
+    waived = next(c for c in doc["controls"] if c["outcome"] == "waived")
+    assert waived["message"] == "port 80 open, not declared"
+    assert waived["waiver"]["accepted_by"] == "RSSI" and waived["waiver"]["expires"] == "2099-12-31"
+    waivers_file.write_text(
+        yaml.safe_dump({"audit_waivers": [{**waiver, "expires": "2020-01-31"}]})
+    )
+    assert run_cli("audit", "-i", str(prod), "--report", str(second), "--json") == 1
+    doc = json.loads(pipe.readouterr().out)
+    failed = next(c for c in doc["controls"] if c["outcome"] == "failed")
+    assert "the waiver expired on 2020-01-31" in failed["message"]
+    since = doc["since_previous"]
+    assert since["new_failures"] == [{"id": "DECL-03", "host": "app1.ent.example.fr"}]
+    assert since["operations"] == []
+    assert "waiver expired" in (second / "audit.html").read_text()
+    assert run_cli("audit", "verify", str(second)) == 0
+    (second / "audit.json").write_text("{}")
+    assert run_cli("audit", "verify", str(second)) == 1
+    assert "audit.json: changed" in pipe.readouterr().out
+
+
+def test_patch_s_own_check_keeps_no_history_and_reads_no_log(
+    prod, audit_suite, monkeypatch, tmp_path
+):
+    from preau_ops import audit, inventory, operations
+    from preau_ops.audit import history
+
+    monkeypatch.setattr(operations, "read_log", lambda inv: pytest.fail("no log to read"))
+    history.store(history.HISTORY / "production", {"started": "2026-12-04T10:00:00+0000",
+                                                    "results": [], "hosts": []})  # fmt: skip
+    run = audit.run(inventory.load(str(prod)), report_dir=tmp_path / "r", keep_history=False)
+    assert run.data["since"] == {}
+    assert len(list((history.HISTORY / "production").iterdir())) == 1  # nothing added
+    assert (tmp_path / "r" / "MANIFEST").exists()
+
+
+def test_an_invalid_waiver_stops_the_audit_before_it_runs(prod, pipe, monkeypatch, tmp_path):
+    import importlib
+
+    audit_run = importlib.import_module("preau_ops.audit.run")
+    monkeypatch.setattr(audit_run, "_run_suite", lambda *a: pytest.fail("nothing may run"))
+    waiver = {"control": "SSH-77", "hosts": "all", "expires": "2099-12-31",
+              "justification": "x", "accepted_by": "RSSI"}  # fmt: skip
+    (prod / "group_vars/all/audit.yml").write_text(yaml.safe_dump({"audit_waivers": [waiver]}))
+    assert run_cli("audit", "-i", str(prod), "--report", str(tmp_path)) == 1
+    out = pipe.readouterr().out
+    assert "audit.yml: audit_waivers entry 1, field 'control': unknown control id 'SSH-77'" in (
+        " ".join(out.split())
+    )
 
 
 def test_audit_for_people_prints_the_findings_not_json(prod, pipe, audit_suite, tmp_path):

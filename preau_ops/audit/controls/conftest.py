@@ -55,7 +55,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def _host_of(item: pytest.Item) -> Host | None:
     callspec = getattr(item, "callspec", None)
-    return callspec.params.get("host") if callspec is not None else None
+    host = callspec.params.get("host") if callspec is not None else None
+    return host if isinstance(host, Host) else None
+
+
+def _of_no_host(item: pytest.Item) -> bool:
+    """A control none of whose hosts this run checks (--limit elsewhere): pytest made it one
+    item of an empty parameter set, which is no result (its host was NOTSET, named 'token')."""
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and "host" in callspec.params and _host_of(item) is None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -63,7 +71,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     keep, drop = [], []
     for item in items:
         control = catalogue.of(item)
-        if control is None or not catalogue.selected(control.id, wanted):
+        if control is None or not catalogue.selected(control.id, wanted) or _of_no_host(item):
             drop.append(item)
             continue
         host = _host_of(item)
@@ -92,8 +100,11 @@ _REMOTES: dict[str, Remote] = {}  # one connection per host and worker
 
 
 @pytest.fixture
-def remote_of(options: catalogue.Options, inv: Inventory) -> RemoteOf:
-    """remote_of(host): a host over SSH as the admin (or the auditor with --as-auditor)."""
+def remote_of(
+    options: catalogue.Options, inv: Inventory, request: pytest.FixtureRequest
+) -> RemoteOf:
+    """remote_of(host): a host over SSH as the admin (or the auditor with --as-auditor); the
+    commands run through it are this control's evidence."""
 
     def get(host: Host) -> Remote:
         if host.name not in _REMOTES:
@@ -103,6 +114,7 @@ def remote_of(options: catalogue.Options, inv: Inventory) -> RemoteOf:
                 control_dir=options["control_dir"],
                 inv=inv,
             )
+        _REMOTES[host.name].evidence = catalogue.Evidence(request.node)
         return _REMOTES[host.name]
 
     return get

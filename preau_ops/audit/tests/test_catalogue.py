@@ -140,7 +140,7 @@ def test_a_passed_call_is_a_passed_result_with_its_evidence_in_order() -> None:
     assert result == {
         "control": "PG-02", "title": "scram only", "requirement": "ANSSI PostgreSQL",
         "host": "db", "status": "passed", "evidence": ["md5 absent", "2 lines"],
-        "message": "", "duration": 0.12,
+        "commands": [], "message": "", "duration": 0.12,
     }  # fmt: skip
 
 
@@ -176,3 +176,19 @@ def test_a_platform_control_and_a_test_that_is_no_control() -> None:
     platform_result = catalogue.record(report("call", "passed", host=None))
     assert platform_result is not None and platform_result["host"] == "platform"
     assert catalogue.record(report("call", "passed", control=None)) is None
+
+
+def test_the_commands_a_control_ran_are_kept_trimmed_in_its_result() -> None:
+    item = type("Item", (), {"user_properties": catalogue.properties(CONTROL, "db")})()
+    evidence = catalogue.Evidence(item)
+    evidence("md5 absent")
+    evidence.command("db$ cat /etc/postgresql/15/main/pg_hba.conf", 0, "x" * 5000)
+    report_ = TestReport("x.py::test_x[db]", ("x.py", 1, "test_x"), {}, "passed", None, "call",
+                         duration=0.1, user_properties=item.user_properties)  # fmt: skip
+    result = catalogue.record(report_)
+    assert result is not None and result["evidence"] == ["md5 absent"]
+    (command,) = result["commands"]
+    assert command["command"] == "db$ cat /etc/postgresql/15/main/pg_hba.conf"
+    assert command["rc"] == 0 and len(command["output"]) < 700
+    assert "[… 4400 characters cut …]" in command["output"]
+    assert catalogue.trimmed("  short \n") == "short"

@@ -41,3 +41,22 @@ def test_the_admin_host_is_left_as_it_was(monkeypatch: pytest.MonkeyPatch) -> No
     host = admin("/home/alice/.ssh/id_ed25519")
     auditor_of(host)
     assert (host.user, host.key_file) == ("alice", "/home/alice/.ssh/id_ed25519")
+
+
+def test_every_command_run_goes_to_the_running_controls_evidence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from preau_ops import runner
+    from preau_ops.audit.remote import Remote
+
+    answer = SimpleNamespace(rc=1, stdout="", stderr="sudo: a password is required")
+    fake = SimpleNamespace(run=lambda command: answer)
+    monkeypatch.setattr(runner, "testinfra_host", lambda *a, **k: fake)
+    seen: list[tuple[str, int, str]] = []
+    remote = Remote(admin(None))
+    assert remote.root_out("/usr/sbin/nft list ruleset") is None  # no sink yet: nothing kept
+    remote.evidence = SimpleNamespace(command=lambda *a: seen.append(a))  # type: ignore[assignment]
+    remote.root_out("/usr/sbin/nft list ruleset")
+    assert seen == [("db1$ sudo -n /usr/sbin/nft list ruleset", 1, "sudo: a password is required")]
