@@ -47,15 +47,29 @@ def admin(host):
     return audit.testinfra_host(host, sudo=True)
 
 
+# The full audit of the converged lab, (exit code, audit.json), made once by `converged`.
+FULL: list[tuple[int, dict]] = []
+
+
 @pytest.fixture(scope="module")
-def converged(lab):
-    """The platform as declared: this tree's app released, the hosts converged, and a restore
-    drill within BKP-04's 26 h (the lab's daily drill may not have run yet)."""
+def converged(lab, auditor_key):
+    """The platform as declared: this tree's app released, a restore drill within BKP-04's
+    26 h (the lab's daily drill may not have run yet), and the hosts converged, which the full
+    audit's DRIFT-01 (a converge in check mode) tells: only when it finds drift does a converge
+    run, then the full audit again (a converge that changes nothing costs as much as the check
+    itself: ~60 s of the suite saved when the modules before left the lab as declared)."""
     deploy("release", timeout=1200)
-    deploy("converge", timeout=1800)
     code, _ = run_audit("precondition-drill", "--control", "BKP-04")
     if code != 0:
         deploy("backup", "drill", timeout=900)
+    shutil.rmtree(HISTORY, ignore_errors=True)  # the full audit is this history's first
+    code, data = _full_audit(auditor_key)
+    if ("DRIFT-01", "platform") in failures(data):
+        print(f"drift before the full audit, converged first: {failures(data)}")
+        deploy("converge", timeout=1800)
+        shutil.rmtree(HISTORY, ignore_errors=True)
+        code, data = _full_audit(auditor_key)
+    FULL[:] = [(code, data)]
     return lab
 
 
@@ -84,10 +98,8 @@ def _full_audit(auditor_key, *options):
     return run_audit("full", "--sign-key", uid, "--history", str(HISTORY), *options, env=env)
 
 
-def test_audit_passes_on_a_converged_lab(converged, auditor_key):
-    shutil.rmtree(HISTORY, ignore_errors=True)  # the full audit is this history's first
-    started = time.monotonic()
-    code, data = _full_audit(auditor_key)
+def test_audit_passes_on_a_converged_lab(converged):
+    code, data = FULL[0]
     assert failures(data) == {}, failures(data)
     assert code == 0
     assert data["counts"]["passed"] >= 40 and data["counts"]["waived"] == 0
@@ -97,7 +109,7 @@ def test_audit_passes_on_a_converged_lab(converged, auditor_key):
     ssh = next(r for r in data["results"] if r["control"] == "SSH-01")
     assert any("sshd -T" in c["command"] and c["output"] for c in ssh["commands"]), ssh
     assert (REPORTS / "full" / "MANIFEST.asc").exists()
-    print(f"full audit: {time.monotonic() - started:.1f} s, {data['counts']}")
+    print(f"full audit: {data['duration']} s, {data['counts']}")
 
 
 # --------------------------------------------------------------------------- read-only
