@@ -50,6 +50,7 @@ ORDER = (
     "backup_drill",
     "restore_pitr",
     "audit",
+    "audit_auditor",
     "lb_static",
     "lb_app_page",
     "lb_mix",

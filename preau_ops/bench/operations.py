@@ -235,11 +235,21 @@ def _watch_measures(inv: Inventory) -> list[Measure]:
     return [
         Measure(
             "audit",
-            f"audit of the {len(inv.hosts)}-host lab, admin account (s)",
-            "≤ 60",
+            f"audit of the {len(inv.hosts)}-host lab, admin account (s; DRIFT-01's converge in "
+            "check mode included)",
+            "≤ 20 (5-host lab), ≤ 30 (prodlike)",
             [*DEPLOY, "audit", "--report", "artifacts/bench-audit"],
             ok_codes=(0, 1),
             writes="artifacts/bench-audit/audit.json",
+        ),
+        Measure(
+            "audit_auditor",
+            f"audit of the {len(inv.hosts)}-host lab as the read-only auditor, same run (s; "
+            "no DRIFT-01: check mode needs sudo)",
+            "≤ 20 (5-host lab), ≤ 30 (prodlike)",
+            [*DEPLOY, "audit", "--as-auditor", "--report", "artifacts/bench-audit-auditor"],
+            ok_codes=(0, 1),
+            writes="artifacts/bench-audit-auditor/audit.json",
         ),
         Measure(
             "status",
