@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from .. import console as ui
@@ -207,5 +207,6 @@ def _since(since: dict[str, Any]) -> dict[str, Any] | None:
 
 def _utc(started: str) -> str:
     """The run's start (local time with its offset, as the reports show it) in UTC."""
-    moment = datetime.strptime(started, "%Y-%m-%dT%H:%M:%S%z")
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
+    from ..audit import history
+
+    return history.moment(started).astimezone(UTC).isoformat(timespec="seconds")
