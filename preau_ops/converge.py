@@ -60,6 +60,10 @@ class RunResult:
     rc: int
     hosts: dict[str, HostResult]
     duration: float
+    # Seconds per role, as Ansible's profile_roles counts them: each task's time from its start
+    # to the next task's, its role's (a role's tasks run from another role count for that one:
+    # base's package and after-network tasks; tasks of no role: "(plays)")
+    roles: dict[str, float] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -185,18 +189,61 @@ def _run_playbook(
         cmdline.append("--diff")
     if tags:
         cmdline += ["--tags", tags]
-    hosts: dict[str, HostResult] = {}
+    events = _Events(progress)
     started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="preau-runner-") as private:
+        runner = ansible_runner.run(
+            private_data_dir=private,
+            project_dir=str(ROOT),
+            playbook=str(playbook),
+            inventory=str(inv.path / "hosts.yml"),
+            limit=limit,
+            forks=max(5, len(inv.hosts)),
+            cmdline=" ".join(cmdline) or None,
+            extravars=extra_vars or {},
+            envvars=_envvars(inv),
+            # Not ansible-runner's fact cache (a directory of this run's, removed with it):
+            # fact_cache_envvars' names the kept one.
+            fact_cache_type="",
+            event_handler=events.on_event,
+            quiet=True,
+            suppress_env_files=True,
+        )
+        if runner.rc != 0 and not events.hosts:
+            tail = "\n".join(runner.stdout.read().splitlines()[-20:])
+            raise OpsError(f"ansible-playbook failed before reaching any host:\n{tail}")
+    events.roles.stop()
+    duration = time.monotonic() - started
+    return RunResult(runner.status, runner.rc, events.hosts, duration, events.roles.seconds)
 
-    def on_event(event: dict[str, Any]) -> bool:
+
+def roles_line(roles: dict[str, float]) -> str:
+    """Where a run's time went, slowest role first: 'base 16.3 s · backup 7.0 s · …'."""
+    ranked = sorted(roles.items(), key=lambda item: -item[1])
+    return " · ".join(f"{role} {seconds:.1f} s" for role, seconds in ranked)
+
+
+class _Events:
+    """ansible-runner's events of a run: per host (counts, changes, errors) and per role."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.hosts: dict[str, HostResult] = {}
+        self.roles = _RoleClock()
+        self.progress = progress
+
+    def on_event(self, event: dict[str, Any]) -> bool:
         data = event.get("event_data") or {}
         name = data.get("host")
         kind = event.get("event", "")
+        if kind in ("playbook_on_task_start", "playbook_on_handler_task_start"):
+            self.roles.start(data.get("role") or "(plays)")
+        elif kind == "playbook_on_stats":
+            self.roles.stop()
         if not name or not kind.startswith("runner_on_"):
-            if kind == "playbook_on_task_start" and progress is not None:
-                progress.update(data.get("task", ""))
+            if kind == "playbook_on_task_start" and self.progress is not None:
+                self.progress.update(data.get("task", ""))
             return True
-        result = hosts.setdefault(name, HostResult(first=time.monotonic()))
+        result = self.hosts.setdefault(name, HostResult(first=time.monotonic()))
         result.last = time.monotonic()
         res = data.get("res") or {}
         task = data.get("task", "")
@@ -213,32 +260,31 @@ def _run_playbook(
             result.errors.append(f"unreachable: {res.get('msg', '')}")
         elif kind == "runner_on_skipped":
             result.skipped += 1
-        if progress is not None:
-            progress.update(f"{name}: {task}")
+        if self.progress is not None:
+            self.progress.update(f"{name}: {task}")
         return True
 
-    with tempfile.TemporaryDirectory(prefix="preau-runner-") as private:
-        runner = ansible_runner.run(
-            private_data_dir=private,
-            project_dir=str(ROOT),
-            playbook=str(playbook),
-            inventory=str(inv.path / "hosts.yml"),
-            limit=limit,
-            forks=max(5, len(inv.hosts)),
-            cmdline=" ".join(cmdline) or None,
-            extravars=extra_vars or {},
-            envvars=_envvars(inv),
-            # Not ansible-runner's fact cache (a directory of this run's, removed with it):
-            # fact_cache_envvars' names the kept one.
-            fact_cache_type="",
-            event_handler=on_event,
-            quiet=True,
-            suppress_env_files=True,
-        )
-        if runner.rc != 0 and not hosts:
-            tail = "\n".join(runner.stdout.read().splitlines()[-20:])
-            raise OpsError(f"ansible-playbook failed before reaching any host:\n{tail}")
-    return RunResult(runner.status, runner.rc, hosts, time.monotonic() - started)
+
+class _RoleClock:
+    """Each task's time, from its start to the next one's, added to its role's."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._current: tuple[str, float] | None = None
+
+    def start(self, role: str) -> None:
+        now = time.monotonic()
+        self._close(now)
+        self._current = (role, now)
+
+    def stop(self) -> None:
+        self._close(time.monotonic())
+
+    def _close(self, now: float) -> None:
+        if self._current is not None:
+            role, since = self._current
+            self.seconds[role] = self.seconds.get(role, 0.0) + now - since
+            self._current = None
 
 
 def ping(inv: Inventory, limit: str | None = None) -> dict[str, bool]:

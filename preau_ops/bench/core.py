@@ -65,6 +65,7 @@ class Measure:
     # control, and also what a crash gives).
     writes: str | None = None
     parse: Callable[[str], str] | None = None  # the value from the output, instead of the time
+    detail: Callable[[str], str] | None = None  # from the output, after the time: "41.2 (…)"
     # ... or a measure made here, in Python, that returns the value (load, RPO).
     probe: Callable[[Bench], str] | None = None
     opt_in: str | None = None  # only when this option is given (it changes the lab)
@@ -207,7 +208,14 @@ def value_of(measure: Measure, bench: Bench, ticker: Ticker) -> str:
             f"{(result.stderr or result.stdout).strip()[-800:]}"
         )
         return "failed"
-    return measure.parse(result.stdout) if measure.parse else f"{elapsed:.1f}"
+    return _value(measure, result.stdout, elapsed)
+
+
+def _value(measure: Measure, output: str, elapsed: float) -> str:
+    """What `parse` reads in the output; else the time, with `detail`'s reading after it."""
+    if measure.parse:
+        return measure.parse(output)
+    return f"{elapsed:.1f} ({measure.detail(output)})" if measure.detail else f"{elapsed:.1f}"
 
 
 # ----------------------------------------------------------------- shared by the families

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 from .. import console as ui
 from ._common import Commands, add_command, load
@@ -24,11 +25,42 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     converge.add_argument(
         "--tags", metavar="TAGS", help="only tasks with these tags (role names, ANSSI R-numbers…)"
     )
+    converge.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON document on stdout (per host: counts, changes, errors; seconds per "
+        "role); progress on stderr",
+    )
     converge.set_defaults(handler=cmd_converge)
+
+
+def as_dict(result: RunResult, check: bool) -> dict[str, Any]:
+    return {
+        "check": check,
+        "failed": result.failed,
+        "changed": result.changed,
+        "duration": round(result.duration, 1),
+        "roles": {role: round(seconds, 2) for role, seconds in result.roles.items()},
+        "hosts": {
+            name: {
+                "ok": host.ok,
+                "changed": host.changed,
+                "failed": host.failed,
+                "unreachable": host.unreachable,
+                "skipped": host.skipped,
+                "duration": round(host.duration, 1),
+                "changes": host.changes,
+                "errors": host.errors,
+            }
+            for name, host in sorted(result.hosts.items())
+        },
+    }
 
 
 def print_converge(result: RunResult) -> None:
     from rich.table import Table
+
+    from .. import converge
 
     table = Table(title=f"Converge — {result.duration:.1f} s", title_justify="left")
     for column in ("host", "ok", "changed", "failed", "duration"):
@@ -43,6 +75,8 @@ def print_converge(result: RunResult) -> None:
             f"{host.duration:.1f} s",
         )
     ui.console.print(table)
+    if result.roles:
+        ui.console.print(f"Time per role: {converge.roles_line(result.roles)}")
     for name, host in sorted(result.hosts.items()):
         for error in host.errors:
             ui.console.print(f"[red]{name}[/]: {error}")
@@ -54,22 +88,26 @@ def cmd_converge(args: argparse.Namespace) -> int:
     inv = load(args)
     if args.limit:
         inv.limited(args.limit)  # validates the pattern before anything runs
-    if not args.check:  # a clock far off breaks TLS and apt (synchronisation: converge sets it)
-        from ..preconditions import refuse_bad_clocks_everywhere
+    with ui.progress_to_stderr(args.json):  # --json: stdout holds the document alone
+        if not args.check:  # a clock far off breaks TLS and apt (converge sets the sync)
+            from ..preconditions import refuse_bad_clocks_everywhere
 
-        refuse_bad_clocks_everywhere(inv, inv.limited(args.limit), need_sync=False)
-    title = "Checking drift" if args.check else "Converging"
-    with ui.step(f"{title} {inv.name} ({len(inv.hosts)} hosts)") as progress:
-        result = converge.run_playbook(
-            inv,
-            check=args.check,
-            diff=args.diff,
-            limit=args.limit,
-            tags=args.tags,
-            progress=progress,
-        )
-        if result.failed:
-            progress.result, progress.detail = "failed", "see the errors below"
+            refuse_bad_clocks_everywhere(inv, inv.limited(args.limit), need_sync=False)
+        title = "Checking drift" if args.check else "Converging"
+        with ui.step(f"{title} {inv.name} ({len(inv.hosts)} hosts)") as progress:
+            result = converge.run_playbook(
+                inv,
+                check=args.check,
+                diff=args.diff,
+                limit=args.limit,
+                tags=args.tags,
+                progress=progress,
+            )
+            if result.failed:
+                progress.result, progress.detail = "failed", "see the errors below"
+    if args.json:
+        print(json.dumps(as_dict(result, args.check), indent=2, ensure_ascii=False))
+        return 1 if result.failed else 0
     print_converge(result)
     if args.check:
         converge.print_drift(result)

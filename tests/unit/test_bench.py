@@ -561,3 +561,11 @@ def test_each_measure_starts_on_a_quiet_machine(fake_run, monkeypatch):
 def test_cpu_busy_reads_the_machine_counters():
     busy = core.cpu_busy(0.2)
     assert 0.0 <= busy <= 1.0
+
+
+def test_the_noop_converge_row_says_where_the_time_went():
+    output = json.dumps({"roles": {"base": 16.34, "(plays)": 1.2, "backup": 7.04}})
+    measure = core.Measure("converge_noop", "t", "≤ 30", ["true"], detail=operations._time_per_role)
+    assert core._value(measure, output, 41.23) == (
+        "41.2 (per role: base 16.3 s · backup 7.0 s · (plays) 1.2 s)"
+    )
