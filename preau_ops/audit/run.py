@@ -85,6 +85,7 @@ def run(
         progress.update(f"{len(hosts)} hosts, {count} workers")
     data, returncode = _run_suite(inv, request, out, count)
     data["results"] = waivers.apply(data["results"], accepted, datetime.date.today())
+    waivers.apply_to_junit(out / "audit.xml", data["results"])
     data.update(report.summarise(data["results"]))
     data["coverage"] = coverage.section(data["results"])
     data.update(_about(inv, hosts, request, started))

@@ -6,14 +6,17 @@ and an expiry date.
 `parse` checks every entry when the audit starts (an OpsError names the entry and the field);
 `apply` is pure: a failed result covered by a valid waiver becomes `waived` (its message kept,
 the waiver beside it); once expired, a waiver waives nothing and the failure's message says
-since when.
+since when. `apply_to_junit` says the same in the JUnit file pytest wrote while the suite ran
+(a waived check is skipped there, with the waiver as its reason, not a failure).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from ..errors import OpsError
@@ -160,3 +163,34 @@ def _applied(result: Result, waivers: list[Waiver], today: datetime.date) -> Res
     note = f"the waiver expired on {last.expires.isoformat()} (accepted by {last.accepted_by})"
     message = f"{result['message']} — {note}" if result.get("message") else note
     return {**result, "message": message, "waiver": {**last.shown(), "expired": True}}
+
+
+def apply_to_junit(path: Path, results: list[Result]) -> int:
+    """Rewrite pytest's JUnit file: each waived check's failure becomes a skip whose message is
+    the waiver (CI and test viewers then count it as waived, not failed); the suite's counts
+    follow. Returns how many were rewritten."""
+    waived = {(r["control"], r["host"]): r["waiver"] for r in results if r["status"] == "waived"}
+    if not waived or not path.exists():
+        return 0
+    tree = ET.parse(path)
+    rewritten = 0
+    for suite in tree.iter("testsuite"):
+        for case in suite.iter("testcase"):
+            found = {p.get("name"): p.get("value") for p in case.iter("property")}
+            waiver = waived.get((found.get("control"), found.get("host")))
+            failure = case.find("failure")
+            if waiver is None or failure is None:
+                continue
+            case.remove(failure)
+            skipped = ET.SubElement(case, "skipped", type="waived")
+            skipped.set(
+                "message",
+                f"waived by {waiver['accepted_by']} until {waiver['expires']}: "
+                f"{waiver['justification']}",
+            )
+            skipped.text = failure.get("message") or ""
+            rewritten += 1
+            suite.set("failures", str(int(suite.get("failures", "0")) - 1))
+            suite.set("skipped", str(int(suite.get("skipped", "0")) + 1))
+    tree.write(path, encoding="utf-8", xml_declaration=True)
+    return rewritten

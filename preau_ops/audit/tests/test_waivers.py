@@ -4,6 +4,8 @@ the results: a failure covered by a valid waiver is waived, an expired waiver wa
 from __future__ import annotations
 
 import datetime
+import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -121,3 +123,46 @@ def test_counts_and_score_put_waived_apart() -> None:
         "counts": {"passed": 1, "failed": 1, "waived": 1, "skipped": 1},
         "score": 50.0,
     }
+
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="preau-audit"
+ errors="0" failures="2" skipped="0" tests="3">{cases}</testsuite></testsuites>"""
+
+
+def case(name: str, control: str, host: str, failure: str = "") -> str:
+    props = f'<property name="control" value="{control}" /><property name="host" value="{host}" />'
+    failed = f'<failure message="{failure}">trace</failure>' if failure else ""
+    return f'<testcase name="{name}"><properties>{props}</properties>{failed}</testcase>'
+
+
+def test_junit_shows_a_waived_check_as_skipped_with_its_waiver(tmp_path: Path) -> None:
+    """Before, audit.xml (pytest's, written during the run) kept the waived check a failure."""
+    path = tmp_path / "audit.xml"
+    path.write_text(
+        JUNIT.format(
+            cases=case("test_ssh[app1]", "SSH-01", "app1", "passwordauthentication is yes")
+            + case("test_ssh[db]", "SSH-01", "db", "passwordauthentication is yes")
+            + case("test_ssh[app2]", "SSH-01", "app2")
+        )
+    )
+    results = [
+        result("SSH-01", "app1", "failed", "passwordauthentication is yes"),
+        result("SSH-01", "db", "failed", "passwordauthentication is yes"),
+        result("SSH-01", "app2", "passed"),
+    ]
+    applied = waivers.apply(results, parse(entry()), TODAY)
+    assert waivers.apply_to_junit(path, applied) == 1
+    suite = ET.parse(path).find("testsuite")
+    assert suite is not None
+    assert (suite.get("failures"), suite.get("skipped"), suite.get("tests")) == ("1", "1", "3")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    waived = cases["test_ssh[app1]"]
+    assert waived.find("failure") is None
+    skipped = waived.find("skipped")
+    assert skipped is not None and skipped.get("type") == "waived"
+    assert skipped.get("message") == (
+        "waived by M. Durand, RSSI until 2027-03-31: legacy SFTP client until March"
+    )
+    assert skipped.text == "passwordauthentication is yes"
+    assert cases["test_ssh[db]"].find("failure") is not None  # not covered: still a failure
+    assert waivers.apply_to_junit(path, results) == 0  # nothing waived: the file is left as is
