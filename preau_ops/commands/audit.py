@@ -86,6 +86,12 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         help="the auditor's public key (imported into a temporary keyring, not yours); "
         "without it the signature is not checked",
     )
+    verify.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON document on stdout: the manifest's header, the problems, whether the "
+        "signature was checked",
+    )
     verify.set_defaults(handler=cmd_verify)
 
 
@@ -109,7 +115,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     directory = Path(args.directory)
     key = Path(args.key) if args.key else None
-    with ui.step(f"Verify the sealed evidence in {directory}") as progress:
+    with (
+        ui.progress_to_stderr(args.json),
+        ui.step(f"Verify the sealed evidence in {directory}") as progress,
+    ):
         about, problems = seal.verify(directory, key)
         if problems:
             progress.result = "failed"
@@ -118,6 +127,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
             progress.detail = "every file as sealed" + (
                 ", signature good" if key else "; signature not checked (no --key)"
             )
+    if args.json:
+        ui.print_document(
+            {
+                "directory": str(directory),
+                "verified": not problems,
+                "signature_checked": key is not None,
+                "manifest": about,
+                "problems": problems,
+            }
+        )
+        return 1 if problems else 0
     for name, value in about.items():
         ui.console.print(f"{name}: {value}")
     for problem in problems:

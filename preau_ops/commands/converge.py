@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import TYPE_CHECKING, Any
 
 from .. import console as ui
@@ -106,7 +105,7 @@ def cmd_converge(args: argparse.Namespace) -> int:
             if result.failed:
                 progress.result, progress.detail = "failed", "see the errors below"
     if args.json:
-        print(json.dumps(as_dict(result, args.check), indent=2, ensure_ascii=False))
+        ui.print_document(as_dict(result, args.check))
         return 1 if result.failed else 0
     print_converge(result)
     if args.check:

@@ -853,9 +853,15 @@ def test_audit_waivers_since_last_time_and_the_manifest(prod, pipe, audit_suite,
     assert since["operations"] == []
     assert "waiver expired" in (second / "audit.html").read_text()
     assert run_cli("audit", "verify", str(second)) == 0
+    pipe.readouterr()
     (second / "audit.json").write_text("{}")
     assert run_cli("audit", "verify", str(second)) == 1
     assert "audit.json: changed" in pipe.readouterr().out
+    assert run_cli("audit", "verify", str(second), "--json") == 1
+    verified = json.loads(pipe.readouterr().out)  # stdout: the document alone
+    assert verified["verified"] is False and verified["signature_checked"] is False
+    assert verified["problems"] == ["audit.json: changed (its SHA-256 differs from the manifest's)"]
+    assert verified["manifest"]["inventory"] == prod.name
 
 
 def test_patch_s_own_check_keeps_no_history_and_reads_no_log(
