@@ -193,7 +193,41 @@ def _app(k: str | None, summary: ui.Summary, log: Path | None = None) -> Counts:
     return _pytest(["-q"], ROOT / "app", "app", k, log)
 
 
+def lab_topology() -> str:
+    """The topology the lab tests run on (tests/lab/conftest.py's too): prodlike, as CI."""
+    return os.environ.get("PREAU_LAB_TOPOLOGY", "prodlike")
+
+
+def other_lab() -> str | None:
+    """The topology of a lab that is up with another one than the tests' (`up` makes
+    `standard`), None when there is none."""
+    from .lab import engine, hosts
+
+    if not engine.answers():
+        return None
+    state = hosts.read_state() or {}
+    topology = state.get("topology")
+    if not hosts.container_states() or topology in (None, lab_topology()):
+        return None
+    return str(topology)
+
+
+def _other_lab_note(topology: str) -> str:
+    return (
+        f"the lab is up with topology {topology!r} (`up`'s); the lab tests run on "
+        f"{lab_topology()!r}: the lab tier replaces it (its hosts and data go, as every lab "
+        "run ends with `down`); `./deploy.py up` makes yours again afterwards"
+    )
+
+
 def _lab(k: str | None, summary: ui.Summary) -> Counts:
+    other = other_lab()
+    if other:  # told in the run's first seconds (run); its containers go only now
+        from .lab import hosts, relay
+
+        with ui.step(f"Lab of topology {other!r} replaced", summary) as progress:
+            removed = (["preau-relay"] if relay.down() else []) + hosts.down(progress)
+            progress.detail = f"{len(removed)} removed; the tests make a {lab_topology()} lab"
     return _pytest(["tests/lab", "-q", "-x"], ROOT, "lab", k)
 
 
@@ -390,6 +424,9 @@ def run(suites: list[str], k: str | None = None, keep_going: bool = False) -> in
     chosen = _chosen(suites)
     beside = [s for s in BESIDE_LAB if s in chosen] if "lab" in chosen else []
     summary = ui.Summary("deploy.py test")
+    other = other_lab() if "lab" in chosen else None
+    if other:
+        ui.console.print(f"[yellow]note:[/] {_other_lab_note(other)}")
     totals: Counts = (0, 0, 0)
     for index, suite in enumerate(chosen):
         if suite in beside:

@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from preau_ops import inventory, procedures, runner
+from preau_ops import inventory, procedures, runner, testing
 from preau_ops.logins import source_address
 from preau_ops.paths import ARTIFACTS, ROOT
 
 # CI runs the production-like topology (issue #21: bastion, lb, app1, app2, db, ops on a
 # management and a private network); PREAU_LAB_TOPOLOGY picks another one (scaled, standard,
 # single: no bastion, one network) for a quicker local run.
-TOPOLOGY = os.environ.get("PREAU_LAB_TOPOLOGY", "prodlike")
+TOPOLOGY = testing.lab_topology()
 
 
 HERE = Path(__file__).parent

@@ -140,6 +140,7 @@ def test_roles_and_app_run_beside_the_lab_and_are_counted(monkeypatch, tmp_path,
 
     monkeypatch.setattr(testing, "_prepare_beside", lambda: None)
     monkeypatch.setattr(testing, "_beside_command", command)
+    monkeypatch.setattr(testing, "other_lab", lambda: None)
     monkeypatch.setitem(testing.RUNNERS, "lab", lab)
     monkeypatch.setitem(testing.RUNNERS, "roles", foreground)
     monkeypatch.setitem(testing.RUNNERS, "app", foreground)
@@ -148,6 +149,33 @@ def test_roles_and_app_run_beside_the_lab_and_are_counted(monkeypatch, tmp_path,
     out = capsys.readouterr().out
     assert "app and roles run beside the lab" in out and "roles + app summary" in out
     assert out.splitlines()[-1] == "7 passed, 1 failed, 2 skipped"
+
+
+def test_up_then_test_replaces_the_lab_of_another_topology(monkeypatch, capsys):
+    """`./deploy.py up` (a standard lab) then `./deploy.py test`: the lab tests (prodlike) used
+    to fail after the other tiers ("the lab is already up with topology 'standard'"). The run
+    says in its first lines that the lab tier replaces it; the lab tier removes it, then runs."""
+    from preau_ops.lab import engine, hosts, relay
+
+    events = []
+    monkeypatch.delenv("PREAU_LAB_TOPOLOGY", raising=False)
+    monkeypatch.setattr(engine, "answers", lambda: True)
+    monkeypatch.setattr(hosts, "read_state", lambda: {"topology": "standard"})
+    monkeypatch.setattr(hosts, "container_states", lambda: {"preau-web": "running"})
+    monkeypatch.setattr(relay, "down", lambda: events.append("relay down") or True)
+    monkeypatch.setattr(hosts, "down", lambda progress=None: events.append("hosts down") or ["x"])
+    monkeypatch.setattr(testing, "_pytest", lambda *a: events.append("lab tests") or (1, 0, 0))
+    assert testing.other_lab() == "standard"
+    assert testing.run(["lab"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("the lab is up with topology 'standard'") < out.index("replaced")
+    assert "the lab tier replaces it" in out
+    assert events == ["relay down", "hosts down", "lab tests"]
+    # the same topology as the tests' (or no lab): nothing said, nothing removed
+    monkeypatch.setattr(hosts, "read_state", lambda: {"topology": "prodlike"})
+    assert testing.other_lab() is None
+    monkeypatch.setattr(engine, "answers", lambda: False)
+    assert testing.other_lab() is None
 
 
 def test_without_the_lab_roles_and_app_run_in_the_foreground(monkeypatch, capsys):
