@@ -246,7 +246,7 @@ LIST_VIEWS = [
     ("student", "messages", {}, 5),
     # (+ the school year of the recipients' classes, read once per process outside the tests)
     ("student", "message_new", {}, 8),
-    ("student", "news", {}, 5),
+    ("student", "news", {}, 6),  # + the pupil's classes (news for classes, issue #19)
     ("student", "space", {"class_id": "class"}, 8),
     ("teacher", "space_thread", {"post_id": "post"}, 9),
     ("teacher", "space_post_edit", {"post_id": "post"}, 8),
