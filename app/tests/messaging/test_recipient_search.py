@@ -42,7 +42,7 @@ def test_homonyms_are_told_apart(client, school):
     assert sorted(_found(client, s, "martin")) == [
         "MARTIN Léa (Élève, 4A)",
         "MARTIN Léa (Élève, 5A)",
-        "MARTIN Sophie (Responsable)",
+        "MARTIN Sophie (Responsable de Léa)",
     ]
 
 

@@ -21,11 +21,14 @@ class ComposeForm(AccessibleForm):
 
 
 def recipient_label(user) -> str:
-    """A recipient as offered, e.g. DUPONT Léa (Élève, 5A): the profile, and the class of a
-    pupil, tell homonyms apart (messaging.views._described reads them)."""
+    """A recipient as offered, e.g. DUPONT Léa (Élève, 5A) or DUPONT Marc (Responsable de
+    Léa): the profile, a pupil's class, a guardian's children tell homonyms apart
+    (messaging.views._described reads them)."""
     details = [Profile(user.profile).label] if getattr(user, "profile", None) else []
     if getattr(user, "class_name", None):
         details.append(user.class_name)
+    if details and getattr(user, "children", None):
+        details[0] += f" de {user.children}"
     name = f"{user.last_name} {user.first_name}"
     return f"{name} ({', '.join(details)})" if details else name
 

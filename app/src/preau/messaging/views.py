@@ -1,6 +1,7 @@
 """Messaging with communication rules (preau.ent.access.allowed_recipients), attachments."""
 
 from django.contrib import messages as flash
+from django.contrib.postgres.aggregates import StringAgg
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.http import Http404
 from django.shortcuts import render
@@ -8,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from preau.core.accounts import name_search
-from preau.core.models import ClassGroup, ClassMembership, Membership
+from preau.core.models import ClassGroup, ClassMembership, Membership, ParentLink
 from preau.core.prepared import PreparedQuery
 from preau.ent import files
 from preau.ent.access import allowed_recipients, viewer
@@ -131,8 +132,9 @@ def _send(request, conversation, body, attachment, recipients_ids):
 
 
 def _described(request, users):
-    """Users with what tells homonyms apart: their profile here and, for pupils, their class
-    of this school year (`profile`, `class_name`; sub-queries, no query per user)."""
+    """Users with what tells homonyms apart: their profile here, a pupil's class of this school
+    year, a guardian's children's first names (`profile`, `class_name`, `children`: sub-queries,
+    no query per user)."""
     here = request.establishment.pk
     membership = Membership.objects.current().filter(establishment_id=here, user=OuterRef("pk"))
     class_name = ClassMembership.objects.filter(
@@ -141,9 +143,16 @@ def _described(request, users):
         class_group__school_year=viewer(request).year,
         user=OuterRef("pk"),
     ).values("class_group__name")
+    children = (
+        ParentLink.objects.filter(establishment_id=here, parent=OuterRef("pk"), legal_guardian=True)
+        .values("parent")
+        .annotate(names=StringAgg("child__first_name", ", ", order_by="child__first_name"))
+        .values("names")
+    )
     return users.annotate(
         profile=Subquery(membership.values("profile")[:1]),
         class_name=Subquery(class_name[:1]),
+        children=Subquery(children),
     )
 
 
