@@ -3,7 +3,7 @@ through a trigram index (issue #19 item 4).
 
 - The extensions unaccent and pg_trgm: both are *trusted* (PostgreSQL 13+), so the migrations
   account creates them as the database's owner (the postgresql role makes it the owner), with
-  no superuser (`tests/test_name_search.py` runs this as such an owner).
+  no superuser (`tests/messaging/test_recipient_search.py` runs this SQL as such an owner).
 - `preau_fold(text)`: lower case, without accents. unaccent() is only STABLE (its dictionary
   could change), and an index needs an IMMUTABLE expression: this wrapper is the usual way,
   with the dictionary and the function named by schema so that it does not depend on the
