@@ -42,8 +42,9 @@ def test_session_user_and_membership_come_in_one_query(client, school):
     assert sessions[0].startswith('SELECT "core_membership"."id"')
     assert not [q for q in sql if q.startswith("SELECT") and 'FROM "core_user" WHERE' in q]
     assert not [q for q in sql if 'FROM "ent_notification"' in q and "core_membership" not in q]
-    # session+user+membership+unread count, platform (uncached in tests), news count, news page
-    assert len(sql) == 4
+    # session+user+membership+unread count, platform (uncached in tests), news count, news page,
+    # and the pupil's classes (news for classes, issue #19) with the platform again (its year)
+    assert len(sql) == 6
 
 
 def test_outside_an_establishment_the_session_and_user_come_in_one_query(client, school):

@@ -244,8 +244,9 @@ LIST_VIEWS = [
     ("student", "documents", {}, 6),
     ("teacher", "messages", {}, 5),
     ("student", "messages", {}, 5),
-    ("student", "message_new", {}, 7),
-    ("student", "news", {}, 5),
+    # (+ the school year of the recipients' classes, read once per process outside the tests)
+    ("student", "message_new", {}, 8),
+    ("student", "news", {}, 6),  # + the pupil's classes (news for classes, issue #19)
     ("student", "space", {"class_id": "class"}, 8),
     ("teacher", "space_thread", {"post_id": "post"}, 9),
     ("teacher", "space_post_edit", {"post_id": "post"}, 8),

@@ -150,6 +150,7 @@ SESSION_ENGINE = "preau.core.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+CSRF_FAILURE_VIEW = "preau.core.errors.csrf_failure"  # a French page, with a way back
 SESSION_COOKIE_AGE = 8 * 3600
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # TLS, the HTTP→HTTPS redirect and HSTS are the nginx load balancer's job (role nginx).

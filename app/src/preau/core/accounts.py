@@ -12,10 +12,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.lookups import Contains
 from django.utils import timezone
 
-from preau.core.models import Membership, OperationLog, User
+from preau.core.models import Membership, OperationLog, User, folded, search_name
 
 # No 0/O, 1/I/L: codes are read aloud and typed by children.
 CODE_ALPHABET = "ABCDEFGHJKMNPRSTUVWXYZ23456789"
@@ -182,11 +183,16 @@ def enable_in_establishment(user: User, establishment, *, by: str, via: str) -> 
     audit("account_enabled", establishment, [user], by=by, via=via)
 
 
+def name_search(query: str, prefix: str = "") -> list[Contains]:
+    """One condition per word of `query`: the word is in the person's name (last or first),
+    whatever its accents and case ("Helene", "HELENE" and "hél" find "Hélène"). PostgreSQL
+    folds both sides (unaccent, lower case) and answers from the trigram index
+    `core_user_name_trgm` (migration core.0007); `prefix` leads to the user ("user__")."""
+    return [Contains(search_name(prefix), folded(Value(word))) for word in query.split()]
+
+
 def search_users(queryset, query: str):
-    for word in query.split():
-        queryset = queryset.filter(
-            Q(user__last_name__icontains=word)
-            | Q(user__first_name__icontains=word)
-            | Q(user__username__icontains=word)
-        )
+    """Members (a Membership queryset) whose name holds each word, or whose login does."""
+    for word, in_name in zip(query.split(), name_search(query, "user__"), strict=True):
+        queryset = queryset.filter(Q(in_name) | Q(user__username__icontains=word))
     return queryset

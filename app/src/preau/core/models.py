@@ -173,6 +173,24 @@ class UserManager(BaseUserManager):
         return self.create_user(username, password, **fields)
 
 
+def folded(expression) -> models.Func:
+    """Text as the name search compares it: lower case, without accents (SQL `preau_fold`, an
+    IMMUTABLE wrapper of PostgreSQL's unaccent, migration core.0007)."""
+    return models.Func(expression, function="preau_fold", output_field=models.TextField())
+
+
+def search_name(prefix: str = "") -> models.Func:
+    """A person's "last first" name, folded (SQL `preau_search_name`): what the trigram index
+    `core_user_name_trgm` holds (migration core.0007, SQL: Django's schema state does not hold
+    an operator class on an expression), so that a search on it reads the index."""
+    return models.Func(
+        models.F(f"{prefix}last_name"),
+        models.F(f"{prefix}first_name"),
+        function="preau_search_name",
+        output_field=models.TextField(),
+    )
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     """An account. Platform admins (ADMC) are superusers; local admins are memberships."""
 

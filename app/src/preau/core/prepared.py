@@ -11,7 +11,8 @@ the ORM) and Django's related populators for select_related objects, annotations
 ModelIterable sets them. One difference: rows of one result share the instance of a related row
 they have in common (_populate). The SQL is the ORM's own, so the query means exactly what the
 queryset says.
-Lists of ids go through the `any` lookup (one array parameter) rather than `in`.
+Lists of ids go through the `any` lookup (one array parameter) rather than `in`, and an array
+column's overlap through `overlaps_any`.
 
 Tenancy: every PreparedQuery takes the establishment, `est` (its id, or its UAI where the page
 has not resolved it yet), as a required keyword of `rows()` and `first()`, and its compilation
@@ -31,6 +32,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.db.backends.postgresql.base import (  # type: ignore[attr-defined]
@@ -84,6 +86,22 @@ class AnyOf(Lookup):
 
 Field.register_lookup(AnyOf)
 ForeignObject.register_lookup(AnyOf)  # foreign keys have their own set of lookups
+
+
+class OverlapsAny(AnyOf):
+    """`array_field__overlaps_any=[...]`: `field && %s::type[]`, the list as one array
+    parameter, where ArrayField's own `overlap` writes one placeholder per value."""
+
+    lookup_name = "overlaps_any"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        array_type = self.lhs.output_field.db_type(connection)
+        return f"{lhs} && {rhs}::{array_type}", [*lhs_params, *rhs_params]
+
+
+ArrayField.register_lookup(OverlapsAny)
 
 
 class _PreparingCursor(ServerBindingCursor):

@@ -146,10 +146,12 @@ class Viewer:
         return self._cached(("classes_of", student_id), compute)
 
     def know_class_ids(self, students: list[int], class_ids: dict[int, set[int]]) -> None:
-        """What a page read itself for these students (the dashboard's panels): class_ids_of
-        then asks nothing more."""
+        """What a page read itself for these students (the dashboard's panels): class_ids_of,
+        and own_class_ids when they are the member's own students, then ask nothing more."""
         for student_id in students:
             self._cache[("classes_of", student_id)] = sorted(class_ids.get(student_id, ()))
+        if sorted(students) == sorted(self.student_ids()):  # own_class_ids too
+            self._cache["own_classes"] = set().union(*class_ids.values())
 
     def taught(self) -> list[TeachingAssignment]:
         def compute():

@@ -1,6 +1,7 @@
 from django import forms
 
 from preau.core.forms import AccessibleForm
+from preau.core.models import Profile
 from preau.ent.forms import UploadField
 
 
@@ -16,9 +17,20 @@ class ComposeForm(AccessibleForm):
 
     def __init__(self, *args, recipients=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["recipients"].choices = [
-            (str(u.pk), f"{u.last_name} {u.first_name}") for u in recipients
-        ]
+        self.fields["recipients"].choices = [(str(u.pk), recipient_label(u)) for u in recipients]
+
+
+def recipient_label(user) -> str:
+    """A recipient as offered, e.g. DUPONT Léa (Élève, 5A) or DUPONT Marc (Responsable de
+    Léa): the profile, a pupil's class, a guardian's children tell homonyms apart
+    (messaging.views._described reads them)."""
+    details = [Profile(user.profile).label] if getattr(user, "profile", None) else []
+    if getattr(user, "class_name", None):
+        details.append(user.class_name)
+    if details and getattr(user, "children", None):
+        details[0] += f" de {user.children}"
+    name = f"{user.last_name} {user.first_name}"
+    return f"{name} ({', '.join(details)})" if details else name
 
 
 class ReplyForm(AccessibleForm):

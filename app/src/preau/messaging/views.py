@@ -1,15 +1,18 @@
 """Messaging with communication rules (preau.ent.access.allowed_recipients), attachments."""
 
 from django.contrib import messages as flash
+from django.contrib.postgres.aggregates import StringAgg
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
+from preau.core.accounts import name_search
+from preau.core.models import ClassGroup, ClassMembership, Membership, ParentLink
 from preau.core.prepared import PreparedQuery
 from preau.ent import files
-from preau.ent.access import allowed_recipients
+from preau.ent.access import allowed_recipients, viewer
 from preau.ent.cache import invalidate
 from preau.ent.notify import notify
 from preau.ent.views.common import PreparedPages, back, confirm_page
@@ -128,21 +131,42 @@ def _send(request, conversation, body, attachment, recipients_ids):
     )
 
 
+def _described(request, users):
+    """Users with what tells homonyms apart: their profile here, a pupil's class of this school
+    year, a guardian's children's first names (`profile`, `class_name`, `children`: sub-queries,
+    no query per user)."""
+    here = request.establishment.pk
+    membership = Membership.objects.current().filter(establishment_id=here, user=OuterRef("pk"))
+    class_name = ClassMembership.objects.filter(
+        class_group__establishment_id=here,
+        class_group__kind=ClassGroup.Kind.CLASS,
+        class_group__school_year=viewer(request).year,
+        user=OuterRef("pk"),
+    ).values("class_group__name")
+    children = (
+        ParentLink.objects.filter(establishment_id=here, parent=OuterRef("pk"), legal_guardian=True)
+        .values("parent")
+        .annotate(names=StringAgg("child__first_name", ", ", order_by="child__first_name"))
+        .values("names")
+    )
+    return users.annotate(
+        profile=Subquery(membership.values("profile")[:1]),
+        class_name=Subquery(class_name[:1]),
+        children=Subquery(children),
+    )
+
+
 def compose(request, uai):
     allowed = allowed_recipients(request).order_by("last_name", "first_name")
     query = request.GET.get("q", "").strip()
     wanted = request.POST.getlist("recipients") or request.GET.getlist("a")
-    shown = allowed
-    if query:
-        for word in query.split():
-            shown = shown.filter(Q(last_name__icontains=word) | Q(first_name__icontains=word))
+    # The search only narrows who may be written to (accents and case ignored).
+    shown = _described(request, allowed.filter(*name_search(query)))
     too_many = not query and allowed.count() > PICKER_LIMIT
     choices = list(shown[:PICKER_LIMIT]) if not too_many else []
     # Keep recipients chosen earlier (or passed as ?a=) even when they are not in the search result.
-    extra = allowed.filter(pk__in=[w for w in wanted if w.isdigit()]).exclude(
-        pk__in=[u.pk for u in choices]
-    )
-    choices += list(extra)
+    extra = _described(request, allowed).filter(pk__in=[w for w in wanted if w.isdigit()])
+    choices += list(extra.exclude(pk__in=[u.pk for u in choices]))
     form = ComposeForm(
         request.POST or None,
         request.FILES or None,
@@ -179,7 +203,7 @@ def compose(request, uai):
     return render(
         request,
         "messaging/compose.html",
-        {"form": form, "query": query, "too_many": too_many},
+        {"form": form, "query": query, "too_many": too_many, "no_match": query and not choices},
         status=400 if request.method == "POST" else 200,
     )
 

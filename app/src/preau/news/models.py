@@ -4,6 +4,7 @@ Tables keep their `ent_` names: the models moved out of `preau.ent` (app README)
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
@@ -17,6 +18,12 @@ class NewsItem(TenantModel):
     body = models.TextField()
     author = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     audience = models.JSONField(default=list, blank=True, help_text="Profiles; empty = everyone")
+    # The classes it is for (ids of core.ClassGroup): their pupils, those pupils' guardians and
+    # the classes' teachers; empty = every class. Both audiences apply (news.views.for_reader).
+    # Expand migration news.0002: the database's default fills the previous release's INSERTs.
+    class_ids = ArrayField(
+        models.IntegerField(), default=list, db_default=[], blank=True, help_text="Empty = all"
+    )
     published_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

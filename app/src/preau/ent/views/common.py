@@ -88,17 +88,26 @@ def students_of(request, class_group) -> list[User]:
     ]
 
 
+# The child a parent last chose, per establishment ({establishment id: child id}, in the
+# session): grades, logbook and timetable then show that child until another is chosen.
+CHOSEN_CHILD_KEY = "preau_chosen_child"
+
+
 def student_choice(request):
-    """For a parent, the child chosen with ?eleve= (default: the first); for a student, self."""
+    """For a parent, the child chosen with ?eleve=, else the one chosen last (remembered in the
+    session), else the first; for a student, self. Only the parent's own children count."""
     me = viewer(request)
     if me.profile == "ELV":
         return request.user
-    children = me.children()
-    wanted = request.GET.get("eleve")
-    for child in children:
-        if str(child.pk) == wanted:
-            return child
-    return children[0] if children else None
+    children = {str(child.pk): child for child in me.children()}
+    chosen = request.session.get(CHOSEN_CHILD_KEY, {})
+    here = str(request.establishment.pk)
+    for wanted in (request.GET.get("eleve"), chosen.get(here)):
+        if wanted in children:
+            if chosen.get(here) != wanted:  # a session write only when the choice changes
+                request.session[CHOSEN_CHILD_KEY] = {**chosen, here: wanted}
+            return children[wanted]
+    return next(iter(children.values()), None)
 
 
 def back(request, name, **kwargs):

@@ -154,7 +154,6 @@ def _panels(request, me) -> dict:
         "request": request,
         "me": me,
         "unread": unread_conversations(request),
-        "news": latest_news(request),
         "notifications": UNREAD_NOTIFICATIONS.rows(
             est=request.establishment.pk, user=request.user.pk
         ),
@@ -170,4 +169,5 @@ def _panels(request, me) -> dict:
     elif me.is_supervisor:
         counts = SUPERVISOR_COUNTS.rows(est=request.establishment.pk, today=timezone.localdate())
         context["to_validate"], context["absent_today"] = counts[0] if counts else (0, 0)
+    context["news"] = latest_news(request)  # last: it reads the classes the panels read
     return context

@@ -1,0 +1,49 @@
+"""Browser journey of issue #19 items 4 and 5, in Debian's Chromium at desktop and phone widths,
+axe-core on every page: the vie scolaire publishes a news item for one class, finds the
+principal by typing her name without accents, and meets a 404 page with its way back."""
+
+import pytest
+
+from preau.news.models import NewsItem
+from tests.conftest import login
+from tests.helpers import WIDTHS, fits, new_page
+from tests.school import make_school
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "mot-de-passe-de-test-2026"
+
+
+@pytest.mark.parametrize("device", WIDTHS)
+def test_news_for_a_class_search_without_accents_and_a_way_back(
+    browser, live_server, transactional_db, check_a11y, device
+):
+    s = make_school(password=PASSWORD)
+    uai = s["est"].uai
+    page = new_page(browser, live_server, WIDTHS[device])
+    login(page, s["evs"].username, PASSWORD)
+    page.goto(f"/e/{uai}/actualites/")
+    page.get_by_label("Titre").fill("Sortie des 5A")
+    page.get_by_label("Texte").fill("Départ à 8 h devant le collège.")
+    page.get_by_role("group", name="Classes").get_by_label("5A").check()
+    page.get_by_role("button", name="Publier").click()
+    assert page.get_by_text("Actualité publiée.").is_visible()
+    assert page.get_by_text("Pour : 5A").is_visible()
+    assert NewsItem.objects.get(title="Sortie des 5A").class_ids == [s["class"].pk]
+    assert fits(page)
+    check_a11y(page, f"80-actualite-pour-une-classe-{device}")
+
+    page.goto(f"/e/{uai}/messagerie/nouveau/")
+    page.get_by_role("textbox", name="Chercher un destinataire").fill("HELENE")
+    page.get_by_role("button", name="Chercher").click()
+    page.get_by_label("CASTEX Hélène (Direction)").check()
+    assert page.get_by_role("checkbox").count() == 1
+    assert fits(page)
+    check_a11y(page, f"81-recherche-destinataire-sans-accent-{device}")
+
+    page.goto(f"/e/{uai}/nulle-part/")
+    assert page.get_by_role("heading", name="Page introuvable").is_visible()
+    page.get_by_role("link", name="Accueil de l'établissement").click()
+    page.wait_for_url(f"**/e/{uai}/")
+    assert fits(page)
+    page.context.close()
