@@ -1,4 +1,4 @@
-"""The preau_audit views (core migration 0006) on test data: each returns the aggregates the
+"""The preau_audit views (core migrations 0006, 0008) on test data: each returns the aggregates the
 audit's DATA controls read, and a member of pg_monitor (the auditor's database role) reads
 them, read-only, and nothing of the tables behind them."""
 
@@ -50,6 +50,22 @@ def test_connection_logs_give_their_oldest_entry():
     LoginAttempt.objects.create(username="y", success=False)
     [(entries, oldest)] = rows("SELECT entries, oldest FROM preau_audit.connection_logs")
     assert entries == 2 and oldest == old
+
+
+def test_messages_give_their_count_and_the_oldest_sending_and_pg_monitor_reads_them():
+    """core.0008: the messages' retention (DATA-06) without reading a message."""
+    from preau.messaging.models import Conversation, Message
+
+    assert rows("SELECT messages, oldest FROM preau_audit.messages") == [(0, None)]
+    conversation = Conversation.objects.create(establishment=make_establishment(), subject="s")
+    old = timezone.now() - dt.timedelta(days=400)
+    Message.objects.create(conversation=conversation, body="ancien", sent_at=old)
+    Message.objects.create(conversation=conversation, body="récent")
+    assert rows("SELECT messages, oldest FROM preau_audit.messages") == [(2, old)]
+    assert rows(
+        "SELECT has_table_privilege('pg_monitor', 'preau_audit.messages', 'SELECT'), "
+        "has_table_privilege('pg_monitor', 'ent_message', 'SELECT')"
+    ) == [(True, False)]
 
 
 def test_establishments_count_current_local_admins_and_give_the_last_import():

@@ -36,7 +36,11 @@ def test_config_file_and_env(tmp_path):
     )
     assert conf["database"] == {**config.DEFAULTS["database"], "host": "db2", "port": 5433}
     assert conf["django"]["debug"] is True and conf["django"]["allowed_hosts"] == ["a.fr", "b.fr"]
-    assert conf["retention"] == {"disable_after_days": 20, "delete_after_days": 60}
+    assert conf["retention"] == {
+        "disable_after_days": 20,
+        "delete_after_days": 60,
+        "messages_days": 365,
+    }
 
 
 @pytest.mark.parametrize(
@@ -47,6 +51,11 @@ def test_config_file_and_env(tmp_path):
             '[django]\nsecret_key = "s"\n',
             {"PREAU_RETENTION_DELETE_AFTER_DAYS": "100"},
             "legal limit",
+        ),
+        (
+            '[django]\nsecret_key = "s"\n[retention]\nmessages_days = 0\n',
+            {},
+            "messages_days must be at least 1",
         ),
         ('[databse]\nhost = "x"\n', {}, "unknown section"),
         ('[database]\nhots = "x"\n', {}, "unknown key"),
@@ -158,6 +167,42 @@ def test_purge_gone_retention(call_json):
         and User.objects.get(username="elsewhere").is_active
     )
     assert not User.objects.filter(username="expired").exists()
+
+
+@pytest.mark.django_db
+def test_purge_gone_deletes_the_messages_older_than_the_limit(call_json, settings):
+    """[retention] messages_days (365 by default): older messages go, and a conversation left
+    with none; a conversation with a recent message keeps it. Before, messages were kept
+    forever (issue #25 item 5)."""
+    from preau.messaging.models import Conversation, Message, Participant
+
+    settings.RETENTION = {**settings.RETENTION, "messages_days": 365}
+    est = make_establishment()
+    author = User.objects.create_user("author")
+    now = timezone.now()
+    old_only = Conversation.objects.create(
+        establishment=est, subject="Ancienne", created_at=now - dt.timedelta(days=400)
+    )
+    Participant.objects.create(conversation=old_only, user=author)
+    mixed = Conversation.objects.create(
+        establishment=est, subject="Suivie", created_at=now - dt.timedelta(days=400)
+    )
+    for conversation, days in ((old_only, 400), (old_only, 366), (mixed, 380), (mixed, 10)):
+        Message.objects.create(
+            conversation=conversation,
+            author=author,
+            body=f"il y a {days} jours",
+            sent_at=now - dt.timedelta(days=days),
+        )
+    messages = Message._base_manager
+    before = snapshot()
+    assert call_json("purge_gone", "--dry-run")["messages_deleted"] == 3
+    assert snapshot() == before and messages.count() == 4
+    report = call_json("purge_gone")
+    assert report["messages_deleted"] == 3 and report["messages_days"] == 365
+    assert list(messages.values_list("body", flat=True)) == ["il y a 10 jours"]
+    assert list(Conversation._base_manager.values_list("subject", flat=True)) == ["Suivie"]
+    assert not Participant._base_manager.filter(user=author).exists()  # with its conversation
 
 
 @pytest.mark.django_db

@@ -1,7 +1,7 @@
 """The app's own data rules on real hosts (issue #25 item 5): the DATA controls and BKP-05 pass
-on the lab; an account kept past the retention limit, inserted on purpose, fails DATA-01 and
-passes again once removed (as the auditor this time); the auditor's database role reads the
-preau_audit views and cannot write.
+on the lab; an account kept past the retention limit and a message older than messages_days,
+inserted on purpose, fail DATA-01 and DATA-06 and pass again once removed (as the auditor this
+time); the auditor's database role reads the preau_audit views and cannot write.
 
 Cheap: only these controls run. After test_60 the lab is released and converged already; alone,
 the file releases this tree's app (migration core.0006) and converges the db host (the
@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
 PROBE = "audit.retention.probe"
 GONE_DAYS = 150  # beyond 30 + 60 days (the lab's [retention]) + 2 for the daily purge
+SENT_DAYS = 400  # beyond 365 days (the lab's messages_days) + 2
 CONTROLS = ["DATA", "BKP-05"]
 
 
@@ -29,6 +30,7 @@ def _ready(lab) -> bool:
     answer = psql(
         lab,
         "SELECT to_regclass('preau_audit.platform') IS NOT NULL "
+        "AND to_regclass('preau_audit.messages') IS NOT NULL "
         "AND has_database_privilege('auditor', 'preau', 'CONNECT') "
         "AND (SELECT 'default_transaction_read_only=on' = ANY(rolconfig) "
         "FROM pg_roles WHERE rolname = 'auditor')",
@@ -40,6 +42,7 @@ def _ready(lab) -> bool:
 def _remove_probe(lab) -> None:
     psql(
         lab,
+        f"DELETE FROM ent_conversation WHERE subject = '{PROBE}'; "
         "DELETE FROM core_membership WHERE user_id IN "
         f"(SELECT id FROM core_user WHERE username = '{PROBE}'); "
         f"DELETE FROM core_user WHERE username = '{PROBE}'",
@@ -66,13 +69,13 @@ def test_the_data_controls_pass_on_the_lab(ready):
     assert failures(data) == {}, failures(data)
     assert code == 0
     ran = {r["control"] for r in data["results"] if r["status"] == "passed"}
-    assert ran == {"DATA-01", "DATA-02", "DATA-03", "DATA-04", "DATA-05", "BKP-05"}, ran
+    assert ran == {"DATA-01", "DATA-02", "DATA-03", "DATA-04", "DATA-05", "DATA-06", "BKP-05"}, ran
     evidence = {r["control"]: r["evidence"] for r in data["results"]}
     assert any("0820021C: " in line and "demo.adml" in line for line in evidence["DATA-03"])
     assert any("cipher aes-256-cbc" in line for line in evidence["BKP-05"])
 
 
-def test_an_account_kept_past_the_limit_fails_retention_until_removed(ready):
+def test_an_account_and_a_message_kept_past_the_limits_fail_retention_until_removed(ready):
     psql(
         ready,
         "WITH u AS (INSERT INTO core_user (password, is_superuser, username, first_name, "
@@ -85,14 +88,24 @@ def test_an_account_kept_past_the_limit_fails_retention_until_removed(ready):
         "WHERE status = 'active' ORDER BY id LIMIT 1) e",
         "preau",
     )
-    code, data = run_audit("privacy-kept", "--control", "DATA-01")
+    psql(  # a conversation whose only message was sent SENT_DAYS ago (ent_message cascades)
+        ready,
+        "WITH c AS (INSERT INTO ent_conversation (establishment_id, subject, created_at, "
+        f"last_message_at) SELECT id, '{PROBE}', now() - interval '{SENT_DAYS} days', "
+        f"now() - interval '{SENT_DAYS} days' FROM core_establishment ORDER BY id LIMIT 1 "
+        "RETURNING id) INSERT INTO ent_message (conversation_id, body, sent_at) "
+        f"SELECT c.id, 'probe', now() - interval '{SENT_DAYS} days' FROM c",
+        "preau",
+    )
+    code, data = run_audit("privacy-kept", "--control", "DATA-01", "DATA-06")
     found = failures(data)
-    key = ("DATA-01", ready.hosts_in("db")[0].name)
-    assert set(found) == {key}, found
-    assert f"gone from every establishment {GONE_DAYS} days ago" in found[key]
+    db = ready.hosts_in("db")[0].name
+    assert set(found) == {("DATA-01", db), ("DATA-06", db)}, found
+    assert f"gone from every establishment {GONE_DAYS} days ago" in found[("DATA-01", db)]
+    assert f"a message is {SENT_DAYS} days old (kept 365 days" in found[("DATA-06", db)]
     assert code != 0
     _remove_probe(ready)
-    code, data = run_audit("privacy-purged", "--as-auditor", "--control", "DATA-01")
+    code, data = run_audit("privacy-purged", "--as-auditor", "--control", "DATA-01", "DATA-06")
     assert failures(data) == {}, failures(data)
     assert code == 0 and data["as_auditor"]
 

@@ -48,7 +48,9 @@ DEFAULTS: dict[str, dict] = {
         "media_root": "/srv/preau/shared/media",
         "static_root": "/srv/preau/current/static",
     },
-    "retention": {"disable_after_days": 30, "delete_after_days": 60},
+    # messages_days: a message older than this is deleted (and a conversation left with none):
+    # the platform's rule, one year by default (purge_gone, daily; the audit's DATA-06).
+    "retention": {"disable_after_days": 30, "delete_after_days": 60, "messages_days": 365},
     "metrics": {"multiproc_dir": ""},
     # Notifications by e-mail (off by default; each establishment then opts in): an SMTP relay,
     # ideally the host's own MTA on localhost, so that handing a message over is quick.
@@ -216,6 +218,8 @@ def validate(config: dict) -> None:
     disable, delete = retention["disable_after_days"], retention["delete_after_days"]
     if disable < 0 or delete < 0:
         raise ConfigError("[retention] delays must be positive")
+    if retention["messages_days"] < 1:
+        raise ConfigError("[retention] messages_days must be at least 1 (days a message is kept)")
     if disable + delete > RETENTION_MAX_DAYS:
         raise ConfigError(
             f"[retention] disable_after_days + delete_after_days = {disable + delete} days "

@@ -276,6 +276,7 @@ PREAU_JOBS_STALLED_AFTER_SECONDS = 60
 RETENTION = {
     "disable_after_days": CONFIG["retention"]["disable_after_days"],
     "delete_after_days": CONFIG["retention"]["delete_after_days"],
+    "messages_days": CONFIG["retention"]["messages_days"],
 }
 
 LOGGING = {

@@ -1,7 +1,7 @@
 """The app's own data rules (issue #25 item 5): retention, local administrators, accounts never
 activated, directory imports. Read-only: psql on the db host as the auditor's database role
 (`postgresql_auditor_user`: peer authentication, every session read-only), which reads only the
-`preau_audit` views of the app's migration core.0006 (counts and dates; the local
+`preau_audit` views of the app's migrations core.0006 and core.0008 (counts and dates; the local
 administrators' logins) and no table.
 
 The admin reaches that role with `sudo -n -u auditor` (the base role's runas list); the
@@ -117,22 +117,53 @@ def test_gone_accounts(inv: Inventory, host: Host, remote: Remote, evidence: Evi
     groups=("db",),
 )
 def test_connection_logs(host: Host, remote: Remote, evidence: Evidence) -> None:
-    [[entries, oldest, age]] = query(
-        host,
-        remote,
-        "SELECT entries, coalesce(to_char(oldest AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), ''), "
-        "coalesce(extract(day FROM now() - oldest)::int::text, '') "
-        "FROM preau_audit.connection_logs",
-    )
+    entries, oldest, age = oldest_row(host, remote, "connection_logs", "entries")
     evidence(
         f"connection log entries: {entries}"
         + (f"; the oldest {oldest} UTC, {age} days ago" if oldest else "")
     )
-    limit = CONNECTION_LOG_DAYS + PURGE_SLACK_DAYS
-    assert not age or int(age) <= limit, (
-        f"a connection log entry is {age} days old (kept {CONNECTION_LOG_DAYS} days, "
-        f"+ {PURGE_SLACK_DAYS} for the daily purge)"
+    problem = kept_too_long("a connection log entry", age, CONNECTION_LOG_DAYS)
+    assert not problem, problem
+
+
+@control(
+    "DATA-06",
+    "No message older than the platform's messages retention",
+    "RGPD art. 5-1-e (storage limitation); the platform's rule: [retention] messages_days "
+    "(app_retention_messages_days, one year by default; purge_gone, docs/domain.md)",
+    groups=("db",),
+)
+def test_messages(inv: Inventory, host: Host, remote: Remote, evidence: Evidence) -> None:
+    app = inv.hosts_in("app")
+    days = int(declared.var(app[0] if app else host, "app_retention_messages_days", 365))
+    messages, oldest, age = oldest_row(host, remote, "messages", "messages")
+    evidence(
+        f"messages: {messages}"
+        + (f"; the oldest sent {oldest} UTC, {age} days ago" if oldest else "")
+        + f"; limit: {days} days"
     )
+    problem = kept_too_long("a message", age, days)
+    assert not problem, problem
+
+
+def oldest_row(host: Host, remote: Remote, view: str, count: str) -> tuple[str, str, str]:
+    """(how many rows, the oldest's date in UTC, its age in whole days; '' when none) of a
+    preau_audit view with a count column and an `oldest` timestamp."""
+    [[rows, oldest, age]] = query(
+        host,
+        remote,
+        f"SELECT {count}, coalesce(to_char(oldest AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), ''), "
+        "coalesce(extract(day FROM now() - oldest)::int::text, '') "
+        f"FROM preau_audit.{view}",
+    )
+    return rows, oldest, age
+
+
+def kept_too_long(what: str, age: str, days: int) -> str:
+    """What is wrong when the oldest row (`age` days, '' for none) outlived its `days`."""
+    if not age or int(age) <= days + PURGE_SLACK_DAYS:
+        return ""
+    return f"{what} is {age} days old (kept {days} days, + {PURGE_SLACK_DAYS} for the daily purge)"
 
 
 def admins_by_establishment(

@@ -104,3 +104,17 @@ def test_the_retention_delays_are_the_app_hosts_ones() -> None:
     app = Host("app1", ["app"], {"app_retention_delete_after_days": 45})
     inv = Inventory(path=Path("x"), hosts={"app1": app, "db": db()}, groups={"app": ["app1"]})
     assert privacy.retention_days(inv, db()) == (30, 45)
+
+
+@pytest.mark.parametrize(
+    ("age", "problem"),
+    [
+        ("", ""),  # no row at all
+        ("367", ""),  # the limit + the daily purge's slack
+        ("368", "a message is 368 days old (kept 365 days, + 2 for the daily purge)"),
+    ],
+)
+def test_a_message_older_than_its_retention_and_the_purges_slack_fails(
+    age: str, problem: str
+) -> None:
+    assert privacy.kept_too_long("a message", age, 365) == problem

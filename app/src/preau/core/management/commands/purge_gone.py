@@ -2,17 +2,20 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from preau.core.management.base import OpsCommand
 from preau.core.models import LoginAttempt, Membership, User
 from preau.ent.files import purge_orphans
+from preau.messaging.models import Conversation, Message
 
 
 class Command(OpsCommand):
     help = (
         "Retention (RGPD): disable accounts gone for more than [retention] disable_after_days, "
-        "delete accounts disabled for more than delete_after_days; drop connection logs older than a year "
+        "delete accounts disabled for more than delete_after_days; drop connection logs older than a year, "
+        "messages older than messages_days (and the conversations left empty) "
         "and files nothing references any more ([uploads] orphan_grace_hours)."
     )
 
@@ -48,6 +51,8 @@ class Command(OpsCommand):
             deleted = list(to_delete.values_list("username", flat=True))
             to_delete.delete()
             logs, _ = LoginAttempt.objects.filter(at__lt=now - dt.timedelta(days=365)).delete()
+            messages_days = settings.RETENTION["messages_days"]
+            messages = _purge_messages(now - dt.timedelta(days=messages_days))
             # Last: the files of what was just deleted are orphans too.
             orphan_files = purge_orphans(now)
             result = {
@@ -57,6 +62,8 @@ class Command(OpsCommand):
                 "disabled": disabled,
                 "deleted": deleted,
                 "connection_logs_deleted": logs,
+                "messages_days": messages_days,
+                "messages_deleted": messages,
                 "orphan_files_deleted": orphan_files,
             }
             if dry_run:
@@ -70,5 +77,16 @@ class Command(OpsCommand):
             f"(absents depuis plus de {r['disable_after_days']} j), {len(r['deleted'])} supprimé(s) "
             f"(désactivés depuis plus de {r['delete_after_days']} j), "
             f"{r['connection_logs_deleted']} journal(aux) de connexion de plus d'un an supprimé(s), "
+            f"{r['messages_deleted']} message(s) de plus de {r['messages_days']} j supprimé(s), "
             f"{r['orphan_files_deleted']} fichier(s) rattaché(s) à rien supprimé(s)"
         )
+
+
+def _purge_messages(cutoff) -> int:
+    """Delete the messages sent before `cutoff`, then the conversations left with none
+    (their participants cascade; attachments become orphans, removed next by purge_orphans).
+    Every establishment's: the base manager, as purge_orphans does."""
+    _, by_model = Message._base_manager.filter(sent_at__lt=cutoff).delete()
+    any_message = Message._base_manager.filter(conversation=OuterRef("pk"))
+    Conversation._base_manager.filter(created_at__lt=cutoff).exclude(Exists(any_message)).delete()
+    return by_model.get(Message._meta.label, 0)
