@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -140,12 +141,18 @@ def _state(host) -> dict[str, str]:
     return {"etc": etc, "units": units, "packages": packages}
 
 
+def _states(lab) -> dict[str, dict[str, str]]:
+    """_state of every host, read at once (one SSH connection each, in parallel)."""
+    with ThreadPoolExecutor(max_workers=len(lab.hosts)) as pool:
+        return dict(zip(lab.hosts, pool.map(_state, lab.hosts.values()), strict=True))
+
+
 def test_the_audit_changes_nothing_and_works_as_the_auditor(converged):
-    before = {name: _state(host) for name, host in converged.hosts.items()}
+    before = _states(converged)
     started = time.monotonic()
     code, data = run_audit("auditor", "--as-auditor", "--lang", "en")
     elapsed = time.monotonic() - started
-    after = {name: _state(host) for name, host in converged.hosts.items()}
+    after = _states(converged)
     for name, state in before.items():
         for what, value in state.items():
             assert value == after[name][what], f"{name}: the audit changed {what}"
