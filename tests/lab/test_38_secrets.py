@@ -140,3 +140,35 @@ def test_audit_catches_a_readable_owner_file(converged):
         deploy("converge", "--limit", host.name, "--tags", "app-runtime")
     code, data = run_audit("secret-repaired", "--limit", host.name, "--control", "SECRET-01")
     assert code == 0 and failures(data) == {}
+
+
+def test_a_configuration_the_serving_release_refuses_is_not_written(converged, released):
+    """A bundle newer than the serving app (a key the app does not know yet): the converge
+    used to write the file and restart the app into a configuration error. The serving release
+    now checks the new file first: the converge fails saying to release first, the old file
+    stays, the app serves on. Here the serving release plays an older one: its config module no
+    longer knows [retention] messages_days. Both edits are undone by hand (no converge)."""
+    host = converged.hosts_in("app")[-1]
+    remote = admin(host)
+    module = remote.check_output(
+        "/srv/preau/current/venv/bin/python -c 'import preau.config as c; print(c.__file__)'"
+    )
+    known, unknown = '"messages_days": 365', '"messages_days_unknown": 365'
+    declared = remote.check_output("sudo -n sha256sum /etc/preau/preau.toml")
+    remote.check_output(f"sudo -n sed -i 's/{known}/{unknown}/' {module}")
+    remote.check_output("echo '# edited by hand' | sudo -n tee -a /etc/preau/preau.toml")
+    edited = remote.check_output("sudo -n sha256sum /etc/preau/preau.toml")
+    try:
+        refused = deploy(
+            "converge", "--limit", host.name, "--tags", "app-runtime", check=False, timeout=900
+        )
+        out = " ".join((refused.stdout + refused.stderr).split())
+        assert refused.returncode == 1, out[-2000:]
+        assert "the serving release refused the new file" in out, out[-2000:]
+        assert "`deploy.py release` first" in out
+        assert remote.check_output("sudo -n sha256sum /etc/preau/preau.toml") == edited
+        assert remote.run("systemctl is-active --quiet preau.socket").rc == 0
+    finally:
+        remote.check_output(f"sudo -n sed -i 's/{unknown}/{known}/' {module}")
+        remote.check_output("sudo -n sed -i '$d' /etc/preau/preau.toml")
+    assert remote.check_output("sudo -n sha256sum /etc/preau/preau.toml") == declared
