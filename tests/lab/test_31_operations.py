@@ -18,9 +18,17 @@ pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 KEPT = "/root/operations.log.kept"
 
 
+def _released_ok(entries: list[dict]) -> list[dict]:
+    return [e for e in entries if e["command"].startswith("release") and e["outcome"] == "ok"]
+
+
 @pytest.fixture(scope="module")
 def released(platform):
-    deploy("release", timeout=1200)  # a no-op when the app is already served: still recorded
+    """A successful release in the log: test_30's in the suite's order (this fixture's own
+    release of this tree then cost 44-49 s of CI for no new fact), one made here when the
+    module runs alone."""
+    if not _released_ok(_log()["entries"]):
+        deploy("release", timeout=1200)
     return platform
 
 
@@ -43,15 +51,15 @@ def test_the_commands_run_so_far_are_in_the_verified_log(released):
     commands = [e["command"] for e in data["entries"]]
     assert "bootstrap" in commands, "lab up's bootstrap"
     assert "converge" in commands
-    assert any(c.startswith("release ") for c in commands)
     assert data["pending"] == []
-    last = data["entries"][-1]
-    assert last["command"].startswith("release ") and last["outcome"] == "ok"
-    assert (
-        last["revision"] != "unknown"
-        and last["operator"]
-        and last["ops_host"] == operations.ops_host(released).name
-    )
+    release = _released_ok(data["entries"])[-1]
+    assert release["command"].startswith("release ")
+    for entry in (release, data["entries"][-1]):
+        assert (
+            entry["revision"] != "unknown"
+            and entry["operator"]
+            and entry["ops_host"] == operations.ops_host(released).name
+        ), entry
     assert operations.holder(released) is None, "no lock is left once a command has ended"
 
 

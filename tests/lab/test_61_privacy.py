@@ -42,6 +42,8 @@ def _ready(lab) -> bool:
 def _remove_probe(lab) -> None:
     psql(
         lab,
+        "DELETE FROM ent_message WHERE conversation_id IN "
+        f"(SELECT id FROM ent_conversation WHERE subject = '{PROBE}'); "
         f"DELETE FROM ent_conversation WHERE subject = '{PROBE}'; "
         "DELETE FROM core_membership WHERE user_id IN "
         f"(SELECT id FROM core_user WHERE username = '{PROBE}'); "
@@ -88,7 +90,7 @@ def test_an_account_and_a_message_kept_past_the_limits_fail_retention_until_remo
         "WHERE status = 'active' ORDER BY id LIMIT 1) e",
         "preau",
     )
-    psql(  # a conversation whose only message was sent SENT_DAYS ago (ent_message cascades)
+    psql(  # a conversation whose only message was sent SENT_DAYS ago
         ready,
         "WITH c AS (INSERT INTO ent_conversation (establishment_id, subject, created_at, "
         f"last_message_at) SELECT id, '{PROBE}', now() - interval '{SENT_DAYS} days', "
