@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from preau.core.forms import AccessibleForm
 from preau.ent.forms import TimeInput
-from preau.timetable.models import Weekday
+from preau.timetable.models import Weekday, WeekParity, given_in
 
 
 class TimetableSlotForm(AccessibleForm):
@@ -31,6 +31,9 @@ class TimetableSlotForm(AccessibleForm):
         label="Enseignant", queryset=None, required=False, empty_label="— aucun —"
     )
     room = forms.CharField(label="Salle", max_length=40, required=False)
+    week_parity = forms.ChoiceField(
+        label="Semaines", choices=WeekParity.choices, required=False, initial=""
+    )
 
     def __init__(self, *args, classes, subjects, teachers, others, **kwargs):
         super().__init__(*args, **kwargs)
@@ -52,6 +55,8 @@ class TimetableSlotForm(AccessibleForm):
         if not (start and end and day):
             return data
         overlapping = self.others.filter(weekday=day, start__lt=end, end__gt=start)
+        if data.get("week_parity"):  # a week A lesson and a week B one share their time
+            overlapping = overlapping.filter(given_in(data["week_parity"]))
         if data.get("class_group") and overlapping.filter(class_group=data["class_group"]).exists():
             self.add_error("start", f"{data['class_group'].name} a déjà un cours sur ce créneau.")
         if data.get("teacher") and overlapping.filter(teacher=data["teacher"]).exists():
@@ -63,7 +68,8 @@ class TimetableImportForm(AccessibleForm):
     file = forms.FileField(
         label="Fichier CSV",
         help_text="Colonnes séparées par « ; » : classe;jour;debut;"
-        "fin;matiere;enseignant;salle (jour : lundi…samedi, enseignant : identifiant).",
+        "fin;matiere;enseignant;salle, et une colonne semaine facultative (A, B ou vide : "
+        "toutes les semaines) ; jour : lundi…samedi, enseignant : identifiant.",
     )
 
     def clean_file(self):
