@@ -1,6 +1,7 @@
 """The week grid (issue #18 item 1): each profile's week, week navigation and A/B weeks, the
 staff's choice of a class, a teacher or a room (another establishment's refused), today's
-lessons of this week's parity on the dashboard, the week parity in the CSV import."""
+lessons of this week's parity on the dashboard, the week parity in the CSV import, a lesson
+cancelled or moved to another room on one date (shown struck through, notified)."""
 
 import datetime as dt
 import types
@@ -8,8 +9,9 @@ import types
 import pytest
 
 from preau.core.models import ClassMembership, Membership, User
+from preau.ent.models import Notification
 from preau.timetable import views
-from preau.timetable.models import TimetableSlot
+from preau.timetable.models import LessonChange, TimetableSlot
 from tests.school import make_school, upload, url
 from tests.timetable.test_timetable import _slot_data as slot_data
 
@@ -54,14 +56,14 @@ def test_pupil_parent_and_teacher_see_their_own_week(client, school):
 
 def test_weeks_a_and_b_and_the_week_navigation(client, school):
     s = school
-    lesson(s, week_parity="A", room="A1")
-    lesson(s, week_parity="B", room="B1", start=dt.time(11), end=dt.time(12))
+    lesson(s, week_parity="A", room="SA1")
+    lesson(s, week_parity="B", room="SB1", start=dt.time(11), end=dt.time(12))
     client.force_login(s["student"])
     page = client.get(url(s, "timetable") + "?semaine=2026-01-07").content.decode()
-    assert "salle B1" in page and "salle A1" not in page and "semaine B" in page
+    assert "salle SB1" in page and "salle SA1" not in page and "semaine B" in page
     assert 'href="?semaine=2025-12-29"' in page and 'href="?semaine=2026-01-12"' in page
     page = client.get(url(s, "timetable") + "?semaine=2026-01-12").content.decode()
-    assert "salle A1" in page and "salle B1" not in page and "semaine A" in page
+    assert "salle SA1" in page and "salle SB1" not in page and "semaine A" in page
     assert "10:00" in page and "11:00" in page  # the establishment's hours are the rows
 
 
@@ -182,3 +184,37 @@ def test_each_grid_page_costs_at_most_ten_queries(client, school, django_assert_
             response = client.get(page)
         assert response.status_code == 200, page
         assert ("salle R29" in response.content.decode()) == shows, page
+
+
+def test_a_lesson_cancelled_or_moved_on_one_date_is_shown_and_notified(client, school):
+    s = school
+    slot = lesson(s, weekday=3)  # Wednesday 10:00, room C3
+    change = url(s, "timetable_change", slot_id=slot.pk)
+    client.force_login(s["admin"])
+    assert 'type="date"' in client.get(change + "?date=2026-01-07").content.decode()
+    wrong_day = client.post(change, {"date": "2026-01-08", "cancelled": "on"})
+    assert wrong_day.status_code == 400 and "le mercredi" in wrong_day.content.decode()
+    response = client.post(change, {"date": "2026-01-07", "cancelled": "on", "room": ""})
+    assert response.status_code == 302 and response["Location"].endswith("?semaine=2026-01-07")
+    told = Notification.objects.filter(text__startswith="Cours annulé le mercredi 7 janvier")
+    readers = {s[role].pk for role in ("student", "other_student", "parent", "teacher")}
+    assert readers <= set(told.values_list("user_id", flat=True))
+    assert s["other_teacher"].pk not in set(told.values_list("user_id", flat=True))
+    assert client.post(change, {"date": "2026-01-14", "room": "D8"}).status_code == 302
+    assert Notification.objects.filter(text__contains="en salle D8", user=s["parent"]).exists()
+
+    client.force_login(s["student"])
+    week = client.get(url(s, "timetable") + "?semaine=2026-01-07").content.decode()
+    assert "Cours annulé</strong><del>" in week
+    week = client.get(url(s, "timetable") + "?semaine=2026-01-14").content.decode()
+    assert "<del>salle C3</del>" in week and "salle D8</strong>" in week
+    week = client.get(url(s, "timetable") + "?semaine=2026-01-21").content.decode()
+    assert "Cours annulé" not in week and "salle D8" not in week
+
+    client.force_login(s["admin"])  # restored: the change goes, the class is told
+    assert client.post(change, {"date": "2026-01-07", "room": ""}).status_code == 302
+    assert not LessonChange.objects.filter(date=dt.date(2026, 1, 7)).exists()
+    assert Notification.objects.filter(text__startswith="Cours rétabli", user=s["student"]).exists()
+    other = make_school("B", "0820010R")
+    foreign = url(s, "timetable_change", slot_id=other["slot"].pk)
+    assert client.post(foreign, {"date": "2026-01-07", "cancelled": "on"}).status_code == 404

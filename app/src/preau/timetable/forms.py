@@ -6,8 +6,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from preau.core.forms import AccessibleForm
-from preau.ent.forms import TimeInput
-from preau.timetable.models import Weekday, WeekParity, given_in
+from preau.ent.forms import DateInput, TimeInput
+from preau.timetable.models import Weekday, WeekParity, given_in, parity_of
 
 
 class TimetableSlotForm(AccessibleForm):
@@ -77,3 +77,36 @@ class TimetableImportForm(AccessibleForm):
         if data.size > 1024 * 1024:
             raise ValidationError("Fichier trop volumineux (1 Mo au maximum).")
         return data
+
+
+class LessonChangeForm(AccessibleForm):
+    """A lesson on one date: cancelled, or in another room; neither restores it as usual."""
+
+    date = forms.DateField(label="Date", widget=DateInput())
+    cancelled = forms.BooleanField(label="Cours annulé", required=False)
+    room = forms.CharField(
+        label="Salle ce jour-là",
+        max_length=40,
+        required=False,
+        help_text="Vide : la salle habituelle.",
+    )
+
+    def __init__(self, *args, slot, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.slot = slot
+
+    def clean_date(self):
+        date = self.cleaned_data["date"]
+        if date.isoweekday() != self.slot.weekday or self.slot.week_parity not in (
+            "",
+            parity_of(date),
+        ):
+            raise ValidationError(
+                f"Ce cours a lieu le {self.slot.get_weekday_display().lower()}"
+                f"{' en semaine ' + self.slot.week_parity if self.slot.week_parity else ''}."
+            )
+        return date
+
+    def clean_room(self):
+        room = self.cleaned_data["room"].strip()
+        return "" if room == self.slot.room else room

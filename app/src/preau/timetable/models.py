@@ -65,3 +65,20 @@ class TimetableSlot(TenantModel):
             models.Index(fields=["establishment", "class_group", "weekday"]),
             models.Index(fields=["teacher", "weekday"]),
         ]
+
+
+class LessonChange(TenantModel):
+    """One lesson of the timetable on one date: cancelled, or given in another room. Shown in the
+    grid of that week; its class's pupils, their legal guardians and its teacher are notified.
+    Expand migration timetable.0003 (a new table)."""
+
+    slot = models.ForeignKey(TimetableSlot, on_delete=models.CASCADE, related_name="+")
+    date = models.DateField()
+    cancelled = models.BooleanField(default=False)
+    room = models.CharField(max_length=40, blank=True)  # that day's room; "" = the lesson's own
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["slot", "date"], name="timetable_change_once_a_day")
+        ]
+        indexes = [models.Index(fields=["establishment", "date"])]

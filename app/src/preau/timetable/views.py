@@ -11,17 +11,32 @@ from django.contrib import messages
 from django.core.exceptions import BadRequest
 from django.db import transaction
 from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.http import urlencode
 
+from preau.core.display import subject
 from preau.core.models import ClassGroup, Membership, Subject, User
 from preau.core.prepared import PreparedQuery
-from preau.ent.access import profiles, require, viewer
-from preau.ent.views.common import back, student_choice, visible_class_or_404
-from preau.timetable.forms import TimetableImportForm, TimetableSlotForm
-from preau.timetable.models import TimetableSlot, Weekday, WeekParity, given_in, parity_of
+from preau.ent.access import guardians_of, profiles, require, viewer
+from preau.ent.notify import notify
+from preau.ent.views.common import (
+    back,
+    form_page,
+    student_choice,
+    students_of,
+    visible_class_or_404,
+)
+from preau.timetable.forms import LessonChangeForm, TimetableImportForm, TimetableSlotForm
+from preau.timetable.models import (
+    LessonChange,
+    TimetableSlot,
+    Weekday,
+    WeekParity,
+    given_in,
+    parity_of,
+)
 
 DAYS = {label.lower(): value for value, label in Weekday.choices}
 PARITIES = {"": "", "a": WeekParity.A, "b": WeekParity.B}
@@ -46,17 +61,21 @@ def week_of(request) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
-def grid(slots, monday: dt.date, hours) -> dict[str, Any]:
+def grid(slots, monday: dt.date, hours, changes=()) -> dict[str, Any]:
     """The week grid of `slots` (those of the week of `monday`, see given_in): its days,
     Monday–Friday and Saturday when a lesson uses it, with their dates; one row per start time
     of the establishment's lessons (`hours`, HOURS' rows) and of these, each cell the lessons
-    of that day starting then. `parity`: the week's A or B where the establishment has lessons
-    of weeks A or B only."""
+    of that day starting then, as (lesson, its LessonChange of that date or None). `parity`:
+    the week's A or B where the establishment has lessons of weeks A or B only."""
     used = {slot.weekday for slot in slots}
     days = [value for value, _ in Weekday.choices if value <= Weekday.FRIDAY or value in used]
-    cells: dict[tuple[int, dt.time], list[TimetableSlot]] = {}
+    changed = {(change.slot_id, change.date): change for change in changes}
+    cells: dict[tuple[int, dt.time], list[tuple[TimetableSlot, LessonChange | None]]] = {}
     for slot in sorted(slots, key=lambda s: (s.weekday, s.start, s.class_group.name)):
-        cells.setdefault((slot.weekday, slot.start), []).append(slot)
+        date = monday + dt.timedelta(days=slot.weekday - 1)
+        cells.setdefault((slot.weekday, slot.start), []).append(
+            (slot, changed.get((slot.pk, date)))
+        )
     starts = sorted({start for start, _ in hours} | {start for _, start in cells})
     return {
         "days": [
@@ -131,6 +150,15 @@ HOURS = PreparedQuery(
     ),
     est=int,
 )
+# The lessons cancelled or moved to another room between two dates.
+CHANGES = PreparedQuery(
+    lambda est, first, last: LessonChange.objects.filter(
+        establishment_id=est, date__gte=first, date__lte=last
+    ),
+    est=int,
+    first=dt.date,
+    last=dt.date,
+)
 # The rooms of the establishment's lessons, for the staff's choice.
 ROOMS = PreparedQuery(
     lambda est: (
@@ -160,7 +188,9 @@ def can_edit(me) -> bool:
 
 
 def _grid_page(request, context, slots, monday):
-    context["grid"] = grid(slots, monday, HOURS.rows(est=request.establishment.pk))
+    est = request.establishment.pk
+    changes = CHANGES.rows(est=est, first=monday, last=monday + dt.timedelta(days=6))
+    context["grid"] = grid(slots, monday, HOURS.rows(est=est), changes)
     return render(request, "timetable/timetable.html", context)
 
 
@@ -335,6 +365,72 @@ def timetable_slot_delete(request, uai, slot_id):
         messages.success(request, "Cours supprimé de l'emploi du temps.")
         return back(request, "timetable_class", class_id=slot.class_group_id)
     return render(request, "timetable/timetable_slot_delete.html", {"slot": slot})
+
+
+def next_date(slot, today: dt.date) -> dt.date:
+    """The lesson's next date from `today` on (in a week of its A or B)."""
+    date = today + dt.timedelta(days=(slot.weekday - today.isoweekday()) % 7)
+    return date if slot.week_parity in ("", parity_of(date)) else date + dt.timedelta(days=7)
+
+
+def timetable_change(request, uai, slot_id):
+    """Cancel a lesson on one date, or give it in another room, or restore it (the direction
+    and the local admins); its class's pupils, their legal guardians and its teacher are
+    notified. ?date= the date (by default the lesson's next one)."""
+    require(can_edit(viewer(request)))
+    slot = get_object_or_404(_slots(request), pk=slot_id)
+    try:
+        date = dt.date.fromisoformat(request.GET.get("date", ""))
+    except ValueError:
+        date = next_date(slot, timezone.localdate())
+    known = LessonChange.objects.filter(slot=slot, date=date).first()
+    initial = {"date": date, "cancelled": known and known.cancelled, "room": known and known.room}
+    form = LessonChangeForm(request.POST or None, slot=slot, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        date, cancelled, room = (form.cleaned_data[k] for k in ("date", "cancelled", "room"))
+        with transaction.atomic():
+            LessonChange.objects.filter(slot=slot, date=date).delete()
+            if cancelled or room:
+                LessonChange.objects.create(
+                    establishment=request.establishment,
+                    slot=slot,
+                    date=date,
+                    cancelled=cancelled,
+                    room="" if cancelled else room,
+                )
+            _notify_change(request, slot, date, cancelled, room)
+        messages.success(request, "Modification enregistrée ; la classe en est avertie.")
+        return redirect(
+            reverse("timetable_class", kwargs={"uai": uai, "class_id": slot.class_group_id})
+            + f"?semaine={date.isoformat()}"
+        )
+    title = (
+        f"Annuler ou changer de salle – {slot.class_group.name}, "
+        f"{slot.get_weekday_display().lower()} {slot.start:%H:%M}"
+    )
+    return form_page(
+        request, form, title, "Enregistrer", "timetable_class", class_id=slot.class_group_id
+    )
+
+
+def _notify_change(request, slot, date, cancelled: bool, room: str) -> None:
+    pupils = [pupil.pk for pupil in students_of(request, slot.class_group)]
+    parents = [parent for parent, _ in guardians_of(request, pupils)]
+    when = f"le {formats.date_format(date, 'l j F')} à {slot.start:%H:%M}"
+    lesson = f"{subject(slot.subject)} ({slot.class_group.name})"
+    if cancelled:
+        text = f"Cours annulé {when} : {lesson}."
+    elif room:
+        text = f"Changement de salle {when} : {lesson} en salle {room}."
+    else:
+        text = f"Cours rétabli {when} : {lesson}" + (f", salle {slot.room}." if slot.room else ".")
+    notify(
+        request.establishment,
+        [*pupils, *parents, *([slot.teacher_id] if slot.teacher_id else [])],
+        text,
+        reverse("timetable", kwargs={"uai": request.establishment.uai})
+        + f"?semaine={date.isoformat()}",
+    )
 
 
 def _save_slot(slot, data) -> None:
