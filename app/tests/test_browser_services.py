@@ -236,7 +236,7 @@ def test_week_grid_at_desktop_and_phone_widths(browser, live_server, page, schoo
     page.get_by_role("button", name="Afficher").click()
     grid = page.get_by_role("region", name=re.compile("Semaine du"))
     assert grid.get_by_text("salle B12").is_visible()
-    check_a11y(page, "56-vie-scolaire-grille-enseignant")
+    check_a11y(page, "60-vie-scolaire-grille-enseignant")
     shown = page.locator("#semaine").inner_text()
     page.get_by_role("link", name="Semaine suivante").click()
     assert page.locator("#semaine").inner_text() != shown
@@ -251,7 +251,7 @@ def test_week_grid_at_desktop_and_phone_widths(browser, live_server, page, schoo
     ).new_page()
     phone.set_default_timeout(30_000)
     login(phone, s["student"].username, PASSWORD)
-    visit(phone, check_a11y, ((f"/e/{uai}/emploi-du-temps/", "57-mobile-eleve-grille"),))
+    visit(phone, check_a11y, ((f"/e/{uai}/emploi-du-temps/", "61-mobile-eleve-grille"),))
     frame = phone.get_by_role("region", name=re.compile("Semaine du"))
     assert frame.evaluate("el => el.scrollWidth > el.clientWidth")  # scrolls in its frame
     assert frame.get_by_text("salle B12").count() == 1

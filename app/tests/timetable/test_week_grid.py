@@ -46,12 +46,12 @@ def test_pupil_parent_and_teacher_see_their_own_week(client, school):
         page = client.get(url(s, "timetable") + "?semaine=2026-01-07").content.decode()
         assert "Semaine du 5 janvier au" in page, role
         assert 'Lundi <span class="muted">05/01</span>' in page, role
-        assert "salle C3" in page and "salle LAT" in page and "Mathématiques" in page, role
+        assert "salle B12" in page and "salle LAT" in page and "Mathématiques" in page, role
         assert s["teacher"].get_full_name() in page and s["group"].name in page, role
         assert "salle D4" not in page, role
     client.force_login(s["other_teacher"])
     page = client.get(url(s, "timetable")).content.decode()
-    assert "salle D4" in page and "salle C3" not in page
+    assert "salle D4" in page and "salle B12" not in page
 
 
 def test_weeks_a_and_b_and_the_week_navigation(client, school):
