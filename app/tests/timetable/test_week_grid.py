@@ -118,8 +118,10 @@ def test_class_page_grid_for_its_readers_only(client, school):
 def test_dashboard_shows_today_lessons_of_this_week(client, school, today_is_week_b):
     s = school
     TimetableSlot.objects.all().delete()
-    lesson(s, weekday=3, room="TOUS")
-    lesson(s, weekday=3, week_parity="B", room="SEMB", start=dt.time(14), end=dt.time(15))
+    every_week = lesson(s, weekday=3, room="TOUS")
+    week_b = lesson(s, weekday=3, week_parity="B", room="SEMB", start=dt.time(14), end=dt.time(15))
+    LessonChange.objects.create(establishment=s["est"], slot=every_week, date=WEEK_B, room="D9")
+    LessonChange.objects.create(establishment=s["est"], slot=week_b, date=WEEK_B, cancelled=True)
     lesson(s, weekday=3, week_parity="A", room="SEMA", start=dt.time(14), end=dt.time(15))
     lesson(s, weekday=4, room="JEUDI")
     for role, heading in (
@@ -130,7 +132,8 @@ def test_dashboard_shows_today_lessons_of_this_week(client, school, today_is_wee
         client.force_login(s[role])
         page = client.get(url(s, "establishment_home")).content.decode()
         assert heading in page, role
-        assert "salle TOUS" in page and "salle SEMB" in page, role
+        assert "<del>salle TOUS</del>" in page and 'class="change">salle D9' in page, role
+        assert "Cours annulé</strong> <del>" in page and "salle SEMB" in page, role
         assert "salle SEMA" not in page and "salle JEUDI" not in page, role
 
 

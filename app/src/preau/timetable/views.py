@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import BadRequest
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -98,6 +99,16 @@ def _lessons(est, parity, **where):
     ).select_related("class_group", "subject", "teacher")
 
 
+def _of_day(lessons, date):
+    """The lessons of the weekday of `date`, each with `cancelled` and `moved_to` (that day's
+    other room, or None) from its LessonChange of that date, in the same query."""
+    change = LessonChange.objects.filter(slot_id=OuterRef("pk"), date=date)
+    return lessons.filter(weekday=date.isoweekday()).annotate(
+        cancelled=Exists(change.filter(cancelled=True)),
+        moved_to=Subquery(change.exclude(room="").values("room")[:1]),
+    )
+
+
 # The lessons of a week of one parity (or of one day of it: the dashboard) of a student (their
 # classes and groups), a teacher, a class or a room, compiled once (preau.core.prepared) and scoped
 # to the establishment; a student's `classes` are Viewer.class_ids_of's.
@@ -108,13 +119,13 @@ STUDENT_WEEK = PreparedQuery(
     classes=list,
 )
 STUDENT_DAY = PreparedQuery(
-    lambda est, parity, classes, weekday: _lessons(
-        est, parity, class_group_id__any=classes, weekday=weekday
+    lambda est, parity, classes, date: _of_day(
+        _lessons(est, parity, class_group_id__any=classes), date
     ),
     est=int,
     parity=str,
     classes=list,
-    weekday=int,
+    date=dt.date,
 )
 TEACHER_WEEK = PreparedQuery(
     lambda est, parity, teacher: _lessons(est, parity, teacher_id=teacher),
@@ -123,13 +134,11 @@ TEACHER_WEEK = PreparedQuery(
     teacher=int,
 )
 TEACHER_DAY = PreparedQuery(
-    lambda est, parity, teacher, weekday: _lessons(
-        est, parity, teacher_id=teacher, weekday=weekday
-    ),
+    lambda est, parity, teacher, date: _of_day(_lessons(est, parity, teacher_id=teacher), date),
     est=int,
     parity=str,
     teacher=int,
-    weekday=int,
+    date=dt.date,
 )
 CLASS_WEEK = PreparedQuery(
     lambda est, parity, class_group: _lessons(est, parity, class_group_id=class_group),
@@ -173,10 +182,11 @@ ROOMS = PreparedQuery(
 
 
 def today_slots(request, classes=None):
-    """Lessons of today (of this week's A or B): those of these classes and groups (a pupil's,
-    a parent's children's), else the teacher's own."""
+    """Lessons of today (of this week's A or B, with that day's cancellation or room change):
+    those of these classes and groups (a pupil's, a parent's children's), else the teacher's
+    own."""
     est, today = request.establishment.pk, timezone.localdate()
-    day = {"est": est, "parity": parity_of(today), "weekday": today.isoweekday()}
+    day = {"est": est, "parity": parity_of(today), "date": today}
     if classes is not None:
         return STUDENT_DAY.rows(classes=sorted(classes), **day)
     return TEACHER_DAY.rows(teacher=request.user.pk, **day)
