@@ -72,6 +72,7 @@ timetable_class            x   x   x   x   x   x   x   .   .   .   .
 timetable_import           x   .   .   .   .   .   .   .   .   .   .
 timetable_slot_new         x   .   .   .   .   .   .   .   .   .   .
 timetable_slot_edit        x   .   .   .   .   .   .   .   .   .   .
+timetable_change           x   .   .   .   .   .   .   .   .   .   .
 timetable_slot_delete      x   .   .   .   .   .   .   .   .   .   .
 documents                  x   x   x   x   x   x   x   x   .   x   x
 document_new               .   x   .   .   .   .   .   .   .   x   x

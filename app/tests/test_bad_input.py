@@ -46,6 +46,9 @@ QUERY_PARAMETERS = {
     "next": ["https://evil.example/", "\x00", "//evil.example"],
     "profile": ["\x00", "XYZ"],
     "depuis": ["99999999999999999999999", "\x00", "abc", "²", "0"],
+    "semaine": ["9999-12-31", "0001-01-01", "2026-02-30", "\x00", "abc"],
+    "date": ["9999-12-31", "0001-01-01", "2026-02-30", "\x00", "abc"],
+    "voir": ["classe-99999999999999999999999", "enseignant-abc", "salle-\x00", "\x00", "x"],
 }
 HUGE_IDS = ["9223372036854775808", "99999999999999999999999"]
 # One user of each profile (and the local admin), enough to reach every page and form.

@@ -221,3 +221,38 @@ def test_direction_enters_the_timetable(page, school, check_a11y):
     page.get_by_role("button", name="Supprimer le cours").click()
     assert page.get_by_text("Cours supprimé de l'emploi du temps.").is_visible()
     assert page.get_by_text("14:00–15:00").count() == 0
+
+
+def test_week_grid_at_desktop_and_phone_widths(browser, live_server, page, school, check_a11y):
+    """The vie scolaire chooses a teacher's week and moves to the next one (1280 px); a pupil's
+    week at 360 px: the grid scrolls inside its own frame, never the page."""
+    s = school
+    uai = s["est"].uai
+    login(page, s["evs"].username, PASSWORD)
+    page.goto(f"/e/{uai}/emploi-du-temps/")
+    page.get_by_label("Classe, enseignant ou salle").select_option(
+        label=s["teacher"].get_full_name()
+    )
+    page.get_by_role("button", name="Afficher").click()
+    grid = page.get_by_role("region", name=re.compile("Semaine du"))
+    assert grid.get_by_text("salle B12").is_visible()
+    check_a11y(page, "60-vie-scolaire-grille-enseignant")
+    shown = page.locator("#semaine").inner_text()
+    page.get_by_role("link", name="Semaine suivante").click()
+    assert page.locator("#semaine").inner_text() != shown
+    title = f"Emploi du temps – {s['teacher'].get_full_name()}"
+    assert page.get_by_role("heading", name=title).is_visible()
+
+    phone = browser.new_context(
+        base_url=live_server.url,
+        locale="fr-FR",
+        viewport={"width": 360, "height": 740},
+        is_mobile=True,
+    ).new_page()
+    phone.set_default_timeout(30_000)
+    login(phone, s["student"].username, PASSWORD)
+    visit(phone, check_a11y, ((f"/e/{uai}/emploi-du-temps/", "61-mobile-eleve-grille"),))
+    frame = phone.get_by_role("region", name=re.compile("Semaine du"))
+    assert frame.evaluate("el => el.scrollWidth > el.clientWidth")  # scrolls in its frame
+    assert frame.get_by_text("salle B12").count() == 1
+    phone.context.close()

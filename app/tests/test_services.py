@@ -81,6 +81,7 @@ EXPECTED_GET = {
     "timetable_import": {"admin"},
     "timetable_slot_new": {"admin"},
     "timetable_slot_edit": {"admin"},
+    "timetable_change": {"admin"},
     "timetable_slot_delete": {"admin"},
     "documents": PUPIL_SIDE,
     "document_new": {"teacher", "other_teacher"},
@@ -223,7 +224,7 @@ def _bulk_rows(s, n=25):
 # its first page and its total in one query.
 LIST_VIEWS = [
     ("student", "establishment_home", {}, 14),
-    ("parent", "establishment_home", {}, 13),
+    ("parent", "establishment_home", {}, 14),  # + the children's lessons of today (issue #18)
     ("teacher", "establishment_home", {}, 9),
     ("evs", "establishment_home", {}, 7),
     ("parent", "attendance", {}, 6),
@@ -257,7 +258,7 @@ LIST_VIEWS = [
     # (assessment: the teacher's current assignments are read to decide who may grade, issue #16)
     # The student's class ids are read first (Viewer.class_ids_of): one cheap query that spares
     # PostgreSQL a bad generic plan.
-    ("student", "timetable", {}, 6),
+    ("student", "timetable", {}, 8),  # + the grid's hours and the week's lesson changes (issue #18)
 ]
 
 

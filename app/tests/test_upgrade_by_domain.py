@@ -54,7 +54,8 @@ services = [c for c in apps.get_app_configs()
             if c.name.startswith("preau.") and c.label not in ("core", "twofactor")]
 # Columns added since BASE (issue #17) are left out: the old code's rows lack them.
 added = {("Notification", "topic"), ("Absence", "refusal_reason"), ("Participant", "hidden_at"),
-         ("Notification", "emailed_at"), ("NewsItem", "class_ids")}
+         ("Notification", "emailed_at"), ("NewsItem", "class_ids"),
+         ("TimetableSlot", "week_parity")}
 rows = {m.__name__: sorted(map(repr, m.objects.values_list(
             *[f.attname for f in m._meta.concrete_fields if (m.__name__, f.name) not in added])))
         for c in services for m in c.get_models()}

@@ -20,7 +20,7 @@ from preau.attendance.models import RollCall
 from preau.attendance.rollcall import Lesson, lesson_url
 from preau.ent.models import Notification
 from preau.ent.notify import notify
-from preau.timetable.models import TimetableSlot
+from preau.timetable.models import TimetableSlot, given_in, parity_of
 
 REMIND_AFTER = dt.timedelta(minutes=15)
 # pg_advisory_xact_lock's key for this job ("relance" in ASCII, truncated).
@@ -55,7 +55,10 @@ def due(now: dt.datetime):
     today = RollCall.objects.filter(establishment_id=OuterRef("establishment_id"), date=day)
     return (
         TimetableSlot.objects.filter(
-            weekday=day.isoweekday(), start__lte=until.time(), teacher__isnull=False
+            given_in(parity_of(day)),
+            weekday=day.isoweekday(),
+            start__lte=until.time(),
+            teacher__isnull=False,
         )
         .filter(Exists(today))
         .exclude(

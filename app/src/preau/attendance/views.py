@@ -27,7 +27,7 @@ from preau.ent.views.common import (
     paginate,
     students_of,
 )
-from preau.timetable.models import TimetableSlot
+from preau.timetable.models import TimetableSlot, given_in, parity_of
 
 NEEDS_JUSTIFICATION = [Absence.Status.UNJUSTIFIED, Absence.Status.REFUSED]
 
@@ -83,9 +83,13 @@ TO_VALIDATE = PreparedQuery(
 )
 # The roll call's default lesson: the class's last one begun today.
 LESSON_STARTED = PreparedQuery(
-    lambda est, class_group, weekday, time: (
+    lambda est, class_group, weekday, parity, time: (
         TimetableSlot.objects.filter(
-            establishment_id=est, class_group_id=class_group, weekday=weekday, start__lte=time
+            given_in(parity),
+            establishment_id=est,
+            class_group_id=class_group,
+            weekday=weekday,
+            start__lte=time,
         )
         .order_by("-start")
         .values_list("start")[:1]
@@ -93,12 +97,15 @@ LESSON_STARTED = PreparedQuery(
     est=int,
     class_group=int,
     weekday=int,
+    parity=str,
     time=dt.time,
 )
 # Today's lessons begun without a roll call ("appels non faits"), for the vie scolaire.
 NOT_TAKEN = PreparedQuery(
-    lambda est, day, weekday, time: (
-        TimetableSlot.objects.filter(establishment_id=est, weekday=weekday, start__lte=time)
+    lambda est, day, weekday, parity, time: (
+        TimetableSlot.objects.filter(
+            given_in(parity), establishment_id=est, weekday=weekday, start__lte=time
+        )
         .exclude(
             Exists(
                 RollCall.objects.filter(
@@ -115,6 +122,7 @@ NOT_TAKEN = PreparedQuery(
     est=int,
     day=dt.date,
     weekday=int,
+    parity=str,
     time=dt.time,
 )
 # Half-days of absence per class (the vie scolaire's overview).
@@ -190,6 +198,7 @@ def attendance(request, uai):
             est=est,
             day=now.date(),
             weekday=now.isoweekday(),
+            parity=parity_of(now.date()),
             time=now.time().replace(tzinfo=None),
         )
         context["by_class"] = BY_CLASS.rows(est=est)
@@ -206,6 +215,7 @@ def _lesson(request, class_group, data) -> tuple[rollcall.Lesson, RollCallForm]:
         est=request.establishment.pk,
         class_group=class_group.pk,
         weekday=now.isoweekday(),
+        parity=parity_of(now.date()),
         time=now.time().replace(tzinfo=None),
     )
     default = slot[0][0] if slot else now.time().replace(minute=0, second=0, microsecond=0)

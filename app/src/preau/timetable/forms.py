@@ -6,8 +6,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from preau.core.forms import AccessibleForm
-from preau.ent.forms import TimeInput
-from preau.timetable.models import Weekday
+from preau.ent.forms import DateInput, TimeInput
+from preau.timetable.models import Weekday, WeekParity, given_in, parity_of
 
 
 class TimetableSlotForm(AccessibleForm):
@@ -31,6 +31,9 @@ class TimetableSlotForm(AccessibleForm):
         label="Enseignant", queryset=None, required=False, empty_label="— aucun —"
     )
     room = forms.CharField(label="Salle", max_length=40, required=False)
+    week_parity = forms.ChoiceField(
+        label="Semaines", choices=WeekParity.choices, required=False, initial=""
+    )
 
     def __init__(self, *args, classes, subjects, teachers, others, **kwargs):
         super().__init__(*args, **kwargs)
@@ -52,6 +55,8 @@ class TimetableSlotForm(AccessibleForm):
         if not (start and end and day):
             return data
         overlapping = self.others.filter(weekday=day, start__lt=end, end__gt=start)
+        if data.get("week_parity"):  # a week A lesson and a week B one share their time
+            overlapping = overlapping.filter(given_in(data["week_parity"]))
         if data.get("class_group") and overlapping.filter(class_group=data["class_group"]).exists():
             self.add_error("start", f"{data['class_group'].name} a déjà un cours sur ce créneau.")
         if data.get("teacher") and overlapping.filter(teacher=data["teacher"]).exists():
@@ -63,7 +68,8 @@ class TimetableImportForm(AccessibleForm):
     file = forms.FileField(
         label="Fichier CSV",
         help_text="Colonnes séparées par « ; » : classe;jour;debut;"
-        "fin;matiere;enseignant;salle (jour : lundi…samedi, enseignant : identifiant).",
+        "fin;matiere;enseignant;salle, et une colonne semaine facultative (A, B ou vide : "
+        "toutes les semaines) ; jour : lundi…samedi, enseignant : identifiant.",
     )
 
     def clean_file(self):
@@ -71,3 +77,36 @@ class TimetableImportForm(AccessibleForm):
         if data.size > 1024 * 1024:
             raise ValidationError("Fichier trop volumineux (1 Mo au maximum).")
         return data
+
+
+class LessonChangeForm(AccessibleForm):
+    """A lesson on one date: cancelled, or in another room; neither restores it as usual."""
+
+    date = forms.DateField(label="Date", widget=DateInput())
+    cancelled = forms.BooleanField(label="Cours annulé", required=False)
+    room = forms.CharField(
+        label="Salle ce jour-là",
+        max_length=40,
+        required=False,
+        help_text="Vide : la salle habituelle.",
+    )
+
+    def __init__(self, *args, slot, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.slot = slot
+
+    def clean_date(self):
+        date = self.cleaned_data["date"]
+        if date.isoweekday() != self.slot.weekday or self.slot.week_parity not in (
+            "",
+            parity_of(date),
+        ):
+            raise ValidationError(
+                f"Ce cours a lieu le {self.slot.get_weekday_display().lower()}"
+                f"{' en semaine ' + self.slot.week_parity if self.slot.week_parity else ''}."
+            )
+        return date
+
+    def clean_room(self):
+        room = self.cleaned_data["room"].strip()
+        return "" if room == self.slot.room else room

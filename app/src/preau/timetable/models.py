@@ -3,6 +3,8 @@ Tables keep their `ent_` names: the models moved out of `preau.ent` (app README)
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 
@@ -21,6 +23,24 @@ class Weekday(models.IntegerChoices):
     SATURDAY = 6, "Samedi"
 
 
+class WeekParity(models.TextChoices):
+    EVERY = "", "Toutes les semaines"
+    A = "A", "Semaine A"
+    B = "B", "Semaine B"
+
+
+def parity_of(monday: dt.date) -> str:
+    """Whether the week of `monday` is a week A (odd ISO week number) or B (even). The rule is
+    the platform's: an establishment whose alternation restarts after the holidays cannot
+    set its own calendar of A/B weeks yet (docs/domain.md)."""
+    return WeekParity.A if monday.isocalendar().week % 2 else WeekParity.B
+
+
+def given_in(parity: str) -> models.Q:
+    """The lessons of a week of this parity: those of every week and those of its A or B."""
+    return models.Q(week_parity="") | models.Q(week_parity=parity)
+
+
 class TimetableSlot(TenantModel):
     class_group = models.ForeignKey(ClassGroup, on_delete=models.CASCADE, related_name="+")
     subject = models.ForeignKey(
@@ -33,6 +53,10 @@ class TimetableSlot(TenantModel):
     start = models.TimeField()
     end = models.TimeField()
     room = models.CharField(max_length=40, blank=True)
+    # "" every week, else only in the weeks A or B (parity_of). Expand migration timetable.0002.
+    week_parity = models.CharField(
+        max_length=1, blank=True, default="", db_default="", choices=WeekParity.choices
+    )
 
     class Meta:
         db_table = "ent_timetableslot"
@@ -41,3 +65,20 @@ class TimetableSlot(TenantModel):
             models.Index(fields=["establishment", "class_group", "weekday"]),
             models.Index(fields=["teacher", "weekday"]),
         ]
+
+
+class LessonChange(TenantModel):
+    """One lesson of the timetable on one date: cancelled, or given in another room. Shown in the
+    grid of that week; its class's pupils, their legal guardians and its teacher are notified.
+    Expand migration timetable.0003 (a new table)."""
+
+    slot = models.ForeignKey(TimetableSlot, on_delete=models.CASCADE, related_name="+")
+    date = models.DateField()
+    cancelled = models.BooleanField(default=False)
+    room = models.CharField(max_length=40, blank=True)  # that day's room; "" = the lesson's own
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["slot", "date"], name="timetable_change_once_a_day")
+        ]
+        indexes = [models.Index(fields=["establishment", "date"])]

@@ -15,6 +15,11 @@ urlpatterns = [
         name="timetable_slot_edit",
     ),
     path(
+        "emploi-du-temps/cours/<int:slot_id>/modification/",
+        views.timetable_change,
+        name="timetable_change",
+    ),
+    path(
         "emploi-du-temps/cours/<int:slot_id>/supprimer/",
         views.timetable_slot_delete,
         name="timetable_slot_delete",

@@ -1,5 +1,6 @@
-"""A simple weekly timetable per class and teacher, entered lesson by lesson (form) or imported
-as CSV by the direction and the local admins."""
+"""The week grid of a pupil, a parent's child, a teacher, a class or a room (A/B weeks, week
+navigation), entered lesson by lesson (form) or imported as CSV by the direction and the local
+admins."""
 
 import csv
 import datetime as dt
@@ -7,18 +8,39 @@ import io
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import BadRequest
 from django.db import transaction
-from django.shortcuts import get_object_or_404, render
+from django.db.models import Exists, OuterRef, Subquery
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.http import urlencode
 
+from preau.core.display import subject
 from preau.core.models import ClassGroup, Membership, Subject, User
 from preau.core.prepared import PreparedQuery
-from preau.ent.access import profiles, require, viewer
-from preau.ent.views.common import back, student_choice, visible_class_or_404
-from preau.timetable.forms import TimetableImportForm, TimetableSlotForm
-from preau.timetable.models import TimetableSlot, Weekday
+from preau.ent.access import guardians_of, profiles, require, viewer
+from preau.ent.notify import notify
+from preau.ent.views.common import (
+    back,
+    form_page,
+    student_choice,
+    students_of,
+    visible_class_or_404,
+)
+from preau.timetable.forms import LessonChangeForm, TimetableImportForm, TimetableSlotForm
+from preau.timetable.models import (
+    LessonChange,
+    TimetableSlot,
+    Weekday,
+    WeekParity,
+    given_in,
+    parity_of,
+)
 
 DAYS = {label.lower(): value for value, label in Weekday.choices}
+PARITIES = {"": "", "a": WeekParity.A, "b": WeekParity.B}
 
 
 def _slots(request):
@@ -27,59 +49,147 @@ def _slots(request):
     )
 
 
-def week(slots) -> list[dict]:
-    """Days with lessons (Monday–Friday always shown), lessons in time order."""
-    days: dict[int, dict[str, Any]] = {
-        value: {"label": label, "slots": []}
-        for value, label in Weekday.choices
-        if value <= Weekday.FRIDAY
+def week_of(request) -> dt.date:
+    """The Monday of the week asked with ?semaine=YYYY-MM-DD (any day of it), else of this
+    week: a value that is not such a date, or not of 2000–2099, gives this week."""
+    today = timezone.localdate()
+    try:
+        day = dt.date.fromisoformat(request.GET.get("semaine", ""))
+    except ValueError:
+        day = today
+    if not 2000 <= day.year <= 2099:
+        day = today
+    return day - dt.timedelta(days=day.weekday())
+
+
+def grid(slots, monday: dt.date, hours, changes=()) -> dict[str, Any]:
+    """The week grid of `slots` (those of the week of `monday`, see given_in): its days,
+    Monday–Friday and Saturday when a lesson uses it, with their dates; one row per start time
+    of the establishment's lessons (`hours`, HOURS' rows) and of these, each cell the lessons
+    of that day starting then, as (lesson, its LessonChange of that date or None). `parity`:
+    the week's A or B where the establishment has lessons of weeks A or B only."""
+    used = {slot.weekday for slot in slots}
+    days = [value for value, _ in Weekday.choices if value <= Weekday.FRIDAY or value in used]
+    changed = {(change.slot_id, change.date): change for change in changes}
+    cells: dict[tuple[int, dt.time], list[tuple[TimetableSlot, LessonChange | None]]] = {}
+    for slot in sorted(slots, key=lambda s: (s.weekday, s.start, s.class_group.name)):
+        date = monday + dt.timedelta(days=slot.weekday - 1)
+        cells.setdefault((slot.weekday, slot.start), []).append(
+            (slot, changed.get((slot.pk, date)))
+        )
+    starts = sorted({start for start, _ in hours} | {start for _, start in cells})
+    return {
+        "days": [
+            {"label": Weekday(day).label, "date": monday + dt.timedelta(days=day - 1)}
+            for day in days
+        ],
+        "rows": [{"start": t, "cells": [cells.get((day, t), []) for day in days]} for t in starts],
+        "monday": monday,
+        "last": monday + dt.timedelta(days=days[-1] - 1),
+        "previous": monday - dt.timedelta(days=7),
+        "next": monday + dt.timedelta(days=7),
+        "parity": parity_of(monday) if any(parity for _, parity in hours) else "",
     }
-    for slot in sorted(slots, key=lambda s: (s.weekday, s.start)):
-        days.setdefault(slot.weekday, {"label": slot.get_weekday_display(), "slots": []})[
-            "slots"
-        ].append(slot)
-    return [days[d] for d in sorted(days)]
 
 
-def _student_week(est, classes):
+def _lessons(est, parity, **where):
+    """The lessons of a week of this parity (given_in) in the establishment, filtered by `where`."""
     return TimetableSlot.objects.filter(
-        establishment_id=est, class_group_id__any=classes
+        given_in(parity), establishment_id=est, **where
     ).select_related("class_group", "subject", "teacher")
 
 
-def _teacher_week(est, teacher):
-    return TimetableSlot.objects.filter(establishment_id=est, teacher_id=teacher).select_related(
-        "class_group", "subject", "teacher"
+def _of_day(lessons, date):
+    """The lessons of the weekday of `date`, each with `cancelled` and `moved_to` (that day's
+    other room, or None) from its LessonChange of that date, in the same query."""
+    change = LessonChange.objects.filter(slot_id=OuterRef("pk"), date=date)
+    return lessons.filter(weekday=date.isoweekday()).annotate(
+        cancelled=Exists(change.filter(cancelled=True)),
+        moved_to=Subquery(change.exclude(room="").values("room")[:1]),
     )
 
 
-# The timetable of a student (their classes and groups) or of a teacher, for the week or one day
-# (the dashboard), compiled once (preau.core.prepared) and scoped to the establishment; a student's
-# `classes` are Viewer.class_ids_of's.
-STUDENT_WEEK = PreparedQuery(_student_week, est=int, classes=list)
-STUDENT_DAY = PreparedQuery(
-    lambda est, classes, weekday: _student_week(est, classes).filter(weekday=weekday),
+# The lessons of a week of one parity (or of one day of it: the dashboard) of a student (their
+# classes and groups), a teacher, a class or a room, compiled once (preau.core.prepared) and scoped
+# to the establishment; a student's `classes` are Viewer.class_ids_of's.
+STUDENT_WEEK = PreparedQuery(
+    lambda est, parity, classes: _lessons(est, parity, class_group_id__any=classes),
     est=int,
+    parity=str,
     classes=list,
-    weekday=int,
 )
-TEACHER_WEEK = PreparedQuery(_teacher_week, est=int, teacher=int)
-TEACHER_DAY = PreparedQuery(
-    lambda est, teacher, weekday: _teacher_week(est, teacher).filter(weekday=weekday),
+STUDENT_DAY = PreparedQuery(
+    lambda est, parity, classes, date: _of_day(
+        _lessons(est, parity, class_group_id__any=classes), date
+    ),
     est=int,
+    parity=str,
+    classes=list,
+    date=dt.date,
+)
+TEACHER_WEEK = PreparedQuery(
+    lambda est, parity, teacher: _lessons(est, parity, teacher_id=teacher),
+    est=int,
+    parity=str,
     teacher=int,
-    weekday=int,
+)
+TEACHER_DAY = PreparedQuery(
+    lambda est, parity, teacher, date: _of_day(_lessons(est, parity, teacher_id=teacher), date),
+    est=int,
+    parity=str,
+    teacher=int,
+    date=dt.date,
+)
+CLASS_WEEK = PreparedQuery(
+    lambda est, parity, class_group: _lessons(est, parity, class_group_id=class_group),
+    est=int,
+    parity=str,
+    class_group=int,
+)
+ROOM_WEEK = PreparedQuery(
+    lambda est, parity, room: _lessons(est, parity, room=room), est=int, parity=str, room=str
+)
+# The grid's rows: the start times of the establishment's lessons, with their week parity.
+HOURS = PreparedQuery(
+    lambda est: (
+        TimetableSlot.objects.filter(establishment_id=est)
+        .order_by("start", "week_parity")
+        .values_list("start", "week_parity")
+        .distinct()
+    ),
+    est=int,
+)
+# The lessons cancelled or moved to another room between two dates.
+CHANGES = PreparedQuery(
+    lambda est, first, last: LessonChange.objects.filter(
+        establishment_id=est, date__gte=first, date__lte=last
+    ),
+    est=int,
+    first=dt.date,
+    last=dt.date,
+)
+# The rooms of the establishment's lessons, for the staff's choice.
+ROOMS = PreparedQuery(
+    lambda est: (
+        TimetableSlot.objects.filter(establishment_id=est)
+        .exclude(room="")
+        .order_by("room")
+        .values_list("room")
+        .distinct()
+    ),
+    est=int,
 )
 
 
-def today_slots(request, student=None):
-    """Lessons of today: a student's classes and groups, or the teacher's own."""
-    est, weekday = request.establishment.pk, dt.date.today().isoweekday()
-    if student is not None:
-        return STUDENT_DAY.rows(
-            est=est, classes=viewer(request).class_ids_of(student.pk), weekday=weekday
-        )
-    return TEACHER_DAY.rows(est=est, teacher=request.user.pk, weekday=weekday)
+def today_slots(request, classes=None):
+    """Lessons of today (of this week's A or B, with that day's cancellation or room change):
+    those of these classes and groups (a pupil's, a parent's children's), else the teacher's
+    own."""
+    est, today = request.establishment.pk, timezone.localdate()
+    day = {"est": est, "parity": parity_of(today), "date": today}
+    if classes is not None:
+        return STUDENT_DAY.rows(classes=sorted(classes), **day)
+    return TEACHER_DAY.rows(teacher=request.user.pk, **day)
 
 
 def can_edit(me) -> bool:
@@ -87,39 +197,86 @@ def can_edit(me) -> bool:
     return me.profile == "DIR" or me.is_local_admin
 
 
+def _grid_page(request, context, slots, monday):
+    est = request.establishment.pk
+    changes = CHANGES.rows(est=est, first=monday, last=monday + dt.timedelta(days=6))
+    context["grid"] = grid(slots, monday, HOURS.rows(est=est), changes)
+    return render(request, "timetable/timetable.html", context)
+
+
 @profiles("ELV", "TUT", "ENS", "DIR", "EVS")
 def timetable(request, uai):
+    """The week grid: a pupil's, a parent's chosen child's, a teacher's own; the direction and
+    the vie scolaire choose a class, a teacher or a room (?voir=)."""
     me = viewer(request)
-    context = {"children": me.children(), "can_import": can_edit(me)}
+    est, monday = request.establishment.pk, week_of(request)
+    parity = parity_of(monday)
+    context: dict[str, Any] = {"children": me.children(), "can_import": can_edit(me)}
+    slots: list[TimetableSlot] = []
     if me.profile in ("ELV", "TUT"):
         student = context["student"] = student_choice(request)
-        slots = []
         if student is not None:
-            slots = STUDENT_WEEK.rows(
-                est=request.establishment.pk, classes=me.class_ids_of(student.pk)
-            )
-        context["week"] = week(slots)
+            classes = me.class_ids_of(student.pk)
+            slots = STUDENT_WEEK.rows(est=est, classes=classes, parity=parity)
     elif me.profile == "ENS":
-        context["week"] = week(
-            TEACHER_WEEK.rows(est=request.establishment.pk, teacher=request.user.pk)
-        )
+        slots = TEACHER_WEEK.rows(est=est, teacher=request.user.pk, parity=parity)
     else:
-        context["classes"] = ClassGroup.objects.for_request(request).filter(school_year=me.year)
-    return render(request, "timetable/timetable.html", context)
+        return _staff_timetable(request, context, monday)
+    return _grid_page(request, context, slots, monday)
+
+
+def _staff_timetable(request, context, monday):
+    """The choice of a class, a teacher or a room (one list, ?voir=classe-ID, enseignant-ID or
+    salle-NAME), then its grid; another establishment's class or teacher is not among the
+    choices (404), a value of no such form is refused (400)."""
+    est, parity = request.establishment.pk, parity_of(monday)
+    classes = list(
+        ClassGroup.objects.for_request(request)
+        .filter(school_year=viewer(request).year)
+        .order_by("kind", "name")
+    )
+    teachers = list(
+        User.objects.filter(
+            pk__in=Membership.objects.for_request(request)
+            .current()
+            .filter(profile="ENS")
+            .values("user_id")
+        ).order_by("last_name", "first_name")
+    )
+    rooms = [row[0] for row in ROOMS.rows(est=est)]
+    choices = {
+        "classe": {str(c.pk): c.name for c in classes},
+        "enseignant": {str(t.pk): t.get_full_name() or t.username for t in teachers},
+        "salle": {room: room for room in rooms},
+    }
+    context.update(choices=choices, chosen=request.GET.get("voir", ""))
+    if not context["chosen"]:
+        return render(request, "timetable/timetable.html", context)
+    kind, _, key = context["chosen"].partition("-")
+    if kind not in choices:
+        raise BadRequest("voir: classe-ID, enseignant-ID ou salle-NOM")
+    if key not in choices[kind]:
+        raise Http404
+    context["title"] = choices[kind][key]
+    context["query"] = urlencode({"voir": context["chosen"]}) + "&"
+    if kind == "classe":
+        slots = CLASS_WEEK.rows(est=est, class_group=int(key), parity=parity)
+    elif kind == "enseignant":
+        slots = TEACHER_WEEK.rows(est=est, teacher=int(key), parity=parity)
+    else:
+        slots = ROOM_WEEK.rows(est=est, room=key, parity=parity)
+    return _grid_page(request, context, slots, monday)
 
 
 @profiles("ELV", "TUT", "ENS", "DIR", "EVS")
 def timetable_class(request, uai, class_id):
     class_group = visible_class_or_404(request, class_id)
-    return render(
-        request,
-        "timetable/timetable.html",
-        {
-            "class_group": class_group,
-            "can_edit": can_edit(viewer(request)),
-            "week": week(_slots(request).filter(class_group=class_group)),
-        },
+    monday = week_of(request)
+    slots = CLASS_WEEK.rows(
+        est=request.establishment.pk, class_group=class_group.pk, parity=parity_of(monday)
     )
+    context = {"class_group": class_group, "can_edit": can_edit(viewer(request))}
+    return _grid_page(request, context, slots, monday)
 
 
 def _slot_form(request, slot=None):
@@ -136,6 +293,7 @@ def _slot_form(request, slot=None):
             "subject": slot.subject_id,
             "teacher": slot.teacher_id,
             "room": slot.room,
+            "week_parity": slot.week_parity,
         }
     else:  # ?classe=ID from a class's timetable
         initial = (
@@ -219,14 +377,82 @@ def timetable_slot_delete(request, uai, slot_id):
     return render(request, "timetable/timetable_slot_delete.html", {"slot": slot})
 
 
+def next_date(slot, today: dt.date) -> dt.date:
+    """The lesson's next date from `today` on (in a week of its A or B)."""
+    date = today + dt.timedelta(days=(slot.weekday - today.isoweekday()) % 7)
+    return date if slot.week_parity in ("", parity_of(date)) else date + dt.timedelta(days=7)
+
+
+def timetable_change(request, uai, slot_id):
+    """Cancel a lesson on one date, or give it in another room, or restore it (the direction
+    and the local admins); its class's pupils, their legal guardians and its teacher are
+    notified. ?date= the date (by default the lesson's next one)."""
+    require(can_edit(viewer(request)))
+    slot = get_object_or_404(_slots(request), pk=slot_id)
+    try:
+        date = dt.date.fromisoformat(request.GET.get("date", ""))
+    except ValueError:
+        date = next_date(slot, timezone.localdate())
+    known = LessonChange.objects.filter(slot=slot, date=date).first()
+    initial = {"date": date, "cancelled": known and known.cancelled, "room": known and known.room}
+    form = LessonChangeForm(request.POST or None, slot=slot, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        date, cancelled, room = (form.cleaned_data[k] for k in ("date", "cancelled", "room"))
+        with transaction.atomic():
+            LessonChange.objects.filter(slot=slot, date=date).delete()
+            if cancelled or room:
+                LessonChange.objects.create(
+                    establishment=request.establishment,
+                    slot=slot,
+                    date=date,
+                    cancelled=cancelled,
+                    room="" if cancelled else room,
+                )
+            _notify_change(request, slot, date, cancelled, room)
+        messages.success(request, "Modification enregistrée ; la classe en est avertie.")
+        return redirect(
+            reverse("timetable_class", kwargs={"uai": uai, "class_id": slot.class_group_id})
+            + f"?semaine={date.isoformat()}"
+        )
+    title = (
+        f"Annuler ou changer de salle – {slot.class_group.name}, "
+        f"{slot.get_weekday_display().lower()} {slot.start:%H:%M}"
+    )
+    return form_page(
+        request, form, title, "Enregistrer", "timetable_class", class_id=slot.class_group_id
+    )
+
+
+def _notify_change(request, slot, date, cancelled: bool, room: str) -> None:
+    pupils = [pupil.pk for pupil in students_of(request, slot.class_group)]
+    parents = [parent for parent, _ in guardians_of(request, pupils)]
+    when = f"le {formats.date_format(date, 'l j F')} à {slot.start:%H:%M}"
+    lesson = f"{subject(slot.subject)} ({slot.class_group.name})"
+    if cancelled:
+        text = f"Cours annulé {when} : {lesson}."
+    elif room:
+        text = f"Changement de salle {when} : {lesson} en salle {room}."
+    else:
+        text = f"Cours rétabli {when} : {lesson}" + (f", salle {slot.room}." if slot.room else ".")
+    notify(
+        request.establishment,
+        [*pupils, *parents, *([slot.teacher_id] if slot.teacher_id else [])],
+        text,
+        reverse("timetable", kwargs={"uai": request.establishment.uai})
+        + f"?semaine={date.isoformat()}",
+    )
+
+
 def _save_slot(slot, data) -> None:
-    for field in ("class_group", "weekday", "start", "end", "subject", "teacher", "room"):
+    fields = ("class_group", "weekday", "start", "end", "subject", "teacher", "room", "week_parity")
+    for field in fields:
         setattr(slot, field, data[field])
     slot.save()
 
 
 def parse_timetable(request, text: str) -> tuple[list[TimetableSlot], list[str]]:
-    """CSV `classe;jour;debut;fin;matiere;enseignant;salle` → slots (not saved) and errors."""
+    """CSV `classe;jour;debut;fin;matiere;enseignant;salle[;semaine]` → slots (not saved) and
+    errors; `semaine` is A, B or empty (every week)."""
     me = viewer(request)
     classes = {
         c.name.lower(): c
@@ -260,10 +486,13 @@ def parse_timetable(request, text: str) -> tuple[list[TimetableSlot], list[str]]
             errors.append(f"{where} : jour « {row.get('jour', '')} » invalide")
         if end <= start:
             errors.append(f"{where} : la fin précède le début")
+        parity = PARITIES.get(row.get("semaine", "").lower())
+        if parity is None:
+            errors.append(f"{where} : semaine « {row['semaine']} » invalide (A, B ou vide)")
         teacher = teachers.get(row.get("enseignant", "").lower()) if row.get("enseignant") else None
         if row.get("enseignant") and teacher is None:
             errors.append(f"{where} : enseignant « {row['enseignant']} » inconnu")
-        if klass is not None and day is not None and end > start:
+        if klass is not None and day is not None and end > start and parity is not None:
             slots.append(
                 TimetableSlot(
                     establishment=request.establishment,
@@ -274,6 +503,7 @@ def parse_timetable(request, text: str) -> tuple[list[TimetableSlot], list[str]]
                     teacher=teacher,
                     room=row.get("salle", "")[:40],
                     subject=subjects.get(row.get("matiere", "").lower()),
+                    week_parity=parity,
                 )
             )
     return slots, errors

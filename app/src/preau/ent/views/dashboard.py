@@ -102,8 +102,8 @@ SUPERVISOR_COUNTS = PreparedQuery(_supervisor_counts, est=int, today=dt.date)
 
 
 def _student_panels(request, students):
-    """Homework, recent grades and absences to justify of each student, in a fixed number of
-    queries whatever the number of children."""
+    """Today's lessons, homework, recent grades and absences to justify of each student, in a
+    fixed number of queries whatever the number of children."""
     if not students:
         return []
     me = viewer(request)
@@ -114,6 +114,7 @@ def _student_panels(request, students):
     for user_id, class_id in CLASSES.rows(est=est, ids=ids, year=me.year):
         classes.setdefault(user_id, set()).add(class_id)
     me.know_class_ids(ids, classes)
+    lessons = today_slots(request, set().union(*classes.values()))
     homework = HOMEWORK.rows(
         est=est,
         classes=list(set().union(*classes.values())),
@@ -123,7 +124,16 @@ def _student_panels(request, students):
     handed = set(HANDED.rows(est=est, ids=ids, homework=[h.pk for h in homework]))
     grades = GRADES.rows(est=est, ids=ids, since=timezone.now() - dt.timedelta(days=30))
     absences = ABSENCES.rows(est=est, ids=ids)
-    panels = {s.pk: {"student": s, "homework": [], "grades": [], "absences": []} for s in students}
+    panels = {
+        s.pk: {
+            "student": s,
+            "lessons": [x for x in lessons if x.class_group_id in classes.get(s.pk, ())],
+            "homework": [],
+            "grades": [],
+            "absences": [],
+        }
+        for s in students
+    }
     for item in homework:
         for student_id in ids:
             if item.class_group_id in classes.get(student_id, ()):
@@ -160,7 +170,7 @@ def _panels(request, me) -> dict:
     }
     if me.profile == "ELV":
         context["panels"] = _student_panels(request, [request.user])  # first: it reads the classes
-        context["lessons"] = today_slots(request, request.user)
+        context["lessons"] = context["panels"][0]["lessons"]
     elif me.profile == "TUT":
         context["panels"] = _student_panels(request, me.children())
     elif me.profile == "ENS":
