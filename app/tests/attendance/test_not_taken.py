@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from preau.attendance.models import Absence
 from preau.ent.models import Notification
-from preau.timetable.models import TimetableSlot
+from preau.timetable.models import LessonChange, TimetableSlot
 from tests.school import url
 
 
@@ -43,6 +43,19 @@ def test_a_lesson_without_roll_call_is_listed_until_the_roll_is_called(client, s
     assert response.status_code == 302
     assert f"pour l'appel de {s['class'].name} à 00:00" not in evs_page(client, s)
     assert slot.pk  # still in the timetable
+
+
+def test_a_lesson_cancelled_today_is_not_a_roll_call_missing(client, school):
+    """Since lessons can be cancelled on a date (issue #18 item 1), a cancelled one is no roll
+    call missing: it was listed (and reminded by the job) before."""
+    s = school
+    slot = today_slot(s)
+    LessonChange.objects.create(
+        establishment=s["est"], slot=slot, date=timezone.localdate(), cancelled=True
+    )
+    assert f"pour l'appel de {s['class'].name} à 00:00" not in evs_page(client, s)
+    LessonChange.objects.update(cancelled=False, room="B12")  # moved, not cancelled: listed
+    assert f"pour l'appel de {s['class'].name} à 00:00" in evs_page(client, s)
 
 
 def test_the_vie_scolaire_reminds_the_teacher(client, school):

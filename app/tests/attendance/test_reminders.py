@@ -17,7 +17,7 @@ from preau.attendance.models import RollCall
 from preau.attendance.reminders import remind_missing_roll_calls
 from preau.ent import notify as notify_module
 from preau.ent.models import Notification
-from preau.timetable.models import TimetableSlot
+from preau.timetable.models import LessonChange, TimetableSlot
 from tests.school import make_school, url
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
@@ -100,6 +100,20 @@ def test_no_reminder_once_the_roll_is_called_or_on_a_closed_day(school, monkeypa
     RollCall.objects.all().delete()  # nobody called any roll: holidays, the school closed
     assert run_job(monkeypatch)["roll_call_reminders"] == 0
     assert run_job(monkeypatch, MONDAY_10_20.replace(hour=0, minute=5))["roll_call_reminders"] == 0
+    assert not Notification.objects.filter(text__startswith="Appel non fait").exists()
+
+
+@pytest.mark.django_db
+def test_no_reminder_for_a_lesson_cancelled_that_day(school, monkeypatch):
+    s = school
+    lesson = day(s)
+    for cancelled in TimetableSlot.objects.filter(
+        class_group=lesson.class_group, start=lesson.start
+    ):
+        LessonChange.objects.create(
+            establishment=s["est"], slot=cancelled, date=MONDAY, cancelled=True
+        )
+    assert run_job(monkeypatch)["roll_call_reminders"] == 0
     assert not Notification.objects.filter(text__startswith="Appel non fait").exists()
 
 

@@ -20,7 +20,7 @@ from preau.attendance.models import RollCall
 from preau.attendance.rollcall import Lesson, lesson_url
 from preau.ent.models import Notification
 from preau.ent.notify import notify
-from preau.timetable.models import TimetableSlot, given_in, parity_of
+from preau.timetable.models import TimetableSlot, cancelled_on, given_in, parity_of
 
 REMIND_AFTER = dt.timedelta(minutes=15)
 # pg_advisory_xact_lock's key for this job ("relance" in ASCII, truncated).
@@ -61,6 +61,7 @@ def due(now: dt.datetime):
             teacher__isnull=False,
         )
         .filter(Exists(today))
+        .exclude(cancelled_on(day))
         .exclude(
             Exists(today.filter(class_group_id=OuterRef("class_group_id"), start=OuterRef("start")))
         )

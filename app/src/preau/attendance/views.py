@@ -27,7 +27,7 @@ from preau.ent.views.common import (
     paginate,
     students_of,
 )
-from preau.timetable.models import TimetableSlot, given_in, parity_of
+from preau.timetable.models import TimetableSlot, cancelled_on, given_in, parity_of
 
 NEEDS_JUSTIFICATION = [Absence.Status.UNJUSTIFIED, Absence.Status.REFUSED]
 
@@ -106,6 +106,7 @@ NOT_TAKEN = PreparedQuery(
         TimetableSlot.objects.filter(
             given_in(parity), establishment_id=est, weekday=weekday, start__lte=time
         )
+        .exclude(cancelled_on(day))
         .exclude(
             Exists(
                 RollCall.objects.filter(

@@ -41,6 +41,14 @@ def given_in(parity: str) -> models.Q:
     return models.Q(week_parity="") | models.Q(week_parity=parity)
 
 
+def cancelled_on(day: dt.date) -> models.Exists:
+    """Whether the lesson (the outer query's TimetableSlot) is cancelled on `day`: the roll
+    call's "appels non faits" and its reminders leave such a lesson out."""
+    return models.Exists(
+        LessonChange.objects.filter(slot_id=models.OuterRef("pk"), date=day, cancelled=True)
+    )
+
+
 class TimetableSlot(TenantModel):
     class_group = models.ForeignKey(ClassGroup, on_delete=models.CASCADE, related_name="+")
     subject = models.ForeignKey(
