@@ -223,10 +223,10 @@ def _other_lab_note(topology: str) -> str:
 def _lab(k: str | None, summary: ui.Summary) -> Counts:
     other = other_lab()
     if other:  # told in the run's first seconds (run); its containers go only now
-        from .lab import hosts, relay
+        from . import lab
 
         with ui.step(f"Lab of topology {other!r} replaced", summary) as progress:
-            removed = (["preau-relay"] if relay.down() else []) + hosts.down(progress)
+            removed = lab.remove(progress)
             progress.detail = f"{len(removed)} removed; the tests make a {lab_topology()} lab"
     return _pytest(["tests/lab", "-q", "-x"], ROOT, "lab", k)
 

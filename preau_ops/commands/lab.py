@@ -180,15 +180,15 @@ def _print_lab_status(lab_hosts: list[LabHost]) -> None:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from ..lab import engine, hosts
+    from ..lab import engine
 
     refuse_inventory(args, "down")
     summary = ui.Summary("lab down")
     if engine.answers():
         with ui.step("Lab containers and network", summary) as progress:
-            from ..lab import relay
+            from .. import lab
 
-            removed = (["preau-relay"] if relay.down() else []) + hosts.down(progress)
+            removed = lab.remove(progress)
             progress.detail = ", ".join(removed) or "nothing to remove"
     with ui.step("Docker engine", summary) as progress:
         progress.detail = (

@@ -3,3 +3,18 @@
 `engine` makes sure a Docker engine answers, `image` builds the host images, `hosts` creates
 the containers of a topology and writes the lab inventory.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..console import Progress
+
+
+def remove(progress: Progress | None = None) -> list[str]:
+    """The lab's relay, containers, networks and their state removed (the engine and images
+    stay): what `down` and a test run replacing another topology's lab both do."""
+    from . import hosts, relay
+
+    return (["preau-relay"] if relay.down() else []) + hosts.down(progress)
