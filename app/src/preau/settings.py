@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     # Background jobs: the queue in PostgreSQL (procrastinate) and Préau's jobs (preau.jobs).
     "procrastinate.contrib.django",
     "preau.jobs",
+    # Préau as a CAS 3.0 server of the establishments' partner services (docs/federation.md).
+    "preau.cas",
 ]
 
 MIDDLEWARE = [

@@ -45,6 +45,8 @@ urlpatterns = [
     path(
         "compte/securite/codes-de-secours/", twofactor_views.regenerate_codes, name="recovery_codes"
     ),
+    # Préau as a CAS 3.0 server (preau.cas): the protocol's paths, global like the login.
+    path("cas/", include("preau.cas.urls")),
     # Every establishment page lives under /e/<uai>/: TenantMiddleware guards them all.
     path("e/<str:uai>/", include(establishment_patterns)),
 ]
