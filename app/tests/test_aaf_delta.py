@@ -222,3 +222,23 @@ def test_the_job_imports_the_drop_directory_with_a_real_worker(run_jobs, drop):
     run_jobs()
     assert queue.job_status(job_id)["status"] == "succeeded"
     assert class_of(pupil(1)) == "3A" and names(drop) == ["done"]
+
+
+def test_import_aaf_applies_one_delivery_by_hand(drop, tmp_path, call_json):
+    """import_aaf with a delivery's delta files (what the bench's aaf_delta times): the same
+    application, the same guard, never twice."""
+    made = call_json(
+        "generate_aaf", "--students", "30", "--delta-changes", "20", "--out", str(tmp_path / "d")
+    )
+    report = call_json("import_aaf", UAI, *made["files"])
+    assert report["status"] == "applied" and report["removals"] == 2
+    assert report["users"]["created"] == 2 and report["persons_in_feed"] == 18
+    assert call_json("import_aaf", UAI, *made["files"])["status"] == "skipped"
+    tuesday = write_delta(tmp_path / "t", MONDAY, {"Eleve": [move(pupil(1), "3A")]})
+    with pytest.raises(CommandError, match="une seule date"):
+        call_command("import_aaf", UAI, made["files"][0], *tuesday)
+    leaving = [delete_record("Eleve", pupil(n)) for n in range(1, 12)]
+    wednesday = write_delta(tmp_path / "w", MONDAY + dt.timedelta(2), {"Eleve": leaving})
+    with pytest.raises(CommandError, match="plus de 10 %"):
+        call_command("import_aaf", UAI, *wednesday)
+    assert call_json("import_aaf", UAI, *wednesday, "--confirm")["removals"] == 11

@@ -13,6 +13,7 @@ ones wait behind it). Every delivery handled leaves an OperationLog (kind aaf_de
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 from collections import defaultdict
@@ -40,6 +41,7 @@ from preau.core.models import (
 )
 
 KIND = "aaf_delta"
+log = logging.getLogger("preau.aaf_delta")
 # ENT2D.20261201_Delta_20261201_Eleve_0000.xml: the delivery is the part before the category,
 # ordered by its date; the sequence number splits a large category into several files.
 DELTA_NAME = re.compile(
@@ -173,7 +175,7 @@ def apply_delivery(
                 errors=[],
                 message=f"{removals} compte(s) retiré(s) sur {members} (plus de {limit} %) : "
                 "en attente de la confirmation d'un opérateur "
-                "(import_aaf_deltas --confirm <fichier>)",
+                "(import_aaf_deltas --confirm <fichier>, ou import_aaf UAI <fichiers> --confirm)",
             )
         else:
             report = Applier(establishment, feed, Membership.Source.AAF).run()
@@ -182,7 +184,8 @@ def apply_delivery(
             OperationLog.objects.create(establishment=establishment, kind=KIND, summary=summary)
         if dry_run:
             transaction.set_rollback(True)
-    metrics.IMPORTS.labels(kind=KIND, result="dry_run" if dry_run else summary["status"]).inc()
+    result = {"applied": "ok", "refused": "rejected"}.get(summary["status"], summary["status"])
+    metrics.IMPORTS.labels(kind=KIND, result="dry_run" if dry_run else result).inc()
     return summary
 
 
@@ -241,7 +244,7 @@ def _refuse_name(establishment: Establishment, path: Path, dry_run: bool) -> dic
     }
     if not dry_run:
         OperationLog.objects.create(establishment=establishment, kind=KIND, summary=summary)
-        metrics.IMPORTS.labels(kind=KIND, result="refused").inc()
+        metrics.IMPORTS.labels(kind=KIND, result="rejected").inc()
     return summary
 
 
@@ -256,6 +259,7 @@ def run(confirm: str = "", dry_run: bool = False) -> dict:
         establishment = Establishment.objects.filter(uai=directory.name).first()
         if establishment is None or not establishment.is_active:
             problems.append(f"{directory.name} : répertoire d'un établissement inconnu ou inactif")
+            log.warning("AAF delta drop directory %s: unknown or inactive establishment", directory)
             continue
         for delivery, files in deliveries(directory):
             if not delivery:
@@ -310,14 +314,16 @@ def state(now: dt.datetime | None = None) -> dict:
     logs = OperationLog.objects.filter(kind=KIND)
     last = logs.filter(summary__status="applied").aggregate(at=Max("at"))["at"]
     refused = logs.filter(summary__status="refused", at__gte=now - dt.timedelta(days=1)).count()
+    # A delivery is held at most until the next ones pile up behind it: the last 30 days'.
+    recent = logs.filter(at__gte=now - dt.timedelta(days=30))
     pending = sum(
-        not logs.filter(
+        not recent.filter(
             establishment_id=log.establishment_id,
             summary__delivery=log.summary["delivery"],
             at__gt=log.at,
         )
         .exclude(summary__status="pending")
         .exists()
-        for log in logs.filter(summary__status="pending")
+        for log in recent.filter(summary__status="pending")
     )
     return {"last_applied": last, "refused_24h": refused, "pending": pending}

@@ -30,6 +30,10 @@ class Command(OpsCommand):
             result = delta.run(confirm=confirm, dry_run=dry_run)
         except delta.DeltaError as exc:
             raise OpsError(str(exc)) from None
+        except OSError as exc:  # the drop directory unreadable, a file that cannot be moved
+            raise OpsError(
+                f"répertoire de dépôt des deltas AAF : {exc.strerror or exc} ({exc.filename})"
+            ) from None
         refused = [r for r in result["deliveries"] if r["status"] == "refused"]
         if refused or result["problems"]:
             errors = [{**e, "delivery": r["delivery"]} for r in refused for e in r["errors"]]
