@@ -287,21 +287,36 @@ def run(confirm: str = "", dry_run: bool = False) -> dict:
 
 
 def _confirmed(root: Path, confirm: str) -> tuple[str, str]:
-    """(UAI, delivery) of `confirm`, a file (path or name) of a delivery waiting for
-    confirmation in the drop directory."""
+    """(UAI, delivery) of `confirm`, a file of a delivery waiting for confirmation in the drop
+    directory: its path, or its name when one establishment only has that delivery waiting
+    (the names are the académie's, the same for every establishment of a date)."""
     path = Path(confirm)
-    candidates = [path] if path.is_file() else list(root.glob(f"*/{path.name}"))
     match = DELTA_NAME.match(path.name)
-    if not candidates or not candidates[0].is_file() or match is None:
-        raise DeltaError(f"{confirm} : aucun fichier delta de ce nom dans {root}")
-    uai, delivery = candidates[0].parent.name, match["delivery"]
-    establishment = Establishment.objects.filter(uai=uai).first()
-    if establishment is None or _last_status(establishment, delivery) != "pending":
+    if match is None:
+        raise DeltaError(f"{confirm} : pas un fichier delta AAF (…_Delta_AAAAMMJJ_…)")
+    delivery = match["delivery"]
+    if path.parent != Path("."):
+        candidates = [path] if path.resolve().parent.parent == root.resolve() else []
+    else:
+        candidates = list(root.glob(f"*/{path.name}"))
+    waiting = [
+        f.parent.name
+        for f in candidates
+        if f.is_file()
+        and (est := Establishment.objects.filter(uai=f.parent.name).first()) is not None
+        and _last_status(est, delivery) == "pending"
+    ]
+    if not waiting:
         raise DeltaError(
-            f"{path.name} : la livraison {delivery} n'attend pas de confirmation "
-            "(déjà appliquée, refusée ou pas encore examinée)"
+            f"{path.name} : la livraison {delivery} n'attend pas de confirmation dans {root} "
+            "(déjà appliquée, refusée, pas encore examinée, ou fichier hors du répertoire)"
         )
-    return uai, delivery
+    if len(waiting) > 1:
+        raise DeltaError(
+            f"{path.name} : la livraison {delivery} attend dans {len(waiting)} établissements "
+            f"({', '.join(waiting)}) : donner le chemin du fichier"
+        )
+    return waiting[0], delivery
 
 
 # --- for monitoring ------------------------------------------------------------------------
