@@ -304,8 +304,11 @@ def test_metrics_labels_stay_bounded(client, school):
                 "view": names,
                 "status": {str(code) for code in range(100, 600)},
                 "le": None,
-                "result": {"ok", "failed", "throttled", "rejected", "dry_run", "sent"},
-                "kind": {"import_aaf", "import_csv"},
+                "result": {
+                    *("ok", "failed", "throttled", "rejected", "dry_run", "sent"),
+                    *("pending", "skipped"),  # the AAF deltas' (preau.core.delta)
+                },
+                "kind": {"import_aaf", "import_csv", "aaf_delta"},
                 "queue": set(QUEUES),  # the job queue's (preau.jobs.queue)
             }
             assert label in allowed, (metric, label)

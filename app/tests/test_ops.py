@@ -57,6 +57,11 @@ def test_config_file_and_env(tmp_path):
             {},
             "messages_days must be at least 1",
         ),
+        (
+            '[django]\nsecret_key = "s"\n[aaf]\nmax_removal_percent = 120\n',
+            {},
+            "max_removal_percent must be between 0 and 100",
+        ),
         ('[databse]\nhost = "x"\n', {}, "unknown section"),
         ('[database]\nhots = "x"\n', {}, "unknown key"),
         ('[database]\nport = "5432"\n', {}, "must be int"),

@@ -86,6 +86,11 @@ DEFAULTS: dict[str, dict] = {
     # clamd's socket: a unix socket path or host:port; empty = uploads are not scanned. When set,
     # an upload clamd cannot scan is refused (fail closed).
     "antivirus": {"clamd_socket": "", "timeout_seconds": 30},
+    # The AAF's daily deltas (core/delta.py): drop_dir is where the académie deposits them, one
+    # directory per establishment named by its UAI (empty = no drop directory, the job does
+    # nothing); a delta that would remove more than max_removal_percent of an establishment's
+    # accounts waits for an operator's confirmation (import_aaf_deltas --confirm).
+    "aaf": {"drop_dir": "", "max_removal_percent": 10},
     # `migrate_phase expand|contract` (core.migration_locks): a migration waits at most
     # lock_timeout_ms for a table lock (the app's queries wait behind it meanwhile), a statement
     # runs at most statement_timeout_ms; a lock timeout is retried lock_attempts times in all,
@@ -218,6 +223,8 @@ def validate(config: dict) -> None:
     disable, delete = retention["disable_after_days"], retention["delete_after_days"]
     if disable < 0 or delete < 0:
         raise ConfigError("[retention] delays must be positive")
+    if not 0 <= config["aaf"]["max_removal_percent"] <= 100:
+        raise ConfigError("[aaf] max_removal_percent must be between 0 and 100")
     if retention["messages_days"] < 1:
         raise ConfigError("[retention] messages_days must be at least 1 (days a message is kept)")
     if disable + delete > RETENTION_MAX_DAYS:

@@ -222,6 +222,10 @@ PREAU_UPLOAD_ORPHAN_GRACE_HOURS = _uploads["orphan_grace_hours"]
 PREAU_CLAMD_SOCKET = CONFIG["antivirus"]["clamd_socket"]
 PREAU_CLAMD_TIMEOUT_SECONDS = CONFIG["antivirus"]["timeout_seconds"]
 
+# [aaf]: the drop directory of the AAF's daily deltas and their guard (preau.core.delta).
+PREAU_AAF_DROP_DIR = CONFIG["aaf"]["drop_dir"]
+PREAU_AAF_MAX_REMOVAL_PERCENT = CONFIG["aaf"]["max_removal_percent"]
+
 # [migrations]: the timeouts and retries of `migrate_phase` (preau.core.migration_locks).
 PREAU_MIGRATIONS = dict(CONFIG["migrations"])
 

@@ -418,6 +418,8 @@ class OperationLog(models.Model):
 
     class Meta:
         ordering = ["-at"]
+        # The AAF deltas' state, read at each scrape of /metrics (core/delta.py state).
+        indexes = [models.Index(fields=["kind", "at"], name="core_operationlog_kind_at")]
 
 
 class LoginAttempt(models.Model):

@@ -12,6 +12,7 @@ import io
 import json
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.core.management import call_command
 from procrastinate import RetryStrategy, exceptions
 from procrastinate.contrib.django import app
@@ -25,12 +26,12 @@ EMAIL_RETRY = RetryStrategy(max_attempts=5, wait=60, linear_wait=120)
 KEEP_FINISHED_HOURS = 7 * 24
 
 
-def _periodic(name: str, cron: str):
+def _periodic(name: str, cron: str, queue: str = "periodic"):
     """A periodic job: deferred once per slot of `cron` (UTC, the servers' clock) whatever the
     number of workers, never two runs at once."""
 
     def decorate(func):
-        task = app.task(name=name, queue="periodic", lock=name, queueing_lock=name)(func)
+        task = app.task(name=name, queue=queue, lock=name, queueing_lock=name)(func)
         return app.periodic(cron=cron, periodic_id=name)(task)
 
     return decorate
@@ -51,6 +52,18 @@ def purge_gone(timestamp: int) -> dict:
     out = io.StringIO()
     call_command("purge_gone", "--json", stdout=out)
     return json.loads(out.getvalue())
+
+
+@_periodic("import_aaf_deltas", "*/15 * * * *", queue="long")
+def import_aaf_deltas(timestamp: int) -> dict:
+    """The AAF's delta files deposited in the drop directory ([aaf] drop_dir), every quarter of
+    an hour: the import_aaf_deltas command's work (preau.core.delta.run). A delivery refused or
+    held for confirmation is in its report and in the metrics; the job itself succeeds."""
+    from preau.core import delta
+
+    if not settings.PREAU_AAF_DROP_DIR:
+        return {"deliveries": [], "problems": [], "dry_run": False}
+    return delta.run()
 
 
 @_periodic("retry_stalled_jobs", "* * * * *")
