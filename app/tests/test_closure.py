@@ -70,6 +70,8 @@ def test_close_export_by_a_worker_then_purge_only_this_establishment(
     assert closed_view() == [(A, 10, 3, 2)]
     with pytest.raises(CommandError, match=f"déjà fermé.*establishment closure {A}"):
         call_json("establishment", "close", A)
+    with pytest.raises(CommandError, match=f"{A} déjà existant.*, fermé le"):
+        call_json("establishment", "create", A, "--name", "Nouveau collège")
     a_before = rows_of(est)
     with pytest.raises(CommandError, match=f"aucune exportation réussie de {A}.*export {A}"):
         purge()

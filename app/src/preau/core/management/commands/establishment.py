@@ -378,6 +378,8 @@ def _state(est: Establishment) -> str:
         return f"fusionné dans {est.merged_into.uai} {est.merged_into.name} le {when}"
     if est.status == Establishment.Status.ARCHIVED:
         return f"archivé le {when}"
+    if est.status == Establishment.Status.CLOSED:
+        return f"fermé le {when}"
     return "actif"
 
 
