@@ -47,10 +47,20 @@ DEFAULTS: dict[str, dict] = {
     "storage": {
         "media_root": "/srv/preau/shared/media",
         "static_root": "/srv/preau/current/static",
+        # A closed establishment's archive bundles (`establishment close`, then handed to the
+        # establishment's archives): one .tar.gz and its .sha256 per export.
+        "archive_root": "/srv/preau/shared/archives",
     },
     # messages_days: a message older than this is deleted (and a conversation left with none):
     # the platform's rule, one year by default (purge_gone, daily; the audit's DATA-06).
-    "retention": {"disable_after_days": 30, "delete_after_days": 60, "messages_days": 365},
+    # closed_purge_after_days: a closed establishment may be purged that many days after its
+    # closure (its archive bundle exported and checked first); at most RETENTION_MAX_DAYS.
+    "retention": {
+        "disable_after_days": 30,
+        "delete_after_days": 60,
+        "messages_days": 365,
+        "closed_purge_after_days": 30,
+    },
     "metrics": {"multiproc_dir": ""},
     # Notifications by e-mail (off by default; each establishment then opts in): an SMTP relay,
     # ideally the host's own MTA on localhost, so that handing a message over is quick.
@@ -227,6 +237,11 @@ def validate(config: dict) -> None:
         raise ConfigError("[aaf] max_removal_percent must be between 0 and 100")
     if retention["messages_days"] < 1:
         raise ConfigError("[retention] messages_days must be at least 1 (days a message is kept)")
+    if not 0 <= retention["closed_purge_after_days"] <= RETENTION_MAX_DAYS:
+        raise ConfigError(
+            f"[retention] closed_purge_after_days must be between 0 and {RETENTION_MAX_DAYS} "
+            "(a closed establishment's data leave the ENT within 3 months)"
+        )
     if disable + delete > RETENTION_MAX_DAYS:
         raise ConfigError(
             f"[retention] disable_after_days + delete_after_days = {disable + delete} days "

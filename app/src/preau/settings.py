@@ -283,7 +283,10 @@ RETENTION = {
     "disable_after_days": CONFIG["retention"]["disable_after_days"],
     "delete_after_days": CONFIG["retention"]["delete_after_days"],
     "messages_days": CONFIG["retention"]["messages_days"],
+    "closed_purge_after_days": CONFIG["retention"]["closed_purge_after_days"],
 }
+# Where `establishment close` writes a closed establishment's archive bundle (preau.core.closure).
+PREAU_ARCHIVE_ROOT = CONFIG["storage"]["archive_root"]
 
 LOGGING = {
     "version": 1,

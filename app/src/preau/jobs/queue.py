@@ -47,6 +47,8 @@ def enqueue(task_name: str, *, establishment_uai: str = "", **kwargs: Any) -> in
     """Defer `task_name` (a name of tasks.py) in the caller's transaction; returns the job's
     id. `establishment_uai` is kept with the job so that a page of that establishment, and only
     it, may show its status (job_status)."""
+    import preau.jobs.tasks  # noqa: F401 (registers the tasks with the app)
+
     task = app.tasks[task_name]
     if establishment_uai:
         kwargs["establishment_uai"] = establishment_uai

@@ -14,7 +14,7 @@ import json
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.management import call_command
-from procrastinate import RetryStrategy, exceptions
+from procrastinate import JobContext, RetryStrategy, exceptions
 from procrastinate.contrib.django import app
 
 from preau.jobs.queue import stalled_after
@@ -112,3 +112,14 @@ def send_account_email(kind: str, user_id: int, base_url: str) -> int:
     from preau.core.account_emails import send
 
     return send(kind, user_id, base_url)
+
+
+@app.task(name="export_establishment", queue="long", pass_context=True)
+def export_establishment(context: JobContext, establishment_uai: str) -> dict:
+    """A closed establishment's archive bundle (preau.core.closure.export, deferred by
+    `establishment close` or `establishment export`); its path, SHA-256 and rows per file."""
+    from preau.core import closure
+    from preau.core.models import Establishment
+
+    est = Establishment.objects.get(uai=establishment_uai)
+    return closure.export(est, job_id=context.job.id)
