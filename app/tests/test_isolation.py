@@ -27,6 +27,11 @@ GLOBAL_URLS = {
     "password_reset_confirm",
     "email_settings",
     "email_confirm",
+    # Federation (preau.federation): the IdPs' endpoints, global like the login.
+    "federation_login",
+    "federation_acs",
+    "federation_sls",
+    "federation_metadata",
 }
 
 

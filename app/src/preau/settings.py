@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "preau.messaging",
     "preau.news",
     "preau.spaces",
+    # Log in through ÉduConnect and the académie's agents IdP (SAML 2.0 service provider).
+    "preau.federation",
     # Second factor of ADMC and ADML: TOTP and recovery codes (preau.twofactor).
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -219,6 +221,9 @@ PREAU_UPLOAD_ESTABLISHMENT_QUOTA_BYTES = _uploads["establishment_quota_mb"] * _M
 PREAU_UPLOAD_ORPHAN_GRACE_HOURS = _uploads["orphan_grace_hours"]
 PREAU_CLAMD_SOCKET = CONFIG["antivirus"]["clamd_socket"]
 PREAU_CLAMD_TIMEOUT_SECONDS = CONFIG["antivirus"]["timeout_seconds"]
+
+# [federation]: Préau as a SAML 2.0 service provider (preau.federation, docs/federation.md).
+PREAU_FEDERATION = dict(CONFIG["federation"])
 
 # [migrations]: the timeouts and retries of `migrate_phase` (preau.core.migration_locks).
 PREAU_MIGRATIONS = dict(CONFIG["migrations"])
