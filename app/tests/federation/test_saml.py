@@ -279,3 +279,41 @@ def test_metadata_names_our_endpoints_and_key(client, idps, db):
     body = client.get(reverse("federation_metadata")).content.decode()
     assert f"{BASE}/federation/acs/" in body and f"{BASE}/federation/sls/" in body
     assert "X509Certificate" in body
+
+
+def test_the_acs_costs_at_most_ten_statements(client, idps, w):
+    """Replay check and match one statement each; the rest is Django's login (session, last
+    login, second factor's decision), the connection log and the landing page."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    data = idps["educonnect"].answer(start(client), PUPIL)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.post(reverse("federation_acs"), data).status_code == 302
+    statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) <= 10, statements
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        ({}, "base_url, sp_key_file, sp_cert_file required"),
+        (
+            {"BASE_URL": "https://ent.test", "SP_KEY_FILE": "k", "SP_CERT_FILE": "c",
+             "AGENTS_ENTITY_ID": "https://idp"},
+            "agents_metadata",
+        ),
+        (
+            {"BASE_URL": "https://ent.test", "SP_KEY_FILE": "k", "SP_CERT_FILE": "c",
+             "EDUCONNECT_METADATA_URL": "https://idp/md"},
+            "educonnect_metadata_cert",
+        ),
+    ],
+)  # fmt: skip
+def test_federation_configuration_names_what_is_missing(tmp_path, extra, error):
+    from preau import config
+
+    env = {"PREAU_DJANGO_DEBUG": "1", "PREAU_FEDERATION_SP_ENTITY_ID": SP_ENTITY}
+    env.update({f"PREAU_FEDERATION_{key}": value for key, value in extra.items()})
+    with pytest.raises(config.ConfigError, match=error):
+        config.load(str(tmp_path / "absent.toml"), env)

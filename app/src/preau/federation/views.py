@@ -18,7 +18,7 @@ import secrets
 
 from django.contrib.auth import login, logout
 from django.core import signing
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -180,25 +180,29 @@ def _verified_response(request):
 
 
 def _remember(idp_key: str, response) -> None:
-    """Remember the assertion's ID until its NotOnOrAfter; one already seen is refused."""
+    """Remember the assertion's ID until its NotOnOrAfter; one already seen is refused. One
+    statement: the expired IDs (a few minutes of clock slack kept) go, this one comes in
+    unless it is there already."""
     now = timezone.now()
     until = (
         dt.datetime.fromtimestamp(response.not_on_or_after, dt.UTC)
         if response.not_on_or_after
         else now + DEFAULT_ASSERTION_LIFETIME
     )
-    SeenAssertion.objects.filter(expires_at__lt=now - dt.timedelta(minutes=5)).delete()
-    try:
-        with transaction.atomic():
-            SeenAssertion.objects.create(
-                assertion_id=response.assertion.id[:256], idp=idp_key, expires_at=until
+    table = SeenAssertion._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH gone AS (DELETE FROM {table} WHERE expires_at < %s) "
+            f"INSERT INTO {table} (assertion_id, idp, expires_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT (assertion_id) DO NOTHING RETURNING 1",
+            [now - dt.timedelta(minutes=5), response.assertion.id[:256], idp_key, until],
+        )
+        if cursor.fetchone() is None:
+            raise matching.Refusal(
+                "replayed",
+                "Cette réponse de connexion a déjà servi : elle ne peut pas être rejouée. "
+                "Reprenez la connexion depuis la page de connexion de Préau.",
             )
-    except IntegrityError:
-        raise matching.Refusal(
-            "replayed",
-            "Cette réponse de connexion a déjà servi : elle ne peut pas être rejouée. Reprenez "
-            "la connexion depuis la page de connexion de Préau.",
-        ) from None
 
 
 def _landing(user) -> str:
