@@ -55,7 +55,7 @@ class IdP:
 
     def __init__(self, directory: Path, name: str, sp_metadata: str | None = None, keys=None):
         self.name = name
-        self.entity_id = f"https://idp.test/{name}"
+        self.entity_id = f"http://idp.test/{name}"
         self.directory = directory
         self.key, self.cert = keys or keypair(directory, f"idp-{name}")
         self.config = IdPConfig()
@@ -92,6 +92,17 @@ class IdP:
 
     # -- what the IdP does --------------------------------------------------------------------
 
+    def form(self, location: str, attributes: dict, acs: str) -> str:
+        """What the IdP's page does in a browser: post its answer to the ACS at once."""
+        fields = "".join(
+            f'<input type="hidden" name="{name}" value="{value}">'
+            for name, value in self.answer(location, attributes).items()
+        )
+        return (
+            '<!DOCTYPE html><html lang="fr"><body><form method="post" action="'
+            f'{acs}">{fields}</form><script>document.forms[0].submit()</script></body></html>'
+        )
+
     def answer(self, location: str, attributes: dict, subject="sujet-1", **overrides) -> dict:
         """The IdP's answer to the AuthnRequest in `location` (our redirect): the POST the
         browser sends to the ACS."""
@@ -113,7 +124,7 @@ class IdP:
             "RelayState": query["RelayState"],
         }
 
-    def answer_logout(self, location: str) -> str:
+    def answer_logout(self, location: str, base: str = BASE) -> str:
         """The IdP's answer to our LogoutRequest: the URL of our SLS, signed."""
         query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
         request = self.server.parse_logout_request(query["SAMLRequest"], BINDING_HTTP_REDIRECT)
@@ -131,7 +142,7 @@ class IdP:
             sign=True,
             sigalg=SIGALG,
         )
-        return local(dict(http["headers"])["Location"])
+        return local(dict(http["headers"])["Location"], base)
 
     def logout_request(self, subject="sujet-1", sign=True) -> str:
         """An IdP-initiated LogoutRequest for `subject`: the URL of our SLS."""
@@ -151,7 +162,7 @@ class IdP:
         return local(dict(http["headers"])["Location"])
 
 
-def local(url: str) -> str:
+def local(url: str, base: str = BASE) -> str:
     """An absolute URL of Préau → the path and query the test client gets."""
-    assert url.startswith(BASE), url
-    return url[len(BASE) :]
+    assert url.startswith(base), url
+    return url[len(base) :]

@@ -19,12 +19,18 @@ INE = "070803070AJ"
 
 @pytest.fixture
 def idps(tmp_path, settings, db):
+    yield configure(tmp_path, settings, BASE)
+    saml.reset()
+
+
+def configure(tmp_path, settings, base: str) -> dict[str, IdP]:
+    """Préau's SP at `base` trusting the two test IdPs, and the IdPs trusting it."""
     sp_key, sp_cert = keypair(tmp_path, "sp")
     bare = {name: IdP(tmp_path, name) for name in ("educonnect", "agents")}
     settings.PREAU_FEDERATION = {
         **settings.PREAU_FEDERATION,
         "sp_entity_id": SP_ENTITY,
-        "base_url": BASE,
+        "base_url": base,
         "sp_key_file": sp_key,
         "sp_cert_file": sp_cert,
         "educonnect_entity_id": bare["educonnect"].entity_id,
@@ -35,11 +41,10 @@ def idps(tmp_path, settings, db):
     saml.reset()
     sp_metadata = tmp_path / "sp.xml"
     sp_metadata.write_text(reverse_metadata())
-    yield {
+    return {
         name: IdP(tmp_path, name, str(sp_metadata), keys=(idp.key, idp.cert))
         for name, idp in bare.items()
     }
-    saml.reset()
 
 
 def reverse_metadata() -> str:
@@ -317,3 +322,16 @@ def test_federation_configuration_names_what_is_missing(tmp_path, extra, error):
     env.update({f"PREAU_FEDERATION_{key}": value for key, value in extra.items()})
     with pytest.raises(config.ConfigError, match=error):
         config.load(str(tmp_path / "absent.toml"), env)
+
+
+def test_an_idp_missing_from_its_metadata_file_is_a_clear_503(client, idps, settings, tmp_path):
+    (tmp_path / "empty.xml").write_text(
+        '<EntitiesDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata"/>'
+    )
+    settings.PREAU_FEDERATION = {
+        **settings.PREAU_FEDERATION,
+        "agents_metadata": str(tmp_path / "empty.xml"),
+    }
+    saml.reset()
+    response = client.get(reverse("federation_login", args=["agents"]))
+    assert response.status_code == 503 and "indisponible" in response.content.decode()

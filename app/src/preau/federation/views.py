@@ -93,14 +93,31 @@ def login_start(request, idp):
     provider = _idp_or_404(idp)
     request_id = "id" + secrets.token_hex(12)
     relay = signing.TimestampSigner(salt=RELAY_SALT).sign(request_id)
-    _, info = saml.client().prepare_for_authenticate(
-        entityid=saml.idp_entity_id(provider.key),
-        relay_state=relay,
-        binding=BINDING_HTTP_REDIRECT,
-        sign=True,
-        sigalg=SIGALG,
-        message_id=request_id,
-    )
+    try:
+        _, info = saml.client().prepare_for_authenticate(
+            entityid=saml.idp_entity_id(provider.key),
+            relay_state=relay,
+            binding=BINDING_HTTP_REDIRECT,
+            sign=True,
+            sigalg=SIGALG,
+            message_id=request_id,
+        )
+    except Exception as exc:  # our key or the IdP's metadata unusable: the operator's to fix
+        audit_log.error(
+            "federation_unavailable", extra={"idp": provider.key, "error": type(exc).__name__}
+        )
+        return render(
+            request,
+            "preau/error.html",
+            {
+                "status": 503,
+                "title": "Connexion indisponible",
+                "message": f"La connexion « {provider.label} » est indisponible pour le moment. "
+                "Réessayez plus tard, ou connectez-vous avec un identifiant Préau.",
+                "links": LOGIN_LINK,
+            },
+            status=503,
+        )
     return redirect(dict(info["headers"])["Location"])
 
 
