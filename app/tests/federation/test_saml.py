@@ -248,6 +248,9 @@ def test_answer_to_no_request_of_ours_is_refused(client, idps, w, audit):
 def test_garbage_is_a_clear_400(client, idps, w, audit, posted):
     response = client.post(reverse("federation_acs"), posted)
     assert response.status_code == 400 and "Connexion refusée" in response.content.decode()
+    for query in ({}, {"SAMLRequest": "x\u00e9%"}, {"SAMLResponse": "AAAA", "Signature": "z"}):
+        response = client.get(reverse("federation_sls"), query)
+        assert response.status_code == 400, query
 
 
 def test_logout_from_preau_ends_the_idp_session_too(client, idps, w):

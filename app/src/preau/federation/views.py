@@ -103,22 +103,26 @@ def login_start(request, idp):
             message_id=request_id,
         )
     except Exception as exc:  # our key or the IdP's metadata unusable: the operator's to fix
-        audit_log.error(
-            "federation_unavailable", extra={"idp": provider.key, "error": type(exc).__name__}
-        )
-        return render(
-            request,
-            "preau/error.html",
-            {
-                "status": 503,
-                "title": "Connexion indisponible",
-                "message": f"La connexion « {provider.label} » est indisponible pour le moment. "
-                "Réessayez plus tard, ou connectez-vous avec un identifiant Préau.",
-                "links": LOGIN_LINK,
-            },
-            status=503,
-        )
+        return unavailable(request, provider.label, exc)
     return redirect(dict(info["headers"])["Location"])
+
+
+def unavailable(request, label: str, exc: Exception) -> HttpResponse:
+    """Our side of federation unusable (a key or metadata file missing or broken): a French
+    503 page and an audit line naming the error's class, never a 500."""
+    audit_log.error("federation_unavailable", extra={"idp": label, "error": type(exc).__name__})
+    return render(
+        request,
+        "preau/error.html",
+        {
+            "status": 503,
+            "title": "Connexion indisponible",
+            "message": f"La connexion « {label} » est indisponible pour le moment. Réessayez "
+            "plus tard, ou connectez-vous avec un identifiant Préau.",
+            "links": LOGIN_LINK,
+        },
+        status=503,
+    )
 
 
 def _failure(exc: Exception) -> matching.Refusal:
@@ -242,7 +246,10 @@ def metadata(request):
         raise Http404("fédération désactivée")
     from saml2.metadata import entity_descriptor
 
-    xml = str(entity_descriptor(saml.sp_config()))
+    try:
+        xml = str(entity_descriptor(saml.sp_config()))
+    except Exception as exc:
+        return unavailable(request, "la fédération d'identités", exc)
     return HttpResponse(xml, content_type="application/samlmetadata+xml")
 
 
@@ -326,9 +333,12 @@ def _verified_issuer(client, query, issuer: str) -> saml.IdentityProvider:
 def sls(request):
     """Single Logout Service (HTTP-Redirect): the IdP's answer to our LogoutRequest, or its own
     LogoutRequest (the user logged out elsewhere) answered with a signed LogoutResponse."""
-    client = saml.client() if saml.enabled_idps() else None
-    if client is None:
+    if not saml.enabled_idps():
         raise Http404("fédération désactivée")
+    try:
+        client = saml.client()
+    except Exception as exc:
+        return unavailable(request, "la fédération d'identités", exc)
     query = request.GET
     if "SAMLResponse" in query:
         try:
