@@ -307,5 +307,9 @@ LOGGING = {
         "procrastinate.blueprints": {"level": "WARNING"},
         "procrastinate.periodic": {"level": "WARNING"},
         "procrastinate.jobs": {"level": "WARNING"},
+        # pysaml2 and its XML schema library say at INFO what they load and parse (a line per
+        # login); their warnings and errors stay. Préau's own lines: preau.audit.
+        "saml2": {"level": "WARNING"},
+        "xmlschema": {"level": "WARNING"},
     },
 }
