@@ -338,3 +338,15 @@ def test_an_idp_missing_from_its_metadata_file_is_a_clear_503(client, idps, sett
     saml.reset()
     response = client.get(reverse("federation_login", args=["agents"]))
     assert response.status_code == 503 and "indisponible" in response.content.decode()
+
+
+def test_an_unsigned_logout_answer_is_not_taken_as_the_idps(client, idps, w, audit):
+    log_in(client, idps["educonnect"], PUPIL)
+    location = client.post(reverse("logout"))["Location"]
+    answer = idps["educonnect"].answer_logout(location)
+    unsigned = "&".join(
+        p for p in answer.split("?", 1)[1].split("&") if p.startswith("SAMLResponse=")
+    )
+    page = client.get(f"{reverse('federation_sls')}?{unsigned}")
+    assert page.status_code == 403 and "pas confirmé la fin" in page.content.decode()
+    assert "_auth_user_id" not in client.session  # Préau's session ended all the same
