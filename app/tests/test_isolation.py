@@ -33,6 +33,11 @@ GLOBAL_URLS = {
     "cas_logout",
     "cas_service_validate",
     "cas_p3_service_validate",
+    # Federation (preau.federation): the IdPs' endpoints, global like the login.
+    "federation_login",
+    "federation_acs",
+    "federation_sls",
+    "federation_metadata",
 }
 
 

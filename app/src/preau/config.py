@@ -111,6 +111,28 @@ DEFAULTS: dict[str, dict] = {
         "lock_attempts": 4,
         "retry_backoff_ms": 2000,
     },
+    # Federation (preau.federation, docs/federation.md): Préau as a SAML 2.0 service provider of
+    # ÉduConnect (pupils, parents) and of the académie's agents identity provider (staff).
+    # sp_entity_id empty = off (the login page shows the local form only). Keys and metadata
+    # are files (never in the database or the logs): the SP's key (0640 root:preau) and
+    # certificate, each IdP's metadata (written by the role, or by `federation_metadata
+    # refresh` from its URL after checking its signature with <idp>_metadata_cert).
+    "federation": {
+        "sp_entity_id": "",
+        "base_url": "",
+        "sp_key_file": "",
+        "sp_cert_file": "",
+        "educonnect_entity_id": "",
+        "educonnect_metadata": "",
+        "educonnect_metadata_url": "",
+        "educonnect_metadata_cert": "",
+        "agents_entity_id": "",
+        "agents_metadata": "",
+        "agents_metadata_url": "",
+        "agents_metadata_cert": "",
+        "agents_join_attribute": "ENTPersonJointure",
+        "xmlsec_binary": "/usr/bin/xmlsec1",
+    },
 }
 
 
@@ -252,6 +274,7 @@ def validate(config: dict) -> None:
         raise ConfigError("[email] site_url must start with https:// (e.g. https://ent.example.fr)")
     _validate_security(config)
     _validate_uploads(config)
+    _validate_federation(config)
     if not config["django"]["secret_key"] and not config["django"]["debug"]:
         raise ConfigError("[django] secret_key is required when debug is false")
 
@@ -284,3 +307,23 @@ def _validate_uploads(config: dict) -> None:
     for key, value in config["migrations"].items():
         if value <= 0:
             raise ConfigError(f"[migrations] {key} must be positive")
+
+
+def _validate_federation(config: dict) -> None:
+    federation = config["federation"]
+    if not federation["sp_entity_id"]:
+        return
+    required = ["base_url", "sp_key_file", "sp_cert_file"]
+    missing = [key for key in required if not federation[key]]
+    if missing:
+        raise ConfigError(f"[federation] sp_entity_id is set: {', '.join(missing)} required too")
+    if not federation["base_url"].startswith(("https://", "http://")):
+        raise ConfigError("[federation] base_url must start with https:// (the platform's URL)")
+    for idp in ("educonnect", "agents"):
+        if federation[f"{idp}_entity_id"] and not federation[f"{idp}_metadata"]:
+            raise ConfigError(f"[federation] {idp}_metadata (the IdP's metadata file) is required")
+        if federation[f"{idp}_metadata_url"] and not federation[f"{idp}_metadata_cert"]:
+            raise ConfigError(
+                f"[federation] {idp}_metadata_url needs {idp}_metadata_cert: metadata fetched "
+                "from a URL is used only once its signature is checked"
+            )

@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "preau.messaging",
     "preau.news",
     "preau.spaces",
+    # Log in through ÉduConnect and the académie's agents IdP (SAML 2.0 service provider).
+    "preau.federation",
     # Second factor of ADMC and ADML: TOTP and recovery codes (preau.twofactor).
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -225,6 +227,8 @@ PREAU_CLAMD_TIMEOUT_SECONDS = CONFIG["antivirus"]["timeout_seconds"]
 # [aaf]: the drop directory of the AAF's daily deltas and their guard (preau.core.delta).
 PREAU_AAF_DROP_DIR = CONFIG["aaf"]["drop_dir"]
 PREAU_AAF_MAX_REMOVAL_PERCENT = CONFIG["aaf"]["max_removal_percent"]
+# [federation]: Préau as a SAML 2.0 service provider (preau.federation, docs/federation.md).
+PREAU_FEDERATION = dict(CONFIG["federation"])
 
 # [migrations]: the timeouts and retries of `migrate_phase` (preau.core.migration_locks).
 PREAU_MIGRATIONS = dict(CONFIG["migrations"])
@@ -311,5 +315,9 @@ LOGGING = {
         "procrastinate.blueprints": {"level": "WARNING"},
         "procrastinate.periodic": {"level": "WARNING"},
         "procrastinate.jobs": {"level": "WARNING"},
+        # pysaml2 and its XML schema library say at INFO what they load and parse (a line per
+        # login); their warnings and errors stay. Préau's own lines: preau.audit.
+        "saml2": {"level": "WARNING"},
+        "xmlschema": {"level": "WARNING"},
     },
 }

@@ -29,6 +29,8 @@ urlpatterns = [
     path("connexion/", views.login_view, name="login"),
     path("deconnexion/", views.logout_view, name="logout"),
     path("activation/", views.activation_view, name="activation"),
+    # ÉduConnect and the académie's agents IdP (preau.federation: SAML 2.0 service provider).
+    path("federation/", include("preau.federation.urls")),
     # Second factor of ADMC and ADML (preau.twofactor): global, like the login.
     path("compte/double-authentification/", twofactor_views.verify, name="two_factor_verify"),
     path("compte/double-authentification/activer/", twofactor_views.setup, name="two_factor_setup"),

@@ -66,6 +66,15 @@ def import_aaf_deltas(timestamp: int) -> dict:
     return delta.run()
 
 
+@_periodic("refresh_federation_metadata", "40 * * * *")
+def refresh_federation_metadata(timestamp: int) -> dict:
+    """The IdPs' metadata published at a URL, fetched and checked hourly (preau.federation.
+    metadata: a refused one leaves the previous file in use, and the job fails: jobs status)."""
+    out = io.StringIO()
+    call_command("federation_metadata", "refresh", "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
 @_periodic("retry_stalled_jobs", "* * * * *")
 def retry_stalled_jobs(timestamp: int) -> int:
     """Jobs still marked running by a worker that died (no heartbeat for
