@@ -1,7 +1,7 @@
 """The app's own data rules (issue #25 item 5): retention, local administrators, accounts never
 activated, directory imports. Read-only: psql on the db host as the auditor's database role
 (`postgresql_auditor_user`: peer authentication, every session read-only), which reads only the
-`preau_audit` views of the app's migrations core.0006, core.0008 and core.0009 (counts and dates;
+`preau_audit` views of the app's migrations core.0006, core.0008 and core.0010 (counts and dates;
 the local administrators' logins) and no table.
 
 The admin reaches that role with `sudo -n -u auditor` (the base role's runas list); the
