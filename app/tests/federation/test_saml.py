@@ -223,8 +223,10 @@ def test_expired_assertion_is_refused(client, idps, w, audit, monkeypatch):
 
 def test_replayed_assertion_is_refused(client, idps, w, audit):
     data = idps["educonnect"].answer(start(client), PUPIL)
+    binding = client.cookies["preau_saml_login"].value  # as a second tab would still hold it
     assert client.post(reverse("federation_acs"), data).status_code == 302
     client.logout()
+    client.cookies["preau_saml_login"] = binding
     response = client.post(reverse("federation_acs"), data)
     refusal(audit, response, 403, "replayed", "déjà servi")
     assert SeenAssertion.objects.count() == 1
@@ -242,6 +244,21 @@ def test_answer_to_no_request_of_ours_is_refused(client, idps, w, audit):
     data["RelayState"] = "id0000:forged:relay"
     response = client.post(reverse("federation_acs"), data)
     refusal(audit, response, 400, "unsolicited", "aucune demande")
+
+
+def test_an_answer_brought_by_another_browser_is_refused(client, idps, w, audit):
+    """Login CSRF: someone starts a login with their own IdP account and has another person's
+    browser post the IdP's answer to our ACS (a hidden form): that browser did not start the
+    login (no binding cookie), so nobody is logged in there."""
+    from django.test import Client
+
+    attacker_answer = idps["educonnect"].answer(start(Client()), PUPIL)
+    response = client.post(reverse("federation_acs"), attacker_answer)
+    refusal(audit, response, 403, "other_browser", "ce navigateur")
+    assert "_auth_user_id" not in client.session
+    # the browser that started it still logs in with its own answer, and the binding goes
+    assert log_in(client, idps["educonnect"], PUPIL).status_code == 302
+    assert client.cookies["preau_saml_login"].value == ""
 
 
 @pytest.mark.parametrize("posted", [{}, {"SAMLResponse": "pas du base64 !", "RelayState": ""}])

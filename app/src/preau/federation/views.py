@@ -8,6 +8,10 @@ The ACS is a cross-site POST from the IdP: the session cookie (SameSite=Lax) doe
 it. So the outstanding request is not kept in the session: its ID travels in the RelayState,
 signed with the platform's secret and timestamped (TimestampSigner; under the 80 bytes SAML
 allows), and an answer to any other request, or to one older than RELAY_MAX_AGE, is refused.
+The request is also bound to the browser that started it: its ID in a cookie of its own
+(BINDING_COOKIE: SameSite=None so that the IdP's POST carries it, Secure, HttpOnly, on the ACS's
+path only, for RELAY_MAX_AGE). An answer brought by another browser, as a login CSRF would (an
+IdP answer for someone else's account posted from a hidden form), is refused.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from django.core import signing
 from django.db import connection
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -45,6 +50,7 @@ audit_log = logging.getLogger("preau.audit")
 SESSION_KEY = "preau_saml"
 RELAY_SALT = "preau.federation.relay"
 RELAY_MAX_AGE = 15 * 60
+BINDING_COOKIE = "preau_saml_login"
 SIGALG = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 # An assertion without NotOnOrAfter is remembered this long (replay protection).
 DEFAULT_ASSERTION_LIFETIME = dt.timedelta(hours=24)
@@ -104,7 +110,17 @@ def login_start(request, idp):
         )
     except Exception as exc:  # our key or the IdP's metadata unusable: the operator's to fix
         return unavailable(request, provider.label, exc)
-    return redirect(dict(info["headers"])["Location"])
+    response = redirect(dict(info["headers"])["Location"])
+    response.set_cookie(
+        BINDING_COOKIE,
+        request_id,
+        max_age=RELAY_MAX_AGE,
+        path=reverse("federation_acs"),
+        secure=True,
+        httponly=True,
+        samesite="None",
+    )
+    return response
 
 
 def unavailable(request, label: str, exc: Exception) -> HttpResponse:
@@ -173,7 +189,9 @@ def acs(request):
     throttle.record_attempt(user.username, throttle.client_ip(request), success=True)
     metrics.LOGINS.labels(result="ok").inc()
     audit_log.info("federation_login", extra={"idp": idp.key, "user_id": user.pk})
-    return redirect(_landing(user))
+    landing = redirect(_landing(user))
+    landing.delete_cookie(BINDING_COOKIE, path=reverse("federation_acs"), samesite="None")
+    return landing
 
 
 def _verified_response(request):
@@ -186,6 +204,13 @@ def _verified_response(request):
         request_id = signing.TimestampSigner(salt=RELAY_SALT).unsign(relay, max_age=RELAY_MAX_AGE)
     except signing.BadSignature:  # SignatureExpired included
         raise _failure(UnsolicitedResponse("relay state")) from None
+    if not secrets.compare_digest(request.COOKIES.get(BINDING_COOKIE, ""), request_id):
+        raise matching.Refusal(
+            "other_browser",
+            "La réponse du fournisseur d'identité est refusée : elle ne répond pas à une "
+            "connexion commencée dans ce navigateur. Reprenez la connexion depuis la page de "
+            "connexion de Préau.",
+        )
     try:
         response = saml.client().parse_authn_request_response(
             raw, BINDING_HTTP_POST, outstanding={request_id: "/"}
