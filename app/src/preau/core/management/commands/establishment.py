@@ -298,6 +298,13 @@ class Command(OpsCommand):
             for m in result["merged_accounts"]:
                 lines.append(f"comptes fusionnés : {m['absorbed']} → {m['kept']}")
             lines.append(f"doublons fusionnés : {result['merged_memberships']} rattachement(s)")
+            for name in result["cas_services"]["moved"]:
+                lines.append(f"service partenaire (CAS) repris : {name}")
+            for d in result["cas_services"]["dropped"]:
+                lines.append(
+                    f"service partenaire (CAS) {d['name']} non repris : la destination a déjà "
+                    f"« {d['kept']} » pour {d['url_prefix']}"
+                )
             lines.append(
                 "contrôles : " + ("OK" if all(c["ok"] for c in result["checks"]) else "ÉCHEC")
             )
