@@ -3,6 +3,7 @@ pupils, parents and staff matched to their AAF accounts by stable identifiers, e
 French page and one audit line, single logout both ways."""
 
 import logging
+import os
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -367,3 +368,28 @@ def test_an_unsigned_logout_answer_is_not_taken_as_the_idps(client, idps, w, aud
     page = client.get(f"{reverse('federation_sls')}?{unsigned}")
     assert page.status_code == 403 and "pas confirmé la fin" in page.content.decode()
     assert "_auth_user_id" not in client.session  # Préau's session ended all the same
+
+
+def test_pysaml2_is_imported_by_a_federated_request_only():
+    """pysaml2 builds the SAML schemas when imported (~0.5 s of CPU, ~30 MB): loading the
+    URLconf, the login page's list of IdPs, the job worker's tasks and the logout view do not
+    import it, so a web worker, the job worker and each preau-manage command do not pay it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    app = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys, django; django.setup()\n"
+        "from django.urls import get_resolver, resolve\n"
+        "get_resolver().url_patterns; resolve('/federation/acs/'); resolve('/connexion/')\n"
+        "import preau.core.views, preau.jobs.tasks\n"
+        "from preau.federation.saml import enabled_idps; enabled_idps()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('saml2', 'xmlschema')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{app / 'src'}{os.pathsep}{app}"}
+    env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=app, env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout[:500]

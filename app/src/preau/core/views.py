@@ -119,9 +119,11 @@ def _throttled(request, template, form, wait: int, context=None):
 
 @require_POST
 def logout_view(request):
-    from preau.federation import views as federation
+    from preau.federation.saml import federated_session
 
-    if federation.federated_session(request):  # logged in through an IdP: single logout
+    if federated_session(request):  # logged in through an IdP: single logout
+        from preau.federation import views as federation
+
         return federation.logout_start(request)
     logout(request)
     messages.info(request, "Vous êtes déconnecté.")

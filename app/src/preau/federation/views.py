@@ -47,7 +47,7 @@ from preau.federation.models import SeenAssertion
 
 audit_log = logging.getLogger("preau.audit")
 
-SESSION_KEY = "preau_saml"
+SESSION_KEY = saml.SESSION_KEY
 RELAY_SALT = "preau.federation.relay"
 RELAY_MAX_AGE = 15 * 60
 BINDING_COOKIE = "preau_saml_login"
@@ -281,9 +281,7 @@ def metadata(request):
 # --- single logout ------------------------------------------------------------------------------
 
 
-def federated_session(request) -> dict | None:
-    info = request.session.get(SESSION_KEY)
-    return info if isinstance(info, dict) else None
+federated_session = saml.federated_session
 
 
 def logout_start(request) -> HttpResponse:
