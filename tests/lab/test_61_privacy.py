@@ -88,7 +88,8 @@ def test_an_account_and_a_message_kept_past_the_limits_fail_retention_until_remo
         f"'{GONE_DAYS + 100} days') RETURNING id) "
         "INSERT INTO core_membership (user_id, establishment_id, profile, is_local_admin, "
         "source, gone_since, disabled, created_at) SELECT u.id, e.id, 'ELV', false, 'aaf', "
-        f"current_date - {GONE_DAYS}, false, now() FROM u, (SELECT id FROM core_establishment "
+        f"(now() AT TIME ZONE 'Europe/Paris')::date - {GONE_DAYS}, false, now() FROM u, "
+        "(SELECT id FROM core_establishment "
         "WHERE status = 'active' ORDER BY id LIMIT 1) e",
         "preau",
     )
