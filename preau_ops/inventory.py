@@ -70,6 +70,11 @@ PREAU_VARS: Spec = {
         "description": "the audit (DATA-04) lists members never logged in this many days "
         "after their account was created (default 30: an activation code's validity)",
     },
+    "preau_audit_history_days": {
+        "type": "int",
+        "description": "each audit's audit.json is kept this many days in the inventory's "
+        "history, the newest always (default 400; 0 keeps every one)",
+    },
     # The département's SMTP relay, declared once: the app's notification e-mails and
     # Alertmanager's alerts go through it (playbooks/group_vars/all/wiring.yml derives their
     # settings); its password is the vault's vault_smtp_relay_password.

@@ -14,6 +14,7 @@ LAB = ["docker.io", "mmdebstrap", "openssh-client"]
 TESTS = [
     "postgresql", "chromium", "fonts-dejavu-core", "prometheus", "wrk", "clamav-daemon",
     "gnupg",  # the audit's sealed evidence (preau_ops/audit/seal.py and its tests)
+    "xmlsec1",  # pysaml2 signs and checks SAML messages with it (app preau.federation)
 ]  # fmt: skip
 
 _POLICY = "/usr/sbin/policy-rc.d"

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -86,10 +87,19 @@ def run(picked: list[tuple], password: str, show_queries: bool = False) -> dict:
             else:
                 client.cookies["sessionid"] = cookie
                 client.cookies["csrftoken"] = CSRF_COOKIE  # as scripts/load_mix.lua sends it
+                method, path, form = "GET", url, ""
+                if url.startswith("POST:"):  # a form's save, as load_mix.lua posts it
+                    method, (path, form) = "POST", url[len("POST:") :].split("|", 1)
                 started = time.process_time()
                 close_old_connections()
-                response = client.get(url)
-                view = resolve(url.split("?")[0]).url_name
+                if method == "POST":
+                    data = dict(parse_qsl(form), csrfmiddlewaretoken=CSRF_COOKIE)
+                    response = client.post(path, data)
+                else:
+                    response = client.get(path)
+                view = resolve(path.split("?")[0]).url_name + (
+                    " (POST)" if method == "POST" else ""
+                )
             if response.streaming:
                 b"".join(response.streaming_content)
             close_old_connections()

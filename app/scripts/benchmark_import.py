@@ -71,10 +71,27 @@ def main() -> None:
             start = time.perf_counter()
             merged = merge("0820010R", "0820021C")
             merge_s = time.perf_counter() - start
+            # The bench's aaf_delta: a delivery of 1,000 changes to a collège of 1,000 pupils.
+            from preau.core import delta
+            from preau.core.generator import generate_delta
+
+            third, _ = Establishment.objects.get_or_create(
+                uai="0820004J", defaults={"name": "Benchmark 3"}
+            )
+            importer.import_aaf(third, generate(Path(tmp) / "c", 1000, uai="0820004J")["files"])
+            made = generate_delta(Path(tmp) / "d", 1000, 1000, uai="0820004J")
+            start = time.perf_counter()
+            applied = delta.apply_delivery(third, "bench", made["files"])
+            delta_s = time.perf_counter() - start
         report = {
             "students": args.students,
             "users": User.objects.count(),
             "merge_s": round(merge_s, 2),
+            "aaf_delta_s": round(delta_s, 2),
+            "aaf_delta_status": applied["status"],
+            "aaf_delta_report": {
+                k: applied[k] for k in ("persons_in_feed", "removals", "users", "class_memberships")
+            },
             "merge_checks_ok": all(c["ok"] for c in merged["checks"]),
             "first_import_s": round(first_s, 2),
             "reimport_s": round(again_s, 2),

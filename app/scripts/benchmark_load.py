@@ -147,6 +147,8 @@ static_root = "{tmp / "static"}"
 media_root = "{tmp / "media"}"
 [metrics]
 multiproc_dir = "{tmp / "metrics"}"
+[security]
+environment = "lab"
 """,
         encoding="utf-8",
     )

@@ -225,6 +225,8 @@ def url_kwargs(s) -> dict:
         # confirmation): a uid and tokens that do not verify (the pages answer 400).
         "uidb64": "MQ",
         "token": "jeton-invalide",
+        # The login through an IdP (federation): off in the tests' configuration (404).
+        "idp": "educonnect",
     }
 
 

@@ -208,3 +208,35 @@ def test_merge_moves_service_history(call_json):
     assert StoredFile.objects.filter(establishment=b["est"]).count() == 0
     assert Conversation.objects.filter(establishment=a["est"]).count() == 2
     assert Notification.objects.filter(establishment=a["est"]).count() == 2
+
+
+def test_cas_services_follow_the_merge(pair, call_json):
+    """The source's partner services (CAS) open to its members are the destination's after the
+    merge; one the destination already has (same URL prefix) keeps the destination's settings,
+    and the report names the source's copy dropped."""
+    from preau.cas.models import CasService
+
+    src, dst, *_ = pair
+    CasService.objects.create(
+        establishment=src, name="Manuels", url_prefix="https://manuels.example/", attributes=["uai"]
+    )
+    CasService.objects.create(
+        establishment=src, name="Vie sco", url_prefix="https://viesco.example/", attributes=[]
+    )
+    CasService.objects.create(
+        establishment=dst, name="Vie scolaire", url_prefix="https://viesco.example/",
+        attributes=["profile"],
+    )  # fmt: skip
+    report = call_json("establishment", "merge", SRC, DST)
+    assert all(check["ok"] for check in report["checks"]), report["checks"]
+    kept = dict(CasService.objects.filter(establishment=dst).values_list("url_prefix", "name"))
+    assert kept == {
+        "https://manuels.example/": "Manuels",
+        "https://viesco.example/": "Vie scolaire",
+    }
+    assert not CasService.objects.filter(establishment=src).exists()
+    assert report["cas_services"] == {
+        "moved": ["Manuels"],
+        "dropped": [{"name": "Vie sco", "url_prefix": "https://viesco.example/",
+                     "kept": "Vie scolaire"}],
+    }  # fmt: skip

@@ -40,6 +40,7 @@ def test_config_file_and_env(tmp_path):
         "disable_after_days": 20,
         "delete_after_days": 60,
         "messages_days": 365,
+        "closed_purge_after_days": 30,
     }
 
 
@@ -56,6 +57,16 @@ def test_config_file_and_env(tmp_path):
             '[django]\nsecret_key = "s"\n[retention]\nmessages_days = 0\n',
             {},
             "messages_days must be at least 1",
+        ),
+        (
+            '[django]\nsecret_key = "s"\n[aaf]\nmax_removal_percent = 120\n',
+            {},
+            "max_removal_percent must be between 0 and 100",
+        ),
+        (
+            '[django]\nsecret_key = "s"\n[retention]\nclosed_purge_after_days = 91\n',
+            {},
+            "closed_purge_after_days must be between 0 and 90",
         ),
         ('[databse]\nhost = "x"\n', {}, "unknown section"),
         ('[database]\nhots = "x"\n', {}, "unknown key"),

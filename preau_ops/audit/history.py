@@ -2,7 +2,8 @@
 previous one of the same inventory.
 
 `diff` is pure (two result sets in, the changes out); `store`/`previous` are the history
-directory (default artifacts/audit-history/<inventory>/<UTC start>.json); `between` picks the
+directory (default artifacts/audit-history/<inventory>/<UTC start>.json), `prune` its audits
+past the inventory's retention (the newest always kept); `between` picks the
 operations log's entries that started between two audits (`operations_between` reads the log).
 """
 
@@ -17,6 +18,9 @@ from ..inventory import Inventory
 from ..paths import ARTIFACTS
 
 HISTORY = ARTIFACTS / "audit-history"
+# Default of preau_audit_history_days: a year and a month, so that the yearly audit still finds
+# last year's to compare with. 0 keeps every audit.
+KEEP_DAYS = 400
 STARTED = "%Y-%m-%dT%H:%M:%S%z"  # audit.json's `started`
 
 Result = dict[str, Any]
@@ -25,6 +29,12 @@ Key = tuple[str, str]  # (control, host)
 
 def directory(inv: Inventory, given: Path | str | None) -> Path:
     return Path(given) if given else HISTORY / inv.name
+
+
+def keep_days(inv: Inventory) -> int:
+    """The inventory's preau_audit_history_days (group_vars/all: the same on every host)."""
+    values = {int(h.vars.get("preau_audit_history_days", KEEP_DAYS)) for h in inv.hosts.values()}
+    return max(values, default=KEEP_DAYS)
 
 
 def moment(started: str) -> datetime.datetime:
@@ -57,6 +67,28 @@ def store(history: Path, data: dict[str, Any]) -> Path:
     path = history / file_name(data["started"])
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False))
     return path
+
+
+def prune(history: Path, days: int, now: datetime.datetime) -> list[Path]:
+    """Remove the audits started more than `days` before `now` (0: none), never the newest one
+    (the next audit's comparison); the files removed. Only files named as `store` names them."""
+    if days <= 0:
+        return []
+    dated = []
+    for path in history.glob("*.json"):
+        try:
+            when = datetime.datetime.strptime(path.stem, "%Y%m%dT%H%M%SZ").replace(
+                tzinfo=datetime.UTC
+            )
+        except ValueError:
+            continue  # not an audit of ours: left alone
+        dated.append((when, path))
+    dated.sort()
+    cutoff = now - datetime.timedelta(days=days)
+    removed = [path for when, path in dated[:-1] if when < cutoff]
+    for path in removed:
+        path.unlink()
+    return removed
 
 
 # ------------------------------------------------------------------------------ the diff

@@ -96,6 +96,8 @@ def run(
     (out / "audit.html").write_text(report.render_html(data, lang))
     if kept:
         history.store(kept, data)
+        days, now = history.keep_days(inv), datetime.datetime.now(datetime.UTC)
+        data["history_pruned"] = {"days": days, "removed": len(history.prune(kept, days, now))}
     signed_by = _seal(inv, out, sign_key)
     failed = data["counts"]["failed"]
     code = 1 if failed or returncode not in (0, 1) or not data["results"] else 0
@@ -228,6 +230,12 @@ def print_summary(run: AuditRun, console: Console) -> None:
     if table.rows:
         console.print(table)
     console.print(_since_line(data.get("since") or {}))
+    pruned = data.get("history_pruned") or {}
+    if pruned.get("removed"):
+        console.print(
+            f"History: {pruned['removed']} audit(s) started over {pruned['days']} days ago "
+            "removed (preau_audit_history_days)."
+        )
     counts = data["counts"]
     sealed = (
         f"MANIFEST signed with {run.signed_by}"

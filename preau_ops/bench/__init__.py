@@ -46,6 +46,7 @@ ORDER = (
     "patch_reboot_rolling",
     "pki_rotate",
     "establishment_add",
+    "aaf_delta",
     "establishment_merge",
     "backup_drill",
     "restore_pitr",

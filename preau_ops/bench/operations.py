@@ -66,6 +66,22 @@ def _merge_2x600(tmp: Path) -> list[str]:
     return [*DEPLOY, "establishment", "merge", source, target, "--yes"]
 
 
+def _aaf_delta_1000(tmp: Path) -> list[str]:
+    """A collège of 1,000 pupils added (not timed), then one delivery of 1,000 changes of its
+    directory (600 class moves, 200 parents' e-mails, 100 pupils in, 100 out) imported."""
+    from preau.core.generator import generate_delta
+
+    uai = _uai(int(time.time()) // 60 + 3000)
+    subprocess.run(
+        _add_command(tmp, uai, 1000, "Collège des deltas"),
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    delivery = generate_delta(tmp / f"{uai}-delta", 1000, 1000, uai=uai)
+    return [*DEPLOY, "establishment", "import", uai, *delivery["files"]]
+
+
 def _new_release(tmp: Path) -> list[str]:
     """The app with a different content, hence a new version, shipped to every app host."""
     source = tmp / "app"
@@ -229,6 +245,13 @@ def _establishment_measures() -> list[Measure]:
             "establishment add from AAF files, ~1,000 accounts (s)",
             "≤ 15",
             _add_1000_users,
+        ),
+        Measure(
+            "aaf_delta",
+            "AAF delta: one delivery of 1,000 changes to a collège of 1,000 pupils, uploaded "
+            "and imported (s)",
+            "≤ 15",
+            _aaf_delta_1000,
         ),
         Measure(
             "establishment_merge",

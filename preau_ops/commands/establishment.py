@@ -1,4 +1,4 @@
-"""establishment add, merge, archive, list: the establishment procedures (Fabric)."""
+"""establishment add, import, merge, archive, list: the establishment procedures (Fabric)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,33 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         commands,
         common,
         "establishment",
-        "establishment procedures (Fabric): add, merge, archive, list",
+        "establishment procedures (Fabric): add, import, merge, archive, list",
     )
     establishment.set_defaults(handler=cmd_establishment)
     actions = establishment.add_subparsers(dest="est_command", metavar="ACTION", required=True)
     _register_add(actions, common)
+    est_import = actions.add_parser(
+        "import",
+        parents=[common],
+        help="import an establishment's AAF files: complete ones, or the delta files of one "
+        "delivery (the académie's daily changes, when they come by hand); refused whole on a "
+        "defect, nothing imported",
+        description="import an establishment's AAF files: complete ones (the directory as it "
+        "is: absent persons are marked gone), or the delta files of ONE delivery "
+        "(…_Delta_AAAAMMJJ_<category>_<n>.xml: adds, changes, deletions; a delivery already "
+        "applied is skipped). Either is one transaction: a defect refuses it whole, each defect "
+        "named. A delta that would remove more than [aaf] max_removal_percent of the accounts "
+        "waits: check it, then run again with --confirm. Deltas deposited in the drop "
+        "directory ([aaf] drop_dir) are imported by the queue every 15 minutes without this.",
+    )
+    est_import.add_argument("uai", help="UAI with its check letter, e.g. 0820021C")
+    est_import.add_argument("files", nargs="+", metavar="FILE", help="AAF XML files")
+    est_import.add_argument(
+        "--confirm",
+        action="store_true",
+        help="apply a delta even if it removes more than the set share of the accounts",
+    )
+    est_import.add_argument("--json", action="store_true", help="the app's report as JSON")
     est_merge = actions.add_parser(
         "merge",
         parents=[common],
@@ -70,14 +92,16 @@ def _register_add(actions: Commands, common: argparse.ArgumentParser) -> None:
 def cmd_establishment(args: argparse.Namespace) -> int:
     from ..procedures import establishments as est
 
-    if args.est_command in ("add", "merge", "archive"):
+    if args.est_command in ("add", "import", "merge", "archive"):
         # a UAI typo is refused before anything connects
         for value in [args.uai] if args.est_command != "merge" else [args.src, args.dst]:
             est.check_uai(value)
     inv = load(args)
     if args.est_command == "list":
         return _list(args, inv)
-    action = {"add": _add, "archive": _archive, "merge": _merge}[args.est_command]
+    action = {"add": _add, "import": _import, "archive": _archive, "merge": _merge}[
+        args.est_command
+    ]
     return action(args, inv, ui.Summary(f"establishment {args.est_command}"))
 
 
@@ -135,6 +159,30 @@ def _add(args: argparse.Namespace, inv: Inventory, summary: ui.Summary) -> int:
             f"activation code: [bold]{report['admin']['code']}[/] "
             "(hand it over in person; valid 30 days)"
         )
+    return 0
+
+
+def _import(args: argparse.Namespace, inv: Inventory, summary: ui.Summary) -> int:
+    from pathlib import Path
+
+    from ..procedures import establishments as est
+
+    with ui.progress_to_stderr(args.json), ui.step(f"Import into {args.uai}", summary) as progress:
+        report = est.import_files(
+            inv, args.uai, [Path(f) for f in args.files], args.confirm, progress
+        )
+        totals = report.get("totals") or {}
+        progress.detail = (
+            "already applied, skipped"
+            if report.get("status") == "skipped"
+            else f"{totals.get('created', 0)} created, {totals.get('updated', 0)} changed"
+        )
+    if args.json:
+        ui.print_document(report)
+        return 0
+    summary.show()
+    for line in report.get("notices") or []:  # persons refused or given other rights (French)
+        ui.console.print(f"  - {line}", markup=False, highlight=False)
     return 0
 
 

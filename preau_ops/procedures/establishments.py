@@ -1,4 +1,5 @@
-"""Establishment procedures: deploy a new establishment, merge two, archive, list.
+"""Establishment procedures: deploy a new establishment, import its directory's files
+(complete or a delivery of daily deltas), merge two, archive, list.
 
 The app does the work in single transactions (`preau-manage establishment add|merge|…`: an
 establishment and its directory import are one, so a refused import leaves nothing behind);
@@ -58,7 +59,15 @@ def add(
         if refused is not None:
             raise refused
         answer = _with_files(
-            session, host, uai, f"--name {_q(name)} --town {_q(town)}", aaf_files, progress
+            session,
+            host,
+            uai,
+            lambda files: (
+                f"establishment add {uai} --name {_q(name)} --town {_q(town)}"
+                + (" --aaf " + files if files else "")
+            ),
+            aaf_files,
+            progress,
         )
         report["created"], report["import"] = answer["created"], answer.get("import")
         admin = admin or _head_of(session, host, uai)
@@ -74,16 +83,43 @@ def add(
     return report
 
 
+def import_files(
+    inv: Inventory,
+    uai: str,
+    aaf_files: list[Path],
+    confirm: bool = False,
+    progress: Progress | None = None,
+) -> JSON:
+    """The AAF files of an existing establishment imported by the app's `import_aaf`: complete
+    files, or the delta files of one delivery (the académie's daily changes, when they come
+    by hand rather than through the drop directory): refused whole on a defect, held when they
+    would remove more than [aaf] max_removal_percent of its accounts unless `confirm`."""
+    uai = check_uai(uai)
+    missing = [str(f) for f in aaf_files if not Path(f).is_file()]
+    if missing or not aaf_files:
+        raise OpsError("AAF file(s) not found: " + (", ".join(missing) or "none given"))
+    with operation(inv, f"establishment import {uai}") as (host, session, outcome):
+        option = " --confirm" if confirm else ""
+        answer = _with_files(
+            session, host, uai, lambda files: f"import_aaf {uai} {files}{option}", aaf_files,
+            progress, what="import",
+        )  # fmt: skip
+        outcome.detail = str(answer.get("status") or answer.get("totals"))
+        return answer
+
+
 def _with_files(
     session: FabricSession,
     host: Host,
     uai: str,
-    options: str,
+    command: Callable[[str], str],
     aaf_files: list[Path],
     progress: Progress | None,
+    what: str = "add",
 ) -> JSON:
-    """The app's `establishment add` (creation and import in one transaction), the AAF files
-    uploaded first to a temporary directory of the host, removed afterwards."""
+    """The app's command that reads AAF files (`command(the uploaded paths)`: creation and
+    import, or an import, each in one transaction), the files uploaded first to a temporary
+    directory of the host, removed afterwards."""
     # Files first: nothing is created on the platform until they are all on the host.
     # The temp dir is made as the connecting user so that SFTP can write in it.
     remote = session.run(host, "mktemp -d /tmp/preau-aaf.XXXXXX", sudo=False).stdout.strip()
@@ -96,12 +132,11 @@ def _with_files(
             session.connection.put(str(file), names[-1])
         session.run(host, f"chown -R preau: {remote}")
         if progress:
-            progress.update("creating and importing (one transaction)" if names else "creating")
+            progress.update("importing (one transaction)" if names else "creating")
         try:
-            files = " --aaf " + " ".join(map(_q, names)) if names else ""
-            return manage(session, host, f"establishment add {uai} {options}{files}")
+            return manage(session, host, command(" ".join(map(_q, names))))
         except AppCommandError as exc:
-            raise refused_by_app(uai, exc) from exc
+            raise refused_by_app(uai, exc, what) from exc
     finally:
         session.run(host, f"rm -rf {remote}", check=False)
 
@@ -156,15 +191,18 @@ def _active_heir(est: JSON, known: dict[str, JSON]) -> JSON | None:
     return est if est["status"] == "active" else None
 
 
-def refused_by_app(uai: str, exc: AppCommandError) -> OpsError:
-    """The app's refusal of `establishment add`, with its reason: every defect of the files
-    (file, record, attribute), or the app's own words when it names no defect."""
+def refused_by_app(uai: str, exc: AppCommandError, what: str = "add") -> OpsError:
+    """The app's refusal of `establishment add|import`, with its reason: every defect of the
+    files (file, record, attribute), or the app's own words when it names no defect."""
     errors = exc.answer.get("errors") or []
     if not errors:
+        held = exc.answer.get("status") == "pending"  # the removal guard of a delta
         return OpsError(
-            f"establishment add {uai} refused, nothing was created or imported: "
+            f"establishment {what} {uai} refused, nothing was created or imported: "
             f"{exc.answer.get('error') or exc.message}",
-            "`deploy.py establishment list` shows the establishments and their state",
+            "check the removals it names, then run it again with --confirm"
+            if held
+            else "`deploy.py establishment list` shows the establishments and their state",
         )
     listing = "\n".join(f"  - {_defect(e)}" for e in errors[:20])
     more = f"\n  … and {len(errors) - 20} more" if len(errors) > 20 else ""

@@ -1,12 +1,15 @@
 """Building a release on the controller: its version and its wheelhouse.
 
 The wheelhouse (the app's wheel + every pinned dependency, one tarball) is built once per
-version, so app hosts need no package index.
+version, so app hosts need no package index. The dependencies' wheels are built once per
+lock file (wheelhouse/deps-<its hash>/): a new version of the app alone (most releases) only
+builds the app's wheel.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -45,20 +48,34 @@ def build_wheelhouse(version: str, source: Path = APP_DIR) -> Path:
     if tarball.exists():
         return tarball
     out.mkdir(exist_ok=True)
+    deps = _dependency_wheels(source / "requirements.lock", out)
     with tempfile.TemporaryDirectory(prefix="preau-wheels-") as tmp:
         wheels = Path(tmp) / "wheelhouse"
-        lock = str(source / "requirements.lock")
-        for command in (
-            ["wheel", "--require-hashes", "-r", lock, "-w", str(wheels)],
-            ["wheel", "--no-deps", "--no-build-isolation", str(source), "-w", str(wheels)],
-        ):
-            _pip(command, cwd=tmp)
+        shutil.copytree(deps, wheels)
+        _pip(["wheel", "--no-deps", "--no-build-isolation", str(source), "-w", str(wheels)], tmp)
         (wheels / "requirements.lock").write_bytes((source / "requirements.lock").read_bytes())
         partial = tarball.with_suffix(".partial")
         with tarfile.open(partial, "w") as tar:
             tar.add(wheels, arcname="wheelhouse")
         partial.rename(tarball)
     return tarball
+
+
+def _dependency_wheels(lock: Path, out: Path) -> Path:
+    """The wheels of every pinned dependency of this lock file, checked against its hashes,
+    built once: wheelhouse/deps-<the lock's SHA-256>/ (made aside, then renamed)."""
+    deps = out / f"deps-{hashlib.sha256(lock.read_bytes()).hexdigest()[:16]}"
+    if deps.is_dir():
+        return deps
+    with tempfile.TemporaryDirectory(prefix="preau-deps-", dir=out) as tmp:
+        made = Path(tmp) / "wheels"
+        _pip(["wheel", "--require-hashes", "-r", str(lock), "-w", str(made)], tmp)
+        try:
+            made.rename(deps)
+        except OSError:
+            if not deps.is_dir():  # not another build's, finished first
+                raise
+    return deps
 
 
 def _pip(command: list[str], cwd: str) -> None:

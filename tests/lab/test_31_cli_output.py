@@ -20,7 +20,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 ON_THE_HOST = (
     f"readlink {CURRENT} | xargs -r basename; echo ---; "
     f"grep -hs '^{REBOOT_METRIC} ' {TEXTFILE_DIR}/*.prom | cut -d' ' -f2; echo ---; "
-    f"tail -n 1 {operations.REMOTE_LOG} 2>/dev/null; true"
+    f"tail -n 1 {operations.REMOTE_LOG} 2>/dev/null; echo ---; "
+    "systemctl show -p ExecStart --value preau-worker.service 2>/dev/null; true"
 )
 
 
@@ -40,7 +41,7 @@ def test_status_json_says_what_the_hosts_say(lab):
     assert [host["name"] for host in doc["hosts"]] == list(lab.hosts)
     for host in doc["hosts"]:
         groups = lab.hosts[host["name"]].groups
-        release, reboot, _ = said[host["name"]]
+        release, reboot, _, _ = said[host["name"]]
         assert host["reachable"] is True and host["groups"] == groups
         assert list(host["services"]) == platform_map.services(groups)
         assert host["release"] == (release or None)
@@ -53,6 +54,10 @@ def test_status_json_says_what_the_hosts_say(lab):
     # the job queue, asked of the app: one live worker per app host, nothing stalled
     assert doc["jobs"]["workers"] == len(lab.hosts_in("app")), doc["jobs"]
     assert doc["jobs"]["stalled_jobs"] == 0 and "emails" in doc["jobs"]["queues"]
+    # the jobs that use a host's files (the long queue) run on the first app host only
+    first, *others = [said[h.name][3] for h in lab.hosts_in("app")]
+    assert "jobs worker" in first and "--no-host-files" not in first, first
+    assert all("jobs worker --no-host-files" in o for o in others), others
     ops = doc["operations"]
     ops_host = operations.ops_host(lab).name
     assert ops["ops_host"] == ops_host and ops["lock"] is None  # nothing runs now

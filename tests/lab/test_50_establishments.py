@@ -1,12 +1,13 @@
 """Establishment procedures on real hosts: deploy a new establishment from AAF files, merge
 two, archive, list; refusals before anything changes."""
 
+import datetime as dt
 import json
 import shlex
 
 import pytest
 
-from preau.core.generator import generate
+from preau.core.generator import generate, generate_delta
 from preau.core.uai import check_letter
 from preau_ops import operations, runner
 from preau_ops.inventory import Host
@@ -83,6 +84,29 @@ def test_add_again_changes_nothing(added):
     _, before, out, after = added
     assert "existed" in out
     assert after["users_by_profile"] == before["users_by_profile"]
+
+
+def test_a_delta_delivery_is_imported_once(added, released, codes, tmp_path):
+    """A delivery of the académie's daily changes brought by hand (`establishment import`):
+    applied in one transaction, skipped when it comes again; a delivery with a defect refused
+    whole, naming it."""
+    src = codes[0]
+    delivery = generate_delta(tmp_path / "delta", 120, 10, uai=src)  # the feed _add imported
+    result = deploy("establishment", "import", src, *map(str, delivery["files"]), "--json")
+    report = json.loads(result.stdout)
+    assert report["status"] == "applied" and report["delivery"] in delivery["files"][0], report
+    assert _listing(released)[src]["users_by_profile"]["ELV"] == 120  # one pupil in, one out
+    again = json.loads(deploy("establishment", "import", src, *delivery["files"], "--json").stdout)
+    assert again["status"] == "skipped"
+    tomorrow = dt.date.today() + dt.timedelta(days=1)  # a later delivery
+    broken = generate_delta(tmp_path / "broken", 120, 10, uai=src, day=tomorrow)
+    eleve = next(p for p in map(str, broken["files"]) if "Eleve" in p)
+    with open(eleve, encoding="utf-8") as f:
+        text = f.read()
+    with open(eleve, "w", encoding="utf-8") as f:
+        f.write(text.replace("</modifyRequest>", "</modifyRequest", 1))  # broken XML
+    refused = deploy("establishment", "import", src, *broken["files"], check=False)
+    assert refused.returncode == 1 and "Eleve" in refused.stdout, refused.stdout[-2000:]
 
 
 def test_bad_aaf_file_is_refused_and_nothing_is_imported(released, codes, tmp_path):

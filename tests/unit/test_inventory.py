@@ -174,3 +174,17 @@ def test_vault_secret_in_encrypted_file_is_accepted(prod):
     path = prod / "group_vars/all/vault.yml"
     path.write_bytes(encrypt("vault_extra_secret: s3cret-value-for-tests\n"))
     inventory.load(str(prod))
+
+
+def test_the_production_example_waiver_is_valid(prod):
+    """The commented entry of the production example's audit.yml, uncommented, passes the
+    checks an audit makes when it starts (against the catalogue and the example's groups)."""
+    from preau_ops.audit import catalogue, waivers
+
+    text = (prod / "group_vars/all/audit.yml").read_text()
+    example = "\n".join(line[4:] for line in text.splitlines() if line.startswith("#   "))
+    inv = inventory.load(str(prod))
+    controls = {c.id for c in catalogue.declared().values()}
+    (waiver,) = waivers.parse(yaml.safe_load(example), controls, inv.hosts, inv.groups, "x")
+    assert waiver.control == "LYNIS-01" and waiver.members == frozenset(inv.groups["backup"])
+    assert yaml.safe_load(text)["audit_waivers"] == []  # the example only: nothing waived

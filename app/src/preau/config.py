@@ -47,10 +47,20 @@ DEFAULTS: dict[str, dict] = {
     "storage": {
         "media_root": "/srv/preau/shared/media",
         "static_root": "/srv/preau/current/static",
+        # A closed establishment's archive bundles (`establishment close`, then handed to the
+        # establishment's archives): one .tar.gz and its .sha256 per export.
+        "archive_root": "/srv/preau/shared/archives",
     },
     # messages_days: a message older than this is deleted (and a conversation left with none):
     # the platform's rule, one year by default (purge_gone, daily; the audit's DATA-06).
-    "retention": {"disable_after_days": 30, "delete_after_days": 60, "messages_days": 365},
+    # closed_purge_after_days: a closed establishment may be purged that many days after its
+    # closure (its archive bundle exported and checked first); at most RETENTION_MAX_DAYS.
+    "retention": {
+        "disable_after_days": 30,
+        "delete_after_days": 60,
+        "messages_days": 365,
+        "closed_purge_after_days": 30,
+    },
     "metrics": {"multiproc_dir": ""},
     # Notifications by e-mail (off by default; each establishment then opts in): an SMTP relay,
     # ideally the host's own MTA on localhost, so that handing a message over is quick.
@@ -86,6 +96,11 @@ DEFAULTS: dict[str, dict] = {
     # clamd's socket: a unix socket path or host:port; empty = uploads are not scanned. When set,
     # an upload clamd cannot scan is refused (fail closed).
     "antivirus": {"clamd_socket": "", "timeout_seconds": 30},
+    # The AAF's daily deltas (core/delta.py): drop_dir is where the académie deposits them, one
+    # directory per establishment named by its UAI (empty = no drop directory, the job does
+    # nothing); a delta that would remove more than max_removal_percent of an establishment's
+    # accounts waits for an operator's confirmation (import_aaf_deltas --confirm).
+    "aaf": {"drop_dir": "", "max_removal_percent": 10},
     # `migrate_phase expand|contract` (core.migration_locks): a migration waits at most
     # lock_timeout_ms for a table lock (the app's queries wait behind it meanwhile), a statement
     # runs at most statement_timeout_ms; a lock timeout is retried lock_attempts times in all,
@@ -95,6 +110,28 @@ DEFAULTS: dict[str, dict] = {
         "statement_timeout_ms": 600000,
         "lock_attempts": 4,
         "retry_backoff_ms": 2000,
+    },
+    # Federation (preau.federation, docs/federation.md): Préau as a SAML 2.0 service provider of
+    # ÉduConnect (pupils, parents) and of the académie's agents identity provider (staff).
+    # sp_entity_id empty = off (the login page shows the local form only). Keys and metadata
+    # are files (never in the database or the logs): the SP's key (0640 root:preau) and
+    # certificate, each IdP's metadata (written by the role, or by `federation_metadata
+    # refresh` from its URL after checking its signature with <idp>_metadata_cert).
+    "federation": {
+        "sp_entity_id": "",
+        "base_url": "",
+        "sp_key_file": "",
+        "sp_cert_file": "",
+        "educonnect_entity_id": "",
+        "educonnect_metadata": "",
+        "educonnect_metadata_url": "",
+        "educonnect_metadata_cert": "",
+        "agents_entity_id": "",
+        "agents_metadata": "",
+        "agents_metadata_url": "",
+        "agents_metadata_cert": "",
+        "agents_join_attribute": "ENTPersonJointure",
+        "xmlsec_binary": "/usr/bin/xmlsec1",
     },
 }
 
@@ -218,8 +255,15 @@ def validate(config: dict) -> None:
     disable, delete = retention["disable_after_days"], retention["delete_after_days"]
     if disable < 0 or delete < 0:
         raise ConfigError("[retention] delays must be positive")
+    if not 0 <= config["aaf"]["max_removal_percent"] <= 100:
+        raise ConfigError("[aaf] max_removal_percent must be between 0 and 100")
     if retention["messages_days"] < 1:
         raise ConfigError("[retention] messages_days must be at least 1 (days a message is kept)")
+    if not 0 <= retention["closed_purge_after_days"] <= RETENTION_MAX_DAYS:
+        raise ConfigError(
+            f"[retention] closed_purge_after_days must be between 0 and {RETENTION_MAX_DAYS} "
+            "(a closed establishment's data leave the ENT within 3 months)"
+        )
     if disable + delete > RETENTION_MAX_DAYS:
         raise ConfigError(
             f"[retention] disable_after_days + delete_after_days = {disable + delete} days "
@@ -230,6 +274,7 @@ def validate(config: dict) -> None:
         raise ConfigError("[email] site_url must start with https:// (e.g. https://ent.example.fr)")
     _validate_security(config)
     _validate_uploads(config)
+    _validate_federation(config)
     if not config["django"]["secret_key"] and not config["django"]["debug"]:
         raise ConfigError("[django] secret_key is required when debug is false")
 
@@ -262,3 +307,23 @@ def _validate_uploads(config: dict) -> None:
     for key, value in config["migrations"].items():
         if value <= 0:
             raise ConfigError(f"[migrations] {key} must be positive")
+
+
+def _validate_federation(config: dict) -> None:
+    federation = config["federation"]
+    if not federation["sp_entity_id"]:
+        return
+    required = ["base_url", "sp_key_file", "sp_cert_file"]
+    missing = [key for key in required if not federation[key]]
+    if missing:
+        raise ConfigError(f"[federation] sp_entity_id is set: {', '.join(missing)} required too")
+    if not federation["base_url"].startswith(("https://", "http://")):
+        raise ConfigError("[federation] base_url must start with https:// (the platform's URL)")
+    for idp in ("educonnect", "agents"):
+        if federation[f"{idp}_entity_id"] and not federation[f"{idp}_metadata"]:
+            raise ConfigError(f"[federation] {idp}_metadata (the IdP's metadata file) is required")
+        if federation[f"{idp}_metadata_url"] and not federation[f"{idp}_metadata_cert"]:
+            raise ConfigError(
+                f"[federation] {idp}_metadata_url needs {idp}_metadata_cert: metadata fetched "
+                "from a URL is used only once its signature is checked"
+            )

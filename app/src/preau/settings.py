@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "preau.messaging",
     "preau.news",
     "preau.spaces",
+    # Log in through ÉduConnect and the académie's agents IdP (SAML 2.0 service provider).
+    "preau.federation",
     # Second factor of ADMC and ADML: TOTP and recovery codes (preau.twofactor).
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -49,6 +51,8 @@ INSTALLED_APPS = [
     # Background jobs: the queue in PostgreSQL (procrastinate) and Préau's jobs (preau.jobs).
     "procrastinate.contrib.django",
     "preau.jobs",
+    # Préau as a CAS 3.0 server of the establishments' partner services (docs/federation.md).
+    "preau.cas",
 ]
 
 MIDDLEWARE = [
@@ -220,6 +224,12 @@ PREAU_UPLOAD_ORPHAN_GRACE_HOURS = _uploads["orphan_grace_hours"]
 PREAU_CLAMD_SOCKET = CONFIG["antivirus"]["clamd_socket"]
 PREAU_CLAMD_TIMEOUT_SECONDS = CONFIG["antivirus"]["timeout_seconds"]
 
+# [aaf]: the drop directory of the AAF's daily deltas and their guard (preau.core.delta).
+PREAU_AAF_DROP_DIR = CONFIG["aaf"]["drop_dir"]
+PREAU_AAF_MAX_REMOVAL_PERCENT = CONFIG["aaf"]["max_removal_percent"]
+# [federation]: Préau as a SAML 2.0 service provider (preau.federation, docs/federation.md).
+PREAU_FEDERATION = dict(CONFIG["federation"])
+
 # [migrations]: the timeouts and retries of `migrate_phase` (preau.core.migration_locks).
 PREAU_MIGRATIONS = dict(CONFIG["migrations"])
 
@@ -277,7 +287,10 @@ RETENTION = {
     "disable_after_days": CONFIG["retention"]["disable_after_days"],
     "delete_after_days": CONFIG["retention"]["delete_after_days"],
     "messages_days": CONFIG["retention"]["messages_days"],
+    "closed_purge_after_days": CONFIG["retention"]["closed_purge_after_days"],
 }
+# Where `establishment close` writes a closed establishment's archive bundle (preau.core.closure).
+PREAU_ARCHIVE_ROOT = CONFIG["storage"]["archive_root"]
 
 LOGGING = {
     "version": 1,
@@ -302,5 +315,9 @@ LOGGING = {
         "procrastinate.blueprints": {"level": "WARNING"},
         "procrastinate.periodic": {"level": "WARNING"},
         "procrastinate.jobs": {"level": "WARNING"},
+        # pysaml2 and its XML schema library say at INFO what they load and parse (a line per
+        # login); their warnings and errors stay. Préau's own lines: preau.audit.
+        "saml2": {"level": "WARNING"},
+        "xmlschema": {"level": "WARNING"},
     },
 }

@@ -29,6 +29,8 @@ urlpatterns = [
     path("connexion/", views.login_view, name="login"),
     path("deconnexion/", views.logout_view, name="logout"),
     path("activation/", views.activation_view, name="activation"),
+    # ÉduConnect and the académie's agents IdP (preau.federation: SAML 2.0 service provider).
+    path("federation/", include("preau.federation.urls")),
     # Second factor of ADMC and ADML (preau.twofactor): global, like the login.
     path("compte/double-authentification/", twofactor_views.verify, name="two_factor_verify"),
     path("compte/double-authentification/activer/", twofactor_views.setup, name="two_factor_setup"),
@@ -45,6 +47,8 @@ urlpatterns = [
     path(
         "compte/securite/codes-de-secours/", twofactor_views.regenerate_codes, name="recovery_codes"
     ),
+    # Préau as a CAS 3.0 server (preau.cas): the protocol's paths, global like the login.
+    path("cas/", include("preau.cas.urls")),
     # Every establishment page lives under /e/<uai>/: TenantMiddleware guards them all.
     path("e/<str:uai>/", include(establishment_patterns)),
 ]

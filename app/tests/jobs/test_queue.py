@@ -306,3 +306,20 @@ def test_an_unreachable_mail_server_is_tried_again_later(held, run_jobs, setting
     run_jobs()
     assert jobs_of("send_notification_emails") == [("succeeded", 2)]
     assert sorted(m.to[0] for m in mail.outbox) == sorted(ADDRESSES)
+
+
+def test_a_worker_without_the_host_files_leaves_the_long_queue(monkeypatch):
+    """The preau-worker of every app host but the first runs `jobs worker --no-host-files`: the
+    jobs that read or write the host's files (the long queue: AAF deltas, archives) are left to
+    the first app host's worker, where the operator's procedures find those files."""
+    from django.core.management import call_command
+
+    from preau.jobs.management.commands import jobs as command
+
+    asked = []
+    monkeypatch.setattr(command, "run_worker", lambda wait, queues: asked.append(queues))
+    call_command("jobs", "worker", "--no-host-files")
+    call_command("jobs", "worker")
+    call_command("jobs", "worker", "--queue", "long", "--queue", "emails", "--no-host-files")
+    assert asked == [["emails", "periodic"], None, ["emails"]]
+    assert queue.HOST_FILES_QUEUES == ("long",) and "long" in queue.QUEUES

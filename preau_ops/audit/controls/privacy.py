@@ -1,8 +1,8 @@
 """The app's own data rules (issue #25 item 5): retention, local administrators, accounts never
 activated, directory imports. Read-only: psql on the db host as the auditor's database role
 (`postgresql_auditor_user`: peer authentication, every session read-only), which reads only the
-`preau_audit` views of the app's migrations core.0006 and core.0008 (counts and dates; the local
-administrators' logins) and no table.
+`preau_audit` views of the app's migrations core.0006, core.0008 and core.0010 (counts and dates;
+the local administrators' logins) and no table.
 
 The admin reaches that role with `sudo -n -u auditor` (the base role's runas list); the
 auditor (`--as-auditor`) is that account already. What the other rules of item 5 need is
@@ -144,6 +144,48 @@ def test_messages(inv: Inventory, host: Host, remote: Remote, evidence: Evidence
     )
     problem = kept_too_long("a message", age, days)
     assert not problem, problem
+
+
+def closed_problems(rows: Sequence[Sequence[str]]) -> list[str]:
+    """The closed establishments (UAI, closing day, days since, memberships, classes, files)
+    still holding data past the legal limit: every account's right to the ENT ended with the
+    closing, so its data leave the ENT within RETENTION_MAX_DAYS (`establishment purge`, an
+    operator's step: no slack for a daily run)."""
+    problems = []
+    for uai, closed_on, age, memberships, classes, files in rows:
+        left = int(memberships) + int(classes) + int(files)
+        if left and int(age) > RETENTION_MAX_DAYS:
+            problems.append(
+                f"{uai}, closed on {closed_on} ({age} days ago, limit {RETENTION_MAX_DAYS}), "
+                f"still holds {memberships} memberships, {classes} classes, {files} files "
+                f"(`establishment purge {uai}`)"
+            )
+    return problems
+
+
+@control(
+    "DATA-07",
+    "No closed establishment's data kept past the legal limit",
+    "RGPD art. 5-1-e; arrêté of 30 Nov 2006 art. 6 (data leave the ENT within 3 months once "
+    "a person may no longer hold an account: a closed establishment's every member); "
+    '`establishment close`, `purge` (docs/domain.md, "Closing an establishment")',
+    groups=("db",),
+)
+def test_closed_establishments(host: Host, remote: Remote, evidence: Evidence) -> None:
+    rows = query(
+        host,
+        remote,
+        "SELECT c.uai, c.closed_on, p.today - c.closed_on, c.memberships, c.classes, c.files "
+        "FROM preau_audit.closed_establishments c, preau_audit.platform p ORDER BY c.uai",
+    )
+    evidence(f"closed establishments: {len(rows)}; limit: {RETENTION_MAX_DAYS} days")
+    for uai, closed_on, age, memberships, classes, files in rows:
+        evidence(
+            f"{uai}: closed on {closed_on}, {age} days ago; left: {memberships} memberships, "
+            f"{classes} classes, {files} files"
+        )
+    problems = closed_problems(rows)
+    assert not problems, "; ".join(problems)
 
 
 def oldest_row(host: Host, remote: Remote, view: str, count: str) -> tuple[str, str, str]:

@@ -3,6 +3,7 @@ operations log's entries between two audits (and a log that cannot be read)."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from preau_ops import operations
 from preau_ops.audit import history
 from preau_ops.errors import OpsError
-from preau_ops.inventory import Inventory
+from preau_ops.inventory import Host, Inventory
 
 
 def result(control: str, host: str, status: str, message: str = "") -> dict[str, Any]:
@@ -139,3 +140,32 @@ def test_a_log_that_cannot_be_read_is_said_not_raised(monkeypatch: pytest.Monkey
         lines.append(operations.chained({k: v for k, v in entry.items() if k != "seq"}, lines[-1]))
     monkeypatch.setattr(operations, "read_log", lambda _: "\n".join(lines[1:]) + "\n")
     assert [e["seq"] for e in history.since(inv, BEFORE, after)["operations"]["entries"]] == [2, 3]
+
+
+def test_prune_removes_audits_past_the_retention_but_never_the_newest(tmp_path: Path) -> None:
+    now = datetime.datetime(2026, 12, 5, 12, 0, tzinfo=datetime.UTC)
+    for name in ("20251001T080000Z", "20251104T115959Z", "20251104T120001Z", "20261201T080000Z"):
+        (tmp_path / f"{name}.json").write_text("{}")
+    (tmp_path / "notes.json").write_text("{}")  # not an audit of ours: left alone
+    assert history.prune(tmp_path, 0, now) == []  # 0 keeps every audit
+    removed = history.prune(tmp_path, 396, now)  # cutoff 2025-11-04 12:00 UTC
+    assert [p.name for p in removed] == ["20251001T080000Z.json", "20251104T115959Z.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "20251104T120001Z.json",
+        "20261201T080000Z.json",
+        "notes.json",
+    ]
+    # an inventory audited once long ago keeps that audit: the next one compares with it
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "20200101T000000Z.json").write_text("{}")
+    assert history.prune(old, 30, now) == [] and (old / "20200101T000000Z.json").exists()
+
+
+def test_the_retention_is_the_inventory_s() -> None:
+    host = Host(name="lb", groups=["lb"], vars={"preau_audit_history_days": 30})
+    assert history.keep_days(Inventory(path=Path("x"), hosts={"lb": host}, groups={})) == 30
+    bare = Inventory(
+        path=Path("x"), hosts={"lb": Host(name="lb", groups=["lb"], vars={})}, groups={}
+    )
+    assert history.keep_days(bare) == history.KEEP_DAYS == 400

@@ -118,3 +118,29 @@ def test_a_message_older_than_its_retention_and_the_purges_slack_fails(
     age: str, problem: str
 ) -> None:
     assert privacy.kept_too_long("a message", age, 365) == problem
+
+
+def test_a_closed_establishment_with_data_past_three_months_is_a_finding() -> None:
+    rows = [
+        ["0820021C", "2026-01-05", "90", "12", "3", "4"],  # on the last day: not yet
+        ["0820010R", "2026-01-04", "91", "12", "3", "4"],  # a day late, data left
+        ["0820030M", "2025-06-01", "400", "0", "0", "0"],  # purged long ago
+    ]
+    assert privacy.closed_problems(rows) == [
+        "0820010R, closed on 2026-01-04 (91 days ago, limit 90), still holds 12 memberships, "
+        "3 classes, 4 files (`establishment purge 0820010R`)"
+    ]
+
+
+def test_the_closed_establishments_control_reads_its_view_and_fails_on_a_late_one() -> None:
+    late = FakeRemote("auditor", Answer(stdout="0820010R|2026-01-04|91|0|0|1\n"))
+    evidence: list[str] = []
+    with pytest.raises(AssertionError, match="0820010R, closed on 2026-01-04"):
+        privacy.test_closed_establishments(db(), late, evidence.append)  # type: ignore[arg-type]
+    assert "preau_audit.closed_establishments" in late.commands[0]
+    assert (
+        evidence[1]
+        == "0820010R: closed on 2026-01-04, 91 days ago; left: 0 memberships, 0 classes, 1 files"
+    )
+    done = FakeRemote("auditor", Answer(stdout="0820010R|2026-01-04|91|0|0|0\n"))
+    privacy.test_closed_establishments(db(), done, evidence.append)  # type: ignore[arg-type]

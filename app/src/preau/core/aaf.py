@@ -1,4 +1,5 @@
-"""AAF XML feed parser (complete files: EtabEducNat, Eleve, PersRelEleve, PersEducNat)."""
+"""AAF XML feed parser: complete files (EtabEducNat, Eleve, PersRelEleve, PersEducNat) and, with
+delta=True, the daily delta files (addRequest, modifyRequest, deleteRequest: core/delta.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ from preau.core.uai import uai_error
 
 CATEGORIES = ("EtabEducNat", "Eleve", "PersRelEleve", "PersEducNat", "MatiereEducNat", "MefEducNat")
 _NAME_CATEGORY = re.compile(r"_(" + "|".join(CATEGORIES) + r")_")
+# modifyRequest operations on one attribute (DSML v2 <modification name=… operation=…>).
+OPERATIONS = ("replace", "add", "delete")
+# A delta's person category → the profiles it may change (a modifyRequest of the Eleve file on a
+# staff member is a defect).
+PERSON_CATEGORIES = ("Eleve", "PersRelEleve", "PersEducNat")
 
 # ENTPersonFonctions codes (the AAF "filière" of a post) → profile. The vie scolaire profile
 # (EVS) follows every pupil of the establishment (absences, grades, documents), so only the
@@ -61,11 +67,27 @@ def _attrs(element) -> dict[str, list[str]]:
     return values
 
 
+def _modifications(record) -> list[tuple[str, str, list[str]]]:
+    """The (attribute, operation, values) of a modifyRequest, in the file's order."""
+    return [
+        (
+            el.get("name", ""),
+            el.get("operation", ""),
+            [(v.text or "").strip() for v in el if _local(v.tag) == "value"],
+        )
+        for el in record.iter()
+        if _local(el.tag) == "modification"
+    ]
+
+
 class AafParser:
-    def __init__(self, uai: str, structure_join_key: str = "") -> None:
+    def __init__(self, uai: str, structure_join_key: str = "", delta: bool = False) -> None:
         self.uai = uai
         self.structures = {uai} | ({structure_join_key} if structure_join_key else set())
-        self.feed = Feed()
+        self.feed = Feed(delta=delta)
+        # Delta: modifyRequest records wait here until `modify` has the person's current
+        # attributes: (file, record id, category, join key, modifications).
+        self.modifications: list[tuple[str, str, str, str, list]] = []
 
     def parse(self, paths: list[str]) -> Feed:
         # Establishment files first: they give the structure join key used in class values.
@@ -75,7 +97,13 @@ class AafParser:
             self._parse_file(Path(path))
             if "EtabEducNat" in self.feed.categories - seen:
                 etab_files.append(Path(path).name)
-        if etab_files and not self.feed.structure_join_key and not self.feed.errors:
+        # A delta's EtabEducNat file lists the structures that changed, not necessarily ours.
+        if (
+            etab_files
+            and not self.feed.delta
+            and not self.feed.structure_join_key
+            and not self.feed.errors
+        ):
             self.feed.error(
                 etab_files[0],
                 "-",
@@ -130,7 +158,16 @@ class AafParser:
                 ((el.text or "").strip() for el in record.iter() if _local(el.tag) == "id"), ""
             )
             record_id = ident or f"#{index}"
-            if _local(record.tag) != "addRequest":
+            kind = _local(record.tag)
+            if self.feed.delta and "_Delta_" not in name:
+                self.feed.error(
+                    name,
+                    "-",
+                    "-",
+                    "fichier complet dans une livraison delta : à importer avec import_aaf",
+                )
+                return
+            if kind != "addRequest" and not self.feed.delta:
                 self.feed.error(
                     name,
                     record_id,
@@ -151,9 +188,68 @@ class AafParser:
                 )
                 continue
             self.feed.categories.add(record_category)
+            if kind != "addRequest":
+                self._delta_record(name, record_id, kind, record_category, ident, record)
+                continue
             handler = getattr(self, f"_record_{record_category}", None)
             if handler:
                 handler(name, record_id, attrs)
+
+    # -- delta records ---------------------------------------------------------------------
+
+    def _delta_record(self, file, record_id, kind, category, join_key, record) -> None:
+        """A modifyRequest or deleteRequest: its <identifier><id> is the person's join key
+        (ENTPersonJointure). Structures, subjects and MEFs are not changed by a delta."""
+        if category not in PERSON_CATEGORIES:
+            return
+        if not join_key:
+            self.feed.error(file, record_id, "identifier", "clé de jointure manquante")
+        elif kind == "deleteRequest":
+            self.feed.deleted[join_key] = (file, record_id)
+        else:
+            modifications = _modifications(record)
+            for attribute, operation, _ in modifications:
+                if operation not in OPERATIONS:
+                    self.feed.error(
+                        file,
+                        record_id,
+                        attribute or "modification",
+                        f"opération inconnue « {operation} » (attendu replace, add ou delete)",
+                    )
+            self.modifications.append((file, record_id, category, join_key, modifications))
+
+    def modify(self, current: dict[str, tuple[str, dict[str, list[str]]]]) -> None:
+        """Apply the waiting modifyRequest records on top of each person's current attributes
+        (`current`: join key → (category, AAF attributes), core/delta.py reads them from the
+        database), then read the result as an addRequest of that person: the same checks."""
+        for file, record_id, category, join_key, modifications in self.modifications:
+            if join_key not in current:
+                self.feed.error(
+                    file,
+                    record_id,
+                    "identifier",
+                    f"personne {join_key} inconnue dans l'établissement : modification impossible",
+                )
+                continue
+            known_category, attrs = current[join_key]
+            if known_category != category:
+                self.feed.error(
+                    file,
+                    record_id,
+                    "categoriePersonne",
+                    f"la personne {join_key} est de catégorie {known_category}, pas {category}",
+                )
+                continue
+            attrs = {name: list(values) for name, values in attrs.items()}
+            for attribute, operation, values in modifications:
+                old = attrs.get(attribute, [])
+                if operation == "replace":
+                    attrs[attribute] = values
+                elif operation == "add":
+                    attrs[attribute] = old + [v for v in values if v not in old]
+                elif operation == "delete":
+                    attrs[attribute] = [v for v in old if values and v not in values]
+            getattr(self, f"_record_{category}")(file, record_id, attrs)
 
     # -- record kinds ----------------------------------------------------------------------
 
@@ -286,4 +382,5 @@ class AafParser:
 
 
 def parse_aaf(uai: str, structure_join_key: str, paths: list[str]) -> Feed:
+    """Complete files only (a delta's records are refused: core/delta.py reads those)."""
     return AafParser(uai, structure_join_key).parse(paths)

@@ -68,6 +68,11 @@ class Feed:
     # Persons refused or given fewer rights than the feed asked for: one French line each,
     # shown in the import report (the import itself goes on).
     notices: list[str] = field(default_factory=list)
+    # A delta (AAF modifyRequest/deleteRequest files, core/delta.py): `persons` are the added or
+    # changed persons only, `deleted` the join keys of deleteRequest records; nobody else is
+    # touched (a complete feed marks its absent members gone instead).
+    delta: bool = False
+    deleted: dict[str, tuple[str, str]] = field(default_factory=dict)  # join key → (file, record)
 
     def error(self, file: str, record: str, attribute: str, message: str) -> None:
         self.errors.append(FeedError(file, record, attribute, message))
@@ -94,7 +99,16 @@ class Feed:
                 )
             else:
                 seen[person.join_key] = person
+            if person.join_key in self.deleted:
+                self.error(
+                    person.file,
+                    person.record,
+                    "ENTPersonJointure",
+                    f"identifiant {person.join_key} à la fois modifié et supprimé dans la même "
+                    "livraison",
+                )
         parents = {p.join_key for p in self.persons if p.profile == "TUT"} | known_parent_keys
+        parents -= self.deleted.keys()
         for person in self.persons:
             if len(set(person.classes)) > 1:
                 self.error(

@@ -226,6 +226,107 @@ def _record(category: str, ident: str, attrs: list[str]) -> str:
     )
 
 
+def modify_record(category: str, ident: str, changes: list[tuple[str, str, list[str]]]) -> str:
+    """A delta's modifyRequest: (attribute, operation replace|add|delete, values) each."""
+    mods = "".join(
+        f"<modification name={quoteattr(name)} operation={quoteattr(op)}>"
+        + "".join(f"<value>{escape(v)}</value>" for v in values)
+        + "</modification>"
+        for name, op, values in changes
+    )
+    return (
+        f"<modifyRequest><operationalAttributes>{_attr('categoriePersonne', category)}"
+        f"</operationalAttributes><identifier><id>{escape(ident)}</id></identifier>"
+        f"<modifications>{mods}</modifications></modifyRequest>\n"
+    )
+
+
+def delete_record(category: str, ident: str) -> str:
+    return (
+        f"<deleteRequest><operationalAttributes>{_attr('categoriePersonne', category)}"
+        f"</operationalAttributes><identifier><id>{escape(ident)}</id></identifier>"
+        "</deleteRequest>\n"
+    )
+
+
+def delta_path(out: str | Path, day: dt.date, category: str, seq: int = 0) -> Path:
+    stamp = day.strftime("%Y%m%d")
+    return Path(out) / f"ENT2D.{stamp}_Delta_{stamp}_{category}_{seq:04d}.xml"
+
+
+def write_delta(out: str | Path, day: dt.date, records: dict[str, list[str]]) -> list[str]:
+    """A delivery of delta files (one per category of `records`) in `out`; their paths."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    paths = []
+    for category, lines in records.items():
+        path = delta_path(out, day, category)
+        _write(path, lines)
+        paths.append(str(path))
+    return paths
+
+
+def generate_delta(
+    out: str | Path, students: int, changes: int, uai: str = "0820021C", day: dt.date | None = None
+) -> dict:
+    """A delivery of `changes` changes to the feed generate(students, uai) made (the bench's
+    aaf_delta): per ten changes, six pupils moved to another class, two parents' e-mail changed,
+    one pupil added (with an existing pupil's guardians), one pupil removed."""
+    day = day or dt.date.today()
+    base = int(uai[1:7])
+    struct = f"{base}0"
+    classes = [c[0] for c in _classes(students)]
+    pupils = list(range(1, students + 1))
+    random.Random(f"delta-{uai}-{day}").shuffle(pupils)
+    if len(pupils) < changes * 7 // 10 + 1:
+        raise ValueError(f"{changes} changements demandent au moins {changes * 7 // 10 + 1} élèves")
+    records: dict[str, list[str]] = {"Eleve": [], "PersRelEleve": []}
+    moved = removed = parents = added = 0
+    for n in range(changes):
+        kind = n % 10
+        if kind < 6:
+            pupil, moved = f"1{base:06d}{pupils[moved]:05d}", moved + 1
+            target = f"{struct}${classes[n % len(classes)]}"
+            records["Eleve"].append(
+                modify_record("Eleve", pupil, [("ENTEleveClasses", "replace", [target])])
+            )
+        elif kind < 8:
+            parents += 1
+            records["PersRelEleve"].append(
+                modify_record(
+                    "PersRelEleve",
+                    f"3{base:06d}{parents:05d}",
+                    [("mail", "replace", [f"responsable{n}@example.fr"])],
+                )
+            )
+        elif kind == 8:
+            added += 1
+            key = f"1{base:06d}{students + added:05d}"
+            records["Eleve"].append(
+                _record(
+                    "Eleve",
+                    key,
+                    [
+                        _attr("ENTPersonJointure", key),
+                        _attr("sn", "NOUVEAU"),
+                        _attr("givenName", f"Élève {added}"),
+                        _attr("ENTEleveClasses", f"{struct}${classes[n % len(classes)]}"),
+                        _attr("ENTEleveAutoriteParentale", f"3{base:06d}00001"),
+                    ],
+                )
+            )
+        else:
+            removed += 1
+            records["Eleve"].append(delete_record("Eleve", f"1{base:06d}{pupils[-removed]:05d}"))
+    return {"uai": uai, "files": write_delta(out, day, records), "changes": changes}
+
+
+def _classes(students: int) -> list[tuple[str, str, str]]:
+    per_level = max(1, math.ceil(students / len(LEVELS) / 26))
+    return [
+        (f"{lvl}{chr(65 + i)}", mef, label) for lvl, mef, label in LEVELS for i in range(per_level)
+    ]
+
+
 def _write(path: Path, records: list[str]) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(
@@ -257,12 +358,7 @@ def generate(
     def key(kind: int, n: int) -> str:
         return f"{kind}{base:06d}{n:05d}"
 
-    classes_per_level = max(1, math.ceil(students / len(LEVELS) / 26))
-    classes = [
-        (f"{lvl}{chr(65 + i)}", mef, label)
-        for lvl, mef, label in LEVELS
-        for i in range(classes_per_level)
-    ]
+    classes = _classes(students)
     school_year_start = day.year if day.month >= 9 else day.year - 1
 
     eleves, parents = [], []

@@ -42,9 +42,10 @@ class ImportRejected(Exception):
         self.errors = errors
 
 
-def _known_parent_keys(establishment: Establishment, feed: Feed) -> set[str]:
-    """Parents already in the database count as known, unless this feed replaces them."""
-    if "PersRelEleve" in feed.categories:
+def known_parent_keys(establishment: Establishment, feed: Feed) -> set[str]:
+    """Parents already in the database count as known, unless this feed replaces them (a
+    complete PersRelEleve file; a delta's only adds or changes some)."""
+    if "PersRelEleve" in feed.categories and not feed.delta:
         return set()
     return set(
         Membership.objects.of(establishment)
@@ -66,14 +67,14 @@ def import_csv(establishment: Establishment, paths: list[str], dry_run: bool = F
 
 def apply_feed(establishment, feed: Feed, source: str, kind: str, dry_run: bool) -> dict:
     if not feed.errors:
-        feed.validate(_known_parent_keys(establishment, feed))
+        feed.validate(known_parent_keys(establishment, feed))
     if feed.errors:
         metrics.IMPORTS.labels(kind=kind, result="rejected").inc()
         raise ImportRejected(feed.errors)
     with transaction.atomic():
         lock_directory()
         establishment = Establishment.objects.get(pk=establishment.pk)
-        report = _Applier(establishment, feed, source).run()
+        report = Applier(establishment, feed, source).run()
         report.update(uai=establishment.uai, files=feed.files, dry_run=dry_run, kind=kind)
         OperationLog.objects.create(establishment=establishment, kind=kind, summary=report)
         if dry_run:
@@ -82,7 +83,7 @@ def apply_feed(establishment, feed: Feed, source: str, kind: str, dry_run: bool)
     return report
 
 
-class _Applier:
+class Applier:
     def __init__(self, establishment: Establishment, feed: Feed, source: str) -> None:
         self.est = establishment
         self.feed = feed
@@ -192,20 +193,24 @@ class _Applier:
                 to_update.append(membership)
         Membership.objects.bulk_create(to_create, batch_size=1000)
         Membership.objects.bulk_update(to_update, ["profile", "gone_since"], batch_size=1000)
-        # Complete feed: members of the covered profiles who are absent are now gone.
-        gone = (
-            Membership.objects.of(self.est)
-            .present()
-            .filter(
-                profile__in=self.feed.covered_profiles or {p.profile for p in self.feed.persons}
-            )
-            .exclude(source=Membership.Source.MANUAL)
-            .exclude(user_id__in=seen)
-        )
-        gone_count = gone.update(gone_since=self.today)
+        gone_count = self.gone_members(self.est, self.feed, seen).update(gone_since=self.today)
         self.counts["memberships"].update(
             created=len(to_create), updated=len(to_update), gone=gone_count
         )
+
+    @staticmethod
+    def gone_members(establishment, feed: Feed, seen=()):
+        """The members this feed makes gone (marked, never deleted: purge_gone does that after
+        the retention delays): a complete feed's absent members of the profiles it covers, a
+        delta's deleted persons; manual memberships never."""
+        present = (
+            Membership.objects.of(establishment).present().exclude(source=Membership.Source.MANUAL)
+        )
+        if feed.delta:
+            return present.filter(user__join_key__in=feed.deleted.keys())
+        return present.filter(
+            profile__in=feed.covered_profiles or {p.profile for p in feed.persons}
+        ).exclude(user_id__in=seen)
 
     def _profile_changed(self, person: Person, user: User, old: str) -> None:
         """A member whose profile changes (e.g. a secretary no longer in vie scolaire): the

@@ -116,6 +116,7 @@ class Merger:
             "merged_class_memberships": 0,
             "merged_teachings": 0,
             "merged_service_rows": {},
+            "cas_services": {"moved": [], "dropped": []},
         }
 
     steps = (
@@ -125,6 +126,7 @@ class Merger:
         "move_subjects",
         "move_relations",
         "move_services",
+        "move_cas_services",
         "retire_src",
     )
 
@@ -289,6 +291,25 @@ class Merger:
     def move_services(self) -> None:
         for model in service_models():
             model.objects.of(self.src).update(establishment=self.dst)
+
+    def move_cas_services(self) -> None:
+        """The partner services (CAS) the source opened to its members are the destination's;
+        where the destination has one of the same URL prefix, its settings stay and the
+        source's copy goes (named in the report)."""
+        from preau.cas.models import CasService
+
+        theirs = {s.url_prefix: s for s in CasService.objects.filter(establishment=self.dst)}
+        for service in CasService.objects.filter(establishment=self.src).order_by("name"):
+            kept = theirs.get(service.url_prefix)
+            if kept is None:
+                service.establishment = self.dst
+                service.save(update_fields=["establishment"])
+                self.report["cas_services"]["moved"].append(service.name)
+            else:
+                self.report["cas_services"]["dropped"].append(
+                    {"name": service.name, "url_prefix": service.url_prefix, "kept": kept.name}
+                )
+                service.delete()
 
     def retire_src(self) -> None:
         EstablishmentAlias.objects.filter(establishment=self.src).update(establishment=self.dst)

@@ -100,6 +100,36 @@ class JobQueueCollector:
         )
 
 
+class AafDeltaCollector:
+    """The AAF's daily deltas (preau.core.delta.state) read at scrape time, for the alerts of
+    monitoring/rules/app.yml (AafDelta*): a delivery refused, one waiting for an operator, none
+    applied for days."""
+
+    def collect(self):
+        from preau.core.delta import state
+
+        try:
+            current = state()
+        except Exception:  # database down: report nothing rather than fail the scrape
+            return
+        if current["last_applied"] is not None:
+            yield GaugeMetricFamily(
+                "preau_aaf_delta_last_applied_timestamp_seconds",
+                "When the last AAF delta delivery was applied",
+                value=current["last_applied"].timestamp(),
+            )
+        yield GaugeMetricFamily(
+            "preau_aaf_delta_refused",
+            "AAF delta deliveries refused in the last 24 hours",
+            value=current["refused_24h"],
+        )
+        yield GaugeMetricFamily(
+            "preau_aaf_delta_pending",
+            "AAF delta deliveries waiting for an operator's confirmation (removal guard)",
+            value=current["pending"],
+        )
+
+
 def render() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
@@ -112,4 +142,5 @@ def render() -> tuple[bytes, str]:
     extra = CollectorRegistry()
     extra.register(ActiveSessionsCollector())
     extra.register(JobQueueCollector())
+    extra.register(AafDeltaCollector())
     return output + generate_latest(extra), CONTENT_TYPE_LATEST

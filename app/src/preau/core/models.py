@@ -97,6 +97,9 @@ class Establishment(models.Model):
         ACTIVE = "active", "Actif"
         ARCHIVED = "archived", "Archivé"
         MERGED = "merged", "Fusionné"
+        # Closed for good (`establishment close`): exported for its archives, then purged
+        # (preau.core.closure); `archived_at` is the closing date.
+        CLOSED = "closed", "Fermé"
 
     uai = models.CharField(max_length=8, unique=True, validators=[validate_uai])
     join_key = models.CharField(
@@ -418,6 +421,8 @@ class OperationLog(models.Model):
 
     class Meta:
         ordering = ["-at"]
+        # The AAF deltas' state, read at each scrape of /metrics (core/delta.py state).
+        indexes = [models.Index(fields=["kind", "at"], name="core_operationlog_kind_at")]
 
 
 class LoginAttempt(models.Model):

@@ -103,9 +103,10 @@ def login_view(request):
         metrics.LOGINS.labels(result="failed").inc()
         form.add_error(None, "Identifiant ou mot de passe incorrect.")
         status = 401
-    return render(
-        request, "preau/login.html", {"form": form, "next": _safe_next(request, "")}, status=status
-    )
+    from preau.federation.saml import enabled_idps
+
+    context = {"form": form, "next": _safe_next(request, ""), "idps": enabled_idps()}
+    return render(request, "preau/login.html", context, status=status)
 
 
 def _throttled(request, template, form, wait: int, context=None):
@@ -118,6 +119,12 @@ def _throttled(request, template, form, wait: int, context=None):
 
 @require_POST
 def logout_view(request):
+    from preau.federation.saml import federated_session
+
+    if federated_session(request):  # logged in through an IdP: single logout
+        from preau.federation import views as federation
+
+        return federation.logout_start(request)
     logout(request)
     messages.info(request, "Vous êtes déconnecté.")
     return redirect("login")

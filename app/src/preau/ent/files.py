@@ -190,7 +190,8 @@ CHUNK = PreparedQuery(
 )
 
 
-def _stream(stored: StoredFile):
+def chunks(stored: StoredFile):
+    """A stored file's contents, chunk after chunk (the download, an establishment's archive)."""
     for index in range(stored.chunks_count):
         # exactly one row, as .get() demanded
         ((data,),) = CHUNK.rows(est=stored.establishment_id, file=stored.pk, index=index)
@@ -200,7 +201,7 @@ def _stream(stored: StoredFile):
 def download_response(stored: StoredFile) -> StreamingHttpResponse:
     """Private files: never kept by a cache (a shared computer's browser, a proxy), never
     sniffed into another type, and downloaded rather than shown unless a raster image."""
-    response = StreamingHttpResponse(_stream(stored), content_type=stored.content_type)
+    response = StreamingHttpResponse(chunks(stored), content_type=stored.content_type)
     response["Content-Length"] = str(stored.size)
     inline = stored.content_type in INLINE_TYPES
     response["Content-Disposition"] = (

@@ -24,6 +24,10 @@ from procrastinate.contrib.django.django_connector import DjangoConnector
 # The queues: short jobs first (e-mails, the periodic ones), long ones apart (imports, PDFs,
 # statistics, exports) so that a long import never delays a notification's e-mail.
 QUEUES = ("emails", "periodic", "long")
+# The queues whose jobs read or write files of the host they run on (the AAF's drop directory,
+# the closed establishments' archives): run by the first app host's worker only, where
+# `deploy.py`'s procedures (establishment purge…) run too. While that host is down they wait.
+HOST_FILES_QUEUES = ("long",)
 HEARTBEAT_SECONDS = 10.0
 # Status words of procrastinate, in French for a page that polls a job.
 LABELS = {
@@ -47,6 +51,8 @@ def enqueue(task_name: str, *, establishment_uai: str = "", **kwargs: Any) -> in
     """Defer `task_name` (a name of tasks.py) in the caller's transaction; returns the job's
     id. `establishment_uai` is kept with the job so that a page of that establishment, and only
     it, may show its status (job_status)."""
+    import preau.jobs.tasks  # noqa: F401 (registers the tasks with the app)
+
     task = app.tasks[task_name]
     if establishment_uai:
         kwargs["establishment_uai"] = establishment_uai

@@ -12,8 +12,9 @@ import io
 import json
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.core.management import call_command
-from procrastinate import RetryStrategy, exceptions
+from procrastinate import JobContext, RetryStrategy, exceptions
 from procrastinate.contrib.django import app
 
 from preau.jobs.queue import stalled_after
@@ -25,12 +26,12 @@ EMAIL_RETRY = RetryStrategy(max_attempts=5, wait=60, linear_wait=120)
 KEEP_FINISHED_HOURS = 7 * 24
 
 
-def _periodic(name: str, cron: str):
+def _periodic(name: str, cron: str, queue: str = "periodic"):
     """A periodic job: deferred once per slot of `cron` (UTC, the servers' clock) whatever the
     number of workers, never two runs at once."""
 
     def decorate(func):
-        task = app.task(name=name, queue="periodic", lock=name, queueing_lock=name)(func)
+        task = app.task(name=name, queue=queue, lock=name, queueing_lock=name)(func)
         return app.periodic(cron=cron, periodic_id=name)(task)
 
     return decorate
@@ -50,6 +51,27 @@ def purge_gone(timestamp: int) -> dict:
     """Retention (RGPD): the purge_gone command's work, once a day at 02:30 UTC."""
     out = io.StringIO()
     call_command("purge_gone", "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+@_periodic("import_aaf_deltas", "*/15 * * * *", queue="long")
+def import_aaf_deltas(timestamp: int) -> dict:
+    """The AAF's delta files deposited in the drop directory ([aaf] drop_dir), every quarter of
+    an hour: the import_aaf_deltas command's work (preau.core.delta.run). A delivery refused or
+    held for confirmation is in its report and in the metrics; the job itself succeeds."""
+    from preau.core import delta
+
+    if not settings.PREAU_AAF_DROP_DIR:
+        return {"deliveries": [], "problems": [], "dry_run": False}
+    return delta.run()
+
+
+@_periodic("refresh_federation_metadata", "40 * * * *")
+def refresh_federation_metadata(timestamp: int) -> dict:
+    """The IdPs' metadata published at a URL, fetched and checked hourly (preau.federation.
+    metadata: a refused one leaves the previous file in use, and the job fails: jobs status)."""
+    out = io.StringIO()
+    call_command("federation_metadata", "refresh", "--json", stdout=out)
     return json.loads(out.getvalue())
 
 
@@ -99,3 +121,14 @@ def send_account_email(kind: str, user_id: int, base_url: str) -> int:
     from preau.core.account_emails import send
 
     return send(kind, user_id, base_url)
+
+
+@app.task(name="export_establishment", queue="long", pass_context=True)
+def export_establishment(context: JobContext, establishment_uai: str) -> dict:
+    """A closed establishment's archive bundle (preau.core.closure.export, deferred by
+    `establishment close` or `establishment export`); its path, SHA-256 and rows per file."""
+    from preau.core import closure
+    from preau.core.models import Establishment
+
+    est = Establishment.objects.get(uai=establishment_uai)
+    return closure.export(est, job_id=context.job.id)

@@ -32,6 +32,12 @@ EXEMPT_URL_NAMES = frozenset(
         "login",
         "logout",
         "activation",
+        # The IdP's answers (an ADML logs in through it, then meets the second factor) and its
+        # logout requests, which must end the session whatever its second factor.
+        "federation_login",
+        "federation_acs",
+        "federation_sls",
+        "federation_metadata",
         "two_factor_setup",
         "two_factor_verify",
     }

@@ -1,10 +1,11 @@
 import argparse
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from preau.core import importer
+from preau.core import closure, importer
 from preau.core import merge as merging
 from preau.core.management.base import OpsCommand, OpsError, get_establishment
 from preau.core.management.commands.import_aaf import import_refused, render_import
@@ -19,12 +20,17 @@ from preau.core.uai import normalize, uai_error
 
 
 class Command(OpsCommand):
-    help = "Manage establishments: create, archive, list, merge, admin."
+    help = (
+        "Manage establishments: create, archive, list, merge, admin; close one for good: "
+        "close, closure, export, purge (in that order)."
+    )
     changes_data = False  # --dry-run is declared per sub-command
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(
-            dest="action", required=True, metavar="{create,add,archive,list,merge,admin}"
+            dest="action",
+            required=True,
+            metavar="{create,add,archive,list,merge,admin,close,closure,export,purge}",
         )
         create = sub.add_parser("create", help="create an establishment")
         add = sub.add_parser(
@@ -61,13 +67,46 @@ class Command(OpsCommand):
         merge.add_argument("src_uai")
         merge.add_argument("dst_uai")
         merge.add_argument("--dry-run", action="store_true")
-        for p in (create, add, archive, merge, admin, sub.choices["list"]):
+        closing = self.add_closure_commands(sub)
+        for p in (create, add, archive, merge, admin, sub.choices["list"], *closing):
             p.add_argument(
                 "--json",
                 action="store_true",
                 default=argparse.SUPPRESS,
                 help="machine-readable output",
             )
+
+    def add_closure_commands(self, sub) -> list:
+        limits = (
+            "(the purge: not before [retention] closed_purge_after_days "
+            f"({settings.RETENTION['closed_purge_after_days']}) days after the closing, and "
+            "within 3 months of it: arrêté of 30 Nov 2006, art. 6; docs/domain.md)"
+        )
+        close = sub.add_parser(
+            "close",
+            help="1. close an establishment for good (its members reach nothing, imports are "
+            "refused) and queue the export of its archive bundle as a background job; returns "
+            "the job's id at once (follow it with `closure`) " + limits,
+        )
+        status = sub.add_parser(
+            "closure",
+            help="2. where a closure stands: the export job, the bundle (path, SHA-256, rows) "
+            "and the day the purge becomes possible",
+        )
+        export = sub.add_parser(
+            "export",
+            help="queue the export of a closed establishment again (a failed job, a bundle "
+            "lost or altered); returns the job's id",
+        )
+        purge = sub.add_parser(
+            "purge",
+            help="3. delete a closed establishment's data and its accounts that belong nowhere "
+            "else, once its bundle is checked whole (SHA-256) and the date allows " + limits,
+        )
+        purge.add_argument("--dry-run", action="store_true")
+        for p in (close, status, export, purge):
+            p.add_argument("uai")
+        return [close, status, export, purge]
 
     def run(self, action, **options):
         return getattr(self, f"do_{action}")(**options)
@@ -193,8 +232,30 @@ class Command(OpsCommand):
             raise OpsError(f"fusion refusée : {exc}") from None
         return {"action": "merge", **report}
 
+    def do_close(self, uai, **_):
+        with transaction.atomic():
+            est = get_establishment(uai, allow_inactive=True)
+            job_id = _closing(closure.close, est)
+        return {"action": "close", "job_id": job_id, **closure.state(est)}
+
+    def do_export(self, uai, **_):
+        with transaction.atomic():
+            est = get_establishment(uai, allow_inactive=True)
+            job_id = _closing(closure.request_export, est)
+        return {"action": "export", "job_id": job_id, **closure.state(est)}
+
+    def do_closure(self, uai, **_):
+        return {"action": "closure", **closure.state(get_establishment(uai, allow_inactive=True))}
+
+    def do_purge(self, uai, dry_run=False, **_):
+        est = get_establishment(uai, allow_inactive=True)
+        report = _closing(closure.purge, est, dry_run=dry_run)
+        return {"action": "purge", "dry_run": dry_run, "uai": est.uai, **report}
+
     def render(self, result):
         action = result["action"]
+        if action in ("close", "export", "closure", "purge"):
+            return _render_closure(result)
         if action == "list":
             lines = [
                 f"{'UAI':9} {'statut':9} {'utilisateurs':>12} {'classes':>7}  dernier import   nom"
@@ -237,6 +298,13 @@ class Command(OpsCommand):
             for m in result["merged_accounts"]:
                 lines.append(f"comptes fusionnés : {m['absorbed']} → {m['kept']}")
             lines.append(f"doublons fusionnés : {result['merged_memberships']} rattachement(s)")
+            for name in result["cas_services"]["moved"]:
+                lines.append(f"service partenaire (CAS) repris : {name}")
+            for d in result["cas_services"]["dropped"]:
+                lines.append(
+                    f"service partenaire (CAS) {d['name']} non repris : la destination a déjà "
+                    f"« {d['kept']} » pour {d['url_prefix']}"
+                )
             lines.append(
                 "contrôles : " + ("OK" if all(c["ok"] for c in result["checks"]) else "ÉCHEC")
             )
@@ -253,6 +321,39 @@ class Command(OpsCommand):
             return _render_add(result, dry)
         verb = {"create": "créé", "archive": "archivé"}[action]
         return f"Établissement {e['uai']} {e['name']} ({e['town']}) {verb}{dry}"
+
+
+def _closing(step, est, **kwargs):
+    try:
+        return step(est, **kwargs)
+    except closure.ClosureError as exc:
+        raise OpsError(str(exc)) from None
+
+
+def _render_closure(r: dict) -> str:
+    if r["action"] == "purge":
+        dry = " (SIMULATION, rien n'a été modifié)" if r["dry_run"] else ""
+        lines = [f"Purge de {r['uai']}{dry} : {r['accounts_deleted']} compte(s) supprimé(s)"]
+        lines += [f"  {label} : {n}" for label, n in r["deleted"].items()]
+        lines.append(f"archive vérifiée : {r['bundle']['path']}")
+        return "\n".join(lines)
+    lines = [f"Établissement {r['uai']} {r['name']} : statut {r['status']}"]
+    if r.get("job_id"):
+        lines.append(
+            f"exportation en file : tâche {r['job_id']} (suivre : establishment closure {r['uai']})"
+        )
+    job = r["export_job"]
+    if job is not None:
+        lines.append(f"dernière exportation : tâche {job['id']}, {job['label']}")
+    bundle = r["bundle"]
+    if bundle is not None:
+        lines.append(f"archive : {bundle['path']} (SHA-256 {bundle['sha256']})")
+        lines += [f"  {name} : {n} ligne(s)" for name, n in bundle["rows"].items()]
+    if r["purged"]:
+        lines.append(f"purgé le {r['purged']['at']}")
+    elif r["purge_possible_on"]:
+        lines.append(f"purge possible à partir du {r['purge_possible_on']:%d/%m/%Y}")
+    return "\n".join(lines)
 
 
 def _free_uai(uai: str) -> str:
@@ -284,6 +385,8 @@ def _state(est: Establishment) -> str:
         return f"fusionné dans {est.merged_into.uai} {est.merged_into.name} le {when}"
     if est.status == Establishment.Status.ARCHIVED:
         return f"archivé le {when}"
+    if est.status == Establishment.Status.CLOSED:
+        return f"fermé le {when}"
     return "actif"
 
 

@@ -5,6 +5,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from preau.cas.models import ServiceTicket
 from preau.core.management.base import OpsCommand
 from preau.core.models import LoginAttempt, Membership, User
 from preau.ent.files import purge_orphans
@@ -16,7 +17,8 @@ class Command(OpsCommand):
         "Retention (RGPD): disable accounts gone for more than [retention] disable_after_days, "
         "delete accounts disabled for more than delete_after_days; drop connection logs older than a year, "
         "messages older than messages_days (and the conversations left empty) "
-        "and files nothing references any more ([uploads] orphan_grace_hours)."
+        "and files nothing references any more ([uploads] orphan_grace_hours); "
+        "CAS service tickets never validated, once expired."
     )
 
     def run(self, dry_run=False, **_):
@@ -51,6 +53,7 @@ class Command(OpsCommand):
             deleted = list(to_delete.values_list("username", flat=True))
             to_delete.delete()
             logs, _ = LoginAttempt.objects.filter(at__lt=now - dt.timedelta(days=365)).delete()
+            tickets, _ = ServiceTicket.objects.filter(expires_at__lt=now).delete()
             messages_days = settings.RETENTION["messages_days"]
             messages = _purge_messages(now - dt.timedelta(days=messages_days))
             # Last: the files of what was just deleted are orphans too.
@@ -65,6 +68,7 @@ class Command(OpsCommand):
                 "messages_days": messages_days,
                 "messages_deleted": messages,
                 "orphan_files_deleted": orphan_files,
+                "cas_tickets_deleted": tickets,
             }
             if dry_run:
                 transaction.set_rollback(True)
@@ -78,7 +82,8 @@ class Command(OpsCommand):
             f"(désactivés depuis plus de {r['delete_after_days']} j), "
             f"{r['connection_logs_deleted']} journal(aux) de connexion de plus d'un an supprimé(s), "
             f"{r['messages_deleted']} message(s) de plus de {r['messages_days']} j supprimé(s), "
-            f"{r['orphan_files_deleted']} fichier(s) rattaché(s) à rien supprimé(s)"
+            f"{r['orphan_files_deleted']} fichier(s) rattaché(s) à rien supprimé(s), "
+            f"{r['cas_tickets_deleted']} ticket(s) CAS expiré(s) supprimé(s)"
         )
 
 

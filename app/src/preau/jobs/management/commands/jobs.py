@@ -1,5 +1,5 @@
 from preau.core.management.base import OpsCommand
-from preau.jobs.queue import QUEUES, queue_status, run_worker
+from preau.jobs.queue import HOST_FILES_QUEUES, QUEUES, queue_status, run_worker
 
 
 class Command(OpsCommand):
@@ -16,9 +16,18 @@ class Command(OpsCommand):
         parser.add_argument(
             "--queue", action="append", choices=QUEUES, help="worker: only these queues"
         )
+        parser.add_argument(
+            "--no-host-files",
+            action="store_true",
+            help="worker: leave the queues whose jobs use this host's files "
+            f"({', '.join(HOST_FILES_QUEUES)}: AAF deltas, archives) to the first app host's "
+            "worker (the other app hosts' preau-worker)",
+        )
 
-    def run(self, action, once=False, queue=None, **_):
+    def run(self, action, once=False, queue=None, no_host_files=False, **_):
         if action == "worker":
+            if no_host_files:
+                queue = [q for q in (queue or QUEUES) if q not in HOST_FILES_QUEUES]
             run_worker(wait=not once, queues=queue)
             return {"worker": "stopped"}
         return queue_status()

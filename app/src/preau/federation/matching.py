@@ -1,0 +1,166 @@
+"""An assertion's attributes → the account the AAF feed created, by stable identifiers only.
+
+Never names, never birth dates (homonyms, typos: docs/federation.md). Per IdP and profile:
+
+- ÉduConnect, pupil (FrEduCtPersonAffiliation eleve…): FrEduCtEleveINE = `User.ine` (the feed's
+  ENTEleveINE).
+- ÉduConnect, parent (resp…): FrEduCtRefId's `{AAF}` vectors name the person's AAF identifier,
+  = `User.join_key` (the feed's ENTPersonJointure, also with its `ACADEMIE$` prefix); without
+  one, the legal guardian linked (ParentLink) to every child whose INE the assertion carries,
+  when there is exactly one. With both, the account found must be a guardian of one of them.
+- Agents IdP: the attribute [federation] agents_join_attribute (ENTPersonJointure by default)
+  = `User.join_key`.
+
+Only accounts with a current membership of that IdP's profiles in an active establishment
+match: an account found in none is refused (no account is ever created here), two accounts
+for one person are refused as ambiguous (the audit line names them, for the operator).
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from preau.core.models import Establishment, Membership, ParentLink, Profile, User
+from preau.federation.saml import IDPS, conf
+
+# ÉduConnect names its attributes by OID (urn:oid:…); the friendly names are accepted too.
+# Sources of the OIDs: docs/federation.md.
+EDUCONNECT_OIDS = {
+    "urn:oid:1.3.6.1.4.1.20326.10.999.1.57": "FrEduCtId",
+    "urn:oid:1.3.6.1.4.1.20326.10.999.1.7": "FrEduCtPersonAffiliation",
+    "urn:oid:1.3.6.1.4.1.20326.10.999.1.72": "FrEduCtEleveUAI",
+}
+
+
+class Refusal(Exception):
+    """A federated login refused: `reason` for the audit log, `message` for the person."""
+
+    def __init__(self, reason: str, message: str, status: int = 403, **details) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.message = message
+        self.status = status
+        self.details = details
+
+
+UNKNOWN = (
+    "Votre compte {idp} est valide, mais aucun compte Préau ne lui correspond dans un "
+    "établissement ouvert : l'annuaire de votre établissement ne vous connaît pas (encore). "
+    "Adressez-vous au secrétariat de l'établissement."
+)
+AMBIGUOUS = (
+    "Votre compte {idp} correspond à plusieurs comptes Préau : la connexion est refusée pour "
+    "ne pas vous ouvrir le compte de quelqu'un d'autre. L'incident est signalé ; adressez-vous "
+    "au secrétariat de l'établissement."
+)
+
+
+def attributes(ava: dict) -> dict[str, list[str]]:
+    """The assertion's attributes by friendly name, values stripped, empty ones dropped."""
+    named: dict[str, list[str]] = {}
+    for name, values in ava.items():
+        key = EDUCONNECT_OIDS.get(name, name)
+        named.setdefault(key, []).extend(str(v).strip() for v in values if str(v).strip())
+    return named
+
+
+def _missing(idp_key: str, name: str) -> Refusal:
+    return Refusal(
+        "missing_attribute",
+        f"La réponse de {IDPS[idp_key].label} ne contient pas l'attribut {name}, nécessaire "
+        "pour retrouver votre compte. Réessayez plus tard ; si cela persiste, signalez-le à "
+        "l'établissement.",
+        status=400,
+        attribute=name,
+    )
+
+
+def _members(profiles) -> QuerySet[User]:
+    """Active accounts with a current membership of `profiles` in an active establishment."""
+    memberships = Membership.objects.current().filter(
+        profile__in=profiles, establishment__status=Establishment.Status.ACTIVE
+    )
+    return User.objects.filter(
+        is_active=True, pk__in=memberships.values("user_id"), merged_into__isnull=True
+    )
+
+
+def _one(idp_key: str, candidates: QuerySet[User], **details) -> User:
+    found = list(candidates.distinct()[:5])
+    label = IDPS[idp_key].label
+    if not found:
+        raise Refusal("unknown_person", UNKNOWN.format(idp=label), **details)
+    if len(found) > 1:
+        raise Refusal(
+            "ambiguous_person",
+            AMBIGUOUS.format(idp=label),
+            candidates=",".join(str(u.pk) for u in found),
+            **details,
+        )
+    return found[0]
+
+
+def aaf_ids(values: list[str]) -> list[str]:
+    """FrEduCtRefId's `{AAF}<académie>|<…>|<identifier>` vectors → the identifiers."""
+    ids = []
+    for value in values:
+        if value.startswith("{AAF}"):
+            parts = value[len("{AAF}") :].split("|")
+            if len(parts) == 3 and parts[2]:
+                ids.append(parts[2])
+    return ids
+
+
+def _by_join_key(ids: list[str]) -> Q:
+    """The feed's ENTPersonJointure is the identifier, possibly as `AC-ACADEMIE$identifier`."""
+    query = Q(join_key__in=ids)
+    for ident in ids:
+        query |= Q(join_key__endswith=f"${ident}")
+    return query
+
+
+def match(idp_key: str, ava: dict) -> User:
+    attrs = attributes(ava)
+    if idp_key == "agents":
+        name = conf()["agents_join_attribute"]
+        keys = attrs.get(name)
+        if not keys:
+            raise _missing(idp_key, name)
+        return _one(idp_key, _members(IDPS["agents"].profiles).filter(join_key__in=keys))
+    affiliation = (attrs.get("FrEduCtPersonAffiliation") or [""])[0].lower()
+    ines = [ine.upper() for ine in attrs.get("FrEduCtEleveINE", [])]
+    if affiliation.startswith("eleve"):
+        if len(ines) != 1:
+            raise _missing(idp_key, "FrEduCtEleveINE")
+        return _one(idp_key, _members([Profile.ELV]).filter(ine=ines[0]), profile="ELV")
+    if affiliation.startswith("resp"):
+        return _parent(idp_key, aaf_ids(attrs.get("FrEduCtRefId", [])), ines)
+    raise Refusal(
+        "unsupported_profile",
+        "Votre compte ÉduConnect n'est ni celui d'un élève ni celui d'un responsable : "
+        "Préau ne peut pas vous connecter avec lui.",
+        affiliation=affiliation[:32],
+    )
+
+
+def _parent(idp_key: str, ids: list[str], ines: list[str]) -> User:
+    parents = _members([Profile.TUT])
+    if ids:
+        user = _one(idp_key, parents.filter(_by_join_key(ids)), profile="TUT")
+        links = ParentLink.objects.filter(parent=user, legal_guardian=True, child__ine__in=ines)
+        if ines and not links.exists():
+            raise Refusal(
+                "inconsistent_person",
+                AMBIGUOUS.format(idp=IDPS[idp_key].label),
+                candidates=str(user.pk),
+            )
+        return user
+    if not ines:
+        raise _missing(idp_key, "FrEduCtRefId")
+    for ine in set(ines):
+        parents = parents.filter(
+            pk__in=ParentLink.objects.filter(legal_guardian=True, child__ine=ine).values(
+                "parent_id"
+            )
+        )
+    return _one(idp_key, parents, profile="TUT")

@@ -1,0 +1,114 @@
+"""Every page each profile can open works on a 360 px phone (issue #19 item 7): nothing wider
+than the screen (the page never scrolls sideways), the services' menu collapsed behind one
+button that opens it, and every control a thumb uses (menu entries, buttons, form fields) at
+least 44 px high. The pages are all the URLconf's (the isolation test's walk, with this school's
+objects) that answer the profile with an HTML page: a new page is covered without a new test."""
+
+import pytest
+from django.conf import settings
+
+from tests.helpers import SecondFactorClient, fits, new_page
+from tests.school import make_school, url_kwargs
+from tests.test_isolation import all_patterns, build
+
+pytestmark = pytest.mark.browser
+
+PHONE = 360
+WALKED = ("student", "parent", "teacher", "evs", "admin")
+# Not pages: the probes, and the actions that end or change the session.
+SKIPPED = {
+    "healthz", "readyz", "metrics", "logout", "cas_logout", "login", "activation",
+    "two_factor_setup",
+}  # fmt: skip
+
+# Controls a thumb must hit (WCAG 2.5.5's 44 px): the menus' entries, buttons and form
+# fields; links inside a sentence are exempt, as WCAG says.
+SMALL_TARGETS = """() => [...document.querySelectorAll(
+        'nav a, button, .button, input:not([type=hidden]):not([type=checkbox]):not([type=radio]), select, summary')]
+    .filter(e => e.offsetParent !== null)
+    .filter(e => e.getBoundingClientRect().height < 43.5)
+    .map(e => `${e.tagName}.${e.className} "${e.textContent.trim().slice(0, 30)}" ${Math.round(e.getBoundingClientRect().height)}px`)"""
+
+
+def pages_of(client, school) -> list[str]:
+    """The establishment's and the account's pages this client's user gets as HTML (200)."""
+    found = []
+    for name, _route, converters in all_patterns():
+        if name in SKIPPED:
+            continue
+        url = build(name, converters, school, school)
+        response = client.get(url)
+        assert "_auth_user_id" in client.session, f"GET {url} ({name}) logged out: skip it"
+        if response.status_code == 200 and response["Content-Type"].startswith("text/html"):
+            found.append(url)
+    return found
+
+
+@pytest.fixture
+def school(transactional_db):
+    return make_school()
+
+
+def test_every_page_of_every_profile_fits_a_phone(browser, live_server, school):
+    assert set(url_kwargs(school)) >= {"uai", "class_id"}
+    problems, walked = [], 0
+    for role in WALKED:
+        client = SecondFactorClient()
+        client.force_login(school[role])
+        urls = pages_of(client, school)
+        assert len(urls) >= 20, f"{role}: only {urls}"
+        page = new_page(browser, live_server, PHONE)
+        page.context.add_cookies(
+            [
+                {
+                    "name": settings.SESSION_COOKIE_NAME,
+                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                    "url": live_server.url,
+                }
+            ]
+        )
+        for url in urls:
+            page.goto(url, wait_until="domcontentloaded")  # after the deferred nav.js, so the CSS
+            walked += 1
+            if not fits(page):
+                problems.append(f"{role} {url}: wider than {PHONE} px")
+            small = page.evaluate(SMALL_TARGETS)
+            if small:
+                problems.append(f"{role} {url}: targets under 44 px: {small[:4]}")
+            menu = page.locator(".ent-menu-toggle")
+            if menu.count():
+                services = page.locator("#ent-services")
+                if services.is_visible() or menu.get_attribute("aria-expanded") != "false":
+                    problems.append(f"{role} {url}: the services' menu is not collapsed")
+        page.context.close()
+    assert not problems, "\n".join(problems)
+    assert walked >= 50
+
+
+def test_the_services_menu_opens_and_closes(browser, live_server, school, check_a11y):
+    client = SecondFactorClient()
+    client.force_login(school["parent"])
+    page = new_page(browser, live_server, PHONE)
+    page.context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    page.goto(f"/e/{school['est'].uai}/")
+    menu = page.get_by_role("button", name="Services")
+    services = page.locator("#ent-services")
+    assert menu.get_attribute("aria-expanded") == "false" and not services.is_visible()
+    menu.click()
+    assert menu.get_attribute("aria-expanded") == "true" and services.is_visible()
+    check_a11y(page, "60-mobile-parent-menu-ouvert")
+    page.get_by_role("link", name="Notes", exact=True).click()
+    page.wait_for_url("**/notes/")
+    assert not page.locator("#ent-services").is_visible()  # a new page starts collapsed
+    # At a desktop's width the services are listed, no button
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert page.locator("#ent-services").is_visible() and not menu.is_visible()
+    page.context.close()
