@@ -48,7 +48,7 @@ def build_wheelhouse(version: str, source: Path = APP_DIR) -> Path:
     if tarball.exists():
         return tarball
     out.mkdir(exist_ok=True)
-    deps = _dependency_wheels(source / "requirements.lock", out)
+    deps = _dependency_wheels(source, out)
     with tempfile.TemporaryDirectory(prefix="preau-wheels-") as tmp:
         wheels = Path(tmp) / "wheelhouse"
         shutil.copytree(deps, wheels)
@@ -61,10 +61,17 @@ def build_wheelhouse(version: str, source: Path = APP_DIR) -> Path:
     return tarball
 
 
-def _dependency_wheels(lock: Path, out: Path) -> Path:
-    """The wheels of every pinned dependency of this lock file, checked against its hashes,
-    built once: wheelhouse/deps-<the lock's SHA-256>/ (made aside, then renamed)."""
-    deps = out / f"deps-{hashlib.sha256(lock.read_bytes()).hexdigest()[:16]}"
+def dependencies_id(source: Path = APP_DIR) -> str:
+    """The id of the app's pinned dependencies: the start of its lock file's SHA-256 (the
+    wheels' directory here, the dependencies' venv on the app hosts)."""
+    return hashlib.sha256((source / "requirements.lock").read_bytes()).hexdigest()[:16]
+
+
+def _dependency_wheels(source: Path, out: Path) -> Path:
+    """The wheels of every pinned dependency of the app's lock file, checked against its
+    hashes, built once: wheelhouse/deps-<its id>/ (made aside, then renamed)."""
+    lock = source / "requirements.lock"
+    deps = out / f"deps-{dependencies_id(source)}"
     if deps.is_dir():
         return deps
     with tempfile.TemporaryDirectory(prefix="preau-deps-", dir=out) as tmp:

@@ -1,7 +1,9 @@
 """A release's actions on one host: what it has, install, canary, check, switch, drain, prune.
 
 On every app host a release is `/srv/preau/releases/<version>/` (venv + collected static
-files, owned by root, read-only to the app); the `app` role owns the units, users and config,
+files, owned by root, read-only to the app); its pinned dependencies are one venv per lock file,
+`/srv/preau/deps/<the lock's id>/`, shared by the releases of that lock (most releases change
+the app alone: its wheel is then all they install). The `app` role owns the units, users and config,
 this package owns the release directories and the `current` symlink. Every command goes
 through the runner's sessions (preau_ops.runner); what to do with the answers is decided in
 `decisions`.
@@ -26,6 +28,8 @@ from .decisions import HostReleases
 
 BASE = "/srv/preau"
 RELEASES = f"{BASE}/releases"
+DEPS = f"{BASE}/deps"  # the dependencies' venv per lock file (build.dependencies_id)
+DEPS_LINK = "preau-deps.pth"  # in a release venv's site-packages: the deps venv's site-packages
 CURRENT = f"{BASE}/current"
 # Migrations run as this account (role app): the only one but root that reads the schema
 # owner's password (/etc/preau/owner.toml); the runtime user `preau` cannot.
@@ -86,9 +90,11 @@ def install(
     hosts: list[Host],
     version: str,
     tarball: Path,
+    dependencies: str,
     progress: Progress | None = None,
 ) -> None:
-    """Upload and install the release on every host in parallel (pyinfra operations)."""
+    """Upload and install the release on every host in parallel (pyinfra operations); its
+    dependencies (id `dependencies`, the lock's) only where no release has installed them."""
     from pyinfra.api.operation import add_op
     from pyinfra.api.operations import run_ops
     from pyinfra.operations import files, server
@@ -119,7 +125,7 @@ def install(
         server.shell,
         name="venv, offline install, static files",
         host=pending,
-        commands=_install_commands(target),
+        commands=_install_commands(target, f"{DEPS}/{dependencies}"),
     )
     run_ops(state)
     failed = [h.name for h in pending if h in state.failed_hosts]
@@ -130,15 +136,31 @@ def install(
         )
 
 
-def _install_commands(target: str) -> list[str]:
+def _install_commands(target: str, deps: str) -> list[str]:
+    """Unpack; the dependencies' venv DEPS once per lock (`.complete` when whole, else made
+    again); the release's venv, bare (no pip of its own), sees DEPS's packages through a .pth
+    file and gets the app's wheel and DEPS's scripts (gunicorn, which the units run), whose
+    first line names its python; its static files; `.complete` last."""
+    venv = f"{target}/venv"
+    purelib = """-c 'import sysconfig; print(sysconfig.get_path("purelib"))'"""
     static_env = f"PREAU_STORAGE_STATIC_ROOT={target}/static PREAU_METRICS_MULTIPROC_DIR="
+    scripts = (
+        f"for f in {deps}/bin/*; do n=$(basename $f); [ -e {venv}/bin/$n ] || "
+        f"! head -1 $f | grep -qx '#!{deps}/bin/python3' || "
+        f"{{ sed '1c#!{venv}/bin/python3' $f > {venv}/bin/$n && chmod 755 {venv}/bin/$n; }}; done"
+    )
     return [
         f"cd {target} && rm -rf wheelhouse venv static && tar -xf wheelhouse.tar",
-        f"python3 -m venv {target}/venv",
-        f"{target}/venv/bin/pip install -q --no-index --find-links {target}/wheelhouse "
-        f"--require-hashes -r {target}/wheelhouse/requirements.lock",
-        f"{target}/venv/bin/pip install -q --no-index --no-deps {target}/wheelhouse/preau-*.whl",
-        f"env {static_env} {target}/venv/bin/preau-manage collectstatic --noinput -v0",
+        f"[ -f {deps}/.complete ] || {{ rm -rf {deps} && python3 -m venv {deps} && "
+        f"{deps}/bin/pip install -q --no-index --find-links {target}/wheelhouse "
+        f"--require-hashes -r {target}/wheelhouse/requirements.lock && "
+        f"date -u +%Y%m%dT%H%M%SZ > {deps}/.complete; }}",
+        f"python3 -m venv --without-pip {venv}",
+        f'{deps}/bin/python {purelib} > "$({venv}/bin/python {purelib})/{DEPS_LINK}"',
+        f"{deps}/bin/pip --python {venv}/bin/python install -q --no-index --no-deps "
+        f"{target}/wheelhouse/preau-*.whl",
+        scripts,
+        f"env {static_env} {venv}/bin/preau-manage collectstatic --noinput -v0",
         f"rm -rf {target}/wheelhouse {target}/wheelhouse.tar",
         f"date -u +%Y%m%dT%H%M%SZ > {target}/.complete",
     ]
@@ -310,11 +332,22 @@ def remove(sessions: Sessions, host: Host, version: str, check: bool = True) -> 
     sessions.run(host, f"rm -rf {shlex.quote(f'{RELEASES}/{version}')}", check=check)
 
 
+# The dependencies' venvs no release links to any more (a release's .pth names its venv's
+# site-packages, under DEPS/<id>/).
+PRUNE_DEPS = (
+    f'for d in {DEPS}/*/; do [ -d "$d" ] || continue; '
+    f'cat {RELEASES}/*/venv/lib/python3*/site-packages/{DEPS_LINK} 2>/dev/null | '
+    f'grep -qF "$d" || rm -rf "$d"; done'
+)
+
+
 def prune(sessions: Sessions, host: Host, keep: int) -> list[str]:
-    """Remove the releases beyond `keep` (decisions.to_prune); the removed ones."""
+    """Remove the releases beyond `keep` (decisions.to_prune), then the dependencies' venvs
+    none of the others uses; the removed releases."""
     removed = decisions.to_prune(host_releases(sessions, host), keep)
     for version in removed:
         remove(sessions, host, version)
+    sessions.run(host, f"sh -c {shlex.quote(PRUNE_DEPS)}")
     return removed
 
 

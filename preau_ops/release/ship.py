@@ -21,7 +21,7 @@ from ..inventory import Host, Inventory
 from ..preconditions import refuse_bad_clocks
 from ..runner import Sessions, session
 from . import decisions, host
-from .build import APP_DIR, build_wheelhouse, source_version
+from .build import APP_DIR, build_wheelhouse, dependencies_id, source_version
 from .decisions import HostReleases
 from .host import say
 
@@ -73,7 +73,7 @@ def release(
         plan = decisions.switch_plan({n: r.current for n, r in before.items()}, version)
         run = _Run(sessions, inv, hosts, lbs, version, host.domain_of(hosts[0]), before)
         if not plan.nothing_to_ship:
-            host.install(sessions, hosts, version, tarball, progress)
+            host.install(sessions, hosts, version, tarball, dependencies_id(source), progress)
             record.detail = _refuse_contract(run, allow_contract, progress)
             _ship(run, plan, progress)
         removed = {h.name: host.prune(sessions, h, keep) for h in hosts}

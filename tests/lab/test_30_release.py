@@ -105,14 +105,35 @@ def test_same_release_again_changes_nothing(released, first_source):
     assert "already serving" in out
 
 
+def _dependencies(lab) -> dict[str, str]:
+    """Per app host: its dependencies' venvs (id and when installed) and what the current
+    release's .pth links to."""
+    script = (
+        "for d in /srv/preau/deps/*/; do echo $d $(cat $d.complete); done; "
+        "cat /srv/preau/current/venv/lib/python3*/site-packages/preau-deps.pth"
+    )
+    with runner.session(lab, lab.hosts_in("app")) as sessions:
+        return {h.name: sessions.run(h, script).stdout for h in lab.hosts_in("app")}
+
+
 def test_release_with_an_expand_migration_under_load_fails_no_request(released, teacher, tmp_path):
     source = variants.with_column(variant(tmp_path, f"second-{RUN}"), FIELD)
+    deps = f"/srv/preau/deps/{release.build.dependencies_id(source)}/"
+    before = _dependencies(released)
+    with runner.session(released, released.hosts_in("app")) as sessions:
+        for host in released.hosts_in("app"):  # a lock no release uses any more
+            sessions.run(host, "mkdir -p /srv/preau/deps/0123456789abcdef")
     with _loaded(released, teacher) as load:
         out = deploy("release", "--source", str(source), timeout=1200).stdout
     _only_200s(load)
     assert set(served_versions(released).values()) == {release.source_version(source)}
     assert motto_column(released) == "0", "the backfill filled every establishment"
     assert "contract" not in out
+    # the same lock: the dependencies installed by the first release serve this one too (not
+    # installed again), the unused venv is gone
+    for name, listing in _dependencies(released).items():
+        assert listing == before[name] and listing.startswith(deps), listing
+        assert listing.splitlines()[-1].startswith(deps), listing
 
 
 def test_broken_release_is_switched_back_under_load(released, tmp_path):
