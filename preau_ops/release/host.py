@@ -336,7 +336,7 @@ def remove(sessions: Sessions, host: Host, version: str, check: bool = True) -> 
 # site-packages, under DEPS/<id>/).
 PRUNE_DEPS = (
     f'for d in {DEPS}/*/; do [ -d "$d" ] || continue; '
-    f'cat {RELEASES}/*/venv/lib/python3*/site-packages/{DEPS_LINK} 2>/dev/null | '
+    f"cat {RELEASES}/*/venv/lib/python3*/site-packages/{DEPS_LINK} 2>/dev/null | "
     f'grep -qF "$d" || rm -rf "$d"; done'
 )
 
