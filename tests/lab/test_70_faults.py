@@ -11,10 +11,6 @@ Alert rules keep their production `for:` durations (HostDown 2 min, PostgreSQLDo
 BackupFailed none); the lab only scrapes and evaluates every 15 s (inventories/lab). To keep
 the wait short the faults overlap: the app host stays down (module fixture) while the backup
 disk and PostgreSQL faults run, so its 2-minute alert has fired by the time it is checked.
-PostgreSQLDown is awaited pending in Prometheus (its expression true on the live exporter's
-data), not firing a minute later in Alertmanager: its `for:` is promtool's to test
-(monitoring/tests/postgresql_test.yml) and the way from Prometheus to Alertmanager is HostDown's
-and BackupFailed's here (~60 s of the suite).
 """
 
 from __future__ import annotations
@@ -108,27 +104,6 @@ def wait_for_alert(lab, name: str, host, timeout: float = ALERT_TIMEOUT, **label
             f"Prometheus: {_prometheus_view(lab)}"
         ),
         interval=5,
-    )
-    return found[0]
-
-
-def wait_for_pending(lab, name: str, host, timeout: float = ALERT_TIMEOUT) -> dict:
-    """The alert NAME about HOST, once Prometheus holds it (pending or firing): its rule's
-    expression is true on what the exporters say."""
-    found: list[dict] = []
-
-    def held() -> bool:
-        alerts = _prometheus(lab, "/api/v1/alerts")["data"]["alerts"]
-        found[:] = [
-            a for a in alerts if a["labels"]["alertname"] == name and _about(a["labels"], host, {})
-        ]
-        return bool(found)
-
-    wait_until(
-        held,
-        timeout,
-        lambda: f"{name} about {host.name} not in Prometheus: {_prometheus_view(lab)}",
-        interval=2,
     )
     return found[0]
 
@@ -403,7 +378,7 @@ def test_postgresql_down_gives_a_clear_503_and_recovers_alone(lab, app_host_down
             :1000
         ]
         assert "Traceback" not in body and "psycopg" not in body.lower()
-        alert = wait_for_pending(lab, "PostgreSQLDown", db)
+        alert = wait_for_alert(lab, "PostgreSQLDown", db)
         assert alert["labels"]["severity"] == "critical"
     finally:
         remote.check_output("systemctl start postgresql")
