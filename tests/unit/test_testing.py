@@ -151,6 +151,56 @@ def test_roles_and_app_run_beside_the_lab_and_are_counted(monkeypatch, tmp_path,
     assert out.splitlines()[-1] == "7 passed, 1 failed, 2 skipped"
 
 
+@pytest.mark.parametrize("lint_fails", [False, True])
+def test_lint_runs_while_the_lab_is_prepared_and_a_failure_stops_before_the_lab(
+    monkeypatch, tmp_path, capsys, lint_fails
+):
+    """With the lab, lint runs in the background during the lab's preparation (system
+    packages, host images), at the usual priority; the lab starts once lint has passed, and
+    a lint failure still stops the run before it."""
+    monkeypatch.setattr(testing, "ROOT", tmp_path)
+    monkeypatch.setattr(testing, "ARTIFACTS", tmp_path / "artifacts")
+    monkeypatch.setattr(testing, "PREPARED", [])
+    started, finished = tmp_path / "lint-started", tmp_path / "lint-finished"
+    counts = "3 passed, 1 failed, 0 skipped" if lint_fails else "4 passed, 0 failed, 0 skipped"
+    script = (
+        f"touch {started}; sleep 1; echo 'ruff check (0.1 s)'; echo '{counts}'; touch {finished}"
+    )
+    commands, events = [], []
+
+    def command(suites, k):
+        commands.append(suites)
+        return ["sh", "-c", script]
+
+    def prepare():
+        deadline = time.monotonic() + 5
+        while not started.exists():
+            assert time.monotonic() < deadline, "lint did not start before the preparation"
+            time.sleep(0.05)
+        events.append("prepared while lint ran" if not finished.exists() else "prepared after")
+
+    monkeypatch.setattr(testing, "_beside_command", command)
+    monkeypatch.setattr(testing, "_system_packages", prepare)
+    monkeypatch.setattr(testing, "other_lab", lambda: None)
+    monkeypatch.setitem(testing.RUNNERS, "lint", lambda k, s: pytest.fail("lint in the foreground"))
+    monkeypatch.setitem(testing.RUNNERS, "lab", lambda k, s: events.append("lab") or (2, 0, 0))
+    from preau_ops.lab import engine, image
+
+    monkeypatch.setattr(engine, "ensure", lambda progress=None: None)
+    monkeypatch.setattr(image, "build_bare", lambda client, progress=None: False)
+    monkeypatch.setattr(image, "build_baked", lambda client, progress=None: False)
+    code = testing.run(["lint", "lab"])
+    assert commands == [["lint"]]
+    out = capsys.readouterr().out
+    assert "ruff check (0.1 s)" in out  # lint's own lines reach the terminal
+    if lint_fails:
+        assert code == 1 and events == ["prepared while lint ran"]
+        assert "lint failed" in out
+    else:
+        assert code == 0 and events == ["prepared while lint ran", "lab"]
+        assert out.splitlines()[-1] == "6 passed, 0 failed, 0 skipped"
+
+
 def test_up_then_test_replaces_the_lab_of_another_topology(monkeypatch, capsys):
     """`./deploy.py up` (a standard lab) then `./deploy.py test`: the lab tests (prodlike) used
     to fail after the other tiers ("the lab is already up with topology 'standard'"). The run
