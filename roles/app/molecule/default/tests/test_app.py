@@ -23,6 +23,8 @@ def test_user_and_layout(host):
         ("/srv/preau/releases", "root", "root", 0o755),
         ("/srv/preau/shared", "root", "preau", 0o750),
         ("/srv/preau/shared/media", "preau", "preau", 0o750),
+        ("/srv/preau/shared/archives", "preau", "preau", 0o750),
+        ("/srv/preau/shared/aaf", "preau", "preau", 0o750),
         ("/etc/preau", "root", "preau", 0o751),  # /etc/preau/pki reachable, not listed
         ("/etc/preau/preau.toml", "root", "preau", 0o640),
         ("/etc/preau/owner.toml", "root", "preau-migrate", 0o640),
@@ -63,7 +65,12 @@ def test_config_file_is_the_contract(host):
         "security",
         "uploads",
         "antivirus",
+        "aaf",
     }
+    # closing an establishment and the AAF's deltas (issue #27): where the jobs write, kept
+    assert config["storage"]["archive_root"] == "/srv/preau/shared/archives"
+    assert config["retention"]["closed_purge_after_days"] == 30
+    assert config["aaf"] == {"drop_dir": "/srv/preau/shared/aaf", "max_removal_percent": 10}
     assert config["email"]["enabled"] is False  # notification e-mails are opt-in
     assert config["email"]["site_url"] == "https://ent.preau.test"
     assert config["django"] == {
@@ -132,6 +139,14 @@ def test_one_job_worker_runs_as_the_app_user_and_no_job_timer_is_left(host):
     assert "TimeoutStopSec=300" in unit and "Restart=always" in unit
     line = host.check_output("systemd-analyze security preau-worker.service | tail -n 1")
     assert float(line.split("exposure level for preau-worker.service:")[1].split()[0]) <= 2.0
+    # where its jobs write (issue #27: a closed establishment's archive bundle, the applied AAF
+    # deliveries moved to done/), and nowhere else: the rest is read-only (ProtectSystem=strict)
+    writable = host.check_output("systemctl show -p ReadWritePaths --value preau-worker.service")
+    assert set(writable.split()) == {
+        "/srv/preau/shared/media",
+        "/srv/preau/shared/archives",
+        "/srv/preau/shared/aaf",
+    }
     # no unit file matching: systemctl lists nothing (and exits 1, hence run, not check_output)
     timers = host.run("systemctl list-unit-files 'preau-*.timer' --no-legend")
     assert timers.stdout.strip() == "", timers.stdout
