@@ -9,12 +9,12 @@ import pytest
 
 from preau.core.generator import generate, generate_delta
 from preau.core.uai import check_letter
-from preau_ops import operations, runner
+from preau_ops import operations, procedures, runner
 from preau_ops.inventory import Host
 from preau_ops.paths import ROOT
 from preau_ops.procedures import establishments
 
-from .conftest import deploy
+from .conftest import deploy, wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
@@ -35,12 +35,13 @@ def _listing(lab) -> dict:
 
 @pytest.fixture(scope="module")
 def codes(released):
-    """Three UAIs this lab has never seen (SRC, DST, one for the refused import): an
-    establishment is never deleted, a merged or archived one stays, so each run takes new ones."""
+    """Four UAIs this lab has never seen (SRC, DST, one for the refused import, one closed for
+    good): an establishment is never deleted, a merged, archived or closed one stays, so each
+    run takes new ones."""
     taken = _listing(released)
     free = [code for code in map(uai, (f"0829{n:03d}" for n in range(1000))) if code not in taken]
-    assert len(free) >= 3, "no free UAI left in 0829000-0829999 on this lab: recreate it"
-    return free[:3]
+    assert len(free) >= 4, "no free UAI left in 0829000-0829999 on this lab: recreate it"
+    return free[:4]
 
 
 def _add(tmp_path, code, students, name):
@@ -172,6 +173,33 @@ def test_archive_and_list(merged, codes):
     assert "archived" in out
     listed = json.loads(deploy("establishment", "list", "--json").stdout)
     assert {e["uai"]: e["status"] for e in listed}[DST] == "archived"
+
+
+def test_a_closed_establishment_is_exported_for_its_archives(released, codes):
+    """Closing for good on real hosts (issue #27 item 4): the export job runs where the jobs
+    using files run (the first app host's worker), its bundle lands in the app role's archive
+    directory (which the worker's sandbox may write) and checks against its SHA-256."""
+    closing = codes[3]
+    procedures.app_manage(released, f"establishment create {closing} --name 'Collège Fermé'")
+    closed = procedures.app_manage(released, f"establishment close {closing}")
+    assert closed["status"] == "closed", closed
+    state: dict = {}
+
+    def exported() -> bool:
+        state.update(procedures.app_manage(released, f"establishment closure {closing}"))
+        return state["export_job"]["status"] in ("succeeded", "failed")
+
+    wait_until(exported, 120, lambda: f"the export job did not end: {state}")
+    assert state["export_job"]["status"] == "succeeded", state
+    bundle = state["bundle"]["path"]
+    assert bundle.startswith(f"/srv/preau/shared/archives/{closing}-"), bundle
+    files_host = released.hosts_in("app")[0]
+    with runner.session(released, [files_host]) as sessions:
+        checked = sessions.run(
+            files_host,
+            f"stat -c %U {shlex.quote(bundle)} && sha256sum {shlex.quote(bundle)}",
+        ).stdout.split()
+    assert checked[0] == "preau" and checked[1] == state["bundle"]["sha256"], (checked, state)
 
 
 def test_another_operation_running_is_refused(released, codes):
