@@ -5,9 +5,8 @@ least 44 px high. The pages are all the URLconf's (the isolation test's walk, wi
 objects) that answer the profile with an HTML page: a new page is covered without a new test."""
 
 import pytest
-from django.conf import settings
 
-from tests.helpers import SecondFactorClient, fits, new_page
+from tests.helpers import fits, new_page, sign_in
 from tests.school import make_school, url_kwargs
 from tests.test_isolation import all_patterns, build
 
@@ -53,20 +52,10 @@ def test_every_page_of_every_profile_fits_a_phone(browser, live_server, school):
     assert set(url_kwargs(school)) >= {"uai", "class_id"}
     problems, walked = [], 0
     for role in WALKED:
-        client = SecondFactorClient()
-        client.force_login(school[role])
+        page = new_page(browser, live_server, PHONE)
+        client = sign_in(page, live_server, school[role])
         urls = pages_of(client, school)
         assert len(urls) >= 20, f"{role}: only {urls}"
-        page = new_page(browser, live_server, PHONE)
-        page.context.add_cookies(
-            [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                    "url": live_server.url,
-                }
-            ]
-        )
         for url in urls:
             page.goto(url, wait_until="domcontentloaded")  # after the deferred nav.js, so the CSS
             walked += 1
@@ -86,18 +75,8 @@ def test_every_page_of_every_profile_fits_a_phone(browser, live_server, school):
 
 
 def test_the_services_menu_opens_and_closes(browser, live_server, school, check_a11y):
-    client = SecondFactorClient()
-    client.force_login(school["parent"])
     page = new_page(browser, live_server, PHONE)
-    page.context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
+    sign_in(page, live_server, school["parent"])
     page.goto(f"/e/{school['est'].uai}/")
     menu = page.get_by_role("button", name="Services")
     services = page.locator("#ent-services")
