@@ -20,13 +20,25 @@ SKIPPED = {
     "two_factor_setup",
 }  # fmt: skip
 
-# Controls a thumb must hit (WCAG 2.5.5's 44 px): the menus' entries, buttons and form
-# fields; links inside a sentence are exempt, as WCAG says.
-SMALL_TARGETS = """() => [...document.querySelectorAll(
+# Read in one round trip per page: the controls a thumb must hit (WCAG 2.5.5's 44 px: the
+# menus' entries, buttons and form fields; links inside a sentence are exempt, as WCAG says)
+# that are smaller, and the services' menu button's state with whether its list is shown
+# (Playwright's rule for visible: a non-empty box, not visibility:hidden).
+PHONE_CHECKS = """() => {
+    const small = [...document.querySelectorAll(
         'nav a, button, .button, input:not([type=hidden]):not([type=checkbox]):not([type=radio]), select, summary')]
-    .filter(e => e.offsetParent !== null)
-    .filter(e => e.getBoundingClientRect().height < 43.5)
-    .map(e => `${e.tagName}.${e.className} "${e.textContent.trim().slice(0, 30)}" ${Math.round(e.getBoundingClientRect().height)}px`)"""
+        .filter(e => e.offsetParent !== null)
+        .filter(e => e.getBoundingClientRect().height < 43.5)
+        .map(e => `${e.tagName}.${e.className} "${e.textContent.trim().slice(0, 30)}" ${Math.round(e.getBoundingClientRect().height)}px`);
+    const shown = e => {
+        const box = e.getBoundingClientRect();
+        return box.width > 0 && box.height > 0 && getComputedStyle(e).visibility !== 'hidden';
+    };
+    const menu = document.querySelector('.ent-menu-toggle');
+    const services = document.querySelector('#ent-services');
+    return {small, menu: menu && {expanded: menu.getAttribute('aria-expanded'),
+                                  services_shown: services !== null && shown(services)}};
+}"""
 
 
 def pages_of(client, school) -> list[str]:
@@ -61,14 +73,12 @@ def test_every_page_of_every_profile_fits_a_phone(browser, live_server, school):
             walked += 1
             if not fits(page):
                 problems.append(f"{role} {url}: wider than {PHONE} px")
-            small = page.evaluate(SMALL_TARGETS)
-            if small:
-                problems.append(f"{role} {url}: targets under 44 px: {small[:4]}")
-            menu = page.locator(".ent-menu-toggle")
-            if menu.count():
-                services = page.locator("#ent-services")
-                if services.is_visible() or menu.get_attribute("aria-expanded") != "false":
-                    problems.append(f"{role} {url}: the services' menu is not collapsed")
+            found = page.evaluate(PHONE_CHECKS)
+            if found["small"]:
+                problems.append(f"{role} {url}: targets under 44 px: {found['small'][:4]}")
+            menu = found["menu"]
+            if menu and (menu["services_shown"] or menu["expanded"] != "false"):
+                problems.append(f"{role} {url}: the services' menu is not collapsed")
         page.context.close()
     assert not problems, "\n".join(problems)
     assert walked >= 50
