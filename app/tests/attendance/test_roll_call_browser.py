@@ -52,20 +52,16 @@ def test_roll_call_correction_history_and_parent(browser, live_server, school, c
     assert page.locator(f"input[name=etat_{student.pk}][value=late]").is_checked()
     assert fits(page)
     check_a11y(page, f"51-appel-corrige-{device}")
-    page.context.close()
 
-    page = new_page(browser, live_server, WIDTHS[device])
-    sign_in(page, live_server, s["evs"])
+    sign_in(page, live_server, s["evs"])  # the same browser, another user
     page.goto(roll_call_url(s))
     history = page.get_by_role("table", name="Historique de cet appel")
     assert history.get_by_role("row").filter(has_text="Absent").filter(has_text="Retard (10 min)")
     assert history.get_by_role("row").count() == 3  # header, two changes
     check_a11y(page, f"52-appel-historique-{device}")
-    page.context.close()
 
     assert notify_module.deliver_due(MONDAY_10 + dt.timedelta(minutes=11)) == 2
-    page = new_page(browser, live_server, WIDTHS[device])
-    sign_in(page, live_server, s["parent"])
+    sign_in(page, live_server, s["parent"])  # the same browser, another user
     page.goto(f"/e/{s['est'].uai}/notifications/")
     assert page.get_by_text(f"{student.first_name} : un retard de 10 min").count() == 1
     assert page.get_by_text("une absence le 09/03").count() == 0
@@ -117,10 +113,8 @@ def test_justification_refused_with_a_reason(browser, live_server, school, check
     page.get_by_role("link", name="Justifier l'absence du 9 mars").click()
     page.get_by_label("Motif de l'absence").fill("Panne de réveil")
     page.get_by_role("button", name="Envoyer le justificatif").click()
-    page.context.close()
 
-    page = new_page(browser, live_server, WIDTHS[device])
-    sign_in(page, live_server, s["evs"])
+    sign_in(page, live_server, s["evs"])  # the same browser, another user
     page.goto(f"/e/{s['est'].uai}/vie-scolaire/")
     who = f"{student.first_name} {student.last_name}"
     refuse = page.get_by_role("button", name=f"Refuser le justificatif de {who}")
@@ -132,10 +126,8 @@ def test_justification_refused_with_a_reason(browser, live_server, school, check
     assert fits(page)
     refuse.click()
     assert page.get_by_text("justification refusée").is_visible()
-    page.context.close()
 
-    page = new_page(browser, live_server, WIDTHS[device])
-    sign_in(page, live_server, s["parent"])
+    sign_in(page, live_server, s["parent"])  # the same browser, another user
     page.goto(f"/e/{s['est'].uai}/vie-scolaire/")
     assert page.get_by_text("Motif du refus : Motif non recevable").is_visible()
     assert page.get_by_text("Demi-journées d'absence").first.is_visible()
@@ -197,10 +189,8 @@ def test_exclusion_and_infirmary_visit(browser, live_server, school, check_a11y,
     page.get_by_label("Motif").fill("Insolence envers un camarade")
     page.get_by_role("button", name="Enregistrer").click()
     assert page.get_by_text("la famille en est informée").is_visible()
-    page.context.close()
 
-    page = new_page(browser, live_server, WIDTHS[device])
-    sign_in(page, live_server, s["evs"])
+    sign_in(page, live_server, s["evs"])  # the same browser, another user
     page.goto(roll_call_url(s))
     history = page.get_by_role("table", name="Historique de cet appel")
     assert history.get_by_role("row").filter(has_text="Exclu du cours").count() == 1
@@ -219,11 +209,9 @@ def test_exclusion_and_infirmary_visit(browser, live_server, school, check_a11y,
     assert day.get_by_role("row").filter(has_text="Passage à l'infirmerie").count() == 1
     assert fits(page)
     check_a11y(page, f"61-vie-scolaire-incidents-{device}")
-    page.context.close()
 
     assert notify_module.deliver_due(MONDAY_10 + dt.timedelta(minutes=11)) == 2
-    page = new_page(browser, live_server, WIDTHS[device])
-    sign_in(page, live_server, s["other_parent"])
+    sign_in(page, live_server, s["other_parent"])  # the same browser, another user
     page.goto(f"/e/{s['est'].uai}/notifications/")
     assert page.get_by_text(
         f"{pupil.first_name} : exclusion du cours du 09/03 à 10:00"
@@ -234,10 +222,8 @@ def test_exclusion_and_infirmary_visit(browser, live_server, school, check_a11y,
     assert rows.get_by_role("row").filter(has_text="Passage à l'infirmerie").count() == 1
     assert fits(page)
     check_a11y(page, f"62-parent-exclusion-{device}")
-    page.context.close()
 
-    page = new_page(browser, live_server, WIDTHS[device])
-    sign_in(page, live_server, s["evs"])
+    sign_in(page, live_server, s["evs"])  # the same browser, another user
     page.goto(f"/e/{s['est'].uai}/vie-scolaire/eleves/{pupil.pk}/")
     assert fits(page)
     page.get_by_role("link", name="Supprimer passage à l'infirmerie").click()

@@ -45,10 +45,8 @@ def test_author_edits_and_deletes_a_reply_the_teacher_deletes_another(
     page.get_by_role("button", name="Supprimer le message").click()
     assert page.get_by_text("Message supprimé.").is_visible()
     assert page.get_by_text("Je propose la danse").count() == 0
-    page.context.close()
 
-    page = new_page(browser, live_server, WIDTHS[device])
-    sign_in(page, live_server, s["teacher"])
+    sign_in(page, live_server, s["teacher"])  # the same browser, another user
     page.goto(thread)
     who = s["other_student"].get_full_name()
     page.get_by_role("link", name=f"Supprimer le message de {who}").click()
