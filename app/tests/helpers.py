@@ -137,6 +137,24 @@ def new_page(browser, live_server, width):
     return page
 
 
+def sign_in(page, live_server, user) -> SecondFactorClient:
+    """Log `user` in in the page's browser without the login form: the session that
+    SecondFactorClient.force_login makes (second factor passed), its cookie given to the
+    browser. For the journeys that are not about logging in (a form login costs a page load, a
+    POST and a password hash check); the form's own journeys are in test_browser.py and
+    test_browser_passwords.py. The page stays where it is: go to a page next. Returns the test
+    client holding the same session."""
+    from django.conf import settings
+
+    client = SecondFactorClient()
+    client.force_login(user)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}]
+    )
+    return client
+
+
 def fits(page):
     """The page is no wider than the screen: measured against the width asked for, not
     window.innerWidth, which a phone's browser widens to the content's."""

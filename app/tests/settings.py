@@ -30,3 +30,5 @@ PREAU_PLATFORM_CACHE_SECONDS = 0
 PREAU_USER_CACHE_SECONDS = 0
 # Methods used in templates without () are errors (preau.core.jinja).
 PREAU_TEMPLATES_STRICT = True
+# The flush between transactional tests DELETEs instead of TRUNCATE (tests/flushdb/base.py).
+DATABASES["default"]["ENGINE"] = "tests.flushdb"  # noqa: F405

@@ -223,17 +223,16 @@ def test_no_email_from_an_establishment_that_disabled_the_member(client, w, sett
 
 
 @pytest.mark.browser
-def test_refusal_page_in_the_browser(page, transactional_db, check_a11y):
-    from tests.conftest import enrol_in_browser, login
+def test_refusal_page_in_the_browser(page, live_server, transactional_db, check_a11y):
+    from tests.helpers import sign_in
 
     a, b = (
         make_establishment(),
         make_establishment("0820010R", "Collège Olympe de Gouges", "Castelsarrasin"),
     )
-    _user("anne.delpech", (a, {"profile": "DIR", "is_local_admin": True}))
+    admin = _user("anne.delpech", (a, {"profile": "DIR", "is_local_admin": True}))
     shared = _user("paul.shared", (a, {}), (b, {}))
-    login(page, "anne.delpech", PASSWORD)
-    enrol_in_browser(page)
+    sign_in(page, live_server, admin)  # second factor passed (test_browser.py enrols)
     page.goto(f"/e/{a.uai}/annuaire/{shared.pk}/")
     assert (
         page.get_by_test_id("account-refusal")

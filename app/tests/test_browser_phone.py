@@ -5,9 +5,8 @@ least 44 px high. The pages are all the URLconf's (the isolation test's walk, wi
 objects) that answer the profile with an HTML page: a new page is covered without a new test."""
 
 import pytest
-from django.conf import settings
 
-from tests.helpers import SecondFactorClient, fits, new_page
+from tests.helpers import fits, new_page, sign_in
 from tests.school import make_school, url_kwargs
 from tests.test_isolation import all_patterns, build
 
@@ -21,13 +20,25 @@ SKIPPED = {
     "two_factor_setup",
 }  # fmt: skip
 
-# Controls a thumb must hit (WCAG 2.5.5's 44 px): the menus' entries, buttons and form
-# fields; links inside a sentence are exempt, as WCAG says.
-SMALL_TARGETS = """() => [...document.querySelectorAll(
+# Read in one round trip per page: the controls a thumb must hit (WCAG 2.5.5's 44 px: the
+# menus' entries, buttons and form fields; links inside a sentence are exempt, as WCAG says)
+# that are smaller, and the services' menu button's state with whether its list is shown
+# (Playwright's rule for visible: a non-empty box, not visibility:hidden).
+PHONE_CHECKS = """() => {
+    const small = [...document.querySelectorAll(
         'nav a, button, .button, input:not([type=hidden]):not([type=checkbox]):not([type=radio]), select, summary')]
-    .filter(e => e.offsetParent !== null)
-    .filter(e => e.getBoundingClientRect().height < 43.5)
-    .map(e => `${e.tagName}.${e.className} "${e.textContent.trim().slice(0, 30)}" ${Math.round(e.getBoundingClientRect().height)}px`)"""
+        .filter(e => e.offsetParent !== null)
+        .filter(e => e.getBoundingClientRect().height < 43.5)
+        .map(e => `${e.tagName}.${e.className} "${e.textContent.trim().slice(0, 30)}" ${Math.round(e.getBoundingClientRect().height)}px`);
+    const shown = e => {
+        const box = e.getBoundingClientRect();
+        return box.width > 0 && box.height > 0 && getComputedStyle(e).visibility !== 'hidden';
+    };
+    const menu = document.querySelector('.ent-menu-toggle');
+    const services = document.querySelector('#ent-services');
+    return {small, menu: menu && {expanded: menu.getAttribute('aria-expanded'),
+                                  services_shown: services !== null && shown(services)}};
+}"""
 
 
 def pages_of(client, school) -> list[str]:
@@ -53,51 +64,29 @@ def test_every_page_of_every_profile_fits_a_phone(browser, live_server, school):
     assert set(url_kwargs(school)) >= {"uai", "class_id"}
     problems, walked = [], 0
     for role in WALKED:
-        client = SecondFactorClient()
-        client.force_login(school[role])
+        page = new_page(browser, live_server, PHONE)
+        client = sign_in(page, live_server, school[role])
         urls = pages_of(client, school)
         assert len(urls) >= 20, f"{role}: only {urls}"
-        page = new_page(browser, live_server, PHONE)
-        page.context.add_cookies(
-            [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                    "url": live_server.url,
-                }
-            ]
-        )
         for url in urls:
             page.goto(url, wait_until="domcontentloaded")  # after the deferred nav.js, so the CSS
             walked += 1
             if not fits(page):
                 problems.append(f"{role} {url}: wider than {PHONE} px")
-            small = page.evaluate(SMALL_TARGETS)
-            if small:
-                problems.append(f"{role} {url}: targets under 44 px: {small[:4]}")
-            menu = page.locator(".ent-menu-toggle")
-            if menu.count():
-                services = page.locator("#ent-services")
-                if services.is_visible() or menu.get_attribute("aria-expanded") != "false":
-                    problems.append(f"{role} {url}: the services' menu is not collapsed")
+            found = page.evaluate(PHONE_CHECKS)
+            if found["small"]:
+                problems.append(f"{role} {url}: targets under 44 px: {found['small'][:4]}")
+            menu = found["menu"]
+            if menu and (menu["services_shown"] or menu["expanded"] != "false"):
+                problems.append(f"{role} {url}: the services' menu is not collapsed")
         page.context.close()
     assert not problems, "\n".join(problems)
     assert walked >= 50
 
 
 def test_the_services_menu_opens_and_closes(browser, live_server, school, check_a11y):
-    client = SecondFactorClient()
-    client.force_login(school["parent"])
     page = new_page(browser, live_server, PHONE)
-    page.context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
+    sign_in(page, live_server, school["parent"])
     page.goto(f"/e/{school['est'].uai}/")
     menu = page.get_by_role("button", name="Services")
     services = page.locator("#ent-services")

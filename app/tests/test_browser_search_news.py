@@ -5,23 +5,20 @@ principal by typing her name without accents, and meets a 404 page with its way 
 import pytest
 
 from preau.news.models import NewsItem
-from tests.conftest import login
-from tests.helpers import WIDTHS, fits, new_page
+from tests.helpers import WIDTHS, fits, new_page, sign_in
 from tests.school import make_school
 
 pytestmark = pytest.mark.browser
-
-PASSWORD = "mot-de-passe-de-test-2026"
 
 
 @pytest.mark.parametrize("device", WIDTHS)
 def test_news_for_a_class_search_without_accents_and_a_way_back(
     browser, live_server, transactional_db, check_a11y, device
 ):
-    s = make_school(password=PASSWORD)
+    s = make_school()
     uai = s["est"].uai
     page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["evs"].username, PASSWORD)
+    sign_in(page, live_server, s["evs"])
     page.goto(f"/e/{uai}/actualites/")
     page.get_by_label("Titre").fill("Sortie des 5A")
     page.get_by_label("Texte").fill("Départ à 8 h devant le collège.")

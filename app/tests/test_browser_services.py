@@ -11,18 +11,15 @@ from preau.attendance.models import Absence
 from preau.grades.models import Grade
 from preau.logbook.models import Homework, Submission
 from preau.messaging.models import Message
-from tests.conftest import enrol_in_browser, login
-from tests.helpers import fits
+from tests.helpers import fits, sign_in
 from tests.school import make_school
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "mot-de-passe-de-test-2026"
-
 
 @pytest.fixture
 def school(transactional_db):
-    s = make_school(password=PASSWORD)
+    s = make_school()
     Absence.objects.all().delete()
     return s
 
@@ -31,13 +28,14 @@ def logout(page):
     page.get_by_role("button", name="Se déconnecter").click()
 
 
-def test_teacher_parent_student_day(page, school, check_a11y, tmp_path):
+def test_teacher_parent_student_day(page, live_server, school, check_a11y, tmp_path):
     s = school
     uai = s["est"].uai
     student = s["student"]
 
     # --- the teacher: roll call, grades, logbook -------------------------------------------
-    login(page, s["teacher"].username, PASSWORD)
+    sign_in(page, live_server, s["teacher"])
+    page.goto("/")
     page.get_by_role("link", name=s["est"].name).click()
     check_a11y(page, "10-prof-tableau-de-bord")
     page.get_by_role("link", name=f"Faire l'appel en {s['class'].name}").click()
@@ -75,7 +73,7 @@ def test_teacher_parent_student_day(page, school, check_a11y, tmp_path):
     logout(page)
 
     # --- the parent: sees everything, justifies the absence --------------------------------
-    login(page, s["parent"].username, PASSWORD)
+    sign_in(page, live_server, s["parent"])
     page.goto(f"/e/{uai}/")
     assert page.get_by_text("Résoudre les équations 1 à 5").is_visible()
     assert page.get_by_text("16,5/20").is_visible()
@@ -103,7 +101,7 @@ def test_teacher_parent_student_day(page, school, check_a11y, tmp_path):
     logout(page)
 
     # --- the vie scolaire validates ---------------------------------------------------------
-    login(page, s["evs"].username, PASSWORD)
+    sign_in(page, live_server, s["evs"])
     page.goto(f"/e/{uai}/vie-scolaire/")
     check_a11y(page, "30-vie-scolaire-a-valider")
     page.get_by_role(
@@ -114,7 +112,7 @@ def test_teacher_parent_student_day(page, school, check_a11y, tmp_path):
     logout(page)
 
     # --- the student hands in the homework and writes to the teacher -----------------------
-    login(page, student.username, PASSWORD)
+    sign_in(page, live_server, student)
     page.goto(f"/e/{uai}/cahier-de-textes/")
     check_a11y(page, "40-eleve-cahier-de-textes")
     page.get_by_role("link", name=re.compile("Mathématiques pour le")).filter(
@@ -171,7 +169,7 @@ def test_phone_width_pages(browser, live_server, school, check_a11y):
     page = context.new_page()
     page.set_default_timeout(30_000)  # the CI runs this beside the lab, on 2 busy cores
     uai = s["est"].uai
-    login(page, s["parent"].username, PASSWORD)
+    sign_in(page, live_server, s["parent"])
     visit(
         page,
         check_a11y,
@@ -182,7 +180,7 @@ def test_phone_width_pages(browser, live_server, school, check_a11y):
         ),
     )
     page.get_by_role("button", name="Se déconnecter").click()
-    login(page, s["teacher"].username, PASSWORD)
+    sign_in(page, live_server, s["teacher"])
     visit(
         page,
         check_a11y,
@@ -195,10 +193,9 @@ def test_phone_width_pages(browser, live_server, school, check_a11y):
     context.close()
 
 
-def test_direction_enters_the_timetable(page, school, check_a11y):
+def test_direction_enters_the_timetable(page, live_server, school, check_a11y):
     s = school
-    login(page, s["admin"].username, PASSWORD)
-    enrol_in_browser(page)  # a local admin: second factor first
+    sign_in(page, live_server, s["admin"])  # second factor passed (test_browser.py enrols)
     page.goto(f"/e/{s['est'].uai}/emploi-du-temps/classes/{s['class'].pk}/")
     page.get_by_role("link", name="Ajouter un cours").click()
     page.get_by_label("Jour").select_option(label="Jeudi")
@@ -229,7 +226,7 @@ def test_week_grid_at_desktop_and_phone_widths(browser, live_server, page, schoo
     week at 360 px: the grid scrolls inside its own frame, never the page."""
     s = school
     uai = s["est"].uai
-    login(page, s["evs"].username, PASSWORD)
+    sign_in(page, live_server, s["evs"])
     page.goto(f"/e/{uai}/emploi-du-temps/")
     page.get_by_label("Classe, enseignant ou salle").select_option(
         label=s["teacher"].get_full_name()
@@ -251,7 +248,7 @@ def test_week_grid_at_desktop_and_phone_widths(browser, live_server, page, schoo
         is_mobile=True,
     ).new_page()
     phone.set_default_timeout(30_000)
-    login(phone, s["student"].username, PASSWORD)
+    sign_in(phone, live_server, s["student"])
     visit(phone, check_a11y, ((f"/e/{uai}/emploi-du-temps/", "61-mobile-eleve-grille"),))
     frame = phone.get_by_role("region", name=re.compile("Semaine du"))
     assert frame.evaluate("el => el.scrollWidth > el.clientWidth")  # scrolls in its frame

@@ -12,13 +12,11 @@ from django.utils import timezone
 from preau.attendance.models import Absence, Incident
 from preau.ent import notify as notify_module
 from preau.ent.models import Notification
-from tests.conftest import login
-from tests.helpers import WIDTHS, fits, new_page
+from tests.helpers import WIDTHS, fits, new_page, sign_in
 from tests.school import make_school
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "mot-de-passe-de-test-2026"
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 MONDAY_10 = dt.datetime(2026, 3, 9, 10, 5, tzinfo=PARIS)
 
@@ -26,7 +24,7 @@ MONDAY_10 = dt.datetime(2026, 3, 9, 10, 5, tzinfo=PARIS)
 @pytest.fixture
 def school(transactional_db, monkeypatch):
     monkeypatch.setattr(notify_module, "_now", lambda: MONDAY_10)
-    s = make_school(password=PASSWORD)
+    s = make_school()
     Absence.objects.all().delete()
     Notification.objects.all().delete()
     return s
@@ -40,7 +38,7 @@ def roll_call_url(s):
 def test_roll_call_correction_history_and_parent(browser, live_server, school, check_a11y, device):
     s, student = school, school["student"]
     page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["teacher"].username, PASSWORD)
+    sign_in(page, live_server, s["teacher"])
     page.goto(roll_call_url(s))
     page.locator(f"input[name=etat_{student.pk}][value=absent]").check()
     check_a11y(page, f"50-appel-{device}")
@@ -54,20 +52,16 @@ def test_roll_call_correction_history_and_parent(browser, live_server, school, c
     assert page.locator(f"input[name=etat_{student.pk}][value=late]").is_checked()
     assert fits(page)
     check_a11y(page, f"51-appel-corrige-{device}")
-    page.context.close()
 
-    page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["evs"].username, PASSWORD)
+    sign_in(page, live_server, s["evs"])  # the same browser, another user
     page.goto(roll_call_url(s))
     history = page.get_by_role("table", name="Historique de cet appel")
     assert history.get_by_role("row").filter(has_text="Absent").filter(has_text="Retard (10 min)")
     assert history.get_by_role("row").count() == 3  # header, two changes
     check_a11y(page, f"52-appel-historique-{device}")
-    page.context.close()
 
     assert notify_module.deliver_due(MONDAY_10 + dt.timedelta(minutes=11)) == 2
-    page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["parent"].username, PASSWORD)
+    sign_in(page, live_server, s["parent"])  # the same browser, another user
     page.goto(f"/e/{s['est'].uai}/notifications/")
     assert page.get_by_text(f"{student.first_name} : un retard de 10 min").count() == 1
     assert page.get_by_text("une absence le 09/03").count() == 0
@@ -83,8 +77,8 @@ def test_two_browsers_save_the_same_roll_call(browser, live_server, school, chec
     s = school
     teacher = new_page(browser, live_server, 1280)
     evs = new_page(browser, live_server, 360)
-    login(teacher, s["teacher"].username, PASSWORD)
-    login(evs, s["evs"].username, PASSWORD)
+    sign_in(teacher, live_server, s["teacher"])
+    sign_in(evs, live_server, s["evs"])
     for page in (teacher, evs):
         page.goto(roll_call_url(s))
     teacher.locator(f"input[name=etat_{s['student'].pk}][value=absent]").check()
@@ -114,15 +108,13 @@ def test_justification_refused_with_a_reason(browser, live_server, school, check
         start=dt.time(8, 0),
     )
     page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["parent"].username, PASSWORD)
+    sign_in(page, live_server, s["parent"])
     page.goto(f"/e/{s['est'].uai}/vie-scolaire/")
     page.get_by_role("link", name="Justifier l'absence du 9 mars").click()
     page.get_by_label("Motif de l'absence").fill("Panne de réveil")
     page.get_by_role("button", name="Envoyer le justificatif").click()
-    page.context.close()
 
-    page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["evs"].username, PASSWORD)
+    sign_in(page, live_server, s["evs"])  # the same browser, another user
     page.goto(f"/e/{s['est'].uai}/vie-scolaire/")
     who = f"{student.first_name} {student.last_name}"
     refuse = page.get_by_role("button", name=f"Refuser le justificatif de {who}")
@@ -134,10 +126,8 @@ def test_justification_refused_with_a_reason(browser, live_server, school, check
     assert fits(page)
     refuse.click()
     assert page.get_by_text("justification refusée").is_visible()
-    page.context.close()
 
-    page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["parent"].username, PASSWORD)
+    sign_in(page, live_server, s["parent"])  # the same browser, another user
     page.goto(f"/e/{s['est'].uai}/vie-scolaire/")
     assert page.get_by_text("Motif du refus : Motif non recevable").is_visible()
     assert page.get_by_text("Demi-journées d'absence").first.is_visible()
@@ -171,7 +161,7 @@ def test_every_attendance_page_fits_a_phone(browser, live_server, school, check_
     }
     for who, paths in pages.items():
         page = new_page(browser, live_server, 360)
-        login(page, s[who].username, PASSWORD)
+        sign_in(page, live_server, s[who])
         for n, path in enumerate(paths):
             page.goto(f"/e/{uai}{path}")
             assert fits(page), (who, path, page.evaluate("document.documentElement.scrollWidth"))
@@ -188,7 +178,7 @@ def test_exclusion_and_infirmary_visit(browser, live_server, school, check_a11y,
     name = f"{pupil.last_name} {pupil.first_name}"
     Incident.objects.all().delete()
     page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["teacher"].username, PASSWORD)
+    sign_in(page, live_server, s["teacher"])
     page.goto(roll_call_url(s))
     page.get_by_role("link", name="Signaler une exclusion de cours").click()
     page.get_by_label("Élève").select_option(label=name)
@@ -199,10 +189,8 @@ def test_exclusion_and_infirmary_visit(browser, live_server, school, check_a11y,
     page.get_by_label("Motif").fill("Insolence envers un camarade")
     page.get_by_role("button", name="Enregistrer").click()
     assert page.get_by_text("la famille en est informée").is_visible()
-    page.context.close()
 
-    page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["evs"].username, PASSWORD)
+    sign_in(page, live_server, s["evs"])  # the same browser, another user
     page.goto(roll_call_url(s))
     history = page.get_by_role("table", name="Historique de cet appel")
     assert history.get_by_role("row").filter(has_text="Exclu du cours").count() == 1
@@ -221,11 +209,9 @@ def test_exclusion_and_infirmary_visit(browser, live_server, school, check_a11y,
     assert day.get_by_role("row").filter(has_text="Passage à l'infirmerie").count() == 1
     assert fits(page)
     check_a11y(page, f"61-vie-scolaire-incidents-{device}")
-    page.context.close()
 
     assert notify_module.deliver_due(MONDAY_10 + dt.timedelta(minutes=11)) == 2
-    page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["other_parent"].username, PASSWORD)
+    sign_in(page, live_server, s["other_parent"])  # the same browser, another user
     page.goto(f"/e/{s['est'].uai}/notifications/")
     assert page.get_by_text(
         f"{pupil.first_name} : exclusion du cours du 09/03 à 10:00"
@@ -236,10 +222,8 @@ def test_exclusion_and_infirmary_visit(browser, live_server, school, check_a11y,
     assert rows.get_by_role("row").filter(has_text="Passage à l'infirmerie").count() == 1
     assert fits(page)
     check_a11y(page, f"62-parent-exclusion-{device}")
-    page.context.close()
 
-    page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["evs"].username, PASSWORD)
+    sign_in(page, live_server, s["evs"])  # the same browser, another user
     page.goto(f"/e/{s['est'].uai}/vie-scolaire/eleves/{pupil.pk}/")
     assert fits(page)
     page.get_by_role("link", name="Supprimer passage à l'infirmerie").click()

@@ -5,22 +5,19 @@ confirmation page."""
 import pytest
 
 from preau.documents.models import Document
-from tests.conftest import login
-from tests.helpers import WIDTHS, fits, new_page
+from tests.helpers import WIDTHS, fits, new_page, sign_in
 from tests.school import make_school
 
 pytestmark = pytest.mark.browser
-
-PASSWORD = "mot-de-passe-de-test-2026"
 
 
 @pytest.mark.parametrize("device", WIDTHS)
 def test_author_edits_then_deletes_a_document(
     browser, live_server, transactional_db, check_a11y, device
 ):
-    s = make_school(password=PASSWORD)
+    s = make_school()
     page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["teacher"].username, PASSWORD)
+    sign_in(page, live_server, s["teacher"])
     page.goto(f"/e/{s['est'].uai}/documents/")
     page.get_by_role("link", name="Modifier le document « Fiche de cours »").click()
     page.wait_for_url("**/modifier/")

@@ -2,8 +2,12 @@
 pupils, parents and staff matched to their AAF accounts by stable identifiers, every refusal a
 French page and one audit line, single logout both ways."""
 
+import atexit
 import logging
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -25,26 +29,57 @@ def idps(tmp_path, settings, db):
 
 
 def configure(tmp_path, settings, base: str) -> dict[str, IdP]:
-    """Préau's SP at `base` trusting the two test IdPs, and the IdPs trusting it."""
-    sp_key, sp_cert = keypair(tmp_path, "sp")
-    bare = {name: IdP(tmp_path, name) for name in ("educonnect", "agents")}
-    settings.PREAU_FEDERATION = {
+    """Préau's SP at `base` trusting the two test IdPs, and the IdPs trusting it. The keys and
+    the IdPs are made once per `base` (_trusted_idps); the metadata files each test's SP reads
+    are its own copies, in `tmp_path` (a metadata refresh rewrites them)."""
+    shared, idps = _trusted_idps(settings, base)
+    for name in ("idp-educonnect.xml", "idp-agents.xml", "sp.xml"):
+        shutil.copyfile(shared / name, tmp_path / name)
+    settings.PREAU_FEDERATION = _federation_settings(settings, base, idps, shared, tmp_path)
+    saml.reset()
+    return idps
+
+
+# base URL -> (the directory of the keys and metadata files, the IdPs trusting that SP)
+_TRUSTED: dict[str, tuple[Path, dict[str, IdP]]] = {}
+
+
+def _trusted_idps(settings, base: str) -> tuple[Path, dict[str, IdP]]:
+    """Made once per test run and base URL, as configure() did for each test before: three RSA
+    keys and four pysaml2 set-ups (~0.7 s). No test changes them: the tests that need another
+    key make a forger of their own."""
+    if base not in _TRUSTED:
+        directory = Path(tempfile.mkdtemp(prefix="preau-saml-"))
+        atexit.register(shutil.rmtree, directory, True)
+        keypair(directory, "sp")
+        bare = {name: IdP(directory, name) for name in ("educonnect", "agents")}
+        for idp in bare.values():
+            idp.metadata_file()
+        settings.PREAU_FEDERATION = _federation_settings(settings, base, bare, directory, directory)
+        saml.reset()
+        (directory / "sp.xml").write_text(reverse_metadata())
+        _TRUSTED[base] = (
+            directory,
+            {
+                name: IdP(directory, name, str(directory / "sp.xml"), keys=(idp.key, idp.cert))
+                for name, idp in bare.items()
+            },
+        )
+    return _TRUSTED[base]
+
+
+def _federation_settings(settings, base: str, idps: dict, keys: Path, metadata: Path) -> dict:
+    """The SP's settings: its keys in `keys`, the IdPs' metadata files in `metadata`."""
+    return {
         **settings.PREAU_FEDERATION,
         "sp_entity_id": SP_ENTITY,
         "base_url": base,
-        "sp_key_file": sp_key,
-        "sp_cert_file": sp_cert,
-        "educonnect_entity_id": bare["educonnect"].entity_id,
-        "educonnect_metadata": bare["educonnect"].metadata_file(),
-        "agents_entity_id": bare["agents"].entity_id,
-        "agents_metadata": bare["agents"].metadata_file(),
-    }
-    saml.reset()
-    sp_metadata = tmp_path / "sp.xml"
-    sp_metadata.write_text(reverse_metadata())
-    return {
-        name: IdP(tmp_path, name, str(sp_metadata), keys=(idp.key, idp.cert))
-        for name, idp in bare.items()
+        "sp_key_file": str(keys / "sp.key"),
+        "sp_cert_file": str(keys / "sp.crt"),
+        "educonnect_entity_id": idps["educonnect"].entity_id,
+        "educonnect_metadata": str(metadata / "idp-educonnect.xml"),
+        "agents_entity_id": idps["agents"].entity_id,
+        "agents_metadata": str(metadata / "idp-agents.xml"),
     }
 
 

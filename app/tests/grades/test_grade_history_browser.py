@@ -5,23 +5,20 @@ teacher edits an assessment (a scale below a grade refused), then deletes it."""
 import pytest
 
 from preau.grades.models import Assessment
-from tests.conftest import login
-from tests.helpers import WIDTHS, fits, new_page
+from tests.helpers import WIDTHS, fits, new_page, sign_in
 from tests.school import make_school
 
 pytestmark = pytest.mark.browser
-
-PASSWORD = "mot-de-passe-de-test-2026"
 
 
 @pytest.mark.parametrize("device", WIDTHS)
 def test_teacher_corrects_a_grade_and_reads_the_history(
     browser, live_server, transactional_db, check_a11y, device
 ):
-    s = make_school(password=PASSWORD)
+    s = make_school()
     student = s["student"]
     page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["teacher"].username, PASSWORD)
+    sign_in(page, live_server, s["teacher"])
     page.goto(f"/e/{s['est'].uai}/notes/evaluations/{s['assessment'].pk}/")
     page.get_by_label(f"{student.last_name} {student.first_name}").fill("17")
     page.get_by_role("button", name="Enregistrer les notes").click()
@@ -39,9 +36,9 @@ def test_teacher_corrects_a_grade_and_reads_the_history(
 def test_teacher_edits_then_deletes_an_assessment(
     browser, live_server, transactional_db, check_a11y, device
 ):
-    s = make_school(password=PASSWORD)
+    s = make_school()
     page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["teacher"].username, PASSWORD)
+    sign_in(page, live_server, s["teacher"])
     page.goto(f"/e/{s['est'].uai}/notes/evaluations/{s['assessment'].pk}/")
     page.get_by_role("link", name="Modifier l'évaluation").click()
     page.wait_for_url("**/modifier/")

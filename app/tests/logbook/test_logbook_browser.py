@@ -5,22 +5,19 @@ another group, then deletes it after a confirmation page."""
 import pytest
 
 from preau.logbook.models import LogbookEntry
-from tests.conftest import login
-from tests.helpers import WIDTHS, fits, new_page
+from tests.helpers import WIDTHS, fits, new_page, sign_in
 from tests.school import make_school
 
 pytestmark = pytest.mark.browser
-
-PASSWORD = "mot-de-passe-de-test-2026"
 
 
 @pytest.mark.parametrize("device", WIDTHS)
 def test_teacher_edits_then_deletes_a_session(
     browser, live_server, transactional_db, check_a11y, device
 ):
-    s = make_school(password=PASSWORD)
+    s = make_school()
     page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["teacher"].username, PASSWORD)
+    sign_in(page, live_server, s["teacher"])
     page.goto(f"/e/{s['est'].uai}/cahier-de-textes/")
     page.get_by_role("link", name="Modifier la séance « Les fractions »").click()
     page.wait_for_url("**/modifier/")

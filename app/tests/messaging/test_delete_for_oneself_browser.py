@@ -3,23 +3,20 @@ at desktop and phone widths, axe-core on every page."""
 
 import pytest
 
-from tests.conftest import login
-from tests.helpers import WIDTHS, fits, new_page
+from tests.helpers import WIDTHS, fits, new_page, sign_in
 from tests.school import make_school
 
 pytestmark = pytest.mark.browser
-
-PASSWORD = "mot-de-passe-de-test-2026"
 
 
 @pytest.mark.parametrize("device", WIDTHS)
 def test_pupil_deletes_a_conversation_for_themselves(
     browser, live_server, transactional_db, check_a11y, device
 ):
-    s = make_school(password=PASSWORD)
+    s = make_school()
     subject = s["conversation"].subject
     page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["student"].username, PASSWORD)
+    sign_in(page, live_server, s["student"])
     page.goto(f"/e/{s['est'].uai}/messagerie/{s['conversation'].pk}/")
     page.get_by_role("link", name="Supprimer cette conversation de ma messagerie").click()
     page.wait_for_url("**/supprimer/")

@@ -6,25 +6,22 @@ import pytest
 
 from preau.core.models import Membership, User
 from preau.news.models import NewsItem
-from tests.conftest import login
-from tests.helpers import WIDTHS, fits, new_page
+from tests.helpers import WIDTHS, fits, new_page, sign_in
 from tests.school import make_school
 
 pytestmark = pytest.mark.browser
-
-PASSWORD = "mot-de-passe-de-test-2026"
 
 
 @pytest.mark.parametrize("device", WIDTHS)
 def test_author_edits_then_deletes_a_news_item(
     browser, live_server, transactional_db, check_a11y, device
 ):
-    s = make_school(password=PASSWORD)
+    s = make_school()
     item = NewsItem.objects.create(
         establishment=s["est"], title="Cross", body="Au stade", author=s["evs"]
     )
     page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["evs"].username, PASSWORD)
+    sign_in(page, live_server, s["evs"])
     page.goto(f"/e/{s['est'].uai}/actualites/")
     # The direction's news item is not the vie scolaire's to change.
     assert page.get_by_role("link", name=f"Modifier l'actualité « {s['news'].title} »").count() == 0
@@ -55,16 +52,14 @@ def test_direction_edits_and_deletes_the_vie_scolaire_s_news(
 ):
     """A supervisor (the direction, here a principal's deputy without local administration)
     edits and deletes a news item someone else wrote."""
-    s = make_school(password=PASSWORD)
-    deputy = User.objects.create_user(
-        "adjointa", PASSWORD, first_name="Claire", last_name="ADJOINTE"
-    )
+    s = make_school()
+    deputy = User.objects.create_user("adjointa", None, first_name="Claire", last_name="ADJOINTE")
     Membership.objects.create(user=deputy, establishment=s["est"], profile="DIR")
     item = NewsItem.objects.create(
         establishment=s["est"], title="Cross", body="Au stade", author=s["evs"]
     )
     page = new_page(browser, live_server, WIDTHS[device])
-    login(page, deputy.username, PASSWORD)
+    sign_in(page, live_server, deputy)
     page.goto(f"/e/{s['est'].uai}/actualites/")
     page.get_by_role("link", name="Modifier l'actualité « Cross »").click()
     page.get_by_label("Titre").fill("Cross annulé")

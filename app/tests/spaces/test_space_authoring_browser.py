@@ -5,25 +5,22 @@ confirmation page; the class's teacher deletes another pupil's reply."""
 import pytest
 
 from preau.spaces.models import SpacePost
-from tests.conftest import login
-from tests.helpers import WIDTHS, fits, new_page
+from tests.helpers import WIDTHS, fits, new_page, sign_in
 from tests.school import make_school
 
 pytestmark = pytest.mark.browser
-
-PASSWORD = "mot-de-passe-de-test-2026"
 
 
 @pytest.mark.parametrize("device", WIDTHS)
 def test_author_edits_and_deletes_a_reply_the_teacher_deletes_another(
     browser, live_server, transactional_db, check_a11y, device
 ):
-    s = make_school(password=PASSWORD)
+    s = make_school()
     thread = f"/e/{s['est'].uai}/espaces/discussions/{s['post'].pk}/"
     common = {"establishment": s["est"], "class_group": s["class"], "thread": s["post"]}
     SpacePost.objects.create(author=s["other_student"], body="Hors sujet", **common)
     page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["student"].username, PASSWORD)
+    sign_in(page, live_server, s["student"])
     page.goto(thread)
     page.get_by_label("Votre réponse").fill("Je propose le théâtre")
     page.get_by_role("button", name="Répondre").click()
@@ -48,10 +45,8 @@ def test_author_edits_and_deletes_a_reply_the_teacher_deletes_another(
     page.get_by_role("button", name="Supprimer le message").click()
     assert page.get_by_text("Message supprimé.").is_visible()
     assert page.get_by_text("Je propose la danse").count() == 0
-    page.context.close()
 
-    page = new_page(browser, live_server, WIDTHS[device])
-    login(page, s["teacher"].username, PASSWORD)
+    sign_in(page, live_server, s["teacher"])  # the same browser, another user
     page.goto(thread)
     who = s["other_student"].get_full_name()
     page.get_by_role("link", name=f"Supprimer le message de {who}").click()
