@@ -373,17 +373,11 @@ def _report(suite: str, counts: Counts, started: float, summary: ui.Summary) -> 
     summary.add(suite, "failed" if failed else "ok", detail)
 
 
-PREPARED: list[bool] = []  # _prepare_beside ran in this process
-
-
 def _prepare_beside() -> None:
-    """What the suites beside the lab share with it, prepared first (once): the system packages
-    (one apt at a time) and the Docker engine with the host images (built once)."""
+    """What the suites beside the lab share with it, prepared first: the system packages (one
+    apt at a time) and the Docker engine with the host images (built once)."""
     from .lab import engine, image
 
-    if PREPARED:
-        return
-    PREPARED.append(True)
     _system_packages()
     with ui.step("Docker engine and host images") as progress:
         client = engine.ensure(progress)
@@ -397,49 +391,61 @@ def _beside_command(suites: list[str], k: str | None) -> list[str]:
     return command + (["-k", k] if k else [])
 
 
-def _start_beside(
-    suites: list[str], k: str | None, log_name: str = "beside.log"
-) -> subprocess.Popen[bytes]:
-    """`deploy.py test SUITES` in the background at a lower priority, its output in
-    artifacts/LOG_NAME; lint (before the lab) at the usual priority, without waiting for the
-    lab's preparation."""
-    lint = suites == ["lint"]
-    if not lint:
-        _prepare_beside()
-    log = ARTIFACTS / log_name
-    log.parent.mkdir(parents=True, exist_ok=True)
-    what = "while the lab is prepared" if lint else "beside the lab"
-    ui.console.print(
-        f"[bold]{' and '.join(suites)}[/] run{'s' if lint else ''} {what}, output in "
-        f"{log.relative_to(ROOT)}"
+@dataclass(frozen=True)
+class Background:
+    """Suites run as one `deploy.py test` in the background: beside the lab (at the lowest
+    priority, their last lines shown when the lab ends) or lint while the lab is prepared."""
+
+    suites: list[str]
+    log: str  # under artifacts/
+    says: str  # when it starts: "run beside the lab"
+    ran: str  # when it ends: "beside the lab"
+    nice: bool  # the lowest priority
+    tail: int | None  # lines of the log shown at the end (None: all)
+
+
+def _beside(suites: list[str]) -> Background:
+    return Background(
+        suites, "beside.log", "run beside the lab", "beside the lab", True, SHOWN_TAIL
     )
-    command = _beside_command(suites, k)
+
+
+LINT_ASIDE = Background(
+    ["lint"], "lint.log", "runs while the lab is prepared", "first", False, None
+)
+
+
+def _start_beside(what: Background, k: str | None) -> subprocess.Popen[bytes]:
+    """`deploy.py test SUITES` in the background, its output in artifacts/LOG."""
+    log = ARTIFACTS / what.log
+    log.parent.mkdir(parents=True, exist_ok=True)
+    ui.console.print(
+        f"[bold]{' and '.join(what.suites)}[/] {what.says}, output in {log.relative_to(ROOT)}"
+    )
+    command = _beside_command(what.suites, k)
     with open(log, "wb") as out:
         return subprocess.Popen(
-            command if lint else ["nice", "-n", "19", *command],
+            ["nice", "-n", "19", *command] if what.nice else command,
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
 
 
-def _end_beside(
-    process: subprocess.Popen[bytes], suites: list[str], log_name: str = "beside.log"
-) -> Counts:
-    """Wait for suites run in the background; show their summary; their counts (its last
-    line)."""
+def _end_beside(process: subprocess.Popen[bytes], what: Background) -> Counts:
+    """Wait for suites run in the background; show their log's end; their counts (its last
+    line). Beside the lab, an exit code the counts do not explain counts as a failure; lint's
+    counts say it all (with -k it may run no tool, which its own exit code calls a failure)."""
     process.wait()
-    lint = suites == ["lint"]
-    ui.console.rule(
-        f"[bold]{' and '.join(suites)}[/] (ran {'first' if lint else 'beside the lab'})"
-    )
-    lines = (ARTIFACTS / log_name).read_text(errors="replace").splitlines()
-    ui.console.print("\n".join(lines if lint else lines[-SHOWN_TAIL:]), markup=False)
+    ui.console.rule(f"[bold]{' and '.join(what.suites)}[/] (ran {what.ran})")
+    lines = (ARTIFACTS / what.log).read_text(errors="replace").splitlines()
+    shown = lines if what.tail is None else lines[-what.tail :]
+    ui.console.print("\n".join(shown), markup=False)
     try:
         passed, failed, skipped = (int(word) for word in lines[-1].split()[::2])
     except (IndexError, ValueError):
         return 0, 1, 0  # it did not get to its counts: count that as a failure
-    if process.returncode and not failed and not lint:  # lint's counts say it all (-k: 0 run)
+    if process.returncode and not failed and what.nice:
         failed = 1
     return passed, failed, skipped
 
@@ -456,21 +462,22 @@ def run(suites: list[str], k: str | None = None, keep_going: bool = False) -> in
     totals: Counts = (0, 0, 0)
     lint_aside, lint_started = None, time.monotonic()
     if "lint" in chosen and "lab" in chosen:
-        lint_aside = _start_beside(["lint"], k, "lint.log")
+        lint_aside = _start_beside(LINT_ASIDE, k)
+    if beside or lint_aside is not None:
         _prepare_beside()
     for index, suite in enumerate(chosen):
         if suite in beside:
             continue
         started = lint_started if suite == "lint" else time.monotonic()
-        process = _start_beside(beside, k) if suite == "lab" and beside else None
+        process = _start_beside(_beside(beside), k) if suite == "lab" and beside else None
         if suite == "lint" and lint_aside is not None:
-            counts = _end_beside(lint_aside, ["lint"], "lint.log")
+            counts = _end_beside(lint_aside, LINT_ASIDE)
         else:
             counts = RUNNERS[suite](k, summary)
         totals = _add(totals, counts)
         _report(suite, counts, started, summary)
         if process is not None:
-            counts = _end_beside(process, beside)
+            counts = _end_beside(process, _beside(beside))
             totals = _add(totals, counts)
             _report(" + ".join(beside) + " (beside the lab)", counts, started, summary)
         rest = chosen[index + 1 :]

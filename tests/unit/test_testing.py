@@ -160,7 +160,6 @@ def test_lint_runs_while_the_lab_is_prepared_and_a_failure_stops_before_the_lab(
     a lint failure still stops the run before it."""
     monkeypatch.setattr(testing, "ROOT", tmp_path)
     monkeypatch.setattr(testing, "ARTIFACTS", tmp_path / "artifacts")
-    monkeypatch.setattr(testing, "PREPARED", [])
     started, finished = tmp_path / "lint-started", tmp_path / "lint-finished"
     counts = "3 passed, 1 failed, 0 skipped" if lint_fails else "4 passed, 0 failed, 0 skipped"
     script = (
