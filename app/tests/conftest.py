@@ -210,6 +210,19 @@ def _axe_source() -> str:
     return (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
 
 
+# Pages and expect() wait up to 30 s: the CI runs the browser tests beside the lab, on 2 busy
+# cores.
+TIMEOUT_MS = 30_000
+
+
+def prepare_page(page) -> None:
+    """The tests' settings for a new page."""
+    from playwright.sync_api import expect
+
+    page.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+
+
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
@@ -228,7 +241,7 @@ def page(browser, live_server):
         base_url=live_server.url, locale="fr-FR", viewport={"width": 1280, "height": 900}
     )
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    prepare_page(page)
     yield page
     context.close()
 

@@ -69,6 +69,25 @@ def totp_code(key: bytes, steps_ahead=0) -> str:
     return f"{totp.token():06d}"
 
 
+def next_totp_code(user) -> str:
+    """A code that `user`'s confirmed device accepts now and has not seen: the first step after
+    the last one used, at the clock drift the device measured then. (django-otp refuses a step
+    already used and follows the phone's drift, ±1 step: after an enrolment whose code was read
+    just before a 30 s boundary and checked just after, the drift is -1 and a code computed
+    `steps_ahead=1` from now is refused.)"""
+    import time
+
+    from django_otp.oath import TOTP
+
+    from preau.twofactor.devices import totp_device
+
+    device = totp_device(user, confirmed=True)
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    totp.drift += max(0, device.last_t + 1 - totp.t())
+    return f"{totp.token():0{device.digits}d}"
+
+
 def wrong_code(key: bytes) -> str:
     """A 6-digit code that the device of `key` refuses (none of the codes it accepts now)."""
     accepted = {totp_code(key, steps) for steps in (-2, -1, 0, 1, 2)}
@@ -126,6 +145,8 @@ WIDTHS = {"bureau": 1280, "telephone": 360}
 
 
 def new_page(browser, live_server, width):
+    from tests.conftest import prepare_page
+
     context = browser.new_context(
         base_url=live_server.url,
         locale="fr-FR",
@@ -133,7 +154,7 @@ def new_page(browser, live_server, width):
         is_mobile=width < 800,
     )
     page = context.new_page()
-    page.set_default_timeout(30_000)  # the CI runs this beside the lab, on 2 busy cores
+    prepare_page(page)
     return page
 
 

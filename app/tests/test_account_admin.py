@@ -10,6 +10,7 @@ import zoneinfo
 
 import pytest
 from django.test import Client
+from playwright.sync_api import expect
 
 from preau.core.models import Membership, OperationLog, User
 from tests.helpers import make_establishment, snapshot
@@ -234,11 +235,9 @@ def test_refusal_page_in_the_browser(page, live_server, transactional_db, check_
     shared = _user("paul.shared", (a, {}), (b, {}))
     sign_in(page, live_server, admin)  # second factor passed (test_browser.py enrols)
     page.goto(f"/e/{a.uai}/annuaire/{shared.pk}/")
-    assert (
-        page.get_by_test_id("account-refusal")
-        .get_by_text("administrateur central", exact=False)
-        .is_visible()
-    )
+    expect(
+        page.get_by_test_id("account-refusal").get_by_text("administrateur central", exact=False)
+    ).to_be_visible()
     assert page.get_by_role("button", name="Générer un nouveau code d'activation").count() == 0
     check_a11y(page, "annuaire-compte-partage")
 

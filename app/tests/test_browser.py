@@ -5,10 +5,11 @@ import base64
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from preau.core.models import ClassGroup, ClassMembership, Membership, Platform, User
 from tests.conftest import enrol_in_browser, login
-from tests.helpers import make_establishment, totp_code, wrong_code
+from tests.helpers import make_establishment, new_page, next_totp_code, totp_code, wrong_code
 
 pytestmark = pytest.mark.browser
 
@@ -44,12 +45,12 @@ def test_admin_finds_user_and_resets_code_then_firstlogin(page, directory_data, 
     login(page, "anne.delpech", ADMIN_PASSWORD)
     # A local admin: the second factor is enrolled at the first login (QR code or typed key).
     page.wait_for_url("**/compte/double-authentification/activer/**")
-    assert page.get_by_role("img", name="QR code à scanner").is_visible()
+    expect(page.get_by_role("img", name="QR code à scanner")).to_be_visible()
     check_a11y(page, "02a-double-authentification")
     key = base64.b32decode(page.locator("#cle-secrete").inner_text().replace(" ", ""))
     page.get_by_label("Code à 6 chiffres").fill(wrong_code(key))
     page.get_by_role("button", name="Activer", exact=True).click()
-    assert page.get_by_text("Code incorrect ou expiré.").is_visible()
+    expect(page.get_by_text("Code incorrect ou expiré.")).to_be_visible()
     check_a11y(page, "02b-double-authentification-erreur")
     page.wait_for_timeout(1100)  # django-otp's delay after a wrong code
     key = enrol_in_browser_checked(page, check_a11y)
@@ -60,7 +61,7 @@ def test_admin_finds_user_and_resets_code_then_firstlogin(page, directory_data, 
     page.get_by_label("Nom, prénom ou identifiant").fill("bousq")
     page.get_by_role("button", name="Rechercher").click()
     check_a11y(page, "03-annuaire-recherche")
-    assert page.get_by_role("link", name="BOUSQUET Inès").is_visible()
+    expect(page.get_by_role("link", name="BOUSQUET Inès")).to_be_visible()
     assert page.get_by_role("link", name="MARTIN Léa").count() == 0
     page.get_by_role("link", name="BOUSQUET Inès").click()
     page.get_by_role("button", name="Générer un nouveau code d'activation").click()
@@ -77,17 +78,17 @@ def test_admin_finds_user_and_resets_code_then_firstlogin(page, directory_data, 
     page.get_by_label("Nouveau mot de passe").fill("Court-1")
     page.get_by_label("Confirmez le mot de passe").fill("Court-1")
     page.get_by_role("button", name="Activer mon compte").click()
-    assert page.get_by_text("trop court", exact=False).is_visible()
+    expect(page.get_by_text("trop court", exact=False)).to_be_visible()
     check_a11y(page, "06-activation-erreur")
     page.get_by_label("Code d'activation").fill(code)
     page.get_by_label("Nouveau mot de passe").fill("ma-cour-de-recre-2026")
     page.get_by_label("Confirmez le mot de passe").fill("ma-cour-de-recre-2026")
     page.get_by_role("button", name="Activer mon compte").click()
     page.wait_for_url(HOME)
-    assert page.get_by_text("Votre compte est activé").is_visible()
-    assert page.get_by_role("link", name=est.name).is_visible()
+    expect(page.get_by_text("Votre compte est activé")).to_be_visible()
+    expect(page.get_by_role("link", name=est.name)).to_be_visible()
     page.get_by_role("link", name=est.name).click()
-    assert page.get_by_role("heading", name=est.name).is_visible()
+    expect(page.get_by_role("heading", name=est.name)).to_be_visible()
     check_a11y(page, "07-etablissement")
 
     # The admin again: password, then the app's next code; "Sécurité du compte" from the menu.
@@ -95,11 +96,13 @@ def test_admin_finds_user_and_resets_code_then_firstlogin(page, directory_data, 
     login(page, "anne.delpech", ADMIN_PASSWORD)
     page.wait_for_url("**/compte/double-authentification/**")
     check_a11y(page, "07a-double-authentification-verification")
-    page.get_by_label("Code à 6 chiffres ou code de secours").fill(totp_code(key, steps_ahead=1))
+    page.get_by_label("Code à 6 chiffres ou code de secours").fill(
+        next_totp_code(User.objects.get(username="anne.delpech"))
+    )
     page.get_by_role("button", name="Valider").click()
     page.wait_for_url(HOME)
     page.get_by_role("link", name="Sécurité du compte").click()
-    assert page.get_by_text("10 sur 10").is_visible()
+    expect(page.get_by_text("10 sur 10")).to_be_visible()
     check_a11y(page, "07b-securite-du-compte")
 
 
@@ -120,13 +123,7 @@ def enrol_in_browser_checked(page, check_a11y) -> bytes:
 
 
 def test_phone_layout_and_error_page(browser, live_server, directory_data, check_a11y):
-    context = browser.new_context(
-        base_url=live_server.url,
-        locale="fr-FR",
-        viewport={"width": 375, "height": 740},
-        is_mobile=True,
-    )
-    page = context.new_page()
+    page = new_page(browser, live_server, 375)
     login(page, "anne.delpech", ADMIN_PASSWORD)
     page.set_viewport_size({"width": 360, "height": 740})  # the second factor's pages at 360 px
     page.wait_for_url("**/compte/double-authentification/activer/**")
@@ -139,6 +136,6 @@ def test_phone_layout_and_error_page(browser, live_server, directory_data, check
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     check_a11y(page, "08-annuaire-mobile")
     page.goto("/e/0820010R/")
-    assert page.get_by_role("heading", name="Page introuvable").is_visible()
+    expect(page.get_by_role("heading", name="Page introuvable")).to_be_visible()
     check_a11y(page, "09-erreur-404")
-    context.close()
+    page.context.close()

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.core import mail
+from playwright.sync_api import expect
 
 from preau.core.models import Establishment, Membership, User
 from tests.conftest import login
@@ -45,7 +46,7 @@ def test_weak_password_then_forgotten_password(
     login(page, "marc.bousquet", OLD)
     page.wait_for_url(f"{live_server.url}/")
     page.goto("/compte/mot-de-passe/")
-    assert page.get_by_text("Au moins 12 caractères", exact=False).is_visible()
+    expect(page.get_by_text("Au moins 12 caractères", exact=False)).to_be_visible()
     check_a11y(page, f"p1-mot-de-passe-{screen}")
     page.get_by_label("Mot de passe actuel").fill(OLD)
     page.get_by_label("Nouveau mot de passe", exact=True).fill("azertyuiop12")
@@ -60,7 +61,7 @@ def test_weak_password_then_forgotten_password(
     check_a11y(page, f"p3-oubli-{screen}")
     page.get_by_label("Identifiant ou adresse e-mail").fill("marc@example.fr")
     page.get_by_role("button", name="Recevoir un lien par e-mail").click()
-    assert page.get_by_text("Si un compte adulte de Préau correspond", exact=False).is_visible()
+    expect(page.get_by_text("Si un compte adulte de Préau correspond", exact=False)).to_be_visible()
     check_a11y(page, f"p4-oubli-envoye-{screen}")
     run_jobs()
     (message,) = mail.outbox
@@ -76,11 +77,11 @@ def test_weak_password_then_forgotten_password(
     page.get_by_label("Confirmez le mot de passe").fill(NEW)
     page.get_by_role("button", name="Enregistrer le mot de passe").click()
     page.wait_for_url("**/connexion/")
-    assert page.get_by_text("Votre mot de passe est changé", exact=False).is_visible()
+    expect(page.get_by_text("Votre mot de passe est changé", exact=False)).to_be_visible()
     check_a11y(page, f"p6-connexion-apres-oubli-{screen}")
     login(page, "marc.bousquet", NEW)
     page.wait_for_url(f"{live_server.url}/")
     # The link worked once.
     page.goto(link)
-    assert page.get_by_role("heading", name="Ce lien ne fonctionne plus").is_visible()
+    expect(page.get_by_role("heading", name="Ce lien ne fonctionne plus")).to_be_visible()
     page.context.close()

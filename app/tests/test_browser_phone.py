@@ -5,6 +5,7 @@ least 44 px high. The pages are all the URLconf's (the isolation test's walk, wi
 objects) that answer the profile with an HTML page: a new page is covered without a new test."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import fits, new_page, sign_in
 from tests.school import make_school, url_kwargs
@@ -90,14 +91,17 @@ def test_the_services_menu_opens_and_closes(browser, live_server, school, check_
     page.goto(f"/e/{school['est'].uai}/")
     menu = page.get_by_role("button", name="Services")
     services = page.locator("#ent-services")
-    assert menu.get_attribute("aria-expanded") == "false" and not services.is_visible()
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(services).not_to_be_visible()
     menu.click()
-    assert menu.get_attribute("aria-expanded") == "true" and services.is_visible()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    expect(services).to_be_visible()
     check_a11y(page, "60-mobile-parent-menu-ouvert")
     page.get_by_role("link", name="Notes", exact=True).click()
     page.wait_for_url("**/notes/")
-    assert not page.locator("#ent-services").is_visible()  # a new page starts collapsed
+    expect(page.locator("#ent-services")).not_to_be_visible()  # a new page starts collapsed
     # At a desktop's width the services are listed, no button
     page.set_viewport_size({"width": 1280, "height": 900})
-    assert page.locator("#ent-services").is_visible() and not menu.is_visible()
+    expect(page.locator("#ent-services")).to_be_visible()
+    expect(menu).not_to_be_visible()
     page.context.close()

@@ -3,6 +3,7 @@ axe-core on every page: the vie scolaire publishes a news item for one class, fi
 principal by typing her name without accents, and meets a 404 page with its way back."""
 
 import pytest
+from playwright.sync_api import expect
 
 from preau.news.models import NewsItem
 from tests.helpers import WIDTHS, fits, new_page, sign_in
@@ -24,8 +25,8 @@ def test_news_for_a_class_search_without_accents_and_a_way_back(
     page.get_by_label("Texte").fill("Départ à 8 h devant le collège.")
     page.get_by_role("group", name="Classes").get_by_label("5A").check()
     page.get_by_role("button", name="Publier").click()
-    assert page.get_by_text("Actualité publiée.").is_visible()
-    assert page.get_by_text("Pour : 5A").is_visible()
+    expect(page.get_by_text("Actualité publiée.")).to_be_visible()
+    expect(page.get_by_text("Pour : 5A")).to_be_visible()
     assert NewsItem.objects.get(title="Sortie des 5A").class_ids == [s["class"].pk]
     assert fits(page)
     check_a11y(page, f"80-actualite-pour-une-classe-{device}")
@@ -39,7 +40,7 @@ def test_news_for_a_class_search_without_accents_and_a_way_back(
     check_a11y(page, f"81-recherche-destinataire-sans-accent-{device}")
 
     page.goto(f"/e/{uai}/nulle-part/")
-    assert page.get_by_role("heading", name="Page introuvable").is_visible()
+    expect(page.get_by_role("heading", name="Page introuvable")).to_be_visible()
     page.get_by_role("link", name="Accueil de l'établissement").click()
     page.wait_for_url(f"**/e/{uai}/")
     assert fits(page)

@@ -6,12 +6,13 @@ screenshots at desktop and phone widths."""
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from preau.attendance.models import Absence
 from preau.grades.models import Grade
 from preau.logbook.models import Homework, Submission
 from preau.messaging.models import Message
-from tests.helpers import fits, sign_in
+from tests.helpers import fits, new_page, sign_in
 from tests.school import make_school
 
 pytestmark = pytest.mark.browser
@@ -42,7 +43,7 @@ def test_teacher_parent_student_day(page, live_server, school, check_a11y, tmp_p
     page.locator(f"input[name=etat_{student.pk}][value=absent]").check()
     check_a11y(page, "11-prof-appel")
     page.get_by_role("button", name="Enregistrer l'appel").click()
-    assert page.get_by_text("Appel enregistré : 1 modification(s).").is_visible()
+    expect(page.get_by_text("Appel enregistré : 1 modification(s).")).to_be_visible()
     assert Absence.objects.filter(student=student, kind="absence").exists()
 
     page.get_by_role("link", name="Notes", exact=True).click()
@@ -55,7 +56,7 @@ def test_teacher_parent_student_day(page, live_server, school, check_a11y, tmp_p
     page.get_by_label(f"{student.last_name} {student.first_name}").fill("16,5")
     page.get_by_label(f"{s['other_student'].last_name} {s['other_student'].first_name}").fill("abs")
     page.get_by_role("button", name="Enregistrer les notes").click()
-    assert page.get_by_text("Notes enregistrées.").is_visible()
+    expect(page.get_by_text("Notes enregistrées.")).to_be_visible()
     check_a11y(page, "13-prof-saisie-notes")
     assert Grade.objects.get(assessment__title="Équations", student=student).value == 16.5
 
@@ -68,34 +69,32 @@ def test_teacher_parent_student_day(page, live_server, school, check_a11y, tmp_p
     page.get_by_label("Les élèves rendent un fichier").check()
     check_a11y(page, "14-prof-nouvelle-seance")
     page.get_by_role("button", name="Enregistrer la séance").click()
-    assert page.get_by_text("Séance enregistrée").is_visible()
+    expect(page.get_by_text("Séance enregistrée")).to_be_visible()
     homework = Homework.objects.get(description__startswith="Résoudre les équations")
     logout(page)
 
     # --- the parent: sees everything, justifies the absence --------------------------------
     sign_in(page, live_server, s["parent"])
     page.goto(f"/e/{uai}/")
-    assert page.get_by_text("Résoudre les équations 1 à 5").is_visible()
-    assert page.get_by_text("16,5/20").is_visible()
+    expect(page.get_by_text("Résoudre les équations 1 à 5")).to_be_visible()
+    expect(page.get_by_text("16,5/20")).to_be_visible()
     check_a11y(page, "20-parent-tableau-de-bord")
     page.get_by_role("link", name=re.compile("^Justifier")).first.click()
     page.get_by_label("Motif de l'absence").fill("Rendez-vous chez l'orthodontiste")
     check_a11y(page, "21-parent-justifier")
     page.get_by_role("button", name="Envoyer le justificatif").click()
-    assert page.get_by_text("Justificatif envoyé à la vie scolaire.").is_visible()
+    expect(page.get_by_text("Justificatif envoyé à la vie scolaire.")).to_be_visible()
     check_a11y(page, "22-parent-vie-scolaire")
     page.get_by_role("link", name="Notes", exact=True).click()
-    assert page.get_by_text("Équations").first.is_visible()
+    expect(page.get_by_text("Équations").first).to_be_visible()
     check_a11y(page, "23-parent-notes")
     page.get_by_role("link", name="Mes préférences").click()
     page.get_by_label("Seulement dans Préau").check()
     check_a11y(page, "24-parent-preferences")
     page.get_by_role("button", name="Enregistrer").click()
-    assert (
-        page.get_by_role("status")
-        .get_by_text("vous ne recevrez plus les notifications par e-mail")
-        .is_visible()
-    )
+    expect(
+        page.get_by_role("status").get_by_text("vous ne recevrez plus les notifications par e-mail")
+    ).to_be_visible()
     s["parent"].refresh_from_db()
     assert s["parent"].email_notifications is False
     logout(page)
@@ -107,7 +106,7 @@ def test_teacher_parent_student_day(page, live_server, school, check_a11y, tmp_p
     page.get_by_role(
         "button", name=f"Accepter le justificatif de {student.first_name} {student.last_name}"
     ).click()
-    assert page.get_by_text("justifiée").first.is_visible()
+    expect(page.get_by_text("justifiée").first).to_be_visible()
     assert Absence.objects.get(student=student).status == "accepted"
     logout(page)
 
@@ -124,7 +123,7 @@ def test_teacher_parent_student_day(page, live_server, school, check_a11y, tmp_p
     copy.write_bytes(b"%PDF-1.4 copie de l'eleve")
     page.get_by_label("Fichier à rendre").set_input_files(str(copy))
     page.get_by_role("button", name="Rendre le travail").click()
-    assert page.get_by_text("Votre travail a bien été rendu.").is_visible()
+    expect(page.get_by_text("Votre travail a bien été rendu.")).to_be_visible()
     check_a11y(page, "41-eleve-devoir-rendu")
     assert Submission.objects.filter(homework=homework, student=student).exists()
 
@@ -145,7 +144,7 @@ def test_teacher_parent_student_day(page, live_server, school, check_a11y, tmp_p
     page.get_by_label("Message", exact=True).fill("Bonjour, je ne comprends pas l'exercice 3.")
     check_a11y(page, "42-eleve-nouveau-message")
     page.get_by_role("button", name="Envoyer").click()
-    assert page.get_by_text("Message envoyé.").is_visible()
+    expect(page.get_by_text("Message envoyé.")).to_be_visible()
     check_a11y(page, "43-eleve-conversation")
     assert Message.objects.filter(conversation__subject="Exercice 3", author=student).exists()
 
@@ -160,14 +159,7 @@ def visit(page, check_a11y, pages):
 
 def test_phone_width_pages(browser, live_server, school, check_a11y):
     s = school
-    context = browser.new_context(
-        base_url=live_server.url,
-        locale="fr-FR",
-        viewport={"width": 375, "height": 740},
-        is_mobile=True,
-    )
-    page = context.new_page()
-    page.set_default_timeout(30_000)  # the CI runs this beside the lab, on 2 busy cores
+    page = new_page(browser, live_server, 375)
     uai = s["est"].uai
     sign_in(page, live_server, s["parent"])
     visit(
@@ -190,7 +182,7 @@ def test_phone_width_pages(browser, live_server, school, check_a11y):
             (f"/e/{uai}/messagerie/{s['conversation'].pk}/", "55-mobile-prof-conversation"),
         ),
     )
-    context.close()
+    page.context.close()
 
 
 def test_direction_enters_the_timetable(page, live_server, school, check_a11y):
@@ -207,17 +199,17 @@ def test_direction_enters_the_timetable(page, live_server, school, check_a11y):
     )
     page.get_by_label("Salle").fill("B21")
     page.get_by_role("button", name="Ajouter le cours").click()
-    assert page.get_by_text("La fin du cours doit être après son début.").is_visible()
+    expect(page.get_by_text("La fin du cours doit être après son début.")).to_be_visible()
     check_a11y(page, "40-direction-cours-erreur")
     page.get_by_label("Fin").fill("15:00")
     page.get_by_role("button", name="Ajouter le cours").click()
-    assert page.get_by_text("Cours ajouté à l'emploi du temps.").is_visible()
-    assert page.get_by_text("14:00–15:00").is_visible()
+    expect(page.get_by_text("Cours ajouté à l'emploi du temps.")).to_be_visible()
+    expect(page.get_by_text("14:00–15:00")).to_be_visible()
     check_a11y(page, "41-direction-emploi-du-temps-classe")
     page.get_by_role("link", name="Supprimer le cours du jeudi à 14:00").click()
     check_a11y(page, "42-direction-supprimer-cours")
     page.get_by_role("button", name="Supprimer le cours").click()
-    assert page.get_by_text("Cours supprimé de l'emploi du temps.").is_visible()
+    expect(page.get_by_text("Cours supprimé de l'emploi du temps.")).to_be_visible()
     assert page.get_by_text("14:00–15:00").count() == 0
 
 
@@ -233,21 +225,15 @@ def test_week_grid_at_desktop_and_phone_widths(browser, live_server, page, schoo
     )
     page.get_by_role("button", name="Afficher").click()
     grid = page.get_by_role("region", name=re.compile("Semaine du"))
-    assert grid.get_by_text("salle B12").is_visible()
+    expect(grid.get_by_text("salle B12")).to_be_visible()
     check_a11y(page, "60-vie-scolaire-grille-enseignant")
     shown = page.locator("#semaine").inner_text()
     page.get_by_role("link", name="Semaine suivante").click()
     assert page.locator("#semaine").inner_text() != shown
     title = f"Emploi du temps – {s['teacher'].get_full_name()}"
-    assert page.get_by_role("heading", name=title).is_visible()
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
 
-    phone = browser.new_context(
-        base_url=live_server.url,
-        locale="fr-FR",
-        viewport={"width": 360, "height": 740},
-        is_mobile=True,
-    ).new_page()
-    phone.set_default_timeout(30_000)
+    phone = new_page(browser, live_server, 360)
     sign_in(phone, live_server, s["student"])
     visit(phone, check_a11y, ((f"/e/{uai}/emploi-du-temps/", "61-mobile-eleve-grille"),))
     frame = phone.get_by_role("region", name=re.compile("Semaine du"))

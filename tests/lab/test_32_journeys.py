@@ -103,6 +103,7 @@ def page(browser, entry):
     )
     page = context.new_page()
     page.set_default_timeout(15_000)
+    expect.set_options(timeout=15_000)
     yield page
     context.close()
 
@@ -207,20 +208,20 @@ def test_teacher_takes_the_roll_call(page, demo):
     page.get_by_role("group", name="État de Léa MARTIN").get_by_label("Absent").check()
     shot(page, "11-prof-appel")
     page.get_by_role("button", name="Enregistrer l'appel").click()
-    assert page.get_by_text("Appel enregistré : 1 modification(s).").is_visible()
+    expect(page.get_by_text("Appel enregistré : 1 modification(s).")).to_be_visible()
     shot(page, "12-prof-appel-enregistre")
 
 
 def test_parent_justifies_an_absence(page, demo):
     _, password = demo
     login(page, "demo.parent", password)
-    assert page.get_by_role("heading", name=re.compile("Travail à faire")).first.is_visible()
+    expect(page.get_by_role("heading", name=re.compile("Travail à faire")).first).to_be_visible()
     shot(page, "20-parent-tableau-de-bord")
     page.get_by_role("link", name=re.compile("^Justifier")).first.click()
     page.get_by_label("Motif de l'absence").fill("Rendez-vous chez l'orthodontiste")
     shot(page, "21-parent-justifier")
     page.get_by_role("button", name="Envoyer le justificatif").click()
-    assert page.get_by_text("Justificatif envoyé à la vie scolaire.").is_visible()
+    expect(page.get_by_text("Justificatif envoyé à la vie scolaire.")).to_be_visible()
     shot(page, "22-parent-justificatif-envoye")
 
 
@@ -229,14 +230,14 @@ def test_student_hands_in_homework(page, demo, tmp_path):
     login(page, "demo.eleve", password)
     shot(page, "30-eleve-tableau-de-bord")
     page.get_by_role("link", name="Cahier de textes").first.click()
-    assert page.get_by_role("heading", name="À faire cette semaine").is_visible()
+    expect(page.get_by_role("heading", name="À faire cette semaine")).to_be_visible()
     page.locator("li").filter(has_text="recette de crêpes").get_by_role("link").first.click()
     copy = tmp_path / "recette-de-crepes.pdf"
     copy.write_bytes(b"%PDF-1.4\n% la recette de crepes\n")
     page.get_by_label("Fichier à rendre").set_input_files(str(copy))
     shot(page, "31-eleve-devoir")
     page.get_by_role("button", name="Rendre le travail").click()
-    assert page.get_by_text("Votre travail a bien été rendu.").is_visible()
+    expect(page.get_by_text("Votre travail a bien été rendu.")).to_be_visible()
     shot(page, "32-eleve-devoir-rendu")
 
 
@@ -260,7 +261,7 @@ def test_local_admin_enrols_a_second_factor_then_uses_a_recovery_code(page, demo
     )  # enrolled by an earlier run: start over
     password_step(page, "demo.adml", password)
     page.wait_for_url(re.compile(r"/compte/double-authentification/activer/"))
-    assert page.get_by_role("img", name=re.compile("QR code")).is_visible()
+    expect(page.get_by_role("img", name=re.compile("QR code"))).to_be_visible()
     shot(page, "40-adml-double-authentification")
     key = base64.b32decode(page.locator("#cle-secrete").inner_text().replace(" ", ""))
     page.get_by_label("Code à 6 chiffres").fill(_app_code(key))
@@ -278,5 +279,5 @@ def test_local_admin_enrols_a_second_factor_then_uses_a_recovery_code(page, demo
     page.wait_for_url(re.compile(r"/compte/double-authentification/\?"))
     page.get_by_label("Code à 6 chiffres ou code de secours").fill(codes[0])
     page.get_by_role("button", name="Valider").click()
-    assert page.get_by_text("il vous en reste 9", exact=False).is_visible()
+    expect(page.get_by_text("il vous en reste 9", exact=False)).to_be_visible()
     shot(page, "42-adml-connecte-avec-un-code-de-secours")

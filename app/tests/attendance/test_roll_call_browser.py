@@ -8,6 +8,7 @@ import zoneinfo
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from preau.attendance.models import Absence, Incident
 from preau.ent import notify as notify_module
@@ -43,7 +44,7 @@ def test_roll_call_correction_history_and_parent(browser, live_server, school, c
     page.locator(f"input[name=etat_{student.pk}][value=absent]").check()
     check_a11y(page, f"50-appel-{device}")
     page.get_by_role("button", name="Enregistrer l'appel").click()
-    assert page.get_by_text("Appel enregistré : 1 modification(s).").is_visible()
+    expect(page.get_by_text("Appel enregistré : 1 modification(s).")).to_be_visible()
     # The form shows what is recorded: the correction starts from it.
     assert page.locator(f"input[name=etat_{student.pk}][value=absent]").is_checked()
     page.locator(f"input[name=etat_{student.pk}][value=late]").check()
@@ -120,17 +121,17 @@ def test_justification_refused_with_a_reason(browser, live_server, school, check
     refuse = page.get_by_role("button", name=f"Refuser le justificatif de {who}")
     assert fits(page)
     refuse.click()  # a click: the button is on the screen, not under the table
-    assert page.get_by_text("indiquez le motif du refus").is_visible()
+    expect(page.get_by_text("indiquez le motif du refus")).to_be_visible()
     page.get_by_label(f"Motif en cas de refus du justificatif de {who}").fill("Motif non recevable")
     check_a11y(page, f"56-vie-scolaire-refus-{device}")
     assert fits(page)
     refuse.click()
-    assert page.get_by_text("justification refusée").is_visible()
+    expect(page.get_by_text("justification refusée")).to_be_visible()
 
     sign_in(page, live_server, s["parent"])  # the same browser, another user
     page.goto(f"/e/{s['est'].uai}/vie-scolaire/")
-    assert page.get_by_text("Motif du refus : Motif non recevable").is_visible()
-    assert page.get_by_text("Demi-journées d'absence").first.is_visible()
+    expect(page.get_by_text("Motif du refus : Motif non recevable")).to_be_visible()
+    expect(page.get_by_text("Demi-journées d'absence").first).to_be_visible()
     assert fits(page)
     check_a11y(page, f"57-parent-refus-{device}")
     page.context.close()
@@ -183,12 +184,12 @@ def test_exclusion_and_infirmary_visit(browser, live_server, school, check_a11y,
     page.get_by_role("link", name="Signaler une exclusion de cours").click()
     page.get_by_label("Élève").select_option(label=name)
     page.get_by_role("button", name="Enregistrer").click()
-    assert page.get_by_text("Indiquez le motif de l'exclusion").first.is_visible()
+    expect(page.get_by_text("Indiquez le motif de l'exclusion").first).to_be_visible()
     check_a11y(page, f"59-exclusion-erreur-{device}")
     assert fits(page)
     page.get_by_label("Motif").fill("Insolence envers un camarade")
     page.get_by_role("button", name="Enregistrer").click()
-    assert page.get_by_text("la famille en est informée").is_visible()
+    expect(page.get_by_text("la famille en est informée")).to_be_visible()
 
     sign_in(page, live_server, s["evs"])  # the same browser, another user
     page.goto(roll_call_url(s))
@@ -203,7 +204,7 @@ def test_exclusion_and_infirmary_visit(browser, live_server, school, check_a11y,
     page.get_by_label("Type").select_option(label="Passage à l'infirmerie")
     check_a11y(page, f"60-infirmerie-{device}")
     page.get_by_role("button", name="Enregistrer").click()
-    assert page.get_by_text(f"Passage à l'infirmerie de {pupil.first_name}").is_visible()
+    expect(page.get_by_text(f"Passage à l'infirmerie de {pupil.first_name}")).to_be_visible()
     page.goto(f"/e/{s['est'].uai}/vie-scolaire/")
     day = page.get_by_role("table", name="Exclusions de cours et passages à l'infirmerie du jour")
     assert day.get_by_role("row").filter(has_text="Passage à l'infirmerie").count() == 1
@@ -213,9 +214,9 @@ def test_exclusion_and_infirmary_visit(browser, live_server, school, check_a11y,
     assert notify_module.deliver_due(MONDAY_10 + dt.timedelta(minutes=11)) == 2
     sign_in(page, live_server, s["other_parent"])  # the same browser, another user
     page.goto(f"/e/{s['est'].uai}/notifications/")
-    assert page.get_by_text(
-        f"{pupil.first_name} : exclusion du cours du 09/03 à 10:00"
-    ).is_visible()
+    expect(
+        page.get_by_text(f"{pupil.first_name} : exclusion du cours du 09/03 à 10:00")
+    ).to_be_visible()
     page.goto(f"/e/{s['est'].uai}/vie-scolaire/eleves/{pupil.pk}/")
     rows = page.get_by_role("table", name="Exclusions de cours et passages à l'infirmerie de")
     assert rows.get_by_role("row").filter(has_text="Insolence envers un camarade").count() == 1
@@ -227,9 +228,9 @@ def test_exclusion_and_infirmary_visit(browser, live_server, school, check_a11y,
     page.goto(f"/e/{s['est'].uai}/vie-scolaire/eleves/{pupil.pk}/")
     assert fits(page)
     page.get_by_role("link", name="Supprimer passage à l'infirmerie").click()
-    assert page.get_by_text("La vie scolaire garde la trace de cette suppression.").is_visible()
+    expect(page.get_by_text("La vie scolaire garde la trace de cette suppression.")).to_be_visible()
     check_a11y(page, f"63-supprimer-passage-infirmerie-{device}")
     page.get_by_role("button", name="Supprimer la saisie").click()
-    assert page.get_by_text("Saisie supprimée : passage à l'infirmerie").is_visible()
+    expect(page.get_by_text("Saisie supprimée : passage à l'infirmerie")).to_be_visible()
     assert list(Incident.objects.values_list("kind", flat=True)) == ["exclusion"]
     page.context.close()

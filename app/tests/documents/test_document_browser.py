@@ -3,6 +3,7 @@ phone widths, axe-core on every page: the author edits a document, then deletes 
 confirmation page."""
 
 import pytest
+from playwright.sync_api import expect
 
 from preau.documents.models import Document
 from tests.helpers import WIDTHS, fits, new_page, sign_in
@@ -24,14 +25,14 @@ def test_author_edits_then_deletes_a_document(
     page.get_by_label("Titre").fill("Fiche de cours corrigée")
     check_a11y(page, f"70-prof-modifier-document-{device}")
     page.get_by_role("button", name="Enregistrer les modifications").click()
-    assert page.get_by_text("Document modifié.").is_visible()
+    expect(page.get_by_text("Document modifié.")).to_be_visible()
     assert fits(page)
     page.get_by_role("link", name="Supprimer le document « Fiche de cours corrigée »").click()
     page.wait_for_url("**/supprimer/")
-    assert page.get_by_text("Les élèves ne pourront plus le télécharger.").is_visible()
+    expect(page.get_by_text("Les élèves ne pourront plus le télécharger.")).to_be_visible()
     assert fits(page)
     check_a11y(page, f"71-prof-supprimer-document-{device}")
     page.get_by_role("button", name="Supprimer le document").click()
-    assert page.get_by_text("Document supprimé.").is_visible()
+    expect(page.get_by_text("Document supprimé.")).to_be_visible()
     assert not Document.objects.filter(pk=s["document"].pk).exists()
     page.context.close()

@@ -3,6 +3,7 @@ the login page, the IdP (pysaml2's, its page stood in by Playwright's routing) p
 answer back, the pupil lands on the dashboard, then logs out of both."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.federation.idp import BASE
 from tests.federation.test_saml import INE, PUPIL, configure
@@ -39,7 +40,7 @@ def test_pupil_logs_in_through_educonnect(
     page.wait_for_url(f"**/e/{s['est'].uai}/")
     page.get_by_role("button", name="Se déconnecter").click()
     page.wait_for_url("**/federation/sls/**")
-    assert page.get_by_text("Vous êtes déconnecté de Préau et de").is_visible()
+    expect(page.get_by_text("Vous êtes déconnecté de Préau et de")).to_be_visible()
     assert fits(page)
     assert [u.split("?")[0] for u in seen] == [f"{idp.entity_id}/sso", f"{idp.entity_id}/slo"]
     page.context.close()

@@ -3,6 +3,7 @@ phone widths, axe-core on every page: the teacher corrects a grade, the history 
 teacher edits an assessment (a scale below a grade refused), then deletes it."""
 
 import pytest
+from playwright.sync_api import expect
 
 from preau.grades.models import Assessment
 from tests.helpers import WIDTHS, fits, new_page, sign_in
@@ -22,11 +23,11 @@ def test_teacher_corrects_a_grade_and_reads_the_history(
     page.goto(f"/e/{s['est'].uai}/notes/evaluations/{s['assessment'].pk}/")
     page.get_by_label(f"{student.last_name} {student.first_name}").fill("17")
     page.get_by_role("button", name="Enregistrer les notes").click()
-    assert page.get_by_text("Notes enregistrées.").is_visible()
+    expect(page.get_by_text("Notes enregistrées.")).to_be_visible()
     history = page.get_by_role("table", name="Historique des notes de cette évaluation")
     row = history.get_by_role("row").filter(has_text=student.last_name)
-    assert row.get_by_text("15", exact=True).is_visible()
-    assert row.get_by_text("17", exact=True).is_visible()
+    expect(row.get_by_text("15", exact=True)).to_be_visible()
+    expect(row.get_by_text("17", exact=True)).to_be_visible()
     assert fits(page)
     check_a11y(page, f"67-prof-historique-notes-{device}")
     page.context.close()
@@ -44,17 +45,17 @@ def test_teacher_edits_then_deletes_an_assessment(
     page.wait_for_url("**/modifier/")
     page.get_by_label("Noté sur").fill("10")
     page.get_by_role("button", name="Enregistrer les modifications").click()
-    assert page.get_by_text("Une note saisie (15) dépasse ce barème.").is_visible()
+    expect(page.get_by_text("Une note saisie (15) dépasse ce barème.")).to_be_visible()
     check_a11y(page, f"72-prof-modifier-evaluation-erreur-{device}")
     page.get_by_label("Noté sur").fill("20")
     page.get_by_label("Intitulé").fill("Fractions (bilan)")
     page.get_by_role("button", name="Enregistrer les modifications").click()
-    assert page.get_by_role("heading", name="Fractions (bilan) – 5A").is_visible()
+    expect(page.get_by_role("heading", name="Fractions (bilan) – 5A")).to_be_visible()
     page.get_by_role("link", name="Supprimer l'évaluation").click()
     page.wait_for_url("**/supprimer/")
     assert fits(page)
     check_a11y(page, f"73-prof-supprimer-evaluation-{device}")
     page.get_by_role("button", name="Supprimer l'évaluation").click()
-    assert page.get_by_text("Évaluation supprimée avec ses notes.").is_visible()
+    expect(page.get_by_text("Évaluation supprimée avec ses notes.")).to_be_visible()
     assert not Assessment.objects.filter(pk=s["assessment"].pk).exists()
     page.context.close()

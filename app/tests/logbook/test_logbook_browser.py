@@ -3,6 +3,7 @@ desktop and phone widths, axe-core on every page: the teacher edits a session, c
 another group, then deletes it after a confirmation page."""
 
 import pytest
+from playwright.sync_api import expect
 
 from preau.logbook.models import LogbookEntry
 from tests.helpers import WIDTHS, fits, new_page, sign_in
@@ -27,12 +28,12 @@ def test_teacher_edits_then_deletes_a_session(
     check_a11y(page, f"60-prof-modifier-seance-{device}")
     page.get_by_role("button", name="Enregistrer les modifications").click()
     # Homework handed in is not removed: a French error, nothing changed.
-    assert page.get_by_text("Des élèves ont rendu ce travail").is_visible()
+    expect(page.get_by_text("Des élèves ont rendu ce travail")).to_be_visible()
     assert LogbookEntry.objects.get(pk=s["entry"].pk).title == "Les fractions"
     page.get_by_label("Travail à faire").fill("Exercices 1 à 6 page 32")
     page.get_by_role("button", name="Enregistrer les modifications").click()
-    assert page.get_by_text("Séance modifiée.").is_visible()
-    assert page.get_by_text("Les fractions, suite", exact=True).is_visible()
+    expect(page.get_by_text("Séance modifiée.")).to_be_visible()
+    expect(page.get_by_text("Les fractions, suite", exact=True)).to_be_visible()
     assert fits(page)
     check_a11y(page, f"61-prof-seance-modifiee-{device}")
 
@@ -50,10 +51,10 @@ def test_teacher_edits_then_deletes_a_session(
     # Two sessions of that title now: the original (5A, with the hand-in) is deleted.
     page.locator(f"a[href$='/seances/{s['entry'].pk}/supprimer/']").click()
     page.wait_for_url("**/supprimer/")
-    assert page.get_by_text("ainsi que le travail rendu par un élève").is_visible()
+    expect(page.get_by_text("ainsi que le travail rendu par un élève")).to_be_visible()
     assert fits(page)
     check_a11y(page, f"63-prof-supprimer-seance-{device}")
     page.get_by_role("button", name="Supprimer la séance").click()
-    assert page.get_by_text("Séance supprimée du cahier de textes.").is_visible()
+    expect(page.get_by_text("Séance supprimée du cahier de textes.")).to_be_visible()
     assert not LogbookEntry.objects.filter(pk=s["entry"].pk).exists()
     page.context.close()

@@ -2,6 +2,7 @@
 at desktop and phone widths, axe-core on every page."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import WIDTHS, fits, new_page, sign_in
 from tests.school import make_school
@@ -20,11 +21,11 @@ def test_pupil_deletes_a_conversation_for_themselves(
     page.goto(f"/e/{s['est'].uai}/messagerie/{s['conversation'].pk}/")
     page.get_by_role("link", name="Supprimer cette conversation de ma messagerie").click()
     page.wait_for_url("**/supprimer/")
-    assert page.get_by_text("Les autres participants la gardent").is_visible()
+    expect(page.get_by_text("Les autres participants la gardent")).to_be_visible()
     assert fits(page)
     check_a11y(page, f"68-eleve-supprimer-conversation-{device}")
     page.get_by_role("button", name="Supprimer pour moi").click()
-    assert page.get_by_text("Conversation supprimée de votre messagerie.").is_visible()
+    expect(page.get_by_text("Conversation supprimée de votre messagerie.")).to_be_visible()
     assert page.get_by_role("link", name=subject).count() == 0
     assert fits(page)
     check_a11y(page, f"69-eleve-messagerie-apres-suppression-{device}")

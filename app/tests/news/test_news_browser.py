@@ -3,6 +3,7 @@ phone widths, axe-core on every page: the vie scolaire edits its news item, then
 after a confirmation page."""
 
 import pytest
+from playwright.sync_api import expect
 
 from preau.core.models import Membership, User
 from preau.news.models import NewsItem
@@ -29,11 +30,11 @@ def test_author_edits_then_deletes_a_news_item(
     page.wait_for_url("**/modifier/")
     page.get_by_label("Titre").fill("")
     page.get_by_role("button", name="Enregistrer les modifications").click()
-    assert page.get_by_text("Ce champ est obligatoire.").is_visible()
+    expect(page.get_by_text("Ce champ est obligatoire.")).to_be_visible()
     page.get_by_label("Titre").fill("Cross du collège")
     check_a11y(page, f"64-vie-scolaire-modifier-actualite-{device}")
     page.get_by_role("button", name="Enregistrer les modifications").click()
-    assert page.get_by_text("Actualité modifiée.").is_visible()
+    expect(page.get_by_text("Actualité modifiée.")).to_be_visible()
     assert fits(page)
     check_a11y(page, f"65-vie-scolaire-actualite-modifiee-{device}")
     page.get_by_role("link", name="Supprimer l'actualité « Cross du collège »").click()
@@ -41,7 +42,7 @@ def test_author_edits_then_deletes_a_news_item(
     assert fits(page)
     check_a11y(page, f"66-vie-scolaire-supprimer-actualite-{device}")
     page.get_by_role("button", name="Supprimer l'actualité").click()
-    assert page.get_by_text("Actualité supprimée.").is_visible()
+    expect(page.get_by_text("Actualité supprimée.")).to_be_visible()
     assert not NewsItem.objects.filter(pk=item.pk).exists()
     page.context.close()
 
@@ -64,11 +65,11 @@ def test_direction_edits_and_deletes_the_vie_scolaire_s_news(
     page.get_by_role("link", name="Modifier l'actualité « Cross »").click()
     page.get_by_label("Titre").fill("Cross annulé")
     page.get_by_role("button", name="Enregistrer les modifications").click()
-    assert page.get_by_text("Actualité modifiée.").is_visible()
+    expect(page.get_by_text("Actualité modifiée.")).to_be_visible()
     assert fits(page)
     check_a11y(page, f"71-direction-actualite-modifiee-{device}")
     page.get_by_role("link", name="Supprimer l'actualité « Cross annulé »").click()
     page.get_by_role("button", name="Supprimer l'actualité").click()
-    assert page.get_by_text("Actualité supprimée.").is_visible()
+    expect(page.get_by_text("Actualité supprimée.")).to_be_visible()
     assert not NewsItem.objects.filter(pk=item.pk).exists()
     page.context.close()

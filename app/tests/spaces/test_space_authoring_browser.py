@@ -3,6 +3,7 @@ phone widths, axe-core on every page: a pupil edits then deletes their reply aft
 confirmation page; the class's teacher deletes another pupil's reply."""
 
 import pytest
+from playwright.sync_api import expect
 
 from preau.spaces.models import SpacePost
 from tests.helpers import WIDTHS, fits, new_page, sign_in
@@ -29,21 +30,21 @@ def test_author_edits_and_deletes_a_reply_the_teacher_deletes_another(
     page.wait_for_url("**/modifier/")
     page.get_by_label("Message").fill("")
     page.get_by_role("button", name="Enregistrer les modifications").click()
-    assert page.get_by_text("Ce champ est obligatoire.").is_visible()
+    expect(page.get_by_text("Ce champ est obligatoire.")).to_be_visible()
     check_a11y(page, f"67-eleve-modifier-message-{device}")
     page.get_by_label("Message").fill("Je propose la danse")
     page.get_by_role("button", name="Enregistrer les modifications").click()
-    assert page.get_by_text("Message modifié.").is_visible()
-    assert page.get_by_text("Je propose la danse").is_visible()
+    expect(page.get_by_text("Message modifié.")).to_be_visible()
+    expect(page.get_by_text("Je propose la danse")).to_be_visible()
     assert fits(page)
     check_a11y(page, f"68-eleve-message-modifie-{device}")
     page.get_by_role("link", name="Supprimer").click()
     page.wait_for_url("**/supprimer/")
-    assert page.get_by_text("dans la discussion « Projet » ?").is_visible()
+    expect(page.get_by_text("dans la discussion « Projet » ?")).to_be_visible()
     assert fits(page)
     check_a11y(page, f"69-eleve-supprimer-message-{device}")
     page.get_by_role("button", name="Supprimer le message").click()
-    assert page.get_by_text("Message supprimé.").is_visible()
+    expect(page.get_by_text("Message supprimé.")).to_be_visible()
     assert page.get_by_text("Je propose la danse").count() == 0
 
     sign_in(page, live_server, s["teacher"])  # the same browser, another user
@@ -52,7 +53,7 @@ def test_author_edits_and_deletes_a_reply_the_teacher_deletes_another(
     page.get_by_role("link", name=f"Supprimer le message de {who}").click()
     check_a11y(page, f"70-professeur-supprimer-message-{device}")
     page.get_by_role("button", name="Supprimer le message").click()
-    assert page.get_by_text("Message supprimé.").is_visible()
+    expect(page.get_by_text("Message supprimé.")).to_be_visible()
     assert fits(page)
     assert list(SpacePost.objects.filter(thread=s["post"])) == []
     page.context.close()
