@@ -3,6 +3,7 @@
 
     python scripts/benchmark_cpu.py                      # 1,500 requests of the load mix
     python scripts/benchmark_cpu.py --requests 3000 --profile 25
+    python scripts/benchmark_cpu.py --establishments 80 --pgdata /var/tmp/x --json
 
 On a shared machine the wall-clock numbers of the load benchmark mostly measure the other
 tenants; the process CPU time of this process (time.process_time) does not: it is the work the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
 import random
@@ -159,6 +161,28 @@ def table(stats: dict) -> str:
     return "\n".join(lines)
 
 
+def summary(stats: dict, connection) -> dict:
+    """The whole mix's figures (ms per request: application, PostgreSQL; SQL queries) and the
+    data set's size, for a machine to read."""
+    from preau.core.models import Establishment, User
+
+    views = {k: v for k, v in stats.items() if k != "_postgres_cpu"}
+    cpu = [c for values in views.values() for c in values[0::2]]
+    sql = [q for values in views.values() for q in values[1::2]]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_database_size(current_database())")
+        size = cursor.fetchone()[0]
+    return {
+        "establishments": Establishment.objects.filter(uai__startswith="0825").count(),
+        "accounts": User.objects.count(),
+        "database_mb": round(size / 2**20),
+        "requests": len(cpu),
+        "app_ms": round(1000 * sum(cpu) / len(cpu), 2),
+        "postgres_ms": round(1000 * stats["_postgres_cpu"] / len(cpu), 2),
+        "queries": round(sum(sql) / len(sql), 2),
+    }
+
+
 def same_hashing_as_the_code() -> None:
     """The data set's one password hash (seed_bench), made again if the measured code (--src)
     hashes with other parameters: its logins would otherwise re-hash, and so end, the open
@@ -197,6 +221,19 @@ def main() -> None:
     )
     parser.add_argument("--pgdata", default="/var/tmp/preau-bench-pg")
     parser.add_argument(
+        "--establishments",
+        type=int,
+        default=20,
+        help="seed_bench's establishments (600 students each): a data set with fewer is "
+        "completed, never shrunk",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="also print the whole mix's figures as one JSON line (deploy.py bench's "
+        "cost_growth row reads it)",
+    )
+    parser.add_argument(
         "--user-cache-seconds",
         type=int,
         default=None,
@@ -224,7 +261,8 @@ def main() -> None:
         os.environ.pop("PREAU_METRICS_MULTIPROC_DIR", None)
         manage("migrate", "--noinput")
         manage("collectstatic", "--noinput")
-        manage("seed_bench", "--json")  # no-op once the data set exists
+        # A no-op once the data set holds them (seed_bench adds the establishments missing).
+        manage("seed_bench", "--json", "--establishments", str(args.establishments))
         sessions = tmp / "sessions.tsv"
         same_hashing_as_the_code()
         open_sessions(sessions, SAMPLE)
@@ -269,6 +307,8 @@ def main() -> None:
             print(f"profile saved to {tmp.parent / 'preau-cpu.prof'}")
         print(f"load average (1 min) at start: {load:.1f}")
         print(table(stats))
+        if args.json:
+            print(json.dumps(summary(stats, connection)))
     finally:
         pg.stop()
         shutil.rmtree(tmp, ignore_errors=True)

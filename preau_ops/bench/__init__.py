@@ -5,7 +5,7 @@ BENCHMARKS.md (machine, date, value, target) next to the previous run's values s
 show. One module per family of measures: `operations` (the deploy.py commands timed),
 `dataset` (the benchmark data set), `recovery` (restore drill, RPO), `load` (wrk through the
 lb), `logins` (logins and spraying through the lb), `drills` (release and patch under the
-mix), `memory`; `core` is the framework (a
+mix), `memory`, `growth` (the cost per page as the data set grows, on this machine, opt-in); `core` is the framework (a
 measure, a run's selection, a quiet machine) and `table` the results file.
 
 The order matters (ORDER): the benchmark data set (20 establishments x 600 students, seeded once
@@ -21,7 +21,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import core, dataset, drills, load, logins, memory, monitoring, operations, recovery, table
+from . import (
+    core,
+    dataset,
+    drills,
+    growth,
+    load,
+    logins,
+    memory,
+    monitoring,
+    operations,
+    recovery,
+    table,
+)
 from .core import NOT_MEASURED, Bench, Measure, select
 
 if TYPE_CHECKING:
@@ -31,11 +43,12 @@ if TYPE_CHECKING:
 
 __all__ = ["ORDER", "Measure", "add_arguments", "measures", "run", "select"]
 
-FAMILIES = (operations, dataset, recovery, load, logins, drills, monitoring)
+FAMILIES = (operations, dataset, growth, recovery, load, logins, drills, monitoring)
 ORDER = (
     "up_from_nothing",
     "up_from_nothing_uncached",
     "bench_data",
+    "cost_growth",
     "bootstrap",
     "converge_noop",
     "converge_noop_plain",
@@ -65,6 +78,14 @@ ORDER = (
 )
 
 
+# Each opt-in measure's options (Measure.opt_in).
+OPT_IN = {
+    "from_nothing": "--from-nothing",
+    "uncached": "--from-nothing --uncached",
+    "growth": "--growth",
+}
+
+
 def measures(inv: Inventory) -> list[Measure]:
     """Every measure of the families, in the order of a run (ORDER)."""
     by_key = {m.key: m for family in FAMILIES for m in family.measures(inv)}
@@ -88,6 +109,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --from-nothing: remove the lab images first, so that `up` "
         "builds them from Debian's packages; ~15 min",
+    )
+    parser.add_argument(
+        "--growth",
+        action="store_true",
+        help="also measure cost_growth: the CPU per page as the data set grows from 20 to 80 "
+        "establishments, on this machine with its own PostgreSQL, not the lab (the first "
+        "run seeds 80 collèges: long)",
     )
     parser.add_argument(
         "--only",
@@ -144,9 +172,7 @@ def _rows(
         if measure.key in values:
             value = values[measure.key]
         elif measure.opt_in:
-            value = f"{NOT_MEASURED} (opt-in: `bench --from-nothing" + (
-                " --uncached`)" if measure.opt_in == "uncached" else "`)"
-            )
+            value = f"{NOT_MEASURED} (opt-in: `bench {OPT_IN[measure.opt_in]}`)"
         else:
             value = skipped
         rows.append((measure, value, previous.get(measure.key, "—")))
@@ -158,12 +184,13 @@ def run(inv: Inventory, console: Console, options: argparse.Namespace | None = N
 
     from_nothing = bool(getattr(options, "from_nothing", False))
     uncached = bool(getattr(options, "uncached", False))
+    grow = bool(getattr(options, "growth", False))
     if uncached and not from_nothing:
         console.print("[red]--uncached goes with --from-nothing[/]")
         return 2
     try:
         only = getattr(options, "only", None)
-        chosen = {m.key for m in select(measures(inv), from_nothing, uncached, only)}
+        chosen = {m.key for m in select(measures(inv), from_nothing, uncached, only, grow)}
     except ValueError as error:
         console.print(f"[red]{error}[/]")
         return 2

@@ -68,7 +68,7 @@ class Measure:
     detail: Callable[[str], str] | None = None  # from the output, after the time: "41.2 (…)"
     # ... or a measure made here, in Python, that returns the value (load, RPO).
     probe: Callable[[Bench], str] | None = None
-    opt_in: str | None = None  # only when this option is given (it changes the lab)
+    opt_in: str | None = None  # only when this option is given (it changes the lab, or is long)
     needs: tuple[str, ...] = ()  # measures that must run before it in the same run (--only)
 
 
@@ -77,10 +77,11 @@ def select(
     from_nothing: bool = False,
     uncached: bool = False,
     only: list[str] | None = None,
+    growth: bool = False,
 ) -> list[Measure]:
     """The measures of this run, in order: opt-in ones only when asked (--uncached replaces
-    the cached `up` by the uncached one), `only` keeps the named keys and what they need (the
-    mix needs the benchmark data set)."""
+    the cached `up` by the uncached one; --growth adds cost_growth), `only` keeps the named
+    keys and what they need (the mix needs the benchmark data set)."""
     keys = {m.key for m in all_measures}
     unknown = sorted(set(only or ()) - keys)
     if unknown:
@@ -93,7 +94,11 @@ def select(
         needs = {m.key: m.needs for m in all_measures}
         while missing := {n for k in wanted_keys for n in needs[k]} - wanted_keys:
             wanted_keys |= missing
-    wanted = {"from_nothing": from_nothing and not uncached, "uncached": from_nothing and uncached}
+    wanted = {
+        "from_nothing": from_nothing and not uncached,
+        "uncached": from_nothing and uncached,
+        "growth": growth,
+    }
     return [
         m
         for m in all_measures

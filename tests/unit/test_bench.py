@@ -7,7 +7,7 @@ import json
 import pytest
 
 from preau_ops import bench
-from preau_ops.bench import core, load, memory, operations, recovery, table
+from preau_ops.bench import core, growth, load, memory, operations, recovery, table
 from preau_ops.inventory import Host, Inventory
 
 WRK_STATIC = """Running 15s test @ https://172.30.82.12/_preau/wait.css
@@ -282,6 +282,51 @@ def test_from_nothing_comes_first_cached_or_uncached():
     assert "up_from_nothing_uncached" not in keys(bench.select(all_measures, uncached=True))
 
 
+def test_cost_growth_runs_only_with_growth_and_says_how_to_ask_for_it():
+    all_measures = bench.measures(inventory())
+    assert "cost_growth" not in keys(bench.select(all_measures))
+    assert "cost_growth" not in keys(bench.select(all_measures, only=["cost_growth"]))
+    assert keys(bench.select(all_measures, only=["cost_growth"], growth=True)) == ["cost_growth"]
+    assert "cost_growth" in keys(bench.select(all_measures, growth=True))
+    rows = {m.key: value for m, value, _ in bench._rows(all_measures, {}, {}, "skipped")}
+    assert rows["cost_growth"] == "not measured (opt-in: `bench --growth`)"
+    assert rows["up_from_nothing_uncached"].endswith("`bench --from-nothing --uncached`)")
+
+
+def test_cost_growth_row_gives_each_size_and_the_growth_per_page():
+    def figures(n, app, pg):
+        return {
+            "establishments": n,
+            "accounts": n * 1674,
+            "database_mb": n * 7,
+            "app_ms": app,
+            "postgres_ms": pg,
+            "queries": 5.4,
+            "requests": 1500,
+        }
+
+    value = growth.describe([figures(20, 5.0, 1.3), figures(40, 5.2, 1.3), figures(80, 5.9, 1.7)])
+    assert value.startswith("20 (33480 accounts, 140 MB): 6.3 ms = 5.0 app + 1.3 PostgreSQL, ")
+    assert " · 80 (133920 accounts, 560 MB): 7.6 ms = 5.9 app + 1.7 PostgreSQL" in value
+    assert value.endswith(" · 80 vs 20: +21 % per page")
+
+
+def test_cost_growth_step_reads_the_json_line_and_names_a_failure(monkeypatch):
+    import subprocess
+
+    def fake(out, code=0, err=""):
+        return lambda *a, **k: subprocess.CompletedProcess(a[0], code, out, err)
+
+    monkeypatch.setattr(subprocess, "run", fake('| table |\n{"establishments": 40}\n'))
+    assert growth.step(40) == {"establishments": 40}
+    monkeypatch.setattr(subprocess, "run", fake("", 1, "a\nb\nSystemExit: seed_bench failed"))
+    with pytest.raises(RuntimeError, match="at 80 establishments failed .exit 1.*seed_bench"):
+        growth.step(80)
+    monkeypatch.setattr(subprocess, "run", fake("| table |\n"))
+    with pytest.raises(RuntimeError, match="at 20 establishments failed .exit 0"):
+        growth.step(20)
+
+
 def test_a_measure_without_its_place_in_the_order_is_refused(monkeypatch):
     new = core.Measure("lb_new", "a new load", "reported", ["true"])
     monkeypatch.setattr(load, "measures", lambda inv: [new])
@@ -312,6 +357,7 @@ def test_options_parse():
     options = parser.parse_args(["--from-nothing", "--uncached", "--only", "rpo", "lb_mix"])
     assert options.from_nothing and options.uncached and options.only == ["rpo", "lb_mix"]
     assert parser.parse_args([]).from_nothing is False
+    assert parser.parse_args(["--growth"]).growth and not parser.parse_args([]).growth
 
 
 # ------------------------------------------------------------------------ the audit row

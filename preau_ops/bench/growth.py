@@ -1,0 +1,88 @@
+"""How the cost of a page grows with the data set (the cost_growth row, opt-in: `bench
+--growth`): app/scripts/benchmark_cpu.py's CPU per request of the realistic mix, application
+and PostgreSQL, on 20, then 40, then 80 establishments of 600 students (docs/scaling.md reads
+it). It runs on this machine with its own PostgreSQL, not on the lab: the data set is seeded
+once into GROWTH_PGDATA and completed step by step (the first run seeds 80 collèges: long).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from ..paths import ROOT
+from .core import Bench, Measure
+
+STEPS = (20, 40, 80)
+GROWTH_PGDATA = "/var/tmp/preau-bench-growth-pg"
+
+
+def step(establishments: int) -> dict:
+    """benchmark_cpu.py's figures for the data set completed to `establishments`."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "scripts/benchmark_cpu.py",
+            "--establishments",
+            str(establishments),
+            "--pgdata",
+            GROWTH_PGDATA,
+            "--json",
+        ],
+        cwd=ROOT / "app",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode or not lines:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        raise RuntimeError(
+            f"benchmark_cpu.py at {establishments} establishments failed "
+            f"(exit {result.returncode}): {' / '.join(tail)}"
+        )
+    return json.loads(lines[-1])
+
+
+def describe(figures: list[dict]) -> str:
+    """'20 (33474 accounts, 141 MB): 6.3 ms = 5.0 app + 1.3 PostgreSQL, 5.4 queries · … ·
+    80 vs 20: +x % per page'."""
+    parts = [
+        f"{f['establishments']} ({f['accounts']} accounts, {f['database_mb']} MB): "
+        f"{f['app_ms'] + f['postgres_ms']:.1f} ms = {f['app_ms']:.1f} app + "
+        f"{f['postgres_ms']:.1f} PostgreSQL, {f['queries']:.1f} queries"
+        for f in figures
+    ]
+    first, last = figures[0], figures[-1]
+    before = first["app_ms"] + first["postgres_ms"]
+    growth = 100 * (last["app_ms"] + last["postgres_ms"] - before) / before
+    return (
+        " · ".join(parts)
+        + f" · {last['establishments']} vs {first['establishments']}: {growth:+.0f} % per page"
+    )
+
+
+def _growth(bench: Bench) -> str:
+    figures = []
+    for establishments in STEPS:
+        bench.status(
+            f"{establishments} establishments: seeding what is missing (once), then "
+            "1,500 requests of the mix"
+        )
+        figures.append(step(establishments))
+    return describe(figures)
+
+
+def measures(inv: object) -> list[Measure]:
+    return [
+        Measure(
+            "cost_growth",
+            "CPU per page of the realistic mix as the data set grows: 20, 40, 80 establishments "
+            "× 600 students (app/scripts/benchmark_cpu.py on this machine, its own PostgreSQL; "
+            "ms of application + PostgreSQL CPU per request; opt-in: `bench --growth`)",
+            "reported (docs/scaling.md)",
+            probe=_growth,
+            opt_in="growth",
+        )
+    ]
