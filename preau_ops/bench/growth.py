@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 from ..paths import ROOT
 from .core import Bench, Measure
@@ -18,7 +19,7 @@ STEPS = (20, 40, 80)
 GROWTH_PGDATA = "/var/tmp/preau-bench-growth-pg"
 
 
-def step(establishments: int) -> dict:
+def step(establishments: int) -> dict[str, Any]:
     """benchmark_cpu.py's figures for the data set completed to `establishments`."""
     result = subprocess.run(
         [
@@ -42,10 +43,11 @@ def step(establishments: int) -> dict:
             f"benchmark_cpu.py at {establishments} establishments failed "
             f"(exit {result.returncode}): {' / '.join(tail)}"
         )
-    return json.loads(lines[-1])
+    figures: dict[str, Any] = json.loads(lines[-1])
+    return figures
 
 
-def describe(figures: list[dict]) -> str:
+def describe(figures: list[dict[str, Any]]) -> str:
     """'20 (33474 accounts, 141 MB): 6.3 ms = 5.0 app + 1.3 PostgreSQL, 5.4 queries · … ·
     80 vs 20: +x % per page'."""
     parts = [
