@@ -3,6 +3,7 @@ and the results file (no lab needed: commands and probes are replaced)."""
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 
@@ -309,6 +310,28 @@ def test_cost_growth_row_gives_each_size_and_the_growth_per_page():
     assert value.startswith("20 (33480 accounts, 140 MB): 6.3 ms = 5.0 app + 1.3 PostgreSQL, ")
     assert " · 80 (133920 accounts, 560 MB): 7.6 ms = 5.9 app + 1.7 PostgreSQL" in value
     assert value.endswith(" · 80 vs 20: +21 % per page")
+    assert growth.cheapest([figures(20, 5.0, 1.3), figures(20, 4.8, 1.6)])["app_ms"] == 5.0
+
+
+def test_cost_growth_measures_each_size_in_turn_in_its_own_data_directory(monkeypatch):
+    seen = []
+
+    def step(n):
+        seen.append(n)
+        return {
+            "establishments": n,
+            "accounts": n,
+            "database_mb": n,
+            "app_ms": 5.0 + len(seen),
+            "postgres_ms": 1.0,
+            "queries": 5.0,
+        }
+
+    monkeypatch.setattr(growth, "step", step)
+    value = growth._growth(core.Bench(inventory(), Path("/nonexistent")))
+    assert seen == [20, 40, 80, 20, 40, 80]
+    assert value.startswith("20 (20 accounts, 20 MB): 7.0 ms = 6.0 app")  # the first, cheaper run
+    assert len({growth.GROWTH_PGDATA.format(establishments=n) for n in growth.STEPS}) == 3
 
 
 def test_cost_growth_step_reads_the_json_line_and_names_a_failure(monkeypatch):
