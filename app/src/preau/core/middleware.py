@@ -18,16 +18,6 @@ log = logging.getLogger("preau.access")
 
 # Operational endpoints: never in maintenance, never counted per view by name lookups failing.
 OPS_PATHS = ("/healthz", "/readyz", "/metrics", "/static/")
-# Paths whose rest is a secret (the timetable's iCalendar feed, preau.timetable.feed): the log
-# writes the prefix only. The nginx role masks them in its access log too.
-SECRET_PATHS = ("/calendrier/",)
-
-
-def logged_path(path: str) -> str:
-    for prefix in SECRET_PATHS:
-        if path.startswith(prefix):
-            return prefix + "…"
-    return path
 
 
 class MetricsMiddleware:
@@ -56,7 +46,7 @@ class MetricsMiddleware:
                 "request",
                 extra={
                     "method": request.method,
-                    "path": logged_path(request.path),
+                    "path": request.path,
                     "status": response.status_code,
                     "view": view,
                     "duration_ms": round(elapsed * 1000, 1),
