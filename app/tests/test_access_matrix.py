@@ -69,6 +69,7 @@ logbook_class              x   x   x   x   x   x   x   .   .   .   .
 homework                   x   x   x   x   x   x   x   .   .   .   .
 timetable                  x   x   x   x   x   x   x   x   .   x   x
 timetable_class            x   x   x   x   x   x   x   .   .   .   .
+timetable_feed             .   x   .   x   x   x   x   x   .   x   x
 timetable_import           x   .   .   .   .   .   .   .   .   .   .
 timetable_slot_new         x   .   .   .   .   .   .   .   .   .   .
 timetable_slot_edit        x   .   .   .   .   .   .   .   .   .   .

@@ -211,7 +211,11 @@ def timetable(request, uai):
     me = viewer(request)
     est, monday = request.establishment.pk, week_of(request)
     parity = parity_of(monday)
-    context: dict[str, Any] = {"children": me.children(), "can_import": can_edit(me)}
+    context: dict[str, Any] = {
+        "children": me.children(),
+        "can_import": can_edit(me),
+        "can_subscribe": me.profile in ("ELV", "TUT", "ENS"),  # timetable/feed.py
+    }
     slots: list[TimetableSlot] = []
     if me.profile in ("ELV", "TUT"):
         student = context["student"] = student_choice(request)
