@@ -33,7 +33,7 @@ def test_a_changed_grade_is_kept_in_the_history(client, school):
     client.force_login(s["admin"])  # the direction reads it with the assessment
     page = " ".join(client.get(grid(s)).content.decode().split())
     assert "Historique des notes de cette évaluation" in page
-    assert '<td data-label="Avant">16,5</td><td data-label="Après">Abs.</td>' in page
+    assert '<td data-label="Avant">16,5</td><td data-label="Après">Abs</td>' in page
 
 
 def test_a_refused_grid_records_nothing(client, school):

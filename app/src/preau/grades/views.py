@@ -387,9 +387,7 @@ def class_grades(request, uai, class_id):
         .filter(assessment__in=assessments, student__in=students)
         .select_related("assessment", "assessment__subject")
     )
-    by_student: dict[int, list] = {}
-    for grade in grades:
-        by_student.setdefault(grade.student_id, []).append(grade)
+    by_student = _by_student(grades)
     rows = [{"student": s, **report(by_student.get(s.pk, []))} for s in students]
     return render(
         request,
@@ -520,6 +518,23 @@ def _save_appreciations(request, period, subject_id, existing, texts) -> None:
     Appreciation.objects.filter(pk__in=emptied).delete()
 
 
+def _by_student(grades) -> dict[int, list]:
+    found: dict[int, list] = {}
+    for grade in grades:
+        found.setdefault(grade.student_id, []).append(grade)
+    return found
+
+
+def _appreciations_of(request, period, subject_id, students) -> dict:
+    """{student id: Appreciation} of these pupils in the period and subject (None: general)."""
+    return {
+        a.student_id: a
+        for a in Appreciation.objects.for_request(request).filter(
+            period=period, subject_id=subject_id, student_id__in=[s.pk for s in students]
+        )
+    }
+
+
 def _appreciation_rows(request, students, existing, errors) -> list[dict]:
     return [
         {
@@ -554,15 +569,8 @@ def period_subject(request, uai, class_id, subject_id, period_id):
         .select_related("assessment")
         .order_by("assessment__date", "assessment_id")
     )
-    marks: dict[int, list] = {}
-    for grade in grades:
-        marks.setdefault(grade.student_id, []).append(grade)
-    existing = {
-        a.student_id: a
-        for a in Appreciation.objects.for_request(request).filter(
-            period=period, subject=subject, student_id__in=[s.pk for s in students]
-        )
-    }
+    marks = _by_student(grades)
+    existing = _appreciations_of(request, period, subject.pk, students)
     errors: dict = {}
     if request.method == "POST":
         require(editable)
@@ -612,21 +620,13 @@ def class_council(request, uai, class_id, period_id):
     require(me.is_supervisor or me.teaches(class_group.pk))
     period, year_periods = _period_or_404(request, period_id)
     students = students_of(request, class_group)
-    ids = [s.pk for s in students]
     grades = (
         Grade.objects.for_request(request)
-        .filter(student_id__in=ids, **_in(period))
+        .filter(student_id__in=[s.pk for s in students], **_in(period))
         .select_related("assessment", "assessment__subject")
     )
-    by_student: dict[int, list] = {}
-    for grade in grades:
-        by_student.setdefault(grade.student_id, []).append(grade)
-    existing = {
-        a.student_id: a
-        for a in Appreciation.objects.for_request(request).filter(
-            period=period, subject=None, student_id__in=ids
-        )
-    }
+    by_student = _by_student(grades)
+    existing = _appreciations_of(request, period, None, students)
     errors: dict = {}
     if request.method == "POST":
         require(editable)
