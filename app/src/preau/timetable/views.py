@@ -194,7 +194,7 @@ def today_slots(request, classes=None):
 
 def can_edit(me) -> bool:
     """Who enters the timetable (form or CSV import): the direction and the local admins."""
-    return me.profile == "DIR" or me.is_local_admin
+    return me.manages_establishment
 
 
 def _grid_page(request, context, slots, monday):
