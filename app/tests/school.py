@@ -21,7 +21,8 @@ from preau.core.models import (
 from preau.documents.models import Document
 from preau.ent import files
 from preau.ent.models import Notification
-from preau.grades.models import Assessment, Grade, GradeChange
+from preau.grades import periods
+from preau.grades.models import Assessment, Grade, GradeChange, Period
 from preau.logbook.models import Homework, LogbookEntry, Submission
 from preau.messaging.models import Conversation, Message, Participant
 from preau.news.models import NewsItem, ResourceLink
@@ -201,6 +202,11 @@ def make_school(key="A", uai="0820021C", password=None) -> dict:
     Notification.objects.create(
         establishment=est, user=s["student"], text="Nouvelle note", delivered_at=timezone.now()
     )
+    year_periods = Period.objects.bulk_create(
+        Period(establishment=est, school_year=year, **row) for row in periods.proposal(year)
+    )
+    # The period of today (its assessment's): summer days fall in the last one.
+    s["period"] = periods.period_of(year_periods, today) or year_periods[-1]
     return s
 
 
@@ -221,6 +227,8 @@ def url_kwargs(s) -> dict:
         "conversation_id": s["conversation"].pk,
         "post_id": s["post"].pk,
         "slot_id": s["slot"].pk,
+        "subject_id": s["subject"].pk,
+        "period_id": s["period"].pk,
         # The global links of the account e-mails ("Mot de passe oublié", address
         # confirmation): a uid and tokens that do not verify (the pages answer 400).
         "uidb64": "MQ",

@@ -61,6 +61,11 @@ assessment                 x   x   x   .   .   .   .   .   .   .   .
 assessment_edit            .   x   .   .   .   .   .   .   .   .   .
 assessment_delete          .   x   .   .   .   .   .   .   .   .   .
 class_grades               x   x   x   .   .   .   .   .   .   .   .
+period_settings            x   .   .   .   .   .   .   .   .   .   .
+period_publish             .   .   .   .   .   .   .   .   .   .   .
+period_subject             x   x   x   .   .   .   .   .   .   .   .
+class_council              x   x   x   .   .   .   .   .   .   .   .
+period_summary             .   .   .   x   x   x   x   x   .   .   .
 logbook                    x   x   x   x   x   x   x   x   .   x   x
 logbook_new                .   x   .   .   .   .   .   .   .   x   x
 logbook_entry_edit         .   x   .   .   .   .   .   .   .   .   .
@@ -69,6 +74,7 @@ logbook_class              x   x   x   x   x   x   x   .   .   .   .
 homework                   x   x   x   x   x   x   x   .   .   .   .
 timetable                  x   x   x   x   x   x   x   x   .   x   x
 timetable_class            x   x   x   x   x   x   x   .   .   .   .
+timetable_feed             .   x   .   x   x   x   x   x   .   x   x
 timetable_import           x   .   .   .   .   .   .   .   .   .   .
 timetable_slot_new         x   .   .   .   .   .   .   .   .   .   .
 timetable_slot_edit        x   .   .   .   .   .   .   .   .   .   .

@@ -260,7 +260,10 @@ def test_a_bad_grade_is_a_form_error_next_to_its_line(client, school, value, err
         rf'<p class="error" id="note_{s["student"].pk}_erreur">(.*?)</p>', response.content.decode()
     )
     assert line and line[1] == f"La note de Léa MARTIN {error}".replace("'", "&#39;") + (
-        " (par exemple 12,5 ou « abs » pour absent)." if error == "n'est pas un nombre" else "."
+        " (par exemple 12,5) ni « abs » (absent), « disp » (dispensé), « nrdu » (non rendu), "
+        "« inap » (inapte) ou « nnot » (non noté)."
+        if error == "n'est pas un nombre"
+        else "."
     )
     assert sorted(
         Grade.objects.filter(assessment=s["assessment"]).values_list("value", flat=True)

@@ -6,6 +6,7 @@ screenshots at desktop and phone widths."""
 import re
 
 import pytest
+from icalendar import Calendar
 from playwright.sync_api import expect
 
 from preau.attendance.models import Absence
@@ -215,7 +216,8 @@ def test_direction_enters_the_timetable(page, live_server, school, check_a11y):
 
 def test_week_grid_at_desktop_and_phone_widths(browser, live_server, page, school, check_a11y):
     """The vie scolaire chooses a teacher's week and moves to the next one (1280 px); a pupil's
-    week at 360 px: the grid scrolls inside its own frame, never the page."""
+    week at 360 px: the grid scrolls inside its own frame, never the page; then the pupil's
+    calendar feed, created from the page and read back."""
     s = school
     uai = s["est"].uai
     sign_in(page, live_server, s["evs"])
@@ -239,4 +241,16 @@ def test_week_grid_at_desktop_and_phone_widths(browser, live_server, page, schoo
     frame = phone.get_by_role("region", name=re.compile("Semaine du"))
     assert frame.evaluate("el => el.scrollWidth > el.clientWidth")  # scrolls in its frame
     assert frame.get_by_text("salle B12").count() == 1
+    # The pupil puts the timetable in the phone's calendar: the secret link, shown once, gives
+    # the .ics of their lessons.
+    phone.get_by_role("link", name="Mettre l'emploi du temps dans l'agenda").click()
+    phone.get_by_role("button", name="Créer mon lien").click()
+    expect(phone.get_by_text("Ce lien est secret")).to_be_visible()
+    assert fits(phone)
+    check_a11y(phone, "62-mobile-eleve-agenda")
+    feed = phone.request.get(phone.locator("#lien-agenda").inner_text())
+    assert feed.ok and feed.headers["content-type"] == "text/calendar; charset=utf-8"
+    lessons = Calendar.from_ical(feed.body()).walk("VEVENT")
+    assert lessons and {str(e["LOCATION"]) for e in lessons} == {"B12"}
+    assert {str(e["SUMMARY"]) for e in lessons} == {f"Mathématiques ({s['class'].name})"}
     phone.context.close()

@@ -38,6 +38,9 @@ GLOBAL_URLS = {
     "federation_acs",
     "federation_sls",
     "federation_metadata",
+    # The timetable's iCalendar feed: no session, the secret token of the URL is the key
+    # (tests/timetable/test_feed.py: one user's lessons, current memberships only).
+    "calendar_feed",
 }
 
 

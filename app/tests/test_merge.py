@@ -189,7 +189,8 @@ def test_merge_moves_service_history(call_json):
     assert all(check["ok"] for check in report["checks"]), report["checks"]
     services = report["after"]["dst"]["services"]
     # Both accounts were marked absent for the same lesson time: one absence remains.
-    assert report["merged_service_rows"] == {"Absence": 1}
+    # Both had this year's trimesters: the destination's stay (test below).
+    assert report["merged_service_rows"] == {"Absence": 1, "Period": 3}
     assert services["Absence"] == 1 and services["Assessment"] == 2 and services["StoredFile"] == 4
     assert not any(report["after"]["src"]["services"].values())
     kept, absorbed = (
@@ -208,6 +209,42 @@ def test_merge_moves_service_history(call_json):
     assert StoredFile.objects.filter(establishment=b["est"]).count() == 0
     assert Conversation.objects.filter(establishment=a["est"]).count() == 2
     assert Notification.objects.filter(establishment=a["est"]).count() == 2
+
+
+def test_grade_periods_and_appreciations_follow_the_merge(call_json):
+    """Both collèges have this year's trimesters; the source's pupil has an appreciation in the
+    second trimester, in a subject both have (same code): afterwards the destination has its
+    three trimesters, and the appreciation is in its second one, under its subject. (Before:
+    the source's trimesters were added to the destination's, overlapping, and the appreciation
+    was deleted with the source's subject.)"""
+    import datetime as dt
+
+    from preau.core.models import Subject
+    from preau.grades.models import Appreciation, Period
+    from preau.grades.periods import period_of, proposal
+    from tests.school import make_school
+
+    a, b = make_school("A", "0820021C"), make_school("B", "0820010R")
+    year = Platform.current_school_year()
+    for est in (a["est"], b["est"]):  # make_school's: this year's proposed trimesters
+        assert [(p.start, p.end) for p in Period.objects.filter(establishment=est)] == [
+            (row["start"], row["end"]) for row in proposal(year)
+        ]
+    Appreciation.objects.all().delete()
+    second = Period.objects.get(establishment=b["est"], name="2e trimestre")
+    subject = Subject.objects.of(b["est"]).first()
+    assert Subject.objects.of(a["est"]).filter(code=subject.code).exists()
+    Appreciation.objects.create(
+        period=second, student=b["student"], subject=subject, text="Des progrès."
+    )
+    report = call_json("establishment", "merge", "0820010R", "0820021C")
+    assert all(check["ok"] for check in report["checks"]), report["checks"]
+    periods = list(Period.objects.filter(establishment=a["est"], school_year=year))
+    assert [p.name for p in periods] == ["1er trimestre", "2e trimestre", "3e trimestre"]
+    kept = Appreciation.objects.get(student=b["student"])
+    assert kept.text == "Des progrès." and kept.period == period_of(periods, dt.date(year, 12, 1))
+    assert kept.subject.establishment == a["est"] and kept.subject.code == subject.code
+    assert report["merged_service_rows"].get("Period") == 3
 
 
 def test_cas_services_follow_the_merge(pair, call_json):

@@ -78,6 +78,14 @@ EXPECTED_GET = {
         "parent",
         "other_parent",
     },
+    "timetable_feed": {
+        "teacher",
+        "student",
+        "other_student",
+        "parent",
+        "other_parent",
+        "other_teacher",
+    },
     "timetable_import": {"admin"},
     "timetable_slot_new": {"admin"},
     "timetable_slot_edit": {"admin"},
@@ -117,6 +125,11 @@ EXPECTED_GET = {
     "directory_enable": set(),
     "class_list": {"admin"},
     "class_detail": {"admin"},
+    "period_settings": {"admin"},
+    "period_publish": set(),  # POST only
+    "period_subject": {"admin", "teacher", "evs"},
+    "class_council": {"admin", "teacher", "evs"},
+    "period_summary": {"student", "other_student", "parent", "other_parent"},
 }
 
 
@@ -237,9 +250,10 @@ LIST_VIEWS = [
     # (a teacher: whether the pupil is in a class taught is one query more)
     ("teacher", "student_attendance", {"user_id": "student"}, 10),
     ("teacher", "attendance", {}, 6),
-    ("student", "grades", {}, 4),
-    ("teacher", "grades", {}, 6),
-    ("teacher", "class_grades", {"class_id": "class"}, 9),
+    # + the school year's periods (links to the period pages, issue #18)
+    ("student", "grades", {}, 5),
+    ("teacher", "grades", {}, 7),
+    ("teacher", "class_grades", {"class_id": "class"}, 10),
     ("student", "logbook", {}, 8),
     ("teacher", "logbook", {}, 6),
     ("student", "documents", {}, 6),

@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from preau.core import views
 from preau.ent.apps import SERVICE_APPS
+from preau.timetable import feed
 from preau.twofactor import views as twofactor_views
 
 handler400 = "preau.core.errors.handler400"
@@ -26,6 +27,9 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics_view, name="metrics"),
     path("", views.home, name="home"),
+    # A user's timetable as iCalendar, for a phone's calendar: no session, the token is the key
+    # (preau.timetable.feed); masked in the access logs.
+    path("calendrier/<str:token>.ics", feed.calendar_feed, name="calendar_feed"),
     path("connexion/", views.login_view, name="login"),
     path("deconnexion/", views.logout_view, name="logout"),
     path("activation/", views.activation_view, name="activation"),

@@ -27,13 +27,13 @@ def test_a_changed_grade_is_kept_in_the_history(client, school):
     assert client.post(grid(s), posted).status_code == 302
     assert set(GradeChange.objects.values_list("before", "after")) == {
         ("15", "16,5"),
-        ("16,5", "Abs."),
+        ("16,5", "Abs"),
         ("9", "—"),
     }
     client.force_login(s["admin"])  # the direction reads it with the assessment
     page = " ".join(client.get(grid(s)).content.decode().split())
     assert "Historique des notes de cette évaluation" in page
-    assert '<td data-label="Avant">16,5</td><td data-label="Après">Abs.</td>' in page
+    assert '<td data-label="Avant">16,5</td><td data-label="Après">Abs</td>' in page
 
 
 def test_a_refused_grid_records_nothing(client, school):

@@ -1,10 +1,13 @@
 """Browser journey of the grade history (issue #17 item 3), in Debian's Chromium at desktop and
 phone widths, axe-core on every page: the teacher corrects a grade, the history shows it; the
-teacher edits an assessment (a scale below a grade refused), then deletes it."""
+teacher edits an assessment (a scale below a grade refused), then deletes it; the teacher types
+Pronote's non-marks ("abs", "DISP", "nrdu") and the parent reads them in the period's summary
+(issue #18 item 4)."""
 
 import pytest
 from playwright.sync_api import expect
 
+from preau.core.models import ClassMembership, Membership, User
 from preau.grades.models import Assessment
 from tests.helpers import WIDTHS, fits, new_page, sign_in
 from tests.school import make_school
@@ -30,6 +33,30 @@ def test_teacher_corrects_a_grade_and_reads_the_history(
     expect(row.get_by_text("17", exact=True)).to_be_visible()
     assert fits(page)
     check_a11y(page, f"67-prof-historique-notes-{device}")
+
+    # Non-marks, typed in any case, shown back as Pronote writes them.
+    third = User.objects.create_user("troisieme", first_name="Zoé", last_name="VIDAL")
+    Membership.objects.create(user=third, establishment=s["est"], profile="ELV")
+    ClassMembership.objects.create(class_group=s["class"], user=third)
+    page.reload()
+    other = s["other_student"]
+    for pupil, typed in ((student, "abs"), (other, "DISP"), (third, "nrdu")):
+        page.get_by_label(f"{pupil.last_name} {pupil.first_name}").fill(typed)
+    page.get_by_role("button", name="Enregistrer les notes").click()
+    expect(page.get_by_text("Notes enregistrées.")).to_be_visible()
+    for pupil, shown in ((student, "Abs"), (other, "Disp"), (third, "NRdu")):
+        expect(page.get_by_label(f"{pupil.last_name} {pupil.first_name}")).to_have_value(shown)
+
+    # The parent's summary of the period: Abs, no average ("—", not 0).
+    sign_in(page, live_server, s["parent"])
+    page.goto(f"/e/{s['est'].uai}/notes/")
+    page.get_by_role("link", name=f"Relevé du {s['period'].name}").click()
+    summary = page.get_by_role("table", name="Moyennes par matière")
+    maths = summary.get_by_role("row").filter(has_text="Mathématiques")
+    expect(maths.get_by_role("cell").first).to_have_text("Abs")
+    expect(maths.get_by_role("cell").nth(1)).to_have_text("—")
+    assert fits(page)
+    check_a11y(page, f"82-parent-releve-periode-{device}")
     page.context.close()
 
 

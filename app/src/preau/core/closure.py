@@ -221,6 +221,7 @@ def _tables(est: Establishment) -> dict[str, tuple[list[str], list[list]]]:
                 "élève",
                 "note",
                 "absent",
+                "non-note",
                 "commentaire",
             ],
             [
@@ -234,7 +235,8 @@ def _tables(est: Establishment) -> dict[str, tuple[list[str], list[list]]]:
                     g.assessment.scale,
                     g.student.username,
                     "" if g.value is None else g.value,
-                    "oui" if g.absent else "non",
+                    "oui" if g.non_mark == "abs" else "non",
+                    g.shown,
                     g.comment,
                 ]
                 for g in Grade.objects.of(est)

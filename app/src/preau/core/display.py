@@ -12,6 +12,14 @@ def note(value) -> str:
     return text.replace(".", ",")
 
 
+def average(value) -> str:
+    """An average as Pronote shows it, two decimals: 12.5 → "12,50"; None → "—" (no average,
+    never 0). Give it the value already rounded (preau.grades.averages.rounded: half-up)."""
+    if value is None:
+        return "—"
+    return f"{Decimal(value):.2f}".replace(".", ",")
+
+
 def pluriel(count, suffix="s") -> str:
     """French plural: 0 and 1 are singular."""
     try:

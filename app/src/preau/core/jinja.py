@@ -37,7 +37,7 @@ from django.utils.html import format_html
 from django.utils.translation import get_language
 from jinja2 import ChainableUndefined, Environment, Undefined, pass_context
 
-from preau.core.display import note, pluriel, subject
+from preau.core.display import average, note, pluriel, subject
 
 
 def _current_locale():
@@ -142,6 +142,7 @@ FILTERS = {
     "filesizeformat": defaultfilters.filesizeformat,
     "pluralize": defaultfilters.pluralize,
     "note": note,
+    "average": average,
     "pluriel": pluriel,
     "subject": subject,
 }

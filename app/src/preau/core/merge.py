@@ -124,6 +124,7 @@ class Merger:
         "move_memberships",
         "move_classes",
         "move_subjects",
+        "move_periods",
         "move_relations",
         "move_services",
         "move_cas_services",
@@ -259,7 +260,9 @@ class Merger:
                 continue
             # A subject is a shared label, not a group of people: the same code is one subject.
             TeachingAssignment.objects.filter(subject=subject).update(subject=same)
-            for model in service_models():
+            # Every service row naming it, those scoped through another row too (a grade
+            # period's appreciations): deleting the subject would delete them (CASCADE).
+            for model in _all_service_models():
                 if any(
                     f.name == "subject" and f.related_model is Subject
                     for f in model._meta.concrete_fields
@@ -267,6 +270,37 @@ class Merger:
                     model.objects.filter(subject=subject).update(subject=same)
             subject.delete()
             self.report["merged_subjects"] += 1
+
+    def move_periods(self) -> None:
+        """The destination's calendar wins: for a school year both have periods, each of the
+        source's periods hands its appreciations to the destination's period containing its
+        first day (the same trimester or semester), then goes (counted as a merged row); a
+        year only the source has keeps its periods (move_services). An appreciation the
+        destination's period already holds for that pupil and subject (a folded duplicate
+        account) keeps the destination's and is counted."""
+        from django.db import IntegrityError
+
+        from preau.grades.models import Appreciation, Period
+        from preau.grades.periods import period_of
+
+        theirs: dict[int, list] = {}
+        for period in Period.objects.of(self.dst):
+            theirs.setdefault(period.school_year, []).append(period)
+        merged = self.report["merged_service_rows"]
+        for period in Period.objects.of(self.src):
+            same_year = theirs.get(period.school_year)
+            if not same_year:
+                continue
+            target = period_of(same_year, period.start) or same_year[0]
+            for pk in Appreciation.objects.filter(period=period).values_list("pk", flat=True):
+                try:
+                    with transaction.atomic():
+                        Appreciation.objects.filter(pk=pk).update(period=target)
+                except IntegrityError:
+                    Appreciation.objects.filter(pk=pk).delete()
+                    merged["Appreciation"] = merged.get("Appreciation", 0) + 1
+            period.delete()
+            merged["Period"] = merged.get("Period", 0) + 1
 
     def move_relations(self) -> None:
         TeachingAssignment.objects.of(self.src).update(establishment=self.dst)

@@ -93,6 +93,12 @@ class Viewer:
     def is_supervisor(self) -> bool:
         return self.profile in SUPERVISORS
 
+    @property
+    def manages_establishment(self) -> bool:
+        """Sets the establishment's settings (timetable, periods): the direction and the
+        local admins (ADML)."""
+        return self.profile == "DIR" or self.is_local_admin
+
     def children(self) -> list[User]:
         """A parent's children in this establishment (current members only)."""
 

@@ -1,4 +1,5 @@
-"""Notes: assessments (coefficient, scale) and their grades.
+"""Notes: assessments (coefficient, scale) and their grades, the establishment's periods
+(trimesters or semesters) and the appreciations per period.
 Tables keep their `ent_` names: the models moved out of `preau.ent` (app README)."""
 
 from __future__ import annotations
@@ -37,6 +38,16 @@ class Assessment(TenantModel):
         return self.title
 
 
+class NonMark(models.TextChoices):
+    """Pronote's non-marks: what stands in a grade's place; none counts in an average."""
+
+    ABS = "abs", "Abs"
+    DISP = "disp", "Disp"
+    NRDU = "nrdu", "NRdu"
+    INAP = "inap", "Inap"
+    NNOT = "nnot", "NNot"
+
+
 class GradeQuerySet(TenantQuerySet):
     """Grade rows scoped through their assessment's establishment."""
 
@@ -47,7 +58,12 @@ class Grade(models.Model):
     assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="grades")
     student = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     value = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    # Expand (grades.0003): `status` replaces `absent`, which stays written (absent = status
+    # "abs") and read for the previous release; `absent` goes in a later contract migration.
     absent = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=4, choices=NonMark.choices, blank=True, default="", db_default=""
+    )
     comment = models.CharField(max_length=200, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -61,10 +77,17 @@ class Grade(models.Model):
         indexes = [models.Index(fields=["student", "updated_at"])]
 
     @property
-    def on_twenty(self):
-        if self.value is None:
-            return None
-        return float(self.value) * 20 / self.assessment.scale
+    def non_mark(self) -> str:
+        """The non-mark in force ("" for a mark or nothing). A row the previous release wrote
+        has `absent` only; one it changed keeps a stale `status`, so a value or `absent` wins."""
+        if self.value is not None:
+            return ""
+        return NonMark.ABS if self.absent else self.status
+
+    @property
+    def shown(self) -> str:
+        """What a page shows in the grade's place: "Abs", "Disp", … or "" (see the value)."""
+        return NonMark(self.non_mark).label if self.non_mark else ""
 
 
 class GradeChange(models.Model):
@@ -83,3 +106,51 @@ class GradeChange(models.Model):
     class Meta:
         ordering = ["-changed_at", "-id"]
         indexes = [models.Index(fields=["assessment", "changed_at"])]
+
+
+class Period(TenantModel):
+    """A trimester or a semester of the establishment's school year. An assessment belongs to
+    the period containing its date. Appreciations reach pupils and parents once published."""
+
+    school_year = models.PositiveIntegerField()
+    name = models.CharField(max_length=50)
+    start = models.DateField()
+    end = models.DateField()
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["school_year", "start"]
+        indexes = [models.Index(fields=["establishment", "school_year", "start"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AppreciationQuerySet(TenantQuerySet):
+    tenant_field = "period__establishment"
+
+
+APPRECIATION_MAX_CHARS = 500
+
+
+class Appreciation(models.Model):
+    """A pupil's appreciation for a period: the teacher's in one subject, or (subject None) the
+    class council's general appreciation. Plain text."""
+
+    period = models.ForeignKey(Period, on_delete=models.CASCADE, related_name="+")
+    student = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    subject = models.ForeignKey(Subject, null=True, on_delete=models.CASCADE, related_name="+")
+    text = models.CharField(max_length=APPRECIATION_MAX_CHARS)
+    author = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = AppreciationQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period", "student", "subject"],
+                name="appreciation_unique",
+                nulls_distinct=False,
+            )
+        ]

@@ -19,4 +19,17 @@ urlpatterns = [
         name="assessment_delete",
     ),
     path("notes/classes/<int:class_id>/", views.class_grades, name="class_grades"),
+    path("notes/periodes/", views.period_settings, name="period_settings"),
+    path("notes/periodes/<int:period_id>/publier/", views.period_publish, name="period_publish"),
+    path(
+        "notes/classes/<int:class_id>/matieres/<int:subject_id>/periodes/<int:period_id>/",
+        views.period_subject,
+        name="period_subject",
+    ),
+    path(
+        "notes/classes/<int:class_id>/periodes/<int:period_id>/conseil/",
+        views.class_council,
+        name="class_council",
+    ),
+    path("notes/releve/<int:period_id>/", views.period_summary, name="period_summary"),
 ]

@@ -11,9 +11,10 @@ from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from preau.core.display import note
-from preau.core.models import ClassGroup
+from preau.core.models import ClassGroup, Subject
 from preau.core.prepared import PreparedQuery
 from preau.ent.access import guardians_of, profiles, require, viewer
 from preau.ent.notify import notify
@@ -26,31 +27,37 @@ from preau.ent.views.common import (
     student_choice,
     students_of,
 )
-from preau.grades.forms import AssessmentEditForm, AssessmentForm
-from preau.grades.models import Assessment, Grade, GradeChange
+from preau.grades import averages, periods
+from preau.grades.forms import AssessmentEditForm, AssessmentForm, PeriodsForm
+from preau.grades.models import (
+    APPRECIATION_MAX_CHARS,
+    Appreciation,
+    Assessment,
+    Grade,
+    GradeChange,
+    NonMark,
+    Period,
+)
+
+
+def _label(subject) -> str:
+    return (subject.label or subject.code) if subject else "Autre"
 
 
 def report(grades) -> dict:
-    """Per-subject weighted averages on 20 (coefficients) and the overall average (mean of the
-    subject averages)."""
+    """Per-subject weighted averages on 20 (coefficients, real marks only) and the overall
+    average (mean of the subject averages), rounded half-up to the hundredth
+    (preau.grades.averages)."""
     subjects: dict[str, dict] = {}
     for grade in grades:
-        assessment = grade.assessment
-        label = (
-            (assessment.subject.label or assessment.subject.code) if assessment.subject else "Autre"
-        )
-        row = subjects.setdefault(
-            label, {"subject": label, "grades": [], "points": 0.0, "weights": 0.0}
-        )
-        row["grades"].append(grade)
-        if grade.value is not None:
-            row["points"] += grade.on_twenty * float(assessment.coefficient)
-            row["weights"] += float(assessment.coefficient)
+        label = _label(grade.assessment.subject)
+        subjects.setdefault(label, {"subject": label, "grades": []})["grades"].append(grade)
     rows = sorted(subjects.values(), key=lambda r: r["subject"])
-    for row in rows:
-        row["average"] = row["points"] / row["weights"] if row["weights"] else None
-    averages = [r["average"] for r in rows if r["average"] is not None]
-    return {"subjects": rows, "overall": sum(averages) / len(averages) if averages else None}
+    exact = [averages.subject_average(row["grades"]) for row in rows]
+    for row, value in zip(rows, exact, strict=True):
+        row["average"] = averages.rounded(value)
+    overall = averages.mean(exact)
+    return {"subjects": rows, "overall": averages.rounded(overall), "exact_overall": overall}
 
 
 def _grades_of(est, student):
@@ -101,15 +108,20 @@ def grades(request, uai):
             "student": student,
             "children": me.children(),
             "report": report(student_grades(request, student)) if student else None,
+            "periods": _year_periods(request),
         }
         return render(request, "grades/grades_student.html", context)
     if me.profile == "ENS":
         page = TEACHER_ASSESSMENTS.page(
             request, est=request.establishment.pk, teacher=request.user.pk
         )
-        return render(request, "grades/grades_teacher.html", {"page": page, "taught": me.taught()})
+        return render(
+            request,
+            "grades/grades_teacher.html",
+            {"page": page, "taught": me.taught(), "periods": _year_periods(request), "me": me},
+        )
     classes = ClassGroup.objects.for_request(request).filter(school_year=me.year, kind="class")
-    return render(request, "grades/grades_classes.html", {"classes": classes})
+    return render(request, "grades/grades_classes.html", {"classes": classes, "me": me})
 
 
 @profiles("ENS")
@@ -213,22 +225,26 @@ HISTORY_SHOWN = 50
 
 
 def _parse_grade(raw: str, scale: int):
-    """'' → None; '12,5' or '12,5/20' (20: the assessment's scale) → Decimal; 'abs' → absent.
+    """'' → (None, ''); '12,5' or '12,5/20' (20: the assessment's scale) → (Decimal, '');
+    a non-mark ('abs', 'disp', 'nrdu', 'inap', 'nnot', any case; 'a' for abs) → (None, it).
     Raises ValueError with a French message for anything else."""
     raw = raw.strip().lower().replace(",", ".")
     if raw in ("", "-"):
-        return None, False
-    if raw in ("abs", "a"):
-        return None, True
+        return None, ""
+    if raw == "a" or raw in NonMark.values:
+        return None, NonMark.ABS if raw == "a" else NonMark(raw)
     match = GRADE.fullmatch(raw) if len(raw) <= GRADE_MAX_CHARS else None
     if match is None:
-        raise ValueError("n'est pas un nombre (par exemple 12,5 ou « abs » pour absent)")
+        raise ValueError(
+            "n'est pas un nombre (par exemple 12,5) ni « abs » (absent), « disp » (dispensé), "
+            "« nrdu » (non rendu), « inap » (inapte) ou « nnot » (non noté)"
+        )
     if match[2] is not None and int(match[2]) != scale:
         raise ValueError(f"doit être donnée sur {scale}")
     value = Decimal(match[1])
     if not 0 <= value <= scale:
         raise ValueError(f"doit être entre 0 et {scale}")
-    return value.quantize(Decimal("0.01")), False
+    return value.quantize(Decimal("0.01")), ""
 
 
 @profiles("ENS", "DIR", "EVS")
@@ -294,9 +310,9 @@ def assessment(request, uai, assessment_id):
     )
 
 
-def _shown(value, absent: bool) -> str:
-    """A grade as the history shows it: "Abs.", "15,5", or "—" (no grade)."""
-    return "Abs." if absent else note(value)
+def _shown(value, status: str) -> str:
+    """A grade as the history shows it: "Abs", "Disp", …, "15,5", or "—" (no grade)."""
+    return NonMark(status).label if status else note(value)
 
 
 @transaction.atomic
@@ -304,32 +320,39 @@ def _save_grades(request, item, students, existing, parsed):
     now = timezone.now()
     new, changed, touched, history = [], [], [], []
     for student in students:
-        value, absent = parsed[student.pk]
+        value, status = parsed[student.pk]
+        # `absent` is still written for the previous release during the rolling update.
+        absent = status == NonMark.ABS
         grade = existing.get(student.pk)
         if grade is None:
-            if value is not None or absent:
+            if value is not None or status:
                 new.append(
                     Grade(
-                        assessment=item, student=student, value=value, absent=absent, updated_at=now
+                        assessment=item,
+                        student=student,
+                        value=value,
+                        status=status,
+                        absent=absent,
+                        updated_at=now,
                     )
                 )
                 touched.append(student.pk)
-        elif (grade.value, grade.absent) != (value, absent):
+        elif (grade.value, grade.non_mark) != (value, status):
             history.append(
                 GradeChange(
                     assessment=item,
                     student=student,
-                    before=_shown(grade.value, grade.absent),
-                    after=_shown(value, absent),
+                    before=_shown(grade.value, grade.non_mark),
+                    after=_shown(value, status),
                     changed_by=request.user,
                     changed_at=now,
                 )
             )
-            grade.value, grade.absent, grade.updated_at = value, absent, now
+            grade.value, grade.status, grade.absent, grade.updated_at = value, status, absent, now
             changed.append(grade)
             touched.append(student.pk)
     Grade.objects.bulk_create(new)
-    Grade.objects.bulk_update(changed, ["value", "absent", "updated_at"])
+    Grade.objects.bulk_update(changed, ["value", "status", "absent", "updated_at"])
     GradeChange.objects.bulk_create(history)
     if touched:
         parents = [parent for parent, _ in guardians_of(request, touched)]
@@ -356,7 +379,7 @@ def class_grades(request, uai, class_id):
         mean=Avg("grades__value"),
         low=Min("grades__value"),
         high=Max("grades__value"),
-        absents=Count("grades", filter=Q(grades__absent=True)),
+        absents=Count("grades", filter=Q(grades__absent=True) | Q(grades__status="abs")),
     )
     students = students_of(request, class_group)
     grades = (
@@ -364,20 +387,315 @@ def class_grades(request, uai, class_id):
         .filter(assessment__in=assessments, student__in=students)
         .select_related("assessment", "assessment__subject")
     )
-    by_student: dict[int, list] = {}
-    for grade in grades:
-        by_student.setdefault(grade.student_id, []).append(grade)
-    rows = [
-        {"student": s, "overall": report(by_student.get(s.pk, []))["overall"]} for s in students
-    ]
-    averages = [r["overall"] for r in rows if r["overall"] is not None]
+    by_student = _by_student(grades)
+    rows = [{"student": s, **report(by_student.get(s.pk, []))} for s in students]
     return render(
         request,
         "grades/class_grades.html",
         {
             "class_group": class_group,
+            "periods": _year_periods(request),
             "stats": stats,
             "rows": rows,
-            "class_average": sum(averages) / len(averages) if averages else None,
+            "class_average": averages.rounded(averages.mean(r["exact_overall"] for r in rows)),
         },
     )
+
+
+# --- periods, appreciations and the period summary (issue #18 item 4) ---------------------------
+
+
+def _year_periods(request) -> list[Period]:
+    return periods.periods_of(request.establishment.pk, viewer(request).year)
+
+
+def _period_or_404(request, period_id) -> tuple[Period, list[Period]]:
+    """A period of this school year and all of them (the pages link to the others)."""
+    year_periods = _year_periods(request)
+    period = next((p for p in year_periods if p.pk == period_id), None)
+    if period is None:
+        raise Http404
+    return period, year_periods
+
+
+def _in(period: Period) -> dict:
+    return {"assessment__date__range": (period.start, period.end)}
+
+
+@profiles("DIR", "ENS", "EVS", "ETA", "ELV", "TUT")
+def period_settings(request, uai):
+    """The school year's periods, set by the direction or a local admin (ADML); the three
+    trimesters of the year are proposed until some are saved."""
+    me = viewer(request)
+    require(me.manages_establishment)
+    existing = _year_periods(request)
+    rows = [{"name": p.name, "start": p.start, "end": p.end} for p in existing]
+    initial = {
+        f"{key}_{n}": value
+        for n, row in enumerate(rows or periods.proposal(me.year), start=1)
+        for key, value in row.items()
+    }
+    form = PeriodsForm(request.POST or None, year=me.year, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        refusals = periods.save(request.establishment, me.year, form.cleaned_data["rows"])
+        if not refusals:
+            messages.success(request, "Périodes enregistrées.")
+            return back(request, "period_settings")
+        for refusal in refusals:
+            form.add_error(None, refusal)
+    return render(
+        request,
+        "grades/periods.html",
+        {"form": form, "periods": existing, "year": me.year},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_POST
+@profiles("DIR", "ENS", "EVS", "ETA", "ELV", "TUT")
+def period_publish(request, uai, period_id):
+    """Publish a period (its appreciations reach pupils and parents) or withdraw it."""
+    require(viewer(request).manages_establishment)
+    period, _ = _period_or_404(request, period_id)
+    period.published_at = None if period.published_at else timezone.now()
+    period.save(update_fields=["published_at"])
+    if period.published_at:
+        messages.success(
+            request, f"« {period.name} » publiée : élèves et parents voient les appréciations."
+        )
+    else:
+        messages.success(request, f"« {period.name} » n'est plus publiée.")
+    return back(request, "period_settings")
+
+
+def _posted_appreciations(request, students) -> tuple[dict, dict]:
+    """{student id: text} of the appreciation fields posted (a pupil without a field keeps
+    theirs), {student id: French error}."""
+    texts, errors = {}, {}
+    for student in students:
+        raw = request.POST.get(f"appreciation_{student.pk}")
+        if raw is None:
+            continue
+        text = raw.strip().replace("\r\n", "\n")
+        name = f"{student.first_name} {student.last_name}"
+        if len(text) > APPRECIATION_MAX_CHARS:
+            errors[student.pk] = (
+                f"L'appréciation de {name} fait {len(text)} caractères : "
+                f"{APPRECIATION_MAX_CHARS} au plus."
+            )
+        elif "\x00" in text:
+            errors[student.pk] = f"L'appréciation de {name} contient un caractère interdit."
+        else:
+            texts[student.pk] = text
+    return texts, errors
+
+
+@transaction.atomic
+def _save_appreciations(request, period, subject_id, existing, texts) -> None:
+    now = timezone.now()
+    new, changed, emptied = [], [], []
+    for student_id, text in texts.items():
+        found = existing.get(student_id)
+        if found is None:
+            if text:
+                new.append(
+                    Appreciation(
+                        period=period,
+                        student_id=student_id,
+                        subject_id=subject_id,
+                        text=text,
+                        author=request.user,
+                        updated_at=now,
+                    )
+                )
+        elif not text:
+            emptied.append(found.pk)
+        elif found.text != text:
+            found.text, found.author, found.updated_at = text, request.user, now
+            changed.append(found)
+    Appreciation.objects.bulk_create(new)
+    Appreciation.objects.bulk_update(changed, ["text", "author", "updated_at"])
+    Appreciation.objects.filter(pk__in=emptied).delete()
+
+
+def _by_student(grades) -> dict[int, list]:
+    found: dict[int, list] = {}
+    for grade in grades:
+        found.setdefault(grade.student_id, []).append(grade)
+    return found
+
+
+def _appreciations_of(request, period, subject_id, students) -> dict:
+    """{student id: Appreciation} of these pupils in the period and subject (None: general)."""
+    return {
+        a.student_id: a
+        for a in Appreciation.objects.for_request(request).filter(
+            period=period, subject_id=subject_id, student_id__in=[s.pk for s in students]
+        )
+    }
+
+
+def _appreciation_rows(request, students, existing, errors) -> list[dict]:
+    return [
+        {
+            "student": s,
+            "appreciation": request.POST.get(f"appreciation_{s.pk}", "")
+            if errors
+            else getattr(existing.get(s.pk), "text", ""),
+            "error": errors.get(s.pk),
+        }
+        for s in students
+    ]
+
+
+@profiles("ENS", "DIR", "EVS")
+def period_subject(request, uai, class_id, subject_id, period_id):
+    """The teacher's table of a class, a subject and a period: each pupil's marks, average and
+    appreciation (written by the teacher of this class and subject), the class's figures."""
+    me = viewer(request)
+    class_group = class_or_404(request, class_id)
+    editable = me.may_grade(class_group.pk, subject_id)
+    require(editable or me.is_supervisor)
+    subject = next((t.subject for t in me.taught() if t.subject_id == subject_id), None)
+    if subject is None:
+        subject = Subject.objects.for_request(request).filter(pk=subject_id).first()
+    if subject is None:
+        raise Http404
+    period, year_periods = _period_or_404(request, period_id)
+    students = students_of(request, class_group)
+    grades = (
+        Grade.objects.for_request(request)
+        .filter(assessment__class_group=class_group, assessment__subject=subject, **_in(period))
+        .select_related("assessment")
+        .order_by("assessment__date", "assessment_id")
+    )
+    marks = _by_student(grades)
+    existing = _appreciations_of(request, period, subject.pk, students)
+    errors: dict = {}
+    if request.method == "POST":
+        require(editable)
+        texts, errors = _posted_appreciations(request, students)
+        if not errors:
+            _save_appreciations(request, period, subject.pk, existing, texts)
+            messages.success(request, "Appréciations enregistrées.")
+            return back(
+                request,
+                "period_subject",
+                class_id=class_group.pk,
+                subject_id=subject.pk,
+                period_id=period.pk,
+            )
+    exact = {s.pk: averages.subject_average(marks.get(s.pk, [])) for s in students}
+    rows = _appreciation_rows(request, students, existing, errors)
+    for row in rows:
+        row["marks"] = marks.get(row["student"].pk, [])
+        row["average"] = averages.rounded(exact[row["student"].pk])
+    figures = averages.class_figures(exact.values())
+    return render(
+        request,
+        "grades/period_subject.html",
+        {
+            "class_group": class_group,
+            "subject": subject,
+            "period": period,
+            "periods": year_periods,
+            "rows": rows,
+            "figures": {key: averages.rounded(value) for key, value in figures.items()},
+            "editable": editable,
+            "errors": list(errors.values()),
+            "max_chars": APPRECIATION_MAX_CHARS,
+        },
+        status=400 if errors else 200,
+    )
+
+
+@profiles("ENS", "DIR", "EVS")
+def class_council(request, uai, class_id, period_id):
+    """The class council of a period: each pupil's general average and the council's general
+    appreciation, written by the direction (the app has no principal teacher role); the
+    class's teachers and the vie scolaire read it."""
+    me = viewer(request)
+    class_group = class_or_404(request, class_id)
+    editable = me.profile == "DIR"
+    require(me.is_supervisor or me.teaches(class_group.pk))
+    period, year_periods = _period_or_404(request, period_id)
+    students = students_of(request, class_group)
+    grades = (
+        Grade.objects.for_request(request)
+        .filter(student_id__in=[s.pk for s in students], **_in(period))
+        .select_related("assessment", "assessment__subject")
+    )
+    by_student = _by_student(grades)
+    existing = _appreciations_of(request, period, None, students)
+    errors: dict = {}
+    if request.method == "POST":
+        require(editable)
+        texts, errors = _posted_appreciations(request, students)
+        if not errors:
+            _save_appreciations(request, period, None, existing, texts)
+            messages.success(request, "Appréciations générales enregistrées.")
+            return back(request, "class_council", class_id=class_group.pk, period_id=period.pk)
+    rows = _appreciation_rows(request, students, existing, errors)
+    for row in rows:
+        row["overall"] = report(by_student.get(row["student"].pk, []))["overall"]
+    subjects = {g.assessment.subject for g in grades if g.assessment.subject is not None}
+    return render(
+        request,
+        "grades/class_council.html",
+        {
+            "class_group": class_group,
+            "period": period,
+            "periods": year_periods,
+            "rows": rows,
+            "subjects": sorted(subjects, key=_label),
+            "editable": editable,
+            "errors": list(errors.values()),
+            "max_chars": APPRECIATION_MAX_CHARS,
+        },
+        status=400 if errors else 200,
+    )
+
+
+@profiles("ELV", "TUT")
+def period_summary(request, uai, period_id):
+    """ "Relevé du trimestre" of the pupil (or the parent's chosen child): per subject the
+    pupil's average, the class's average, lowest and highest, the teacher's appreciation; the
+    general average and the council's appreciation. Appreciations once the period is
+    published; marks and averages as always."""
+    me = viewer(request)
+    period, year_periods = _period_or_404(request, period_id)
+    student = student_choice(request)
+    context = {"period": period, "periods": year_periods, "student": student}
+    context["children"] = me.children()
+    if student is None:
+        return render(request, "grades/period_summary.html", context)
+    grades = (
+        Grade.objects.for_request(request)
+        .filter(assessment__class_group_id__in=me.class_ids_of(student.pk), **_in(period))
+        .select_related("assessment", "assessment__subject")
+        .order_by("assessment__date", "assessment_id")
+    )
+    rows = sorted(averages.by_subject(grades, student.pk), key=lambda r: _label(r["subject"]))
+    said = {}
+    if period.published_at:
+        said = {
+            a.subject_id: a.text
+            for a in Appreciation.objects.for_request(request).filter(
+                period=period, student=student
+            )
+        }
+    for row in rows:
+        row["label"] = _label(row["subject"])
+        row["appreciation"] = said.get(row["subject_id"], "") if row["subject_id"] else ""
+        row["shown"] = {
+            "average": averages.rounded(row["average"]),
+            "class_average": averages.rounded(row["class"]["average"]),
+            "low": averages.rounded(row["class"]["low"]),
+            "high": averages.rounded(row["class"]["high"]),
+        }
+    context.update(
+        rows=rows,
+        overall=averages.rounded(averages.mean(r["average"] for r in rows)),
+        general=said.get(None, ""),
+    )
+    return render(request, "grades/period_summary.html", context)

@@ -7,6 +7,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from preau.core.models import ClassGroup, Subject
 from preau.ent.models import TenantModel
@@ -90,3 +91,14 @@ class LessonChange(TenantModel):
             models.UniqueConstraint(fields=["slot", "date"], name="timetable_change_once_a_day")
         ]
         indexes = [models.Index(fields=["establishment", "date"])]
+
+
+class CalendarFeed(models.Model):
+    """A user's iCalendar feed (timetable/feed.py): the secret token of its URL, kept only as its
+    SHA-256 (a copy of the database gives no readable feed; the token is 256 random bits, so a
+    fast hash is enough). Regenerating replaces the hash: the old URL answers 404.
+    Expand migration timetable.0004 (a new table)."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)

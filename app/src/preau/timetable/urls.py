@@ -2,11 +2,12 @@
 
 from django.urls import path
 
-from preau.timetable import views
+from preau.timetable import feed, views
 
 urlpatterns = [
     path("emploi-du-temps/", views.timetable, name="timetable"),
     path("emploi-du-temps/classes/<int:class_id>/", views.timetable_class, name="timetable_class"),
+    path("emploi-du-temps/agenda/", feed.feed_page, name="timetable_feed"),
     path("emploi-du-temps/import/", views.timetable_import, name="timetable_import"),
     path("emploi-du-temps/cours/nouveau/", views.timetable_slot_new, name="timetable_slot_new"),
     path(

@@ -194,7 +194,7 @@ def today_slots(request, classes=None):
 
 def can_edit(me) -> bool:
     """Who enters the timetable (form or CSV import): the direction and the local admins."""
-    return me.profile == "DIR" or me.is_local_admin
+    return me.manages_establishment
 
 
 def _grid_page(request, context, slots, monday):
@@ -211,7 +211,11 @@ def timetable(request, uai):
     me = viewer(request)
     est, monday = request.establishment.pk, week_of(request)
     parity = parity_of(monday)
-    context: dict[str, Any] = {"children": me.children(), "can_import": can_edit(me)}
+    context: dict[str, Any] = {
+        "children": me.children(),
+        "can_import": can_edit(me),
+        "can_subscribe": me.profile in ("ELV", "TUT", "ENS"),  # timetable/feed.py
+    }
     slots: list[TimetableSlot] = []
     if me.profile in ("ELV", "TUT"):
         student = context["student"] = student_choice(request)
