@@ -190,7 +190,9 @@ def test_merge_moves_service_history(call_json):
     services = report["after"]["dst"]["services"]
     # Both accounts were marked absent for the same lesson time: one absence remains.
     assert report["merged_service_rows"] == {"Absence": 1}
-    assert services["Absence"] == 1 and services["Assessment"] == 2 and services["StoredFile"] == 4
+    # Files: each school's course document, hand-in and activation letters' PDF.
+    assert services["Absence"] == 1 and services["Assessment"] == 2 and services["StoredFile"] == 6
+    assert services["LetterBatch"] == 2
     assert not any(report["after"]["src"]["services"].values())
     kept, absorbed = (
         (a["student"], b["student"])

@@ -117,6 +117,10 @@ EXPECTED_GET = {
     "directory_enable": set(),
     "class_list": {"admin"},
     "class_detail": {"admin"},
+    "letters": {"admin"},
+    "letter_batch": {"admin"},
+    "letter_batch_file": {"admin"},
+    "letter_batch_regenerate": {"admin"},
 }
 
 
