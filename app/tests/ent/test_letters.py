@@ -25,7 +25,8 @@ PASSWORD = "Tournesol-42!"
 def pdf_pages(data: bytes) -> list[str]:
     """The text of each page of a PDF written by ReportLab, without ReportLab: its page
     objects counted, each page's content stream (ASCII85 then Flate, in page order)
-    decompressed and the strings its text operators show joined, un-escaped (WinAnsi)."""
+    decompressed and the strings its text operators show joined, un-escaped (WinAnsi); the
+    QR code's own stream has no text."""
     assert data.startswith(b"%PDF-")
     pages = len(re.findall(rb"/Type /Page\b(?!s)", data))
     texts = []
@@ -36,8 +37,9 @@ def pdf_pages(data: bytes) -> list[str]:
             re.sub(r"\\([0-7]{3}|.)", lambda m: _char(m.group(1)), s).encode("latin-1")
             for s in shown
         ]
-        texts.append("\n".join(s.decode("cp1252") for s in unescaped))
-    assert len(texts) == pages, "one content stream per page"
+        if shown:  # a page's text, not the QR code's form (drawn once, shown on every page)
+            texts.append("\n".join(s.decode("cp1252") for s in unescaped))
+    assert len(texts) == pages, "one content stream with text per page"
     return texts
 
 

@@ -230,6 +230,7 @@ def expire(now=None) -> int:
 WIDTH, HEIGHT = A4
 MARGIN = 20 * mm
 TEXT_WIDTH = WIDTH - 2 * MARGIN
+QR_SIZE = 45 * mm
 
 
 def render(batch: LetterBatch, members: list[Membership], codes: dict[int, str]) -> bytes:
@@ -242,6 +243,10 @@ def render(batch: LetterBatch, members: list[Membership], codes: dict[int, str])
     pdf = Canvas(out, pagesize=A4, invariant=True)
     pdf.setTitle(f"Lettres d'activation – {est.name} – {batch.selection}")
     pdf.setAuthor("Préau")
+    # The same address on every page: its QR code drawn once, shown on each (a PDF form).
+    pdf.beginForm("qr", 0, 0, QR_SIZE, QR_SIZE)
+    _qr(pdf, url, 0, 0, QR_SIZE)
+    pdf.endForm()
     for m in members:
         _page(pdf, est, m, codes[m.user_id], classes.get(m.user_id, ""), url, batch.expires_at)
         pdf.showPage()
@@ -266,7 +271,10 @@ def _page(pdf: Canvas, est, member: Membership, code: str, class_name, url, expi
     if class_name:
         pdf.drawString(MARGIN, y - 6 * mm, f"Classe {class_name}")
     y -= 20 * mm
-    _qr(pdf, url, WIDTH - MARGIN - 45 * mm, y - 40 * mm, 45 * mm)
+    pdf.saveState()
+    pdf.translate(WIDTH - MARGIN - QR_SIZE, y - 40 * mm)
+    pdf.doForm("qr")
+    pdf.restoreState()
     for label, value in (("Identifiant", user.username), ("Code d'activation", code)):
         pdf.setFont("Helvetica", 11)
         pdf.drawString(MARGIN, y, f"{label} :")
