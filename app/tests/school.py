@@ -20,7 +20,7 @@ from preau.core.models import (
 )
 from preau.documents.models import Document
 from preau.ent import files
-from preau.ent.models import Notification
+from preau.ent.models import LetterBatch, Notification
 from preau.grades import periods
 from preau.grades.models import Assessment, Grade, GradeChange, Period
 from preau.logbook.models import Homework, LogbookEntry, Submission
@@ -167,6 +167,19 @@ def make_school(key="A", uai="0820021C", password=None) -> dict:
         author=s["teacher"],
     )
     s["submission_file"] = files.store(est, upload("copie.pdf"), s["student"])
+    # A batch of activation letters, made (preau.ent.letters), with its PDF.
+    s["letters"] = LetterBatch.objects.create(
+        establishment=est,
+        class_name=s["class"].name,
+        profile="ELV",
+        requested_by="admin",
+        site_url="https://preau.test",
+        user_ids=[s["student"].pk],
+        made_at=timezone.now(),
+        expires_at=timezone.now() + dt.timedelta(days=30),
+        letters=1,
+        file=files.store_generated(est, "lettres.pdf", b"%PDF-1.4 lettres"),
+    )
     Submission.objects.create(
         homework=s["homework"], student=s["student"], file=s["submission_file"]
     )
@@ -229,6 +242,7 @@ def url_kwargs(s) -> dict:
         "slot_id": s["slot"].pk,
         "subject_id": s["subject"].pk,
         "period_id": s["period"].pk,
+        "batch_id": s["letters"].pk,
         # The global links of the account e-mails ("Mot de passe oublié", address
         # confirmation): a uid and tokens that do not verify (the pages answer 400).
         "uidb64": "MQ",

@@ -30,7 +30,8 @@ from tests.test_isolation import GLOBAL_URLS, all_patterns
 # authority), agent (ETA), other_teacher (ENS of 4A), shared (ENS of 4A and of a class of B).
 # Objects: those of tests.school.url_kwargs(): the student, the class 5A, the student's absence,
 # the teacher's assessment, logbook session and homework in 5A, the 5A course document, the student's
-# conversation with the teacher, the 5A space thread, a 5A timetable slot, the direction's news item.
+# conversation with the teacher, the 5A space thread, a 5A timetable slot, the direction's news item,
+# a batch of activation letters for 5A (its page, PDF and regeneration: local admins only).
 COLUMNS = [
     "admin",
     "teacher",
@@ -107,6 +108,10 @@ directory_reset_code       .   .   .   .   .   .   .   .   .   .   .
 directory_disable          x   .   .   .   .   .   .   .   .   .   .
 directory_enable           .   .   .   .   .   .   .   .   .   .   .
 class_list                 x   .   .   .   .   .   .   .   .   .   .
+letters                    x   .   .   .   .   .   .   .   .   .   .
+letter_batch               x   .   .   .   .   .   .   .   .   .   .
+letter_batch_file          x   .   .   .   .   .   .   .   .   .   .
+letter_batch_regenerate    x   .   .   .   .   .   .   .   .   .   .
 class_detail               x   .   .   .   .   .   .   .   .   .   .
 """
 

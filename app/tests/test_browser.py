@@ -58,6 +58,16 @@ def test_admin_finds_user_and_resets_code_then_firstlogin(page, directory_data, 
     check_a11y(page, "02-accueil")
     page.get_by_role("link", name=est.name).click()
     page.get_by_role("link", name="Gérer l'annuaire").click()
+    # Activation letters for 5A: asked for, then "en préparation" until the job has made them
+    # (tests/ent/test_letters.py runs the job and reads the PDF).
+    page.get_by_role("link", name="Lettres d'activation à imprimer").click()
+    check_a11y(page, "03a-lettres-activation")
+    page.get_by_label("Classe").select_option("5A")
+    page.get_by_role("button", name="Préparer les lettres").click()
+    expect(page.get_by_text("Lettres en préparation")).to_be_visible()
+    check_a11y(page, "03b-lettres-en-preparation")
+    page.get_by_role("link", name="← Lettres d'activation").click()
+    page.get_by_role("link", name="← Annuaire").click()
     page.get_by_label("Nom, prénom ou identifiant").fill("bousq")
     page.get_by_role("button", name="Rechercher").click()
     check_a11y(page, "03-annuaire-recherche")

@@ -191,7 +191,9 @@ def test_merge_moves_service_history(call_json):
     # Both accounts were marked absent for the same lesson time: one absence remains.
     # Both had this year's trimesters: the destination's stay (test below).
     assert report["merged_service_rows"] == {"Absence": 1, "Period": 3}
-    assert services["Absence"] == 1 and services["Assessment"] == 2 and services["StoredFile"] == 4
+    # Files: each school's course document, hand-in and activation letters' PDF.
+    assert services["Absence"] == 1 and services["Assessment"] == 2 and services["StoredFile"] == 6
+    assert services["LetterBatch"] == 2
     assert not any(report["after"]["src"]["services"].values())
     kept, absorbed = (
         (a["student"], b["student"])

@@ -130,6 +130,10 @@ EXPECTED_GET = {
     "period_subject": {"admin", "teacher", "evs"},
     "class_council": {"admin", "teacher", "evs"},
     "period_summary": {"student", "other_student", "parent", "other_parent"},
+    "letters": {"admin"},
+    "letter_batch": {"admin"},
+    "letter_batch_file": {"admin"},
+    "letter_batch_regenerate": {"admin"},
 }
 
 

@@ -1,4 +1,5 @@
-"""establishment add, import, merge, archive, list: the establishment procedures (Fabric)."""
+"""establishment add, import, merge, archive, letters, list: the establishment procedures
+(Fabric)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         commands,
         common,
         "establishment",
-        "establishment procedures (Fabric): add, import, merge, archive, list",
+        "establishment procedures (Fabric): add, import, merge, archive, letters, list",
     )
     establishment.set_defaults(handler=cmd_establishment)
     actions = establishment.add_subparsers(dest="est_command", metavar="ACTION", required=True)
@@ -61,6 +62,28 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     )
     est_archive = actions.add_parser("archive", help="archive an establishment", parents=[common])
     est_archive.add_argument("uai")
+    est_letters = actions.add_parser(
+        "letters",
+        parents=[common],
+        help="activation letters (PDF, one page per account) for a class or a profile",
+        description="activation letters as a PDF, one A4 page per account (login, activation "
+        "code, address and its QR code, instructions in French), for the accounts not yet "
+        "activated and without a federated login: a class's pupils (--class), their parents "
+        "(--class and --profile parents) or a whole profile (--profile). Codes are issued now "
+        "(the previous ones of these accounts stop working); the batch is listed on the "
+        "establishment's directory pages, where its PDF can be downloaded again until the "
+        "codes expire.",
+    )
+    est_letters.add_argument("uai", help="UAI with its check letter, e.g. 0820021C")
+    est_letters.add_argument("--class", dest="class_name", default="", metavar="CLASS")
+    est_letters.add_argument(
+        "--profile",
+        default="",
+        help="eleves, parents, enseignants, direction, vie-scolaire, personnels",
+    )
+    est_letters.add_argument(
+        "--output", required=True, metavar="FILE", help="where to write the PDF (here)"
+    )
     est_list = actions.add_parser(
         "list", help="establishments with users by profile and classes", parents=[common]
     )
@@ -92,16 +115,20 @@ def _register_add(actions: Commands, common: argparse.ArgumentParser) -> None:
 def cmd_establishment(args: argparse.Namespace) -> int:
     from ..procedures import establishments as est
 
-    if args.est_command in ("add", "import", "merge", "archive"):
+    if args.est_command in ("add", "import", "merge", "archive", "letters"):
         # a UAI typo is refused before anything connects
         for value in [args.uai] if args.est_command != "merge" else [args.src, args.dst]:
             est.check_uai(value)
     inv = load(args)
     if args.est_command == "list":
         return _list(args, inv)
-    action = {"add": _add, "import": _import, "archive": _archive, "merge": _merge}[
-        args.est_command
-    ]
+    action = {
+        "add": _add,
+        "import": _import,
+        "archive": _archive,
+        "merge": _merge,
+        "letters": _letters,
+    }[args.est_command]
     return action(args, inv, ui.Summary(f"establishment {args.est_command}"))
 
 
@@ -192,6 +219,22 @@ def _archive(args: argparse.Namespace, inv: Inventory, summary: ui.Summary) -> i
     with ui.step(f"Archive {args.uai}", summary) as progress:
         progress.detail = est.archive(inv, args.uai)["status"]
     summary.show()
+    return 0
+
+
+def _letters(args: argparse.Namespace, inv: Inventory, summary: ui.Summary) -> int:
+    from pathlib import Path
+
+    from ..procedures import establishments as est
+
+    with ui.step(f"Letters for {args.uai}", summary) as progress:
+        answer = est.letters(inv, args.uai, Path(args.output), args.class_name, args.profile)
+        progress.detail = (
+            f"{answer.get('letters', 0)} letter(s), codes valid until "
+            + str(answer.get("expires_at") or "—")[:10]
+        )
+    summary.show()
+    ui.console.print(f"PDF: {args.output} (activation codes: keep it safe, print, then delete)")
     return 0
 
 

@@ -1,5 +1,5 @@
 """Establishment procedures: deploy a new establishment, import its directory's files
-(complete or a delivery of daily deltas), merge two, archive, list.
+(complete or a delivery of daily deltas), merge two, archive, list, print activation letters.
 
 The app does the work in single transactions (`preau-manage establishment add|merge|…`: an
 establishment and its directory import are one, so a refused import leaves nothing behind);
@@ -296,6 +296,52 @@ def archive(inv: Inventory, uai: str) -> JSON:
         established: JSON = answer["establishment"]
         outcome.detail = established["status"]
         return established
+
+
+def letters_command(uai: str, pdf: str, class_name: str = "", profile: str = "") -> str:
+    """The app's `letters` command line: a class (its pupils, or with profile `parents` their
+    parents) or a whole profile, the PDF written to `pdf` on the host."""
+    if not class_name and not profile:
+        raise OpsError("no selection: give --class, --profile or both", "e.g. --class 6A")
+    options = "".join(
+        f" {flag} {_q(value)}" for flag, value in (("--class", class_name), ("--profile", profile))
+        if value
+    )  # fmt: skip
+    return f"letters {uai}{options} --output {_q(pdf)}"
+
+
+def letters(
+    inv: Inventory, uai: str, output: Path, class_name: str = "", profile: str = ""
+) -> JSON:
+    """A batch of activation letters made by the app's `letters` command on the first app host
+    (the same batch as the directory's page makes: its codes issued once, listed there), its PDF
+    written to a temporary directory of the host (0700), fetched to `output`, removed there."""
+    uai = check_uai(uai)
+    if not output.parent.is_dir():
+        raise OpsError(f"directory {output.parent} not found: nothing was done")
+    command = letters_command(uai, "", class_name, profile)  # a missing selection, before SSH
+    with operation(inv, f"establishment letters {uai}") as (host, session, outcome):
+        login = session.run(host, "id -un", sudo=False).stdout.strip()
+        remote = session.run(host, "mktemp -d /tmp/preau-letters.XXXXXX", sudo=False).stdout.strip()
+        try:
+            session.run(host, f"chown preau: {remote}")
+            pdf = posixpath.join(remote, "lettres.pdf")
+            command = letters_command(uai, pdf, class_name, profile)
+            try:
+                answer = manage(session, host, command)
+            except AppCommandError as exc:
+                raise OpsError(
+                    f"establishment letters {uai} refused, no code was issued: "
+                    f"{exc.answer.get('error') or exc.message}",
+                    "`deploy.py establishment list` shows the establishments; the class is "
+                    "named as in the directory (e.g. 6A)",
+                ) from exc
+            session.run(host, f"chown -R {_q(login)}: {remote}")
+            session.connection.get(pdf, str(output))
+            outcome.detail = f"{answer.get('letters', 0)} letters"
+            return answer
+        finally:
+            session.run(host, f"rm -rf {remote}", check=False)
 
 
 def listing(inv: Inventory) -> list[JSON]:

@@ -198,7 +198,11 @@ class FakeApp:
     def __init__(self, known, add_answer=None):
         self.known, self.add_answer, self.ran = known, add_answer, []
         self.session = SimpleNamespace(
-            run=self.run, connection=SimpleNamespace(put=lambda src, dst: self.ran.append(dst))
+            run=self.run,
+            connection=SimpleNamespace(
+                put=lambda src, dst: self.ran.append(dst),
+                get=lambda src, dst: self.ran.append(f"get {src} {dst}"),
+            ),
         )
 
     def run(self, host, command, **kwargs):
@@ -946,3 +950,27 @@ def test_a_refusal_goes_to_stderr_with_json_only(pipe, json_flag):
     said = captured.err if json_flag else captured.out
     assert "error:" in said and "/nonexistent/inventory" in said
     assert (captured.out if json_flag else captured.err) == ""
+
+
+# --- establishment letters: the app's command, the PDF fetched, the host's copy removed -------
+
+
+def test_letters_runs_the_apps_command_and_fetches_the_pdf(app, tmp_path):
+    fake = app([], {"ok": True, "letters": 28, "output": "/tmp/preau-aaf.test/lettres.pdf"})
+    out = tmp_path / "6A.pdf"
+    answer = establishments.letters(SimpleNamespace(name="lab"), "0820021c", out, "6 A", "parents")
+    assert answer["letters"] == 28
+    remote = "/tmp/preau-aaf.test/lettres.pdf"
+    assert (
+        f"preau-manage letters 0820021C --class '6 A' --profile parents --output {remote}"
+        in fake.ran
+    )
+    assert f"get {remote} {out}" in fake.ran
+    assert fake.ran[-1] == "rm -rf /tmp/preau-aaf.test"
+
+
+def test_letters_without_a_selection_is_refused_before_connecting(app, tmp_path):
+    fake = app([])
+    with pytest.raises(OpsError, match="no selection"):
+        establishments.letters(SimpleNamespace(name="lab"), "0820021C", tmp_path / "x.pdf")
+    assert fake.ran == []

@@ -246,7 +246,8 @@ def _age(stored, days):
 
 def test_retention_removes_files_nothing_references_and_keeps_the_others(school, call_json):
     s, est, teacher = school, school["est"], school["teacher"]
-    attached = [s["file"], s["submission_file"]]  # a course document, a homework handed in
+    # a course document, a homework handed in, a batch of activation letters
+    attached = [s["file"], s["submission_file"], s["letters"].file]
     message = Message.objects.create(
         conversation=s["conversation"],
         author=teacher,
@@ -284,7 +285,12 @@ def test_retention_removes_files_nothing_references_and_keeps_the_others(school,
         file=files.store(est, upload("v2.pdf"), s["student"])
     )
     orphans.append(replaced)
-    attached = [s["file"], kept_post.file, Submission.objects.get(student=s["student"]).file]
+    attached = [
+        s["file"],
+        kept_post.file,
+        Submission.objects.get(student=s["student"]).file,
+        s["letters"].file,
+    ]
     in_progress = files.store(
         est, upload("en-cours.pdf"), teacher
     )  # just uploaded, not attached yet

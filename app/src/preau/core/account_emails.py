@@ -94,7 +94,9 @@ def confirm(token: str) -> User | None:
     return user
 
 
-def _site(base_url: str) -> str:
+def site_url(base_url: str) -> str:
+    """The site's address in what leaves it (e-mails, activation letters): [email] site_url,
+    else `base_url` (the request's own)."""
     return (settings.PREAU_SITE_URL or base_url).rstrip("/")
 
 
@@ -103,7 +105,7 @@ def _reset_message(user: User, base_url: str) -> EmailMessage | None:
         return None
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = default_token_generator.make_token(user)
-    link = _site(base_url) + reverse("password_reset_confirm", args=[uid, token])
+    link = site_url(base_url) + reverse("password_reset_confirm", args=[uid, token])
     hours = settings.PASSWORD_RESET_TIMEOUT // 3600
     body = (
         f"Bonjour,\n\nUne demande de nouveau mot de passe a été faite pour votre compte Préau "
@@ -118,7 +120,7 @@ def _reset_message(user: User, base_url: str) -> EmailMessage | None:
 def _confirmation_message(user: User, base_url: str) -> EmailMessage | None:
     if not user.is_active or not user.email:
         return None
-    link = _site(base_url) + reverse("email_confirm", args=[confirmation_token(user)])
+    link = site_url(base_url) + reverse("email_confirm", args=[confirmation_token(user)])
     days = settings.ACCOUNT_EMAIL_CONFIRMATION_DAYS
     body = (
         f"Bonjour,\n\nPour confirmer que cette adresse est bien celle de votre compte Préau "

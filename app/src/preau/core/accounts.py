@@ -16,7 +16,15 @@ from django.db.models import Q, Value
 from django.db.models.lookups import Contains
 from django.utils import timezone
 
-from preau.core.models import Membership, OperationLog, User, folded, search_name
+from preau.core.models import (
+    ClassGroup,
+    Membership,
+    OperationLog,
+    Platform,
+    User,
+    folded,
+    search_name,
+)
 
 # No 0/O, 1/I/L: codes are read aloud and typed by children.
 CODE_ALPHABET = "ABCDEFGHJKMNPRSTUVWXYZ23456789"
@@ -51,6 +59,20 @@ def issue_activation_codes(
     )
     audit("activation_code", establishment, users, by=by, via=via)
     return codes
+
+
+def class_names(establishment, user_ids: list[int]) -> dict[int, str]:
+    """{user id: the name of their class this school year} for the pupils among `user_ids`
+    (what is printed beside a code: the activation_codes command, the letters)."""
+    return dict(
+        ClassGroup.objects.of(establishment)
+        .filter(
+            kind="class",
+            school_year=Platform.current_school_year(),
+            classmembership__user__in=user_ids,
+        )
+        .values_list("classmembership__user_id", "name")
+    )
 
 
 def issue_activation_code(user: User, establishment, *, by: str, via: str) -> str:

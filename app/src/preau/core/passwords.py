@@ -54,7 +54,7 @@ def rule_for(user) -> Rule:
     return PUPIL if is_pupil(user) else ADULT
 
 
-def _rule_sentence(rule: Rule) -> str:
+def rule_sentence(rule: Rule) -> str:
     if rule.min_kinds == len(KINDS):
         kinds = "avec des minuscules, des majuscules, des chiffres et des caractères spéciaux"
     else:
@@ -69,8 +69,8 @@ def rule_text(user=None) -> str:
     """The help text of a new password field: the rule of `user`, or both when not known."""
     common = " Pas de mot de passe courant (azerty, motdepasse, soleil…)."
     if user is None:
-        return f"Élèves : {_rule_sentence(PUPIL)}. Adultes : {_rule_sentence(ADULT)}.{common}"
-    return f"{_rule_sentence(rule_for(user)).capitalize()}.{common}"
+        return f"Élèves : {rule_sentence(PUPIL)}. Adultes : {rule_sentence(ADULT)}.{common}"
+    return f"{rule_sentence(rule_for(user)).capitalize()}.{common}"
 
 
 def kinds_of(password: str) -> set[str]:

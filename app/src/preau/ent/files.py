@@ -149,16 +149,29 @@ def store(establishment, uploaded, user) -> StoredFile:
     ext = PurePath(name).suffix.lower().lstrip(".")
     if len(name) > 200:  # shortened, keeping its extension (the type comes from it)
         name = PurePath(name).stem[: 199 - len(ext)] + "." + ext
+    return _write(establishment, name, CONTENT_TYPES[ext], _pieces(uploaded), user)
+
+
+@transaction.atomic
+def store_generated(establishment, name: str, data: bytes) -> StoredFile:
+    """A file the platform made (activation letters: preau.ent.letters), private to the
+    establishment: no upload checks, no user's quota."""
+    ext = PurePath(name).suffix.lower().lstrip(".")
+    pieces = (data[start : start + CHUNK_SIZE] for start in range(0, len(data), CHUNK_SIZE))
+    return _write(establishment, name, CONTENT_TYPES[ext], pieces, None)
+
+
+def _write(establishment, name: str, content_type: str, pieces, user) -> StoredFile:
     stored = StoredFile.objects.create(
         establishment=establishment,
         name=name,
-        content_type=CONTENT_TYPES[ext],
+        content_type=content_type,
         size=0,
         sha256="",
         uploaded_by=user,
     )
     digest, size, index = hashlib.sha256(), 0, 0
-    for piece in _pieces(uploaded):
+    for piece in pieces:
         FileChunk.objects.create(file=stored, index=index, data=piece)
         digest.update(piece)
         size += len(piece)

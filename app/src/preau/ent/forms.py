@@ -103,3 +103,28 @@ class NotificationPreferencesForm(AccessibleForm):
         help_text="Les notifications restent toujours visibles dans Préau ; aucun e-mail n'est envoyé "
         "pendant les heures calmes.",
     )
+
+
+class LettersForm(AccessibleForm):
+    """A batch of activation letters (preau.ent.letters): a class's pupils or parents, or
+    every member of a profile."""
+
+    class_name = forms.ChoiceField(label="Classe", required=False)
+    profile = forms.ChoiceField(
+        label="Profil",
+        required=False,
+        choices=[("", "Élèves (de la classe) ou choisir un profil")] + list(Profile.choices),
+        help_text="Avec une classe : ses élèves, ou leurs responsables. Sans classe : tout le profil.",
+    )
+
+    def __init__(self, data=None, *, classes=()):
+        super().__init__(data)
+        self.fields["class_name"].choices = [("", "Toutes (tout le profil)")] + [
+            (name, name) for name in classes
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("class_name") and not data.get("profile"):
+            raise forms.ValidationError("Choisissez une classe, un profil, ou les deux.")
+        return data

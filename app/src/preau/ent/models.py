@@ -93,3 +93,46 @@ class Notification(TenantModel):
                 condition=~models.Q(topic=""),
             ),
         ]
+
+
+# --- activation letters ------------------------------------------------------------------------
+
+
+class LetterBatch(TenantModel):
+    """A batch of activation letters (preau.ent.letters): the accounts chosen when it was asked
+    for (a class or a profile, not yet activated, no federated login), their codes issued once by
+    the background job that writes the PDF, kept as a private file of the establishment until
+    the codes expire (then purge_gone drops it)."""
+
+    class_name = models.CharField(max_length=100, blank=True)
+    profile = models.CharField(max_length=3, blank=True)
+    # The accounts of the batch (ids), chosen once: the job and a regeneration write to them.
+    user_ids = models.JSONField(default=list)
+    # The site's address printed on the letters (the activation page and its QR code).
+    site_url = models.CharField(max_length=200)
+    # Who asked for it, as the audit log names them (a login, or "operator:<login>" from the CLI).
+    requested_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+    job_id = models.BigIntegerField(null=True, blank=True)
+    # Set by the job (codes issued, PDF stored); emptied by a regeneration and at expiry.
+    file = models.ForeignKey(
+        StoredFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    made_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    letters = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.selection
+
+    @property
+    def selection(self) -> str:
+        from preau.core.models import Profile
+
+        if self.class_name:
+            parents = "parents de la " if self.profile == Profile.TUT else ""
+            return f"{parents}classe {self.class_name}"
+        return f"profil {Profile(self.profile).label.lower()}" if self.profile else "?"

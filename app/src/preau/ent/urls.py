@@ -3,7 +3,7 @@ settings (included by preau.urls with each service's own urls, guarded by Tenant
 
 from django.urls import path
 
-from preau.ent.views import dashboard, files, notifications
+from preau.ent.views import dashboard, files, letters, notifications
 
 urlpatterns = [
     path("", dashboard.dashboard, name="establishment_home"),
@@ -13,4 +13,15 @@ urlpatterns = [
         "mes-preferences/", notifications.notification_preferences, name="notification_preferences"
     ),
     path("parametres/heures-calmes/", notifications.quiet_hours_settings, name="quiet_hours"),
+    # Activation letters (preau.ent.letters), beside the directory's pages.
+    path("annuaire/lettres/", letters.letters_page, name="letters"),
+    path("annuaire/lettres/<int:batch_id>/", letters.letter_batch, name="letter_batch"),
+    path(
+        "annuaire/lettres/<int:batch_id>/pdf/", letters.letter_batch_file, name="letter_batch_file"
+    ),
+    path(
+        "annuaire/lettres/<int:batch_id>/nouveaux-codes/",
+        letters.letter_batch_regenerate,
+        name="letter_batch_regenerate",
+    ),
 ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from preau.core.models import Establishment, Membership, ParentLink, Profile, User
-from preau.federation.saml import IDPS, conf
+from preau.federation.saml import IDPS, conf, enabled_idps
 
 # ÉduConnect names its attributes by OID (urn:oid:…); the friendly names are accepted too.
 # Sources of the OIDs: docs/federation.md.
@@ -164,3 +164,17 @@ def _parent(idp_key: str, ids: list[str], ines: list[str]) -> User:
             )
         )
     return _one(idp_key, parents, profile="TUT")
+
+
+def federated_memberships() -> Q | None:
+    """The memberships (a condition on Membership) whose account logs in through an IdP
+    enabled now, by the identifier match() looks for: a pupil with an INE, a parent or a
+    member of staff with an AAF join key, each only when their IdP is enabled; None when none
+    is. Such accounts need no activation code (preau.ent.letters leaves them out)."""
+    condition = None
+    for idp in enabled_idps():
+        for profile in idp.profiles:
+            field = "user__ine" if profile == Profile.ELV else "user__join_key"
+            has_id = Q(profile=profile, **{f"{field}__isnull": False}) & ~Q(**{field: ""})
+            condition = has_id if condition is None else condition | has_id
+    return condition

@@ -132,3 +132,12 @@ def export_establishment(context: JobContext, establishment_uai: str) -> dict:
 
     est = Establishment.objects.get(uai=establishment_uai)
     return closure.export(est, job_id=context.job.id)
+
+
+@app.task(name="make_letters", queue="long")
+def make_letters(batch_id: int, establishment_uai: str = "") -> dict:
+    """A batch of activation letters: its codes issued and its PDF stored (preau.ent.letters;
+    the batch's page shows this job's status until the PDF is there)."""
+    from preau.ent import letters
+
+    return letters.make(batch_id)

@@ -4,7 +4,9 @@ Human report on stdout by default, one JSON document with --json. Errors exit no
 clear message (and a JSON document {"ok": false, ...} with --json).
 """
 
+import getpass
 import json
+import os
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
@@ -100,3 +102,12 @@ def get_establishment(uai: str, allow_inactive: bool = False):
     if not allow_inactive and not establishment.is_active:
         raise OpsError(f"établissement {uai} : statut {establishment.status}, opération refusée")
     return establishment
+
+
+def operator() -> str:
+    """The platform operator running this command (the ops bundle runs it with sudo)."""
+    try:
+        login = os.environ.get("SUDO_USER") or getpass.getuser()
+    except (KeyError, OSError):  # a uid without a name
+        login = f"uid {os.getuid()}"
+    return f"operator:{login}"

@@ -1,21 +1,9 @@
-import getpass
-import os
-
 from django.db import transaction
 from django.utils import timezone
 
 from preau.core import accounts
-from preau.core.management.base import OpsCommand, OpsError, get_establishment
-from preau.core.models import ClassGroup, Membership, Platform, Profile
-
-
-def _operator() -> str:
-    """The platform operator running this command (the ops bundle runs it with sudo)."""
-    try:
-        login = os.environ.get("SUDO_USER") or getpass.getuser()
-    except (KeyError, OSError):  # a uid without a name
-        login = f"uid {os.getuid()}"
-    return f"operator:{login}"
+from preau.core.management.base import OpsCommand, OpsError, get_establishment, operator
+from preau.core.models import Membership, Profile
 
 
 class Command(OpsCommand):
@@ -77,17 +65,9 @@ class Command(OpsCommand):
             members = list(members)
             # Audited in the establishment's OperationLog and on `preau.audit` (never the codes).
             codes = accounts.issue_activation_codes(
-                [m.user for m in members], est, by=_operator(), via="activation_codes"
+                [m.user for m in members], est, by=operator(), via="activation_codes"
             )
-            classes = dict(
-                ClassGroup.objects.of(est)
-                .filter(
-                    kind="class",
-                    school_year=Platform.current_school_year(),
-                    classmembership__user__in=[m.user for m in members],
-                )
-                .values_list("classmembership__user_id", "name")
-            )
+            classes = accounts.class_names(est, [m.user_id for m in members])
             rows = sorted(
                 (
                     {

@@ -8,6 +8,7 @@ from django.utils import timezone
 from preau.cas.models import ServiceTicket
 from preau.core.management.base import OpsCommand
 from preau.core.models import LoginAttempt, Membership, User
+from preau.ent import letters
 from preau.ent.files import purge_orphans
 from preau.messaging.models import Conversation, Message
 
@@ -17,6 +18,7 @@ class Command(OpsCommand):
         "Retention (RGPD): disable accounts gone for more than [retention] disable_after_days, "
         "delete accounts disabled for more than delete_after_days; drop connection logs older than a year, "
         "messages older than messages_days (and the conversations left empty) "
+        "activation letters' PDF once their codes expired, "
         "and files nothing references any more ([uploads] orphan_grace_hours); "
         "CAS service tickets never validated, once expired."
     )
@@ -56,6 +58,8 @@ class Command(OpsCommand):
             tickets, _ = ServiceTicket.objects.filter(expires_at__lt=now).delete()
             messages_days = settings.RETENTION["messages_days"]
             messages = _purge_messages(now - dt.timedelta(days=messages_days))
+            # Activation letters whose codes expired: their PDF goes (an orphan file below).
+            letters_expired = letters.expire(now)
             # Last: the files of what was just deleted are orphans too.
             orphan_files = purge_orphans(now)
             result = {
@@ -67,6 +71,7 @@ class Command(OpsCommand):
                 "connection_logs_deleted": logs,
                 "messages_days": messages_days,
                 "messages_deleted": messages,
+                "letters_expired": letters_expired,
                 "orphan_files_deleted": orphan_files,
                 "cas_tickets_deleted": tickets,
             }
@@ -82,6 +87,7 @@ class Command(OpsCommand):
             f"(désactivés depuis plus de {r['delete_after_days']} j), "
             f"{r['connection_logs_deleted']} journal(aux) de connexion de plus d'un an supprimé(s), "
             f"{r['messages_deleted']} message(s) de plus de {r['messages_days']} j supprimé(s), "
+            f"{r['letters_expired']} PDF de lettres d'activation expirées retiré(s), "
             f"{r['orphan_files_deleted']} fichier(s) rattaché(s) à rien supprimé(s), "
             f"{r['cas_tickets_deleted']} ticket(s) CAS expiré(s) supprimé(s)"
         )
