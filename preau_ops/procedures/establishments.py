@@ -11,6 +11,7 @@ named with its state) and report.
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 from collections.abc import Callable
 from datetime import datetime
@@ -315,7 +316,8 @@ def letters(
 ) -> JSON:
     """A batch of activation letters made by the app's `letters` command on the first app host
     (the same batch as the directory's page makes: its codes issued once, listed there), its PDF
-    written to a temporary directory of the host (0700), fetched to `output`, removed there."""
+    written to a temporary directory of the host (0700), fetched to `output` (0600), removed
+    there."""
     uai = check_uai(uai)
     if not output.parent.is_dir():
         raise OpsError(f"directory {output.parent} not found: nothing was done")
@@ -337,7 +339,11 @@ def letters(
                     "named as in the directory (e.g. 6A)",
                 ) from exc
             session.run(host, f"chown -R {_q(login)}: {remote}")
-            session.connection.get(pdf, str(output))
+            # Activation codes: readable by this account only, from the first byte.
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)  # a file already there keeps its mode otherwise
+            with os.fdopen(fd, "wb") as local:
+                session.connection.get(pdf, local)
             outcome.detail = f"{answer.get('letters', 0)} letters"
             return answer
         finally:

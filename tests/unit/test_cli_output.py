@@ -201,9 +201,14 @@ class FakeApp:
             run=self.run,
             connection=SimpleNamespace(
                 put=lambda src, dst: self.ran.append(dst),
-                get=lambda src, dst: self.ran.append(f"get {src} {dst}"),
+                get=self.get,
             ),
         )
+
+    def get(self, src, dst):
+        self.ran.append(f"get {src} {dst if isinstance(dst, str) else 'into an open file'}")
+        if hasattr(dst, "write"):
+            dst.write(b"%PDF-1.4 lettres")
 
     def run(self, host, command, **kwargs):
         self.ran.append(command)
@@ -958,14 +963,18 @@ def test_a_refusal_goes_to_stderr_with_json_only(pipe, json_flag):
 def test_letters_runs_the_apps_command_and_fetches_the_pdf(app, tmp_path):
     fake = app([], {"ok": True, "letters": 28, "output": "/tmp/preau-aaf.test/lettres.pdf"})
     out = tmp_path / "6A.pdf"
+    out.write_bytes(b"an older, longer file, readable by all")
+    out.chmod(0o644)
     answer = establishments.letters(SimpleNamespace(name="lab"), "0820021c", out, "6 A", "parents")
+    # The activation codes are readable by this account only (they were 0644 before).
+    assert out.stat().st_mode & 0o777 == 0o600 and out.read_bytes() == b"%PDF-1.4 lettres"
     assert answer["letters"] == 28
     remote = "/tmp/preau-aaf.test/lettres.pdf"
     assert (
         f"preau-manage letters 0820021C --class '6 A' --profile parents --output {remote}"
         in fake.ran
     )
-    assert f"get {remote} {out}" in fake.ran
+    assert f"get {remote} into an open file" in fake.ran
     assert fake.ran[-1] == "rm -rf /tmp/preau-aaf.test"
 
 
