@@ -3,6 +3,7 @@ two, archive, list; refusals before anything changes."""
 
 import datetime as dt
 import json
+import re
 import shlex
 
 import pytest
@@ -108,6 +109,26 @@ def test_a_delta_delivery_is_imported_once(added, released, codes, tmp_path):
         f.write(text.replace("</modifyRequest>", "</modifyRequest", 1))  # broken XML
     refused = deploy("establishment", "import", src, *broken["files"], check=False)
     assert refused.returncode == 1 and "Eleve" in refused.stdout, refused.stdout[-2000:]
+
+
+def test_activation_letters_are_made_and_fetched_for_this_account_only(
+    added, released, codes, tmp_path
+):
+    """`establishment letters` on real hosts (issue #19 item 1): the app's command on the first
+    app host makes the batch (codes issued once, the PDF one page per account), the PDF comes
+    back readable by the operator's account only, and the host keeps no copy."""
+    src = codes[0]
+    out = tmp_path / "6A.pdf"
+    result = deploy("establishment", "letters", src, "--class", "6A", "--output", str(out))
+    letters = int(re.search(r"(\d+) letter\(s\)", result.stdout).group(1))
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF-") and letters >= 10, result.stdout[-1000:]
+    assert len(re.findall(rb"/Type /Page\b(?!s)", data)) == letters
+    assert out.stat().st_mode & 0o777 == 0o600
+    app_host = released.hosts_in("app")[0]
+    with runner.session(released, [app_host]) as sessions:
+        left = sessions.run(app_host, "ls -d /tmp/preau-letters.* 2>/dev/null || true").stdout
+    assert not left.strip(), left
 
 
 def test_bad_aaf_file_is_refused_and_nothing_is_imported(released, codes, tmp_path):
