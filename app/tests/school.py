@@ -22,7 +22,7 @@ from preau.documents.models import Document
 from preau.ent import files
 from preau.ent.models import LetterBatch, Notification
 from preau.grades import periods
-from preau.grades.models import Assessment, Grade, GradeChange, Period
+from preau.grades.models import Assessment, Bulletin, BulletinBatch, Grade, GradeChange, Period
 from preau.logbook.models import Homework, LogbookEntry, Submission
 from preau.messaging.models import Conversation, Message, Participant
 from preau.news.models import NewsItem, ResourceLink
@@ -220,6 +220,23 @@ def make_school(key="A", uai="0820021C", password=None) -> dict:
     )
     # The period of today (its assessment's): summer days fall in the last one.
     s["period"] = periods.period_of(year_periods, today) or year_periods[-1]
+    # The class's bulletins for that period, made (preau.grades.bulletins): the class's PDF and
+    # the student's own (the period is not published: families cannot download it yet).
+    s["bulletins"] = BulletinBatch.objects.create(
+        establishment=est,
+        class_group=s["class"],
+        period=s["period"],
+        requested_by="admin",
+        made_at=timezone.now(),
+        pupils=1,
+        file=files.store_generated(est, "bulletins.pdf", b"%PDF-1.4 bulletins"),
+    )
+    Bulletin.objects.create(
+        establishment=est,
+        batch=s["bulletins"],
+        student=s["student"],
+        file=files.store_generated(est, "bulletin.pdf", b"%PDF-1.4 bulletin"),
+    )
     return s
 
 

@@ -15,6 +15,7 @@ import re
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from preau.attendance.models import Absence
 from preau.core.models import Membership, Platform, TeachingAssignment, User
@@ -31,7 +32,9 @@ from tests.test_isolation import GLOBAL_URLS, all_patterns
 # Objects: those of tests.school.url_kwargs(): the student, the class 5A, the student's absence,
 # the teacher's assessment, logbook session and homework in 5A, the 5A course document, the student's
 # conversation with the teacher, the 5A space thread, a 5A timetable slot, the direction's news item,
-# a batch of activation letters for 5A (its page, PDF and regeneration: local admins only).
+# a batch of activation letters for 5A (its page, PDF and regeneration: local admins only), 5A's
+# bulletins of the period (made, the student's among them; the period is not published, so no
+# family downloads one: test_bulletin_once_published).
 COLUMNS = [
     "admin",
     "teacher",
@@ -67,6 +70,9 @@ period_publish             .   .   .   .   .   .   .   .   .   .   .
 period_subject             x   x   x   .   .   .   .   .   .   .   .
 class_council              x   x   x   .   .   .   .   .   .   .   .
 period_summary             .   .   .   x   x   x   x   x   .   .   .
+class_bulletins            x   .   .   .   .   .   .   .   .   .   .
+class_bulletins_file       x   .   .   .   .   .   .   .   .   .   .
+bulletin_file              .   .   .   .   .   .   .   .   .   .   .
 logbook                    x   x   x   x   x   x   x   x   .   x   x
 logbook_new                .   x   .   .   .   .   .   .   .   x   x
 logbook_entry_edit         .   x   .   .   .   .   .   .   .   .   .
@@ -218,6 +224,21 @@ def test_download_matrix(client, world):
             if got != ("x" if role in allowed else "."):
                 wrong.append(f"{role} {kind}: {'allowed' if got == 'x' else 'denied'}")
     assert not wrong
+
+
+def test_bulletin_once_published(client, world):
+    """Once the period is published, the student's bulletin is theirs and their legal
+    guardian's only (the other pupil has none in the batch; a contact is no guardian)."""
+    a = world["A"]
+    a["period"].published_at = timezone.now()
+    a["period"].save()
+    url = reverse("bulletin_file", kwargs={"uai": a["est"].uai, "period_id": a["period"].pk})
+    got = set()
+    for role in COLUMNS:
+        client.force_login(a[role])
+        if status_of(client, url) == "x":
+            got.add(role)
+    assert got == {"student", "parent"}
 
 
 def test_homework_page_links_hand_ins_for_their_readers_only(client, world):

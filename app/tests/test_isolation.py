@@ -4,8 +4,10 @@ this test fails)."""
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from preau.core.models import Membership, User
+from preau.grades.models import Period
 from tests.helpers import snapshot
 from tests.school import PROFILES, make_school, url_kwargs
 
@@ -66,8 +68,11 @@ def _patterns():
 
 @pytest.fixture
 def world(db):
-    """Two establishments, each with one user per profile and one row of every service model."""
-    return {"A": make_school("A", "0820021C"), "B": make_school("B", "0820010R")}
+    """Two establishments, each with one user per profile and one row of every service model;
+    their period published (its bulletins reach the families)."""
+    schools = {"A": make_school("A", "0820021C"), "B": make_school("B", "0820010R")}
+    Period.objects.update(published_at=timezone.now())
+    return schools
 
 
 # Users of A who try B's URLs: the most privileged ones and each pupil-side profile.

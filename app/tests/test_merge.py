@@ -178,7 +178,7 @@ def test_alias_url_redirects(pair, client, call_json):
 def test_merge_moves_service_history(call_json):
     from preau.attendance.models import Absence
     from preau.ent.models import Notification, StoredFile
-    from preau.grades.models import Assessment, Grade
+    from preau.grades.models import Assessment, Bulletin, BulletinBatch, Grade
     from preau.messaging.models import Conversation
     from tests.school import make_school
 
@@ -191,9 +191,13 @@ def test_merge_moves_service_history(call_json):
     # Both accounts were marked absent for the same lesson time: one absence remains.
     # Both had this year's trimesters: the destination's stay (test below).
     assert report["merged_service_rows"] == {"Absence": 1, "Period": 3}
-    # Files: each school's course document, hand-in and activation letters' PDF.
-    assert services["Absence"] == 1 and services["Assessment"] == 2 and services["StoredFile"] == 6
+    # Files: each school's course document, hand-in, activation letters' PDF and bulletins
+    # (the class's and the student's).
+    assert services["Absence"] == 1 and services["Assessment"] == 2 and services["StoredFile"] == 10
     assert services["LetterBatch"] == 2
+    # The source's bulletins follow its appreciations to the destination's trimester.
+    assert services["BulletinBatch"] == 2 and services["Bulletin"] == 2
+    assert set(BulletinBatch.objects.values_list("period", flat=True)) == {a["period"].pk}
     assert not any(report["after"]["src"]["services"].values())
     kept, absorbed = (
         (a["student"], b["student"])
@@ -205,6 +209,7 @@ def test_merge_moves_service_history(call_json):
         and not Absence.objects.filter(student=absorbed).exists()
     )
     assert Grade.objects.filter(student=kept).count() == 2
+    assert Bulletin.objects.filter(student=kept).count() == 2
     # Subjects with the same code became one; the history keeps its subject.
     assert Assessment.objects.filter(subject__isnull=True).count() == 0
     assert Assessment.objects.values("subject").distinct().count() == 1

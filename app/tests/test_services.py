@@ -130,6 +130,9 @@ EXPECTED_GET = {
     "period_subject": {"admin", "teacher", "evs"},
     "class_council": {"admin", "teacher", "evs"},
     "period_summary": {"student", "other_student", "parent", "other_parent"},
+    "class_bulletins": {"admin"},
+    "class_bulletins_file": {"admin"},
+    "bulletin_file": set(),  # the period is not published yet
     "letters": {"admin"},
     "letter_batch": {"admin"},
     "letter_batch_file": {"admin"},

@@ -277,10 +277,12 @@ class Merger:
         first day (the same trimester or semester), then goes (counted as a merged row); a
         year only the source has keeps its periods (move_services). An appreciation the
         destination's period already holds for that pupil and subject (a folded duplicate
-        account) keeps the destination's and is counted."""
+        account) keeps the destination's and is counted. The source's bulletin batches go
+        with the appreciations (their PDFs stay as they were made; families download the
+        latest made for the period)."""
         from django.db import IntegrityError
 
-        from preau.grades.models import Appreciation, Period
+        from preau.grades.models import Appreciation, BulletinBatch, Period
         from preau.grades.periods import period_of
 
         theirs: dict[int, list] = {}
@@ -299,6 +301,7 @@ class Merger:
                 except IntegrityError:
                     Appreciation.objects.filter(pk=pk).delete()
                     merged["Appreciation"] = merged.get("Appreciation", 0) + 1
+            BulletinBatch.objects.filter(period=period).update(period=target)
             period.delete()
             merged["Period"] = merged.get("Period", 0) + 1
 

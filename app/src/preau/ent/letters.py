@@ -24,9 +24,7 @@ from django.utils import timezone
 from reportlab.graphics import renderPDF
 from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen.canvas import Canvas
 
 from preau.core import accounts, passwords
@@ -41,6 +39,7 @@ from preau.core.models import (
 )
 from preau.ent import files
 from preau.ent.models import LetterBatch, StoredFile
+from preau.ent.pdf import MARGIN, TEXT_WIDTH, WIDTH, canvas, letterhead, paragraph
 
 TASK = "make_letters"
 # The CLI's words for the profiles (`--profile eleves`), beside the codes (ELV…).
@@ -227,9 +226,6 @@ def expire(now=None) -> int:
 
 # --- the PDF ------------------------------------------------------------------------------------
 
-WIDTH, HEIGHT = A4
-MARGIN = 20 * mm
-TEXT_WIDTH = WIDTH - 2 * MARGIN
 QR_SIZE = 45 * mm
 
 
@@ -240,9 +236,7 @@ def render(batch: LetterBatch, members: list[Membership], codes: dict[int, str])
     classes = accounts.class_names(est, [m.user_id for m in members])
     url = f"{batch.site_url}/activation/"
     out = io.BytesIO()
-    pdf = Canvas(out, pagesize=A4, invariant=True)
-    pdf.setTitle(f"Lettres d'activation – {est.name} – {batch.selection}")
-    pdf.setAuthor("Préau")
+    pdf = canvas(out, f"Lettres d'activation – {est.name} – {batch.selection}")
     # The same address on every page: its QR code drawn once, shown on each (a PDF form).
     pdf.beginForm("qr", 0, 0, QR_SIZE, QR_SIZE)
     _qr(pdf, url, 0, 0, QR_SIZE)
@@ -256,12 +250,7 @@ def render(batch: LetterBatch, members: list[Membership], codes: dict[int, str])
 
 def _page(pdf: Canvas, est, member: Membership, code: str, class_name, url, expires) -> None:
     user = member.user
-    y = HEIGHT - MARGIN
-    pdf.setFont("Helvetica-Bold", 13)
-    pdf.drawString(MARGIN, y, est.name)
-    pdf.setFont("Helvetica", 10)
-    pdf.drawString(MARGIN, y - 5 * mm, f"{est.town} – UAI {est.uai}" if est.town else est.uai)
-    y -= 22 * mm
+    y = letterhead(pdf, est)
     pdf.setFont("Helvetica-Bold", 18)
     pdf.drawString(MARGIN, y, "Votre compte Préau, l'ENT de l'établissement")
     y -= 12 * mm
@@ -304,13 +293,8 @@ def _page(pdf: Canvas, est, member: Membership, code: str, class_name, url, expi
     pdf.setFont("Helvetica-Bold", 12)
     pdf.drawString(MARGIN, y, "Pour activer votre compte")
     y -= 8 * mm
-    pdf.setFont("Helvetica", 11)
     for number, step in enumerate(steps, 1):
-        lines = simpleSplit(f"{number}. {step}", "Helvetica", 11, TEXT_WIDTH)
-        for line in lines:
-            pdf.drawString(MARGIN, y, line)
-            y -= 5.5 * mm
-        y -= 2 * mm
+        y = paragraph(pdf, f"{number}. {step}", MARGIN, y, TEXT_WIDTH) - 2 * mm
 
 
 def _qr(pdf: Canvas, url: str, x: float, y: float, size: float) -> None:

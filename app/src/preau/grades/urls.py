@@ -31,5 +31,16 @@ urlpatterns = [
         views.class_council,
         name="class_council",
     ),
+    path(
+        "notes/classes/<int:class_id>/periodes/<int:period_id>/bulletins/",
+        views.class_bulletins,
+        name="class_bulletins",
+    ),
+    path(
+        "notes/classes/<int:class_id>/periodes/<int:period_id>/bulletins/pdf/",
+        views.class_bulletins_file,
+        name="class_bulletins_file",
+    ),
     path("notes/releve/<int:period_id>/", views.period_summary, name="period_summary"),
+    path("notes/releve/<int:period_id>/bulletin/", views.bulletin_file, name="bulletin_file"),
 ]

@@ -11,11 +11,13 @@ from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
 
 from preau.core.display import note
 from preau.core.models import ClassGroup, Subject
 from preau.core.prepared import PreparedQuery
+from preau.ent import files
 from preau.ent.access import guardians_of, profiles, require, viewer
 from preau.ent.notify import notify
 from preau.ent.views.common import (
@@ -24,24 +26,25 @@ from preau.ent.views.common import (
     class_or_404,
     confirm_page,
     form_page,
+    job_page,
     student_choice,
     students_of,
 )
-from preau.grades import averages, periods
+from preau.grades import averages, bulletins, periods
 from preau.grades.forms import AssessmentEditForm, AssessmentForm, PeriodsForm
 from preau.grades.models import (
     APPRECIATION_MAX_CHARS,
     Appreciation,
     Assessment,
+    Bulletin,
+    BulletinBatch,
     Grade,
     GradeChange,
     NonMark,
     Period,
 )
 
-
-def _label(subject) -> str:
-    return (subject.label or subject.code) if subject else "Autre"
+_label = bulletins.subject_label
 
 
 def report(grades) -> dict:
@@ -649,6 +652,7 @@ def class_council(request, uai, class_id, period_id):
             "rows": rows,
             "subjects": sorted(subjects, key=_label),
             "editable": editable,
+            "bulletins_link": me.manages_establishment and class_group.kind == "class",
             "errors": list(errors.values()),
             "max_chars": APPRECIATION_MAX_CHARS,
         },
@@ -675,7 +679,6 @@ def period_summary(request, uai, period_id):
         .select_related("assessment", "assessment__subject")
         .order_by("assessment__date", "assessment_id")
     )
-    rows = sorted(averages.by_subject(grades, student.pk), key=lambda r: _label(r["subject"]))
     said = {}
     if period.published_at:
         said = {
@@ -684,18 +687,83 @@ def period_summary(request, uai, period_id):
                 period=period, student=student
             )
         }
-    for row in rows:
-        row["label"] = _label(row["subject"])
-        row["appreciation"] = said.get(row["subject_id"], "") if row["subject_id"] else ""
-        row["shown"] = {
-            "average": averages.rounded(row["average"]),
-            "class_average": averages.rounded(row["class"]["average"]),
-            "low": averages.rounded(row["class"]["low"]),
-            "high": averages.rounded(row["class"]["high"]),
-        }
-    context.update(
-        rows=rows,
-        overall=averages.rounded(averages.mean(r["average"] for r in rows)),
-        general=said.get(None, ""),
-    )
+        context["bulletin"] = _bulletin(request, period, student)
+    context.update(bulletins.summary(grades, student.pk, said))
     return render(request, "grades/period_summary.html", context)
+
+
+# --- bulletins (issue #18 item 6: preau.grades.bulletins) ----------------------------------------
+
+
+def _bulletin(request, period, student) -> Bulletin | None:
+    """The pupil's bulletin of the period: from the latest batch made."""
+    return (
+        Bulletin.objects.for_request(request)
+        .filter(batch__period=period, student=student, batch__made_at__isnull=False)
+        .select_related("file")
+        .order_by("-batch__made_at", "-pk")
+        .first()
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@profiles("DIR", "ENS", "EVS", "ETA", "ELV", "TUT")
+def class_bulletins(request, uai, class_id, period_id):
+    """The bulletins of a class for a period: the latest batch's state and its PDF for
+    printing; a POST asks the job for a new batch (Post/Redirect/Get). The direction and the
+    local admins, who publish the periods."""
+    require(viewer(request).manages_establishment)
+    class_group = class_or_404(request, class_id)
+    if class_group.kind != "class":
+        raise Http404
+    period, year_periods = _period_or_404(request, period_id)
+    batch = (
+        BulletinBatch.objects.for_request(request)
+        .filter(class_group=class_group, period=period)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if request.method == "POST":
+        if batch is not None and batch.made_at is None:
+            messages.info(request, "Les bulletins de cette classe sont déjà en préparation.")
+        else:
+            bulletins.create_batch(
+                request.establishment, class_group, period, by=request.user.username
+            )
+            messages.success(
+                request,
+                f"Bulletins de la {class_group.name} ({period.name}) demandés : "
+                "ils sont en préparation.",
+            )
+        return back(request, "class_bulletins", class_id=class_group.pk, period_id=period.pk)
+    context = {"class_group": class_group, "period": period, "periods": year_periods}
+    return job_page(request, "grades/class_bulletins.html", context, batch)
+
+
+@profiles("DIR", "ENS", "EVS", "ETA", "ELV", "TUT")
+def class_bulletins_file(request, uai, class_id, period_id):
+    """The class's PDF of the latest batch made (every pupil, for printing)."""
+    require(viewer(request).manages_establishment)
+    period, _ = _period_or_404(request, period_id)
+    batch = (
+        BulletinBatch.objects.for_request(request)
+        .filter(class_group_id=class_id, period=period, file__isnull=False)
+        .select_related("file")
+        .order_by("-made_at", "-pk")
+        .first()
+    )
+    if batch is None:
+        raise Http404
+    return files.download_response(batch.file)
+
+
+@profiles("ELV", "TUT")
+def bulletin_file(request, uai, period_id):
+    """The pupil's (or the parent's chosen child's) bulletin, once the period is published."""
+    period, _ = _period_or_404(request, period_id)
+    student = student_choice(request)
+    found = _bulletin(request, period, student) if student and period.published_at else None
+    if found is None:
+        raise Http404("Pas de bulletin publié pour cette période.")
+    return files.download_response(found.file)

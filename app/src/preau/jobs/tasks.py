@@ -141,3 +141,12 @@ def make_letters(batch_id: int, establishment_uai: str = "") -> dict:
     from preau.ent import letters
 
     return letters.make(batch_id)
+
+
+@app.task(name="make_bulletins", queue="long")
+def make_bulletins(batch_id: int, establishment_uai: str = "") -> dict:
+    """The bulletins of a class for a period: one PDF per pupil and the class's PDF stored
+    (preau.grades.bulletins; the class's bulletins page shows this job's status)."""
+    from preau.grades import bulletins
+
+    return bulletins.make(batch_id)

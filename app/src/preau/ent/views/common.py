@@ -135,3 +135,22 @@ def confirm_page(request, title: str, question: str, submit: str, back_name: str
         "ent/confirm_delete.html",
         {"title": title, "question": question, "submit": submit, "back_url": back_url},
     )
+
+
+# While a batch's PDF is being made, its page reloads itself (the Refresh header: no script).
+REFRESH_SECONDS = 5
+
+
+def job_page(request, template: str, context: dict, batch):
+    """The page of a batch a background job makes (activation letters, bulletins): `job` in
+    the context (its state, ent/_job_status.html) while `batch.made_at` is empty, and the page
+    reloading itself until the job has ended."""
+    from preau.jobs.queue import job_status
+
+    job = None
+    if batch is not None and batch.made_at is None and batch.job_id:
+        job = job_status(batch.job_id, request.establishment.uai)
+    response = render(request, template, {**context, "batch": batch, "job": job})
+    if batch is not None and batch.made_at is None and not (job and job["finished"]):
+        response["Refresh"] = str(REFRESH_SECONDS)
+    return response

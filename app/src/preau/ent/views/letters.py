@@ -15,10 +15,7 @@ from preau.core.tenancy import local_admin_required
 from preau.ent import files, letters
 from preau.ent.forms import LettersForm
 from preau.ent.models import LetterBatch
-from preau.jobs.queue import job_status
-
-# While the PDF is being made, the batch's page reloads itself (the Refresh header: no script).
-REFRESH_SECONDS = 5
+from preau.ent.views.common import job_page
 
 
 def _batch_or_404(request, batch_id) -> LetterBatch:
@@ -69,14 +66,7 @@ def letters_page(request, uai):
 @never_cache
 @local_admin_required
 def letter_batch(request, uai, batch_id):
-    batch = _batch_or_404(request, batch_id)
-    job = None
-    if batch.made_at is None and batch.job_id:
-        job = job_status(batch.job_id, request.establishment.uai)
-    response = render(request, "ent/letter_batch.html", {"batch": batch, "job": job})
-    if batch.made_at is None and not (job and job["finished"]):
-        response["Refresh"] = str(REFRESH_SECONDS)
-    return response
+    return job_page(request, "ent/letter_batch.html", {}, _batch_or_404(request, batch_id))
 
 
 @local_admin_required
