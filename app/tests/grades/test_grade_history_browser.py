@@ -2,13 +2,14 @@
 phone widths, axe-core on every page: the teacher corrects a grade, the history shows it; the
 teacher edits an assessment (a scale below a grade refused), then deletes it; the teacher types
 Pronote's non-marks ("abs", "DISP", "nrdu") and the parent reads them in the period's summary
-(issue #18 item 4)."""
+(issue #18 item 4), then, once the period is published, downloads the child's bulletin (item 6)."""
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from preau.core.models import ClassMembership, Membership, User
-from preau.grades.models import Assessment
+from preau.grades.models import Assessment, Period
 from tests.helpers import WIDTHS, fits, new_page, sign_in
 from tests.school import make_school
 
@@ -57,6 +58,16 @@ def test_teacher_corrects_a_grade_and_reads_the_history(
     expect(maths.get_by_role("cell").nth(1)).to_have_text("—")
     assert fits(page)
     check_a11y(page, f"82-parent-releve-periode-{device}")
+
+    # Once the period is published, the child's bulletin (made by the class's batch).
+    expect(page.get_by_role("link", name="Bulletin (PDF)")).to_have_count(0)
+    Period.objects.filter(pk=s["period"].pk).update(published_at=timezone.now())
+    page.reload()
+    bulletin = page.get_by_role("link", name="Bulletin (PDF)")
+    download = page.request.get(bulletin.get_attribute("href"))
+    assert download.ok and download.headers["content-type"] == "application/pdf"
+    assert fits(page)
+    check_a11y(page, f"83-parent-releve-bulletin-{device}")
     page.context.close()
 
 

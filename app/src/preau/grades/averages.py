@@ -60,6 +60,12 @@ def by_subject(grades: Iterable, student_id: int) -> list[dict]:
     """One pupil's subjects in a period, from the grades of everyone in the pupil's classes:
     per subject (its id and Subject), the pupil's grades and exact average, and the class's
     figures (average, low, high of the pupils' averages), in the order grades come."""
+    return by_subject_for(grades, [student_id])[student_id]
+
+
+def by_subject_for(grades: Iterable, student_ids: Iterable[int]) -> dict[int, list[dict]]:
+    """by_subject() of several pupils sharing these grades (the same classes and groups),
+    every average computed once: {pupil id: rows}."""
     subjects: dict[int | None, dict] = {}
     for grade in grades:
         assessment = grade.assessment
@@ -67,16 +73,20 @@ def by_subject(grades: Iterable, student_id: int) -> list[dict]:
             assessment.subject_id, {"subject": assessment.subject, "pupils": {}}
         )
         row["pupils"].setdefault(grade.student_id, []).append(grade)
-    rows = []
+    computed = []
     for subject_id, row in subjects.items():
         pupils = {pk: subject_average(found) for pk, found in row["pupils"].items()}
-        rows.append(
+        computed.append((subject_id, row, pupils, class_figures(pupils.values())))
+    return {
+        student_id: [
             {
                 "subject_id": subject_id,
                 "subject": row["subject"],
                 "grades": row["pupils"].get(student_id, []),
                 "average": pupils.get(student_id),
-                "class": class_figures(pupils.values()),
+                "class": figures,
             }
-        )
-    return rows
+            for subject_id, row, pupils, figures in computed
+        ]
+        for student_id in student_ids
+    }

@@ -36,14 +36,13 @@ def subject_label(subject) -> str:
     return (subject.label or subject.code) if subject else "Autre"
 
 
-def summary(grades, student_id: int, said: dict) -> dict:
+def summary(subjects: list[dict], said: dict) -> dict:
     """One pupil's period, as the "Relevé" page and the bulletin show it: per subject (by
     label) the pupil's average, the class's average, lowest and highest (rounded), the
-    teacher's appreciation; the general average and the council's appreciation. `grades`: the
-    period's grades of the pupil's classes and groups; `said`: {subject id or None: text}."""
-    rows = sorted(
-        averages.by_subject(grades, student_id), key=lambda r: subject_label(r["subject"])
-    )
+    teacher's appreciation; the general average and the council's appreciation. `subjects`:
+    the pupil's averages.by_subject() over the period's grades of the pupil's classes and
+    groups; `said`: {subject id or None: text}."""
+    rows = sorted(subjects, key=lambda r: subject_label(r["subject"]))
     for row in rows:
         row["label"] = subject_label(row["subject"])
         row["appreciation"] = said.get(row["subject_id"], "") if row["subject_id"] else ""
@@ -111,17 +110,20 @@ def _make(batch: BulletinBatch) -> None:
     said: dict[int, dict] = {}
     for a in Appreciation.objects.filter(period=period, student__in=pupils):
         said.setdefault(a.student_id, {})[a.subject_id] = a.text
+    # Pupils of the same classes and groups share their grades: averages computed once.
+    sharing: dict[frozenset, list[int]] = {}
+    for pupil in pupils:
+        sharing.setdefault(frozenset(classes.get(pupil.pk, ())), []).append(pupil.pk)
+    subjects: dict[int, list[dict]] = {}
+    for mine, ids in sharing.items():
+        theirs = [g for g in grades if g.assessment.class_group_id in mine]
+        subjects.update(averages.by_subject_for(theirs, ids))
     now = timezone.now()
     out = io.BytesIO()
     whole = canvas(out, f"Bulletins – {batch.class_group.name} – {period.name}")
     bulletins = []
     for pupil in pupils:
-        mine = classes.get(pupil.pk, set())
-        figures = summary(
-            [g for g in grades if g.assessment.class_group_id in mine],
-            pupil.pk,
-            said.get(pupil.pk, {}),
-        )
+        figures = summary(subjects[pupil.pk], said.get(pupil.pk, {}))
         one = io.BytesIO()
         alone = canvas(one, f"Bulletin – {pupil.first_name} {pupil.last_name} – {period.name}")
         for pdf in (alone, whole):

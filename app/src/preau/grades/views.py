@@ -688,7 +688,7 @@ def period_summary(request, uai, period_id):
             )
         }
         context["bulletin"] = _bulletin(request, period, student)
-    context.update(bulletins.summary(grades, student.pk, said))
+    context.update(bulletins.summary(averages.by_subject(grades, student.pk), said))
     return render(request, "grades/period_summary.html", context)
 
 
