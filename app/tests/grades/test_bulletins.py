@@ -33,7 +33,16 @@ def test_class_bulletins_made_by_the_job_and_read_by_families(client, run_jobs, 
     waiting = client.get(page)
     assert "Bulletins en préparation" in waiting.content.decode() and waiting["Refresh"] == "5"
     client.post(page)  # a second click meanwhile asks for nothing more
-    assert BulletinBatch.objects.filter(made_at__isnull=True).count() == 1
+    first = BulletinBatch.objects.get(made_at__isnull=True)
+    # Its job failed (as a worker would record it): the page says so and a new batch may go.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE procrastinate_jobs SET status = 'failed' WHERE id = %s", [first.job_id]
+        )
+    failed = client.get(page)
+    assert "La préparation a échoué" in failed.content.decode() and not failed.has_header("Refresh")
+    client.post(page)
+    assert BulletinBatch.objects.filter(made_at__isnull=True).count() == 2
 
     run_jobs()
     with CaptureQueriesContext(connection) as queries:
