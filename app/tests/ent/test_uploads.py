@@ -19,6 +19,7 @@ from preau import config
 from preau.documents.models import Document
 from preau.ent import files
 from preau.ent.models import FileChunk, StoredFile
+from preau.grades.models import Bulletin
 from preau.logbook.models import Submission
 from preau.messaging.models import Message
 from preau.spaces.models import SpacePost
@@ -246,8 +247,10 @@ def _age(stored, days):
 
 def test_retention_removes_files_nothing_references_and_keeps_the_others(school, call_json):
     s, est, teacher = school, school["est"], school["teacher"]
-    # a course document, a homework handed in, a batch of activation letters
-    attached = [s["file"], s["submission_file"], s["letters"].file]
+    # a course document, a homework handed in, a batch of activation letters, the class's
+    # bulletins (its PDF and the student's)
+    bulletins = [s["bulletins"].file, Bulletin.objects.get(batch=s["bulletins"]).file]
+    attached = [s["file"], s["submission_file"], s["letters"].file, *bulletins]
     message = Message.objects.create(
         conversation=s["conversation"],
         author=teacher,
@@ -290,6 +293,7 @@ def test_retention_removes_files_nothing_references_and_keeps_the_others(school,
         kept_post.file,
         Submission.objects.get(student=s["student"]).file,
         s["letters"].file,
+        *bulletins,
     ]
     in_progress = files.store(
         est, upload("en-cours.pdf"), teacher
