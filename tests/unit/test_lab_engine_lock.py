@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import select
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ lock = open(sys.argv[1], "a")
 fcntl.flock(lock, fcntl.LOCK_SH)
 print("held", flush=True)
 time.sleep(float(sys.argv[2]))
+print("releasing", flush=True)
 """
 
 
@@ -42,7 +44,11 @@ def test_stopping_waits_for_the_engine_users(daemon):
     try:
         assert user.stdout is not None and user.stdout.readline() == b"held\n"
         assert engine.stop_if_ours() is True
-        assert user.poll() is not None, "the engine was stopped under a user still holding it"
+        # The kernel frees the lock as the user's files close, a moment before the process
+        # can be reaped: its last word, written before, tells that it had let go.
+        readable, _, _ = select.select([user.stdout], [], [], 0)
+        assert readable, "the engine was stopped under a user still holding it"
+        assert user.stdout.readline() == b"releasing\n"
         assert daemon.wait(5) is not None
         assert not engine.PID_FILE.exists()
     finally:
@@ -64,4 +70,4 @@ def test_in_use_holds_the_lock_shared(daemon):
             timeout=10,
             check=True,
         )
-        assert user.stdout == b"held\n"
+        assert user.stdout == b"held\nreleasing\n"
