@@ -249,6 +249,9 @@ def test_week_grid_at_desktop_and_phone_widths(browser, live_server, page, schoo
     assert fits(phone)
     check_a11y(phone, "62-mobile-eleve-agenda")
     feed = phone.request.get(phone.locator("#lien-agenda").inner_text())
+    phone.reload()  # the POST was redirected: a reload shows no link and makes none
+    expect(phone.get_by_role("button", name="Régénérer le lien")).to_be_visible()
+    assert phone.locator("#lien-agenda").count() == 0
     assert feed.ok and feed.headers["content-type"] == "text/calendar; charset=utf-8"
     lessons = Calendar.from_ical(feed.body()).walk("VEVENT")
     assert lessons and {str(e["LOCATION"]) for e in lessons} == {"B12"}

@@ -33,8 +33,15 @@ def today_is_week_b(monkeypatch):
 def new_feed(client, user, s) -> str:
     """The feed's path, created (or regenerated) from its page as `user`."""
     client.force_login(user)
-    response = client.post(url(s, "timetable_feed"))
+    posted = client.post(url(s, "timetable_feed"))
+    assert posted.status_code == 302 and posted["Location"] == url(s, "timetable_feed")
+    response = client.get(url(s, "timetable_feed"))  # shown once, by the GET after the POST
     assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    again = client.get(url(s, "timetable_feed"))  # a reload: gone, and no new link made
+    assert "Régénérer le lien" in again.content.decode()
+    assert not FEED_URL.search(again.content.decode()) and "no-store" not in again.get(
+        "Cache-Control", ""
+    )
     client.logout()
     return FEED_URL.search(response.content.decode()).group(1)
 

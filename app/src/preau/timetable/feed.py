@@ -18,7 +18,7 @@ import types
 from zoneinfo import ZoneInfo
 
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from icalendar import Calendar, Event
@@ -161,21 +161,31 @@ def calendar_feed(request, token):
     return response
 
 
+# The new link's one showing: from the POST to the GET it redirects to (Post/Redirect/Get),
+# in the user's session, popped by that GET.
+SHOW_ONCE = "timetable_feed_url"
+
+
 @profiles("ELV", "TUT", "ENS")
 def feed_page(request, uai):
     """The user's feed, found from the timetable page: what it is, then « Créer mon lien » or
-    « Régénérer le lien » (a POST: this page is its confirmation). The new URL is shown once, in
-    the POST's answer, never stored nor redirected to."""
+    « Régénérer le lien » (a POST: this page is its confirmation). The POST redirects here
+    (a reload never makes another link); the new URL is shown once, by the GET that follows,
+    then is gone: only its hash is stored."""
+    if request.method == "POST":
+        token = new_token(request.user)
+        path = reverse("calendar_feed", kwargs={"token": token})
+        request.session[SHOW_ONCE] = request.build_absolute_uri(path)
+        return redirect("timetable_feed", uai=uai)
     context = {
         "created_at": CalendarFeed.objects.filter(user=request.user)
         .values_list("created_at", flat=True)
         .first()
     }
-    if request.method == "POST":
-        token = new_token(request.user)
-        feed_url = request.build_absolute_uri(reverse("calendar_feed", kwargs={"token": token}))
+    feed_url = request.session.pop(SHOW_ONCE, None)
+    if feed_url:
         context.update(feed_url=feed_url, webcal="webcal://" + feed_url.split("://", 1)[1])
     response = render(request, "timetable/timetable_feed.html", context)
-    if request.method == "POST":
+    if feed_url:
         response["Cache-Control"] = "no-store"
     return response
