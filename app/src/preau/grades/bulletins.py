@@ -61,14 +61,11 @@ def summary(subjects: list[dict], said: dict) -> dict:
 
 def create_batch(est, class_group, period, *, by: str) -> BulletinBatch:
     """A new batch of this class's bulletins for this period, its job deferred."""
-    from preau.jobs.queue import enqueue
-
     with transaction.atomic():
         batch = BulletinBatch.objects.create(
             establishment=est, class_group=class_group, period=period, requested_by=by
         )
-        batch.job_id = enqueue(TASK, establishment_uai=est.uai, batch_id=batch.pk)
-        batch.save(update_fields=["job_id"])
+        batch.defer(TASK)
     return batch
 
 

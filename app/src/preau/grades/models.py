@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from preau.core.models import ClassGroup, Subject, TenantQuerySet
-from preau.ent.models import StoredFile, TenantModel
+from preau.ent.models import JobBatch, StoredFile, TenantModel
 
 User = settings.AUTH_USER_MODEL
 
@@ -156,27 +156,18 @@ class Appreciation(models.Model):
         ]
 
 
-class BulletinBatch(TenantModel):
+class BulletinBatch(JobBatch):
     """The report cards (bulletins) of a class for a period (preau.grades.bulletins): asked for
     by the direction or a local admin, made by a background job that stores the class's PDF
-    (for printing) and one PDF per pupil (Bulletin), which the family downloads once the
-    period is published."""
+    (for printing, `file`) and one PDF per pupil (Bulletin), which the family downloads once
+    the period is published."""
 
     class_group = models.ForeignKey(ClassGroup, on_delete=models.CASCADE, related_name="+")
     period = models.ForeignKey(Period, on_delete=models.CASCADE, related_name="+")
-    # Who asked for it, as the audit log names them (a login).
-    requested_by = models.CharField(max_length=150)
-    created_at = models.DateTimeField(default=timezone.now)
-    job_id = models.BigIntegerField(null=True, blank=True)
-    # Set by the job: the class's PDF (every pupil, in class order) and how many pupils.
-    file = models.ForeignKey(
-        StoredFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    made_at = models.DateTimeField(null=True, blank=True)
+    # Set by the job: how many pupils the class's PDF holds (every pupil, in class order).
     pupils = models.PositiveIntegerField(default=0)
 
-    class Meta:
-        ordering = ["-created_at", "-pk"]
+    class Meta(JobBatch.Meta):
         indexes = [models.Index(fields=["class_group", "period", "created_at"])]
 
 

@@ -43,7 +43,6 @@ from preau.grades.models import (
     NonMark,
     Period,
 )
-from preau.jobs.queue import job_status
 
 _label = bulletins.subject_label
 
@@ -707,12 +706,6 @@ def _bulletin(request, period, student) -> Bulletin | None:
     )
 
 
-def _in_preparation(request, batch: BulletinBatch) -> bool:
-    """The batch's job is still to run or running (a failed one may be asked for again)."""
-    job = job_status(batch.job_id, request.establishment.uai) if batch.job_id else None
-    return job is not None and not job["finished"]
-
-
 @never_cache
 @require_http_methods(["GET", "POST"])
 @profiles("DIR", "ENS", "EVS", "ETA", "ELV", "TUT")
@@ -732,7 +725,7 @@ def class_bulletins(request, uai, class_id, period_id):
         .first()
     )
     if request.method == "POST":
-        if batch is not None and batch.made_at is None and _in_preparation(request, batch):
+        if batch is not None and batch.in_preparation(request.establishment.uai):
             messages.info(request, "Les bulletins de cette classe sont déjà en préparation.")
         else:
             bulletins.create_batch(

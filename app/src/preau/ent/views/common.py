@@ -142,14 +142,10 @@ REFRESH_SECONDS = 5
 
 
 def job_page(request, template: str, context: dict, batch):
-    """The page of a batch a background job makes (activation letters, bulletins): `job` in
-    the context (its state, ent/_job_status.html) while `batch.made_at` is empty, and the page
-    reloading itself until the job has ended."""
-    from preau.jobs.queue import job_status
-
-    job = None
-    if batch is not None and batch.made_at is None and batch.job_id:
-        job = job_status(batch.job_id, request.establishment.uai)
+    """The page of a batch a background job makes (a JobBatch: activation letters, bulletins):
+    `job` in the context (its state, ent/_job_status.html) while `batch.made_at` is empty, and
+    the page reloading itself until the job has ended."""
+    job = batch.job(request.establishment.uai) if batch is not None else None
     response = render(request, template, {**context, "batch": batch, "job": job})
     if batch is not None and batch.made_at is None and not (job and job["finished"]):
         response["Refresh"] = str(REFRESH_SECONDS)
