@@ -25,6 +25,7 @@ from reportlab.pdfgen.canvas import Canvas
 from preau.core.display import average
 from preau.core.models import ClassMembership
 from preau.ent import files
+from preau.ent.access import STUDENTS_OF
 from preau.ent.pdf import MARGIN, TEXT_WIDTH, canvas, letterhead, paragraph
 from preau.grades import averages
 from preau.grades.models import Appreciation, Bulletin, BulletinBatch, Grade
@@ -84,8 +85,6 @@ def make(batch_id: int) -> dict:
 
 
 def _make(batch: BulletinBatch) -> None:
-    from preau.ent.views.common import STUDENTS_OF
-
     est, period = batch.establishment, batch.period
     pupils = [m.user for m in STUDENTS_OF.rows(est=est.pk, class_group=batch.class_group_id)]
     classes: dict[int, set[int]] = {}
