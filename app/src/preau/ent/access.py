@@ -98,7 +98,8 @@ class Viewer:
 
     @property
     def year(self) -> int:
-        return Platform.cached_state()["school_year"]
+        """The current school year, read once per request (the same for all of the page)."""
+        return self._cached("year", lambda: Platform.cached_state()["school_year"])
 
     @property
     def is_staff(self) -> bool:
