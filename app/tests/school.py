@@ -22,7 +22,15 @@ from preau.documents.models import Document
 from preau.ent import files
 from preau.ent.models import LetterBatch, Notification
 from preau.grades import periods
-from preau.grades.models import Assessment, Bulletin, BulletinBatch, Grade, GradeChange, Period
+from preau.grades.models import (
+    Assessment,
+    Bulletin,
+    BulletinBatch,
+    Grade,
+    GradeChange,
+    Period,
+    SocleLevel,
+)
 from preau.logbook.models import Homework, LogbookEntry, Submission
 from preau.messaging.models import Conversation, Message, Participant
 from preau.news.models import NewsItem, ResourceLink
@@ -236,6 +244,10 @@ def make_school(key="A", uai="0820021C", password=None) -> dict:
         batch=s["bulletins"],
         student=s["student"],
         file=files.store_generated(est, "bulletin.pdf", b"%PDF-1.4 bulletin"),
+    )
+    # The student's level in one component of the socle commun for that period.
+    SocleLevel.objects.create(
+        establishment=est, period=s["period"], student=s["student"], component="CPD_FRA", level=3
     )
     return s
 

@@ -69,6 +69,7 @@ period_settings            x   .   .   .   .   .   .   .   .   .   .
 period_publish             .   .   .   .   .   .   .   .   .   .   .
 period_subject             x   x   x   .   .   .   .   .   .   .   .
 class_council              x   x   x   .   .   .   .   .   .   .   .
+class_socle                x   x   x   .   .   .   .   .   .   .   .
 period_summary             .   .   .   x   x   x   x   x   .   .   .
 class_bulletins            x   .   .   .   .   .   .   .   .   .   .
 class_bulletins_file       x   .   .   .   .   .   .   .   .   .   .

@@ -189,8 +189,10 @@ def test_merge_moves_service_history(call_json):
     assert all(check["ok"] for check in report["checks"]), report["checks"]
     services = report["after"]["dst"]["services"]
     # Both accounts were marked absent for the same lesson time: one absence remains.
-    # Both had this year's trimesters: the destination's stay (test below).
-    assert report["merged_service_rows"] == {"Absence": 1, "Period": 3}
+    # Both had this year's trimesters: the destination's stay (test below). Both accounts had a
+    # level in the same component of the socle commun that trimester: the destination's stays.
+    assert report["merged_service_rows"] == {"Absence": 1, "Period": 3, "SocleLevel": 1}
+    assert services["SocleLevel"] == 1
     # Files: each school's course document, hand-in, activation letters' PDF and bulletins
     # (the class's and the student's).
     assert services["Absence"] == 1 and services["Assessment"] == 2 and services["StoredFile"] == 10
@@ -220,14 +222,15 @@ def test_merge_moves_service_history(call_json):
 
 def test_grade_periods_and_appreciations_follow_the_merge(call_json):
     """Both collèges have this year's trimesters; the source's pupil has an appreciation in the
-    second trimester, in a subject both have (same code): afterwards the destination has its
-    three trimesters, and the appreciation is in its second one, under its subject. (Before:
+    second trimester, in a subject both have (same code), and a level of the socle commun:
+    afterwards the destination has its three trimesters, and the appreciation and the level are
+    in its second one, the appreciation under its subject. (Before:
     the source's trimesters were added to the destination's, overlapping, and the appreciation
     was deleted with the source's subject.)"""
     import datetime as dt
 
     from preau.core.models import Subject
-    from preau.grades.models import Appreciation, Period
+    from preau.grades.models import Appreciation, Period, SocleLevel
     from preau.grades.periods import period_of, proposal
     from tests.school import make_school
 
@@ -244,6 +247,10 @@ def test_grade_periods_and_appreciations_follow_the_merge(call_json):
     Appreciation.objects.create(
         period=second, student=b["student"], subject=subject, text="Des progrès."
     )
+    SocleLevel.objects.all().delete()
+    SocleLevel.objects.create(
+        establishment=b["est"], period=second, student=b["student"], component="MET_APP", level=2
+    )
     report = call_json("establishment", "merge", "0820010R", "0820021C")
     assert all(check["ok"] for check in report["checks"]), report["checks"]
     periods = list(Period.objects.filter(establishment=a["est"], school_year=year))
@@ -251,6 +258,8 @@ def test_grade_periods_and_appreciations_follow_the_merge(call_json):
     kept = Appreciation.objects.get(student=b["student"])
     assert kept.text == "Des progrès." and kept.period == period_of(periods, dt.date(year, 12, 1))
     assert kept.subject.establishment == a["est"] and kept.subject.code == subject.code
+    level = SocleLevel.objects.get()
+    assert (level.period, level.establishment, level.level) == (kept.period, a["est"], 2)
     assert report["merged_service_rows"].get("Period") == 3
 
 

@@ -476,3 +476,40 @@ def test_prepared_rows_are_the_instances_the_orm_would_make(school):
     finally:
         post_init.disconnect(receiver, sender=Membership)
     assert made and seen == made
+
+
+def test_the_socle_grid_costs_the_same_queries_whatever_the_class_size(client, school, settings):
+    """The socle commun's grid of a class (grades.views.class_socle): its page in at most 10
+    queries, and a POST of every cell (new levels, changed ones, emptied ones) in at most 10
+    statements besides the test transaction's savepoints (now 6 and 9: 6 reads, one upsert, one
+    delete, the session's message), as many for 2 pupils as for 12. The platform's row cached as in
+    production (uncached: one query more for each)."""
+    from preau.core.models import ClassMembership, User
+    from preau.grades.models import SocleComponent, SocleLevel
+
+    settings.PREAU_PLATFORM_CACHE_SECONDS = 3600
+    s = school
+    grid = page(s, "class_socle", class_id=s["class"].pk, period_id=s["period"].pk)
+    client.force_login(s["teacher"])
+
+    def costs() -> tuple[int, int]:
+        pupils = ClassMembership.objects.filter(class_group=s["class"]).values_list("user_id")
+        cells = [f"socle_{pupil}_{c}" for (pupil,) in pupils for c in SocleComponent]
+        client.post(grid, dict.fromkeys(cells[::2], "1"))  # levels to change and to empty
+        posted = {cell: str(n % 5 or "") for n, cell in enumerate(cells)}
+        with CaptureQueriesContext(connection) as read:
+            assert client.get(grid).status_code == 200
+        with CaptureQueriesContext(connection) as written:
+            assert client.post(grid, posted).status_code == 302
+        statements = [q for q in written.captured_queries if "SAVEPOINT" not in q["sql"]]
+        return len(read), len(statements)
+
+    small = costs()
+    for n in range(10):
+        pupil = User.objects.create_user(f"eleve{n}", first_name="Élève", last_name=f"N{n}")
+        Membership.objects.create(user=pupil, establishment=s["est"], profile="ELV")
+        ClassMembership.objects.create(class_group=s["class"], user=pupil)
+    assert costs() == small and max(small) <= 10, small
+    assert SocleLevel.objects.filter(level=4).count() == len(
+        [n for n in range(12 * 8) if n % 5 == 4]
+    )

@@ -129,6 +129,7 @@ EXPECTED_GET = {
     "period_publish": set(),  # POST only
     "period_subject": {"admin", "teacher", "evs"},
     "class_council": {"admin", "teacher", "evs"},
+    "class_socle": {"admin", "teacher", "evs"},
     "period_summary": {"student", "other_student", "parent", "other_parent"},
     "class_bulletins": {"admin"},
     "class_bulletins_file": {"admin"},

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from preau.grades.models import Appreciation, BulletinBatch
+from preau.grades.models import Appreciation, BulletinBatch, SocleLevel
 from tests.ent.test_letters import pdf_pages
 from tests.grades.test_periods import marks  # noqa: F401 (the fixture)
 from tests.school import url
@@ -27,6 +27,12 @@ def test_class_bulletins_made_by_the_job_and_read_by_families(client, run_jobs, 
     Appreciation.objects.create(
         period=period, student=s["student"], subject=None, text="Félicitations du conseil."
     )
+    SocleLevel.objects.filter(student=s["student"]).delete()  # make_school's
+    for component, level in (("CPD_FRA", 4), ("REP_MND", 2)):
+        SocleLevel.objects.create(
+            establishment=s["est"], period=period, student=s["student"], component=component,
+            level=level,
+        )  # fmt: skip
     page = url(s, "class_bulletins", class_id=s["class"].pk, period_id=period.pk)
     client.force_login(s["admin"])
     assert client.post(page).status_code == 302  # Post/Redirect/Get
@@ -58,6 +64,14 @@ def test_class_bulletins_made_by_the_job_and_read_by_families(client, run_jobs, 
     assert "Mathématiques\n14,61\n12,47\n10,33\n14,61\nTrès bon travail." in lea
     assert "Français\n12,75\n10,37\n8,00\n12,75\n—" in lea
     assert "Moyenne générale : 13,68" in lea and "Félicitations du conseil." in lea
+    # Léa's socle commun: the eight components, two with a level; Zoé has none: no section.
+    socle = lea[lea.index("Socle commun\n") :]
+    assert socle.startswith(
+        "Socle commun\nComprendre, s'exprimer en utilisant la langue française à l'oral et à "
+        "l'écrit\nTrès bonne maîtrise\n"
+    )
+    assert "l'activité humaine\nMaîtrise fragile" in socle and socle.count("Non évalué") == 6
+    assert "Socle commun" not in zoe
     assert "Mathématiques\n—\n12,47\n10,33\n14,61" in zoe
     assert "Moyenne générale : —" in zoe and "0,00" not in zoe
 

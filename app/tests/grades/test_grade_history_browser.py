@@ -2,7 +2,8 @@
 phone widths, axe-core on every page: the teacher corrects a grade, the history shows it; the
 teacher edits an assessment (a scale below a grade refused), then deletes it; the teacher types
 Pronote's non-marks ("abs", "DISP", "nrdu") and the parent reads them in the period's summary
-(issue #18 item 4), then, once the period is published, downloads the child's bulletin (item 6)."""
+(issue #18 item 4); the teacher sets a level of the class's socle commun (item 5); once the
+period is published the parent reads it and downloads the child's bulletin (item 6)."""
 
 import pytest
 from django.utils import timezone
@@ -48,6 +49,17 @@ def test_teacher_corrects_a_grade_and_reads_the_history(
     for pupil, shown in ((student, "Abs"), (other, "Disp"), (third, "NRdu")):
         expect(page.get_by_label(f"{pupil.last_name} {pupil.first_name}")).to_have_value(shown)
 
+    # The class's socle commun for the period (item 5): a grid that scrolls inside its box.
+    page.goto(f"/e/{s['est'].uai}/notes/classes/{s['class'].pk}/")
+    page.get_by_role("link", name=f"Socle commun – {s['period'].name}").click()
+    cell = page.get_by_label(f"(D4) – {student.first_name} {student.last_name}")
+    cell.select_option("4")
+    page.get_by_role("button", name="Enregistrer le socle commun").click()
+    expect(page.get_by_text("Positionnements du socle commun enregistrés.")).to_be_visible()
+    expect(cell).to_have_value("4")
+    assert fits(page)
+    check_a11y(page, f"68-prof-socle-commun-{device}")
+
     # The parent's summary of the period: Abs, no average ("—", not 0).
     sign_in(page, live_server, s["parent"])
     page.goto(f"/e/{s['est'].uai}/notes/")
@@ -63,6 +75,8 @@ def test_teacher_corrects_a_grade_and_reads_the_history(
     expect(page.get_by_role("link", name="Bulletin (PDF)")).to_have_count(0)
     Period.objects.filter(pk=s["period"].pk).update(published_at=timezone.now())
     page.reload()
+    socle = page.get_by_role("table", name="Socle commun")
+    expect(socle.get_by_role("row").filter(has_text="(D4)")).to_contain_text("Très bonne maîtrise")
     bulletin = page.get_by_role("link", name="Bulletin (PDF)")
     download = page.request.get(bulletin.get_attribute("href"))
     assert download.ok and download.headers["content-type"] == "application/pdf"

@@ -277,12 +277,13 @@ class Merger:
         first day (the same trimester or semester), then goes (counted as a merged row); a
         year only the source has keeps its periods (move_services). An appreciation the
         destination's period already holds for that pupil and subject (a folded duplicate
-        account) keeps the destination's and is counted. The source's bulletin batches go
+        account) keeps the destination's and is counted; so does a level of the socle commun
+        (SocleLevel) for that pupil and component. The source's bulletin batches go
         with the appreciations (their PDFs stay as they were made; families download the
         latest made for the period)."""
         from django.db import IntegrityError
 
-        from preau.grades.models import Appreciation, BulletinBatch, Period
+        from preau.grades.models import Appreciation, BulletinBatch, Period, SocleLevel
         from preau.grades.periods import period_of
 
         theirs: dict[int, list] = {}
@@ -294,13 +295,14 @@ class Merger:
             if not same_year:
                 continue
             target = period_of(same_year, period.start) or same_year[0]
-            for pk in Appreciation.objects.filter(period=period).values_list("pk", flat=True):
-                try:
-                    with transaction.atomic():
-                        Appreciation.objects.filter(pk=pk).update(period=target)
-                except IntegrityError:
-                    Appreciation.objects.filter(pk=pk).delete()
-                    merged["Appreciation"] = merged.get("Appreciation", 0) + 1
+            for model in (Appreciation, SocleLevel):
+                for pk in model.objects.filter(period=period).values_list("pk", flat=True):
+                    try:
+                        with transaction.atomic():
+                            model.objects.filter(pk=pk).update(period=target)
+                    except IntegrityError:
+                        model.objects.filter(pk=pk).delete()
+                        merged[model.__name__] = merged.get(model.__name__, 0) + 1
             BulletinBatch.objects.filter(period=period).update(period=target)
             period.delete()
             merged["Period"] = merged.get("Period", 0) + 1

@@ -46,6 +46,19 @@ def _own_classes(est, ids, year):
     ).values_list("class_group_id")
 
 
+def _students_of(est, class_group):
+    students = (
+        Membership.objects.filter(establishment_id=est, profile="ELV").current().values("user_id")
+    )
+    return (
+        ClassMembership.objects.filter(
+            class_group__establishment_id=est, class_group_id=class_group, user_id__in=students
+        )
+        .select_related("user")
+        .order_by("user__last_name", "user__first_name")
+    )
+
+
 def _taught(est, teacher, year):
     return (
         TeachingAssignment.objects.filter(
@@ -58,9 +71,11 @@ def _taught(est, teacher, year):
 
 # Read on most pages, compiled once (preau.core.prepared), each scoped to the establishment of the
 # request (`est`) as for_request() would: a parent's children, the classes of a student (or of a
-# parent's children), a teacher's teaching assignments.
+# parent's children), a teacher's teaching assignments; the current students of a class or group
+# (by name: the teachers' and vie scolaire's pages, the bulletins' job).
 CHILDREN = PreparedQuery(_children, est=int, parent=int)
 OWN_CLASSES = PreparedQuery(_own_classes, est=int, ids=list, year=int)
+STUDENTS_OF = PreparedQuery(_students_of, est=int, class_group=int)
 TAUGHT = PreparedQuery(_taught, est=int, teacher=int, year=int)
 
 
@@ -83,7 +98,8 @@ class Viewer:
 
     @property
     def year(self) -> int:
-        return Platform.cached_state()["school_year"]
+        """The current school year, read once per request (the same for all of the page)."""
+        return self._cached("year", lambda: Platform.cached_state()["school_year"])
 
     @property
     def is_staff(self) -> bool:

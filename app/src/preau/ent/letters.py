@@ -150,15 +150,8 @@ def create_batch(
     with transaction.atomic():
         batch.save()
         if background:
-            _defer(batch)
+            batch.defer(TASK)
     return batch
-
-
-def _defer(batch: LetterBatch) -> None:
-    from preau.jobs.queue import enqueue
-
-    batch.job_id = enqueue(TASK, establishment_uai=batch.establishment.uai, batch_id=batch.pk)
-    batch.save(update_fields=["job_id"])
 
 
 def make(batch_id: int) -> dict:
@@ -213,7 +206,7 @@ def regenerate(batch: LetterBatch, by: str) -> None:
         batch.save(update_fields=["file", "made_at", "expires_at", "letters"])
         if old_file:
             StoredFile.objects.filter(pk=old_file).delete()
-        _defer(batch)
+        batch.defer(TASK)
 
 
 def expire(now=None) -> int:

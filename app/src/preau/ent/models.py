@@ -98,11 +98,58 @@ class Notification(TenantModel):
 # --- activation letters ------------------------------------------------------------------------
 
 
-class LetterBatch(TenantModel):
+# --- documents made by a background job (activation letters, bulletins) -----------------------
+
+
+class JobBatch(TenantModel):
+    """A document asked for on a page and made by a background job (preau.jobs): who asked,
+    when, the job (its state shown by ent.views.common.job_page while `made_at` is empty), the
+    private file it stored. LetterBatch and grades' BulletinBatch add what they are about."""
+
+    # Who asked for it, as the audit log names them (a login).
+    requested_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+    job_id = models.BigIntegerField(null=True, blank=True)
+    # Set by the job with `made_at`.
+    file = models.ForeignKey(
+        StoredFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    made_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-pk"]
+
+    def defer(self, task: str) -> None:
+        """Defer the job `task` (preau.jobs.tasks, called with batch_id) that makes this batch,
+        in the caller's transaction, and keep its id."""
+        from preau.jobs.queue import enqueue
+
+        self.job_id = enqueue(task, establishment_uai=self.establishment.uai, batch_id=self.pk)
+        self.save(update_fields=["job_id"])
+
+    def job(self, uai: str) -> dict | None:
+        """Its job's state (preau.jobs.queue.job_status) while the batch is not made; None once
+        made, without a job, or when the job is not establishment `uai`'s."""
+        if self.made_at is not None or not self.job_id:
+            return None
+        from preau.jobs.queue import job_status
+
+        return job_status(self.job_id, uai)
+
+    def in_preparation(self, uai: str) -> bool:
+        """Not made and its job still to run or running (one whose job failed may be asked for
+        again)."""
+        job = self.job(uai)
+        return job is not None and not job["finished"]
+
+
+class LetterBatch(JobBatch):
     """A batch of activation letters (preau.ent.letters): the accounts chosen when it was asked
     for (a class or a profile, not yet activated, no federated login), their codes issued once by
     the background job that writes the PDF, kept as a private file of the establishment until
-    the codes expire (then purge_gone drops it)."""
+    the codes expire (then purge_gone drops it). Who asked for it may be "operator:<login>"
+    (the CLI); the job's PDF is emptied by a regeneration and at expiry."""
 
     class_name = models.CharField(max_length=100, blank=True)
     profile = models.CharField(max_length=3, blank=True)
@@ -110,20 +157,11 @@ class LetterBatch(TenantModel):
     user_ids = models.JSONField(default=list)
     # The site's address printed on the letters (the activation page and its QR code).
     site_url = models.CharField(max_length=200)
-    # Who asked for it, as the audit log names them (a login, or "operator:<login>" from the CLI).
-    requested_by = models.CharField(max_length=150)
-    created_at = models.DateTimeField(default=timezone.now)
-    job_id = models.BigIntegerField(null=True, blank=True)
-    # Set by the job (codes issued, PDF stored); emptied by a regeneration and at expiry.
-    file = models.ForeignKey(
-        StoredFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    made_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     letters = models.PositiveIntegerField(default=0)
 
-    class Meta:
-        ordering = ["-created_at", "-pk"]
+    class Meta(JobBatch.Meta):
+        pass
 
     def __str__(self) -> str:
         return self.selection

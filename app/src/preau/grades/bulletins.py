@@ -25,9 +25,10 @@ from reportlab.pdfgen.canvas import Canvas
 from preau.core.display import average
 from preau.core.models import ClassMembership
 from preau.ent import files
+from preau.ent.access import STUDENTS_OF
 from preau.ent.pdf import MARGIN, TEXT_WIDTH, canvas, letterhead, paragraph
-from preau.grades import averages
-from preau.grades.models import Appreciation, Bulletin, BulletinBatch, Grade
+from preau.grades import averages, socle
+from preau.grades.models import Appreciation, Bulletin, BulletinBatch, Grade, SocleLevel
 
 TASK = "make_bulletins"
 
@@ -61,14 +62,11 @@ def summary(subjects: list[dict], said: dict) -> dict:
 
 def create_batch(est, class_group, period, *, by: str) -> BulletinBatch:
     """A new batch of this class's bulletins for this period, its job deferred."""
-    from preau.jobs.queue import enqueue
-
     with transaction.atomic():
         batch = BulletinBatch.objects.create(
             establishment=est, class_group=class_group, period=period, requested_by=by
         )
-        batch.job_id = enqueue(TASK, establishment_uai=est.uai, batch_id=batch.pk)
-        batch.save(update_fields=["job_id"])
+        batch.defer(TASK)
     return batch
 
 
@@ -87,8 +85,6 @@ def make(batch_id: int) -> dict:
 
 
 def _make(batch: BulletinBatch) -> None:
-    from preau.ent.views.common import STUDENTS_OF
-
     est, period = batch.establishment, batch.period
     pupils = [m.user for m in STUDENTS_OF.rows(est=est.pk, class_group=batch.class_group_id)]
     classes: dict[int, set[int]] = {}
@@ -110,6 +106,7 @@ def _make(batch: BulletinBatch) -> None:
     said: dict[int, dict] = {}
     for a in Appreciation.objects.filter(period=period, student__in=pupils):
         said.setdefault(a.student_id, {})[a.subject_id] = a.text
+    levels = socle.levels_of(SocleLevel.objects.of(est), period, [p.pk for p in pupils])
     # Pupils of the same classes and groups share their grades: averages computed once.
     sharing: dict[frozenset, list[int]] = {}
     for pupil in pupils:
@@ -124,6 +121,7 @@ def _make(batch: BulletinBatch) -> None:
     bulletins = []
     for pupil in pupils:
         figures = summary(subjects[pupil.pk], said.get(pupil.pk, {}))
+        figures["socle"] = socle.shown(levels.get(pupil.pk, {}))
         one = io.BytesIO()
         alone = canvas(one, f"Bulletin – {pupil.first_name} {pupil.last_name} – {period.name}")
         for pdf in (alone, whole):
@@ -207,10 +205,35 @@ def _pages(pdf: Canvas, batch: BulletinBatch, pupil, figures: dict, now) -> None
     y -= 8 * mm
     pdf.setFont("Helvetica-Bold", 11)
     pdf.drawString(MARGIN, y, "Appréciation générale du conseil de classe :")
-    paragraph(pdf, figures["general"] or "—", MARGIN, y - 6 * mm, TEXT_WIDTH, size=10)
+    y = paragraph(pdf, figures["general"] or "—", MARGIN, y - 6 * mm, TEXT_WIDTH, size=10)
+    if figures.get("socle"):
+        _socle(pdf, est, figures["socle"], y - 4 * mm)
     pdf.setFont("Helvetica", 8)
     pdf.drawString(MARGIN, MARGIN - 8 * mm, f"Édité le {timezone.localtime(now):%d/%m/%Y}")
     pdf.showPage()
+
+
+SOCLE_LEVEL_X = 128 * mm  # the level's column, right of the component's name
+
+
+def _socle(pdf: Canvas, est, rows: list[dict], y: float) -> None:
+    """The "Socle commun" section: each component's name (wrapped) and the pupil's level; on a
+    new page when the first one's does not hold it."""
+    lines = [simpleSplit(row["label"], "Helvetica", 9, SOCLE_LEVEL_X - 4 * mm) for row in rows]
+    if y - 8 * mm - LINE * sum(map(len, lines)) < MARGIN:
+        pdf.showPage()
+        y = letterhead(pdf, est)
+    pdf.setFont("Helvetica-Bold", 11)
+    pdf.drawString(MARGIN, y, "Socle commun")
+    y -= 6 * mm
+    for row, label in zip(rows, lines, strict=True):
+        top = y
+        pdf.setFont("Helvetica", 9)
+        for line in label:
+            pdf.drawString(MARGIN, y, line)
+            y -= LINE
+        pdf.setFont("Helvetica-Bold", 9)
+        pdf.drawString(MARGIN + SOCLE_LEVEL_X, top, row["level"])
 
 
 def paragraph_lines(text: str) -> list[str]:

@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from preau.core.models import ClassGroup, Subject, TenantQuerySet
-from preau.ent.models import StoredFile, TenantModel
+from preau.ent.models import JobBatch, StoredFile, TenantModel
 
 User = settings.AUTH_USER_MODEL
 
@@ -156,27 +156,75 @@ class Appreciation(models.Model):
         ]
 
 
-class BulletinBatch(TenantModel):
+class SocleComponent(models.TextChoices):
+    """The eight components of the socle commun, as the LSU (livret scolaire unique) codes and
+    names them (the four of domain 1, then domains 2 to 5)."""
+
+    CPD_FRA = (
+        "CPD_FRA",
+        "Comprendre, s'exprimer en utilisant la langue française à l'oral et à l'écrit",
+    )
+    CPD_ETR = (
+        "CPD_ETR",
+        "Comprendre, s'exprimer en utilisant une langue étrangère et, le cas échéant, une "
+        "langue régionale",
+    )
+    CPD_SCI = (
+        "CPD_SCI",
+        "Comprendre, s'exprimer en utilisant les langages mathématiques, scientifiques et "
+        "informatiques",
+    )
+    CPD_ART = "CPD_ART", "Comprendre, s'exprimer en utilisant les langages des arts et du corps"
+    MET_APP = "MET_APP", "Les méthodes et outils pour apprendre"
+    FRM_CIT = "FRM_CIT", "La formation de la personne et du citoyen"
+    SYS_NAT = "SYS_NAT", "Les systèmes naturels et les systèmes techniques"
+    REP_MND = "REP_MND", "Les représentations du monde et l'activité humaine"
+
+
+class Mastery(models.IntegerChoices):
+    """The LSU's four levels of mastery of a component (not assessed: no SocleLevel row)."""
+
+    INSUFFICIENT = 1, "Maîtrise insuffisante"
+    FRAGILE = 2, "Maîtrise fragile"
+    SATISFACTORY = 3, "Maîtrise satisfaisante"
+    VERY_GOOD = 4, "Très bonne maîtrise"
+
+
+class SocleLevel(TenantModel):
+    """A pupil's level on one component of the socle commun for a period: the positioning the
+    class council keeps, set by the class's teachers or the direction (preau.grades.socle);
+    pupils and parents read it once the period is published, on the Relevé and the bulletin."""
+
+    period = models.ForeignKey(Period, on_delete=models.CASCADE, related_name="+")
+    student = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    component = models.CharField(max_length=7, choices=SocleComponent.choices)
+    level = models.PositiveSmallIntegerField(choices=Mastery.choices)
+    author = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period", "student", "component"], name="soclelevel_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(level__gte=1, level__lte=4), name="soclelevel_level_1_to_4"
+            ),
+        ]
+
+
+class BulletinBatch(JobBatch):
     """The report cards (bulletins) of a class for a period (preau.grades.bulletins): asked for
     by the direction or a local admin, made by a background job that stores the class's PDF
-    (for printing) and one PDF per pupil (Bulletin), which the family downloads once the
-    period is published."""
+    (for printing, `file`) and one PDF per pupil (Bulletin), which the family downloads once
+    the period is published."""
 
     class_group = models.ForeignKey(ClassGroup, on_delete=models.CASCADE, related_name="+")
     period = models.ForeignKey(Period, on_delete=models.CASCADE, related_name="+")
-    # Who asked for it, as the audit log names them (a login).
-    requested_by = models.CharField(max_length=150)
-    created_at = models.DateTimeField(default=timezone.now)
-    job_id = models.BigIntegerField(null=True, blank=True)
-    # Set by the job: the class's PDF (every pupil, in class order) and how many pupils.
-    file = models.ForeignKey(
-        StoredFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    made_at = models.DateTimeField(null=True, blank=True)
+    # Set by the job: how many pupils the class's PDF holds (every pupil, in class order).
     pupils = models.PositiveIntegerField(default=0)
 
-    class Meta:
-        ordering = ["-created_at", "-pk"]
+    class Meta(JobBatch.Meta):
         indexes = [models.Index(fields=["class_group", "period", "created_at"])]
 
 

@@ -32,6 +32,11 @@ urlpatterns = [
         name="class_council",
     ),
     path(
+        "notes/classes/<int:class_id>/periodes/<int:period_id>/socle/",
+        views.class_socle,
+        name="class_socle",
+    ),
+    path(
         "notes/classes/<int:class_id>/periodes/<int:period_id>/bulletins/",
         views.class_bulletins,
         name="class_bulletins",

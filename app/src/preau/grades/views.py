@@ -30,7 +30,7 @@ from preau.ent.views.common import (
     student_choice,
     students_of,
 )
-from preau.grades import averages, bulletins, periods
+from preau.grades import averages, bulletins, periods, socle
 from preau.grades.forms import AssessmentEditForm, AssessmentForm, PeriodsForm
 from preau.grades.models import (
     APPRECIATION_MAX_CHARS,
@@ -40,10 +40,11 @@ from preau.grades.models import (
     BulletinBatch,
     Grade,
     GradeChange,
+    Mastery,
     NonMark,
     Period,
+    SocleLevel,
 )
-from preau.jobs.queue import job_status
 
 _label = bulletins.subject_label
 
@@ -661,6 +662,70 @@ def class_council(request, uai, class_id, period_id):
     )
 
 
+@profiles("ENS", "DIR", "EVS")
+def class_socle(request, uai, class_id, period_id):
+    """The socle commun of a class for a period (issue #18 item 5): a grid pupils x the eight
+    components, each a level of the LSU's four (or not assessed), saved in one POST: one wrong
+    level refuses the whole form (400, French errors naming the pupil and the component), and
+    nothing is saved. Set by the class's teachers and the direction, the rule of appreciations
+    (the teachers of the class write theirs, the direction the council's); the vie scolaire
+    reads it."""
+    me = viewer(request)
+    class_group = class_or_404(request, class_id)
+    if class_group.kind != "class":
+        raise Http404
+    teaches = me.teaches(class_group.pk)
+    require(me.is_supervisor or teaches)
+    editable = teaches or me.profile == "DIR"
+    period, year_periods = _period_or_404(request, period_id)
+    students = students_of(request, class_group)
+    existing = socle.levels_of(
+        SocleLevel.objects.for_request(request), period, [s.pk for s in students]
+    )
+    errors: list[str] = []
+    if request.method == "POST":
+        require(editable)
+        values, errors = socle.posted(request.POST, students)
+        if not errors:
+            socle.save(request.establishment, period, existing, values, by=request.user)
+            messages.success(request, "Positionnements du socle commun enregistrés.")
+            return back(request, "class_socle", class_id=class_group.pk, period_id=period.pk)
+    rows = []
+    for student in students:
+        mine = existing.get(student.pk, {})
+        cells = []
+        for component in socle.COMPONENTS:
+            name = socle.field_name(student.pk, component)
+            found = mine.get(component)
+            value = str(found.level) if found else ""
+            cells.append(
+                {
+                    "component": component,
+                    "domain": socle.DOMAINS[component],
+                    "name": name,
+                    "value": request.POST.get(name, value) if errors else value,
+                    "shown": Mastery(found.level).label if found else socle.NOT_ASSESSED,
+                }
+            )
+        rows.append({"student": student, "cells": cells})
+    return render(
+        request,
+        "grades/class_socle.html",
+        {
+            "class_group": class_group,
+            "period": period,
+            "periods": year_periods,
+            "rows": rows,
+            "components": [(c, socle.DOMAINS[c]) for c in socle.COMPONENTS],
+            "levels": [(m.value, m.label.removeprefix("Maîtrise ").capitalize()) for m in Mastery],
+            "not_assessed": socle.NOT_ASSESSED,
+            "editable": editable,
+            "errors": errors,
+        },
+        status=400 if errors else 200,
+    )
+
+
 @profiles("ELV", "TUT")
 def period_summary(request, uai, period_id):
     """ "Relevé du trimestre" of the pupil (or the parent's chosen child): per subject the
@@ -689,6 +754,8 @@ def period_summary(request, uai, period_id):
             )
         }
         context["bulletin"] = _bulletin(request, period, student)
+        levels = socle.levels_of(SocleLevel.objects.for_request(request), period, [student.pk])
+        context["socle"] = socle.shown(levels.get(student.pk, {}))
     context.update(bulletins.summary(averages.by_subject(grades, student.pk), said))
     return render(request, "grades/period_summary.html", context)
 
@@ -705,12 +772,6 @@ def _bulletin(request, period, student) -> Bulletin | None:
         .order_by("-batch__made_at", "-pk")
         .first()
     )
-
-
-def _in_preparation(request, batch: BulletinBatch) -> bool:
-    """The batch's job is still to run or running (a failed one may be asked for again)."""
-    job = job_status(batch.job_id, request.establishment.uai) if batch.job_id else None
-    return job is not None and not job["finished"]
 
 
 @never_cache
@@ -732,7 +793,7 @@ def class_bulletins(request, uai, class_id, period_id):
         .first()
     )
     if request.method == "POST":
-        if batch is not None and batch.made_at is None and _in_preparation(request, batch):
+        if batch is not None and batch.in_preparation(request.establishment.uai):
             messages.info(request, "Les bulletins de cette classe sont déjà en préparation.")
         else:
             bulletins.create_batch(

@@ -6,9 +6,9 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from preau.core.models import ClassGroup, ClassMembership, Membership, User
+from preau.core.models import ClassGroup, User
 from preau.core.prepared import PreparedQuery
-from preau.ent.access import require, viewer
+from preau.ent.access import STUDENTS_OF, require, viewer
 
 PAGE_SIZE = 30
 
@@ -47,25 +47,11 @@ class PreparedPages:
         return Paginator(_Rows(rows, rows[0].page_total if rows else 0), self.size).page(1)
 
 
-def _students_of(est, class_group):
-    students = (
-        Membership.objects.filter(establishment_id=est, profile="ELV").current().values("user_id")
-    )
-    return (
-        ClassMembership.objects.filter(
-            class_group__establishment_id=est, class_group_id=class_group, user_id__in=students
-        )
-        .select_related("user")
-        .order_by("user__last_name", "user__first_name")
-    )
-
-
-# A class of the establishment and its current students (the teacher's and vie scolaire's pages),
-# compiled once (preau.core.prepared).
+# A class of the establishment (the teacher's and vie scolaire's pages), compiled once
+# (preau.core.prepared); its current students: preau.ent.access.STUDENTS_OF.
 CLASS = PreparedQuery(
     lambda est, pk: ClassGroup.objects.filter(establishment_id=est, pk=pk)[:1], est=int, pk=int
 )
-STUDENTS_OF = PreparedQuery(_students_of, est=int, class_group=int)
 
 
 def class_or_404(request, class_id) -> ClassGroup:
@@ -142,14 +128,10 @@ REFRESH_SECONDS = 5
 
 
 def job_page(request, template: str, context: dict, batch):
-    """The page of a batch a background job makes (activation letters, bulletins): `job` in
-    the context (its state, ent/_job_status.html) while `batch.made_at` is empty, and the page
-    reloading itself until the job has ended."""
-    from preau.jobs.queue import job_status
-
-    job = None
-    if batch is not None and batch.made_at is None and batch.job_id:
-        job = job_status(batch.job_id, request.establishment.uai)
+    """The page of a batch a background job makes (a JobBatch: activation letters, bulletins):
+    `job` in the context (its state, ent/_job_status.html) while `batch.made_at` is empty, and
+    the page reloading itself until the job has ended."""
+    job = batch.job(request.establishment.uai) if batch is not None else None
     response = render(request, template, {**context, "batch": batch, "job": job})
     if batch is not None and batch.made_at is None and not (job and job["finished"]):
         response["Refresh"] = str(REFRESH_SECONDS)
