@@ -158,6 +158,12 @@ def make_school(key="A", uai="0820021C", password=None) -> dict:
         **common,
     )
     s["file"] = files.store(est, upload(), s["teacher"])
+    # Its preview and JPEG as the make_renditions job leaves an image's (preau.ent.renditions),
+    # so that their URLs are tried by every role and from the other establishment (matrix).
+    s["file"].preview = files.store_generated(est, "cours-apercu.jpg", b"\xff\xd8 apercu")
+    s["file"].jpeg = files.store_generated(est, "cours.jpg", b"\xff\xd8 jpeg")
+    s["file"].renditions = "done"
+    s["file"].save(update_fields=["preview", "jpeg", "renditions"])
     s["document"] = Document.objects.create(
         establishment=est,
         class_group=s["class"],

@@ -278,7 +278,12 @@ def test_retention_removes_files_nothing_references_and_keeps_the_others(school,
         file=files.store(est, upload("supprime.pdf"), teacher),
         author=teacher,
     )
+    # An image's preview and JPEG (preau.ent.renditions) are held by it: they go with it.
+    document.file.preview = files.store_generated(est, "supprime-apercu.jpg", b"\xff\xd8")
+    document.file.jpeg = files.store_generated(est, "supprime.jpg", b"\xff\xd8")
+    document.file.save()
     orphans = [message.attachment, post.file, document.file]
+    orphans += [document.file.preview, document.file.jpeg]
     message.delete()
     post.delete()
     document.delete()
@@ -290,6 +295,8 @@ def test_retention_removes_files_nothing_references_and_keeps_the_others(school,
     orphans.append(replaced)
     attached = [
         s["file"],
+        s["file"].preview,
+        s["file"].jpeg,
         kept_post.file,
         Submission.objects.get(student=s["student"]).file,
         s["letters"].file,
