@@ -23,7 +23,7 @@ from preau.grades.models import Bulletin
 from preau.logbook.models import Submission
 from preau.messaging.models import Message
 from preau.spaces.models import SpacePost
-from tests.school import upload, url
+from tests.school import add_renditions, upload, url
 
 CLAMD = Path("/usr/sbin/clamd")
 CLEAN = b"%PDF-1.4 un cours tout a fait sain\n"
@@ -247,6 +247,7 @@ def _age(stored, days):
 
 def test_retention_removes_files_nothing_references_and_keeps_the_others(school, call_json):
     s, est, teacher = school, school["est"], school["teacher"]
+    add_renditions(s)  # kept while the course file holding them is
     # a course document, a homework handed in, a batch of activation letters, the class's
     # bulletins (its PDF and the student's)
     bulletins = [s["bulletins"].file, Bulletin.objects.get(batch=s["bulletins"]).file]
