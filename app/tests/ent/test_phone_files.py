@@ -114,6 +114,22 @@ def test_a_png_preview_is_made_served_and_private(client, tx_school, run_jobs):
     assert client.get(url(s, "file_preview", file_id=stored.pk)).status_code in (403, 404)
 
 
+def test_a_transparent_png_preview_is_on_white(school):
+    out = io.BytesIO()
+    Image.new("RGBA", (8, 8), (0, 0, 0, 0)).save(out, "PNG")
+    stored = files.store(school["est"], SimpleUploadedFile("logo.png", out.getvalue()), None)
+    renditions.make(stored.pk)
+    stored.refresh_from_db()
+    preview = Image.open(io.BytesIO(b"".join(files.chunks(stored.preview))))
+    assert preview.getpixel((4, 4)) == (255, 255, 255)
+
+
+def test_a_photo_over_max_pixels_gets_no_preview(school, monkeypatch):
+    monkeypatch.setattr(renditions, "MAX_PIXELS", 100 * 99)
+    stored = files.store(school["est"], SimpleUploadedFile("grand.png", png((100, 100))), None)
+    assert renditions.make(stored.pk)["status"] == "failed"
+
+
 def test_a_decompression_bomb_gets_no_preview(school, settings, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     stored = files.store(school["est"], SimpleUploadedFile("grand.png", png((100, 100))), None)
@@ -133,6 +149,7 @@ def test_a_decompression_bomb_gets_no_preview(school, settings, monkeypatch):
         ("clip.mov", MOV, True),
         ("clip.mov", b"%PDF-1.4 pas une video\n" * 4, False),
     ],
+    ids=["text-as-heic", "mp4-as-heif", "m4a", "mov-as-m4a", "mov", "pdf-as-mov"],
 )
 def test_phone_containers_are_checked_against_their_extension(
     client, school, name, content, accepted

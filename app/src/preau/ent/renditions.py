@@ -24,6 +24,9 @@ from preau.ent.models import StoredFile
 logger = logging.getLogger(__name__)
 
 PREVIEW_SIDE = 320
+# Below Pillow's MAX_IMAGE_PIXELS (89 million): a phone's largest photos (48 MP) pass, and
+# the decoded image stays within the worker's memory (app_memory_max, 512M in the lab).
+MAX_PIXELS = 50_000_000
 JPEG_QUALITY = 85
 PENDING, DONE, FAILED = "pending", "done", "failed"
 
@@ -52,8 +55,16 @@ def _decode(data: bytes):
             # Over MAX_IMAGE_PIXELS Pillow only warns (an error over twice that): refused too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             opened = Image.open(io.BytesIO(data))
+            if opened.width * opened.height > MAX_PIXELS:
+                raise Unreadable(f"{opened.width}x{opened.height} pixels (max {MAX_PIXELS})")
             opened.load()
-            return ImageOps.exif_transpose(opened).convert("RGB")
+            image = ImageOps.exif_transpose(opened)
+            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                rgba = image.convert("RGBA")  # transparent parts on white, not black
+                flat = Image.new("RGB", rgba.size, "white")
+                flat.paste(rgba, mask=rgba.getchannel("A"))
+                return flat
+            return image.convert("RGB")
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombWarning) as exc:
         raise Unreadable(f"{type(exc).__name__}: {exc}") from exc
     except Image.DecompressionBombError as exc:
