@@ -281,12 +281,25 @@ def url_kwargs(s) -> dict:
     }
 
 
+def add_renditions(s) -> None:
+    """The school's course file given a preview and a JPEG as the make_renditions job leaves an
+    image's (preau.ent.renditions), so that their URLs answer to the file's readers (matrix,
+    isolation)."""
+    est, stored = s["est"], s["file"]
+    stored.preview = files.store_generated(est, "cours-apercu.jpg", b"\xff\xd8 apercu")
+    stored.jpeg = files.store_generated(est, "cours.jpg", b"\xff\xd8 jpeg")
+    stored.renditions = "done"
+    stored.save(update_fields=["preview", "jpeg", "renditions"])
+
+
 def add_access_roles(a, b) -> None:
     """What the access matrix needs beyond make_school(), added to A (`a`) and B (`b`): a contact
     of A's student who is not a legal guardian (AAF ENTElevePersRelEleve1: an emergency
     contact), a teacher shared by A and B (A's other class, B's class), and files of the two
     kinds make_school() lacks: a message attachment (in the student's conversation with the
-    teacher) and a file posted in the class space."""
+    teacher) and a file posted in the class space; the course files' renditions."""
+    add_renditions(a)
+    add_renditions(b)
     est = a["est"]
     a["contact"] = User.objects.create_user("contacta", first_name="Mireille", last_name="FONTAINE")
     Membership.objects.create(user=a["contact"], establishment=est, profile="TUT")

@@ -93,6 +93,8 @@ document_new               .   x   .   .   .   .   .   .   .   x   x
 document_edit              .   x   .   .   .   .   .   .   .   .   .
 document_delete            .   x   .   .   .   .   .   .   .   .   .
 file_download              x   x   x   x   x   x   x   .   .   .   .
+file_preview               x   x   x   x   x   x   x   .   .   .   .
+file_jpeg                  x   x   x   x   x   x   x   .   .   .   .
 messages                   x   x   x   x   x   x   x   x   x   x   x
 message_new                x   x   x   x   x   x   x   x   x   x   x
 conversation               .   x   .   x   .   .   .   .   .   .   .

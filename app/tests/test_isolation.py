@@ -9,7 +9,7 @@ from django.utils import timezone
 from preau.core.models import Membership, User
 from preau.grades.models import Period
 from tests.helpers import snapshot
-from tests.school import PROFILES, make_school, url_kwargs
+from tests.school import PROFILES, add_renditions, make_school, url_kwargs
 
 # URLs that are not about one establishment's data.
 GLOBAL_URLS = {
@@ -71,6 +71,8 @@ def world(db):
     """Two establishments, each with one user per profile and one row of every service model;
     their period published (its bulletins reach the families)."""
     schools = {"A": make_school("A", "0820021C"), "B": make_school("B", "0820010R")}
+    for school in schools.values():
+        add_renditions(school)
     Period.objects.update(published_at=timezone.now())
     return schools
 

@@ -513,3 +513,47 @@ def test_the_socle_grid_costs_the_same_queries_whatever_the_class_size(client, s
     assert SocleLevel.objects.filter(level=4).count() == len(
         [n for n in range(12 * 8) if n % 5 == 4]
     )
+
+
+def test_previews_in_the_lists_cost_no_query_per_file(client, school):
+    """An image's preview and JPEG are its own row's columns (StoredFile.preview, .jpeg): the
+    documents list and a conversation with attachments cost the same queries with 1 or 6."""
+    from preau.ent import files
+    from preau.messaging.models import Message
+
+    s = school
+    conversation = Conversation.objects.create(
+        establishment=s["est"], subject="Photos", created_by=s["teacher"]
+    )
+    Participant.objects.create(conversation=conversation, user=s["teacher"])
+
+    def add_images(count):
+        for i in range(count):
+            image = files.store_generated(s["est"], f"photo-{i}.jpg", b"\xff\xd8 photo")
+            image.preview = files.store_generated(s["est"], f"photo-{i}-apercu.jpg", b"\xff\xd8")
+            image.renditions = "done"
+            image.save()
+            common = {"establishment": s["est"], "class_group": s["class"]}
+            Document.objects.create(
+                subject=s["subject"], title=f"Photo {i}", file=image, author=s["teacher"], **common
+            )
+            Message.objects.create(
+                conversation=conversation, author=s["teacher"], body="vue", attachment=image
+            )
+
+    def costs():
+        counts, previews = [], 0
+        for url in (page(s, "documents"), page(s, "conversation", conversation_id=conversation.pk)):
+            with CaptureQueriesContext(connection) as ctx:
+                body = client.get(url).content.decode()
+            counts.append(len(ctx.captured_queries))
+            previews += body.count('class="preview"')
+        return counts, previews
+
+    client.force_login(s["teacher"])
+    add_images(1)
+    costs()  # the first visit marks the conversation read
+    few, shown = costs()
+    add_images(5)
+    many, more_shown = costs()
+    assert many == few and more_shown - shown == 10

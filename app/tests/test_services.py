@@ -18,7 +18,7 @@ from preau.logbook.models import Homework
 from preau.messaging.models import Conversation, Participant
 from preau.news.models import NewsItem
 from preau.spaces.models import SpacePost
-from tests.school import PROFILES, url, url_kwargs
+from tests.school import PROFILES, add_renditions, url, url_kwargs
 from tests.test_isolation import GLOBAL_URLS, all_patterns
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
@@ -34,6 +34,8 @@ PUPIL_SIDE = {
     "other_teacher",
 }
 EVERYONE = set(PROFILES)
+# Who reads the school's course file (a document of its class): its class, families, staff.
+FILE_READERS = {"admin", "teacher", "evs", "student", "other_student", "parent", "other_parent"}
 # Who gets a 200 on GET for each establishment URL (with the school's objects); everyone else
 # gets 403 or 404 (405 for POST-only views).
 EXPECTED_GET = {
@@ -95,15 +97,10 @@ EXPECTED_GET = {
     "document_new": {"teacher", "other_teacher"},
     "document_edit": {"teacher"},
     "document_delete": {"teacher"},
-    "file_download": {
-        "admin",
-        "teacher",
-        "evs",
-        "student",
-        "other_student",
-        "parent",
-        "other_parent",
-    },
+    "file_download": FILE_READERS,
+    # The course file's preview and JPEG (add_renditions): the file's own readers.
+    "file_preview": FILE_READERS,
+    "file_jpeg": FILE_READERS,
     "messages": EVERYONE,
     "message_new": EVERYONE,
     "conversation": {"student", "teacher"},
@@ -142,6 +139,7 @@ EXPECTED_GET = {
 
 
 def test_permissions_per_profile_on_every_view(client, school):
+    add_renditions(school)
     kwargs = url_kwargs(school)
     names = {name for name, _, _ in all_patterns() if name not in GLOBAL_URLS}
     assert names == set(EXPECTED_GET), "new URL: add its expected profiles to EXPECTED_GET"

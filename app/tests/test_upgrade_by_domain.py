@@ -52,10 +52,11 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 services = [c for c in apps.get_app_configs()
             if c.name.startswith("preau.") and c.label not in ("core", "twofactor")]
-# Columns added since BASE (issues #17, #18) are left out: the old code's rows lack them.
+# Columns added since BASE (issues #17, #18, #19) are left out: the old code's rows lack them.
 added = {("Notification", "topic"), ("Absence", "refusal_reason"), ("Participant", "hidden_at"),
          ("Notification", "emailed_at"), ("NewsItem", "class_ids"),
-         ("TimetableSlot", "week_parity"), ("Grade", "status")}
+         ("TimetableSlot", "week_parity"), ("Grade", "status"),
+         ("StoredFile", "jpeg"), ("StoredFile", "preview"), ("StoredFile", "renditions")}
 rows = {m.__name__: sorted(map(repr, m.objects.values_list(
             *[f.attname for f in m._meta.concrete_fields if (m.__name__, f.name) not in added])))
         for c in services for m in c.get_models()}

@@ -23,7 +23,7 @@ from preau.grades.models import Bulletin
 from preau.logbook.models import Submission
 from preau.messaging.models import Message
 from preau.spaces.models import SpacePost
-from tests.school import upload, url
+from tests.school import add_renditions, upload, url
 
 CLAMD = Path("/usr/sbin/clamd")
 CLEAN = b"%PDF-1.4 un cours tout a fait sain\n"
@@ -247,6 +247,7 @@ def _age(stored, days):
 
 def test_retention_removes_files_nothing_references_and_keeps_the_others(school, call_json):
     s, est, teacher = school, school["est"], school["teacher"]
+    add_renditions(s)  # kept while the course file holding them is
     # a course document, a homework handed in, a batch of activation letters, the class's
     # bulletins (its PDF and the student's)
     bulletins = [s["bulletins"].file, Bulletin.objects.get(batch=s["bulletins"]).file]
@@ -278,7 +279,12 @@ def test_retention_removes_files_nothing_references_and_keeps_the_others(school,
         file=files.store(est, upload("supprime.pdf"), teacher),
         author=teacher,
     )
+    # An image's preview and JPEG (preau.ent.renditions) are held by it: they go with it.
+    document.file.preview = files.store_generated(est, "supprime-apercu.jpg", b"\xff\xd8")
+    document.file.jpeg = files.store_generated(est, "supprime.jpg", b"\xff\xd8")
+    document.file.save()
     orphans = [message.attachment, post.file, document.file]
+    orphans += [document.file.preview, document.file.jpeg]
     message.delete()
     post.delete()
     document.delete()
@@ -290,6 +296,8 @@ def test_retention_removes_files_nothing_references_and_keeps_the_others(school,
     orphans.append(replaced)
     attached = [
         s["file"],
+        s["file"].preview,
+        s["file"].jpeg,
         kept_post.file,
         Submission.objects.get(student=s["student"]).file,
         s["letters"].file,

@@ -39,14 +39,32 @@ CONTENT_TYPES = {
     "jpg": "image/jpeg",
     "jpeg": "image/jpeg",
     "gif": "image/gif",
+    "heic": "image/heic",  # phones' photos: a JPEG is made for viewing (RENDERED)
+    "heif": "image/heif",
     "mp3": "audio/mpeg",
+    "m4a": "audio/mp4",
     "mp4": "video/mp4",
+    "mov": "video/quicktime",
     "zip": "application/zip",
 }
 ACCEPT = ",".join(f".{ext}" for ext in CONTENT_TYPES)
 # Shown in the page (Content-Disposition: inline): raster images only, which a browser never
 # runs. Everything else (PDF and its scripts, office files, text) is downloaded (attachment).
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif"}
+# Images the make_renditions job reads (preau.ent.renditions): a preview for each, and a JPEG
+# for the HEIC/HEIF photos (JPEG_FOR) that a school PC's browser would not show.
+RENDERED = INLINE_TYPES | {"image/heic", "image/heif"}
+JPEG_FOR = {"image/heic", "image/heif"}
+# The phones' containers (ISO base media file format, QuickTime's for .mov): the file must
+# start with an `ftyp` box naming one of these brands (major or compatible), else it is
+# refused; old QuickTime files may start with another atom instead (MOV_FIRST_ATOMS).
+BRANDS = {
+    "heic": {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"},
+    "m4a": {b"M4A ", b"M4B ", b"M4P ", b"mp41", b"mp42", b"isom", b"iso2", b"dash"},
+    "mov": {b"qt  "},
+}
+BRANDS["heif"] = BRANDS["heic"]
+MOV_FIRST_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
 
 
 class Refused(ValidationError):
@@ -81,9 +99,29 @@ def validate_upload(uploaded) -> None:
         )
     if uploaded.size == 0:
         raise Refused("Le fichier est vide.")
+    if ext in BRANDS and not _container_matches(uploaded, ext):
+        raise Refused(
+            f"Ce fichier n'est pas un vrai fichier .{ext} (son contenu ne correspond pas à son "
+            "extension) : il n'a pas été enregistré. Envoyez-le tel que le téléphone l'a fait."
+        )
     if antivirus.enabled() and not getattr(uploaded, "preau_scanned", False):
         _scan(uploaded)
         uploaded.preau_scanned = True
+
+
+def _container_matches(uploaded, ext: str) -> bool:
+    """The ISO-BMFF `ftyp` box at the start: size (4 bytes), b"ftyp", the major brand, a minor
+    version (4 bytes), then the compatible brands, each 4 bytes, to the box's end."""
+    uploaded.seek(0)
+    head = uploaded.read(256)
+    uploaded.seek(0)
+    if ext == "mov" and head[4:8] in MOV_FIRST_ATOMS:
+        return True
+    if len(head) < 16 or head[4:8] != b"ftyp":
+        return False
+    end = min(len(head), max(16, int.from_bytes(head[:4], "big")))
+    brands = {head[8:12]} | {head[i : i + 4] for i in range(16, end - 3, 4)}
+    return bool(brands & BRANDS[ext])
 
 
 def _scan(uploaded) -> None:
@@ -149,7 +187,12 @@ def store(establishment, uploaded, user) -> StoredFile:
     ext = PurePath(name).suffix.lower().lstrip(".")
     if len(name) > 200:  # shortened, keeping its extension (the type comes from it)
         name = PurePath(name).stem[: 199 - len(ext)] + "." + ext
-    return _write(establishment, name, CONTENT_TYPES[ext], _pieces(uploaded), user)
+    stored = _write(establishment, name, CONTENT_TYPES[ext], _pieces(uploaded), user)
+    if stored.content_type in RENDERED:
+        from preau.ent import renditions
+
+        renditions.ask(stored)
+    return stored
 
 
 @transaction.atomic
@@ -227,7 +270,8 @@ def download_response(stored: StoredFile) -> StreamingHttpResponse:
 
 def purge_orphans(now=None) -> int:
     """Delete the files nothing references any more (every relation to StoredFile is looked
-    at, so a new one counts at once) and older than the grace period; return how many."""
+    at, so a new one counts at once) and older than the grace period, with their renditions;
+    return how many."""
     now = now or timezone.now()
     orphans = StoredFile._base_manager.filter(
         uploaded_at__lt=now - dt.timedelta(hours=settings.PREAU_UPLOAD_ORPHAN_GRACE_HOURS)
@@ -238,7 +282,9 @@ def purge_orphans(now=None) -> int:
                 **{relation.field.name: OuterRef("pk")}
             )
             orphans = orphans.filter(~Exists(referencing))
-    ids = list(orphans.values_list("pk", flat=True))
+    rows = orphans.values_list("pk", "preview_id", "jpeg_id")
+    # An orphan's renditions (preau.ent.renditions: held by it alone) go with it.
+    ids = sorted({made for row in rows for made in row if made is not None})
     for start in range(0, len(ids), 500):
         StoredFile._base_manager.filter(pk__in=ids[start : start + 500]).delete()
     return len(ids)

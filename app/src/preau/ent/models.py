@@ -33,6 +33,18 @@ class StoredFile(TenantModel):
     chunks_count = models.PositiveIntegerField(default=0)
     uploaded_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     uploaded_at = models.DateTimeField(default=timezone.now)
+    # Images only (preau.ent.renditions, the make_renditions job): a JPEG a school PC opens for
+    # a phone's HEIC/HEIF photo, and a small JPEG preview; files of the establishment made by
+    # the platform, held by this one (purge_orphans drops them with it). `renditions` says
+    # where that stands: "" nothing to make, "pending", "done", "failed" (unreadable image).
+    # No index (expand migration): purge_orphans' NOT EXISTS is an anti-join.
+    jpeg = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    preview = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    renditions = models.CharField(max_length=10, blank=True, db_default="")
 
     def __str__(self) -> str:
         return self.name

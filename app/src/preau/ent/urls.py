@@ -8,6 +8,13 @@ from preau.ent.views import dashboard, files, letters, notifications
 urlpatterns = [
     path("", dashboard.dashboard, name="establishment_home"),
     path("fichiers/<int:file_id>/", files.file_download, name="file_download"),
+    path(
+        "fichiers/<int:file_id>/apercu/",
+        files.file_rendition,
+        {"kind": "preview"},
+        name="file_preview",
+    ),
+    path("fichiers/<int:file_id>/jpeg/", files.file_rendition, {"kind": "jpeg"}, name="file_jpeg"),
     path("notifications/", notifications.notifications, name="notifications"),
     path(
         "mes-preferences/", notifications.notification_preferences, name="notification_preferences"

@@ -150,3 +150,13 @@ def make_bulletins(batch_id: int, establishment_uai: str = "") -> dict:
     from preau.grades import bulletins
 
     return bulletins.make(batch_id)
+
+
+@app.task(name="make_renditions", queue="periodic")
+def make_renditions(file_id: int, establishment_uai: str = "") -> dict:
+    """An uploaded image's JPEG (a phone's HEIC/HEIF photo) and preview (preau.ent.renditions,
+    deferred by files.store()): a short job, on the queue of the short periodic ones, so a
+    photo is not kept waiting behind a long import."""
+    from preau.ent import renditions
+
+    return renditions.make(file_id)

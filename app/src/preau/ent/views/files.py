@@ -35,3 +35,17 @@ def file_download(request, uai, file_id):
         raise Http404
     require(can_download(request, stored))
     return files.download_response(stored)
+
+
+def file_rendition(request, uai, file_id, kind):
+    """An image's preview or a HEIC photo's JPEG (preau.ent.renditions), read by whoever
+    reads the original: its own access check, then the rendition if it was made."""
+    stored = STORED_FILE.first(est=request.establishment.pk, pk=file_id)
+    if stored is None:
+        raise Http404
+    require(can_download(request, stored))
+    made_id = stored.preview_id if kind == "preview" else stored.jpeg_id
+    made = made_id and STORED_FILE.first(est=request.establishment.pk, pk=made_id)
+    if not made:
+        raise Http404
+    return files.download_response(made)
