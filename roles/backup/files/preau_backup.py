@@ -837,7 +837,8 @@ class Expiry:
                 self.save(kept, last_transaction(os.listdir(self.repository)))
                 pruned = sorted(set(current) - set(kept))
                 result.update(ok=True, archives=len(kept), pruned=pruned)
-        except (Failure, subprocess.TimeoutExpired, OSError, ValueError) as error:
+        except (Failure, subprocess.TimeoutExpired, OSError, ValueError, LookupError) as error:
+            # (LookupError: an owner without a passwd entry, a state file without archives)
             LOG.error("%s: expiry failed: %s", self.client, error)
             result["error"] = str(error)
         self.record(len(vanished), result["ok"])

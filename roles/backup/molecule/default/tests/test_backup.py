@@ -246,8 +246,7 @@ def test_borg_clients_may_only_append():
 
 
 def test_expire_prunes_and_remembers_the_archives():
-    for _ in range(2):
-        assert DB.run("/usr/local/sbin/preau-backup files").rc == 0
+    # bk-db's repository holds the archives of the two files backups above
     cmd, result = expire()
     assert cmd.rc == 0, cmd.stderr
     assert result["clients"]["bk-db"]["ok"] is True
@@ -265,7 +264,6 @@ def test_an_archive_deleted_by_the_client_is_caught_and_nothing_compacted():
     # the client's key deletes the archive: borg says it did (append-only: a new transaction)
     delete = DB.run(CLIENT_BORG + f'delete "$REPO::{oldest}"')
     assert delete.rc == 0, delete.stderr
-    assert oldest not in summary_of(DB.run("/usr/local/sbin/preau-backup list"))["files"]
     cmd, result = expire()
     assert cmd.rc == 1
     assert (result["tampered"], result["clients"]["bk-db"]["vanished"]) == (["bk-db"], [oldest])
