@@ -38,6 +38,14 @@ ROLE_VARS = {
     "backup__drill_config": "/etc/pgbackrest/drill.conf",
     "backup__is_repo": "True",
     "backup__is_borg_client": "False",
+    "backup__is_borg_repos": "True",
+    "backup_borg_repo_root": "/var/lib/borg",
+    "backup__borg_clients": ["app1", "app2"],
+    "backup__borg_state_dir": "/var/lib/preau-backup/borg",
+    "backup__borg_passphrase_file": "/etc/preau-backup.borg-passphrase",
+    "backup_borg_keep_daily": 7,
+    "backup_borg_keep_weekly": 4,
+    "backup_borg_keep_monthly": "6",
     "backup_drill_dir": "/var/lib/preau-restore-drill",
     "backup_drill_port": "54329",
     "backup_drill_recovery_type": "default",
@@ -382,3 +390,152 @@ def test_restore_arguments_promote_only_when_stopping_early():
         "--archive-mode=off",
         "--target-action=promote",
     ]
+
+
+# --- the expiry of the borg repositories -----------------------------------------------------
+
+
+def test_the_rendered_template_gives_the_borg_repositories():
+    settings = pb.parse_settings(render())
+    assert settings.borg_repos is True
+    repos = settings.repos
+    assert repos.clients == ("app1", "app2") and repos.repository("app1") == "/var/lib/borg/app1"
+    assert repos.passphrase_file == "/etc/preau-backup.borg-passphrase"
+    assert repos.keep_arguments() == ["--keep-daily=7", "--keep-weekly=4", "--keep-monthly=6"]
+    assert "passphrase =" not in render()  # the file's path only, never the secret
+
+
+def test_accept_vanished_goes_with_expire_only():
+    args = pb.parse_args(["expire", "--accept-vanished", "app1"], "preau-backup")
+    assert (args.command, args.accept_vanished) == ("expire", "app1")
+    assert pb.parse_args(["expire"], "preau-backup").accept_vanished is None
+    with pytest.raises(SystemExit):
+        pb.parse_args(["files", "--accept-vanished", "app1"], "preau-backup")
+
+
+@pytest.mark.parametrize(
+    ("saved", "current", "vanished"),
+    [
+        (None, ["a"], []),  # first run: nothing to compare
+        (["a", "b"], ["a", "b", "c"], []),  # new archives only
+        (["a", "b", "c"], ["c", "a"], ["b"]),  # one deleted by the client
+        (["b", "a"], [], ["a", "b"]),  # all of them
+        ([], ["a"], []),
+    ],
+)
+def test_vanished_archives_are_those_the_last_expiry_left_and_are_gone(saved, current, vanished):
+    assert pb.vanished_archives(saved, current) == vanished
+
+
+def test_the_expire_summary_names_the_tampered_and_failed_clients():
+    results = {
+        "app1": {"ok": True, "archives": 3, "pruned": ["app1-1"]},
+        "app2": {"ok": False, "vanished": ["app2-1"], "error": "archives vanished: not expired"},
+        "db1": {"ok": False, "error": "borg list exited with 2"},
+    }
+    data = pb.expire_summary(results)
+    assert data["ok"] is False and data["command"] == "expire"
+    assert (data["tampered"], data["failed"]) == (["app2"], ["app2", "db1"])
+    assert pb.expire_summary({"app1": results["app1"]})["ok"] is True
+    vanished = pb.expire_metrics(2, 500.0, False, 400.0)
+    assert vanished["preau_borg_archives_vanished"][0] == 2
+    assert vanished["preau_borg_expire_last_success_timestamp_seconds"][0] == 400.0
+    assert (
+        pb.expire_metrics(0, 500.0, True, 400.0)[
+            "preau_borg_expire_last_success_timestamp_seconds"
+        ][0]
+        == 500.0
+    )
+
+
+# A borg on PATH that keeps a repository's archives in a JSON file: `list --short`, `prune`
+# (keeps the newest), `compact` (counted); it refuses a passphrase on its command line.
+FAKE_BORG = """#!/usr/bin/python3
+import json, os, sys
+args, repo = sys.argv[1:-1], sys.argv[-1]
+assert os.environ["BORG_PASSPHRASE"] == "pass-phrase", "no passphrase"
+assert not any("pass-phrase" in a for a in sys.argv)
+assert os.environ["BORG_RELOCATED_REPO_ACCESS_IS_OK"] == "no"
+path = os.path.join(repo, "archives.json")
+archives = json.load(open(path))
+with open(os.path.join(repo, "calls"), "a") as calls:
+    calls.write(args[0] + "\\n")
+if args[0] == "list":
+    print("\\n".join(archives))
+elif args[0] == "prune":
+    json.dump(archives[-1:], open(path, "w"))
+"""
+
+
+@pytest.fixture
+def repos_host(tmp_path, monkeypatch):
+    """A borg repositories host in tmp_path: settings, passphrase, repositories app1 and app2."""
+    monkeypatch.setattr(pb.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(pb, "LOCK_DIR", str(tmp_path / "lock"))
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "borg").write_text(FAKE_BORG)
+    (tmp_path / "bin" / "borg").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{pb.os.environ['PATH']}")
+    (tmp_path / "passphrase").write_text("pass-phrase\n")
+    for client in ("app1", "app2"):
+        (tmp_path / "borg" / client).mkdir(parents=True)
+        (tmp_path / "borg" / client / "config").write_text("[repository]\n")
+        write_archives(tmp_path, client, [f"{client}-1", f"{client}-2"])
+    config = tmp_path / "settings.toml"
+    config.write_text(
+        render(
+            backup_borg_repo_root=str(tmp_path / "borg"),
+            backup__borg_state_dir=str(tmp_path / "state"),
+            backup__borg_passphrase_file=str(tmp_path / "passphrase"),
+            backup_textfile_dir=str(tmp_path / "textfile"),
+        )
+    )
+    return tmp_path, ["expire", "--config", str(config)]
+
+
+def write_archives(root, client, archives):
+    (root / "borg" / client / "archives.json").write_text(json.dumps(archives))
+
+
+def test_expire_prunes_and_compacts_then_refuses_a_repository_whose_archives_vanished(
+    repos_host, capsys
+):
+    root, args = repos_host
+    assert pb.main(args, "preau-backup") == pb.EXIT_OK
+    first = last_summary(capsys)
+    assert first["clients"]["app1"] == {"ok": True, "archives": 1, "pruned": ["app1-1"]}
+    state = json.loads((root / "state" / "app1.json").read_text())
+    assert state["archives"] == ["app1-2"]
+    assert oct((root / "state" / "app1.json").stat().st_mode & 0o777) == "0o600"
+    # app1 appends one archive and deletes the one the expiry left: app1 is not expired
+    write_archives(root, "app1", ["app1-3"])
+    write_archives(root, "app2", ["app2-2", "app2-3"])
+    (root / "borg" / "app1" / "calls").unlink()
+    assert pb.main(args, "preau-backup") == pb.EXIT_FAILED
+    data = last_summary(capsys)
+    assert (data["ok"], data["tampered"], data["failed"]) == (False, ["app1"], ["app1"])
+    assert data["clients"]["app1"]["vanished"] == ["app1-2"]
+    assert data["clients"]["app2"]["ok"] is True  # the others are expired all the same
+    assert (root / "borg" / "app1" / "calls").read_text() == "list\n"  # no prune, no compact
+    prom = str(root / "textfile" / "preau_borg_expire_app1.prom")
+    assert pb.read_metric(prom, "preau_borg_archives_vanished") == 1
+    assert pb.read_metric(prom, "preau_borg_expire_last_success_timestamp_seconds") > 0
+    # the operator accepts the deletion: app1 is expired again
+    assert pb.main([*args, "--accept-vanished", "app1"], "preau-backup") == pb.EXIT_OK
+    assert last_summary(capsys)["clients"]["app1"]["ok"] is True
+    assert pb.read_metric(prom, "preau_borg_archives_vanished") == 0
+    assert pb.main([*args, "--accept-vanished", "app9"], "preau-backup") == pb.EXIT_USAGE
+
+
+def test_expire_on_a_host_without_borg_repositories_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(pb.os, "geteuid", lambda: 0)
+    config = tmp_path / "client.toml"
+    config.write_text(render(backup__is_borg_repos="False"))
+    assert pb.main(["expire", "--config", str(config)], "preau-backup") == pb.EXIT_USAGE
+    assert last_summary(capsys) == {"ok": False, "error": "this host is not a borg repos host"}
+
+
+def test_the_last_transaction_is_the_number_of_the_index_file():
+    files = ["README", "config", "data", "hints.13", "index.13", "integrity.13", "index.tmp"]
+    assert pb.last_transaction(files) == 13
+    assert pb.last_transaction(["config", "data"]) is None

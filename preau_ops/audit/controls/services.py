@@ -488,6 +488,48 @@ def test_backups_encrypted(host: Host, remote: Remote, evidence: Evidence) -> No
     assert not problems, "; ".join(problems)
 
 
+def borg_key_problems(authorized_keys: str) -> tuple[int, list[str]]:
+    """(keys, problems) of the borg repositories' authorized_keys: every key must be forced to
+    `borg serve --append-only --restrict-to-path …` (a client may add archives, never delete)."""
+    keys = [
+        line.strip()
+        for line in authorized_keys.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    problems = []
+    for line in keys:
+        forced = re.match(r'command="([^"]*)"', line)
+        words = forced.group(1).split() if forced else []
+        key = re.search(r"(?:^|\s)(?:ssh|ecdsa|sk)-\S+\s+(\S+)\s*(.*)$", line)
+        name = (key.group(2) or key.group(1)[:16] + "…") if key else line[:40]
+        if words[:2] != ["borg", "serve"] or "--append-only" not in words:
+            problems.append(f"key {name!r} is not forced to `borg serve --append-only`")
+        elif "--restrict-to-path" not in words:
+            problems.append(f"key {name!r} is not restricted to its repository")
+    return len(keys), problems
+
+
+@control(
+    "BKP-06",
+    "Borg clients may only append to their files backups",
+    "issue #22 item 4: a compromised host cannot delete its backups "
+    "(role backup: `borg serve --append-only`, expiry on the backup host)",
+    groups=("backup",),
+)
+def test_borg_clients_append_only(host: Host, remote: Remote, evidence: Evidence) -> None:
+    path = f"{declared.var(host, 'backup_borg_repo_root')}/.ssh/authorized_keys"
+    try:
+        text = remote.read(path)
+    except FileNotFoundError:
+        evidence(f"{path}: absent (no borg client reaches this host over SSH)")
+        return
+    if text is None:
+        pytest.skip(f"{path} is not readable by the auditor (base_auditor_readable_files)")
+    keys, problems = borg_key_problems(text)
+    evidence(f"{path}: {keys} key(s), {keys - len(problems)} forced to append-only")
+    assert not problems, "; ".join(problems)
+
+
 # ------------------------------------------------------------------------------ monitoring
 
 

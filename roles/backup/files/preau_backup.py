@@ -3,7 +3,13 @@
 
 Usage (as root):
   preau-backup full|diff|incr   pgBackRest backup of the database (on the repository host)
-  preau-backup files            borgmatic backup of this host's files (on borgmatic clients)
+  preau-backup files            borgmatic backup of this host's files (on borgmatic clients;
+                                no prune: clients may only append, see `expire`)
+  preau-backup expire           on the host of the borg repositories: check that no archive
+                                saved by the last expiry vanished (a client deleting through
+                                its append-only key), then prune and compact each repository
+  preau-backup expire --accept-vanished CLIENT
+                                accept CLIENT's vanished archives (checked legitimate), expire
   preau-backup list             the backups in the repositories this host knows about
   preau-backup verify           pgBackRest check + verify (and borgmatic check on clients)
   preau-backup drill            restore the latest database backup into a scratch cluster,
@@ -43,7 +49,7 @@ from typing import Any
 
 SETTINGS_FILE = "/etc/preau-backup.toml"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
-COMMANDS = ("full", "diff", "incr", "files", "list", "verify", "drill", "settings")
+COMMANDS = ("full", "diff", "incr", "files", "expire", "list", "verify", "drill", "settings")
 DATABASE_KINDS = ("full", "diff", "incr")
 RECOVERY_TYPES = ("default", "immediate")
 LOCK_DIR = "/run/preau-backup"
@@ -94,6 +100,29 @@ class Drill:
 
 
 @dataclass(frozen=True)
+class BorgRepos:
+    """The borg repositories this host holds (one per client) and how the expiry treats them."""
+
+    root: str
+    clients: tuple[str, ...]
+    state_dir: str
+    passphrase_file: str
+    keep_daily: int
+    keep_weekly: int
+    keep_monthly: int
+
+    def repository(self, client: str) -> str:
+        return os.path.join(self.root, client)
+
+    def keep_arguments(self) -> list[str]:
+        return [
+            f"--keep-daily={self.keep_daily}",
+            f"--keep-weekly={self.keep_weekly}",
+            f"--keep-monthly={self.keep_monthly}",
+        ]
+
+
+@dataclass(frozen=True)
 class Settings:
     stanza: str
     repo_owner: str
@@ -103,7 +132,9 @@ class Settings:
     drill_config: str
     repo: bool
     borg_client: bool
+    borg_repos: bool
     drill: Drill
+    repos: BorgRepos
 
 
 def _kind_name(value: object) -> str:
@@ -205,6 +236,20 @@ def _drill(table: _Table) -> Drill:
     return drill
 
 
+def _borg_repos(table: _Table) -> BorgRepos:
+    repos = BorgRepos(
+        root=table.text("root"),
+        clients=table.texts("clients"),
+        state_dir=table.text("state_dir"),
+        passphrase_file=table.text("passphrase_file"),
+        keep_daily=table.integer("keep_daily"),
+        keep_weekly=table.integer("keep_weekly"),
+        keep_monthly=table.integer("keep_monthly"),
+    )
+    table.done()
+    return repos
+
+
 def parse_settings(text: str) -> Settings:
     """Settings from the TOML text the role renders; SettingsError says what is wrong."""
     try:
@@ -221,7 +266,9 @@ def parse_settings(text: str) -> Settings:
         drill_config=top.text("drill_config"),
         repo=roles.flag("repo"),
         borg_client=roles.flag("borg_client"),
+        borg_repos=roles.flag("borg_repos"),
         drill=_drill(top.table("drill")),
+        repos=_borg_repos(top.table("borg_repos")),
     )
     roles.done()
     top.done()
@@ -253,7 +300,15 @@ def parse_args(argv: Sequence[str], program: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="preau-backup", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("--config", default=SETTINGS_FILE, help="settings file (TOML)")
-    return parser.parse_args(args)
+    parser.add_argument(
+        "--accept-vanished",
+        metavar="CLIENT",
+        help="expire: take CLIENT's archives as they are now (its vanished ones were legitimate)",
+    )
+    parsed = parser.parse_args(args)
+    if parsed.accept_vanished and parsed.command != "expire":
+        parser.error("--accept-vanished goes with expire only")
+    return parsed
 
 
 # --- pure parts: summaries, metrics, checks ------------------------------------------------
@@ -454,6 +509,47 @@ def drill_metrics(
     }
 
 
+def vanished_archives(saved: Sequence[str] | None, current: Sequence[str]) -> list[str]:
+    """The archives the last expiry left in a repository that are no longer there.
+
+    None saved (first run, or an operator accepted the current state): nothing to compare."""
+    return sorted(set(saved or ()) - set(current))
+
+
+def last_transaction(repository_files: Sequence[str]) -> int | None:
+    """The repository's last transaction: the N of its index.N file."""
+    numbers = [int(name[6:]) for name in repository_files if re.fullmatch(r"index\.\d+", name)]
+    return max(numbers, default=None)
+
+
+def expire_metrics(
+    vanished: int, finished: float, ok: bool, previous_success: float | None
+) -> Metrics:
+    return {
+        "preau_borg_archives_vanished": (
+            vanished,
+            "Archives saved by the last expiry that vanished since (deleted by the client).",
+        ),
+        "preau_borg_expire_last_success_timestamp_seconds": (
+            finished if ok else previous_success,
+            "End of the last successful expiry (prune + compact) of the repository.",
+        ),
+    }
+
+
+def expire_summary(results: dict[str, Summary]) -> Summary:
+    """The expiry's summary: every client's result, those whose archives vanished, those failed."""
+    tampered = sorted(client for client, r in results.items() if r.get("vanished"))
+    failed = sorted(client for client, r in results.items() if not r["ok"])
+    return {
+        "command": "expire",
+        "ok": not failed,
+        "clients": results,
+        "tampered": tampered,
+        "failed": failed,
+    }
+
+
 # --- the host: commands, lock, files --------------------------------------------------------
 
 
@@ -463,9 +559,12 @@ def run(
     check: bool = True,
     timeout: float | None = None,
     capture: bool = True,
+    environment: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command (as `user` if given), log it, return the CompletedProcess."""
-    env = dict(os.environ, LC_ALL="C.UTF-8")
+    """Run a command (as `user` if given), log it, return the CompletedProcess.
+
+    `environment` is added to the command's environment and never logged (secrets go there)."""
+    env = dict(os.environ, LC_ALL="C.UTF-8", **(environment or {}))
     kwargs: dict[str, Any] = {}
     if user:
         entry = pwd.getpwnam(user)
@@ -603,15 +702,27 @@ class Host:
                 else:
                     size = archive["size_bytes"]
                     result.update(archive)
-                prune = ["borgmatic", "--verbosity", "1", "prune"]
-                status = run(prune, check=False, capture=False).returncode
-                if status != 0:
-                    result["error"] = f"borgmatic prune exited with {status}"
             else:
                 result["error"] = f"borgmatic create exited with {status}"
         result["ok"] = status == 0
         labels = {"type": "files", "kind": "files"}
         return self.record_backup(result, labels, started, status, size)
+
+    # --- expiry of the borg repositories (their host only) ---
+
+    def expire(self, accept: str | None) -> int:
+        self.require("borg_repos")
+        repos = self.settings.repos
+        if accept is not None and accept not in repos.clients:
+            error = f"--accept-vanished: {accept} is not a client ({', '.join(repos.clients)})"
+            raise Stop({"command": "expire", "ok": False, "error": error}, EXIT_USAGE)
+        results: dict[str, Summary] = {}
+        with lock("expire"):
+            passphrase = _read_secret(repos.passphrase_file)
+            for client in repos.clients:
+                results[client] = Expiry(self, client, passphrase).run(accept == client)
+        data = expire_summary(results)
+        return summary(data, EXIT_OK if data["ok"] else EXIT_FAILED)
 
     # --- list / verify ---
 
@@ -657,6 +768,118 @@ class Host:
         result["rto_seconds"] = round(rto, 1) if rto is not None else None
         result["duration_seconds"] = round(finished - started, 1)
         return summary(result, EXIT_OK if result["ok"] else EXIT_FAILED)
+
+
+def _read_secret(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().rstrip("\n")
+    except OSError as error:
+        raise Failure(f"cannot read the passphrase file {path}: {error.strerror}") from error
+
+
+class Expiry:
+    """One client's repository: tamper check, prune, compact, state saved (borg holds its lock)."""
+
+    LOCK_WAIT = "--lock-wait=600"  # a files backup running now: wait for it
+
+    def __init__(self, host: Host, client: str, passphrase: str) -> None:
+        self.host, self.client = host, client
+        self.repos = host.settings.repos
+        self.repository = self.repos.repository(client)
+        self.state_file = os.path.join(self.repos.state_dir, f"{client}.json")
+        # Nothing may prompt: a relocated or unencrypted repository is refused.
+        self.environment = {
+            "BORG_PASSPHRASE": passphrase,
+            "BORG_RELOCATED_REPO_ACCESS_IS_OK": "no",
+            "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "no",
+        }
+
+    def borg(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """borg as the repository's owner: `borg` for the clients' repositories, root for this
+        host's own (local) one."""
+        owner = pwd.getpwuid(os.stat(self.repository).st_uid).pw_name
+        cmd = ["borg", *args, self.LOCK_WAIT, self.repository]
+        return run(cmd, user=owner, environment=self.environment)
+
+    def archives(self) -> list[str]:
+        return self.borg("list", "--short").stdout.split()
+
+    def run(self, accept: bool) -> Summary:
+        result: Summary = {"ok": False}
+        vanished: list[str] = []
+        try:
+            if not os.path.isfile(os.path.join(self.repository, "config")):
+                LOG.warning("%s: no repository at %s yet", self.client, self.repository)
+                return {"ok": True, "skipped": "no repository yet"}
+            current = self.archives()
+            if accept:
+                self.accept(current)
+            vanished = vanished_archives(self.saved(), current)
+            if vanished:
+                result.update(vanished=vanished, error="archives vanished: not expired")
+                LOG.error(
+                    "%s: %d archive(s) saved by the last expiry vanished (deleted through the "
+                    "client's key?): %s. Nothing pruned or compacted; see roles/backup/README.md "
+                    "(roll back, or `preau-backup expire --accept-vanished %s`)",
+                    self.client,
+                    len(vanished),
+                    ", ".join(vanished),
+                    self.client,
+                )
+            else:
+                # The state follows the prune at once: a failed compact must not make the
+                # pruned archives look vanished tomorrow.
+                self.borg("prune", "--list", *self.repos.keep_arguments())
+                kept = self.archives()
+                self.save(kept)
+                self.borg("compact")
+                self.save(kept, last_transaction(os.listdir(self.repository)))
+                pruned = sorted(set(current) - set(kept))
+                result.update(ok=True, archives=len(kept), pruned=pruned)
+        except (Failure, subprocess.TimeoutExpired, OSError, ValueError, LookupError) as error:
+            # (LookupError: an owner without a passwd entry, a state file without archives)
+            LOG.error("%s: expiry failed: %s", self.client, error)
+            result["error"] = str(error)
+        self.record(len(vanished), result["ok"])
+        return result
+
+    def saved(self) -> list[str] | None:
+        try:
+            with open(self.state_file, encoding="utf-8") as handle:
+                archives: list[str] = json.load(handle)["archives"]
+                return archives
+        except FileNotFoundError:
+            return None
+
+    def save(self, archives: list[str], transaction: int | None = None) -> None:
+        """The archives left (and the repository's last transaction once compacted: no
+        rollback goes below it, roles/backup/README.md)."""
+        state = {"client": self.client, "saved": time.time(), "archives": archives}
+        if transaction is not None:
+            state["transaction"] = transaction
+        os.makedirs(self.repos.state_dir, mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=self.repos.state_dir)
+        with os.fdopen(fd, "w") as handle:  # mkstemp: 0600
+            json.dump(state, handle)
+        os.replace(tmp, self.state_file)
+
+    def accept(self, current: list[str]) -> None:
+        vanished = vanished_archives(self.saved(), current)
+        LOG.warning(
+            "%s: the operator accepts the vanished archives: %s",
+            self.client,
+            ", ".join(vanished) or "none",
+        )
+        self.save(current)
+
+    def record(self, vanished: int, ok: bool) -> None:
+        directory, prom = self.host.settings.textfile_dir, f"preau_borg_expire_{self.client}.prom"
+        previous = read_metric(
+            os.path.join(directory, prom), "preau_borg_expire_last_success_timestamp_seconds"
+        )
+        metrics = expire_metrics(vanished, time.time(), ok, previous)
+        write_metrics(directory, prom, metrics, {"client": self.client})
 
 
 class Drilling:
@@ -776,11 +999,13 @@ class Drilling:
 # --- entry point ---------------------------------------------------------------------------
 
 
-def _action(host: Host, command: str) -> Callable[[], int]:
+def _action(host: Host, args: argparse.Namespace) -> Callable[[], int]:
+    command = args.command
     if command in DATABASE_KINDS:
         return lambda: host.backup_database(command)
     actions = {
         "files": host.backup_files,
+        "expire": lambda: host.expire(args.accept_vanished),
         "list": host.list_backups,
         "verify": host.verify,
         "drill": host.restore_drill,
@@ -799,7 +1024,7 @@ def main(argv: Sequence[str] | None = None, program: str | None = None) -> int:
     if os.geteuid() != 0:
         return summary({**failed, "error": "run as root"}, EXIT_USAGE)
     try:
-        return _action(Host(load_settings(args.config)), args.command)()
+        return _action(Host(load_settings(args.config)), args)()
     except SettingsError as error:
         LOG.error("settings: %s", error)
         return summary({**failed, "error": f"settings: {error}"}, EXIT_USAGE)

@@ -183,3 +183,100 @@ def test_settings_are_a_file_the_command_checks():
     )
     assert cmd.rc == 2
     assert summary_of(cmd)["error"] == "settings: /tmp/typo.toml: drill.port: missing"
+
+
+# --- borg: clients append only, the repository host expires ---------------------------------
+
+BORG_REPO = "/var/lib/borg/bk-db"
+EXPIRE_STATE = "/var/lib/preau-backup/borg/bk-db.json"
+EXPIRE_PROM = "preau_borg_expire_bk-db.prom"
+# borg on the client with its own key and repository URL (what an intruder on bk-db holds).
+CLIENT_BORG = (
+    "export BORG_PASSPHRASE=molecule-borg-passphrase-not-secret"
+    ' BORG_RSH="ssh -i /root/.ssh/id_borg_ed25519 -o BatchMode=yes'
+    ' -o UserKnownHostsFile=/etc/borgmatic/known_hosts"'
+    " REPO=$(grep -o 'ssh://[^\"]*' /etc/borgmatic/config.yaml); borg "
+)
+
+
+# The rollback of roles/backup/README.md ("A client deleted archives"), as root on bk-repo: keep
+# a copy, G = the transaction before the client's delete (the last one), never below the
+# last expiry's; then the index files and the segments after G go.
+ROLLBACK = f"""set -e
+cd {BORG_REPO}
+cp -al . /var/lib/preau-backup/borg/bk-db.tampered
+G=$(tail -n 2 transactions | head -n 1 | sed 's/^transaction \\([0-9]*\\),.*/\\1/')
+FLOOR=$(python3 -c 'import json; print(json.load(open("{EXPIRE_STATE}"))["transaction"])')
+test "$G" -ge "$FLOOR"
+rm index.* hints.* integrity.*
+find data -type f | awk -F/ -v g="$G" '$NF > g' | xargs -r rm -v --
+"""
+
+
+def client_rollback():
+    """On the client: its cache and its security directory's manifest timestamp are newer
+    than the repository rolled back (borg would refuse it as a replay): drop them."""
+    repository_id = REPO.check_output(f"sed -n 's/^id = //p' {BORG_REPO}/config")
+    return (
+        f"rm -rf /root/.cache/borg/{repository_id}"
+        f" /root/.config/borg/security/{repository_id}/manifest-timestamp"
+    )
+
+
+def expire():
+    cmd = REPO.run("/usr/local/sbin/preau-backup expire")
+    return cmd, summary_of(cmd)
+
+
+def segments():
+    return set(REPO.check_output(f"find {BORG_REPO}/data -type f").split())
+
+
+def test_borg_clients_may_only_append():
+    keys = REPO.file("/var/lib/borg/.ssh/authorized_keys").content_string
+    (line,) = [line for line in keys.splitlines() if "root@bk-db" in line]
+    assert line.startswith(
+        'command="borg serve --append-only --restrict-to-path /var/lib/borg/bk-db",restrict '
+    )
+    assert "\nretention:" not in DB.file("/etc/borgmatic/config.yaml").content_string
+    assert REPO.service("preau-backup-expire.timer").is_enabled
+    passphrase = REPO.file("/etc/preau-backup.borg-passphrase")
+    assert (passphrase.user, passphrase.mode) == ("root", 0o600)
+    assert "not-secret" not in REPO.file("/etc/preau-backup.toml").content_string
+
+
+def test_expire_prunes_and_remembers_the_archives():
+    # bk-db's repository holds the archives of the two files backups above
+    cmd, result = expire()
+    assert cmd.rc == 0, cmd.stderr
+    assert result["clients"]["bk-db"]["ok"] is True
+    state = REPO.file(EXPIRE_STATE)
+    assert (state.user, state.mode) == ("root", 0o600)
+    listing = summary_of(DB.run("/usr/local/sbin/preau-backup list"))["files"]
+    assert json.loads(state.content_string)["archives"] == listing
+    assert metric(REPO, EXPIRE_PROM, "preau_borg_archives_vanished") == 0
+
+
+def test_an_archive_deleted_by_the_client_is_caught_and_nothing_compacted():
+    assert DB.run("/usr/local/sbin/preau-backup files").rc == 0
+    oldest = json.loads(REPO.file(EXPIRE_STATE).content_string)["archives"][0]
+    before = segments()
+    # the client's key deletes the archive: borg says it did (append-only: a new transaction)
+    delete = DB.run(CLIENT_BORG + f'delete "$REPO::{oldest}"')
+    assert delete.rc == 0, delete.stderr
+    cmd, result = expire()
+    assert cmd.rc == 1
+    assert (result["tampered"], result["clients"]["bk-db"]["vanished"]) == (["bk-db"], [oldest])
+    assert oldest in cmd.stderr
+    assert metric(REPO, EXPIRE_PROM, "preau_borg_archives_vanished") == 1
+    assert before <= segments()  # nothing compacted: the archive's data is still on disk
+    # the rollback of roles/backup/README.md: the bad transaction's segments and indexes go
+    rollback = REPO.run(ROLLBACK)
+    assert rollback.rc == 0, rollback.stdout + rollback.stderr
+    assert DB.run(client_rollback()).rc == 0
+    assert oldest in summary_of(DB.run("/usr/local/sbin/preau-backup list"))["files"]
+    cmd, result = expire()
+    assert cmd.rc == 0, cmd.stderr
+    assert metric(REPO, EXPIRE_PROM, "preau_borg_archives_vanished") == 0
+    # the client backs up again
+    assert DB.run("/usr/local/sbin/preau-backup files").rc == 0

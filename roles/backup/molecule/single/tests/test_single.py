@@ -33,3 +33,13 @@ def test_files_backup_local(host):
     run = host.run("/usr/local/sbin/preau-backup files")
     assert run.rc == 0, run.stderr
     assert host.file("/var/lib/borg/bk-single/config").exists
+
+
+def test_expire_local_repository(host):
+    """The host's own repository is local (no append-only key): its expiry runs here as root."""
+    assert host.run("/usr/local/sbin/preau-backup files").rc == 0
+    run = host.run("/usr/local/sbin/preau-backup expire")
+    assert run.rc == 0, run.stderr
+    assert summary_of(run)["clients"]["bk-single"]["ok"] is True
+    state = json.loads(host.file("/var/lib/preau-backup/borg/bk-single.json").content_string)
+    assert state["archives"] and state["transaction"] > 0
