@@ -19,7 +19,7 @@ from django.utils.http import content_disposition_header
 
 from preau.core.prepared import PreparedQuery
 from preau.ent import antivirus
-from preau.ent.models import FileChunk, StoredFile
+from preau.ent.models import JPEG_FOR, FileChunk, StoredFile
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +52,8 @@ ACCEPT = ",".join(f".{ext}" for ext in CONTENT_TYPES)
 # runs. Everything else (PDF and its scripts, office files, text) is downloaded (attachment).
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif"}
 # Images the make_renditions job reads (preau.ent.renditions): a preview for each, and a JPEG
-# for the HEIC/HEIF photos (JPEG_FOR) that a school PC's browser would not show.
-RENDERED = INLINE_TYPES | {"image/heic", "image/heif"}
-JPEG_FOR = {"image/heic", "image/heif"}
+# for the HEIC/HEIF photos (models.JPEG_FOR) that a school PC's browser would not show.
+RENDERED = INLINE_TYPES | JPEG_FOR
 # The phones' containers (ISO base media file format, QuickTime's for .mov): the file must
 # start with an `ftyp` box naming one of these brands (major or compatible), else it is
 # refused; old QuickTime files may start with another atom instead (MOV_FIRST_ATOMS).
@@ -284,7 +283,7 @@ def purge_orphans(now=None) -> int:
             orphans = orphans.filter(~Exists(referencing))
     rows = orphans.values_list("pk", "preview_id", "jpeg_id")
     # An orphan's renditions (preau.ent.renditions: held by it alone) go with it.
-    ids = sorted({made for row in rows for made in row if made is not None})
+    ids = sorted({pk for row in rows for pk in row if pk is not None})
     for start in range(0, len(ids), 500):
         StoredFile._base_manager.filter(pk__in=ids[start : start + 500]).delete()
     return len(ids)

@@ -25,6 +25,11 @@ class TenantModel(models.Model):
 # --- files (stored in PostgreSQL: every app server sees them, pgBackRest backs them up) -------
 
 
+# The phones' photos a school PC's browser does not show: the make_renditions job makes a JPEG
+# of each (preau.ent.renditions), besides the preview every image gets.
+JPEG_FOR = frozenset({"image/heic", "image/heif"})
+
+
 class StoredFile(TenantModel):
     name = models.CharField(max_length=200)
     content_type = models.CharField(max_length=100)
@@ -48,6 +53,11 @@ class StoredFile(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def converted_to_jpeg(self) -> bool:
+        """A phone's photo that is shown through its JPEG (JPEG_FOR)."""
+        return self.content_type in JPEG_FOR
 
 
 class FileChunkQuerySet(TenantQuerySet):

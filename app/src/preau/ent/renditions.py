@@ -92,7 +92,7 @@ def make(file_id: int) -> dict:
             stored.save(update_fields=["renditions"])
             return {"file": file_id, "status": FAILED, "error": str(exc)[:200]}
         stem = PurePath(stored.name).stem
-        if stored.content_type in files.JPEG_FOR:
+        if stored.converted_to_jpeg:
             stored.jpeg = files.store_generated(stored.establishment, f"{stem}.jpg", _jpeg(image))
         image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
         stored.preview = files.store_generated(
