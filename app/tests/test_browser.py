@@ -121,12 +121,11 @@ def enrol_in_browser_checked(page, check_a11y) -> bytes:
     key = base64.b32decode(page.locator("#cle-secrete").inner_text().replace(" ", ""))
     page.get_by_label("Code à 6 chiffres").fill(totp_code(key))
     page.get_by_role("button", name="Activer", exact=True).click()
-    assert (
-        page.get_by_role("listitem")
-        .filter(has_text=re.compile(r"^[a-z2-7]{4}-[a-z2-7]{4}$"))
-        .count()
-        == 10
-    )
+    # expect() waits for the recovery codes page; a bare count() read the enrolment page still
+    # shown while the POST ran (0 items: the CI run of 2026-12-06 failed so, under the lab's load).
+    expect(
+        page.get_by_role("listitem").filter(has_text=re.compile(r"^[a-z2-7]{4}-[a-z2-7]{4}$"))
+    ).to_have_count(10)
     check_a11y(page, "02c-codes-de-secours")
     page.get_by_role("link", name="J'ai noté mes codes, continuer").click()
     return key

@@ -131,7 +131,9 @@ def test_teacher_parent_student_day(page, live_server, school, check_a11y, tmp_p
     page.get_by_role("link", name="Messagerie").click()
     page.get_by_role("link", name="Nouveau message").click()
     # Communication rules: the teacher and the vie scolaire, never another student's parent.
-    assert page.get_by_label(f"{s['teacher'].last_name} {s['teacher'].first_name}").count() == 1
+    expect(page.get_by_label(f"{s['teacher'].last_name} {s['teacher'].first_name}")).to_have_count(
+        1
+    )
     assert (
         page.get_by_label(f"{s['other_parent'].last_name} {s['other_parent'].first_name}").count()
         == 0
@@ -231,7 +233,7 @@ def test_week_grid_at_desktop_and_phone_widths(browser, live_server, page, schoo
     check_a11y(page, "60-vie-scolaire-grille-enseignant")
     shown = page.locator("#semaine").inner_text()
     page.get_by_role("link", name="Semaine suivante").click()
-    assert page.locator("#semaine").inner_text() != shown
+    expect(page.locator("#semaine")).not_to_have_text(shown)
     title = f"Emploi du temps – {s['teacher'].get_full_name()}"
     expect(page.get_by_role("heading", name=title)).to_be_visible()
 
