@@ -31,6 +31,12 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         help="the lab suite's topology (default: prodlike, the production-like one CI runs; "
         "or $PREAU_LAB_TOPOLOGY)",
     )
+    test.add_argument(
+        "--drills",
+        action="store_true",
+        help="with the lab suite alone: run only its long fault drills (PostgreSQL down, the "
+        "backup disk full: minutes of waiting on alerts), which the default run leaves out",
+    )
     test.set_defaults(handler=cmd_test)
 
 
@@ -39,4 +45,4 @@ def cmd_test(args: argparse.Namespace) -> int:
 
     if args.topology:  # read by tests/lab/conftest.py
         os.environ["PREAU_LAB_TOPOLOGY"] = args.topology
-    return testing.run(args.suites, args.k, keep_going=args.keep_going)
+    return testing.run(args.suites, args.k, keep_going=args.keep_going, drills=args.drills)

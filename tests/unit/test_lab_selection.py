@@ -5,6 +5,8 @@ tests back in file order after pytest-randomly, and must not put back those -k d
 import subprocess
 import sys
 
+import pytest
+
 from preau_ops.paths import ROOT
 
 
@@ -21,3 +23,39 @@ def test_k_keeps_only_the_lab_tests_it_names():
     files = [item.split("::")[0] for item in items]
     assert set(files) == {"tests/lab/test_10_lab.py", "tests/lab/test_90_down.py"}, items
     assert files == sorted(files)  # file order kept
+
+
+def _collected(*args: str) -> list[str]:
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/lab", "--collect-only", "-q"]
+        + ["-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [line for line in listed.splitlines() if "::" in line]
+
+
+def test_the_default_lab_run_leaves_the_drills_out_and_drills_runs_only_them():
+    """`deploy.py test lab` passes -m LAB_MARKERS[False], `--drills` -m LAB_MARKERS[True]: the
+    two sets part the lab's tests, and the long fault drills are in the second only."""
+    from preau_ops.testing import LAB_MARKERS
+
+    default = _collected("-m", LAB_MARKERS[False])
+    drills = _collected("-m", LAB_MARKERS[True])
+    everything = _collected()
+    assert sorted(default + drills) == sorted(everything)
+    assert [item.split("::")[1] for item in drills] == [
+        "test_backup_fails_loudly_when_the_backup_disk_is_full",
+        "test_postgresql_down_gives_a_clear_503_and_recovers_alone",
+    ]
+    assert any(item.startswith("tests/lab/test_90_down.py") for item in default)  # the lab goes
+
+
+def test_drills_are_refused_beside_other_suites():
+    from preau_ops import testing
+    from preau_ops.errors import OpsError
+
+    with pytest.raises(OpsError, match="drills"):
+        testing.run(["lab", "app"], drills=True)
