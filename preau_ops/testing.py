@@ -466,6 +466,9 @@ def run(
             "--drills runs the lab's long fault drills alone",
             "./deploy.py test lab --drills",
         )
+    runners = dict(RUNNERS)
+    if drills:
+        runners["lab"] = functools.partial(_lab, drills=True)
     beside = [s for s in BESIDE_LAB if s in chosen] if "lab" in chosen else []
     summary = ui.Summary("deploy.py test")
     other = other_lab() if "lab" in chosen else None
@@ -485,7 +488,7 @@ def run(
         if suite == "lint" and lint_aside is not None:
             counts = _end_beside(lint_aside, LINT_ASIDE)
         else:
-            counts = _lab(k, summary, drills) if suite == "lab" else RUNNERS[suite](k, summary)
+            counts = runners[suite](k, summary)
         totals = _add(totals, counts)
         _report(suite, counts, started, summary)
         if process is not None:
