@@ -488,25 +488,63 @@ def test_backups_encrypted(host: Host, remote: Remote, evidence: Evidence) -> No
     assert not problems, "; ".join(problems)
 
 
+def _forced_keys(authorized_keys: str) -> list[tuple[str, list[str], bool]]:
+    """(name, words of its forced command, restricted) of each key of an authorized_keys file."""
+    keys = []
+    for raw in authorized_keys.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        forced = re.match(r'command="([^"]*)"', line)
+        key = re.search(r"(?:^|\s)(?:ssh|ecdsa|sk)-\S+\s+(\S+)\s*(.*)$", line)
+        options = line[: key.start()] if key else ""
+        name = (key.group(2) or key.group(1)[:16] + "…") if key else line[:40]
+        restricted = "restrict" in re.sub(r'"[^"]*"', "", options).split(",")
+        keys.append((name, forced.group(1).split() if forced else [], restricted))
+    return keys
+
+
 def borg_key_problems(authorized_keys: str) -> tuple[int, list[str]]:
     """(keys, problems) of the borg repositories' authorized_keys: every key must be forced to
     `borg serve --append-only --restrict-to-path …` (a client may add archives, never delete)."""
-    keys = [
-        line.strip()
-        for line in authorized_keys.splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
+    keys = _forced_keys(authorized_keys)
     problems = []
-    for line in keys:
-        forced = re.match(r'command="([^"]*)"', line)
-        words = forced.group(1).split() if forced else []
-        key = re.search(r"(?:^|\s)(?:ssh|ecdsa|sk)-\S+\s+(\S+)\s*(.*)$", line)
-        name = (key.group(2) or key.group(1)[:16] + "…") if key else line[:40]
+    for name, words, _ in keys:
         if words[:2] != ["borg", "serve"] or "--append-only" not in words:
             problems.append(f"key {name!r} is not forced to `borg serve --append-only`")
         elif "--restrict-to-path" not in words:
             problems.append(f"key {name!r} is not restricted to its repository")
     return len(keys), problems
+
+
+PGBACKREST_REMOTE = "/usr/local/sbin/preau-pgbackrest-remote"
+
+
+def pgbackrest_key_problems(authorized_keys: str, role: str) -> tuple[int, list[str]]:
+    """(keys, problems) of a pgBackRest account's authorized_keys (the repository user's: ROLE
+    repo; postgres': pg): every key forced to `preau-pgbackrest-remote ROLE` and restricted (no
+    shell, no forwarding), so a compromised peer can only speak pgBackRest's protocol."""
+    keys = _forced_keys(authorized_keys)
+    problems = []
+    for name, words, restricted in keys:
+        if words != [PGBACKREST_REMOTE, role]:
+            problems.append(f"key {name!r} is not forced to `{PGBACKREST_REMOTE} {role}`")
+        elif not restricted:
+            problems.append(f"key {name!r} is not restricted (restrict: no forwarding, no pty)")
+    return len(keys), problems
+
+
+def _authorized_keys(remote: Remote, path: str, evidence: Evidence, absent: str) -> str | None:
+    """An authorized_keys file's text, None (said in the evidence: ABSENT) when there is none;
+    the control is skipped when the auditor may not read it."""
+    try:
+        text = remote.read(path)
+    except FileNotFoundError:
+        evidence(f"{path}: absent ({absent})")
+        return None
+    if text is None:
+        pytest.skip(f"{path} is not readable by the auditor (base_auditor_readable_files)")
+    return text
 
 
 @control(
@@ -518,15 +556,38 @@ def borg_key_problems(authorized_keys: str) -> tuple[int, list[str]]:
 )
 def test_borg_clients_append_only(host: Host, remote: Remote, evidence: Evidence) -> None:
     path = f"{declared.var(host, 'backup_borg_repo_root')}/.ssh/authorized_keys"
-    try:
-        text = remote.read(path)
-    except FileNotFoundError:
-        evidence(f"{path}: absent (no borg client reaches this host over SSH)")
-        return
+    text = _authorized_keys(remote, path, evidence, "no borg client reaches this host over SSH")
     if text is None:
-        pytest.skip(f"{path} is not readable by the auditor (base_auditor_readable_files)")
+        return
     keys, problems = borg_key_problems(text)
     evidence(f"{path}: {keys} key(s), {keys - len(problems)} forced to append-only")
+    assert not problems, "; ".join(problems)
+
+
+@control(
+    "BKP-07",
+    "pgBackRest's SSH keys may only run pgBackRest's remote end",
+    "issue #22 item 4: a compromised db host cannot delete the backups, a compromised backup host "
+    "cannot run commands as postgres (role backup: forced command preau-pgbackrest-remote)",
+    groups=("backup", "db"),
+)
+def test_pgbackrest_keys_forced(host: Host, remote: Remote, evidence: Evidence) -> None:
+    accounts = []
+    if declared.in_groups(host, ("backup",)):
+        home = declared.var(host, "backup_repo_path", "/var/lib/pgbackrest")
+        accounts.append((f"{home}/.ssh/authorized_keys", "repo"))
+    if declared.in_groups(host, ("db",)):
+        accounts.append(("/var/lib/postgresql/.ssh/authorized_keys", "pg"))
+    problems = []
+    for path, role in accounts:
+        text = _authorized_keys(
+            remote, path, evidence, "no pgBackRest peer logs in as this account"
+        )
+        if text is None:
+            continue
+        keys, found = pgbackrest_key_problems(text, role)
+        evidence(f"{path}: {keys} key(s), {keys - len(found)} forced to the {role} remote end")
+        problems += found
     assert not problems, "; ".join(problems)
 
 

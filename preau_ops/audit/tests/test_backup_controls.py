@@ -1,9 +1,9 @@
-"""BKP-06's judgement of the borg repositories' authorized_keys (the role's molecule scenario
-checks the line the role writes; the audit runs the control on the lab)."""
+"""BKP-06 and BKP-07: the judgement of the backup accounts' authorized_keys (the role's molecule
+scenario checks the lines the role writes; the audit runs the controls on the lab)."""
 
 from __future__ import annotations
 
-from preau_ops.audit.controls.services import borg_key_problems
+from preau_ops.audit.controls.services import borg_key_problems, pgbackrest_key_problems
 
 APPEND_ONLY = (
     'command="borg serve --append-only --restrict-to-path /var/lib/borg/app1",restrict '
@@ -27,4 +27,32 @@ def test_a_key_that_may_delete_or_reach_other_repositories_fails() -> None:
         "key 'root@app1 preau-backup' is not forced to `borg serve --append-only`",
         "key 'root@app3' is not restricted to its repository",
         "key 'AAAAC3NzaC1lZDI1…' is not forced to `borg serve --append-only`",
+    ]
+
+
+# BKP-07: pgBackRest's keys, as the role writes them on the backup host (ROLE repo) and on the
+# db hosts (ROLE pg).
+FORCED = (
+    'command="/usr/local/sbin/preau-pgbackrest-remote repo",restrict '
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG postgres@db1 preau-backup"
+)
+
+
+def test_pgbackrest_keys_forced_to_the_remote_end_of_their_role_pass() -> None:
+    assert pgbackrest_key_problems(f"# managed\n{FORCED}\n", "repo") == (1, [])
+    assert pgbackrest_key_problems("", "pg") == (0, [])
+
+
+def test_a_pgbackrest_key_that_is_a_shell_or_of_the_other_role_fails() -> None:
+    shell = "restrict ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH postgres@db2 preau-backup"
+    other_role = FORCED.replace(" repo", " pg").replace("db1", "db3")
+    free = FORCED.replace(",restrict", "").replace("db1", "db4")
+    keys, problems = pgbackrest_key_problems("\n".join([FORCED, shell, other_role, free]), "repo")
+    assert keys == 4
+    assert problems == [
+        "key 'postgres@db2 preau-backup' is not forced to "
+        "`/usr/local/sbin/preau-pgbackrest-remote repo`",
+        "key 'postgres@db3 preau-backup' is not forced to "
+        "`/usr/local/sbin/preau-pgbackrest-remote repo`",
+        "key 'postgres@db4 preau-backup' is not restricted (restrict: no forwarding, no pty)",
     ]

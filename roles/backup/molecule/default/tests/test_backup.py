@@ -37,6 +37,26 @@ def test_keys_generated_on_hosts_and_exchanged():
     assert repo_key in DB.file("/var/lib/postgresql/.ssh/authorized_keys").content_string
 
 
+def _setting(host, name):
+    conf = host.file("/etc/pgbackrest/pgbackrest.conf").content_string
+    return next(line.split("=", 1)[1] for line in conf.splitlines() if line.startswith(name + "="))
+
+
+def test_pgbackrest_keys_only_start_its_remote_end():
+    """Each pgBackRest key is forced to preau-pgbackrest-remote of its role: the peer's account
+    gives no shell (the backups through these keys pass in the other tests)."""
+    forced = 'command="/usr/local/sbin/preau-pgbackrest-remote {}",restrict ssh-ed25519 '
+    assert (
+        forced.format("repo")
+        in REPO.file("/var/lib/pgbackrest/.ssh/authorized_keys").content_string
+    )
+    assert forced.format("pg") in DB.file("/var/lib/postgresql/.ssh/authorized_keys").content_string
+    shell = DB.run(f"runuser -u postgres -- ssh pgbackrest@{_setting(DB, 'repo1-host')} id")
+    assert shell.rc == 1 and "refused: not pgBackRest: ['id']" in shell.stderr, shell.stderr
+    shell = REPO.run(f"runuser -u pgbackrest -- ssh postgres@{_setting(REPO, 'pg1-host')} id")
+    assert shell.rc == 1 and "refused: not pgBackRest: ['id']" in shell.stderr, shell.stderr
+
+
 def test_repository_encrypted_and_config_private():
     conf = REPO.file("/etc/pgbackrest/pgbackrest.conf")
     assert conf.mode == 0o640 and conf.group == "pgbackrest"
