@@ -105,6 +105,10 @@ EXPECTED_GET = {
     "message_new": EVERYONE,
     "conversation": {"student", "teacher"},
     "conversation_hide": {"student", "teacher"},
+    "broadcast": {"teacher"},  # its sender only
+    "message_report": {"teacher"},  # the student's message, received by the teacher
+    "moderation": {"admin", "evs"},
+    "report_resolve": set(),  # POST only
     "spaces": {"admin", "teacher", "evs", "student", "other_student", "other_teacher"},
     "space": {"admin", "teacher", "evs", "student", "other_student"},
     "space_thread": {"admin", "teacher", "evs", "student", "other_student"},
