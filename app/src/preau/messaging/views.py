@@ -15,7 +15,7 @@ from preau.core.accounts import audit, name_search
 from preau.core.models import ClassGroup, ClassMembership, Membership, ParentLink
 from preau.core.prepared import PreparedQuery
 from preau.ent import files
-from preau.ent.access import allowed_recipients, require, viewer
+from preau.ent.access import SUPERVISORS, allowed_recipients, require, viewer
 from preau.ent.cache import invalidate
 from preau.ent.notify import notify
 from preau.ent.views.common import REFRESH_SECONDS, PreparedPages, back, confirm_page
@@ -204,33 +204,33 @@ def compose(request, uai):
         # The rule is checked on the server, whatever the form showed.
         if allowed.filter(pk__in=ids).count() != len(set(ids)):
             raise Http404
-        if not ids and not keys:
-            form.add_error("recipients", "Choisissez au moins un destinataire ou un groupe.")
-        elif keys:
+        if keys:  # a group message: each recipient alone with the sender
             return _send_to_groups(request, form, group_form, keys, ids)
-    if request.method == "POST" and form.is_valid() and group_form.is_valid():
-        with files.atomic_upload(form, "attachment"):
-            conversation = Conversation.objects.create(
-                establishment=request.establishment,
-                subject=form.cleaned_data["subject"],
-                created_by=request.user,
-            )
-            Participant.objects.bulk_create(
-                [
-                    Participant(conversation=conversation, user_id=uid)
-                    for uid in {request.user.pk, *ids}
-                ]
-            )
-            _send(
-                request,
-                conversation,
-                form.cleaned_data["body"],
-                form.cleaned_data["attachment"],
-                ids,
-            )
-        if not form.errors:
-            flash.success(request, "Message envoyé.")
-            return back(request, "conversation", conversation_id=conversation.pk)
+        if not ids:
+            form.add_error("recipients", "Choisissez au moins un destinataire ou un groupe.")
+        else:
+            with files.atomic_upload(form, "attachment"):
+                conversation = Conversation.objects.create(
+                    establishment=request.establishment,
+                    subject=form.cleaned_data["subject"],
+                    created_by=request.user,
+                )
+                Participant.objects.bulk_create(
+                    [
+                        Participant(conversation=conversation, user_id=uid)
+                        for uid in {request.user.pk, *ids}
+                    ]
+                )
+                _send(
+                    request,
+                    conversation,
+                    form.cleaned_data["body"],
+                    form.cleaned_data["attachment"],
+                    ids,
+                )
+            if not form.errors:
+                flash.success(request, "Message envoyé.")
+                return back(request, "conversation", conversation_id=conversation.pk)
     return _compose_page(request, form, group_form, query, too_many, choices)
 
 
@@ -418,7 +418,7 @@ def message_report(request, uai, message_id):
             moderators = (
                 Membership.objects.for_request(request)
                 .current()
-                .filter(profile__in=["EVS", "DIR"])
+                .filter(profile__in=SUPERVISORS)
                 .values_list("user_id", flat=True)
             )
             notify(
