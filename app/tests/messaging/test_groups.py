@@ -284,3 +284,29 @@ def test_a_large_group_goes_through_a_job(
     assert Message.objects.filter(conversation__broadcast=broadcast).count() == 22
     page = client.get(url(s, "broadcast", broadcast_id=broadcast.pk)).content.decode()
     assert re.search(r"Lu par <strong>0</strong> / 22", page)
+
+
+def test_a_hidden_messages_attachment_is_no_longer_served(client, school):
+    from preau.ent import files
+    from tests.school import upload
+
+    s = school
+    stored = files.store(s["est"], upload("tract.pdf"), s["student"])
+    message = Message.objects.create(
+        conversation=s["conversation"], author=s["student"], body="Voir pièce", attachment=stored
+    )
+    report = Report.objects.create(
+        establishment=s["est"], message=message, reporter=s["teacher"], reason="Tract"
+    )
+    download = url(s, "file_download", file_id=stored.pk)
+    client.force_login(s["teacher"])
+    assert client.get(download).status_code == 200
+    client.force_login(s["evs"])
+    resolve = url(s, "report_resolve", report_id=report.pk)
+    assert client.post(resolve, {"action": "hide"}).status_code == 302
+    client.force_login(s["teacher"])
+    assert client.get(download).status_code == 403
+    page = client.get(url(s, "conversation", conversation_id=s["conversation"].pk)).content
+    assert (
+        "tract.pdf" not in page.decode() and "Message masqué par la vie scolaire" in page.decode()
+    )
