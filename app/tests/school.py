@@ -32,7 +32,7 @@ from preau.grades.models import (
     SocleLevel,
 )
 from preau.logbook.models import Homework, LogbookEntry, Submission
-from preau.messaging.models import Conversation, Message, Participant
+from preau.messaging.models import Broadcast, Conversation, Message, Participant, Report
 from preau.news.models import NewsItem, ResourceLink
 from preau.spaces.models import SpacePost
 from preau.timetable.models import TimetableSlot
@@ -196,7 +196,24 @@ def make_school(key="A", uai="0820021C", password=None) -> dict:
     )
     for user in (s["student"], s["teacher"]):
         Participant.objects.create(conversation=s["conversation"], user=user)
-    Message.objects.create(conversation=s["conversation"], author=s["student"], body="Bonjour")
+    s["message"] = Message.objects.create(
+        conversation=s["conversation"], author=s["student"], body="Bonjour"
+    )
+    # The teacher reported it (messaging's moderation): open, for the vie scolaire to judge.
+    s["report"] = Report.objects.create(
+        establishment=est, message=s["message"], reporter=s["teacher"], reason="Hors sujet"
+    )
+    # A group message of the teacher's (messaging.groups), delivered (to nobody: the recipients'
+    # conversations are made by groups.deliver, tested in tests/messaging/test_groups.py).
+    s["broadcast"] = Broadcast.objects.create(
+        establishment=est,
+        sender=s["teacher"],
+        subject="Réunion parents-professeurs",
+        body="Jeudi à 18 h",
+        label=f"Parents de la 5{key}",
+        targets={"groups": [f"parents-{s['class'].pk}"]},
+        delivered_at=timezone.now(),
+    )
     s["news"] = NewsItem.objects.create(
         establishment=est, title=f"Sortie {key}", body="Au musée", author=s["admin"]
     )
@@ -267,6 +284,9 @@ def url_kwargs(s) -> dict:
         "document_id": s["document"].pk,
         "file_id": s["file"].pk,
         "conversation_id": s["conversation"].pk,
+        "message_id": s["message"].pk,
+        "report_id": s["report"].pk,
+        "broadcast_id": s["broadcast"].pk,
         "post_id": s["post"].pk,
         "slot_id": s["slot"].pk,
         "subject_id": s["subject"].pk,

@@ -31,7 +31,9 @@ from tests.test_isolation import GLOBAL_URLS, all_patterns
 # authority), agent (ETA), other_teacher (ENS of 4A), shared (ENS of 4A and of a class of B).
 # Objects: those of tests.school.url_kwargs(): the student, the class 5A, the student's absence,
 # the teacher's assessment, logbook session and homework in 5A, the 5A course document, the student's
-# conversation with the teacher, the 5A space thread, a 5A timetable slot, the direction's news item,
+# conversation with the teacher (its first message, from the student, reported by the teacher:
+# the report is resolved by POST only; the teacher's group message to 5A's parents, its page for
+# its sender only), the 5A space thread, a 5A timetable slot, the direction's news item,
 # a batch of activation letters for 5A (its page, PDF and regeneration: local admins only), 5A's
 # bulletins of the period (made, the student's among them; the period is not published, so no
 # family downloads one: test_bulletin_once_published).
@@ -99,6 +101,10 @@ messages                   x   x   x   x   x   x   x   x   x   x   x
 message_new                x   x   x   x   x   x   x   x   x   x   x
 conversation               .   x   .   x   .   .   .   .   .   .   .
 conversation_hide          .   x   .   x   .   .   .   .   .   .   .
+broadcast                  .   x   .   .   .   .   .   .   .   .   .
+message_report             .   x   .   .   .   .   .   .   .   .   .
+moderation                 x   .   x   .   .   .   .   .   .   .   .
+report_resolve             .   .   .   .   .   .   .   .   .   .   .
 spaces                     x   x   x   x   x   .   .   .   .   x   x
 space                      x   x   x   x   x   .   .   .   .   .   .
 space_thread               x   x   x   x   x   .   .   .   .   .   .

@@ -35,7 +35,7 @@ def test_news_for_a_class_search_without_accents_and_a_way_back(
     page.get_by_role("textbox", name="Chercher un destinataire").fill("HELENE")
     page.get_by_role("button", name="Chercher").click()
     page.get_by_label("CASTEX Hélène (Direction)").check()
-    assert page.get_by_role("checkbox").count() == 1
+    assert page.get_by_role("group", name="Destinataires").get_by_role("checkbox").count() == 1
     assert fits(page)
     check_a11y(page, f"81-recherche-destinataire-sans-accent-{device}")
 

@@ -185,7 +185,7 @@ def test_purge_gone_deletes_the_messages_older_than_the_limit(call_json, setting
     """[retention] messages_days (365 by default): older messages go, and a conversation left
     with none; a conversation with a recent message keeps it. Before, messages were kept
     forever (issue #25 item 5)."""
-    from preau.messaging.models import Conversation, Message, Participant
+    from preau.messaging.models import Broadcast, Conversation, Message, Participant
 
     settings.RETENTION = {**settings.RETENTION, "messages_days": 365}
     est = make_establishment()
@@ -205,6 +205,15 @@ def test_purge_gone_deletes_the_messages_older_than_the_limit(call_json, setting
             body=f"il y a {days} jours",
             sent_at=now - dt.timedelta(days=days),
         )
+    # A group message's text (messaging.groups) goes with its copies.
+    for days in (400, 10):
+        Broadcast.objects.create(
+            establishment=est,
+            subject=f"Groupe {days}",
+            body="…",
+            label="Les enseignants",
+            sent_at=now - dt.timedelta(days=days),
+        )
     messages = Message._base_manager
     before = snapshot()
     assert call_json("purge_gone", "--dry-run")["messages_deleted"] == 3
@@ -214,6 +223,7 @@ def test_purge_gone_deletes_the_messages_older_than_the_limit(call_json, setting
     assert list(messages.values_list("body", flat=True)) == ["il y a 10 jours"]
     assert list(Conversation._base_manager.values_list("subject", flat=True)) == ["Suivie"]
     assert not Participant._base_manager.filter(user=author).exists()  # with its conversation
+    assert list(Broadcast._base_manager.values_list("subject", flat=True)) == ["Groupe 10"]
 
 
 @pytest.mark.django_db

@@ -105,6 +105,10 @@ EXPECTED_GET = {
     "message_new": EVERYONE,
     "conversation": {"student", "teacher"},
     "conversation_hide": {"student", "teacher"},
+    "broadcast": {"teacher"},  # its sender only
+    "message_report": {"teacher"},  # the student's message, received by the teacher
+    "moderation": {"admin", "evs"},
+    "report_resolve": set(),  # POST only
     "spaces": {"admin", "teacher", "evs", "student", "other_student", "other_teacher"},
     "space": {"admin", "teacher", "evs", "student", "other_student"},
     "space_thread": {"admin", "teacher", "evs", "student", "other_student"},
@@ -267,6 +271,9 @@ LIST_VIEWS = [
     ("student", "messages", {}, 5),
     # (+ the school year of the recipients' classes, read once per process outside the tests)
     ("student", "message_new", {}, 8),
+    # A group message's page (its readers in one query) and the open reports (one query).
+    ("teacher", "broadcast", {"broadcast_id": "broadcast"}, 4),
+    ("evs", "moderation", {}, 4),
     ("student", "news", {}, 6),  # + the pupil's classes (news for classes, issue #19)
     ("student", "space", {"class_id": "class"}, 8),
     ("teacher", "space_thread", {"post_id": "post"}, 9),

@@ -56,7 +56,8 @@ services = [c for c in apps.get_app_configs()
 added = {("Notification", "topic"), ("Absence", "refusal_reason"), ("Participant", "hidden_at"),
          ("Notification", "emailed_at"), ("NewsItem", "class_ids"),
          ("TimetableSlot", "week_parity"), ("Grade", "status"),
-         ("StoredFile", "jpeg"), ("StoredFile", "preview"), ("StoredFile", "renditions")}
+         ("StoredFile", "jpeg"), ("StoredFile", "preview"), ("StoredFile", "renditions"),
+         ("Conversation", "broadcast"), ("Message", "hidden_at"), ("Message", "hidden_by")}
 rows = {m.__name__: sorted(map(repr, m.objects.values_list(
             *[f.attname for f in m._meta.concrete_fields if (m.__name__, f.name) not in added])))
         for c in services for m in c.get_models()}

@@ -79,14 +79,19 @@ def issue_activation_code(user: User, establishment, *, by: str, via: str) -> st
     return issue_activation_codes([user], establishment, by=by, via=via)[user.pk]
 
 
-def audit(action: str, establishment, users: list[User], *, by: str, via: str) -> None:
+def audit(
+    action: str, establishment, users: list[User], *, by: str, via: str, details: dict | None = None
+) -> None:
     """Record an action on accounts: a row in the establishment's OperationLog (in the same
-    transaction) and, once committed, a line on the `preau.audit` logger."""
+    transaction) and, once committed, a line on the `preau.audit` logger. `details`: ids of what
+    the action was about (a message hidden by the moderation…), in both."""
     if not users:
         return
     usernames = [u.username for u in users]
     OperationLog.objects.create(
-        establishment=establishment, kind=action, summary={"by": by, "via": via, "users": usernames}
+        establishment=establishment,
+        kind=action,
+        summary={"by": by, "via": via, "users": usernames, **(details or {})},
     )
     line = {
         "action": action,
@@ -95,6 +100,7 @@ def audit(action: str, establishment, users: list[User], *, by: str, via: str) -
         "establishment": establishment.uai,
         "users": ",".join(usernames),
         "count": len(usernames),
+        **(details or {}),
     }
     transaction.on_commit(lambda: audit_log.info(action, extra=line))
 

@@ -160,3 +160,14 @@ def make_renditions(file_id: int, establishment_uai: str = "") -> dict:
     from preau.ent import renditions
 
     return renditions.make(file_id)
+
+
+@app.task(name="send_group_message", queue="periodic")
+def send_group_message(broadcast_id: int, establishment_uai: str = "") -> dict:
+    """A message to groups of more than messaging.groups.LARGE people, delivered in bulk
+    (preau.messaging.groups.deliver; its sender's page says « envoi en cours » until then):
+    a short job, on the queue of the short ones, so that parents are not kept waiting behind
+    a long import."""
+    from preau.messaging import groups
+
+    return groups.deliver(broadcast_id)

@@ -6,8 +6,9 @@ from preau.ent.forms import UploadField
 
 
 class ComposeForm(AccessibleForm):
+    # Not required by itself: a group (GroupsForm, on the same page) may be the recipients.
     recipients = forms.MultipleChoiceField(
-        label="Destinataires", widget=forms.CheckboxSelectMultiple
+        label="Destinataires", widget=forms.CheckboxSelectMultiple, required=False
     )
     subject = forms.CharField(label="Objet", max_length=200)
     body = forms.CharField(
@@ -31,6 +32,29 @@ def recipient_label(user) -> str:
         details[0] += f" de {user.children}"
     name = f"{user.last_name} {user.first_name}"
     return f"{name} ({', '.join(details)})" if details else name
+
+
+class GroupsForm(AccessibleForm):
+    """The groups offered to the sender (messaging.groups.offered), posted with ComposeForm;
+    compose.html folds them per kind."""
+
+    groups = forms.MultipleChoiceField(
+        label="Groupes", widget=forms.CheckboxSelectMultiple, required=False
+    )
+
+    def __init__(self, *args, groups=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["groups"].choices = [(g.key, g.label) for g in groups]
+        self.kinds = {g.key: g.kind for g in groups}
+
+
+class ReportForm(AccessibleForm):
+    reason = forms.CharField(
+        label="Pourquoi signalez-vous ce message ?",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="La vie scolaire lira votre signalement ; l'auteur du message ne le voit pas.",
+    )
 
 
 class ReplyForm(AccessibleForm):

@@ -13,4 +13,16 @@ urlpatterns = [
         views.conversation_hide,
         name="conversation_hide",
     ),
+    path("messagerie/groupes/<int:broadcast_id>/", views.broadcast, name="broadcast"),
+    path(
+        "messagerie/messages/<int:message_id>/signaler/",
+        views.message_report,
+        name="message_report",
+    ),
+    path("messagerie/moderation/", views.moderation, name="moderation"),
+    path(
+        "messagerie/signalements/<int:report_id>/",
+        views.report_resolve,
+        name="report_resolve",
+    ),
 ]

@@ -10,7 +10,7 @@ from preau.core.management.base import OpsCommand
 from preau.core.models import LoginAttempt, Membership, User
 from preau.ent import letters
 from preau.ent.files import purge_orphans
-from preau.messaging.models import Conversation, Message
+from preau.messaging.models import Broadcast, Conversation, Message
 
 
 class Command(OpsCommand):
@@ -100,4 +100,6 @@ def _purge_messages(cutoff) -> int:
     _, by_model = Message._base_manager.filter(sent_at__lt=cutoff).delete()
     any_message = Message._base_manager.filter(conversation=OuterRef("pk"))
     Conversation._base_manager.filter(created_at__lt=cutoff).exclude(Exists(any_message)).delete()
+    # A group message keeps its text for its sender's page: gone with its copies.
+    Broadcast._base_manager.filter(sent_at__lt=cutoff).delete()
     return by_model.get(Message._meta.label, 0)
