@@ -333,3 +333,17 @@ def add_access_roles(a, b) -> None:
 def url(s, name, **kwargs):
     """The URL of an establishment page of the school `s`."""
     return reverse(name, kwargs={"uai": s["est"].uai, **kwargs})
+
+
+def import_file(client, s, name: str, data: bytes, fmt: str = "") -> str:
+    """Send a timetable file on the import page, run its job here as the worker would
+    (preau.timetable.imports.make), and return the import's page as the user then reads it."""
+    from preau.timetable import imports
+    from preau.timetable.models import TimetableImport
+
+    response = client.post(url(s, "timetable_import"), {"file": upload(name, data), "format": fmt})
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    imports.make(TimetableImport.objects.latest("pk").pk)
+    page = client.get(response.url)
+    assert page.status_code == 200
+    return page.content.decode()
