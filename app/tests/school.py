@@ -35,7 +35,7 @@ from preau.logbook.models import Homework, LogbookEntry, Submission
 from preau.messaging.models import Conversation, Message, Participant
 from preau.news.models import NewsItem, ResourceLink
 from preau.spaces.models import SpacePost
-from preau.timetable.models import TimetableSlot
+from preau.timetable.models import TimetableImport, TimetableSlot
 from tests.helpers import make_establishment
 
 PROFILES = {
@@ -220,6 +220,16 @@ def make_school(key="A", uai="0820021C", password=None) -> dict:
         end=dt.time(9),
         room="B12",
     )
+    # A timetable import, run (preau.timetable.imports): its file and report.
+    s["timetable_import"] = TimetableImport.objects.create(
+        establishment=est,
+        source=files.store_generated(
+            est, "edt.csv", b"classe;jour;debut;fin;matiere;enseignant;salle\n"
+        ),
+        requested_by="admin",
+        made_at=timezone.now(),
+        report={"format": "csv", "applied": True, "dry_run": False, "counts": {}, "refused": []},
+    )
     Notification.objects.create(
         establishment=est, user=s["student"], text="Nouvelle note", delivered_at=timezone.now()
     )
@@ -272,6 +282,7 @@ def url_kwargs(s) -> dict:
         "subject_id": s["subject"].pk,
         "period_id": s["period"].pk,
         "batch_id": s["letters"].pk,
+        "import_id": s["timetable_import"].pk,
         # The global links of the account e-mails ("Mot de passe oublié", address
         # confirmation): a uid and tokens that do not verify (the pages answer 400).
         "uidb64": "MQ",
