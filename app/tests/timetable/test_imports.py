@@ -10,7 +10,14 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from preau.core.models import ClassGroup, Membership, Platform, Subject, TeachingAssignment
+from preau.core.models import (
+    ClassGroup,
+    Membership,
+    OperationLog,
+    Platform,
+    Subject,
+    TeachingAssignment,
+)
 from preau.timetable import imports, sts
 from preau.timetable.models import TimetableImport, TimetableSlot
 from tests.school import import_file, make_school, upload, url
@@ -167,6 +174,8 @@ def test_the_structure_import_creates_what_is_missing_and_deletes_nothing(school
     assert soulie.sts_id == "31763"
     assert TeachingAssignment.objects.filter(teacher=s["other_teacher"], subject__code="100100")
     assert TeachingAssignment.objects.filter(establishment=s["est"]).count() == before + 3
+    log = OperationLog.objects.get(establishment=s["est"], kind="import_timetable")
+    assert log.summary["counts"] == report["counts"]
     # Again: nothing to do.
     assert imports.run(s["est"], fixture(STRUCTURE))["counts"] == {}
 
@@ -302,7 +311,7 @@ def test_the_page_stores_and_defers_never_imports(client, school):
     response = client.post(
         url(s, "timetable_import"), {"file": upload(TIMETABLE, fixture(TIMETABLE)), "format": "edt"}
     )
-    batch = TimetableImport.objects.get()
+    batch = TimetableImport.objects.exclude(pk=s["timetable_import"].pk).get()
     assert response.status_code == 302
     assert response.url == url(s, "timetable_import_status", import_id=batch.pk)
     with connection.cursor() as cursor:
@@ -341,14 +350,12 @@ def test_bad_uploads_are_refused_by_the_form(client, school):
     assert (
         response.status_code == 400 and "Type de fichier non accepté" in response.content.decode()
     )
-    assert not TimetableImport.objects.exists()
+    assert TimetableImport.objects.get() == s["timetable_import"]  # the school's own
 
 
 def test_only_who_edits_the_timetable_imports(client, school):
     s = school
-    batch = TimetableImport.objects.create(
-        establishment=s["est"], source=s["file"], requested_by="admin", report={"applied": True}
-    )
+    batch = s["timetable_import"]
     for role in ("teacher", "evs", "student", "parent"):
         client.force_login(s[role])
         response = client.post(url(s, "timetable_import"), {"file": upload("e.csv", b"x")})

@@ -122,7 +122,7 @@ def run(est, data: bytes, fmt: str = "", *, dry_run: bool = False) -> dict:
         refused = [str(exc)]
     report["refused"] = refused
     result = "rejected" if refused else ("dry_run" if dry_run else "ok")
-    metrics.IMPORTS.labels(kind=f"timetable_{fmt or 'inconnu'}", result=result).inc()
+    metrics.IMPORTS.labels(kind=KIND, result=result).inc()
     return report
 
 

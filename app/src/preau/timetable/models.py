@@ -112,7 +112,7 @@ class TimetableImport(JobBatch):
 
     class Format(models.TextChoices):
         AUTO = "", "Reconnu automatiquement"
-        CSV = "csv", "CSV (classe;jour;debut;fin;matiere;enseignant;salle)"
+        CSV = "csv", "CSV séparé par des points-virgules"
         STS = "sts", "STS-Web : structure (sts_emp_….xml)"
         EDT = "edt", "EDT ou UDT : emploi du temps exporté pour STS (XML)"
 

@@ -476,7 +476,10 @@ def timetable_import(request, uai):
     return render(
         request,
         "timetable/timetable_import.html",
-        {"form": form, "batches": TimetableImport.objects.for_request(request)[:10]},
+        {
+            "form": form,
+            "batches": TimetableImport.objects.for_request(request).select_related("source")[:10],
+        },
         status=400 if request.method == "POST" else 200,
     )
 
