@@ -96,7 +96,7 @@ def test_sniffing_the_format():
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"<STS_EDT><PARAMETRES>", "fichier XML illisible"),
+        (b"<STS_EDT>\n<PARAMETRES>", "ligne 2 : fichier XML illisible"),
         (BOMB, "déclare des entités XML"),
         (b'<?xml version="1.0"?><ELEVES/>', "élément racine « ELEVES » inattendu"),
     ],

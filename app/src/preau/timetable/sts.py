@@ -102,11 +102,10 @@ class Person:
     id: str
     last_name: str
     first_name: str
-    line: int
 
     @property
     def label(self) -> str:
-        return f"{self.last_name} {self.first_name} (STS n° {self.id})".strip()
+        return f"{self.last_name} {self.first_name} (STS n° {self.id})"
 
 
 @dataclass
@@ -189,7 +188,10 @@ def read_xml(data: bytes) -> tuple[Element, dict[Element, int]]:
             "de STS-Web ni des logiciels d'emploi du temps"
         ) from None
     except ParseError as exc:
-        raise Unreadable(f"fichier XML illisible ({exc})") from None
+        line, column = exc.position
+        raise Unreadable(
+            f"ligne {line} : fichier XML illisible (erreur de syntaxe à la colonne {column})"
+        ) from None
     return root, builder.lines
 
 
@@ -238,10 +240,7 @@ def _root(data: bytes, fmt: str) -> tuple[Element, dict[Element, int], StsFile]:
         pid = (person.get(TAG.individual_id) or "").strip()
         if pid:
             found.people[pid] = Person(
-                pid,
-                _text(person, *TAG.last_names),
-                _text(person, TAG.first_name),
-                lines[person],
+                pid, _text(person, *TAG.last_names), _text(person, TAG.first_name)
             )
     for subject in root.iter(TAG.subject):
         code = (subject.get(TAG.subject_code) or "").strip()
