@@ -35,7 +35,7 @@ from preau.logbook.models import Homework, LogbookEntry, Submission
 from preau.messaging.models import Broadcast, Conversation, Message, Participant, Report
 from preau.news.models import NewsItem, ResourceLink
 from preau.spaces.models import SpacePost
-from preau.timetable.models import TimetableSlot
+from preau.timetable.models import TimetableImport, TimetableSlot
 from tests.helpers import make_establishment
 
 PROFILES = {
@@ -237,6 +237,15 @@ def make_school(key="A", uai="0820021C", password=None) -> dict:
         end=dt.time(9),
         room="B12",
     )
+    # A timetable import, run (preau.timetable.imports), with its report; its file is the course
+    # file (a file of its own would change every count of the school's files).
+    s["timetable_import"] = TimetableImport.objects.create(
+        establishment=est,
+        source=s["file"],
+        requested_by="admin",
+        made_at=timezone.now(),
+        report={"format": "csv", "applied": True, "dry_run": False, "counts": {}, "refused": []},
+    )
     Notification.objects.create(
         establishment=est, user=s["student"], text="Nouvelle note", delivered_at=timezone.now()
     )
@@ -292,6 +301,7 @@ def url_kwargs(s) -> dict:
         "subject_id": s["subject"].pk,
         "period_id": s["period"].pk,
         "batch_id": s["letters"].pk,
+        "import_id": s["timetable_import"].pk,
         # The global links of the account e-mails ("Mot de passe oublié", address
         # confirmation): a uid and tokens that do not verify (the pages answer 400).
         "uidb64": "MQ",
@@ -353,3 +363,17 @@ def add_access_roles(a, b) -> None:
 def url(s, name, **kwargs):
     """The URL of an establishment page of the school `s`."""
     return reverse(name, kwargs={"uai": s["est"].uai, **kwargs})
+
+
+def import_file(client, s, name: str, data: bytes, fmt: str = "") -> str:
+    """Send a timetable file on the import page, run its job here as the worker would
+    (preau.timetable.imports.make), and return the import's page as the user then reads it."""
+    from preau.timetable import imports
+    from preau.timetable.models import TimetableImport
+
+    response = client.post(url(s, "timetable_import"), {"file": upload(name, data), "format": fmt})
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    imports.make(TimetableImport.objects.latest("pk").pk)
+    page = client.get(response.url)
+    assert page.status_code == 200
+    return page.content.decode()

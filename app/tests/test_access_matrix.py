@@ -34,9 +34,10 @@ from tests.test_isolation import GLOBAL_URLS, all_patterns
 # conversation with the teacher (its first message, from the student, reported by the teacher:
 # the report is resolved by POST only; the teacher's group message to 5A's parents, its page for
 # its sender only), the 5A space thread, a 5A timetable slot, the direction's news item,
-# a batch of activation letters for 5A (its page, PDF and regeneration: local admins only), 5A's
-# bulletins of the period (made, the student's among them; the period is not published, so no
-# family downloads one: test_bulletin_once_published).
+# a timetable import (its report: the direction and local admins), a batch of activation letters
+# for 5A (its page, PDF and regeneration: local admins only), 5A's bulletins of the period (made,
+# the student's among them; the period is not published, so no family downloads one:
+# test_bulletin_once_published).
 COLUMNS = [
     "admin",
     "teacher",
@@ -86,6 +87,7 @@ timetable                  x   x   x   x   x   x   x   x   .   x   x
 timetable_class            x   x   x   x   x   x   x   .   .   .   .
 timetable_feed             .   x   .   x   x   x   x   x   .   x   x
 timetable_import           x   .   .   .   .   .   .   .   .   .   .
+timetable_import_status    x   .   .   .   .   .   .   .   .   .   .
 timetable_slot_new         x   .   .   .   .   .   .   .   .   .   .
 timetable_slot_edit        x   .   .   .   .   .   .   .   .   .   .
 timetable_change           x   .   .   .   .   .   .   .   .   .   .

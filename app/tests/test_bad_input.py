@@ -311,7 +311,7 @@ def test_metrics_labels_stay_bounded(client, school):
                     *("ok", "failed", "throttled", "rejected", "dry_run", "sent"),
                     *("pending", "skipped"),  # the AAF deltas' (preau.core.delta)
                 },
-                "kind": {"import_aaf", "import_csv", "aaf_delta"},
+                "kind": {"import_aaf", "import_csv", "aaf_delta", "import_timetable"},
                 "queue": set(QUEUES),  # the job queue's (preau.jobs.queue)
             }
             assert label in allowed, (metric, label)

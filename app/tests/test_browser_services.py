@@ -259,3 +259,38 @@ def test_week_grid_at_desktop_and_phone_widths(browser, live_server, page, schoo
     assert lessons and {str(e["LOCATION"]) for e in lessons} == {"B12"}
     assert {str(e["SUMMARY"]) for e in lessons} == {f"Mathématiques ({s['class'].name})"}
     phone.context.close()
+
+
+def test_direction_imports_an_edt_file_and_reads_the_report(
+    browser, live_server, page, school, check_a11y, run_jobs, tmp_path
+):
+    """The direction sends the EDT export (1280 px): the page says the import is running, the
+    job runs, the page shows the report; at 360 px the report fits the width."""
+    from tests.timetable.test_imports import TIMETABLE, fixture
+
+    s = school
+    uai = s["est"].uai
+    path = tmp_path / TIMETABLE
+    path.write_bytes(fixture(TIMETABLE))
+    sign_in(page, live_server, s["admin"])
+    page.goto(f"/e/{uai}/emploi-du-temps/")
+    page.get_by_role("link", name="Importer l'emploi du temps").click()
+    page.get_by_label("Fichier").set_input_files(path)
+    page.get_by_label("Format").select_option(
+        label="EDT ou UDT : emploi du temps exporté pour STS (XML)"
+    )
+    check_a11y(page, "63-direction-import-edt")
+    page.get_by_role("button", name="Importer").click()
+    report = page.get_by_role("region", name=f"Import de {TIMETABLE}").get_by_role("status")
+    expect(report).to_contain_text("Import en cours")
+    run_jobs()
+    page.reload()
+    expect(report).to_contain_text("Import terminé")
+    expect(report).to_contain_text("3 cours importé(s)")
+    check_a11y(page, "64-direction-import-compte-rendu")
+
+    phone = new_page(browser, live_server, 360)  # every page's width: test_browser_phone.py
+    sign_in(phone, live_server, s["admin"])
+    visit(phone, check_a11y, ((page.url, "65-mobile-direction-import-compte-rendu"),))
+    expect(phone.get_by_text("3 cours importé(s)")).to_be_visible()
+    phone.context.close()

@@ -89,6 +89,7 @@ EXPECTED_GET = {
         "other_teacher",
     },
     "timetable_import": {"admin"},
+    "timetable_import_status": {"admin"},
     "timetable_slot_new": {"admin"},
     "timetable_slot_edit": {"admin"},
     "timetable_change": {"admin"},

@@ -3,7 +3,7 @@
 import datetime as dt
 
 from preau.timetable.models import TimetableSlot
-from tests.school import make_school, upload, url
+from tests.school import import_file, make_school, url
 
 
 def test_timetable_csv_import(client, school):
@@ -14,13 +14,13 @@ def test_timetable_csv_import(client, school):
         f"5A;lundi;08:00;09:00;MATHEMATIQUES;{s['teacher'].username};B12\n"
         "5A;Mardi;10:00;11:00;Mathématiques;;B14\n"
     )
-    response = client.post(url(s, "timetable_import"), {"file": upload("edt.csv", good.encode())})
-    assert response.status_code == 302
+    page = import_file(client, s, "edt.csv", good.encode())
+    assert "2 cours importé(s)" in page
     assert TimetableSlot.objects.filter(class_group=s["class"]).count() == 2
     bad = "classe;jour;debut;fin;matiere;enseignant;salle\n9Z;lundi;08:00;07:00;;inconnu;\n"
-    response = client.post(url(s, "timetable_import"), {"file": upload("edt.csv", bad.encode())})
-    page = response.content.decode()
-    assert response.status_code == 400 and "ligne 2" in page and "9Z" in page and "inconnu" in page
+    page = import_file(client, s, "edt.csv", bad.encode())
+    assert "Import refusé" in page
+    assert "ligne 2" in page and "9Z" in page and "inconnu" in page
     assert TimetableSlot.objects.filter(class_group=s["class"]).count() == 2
     client.force_login(s["student"])
     page = client.get(url(s, "timetable")).content.decode()

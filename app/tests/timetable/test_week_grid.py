@@ -12,7 +12,7 @@ from preau.core.models import ClassMembership, Membership, User
 from preau.ent.models import Notification
 from preau.timetable import views
 from preau.timetable.models import LessonChange, TimetableSlot
-from tests.school import make_school, upload, url
+from tests.school import import_file, make_school, url
 from tests.timetable.test_timetable import _slot_data as slot_data
 
 WEEK_B = dt.date(2026, 1, 7)  # a Wednesday of ISO week 2 (even: a week B), Monday 5 January
@@ -145,13 +145,11 @@ def test_import_and_form_take_the_week_parity(client, school):
         "5A;lundi;08:00;09:00;MATHEMATIQUES;;B12;A\n"
         "5A;lundi;08:00;09:00;MATHEMATIQUES;;B14;b\n"
     )
-    response = client.post(url(s, "timetable_import"), {"file": upload("edt.csv", good.encode())})
-    assert response.status_code == 302
+    assert "2 cours importé(s)" in import_file(client, s, "edt.csv", good.encode())
     rooms = TimetableSlot.objects.filter(class_group=s["class"]).values_list("room", "week_parity")
     assert sorted(rooms) == [("B12", "A"), ("B14", "B")]
     bad = "classe;jour;debut;fin;matiere;enseignant;salle;semaine\n5A;lundi;08:00;09:00;;;;C\n"
-    response = client.post(url(s, "timetable_import"), {"file": upload("edt.csv", bad.encode())})
-    assert response.status_code == 400 and "semaine « C » invalide" in response.content.decode()
+    assert "semaine « C » invalide" in import_file(client, s, "edt.csv", bad.encode())
     # the form: a week B lesson beside a week A one at the same time, not beside an every-week one
     data = slot_data(s, weekday=1, start="08:00", end="09:00", teacher="", room="C1")
     slot = TimetableSlot.objects.get(room="B14")

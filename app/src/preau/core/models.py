@@ -287,6 +287,10 @@ class Membership(models.Model):
         default=False, help_text="Disabled by a local admin; imports leave it alone"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # A teacher's individual ID in the establishment's STS-Web files (preau.timetable.sts), kept
+    # by the STS-Web structure import so that a timetable file naming teachers by that ID alone
+    # finds them. Expand migration core.0011 (nullable).
+    sts_id = models.CharField(max_length=20, null=True, blank=True)
 
     objects = MembershipQuerySet.as_manager()
 

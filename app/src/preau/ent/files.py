@@ -82,15 +82,12 @@ def size_label(size: int) -> str:
     return f"{max(1, round(size / 1024))} ko"
 
 
-def validate_upload(uploaded) -> None:
-    """Size and type limits, then the antivirus (once per upload), with French messages for the form."""
+def validate_upload(uploaded, types: dict[str, str] = CONTENT_TYPES) -> None:
+    """Size and type limits, then the antivirus (once per upload), with French messages for the
+    form. `types`: the extensions accepted and their types (a timetable import takes its own)."""
     ext = PurePath(uploaded.name).suffix.lower().lstrip(".")
-    if ext not in CONTENT_TYPES:
-        raise Refused(
-            "Type de fichier non accepté (acceptés : "
-            + ", ".join(sorted(set(CONTENT_TYPES)))
-            + ")."
-        )
+    if ext not in types:
+        raise Refused("Type de fichier non accepté (acceptés : " + ", ".join(sorted(types)) + ").")
     if uploaded.size > max_bytes():
         raise Refused(
             f"Fichier trop volumineux ({size_label(uploaded.size)}) : "
@@ -178,15 +175,16 @@ def atomic_upload(form, field: str):
 
 
 @transaction.atomic
-def store(establishment, uploaded, user) -> StoredFile:
-    """Check (type, size, antivirus, quotas: Refused, nothing stored) and store in chunks."""
-    validate_upload(uploaded)
+def store(establishment, uploaded, user, types: dict[str, str] = CONTENT_TYPES) -> StoredFile:
+    """Check (type among `types`, size, antivirus, quotas: Refused, nothing stored) and store
+    in chunks."""
+    validate_upload(uploaded, types)
     check_quotas(establishment, user, uploaded.size)
     name = PurePath(uploaded.name).name
     ext = PurePath(name).suffix.lower().lstrip(".")
     if len(name) > 200:  # shortened, keeping its extension (the type comes from it)
         name = PurePath(name).stem[: 199 - len(ext)] + "." + ext
-    stored = _write(establishment, name, CONTENT_TYPES[ext], _pieces(uploaded), user)
+    stored = _write(establishment, name, types[ext], _pieces(uploaded), user)
     if stored.content_type in RENDERED:
         from preau.ent import renditions
 

@@ -152,6 +152,16 @@ def make_bulletins(batch_id: int, establishment_uai: str = "") -> dict:
     return bulletins.make(batch_id)
 
 
+@app.task(name="import_timetable", queue="long")
+def import_timetable(batch_id: int, establishment_uai: str = "") -> dict:
+    """An uploaded timetable or STS-Web structure file imported, all or nothing, its report
+    kept (preau.timetable.imports; the import's page shows this job's status, then the
+    report)."""
+    from preau.timetable import imports
+
+    return imports.make(batch_id)
+
+
 @app.task(name="make_renditions", queue="periodic")
 def make_renditions(file_id: int, establishment_uai: str = "") -> dict:
     """An uploaded image's JPEG (a phone's HEIC/HEIF photo) and preview (preau.ent.renditions,

@@ -7,7 +7,13 @@ from django.core.exceptions import ValidationError
 
 from preau.core.forms import AccessibleForm
 from preau.ent.forms import DateInput, TimeInput
-from preau.timetable.models import Weekday, WeekParity, given_in, parity_of
+from preau.timetable.models import (
+    TimetableImport,
+    Weekday,
+    WeekParity,
+    given_in,
+    parity_of,
+)
 
 
 class TimetableSlotForm(AccessibleForm):
@@ -65,18 +71,19 @@ class TimetableSlotForm(AccessibleForm):
 
 
 class TimetableImportForm(AccessibleForm):
-    file = forms.FileField(
-        label="Fichier CSV",
-        help_text="Colonnes séparées par « ; » : classe;jour;debut;"
-        "fin;matiere;enseignant;salle, et une colonne semaine facultative (A, B ou vide : "
-        "toutes les semaines) ; jour : lundi…samedi, enseignant : identifiant.",
-    )
+    """The file to import and its format; its size, type and antivirus scan are checked when
+    it is stored (preau.ent.files, the platform's upload limits), its contents by the job."""
 
-    def clean_file(self):
-        data = self.cleaned_data["file"]
-        if data.size > 1024 * 1024:
-            raise ValidationError("Fichier trop volumineux (1 Mo au maximum).")
-        return data
+    file = forms.FileField(
+        label="Fichier",
+        help_text="Export STS-Web (sts_emp_….xml), export d'EDT ou d'UDT pour STS (.xml), ou "
+        "CSV séparé par « ; » : classe;jour;debut;fin;matiere;enseignant;salle, et une "
+        "colonne semaine facultative (A, B ou vide : toutes les semaines) ; jour : "
+        "lundi…samedi, enseignant : identifiant.",
+    )
+    format = forms.ChoiceField(
+        label="Format", choices=TimetableImport.Format.choices, required=False, initial=""
+    )
 
 
 class LessonChangeForm(AccessibleForm):

@@ -10,7 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from preau.core.models import ClassGroup, Subject
-from preau.ent.models import TenantModel
+from preau.ent.models import JobBatch, StoredFile, TenantModel
 
 User = settings.AUTH_USER_MODEL
 
@@ -102,3 +102,24 @@ class CalendarFeed(models.Model):
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="+")
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+
+class TimetableImport(JobBatch):
+    """A timetable or structure file uploaded by the direction or a local admin and imported by
+    a background job (preau.timetable.imports): the file as stored (`source`), its format as
+    asked ("" = recognised by the job), and the job's report once it ran (`made_at`): what was
+    created or replaced, every refused line. Expand migration timetable.0005 (a new table)."""
+
+    class Format(models.TextChoices):
+        AUTO = "", "Reconnu automatiquement"
+        CSV = "csv", "CSV séparé par des points-virgules"
+        STS = "sts", "STS-Web : structure (sts_emp_….xml)"
+        EDT = "edt", "EDT ou UDT : emploi du temps exporté pour STS (XML)"
+
+    format = models.CharField(max_length=3, blank=True, choices=Format.choices)
+    source = models.ForeignKey(StoredFile, on_delete=models.CASCADE, related_name="+")
+    # Set by the job with made_at: imports.run()'s report.
+    report = models.JSONField(default=dict, blank=True)
+
+    class Meta(JobBatch.Meta):
+        pass

@@ -9,6 +9,11 @@ urlpatterns = [
     path("emploi-du-temps/classes/<int:class_id>/", views.timetable_class, name="timetable_class"),
     path("emploi-du-temps/agenda/", feed.feed_page, name="timetable_feed"),
     path("emploi-du-temps/import/", views.timetable_import, name="timetable_import"),
+    path(
+        "emploi-du-temps/import/<int:import_id>/",
+        views.timetable_import_status,
+        name="timetable_import_status",
+    ),
     path("emploi-du-temps/cours/nouveau/", views.timetable_slot_new, name="timetable_slot_new"),
     path(
         "emploi-du-temps/cours/<int:slot_id>/",

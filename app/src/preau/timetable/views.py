@@ -1,10 +1,8 @@
 """The week grid of a pupil, a parent's child, a teacher, a class or a room (A/B weeks, week
-navigation), entered lesson by lesson (form) or imported as CSV by the direction and the local
-admins."""
+navigation), entered lesson by lesson (form) or imported from a file (CSV, STS-Web, EDT/UDT:
+preau.timetable.imports, by a background job) by the direction and the local admins."""
 
-import csv
 import datetime as dt
-import io
 from typing import Any
 
 from django.contrib import messages
@@ -16,31 +14,33 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.http import urlencode
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
 
 from preau.core.display import subject
 from preau.core.models import ClassGroup, Membership, Subject, User
 from preau.core.prepared import PreparedQuery
+from preau.ent import files
 from preau.ent.access import guardians_of, profiles, require, viewer
 from preau.ent.notify import notify
 from preau.ent.views.common import (
     back,
     form_page,
+    job_page,
     student_choice,
     students_of,
     visible_class_or_404,
 )
+from preau.timetable import imports
 from preau.timetable.forms import LessonChangeForm, TimetableImportForm, TimetableSlotForm
 from preau.timetable.models import (
     LessonChange,
+    TimetableImport,
     TimetableSlot,
     Weekday,
-    WeekParity,
     given_in,
     parity_of,
 )
-
-DAYS = {label.lower(): value for value, label in Weekday.choices}
-PARITIES = {"": "", "a": WeekParity.A, "b": WeekParity.B}
 
 
 def _slots(request):
@@ -454,88 +454,46 @@ def _save_slot(slot, data) -> None:
     slot.save()
 
 
-def parse_timetable(request, text: str) -> tuple[list[TimetableSlot], list[str]]:
-    """CSV `classe;jour;debut;fin;matiere;enseignant;salle[;semaine]` → slots (not saved) and
-    errors; `semaine` is A, B or empty (every week)."""
-    me = viewer(request)
-    classes = {
-        c.name.lower(): c
-        for c in ClassGroup.objects.for_request(request).filter(school_year=me.year)
-    }
-    subjects = {s.code.lower(): s for s in Subject.objects.for_request(request)}
-    subjects.update({s.label.lower(): s for s in subjects.values() if s.label})
-    teachers = {
-        m.user.username: m.user
-        for m in Membership.objects.for_request(request)
-        .current()
-        .filter(profile="ENS")
-        .select_related("user")
-    }
-    slots, errors = [], []
-    reader = csv.DictReader(io.StringIO(text), delimiter=";")
-    for n, raw in enumerate(reader, start=2):
-        row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
-        where = f"ligne {n}"
-        klass = classes.get(row.get("classe", "").lower())
-        day = DAYS.get(row.get("jour", "").lower())
-        try:
-            start = dt.time.fromisoformat(row.get("debut", ""))
-            end = dt.time.fromisoformat(row.get("fin", ""))
-        except ValueError:
-            errors.append(f"{where} : heures invalides (format HH:MM)")
-            continue
-        if klass is None:
-            errors.append(f"{where} : classe « {row.get('classe', '')} » inconnue")
-        if day is None:
-            errors.append(f"{where} : jour « {row.get('jour', '')} » invalide")
-        if end <= start:
-            errors.append(f"{where} : la fin précède le début")
-        parity = PARITIES.get(row.get("semaine", "").lower())
-        if parity is None:
-            errors.append(f"{where} : semaine « {row['semaine']} » invalide (A, B ou vide)")
-        teacher = teachers.get(row.get("enseignant", "").lower()) if row.get("enseignant") else None
-        if row.get("enseignant") and teacher is None:
-            errors.append(f"{where} : enseignant « {row['enseignant']} » inconnu")
-        if klass is not None and day is not None and end > start and parity is not None:
-            slots.append(
-                TimetableSlot(
-                    establishment=request.establishment,
-                    class_group=klass,
-                    weekday=day,
-                    start=start,
-                    end=end,
-                    teacher=teacher,
-                    room=row.get("salle", "")[:40],
-                    subject=subjects.get(row.get("matiere", "").lower()),
-                    week_parity=parity,
-                )
-            )
-    return slots, errors
-
-
+@never_cache
+@require_http_methods(["GET", "POST"])
 def timetable_import(request, uai):
+    """The upload of a timetable or structure file (CSV, STS-Web, EDT/UDT): stored and handed
+    to the import job (Post/Redirect/Get to its page); never read here. The recent imports
+    below the form."""
     require(can_edit(viewer(request)))
     form = TimetableImportForm(request.POST or None, request.FILES or None)
-    errors = []
     if request.method == "POST" and form.is_valid():
-        try:
-            text = form.cleaned_data["file"].read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text, errors = "", ["le fichier n'est pas en UTF-8"]
-        slots, parse_errors = parse_timetable(request, text) if text else ([], [])
-        errors += parse_errors
-        if not errors:
-            # A complete timetable replaces the previous one of the classes it names.
-            with transaction.atomic():
-                TimetableSlot.objects.for_request(request).filter(
-                    class_group__in={s.class_group_id for s in slots}
-                ).delete()
-                TimetableSlot.objects.bulk_create(slots)
-            messages.success(request, f"Emploi du temps importé : {len(slots)} cours.")
-            return back(request, "timetable")
+        with files.atomic_upload(form, "file"):
+            batch = imports.create_batch(
+                request.establishment,
+                form.cleaned_data["file"],
+                form.cleaned_data["format"],
+                request.user,
+            )
+        if form.is_valid():  # the upload was not refused
+            messages.success(request, "Fichier reçu : l'import est en cours.")
+            return redirect("timetable_import_status", uai=uai, import_id=batch.pk)
     return render(
         request,
         "timetable/timetable_import.html",
-        {"form": form, "errors": errors},
+        {
+            "form": form,
+            "batches": TimetableImport.objects.for_request(request).select_related("source")[:10],
+        },
         status=400 if request.method == "POST" else 200,
     )
+
+
+@never_cache
+def timetable_import_status(request, uai, import_id):
+    """One import: « import en cours » while its job runs (the page reloads itself), then its
+    report: what was created or replaced, every refused line."""
+    require(can_edit(viewer(request)))
+    batch = get_object_or_404(
+        TimetableImport.objects.for_request(request).select_related("source"), pk=import_id
+    )
+    context = {
+        "lines": imports.lines(batch.report),
+        "formats": dict(TimetableImport.Format.choices),
+    }
+    return job_page(request, "timetable/timetable_import_status.html", context, batch)
