@@ -79,22 +79,31 @@ def issue_activation_code(user: User, establishment, *, by: str, via: str) -> st
     return issue_activation_codes([user], establishment, by=by, via=via)[user.pk]
 
 
-def audit(action: str, establishment, users: list[User], *, by: str, via: str) -> None:
+def audit(
+    action: str, establishment, users: list[User], *, by: str, via: str, details=None
+) -> None:
     """Record an action on accounts: a row in the establishment's OperationLog (in the same
-    transaction) and, once committed, a line on the `preau.audit` logger."""
-    if not users:
+    transaction) and, once committed, a line on the `preau.audit` logger. `details` (a dict:
+    the console's search query) go with both. Without an establishment (a lookup across
+    establishments that found nobody), the line alone: there is no establishment to file it
+    under, and the line still says who looked for what."""
+    if not users and not details:
         return
     usernames = [u.username for u in users]
-    OperationLog.objects.create(
-        establishment=establishment, kind=action, summary={"by": by, "via": via, "users": usernames}
-    )
+    if establishment is not None:
+        OperationLog.objects.create(
+            establishment=establishment,
+            kind=action,
+            summary={"by": by, "via": via, "users": usernames, **(details or {})},
+        )
     line = {
         "action": action,
         "by": by,
         "via": via,
-        "establishment": establishment.uai,
+        "establishment": establishment.uai if establishment is not None else "",
         "users": ",".join(usernames),
         "count": len(usernames),
+        **(details or {}),
     }
     transaction.on_commit(lambda: audit_log.info(action, extra=line))
 

@@ -1,0 +1,114 @@
+"""Recording the visits (raw rows of preau.console.models.Visit), one INSERT per page at most.
+
+The critical constraint: recording never blocks nor fails a user's request, including while a
+release's migration holds or waits for an ACCESS EXCLUSIVE lock on core tables. Hence:
+- the table has no foreign key (models.py): the INSERT locks only `console_visit`;
+- the INSERT runs in its own savepoint with `SET LOCAL lock_timeout` (LOCK_TIMEOUT_MS) and a
+  short `statement_timeout`: should `console_visit` itself be locked, it gives up quickly;
+- any database error is logged and swallowed (the savepoint rolled back, the page unharmed);
+- `ON CONFLICT DO NOTHING` on the row's unique key: a visitor's pages of the same half-hour on
+  one service are one row, and a repeat costs an index lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+log = logging.getLogger("preau.console")
+
+LOCK_TIMEOUT_MS = 100
+STATEMENT_TIMEOUT_MS = 500
+
+# The services of the ministry's audience measures, by the app of the page's view; the pages of
+# preau.ent (dashboard, files, notifications) are the "accueil", preau.core's the directory.
+SERVICES = {
+    "ent": "Accueil",
+    "timetable": "Emploi du temps",
+    "attendance": "Vie scolaire",
+    "grades": "Notes",
+    "logbook": "Cahier de textes",
+    "documents": "Documents",
+    "messaging": "Messagerie",
+    "news": "Actualités",
+    "spaces": "Espaces",
+    "core": "Administration",
+}
+
+INSERT = (
+    "INSERT INTO console_visit (day, slot, uai, profile, service, visitor) "
+    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
+
+
+# Local to the transaction (set_config(…, true) is SET LOCAL), the previous values returned.
+SET_TIMEOUTS = (
+    "SELECT current_setting('lock_timeout'), current_setting('statement_timeout'), "
+    "set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)"
+)
+
+
+def visitor_hash(user_id: int) -> str:
+    """The visitor as the statistics know them: an HMAC-SHA256 of the account's id keyed with
+    the app's secret, so that the rows cannot be joined back to accounts without the key."""
+    key = ("preau.console.visitor:" + settings.SECRET_KEY).encode()
+    return hmac.new(key, str(user_id).encode(), hashlib.sha256).hexdigest()
+
+
+def service_of(request) -> str | None:
+    """The service of the page (a key of SERVICES), or None for a page that is not counted."""
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return None
+    parts = match.func.__module__.split(".")
+    app = parts[1] if len(parts) > 1 and parts[0] == "preau" else ""
+    return app if app in SERVICES else None
+
+
+def record(uai: str, profile: str, service: str, user_id: int, at=None) -> bool:
+    """Insert one raw row; False (logged) when the database refused or took too long."""
+    at = timezone.localtime(at)
+    row = [at.date(), at.hour * 2 + at.minute // 30, uai, profile, service, visitor_hash(user_id)]
+    outer = connection.in_atomic_block
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(SET_TIMEOUTS, [f"{LOCK_TIMEOUT_MS}ms", f"{STATEMENT_TIMEOUT_MS}ms"])
+            before = cursor.fetchone()
+            cursor.execute(INSERT, row)
+            if outer:  # a caller's transaction goes on: give it back its own timeouts
+                cursor.execute(SET_TIMEOUTS, list(before[:2]))
+    except DatabaseError as exc:
+        log.warning("visit not recorded: %s", type(exc).__name__, extra={"error": str(exc)[:200]})
+        return False
+    return True
+
+
+class UsageMiddleware:
+    """Records a visit for each successful page of an establishment seen by one of its members
+    (after TenantMiddleware: the membership is read). Platform operators browsing an
+    establishment are not its users: not counted."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        membership = getattr(request, "membership", None)
+        if membership is not None and response.status_code < 400:
+            service = service_of(request)
+            if service is not None:
+                try:
+                    record(
+                        membership.establishment.uai,
+                        membership.profile,
+                        service,
+                        membership.user_id,
+                    )
+                except Exception:  # recording must never fail the page, whatever happens
+                    log.exception("visit not recorded")
+        return response
