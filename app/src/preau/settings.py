@@ -295,6 +295,10 @@ RETENTION = {
     "usage_raw_days": CONFIG["retention"]["usage_raw_days"],
     "usage_stats_months": CONFIG["retention"]["usage_stats_months"],
 }
+# The visits of the statistics (preau.console.usage): each worker writes what it saw at most
+# every this many seconds, or once it holds this many distinct rows.
+PREAU_USAGE_FLUSH_SECONDS = 10
+PREAU_USAGE_BUFFER_MAX = 1000
 # Where `establishment close` writes a closed establishment's archive bundle (preau.core.closure).
 PREAU_ARCHIVE_ROOT = CONFIG["storage"]["archive_root"]
 

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from preau.console import stats, usage
@@ -71,7 +72,11 @@ def test_recording_takes_no_lock_on_core_tables():
 
 
 @pytest.fixture
-def pupil():
+def pupil(settings):
+    """A pupil of UAI; the visits' buffer emptied (other tests' pages) and written at each
+    page (PREAU_USAGE_FLUSH_SECONDS = 0)."""
+    usage.buffer.rows.clear()
+    settings.PREAU_USAGE_FLUSH_SECONDS = 0
     est = make_establishment(UAI)
     user = User.objects.create_user("escande.zoe", None, first_name="Zoé", last_name="ESCANDE")
     Membership.objects.create(user=user, establishment=est, profile="ELV")
@@ -88,6 +93,24 @@ def test_a_page_is_recorded_once_per_half_hour_and_service(client, pupil):
         ("ELV", "ent"),
         ("ELV", "messaging"),
     ]
+
+
+def test_pages_are_buffered_then_written_in_one_insert(client, pupil, settings):
+    """Between two flushes a page costs no query for the statistics; the flush writes the
+    buffer's distinct rows in one INSERT."""
+    settings.PREAU_USAGE_FLUSH_SECONDS = 3600
+    client.force_login(pupil)
+    for path in ("messagerie/", "notes/", "messagerie/"):
+        assert client.get(f"/e/{UAI}/{path}").status_code == 200
+    assert not Visit.objects.exists() and len(usage.buffer.rows) == 2
+    with CaptureQueriesContext(connection) as queries:
+        assert usage.buffer.flush()
+    assert [q["sql"] for q in queries if "INSERT" in q["sql"]] == [
+        q["sql"] for q in queries if "console_visit" in q["sql"]
+    ]
+    assert len([q for q in queries if "INSERT" in q["sql"]]) == 1
+    assert sorted(Visit.objects.values_list("service", flat=True)) == ["grades", "messaging"]
+    assert not usage.buffer.rows
 
 
 def test_a_failing_record_does_not_fail_the_page(client, pupil, caplog):

@@ -15,6 +15,7 @@ them), then the weeks and months those days belong to; running it twice gives th
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 
 from django.conf import settings
@@ -78,9 +79,10 @@ def month_of(day: dt.date) -> tuple[dt.date, dt.date]:
 
 
 def months_before(day: dt.date, months: int) -> dt.date:
-    """The first day of the month `months` months before `day`'s."""
+    """The same day `months` months before `day` (the month's last day if it is shorter)."""
     index = day.year * 12 + day.month - 1 - months
-    return dt.date(index // 12, index % 12 + 1, 1)
+    year, month = index // 12, index % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 PERIODS = {"semaine": week_of, "mois": month_of}
