@@ -61,6 +61,18 @@ SORTS = {
 }
 
 
+SORT_LABELS = {
+    "uai": "UAI",
+    "nom": "Nom",
+    "eleves": "Élèves",
+    "parents": "Parents",
+    "personnels": "Personnels",
+    "actives": "Comptes activés",
+    "import": "Dernier import AAF",
+    "fichiers": "Fichiers (quota)",
+}
+
+
 def establishment_rows():
     """Every establishment (merged ones are aliases of another) with its counts, in one query:
     current members per profile group, accounts activated (a usable password), the last AAF
@@ -112,6 +124,7 @@ def establishments(request):
         {
             "rows": rows,
             "sort": sort,
+            "sorts": SORT_LABELS.items(),
             "descending": descending,
             "quota_label": size_label(settings.PREAU_UPLOAD_ESTABLISHMENT_QUOTA_BYTES),
         },
