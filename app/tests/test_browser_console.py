@@ -43,7 +43,9 @@ def test_console_journey(browser, live_server, transactional_db, check_a11y, dev
     check_a11y(page, f"90-console-etablissements-{device}")
 
     page.get_by_role("link", name="rapport de l'import de Collège Jean Moulin").click()
-    expect(page.get_by_role("heading", name="Rapport d'import – Collège Jean Moulin")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Rapport d'import – Collège Jean Moulin")
+    ).to_be_visible()
     assert fits(page)
     check_a11y(page, f"91-console-rapport-{device}")
 

@@ -15,7 +15,7 @@ def bars(points: list[tuple[str, int]], *, title: str) -> Markup:
     if not points:
         return Markup("")
     peak = max(value for _, value in points) or 1
-    step = WIDTH / len(points)
+    step = WIDTH / max(len(points), 10)  # a lone bar stays a bar, not a block
     usable = HEIGHT - BOTTOM - TOP
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
