@@ -14,6 +14,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.http import StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
@@ -301,6 +302,8 @@ def statistics_csv(request):
 
     period = form.cleaned_data.get("periode") if form.is_valid() else ""
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    filename = f"statistiques-{period or 'jour'}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = content_disposition_header(
+        True, f"statistiques-{period or 'jour'}.csv"
+    )
+    response["Cache-Control"] = "no-store"
     return response
