@@ -193,6 +193,15 @@ def test_account_search_across_establishments_is_audited(
     assert "Collège Jean Moulin" in page.content.decode()
     [opened] = OperationLog.objects.filter(kind="console_account")
     assert (opened.establishment, opened.summary["users"]) == (w["A"], ["escande.zoe"])
+    # An account of no establishment: the line alone, naming it.
+    caplog.clear()
+    with (
+        caplog.at_level(logging.INFO, logger="preau.audit"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert client.get(f"/console/comptes/{w['operator'].pk}/").status_code == 200
+    [line] = [r for r in caplog.records if r.name == "preau.audit"]
+    assert (line.action, line.account, line.by) == ("console_account", "admc", "admc")
 
 
 def test_account_search_refuses_a_short_query_in_french(client, platform):

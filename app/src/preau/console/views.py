@@ -197,7 +197,12 @@ def account(request, user_id):
         .select_related("establishment")
         .order_by("establishment__uai")
     )
-    _audit_lookup("console_account", request, {m.establishment: [person] for m in memberships})
+    _audit_lookup(
+        "console_account",
+        request,
+        {m.establishment: [person] for m in memberships},
+        account=person.username,
+    )
     return render(request, "console/account.html", {"person": person, "memberships": memberships})
 
 
@@ -231,38 +236,49 @@ def _service_label(key: str) -> str:
     return SERVICES.get(key, key) if key else "Tous services"
 
 
+# The page shows this many of the latest periods (the CSV has them all).
+SHOWN_PERIODS = 31
+
+
 @operator_required
 def statistics(request):
+    """Summed in the database, whatever the number of establishments: visits and visitors per
+    period (the chart and its table) over the latest SHOWN_PERIODS periods, visits per service
+    over them, and the latest period per establishment and profile."""
     form = StatsForm(request.GET or None)
-    rows = list(_stats(form)[:2000])
-    names = dict(Establishment.objects.values_list("uai", "name"))
-    totals = [r for r in rows if not r.service]
-    per_service: dict[str, int] = {}
-    for r in rows:
-        if r.service:
-            per_service[r.service] = per_service.get(r.service, 0) + r.visits
-    by_start: dict = {}
-    for r in totals:
-        point = by_start.setdefault(r.start, [0, 0])
-        point[0] += r.visits
-        point[1] += r.visitors or 0
-    series = sorted(by_start.items())[-31:]
+    chosen = _stats(form).order_by()
+    starts = list(
+        chosen.values_list("start", flat=True).distinct().order_by("-start")[:SHOWN_PERIODS]
+    )
+    shown = chosen.filter(start__gte=starts[-1]) if starts else chosen.none()
+    series = [
+        (row["start"], row["visits"], row["visitors"])
+        for row in shown.filter(service="")
+        .values("start")
+        .annotate(visits=Sum("visits"), visitors=Sum("visitors"))
+        .order_by("start")
+    ]
+    services = (
+        shown.exclude(service="")
+        .values("service")
+        .annotate(visits=Sum("visits"))
+        .order_by("-visits", "service")
+    )
+    latest = shown.filter(service="", start=starts[0]).order_by("uai", "profile") if starts else []
     return render(
         request,
         "console/statistics.html",
         {
             "form": form,
-            "totals": totals,
-            "names": names,
+            "series": series,
+            "services": [(_service_label(r["service"]), r["visits"]) for r in services],
+            "latest": latest,
+            "names": dict(Establishment.objects.values_list("uai", "name")),
             "profiles": PROFILES,
-            "services": sorted(
-                ((_service_label(k), v) for k, v in per_service.items()), key=lambda kv: -kv[1]
-            ),
             "chart": charts.bars(
-                [(start.strftime("%d/%m/%Y"), visits) for start, (visits, _) in series],
+                [(start.strftime("%d/%m/%Y"), visits) for start, visits, _ in series],
                 title="Visites par période",
             ),
-            "series": series,
             "query": request.GET.urlencode(),
             "retention": settings.RETENTION,
         },
