@@ -113,6 +113,17 @@ def test_pages_are_buffered_then_written_in_one_insert(client, pupil, settings):
     assert not usage.buffer.rows
 
 
+def test_a_stopping_worker_writes_what_it_holds(client, pupil, settings):
+    from preau import gunicorn_conf
+
+    settings.PREAU_USAGE_FLUSH_SECONDS = 3600
+    client.force_login(pupil)
+    assert client.get(f"/e/{UAI}/messagerie/").status_code == 200
+    assert not Visit.objects.exists()
+    gunicorn_conf.worker_exit(None, None)
+    assert Visit.objects.filter(service="messaging").exists() and not usage.buffer.rows
+
+
 def test_a_failing_record_does_not_fail_the_page(client, pupil, caplog):
     """The activity table itself locked by another session: the INSERT gives up after its
     lock_timeout, the page answers anyway (and quickly); an unexpected error too."""

@@ -112,9 +112,10 @@ class _Buffer:
     """The visits a worker process saw since its last flush, deduplicated: written in one
     INSERT every PREAU_USAGE_FLUSH_SECONDS (10 s), or sooner past PREAU_USAGE_BUFFER_MAX
     rows, by the request that finds it due, after its response is made. So a page costs no
-    query for the statistics, and a flush a few milliseconds every ten seconds. A worker that
-    dies loses its last seconds of visits (statistics, not records); a flush refused by the
-    database drops its rows (logged) rather than piling them up while a lock lasts."""
+    query for the statistics, and a flush a few milliseconds every ten seconds. A stopping
+    worker writes them (gunicorn_conf.worker_exit); one that dies loses its last seconds
+    (statistics, not records). A flush refused by the database drops its rows (logged)
+    rather than piling them up while a lock lasts."""
 
     def __init__(self) -> None:
         self.rows: set[tuple] = set()
