@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -93,6 +94,15 @@ def test_a_page_is_recorded_once_per_half_hour_and_service(client, pupil):
         ("ELV", "ent"),
         ("ELV", "messaging"),
     ]
+
+
+def test_a_page_the_second_factor_stops_is_no_visit(pupil):
+    """A local admin without the second factor is sent to it: no page was seen."""
+    Membership.objects.filter(user=pupil).update(is_local_admin=True)
+    plain = Client()
+    plain.force_login(pupil)
+    assert plain.get(f"/e/{UAI}/messagerie/").status_code == 302
+    assert not Visit.objects.exists() and not usage.buffer.rows
 
 
 def test_pages_are_buffered_then_written_in_one_insert(client, pupil, settings):

@@ -149,11 +149,17 @@ class UsageMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        """Reached only when every earlier middleware let the view run (not when the second
+        factor, say, sent the user elsewhere): only then is the page a visit."""
+        request.usage_view_ran = True
+
     def __call__(self, request):
         response = self.get_response(request)
         try:
             membership = getattr(request, "membership", None)
-            service = service_of(request) if membership is not None else None
+            ran = getattr(request, "usage_view_ran", False)
+            service = service_of(request) if membership is not None and ran else None
             if service is not None and response.status_code < 400:
                 buffer.add(
                     visit_row(
