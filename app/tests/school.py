@@ -308,6 +308,9 @@ def url_kwargs(s) -> dict:
         "token": "jeton-invalide",
         # The login through an IdP (federation): off in the tests' configuration (404).
         "idp": "educonnect",
+        # An import's report in the operators' console: no member of a school reaches it (403
+        # whatever the id); the console's own tests use real ones (tests/console/).
+        "operation_id": 1,
     }
 
 

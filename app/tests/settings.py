@@ -32,3 +32,7 @@ PREAU_USER_CACHE_SECONDS = 0
 PREAU_TEMPLATES_STRICT = True
 # The flush between transactional tests DELETEs instead of TRUNCATE (tests/flushdb/base.py).
 DATABASES["default"]["ENGINE"] = "tests.flushdb"  # noqa: F405
+# Visits for the statistics: never written by a page the tests count the queries of (the
+# console's tests flush them, or set 0 to write at each page).
+PREAU_USAGE_FLUSH_SECONDS = 3600
+PREAU_USAGE_BUFFER_MAX = 10**6

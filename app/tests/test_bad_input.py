@@ -53,6 +53,9 @@ QUERY_PARAMETERS = {
     "ticket": ["ST-", "ST-" + "x" * 300, "abc", "\x00"],
     "renew": ["true", "\x00", "é" * 300],
     "gateway": ["true", "\x00"],
+    # The operators' console's sort of its establishments (preau.console).
+    "tri": ["\x00", "inconnu", "é" * 3000],
+    "ordre": ["\x00", "desc", "x"],
     "voir": ["classe-99999999999999999999999", "enseignant-abc", "salle-\x00", "\x00", "x"],
 }
 HUGE_IDS = ["9223372036854775808", "99999999999999999999999"]

@@ -43,6 +43,14 @@ GLOBAL_URLS = {
     # The timetable's iCalendar feed: no session, the secret token of the URL is the key
     # (tests/timetable/test_feed.py: one user's lessons, current memberships only).
     "calendar_feed",
+    # The platform operators' console (preau.console): operators only, across establishments;
+    # everyone else 403 (tests/console/test_console.py::test_only_operators_reach_the_console).
+    "console",
+    "console_operation",
+    "console_accounts",
+    "console_account",
+    "console_stats",
+    "console_stats_csv",
 }
 
 

@@ -41,6 +41,8 @@ def test_config_file_and_env(tmp_path):
         "delete_after_days": 60,
         "messages_days": 365,
         "closed_purge_after_days": 30,
+        "usage_raw_days": 7,
+        "usage_stats_months": 13,
     }
 
 
@@ -67,6 +69,16 @@ def test_config_file_and_env(tmp_path):
             '[django]\nsecret_key = "s"\n[retention]\nclosed_purge_after_days = 91\n',
             {},
             "closed_purge_after_days must be between 0 and 90",
+        ),
+        (
+            '[django]\nsecret_key = "s"\n[retention]\nusage_raw_days = 0\n',
+            {},
+            "usage_raw_days must be between 1 and 31",
+        ),
+        (
+            '[django]\nsecret_key = "s"\n[retention]\nusage_stats_months = 26\n',
+            {},
+            "usage_stats_months must be between 1 and 25",
         ),
         ('[databse]\nhost = "x"\n', {}, "unknown section"),
         ('[database]\nhots = "x"\n', {}, "unknown key"),

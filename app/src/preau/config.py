@@ -60,6 +60,11 @@ DEFAULTS: dict[str, dict] = {
         "delete_after_days": 60,
         "messages_days": 365,
         "closed_purge_after_days": 30,
+        # Usage statistics (preau.console): raw visits (a keyed hash per visitor, per
+        # half-hour) kept this many days, 1-31; their aggregates this many months, 1-25 (the
+        # CNIL's limit for audience measures).
+        "usage_raw_days": 7,
+        "usage_stats_months": 13,
     },
     "metrics": {"multiproc_dir": ""},
     # Notifications by e-mail (off by default; each establishment then opts in): an SMTP relay,
@@ -263,6 +268,13 @@ def validate(config: dict) -> None:
         raise ConfigError(
             f"[retention] closed_purge_after_days must be between 0 and {RETENTION_MAX_DAYS} "
             "(a closed establishment's data leave the ENT within 3 months)"
+        )
+    if not 1 <= retention["usage_raw_days"] <= 31:
+        raise ConfigError("[retention] usage_raw_days must be between 1 and 31 (raw visits)")
+    if not 1 <= retention["usage_stats_months"] <= 25:
+        raise ConfigError(
+            "[retention] usage_stats_months must be between 1 and 25 (the CNIL's limit for "
+            "audience measures)"
         )
     if disable + delete > RETENTION_MAX_DAYS:
         raise ConfigError(

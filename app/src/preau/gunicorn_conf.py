@@ -85,3 +85,11 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_exit(server, worker):
+    """In a worker that stops (a release, a restart): the visits it still holds for the
+    statistics are written (preau.console.usage; an error is logged, never raised)."""
+    from preau.console.usage import buffer
+
+    buffer.flush()

@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "preau.jobs",
     # Préau as a CAS 3.0 server of the establishments' partner services (docs/federation.md).
     "preau.cas",
+    # The platform operators' console and the usage statistics (preau.console).
+    "preau.console",
 ]
 
 MIDDLEWARE = [
@@ -71,6 +73,8 @@ MIDDLEWARE = [
     # After the tenant's process_view (user and membership read): no query for pupils' pages.
     "preau.twofactor.policy.SecondFactorMiddleware",
     "preau.ent.cache.UserCacheMiddleware",
+    # A visit per page of an establishment, for the statistics: never blocks nor fails a page.
+    "preau.console.usage.UsageMiddleware",
 ]
 
 ROOT_URLCONF = "preau.urls"
@@ -288,7 +292,13 @@ RETENTION = {
     "delete_after_days": CONFIG["retention"]["delete_after_days"],
     "messages_days": CONFIG["retention"]["messages_days"],
     "closed_purge_after_days": CONFIG["retention"]["closed_purge_after_days"],
+    "usage_raw_days": CONFIG["retention"]["usage_raw_days"],
+    "usage_stats_months": CONFIG["retention"]["usage_stats_months"],
 }
+# The visits of the statistics (preau.console.usage): each worker writes what it saw at most
+# every this many seconds, or once it holds this many distinct rows.
+PREAU_USAGE_FLUSH_SECONDS = 10
+PREAU_USAGE_BUFFER_MAX = 1000
 # Where `establishment close` writes a closed establishment's archive bundle (preau.core.closure).
 PREAU_ARCHIVE_ROOT = CONFIG["storage"]["archive_root"]
 

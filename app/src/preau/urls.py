@@ -53,6 +53,8 @@ urlpatterns = [
     ),
     # Préau as a CAS 3.0 server (preau.cas): the protocol's paths, global like the login.
     path("cas/", include("preau.cas.urls")),
+    # The platform operators' console (preau.console): establishments, accounts, statistics.
+    path("console/", include("preau.console.urls")),
     # Every establishment page lives under /e/<uai>/: TenantMiddleware guards them all.
     path("e/<str:uai>/", include(establishment_patterns)),
 ]

@@ -83,21 +83,25 @@ def audit(
     action: str, establishment, users: list[User], *, by: str, via: str, details: dict | None = None
 ) -> None:
     """Record an action on accounts: a row in the establishment's OperationLog (in the same
-    transaction) and, once committed, a line on the `preau.audit` logger. `details`: ids of what
-    the action was about (a message hidden by the moderation…), in both."""
-    if not users:
+    transaction) and, once committed, a line on the `preau.audit` logger. `details`: what the
+    action was about (a message hidden by the moderation, the console's search query), in both.
+    Without an establishment (a lookup across establishments that found nobody), the line
+    alone: there is no establishment to file it under, and the line still says who looked for
+    what."""
+    if not users and not details:
         return
     usernames = [u.username for u in users]
-    OperationLog.objects.create(
-        establishment=establishment,
-        kind=action,
-        summary={"by": by, "via": via, "users": usernames, **(details or {})},
-    )
+    if establishment is not None:
+        OperationLog.objects.create(
+            establishment=establishment,
+            kind=action,
+            summary={"by": by, "via": via, "users": usernames, **(details or {})},
+        )
     line = {
         "action": action,
         "by": by,
         "via": via,
-        "establishment": establishment.uai,
+        "establishment": establishment.uai if establishment is not None else "",
         "users": ",".join(usernames),
         "count": len(usernames),
         **(details or {}),

@@ -75,6 +75,15 @@ def refresh_federation_metadata(timestamp: int) -> dict:
     return json.loads(out.getvalue())
 
 
+@_periodic("aggregate_usage", "20 * * * *")
+def aggregate_usage(timestamp: int) -> dict:
+    """The usage statistics of the console (preau.console.stats): the raw visits aggregated
+    per day, week and month, hourly at :20, and what is past its retention purged."""
+    from preau.console import stats
+
+    return stats.aggregate()
+
+
 @_periodic("retry_stalled_jobs", "* * * * *")
 def retry_stalled_jobs(timestamp: int) -> int:
     """Jobs still marked running by a worker that died (no heartbeat for
