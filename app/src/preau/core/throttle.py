@@ -148,8 +148,10 @@ def retry_after(username: str, ip: str | None) -> int:
 
 
 def record_attempt(username: str, ip: str | None, success: bool) -> None:
-    """One password or activation code checked for `username` from `ip`."""
+    """One password or activation code checked for `username` from `ip`, at the time the
+    decisions read (one clock: timezone.now, as read here)."""
     LoginAttempt.objects.create(
+        at=timezone.now(),
         username=username.lower()[:150],
         ip=str(addresses.parse(ip) or "") or None,
         prefix=address_prefix(ip),
