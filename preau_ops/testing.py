@@ -29,24 +29,17 @@ from .errors import OpsError
 from .paths import ARTIFACTS, ROOT
 
 SUITES = ("lint", "unit", "app", "roles", "lab")
-# When the lab is chosen, these run beside it (BESIDE_STREAMS), at the lowest priority (nice
-# 19; the lab's containers also weigh more than molecule's: lab/hosts.py CPU_SHARES), their
-# output in artifacts/beside-*.log, their summaries shown when the lab ends: the lab suite
-# leaves a core idle most of the time (it waits on SSH, systemd and converges in its hosts),
-# and the lab is the longest suite, so it keeps the CPU first.
+# When the lab is chosen, these run beside it, one after the other, as one `deploy.py test`
+# at the lowest priority (nice 19; the lab's containers also weigh more than molecule's:
+# lab/hosts.py CPU_SHARES), their output in artifacts/beside.log, its summary shown when the
+# lab ends: the lab suite leaves a core idle most of the time (it waits on SSH, systemd and
+# converges in its hosts), and the lab is the longest suite, so it keeps the CPU first.
 # Clean-clone CI on 2 cores, prodlike: one after the other, roles and app side by side 721 s
 # then the lab 1,120 s (32 min 24 s in all); beside it at nice 10, the lab 1,646 s and
 # app + roles done after ~1,200 s (29 min 5 s in all); at nice 19 with the lab's containers
 # weighing more, the lab (7 more tests) 1,537 s, app + roles done after ~1,120 s (28 min 19 s).
 # The unit suite (~35 s, no host) joined them after that run: the lab starts that much sooner.
 BESIDE_LAB = ("unit", "app", "roles")
-# Beside the lab they run as two streams at once, each one `deploy.py test` with a log of its
-# own: unit then app (Python and Chromium), and roles (molecule: mostly waiting on dpkg and
-# systemd in its containers). One stream after the other left the CPU idle ~40 % of the time
-# while molecule ran (a minute sampled in a clean-clone run) and made the beside suites the run's longest
-# path: 1,667 s beside a 1,669 s lab on CI's machine (82ef5da), the lab's `down` waiting ~270 s
-# for molecule in a run of 2026-12-06.
-BESIDE_STREAMS = (("unit", "app"), ("roles",))
 # With the lab, lint runs in the background while the lab's system packages and host images are
 # prepared (on a fresh machine ~65 s of lint beside ~140 s of images, which the lab waited for
 # one after the other); the lab starts only once lint has passed, as before.
@@ -417,19 +410,8 @@ class Background:
 
 def _beside(suites: list[str]) -> Background:
     return Background(
-        suites,
-        f"beside-{'-'.join(suites)}.log",
-        "run beside the lab",
-        "beside the lab",
-        True,
-        SHOWN_TAIL,
+        suites, "beside.log", "run beside the lab", "beside the lab", True, SHOWN_TAIL
     )
-
-
-def _beside_streams(suites: list[str]) -> list[Background]:
-    """The BESIDE_STREAMS of these suites (those with none of them left out)."""
-    streams = ([s for s in stream if s in suites] for stream in BESIDE_STREAMS)
-    return [_beside(stream) for stream in streams if stream]
 
 
 LINT_ASIDE = Background(
@@ -502,18 +484,17 @@ def run(
         if suite in beside:
             continue
         started = lint_started if suite == "lint" else time.monotonic()
-        streams = _beside_streams(beside) if suite == "lab" else []
-        processes = [(_start_beside(stream, k), stream) for stream in streams]
+        process = _start_beside(_beside(beside), k) if suite == "lab" and beside else None
         if suite == "lint" and lint_aside is not None:
             counts = _end_beside(lint_aside, LINT_ASIDE)
         else:
             counts = runners[suite](k, summary)
         totals = _add(totals, counts)
         _report(suite, counts, started, summary)
-        for process, stream in processes:
-            counts = _end_beside(process, stream)
+        if process is not None:
+            counts = _end_beside(process, _beside(beside))
             totals = _add(totals, counts)
-            _report(" + ".join(stream.suites) + " (beside the lab)", counts, started, summary)
+            _report(" + ".join(beside) + " (beside the lab)", counts, started, summary)
         rest = chosen[index + 1 :]
         if suite == "lint" and counts[1] and rest and not keep_going:
             _stop_after_lint(rest, summary)
