@@ -113,8 +113,22 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+def goto(page, path: str):
+    """page.goto, once more when Chromium aborted it for a change of the machine's networks
+    (net::ERR_NETWORK_CHANGED): molecule's containers come and go beside the lab, and each
+    brings or takes a Docker network interface (a clean-clone run failed so)."""
+    from playwright.sync_api import Error
+
+    try:
+        return page.goto(path)
+    except Error as error:
+        if "ERR_NETWORK_CHANGED" not in str(error):
+            raise
+        return page.goto(path)
+
+
 def password_step(page, username: str, password: str) -> None:
-    response = page.goto("/connexion/")
+    response = goto(page, "/connexion/")
     assert response.status == 200 and page.url.startswith("https://")
     assert response.security_details()["issuer"] == _ca_name()
     page.get_by_label("Identifiant").fill(username)
