@@ -1,6 +1,7 @@
-"""The declared state of a host, from the one inventory plus the roles' defaults.
+"""The declared state of a host, from the one inventory plus the roles' variables.
 
-The inventory's variables win over `roles/<role>/defaults/main.yml`; a default that is exactly
+As in Ansible, a role's `vars/main.yml` wins over the inventory, which wins over
+`roles/<role>/defaults/main.yml`; a value that is exactly
 `{{ other_variable }}` is resolved, anything more elaborate is not needed by the audit.
 What the roles install or start without a variable for it (exporters, backup tools), and the
 units each group must run, come from the platform map (preau_ops/platform.py).
@@ -22,17 +23,30 @@ from preau_ops.paths import ROLES
 _REFERENCE = re.compile(r"^\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}$")
 
 
-@functools.cache
-def role_defaults() -> dict[str, Any]:
+def _merged(pattern: str) -> dict[str, Any]:
     merged: dict[str, Any] = {}
-    for path in sorted(ROLES.glob("*/defaults/main.yml")):
+    for path in sorted(ROLES.glob(pattern)):
         merged.update(yaml.safe_load(path.read_text()) or {})
     return merged
 
 
+@functools.cache
+def role_defaults() -> dict[str, Any]:
+    return _merged("*/defaults/main.yml")
+
+
+@functools.cache
+def role_vars() -> dict[str, Any]:
+    """The roles' own constants (`vars/main.yml`), which no inventory overrides."""
+    return _merged("*/vars/main.yml")
+
+
 def var(host: Host, name: str, default: Any = None) -> Any:
-    """A variable as the roles see it for this host: inventory first, then role defaults."""
-    value = host.vars.get(name, role_defaults().get(name, default))
+    """A variable as the roles see it for this host: role vars, inventory, role defaults."""
+    if name in role_vars():
+        value = role_vars()[name]
+    else:
+        value = host.vars.get(name, role_defaults().get(name, default))
     return _resolve(host, value, depth=0)
 
 

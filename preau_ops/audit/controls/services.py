@@ -517,18 +517,16 @@ def borg_key_problems(authorized_keys: str) -> tuple[int, list[str]]:
     return len(keys), problems
 
 
-PGBACKREST_REMOTE = "/usr/local/sbin/preau-pgbackrest-remote"
-
-
-def pgbackrest_key_problems(authorized_keys: str, role: str) -> tuple[int, list[str]]:
+def pgbackrest_key_problems(authorized_keys: str, command: str, role: str) -> tuple[int, list[str]]:
     """(keys, problems) of a pgBackRest account's authorized_keys (the repository user's: ROLE
-    repo; postgres': pg): every key forced to `preau-pgbackrest-remote ROLE` and restricted (no
-    shell, no forwarding), so a compromised peer can only speak pgBackRest's protocol."""
+    repo; postgres': pg): every key forced to `COMMAND ROLE` (role backup's
+    preau-pgbackrest-remote) and restricted (no shell, no forwarding), so a compromised peer can
+    only speak pgBackRest's protocol."""
     keys = _forced_keys(authorized_keys)
     problems = []
     for name, words, restricted in keys:
-        if words != [PGBACKREST_REMOTE, role]:
-            problems.append(f"key {name!r} is not forced to `{PGBACKREST_REMOTE} {role}`")
+        if words != [command, role]:
+            problems.append(f"key {name!r} is not forced to `{command} {role}`")
         elif not restricted:
             problems.append(f"key {name!r} is not restricted (restrict: no forwarding, no pty)")
     return len(keys), problems
@@ -578,6 +576,7 @@ def test_pgbackrest_keys_forced(host: Host, remote: Remote, evidence: Evidence) 
         accounts.append((f"{home}/.ssh/authorized_keys", "repo"))
     if declared.in_groups(host, ("db",)):
         accounts.append(("/var/lib/postgresql/.ssh/authorized_keys", "pg"))
+    command = declared.var(host, "backup__pgbackrest_remote")
     problems = []
     for path, role in accounts:
         text = _authorized_keys(
@@ -585,7 +584,7 @@ def test_pgbackrest_keys_forced(host: Host, remote: Remote, evidence: Evidence) 
         )
         if text is None:
             continue
-        keys, found = pgbackrest_key_problems(text, role)
+        keys, found = pgbackrest_key_problems(text, command, role)
         evidence(f"{path}: {keys} key(s), {keys - len(found)} forced to the {role} remote end")
         problems += found
     assert not problems, "; ".join(problems)

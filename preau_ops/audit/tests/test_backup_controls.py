@@ -31,7 +31,8 @@ def test_a_key_that_may_delete_or_reach_other_repositories_fails() -> None:
 
 
 # BKP-07: pgBackRest's keys, as the role writes them on the backup host (ROLE repo) and on the
-# db hosts (ROLE pg).
+# db hosts (ROLE pg), forced to the role's command (backup__pgbackrest_remote).
+REMOTE = "/usr/local/sbin/preau-pgbackrest-remote"
 FORCED = (
     'command="/usr/local/sbin/preau-pgbackrest-remote repo",restrict '
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG postgres@db1 preau-backup"
@@ -39,15 +40,16 @@ FORCED = (
 
 
 def test_pgbackrest_keys_forced_to_the_remote_end_of_their_role_pass() -> None:
-    assert pgbackrest_key_problems(f"# managed\n{FORCED}\n", "repo") == (1, [])
-    assert pgbackrest_key_problems("", "pg") == (0, [])
+    assert pgbackrest_key_problems(f"# managed\n{FORCED}\n", REMOTE, "repo") == (1, [])
+    assert pgbackrest_key_problems("", REMOTE, "pg") == (0, [])
 
 
 def test_a_pgbackrest_key_that_is_a_shell_or_of_the_other_role_fails() -> None:
     shell = "restrict ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH postgres@db2 preau-backup"
     other_role = FORCED.replace(" repo", " pg").replace("db1", "db3")
     free = FORCED.replace(",restrict", "").replace("db1", "db4")
-    keys, problems = pgbackrest_key_problems("\n".join([FORCED, shell, other_role, free]), "repo")
+    text = "\n".join([FORCED, shell, other_role, free])
+    keys, problems = pgbackrest_key_problems(text, REMOTE, "repo")
     assert keys == 4
     assert problems == [
         "key 'postgres@db2 preau-backup' is not forced to "

@@ -35,6 +35,13 @@ def test_the_inventory_wins_over_the_roles_defaults_and_references_are_resolved(
     assert declared.var(nested, "x") == {"list": ["ent", "plain"]}
 
 
+def test_a_roles_own_constant_wins_over_the_inventory_as_in_ansible() -> None:
+    remote = "/usr/local/sbin/preau-pgbackrest-remote"  # roles/backup/vars/main.yml
+    assert declared.var(host("db1", ["db"]), "backup__pgbackrest_remote") == remote
+    spoofed = host("db1", ["db"], backup__pgbackrest_remote="/bin/sh")
+    assert declared.var(spoofed, "backup__pgbackrest_remote") == remote
+
+
 def test_packages_come_from_the_map_and_the_package_variables() -> None:
     app = host("app1", ["app"], app_packages=["python3"], base_extra_packages=["htop"])
     wanted = declared.packages(app)
