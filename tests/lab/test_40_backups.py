@@ -40,6 +40,25 @@ def test_restore_drill_passes_and_reports_its_rto(backed_up):
     assert "RTO" in out
 
 
+def test_wal_reaches_the_repository_through_a_bounded_asynchronous_queue(backed_up):
+    """The db host archives asynchronously with a queue limit (a dead repository never fills
+    pg_wal: roles/backup); the backup host's timer checks, from the repository's side, that a
+    fresh segment still arrives (what pg_stat_archiver cannot tell once pgBackRest drops WAL)."""
+    lab = backed_up
+    db, ops = lab.hosts_in("db")[0], lab.hosts_in("backup")[0]
+    with runner.FabricSession(db, lab) as session:
+        conf = session.run(db, "cat /etc/pgbackrest/pgbackrest.conf").stdout
+    assert "archive-async=y" in conf.splitlines()
+    assert "archive-push-queue-max=4GiB" in conf.splitlines()
+    prom = "/var/lib/prometheus/node-exporter/preau_wal_archive.prom"
+    with runner.FabricSession(ops, lab) as session:
+        session.run(ops, "systemctl is-enabled preau-wal-archive-check.timer")  # checked
+        session.run(ops, f"rm -f {prom}")
+        session.run(ops, "systemctl start preau-wal-archive-check.service")  # oneshot: waits
+        metrics = session.run(ops, f"cat {prom}").stdout
+    assert 'preau_wal_archive_check_success{stanza="preau"} 1' in metrics.splitlines()
+
+
 def test_recent_backup_precondition(backed_up):
     backups.require_recent_backup(backed_up, max_age_hours=26)
     with pytest.raises(OpsError, match="old"):

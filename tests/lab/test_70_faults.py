@@ -1,4 +1,5 @@
-"""Faults on real hosts (issue #8): an app host down, PostgreSQL down, the backup disk full.
+"""Faults on real hosts (issue #8): an app host down, PostgreSQL down, the backup disk full, the
+backup repository refusing WAL (issue #22 item 4).
 Each is seen by the users (through the load balancer), raises its alert in Alertmanager,
 and is undone: the lab is as before when the module ends.
 
@@ -12,9 +13,10 @@ BackupFailed none); the lab only scrapes and evaluates every 15 s (inventories/l
 the wait short the faults overlap: the app host stays down (module fixture) while the backup
 disk and PostgreSQL faults run, so its 2-minute alert has fired by the time it is checked.
 
-The backup disk and PostgreSQL faults are drills (marker `drill`, 150 s of waiting on backups
-and alerts): `./deploy.py test lab --drills` runs them, the default run (CI's, timed) leaves
-them out; the app's own 503 page without a database is tested in app/tests.
+The backup disk, PostgreSQL and repository faults are drills (marker `drill`, ~4 minutes of
+waiting on backups, archiving and alerts): `./deploy.py test lab --drills` runs them, the
+default run (CI's, timed) leaves them out; the app's own 503 page without a database is tested
+in app/tests.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import shlex
 import socket
 import ssl
 import uuid
+from urllib.parse import quote
 
 import pytest
 
@@ -392,6 +395,69 @@ def test_postgresql_down_gives_a_clear_503_and_recovers_alone(lab, app_host_down
     _wait_for_the_site(lab, "after PostgreSQL came back")
     assert app_answer(lab, lab.hosts_in("app")[0], "/connexion/")[0] == 200
     wait_for_no_alert(lab, ("PostgreSQLDown",), db, timeout=180)
+
+
+# --------------------------------------------------------------------------- repository dead
+
+WAL_CHECK = "systemctl start preau-wal-archive-check.service"  # oneshot: waits for the check
+WAL_PROM = "/var/lib/prometheus/node-exporter/preau_wal_archive.prom"
+
+
+def _segments_waiting(remote) -> int:
+    """WAL segments PostgreSQL still has to archive (archive_status/*.ready in pg_wal)."""
+    status = "/var/lib/postgresql/15/main/pg_wal/archive_status"
+    return int(remote.check_output(f"find {status} -name '*.ready' | wc -l"))
+
+
+@pytest.mark.drill
+def test_a_dead_repository_never_fills_the_database_disk_and_is_seen_from_the_repository(lab):
+    """The repository refuses the db host's WAL (its forced command made unusable). Past the
+    queue limit (lowered to 32 MiB here), pgBackRest drops the waiting WAL and tells PostgreSQL
+    it was archived: pg_wal does not grow. pg_stat_archiver then looks healthy; the repository
+    host's check says otherwise, and Prometheus reads it (alert WalNotReachingRepository, 15
+    minutes, promtool-tested in monitoring/tests/backup_test.yml). Undone: WAL flows again and
+    a full backup closes the archive's gap."""
+    db, ops = lab.hosts_in("db")[0], lab.hosts_in("backup")[0]
+    db_remote, ops_remote = admin(db), admin(ops)
+    conf, forced = "/etc/pgbackrest/pgbackrest.conf", "/usr/local/sbin/preau-pgbackrest-remote"
+    ops_remote.run(f"chmod 0755 {forced}")  # an interrupted earlier run
+    queue_max = db_remote.check_output(f"grep '^archive-push-queue-max=' {conf}").strip()
+    assert queue_max, "the db host archives without a queue limit"
+    replace = "sed -i 's/^archive-push-queue-max=.*/{}/' " + conf
+    db_remote.check_output(replace.format("archive-push-queue-max=32MiB"))
+    ops_remote.check_output(f"chmod 0000 {forced}")
+    try:
+        failed_before = int(psql(lab, "SELECT failed_count FROM pg_stat_archiver"))
+        psql(lab, "CREATE TABLE IF NOT EXISTS preau_wal_filler (x int)")
+        for _ in range(4):  # 4 segments of 16 MiB: past the 32 MiB queue
+            psql(lab, "INSERT INTO preau_wal_filler VALUES (1); SELECT pg_switch_wal()")
+        wait_until(
+            lambda: _segments_waiting(db_remote) == 0,
+            300,
+            lambda: f"{_segments_waiting(db_remote)} WAL segments still wait in pg_wal",
+        )
+        failed = int(psql(lab, "SELECT failed_count FROM pg_stat_archiver"))
+        assert failed > failed_before, "archiving never failed: was the repository refusing?"
+        result = ops_remote.run(WAL_CHECK)
+        assert result.rc != 0, "the check saw WAL reach a repository that refuses it"
+        metrics = ops_remote.check_output(f"cat {WAL_PROM}").splitlines()
+        assert 'preau_wal_archive_check_success{stanza="preau"} 0' in metrics
+        query = "/api/v1/query?query=" + quote("preau_wal_archive_check_success == 0")
+        wait_until(
+            lambda: _prometheus(lab, query)["data"]["result"],
+            90,
+            "Prometheus does not see the failed check",
+        )
+    finally:
+        ops_remote.run(f"chmod 0755 {forced}")
+        db_remote.run(replace.format(queue_max))
+        psql(lab, "DROP TABLE IF EXISTS preau_wal_filler")
+    assert ops_remote.run(WAL_CHECK).rc == 0, "WAL does not reach the repository again"
+    assert (
+        'preau_wal_archive_check_success{stanza="preau"} 1'
+        in ops_remote.check_output(f"cat {WAL_PROM}").splitlines()
+    )
+    deploy("backup", "now", "--kind", "full", timeout=900)  # the archive has a gap: close it
 
 
 # --------------------------------------------------------------------------- the dead host's job

@@ -539,3 +539,65 @@ def test_the_last_transaction_is_the_number_of_the_index_file():
     files = ["README", "config", "data", "hints.13", "index.13", "integrity.13", "index.tmp"]
     assert pb.last_transaction(files) == 13
     assert pb.last_transaction(["config", "data"]) is None
+
+
+# --- archive-check: the repository's side of WAL archiving ------------------------------------
+
+
+def test_archive_check_metrics_keep_the_last_success_when_the_check_fails():
+    ok = pb.archive_check_metrics(500.0, True, 400.0)
+    assert ok["preau_wal_archive_check_success"][0] == 1
+    assert ok["preau_wal_archive_check_last_success_timestamp_seconds"][0] == 500.0
+    failed = pb.archive_check_metrics(900.0, False, 500.0)
+    assert failed["preau_wal_archive_check_success"][0] == 0
+    assert failed["preau_wal_archive_check_last_success_timestamp_seconds"][0] == 500.0
+
+
+def test_archive_check_runs_pgbackrest_check_as_the_repository_owner_and_writes_metrics(
+    tmp_path, capsys, monkeypatch
+):
+    """pgBackRest itself is the boundary faked here (the lab runs the real one:
+    tests/lab/test_40_backups.py); what it answered decides the summary and the metrics."""
+    monkeypatch.setattr(pb.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(pb, "LOCK_DIR", str(tmp_path / "lock"))
+    answers = [
+        pb.subprocess.CompletedProcess([], 0, "", ""),
+        pb.subprocess.CompletedProcess(
+            [], 82, "", "ERROR: [082]: WAL segment 000000010000000000000042 was not archived"
+        ),
+    ]
+    calls = []
+
+    def fake_run(cmd, user=None, check=True, **kwargs):
+        calls.append((cmd, user))
+        return answers.pop(0)
+
+    monkeypatch.setattr(pb, "run", fake_run)
+    config = tmp_path / "repo.toml"
+    config.write_text(render(backup_textfile_dir=str(tmp_path / "textfile")))
+    args = ["archive-check", "--config", str(config)]
+    prom = str(tmp_path / "textfile" / "preau_wal_archive.prom")
+
+    assert pb.main(args, "preau-backup") == pb.EXIT_OK
+    assert calls == [(["pgbackrest", "--stanza=preau", "check"], "pgbackrest")]
+    assert last_summary(capsys)["ok"] is True
+    success = pb.read_metric(prom, "preau_wal_archive_check_last_success_timestamp_seconds")
+    assert pb.read_metric(prom, "preau_wal_archive_check_success") == 1 and success > 0
+
+    assert pb.main(args, "preau-backup") == pb.EXIT_FAILED
+    data = last_summary(capsys)
+    assert data["ok"] is False
+    assert data["error"] == (
+        "pgbackrest check exited with 82: "
+        "ERROR: [082]: WAL segment 000000010000000000000042 was not archived"
+    )
+    assert pb.read_metric(prom, "preau_wal_archive_check_success") == 0
+    assert pb.read_metric(prom, "preau_wal_archive_check_last_success_timestamp_seconds") == success
+
+
+def test_archive_check_only_on_the_repository_host(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(pb.os, "geteuid", lambda: 0)
+    config = tmp_path / "client.toml"
+    config.write_text(render(backup__is_repo="False"))
+    assert pb.main(["archive-check", "--config", str(config)], "preau-backup") == pb.EXIT_USAGE
+    assert last_summary(capsys) == {"ok": False, "error": "this host is not a repo host"}

@@ -464,6 +464,46 @@ def test_restore_drill(host: Host, remote: Remote, evidence: Evidence) -> None:
     assert not problems, "; ".join(problems)
 
 
+WAL_CHECK_LIMIT = 3600  # the check runs every 15 min (role backup: backup_archive_check_schedule)
+
+
+def wal_check_problems(metrics: dict[str, float], now: float) -> tuple[str, list[str]]:
+    """(evidence, problems) of the repository's side of WAL archiving (`preau-backup
+    archive-check`'s metrics): the last check passed, and not more than an hour ago. BKP-03's
+    pg_stat_archiver cannot tell: past its queue limit pgBackRest drops WAL and reports it
+    archived."""
+    ok = metrics.get('preau_wal_archive_check_success{stanza="preau"}')
+    last = metrics.get('preau_wal_archive_check_last_success_timestamp_seconds{stanza="preau"}')
+    if last is None:
+        return "no WAL archive check recorded", [
+            "no check ever saw WAL reach the repository (preau_wal_archive_check_* metrics; "
+            "timer preau-wal-archive-check)"
+        ]
+    age = now - last
+    said = f"WAL last seen reaching the repository {_age(age)} ago; last check " + (
+        "passed" if ok else "FAILED"
+    )
+    problems = []
+    if not ok:
+        problems.append("the last check did not see WAL reach the repository")
+    if age > WAL_CHECK_LIMIT:
+        problems.append(f"WAL last seen reaching the repository {_age(age)} ago (limit 1 h)")
+    return said, problems
+
+
+@control(
+    "BKP-08",
+    "WAL seen reaching the repository ≤ 1 h ago",
+    "RGPD art. 32-1-c: the backup policy's RPO; issue #22 item 4 (a dead repository drops WAL "
+    "past the db host's queue limit: role backup, `preau-backup archive-check`)",
+    groups=("backup",),
+)
+def test_wal_reaches_the_repository(host: Host, remote: Remote, evidence: Evidence) -> None:
+    said, problems = wal_check_problems(_textfile_metrics(remote), time.time())
+    evidence(said)
+    assert not problems, "; ".join(problems)
+
+
 @control(
     "BKP-05",
     "Database backups encrypted in their repository",

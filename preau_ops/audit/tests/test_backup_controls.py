@@ -1,9 +1,13 @@
-"""BKP-06 and BKP-07: the judgement of the backup accounts' authorized_keys (the role's molecule
+"""BKP-06, BKP-07 and BKP-08: the judgement of the backup accounts' authorized_keys (the role's molecule
 scenario checks the lines the role writes; the audit runs the controls on the lab)."""
 
 from __future__ import annotations
 
-from preau_ops.audit.controls.services import borg_key_problems, pgbackrest_key_problems
+from preau_ops.audit.controls.services import (
+    borg_key_problems,
+    pgbackrest_key_problems,
+    wal_check_problems,
+)
 
 APPEND_ONLY = (
     'command="borg serve --append-only --restrict-to-path /var/lib/borg/app1",restrict '
@@ -58,3 +62,24 @@ def test_a_pgbackrest_key_that_is_a_shell_or_of_the_other_role_fails() -> None:
         "`/usr/local/sbin/preau-pgbackrest-remote repo`",
         "key 'postgres@db4 preau-backup' is not restricted (restrict: no forwarding, no pty)",
     ]
+
+
+# BKP-08: the repository's side of WAL archiving, from `preau-backup archive-check`'s metrics.
+OK = 'preau_wal_archive_check_success{stanza="preau"}'
+LAST = 'preau_wal_archive_check_last_success_timestamp_seconds{stanza="preau"}'
+
+
+def test_wal_seen_reaching_the_repository_within_the_hour_passes() -> None:
+    said, problems = wal_check_problems({OK: 1, LAST: 10_000}, 10_000 + 900)
+    assert problems == [] and said.startswith("WAL last seen reaching the repository 15 min ago")
+
+
+def test_a_failed_stale_or_missing_wal_check_fails() -> None:
+    assert wal_check_problems({OK: 0, LAST: 10_000}, 10_000 + 900)[1] == [
+        "the last check did not see WAL reach the repository"
+    ]
+    assert wal_check_problems({OK: 1, LAST: 10_000}, 10_000 + 7200)[1] == [
+        "WAL last seen reaching the repository 2.0 h ago (limit 1 h)"
+    ]
+    said, problems = wal_check_problems({}, 10_000)
+    assert said == "no WAL archive check recorded" and len(problems) == 1

@@ -12,6 +12,9 @@ Usage (as root):
                                 accept CLIENT's vanished archives (checked legitimate), expire
   preau-backup list             the backups in the repositories this host knows about
   preau-backup verify           pgBackRest check + verify (and borgmatic check on clients)
+  preau-backup archive-check    on the repository host: does WAL still reach the repository?
+                                (`pgbackrest check`: a WAL switch on the database, its segment
+                                awaited in the repository; run every 15 min by a timer)
   preau-backup drill            restore the latest database backup into a scratch cluster,
                                 check invariants, measure the RTO, clean up
   preau-restore-drill           same as `preau-backup drill`
@@ -49,7 +52,10 @@ from typing import Any
 
 SETTINGS_FILE = "/etc/preau-backup.toml"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
-COMMANDS = ("full", "diff", "incr", "files", "expire", "list", "verify", "drill", "settings")
+COMMANDS = (
+    *("full", "diff", "incr", "files", "expire", "list", "verify", "drill", "archive-check"),
+    "settings",
+)
 DATABASE_KINDS = ("full", "diff", "incr")
 RECOVERY_TYPES = ("default", "immediate")
 LOCK_DIR = "/run/preau-backup"
@@ -377,6 +383,23 @@ def backup_metrics(
         "preau_backup_last_size_bytes": (
             size,
             "Size the last successful backup added to the repository.",
+        ),
+    }
+
+
+def archive_check_metrics(finished: float, ok: bool, previous_success: float | None) -> Metrics:
+    """The repository's side of WAL archiving. pg_stat_archiver cannot tell: past its queue
+    limit pgBackRest's asynchronous archive-push drops WAL and reports it archived, so that a
+    dead repository never fills the database's disk; only a segment seen in the repository
+    proves archiving works (alert WalNotReachingRepository)."""
+    return {
+        "preau_wal_archive_check_success": (
+            1 if ok else 0,
+            "1 when the last check saw a fresh WAL segment reach the repository.",
+        ),
+        "preau_wal_archive_check_last_success_timestamp_seconds": (
+            finished if ok else previous_success,
+            "End of the last check that saw a fresh WAL segment reach the repository.",
         ),
     }
 
@@ -748,6 +771,29 @@ class Host:
         result["ok"] = all(result["checks"].values())
         return summary(result, EXIT_OK if result["ok"] else EXIT_FAILED)
 
+    def archive_check(self) -> int:
+        """`pgbackrest check` from the repository host (a WAL switch on the database, its
+        segment awaited in the repository for pgBackRest's archive-timeout), as metrics."""
+        self.require("repo")
+        started = time.time()
+        result: Summary = {"command": "archive-check", "ok": False}
+        with lock("archive-check"):
+            proc = self.pgbackrest("check", check=False)
+        finished = time.time()
+        result["ok"] = proc.returncode == 0
+        if not result["ok"]:
+            cause = last_error(proc.stdout, proc.stderr)
+            result["error"] = f"pgbackrest check exited with {proc.returncode}{cause}"
+        prom = "preau_wal_archive.prom"
+        previous = read_metric(
+            os.path.join(self.settings.textfile_dir, prom),
+            "preau_wal_archive_check_last_success_timestamp_seconds",
+        )
+        metrics = archive_check_metrics(finished, result["ok"], previous)
+        write_metrics(self.settings.textfile_dir, prom, metrics, {"stanza": self.settings.stanza})
+        result["duration_seconds"] = round(finished - started, 1)
+        return summary(result, EXIT_OK if result["ok"] else EXIT_FAILED)
+
     # --- restore drill ---
 
     def restore_drill(self) -> int:
@@ -1009,6 +1055,7 @@ def _action(host: Host, args: argparse.Namespace) -> Callable[[], int]:
         "list": host.list_backups,
         "verify": host.verify,
         "drill": host.restore_drill,
+        "archive-check": host.archive_check,
         "settings": lambda: summary({"command": "settings", "ok": True}, EXIT_OK),
     }
     return actions[command]
