@@ -143,6 +143,36 @@ def test_parents_of_a_class_each_alone_with_the_sender(client, school):
     assert inbox.count("Sortie au musée") == 2  # the group message and the reply's conversation
 
 
+def test_each_recipient_is_notified_with_a_link_to_their_own_conversation(client, school, settings):
+    """The notification and its e-mail open the recipient's own conversation, not the inbox
+    (where a parent would have to find it among the others)."""
+    from django.core import mail
+
+    from preau.ent import notify
+
+    s = school
+    settings.PREAU_EMAIL_NOTIFICATIONS = True
+    settings.PREAU_SITE_URL = "https://ent.example.fr"
+    s["est"].settings = {"email_notifications": True}
+    s["est"].save()
+    User.objects.filter(pk=s["parent"].pk).update(email="sophie.martin@example.org")
+    client.force_login(s["teacher"])
+    assert send(client, s, [f"parents-{s['class'].pk}"]).status_code == 302
+    broadcast = Broadcast.objects.get(subject="Sortie au musée")
+    notes = Notification.objects.filter(text__contains="Sortie au musée")
+    links = dict(notes.values_list("user_id", "url"))
+    for who in ("parent", "other_parent"):
+        own = Conversation.objects.get(broadcast=broadcast, participants__user=s[who])
+        assert links[s[who].pk] == url(s, "conversation", conversation_id=own.pk), who
+        client.force_login(s[who])
+        assert "Départ à 8 h" in client.get(links[s[who].pk]).content.decode()
+    # The e-mail (sent by the job: its work here) carries the same link.
+    assert notify.send_emails(s["est"], list(notes)) == 1
+    own = links[s["parent"].pk]
+    assert mail.outbox[-1].to == ["sophie.martin@example.org"]
+    assert f"https://ent.example.fr{own}" in mail.outbox[-1].body
+
+
 def test_receipts_count_the_recipients_who_opened_it(client, school):
     s = school
     client.force_login(s["evs"])
