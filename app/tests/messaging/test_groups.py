@@ -340,3 +340,47 @@ def test_a_hidden_messages_attachment_is_no_longer_served(client, school):
     assert (
         "tract.pdf" not in page.decode() and "Message masqué par la vie scolaire" in page.decode()
     )
+
+
+def test_a_group_message_waiting_for_its_job_follows_a_merge(client, monkeypatch):
+    """Enqueued in B, B then merged into A, delivered by its job after: the parents of B's class
+    (a class of A now, same id) and the pupil chosen one by one, whose account was folded into
+    A's (same INE), receive it; its sender's page, at A's address, shows the job's state."""
+    from preau.core.merge import merge
+    from preau.jobs import tasks
+
+    a, b = make_school("A", "0820021C"), make_school("B", "0820010R")
+    User.objects.filter(pk__in=[a["student"].pk, b["student"].pk]).update(ine="123456789AB")
+    monkeypatch.setattr(groups, "LARGE", 0)  # through the job, whatever the size
+    client.force_login(b["teacher"])
+    response = client.post(
+        url(b, "message_new"),
+        {
+            "groups": [f"parents-{b['class'].pk}"],
+            "recipients": [b["student"].pk],
+            "subject": "Sortie au musée",
+            "body": "Départ à 8 h",
+        },
+    )
+    broadcast = Broadcast.objects.get(subject="Sortie au musée")
+    assert response.status_code == 302 and broadcast.delivered_at is None
+    report = merge("0820010R", "0820021C")
+    assert report["merged_accounts"] == [
+        {"kept": "studenta", "absorbed": "studentb", "ine": "123456789AB"}
+    ]
+    page = client.get(url(a, "broadcast", broadcast_id=broadcast.pk)).content.decode()
+    assert "Envoi en cours à 3 personnes (tâche en attente)" in page
+
+    assert tasks.send_group_message(broadcast.pk, establishment_uai="0820010R")["recipients"] == 4
+    reached = set(
+        Participant.objects.filter(conversation__broadcast=broadcast)
+        .exclude(user=b["teacher"])
+        .values_list("user__username", flat=True)
+    )
+    # 5B's guardians, and A's parent: their child, B's pupil's kept account, is now in 5B.
+    assert reached == {"parentb", "otherparentb", "parenta", "studenta"}
+    assert set(
+        Conversation.objects.filter(broadcast=broadcast).values_list(
+            "establishment__uai", flat=True
+        )
+    ) == {"0820021C"}
