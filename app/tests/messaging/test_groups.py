@@ -384,3 +384,54 @@ def test_a_group_message_waiting_for_its_job_follows_a_merge(client, monkeypatch
             "establishment__uai", flat=True
         )
     ) == {"0820021C"}
+
+
+def test_moderators_read_the_reported_message_in_its_context(
+    client, school, django_assert_max_num_queries
+):
+    """The moderation page shows the conversation's 3 messages (views.CONTEXT) on each side of the
+    reported one, masked ones masked, nothing further; another establishment's moderators
+    see none of it."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    s = school
+    conversation = Conversation.objects.create(
+        establishment=s["est"], subject="Devoir de français", created_by=s["teacher"]
+    )
+    for user in (s["student"], s["teacher"]):
+        Participant.objects.create(conversation=conversation, user=user)
+    start = timezone.now() - dt.timedelta(hours=1)
+    thread = [
+        Message.objects.create(
+            conversation=conversation,
+            author=s["student"] if n % 2 else s["teacher"],
+            body=f"Message n°{n}",
+            sent_at=start + dt.timedelta(minutes=n),
+        )
+        for n in range(1, 10)
+    ]
+    Message.objects.filter(pk=thread[2].pk).update(
+        body="Propos déjà masqué", hidden_at=timezone.now(), hidden_by=s["evs"]
+    )
+    Report.objects.create(
+        establishment=s["est"], message=thread[4], reporter=s["student"], reason="Blessant"
+    )
+    client.force_login(s["evs"])
+    # The session, the membership, the open reports, their conversations' order, the context:
+    # the same whatever the number of reports (two here).
+    with django_assert_max_num_queries(5):
+        page = client.get(url(s, "moderation")).content.decode()
+    card = page[page.index("Devoir de français") :]  # the last report's card
+    shown = re.findall(r"Message n°(\d)", card)
+    assert shown == ["2", "4", "5", "6", "7", "8"]  # n°3 masked, n°1 and n°9 too far
+    assert "Message masqué par la vie scolaire" in card and "Propos déjà masqué" not in page
+    assert "message signalé" in card
+    # The first report, alone in its conversation, shows its message only.
+    assert "Bonjour" in page
+
+    b = make_school("B", "0820010R")
+    client.force_login(b["evs"])
+    page = client.get(url(b, "moderation")).content.decode()
+    assert "Message n°" not in page and "Devoir de français" not in page
