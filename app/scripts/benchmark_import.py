@@ -8,6 +8,7 @@ Uses PREAU_TEST_DATABASE_URL if set, else starts its own server like the test su
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -19,13 +20,14 @@ APP = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(APP), str(APP / "src")]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--students", type=int, default=400)
-    args = parser.parse_args()
+@contextlib.contextmanager
+def throwaway_database():
+    """Django set up with the test suite's settings on PREAU_TEST_DATABASE_URL, else on a
+    PostgreSQL 15 started as the test suite starts it (and stopped after), migrated. The
+    benchmarks of one collège use it (scripts/benchmark_accounts.py too). The app's log lines
+    go to stderr: stdout carries the JSON report alone."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    os.environ.setdefault("PREAU_LOG_STREAM", "stderr")
 
     from tests.conftest import _Server
 
@@ -45,11 +47,27 @@ def main() -> None:
         django.setup()
         from django.core.management import call_command
 
+        call_command("migrate", verbosity=0)
+        yield
+    finally:
+        if server:
+            from django.db import connections
+
+            connections.close_all()
+            server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--students", type=int, default=400)
+    args = parser.parse_args()
+    with throwaway_database():
         from preau.core import importer
         from preau.core.generator import generate
         from preau.core.models import Establishment, User
 
-        call_command("migrate", verbosity=0)
         est, _ = Establishment.objects.get_or_create(uai="0820021C", defaults={"name": "Benchmark"})
         with tempfile.TemporaryDirectory() as tmp:
             feed = generate(tmp, args.students)
@@ -101,12 +119,6 @@ def main() -> None:
             "ok": first_s <= 15 * max(1, User.objects.count() / 1000),
         }
         print(json.dumps(report, indent=2))
-    finally:
-        if server:
-            from django.db import connections
-
-            connections.close_all()
-            server.stop()
 
 
 if __name__ == "__main__":

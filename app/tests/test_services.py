@@ -272,7 +272,8 @@ LIST_VIEWS = [
     ("student", "messages", {}, 5),
     # (+ the school year of the recipients' classes, read once per process outside the tests)
     ("student", "message_new", {}, 8),
-    # A group message's page (its readers in one query) and the open reports (one query).
+    # A group message's page (its readers in one query) and the open reports (one query; their
+    # context, the conversation around each: one more here, two with neighbours, test_groups).
     ("teacher", "broadcast", {"broadcast_id": "broadcast"}, 4),
     ("evs", "moderation", {}, 4),
     ("student", "news", {}, 6),  # + the pupil's classes (news for classes, issue #19)

@@ -143,6 +143,36 @@ def test_parents_of_a_class_each_alone_with_the_sender(client, school):
     assert inbox.count("Sortie au musée") == 2  # the group message and the reply's conversation
 
 
+def test_each_recipient_is_notified_with_a_link_to_their_own_conversation(client, school, settings):
+    """The notification and its e-mail open the recipient's own conversation, not the inbox
+    (where a parent would have to find it among the others)."""
+    from django.core import mail
+
+    from preau.ent import notify
+
+    s = school
+    settings.PREAU_EMAIL_NOTIFICATIONS = True
+    settings.PREAU_SITE_URL = "https://ent.example.fr"
+    s["est"].settings = {"email_notifications": True}
+    s["est"].save()
+    User.objects.filter(pk=s["parent"].pk).update(email="sophie.martin@example.org")
+    client.force_login(s["teacher"])
+    assert send(client, s, [f"parents-{s['class'].pk}"]).status_code == 302
+    broadcast = Broadcast.objects.get(subject="Sortie au musée")
+    notes = Notification.objects.filter(text__contains="Sortie au musée")
+    links = dict(notes.values_list("user_id", "url"))
+    for who in ("parent", "other_parent"):
+        own = Conversation.objects.get(broadcast=broadcast, participants__user=s[who])
+        assert links[s[who].pk] == url(s, "conversation", conversation_id=own.pk), who
+        client.force_login(s[who])
+        assert "Départ à 8 h" in client.get(links[s[who].pk]).content.decode()
+    # The e-mail (sent by the job: its work here) carries the same link.
+    assert notify.send_emails(s["est"], list(notes)) == 1
+    own = links[s["parent"].pk]
+    assert mail.outbox[-1].to == ["sophie.martin@example.org"]
+    assert f"https://ent.example.fr{own}" in mail.outbox[-1].body
+
+
 def test_receipts_count_the_recipients_who_opened_it(client, school):
     s = school
     client.force_login(s["evs"])
@@ -310,3 +340,98 @@ def test_a_hidden_messages_attachment_is_no_longer_served(client, school):
     assert (
         "tract.pdf" not in page.decode() and "Message masqué par la vie scolaire" in page.decode()
     )
+
+
+def test_a_group_message_waiting_for_its_job_follows_a_merge(client, monkeypatch):
+    """Enqueued in B, B then merged into A, delivered by its job after: the parents of B's class
+    (a class of A now, same id) and the pupil chosen one by one, whose account was folded into
+    A's (same INE), receive it; its sender's page, at A's address, shows the job's state."""
+    from preau.core.merge import merge
+    from preau.jobs import tasks
+
+    a, b = make_school("A", "0820021C"), make_school("B", "0820010R")
+    User.objects.filter(pk__in=[a["student"].pk, b["student"].pk]).update(ine="123456789AB")
+    monkeypatch.setattr(groups, "LARGE", 0)  # through the job, whatever the size
+    client.force_login(b["teacher"])
+    response = client.post(
+        url(b, "message_new"),
+        {
+            "groups": [f"parents-{b['class'].pk}"],
+            "recipients": [b["student"].pk],
+            "subject": "Sortie au musée",
+            "body": "Départ à 8 h",
+        },
+    )
+    broadcast = Broadcast.objects.get(subject="Sortie au musée")
+    assert response.status_code == 302 and broadcast.delivered_at is None
+    report = merge("0820010R", "0820021C")
+    assert report["merged_accounts"] == [
+        {"kept": "studenta", "absorbed": "studentb", "ine": "123456789AB"}
+    ]
+    page = client.get(url(a, "broadcast", broadcast_id=broadcast.pk)).content.decode()
+    assert "Envoi en cours à 3 personnes (tâche en attente)" in page
+
+    assert tasks.send_group_message(broadcast.pk, establishment_uai="0820010R")["recipients"] == 4
+    reached = set(
+        Participant.objects.filter(conversation__broadcast=broadcast)
+        .exclude(user=b["teacher"])
+        .values_list("user__username", flat=True)
+    )
+    # 5B's guardians, and A's parent: their child, B's pupil's kept account, is now in 5B.
+    assert reached == {"parentb", "otherparentb", "parenta", "studenta"}
+    assert set(
+        Conversation.objects.filter(broadcast=broadcast).values_list(
+            "establishment__uai", flat=True
+        )
+    ) == {"0820021C"}
+
+
+def test_moderators_read_the_reported_message_in_its_context(
+    client, school, django_assert_max_num_queries
+):
+    """The moderation page shows the conversation's 3 messages (views.CONTEXT) on each side of the
+    reported one, masked ones masked, nothing further; another establishment's moderators
+    see none of it."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    s = school
+    conversation = Conversation.objects.create(
+        establishment=s["est"], subject="Devoir de français", created_by=s["teacher"]
+    )
+    for user in (s["student"], s["teacher"]):
+        Participant.objects.create(conversation=conversation, user=user)
+    start = timezone.now() - dt.timedelta(hours=1)
+    thread = [
+        Message.objects.create(
+            conversation=conversation,
+            author=s["student"] if n % 2 else s["teacher"],
+            body=f"Message n°{n}",
+            sent_at=start + dt.timedelta(minutes=n),
+        )
+        for n in range(1, 10)
+    ]
+    Message.objects.filter(pk=thread[2].pk).update(
+        body="Propos déjà masqué", hidden_at=timezone.now(), hidden_by=s["evs"]
+    )
+    Report.objects.create(
+        establishment=s["est"], message=thread[4], reporter=s["student"], reason="Blessant"
+    )
+    client.force_login(s["evs"])
+    # The session, the membership, the open reports, their conversations' order, the context:
+    # the same whatever the number of reports (two here).
+    with django_assert_max_num_queries(5):
+        page = client.get(url(s, "moderation")).content.decode()
+    card = page[page.index("Devoir de français") :]  # the last report's card
+    shown = re.findall(r"Message n°(\d)", card)
+    assert shown == ["2", "4", "5", "6", "7", "8"]  # n°3 masked, n°1 and n°9 too far
+    assert "Message masqué par la vie scolaire" in card and "Propos déjà masqué" not in page
+    assert "message signalé" in card
+    # The first report, alone in its conversation, shows its message only.
+    assert "Bonjour" in page
+
+    b = make_school("B", "0820010R")
+    client.force_login(b["evs"])
+    page = client.get(url(b, "moderation")).content.decode()
+    assert "Message n°" not in page and "Devoir de français" not in page

@@ -1,7 +1,7 @@
 """Browser journey of a message to a group (issue #19 item 3), in Debian's Chromium, axe-core on
 every page: the teacher writes to « Parents de la 5A » at 1280 px; a parent reads it on a phone
 (360 px), sees no other parent, replies, and reports it; the teacher reads « lu par 1 / 2 »; the
-vie scolaire hides the reported message."""
+vie scolaire reads it in its conversation (desktop and phone) and hides it."""
 
 import pytest
 from playwright.sync_api import expect
@@ -63,7 +63,14 @@ def test_teacher_writes_to_the_parents_of_a_class(
     sign_in(evs, live_server, s["evs"])
     evs.goto(home + "moderation/")
     expect(evs.get_by_text("« Test de signalement »")).to_be_visible()
+    # The reported message in its conversation: the parent's reply after it, read-only.
+    context = evs.get_by_role("list", name="Le message signalé dans sa conversation")
+    expect(context.get_by_text("Ma fille sera là, merci.")).to_be_visible()
+    expect(context.get_by_role("link")).to_have_count(0)
     check_a11y(evs, "95-vie-scolaire-moderation-bureau")
+    evs.set_viewport_size({"width": WIDTHS["telephone"], "height": 740})
+    assert fits(evs)
+    check_a11y(evs, "96-vie-scolaire-moderation-telephone")
     evs.get_by_role("button", name="Masquer le message « Sortie au musée »").click()
     expect(evs.get_by_text("Message masqué.")).to_be_visible()
     evs.context.close()

@@ -188,6 +188,7 @@ class Merger:
                     membership.user = dst_user
                     membership.save(update_fields=["user"])
             self.fold_service_rows(src_user, dst_user)
+            self.fold_pending_broadcasts(src_user, dst_user)
             src_user.is_active = False
             src_user.merged_into = dst_user
             src_user.join_key = None if dst_user.join_key else src_user.join_key
@@ -212,6 +213,22 @@ class Merger:
                         model.objects.filter(pk=pk).delete()
                         merged = self.report["merged_service_rows"]
                         merged[model.__name__] = merged.get(model.__name__, 0) + 1
+
+    def fold_pending_broadcasts(self, src_user: User, dst_user: User) -> None:
+        """A group message waiting for its job (messaging.groups) names the people chosen one
+        by one by their account, resolved at delivery: the duplicate's becomes the kept one,
+        who receives it (an absorbed account is inactive and would be left out). Its groups
+        need nothing: they name classes by id, and classes move with their ids; the job reads
+        the message's establishment, which move_services changes, when it delivers."""
+        from preau.messaging.models import Broadcast
+
+        pending = Broadcast.objects.filter(
+            delivered_at=None, targets__users__contains=[src_user.pk]
+        ).select_for_update()
+        for broadcast in pending:
+            chosen = [dst_user.pk if pk == src_user.pk else pk for pk in broadcast.targets["users"]]
+            broadcast.targets = {**broadcast.targets, "users": list(dict.fromkeys(chosen))}
+            broadcast.save(update_fields=["targets"])
 
     def move_memberships(self) -> None:
         dst_members = {m.user_id: m for m in Membership.objects.of(self.dst)}

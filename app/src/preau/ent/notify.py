@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Mapping
 
 from django.apps import apps
 from django.conf import settings
@@ -84,10 +85,12 @@ def notify(
     *,
     topic: str = "",
     delay: dt.timedelta | None = None,
+    urls: Mapping[int, str] | None = None,
 ) -> int:
     """Create one notification per user; held until the end of the quiet period if needed, and
     for `delay` at least (a roll call's window for corrections: cancel_held(topic) withdraws it
-    until the delivery job delivers it)."""
+    until the delivery job delivers it). `urls` gives a user their own link instead of `url`
+    (a group message: each recipient's conversation); the e-mail carries the same link."""
     now = now or _now()
     earliest = now + delay if delay else now
     held_until = end_of_quiet_period(establishment, earliest) or (earliest if delay else None)
@@ -96,7 +99,7 @@ def notify(
             establishment=establishment,
             user_id=uid,
             text=text[:300],
-            url=url,
+            url=urls.get(uid, url) if urls else url,
             topic=topic,
             created_at=now,
             deliver_after=held_until or now,

@@ -61,7 +61,9 @@ def enqueue(task_name: str, *, establishment_uai: str = "", **kwargs: Any) -> in
 
 def job_status(job_id: int, establishment_uai: str = "") -> dict | None:
     """What a page polling job `job_id` shows: its state (and in French), attempts, times;
-    None when there is no such job or it belongs to another establishment."""
+    None when there is no such job or it belongs to another establishment. A job deferred for
+    an establishment since merged into this one (its UAI now an alias of this one's) is this
+    establishment's: the page of its batch or group message, which moved, still shows it."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT status, attempts, scheduled_at, args ->> 'establishment_uai' "
@@ -69,7 +71,7 @@ def job_status(job_id: int, establishment_uai: str = "") -> dict | None:
             [job_id],
         )
         row = cursor.fetchone()
-    if row is None or (establishment_uai and row[3] != establishment_uai):
+    if row is None or (establishment_uai and not _same_establishment(row[3], establishment_uai)):
         return None
     status, attempts, scheduled_at, _ = row
     return {
@@ -80,6 +82,16 @@ def job_status(job_id: int, establishment_uai: str = "") -> dict | None:
         "scheduled_at": scheduled_at,
         "finished": status in ("succeeded", "failed", "cancelled", "aborted"),
     }
+
+
+def _same_establishment(job_uai: str | None, uai: str) -> bool:
+    """The job's establishment is `uai`, or one merged into it (preau.core.merge)."""
+    from preau.core.models import EstablishmentAlias
+
+    return job_uai == uai or (
+        job_uai is not None
+        and EstablishmentAlias.objects.filter(uai=job_uai, establishment__uai=uai).exists()
+    )
 
 
 STATUS_SQL = """

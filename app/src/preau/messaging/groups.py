@@ -235,11 +235,15 @@ def deliver(broadcast_id: int) -> dict:
             batch_size=BATCH,
         )
         name = sender.get_full_name() if sender else "Compte supprimé"
+        # Each recipient's link opens their own conversation (its e-mail carries the same).
         notify(
             est,
             ids,
             f"Nouveau message de {name} : {broadcast.subject}",
-            reverse("messages", kwargs={"uai": est.uai}),
+            urls={
+                uid: reverse("conversation", kwargs={"uai": est.uai, "conversation_id": c.pk})
+                for c, uid in zip(conversations, ids, strict=True)
+            },
         )
         broadcast.recipients = len(ids)
         broadcast.delivered_at = now

@@ -437,16 +437,48 @@ def message_report(request, uai, message_id):
     )
 
 
+# Messages of the conversation shown on each side of a reported one, to the moderators.
+CONTEXT = 3
+
+
 def moderation(request, uai):
     """The reported messages of the establishment not dealt with yet, for the vie scolaire and
-    the direction (they read the message reported, nothing else of the conversation)."""
+    the direction, each with its context (_with_context)."""
     require(viewer(request).is_supervisor)
-    reports = (
+    reports = list(
         Report.objects.for_request(request)
         .filter(resolved_at=None)
         .select_related("message__author", "message__conversation", "reporter")
     )
+    _with_context(request, reports)
     return render(request, "messaging/moderation.html", {"reports": reports})
+
+
+def _with_context(request, reports) -> None:
+    """Set each report's `before` and `after`: up to CONTEXT messages of its conversation on
+    each side of the reported one, for the moderators to judge it (an insult may answer a
+    provocation), read-only; a masked message stays masked (the template). Two queries
+    whatever the number of reports: the conversations' message ids in order, then the
+    neighbours; both scoped to the establishment."""
+    mine = Message.objects.for_request(request)
+    order: dict[int, list[int]] = {}
+    for pk, conversation_id in (
+        mine.filter(conversation_id__in={r.message.conversation_id for r in reports})
+        .order_by("sent_at", "pk")
+        .values_list("pk", "conversation_id")
+    ):
+        order.setdefault(conversation_id, []).append(pk)
+    around = {}
+    for report in reports:
+        ids = order[report.message.conversation_id]
+        at = ids.index(report.message_id)
+        around[report.pk] = (ids[max(0, at - CONTEXT) : at], ids[at + 1 : at + 1 + CONTEXT])
+    wanted = {pk for before, after in around.values() for pk in before + after}
+    rows = mine.filter(pk__in=wanted).select_related("author").in_bulk() if wanted else {}
+    for report in reports:
+        before, after = around[report.pk]
+        report.before = [rows[pk] for pk in before]
+        report.after = [rows[pk] for pk in after]
 
 
 def _copies(request, message):

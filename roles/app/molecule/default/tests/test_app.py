@@ -70,6 +70,9 @@ def test_config_file_is_the_contract(host):
     # closing an establishment and the AAF's deltas (issue #27): where the jobs write, kept
     assert config["storage"]["archive_root"] == "/srv/preau/shared/archives"
     assert config["retention"]["closed_purge_after_days"] == 30
+    # the console's usage statistics (issue #19): the app's defaults, written by the role
+    assert config["retention"]["usage_raw_days"] == 7
+    assert config["retention"]["usage_stats_months"] == 13
     assert config["aaf"] == {"drop_dir": "/srv/preau/shared/aaf", "max_removal_percent": 10}
     assert config["email"]["enabled"] is False  # notification e-mails are opt-in
     assert config["email"]["site_url"] == "https://ent.preau.test"
