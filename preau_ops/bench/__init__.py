@@ -5,8 +5,10 @@ BENCHMARKS.md (machine, date, value, target) next to the previous run's values s
 show. One module per family of measures: `operations` (the deploy.py commands timed),
 `dataset` (the benchmark data set), `recovery` (restore drill, RPO), `load` (wrk through the
 lb), `logins` (logins and spraying through the lb), `drills` (release and patch under the
-mix), `memory`, `growth` (the cost per page as the data set grows, on this machine, opt-in); `core` is the framework (a
-measure, a run's selection, a quiet machine) and `table` the results file.
+mix), `memory`, `growth` (the cost per page as the data set grows, on this machine, opt-in),
+`accounts` (activation letters and recipient search at a collège's scale, on this machine);
+`core` is the framework (a measure, a run's selection, a quiet machine) and `table` the
+results file.
 
 The order matters (ORDER): the benchmark data set (20 establishments x 600 students, seeded once
 per lab) comes first, so that the restore drill, the audit, the loads and the logins all run
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import (
+    accounts,
     core,
     dataset,
     drills,
@@ -43,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ORDER", "Measure", "add_arguments", "measures", "run", "select"]
 
-FAMILIES = (operations, dataset, growth, recovery, load, logins, drills, monitoring)
+FAMILIES = (operations, dataset, growth, accounts, recovery, load, logins, drills, monitoring)
 ORDER = (
     "up_from_nothing",
     "up_from_nothing_uncached",
@@ -61,6 +64,8 @@ ORDER = (
     "establishment_add",
     "aaf_delta",
     "establishment_merge",
+    "letters_600",
+    "recipient_search",
     "backup_drill",
     "restore_pitr",
     "audit",
