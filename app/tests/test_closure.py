@@ -109,6 +109,12 @@ def test_close_export_by_a_worker_then_purge_only_this_establishment(
     assert tables["comptes.csv"][0][:3] == ["identifiant", "nom", "prénom"]
     [document] = tables["documents.csv"][1:]
     assert contents[document[6]] == b"%PDF-1.4 cours de mathematiques\n"
+    # each pupil's bulletin of each period, as the family downloads it (the latest made)
+    [bulletin] = tables["bulletins.csv"][1:]
+    assert bulletin[2:5] == ["5A", "studenta", "MARTIN Léa"] and bulletin[6].endswith(".pdf")
+    assert contents[bulletin[6]] == b"%PDF-1.4 bulletin"
+    assert hashlib.sha256(contents[bulletin[6]]).hexdigest() == bulletin[7]
+    assert bundle["rows"]["bulletins.csv"] == 1
     text = "\n".join(data.decode("utf-8", "replace") for data in contents.values())
     assert "studenta" in text and "partage" in text
     for foreign in ("studentb", "5B", "Sortie B", b["est"].name):

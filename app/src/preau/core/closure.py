@@ -6,7 +6,8 @@
 2. `export` (the job): a bundle `<archive_root>/<UAI>-<time>.tar.gz` holding a README, a
    manifest (what each file is, its rows and its SHA-256) and the CSV files (UTF-8, `;`, French
    headers) of accounts, classes, grades, absences, timetable, logbook and documents with
-   their files; the bundle's own SHA-256 beside it (`.sha256`) and in the establishment's
+   their files, and each pupil's report card (bulletin) of each period as a PDF; the bundle's
+   own SHA-256 beside it (`.sha256`) and in the establishment's
    operation log (kind `archive_export`).
 3. `purge`: only once that bundle is found whole again (its SHA-256 and every file's), and
    not before `closed_purge_after_days` after the closing (at most 3 months: docs/domain.md,
@@ -30,6 +31,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import ForeignObjectRel
 from django.utils import timezone
+from django.utils.text import slugify
 
 from preau.core.models import (
     ClassGroup,
@@ -359,6 +361,40 @@ def _documents(est: Establishment) -> list:
     )
 
 
+def _bulletins(est: Establishment) -> list:
+    """Each pupil's report card (bulletin) of each period as the family downloads it: from the
+    latest batch made that holds the pupil (preau.grades.views._bulletin), in period, class and
+    name order."""
+    from preau.grades.models import Bulletin
+
+    latest = {}
+    made = (
+        Bulletin.objects.of(est)
+        .filter(batch__made_at__isnull=False)
+        .select_related("batch__period", "batch__class_group", "student", "file")
+        .order_by("batch__made_at", "pk")
+    )
+    for bulletin in made:
+        latest[(bulletin.batch.period_id, bulletin.student_id)] = bulletin
+    return sorted(
+        latest.values(),
+        key=lambda b: (
+            b.batch.period.school_year,
+            b.batch.period.start,
+            b.batch.class_group.name,
+            b.student.last_name,
+            b.student.first_name,
+            b.pk,
+        ),
+    )
+
+
+def _bulletin_member(bulletin) -> str:
+    period = bulletin.batch.period
+    folder = f"{period.school_year}-{period.school_year + 1}-{slugify(period.name) or period.pk}"
+    return f"bulletins/{folder}/{slugify(bulletin.batch.class_group.name)}-{bulletin.student.username}.pdf"
+
+
 def _csv(headers: list[str], rows: list[list]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
@@ -403,6 +439,7 @@ CONTENTS = {
     "cahier_de_textes.csv": "séances du cahier de textes",
     "devoirs.csv": "travail à faire",
     "documents.csv": "documents de cours ; le fichier de chacun est dans documents/",
+    "bulletins.csv": "bulletins des élèves par période ; le PDF de chacun est dans bulletins/",
 }
 
 
@@ -430,7 +467,7 @@ def export(est: Establishment, job_id: int | None = None) -> dict:
         "sha256": digest,
         "bytes": path.stat().st_size,
         "rows": {e["chemin"]: e["lignes"] for e in entries if e["lignes"] is not None},
-        "files": sum(1 for e in entries if e["chemin"].startswith("documents/")),
+        "files": sum(1 for e in entries if e["chemin"].startswith(("documents/", "bulletins/"))),
         "finished_at": timezone.now().isoformat(),
     }
     OperationLog.objects.create(establishment=est, kind="archive_export", summary=summary)
@@ -443,12 +480,12 @@ def _write(est: Establishment, partial: Path, now: dt.datetime) -> list[dict]:
     mtime = now.timestamp()
     with tarfile.open(partial, "w:gz") as tar:
 
-        def put(name: str, data: bytes, rows: int | None = None) -> None:
+        def put(name: str, data: bytes, rows: int | None = None, what: str = "") -> None:
             _add(tar, name, data, mtime)
             entries.append(
                 {
                     "chemin": name,
-                    "contenu": CONTENTS.get(name, "fichier d'un document"),
+                    "contenu": what or CONTENTS.get(name, "fichier d'un document"),
                     "lignes": rows,
                     "octets": len(data),
                     "sha256": hashlib.sha256(data).hexdigest(),
@@ -491,6 +528,39 @@ def _write(est: Establishment, partial: Path, now: dt.datetime) -> list[dict]:
         )
         for doc, row in zip(documents, doc_rows, strict=True):
             put(row[6], b"".join(chunks(doc.file)))
+        bulletins = _bulletins(est)
+        bulletin_rows = [
+            [
+                f"{b.batch.period.school_year}-{b.batch.period.school_year + 1}",
+                b.batch.period.name,
+                b.batch.class_group.name,
+                b.student.username,
+                _name(b.student),
+                b.batch.made_at.date(),
+                _bulletin_member(b),
+                b.file.sha256,
+            ]
+            for b in bulletins
+        ]
+        put(
+            "bulletins.csv",
+            _csv(
+                [
+                    "année scolaire",
+                    "période",
+                    "classe",
+                    "identifiant",
+                    "élève",
+                    "fait le",
+                    "fichier",
+                    "sha256 du fichier",
+                ],
+                bulletin_rows,
+            ),
+            len(bulletin_rows),
+        )
+        for bulletin, row in zip(bulletins, bulletin_rows, strict=True):
+            put(row[6], b"".join(chunks(bulletin.file)), what="bulletin d'un élève (PDF)")
         manifest = {
             "format": FORMAT_VERSION,
             "uai": est.uai,
