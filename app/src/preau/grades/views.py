@@ -30,7 +30,7 @@ from preau.ent.views.common import (
     student_choice,
     students_of,
 )
-from preau.grades import averages, bulletins, periods, socle
+from preau.grades import averages, bulletins, lsu, periods, socle
 from preau.grades.forms import AssessmentEditForm, AssessmentForm, PeriodsForm
 from preau.grades.models import (
     APPRECIATION_MAX_CHARS,
@@ -40,6 +40,7 @@ from preau.grades.models import (
     BulletinBatch,
     Grade,
     GradeChange,
+    LsuExport,
     Mastery,
     NonMark,
     Period,
@@ -835,3 +836,53 @@ def bulletin_file(request, uai, period_id):
     if found is None:
         raise Http404("Pas de bulletin publié pour cette période.")
     return files.download_response(found.file)
+
+
+# --- the LSU export (issue #18 item 7: preau.grades.lsu) ------------------------------------------
+
+
+def _lsu_exports(request, period):
+    return (
+        LsuExport.objects.for_request(request).filter(period=period).order_by("-created_at", "-pk")
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@profiles("DIR", "ENS", "EVS", "ETA", "ELV", "TUT")
+def period_lsu(request, uai, period_id):
+    """The LSU export of a period: the latest export's state, then its XML file or the French
+    lines saying what the LSU requires and the data lacks; a POST asks the job for a new one
+    (Post/Redirect/Get). The direction and the local admins, who publish the periods."""
+    require(viewer(request).manages_establishment)
+    period, year_periods = _period_or_404(request, period_id)
+    export = _lsu_exports(request, period).first()
+    if request.method == "POST":
+        if export is not None and export.in_preparation(request.establishment.uai):
+            messages.info(request, "L'export LSU de cette période est déjà en préparation.")
+        else:
+            lsu.create_export(request.establishment, period, by=request.user.username)
+            messages.success(
+                request, f"Export LSU du {period.name} demandé : il est en préparation."
+            )
+        return back(request, "period_lsu", period_id=period.pk)
+    context = {"period": period, "periods": year_periods}
+    return job_page(request, "grades/period_lsu.html", context, export)
+
+
+@profiles("DIR", "ENS", "EVS", "ETA", "ELV", "TUT")
+def period_lsu_file(request, uai, period_id):
+    """The XML file of the period's latest export made, unless it was refused (an earlier
+    file would not hold what was fixed since)."""
+    require(viewer(request).manages_establishment)
+    period, _ = _period_or_404(request, period_id)
+    export = (
+        _lsu_exports(request, period)
+        .filter(made_at__isnull=False)
+        .select_related("file")
+        .order_by("-made_at", "-pk")
+        .first()
+    )
+    if export is None or export.file is None:
+        raise Http404("Pas d'export LSU pour cette période.")
+    return files.download_response(export.file)
