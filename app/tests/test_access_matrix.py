@@ -77,6 +77,7 @@ period_subject             x   x   x   .   .   .   .   .   .   .   .
 class_council              x   x   x   .   .   .   .   .   .   .   .
 class_socle                x   x   x   .   .   .   .   .   .   .   .
 period_summary             .   .   .   x   x   x   x   x   .   .   .
+student_period_summary     x   x   x   .   .   .   .   .   .   .   .
 class_bulletins            x   .   .   .   .   .   .   .   .   .   .
 class_bulletins_file       x   .   .   .   .   .   .   .   .   .   .
 bulletin_file              .   .   .   .   .   .   .   .   .   .   .

@@ -53,5 +53,10 @@ urlpatterns = [
         name="class_bulletins_file",
     ),
     path("notes/releve/<int:period_id>/", views.period_summary, name="period_summary"),
+    path(
+        "notes/eleves/<int:user_id>/releve/<int:period_id>/",
+        views.student_period_summary,
+        name="student_period_summary",
+    ),
     path("notes/releve/<int:period_id>/bulletin/", views.bulletin_file, name="bulletin_file"),
 ]
