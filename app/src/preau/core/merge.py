@@ -309,8 +309,8 @@ class Merger:
                     except IntegrityError:
                         model.objects.filter(pk=pk).delete()
                         merged[model.__name__] = merged.get(model.__name__, 0) + 1
-            for batches in (BulletinBatch, LsuExport):
-                batches.objects.filter(period=period).update(period=target)
+            BulletinBatch.objects.filter(period=period).update(period=target)
+            LsuExport.objects.filter(period=period).update(period=target)
             period.delete()
             merged["Period"] = merged.get("Period", 0) + 1
 
