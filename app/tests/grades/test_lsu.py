@@ -60,8 +60,8 @@ def test_the_period_exported_as_the_lsu_reads_it(exportable):
     s = exportable
     period, est = s["period"], s["est"]
     Appreciation.objects.create(
-        period=period, student=s["student"], subject=s["subject"], text="Très bon travail."
-    )
+        period=period, student=s["student"], subject=s["subject"], text="Très bon\x0btravail."
+    )  # a control character pasted in: XML cannot hold it, a space stands for it
     # Léa: two lessons missed one morning (one justified: the half-day is not), an afternoon
     # justified, one lateness; before the period: not counted.
     Absence.objects.filter(student=s["student"]).delete()
@@ -101,6 +101,10 @@ def test_the_period_exported_as_the_lsu_reads_it(exportable):
     french, maths = lea.findall("l:liste-acquis/l:acquis", NS)  # by subject code
     assert (maths.get("moyenne-eleve"), maths.get("moyenne-structure")) == ("14,61", "12,47")
     assert maths.findtext("l:appreciation", namespaces=NS) == "Très bon travail."
+    assert [p.get("libelle") for p in doc.iterfind(".//l:element-programme", NS)] == [
+        "Programme de Français de la période (020700)",
+        "Programme de Mathématiques de la période (061300)",
+    ]
     assert (french.get("moyenne-eleve"), french.get("moyenne-structure")) == ("12,75", "10,37")
     assert french.find("l:appreciation", NS) is None  # none written: none exported
     assert lea.findtext("l:acquis-conseils", namespaces=NS) == "Conseil n° 1."

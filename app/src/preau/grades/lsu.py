@@ -63,8 +63,8 @@ ASSUMPTIONS: dict[str, Any] = {
     # enseignant/@type: every teacher of the national education ("epp"), none "local".
     "enseignant_type": "epp",
     # element-programme: the schema requires at least one per acquis and Préau has no
-    # "éléments de programme travaillés"; one per discipline, labelled so.
-    "element_programme": "Programme de {label} de la période",
+    # "éléments de programme travaillés"; one per discipline, labelled so (unique labels).
+    "element_programme": "Programme de {label} de la période ({code})",
     # acquis/@moyenne-eleve, @moyenne-structure: on 20, rounded half-up to the hundredth, a
     # decimal comma (as the bulletins show it).
     "average_decimal": ",",
@@ -93,6 +93,15 @@ NUMBER = re.compile(r"[1-9][0-9]*")
 
 def _name(user) -> str:
     return f"{user.first_name} {user.last_name}".strip() or user.username
+
+
+# Characters XML 1.0 cannot hold (a control character pasted into an appreciation): a space.
+UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def text(value: str) -> str:
+    """A text as the file can hold it: stripped, XML's forbidden characters as spaces."""
+    return UNWRITABLE.sub(" ", value).strip()
 
 
 def average(value: Fraction | None) -> str | None:
@@ -151,7 +160,7 @@ def gather(est, period: Period) -> dict:
         )
         if not acquis:
             problems.append(f"{who} : aucune note dans une matière sur la période.")
-        general = said.get(pupil.pk, {}).get(None, "").strip()
+        general = text(said.get(pupil.pk, {}).get(None, ""))
         if not general:
             problems.append(f"{who} : appréciation générale du conseil de classe manquante.")
         mine = levels.get(pupil.pk, {})
@@ -276,7 +285,7 @@ def _acquis(rows, class_group, teachers, said: dict, found: dict, problems: list
                 "enseignants": sorted(set(refs)),
                 "moyenne_eleve": average(row["average"]),
                 "moyenne_structure": average(row["class"]["average"]),
-                "appreciation": said.get(subject.pk, "").strip(),
+                "appreciation": text(said.get(subject.pk, "")),
             }
         )
     return acquis
@@ -294,7 +303,9 @@ def _discipline(subject, problems: list[str]) -> dict:
         "code": subject.code,
         "modalite_election": ASSUMPTIONS["modalite_election"],
         "libelle": label[:DISCIPLINE_LABEL_MAX],
-        "element_programme": ASSUMPTIONS["element_programme"].format(label=label),
+        "element_programme": ASSUMPTIONS["element_programme"].format(
+            label=label, code=subject.code
+        ),
     }
 
 
