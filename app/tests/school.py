@@ -28,6 +28,7 @@ from preau.grades.models import (
     BulletinBatch,
     Grade,
     GradeChange,
+    LsuExport,
     Period,
     SocleLevel,
 )
@@ -270,6 +271,15 @@ def make_school(key="A", uai="0820021C", password=None) -> dict:
         batch=s["bulletins"],
         student=s["student"],
         file=files.store_generated(est, "bulletin.pdf", b"%PDF-1.4 bulletin"),
+    )
+    # The period's LSU export, made (preau.grades.lsu): its XML file, for the direction.
+    LsuExport.objects.create(
+        establishment=est,
+        period=s["period"],
+        requested_by="admin",
+        made_at=timezone.now(),
+        pupils=2,
+        file=files.store_generated(est, "lsu.xml", b"<lsun-bilans/>", "application/xml"),
     )
     # The student's level in one component of the socle commun for that period.
     SocleLevel.objects.create(

@@ -37,7 +37,8 @@ from tests.test_isolation import GLOBAL_URLS, all_patterns
 # a timetable import (its report: the direction and local admins), a batch of activation letters
 # for 5A (its page, PDF and regeneration: local admins only), 5A's bulletins of the period (made,
 # the student's among them; the period is not published, so no family downloads one:
-# test_bulletin_once_published).
+# test_bulletin_once_published), the period's LSU export (made: its page and XML file, the
+# direction and local admins only).
 COLUMNS = [
     "admin",
     "teacher",
@@ -70,10 +71,13 @@ assessment_delete          .   x   .   .   .   .   .   .   .   .   .
 class_grades               x   x   x   .   .   .   .   .   .   .   .
 period_settings            x   .   .   .   .   .   .   .   .   .   .
 period_publish             .   .   .   .   .   .   .   .   .   .   .
+period_lsu                 x   .   .   .   .   .   .   .   .   .   .
+period_lsu_file            x   .   .   .   .   .   .   .   .   .   .
 period_subject             x   x   x   .   .   .   .   .   .   .   .
 class_council              x   x   x   .   .   .   .   .   .   .   .
 class_socle                x   x   x   .   .   .   .   .   .   .   .
 period_summary             .   .   .   x   x   x   x   x   .   .   .
+student_period_summary     x   x   x   .   .   .   .   .   .   .   .
 class_bulletins            x   .   .   .   .   .   .   .   .   .   .
 class_bulletins_file       x   .   .   .   .   .   .   .   .   .   .
 bulletin_file              .   .   .   .   .   .   .   .   .   .   .

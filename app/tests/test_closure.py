@@ -67,7 +67,7 @@ def test_close_export_by_a_worker_then_purge_only_this_establishment(
 
     closed = call_json("establishment", "close", A)
     assert closed["status"] == "closed" and closed["export_job"]["status"] == "todo"
-    assert closed_view() == [(A, 10, 3, 5)]  # a document, a hand-in, letters, 2 bulletins
+    assert closed_view() == [(A, 10, 3, 6)]  # a document, a hand-in, letters, 2 bulletins, LSU
     with pytest.raises(CommandError, match=f"déjà fermé.*establishment closure {A}"):
         call_json("establishment", "close", A)
     with pytest.raises(CommandError, match=f"{A} déjà existant.*, fermé le"):

@@ -178,7 +178,7 @@ def test_alias_url_redirects(pair, client, call_json):
 def test_merge_moves_service_history(call_json):
     from preau.attendance.models import Absence
     from preau.ent.models import Notification, StoredFile
-    from preau.grades.models import Assessment, Bulletin, BulletinBatch, Grade
+    from preau.grades.models import Assessment, Bulletin, BulletinBatch, Grade, LsuExport
     from preau.messaging.models import Conversation
     from tests.school import make_school
 
@@ -193,13 +193,15 @@ def test_merge_moves_service_history(call_json):
     # level in the same component of the socle commun that trimester: the destination's stays.
     assert report["merged_service_rows"] == {"Absence": 1, "Period": 3, "SocleLevel": 1}
     assert services["SocleLevel"] == 1
-    # Files: each school's course document, hand-in, activation letters' PDF and bulletins
-    # (the class's and the student's).
-    assert services["Absence"] == 1 and services["Assessment"] == 2 and services["StoredFile"] == 10
+    # Files: each school's course document, hand-in, activation letters' PDF, bulletins
+    # (the class's and the student's) and LSU export.
+    assert services["Absence"] == 1 and services["Assessment"] == 2 and services["StoredFile"] == 12
     assert services["LetterBatch"] == 2
     # The source's bulletins follow its appreciations to the destination's trimester.
     assert services["BulletinBatch"] == 2 and services["Bulletin"] == 2
     assert set(BulletinBatch.objects.values_list("period", flat=True)) == {a["period"].pk}
+    assert set(LsuExport.objects.values_list("period", flat=True)) == {a["period"].pk}
+    assert services["LsuExport"] == 2
     assert not any(report["after"]["src"]["services"].values())
     kept, absorbed = (
         (a["student"], b["student"])

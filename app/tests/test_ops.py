@@ -43,6 +43,7 @@ def test_config_file_and_env(tmp_path):
         "closed_purge_after_days": 30,
         "usage_raw_days": 7,
         "usage_stats_months": 13,
+        "timetable_imports_days": 30,
     }
 
 
@@ -74,6 +75,11 @@ def test_config_file_and_env(tmp_path):
             '[django]\nsecret_key = "s"\n[retention]\nusage_raw_days = 0\n',
             {},
             "usage_raw_days must be between 1 and 31",
+        ),
+        (
+            '[django]\nsecret_key = "s"\n[retention]\ntimetable_imports_days = 0\n',
+            {},
+            "timetable_imports_days must be between 1 and 365",
         ),
         (
             '[django]\nsecret_key = "s"\n[retention]\nusage_stats_months = 26\n',
@@ -386,3 +392,37 @@ def test_bench_data_set_follows_the_password_hasher():
     assert set(bench.values_list("password", flat=True)) == {current}
     assert refresh_bench_password(bench, make_password("bench-preau-2026")) == 0
     assert set(bench.values_list("password", flat=True)) == {current}
+
+
+@pytest.mark.django_db
+def test_purge_gone_removes_old_timetable_import_files(call_json, settings):
+    """[retention] timetable_imports_days (30 by default): the file of an import that ran
+    longer ago leaves it (its report stays) and is deleted as an orphan; a recent import's and
+    one not run yet keep theirs."""
+    from preau.ent import files
+    from preau.ent.models import StoredFile
+    from preau.timetable.models import TimetableImport
+
+    settings.RETENTION = {**settings.RETENTION, "timetable_imports_days": 30}
+    est = make_establishment()
+    now = timezone.now()
+    made = {}
+    for name, ran in (("vieux", now - dt.timedelta(days=31)), ("recent", now), ("attente", None)):
+        made[name] = TimetableImport.objects.create(
+            establishment=est,
+            requested_by="admin",
+            made_at=ran,
+            report={"refused": []},
+            source=files.store_generated(est, f"{name}.csv", b"classe;jour\n"),
+        )
+    StoredFile._base_manager.update(uploaded_at=now - dt.timedelta(days=40))  # past any grace
+    assert call_json("purge_gone", "--dry-run")["timetable_files_expired"] == 1
+    assert TimetableImport.objects.filter(source__isnull=True).count() == 0
+    report = call_json("purge_gone")
+    assert report["timetable_files_expired"] == 1 and report["timetable_imports_days"] == 30
+    old = TimetableImport.objects.get(pk=made["vieux"].pk)
+    assert old.source is None and old.report == {"refused": []}
+    assert sorted(StoredFile._base_manager.values_list("name", flat=True)) == [
+        "attente.csv",
+        "recent.csv",
+    ]

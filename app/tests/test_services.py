@@ -129,10 +129,13 @@ EXPECTED_GET = {
     "class_detail": {"admin"},
     "period_settings": {"admin"},
     "period_publish": set(),  # POST only
+    "period_lsu": {"admin"},
+    "period_lsu_file": {"admin"},
     "period_subject": {"admin", "teacher", "evs"},
     "class_council": {"admin", "teacher", "evs"},
     "class_socle": {"admin", "teacher", "evs"},
     "period_summary": {"student", "other_student", "parent", "other_parent"},
+    "student_period_summary": {"admin", "teacher", "evs"},
     "class_bulletins": {"admin"},
     "class_bulletins_file": {"admin"},
     "bulletin_file": set(),  # the period is not published yet

@@ -65,6 +65,9 @@ DEFAULTS: dict[str, dict] = {
         # CNIL's limit for audience measures).
         "usage_raw_days": 7,
         "usage_stats_months": 13,
+        # Timetable and STS-Web files uploaded for an import (preau.timetable.imports): kept
+        # this many days after the import ran (its report stays), 1-365.
+        "timetable_imports_days": 30,
     },
     "metrics": {"multiproc_dir": ""},
     # Notifications by e-mail (off by default; each establishment then opts in): an SMTP relay,
@@ -271,6 +274,11 @@ def validate(config: dict) -> None:
         )
     if not 1 <= retention["usage_raw_days"] <= 31:
         raise ConfigError("[retention] usage_raw_days must be between 1 and 31 (raw visits)")
+    if not 1 <= retention["timetable_imports_days"] <= 365:
+        raise ConfigError(
+            "[retention] timetable_imports_days must be between 1 and 365 (days an imported "
+            "timetable file is kept)"
+        )
     if not 1 <= retention["usage_stats_months"] <= 25:
         raise ConfigError(
             "[retention] usage_stats_months must be between 1 and 25 (the CNIL's limit for "

@@ -294,6 +294,7 @@ RETENTION = {
     "closed_purge_after_days": CONFIG["retention"]["closed_purge_after_days"],
     "usage_raw_days": CONFIG["retention"]["usage_raw_days"],
     "usage_stats_months": CONFIG["retention"]["usage_stats_months"],
+    "timetable_imports_days": CONFIG["retention"]["timetable_imports_days"],
 }
 # The visits of the statistics (preau.console.usage): each worker writes what it saw at most
 # every this many seconds, or once it holds this many distinct rows.

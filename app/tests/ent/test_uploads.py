@@ -19,7 +19,7 @@ from preau import config
 from preau.documents.models import Document
 from preau.ent import files
 from preau.ent.models import FileChunk, StoredFile
-from preau.grades.models import Bulletin
+from preau.grades.models import Bulletin, LsuExport
 from preau.logbook.models import Submission
 from preau.messaging.models import Message
 from preau.spaces.models import SpacePost
@@ -249,8 +249,9 @@ def test_retention_removes_files_nothing_references_and_keeps_the_others(school,
     s, est, teacher = school, school["est"], school["teacher"]
     add_renditions(s)  # kept while the course file holding them is
     # a course document, a homework handed in, a batch of activation letters, the class's
-    # bulletins (its PDF and the student's)
+    # bulletins (its PDF and the student's), the LSU export's XML
     bulletins = [s["bulletins"].file, Bulletin.objects.get(batch=s["bulletins"]).file]
+    bulletins.append(LsuExport.objects.get(period=s["period"]).file)  # the period's LSU file
     attached = [s["file"], s["submission_file"], s["letters"].file, *bulletins]
     message = Message.objects.create(
         conversation=s["conversation"],

@@ -14,6 +14,7 @@ import pytest
 from django.apps import apps
 
 from preau.core.models import ClassMembership, Membership, Subject, TeachingAssignment, User
+from preau.ent.models import Notification
 from preau.grades import averages, periods
 from preau.grades.models import Appreciation, Assessment, Grade, NonMark, Period
 from tests.school import url
@@ -263,10 +264,43 @@ def test_appreciations_writers_and_their_publication(client, marks):
     page = client.get(summary).content.decode()
     assert cells(page, "Mathématiques")[-1] == "Très bon trimestre."
     assert "Félicitations du conseil." in page
+    # Publication tells the year's pupils and their legal guardians, linking to the Relevé.
+    told = Notification.objects.filter(text=f"{s['period'].name} publié : appréciations et "
+                                       "bulletin disponibles.")  # fmt: skip
+    assert set(told.values_list("user__username", flat=True)) == {
+        s[who].username for who in ("student", "other_student", "third", "parent", "other_parent")
+    }
+    assert {n.url for n in told} == {summary}
     client.force_login(s["admin"])
     client.post(publish)  # withdrawn
     client.force_login(s["parent"])
     assert "Très bon trimestre." not in client.get(summary).content.decode()
+
+
+def test_the_staff_who_follow_a_pupil_open_their_releve(client, marks):
+    """The direction, the vie scolaire and the pupil's teachers open the pupil's Relevé (the
+    class council links each name to it), appreciations included before publication; a
+    teacher of other classes does not (ent.access follows_student)."""
+    s = marks
+    Appreciation.objects.create(
+        period=s["period"], student=s["student"], subject=s["subject"], text="Bon trimestre."
+    )
+    page = url(s, "student_period_summary", user_id=s["student"].pk, period_id=s["period"].pk)
+    client.force_login(s["admin"])
+    council = client.get(url(s, "class_council", class_id=s["class"].pk, period_id=s["period"].pk))
+    assert f'href="{page}"' in council.content.decode()
+    for who in ("admin", "evs", "teacher"):
+        client.force_login(s[who])
+        shown = html.unescape(client.get(page).content.decode())
+        assert "Relevé du " in shown and "Léa MARTIN" in shown, who
+        assert cells(shown, "Mathématiques")[1:] == [
+            "14,61", "12,47", "10,33", "14,61", "Bon trimestre."
+        ], who  # fmt: skip
+        assert "l'élève et ses parents ne voient pas encore" in shown
+    client.force_login(s["other_teacher"])  # teaches French in 5A: follows Léa
+    assert client.get(page).status_code == 200
+    TeachingAssignment.objects.filter(teacher=s["other_teacher"], class_group=s["class"]).delete()
+    assert client.get(page).status_code == 403
 
 
 def test_period_pages_cost_at_most_ten_queries(client, marks, django_assert_max_num_queries):

@@ -87,6 +87,11 @@ def test_a_wrong_level_anywhere_refuses_the_whole_form(client, school):
         "utilisant les langages mathématiques, scientifiques et informatiques » (D1.3)" in page
     )
     assert "Rien n'a été enregistré" in page
+    # The wrong cell says so beside it, and only that one.
+    cell = f"socle_{hugo.pk}_CPD_SCI"
+    assert f'name="{cell}" aria-invalid="true" aria-describedby="{cell}_erreur"' in page
+    assert f'<p class="error" id="{cell}_erreur">Niveau « 5 » refusé : 1 à 4 ou Non évalué.' in page
+    assert page.count('aria-invalid="true"') == 1
     # The form shows what was typed, for correcting it.
     assert page.count('<option value="2" selected>') == 8
 

@@ -14,7 +14,6 @@ from django.views.decorators.http import require_POST
 from preau.attendance import incidents, reminders, rollcall
 from preau.attendance.forms import IncidentForm, JustifyForm, RollCallForm
 from preau.attendance.models import Absence, Incident, RollCall
-from preau.core.models import User
 from preau.core.prepared import PreparedQuery
 from preau.ent.access import profiles, require, viewer
 from preau.ent.notify import notify
@@ -23,6 +22,7 @@ from preau.ent.views.common import (
     back,
     class_or_404,
     confirm_page,
+    followed_pupil_or_404,
     form_page,
     paginate,
     students_of,
@@ -348,14 +348,7 @@ def absence_validate(request, uai, absence_id):
 
 @profiles("ELV", "TUT", "ENS", "DIR", "EVS")
 def student_attendance(request, uai, user_id):
-    me = viewer(request)
-    student = get_object_or_404(
-        User,
-        pk=user_id,
-        memberships__establishment=request.establishment,
-        memberships__profile="ELV",
-    )
-    require(me.follows_student(student.pk))
+    student = followed_pupil_or_404(request, user_id)
     return render(
         request,
         "attendance/student_attendance.html",

@@ -295,12 +295,18 @@ class Merger:
         year only the source has keeps its periods (move_services). An appreciation the
         destination's period already holds for that pupil and subject (a folded duplicate
         account) keeps the destination's and is counted; so does a level of the socle commun
-        (SocleLevel) for that pupil and component. The source's bulletin batches go
-        with the appreciations (their PDFs stay as they were made; families download the
-        latest made for the period)."""
+        (SocleLevel) for that pupil and component. The source's bulletin batches and LSU
+        exports go with the appreciations (their files stay as they were made; families
+        download the latest bulletins made for the period)."""
         from django.db import IntegrityError
 
-        from preau.grades.models import Appreciation, BulletinBatch, Period, SocleLevel
+        from preau.grades.models import (
+            Appreciation,
+            BulletinBatch,
+            LsuExport,
+            Period,
+            SocleLevel,
+        )
         from preau.grades.periods import period_of
 
         theirs: dict[int, list] = {}
@@ -321,6 +327,7 @@ class Merger:
                         model.objects.filter(pk=pk).delete()
                         merged[model.__name__] = merged.get(model.__name__, 0) + 1
             BulletinBatch.objects.filter(period=period).update(period=target)
+            LsuExport.objects.filter(period=period).update(period=target)
             period.delete()
             merged["Period"] = merged.get("Period", 0) + 1
 

@@ -193,12 +193,13 @@ def store(establishment, uploaded, user, types: dict[str, str] = CONTENT_TYPES) 
 
 
 @transaction.atomic
-def store_generated(establishment, name: str, data: bytes) -> StoredFile:
+def store_generated(establishment, name: str, data: bytes, content_type: str = "") -> StoredFile:
     """A file the platform made (activation letters: preau.ent.letters), private to the
-    establishment: no upload checks, no user's quota."""
+    establishment: no upload checks, no user's quota. `content_type` for a kind nobody may
+    upload (the LSU export's XML), else the one of the name's extension."""
     ext = PurePath(name).suffix.lower().lstrip(".")
     pieces = (data[start : start + CHUNK_SIZE] for start in range(0, len(data), CHUNK_SIZE))
-    return _write(establishment, name, CONTENT_TYPES[ext], pieces, None)
+    return _write(establishment, name, content_type or CONTENT_TYPES[ext], pieces, None)
 
 
 def _write(establishment, name: str, content_type: str, pieces, user) -> StoredFile:

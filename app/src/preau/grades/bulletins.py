@@ -84,9 +84,11 @@ def make(batch_id: int) -> dict:
     return {"batch": batch.pk, "pupils": batch.pupils, "file": batch.file_id}
 
 
-def _make(batch: BulletinBatch) -> None:
-    est, period = batch.establishment, batch.period
-    pupils = [m.user for m in STUDENTS_OF.rows(est=est.pk, class_group=batch.class_group_id)]
+def period_figures(est, period, pupils) -> tuple[dict, dict, dict]:
+    """What a period holds for these pupils, read in a few queries, shared by the bulletins and
+    the LSU export (preau.grades.lsu): {pupil id: averages.by_subject() rows} over the period's
+    grades of each pupil's classes and groups, {pupil id: {subject id or None: appreciation}}
+    and {pupil id: socle levels} (socle.levels_of)."""
     classes: dict[int, set[int]] = {}
     for user_id, class_id in ClassMembership.objects.filter(
         class_group__establishment=est,
@@ -115,6 +117,13 @@ def _make(batch: BulletinBatch) -> None:
     for mine, ids in sharing.items():
         theirs = [g for g in grades if g.assessment.class_group_id in mine]
         subjects.update(averages.by_subject_for(theirs, ids))
+    return subjects, said, levels
+
+
+def _make(batch: BulletinBatch) -> None:
+    est, period = batch.establishment, batch.period
+    pupils = [m.user for m in STUDENTS_OF.rows(est=est.pk, class_group=batch.class_group_id)]
+    subjects, said, levels = period_figures(est, period, pupils)
     now = timezone.now()
     out = io.BytesIO()
     whole = canvas(out, f"Bulletins – {batch.class_group.name} – {period.name}")

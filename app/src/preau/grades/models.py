@@ -238,3 +238,21 @@ class Bulletin(TenantModel):
 
     class Meta:
         indexes = [models.Index(fields=["student", "batch"])]
+
+
+class LsuExport(JobBatch):
+    """The LSU export (livret scolaire unique) of a period: its bilans périodiques as the
+    national import file (preau.grades.lsu), asked for by the direction or a local admin and
+    made by a background job. Either the XML file (`file`) or, when the establishment's data
+    lacks what the LSU requires, the French lines saying what (`problems`) and no file."""
+
+    period = models.ForeignKey(Period, on_delete=models.CASCADE, related_name="+")
+    # Set by the job: the pupils exported (0 when refused).
+    pupils = models.PositiveIntegerField(default=0)
+    problems = models.JSONField(default=list)
+
+    # JobBatch's, restated: the mypy plugin otherwise types this model's manager as JobBatch's.
+    objects = TenantQuerySet.as_manager()
+
+    class Meta(JobBatch.Meta):
+        indexes = [models.Index(fields=["period", "created_at"])]

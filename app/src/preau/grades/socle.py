@@ -57,16 +57,18 @@ def shown(levels: dict[str, SocleLevel]) -> list[dict]:
     ]
 
 
-def posted(data, students) -> tuple[dict, list[str]]:
+def posted(data, students) -> tuple[dict, dict[str, str]]:
     """The levels of a posted grid: {(pupil id, component): level or None (not assessed)} for
     every field present (a missing field leaves its level as it is), and the French errors
-    (one per wrong field, naming the pupil and the component)."""
+    {field name: error} (one per wrong field, naming the pupil and the component: the grid
+    shows each beside its cell, and all of them above)."""
     values: dict[tuple[int, str], int | None] = {}
-    errors: list[str] = []
+    errors: dict[str, str] = {}
     allowed = {str(level.value): level.value for level in Mastery}
     for student in students:
         for component in COMPONENTS:
-            raw = data.get(field_name(student.pk, component))
+            name = field_name(student.pk, component)
+            raw = data.get(name)
             if raw is None:
                 continue
             raw = raw.strip()
@@ -75,7 +77,7 @@ def posted(data, students) -> tuple[dict, list[str]]:
             elif raw in allowed:
                 values[(student.pk, component.value)] = allowed[raw]
             else:
-                errors.append(
+                errors[name] = (
                     f"Niveau « {raw[:20]} » refusé pour {student.first_name} "
                     f"{student.last_name}, composante « {component.label} » "
                     f"({DOMAINS[component]}) : choisissez un niveau de 1 à 4 ou « {NOT_ASSESSED} »."

@@ -21,6 +21,12 @@ urlpatterns = [
     path("notes/classes/<int:class_id>/", views.class_grades, name="class_grades"),
     path("notes/periodes/", views.period_settings, name="period_settings"),
     path("notes/periodes/<int:period_id>/publier/", views.period_publish, name="period_publish"),
+    path("notes/periodes/<int:period_id>/lsu/", views.period_lsu, name="period_lsu"),
+    path(
+        "notes/periodes/<int:period_id>/lsu/fichier/",
+        views.period_lsu_file,
+        name="period_lsu_file",
+    ),
     path(
         "notes/classes/<int:class_id>/matieres/<int:subject_id>/periodes/<int:period_id>/",
         views.period_subject,
@@ -47,5 +53,10 @@ urlpatterns = [
         name="class_bulletins_file",
     ),
     path("notes/releve/<int:period_id>/", views.period_summary, name="period_summary"),
+    path(
+        "notes/eleves/<int:user_id>/releve/<int:period_id>/",
+        views.student_period_summary,
+        name="student_period_summary",
+    ),
     path("notes/releve/<int:period_id>/bulletin/", views.bulletin_file, name="bulletin_file"),
 ]

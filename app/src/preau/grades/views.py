@@ -15,7 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from preau.core.display import note
-from preau.core.models import ClassGroup, Subject
+from preau.core.models import ClassGroup, ClassMembership, Subject
 from preau.core.prepared import PreparedQuery
 from preau.ent import files
 from preau.ent.access import guardians_of, profiles, require, viewer
@@ -25,12 +25,13 @@ from preau.ent.views.common import (
     back,
     class_or_404,
     confirm_page,
+    followed_pupil_or_404,
     form_page,
     job_page,
     student_choice,
     students_of,
 )
-from preau.grades import averages, bulletins, periods, socle
+from preau.grades import averages, bulletins, lsu, periods, socle
 from preau.grades.forms import AssessmentEditForm, AssessmentForm, PeriodsForm
 from preau.grades.models import (
     APPRECIATION_MAX_CHARS,
@@ -40,6 +41,7 @@ from preau.grades.models import (
     BulletinBatch,
     Grade,
     GradeChange,
+    LsuExport,
     Mastery,
     NonMark,
     Period,
@@ -465,12 +467,38 @@ def period_publish(request, uai, period_id):
     period.published_at = None if period.published_at else timezone.now()
     period.save(update_fields=["published_at"])
     if period.published_at:
+        pupils = _pupils_of_year(request, period.school_year)
+        told = notify(
+            request.establishment,
+            [*pupils, *(parent for parent, _ in guardians_of(request, pupils))],
+            f"{period.name} publié : appréciations et bulletin disponibles.",
+            reverse("period_summary", kwargs={"uai": uai, "period_id": period.pk}),
+        )
         messages.success(
-            request, f"« {period.name} » publiée : élèves et parents voient les appréciations."
+            request,
+            f"« {period.name} » publiée : élèves et parents voient les appréciations "
+            f"({told} notification(s) envoyée(s)).",
         )
     else:
         messages.success(request, f"« {period.name} » n'est plus publiée.")
     return back(request, "period_settings")
+
+
+def _pupils_of_year(request, year: int) -> list[int]:
+    """The current pupils of the establishment's classes of this school year (ids)."""
+    return list(
+        ClassMembership.objects.for_request(request)
+        .filter(
+            class_group__school_year=year,
+            class_group__kind="class",
+            user__memberships__establishment=request.establishment,
+            user__memberships__profile="ELV",
+            user__memberships__gone_since__isnull=True,
+            user__memberships__disabled=False,
+        )
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
 
 
 def _posted_appreciations(request, students) -> tuple[dict, dict]:
@@ -682,7 +710,7 @@ def class_socle(request, uai, class_id, period_id):
     existing = socle.levels_of(
         SocleLevel.objects.for_request(request), period, [s.pk for s in students]
     )
-    errors: list[str] = []
+    errors: dict[str, str] = {}
     if request.method == "POST":
         require(editable)
         values, errors = socle.posted(request.POST, students)
@@ -705,6 +733,7 @@ def class_socle(request, uai, class_id, period_id):
                     "name": name,
                     "value": request.POST.get(name, value) if errors else value,
                     "shown": Mastery(found.level).label if found else socle.NOT_ASSESSED,
+                    "error": errors.get(name, ""),
                 }
             )
         rows.append({"student": student, "cells": cells})
@@ -720,7 +749,7 @@ def class_socle(request, uai, class_id, period_id):
             "levels": [(m.value, m.label.removeprefix("Maîtrise ").capitalize()) for m in Mastery],
             "not_assessed": socle.NOT_ASSESSED,
             "editable": editable,
-            "errors": errors,
+            "errors": list(errors.values()),
         },
         status=400 if errors else 200,
     )
@@ -739,25 +768,52 @@ def period_summary(request, uai, period_id):
     context["children"] = me.children()
     if student is None:
         return render(request, "grades/period_summary.html", context)
+    if period.published_at:
+        context["bulletin"] = _bulletin(request, period, student)
+    context.update(_summary(request, me, period, student, said=period.published_at is not None))
+    return render(request, "grades/period_summary.html", context)
+
+
+@profiles("ENS", "DIR", "EVS")
+def student_period_summary(request, uai, user_id, period_id):
+    """A pupil's "Relevé du trimestre" for the staff who follow them (ent.access
+    follows_student: the direction, the vie scolaire, the pupil's teachers): the family's page,
+    with the appreciations and the socle before the period is published too (the staff write
+    them)."""
+    me = viewer(request)
+    student = followed_pupil_or_404(request, user_id)
+    period, year_periods = _period_or_404(request, period_id)
+    context = {
+        "period": period,
+        "periods": year_periods,
+        "student": student,
+        "staff": True,
+        **_summary(request, me, period, student, said=True),
+    }
+    return render(request, "grades/period_summary.html", context)
+
+
+def _summary(request, me, period, student, *, said: bool) -> dict:
+    """The Relevé's figures (bulletins.summary) and socle; appreciations and socle when
+    `said`."""
     grades = (
         Grade.objects.for_request(request)
         .filter(assessment__class_group_id__in=me.class_ids_of(student.pk), **_in(period))
         .select_related("assessment", "assessment__subject")
         .order_by("assessment__date", "assessment_id")
     )
-    said = {}
-    if period.published_at:
-        said = {
+    texts, context = {}, {}
+    if said:
+        texts = {
             a.subject_id: a.text
             for a in Appreciation.objects.for_request(request).filter(
                 period=period, student=student
             )
         }
-        context["bulletin"] = _bulletin(request, period, student)
         levels = socle.levels_of(SocleLevel.objects.for_request(request), period, [student.pk])
         context["socle"] = socle.shown(levels.get(student.pk, {}))
-    context.update(bulletins.summary(averages.by_subject(grades, student.pk), said))
-    return render(request, "grades/period_summary.html", context)
+    context.update(bulletins.summary(averages.by_subject(grades, student.pk), texts))
+    return context
 
 
 # --- bulletins (issue #18 item 6: preau.grades.bulletins) ----------------------------------------
@@ -835,3 +891,53 @@ def bulletin_file(request, uai, period_id):
     if found is None:
         raise Http404("Pas de bulletin publié pour cette période.")
     return files.download_response(found.file)
+
+
+# --- the LSU export (issue #18 item 7: preau.grades.lsu) ------------------------------------------
+
+
+def _lsu_exports(request, period):
+    return (
+        LsuExport.objects.for_request(request).filter(period=period).order_by("-created_at", "-pk")
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@profiles("DIR", "ENS", "EVS", "ETA", "ELV", "TUT")
+def period_lsu(request, uai, period_id):
+    """The LSU export of a period: the latest export's state, then its XML file or the French
+    lines saying what the LSU requires and the data lacks; a POST asks the job for a new one
+    (Post/Redirect/Get). The direction and the local admins, who publish the periods."""
+    require(viewer(request).manages_establishment)
+    period, year_periods = _period_or_404(request, period_id)
+    export = _lsu_exports(request, period).first()
+    if request.method == "POST":
+        if export is not None and export.in_preparation(request.establishment.uai):
+            messages.info(request, "L'export LSU de cette période est déjà en préparation.")
+        else:
+            lsu.create_export(request.establishment, period, by=request.user.username)
+            messages.success(
+                request, f"Export LSU du {period.name} demandé : il est en préparation."
+            )
+        return back(request, "period_lsu", period_id=period.pk)
+    context = {"period": period, "periods": year_periods}
+    return job_page(request, "grades/period_lsu.html", context, export)
+
+
+@profiles("DIR", "ENS", "EVS", "ETA", "ELV", "TUT")
+def period_lsu_file(request, uai, period_id):
+    """The XML file of the period's latest export made, unless it was refused (an earlier
+    file would not hold what was fixed since)."""
+    require(viewer(request).manages_establishment)
+    period, _ = _period_or_404(request, period_id)
+    export = (
+        _lsu_exports(request, period)
+        .filter(made_at__isnull=False)
+        .select_related("file")
+        .order_by("-made_at", "-pk")
+        .first()
+    )
+    if export is None or export.file is None:
+        raise Http404("Pas d'export LSU pour cette période.")
+    return files.download_response(export.file)

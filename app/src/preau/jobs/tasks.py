@@ -161,6 +161,16 @@ def make_bulletins(batch_id: int, establishment_uai: str = "") -> dict:
     return bulletins.make(batch_id)
 
 
+@app.task(name="make_lsu_export", queue="long")
+def make_lsu_export(batch_id: int, establishment_uai: str = "") -> dict:
+    """The LSU export of a period: its XML file stored, or the French lines saying what the
+    LSU requires and the data lacks (preau.grades.lsu; the period's LSU page shows this job's
+    status, then the file or the lines)."""
+    from preau.grades import lsu
+
+    return lsu.make(batch_id)
+
+
 @app.task(name="import_timetable", queue="long")
 def import_timetable(batch_id: int, establishment_uai: str = "") -> dict:
     """An uploaded timetable or STS-Web structure file imported, all or nothing, its report

@@ -23,9 +23,11 @@ The page (views.timetable_import) only stores the file and defers the job `impor
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections import Counter, defaultdict
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -83,7 +85,7 @@ def make(batch_id: int) -> dict:
     nothing)."""
     with transaction.atomic():
         batch = (
-            TimetableImport.objects.select_for_update()
+            TimetableImport.objects.select_for_update(of=("self", "establishment"))
             .select_related("establishment", "source")
             .get(pk=batch_id)
         )
@@ -434,3 +436,13 @@ IMPORTERS = {"csv": import_csv, "sts": import_structure, "edt": import_edt}
 def lines(report: dict) -> list[str]:
     """The report's counts in French, for the page and the command."""
     return [f"{n} {COUNT_LABELS[key]}" for key, n in report.get("counts", {}).items()]
+
+
+def expire(now) -> int:
+    """Retention (purge_gone): the uploaded files of imports that ran more than [retention]
+    timetable_imports_days ago leave their import (its report stays); purge_orphans then
+    deletes them. Every establishment's; how many."""
+    cutoff = now - dt.timedelta(days=settings.RETENTION["timetable_imports_days"])
+    return TimetableImport._base_manager.filter(made_at__lt=cutoff, source__isnull=False).update(
+        source=None
+    )

@@ -117,7 +117,9 @@ class TimetableImport(JobBatch):
         EDT = "edt", "EDT ou UDT : emploi du temps exporté pour STS (XML)"
 
     format = models.CharField(max_length=3, blank=True, choices=Format.choices)
-    source = models.ForeignKey(StoredFile, on_delete=models.CASCADE, related_name="+")
+    # The uploaded file; None once [retention] timetable_imports_days passed after the import
+    # ran (purge_gone: the report stays, the file goes). Expand migration timetable.0006.
+    source = models.ForeignKey(StoredFile, null=True, on_delete=models.CASCADE, related_name="+")
     # Set by the job with made_at: imports.run()'s report.
     report = models.JSONField(default=dict, blank=True)
 

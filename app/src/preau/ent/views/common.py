@@ -3,7 +3,7 @@
 from django.core.paginator import Paginator
 from django.db.models import Count, Window
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from preau.core.models import ClassGroup, User
@@ -59,6 +59,19 @@ def class_or_404(request, class_id) -> ClassGroup:
     if class_group is None:
         raise Http404
     return class_group
+
+
+def followed_pupil_or_404(request, user_id) -> User:
+    """A pupil of the establishment whom the member follows (ent.access follows_student: the
+    pupil, their guardians, the supervisors, their teachers), for the pages about one pupil."""
+    student = get_object_or_404(
+        User,
+        pk=user_id,
+        memberships__establishment=request.establishment,
+        memberships__profile="ELV",
+    )
+    require(viewer(request).follows_student(student.pk))
+    return student
 
 
 def visible_class_or_404(request, class_id) -> ClassGroup:

@@ -11,6 +11,7 @@ from preau.core.models import LoginAttempt, Membership, User
 from preau.ent import letters
 from preau.ent.files import purge_orphans
 from preau.messaging.models import Broadcast, Conversation, Message
+from preau.timetable import imports
 
 
 class Command(OpsCommand):
@@ -18,7 +19,8 @@ class Command(OpsCommand):
         "Retention (RGPD): disable accounts gone for more than [retention] disable_after_days, "
         "delete accounts disabled for more than delete_after_days; drop connection logs older than a year, "
         "messages older than messages_days (and the conversations left empty) "
-        "activation letters' PDF once their codes expired, "
+        "activation letters' PDF once their codes expired, timetable files imported more than "
+        "timetable_imports_days ago, "
         "and files nothing references any more ([uploads] orphan_grace_hours); "
         "CAS service tickets never validated, once expired."
     )
@@ -60,6 +62,8 @@ class Command(OpsCommand):
             messages = _purge_messages(now - dt.timedelta(days=messages_days))
             # Activation letters whose codes expired: their PDF goes (an orphan file below).
             letters_expired = letters.expire(now)
+            # Timetable files imported long ago: their import keeps its report (orphan file).
+            timetable_files = imports.expire(now)
             # Last: the files of what was just deleted are orphans too.
             orphan_files = purge_orphans(now)
             result = {
@@ -72,6 +76,8 @@ class Command(OpsCommand):
                 "messages_days": messages_days,
                 "messages_deleted": messages,
                 "letters_expired": letters_expired,
+                "timetable_imports_days": settings.RETENTION["timetable_imports_days"],
+                "timetable_files_expired": timetable_files,
                 "orphan_files_deleted": orphan_files,
                 "cas_tickets_deleted": tickets,
             }
@@ -88,6 +94,8 @@ class Command(OpsCommand):
             f"{r['connection_logs_deleted']} journal(aux) de connexion de plus d'un an supprimé(s), "
             f"{r['messages_deleted']} message(s) de plus de {r['messages_days']} j supprimé(s), "
             f"{r['letters_expired']} PDF de lettres d'activation expirées retiré(s), "
+            f"{r['timetable_files_expired']} fichier(s) d'emploi du temps importé(s) depuis plus "
+            f"de {r['timetable_imports_days']} j retiré(s), "
             f"{r['orphan_files_deleted']} fichier(s) rattaché(s) à rien supprimé(s), "
             f"{r['cas_tickets_deleted']} ticket(s) CAS expiré(s) supprimé(s)"
         )
