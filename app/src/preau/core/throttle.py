@@ -78,7 +78,7 @@ def _account_wait(username: str, prefix: str, known: bool, now, conf: dict) -> f
     since = now - dt.timedelta(seconds=conf["window_seconds"])
     rows = list(
         LoginAttempt.objects.filter(username=username, at__gte=since)
-        .order_by("-at")
+        .order_by("-at", "-id")  # newest first; the later insert first on a tied time
         .values_list("at", "success", "prefix")[:ACCOUNT_ROWS]
     )
     failures = []
