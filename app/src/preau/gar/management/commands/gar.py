@@ -21,6 +21,10 @@ class Command(OpsCommand):
         enable = sub.add_parser("enable", help="the GAR opened to UAI's members")
         disable = sub.add_parser("disable", help="the GAR closed (no assertion any more)")
         add = sub.add_parser("add", help="a resource in UAI's médiacentre")
+        remove = sub.add_parser("remove", help="a resource withdrawn from UAI's médiacentre")
+        for p in (enable, disable, add, remove):
+            p.add_argument("uai")
+            p.add_argument("--dry-run", action="store_true")
         add.add_argument("url", metavar="URL", help="the resource's address (https)")
         add.add_argument("--title", required=True)
         add.add_argument("--description", default="")
@@ -32,11 +36,7 @@ class Command(OpsCommand):
         )
         listing = sub.add_parser("list", help="the resources of one establishment, or of all")
         listing.add_argument("uai", nargs="?")
-        remove = sub.add_parser("remove", help="a resource withdrawn from UAI's médiacentre")
         remove.add_argument("url", metavar="URL")
-        for p in (enable, disable, add, remove):
-            p.add_argument("uai")
-            p.add_argument("--dry-run", action="store_true")
         for p in (enable, disable, add, listing, remove):
             p.add_argument(
                 "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable"
