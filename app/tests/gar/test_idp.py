@@ -113,7 +113,9 @@ def test_unsigned_and_altered_requests_are_refused(client, sps, w, caplog):
     query["RelayState"] = "ressource-2"  # the signature covers it
     _refused(client, caplog, f"{reverse('gar_sso')}?{urlencode(query)}", "bad_signature")
     caplog.clear()
-    _refused(client, caplog, reverse("gar_sso") + "?SAMLRequest=pas-du-saml", "invalid_request", 400)
+    _refused(
+        client, caplog, reverse("gar_sso") + "?SAMLRequest=pas-du-saml", "invalid_request", 400
+    )
     caplog.clear()
     resume = reverse("gar_sso_resume") + "?t=forged"
     _refused(client, caplog, resume, "expired", 400)

@@ -42,7 +42,7 @@ ATTR_ENT_ID = "idEnt"  # confirmed (entcore SSOGar)
 ATTR_PERSON_ID = "GARPersonIdentifiant"  # confirmed (entcore SSOGar)
 ATTR_UAI = "UAI"  # assumed: the GAR's attribute name for the establishment
 ATTR_PROFILE = "PRO"  # assumed: the GAR's attribute name for the national profile
-NATIONAL_PROFILES = {
+NATIONAL_PROFILES: dict[str, str] = {
     Profile.ELV: "National_elv",  # confirmed (mediacentre GarConstants)
     Profile.ENS: "National_ens",  # confirmed (mediacentre GarConstants)
     Profile.DIR: "National_dir",  # assumed
@@ -83,17 +83,17 @@ def person_identifier(user) -> str:
 
 def identifiers(user_ids: list[int]) -> dict[int, str]:
     """person_identifier of many accounts in two queries (the directory export)."""
-    known = dict(
-        GarIdentifier.objects.filter(user_id__in=user_ids).values_list("user_id", "value")
-    )
-    missing = [GarIdentifier(user_id=i, value=_new_identifier(i)) for i in user_ids if i not in known]
+    known = dict(GarIdentifier.objects.filter(user_id__in=user_ids).values_list("user_id", "value"))
+    missing = [
+        GarIdentifier(user_id=i, value=_new_identifier(i)) for i in user_ids if i not in known
+    ]
     if missing:
         # Two requests at once for the same new person: the second inserts nothing and reads.
         GarIdentifier.objects.bulk_create(missing, ignore_conflicts=True)
         known.update(
-            GarIdentifier.objects.filter(
-                user_id__in=[g.user_id for g in missing]
-            ).values_list("user_id", "value")
+            GarIdentifier.objects.filter(user_id__in=[g.user_id for g in missing]).values_list(
+                "user_id", "value"
+            )
         )
     return known
 

@@ -161,7 +161,7 @@ def _verified_request(data, binding: str) -> dict:
         raise Refused(
             "invalid_request", "La demande d'authentification reçue est illisible.", status=400
         )
-    if sp not in server.metadata.keys():
+    if sp not in server.metadata.keys():  # noqa: SIM118 (MetadataStore: no __contains__)
         raise Refused(
             "unknown_sp",
             "Ce service n'est pas le GAR connu de Préau : aucune information ne lui a été "

@@ -2,10 +2,13 @@
 
 import argparse
 
-from django.db import transaction
-
 from preau.cas.protocol import url_problem
-from preau.core.management.base import OpsCommand, OpsError, get_establishment
+from preau.core.management.base import (
+    OpsCommand,
+    OpsError,
+    applied_unless_dry,
+    get_establishment,
+)
 from preau.core.models import Profile
 from preau.gar.models import GarResource
 
@@ -46,11 +49,10 @@ class Command(OpsCommand):
         return getattr(self, f"do_{action}")(**options)
 
     def _switch(self, action, uai, on: bool, dry_run=False):
-        with transaction.atomic():
-            est = get_establishment(uai)
+        est = get_establishment(uai)
+        if not dry_run:
             est.settings = {**est.settings, "gar": on}
-            if not dry_run:
-                est.save(update_fields=["settings"])
+            est.save(update_fields=["settings"])
         return {"action": action, "dry_run": dry_run, "uai": est.uai, "gar": on}
 
     def do_enable(self, uai, dry_run=False, **_):
@@ -74,7 +76,8 @@ class Command(OpsCommand):
             errors.append(f"{est.uai} a déjà la ressource {url}")
         if errors:
             raise OpsError(f"ressource non ajoutée : {' ; '.join(errors)}", errors=errors)
-        with transaction.atomic():
+
+        def add():
             resource = GarResource.objects.create(
                 establishment=est,
                 title=title.strip(),
@@ -82,10 +85,9 @@ class Command(OpsCommand):
                 description=description.strip(),
                 profiles=sorted(set(chosen), key=Profile.values.index),
             )
-            result = {"action": "add", "dry_run": dry_run, "resource": _describe(resource)}
-            if dry_run:
-                transaction.set_rollback(True)
-        return result
+            return {"action": "add", "dry_run": dry_run, "resource": _describe(resource)}
+
+        return applied_unless_dry(dry_run, add)
 
     def do_list(self, uai=None, **_):
         resources = GarResource.objects.select_related("establishment").order_by(
@@ -97,15 +99,16 @@ class Command(OpsCommand):
 
     def do_remove(self, uai, url, dry_run=False, **_):
         est = get_establishment(uai, allow_inactive=True)
-        with transaction.atomic():
-            resource = GarResource.objects.filter(establishment=est, url=url).first()
-            if resource is None:
-                raise OpsError(f"{est.uai} n'a pas de ressource {url}")
-            result = {"action": "remove", "dry_run": dry_run, "resource": _describe(resource)}
+        resource = GarResource.objects.filter(establishment=est, url=url).first()
+        if resource is None:
+            raise OpsError(f"{est.uai} n'a pas de ressource {url}")
+
+        def remove():
+            described = _describe(resource)
             resource.delete()
-            if dry_run:
-                transaction.set_rollback(True)
-        return result
+            return {"action": "remove", "dry_run": dry_run, "resource": described}
+
+        return applied_unless_dry(dry_run, remove)
 
     def render(self, r):
         dry = " (SIMULATION, rien n'a été modifié)" if r.get("dry_run") else ""
