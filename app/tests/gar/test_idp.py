@@ -133,3 +133,14 @@ def test_members_of_an_establishment_without_the_gar_get_nothing(client, sps, w,
 def test_idp_off_is_not_found(client, db):
     assert client.get(reverse("gar_metadata")).status_code == 404
     assert client.get(reverse("gar_sso")).status_code == 404
+
+
+def test_the_idp_needs_its_key_the_gars_metadata_and_the_ent_id(tmp_path):
+    from preau import config
+
+    path = tmp_path / "preau.toml"
+    path.write_text('[django]\nsecret_key = "x"\n[federation]\ngar_idp_entity_id = "https://e/"\n')
+    with pytest.raises(config.ConfigError) as refused:
+        config.load(str(path), {})
+    for key in ("base_url", "sp_key_file", "sp_cert_file", "gar_sp_metadata", "gar_ent_id"):
+        assert key in str(refused.value)
