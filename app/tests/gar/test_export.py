@@ -21,13 +21,21 @@ NS = {"men": export.NS}
 
 
 @pytest.fixture
-def w(db, settings):
+def a(db, settings):
+    """A school where the GAR is enabled."""
     settings.PREAU_FEDERATION = {**settings.PREAU_FEDERATION, "gar_ent_id": "ENT-TEST"}
-    a, b = make_school("A", "0820021C"), make_school("B", "0820010R")
-    for s in (a, b):
-        s["est"].settings = {"gar": True}
-        s["est"].save()
-    # A teacher of both establishments: in A's files with A's data only.
+    a = make_school("A", "0820021C")
+    a["est"].settings = {"gar": True}
+    a["est"].save()
+    return a
+
+
+@pytest.fixture
+def w(a):
+    """A and B, both with the GAR, and a teacher of both: in A's files with A's data only."""
+    b = make_school("B", "0820010R")
+    b["est"].settings = {"gar": True}
+    b["est"].save()
     Membership.objects.create(user=a["teacher"], establishment=b["est"], profile="ENS")
     return {"A": a, "B": b}
 
@@ -97,23 +105,25 @@ def test_export_files_hold_the_establishment_its_people_groups_and_subjects(w, t
     assert everything.count(shared) == 3  # the person, 5A's and the latin group's subject
 
 
-def test_export_refusals_write_nothing(w, tmp_path, settings):
-    a = w["A"]["est"]
-    a.settings = {"gar": False}
-    a.save()
+def test_export_refusals_write_nothing(a, tmp_path, settings):
+    a["est"].settings = {"gar": False}
+    a["est"].save()
     with pytest.raises(OpsError, match="n'est pas ouvert à 0820021C"):
         call_command("gar_export", "0820021C", "--output", str(tmp_path))
+    with pytest.raises(export.ExportError, match="inconnu"):
+        export.run("0820010R", str(tmp_path))
+    _run(["gar", "enable", "0820021C"])
     with pytest.raises(export.ExportError, match="absent"):
-        export.run("0820010R", str(tmp_path / "nowhere"))
+        export.run("0820021C", str(tmp_path / "nowhere"))
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_job_writes_the_export_dir(w, tmp_path, settings):
+def test_the_job_writes_the_export_dir(a, tmp_path, settings):
     settings.PREAU_FEDERATION = {**settings.PREAU_FEDERATION, "gar_export_dir": str(tmp_path)}
-    job_id = queue.enqueue("gar_export", establishment_uai="0820010R")
-    assert queue.job_status(job_id, "0820010R")["label"] == "en attente"
-    assert queue.job_status(job_id, "0820021C") is None
-    result = tasks.gar_export("0820010R")
+    job_id = queue.enqueue("gar_export", establishment_uai="0820021C")
+    assert queue.job_status(job_id, "0820021C")["label"] == "en attente"
+    assert queue.job_status(job_id, "0820010R") is None
+    result = tasks.gar_export("0820021C")
     assert len(result["files"]) == 4 and all(Path(p).parent == tmp_path for p in result["files"])
 
 
@@ -155,7 +165,7 @@ def test_mediacentre_lists_the_profiles_resources_and_the_direction_asks_the_exp
     assert "n'est pas ouvert dans cet établissement" in client.get(url).content.decode()
 
 
-def test_gar_command_refuses_bad_resources(w):
+def test_gar_command_refuses_bad_resources(a):
     with pytest.raises(OpsError) as refused:
         call_command("gar", "add", "0820021C", "http://x", "--title", " ", "--profiles", "XYZ")
     assert len(refused.value.errors) == 3 and not GarResource.objects.exists()
