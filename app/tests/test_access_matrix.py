@@ -120,6 +120,7 @@ news                       x   x   x   x   x   x   x   x   x   x   x
 news_edit                  x   .   .   .   .   .   .   .   .   .   .
 news_delete                x   .   .   .   .   .   .   .   .   .   .
 links                      x   x   x   x   x   x   x   x   x   x   x
+mediacentre                x   x   x   x   x   x   x   x   x   x   x
 notifications              x   x   x   x   x   x   x   x   x   x   x
 notification_preferences   x   x   x   x   x   x   x   x   x   x   x
 quiet_hours                x   .   .   .   .   .   .   .   .   .   .

@@ -57,6 +57,8 @@ QUERY_PARAMETERS = {
     "tri": ["\x00", "inconnu", "é" * 3000],
     "ordre": ["\x00", "desc", "x"],
     "voir": ["classe-99999999999999999999999", "enseignant-abc", "salle-\x00", "\x00", "x"],
+    # The GAR's IdP: the signed token of a checked request (sso/reprise/).
+    "t": ["\x00", "abc:def", "é" * 3000],
 }
 HUGE_IDS = ["9223372036854775808", "99999999999999999999999"]
 # One user of each profile (and the local admin), enough to reach every page and form.

@@ -40,6 +40,11 @@ GLOBAL_URLS = {
     "federation_acs",
     "federation_sls",
     "federation_metadata",
+    # Préau as the GAR's identity provider (preau.gar): the GAR's endpoints, global like the
+    # SP's; the establishment is the member's own (tests/gar/test_idp.py).
+    "gar_metadata",
+    "gar_sso",
+    "gar_sso_resume",
     # The timetable's iCalendar feed: no session, the secret token of the URL is the key
     # (tests/timetable/test_feed.py: one user's lessons, current memberships only).
     "calendar_feed",

@@ -117,6 +117,7 @@ EXPECTED_GET = {
     "space_post_delete": {"admin", "teacher", "evs"},
     "news": EVERYONE,
     "links": EVERYONE,
+    "mediacentre": EVERYONE,
     "notifications": EVERYONE,
     "notification_preferences": EVERYONE,
     "quiet_hours": {"admin"},

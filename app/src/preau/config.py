@@ -140,6 +140,16 @@ DEFAULTS: dict[str, dict] = {
         "agents_metadata_cert": "",
         "agents_join_attribute": "ENTPersonJointure",
         "xmlsec_binary": "/usr/bin/xmlsec1",
+        # Préau as the SAML 2.0 identity provider of the GAR (preau.gar): gar_idp_entity_id
+        # empty = off. It signs with the SP's key and certificate above (one key pair for the
+        # platform's SAML); gar_sp_metadata is the GAR's SP metadata file (the only SP it
+        # answers); gar_ent_id the ENT's identifier at the GAR (attribute idEnt, the export's
+        # file names); gar_export_dir where the directory export job writes its files.
+        "gar_idp_entity_id": "",
+        "gar_sp_metadata": "",
+        "gar_ent_id": "",
+        "gar_want_signed_requests": True,
+        "gar_export_dir": "",
     },
 }
 
@@ -331,6 +341,13 @@ def _validate_uploads(config: dict) -> None:
 
 def _validate_federation(config: dict) -> None:
     federation = config["federation"]
+    if federation["gar_idp_entity_id"]:
+        required = ["base_url", "sp_key_file", "sp_cert_file", "gar_sp_metadata", "gar_ent_id"]
+        missing = [key for key in required if not federation[key]]
+        if missing:
+            raise ConfigError(
+                f"[federation] gar_idp_entity_id is set: {', '.join(missing)} required too"
+            )
     if not federation["sp_entity_id"]:
         return
     required = ["base_url", "sp_key_file", "sp_cert_file"]

@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "preau.spaces",
     # Log in through ÉduConnect and the académie's agents IdP (SAML 2.0 service provider).
     "preau.federation",
+    # Préau as the GAR's SAML 2.0 identity provider, the médiacentre, the GAR directory export.
+    "preau.gar",
     # Second factor of ADMC and ADML: TOTP and recovery codes (preau.twofactor).
     "django_otp",
     "django_otp.plugins.otp_totp",

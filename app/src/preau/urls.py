@@ -20,6 +20,8 @@ establishment_patterns = [path("", include(f"preau.{app}.urls")) for app in SERV
     path("annuaire/<int:user_id>/reactiver/", views.directory_enable, name="directory_enable"),
     path("classes/", views.class_list, name="class_list"),
     path("classes/<int:class_id>/", views.class_detail, name="class_detail"),
+    # The médiacentre (preau.gar): not a service app (no row of it is folded by a merge).
+    path("", include("preau.gar.urls")),
 ]
 
 urlpatterns = [
@@ -35,6 +37,8 @@ urlpatterns = [
     path("activation/", views.activation_view, name="activation"),
     # ÉduConnect and the académie's agents IdP (preau.federation: SAML 2.0 service provider).
     path("federation/", include("preau.federation.urls")),
+    # Préau as the GAR's identity provider (preau.gar: SAML 2.0 IdP), global like the SP's URLs.
+    path("federation/gar/", include("preau.gar.idp_urls")),
     # Second factor of ADMC and ADML (preau.twofactor): global, like the login.
     path("compte/double-authentification/", twofactor_views.verify, name="two_factor_verify"),
     path("compte/double-authentification/activer/", twofactor_views.setup, name="two_factor_setup"),

@@ -418,7 +418,9 @@ def test_pysaml2_is_imported_by_a_federated_request_only():
         "import sys, django; django.setup()\n"
         "from django.urls import get_resolver, resolve\n"
         "get_resolver().url_patterns; resolve('/federation/acs/'); resolve('/connexion/')\n"
-        "import preau.core.views, preau.jobs.tasks\n"
+        "resolve('/federation/gar/sso/'); resolve('/e/0820021C/mediacentre/')\n"
+        "import preau.core.views, preau.jobs.tasks, preau.gar.views, preau.gar.export\n"
+        "import preau.gar.management.commands.gar, preau.gar.management.commands.gar_export\n"
         "from preau.federation.saml import enabled_idps; enabled_idps()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('saml2', 'xmlschema')))\n"
     )

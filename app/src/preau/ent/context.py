@@ -23,6 +23,7 @@ SECTIONS = [
     ("Espaces", "spaces", ("ELV", "ENS", "DIR", "EVS")),
     ("Actualités", "news", ALL),
     ("Ressources", "links", ALL),
+    ("Médiacentre", "mediacentre", ALL),
 ]
 
 

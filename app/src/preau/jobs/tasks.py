@@ -200,3 +200,12 @@ def send_group_message(broadcast_id: int, establishment_uai: str = "") -> dict:
     from preau.messaging import groups
 
     return groups.deliver(broadcast_id)
+
+
+@app.task(name="gar_export", queue="long")
+def gar_export(establishment_uai: str) -> dict:
+    """An establishment's GAR directory export written to `[federation] gar_export_dir`
+    (preau.gar.export; the médiacentre page shows this job's status to the direction)."""
+    from preau.gar import export
+
+    return export.run(establishment_uai)

@@ -7,9 +7,10 @@ clear message (and a JSON document {"ok": false, ...} with --json).
 import getpass
 import json
 import os
+from collections.abc import Callable
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
 
 class OpsError(CommandError):
@@ -86,6 +87,15 @@ class OpsCommand(BaseCommand):
 
     def render(self, result: dict) -> str:
         return json.dumps(result, ensure_ascii=False, indent=2, default=str)
+
+
+def applied_unless_dry(dry_run: bool, change: Callable[[], dict]) -> dict:
+    """`change()` in one transaction, rolled back under --dry-run: its report either way."""
+    with transaction.atomic():
+        result = change()
+        if dry_run:
+            transaction.set_rollback(True)
+    return result
 
 
 def get_establishment(uai: str, allow_inactive: bool = False):

@@ -2,11 +2,14 @@
 
 import argparse
 
-from django.db import transaction
-
 from preau.cas.models import ATTRIBUTES, CasService
 from preau.cas.protocol import prefix_problem
-from preau.core.management.base import OpsCommand, OpsError, get_establishment
+from preau.core.management.base import (
+    OpsCommand,
+    OpsError,
+    applied_unless_dry,
+    get_establishment,
+)
 
 
 class Command(OpsCommand):
@@ -58,7 +61,8 @@ class Command(OpsCommand):
             errors.append(f"{est.uai} a déjà un service de préfixe {url_prefix}")
         if errors:
             raise OpsError(f"service non ajouté : {' ; '.join(errors)}", errors=errors)
-        with transaction.atomic():
+
+        def add():
             service = CasService.objects.create(
                 establishment=est,
                 name=name.strip(),
@@ -66,10 +70,9 @@ class Command(OpsCommand):
                 attributes=sorted(set(chosen), key=list(ATTRIBUTES).index),
                 proxy_allowed=proxy,
             )
-            result = {"action": "add", "dry_run": dry_run, "service": _describe(service)}
-            if dry_run:
-                transaction.set_rollback(True)
-        return result
+            return {"action": "add", "dry_run": dry_run, "service": _describe(service)}
+
+        return applied_unless_dry(dry_run, add)
 
     def do_list(self, uai=None, **_):
         services = CasService.objects.select_related("establishment").order_by(
@@ -81,15 +84,16 @@ class Command(OpsCommand):
 
     def do_remove(self, uai, url_prefix, dry_run=False, **_):
         est = get_establishment(uai, allow_inactive=True)
-        with transaction.atomic():
-            service = CasService.objects.filter(establishment=est, url_prefix=url_prefix).first()
-            if service is None:
-                raise OpsError(f"{est.uai} n'a pas de service de préfixe {url_prefix}")
-            result = {"action": "remove", "dry_run": dry_run, "service": _describe(service)}
+        service = CasService.objects.filter(establishment=est, url_prefix=url_prefix).first()
+        if service is None:
+            raise OpsError(f"{est.uai} n'a pas de service de préfixe {url_prefix}")
+
+        def remove():
+            described = _describe(service)
             service.delete()  # its tickets not yet validated with it
-            if dry_run:
-                transaction.set_rollback(True)
-        return result
+            return {"action": "remove", "dry_run": dry_run, "service": described}
+
+        return applied_unless_dry(dry_run, remove)
 
     def render(self, r):
         dry = " (SIMULATION, rien n'a été modifié)" if r.get("dry_run") else ""
