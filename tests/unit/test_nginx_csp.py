@@ -24,7 +24,6 @@ def test_forms_post_to_the_ent_only_by_default():
 
 def test_the_gar_s_origin_is_allowed_to_receive_a_form():
     origins = ["https://idp-auth.gar.education.fr"]
-    assert (
-        "form-action 'self' https://idp-auth.gar.education.fr; frame-ancestors 'none'"
-        in csp(nginx_form_action_origins=origins)
+    assert "form-action 'self' https://idp-auth.gar.education.fr; frame-ancestors 'none'" in csp(
+        nginx_form_action_origins=origins
     )

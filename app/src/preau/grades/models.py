@@ -251,8 +251,5 @@ class LsuExport(JobBatch):
     pupils = models.PositiveIntegerField(default=0)
     problems = models.JSONField(default=list)
 
-    # JobBatch's, restated: the mypy plugin otherwise types this model's manager as JobBatch's.
-    objects = TenantQuerySet.as_manager()
-
     class Meta(JobBatch.Meta):
         indexes = [models.Index(fields=["period", "created_at"])]
