@@ -56,7 +56,7 @@ def test_wal_reaches_the_repository_through_a_bounded_asynchronous_queue(backed_
         session.run(ops, f"rm -f {prom}")
         session.run(ops, "systemctl start preau-wal-archive-check.service")  # oneshot: waits
         metrics = session.run(ops, f"cat {prom}").stdout
-    assert 'preau_wal_archive_check_success{stanza="preau"} 1' in metrics.splitlines()
+    assert 'preau_wal_archive_check_success{stanza="preau"} 1.000' in metrics.splitlines()
 
 
 def test_recent_backup_precondition(backed_up):

@@ -441,7 +441,7 @@ def test_a_dead_repository_never_fills_the_database_disk_and_is_seen_from_the_re
         result = ops_remote.run(WAL_CHECK)
         assert result.rc != 0, "the check saw WAL reach a repository that refuses it"
         metrics = ops_remote.check_output(f"cat {WAL_PROM}").splitlines()
-        assert 'preau_wal_archive_check_success{stanza="preau"} 0' in metrics
+        assert 'preau_wal_archive_check_success{stanza="preau"} 0.000' in metrics
         query = "/api/v1/query?query=" + quote("preau_wal_archive_check_success == 0")
         wait_until(
             lambda: _prometheus(lab, query)["data"]["result"],
@@ -454,7 +454,7 @@ def test_a_dead_repository_never_fills_the_database_disk_and_is_seen_from_the_re
         psql(lab, "DROP TABLE IF EXISTS preau_wal_filler")
     assert ops_remote.run(WAL_CHECK).rc == 0, "WAL does not reach the repository again"
     assert (
-        'preau_wal_archive_check_success{stanza="preau"} 1'
+        'preau_wal_archive_check_success{stanza="preau"} 1.000'
         in ops_remote.check_output(f"cat {WAL_PROM}").splitlines()
     )
     deploy("backup", "now", "--kind", "full", timeout=900)  # the archive has a gap: close it
