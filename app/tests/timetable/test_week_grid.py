@@ -219,3 +219,37 @@ def test_a_lesson_cancelled_or_moved_on_one_date_is_shown_and_notified(client, s
     other = make_school("B", "0820010R")
     foreign = url(s, "timetable_change", slot_id=other["slot"].pk)
     assert client.post(foreign, {"date": "2026-01-07", "cancelled": "on"}).status_code == 404
+
+
+def test_the_grid_s_hours_are_read_once_per_establishment_and_never_hide_a_lesson(
+    client, school, settings
+):
+    """The grid's rows (every start time of the establishment's lessons) are the same for all
+    its members: kept PREAU_USER_CACHE_SECONDS per worker, one query fewer per week shown. A
+    lesson entered meanwhile still gets its row; another establishment's hours are its own."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    s = school
+    settings.PREAU_USER_CACHE_SECONDS = 30
+    cache.clear()
+    lesson(s, room="H10")
+    page = url(s, "timetable") + "?semaine=2026-01-07"
+    client.force_login(s["student"])
+    with CaptureQueriesContext(connection) as first:
+        client.get(page)
+    client.force_login(s["parent"])
+    with CaptureQueriesContext(connection) as second:
+        shown = client.get(page).content.decode()
+    hours = [q for q in first.captured_queries if "DISTINCT" in q["sql"]]
+    assert len(hours) == 1 and not [q for q in second.captured_queries if "DISTINCT" in q["sql"]]
+    assert "10:00" in shown and "salle H10" in shown
+    lesson(s, start=dt.time(16, 30), end=dt.time(17, 30), room="H1630")  # after the cache
+    shown = client.get(page).content.decode()
+    assert "16:30" in shown and "salle H1630" in shown
+    b = make_school("B", "0820010R")
+    lesson(b, start=dt.time(7, 45), end=dt.time(8, 40), room="B745")
+    client.force_login(b["student"])
+    shown_b = client.get(url(b, "timetable") + "?semaine=2026-01-07").content.decode()
+    assert "07:45" in shown_b and "16:30" not in shown_b

@@ -1,4 +1,5 @@
-"""A short-lived per-user cache for expensive page parts (the dashboard's panels).
+"""A short-lived per-user cache for expensive page parts (the dashboard's panels), and its
+establishment-wide kin for what no member owns (the timetable grid's hours).
 
 The cache is Django's default cache: each gunicorn worker's local memory (settings.CACHES). App
 servers stay stateless: nothing here is authoritative, an entry lives at most
@@ -44,6 +45,21 @@ def cached_for_user(request, name: str, compute):
     if not seconds:
         return compute()
     key = user_key(request, name)
+    value = cache.get(key, _MISSING)
+    if value is _MISSING:
+        value = compute()
+        cache.set(key, value, seconds)
+    return value
+
+
+def cached_for_establishment(establishment_id: int, name: str, compute):
+    """compute() at most once per PREAU_USER_CACHE_SECONDS for the establishment: only for what
+    is the same for all its members and personal to none (the timetable grid's hours); the key
+    holds the establishment, so one is never served another's."""
+    seconds = settings.PREAU_USER_CACHE_SECONDS
+    if not seconds:
+        return compute()
+    key = f"preau:{name}:{establishment_id}"
     value = cache.get(key, _MISSING)
     if value is _MISSING:
         value = compute()

@@ -22,6 +22,7 @@ from preau.core.models import ClassGroup, Membership, Subject, User
 from preau.core.prepared import PreparedQuery
 from preau.ent import files
 from preau.ent.access import guardians_of, profiles, require, viewer
+from preau.ent.cache import cached_for_establishment
 from preau.ent.notify import notify
 from preau.ent.views.common import (
     back,
@@ -200,7 +201,10 @@ def can_edit(me) -> bool:
 def _grid_page(request, context, slots, monday):
     est = request.establishment.pk
     changes = CHANGES.rows(est=est, first=monday, last=monday + dt.timedelta(days=6))
-    context["grid"] = grid(slots, monday, HOURS.rows(est=est), changes)
+    # The grid's rows are the establishment's, the same for everyone: read once a worker per
+    # PREAU_USER_CACHE_SECONDS (a lesson entered since has its row all the same: grid()).
+    hours = cached_for_establishment(est, "timetable-hours", lambda: list(HOURS.rows(est=est)))
+    context["grid"] = grid(slots, monday, hours, changes)
     return render(request, "timetable/timetable.html", context)
 
 
