@@ -435,3 +435,31 @@ def test_moderators_read_the_reported_message_in_its_context(
     client.force_login(b["evs"])
     page = client.get(url(b, "moderation")).content.decode()
     assert "Message n°" not in page and "Devoir de français" not in page
+
+
+def test_the_inbox_reads_the_sender_s_group_messages_once_and_again_after_a_send(
+    client, school, settings
+):
+    """The inbox's « Vos derniers messages de groupe » is kept with the user's cached parts
+    (ent.cache): no query for it on the next views, and the user's own send shows at once."""
+    from django.core.cache import cache
+    from django.test.utils import CaptureQueriesContext
+
+    s = school
+    settings.PREAU_USER_CACHE_SECONDS = 30
+    cache.clear()
+    client.force_login(s["teacher"])
+    inbox = url(s, "messages")
+
+    def broadcast_queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(inbox).status_code == 200
+        return sum('"messaging_broadcast"' in q["sql"] for q in ctx.captured_queries)
+
+    assert broadcast_queries() == 1
+    assert broadcast_queries() == 0
+    assert send(client, s, [f"parents-{s['class'].pk}"]).status_code == 302
+    with CaptureQueriesContext(connection) as ctx:
+        page = client.get(inbox).content.decode()
+    assert "Sortie au musée" in page
+    assert sum('"messaging_broadcast"' in q["sql"] for q in ctx.captured_queries) == 1

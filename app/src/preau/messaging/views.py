@@ -16,7 +16,7 @@ from preau.core.models import ClassGroup, ClassMembership, Membership, ParentLin
 from preau.core.prepared import PreparedQuery
 from preau.ent import files
 from preau.ent.access import SUPERVISORS, allowed_recipients, require, viewer
-from preau.ent.cache import invalidate
+from preau.ent.cache import cached_for_user, invalidate
 from preau.ent.notify import notify
 from preau.ent.views.common import REFRESH_SECONDS, PreparedPages, back, confirm_page
 from preau.messaging import groups
@@ -124,7 +124,13 @@ def inbox(request, uai):
             or conversation.my_last_read < conversation.last_message_at
         )
         conversation.others = others.get(conversation.pk, [])
-    sent = SENT.rows(est=request.establishment.pk, user=request.user.pk)
+    # Kept PREAU_USER_CACHE_SECONDS (ent.cache): sending one is a write of the user's, which
+    # refreshes it at once; only its « envoi en cours » may outlive the job by that much.
+    sent = cached_for_user(
+        request,
+        "sent-broadcasts",
+        lambda: list(SENT.rows(est=request.establishment.pk, user=request.user.pk)),
+    )
     return render(
         request,
         "messaging/inbox.html",
