@@ -6,34 +6,14 @@ app in-process, not the lab). One run of the script gives both rows.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from typing import Any
 
-from ..paths import ROOT
-from .core import Bench, Measure
+from .core import Bench, Measure, app_script
 
 
 def report() -> dict[str, Any]:
     """benchmark_accounts.py's JSON report (600 pupils, 200 searches per profile)."""
-    result = subprocess.run(
-        [sys.executable, "scripts/benchmark_accounts.py"],
-        cwd=ROOT / "app",
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        figures: dict[str, Any] = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        figures = {}
-    if result.returncode or not figures:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(
-            f"benchmark_accounts.py failed (exit {result.returncode}): {' / '.join(tail)}"
-        )
-    return figures
+    return app_script("benchmark_accounts.py")
 
 
 def describe_letters(figures: dict[str, Any]) -> str:

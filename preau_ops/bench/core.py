@@ -7,6 +7,7 @@ Standard library only at import: `deploy.py --help` imports the package for its 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -224,6 +225,31 @@ def _value(measure: Measure, output: str, elapsed: float) -> str:
 
 
 # ----------------------------------------------------------------- shared by the families
+
+
+def app_script(script: str, *args: str, what: str = "") -> dict[str, Any]:
+    """Run app/scripts/SCRIPT on this machine (the measures made beside the lab, with their own
+    PostgreSQL); its report: the whole output as JSON, else its last line that is a JSON object
+    (after the script's tables). RuntimeError naming `what` (default: the script) and the
+    output's last lines when it fails or reports nothing."""
+    result = subprocess.run(
+        [sys.executable, f"scripts/{script}", *args],
+        cwd=ROOT / "app",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        figures = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+        figures = json.loads(lines[-1]) if lines else None
+    if result.returncode or not isinstance(figures, dict) or not figures:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        raise RuntimeError(
+            f"{what or script} failed (exit {result.returncode}): {' / '.join(tail)}"
+        )
+    return figures
 
 
 def remote(inv: Inventory, host: Host, command: str, sudo: bool = True) -> Result:

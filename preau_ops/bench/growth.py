@@ -9,13 +9,9 @@ CPU time (cache and core contention), so the minimum is the steadier figure.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from typing import Any
 
-from ..paths import ROOT
-from .core import Bench, Measure
+from .core import Bench, Measure, app_script
 
 STEPS = (20, 40, 80)
 RUNS = 2
@@ -24,30 +20,12 @@ GROWTH_PGDATA = "/var/tmp/preau-bench-growth-pg-{establishments}"
 
 def step(establishments: int) -> dict[str, Any]:
     """benchmark_cpu.py's figures for the data set completed to `establishments`."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "scripts/benchmark_cpu.py",
-            "--establishments",
-            str(establishments),
-            "--pgdata",
-            GROWTH_PGDATA.format(establishments=establishments),
-            "--json",
-        ],
-        cwd=ROOT / "app",
-        capture_output=True,
-        text=True,
-        check=False,
+    return app_script(
+        "benchmark_cpu.py",
+        *("--establishments", str(establishments)),
+        *("--pgdata", GROWTH_PGDATA.format(establishments=establishments), "--json"),
+        what=f"benchmark_cpu.py at {establishments} establishments",
     )
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    if result.returncode or not lines:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(
-            f"benchmark_cpu.py at {establishments} establishments failed "
-            f"(exit {result.returncode}): {' / '.join(tail)}"
-        )
-    figures: dict[str, Any] = json.loads(lines[-1])
-    return figures
 
 
 def describe(figures: list[dict[str, Any]]) -> str:

@@ -122,6 +122,12 @@ def platform(lab):
     return lab
 
 
+# The backup host's WAL archive check (role backup): its oneshot unit (`systemctl start` waits
+# for it) and the metrics file it writes.
+WAL_CHECK = "systemctl start preau-wal-archive-check.service"
+WAL_PROM = "/var/lib/prometheus/node-exporter/preau_wal_archive.prom"
+
+
 def wait_until(check, timeout: float, message, interval: float = 1.0) -> None:
     """Poll CHECK until it returns true; fail with MESSAGE (a string or a callable giving one)
     after TIMEOUT seconds. A check that raises OSError counts as not yet."""

@@ -11,7 +11,7 @@ from preau_ops import operations, procedures, runner
 from preau_ops.errors import OpsError
 from preau_ops.procedures import backups
 
-from .conftest import deploy, psql
+from .conftest import WAL_CHECK, WAL_PROM, deploy, psql
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
@@ -50,12 +50,11 @@ def test_wal_reaches_the_repository_through_a_bounded_asynchronous_queue(backed_
         conf = session.run(db, "cat /etc/pgbackrest/pgbackrest.conf").stdout
     assert "archive-async=y" in conf.splitlines()
     assert "archive-push-queue-max=4GiB" in conf.splitlines()
-    prom = "/var/lib/prometheus/node-exporter/preau_wal_archive.prom"
     with runner.FabricSession(ops, lab) as session:
         session.run(ops, "systemctl is-enabled preau-wal-archive-check.timer")  # checked
-        session.run(ops, f"rm -f {prom}")
-        session.run(ops, "systemctl start preau-wal-archive-check.service")  # oneshot: waits
-        metrics = session.run(ops, f"cat {prom}").stdout
+        session.run(ops, f"rm -f {WAL_PROM}")
+        session.run(ops, WAL_CHECK)
+        metrics = session.run(ops, f"cat {WAL_PROM}").stdout
     assert 'preau_wal_archive_check_success{stanza="preau"} 1.000' in metrics.splitlines()
 
 

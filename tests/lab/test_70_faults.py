@@ -36,7 +36,7 @@ from preau_ops.lab import relay
 from preau_ops.paths import STATE_DIR
 
 from . import mailing
-from .conftest import TOPOLOGY, deploy, psql, wait_until
+from .conftest import TOPOLOGY, WAL_CHECK, WAL_PROM, deploy, psql, wait_until
 from .loadgen import Load
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
@@ -398,9 +398,6 @@ def test_postgresql_down_gives_a_clear_503_and_recovers_alone(lab, app_host_down
 
 
 # --------------------------------------------------------------------------- repository dead
-
-WAL_CHECK = "systemctl start preau-wal-archive-check.service"  # oneshot: waits for the check
-WAL_PROM = "/var/lib/prometheus/node-exporter/preau_wal_archive.prom"
 
 
 def _segments_waiting(remote) -> int:

@@ -39,32 +39,29 @@ def user_key(request, name: str) -> str:
     )
 
 
-def cached_for_user(request, name: str, compute):
-    """compute() at most once per PREAU_USER_CACHE_SECONDS for this user, session and establishment."""
+def _cached(key, compute):
+    """compute() at most once per PREAU_USER_CACHE_SECONDS under key() (0: always computed)."""
     seconds = settings.PREAU_USER_CACHE_SECONDS
     if not seconds:
         return compute()
-    key = user_key(request, name)
-    value = cache.get(key, _MISSING)
+    name = key()
+    value = cache.get(name, _MISSING)
     if value is _MISSING:
         value = compute()
-        cache.set(key, value, seconds)
+        cache.set(name, value, seconds)
     return value
+
+
+def cached_for_user(request, name: str, compute):
+    """compute() at most once per PREAU_USER_CACHE_SECONDS for this user, session and establishment."""
+    return _cached(lambda: user_key(request, name), compute)
 
 
 def cached_for_establishment(establishment_id: int, name: str, compute):
     """compute() at most once per PREAU_USER_CACHE_SECONDS for the establishment: only for what
     is the same for all its members and personal to none (the timetable grid's hours); the key
     holds the establishment, so one is never served another's."""
-    seconds = settings.PREAU_USER_CACHE_SECONDS
-    if not seconds:
-        return compute()
-    key = f"preau:{name}:{establishment_id}"
-    value = cache.get(key, _MISSING)
-    if value is _MISSING:
-        value = compute()
-        cache.set(key, value, seconds)
-    return value
+    return _cached(lambda: f"preau:{name}:{establishment_id}", compute)
 
 
 def cached_html_for_user(request, name: str, compute) -> str:
