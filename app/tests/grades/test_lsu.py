@@ -142,7 +142,10 @@ def test_what_the_lsu_needs_and_the_data_lacks_is_refused_in_french(marks):  # n
     s = marks
     problems = lsu.gather(s["est"], s["period"])["problems"]
     assert f"La période « {s['period'].name} » n'est pas publiée" in problems[0]
-    assert "Léa MARTIN (5A) : identifiant Base Élèves (SIECLE) manquant ou invalide." in problems
+    assert (
+        "Léa MARTIN (5A) : identifiant Base Élèves manquant ou invalide (importez l'export des élèves de SIECLE)."
+        in problems
+    )
     assert "Zoé VIDAL (5A) : appréciation générale du conseil de classe manquante." in problems
     assert (
         "Matière « Mathématiques » : son code « MATHEMATIQUES » n'est pas un code national de "

@@ -31,7 +31,7 @@ def test_direction_exports_a_period_for_the_lsu(
     assert fits(page)
     check_a11y(page, f"84-direction-export-lsu-{device}")
 
-    missing = "Léa MARTIN (5A) : identifiant Base Élèves (SIECLE) manquant ou invalide."
+    missing = "Léa MARTIN (5A) : identifiant Base Élèves manquant ou invalide (importez l'export des élèves de SIECLE)."
     LsuExport.objects.create(
         establishment=s["est"], period=period, requested_by="admina", made_at=timezone.now(),
         problems=[missing],

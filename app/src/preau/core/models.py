@@ -292,8 +292,9 @@ class Membership(models.Model):
     # finds them. Expand migration core.0011 (nullable).
     sts_id = models.CharField(max_length=20, null=True, blank=True)
     # A pupil's "identifiant Base Élèves" (SIECLE's ELEVE_ID, a positive integer), which the LSU
-    # export names pupils by (preau.grades.lsu): no feed of Préau carries it yet (the AAF gives
-    # the INE only), so the export refuses each pupil without it. Expand migration core.0012.
+    # export names pupils by (preau.grades.lsu): kept by the import of SIECLE's pupils export
+    # (preau.grades.siecle, matched by INE; the AAF gives the INE only); the export refuses each
+    # pupil without it. Expand migration core.0012.
     be_id = models.CharField(max_length=20, null=True, blank=True)
 
     objects = MembershipQuerySet.as_manager()

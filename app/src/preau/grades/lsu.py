@@ -14,7 +14,8 @@ file with a wrong identifier, and guessing one would attach a bilan to another p
 
 Identifiers the LSU requires, and where they come from:
 - the pupil's `id-be` (SIECLE's "identifiant Base Élèves", a positive integer): Membership.be_id,
-  which no feed fills yet (the AAF gives the INE, which the schema has no place for);
+  kept by the import of SIECLE's pupils export (preau.grades.siecle; the AAF gives the INE only,
+  which the schema has no place for);
 - the teacher's `id-sts` (STS-Web's individual id): Membership.sts_id, kept by the STS-Web
   structure import (preau.timetable.imports);
 - the discipline's `code` (the national subject code, 6 characters): Subject.code, the
@@ -153,7 +154,9 @@ def gather(est, period: Period) -> dict:
         who = f"{_name(pupil)} ({pupil_class[pupil.pk].name})"
         be_id = (members[pupil.pk].be_id or "").strip()
         if not NUMBER.fullmatch(be_id):
-            problems.append(f"{who} : identifiant Base Élèves (SIECLE) manquant ou invalide.")
+            problems.append(
+                f"{who} : identifiant Base Élèves manquant ou invalide (importez l'export des élèves de SIECLE)."
+            )
         class_group = pupil_class[pupil.pk]
         acquis = _acquis(
             subjects[pupil.pk], class_group, teachers, said.get(pupil.pk, {}), found, problems

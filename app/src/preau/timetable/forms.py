@@ -76,7 +76,8 @@ class TimetableImportForm(AccessibleForm):
 
     file = forms.FileField(
         label="Fichier",
-        help_text="Export STS-Web (sts_emp_….xml), export d'EDT ou d'UDT pour STS (.xml), ou "
+        help_text="Export STS-Web (sts_emp_….xml), export d'EDT ou d'UDT pour STS (.xml), "
+        "export des élèves de SIECLE (ElevesSansAdresses.xml, zippé ou non), ou "
         "CSV séparé par « ; » : classe;jour;debut;fin;matiere;enseignant;salle, et une "
         "colonne semaine facultative (A, B ou vide : toutes les semaines) ; jour : "
         "lundi…samedi, enseignant : identifiant.",

@@ -7,7 +7,11 @@ alike.
   creates the classes and groups of the current school year, the teaching assignments (teacher ×
   class × subject), keeps each teacher's STS id (Membership.sts_id); never deletes anything;
 - **EDT/UDT timetable** (sts.parse_timetable): replaces the lessons of the classes and groups it
-  names, as the CSV does.
+  names, as the CSV does;
+- **SIECLE pupils** (`ElevesSansAdresses.xml`, preau.grades.siecle): each pupil's identifiant
+  Base Élèves (Membership.be_id, which the LSU export needs), matched by INE.
+
+A file may come zipped (one XML file in a ZIP archive, as SIECLE's exports are downloaded).
 
 All or nothing: `run` resolves every line against the establishment first (its classes of the
 current year, its current teachers, its subjects: another establishment's are unknown here) and
@@ -42,13 +46,19 @@ from preau.core.models import (
     TeachingAssignment,
 )
 from preau.ent import files
+from preau.grades import siecle
 from preau.timetable import sts
 from preau.timetable.models import TimetableImport, TimetableSlot, Weekday, WeekParity
 
 TASK = "import_timetable"
 KIND = "import_timetable"
 # What the page accepts: the type comes from the extension (preau.ent.files).
-UPLOAD_TYPES = {"csv": "text/csv", "txt": "text/plain", "xml": "application/xml"}
+UPLOAD_TYPES = {
+    "csv": "text/csv",
+    "txt": "text/plain",
+    "xml": "application/xml",
+    "zip": "application/zip",
+}
 CSV_COLUMNS = ("classe", "jour", "debut", "fin", "matiere", "enseignant", "salle")
 DAYS = {label.lower(): value for value, label in Weekday.choices}
 PARITIES = {"": "", "a": WeekParity.A, "b": WeekParity.B}
@@ -62,6 +72,10 @@ COUNT_LABELS = {
     "classes_replaced": "classe(s) ou groupe(s) dont l'emploi du temps est remplacé",
     "slots_deleted": "cours remplacé(s)",
     "slots_created": "cours importé(s)",
+    "be_ids_set": "élève(s) relié(s) à leur identifiant Base Élèves",
+    "be_ids_changed": "élève(s) dont l'identifiant Base Élèves a changé",
+    "pupils_unchanged": "élève(s) déjà relié(s) à cet identifiant",
+    "pupils_left": "élève(s) sorti(s) de l'établissement, ignoré(s)",
 }
 KINDS = {"class": "classe", "group": "groupe"}
 
@@ -102,13 +116,14 @@ def make(batch_id: int) -> dict:
 
 
 def run(est, data: bytes, fmt: str = "", *, dry_run: bool = False) -> dict:
-    """Import `data` (format "csv", "sts", "edt", or "" to recognise it) into establishment
-    `est`: {"format", "applied", "dry_run", "counts", "refused"}. Nothing is written when a
-    line is refused or for a dry run."""
+    """Import `data` (format "csv", "sts", "edt", "bee", or "" to recognise it; zipped or not)
+    into establishment `est`: {"format", "applied", "dry_run", "counts", "refused"}. Nothing is
+    written when a line is refused or for a dry run."""
     report: dict = {"format": fmt, "applied": False, "dry_run": dry_run, "counts": {}}
     refused: list[str] = []
     try:
-        report["format"] = fmt = fmt or sts.sniff(data)
+        data = siecle.unzipped(data)
+        report["format"] = fmt = fmt or ("bee" if siecle.is_siecle(data) else sts.sniff(data))
         with transaction.atomic():
             counts, refused = IMPORTERS[fmt](est, data)
             if refused or dry_run:
@@ -128,7 +143,7 @@ def run(est, data: bytes, fmt: str = "", *, dry_run: bool = False) -> dict:
     return report
 
 
-def _check_file(est, found: sts.StsFile) -> None:
+def _check_file(est, found: sts.StsFile | siecle.SiecleFile) -> None:
     """A file of another establishment or school year is refused whole."""
     if found.uai and found.uai != est.uai:
         alias = EstablishmentAlias.objects.filter(uai=found.uai, establishment=est).exists()
@@ -430,7 +445,16 @@ def _teachers_kept_busy(est, pairs, class_ids) -> list[str]:
     return errors
 
 
-IMPORTERS = {"csv": import_csv, "sts": import_structure, "edt": import_edt}
+# --- SIECLE's pupils ----------------------------------------------------------------------------
+
+
+def import_siecle(est, data: bytes) -> tuple[Counter, list[str]]:
+    found = siecle.parse(data)
+    _check_file(est, found)
+    return siecle.link(est, found)
+
+
+IMPORTERS = {"csv": import_csv, "sts": import_structure, "edt": import_edt, "bee": import_siecle}
 
 
 def lines(report: dict) -> list[str]:

@@ -115,6 +115,9 @@ class TimetableImport(JobBatch):
         CSV = "csv", "CSV séparé par des points-virgules"
         STS = "sts", "STS-Web : structure (sts_emp_….xml)"
         EDT = "edt", "EDT ou UDT : emploi du temps exporté pour STS (XML)"
+        # Format "bee": SIECLE's pupils (preau.grades.siecle). Migration timetable.0007
+        # (choices only: no change to the table).
+        BEE = "bee", "SIECLE : élèves (ElevesSansAdresses.xml), identifiant Base Élèves"
 
     format = models.CharField(max_length=3, blank=True, choices=Format.choices)
     # The uploaded file; None once [retention] timetable_imports_days passed after the import
