@@ -1,5 +1,6 @@
 """Test helpers shared by several modules."""
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -191,3 +192,13 @@ def fits(page):
 WIDE_ELEMENTS = """width => [...document.querySelectorAll('body *')]
     .filter(e => e.getBoundingClientRect().right > width && !e.closest('.ent-nav'))
     .slice(0, 12).map(e => `${e.tagName}.${e.className} ${e.getBoundingClientRect().right}`)"""
+
+
+def app_script(name: str):
+    """scripts/NAME.py loaded as a module (the benchmarks' parts are tested on the test's
+    school; deploy.py bench runs them whole)."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,26 +2,17 @@
 script is run on a 600-pupil collège by deploy.py bench): every pupil's letter made, and
 searches that find the names they are made of."""
 
-import importlib.util
 import random
-from pathlib import Path
 
 import pytest
 
+from tests.helpers import app_script
+
 pytestmark = pytest.mark.django_db
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_accounts.py"
-
-
-def script():
-    spec = importlib.util.spec_from_file_location("benchmark_accounts", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_benchmark_makes_every_pupils_letter_and_searches_real_names(school):
-    bench = script()
+    bench = app_script("benchmark_accounts")
     s = school
     made = bench.letters(s["est"])
     assert made["letters"] == 2 and made["pdf_kb"] > 0 and made["ok"]

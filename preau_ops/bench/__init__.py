@@ -6,7 +6,8 @@ show. One module per family of measures: `operations` (the deploy.py commands ti
 `dataset` (the benchmark data set), `recovery` (restore drill, RPO), `load` (wrk through the
 lb), `logins` (logins and spraying through the lb), `drills` (release and patch under the
 mix), `memory`, `growth` (the cost per page as the data set grows, on this machine, opt-in),
-`accounts` (activation letters and recipient search at a collège's scale, on this machine);
+`accounts` (activation letters and recipient search at a collège's scale, on this machine),
+`bulletins` (a collège's report cards made by the job, on this machine);
 `core` is the framework (a measure, a run's selection, a quiet machine) and `table` the
 results file.
 
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from . import (
     accounts,
+    bulletins,
     core,
     dataset,
     drills,
@@ -46,7 +48,18 @@ if TYPE_CHECKING:
 
 __all__ = ["ORDER", "Measure", "add_arguments", "measures", "run", "select"]
 
-FAMILIES = (operations, dataset, growth, accounts, recovery, load, logins, drills, monitoring)
+FAMILIES = (
+    operations,
+    dataset,
+    growth,
+    accounts,
+    bulletins,
+    recovery,
+    load,
+    logins,
+    drills,
+    monitoring,
+)
 ORDER = (
     "up_from_nothing",
     "up_from_nothing_uncached",
@@ -66,6 +79,7 @@ ORDER = (
     "establishment_merge",
     "letters_600",
     "recipient_search",
+    "bulletins_600",
     "backup_drill",
     "restore_pitr",
     "audit",
