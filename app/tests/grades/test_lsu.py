@@ -169,6 +169,7 @@ def test_the_direction_exports_a_period_by_the_job(client, run_jobs, marks):  # 
     run_jobs()
     refused = client.get(page).content.decode()
     assert "Export refusé" in refused and "Léa MARTIN (5A) : identifiant Base Élèves" in refused
+    assert f'href="{url(s, "timetable_import")}">importez-les</a>' in refused
     download = url(s, "period_lsu_file", period_id=s["period"].pk)
     assert client.get(download).status_code == 404
 

@@ -8,11 +8,11 @@ import zipfile
 
 import pytest
 
-from preau.core.models import Establishment, Membership, Platform, User
+from preau.core.models import Membership, Platform, User
 from preau.grades import lsu, siecle
 from preau.timetable import imports
 from tests.grades.test_periods import marks  # noqa: F401 (the fixture)
-from tests.school import import_file
+from tests.school import import_file, make_school
 
 MISSING_ID = "identifiant Base Élèves manquant ou invalide"
 
@@ -139,8 +139,14 @@ def test_one_bad_record_refuses_the_whole_file(school):
         "identifiant Base Élèves 301 donné à Léa MARTIN mais déjà celui de Hugo BOUSQUET, "
         "absent du fichier"
     ]
+    # A pupil of another establishment is unknown here, whatever their INE.
+    b = make_school("B", "0820010R")
+    b["student"].ine = "7777777777B"
+    b["student"].save(update_fields=["ine"])
+    report = imports.run(est, export(est.uai, [("401", "7777777777B", "ESCANDE", "Zoé")]))
+    assert "INE 7777777777B inconnu parmi les élèves de l'établissement" in report["refused"][0]
+    assert Membership.objects.get(user=b["student"]).be_id is None
     # Another establishment's file is refused whole.
-    Establishment.objects.create(uai="0820010R", name="Autre collège")
     report = imports.run(est, export("0820010R", [("301", ines[0], "MARTIN", "Léa")]))
     assert "celui de l'établissement 0820010R" in report["refused"][0]
 

@@ -131,7 +131,8 @@ def parse(data: bytes) -> SiecleFile:
         left = (element.findtext(TAG.left_on) or "").strip()
         pupil = Pupil(
             line=lines.get(element, 0),
-            be_id=(element.get(TAG.pupil_id) or "").strip(),
+            # An attribute in every export found; read as a child element too, as one reader does.
+            be_id=(element.get(TAG.pupil_id) or element.findtext(TAG.pupil_id) or "").strip(),
             ine=(element.findtext(TAG.ine) or "").strip().upper(),
             name=name or "sans nom",
             left_on=None,
