@@ -64,6 +64,9 @@ def test_the_export_is_read():
     assert found.errors == [
         f"ligne {pupil.line} (TEULIÈRE Noé, élève n° 4501) : date de sortie « x » illisible"
     ]
+    assert siecle.parse(export("0820021C", [], year=2026)).errors == [
+        "aucun élève (DONNEES/ELEVES/ELEVE) dans le fichier"
+    ]
     with pytest.raises(siecle.Unreadable, match="pas l'export des élèves de SIECLE"):
         siecle.parse(b"<STS_EDT/>")
     with pytest.raises(siecle.Unreadable, match="0 fichier"):

@@ -143,6 +143,8 @@ def parse(data: bytes) -> SiecleFile:
             except ValueError:
                 found.errors.append(f"{where(pupil)} : date de sortie « {left} » illisible")
         found.pupils.append(pupil)
+    if not found.pupils:  # a file of another shape than the one assumed is not "nothing to do"
+        found.errors.append(f"aucun élève (DONNEES/ELEVES/{TAG.pupil}) dans le fichier")
     return found
 
 
