@@ -49,3 +49,12 @@ def test_a_bundle_that_is_not_text_is_refused(tmp_path):
     path.write_text(SETTINGS.replace('"/etc/preau/pki/ca.pem"', "1"))
     with pytest.raises(config.ConfigError, match="sslrootcert must be str"):
         config.load(str(path), environ={})
+
+
+def test_several_db_hosts_connect_to_the_one_that_takes_writes(tmp_path):
+    """Under Patroni the app lists every db host: libpq must skip a standby (issue #22)."""
+    path = tmp_path / "preau.toml"
+    path.write_text(SETTINGS.replace('"10.0.2.31"', '"10.0.2.31,10.0.2.32"'))
+    assert options(path)["target_session_attrs"] == "read-write"
+    path.write_text(SETTINGS)
+    assert "target_session_attrs" not in options(path)

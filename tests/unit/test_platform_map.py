@@ -39,10 +39,12 @@ def role_plays() -> list[tuple[str, str]]:
 
 def test_a_host_runs_the_roles_of_its_groups_and_of_every_host():
     assert platform.roles_for(["app"]) == ("base", "pki", "app", "backup", "monitoring")
+    # etcd: the map's groups of the role; site.yml plays it only where Patroni runs
     assert platform.roles_for(["backup", "monitoring"]) == (
         "apt_proxy",
         "base",
         "pki",
+        "etcd",
         "backup",
         "monitoring",
     )

@@ -128,6 +128,10 @@ DATABASES = {
             "sslmode": _db["sslmode"],
             **({"sslrootcert": _db["sslrootcert"]} if _db["sslrootcert"] else {}),
             "connect_timeout": 3,
+            # Several hosts (the db hosts under Patroni, docs/scaling.md): libpq tries them in
+            # turn and keeps the one that takes writes, so after a failover the next connection
+            # finds the new primary by itself (CONN_HEALTH_CHECKS drops the dead one first).
+            **({"target_session_attrs": "read-write"} if "," in _db["host"] else {}),
             "prepare_threshold": 2**31 - 1,
             "options": "-c plan_cache_mode=force_generic_plan",
         },
