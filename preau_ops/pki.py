@@ -447,11 +447,9 @@ def new_saml_pair(label: str, ca: Pair | None = None, days: int = SAML_DAYS) -> 
             ),
         ]
     )
-    if ca is None:
-        issuer, signer, algorithm = subject, key, hashes.SHA256()
-    else:
-        ca_cert = x509.load_pem_x509_certificate(ca[0].encode())
-        issuer, algorithm = ca_cert.subject, hashes.SHA384()
+    issuer, signer = subject, key
+    if ca is not None:
+        issuer = x509.load_pem_x509_certificate(ca[0].encode()).subject
         signer = serialization.load_pem_private_key(ca[1].encode(), None)  # type: ignore[assignment]
     usage = x509.KeyUsage(
         digital_signature=True,
@@ -474,7 +472,7 @@ def new_saml_pair(label: str, ca: Pair | None = None, days: int = SAML_DAYS) -> 
         .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(usage, critical=True)
-        .sign(signer, algorithm)  # type: ignore[arg-type]
+        .sign(signer, hashes.SHA256())
     )
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
