@@ -484,7 +484,7 @@ def new_saml_pair(label: str, ca: Pair | None = None, days: int = SAML_DAYS) -> 
 
 def saml_issuer(data: Mapping[str, Any]) -> Pair | None:
     """The vault's CA pair when it has a real one (the SAML certificate's issuer), else None."""
-    if is_set(data.get(CA_CERT)) and is_set(data.get(CA_KEY)):
+    if pem_blocks(str(data.get(CA_CERT) or "")) and is_set(data.get(CA_KEY)):
         return str(data[CA_CERT]), str(data[CA_KEY])
     return None
 
@@ -540,16 +540,14 @@ def metadata_certificates(xml: str) -> set[str]:
     }
 
 
-def saml_step(
+def saml_check(
     data: Mapping[str, Any],
     wanted: str,
-    make: Callable[[], Pair],
     now: datetime.datetime,
     min_hours: float = SAML_MIN_OVERLAP_HOURS,
-) -> dict[str, Any]:
-    """The vault changes that start phase `wanted` ({}: the phase was recorded already, its
-    converge is run again). Refuses a phase out of order, and `switch` or `retire` sooner than
-    `min_hours` after the previous phase. Pure apart from `make` (publish only)."""
+) -> str | None:
+    """Refuse (OpsError) phase `wanted` out of order, or `switch` or `retire` sooner than
+    `min_hours` after the previous phase; else the phase recorded now (None: no rotation)."""
     if not is_set(data.get(SAML_CERT)):
         raise OpsError(
             f"the vault has no SAML signing pair ({SAML_CERT}) to rotate",
@@ -564,7 +562,7 @@ def saml_step(
             f"phases are {', '.join(SAML_PHASES)}; fix the key with ansible-vault edit",
         )
     if wanted == current:
-        return {}
+        return current
     following = _SAML_NEXT.get(current)
     if wanted != following:
         where = "no rotation is under way" if current is None else f"the rotation is at {current}"
@@ -573,9 +571,8 @@ def saml_step(
             f"run `deploy.py pki saml-rotate {following or current}` (phases in order: "
             f"{', '.join(SAML_PHASES)})",
         )
-    rotation = dict(data.get(SAML_ROTATION) or {})
     if current is not None:
-        since = datetime.datetime.fromisoformat(str(rotation["since"]))
+        since = datetime.datetime.fromisoformat(str(data[SAML_ROTATION]["since"]))
         waited = (now - since).total_seconds() / 3600
         if waited < min_hours:
             raise OpsError(
@@ -584,6 +581,21 @@ def saml_step(
                 "check that ÉduConnect, the académie and the GAR have it, then pass "
                 f"--min-hours {int(waited)} (or wait)",
             )
+    return current
+
+
+def saml_step(
+    data: Mapping[str, Any],
+    wanted: str,
+    make: Callable[[], Pair],
+    now: datetime.datetime,
+    min_hours: float = SAML_MIN_OVERLAP_HOURS,
+) -> dict[str, Any]:
+    """The vault changes that start phase `wanted` ({}: the phase was recorded already, its
+    converge is run again), once `saml_check` allows it. Pure apart from `make` (publish)."""
+    if saml_check(data, wanted, now, min_hours) == wanted:
+        return {}
+    rotation = dict(data.get(SAML_ROTATION) or {})
     stamp = now.isoformat(timespec="seconds")
     if wanted == "publish":
         cert, key = make()

@@ -4,6 +4,7 @@ pki saml-init, saml-status, saml-rotate: the platform's SAML signing pair (vault
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -241,6 +242,8 @@ def _saml_rotate(args: argparse.Namespace, inv: Inventory) -> int:
 
     summary = ui.Summary(f"pki saml-rotate {args.phase}")
     vault = pki.Vault.of(inv)
+    # a phase out of order is refused here, before the platform's lock and any connection
+    pki.saml_check(vault.read(), args.phase, datetime.datetime.now(datetime.UTC), args.min_hours)
     paths = {
         host.name: found
         for host in inv.hosts_in("app")

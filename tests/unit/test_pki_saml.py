@@ -194,3 +194,25 @@ def test_which_metadata_an_app_host_publishes_follows_its_variables():
         "/federation/metadonnees/",
         "/federation/gar/metadonnees/",
     ]
+
+
+def test_the_verbs_create_the_pair_once_and_refuse_a_phase_out_of_order(prod, ca, capsys):
+    """`deploy.py pki saml-init` then `saml-rotate switch` on an inventory: the pair is
+    written in the encrypted vault, issued by its CA; a second init and a switch before any
+    publish are refused with what to run, the vault left as it was (nothing converged)."""
+    from preau_ops import commands, inventory
+
+    vault = pki.Vault.of(inventory.load(str(prod)))
+    vault.update({pki.CA_CERT: ca[0], pki.CA_KEY: ca[1]})
+    assert commands.main(["pki", "saml-init", "-i", str(prod)]) == 0
+    made = vault.read()
+    assert pki.describe(made[pki.SAML_CERT], ca[0]).issued_by_ca
+    assert "PRIVATE KEY" in made[pki.SAML_KEY]
+    capsys.readouterr()
+    assert commands.main(["pki", "saml-init", "-i", str(prod)]) == 1
+    assert "already holds a SAML signing pair" in capsys.readouterr().out
+    assert commands.main(["pki", "saml-rotate", "switch", "-i", str(prod)]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "phase switch out of order: no rotation is under way" in out
+    assert "deploy.py pki saml-rotate publish" in out
+    assert vault.read() == made
