@@ -54,44 +54,55 @@ Pair = tuple[str, str]  # (certificate PEM, key PEM)
 
 def new_ca(label: str, days: int = CA_DAYS) -> Pair:
     """A new CA: EC P-384 key, self-signed, may sign end certificates only (pathlen 0)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP384R1())
+    return _certificate(key, f"Préau internal CA {label}", days, ca=True)
+
+
+def _certificate(
+    key: Any, common_name: str, days: int, ca: bool, issuer: Pair | None = None
+) -> Pair:
+    """(certificate PEM, key PEM) of `key`, named `common_name` and the time it is made: a CA
+    (signs certificates) or an end certificate (signs data), by itself or by `issuer`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
     now = datetime.datetime.now(datetime.UTC)
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Préau"),
-            x509.NameAttribute(
-                NameOID.COMMON_NAME, f"Préau internal CA {label} {now:%Y-%m-%d %H%M%S}"
-            ),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{common_name} {now:%Y-%m-%d %H%M%S}"),
         ]
     )
+    issuer_name, signer = name, key
+    if issuer is not None:
+        issuer_name = x509.load_pem_x509_certificate(issuer[0].encode()).subject
+        signer = serialization.load_pem_private_key(issuer[1].encode(), None)
     usage = x509.KeyUsage(
-        digital_signature=False,
+        digital_signature=not ca,
         content_commitment=False,
         key_encipherment=False,
         data_encipherment=False,
         key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
+        key_cert_sign=ca,
+        crl_sign=ca,
         encipher_only=False,
         decipher_only=False,
     )
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
-        .issuer_name(name)
+        .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(hours=1))
         .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
         .add_extension(usage, critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA384())
+        .sign(signer, hashes.SHA384() if ca else hashes.SHA256())
     )
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -432,54 +443,10 @@ SAML_MIN_OVERLAP_HOURS = 24
 def new_saml_pair(label: str, ca: Pair | None = None, days: int = SAML_DAYS) -> Pair:
     """An RSA 3072 key (xmlsec1's RSA-SHA256 signatures) and its certificate, signed by the
     CA pair `ca` (certificate, key) when given, else by itself."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    now = datetime.datetime.now(datetime.UTC)
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Préau"),
-            x509.NameAttribute(
-                NameOID.COMMON_NAME, f"Préau SAML signing {label} {now:%Y-%m-%d %H%M%S}"
-            ),
-        ]
-    )
-    issuer, signer = subject, key
-    if ca is not None:
-        issuer = x509.load_pem_x509_certificate(ca[0].encode()).subject
-        signer = serialization.load_pem_private_key(ca[1].encode(), None)  # type: ignore[assignment]
-    usage = x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(usage, critical=True)
-        .sign(signer, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+    return _certificate(key, f"Préau SAML signing {label}", days, ca=False, issuer=ca)
 
 
 def saml_issuer(data: Mapping[str, Any]) -> Pair | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import console as ui
@@ -74,13 +75,36 @@ def cmd_pki(args: argparse.Namespace) -> int:
 def _init(args: argparse.Namespace, inv: Inventory) -> int:
     from .. import pki
 
-    summary = ui.Summary("pki init")
+    return _create(
+        inv,
+        "init",
+        "the CA",
+        pki.init_updates,
+        pki.CA_CERT,
+        "`deploy.py converge` issues every host's certificate",
+    )
+
+
+def _create(
+    inv: Inventory,
+    verb: str,
+    what: str,
+    updates: Callable[[dict[str, Any], str], dict[str, Any]],
+    cert_key: str,
+    then: str,
+) -> int:
+    """`pki init` and `pki saml-init`: a pair made and written in the vault (`updates`
+    refuses to replace one), its certificate described."""
+    from .. import pki
+
+    summary = ui.Summary(f"pki {verb}")
     vault = pki.Vault.of(inv)
-    with ui.step(f"Creating the CA of {inv.name}", summary) as progress:
-        data = vault.update(pki.init_updates(vault.read(), inv.name))
-        info = pki.describe(data[pki.CA_CERT])
-        progress.result, progress.detail = "changed", f"{info.subject} in {vault.path}"
-    summary.add("next", "skipped", "`deploy.py converge` issues every host's certificate")
+    with ui.step(f"Creating {what} of {inv.name}", summary) as progress:
+        data = vault.update(updates(vault.read(), inv.name))
+        info = pki.describe(data[cert_key])
+        progress.result = "changed"
+        progress.detail = f"{info.subject}, issuer {info.issuer}, in {vault.path}"
+    summary.add("next", "skipped", then)
     summary.show()
     return 0
 
@@ -197,19 +221,14 @@ def _rotate(args: argparse.Namespace, inv: Inventory) -> int:
 def _saml_init(args: argparse.Namespace, inv: Inventory) -> int:
     from .. import pki
 
-    summary = ui.Summary("pki saml-init")
-    vault = pki.Vault.of(inv)
-    with ui.step(f"Creating the SAML signing pair of {inv.name}", summary) as progress:
-        data = vault.update(pki.saml_init_updates(vault.read(), inv.name))
-        info = pki.describe(data[pki.SAML_CERT])
-        progress.result, progress.detail = "changed", f"{info.subject}, issuer {info.issuer}"
-    summary.add(
-        "next",
-        "skipped",
+    return _create(
+        inv,
+        "saml-init",
+        "the SAML signing pair",
+        pki.saml_init_updates,
+        pki.SAML_CERT,
         "`deploy.py converge` deploys it where app_federation_enabled is true",
     )
-    summary.show()
-    return 0
 
 
 def _saml_status(args: argparse.Namespace, inv: Inventory) -> int:
