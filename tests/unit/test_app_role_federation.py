@@ -194,3 +194,57 @@ def test_the_tasks_write_the_pair_and_remove_what_a_finished_rotation_published(
     assert [i["key"] for i in after["Write the IdPs' metadata"]] == ["educonnect", "agents"]
     signed = after["Install the certificates that sign the IdPs' published metadata"]
     assert [i["key"] for i in signed] == ["agents"]
+
+
+def test_the_argument_spec_takes_the_defaults_and_refuses_an_unknown_key():
+    """Ansible validates the role's arguments before its tasks: the default {} (off) must pass
+    (a required sub-option would refuse it on every platform), a misspelt key must not."""
+    import yaml
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    def bare(options: dict) -> dict:
+        return {
+            name: {
+                k: bare(v) if k == "options" else v for k, v in spec.items() if k != "description"
+            }
+            for name, spec in options.items()
+        }
+
+    specs = yaml.safe_load((APP / "meta/argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    validator = ArgumentSpecValidator(bare({k: v for k, v in options.items() if "federation" in k}))
+    defaults = {
+        k: {} for k in ("app_federation_educonnect", "app_federation_agents", "app_federation_gar")
+    }
+    assert validator.validate(defaults).error_messages == []
+    assert (
+        validator.validate({k: v for k, v in ON.items() if k.startswith("app_")}).error_messages
+        == []
+    )
+    misspelt = validator.validate({"app_federation_gar": {"entity_id": "x"}}).error_messages
+    assert misspelt and "entity_id" in misspelt[0]
+
+
+def failed_checks(**overrides) -> list[str]:
+    """The conditions of tasks/federation.yml's first task (the settings' check) that fail."""
+    import yaml
+    from ansible.template import trust_as_template
+
+    check = yaml.safe_load((APP / "tasks/federation.yml").read_text())[0]["ansible.builtin.assert"]
+    engine = templar(**overrides)
+    return [
+        condition
+        for condition in check["that"]
+        if not engine.template(trust_as_template("{{ (" + condition + ") | bool }}"))
+    ]
+
+
+def test_the_role_refuses_federation_without_the_pair_or_the_metadata():
+    assert failed_checks(**ON) == []
+    no_pair = {k: v for k, v in ON.items() if not k.startswith("vault_saml")}
+    assert len(failed_checks(**no_pair)) == 2  # pki saml-init not run
+    url_without_cert = {**ON, "app_federation_agents": {**ON["app_federation_agents"]}}
+    del url_without_cert["app_federation_agents"]["metadata_cert"]
+    assert len(failed_checks(**url_without_cert)) == 1
+    gar_without_ent_id = {**ON, "app_federation_gar": {"idp_entity_id": "x", "sp_metadata": "<x/>"}}
+    assert len(failed_checks(**gar_without_ent_id)) == 1
