@@ -54,44 +54,55 @@ Pair = tuple[str, str]  # (certificate PEM, key PEM)
 
 def new_ca(label: str, days: int = CA_DAYS) -> Pair:
     """A new CA: EC P-384 key, self-signed, may sign end certificates only (pathlen 0)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP384R1())
+    return _certificate(key, f"Préau internal CA {label}", days, ca=True)
+
+
+def _certificate(
+    key: Any, common_name: str, days: int, ca: bool, issuer: Pair | None = None
+) -> Pair:
+    """(certificate PEM, key PEM) of `key`, named `common_name` and the time it is made: a CA
+    (signs certificates) or an end certificate (signs data), by itself or by `issuer`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
     now = datetime.datetime.now(datetime.UTC)
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Préau"),
-            x509.NameAttribute(
-                NameOID.COMMON_NAME, f"Préau internal CA {label} {now:%Y-%m-%d %H%M%S}"
-            ),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{common_name} {now:%Y-%m-%d %H%M%S}"),
         ]
     )
+    issuer_name, signer = name, key
+    if issuer is not None:
+        issuer_name = x509.load_pem_x509_certificate(issuer[0].encode()).subject
+        signer = serialization.load_pem_private_key(issuer[1].encode(), None)
     usage = x509.KeyUsage(
-        digital_signature=False,
+        digital_signature=not ca,
         content_commitment=False,
         key_encipherment=False,
         data_encipherment=False,
         key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
+        key_cert_sign=ca,
+        crl_sign=ca,
         encipher_only=False,
         decipher_only=False,
     )
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
-        .issuer_name(name)
+        .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(hours=1))
         .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
         .add_extension(usage, critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA384())
+        .sign(signer, hashes.SHA384() if ca else hashes.SHA256())
     )
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -390,3 +401,259 @@ def rotate(
         converge(phase)
         check(phase, data)
         done.append(phase)
+
+
+# --------------------------------------------------------------------------- SAML signing pair
+#
+# One RSA key pair signs the platform's SAML (the SP's requests to ÉduConnect and the agents IdP,
+# the GAR IdP's assertions): made here, kept in the vault, the same on every app host (role app
+# deploys it when federation is on), unlike the host TLS keys that never leave their host. Its
+# certificate is issued by the internal CA when the vault has one, else self-signed: SAML
+# partners trust the certificate found in our metadata, not a CA, so either works; the CA's
+# issuer names it as the platform's.
+#
+# Rotation without downtime: the partners (ÉduConnect, the académie, the GAR) read our metadata
+# on their own schedule, so each phase is a separate command run when the operator is ready,
+# recorded in the vault before its converge (a failed converge is resumed by the same command):
+#
+#   publish  the next certificate is published beside the current one; the current key signs
+#   switch   the next key signs; the old certificate stays published (messages already signed)
+#   retire   the old certificate leaves the metadata; the rotation record is then removed
+
+SAML_CERT = "vault_saml_signing_cert"
+SAML_KEY = "vault_saml_signing_key"
+SAML_PUBLISHED = "vault_saml_published_certs"  # besides the signing one, during a rotation
+SAML_ROTATION = "vault_saml_rotation"
+SAML_DAYS = 730
+# Left days under which the audit (FED-01) and `pki saml-status` ask for a rotation: a rotation
+# waits for the partners twice (publish → switch → retire), so it starts well before the end.
+SAML_RENEW_DAYS = 60
+SAML_PHASES = ("publish", "switch", "retire")
+_SAML_NEXT = {None: "publish", "publish": "switch", "switch": "retire"}
+SAML_PHASE_TEXT = {
+    "publish": "the next certificate is published beside the current one",
+    "switch": "the next key signs; the old certificate stays published",
+    "retire": "the old certificate leaves the metadata",
+}
+# Hours a phase waits after the previous one by default: the partners' time to read the new
+# metadata (ÉduConnect and the GAR refresh theirs daily at best).
+SAML_MIN_OVERLAP_HOURS = 24
+
+
+def new_saml_pair(label: str, ca: Pair | None = None, days: int = SAML_DAYS) -> Pair:
+    """An RSA 3072 key (xmlsec1's RSA-SHA256 signatures) and its certificate, signed by the
+    CA pair `ca` (certificate, key) when given, else by itself."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    return _certificate(key, f"Préau SAML signing {label}", days, ca=False, issuer=ca)
+
+
+def saml_issuer(data: Mapping[str, Any]) -> Pair | None:
+    """The vault's CA pair when it has a real one (the SAML certificate's issuer), else None."""
+    if pem_blocks(str(data.get(CA_CERT) or "")) and is_set(data.get(CA_KEY)):
+        return str(data[CA_CERT]), str(data[CA_KEY])
+    return None
+
+
+def saml_init_updates(
+    data: Mapping[str, Any], label: str, make: Callable[[str, Pair | None], Pair] = new_saml_pair
+) -> dict[str, Any]:
+    """The vault keys `pki saml-init` writes; refuses when the vault already holds a pair."""
+    if is_set(data.get(SAML_CERT)) or is_set(data.get(SAML_KEY)):
+        raise OpsError(
+            f"the vault already holds a SAML signing pair ({SAML_CERT}); saml-init does not "
+            "replace it",
+            "`deploy.py pki saml-rotate publish` starts replacing it without downtime",
+        )
+    cert, key = make(label, saml_issuer(data))
+    return {SAML_CERT: cert, SAML_KEY: key}
+
+
+def saml_pending(data: Mapping[str, Any]) -> str | None:
+    """The SAML rotation phase the vault recorded last, or None (no rotation)."""
+    rotation = data.get(SAML_ROTATION)
+    return str(rotation["phase"]) if isinstance(rotation, dict) else None
+
+
+def saml_published(data: Mapping[str, Any]) -> set[str]:
+    """The certificates the metadata must carry now: the signing one and, during a rotation,
+    the next or the old one (`cert_bodies`)."""
+    certs = [str(data.get(SAML_CERT) or ""), *(str(c) for c in data.get(SAML_PUBLISHED) or [])]
+    return cert_bodies("".join(certs))
+
+
+def cert_bodies(pem_text: str) -> set[str]:
+    """Each certificate of a PEM text as its base64 body without line breaks: the form SAML
+    metadata carries in X509Certificate, so both compare as strings."""
+    return {"".join(block.splitlines()[1:-1]) for block in pem_blocks(pem_text)}
+
+
+_MD = "{urn:oasis:names:tc:SAML:2.0:metadata}"
+_DS = "{http://www.w3.org/2000/09/xmldsig#}"
+
+
+def metadata_certificates(xml: str) -> set[str]:
+    """The signing certificates a SAML metadata document publishes (KeyDescriptor without
+    `use` or with use="signing"), as `cert_bodies` gives them."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(xml)
+    return {
+        "".join((node.text or "").split())
+        for descriptor in root.iter(f"{_MD}KeyDescriptor")
+        if descriptor.get("use") in (None, "signing")
+        for node in descriptor.iter(f"{_DS}X509Certificate")
+    }
+
+
+def saml_check(
+    data: Mapping[str, Any],
+    wanted: str,
+    now: datetime.datetime,
+    min_hours: float = SAML_MIN_OVERLAP_HOURS,
+) -> str | None:
+    """Refuse (OpsError) phase `wanted` out of order, or `switch` or `retire` sooner than
+    `min_hours` after the previous phase; else the phase recorded now (None: no rotation)."""
+    if not is_set(data.get(SAML_CERT)):
+        raise OpsError(
+            f"the vault has no SAML signing pair ({SAML_CERT}) to rotate",
+            "run `deploy.py pki saml-init`",
+        )
+    if wanted not in SAML_PHASES:
+        raise OpsError(f"unknown phase {wanted!r}", f"phases are {', '.join(SAML_PHASES)}")
+    current = saml_pending(data)
+    if current is not None and current not in SAML_PHASES:
+        raise OpsError(
+            f"the vault's {SAML_ROTATION} names an unknown phase {current!r}",
+            f"phases are {', '.join(SAML_PHASES)}; fix the key with ansible-vault edit",
+        )
+    if wanted == current:
+        return current
+    following = _SAML_NEXT.get(current)
+    if wanted != following:
+        where = "no rotation is under way" if current is None else f"the rotation is at {current}"
+        raise OpsError(
+            f"phase {wanted} out of order: {where}",
+            f"run `deploy.py pki saml-rotate {following or current}` (phases in order: "
+            f"{', '.join(SAML_PHASES)})",
+        )
+    if current is not None:
+        since = datetime.datetime.fromisoformat(str(data[SAML_ROTATION]["since"]))
+        waited = (now - since).total_seconds() / 3600
+        if waited < min_hours:
+            raise OpsError(
+                f"phase {current} ran {waited:.1f} h ago, fewer than {min_hours:g} h: the "
+                "partners may not have read the new metadata yet",
+                "check that ÉduConnect, the académie and the GAR have it, then pass "
+                f"--min-hours {int(waited)} (or wait)",
+            )
+    return current
+
+
+def saml_step(
+    data: Mapping[str, Any],
+    wanted: str,
+    make: Callable[[], Pair],
+    now: datetime.datetime,
+    min_hours: float = SAML_MIN_OVERLAP_HOURS,
+) -> dict[str, Any]:
+    """The vault changes that start phase `wanted` ({}: the phase was recorded already, its
+    converge is run again), once `saml_check` allows it. Pure apart from `make` (publish)."""
+    if saml_check(data, wanted, now, min_hours) == wanted:
+        return {}
+    rotation = dict(data.get(SAML_ROTATION) or {})
+    stamp = now.isoformat(timespec="seconds")
+    if wanted == "publish":
+        cert, key = make()
+        return {
+            SAML_PUBLISHED: [cert],
+            SAML_ROTATION: {"phase": "publish", "since": stamp, "next_cert": cert, "next_key": key},
+        }
+    if wanted == "switch":
+        return {
+            SAML_CERT: rotation["next_cert"],
+            SAML_KEY: rotation["next_key"],
+            SAML_PUBLISHED: [data[SAML_CERT]],
+            SAML_ROTATION: {"phase": "switch", "since": stamp},
+        }
+    return {SAML_PUBLISHED: None, SAML_ROTATION: {"phase": "retire", "since": stamp}}
+
+
+def saml_rotate(
+    vault: Vault,
+    wanted: str,
+    converge: Callable[[], None],
+    check: Callable[[dict[str, Any]], None],
+    min_hours: float = SAML_MIN_OVERLAP_HOURS,
+    label: str = "",
+) -> str:
+    """Run (or resume) one phase: recorded in the vault, converged, checked on the app hosts;
+    `retire` then removes the rotation record. Returns "started" or "resumed"."""
+    data = vault.read()
+    now = datetime.datetime.now(datetime.UTC)
+    updates = saml_step(
+        data, wanted, lambda: new_saml_pair(label, saml_issuer(data)), now, min_hours
+    )
+    if updates:
+        data = vault.update(updates)
+    converge()
+    check(data)
+    if wanted == "retire":
+        vault.update({SAML_ROTATION: None})
+    return "started" if updates else "resumed"
+
+
+SAML_DIR = "/etc/preau/saml"  # role app: signing.key (0640 root:preau), signing.crt, published.pem
+SAML_METADATA_PATHS = {"sp": "/federation/metadonnees/", "gar": "/federation/gar/metadonnees/"}
+
+
+def saml_metadata_paths(var: Callable[..., Any]) -> list[str]:
+    """The metadata an app host publishes, from its declared variables (`var(name, default)`):
+    the SP's when an IdP is configured (the app serves it only then), the GAR IdP's when on."""
+    if not var("app_federation_enabled", False):
+        return []
+    idps = [var(f"app_federation_{idp}", {}) or {} for idp in ("educonnect", "agents")]
+    paths = []
+    if var("app_federation_sp_entity_id", "") and any(i.get("entity_id") for i in idps):
+        paths.append(SAML_METADATA_PATHS["sp"])
+    if (var("app_federation_gar", {}) or {}).get("idp_entity_id"):
+        paths.append(SAML_METADATA_PATHS["gar"])
+    return paths
+
+
+def metadata_problems(where: str, xml: str, expected: set[str]) -> list[str]:
+    """What differs between the certificates a metadata document publishes and `expected`
+    (`cert_bodies`): one missing breaks the partners' checks, one more is a key still trusted."""
+    try:
+        found = metadata_certificates(xml)
+    except Exception as exc:  # ElementTree's ParseError: an error page, not metadata
+        return [f"{where}: not SAML metadata ({type(exc).__name__})"]
+    problems = []
+    if missing := expected - found:
+        problems.append(f"{where}: lacks {len(missing)} deployed certificate(s)")
+    if extra := found - expected:
+        problems.append(f"{where}: publishes {len(extra)} certificate(s) not deployed")
+    return problems
+
+
+def read_saml_metadata(inv: Inventory, paths: Mapping[str, list[str]]) -> dict[str, str]:
+    """{"host path": body} of each app host's metadata, asked through loopback on the host."""
+    from . import runner
+    from .internal_tls import local_url
+
+    hosts = [inv.hosts[name] for name in paths]
+    found = {}
+    with runner.session(inv, hosts) as sessions:
+        for host in hosts:
+            port = int(host.vars.get("app_port", 8000))
+            domain = host.vars.get("preau_domain", host.name)
+            for path in paths[host.name]:
+                out = sessions.run(
+                    host,
+                    f"curl -s --max-time 10 -H 'Host: {domain}' {local_url(host.name, port, path)}",
+                    sudo=False,
+                    check=False,
+                )
+                found[f"{host.name} {path}"] = out.stdout
+    return found

@@ -84,6 +84,8 @@ def packages(host: Host) -> list[str]:
         wanted += platform.packages(group)
     if "app" in host.groups and var(host, "app_antivirus_enabled", True):
         wanted.append("clamav-daemon")  # uploads are scanned before they are stored
+    if "app" in host.groups and var(host, "app_federation_enabled", False):
+        wanted.append("xmlsec1")  # pysaml2's signatures
     return sorted(set(wanted))
 
 

@@ -130,6 +130,9 @@ DEFAULTS: dict[str, dict] = {
         "base_url": "",
         "sp_key_file": "",
         "sp_cert_file": "",
+        # Certificates published in our SP and GAR IdP metadata besides sp_cert_file, during a
+        # rotation of the signing key (`deploy.py pki saml-rotate`): the next one, then the old.
+        "sp_additional_cert_files": [],
         "educonnect_entity_id": "",
         "educonnect_metadata": "",
         "educonnect_metadata_url": "",

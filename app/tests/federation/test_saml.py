@@ -5,6 +5,7 @@ French page and one audit line, single logout both ways."""
 import atexit
 import logging
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -340,6 +341,22 @@ def test_metadata_names_our_endpoints_and_key(client, idps, db):
     body = client.get(reverse("federation_metadata")).content.decode()
     assert f"{BASE}/federation/acs/" in body and f"{BASE}/federation/sls/" in body
     assert "X509Certificate" in body
+
+
+def test_metadata_publishes_the_next_certificate_during_a_key_rotation(
+    client, idps, tmp_path, settings
+):
+    """`pki saml-rotate publish`: the IdPs read the next certificate beside the current one."""
+    _, next_cert = keypair(tmp_path, "sp-next")
+    settings.PREAU_FEDERATION = {
+        **settings.PREAU_FEDERATION,
+        "sp_additional_cert_files": [next_cert],
+    }
+    saml.reset()
+    body = client.get(reverse("federation_metadata")).content.decode()
+    published = re.findall(r"X509Certificate>([^<]+)<", body)
+    pem = Path(next_cert).read_text()
+    assert len(set(published)) == 2 and "".join(pem.splitlines()[1:-1]) in published
 
 
 def test_the_acs_costs_at_most_ten_statements(client, idps, w):

@@ -4,6 +4,7 @@ between; every refusal (unknown SP, unsigned or altered request, an establishmen
 GAR) a French page and an audit line, no assertion."""
 
 import logging
+import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -146,3 +147,51 @@ def test_the_idp_needs_its_key_the_gars_metadata_and_the_ent_id(tmp_path):
         config.load(str(path), {})
     for key in ("base_url", "sp_key_file", "sp_cert_file", "gar_sp_metadata", "gar_ent_id"):
         assert key in str(refused.value)
+
+
+def test_a_key_rotation_keeps_the_gar_trusting_every_assertion(client, sps, w, settings, tmp_path):
+    """`deploy.py pki saml-rotate`: publish puts the next certificate in our metadata beside the
+    current one; the GAR reads that metadata once. After switch (the next key signs, the old
+    certificate still published) the GAR, with the metadata read before, still accepts the
+    assertions: no moment where it refuses one."""
+    from saml2.client import Saml2Client
+
+    from tests.federation.idp import keypair
+    from tests.gar.gar_sp import sp_config
+
+    gar, pupil = sps["gar"], w["A"]["student"]
+    current = settings.PREAU_FEDERATION
+    next_key, next_cert = keypair(tmp_path, "preau-next")
+    settings.PREAU_FEDERATION = {**current, "sp_additional_cert_files": [next_cert]}  # publish
+    idp.reset()
+    published = client.get(reverse("gar_metadata")).content.decode()
+    assert len(_certificates(published)) == 2
+    (tmp_path / "published.xml").write_text(published)
+    gar.client = Saml2Client(
+        config=sp_config(tmp_path, gar.entity_id, str(tmp_path / "published.xml"), gar.keys)
+    )
+    try:
+        assert _sso(client, gar, pupil)[0].assertion.signature is not None  # old key signs
+        settings.PREAU_FEDERATION = {  # switch
+            **current,
+            "sp_key_file": next_key,
+            "sp_cert_file": next_cert,
+            "sp_additional_cert_files": [current["sp_cert_file"]],
+        }
+        idp.reset()
+        assert _sso(client, gar, pupil)[0].assertion.signature is not None  # new key signs
+        after = _certificates(client.get(reverse("gar_metadata")).content.decode())
+        assert (
+            set(after) == set(_certificates(published)) and after[0] != _certificates(published)[0]
+        )
+    finally:
+        gar.client = Saml2Client(config=sp_config(*_trusting_metadata(gar)))
+
+
+def _certificates(metadata: str) -> list[str]:
+    return re.findall(r"X509Certificate>([^<]+)<", metadata)
+
+
+def _trusting_metadata(gar):
+    """The GAR's client as configured() made it (the metadata of Préau's one key)."""
+    return gar.directory, gar.entity_id, str(gar.directory / "preau-idp.xml"), gar.keys

@@ -98,6 +98,8 @@ def sp_config() -> SPConfig:
             "xmlsec_binary": c["xmlsec_binary"],
             "key_file": c["sp_key_file"],
             "cert_file": c["sp_cert_file"],
+            # published in our metadata only (a key rotation's overlap), never used to sign
+            "additional_cert_files": c["sp_additional_cert_files"],
             "metadata": {"local": metadata},
             "allow_unknown_attributes": True,
             # A few seconds of clock difference with the IdP (NTP on both sides).

@@ -145,6 +145,8 @@ def idp_config() -> IdPConfig:
             "xmlsec_binary": c["xmlsec_binary"],
             "key_file": c["sp_key_file"],
             "cert_file": c["sp_cert_file"],
+            # published in our metadata only (a key rotation's overlap), never used to sign
+            "additional_cert_files": c["sp_additional_cert_files"],
             "metadata": {"local": [c["gar_sp_metadata"]]},
             "allow_unknown_attributes": True,
             "accepted_time_diff": 60,
