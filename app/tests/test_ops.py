@@ -86,6 +86,11 @@ def test_config_file_and_env(tmp_path):
             {},
             "usage_stats_months must be between 1 and 25",
         ),
+        (
+            '[django]\nsecret_key = "s"\n[jobs]\nstalled_after_seconds = 10\n',
+            {},
+            "stalled_after_seconds must be between 20 and 3600",
+        ),
         ('[databse]\nhost = "x"\n', {}, "unknown section"),
         ('[database]\nhots = "x"\n', {}, "unknown key"),
         ('[database]\nport = "5432"\n', {}, "must be int"),

@@ -47,9 +47,9 @@ FAILED_REQUESTS_ALLOWED = 2
 ALERT_TIMEOUT = 300
 APP_HOST_ALERTS = ("HostDown", "AppNotReady")
 WORKER = "preau-worker.service"
-# The dead worker's job: stalled after 60 s without its heartbeat, put back by the next
-# minute's retry_stalled_jobs, then run by the other host (the PostgreSQL fault may come
-# in between: the queue waits for the database).
+# The dead worker's job: stalled after app_jobs_stalled_after_seconds without its heartbeat
+# (the lab: 20 s), put back by the next minute's retry_stalled_jobs, then run by the other
+# host (the PostgreSQL fault may come in between: the queue waits for the database).
 TAKEN_OVER_TIMEOUT = 300
 
 

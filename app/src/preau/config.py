@@ -70,6 +70,10 @@ DEFAULTS: dict[str, dict] = {
         "timetable_imports_days": 30,
     },
     "metrics": {"multiproc_dir": ""},
+    # The job queue (preau.jobs): a worker silent (no heartbeat, every 10 s) for this long is
+    # dead and its running jobs run again on another host's worker. Lower = a dead host's job
+    # resumes sooner, but a worker stalled that long (a frozen VM) may then run it twice.
+    "jobs": {"stalled_after_seconds": 60},
     # Notifications by e-mail (off by default; each establishment then opts in): an SMTP relay,
     # ideally the host's own MTA on localhost, so that handing a message over is quick.
     "email": {
@@ -284,6 +288,11 @@ def validate(config: dict) -> None:
         raise ConfigError(
             f"[retention] closed_purge_after_days must be between 0 and {RETENTION_MAX_DAYS} "
             "(a closed establishment's data leave the ENT within 3 months)"
+        )
+    if not 20 <= config["jobs"]["stalled_after_seconds"] <= 3600:
+        raise ConfigError(
+            "[jobs] stalled_after_seconds must be between 20 and 3600 (two heartbeats of 10 s "
+            "at least: a live worker is never taken for dead)"
         )
     if not 1 <= retention["usage_raw_days"] <= 31:
         raise ConfigError("[retention] usage_raw_days must be between 1 and 31 (raw visits)")

@@ -291,7 +291,7 @@ DEFAULT_FROM_EMAIL = _email["from_address"]
 PROCRASTINATE_AUTODISCOVER_MODULE_NAME = ""
 PROCRASTINATE_IMPORT_PATHS = ["preau.jobs.tasks"]
 # A worker without a heartbeat (every 10 s) for this long is dead: its running job runs again.
-PREAU_JOBS_STALLED_AFTER_SECONDS = 60
+PREAU_JOBS_STALLED_AFTER_SECONDS = CONFIG["jobs"]["stalled_after_seconds"]
 
 RETENTION = {
     "disable_after_days": CONFIG["retention"]["disable_after_days"],
