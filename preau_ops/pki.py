@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import getpass
+import hashlib
 import os
 import re
 import sys
@@ -604,7 +605,16 @@ def saml_rotate(
     return "started" if updates else "resumed"
 
 
-SAML_DIR = "/etc/preau/saml"  # role app: signing.key (0640 root:preau), signing.crt, published.pem
+SAML_DIR = "/etc/preau/saml"  # role app: signing-ID.key (0640 root:preau), .crt, published-ID.crt
+
+
+def saml_file_id(cert_pem: str) -> str:
+    """The name role app gives a certificate's files (signing-ID.key/.crt, published-ID.crt):
+    12 hex of the PEM text's SHA-256, as the role's `hash('sha256')` computes it. New files
+    for a new pair: the running app never reads a file the role is replacing."""
+    return hashlib.sha256(cert_pem.encode()).hexdigest()[:12]
+
+
 SAML_METADATA_PATHS = {"sp": "/federation/metadonnees/", "gar": "/federation/gar/metadonnees/"}
 
 

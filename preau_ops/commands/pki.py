@@ -256,7 +256,7 @@ def _saml_status(args: argparse.Namespace, inv: Inventory) -> int:
 
 
 def _saml_rotate(args: argparse.Namespace, inv: Inventory) -> int:
-    from .. import converge, pki, procedures
+    from .. import converge, pki, procedures, runner
     from ..audit import declared
 
     summary = ui.Summary(f"pki saml-rotate {args.phase}")
@@ -274,17 +274,30 @@ def _saml_rotate(args: argparse.Namespace, inv: Inventory) -> int:
     }
 
     def run_phase() -> None:
+        """The phase's converge, one app host at a time, each out of the load balancers
+        while its app restarts on the new files (a restart queues requests that the load
+        shedding then refuses: all hosts at once failed requests, test_63's drill)."""
+        from ..release import host as release_host
+
+        lbs, app_hosts = inv.hosts_in("lb"), inv.hosts_in("app")
+        changed = 0
         with ui.step(f"Phase {args.phase}: {pki.SAML_PHASE_TEXT[args.phase]}", summary) as progress:
-            result = converge.run_playbook(
-                inv, tags="app-federation", limit="app", progress=progress
-            )
-            if result.failed:
-                errors = [f"{n}: {e}" for n, h in result.hosts.items() for e in h.errors]
-                raise OpsError(
-                    f"pki saml-rotate stopped in phase {args.phase}: {'; '.join(errors)[:500]}",
-                    f"fix the cause, then run `deploy.py pki saml-rotate {args.phase}` again",
-                )
-            progress.result, progress.detail = "changed", f"{result.changed} change(s)"
+            with runner.session(inv, lbs + app_hosts) as sessions:
+                for target in app_hosts:
+                    with release_host.drained(sessions, lbs, target, app_hosts, progress):
+                        result = converge.run_playbook(
+                            inv, tags="app-federation", limit=target.name, progress=progress
+                        )
+                    if result.failed:
+                        errors = [f"{n}: {e}" for n, h in result.hosts.items() for e in h.errors]
+                        raise OpsError(
+                            f"pki saml-rotate stopped in phase {args.phase}: "
+                            f"{'; '.join(errors)[:500]}",
+                            f"fix the cause, then run `deploy.py pki saml-rotate {args.phase}` "
+                            "again",
+                        )
+                    changed += result.changed
+            progress.result, progress.detail = "changed", f"{changed} change(s)"
 
     def check(data: dict[str, Any]) -> None:
         expected = pki.saml_published(data)

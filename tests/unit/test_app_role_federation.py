@@ -9,6 +9,7 @@ import tomllib
 
 import pytest
 
+from preau_ops import pki
 from preau_ops.paths import ROLES
 
 from .test_app_role_config import app_defaults
@@ -23,6 +24,10 @@ VAULT = {
 }
 IDP_XML = '<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp"/>'
 CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+NEXT = "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n"
+# The role names each file after its certificate as preau_ops.pki does (the audit's reading).
+SIGNING = f"/etc/preau/saml/signing-{pki.saml_file_id(CERT)}"
+PUBLISHED = f"/etc/preau/saml/published-{pki.saml_file_id(NEXT)}.crt"
 ON = {
     "app_federation_enabled": True,
     "vault_saml_signing_cert": CERT,
@@ -113,8 +118,8 @@ def test_on_the_app_accepts_the_section_and_it_names_the_roles_files(tmp_path):
     assert loaded == {**app_defaults()["federation"], **federation}
     assert federation["sp_entity_id"] == "https://ent.example.fr/federation/metadonnees/"
     assert federation["base_url"] == "https://ent.example.fr"
-    assert federation["sp_key_file"] == "/etc/preau/saml/signing.key"
-    assert federation["sp_cert_file"] == "/etc/preau/saml/signing.crt"
+    assert federation["sp_key_file"] == f"{SIGNING}.key"
+    assert federation["sp_cert_file"] == f"{SIGNING}.crt"
     assert federation["sp_additional_cert_files"] == []
     assert federation["educonnect_metadata"] == "/srv/preau/shared/saml/educonnect.xml"
     assert federation["educonnect_metadata_url"] == federation["educonnect_metadata_cert"] == ""
@@ -128,9 +133,9 @@ def test_on_the_app_accepts_the_section_and_it_names_the_roles_files(tmp_path):
 
 
 def test_a_rotation_publishes_a_second_certificate_file():
-    text = render("preau.toml.j2", **ON, vault_saml_published_certs=[CERT])
+    text = render("preau.toml.j2", **ON, vault_saml_published_certs=[NEXT])
     federation = tomllib.loads(text)["federation"]
-    assert federation["sp_additional_cert_files"] == ["/etc/preau/saml/published-0.crt"]
+    assert federation["sp_additional_cert_files"] == [PUBLISHED]
 
 
 def test_the_gar_alone_and_an_idp_left_out():
@@ -155,11 +160,15 @@ def test_every_federation_variable_is_declared_and_documented(variable):
 
 
 def task_loops(**overrides) -> dict[str, list]:
-    """Each task of tasks/federation.yml that loops: its items, as Ansible computes them."""
+    """Each task of tasks/federation*.yml that loops: its items, as Ansible computes them."""
     import yaml
     from ansible.template import trust_as_template
 
-    tasks = yaml.safe_load((APP / "tasks/federation.yml").read_text())
+    tasks = [
+        task
+        for name in ("federation.yml", "federation_retire.yml")
+        for task in yaml.safe_load((APP / "tasks" / name).read_text())
+    ]
     engine = templar(**overrides)
     return {
         task["name"]: engine.template(trust_as_template(task["loop"]))
@@ -169,20 +178,19 @@ def task_loops(**overrides) -> dict[str, list]:
 
 
 def test_the_tasks_write_the_pair_and_remove_what_a_finished_rotation_published():
-    stale = {"files": [{"path": "/etc/preau/saml/published-0.crt"}]}
-    during = task_loops(**ON, vault_saml_published_certs=[CERT], app_federation_found=stale)
+    old = f"/etc/preau/saml/signing-{pki.saml_file_id(NEXT)}"
+    found = [PUBLISHED, f"{SIGNING}.crt", f"{SIGNING}.key", f"{old}.crt", f"{old}.key"]
+    stale = {"files": [{"path": path} for path in found]}
+    during = task_loops(**ON, vault_saml_published_certs=[NEXT], app_federation_found=stale)
     certificates = during[
         "Install the SAML signing certificate and those published beside it (a rotation)"
     ]
-    assert [path for path, _ in certificates] == [
-        "/etc/preau/saml/signing.crt",
-        "/etc/preau/saml/published-0.crt",
-    ]
-    assert during["Remove those no longer published (the rotation's retire phase)"] == []
+    assert [path for path, _ in certificates] == [f"{SIGNING}.crt", PUBLISHED]
+    # during the overlap only the old pair's files go; after retire, the published one too
+    removed = "Remove those no longer used (a rotation's switch and retire phases)"
+    assert sorted(during[removed]) == [f"{old}.crt", f"{old}.key"]
     after = task_loops(**ON, app_federation_found=stale)
-    assert after["Remove those no longer published (the rotation's retire phase)"] == [
-        "/etc/preau/saml/published-0.crt"
-    ]
+    assert sorted(after[removed]) == sorted([PUBLISHED, f"{old}.crt", f"{old}.key"])
     directories = {
         d["path"]: (d["owner"], d["mode"]) for d in after["Create the federation directories"]
     }

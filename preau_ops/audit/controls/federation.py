@@ -28,10 +28,16 @@ def _federation_on(host: Host) -> None:
         pytest.skip("federation is off on this host (app_federation_enabled)")
 
 
-def _deployed(remote: Remote, directory: str) -> tuple[str, str]:
+def _signing_file(host: Host, directory: str, suffix: str) -> str:
+    """The declared pair's file (role app names it after the vault's certificate)."""
+    cert = str(declared_pair(host.vars)[pki.SAML_CERT] or "")
+    return f"{directory}/signing-{pki.saml_file_id(cert)}.{suffix}"
+
+
+def _deployed(remote: Remote, host: Host, directory: str) -> tuple[str, str]:
     """(the signing certificate, the certificates published beside it) as PEM text: the
     directory and certificates are world-readable, the key is not read."""
-    signing = remote.read(f"{directory}/signing.crt") or ""
+    signing = remote.read(_signing_file(host, directory, "crt")) or ""
     published = remote.run(f"cat {directory}/published-*.crt 2>/dev/null || true").stdout
     return signing, published
 
@@ -86,8 +92,8 @@ def test_saml_signing_certificate(host: Host, remote: Remote, evidence: Evidence
     _federation_on(host)
     directory = str(declared.var(host, "app_federation_dir", pki.SAML_DIR))
     try:
-        signing, published = _deployed(remote, directory)
-        key = remote.stat(f"{directory}/signing.key")
+        signing, published = _deployed(remote, host, directory)
+        key = remote.stat(_signing_file(host, directory, "key"))
     except FileNotFoundError as exc:
         pytest.fail(f"{exc}: converge the host (role app, app_federation_enabled)")
     for block in pki.pem_blocks(signing + published):
@@ -97,7 +103,7 @@ def test_saml_signing_certificate(host: Host, remote: Remote, evidence: Evidence
     problems = certificate_problems(signing, published, declared_pair(host.vars))
     group = declared.var(host, "app_group", "preau")
     if key != f"640 root:{group}":
-        problems.append(f"signing.key is {key}, expected 640 root:{group}")
+        problems.append(f"the signing key is {key}, expected 640 root:{group}")
     assert not problems, "; ".join(problems)
 
 
@@ -113,7 +119,7 @@ def test_published_metadata(host: Host, remote: Remote, evidence: Evidence) -> N
     if not paths:
         pytest.skip("no IdP and no GAR configured: the app publishes no metadata")
     directory = str(declared.var(host, "app_federation_dir", pki.SAML_DIR))
-    signing, published = _deployed(remote, directory)
+    signing, published = _deployed(remote, host, directory)
     deployed = pki.cert_bodies(signing + published)
     port = int(declared.var(host, "app_port", 8000))
     problems = []

@@ -97,6 +97,11 @@ class FakeRemote:
 GAR = {"idp_entity_id": "https://ent/gar", "sp_metadata": "<x/>", "ent_id": "E"}
 
 
+def signing_file(cert: str) -> str:
+    """Where role app puts the signing certificate: named after it (pki.saml_file_id)."""
+    return f"/etc/preau/saml/signing-{pki.saml_file_id(cert)}.crt"
+
+
 def app_host(**extra: Any) -> Host:
     variables = {
         "preau_domain": "ent.example.fr",
@@ -119,11 +124,11 @@ def test_fed02_reads_both_metadata_on_loopback_and_passes_when_they_carry_the_de
     pairs: list[pki.Pair],
 ) -> None:
     current, following = pairs[0][0], pairs[1][0]
-    files = {"/etc/preau/saml/signing.crt": current, "published": following}
+    files = {signing_file(current): current, "published": following}
     both = metadata(current, following)
     pages = {"/federation/metadonnees/": both, "/federation/gar/metadonnees/": both}
     remote = FakeRemote(files, pages)
-    seen = run_fed02(remote, app_host())
+    seen = run_fed02(remote, app_host(**{pki.SAML_CERT: current}))
     assert seen == [
         "/federation/metadonnees/: as deployed",
         "/federation/gar/metadonnees/: as deployed",
@@ -136,13 +141,13 @@ def test_fed02_fails_on_metadata_behind_or_ahead_of_the_deployed_keys(
     pairs: list[pki.Pair],
 ) -> None:
     current, following = pairs[0][0], pairs[1][0]
-    files = {"/etc/preau/saml/signing.crt": current, "published": following}
+    files = {signing_file(current): current, "published": following}
     pages = {
         "/federation/metadonnees/": metadata(current),  # the app not restarted since publish
         "/federation/gar/metadonnees/": metadata(current, following, pairs[2][0]),
     }
     with pytest.raises(AssertionError) as failed:
-        run_fed02(FakeRemote(files, pages), app_host())
+        run_fed02(FakeRemote(files, pages), app_host(**{pki.SAML_CERT: current}))
     assert str(failed.value) == (
         "/federation/metadonnees/: lacks 1 deployed certificate(s); "
         "/federation/gar/metadonnees/: publishes 1 certificate(s) not deployed"
