@@ -61,6 +61,7 @@ def test_config_file_is_the_contract(host):
         "storage",
         "retention",
         "metrics",
+        "jobs",
         "email",
         "security",
         "uploads",
@@ -85,6 +86,7 @@ def test_config_file_is_the_contract(host):
     assert config["database"]["sslmode"] == "verify-full"
     assert config["database"]["sslrootcert"] == "/etc/preau/pki/ca.pem"
     assert config["metrics"]["multiproc_dir"] == "/run/preau/metrics"
+    assert config["jobs"] == {"stalled_after_seconds": 60}  # the app's default, written
 
 
 def test_units_enabled_after_release(host):
