@@ -264,3 +264,11 @@ def test_a_failing_pytest_suite_names_its_failed_tests_in_the_summary(monkeypatc
         "tests/sub/test_probe.py::test_error",
         "tests/sub/test_probe.py::test_wrong",
     ], detail
+
+
+def test_the_slowest_molecule_scenarios_start_first_and_exist():
+    """Two scenarios run at a time: the longest start first, or one of them runs alone at the
+    end. A renamed scenario must not silently lose its place."""
+    order = [f"{role}/{name}" for role, name, _ in testing._scenarios(None)[0]]
+    assert order[: len(testing.SLOW_SCENARIOS)] == list(testing.SLOW_SCENARIOS)
+    assert sorted(order[len(testing.SLOW_SCENARIOS) :]) == order[len(testing.SLOW_SCENARIOS) :]
