@@ -1,6 +1,7 @@
 """Hosting on real hosts: converge the lab from bare-ish hosts, converge again with zero
 changes, and check that the services answer as declared."""
 
+import json
 import re
 import shlex
 import ssl
@@ -258,3 +259,26 @@ def test_an_app_host_reaches_what_the_platform_declares_only(converged):
     assert "policy accept" in _remote(lab, "lb").check_output(
         "nft list chain inet preau_filter output"
     )
+
+
+@pytest.mark.drill
+def test_a_converge_that_restarts_the_app_under_load_fails_no_request(converged):
+    """Drift in preau.toml on every app host: the converge rewrites it and restarts gunicorn,
+    one app host at a time (role app's throttled handler). The requests queued in the socket
+    meanwhile are served, not shed as an overload (the load shedding serves what reached the lb
+    before the host was ready again): 0 failed requests through the lb."""
+    from .loadgen import Load
+
+    lab, _ = converged
+    for host in lab.hosts_in("app"):
+        audit.testinfra_host(host, sudo=True, inv=lab).check_output(
+            "sh -c 'echo \"# drift\" >> /etc/preau/preau.toml'"
+        )
+    lb = lab.hosts_in("lb")[0]
+    ca = str(STATE_DIR / "ca" / "ca.crt")
+    with Load(lb.address, lb.vars["preau_domain"], ca, workers=4) as load:
+        result = deploy("converge", "--limit", "app", "--tags", "app-runtime", "--json")
+    changes = {name: host["changes"] for name, host in json.loads(result.stdout)["hosts"].items()}
+    assert all("Restart preau" in c for c in changes.values()), changes
+    assert load.failed == 0, dict(load.counts)
+    assert load.total > 0

@@ -21,6 +21,7 @@ import gc
 import multiprocessing
 import os
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -70,6 +71,10 @@ def when_ready(server):
     app's objects live as long as the process; frozen, the workers' collections no longer walk
     them, nor write to their memory pages, which stay shared with the master. The TLS context
     is made here too, for the workers to share."""
+    from preau.core import middleware
+
+    # requests queued during this start are served, not shed as overload (LoadShedding)
+    middleware.SERVING_SINCE = time.time()
     gc.set_threshold(*GC_THRESHOLD)
     gc.collect()
     gc.freeze()

@@ -116,11 +116,21 @@ def queue_seconds(header: str, now: float) -> float | None:
     return now - start
 
 
+# When this app host's gunicorn became ready to serve (its master's when_ready, inherited by
+# the workers it forks; 0 outside gunicorn). A request the load balancer received before that
+# waited for the host's (re)start in the socket's queue, not behind an overload.
+SERVING_SINCE = 0.0
+
+
 class LoadSheddingMiddleware:
     """Beyond capacity, requests wait in the sockets' queues; once a request has waited longer
     than PREAU_MAX_QUEUE_SECONDS, answering it fully would only make the queue longer. It gets a
     fast French "please wait" page (503, Retry-After, no database access) instead: the platform
-    degrades gracefully rather than collapsing."""
+    degrades gracefully rather than collapsing.
+
+    Not the requests that reached the load balancer before this host's gunicorn was ready: they
+    waited for a restart (a converge's, whose socket keeps them), and shedding them turned a
+    restart into failed requests (test_63's key rotation drill, before its hosts were drained)."""
 
     def __init__(self, get_response):
         from django.conf import settings
@@ -131,8 +141,9 @@ class LoadSheddingMiddleware:
     def __call__(self, request):
         header = request.META.get("HTTP_X_REQUEST_START")
         if header and self.limit and not request.path.startswith(OPS_PATHS):
-            waited = queue_seconds(header, time.time())
-            if waited is not None and waited > self.limit:
+            now = time.time()
+            waited = queue_seconds(header, now)
+            if waited is not None and waited > self.limit and now - waited >= SERVING_SINCE:
                 metrics.SHED.inc()
                 return busy_response()
         return self.get_response(request)
