@@ -113,16 +113,21 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+# How Chromium says a navigation died because the machine's networks changed under it.
+NETWORK_CHANGED = ("ERR_NETWORK_CHANGED", 'interrupted by another navigation to "chrome-error://')
+
+
 def goto(page, path: str):
     """page.goto, once more when Chromium aborted it for a change of the machine's networks
-    (net::ERR_NETWORK_CHANGED): molecule's containers come and go beside the lab, and each
-    brings or takes a Docker network interface (a clean-clone run failed so)."""
+    (net::ERR_NETWORK_CHANGED, or its error page replacing the navigation): molecule's
+    containers come and go beside the lab, and each brings or takes a Docker network interface
+    (two clean-clone runs failed so, the second when the patroni scenario's network came)."""
     from playwright.sync_api import Error
 
     try:
         return page.goto(path)
     except Error as error:
-        if "ERR_NETWORK_CHANGED" not in str(error):
+        if not any(sign in str(error) for sign in NETWORK_CHANGED):
             raise
         return page.goto(path)
 
