@@ -236,6 +236,46 @@ def ssh_options(host: Host, inv: Inventory) -> list[str]:
     return options
 
 
+def ssh_argv(host: Host, inv: Inventory, command: str | None = None) -> list[str]:
+    """OpenSSH's command line to a host (through the bastion when there is one), running
+    `command` there when given."""
+    argv = ["ssh", *ssh_options(host, inv), "-p", str(host.port), f"{host.user}@{host.address}"]
+    return [*argv, command] if command else argv
+
+
+def pipe(inv: Inventory, source: tuple[Host, str], sink: tuple[Host, str], timeout: float) -> None:
+    """Stream what a command prints on one host into a command on another, through the
+    controller and never stored there (a database dump from the backup host into the db
+    host): both commands must succeed, each failure names its host and the tail of its
+    errors."""
+    (src, src_command), (dst, dst_command) = source, sink
+    with tempfile.TemporaryFile() as src_err, tempfile.TemporaryFile() as dst_err:
+        producer = subprocess.Popen(
+            ssh_argv(src, inv, src_command), stdout=subprocess.PIPE, stderr=src_err
+        )
+        consumer = subprocess.Popen(
+            ssh_argv(dst, inv, dst_command), stdin=producer.stdout, stderr=dst_err
+        )
+        assert producer.stdout is not None
+        producer.stdout.close()  # the consumer holds the pipe: it sees EOF, the producer EPIPE
+        try:
+            sink_code = consumer.wait(timeout)
+            codes = [producer.wait(CONNECT_TIMEOUT), sink_code]
+        except subprocess.TimeoutExpired as exc:
+            for process in (producer, consumer):
+                process.kill()
+                process.wait()
+            raise timed_out(dst.name, dst_command, timeout) from exc
+        # the source's failure first: the sink's is then only its consequence (a short input)
+        for (host, command, errors), code in zip(
+            ((src, src_command, src_err), (dst, dst_command, dst_err)), codes, strict=True
+        ):
+            if code != 0:
+                errors.seek(0)
+                tail = errors.read().decode(errors="replace").strip()[-OUTPUT_TAIL:]
+                raise OpsError(f"{host.name}: `{command}` failed (exit {code}): {tail}")
+
+
 def _ssh_config_file(jump: Host) -> str:
     """An ssh_config file (one per bastion setting) that sends every host but the bastion
     through the jump (hosts are named by address, as every tool connects)."""

@@ -1,4 +1,4 @@
-"""backup now, list, verify, drill, restore: backups and restores (Fabric driving
+"""backup now, list, verify, drill, restore, copy: backups and restores (Fabric driving
 pgBackRest/borgmatic)."""
 
 from __future__ import annotations
@@ -53,6 +53,22 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         help="ISO time with zone, e.g. 2026-11-29T10:42:00+01:00",
     )
     bk_restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    bk_copy = actions.add_parser(
+        "copy",
+        parents=[common],
+        help="load a backup into the copy database beside the live one (which stays untouched)",
+        description=(
+            "The database as backup LABEL left it, loaded into the db host's copy database "
+            "(role postgresql's postgresql_copy_database, preau_copy), replacing the previous "
+            "copy: what `establishment unmerge` and `establishment rentree --rehearse` read. "
+            "It holds personal data: drop it when done (--drop)."
+        ),
+    )
+    which = bk_copy.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--label", help="the backup (`deploy.py backup list`), e.g. 20261206-101500F"
+    )
+    which.add_argument("--drop", action="store_true", help="remove the copy database")
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -64,7 +80,27 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return _now(args, inv, summary)
     if args.backup_command == "list":
         return _list(args, inv)
+    if args.backup_command == "copy":
+        return _copy(args, inv, summary)
     return _check(args, inv, summary)
+
+
+def _copy(args: argparse.Namespace, inv: Inventory, summary: ui.Summary) -> int:
+    from ..procedures import backups, operation
+
+    what = "backup copy --drop" if args.drop else f"backup copy --label {args.label}"
+    with ui.step(what, summary) as progress, operation(inv, what) as (_, _, record):
+        if args.drop:
+            answer = backups.drop_copy(inv)
+            progress.detail = record.detail = f"{answer['host']}: {answer['database']} dropped"
+        else:
+            answer = backups.copy(inv, args.label, progress)
+            progress.detail = record.detail = (
+                f"{answer['host']}: {answer['database']} = backup {answer['backup']} "
+                f"({ui.size(answer['size_bytes'])} dump, {answer['duration_seconds']} s)"
+            )
+    summary.show()
+    return 0
 
 
 def _now(args: argparse.Namespace, inv: Inventory, summary: ui.Summary) -> int:

@@ -475,10 +475,4 @@ def ssh_command(name: str) -> list[str]:
         )
     inv = inventory.load(None)
     host = inv.hosts[name]
-    return [
-        "ssh",
-        *runner.ssh_options(host, inv),
-        "-p",
-        str(host.port),
-        f"{host.user}@{host.address}",
-    ]
+    return runner.ssh_argv(host, inv)

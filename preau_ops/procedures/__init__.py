@@ -26,9 +26,17 @@ MANAGE_TIMEOUT = 1800  # an AAF import or a merge of large establishments takes 
 JSON = dict[str, Any]  # a command's JSON answer
 
 
-def manage(session: FabricSession, host: Host, args: str, check: bool = True) -> dict[str, Any]:
-    """`preau-manage ARGS --json` as the app user on an app host; its JSON answer."""
-    result = session.run(host, manage_command(args), check=False, timeout=MANAGE_TIMEOUT)
+def manage(
+    session: FabricSession,
+    host: Host,
+    args: str,
+    check: bool = True,
+    database: str | None = None,
+) -> dict[str, Any]:
+    """`preau-manage ARGS --json` as the app user on an app host (on another database of the
+    server when told: the copy of a backup); its JSON answer."""
+    command = manage_command(args, database=database)
+    result = session.run(host, command, check=False, timeout=MANAGE_TIMEOUT)
     answer = json_answer(result, f"preau-manage {args.split(maxsplit=1)[0]}")
     if check and (not result.ok or not answer.get("ok", False)):
         raise AppCommandError(

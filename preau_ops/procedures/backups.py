@@ -2,7 +2,9 @@
 
 `now`, `list`, `verify` and `drill` run `preau-backup` on the backup (repository) host and read
 its one-line JSON summary; `restore` is the point-in-time restore in place, on the db host,
-with the app in maintenance meanwhile.
+with the app in maintenance meanwhile; `copy` loads the database as a given backup left it
+into a second database of the db host (`preau_copy`), beside the live one, for the procedures
+that compare the past with the present (a merge undone, the rentrée rehearsed).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from ..console import Progress
 from ..errors import OpsError
 from ..inventory import Host, Inventory
 from ..preconditions import refuse_bad_clocks
-from ..runner import FabricSession, json_answer
+from ..runner import FabricSession, json_answer, pipe
 from . import JSON, manage, operation
 
 STANZA = "preau"
@@ -263,3 +265,92 @@ def restore(inv: Inventory, target: str, progress: Progress | None = None) -> JS
         outcome.backup = take_labelled_backup(inv)
         outcome.detail = f"restored to {stamp} in {rto} s; new full backup {outcome.backup}"
     return {"target": stamp, "rto_seconds": rto, "new_backup": outcome.backup}
+
+
+def databases(db: Host) -> tuple[str, str, str]:
+    """(live, copy, app role): the app's database, the copy's and the app's runtime role, as
+    role postgresql declares them (its pg_hba lets the app's roles in to both databases from
+    the app hosts)."""
+    from ..audit import declared
+
+    live = str(declared.var(db, "postgresql_app_database"))
+    copy = str(declared.var(db, "postgresql_copy_database") or "")
+    if not copy:
+        raise OpsError(f"{db.name}: postgresql_copy_database is empty: no copy database here")
+    return live, copy, str(declared.var(db, "postgresql_app_user"))
+
+
+def copy(inv: Inventory, label: str, progress: Progress | None = None) -> JSON:
+    """The database as backup LABEL left it (its end), as the copy database of the db host,
+    replacing the previous copy: restored and dumped on the backup host (`preau-backup copy`,
+    in the drill's scratch cluster, never archiving), streamed through the controller into
+    the db host (pg_restore, never stored on the controller), the dump then deleted. The live
+    database is never touched; an unknown label changes nothing."""
+    db = inv.hosts_in("db")[0]
+    labels = [b["label"] for b in listing(inv).get("database", [])]
+    if label not in labels:
+        raise OpsError(
+            f"no backup {label!r} in the repository",
+            "`deploy.py backup list` shows them: " + (", ".join(labels[-5:]) or "none yet"),
+        )
+    live, name, app_user = databases(db)
+    started = time.monotonic()
+    if progress:
+        progress.update(f"restoring {label} into a scratch cluster on the backup host")
+    dumped = _preau_backup(inv, f"copy --label {shlex.quote(label)}")
+    dump = str(dumped["dump"])
+    repo = _repo_host(inv)
+    try:
+        with FabricSession(db, inv) as session:
+            owner = session.run(
+                db,
+                "sudo -u postgres psql -XAtq -c "
+                + shlex.quote(
+                    f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{live}'"
+                ),
+            ).stdout.strip()
+            if not owner:
+                raise OpsError(f"{db.name}: no database {live} to take the owner from")
+            session.run(db, f"sudo -u postgres dropdb --if-exists --force {shlex.quote(name)}")
+            session.run(
+                db,
+                f"sudo -u postgres createdb -T template0 -O {shlex.quote(owner)} {shlex.quote(name)}",
+            )
+            # as the live database (role postgresql): connections for the app's roles only
+            grants = (
+                f'REVOKE CONNECT, TEMPORARY ON DATABASE "{name}" FROM PUBLIC; '
+                f'GRANT CONNECT ON DATABASE "{name}" TO "{app_user}"'
+            )
+            session.run(db, f"sudo -u postgres psql -XAtq -c {shlex.quote(grants)}")
+        if progress:
+            progress.update(
+                f"loading {label} ({dumped.get('size_bytes', '?')} bytes) into {db.name}:{name}"
+            )
+        pipe(
+            inv,
+            (repo, f"sudo cat {shlex.quote(dump)}"),
+            (
+                db,
+                f"sudo -u postgres pg_restore --exit-on-error --single-transaction -d {shlex.quote(name)}",
+            ),
+            BACKUP_TIMEOUT,
+        )
+    finally:
+        with FabricSession(repo, inv) as session:
+            session.run(repo, f"sudo rm -f {shlex.quote(dump)}", check=False)
+    return {
+        "backup": label,
+        "database": name,
+        "host": db.name,
+        "size_bytes": dumped.get("size_bytes"),
+        "duration_seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def drop_copy(inv: Inventory) -> JSON:
+    """Remove the copy database (its data is personal data: keep it no longer than needed)."""
+    db = inv.hosts_in("db")[0]
+    _, name, _ = databases(db)
+    with FabricSession(db, inv) as session:
+        session.run(db, f"sudo -u postgres dropdb --if-exists --force {shlex.quote(name)}")
+    return {"database": name, "host": db.name, "dropped": True}

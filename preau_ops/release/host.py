@@ -351,12 +351,14 @@ def prune(sessions: Sessions, host: Host, keep: int) -> list[str]:
     return removed
 
 
-def manage_command(args: str, as_json: bool = True) -> str:
+def manage_command(args: str, as_json: bool = True, database: str | None = None) -> str:
     """`preau-manage ARGS --json` (or without --json) of the current release as the app's
     runtime user (its config, its grants), out of any metrics directory: the app's commands
-    over SSH."""
+    over SSH; on another database of the same server when told (the copy of a backup,
+    procedures.backups.copy)."""
+    other = f"PREAU_DATABASE_NAME={shlex.quote(database)} " if database else ""
     return (
-        "cd /tmp && sudo -u preau env PREAU_METRICS_MULTIPROC_DIR= "
+        f"cd /tmp && sudo -u preau env PREAU_METRICS_MULTIPROC_DIR= {other}"
         f"{CURRENT}/venv/bin/preau-manage {args}" + (" --json" if as_json else "")
     )
 

@@ -10,6 +10,7 @@ import pytest
 from preau_ops import operations, procedures, runner
 from preau_ops.errors import OpsError
 from preau_ops.procedures import backups
+from preau_ops.release.host import manage_command
 
 from .conftest import WAL_CHECK, WAL_PROM, deploy, psql
 
@@ -62,6 +63,39 @@ def test_recent_backup_precondition(backed_up):
     backups.require_recent_backup(backed_up, max_age_hours=26)
     with pytest.raises(OpsError, match="old"):
         backups.require_recent_backup(backed_up, max_age_hours=0.0001)
+
+
+def test_a_backup_copied_beside_the_live_database_is_that_backup_and_the_app_reads_it(backed_up):
+    """`backup copy --label L`: the database as backup L left it, in the copy database beside
+    the live one (which keeps what was written since), reachable by the app's runtime role
+    from an app host (what an unmerge or a rentrée rehearsal reads); `--drop` removes it."""
+    lab = backed_up
+    psql(lab, "DROP TABLE IF EXISTS lab_copy_probe", "preau")
+    psql(lab, "CREATE TABLE lab_copy_probe (id int primary key)", "preau")
+    psql(lab, "INSERT INTO lab_copy_probe VALUES (1)", "preau")
+    label = backups.now(lab, "incr")["label"]
+    psql(lab, "INSERT INTO lab_copy_probe VALUES (2)", "preau")
+    with pytest.raises(OpsError, match="no backup '20200101-000000F'"):
+        backups.copy(lab, "20200101-000000F")
+    out = deploy("backup", "copy", "--label", label, timeout=900).stdout
+    assert "preau_copy" in out
+    assert psql(lab, "SELECT string_agg(id::text, ',') FROM lab_copy_probe", "preau_copy") == "1"
+    assert (
+        psql(lab, "SELECT string_agg(id::text, ',' ORDER BY id) FROM lab_copy_probe", "preau")
+        == "1,2"
+    )
+    app = lab.hosts_in("app")[0]
+    count = "from preau.core.models import Establishment as E; print(E.objects.count())"
+    with runner.FabricSession(app, lab) as session:
+        in_copy = session.run(
+            app, manage_command(f"shell -c {shlex.quote(count)}", False, database="preau_copy")
+        ).stdout.strip()
+    assert int(in_copy) == int(psql(lab, "SELECT count(*) FROM core_establishment", "preau"))
+    entry = operations.verify(operations.read_log(lab))[-1]
+    assert entry["command"] == f"backup copy --label {label}" and entry["outcome"] == "ok"
+    psql(lab, "DROP TABLE lab_copy_probe", "preau")
+    deploy("backup", "copy", "--drop")
+    assert psql(lab, "SELECT count(*) FROM pg_database WHERE datname = 'preau_copy'") == "0"
 
 
 def test_point_in_time_restore_brings_back_a_deleted_row(backed_up):

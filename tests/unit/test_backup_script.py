@@ -392,6 +392,37 @@ def test_restore_arguments_promote_only_when_stopping_early():
     ]
 
 
+def test_a_copy_restores_the_backup_it_names_to_its_end_whatever_the_drill_does():
+    drill = pb.parse_settings(render()).drill  # the drill replays all the WAL (default)
+    assert pb.restore_arguments(drill, "/d/data", "20261206-101500F") == [
+        "restore",
+        "--pg1-path=/d/data",
+        "--type=immediate",
+        "--archive-mode=off",
+        "--set=20261206-101500F",
+        "--target-action=promote",
+    ]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["copy"],  # which backup?
+        ["drill", "--label", "20261206-101500F"],  # only copy takes one
+        ["copy", "--label", "latest; rm -rf /"],  # not a label
+        ["copy", "--label", "20261206-101500"],  # no type letter
+    ],
+)
+def test_copy_takes_exactly_one_real_label(argv):
+    with pytest.raises(SystemExit):
+        pb.parse_args(argv, "preau-backup")
+
+
+def test_copy_accepts_full_and_differential_labels():
+    for label in ("20261206-101500F", "20261206-101500F_20261207-020000D"):
+        assert pb.parse_args(["copy", "--label", label], "preau-backup").label == label
+
+
 # --- the expiry of the borg repositories -----------------------------------------------------
 
 

@@ -403,3 +403,48 @@ def test_json_answer_finds_the_document_after_noise(stdout):
 def test_json_answer_names_what_gave_none():
     with pytest.raises(OpsError, match=r"app1: the plan gave no JSON answer:\nTraceback"):
         runner.json_answer(_printed("not json", "Traceback ..."), "the plan")
+
+
+# ------------------------------------------------------------------------------ pipe
+
+
+def test_ssh_argv_reaches_the_host_through_the_bastion_and_runs_the_command():
+    inv = make_inventory(bastion=True)
+    argv = runner.ssh_argv(inv.hosts["app1"], inv, "cat /x")
+    assert argv[0] == "ssh" and argv[-2:] == ["deploy@10.0.0.21", "cat /x"]
+    assert "ProxyCommand" in " ".join(argv)
+
+
+@pytest.fixture
+def local_ssh(monkeypatch):
+    """ssh_argv runs the command here (sh -c): pipe's plumbing on real processes."""
+    monkeypatch.setattr(runner, "ssh_argv", lambda host, inv, command: ["sh", "-c", command])
+    return make_inventory()
+
+
+def test_pipe_streams_the_source_into_the_sink(local_ssh, tmp_path):
+    inv, out = local_ssh, tmp_path / "out"
+    source = (inv.hosts["lb"], "seq 1 100000")
+    runner.pipe(inv, source, (inv.hosts["db"], f"wc -l > {out}"), timeout=30)
+    assert out.read_text().strip() == "100000"
+
+
+def test_pipe_names_the_failing_source_before_the_sink_it_starved(local_ssh):
+    inv = local_ssh
+    source = (inv.hosts["lb"], "echo 'no such dump' >&2; exit 3")
+    sink = (inv.hosts["db"], "read x || { echo 'input too short' >&2; exit 1; }")
+    with pytest.raises(OpsError, match=r"^lb: .* failed \(exit 3\): no such dump"):
+        runner.pipe(inv, source, sink, timeout=30)
+
+
+def test_pipe_names_a_failing_sink(local_ssh):
+    inv = local_ssh
+    sink = (inv.hosts["db"], "cat > /dev/null; echo 'restore refused' >&2; exit 1")
+    with pytest.raises(OpsError, match=r"^db: .* failed \(exit 1\): restore refused"):
+        runner.pipe(inv, (inv.hosts["lb"], "echo dump"), sink, timeout=30)
+
+
+def test_a_pipe_that_outlives_its_timeout_is_killed_and_says_so(local_ssh):
+    inv = local_ssh
+    with pytest.raises(OpsError, match="timed out after 1 s"):
+        runner.pipe(inv, (inv.hosts["lb"], "sleep 30"), (inv.hosts["db"], "cat"), timeout=1)

@@ -18,6 +18,11 @@ Usage (as root):
   preau-backup drill            restore the latest database backup into a scratch cluster,
                                 check invariants, measure the RTO, clean up
   preau-restore-drill           same as `preau-backup drill`
+  preau-backup copy --label L   restore backup L (its end) into a scratch cluster, dump the
+                                app's database from it (pg_dump custom format) to COPY_DUMP
+                                under the drill directory, remove the cluster: the copy that
+                                `deploy.py backup copy` loads into the db host (a merge undone,
+                                the rentrée rehearsed)
   preau-backup settings         check the settings file (the role validates it with this)
   --config FILE                 settings to read (default /etc/preau-backup.toml)
 
@@ -54,10 +59,12 @@ SETTINGS_FILE = "/etc/preau-backup.toml"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
 COMMANDS = (
     *("full", "diff", "incr", "files", "expire", "list", "verify", "drill", "archive-check"),
-    "settings",
+    *("copy", "settings"),
 )
 DATABASE_KINDS = ("full", "diff", "incr")
 RECOVERY_TYPES = ("default", "immediate")
+COPY_DUMP = "copy.dump"  # in the drill directory: one copy at a time (the drill's lock)
+LABEL = re.compile(r"^[0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}[DI])?$")  # pgBackRest's labels
 LOCK_DIR = "/run/preau-backup"
 LOG = logging.getLogger("preau-backup")
 
@@ -311,9 +318,14 @@ def parse_args(argv: Sequence[str], program: str) -> argparse.Namespace:
         metavar="CLIENT",
         help="expire: take CLIENT's archives as they are now (its vanished ones were legitimate)",
     )
+    parser.add_argument("--label", help="copy: the backup to restore (`preau-backup list`)")
     parsed = parser.parse_args(args)
     if parsed.accept_vanished and parsed.command != "expire":
         parser.error("--accept-vanished goes with expire only")
+    if (parsed.command == "copy") != bool(parsed.label):
+        parser.error("--label goes with copy, and copy needs it")
+    if parsed.label and not LABEL.match(parsed.label):
+        parser.error(f"--label {parsed.label!r} is not a pgBackRest backup label")
     return parsed
 
 
@@ -495,14 +507,19 @@ logging_collector = off
 """
 
 
-def restore_arguments(drill: Drill, datadir: str) -> list[str]:
+def restore_arguments(drill: Drill, datadir: str, label: str | None = None) -> list[str]:
+    """pgBackRest's restore into the scratch cluster: never archiving into the repository; a
+    given backup (`label`) is recovered to its end only (consistent, nothing after it)."""
+    recovery_type = "immediate" if label else drill.recovery_type
     args = [
         "restore",
         f"--pg1-path={datadir}",
-        f"--type={drill.recovery_type}",
+        f"--type={recovery_type}",
         "--archive-mode=off",
     ]
-    if drill.recovery_type != "default":
+    if label:
+        args.append(f"--set={label}")
+    if recovery_type != "default":
         args.append("--target-action=promote")
     return args
 
@@ -816,6 +833,19 @@ class Host:
         return summary(result, EXIT_OK if result["ok"] else EXIT_FAILED)
 
 
+    def copy(self, label: str) -> int:
+        """Backup `label` restored into the drill's scratch cluster, its app database dumped to
+        COPY_DUMP (replaced), the cluster removed: the dump outlives the run, for the
+        controller to load into the db host (`deploy.py backup copy`) and then delete."""
+        self.require("repo")
+        started = time.time()
+        result: Summary = {"command": "copy", "ok": False, "backup": label}
+        with lock("drill"):
+            Drilling(self, result).copy(label)
+        result["duration_seconds"] = round(time.time() - started, 1)
+        return summary(result, EXIT_OK if result["ok"] else EXIT_FAILED)
+
+
 def _read_secret(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -947,34 +977,55 @@ class Drilling:
 
     def run(self, started: float) -> float | None:
         """Restore and check; return the RTO (None when the cluster never opened)."""
+        rto = None
+        with self.scratch_cluster():
+            self.restore()
+            rto = self.open_for_writes(started)
+            self.check_invariants()
+        return rto
+
+    def copy(self, label: str) -> None:
+        """Restore backup `label`, dump the app's database to COPY_DUMP (owner only)."""
+        dump = os.path.join(self.drill.dir, COPY_DUMP)
+        with self.scratch_cluster():
+            self.restore(label)
+            self.open_for_writes(time.time())
+            partial = dump + ".partial"
+            command = [f"{self.host.settings.pg_bin}/pg_dump", "-Fc", "-f", partial]
+            command += ["-h", self.workdir, "-p", str(self.drill.port), "-U", "postgres"]
+            run([*command, self.drill.database], user=self.owner, timeout=self.drill.timeout)
+            os.replace(partial, dump)  # never a half-written dump under the announced name
+            self.result.update(dump=dump, size_bytes=os.path.getsize(dump), ok=True)
+            LOG.info("backup %s dumped to %s", label, dump)
+
+    @contextlib.contextmanager
+    def scratch_cluster(self) -> Iterator[None]:
+        """A work directory for the scratch cluster; whatever happens inside, the cluster is
+        stopped and removed after, and a failure is reported in the result."""
         os.makedirs(self.drill.dir, mode=0o700, exist_ok=True)
         os.chown(self.drill.dir, self.entry.pw_uid, self.entry.pw_gid)
         self.workdir = tempfile.mkdtemp(prefix="drill-", dir=self.drill.dir)
         os.chown(self.workdir, self.entry.pw_uid, self.entry.pw_gid)
-        started_pg, rto = False, None
         try:
-            self.restore()
-            LOG.info("starting the scratch cluster on port %s", self.drill.port)
-            started_pg = True
-            rto = self.open_for_writes(started)
-            self.check_invariants()
+            yield
         except (Failure, subprocess.TimeoutExpired, OSError, ValueError, LookupError) as error:
             self.report_failure(error)
         finally:
-            if started_pg:
+            if os.path.exists(os.path.join(self.datadir, "postmaster.pid")):
                 stop = [*self.pg_ctl, "-m", "immediate", "-w", "stop"]
                 run(stop, user=self.owner, check=False, timeout=120)
             shutil.rmtree(self.workdir, ignore_errors=True)
             LOG.info("scratch cluster removed")
-        return rto
 
-    def restore(self) -> None:
+    def restore(self, label: str | None = None) -> None:
         backups = self.host.pgbackrest_info().get("backup", [])
         if not backups:
             raise Failure("the repository holds no backup")
-        self.result["backup"] = backups[-1]["label"]
+        if label and label not in [b["label"] for b in backups]:
+            raise Failure(f"the repository holds no backup {label} (`preau-backup list`)")
+        self.result["backup"] = label or backups[-1]["label"]
         LOG.info("restoring backup %s into %s", self.result["backup"], self.datadir)
-        restore = restore_arguments(self.drill, self.datadir)
+        restore = restore_arguments(self.drill, self.datadir, label)
         self.host.pgbackrest(
             *restore, config=self.host.settings.drill_config, timeout=self.drill.timeout
         )
@@ -1007,6 +1058,7 @@ class Drilling:
 
     def open_for_writes(self, started: float) -> float:
         timeout = self.drill.timeout
+        LOG.info("starting the scratch cluster on port %s", self.drill.port)
         log = os.path.join(self.workdir, "postgresql.log")
         start = [*self.pg_ctl, "-l", log, "-w", "-t", str(timeout), "start"]
         run(start, user=self.owner, timeout=timeout + 30)
@@ -1033,7 +1085,7 @@ class Drilling:
         self.result["ok"] = all(c["ok"] for c in self.result["checks"])
 
     def report_failure(self, error: Exception) -> None:
-        LOG.error("restore drill failed: %s", error)
+        LOG.error("%s failed: %s", self.result["command"], error)
         self.result["error"] = str(error)
         log_file = os.path.join(self.workdir, "postgresql.log")
         if os.path.exists(log_file):
@@ -1055,6 +1107,7 @@ def _action(host: Host, args: argparse.Namespace) -> Callable[[], int]:
         "list": host.list_backups,
         "verify": host.verify,
         "drill": host.restore_drill,
+        "copy": lambda: host.copy(args.label),
         "archive-check": host.archive_check,
         "settings": lambda: summary({"command": "settings", "ok": True}, EXIT_OK),
     }
