@@ -39,7 +39,6 @@ from preau.core.models import (
     ParentLink,
     Platform,
     Profile,
-    User,
     lock_directory,
 )
 from preau.core.uai import normalize, uai_error
@@ -104,11 +103,19 @@ class Snapshot:
     members: dict[int, str] = field(default_factory=dict)
     classes: dict[int, str] = field(default_factory=dict)
     children: dict[int, set[int]] = field(default_factory=dict)
+    # user id → {"username", "name"}: how the report names the members.
+    people: dict[int, dict] = field(default_factory=dict)
 
 
 def snapshot(est: Establishment, year: int) -> Snapshot:
     shot = Snapshot()
-    shot.members = dict(Membership.objects.of(est).present().values_list("user_id", "profile"))
+    for user_id, profile, username, last, first in (
+        Membership.objects.of(est)
+        .present()
+        .values_list("user_id", "profile", "user__username", "user__last_name", "user__first_name")
+    ):
+        shot.members[user_id] = profile
+        shot.people[user_id] = {"username": username, "name": f"{last} {first}".strip()}
     shot.classes = dict(
         ClassMembership.objects.of(est)
         .filter(class_group__kind=ClassGroup.Kind.CLASS, class_group__school_year=year)
@@ -129,7 +136,6 @@ def compare(
     after: Snapshot,
     years: tuple[int, int],
     closed: list[str],
-    people: dict[int, User],
     elsewhere: set[int],
 ) -> dict:
     """The establishment's part of the report (see app/README.md, `year_change`)."""
@@ -138,9 +144,10 @@ def compare(
     disable_on = today + dt.timedelta(days=settings.RETENTION["disable_after_days"])
     delete_on = disable_on + dt.timedelta(days=settings.RETENTION["delete_after_days"])
 
+    people = {**before.people, **after.people}
+
     def who(user_id: int) -> dict:
-        user = people[user_id]
-        return {"username": user.username, "name": f"{user.last_name} {user.first_name}".strip()}
+        return dict(people[user_id])
 
     def by_name(rows: list[dict]) -> list[dict]:
         return sorted(rows, key=lambda r: (r["name"], r["username"]))
@@ -290,24 +297,24 @@ def change(year: int | None, aaf_dir: str = "", dry_run: bool = False) -> dict:
 
 def _report(establishments, before, after, years, closed, imports, files, aaf_dir) -> dict:
     previous, year = years
-    ids = set()
+    leaving: set[int] = set()
     for est in establishments:
-        ids |= before[est.pk].members.keys() | after[est.pk].members.keys()
-    people = User.objects.in_bulk(ids)
+        leaving |= before[est.pk].members.keys() - after[est.pk].members.keys()
+    # Those still a member somewhere keep their account (purge_gone leaves them alone).
     still_here = set(
-        Membership.objects.present().filter(user_id__in=ids).values_list("user_id", flat=True)
+        Membership.objects.present().filter(user_id__in=leaving).values_list("user_id", flat=True)
     )
     # A pupil in a class of two establishments in the new year (present in two collèges' files).
-    twice = dict(
+    twice = set(
         ClassMembership.objects.filter(
             class_group__kind=ClassGroup.Kind.CLASS, class_group__school_year=year
         )
         .values("user_id")
         .annotate(n=Count("pk"))
         .filter(n__gt=1)
-        .values_list("user_id", "n")
+        .values_list("user_id", flat=True)
     )
-    where = defaultdict(list)
+    where: dict[int, list[str]] = defaultdict(list)
     for user_id, uai, name in (
         ClassMembership.objects.filter(
             user_id__in=twice,
@@ -326,7 +333,6 @@ def _report(establishments, before, after, years, closed, imports, files, aaf_di
             after[est.pk],
             years,
             sorted(closed.get(est.pk, [])),
-            people,
             still_here,
         )
         part["files"] = [Path(f).name for f in files.get(est.uai, [])]
@@ -339,10 +345,10 @@ def _report(establishments, before, after, years, closed, imports, files, aaf_di
                 f"aucun fichier de la nouvelle année : son annuaire reste celui de {previous}-"
                 f"{previous + 1}, sans classe en {year}-{year + 1}"
             ]
-        for user_id in sorted(set(twice) & set(after[est.pk].classes)):
-            user = people[user_id]
+        for user_id in sorted(twice & after[est.pk].classes.keys()):
+            pupil = after[est.pk].people.get(user_id, {"name": "?", "username": user_id})
             part["surprises"].append(
-                f"élève {user.last_name} {user.first_name} ({user.username}) dans deux classes : "
+                f"élève {pupil['name']} ({pupil['username']}) dans deux classes : "
                 + ", ".join(where[user_id])
             )
         parts.append(part)
