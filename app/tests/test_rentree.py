@@ -23,42 +23,34 @@ pytestmark = pytest.mark.django_db
 A, B, C = "0820021C", "0820010R", "0820003H"
 
 
-def pupil(uai: str, key: str, name: str, klass: str, *guardians: str) -> str:
+def person(category: str, key: str, name: str, *attrs: str) -> str:
+    """An AAF record: its join key, "LAST First", then `attrs`."""
     last, first = name.split()
-    return _record(
+    identity = [_attr("ENTPersonJointure", key), _attr("sn", last), _attr("givenName", first)]
+    return _record(category, key, identity + list(attrs))
+
+
+def pupil(uai: str, key: str, name: str, klass: str, *guardians: str) -> str:
+    return person(
         "Eleve",
         key,
-        [
-            _attr("ENTPersonJointure", key),
-            _attr("sn", last),
-            _attr("givenName", first),
-            _attr("ENTEleveClasses", f"{uai}${klass}"),
-            _attr("ENTEleveAutoriteParentale", *guardians),
-        ],
+        name,
+        _attr("ENTEleveClasses", f"{uai}${klass}"),
+        _attr("ENTEleveAutoriteParentale", *guardians),
     )
 
 
 def parent(key: str, name: str) -> str:
-    last, first = name.split()
-    return _record(
-        "PersRelEleve",
-        key,
-        [_attr("ENTPersonJointure", key), _attr("sn", last), _attr("givenName", first)],
-    )
+    return person("PersRelEleve", key, name)
 
 
 def teacher(uai: str, key: str, name: str, klass: str) -> str:
-    last, first = name.split()
-    return _record(
+    return person(
         "PersEducNat",
         key,
-        [
-            _attr("ENTPersonJointure", key),
-            _attr("sn", last),
-            _attr("givenName", first),
-            _attr("ENTPersonFonctions", f"{uai}$ENS$ENSEIGNEMENT$L0201$MATHS"),
-            _attr("ENTAuxEnsClasses", f"{uai}${klass}"),
-        ],
+        name,
+        _attr("ENTPersonFonctions", f"{uai}$ENS$ENSEIGNEMENT$L0201$MATHS"),
+        _attr("ENTAuxEnsClasses", f"{uai}${klass}"),
     )
 
 
