@@ -69,10 +69,11 @@ def federation_on(settings):
 def test_a_class_batch_made_by_the_job_once_regenerated_on_demand(client, run_jobs, federation_on):
     s = make_school()
     est, uai = s["est"], s["est"].uai
-    # 5A: Léa MARTIN and Hugo BOUSQUET to activate; Inès has an INE (ÉduConnect), Tom is
-    # activated already: neither gets a letter.
+    # 5A: Léa MARTIN and Hugo BOUSQUET to activate; Inès has logged in through ÉduConnect,
+    # Tom is activated already: neither gets a letter.
+    federated = {"federated_idp": "educonnect", "federated_since": "2026-09-02T08:00Z"}
     for username, first, extra in (
-        ("ines.a", "Inès", {"ine": "123456789AB"}),
+        ("ines.a", "Inès", {"ine": "123456789AB", **federated}),
         ("tom.a", "Tom", {"password": "Deja-active-1"}),
     ):
         user = User.objects.create_user(username, first_name=first, last_name="ZZ", **extra)
@@ -92,7 +93,7 @@ def test_a_class_batch_made_by_the_job_once_regenerated_on_demand(client, run_jo
     with CaptureQueriesContext(connection) as queries:
         ready = client.get(batch_url)
     assert len(queries) <= 10 and not ready.has_header("Refresh")
-    assert "2 lettre(s) prête(s)" in ready.content.decode()
+    assert "2 lettre(s) prête(s)" in ready.content.decode() and batch.federated_left_out == 1
     pdf = client.get(reverse("letter_batch_file", kwargs={"uai": uai, "batch_id": batch.pk}))
     assert pdf["Content-Type"] == "application/pdf" and pdf["Cache-Control"] == "no-store"
     pages = pdf_pages(b"".join(pdf.streaming_content))

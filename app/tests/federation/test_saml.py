@@ -14,10 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.urls import reverse
 
-from preau.core.models import Membership, ParentLink
+from preau.core.models import Membership, ParentLink, User
+from preau.ent import letters
+from preau.ent.models import LetterBatch
 from preau.federation import saml
 from preau.federation.models import SeenAssertion
 from tests.federation.idp import BASE, SP_ENTITY, IdP, keypair
+from tests.helpers import SecondFactorClient
 from tests.school import make_school
 
 INE = "070803070AJ"
@@ -194,6 +197,45 @@ def test_educonnect_cannot_open_a_staff_account(client, idps, w):
     assert response.status_code == 403
 
 
+def test_letters_leave_out_exactly_the_accounts_that_logged_in_through_an_idp(
+    client, idps, w, call_json, tmp_path
+):
+    """A parent with an AAF join key (ÉduConnect could find them) who never logged in through
+    it gets a letter; once they have, the next batch leaves them out and says so."""
+    a = w["A"]
+    est, parent = a["est"], a["parent"]
+    # Only in A: a local admin's batch leaves out the accounts also current elsewhere.
+    Membership.objects.filter(user=parent, establishment=w["B"]["est"]).delete()
+    asked = {"class_name": "5A", "profile": "parents", "by": "x", "site_url": BASE}
+    first = letters.create_batch(est, background=False, **asked)
+    assert parent.pk in first.user_ids and first.federated_left_out == 0
+
+    assert log_in(client, idps["educonnect"], PARENT).status_code == 302
+    parent.refresh_from_db()
+    assert parent.federated_idp == "educonnect" and parent.federated_since is not None
+    since = parent.federated_since
+    assert log_in(client, idps["educonnect"], PARENT).status_code == 302  # the first one stays
+    assert User.objects.get(pk=parent.pk).federated_since == since
+
+    # The batch asked for before the login is made after it: no code for them either.
+    assert letters.make(first.pk)["letters"] == 1
+    admin = SecondFactorClient()
+    admin.force_login(a["admin"])
+    page = reverse("letters", kwargs={"uai": est.uai})
+    batch_page = admin.post(page, {"class_name": "5A", "profile": "TUT"}, follow=True)
+    second = LetterBatch.objects.of(est).latest("pk")
+    assert parent.pk not in second.user_ids and a["other_parent"].pk in second.user_ids
+    assert second.federated_left_out == 1
+    body = batch_page.content.decode()
+    assert "1 compte(s) laissé(s) de côté : ils se sont déjà connectés par ÉduConnect" in body
+    assert "1 compte(s) déjà connecté(s) par ÉduConnect ou le guichet académique" in body
+    out = str(tmp_path / "l.pdf")
+    cli = call_json(
+        "letters", est.uai, "--class=5A", "--profile=parents", f"--output={out}", "--site-url=x"
+    )
+    assert cli["letters"] == 1 and cli["federated_left_out"] == 1
+
+
 def refusal(caplog, response, status, reason, words):
     body = response.content.decode()
     assert response.status_code == status, body
@@ -361,15 +403,17 @@ def test_metadata_publishes_the_next_certificate_during_a_key_rotation(
 
 def test_the_acs_costs_at_most_ten_statements(client, idps, w):
     """Replay check and match one statement each; the rest is Django's login (session, last
-    login, second factor's decision), the connection log and the landing page."""
+    login, second factor's decision), the connection log and the landing page. The account's
+    first federated login costs one UPDATE more (matching.record_login), the later ones none."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    data = idps["educonnect"].answer(start(client), PUPIL)
-    with CaptureQueriesContext(connection) as queries:
-        assert client.post(reverse("federation_acs"), data).status_code == 302
-    statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
-    assert len(statements) <= 10, statements
+    for budget in (11, 10):
+        data = idps["educonnect"].answer(start(client), PUPIL)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.post(reverse("federation_acs"), data).status_code == 302
+        statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+        assert len(statements) <= budget, statements
 
 
 @pytest.mark.parametrize(

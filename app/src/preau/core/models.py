@@ -231,6 +231,13 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     disabled_at = models.DateTimeField(null=True, blank=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # The account's first login through an IdP (ÉduConnect, the académie's agents IdP), recorded
+    # by the SAML ACS (preau.federation.matching.record_login): such an account gets in without
+    # an activation code, so activation letters leave it out while that IdP is enabled. An AAF
+    # identifier alone proves nothing (a parent may never have created an ÉduConnect account).
+    # Expand migration core.0013 (db_default "", nullable date).
+    federated_idp = models.CharField(max_length=20, blank=True, default="", db_default="")
+    federated_since = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 

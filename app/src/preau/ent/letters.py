@@ -2,8 +2,9 @@
 profile of one establishment, made by a background job (app/README.md, "Activation letters").
 
 1. `create_batch` (the admin's POST, or the `letters` command): the accounts chosen once (in
-   the establishment's directory, not yet activated, no federated login: ÉduConnect or the
-   académie's IdP log them in), a LetterBatch row, and the job `make_letters` deferred in the
+   the establishment's directory, not yet activated, never logged in through ÉduConnect or the
+   académie's IdP: `User.federated_since`, recorded by the SAML login; how many were so left
+   out is kept on the batch), a LetterBatch row, and the job `make_letters` deferred in the
    same transaction. Bad input (unknown class or profile, nobody to write to) is a LettersError
    and nothing is created.
 2. `make` (the job; the command calls it directly): the codes issued once, hashed as always
@@ -40,6 +41,7 @@ from preau.core.models import (
 from preau.ent import files
 from preau.ent.models import LetterBatch, StoredFile
 from preau.ent.pdf import MARGIN, TEXT_WIDTH, WIDTH, canvas, letterhead, paragraph
+from preau.federation.matching import federated_logins
 
 TASK = "make_letters"
 # The CLI's words for the profiles (`--profile eleves`), beside the codes (ELV…).
@@ -82,11 +84,34 @@ def _class(est, class_name: str) -> ClassGroup:
 def eligible(est, *, class_name: str = "", profile: str = "", only_here: bool = False):
     """The memberships to write to, in name order: a class's pupils (or, with the profile
     parents, their parents), or every member of a profile; current, active accounts never
-    activated (no usable password) and without a federated login. `only_here`: as for a local
-    admin's codes (core.accounts.local_admin_refusal), not the accounts also current in another
+    activated (no usable password) and that have never logged in through an IdP enabled now
+    (federation.matching.federated_logins). `only_here`: as for a local admin's codes
+    (core.accounts.local_admin_refusal), not the accounts also current in another
     establishment (a code resets an account everywhere)."""
-    from preau.federation.matching import federated_memberships
+    members = _candidates(est, class_name, profile, only_here)
+    federated = federated_logins("user__")
+    if federated is not None:
+        members = members.exclude(federated)
+    return members.select_related("user").order_by("user__last_name", "user__first_name", "pk")
 
+
+def left_out(est, *, class_name: str = "", profile: str = "", only_here: bool = False) -> int:
+    """How many of the selection's accounts eligible() leaves out because they log in
+    through ÉduConnect or the académie's IdP (what the page and the command say)."""
+    federated = federated_logins("user__")
+    if federated is None:
+        return 0
+    return _candidates(est, class_name, profile, only_here).filter(federated).count()
+
+
+LEFT_OUT = (
+    "{n} compte(s) laissé(s) de côté : ils se sont déjà connectés par ÉduConnect ou le guichet "
+    "académique, et entrent ainsi sans code."
+)
+
+
+def _candidates(est, class_name: str, profile: str, only_here: bool):
+    """The selection's accounts still to activate, federated logins included."""
     if not class_name and not profile:
         raise LettersError("Choisissez une classe ou un profil.")
     profile = profile_code(profile) if profile else Profile.ELV
@@ -112,13 +137,10 @@ def eligible(est, *, class_name: str = "", profile: str = "", only_here: bool = 
                 "Pour une classe, les lettres sont celles de ses élèves ou de leurs parents."
             )
         members = members.filter(user__in=pupils)
-    federated = federated_memberships()
-    if federated is not None:
-        members = members.exclude(federated)
     if only_here:
         elsewhere = Membership.objects.current().exclude(establishment=est).values("user_id")
         members = members.exclude(user__in=elsewhere)
-    return members.select_related("user").order_by("user__last_name", "user__first_name", "pk")
+    return members
 
 
 def create_batch(
@@ -134,7 +156,9 @@ def create_batch(
     """A new batch of the accounts chosen now, its job deferred (unless `background` is
     false: the command then calls make() itself); LettersError when nobody qualifies."""
     members = list(eligible(est, class_name=class_name, profile=profile, only_here=only_here))
+    federated = left_out(est, class_name=class_name, profile=profile, only_here=only_here)
     batch = LetterBatch(
+        federated_left_out=federated,
         establishment=est,
         class_name=_class(est, class_name).name if class_name else "",
         profile=profile_code(profile) if profile else Profile.ELV,
@@ -146,6 +170,7 @@ def create_batch(
         raise LettersError(
             f"Aucune lettre à faire ({batch.selection}) : tous ces comptes sont déjà activés "
             "ou se connectent par ÉduConnect ou le guichet académique, ou il n'y en a aucun."
+            + (f" {LEFT_OUT.format(n=federated)}" if federated else "")
         )
     with transaction.atomic():
         batch.save()
@@ -163,16 +188,19 @@ def make(batch_id: int) -> dict:
         )
         if batch.made_at is None:
             est = batch.establishment
+            # The batch's accounts still to activate, less those that have logged in through
+            # an IdP since it was asked for (a regeneration, a job run late).
+            chosen = Membership.objects.of(est).filter(
+                user_id__in=batch.user_ids,
+                profile=batch.profile,
+                user__is_active=True,
+                user__password__startswith="!",
+            )
+            federated = federated_logins("user__")
+            if federated is not None:
+                chosen = chosen.exclude(federated)
             members = list(
-                Membership.objects.of(est)
-                .filter(
-                    user_id__in=batch.user_ids,
-                    profile=batch.profile,
-                    user__is_active=True,
-                    user__password__startswith="!",
-                )
-                .select_related("user")
-                .order_by("user__last_name", "user__first_name", "pk")
+                chosen.select_related("user").order_by("user__last_name", "user__first_name", "pk")
             )
             users = [m.user for m in members]
             codes = accounts.issue_activation_codes(

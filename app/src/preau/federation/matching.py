@@ -19,6 +19,7 @@ for one person are refused as ambiguous (the audit line names them, for the oper
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from preau.core.models import Establishment, Membership, ParentLink, Profile, User
 from preau.federation.saml import IDPS, conf, enabled_idps
@@ -166,15 +167,22 @@ def _parent(idp_key: str, ids: list[str], ines: list[str]) -> User:
     return _one(idp_key, parents, profile="TUT")
 
 
-def federated_memberships() -> Q | None:
-    """The memberships (a condition on Membership) whose account logs in through an IdP
-    enabled now, by the identifier match() looks for: a pupil with an INE, a parent or a
-    member of staff with an AAF join key, each only when their IdP is enabled; None when none
-    is. Such accounts need no activation code (preau.ent.letters leaves them out)."""
-    condition = None
-    for idp in enabled_idps():
-        for profile in idp.profiles:
-            field = "user__ine" if profile == Profile.ELV else "user__join_key"
-            has_id = Q(profile=profile, **{f"{field}__isnull": False}) & ~Q(**{field: ""})
-            condition = has_id if condition is None else condition | has_id
-    return condition
+def record_login(user: User, idp_key: str) -> None:
+    """Remember the account's first successful login through an IdP (which one, when): from
+    then on it has a federated login, and activation letters leave it out. Later logins keep
+    the first record (one conditional UPDATE, nothing when it is there already)."""
+    if user.federated_since is None:
+        User.objects.filter(pk=user.pk, federated_since__isnull=True).update(
+            federated_idp=idp_key, federated_since=timezone.now()
+        )
+
+
+def federated_logins(prefix: str = "") -> Q | None:
+    """The accounts that have logged in through an IdP enabled now (a condition on User, or on
+    a relation to it through `prefix`, e.g. "user__"); None when no IdP is enabled. Such
+    accounts need no activation code (preau.ent.letters leaves them out). An account whose IdP
+    was since disabled has no way in but a code: it gets a letter again."""
+    keys = [idp.key for idp in enabled_idps()]
+    if not keys:
+        return None
+    return Q(**{f"{prefix}federated_since__isnull": False, f"{prefix}federated_idp__in": keys})

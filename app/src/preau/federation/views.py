@@ -178,6 +178,7 @@ def acs(request):
     except matching.Refusal as refusal:
         return refused(request, idp_key, refusal)
     login(request, user, backend=MODEL_BACKEND)
+    matching.record_login(user, idp.key)
     session_index = next(
         (s.session_index for s in response.assertion.authn_statement if s.session_index), None
     )

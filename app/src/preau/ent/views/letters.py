@@ -48,10 +48,12 @@ def letters_page(request, uai):
             except letters.LettersError as refusal:
                 form.add_error(None, str(refusal))
             else:
+                left_out = batch.federated_left_out
                 messages.success(
                     request,
                     f"Lettres demandées ({batch.selection}, {len(batch.user_ids)} compte(s)) : "
-                    "elles sont en préparation.",
+                    "elles sont en préparation."
+                    + (f" {letters.LEFT_OUT.format(n=left_out)}" if left_out else ""),
                 )
                 return redirect("letter_batch", uai=uai, batch_id=batch.pk)
     batches = LetterBatch.objects.for_request(request)[:50]

@@ -9,7 +9,8 @@ class Command(OpsCommand):
     help = (
         "Activation letters (PDF, one A4 page per account) for a class's pupils (--class), "
         "their parents (--class and --profile parents) or a whole profile (--profile): the "
-        "accounts not yet activated and without a federated login. The same batch as the "
+        "accounts not yet activated and never logged in through an IdP enabled now (how many were "
+        "left out so is said). The same batch as the "
         "directory's page makes (preau.ent.letters), listed there; its codes are issued now."
     )
 
@@ -44,7 +45,15 @@ class Command(OpsCommand):
         try:
             if dry_run:
                 members = letters.eligible(est, class_name=class_name, profile=profile)
-                return {"uai": est.uai, "dry_run": True, "letters": members.count(), "output": ""}
+                return {
+                    "uai": est.uai,
+                    "dry_run": True,
+                    "letters": members.count(),
+                    "federated_left_out": letters.left_out(
+                        est, class_name=class_name, profile=profile
+                    ),
+                    "output": "",
+                }
             batch = letters.create_batch(
                 est,
                 class_name=class_name,
@@ -66,13 +75,22 @@ class Command(OpsCommand):
             "dry_run": False,
             "batch": batch.pk,
             "letters": batch.letters,
+            "federated_left_out": batch.federated_left_out,
             "expires_at": batch.expires_at,
             "output": str(target) if batch.file is not None else "",
         }
 
     def render(self, r):
+        from preau.ent.letters import LEFT_OUT
+
         if r["dry_run"]:
-            return (
+            line = (
                 f"{r['letters']} lettre(s) à faire pour {r['uai']} (SIMULATION : aucun code créé)"
             )
-        return f"{r['letters']} lettre(s) d'activation pour {r['uai']} : {r['output'] or 'aucun fichier'}"
+        else:
+            line = (
+                f"{r['letters']} lettre(s) d'activation pour {r['uai']} : "
+                f"{r['output'] or 'aucun fichier'}"
+            )
+        left_out = r["federated_left_out"]
+        return line + (f"\n{LEFT_OUT.format(n=left_out)}" if left_out else "")

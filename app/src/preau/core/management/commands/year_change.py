@@ -1,57 +1,55 @@
-from django.db import transaction
+import json
+from pathlib import Path
 
+from preau.core import rentree
 from preau.core.management.base import OpsCommand, OpsError
-from preau.core.models import ClassGroup, OperationLog, Platform
 
 
 class Command(OpsCommand):
     help = (
-        "School year change (rentrée): the previous year's classes and groups become read-only; "
-        "the new year starts with no class memberships (the next import fills them)."
+        "School year change (rentrée): the previous year's classes and groups become read-only "
+        "and the platform's school year moves on; with --aaf-dir, each establishment's complete "
+        "AAF files of the new year (DIR/<UAI>/*.xml) are imported in the same transaction and "
+        "the report says, per establishment, the classes closed, the pupils moved, the members "
+        "leaving (accounts to purge, with their dates), the parents left without a child and "
+        "the surprises. Rehearse it on a copy of the database (or with --dry-run): the real run "
+        "prints the same report."
     )
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--year", type=int, help="new school year (default: current + 1), e.g. 2027 for 2027-28"
         )
+        parser.add_argument(
+            "--aaf-dir",
+            default="",
+            metavar="DIR",
+            help="the new year's complete AAF files, one directory per establishment (its UAI)",
+        )
+        parser.add_argument(
+            "--report", default="", metavar="FILE", help="also write the report (JSON) to FILE"
+        )
 
-    def run(self, year=None, dry_run=False, **_):
-        with transaction.atomic():
-            platform = Platform.objects.select_for_update().get(pk=Platform.get().pk)
-            previous = Platform.current_school_year()
-            year = year or previous + 1
-            if year <= previous:
-                raise OpsError(
-                    f"l'année {year} n'est pas postérieure à l'année courante {previous}"
-                )
-            frozen = ClassGroup.objects.filter(school_year__lt=year, read_only=False)
-            frozen_count = frozen.update(read_only=True)
-            platform.school_year = year
-            platform.save(update_fields=["school_year"])
-            for est_id in (
-                ClassGroup.objects.filter(school_year=previous)
-                .values_list("establishment_id", flat=True)
-                .distinct()
-            ):
-                OperationLog.objects.create(
-                    establishment_id=est_id,
-                    kind="year_change",
-                    summary={"from": previous, "to": year},
-                )
-            result = {
-                "dry_run": dry_run,
-                "previous_year": previous,
-                "school_year": year,
-                "classes_made_read_only": frozen_count,
-            }
-            if dry_run:
-                transaction.set_rollback(True)
+    def run(self, year=None, aaf_dir="", report="", dry_run=False, **_):
+        target = Path(report) if report else None
+        if target is not None and not target.parent.is_dir():
+            raise OpsError(f"dossier {target.parent} introuvable : rien n'a été modifié")
+        try:
+            result = rentree.change(year, aaf_dir=aaf_dir, dry_run=dry_run)
+        except rentree.RentreeError as exc:
+            errors = [
+                e
+                if isinstance(e, str)
+                else ({"uai": e[0], **e[1].as_dict()} if self.as_json else f"{e[0]} · {e[1]}")
+                for e in exc.errors
+            ]
+            raise OpsError(str(exc), errors) from None
+        if target is not None:
+            target.write_text(
+                json.dumps({"ok": True, **result}, ensure_ascii=False, indent=2, default=str),
+                encoding="utf-8",
+            )
         return result
 
     def render(self, r):
-        dry = " (SIMULATION, rien n'a été modifié)" if r["dry_run"] else ""
-        return (
-            f"Rentrée{dry} : année {r['previous_year']}-{r['previous_year'] + 1} → "
-            f"{r['school_year']}-{r['school_year'] + 1}, {r['classes_made_read_only']} classe(s)/groupe(s) "
-            "passé(s) en lecture seule"
-        )
+        return rentree.render(r)
