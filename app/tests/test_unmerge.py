@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 
 from preau.core.models import (
     Establishment,
@@ -87,12 +88,16 @@ def _without(rows: list[str], pk: int) -> list[str]:
     return [row for row in rows if not row.startswith(f"({pk}, ")]
 
 
-def test_a_merge_undone_brings_both_back_and_keeps_the_other_collèges_writes(merged, call_json):
+def test_a_merge_undone_brings_both_back_and_keeps_the_other_schools_writes(merged, call_json):
     a, log = merged["a"], merged["log"]
     # After the merge, the third collège lives on: a news item, and A's parent (its member
     # too) renamed there.
     news = NewsItem.objects.create(establishment=merged["other"], title="Sortie", body="…")
     User.objects.filter(pk=a["parent"].pk).update(first_name="Renommée")
+    # The account the merge folded into its duplicate, deleted since (inactive, of no
+    # establishment any more): it comes back with its id.
+    absorbed = User.objects.get(merged_into__isnull=False)
+    User.objects.filter(pk=absorbed.pk).delete()
 
     merged_state = snapshot()
     dry = call_json("unmerge", str(log.pk), "--source-dsn", _dsn(merged["copy"]), "--dry-run")
@@ -101,6 +106,7 @@ def test_a_merge_undone_brings_both_back_and_keeps_the_other_collèges_writes(me
 
     report = call_json("unmerge", str(log.pk), "--source-dsn", _dsn(merged["copy"]))
     assert report["ok"] and report["accounts"]["kept_live"] == 1
+    assert report["accounts"]["recreated"] == [absorbed.username]
     before, after = merged["before"], snapshot()
     # Every row of every model as before the merge, but for what happened elsewhere since and
     # the operation logs (the merge's stays in DST, the undo's in both).
@@ -116,8 +122,10 @@ def test_a_merge_undone_brings_both_back_and_keeps_the_other_collèges_writes(me
     # The absorbed duplicate account is itself again; SRC is active, its alias gone.
     src = Establishment.objects.get(uai=SRC)
     assert src.status == "active" and src.merged_into is None
-    assert User.objects.get(pk=merged["b"]["student"].pk).is_active
-    assert OperationLog.objects.get(kind="unmerge", establishment=src).summary["merge_log"] == log.pk
+    assert User.objects.get(pk=absorbed.pk).is_active
+    assert (
+        OperationLog.objects.get(kind="unmerge", establishment=src).summary["merge_log"] == log.pk
+    )
     # The counts the merge's report gives for before the merge, operation logs aside.
     for side in ("src", "dst"):
         for key in ("memberships", "classes", "class_memberships", "services"):
@@ -129,14 +137,13 @@ def test_a_merge_undone_brings_both_back_and_keeps_the_other_collèges_writes(me
 
 
 def _refused(log, dsn, match):
-    state = snapshot()
     with pytest.raises(CommandError, match=match):
         call_command("unmerge", str(log.pk), "--source-dsn", dsn)
-    assert snapshot() == state
 
 
 def test_unmerge_refusals_change_nothing(merged):
     a, log, copy = merged["a"], merged["log"], merged["copy"]
+    state = snapshot()
     # A copy that is not from before the merge: the live database itself (read only), a copy
     # of another version of Préau, a copy older than the merge's report.
     _refused(log, _dsn(connection.settings_dict["NAME"]), "contient déjà la fusion")
@@ -145,18 +152,29 @@ def test_unmerge_refusals_change_nothing(merged):
         _refused(log, _dsn(copy), "schéma différent : 0 migration.* 1 seulement sur la copie")
         c.execute("DELETE FROM django_migrations WHERE name = 'x'")
         c.execute("UPDATE core_classgroup SET kind = 'group' WHERE name = '4B'")
-        _refused(log, _dsn(copy), r"pas l'état d'avant la fusion .*0820010R classes attendu 2, trouvé 1")
+        _refused(
+            log, _dsn(copy), "pas l'état d'avant la fusion .*0820010R classes attendu 2, trouvé 1"
+        )
         c.execute("UPDATE core_classgroup SET kind = 'class' WHERE name = '4B'")
     _refused(log, "dbname=nowhere host=/nonexistent", "copie injoignable")
-    # DST written to since the merge: a new news item, an absence justified.
-    NewsItem.objects.create(establishment=a["est"], title="Après", body="…")
-    from django.utils import timezone
+    with pytest.raises(CommandError, match="pas une fusion"):
+        call_command("unmerge", str(log.pk + 1000), "--source-dsn", _dsn(copy))
+    assert snapshot() == state
 
+    # DST written to since the merge: a news item, an absence justified, its name, a password.
+    NewsItem.objects.create(establishment=a["est"], title="Après", body="…")
     type(a["absence"]).objects.filter(pk=a["absence"].pk).update(justified_at=timezone.now())
-    _refused(log, _dsn(copy), r"NewsItem 1 créée\(s\) 0 modifiée\(s\)")
-    _refused(log, _dsn(copy), r"Absence 0 créée\(s\) 1 modifiée\(s\)")
+    state = snapshot()
+    _refused(log, _dsn(copy), r"Absence 0 créée\(s\) 1 modifiée\(s\), NewsItem 1 créée\(s\) 0")
+    Establishment.objects.filter(uai=DST).update(name="Collège renommé")
+    _refused(log, _dsn(copy), r"modifié\(s\) depuis la fusion : 0820021C \(name\)")
+    Establishment.objects.filter(uai=DST).update(name=a["est"].name)
+    a["teacher"].set_password("changé après la fusion")
+    a["teacher"].save()
+    _refused(log, _dsn(copy), "compte.* modifié.* password ×1")
     # A later operation on them (an import).
     OperationLog.objects.create(establishment=a["est"], kind="import_aaf")
     _refused(log, _dsn(copy), "opération.* postérieure.*import_aaf ×1")
-    with pytest.raises(CommandError, match="pas une fusion"):
-        call_command("unmerge", str(log.pk + 1000), "--source-dsn", _dsn(copy))
+    state["User"] = snapshot()["User"]
+    state["OperationLog"] = snapshot()["OperationLog"]
+    assert snapshot() == state

@@ -33,7 +33,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from django.apps import apps
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models, transaction
 from django.db.models import Count, ForeignObjectRel, Q
 from django.db.utils import load_backend
@@ -53,6 +52,13 @@ LIVE = DEFAULT_DB_ALIAS
 BATCH = 500
 # Timestamps that say when something is due, not when the row was written.
 DUE_DATES = {"deliver_after", "expires_at", "expire_date", "activation_expires"}
+# What the merge changes in SRC's own row (retire_src; DST's it leaves as it was), and in an
+# account it folds into its duplicate (fold_duplicate_accounts).
+RETIRED = {"status", "merged_into", "archived_at"}
+FOLDED = {"is_active", "merged_into", "join_key"}
+# Kept as they are today: the maintenance flag is the operators' (they may close both
+# establishments for the undo and open them after); the last login is a fact, not data.
+KEPT_LIVE = {"maintenance", "last_login"}
 # Rows that live seconds (a CAS service ticket): neither restored nor a write that blocks.
 EPHEMERAL = {"cas.ServiceTicket"}
 
@@ -111,16 +117,22 @@ def source_database(dsn: str) -> Iterator[str]:
 # --- what belongs to the two establishments ----------------------------------------------------
 
 
-def _cascade_children(model) -> list[tuple[type[models.Model], str]]:
+def _cascade_children(model) -> list[tuple]:
     """(model, field) of the rows deleted with a row of `model` (ON DELETE CASCADE)."""
-    return [(rel.related_model, rel.field.name) for rel in _relations(model) if rel.on_delete is models.CASCADE]
+    return [
+        (rel.related_model, rel.field.name)
+        for rel in _relations(model)
+        if rel.on_delete is models.CASCADE
+    ]
 
 
 def _relations(model) -> list[ForeignObjectRel]:
     """The foreign keys pointing at `model`, those without a reverse accessor too (the
     services' `related_name="+"`)."""
     return [
-        rel for rel in model._meta.get_fields(include_hidden=True) if isinstance(rel, ForeignObjectRel)
+        rel
+        for rel in model._meta.get_fields(include_hidden=True)
+        if isinstance(rel, ForeignObjectRel)
     ]
 
 
@@ -134,10 +146,10 @@ def _label(model) -> str:
     return model._meta.label
 
 
-def _scope(using: str, est_ids: list[int], user_ids: set[int]) -> dict[type, set]:
+def _scope(using: str, est_ids: list[int], user_ids: set[int]) -> dict:
     """{model: ids} of every row that belongs to those establishments in database `using`,
     with the personal rows of the accounts `user_ids`."""
-    found: dict[type, set] = {}
+    found: dict = {}
 
     def add(model, queryset) -> set:
         if _label(model) in EPHEMERAL:
@@ -147,12 +159,14 @@ def _scope(using: str, est_ids: list[int], user_ids: set[int]) -> dict[type, set
             found.setdefault(model, set()).update(new)
         return new
 
-    frontier: list[tuple[type, set]] = []
+    frontier: list[tuple] = []
     for rel in _relations(Establishment):
         if rel.related_model is Establishment:  # merged_into: other establishments' own rows
             continue
-        model = rel.related_model
-        new = add(model, model._base_manager.using(using).filter(**{f"{rel.field.name}__in": est_ids}))
+        model = rel.field.model
+        new = add(
+            model, model._base_manager.using(using).filter(**{f"{rel.field.name}__in": est_ids})
+        )
         frontier.append((model, new))
     # Per-person rows of the services (no establishment of their own) of the accounts.
     for model in filter(_personal, merging._all_service_models()):
@@ -183,13 +197,26 @@ def _batch(model) -> int:
     return 8 if binary else BATCH
 
 
-def _rows(model, using: str, ids) -> Iterator[models.Model]:
+def _rows(model, using: str, ids) -> Iterator:
     for chunk in _chunks(ids, _batch(model)):
         yield from model._base_manager.using(using).filter(pk__in=chunk).order_by("pk")
 
 
-def _fields(model) -> dict:
-    return {f.attname: f for f in model._meta.concrete_fields}
+def _own_fields(model, ignore: frozenset | set = frozenset()) -> list:
+    """The fields a restore copies, those named in `ignore` and KEPT_LIVE left out."""
+    return [
+        f
+        for f in model._meta.concrete_fields
+        if not f.primary_key and f.name not in ignore and f.name not in KEPT_LIVE
+    ]
+
+
+def _changed(live, copy, ignore: frozenset | set = frozenset()) -> list[str]:
+    return [
+        f.name
+        for f in _own_fields(type(live), ignore)
+        if getattr(live, f.attname) != getattr(copy, f.attname)
+    ]
 
 
 # --- the checks ------------------------------------------------------------------------------
@@ -262,11 +289,45 @@ def _check_copy_is_before(log: OperationLog, src: Establishment, dst: Establishm
     if wrong:
         raise UnmergeError(
             f"la copie n'est pas l'état d'avant la fusion : {len(wrong)} compte(s) diffèrent "
-            "du rapport de la fusion (" + "; ".join(wrong[:5]) + ("…" if len(wrong) > 5 else "")
+            "du rapport de la fusion ("
+            + "; ".join(wrong[:5])
+            + ("…" if len(wrong) > 5 else "")
             + ")",
             {"differences": wrong},
         )
     return theirs
+
+
+def _check_own_rows(src, dst, theirs: dict, users: set[int]) -> None:
+    """Their own rows as the copy holds them but for what the merge changed: otherwise they
+    were changed since (DST's name, an account's password...), which the undo would lose."""
+    changed = {
+        est.uai: fields
+        for est, ignore in ((src, RETIRED), (dst, set()))
+        if (fields := _changed(est, theirs[est.uai], ignore))
+    }
+    if changed:
+        raise UnmergeError(
+            "établissement(s) modifié(s) depuis la fusion : "
+            + "; ".join(f"{uai} ({', '.join(fields)})" for uai, fields in changed.items()),
+            {"establishments_changed": changed},
+        )
+    copies = {u.pk: u for u in _rows(User, COPY, users)}
+    accounts: dict[str, int] = {}
+    for user in _rows(User, LIVE, users):
+        copy = copies.get(user.pk)
+        if copy is None:
+            continue
+        folded = user.merged_into_id is not None and copy.merged_into_id is None
+        for name in _changed(user, copy, FOLDED if folded else set()):
+            accounts[name] = accounts.get(name, 0) + 1
+    if accounts:
+        raise UnmergeError(
+            "compte(s) de ces établissements modifié(s) depuis la fusion : "
+            + ", ".join(f"{name} ×{n}" for name, n in sorted(accounts.items()))
+            + " ; l'annulation remettrait leur ancienne valeur",
+            {"accounts_changed": accounts},
+        )
 
 
 def _check_nothing_after(log: OperationLog, ests: list[Establishment]) -> None:
@@ -315,9 +376,7 @@ def _ids_taken(live: dict, copy: dict) -> dict[str, int]:
     taken = {}
     for model, ids in copy.items():
         wanted = ids - live.get(model, set())
-        n = sum(
-            model._base_manager.filter(pk__in=chunk).count() for chunk in _chunks(wanted)
-        )
+        n = sum(model._base_manager.filter(pk__in=chunk).count() for chunk in _chunks(wanted))
         if n:
             taken[model.__name__] = n
     return taken
@@ -355,7 +414,7 @@ def _restore_users(user_ids: set[int], elsewhere: set[int]) -> dict:
     also members elsewhere today keep theirs."""
     present = set(User.objects.filter(pk__in=user_ids).values_list("pk", flat=True))
     restored, recreated = 0, []
-    fields = [f for f in User._meta.concrete_fields if not f.primary_key]
+    fields = _own_fields(User)
     for user in _rows(User, COPY, user_ids - elsewhere):
         if user.pk in present:
             User._base_manager.filter(pk=user.pk).update(
@@ -383,22 +442,101 @@ def _users_of(scope: dict) -> set[int]:
     return ids
 
 
+def _locked(log: OperationLog) -> tuple[Establishment, Establishment]:
+    """SRC and DST, locked; refused unless SRC is still merged into an active DST."""
+    dst = Establishment.objects.select_for_update().get(pk=log.establishment_id)
+    src = Establishment.objects.select_for_update().filter(uai=log.summary.get("src")).first()
+    if src is None or src.status != Establishment.Status.MERGED or src.merged_into_id != dst.pk:
+        raise UnmergeError(
+            f"établissement {log.summary.get('src')} : n'est plus fusionné dans {dst.uai}"
+        )
+    if not dst.is_active:
+        raise UnmergeError(f"établissement {dst.uai} : statut {dst.status}, annulation refusée")
+    return src, dst
+
+
+def _check_writes(log: OperationLog, dst: Establishment, live: dict, copy: dict, made: dict):
+    writes = _writes_after(log, live, copy, made)
+    if writes:
+        total = sum(n for w in writes.values() for n in w.values())
+        raise UnmergeError(
+            f"{dst.uai} a été modifié depuis la fusion ({log.at:%d/%m/%Y %H:%M}) : "
+            f"{total} ligne(s) créée(s) ou modifiée(s) ("
+            + ", ".join(
+                f"{name} {w['created']} créée(s) {w['changed']} modifiée(s)"
+                for name, w in sorted(writes.items())
+            )
+            + ") ; l'annulation les perdrait",
+            {"writes_after_merge": writes},
+        )
+
+
+def _check_accounts_and_ids(users: set[int], est_ids: list[int], live: dict, copy: dict):
+    absorbed = _absorbed_elsewhere(users, est_ids)
+    if absorbed:
+        raise UnmergeError(
+            f"{len(absorbed)} compte(s) fusionné(s) par la fusion appartenaient aussi à un "
+            "autre établissement : leur historique y a été rattaché au compte gardé ; "
+            "annulation non sûre",
+            {"absorbed_elsewhere": absorbed},
+        )
+    taken = _ids_taken(live, copy)
+    if taken:
+        raise UnmergeError(
+            "identifiants de la copie repris par d'autres lignes : "
+            + ", ".join(f"{name} {n}" for name, n in sorted(taken.items())),
+            {"ids_taken": taken},
+        )
+
+
+def _replace(live: dict, copy: dict, kept: dict) -> tuple[dict, dict]:
+    """The live rows deleted (but `kept`), the copy's inserted with their ids: the counts."""
+    deleted, inserted = {}, {}
+    for model, ids in live.items():
+        gone = ids - kept.get(model, set())
+        for chunk in _chunks(gone):
+            model._base_manager.filter(pk__in=chunk)._raw_delete(LIVE)
+        if gone:
+            deleted[model.__name__] = len(gone)
+    for model, ids in copy.items():
+        batch: list = []
+        for obj in _rows(model, COPY, ids):
+            batch.append(obj)
+            if len(batch) >= _batch(model):
+                _insert(model, batch)
+                batch = []
+        _insert(model, batch)
+        if ids:
+            inserted[model.__name__] = len(ids)
+    return dict(sorted(deleted.items())), dict(sorted(inserted.items()))
+
+
+def _check_counts(log: OperationLog, src: Establishment, dst: Establishment) -> dict:
+    """The counts of the merge's report for before it, its logs aside: their operation logs
+    are the copy's plus the merge's (DST) and the undo's (both)."""
+    after = {"src": merging.counts(src), "dst": merging.counts(dst)}
+    before = log.summary["before"]
+    wanted = {
+        "src": {**before["src"], "operations": before["src"]["operations"] + 1},
+        "dst": {**before["dst"], "operations": before["dst"]["operations"] + 2},
+    }
+    wrong = [
+        f"{side} {line}" for side in wanted for line in _differences(wanted[side], after[side])
+    ]
+    if wrong:
+        raise UnmergeError("contrôle des comptes en échec : " + "; ".join(wrong))
+    return after
+
+
 def unmerge(log_id: int, dsn: str, dry_run: bool = False) -> dict:
+    """Undo merge `log_id` from the copy at `dsn`: its report (nothing kept under dry_run)."""
     with source_database(dsn), transaction.atomic():
         lock_directory()  # no import or merge meanwhile
         log = _merge_log(log_id)
-        dst = Establishment.objects.select_for_update().get(pk=log.establishment_id)
-        src = Establishment.objects.select_for_update().filter(uai=log.summary.get("src")).first()
-        if src is None or src.status != Establishment.Status.MERGED or src.merged_into_id != dst.pk:
-            raise UnmergeError(
-                f"établissement {log.summary.get('src')} : n'est plus fusionné dans {dst.uai}"
-            )
-        if not dst.is_active:
-            raise UnmergeError(f"établissement {dst.uai} : statut {dst.status}, annulation refusée")
+        src, dst = _locked(log)
         _check_schema()
         theirs = _check_copy_is_before(log, src, dst)
-        ests = [src, dst]
-        _check_nothing_after(log, ests)
+        _check_nothing_after(log, [src, dst])
 
         est_ids = [src.pk, dst.pk]
         members = set(
@@ -410,89 +548,40 @@ def unmerge(log_id: int, dsn: str, dry_run: bool = False) -> dict:
         elsewhere = _elsewhere(users, est_ids)
         copy = _scope(COPY, est_ids, users - elsewhere)
         live = _scope(LIVE, est_ids, users - elsewhere)
+        _check_own_rows(src, dst, theirs, users - elsewhere)
         # What the merge itself made: its log (kept, as history) and SRC's alias.
-        kept = {OperationLog: {log.pk}}
         made = {
             OperationLog: {log.pk},
             EstablishmentAlias: set(
                 EstablishmentAlias.objects.filter(uai=src.uai).values_list("pk", flat=True)
             ),
         }
-        writes = _writes_after(log, live, copy, made)
-        if writes:
-            total = sum(n for w in writes.values() for n in w.values())
-            raise UnmergeError(
-                f"{dst.uai} a été modifié depuis la fusion ({log.at:%d/%m/%Y %H:%M}) : "
-                f"{total} ligne(s) créée(s) ou modifiée(s) ("
-                + ", ".join(
-                    f"{name} {w['created']} créée(s) {w['changed']} modifiée(s)"
-                    for name, w in sorted(writes.items())
-                )
-                + ") ; l'annulation les perdrait",
-                {"writes_after_merge": writes},
-            )
-        absorbed = _absorbed_elsewhere(users, est_ids)
-        if absorbed:
-            raise UnmergeError(
-                f"{len(absorbed)} compte(s) fusionné(s) par la fusion appartenaient aussi à un "
-                "autre établissement : leur historique y a été rattaché au compte gardé ; "
-                "annulation non sûre",
-                {"absorbed_elsewhere": absorbed},
-            )
-        taken = _ids_taken(live, copy)
-        if taken:
-            raise UnmergeError(
-                "identifiants de la copie repris par d'autres lignes : "
-                + ", ".join(f"{name} {n}" for name, n in sorted(taken.items())),
-                {"ids_taken": taken},
-            )
+        _check_writes(log, dst, live, copy, made)
+        _check_accounts_and_ids(users, est_ids, live, copy)
 
         accounts = _restore_users(users, elsewhere)
-        deleted, inserted = {}, {}
-        for model, ids in live.items():
-            gone = ids - kept.get(model, set())
-            for chunk in _chunks(gone):
-                model._base_manager.filter(pk__in=chunk)._raw_delete(LIVE)
-            deleted[model.__name__] = len(gone)
-        for model, ids in copy.items():
-            batch: list = []
-            for obj in _rows(model, COPY, ids):
-                batch.append(obj)
-                if len(batch) >= _batch(model):
-                    _insert(model, batch)
-                    batch = []
-            _insert(model, batch)
-            inserted[model.__name__] = len(ids)
-        fields = [f for f in Establishment._meta.concrete_fields if not f.primary_key]
-        for est in ests:
+        deleted, restored = _replace(live, copy, kept={OperationLog: {log.pk}})
+        for est in (src, dst):
             Establishment._base_manager.filter(pk=est.pk).update(
-                **{f.attname: getattr(theirs[est.uai], f.attname) for f in fields}
+                **{
+                    f.attname: getattr(theirs[est.uai], f.attname)
+                    for f in _own_fields(Establishment)
+                }
             )
-        summary = {"merge_log": log.pk, "src": src.uai, "dst": dst.uai, "merged_at": log.at.isoformat()}
-        for est in ests:
-            OperationLog.objects.create(establishment=est, kind="unmerge", summary=summary)
-        after = {"src": merging.counts(src), "dst": merging.counts(dst)}
-        expected = log.summary["before"]
-        # Their operation logs are the copy's, plus the merge's (DST) and the undo's (both).
-        wanted = {
-            "src": {**expected["src"], "operations": expected["src"]["operations"] + 1},
-            "dst": {**expected["dst"], "operations": expected["dst"]["operations"] + 2},
-        }
-        wrong = [f"{side} {line}" for side in wanted for line in _differences(wanted[side], after[side])]
-        if wrong:
-            raise UnmergeError(
-                "contrôle des comptes en échec, rien n'a été modifié : " + "; ".join(wrong)
+        summary = {"merge_log": log.pk, "src": src.uai, "dst": dst.uai, "merged_at": log.at}
+        for est in (src, dst):
+            OperationLog.objects.create(
+                establishment=est,
+                kind="unmerge",
+                summary={**summary, "merged_at": log.at.isoformat()},
             )
         report = {
             "dry_run": dry_run,
-            "merge_log": log.pk,
-            "merged_at": log.at,
-            "src": src.uai,
-            "dst": dst.uai,
+            **summary,
             "accounts": accounts,
-            "deleted": {k: v for k, v in sorted(deleted.items()) if v},
-            "restored": {k: v for k, v in sorted(inserted.items()) if v},
-            "after": after,
+            "deleted": deleted,
+            "restored": restored,
+            "after": _check_counts(log, src, dst),
             "files": _files(copy),
         }
         if dry_run:

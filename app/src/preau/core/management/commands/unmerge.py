@@ -23,7 +23,9 @@ class Command(OpsCommand):
         try:
             return unmerging.unmerge(merge_log, source_dsn, dry_run=dry_run)
         except unmerging.UnmergeError as exc:
-            raise OpsError(f"annulation refusée, rien n'a été modifié : {exc}", details=exc.details) from None
+            raise OpsError(
+                f"annulation refusée, rien n'a été modifié : {exc}", details=exc.details
+            ) from None
 
     def render(self, r):
         dry = " (SIMULATION, rien n'a été modifié)" if r["dry_run"] else ""
@@ -37,8 +39,7 @@ class Command(OpsCommand):
             f"comptes : {accounts['restored']} remis comme dans la copie, "
             f"{len(accounts['recreated'])} recréé(s), {accounts['kept_live']} gardé(s) "
             "(membres d'un autre établissement)",
-            "lignes remises : "
-            + ", ".join(f"{name} {n}" for name, n in r["restored"].items()),
+            "lignes remises : " + ", ".join(f"{name} {n}" for name, n in r["restored"].items()),
             f"fichiers : {r['files']['restored']} remis (contenus en base)",
         ]
         for f in r["files"]["incomplete"]:
