@@ -29,11 +29,19 @@ an absorbed account that also belonged elsewhere, ids the copy needs held by oth
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    IntegrityError,
+    connections,
+    models,
+    transaction,
+)
 from django.db.models import Count, ForeignObjectRel, Q
 from django.db.utils import load_backend
 
@@ -313,38 +321,37 @@ def _check_own_rows(src, dst, theirs: dict, users: set[int]) -> None:
             {"establishments_changed": changed},
         )
     copies = {u.pk: u for u in _rows(User, COPY, users)}
-    accounts: dict[str, int] = {}
-    for user in _rows(User, LIVE, users):
-        copy = copies.get(user.pk)
-        if copy is None:
-            continue
-        folded = user.merged_into_id is not None and copy.merged_into_id is None
-        for name in _changed(user, copy, FOLDED if folded else set()):
-            accounts[name] = accounts.get(name, 0) + 1
+    accounts = Counter(
+        name
+        for user in _rows(User, LIVE, users)
+        if (copy := copies.get(user.pk)) is not None
+        for name in _changed(
+            user, copy, FOLDED if user.merged_into_id and not copy.merged_into_id else set()
+        )
+    )
     if accounts:
         raise UnmergeError(
-            "compte(s) de ces établissements modifié(s) depuis la fusion : "
-            + ", ".join(f"{name} ×{n}" for name, n in sorted(accounts.items()))
-            + " ; l'annulation remettrait leur ancienne valeur",
-            {"accounts_changed": accounts},
+            f"compte(s) de ces établissements modifié(s) depuis la fusion : {_listed(accounts)}"
+            " ; l'annulation remettrait leur ancienne valeur",
+            {"accounts_changed": dict(accounts)},
         )
 
 
+def _listed(counts: Counter) -> str:
+    return ", ".join(f"{name} ×{n}" for name, n in sorted(counts.items()))
+
+
 def _check_nothing_after(log: OperationLog, ests: list[Establishment]) -> None:
-    later = (
+    kinds = Counter(
         OperationLog.objects.filter(establishment__in=ests, at__gt=log.at)
         .exclude(pk=log.pk)
         .values_list("kind", flat=True)
     )
-    kinds: dict[str, int] = {}
-    for kind in later:
-        kinds[kind] = kinds.get(kind, 0) + 1
     if kinds:
         raise UnmergeError(
-            "opération(s) postérieure(s) à la fusion sur ces établissements : "
-            + ", ".join(f"{k} ×{n}" for k, n in sorted(kinds.items()))
-            + " ; les annuler d'abord ou renoncer",
-            {"later_operations": kinds},
+            f"opération(s) postérieure(s) à la fusion sur ces établissements : {_listed(kinds)}"
+            " (une autre fusion, un import, une rentrée…) : l'annulation les défairait",
+            {"later_operations": dict(kinds)},
         )
 
 
@@ -508,6 +515,15 @@ def _replace(live: dict, copy: dict, kept: dict) -> tuple[dict, dict]:
         _insert(model, batch)
         if ids:
             inserted[model.__name__] = len(ids)
+    # The foreign keys checked now rather than at commit: a row of another establishment
+    # naming a row the copy lacks is a refusal here, under --dry-run too.
+    try:
+        with transaction.atomic(), connections[LIVE].cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    except IntegrityError as exc:
+        raise UnmergeError(
+            f"des lignes hors de ces établissements renvoient à des lignes absentes de la copie : {exc}"
+        ) from None
     return dict(sorted(deleted.items())), dict(sorted(inserted.items()))
 
 
