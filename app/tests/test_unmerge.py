@@ -9,6 +9,7 @@ that: transactional tests."""
 
 from __future__ import annotations
 
+import io
 import uuid
 
 import psycopg
@@ -100,8 +101,12 @@ def test_a_merge_undone_brings_both_back_and_keeps_the_other_schools_writes(merg
     User.objects.filter(pk=absorbed.pk).delete()
 
     merged_state = snapshot()
-    dry = call_json("unmerge", str(log.pk), "--source-dsn", _dsn(merged["copy"]), "--dry-run")
-    assert dry["ok"] and dry["dry_run"] is True
+    out = io.StringIO()
+    call_command(
+        "unmerge", str(log.pk), "--source-dsn", _dsn(merged["copy"]), "--dry-run", stdout=out
+    )
+    assert f"Fusion n° {log.pk} ({SRC} → {DST}) annulée (SIMULATION" in out.getvalue()
+    assert "1 recréé(s), 1 gardé(s)" in out.getvalue()
     assert snapshot() == merged_state
 
     report = call_json("unmerge", str(log.pk), "--source-dsn", _dsn(merged["copy"]))
@@ -123,9 +128,8 @@ def test_a_merge_undone_brings_both_back_and_keeps_the_other_schools_writes(merg
     src = Establishment.objects.get(uai=SRC)
     assert src.status == "active" and src.merged_into is None
     assert User.objects.get(pk=absorbed.pk).is_active
-    assert (
-        OperationLog.objects.get(kind="unmerge", establishment=src).summary["merge_log"] == log.pk
-    )
+    undo = OperationLog.objects.get(kind="unmerge", establishment=src).summary
+    assert undo["merge_log"] == log.pk and undo["by"].startswith("operator:")
     # The counts the merge's report gives for before the merge, operation logs aside.
     for side in ("src", "dst"):
         for key in ("memberships", "classes", "class_memberships", "services"):

@@ -128,7 +128,7 @@ def source_database(dsn: str) -> Iterator[str]:
 def _cascade_children(model) -> list[tuple]:
     """(model, field) of the rows deleted with a row of `model` (ON DELETE CASCADE)."""
     return [
-        (rel.related_model, rel.field.name)
+        (rel.field.model, rel.field.name)
         for rel in _relations(model)
         if rel.on_delete is models.CASCADE
     ]
@@ -544,8 +544,9 @@ def _check_counts(log: OperationLog, src: Establishment, dst: Establishment) -> 
     return after
 
 
-def unmerge(log_id: int, dsn: str, dry_run: bool = False) -> dict:
-    """Undo merge `log_id` from the copy at `dsn`: its report (nothing kept under dry_run)."""
+def unmerge(log_id: int, dsn: str, by: str = "", dry_run: bool = False) -> dict:
+    """Undo merge `log_id` from the copy at `dsn`: its report (nothing kept under dry_run).
+    `by`: who asked (the operator), written in the undo's logs."""
     with source_database(dsn), transaction.atomic():
         lock_directory()  # no import or merge meanwhile
         log = _merge_log(log_id)
@@ -584,7 +585,13 @@ def unmerge(log_id: int, dsn: str, dry_run: bool = False) -> dict:
                     for f in _own_fields(Establishment)
                 }
             )
-        summary = {"merge_log": log.pk, "src": src.uai, "dst": dst.uai, "merged_at": log.at}
+        summary = {
+            "merge_log": log.pk,
+            "src": src.uai,
+            "dst": dst.uai,
+            "merged_at": log.at,
+            "by": by,
+        }
         for est in (src, dst):
             OperationLog.objects.create(
                 establishment=est,

@@ -1,5 +1,5 @@
 from preau.core import unmerge as unmerging
-from preau.core.management.base import OpsCommand, OpsError
+from preau.core.management.base import OpsCommand, OpsError, operator
 
 
 class Command(OpsCommand):
@@ -21,7 +21,7 @@ class Command(OpsCommand):
 
     def run(self, merge_log, source_dsn, dry_run=False, **_):
         try:
-            return unmerging.unmerge(merge_log, source_dsn, dry_run=dry_run)
+            return unmerging.unmerge(merge_log, source_dsn, by=operator(), dry_run=dry_run)
         except unmerging.UnmergeError as exc:
             raise OpsError(
                 f"annulation refusée, rien n'a été modifié : {exc}", details=exc.details
