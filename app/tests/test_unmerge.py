@@ -58,6 +58,11 @@ def copy_of_database():
         template = connection.settings_dict["NAME"]
         connection.close()  # CREATE DATABASE … TEMPLATE wants no session on the template
         with psycopg.connect(**_server("postgres"), autocommit=True) as admin:
+            # A session an earlier test of this worker left (a thread's) would make it fail.
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                [template],
+            )
             admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         made.append(name)
         return name

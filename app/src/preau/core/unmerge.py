@@ -150,17 +150,13 @@ def _personal(model) -> bool:
     return bool(relations) and all(f.related_model is User for f in relations)
 
 
-def _label(model) -> str:
-    return model._meta.label
-
-
 def _scope(using: str, est_ids: list[int], user_ids: set[int]) -> dict:
     """{model: ids} of every row that belongs to those establishments in database `using`,
     with the personal rows of the accounts `user_ids`."""
     found: dict = {}
 
     def add(model, queryset) -> set:
-        if _label(model) in EPHEMERAL:
+        if model._meta.label in EPHEMERAL:
             return set()
         new = set(queryset.values_list("pk", flat=True)) - found.get(model, set())
         if new:
