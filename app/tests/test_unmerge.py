@@ -74,14 +74,17 @@ def copy_of_database():
 
 
 @pytest.fixture
-def merged(copy_of_database, call_json):
+def merged(request, copy_of_database, call_json):
     """DST (A) and SRC (B) with a row of every service model, the same pupil under two
     accounts (folded by the merge); a third collège whose member is also A's parent; the copy
-    taken before the merge, then the merge."""
+    taken before the merge, then the merge. Parameter True: B's pupil, the account the merge
+    folds, is a member of the third collège too."""
     a, b = make_school("A", DST), make_school("B", SRC)
     User.objects.filter(pk__in=[a["student"].pk, b["student"].pk]).update(ine="123456789AB")
     other = make_establishment(OTHER, name="Collège Tiers")
     Membership.objects.create(user=a["parent"], establishment=other, profile="TUT")
+    if getattr(request, "param", False):
+        Membership.objects.create(user=b["student"], establishment=other, profile="ELV")
     before = snapshot()
     copy = copy_of_database()
     report = call_json("establishment", "merge", SRC, DST)
@@ -150,9 +153,13 @@ def _refused(log, dsn, match):
         call_command("unmerge", str(log.pk), "--source-dsn", dsn)
 
 
+@pytest.mark.parametrize("merged", [True], indirect=True)
 def test_unmerge_refusals_change_nothing(merged):
     a, log, copy = merged["a"], merged["log"], merged["copy"]
     state = snapshot()
+    # The account the merge folded was also a member elsewhere: its membership there went to
+    # the kept account, which the undo cannot tell apart.
+    _refused(log, _dsn(copy), "1 compte.* fusionné.* autre établissement")
     # A copy that is not from before the merge: the live database itself (read only), a copy
     # of another version of Préau, a copy older than the merge's report.
     _refused(log, _dsn(connection.settings_dict["NAME"]), "contient déjà la fusion")
