@@ -90,6 +90,7 @@ def merged(request, copy_of_database, call_json):
     report = call_json("establishment", "merge", SRC, DST)
     assert report["merged_accounts"], "the merge folded no account: the test proves less"
     log = OperationLog.objects.get(kind="merge")
+    assert report["operation_log"] == log.pk  # what the ops side passes to unmerge
     return {"a": a, "b": b, "other": other, "before": before, "copy": copy, "log": log}
 
 

@@ -452,13 +452,14 @@ def merge(src_uai: str, dst_uai: str, dry_run: bool = False) -> dict:
             report = Merger(locked[src_uai], locked[dst_uai]).run()
             report["dry_run"] = dry_run
             if not dry_run:
-                OperationLog.objects.create(
+                # Its id is what `unmerge` takes to undo this merge.
+                report["operation_log"] = OperationLog.objects.create(
                     establishment=locked[dst_uai],
                     kind="merge",
                     summary={
                         k: report[k] for k in ("src", "dst", "before", "after", "renamed_classes")
                     },
-                )
+                ).pk
             else:
                 transaction.set_rollback(True)
     except Exception:
