@@ -8,7 +8,7 @@ becomes an alias of DST. Counts before/after are checked: any loss aborts the tr
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -58,23 +58,30 @@ def _user_fields(model) -> list[str]:
     ]
 
 
-def counts(establishment: Establishment) -> dict:
-    """What an establishment holds; compared before and after a merge."""
-    memberships = Membership.objects.of(establishment)
+def counts(establishment: Establishment, using: str = DEFAULT_DB_ALIAS) -> dict:
+    """What an establishment holds; compared before and after a merge. `using`: the database
+    read (core.unmerge compares a copy of the database taken before the merge with it)."""
+    memberships = Membership.objects.using(using).of(establishment)
     by_profile = dict(memberships.values_list("profile").annotate(n=Count("id")))
+
+    def n(model, **where) -> int:
+        return model.objects.using(using).of(establishment).filter(**where).count()
+
     return {
         "memberships": memberships.count(),
         "by_profile": {p: by_profile.get(p, 0) for p in Profile.values},
-        "classes": ClassGroup.objects.of(establishment).filter(kind="class").count(),
-        "groups": ClassGroup.objects.of(establishment).filter(kind="group").count(),
-        "class_memberships": ClassMembership.objects.of(establishment).count(),
-        "subjects": Subject.objects.of(establishment).count(),
-        "teachings": TeachingAssignment.objects.of(establishment).count(),
-        "parent_links": ParentLink.objects.of(establishment).count(),
-        "operations": OperationLog.objects.of(establishment).count(),
-        "aliases": EstablishmentAlias.objects.filter(establishment=establishment).count(),
+        "classes": n(ClassGroup, kind="class"),
+        "groups": n(ClassGroup, kind="group"),
+        "class_memberships": n(ClassMembership),
+        "subjects": n(Subject),
+        "teachings": n(TeachingAssignment),
+        "parent_links": n(ParentLink),
+        "operations": n(OperationLog),
+        "aliases": EstablishmentAlias.objects.using(using)
+        .filter(establishment=establishment)
+        .count(),
         # History of the services (absences, grades, logbook, messages, documents...) moves too.
-        "services": {m.__name__: m.objects.of(establishment).count() for m in service_models()},
+        "services": {m.__name__: n(m) for m in service_models()},
     }
 
 
@@ -445,13 +452,14 @@ def merge(src_uai: str, dst_uai: str, dry_run: bool = False) -> dict:
             report = Merger(locked[src_uai], locked[dst_uai]).run()
             report["dry_run"] = dry_run
             if not dry_run:
-                OperationLog.objects.create(
+                # Its id is what `unmerge` takes to undo this merge.
+                report["operation_log"] = OperationLog.objects.create(
                     establishment=locked[dst_uai],
                     kind="merge",
                     summary={
                         k: report[k] for k in ("src", "dst", "before", "after", "renamed_classes")
                     },
-                )
+                ).pk
             else:
                 transaction.set_rollback(True)
     except Exception:
