@@ -117,6 +117,7 @@ class Merger:
             "merged_teachings": 0,
             "merged_service_rows": {},
             "cas_services": {"moved": [], "dropped": []},
+            "gar": {"enabled": False, "resources_moved": [], "resources_merged": []},
         }
 
     steps = (
@@ -128,6 +129,7 @@ class Merger:
         "move_relations",
         "move_services",
         "move_cas_services",
+        "move_gar",
         "retire_src",
     )
 
@@ -373,6 +375,36 @@ class Merger:
                     {"name": service.name, "url_prefix": service.url_prefix, "kept": kept.name}
                 )
                 service.delete()
+
+    def move_gar(self) -> None:
+        """The GAR follows: enabled at the destination when it was at either; the source's
+        médiacentre resources are the destination's, one the destination already has (same
+        address) kept once, shown to the profiles of both (every profile when either showed it
+        to all); the source's exports join the destination's history."""
+        from preau.gar.models import GarExport, GarResource
+
+        enabled = self.src.settings.get("gar") is True or self.dst.settings.get("gar") is True
+        if enabled and self.dst.settings.get("gar") is not True:
+            self.dst.settings = {**self.dst.settings, "gar": True}
+            self.dst.save(update_fields=["settings"])
+        self.report["gar"]["enabled"] = enabled
+        theirs = {r.url: r for r in GarResource.objects.filter(establishment=self.dst)}
+        for resource in GarResource.objects.filter(establishment=self.src).order_by("title"):
+            kept = theirs.get(resource.url)
+            if kept is None:
+                resource.establishment = self.dst
+                resource.save(update_fields=["establishment"])
+                self.report["gar"]["resources_moved"].append(resource.url)
+                continue
+            if kept.profiles and resource.profiles:
+                order = Profile.values.index
+                kept.profiles = sorted(set(kept.profiles) | set(resource.profiles), key=order)
+            else:
+                kept.profiles = []
+            kept.save(update_fields=["profiles"])
+            resource.delete()
+            self.report["gar"]["resources_merged"].append(resource.url)
+        GarExport.objects.filter(establishment=self.src).update(establishment=self.dst)
 
     def retire_src(self) -> None:
         EstablishmentAlias.objects.filter(establishment=self.src).update(establishment=self.dst)
