@@ -57,9 +57,7 @@ def test_export_files_hold_the_establishment_its_people_groups_and_subjects(w, t
     a["admin"].email = "direction@clg-a.test"
     a["admin"].save()
     # A local admin among the teachers, without an address: left out of RespAff, and said.
-    Membership.objects.filter(user=a["teacher"], establishment=a["est"]).update(
-        is_local_admin=True
-    )
+    Membership.objects.filter(user=a["teacher"], establishment=a["est"]).update(is_local_admin=True)
     result = _run(["gar_export", "0820021C", "--output", str(tmp_path)])
     files = {Path(p).name.split("_")[4]: ET.parse(p).getroot() for p in result["files"]}
     day = Path(result["files"][0]).name.split("_")[3]

@@ -357,24 +357,35 @@ class Merger:
         for model in service_models():
             model.objects.of(self.src).update(establishment=self.dst)
 
+    def _move_unless_there(self, model, key: str, order: str) -> tuple[list, list]:
+        """The source's rows of `model` become the destination's, except where the destination
+        has one of the same `key`: the source's row goes. The rows moved, and the (source's
+        row removed, destination's row kept) pairs."""
+        theirs = {getattr(r, key): r for r in model.objects.filter(establishment=self.dst)}
+        moved, clashes = [], []
+        for row in model.objects.filter(establishment=self.src).order_by(order):
+            kept = theirs.get(getattr(row, key))
+            if kept is None:
+                row.establishment = self.dst
+                row.save(update_fields=["establishment"])
+                moved.append(row)
+            else:
+                clashes.append((row, kept))
+                row.delete()
+        return moved, clashes
+
     def move_cas_services(self) -> None:
         """The partner services (CAS) the source opened to its members are the destination's;
         where the destination has one of the same URL prefix, its settings stay and the
         source's copy goes (named in the report)."""
         from preau.cas.models import CasService
 
-        theirs = {s.url_prefix: s for s in CasService.objects.filter(establishment=self.dst)}
-        for service in CasService.objects.filter(establishment=self.src).order_by("name"):
-            kept = theirs.get(service.url_prefix)
-            if kept is None:
-                service.establishment = self.dst
-                service.save(update_fields=["establishment"])
-                self.report["cas_services"]["moved"].append(service.name)
-            else:
-                self.report["cas_services"]["dropped"].append(
-                    {"name": service.name, "url_prefix": service.url_prefix, "kept": kept.name}
-                )
-                service.delete()
+        moved, clashes = self._move_unless_there(CasService, "url_prefix", "name")
+        self.report["cas_services"]["moved"] = [service.name for service in moved]
+        self.report["cas_services"]["dropped"] = [
+            {"name": service.name, "url_prefix": service.url_prefix, "kept": kept.name}
+            for service, kept in clashes
+        ]
 
     def move_gar(self) -> None:
         """The GAR follows: enabled at the destination when it was at either; the source's
@@ -387,23 +398,17 @@ class Merger:
         if enabled and self.dst.settings.get("gar") is not True:
             self.dst.settings = {**self.dst.settings, "gar": True}
             self.dst.save(update_fields=["settings"])
-        self.report["gar"]["enabled"] = enabled
-        theirs = {r.url: r for r in GarResource.objects.filter(establishment=self.dst)}
-        for resource in GarResource.objects.filter(establishment=self.src).order_by("title"):
-            kept = theirs.get(resource.url)
-            if kept is None:
-                resource.establishment = self.dst
-                resource.save(update_fields=["establishment"])
-                self.report["gar"]["resources_moved"].append(resource.url)
-                continue
-            if kept.profiles and resource.profiles:
-                order = Profile.values.index
-                kept.profiles = sorted(set(kept.profiles) | set(resource.profiles), key=order)
-            else:
-                kept.profiles = []
+        moved, clashes = self._move_unless_there(GarResource, "url", "url")
+        for resource, kept in clashes:
+            both = set(kept.profiles) | set(resource.profiles)
+            everyone = not (kept.profiles and resource.profiles)
+            kept.profiles = [] if everyone else sorted(both, key=Profile.values.index)
             kept.save(update_fields=["profiles"])
-            resource.delete()
-            self.report["gar"]["resources_merged"].append(resource.url)
+        self.report["gar"] = {
+            "enabled": enabled,
+            "resources_moved": [resource.url for resource in moved],
+            "resources_merged": [resource.url for resource, _ in clashes],
+        }
         GarExport.objects.filter(establishment=self.src).update(establishment=self.dst)
 
     def retire_src(self) -> None:

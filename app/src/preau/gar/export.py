@@ -345,9 +345,8 @@ def make(uai: str, export_id: int = 0) -> dict:
         directory = root / est.uai / f"{now:%Y%m%d-%H%M%S}-{record.pk}"
         directory.mkdir(parents=True, exist_ok=True)
         result = _write(est, ent_id, directory, now.date())
-        archive = _archive(
-            directory, archive_name(ent_id, now, est.uai), map(Path, result["files"])
-        )
+        files = [Path(p) for p in result["files"]]
+        archive = _archive(directory, archive_name(ent_id, now, est.uai), files)
     except (ExportError, OSError) as exc:
         record.status = GarExport.Status.FAILED
         record.error = str(exc) if isinstance(exc, ExportError) else f"écriture impossible : {exc}"
