@@ -235,13 +235,17 @@ def test_a_failed_transfer_is_recorded_and_raised(
     assert list(drop["remote"].iterdir()) == []
 
 
-def test_an_older_export_is_never_sent_after_a_newer_one(made, drop):
+def test_an_older_export_is_never_sent_after_a_newer_one(made, drop, call_json):
     newer = GarExport.objects.get(pk=export.make("0820021C")["export_id"])
     assert transfer.run(newer.pk)["transfer"] == "sent"
     assert transfer.run(made.pk)["transfer"] == "superseded"
     made.refresh_from_db()
     assert made.transfer == "failed" and "plus récent" in made.transfer_error
     assert len(calls(drop)) == 1
+    # The operators' view: each export, its transfer and why it was not sent.
+    listed = call_json("gar", "exports", "0820021C")["exports"]
+    assert [(x["id"], x["transfer"]) for x in listed] == [(newer.pk, "sent"), (made.pk, "failed")]
+    assert "plus récent" in listed[1]["transfer_error"]
 
 
 def test_old_exports_are_pruned_beyond_gar_export_keep(made, drop, settings):
