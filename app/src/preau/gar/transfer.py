@@ -48,8 +48,9 @@ def configured() -> bool:
 
 
 def _quoted(value: str) -> str:
-    """A path in sftp's batch syntax (double quotes); refused when it could not be written so."""
-    if any(c in value for c in '"\n\r'):
+    """A path in sftp's batch syntax (double quotes); refused when sftp would read it otherwise
+    (a quote, an escape, a line break, a wildcard `put` would expand)."""
+    if any(c in value for c in '"\\\n\r*?['):
         raise TransferError(f"chemin impossible à transmettre à sftp : {value!r}")
     return f'"{value}"'
 
