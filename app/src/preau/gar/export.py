@@ -395,3 +395,15 @@ def prune(est: Establishment) -> list[str]:
             removed.append(str(directory))
         record.delete()
     return removed
+
+
+def remove_files(uai: str) -> bool:
+    """Every export directory of `uai` removed, when the establishment is purged
+    (core.closure.purge): the copy of its people made for the GAR must not outlive its data.
+    Whether there was one."""
+    base = idp.conf()["gar_export_dir"]
+    directory = Path(base) / uai
+    if not base or not uai or not directory.is_dir():
+        return False
+    shutil.rmtree(directory)
+    return True
