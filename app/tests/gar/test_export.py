@@ -166,6 +166,13 @@ def test_the_job_writes_an_export_of_its_own_and_records_it(a, tmp_path, setting
     record = GarExport.objects.get()
     assert (record.status, record.transfer, record.establishment) == ("made", "", a["est"])
 
+    # Where the export cannot be written: recorded failed, the system's reason in French words.
+    blocked = tmp_path / "bloque"
+    (blocked).mkdir()
+    (blocked / "0820021C").write_text("un fichier à la place du répertoire")
+    settings.PREAU_FEDERATION = {**settings.PREAU_FEDERATION, "gar_export_dir": str(blocked)}
+    with pytest.raises(export.ExportError, match=r"écriture impossible .*\(File exists\)"):
+        export.make("0820021C")
     settings.PREAU_FEDERATION = {**settings.PREAU_FEDERATION, "gar_export_dir": ""}
     with pytest.raises(OpsError, match="répertoire d'export"):
         call_command("gar_export", "0820021C")

@@ -349,7 +349,11 @@ def make(uai: str, export_id: int = 0) -> dict:
         archive = _archive(directory, archive_name(ent_id, now, est.uai), files)
     except (ExportError, OSError) as exc:
         record.status = GarExport.Status.FAILED
-        record.error = str(exc) if isinstance(exc, ExportError) else f"écriture impossible : {exc}"
+        record.error = (
+            str(exc)
+            if isinstance(exc, ExportError)
+            else f"écriture impossible dans le répertoire d'export ({exc.strerror or exc})"
+        )
         record.save(update_fields=["status", "error"])
         raise ExportError(record.error) from exc
     with transaction.atomic():
