@@ -171,7 +171,7 @@ def test_the_job_writes_an_export_of_its_own_and_records_it(a, tmp_path, setting
     (blocked).mkdir()
     (blocked / "0820021C").write_text("un fichier à la place du répertoire")
     settings.PREAU_FEDERATION = {**settings.PREAU_FEDERATION, "gar_export_dir": str(blocked)}
-    with pytest.raises(export.ExportError, match=r"écriture impossible .*\(File exists\)"):
+    with pytest.raises(export.ExportError, match=r"écriture impossible .*\(Not a directory\)"):
         export.make("0820021C")
     settings.PREAU_FEDERATION = {**settings.PREAU_FEDERATION, "gar_export_dir": ""}
     with pytest.raises(OpsError, match="répertoire d'export"):
