@@ -8,6 +8,8 @@ FAKE_SFTP_MODE: `cut` (the connection lost at the first rename), `refuse` (host 
 import datetime as dt
 import hashlib
 import json
+import shutil
+import socket
 import sys
 import tarfile
 from pathlib import Path
@@ -296,3 +298,25 @@ def test_the_sftp_drop_configuration_is_checked(tmp_path):
     ]:
         with pytest.raises(config.ConfigError, match=message):
             load(**{**complete, key: bad})
+
+
+@pytest.mark.skipif(not shutil.which("sftp", path="/usr/bin:/bin"), reason="no OpenSSH sftp")
+def test_the_real_sftp_accepts_the_command_line(made, drop, settings, monkeypatch, tmp_path):
+    """OpenSSH's own sftp takes our options (no usage error) and, nothing listening on the
+    loopback port, fails to connect: recorded as the connection's error."""
+    with socket.socket() as probe:  # a free port: nothing listens there once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    key = tmp_path / "sftp.key"
+    key.write_text("")
+    key.chmod(0o600)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    settings.PREAU_FEDERATION = {
+        **settings.PREAU_FEDERATION,
+        "gar_sftp_host": "127.0.0.1",
+        "gar_sftp_port": port,
+        "gar_sftp_key_file": str(key),
+        "gar_sftp_known_host": f"[127.0.0.1]:{port} {KNOWN_HOST.split(' ', 1)[1]}",
+    }
+    with pytest.raises(transfer.TransferError, match="code 255.*Connection refused"):
+        transfer.run(made.pk)
