@@ -149,6 +149,15 @@ def test_the_job_writes_an_export_of_its_own_and_records_it(a, tmp_path, setting
     GAR receives and its MD5; recorded made; nothing to send without an SFTP drop. Without a
     directory the export is recorded failed, with its French reason."""
     settings.PREAU_FEDERATION = {**settings.PREAU_FEDERATION, "gar_export_dir": str(tmp_path)}
+    # A job taken again after its worker died mid-way: its half-written directory goes.
+    half = tmp_path / "0820021C" / "20261206-011000-1"
+    half.mkdir(parents=True)
+    (half / ".ENT-TEST_GAR-ENT_Complet_20261206_Etab_0000.xml.tmp").write_text("<men:GAR")
+    taken = GarExport.objects.create(establishment=a["est"], directory=str(half))
+    assert tasks.gar_export("0820021C", taken.pk)["export_id"] == taken.pk
+    assert not half.exists()
+    GarExport.objects.all().delete()
+
     job_id = queue.enqueue("gar_export", establishment_uai="0820021C")
     assert queue.job_status(job_id, "0820021C")["label"] == "en attente"
     assert queue.job_status(job_id, "0820010R") is None

@@ -342,7 +342,10 @@ def make(uai: str, export_id: int = 0) -> dict:
         if not idp.conf()["gar_export_dir"] or not root.is_dir():
             raise ExportError(f"répertoire d'export {str(root)!r} absent")
         now = timezone.localtime()
+        _remove(record.directory)  # a job taken again after its worker died: its half goes
         directory = root / est.uai / f"{now:%Y%m%d-%H%M%S}-{record.pk}"
+        record.directory = str(directory)
+        record.save(update_fields=["directory"])
         directory.mkdir(parents=True, exist_ok=True)
         result = _write(est, ent_id, directory, now.date())
         files = [Path(p) for p in result["files"]]
@@ -358,7 +361,7 @@ def make(uai: str, export_id: int = 0) -> dict:
         raise ExportError(record.error) from exc
     with transaction.atomic():
         record.status, record.error = GarExport.Status.MADE, ""
-        record.made_at, record.directory = timezone.now(), str(directory)
+        record.made_at = timezone.now()
         record.files = [Path(p).name for p in result["files"]] + [p.name for p in archive]
         record.counts, record.warnings = result["counts"], result["warnings"]
         if transfer.configured():
@@ -386,19 +389,29 @@ def prune(est: Establishment) -> list[str]:
     (only directories under gar_export_dir); one still being made or sent stays until the next
     time. The directories removed."""
     keep = idp.conf()["gar_export_keep"]
-    root = Path(idp.conf()["gar_export_dir"]).resolve()
     removed = []
     for record in GarExport.objects.filter(establishment=est).order_by("-created_at", "-id")[keep:]:
         if record.status == GarExport.Status.PENDING:
             continue
         if record.transfer == GarExport.Transfer.PENDING:
             continue
-        directory = Path(record.directory).resolve() if record.directory else None
-        if directory is not None and directory.is_relative_to(root) and directory != root:
-            shutil.rmtree(directory, ignore_errors=True)
-            removed.append(str(directory))
+        if _remove(record.directory):
+            removed.append(record.directory)
         record.delete()
     return removed
+
+
+def _remove(directory: str) -> bool:
+    """An export's directory removed, only when it lies under gar_export_dir (a path from the
+    database never removes anything else)."""
+    root = Path(idp.conf()["gar_export_dir"]).resolve()
+    path = Path(directory).resolve() if directory else None
+    if path is None or not idp.conf()["gar_export_dir"] or not path.is_relative_to(root):
+        return False
+    if path == root or not path.is_dir():
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return True
 
 
 def remove_files(uai: str) -> bool:
