@@ -132,9 +132,18 @@ def test_close_export_by_a_worker_then_purge_only_this_establishment(
     Establishment.objects.filter(pk=est.pk).update(
         archived_at=timezone.now() - dt.timedelta(days=91)
     )
+    # Its GAR exports on disk go with it; B's stay.
+    gar_dir = tmp_path / "gar"
+    settings.PREAU_FEDERATION = {**settings.PREAU_FEDERATION, "gar_export_dir": str(gar_dir)}
+    for uai in (A, B):
+        (gar_dir / uai / "20261206-010000-1").mkdir(parents=True)
+        (gar_dir / uai / "20261206-010000-1" / "export.xml").write_text("<x/>")
     purge("--dry-run")
     assert rows_of(est) == a_before
+    assert (gar_dir / A).is_dir()
     report = call_json("establishment", "purge", A)
+    assert report["gar_exports_removed"] is True
+    assert sorted(p.name for p in gar_dir.iterdir()) == [B]
     assert report["accounts_deleted"] == 9  # the shared teacher stays: a member of B
     left = {name: n for name, n in rows_of(est).items() if n}
     assert left == {"OperationLog": 1}  # the purge's own record

@@ -295,3 +295,38 @@ def test_cas_services_follow_the_merge(pair, call_json):
         "dropped": [{"name": "Vie sco", "url_prefix": "https://viesco.example/",
                      "kept": "Vie scolaire"}],
     }  # fmt: skip
+
+
+def test_gar_resources_and_settings_follow_the_merge(pair, call_json):
+    """The GAR enabled at the source only is enabled at the destination; the source's
+    médiacentre resources are the destination's, one both had (same address) once, shown to
+    the profiles of both; the source's exports join the destination's history."""
+    from preau.gar.models import GarExport, GarResource
+
+    src, dst, *_ = pair
+    src.settings = {**src.settings, "gar": True}
+    src.save()
+    add = GarResource.objects.create
+    add(establishment=src, title="Dictionnaire", url="https://res.test/dico")
+    add(establishment=src, title="Manuel", url="https://res.test/manuel", profiles=["ENS"])
+    add(establishment=dst, title="Manuel 5e", url="https://res.test/manuel", profiles=["ELV"])
+    add(establishment=dst, title="Atlas", url="https://res.test/atlas", profiles=["ELV"])
+    add(establishment=src, title="Atlas", url="https://res.test/atlas")  # every profile
+    GarExport.objects.create(establishment=src, status="made")
+    report = call_json("establishment", "merge", SRC, DST)
+    assert all(check["ok"] for check in report["checks"]), report["checks"]
+    dst.refresh_from_db()
+    assert dst.settings.get("gar") is True
+    kept = {r.url: (r.title, r.profiles) for r in GarResource.objects.filter(establishment=dst)}
+    assert kept == {
+        "https://res.test/dico": ("Dictionnaire", []),
+        "https://res.test/manuel": ("Manuel 5e", ["ELV", "ENS"]),
+        "https://res.test/atlas": ("Atlas", []),
+    }
+    assert not GarResource.objects.filter(establishment=src).exists()
+    assert GarExport.objects.get().establishment == dst
+    assert report["gar"] == {
+        "enabled": True,
+        "resources_moved": ["https://res.test/dico"],
+        "resources_merged": ["https://res.test/atlas", "https://res.test/manuel"],
+    }

@@ -151,12 +151,25 @@ DEFAULTS: dict[str, dict] = {
         # empty = off. It signs with the SP's key and certificate above (one key pair for the
         # platform's SAML); gar_sp_metadata is the GAR's SP metadata file (the only SP it
         # answers); gar_ent_id the ENT's identifier at the GAR (attribute idEnt, the export's
-        # file names); gar_export_dir where the directory export job writes its files.
+        # file names); gar_export_dir where the directory export job writes its files, one
+        # directory per export, the last gar_export_keep of each establishment kept.
         "gar_idp_entity_id": "",
         "gar_sp_metadata": "",
         "gar_ent_id": "",
         "gar_want_signed_requests": True,
         "gar_export_dir": "",
+        "gar_export_keep": 7,
+        # The GAR's SFTP drop, where each export is sent (preau.gar.transfer, OpenSSH's sftp in
+        # batch mode): gar_sftp_host empty = off (the files stay in gar_export_dir). The key is
+        # a file (0640 root:preau); gar_sftp_known_host the server's known_hosts line (the only
+        # host key accepted); gar_sftp_timeout_seconds bounds one whole transfer.
+        "gar_sftp_host": "",
+        "gar_sftp_port": 22,
+        "gar_sftp_user": "",
+        "gar_sftp_remote_dir": "",
+        "gar_sftp_key_file": "",
+        "gar_sftp_known_host": "",
+        "gar_sftp_timeout_seconds": 300,
     },
 }
 
@@ -353,6 +366,7 @@ def _validate_uploads(config: dict) -> None:
 
 def _validate_federation(config: dict) -> None:
     federation = config["federation"]
+    _validate_gar_transfer(federation)
     if federation["gar_idp_entity_id"]:
         required = ["base_url", "sp_key_file", "sp_cert_file", "gar_sp_metadata", "gar_ent_id"]
         missing = [key for key in required if not federation[key]]
@@ -376,3 +390,32 @@ def _validate_federation(config: dict) -> None:
                 f"[federation] {idp}_metadata_url needs {idp}_metadata_cert: metadata fetched "
                 "from a URL is used only once its signature is checked"
             )
+
+
+def _validate_gar_transfer(federation: dict) -> None:
+    """The export's retention and the GAR's SFTP drop: complete when on, and nothing that could
+    break out of sftp's batch file (a quote or a line break in the remote directory)."""
+    if federation["gar_export_keep"] < 1:
+        raise ConfigError("[federation] gar_export_keep must be at least 1 (exports kept)")
+    if not federation["gar_sftp_host"]:
+        return
+    required = ["gar_sftp_user", "gar_sftp_key_file", "gar_sftp_known_host"]
+    missing = [key for key in required if not federation[key]]
+    if missing:
+        raise ConfigError(f"[federation] gar_sftp_host is set: {', '.join(missing)} required too")
+    if not 1 <= federation["gar_sftp_port"] <= 65535:
+        raise ConfigError("[federation] gar_sftp_port must be between 1 and 65535")
+    if federation["gar_sftp_timeout_seconds"] <= 0:
+        raise ConfigError("[federation] gar_sftp_timeout_seconds must be positive")
+    if len(federation["gar_sftp_known_host"].split()) < 3:
+        raise ConfigError(
+            "[federation] gar_sftp_known_host must be a known_hosts line: "
+            "'host key-type base64-key' (ssh-keyscan's output)"
+        )
+    for key in ("gar_sftp_host", "gar_sftp_user"):
+        value = federation[key]
+        if value.startswith("-") or "@" in value or any(c.isspace() for c in value):
+            raise ConfigError(f"[federation] {key}: {value!r} is not a host or user name")
+    for key in ("gar_sftp_remote_dir", "gar_sftp_known_host"):
+        if any(c in federation[key] for c in '"\n\r'):
+            raise ConfigError(f"[federation] {key} must hold no quote nor line break")

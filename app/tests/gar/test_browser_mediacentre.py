@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from saml2 import BINDING_HTTP_POST
 
 from preau.gar import idp
-from preau.gar.models import GarResource
+from preau.gar.models import GarExport, GarResource
 from tests.gar.gar_sp import configured
 from tests.helpers import fits, new_page, sign_in
 from tests.school import make_school
@@ -89,9 +89,21 @@ def _journey(page, live_server, school, check_a11y, width, gar):
 
     page.context.clear_cookies()
     sign_in(page, live_server, school["admin"])
+    # Last night's export made, its transfer failing, a responsable without an address.
+    GarExport.objects.create(
+        establishment=school["est"],
+        nightly=True,
+        status="made",
+        transfer="failed",
+        transfer_attempts=2,
+        warnings=["Hélène CASTEX (responsable d'affectation) n'a pas d'adresse e-mail"],
+    )
     page.goto(f"/e/{school['est'].uai}/mediacentre/")
+    expect(page.get_by_text("Transmission au GAR : envoi en échec (2 tentatives")).to_be_visible()
+    expect(page.get_by_text("n'a pas d'adresse e-mail")).to_be_visible()
+    assert fits(page)
     page.get_by_role("button", name="Préparer l'export").click()
-    expect(page.get_by_text("Dernier export demandé : en attente.")).to_be_visible()
+    expect(page.get_by_text("en préparation (tâche en attente).")).to_be_visible()
     assert fits(page)
     check_a11y(page, f"gar-mediacentre-direction-{width}")
     page.context.close()

@@ -664,4 +664,8 @@ def purge(est: Establishment, today: dt.date | None = None, dry_run: bool = Fals
         OperationLog.objects.create(establishment=est, kind="purge", summary=summary)
         if dry_run:
             transaction.set_rollback(True)
+    if not dry_run:  # files outside the database, once its deletion is committed
+        from preau.gar.export import remove_files
+
+        summary["gar_exports_removed"] = remove_files(est.uai)
     return summary

@@ -124,6 +124,7 @@ class Merger:
             "merged_teachings": 0,
             "merged_service_rows": {},
             "cas_services": {"moved": [], "dropped": []},
+            "gar": {"enabled": False, "resources_moved": [], "resources_merged": []},
         }
 
     steps = (
@@ -135,6 +136,7 @@ class Merger:
         "move_relations",
         "move_services",
         "move_cas_services",
+        "move_gar",
         "retire_src",
     )
 
@@ -362,24 +364,59 @@ class Merger:
         for model in service_models():
             model.objects.of(self.src).update(establishment=self.dst)
 
+    def _move_unless_there(self, model, key: str, order: str) -> tuple[list, list]:
+        """The source's rows of `model` become the destination's, except where the destination
+        has one of the same `key`: the source's row goes. The rows moved, and the (source's
+        row removed, destination's row kept) pairs."""
+        theirs = {getattr(r, key): r for r in model.objects.filter(establishment=self.dst)}
+        moved, clashes = [], []
+        for row in model.objects.filter(establishment=self.src).order_by(order):
+            kept = theirs.get(getattr(row, key))
+            if kept is None:
+                row.establishment = self.dst
+                row.save(update_fields=["establishment"])
+                moved.append(row)
+            else:
+                clashes.append((row, kept))
+                row.delete()
+        return moved, clashes
+
     def move_cas_services(self) -> None:
         """The partner services (CAS) the source opened to its members are the destination's;
         where the destination has one of the same URL prefix, its settings stay and the
         source's copy goes (named in the report)."""
         from preau.cas.models import CasService
 
-        theirs = {s.url_prefix: s for s in CasService.objects.filter(establishment=self.dst)}
-        for service in CasService.objects.filter(establishment=self.src).order_by("name"):
-            kept = theirs.get(service.url_prefix)
-            if kept is None:
-                service.establishment = self.dst
-                service.save(update_fields=["establishment"])
-                self.report["cas_services"]["moved"].append(service.name)
-            else:
-                self.report["cas_services"]["dropped"].append(
-                    {"name": service.name, "url_prefix": service.url_prefix, "kept": kept.name}
-                )
-                service.delete()
+        moved, clashes = self._move_unless_there(CasService, "url_prefix", "name")
+        self.report["cas_services"]["moved"] = [service.name for service in moved]
+        self.report["cas_services"]["dropped"] = [
+            {"name": service.name, "url_prefix": service.url_prefix, "kept": kept.name}
+            for service, kept in clashes
+        ]
+
+    def move_gar(self) -> None:
+        """The GAR follows: enabled at the destination when it was at either; the source's
+        médiacentre resources are the destination's, one the destination already has (same
+        address) kept once, shown to the profiles of both (every profile when either showed it
+        to all); the source's exports join the destination's history."""
+        from preau.gar.models import GarExport, GarResource
+
+        enabled = self.src.settings.get("gar") is True or self.dst.settings.get("gar") is True
+        if enabled and self.dst.settings.get("gar") is not True:
+            self.dst.settings = {**self.dst.settings, "gar": True}
+            self.dst.save(update_fields=["settings"])
+        moved, clashes = self._move_unless_there(GarResource, "url", "url")
+        for resource, kept in clashes:
+            both = set(kept.profiles) | set(resource.profiles)
+            everyone = not (kept.profiles and resource.profiles)
+            kept.profiles = [] if everyone else sorted(both, key=Profile.values.index)
+            kept.save(update_fields=["profiles"])
+        self.report["gar"] = {
+            "enabled": enabled,
+            "resources_moved": [resource.url for resource in moved],
+            "resources_merged": [resource.url for resource, _ in clashes],
+        }
+        GarExport.objects.filter(establishment=self.src).update(establishment=self.dst)
 
     def retire_src(self) -> None:
         EstablishmentAlias.objects.filter(establishment=self.src).update(establishment=self.dst)

@@ -39,3 +39,42 @@ class GarIdentifier(models.Model):
     )
     value = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class GarExport(TenantModel):
+    """One directory export of the establishment (preau.gar.export.make): asked from the
+    médiacentre page or made by the nightly job, its files in a directory of its own under
+    `[federation] gar_export_dir`, then sent to the GAR's SFTP drop when one is configured
+    (preau.gar.transfer). The médiacentre page shows the last one's date and state; the last
+    `gar_export_keep` of each establishment are kept, older ones go with their files."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "en préparation"
+        MADE = "made", "prêt"
+        FAILED = "failed", "échoué"
+
+    class Transfer(models.TextChoices):
+        OFF = "", "non envoyé (pas de dépôt SFTP configuré)"
+        PENDING = "pending", "envoi en attente"
+        SENT = "sent", "envoyé au GAR"
+        FAILED = "failed", "envoi en échec"
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    nightly = models.BooleanField(default=False)
+    job_id = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    made_at = models.DateTimeField(null=True, blank=True)
+    directory = models.CharField(max_length=500, blank=True)
+    files = models.JSONField(default=list, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    transfer = models.CharField(
+        max_length=10, choices=Transfer.choices, default=Transfer.OFF, blank=True
+    )
+    transfer_error = models.TextField(blank=True)
+    transfer_attempts = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["establishment_id", "-created_at", "-id"]

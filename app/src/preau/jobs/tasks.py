@@ -22,6 +22,10 @@ from preau.jobs.queue import stalled_after
 # The mail server unreachable for a while (a restart): retried 1, 3, 5, 7 and 9 minutes after
 # each failure (25 minutes in all), then the job is failed (jobs status counts it).
 EMAIL_RETRY = RetryStrategy(max_attempts=5, wait=60, linear_wait=120)
+# The GAR's SFTP drop unreachable (its maintenance, a network cut): tried again 5, 15, 25, 35
+# and 45 minutes after each failure (about two hours in all, long before the next night's
+# export), then the job is failed (jobs status counts it) and the export says why.
+GAR_TRANSFER_RETRY = RetryStrategy(max_attempts=5, wait=300, linear_wait=600)
 # Finished jobs kept this long (a page may still show an import's outcome), then removed.
 KEEP_FINISHED_HOURS = 7 * 24
 
@@ -203,9 +207,29 @@ def send_group_message(broadcast_id: int, establishment_uai: str = "") -> dict:
 
 
 @app.task(name="gar_export", queue="long")
-def gar_export(establishment_uai: str) -> dict:
-    """An establishment's GAR directory export written to `[federation] gar_export_dir`
-    (preau.gar.export; the médiacentre page shows this job's status to the direction)."""
+def gar_export(establishment_uai: str, export_id: int = 0) -> dict:
+    """An establishment's GAR directory export (`export_id`, recorded by whoever asked for it:
+    the médiacentre page, the nightly job) written to its own directory under `[federation]
+    gar_export_dir`, then its transfer deferred (preau.gar.export.make; the médiacentre page
+    shows its date and state). A refused export is recorded and fails the job."""
     from preau.gar import export
 
-    return export.run(establishment_uai)
+    return export.make(establishment_uai, export_id)
+
+
+@_periodic("gar_export_nightly", "10 1 * * *")
+def gar_export_nightly(timestamp: int) -> dict:
+    """Every night at 01:10 UTC, one `gar_export` job per active establishment where the GAR
+    is enabled (preau.gar.export.nightly): the GAR gets the complete export every night."""
+    from preau.gar import export
+
+    return export.nightly()
+
+
+@app.task(name="gar_transfer", queue="long", retry=GAR_TRANSFER_RETRY)
+def gar_transfer(export_id: int, establishment_uai: str = "") -> dict:
+    """An export sent to the GAR's SFTP drop (preau.gar.transfer: temporary names, the MD5
+    renamed last as the end marker); its outcome recorded on the export, retried on failure."""
+    from preau.gar import transfer
+
+    return transfer.run(export_id)

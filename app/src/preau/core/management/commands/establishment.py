@@ -298,13 +298,7 @@ class Command(OpsCommand):
             for m in result["merged_accounts"]:
                 lines.append(f"comptes fusionnés : {m['absorbed']} → {m['kept']}")
             lines.append(f"doublons fusionnés : {result['merged_memberships']} rattachement(s)")
-            for name in result["cas_services"]["moved"]:
-                lines.append(f"service partenaire (CAS) repris : {name}")
-            for d in result["cas_services"]["dropped"]:
-                lines.append(
-                    f"service partenaire (CAS) {d['name']} non repris : la destination a déjà "
-                    f"« {d['kept']} » pour {d['url_prefix']}"
-                )
+            lines += _partner_lines(result)
             lines.append(
                 "contrôles : " + ("OK" if all(c["ok"] for c in result["checks"]) else "ÉCHEC")
             )
@@ -411,3 +405,20 @@ def _render_add(result: dict, dry: str) -> str:
     if result.get("import"):
         lines.append(render_import(result["import"]))
     return "\n".join(lines)
+
+
+def _partner_lines(result: dict) -> list[str]:
+    """What a merge did with the source's partner services (CAS) and médiacentre (GAR)."""
+    lines = [
+        f"service partenaire (CAS) repris : {name}" for name in result["cas_services"]["moved"]
+    ]
+    for d in result["cas_services"]["dropped"]:
+        lines.append(
+            f"service partenaire (CAS) {d['name']} non repris : la destination a déjà "
+            f"« {d['kept']} » pour {d['url_prefix']}"
+        )
+    for url in result["gar"]["resources_moved"]:
+        lines.append(f"ressource du médiacentre (GAR) reprise : {url}")
+    for url in result["gar"]["resources_merged"]:
+        lines.append(f"ressource du médiacentre (GAR) déjà présente, profils réunis : {url}")
+    return lines

@@ -1,4 +1,5 @@
-"""The GAR in an establishment: enabled or not, and the resources of its médiacentre."""
+"""The GAR in an establishment: enabled or not, the resources of its médiacentre, and its
+directory exports (made, sent to the GAR's SFTP drop, or why not)."""
 
 import argparse
 
@@ -10,16 +11,19 @@ from preau.core.management.base import (
     get_establishment,
 )
 from preau.core.models import Profile
-from preau.gar.models import GarResource
+from preau.gar.models import GarExport, GarResource
 
 
 class Command(OpsCommand):
-    help = "GAR of an establishment: enable, disable, add, list, remove (médiacentre resources)."
+    help = (
+        "GAR of an establishment: enable, disable, add, list, remove (médiacentre resources), "
+        "exports (the directory exports and their transfer)."
+    )
     changes_data = False  # --dry-run is declared per sub-command
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(
-            dest="action", required=True, metavar="{enable,disable,add,list,remove}"
+            dest="action", required=True, metavar="{enable,disable,add,list,remove,exports}"
         )
         enable = sub.add_parser("enable", help="the GAR opened to UAI's members")
         disable = sub.add_parser("disable", help="the GAR closed (no assertion any more)")
@@ -40,7 +44,9 @@ class Command(OpsCommand):
         listing = sub.add_parser("list", help="the resources of one establishment, or of all")
         listing.add_argument("uai", nargs="?")
         remove.add_argument("url", metavar="URL")
-        for p in (enable, disable, add, listing, remove):
+        exports = sub.add_parser("exports", help="the directory exports kept, newest first")
+        exports.add_argument("uai", nargs="?")
+        for p in (enable, disable, add, listing, remove, exports):
             p.add_argument(
                 "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable"
             )
@@ -110,8 +116,20 @@ class Command(OpsCommand):
 
         return applied_unless_dry(dry_run, remove)
 
+    def do_exports(self, uai=None, **_):
+        records = GarExport.objects.select_related("establishment").order_by(
+            "establishment__uai", "-created_at", "-id"
+        )
+        if uai:
+            records = records.filter(establishment=get_establishment(uai, allow_inactive=True))
+        return {"action": "exports", "exports": [_export(r) for r in records]}
+
     def render(self, r):
         dry = " (SIMULATION, rien n'a été modifié)" if r.get("dry_run") else ""
+        if r["action"] == "exports":
+            if not r["exports"]:
+                return "Aucun export."
+            return "\n".join(_export_line(x) for x in r["exports"])
         if r["action"] == "list":
             if not r["resources"]:
                 return "Aucune ressource."
@@ -135,3 +153,26 @@ def _describe(resource: GarResource) -> dict:
 
 def _line(r: dict) -> str:
     return f"{r['uai']}  {r['title']}  {r['url']}  profils : {', '.join(r['profiles']) or 'tous'}"
+
+
+def _export(record: GarExport) -> dict:
+    return {
+        "uai": record.establishment.uai,
+        "id": record.pk,
+        "created_at": record.created_at.isoformat(),
+        "nightly": record.nightly,
+        "status": record.status,
+        "error": record.error,
+        "directory": record.directory,
+        "warnings": record.warnings,
+        "transfer": record.transfer or "off",
+        "transfer_attempts": record.transfer_attempts,
+        "transfer_error": record.transfer_error,
+        "sent_at": record.sent_at.isoformat() if record.sent_at else None,
+    }
+
+
+def _export_line(x: dict) -> str:
+    why = x["error"] or x["transfer_error"]
+    line = f"{x['uai']}  #{x['id']}  {x['created_at']}  {x['status']}  envoi : {x['transfer']}"
+    return f"{line}  ({why})" if why else line
