@@ -111,9 +111,10 @@ def test_a_merge_undone_brings_both_back_and_keeps_the_other_schools_writes(merg
 
     merged_state = snapshot()
     out = io.StringIO()
-    call_command(
-        "unmerge", str(log.pk), "--source-dsn", _dsn(merged["copy"]), "--dry-run", stdout=out
-    )
+    # The DSN the ops side gives (`deploy.py establishment unmerge`): the copy's database name
+    # alone, the server, role and TLS being the live connection's.
+    only_the_name = f"dbname={merged['copy']}"
+    call_command("unmerge", str(log.pk), "--source-dsn", only_the_name, "--dry-run", stdout=out)
     assert f"Fusion n° {log.pk} ({SRC} → {DST}) annulée (SIMULATION" in out.getvalue()
     assert "1 recréé(s), 1 gardé(s)" in out.getvalue()
     assert snapshot() == merged_state

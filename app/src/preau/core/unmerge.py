@@ -90,20 +90,25 @@ def source_database(dsn: str) -> Iterator[str]:
         params = psycopg.conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
         raise UnmergeError(f"--source-dsn illisible : {exc}") from None
-    options = params.pop("options", "")
+    # What the DSN leaves out is the live connection's: "dbname=preau_copy" is the copy
+    # database beside the live one (`deploy.py backup copy`), same server, role and TLS.
+    live = connections.settings[LIVE]
+    options = {**live.get("OPTIONS", {}), "connect_timeout": 5}
+    options.pop("target_session_attrs", None)  # the copy is read: any host that has it
+    extra = params.pop("options", "")
     settings = {
-        **connections.settings[LIVE],
+        **live,
         "NAME": params.pop("dbname", ""),
-        "USER": params.pop("user", ""),
-        "PASSWORD": params.pop("password", ""),
-        "HOST": params.pop("host", ""),
-        "PORT": params.pop("port", ""),
+        "USER": params.pop("user", live["USER"]),
+        "PASSWORD": params.pop("password", live["PASSWORD"]),
+        "HOST": params.pop("host", live["HOST"]),
+        "PORT": params.pop("port", live["PORT"]),
         "CONN_MAX_AGE": 0,
         "CONN_HEALTH_CHECKS": False,
         "OPTIONS": {
-            "connect_timeout": 5,
+            **options,
             **params,
-            "options": f"{options} -c default_transaction_read_only=on".strip(),
+            "options": f"{options.get('options', '')} {extra} -c default_transaction_read_only=on".strip(),
         },
     }
     if not settings["NAME"]:

@@ -15,8 +15,9 @@ class Command(OpsCommand):
         parser.add_argument(
             "--source-dsn",
             required=True,
-            help="libpq DSN of the copy taken before the merge (read only), "
-            "e.g. 'host=/run/postgresql port=5433 dbname=preau user=preau'",
+            help="libpq DSN of the copy taken before the merge (read only); what it leaves out "
+            "is the live connection's: 'dbname=preau_copy' is the copy database beside the live "
+            "one (`deploy.py backup copy`), e.g. also 'host=/run/postgresql port=5433 dbname=preau'",
         )
 
     def run(self, merge_log, source_dsn, dry_run=False, **_):
