@@ -15,13 +15,17 @@ TESTS = [
     "postgresql", "chromium", "fonts-dejavu-core", "prometheus", "wrk", "clamav-daemon",
     "gnupg",  # the audit's sealed evidence (preau_ops/audit/seal.py and its tests)
     "xmlsec1",  # pysaml2 signs and checks SAML messages with it (app preau.federation)
+    "openssh-server",  # a real SFTP server on loopback for the GAR transfer's tests (app)
 ]  # fmt: skip
 
 _POLICY = "/usr/sbin/policy-rc.d"
 # Services some packages enable that the controller never wants running: the app tests start
-# their own clamd with a local signature file, and freshclam must not reach the network.
+# their own clamd with a local signature file, and freshclam must not reach the network; their
+# own sshd too (an SSH server of the machine's is not theirs to open).
 KEPT_STOPPED = {
-    "clamav-daemon": ["clamav-freshclam.service", "clamav-daemon.service", "clamav-daemon.socket"]
+    "clamav-daemon": ["clamav-freshclam.service", "clamav-daemon.service", "clamav-daemon.socket"],
+    # the GAR transfer's tests start their own sshd on a loopback port, for themselves only
+    "openssh-server": ["ssh.service", "ssh.socket"],
 }
 
 

@@ -5,13 +5,18 @@ drop (put, rename, rm; a rename onto an existing name fails, as SFTP v3's), or f
 FAKE_SFTP_MODE: `cut` (the connection lost at the first rename), `refuse` (host key refused),
 `hang` (never answers). The real SFTP server is the lab's."""
 
+import contextlib
 import datetime as dt
+import getpass
 import hashlib
 import json
+import os
 import shutil
 import socket
+import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -320,3 +325,94 @@ def test_the_real_sftp_accepts_the_command_line(made, drop, settings, monkeypatc
     }
     with pytest.raises(transfer.TransferError, match="code 255.*Connection refused"):
         transfer.run(made.pk)
+
+
+SSHD = "/usr/sbin/sshd"  # Debian's openssh-server: `deploy.py test` installs it (not started)
+SSHD_CONFIG = """\
+ListenAddress 127.0.0.1:{port}
+HostKey {here}/host_key
+PidFile {here}/sshd.pid
+AuthorizedKeysFile {here}/client_key.pub
+AuthenticationMethods publickey
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+AllowUsers {user}
+Subsystem sftp internal-sftp
+ForceCommand internal-sftp
+"""
+
+
+@pytest.fixture
+def real_drop(made, settings, monkeypatch, tmp_path):
+    """A real OpenSSH SFTP server on a loopback port, for this test only (its own host key,
+    the account of whoever runs the tests, the client key made here), and the app set up to
+    send to it with the real sftp."""
+    assert Path(SSHD).exists(), f"{SSHD} missing: `deploy.py test app` installs openssh-server"
+    here = tmp_path / "sshd"
+    here.mkdir()
+    for key in ("host_key", "client_key"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(here / key)], check=True
+        )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config_file = here / "sshd_config"
+    config_file.write_text(SSHD_CONFIG.format(port=port, here=here, user=getpass.getuser()))
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # its privilege separation directory
+    server = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config_file)], stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.1):
+                break
+            assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
+            time.sleep(0.05)
+        remote = tmp_path / "gar-drop"
+        remote.mkdir()
+        host_key = (here / "host_key.pub").read_text().split()
+        monkeypatch.setenv("PATH", "/usr/bin:/bin")
+        settings.PREAU_FEDERATION = {
+            **settings.PREAU_FEDERATION,
+            "gar_sftp_host": "127.0.0.1",
+            "gar_sftp_port": port,
+            "gar_sftp_user": getpass.getuser(),
+            "gar_sftp_remote_dir": str(remote),
+            "gar_sftp_key_file": str(here / "client_key"),
+            "gar_sftp_known_host": f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}",
+        }
+        yield remote
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_an_export_reaches_a_real_openssh_server_whole_and_announced_last(made, real_drop):
+    """OpenSSH's sftp to OpenSSH's sshd: the archive and its MD5 arrive under their final
+    names, byte for byte, nothing temporary left, the MD5 that of the archive."""
+    assert transfer.run(made.pk)["transfer"] == "sent"
+    local = Path(made.directory)
+    archive = next(n for n in made.files if n.endswith(".tar.gz"))
+    marker = archive.removesuffix(".tar.gz") + ".md5"
+    assert sorted(p.name for p in real_drop.iterdir()) == sorted([archive, marker])
+    for name in (archive, marker):
+        assert (real_drop / name).read_bytes() == (local / name).read_bytes()
+    digest = hashlib.md5((real_drop / archive).read_bytes()).hexdigest()  # noqa: S324 (the GAR's)
+    assert digest in (real_drop / marker).read_text()
+    made.refresh_from_db()
+    assert (made.transfer, made.transfer_error) == ("sent", "")
+
+
+def test_a_server_whose_key_is_not_the_configured_one_gets_nothing(made, real_drop, settings):
+    other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTheTests"
+    host = settings.PREAU_FEDERATION["gar_sftp_known_host"].split()[0]
+    settings.PREAU_FEDERATION = {
+        **settings.PREAU_FEDERATION,
+        "gar_sftp_known_host": f"{host} {other}",
+    }
+    with pytest.raises(transfer.TransferError, match="Host key verification failed"):
+        transfer.run(made.pk)
+    assert list(real_drop.iterdir()) == []

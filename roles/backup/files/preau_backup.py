@@ -832,7 +832,6 @@ class Host:
         result["duration_seconds"] = round(finished - started, 1)
         return summary(result, EXIT_OK if result["ok"] else EXIT_FAILED)
 
-
     def copy(self, label: str) -> int:
         """Backup `label` restored into the drill's scratch cluster, its app database dumped to
         COPY_DUMP (replaced), the cluster removed: the dump outlives the run, for the
