@@ -89,7 +89,7 @@ def test_a_backup_copied_beside_the_live_database_is_that_backup_and_the_app_rea
     with runner.FabricSession(app, lab) as session:
         in_copy = session.run(
             app, manage_command(f"shell -c {shlex.quote(count)}", False, database="preau_copy")
-        ).stdout.strip()
+        ).stdout.splitlines()[-1]  # after Django's "N objects imported automatically"
     assert int(in_copy) == int(psql(lab, "SELECT count(*) FROM core_establishment", "preau"))
     entry = operations.verify(operations.read_log(lab))[-1]
     assert entry["command"] == f"backup copy --label {label}" and entry["outcome"] == "ok"
