@@ -114,7 +114,10 @@ def test_a_merge_undone_brings_both_back_and_keeps_the_other_schools_writes(merg
     # The DSN the ops side gives (`deploy.py establishment unmerge`): the copy's database name
     # alone, the server, role and TLS being the live connection's.
     only_the_name = f"dbname={merged['copy']}"
-    call_command("unmerge", str(log.pk), "--source-dsn", only_the_name, "--dry-run", stdout=out)
+    # and the merge named as the ops side knows it, by its two UAIs
+    call_command(
+        "unmerge", "--merge-of", SRC, DST, "--source-dsn", only_the_name, "--dry-run", stdout=out
+    )
     assert f"Fusion n° {log.pk} ({SRC} → {DST}) annulée (SIMULATION" in out.getvalue()
     assert "1 recréé(s), 1 gardé(s)" in out.getvalue()
     assert snapshot() == merged_state
@@ -177,6 +180,8 @@ def test_unmerge_refusals_change_nothing(merged):
     _refused(log, "dbname=nowhere host=/nonexistent", "copie injoignable")
     with pytest.raises(CommandError, match="pas une fusion"):
         call_command("unmerge", str(log.pk + 1000), "--source-dsn", _dsn(copy))
+    with pytest.raises(CommandError, match=f"aucune fusion de {DST} dans {SRC}"):
+        call_command("unmerge", "--merge-of", DST, SRC, "--source-dsn", _dsn(copy))
     assert snapshot() == state
 
     # DST written to since the merge: a news item, an absence justified, its name, a password.

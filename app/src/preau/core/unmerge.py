@@ -393,6 +393,19 @@ def _ids_taken(live: dict, copy: dict) -> dict[str, int]:
 # --- the undo ---------------------------------------------------------------------------------
 
 
+def latest_merge(src_uai: str, dst_uai: str) -> int:
+    """The id of the latest merge of SRC into DST (what the ops side knows: the two UAIs and
+    the backup label the operations log kept)."""
+    log = (
+        OperationLog.objects.filter(kind="merge", summary__src=src_uai, summary__dst=dst_uai)
+        .order_by("-pk")
+        .first()
+    )
+    if log is None:
+        raise UnmergeError(f"aucune fusion de {src_uai} dans {dst_uai}")
+    return log.pk
+
+
 def _merge_log(log_id: int) -> OperationLog:
     log = OperationLog.objects.filter(pk=log_id).select_related("establishment").first()
     if log is None or log.kind != "merge":

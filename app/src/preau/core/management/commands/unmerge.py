@@ -11,7 +11,14 @@ class Command(OpsCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("merge_log", type=int, help="id of the merge's OperationLog")
+        which = parser.add_mutually_exclusive_group(required=True)
+        which.add_argument("merge_log", type=int, nargs="?", help="id of the merge's OperationLog")
+        which.add_argument(
+            "--merge-of",
+            nargs=2,
+            metavar=("SRC", "DST"),
+            help="instead of the id: the latest merge of SRC into DST",
+        )
         parser.add_argument(
             "--source-dsn",
             required=True,
@@ -20,8 +27,10 @@ class Command(OpsCommand):
             "one (`deploy.py backup copy`), e.g. also 'host=/run/postgresql port=5433 dbname=preau'",
         )
 
-    def run(self, merge_log, source_dsn, dry_run=False, **_):
+    def run(self, merge_log, source_dsn, merge_of=None, dry_run=False, **_):
         try:
+            if merge_of:
+                merge_log = unmerging.latest_merge(*merge_of)
             return unmerging.unmerge(merge_log, source_dsn, by=operator(), dry_run=dry_run)
         except unmerging.UnmergeError as exc:
             raise OpsError(
