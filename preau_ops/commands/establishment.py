@@ -1,9 +1,10 @@
-"""establishment add, import, merge, archive, letters, list: the establishment procedures
-(Fabric)."""
+"""establishment add, import, merge, unmerge, archive, letters, rentree, list: the
+establishment procedures (Fabric)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from .. import console as ui
@@ -19,7 +20,8 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         commands,
         common,
         "establishment",
-        "establishment procedures (Fabric): add, import, merge, archive, letters, list",
+        "establishment procedures (Fabric): add, import, merge, unmerge, archive, letters, "
+        "rentree, list",
     )
     establishment.set_defaults(handler=cmd_establishment)
     actions = establishment.add_subparsers(dest="est_command", metavar="ACTION", required=True)
@@ -60,6 +62,49 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip the backup before the merge (lab and tests only)",
     )
+    est_unmerge = actions.add_parser(
+        "unmerge",
+        parents=[common],
+        help="undo the latest merge of SRC into DST alone, from the backup taken before it",
+        description="Undo the latest merge of SRC into DST, and only it: the backup the merge "
+        "took just before (named in the operations log) is loaded into the copy database "
+        "(`backup copy`), the undo is rehearsed on it and its report shown (or its refusal: DST "
+        "written to since the merge, an import or a merge since, accounts changed… nothing is "
+        "changed then), then on confirmation SRC and DST are brought back as the backup holds "
+        "them, in maintenance meanwhile, in one transaction; every other establishment keeps "
+        "its day. The copy is dropped after. Report under artifacts/merges/.",
+    )
+    est_unmerge.add_argument("src", help="UAI of the establishment the merge absorbed")
+    est_unmerge.add_argument("dst", help="UAI of the establishment it was merged into")
+    est_unmerge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    est_rentree = actions.add_parser(
+        "rentree",
+        parents=[common],
+        help="the school year change with the new year's AAF files: --rehearse on a copy first",
+        description="The rentrée: every establishment's classes of the year closed (read-only), "
+        "the platform's school year moved on, and each establishment's complete AAF files of "
+        "the new year imported, in one transaction; a report per establishment (classes closed, "
+        "pupils moved, leavers and the dates their accounts are disabled and deleted, parents "
+        "left without a child, surprises to check). A defect in any file refuses it all. "
+        "--rehearse: on a copy of a fresh backup (`backup copy`), the live platform untouched. "
+        "For real: a full backup first (the way back: `backup restore --to` the time the "
+        "operations log gives), the platform in maintenance meanwhile. Reports under "
+        "artifacts/rentree/.",
+    )
+    est_rentree.add_argument(
+        "--aaf-dir",
+        required=True,
+        metavar="DIR",
+        help="one folder per establishment named by its UAI, holding its complete AAF *.xml",
+    )
+    est_rentree.add_argument(
+        "--year", type=int, help="the new school year (default: next), e.g. 2027"
+    )
+    est_rentree.add_argument(
+        "--rehearse", action="store_true", help="on a copy of a fresh backup: nothing live changes"
+    )
+    est_rentree.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    est_rentree.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     est_archive = actions.add_parser("archive", help="archive an establishment", parents=[common])
     est_archive.add_argument("uai")
     est_letters = actions.add_parser(
@@ -115,9 +160,10 @@ def _register_add(actions: Commands, common: argparse.ArgumentParser) -> None:
 def cmd_establishment(args: argparse.Namespace) -> int:
     from ..procedures import establishments as est
 
-    if args.est_command in ("add", "import", "merge", "archive", "letters"):
+    if args.est_command in ("add", "import", "merge", "unmerge", "archive", "letters"):
         # a UAI typo is refused before anything connects
-        for value in [args.uai] if args.est_command != "merge" else [args.src, args.dst]:
+        pair = args.est_command in ("merge", "unmerge")
+        for value in [args.src, args.dst] if pair else [args.uai]:
             est.check_uai(value)
     inv = load(args)
     if args.est_command == "list":
@@ -127,7 +173,9 @@ def cmd_establishment(args: argparse.Namespace) -> int:
         "import": _import,
         "archive": _archive,
         "merge": _merge,
+        "unmerge": _unmerge,
         "letters": _letters,
+        "rentree": _rentree,
     }[args.est_command]
     return action(args, inv, ui.Summary(f"establishment {args.est_command}"))
 
@@ -257,6 +305,70 @@ def _merge(args: argparse.Namespace, inv: Inventory, summary: ui.Summary) -> int
         report = est.merge(inv, args.src, args.dst, backup, progress)
         progress.detail = f"report: {report['saved_to']}"
     summary.show()
+    return 0
+
+
+def _unmerge(args: argparse.Namespace, inv: Inventory, summary: ui.Summary) -> int:
+    from ..procedures import establishments as est
+
+    def confirm(plan: dict[str, Any]) -> bool:
+        after = plan["after"]
+        ui.console.print(
+            f"The undo, rehearsed on the copy: {args.src} back with "
+            f"{after['src'].get('memberships')} memberships and {after['src'].get('classes')} "
+            f"classes, {args.dst} with {after['dst'].get('memberships')} and "
+            f"{after['dst'].get('classes')}; accounts: {plan['accounts']['restored']} restored, "
+            f"{len(plan['accounts']['recreated'])} re-created, {plan['accounts']['kept_live']} "
+            "kept (members elsewhere)"
+        )
+        needed = OpsError("confirmation needed", "re-run with --yes to undo without a prompt")
+        question = f"Undo the merge of {args.src} into {args.dst}? Type the UAI {args.src}: "
+        return confirmed(args, question, args.src, needed, ignore_case=True)
+
+    with ui.step(f"Undo the merge of {args.src} into {args.dst}", summary) as progress:
+        report = est.unmerge(inv, args.src, args.dst, confirm, progress)
+        progress.detail = (
+            f"report: {report['saved_to']}" if "saved_to" in report else "not confirmed"
+        )
+    summary.show()
+    return 0 if "saved_to" in report else 1
+
+
+def _rentree(args: argparse.Namespace, inv: Inventory, summary: ui.Summary) -> int:
+    from pathlib import Path
+
+    from ..procedures import establishments as est
+
+    aaf_dir = Path(args.aaf_dir)
+    if not aaf_dir.is_dir():
+        raise OpsError(f"--aaf-dir {aaf_dir}: not a directory")
+    if not args.rehearse:
+        needed = OpsError("confirmation needed", "re-run with --yes (rehearse first: --rehearse)")
+        question = "Change the school year of the LIVE platform (maintenance meanwhile)? [yes/N] "
+        if not confirmed(args, question, "yes", needed, ignore_case=False):
+            return 1
+    title = "Rentrée, rehearsed on a copy" if args.rehearse else "Rentrée"
+    quiet = ui.progress_to_stderr() if args.json else contextlib.nullcontext()
+    with quiet, ui.step(title, summary) as progress:
+        report = est.rentree(inv, aaf_dir, args.year, args.rehearse, progress)
+        progress.detail = (
+            f"{report.get('previous_year')} → {report.get('school_year')}, "
+            f"{report.get('surprises', 0)} surprise(s), report {report['saved_to']}"
+        )
+    if args.json:
+        ui.print_document(report)
+        return 0
+    summary.show()
+    for school in report.get("establishments", []):
+        moved = sum((school.get("moves") or {}).values())
+        ui.console.print(
+            f"{school['uai']} {school.get('name', '')}: {len(school.get('classes_closed', []))} "
+            f"class(es) closed, {moved} pupil(s) moved, {len(school.get('leaving', []))} "
+            f"leaving, {len(school.get('surprises', []))} surprise(s)",
+            markup=False,
+        )
+        for surprise in school.get("surprises", []):
+            ui.console.print(f"  À VÉRIFIER : {surprise}", markup=False)
     return 0
 
 

@@ -218,7 +218,8 @@ def _defect(error: JSON | str) -> str:
     if isinstance(error, str):
         return error
     return (
-        f"{Path(error.get('file', '')).name}, record {error.get('record')}, "
+        (f"{error['uai']}: " if error.get("uai") else "")
+        + f"{Path(error.get('file', '')).name}, record {error.get('record')}, "
         f"{error.get('attribute')}: {error.get('message')}"
     )
 
@@ -282,10 +283,7 @@ def merge(
             for uai in (dst, src):
                 manage(session, host, f"maintenance off --uai {uai}", check=False)
         report["backup_label"] = label
-        saved = ARTIFACTS / "merges" / f"{datetime.now():%Y%m%d-%H%M%S}-{src}-into-{dst}.json"
-        saved.parent.mkdir(parents=True, exist_ok=True)
-        saved.write_text(json.dumps(report, indent=2, ensure_ascii=False))
-        report["saved_to"] = str(saved)
+        saved = _save_report("merges", f"{src}-into-{dst}", report)
         outcome.detail = f"report {saved.name}, backup {label}"
     return report
 
@@ -360,3 +358,153 @@ def _q(value: str) -> str:
     import shlex
 
     return shlex.quote(str(value))
+
+
+def _save_report(folder: str, name: str, report: JSON) -> Path:
+    """A procedure's report kept on the controller (artifacts/FOLDER/<time>-NAME.json); its
+    path also in the report (`saved_to`)."""
+    saved = ARTIFACTS / folder / f"{datetime.now():%Y%m%d-%H%M%S}-{name}.json"
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    report["saved_to"] = str(saved)
+    return saved
+
+
+def merge_backup(inv: Inventory, src: str, dst: str) -> str:
+    """The backup label the operations log kept for the latest merge of SRC into DST (taken
+    just before it: `merge`)."""
+    from .. import operations
+
+    command = f"establishment merge {src} {dst}"
+    for entry in reversed(operations.verify(operations.read_log(inv))):
+        if entry.get("command") == command and entry.get("outcome") == "ok":
+            if not entry.get("backup"):
+                raise OpsError(
+                    f"the merge of {src} into {dst} ({entry.get('start')}) took no backup "
+                    "(--no-backup): nothing to undo it from",
+                    "only a restore of the whole platform goes back (`backup restore --to`)",
+                )
+            return str(entry["backup"])
+    raise OpsError(
+        f"the operations log has no merge of {src} into {dst}",
+        "`deploy.py operations log` lists what was done",
+    )
+
+
+def unmerge(
+    inv: Inventory,
+    src: str,
+    dst: str,
+    confirm: Callable[[JSON], bool],
+    progress: Progress | None = None,
+) -> JSON:
+    """Undo the latest merge of SRC into DST alone: the backup taken before it loaded into the
+    copy database (`backup copy`), the app's undo rehearsed on it (`--dry-run`: its report, or
+    its refusal, nothing changed), `confirm(report)`, then for real with both establishments
+    in maintenance; the copy dropped whatever happens. Every other establishment keeps its day."""
+    from . import backups
+
+    src, dst = check_uai(src), check_uai(dst)
+    label = merge_backup(inv, src, dst)
+    with operation(inv, f"establishment unmerge {src} {dst}") as (host, session, outcome):
+        copied = backups.copy(inv, label, progress)
+        args = f"unmerge --merge-of {src} {dst} --source-dsn {_q('dbname=' + copied['database'])}"
+        try:
+            try:
+                plan = manage(session, host, args + " --dry-run")
+            except AppCommandError as exc:
+                raise OpsError(exc.message, "nothing was changed") from exc
+            if not confirm(plan):
+                outcome.detail = "not confirmed: nothing changed"
+                return {**plan, "confirmed": False}
+            for uai in (src, dst):
+                manage(session, host, f"maintenance on --uai {uai} --message {_q(UNMERGING)}")
+            try:
+                if progress:
+                    progress.update(f"bringing {src} and {dst} back as backup {label} holds them")
+                report = manage(session, host, args)
+            except AppCommandError as exc:
+                raise OpsError(exc.message, "rolled back: the data is as before") from exc
+            finally:
+                for uai in (dst, src):
+                    manage(session, host, f"maintenance off --uai {uai}", check=False)
+        finally:
+            backups.drop_copy(inv)
+        report["backup_label"] = label
+        saved = _save_report("merges", f"{src}-out-of-{dst}", report)
+        outcome.detail = f"merge of backup {label} undone, report {saved.name}"
+    return report
+
+
+UNMERGING = "Annulation d’une fusion d’établissements en cours"
+
+
+def _upload_tree(session: FabricSession, host: Host, local: Path) -> str:
+    """A directory of AAF files per establishment (DIR/<UAI>/*.xml) copied to a temporary
+    directory of the host readable by the app's user; its path (the caller removes it)."""
+    remote = session.run(host, "mktemp -d /tmp/preau-rentree.XXXXXX", sudo=False).stdout.strip()
+    for folder in sorted(p for p in local.iterdir() if p.is_dir()):
+        session.run(host, f"mkdir {_q(posixpath.join(remote, folder.name))}", sudo=False)
+        for file in sorted(folder.glob("*.xml")):
+            session.connection.put(str(file), posixpath.join(remote, folder.name, file.name))
+    session.run(host, f"chown -R preau: {remote}")
+    return remote
+
+
+def rentree(
+    inv: Inventory,
+    aaf_dir: Path,
+    year: int | None,
+    rehearse: bool,
+    progress: Progress | None = None,
+) -> JSON:
+    """The year change with the new year's AAF files (DIR/<UAI>/*.xml), reported per
+    establishment (classes closed, pupils moved, leavers and their purge dates, surprises).
+    Rehearsed: on a copy of a fresh backup (`backup copy`), the live database untouched, the
+    copy dropped after. For real: a labelled backup first (the way back: `backup restore --to`
+    the operation's start), the platform in maintenance meanwhile."""
+    from . import backups
+
+    folders = [p for p in aaf_dir.iterdir() if p.is_dir() and any(p.glob("*.xml"))]
+    if not folders:
+        raise OpsError(
+            f"{aaf_dir}: no establishment folder with AAF files",
+            "one folder per establishment, named by its UAI, holding its complete *.xml files",
+        )
+    for folder in folders:
+        check_uai(folder.name)
+    what = "establishment rentree" + (" --rehearse" if rehearse else "")
+    args = "year_change" + (f" --year {int(year)}" if year else "")
+    with operation(inv, what) as (host, session, outcome):
+        if progress:
+            progress.update("a full backup first")
+        label = outcome.backup = backups.take_labelled_backup(inv)
+        database = backups.copy(inv, label, progress)["database"] if rehearse else None
+        remote = _upload_tree(session, host, aaf_dir)
+        try:
+            if not rehearse:
+                manage(session, host, f"maintenance on --message {_q(RENTREE)}")
+            if progress:
+                progress.update("the year change and the imports (one transaction)")
+            try:
+                report = manage(session, host, f"{args} --aaf-dir {_q(remote)}", database=database)
+            except AppCommandError as exc:
+                if exc.answer.get("errors"):  # defects of the files, each named
+                    raise refused_by_app("", exc) from exc
+                raise OpsError(
+                    f"the year change was refused, nothing changed: {exc.message}"
+                ) from exc
+        finally:
+            if not rehearse:
+                manage(session, host, "maintenance off", check=False)
+            session.run(host, f"rm -rf {remote}", check=False)
+            if rehearse:
+                backups.drop_copy(inv)
+        report.update(rehearsal=rehearse, backup_label=label)
+        kind = "rehearsal" if rehearse else "done"
+        saved = _save_report("rentree", kind, report)
+        outcome.detail = f"{kind}: {report.get('surprises', 0)} surprise(s), report {saved.name}"
+    return report
+
+
+RENTREE = "Rentrée scolaire en cours"

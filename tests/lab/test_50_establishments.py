@@ -15,7 +15,7 @@ from preau_ops.inventory import Host
 from preau_ops.paths import ROOT
 from preau_ops.procedures import establishments
 
-from .conftest import deploy, wait_until
+from .conftest import deploy, psql, wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
@@ -186,6 +186,64 @@ def test_merge_conserves_counts_and_renames_clashes(merged, codes):
     report = json.loads(reports[-1].read_text())
     assert all(check["ok"] for check in report["checks"])
     assert report["backup_label"]
+
+
+def test_the_merge_undone_alone_brings_both_back_and_keeps_another_school_s_day(
+    merged, released, codes
+):
+    """#27 item 3: the merge's backup (named in the operations log) loaded into the copy
+    database, the undo rehearsed there, then done: SRC and DST as before the merge, while a
+    write made since in another establishment stays; the copy dropped."""
+    SRC, DST = codes[:2]
+    before, _, _ = merged
+    refused = deploy("establishment", "unmerge", DST, SRC, "--yes", check=False)
+    assert refused.returncode == 1 and f"no merge of {DST} into {SRC}" in refused.stdout
+    elsewhere = "UPDATE core_establishment SET name = name || ' (renommé)' WHERE uai = '0820021C'"
+    psql(released, elsewhere, "preau")
+    try:
+        out = deploy("establishment", "unmerge", SRC, DST, "--yes", timeout=1200).stdout
+        assert "report:" in out
+        after = _listing(released)
+        for code in (SRC, DST):
+            assert after[code]["status"] == "active"
+            assert after[code]["users_by_profile"] == before[code]["users_by_profile"], code
+        assert after["0820021C"]["name"].endswith(" (renommé)")  # its day kept
+    finally:
+        psql(
+            released,
+            elsewhere.replace("name || ' (renommé)'", "replace(name, ' (renommé)', '')"),
+            "preau",
+        )
+    assert psql(released, "SELECT count(*) FROM pg_database WHERE datname = 'preau_copy'") == "0"
+    entry = operations.verify(operations.read_log(released))[-1]
+    assert entry["command"] == f"establishment unmerge {SRC} {DST}" and entry["outcome"] == "ok"
+
+
+def test_the_rentree_rehearsed_on_a_copy_reports_and_changes_nothing_live(
+    released, codes, tmp_path
+):
+    """#27 item 2: the new year's files of SRC (the same 120 pupils, in their classes again),
+    the year change and the import rehearsed on a copy of a fresh backup: the report per
+    establishment, the live platform's year and classes untouched."""
+    SRC = codes[0]
+    year = "SELECT school_year FROM core_platform"
+    live_year = psql(released, year, "preau")
+    generate(tmp_path / SRC, 120, uai=SRC, name="Collège François Mitterrand", town="Moissac")
+    out = deploy(
+        "establishment", "rentree", "--aaf-dir", str(tmp_path), "--rehearse", "--json", timeout=1200
+    ).stdout
+    report = json.loads(out)
+    assert report["rehearsal"] and report["backup_label"]
+    assert report["school_year"] == report["previous_year"] + 1
+    (school,) = [e for e in report["establishments"] if e["uai"] == SRC]
+    assert school["import"] and school["counts"]["ELV"] == {"before": 120, "after": 120}
+    assert [p for p in school["leaving"] if p["profile"] == "ELV"] == []
+    others = [e for e in report["establishments"] if e["uai"] != SRC]
+    assert others and all(e["files"] == [] for e in others)  # each said to have no file
+    assert psql(released, year, "preau") == live_year
+    assert psql(released, "SELECT count(*) FROM pg_database WHERE datname = 'preau_copy'") == "0"
+    entry = operations.verify(operations.read_log(released))[-1]
+    assert entry["command"] == "establishment rentree --rehearse" and entry["outcome"] == "ok"
 
 
 def test_archive_and_list(merged, codes):
