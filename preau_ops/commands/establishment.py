@@ -71,7 +71,7 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         "(`backup copy`), the undo is rehearsed on it and its report shown (or its refusal: DST "
         "written to since the merge, an import or a merge since, accounts changed… nothing is "
         "changed then), then on confirmation SRC and DST are brought back as the backup holds "
-        "them, in maintenance meanwhile, in one transaction; every other establishment keeps "
+        "them, DST in maintenance meanwhile, in one transaction; every other establishment keeps "
         "its day. The copy is dropped after. Report under artifacts/merges/.",
     )
     est_unmerge.add_argument("src", help="UAI of the establishment the merge absorbed")

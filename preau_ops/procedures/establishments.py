@@ -400,8 +400,8 @@ def unmerge(
 ) -> JSON:
     """Undo the latest merge of SRC into DST alone: the backup taken before it loaded into the
     copy database (`backup copy`), the app's undo rehearsed on it (`--dry-run`: its report, or
-    its refusal, nothing changed), `confirm(report)`, then for real with both establishments
-    in maintenance; the copy dropped whatever happens. Every other establishment keeps its day."""
+    its refusal, nothing changed), `confirm(report)`, then for real with DST in maintenance
+    (SRC, merged, serves no one); the copy dropped whatever happens. Every other establishment keeps its day."""
     from . import backups
 
     src, dst = check_uai(src), check_uai(dst)
@@ -417,8 +417,8 @@ def unmerge(
             if not confirm(plan):
                 outcome.detail = "not confirmed: nothing changed"
                 return {**plan, "confirmed": False}
-            for uai in (src, dst):
-                manage(session, host, f"maintenance on --uai {uai} --message {_q(UNMERGING)}")
+            # DST only: SRC, merged, serves no one until it comes back (and takes no flag)
+            manage(session, host, f"maintenance on --uai {dst} --message {_q(UNMERGING)}")
             try:
                 if progress:
                     progress.update(f"bringing {src} and {dst} back as backup {label} holds them")
@@ -426,8 +426,7 @@ def unmerge(
             except AppCommandError as exc:
                 raise OpsError(exc.message, "rolled back: the data is as before") from exc
             finally:
-                for uai in (dst, src):
-                    manage(session, host, f"maintenance off --uai {uai}", check=False)
+                manage(session, host, f"maintenance off --uai {dst}", check=False)
         finally:
             backups.drop_copy(inv)
         report["backup_label"] = label

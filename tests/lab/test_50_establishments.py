@@ -220,7 +220,7 @@ def test_the_merge_undone_alone_brings_both_back_and_keeps_another_school_s_day(
 
 
 def test_the_rentree_rehearsed_on_a_copy_reports_and_changes_nothing_live(
-    released, codes, tmp_path
+    added, released, codes, tmp_path
 ):
     """#27 item 2: the new year's files of SRC (the same 120 pupils, in their classes again),
     the year change and the import rehearsed on a copy of a fresh backup: the report per
@@ -236,14 +236,40 @@ def test_the_rentree_rehearsed_on_a_copy_reports_and_changes_nothing_live(
     assert report["rehearsal"] and report["backup_label"]
     assert report["school_year"] == report["previous_year"] + 1
     (school,) = [e for e in report["establishments"] if e["uai"] == SRC]
-    assert school["import"] and school["counts"]["ELV"] == {"before": 120, "after": 120}
-    assert [p for p in school["leaving"] if p["profile"] == "ELV"] == []
+    # the complete files hold the 120 pupils added first; the delta delivery imported since
+    # (test_a_delta_delivery_is_imported_once) changed a few: they leave or arrive again
+    pupils = school["counts"]["ELV"]
+    leaving = [p for p in school["leaving"] if p["profile"] == "ELV"]
+    assert pupils["after"] == 120 and len(leaving) <= 3
+    assert pupils["before"] - len(leaving) + school["arrivals"].get("ELV", 0) == pupils["after"]
+    assert all(p["disable_on"] < p["delete_on"] for p in leaving if not p["kept"])
     others = [e for e in report["establishments"] if e["uai"] != SRC]
     assert others and all(e["files"] == [] for e in others)  # each said to have no file
     assert psql(released, year, "preau") == live_year
     assert psql(released, "SELECT count(*) FROM pg_database WHERE datname = 'preau_copy'") == "0"
     entry = operations.verify(operations.read_log(released))[-1]
     assert entry["command"] == "establishment rentree --rehearse" and entry["outcome"] == "ok"
+
+
+@pytest.mark.drill
+def test_the_rentree_for_real_then_the_way_back(added, released, codes, tmp_path):
+    """The real run (a full backup first, the platform in maintenance meanwhile), then the way
+    back docs/domain.md gives: a point-in-time restore to the operation's start (operations
+    log) brings the previous year back."""
+    SRC = codes[0]
+    year = "SELECT school_year FROM core_platform"
+    before = psql(released, year, "preau")
+    generate(tmp_path / SRC, 120, uai=SRC, name="Collège François Mitterrand", town="Moissac")
+    out = deploy(
+        "establishment", "rentree", "--aaf-dir", str(tmp_path), "--yes", "--json", timeout=1200
+    ).stdout
+    report = json.loads(out)
+    assert not report["rehearsal"] and psql(released, year, "preau") == str(report["school_year"])
+    assert procedures.app_manage(released, "maintenance status")["maintenance"] is False
+    entry = operations.verify(operations.read_log(released))[-1]
+    assert entry["command"] == "establishment rentree" and entry["backup"] == report["backup_label"]
+    deploy("backup", "restore", "--to", entry["start"], "--yes", timeout=900)
+    assert psql(released, year, "preau") == before
 
 
 def test_archive_and_list(merged, codes):
