@@ -219,6 +219,17 @@ def test_the_merge_undone_alone_brings_both_back_and_keeps_another_school_s_day(
     assert entry["command"] == f"establishment unmerge {SRC} {DST}" and entry["outcome"] == "ok"
 
 
+YEAR = "SELECT school_year FROM core_platform"
+
+
+def _rentree(folder, code, *flags) -> dict:
+    """`establishment rentree` with the new year's complete files of establishment CODE (the
+    120 pupils `added` imported first, in their classes again); its JSON report."""
+    generate(folder / code, 120, uai=code, name="Collège François Mitterrand", town="Moissac")
+    command = ("establishment", "rentree", "--aaf-dir", str(folder), "--json", *flags)
+    return json.loads(deploy(*command, timeout=1200).stdout)
+
+
 def test_the_rentree_rehearsed_on_a_copy_reports_and_changes_nothing_live(
     added, released, codes, tmp_path
 ):
@@ -226,13 +237,8 @@ def test_the_rentree_rehearsed_on_a_copy_reports_and_changes_nothing_live(
     the year change and the import rehearsed on a copy of a fresh backup: the report per
     establishment, the live platform's year and classes untouched."""
     SRC = codes[0]
-    year = "SELECT school_year FROM core_platform"
-    live_year = psql(released, year, "preau")
-    generate(tmp_path / SRC, 120, uai=SRC, name="Collège François Mitterrand", town="Moissac")
-    out = deploy(
-        "establishment", "rentree", "--aaf-dir", str(tmp_path), "--rehearse", "--json", timeout=1200
-    ).stdout
-    report = json.loads(out)
+    live_year = psql(released, YEAR, "preau")
+    report = _rentree(tmp_path, SRC, "--rehearse")
     assert report["rehearsal"] and report["backup_label"]
     assert report["school_year"] == report["previous_year"] + 1
     (school,) = [e for e in report["establishments"] if e["uai"] == SRC]
@@ -245,7 +251,7 @@ def test_the_rentree_rehearsed_on_a_copy_reports_and_changes_nothing_live(
     assert all(p["disable_on"] < p["delete_on"] for p in leaving if not p["kept"])
     others = [e for e in report["establishments"] if e["uai"] != SRC]
     assert others and all(e["files"] == [] for e in others)  # each said to have no file
-    assert psql(released, year, "preau") == live_year
+    assert psql(released, YEAR, "preau") == live_year
     assert psql(released, "SELECT count(*) FROM pg_database WHERE datname = 'preau_copy'") == "0"
     entry = operations.verify(operations.read_log(released))[-1]
     assert entry["command"] == "establishment rentree --rehearse" and entry["outcome"] == "ok"
@@ -256,20 +262,14 @@ def test_the_rentree_for_real_then_the_way_back(added, released, codes, tmp_path
     """The real run (a full backup first, the platform in maintenance meanwhile), then the way
     back docs/domain.md gives: a point-in-time restore to the operation's start (operations
     log) brings the previous year back."""
-    SRC = codes[0]
-    year = "SELECT school_year FROM core_platform"
-    before = psql(released, year, "preau")
-    generate(tmp_path / SRC, 120, uai=SRC, name="Collège François Mitterrand", town="Moissac")
-    out = deploy(
-        "establishment", "rentree", "--aaf-dir", str(tmp_path), "--yes", "--json", timeout=1200
-    ).stdout
-    report = json.loads(out)
-    assert not report["rehearsal"] and psql(released, year, "preau") == str(report["school_year"])
+    before = psql(released, YEAR, "preau")
+    report = _rentree(tmp_path, codes[0], "--yes")
+    assert not report["rehearsal"] and psql(released, YEAR, "preau") == str(report["school_year"])
     assert procedures.app_manage(released, "maintenance status")["maintenance"] is False
     entry = operations.verify(operations.read_log(released))[-1]
     assert entry["command"] == "establishment rentree" and entry["backup"] == report["backup_label"]
     deploy("backup", "restore", "--to", entry["start"], "--yes", timeout=900)
-    assert psql(released, year, "preau") == before
+    assert psql(released, YEAR, "preau") == before
 
 
 def test_archive_and_list(merged, codes):
