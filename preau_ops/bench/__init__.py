@@ -77,6 +77,8 @@ ORDER = (
     "establishment_add",
     "aaf_delta",
     "establishment_merge",
+    "establishment_unmerge",
+    "rentree_rehearsal",
     "letters_600",
     "recipient_search",
     "bulletins_600",

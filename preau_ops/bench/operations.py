@@ -58,12 +58,38 @@ def _add_1000_users(tmp: Path) -> list[str]:
     return _add_command(tmp, _uai(int(time.time()) // 60), 320, "Collège du banc d'essai")
 
 
+_MERGED: list[tuple[str, str]] = []  # the (source, target) establishment_merge merged
+
+
 def _merge_2x600(tmp: Path) -> list[str]:
     seed = int(time.time()) // 60 + 2000
     source, target = _uai(seed), _uai(seed + 1)
     for uai, name in ((source, "Collège de la Garonne"), (target, "Collège du Tarn")):
         subprocess.run(_add_command(tmp, uai, 600, name), cwd=ROOT, check=True, capture_output=True)
+    _MERGED.append((source, target))
     return [*DEPLOY, "establishment", "merge", source, target, "--yes"]
+
+
+def _unmerge_2x600(tmp: Path) -> list[str]:
+    """The merge establishment_merge made, undone (that row runs first in the same bench):
+    its backup loaded into the copy database, the undo rehearsed there, then done."""
+    if not _MERGED:
+        subprocess.run(_merge_2x600(tmp), cwd=ROOT, check=True, capture_output=True)
+    source, target = _MERGED[-1]
+    return [*DEPLOY, "establishment", "unmerge", source, target, "--yes"]
+
+
+def _rentree_rehearsal(tmp: Path) -> list[str]:
+    """A collège of 600 pupils added (not timed), then the rentrée rehearsed with its new
+    year's complete files: a full backup of the whole data set, loaded into the copy
+    database, the year change and the import there, the copy dropped."""
+    from preau.core.generator import generate
+
+    uai = _uai(int(time.time()) // 60 + 3500)
+    name = "Collège de la rentrée"
+    subprocess.run(_add_command(tmp, uai, 600, name), cwd=ROOT, check=True, capture_output=True)
+    generate(tmp / "rentree" / uai, 600, uai=uai, name=name, town="Castelsarrasin")
+    return [*DEPLOY, "establishment", "rentree", "--aaf-dir", str(tmp / "rentree"), "--rehearse"]
 
 
 def _aaf_delta_1000(tmp: Path) -> list[str]:
@@ -258,6 +284,21 @@ def _establishment_measures() -> list[Measure]:
             "merge of two establishments of 600 students, backup and verification included (s)",
             "≤ 60",
             _merge_2x600,
+        ),
+        Measure(
+            "establishment_unmerge",
+            "that merge undone alone: its backup loaded into the copy database beside the live "
+            "one, the undo rehearsed there, then done (s; grows with the whole database)",
+            "reported",
+            _unmerge_2x600,
+        ),
+        Measure(
+            "rentree_rehearsal",
+            "the rentrée rehearsed with a 600-pupil collège's new files: a full backup, loaded "
+            "into the copy database, the year change and the import there (s; grows with the "
+            "whole database)",
+            "reported",
+            _rentree_rehearsal,
         ),
     ]
 
