@@ -326,15 +326,12 @@ def copy(inv: Inventory, label: str, progress: Progress | None = None) -> JSON:
             progress.update(
                 f"loading {label} ({dumped.get('size_bytes', '?')} bytes) into {db.name}:{name}"
             )
-        pipe(
-            inv,
-            (repo, f"sudo cat {shlex.quote(dump)}"),
-            (
-                db,
-                f"sudo -u postgres pg_restore --exit-on-error --single-transaction -d {shlex.quote(name)}",
-            ),
-            BACKUP_TIMEOUT,
-        )
+        restore = f"sudo -u postgres pg_restore --exit-on-error --single-transaction -d {shlex.quote(name)}"
+        try:
+            pipe(inv, (repo, f"sudo cat {shlex.quote(dump)}"), (db, restore), BACKUP_TIMEOUT)
+        except OpsError:
+            drop_copy(inv)  # no empty copy left to be taken for the backup's state
+            raise
     finally:
         with FabricSession(repo, inv) as session:
             session.run(repo, f"sudo rm -f {shlex.quote(dump)}", check=False)
