@@ -48,6 +48,7 @@ def test_the_default_lab_run_leaves_the_drills_out_and_drills_runs_only_them():
     assert sorted(default + drills) == sorted(everything)
     assert [item.split("::")[1] for item in drills] == [
         "test_a_converge_that_restarts_the_app_under_load_fails_no_request",
+        "test_the_rentree_for_real_then_the_way_back",
         "test_a_signing_key_rotation_under_load_fails_no_request",
         "test_backup_fails_loudly_when_the_backup_disk_is_full",
         "test_postgresql_down_gives_a_clear_503_and_recovers_alone",
