@@ -15,7 +15,9 @@ preau-worker service's code) in a process of its own runs them. Prints a JSON re
 - `seconds`: from the first bulletins job started to the last one finished (the queue's
   events): the jobs' time, not the worker's start-up (`worker_s`, wall-clock of its process);
 - `pdfs` (one per pupil, and one per class for printing) and their `bytes`;
-- `peak_rss_mb`: the worker process's peak resident memory (the process that made the PDFs).
+- `peak_rss_mb`: the peak resident memory of the process that made the PDFs: the worker's
+  own or, since the PDF jobs run in a child of the worker (preau.jobs.isolation), the largest
+  of those children's (wait4 counts the descendants the worker waited for).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmark_load import Postgres, manage, open_sessions, write_config  # noqa: E402
+from benchmark_load import Postgres, open_sessions, prepare  # noqa: E402
 
 # The load benchmark's proportions (1,500 / 1,500 / 300 / 60), scaled down.
 SAMPLE = {"ELV": 250, "TUT": 250, "ENS": 50, "EVS+DIR": 10}
@@ -253,16 +253,7 @@ def main() -> None:
     pg = Postgres(Path(args.pgdata))
     pg.start()
     try:
-        os.environ.update(
-            PREAU_CONFIG=str(write_config(pg, tmp)),
-            DJANGO_SETTINGS_MODULE="preau.settings",
-            PREAU_LOG_STREAM="stderr",
-        )
-        os.environ.pop("PREAU_METRICS_MULTIPROC_DIR", None)
-        manage("migrate", "--noinput")
-        manage("collectstatic", "--noinput")
-        # A no-op once the data set holds them (seed_bench adds the establishments missing).
-        manage("seed_bench", "--json", "--establishments", str(args.establishments))
+        prepare(pg, tmp, args.establishments)
         sessions = tmp / "sessions.tsv"
         same_hashing_as_the_code()
         open_sessions(sessions, SAMPLE)

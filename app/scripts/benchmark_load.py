@@ -155,6 +155,22 @@ environment = "lab"
     return config
 
 
+def prepare(pg: Postgres, tmp: Path, establishments: int) -> None:
+    """This process' environment pointed at `pg` (a configuration in `tmp`), the schema migrated,
+    the static files collected and the data set seeded (a no-op once the data set holds
+    `establishments`: seed_bench adds the ones missing): what the in-process scripts
+    (benchmark_cpu, measure_memory) do before measuring."""
+    os.environ.update(
+        PREAU_CONFIG=str(write_config(pg, tmp)),
+        DJANGO_SETTINGS_MODULE="preau.settings",
+        PREAU_LOG_STREAM="stderr",
+    )
+    os.environ.pop("PREAU_METRICS_MULTIPROC_DIR", None)
+    manage("migrate", "--noinput")
+    manage("collectstatic", "--noinput")
+    manage("seed_bench", "--json", "--establishments", str(establishments))
+
+
 def manage(*args: str) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "preau.manage", *args],

@@ -78,6 +78,24 @@ def test_workers_start_with_the_preloaded_objects_frozen_and_fewer_collections(t
     assert state["threshold"] == [7000, 10, 10]
 
 
+URLCONF_PROBE = """import json, sys
+import preau.wsgi
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({"urlconf": "preau.urls" in sys.modules}).encode()]
+"""
+
+
+def test_the_master_loads_the_urlconf_that_workers_then_share(tmp_path):
+    """The views' modules are imported once by the master (when_ready), not by each worker at
+    its first request: their memory is shared (scripts/measure_memory.py: ~27 MB a worker)."""
+    with (
+        gunicorn(tmp_path, "urlprobe", URLCONF_PROBE, "--workers", "1") as url,
+        urllib.request.urlopen(url, timeout=2) as response,
+    ):
+        assert json.load(response) == {"urlconf": True}
+
+
 SLOW_PID = """import os, time
 def application(environ, start_response):
     time.sleep(0.3)

@@ -91,6 +91,11 @@ def test_config_file_and_env(tmp_path):
             {},
             "stalled_after_seconds must be between 20 and 3600",
         ),
+        (
+            '[django]\nsecret_key = "s"\n[jobs]\nheavy_memory_mb = 16\n',
+            {},
+            "heavy_memory_mb must be between 64 and 65536",
+        ),
         ('[databse]\nhost = "x"\n', {}, "unknown section"),
         ('[database]\nhots = "x"\n', {}, "unknown key"),
         ('[database]\nport = "5432"\n', {}, "must be int"),

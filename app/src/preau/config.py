@@ -73,7 +73,11 @@ DEFAULTS: dict[str, dict] = {
     # The job queue (preau.jobs): a worker silent (no heartbeat, every 10 s) for this long is
     # dead and its running jobs run again on another host's worker. Lower = a dead host's job
     # resumes sooner, but a worker stalled that long (a frozen VM) may then run it twice.
-    "jobs": {"stalled_after_seconds": 60},
+    # heavy_memory_mb: the PDF and export jobs (letters, bulletins, LSU, GAR, closure bundle)
+    # run in a process of their own whose address space may grow by this much beyond the
+    # worker's; past it the job fails ("mémoire dépassée") and the worker goes on
+    # (preau.jobs.isolation).
+    "jobs": {"stalled_after_seconds": 60, "heavy_memory_mb": 512},
     # Notifications by e-mail (off by default; each establishment then opts in): an SMTP relay,
     # ideally the host's own MTA on localhost, so that handing a message over is quick.
     "email": {
@@ -307,6 +311,8 @@ def validate(config: dict) -> None:
             "[jobs] stalled_after_seconds must be between 20 and 3600 (two heartbeats of 10 s "
             "at least: a live worker is never taken for dead)"
         )
+    if not 64 <= config["jobs"]["heavy_memory_mb"] <= 65536:
+        raise ConfigError("[jobs] heavy_memory_mb must be between 64 and 65536 (MB)")
     if not 1 <= retention["usage_raw_days"] <= 31:
         raise ConfigError("[retention] usage_raw_days must be between 1 and 31 (raw visits)")
     if not 1 <= retention["timetable_imports_days"] <= 365:

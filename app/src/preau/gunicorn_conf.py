@@ -70,8 +70,18 @@ def when_ready(server):
     """In the master, after the app is imported (preload_app) and before the workers fork: the
     app's objects live as long as the process; frozen, the workers' collections no longer walk
     them, nor write to their memory pages, which stay shared with the master. The TLS context
-    is made here too, for the workers to share."""
+    is made here too, for the workers to share.
+
+    The URLconf, and with it every view's module, is loaded here too: Django imports it at a
+    process's first request, so each worker otherwise imported its own copy (~27 MB of private
+    memory per worker: scripts/measure_memory.py), where now they share the master's."""
+    from django.apps import apps
+    from django.urls import get_resolver
+
     from preau.core import middleware
+
+    if apps.ready:  # the app (preau.wsgi) is loaded: not a test's probe
+        get_resolver().reverse_dict  # noqa: B018 (imports the URLconf, fills the reverse map)
 
     # requests queued during this start are served, not shed as overload (LoadShedding)
     middleware.SERVING_SINCE = time.time()

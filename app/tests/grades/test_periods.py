@@ -323,3 +323,32 @@ def test_period_pages_cost_at_most_ten_queries(client, marks, django_assert_max_
         client.force_login(s[who])
         with django_assert_max_num_queries(10):
             assert client.get(page).status_code == 200, page
+
+
+def test_the_grades_pages_list_the_periods_without_a_query_of_their_own(client, marks, settings):
+    """The periods the grades pages link to are the same for every member of the
+    establishment: kept PREAU_USER_CACHE_SECONDS per worker (like the timetable grid's hours),
+    the pupil's and the parent's grades page no longer read them each time; another
+    establishment's periods are its own."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.school import make_school
+
+    s = marks
+    settings.PREAU_USER_CACHE_SECONDS = 30
+    cache.clear()
+    client.force_login(s["student"])
+    assert client.get(url(s, "grades")).status_code == 200
+    for who in ("student", "parent", "teacher"):
+        client.force_login(s[who])
+        with CaptureQueriesContext(connection) as ctx:
+            shown = client.get(url(s, "grades")).content.decode()
+        assert not [q for q in ctx.captured_queries if '"grades_period"' in q["sql"]], who
+        assert s["period"].name in shown, who
+    b = make_school("B", "0820010R")
+    Period.objects.filter(establishment=b["est"]).update(name="Période-de-B")
+    client.force_login(b["student"])
+    shown_b = client.get(url(b, "grades")).content.decode()
+    assert "Période-de-B" in shown_b and s["period"].name not in shown_b

@@ -1,5 +1,6 @@
 """A short-lived per-user cache for expensive page parts (the dashboard's panels), and its
-establishment-wide kin for what no member owns (the timetable grid's hours).
+establishment-wide kin for what no member owns (the timetable grid's hours, the periods the
+grades pages link to).
 
 The cache is Django's default cache: each gunicorn worker's local memory (settings.CACHES). App
 servers stay stateless: nothing here is authoritative, an entry lives at most
@@ -59,7 +60,8 @@ def cached_for_user(request, name: str, compute):
 
 def cached_for_establishment(establishment_id: int, name: str, compute):
     """compute() at most once per PREAU_USER_CACHE_SECONDS for the establishment: only for what
-    is the same for all its members and personal to none (the timetable grid's hours); the key
+    is the same for all its members and personal to none (the timetable grid's hours, the
+    grades pages' periods); the key
     holds the establishment, so one is never served another's."""
     return _cached(lambda: f"preau:{name}:{establishment_id}", compute)
 

@@ -19,14 +19,11 @@ profile of one establishment, made by a background job (app/README.md, "Activati
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
-from reportlab.graphics import renderPDF
-from reportlab.graphics.barcode.qr import QrCodeWidget
-from reportlab.graphics.shapes import Drawing
 from reportlab.lib.units import mm
-from reportlab.pdfgen.canvas import Canvas
 
 from preau.core import accounts, passwords
 from preau.core.models import (
@@ -42,6 +39,9 @@ from preau.ent import files
 from preau.ent.models import LetterBatch, StoredFile
 from preau.ent.pdf import MARGIN, TEXT_WIDTH, WIDTH, canvas, letterhead, paragraph
 from preau.federation.matching import federated_logins
+
+if TYPE_CHECKING:
+    from reportlab.pdfgen.canvas import Canvas
 
 TASK = "make_letters"
 # The CLI's words for the profiles (`--profile eleves`), beside the codes (ELV…).
@@ -319,7 +319,13 @@ def _page(pdf: Canvas, est, member: Membership, code: str, class_name, url, expi
 
 
 def _qr(pdf: Canvas, url: str, x: float, y: float, size: float) -> None:
-    """The QR code of `url`, drawn as vectors by ReportLab's own widget (no image library)."""
+    """The QR code of `url`, drawn as vectors by ReportLab's own widget (no image library).
+    Imported here, by the job: the web pages import this module to choose a batch, and
+    ReportLab's graphics cost each web worker ~6 MB (scripts/measure_memory.py)."""
+    from reportlab.graphics import renderPDF
+    from reportlab.graphics.barcode.qr import QrCodeWidget
+    from reportlab.graphics.shapes import Drawing
+
     widget = QrCodeWidget(url)
     left, bottom, right, top = widget.getBounds()
     drawing = Drawing(

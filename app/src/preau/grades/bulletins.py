@@ -15,20 +15,22 @@ latest made is the one downloaded); the previous stays listed.
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
 from reportlab.lib.units import mm
-from reportlab.lib.utils import simpleSplit
-from reportlab.pdfgen.canvas import Canvas
 
 from preau.core.display import average
 from preau.core.models import ClassMembership
 from preau.ent import files
 from preau.ent.access import STUDENTS_OF
-from preau.ent.pdf import MARGIN, TEXT_WIDTH, canvas, letterhead, paragraph
+from preau.ent.pdf import MARGIN, TEXT_WIDTH, canvas, letterhead, paragraph, wrapped
 from preau.grades import averages, socle
 from preau.grades.models import Appreciation, Bulletin, BulletinBatch, Grade, SocleLevel
+
+if TYPE_CHECKING:
+    from reportlab.pdfgen.canvas import Canvas
 
 TASK = "make_bulletins"
 
@@ -228,7 +230,7 @@ SOCLE_LEVEL_X = 128 * mm  # the level's column, right of the component's name
 def _socle(pdf: Canvas, est, rows: list[dict], y: float) -> None:
     """The "Socle commun" section: each component's name (wrapped) and the pupil's level; on a
     new page when the first one's does not hold it."""
-    lines = [simpleSplit(row["label"], "Helvetica", 9, SOCLE_LEVEL_X - 4 * mm) for row in rows]
+    lines = [wrapped(row["label"], 9, SOCLE_LEVEL_X - 4 * mm) for row in rows]
     if y - 8 * mm - LINE * sum(map(len, lines)) < MARGIN:
         pdf.showPage()
         y = letterhead(pdf, est)
@@ -246,7 +248,7 @@ def _socle(pdf: Canvas, est, rows: list[dict], y: float) -> None:
 
 
 def paragraph_lines(text: str) -> list[str]:
-    return simpleSplit(text, "Helvetica", 9, APPRECIATION_WIDTH)
+    return wrapped(text, 9, APPRECIATION_WIDTH)
 
 
 def _header(pdf: Canvas, y: float) -> float:

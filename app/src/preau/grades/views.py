@@ -19,6 +19,7 @@ from preau.core.models import ClassGroup, ClassMembership, Subject
 from preau.core.prepared import PreparedQuery
 from preau.ent import files
 from preau.ent.access import guardians_of, profiles, require, viewer
+from preau.ent.cache import cached_for_establishment
 from preau.ent.notify import notify
 from preau.ent.views.common import (
     PreparedPages,
@@ -115,7 +116,7 @@ def grades(request, uai):
             "student": student,
             "children": me.children(),
             "report": report(student_grades(request, student)) if student else None,
-            "periods": _year_periods(request),
+            "periods": _listed_periods(request),
         }
         return render(request, "grades/grades_student.html", context)
     if me.profile == "ENS":
@@ -125,7 +126,7 @@ def grades(request, uai):
         return render(
             request,
             "grades/grades_teacher.html",
-            {"page": page, "taught": me.taught(), "periods": _year_periods(request), "me": me},
+            {"page": page, "taught": me.taught(), "periods": _listed_periods(request), "me": me},
         )
     classes = ClassGroup.objects.for_request(request).filter(school_year=me.year, kind="class")
     return render(request, "grades/grades_classes.html", {"classes": classes, "me": me})
@@ -401,7 +402,7 @@ def class_grades(request, uai, class_id):
         "grades/class_grades.html",
         {
             "class_group": class_group,
-            "periods": _year_periods(request),
+            "periods": _listed_periods(request),
             "stats": stats,
             "rows": rows,
             "class_average": averages.rounded(averages.mean(r["exact_overall"] for r in rows)),
@@ -414,6 +415,18 @@ def class_grades(request, uai, class_id):
 
 def _year_periods(request) -> list[Period]:
     return periods.periods_of(request.establishment.pk, viewer(request).year)
+
+
+def _listed_periods(request) -> list[Period]:
+    """The year's periods as the grades pages link to them (a pupil's or a parent's grades,
+    the teacher's, a class's): the same for every member, kept PREAU_USER_CACHE_SECONDS per
+    worker (ent.cache), so the pupils' most visited page costs no query of its own for them
+    (issue #26: it had one more than before the periods). A change of the periods shows
+    in these links within that delay; the period pages and their settings read them fresh."""
+    est, year = request.establishment.pk, viewer(request).year
+    return cached_for_establishment(
+        est, f"grades-periods-{year}", lambda: periods.periods_of(est, year)
+    )
 
 
 def _period_or_404(request, period_id) -> tuple[Period, list[Period]]:

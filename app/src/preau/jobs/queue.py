@@ -21,6 +21,8 @@ from procrastinate.contrib.django import app
 from procrastinate.contrib.django.db_cleanup import DjangoApp
 from procrastinate.contrib.django.django_connector import DjangoConnector
 
+from preau.jobs.isolation import in_own_process, preload
+
 # The queues: short jobs first (e-mails, the periodic ones), long ones apart (imports, PDFs,
 # statistics, exports) so that a long import never delays a notification's e-mail.
 QUEUES = ("emails", "periodic", "long")
@@ -172,7 +174,12 @@ def run_worker(*, wait: bool = True, queues: list[str] | None = None, name: str 
     """Run one worker: until stopped (SIGTERM: the job running finishes first) or, with
     wait=False, until the queues are empty (then it defers no periodic job). Jobs of a worker
     that died are run again by the others (tasks.retry_stalled_jobs)."""
-    worker_app(periodic=wait).run_worker(
+    preload()  # what the PDF jobs' children would each import otherwise
+    own = worker_app(periodic=wait)
+    # After procrastinate's own (Django's connections closed around each job: DjangoApp's
+    # defaults, which this list replaces), the PDF and export jobs in a process of their own.
+    middleware = [*own.worker_defaults.get("task_middleware", []), in_own_process]
+    own.run_worker(
         queues=queues,
         wait=wait,
         name=name or socket.gethostname(),
@@ -182,4 +189,5 @@ def run_worker(*, wait: bool = True, queues: list[str] | None = None, name: str 
         update_heartbeat_interval=HEARTBEAT_SECONDS,
         stalled_worker_timeout=stalled_after(),
         delete_jobs="never",  # a page may poll a finished job; tasks.remove_old_jobs purges
+        task_middleware=middleware,
     )

@@ -5,8 +5,6 @@ from base64 import b32encode
 from dataclasses import dataclass
 from datetime import datetime
 
-import qrcode
-import qrcode.image.svg
 from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -48,6 +46,11 @@ def pending_totp(user) -> TOTPDevice:
 
 def qr_svg(device: TOTPDevice) -> Markup:
     """The device's otpauth:// URL as an inline SVG QR code (no Pillow, no external file)."""
+    # Imported here: the enrolment page is the only one that draws it, and qrcode with its
+    # image factories (PIL, lxml) costs every web worker ~9 MB once imported.
+    import qrcode
+    import qrcode.image.svg
+
     image = qrcode.make(
         device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=4
     )
