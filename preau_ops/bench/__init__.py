@@ -223,8 +223,12 @@ def run(inv: Inventory, console: Console, options: argparse.Namespace | None = N
     values.update(load.ratios(values))
     if "status" in values:  # the last measure: the lab as the run leaves it
         worker, lab = memory.measure()
-        values["memory_worker"], values["memory_lab"] = worker, lab
-        console.print(f"  app worker RSS {worker} MB, whole lab {lab} MB")
+        # RSS as before (it counts in full what a worker shares with gunicorn's master), and
+        # beside it what a worker has of its own (issue #26 item 6: no silent redefinition)
+        shares = memory.worker_shares()
+        values["memory_worker"] = worker if shares == "—" else f"{worker} ({shares})"
+        values["memory_lab"] = lab
+        console.print(f"  app worker RSS {worker} MB ({shares}), whole lab {lab} MB")
     rows = _rows(measures(inv) + load.RATIOS + memory.ROWS, values, previous, skipped)
     table.write(started_at, on, rows)
     console.print(f"results written to {table.RESULTS.name}")

@@ -8,7 +8,12 @@ import subprocess
 from .core import Measure
 
 ROWS = [
-    Measure("memory_worker", "largest app worker RSS (MB)", "≤ 150"),
+    Measure(
+        "memory_worker",
+        "largest app worker RSS (MB; beside it, since 2026-12-06, the largest worker's PSS "
+        "and USS: its own memory, RSS counting in full what it shares with the master)",
+        "≤ 150",
+    ),
     Measure("memory_lab", "memory of the whole lab, every container (MB)", "≤ 4096"),
 ]
 

@@ -469,6 +469,7 @@ def fake_run(monkeypatch, tmp_path):
     monkeypatch.setattr(table, "RESULTS", results)
     monkeypatch.setattr(bench, "measures", lambda inv: fake)
     monkeypatch.setattr(memory, "measure", lambda: ("57", "1212"))
+    monkeypatch.setattr(memory, "worker_shares", lambda: "PSS 41, USS 30")
     monkeypatch.setattr(core, "wait_quiet", lambda b: 0.0)
     monkeypatch.setattr("preau_ops.system.ensure", lambda *a, **k: None)
     return results, probes, fake
@@ -487,7 +488,7 @@ def test_default_run_writes_every_row_with_previous_values(fake_run):
         "--from-nothing`) | ≤ 600 | 512.0 |" in text
     )
     assert "| `lb_mix` | the mix | 140 req/s served (2xx/3xx) | ≥ 360 req/s | 150 req/s" in text
-    assert "| `memory_worker` | largest app worker RSS (MB) | 57 | ≤ 150 | — |" in text
+    assert f"| `memory_worker` | {memory.ROWS[0].title} | 57 (PSS 41, USS 30) | ≤ 150 | — |" in text
     assert len(probes) == 1
 
 

@@ -86,7 +86,8 @@ def test_config_file_is_the_contract(host):
     assert config["database"]["sslmode"] == "verify-full"
     assert config["database"]["sslrootcert"] == "/etc/preau/pki/ca.pem"
     assert config["metrics"]["multiproc_dir"] == "/run/preau/metrics"
-    assert config["jobs"] == {"stalled_after_seconds": 60}  # the app's default, written
+    # the app's defaults, written
+    assert config["jobs"] == {"stalled_after_seconds": 60, "heavy_memory_mb": 512}
 
 
 def test_units_enabled_after_release(host):
