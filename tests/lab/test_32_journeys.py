@@ -18,6 +18,7 @@ import hashlib
 import re
 import socket
 import ssl
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -115,21 +116,27 @@ def shot(page, name: str) -> None:
 
 # How Chromium says a navigation died because the machine's networks changed under it.
 NETWORK_CHANGED = ("ERR_NETWORK_CHANGED", 'interrupted by another navigation to "chrome-error://')
+NAVIGATION_ATTEMPTS = 5
 
 
 def goto(page, path: str):
-    """page.goto, once more when Chromium aborted it for a change of the machine's networks
-    (net::ERR_NETWORK_CHANGED, or its error page replacing the navigation): molecule's
-    containers come and go beside the lab, and each brings or takes a Docker network interface
-    (two clean-clone runs failed so, the second when the patroni scenario's network came)."""
+    """page.goto, again (up to NAVIGATION_ATTEMPTS, a second apart) while Chromium aborts it
+    for a change of the machine's networks (net::ERR_NETWORK_CHANGED, or its error page
+    replacing the navigation): molecule's containers come and go beside the lab, and each
+    brings or takes a Docker network interface. Three clean-clone runs failed so: the second
+    when the patroni scenario's network came, the third (one retry then) when two scenarios
+    started together and the retry met the second network's change."""
     from playwright.sync_api import Error
 
-    try:
-        return page.goto(path)
-    except Error as error:
-        if not any(sign in str(error) for sign in NETWORK_CHANGED):
-            raise
-        return page.goto(path)
+    for attempt in range(1, NAVIGATION_ATTEMPTS + 1):
+        try:
+            return page.goto(path)
+        except Error as error:
+            changed = any(sign in str(error) for sign in NETWORK_CHANGED)
+            if not changed or attempt == NAVIGATION_ATTEMPTS:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")
 
 
 def password_step(page, username: str, password: str) -> None:
