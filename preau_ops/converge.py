@@ -64,6 +64,8 @@ class RunResult:
     # to the next task's, its role's (a role's tasks run from another role count for that one:
     # base's package and after-network tasks; tasks of no role: "(plays)")
     roles: dict[str, float] = field(default_factory=dict)
+    # Seconds per task ("role : task", counted as roles are), for the slowest ones (slowest_tasks)
+    tasks: dict[str, float] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -214,7 +216,9 @@ def _run_playbook(
             raise OpsError(f"ansible-playbook failed before reaching any host:\n{tail}")
     events.roles.stop()
     duration = time.monotonic() - started
-    return RunResult(runner.status, runner.rc, events.hosts, duration, events.roles.seconds)
+    return RunResult(
+        runner.status, runner.rc, events.hosts, duration, events.roles.seconds, events.roles.tasks
+    )
 
 
 def roles_line(roles: dict[str, float]) -> str:
@@ -236,7 +240,7 @@ class _Events:
         name = data.get("host")
         kind = event.get("event", "")
         if kind in ("playbook_on_task_start", "playbook_on_handler_task_start"):
-            self.roles.start(data.get("role") or "(plays)")
+            self.roles.start(data.get("role") or "(plays)", data.get("task", ""))
         elif kind == "playbook_on_stats":
             self.roles.stop()
         if not name or not kind.startswith("runner_on_"):
@@ -265,25 +269,35 @@ class _Events:
         return True
 
 
+def slowest_tasks(tasks: dict[str, float], count: int = 10) -> list[tuple[str, float]]:
+    """The `count` tasks that took longest (a task run twice, e.g. a handler, counts once
+    with its total), slowest first."""
+    return sorted(tasks.items(), key=lambda item: -item[1])[:count]
+
+
 class _RoleClock:
-    """Each task's time, from its start to the next one's, added to its role's."""
+    """Each task's time, from its start to the next one's, added to its role's and its own
+    ("role : task")."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
-        self._current: tuple[str, float] | None = None
+        self.tasks: dict[str, float] = {}
+        self._current: tuple[str, str, float] | None = None
 
-    def start(self, role: str) -> None:
+    def start(self, role: str, task: str = "") -> None:
         now = time.monotonic()
         self._close(now)
-        self._current = (role, now)
+        self._current = (role, task, now)
 
     def stop(self) -> None:
         self._close(time.monotonic())
 
     def _close(self, now: float) -> None:
         if self._current is not None:
-            role, since = self._current
+            role, task, since = self._current
             self.seconds[role] = self.seconds.get(role, 0.0) + now - since
+            key = f"{role} : {task}"
+            self.tasks[key] = self.tasks.get(key, 0.0) + now - since
             self._current = None
 
 

@@ -128,10 +128,16 @@ def _converge_noop(tmp: Path) -> list[str]:
 
 
 def _time_per_role(output: str) -> str:
-    """converge --json's seconds per role (profile_roles' way of counting)."""
+    """converge --json's seconds per role (profile_roles' way of counting), and its three
+    slowest tasks."""
     from ..converge import roles_line
 
-    return "per role: " + roles_line(json.loads(output)["roles"])
+    document = json.loads(output)
+    slowest = document.get("slowest_tasks") or {}
+    tasks = "; slowest tasks: " + ", ".join(
+        f"{task} {seconds:.1f} s" for task, seconds in list(slowest.items())[:3]
+    )
+    return "per role: " + roles_line(document["roles"]) + (tasks if slowest else "")
 
 
 def _release_noop(tmp: Path) -> list[str]:

@@ -34,12 +34,15 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
 
 
 def as_dict(result: RunResult, check: bool) -> dict[str, Any]:
+    from ..converge import slowest_tasks
+
     return {
         "check": check,
         "failed": result.failed,
         "changed": result.changed,
         "duration": round(result.duration, 1),
         "roles": {role: round(seconds, 2) for role, seconds in result.roles.items()},
+        "slowest_tasks": {task: round(seconds, 2) for task, seconds in slowest_tasks(result.tasks)},
         "hosts": {
             name: {
                 "ok": host.ok,
@@ -76,6 +79,10 @@ def print_converge(result: RunResult) -> None:
     ui.console.print(table)
     if result.roles:
         ui.console.print(f"Time per role: {converge.roles_line(result.roles)}")
+        slowest = ", ".join(
+            f"{task} {seconds:.1f} s" for task, seconds in converge.slowest_tasks(result.tasks, 5)
+        )
+        ui.console.print(f"Slowest tasks: {slowest}")
     for name, host in sorted(result.hosts.items()):
         for error in host.errors:
             ui.console.print(f"[red]{name}[/]: {error}")

@@ -639,3 +639,9 @@ def test_the_noop_converge_row_says_where_the_time_went():
     assert core._value(measure, output, 41.23) == (
         "41.2 (per role: base 16.3 s · backup 7.0 s · (plays) 1.2 s)"
     )
+    slowest = {"base : Packages": 4.75, "base : Proxy": 2.29, "backup : Timers": 1.96, "x : y": 1}
+    output = json.dumps({"roles": {"base": 16.34}, "slowest_tasks": slowest})
+    assert core._value(measure, output, 41.23) == (
+        "41.2 (per role: base 16.3 s; slowest tasks: base : Packages 4.8 s, base : Proxy 2.3 s, "
+        "backup : Timers 2.0 s)"
+    )

@@ -116,13 +116,23 @@ def test_each_tasks_time_goes_to_its_role_until_the_next_task_starts(monkeypatch
     clock = iter([0.0, 1.0, 1.5, 4.0, 4.25, 6.0, 7.0])
     monkeypatch.setattr(converge.time, "monotonic", lambda: next(clock))
     events = converge._Events(progress=None)
-    events.on_event(_task("base"))  # 0.0
+    events.on_event(_task("base", "Packages"))  # 0.0
     events.on_event(_ok("db"))  # first, last: 1.0, 1.5
-    events.on_event(_task("postgresql"))  # 4.0: base had 4.0 s
-    events.on_event(_task(""))  # 4.25: a play's own task (no role)
-    events.on_event({"event": "playbook_on_handler_task_start", "event_data": {"role": "base"}})
+    events.on_event(_task("postgresql", "Roles"))  # 4.0: base had 4.0 s
+    events.on_event(_task("", "Checks"))  # 4.25: a play's own task (no role)
+    handler = {"role": "base", "task": "Packages"}  # the same name again: its times add up
+    events.on_event({"event": "playbook_on_handler_task_start", "event_data": handler})  # 6.0
     events.on_event({"event": "playbook_on_stats", "event_data": {}})  # 7.0: the end
     assert events.roles.seconds == {"base": 5.0, "postgresql": 0.25, "(plays)": 1.75}
+    assert events.roles.tasks == {
+        "base : Packages": 5.0,
+        "postgresql : Roles": 0.25,
+        "(plays) : Checks": 1.75,
+    }
+    assert converge.slowest_tasks(events.roles.tasks, 2) == [
+        ("base : Packages", 5.0),
+        ("(plays) : Checks", 1.75),
+    ]
     assert events.hosts["db"].ok == 1
 
 
@@ -133,10 +143,12 @@ def test_converge_json_names_changes_errors_and_the_roles_time():
         "db": converge.HostResult(ok=3, changed=1, changes=["Write the settings"]),
         "lb": converge.HostResult(ok=2, failed=1, errors=["Start nginx: failed"]),
     }
-    result = converge.RunResult("failed", 2, hosts, 12.34, {"base": 3.0, "nginx": 7.5})
+    tasks = {"nginx : Reload": 7.5, "base : Packages": 2.0, "base : Users": 1.0}
+    result = converge.RunResult("failed", 2, hosts, 12.34, {"base": 3.0, "nginx": 7.5}, tasks)
     document = as_dict(result, check=False)
     assert document["failed"] is True and document["changed"] == 1
     assert document["hosts"]["db"]["changes"] == ["Write the settings"]
     assert document["hosts"]["lb"]["errors"] == ["Start nginx: failed"]
     assert document["roles"] == {"base": 3.0, "nginx": 7.5}
+    assert list(document["slowest_tasks"]) == ["nginx : Reload", "base : Packages", "base : Users"]
     assert converge.roles_line(result.roles) == "nginx 7.5 s · base 3.0 s"
