@@ -96,6 +96,26 @@ def test_config_file_and_env(tmp_path):
             {},
             "heavy_memory_mb must be between 64 and 65536",
         ),
+        (
+            '[django]\nsecret_key = "s"\n[jobs]\nheavy_timeout_seconds = 0\n',
+            {},
+            "heavy_timeout_seconds must be between 60 and 86400",
+        ),
+        (
+            '[django]\nsecret_key = "s"\n[jobs]\nheavy_timeout_seconds = -30\n',
+            {},
+            "heavy_timeout_seconds must be between 60 and 86400",
+        ),
+        (
+            '[django]\nsecret_key = "s"\n[jobs]\nheavy_timeout_seconds = "900"\n',
+            {},
+            r"\[jobs\] heavy_timeout_seconds must be int, got str",
+        ),
+        (
+            '[django]\nsecret_key = "s"\n',
+            {"PREAU_JOBS_HEAVY_TIMEOUT_SECONDS": "quinze minutes"},
+            "PREAU_JOBS_HEAVY_TIMEOUT_SECONDS: expected an integer",
+        ),
         ('[databse]\nhost = "x"\n', {}, "unknown section"),
         ('[database]\nhots = "x"\n', {}, "unknown key"),
         ('[database]\nport = "5432"\n', {}, "must be int"),

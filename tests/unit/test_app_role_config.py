@@ -1,13 +1,15 @@
-"""The app role writes every key of the app's [retention] (roles/app/templates/preau.toml.j2),
-each from a variable of the role's defaults holding the app's own default and declared in its
-argument spec: a retention limit added to the app and forgotten by the role would silently run
-on the app's default on the servers, out of the operators' sight."""
+"""The app role writes every key of the app's [retention] and [jobs]
+(roles/app/templates/preau.toml.j2), each from a variable of the role's defaults holding the
+app's own default and declared in its argument spec: a retention limit or a job's limit added
+to the app and forgotten by the role would silently run on the app's default on the servers,
+out of the operators' sight."""
 
 from __future__ import annotations
 
 import importlib.util
 import re
 
+import pytest
 import yaml
 
 from preau_ops.paths import ROLES, ROOT
@@ -34,15 +36,16 @@ def template_section(name: str) -> dict[str, str]:
     return dict(re.findall(r"^(\w+) = \{\{ (\w+) \| int \}\}$", section.group(1), re.M))
 
 
-def test_the_role_writes_every_retention_key_with_the_apps_default():
-    written = template_section("retention")
+@pytest.mark.parametrize("section", ["retention", "jobs"])
+def test_the_role_writes_every_key_with_the_apps_default(section):
+    written = template_section(section)
     defaults = yaml.safe_load((APP_ROLE / "defaults/main.yml").read_text())
     specs = yaml.safe_load((APP_ROLE / "meta/argument_specs.yml").read_text())
     options = specs["argument_specs"]["main"]["options"]
-    app = app_defaults()["retention"]
+    app = app_defaults()[section]
     assert set(written) == set(app)
     for key, value in app.items():
         variable = written[key]
-        assert variable == f"app_retention_{key}"
+        assert variable == f"app_{section}_{key}"
         assert defaults[variable] == value, variable
         assert options[variable]["type"] == "int", variable

@@ -77,7 +77,14 @@ DEFAULTS: dict[str, dict] = {
     # run in a process of their own whose address space may grow by this much beyond the
     # worker's; past it the job fails ("mémoire dépassée") and the worker goes on
     # (preau.jobs.isolation).
-    "jobs": {"stalled_after_seconds": 60, "heavy_memory_mb": 512},
+    # heavy_timeout_seconds: such a job's process is killed past this deadline (a child hung on
+    # a lock that another thread of the worker held when it forked, or a job that loops) and the
+    # job fails, nothing recorded. 900 s = 15 min: the slowest heavy work measured is a whole
+    # 600-pupil collège's bulletins (24 class jobs, ~9 s in all, bench bulletins_600); the
+    # longest single job is a closed establishment's bundle (all its rows and files, not
+    # measured at full size). A hundred times the first leaves that bundle room on a loaded
+    # host, and a hung worker takes jobs again within a quarter of an hour.
+    "jobs": {"stalled_after_seconds": 60, "heavy_memory_mb": 512, "heavy_timeout_seconds": 900},
     # Notifications by e-mail (off by default; each establishment then opts in): an SMTP relay,
     # ideally the host's own MTA on localhost, so that handing a message over is quick.
     "email": {
@@ -292,6 +299,24 @@ def _section_error(path: str, section: str, sections: list[str]) -> str:
     return f"{path}: unknown section [{section}]"
 
 
+def _validate_jobs(jobs: dict) -> None:
+    """[jobs]: the bounds keep a live worker from being taken for dead and a heavy job from
+    being killed for its normal work."""
+    if not 20 <= jobs["stalled_after_seconds"] <= 3600:
+        raise ConfigError(
+            "[jobs] stalled_after_seconds must be between 20 and 3600 (two heartbeats of 10 s "
+            "at least: a live worker is never taken for dead)"
+        )
+    if not 64 <= jobs["heavy_memory_mb"] <= 65536:
+        raise ConfigError("[jobs] heavy_memory_mb must be between 64 and 65536 (MB)")
+    if not 60 <= jobs["heavy_timeout_seconds"] <= 86400:
+        raise ConfigError(
+            "[jobs] heavy_timeout_seconds must be between 60 and 86400 (seconds a PDF or export "
+            "job may run before its process is killed: less would kill honest jobs on a loaded "
+            "host)"
+        )
+
+
 def validate(config: dict) -> None:
     retention = config["retention"]
     disable, delete = retention["disable_after_days"], retention["delete_after_days"]
@@ -306,13 +331,7 @@ def validate(config: dict) -> None:
             f"[retention] closed_purge_after_days must be between 0 and {RETENTION_MAX_DAYS} "
             "(a closed establishment's data leave the ENT within 3 months)"
         )
-    if not 20 <= config["jobs"]["stalled_after_seconds"] <= 3600:
-        raise ConfigError(
-            "[jobs] stalled_after_seconds must be between 20 and 3600 (two heartbeats of 10 s "
-            "at least: a live worker is never taken for dead)"
-        )
-    if not 64 <= config["jobs"]["heavy_memory_mb"] <= 65536:
-        raise ConfigError("[jobs] heavy_memory_mb must be between 64 and 65536 (MB)")
+    _validate_jobs(config["jobs"])
     if not 1 <= retention["usage_raw_days"] <= 31:
         raise ConfigError("[retention] usage_raw_days must be between 1 and 31 (raw visits)")
     if not 1 <= retention["timetable_imports_days"] <= 365:

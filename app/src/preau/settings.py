@@ -293,6 +293,7 @@ PROCRASTINATE_IMPORT_PATHS = ["preau.jobs.tasks"]
 # A worker without a heartbeat (every 10 s) for this long is dead: its running job runs again.
 PREAU_JOBS_STALLED_AFTER_SECONDS = CONFIG["jobs"]["stalled_after_seconds"]
 PREAU_JOBS_HEAVY_MEMORY_MB = CONFIG["jobs"]["heavy_memory_mb"]
+PREAU_JOBS_HEAVY_TIMEOUT_SECONDS = CONFIG["jobs"]["heavy_timeout_seconds"]
 
 RETENTION = {
     "disable_after_days": CONFIG["retention"]["disable_after_days"],

@@ -4,9 +4,14 @@ database is transactional here, as in test_queue)."""
 
 import logging
 import os
+import signal
+import threading
+import time
+from pathlib import Path
 
+import pytest
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import connection, transaction
 from procrastinate.contrib.django import app
 
 from preau.jobs import isolation, queue, tasks
@@ -60,3 +65,83 @@ def test_other_jobs_and_direct_calls_run_in_the_callers_process():
     assert isolation.in_own_process(lambda: ran_in.append(os.getpid()), Context, None) is None
     assert ran_in == [os.getpid()]
     assert "make_bulletins" in tasks.OWN_PROCESS and "gar_export" in tasks.OWN_PROCESS
+
+
+# Held by a thread of the worker's process (here: the test's) while the worker forks a child.
+HELD = threading.Lock()
+
+
+@app.task(name="test_hang", queue="long")
+def hang(pid_file: str) -> None:
+    """Test-only job: its pid written down, then HELD acquired. In the child, the thread that
+    held HELD at the fork does not exist: no one will ever release it, the child hangs."""
+    Path(pid_file).write_text(str(os.getpid()))
+    HELD.acquire()
+
+
+def test_a_child_hung_on_a_lock_held_at_the_fork_is_killed_and_the_worker_runs_the_next(
+    run_jobs, settings, monkeypatch, caplog, tmp_path
+):
+    monkeypatch.setattr(tasks, "OWN_PROCESS", tasks.OWN_PROCESS | {"test_hang", "test_allocate"})
+    settings.PREAU_JOBS_HEAVY_TIMEOUT_SECONDS = 2
+    pid_file = tmp_path / "hung.pid"
+    hung = queue.enqueue("test_hang", pid_file=str(pid_file))
+    after = queue.enqueue("test_allocate", megabytes=1)
+    held, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with HELD:
+            held.set()
+            release.wait(60)
+
+    def watchdog() -> None:
+        # Without a deadline the worker would wait for the hung child for ever: killed here
+        # after 10 s, so that such code fails this test instead of hanging the suite.
+        if not finished.wait(10):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    guard = threading.Thread(target=watchdog)
+    guard.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="procrastinate"):
+            run_jobs()
+    finally:
+        finished.set()
+        release.set()
+        guard.join()
+        holder.join()
+    assert [queue.job_status(job)["status"] for job in (hung, after)] == ["failed", "succeeded"]
+    assert (
+        "délai dépassé : la tâche test_hang n'a pas fini dans sa limite de 2 s ([jobs] "
+        "heavy_timeout_seconds) ; son processus est arrêté, rien n'est enregistré"
+    ) in caplog.text
+    hung_pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped: a zombie would still answer
+        os.kill(hung_pid, 0)
+    # The next job ran normally, in a new child, its row committed.
+    (name,) = Group.objects.values_list("name", flat=True)
+    megabytes, pid = name.removeprefix("job-").split("-")
+    assert megabytes == "1" and int(pid) not in (hung_pid, os.getpid())
+
+
+def write_then_loop() -> None:
+    """A row written in a transaction, then a loop that never ends."""
+    with transaction.atomic():
+        Group.objects.create(name="job-looping")
+        while True:
+            time.sleep(0.05)
+
+
+def test_a_job_killed_at_its_deadline_leaves_nothing_recorded(transactional_db):
+    with pytest.raises(isolation.JobTimeoutError, match="test_loop n'a pas fini"):
+        isolation.run_in_child(write_then_loop, "test_loop", limit_mb=64, timeout=1)
+    # Not merely invisible: the child's transaction is gone. Were it still open, this insert of
+    # the same (unique) name would wait on it until lock_timeout; were it committed, it would
+    # fail with an IntegrityError.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL lock_timeout = '5s'")
+        Group.objects.create(name="job-looping")
+    assert Group.objects.count() == 1

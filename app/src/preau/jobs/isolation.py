@@ -14,6 +14,13 @@ inherited. Past it, an allocation fails (MemoryError) and the job fails with a F
 connection closes, nothing half-written stays. The worker goes on with the next job, its own
 memory untouched: the child's is given back when it exits.
 
+Each child also has a deadline, `[jobs] heavy_timeout_seconds`. The worker runs threads (its
+heartbeat, procrastinate's own): a lock one of them held at the fork (logging's, a connection
+pool's) stays held for ever in the child, whose only thread then waits on it; a job may also
+loop. Past the deadline the worker kills the child (SIGKILL: a hung process answers no
+SIGTERM), reaps it, and the job fails (JobTimeoutError) with nothing recorded, as above; the
+worker, which would otherwise wait for ever and take no other job, goes on.
+
 It is a procrastinate task middleware (`in_own_process`, given to the worker by
 queue.run_worker): the task functions stay plain, and a task called directly (a command, a
 test) runs in the caller's process as before.
@@ -25,6 +32,7 @@ import gc
 import importlib
 import multiprocessing
 import resource
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -64,6 +72,10 @@ class JobProcessError(Exception):
     """A job's process ended without an answer (killed by a signal, a crash)."""
 
 
+class JobTimeoutError(Exception):
+    """A job's process did not answer before its deadline: it was killed."""
+
+
 def in_own_process(call_next: Callable[[], Any], context, worker) -> Any:
     """procrastinate's sync task middleware: the tasks of tasks.OWN_PROCESS run in a child
     process with a memory limit, the others here."""
@@ -72,24 +84,36 @@ def in_own_process(call_next: Callable[[], Any], context, worker) -> Any:
     name = context.task.name if context.task is not None else ""
     if name not in tasks.OWN_PROCESS:
         return call_next()
-    return run_in_child(call_next, name, settings.PREAU_JOBS_HEAVY_MEMORY_MB)
+    return run_in_child(
+        call_next,
+        name,
+        settings.PREAU_JOBS_HEAVY_MEMORY_MB,
+        settings.PREAU_JOBS_HEAVY_TIMEOUT_SECONDS,
+    )
 
 
-def run_in_child(func: Callable[[], Any], name: str, limit_mb: int) -> Any:
-    """func() in a forked child whose address space may grow by `limit_mb` MB at most: its
-    result, or its exception raised here (JobMemoryError past the limit)."""
+def run_in_child(func: Callable[[], Any], name: str, limit_mb: int, timeout: float) -> Any:
+    """func() in a forked child whose address space may grow by `limit_mb` MB at most and
+    which must answer within `timeout` seconds: its result, or its exception raised here
+    (JobMemoryError past the limit, JobTimeoutError past the deadline)."""
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
     child = context.Process(target=_child, args=(func, limit_mb, send), name=f"job {name}")
+    deadline = time.monotonic() + timeout
     child.start()
     send.close()
+    answered = False
+    value: Any = None
     try:
-        outcome, value = receive.recv()
+        answered = receive.poll(timeout)  # True too when the child ended without a word
+        outcome, value = receive.recv() if answered else ("timeout", None)
     except EOFError:  # the child died before answering
         outcome, value = "died", None
     finally:
         receive.close()
-        child.join()
+        # Once it has answered, a second at least to exit, so that a job that answered just
+        # in time is not killed on its way out; none past the deadline without an answer.
+        _end(child, max(deadline - time.monotonic(), 1.0) if answered else 0)
     if outcome == "ok":
         return value
     if outcome == "memory":
@@ -97,12 +121,26 @@ def run_in_child(func: Callable[[], Any], name: str, limit_mb: int) -> Any:
             f"mémoire dépassée : la tâche {name} a demandé plus que sa limite de {limit_mb} Mo "
             "([jobs] heavy_memory_mb) ; elle est arrêtée, rien n'est enregistré"
         )
+    if outcome == "timeout":
+        raise JobTimeoutError(
+            f"délai dépassé : la tâche {name} n'a pas fini dans sa limite de {timeout:g} s "
+            "([jobs] heavy_timeout_seconds) ; son processus est arrêté, rien n'est enregistré"
+        )
     if outcome == "error":
         raise value
     raise JobProcessError(
         f"le processus de la tâche {name} s'est arrêté sans réponse (code {child.exitcode}) ; "
         "rien n'est enregistré"
     )
+
+
+def _end(child, wait: float) -> None:
+    """Reap the child, killed if it is still there after `wait` seconds (still running the
+    job, or hung on its way out after answering)."""
+    child.join(wait)
+    if child.is_alive():
+        child.kill()  # SIGKILL: a child hung on a lock would never handle a SIGTERM
+        child.join()  # reaped, no zombie left behind
 
 
 def _child(func: Callable[[], Any], limit_mb: int, send) -> None:

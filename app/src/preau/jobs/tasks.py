@@ -29,7 +29,8 @@ GAR_TRANSFER_RETRY = RetryStrategy(max_attempts=5, wait=300, linear_wait=600)
 # Finished jobs kept this long (a page may still show an import's outcome), then removed.
 KEEP_FINISHED_HOURS = 7 * 24
 # The jobs that draw PDFs or write exports: run by the worker in a process of their own with a
-# memory limit, `[jobs] heavy_memory_mb` (preau.jobs.isolation).
+# memory limit, `[jobs] heavy_memory_mb`, and a deadline, `[jobs] heavy_timeout_seconds`
+# (preau.jobs.isolation).
 OWN_PROCESS = frozenset(
     {"make_letters", "make_bulletins", "make_lsu_export", "export_establishment", "gar_export"}
 )

@@ -87,7 +87,11 @@ def test_config_file_is_the_contract(host):
     assert config["database"]["sslrootcert"] == "/etc/preau/pki/ca.pem"
     assert config["metrics"]["multiproc_dir"] == "/run/preau/metrics"
     # the app's defaults, written
-    assert config["jobs"] == {"stalled_after_seconds": 60, "heavy_memory_mb": 512}
+    assert config["jobs"] == {
+        "stalled_after_seconds": 60,
+        "heavy_memory_mb": 512,
+        "heavy_timeout_seconds": 900,
+    }
 
 
 def test_units_enabled_after_release(host):
