@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from preau import config
-from preau.core.models import ClassGroup, Establishment, Membership, Platform, User
+from preau.core.models import ClassGroup, Establishment, Membership, ParentLink, Platform, User
 from preau.core.uai import check_letter, is_valid_uai
 from tests.helpers import enrol_through_pages, make_establishment, snapshot
 
@@ -291,7 +291,7 @@ def test_year_change(call_json):
 
 @pytest.mark.django_db
 def test_seed_demo_and_login(call_json, client):
-    report = call_json("seed_demo", "--students", "15")
+    report = call_json("seed_demo", "--students", "20")  # 15 hold no pair of siblings
     assert {e["uai"] for e in report["establishments"]} == {"0820021C", "0820010R"}
     profiles = {login["profile"] for login in report["logins"]}
     assert profiles == {"ELV", "TUT", "ENS", "DIR", "EVS", "ETA", "ADMC"}
@@ -299,7 +299,22 @@ def test_seed_demo_and_login(call_json, client):
         is_valid_uai(e["uai"]) and e["uai"].startswith("082") for e in report["establishments"]
     )
     assert report["content"]["created"]
-    again = call_json("seed_demo", "--students", "15")  # idempotent
+    # Generated accounts the lab's IdPs log in, by the feed's identifiers: the parent is the
+    # legal guardian of both children, the pupil one of them, the teacher teaches there.
+    federation = report["federation"]
+    parent = User.objects.get(username=federation["parent"]["username"])
+    assert parent.join_key == federation["parent"]["join_key"]
+    children = federation["parent"]["children"]
+    assert len(children) == 2 and federation["pupil"] == children[0]
+    for child in children:
+        assert User.objects.get(username=child["username"]).ine == child["ine"]
+        assert ParentLink.objects.filter(
+            parent=parent, child__username=child["username"], legal_guardian=True
+        ).exists()
+    teacher = User.objects.get(username=federation["teacher"]["username"])
+    assert teacher.join_key == federation["teacher"]["join_key"]
+    assert teacher.memberships.filter(establishment__uai="0820021C", profile="ENS").exists()
+    again = call_json("seed_demo", "--students", "20")  # idempotent
     assert not again["content"]["created"]
     assert User.objects.filter(username__startswith="demo.").count() == 8
     response = client.post("/connexion/", {"username": "demo.adml", "password": report["password"]})

@@ -2,6 +2,7 @@ import tempfile
 
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
+from django.db.models import Count
 
 from preau.core import importer
 from preau.core.generator import generate
@@ -151,6 +152,7 @@ class Command(OpsCommand):
                 ],
             }
             result["class_logins"] = self.class_logins(main, class_logins, password)
+            result["federation"] = self.federated_identities(main) if students else {}
             if dry_run:
                 transaction.set_rollback(True)
         return result
@@ -165,6 +167,59 @@ class Command(OpsCommand):
         )
         User.objects.filter(pk__in=[pk for pk, _ in pupils]).update(password=password)
         return [username for _, username in pupils]
+
+    def federated_identities(self, establishment) -> dict:
+        """Who the lab's stand-in IdPs log in (preau_ops/lab/partners.py), by the identifiers
+        the generated AAF feed gave them, as ÉduConnect and the agents IdP would carry them
+        (preau.federation.matching): a legal guardian of two pupils of the first collège, the
+        first of those pupils, and a teacher. Generated accounts only: the demo logins have
+        no AAF identifiers."""
+        twice = (
+            ParentLink.objects.filter(
+                establishment=establishment,
+                legal_guardian=True,
+                child__ine__isnull=False,
+                parent__join_key__isnull=False,
+            )
+            .exclude(parent__username__startswith="demo.")
+            .values("parent_id")
+            .annotate(children=Count("child_id"))
+            .filter(children__gte=2)
+            .order_by("parent_id")
+        )
+        teacher = (
+            User.objects.filter(
+                pk__in=Membership.objects.current()
+                .filter(establishment=establishment, profile="ENS")
+                .values("user_id"),
+                is_active=True,
+            )
+            .exclude(username__startswith="demo.")
+            .filter(join_key__isnull=False)
+            .order_by("username")
+            .first()
+        )
+        first = twice.first()
+        if first is None or teacher is None:
+            return {}
+        parent = User.objects.get(pk=first["parent_id"])
+        children = list(
+            User.objects.filter(
+                pk__in=ParentLink.objects.filter(
+                    establishment=establishment, parent=parent, legal_guardian=True
+                ).values("child_id"),
+                ine__isnull=False,
+            ).order_by("username")[:2]
+        )
+        return {
+            "pupil": {"username": children[0].username, "ine": children[0].ine},
+            "parent": {
+                "username": parent.username,
+                "join_key": parent.join_key,
+                "children": [{"username": c.username, "ine": c.ine} for c in children],
+            },
+            "teacher": {"username": teacher.username, "join_key": teacher.join_key},
+        }
 
     def render(self, r):
         lines = ["Démo" + (" (SIMULATION)" if r["dry_run"] else "") + " :"]
