@@ -202,3 +202,26 @@ def app_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+ONWARD = re.compile(r'<meta http-equiv="refresh" content="0; url=([^"]+)">')
+
+
+def onward_destination(response) -> str:
+    """Where core.views.onward's page sends the browser (its meta refresh, the link's URL): the
+    answer of a form whose next step is another site (logout through an IdP, a CAS ticket
+    after a login), which the CSP's form-action would refuse as a redirection."""
+    import html
+
+    assert response.status_code == 200, response.status_code
+    page = response.content.decode()
+    found = ONWARD.search(page)
+    assert found, page[:400]
+    url = html.unescape(found.group(1))
+    assert f'href="{found.group(1)}"' in page  # the link without the refresh goes there too
+    return url
+
+
+def destination(response) -> str:
+    """Where an answer sends the browser: a redirection's Location, or the onward page's."""
+    return response["Location"] if response.status_code == 302 else onward_destination(response)

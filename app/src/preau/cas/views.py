@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from preau.cas import protocol
 from preau.core.errors import ways_back
+from preau.core.views import onward
 
 _TRUE = {"true", "1", "yes", "on"}
 
@@ -56,7 +57,9 @@ def login(request):
         return _not_allowed(request, url)
     service, _membership = match
     ticket = protocol.issue(service, url, request.user, from_new_login)
-    return redirect(_with_ticket(url, ticket))
+    target = _with_ticket(url, ticket)
+    # After a new login, this is the end of the login form's redirections: onward from a page.
+    return onward(request, target, service.name) if from_new_login else redirect(target)
 
 
 def _not_allowed(request, url: str) -> HttpResponse:

@@ -117,6 +117,22 @@ def _throttled(request, template, form, wait: int, context=None):
     return response
 
 
+def onward(request, url: str, label: str, message: str = "") -> HttpResponse:
+    """A page that sends the browser on to `url`, another site, at once (meta refresh; a link
+    without it), where a redirection would be refused: the ENT's Content-Security-Policy
+    (form-action 'self', set by nginx) forbids a form's submission, redirections included,
+    to end on another site. So a form's answer (logout, a login whose `next` is the CAS
+    server) goes on from this page instead, a new navigation the policy leaves alone."""
+    context = {
+        "destination": url,
+        "label": label,
+        "message": message or f"Vous allez vers {label}.",
+    }
+    response = render(request, "preau/onward.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @require_POST
 def logout_view(request):
     from preau.federation.saml import federated_session

@@ -42,6 +42,7 @@ from saml2.validate import ResponseLifetimeExceed, ToEarly
 from preau.core import metrics, throttle
 from preau.core.authentication import MODEL_BACKEND
 from preau.core.models import Establishment, Membership
+from preau.core.views import onward
 from preau.federation import matching, saml
 from preau.federation.models import SeenAssertion
 
@@ -313,7 +314,13 @@ def logout_start(request) -> HttpResponse:
             "federation_logout_failed", extra={"idp": info["idp"], "error": type(exc).__name__}
         )
         return _logged_out(request, info["idp"], confirmed=False)
-    return redirect(dict(http["headers"])["Location"])
+    label = saml.IDPS[info["idp"]].label
+    return onward(
+        request,
+        dict(http["headers"])["Location"],
+        label,
+        f"Vous êtes déconnecté de Préau ; la déconnexion continue chez {label}.",
+    )
 
 
 def _logged_out(request, idp_key: str, confirmed: bool, status: int = 200) -> HttpResponse:

@@ -212,11 +212,18 @@ class Command(OpsCommand):
             ).order_by("username")[:2]
         )
         return {
-            "pupil": {"username": children[0].username, "ine": children[0].ine},
+            "pupil": {
+                "username": children[0].username,
+                "ine": children[0].ine,
+                "name": f"{children[0].first_name} {children[0].last_name}",
+            },
             "parent": {
                 "username": parent.username,
                 "join_key": parent.join_key,
-                "children": [{"username": c.username, "ine": c.ine} for c in children],
+                "children": [
+                    {"username": c.username, "ine": c.ine, "name": f"{c.first_name} {c.last_name}"}
+                    for c in children
+                ],
             },
             "teacher": {"username": teacher.username, "join_key": teacher.join_key},
         }
