@@ -70,13 +70,16 @@ def idp_config(keys, port: int, sp_metadata: Path | None = None) -> dict:
     }
 
 
+ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}  # pysaml2's deprecation warnings
+# The partners' interpreter: this one (pysaml2 7.5, python-cas), or another to check them with
+# Debian 12's own packages (pysaml2 7.0), as the lab's hosts have them (README.md beside them).
+PYTHON = os.environ.get("PREAU_PARTNERS_PYTHON", sys.executable)
+
+
 def run_script(script: str, command: str, config: dict, directory: Path):
     path = directory / f"{script}.json"
     path.write_text(json.dumps(config))
-    return [sys.executable, str(PARTNERS / f"{script}.py"), command, "--config", str(path)]
-
-
-ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}  # pysaml2's deprecation warnings
+    return [PYTHON, str(PARTNERS / f"{script}.py"), command, "--config", str(path)]
 
 
 class Partner:

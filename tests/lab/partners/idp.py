@@ -177,7 +177,9 @@ class IdP:
             return
         fields = ("SAMLRequest", "SAMLResponse", "RelayState", "SigAlg", "Signature")
         message = {k: q[k] for k in fields if k in q}
-        for _, cert in self.server.metadata.certs(sp, "spsso", "signing"):
+        for item in self.server.metadata.certs(sp, "spsso", "signing"):
+            # pysaml2 7.0 (Debian 12) lists the certificates, 7.5 (key name, certificate) pairs
+            cert = item[1] if isinstance(item, tuple) else item
             try:
                 if verify_redirect_signature(message, self.server.sec.sec_backend, cert):
                     return
