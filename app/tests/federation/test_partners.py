@@ -162,15 +162,19 @@ def partner_idp(tmp_path, settings, keys, db):
     saml.reset()
 
 
-def test_metadata_command_prints_the_idps_entity_endpoints_and_certificate(keys, tmp_path):
-    config = idp_config(keys, 8443)
-    printed = subprocess.run(
-        run_script("idp", "metadata", config, tmp_path),
+def metadata_command(config: dict, directory: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        run_script("idp", "metadata", config, directory),
         capture_output=True,
         text=True,
         env=ENV,
         check=False,
     )
+
+
+def test_metadata_command_prints_the_idps_entity_endpoints_and_certificate(keys, tmp_path):
+    config = idp_config(keys, 8443)
+    printed = metadata_command(config, tmp_path)
     assert printed.returncode == 0, printed.stderr
     root = ET.fromstring(printed.stdout)
     assert root.get("entityID") == "https://127.0.0.1:8443/educonnect"
@@ -182,13 +186,7 @@ def test_metadata_command_prints_the_idps_entity_endpoints_and_certificate(keys,
     assert "".join(published.text.split()) == "".join(pem.splitlines()[1:-1])
     # A config without its keys: one French line and status 2, no traceback.
     del config["key_file"]
-    broken = subprocess.run(
-        run_script("idp", "metadata", config, tmp_path),
-        capture_output=True,
-        text=True,
-        env=ENV,
-        check=False,
-    )
+    broken = metadata_command(config, tmp_path)
     assert broken.returncode == 2 and "il manque key_file" in broken.stderr
     assert "Traceback" not in broken.stderr
 
@@ -280,6 +278,10 @@ def test_pupil_through_the_lab_idp_then_a_partner_resource_through_cas(
             "uai": uai,
             "classes": s["class"].name,
         }
+        # A ticket Préau does not know: a clear page, and the failure is the last validation.
+        status, body = service.get("/?ticket=ST-inconnu")
+        assert status == 403 and "a refusé le ticket" in body and "Traceback" not in body
+        assert json.loads(service.get("/last.json")[1])["user"] is None
         # Logout of Préau and of the IdP: the next SSO asks the password again.
         page.goto(f"{live_server.url}/e/{uai}/")
         page.get_by_role("button", name="Se déconnecter").click()
@@ -294,7 +296,7 @@ def test_pupil_through_the_lab_idp_then_a_partner_resource_through_cas(
             "assertion_sent",
             "logout",
         ]
-        assert service.events() == ["redirect_to_cas", "validation_ok"]
+        assert service.events() == ["redirect_to_cas", "validation_ok", "validation_refused"]
     finally:
         service.stop()
         if idp is not None:

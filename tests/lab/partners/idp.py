@@ -219,8 +219,9 @@ class IdP:
             )
         login, password = data.get("identifiant", ""), data.get("mot_de_passe", "")
         account = self.accounts.get(login)
-        expected = account["password"] if account else secrets.token_hex(16)
-        if not (account and hmac.compare_digest(password.encode(), expected.encode())):
+        if account is None or not hmac.compare_digest(
+            password.encode(), str(account["password"]).encode()
+        ):
             web.log(self.service, "login_refused", login=login, sp=request["sp"])
             return self._form(token, request["sp"], "Identifiant ou mot de passe incorrect.", login)
         sid = secrets.token_urlsafe(24)
