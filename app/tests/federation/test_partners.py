@@ -218,87 +218,98 @@ def test_idp_refuses_an_unsigned_or_altered_request_and_sends_nothing(client, pa
     assert partner_idp.events().count("request_refused") == 3
 
 
+@pytest.fixture
+def live_partners(tmp_path, settings, keys, live_server, transactional_db):
+    """Both partners against the live server: the IdP trusted as ÉduConnect, the CAS client
+    at https://127.0.0.1:<port>/ (to be allowed by a CasService of the test's school)."""
+    port = free_port()
+    service = Partner(
+        "cas_client",
+        {
+            "name": "Manuels numériques (laboratoire)",
+            "cas_url": f"{live_server.url}/cas/",
+            "service_url": f"https://127.0.0.1:{port}/",
+            "port": port,
+            "tls_cert": keys["tls_cert"],
+            "tls_key": keys["tls_key"],
+        },
+        tmp_path,
+    )
+    try:
+        idp = start_partner_idp(tmp_path, settings, live_server.url, keys)
+        try:
+            service.wait_ready("/health")
+            yield idp, service
+        finally:
+            idp.stop()
+    finally:
+        service.stop()
+        saml.reset()
+
+
 @pytest.mark.browser
 def test_pupil_through_the_lab_idp_then_a_partner_resource_through_cas(
-    browser, live_server, transactional_db, check_a11y, settings, tmp_path, keys
+    browser, live_server, check_a11y, live_partners
 ):
+    idp, service = live_partners
+    resource = service.url + "/"
     s = make_school()
     s["student"].ine, s["student"].join_key = INE, "ELV-LAB-0001"
     s["student"].save()
     uai = s["est"].uai
-    port = free_port()
-    resource = f"https://127.0.0.1:{port}/"
     CasService.objects.create(
         establishment=s["est"],
         name="Manuels (laboratoire)",
         url_prefix=resource,
         attributes=["identifier", "profile", "uai", "classes"],
     )
-    cas_config = {
-        "name": "Manuels numériques (laboratoire)",
-        "cas_url": f"{live_server.url}/cas/",
-        "service_url": resource,
-        "port": port,
-        "tls_cert": keys["tls_cert"],
-        "tls_key": keys["tls_key"],
+    page = new_page(browser, live_server, WIDTHS["telephone"], ignore_https_errors=True)
+    page.goto("/connexion/")
+    page.get_by_role("link", name="Élève ou parent (ÉduConnect)").click()
+    # The IdP's own form; a wrong password shows it again with an error, nothing sent.
+    page.wait_for_url(f"{idp.url}/educonnect/sso?**")
+    page.get_by_label("Identifiant").fill("eleve")
+    page.get_by_label("Mot de passe").fill("mauvais")
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page.get_by_role("alert")).to_have_text("Identifiant ou mot de passe incorrect.")
+    assert fits(page)
+    check_a11y(page, "91-idp-laboratoire-telephone")
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(f"**/e/{uai}/")
+    # A second SSO in the IdP's session: no password asked.
+    page.goto("/federation/connexion/educonnect/")
+    page.wait_for_url(f"**/e/{uai}/")
+    # The partner resource: CAS login at Préau (already logged in), ticket, validation.
+    page.goto(resource)
+    expect(page.locator("#attributes")).to_contain_text('"ELV"')
+    assert fits(page)
+    status, body = service.get("/last.json")
+    last = json.loads(body)
+    assert status == 200 and last["user"] == s["student"].username
+    released = {k: last["attributes"][k] for k in ("identifier", "profile", "uai", "classes")}
+    assert released == {
+        "identifier": "ELV-LAB-0001",
+        "profile": "ELV",
+        "uai": uai,
+        "classes": s["class"].name,
     }
-    service = Partner("cas_client", cas_config, tmp_path)
-    idp = None
-    try:
-        idp = start_partner_idp(tmp_path, settings, live_server.url, keys)
-        service.wait_ready("/health")
-        page = new_page(browser, live_server, WIDTHS["telephone"], ignore_https_errors=True)
-        page.goto("/connexion/")
-        page.get_by_role("link", name="Élève ou parent (ÉduConnect)").click()
-        # The IdP's own form; a wrong password shows it again with an error, nothing sent.
-        page.wait_for_url(f"{idp.url}/educonnect/sso?**")
-        page.get_by_label("Identifiant").fill("eleve")
-        page.get_by_label("Mot de passe").fill("mauvais")
-        page.get_by_role("button", name="Se connecter").click()
-        expect(page.get_by_role("alert")).to_have_text("Identifiant ou mot de passe incorrect.")
-        assert fits(page)
-        check_a11y(page, "91-idp-laboratoire-telephone")
-        page.get_by_label("Mot de passe").fill(PASSWORD)
-        page.get_by_role("button", name="Se connecter").click()
-        page.wait_for_url(f"**/e/{uai}/")
-        # A second SSO in the IdP's session: no password asked.
-        page.goto("/federation/connexion/educonnect/")
-        page.wait_for_url(f"**/e/{uai}/")
-        # The partner resource: CAS login at Préau (already logged in), ticket, validation.
-        page.goto(resource)
-        expect(page.locator("#attributes")).to_contain_text('"ELV"')
-        assert fits(page)
-        status, body = service.get("/last.json")
-        last = json.loads(body)
-        assert status == 200 and last["user"] == s["student"].username
-        released = {k: last["attributes"][k] for k in ("identifier", "profile", "uai", "classes")}
-        assert released == {
-            "identifier": "ELV-LAB-0001",
-            "profile": "ELV",
-            "uai": uai,
-            "classes": s["class"].name,
-        }
-        # A ticket Préau does not know: a clear page, and the failure is the last validation.
-        status, body = service.get("/?ticket=ST-inconnu")
-        assert status == 403 and "a refusé le ticket" in body and "Traceback" not in body
-        assert json.loads(service.get("/last.json")[1])["user"] is None
-        # Logout of Préau and of the IdP: the next SSO asks the password again.
-        page.goto(f"{live_server.url}/e/{uai}/")
-        page.get_by_role("button", name="Se déconnecter").click()
-        expect(page.get_by_text("Vous êtes déconnecté de Préau et de")).to_be_visible()
-        page.goto("/federation/connexion/educonnect/")
-        expect(page.get_by_label("Mot de passe")).to_be_visible()
-        page.context.close()
-        assert idp.events() == [
-            "login_refused",
-            "login_ok",
-            "assertion_sent",
-            "assertion_sent",
-            "logout",
-        ]
-        assert service.events() == ["redirect_to_cas", "validation_ok", "validation_refused"]
-    finally:
-        service.stop()
-        if idp is not None:
-            idp.stop()
-        saml.reset()
+    # A ticket Préau does not know: a clear page, and the failure is the last validation.
+    status, body = service.get("/?ticket=ST-inconnu")
+    assert status == 403 and "a refusé le ticket" in body and "Traceback" not in body
+    assert json.loads(service.get("/last.json")[1])["user"] is None
+    # Logout of Préau and of the IdP: the next SSO asks the password again.
+    page.goto(f"{live_server.url}/e/{uai}/")
+    page.get_by_role("button", name="Se déconnecter").click()
+    expect(page.get_by_text("Vous êtes déconnecté de Préau et de")).to_be_visible()
+    page.goto("/federation/connexion/educonnect/")
+    expect(page.get_by_label("Mot de passe")).to_be_visible()
+    page.context.close()
+    assert idp.events() == [
+        "login_refused",
+        "login_ok",
+        "assertion_sent",
+        "assertion_sent",
+        "logout",
+    ]
+    assert service.events() == ["redirect_to_cas", "validation_ok", "validation_refused"]
