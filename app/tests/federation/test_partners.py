@@ -218,23 +218,38 @@ def test_idp_refuses_an_unsigned_or_altered_request_and_sends_nothing(client, pa
     assert partner_idp.events().count("request_refused") == 3
 
 
+def cas_client_config(keys, cas_url: str) -> dict:
+    port = free_port()
+    return {
+        "name": "Manuels numériques (laboratoire)",
+        "cas_url": cas_url,
+        "service_url": f"https://127.0.0.1:{port}/",
+        "port": port,
+        "tls_cert": keys["tls_cert"],
+        "tls_key": keys["tls_key"],
+    }
+
+
+def test_cas_client_says_so_when_preau_cannot_be_reached(keys, tmp_path):
+    service = Partner(
+        "cas_client", cas_client_config(keys, f"https://127.0.0.1:{free_port()}/cas/"), tmp_path
+    )
+    try:
+        service.wait_ready("/health")
+        status, body = service.get("/?ticket=ST-1")
+        assert status == 502 and "n'a pas pu être joint (ConnectionError)" in body
+        assert "Traceback" not in body
+        assert json.loads(service.get("/last.json")[1])["error"] == "ConnectionError"
+        assert service.events() == ["validation_failed"]
+    finally:
+        service.stop()
+
+
 @pytest.fixture
 def live_partners(tmp_path, settings, keys, live_server, transactional_db):
     """Both partners against the live server: the IdP trusted as ÉduConnect, the CAS client
     at https://127.0.0.1:<port>/ (to be allowed by a CasService of the test's school)."""
-    port = free_port()
-    service = Partner(
-        "cas_client",
-        {
-            "name": "Manuels numériques (laboratoire)",
-            "cas_url": f"{live_server.url}/cas/",
-            "service_url": f"https://127.0.0.1:{port}/",
-            "port": port,
-            "tls_cert": keys["tls_cert"],
-            "tls_key": keys["tls_key"],
-        },
-        tmp_path,
-    )
+    service = Partner("cas_client", cas_client_config(keys, f"{live_server.url}/cas/"), tmp_path)
     try:
         idp = start_partner_idp(tmp_path, settings, live_server.url, keys)
         try:
