@@ -145,7 +145,9 @@ class SecondFactorClient(Client):
 WIDTHS = {"bureau": 1280, "telephone": 360}
 
 
-def new_page(browser, live_server, width):
+def new_page(browser, live_server, width, **options):
+    """A page of a new context at `width`; `options` go to the context (e.g.
+    ignore_https_errors for the partners' self-signed certificates, test_partners.py)."""
     from tests.conftest import prepare_page
 
     context = browser.new_context(
@@ -153,6 +155,7 @@ def new_page(browser, live_server, width):
         locale="fr-FR",
         viewport={"width": width, "height": 900},
         is_mobile=width < 800,
+        **options,
     )
     page = context.new_page()
     prepare_page(page)

@@ -72,6 +72,12 @@ def _trusted_idps(settings, base: str) -> tuple[Path, dict[str, IdP]]:
     return _TRUSTED[base]
 
 
+def sp_metadata_file(settings, base: str) -> Path:
+    """Préau's SP metadata at `base`, as configure() publishes it: what an IdP of its own
+    (tests/lab/partners/idp.py, test_partners.py) is given to trust the SP."""
+    return _trusted_idps(settings, base)[0] / "sp.xml"
+
+
 def _federation_settings(settings, base: str, idps: dict, keys: Path, metadata: Path) -> dict:
     """The SP's settings: its keys in `keys`, the IdPs' metadata files in `metadata`."""
     return {
