@@ -93,6 +93,12 @@ def lab_up(args: argparse.Namespace, summary: ui.Summary) -> list[LabHost]:
         from ..lab import relay
 
         progress.detail = f"{relay.up()}:{relay.PORT}, STARTTLS, account {relay.USER}"
+    with ui.step(
+        "Lab IdPs declared (ÉduConnect's and the académie's stand-ins)", summary
+    ) as progress:
+        from ..lab import partners
+
+        progress.detail = f"{partners.declare()}: their keys and metadata in the inventory"
     bootstrap.lab_step(summary)  # root's key only, as on real servers: root -> deploy
     return lab_hosts
 
@@ -219,6 +225,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         with ui.step("Demo establishments and logins", summary) as progress:
             demo = procedures.app_manage(inv, "seed_demo")
             progress.detail = ", ".join(e["uai"] for e in demo["establishments"])
+        with ui.step("Lab partners (two IdPs, a CAS resource)", summary) as progress:
+            from ..lab import partners
+
+            progress.detail = f"{partners.up(inv, demo['federation'])}, accounts of the demo"
     summary.show()
     _print_lab_status(hosts.status())
     _print_access(inv, demo if converge.SITE.exists() else None)

@@ -13,8 +13,14 @@ if TYPE_CHECKING:
 
 
 def remove(progress: Progress | None = None) -> list[str]:
-    """The lab's relay, containers, networks and their state removed (the engine and images
-    stay): what `down` and a test run replacing another topology's lab both do."""
-    from . import hosts, relay
+    """The lab's stand-ins (relay, partners), containers, networks and their state removed
+    (the engine and images stay): what `down` and a test run replacing another topology's lab
+    both do."""
+    from . import hosts, partners, relay
 
-    return (["preau-relay"] if relay.down() else []) + hosts.down(progress)
+    stand_ins = [
+        name
+        for name, gone in (("preau-relay", relay.down()), ("preau-partners", partners.down()))
+        if gone
+    ]
+    return stand_ins + hosts.down(progress)

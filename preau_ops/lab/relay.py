@@ -16,21 +16,15 @@ mail goes over private addresses like every host-to-host flow) at the subnet's a
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import io
 import ipaddress
-import subprocess
-import tarfile
 import time
-from typing import Any
 
 import yaml
 
 from ..errors import OpsError
 from ..inventory import LAB_VAULT_PASSWORD
 from ..paths import LAB_INVENTORY, STATE_DIR
-from . import image
+from . import image, standin
 
 CONTAINER = "preau-relay"
 TAG = "relay"
@@ -43,6 +37,8 @@ PACKAGES = ["exim4-daemon-light"]
 MAILDIR = "/var/mail/relay"
 DECLARATION = LAB_INVENTORY / "group_vars/all/relay.yml"
 TLS_DIR = STATE_DIR / "relay"
+DNS_NAME = "relay.preau.test"
+CA_NAME = "Préau lab SMTP relay CA"
 VAULT_KEY = "vault_smtp_relay_password"
 
 # Exim's whole configuration (exim4 reads /etc/exim4/exim4.conf before Debian's generated
@@ -108,78 +104,20 @@ START = (
 )
 
 
-def _docker(*args: str, check: bool = True, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, check=False, **kwargs
-    )
-    if check and result.returncode != 0:
-        raise OpsError(f"docker {args[0]} (relay) failed: {result.stderr.strip()[-1500:]}")
-    return result
-
-
-def _image_hash() -> str:
-    bare = _docker("image", "inspect", "-f", "{{.Id}}", f"{image.REPOSITORY}:bare").stdout
-    return hashlib.sha256((bare.strip() + " ".join(PACKAGES)).encode()).hexdigest()[:16]
-
-
 def build_image() -> bool:
-    """preau-lab:relay = bare + exim4, cached by the bare image and the package list; True
-    when it was built."""
-    wanted = _image_hash()
-    tagged = _docker(
-        "image",
-        "inspect",
-        "-f",
-        f'{{{{index .Config.Labels "{image.HASH_LABEL}"}}}}',
-        f"{image.REPOSITORY}:{TAG}",
-        check=False,
-    ).stdout.strip()
-    if tagged == wanted:
-        return False
-    name = "preau-lab-relay-build"
-    hosts = [f"--add-host={n}:{ip}" for n, ip in image.resolve_mirrors().items()]
-    script = (
-        "set -e; apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
-        "--no-install-recommends " + " ".join(PACKAGES) + "; apt-get clean; "
-        "rm -rf /var/lib/apt/lists/*"
-    )
-    _docker("rm", "-f", name, check=False)
-    try:
-        _docker(
-            "run",
-            "--name",
-            name,
-            "--dns",
-            "127.0.0.1",
-            *hosts,
-            f"{image.REPOSITORY}:bare",
-            "bash",
-            "-c",
-            script,
-        )
-        _docker(
-            "commit",
-            "-c",
-            f"LABEL {image.HASH_LABEL}={wanted}",
-            "-c",
-            'ENTRYPOINT ["sh", "-c"]',
-            name,
-            f"{image.REPOSITORY}:{TAG}",
-        )
-    finally:
-        _docker("rm", "-f", name, check=False)
-    return True
+    """preau-lab:relay = bare + exim4 (cached); True when it was built."""
+    return standin.build_image(TAG, PACKAGES)
 
 
 def service_network() -> tuple[str, ipaddress.IPv4Network]:
     """The lab network the hosts talk to each other on (the private one when there is one)."""
-    names = _docker(
+    names = standin.docker(
         "network", "ls", "--filter", "label=org.preau.lab", "--format", "{{.Name}}"
     ).stdout.split()
     if not names:
         raise OpsError("the lab has no network", "run `./deploy.py lab up` first")
     name = next((n for n in names if "private" in n), names[0])
-    subnet = _docker(
+    subnet = standin.docker(
         "network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", name
     ).stdout.strip()
     return name, ipaddress.IPv4Network(subnet)
@@ -206,86 +144,29 @@ def _password() -> str:
 
 
 def _tls_files(relay_address: str) -> dict[str, bytes]:
-    """The lab relay's CA and certificate (IP SAN: clients check the name they dial), made
-    once and kept in .lab/relay/; remade if the relay's address changed."""
-    TLS_DIR.mkdir(parents=True, exist_ok=True)
-    names = ("ca.crt", "relay.crt", "relay.key", "address")
-    if all((TLS_DIR / n).exists() for n in names) and (
-        (TLS_DIR / "address").read_text() == relay_address
-    ):
-        return {n: (TLS_DIR / n).read_bytes() for n in names}
-    files = _make_tls(relay_address)
-    for name, content in files.items():
-        (TLS_DIR / name).write_bytes(content)
-        (TLS_DIR / name).chmod(0o600)
-    return files
+    """The lab relay's CA and certificate, made once and kept in .lab/relay/."""
+    return standin.tls_files(TLS_DIR, relay_address, DNS_NAME, CA_NAME, name="relay")
 
 
 def _make_tls(relay_address: str) -> dict[str, bytes]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = dt.datetime.now(dt.UTC)
-
-    def certificate(subject: str, key: Any, issuer: str, signer: Any, ca: bool) -> x509.Certificate:
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=825))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        )
-        if not ca:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName(
-                    [
-                        x509.IPAddress(ipaddress.ip_address(relay_address)),
-                        x509.DNSName("relay.preau.test"),
-                    ]
-                ),
-                critical=False,
-            )
-        return builder.sign(signer, hashes.SHA256())
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = certificate(
-        "Préau lab SMTP relay CA", ca_key, "Préau lab SMTP relay CA", ca_key, True
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = certificate("relay.preau.test", key, "Préau lab SMTP relay CA", ca_key, False)
-    pem = serialization.Encoding.PEM
-    return {
-        "ca.crt": ca_cert.public_bytes(pem),
-        "relay.crt": cert.public_bytes(pem),
-        "relay.key": key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-        "address": relay_address.encode(),
-    }
+    return standin.make_tls(relay_address, DNS_NAME, CA_NAME, name="relay")
 
 
-def _config_tar(files: dict[str, bytes], password: str) -> bytes:
+def _secret(name: str) -> bool:
+    return name == "relay.key"
+
+
+def _config(files: dict[str, bytes], password: str) -> dict[str, bytes]:
+    """/etc/exim4's files: the configuration, the certificate chain, the key."""
     conf = EXIM_CONF
     for name, value in {"PORT": str(PORT), "MAILDIR": MAILDIR, "USER": USER}.items():
         conf = conf.replace(f"@{name}@", value)
     conf = conf.replace("@PASSWORD@", password)
-    content = {
+    return {
         "exim4.conf": conf.encode(),
         "relay.crt": files["relay.crt"] + files["ca.crt"],
         "relay.key": files["relay.key"],
     }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in content.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644 if name != "relay.key" else 0o600
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def _write_declaration(relay_address: str, ca_pem: bytes) -> None:
@@ -310,8 +191,7 @@ def _write_declaration(relay_address: str, ca_pem: bytes) -> None:
 
 
 def running() -> bool:
-    state = _docker("inspect", "-f", "{{.State.Running}}", CONTAINER, check=False)
-    return state.stdout.strip() == "true"
+    return standin.running(CONTAINER)
 
 
 def up() -> str:
@@ -321,8 +201,8 @@ def up() -> str:
     files = _tls_files(relay_address)
     if not running():
         build_image()
-        _docker("rm", "-f", CONTAINER, check=False)
-        _docker(
+        standin.docker("rm", "-f", CONTAINER, check=False)
+        standin.docker(
             "create",
             "--name",
             CONTAINER,
@@ -340,15 +220,8 @@ def up() -> str:
             f"{image.REPOSITORY}:{TAG}",
             START,
         )
-        copied = subprocess.run(
-            ["docker", "cp", "-", f"{CONTAINER}:/etc/exim4/"],
-            input=_config_tar(files, _password()),
-            capture_output=True,
-            check=False,
-        )
-        if copied.returncode != 0:
-            raise OpsError(f"docker cp (relay) failed: {copied.stderr.decode()[-800:]}")
-        _docker("start", CONTAINER)
+        standin.copy_in(CONTAINER, "/etc/exim4", _config(files, _password()), secret=_secret)
+        standin.docker("start", CONTAINER)
         _wait_listening(relay_address)
     _write_declaration(relay_address, files["ca.crt"])
     return relay_address
@@ -365,7 +238,7 @@ def _wait_listening(relay_address: str, timeout: float = 20) -> None:
                     return
         except OSError:
             time.sleep(0.2)
-    logs = _docker("logs", "--tail", "20", CONTAINER, check=False)
+    logs = standin.docker("logs", "--tail", "20", CONTAINER, check=False)
     raise OpsError(
         f"the lab's SMTP relay does not answer on {relay_address}:{PORT}",
         f"its output: {(logs.stdout + logs.stderr).strip()[-800:]}",
@@ -375,7 +248,7 @@ def _wait_listening(relay_address: str, timeout: float = 20) -> None:
 def down() -> bool:
     """Remove the relay and its declaration; True when there was a container."""
     DECLARATION.unlink(missing_ok=True)
-    return _docker("rm", "-f", "-v", CONTAINER, check=False).returncode == 0
+    return standin.docker("rm", "-f", "-v", CONTAINER, check=False).returncode == 0
 
 
 def messages() -> list[str]:
@@ -384,5 +257,5 @@ def messages() -> list[str]:
         f"cd {MAILDIR}/new 2>/dev/null || exit 0; "
         "for f in $(ls -tr); do cat \"$f\"; printf '\\0'; done"
     )
-    out = _docker("exec", CONTAINER, "sh", "-c", script).stdout
+    out = standin.docker("exec", CONTAINER, "sh", "-c", script).stdout
     return [message for message in out.split("\0") if message.strip()]

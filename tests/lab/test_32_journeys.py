@@ -19,6 +19,7 @@ import re
 import socket
 import ssl
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -45,11 +46,13 @@ SHOTS = ARTIFACTS / "journeys"
 UAI = "0820021C"  # Collège Jean Moulin: the demo logins' content lives there (app/README.md)
 
 
-def _ca_spki_hash() -> str:
+def _ca_spki_hash(ca_file: Path = CA) -> str:
+    """The base64 SHA-256 of the CA's public key, as --ignore-certificate-errors-spki-list
+    takes it."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    ca = x509.load_pem_x509_certificate(CA.read_bytes())
+    ca = x509.load_pem_x509_certificate(ca_file.read_bytes())
     spki = ca.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )

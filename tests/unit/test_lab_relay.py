@@ -9,12 +9,13 @@ import yaml
 from cryptography import x509
 
 from preau_ops import inventory
-from preau_ops.lab import relay
+from preau_ops.lab import relay, standin
 
 
 def test_the_exim_configuration_has_every_placeholder_filled():
     files = relay._make_tls("172.30.83.250")
-    with tarfile.open(fileobj=io.BytesIO(relay._config_tar(files, "s3cret-Pass_1"))) as archive:
+    config = standin.tar(relay._config(files, "s3cret-Pass_1"), secret=relay._secret)
+    with tarfile.open(fileobj=io.BytesIO(config)) as archive:
         conf = archive.extractfile("exim4.conf").read().decode()
         key_mode = archive.getmember("relay.key").mode
     assert "@" not in conf.replace("$auth", "")  # no @NAME@ left
