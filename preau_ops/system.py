@@ -10,7 +10,10 @@ from .console import Progress
 from .errors import OpsError
 
 # What each part of the bundle needs on the controller.
-LAB = ["docker.io", "mmdebstrap", "openssh-client"]
+LAB = [
+    "docker.io", "mmdebstrap", "openssh-client",
+    "xmlsec1",  # the lab's IdPs' metadata, written here by pysaml2 (preau_ops/lab/partners.py)
+]  # fmt: skip
 TESTS = [
     "postgresql", "chromium", "fonts-dejavu-core", "prometheus", "wrk", "clamav-daemon",
     "gnupg",  # the audit's sealed evidence (preau_ops/audit/seal.py and its tests)
