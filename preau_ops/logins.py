@@ -1,6 +1,8 @@
 """Logins through the load balancer as a browser makes them: the login page (its CSRF cookie and
-token), then the form posted. Used by `deploy.py bench` (login_class, login_college, spray) and
-the lab test of login throttling (tests/lab/test_34_login.py)."""
+token), then the form posted; or through an identity provider (federated_login: Préau's
+redirection, the IdP's form, its signed answer posted back). Used by `deploy.py bench`
+(login_class, login_college, spray, login_federated, login_rates) and the lab test of login
+throttling (tests/lab/test_34_login.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ from typing import TypeVar, cast
 from urllib.parse import urlencode
 
 LOGIN_PATH = "/connexion/"
+FEDERATED_LOGIN_PATH = "/federation/connexion/{idp}/"
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+FORM_ACTION = re.compile(r'<form method="post" action="([^"]+)"')
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 CSRF_COOKIE = re.compile(r"csrftoken=([^;]+)")
 
@@ -119,6 +124,81 @@ def login(
         return Attempt(0, time.monotonic() - started)
 
 
+def _cookies(answer: http.client.HTTPResponse) -> str:
+    """The Cookie header a browser sends back after this answer (its Set-Cookie values)."""
+    return "; ".join(v.split(";", 1)[0] for v in answer.headers.get_all("Set-Cookie") or [])
+
+
+def _throttled(status: int, text: str, started: float) -> Attempt:
+    by = ("lb" if "Trop de connexions" in text else "app") if status == 429 else None
+    return Attempt(status, time.monotonic() - started, by=by)
+
+
+def federated_login(
+    address: str,
+    domain: str,
+    idp: str,
+    login: str,
+    password: str,
+    idp_cafile: str,
+    timeout: float = 15,
+) -> Attempt:
+    """Log in as a browser does through an IdP whose login form is a plain HTML form (the
+    lab's stand-ins, tests/lab/partners/idp.py): Préau's /federation/connexion/IDP/ through the
+    lb (a redirection to the IdP, Préau's session cookie), the IdP's page and form (its TLS
+    checked against `idp_cafile`), then its signed answer posted to Préau's ACS. Its status is
+    Préau's answer to that post (302: in), or the first step's that was not as expected."""
+    import html
+    from urllib.parse import urlsplit
+
+    started = time.monotonic()
+    preau: Browser | None = None
+    other: http.client.HTTPSConnection | None = None
+    try:
+        preau = Browser(address, domain, None, timeout)
+        headers = {"Host": domain}
+        preau.connection.request("GET", FEDERATED_LOGIN_PATH.format(idp=idp), headers=headers)
+        answer = preau.connection.getresponse()
+        text = answer.read().decode(errors="replace")
+        location = answer.getheader("Location") or ""
+        if answer.status != 302 or not location.startswith("https://"):
+            return _throttled(answer.status, text, started)
+        session = _cookies(answer)
+        target = urlsplit(location)
+        context = ssl.create_default_context(cafile=idp_cafile)
+        other = http.client.HTTPSConnection(
+            target.hostname or "", target.port or 443, timeout=timeout, context=context
+        )
+        other.request("GET", f"{target.path}?{target.query}")
+        page = other.getresponse()
+        fields = dict(HIDDEN.findall(page.read().decode(errors="replace")))
+        form = urlencode({**fields, "identifiant": login, "mot_de_passe": password})
+        kind = {"Content-Type": "application/x-www-form-urlencoded"}
+        other.request("POST", "/login", body=form, headers=kind)
+        page = other.getresponse()
+        text = page.read().decode(errors="replace")
+        action, fields = FORM_ACTION.search(text), dict(HIDDEN.findall(text))
+        if page.status != 200 or action is None or "SAMLResponse" not in fields:
+            return Attempt(page.status or 0, time.monotonic() - started)
+        acs = urlsplit(html.unescape(action.group(1)))
+        body = urlencode({name: html.unescape(value) for name, value in fields.items()})
+        origin = f"https://{target.netloc}"
+        preau.connection.request(
+            "POST",
+            acs.path,
+            body=body,
+            headers={"Host": domain, "Cookie": session, "Origin": origin, **kind},
+        )
+        answer = preau.connection.getresponse()
+        return _throttled(answer.status, answer.read().decode(errors="replace"), started)
+    except (OSError, http.client.HTTPException):
+        return Attempt(0, time.monotonic() - started)
+    finally:
+        for connection in (preau, other):
+            if connection is not None:
+                connection.close()
+
+
 def arrivals(
     logins: list[tuple[str, str]], seconds: float, run: Callable[[str, str], T]
 ) -> list[T]:
@@ -144,33 +224,23 @@ def arrivals(
     return cast(list[T], results)
 
 
-def hammer(
-    names: list[str], seconds: float, workers: int, browser: Callable[[], Browser]
-) -> list[Attempt]:
-    """A sprayer: `workers` threads, each with one kept-alive connection (`browser()`, a new
-    Browser) and one CSRF token, posting `names` in turn with a wrong password for `seconds`,
-    never waiting for Retry-After; every attempt."""
-    results: list[Attempt] = []
+def back_to_back(
+    names: list[str], seconds: float, workers: int, run: Callable[[str], T]
+) -> list[T]:
+    """`workers` threads calling `run(name)` one after the other for `seconds`, `names` in
+    turn: the rate a kind of login reaches; every result."""
+    results: list[T] = []
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
     counter = iter(range(10**9))
 
     def loop() -> None:
-        session: Browser | None = None
         while time.monotonic() < deadline:
             with lock:
                 name = names[next(counter) % len(names)]
-            try:
-                if session is None:
-                    session = browser()
-                    session.open_form()
-                attempt = session.post(name, "mauvais-mot-de-passe")
-            except (OSError, http.client.HTTPException):
-                attempt, session = Attempt(0, 0.0), None
+            result = run(name)
             with lock:
-                results.append(attempt)
-        if session is not None:
-            session.close()
+                results.append(result)
 
     threads = [threading.Thread(target=loop, daemon=True) for _ in range(workers)]
     for thread in threads:
@@ -178,6 +248,33 @@ def hammer(
     for thread in threads:
         thread.join()
     return results
+
+
+def hammer(
+    names: list[str], seconds: float, workers: int, browser: Callable[[], Browser]
+) -> list[Attempt]:
+    """A sprayer: `workers` threads, each with one kept-alive connection (`browser()`, a new
+    Browser) and one CSRF token, posting `names` in turn with a wrong password for `seconds`,
+    never waiting for Retry-After; every attempt."""
+    mine = threading.local()
+    opened: list[Browser] = []
+
+    def spray(name: str) -> Attempt:
+        try:
+            if getattr(mine, "session", None) is None:
+                mine.session = browser()
+                opened.append(mine.session)
+                mine.session.open_form()
+            return cast(Attempt, mine.session.post(name, "mauvais-mot-de-passe"))
+        except (OSError, http.client.HTTPException):
+            mine.session = None
+            return Attempt(0, 0.0)
+
+    try:
+        return back_to_back(names, seconds, workers, spray)
+    finally:
+        for session in opened:
+            session.close()
 
 
 def source_address(address: str) -> str:

@@ -92,6 +92,8 @@ ORDER = (
     "lb_overload",
     "login_class",
     "login_college",
+    "login_federated",
+    "login_rates",
     "spray",
     "rpo",
     "deadman_delay",

@@ -50,11 +50,24 @@ def _bench_data(bench: Bench) -> str:
 
 def bench_pupils(inv: Inventory, count: int) -> list[str]:
     """Usernames of `count` pupils of the first benchmark collège (psql on the db host)."""
+    return [row.split("|")[0] for row in _first_college_pupils(inv, count, "u.username")]
+
+
+def bench_pupil_ines(inv: Inventory, count: int) -> list[tuple[str, str]]:
+    """(username, INE) of `count` pupils of the first benchmark collège, as ÉduConnect would
+    name them (the lab's IdP's accounts: preau_ops/lab/partners.py)."""
+    rows = _first_college_pupils(inv, count, "u.username || '|' || u.ine")
+    return [(row.split("|")[0], row.split("|")[1]) for row in rows]
+
+
+def _first_college_pupils(inv: Inventory, count: int, columns: str) -> list[str]:
+    """`columns` of `count` pupils of the first benchmark collège, one line each (psql on the
+    db host), by username."""
     from preau.core.uai import check_letter
 
     first7 = f"{BENCH_UAI_PREFIX}000"
     sql = (
-        "select u.username from core_user u join core_membership m on m.user_id = u.id "
+        f"select {columns} from core_user u join core_membership m on m.user_id = u.id "
         "join core_establishment e on e.id = m.establishment_id "
         f"where e.uai = '{first7}{check_letter(first7)}' and m.profile = 'ELV' "
         f"order by u.username limit {int(count)}"

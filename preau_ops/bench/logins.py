@@ -1,14 +1,17 @@
-"""The login rows (issue #16 item 5): login_class, login_college and spray. Pupils of the
-benchmark data set log in through the lb from this machine, one client address for the lb, as
-a collège behind its NAT; preau_ops.logins is the browser-like client they use."""
+"""The login rows (issue #16 item 5): login_class, login_college and spray; and through
+ÉduConnect (issue #20): login_federated, login_rates. Pupils of the benchmark data set log in
+through the lb from this machine, one client address for the lb, as a collège behind its NAT;
+preau_ops.logins is the browser-like client they use. The federated rows go through the lab's
+stand-in IdP (preau_ops/lab/partners.py), given those pupils' INEs as its accounts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import core
 from .core import Bench, Measure
-from .dataset import BENCH_PASSWORD, bench_pupils
+from .dataset import BENCH_PASSWORD, bench_pupil_ines, bench_pupils
 
 if TYPE_CHECKING:
     from ..inventory import Inventory
@@ -17,6 +20,8 @@ if TYPE_CHECKING:
 CLASS_LOGINS, CLASS_SECONDS = 30, 60
 COLLEGE_LOGINS, COLLEGE_SECONDS = 600, 300
 SPRAY_SECONDS, SPRAY_CONNECTIONS, SPRAY_ACCOUNTS = 60, 4, 200
+RATE_CLIENTS, RATE_SECONDS = 4, 30
+PARTNERS_CPU_SECONDS = "ps -eo times=,comm= | awk '$2 ~ /^python3/ { s += $1 } END { print s + 0 }'"
 APP_CPU_SECONDS = "ps -eo times=,comm= | awk '$2 ~ /^gunicorn/ { s += $1 } END { print s + 0 }'"
 
 
@@ -111,6 +116,83 @@ def _spray(bench: Bench) -> str:
     return _spray_summary(attempts, SPRAY_SECONDS, free)
 
 
+def _partners(bench: Bench, count: int) -> list[str]:
+    """The lab's IdPs (re)started with `count` benchmark pupils as ÉduConnect accounts; their
+    usernames."""
+    from ..lab import partners
+
+    pupils = bench_pupil_ines(bench.inv, count)
+    bench.status("the lab's IdPs given the pupils' accounts")
+    partners.up(bench.inv, {}, pupils)
+    return [username for username, _ in pupils]
+
+
+def _federated(bench: Bench) -> Callable[[str], Attempt]:
+    from .. import logins
+    from ..lab import partners
+
+    address, domain = core.lb(bench.inv)
+    word, cafile = partners.password(), partners.ca_file()
+    return lambda name: logins.federated_login(address, domain, "educonnect", name, word, cafile)
+
+
+def _login_federated(bench: Bench) -> str:
+    from .. import logins
+
+    names = _partners(bench, CLASS_LOGINS)
+    _throttle(bench, forgive=True)
+    login = _federated(bench)
+    bench.status(f"{CLASS_LOGINS} pupils logging in through ÉduConnect over {CLASS_SECONDS} s")
+    before = _app_cpu(bench.inv)
+    attempts = logins.arrivals(
+        [(name, "") for name in names], CLASS_SECONDS, lambda name, _: login(name)
+    )
+    cpu = _app_cpu(bench.inv) - before
+    return _login_summary(attempts, CLASS_SECONDS) + (
+        f", app hosts' CPU {1000 * cpu / max(len(attempts), 1):.0f} ms a login"
+    )
+
+
+def _partners_cpu() -> float:
+    from ..lab import standin
+
+    out = standin.docker("exec", "preau-partners", "sh", "-c", PARTNERS_CPU_SECONDS).stdout
+    return float(out.strip() or 0)
+
+
+def _burst(bench: Bench, names: list[str], login: Callable[[str], Attempt]) -> tuple:
+    """RATE_CLIENTS clients logging in back to back for RATE_SECONDS: (logins in per second,
+    failures, app hosts' CPU ms a login, the IdP's CPU ms a login)."""
+    from .. import logins
+
+    cpu, idp = _app_cpu(bench.inv), _partners_cpu()
+    attempts = logins.back_to_back(names, RATE_SECONDS, RATE_CLIENTS, login)
+    cpu, idp = _app_cpu(bench.inv) - cpu, _partners_cpu() - idp
+    done = [a for a in attempts if a.status == 302]
+    per = 1000 / max(len(done), 1)
+    return len(done) / RATE_SECONDS, len(attempts) - len(done), cpu * per, idp * per
+
+
+def _login_rates(bench: Bench) -> str:
+    from .. import logins
+
+    names = _partners(bench, RATE_CLIENTS * 50)
+    address, domain = core.lb(bench.inv)
+    _throttle(bench, forgive=True)
+    bench.status(f"local logins, {RATE_CLIENTS} clients back to back for {RATE_SECONDS} s")
+    local = _burst(bench, names, lambda name: logins.login(address, domain, name, BENCH_PASSWORD))
+    _throttle(bench, forgive=True)
+    bench.status(f"federated logins, {RATE_CLIENTS} clients back to back for {RATE_SECONDS} s")
+    federated = _burst(bench, names, _federated(bench))
+    _throttle(bench, forgive=True)
+    return (
+        f"{federated[0]:.1f} federated logins/s ({federated[1]} failed; app hosts' CPU "
+        f"{federated[2]:.0f} ms a login, the lab IdP's {federated[3]:.0f} ms), "
+        f"{local[0]:.1f} local logins/s ({local[1]} failed or refused; app hosts' CPU "
+        f"{local[2]:.0f} ms a login)"
+    )
+
+
 def measures(inv: Inventory) -> list[Measure]:
     return [
         Measure(
@@ -127,6 +209,26 @@ def measures(inv: Inventory) -> list[Measure]:
             f"arrivals spread over {COLLEGE_SECONDS} s, with the app hosts' CPU",
             "0 refused",
             probe=_login_college,
+            needs=("bench_data",),
+        ),
+        Measure(
+            "login_federated",
+            f"a class of {CLASS_LOGINS} pupils logging in through ÉduConnect (the lab's "
+            "stand-in IdP: Préau's redirection, its form, its signed answer to Préau) from one "
+            f"address through the lb, arrivals spread over {CLASS_SECONDS} s, with the app "
+            "hosts' CPU",
+            "0 refused, p95 < 1 s",
+            probe=_login_federated,
+            needs=("bench_data",),
+        ),
+        Measure(
+            "login_rates",
+            f"logins per second through the lb, {RATE_CLIENTS} clients back to back for "
+            f"{RATE_SECONDS} s each way: through ÉduConnect (the lab's IdP, on the same 2 "
+            "cores) and local (page + form, Argon2id; the lb's login limit applies to it), "
+            "with the CPU a login costs",
+            "federated ≥ local",
+            probe=_login_rates,
             needs=("bench_data",),
         ),
         Measure(

@@ -179,51 +179,45 @@ def declare() -> str:
 # ----------------------------------------------------------------------- once the app serves
 
 
-def accounts(identities: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _pupil(username: str, ine: str, word: str) -> dict[str, Any]:
+    return {
+        "password": word,
+        "subject": f"ect-{username}",
+        "attributes": {"FrEduCtPersonAffiliation": ["eleve2d"], "FrEduCtEleveINE": [ine]},
+    }
+
+
+def accounts(
+    identities: dict[str, Any], pupils: list[tuple[str, str]] | tuple = ()
+) -> dict[str, dict[str, Any]]:
     """Per IdP, its accounts: the demo's generated pupil and parent on ÉduConnect, its teacher
     on the agents IdP, carrying the identifiers the AAF feed gave them (seed_demo's
-    `federation`) as ÉduConnect and the agents IdP name them (docs/federation.md)."""
+    `federation`) as ÉduConnect and the agents IdP name them (docs/federation.md); and
+    `pupils` (username, INE) on ÉduConnect under their usernames (the bench's classes)."""
     word = password()
-    pupil, parent, teacher = identities["pupil"], identities["parent"], identities["teacher"]
-    children = [child["ine"] for child in parent["children"]]
-    return {
-        "educonnect": {
-            "eleve": {
-                "password": word,
-                "subject": f"ect-{pupil['username']}",
-                "attributes": {
-                    "FrEduCtPersonAffiliation": ["eleve2d"],
-                    "FrEduCtEleveINE": [pupil["ine"]],
-                },
+    educonnect = {username: _pupil(username, ine, word) for username, ine in pupils}
+    agents: dict[str, Any] = {}
+    if identities:
+        pupil, parent, teacher = identities["pupil"], identities["parent"], identities["teacher"]
+        educonnect["eleve"] = _pupil(pupil["username"], pupil["ine"], word)
+        # Known to ÉduConnect, not to the académie's directory: Préau refuses it, creates
+        # nothing (an INE no feed carries: 11 characters, as INEs are).
+        educonnect["inconnu"] = _pupil("inconnu", UNKNOWN_INE, word)
+        educonnect["parent"] = {
+            "password": word,
+            "subject": f"ect-{parent['username']}",
+            "attributes": {
+                "FrEduCtPersonAffiliation": ["resp2d"],
+                "FrEduCtRefId": [f"{{AAF}}{ACADEMIE}|1|{parent['join_key']}"],
+                "FrEduCtEleveINE": [child["ine"] for child in parent["children"]],
             },
-            # Known to ÉduConnect, not to the académie's directory: Préau refuses it, creates
-            # nothing (an INE no feed carries: 11 characters, as INEs are).
-            "inconnu": {
-                "password": word,
-                "subject": "ect-inconnu",
-                "attributes": {
-                    "FrEduCtPersonAffiliation": ["eleve2d"],
-                    "FrEduCtEleveINE": [UNKNOWN_INE],
-                },
-            },
-            "parent": {
-                "password": word,
-                "subject": f"ect-{parent['username']}",
-                "attributes": {
-                    "FrEduCtPersonAffiliation": ["resp2d"],
-                    "FrEduCtRefId": [f"{{AAF}}{ACADEMIE}|1|{parent['join_key']}"],
-                    "FrEduCtEleveINE": children,
-                },
-            },
-        },
-        "agents": {
-            "prof": {
-                "password": word,
-                "subject": f"agent-{teacher['username']}",
-                "attributes": {"ENTPersonJointure": [teacher["join_key"]]},
-            }
-        },
-    }
+        }
+        agents["prof"] = {
+            "password": word,
+            "subject": f"agent-{teacher['username']}",
+            "attributes": {"ENTPersonJointure": [teacher["join_key"]]},
+        }
+    return {"educonnect": educonnect, "agents": agents}
 
 
 def _lb(inv: Inventory) -> tuple[str, str]:
@@ -246,11 +240,13 @@ def sp_metadata(inv: Inventory) -> str:
         return str(answer.read().decode())
 
 
-def _files(inv: Inventory, identities: dict[str, Any]) -> dict[str, bytes]:
+def _files(
+    inv: Inventory, identities: dict[str, Any], pupils: list[tuple[str, str]] | tuple
+) -> dict[str, bytes]:
     where = address()
     lb, domain = _lb(inv)
     tls = standin.tls_files(STATE / "tls", where, DNS_NAME, CA_NAME)
-    per_idp = accounts(identities)
+    per_idp = accounts(identities, pupils)
     files: dict[str, bytes] = {
         "tls.crt": tls["server.crt"] + tls["ca.crt"],
         "tls.key": tls["server.key"],
@@ -296,16 +292,19 @@ def running() -> bool:
     return standin.running(CONTAINER)
 
 
-def up(inv: Inventory, identities: dict[str, Any]) -> str:
-    """The partners (re)started with the live SP metadata and these identities, the CAS
-    resource allowed to the first demo collège; their address."""
-    if not identities:
+def up(
+    inv: Inventory, identities: dict[str, Any], pupils: list[tuple[str, str]] | tuple = ()
+) -> str:
+    """The partners (re)started with the live SP metadata and these identities (and pupils'
+    accounts: accounts()), the CAS resource allowed to the first demo collège; their
+    address."""
+    if not identities and not pupils:
         raise OpsError(
             "no federated identity to give the lab's IdPs",
             "seed_demo answers them when it generates pupils (its --students is not 0)",
         )
     where = address()
-    files = _files(inv, identities)
+    files = _files(inv, identities, pupils)
     standin.build_image(TAG, PACKAGES)
     lb, domain = _lb(inv)
     standin.docker("rm", "-f", CONTAINER, check=False)
@@ -332,7 +331,8 @@ def up(inv: Inventory, identities: dict[str, Any]) -> str:
     scripts = {name: (SOURCE / name).read_bytes() for name in SCRIPTS}
     standin.copy_in(CONTAINER, APP_DIR, {**scripts, "cas.py": _cas_module()})
     standin.docker("start", CONTAINER)
-    _allow_cas_service(inv)
+    if identities:  # the demo's collège
+        _allow_cas_service(inv)
     _wait_ready(where)
     return where
 
@@ -358,12 +358,17 @@ def _allow_cas_service(inv: Inventory) -> None:
         )
 
 
+def ca_file() -> str:
+    """The partners' CA certificate (their TLS), for the clients of the lab's IdPs."""
+    return str(STATE / "tls" / "ca.crt")
+
+
 def get(path: str, port: int = CAS_PORT) -> dict[str, Any]:
     """A partner's JSON answer (its /health, the CAS client's /last.json); TLS checked
     against the partners' CA."""
     import ssl
 
-    context = ssl.create_default_context(cafile=str(STATE / "tls" / "ca.crt"))
+    context = ssl.create_default_context(cafile=ca_file())
     with urllib.request.urlopen(
         f"https://{address()}:{port}{path}", context=context, timeout=10
     ) as answer:

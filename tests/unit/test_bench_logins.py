@@ -97,3 +97,36 @@ def test_p95_is_nearest_rank():
     attempts = [Attempt(302, s / 100) for s in range(1, 101)]
     assert logins.p95(attempts) == 0.95
     assert logins.p95([Attempt(302, 0.5)]) == 0.5 and logins.p95([]) is None
+
+
+def test_the_federated_rows_come_with_the_other_login_rows_on_the_data_set():
+    keys = [m.key for m in bench.select(bench.measures(inventory()), only=["login_rates"])]
+    assert keys == ["bench_data", "login_rates"]
+    order = [m.key for m in bench.measures(inventory())]
+    assert order.index("login_college") < order.index("login_federated") < order.index("spray")
+
+
+def test_bench_pupils_with_their_ine_for_the_lab_idp(monkeypatch):
+    commands = []
+    monkeypatch.setattr(
+        core,
+        "remote",
+        lambda inv, host, command: (
+            commands.append(command) or SimpleNamespace(stdout="a.b|8250000001A\nc.d|8250000002B\n")
+        ),
+    )
+    assert dataset.bench_pupil_ines(inventory(), 2) == [
+        ("a.b", "8250000001A"),
+        ("c.d", "8250000002B"),
+    ]
+    assert "u.ine" in commands[0] and "limit 2" in commands[0]
+
+
+def test_back_to_back_runs_the_names_in_turn_on_each_worker_until_the_time_is_up():
+    seen = []
+    results = logins.back_to_back(
+        ["a", "b", "c"], 0.3, 2, lambda name: seen.append(name) or time.sleep(0.01) or name
+    )
+    assert sorted(results) == sorted(seen) and len(results) >= 10  # ~2 workers × 30 calls
+    # The names in turn: each as often as the others, give or take the last round.
+    assert {seen.count(name) for name in "abc"} <= {len(seen) // 3, len(seen) // 3 + 1}
