@@ -135,12 +135,9 @@ def test_a_pupil_through_educonnect_opens_a_partner_resource_then_logs_out_of_bo
     # What the service was allowed, and CAS 3.0's own attributes (about the login) only.
     protocol = {"authenticationDate", "isFromNewLogin", "longTermAuthenticationRequestTokenUsed"}
     assert set(last["attributes"]) - protocol == {"identifier", "profile", "uai", "classes"}
-    # Logout everywhere: Préau's session, then the IdP's (its next SSO asks the password).
+    # Logout everywhere: Préau's session, then the IdP's.
     goto(page, f"/e/{UAI}/")
-    page.get_by_role("button", name="Se déconnecter").click()
-    expect(page.get_by_text("Vous êtes déconnecté de Préau et de")).to_be_visible()
-    goto(page, "/federation/connexion/educonnect/")
-    expect(page.get_by_label("Mot de passe")).to_be_visible()
+    _logs_out_of_both(page, "educonnect")
 
 
 def test_a_pupil_opening_the_resource_first_logs_in_on_preaus_form_then_reaches_it(
@@ -167,12 +164,21 @@ def test_a_parent_of_two_children_through_educonnect_sees_both(page, identities)
     picker = page.get_by_role("navigation", name="Choisir un enfant")
     names = [child["name"] for child in identities["parent"]["children"]]
     expect(picker.get_by_role("link")).to_have_text(names, ignore_case=False, use_inner_text=True)
+    _logs_out_of_both(page, "educonnect")
 
 
 def test_a_teacher_through_the_academies_portal_lands_on_the_dashboard(page, identities):
     _through_the_idp(page, "Personnel (académie)", AGENTS, "prof", partners.password())
     page.wait_for_url(f"**/e/{UAI}/")
-    expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
+    _logs_out_of_both(page, "agents")
+
+
+def _logs_out_of_both(page, idp: str) -> None:
+    """Préau's logout ends the IdP's session too: its next SSO asks the password again."""
+    page.get_by_role("button", name="Se déconnecter").click()
+    expect(page.get_by_text("Vous êtes déconnecté de Préau et de")).to_be_visible()
+    goto(page, f"/federation/connexion/{idp}/")
+    expect(page.get_by_label("Mot de passe")).to_be_visible()
 
 
 def test_a_person_the_directory_does_not_know_is_refused_and_nothing_is_created(
