@@ -4,7 +4,9 @@ Two tables: every URL of /e/<uai>/ x every member of establishment A (the roles 
 tests.school.PROFILES, a contact of a pupil who is not a legal guardian, a teacher shared by A
 and B) -> allowed (200) or denied (403/404, 405 for POST-only views) on GET of A's objects; and
 every kind of stored file x the same members -> download allowed or denied. A URL missing from
-the first table fails the test: a new view must say who reaches it. Then regression tests for
+the first table fails the test: a new view must say who reaches it. The first table's rows again
+with the members logged in through the IdPs (issue #20: a federated session gives the same
+rights as a local one, no more, and meets the same second factor). Then regression tests for
 the rules behind them: contacts are not guardians, grading needs the current assignment, the
 AAF functions that give the vie scolaire profile.
 """
@@ -13,16 +15,27 @@ import io
 import re
 
 import pytest
+from django.contrib.auth import BACKEND_SESSION_KEY
 from django.core.management import call_command
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django_otp import DEVICE_ID_SESSION_KEY
 
 from preau.attendance.models import Absence
+from preau.core.authentication import MODEL_BACKEND
 from preau.core.models import Membership, Platform, TeachingAssignment, User
 from preau.ent.models import Notification
+from preau.federation import saml
 from preau.grades.models import Grade
-from tests.helpers import edit_first_record, make_establishment, small_feed
-from tests.school import add_access_roles, make_school, url_kwargs
+from preau.twofactor.policy import SESSION_REQUIRED
+from tests.federation.test_saml import (
+    federated_client,
+    federated_logins,
+    idps,  # noqa: F401 (fixture)
+)
+from tests.helpers import edit_first_record, make_establishment, pass_second_factor, small_feed
+from tests.school import PROFILES, add_access_roles, make_school, url_kwargs
 from tests.test_isolation import GLOBAL_URLS, all_patterns
 
 # x = 200 on GET, . = denied. Columns: admin (DIR, local admin), teacher (ENS of the class 5A and
@@ -191,19 +204,88 @@ def test_every_establishment_url_has_a_row():
     assert table - names == set(), "GET_MATRIX names URLs that no longer exist"
 
 
+def urls_of(s) -> dict[str, str]:
+    """{URL name: the URL of that page of the school `s`, with its objects}."""
+    kwargs = url_kwargs(s)
+    return {
+        name: reverse(name, kwargs={k: kwargs[k] for k in converters})
+        for name, converters in establishment_urls()
+    }
+
+
+def wrong_in_row(client, role: str, urls: dict[str, str]) -> list[str]:
+    """The pages where the client logged in as `role` gets another answer than GET_MATRIX's."""
+    expected = parse(GET_MATRIX)
+    wrong = []
+    for name, url in urls.items():
+        got = status_of(client, url)
+        if got != ("x" if role in expected[name] else "."):
+            wrong.append(f"{role} {name}: {'allowed' if got == 'x' else 'denied'}")
+    return wrong
+
+
 def test_get_matrix(client, world):
     a = world["A"]
-    kwargs = url_kwargs(a)
-    expected = parse(GET_MATRIX)
+    urls = urls_of(a)
     wrong = []
     for role in COLUMNS:
         client.force_login(a[role])
-        for name, converters in establishment_urls():
-            url = reverse(name, kwargs={k: kwargs[k] for k in converters})
-            got = status_of(client, url)
-            if got != ("x" if role in expected[name] else "."):
-                wrong.append(f"{role} {name}: {'allowed' if got == 'x' else 'denied'}")
+        wrong += wrong_in_row(client, role, urls)
     assert not wrong
+
+
+def test_get_matrix_through_the_idps(idps, world):  # noqa: F811
+    """The rows of GET_MATRIX again, each member whom an IdP serves logged in through it: a real
+    signed assertion of the test IdP at the ACS (ÉduConnect: the pupil by INE, the parent and
+    the contact by AAF identifier; the agents' IdP: direction, teacher, vie scolaire, agent).
+    A federated session must give the same rights as a local one, no more: so every URL of
+    the row, not a sample (a row costs ~0.3 s; a URL left out is one the proof says nothing
+    of). The columns left out add no profile or way in: a second pupil, parent or teacher of
+    A, and the teacher shared with B, whose federated login would go the same way. The local
+    admin meets the second factor first (test_a_federated_session_has_no_right_a_local_one_lacks)."""
+    a = world["A"]
+    logins = federated_logins(a)
+    profiles = Membership.objects.filter(establishment=a["est"], user__in=[a[r] for r in logins])
+    assert set(profiles.values_list("profile", flat=True)) == set(PROFILES.values())
+    urls = urls_of(a)
+    wrong = []
+    for role in logins:
+        client = federated_client(idps, a, role, logins)
+        if role == "admin":
+            pass_second_factor(client, a[role])
+        wrong += wrong_in_row(client, role, urls)
+    assert not wrong
+
+
+def test_a_federated_session_has_no_right_a_local_one_lacks(idps, world):  # noqa: F811
+    """What the ACS makes is a local session plus the IdP's record for single logout, nothing
+    else: the same keys as force_login's with the same backend, the same second-factor
+    requirement (today: local admins and operators only, however the person logged in; the
+    IdP's authentication, a password at the académie's portal, is not a second factor). So a
+    federated local admin reaches no page of the establishment before enrolling one, as a local
+    one; and an enrolled one is asked for the code, not let through."""
+    a = world["A"]
+    logins = federated_logins(a)
+    for role in logins:
+        federated = federated_client(idps, a, role, logins).session
+        local = Client()
+        local.force_login(a[role], backend=MODEL_BACKEND)
+        assert set(federated.keys()) == set(local.session.keys()) | {saml.SESSION_KEY}, role
+        assert federated[BACKEND_SESSION_KEY] == local.session[BACKEND_SESSION_KEY], role
+        assert federated[SESSION_REQUIRED] is local.session[SESSION_REQUIRED], role
+        assert federated[SESSION_REQUIRED] is (role == "admin"), role
+        assert DEVICE_ID_SESSION_KEY not in federated, role
+
+    admin = federated_client(idps, a, "admin", logins)
+    for name, url in urls_of(a).items():
+        response = admin.get(url)
+        assert response.status_code == 302, name
+        assert response["Location"].startswith(reverse("two_factor_setup")), name
+    pass_second_factor(admin, a["admin"])  # enrolled now: the next federated login is asked
+    again = federated_client(idps, a, "admin", logins)
+    response = again.get(reverse("directory", kwargs={"uai": a["est"].uai}))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("two_factor_verify"))
 
 
 def test_shared_teacher_never_mixes_the_two_establishments(client, world):

@@ -8,6 +8,11 @@ from django.utils import timezone
 
 from preau.core.models import Membership, User
 from preau.grades.models import Period
+from tests.federation.test_saml import (
+    federated_client,
+    federated_logins,
+    idps,  # noqa: F401 (fixture)
+)
 from tests.helpers import snapshot
 from tests.school import PROFILES, add_renditions, make_school, url_kwargs
 
@@ -115,6 +120,30 @@ def test_every_non_global_url_is_under_an_establishment():
             )
 
 
+def walk_b(client, a, b, method: str, who: str) -> int:
+    """Every URL of B's objects, under B's establishment and under A's, by the client logged in
+    as `who` of A: refused, nothing of B shown. Returns how many were tried."""
+    checked = 0
+    for name, _route, converters in _patterns():
+        if name in GLOBAL_URLS:
+            continue
+        # B's establishment with B's objects, and A's establishment with B's objects.
+        cases = [build(name, converters, b, b)]
+        if set(converters) - {"uai"}:
+            cases.append(build(name, converters, a, b))
+        for url in cases:
+            response = getattr(client, method)(url)
+            # 405 (GET on a POST-only view) is decided before any object lookup: it reveals nothing.
+            allowed = (403, 404, 405) if method == "get" else (403, 404)
+            assert response.status_code in allowed, (
+                f"{who}: {method.upper()} {url} → {response.status_code}"
+            )
+            body = response.content.decode(errors="replace")
+            assert "B-unique-name" not in body and "ESCANDE" not in body, url
+            checked += 1
+    return checked
+
+
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_user_of_a_cannot_reach_b(client, world, method):
     a, b = world["A"], world["B"]
@@ -123,25 +152,25 @@ def test_user_of_a_cannot_reach_b(client, world, method):
     checked = 0
     for role in INTRUDERS:
         client.force_login(a[role])
-        for name, _route, converters in _patterns():
-            if name in GLOBAL_URLS:
-                continue
-            # B's establishment with B's objects, and A's establishment with B's objects.
-            cases = [build(name, converters, b, b)]
-            if set(converters) - {"uai"}:
-                cases.append(build(name, converters, a, b))
-            for url in cases:
-                response = getattr(client, method)(url)
-                # 405 (GET on a POST-only view) is decided before any object lookup: it reveals nothing.
-                allowed = (403, 404, 405) if method == "get" else (403, 404)
-                assert response.status_code in allowed, (
-                    f"{role}: {method.upper()} {url} → {response.status_code}"
-                )
-                body = response.content.decode(errors="replace")
-                assert "B-unique-name" not in body and "ESCANDE" not in body, url
-                checked += 1
+        checked += walk_b(client, a, b, method, role)
     assert checked >= 7 * len(INTRUDERS)
     # Nothing was changed in B (or A) by the POSTs.
+    User.objects.update(last_login=None)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_federated_user_of_a_cannot_reach_b(idps, world, method):  # noqa: F811
+    """A's teacher logged in through the académie's IdP (a signed assertion at the ACS) walks
+    B's URLs as the local intruders above: the same refusals, nothing changed. One federated
+    intruder is enough here: test_access_matrix.py::test_get_matrix_through_the_idps shows
+    every federated profile's rights equal to the local ones."""
+    a, b = world["A"], world["B"]
+    logins = federated_logins(a)
+    client = federated_client(idps, a, "teacher", logins)
+    User.objects.update(last_login=None)
+    before = snapshot()
+    assert walk_b(client, a, b, method, "teacher (agents)") >= 7
     User.objects.update(last_login=None)
     assert snapshot() == before
 

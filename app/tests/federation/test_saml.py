@@ -12,6 +12,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.contrib import auth
+from django.test import Client
 from django.urls import reverse
 
 from preau.core.models import Membership, ParentLink, User
@@ -136,6 +138,47 @@ PARENT = {
     "FrEduCtRefId": ["{AAF}16|1|9001", "{ECT}123"],
     "FrEduCtEleveINE": [INE, "070803071BK"],
 }
+
+# The staff of a tests.school establishment, whom the agents' IdP serves.
+STAFF_ROLES = ("admin", "teacher", "evs", "agent")
+
+
+def federated_logins(s) -> dict[str, tuple[str, dict]]:
+    """{role: (IdP, the attributes it asserts)} for the members of the school `s` whom the
+    IdPs serve, once they have the identifiers the AAF feed gives them (the pupil's INE, the
+    others' join keys). The parent names their child; the contact (add_access_roles: a
+    responsable without parental authority, when `s` has one) comes by AAF identifier alone."""
+    s["student"].ine = INE
+    s["student"].save()
+    logins = {"student": ("educonnect", PUPIL)}
+    for role in (*STAFF_ROLES, "parent", "contact"):
+        if role not in s:
+            continue
+        s[role].join_key = f"AC-TOULOUSE${role.upper()}-1"
+        s[role].save()
+        if role in STAFF_ROLES:
+            logins[role] = ("agents", {"ENTPersonJointure": [s[role].join_key]})
+        else:
+            logins[role] = (
+                "educonnect",
+                {
+                    "FrEduCtPersonAffiliation": ["resp2d"],
+                    "FrEduCtRefId": [f"{{AAF}}16|1|{role.upper()}-1"],
+                    **({"FrEduCtEleveINE": [INE]} if role == "parent" else {}),
+                },
+            )
+    return logins
+
+
+def federated_client(idps, s, role: str, logins) -> Client:
+    """A new browser logged in as `role` of `s` through its IdP's signed answer at the ACS."""
+    idp, attributes = logins[role]
+    client = Client()
+    response = log_in(client, idps[idp], attributes)
+    assert response.status_code == 302, response.content.decode()
+    assert client.session[saml.SESSION_KEY]["idp"] == idp
+    assert client.session[auth.SESSION_KEY] == str(s[role].pk)
+    return client
 
 
 def test_login_page_offers_both_idps_above_the_form(client, idps, db):
