@@ -160,7 +160,9 @@ def _partners_cpu() -> float:
     return float(out.strip() or 0)
 
 
-def _burst(bench: Bench, names: list[str], login: Callable[[str], Attempt]) -> tuple:
+def _burst(
+    bench: Bench, names: list[str], login: Callable[[str], Attempt]
+) -> tuple[float, int, float, float]:
     """RATE_CLIENTS clients logging in back to back for RATE_SECONDS: (logins in per second,
     failures, app hosts' CPU ms a login, the IdP's CPU ms a login)."""
     from .. import logins

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,7 +117,9 @@ def _signing_pair(idp: Idp) -> tuple[Path, Path]:
     return key, cert
 
 
-def idp_config(idp: Idp, where: str, accounts: dict[str, Any], local: bool = False) -> dict:
+def idp_config(
+    idp: Idp, where: str, accounts: dict[str, Any], local: bool = False
+) -> dict[str, Any]:
     """idp.py's configuration: paths in the container, or here (`local`: the metadata)."""
     directory = str(STATE) if local else CONFIG_DIR
     return {
@@ -188,7 +191,7 @@ def _pupil(username: str, ine: str, word: str) -> dict[str, Any]:
 
 
 def accounts(
-    identities: dict[str, Any], pupils: list[tuple[str, str]] | tuple = ()
+    identities: dict[str, Any], pupils: Sequence[tuple[str, str]] = ()
 ) -> dict[str, dict[str, Any]]:
     """Per IdP, its accounts: the demo's generated pupil and parent on ÉduConnect, its teacher
     on the agents IdP, carrying the identifiers the AAF feed gave them (seed_demo's
@@ -241,7 +244,7 @@ def sp_metadata(inv: Inventory) -> str:
 
 
 def _files(
-    inv: Inventory, identities: dict[str, Any], pupils: list[tuple[str, str]] | tuple
+    inv: Inventory, identities: dict[str, Any], pupils: Sequence[tuple[str, str]]
 ) -> dict[str, bytes]:
     where = address()
     lb, domain = _lb(inv)
@@ -292,9 +295,7 @@ def running() -> bool:
     return standin.running(CONTAINER)
 
 
-def up(
-    inv: Inventory, identities: dict[str, Any], pupils: list[tuple[str, str]] | tuple = ()
-) -> str:
+def up(inv: Inventory, identities: dict[str, Any], pupils: Sequence[tuple[str, str]] = ()) -> str:
     """The partners (re)started with the live SP metadata and these identities (and pupils'
     accounts: accounts()), the CAS resource allowed to the first demo collège; their
     address."""
