@@ -35,7 +35,7 @@ import yaml
 
 from ..errors import OpsError
 from ..paths import LAB_INVENTORY, ROOT, STATE_DIR
-from . import image, standin
+from . import standin
 
 if TYPE_CHECKING:
     from ..inventory import Inventory
@@ -308,25 +308,15 @@ def up(inv: Inventory, identities: dict[str, Any], pupils: Sequence[tuple[str, s
     files = _files(inv, identities, pupils)
     standin.build_image(TAG, PACKAGES)
     lb, domain = _lb(inv)
-    standin.docker("rm", "-f", CONTAINER, check=False)
-    standin.docker(
-        "create",
-        "--name",
+    standin.create(
         CONTAINER,
-        "--hostname",
-        "partners",
-        "--label",
-        LABEL,
-        "--network",
-        _network(),
-        "--ip",
-        where,
-        "--dns",
-        "127.0.0.1",
-        f"--add-host={domain}:{lb}",
-        "--init",
-        f"{image.REPOSITORY}:{TAG}",
-        _start_script(),
+        hostname="partners",
+        label=LABEL,
+        network=_network(),
+        address=where,
+        tag=TAG,
+        command=_start_script(),
+        extra=(f"--add-host={domain}:{lb}",),
     )
     standin.copy_in(CONTAINER, CONFIG_DIR, files, secret=lambda name: name.endswith(".key"))
     scripts = {name: (SOURCE / name).read_bytes() for name in SCRIPTS}

@@ -24,7 +24,7 @@ import yaml
 from ..errors import OpsError
 from ..inventory import LAB_VAULT_PASSWORD
 from ..paths import LAB_INVENTORY, STATE_DIR
-from . import image, standin
+from . import standin
 
 CONTAINER = "preau-relay"
 TAG = "relay"
@@ -201,24 +201,14 @@ def up() -> str:
     files = _tls_files(relay_address)
     if not running():
         build_image()
-        standin.docker("rm", "-f", CONTAINER, check=False)
-        standin.docker(
-            "create",
-            "--name",
+        standin.create(
             CONTAINER,
-            "--hostname",
-            "relay",
-            "--label",
-            LABEL,
-            "--network",
-            network,
-            "--ip",
-            relay_address,
-            "--dns",
-            "127.0.0.1",
-            "--init",
-            f"{image.REPOSITORY}:{TAG}",
-            START,
+            hostname="relay",
+            label=LABEL,
+            network=network,
+            address=relay_address,
+            tag=TAG,
+            command=START,
         )
         standin.copy_in(CONTAINER, "/etc/exim4", _config(files, _password()), secret=_secret)
         standin.docker("start", CONTAINER)

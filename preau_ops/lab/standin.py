@@ -79,6 +79,28 @@ def build_image(tag: str, packages: list[str]) -> bool:
     return True
 
 
+def create(
+    container: str,
+    *,
+    hostname: str,
+    label: str,
+    network: str,
+    address: str,
+    tag: str,
+    command: str,
+    extra: tuple[str, ...] = (),
+) -> None:
+    """A stand-in's container (created, not started: its files go in first), replacing one
+    of that name: on `network` at `address`, no DNS (names it needs: `extra`'s --add-host),
+    an init reaping its processes, `command` run by sh."""
+    docker("rm", "-f", container, check=False)
+    docker(
+        "create", "--name", container, "--hostname", hostname, "--label", label,
+        "--network", network, "--ip", address, "--dns", "127.0.0.1", *extra, "--init",
+        f"{image.REPOSITORY}:{tag}", command,
+    )  # fmt: skip
+
+
 def tar(files: dict[str, bytes], secret: Callable[[str], bool] = lambda name: False) -> bytes:
     """A tar of these files (mode 0600 for the secret ones, 0644 the others)."""
     buffer = io.BytesIO()

@@ -19,6 +19,7 @@ import re
 import socket
 import ssl
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -83,15 +84,18 @@ def entry(demo):
     return lb.address, lb.vars["preau_domain"]
 
 
-@pytest.fixture(scope="module")
-def browser(entry):
+@contextmanager
+def chromium(entry: tuple[str, str], trusted: tuple[Path, ...] = (CA,)):
+    """Debian's Chromium resolving the lab's public name to the lb, accepting the chains of
+    the `trusted` CAs' keys only."""
     from playwright.sync_api import sync_playwright
 
     address, domain = entry
+    spkis = ",".join(_ca_spki_hash(ca) for ca in trusted)
     args = [
         *ARGS,
         f"--host-resolver-rules=MAP {domain} {address}",
-        f"--ignore-certificate-errors-spki-list={_ca_spki_hash()}",
+        f"--ignore-certificate-errors-spki-list={spkis}",
     ]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
@@ -99,17 +103,29 @@ def browser(entry):
         browser.close()
 
 
-@pytest.fixture
-def page(browser, entry):
-    _, domain = entry
+def open_page(browser, domain: str, width: int = 1280, height: int = 900):
+    """A page of a new context at the ENT's address (French, 15 s timeouts); close its
+    context after."""
     context = browser.new_context(
-        base_url=f"https://{domain}", locale="fr-FR", viewport={"width": 1280, "height": 900}
+        base_url=f"https://{domain}", locale="fr-FR", viewport={"width": width, "height": height}
     )
     page = context.new_page()
     page.set_default_timeout(15_000)
     expect.set_options(timeout=15_000)
+    return page
+
+
+@pytest.fixture(scope="module")
+def browser(entry):
+    with chromium(entry) as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser, entry):
+    page = open_page(browser, entry[1])
     yield page
-    context.close()
+    page.context.close()
 
 
 def shot(page, name: str) -> None:

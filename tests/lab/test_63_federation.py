@@ -17,7 +17,7 @@ from preau_ops.paths import STATE_DIR
 
 from .conftest import deploy, failures, forgive_this_address, run_audit
 from .loadgen import Client, Load
-from .test_32_journeys import ARGS, CHROMIUM, UAI, _ca_spki_hash, goto
+from .test_32_journeys import UAI, chromium, goto, open_page
 
 CA = str(STATE_DIR / "ca" / "ca.crt")
 GAR_METADATA = "/federation/gar/metadonnees/"
@@ -75,32 +75,17 @@ def identities(platform):
 
 @pytest.fixture(scope="module")
 def browser(identities, platform):
-    from playwright.sync_api import sync_playwright
-
     lb = platform.hosts_in("lb")[0]
-    trusted = ",".join(_ca_spki_hash(ca) for ca in (Path(CA), partners.STATE / "tls" / "ca.crt"))
-    args = [
-        *ARGS,
-        f"--host-resolver-rules=MAP {lb.vars['preau_domain']} {lb.address}",
-        f"--ignore-certificate-errors-spki-list={trusted}",
-    ]
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        yield browser
-        browser.close()
+    entry = (lb.address, lb.vars["preau_domain"])
+    with chromium(entry, trusted=(Path(CA), Path(partners.ca_file()))) as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser, platform):
-    domain = platform.hosts_in("lb")[0].vars["preau_domain"]
-    context = browser.new_context(
-        base_url=f"https://{domain}", locale="fr-FR", viewport={"width": 360, "height": 780}
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    expect.set_options(timeout=15_000)
+    page = open_page(browser, platform.hosts_in("lb")[0].vars["preau_domain"], 360, 780)
     yield page
-    context.close()
+    page.context.close()
 
 
 def _through_the_idp(page, button: str, idp: partners.Idp, login: str, password: str) -> None:
