@@ -196,11 +196,17 @@ def test_pupil_opens_a_resource_through_the_lab_gar(browser, live_server, check_
     status, body = post_acs(stand_in, forged, cookie)
     assert status == 403 and "la signature de la réponse n'est pas valide" in body
     assert json.loads(stand_in.get("/last.json")[1])["error"] == "bad_signature"
+    # Neither a resource it does not know nor a POST without an answer reaches pysaml2.
+    status, body = stand_in.get("/ressource/inconnue")
+    assert status == 404 and "Cette ressource n'existe pas." in body
+    assert post_acs(stand_in, "")[0] == 400
+    assert json.loads(stand_in.get("/last.json")[1])["error"] == "invalid_response"
     page.context.close()
     assert stand_in.events() == [
         "request_sent",
         "assertion_ok",
         "assertion_refused",
         "request_sent",
+        "assertion_refused",
         "assertion_refused",
     ]
