@@ -172,6 +172,14 @@ def metadata_command(config: dict, directory: Path) -> subprocess.CompletedProce
     )
 
 
+def assert_publishes_certificate(metadata: ET.Element, cert_file: str) -> None:
+    """The metadata's (first) signing certificate is the PEM file's."""
+    published = metadata.find(f".//{MD}KeyDescriptor//{DS}X509Certificate")
+    pem = Path(cert_file).read_text()
+    assert published is not None and published.text
+    assert "".join(published.text.split()) == "".join(pem.splitlines()[1:-1])
+
+
 def test_metadata_command_prints_the_idps_entity_endpoints_and_certificate(keys, tmp_path):
     config = idp_config(keys, 8443)
     printed = metadata_command(config, tmp_path)
@@ -180,10 +188,7 @@ def test_metadata_command_prints_the_idps_entity_endpoints_and_certificate(keys,
     assert root.get("entityID") == "https://127.0.0.1:8443/educonnect"
     sso = root.find(f"{MD}IDPSSODescriptor/{MD}SingleSignOnService")
     assert sso is not None and sso.get("Location") == "https://127.0.0.1:8443/educonnect/sso"
-    published = root.find(f".//{MD}KeyDescriptor//{DS}X509Certificate")
-    pem = Path(keys["cert_file"]).read_text()
-    assert published is not None
-    assert "".join(published.text.split()) == "".join(pem.splitlines()[1:-1])
+    assert_publishes_certificate(root, keys["cert_file"])
     # A config without its keys: one French line and status 2, no traceback.
     del config["key_file"]
     broken = metadata_command(config, tmp_path)

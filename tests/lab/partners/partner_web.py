@@ -1,6 +1,6 @@
-"""What both lab partners (idp.py, cas_client.py) need of the web, from the standard library
-alone: the lab's ops host has python3 and a few Debian packages, nothing from pip, so no web
-framework. A threaded wsgiref server (HTTPS when given a certificate), the config file, one log
+"""What the lab partners (idp.py, cas_client.py, gar_sp.py) need of the web, from the standard
+library alone: the lab's ops host has python3 and a few Debian packages, nothing from pip, so no
+web framework. A threaded wsgiref server (HTTPS when given a certificate), the config file, one log
 line per event on stdout (journald keeps it), cookies, forms and small French pages."""
 
 from __future__ import annotations
@@ -74,10 +74,20 @@ def cookie(environ: dict, name: str) -> str | None:
     return jar[name].value if name in jar else None
 
 
-def set_cookie(name: str, value: str, path: str, secure: bool, max_age: int | None = None):
+def set_cookie(
+    name: str,
+    value: str,
+    path: str,
+    secure: bool,
+    max_age: int | None = None,
+    same_site: str = "Lax",
+):
     """A session cookie: HttpOnly, SameSite=Lax (the SSO and the return from CAS are top-level
-    navigations, which carry it), Secure over HTTPS."""
-    parts = [f"{name}={value}", f"Path={path or '/'}", "HttpOnly", "SameSite=Lax"]
+    navigations, which carry it), Secure over HTTPS. `same_site="None"` for a cookie a
+    cross-site POST must carry (an SP's ACS: the IdP's page posts the answer); browsers take it
+    over HTTPS only, so over HTTP it stays Lax."""
+    same_site = same_site if secure else "Lax"
+    parts = [f"{name}={value}", f"Path={path or '/'}", "HttpOnly", f"SameSite={same_site}"]
     if secure:
         parts.append("Secure")
     if max_age is not None:
