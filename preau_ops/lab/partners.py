@@ -1,18 +1,21 @@
 """The lab's stand-ins for federation's partners (issue #20): ÉduConnect, the académie's
-agents IdP and a partner resource that signs its users in through Préau's CAS server. They are
-the services of tests/lab/partners/ (pysaml2's IdP side, python-cas: libraries no one here
-wrote), run in a container of their own beside the lab's hosts, as the SMTP relay is
-(relay.py): outside parties, no inventory host, no converge, not audited.
+agents IdP, a partner resource that signs its users in through Préau's CAS server, and the GAR
+(a SAML SP Préau's GAR IdP signs pupils into). They are the services of tests/lab/partners/
+(pysaml2's IdP and SP sides, python-cas: libraries no one here wrote), run in a container of
+their own beside the lab's hosts, as the SMTP relay is (relay.py): outside parties, no
+inventory host, no converge, not audited.
 
 Two moments:
-- `declare()`, at `lab up` before any converge: each IdP's signing pair (made here, kept in
-  .lab/partners/) and its metadata (idp.py's `metadata` command, run here) written as the app
-  role's `app_federation_educonnect` and `app_federation_agents` in
-  inventories/lab/group_vars/all/partners.yml (git-ignored), so the first converge trusts them.
+- `declare()`, at `lab up` before any converge: each partner's SAML signing pair (made here,
+  kept in .lab/partners/) and its metadata (the scripts' `metadata` command, run here) written
+  in inventories/lab/group_vars/all/partners.yml (git-ignored) as the app role's
+  `app_federation_educonnect`, `app_federation_agents` and `app_federation_gar`, with the
+  GAR's origin in nginx's CSP form-action (Préau's answer is a form posted to it), so the
+  first converge trusts them.
 - `up(inv, identities)`, once the app serves (`deploy.py up` after the demo data, the lab
-  tests): the container, given Préau's SP metadata read through the lb, the demo's federated
-  identities (seed_demo's `federation`) as the IdPs' accounts, and the CAS resource allowed
-  to the first demo collège.
+  tests): the container, given Préau's SP and GAR IdP metadata read through the lb, the demo's
+  federated identities (seed_demo's `federation`) as the IdPs' accounts; the CAS resource and
+  the GAR (a résource of its médiacentre) opened to the first demo collège.
 
 They listen on the lb's network (what a browser reaches), address .251, over HTTPS with a
 certificate of a CA of their own (.lab/partners/ca.crt), as the real partners have theirs.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shlex
 import subprocess
 import sys
 import time
@@ -48,7 +52,7 @@ HOST_NUMBER = 251
 # for the CAS client (python-cas itself, one module, is copied from the controller's venv).
 PACKAGES = ["python3-pysaml2", "xmlsec1", "python3-requests", "python3-lxml", "python3-six"]
 SOURCE = ROOT / "tests" / "lab" / "partners"
-SCRIPTS = ("idp.py", "cas_client.py", "partner_web.py")
+SCRIPTS = ("idp.py", "cas_client.py", "gar_sp.py", "partner_web.py")
 STATE = STATE_DIR / "partners"
 DECLARATION = LAB_INVENTORY / "group_vars/all/partners.yml"
 CONFIG_DIR = "/etc/preau-partners"
@@ -72,6 +76,11 @@ CAS_PORT = 9443
 CAS_NAME = "Manuels numériques (laboratoire)"
 # What the CAS resource is given, as a publisher's contract would say (cas_service add)
 CAS_ATTRIBUTES = "identifier,profile,uai,classes"
+GAR_PORT = 8445
+GAR_NAME = "GAR (laboratoire)"
+GAR_ENT_ID = "ENT-PREAU-LAB"
+GAR_RESOURCE = ("dico", "Dictionnaire (laboratoire)")
+DEMO_UAI = "0820021C"  # the first demo collège (seed_demo)
 UNKNOWN_INE = "0000000000Z"
 ACADEMIE = "16"  # the {AAF} vectors' académie code (Toulouse), docs/federation.md
 
@@ -90,6 +99,14 @@ def cas_service_url(where: str | None = None) -> str:
     return f"https://{where or address()}:{CAS_PORT}/"
 
 
+def gar_url(where: str | None = None) -> str:
+    return f"https://{where or address()}:{GAR_PORT}"
+
+
+def gar_resource_url(where: str | None = None) -> str:
+    return f"{gar_url(where)}/ressource/{GAR_RESOURCE[0]}"
+
+
 def password() -> str:
     """The IdPs' accounts' password (one for all, made once per lab, in .lab/partners/)."""
     path = STATE / "password"
@@ -103,14 +120,14 @@ def password() -> str:
 # ----------------------------------------------------------------------- before the converge
 
 
-def _signing_pair(idp: Idp) -> tuple[Path, Path]:
-    """The IdP's SAML signing pair (RSA, self-signed as IdPs' are), made once per lab."""
+def _signing_pair(name: str) -> tuple[Path, Path]:
+    """A partner's SAML signing pair (RSA, self-signed as theirs are), made once per lab."""
     from ..pki import new_saml_pair
 
-    key, cert = STATE / f"{idp.key}.key", STATE / f"{idp.key}.crt"
+    key, cert = STATE / f"{name}.key", STATE / f"{name}.crt"
     if not (key.exists() and cert.exists()):
         STATE.mkdir(parents=True, exist_ok=True)
-        cert_pem, key_pem = new_saml_pair(f"(lab {idp.key} IdP)")
+        cert_pem, key_pem = new_saml_pair(f"(lab {name})")
         key.write_text(key_pem)
         key.chmod(0o600)
         cert.write_text(cert_pem)
@@ -138,13 +155,40 @@ def idp_config(
     }
 
 
+def gar_config(where: str, local: bool = False) -> dict[str, Any]:
+    """gar_sp.py's configuration: paths in the container, or here (`local`: the metadata)."""
+    directory = str(STATE) if local else CONFIG_DIR
+    return {
+        "name": GAR_NAME,
+        "base_url": gar_url(where),
+        "key_file": f"{directory}/gar.key",
+        "cert_file": f"{directory}/gar.crt",
+        "idp_metadata": f"{CONFIG_DIR}/preau-gar-idp.xml",
+        "listen": "0.0.0.0",
+        "port": GAR_PORT,
+        "tls_cert": f"{CONFIG_DIR}/tls.crt",
+        "tls_key": f"{CONFIG_DIR}/tls.key",
+        "resources": dict([GAR_RESOURCE]),
+    }
+
+
 def metadata(idp: Idp, where: str) -> str:
     """The IdP's metadata, from idp.py itself (the controller's pysaml2)."""
-    _signing_pair(idp)
-    config = STATE / f"{idp.key}-metadata.json"
-    config.write_text(json.dumps(idp_config(idp, where, {}, local=True)))
+    _signing_pair(idp.key)
+    return _metadata("idp.py", idp.key, idp_config(idp, where, {}, local=True))
+
+
+def gar_metadata(where: str) -> str:
+    """The GAR stand-in's SP metadata, from gar_sp.py itself."""
+    _signing_pair("gar")
+    return _metadata("gar_sp.py", "gar", gar_config(where, local=True))
+
+
+def _metadata(script: str, name: str, conf: dict[str, Any]) -> str:
+    config = STATE / f"{name}-metadata.json"
+    config.write_text(json.dumps(conf))
     result = subprocess.run(
-        [sys.executable, str(SOURCE / "idp.py"), "metadata", "--config", str(config)],
+        [sys.executable, str(SOURCE / script), "metadata", "--config", str(config)],
         capture_output=True,
         text=True,
         check=False,
@@ -152,27 +196,33 @@ def metadata(idp: Idp, where: str) -> str:
     )
     if result.returncode != 0 or "EntityDescriptor" not in result.stdout:
         raise OpsError(
-            f"the lab's {idp.key} IdP gave no metadata",
+            f"the lab's {name} stand-in gave no metadata",
             (result.stderr or result.stdout).strip()[-800:],
         )
     return result.stdout
 
 
 def declare() -> str:
-    """The IdPs' keys and metadata in the lab inventory (app_federation_educonnect/agents);
-    their address."""
+    """The partners' keys and metadata in the lab inventory (app_federation_educonnect,
+    _agents, _gar; the GAR's origin in nginx's CSP form-action); their address."""
     where = address()
-    declaration = {
+    declaration: dict[str, Any] = {
         f"app_federation_{idp.key}": {
             "entity_id": idp_url(idp, where),
             "metadata": metadata(idp, where),
         }
         for idp in IDPS
     }
+    declaration["app_federation_gar"] = {
+        "idp_entity_id": "https://{{ preau_domain }}/federation/gar/metadonnees/",
+        "ent_id": GAR_ENT_ID,
+        "sp_metadata": gar_metadata(where),
+    }
+    declaration["nginx_form_action_origins"] = [gar_url(where)]
     header = (
         "# Generated by `deploy.py lab up` (preau_ops/lab/partners.py): the lab's stand-ins\n"
-        "# for ÉduConnect and the académie's agents IdP, as a site declares the real ones\n"
-        "# (roles/app/defaults/main.yml). Git-ignored, removed by `lab down`.\n"
+        "# for ÉduConnect, the académie's agents IdP and the GAR, as a site declares the real\n"
+        "# ones (roles/app/defaults/main.yml). Git-ignored, removed by `lab down`.\n"
     )
     DECLARATION.parent.mkdir(parents=True, exist_ok=True)
     DECLARATION.write_text(header + yaml.safe_dump(declaration, sort_keys=False, width=200))
@@ -228,17 +278,15 @@ def _lb(inv: Inventory) -> tuple[str, str]:
     return lb.address, str(lb.vars.get("preau_domain", ""))
 
 
-def sp_metadata(inv: Inventory) -> str:
-    """Préau's SP metadata as it publishes it, read through the lb (TLS checked against the
-    lab CA)."""
+def published_metadata(inv: Inventory, path: str = "/federation/metadonnees/") -> str:
+    """Préau's metadata as it publishes it (its SP's; its GAR IdP's at
+    /federation/gar/metadonnees/), read through the lb (TLS checked against the lab CA)."""
     import ssl
 
     lb, domain = _lb(inv)
     context = ssl.create_default_context(cafile=str(STATE_DIR / "ca" / "ca.crt"))
     context.check_hostname = False  # dialled by address; the chain is still checked
-    request = urllib.request.Request(
-        f"https://{lb}/federation/metadonnees/", headers={"Host": domain}
-    )
+    request = urllib.request.Request(f"https://{lb}{path}", headers={"Host": domain})
     with urllib.request.urlopen(request, context=context, timeout=20) as answer:
         return str(answer.read().decode())
 
@@ -254,7 +302,9 @@ def _files(
         "tls.crt": tls["server.crt"] + tls["ca.crt"],
         "tls.key": tls["server.key"],
         "lab-ca.crt": (STATE_DIR / "ca" / "ca.crt").read_bytes(),
-        "preau-sp.xml": sp_metadata(inv).encode(),
+        "preau-sp.xml": published_metadata(inv).encode(),
+        "preau-gar-idp.xml": published_metadata(inv, "/federation/gar/metadonnees/").encode(),
+        "gar.json": json.dumps(gar_config(where)).encode(),
         "cas.json": json.dumps(
             {
                 "name": CAS_NAME,
@@ -268,9 +318,10 @@ def _files(
             }
         ).encode(),
     }
+    for name in [idp.key for idp in IDPS] + ["gar"]:
+        key, cert = _signing_pair(name)
+        files[f"{name}.key"], files[f"{name}.crt"] = key.read_bytes(), cert.read_bytes()
     for idp in IDPS:
-        key, cert = _signing_pair(idp)
-        files[f"{idp.key}.key"], files[f"{idp.key}.crt"] = key.read_bytes(), cert.read_bytes()
         config = idp_config(idp, where, per_idp[idp.key])
         files[f"{idp.key}.json"] = json.dumps(config).encode()
     return files
@@ -287,6 +338,7 @@ def _start_script() -> str:
     runs = [
         f"python3 {APP_DIR}/idp.py serve --config {CONFIG_DIR}/{idp.key}.json &" for idp in IDPS
     ]
+    runs.append(f"python3 {APP_DIR}/gar_sp.py serve --config {CONFIG_DIR}/gar.json &")
     runs.append(f"exec python3 {APP_DIR}/cas_client.py serve --config {CONFIG_DIR}/cas.json")
     return f"export PYTHONPATH={APP_DIR} PYTHONWARNINGS=ignore; " + " ".join(runs)
 
@@ -323,7 +375,7 @@ def up(inv: Inventory, identities: dict[str, Any], pupils: Sequence[tuple[str, s
     standin.copy_in(CONTAINER, APP_DIR, {**scripts, "cas.py": _cas_module()})
     standin.docker("start", CONTAINER)
     if identities:  # the demo's collège
-        _allow_cas_service(inv)
+        _open_the_demo_college(inv)
     _wait_ready(where)
     return where
 
@@ -334,19 +386,23 @@ def _network() -> str:
     return MANAGEMENT.name
 
 
-def _allow_cas_service(inv: Inventory) -> None:
-    """The CAS resource allowed to the first demo collège (cas_service add, once)."""
+def _open_the_demo_college(inv: Inventory) -> None:
+    """The CAS resource allowed to the first demo collège, the GAR opened to it with a
+    resource of the GAR stand-in in its médiacentre (each once)."""
     from .. import procedures
 
-    uai = "0820021C"
-    listed = procedures.app_manage(inv, f"cas_service list {uai}")
-    prefixes = {service.get("url_prefix") for service in listed.get("services", [])}
-    if cas_service_url() not in prefixes:
+    listed = procedures.app_manage(inv, f"cas_service list {DEMO_UAI}")
+    if cas_service_url() not in {s.get("url_prefix") for s in listed.get("services", [])}:
         procedures.app_manage(
             inv,
-            f"cas_service add {uai} {cas_service_url()} --name Manuels "
+            f"cas_service add {DEMO_UAI} {cas_service_url()} --name Manuels "
             f"--attributes {CAS_ATTRIBUTES}",
         )
+    procedures.app_manage(inv, f"gar enable {DEMO_UAI}")
+    listed = procedures.app_manage(inv, f"gar list {DEMO_UAI}")
+    if gar_resource_url() not in {r.get("url") for r in listed.get("resources", [])}:
+        title = shlex.quote(GAR_RESOURCE[1])
+        procedures.app_manage(inv, f"gar add {DEMO_UAI} {gar_resource_url()} --title {title}")
 
 
 def ca_file() -> str:
@@ -369,7 +425,7 @@ def get(path: str, port: int = CAS_PORT) -> dict[str, Any]:
 
 def _wait_ready(where: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    ports = [idp.port for idp in IDPS] + [CAS_PORT]
+    ports = [idp.port for idp in IDPS] + [CAS_PORT, GAR_PORT]
     waiting = list(ports)
     while waiting and time.monotonic() < deadline:
         try:

@@ -140,6 +140,25 @@ def test_a_pupil_opening_the_resource_first_logs_in_on_preaus_form_then_reaches_
     assert partners.get("/last.json")["user"] == "demo.eleve"
 
 
+def test_a_pupil_opens_a_mediacentre_resource_and_the_gar_checks_preaus_answer(page, identities):
+    """Préau as the GAR's IdP, checked over the network by pysaml2's SP (the lab's GAR
+    stand-in): the médiacentre's link, the GAR's signed request, Préau's signed answer posted
+    to the GAR (let through the CSP's form-action by the inventory's
+    nginx_form_action_origins), and the attributes the GAR reads."""
+    _through_the_idp(page, "Élève ou parent (ÉduConnect)", EDUCONNECT, "eleve", partners.password())
+    page.wait_for_url(f"**/e/{UAI}/")
+    goto(page, f"/e/{UAI}/mediacentre/")
+    page.get_by_role("link", name=partners.GAR_RESOURCE[1]).click()
+    page.wait_for_url(f"{partners.gar_url()}/acs")
+    expect(page.locator("#attributes")).to_contain_text("National_elv")
+    last = partners.get("/last.json", partners.GAR_PORT)
+    assert last["resource"] == partners.GAR_RESOURCE[0], last
+    attributes = last["attributes"]
+    assert attributes["idEnt"] == [partners.GAR_ENT_ID] and attributes["UAI"] == [UAI]
+    assert attributes["PRO"] == ["National_elv"]
+    assert attributes["GARPersonIdentifiant"] == [last["name_id"]]
+
+
 def test_a_parent_of_two_children_through_educonnect_sees_both(page, identities):
     _through_the_idp(
         page, "Élève ou parent (ÉduConnect)", EDUCONNECT, "parent", partners.password()

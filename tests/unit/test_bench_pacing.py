@@ -76,8 +76,11 @@ def run_mix(url, tmp_path, pace_ms, connections=20):
 def test_paced_waiting_pages_come_at_the_offered_rate_not_at_once(server, tmp_path):
     result = run_mix(server, tmp_path, load._pace_ms(RATE))
     assert result["statuses"] == {"503": result["requests"]}
-    # 100 expected; never more than the pace allows (+ the first start time of each thread)
-    assert 0.7 * RATE * SECONDS <= result["requests"] <= RATE * SECONDS + load.MIX_THREADS + 2
+    # 100 expected; never more than the pace allows over the run's real length (wrk's -d2s ran
+    # 2.1 s and more on a loaded machine: 106 requests, a CI run beside the lab) + the first
+    # start time of each thread
+    allowed = RATE * max(SECONDS, result["duration_s"]) + load.MIX_THREADS + 2
+    assert 0.7 * RATE * SECONDS <= result["requests"] <= allowed, result
 
 
 def test_unpaced_is_a_closed_loop(server, tmp_path):

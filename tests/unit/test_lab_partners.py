@@ -45,7 +45,12 @@ def _certificate_body(pem: str) -> str:
 def test_the_declaration_trusts_each_idp_by_the_key_kept_for_the_lab(state):
     assert partners.declare() == "172.30.82.251"
     declared = yaml.safe_load((state / "partners.yml").read_text())
-    assert set(declared) == {"app_federation_educonnect", "app_federation_agents"}
+    assert set(declared) == {
+        "app_federation_educonnect",
+        "app_federation_agents",
+        "app_federation_gar",
+        "nginx_form_action_origins",
+    }
     for idp in partners.IDPS:
         entry = declared[f"app_federation_{idp.key}"]
         assert entry["entity_id"] == f"https://172.30.82.251:{idp.port}"
@@ -58,6 +63,19 @@ def test_the_declaration_trusts_each_idp_by_the_key_kept_for_the_lab(state):
         kept = (state / "partners" / f"{idp.key}.crt").read_text()
         assert published.text.strip() == _certificate_body(kept)
         assert oct((state / "partners" / f"{idp.key}.key").stat().st_mode & 0o777) == "0o600"
+    # The GAR's stand-in: Préau's GAR IdP answers it, and its answer (a form posted to the
+    # stand-in) is let through nginx's CSP.
+    gar = declared["app_federation_gar"]
+    assert gar["idp_entity_id"] == "https://{{ preau_domain }}/federation/gar/metadonnees/"
+    assert gar["ent_id"] == partners.GAR_ENT_ID
+    root = ET.fromstring(gar["sp_metadata"])
+    assert root.get("entityID") == "https://172.30.82.251:8445"
+    acs = root.find(f"{MD}SPSSODescriptor/{MD}AssertionConsumerService")
+    assert acs is not None and acs.get("Location") == "https://172.30.82.251:8445/acs"
+    published = root.find(f".//{DS}X509Certificate")
+    kept = (state / "partners" / "gar.crt").read_text()
+    assert published is not None and published.text.strip() == _certificate_body(kept)
+    assert declared["nginx_form_action_origins"] == ["https://172.30.82.251:8445"]
     # A second `lab up` keeps the keys: the converged hosts' trust stays right.
     partners.declare()
     assert yaml.safe_load((state / "partners.yml").read_text()) == declared
@@ -92,6 +110,7 @@ def test_the_container_runs_both_idps_and_the_cas_resource_from_their_configs():
     assert script.startswith("export PYTHONPATH=/opt/preau-partners ")  # python-cas's cas.py
     for idp in partners.IDPS:
         assert f"idp.py serve --config /etc/preau-partners/{idp.key}.json &" in script
+    assert "gar_sp.py serve --config /etc/preau-partners/gar.json &" in script
     # The CAS resource is the container's main process (it ends with it).
     assert script.endswith(
         "exec python3 /opt/preau-partners/cas_client.py serve --config /etc/preau-partners/cas.json"
