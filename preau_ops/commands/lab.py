@@ -94,7 +94,7 @@ def lab_up(args: argparse.Namespace, summary: ui.Summary) -> list[LabHost]:
 
         progress.detail = f"{relay.up()}:{relay.PORT}, STARTTLS, account {relay.USER}"
     with ui.step(
-        "Lab IdPs declared (ÉduConnect's and the académie's stand-ins)", summary
+        "Lab partners declared (ÉduConnect's, the académie's and the GAR's stand-ins)", summary
     ) as progress:
         from ..lab import partners
 
@@ -225,7 +225,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         with ui.step("Demo establishments and logins", summary) as progress:
             demo = procedures.app_manage(inv, "seed_demo")
             progress.detail = ", ".join(e["uai"] for e in demo["establishments"])
-        with ui.step("Lab partners (two IdPs, a CAS resource)", summary) as progress:
+        with ui.step("Lab partners (two IdPs, a CAS resource, the GAR)", summary) as progress:
             from ..lab import partners
 
             progress.detail = f"{partners.up(inv, demo['federation'])}, accounts of the demo"
