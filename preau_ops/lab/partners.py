@@ -45,12 +45,8 @@ if TYPE_CHECKING:
     from ..inventory import Inventory
 
 CONTAINER = "preau-partners"
-TAG = "partners"
 LABEL = "org.preau.lab-partners"  # not the hosts' label: `lab up` would call it a stray
 HOST_NUMBER = 251
-# Debian 12's, nothing from pip: pysaml2 7.0.1 and xmlsec1 for the IdPs; python-cas's needs
-# for the CAS client (python-cas itself, one module, is copied from the controller's venv).
-PACKAGES = ["python3-pysaml2", "xmlsec1", "python3-requests", "python3-lxml", "python3-six"]
 SOURCE = ROOT / "tests" / "lab" / "partners"
 SCRIPTS = ("idp.py", "cas_client.py", "gar_sp.py", "partner_web.py")
 STATE = STATE_DIR / "partners"
@@ -358,7 +354,7 @@ def up(inv: Inventory, identities: dict[str, Any], pupils: Sequence[tuple[str, s
         )
     where = address()
     files = _files(inv, identities, pupils)
-    standin.build_image(TAG, PACKAGES)
+    standin.build_image()
     lb, domain = _lb(inv)
     standin.create(
         CONTAINER,
@@ -366,7 +362,6 @@ def up(inv: Inventory, identities: dict[str, Any], pupils: Sequence[tuple[str, s
         label=LABEL,
         network=_network(),
         address=where,
-        tag=TAG,
         command=_start_script(),
         extra=(f"--add-host={domain}:{lb}",),
     )

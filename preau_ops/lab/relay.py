@@ -27,13 +27,11 @@ from ..paths import LAB_INVENTORY, STATE_DIR
 from . import standin
 
 CONTAINER = "preau-relay"
-TAG = "relay"
 # Not the hosts' label: the relay is no lab host (`lab up` would call it a stray).
 LABEL = "org.preau.lab-relay"
 HOST_NUMBER = 250  # the relay's address in the service network's subnet
 PORT = 587
 USER = "preau"
-PACKAGES = ["exim4-daemon-light"]
 MAILDIR = "/var/mail/relay"
 DECLARATION = LAB_INVENTORY / "group_vars/all/relay.yml"
 TLS_DIR = STATE_DIR / "relay"
@@ -102,11 +100,6 @@ START = (
     "chown root:Debian-exim /etc/exim4/relay.key && chmod 640 /etc/exim4/relay.key && "
     f"install -d -o Debian-exim -g Debian-exim {MAILDIR} && exec exim4 -bdf -q1m"
 )
-
-
-def build_image() -> bool:
-    """preau-lab:relay = bare + exim4 (cached); True when it was built."""
-    return standin.build_image(TAG, PACKAGES)
 
 
 def service_network() -> tuple[str, ipaddress.IPv4Network]:
@@ -200,14 +193,13 @@ def up() -> str:
     relay_address = address()
     files = _tls_files(relay_address)
     if not running():
-        build_image()
+        standin.build_image()
         standin.create(
             CONTAINER,
             hostname="relay",
             label=LABEL,
             network=network,
             address=relay_address,
-            tag=TAG,
             command=START,
         )
         standin.copy_in(CONTAINER, "/etc/exim4", _config(files, _password()), secret=_secret)

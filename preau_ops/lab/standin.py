@@ -18,6 +18,15 @@ from typing import Any
 from ..errors import OpsError
 from . import image
 
+# One image for every stand-in (built once, at `lab up` with the relay): what each needs.
+TAG = "standin"
+PACKAGES = [
+    "exim4-daemon-light",  # the SMTP relay (relay.py)
+    # federation's partners (partners.py): pysaml2 7.0.1 and xmlsec1 for the IdPs and the
+    # GAR; python-cas's needs for the CAS resource (python-cas itself is copied in)
+    "python3-pysaml2", "xmlsec1", "python3-requests", "python3-lxml", "python3-six",
+]  # fmt: skip
+
 
 def docker(*args: str, check: bool = True, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
@@ -38,9 +47,9 @@ def _image_hash(packages: list[str]) -> str:
     return hashlib.sha256((bare.strip() + " ".join(packages)).encode()).hexdigest()[:16]
 
 
-def build_image(tag: str, packages: list[str]) -> bool:
-    """preau-lab:TAG = bare + packages, cached by the bare image and the package list; True
-    when it was built."""
+def build_image(tag: str = TAG, packages: list[str] = PACKAGES) -> bool:
+    """preau-lab:TAG = bare + packages (the stand-ins' image by default), cached by the bare
+    image and the package list; True when it was built."""
     wanted = _image_hash(packages)
     tagged = docker(
         "image",
@@ -86,9 +95,9 @@ def create(
     label: str,
     network: str,
     address: str,
-    tag: str,
     command: str,
     extra: tuple[str, ...] = (),
+    tag: str = TAG,
 ) -> None:
     """A stand-in's container (created, not started: its files go in first), replacing one
     of that name: on `network` at `address`, no DNS (names it needs: `extra`'s --add-host),
