@@ -42,14 +42,23 @@ class Attempt:
 class Browser:
     """One connection to the lb (kept alive) with the login form's CSRF cookie and token."""
 
-    def __init__(self, address: str, domain: str, cafile: str | None = None, timeout: float = 15):
+    def __init__(
+        self,
+        address: str,
+        domain: str,
+        cafile: str | None = None,
+        timeout: float = 15,
+        port: int = 443,
+    ):
         context = ssl.create_default_context(cafile=cafile)
         if cafile is None:
             context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
         self.domain = domain
-        self.connection = http.client.HTTPSConnection(domain, 443, timeout=timeout, context=context)
+        self.connection = http.client.HTTPSConnection(
+            domain, port, timeout=timeout, context=context
+        )
         self.connection.sock = context.wrap_socket(
-            socket.create_connection((address, 443), timeout), server_hostname=domain
+            socket.create_connection((address, port), timeout), server_hostname=domain
         )
         self.token: str | None = None
         self.cookie: str | None = None
@@ -142,6 +151,7 @@ def federated_login(
     password: str,
     idp_cafile: str,
     timeout: float = 15,
+    port: int = 443,
 ) -> Attempt:
     """Log in as a browser does through an IdP whose login form is a plain HTML form (the
     lab's stand-ins, tests/lab/partners/idp.py): Préau's /federation/connexion/IDP/ through the
@@ -155,7 +165,7 @@ def federated_login(
     preau: Browser | None = None
     other: http.client.HTTPSConnection | None = None
     try:
-        preau = Browser(address, domain, None, timeout)
+        preau = Browser(address, domain, None, timeout, port)
         headers = {"Host": domain}
         preau.connection.request("GET", FEDERATED_LOGIN_PATH.format(idp=idp), headers=headers)
         answer = preau.connection.getresponse()
