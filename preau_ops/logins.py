@@ -97,7 +97,7 @@ class Browser:
         answer = self.connection.getresponse()
         text = answer.read().decode(errors="replace")
         retry = answer.getheader("Retry-After")
-        by = ("lb" if "Trop de connexions" in text else "app") if answer.status == 429 else None
+        by = _refused_by(answer.status, text)
         return Attempt(
             answer.status,
             time.monotonic() - started,
@@ -138,9 +138,13 @@ def _cookies(answer: http.client.HTTPResponse) -> str:
     return "; ".join(v.split(";", 1)[0] for v in answer.headers.get_all("Set-Cookie") or [])
 
 
+def _refused_by(status: int, text: str) -> str | None:
+    """Who refused a 429: the lb (its waiting page) or the app (its form)."""
+    return ("lb" if "Trop de connexions" in text else "app") if status == 429 else None
+
+
 def _throttled(status: int, text: str, started: float) -> Attempt:
-    by = ("lb" if "Trop de connexions" in text else "app") if status == 429 else None
-    return Attempt(status, time.monotonic() - started, by=by)
+    return Attempt(status, time.monotonic() - started, by=_refused_by(status, text))
 
 
 def federated_login(
