@@ -300,6 +300,7 @@ def _molecule_all(k: str | None) -> Counts:
     )
     scenarios, skipped = _scenarios(k)
     passed = failed = 0
+    named = FAILURES.setdefault("roles", [])
     # Two scenarios at a time: each is mostly waiting on dpkg/systemd in its containers.
     # `deploy.py down` (the lab suite's last test) does not stop the engine under them.
     with engine.in_use(), ThreadPoolExecutor(max_workers=MOLECULE_PARALLEL) as pool:
@@ -312,6 +313,7 @@ def _molecule_all(k: str | None) -> Counts:
                 ui.console.print(f"[green]✓[/] molecule test {name} [dim]({duration:.0f} s)[/]")
             else:
                 failed += 1
+                named.append(f"molecule {name} ({log.relative_to(ROOT)})")
                 ui.console.print(
                     f"[red]✗ molecule test {name}[/] ({duration:.0f} s), "
                     f"log {log.relative_to(ROOT)}; last lines:"
@@ -333,6 +335,8 @@ def _promtool(k: str | None) -> Counts:
         )
     command = [promtool, "test", "rules", *map(str, rule_tests)]
     code = subprocess.run(command, cwd=ROOT / "monitoring", check=False).returncode
+    if code != 0:
+        FAILURES.setdefault("roles", []).append("promtool test rules (monitoring/tests)")
     return (1, 0, 0) if code == 0 else (0, 1, 0)
 
 

@@ -272,3 +272,37 @@ def test_the_slowest_molecule_scenarios_start_first_and_exist():
     order = [f"{role}/{name}" for role, name, _ in testing._scenarios(None)[0]]
     assert order[: len(testing.SLOW_SCENARIOS)] == list(testing.SLOW_SCENARIOS)
     assert sorted(order[len(testing.SLOW_SCENARIOS) :]) == order[len(testing.SLOW_SCENARIOS) :]
+
+
+def test_a_failing_molecule_scenario_is_named_in_the_summary(monkeypatch, tmp_path):
+    """CI showed `roles: 11 passed, 1 failed` and no name: the scenario's failure was printed
+    in the middle of the beside log, whose last lines alone reach the terminal. The summary row
+    now names it and its log. The engine and molecule are the boundary here."""
+    from preau_ops.lab import engine, image
+
+    monkeypatch.setattr(testing, "ROOT", tmp_path)
+    monkeypatch.setattr(testing, "ARTIFACTS", tmp_path / "artifacts")
+    monkeypatch.setattr(testing, "FAILURES", {})
+    scenarios = [("postgresql", "patroni", tmp_path), ("postgresql", "default", tmp_path)]
+    monkeypatch.setattr(testing, "_scenarios", lambda k: (scenarios, 0))
+    monkeypatch.setattr(engine, "ensure", lambda *a: None)
+    monkeypatch.setattr(image, "build_bare", lambda client: None)
+    monkeypatch.setattr(image, "build_baked", lambda client: None)
+    monkeypatch.setattr(testing, "_mirror_ip", lambda: "192.0.2.1")
+
+    def molecule(role, name, role_dir, env):
+        log = tmp_path / "artifacts" / "molecule" / f"{role}-{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("TASK [wait]\nfatal: timed out\n")
+        return f"{role}/{name}", name != "patroni", 1.0
+
+    monkeypatch.setattr(testing, "_molecule", molecule)
+    counts = testing._molecule_all(None)
+    assert counts[:2] == (1, 1)
+    summary = console.Summary("t")
+    testing._report("roles", counts, time.monotonic(), summary)
+    ((_, result, detail),) = summary.rows
+    assert result == "failed"
+    assert detail.endswith(
+        "; failed: molecule postgresql/patroni (artifacts/molecule/postgresql-patroni.log)"
+    ), detail
