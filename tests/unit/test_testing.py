@@ -204,7 +204,7 @@ def test_up_then_test_replaces_the_lab_of_another_topology(monkeypatch, capsys):
     """`./deploy.py up` (a standard lab) then `./deploy.py test`: the lab tests (prodlike) used
     to fail after the other tiers ("the lab is already up with topology 'standard'"). The run
     says in its first lines that the lab tier replaces it; the lab tier removes it, then runs."""
-    from preau_ops.lab import engine, hosts, relay
+    from preau_ops.lab import engine, hosts, partners, relay
 
     events = []
     monkeypatch.delenv("PREAU_LAB_TOPOLOGY", raising=False)
@@ -212,6 +212,9 @@ def test_up_then_test_replaces_the_lab_of_another_topology(monkeypatch, capsys):
     monkeypatch.setattr(hosts, "read_state", lambda: {"topology": "standard"})
     monkeypatch.setattr(hosts, "container_states", lambda: {"preau-web": "running"})
     monkeypatch.setattr(relay, "down", lambda: events.append("relay down") or True)
+    # the partners too: this test removed the real lab's partners (their container and their
+    # declaration in the lab inventory) when the unit suite ran beside the lab suite
+    monkeypatch.setattr(partners, "down", lambda: events.append("partners down") or True)
     monkeypatch.setattr(hosts, "down", lambda progress=None: events.append("hosts down") or ["x"])
     monkeypatch.setattr(testing, "_pytest", lambda *a: events.append("lab tests") or (1, 0, 0))
     assert testing.other_lab() == "standard"
@@ -219,7 +222,7 @@ def test_up_then_test_replaces_the_lab_of_another_topology(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert out.index("the lab is up with topology 'standard'") < out.index("replaced")
     assert "the lab tier replaces it" in out
-    assert events == ["relay down", "hosts down", "lab tests"]
+    assert events == ["relay down", "partners down", "hosts down", "lab tests"]
     # the same topology as the tests' (or no lab): nothing said, nothing removed
     monkeypatch.setattr(hosts, "read_state", lambda: {"topology": "prodlike"})
     assert testing.other_lab() is None
@@ -285,6 +288,7 @@ def test_a_failing_molecule_scenario_is_named_in_the_summary(monkeypatch, tmp_pa
     monkeypatch.setattr(testing, "FAILURES", {})
     scenarios = [("postgresql", "patroni", tmp_path), ("postgresql", "default", tmp_path)]
     monkeypatch.setattr(testing, "_scenarios", lambda k: (scenarios, 0))
+    monkeypatch.setattr(testing, "_remove_leftovers", lambda client, chosen: None)
     monkeypatch.setattr(engine, "ensure", lambda *a: None)
     monkeypatch.setattr(image, "build_bare", lambda client: None)
     monkeypatch.setattr(image, "build_baked", lambda client: None)
@@ -306,3 +310,35 @@ def test_a_failing_molecule_scenario_is_named_in_the_summary(monkeypatch, tmp_pa
     assert detail.endswith(
         "; failed: molecule postgresql/patroni (artifacts/molecule/postgresql-patroni.log)"
     ), detail
+
+
+def test_containers_left_by_an_interrupted_molecule_run_are_removed_first():
+    """The scenarios start with `create` (no `destroy` finding nothing on a fresh machine):
+    the containers an interrupted run left, named as the chosen scenarios' platforms, are
+    removed before them; other containers are not looked at. Docker is the boundary."""
+    from docker.errors import NotFound
+
+    removed, asked = [], []
+
+    class Container:
+        def __init__(self, name):
+            self.name = name
+
+        def remove(self, force):
+            assert force
+            removed.append(self.name)
+
+    class Containers:
+        def get(self, name):
+            asked.append(name)
+            if name != "bk-repo":
+                raise NotFound(name)
+            return Container(name)
+
+    class Client:
+        containers = Containers()
+
+    scenarios = [s for s in testing._scenarios(None)[0] if s[:2] == ("backup", "default")]
+    testing._remove_leftovers(Client(), scenarios)
+    assert asked == ["bk-db", "bk-repo"]
+    assert removed == ["bk-repo"]
