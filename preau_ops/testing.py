@@ -16,12 +16,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import console as ui
 from . import system
@@ -248,15 +250,20 @@ def _mirror_ip() -> str:
 
 
 def _molecule(role: str, name: str, role_dir: Path, env: dict[str, str]) -> tuple[str, bool, float]:
-    """molecule test of one scenario, its log in artifacts/molecule/."""
+    """molecule test of one scenario, its log in artifacts/molecule/. Its state (molecule's
+    ephemeral directory) is new each time: the sequence starts with `create`, which a state
+    left by an interrupted run would skip (_remove_leftovers removes its containers)."""
     started = time.monotonic()
     log = ARTIFACTS / "molecule" / f"{role}-{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as out:
+    with (
+        tempfile.TemporaryDirectory(prefix=f"molecule-{role}-{name}-") as state,
+        open(log, "w") as out,
+    ):
         code = subprocess.run(
             ["molecule", "test", "-s", name],
             cwd=role_dir,
-            env=env,
+            env={**env, "MOLECULE_EPHEMERAL_DIRECTORY": state},
             stdout=out,
             stderr=subprocess.STDOUT,
             check=False,
@@ -289,6 +296,29 @@ def _scenarios(k: str | None) -> tuple[list[tuple[str, str, Path]], int]:
     return chosen, skipped
 
 
+def _platforms(role_dir: Path, name: str) -> list[str]:
+    """The container names of a molecule scenario (its platforms)."""
+    import yaml
+
+    config = yaml.safe_load((role_dir / "molecule" / name / "molecule.yml").read_text())
+    return [platform["name"] for platform in config.get("platforms", [])]
+
+
+def _remove_leftovers(client: Any, scenarios: list[tuple[str, str, Path]]) -> None:
+    """The containers an interrupted run left of these scenarios, removed: the scenarios start
+    with `create`, not with a `destroy` that finds nothing to remove on a fresh machine (~10 s
+    of ansible-playbook per scenario, ~1 minute of the roles suite)."""
+    from docker.errors import NotFound
+
+    for role, name, role_dir in scenarios:
+        for platform in _platforms(role_dir, name):
+            try:
+                client.containers.get(platform).remove(force=True)
+            except NotFound:
+                continue
+            ui.console.print(f"[dim]removed {platform}, left by an earlier {role}/{name}[/]")
+
+
 def _molecule_all(k: str | None) -> Counts:
     from .lab import engine, image
 
@@ -299,6 +329,7 @@ def _molecule_all(k: str | None) -> Counts:
         os.environ, PREAU_DEBIAN_MIRROR_IP=_mirror_ip(), ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")
     )
     scenarios, skipped = _scenarios(k)
+    _remove_leftovers(client, scenarios)
     passed = failed = 0
     named = FAILURES.setdefault("roles", [])
     # Two scenarios at a time: each is mostly waiting on dpkg/systemd in its containers.

@@ -97,6 +97,7 @@ class Options(TypedDict):
 
     limit: str | None
     controls: list[str]
+    skip: list[str]
     as_auditor: bool
     control_dir: str | None
     lynis_scan: bool
@@ -106,17 +107,21 @@ def options(environ: Mapping[str, str]) -> Options:
     return {
         "limit": environ.get("PREAU_AUDIT_LIMIT") or None,
         "controls": [c for c in environ.get("PREAU_AUDIT_CONTROLS", "").split(",") if c],
+        "skip": [c for c in environ.get("PREAU_AUDIT_SKIP", "").split(",") if c],
         "as_auditor": environ.get("PREAU_AUDIT_AS_AUDITOR") == "1",
         "control_dir": environ.get("PREAU_AUDIT_CONTROL_DIR") or None,
         "lynis_scan": environ.get("PREAU_AUDIT_LYNIS_SCAN") == "1",
     }
 
 
-def selected(control_id: str, wanted: list[str]) -> bool:
-    """`--control SSH` selects SSH-01, SSH-02…; `--control SSH-01` that one only."""
-    return not wanted or any(
-        control_id == w or control_id.startswith(w.rstrip("-") + "-") for w in wanted
-    )
+def _named(control_id: str, names: list[str]) -> bool:
+    return any(control_id == n or control_id.startswith(n.rstrip("-") + "-") for n in names)
+
+
+def selected(control_id: str, wanted: list[str], skipped: list[str] | None = None) -> bool:
+    """`--control SSH` selects SSH-01, SSH-02…; `--control SSH-01` that one only; `--skip`
+    leaves out what it names the same way."""
+    return (not wanted or _named(control_id, wanted)) and not _named(control_id, skipped or [])
 
 
 def plain(text: object) -> str:

@@ -53,6 +53,7 @@ class _Request:
     controls: list[str]
     as_auditor: bool
     lynis_scan: bool
+    skip: list[str] = dataclasses.field(default_factory=list)
 
 
 def run(
@@ -60,6 +61,7 @@ def run(
     *,
     limit: str | None = None,
     controls: list[str] | None = None,
+    skip: list[str] | None = None,
     report_dir: Path | str | None = None,
     as_auditor: bool = False,
     lynis_scan: bool = False,
@@ -74,7 +76,7 @@ def run(
     audit.json in the inventory's history (unless keep_history is false: a command's own
     check, as patch's, is no audit of the platform to compare with), then seal report_dir
     (MANIFEST, signed with sign_key when given)."""
-    request = _Request(limit, controls or [], as_auditor, lynis_scan)
+    request = _Request(limit, controls or [], as_auditor, lynis_scan, skip or [])
     hosts = inv.limited(limit)
     accepted = waivers.load(inv, {c.id for c in catalogue.declared().values()})
     out = Path(report_dir or ARTIFACTS / "audit")
@@ -149,6 +151,7 @@ def _environment(
         PREAU_AUDIT_INVENTORY=str(inv.path),
         PREAU_AUDIT_LIMIT=request.limit or "",
         PREAU_AUDIT_CONTROLS=",".join(request.controls),
+        PREAU_AUDIT_SKIP=",".join(request.skip),
         PREAU_AUDIT_AS_AUDITOR="1" if request.as_auditor else "0",
         PREAU_AUDIT_LYNIS_SCAN="1" if request.lynis_scan else "0",
         PREAU_AUDIT_CONTROL_DIR=str(control_dir),
@@ -182,6 +185,7 @@ def _about(inv: Inventory, hosts: list[Host], request: _Request, started: float)
         "account": account,
         "as_auditor": request.as_auditor,
         "controls": request.controls,
+        "skipped_controls": request.skip,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "duration": round(time.time() - started, 1),
     }

@@ -31,6 +31,14 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         help="only these controls (an id such as SSH-01, or a prefix: SSH)",
     )
     audit.add_argument(
+        "--skip",
+        nargs="+",
+        metavar="ID",
+        default=[],
+        help="leave these controls out (ids or prefixes, as --control): --skip DRIFT-01 "
+        "audits without the converge in check mode, the slowest control (minutes)",
+    )
+    audit.add_argument(
         "--report",
         metavar="DIR",
         default=None,
@@ -155,6 +163,7 @@ def _run(args: argparse.Namespace, inv: Inventory) -> AuditRun:
             inv,
             limit=args.limit,
             controls=args.control,
+            skip=args.skip,
             report_dir=args.report,
             as_auditor=args.as_auditor,
             lynis_scan=args.lynis_scan,

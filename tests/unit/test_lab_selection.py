@@ -53,6 +53,7 @@ def test_the_default_lab_run_leaves_the_drills_out_and_drills_runs_only_them():
         "test_backup_fails_loudly_when_the_backup_disk_is_full",
         "test_postgresql_down_gives_a_clear_503_and_recovers_alone",
         "test_a_dead_repository_never_fills_the_database_disk_and_is_seen_from_the_repository",
+        "test_an_alert_fires_for_the_app_host_down",
     ]
     assert any(item.startswith("tests/lab/test_90_down.py") for item in default)  # the lab goes
 

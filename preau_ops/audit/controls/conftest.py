@@ -68,10 +68,12 @@ def _of_no_host(item: pytest.Item) -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = [w.upper() for w in _options()["controls"]]
+    skipped = [s.upper() for s in _options()["skip"]]
     keep, drop = [], []
     for item in items:
         control = catalogue.of(item)
-        if control is None or not catalogue.selected(control.id, wanted) or _of_no_host(item):
+        chosen = control is not None and catalogue.selected(control.id, wanted, skipped)
+        if not chosen or _of_no_host(item):
             drop.append(item)
             continue
         host = _host_of(item)

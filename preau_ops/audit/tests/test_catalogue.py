@@ -94,18 +94,34 @@ def test_control_selects_by_id_or_by_family(wanted: list[str], chosen: list[str]
 
 def test_options_come_from_the_environment() -> None:
     assert catalogue.options({}) == {
-        "limit": None, "controls": [], "as_auditor": False, "control_dir": None,
+        "limit": None, "controls": [], "skip": [], "as_auditor": False, "control_dir": None,
         "lynis_scan": False,
     }  # fmt: skip
     environ = {
         "PREAU_AUDIT_LIMIT": "db,app1", "PREAU_AUDIT_CONTROLS": "SSH,PG-01",
-        "PREAU_AUDIT_AS_AUDITOR": "1", "PREAU_AUDIT_CONTROL_DIR": "/tmp/x",
-        "PREAU_AUDIT_LYNIS_SCAN": "1",
+        "PREAU_AUDIT_SKIP": "DRIFT-01", "PREAU_AUDIT_AS_AUDITOR": "1",
+        "PREAU_AUDIT_CONTROL_DIR": "/tmp/x", "PREAU_AUDIT_LYNIS_SCAN": "1",
     }  # fmt: skip
     assert catalogue.options(environ) == {
-        "limit": "db,app1", "controls": ["SSH", "PG-01"], "as_auditor": True,
-        "control_dir": "/tmp/x", "lynis_scan": True,
+        "limit": "db,app1", "controls": ["SSH", "PG-01"], "skip": ["DRIFT-01"],
+        "as_auditor": True, "control_dir": "/tmp/x", "lynis_scan": True,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("wanted", "skipped", "chosen"),
+    [
+        ([], ["DRIFT-01"], ["SSH-01", "SSH-02", "SSHD-01"]),
+        ([], ["SSH"], ["SSHD-01", "DRIFT-01"]),
+        (["SSH"], ["SSH-02"], ["SSH-01"]),
+        (["SSH-01"], ["SSH"], []),
+    ],
+)
+def test_skip_leaves_out_what_it_names_by_id_or_by_family(
+    wanted: list[str], skipped: list[str], chosen: list[str]
+) -> None:
+    ids = ["SSH-01", "SSH-02", "SSHD-01", "DRIFT-01"]
+    assert [i for i in ids if catalogue.selected(i, wanted, skipped)] == chosen
 
 
 # ------------------------------------------------------------------------------ results
