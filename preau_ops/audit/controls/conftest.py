@@ -72,8 +72,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     keep, drop = [], []
     for item in items:
         control = catalogue.of(item)
-        chosen = control is not None and catalogue.selected(control.id, wanted, skipped)
-        if not chosen or _of_no_host(item):
+        if (
+            control is None
+            or not catalogue.selected(control.id, wanted, skipped)
+            or _of_no_host(item)
+        ):
             drop.append(item)
             continue
         host = _host_of(item)
