@@ -15,9 +15,8 @@ disk and PostgreSQL faults run, so its 2-minute alert has fired by the time it i
 
 The backup disk, PostgreSQL and repository faults and the app host's HostDown alert are
 drills (marker `drill`, ~5 minutes of waiting on backups, archiving and alerts' `for:`):
-`./deploy.py test lab --drills` runs them, the
-default run (CI's, timed) leaves them out; the app's own 503 page without a database is tested
-in app/tests.
+`./deploy.py test lab --drills` runs them, the default run (CI's, timed) leaves them out; the
+app's own 503 page without a database is tested in app/tests.
 """
 
 from __future__ import annotations
