@@ -32,7 +32,10 @@ from .conftest import deploy, forgive_this_address
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium in its old headless mode (the headless shell, what Playwright itself runs
+# headless): the full browser's new headless mode cost twice the CPU for the same pages
+# (app/tests/conftest.py).
+CHROMIUM = "/usr/bin/chromium-headless-shell"
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -25,19 +25,10 @@ from preau_ops.paths import ARTIFACTS, LAB_INVENTORY, STATE_DIR
 
 from .conftest import AUDIT_REPORTS as REPORTS
 from .conftest import deploy, failures, run_audit
+from .test_32_journeys import ARGS, CHROMIUM
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("platform")]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Fast controls for the drift cases (the converge in check mode takes minutes).
 QUICK = ["DECL", "FW", "SSH", "HARD-01", "TLS"]
 # The history of the full audit and the sshd drift's (since last time), this module's own.

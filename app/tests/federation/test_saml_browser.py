@@ -24,15 +24,33 @@ def test_pupil_logs_in_through_educonnect(
     page = new_page(browser, live_server, WIDTHS["telephone"])
     seen = []
 
-    def idp_page(route):
-        seen.append(route.request.url)
-        if "/sso?" in route.request.url:
-            html = idp.form(route.request.url, PUPIL, f"{live_server.url}/federation/acs/")
-        else:  # its single logout endpoint: the answer goes back to our SLS
-            html = f'<meta http-equiv="refresh" content="0; url={live_server.url}{idp.answer_logout(route.request.url, base=live_server.url)}">'
-        route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html)
+    def idp_page(url: str) -> str:
+        seen.append(url)
+        if "/sso?" in url:
+            return idp.form(url, PUPIL, f"{live_server.url}/federation/acs/")
+        # its single logout endpoint: the answer goes back to our SLS
+        return f'<meta http-equiv="refresh" content="0; url={live_server.url}{idp.answer_logout(url, base=live_server.url)}">'
 
-    page.route("http://idp.test/**", idp_page)
+    def to_the_idp(route):
+        """The login's redirect to the IdP answered with the IdP's page: a route's handler sees
+        only the first request of a redirect chain (Playwright's documented rule; the headless
+        shell keeps it, the full browser's new headless mode did not), so a route on the IdP's
+        address never sees where our redirect sends the browser."""
+        answer = route.fetch(max_redirects=0)
+        location = answer.headers.get("location", "")
+        if not location.startswith(idp.entity_id):
+            route.fulfill(response=answer)
+            return
+        body = idp_page(location)
+        route.fulfill(status=200, content_type="text/html; charset=utf-8", body=body)
+
+    page.route("**/federation/connexion/**", to_the_idp)
+    page.route(  # the logout's page sends the browser there itself: no redirect
+        "http://idp.test/**",
+        lambda route: route.fulfill(
+            status=200, content_type="text/html; charset=utf-8", body=idp_page(route.request.url)
+        ),
+    )
     page.goto("/connexion/")
     assert fits(page)
     check_a11y(page, "90-connexion-federation-telephone")
