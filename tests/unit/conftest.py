@@ -1,5 +1,6 @@
 """Fixtures for inventory tests: a writable copy of the production example, with a vault."""
 
+import os
 import shutil
 
 import pytest
@@ -153,3 +154,32 @@ def ops_host_here(tmp_path, monkeypatch):
     monkeypatch.setattr(operations, "_session", LocalOpsHost)
     monkeypatch.setattr(LocalOpsHost, "reachable", True)
     return here
+
+
+class RealDockerReached(AssertionError):
+    """A unit test reached the machine's Docker engine."""
+
+
+@pytest.fixture(autouse=True)
+def no_real_docker(monkeypatch):
+    """Every unit test: the machine's Docker engine out of reach (the `docker` program and the
+    SDK's client). CI runs this suite beside the lab, on the same engine: a unit test that
+    reached it once removed the real lab's partners (7edd4f4). A test fakes that boundary."""
+    import subprocess
+
+    import docker
+
+    real = subprocess.Popen
+
+    class Guarded(real):  # type: ignore[misc,valid-type]
+        def __init__(self, args, *rest, **kwargs):
+            program = args if isinstance(args, str | bytes | os.PathLike) else args[0]
+            if os.path.basename(os.fsdecode(program).split()[0]) == "docker":
+                raise RealDockerReached(f"a unit test ran {args!r}: fake it (monkeypatch)")
+            super().__init__(args, *rest, **kwargs)
+
+    def refused(*args, **kwargs):
+        raise RealDockerReached("a unit test made a Docker client (docker.from_env): fake it")
+
+    monkeypatch.setattr(subprocess, "Popen", Guarded)
+    monkeypatch.setattr(docker, "from_env", refused)
