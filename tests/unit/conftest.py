@@ -162,8 +162,8 @@ class RealDockerReached(AssertionError):
 
 @pytest.fixture(autouse=True)
 def no_real_docker(monkeypatch):
-    """Every unit test: the machine's Docker engine out of reach (the `docker` program and the
-    SDK's client). CI runs this suite beside the lab, on the same engine: a unit test that
+    """Every unit test: the machine's Docker engine out of reach (the `docker` program, the
+    SDK's client, and `dockerd`, which lab.engine.ensure starts when none answers). CI runs this suite beside the lab, on the same engine: a unit test that
     reached it once removed the real lab's partners (7edd4f4). A test fakes that boundary."""
     import subprocess
 
@@ -174,7 +174,7 @@ def no_real_docker(monkeypatch):
     class Guarded(real):  # type: ignore[misc,valid-type]
         def __init__(self, args, *rest, **kwargs):
             program = args if isinstance(args, str | bytes | os.PathLike) else args[0]
-            if os.path.basename(os.fsdecode(program).split()[0]) == "docker":
+            if os.path.basename(os.fsdecode(program).split()[0]) in ("docker", "dockerd"):
                 raise RealDockerReached(f"a unit test ran {args!r}: fake it (monkeypatch)")
             super().__init__(args, *rest, **kwargs)
 

@@ -9,7 +9,9 @@ import pytest
 from .conftest import RealDockerReached
 
 
-@pytest.mark.parametrize("args", [["docker", "--version"], ["/usr/bin/docker", "--version"]])
+@pytest.mark.parametrize(
+    "args", [["docker", "--version"], ["/usr/bin/docker", "--version"], ["dockerd", "--version"]]
+)
 def test_the_docker_program_is_refused(args):
     with pytest.raises(RealDockerReached, match="fake it"):
         subprocess.run(args, capture_output=True, check=False)
