@@ -163,8 +163,9 @@ class RealDockerReached(AssertionError):
 @pytest.fixture(autouse=True)
 def no_real_docker(monkeypatch):
     """Every unit test: the machine's Docker engine out of reach (the `docker` program, the
-    SDK's client, and `dockerd`, which lab.engine.ensure starts when none answers). CI runs this suite beside the lab, on the same engine: a unit test that
-    reached it once removed the real lab's partners (7edd4f4). A test fakes that boundary."""
+    SDK's client, and `dockerd`, which lab.engine.ensure starts when none answers). CI runs
+    this suite beside the lab, on the same engine: a unit test that reached it once removed
+    the real lab's partners (7edd4f4). A test fakes that boundary."""
     import subprocess
 
     import docker
