@@ -15,7 +15,8 @@ LAB = [
     "xmlsec1",  # the lab's IdPs' metadata, written here by pysaml2 (preau_ops/lab/partners.py)
 ]  # fmt: skip
 TESTS = [
-    "postgresql", "chromium-headless-shell", "fonts-dejavu-core", "prometheus", "wrk", "clamav-daemon",
+    "postgresql", "chromium-headless-shell", "fonts-dejavu-core", "prometheus", "wrk",
+    "clamav-daemon",
     "gnupg",  # the audit's sealed evidence (preau_ops/audit/seal.py and its tests)
     "xmlsec1",  # pysaml2 signs and checks SAML messages with it (app preau.federation)
     "openssh-server",  # a real SFTP server on loopback for the GAR transfer's tests (app)

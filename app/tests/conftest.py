@@ -192,8 +192,9 @@ def wait_for():
 
 # Debian's Chromium in its old headless mode: the headless shell (package
 # chromium-headless-shell), what Playwright itself runs for headless Chromium. The full
-# browser's new headless mode drew twice the CPU for the same pages (measured on this suite:
-# 179 against 87 core-seconds of browser, 248 against 206 s on 2 cores).
+# browser's new headless mode drew twice the CPU for the same pages (measured on this suite
+# alone on 2 cores: 179 against 87 core-seconds of browser, 248 against 187 s; beside the lab
+# in a clean-clone CI run, 411 against 363 s).
 CHROMIUM = os.environ.get("PREAU_CHROMIUM", "/usr/bin/chromium-headless-shell")
 ARGS = [
     "--no-sandbox",
