@@ -15,7 +15,7 @@ Two moments:
 - `up(inv, identities)`, once the app serves (`deploy.py up` after the demo data, the lab
   tests): the container, given Préau's SP and GAR IdP metadata read through the lb, the demo's
   federated identities (seed_demo's `federation`) as the IdPs' accounts; the CAS resource and
-  the GAR (a résource of its médiacentre) opened to the first demo collège.
+  the GAR (a resource of its médiacentre) opened to the first demo collège.
 
 They listen on the lb's network (what a browser reaches), address .251, over HTTPS with a
 certificate of a CA of their own (.lab/partners/ca.crt), as the real partners have theirs.
