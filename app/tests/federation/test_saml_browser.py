@@ -24,33 +24,24 @@ def test_pupil_logs_in_through_educonnect(
     page = new_page(browser, live_server, WIDTHS["telephone"])
     seen = []
 
-    def idp_page(url: str) -> str:
+    def as_the_idp(route, url: str) -> None:
+        """Answer with the IdP's page for URL (its SSO form, or its logout's way back)."""
         seen.append(url)
         if "/sso?" in url:
-            return idp.form(url, PUPIL, f"{live_server.url}/federation/acs/")
-        # its single logout endpoint: the answer goes back to our SLS
-        return f'<meta http-equiv="refresh" content="0; url={live_server.url}{idp.answer_logout(url, base=live_server.url)}">'
+            html = idp.form(url, PUPIL, f"{live_server.url}/federation/acs/")
+        else:  # its single logout endpoint: the answer goes back to our SLS
+            html = f'<meta http-equiv="refresh" content="0; url={live_server.url}{idp.answer_logout(url, base=live_server.url)}">'
+        route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html)
 
-    def to_the_idp(route):
-        """The login's redirect to the IdP answered with the IdP's page: a route's handler sees
-        only the first request of a redirect chain (Playwright's documented rule; the headless
-        shell keeps it, the full browser's new headless mode did not), so a route on the IdP's
-        address never sees where our redirect sends the browser."""
-        answer = route.fetch(max_redirects=0)
-        location = answer.headers.get("location", "")
-        if not location.startswith(idp.entity_id):
-            route.fulfill(response=answer)
-            return
-        body = idp_page(location)
-        route.fulfill(status=200, content_type="text/html; charset=utf-8", body=body)
-
-    page.route("**/federation/connexion/**", to_the_idp)
-    page.route(  # the logout's page sends the browser there itself: no redirect
-        "http://idp.test/**",
-        lambda route: route.fulfill(
-            status=200, content_type="text/html; charset=utf-8", body=idp_page(route.request.url)
-        ),
+    # The login's redirect to the IdP is answered from the route of our own request: a route
+    # sees only the first request of a redirect chain (Playwright's documented rule; the
+    # headless shell keeps it, the full browser's new headless mode did not). The logout's
+    # page sends the browser to the IdP itself (no redirect): routed by the IdP's address.
+    page.route(
+        "**/federation/connexion/**",
+        lambda route: as_the_idp(route, route.fetch(max_redirects=0).headers["location"]),
     )
+    page.route("http://idp.test/**", lambda route: as_the_idp(route, route.request.url))
     page.goto("/connexion/")
     assert fits(page)
     check_a11y(page, "90-connexion-federation-telephone")
