@@ -22,7 +22,7 @@ from preau.ent.models import LetterBatch
 from preau.federation import saml
 from preau.federation.models import SeenAssertion
 from tests.federation.idp import BASE, SP_ENTITY, IdP, keypair
-from tests.helpers import SecondFactorClient, onward_destination
+from tests.helpers import SecondFactorClient, make_establishment, onward_destination
 from tests.school import make_school
 
 INE = "070803070AJ"
@@ -244,6 +244,46 @@ def test_educonnect_cannot_open_a_staff_account(client, idps, w):
     attributes = {"FrEduCtPersonAffiliation": ["resp2d"], "FrEduCtRefId": ["{AAF}16|1|ENS-0042"]}
     response = log_in(client, idps["educonnect"], attributes)
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("beyond", ["teacher_elsewhere", "platform_admin"])
+def test_an_account_with_rights_the_idp_does_not_vouch_for_is_refused(
+    client, idps, w, audit, beyond
+):
+    """The parent's account also teaches in a third establishment, or administers the
+    platform: ÉduConnect vouches for a parent, not for those rights. Before the check, the
+    login went through (302 to the account's home)."""
+    parent = w["A"]["parent"]
+    c = make_establishment("0820030M", name="Collège C")
+    if beyond == "teacher_elsewhere":
+        Membership.objects.create(user=parent, establishment=c, profile="ENS")
+    else:
+        User.objects.filter(pk=parent.pk).update(is_superuser=True)
+    response = log_in(client, idps["educonnect"], PARENT)
+    refusal(audit, response, 403, "rights_beyond_idp", "des droits que")
+    assert auth.SESSION_KEY not in client.session
+    assert client.get("/e/0820030M/").status_code == 302  # to the login page
+    lines = [r for r in audit.records if r.msg == "federation_refused"]
+    assert lines[0].user_id == str(parent.pk)
+
+
+def test_agents_refuse_a_teacher_account_that_is_also_a_parent(client, idps, w, audit):
+    """The same rule the other way: the académie's portal vouches for staff, not for the
+    parent's rights the account has in B."""
+    Membership.objects.create(user=w["A"]["teacher"], establishment=w["B"]["est"], profile="TUT")
+    response = log_in(client, idps["agents"], {"ENTPersonJointure": ["ENS-0042"]})
+    refusal(audit, response, 403, "rights_beyond_idp", "des droits que")
+
+
+def test_rights_gone_or_disabled_elsewhere_do_not_refuse(client, idps, w):
+    """Only current memberships count: a teaching post the account left (gone) or a local
+    admin disabled gives no right, so it does not stand in the parent's way."""
+    parent = w["A"]["parent"]
+    c, d = make_establishment("0820030M", "Collège C"), make_establishment("0820040Y", "Collège D")
+    Membership.objects.create(user=parent, establishment=c, profile="ENS", gone_since="2026-01-01")
+    Membership.objects.create(user=parent, establishment=d, profile="ENS", disabled=True)
+    assert log_in(client, idps["educonnect"], PARENT).status_code == 302
+    assert client.session[auth.SESSION_KEY] == str(parent.pk)
 
 
 def test_letters_leave_out_exactly_the_accounts_that_logged_in_through_an_idp(

@@ -13,12 +13,15 @@ Never names, never birth dates (homonyms, typos: docs/federation.md). Per IdP an
 
 Only accounts with a current membership of that IdP's profiles in an active establishment
 match: an account found in none is refused (no account is ever created here), two accounts
-for one person are refused as ambiguous (the audit line names them, for the operator).
+for one person are refused as ambiguous (the audit line names them, for the operator). An
+account that also holds rights the IdP does not vouch for (a current membership of another
+profile, platform administration) is refused as well: a parent's ÉduConnect login never opens
+the staff rights the same account has elsewhere.
 """
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from preau.core.models import Establishment, Membership, ParentLink, Profile, User
@@ -76,14 +79,27 @@ def _missing(idp_key: str, name: str) -> Refusal:
     )
 
 
-def _members(profiles) -> QuerySet[User]:
-    """Active accounts with a current membership of `profiles` in an active establishment."""
+BEYOND = (
+    "Ce compte Préau a aussi des droits que {idp} ne couvre pas (un autre profil dans un "
+    "établissement, ou l'administration de la plateforme) : la connexion par {idp} lui est "
+    "refusée, pour que ces droits ne s'ouvrent que par la connexion qui leur correspond. "
+    "Connectez-vous avec votre identifiant et votre mot de passe Préau ; si ces droits ne sont "
+    "plus les vôtres, adressez-vous au secrétariat de l'établissement."
+)
+
+
+def _members(idp_key: str, profiles=None) -> QuerySet[User]:
+    """Active accounts with a current membership of `profiles` (by default the IdP's) in an
+    active establishment, each with `beyond_idp`: whether it has a current membership of a
+    profile the IdP does not serve (in any establishment, active or not). One statement."""
+    served = IDPS[idp_key].profiles
     memberships = Membership.objects.current().filter(
-        profile__in=profiles, establishment__status=Establishment.Status.ACTIVE
+        profile__in=profiles or served, establishment__status=Establishment.Status.ACTIVE
     )
+    beyond = Membership.objects.current().filter(user=OuterRef("pk")).exclude(profile__in=served)
     return User.objects.filter(
         is_active=True, pk__in=memberships.values("user_id"), merged_into__isnull=True
-    )
+    ).annotate(beyond_idp=Exists(beyond))
 
 
 def _one(idp_key: str, candidates: QuerySet[User], **details) -> User:
@@ -121,19 +137,30 @@ def _by_join_key(ids: list[str]) -> Q:
 
 
 def match(idp_key: str, ava: dict) -> User:
-    attrs = attributes(ava)
+    """The account the assertion names, whose rights the IdP vouches for all of; else a
+    Refusal."""
+    user = _match(idp_key, attributes(ava))
+    beyond = user.beyond_idp  # type: ignore[attr-defined]  # _members' annotation
+    if beyond or user.is_platform_admin:
+        raise Refusal(
+            "rights_beyond_idp", BEYOND.format(idp=IDPS[idp_key].label), user_id=str(user.pk)
+        )
+    return user
+
+
+def _match(idp_key: str, attrs: dict[str, list[str]]) -> User:
     if idp_key == "agents":
         name = conf()["agents_join_attribute"]
         keys = attrs.get(name)
         if not keys:
             raise _missing(idp_key, name)
-        return _one(idp_key, _members(IDPS["agents"].profiles).filter(join_key__in=keys))
+        return _one(idp_key, _members(idp_key).filter(join_key__in=keys))
     affiliation = (attrs.get("FrEduCtPersonAffiliation") or [""])[0].lower()
     ines = [ine.upper() for ine in attrs.get("FrEduCtEleveINE", [])]
     if affiliation.startswith("eleve"):
         if len(ines) != 1:
             raise _missing(idp_key, "FrEduCtEleveINE")
-        return _one(idp_key, _members([Profile.ELV]).filter(ine=ines[0]), profile="ELV")
+        return _one(idp_key, _members(idp_key, [Profile.ELV]).filter(ine=ines[0]), profile="ELV")
     if affiliation.startswith("resp"):
         return _parent(idp_key, aaf_ids(attrs.get("FrEduCtRefId", [])), ines)
     raise Refusal(
@@ -145,7 +172,7 @@ def match(idp_key: str, ava: dict) -> User:
 
 
 def _parent(idp_key: str, ids: list[str], ines: list[str]) -> User:
-    parents = _members([Profile.TUT])
+    parents = _members(idp_key, [Profile.TUT])
     if ids:
         user = _one(idp_key, parents.filter(_by_join_key(ids)), profile="TUT")
         links = ParentLink.objects.filter(parent=user, legal_guardian=True, child__ine__in=ines)
