@@ -133,7 +133,13 @@ DATABASES = {
             # finds the new primary by itself (CONN_HEALTH_CHECKS drops the dead one first).
             **({"target_session_attrs": "read-write"} if "," in _db["host"] else {}),
             "prepare_threshold": 2**31 - 1,
-            "options": "-c plan_cache_mode=force_generic_plan",
+            # plan_cache_mode: above. client_connection_check_interval: during a query, the
+            # server checks every 5 s that its client is still there, and ends the session
+            # when it is gone. PostgreSQL otherwise reads from a client only between queries:
+            # a job's child killed at its deadline (preau.jobs.isolation) or a web worker
+            # killed by gunicorn's timeout left its query running to the end, with its locks.
+            "options": "-c plan_cache_mode=force_generic_plan"
+            " -c client_connection_check_interval=5s",
         },
     }
 }

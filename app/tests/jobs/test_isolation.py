@@ -145,3 +145,23 @@ def test_a_job_killed_at_its_deadline_leaves_nothing_recorded(transactional_db):
         cursor.execute("SET LOCAL lock_timeout = '5s'")
         Group.objects.create(name="job-looping")
     assert Group.objects.count() == 1
+
+
+def write_then_query() -> None:
+    """A row written in a transaction, then a query that runs a minute."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        Group.objects.create(name="job-querying")
+        cursor.execute("SELECT pg_sleep(60)")
+
+
+def test_a_job_killed_inside_a_query_leaves_no_lock_behind(transactional_db):
+    """Killed while its query runs, the child's server session would run that query to its
+    end, a minute, holding the row's lock, since PostgreSQL reads from a client only between
+    queries: the insert below then waited on it (lock_timeout). The connections ask the server
+    to check its client during queries (settings: client_connection_check_interval)."""
+    with pytest.raises(isolation.JobTimeoutError, match="test_query n'a pas fini"):
+        isolation.run_in_child(write_then_query, "test_query", limit_mb=64, timeout=1)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL lock_timeout = '15s'")
+        Group.objects.create(name="job-querying")
+    assert Group.objects.count() == 1
