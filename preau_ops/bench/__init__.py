@@ -92,6 +92,7 @@ ORDER = (
     "lb_overload",
     "login_class",
     "login_college",
+    "login_peak",
     "login_federated",
     "login_rates",
     "spray",

@@ -48,35 +48,41 @@ def _bench_data(bench: Bench) -> str:
     return f"{value}, database {int(size.stdout.strip()) / 2**20:.0f} MB"
 
 
-def bench_pupils(inv: Inventory, count: int) -> list[str]:
-    """Usernames of `count` pupils of the first benchmark collège (psql on the db host)."""
-    return [row.split("|")[0] for row in _first_college_pupils(inv, count, "u.username")]
+def bench_pupils(inv: Inventory, count: int, colleges: str = "first") -> list[str]:
+    """Usernames of `count` pupils of the first benchmark collège, or of `colleges` "all" of
+    them (psql on the db host)."""
+    return [row.split("|")[0] for row in _bench_pupils(inv, count, "u.username", colleges)]
 
 
 def bench_pupil_ines(inv: Inventory, count: int) -> list[tuple[str, str]]:
     """(username, INE) of `count` pupils of the first benchmark collège, as ÉduConnect would
     name them (the lab's IdP's accounts: preau_ops/lab/partners.py)."""
-    rows = _first_college_pupils(inv, count, "u.username || '|' || u.ine")
+    rows = _bench_pupils(inv, count, "u.username || '|' || u.ine")
     return [(row.split("|")[0], row.split("|")[1]) for row in rows]
 
 
-def _first_college_pupils(inv: Inventory, count: int, columns: str) -> list[str]:
-    """`columns` of `count` pupils of the first benchmark collège, one line each (psql on the
-    db host), by username."""
+def _bench_pupils(inv: Inventory, count: int, columns: str, colleges: str = "first") -> list[str]:
+    """`columns` of `count` pupils of the first benchmark collège (or of all of them: `colleges`
+    "all"), one line each (psql on the db host), by username."""
     from preau.core.uai import check_letter
 
     first7 = f"{BENCH_UAI_PREFIX}000"
+    where = {
+        "first": (f"e.uai = '{first7}{check_letter(first7)}'", "the first benchmark collège"),
+        "all": (f"e.uai like '{BENCH_UAI_PREFIX}%'", "the benchmark collèges"),
+    }
+    condition, named = where[colleges]
     sql = (
         f"select {columns} from core_user u join core_membership m on m.user_id = u.id "
         "join core_establishment e on e.id = m.establishment_id "
-        f"where e.uai = '{first7}{check_letter(first7)}' and m.profile = 'ELV' "
+        f"where {condition} and m.profile = 'ELV' "
         f"order by u.username limit {int(count)}"
     )
     db = inv.hosts_in("db")[0]
     out = core.remote(inv, db, f"sudo -u postgres psql -XAt -d preau -c {shlex.quote(sql)}").stdout
     pupils = [line.strip() for line in out.splitlines() if line.strip()]
     if len(pupils) < count:
-        raise RuntimeError(f"{len(pupils)} pupils in the first benchmark collège, {count} needed")
+        raise RuntimeError(f"{len(pupils)} pupils in {named}, {count} needed")
     return pupils
 
 

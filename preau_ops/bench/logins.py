@@ -1,5 +1,6 @@
-"""The login rows (issue #16 item 5): login_class, login_college and spray; and through
-ÉduConnect (issue #20): login_federated, login_rates. Pupils of the benchmark data set log in
+"""The login rows (issue #16 item 5): login_class, login_college and spray; the département's
+8:00 peak (issue #26 item 3): login_peak; and through ÉduConnect (issue #20): login_federated,
+login_rates. Pupils of the benchmark data set log in
 through the lb from this machine, one client address for the lb, as a collège behind its NAT;
 preau_ops.logins is the browser-like client they use. The federated rows go through the lab's
 stand-in IdP (preau_ops/lab/partners.py), given those pupils' INEs as its accounts."""
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 
 CLASS_LOGINS, CLASS_SECONDS = 30, 60
 COLLEGE_LOGINS, COLLEGE_SECONDS = 600, 300
+# The département's peak: 4,000 logins between 7:45 and 8:00 (issue #26 item 3).
+PEAK_LOGINS, PEAK_SECONDS = 4000, 900
 SPRAY_SECONDS, SPRAY_CONNECTIONS, SPRAY_ACCOUNTS = 60, 4, 200
 RATE_CLIENTS, RATE_SECONDS = 4, 30
 PARTNERS_CPU_SECONDS = "ps -eo times=,comm= | awk '$2 ~ /^python3/ { s += $1 } END { print s + 0 }'"
@@ -56,11 +59,11 @@ def _login_summary(attempts: list[Attempt], seconds: int) -> str:
     )
 
 
-def _logins(bench: Bench, count: int, seconds: int) -> list[Attempt]:
+def _logins(bench: Bench, count: int, seconds: int, colleges: str = "first") -> list[Attempt]:
     from .. import logins
 
     address, domain = core.lb(bench.inv)
-    pupils = bench_pupils(bench.inv, count)
+    pupils = bench_pupils(bench.inv, count, colleges)
     _throttle(bench, forgive=True)
     bench.status(f"{count} pupils logging in over {seconds} s")
     return logins.arrivals(
@@ -74,14 +77,24 @@ def _login_class(bench: Bench) -> str:
     return _login_summary(_logins(bench, CLASS_LOGINS, CLASS_SECONDS), CLASS_SECONDS)
 
 
-def _login_college(bench: Bench) -> str:
+def _login_wave(bench: Bench, count: int, seconds: int, colleges: str = "first") -> str:
+    """`count` logins spread over `seconds`, with the app hosts' CPU they cost."""
     before = _app_cpu(bench.inv)
-    attempts = _logins(bench, COLLEGE_LOGINS, COLLEGE_SECONDS)
+    attempts = _logins(bench, count, seconds, colleges)
     cpu = _app_cpu(bench.inv) - before
-    return _login_summary(attempts, COLLEGE_SECONDS) + (
+    return _login_summary(attempts, seconds) + (
         f", app hosts' CPU {cpu:.1f} s "
-        f"({1000 * cpu / max(len(attempts), 1):.0f} ms a login, page included)"
+        f"({1000 * cpu / max(len(attempts), 1):.0f} ms a login, page included; "
+        f"{cpu / seconds:.2f} of a core on average)"
     )
+
+
+def _login_college(bench: Bench) -> str:
+    return _login_wave(bench, COLLEGE_LOGINS, COLLEGE_SECONDS)
+
+
+def _login_peak(bench: Bench) -> str:
+    return _login_wave(bench, PEAK_LOGINS, PEAK_SECONDS, colleges="all")
 
 
 def _spray_summary(attempts: list[Attempt], seconds: int, free: int) -> str:
@@ -211,6 +224,17 @@ def measures(inv: Inventory) -> list[Measure]:
             f"arrivals spread over {COLLEGE_SECONDS} s, with the app hosts' CPU",
             "0 refused",
             probe=_login_college,
+            needs=("bench_data",),
+        ),
+        Measure(
+            "login_peak",
+            f"the département's 8:00 peak: {PEAK_LOGINS} pupils of the benchmark collèges "
+            "logging in through the lb, "
+            f"arrivals spread over {PEAK_SECONDS} s, all from this machine's one address "
+            "(harsher than the peak's many collèges: the lb's login limit is per address), "
+            "with the app hosts' CPU",
+            "0 refused, p95 < 1 s",
+            probe=_login_peak,
             needs=("bench_data",),
         ),
         Measure(

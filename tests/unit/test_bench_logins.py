@@ -74,6 +74,12 @@ def test_bench_pupils_are_read_from_the_first_benchmark_college(monkeypatch):
         assert "2 pupils" in str(error)
     else:
         raise AssertionError("too few pupils must fail")
+    dataset.bench_pupils(inventory(), 2, colleges="all")  # the peak's: every benchmark collège
+    assert (
+        "uai like" in commands[-1][1]
+        and "0825%" in commands[-1][1]
+        and "limit 2" in commands[-1][1]
+    )
 
 
 def test_app_cpu_sums_the_app_hosts(monkeypatch):
@@ -130,3 +136,25 @@ def test_back_to_back_runs_the_names_in_turn_on_each_worker_until_the_time_is_up
     assert sorted(results) == sorted(seen) and len(results) >= 10  # ~2 workers × 30 calls
     # The names in turn: each as often as the others, give or take the last round.
     assert {seen.count(name) for name in "abc"} <= {len(seen) // 3, len(seen) // 3 + 1}
+
+
+def test_login_peak_is_the_departements_wave_with_its_cpu(monkeypatch):
+    """login_peak: 4,000 logins over 900 s (the département's 7:45-8:00), summarised as
+    login_college is, with the app hosts' CPU a login and on average."""
+    asked, cpu = [], iter([100.0, 280.0])
+    monkeypatch.setattr(login_rows, "_app_cpu", lambda inv: next(cpu))
+    monkeypatch.setattr(
+        login_rows,
+        "_logins",
+        lambda b, count, seconds, colleges: (
+            asked.append((count, seconds, colleges)) or [Attempt(302, 0.2)] * count
+        ),
+    )
+    summary = login_rows._login_peak(SimpleNamespace(inv=None))
+    assert asked == [(4000, 900, "all")]
+    assert summary.startswith("0 refused (lb 0, app 0) of 4000 logins from one address in 900 s")
+    assert summary.endswith(
+        "app hosts' CPU 180.0 s (45 ms a login, page included; 0.20 of a core on average)"
+    )
+    order = [m.key for m in bench.measures(inventory())]
+    assert order.index("login_college") < order.index("login_peak") < order.index("spray")
