@@ -110,17 +110,19 @@ def select(
 # ------------------------------------------------------------------------ a quiet machine
 
 
+def machine_ticks() -> tuple[int, int]:
+    """This machine's busy and total CPU time so far, in ticks (/proc/stat; idle and iowait
+    are not busy). The lab's hosts are containers on it: their CPU is in these figures."""
+    with open("/proc/stat") as stat:
+        ticks = [int(v) for v in stat.readline().split()[1:]]
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+
+
 def cpu_busy(seconds: float) -> float:
     """The share of the machine's CPU time that was busy over the next `seconds` (/proc/stat)."""
-
-    def sample() -> tuple[int, int]:
-        with open("/proc/stat") as stat:
-            ticks = [int(v) for v in stat.readline().split()[1:]]
-        return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # idle and iowait are not busy
-
-    busy, total = sample()
+    busy, total = machine_ticks()
     time.sleep(seconds)
-    busy_after, total_after = sample()
+    busy_after, total_after = machine_ticks()
     return (busy_after - busy) / max(total_after - total, 1)
 
 

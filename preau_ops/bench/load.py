@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..paths import ROOT
-from . import core
+from . import core, cpu
 from .core import Bench, Measure
 
 if TYPE_CHECKING:
@@ -334,10 +334,10 @@ def _lb_mix(bench: Bench) -> str:
         f"{MIX_CONNECTIONS} connections for {MIX_SECONDS} s over "
         f"{len(sessions.read_text().splitlines())} sessions"
     )
-    result = _run_mix(bench, MIX_CONNECTIONS, MIX_SECONDS)
+    result, used = cpu.measured(bench.inv, lambda: _run_mix(bench, MIX_CONNECTIONS, MIX_SECONDS))
     bench.results["lb_mix"] = result
     busy = bench.results["busy_before"]
-    return _mix_summary(result) + f", machine {busy:.0%} busy before the warm-up"
+    return _mix_summary(result) + f", machine {busy:.0%} busy before the warm-up; {used}"
 
 
 # ------------------------------------------------------------------------------ overload
@@ -495,7 +495,9 @@ def _lb_overload(bench: Bench) -> str:
     bench.status(
         f"{offered:.0f} req/s offered over {connections} connections for {OVERLOAD_SECONDS} s"
     )
-    result = _run_mix(bench, connections, OVERLOAD_SECONDS, pace_ms)
+    result, used = cpu.measured(
+        bench.inv, lambda: _run_mix(bench, connections, OVERLOAD_SECONDS, pace_ms)
+    )
     bench.status("load stopped: waiting for a 200")
     recovery = _recovery(bench)
     bench.status("counting the 503s in the lb's log")
@@ -505,6 +507,7 @@ def _lb_overload(bench: Bench) -> str:
         f"{_offered(pace_ms):.0f} req/s offered ({base}; {connections} connections, each "
         f"wrk thread starting a request every {pace_ms:.1f} ms): "
         + _overload_summary(result, counted, recovery)
+        + f"; {used}"
     )
 
 
@@ -534,7 +537,8 @@ def measures(inv: Inventory) -> list[Measure]:
             "logbook, messages, documents and downloads, timetable, absences, teachers' roll "
             "call saves and their corrections, a login every 100 requests) on the benchmark "
             "data set, through nginx + TLS to both app hosts, "
-            f"{MIX_CONNECTIONS} connections, {MIX_SECONDS} s",
+            f"{MIX_CONNECTIONS} connections, {MIX_SECONDS} s, with where the CPU went (as "
+            "lb_overload)",
             "≥ 360 req/s at p95 < 250 ms, 0 errors",
             probe=_lb_mix,
             needs=("bench_data",),
@@ -546,7 +550,9 @@ def measures(inv: Inventory) -> list[Measure]:
             "client shown the waiting page waits its turn like the others, as users do, not at "
             "once as a closed loop would): what is still served, waiting pages and who answered "
             "them, their p99 at the lb, other 5xx, socket errors, then the time until a "
-            "dashboard answers 200 once the load stops",
+            "dashboard answers 200 once the load stops; where the machine's CPU went during "
+            "the load (the load generator, nginx, the app hosts, PostgreSQL: preau_ops/bench/"
+            "cpu.py)",
             "fast waiting page, 0 other 5xx, 200 again ≤ 10 s",
             probe=_lb_overload,
             needs=("bench_data", "lb_mix"),
