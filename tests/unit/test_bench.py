@@ -488,7 +488,10 @@ def test_default_run_writes_every_row_with_previous_values(fake_run):
         "--from-nothing`) | ≤ 600 | 512.0 |" in text
     )
     assert "| `lb_mix` | the mix | 140 req/s served (2xx/3xx) | ≥ 360 req/s | 150 req/s" in text
-    assert f"| `memory_worker` | {memory.ROWS[0].title} | 57 (PSS 41, USS 30) | ≤ 100 under the mix (issue #26 item 6; ≤ 150 before) | — |" in text
+    assert (
+        f"| `memory_worker` | {memory.ROWS[0].title} | 57 (PSS 41, USS 30) | ≤ 100 under the mix (issue #26 item 6; ≤ 150 before) | — |"
+        in text
+    )
     assert len(probes) == 1
 
 
