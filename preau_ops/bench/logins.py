@@ -1,8 +1,8 @@
 """The login rows (issue #16 item 5): login_class, login_college and spray; the département's
 8:00 peak (issue #26 item 3): login_peak; and through ÉduConnect (issue #20): login_federated,
-login_rates. Pupils of the benchmark data set log in
-through the lb from this machine, one client address for the lb, as a collège behind its NAT;
-preau_ops.logins is the browser-like client they use. The federated rows go through the lab's
+login_rates. Pupils of the benchmark data set log in through the lb from this machine, one
+client address for the lb, as a collège behind its NAT; preau_ops.logins is the browser-like
+client they use. The federated rows go through the lab's
 stand-in IdP (preau_ops/lab/partners.py), given those pupils' INEs as its accounts."""
 
 from __future__ import annotations
