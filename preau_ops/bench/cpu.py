@@ -52,14 +52,17 @@ print(sum(stats[pid][1] for pid in tree if pid in stats) / tick)
 """
 
 
+def part_seconds(inv: Inventory, part: str) -> float:
+    """CPU seconds used so far by `part` (a name of PARTS) on all its hosts."""
+    group, units = next((group, units) for name, group, units in PARTS if name == part)
+    command = f"python3 -c {shlex.quote(TREE_SECONDS)} {' '.join(units)}"
+    return sum(
+        float(core.remote(inv, host, command).stdout.strip() or 0) for host in inv.hosts_in(group)
+    )
+
+
 def _parts(inv: Inventory) -> dict[str, float]:
-    seconds: dict[str, float] = {}
-    command = "python3 -c " + shlex.quote(TREE_SECONDS)
-    for part, group, units in PARTS:
-        for host in inv.hosts_in(group):
-            out = core.remote(inv, host, f"{command} {' '.join(units)}").stdout.strip()
-            seconds[part] = seconds.get(part, 0.0) + float(out or 0)
-    return seconds
+    return {part: part_seconds(inv, part) for part, _, _ in PARTS}
 
 
 def _children_seconds() -> float:

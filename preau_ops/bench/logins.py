@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import core
 from .core import Bench, Measure
+from .cpu import part_seconds
 from .dataset import BENCH_PASSWORD, bench_pupil_ines, bench_pupils
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ PEAK_LOGINS, PEAK_SECONDS = 4000, 900
 SPRAY_SECONDS, SPRAY_CONNECTIONS, SPRAY_ACCOUNTS = 60, 4, 200
 RATE_CLIENTS, RATE_SECONDS = 4, 30
 PARTNERS_CPU_SECONDS = "ps -eo times=,comm= | awk '$2 ~ /^python3/ { s += $1 } END { print s + 0 }'"
-APP_CPU_SECONDS = "ps -eo times=,comm= | awk '$2 ~ /^gunicorn/ { s += $1 } END { print s + 0 }'"
 
 
 def _throttle(bench: Bench, forgive: bool = False) -> dict[str, Any]:
@@ -39,11 +39,8 @@ def _throttle(bench: Bench, forgive: bool = False) -> dict[str, Any]:
 
 
 def _app_cpu(inv: Inventory) -> float:
-    """CPU seconds used so far by gunicorn on every app host."""
-    return sum(
-        float(core.remote(inv, host, APP_CPU_SECONDS).stdout.strip() or 0)
-        for host in inv.hosts_in("app")
-    )
+    """CPU seconds used so far by gunicorn on every app host (cpu.py's count)."""
+    return part_seconds(inv, "app hosts")
 
 
 def _login_summary(attempts: list[Attempt], seconds: int) -> str:
