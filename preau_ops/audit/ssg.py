@@ -1,21 +1,26 @@
 """The ANSSI reference the audit's coverage is measured against, extracted from a kept source:
-Debian's `ssg-debian` package (SCAP Security Guide content).
+Debian's `ssg-debian` package (SCAP Security Guide content), as Debian trixie carries it.
 
-    apt-get download ssg-debian   # in a scratch directory
-    .venv/bin/python -m preau_ops.audit.ssg ssg-debian_0.1.65-1_all.deb
+Bookworm's ssg-debian (0.1.65) has only Debian 11 content with the older DAT-NT28 profiles;
+trixie's (0.1.76) has Debian 12 content with the ANSSI-BP-028 v2.0 profiles, whose numbering
+(R1-R80) the controls' requirements cite. To regenerate, in a scratch directory:
 
-writes preau_ops/audit/data/anssi-ssg-debian.json: the package and its version, the data
-stream and profile used, and each of the profile's rules with its title and the ANSSI ids its
-XCCDF references name (BP28(R15), NT007(R17)…). coverage.py maps them to the controls.
+    wget http://deb.debian.org/debian/dists/trixie/main/binary-all/Packages.xz
+    wget http://deb.debian.org/debian/pool/main/s/scap-security-guide/ssg-debian_0.1.76-1_all.deb
+    xzcat Packages.xz | grep -A20 '^Package: ssg-debian$' | grep -E '^(Version|SHA256):'
+    sha256sum ssg-debian_0.1.76-1_all.deb   # must equal the index's SHA256
+    .venv/bin/python -m preau_ops.audit.ssg ssg-debian_0.1.76-1_all.deb
 
-What ssg-debian 0.1.65 (bookworm) carries: Debian 10 and 11 content only, whose ANSSI profiles
-are the older DAT-NT28 ones (minimal, average = intermediate, high, restrictive); their BP28
-references follow that guide's numbering, not ANSSI-BP-028 v2.0's R1-R80 which the controls'
-requirements cite. The data file says so (`numbering`).
+writes preau_ops/audit/data/anssi-ssg-debian.json: the package, its version, the suite it came
+from, the .deb's SHA-256, the data stream and profile used, and each of the profile's rules
+with its title and the ANSSI-BP-028 ids its XCCDF references name ("ANSSI-BP-028 R50", the form
+the controls' requirements give: coverage.requirement_ids). coverage.py maps them to the
+controls.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -27,24 +32,24 @@ from typing import Any
 
 XCCDF = "{http://checklists.nist.gov/xccdf/1.2}"
 CONTENT = "usr/share/xml/scap/ssg/content"
-DATASTREAM = "ssg-debian11-xccdf.xml"  # the newest Debian content the package carries
-PROFILE = "anssi_np_nt28_average"  # the intermediate level
-ANSSI_HREF = "ssi.gouv.fr"
+DATASTREAM = "ssg-debian12-xccdf.xml"  # the newest Debian content the package carries
+PROFILE = "anssi_bp28_intermediary"  # the intermediate level
+SUITE = "trixie"  # the Debian suite whose package this is (bookworm's is older: above)
+ANSSI_GUIDE = "linux_configuration-en-v2.pdf"  # the references' href names the v2.0 guide
 DATA_FILE = Path(__file__).parent / "data" / "anssi-ssg-debian.json"
 NUMBERING = (
-    "BP28(Rn) ids as SSG 0.1.65 references them: the DAT-NT28 guide's numbering (ANSSI-BP-028 "
-    "before v2.0), not v2.0's R1-R80 which the controls' requirements cite; NT007, NT12, NT012 "
-    "and NT28 ids name other ANSSI notes, kept as SSG writes them"
+    "ANSSI-BP-028 v2.0 (R1-R80), the numbering the controls' requirements cite: SSG references "
+    "the v2.0 guide's Rn, named here ANSSI-BP-028 Rn"
 )
 
 
 def anssi_ids(references: list[str]) -> list[str]:
-    """'BP28(R5)', 'NT007(R02)'… from the text of a rule's ANSSI references, in order, once;
-    zero-padded numbers read as plain ones (R02 is R2)."""
+    """'ANSSI-BP-028 R5'… from the texts of a rule's references to the v2.0 guide ('R5',
+    maybe several in one text), in order, once; zero-padded numbers read as plain ones."""
     found: list[str] = []
     for text in references:
-        for doc, number in re.findall(r"([A-Z]+\d+)\(R0*(\d+)\)", text):
-            rid = f"{doc}(R{number})"
+        for number in re.findall(r"\bR0*(\d+)\b", text):
+            rid = f"ANSSI-BP-028 R{number}"
             if rid not in found:
                 found.append(rid)
     return found
@@ -66,7 +71,7 @@ def extract(xccdf: Path, profile: str = PROFILE) -> dict[str, Any]:
         references = [
             ref.text or ""
             for ref in rule.findall(f"{XCCDF}reference")
-            if ANSSI_HREF in (ref.get("href") or "")
+            if (ref.get("href") or "").endswith("/" + ANSSI_GUIDE)
         ]
         selected.append(
             {
@@ -98,6 +103,8 @@ def from_package(deb: Path) -> dict[str, Any]:
         "source": {
             "package": about["Package"],
             "version": about["Version"],
+            "suite": SUITE,
+            "sha256": hashlib.sha256(deb.read_bytes()).hexdigest(),
             "datastream": DATASTREAM,
             "numbering": NUMBERING,
         },

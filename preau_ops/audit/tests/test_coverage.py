@@ -11,23 +11,26 @@ import pytest
 from preau_ops.audit import catalogue, coverage, ssg
 from preau_ops.audit.coverage import Decision
 
-XCCDF = """<?xml version="1.0"?>
+GUIDE = "https://cyber.gouv.fr/sites/default/files/document/linux_configuration-en-v2.pdf"
+XCCDF = f"""<?xml version="1.0"?>
 <x:Benchmark xmlns:x="http://checklists.nist.gov/xccdf/1.2" id="b">
-  <x:Profile id="xccdf_org.ssgproject.content_profile_anssi_np_nt28_average">
-    <x:title>Profile for ANSSI DAT-NT28 Average (Intermediate) Level</x:title>
-    <x:select idref="xccdf_org.ssgproject.content_rule_sshd_disable_root_login" selected="true"/>
+  <x:Profile id="xccdf_org.ssgproject.content_profile_anssi_bp28_intermediary">
+    <x:title>ANSSI-BP-028 (intermediary)</x:title>
+    <x:select idref="xccdf_org.ssgproject.content_rule_package_audit_installed" selected="true"/>
     <x:select idref="xccdf_org.ssgproject.content_rule_partition_for_tmp" selected="true"/>
     <x:select idref="xccdf_org.ssgproject.content_rule_nis_removed" selected="false"/>
     <x:select idref="xccdf_org.ssgproject.content_group_accounts" selected="true"/>
   </x:Profile>
   <x:Group id="xccdf_org.ssgproject.content_group_accounts">
-    <x:Rule id="xccdf_org.ssgproject.content_rule_sshd_disable_root_login">
-      <x:title>Disable SSH Root Login</x:title>
-      <x:reference href="https://www.cisecurity.org/controls/">5.2.8</x:reference>
-      <x:reference href="http://www.ssi.gouv.fr/administration/bonnes-pratiques/">BP28(R19),NT007(R021)</x:reference>
+    <x:Rule id="xccdf_org.ssgproject.content_rule_package_audit_installed">
+      <x:title>Ensure the audit Subsystem is Installed</x:title>
+      <x:reference href="https://www.cisecurity.org/controls/">R4</x:reference>
+      <x:reference href="{GUIDE}">R33</x:reference>
+      <x:reference href="{GUIDE}">R073, R33</x:reference>
     </x:Rule>
     <x:Rule id="xccdf_org.ssgproject.content_rule_partition_for_tmp">
       <x:title>Ensure /tmp Located On Separate Partition</x:title>
+      <x:reference href="http://www.ssi.gouv.fr/administration/bonnes-pratiques/">BP28(R12)</x:reference>
     </x:Rule>
     <x:Rule id="xccdf_org.ssgproject.content_rule_nis_removed"><x:title>nis</x:title></x:Rule>
   </x:Group>
@@ -36,16 +39,18 @@ XCCDF = """<?xml version="1.0"?>
 
 
 def test_the_profiles_selected_rules_are_extracted_with_their_anssi_ids(tmp_path: Path) -> None:
+    """Only the v2.0 guide's references count (not the older guide's, nor other documents'),
+    named as the controls' requirements name them."""
     path = tmp_path / "ssg.xml"
     path.write_text(XCCDF)
     assert ssg.extract(path) == {
-        "profile": "anssi_np_nt28_average",
-        "title": "Profile for ANSSI DAT-NT28 Average (Intermediate) Level",
+        "profile": "anssi_bp28_intermediary",
+        "title": "ANSSI-BP-028 (intermediary)",
         "rules": [
             {
-                "rule": "sshd_disable_root_login",
-                "title": "Disable SSH Root Login",
-                "anssi": ["BP28(R19)", "NT007(R21)"],
+                "rule": "package_audit_installed",
+                "title": "Ensure the audit Subsystem is Installed",
+                "anssi": ["ANSSI-BP-028 R33", "ANSSI-BP-028 R73"],
             },
             {"rule": "partition_for_tmp", "title": "Ensure /tmp Located On Separate Partition",
              "anssi": []},
@@ -53,12 +58,25 @@ def test_the_profiles_selected_rules_are_extracted_with_their_anssi_ids(tmp_path
     }  # fmt: skip
 
 
-def test_the_kept_reference_names_its_package_version_and_numbering() -> None:
+def test_the_kept_reference_names_its_package_suite_digest_and_numbering() -> None:
     ref = coverage.reference()
-    assert ref["source"]["package"] == "ssg-debian"
-    assert ref["source"]["version"] == "0.1.65-1"
-    assert "not v2.0" in ref["source"]["numbering"]
-    assert ref["profile"] == "anssi_np_nt28_average" and len(ref["rules"]) == 45
+    assert ref["source"] == {
+        "package": "ssg-debian",
+        "version": "0.1.76-1",
+        "suite": "trixie",
+        "sha256": "f6880719015c16e8e221bc2503c0e5a9f83d6a09fc6f9292d3522e46bf4fc9d7",
+        "datastream": "ssg-debian12-xccdf.xml",
+        "numbering": ssg.NUMBERING,
+    }
+    assert "v2.0" in ref["source"]["numbering"]
+    assert ref["profile"] == "anssi_bp28_intermediary" and len(ref["rules"]) == 220
+
+
+def test_the_references_ids_are_in_the_controls_form() -> None:
+    """A recommendation row and controls_by_anssi_id join on the same id."""
+    ids = {i for rule in coverage.reference()["rules"] for i in rule["anssi"]}
+    assert len(ids) == 27
+    assert all(coverage.requirement_ids(i) == [i] for i in ids), sorted(ids)
 
 
 def test_every_rule_of_the_reference_is_decided_and_nothing_else() -> None:
@@ -70,17 +88,19 @@ def test_decisions_name_existing_controls_and_say_why_when_not_covered() -> None
     ids = {c.id for c in catalogue.declared().values()}
     for rule, decision in coverage.RULES.items():
         assert set(decision.controls) <= ids, rule
+        assert decision.status in (coverage.COVERED, coverage.NOT_APPLICABLE, coverage.NOT_COVERED)
         assert (decision.status == coverage.COVERED) == bool(decision.controls), rule
         if decision.status != coverage.COVERED:
             assert decision.note, f"{rule}: {decision.status} without a reason"
 
 
+R5, R12, R80 = "ANSSI-BP-028 R5", "ANSSI-BP-028 R12", "ANSSI-BP-028 R80"
 REF = {
     "rules": [
-        {"rule": "a", "title": "A", "anssi": ["BP28(R5)"]},
-        {"rule": "b", "title": "B", "anssi": ["BP28(R5)", "BP28(R12)"]},
-        {"rule": "c", "title": "C", "anssi": ["BP28(R12)"]},
-        {"rule": "d", "title": "D", "anssi": ["NT007(R1)"]},
+        {"rule": "a", "title": "A", "anssi": [R12]},
+        {"rule": "b", "title": "B", "anssi": [R12, R5]},
+        {"rule": "c", "title": "C", "anssi": [R5]},
+        {"rule": "d", "title": "D", "anssi": [R80]},
         {"rule": "e", "title": "E", "anssi": []},
     ]
 }
@@ -91,7 +111,7 @@ REF = {
     [
         (
             {"a": "covered", "b": "n/a", "c": "n/a", "d": "no", "e": "covered"},
-            ["covered", "not applicable", "not covered", "covered"],
+            ["not applicable", "covered", "not covered", "covered"],
         ),
         (
             {"a": "covered", "b": "no", "c": "covered", "d": "n/a", "e": "no"},
@@ -108,7 +128,7 @@ def test_a_recommendation_is_covered_when_each_of_its_rules_is_covered_or_not_ap
         "no": coverage.not_covered("what"),
     }
     rows = coverage.recommendations(REF, {k: make[v] for k, v in decided.items()})
-    assert [r["id"] for r in rows] == ["BP28(R5)", "BP28(R12)", "NT007(R1)", coverage.NO_ID]
+    assert [r["id"] for r in rows] == [R5, R12, R80, coverage.NO_ID]
     assert [r["status"] for r in rows] == statuses
 
 
@@ -135,18 +155,44 @@ def test_the_section_gives_counts_outcomes_and_the_controls_anssi_ids() -> None:
         {"control": "HARD-01", "requirement": "ANSSI-BP-028 R9", "status": "passed"},
     ]
     section = coverage.section(results)
-    assert section["reference"]["version"] == "0.1.65-1"
+    assert section["reference"]["version"] == "0.1.76-1"
+    assert section["reference"]["suite"] == "trixie"
     assert sum(section["counts"].values()) == len(section["recommendations"])
     rows = {r["id"]: r for r in section["recommendations"]}
-    assert rows["BP28(R19)"]["controls"] == ["SSH-01", "SSH-04"]
-    assert rows["BP28(R19)"]["outcome"] == "failed"  # SSH-04 failed
-    assert rows["BP28(R23)"]["outcome"] == "passed"  # HARD-01
-    assert rows["BP28(R15)"]["outcome"] == "not run"  # APT-01 not in this run
+    assert rows["ANSSI-BP-028 R33"]["controls"] == ["DECL-01", "DECL-02", "HARD-02", "SSH-01",
+                                                     "SSH-04"]  # fmt: skip
+    assert rows["ANSSI-BP-028 R33"]["outcome"] == "failed"  # SSH-04 failed
+    assert rows["ANSSI-BP-028 R9"]["outcome"] == "passed"  # HARD-01
+    assert rows["ANSSI-BP-028 R62"]["outcome"] == "not run"  # DECL-03 not in this run
     assert section["controls_by_anssi_id"] == {
         "ANSSI-BP-028 R9": ["HARD-01"],
         "ANSSI-BP-028 R33": ["SSH-01", "SSH-04"],
         "ANSSI-BP-028 R79": ["SSH-01"],
     }
+
+
+def test_a_control_naming_a_recommendation_it_covers_no_rule_of_is_found() -> None:
+    decided = {
+        "a": coverage.covered("HARD-01"),
+        "b": coverage.covered("HARD-01"),
+        "c": coverage.not_covered("what"),
+        "d": coverage.covered("DECL-03"),
+        "e": coverage.not_covered("what"),
+    }
+    rows = coverage.recommendations(REF, decided)
+    named = {R5: ["HARD-01", "SSH-01"], R12: ["HARD-01"], R80: ["DECL-03"], "ANSSI-BP-028 R9":
+             ["HARD-01"]}  # fmt: skip
+    # HARD-01 covers b (R5 and R12), DECL-03 d; R9 is no recommendation of this reference
+    assert coverage.beyond_rules(rows, named) == {(R5, "SSH-01")}
+
+
+def test_the_profiles_rules_and_the_controls_ids_agree_or_the_difference_is_explained() -> None:
+    """Each control whose requirement names a recommendation of the reference covers one of
+    its rules, or BEYOND_RULES says what it checks of it instead; no explanation is stale."""
+    rows = coverage.recommendations(coverage.reference(), coverage.RULES)
+    named = coverage.by_requirement((c.id, c.requirement) for c in catalogue.declared().values())
+    assert coverage.beyond_rules(rows, named) == set(coverage.BEYOND_RULES)
+    assert all(why.strip() for why in coverage.BEYOND_RULES.values())
 
 
 @pytest.mark.parametrize(
@@ -194,9 +240,9 @@ def test_the_report_shows_the_coverage_table_in_french_and_english() -> None:
             "duration": 1.0, **report.summarise(results),
             "coverage": coverage.section(results)}  # fmt: skip
     french = report.render_html(data, "fr")
-    assert "Couverture du référentiel ANSSI" in french and "ssg-debian 0.1.65-1" in french
-    assert "BP28(R19)" in french and "pas encore couverte" in french
+    assert "Couverture du référentiel ANSSI" in french and "ssg-debian 0.1.76-1 (trixie)" in french
+    assert "ANSSI-BP-028 R28" in french and "pas encore couverte" in french
     english = report.render_html(data, "en")
     assert "Coverage of the ANSSI reference" in english and "not covered yet" in english
     del data["coverage"]  # an audit.json of before
-    assert "BP28(R19)" not in report.render_html(data, "fr")
+    assert "ANSSI-BP-028 R28" not in report.render_html(data, "fr")
