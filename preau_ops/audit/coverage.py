@@ -75,7 +75,6 @@ _KERNEL_ARGUMENT = not_covered(
     "reads /proc/cmdline"
 )
 _SYSCTL = covered("HARD-01")
-_SYSCTL_UNSET = not_covered("not in role base's base_sysctl, so HARD-01 does not read it")
 _PASSWORDS = not_covered(
     "PAM's and login.defs' password settings are Debian's, read by no control; the admins' and "
     "the auditor's passwords are locked (SSH keys only), root's is the provider's"
@@ -106,17 +105,20 @@ RULES: dict[str, Decision] = {
         ],
         _KERNEL_ARGUMENT,
     ),
-    "sysctl_vm_mmap_min_addr": _SYSCTL_UNSET,
+    "sysctl_vm_mmap_min_addr": _SYSCTL,
     # R9: kernel settings
     "sysctl_kernel_dmesg_restrict": _SYSCTL,
     "sysctl_kernel_kptr_restrict": _SYSCTL,
-    "sysctl_kernel_panic_on_oops": _SYSCTL_UNSET,
-    "sysctl_kernel_perf_cpu_time_max_percent": _SYSCTL_UNSET,
-    "sysctl_kernel_perf_event_max_sample_rate": _SYSCTL_UNSET,
+    "sysctl_kernel_panic_on_oops": not_covered(
+        "deliberately not set (roles/base/README.md, 'Kernel settings'): any oops would halt the "
+        "host until reset (Debian's kernel.panic = 0); an availability decision for the operators"
+    ),
+    "sysctl_kernel_perf_cpu_time_max_percent": _SYSCTL,
+    "sysctl_kernel_perf_event_max_sample_rate": _SYSCTL,
     "sysctl_kernel_perf_event_paranoid": covered(
         "HARD-01", note="3, Debian's stricter level (no perf events unprivileged), where SSG asks 2"
     ),
-    "sysctl_kernel_pid_max": _SYSCTL_UNSET,
+    "sysctl_kernel_pid_max": _SYSCTL,
     "sysctl_kernel_randomize_va_space": covered("HARD-01"),
     "sysctl_kernel_sysrq": _SYSCTL,
     "sysctl_kernel_unprivileged_bpf_disabled": _SYSCTL,
@@ -124,45 +126,52 @@ RULES: dict[str, Decision] = {
     "sysctl_kernel_yama_ptrace_scope": _SYSCTL,
     # R12: IPv4
     "sysctl_net_core_bpf_jit_harden": _SYSCTL,
-    "sysctl_net_ipv4_conf_all_accept_local": _SYSCTL_UNSET,
+    "sysctl_net_ipv4_conf_all_accept_local": _SYSCTL,
     "sysctl_net_ipv4_conf_all_accept_redirects": _SYSCTL,
     "sysctl_net_ipv4_conf_all_accept_source_route": _SYSCTL,
-    "sysctl_net_ipv4_conf_all_arp_filter": _SYSCTL_UNSET,
-    "sysctl_net_ipv4_conf_all_arp_ignore": _SYSCTL_UNSET,
-    "sysctl_net_ipv4_conf_all_drop_gratuitous_arp": _SYSCTL_UNSET,
-    "sysctl_net_ipv4_conf_all_route_localnet": _SYSCTL_UNSET,
+    "sysctl_net_ipv4_conf_all_arp_filter": _SYSCTL,
+    "sysctl_net_ipv4_conf_all_arp_ignore": not_covered(
+        "deliberately not set (roles/base/README.md, 'Kernel settings'): 2 answers ARP only to "
+        "senders of the interface's subnet, which cuts a host off a provider's gateway outside it "
+        "(a /32 address with an on-link gateway)"
+    ),
+    "sysctl_net_ipv4_conf_all_drop_gratuitous_arp": not_covered(
+        "deliberately not set (roles/base/README.md, 'Kernel settings'): a floating address "
+        "(keepalived, the lb pair of issue #22) moves by gratuitous ARP"
+    ),
+    "sysctl_net_ipv4_conf_all_route_localnet": _SYSCTL,
     "sysctl_net_ipv4_conf_all_rp_filter": _SYSCTL,
     "sysctl_net_ipv4_conf_all_secure_redirects": _SYSCTL,
     "sysctl_net_ipv4_conf_all_send_redirects": _SYSCTL,
-    "sysctl_net_ipv4_conf_all_shared_media": _SYSCTL_UNSET,
+    "sysctl_net_ipv4_conf_all_shared_media": _SYSCTL,
     "sysctl_net_ipv4_conf_default_accept_redirects": _SYSCTL,
     "sysctl_net_ipv4_conf_default_accept_source_route": _SYSCTL,
     "sysctl_net_ipv4_conf_default_rp_filter": _SYSCTL,
-    "sysctl_net_ipv4_conf_default_secure_redirects": _SYSCTL_UNSET,
+    "sysctl_net_ipv4_conf_default_secure_redirects": _SYSCTL,
     "sysctl_net_ipv4_conf_default_send_redirects": _SYSCTL,
-    "sysctl_net_ipv4_conf_default_shared_media": _SYSCTL_UNSET,
+    "sysctl_net_ipv4_conf_default_shared_media": _SYSCTL,
     "sysctl_net_ipv4_icmp_ignore_bogus_error_responses": _SYSCTL,
     "sysctl_net_ipv4_ip_forward": _SYSCTL,
-    "sysctl_net_ipv4_ip_local_port_range": _SYSCTL_UNSET,
+    "sysctl_net_ipv4_ip_local_port_range": _SYSCTL,
     "sysctl_net_ipv4_tcp_rfc1337": _SYSCTL,
     "sysctl_net_ipv4_tcp_syncookies": _SYSCTL,
     # R13: IPv6
-    "sysctl_net_ipv6_conf_all_accept_ra_defrtr": _SYSCTL_UNSET,
-    "sysctl_net_ipv6_conf_all_accept_ra_pinfo": _SYSCTL_UNSET,
-    "sysctl_net_ipv6_conf_all_accept_ra_rtr_pref": _SYSCTL_UNSET,
+    "sysctl_net_ipv6_conf_all_accept_ra_defrtr": _SYSCTL,
+    "sysctl_net_ipv6_conf_all_accept_ra_pinfo": _SYSCTL,
+    "sysctl_net_ipv6_conf_all_accept_ra_rtr_pref": _SYSCTL,
     "sysctl_net_ipv6_conf_all_accept_redirects": _SYSCTL,
     "sysctl_net_ipv6_conf_all_accept_source_route": _SYSCTL,
-    "sysctl_net_ipv6_conf_all_autoconf": _SYSCTL_UNSET,
-    "sysctl_net_ipv6_conf_all_max_addresses": _SYSCTL_UNSET,
-    "sysctl_net_ipv6_conf_all_router_solicitations": _SYSCTL_UNSET,
-    "sysctl_net_ipv6_conf_default_accept_ra_defrtr": _SYSCTL_UNSET,
-    "sysctl_net_ipv6_conf_default_accept_ra_pinfo": _SYSCTL_UNSET,
-    "sysctl_net_ipv6_conf_default_accept_ra_rtr_pref": _SYSCTL_UNSET,
+    "sysctl_net_ipv6_conf_all_autoconf": _SYSCTL,
+    "sysctl_net_ipv6_conf_all_max_addresses": _SYSCTL,
+    "sysctl_net_ipv6_conf_all_router_solicitations": _SYSCTL,
+    "sysctl_net_ipv6_conf_default_accept_ra_defrtr": _SYSCTL,
+    "sysctl_net_ipv6_conf_default_accept_ra_pinfo": _SYSCTL,
+    "sysctl_net_ipv6_conf_default_accept_ra_rtr_pref": _SYSCTL,
     "sysctl_net_ipv6_conf_default_accept_redirects": _SYSCTL,
-    "sysctl_net_ipv6_conf_default_accept_source_route": _SYSCTL_UNSET,
-    "sysctl_net_ipv6_conf_default_autoconf": _SYSCTL_UNSET,
-    "sysctl_net_ipv6_conf_default_max_addresses": _SYSCTL_UNSET,
-    "sysctl_net_ipv6_conf_default_router_solicitations": _SYSCTL_UNSET,
+    "sysctl_net_ipv6_conf_default_accept_source_route": _SYSCTL,
+    "sysctl_net_ipv6_conf_default_autoconf": _SYSCTL,
+    "sysctl_net_ipv6_conf_default_max_addresses": _SYSCTL,
+    "sysctl_net_ipv6_conf_default_router_solicitations": _SYSCTL,
     # R14: file systems
     "sysctl_fs_protected_fifos": _SYSCTL,
     "sysctl_fs_protected_hardlinks": covered("HARD-01"),

@@ -380,15 +380,27 @@ def _conf_values(text: str, separator: str = "=") -> dict[str, str]:
     return values
 
 
-@control("HARD-01", "Kernel settings (sysctl) as declared", "ANSSI-BP-028 R9, R11, R12, R14")
+def sysctl_differences(wanted: dict[str, object], seen: dict[str, str]) -> list[str]:
+    """'KEY = SEEN, declared WANTED' for each declared kernel setting seen otherwise; a value of
+    several numbers compares word by word (`sysctl` separates them with tabs)."""
+    return [
+        f"{key} = {seen.get(key, '(missing)')}, declared {value}"
+        for key, value in wanted.items()
+        if seen.get(key, "").split() != str(value).split()
+    ]
+
+
+@control(
+    "HARD-01",
+    "Kernel settings (sysctl) as declared",
+    "ANSSI-BP-028 R8, R9, R11, R12, R13, R14",
+)
 def test_sysctl(host: Host, remote: Remote, evidence: Evidence) -> None:
     wanted = {**declared.var(host, "base_sysctl"), **declared.var(host, "base_sysctl_extra", {})}
-    written = _conf_values(remote.out("cat /etc/sysctl.d/90-preau.conf"))
-    problems = [
-        f"/etc/sysctl.d/90-preau.conf: {k} = {written.get(k, '(missing)')}, declared {v}"
-        for k, v in wanted.items()
-        if written.get(k) != str(v)
-    ]
+    written = sysctl_differences(
+        wanted, _conf_values(remote.out("cat /etc/sysctl.d/90-preau.conf"))
+    )
+    problems = [f"/etc/sysctl.d/90-preau.conf: {p}" for p in written]
     evidence(
         f"/etc/sysctl.d/90-preau.conf: {len(wanted) - len(problems)}/{len(wanted)} "
         "settings as declared"
@@ -397,12 +409,7 @@ def test_sysctl(host: Host, remote: Remote, evidence: Evidence) -> None:
         evidence("live values: not applicable in a container (the host's kernel)")
     else:
         live = remote.out("sysctl " + " ".join(wanted) + " 2>/dev/null || true")
-        values = _conf_values(live)
-        wrong = [
-            f"live {k} = {values.get(k)}, declared {v}"
-            for k, v in wanted.items()
-            if values.get(k) != str(v)
-        ]
+        wrong = [f"live {p}" for p in sysctl_differences(wanted, _conf_values(live))]
         evidence(f"live values: {len(wanted) - len(wrong)}/{len(wanted)} as declared")
         problems += wrong
     assert not problems, "; ".join(problems)
