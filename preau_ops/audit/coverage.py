@@ -51,17 +51,13 @@ def not_covered(missing: str) -> Decision:
 
 
 # Families of rules decided alike.
-_DEBIAN_FILE = not_covered("mode and owner set by Debian, not read by any control")
-_GROUP_OWNER = not_covered("HARD-05 compares the owner, not the group")
+_SYSTEM_FILE = covered("HARD-06")
 _SYSTEM_COMMANDS = not_covered("the system commands' owners and modes are not read by any control")
 _FILE_SEARCH = not_covered("no control searches the file systems for such files")
 _HOME_FILES = not_covered(
     "the accounts' home files are not read by any control (ACC-02 reads authorized_keys' keys)"
 )
-_SSHD_CONFIG = not_covered("role base writes its drop-in 0600; no control reads the files' modes")
-_SSHD_PUBLIC_KEY = not_covered("HARD-05 reads the private host keys, not the public ones")
-_SUDOERS_FILE = not_covered("HARD-05 reads /etc/sudoers.d/preau only")
-_SUDOERS_SET = not_covered("role base sets it (/etc/sudoers.d/preau); no control reads the sudoers")
+_SUDOERS_SET = covered("HARD-06", note="in role base's /etc/sudoers.d/preau")
 _NO_IPSEC = not_applicable(
     "no IPsec: host-to-host traffic uses TLS with the internal PKI (issue #21), no role installs "
     "an IPsec daemon"
@@ -339,18 +335,26 @@ RULES: dict[str, Decision] = {
             "directory_owner_etc_nftables",
             "directory_permissions_etc_nftables",
         ],
-        not_covered("role base writes /etc/nftables.conf 0600; no control reads the modes"),
+        covered(
+            "HARD-06",
+            note="Debian's nftables has no /etc/nftables (its ruleset is /etc/nftables.conf, "
+            "role base's, 0600 root:root, which HARD-06 checks too); HARD-06 fails on one with "
+            "a wider mode or another owner",
+        ),
     ),
     **dict.fromkeys(
         [
             "directory_groupowner_etc_sudoersd",
             "directory_owner_etc_sudoersd",
-            "directory_permissions_etc_sudoersd",
             "file_groupowner_etc_sudoers",
             "file_owner_etc_sudoers",
             "file_permissions_etc_sudoers",
         ],
-        _SUDOERS_FILE,
+        _SYSTEM_FILE,
+    ),
+    "directory_permissions_etc_sudoersd": not_covered(
+        "SSG asks 0750; Debian's sudo makes it 0755 and role base leaves it so (HARD-06 checks "
+        "0755 or stricter)"
     ),
     **dict.fromkeys(
         [
@@ -358,7 +362,7 @@ RULES: dict[str, Decision] = {
             "directory_owner_etc_sysctld",
             "directory_permissions_etc_sysctld",
         ],
-        not_covered("HARD-01 reads the settings in /etc/sysctl.d, not the directory's mode"),
+        _SYSTEM_FILE,
     ),
     **dict.fromkeys(
         [
@@ -378,30 +382,33 @@ RULES: dict[str, Decision] = {
         ],
         not_covered("disks are the provider's; no control reads /etc/crypttab"),
     ),
-    "file_groupowner_etc_group": _DEBIAN_FILE,
-    "file_groupowner_etc_gshadow": _DEBIAN_FILE,
-    "file_groupowner_etc_passwd": _DEBIAN_FILE,
-    "file_groupowner_etc_shadow": _GROUP_OWNER,
-    "file_groupowner_etc_shells": _DEBIAN_FILE,
-    "file_owner_etc_group": _DEBIAN_FILE,
-    "file_owner_etc_gshadow": _DEBIAN_FILE,
-    "file_owner_etc_passwd": _DEBIAN_FILE,
-    "file_owner_etc_shadow": covered("HARD-05"),
-    "file_owner_etc_shells": _DEBIAN_FILE,
-    "file_permissions_etc_group": _DEBIAN_FILE,
-    "file_permissions_etc_gshadow": _DEBIAN_FILE,
-    "file_permissions_etc_passwd": _DEBIAN_FILE,
-    "file_permissions_etc_shadow": covered("HARD-05"),
-    "file_permissions_etc_shells": _DEBIAN_FILE,
-    "file_groupowner_sshd_config": _SSHD_CONFIG,
-    "file_owner_sshd_config": _SSHD_CONFIG,
-    "file_permissions_sshd_config": _SSHD_CONFIG,
-    "file_groupownership_sshd_private_key": _GROUP_OWNER,
-    "file_ownership_sshd_private_key": covered("HARD-05"),
-    "file_permissions_sshd_private_key": covered("HARD-05"),
-    "file_groupownership_sshd_pub_key": _SSHD_PUBLIC_KEY,
-    "file_ownership_sshd_pub_key": _SSHD_PUBLIC_KEY,
-    "file_permissions_sshd_pub_key": _SSHD_PUBLIC_KEY,
+    "file_groupowner_etc_group": _SYSTEM_FILE,
+    "file_groupowner_etc_gshadow": _SYSTEM_FILE,
+    "file_groupowner_etc_passwd": _SYSTEM_FILE,
+    "file_groupowner_etc_shadow": _SYSTEM_FILE,
+    "file_groupowner_etc_shells": _SYSTEM_FILE,
+    "file_owner_etc_group": _SYSTEM_FILE,
+    "file_owner_etc_gshadow": _SYSTEM_FILE,
+    "file_owner_etc_passwd": _SYSTEM_FILE,
+    "file_owner_etc_shadow": covered("HARD-05", "HARD-06"),
+    "file_owner_etc_shells": _SYSTEM_FILE,
+    "file_permissions_etc_group": _SYSTEM_FILE,
+    "file_permissions_etc_gshadow": _SYSTEM_FILE,
+    "file_permissions_etc_passwd": _SYSTEM_FILE,
+    "file_permissions_etc_shadow": covered("HARD-05", "HARD-06"),
+    "file_permissions_etc_shells": _SYSTEM_FILE,
+    "file_groupowner_sshd_config": _SYSTEM_FILE,
+    "file_owner_sshd_config": _SYSTEM_FILE,
+    "file_permissions_sshd_config": not_covered(
+        "SSG asks 0600; Debian's is 0644 and role base leaves it so (its drop-in, "
+        "sshd_config.d/00-preau.conf, is 0600; HARD-06 checks both)"
+    ),
+    "file_groupownership_sshd_private_key": _SYSTEM_FILE,
+    "file_ownership_sshd_private_key": covered("HARD-05", "HARD-06"),
+    "file_permissions_sshd_private_key": covered("HARD-05", "HARD-06"),
+    "file_groupownership_sshd_pub_key": _SYSTEM_FILE,
+    "file_ownership_sshd_pub_key": _SYSTEM_FILE,
+    "file_permissions_sshd_pub_key": _SYSTEM_FILE,
     # R53, R54: files without an owner, world-writable ones
     "file_permissions_ungroupowned": _FILE_SEARCH,
     "no_files_unowned_by_user": _FILE_SEARCH,

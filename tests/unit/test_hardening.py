@@ -131,6 +131,36 @@ def test_every_sudo_u_of_the_tools_and_lab_tests_is_a_declared_account():
     assert used <= allowed, used - allowed
 
 
+def test_hard06_reads_the_sudo_defaults_the_role_writes_where_the_auditor_may_read_them():
+    from preau_ops.audit.controls.system import SUDO_DEFAULTS, SUDOERS, sudo_defaults
+
+    lines = sudoers()
+    assert set(SUDO_DEFAULTS) <= sudo_defaults("\n".join(lines))
+    # `sudo cat` of the file: one exact rule (remote.read), for the auditor run too
+    assert f"auditor ALL=(root) NOPASSWD: /usr/bin/cat {SUDOERS}" in lines
+    tasks = yaml.safe_load((BASE / "tasks/accounts.yml").read_text())
+    assert any(t.get("ansible.builtin.template", {}).get("dest") == SUDOERS for t in tasks)
+
+
+def test_hard06_expects_of_the_roles_files_what_the_role_writes():
+    """The files HARD-06 reads that role base writes: the same owner, group and mode."""
+    from preau_ops.audit.controls.system import SYSTEM_FILES
+
+    written = {}
+    for path in sorted((BASE / "tasks").glob("*.yml")):
+        for task in yaml.safe_load(path.read_text()) or []:
+            args = task.get("ansible.builtin.template") or {}
+            if "dest" in args:
+                written[args["dest"]] = (int(args["mode"], 8), f"{args['owner']}:{args['group']}")
+    checked = [f for f in SYSTEM_FILES if f.path in written]
+    assert {f.path for f in checked} == {
+        "/etc/nftables.conf",
+        "/etc/ssh/sshd_config.d/00-preau.conf",
+    }
+    for wanted in checked:
+        assert written[wanted.path] == (wanted.mode, wanted.owner), wanted.path
+
+
 # --------------------------------------------------------------------------- journals
 
 PLATFORM = {

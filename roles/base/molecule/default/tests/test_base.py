@@ -112,6 +112,34 @@ def test_auditor_is_read_only(app):
     assert app.run("runuser -u auditor -- sudo -n true").rc != 0
 
 
+def test_auditor_sees_the_system_files_modes_and_sudos_defaults(app):
+    """What the audit's HARD-06 reads as the auditor, on a converged host: one unprivileged
+    `stat` sees every file (no sudo rule), with the modes and owners it expects."""
+    files = {
+        "/etc/passwd": "644 root:root",
+        "/etc/group": "644 root:root",
+        "/etc/shells": "644 root:root",
+        "/etc/shadow": "640 root:shadow",
+        "/etc/gshadow": "640 root:shadow",
+        "/etc/sudoers": "440 root:root",
+        "/etc/sudoers.d": "755 root:root",
+        "/etc/sysctl.d": "755 root:root",
+        "/etc/nftables.conf": "600 root:root",
+        "/etc/ssh/sshd_config": "644 root:root",
+        "/etc/ssh/sshd_config.d/00-preau.conf": "600 root:root",
+        **{f"/etc/ssh/ssh_host_{k}_key": "600 root:root" for k in ("ed25519", "rsa", "ecdsa")},
+        **{f"/etc/ssh/ssh_host_{k}_key.pub": "644 root:root" for k in ("ed25519", "rsa", "ecdsa")},
+    }
+    out = app.run(f"runuser -u auditor -- stat -c '%a %U:%G %n' {' '.join(files)} /etc/nftables")
+    assert "Permission denied" not in out.stderr
+    assert "'/etc/nftables': No such file" in out.stderr  # Debian has none
+    seen = {line.split(" ", 2)[2]: line.rsplit(" ", 1)[0] for line in out.stdout.splitlines()}
+    assert seen == files
+    text = app.run("runuser -u auditor -- sudo -n /usr/bin/cat /etc/sudoers.d/preau").stdout
+    for line in ("Defaults use_pty", "Defaults ignore_dot", "Defaults env_reset"):
+        assert line in text.splitlines(), line
+
+
 def test_auditor_reads_keys_and_secret_metadata_only(app):
     def sudo(command):
         return app.run(f"runuser -u auditor -- sudo -n {command}")
