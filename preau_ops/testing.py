@@ -296,12 +296,26 @@ def _scenarios(k: str | None) -> tuple[list[tuple[str, str, Path]], int]:
     return chosen, skipped
 
 
-def _platforms(role_dir: Path, name: str) -> list[str]:
-    """The container names of a molecule scenario (its platforms)."""
+def _platforms(role_dir: Path, name: str, key: str = "name") -> list[str]:
+    """The container names of a molecule scenario (its platforms), or another key of them
+    (`image`: the images a scenario names instead of the shared config's)."""
     import yaml
 
     config = yaml.safe_load((role_dir / "molecule" / name / "molecule.yml").read_text())
-    return [platform["name"] for platform in config.get("platforms", [])]
+    return [platform[key] for platform in config.get("platforms", []) if key in platform]
+
+
+def _other_releases(scenarios: list[tuple[str, str, Path]]) -> list[str]:
+    """The Debian releases besides the lab's whose bare image these scenarios' platforms run on
+    (a platform naming `image: preau-lab:trixie-bare` proves its role on Debian 13)."""
+    from .lab import image
+
+    named = {ref for _, name, role_dir in scenarios for ref in _platforms(role_dir, name, "image")}
+    return [
+        suite
+        for suite in image.SUITES
+        if suite != image.SUITE and f"{image.REPOSITORY}:{image.bare_tag(suite)}" in named
+    ]
 
 
 def _remove_leftovers(client: Any, scenarios: list[tuple[str, str, Path]]) -> None:
@@ -325,10 +339,12 @@ def _molecule_all(k: str | None) -> Counts:
     client = engine.ensure()
     image.build_bare(client)
     image.build_baked(client)
+    scenarios, skipped = _scenarios(k)
+    for suite in _other_releases(scenarios):
+        image.build_bare(client, suite=suite)
     env = dict(
         os.environ, PREAU_DEBIAN_MIRROR_IP=_mirror_ip(), ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")
     )
-    scenarios, skipped = _scenarios(k)
     _remove_leftovers(client, scenarios)
     passed = failed = 0
     named = FAILURES.setdefault("roles", [])

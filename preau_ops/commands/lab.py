@@ -69,6 +69,13 @@ def _register_actions(lab: argparse.ArgumentParser) -> None:
     lab_ssh.add_argument("host", help="lab host name (see `lab status`)")
     lab_image = actions.add_parser("image", help="build the host images (cached)")
     lab_image.add_argument("--force", action="store_true", help="rebuild even if cached")
+    lab_image.add_argument(
+        "--release",
+        choices=("bookworm", "trixie"),
+        default="bookworm",
+        help="Debian release: bookworm (the lab's, default: bare and baked) or trixie (Debian 13: "
+        "preau-lab:trixie-bare, the image of the molecule platforms that prove a role on it)",
+    )
 
 
 def lab_up(args: argparse.Namespace, summary: ui.Summary) -> list[LabHost]:
@@ -130,15 +137,22 @@ def cmd_lab(args: argparse.Namespace) -> int:
         command = hosts.ssh_command(args.host)
         os.execvp(command[0], command)
     if args.lab_command == "image":
-        _build_images(args.force)
+        _build_images(args.force, args.release)
     return 0
 
 
-def _build_images(force: bool) -> None:
+def _build_images(force: bool, release: str) -> None:
     from ..lab import engine, image
 
     summary = ui.Summary("lab image")
     client = engine.ensure()
+    if release != image.SUITE:
+        tag = image.bare_tag(release)
+        with ui.step(f"{image.REPOSITORY}:{tag}", summary) as progress:
+            built = image.build_bare(client, progress, force, suite=release)
+            progress.detail = "built" if built else "cached"
+        summary.show()
+        return
     with ui.step("preau-lab:bare", summary) as progress:
         progress.detail = "built" if image.build_bare(client, progress, force) else "cached"
     with ui.step("preau-lab:baked", summary) as progress:

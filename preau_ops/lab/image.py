@@ -5,6 +5,8 @@
                     no sudo rule (`deploy.py bootstrap` makes them, as on real servers).
 `preau-lab:baked` : bare + the heavy packages of baked-packages.txt, installed with service
                     starts blocked, so converging a lab host skips 20-30 s of dpkg work.
+`preau-lab:trixie-bare` : the bare image on Debian 13, for the molecule platforms that prove a
+                    role on the next release (issue #27: new installations on Debian 13).
 Each image carries a label with the hash of what it was built from; a build is skipped while
 the hash matches, so `lab up` reuses the cache and rebuilds only after a change.
 """
@@ -47,11 +49,27 @@ BARE_PACKAGES = [
     "curl",
     "less",
 ]
-APT_SOURCES = """\
-deb http://deb.debian.org/debian bookworm main
-deb http://deb.debian.org/debian bookworm-updates main
-deb http://deb.debian.org/debian-security bookworm-security main
-"""
+# The Debian release of the lab's hosts, and the next one the roles are proven on.
+SUITE = "bookworm"
+SUITES = (SUITE, "trixie")
+
+
+def apt_sources(suite: str = SUITE) -> str:
+    """A host's sources.list: the release, its updates and its security suite."""
+    return (
+        f"deb http://deb.debian.org/debian {suite} main\n"
+        f"deb http://deb.debian.org/debian {suite}-updates main\n"
+        f"deb http://deb.debian.org/debian-security {suite}-security main\n"
+    )
+
+
+def bare_tag(suite: str = SUITE) -> str:
+    """The bare image's tag for a release: `bare` for the lab's own, `trixie-bare` otherwise."""
+    if suite not in SUITES:
+        raise OpsError(f"no lab image for Debian {suite!r}", f"known releases: {', '.join(SUITES)}")
+    return "bare" if suite == SUITE else f"{suite}-bare"
+
+
 # Units that fail or only waste time inside a container.
 MASKED_UNITS = [
     "apt-daily.timer",
@@ -134,9 +152,9 @@ def _root_key() -> str:
     return hosts.ensure_key()
 
 
-def _customize_rootfs(root: Path, root_key: str) -> None:
+def _customize_rootfs(root: Path, root_key: str, sources: str) -> None:
     (root / "etc/machine-id").write_text("")
-    (root / "etc/apt/sources.list").write_text(APT_SOURCES)
+    (root / "etc/apt/sources.list").write_text(sources)
     (root / "etc/hostname").write_text("localhost\n")
     systemd_dir = root / "etc/systemd/system"
     for unit in MASKED_UNITS:
@@ -165,31 +183,39 @@ def _customize_rootfs(root: Path, root_key: str) -> None:
     (ssh_dir / "authorized_keys").chmod(0o600)
 
 
-def build_bare(client: DockerClient, progress: Progress | None = None, force: bool = False) -> bool:
-    """Build preau-lab:bare with mmdebstrap; returns True when an image was built."""
+def build_bare(
+    client: DockerClient,
+    progress: Progress | None = None,
+    force: bool = False,
+    suite: str = SUITE,
+) -> bool:
+    """Build the bare image of a Debian release (preau-lab:bare for the lab's own) with
+    mmdebstrap; returns True when an image was built."""
+    tag = bare_tag(suite)
+    sources = apt_sources(suite)
     root_key = _root_key()
-    wanted = _source_hash(" ".join(BARE_PACKAGES), APT_SOURCES, root_key)
-    if not force and _image_hash(client, "bare") == wanted:
+    wanted = _source_hash(" ".join(BARE_PACKAGES), sources, root_key)
+    if not force and _image_hash(client, tag) == wanted:
         return False
     system.ensure(system.LAB, "building the lab image", progress)
     with tempfile.TemporaryDirectory(prefix="preau-rootfs-") as tmp:
         root = Path(tmp) / "rootfs"
         if progress:
-            progress.update("mmdebstrap bookworm (about a minute)")
-        # Every suite of APT_SOURCES, so the image starts with the security updates applied.
+            progress.update(f"mmdebstrap {suite} (about a minute)")
+        # Every suite of the sources, so the image starts with the security updates applied.
         _run(
             [
                 "mmdebstrap",
                 "--variant=minbase",
                 "--include=" + ",".join(BARE_PACKAGES),
                 "--aptopt=Acquire::Retries=3",
-                "bookworm",
+                suite,
                 str(root),
-                *APT_SOURCES.strip().splitlines(),
+                *sources.strip().splitlines(),
             ],
             "mmdebstrap",
         )
-        _customize_rootfs(root, root_key)
+        _customize_rootfs(root, root_key, sources)
         _run(["chroot", str(root), "apt-get", "clean"], "apt-get clean")
         if progress:
             progress.update("importing into docker")
@@ -205,7 +231,7 @@ def build_bare(client: DockerClient, progress: Progress | None = None, force: bo
                 "-c",
                 f"LABEL {HASH_LABEL}={wanted}",
                 "-",
-                f"{REPOSITORY}:bare",
+                f"{REPOSITORY}:{tag}",
             ],
             "docker import",
             stdin=tar.stdout,

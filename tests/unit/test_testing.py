@@ -292,6 +292,7 @@ def test_a_failing_molecule_scenario_is_named_in_the_summary(monkeypatch, tmp_pa
     monkeypatch.setattr(engine, "ensure", lambda *a: None)
     monkeypatch.setattr(image, "build_bare", lambda client: None)
     monkeypatch.setattr(image, "build_baked", lambda client: None)
+    monkeypatch.setattr(testing, "_other_releases", lambda chosen: [])
     monkeypatch.setattr(testing, "_mirror_ip", lambda: "192.0.2.1")
 
     def molecule(role, name, role_dir, env):
@@ -342,3 +343,24 @@ def test_containers_left_by_an_interrupted_molecule_run_are_removed_first():
     testing._remove_leftovers(Client(), scenarios)
     assert asked == ["bk-db", "bk-repo"]
     assert removed == ["bk-repo"]
+
+
+def test_the_roles_suite_builds_the_debian_13_image_only_for_the_scenarios_naming_it():
+    """base/default runs a platform on preau-lab:trixie-bare (issue #27): `test roles` builds
+    that image when the scenario is chosen, and not for scenarios on the lab's own images."""
+    chosen, _ = testing._scenarios("base/default")
+    assert testing._other_releases(chosen) == ["trixie"]
+    chosen, _ = testing._scenarios("nginx/default")
+    assert testing._other_releases(chosen) == []
+
+
+def test_a_release_without_a_lab_image_is_refused_by_name():
+    from preau_ops.lab import image
+
+    assert image.bare_tag("bookworm") == "bare"
+    assert image.bare_tag("trixie") == "trixie-bare"
+    with pytest.raises(OpsError, match="'sid'"):
+        image.bare_tag("sid")
+    assert "deb http://deb.debian.org/debian-security trixie-security main" in image.apt_sources(
+        "trixie"
+    )

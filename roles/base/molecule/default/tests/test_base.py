@@ -1,4 +1,5 @@
-"""Behaviour of the base role on two hosts: base-app (group app) and base-lb (group lb)."""
+"""Behaviour of the base role on two hosts: base-app (group app, Debian 12) and base-lb (group
+lb, Debian 13): every test below holds on both releases."""
 
 import time
 
@@ -25,6 +26,12 @@ def serving(host, ports):
     yield
     for port in ports:
         host.run("systemctl stop probe-%s", str(port))
+
+
+def test_the_hosts_run_debian_12_and_13(app, lb):
+    """The scenario proves the role on both releases only while its platforms run them."""
+    assert (app.system_info.distribution, app.system_info.codename) == ("debian", "bookworm")
+    assert (lb.system_info.distribution, lb.system_info.codename) == ("debian", "trixie")
 
 
 @pytest.fixture(scope="module")
