@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import getpass
 import io
 import os
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from ansible.parsing.dataloader import DataLoader
 
 Spec = dict[str, dict[str, Any]]  # a role's options, by variable name (argument_specs' shape)
+# The site playbook's group_vars/all: the wiring between the roles and the platform map.
+WIRING_DIR = PLAYBOOKS / "group_vars" / "all"
 Origins = dict[str, list[Path]]  # the variables files that set each variable, in reading order
 
 # The groups and the roles each runs come from the platform map (preau_ops/platform.py): a
@@ -564,8 +567,26 @@ def _check_var_files(
         data = _load_yaml(problems, file, loader)
         for key in data or {}:
             _check_name(problems, file, key, allowed, is_vault)
+            if (kind, target) == ("group_vars", "all") and key in _wiring_names():
+                problems.add(
+                    file,
+                    key,
+                    f"set by the platform's wiring ({_display(WIRING_DIR)}), which wins over an "
+                    "inventory's group_vars/all: this value would be ignored; set it in "
+                    "group_vars/<group>/ or host_vars/",
+                )
             origins.setdefault(key, []).append(file)
     return origins
+
+
+@functools.cache
+def _wiring_names() -> frozenset[str]:
+    """The variables the site playbook's group_vars/all set (but the platform map, refused by
+    _check_name): Ansible ranks them above an inventory's group_vars/all."""
+    names: set[str] = set()
+    for file in sorted(WIRING_DIR.glob("*.yml")):
+        names |= set(yaml.safe_load(file.read_text()) or {})
+    return frozenset(names - {platform.VARIABLE})
 
 
 def _origin(origins: Origins, key: str | None, host: str, groups: list[str], path: Path) -> Path:

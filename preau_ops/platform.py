@@ -9,7 +9,8 @@ tests/unit/test_platform_map.py fails if site.yml, the roles or a module drift f
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
@@ -98,12 +99,30 @@ def roles_for(host_groups: Iterable[str]) -> tuple[str, ...]:
     return tuple(role for role, names in role_groups().items() if wanted & set(names))
 
 
-def services(host_groups: Iterable[str]) -> list[str]:
-    """Units `status` checks on a host of these groups: every host's first, no repeats."""
+# A bare `{{ variable }}` in a value: the one form of Jinja the tools resolve themselves.
+REFERENCE = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
+
+
+def render(name: str, values: Mapping[str, Any]) -> str:
+    """A map entry with its `{{ variable }}` references replaced by a host's values (the
+    PostgreSQL unit names the major version: `postgresql@{{ postgresql_version }}-main`)."""
+
+    def value(match: re.Match[str]) -> str:
+        if match.group(1) not in values:
+            raise _fail(f"{name!r} names {match.group(1)!r}, which the host does not set")
+        return str(values[match.group(1)])
+
+    return REFERENCE.sub(value, name)
+
+
+def services(host_groups: Iterable[str], values: Mapping[str, Any]) -> list[str]:
+    """Units `status` checks on a host of these groups (its variables: `values`), every
+    host's first, no repeats."""
     names: list[str] = []
     for group in (EVERY_HOST, *host_groups):
         if group in _map()["groups"]:
-            names += [s for s in _group(group)["status"] if s not in names]
+            rendered = (render(s, values) for s in _group(group)["status"])
+            names += [s for s in rendered if s not in names]
     return names
 
 

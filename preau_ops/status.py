@@ -68,7 +68,7 @@ class HostStatus:
 
 def _probe(sessions: Sessions, host: Host, status: HostStatus) -> None:
     """Load, disk, the map's services, the release served and the preau_* metrics of a host."""
-    services = platform.services(host.groups)
+    services = platform.services(host.groups, host.vars)
     script = (
         f"cut -d' ' -f1-3 /proc/loadavg; df --output=pcent / | tail -1; "
         f"systemctl is-active {' '.join(services)}; "

@@ -1,8 +1,9 @@
 """The declared state of a host, from the one inventory plus the roles' variables.
 
 As in Ansible, a role's `vars/main.yml` wins over the inventory, which wins over
-`roles/<role>/defaults/main.yml`; a value that is exactly
-`{{ other_variable }}` is resolved, anything more elaborate is not needed by the audit.
+`roles/<role>/defaults/main.yml`; a value that is exactly `{{ other_variable }}` is resolved
+to that variable's value, and such references inside a string are replaced by theirs
+(`postgresql-{{ postgresql_version }}`); anything more elaborate is not needed by the audit.
 What the roles install or start without a variable for it (exporters, backup tools), and the
 units each group must run, come from the platform map (preau_ops/platform.py).
 """
@@ -10,7 +11,6 @@ units each group must run, come from the platform map (preau_ops/platform.py).
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,8 +19,6 @@ import yaml
 from preau_ops import platform
 from preau_ops.inventory import Host, Inventory
 from preau_ops.paths import ROLES
-
-_REFERENCE = re.compile(r"^\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}$")
 
 
 def _merged(pattern: str) -> dict[str, Any]:
@@ -54,10 +52,10 @@ def _resolve(host: Host, value: Any, depth: int) -> Any:
     if depth > 5:
         return value
     if isinstance(value, str):
-        match = _REFERENCE.match(value.strip())
+        match = platform.REFERENCE.fullmatch(value.strip())
         if match:
             return var(host, match.group(1))
-        return value
+        return platform.REFERENCE.sub(lambda m: str(var(host, m.group(1))), value)
     if isinstance(value, list):
         return [_resolve(host, v, depth + 1) for v in value]
     if isinstance(value, dict):
@@ -92,7 +90,7 @@ def packages(host: Host) -> list[str]:
 def units(host: Host) -> list[str]:
     wanted: list[str] = []
     for group in _map_groups(host):
-        wanted += platform.units(group)
+        wanted += _resolve(host, list(platform.units(group)), depth=0)
     if "app" in host.groups:
         wanted += [
             f"preau-{job['name']}.timer"

@@ -16,10 +16,11 @@ import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from .. import platform
 from . import core
 
 if TYPE_CHECKING:
-    from ..inventory import Inventory
+    from ..inventory import Host, Inventory
 
 T = TypeVar("T")
 
@@ -27,7 +28,7 @@ T = TypeVar("T")
 PARTS = (
     ("nginx", "lb", ("nginx.service",)),
     ("app hosts", "app", ("preau.service",)),
-    ("PostgreSQL", "db", ("patroni.service", "postgresql@15-main.service")),
+    ("PostgreSQL", "db", ("patroni.service", "postgresql@{{ postgresql_version }}-main.service")),
 )
 
 # Seconds of CPU used so far by the process trees of the units given as arguments.
@@ -55,10 +56,13 @@ print(sum(stats[pid][1] for pid in tree if pid in stats) / tick)
 def part_seconds(inv: Inventory, part: str) -> float:
     """CPU seconds used so far by `part` (a name of PARTS) on all its hosts."""
     group, units = next((group, units) for name, group, units in PARTS if name == part)
-    command = f"python3 -c {shlex.quote(TREE_SECONDS)} {' '.join(units)}"
-    return sum(
-        float(core.remote(inv, host, command).stdout.strip() or 0) for host in inv.hosts_in(group)
-    )
+
+    def used(host: Host) -> float:
+        names = " ".join(platform.render(unit, host.vars) for unit in units)
+        command = f"python3 -c {shlex.quote(TREE_SECONDS)} {names}"
+        return float(core.remote(inv, host, command).stdout.strip() or 0)
+
+    return sum(used(host) for host in inv.hosts_in(group))
 
 
 def _parts(inv: Inventory) -> dict[str, float]:

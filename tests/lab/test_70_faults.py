@@ -400,9 +400,9 @@ def test_postgresql_down_gives_a_clear_503_and_recovers_alone(lab, app_host_down
 # --------------------------------------------------------------------------- repository dead
 
 
-def _segments_waiting(remote) -> int:
+def _segments_waiting(db, remote) -> int:
     """WAL segments PostgreSQL still has to archive (archive_status/*.ready in pg_wal)."""
-    status = "/var/lib/postgresql/15/main/pg_wal/archive_status"
+    status = f"/var/lib/postgresql/{db.vars['postgresql_version']}/main/pg_wal/archive_status"
     return int(remote.check_output(f"find {status} -name '*.ready' | wc -l"))
 
 
@@ -429,9 +429,9 @@ def test_a_dead_repository_never_fills_the_database_disk_and_is_seen_from_the_re
         for _ in range(4):  # 4 segments of 16 MiB: past the 32 MiB queue
             psql(lab, "INSERT INTO preau_wal_filler VALUES (1); SELECT pg_switch_wal()")
         wait_until(
-            lambda: _segments_waiting(db_remote) == 0,
+            lambda: _segments_waiting(db, db_remote) == 0,
             300,
-            lambda: f"{_segments_waiting(db_remote)} WAL segments still wait in pg_wal",
+            lambda: f"{_segments_waiting(db, db_remote)} WAL segments still wait in pg_wal",
         )
         failed = int(psql(lab, "SELECT failed_count FROM pg_stat_archiver"))
         assert failed > failed_before, "archiving never failed: was the repository refusing?"

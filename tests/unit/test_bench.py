@@ -53,7 +53,8 @@ def inventory():
             "lb", ["lb"], {"ansible_host": "172.30.82.12", "preau_domain": "ent.preau.test"}
         ),
         "app1": Host("app1", ["app"], {"ansible_host": "172.30.82.21"}),
-        "db": Host("db", ["db"], {"ansible_host": "172.30.82.31"}),
+        # (a loaded inventory carries the wiring's values: playbooks/group_vars/all)
+        "db": Host("db", ["db"], {"ansible_host": "172.30.82.31", "postgresql_version": 17}),
     }
     return Inventory(path=None, hosts=hosts, groups={"lb": ["lb"], "app": ["app1"], "db": ["db"]})
 

@@ -20,11 +20,15 @@ def test_breakdown_names_each_part_and_the_rest():
 
 def test_measured_counts_each_part_between_before_and_after(monkeypatch):
     reads = iter(["1.5", "2.0", "3.0", "4.0", "9.5", "4.0", "5.0", "14.0"])
-    hosts = []
+    hosts, commands = [], []
     monkeypatch.setattr(
         core,
         "remote",
-        lambda inv, host, command: hosts.append(host.name) or SimpleNamespace(stdout=next(reads)),
+        lambda inv, host, command: (
+            hosts.append(host.name)
+            or commands.append(command)
+            or SimpleNamespace(stdout=next(reads))
+        ),
     )
     ticks = iter([(1000, 5000), (1500, 6000)])
     monkeypatch.setattr(core, "machine_ticks", lambda: next(ticks))
@@ -34,6 +38,8 @@ def test_measured_counts_each_part_between_before_and_after(monkeypatch):
     inv = inventory()
     expected = [h.name for g in groups for h in inv.hosts_in(g)]
     assert hosts == expected * 2
+    # the db host's PostgreSQL unit names its major version (the inventory's postgresql_version)
+    assert commands[-1].endswith(" patroni.service postgresql@17-main.service")
     assert text.startswith("CPU of the machine ")
     assert " core-s busy of " in text and "load generator " in text and "PostgreSQL " in text
 

@@ -371,7 +371,7 @@ class FakeHosts:
     def probe(self, host):
         from preau_ops import platform
 
-        services = platform.services(host.groups)
+        services = platform.services(host.groups, host.vars)
         states = ["active"] * len(services)
         release = "/srv/preau/releases/20261205-0800-abc1234\n" if "app" in host.groups else ""
         metrics = ""

@@ -19,6 +19,8 @@ from .conftest import edit_yaml
 
 SITE = PLAYBOOKS / "site.yml"
 SUFFIXES = (".service", ".timer", ".socket")
+# The platform's wiring (the values the map's references take: postgresql_version).
+WIRING = yaml.safe_load((PLAYBOOKS / "group_vars" / "all" / "wiring.yml").read_text())
 
 
 def site_plays() -> list[dict]:
@@ -52,13 +54,23 @@ def test_a_host_runs_the_roles_of_its_groups_and_of_every_host():
 
 
 def test_status_shows_every_hosts_services_first_then_each_groups_once():
-    assert platform.services(["lb", "lb", "ungrouped"]) == [
+    assert platform.services(["lb", "lb", "ungrouped"], {}) == [
         "ssh",
         "nftables",
         "prometheus-node-exporter",
         "nginx",
         "prometheus-nginx-exporter",
     ]
+
+
+def test_the_maps_postgresql_units_name_the_hosts_major_version():
+    """Debian 12's 15 or Debian 13's 17 (issue #27): the map names `postgresql_version`, which
+    each host's variables resolve; a map naming a variable the host lacks is refused by name."""
+    assert platform.services(["db"], {"postgresql_version": 17})[3] == "postgresql@17-main"
+    units = [platform.render(u, {"postgresql_version": 15}) for u in platform.units("db")]
+    assert "postgresql@15-main.service" in units
+    with pytest.raises(OpsError, match="'postgresql_version'"):
+        platform.services(["db"], {})
 
 
 def test_patch_order_names_every_group_once_and_groups_are_required_but_the_bastion():
@@ -136,7 +148,8 @@ def test_the_maps_units_and_packages_are_the_roles():
     text = role_text()
     names = set(platform.not_in_container_units())
     for group in ("all", *platform.groups()):
-        names |= {*platform.services([group]), *platform.units(group), *platform.packages(group)}
+        units = [platform.render(unit, WIRING) for unit in platform.units(group)]
+        names |= {*platform.services([group], WIRING), *units, *platform.packages(group)}
     for name in sorted(names):
         stem = name.removesuffix(Path(name).suffix) if name.endswith(SUFFIXES) else name
         assert re.search(rf"(?<![\w@.-]){re.escape(stem)}(?![\w@-])", text), (

@@ -9,6 +9,9 @@ import yaml
 from preau_ops import inventory
 from preau_ops.paths import INVENTORIES, PLAYBOOKS, ROLES
 
+from .conftest import edit_yaml
+from .test_platform_map import inventory_problems
+
 WIRING = PLAYBOOKS / "group_vars" / "all" / "wiring.yml"
 
 
@@ -31,18 +34,31 @@ def test_the_tools_see_the_wiring_as_ansible_does(prod):
     assert rules["monitoring-ui"]["sources"] == ["192.0.2.0/24"]
 
 
-def test_an_inventory_overrides_the_wiring_per_group_not_in_all(prod):
-    (prod / "group_vars/all/backup.yml").write_text(
-        (prod / "group_vars/all/backup.yml").read_text() + "postgresql_archive_timeout: 20\n"
-    )
+def test_an_inventory_overrides_the_wiring_per_group(prod):
     (prod / "group_vars/db").mkdir()
     (prod / "group_vars/db/postgresql.yml").write_text("backup_stanza: ent\n")
     inv = inventory.load(str(prod))
     db = inv.hosts["db1.ent.example.fr"]
-    assert db.vars["postgresql_archive_timeout"] == 50  # group_vars/all loses to the playbook's
     assert db.vars["postgresql_archive_command"] == "pgbackrest --stanza=ent archive-push %p"
     app = inv.hosts["app1.ent.example.fr"]
     assert "backup_stanza" not in app.vars
+
+
+def test_a_wiring_value_set_in_group_vars_all_is_refused_as_ignored(prod):
+    """Ansible ranks the site playbook's group_vars/all above an inventory's: a site that set
+    postgresql_version: 17 there would stay on 15 without a word. It is refused, with where
+    the value takes effect; the same value in group_vars/db/ loads."""
+    edit_yaml(prod / "group_vars/all/postgresql.yml", lambda d: d.update(postgresql_version=17))
+    assert (
+        "group_vars/all/postgresql.yml: postgresql_version: set by the platform's wiring "
+        "(playbooks/group_vars/all), which wins over an inventory's group_vars/all: this value "
+        "would be ignored; set it in group_vars/<group>/ or host_vars/"
+    ) in inventory_problems(prod)
+    edit_yaml(prod / "group_vars/all/postgresql.yml", lambda d: d.pop("postgresql_version"))
+    (prod / "group_vars/db").mkdir()
+    (prod / "group_vars/db/postgresql.yml").write_text("postgresql_version: 17\n")
+    db = inventory.load(str(prod)).hosts_in("db")[0]
+    assert db.vars["postgresql_version"] == 17
 
 
 def test_no_inventory_repeats_the_wiring():

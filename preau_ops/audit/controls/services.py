@@ -415,16 +415,16 @@ def test_wal_archiving(
     if age is not None and age <= 300:
         assert not problems, "; ".join(problems)
         return
-    pending = remote.root_out(
-        "/usr/bin/find /var/lib/postgresql/15/main/pg_wal/archive_status -name *.ready -mmin +5"
+    status = (
+        f"/var/lib/postgresql/{declared.var(host, 'postgresql_version')}/main/pg_wal/archive_status"
     )
+    pending = remote.root_out(f"/usr/bin/find {status} -name *.ready -mmin +5")
     if pending is None:
         assert not problems, "; ".join(problems)
         pytest.skip(
             "last archive older than 5 min (idle database?) and the WAL waiting for "
             "archiving is not visible to the auditor (needs the sudo rule "
-            "`/usr/bin/find /var/lib/postgresql/15/main/pg_wal/archive_status -name "
-            "*.ready -mmin +5`)"
+            f"`/usr/bin/find {status} -name *.ready -mmin +5`)"
         )
     waiting = pending.split()
     evidence(

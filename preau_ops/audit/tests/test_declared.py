@@ -35,6 +35,15 @@ def test_the_inventory_wins_over_the_roles_defaults_and_references_are_resolved(
     assert declared.var(nested, "x") == {"list": ["ent", "plain"]}
 
 
+def test_the_postgresql_major_is_resolved_inside_package_and_unit_names() -> None:
+    """Debian 13's PostgreSQL 17 (issue #27): the audit expects the host's major's package and
+    unit, not Debian 12's written in by hand."""
+    db = host("db1", ["db"], postgresql_version=17)
+    assert "postgresql-17" in declared.packages(db)
+    assert "postgresql@17-main.service" in declared.units(db)
+    assert "postgresql-15" in declared.packages(host("db1", ["db"]))  # the role's default
+
+
 def test_a_roles_own_constant_wins_over_the_inventory_as_in_ansible() -> None:
     remote = "/usr/local/sbin/preau-pgbackrest-remote"  # roles/backup/vars/main.yml
     assert declared.var(host("db1", ["db"]), "backup__pgbackrest_remote") == remote

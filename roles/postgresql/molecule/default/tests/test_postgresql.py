@@ -20,6 +20,15 @@ def superuser_sql(db, sql, database="preau"):
     return db.check_output("runuser -u postgres -- psql -XAtq -d %s -c %s", database, sql)
 
 
+def test_the_server_is_debian_13s_postgresql_17_alone(db):
+    """The role installs the declared major by name, not the release's metapackage."""
+    assert db.system_info.codename == "trixie"
+    assert superuser_sql(db, "SHOW server_version_num").startswith("17")
+    assert db.package("postgresql-17").is_installed
+    assert db.service("postgresql@17-main").is_running
+    assert db.check_output("pg_lsclusters --no-header | awk '{print $1}'").split() == ["17"]
+
+
 def test_listens_on_localhost_and_own_address_only(db):
     addresses = superuser_sql(db, "SHOW listen_addresses")
     assert addresses == f"localhost,{DB_IP}"
