@@ -43,7 +43,7 @@ def test_status_json_says_what_the_hosts_say(lab):
         groups = lab.hosts[host["name"]].groups
         release, reboot, _, _ = said[host["name"]]
         assert host["reachable"] is True and host["groups"] == groups
-        assert list(host["services"]) == platform_map.services(groups)
+        assert list(host["services"]) == platform_map.services(groups, lab.hosts[host["name"]].vars)
         assert host["release"] == (release or None)
         assert host["reboot_required"] == ({"1": True, "0": False}.get(reboot))
         assert set(host["load"]) == {"1m", "5m", "15m"}
