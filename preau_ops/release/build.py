@@ -4,6 +4,13 @@ The wheelhouse (the app's wheel + every pinned dependency, one tarball) is built
 version, so app hosts need no package index. The dependencies' wheels are built once per
 lock file (wheelhouse/deps-<its hash>/): a new version of the app alone (most releases) only
 builds the app's wheel.
+
+One wheelhouse serves every supported app host: Debian 12's run Python 3.11, Debian 13's 3.13,
+and six of the app's dependencies (psycopg's, Pillow's, cffi's...) have compiled wheels made
+for one Python version only. The controller builds the wheels of its own Python and downloads
+those of the others, checked against the same lock's hashes (pip download --only-binary, for
+that Python and its Debian's glibc); on a host, pip picks the wheels of its python3. So a move
+of app hosts from Debian 12 to 13 ships the same release to both.
 """
 
 from __future__ import annotations
@@ -20,6 +27,11 @@ from ..errors import OpsError
 from ..paths import ROOT
 
 APP_DIR = ROOT / "app"
+# The app hosts' Pythons (Debian's python3) and the glibc minor of the same Debian release:
+# Debian 12 has Python 3.11 and glibc 2.36, Debian 13 Python 3.13 and glibc 2.41.
+HOST_PYTHONS = {"3.11": 36, "3.13": 41}
+# In the names of what is built for them (a cache made for other Pythons is not reused).
+PYTHONS_TAG = "".join(f"-py{python}" for python in sorted(HOST_PYTHONS))
 # Not part of a release: what only tests, caches and builds hold.
 SKIPPED_PARTS = {"tests", "__pycache__", ".cache", "build"}
 
@@ -44,7 +56,7 @@ def source_version(source: Path = APP_DIR) -> str:
 def build_wheelhouse(version: str, source: Path = APP_DIR) -> Path:
     """Wheel of the app + every pinned dependency, as one tarball; cached per version."""
     out = ROOT / "wheelhouse"
-    tarball = out / f"preau-{version}.tar"
+    tarball = out / f"preau-{version}{PYTHONS_TAG}.tar"
     if tarball.exists():
         return tarball
     out.mkdir(exist_ok=True)
@@ -63,20 +75,44 @@ def build_wheelhouse(version: str, source: Path = APP_DIR) -> Path:
 
 def dependencies_id(source: Path = APP_DIR) -> str:
     """The id of the app's pinned dependencies: the start of its lock file's SHA-256 (the
-    wheels' directory here, the dependencies' venv on the app hosts)."""
+    wheels' directory here; on the app hosts, with the host's Python, the dependencies' venv:
+    `<id>-py3.11`)."""
     return hashlib.sha256((source / "requirements.lock").read_bytes()).hexdigest()[:16]
+
+
+def controller_python() -> str:
+    """This controller's Python, X.Y: the one whose wheels pip builds here."""
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _download_options(python: str) -> list[str]:
+    """pip download's options for the compiled wheels of app hosts running `python`."""
+    glibc = HOST_PYTHONS[python]
+    platforms = [f"manylinux_2_{minor}_x86_64" for minor in range(5, glibc + 1)]
+    platforms += ["manylinux1_x86_64", "manylinux2010_x86_64", "manylinux2014_x86_64"]
+    return [
+        "--only-binary=:all:",
+        "--implementation=cp",
+        f"--python-version={python}",
+        f"--abi=cp{python.replace('.', '')}",
+        *(f"--platform={platform}" for platform in platforms),
+    ]
 
 
 def _dependency_wheels(source: Path, out: Path) -> Path:
     """The wheels of every pinned dependency of the app's lock file, checked against its
-    hashes, built once: wheelhouse/deps-<its id>/ (made aside, then renamed)."""
+    hashes, made once: wheelhouse/deps-<its id>-py3.11-py3.13/ (made aside, then renamed).
+    Built for this controller's Python, downloaded for the app hosts' others (HOST_PYTHONS)."""
     lock = source / "requirements.lock"
-    deps = out / f"deps-{dependencies_id(source)}"
+    deps = out / f"deps-{dependencies_id(source)}{PYTHONS_TAG}"
     if deps.is_dir():
         return deps
     with tempfile.TemporaryDirectory(prefix="preau-deps-", dir=out) as tmp:
         made = Path(tmp) / "wheels"
         _pip(["wheel", "--require-hashes", "-r", str(lock), "-w", str(made)], tmp)
+        for python in sorted(set(HOST_PYTHONS) - {controller_python()}):
+            options = _download_options(python)
+            _pip(["download", "--require-hashes", "-r", str(lock), "-d", str(made), *options], tmp)
         try:
             made.rename(deps)
         except OSError:

@@ -2,8 +2,9 @@
 
 On every app host a release is `/srv/preau/releases/<version>/` (venv + collected static
 files, owned by root, read-only to the app); its pinned dependencies are one venv per lock file,
-`/srv/preau/deps/<the lock's id>/`, shared by the releases of that lock (most releases change
-the app alone: its wheel is then all they install). The `app` role owns the units, users and config,
+`/srv/preau/deps/<the lock's id>-py<X.Y>/`, shared by the releases of that lock (most releases
+change the app alone: its wheel is then all they install), one per Python (a host moved from
+Debian 12 to 13 has python3 3.13: its releases need venvs of that Python). The `app` role owns the units, users and config,
 this package owns the release directories and the `current` symlink. Every command goes
 through the runner's sessions (preau_ops.runner); what to do with the answers is decided in
 `decisions`.
@@ -28,7 +29,9 @@ from .decisions import HostReleases
 
 BASE = "/srv/preau"
 RELEASES = f"{BASE}/releases"
-DEPS = f"{BASE}/deps"  # the dependencies' venv per lock file (build.dependencies_id)
+DEPS = f"{BASE}/deps"  # the dependencies' venv per lock file and Python (build.dependencies_id)
+# The host's python3 as X.Y, in a shell command (the dependencies' venv is named with it).
+PYTHON_VERSION = """$(python3 -c 'import sys; print(*sys.version_info[:2], sep=".")')"""
 DEPS_LINK = "preau-deps.pth"  # in a release venv's site-packages: the deps venv's site-packages
 CURRENT = f"{BASE}/current"
 # Migrations run as this account (role app): the only one but root that reads the schema
@@ -125,7 +128,7 @@ def install(
         server.shell,
         name="venv, offline install, static files",
         host=pending,
-        commands=_install_commands(target, f"{DEPS}/{dependencies}"),
+        commands=_install_commands(target, dependencies),
     )
     run_ops(state)
     failed = [h.name for h in pending if h in state.failed_hosts]
@@ -136,28 +139,30 @@ def install(
         )
 
 
-def _install_commands(target: str, deps: str) -> list[str]:
-    """Unpack; the dependencies' venv DEPS once per lock (`.complete` when whole, else made
-    again); the release's venv, bare (no pip of its own), sees DEPS's packages through a .pth
-    file and gets the app's wheel and DEPS's scripts (gunicorn, which the units run), whose
-    first line names its python; its static files; `.complete` last."""
+def _install_commands(target: str, dependencies: str) -> list[str]:
+    """Unpack; the dependencies' venv ($deps: DEPS/<the lock's id>-py<the host's python3>)
+    once per lock and Python (`.complete` when whole, else made again); the release's venv,
+    bare (no pip of its own), sees $deps's packages through a .pth file and gets the app's
+    wheel and $deps's scripts (gunicorn, which the units run), whose first line names its
+    python; its static files; `.complete` last."""
     venv = f"{target}/venv"
+    deps = f'deps="{DEPS}/{dependencies}-py{PYTHON_VERSION}"; '
     purelib = """-c 'import sysconfig; print(sysconfig.get_path("purelib"))'"""
     static_env = f"PREAU_STORAGE_STATIC_ROOT={target}/static PREAU_METRICS_MULTIPROC_DIR="
     scripts = (
-        f"for f in {deps}/bin/*; do n=$(basename $f); [ -e {venv}/bin/$n ] || "
-        f"! head -1 $f | grep -qx '#!{deps}/bin/python3' || "
+        f'{deps}for f in "$deps"/bin/*; do n=$(basename $f); [ -e {venv}/bin/$n ] || '
+        f'! head -1 $f | grep -qx "#!$deps/bin/python3" || '
         f"{{ sed '1c#!{venv}/bin/python3' $f > {venv}/bin/$n && chmod 755 {venv}/bin/$n; }}; done"
     )
     return [
         f"cd {target} && rm -rf wheelhouse venv static && tar -xf wheelhouse.tar",
-        f"[ -f {deps}/.complete ] || {{ rm -rf {deps} && python3 -m venv {deps} && "
-        f"{deps}/bin/pip install -q --no-index --find-links {target}/wheelhouse "
+        f'{deps}[ -f "$deps/.complete" ] || {{ rm -rf "$deps" && python3 -m venv "$deps" && '
+        f'"$deps/bin/pip" install -q --no-index --find-links {target}/wheelhouse '
         f"--require-hashes -r {target}/wheelhouse/requirements.lock && "
-        f"date -u +%Y%m%dT%H%M%SZ > {deps}/.complete; }}",
+        f'date -u +%Y%m%dT%H%M%SZ > "$deps/.complete"; }}',
         f"python3 -m venv --without-pip {venv}",
-        f'{deps}/bin/python {purelib} > "$({venv}/bin/python {purelib})/{DEPS_LINK}"',
-        f"{deps}/bin/pip --python {venv}/bin/python install -q --no-index --no-deps "
+        f'{deps}"$deps/bin/python" {purelib} > "$({venv}/bin/python {purelib})/{DEPS_LINK}"',
+        f'{deps}"$deps/bin/pip" --python {venv}/bin/python install -q --no-index --no-deps '
         f"{target}/wheelhouse/preau-*.whl",
         scripts,
         f"env {static_env} {venv}/bin/preau-manage collectstatic --noinput -v0",

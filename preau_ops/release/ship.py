@@ -1,10 +1,11 @@
 """`deploy.py release`: ship the app to every app host, one host at a time.
 
-A release is built once on the controller (build.py). Switching a host: the new release is
-first started on a canary port and checked (`/readyz` and a real page) before it takes
-traffic; then the host leaves the load balancers, `current` moves and the service restarts
-through socket activation (systemd keeps the listening socket, so connections queue instead of
-failing); then the host is checked again and comes back. A failed check switches the host back
+A release is built once on the controller (build.py), for Debian 12's and 13's app hosts
+alike. Switching a host: the new release is first started on a canary port and checked
+(`/readyz` and a real page) before it takes traffic; then the host leaves the load balancers,
+`current` moves and the service restarts through socket activation (systemd keeps the
+listening socket, so connections queue instead of failing); then the host is checked again
+and comes back. A failed check switches the host back
 and stops the release; hosts already switched are switched back too, so every host serves the
 same version. Migrations: expand before the first switch, contract once every host serves.
 """

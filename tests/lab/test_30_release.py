@@ -118,7 +118,8 @@ def _dependencies(lab) -> dict[str, str]:
 
 def test_release_with_an_expand_migration_under_load_fails_no_request(released, teacher, tmp_path):
     source = variants.with_column(variant(tmp_path, f"second-{RUN}"), FIELD)
-    deps = f"/srv/preau/deps/{release.build.dependencies_id(source)}/"
+    # the lock's id and the host's Python: the lab's app hosts run Debian 12's, 3.11
+    deps = f"/srv/preau/deps/{release.build.dependencies_id(source)}-py3.11/"
     before = _dependencies(released)
     with runner.session(released, released.hosts_in("app")) as sessions:
         for host in released.hosts_in("app"):  # a lock no release uses any more
