@@ -25,17 +25,18 @@ TOPOLOGY_HELP = (
     "scaled's hosts behind a bastion, on a management and a private network"
 )
 TOPOLOGIES = ("single", "standard", "scaled", "prodlike")
+IMAGES = ("baked", "bare", "trixie-bare")
+IMAGE_HELP = (
+    "host image: baked (Debian 12, heavy packages pre-installed, default), bare (Debian 12, "
+    "nothing pre-installed) or trixie-bare (Debian 13, nothing pre-installed, PostgreSQL 17 on "
+    "the db and backup hosts: a new installation on Debian 13)"
+)
 
 
 def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     up = add_command(commands, common, "up", "bring up the lab and deploy the whole stack on it")
     up.add_argument("--topology", choices=TOPOLOGIES, default="standard", help=TOPOLOGY_HELP)
-    up.add_argument(
-        "--image",
-        choices=("baked", "bare"),
-        default="baked",
-        help="host image: baked (heavy packages pre-installed, default) or bare",
-    )
+    up.add_argument("--image", choices=IMAGES, default="baked", help=IMAGE_HELP)
     up.set_defaults(handler=cmd_up)
     down = add_command(
         commands,
@@ -59,9 +60,7 @@ def _register_actions(lab: argparse.ArgumentParser) -> None:
         description="create or repair the lab's hosts; running twice is harmless",
     )
     lab_up.add_argument("--topology", choices=TOPOLOGIES, default="standard", help=TOPOLOGY_HELP)
-    lab_up.add_argument(
-        "--image", choices=("baked", "bare"), default="baked", help="host image (default: baked)"
-    )
+    lab_up.add_argument("--image", choices=IMAGES, default="baked", help=IMAGE_HELP)
     actions.add_parser("down", help="remove everything the lab created, nothing else")
     lab_status = actions.add_parser("status", help="hosts, groups, addresses and state")
     lab_status.add_argument("--json", action="store_true", help="one JSON document alone on stdout")
@@ -85,7 +84,10 @@ def lab_up(args: argparse.Namespace, summary: ui.Summary) -> list[LabHost]:
         client = engine.ensure(progress)
         progress.detail = "started by the lab" if engine.started_by_us() else "already running"
     with ui.step("Lab images", summary) as progress:
-        built = image.build_bare(client, progress)
+        if args.image == "trixie-bare":
+            built = image.build_bare(client, progress, suite="trixie")
+        else:
+            built = image.build_bare(client, progress)
         if args.image == "baked":
             built = image.build_baked(client, progress) or built
         progress.detail = "built" if built else "cached"

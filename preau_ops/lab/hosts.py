@@ -326,12 +326,18 @@ def _record_host_keys(hosts: list[LabHost], timeout: float = 30) -> None:
         time.sleep(0.5)
 
 
-def _host_vars(host: LabHost) -> dict[str, str]:
+# On Debian 13 hosts, the platform's PostgreSQL is 17 (the wiring says 15, Debian 12's): set
+# per host, since the wiring wins over an inventory's group variables but not over its hosts'.
+TRIXIE_VARS = {"postgresql_version": 17}
+
+
+def _host_vars(host: LabHost, tag: str) -> dict[str, Any]:
     private = {"preau_private_address": host.private_address} if host.private_address else {}
-    return {"ansible_host": host.address, **private}
+    release = TRIXIE_VARS if tag == image.bare_tag("trixie") else {}
+    return {"ansible_host": host.address, **private, **release}
 
 
-def write_inventory(topology: str, hosts: list[LabHost], public_key: str) -> None:
+def write_inventory(topology: str, hosts: list[LabHost], public_key: str, tag: str) -> None:
     """The lab's hosts.yml: same groups and variables as any other inventory."""
     children = {
         group: {"hosts": {h.name: None for h in hosts if group in h.groups}}
@@ -340,7 +346,7 @@ def write_inventory(topology: str, hosts: list[LabHost], public_key: str) -> Non
     }
     inventory = {
         "all": {
-            "hosts": {h.name: _host_vars(h) for h in hosts},
+            "hosts": {h.name: _host_vars(h, tag) for h in hosts},
             "vars": {
                 "ansible_user": "deploy",
                 "ansible_ssh_private_key_file": str(KEY_FILE),
@@ -368,6 +374,11 @@ def up(topology: str, tag: str, progress: Progress | None = None) -> list[LabHos
         raise OpsError(
             f"the lab is already up with topology {state['topology']!r}",
             "run `./deploy.py lab down` first, or pass the same --topology",
+        )
+    if current and state and state.get("image", tag) != tag:
+        raise OpsError(
+            f"the lab is already up with image {state['image']!r}",
+            "run `./deploy.py lab down` first, or pass the same --image",
         )
     hosts = planned(topology)
     strays = set(current) - {h.container for h in hosts}
@@ -397,7 +408,7 @@ def up(topology: str, tag: str, progress: Progress | None = None) -> list[LabHos
         _authorize_key(host, public_key)
         host.state = "running"
     _record_host_keys(hosts)
-    write_inventory(topology, hosts, public_key)
+    write_inventory(topology, hosts, public_key, tag)
     return hosts
 
 

@@ -55,7 +55,7 @@ def lab(tmp_path, monkeypatch):
     )
     monkeypatch.setattr(hosts, "LAB_INVENTORY", target)
     monkeypatch.setattr(hosts, "HOSTS_FILE", target / "hosts.yml")
-    hosts.write_inventory("scaled", hosts.planned("scaled"), ssh_test_key("preau-lab"))
+    hosts.write_inventory("scaled", hosts.planned("scaled"), ssh_test_key("preau-lab"), "baked")
     template = INVENTORIES / "production/group_vars/all/vault.yml.example"
     keys = yaml.safe_load(template.read_text()) or {}
     (target / "group_vars/all/vault.yml").write_bytes(

@@ -45,7 +45,7 @@ def test_the_single_host_carries_every_service_group_but_not_the_bastion():
 def test_the_prodlike_inventory_declares_the_bastion_and_private_addresses(tmp_path, monkeypatch):
     monkeypatch.setattr(hosts, "LAB_INVENTORY", tmp_path)
     monkeypatch.setattr(hosts, "HOSTS_FILE", tmp_path / "hosts.yml")
-    hosts.write_inventory("prodlike", hosts.planned("prodlike"), "ssh-ed25519 AAAA test")
+    hosts.write_inventory("prodlike", hosts.planned("prodlike"), "ssh-ed25519 AAAA test", "baked")
     data = yaml.safe_load((tmp_path / "hosts.yml").read_text())["all"]
     assert data["children"]["bastion"] == {"hosts": {"bastion": None}}
     assert data["hosts"]["bastion"] == {
@@ -56,6 +56,23 @@ def test_the_prodlike_inventory_declares_the_bastion_and_private_addresses(tmp_p
         "ansible_host": "172.30.82.31",
         "preau_private_address": "172.30.83.31",
     }
-    hosts.write_inventory("scaled", hosts.planned("scaled"), "ssh-ed25519 AAAA test")
+    hosts.write_inventory("scaled", hosts.planned("scaled"), "ssh-ed25519 AAAA test", "baked")
     data = yaml.safe_load((tmp_path / "hosts.yml").read_text())["all"]
     assert "bastion" not in data["children"]  # no empty group where there is no bastion
+
+
+def test_a_debian_13_lab_runs_postgresql_17(tmp_path, monkeypatch):
+    """`up --image trixie-bare`: Debian 13 has PostgreSQL 17 alone. Every host carries it as a
+    host variable, which wins over the wiring's 15 (a group's variables in hosts.yml would
+    not); the db host runs it, the backup host's drill uses its binaries."""
+    monkeypatch.setattr(hosts, "LAB_INVENTORY", tmp_path)
+    monkeypatch.setattr(hosts, "HOSTS_FILE", tmp_path / "hosts.yml")
+    hosts.write_inventory(
+        "standard", hosts.planned("standard"), "ssh-ed25519 AAAA test", "trixie-bare"
+    )
+    data = yaml.safe_load((tmp_path / "hosts.yml").read_text())["all"]["hosts"]
+    versions = {name: v.get("postgresql_version") for name, v in data.items()}
+    assert versions == {"web": 17, "db": 17, "ops": 17}
+    hosts.write_inventory("standard", hosts.planned("standard"), "ssh-ed25519 AAAA test", "baked")
+    data = yaml.safe_load((tmp_path / "hosts.yml").read_text())["all"]["hosts"]
+    assert all("postgresql_version" not in v for v in data.values())
