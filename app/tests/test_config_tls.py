@@ -38,6 +38,15 @@ def test_verify_full_and_the_ca_bundle_reach_libpq(tmp_path):
     assert opts["sslmode"] == "verify-full" and opts["sslrootcert"] == "/etc/preau/pki/ca.pem"
 
 
+def test_libpq_never_looks_for_a_client_certificate(tmp_path):
+    """On Debian 13 the migrations account's home, /nonexistent, exists (mtail's, mode 0700):
+    libpq failed every connection on "~/.postgresql/postgresql.crt: Permission denied". The app
+    authenticates with a password only, so libpq is told not to send a certificate at all."""
+    path = tmp_path / "preau.toml"
+    path.write_text(SETTINGS)
+    assert options(path)["sslcertmode"] == "disable"
+
+
 def test_no_bundle_leaves_libpq_its_default(tmp_path):
     path = tmp_path / "preau.toml"
     path.write_text(SETTINGS.replace('sslrootcert = "/etc/preau/pki/ca.pem"\n', ""))

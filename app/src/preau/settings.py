@@ -127,6 +127,11 @@ DATABASES = {
         "OPTIONS": {
             "sslmode": _db["sslmode"],
             **({"sslrootcert": _db["sslrootcert"]} if _db["sslrootcert"] else {}),
+            # The app never presents a client certificate (scram passwords): libpq must not look
+            # for one in the home directory. On Debian 13, /nonexistent (the migrations
+            # account's home) exists, mtail's and mode 0700: libpq's "Permission denied" on
+            # ~/.postgresql/postgresql.crt failed every connection. (libpq 16+: psycopg-binary's)
+            "sslcertmode": "disable",
             "connect_timeout": 3,
             # Several hosts (the db hosts under Patroni, docs/scaling.md): libpq tries them in
             # turn and keeps the one that takes writes, so after a failover the next connection
