@@ -28,8 +28,8 @@ TOPOLOGIES = ("single", "standard", "scaled", "prodlike")
 IMAGES = ("baked", "bare", "trixie-bare")
 IMAGE_HELP = (
     "host image: baked (Debian 12, heavy packages pre-installed, default), bare (Debian 12, "
-    "nothing pre-installed) or trixie-bare (Debian 13, nothing pre-installed, PostgreSQL 17 on "
-    "the db and backup hosts: a new installation on Debian 13)"
+    "nothing pre-installed) or trixie-bare (Debian 13, nothing pre-installed, every host with "
+    "postgresql_version 17: a new installation on Debian 13, docs/upgrades.md)"
 )
 
 
