@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,6 +66,14 @@ def declared() -> dict[str, Control]:
             if callable(function) and marks:
                 found[f"{path.stem}.{name}"] = from_mark(marks[0])
     return found
+
+
+def checks_hosts(where: str) -> bool:
+    """Whether the control at `where` (a key of declared()) runs once per host (it takes a
+    `host`) rather than once for the platform."""
+    module, name = where.split(".")
+    function = getattr(importlib.import_module(f"{__package__}.controls.{module}"), name)
+    return "host" in inspect.signature(function).parameters
 
 
 def problems(controls: dict[str, Control], known_groups: set[str]) -> list[str]:
