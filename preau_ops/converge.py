@@ -78,8 +78,8 @@ class RunResult:
 
 def mitogen_envvars() -> dict[str, str]:
     """Mitogen's strategy for converges: one persistent Python interpreter per host instead
-    of one per task (a no-op converge of the scaled lab: ~40 s instead of ~120 s). Molecule
-    keeps Ansible's own linear strategy, so the roles are tested both ways."""
+    of one per task (a no-op converge of the scaled lab: ~40 s instead of ~120 s). The molecule
+    scenarios use it too, but base/default (testing.molecule_strategy)."""
     import ansible_mitogen
 
     plugins = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"

@@ -11,7 +11,7 @@ INVENTORY = testinfra.utils.ansible_runner.AnsibleRunner(
 )
 OPS = INVENTORY.get_hosts("monitoring")
 WEB = INVENTORY.get_hosts("db")
-# by container name: the inventory's ansible_host is each container's address
+# by container name (the inventory's ansible_host)
 testinfra_hosts = [f"docker://{name}" for name in OPS + WEB]
 CREDENTIALS = "preau:molecule-web-password"  # monitoring_web_user, the scenario's vault value
 
@@ -30,8 +30,8 @@ def fetch(host, url):
 
 
 def private_address(name):
-    """The host's private address (its ansible_host in the scenario)."""
-    return INVENTORY.get_variables(name)["ansible_host"]
+    """The host's private address (its preau_private_address in the scenario)."""
+    return INVENTORY.get_variables(name)["preau_private_address"]
 
 
 def api(host, service, path):

@@ -1,4 +1,4 @@
-"""testinfra host by container name (the inventory's ansible_host is the IP address)."""
+"""testinfra host by container name (the inventory's ansible_host)."""
 
 import pytest
 import testinfra
