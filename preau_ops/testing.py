@@ -50,11 +50,7 @@ BESIDE_LAB = ("unit", "app", "roles")
 # never in the default run that CI times (under 30 minutes on 2 cores).
 LAB_MARKERS = {False: "not drill", True: "drill"}
 SHOWN_TAIL = 25  # last lines of the beside log shown when the lab ends: its summary
-# Scenarios at a time. Beside the lab the roles suite became the longer tier (clean-clone CI
-# here, 2 at a time: the lab's tests done after ~1,657 s, then its `down` waiting ~110 s for
-# molecule) while the 2 cores were 18 % idle on average (sampled every 10 s): each scenario is
-# mostly waiting on dpkg and systemd in its containers, so a third one fills the idle time.
-MOLECULE_PARALLEL = int(os.environ.get("PREAU_MOLECULE_PARALLEL", "3"))
+MOLECULE_PARALLEL = int(os.environ.get("PREAU_MOLECULE_PARALLEL", "2"))
 FIRST_ERRORS = 20  # lines of a failing lint tool's output shown
 NAMED_FAILURES = 3  # failing tests a suite's summary row names (the rest: its JUnit report)
 # The failing tests of each pytest suite, read from its JUnit report: the summary names them,
@@ -369,7 +365,8 @@ def _molecule_all(k: str | None) -> Counts:
     _remove_leftovers(client, scenarios)
     passed = failed = 0
     named = FAILURES.setdefault("roles", [])
-    # MOLECULE_PARALLEL scenarios at a time. `deploy.py down` (the lab suite's last test) does not stop the engine under them.
+    # Two scenarios at a time: each is mostly waiting on dpkg/systemd in its containers.
+    # `deploy.py down` (the lab suite's last test) does not stop the engine under them.
     with engine.in_use(), ThreadPoolExecutor(max_workers=MOLECULE_PARALLEL) as pool:
         futures = [pool.submit(_molecule, *item, env) for item in scenarios]
         for future in as_completed(futures):
