@@ -11,9 +11,11 @@ lab    tests/lab: the whole bundle against the lab (real SSH, real converge)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,6 +43,9 @@ SUITES = ("lint", "unit", "app", "roles", "lab")
 # app + roles done after ~1,200 s (29 min 5 s in all); at nice 19 with the lab's containers
 # weighing more, the lab (7 more tests) 1,537 s, app + roles done after ~1,120 s (28 min 19 s).
 # The unit suite (~35 s, no host) joined them after that run: the lab starts that much sooner.
+# They start once the system packages are installed, while the lab's host images are built (the
+# roles suite, last, takes them under engine.preparing): with the lab, they had waited ~90 s
+# of images and lint, with a core idle, and the lab's last test (`down`) then waited for them.
 BESIDE_LAB = ("unit", "app", "roles")
 # With the lab, lint runs in the background while the lab's system packages and host images are
 # prepared (on a fresh machine ~65 s of lint beside ~140 s of images, which the lab waited for
@@ -49,6 +54,7 @@ BESIDE_LAB = ("unit", "app", "roles")
 # backup, for a mechanism the default run proves otherwise) run alone with `test lab --drills`,
 # never in the default run that CI times (under 30 minutes on 2 cores).
 LAB_MARKERS = {False: "not drill", True: "drill"}
+STOP_WAIT = 10  # s a background run has to end on SIGTERM before SIGKILL
 SHOWN_TAIL = 25  # last lines of the beside log shown when the lab ends: its summary
 MOLECULE_PARALLEL = int(os.environ.get("PREAU_MOLECULE_PARALLEL", "2"))
 FIRST_ERRORS = 20  # lines of a failing lint tool's output shown
@@ -94,11 +100,13 @@ LINT = (
 
 
 @functools.cache
-def _system_packages() -> None:
+def _system_packages(lab: bool = False) -> None:
     """PostgreSQL + Chromium for the app, promtool for the rules, wrk for the bench's pacing
-    test: installed once, before the first suite that needs them."""
+    test (and the lab's: Docker, mmdebstrap): installed once, in one apt run, before the first
+    suite that needs them."""
     with ui.step("System packages for the tests") as progress:
-        installed = system.ensure(system.TESTS, "the tests", progress)
+        wanted = list(dict.fromkeys(system.TESTS + (system.LAB if lab else [])))
+        installed = system.ensure(wanted, "the tests", progress)
         progress.detail = ("installed " + " ".join(installed)) if installed else "present"
 
 
@@ -350,12 +358,11 @@ def molecule_strategy() -> dict[str, str]:
 def _molecule_all(k: str | None) -> Counts:
     from .lab import engine, image
 
-    client = engine.ensure()
-    image.build_bare(client)
-    image.build_baked(client)
+    client = _host_images()
     scenarios, skipped = _scenarios(k)
     for suite in _other_releases(scenarios):
-        image.build_bare(client, suite=suite)
+        with engine.preparing():
+            image.build_bare(client, suite=suite)
     env = dict(
         os.environ,
         PREAU_DEBIAN_MIRROR_IP=_mirror_ip(),
@@ -458,17 +465,18 @@ def _report(suite: str, counts: Counts, started: float, summary: ui.Summary) -> 
     summary.add(suite, "failed" if failed else "ok", detail)
 
 
-def _prepare_beside() -> None:
-    """What the suites beside the lab share with it, prepared first: the system packages (one
-    apt at a time) and the Docker engine with the host images (built once)."""
+def _host_images() -> Any:
+    """The Docker engine (started if none answers) with the lab's host images, built once;
+    its client. Under engine.preparing: the lab's preparation and the roles suite beside it
+    may both get here."""
     from .lab import engine, image
 
-    _system_packages()
-    with ui.step("Docker engine and host images") as progress:
+    with engine.preparing(), ui.step("Docker engine and host images") as progress:
         client = engine.ensure(progress)
         built = image.build_bare(client, progress)
         built = image.build_baked(client, progress) or built
         progress.detail = "built" if built else "cached"
+    return client
 
 
 def _beside_command(suites: list[str], k: str | None) -> list[str]:
@@ -514,7 +522,22 @@ def _start_beside(what: Background, k: str | None) -> subprocess.Popen[bytes]:
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: _stop_beside ends all of it
         )
+
+
+def _stop_beside(process: subprocess.Popen[bytes]) -> None:
+    """End suites run in the background, with every process they started (lint failed: the
+    run stops there). Molecule containers an ended scenario left are removed by the next
+    roles run (_remove_leftovers)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_WAIT)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def _end_beside(process: subprocess.Popen[bytes], what: Background) -> Counts:
@@ -535,13 +558,9 @@ def _end_beside(process: subprocess.Popen[bytes], what: Background) -> Counts:
     return passed, failed, skipped
 
 
-def run(
-    suites: list[str], k: str | None = None, keep_going: bool = False, drills: bool = False
-) -> int:
-    """Run the chosen suites (all by default) in SUITES' order, those of BESIDE_LAB beside the
-    lab when it is chosen; 0 when all passed. DRILLS: the lab suite's long fault drills alone
-    (only with the lab suite named)."""
-    chosen = _chosen(suites)
+def _runners(
+    suites: list[str], drills: bool
+) -> dict[str, Callable[[str | None, ui.Summary], Counts]]:
     if drills and suites != ["lab"]:
         raise OpsError(
             "--drills runs the lab's long fault drills alone",
@@ -550,34 +569,61 @@ def run(
     runners = dict(RUNNERS)
     if drills:
         runners["lab"] = functools.partial(_lab, drills=True)
+    return runners
+
+
+def _start_background(
+    chosen: list[str], beside: list[str], k: str | None
+) -> tuple[subprocess.Popen[bytes] | None, subprocess.Popen[bytes] | None]:
+    """With the lab: lint started in the background, then the system packages, the suites
+    beside the lab started, and the lab's host images built while they run; (lint's run,
+    theirs), each None when not started."""
+    lint_aside = beside_run = None
+    if "lab" not in chosen or not (beside or "lint" in chosen):
+        return None, None
+    if "lint" in chosen:
+        lint_aside = _start_beside(LINT_ASIDE, k)
+    _system_packages(lab=True)
+    if beside:
+        beside_run = _start_beside(_beside(beside), k)
+    _host_images()
+    return lint_aside, beside_run
+
+
+def run(
+    suites: list[str], k: str | None = None, keep_going: bool = False, drills: bool = False
+) -> int:
+    """Run the chosen suites (all by default) in SUITES' order, those of BESIDE_LAB beside the
+    lab when it is chosen; 0 when all passed. DRILLS: the lab suite's long fault drills alone
+    (only with the lab suite named)."""
+    chosen = _chosen(suites)
+    runners = _runners(suites, drills)
     beside = [s for s in BESIDE_LAB if s in chosen] if "lab" in chosen else []
     summary = ui.Summary("deploy.py test")
     other = other_lab() if "lab" in chosen else None
     if other:
         ui.console.print(f"[yellow]note:[/] {_other_lab_note(other)}")
     totals: Counts = (0, 0, 0)
-    lint_aside, lint_started = None, time.monotonic()
-    if "lint" in chosen and "lab" in chosen:
-        lint_aside = _start_beside(LINT_ASIDE, k)
-    if beside or lint_aside is not None:
-        _prepare_beside()
+    lint_started = time.monotonic()
+    lint_aside, beside_run = _start_background(chosen, beside, k)
     for index, suite in enumerate(chosen):
         if suite in beside:
             continue
         started = lint_started if suite == "lint" else time.monotonic()
-        process = _start_beside(_beside(beside), k) if suite == "lab" and beside else None
         if suite == "lint" and lint_aside is not None:
             counts = _end_beside(lint_aside, LINT_ASIDE)
         else:
             counts = runners[suite](k, summary)
         totals = _add(totals, counts)
         _report(suite, counts, started, summary)
-        if process is not None:
-            counts = _end_beside(process, _beside(beside))
+        if suite == "lab" and beside_run is not None:
+            counts = _end_beside(beside_run, _beside(beside))
             totals = _add(totals, counts)
-            _report(" + ".join(beside) + " (beside the lab)", counts, started, summary)
+            _report(" + ".join(beside) + " (beside the lab)", counts, lint_started, summary)
         rest = chosen[index + 1 :]
         if suite == "lint" and counts[1] and rest and not keep_going:
+            if beside_run is not None:
+                _stop_beside(beside_run)
             _stop_after_lint(rest, summary)
             break
     summary.show()

@@ -29,6 +29,10 @@ LOG_FILE = STATE_DIR / "dockerd.log"
 # daemon the lab started waits for them (`deploy.py test` runs the roles beside the lab suite,
 # whose last test takes the lab down).
 USERS_LOCK = STATE_DIR / "dockerd.users"
+# Held by whoever starts the engine or builds the host images (`deploy.py test` prepares them
+# for the lab while the suites beside it already run, and the roles suite among them needs
+# them too): one daemon started, each image built once.
+PREPARE_LOCK = STATE_DIR / "dockerd.prepare"
 
 
 def _client() -> DockerClient:
@@ -94,6 +98,16 @@ def in_use() -> Iterator[None]:
     with open(USERS_LOCK, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_SH)
         yield  # the lock goes with the file's closing
+
+
+@contextlib.contextmanager
+def preparing() -> Iterator[None]:
+    """While inside, no other process starts the engine or builds an image (`in_use`'s
+    exclusive sibling): the second one waits, then finds them ready."""
+    STATE_DIR.mkdir(exist_ok=True)
+    with open(PREPARE_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def stop_if_ours(progress: Progress | None = None) -> bool:

@@ -165,3 +165,25 @@ def test_deploy_py_runs_with_the_system_python_and_answers_help():
     )
     assert result.returncode == 0
     assert "--check" in result.stdout and "--limit" in result.stdout
+
+
+def test_the_bootstrap_installs_uv_from_the_lock_s_own_entry_with_its_hashes():
+    """deploy.py's first run gives pip only the lock's entry for uv (pinned, every hash), then
+    uv the whole lock: no unpinned or unchecked download."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("deploy_bootstrap", ROOT / "deploy.py")
+    assert spec and spec.loader
+    bootstrap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bootstrap)
+    entry = bootstrap.uv_requirement().splitlines()
+    pin = next(
+        line
+        for line in (ROOT / "requirements.lock").read_text().splitlines()
+        if line.startswith("uv==")
+    )
+    assert entry[0] == pin
+    hashes = entry[1:]
+    assert hashes and all(line.strip().startswith("--hash=sha256:") for line in hashes)
+    assert all(line.rstrip().endswith("\\") for line in entry[:-1])
+    assert not entry[-1].rstrip().endswith("\\")  # the requirement ends with its last hash

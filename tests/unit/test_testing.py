@@ -139,7 +139,8 @@ def test_roles_and_app_run_beside_the_lab_and_are_counted(monkeypatch, tmp_path,
     def foreground(k, summary):
         raise AssertionError("a suite of BESIDE_LAB ran in the foreground")
 
-    monkeypatch.setattr(testing, "_prepare_beside", lambda: None)
+    monkeypatch.setattr(testing, "_system_packages", lambda lab=False: None)
+    monkeypatch.setattr(testing, "_host_images", lambda: None)
     monkeypatch.setattr(testing, "_beside_command", command)
     monkeypatch.setattr(testing, "other_lab", lambda: None)
     monkeypatch.setitem(testing.RUNNERS, "lab", lab)
@@ -172,7 +173,7 @@ def test_lint_runs_while_the_lab_is_prepared_and_a_failure_stops_before_the_lab(
         commands.append(suites)
         return ["sh", "-c", script]
 
-    def prepare():
+    def prepare(lab=False):
         deadline = time.monotonic() + 5
         while not started.exists():
             assert time.monotonic() < deadline, "lint did not start before the preparation"
@@ -199,6 +200,68 @@ def test_lint_runs_while_the_lab_is_prepared_and_a_failure_stops_before_the_lab(
     else:
         assert code == 0 and events == ["prepared while lint ran", "lab"]
         assert out.splitlines()[-1] == "6 passed, 0 failed, 0 skipped"
+
+
+@pytest.mark.parametrize("lint_fails", [False, True])
+def test_the_suites_beside_the_lab_start_before_its_host_images_and_stop_when_lint_fails(
+    monkeypatch, tmp_path, capsys, lint_fails
+):
+    """The suites beside the lab used to start with the lab, after ~90 s of host images and
+    lint that left a core idle: they start once the system packages are in, before the images
+    are built. A lint failure still stops the run: their run is ended, all of it."""
+    monkeypatch.setattr(testing, "ROOT", tmp_path)
+    monkeypatch.setattr(testing, "ARTIFACTS", tmp_path / "artifacts")
+    started, child = tmp_path / "beside-started", tmp_path / "beside-child.pid"
+    lint_counts = "5 passed, 1 failed, 0 skipped" if lint_fails else "6 passed, 0 failed, 0 skipped"
+    scripts = {
+        "lint": f"sleep 0.5; echo '{lint_counts}'",
+        # a child of its own, as deploy.py test's pytest and molecule are
+        "beside": f"sleep 60 & echo $! > {child}; touch {started}; wait; echo '3 passed, 0 failed, 0 skipped'",
+    }
+    events = []
+
+    def command(suites, k):
+        return ["sh", "-c", scripts["lint" if suites == ["lint"] else "beside"]]
+
+    def images():
+        deadline = time.monotonic() + 5
+        while not started.exists():
+            assert time.monotonic() < deadline, "the suites beside did not start first"
+            time.sleep(0.05)
+        events.append("images")
+
+    monkeypatch.setattr(testing, "_beside_command", command)
+    monkeypatch.setattr(testing, "_system_packages", lambda lab=False: events.append("packages"))
+    monkeypatch.setattr(testing, "_host_images", images)
+    monkeypatch.setattr(testing, "other_lab", lambda: None)
+    monkeypatch.setattr(testing, "_end_beside", _ends_beside_quickly(events))
+    monkeypatch.setitem(testing.RUNNERS, "lab", lambda k, s: events.append("lab") or (2, 0, 0))
+    code = testing.run(["lint", "unit", "lab"])
+    assert events[:2] == ["packages", "images"]
+    if lint_fails:
+        assert code == 1 and "lab" not in events
+        pid = int(child.read_text())
+        with pytest.raises(ProcessLookupError):  # its child too was ended
+            for _ in range(50):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+        assert "lint failed" in capsys.readouterr().out
+    else:
+        assert code == 0 and "lab" in events
+
+
+def _ends_beside_quickly(events):
+    """_end_beside, but the beside run (which sleeps a minute) is ended, not waited for."""
+    real = testing._end_beside
+
+    def end(process, what):
+        if what.suites != ["lint"]:
+            testing._stop_beside(process)
+            events.append("beside ended")
+            return 3, 0, 0
+        return real(process, what)
+
+    return end
 
 
 def test_up_then_test_replaces_the_lab_of_another_topology(monkeypatch, capsys):
@@ -282,7 +345,6 @@ def test_a_failing_molecule_scenario_is_named_in_the_summary(monkeypatch, tmp_pa
     """CI showed `roles: 11 passed, 1 failed` and no name: the scenario's failure was printed
     in the middle of the beside log, whose last lines alone reach the terminal. The summary row
     now names it and its log. The engine and molecule are the boundary here."""
-    from preau_ops.lab import engine, image
 
     monkeypatch.setattr(testing, "ROOT", tmp_path)
     monkeypatch.setattr(testing, "ARTIFACTS", tmp_path / "artifacts")
@@ -290,9 +352,7 @@ def test_a_failing_molecule_scenario_is_named_in_the_summary(monkeypatch, tmp_pa
     scenarios = [("postgresql", "patroni", tmp_path), ("postgresql", "default", tmp_path)]
     monkeypatch.setattr(testing, "_scenarios", lambda k: (scenarios, 0))
     monkeypatch.setattr(testing, "_remove_leftovers", lambda client, chosen: None)
-    monkeypatch.setattr(engine, "ensure", lambda *a: None)
-    monkeypatch.setattr(image, "build_bare", lambda client: None)
-    monkeypatch.setattr(image, "build_baked", lambda client: None)
+    monkeypatch.setattr(testing, "_host_images", lambda: None)
     monkeypatch.setattr(testing, "_other_releases", lambda chosen: [])
     monkeypatch.setattr(testing, "_mirror_ip", lambda: "192.0.2.1")
 
