@@ -67,6 +67,7 @@ def _check(platform: dict[str, Any]) -> None:
     if sorted(order) != sorted(set(groups) - {EVERY_HOST}):
         raise _fail("patch_order must name every inventory group once")
     _names(platform.get("not_in_container_units"), "not_in_container_units")
+    _names(platform.get("masked_units"), "masked_units")
 
 
 def _group(name: str) -> dict[str, Any]:
