@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -93,6 +95,12 @@ PRIVATE_TOPOLOGIES = ("prodlike",)
 # pgBackRest makes its own 0750 directories inside.
 BACKUP_DISK_PATH = "/var/lib/pgbackrest/backup"
 BACKUP_DISK_SIZE = "256m"
+# That filesystem is mounted on the machine and bound into the container, so that it survives
+# the host's reboots (a lab reboot restarts the container) as a disk does: a tmpfs of the
+# container's own was emptied by each restart, leaving pgBackRest's archive without its
+# backups ("archive.info exists but backup.info is missing"). Without root here (an engine
+# started by someone else), the container's own tmpfs stands in, as before.
+DISKS_DIR = STATE_DIR / "disks"
 # The lab's containers' CPU weight, 4 times Docker's default: when the machine is shared (the
 # test suites run molecule's containers beside the lab suite) the lab's hosts come first; on
 # an idle machine it changes nothing.
@@ -206,6 +214,29 @@ def ensure_networks(hosts: list[LabHost]) -> None:
         )  # fmt: skip
 
 
+def _backup_disk(host: LabHost) -> str:
+    """docker create's option giving a backup host its small backup disk (BACKUP_DISK_PATH),
+    made empty: a tmpfs on the machine (DISKS_DIR/<container>), bound into the container."""
+    if os.geteuid() != 0:
+        return (
+            f"--mount=type=tmpfs,destination={BACKUP_DISK_PATH},"
+            f"tmpfs-size={BACKUP_DISK_SIZE},tmpfs-mode=01777"
+        )
+    disk = DISKS_DIR / host.container
+    _release_disk(disk)  # an earlier lab's, not taken down: its backups are not this lab's
+    disk.mkdir(parents=True)
+    options = f"size={BACKUP_DISK_SIZE},mode=1777"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(disk)], check=True)
+    return f"--mount=type=bind,source={disk},destination={BACKUP_DISK_PATH}"
+
+
+def _release_disk(disk: Path) -> None:
+    if os.path.ismount(disk):
+        subprocess.run(["umount", str(disk)], check=True)
+    if disk.is_dir():
+        disk.rmdir()
+
+
 def _known_address(host: LabHost, other: LabHost) -> str:
     """The address `host` knows `other` by: the private one when both are on that network."""
     if host.private_address and other.private_address:
@@ -222,10 +253,7 @@ def _run_container(host: LabHost, hosts: list[LabHost], tag: str, mirrors: dict[
     extra = [f"--add-host={h.name}:{_known_address(host, h)}" for h in hosts if h.name != host.name]
     extra += [f"--add-host={name}:{ip}" for name, ip in mirrors.items()]
     if "backup" in host.groups:
-        extra.append(
-            f"--mount=type=tmpfs,destination={BACKUP_DISK_PATH},"
-            f"tmpfs-size={BACKUP_DISK_SIZE},tmpfs-mode=01777"
-        )
+        extra.append(_backup_disk(host))
     _docker(
         "create",
         "--name",
@@ -471,6 +499,9 @@ def down(progress: Progress | None = None) -> list[str]:
         removed.append(f"network {network}")
     for path in (STATE_FILE, KNOWN_HOSTS, HOSTS_FILE, LAB_INVENTORY / "group_vars/all/vault.yml"):
         path.unlink(missing_ok=True)
+    for disk in sorted(DISKS_DIR.glob("*")):
+        _release_disk(disk)
+        removed.append(f"backup disk {disk.name}")
     return removed
 
 

@@ -1,6 +1,9 @@
 """The lab's topologies as `lab up` plans them: stable addresses, prodlike's bastion and two
 networks, and the inventory it writes (the lab tests check the same on running hosts)."""
 
+import os
+
+import pytest
 import yaml
 
 from preau_ops import platform
@@ -76,3 +79,27 @@ def test_a_debian_13_lab_runs_postgresql_17(tmp_path, monkeypatch):
     hosts.write_inventory("standard", hosts.planned("standard"), "ssh-ed25519 AAAA test", "baked")
     data = yaml.safe_load((tmp_path / "hosts.yml").read_text())["all"]["hosts"]
     assert all("postgresql_version" not in v for v in data.values())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a tmpfs on this machine: root only")
+def test_the_backup_disk_survives_its_host_s_reboots_and_a_new_lab_starts_empty(
+    tmp_path, monkeypatch
+):
+    """The backup host's small disk was a tmpfs of its container: a lab reboot (the container
+    restarted) emptied it, and pgBackRest then found its archive without its backups. It is a
+    tmpfs on the machine, bound into the container: the container's restarts keep it; a new
+    lab gets an empty one, and `down` unmounts it."""
+    monkeypatch.setattr(hosts, "DISKS_DIR", tmp_path / "disks")
+    host = hosts.LabHost("ops", ("backup", "monitoring"), "172.30.82.40")
+    option = hosts._backup_disk(host)
+    disk = tmp_path / "disks" / host.container
+    try:
+        assert option == (f"--mount=type=bind,source={disk},destination={hosts.BACKUP_DISK_PATH}")
+        assert os.path.ismount(disk)
+        (disk / "backup.info").write_text("kept")
+        assert (os.statvfs(disk).f_blocks * os.statvfs(disk).f_frsize) == 256 * 1024 * 1024
+        hosts._backup_disk(host)  # a new lab over an old one's disk: made empty
+        assert os.path.ismount(disk) and not any(disk.iterdir())
+    finally:
+        hosts._release_disk(disk)
+    assert not disk.exists()
