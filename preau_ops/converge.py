@@ -75,6 +75,12 @@ class RunResult:
     def changed(self) -> int:
         return sum(h.changed for h in self.hosts.values())
 
+    def errors(self) -> str:
+        """Every host's failed tasks, as one line (an OpsError's message): 'db: task: why; …'."""
+        said = [f"{name}: {error}" for name, h in sorted(self.hosts.items()) for error in h.errors]
+        said += [f"{name}: unreachable" for name, h in sorted(self.hosts.items()) if h.unreachable]
+        return "; ".join(said) or "see ansible-playbook's output"
+
 
 def mitogen_envvars() -> dict[str, str]:
     """Mitogen's strategy for converges: one persistent Python interpreter per host instead
@@ -104,6 +110,12 @@ def fact_cache_dir(inv: Inventory) -> Path:
         digest.update(hosts.read_bytes())
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "preau" / "facts" / digest.hexdigest()[:16]
+
+
+def forget_facts(inv: Inventory, host: str) -> None:
+    """A host's kept facts dropped: the next converge gathers them (after a move to another
+    Debian release, the kept ones would still name the old one for FACT_CACHE_SECONDS)."""
+    (fact_cache_dir(inv) / host).unlink(missing_ok=True)
 
 
 def fact_cache_envvars(inv: Inventory) -> dict[str, str]:

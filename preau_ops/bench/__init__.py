@@ -5,7 +5,7 @@ BENCHMARKS.md (machine, date, value, target) next to the previous run's values s
 show. One module per family of measures: `operations` (the deploy.py commands timed),
 `dataset` (the benchmark data set), `recovery` (restore drill, RPO), `load` (wrk through the
 lb), `logins` (logins and spraying through the lb), `drills` (release and patch under the
-mix), `memory`, `growth` (the cost per page as the data set grows, on this machine, opt-in),
+mix), `upgrades` (Debian 13 and PostgreSQL 17, opt-in, last), `memory`, `growth` (the cost per page as the data set grows, on this machine, opt-in),
 `accounts` (activation letters and recipient search at a collège's scale, on this machine),
 `bulletins` (a collège's report cards made by the job, on this machine);
 `core` is the framework (a measure, a run's selection, a quiet machine) and `table` the
@@ -38,6 +38,7 @@ from . import (
     operations,
     recovery,
     table,
+    upgrades,
 )
 from .core import NOT_MEASURED, Bench, Measure, select
 
@@ -59,6 +60,7 @@ FAMILIES = (
     logins,
     drills,
     monitoring,
+    upgrades,
 )
 ORDER = (
     "up_from_nothing",
@@ -99,6 +101,9 @@ ORDER = (
     "rpo",
     "deadman_delay",
     "status",
+    # opt-in, last: they move the lab to Debian 13 and PostgreSQL 17 for good
+    "upgrade_debian_rolling",
+    "upgrade_pg_downtime",
 )
 
 
@@ -107,6 +112,7 @@ OPT_IN = {
     "from_nothing": "--from-nothing",
     "uncached": "--from-nothing --uncached",
     "growth": "--growth",
+    "upgrades": "--upgrades",
 }
 
 
@@ -140,6 +146,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also measure cost_growth: the CPU per page as the data set grows from 20 to 80 "
         "establishments, on this machine with its own PostgreSQL, not the lab (the first "
         "run seeds 80 collèges: long)",
+    )
+    parser.add_argument(
+        "--upgrades",
+        action="store_true",
+        help="also measure the upgrades, last: the lab moved to Debian 13 host by host and "
+        "its database to PostgreSQL 17 under the realistic mix; LEAVES THE LAB MOVED (its "
+        "inventory saying 17: bench/upgrades.py says how to get a Debian 12 lab back); ~20 min",
     )
     parser.add_argument(
         "--only",
@@ -209,12 +222,13 @@ def run(inv: Inventory, console: Console, options: argparse.Namespace | None = N
     from_nothing = bool(getattr(options, "from_nothing", False))
     uncached = bool(getattr(options, "uncached", False))
     grow = bool(getattr(options, "growth", False))
+    upgrade = bool(getattr(options, "upgrades", False))
     if uncached and not from_nothing:
         console.print("[red]--uncached goes with --from-nothing[/]")
         return 2
     try:
         only = getattr(options, "only", None)
-        chosen = {m.key for m in select(measures(inv), from_nothing, uncached, only, grow)}
+        chosen = {m.key for m in select(measures(inv), from_nothing, uncached, only, grow, upgrade)}
     except ValueError as error:
         console.print(f"[red]{error}[/]")
         return 2

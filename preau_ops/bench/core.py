@@ -79,6 +79,7 @@ def select(
     uncached: bool = False,
     only: list[str] | None = None,
     growth: bool = False,
+    upgrades: bool = False,
 ) -> list[Measure]:
     """The measures of this run, in order: opt-in ones only when asked (--uncached replaces
     the cached `up` by the uncached one; --growth adds cost_growth), `only` keeps the named
@@ -99,6 +100,7 @@ def select(
         "from_nothing": from_nothing and not uncached,
         "uncached": from_nothing and uncached,
         "growth": growth,
+        "upgrades": upgrades,
     }
     return [
         m

@@ -36,6 +36,7 @@ def _drill_value(bench: Bench, key: str, command: list[str]) -> str:
         "failed": failed,
         "closed": closed,
         "mix": result,
+        "output": done.stdout,
     }
     said = f"{elapsed:.1f} s, {failed} failed of {result['requests']} requests"
     if failed:

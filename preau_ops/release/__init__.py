@@ -10,7 +10,7 @@
 from .build import APP_DIR, build_wheelhouse, source_version
 from .decisions import HostReleases
 from .host import CURRENT, DRAIN, host_releases
-from .patch import patch
+from .patch import move, patch
 from .rollback import rollback
 from .ship import ReleaseReport, release
 
@@ -22,6 +22,7 @@ __all__ = [
     "ReleaseReport",
     "build_wheelhouse",
     "host_releases",
+    "move",
     "patch",
     "release",
     "rollback",

@@ -139,6 +139,22 @@ def install(
         )
 
 
+def reinstall(
+    sessions: Sessions,
+    host: Host,
+    version: str,
+    tarball: Path,
+    dependencies: str,
+    progress: Progress | None = None,
+) -> None:
+    """The release `version` installed again on a host whose python3 changed (moved to the
+    next Debian release): its venvs were made by the old Python. The host's other releases
+    lose their `.complete` (their venvs too are the old Python's): a rollback to them is then
+    refused there instead of starting a release that cannot import."""
+    sessions.run(host, f"rm -f {RELEASES}/*/.complete")
+    install(sessions, [host], version, tarball, dependencies, progress)
+
+
 def _install_commands(target: str, dependencies: str) -> list[str]:
     """Unpack; the dependencies' venv ($deps: DEPS/<the lock's id>-py<the host's python3>)
     once per lock and Python (`.complete` when whole, else made again); the release's venv,

@@ -295,6 +295,19 @@ def test_cost_growth_runs_only_with_growth_and_says_how_to_ask_for_it():
     assert rows["up_from_nothing_uncached"].endswith("`bench --from-nothing --uncached`)")
 
 
+def test_the_upgrades_run_only_with_upgrades_last_and_after_the_data_set():
+    """They move the lab for good (Debian 13, PostgreSQL 17): never without --upgrades, and
+    after every other measure of the run."""
+    all_measures = bench.measures(inventory())
+    upgrades = ["upgrade_debian_rolling", "upgrade_pg_downtime"]
+    assert not set(upgrades) & set(keys(bench.select(all_measures)))
+    assert keys(bench.select(all_measures, upgrades=True))[-2:] == upgrades
+    only = keys(bench.select(all_measures, only=["upgrade_pg_downtime"], upgrades=True))
+    assert only == ["bench_data", *upgrades]
+    rows = {m.key: value for m, value, _ in bench._rows(all_measures, {}, {}, "skipped")}
+    assert rows["upgrade_pg_downtime"] == "not measured (opt-in: `bench --upgrades`)"
+
+
 def test_cost_growth_row_gives_each_size_and_the_growth_per_page():
     def figures(n, app, pg):
         return {

@@ -118,6 +118,7 @@ GROUPS = {
     "patch": ("patch",),
     "establishment": ("establishment",),
     "backup": ("backup",),
+    "db": ("db",),
     "operations": ("operations",),
     "pki": ("pki",),
     "vault": ("vault",),

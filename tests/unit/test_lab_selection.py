@@ -54,6 +54,12 @@ def test_the_default_lab_run_leaves_the_drills_out_and_drills_runs_only_them():
         "test_postgresql_down_gives_a_clear_503_and_recovers_alone",
         "test_a_dead_repository_never_fills_the_database_disk_and_is_seen_from_the_repository",
         "test_an_alert_fires_for_the_app_host_down",
+        # the last drill: it moves the lab to Debian 13 and PostgreSQL 17, then takes it down
+        "test_the_database_and_backup_hosts_move_to_debian_13_with_15_serving",
+        "test_a_converge_for_17_before_the_upgrade_is_refused_by_the_role",
+        "test_db_upgrade_moves_every_row_to_17_in_a_short_window",
+        "test_the_app_hosts_move_one_at_a_time_under_load",
+        "test_the_moved_platform_passes_the_audit_and_finish_drops_15",
     ]
     assert any(item.startswith("tests/lab/test_90_down.py") for item in default)  # the lab goes
 
