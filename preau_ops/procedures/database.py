@@ -36,6 +36,8 @@ APT = (
     "-o Dpkg::Options::=--force-confold"
 )
 MAINTENANCE = "Mise à jour de la base de données"
+# role backup's check that WAL reaches the repository (its oneshot: `start` waits for it)
+WAL_CHECK = "systemctl start preau-wal-archive-check.service"
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,9 @@ def upgrade(inv: Inventory, progress: Progress | None = None) -> JSON:
         downtime = round(time.monotonic() - started, 1)
         say(progress, f"a full backup of PostgreSQL {target}")
         new_backup = take_labelled_backup(inv)
+        with FabricSession(db, inv) as session:  # WAL reaches the repository again (BKP-08)
+            for backup in backups:
+                session.run(backup, WAL_CHECK, check=False, timeout=INSTALL_TIMEOUT)
         record.detail = (
             f"{old.version} -> {target} on {db.name}: maintenance {downtime} s "
             f"(pg_upgradecluster {upgrade_seconds} s); backups {record.backup} (before), "
